@@ -1,0 +1,46 @@
+"""The ``gradguard`` command: a thin shell over the library.
+
+$ gradguard explain --w 2 --h0 1 --steps 5 --lang bn
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+# Each command module registers its commands on `app` when imported.
+from gradguard.cli import _experiments, _guard, _lab, _report  # noqa: F401
+from gradguard.cli._app import RuntimeFailure, UsageFailure, app
+from gradguard.errors import InputError
+
+__all__ = ["app", "main"]
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"gradguard: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0 ok, 1 runtime failure, 2 usage error)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args=args, prog_name="gradguard", standalone_mode=False)
+    except (UsageFailure, InputError) as e:
+        return _fail(str(e), 2)
+    except RuntimeFailure as e:
+        return _fail(str(e), 1)
+    except typer.Exit as e:
+        return int(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        print("gradguard: interrupted", file=sys.stderr)
+        return 130
+    except typer.TyperException as e:  # click's usage errors (exit_code 2) and others
+        ctx = getattr(e, "ctx", None)
+        where = f" (see 'gradguard {ctx.info_name} --help')" if ctx and ctx.parent else ""
+        return _fail(e.format_message().replace("\n", " ") + where, getattr(e, "exit_code", 1))
+    except BrokenPipeError:
+        return 0
+    return int(result) if isinstance(result, int) else 0

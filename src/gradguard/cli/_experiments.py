@@ -1,0 +1,1 @@
+"""Commands registered by this module (placeholder until its issue lands)."""

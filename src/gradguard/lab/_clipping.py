@@ -1,0 +1,130 @@
+"""Gradient clipping, the seed's rule — the one definition every part of gradguard uses.
+
+The seed (remedy 1, "the most popular"):
+
+.. math::
+
+    g_\\text{clipped} = \\frac{g}{\\max\\left(1, \\frac{\\lVert g \\rVert}{c}\\right)}
+
+so a gradient whose norm is above the threshold ``c`` is scaled down to norm
+exactly ``c`` and keeps its direction; below ``c`` nothing changes. With
+``g = 100, c = 5``: ``100 / max(1, 20) = 5``.
+
+This is norm clipping as proposed by Pascanu, Mikolov & Bengio, "On the
+difficulty of training recurrent neural networks" (ICML 2013), Algorithm 1.
+Value clipping (each entry into ``[-c, c]``) is the other common rule; it does
+not keep the direction.
+
+The torch guard (``gradguard.torch``) applies the same coefficient
+``min(1, c / ‖g‖)`` with ``torch.nn.utils``'s ``1e-6`` added to the norm for
+parity with PyTorch; the lab uses the seed's formula with no epsilon, exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from numbers import Real
+from typing import TypeVar, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from gradguard.errors import InputError
+
+__all__ = ["check_threshold", "clip_by_norm", "clip_by_value", "clip_coefficient"]
+
+Scalar = TypeVar("Scalar", int, float, Fraction)
+
+
+def check_threshold(c: object, name: str = "c") -> None:
+    """Raise :class:`InputError` unless ``c`` is a finite real number > 0."""
+    if isinstance(c, bool) or not isinstance(c, (Real, np.floating, np.integer)):
+        raise InputError(name, c, "a finite number > 0 (the clipping threshold)")
+    if isinstance(c, (float, np.floating)) and not math.isfinite(float(c)):
+        raise InputError(name, c, "a finite number > 0 (the clipping threshold)")
+    if c <= 0:
+        raise InputError(name, c, "a finite number > 0 (the clipping threshold)")
+
+
+def clip_coefficient(norm: float | Fraction, c: float | Fraction) -> float | Fraction:
+    """Return the factor ``1 / max(1, norm / c)`` that the seed's rule multiplies ``g`` by.
+
+    Exact for ``int``/``Fraction`` inputs (a ``Fraction`` or ``1``); a float otherwise.
+
+    Args:
+      norm: ``‖g‖ ≥ 0`` (for a scalar, ``|g|``).
+      c: the threshold, ``> 0``.
+    """
+    check_threshold(c)
+    if _exact(norm, c):
+        exact = Fraction(norm) / Fraction(c)
+        return Fraction(1) if exact <= 1 else 1 / exact
+    ratio = float(norm) / float(c)
+    return 1.0 if ratio <= 1 else 1.0 / ratio
+
+
+def _exact(*xs: object) -> bool:
+    return all(isinstance(x, (int, Fraction)) and not isinstance(x, bool) for x in xs)
+
+
+@overload
+def clip_by_norm(g: npt.NDArray[np.floating], c: float) -> npt.NDArray[np.floating]: ...
+@overload
+def clip_by_norm(g: Scalar, c: Scalar) -> Scalar: ...
+def clip_by_norm(g, c):
+    """Clip ``g`` by its norm with the seed's rule ``g / max(1, ‖g‖ / c)``.
+
+    Args:
+      g: a number (``int``, ``Fraction``, ``float``; its norm is ``|g|``) or a
+        numpy array (its norm is the L2 norm over all entries, as one vector).
+      c: the threshold, a finite number ``> 0``.
+
+    Returns:
+      ``g`` unchanged if ``‖g‖ ≤ c``; otherwise ``g`` scaled to norm ``c``,
+      same direction. Exact for ``int``/``Fraction``; a non-finite float ``g``
+      gives NaN entries (the seed's rule cannot rescue an infinite gradient —
+      see the guard for what can).
+
+    Raises:
+      InputError: ``c`` is not a finite number > 0.
+
+    Example:
+      >>> clip_by_norm(100, 5)   # the seed's example: 100 / max(1, 100/5)
+      5
+      >>> clip_by_norm(3, 5)
+      3
+    """
+    check_threshold(c)
+    if isinstance(g, np.ndarray):
+        norm = float(np.linalg.norm(g.astype(np.float64, copy=False).ravel()))
+        if norm <= c:
+            return g.copy()
+        return (g / (norm / float(c))).astype(g.dtype, copy=False)
+    if _exact(g, c):
+        divisor = max(Fraction(1), abs(Fraction(g)) / Fraction(c))
+        out = Fraction(g) / divisor
+        return int(out) if out.denominator == 1 else out
+    g = float(g)
+    return g / max(1.0, abs(g) / float(c))
+
+
+@overload
+def clip_by_value(g: npt.NDArray[np.floating], c: float) -> npt.NDArray[np.floating]: ...
+@overload
+def clip_by_value(g: Scalar, c: Scalar) -> Scalar: ...
+def clip_by_value(g, c):
+    """Clip each entry of ``g`` into ``[-c, c]`` (value clipping; direction not kept).
+
+    Example:
+      >>> clip_by_value(100, 5)
+      5
+      >>> clip_by_value(-7, 5)
+      -5
+    """
+    check_threshold(c)
+    if isinstance(g, np.ndarray):
+        return np.clip(g, -c, c)
+    if _exact(g, c):
+        return max(-c, min(c, g))
+    return max(-float(c), min(float(c), float(g)))

@@ -1,0 +1,284 @@
+"""The step record: one JSON line per optimizer step, shared by every part of gradguard.
+
+The remedy runner (``gradguard remedies``), the guard in a user's training loop
+(``gradguard.torch``), ``gradguard replay`` and ``gradguard report`` all write or
+read this one format. It is documented in ``docs/records.md``; this module is
+its reference implementation (stdlib only, so reading a log never imports torch).
+
+A log is a UTF-8 file of JSON objects, one per line. Each object has ``"v"``
+(the format version, :data:`VERSION`) and ``"type"``:
+
+- ``"run"`` — optional header lines with free-form metadata (configuration,
+  model, seed); any keys.
+- ``"step"`` — a :class:`StepRecord`.
+
+Non-finite floats are written as the strings ``"nan"``, ``"inf"`` and
+``"-inf"`` (plain JSON has no NaN), and read back as floats.
+
+Writes are crash-safe: each line goes to the file in a single ``os.write`` on a
+descriptor opened with ``O_APPEND``, so a crash loses at most the last record
+and leaves at most one partial final line, which :func:`read_log` skips and
+reports instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ACTIONS",
+    "KINDS",
+    "VERSION",
+    "Log",
+    "RecordError",
+    "RecordWriter",
+    "StepRecord",
+    "read_log",
+    "write_log",
+]
+
+VERSION = 1
+#: What happened to the optimizer step.
+ACTIONS = ("step", "skip", "rollback")
+#: Why: the step's classification.
+KINDS = ("ok", "clipped", "nonfinite", "spike", "amp_skip")
+
+
+class RecordError(ValueError):
+    """A log line could not be read; the message names the file and the line."""
+
+
+@dataclass
+class StepRecord:
+    """One optimizer step, as every gradguard component records it.
+
+    Attributes:
+      step: index of the optimizer step (0-based), counting skipped steps too.
+      loss: the training loss at this step (may be non-finite).
+      grad_norm: total gradient norm *before* clipping (``norm_type`` norm over
+        all parameters, globally reduced under DDP/FSDP); non-finite if any
+        gradient entry is.
+      grad_norm_clipped: total norm after clipping (equals ``grad_norm`` when
+        clipping did not act; ``None`` when no step was taken).
+      clip_coef: the factor the gradients were multiplied by (``1.0`` = untouched).
+      clipped: whether clipping acted (``clip_coef < 1``).
+      threshold: the clipping threshold in force (fixed ``max_norm`` or the
+        adaptive clipper's current value); ``None`` without clipping.
+      action: ``"step"``, ``"skip"`` or ``"rollback"`` (see :data:`ACTIONS`).
+      kind: ``"ok"``, ``"clipped"``, ``"nonfinite"``, ``"spike"`` or
+        ``"amp_skip"`` (see :data:`KINDS`).
+      lr: learning rate of the first parameter group.
+      max_abs: largest ``|g|`` over all gradient entries.
+      nonfinite_count: number of parameter tensors whose gradient holds a NaN or inf.
+      loss_finite: whether the loss is finite.
+      grad_finite: whether every gradient entry is finite.
+      update_ratio: ``‖Δθ‖ / ‖θ‖`` of the update taken (``None`` if not measured).
+      amp_scale: the AMP grad scaler's scale, when one is used.
+      layer_norms: per-layer (module) gradient norms, when recorded this step.
+      run: identifier of the run (``"divergence/none/seed0"``), optional.
+      time: seconds since the run started, optional.
+      extra: any further keys, kept verbatim (forward compatibility).
+    """
+
+    step: int
+    loss: float | None = None
+    grad_norm: float | None = None
+    grad_norm_clipped: float | None = None
+    clip_coef: float | None = None
+    clipped: bool = False
+    threshold: float | None = None
+    action: str = "step"
+    kind: str = "ok"
+    lr: float | None = None
+    max_abs: float | None = None
+    nonfinite_count: int = 0
+    loss_finite: bool = True
+    grad_finite: bool = True
+    update_ratio: float | None = None
+    amp_scale: float | None = None
+    layer_norms: dict[str, float] | None = None
+    run: str | None = None
+    time: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"action must be one of {ACTIONS}, got {self.action!r}.")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}.")
+
+    def to_json(self) -> str:
+        """Return the record as one JSON line (no trailing newline)."""
+        data = asdict(self)
+        extra = data.pop("extra")
+        out: dict[str, Any] = {"v": VERSION, "type": "step"}
+        out.update({k: v for k, v in data.items() if v is not None})
+        out.update(extra)
+        return json.dumps(_encode(out), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepRecord:
+        """Build a record from a decoded JSON object (unknown keys go to ``extra``)."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in ("v", "type"):
+                continue
+            (kwargs if key in known else extra)[key] = _decode(value)
+        if "step" not in kwargs:
+            raise ValueError("a step record needs the key 'step'")
+        return cls(**kwargs, extra=extra)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str) and value in _NONFINITE:
+        return _NONFINITE[value]
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+class RecordWriter:
+    """Append records to a JSONL log, one atomic ``os.write`` per line.
+
+    Use as a context manager or call :meth:`close`. ``fsync=True`` forces each
+    line to disk (slower; for runs where a power cut must not lose a record).
+
+    Example::
+
+        with RecordWriter("run.jsonl") as log:
+            log.write_meta({"model": "lstm", "seed": 0})
+            log.write(StepRecord(step=0, loss=0.5, grad_norm=1.2))
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self._fsync = fsync
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def _write_line(self, line: str) -> None:
+        if self._fd is None:
+            raise ValueError(f"the log {self.path} is closed")
+        os.write(self._fd, (line + "\n").encode("utf-8"))
+        if self._fsync:
+            os.fsync(self._fd)
+
+    def write(self, record: StepRecord) -> None:
+        """Append one step record."""
+        self._write_line(record.to_json())
+
+    def write_meta(self, meta: Mapping[str, Any]) -> None:
+        """Append a ``"run"`` header line holding ``meta``."""
+        data = {"v": VERSION, "type": "run", **meta}
+        self._write_line(json.dumps(_encode(data), ensure_ascii=False, separators=(",", ":")))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Log:
+    """A log as read back: run headers, step records, and whether the tail was cut."""
+
+    meta: list[dict[str, Any]]
+    steps: list[StepRecord]
+    truncated_tail: bool = False
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
+    with path.open("r", encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            yield number, line, line.endswith("\n")
+
+
+def read_log(path: str | os.PathLike[str]) -> Log:
+    """Read a JSONL log written by :class:`RecordWriter` (or by hand, same format).
+
+    A partial last line (no newline, not valid JSON: what a crash mid-write
+    leaves) is skipped and reported in ``Log.truncated_tail``. Any other bad
+    line raises :class:`RecordError` naming the file and the line number.
+
+    Raises:
+      RecordError: the file is missing, not a log, or has a malformed line.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise RecordError(f"{p}: no such log file (expected a JSONL log from gradguard).")
+    meta: list[dict[str, Any]] = []
+    steps: list[StepRecord] = []
+    truncated = False
+    try:
+        rows = list(_lines(p))
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{p}: not a UTF-8 text file ({e.reason}).") from None
+    for number, line, complete in rows:
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as e:
+            if not complete and number == len(rows):
+                truncated = True
+                break
+            raise RecordError(f"{p}:{number}: not valid JSON ({e.msg}).") from None
+        if not isinstance(data, dict) or "v" not in data:
+            raise RecordError(f"{p}:{number}: not a gradguard record (no 'v' key).")
+        if data["v"] != VERSION:
+            raise RecordError(
+                f"{p}:{number}: record format version {data['v']!r}; "
+                f"this gradguard reads version {VERSION}."
+            )
+        kind = data.get("type", "step")
+        if kind == "run":
+            meta.append({k: _decode(v) for k, v in data.items() if k not in ("v", "type")})
+        elif kind == "step":
+            try:
+                steps.append(StepRecord.from_dict(data))
+            except (TypeError, ValueError) as e:
+                raise RecordError(f"{p}:{number}: bad step record ({e}).") from None
+        else:
+            raise RecordError(f"{p}:{number}: unknown record type {kind!r}.")
+    return Log(meta=meta, steps=steps, truncated_tail=truncated)
+
+
+def write_log(path: str | os.PathLike[str], records: Iterable[StepRecord]) -> None:
+    """Write ``records`` to a new log at ``path`` atomically (temp file + rename)."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            for r in records:
+                f.write(r.to_json() + "\n")
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,66 @@
+"""The seed's clipping rule g / max(1, ‖g‖/c): exact examples and hypothesis properties."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from gradguard.errors import InputError
+from gradguard.lab import clip_by_norm, clip_by_value, clip_coefficient
+
+
+def test_seed_example():
+    # The seed: gradient 100, threshold 5 -> 100 / max(1, 100/5) = 100/20 = 5.
+    assert clip_by_norm(100, 5) == 5
+    assert clip_by_norm(-100, 5) == -5
+    assert clip_coefficient(100, 5) == Fraction(1, 20)
+
+
+def test_exact_fraction_stays_exact():
+    # 7/2 with c = 1/3: 7/2 / max(1, (7/2)/(1/3)) = 7/2 / (21/2) = 1/3.
+    assert clip_by_norm(Fraction(7, 2), Fraction(1, 3)) == Fraction(1, 3)
+
+
+finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+positive = st.floats(1e-3, 1e3, allow_nan=False, allow_infinity=False)
+arrays = hnp.arrays(np.float64, hnp.array_shapes(max_dims=3, max_side=6), elements=finite)
+
+
+@given(arrays, positive)
+def test_norm_properties(g, c):
+    out = clip_by_norm(g, c)
+    n, n_out = np.linalg.norm(g), np.linalg.norm(out)
+    assert n_out <= c * (1 + 1e-9) or n_out <= n * (1 + 1e-12)
+    if n <= c:  # no change below the threshold
+        np.testing.assert_array_equal(out, g)
+    else:  # scaled to exactly c, direction kept
+        assert n_out == pytest.approx(c, rel=1e-9)
+        np.testing.assert_allclose(out * (n / c), g, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(clip_by_norm(out, c), out, rtol=1e-12, atol=0)  # idempotent
+
+
+@given(
+    st.fractions(max_denominator=1000), st.fractions(min_value=Fraction(1, 1000), max_value=1000)
+)
+def test_scalar_exact_properties(g, c):
+    out = clip_by_norm(g, c)
+    assert abs(out) <= c or out == g
+    assert abs(out) == min(abs(g), c)
+    assert clip_by_norm(out, c) == out
+    assert (out > 0) == (g > 0)
+
+
+@given(arrays, positive)
+def test_value_clipping_bounds(g, c):
+    out = clip_by_value(g, c)
+    assert np.all(np.abs(out) <= c)
+    np.testing.assert_array_equal(clip_by_value(out, c), out)
+
+
+@pytest.mark.parametrize("c", [0, -1, float("nan"), float("inf"), "5", True])
+def test_bad_threshold(c):
+    with pytest.raises(InputError, match="must be a finite number > 0"):
+        clip_by_norm(1.0, c)

@@ -1,0 +1,20 @@
+"""`import gradguard` (and the CLI's start) must not pull in torch, matplotlib or sympy."""
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "matplotlib", "sympy")
+
+
+def _loaded_after(stmt: str) -> list[str]:
+    code = f"import sys; {stmt}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_import_gradguard_is_light():
+    assert _loaded_after("import gradguard, gradguard.lab, gradguard.records") == []
+
+
+def test_cli_import_is_light():
+    assert _loaded_after("import gradguard.cli") == []

@@ -1,0 +1,71 @@
+"""The shared step-record format: round trip, non-finite floats, crash-safe reading."""
+
+import json
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradguard.records import RecordError, RecordWriter, StepRecord, read_log, write_log
+
+floats = st.floats(allow_nan=True, allow_infinity=True) | st.none()
+
+
+@given(step=st.integers(0, 10**9), loss=floats, norm=floats, kind=st.sampled_from(["ok", "spike"]))
+def test_round_trip(step, loss, norm, kind):
+    rec = StepRecord(step=step, loss=loss, grad_norm=norm, kind=kind, extra={"note": "x"})
+    line = rec.to_json()
+    json.loads(line)  # strict JSON: NaN is written as a string, not a bare NaN
+    assert "NaN" not in line and "Infinity" not in line
+    back = StepRecord.from_dict(json.loads(line))
+    for a, b in ((back.loss, loss), (back.grad_norm, norm)):
+        assert (a is None and b is None) or (math.isnan(a) and math.isnan(b)) or a == b
+    assert back.extra == {"note": "x"} and back.kind == kind and back.step == step
+
+
+def test_writer_and_reader(tmp_path):
+    path = tmp_path / "run.jsonl"
+    with RecordWriter(path) as log:
+        log.write_meta({"model": "lstm", "seed": 0})
+        log.write(
+            StepRecord(step=0, loss=1.0, grad_norm=float("inf"), kind="nonfinite", action="skip")
+        )
+        log.write(StepRecord(step=1, loss=0.5, grad_norm=2.0, layer_norms={"fc.weight": 1.5}))
+    got = read_log(path)
+    assert got.meta == [{"model": "lstm", "seed": 0}]
+    assert [r.step for r in got.steps] == [0, 1]
+    assert got.steps[0].grad_norm == math.inf and got.steps[0].action == "skip"
+    assert got.steps[1].layer_norms == {"fc.weight": 1.5}
+    assert not got.truncated_tail
+
+
+def test_partial_last_line_is_skipped(tmp_path):
+    # A crash mid-write leaves a partial final line: it is reported, not fatal.
+    path = tmp_path / "run.jsonl"
+    write_log(path, [StepRecord(step=0, loss=1.0), StepRecord(step=1, loss=0.9)])
+    with path.open("a") as f:
+        f.write('{"v":1,"type":"step","step":2,"lo')
+    got = read_log(path)
+    assert [r.step for r in got.steps] == [0, 1] and got.truncated_tail
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"v":1,"type":"step","step":0}\nnot json\n{"v":1,"step":2}\n')
+    with pytest.raises(RecordError, match=r"bad\.jsonl:2: not valid JSON"):
+        read_log(path)
+
+
+def test_missing_file_and_wrong_version(tmp_path):
+    with pytest.raises(RecordError, match="no such log file"):
+        read_log(tmp_path / "nope.jsonl")
+    path = tmp_path / "v2.jsonl"
+    path.write_text('{"v":2,"type":"step","step":0}\n')
+    with pytest.raises(RecordError, match="version 2"):
+        read_log(path)
+
+
+def test_bad_action_rejected():
+    with pytest.raises(ValueError, match="action must be one of"):
+        StepRecord(step=0, action="jump")
