@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 from gradguard.errors import InputError
-from gradguard.experiments._models import RecurrentNet, check_cell, check_init, recurrent_spectrum
-from gradguard.experiments._tasks import check_T
+from gradguard.experiments._models import RecurrentNet, recurrent_spectrum
+from gradguard.experiments._names import check_cell, check_init, check_T
 
 __all__ = ["FlowResult", "gradient_flow", "measure_flow"]
 
@@ -101,7 +101,7 @@ def measure_flow(
         h.retain_grad()
     loss = states[-1].sum()
     loss.backward()
-    grad_h = [float(torch.linalg.vector_norm(h.grad)) for h in states]  # type: ignore[arg-type]
+    grad_h = [float(torch.linalg.vector_norm(h.grad)) for h in states if h.grad is not None]
     w = net.weight_hh
     grad_W = float(torch.linalg.vector_norm(w.grad)) if w.grad is not None else 0.0
     return grad_h, grad_W

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from gradguard.errors import InputError
+from gradguard.experiments._names import CELLS, GATES, INITS, check_cell, check_init
 
 __all__ = [
     "CELLS",
@@ -59,48 +60,6 @@ __all__ = [
     "init_recurrent_",
     "recurrent_spectrum",
 ]
-
-CELLS = ("linear", "tanh", "relu", "lstm", "gru")
-INITS = (
-    "default",
-    "xavier-uniform",
-    "xavier-normal",
-    "he",
-    "orthogonal",
-    "identity",
-    "scaled-orthogonal",
-)
-#: Gate names of each cell's stacked recurrent matrix, in torch's order.
-GATES: dict[str, tuple[str, ...]] = {
-    "linear": ("W",),
-    "tanh": ("W",),
-    "relu": ("W",),
-    "lstm": ("i", "f", "g", "o"),
-    "gru": ("r", "z", "n"),
-}
-
-
-def check_cell(cell: object, name: str = "model") -> str:
-    """Return ``cell`` if it names a known cell, else raise :class:`InputError`."""
-    if cell not in CELLS:
-        raise InputError(name, cell, "one of " + ", ".join(CELLS))
-    return str(cell)
-
-
-def check_init(init: object, rho: float | None = None, name: str = "init") -> str:
-    """Check an init scheme name (and ``rho``, which ``scaled-orthogonal`` needs)."""
-    if init not in INITS:
-        raise InputError(name, init, "one of " + ", ".join(INITS))
-    if init == "scaled-orthogonal":
-        if rho is None:
-            raise InputError(
-                "rho", rho, "a number > 0", "scaled-orthogonal needs the spectral radius rho."
-            )
-        if isinstance(rho, bool) or not isinstance(rho, (int, float)):
-            raise InputError("rho", rho, "a finite number > 0")
-        if not math.isfinite(rho) or rho <= 0:
-            raise InputError("rho", rho, "a finite number > 0")
-    return str(init)
 
 
 def init_recurrent_(
@@ -257,18 +216,23 @@ class RecurrentNet(nn.Module):
         if init == "identity" and self.rnn is not None:
             # Le et al. (2015) start the IRNN with zero biases.
             with torch.no_grad():
-                self.rnn.bias_ih_l0.zero_()
-                self.rnn.bias_hh_l0.zero_()
+                self._rnn_param("bias_ih_l0").zero_()
+                self._rnn_param("bias_hh_l0").zero_()
+
+    def _rnn_param(self, name: str) -> torch.Tensor:
+        assert self.rnn is not None
+        value: torch.Tensor = getattr(self.rnn, name)
+        return value
 
     @property
     def weight_hh(self) -> torch.Tensor:
         """The recurrent matrix ``W`` (gated cells: the gate blocks stacked, torch's layout)."""
-        return self.linear_hh if self.rnn is None else self.rnn.weight_hh_l0
+        return self.linear_hh if self.rnn is None else self._rnn_param("weight_hh_l0")
 
     @property
     def weight_ih(self) -> torch.Tensor:
         """The input matrix ``U`` (gated cells: stacked gate blocks)."""
-        return self.linear_ih if self.rnn is None else self.rnn.weight_ih_l0
+        return self.linear_ih if self.rnn is None else self._rnn_param("weight_ih_l0")
 
     def recurrent_parameter_name(self) -> str:
         """Return the name of ``W`` in :meth:`named_parameters`."""
@@ -295,9 +259,8 @@ class RecurrentNet(nn.Module):
                 h = h @ self.linear_hh.T + inputs[:, t]
                 states.append(h)
             return torch.stack(states, dim=1), states
-        rnn = self.rnn
-        inputs = x @ rnn.weight_ih_l0.T + rnn.bias_ih_l0
-        w_hh, b_hh = rnn.weight_hh_l0, rnn.bias_hh_l0
+        inputs = x @ self._rnn_param("weight_ih_l0").T + self._rnn_param("bias_ih_l0")
+        w_hh, b_hh = self._rnn_param("weight_hh_l0"), self._rnn_param("bias_hh_l0")
         if self.cell in ("tanh", "relu"):
             act = torch.tanh if self.cell == "tanh" else torch.relu
             for t in range(T):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from gradguard.errors import InputError
+from gradguard.experiments._names import TASKS, check_T
 
 __all__ = [
     "COPY_LENGTH",
@@ -26,8 +27,6 @@ __all__ = [
     "copy_memory",
 ]
 
-#: Task names the runner and the CLI accept.
-TASKS = ("adding", "copy")
 #: Copy memory: how many symbols to remember, drawn from this many (1..8).
 COPY_LENGTH = 10
 COPY_SYMBOLS = 8
@@ -46,13 +45,6 @@ class Batch:
 
     x: torch.Tensor
     y: torch.Tensor
-
-
-def check_T(T: object, name: str = "T", minimum: int = 1) -> int:
-    """Return ``T`` as an int, or raise :class:`InputError` unless it is a whole number ≥ minimum."""
-    if isinstance(T, bool) or not isinstance(T, int) or T < minimum:
-        raise InputError(name, T, f"a whole number ≥ {minimum} (the sequence length)")
-    return T
 
 
 def _check_batch(batch: object) -> int:
