@@ -1,4 +1,4 @@
-"""Models and inits: unrolled cells equal torch's fused kernels; inits have the spectra they claim."""
+"""Models and inits: unrolled cells equal torch's fused kernels; inits have their spectra."""
 
 import math
 

@@ -118,7 +118,8 @@ def _flow_text(results: list[Any], rows: int) -> str:
         limit = LIMIT_RHO[r.init] if r.rho_target is None else r.rho_target
         lines.append(
             f"| {r.model} | {r.init}{'' if r.rho_target is None else f' ({r.rho_target:g})'} | "
-            f"{r.rho:.4g} | {limit:.4g} | {r.sigma_max:.4g} | {r.factor:.4g} | {r.grad_h[-1]:.4g} | "
+            f"{r.rho:.4g} | {limit:.4g} | {r.sigma_max:.4g} | {r.factor:.4g} | "
+            f"{r.grad_h[-1]:.4g} | "
             f"{r.grad_h[0]:.4g} | {r.grad_W:.4g} |"
         )
     T = results[0].T
