@@ -433,12 +433,14 @@ def build_grid(
 # One run
 
 
-def _clippers() -> tuple[Callable[..., torch.Tensor], Callable[..., None]]:
-    # The one place that picks the clipping implementation. gradguard.torch's
-    # clip_grad_norm_/clip_grad_value_ (same signatures) replace torch's here.
-    from torch.nn.utils import clip_grad_norm_, clip_grad_value_
+def _clippers() -> tuple[Callable[..., None], Callable[..., None]]:
+    # The one place that picks the clipping implementation: (apply norm clipping
+    # given the total norm, value clipping). torch's clip_grads_with_norm_ is
+    # clip_grad_norm_ without measuring the norm again (we already have it);
+    # gradguard.torch's equivalents replace these here.
+    from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_
 
-    return clip_grad_norm_, clip_grad_value_
+    return clip_grads_with_norm_, clip_grad_value_
 
 
 def _grad_stats(grads: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -459,19 +461,19 @@ def clip_and_measure(
       ``[pre-clip norm, post-clip norm, clip coefficient, max |g|, non-finite tensor count]``
       — one host sync for all of them.
     """
-    clip_grad_norm_, clip_grad_value_ = _clippers()
+    clip_norm_with_, clip_value_ = _clippers()
     grads = [p.grad for p in parameters if p.grad is not None]
     pre, max_abs, nonfinite = _grad_stats(grads)
     if clip == "norm":
         assert threshold is not None
-        clip_grad_norm_(parameters, max_norm=threshold, foreach=True)
-        # torch's coefficient, clamp(max_norm / (norm + 1e-6), max=1): the post-clip
-        # norm follows from it without another pass over the gradients.
+        clip_norm_with_(parameters, max_norm=threshold, total_norm=pre, foreach=True)
+        # torch's coefficient, clamp(max_norm / (norm + 1e-6), max=1) — the seed's
+        # rule g / max(1, ‖g‖/c) — gives the post-clip norm without another pass.
         coef = torch.clamp(threshold / (pre + 1e-6), max=1.0)
         post = pre * coef
     elif clip == "value":
         assert threshold is not None
-        clip_grad_value_(parameters, clip_value=threshold, foreach=True)
+        clip_value_(parameters, clip_value=threshold, foreach=True)
         post = _grad_stats(grads)[0]
         coef = torch.where(pre > 0, post / pre, torch.ones_like(pre))
     else:
