@@ -237,7 +237,7 @@ def flow(
         print(_flow_text(results, rows))
 
 
-def _progress_bar() -> tuple[Any, Callable[[str, int, int], None]]:
+def _progress_bar(total: int) -> tuple[Any, Callable[[str, int, int], None]]:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -259,7 +259,7 @@ def _progress_bar() -> tuple[Any, Callable[[str, int, int], None]]:
         console=Console(stderr=True),
         transient=False,
     )
-    task = bar.add_task("", total=None)
+    task = bar.add_task("", total=total)
 
     def update(run_id: str, done: int, total: int) -> None:
         bar.update(task, description=run_id, completed=done, total=total)
@@ -335,7 +335,7 @@ def remedies(
         lr=lr,
     )
     try:
-        build_grid(preset, **kwargs)  # every check before any work
+        specs = build_grid(preset, **kwargs)  # every check before any work
         if out is not None:
             check_out_dir(out)
     except InputError as e:
@@ -343,7 +343,7 @@ def remedies(
     bar = None
     callback = None
     if progress:
-        bar, callback = _progress_bar()
+        bar, callback = _progress_bar(sum(s.steps for s in specs))
         bar.start()
     interrupted = False
     try:
