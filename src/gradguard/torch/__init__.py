@@ -29,13 +29,28 @@ from gradguard.torch._clip import (
     clip_grads_with_norm_,
     get_total_norm,
 )
+from gradguard.torch._clippers import (
+    AGC,
+    AutoClip,
+    Clipper,
+    ClipResult,
+    NormClipper,
+    ZClip,
+    unitwise_norm,
+)
 from gradguard.torch._record import classify, step_record
 from gradguard.torch._stats import GradStats, HostGradStats, grad_stats
 
 __all__ = [
+    "AGC",
     "NONFINITE_POLICIES",
+    "AutoClip",
+    "ClipResult",
+    "Clipper",
     "GradStats",
     "HostGradStats",
+    "NormClipper",
+    "ZClip",
     "classify",
     "clip_coefficient",
     "clip_grad_norm_",
@@ -44,4 +59,5 @@ __all__ = [
     "get_total_norm",
     "grad_stats",
     "step_record",
+    "unitwise_norm",
 ]
