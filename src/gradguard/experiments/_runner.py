@@ -433,52 +433,36 @@ def build_grid(
 # One run
 
 
-def _clippers() -> tuple[Callable[..., None], Callable[..., None]]:
-    # The one place that picks the clipping implementation: (apply norm clipping
-    # given the total norm, value clipping). torch's clip_grads_with_norm_ is
-    # clip_grad_norm_ without measuring the norm again (we already have it);
-    # gradguard.torch's equivalents replace these here.
-    from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_
-
-    return clip_grads_with_norm_, clip_grad_value_
-
-
-def _grad_stats(grads: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return (total L2 norm, max |g|, number of tensors holding NaN/inf), no host sync."""
-    norms = torch.stack(torch._foreach_norm(grads, 2.0))
-    maxes = torch.stack(torch._foreach_norm(grads, math.inf))
-    # max |g| is finite exactly when every entry is (an L2 norm can overflow to inf
-    # for huge finite entries, so it cannot tell).
-    return torch.linalg.vector_norm(norms), maxes.max(), (~torch.isfinite(maxes)).sum()
-
-
 def clip_and_measure(
     parameters: list[nn.Parameter], clip: str | None, threshold: float | None
 ) -> list[float]:
     """Clip the gradients of ``parameters`` in place; return their statistics.
 
+    Uses the guard's one-pass :func:`gradguard.torch.grad_stats` and its
+    torch-parity clippers (the same rule as ``torch.nn.utils`` and the seed's
+    ``g / max(1, ‖g‖/c)``, with torch's ``1e-6`` added to the norm).
+
     Returns:
       ``[pre-clip norm, post-clip norm, clip coefficient, max |g|, non-finite tensor count]``
       — one host sync for all of them.
     """
-    clip_norm_with_, clip_value_ = _clippers()
-    grads = [p.grad for p in parameters if p.grad is not None]
-    pre, max_abs, nonfinite = _grad_stats(grads)
+    from gradguard.torch import clip_grad_value_, clip_grads_with_norm_, grad_stats
+
+    stats = grad_stats(parameters, per_layer=False)
+    pre = stats.total_norm
     if clip == "norm":
         assert threshold is not None
-        clip_norm_with_(parameters, max_norm=threshold, total_norm=pre, foreach=True)
-        # torch's coefficient, clamp(max_norm / (norm + 1e-6), max=1) — the seed's
-        # rule g / max(1, ‖g‖/c) — gives the post-clip norm without another pass.
-        coef = torch.clamp(threshold / (pre + 1e-6), max=1.0)
-        post = pre * coef
+        coef = clip_grads_with_norm_(parameters, threshold, pre)
+        post = pre * coef  # no second pass over the gradients
     elif clip == "value":
         assert threshold is not None
-        clip_value_(parameters, clip_value=threshold, foreach=True)
-        post = _grad_stats(grads)[0]
+        clip_grad_value_(parameters, threshold)
+        post = grad_stats(parameters, per_layer=False).total_norm
         coef = torch.where(pre > 0, post / pre, torch.ones_like(pre))
     else:
         post, coef = pre, torch.ones_like(pre)
-    return torch.stack([pre, post, coef, max_abs, nonfinite.to(pre.dtype)]).tolist()
+    host, (post_v, coef_v) = stats.host(post, coef)
+    return [host.total_norm, post_v, coef_v, host.max_abs, float(host.nonfinite_count)]
 
 
 def _task_batch(spec: RunSpec, batch: int, gen: torch.Generator) -> Batch:
