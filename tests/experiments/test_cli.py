@@ -97,5 +97,12 @@ def test_remedies_small_run(capsys, tmp_path):
     rows = json.loads(out)
     assert rows[0]["config"] == "none" and rows[0]["diverged"] is True
     assert rows[0]["test_loss"] == "nan"
-    # the progress bar goes to stderr, never stdout
-    assert "remedies" not in out.split("[")[0] or out.lstrip().startswith("[")
+
+
+def test_remedies_progress_goes_to_stderr(capsys):
+    code, out, err = run(
+        capsys, "remedies", "--experiments", "divergence", "--configs", "none", "--steps", "5"
+    )
+    assert code == 0
+    assert out.startswith("### divergence") and "steps" not in out.splitlines()[0]
+    assert "divergence/T10/none/seed0" in err and "5/5 steps" in err and "ETA" in err

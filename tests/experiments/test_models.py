@@ -114,3 +114,16 @@ def test_init_rejects_bad_names_and_rho():
     with pytest.raises(InputError, match="hidden_size must be a whole number"):
         RecurrentNet("gru", 1, 0)
     assert "scaled-orthogonal" in INITS
+
+
+def test_experiments_package_imports_torch_lazily():
+    # The CLI checks names from gradguard.experiments without paying for torch.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gradguard.experiments as e; e.CELLS; e.format_summary;"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -133,10 +133,15 @@ def _flow_text(results: list[Any], rows: int) -> str:
     for r in results:
         if math.isnan(r.factor):
             continue
-        trend = "grows" if r.factor > 1 + 1e-9 else "decays" if r.factor < 1 - 1e-9 else "keeps"
+        if r.factor > 1 + 1e-9:
+            trend = f"grows ×{r.factor:.4g}"
+        elif r.factor < 1 - 1e-9:
+            trend = f"decays ×{r.factor:.4g}"
+        else:
+            trend = "neither grows nor decays (×1)"
         lines.append(
-            f"{r.model}/{r.init}: going back one step the gradient {trend} by ×{r.factor:.4g} "
-            f"on average (ρ(W) = {r.rho:.4g}); "
+            f"{r.model}/{r.init}: each step back the gradient {trend} on average "
+            f"(ρ(W) = {r.rho:.4g}); "
             f"over {T - 1} steps ×{r.grad_h[0] / r.grad_h[-1]:.3g}."
         )
     return "\n".join(lines)
