@@ -45,6 +45,9 @@ def test_records_are_the_shared_format(tmp_path):
     clip = next(r for r in rows if r.config == "clip-norm")
     log = read_log(tmp_path / clip.log)
     assert log.meta[0]["config"] == "clip-norm" and log.meta[0]["seed"] == 0
+    # W = 2·Q as initialised: every eigenvalue modulus and singular value is 2
+    assert log.meta[0]["W_spectral_radius"] == pytest.approx(2.0, rel=1e-5)
+    assert log.meta[0]["W_sigma_max"] == pytest.approx(2.0, rel=1e-5)
     assert [s.step for s in log.steps] == list(range(40))
     for s in log.steps:
         assert s.run == "divergence/T10/clip-norm/seed0" and s.action == "step"

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from gradguard.errors import InputError
-from gradguard.experiments._models import RecurrentNet
+from gradguard.experiments._models import RecurrentNet, recurrent_spectrum
 from gradguard.experiments._names import (
     DIVERGENCE_CONFIGS,
     EXPERIMENTS,
@@ -528,8 +528,16 @@ def train_run(
     else:
         opt = torch.optim.Adam(params, lr=spec.lr)
     if log is not None:
-        meta = {k: v for k, v in asdict(spec).items()}
-        log.write_meta({"run": spec.run_id, "baseline": spec.baseline, **meta})
+        spectrum = recurrent_spectrum(net)  # of W as initialised
+        log.write_meta(
+            {
+                "run": spec.run_id,
+                "baseline": spec.baseline,
+                **asdict(spec),
+                "W_spectral_radius": spectrum.rho,
+                "W_sigma_max": spectrum.sigma_max,
+            }
+        )
     start = time.perf_counter()
     first_bad: int | None = None
     max_norm = 0.0
