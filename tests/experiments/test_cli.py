@@ -139,3 +139,11 @@ def test_sigint_stops_cleanly_and_keeps_finished_runs(tmp_path):
         p.name.endswith(".partial") for p in (out_dir / "runs").iterdir()
     )
     assert os.path.exists(out_dir / "runs" / "divergence-T10-none-seed0.jsonl")
+
+
+def test_flow_reports_float32_overflow(capsys):
+    # He init on a linear recurrence: ×√2 per step overflows float32 (max ≈ 3.4e38,
+    # √2^256 ≈ 3.4e38) a few hundred steps back.
+    code, out, _ = run(capsys, "flow", "-T", "400", "--init", "he", "--dtype", "float32")
+    assert code == 0
+    assert "is not finite from t = " in out and "float32 overflow" in out
