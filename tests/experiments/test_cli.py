@@ -47,6 +47,15 @@ def assert_usage_error(code, err, *fragments):
         (["remedies", "--steps", "0"], ["--steps"]),
         (["remedies", "--seeds", "-1"], ["--seeds"]),
         (["remedies", "--bogus"], ["--bogus"]),
+        (["flow", "--seed", "99999999999999999999"], ["--seed", "from 0 to"]),
+        (["flow", "--seed", "-1"], ["--seed"]),
+        (["flow", "--hidden", "100000"], ["--hidden", "from 1 to 2048"]),
+        (["flow", "-T", "10000000"], ["-T", "from 1 to 100000"]),
+        (["flow", "--batch", "0"], ["--batch"]),
+        (["flow", "--h0", "nan"], ["--h0", "finite"]),
+        (["remedies", "--seeds", "99999999999999999999"], ["--seeds", "from 0 to"]),
+        (["remedies", "-T", "20000"], ["-T", "from 2 to 10000"]),
+        (["remedies", "--steps", "100000000"], ["--steps", "from 1 to"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2(capsys, args, fragments):

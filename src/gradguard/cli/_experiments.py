@@ -31,7 +31,7 @@ _FLAGS = {
     "batch": "--batch",
     "inputs": "--inputs",
     "h0": "--h0",
-    "seed": "--seeds",
+    "seed": "--seed",
     "seeds": "--seeds",
     "experiment": "--experiments",
     "config": "--configs",
@@ -305,7 +305,9 @@ def remedies(
     ),
     steps: int | None = typer.Option(None, "--steps", help="Optimizer steps per run (override)."),
     lr: float | None = typer.Option(
-        None, "--lr", help="SGD learning rate η of the divergence experiment (default 0.01)."
+        None,
+        "--lr",
+        help="SGD learning rate η of the divergence experiment (default 0.01; low-lr: η × 1e-4).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary rows as JSON."),
     progress: bool = typer.Option(
@@ -330,6 +332,14 @@ def remedies(
                     str(InputError("--experiments", e, "one of " + ", ".join(EXPERIMENTS)))
                 )
     seed_list = _ints(seeds, "--seeds", "a comma-separated list of whole numbers ≥ 0")
+    if seed_list is not None:
+        from gradguard.experiments._names import check_seed
+
+        try:
+            for s in seed_list:
+                check_seed(s, "--seeds")
+        except InputError as e:
+            raise UsageFailure(str(e)) from None
     lengths = _ints(T, "-T", "a comma-separated list of whole numbers ≥ 2")
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
         raise UsageFailure(str(InputError("--lr", lr, "a finite number > 0 (the learning rate)")))

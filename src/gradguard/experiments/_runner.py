@@ -51,6 +51,8 @@ from gradguard.experiments._names import (
     DIVERGENCE_CONFIGS,
     EXPERIMENTS,
     LONG_RANGE_CONFIGS,
+    check_count,
+    check_seed,
     check_T,
 )
 from gradguard.experiments._tasks import (
@@ -77,6 +79,9 @@ __all__ = [
     "train_run",
 ]
 
+#: Upper bounds for the runner's overrides (a typo must not start a week-long grid).
+MAX_T = 10_000
+MAX_STEPS = 10_000_000
 OPTIMIZERS = ("sgd", "adam")
 #: A long-range run succeeds when its test MSE (adding) drops below this.
 ADDING_SUCCESS_MSE = 0.01
@@ -368,11 +373,11 @@ def build_grid(
 
     Args:
       preset: ``"quick"``, ``"full"`` or a :class:`Preset`.
-      seeds: override the preset's seeds (each a whole number ≥ 0).
+      seeds: override the preset's seeds (each a whole number from 0 to 2³²−1).
       experiments: subset of ``divergence``, ``adding``, ``copy`` (``copy`` runs only when named).
       configs: keep only these configuration names.
-      T: lengths for the long-range experiments (``adding``/``copy``), each ≥ 2.
-      steps: override every run's number of steps (≥ 1).
+      T: lengths for the long-range experiments (``adding``/``copy``), each 2…10 000.
+      steps: override every run's number of steps (1…10⁷).
       lr: override the divergence experiment's SGD learning rate ``η``
         (``low-lr`` keeps its ratio); must be > 0.
 
@@ -395,15 +400,14 @@ def build_grid(
     if not run_seeds:
         raise InputError("seeds", list(run_seeds), "a non-empty list of whole numbers ≥ 0")
     for s in run_seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise InputError("seed", s, "a whole number ≥ 0")
+        check_seed(s)
     if T is not None:
         if not T:
             raise InputError("T", list(T), "a non-empty list of whole numbers ≥ 2")
         for t in T:
-            check_T(t, minimum=2)
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise InputError("steps", steps, "a whole number ≥ 1")
+            check_T(t, minimum=2, maximum=MAX_T)
+    if steps is not None:
+        check_count(steps, "steps", MAX_STEPS)
     if lr is not None and (
         isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0
     ):
