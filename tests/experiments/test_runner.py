@@ -18,7 +18,7 @@ from gradguard.experiments import (
     train_run,
 )
 from gradguard.experiments._runner import clip_and_measure
-from gradguard.records import read_log
+from gradguard.records import RecordWriter, read_log
 
 SMALL = dict(experiments=["divergence"], configs=["none", "clip-norm"], steps=40)
 
@@ -183,3 +183,21 @@ def test_grid_names_and_bad_input():
         build_grid(steps=0)
     with pytest.raises(InputError, match="seed must be"):
         build_grid(seeds=[-1])
+
+
+def test_flow_profiles_in_records_do_not_change_training(tmp_path):
+    spec = build_grid("quick", experiments=["adding"], configs=["lstm"], T=[12], steps=20)[0]
+    spec = replace(spec, eval_every=10, flow_every=5, test_size=64)
+    with RecordWriter(tmp_path / "a.jsonl") as log:
+        with_flow = train_run(spec, log)
+    without = train_run(replace(spec, flow_every=0))
+    assert repr(replace(with_flow, wall_s=0.0)) == repr(replace(without, wall_s=0.0))
+    steps = read_log(tmp_path / "a.jsonl").steps
+    profiled = [s.step for s in steps if "grad_h" in s.extra]
+    assert profiled == [0, 4, 9, 14, 19]
+    for s in steps:
+        if "grad_h" in s.extra:
+            g = s.extra["grad_h"]
+            assert len(g) == 12 and all(math.isfinite(v) and v >= 0 for v in g)
+            # MSE on the readout of h_T: the last state gets the direct gradient
+            assert g[-1] > 0

@@ -114,6 +114,9 @@ class RunSpec:
       steps: optimizer steps (a run stops early at its first non-finite step).
       batch: sequences per step.
       eval_every: steps between test-set evaluations (also at the last step).
+      flow_every: steps between gradient-flow profiles — ``‖∂L/∂h_t‖`` for
+        t = 1 … T of the task loss on a fixed probe batch (the first 64 test
+        sequences), recorded as ``grad_h`` on that step's record; 0: never.
       test_size: sequences in the fixed test set.
       fused: train with torch's fused kernel (same weights and math as unrolled).
     """
@@ -136,6 +139,7 @@ class RunSpec:
     eval_every: int
     test_size: int = 1000
     fused: bool = False
+    flow_every: int = 0
 
     @property
     def run_id(self) -> str:
@@ -297,6 +301,7 @@ def _divergence_specs(p: Preset, seed: int, lr: float | None) -> list[RunSpec]:
         steps=p.divergence_steps,
         batch=p.divergence_batch,
         eval_every=max(1, p.divergence_steps // 5),
+        flow_every=max(1, p.divergence_steps // 10),
     )
     return [
         base,
@@ -329,6 +334,7 @@ def _long_range_specs(p: Preset, task: str, T: int, seed: int) -> list[RunSpec]:
         steps=steps,
         batch=p.long_batch,
         eval_every=p.eval_every,
+        flow_every=p.eval_every,
         fused=True,
     )
     return [
@@ -426,7 +432,15 @@ def build_grid(
     if wanted is not None:
         specs = [s for s in specs if s.config in wanted]
     if steps is not None:
-        specs = [replace(s, steps=steps, eval_every=min(s.eval_every, steps)) for s in specs]
+        specs = [
+            replace(
+                s,
+                steps=steps,
+                eval_every=min(s.eval_every, steps),
+                flow_every=min(s.flow_every, steps),
+            )
+            for s in specs
+        ]
     # Group by experiment and T, then seed: a cut-short grid still has whole comparisons.
     order = {e: i for i, e in enumerate(EXPERIMENTS)}
     specs.sort(key=lambda s: (order[s.experiment], s.T, s.seed))
@@ -494,6 +508,23 @@ def make_model(spec: RunSpec, generator: torch.Generator) -> RecurrentNet:
     )  # fmt: skip
 
 
+def task_flow(spec: RunSpec, net: RecurrentNet, probe: Batch) -> list[float]:
+    """Return ``‖∂L/∂h_t‖`` for t = 1 … T of the task loss on ``probe``, run unrolled.
+
+    Leaves the parameters' ``.grad`` empty (``None``) and the parameters untouched,
+    so measuring between optimizer steps does not change the training.
+    """
+    net.zero_grad(set_to_none=True)
+    hs, states = net.unroll(probe.x)
+    for h in states:
+        h.retain_grad()
+    out = net.readout(hs if net.per_step_output else hs[:, -1])
+    _loss(spec, out, probe.y).backward()
+    norms = torch.stack([torch.linalg.vector_norm(h.grad) for h in states if h.grad is not None])
+    net.zero_grad(set_to_none=True)
+    return [float(v) for v in norms.tolist()]
+
+
 def _evaluate(spec: RunSpec, net: RecurrentNet, test: Batch) -> float:
     with torch.no_grad():
         return float(_loss(spec, net(test.x), test.y))
@@ -525,6 +556,7 @@ def train_run(
     gen_test = torch.Generator().manual_seed(20_000 + spec.seed)
     net = make_model(spec, gen_model)
     test = _task_batch(spec, spec.test_size, gen_test)
+    probe = Batch(x=test.x[:64], y=test.y[:64])
     params = list(net.parameters())
     opt: torch.optim.Optimizer
     if spec.optimizer == "sgd":
@@ -588,6 +620,8 @@ def train_run(
             record.extra["test_loss"] = test_loss
             if success is None and _success(spec, test_loss):
                 success = step + 1
+        if spec.flow_every and (step == 0 or (step + 1) % spec.flow_every == 0):
+            record.extra["grad_h"] = task_flow(spec, net, probe)
         record.time = time.perf_counter() - start
         if log is not None:
             log.write(record)
