@@ -124,7 +124,14 @@ def lesson(
     """
     lang = check_lang(lang)
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
-    tt = check_steps(T, "steps", maximum=MAX_TRACE_T)
+    tt = check_steps(T, "steps")
+    if tt > MAX_TRACE_T:
+        raise InputError(
+            "steps",
+            T,
+            f"at most {MAX_TRACE_T:,} for the lesson (it lists every state)",
+            "For larger T use `gradguard table --mode log --steps T`.",
+        )
     ex = check_lr(eta, "lr")
     cx = to_exact(c, "clip")
     check_threshold(cx, "clip")
