@@ -189,7 +189,8 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
     def sub(name: str, idx: Any) -> str:
         if md:
             return f"{name}_{{{idx}}}"
-        return f"{name}_{idx}" if len(str(idx)) == 1 else f"{name}_({str(idx).replace('-', '−')})"
+        plain = len(str(idx)) == 1 or str(idx).isdigit()
+        return f"{name}_{idx}" if plain else f"{name}_({str(idx).replace('-', '−')})"
 
     def pw(base: str, e: Any) -> str:
         if md:

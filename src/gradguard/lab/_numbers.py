@@ -283,9 +283,9 @@ def exact_to_json(x: Exact, abbreviate: int | None = None) -> str:
     if abbreviate is not None and digits_of(x) > abbreviate:
         lv = LogValue.of(x)
         return "≈" + sci_from_log(lv.sign, lv.log10)
-    if isinstance(x, Fraction):
+    if isinstance(x, Fraction) and x.denominator != 1:
         return f"{x.numerator}/{x.denominator}"
-    return str(x)
+    return str(int(x))
 
 
 def approx_powers_json(
