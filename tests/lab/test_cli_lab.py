@@ -43,6 +43,7 @@ def test_explain_default_text(capsys, monkeypatch):
 
 def test_explain_json_keys(capsys):
     code, out, _ = run(capsys, "explain", "--format", "json")
+    assert code == 0
     data = json.loads(out)
     assert {"states", "loss", "terms", "grad", "table"} <= set(data)
     assert data["grad"] == "80" and data["table"][3]["grad"] == "28147497671065600"
@@ -76,10 +77,12 @@ def test_table_text_and_json(capsys):
     assert "float64: the gradient is inf from T = 1,016 on." in out
     assert "float32: the gradient is inf from T = 123 on." in out
     code, out, _ = run(capsys, "table", "--steps", "5,1016", "--mode", "float64", "--json")
+    assert code == 0
     rows = json.loads(out)
     assert [r["T"] for r in rows] == [5, 1016] and rows[1]["grad"] == "inf"
     assert {"T", "h_T", "grad"} <= set(rows[0])
     code, out, _ = run(capsys, "table", "--steps", "1000000000000", "--mode", "log", "--json")
+    assert code == 0
     assert json.loads(out)[0]["grad"]["sign"] == 1
 
 
@@ -87,9 +90,11 @@ def test_sgd(capsys):
     code, out, _ = run(capsys, "sgd", "--compare")
     assert code == 0 and "NON-FINITE at update k = 3" in out and "(clipped)" in out
     code, out, _ = run(capsys, "sgd", "--loss", "seed", "--iters", "1", "--mode", "exact", "--json")
+    assert code == 0
     run_ = json.loads(out)["none"]
     assert run_["steps"][0]["w_next"] == "6/5"  # the seed's 2 − 0.01·80 = 1.2
     code, out, _ = run(capsys, "sgd", "--mode", "float32", "--json")
+    assert code == 0
     assert json.loads(out)["none"]["first_nonfinite"] is not None
 
 
@@ -97,9 +102,11 @@ def test_clip(capsys):
     code, out, _ = run(capsys, "clip")
     assert code == 0 and out.strip() == "g = 100, c = 5 → 5"
     code, out, _ = run(capsys, "clip", "--g", "3,4", "--c", "1", "--json")
+    assert code == 0
     data = json.loads(out)
     assert data["clipped"] == pytest.approx([0.6, 0.8]) and data["norm"] == 5.0
     code, out, _ = run(capsys, "clip", "--g", "-7", "--by", "value", "--json")
+    assert code == 0
     assert json.loads(out)["clipped"] == "-5"
 
 

@@ -89,7 +89,9 @@ def test_bengali_has_bengali_text_and_the_same_numbers():
 def test_long_traces_are_elided_in_text_only():
     d = lesson(T=40)
     text = render_text(d)
-    assert "h_40 = 2 × " in text and "h_10 =" not in text and "33 more steps" in text  # 40 − 5 shown − 2 shown
+    assert (
+        "h_40 = 2 × " in text and "h_10 =" not in text and "33 more steps" in text
+    )  # 40 − 5 shown − 2 shown
     assert len(d["states"]) == 41
 
 

@@ -92,9 +92,17 @@ def test_seed_table_with_errata():
     # growth vs previous row: (T/T')·2^(T-T'): 10/5·32 = 64, 20/10·1024 = 2048
     assert rows[1].ratio == 64.0 and rows[2].ratio == 2048.0
     js = table_to_json(rows)
-    assert {"T", "h_T", "grad", "sci", "ratio", "float64", "float32", "seed_claim", "off_by"} <= set(
-        js[0]
-    )
+    assert {
+        "T",
+        "h_T",
+        "grad",
+        "sci",
+        "ratio",
+        "float64",
+        "float32",
+        "seed_claim",
+        "off_by",
+    } <= set(js[0])
     assert js[3]["grad"] == "28147497671065600"
 
 
