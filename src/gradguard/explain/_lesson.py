@@ -43,6 +43,7 @@ from gradguard.lab._recurrence import (
 __all__ = ["LESSON_VERSION", "lesson"]
 
 LESSON_VERSION = 1
+_VERIFY_T = 2000  # above this, an abbreviated lesson skips the term-by-term BPTT (speed)
 _SEED_BIG_GRAD = 10**6  # the seed's "but if the gradient is 10^6"
 
 
@@ -93,6 +94,7 @@ def lesson(
     lang: str = "en",
     table_T: Iterable[int] | str = (5, 10, 20, 50),
     abbreviate: int | None = None,
+    verify: bool | None = None,
 ) -> dict[str, Any]:
     """Compute the seed's lesson for the given parameters and return it as a JSON-ready dict.
 
@@ -107,6 +109,10 @@ def lesson(
       abbreviate: if set, values with more than this many digits are given as
         ``"≈1.268e+30"`` (4 significant digits) instead of exact strings — fast
         for a web page at large ``T``; ``None`` keeps every value exact.
+      verify: run the backward pass term by term and check its sum against the
+        closed form (``closed_form.matches_bptt``). Default: always when
+        ``abbreviate`` is ``None``, else for ``T ≤ 2000`` (the explorer's fast
+        path at larger ``T`` builds the terms from the closed form).
 
     Returns:
       A dict with the keys ``version, lang, params, seed_system, states, loss,
@@ -140,15 +146,20 @@ def lesson(
         raise InputError("abbreviate", abbreviate, "a whole number ≥ 1 or None")
 
     grad = grad_closed_form(wx, hx, tt)  # refuses a gradient over MAX_DIGITS digits
-    matches: bool | None
-    if abbreviate is None:
+    matches: bool | None = None
+    if verify is None:
+        verify = abbreviate is None or tt <= _VERIFY_T
+    if verify:
         trace = bptt(wx, hx, tt)
         if trace.grad != grad:  # pragma: no cover - a broken lab, never the user's input
             raise RuntimeError(f"BPTT sum {trace.grad} != closed form {grad}")
         matches = True
-        states = [exact_to_json(x) for x in trace.states]
-        deltas = [exact_to_json(x) for x in trace.deltas]
-        terms = [exact_to_json(x) for x in trace.terms]
+    if abbreviate is None or tt <= _VERIFY_T:
+        if not verify:
+            trace = bptt(wx, hx, tt)
+        states = [exact_to_json(x, abbreviate) for x in trace.states]
+        deltas = [exact_to_json(x, abbreviate) for x in trace.deltas]
+        terms = [exact_to_json(x, abbreviate) for x in trace.terms]
     else:
         # For a web page at large T: every term is w^(T-1)·h0 (the closed form's
         # reason), so the lists are built from powers, exact while short.

@@ -87,6 +87,15 @@ def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
     return f"{x.numerator}/{x.denominator}"
 
 
+def _eq(v: Any, latex: bool = False) -> str:
+    """`` = value``, or `` ≈ value`` when the value is shown abbreviated."""
+    s = format_number(v, latex=latex)
+    for mark in ("≈ ", "\\approx "):
+        if s.startswith(mark):
+            return f" {mark}{s[len(mark) :]}"
+    return f" = {s}"
+
+
 def _base(v: Any, latex: bool = False) -> str:
     """A number as the base of a power: parenthesised unless a non-negative integer."""
     s = format_number(v, latex=latex)
@@ -97,9 +106,12 @@ def _base(v: Any, latex: bool = False) -> str:
 
 
 def _factor(v: Any, latex: bool = False) -> str:
+    """A number as a factor: parenthesised when negative or abbreviated."""
     s = format_number(v, latex=latex)
     x = _frac(v)
-    return (f"\\left({s}\\right)" if latex else f"({s})") if x is not None and x < 0 else s
+    if (x is not None and x < 0) or (isinstance(v, str) and v.startswith("≈")):
+        return f"\\left({s}\\right)" if latex else f"({s})"
+    return s
 
 
 def _elide(n: int, show_all: int = _SHOW_ALL) -> list[int | None]:
@@ -245,7 +257,7 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
                 k = i + 1
                 rows.append(
                     f"{sub('h', k)}{eq}{_factor(p['w'], md)}{times}{_factor(states[k - 1], md)}"
-                    f" = {n(states[k])}"
+                    f"{_eq(states[k], md)}"
                 )
             if md:
                 body = [r + (" \\\\" if j < len(rows) - 1 else "") for j, r in enumerate(rows)]
@@ -253,7 +265,7 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
             else:
                 doc.math(*rows)
             doc.para(cat["forward.therefore"])
-            doc.math(f"L = {n(d['loss'])}")
+            doc.math(f"L{_eq(d['loss'], md)}")
         elif kind == "backward":
             doc.heading(cat["backward.heading"])
             doc.para(cat["backward.need"])
@@ -280,7 +292,7 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
                 parts.append(f"{_factor(states[i], md)}{cdot}{pw(w, T - 1 - i)}")
                 values.append(_factor(terms[i], md))
             doc.math(f"{dldw} = " + " + ".join(parts))
-            doc.math("= " + " + ".join(values) + f" = {n(step['grad'])}")
+            doc.math("= " + " + ".join(values) + f"{_eq(step['grad'], md)}")
             doc.para(cat.get("substitute.gradient_is", grad=t(step["grad"], group=True)))
             if d["regime"]["kind"] == "exploding":
                 doc.para(cat["substitute.remark_big"])
@@ -290,7 +302,7 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
             power = pw(_base(p["w"], md), T - 1)
             doc.math(
                 f"{dldw} = T{cdot}{pw('w', 'T-1')}{cdot}h_0 = {T}{cdot}{power}"
-                f"{cdot}{_factor(p['h0'], md)} = {n(step['grad'])}"
+                f"{cdot}{_factor(p['h0'], md)}{_eq(step['grad'], md)}"
             )
             if step["matches"]:
                 doc.para(cat["closed_form.agrees"])
@@ -397,10 +409,7 @@ def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
     w, eta = format_number(p["w"], latex=md), format_number(step["eta"], latex=md)
     lhs = "w_{new}" if md else "w_new"
     minus = " - " if md else " − "
-    doc.math(
-        f"{lhs} = {w}{minus}{eta}{times}{_factor(step['grad'], md)}"
-        f" = {format_number(step['w_new'], latex=md)}"
-    )
+    doc.math(f"{lhs} = {w}{minus}{eta}{times}{_factor(step['grad'], md)}{_eq(step['w_new'], md)}")
     if "after_update" in d["errata"]:
         doc.para(
             "⚠ "
