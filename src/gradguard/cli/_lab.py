@@ -300,6 +300,14 @@ def sgd(
             f"-> {status}; final w = {_num(js['final_w'], format_number)}; "
             f"clipping acted on {run.clipped_steps} of {len(run.steps)} updates"
         )
+        first = run.steps[0] if run.steps else None
+        if first is not None and abs(float(first.w)) > 1 and 1 < abs(float(first.w_next)) < 1e6:
+            # The seed stops at "w_new = 1.2" as if the problem were solved.
+            w1 = _num(js["steps"][0]["w_next"], format_number).lstrip("-")
+            out.append(
+                f"   note: after the first update |w| = {w1} is still > 1 — "
+                "the gradient still explodes, only more slowly."
+            )
         out.append("")
     _emit_text("\n".join(out))
 
