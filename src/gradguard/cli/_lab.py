@@ -301,7 +301,7 @@ def sgd(
             f"clipping acted on {run.clipped_steps} of {len(run.steps)} updates"
         )
         first = run.steps[0] if run.steps else None
-        if first is not None and abs(float(first.w)) > 1 and 1 < abs(float(first.w_next)) < 1e6:
+        if first is not None and 1 < abs(float(first.w_next)) < abs(float(first.w)):
             # The seed stops at "w_new = 1.2" as if the problem were solved.
             w1 = _num(js["steps"][0]["w_next"], format_number).lstrip("-")
             out.append(
