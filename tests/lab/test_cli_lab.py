@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gradguard.cli import main
 
@@ -170,3 +174,45 @@ def test_explain_process_does_not_import_heavy_modules():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.strip() == "[]"
+
+
+def test_long_values_beyond_4300_digits(capsys):
+    # 1e-300 to the 20th power has a 6,000-digit denominator: past int→str's default limit.
+    code, out, _ = run(capsys, "explain", "--w", "1e-300", "--steps", "20", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["loss"] == "1/1" + "0" * 6000
+    code, out, _ = run(capsys, "explain", "--w", "1e-300", "--steps", "20")
+    assert code == 0 and "L ≈ 1.000 × 10^-6000" in out
+
+
+def test_large_T_text_abbreviates_and_json_needs_abbreviate(capsys):
+    code, out, _ = run(capsys, "explain", "--steps", "20000")
+    assert code == 0 and "L ≈ 3.980 × 10^6020" in out  # 2^20000 = 3.98…·10^6020
+    assert_usage_error(capsys, ["explain", "--steps", "20000", "--format", "json"], "--abbreviate")
+    code, out, _ = run(
+        capsys, "explain", "--steps", "20000", "--format", "json", "--abbreviate", "40"
+    )
+    assert code == 0 and json.loads(out)["loss"] == "≈3.980e+6020"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    w=st.fractions(min_value=-4, max_value=4, max_denominator=20),
+    h0=st.fractions(min_value=-4, max_value=4, max_denominator=20),
+    T=st.integers(1, 60),
+)
+def test_any_small_parameters_run_cleanly(w, h0, T):
+    # Every format of every command: exit 0 and no traceback, whatever the regime.
+    params = ["--w", str(w), "--h0", str(h0), "--steps", str(T)]
+    for args in (
+        ["explain", *params],
+        ["explain", *params, "--format", "markdown"],
+        ["explain", *params, "--format", "json", "--lang", "bn"],
+        ["table", "--w", str(w), "--h0", str(h0), "--steps", f"1,{T},{T + 7}"],
+        ["sgd", *params, "--iters", "5", "--compare"],
+    ):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(args)
+        assert code == 0, (args, err.getvalue())
+        assert out.getvalue()

@@ -124,3 +124,20 @@ def test_table_modes():
     assert log[0].log10 == pytest.approx(12 + (10**12 - 1) * math.log10(2))
     with pytest.raises(InputError, match="--mode log"):
         explosion_table(2, 1, [10**8])  # 30 million digits: refused before computing
+
+
+@given(st.integers(min_value=-(2**60000), max_value=2**60000))
+def test_int_to_str_matches_decimal(n):
+    from gradguard.lab import int_to_str
+
+    assert int_to_str(n) == str(Decimal(n))
+
+
+def test_int_to_str_beyond_pythons_4300_digit_limit():
+    from gradguard.lab import int_to_str
+
+    n = 7**200_000  # 169,020 digits: str(n) would raise ValueError
+    text = int_to_str(n)
+    assert text == str(Decimal(n)) and len(text) == 169_020
+    # An exact JSON value past the limit, as the lesson and table emit it.
+    assert exact_to_json(Fraction(1, 10**5000)) == "1/1" + "0" * 5000

@@ -147,23 +147,33 @@ def lesson(
 
     grad = grad_closed_form(wx, hx, tt)  # refuses a gradient over MAX_DIGITS digits
     matches: bool | None = None
-    if verify is None:
-        verify = abbreviate is None or tt <= _VERIFY_T
-    if verify:
-        trace = bptt(wx, hx, tt)
+    needs_trace = abbreviate is None or tt <= _VERIFY_T
+    trace = None
+    if verify or needs_trace:
+        try:
+            trace = bptt(wx, hx, tt)
+        except InputError as e:
+            if needs_trace:
+                raise InputError(
+                    e.argument,
+                    e.value,
+                    e.rule,
+                    "Pass abbreviate=N (--abbreviate N) to get long values as ≈ approximations,"
+                    " or use `gradguard table --mode log` for the gradient alone.",
+                ) from None
+            # Too large to re-sum term by term; the abbreviated output does not need it.
+    if trace is not None and (verify or verify is None):
         if trace.grad != grad:  # pragma: no cover - a broken lab, never the user's input
             raise RuntimeError(f"BPTT sum {trace.grad} != closed form {grad}")
         matches = True
-    if abbreviate is None or tt <= _VERIFY_T:
-        if not verify:
-            trace = bptt(wx, hx, tt)
+    if trace is not None and needs_trace:
         states = [exact_to_json(x, abbreviate) for x in trace.states]
         deltas = [exact_to_json(x, abbreviate) for x in trace.deltas]
         terms = [exact_to_json(x, abbreviate) for x in trace.terms]
     else:
         # For a web page at large T: every term is w^(T-1)·h0 (the closed form's
         # reason), so the lists are built from powers, exact while short.
-        matches = None
+        assert abbreviate is not None  # needs_trace is False
         states = _series(wx, hx, range(tt + 1), abbreviate)
         deltas = _series(wx, 1, range(tt - 1, -1, -1), abbreviate)
         term = _value(wx, hx, tt - 1, 1, abbreviate)

@@ -23,9 +23,29 @@ _MAX_SHOWN_DIGITS = 40
 
 
 def _frac(v: Any) -> Fraction | None:
-    if isinstance(v, str) and v not in ("nan", "inf", "-inf") and not v.startswith("≈"):
+    """The exact value of a short lesson string (long ones are shown from their digits)."""
+    if (
+        isinstance(v, str)
+        and v not in ("nan", "inf", "-inf")
+        and not v.startswith("≈")
+        and len(v) <= _MAX_SHOWN_DIGITS + 2
+    ):
         return Fraction(v)
     return None
+
+
+def _approx_long(v: str) -> str:
+    """``"≈1.268e+30"`` for a long ``"digits"`` or ``"p/q"`` string, without parsing it to int."""
+    from gradguard.lab._numbers import sci_from_log
+
+    sign = -1 if v.startswith("-") else 1
+    num, _, den = v.lstrip("-").partition("/")
+
+    def log10_of(digits: str) -> float:
+        return math.log10(int(digits[:17])) + len(digits) - min(len(digits), 17)
+
+    lg = log10_of(num) - (log10_of(den) if den else 0.0)
+    return "≈" + sci_from_log(sign, lg)
 
 
 def _decimal(x: Fraction) -> str | None:
@@ -63,20 +83,15 @@ def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
         if math.isinf(v) or math.isnan(v):
             return str(v)
         return f"{v:.6g}"
+    if isinstance(v, str) and len(v) > _MAX_SHOWN_DIGITS + 2 and v[-1].isdigit():
+        digits = len(v.lstrip("-")) if "/" not in v else None
+        text = format_number(_approx_long(v), latex=latex)
+        return text if digits is None or latex else f"{text} ({digits:,} digits)"
     x = _frac(v)
     if x is None:
         return str(v)
     if x.denominator == 1:
         n = x.numerator
-        if len(str(abs(n))) > _MAX_SHOWN_DIGITS:
-            from gradguard.lab import sci
-
-            s = sci(n)
-            digits = len(str(abs(n)))
-            if latex:
-                mant, _, exp = s.partition("e")
-                return f"\\approx {mant} \\times 10^{{{int(exp)}}}"
-            return f"≈ {s} ({digits:,} digits)"
         return f"{n:,}" if group else str(n)
     dec = _decimal(x)
     if dec is not None and len(dec) <= 24:
