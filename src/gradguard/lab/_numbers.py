@@ -74,6 +74,10 @@ def to_exact(x: object, name: str = "w") -> Exact:
     Raises:
       InputError: ``x`` is NaN, infinite, a bool, not a number, or a decimal
         string with an exponent beyond ±4000.
+
+    Example:
+      >>> to_exact("0.9"), to_exact("1e-3"), to_exact("3/7"), to_exact(0.1), to_exact("6/3")
+      (Fraction(9, 10), Fraction(1, 1000), Fraction(3, 7), Fraction(1, 10), 2)
     """
     if isinstance(x, (bool, np.bool_)):
         raise InputError(name, x, _NUMBER_RULE)
