@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gradguard.policies import MedianMadRule  # noqa: E402
-from gradguard.records import RecordWriter, read_log  # noqa: E402
+from gradguard.records import read_log  # noqa: E402
 from gradguard.torch import GuardError, Monitor, NormClipper, SpikeGuard, ZClip  # noqa: E402
 
 

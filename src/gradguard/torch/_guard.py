@@ -255,7 +255,10 @@ class SpikeGuard:
         self.rank = 0
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             self._distributed = True
-            self.rank = torch.distributed.get_rank(process_group)
+            if self.process_group is None:
+                # Every rank must judge the same, globally reduced numbers.
+                self.process_group = torch.distributed.group.WORLD
+            self.rank = torch.distributed.get_rank(self.process_group)
         self._owns_log = False
         self.log: RecordWriter | None
         if log is None or self.rank != 0:
@@ -395,12 +398,11 @@ class SpikeGuard:
         self.step_count += 1
         found_inf = self._unscale()
         layers_due = self.layer_norms_every > 0 and step % self.layer_norms_every == 0
-        group = self.process_group if self._distributed else None
         stats = grad_stats(
             self.model.named_parameters(),
             self.norm_type,
             per_layer=layers_due,
-            process_group=group if self._distributed else None,
+            process_group=self.process_group if self._distributed else None,
         )
         device = stats.total_norm.device
         loss_t = self._reduce_loss(loss, device)

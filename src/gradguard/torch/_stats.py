@@ -207,10 +207,17 @@ def grad_stats(
     norms: list[Tensor] = []
     maxabs: list[Tensor] = []
     for device, tensors_t, indices in groups(grads):
+        # An empty tensor (an FSDP2 shard can be empty) has norm 0; the inf norm of an
+        # empty tensor is an error in torch, so empties are kept out of the kernels.
+        full = [g for g in tensors_t if g.numel()]
         if _use_foreach(tensors_t, device, foreach):
-            norms.extend(torch._foreach_norm(tensors_t, p))
+            computed = iter(torch._foreach_norm(full, p) if full else [])
         else:
-            norms.extend(torch.linalg.vector_norm(g, p) for g in tensors_t)
+            computed = iter([torch.linalg.vector_norm(g, p) for g in full])
+        norms.extend(
+            next(computed) if g.numel() else torch.zeros((), dtype=g.dtype, device=g.device)
+            for g in tensors_t
+        )
         for g in tensors_t:
             if g.numel() == 0:
                 maxabs.append(torch.zeros((), dtype=g.dtype, device=g.device))
@@ -272,7 +279,8 @@ def _reduce(
     import torch.distributed as dist
 
     group = process_group
-    if group is None and sharded:
+    if sharded:
+        # FSDP2 shards live on a 1-D device mesh: reduce over its group.
         mesh = next(g.device_mesh for g in grads if getattr(g, "device_mesh", None) is not None)
         group = mesh.get_group()
     n = param_norms.numel()
