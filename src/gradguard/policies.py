@@ -43,9 +43,12 @@ __all__ = [
     "MeanStdRule",
     "MedianMadRule",
     "PercentileRule",
+    "PolicyReplay",
     "Rule",
+    "TraceReplay",
     "Verdict",
     "percentile",
+    "replay_trace",
 ]
 
 #: MAD → σ for normal data: 1 / Φ⁻¹(3/4).
@@ -393,3 +396,67 @@ RULES: dict[str, type[Rule]] = {
     "spike-mad": MedianMadRule,
     "spike-std": MeanStdRule,
 }
+
+
+@dataclass
+class PolicyReplay:
+    """What one policy would have done over a recorded norm trace.
+
+    Attributes:
+      policy: the rule's name (``fixed``, ``autoclip``, ``zclip``, ``spike-mad``, ``spike-std``).
+      description: the rule with its parameters.
+      action: ``"clip"`` (a clipper scales the step down) or ``"skip"`` (a guard withholds it).
+      steps: the step indices it would have clipped or skipped (non-finite steps not
+        included: see :attr:`TraceReplay.nonfinite_steps`).
+      thresholds: the threshold in force at each step (``None`` while warming up).
+    """
+
+    policy: str
+    description: str
+    action: str
+    steps: list[int]
+    thresholds: list[float | None]
+
+    @property
+    def count(self) -> int:
+        """How many steps it would have clipped or skipped."""
+        return len(self.steps)
+
+
+@dataclass
+class TraceReplay:
+    """A norm trace replayed through several policies."""
+
+    steps: list[int]
+    norms: list[float]
+    nonfinite_steps: list[int]
+    policies: list[PolicyReplay]
+
+
+def replay_trace(steps: list[int], norms: list[float], rules: dict[str, Rule]) -> TraceReplay:
+    """Run a recorded pre-clip norm trace through each rule, offline.
+
+    Each rule sees the norms in order, exactly as it would during training (the same
+    :meth:`Rule.observe`), with one simplification stated here: the trace is the one
+    that was recorded, so the effect a rule's own clipping would have had on later
+    norms is not simulated. Non-finite norms are listed apart — every guard skips
+    them, and no clipper can rescue them.
+
+    Args:
+      steps: the step indices.
+      norms: the pre-clip total gradient norms (NaN/inf allowed).
+      rules: name → a fresh rule; spike rules (``spike-*``) skip, the others clip.
+    """
+    nonfinite = [s for s, x in zip(steps, norms, strict=True) if not math.isfinite(x)]
+    out = []
+    for name, rule in rules.items():
+        hit: list[int] = []
+        thresholds: list[float | None] = []
+        for s, x in zip(steps, norms, strict=True):
+            v = rule.observe(x)
+            thresholds.append(v.threshold)
+            if v.flagged:
+                hit.append(s)
+        action = "skip" if name.startswith("spike") else "clip"
+        out.append(PolicyReplay(name, rule.describe(), action, hit, thresholds))
+    return TraceReplay(list(steps), list(norms), nonfinite, out)
