@@ -98,7 +98,7 @@ def test_truncated_tail_is_noted(tmp_path, capsys):
     with path.open("a") as f:
         f.write('{"v":1,"type":"step","ste')
     code, out, err = _run(capsys, path)
-    assert code == 0 and "partial line" in err
+    assert code == 0 and "partial line" in err and "300 steps" in out
 
 
 def _assert_one_line_error(code, err, *parts):
