@@ -232,6 +232,9 @@ class SpikeGuard:
         ):
             raise InputError("rollback_after", rollback_after, "a whole number ≥ 1 or None")
         self.model = model
+        # Read once: walking the module tree costs more than the statistics on small
+        # models. Parameters added to the model later are not guarded.
+        self._named = list(model.named_parameters())
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.scaler = scaler
@@ -399,7 +402,7 @@ class SpikeGuard:
         found_inf = self._unscale()
         layers_due = self.layer_norms_every > 0 and step % self.layer_norms_every == 0
         stats = grad_stats(
-            self.model.named_parameters(),
+            self._named,
             self.norm_type,
             per_layer=layers_due,
             process_group=self.process_group if self._distributed else None,
@@ -467,7 +470,7 @@ class SpikeGuard:
 
         # Take the step (clean, or the "step" policy on a bad one).
         clip = (
-            self.clipper.clip_(self.model.named_parameters(), host=host) if self.clipper else None
+            self.clipper.clip_(self._named, host=host) if self.clipper else None
         )
         if kind == "ok" and clip is not None and clip.clipped:
             kind = "clipped"
