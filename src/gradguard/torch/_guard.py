@@ -469,9 +469,7 @@ class SpikeGuard:
             return self._emit(record)
 
         # Take the step (clean, or the "step" policy on a bad one).
-        clip = (
-            self.clipper.clip_(self._named, host=host) if self.clipper else None
-        )
+        clip = self.clipper.clip_(self._named, host=host) if self.clipper else None
         if kind == "ok" and clip is not None and clip.clipped:
             kind = "clipped"
         before = None
