@@ -7,15 +7,17 @@ catalog falls back to English so a half-translated catalog never crashes.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from gradguard.errors import InputError
 
-__all__ = ["LANGS", "check_lang", "catalog", "t"]
+__all__ = ["LANGS", "catalog", "check_lang", "t"]
 
 LANGS = ("en", "bn")
+_FIELD = re.compile(r"\{([A-Za-z_0-9]+)\}")
 
 
 def check_lang(lang: object, name: str = "lang") -> str:
@@ -43,4 +45,5 @@ def _load(lang: str) -> dict[str, str]:
 
 def t(lang: str, key: str, **values: object) -> str:
     """Return the message ``key`` in ``lang`` with ``{name}`` fields filled from ``values``."""
-    return catalog(lang)[key].format(**values)
+    # Only the named fields are filled, so formulas such as ``h_{t-1}`` stay as written.
+    return _FIELD.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], catalog(lang)[key])

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["SEED_CLAIMS", "log10_curves", "overflow_horizon"]
+__all__ = ["SEED_CLAIMS", "SEED_CLAIM_TEXT", "log10_curves", "overflow_horizon"]
 
 #: The seed's explosion table for w = 2, h0 = 1: T -> the value it claims for dL/dw.
 SEED_CLAIMS: dict[int, float] = {5: 80.0, 10: 1024.0, 20: 1e6, 50: 1e15}
+#: The same claims as the seed writes them.
+SEED_CLAIM_TEXT: dict[int, str] = {5: "80", 10: "≈ 1024", 20: "≈ 10^6", 50: "≈ 10^15"}
 
 _FLOAT_MAX_LOG10 = {
     "float32": math.log10(float(np.finfo(np.float32).max)),

@@ -112,7 +112,7 @@ def plot_explosion(
         ax.plot(Ts, 10.0**log_g, color=color, lw=2, label=label)
         ax.plot(Ts, 10.0**log_h, color=color, lw=1, ls="--", label=t(lang, "legend_h", w=_fmt(w)))
     if h0 == 1 and 2.0 in ws:
-        claimed_T = [T for T in SEED_CLAIMS if T <= T_max]
+        claimed_T = [n for n in SEED_CLAIMS if n <= T_max]
         exact = 10.0 ** log10_curves(2.0, 1.0, claimed_T)[1]
         ax.scatter(
             claimed_T,

@@ -1,0 +1,451 @@
+"""The self-contained HTML report: the seed's lesson, computed, plus the measured evidence.
+
+One file, no network: CSS inline, plots inlined as base64 PNG. Sections follow
+the seed — forward, backward, explosion (with errata), why, SGD, each remedy
+with its measured evidence, gradient flow, the one-line answer — plus, for a
+user's log, the guard's timeline.
+
+$ gradguard report --from runs/ --lang bn --out report.html
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gradguard.report._atomic import write_text_atomic
+from gradguard.report._i18n import check_lang, t
+from gradguard.report._inputs import Source, load_source
+from gradguard.report._lesson import Lesson, fmt, horizons, lesson
+
+__all__ = ["REMEDY_GROUPS", "SECTIONS", "build_report", "write_report"]
+
+#: Section ids in the order they appear (``guard`` only for a log, ``flow`` when measured).
+SECTIONS = ("forward", "backward", "explosion", "why", "sgd", "remedies", "flow", "guard", "answer")
+
+#: The seed's four remedies → the configuration names the remedy runner uses for them.
+REMEDY_GROUPS: dict[str, tuple[str, ...]] = {
+    "remedy_none": ("none", "rnn"),
+    "remedy_clip": ("clip-norm", "clip-value", "rnn-clip"),
+    "remedy_init": ("init-orthogonal", "init-xavier", "irnn"),
+    "remedy_gates": ("lstm", "gru"),
+    "remedy_lr": ("low-lr",),
+}
+#: How many step records a run plot shows at most per remedy group (first seed of each config).
+_MAX_RUN_PLOTS = 3
+
+_CSS = """
+body{font-family:"DejaVu Sans","Noto Sans","Noto Sans Bengali",sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;line-height:1.5;color:#1b1b1b}
+h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+code,.math{font-family:"DejaVu Sans Mono",monospace;background:#f4f4f4;padding:0 .25em}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f0f0f0}
+td.l,th.l{text-align:left}.errata{background:#fff4e5;border-left:4px solid #f0a020;padding:.6em 1em}
+.answer{font-size:1.1em;background:#eef6ff;border-left:4px solid #3a7bd5;padding:.8em 1em}
+figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+.note{color:#555;font-size:.9em}
+"""
+
+
+def _esc(x: object) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<figure><img alt="{_esc(alt)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], left: int = 0) -> str:
+    def cell(tag: str, i: int, v: object) -> str:
+        cls = ' class="l"' if i < left else ""
+        return f"<{tag}{cls}>{_esc(v)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _section(sid: str, title: str, body: str) -> str:
+    return f'<section id="{sid}"><h2>{_esc(title)}</h2>\n{body}\n</section>'
+
+
+def _p(text: str, cls: str = "") -> str:
+    return f"<p{f' class={cls!r}' if cls else ''}>{_esc(text)}</p>"
+
+
+def _short_list(items: Sequence[str], lang: str, head: int = 6, tail: int = 3) -> list[str]:
+    if len(items) <= head + tail + 1:
+        return list(items)
+    return [*items[:head], t(lang, "ui_more", n=len(items) - head - tail), *items[-tail:]]
+
+
+def _forward(les: Lesson, lang: str) -> str:
+    w = fmt(les.w)
+    lines = [
+        f"h_{i} = {w} × {fmt(les.states[i - 1])} = {fmt(les.states[i])}"
+        for i in range(1, les.T + 1)
+    ]
+    lines = _short_list(lines, lang)
+    body = _p(t(lang, "forward_intro"))
+    body += '<pre class="math">' + _esc("\n".join(lines)) + "</pre>"
+    return body + _p(t(lang, "forward_loss", L=fmt(les.loss)))
+
+
+def _backward(les: Lesson, lang: str) -> str:
+    w, T = fmt(les.w), les.T
+    symbolic = [f"{fmt(les.states[i - 1])}·{w}^{T - i}" for i in range(1, T + 1)]
+    values = [fmt(v) for v in les.terms]
+    body = _p(t(lang, "backward_intro"))
+    body += (
+        '<pre class="math">'
+        + _esc(
+            "dL/dw = Σ_{t=1}^{T} h_{t-1} · w^(T-t)\n      = "
+            + " + ".join(_short_list(symbolic, lang, 4, 2))
+            + "\n      = "
+            + " + ".join(_short_list(values, lang, 4, 2))
+        )
+        + "</pre>"
+    )
+    return body + _p(t(lang, "backward_sum", grad=fmt(les.grad)))
+
+
+def _explosion(les: Lesson, lang: str, plot: Callable[..., bytes]) -> str:
+    rows = []
+    for r in les.table:
+        claim = r.get("seed_claim")
+        off = r.get("off_by")
+        rows.append(
+            [
+                r["T"],
+                fmt(r["h_T"]),
+                fmt(r["grad"]),
+                t(lang, "none")
+                if claim is None
+                else f"≈ {claim:.0e}".replace("e+0", "e").replace("e+", "e"),
+                t(lang, "none") if off is None or abs(off - 1) < 1e-12 else f"{off:.3g}×",
+                t(lang, "none") if r["ratio"] is None else fmt(r["ratio"]),
+            ]
+        )
+    header = [
+        t(lang, k) for k in ("col_T", "col_hT", "col_grad", "col_seed", "col_off", "col_ratio")
+    ]
+    body = _p(t(lang, "explosion_intro")) + _table(header, rows)
+    if les.is_seed():
+        body += f'<div class="errata">{_esc(t(lang, "errata"))}</div>'
+    hz = horizons(les.w, les.h0)
+    if hz["float64"] is not None and hz["float32"] is not None:
+        body += _p(
+            t(
+                lang,
+                "overflow_note",
+                w=fmt(les.w),
+                h0=fmt(les.h0),
+                f64=hz["float64"],
+                f32=hz["float32"],
+            )
+        )
+    else:
+        body += _p(t(lang, "overflow_never", w=fmt(les.w)))
+    return body + plot("explosion")
+
+
+def _why(lang: str) -> str:
+    return _p(t(lang, "why_text"))
+
+
+def _sgd(les: Lesson, lang: str, plot: Callable[..., bytes] | None) -> str:
+    body = _p(
+        t(
+            lang,
+            "sgd_text",
+            w=fmt(les.w),
+            eta=fmt(les.eta),
+            grad=fmt(les.grad),
+            w_new=fmt(les.w_new),
+        )
+    )
+    body += _p(
+        t(
+            lang,
+            "sgd_clip_text",
+            c=fmt(les.c),
+            grad=fmt(les.grad),
+            g_clip=fmt(les.grad_clipped),
+            w_clip=fmt(les.w_clipped),
+        )
+    )
+    body += _p(t(lang, "sgd_big_text", w_big=fmt(les.w_big)))
+    if les.w_new > 1:
+        body += _p(t(lang, "sgd_still", w_new=fmt(les.w_new)))
+    return body + (plot("sgd") if plot else "")
+
+
+def _num(v: str | None) -> float:
+    try:
+        return float(v) if v not in (None, "") else math.nan  # type: ignore[arg-type]
+    except ValueError:
+        return math.nan
+
+
+def _yes(v: str | None) -> bool:
+    return str(v).strip().lower() in ("1", "true", "yes")
+
+
+def _summary_rows(rows: Sequence[Mapping[str, str]], lang: str) -> list[list[object]]:
+    out: list[list[object]] = []
+    for r in rows:
+        out.append(
+            [
+                r["experiment"],
+                r["config"],
+                r["seed"],
+                t(lang, "yes") if _yes(r["diverged"]) else t(lang, "no"),
+                r["first_nonfinite_step"] or t(lang, "none"),
+                _g(r["final_loss"]),
+                _g(r["max_grad_norm"]),
+                r["steps_to_success"] or t(lang, "none"),
+                _g(r["wall_s"]),
+            ]
+        )
+    return out
+
+
+def _g(v: str) -> str:
+    x = _num(v)
+    return v if math.isnan(x) and v else (f"{x:.4g}" if not math.isnan(x) else "—")
+
+
+_SUMMARY_HEADER = (
+    "col_experiment",
+    "col_config",
+    "col_seed_n",
+    "col_diverged",
+    "col_first_nonfinite",
+    "col_final_loss",
+    "col_max_norm",
+    "col_success",
+    "col_wall",
+)
+
+
+def _remedies(src: Source | None, lang: str, figs: Any) -> str:
+    if src is None or src.kind != "results" or not (src.summary or src.runs):
+        return _p(t(lang, "remedies_missing"), "note")
+    body = ""
+    header = [t(lang, k) for k in _SUMMARY_HEADER]
+    if src.summary:
+        body += figs.summary(src.summary)
+    grouped: set[str] = set()
+    for key, configs in REMEDY_GROUPS.items():
+        rows = [r for r in src.summary if r["config"] in configs]
+        runs = [name for name in src.runs if _config_of(name) in configs]
+        if not rows and not runs:
+            continue
+        grouped.update(configs)
+        body += f"<h3>{_esc(t(lang, key))}</h3>"
+        if rows:
+            body += _table(header, _summary_rows(rows, lang), left=2)
+        for name in _first_seed(runs)[:_MAX_RUN_PLOTS]:
+            body += figs.run(name, src.runs[name])
+    rest = [r for r in src.summary if r["config"] not in grouped]
+    if rest:
+        body += f"<h3>{_esc(t(lang, 'remedy_other'))}</h3>" + _table(
+            header, _summary_rows(rest, lang), left=2
+        )
+    return body
+
+
+def _config_of(run: str) -> str:
+    parts = run.split("/")
+    return parts[1] if len(parts) >= 2 else parts[0]
+
+
+def _first_seed(runs: Sequence[str]) -> list[str]:
+    seen: dict[tuple[str, str], str] = {}
+    for name in sorted(runs):
+        parts = name.split("/")
+        seen.setdefault((parts[0], _config_of(name)), name)
+    return list(seen.values())
+
+
+def _guard(src: Source, lang: str, figs: Any) -> str:
+    log = src.log
+    assert log is not None
+    steps = log.steps
+    counts = {
+        "clipped": sum(1 for r in steps if r.clipped),
+        "skipped": sum(1 for r in steps if r.action == "skip"),
+        "rolled": sum(1 for r in steps if r.action == "rollback"),
+        "nonfinite": sum(
+            1 for r in steps if r.kind == "nonfinite" or not (r.loss_finite and r.grad_finite)
+        ),
+    }
+    body = _p(t(lang, "guard_intro", n=len(steps), source=src.path.name, **counts))
+    if log.truncated_tail:
+        body += _p(t(lang, "guard_truncated"), "note")
+    if steps:
+        body += figs.timeline(steps, src.path.name)
+        if any(r.layer_norms for r in steps):
+            body += figs.layers(steps)
+    notable = [r for r in steps if r.kind != "ok" or r.action != "step"][:50]
+    if notable:
+        body += _table(
+            ["step", "action", "kind", "grad_norm", "loss"],
+            [[r.step, r.action, r.kind, _g(str(r.grad_norm)), _g(str(r.loss))] for r in notable],
+        )
+    return body
+
+
+def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
+    if not flow or not flow.get("curves"):
+        return _p(t(lang, "flow_missing"), "note")
+    body = figs.flow(flow["curves"])
+    if flow.get("heatmap"):
+        body += figs.flow_heat(flow["heatmap"], flow.get("heatmap_steps"))
+    for line in flow.get("notes", []):
+        body += _p(str(line))
+    return body
+
+
+class _Figures:
+    """Render plots lazily into inline <figure> elements (matplotlib imported on first use)."""
+
+    def __init__(self, lang: str) -> None:
+        from gradguard.report import plots
+
+        self.plots = plots
+        self.lang = lang
+
+    def _emit(self, fig: Any, alt: str) -> str:
+        png = self.plots.figure_bytes(fig, "png")
+        from matplotlib.figure import Figure
+
+        if isinstance(fig, Figure):
+            fig.clear()
+        return _img(png, alt)
+
+    def explosion(self, les: Lesson) -> str:
+        ws = [2.0, 1.5, 1.0, 0.9, 0.5]
+        w = float(les.w)
+        if w not in ws and math.isfinite(w) and w != 0:
+            ws.insert(0, w)
+        h0 = float(les.h0) if les.h0 != 0 else 1.0
+        ow = w if abs(w) > 1 else 2.0
+        return self._emit(
+            self.plots.plot_explosion(ws, h0, 60, lang=self.lang, overflow_w=ow), "explosion"
+        )
+
+    def sgd(self, traj: Mapping[str, Sequence[float]], loss: str) -> str:
+        return self._emit(self.plots.plot_sgd(traj, loss=loss, lang=self.lang), "sgd")
+
+    def summary(self, rows: Sequence[Mapping[str, str]]) -> str:
+        return self._emit(self.plots.plot_summary(rows, lang=self.lang), "summary")
+
+    def run(self, name: str, log: Any) -> str:
+        if not log.steps:
+            return ""
+        return self._emit(self.plots.plot_run(log.steps, title=name, lang=self.lang), name)
+
+    def timeline(self, steps: Any, source: str) -> str:
+        return self._emit(
+            self.plots.plot_log_timeline(steps, source=source, lang=self.lang), "timeline"
+        )
+
+    def layers(self, steps: Any) -> str:
+        return self._emit(self.plots.plot_layer_heatmap(steps, lang=self.lang), "layers")
+
+    def flow(self, curves: Mapping[str, Sequence[float]]) -> str:
+        return self._emit(self.plots.plot_gradient_flow(curves, lang=self.lang), "flow")
+
+    def flow_heat(self, matrix: Any, steps: Any) -> str:
+        return self._emit(
+            self.plots.plot_flow_heatmap(matrix, steps=steps, lang=self.lang), "flow heat map"
+        )
+
+
+def build_report(
+    source: str | os.PathLike[str] | Source | None = None,
+    *,
+    lang: str = "en",
+    w: object = 2,
+    h0: object = 1,
+    T: object = 5,
+    eta: object = "0.01",
+    c: object = 5,
+    flow: Mapping[str, Any] | None = None,
+    sgd: Mapping[str, Sequence[float]] | None = None,
+) -> str:
+    """Return the report as one self-contained HTML document.
+
+    Args:
+      source: a remedy results folder, its ``summary.csv``, a JSONL guard log, a
+        loaded :class:`Source`, or ``None`` (the lesson and the scalar system only).
+      lang: ``"en"`` or ``"bn"``.
+      w, h0, T, eta, c: the lesson's parameters (the seed's by default).
+      flow: gradient-flow data (``{"curves": {label: norms}, "heatmap": …}``); by
+        default the source folder's ``flow.json``.
+      sgd: SGD trajectories of ``w`` (label → values) for the SGD section's plot.
+
+    Raises:
+      InputError: a bad parameter or language.
+      InputFileError: a missing or malformed input (naming the file and line).
+    """
+    check_lang(lang)
+    les = lesson(w, h0, T, eta, c)
+    src = source if isinstance(source, Source) or source is None else load_source(source)
+    figs = _Figures(lang)
+    if flow is None and src is not None:
+        flow = src.flow
+    from gradguard import __version__
+
+    parts = [
+        _section("forward", t(lang, "sec_forward"), _forward(les, lang)),
+        _section("backward", t(lang, "sec_backward"), _backward(les, lang)),
+        _section(
+            "explosion",
+            t(lang, "sec_explosion"),
+            _explosion(les, lang, lambda _k: figs.explosion(les)),
+        ),
+        _section("why", t(lang, "sec_why"), _why(lang)),
+        _section(
+            "sgd",
+            t(lang, "sec_sgd"),
+            _sgd(les, lang, (lambda _k: figs.sgd(sgd, "L = ½(h_T − y)²")) if sgd else None),
+        ),
+        _section("remedies", t(lang, "sec_remedies"), _remedies(src, lang, figs)),
+        _section("flow", t(lang, "sec_flow"), _flow(flow, lang, figs)),
+    ]
+    if src is not None and src.kind == "log":
+        parts.append(_section("guard", t(lang, "sec_guard"), _guard(src, lang, figs)))
+    parts.append(
+        _section(
+            "answer", t(lang, "sec_answer"), f'<p class="answer">{_esc(t(lang, "answer"))}</p>'
+        )
+    )
+    lead = t(
+        lang, "report_lead", w=fmt(les.w), h0=fmt(les.h0), T=les.T, eta=fmt(les.eta), c=fmt(les.c)
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(t(lang, 'report_title'))}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{_esc(t(lang, 'report_title'))}</h1>\n{_p(lead)}\n"
+        + "\n".join(parts)
+        + f"\n<footer>{_p(t(lang, 'report_generated', version=__version__), 'note')}</footer>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def write_report(out: str | os.PathLike[str], source: Any = None, **kwargs: Any) -> Path:
+    """Build the report (see :func:`build_report`) and write it to ``out`` atomically."""
+    text = build_report(source, **kwargs)
+    return write_text_atomic(Path(out), text)
