@@ -82,19 +82,20 @@ def _p(text: str, cls: str = "") -> str:
     return f"<p{f' class={cls!r}' if cls else ''}>{_esc(text)}</p>"
 
 
-def _short_list(items: Sequence[str], lang: str, head: int = 6, tail: int = 3) -> list[str]:
-    if len(items) <= head + tail + 1:
-        return list(items)
-    return [*items[:head], t(lang, "ui_more", n=len(items) - head - tail), *items[-tail:]]
+def _shown(T: int, head: int, tail: int) -> list[int]:
+    """Return the steps 1…T to show: all if few, else the first and last (0 marks the gap)."""
+    if head + tail + 1 >= T:
+        return list(range(1, T + 1))
+    return [*range(1, head + 1), 0, *range(T - tail + 1, T + 1)]
 
 
 def _forward(les: Lesson, lang: str) -> str:
     w = fmt(les.w)
     lines = [
-        f"h_{i} = {w} × {fmt(les.states[i - 1])} = {fmt(les.states[i])}"
-        for i in range(1, les.T + 1)
+        f"h_{i} = {w} × {fmt(les.state(i - 1))} = {fmt(les.state(i))}" if i else ""
+        for i in _shown(les.T, 6, 3)
     ]
-    lines = _short_list(lines, lang)
+    lines = [x or t(lang, "ui_more", n=les.T - 9) for x in lines]
     body = _p(t(lang, "forward_intro"))
     body += '<pre class="math">' + _esc("\n".join(lines)) + "</pre>"
     return body + _p(t(lang, "forward_loss", L=fmt(les.loss)))
@@ -102,23 +103,25 @@ def _forward(les: Lesson, lang: str) -> str:
 
 def _backward(les: Lesson, lang: str) -> str:
     w, T = fmt(les.w), les.T
-    symbolic = [f"{fmt(les.states[i - 1])}·{w}^{T - i}" for i in range(1, T + 1)]
-    values = [fmt(v) for v in les.terms]
+    idx = _shown(T, 4, 2)
+    more = t(lang, "ui_more", n=T - 6)
+    symbolic = [f"{fmt(les.state(i - 1))}·{w}^{T - i}" if i else more for i in idx]
+    values = [fmt(les.term(i)) if i else more for i in idx]
     body = _p(t(lang, "backward_intro"))
     body += (
         '<pre class="math">'
         + _esc(
             "dL/dw = Σ_{t=1}^{T} h_{t-1} · w^(T-t)\n      = "
-            + " + ".join(_short_list(symbolic, lang, 4, 2))
+            + " + ".join(symbolic)
             + "\n      = "
-            + " + ".join(_short_list(values, lang, 4, 2))
+            + " + ".join(values)
         )
         + "</pre>"
     )
     return body + _p(t(lang, "backward_sum", grad=fmt(les.grad)))
 
 
-def _explosion(les: Lesson, lang: str, plot: Callable[..., bytes]) -> str:
+def _explosion(les: Lesson, lang: str, plot: Callable[..., str]) -> str:
     rows = []
     for r in les.table:
         claim = r.get("seed_claim")
@@ -162,7 +165,7 @@ def _why(lang: str) -> str:
     return _p(t(lang, "why_text"))
 
 
-def _sgd(les: Lesson, lang: str, plot: Callable[..., bytes] | None) -> str:
+def _sgd(les: Lesson, lang: str, plot: Callable[..., str] | None) -> str:
     body = _p(
         t(
             lang,
@@ -191,7 +194,7 @@ def _sgd(les: Lesson, lang: str, plot: Callable[..., bytes] | None) -> str:
 
 def _num(v: str | None) -> float:
     try:
-        return float(v) if v not in (None, "") else math.nan  # type: ignore[arg-type]
+        return float(v) if v is not None and v != "" else math.nan
     except ValueError:
         return math.nan
 
@@ -401,7 +404,7 @@ def build_report(
     """
     check_lang(lang)
     les = lesson(w, h0, T, eta, c)
-    src = source if isinstance(source, Source) or source is None else load_source(source)
+    src = source if isinstance(source, Source) or source is None else load_source(Path(source))
     figs = _Figures(lang)
     if flow is None and src is not None:
         flow = src.flow

@@ -537,8 +537,11 @@ def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
     if fmt not in FORMATS:
         raise InputError("format", fmt, "one of " + ", ".join(FORMATS))
     buf = io.BytesIO()
-    # SVG text as paths: the file then needs no font, Bengali included.
-    fig.savefig(buf, format=fmt, **({"metadata": {"Date": None}} if fmt == "svg" else {}))
+    if fmt == "svg":
+        # No date in the file: the same figure gives the same bytes.
+        fig.savefig(buf, format=fmt, metadata={"Date": None})
+    else:
+        fig.savefig(buf, format=fmt)
     return buf.getvalue()
 
 
