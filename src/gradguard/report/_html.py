@@ -22,6 +22,7 @@ from gradguard.report._atomic import write_text_atomic
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source
 from gradguard.report._lesson import Lesson, fmt, horizons, lesson
+from gradguard.report._scalar import SEED_CLAIM_TEXT
 
 __all__ = ["REMEDY_GROUPS", "SECTIONS", "build_report", "write_report"]
 
@@ -131,9 +132,7 @@ def _explosion(les: Lesson, lang: str, plot: Callable[..., str]) -> str:
                 r["T"],
                 fmt(r["h_T"]),
                 fmt(r["grad"]),
-                t(lang, "none")
-                if claim is None
-                else f"≈ {claim:.0e}".replace("e+0", "e").replace("e+", "e"),
+                t(lang, "none") if claim is None else SEED_CLAIM_TEXT[r["T"]],
                 t(lang, "none") if off is None or abs(off - 1) < 1e-12 else f"{off:.3g}×",
                 t(lang, "none") if r["ratio"] is None else fmt(r["ratio"]),
             ]

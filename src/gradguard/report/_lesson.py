@@ -50,14 +50,16 @@ def to_exact(x: object, name: str) -> Fraction:
 
 def check_T(T: object, name: str = "T", maximum: int = MAX_T) -> int:
     """Return ``T`` as an int if it is a whole number in ``[1, maximum]``."""
+    rule = f"a whole number from 1 to {maximum:,}"
+    value = T
     if isinstance(T, str):
         try:
-            T = int(T.strip())
+            value = int(T.strip())
         except ValueError:
-            raise InputError(name, T, f"a whole number from 1 to {maximum:,}") from None
-    if isinstance(T, bool) or not isinstance(T, int) or not 1 <= T <= maximum:
-        raise InputError(name, T, f"a whole number from 1 to {maximum:,}")
-    return T
+            raise InputError(name, T, rule) from None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InputError(name, T, rule)
+    return value
 
 
 def fmt(x: Fraction | int | float, digits: int = 4) -> str:
