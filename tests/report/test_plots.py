@@ -31,7 +31,7 @@ def test_explosion_axes_scales_lines_and_seed_overlay():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "the seed's claim" in labels and "exact" in labels
     # the seed's claims (x markers) next to the exact values (o markers) at T = 5, 10, 20, 50
-    seed = [c for c in ax.collections if c.get_label() == "the seed's claim"][0]
+    seed = next(c for c in ax.collections if c.get_label() == "the seed's claim")
     assert [tuple(p) for p in seed.get_offsets()] == [(5, 80), (10, 1024), (20, 1e6), (50, 1e15)]
     # right panel: the overflow horizons as vertical lines at T = 123 (float32) and 1016 (float64)
     right_labels = [t.get_text() for t in ax2.get_legend().get_texts()]
@@ -100,7 +100,7 @@ def test_summary_dot_chart(results_dir):
     rows = read_summary(results_dir / "summary.csv")
     fig = plots.plot_summary(rows)
     ax_nf, ax_loss = fig.axes
-    assert [t.get_text() for t in ax_nf.get_yticklabels()][0] == "divergence / none"
+    assert next(t.get_text() for t in ax_nf.get_yticklabels()) == "divergence / none"
     labels = [c.get_label() for c in ax_nf.collections]
     assert labels.count("diverged") == 1 and labels.count("never (stayed finite)") == 1
     assert ax_loss.get_xscale() == "log"
@@ -148,5 +148,5 @@ def test_save_png_and_svg(tmp_path):
     assert png.read_bytes().startswith(b"\x89PNG")
     assert b"<svg" in svg.read_bytes()[:500]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]  # no temp files left
-    with pytest.raises(InputError, match="path must be a file name ending in .png or .svg"):
+    with pytest.raises(InputError, match=r"path must be a file name ending in \.png or \.svg"):
         plots.save_figure(fig, tmp_path / "f.jpg")

@@ -125,7 +125,7 @@ def test_load_source_errors(tmp_path, results_dir):
     with pytest.raises(InputFileError, match="no such file or folder"):
         load_source(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputFileError, match="no summary.csv and no"):
+    with pytest.raises(InputFileError, match=r"no summary\.csv and no"):
         load_source(tmp_path / "empty")
     summary = results_dir / "summary.csv"
     lines = summary.read_text().splitlines()
