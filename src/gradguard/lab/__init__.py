@@ -1,8 +1,95 @@
 """The lab: the seed's system ``h_t = w·h_{t-1}``, ``L = h_T``, computed exactly.
 
 Stdlib and numpy only — no torch, no matplotlib.
+
+>>> from gradguard.lab import forward, bptt, grad_closed_form, explosion_table
+>>> forward(2, 1, 5)
+[1, 2, 4, 8, 16, 32]
+>>> bptt(2, 1, 5).grad, grad_closed_form(2, 1, 50)
+(80, 28147497671065600)
 """
 
 from gradguard.lab._clipping import check_threshold, clip_by_norm, clip_by_value, clip_coefficient
+from gradguard.lab._numbers import (
+    MAX_DIGITS,
+    Exact,
+    LogValue,
+    check_steps,
+    exact_to_json,
+    float_to_json,
+    parse_steps_list,
+    sci,
+    to_exact,
+)
+from gradguard.lab._recurrence import (
+    BPTT,
+    MAX_TRACE_T,
+    MODES,
+    Regime,
+    bptt,
+    forward,
+    grad_closed_form,
+    gradient,
+    gradient_log,
+    overflow_horizon,
+    regime,
+    state,
+)
+from gradguard.lab._sgd import (
+    LOSSES,
+    SGDStep,
+    Trajectory,
+    check_lr,
+    compare_remedies,
+    sgd_step,
+    trajectory,
+)
+from gradguard.lab._table import (
+    SEED_TABLE,
+    SEED_TABLE_TEXT,
+    TableRow,
+    explosion_table,
+    is_seed_system,
+    table_to_json,
+)
 
-__all__ = ["check_threshold", "clip_by_norm", "clip_by_value", "clip_coefficient"]
+__all__ = [
+    "BPTT",
+    "LOSSES",
+    "MAX_DIGITS",
+    "MAX_TRACE_T",
+    "MODES",
+    "SEED_TABLE",
+    "SEED_TABLE_TEXT",
+    "Exact",
+    "LogValue",
+    "Regime",
+    "SGDStep",
+    "TableRow",
+    "Trajectory",
+    "bptt",
+    "check_lr",
+    "check_steps",
+    "check_threshold",
+    "clip_by_norm",
+    "clip_by_value",
+    "clip_coefficient",
+    "compare_remedies",
+    "exact_to_json",
+    "explosion_table",
+    "float_to_json",
+    "forward",
+    "grad_closed_form",
+    "gradient",
+    "gradient_log",
+    "is_seed_system",
+    "overflow_horizon",
+    "parse_steps_list",
+    "regime",
+    "sci",
+    "sgd_step",
+    "state",
+    "table_to_json",
+    "to_exact",
+    "trajectory",
+]

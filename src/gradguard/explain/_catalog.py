@@ -1,0 +1,86 @@
+"""Message catalogs: the lesson's prose per language, as TOML data files.
+
+``catalogs/en.toml`` and ``catalogs/bn.toml`` hold prose only; numbers and
+formulas are computed and inserted by the renderers. Both catalogs have the
+same keys (a test checks it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from gradguard.errors import InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["LANGS", "Catalog", "check_lang", "default_lang", "load_catalog"]
+
+LANGS: tuple[str, ...] = ("en", "bn")
+
+
+def check_lang(lang: object, name: str = "lang") -> str:
+    """Return ``lang`` if a catalog exists for it; raise :class:`InputError` otherwise."""
+    if lang not in LANGS:
+        raise InputError(name, lang, "one of " + ", ".join(LANGS))
+    return str(lang)
+
+
+def default_lang(environ: Mapping[str, str] | None = None) -> str:
+    """Return ``"bn"`` when the locale is Bengali (``bn_BD.UTF-8``, ``bn_IN``…), else ``"en"``.
+
+    Looks at ``LC_ALL``, ``LC_MESSAGES`` and ``LANG`` in POSIX precedence order.
+    """
+    env = os.environ if environ is None else environ
+    for key in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(key, "")
+        if value:
+            return "bn" if value.lower().startswith("bn") else "en"
+    return "en"
+
+
+class Catalog:
+    """One language's messages; ``catalog["table.heading"]`` or ``catalog.get(key, **fields)``."""
+
+    def __init__(self, lang: str, data: dict[str, Any]) -> None:
+        self.lang = lang
+        self._data = data
+
+    def __getitem__(self, key: str) -> str:
+        section, _, name = key.partition(".")
+        try:
+            value = self._data[section][name]
+        except KeyError:
+            raise KeyError(f"catalog {self.lang!r} has no message {key!r}") from None
+        return str(value)
+
+    def get(self, key: str, **fields: object) -> str:
+        """Return the message ``key`` with ``{placeholders}`` filled from ``fields``."""
+        return self[key].format(**fields)
+
+    def keys(self) -> set[str]:
+        """Every ``section.name`` key in the catalog."""
+        return {f"{s}.{n}" for s, names in self._data.items() for n in names}
+
+
+@cache
+def load_catalog(lang: str = "en") -> Catalog:
+    """Load the message catalog for ``lang`` (``"en"`` or ``"bn"``).
+
+    Raises:
+      InputError: no catalog for ``lang``.
+    """
+    check_lang(lang)
+    text = (
+        resources.files("gradguard.explain")
+        .joinpath("catalogs", f"{lang}.toml")
+        .read_text(encoding="utf-8")
+    )
+    return Catalog(lang, tomllib.loads(text))

@@ -1,0 +1,236 @@
+"""The lesson as data: the seed's whole explanation, computed live, language-neutral.
+
+:func:`lesson` runs the lab on the given parameters and returns a JSON-ready
+dict: the values (``states``, ``loss``, ``deltas``, ``terms``, ``grad``,
+``table``, …) and ``steps``, the lesson's sections as records (``kind`` plus
+values) that the renderers turn into prose with a message catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from fractions import Fraction
+from typing import Any
+
+from gradguard.errors import InputError
+from gradguard.explain._catalog import check_lang
+from gradguard.lab import (
+    MAX_DIGITS,
+    bptt,
+    check_lr,
+    check_steps,
+    check_threshold,
+    clip_by_norm,
+    exact_to_json,
+    explosion_table,
+    grad_closed_form,
+    is_seed_system,
+    overflow_horizon,
+    parse_steps_list,
+    regime,
+    sgd_step,
+    table_to_json,
+    to_exact,
+)
+from gradguard.lab._numbers import Exact, approx_powers_json, log10_abs, sci_from_log
+from gradguard.lab._recurrence import (
+    MAX_TRACE_T,
+    _power_exact,
+    _power_log,
+    estimate_digits,
+)
+
+__all__ = ["LESSON_VERSION", "lesson"]
+
+LESSON_VERSION = 1
+_SEED_BIG_GRAD = 10**6  # the seed's "but if the gradient is 10^6"
+
+
+def _value(w: Exact, h0: Exact, power: int, factor: int, abbreviate: int | None) -> str:
+    """JSON of ``factor·w^power·h0``: exact when it fits, else ``"≈…"`` from logs."""
+    limit = abbreviate if abbreviate is not None else MAX_DIGITS
+    if estimate_digits(w, h0, power, factor) <= limit:
+        return exact_to_json(_power_exact(w, h0, power, factor), abbreviate)
+    lv = _power_log(w, h0, power, factor)
+    return "≈" + sci_from_log(lv.sign, lv.log10)
+
+
+def _series(w: Exact, h0: Exact, powers: range, abbreviate: int) -> list[str]:
+    """``[w^p·h0 for p in powers]`` as JSON: exact while short, then ``"≈…"`` (vectorised)."""
+    if h0 == 0:
+        return ["0"] * len(powers)
+    if w == 0:
+        return [exact_to_json(h0, abbreviate) if p == 0 else "0" for p in powers]
+    # Text length grows with p, so the exact prefix ends at the first p over the limit.
+    lo, hi = min(powers), max(powers)
+    cut = lo
+    while cut <= hi and estimate_digits(w, h0, cut) <= abbreviate:
+        cut += 1
+    exact: dict[int, str] = {}
+    x = _power_exact(w, h0, lo) if lo < cut else 0
+    for p in range(lo, cut):
+        exact[p] = exact_to_json(x)
+        x = _normal(x * w)
+    big = [p for p in powers if p >= cut]
+    approx = iter(
+        approx_powers_json(
+            1 if w > 0 else -1, log10_abs(w), 1 if h0 > 0 else -1, log10_abs(h0), big
+        )
+    )
+    return [exact[p] if p < cut else next(approx) for p in powers]
+
+
+def _normal(x: Fraction | int) -> Exact:
+    return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
+
+
+def lesson(
+    w: object = 2,
+    h0: object = 1,
+    T: object = 5,
+    eta: object = "0.01",
+    c: object = 5,
+    lang: str = "en",
+    table_T: Iterable[int] | str = (5, 10, 20, 50),
+    abbreviate: int | None = None,
+) -> dict[str, Any]:
+    """Compute the seed's lesson for the given parameters and return it as a JSON-ready dict.
+
+    Args:
+      w: the recurrent weight (int, Fraction, decimal string like ``"0.9"``, float).
+      h0: the initial state ``h_0``.
+      T: time steps, a whole number ``1 ≤ T ≤ 100,000``.
+      eta: the learning rate ``η > 0`` of the SGD step.
+      c: the clipping threshold ``c > 0``.
+      lang: ``"en"`` or ``"bn"`` — recorded for the renderers; the data is language-neutral.
+      table_T: the time steps of the explosion table.
+      abbreviate: if set, values with more than this many digits are given as
+        ``"≈1.268e+30"`` (4 significant digits) instead of exact strings — fast
+        for a web page at large ``T``; ``None`` keeps every value exact.
+
+    Returns:
+      A dict with the keys ``version, lang, params, seed_system, states, loss,
+      deltas, terms, grad, closed_form, table, horizons, regime, sgd, clip,
+      errata, steps``. Exact values are decimal strings (``"80"``) or
+      ``"p/q"`` strings (``"6/5"``).
+
+    Raises:
+      InputError: a bad argument, or values too large to hold exactly.
+
+    Example:
+      >>> d = lesson()
+      >>> d["states"], d["terms"], d["grad"]
+      (['1', '2', '4', '8', '16', '32'], ['16', '16', '16', '16', '16'], '80')
+    """
+    lang = check_lang(lang)
+    wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
+    tt = check_steps(T, "steps", maximum=MAX_TRACE_T)
+    ex = check_lr(eta, "lr")
+    cx = to_exact(c, "clip")
+    check_threshold(cx, "clip")
+    steps_T = parse_steps_list(table_T, "table_steps")
+    if abbreviate is not None and (isinstance(abbreviate, bool) or abbreviate < 1):
+        raise InputError("abbreviate", abbreviate, "a whole number ≥ 1 or None")
+
+    grad = grad_closed_form(wx, hx, tt)  # refuses a gradient over MAX_DIGITS digits
+    matches: bool | None
+    if abbreviate is None:
+        trace = bptt(wx, hx, tt)
+        if trace.grad != grad:  # pragma: no cover - a broken lab, never the user's input
+            raise RuntimeError(f"BPTT sum {trace.grad} != closed form {grad}")
+        matches = True
+        states = [exact_to_json(x) for x in trace.states]
+        deltas = [exact_to_json(x) for x in trace.deltas]
+        terms = [exact_to_json(x) for x in trace.terms]
+    else:
+        # For a web page at large T: every term is w^(T-1)·h0 (the closed form's
+        # reason), so the lists are built from powers, exact while short.
+        matches = None
+        states = _series(wx, hx, range(tt + 1), abbreviate)
+        deltas = _series(wx, 1, range(tt - 1, -1, -1), abbreviate)
+        term = _value(wx, hx, tt - 1, 1, abbreviate)
+        terms = [term] * tt
+    grad_json = exact_to_json(grad, abbreviate)
+
+    reg = regime(wx)
+    seed = is_seed_system(wx, hx)
+    table = table_to_json(explosion_table(wx, hx, steps_T, mode="exact"))
+    horizons = {dt: overflow_horizon(wx, hx, dt) for dt in ("float64", "float32")}
+
+    w_new = sgd_step(wx, grad, ex)
+    w_new_reg = regime(w_new)
+    grad_new = _value(w_new, hx, tt - 1, tt, abbreviate or 60)
+    w_big = sgd_step(wx, _SEED_BIG_GRAD, ex)
+    g_clip: Exact = clip_by_norm(Fraction(grad), Fraction(cx))
+    w_clip = sgd_step(wx, g_clip, ex)
+    eta_low = Fraction(ex) / 10
+    w_low = sgd_step(wx, grad, eta_low)
+
+    errata = ["proportional"]
+    if seed and any(T_ in (10, 20, 50) for T_ in steps_T):
+        errata.insert(0, "table")
+    if w_new_reg.kind == "exploding":
+        errata.append("after_update")
+
+    def j(x: Exact) -> Any:
+        return exact_to_json(x, abbreviate)
+
+    sgd = {
+        "eta": j(ex),
+        "grad": grad_json,
+        "w_new": j(w_new),
+        "w_new_regime": w_new_reg.kind,
+        "grad_new": grad_new,
+        "big_grad": str(_SEED_BIG_GRAD),
+        "w_new_big": j(w_big),
+    }
+    clip = {
+        "c": j(cx),
+        "seed_example": {"g": "100", "c": "5", "clipped": j(clip_by_norm(100, 5))},
+        "grad": grad_json,
+        "grad_clipped": j(g_clip),
+        "clipped": g_clip != grad,
+        "w_new": j(w_clip),
+        "eta_low": j(eta_low),
+        "w_new_low_lr": j(w_low),
+    }
+    steps: list[dict[str, Any]] = [
+        {"kind": "definition"},
+        {"kind": "setup"},
+        {"kind": "forward", "T": tt, "loss": states[-1]},
+        {"kind": "backward", "T": tt},
+        {"kind": "substitute", "T": tt, "grad": grad_json},
+        {"kind": "closed_form", "T": tt, "power": tt - 1, "grad": grad_json, "matches": matches},
+        {"kind": "table", "regime": reg.kind, "seed_system": seed, "horizons": horizons},
+        {"kind": "why", "regime": reg.to_json()},
+        {"kind": "sgd", **sgd},
+        {"kind": "remedies", "items": ["clipping", "init", "gates", "lr"], **clip},
+        {"kind": "exam"},
+    ]
+    return {
+        "version": LESSON_VERSION,
+        "lang": lang,
+        "params": {
+            "w": exact_to_json(wx),
+            "h0": exact_to_json(hx),
+            "T": tt,
+            "eta": exact_to_json(ex),
+            "c": exact_to_json(cx),
+            "table_T": steps_T,
+            "abbreviate": abbreviate,
+        },
+        "seed_system": seed,
+        "states": states,
+        "loss": states[-1],
+        "deltas": deltas,
+        "terms": terms,
+        "grad": grad_json,
+        "closed_form": {"T": tt, "power": tt - 1, "value": grad_json, "matches_bptt": matches},
+        "table": table,
+        "horizons": horizons,
+        "regime": reg.to_json(),
+        "sgd": sgd,
+        "clip": clip,
+        "errata": errata,
+        "steps": steps,
+    }

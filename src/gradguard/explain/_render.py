@@ -1,0 +1,456 @@
+"""Renderers: the lesson dict + a message catalog → terminal text or Markdown.
+
+The math is language-neutral and built here from the lesson's values (Unicode
+for the terminal, LaTeX in ``$$`` blocks for Markdown, like the seed); prose
+comes from the catalog. Long traces are elided in the middle (the JSON keeps
+every value).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+from gradguard.explain._catalog import Catalog, load_catalog
+
+__all__ = ["format_number", "render_markdown", "render_text"]
+
+_SHOW_ALL = 12  # traces up to this T are shown in full
+_HEAD, _TAIL = 5, 2
+_TERMS_ALL = 8
+_MAX_SHOWN_DIGITS = 40
+
+
+def _frac(v: Any) -> Fraction | None:
+    if isinstance(v, str) and v not in ("nan", "inf", "-inf") and not v.startswith("≈"):
+        return Fraction(v)
+    return None
+
+
+def _decimal(x: Fraction) -> str | None:
+    """``x`` as a terminating decimal string (``6/5`` → ``"1.2"``), or None if it has none."""
+    q, twos, fives = x.denominator, 0, 0
+    while q % 2 == 0:
+        q //= 2
+        twos += 1
+    while q % 5 == 0:
+        q //= 5
+        fives += 1
+    places = max(twos, fives)
+    if q != 1 or places > 20:
+        return None
+    scaled = abs(x.numerator) * 10**places // x.denominator
+    digits = str(scaled).rjust(places + 1, "0")
+    sign = "-" if x < 0 else ""
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"
+
+
+def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
+    """Format a lesson value (``"80"``, ``"6/5"``, an approx dict, a float) for people.
+
+    Integers stay integers (``group=True`` adds thousands separators),
+    fractions with a terminating decimal become decimals (``6/5`` → ``1.2``),
+    others stay ``p/q`` (``\\frac{p}{q}`` in LaTeX); values over 40 digits and
+    abbreviated values become ``≈ 1.268e+30 (31 digits)``.
+    """
+    if isinstance(v, str) and v.startswith("≈"):
+        mant, _, exp = v[1:].partition("e")
+        if latex:
+            return f"\\approx {mant} \\times 10^{{{int(exp)}}}"
+        return f"≈ {mant} × 10^{int(exp)}"
+    if isinstance(v, float):
+        if math.isinf(v) or math.isnan(v):
+            return str(v)
+        return f"{v:.6g}"
+    x = _frac(v)
+    if x is None:
+        return str(v)
+    if x.denominator == 1:
+        n = x.numerator
+        if len(str(abs(n))) > _MAX_SHOWN_DIGITS:
+            from gradguard.lab import sci
+
+            s = sci(n)
+            digits = len(str(abs(n)))
+            if latex:
+                mant, _, exp = s.partition("e")
+                return f"\\approx {mant} \\times 10^{{{int(exp)}}}"
+            return f"≈ {s} ({digits:,} digits)"
+        return f"{n:,}" if group else str(n)
+    dec = _decimal(x)
+    if dec is not None and len(dec) <= 24:
+        return dec
+    if latex:
+        sign = "-" if x < 0 else ""
+        return f"{sign}\\frac{{{abs(x.numerator)}}}{{{x.denominator}}}"
+    return f"{x.numerator}/{x.denominator}"
+
+
+def _base(v: Any, latex: bool = False) -> str:
+    """A number as the base of a power: parenthesised unless a non-negative integer."""
+    s = format_number(v, latex=latex)
+    x = _frac(v)
+    if x is not None and x.denominator == 1 and x >= 0:
+        return s
+    return f"\\left({s}\\right)" if latex else f"({s})"
+
+
+def _factor(v: Any, latex: bool = False) -> str:
+    s = format_number(v, latex=latex)
+    x = _frac(v)
+    return (f"\\left({s}\\right)" if latex else f"({s})") if x is not None and x < 0 else s
+
+
+def _elide(n: int, show_all: int = _SHOW_ALL) -> list[int | None]:
+    """Indices 0..n-1 to show, ``None`` marking the elided middle."""
+    if n <= show_all:
+        return list(range(n))
+    return [*range(_HEAD), None, *range(n - _TAIL, n)]
+
+
+class _Doc:
+    """Collects lines for one renderer (text or markdown)."""
+
+    def __init__(self, md: bool, markup: bool = False) -> None:
+        self.md = md
+        self.markup = markup
+        self.lines: list[str] = []
+
+    def heading(self, text: str, level: int = 2) -> None:
+        if self.lines and self.lines[-1] != "":
+            self.lines.append("")
+        if self.md:
+            rule = ["---", ""] if level == 2 else []
+            self.lines += [*rule, f"{'#' * level} {text}", ""]
+        elif self.markup:
+            self.lines += [f"[bold]{_esc(text)}[/bold]", ""]
+        else:
+            self.lines += [text, "─" * min(72, max(8, len(text))), ""]
+
+    def para(self, text: str) -> None:
+        self.lines.append(_esc(text) if self.markup else text)
+        self.lines.append("")
+
+    def math(self, *rows: str) -> None:
+        """Display math: ``$$`` LaTeX in Markdown, indented Unicode in text."""
+        if self.md:
+            self.lines += ["$$", *rows, "$$", ""]
+        else:
+            self.lines += [("    " + (_esc(r) if self.markup else r)) for r in rows]
+            self.lines.append("")
+
+    def bullet(self, text: str) -> None:
+        self.lines.append(("* " if self.md else "  • ") + (_esc(text) if self.markup else text))
+
+    def text(self) -> str:
+        while self.lines and self.lines[-1] == "":
+            self.lines.pop()
+        return "\n".join(self.lines) + "\n"
+
+
+def _esc(s: str) -> str:
+    from rich.markup import escape
+
+    return escape(s)
+
+
+def render_text(data: dict[str, Any], catalog: Catalog | None = None, markup: bool = False) -> str:
+    """Render a :func:`~gradguard.explain.lesson` dict as terminal text.
+
+    Args:
+      data: the lesson dict.
+      catalog: the messages (default: the catalog of ``data["lang"]``).
+      markup: emit rich console markup (bold headings) instead of plain text.
+    """
+    return _render(data, catalog or load_catalog(data["lang"]), _Doc(md=False, markup=markup))
+
+
+def render_markdown(data: dict[str, Any], catalog: Catalog | None = None) -> str:
+    """Render a :func:`~gradguard.explain.lesson` dict as Markdown with LaTeX math (as the seed)."""
+    return _render(data, catalog or load_catalog(data["lang"]), _Doc(md=True))
+
+
+def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
+    md = doc.md
+    p = d["params"]
+    T = p["T"]
+
+    def n(v: Any, group: bool = False) -> str:
+        return format_number(v, group=group, latex=md)
+
+    def t(v: Any, group: bool = False) -> str:  # numbers inside prose: never LaTeX
+        return format_number(v, group=group)
+
+    times = " \\times " if md else " × "
+    cdot = " \\cdot " if md else "·"
+    eq = " &= " if md else " = "
+
+    def sub(name: str, idx: Any) -> str:
+        if md:
+            return f"{name}_{{{idx}}}"
+        return f"{name}_{idx}" if len(str(idx)) == 1 else f"{name}_({str(idx).replace('-', '−')})"
+
+    def pw(base: str, e: Any) -> str:
+        if md:
+            return f"{base}^{{{e}}}"
+        return f"{base}^{e}" if str(e).isdigit() else f"{base}^({str(e).replace('-', '−')})"
+
+    dldw = "\\frac{\\partial L}{\\partial w}" if md else "∂L/∂w"
+
+    title = cat["meta.title"]
+    if md:
+        doc.lines += [f"# {title}", ""]
+    else:
+        doc.heading(title)
+    doc.para(
+        cat.get("meta.params_line", w=t(p["w"]), h0=t(p["h0"]), T=T, eta=t(p["eta"]), c=t(p["c"]))
+    )
+
+    for step in d["steps"]:
+        kind = step["kind"]
+        if kind == "definition":
+            doc.heading(cat["definition.heading"])
+            doc.para(cat["definition.text"])
+        elif kind == "setup":
+            doc.heading(cat["setup.heading"])
+            doc.para(cat["setup.recurrence"])
+            doc.math(f"{sub('h', 't')} = w{cdot}{sub('h', 't-1')}")
+            doc.para(cat["setup.loss"])
+            doc.math(f"L = {sub('h', 'T')}")
+        elif kind == "forward":
+            doc.heading(cat["forward.heading"])
+            doc.para(cat["forward.let"])
+            doc.bullet(f"{cat['forward.initial_state']}: h_0 = {t(p['h0'])}")
+            doc.bullet(f"{cat['forward.weight']}: w = {t(p['w'])}")
+            doc.bullet(f"{cat['forward.time_steps']}: T = {T}")
+            doc.lines.append("")
+            doc.para(cat["forward.compute"])
+            states = d["states"]
+            rows = []
+            shown = _elide(T)
+            for i in shown:
+                if i is None:
+                    rows.append(
+                        (
+                            "\\vdots & \\quad \\text{"
+                            + cat.get("forward.elided", n=T - _HEAD - _TAIL)
+                            + "}"
+                        )
+                        if md
+                        else "⋮   " + cat.get("forward.elided", n=T - _HEAD - _TAIL)
+                    )
+                    continue
+                k = i + 1
+                rows.append(
+                    f"{sub('h', k)}{eq}{_factor(p['w'], md)}{times}{_factor(states[k - 1], md)}"
+                    f" = {n(states[k])}"
+                )
+            if md:
+                body = [r + (" \\\\" if j < len(rows) - 1 else "") for j, r in enumerate(rows)]
+                doc.math("\\begin{aligned}", *body, "\\end{aligned}")
+            else:
+                doc.math(*rows)
+            doc.para(cat["forward.therefore"])
+            doc.math(f"L = {n(d['loss'])}")
+        elif kind == "backward":
+            doc.heading(cat["backward.heading"])
+            doc.para(cat["backward.need"])
+            doc.math(dldw)
+            doc.para(cat["backward.multiplied"])
+            doc.para(cat["backward.formula"])
+            if md:
+                doc.math(
+                    "\\frac{\\partial L}{\\partial w}",
+                    "= \\sum_{t=1}^{T} h_{t-1} \\cdot w^{(T-t)}",
+                )
+            else:
+                doc.math("∂L/∂w = Σ_{t=1..T} h_(t−1) · w^(T−t)")
+        elif kind == "substitute":
+            doc.heading(cat["substitute.heading"])
+            states, terms = d["states"], d["terms"]
+            w = _base(p["w"], md)
+            parts, values = [], []
+            for i in _elide(T, _TERMS_ALL):
+                if i is None:
+                    parts.append("\\dots" if md else "…")
+                    values.append("\\dots" if md else "…")
+                    continue
+                parts.append(f"{_factor(states[i], md)}{cdot}{pw(w, T - 1 - i)}")
+                values.append(_factor(terms[i], md))
+            doc.math(f"{dldw} = " + " + ".join(parts))
+            doc.math("= " + " + ".join(values) + f" = {n(step['grad'])}")
+            doc.para(cat.get("substitute.gradient_is", grad=t(step["grad"], group=True)))
+            if d["regime"]["kind"] == "exploding":
+                doc.para(cat["substitute.remark_big"])
+        elif kind == "closed_form":
+            doc.heading(cat["closed_form.heading"])
+            doc.para(cat["closed_form.text"])
+            power = pw(_base(p["w"], md), T - 1)
+            doc.math(
+                f"{dldw} = T{cdot}{pw('w', 'T-1')}{cdot}h_0 = {T}{cdot}{power}"
+                f"{cdot}{_factor(p['h0'], md)} = {n(step['grad'])}"
+            )
+            if step["matches"]:
+                doc.para(cat["closed_form.agrees"])
+        elif kind == "table":
+            _table(d, step, cat, doc)
+        elif kind == "why":
+            _why(d, step, cat, doc)
+        elif kind == "sgd":
+            _sgd(d, step, cat, doc)
+        elif kind == "remedies":
+            _remedies(d, step, cat, doc)
+        elif kind == "exam":
+            doc.heading(cat["exam.heading"])
+            doc.lines.append(("> **" + cat["exam.text"] + "**") if md else cat["exam.text"])
+            doc.lines.append("")
+    return doc.text()
+
+
+def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:
+    doc.heading(cat["table.heading"])
+    doc.para(cat["table.question"])
+    seed = step["seed_system"]
+    head = [cat["table.col_T"], cat["table.col_hT"], cat["table.col_grad"], cat["table.col_ratio"]]
+    if seed:
+        head += [cat["table.col_seed"], cat["table.col_off"]]
+    body = []
+    for row in d["table"]:
+        ratio = row["ratio"]
+        cells = [
+            str(row["T"]),
+            format_number(row["h_T"], group=True),
+            format_number(row["grad"], group=True) + f"  ({row['sci']})",
+            "—" if ratio is None else (f"×{ratio:,.4g}" if isinstance(ratio, float) else ratio),
+        ]
+        if seed:
+            off = row["off_by"]
+            cells += [
+                row["seed_claim_text"] or "—",
+                "—" if off is None or off == 1 else f"{off:.3g}×",
+            ]
+        body.append(cells)
+    if doc.md:
+        doc.lines.append("| " + " | ".join(head) + " |")
+        doc.lines.append("|" + "|".join("---" for _ in head) + "|")
+        doc.lines += ["| " + " | ".join(r) + " |" for r in body]
+        doc.lines.append("")
+    else:
+        widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
+        line = "  ".join(h.ljust(wd) for h, wd in zip(head, widths, strict=False))
+        doc.lines.append(_esc(line) if doc.markup else line)
+        doc.lines.append("  ".join("─" * wd for wd in widths))
+        for r in body:
+            line = "  ".join(c.rjust(wd) for c, wd in zip(r, widths, strict=False))
+            doc.lines.append(_esc(line) if doc.markup else line)
+        doc.lines.append("")
+    doc.para(cat[f"table.{step['regime']}"])
+    maxima = {"float64": "1.798e+308", "float32": "3.403e+38"}
+    for dt, at in step["horizons"].items():
+        if at is None:
+            doc.para(cat.get("table.no_horizon", dtype=dt))
+        else:
+            doc.para(cat.get("table.horizon", dtype=dt, T=f"{at:,}", max=maxima[dt]))
+    if "table" in d["errata"]:
+        doc.para("⚠ " + cat["errata.heading"] + ": " + cat["errata.table"])
+
+
+def _why(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:
+    md = doc.md
+    reg = step["regime"]
+    doc.heading(cat["why.heading"])
+    doc.para(cat["why.cause"])
+    if md:
+        doc.math("\\frac{\\partial L}{\\partial w} = T \\cdot w^{T-1} \\cdot h_0")
+    else:
+        doc.math("∂L/∂w = T · w^(T−1) · h_0")
+    for key in ("exploding", "vanishing", "linear", "zero"):
+        doc.bullet(cat[f"why.{key}"])
+    doc.lines.append("")
+    kind = reg["kind"]
+    a = format_number(reg["factor"])
+    peak_real = reg["peak_T_real"]
+    doc.para(
+        cat.get(
+            f"why.this_{kind}",
+            a=a,
+            peak=reg["peak_T"],
+            peak_real="" if peak_real is None else f"{peak_real:.3g}",
+            grad_abs=format_number(d["grad"]).lstrip("-"),
+        )
+    )
+    if reg["alternating"]:
+        doc.para(cat["why.alternating"])
+    doc.para("⚠ " + cat["errata.heading"] + ": " + cat["errata.proportional"])
+
+
+def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:
+    md = doc.md
+    p = d["params"]
+    doc.heading(cat["sgd.heading"])
+    doc.para(cat["sgd.update"])
+    doc.math("w_{new} = w - \\eta \\cdot \\text{gradient}" if md else "w_new = w − η · gradient")
+    doc.para(cat.get("sgd.lr", eta=format_number(step["eta"])))
+    times = " \\times " if md else " × "
+    w, eta = format_number(p["w"], latex=md), format_number(step["eta"], latex=md)
+    lhs = "w_{new}" if md else "w_new"
+    minus = " - " if md else " − "
+    doc.math(
+        f"{lhs} = {w}{minus}{eta}{times}{_factor(step['grad'], md)}"
+        f" = {format_number(step['w_new'], latex=md)}"
+    )
+    if "after_update" in d["errata"]:
+        doc.para(
+            "⚠ "
+            + cat.get(
+                "errata.after_update",
+                w_new=format_number(step["w_new"]),
+                T=p["T"],
+                grad=format_number(step["grad"], group=True),
+                grad_new=format_number(step["grad_new"], group=True),
+            )
+        )
+    elif step["w_new_regime"] in ("vanishing", "linear", "zero"):
+        doc.para(cat.get("sgd.settled", w_new=format_number(step["w_new"]).lstrip("-")))
+    doc.para(cat["sgd.but_if"])
+    doc.math(
+        f"{lhs} = {w} - {eta}{times}10^{{6}} = {format_number(step['w_new_big'], latex=md)}"
+        if md
+        else f"w_new = {w} − {eta} × 10^6 = {format_number(step['w_new_big'])}"
+    )
+    doc.para("💥 " + cat["sgd.breaks"])
+
+
+def _remedies(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:
+    md = doc.md
+    doc.heading(cat["remedies.heading"])
+    doc.heading(cat["remedies.clip_name"], 3)
+    doc.para(cat["remedies.clip_text"])
+    if md:
+        doc.math("g_\\text{clipped} = \\frac{g}{\\max(1, \\frac{|g|}{c})}")
+    else:
+        doc.math("g_clipped = g / max(1, |g| / c)")
+    doc.para(cat["remedies.clip_example"])
+    doc.para(
+        cat.get(
+            "remedies.clip_this",
+            g=format_number(step["grad"], group=True),
+            c=format_number(step["c"]),
+            gc=format_number(step["grad_clipped"]),
+            w_new=format_number(step["w_new"]),
+        )
+    )
+    doc.heading(cat["remedies.init_name"], 3)
+    doc.para(cat["remedies.init_text"])
+    doc.heading(cat["remedies.gates_name"], 3)
+    doc.para(cat["remedies.gates_text"])
+    doc.heading(cat["remedies.lr_name"], 3)
+    doc.para(
+        cat.get(
+            "remedies.lr_text",
+            eta_low=format_number(step["eta_low"]),
+            w_low=format_number(step["w_new_low_lr"]),
+        )
+    )
+    doc.para(cat["remedies.measured"])

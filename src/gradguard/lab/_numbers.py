@@ -1,0 +1,319 @@
+"""Exact numbers for the lab: parsing, sizes, log-space values, and their text/JSON forms.
+
+The lab computes with Python ``int`` and :class:`fractions.Fraction` so that no
+value is rounded. This module turns user input into those types, estimates how
+large a result will be *before* computing it (a gradient with ten million
+digits must be refused, not attempted), and gives every value a stable text
+form: integers as decimal strings, fractions as ``"p/q"``, log-space values as
+``{"sign": s, "log10": x}``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from numbers import Rational, Real
+from typing import Any
+
+import numpy as np
+
+from gradguard.errors import InputError
+
+__all__ = [
+    "MAX_DIGITS",
+    "Exact",
+    "LogValue",
+    "check_steps",
+    "digits_of",
+    "exact_to_json",
+    "float_to_json",
+    "log10_abs",
+    "parse_steps_list",
+    "sci",
+    "to_exact",
+]
+
+Exact = int | Fraction
+"""An exact lab value: a Python ``int`` or a :class:`~fractions.Fraction` (never ``bool``)."""
+
+MAX_DIGITS = 10**6
+"""Exact results with more decimal digits than this are refused (use log mode)."""
+
+# Decimal strings with an exponent this large would make Fraction build a
+# 10^|exp| integer first; the lab never needs them, so they are refused early.
+_MAX_EXPONENT = 4000
+_NUMBER_RULE = "a finite number such as 2, -0.9, 1e-3 or 3/7"
+_DECIMAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$", re.IGNORECASE)
+_RATIO = re.compile(r"^[+-]?\d+\s*/\s*[+-]?\d+$")
+_WHOLE = re.compile(r"^[+-]?\d+$")
+
+
+def _normal(x: Fraction) -> Exact:
+    return x.numerator if x.denominator == 1 else x
+
+
+def to_exact(x: object, name: str = "w") -> Exact:
+    """Return ``x`` as an exact ``int`` or ``Fraction``, without rounding.
+
+    Decimal strings are read exactly (``"0.9"`` → ``9/10``, ``"1e-3"`` →
+    ``1/1000``, ``"3/7"`` → ``3/7``). A float is read as the shortest decimal
+    that round-trips to it — what the user typed (``0.1`` → ``1/10``); pass
+    ``Fraction(x)`` to get a float's binary value instead.
+
+    Args:
+      x: an ``int``, ``Fraction``, ``Decimal``, finite ``float``, numpy scalar or string.
+      name: the argument's name, used in the error message.
+
+    Returns:
+      An ``int`` when the value is whole, else a ``Fraction`` in lowest terms.
+
+    Raises:
+      InputError: ``x`` is NaN, infinite, a bool, not a number, or a decimal
+        string with an exponent beyond ±4000.
+    """
+    if isinstance(x, (bool, np.bool_)):
+        raise InputError(name, x, _NUMBER_RULE)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, Fraction):
+        return _normal(x)
+    if isinstance(x, Rational):
+        return _normal(Fraction(int(x.numerator), int(x.denominator)))
+    if isinstance(x, Decimal):
+        if not x.is_finite():
+            raise InputError(name, str(x), _NUMBER_RULE)
+        return _from_text(str(x), name)
+    if isinstance(x, (float, np.floating)):
+        f = float(x)
+        if not math.isfinite(f):
+            raise InputError(name, f, _NUMBER_RULE)
+        return _normal(Fraction(repr(f)))
+    if isinstance(x, str):
+        return _from_text(x, name)
+    if isinstance(x, Real):
+        return to_exact(float(x), name)
+    raise InputError(name, x, _NUMBER_RULE)
+
+
+def _from_text(text: str, name: str) -> Exact:
+    s = text.strip().replace("_", "")
+    try:
+        if _WHOLE.match(s):
+            return int(s)
+        if _RATIO.match(s):
+            p, q = (int(part) for part in s.split("/"))
+            if q == 0:
+                raise InputError(name, text, "a fraction p/q with q ≠ 0")
+            return _normal(Fraction(p, q))
+        if _DECIMAL.match(s):
+            exponent = re.search(r"e([+-]?\d+)$", s, re.IGNORECASE)
+            if exponent and abs(int(exponent.group(1))) > _MAX_EXPONENT:
+                raise InputError(
+                    name,
+                    text,
+                    f"a number with an exponent between -{_MAX_EXPONENT} and {_MAX_EXPONENT}",
+                )
+            return _normal(Fraction(s))
+    except ValueError as e:  # int() refuses strings over sys.int_info's digit limit
+        if isinstance(e, InputError):
+            raise
+        raise InputError(name, text, _NUMBER_RULE + " (at most 4300 digits)") from None
+    raise InputError(name, text, _NUMBER_RULE)
+
+
+def check_steps(T: object, name: str = "T", maximum: int | None = None) -> int:
+    """Return ``T`` as an ``int`` if it is a whole number ``1 ≤ T ≤ maximum``.
+
+    Accepts an ``int``, a numpy integer, or a string of digits; ``2.5``,
+    ``"abc"``, ``0`` and ``-3`` are refused.
+
+    Raises:
+      InputError: ``T`` is not a whole number ≥ 1 (or exceeds ``maximum``).
+    """
+    rule = "a whole number ≥ 1"
+    if isinstance(T, (bool, np.bool_)):
+        raise InputError(name, T, rule)
+    if isinstance(T, str):
+        s = T.strip().replace("_", "")
+        if not _WHOLE.match(s) or len(s) > 30:
+            raise InputError(name, T, rule)
+        value = int(s)
+    elif isinstance(T, (int, np.integer)):
+        value = int(T)
+    else:
+        raise InputError(name, T, rule)
+    if value < 1:
+        raise InputError(name, T, rule)
+    if maximum is not None and value > maximum:
+        raise InputError(name, T, f"a whole number between 1 and {maximum}")
+    return value
+
+
+def parse_steps_list(text: object, name: str = "steps") -> list[int]:
+    """Parse ``"5,10,20,50"`` (or a sequence of whole numbers) into a list of T values.
+
+    Raises:
+      InputError: the list is empty or an entry is not a whole number ≥ 1.
+    """
+    items: list[object]
+    if isinstance(text, str):
+        items = [part for part in text.replace(" ", "").split(",")]
+    elif isinstance(text, (list, tuple, range)):
+        items = list(text)
+    else:
+        raise InputError(name, text, "a comma-separated list of whole numbers ≥ 1")
+    if not items or any(item == "" for item in items):
+        raise InputError(name, text, "a comma-separated list of whole numbers ≥ 1, like 5,10,20")
+    out = []
+    for item in items:
+        try:
+            out.append(check_steps(item, name))
+        except InputError:
+            raise InputError(
+                name, text, "a comma-separated list of whole numbers ≥ 1, like 5,10,20"
+            ) from None
+    return out
+
+
+def log10_abs(x: Exact) -> float:
+    """Return ``log10 |x|`` for an exact ``x ≠ 0`` without building a float of ``x``.
+
+    ``math.log10`` is exact-input for big ints (it does not overflow), so a
+    fraction's value is ``log10 |p| − log10 q``.
+    """
+    if isinstance(x, Fraction):
+        return math.log10(abs(x.numerator)) - math.log10(x.denominator)
+    return math.log10(abs(x))
+
+
+def digits_of(x: Exact) -> int:
+    """Estimate the characters in ``x``'s exact text form (digits of ``p`` plus of ``q``).
+
+    An estimate from ``bit_length`` (never under by more than one digit per part),
+    so it is O(1) and safe for values too large to print.
+    """
+    if isinstance(x, Fraction):
+        return _int_digits(x.numerator) + _int_digits(x.denominator) + 1
+    return _int_digits(x)
+
+
+def _int_digits(n: int) -> int:
+    return max(1, int(abs(n).bit_length() * 0.30102999566398120) + 1)
+
+
+@dataclass(frozen=True)
+class LogValue:
+    """A real number held as ``sign · 10^log10`` — it never overflows.
+
+    Attributes:
+      sign: ``1``, ``-1``, or ``0`` (the value is zero; ``log10`` is ``-inf``).
+      log10: ``log10 |value|``.
+    """
+
+    sign: int
+    log10: float
+
+    @classmethod
+    def of(cls, x: Exact) -> LogValue:
+        """Return the log-space form of an exact value."""
+        if x == 0:
+            return cls(0, -math.inf)
+        return cls(1 if x > 0 else -1, log10_abs(x))
+
+    def to_json(self) -> dict[str, Any]:
+        """Return ``{"sign": s, "log10": x}`` (``log10`` is ``"-inf"`` for zero)."""
+        return {"sign": self.sign, "log10": float_to_json(self.log10)}
+
+    def to_float(self) -> float:
+        """Return the value as a float (``±inf`` or ``0.0`` beyond float64's range)."""
+        if self.sign == 0:
+            return 0.0
+        if self.log10 < -324:
+            return 0.0 * self.sign
+        try:
+            return self.sign * 10.0**self.log10
+        except OverflowError:
+            return math.inf * self.sign
+
+    def __str__(self) -> str:
+        return sci_from_log(self.sign, self.log10)
+
+
+def sci_from_log(sign: int, log10: float, digits: int = 4) -> str:
+    """Format ``sign · 10^log10`` as ``"2.815e+16"`` (any magnitude, no overflow)."""
+    if sign == 0:
+        return "0"
+    if not math.isfinite(log10):
+        return ("-" if sign < 0 else "") + ("inf" if log10 > 0 else "0")
+    exponent = math.floor(log10)
+    mantissa = 10 ** (log10 - exponent)
+    if round(mantissa, digits - 1) >= 10:  # 9.9996 rounds up to the next decade
+        exponent += 1
+        mantissa /= 10
+    return f"{'-' if sign < 0 else ''}{mantissa:.{digits - 1}f}e{exponent:+d}"
+
+
+def sci(x: Exact, digits: int = 4) -> str:
+    """Format an exact value in scientific notation: ``28147497671065600`` → ``"2.815e+16"``."""
+    if x == 0:
+        return "0"
+    if digits_of(x) <= 300:
+        # Exact rounding: Decimal of the exact value (avoids float's rounding at the edge).
+        if isinstance(x, Fraction):
+            value = Decimal(x.numerator) / Decimal(x.denominator)
+        else:
+            value = Decimal(x)
+        return f"{value:.{digits - 1}e}".replace("E", "e")
+    lv = LogValue.of(x)
+    return sci_from_log(lv.sign, lv.log10, digits)
+
+
+def exact_to_json(x: Exact, abbreviate: int | None = None) -> str:
+    """Return the stable JSON form of an exact value: a string.
+
+    Integers become decimal strings (``"80"``), fractions ``"p/q"`` strings
+    (``"6/5"``). With ``abbreviate=N``, a value whose text would exceed ``N``
+    characters becomes an approximation marked by a leading ``"≈"``:
+    ``"≈1.268e+30"`` (4 significant digits) — cheap to build for a web page,
+    while the exact value stays one call away.
+    """
+    if abbreviate is not None and digits_of(x) > abbreviate:
+        lv = LogValue.of(x)
+        return "≈" + sci_from_log(lv.sign, lv.log10)
+    if isinstance(x, Fraction):
+        return f"{x.numerator}/{x.denominator}"
+    return str(x)
+
+
+def approx_powers_json(
+    sign_w: int, log10_w: float, sign_h: int, log10_h: float, powers: Any
+) -> list[str]:
+    """``["≈m.mmme+E", …]`` for ``sign·10^(p·log10_w + log10_h)`` over an array of powers, fast.
+
+    Vectorised with numpy: the web explorer asks for 10^4 states per slider move.
+    """
+    p = np.asarray(powers, dtype=np.int64)
+    log10 = p.astype(np.float64) * log10_w + log10_h
+    exponent = np.floor(log10)
+    mantissa = np.round(10.0 ** (log10 - exponent), 3)
+    carry = mantissa >= 10.0  # 9.9996 rounds to the next decade
+    mantissa = np.where(carry, mantissa / 10.0, mantissa)
+    exponent = exponent + carry
+    signs = np.where((sign_w < 0) & (p % 2 == 1), -sign_h, sign_h)
+    return [
+        f"≈{'-' if s < 0 else ''}{m:.3f}e{int(e):+d}"
+        for s, m, e in zip(signs.tolist(), mantissa.tolist(), exponent.tolist(), strict=False)
+    ]
+
+
+def float_to_json(x: float) -> Any:
+    """Return ``x``, or ``"nan"``/``"inf"``/``"-inf"`` (plain JSON has no NaN), as records do."""
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x

@@ -1,0 +1,343 @@
+"""Gradient descent on the seed's system, and the seed's remedies applied to it.
+
+One update is the seed's ``w_new = w − η·g``: ``2 − 0.01·80 = 1.2`` (still
+``> 1``, so the gradient still explodes, only more slowly), and with
+``g = 10^6``: ``2 − 0.01·10^6 = −9998``.
+
+:func:`trajectory` repeats the update on one of two losses:
+
+- ``"seed"`` — the seed's ``L = h_T = w^T·h_0``, ``∂L/∂w = T·w^(T-1)·h_0``
+  (unbounded below for odd ``T``: descent never settles — the seed's loss is a
+  teaching device, not a training objective);
+- ``"target"`` — ``L = ½(h_T − y)²``, ``∂L/∂w = (h_T − y)·T·w^(T-1)·h_0``,
+  minimised where ``w^T·h_0 = y``.
+
+Optionally the gradient is clipped first with the seed's rule
+``g / max(1, |g|/c)`` (:func:`~gradguard.lab.clip_by_norm`; Pascanu et al.
+2013). In float modes the arithmetic is done in the dtype (numpy scalars), so
+overflow shows up as it would in training: ``inf`` in the gradient, then
+``NaN`` — the first non-finite step is reported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradguard.errors import InputError
+from gradguard.lab._clipping import check_threshold, clip_by_norm
+from gradguard.lab._numbers import Exact, check_steps, exact_to_json, float_to_json, to_exact
+from gradguard.lab._recurrence import check_mode, estimate_digits
+
+__all__ = [
+    "LOSSES",
+    "SGDStep",
+    "Trajectory",
+    "check_lr",
+    "compare_remedies",
+    "sgd_step",
+    "trajectory",
+]
+
+LOSSES = ("seed", "target")
+_EXACT_BUDGET = 100_000  # digits of w^T above which an exact trajectory stops
+BLOWUP = 10**6
+"""An exact trajectory stops (status ``"blowup"``) once ``|w|`` exceeds this."""
+
+
+def check_lr(eta: object, name: str = "eta") -> Exact:
+    """Return the learning rate ``η`` exactly if it is a finite number > 0."""
+    value = to_exact(eta, name)
+    if value <= 0:
+        raise InputError(name, eta if isinstance(eta, str) else str(value), "a number > 0")
+    return value
+
+
+def sgd_step(w: object, g: object, eta: object) -> Exact:
+    """Return one SGD update ``w − η·g``, exactly.
+
+    Example:
+      >>> sgd_step(2, 80, "0.01"), sgd_step(2, 10**6, "0.01")
+      (Fraction(6, 5), -9998)
+    """
+    wx, gx, ex = to_exact(w, "w"), to_exact(g, "g"), check_lr(eta)
+    out = Fraction(wx) - Fraction(ex) * Fraction(gx)
+    return out.numerator if out.denominator == 1 else out
+
+
+Number = Exact | float
+
+
+@dataclass(frozen=True)
+class SGDStep:
+    """One update of a trajectory.
+
+    Attributes:
+      k: the update's index (0 is the first).
+      w: the weight before the update.
+      loss: the loss at ``w``.
+      grad: ``∂L/∂w`` at ``w``.
+      grad_used: the gradient after clipping (``grad`` without clipping).
+      clipped: whether clipping changed the gradient.
+      w_next: ``w − η·grad_used``.
+    """
+
+    k: int
+    w: Number
+    loss: Number
+    grad: Number
+    grad_used: Number
+    clipped: bool
+    w_next: Number
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the step as a JSON-ready dict."""
+        return {
+            "k": self.k,
+            "w": _json(self.w),
+            "loss": _json(self.loss),
+            "grad": _json(self.grad),
+            "grad_used": _json(self.grad_used),
+            "clipped": self.clipped,
+            "w_next": _json(self.w_next),
+        }
+
+
+def _json(x: Number) -> Any:
+    return float_to_json(x) if isinstance(x, float) else exact_to_json(x, abbreviate=60)
+
+
+@dataclass
+class Trajectory:
+    """A run of gradient descent on the seed's system.
+
+    Attributes:
+      params: the inputs (``w0, h0, T, eta, iters, loss, y, clip, mode``).
+      steps: every update performed.
+      status: ``"completed"`` (all ``iters`` updates), ``"nonfinite"`` (float
+        modes: the loss, gradient or weight became inf/NaN), ``"blowup"``
+        (exact mode: ``|w| > 10^6``, where floats would soon overflow) or
+        ``"size_limit"`` (exact mode: the next update would need more than
+        100,000 digits).
+      first_nonfinite: the index ``k`` of the first update whose loss, gradient
+        or new weight is non-finite (float modes), else ``None``.
+    """
+
+    params: dict[str, Any]
+    steps: list[SGDStep] = field(default_factory=list)
+    status: str = "completed"
+    first_nonfinite: int | None = None
+
+    @property
+    def final_w(self) -> Number:
+        """The weight after the last update (``w0`` if none was made)."""
+        return self.steps[-1].w_next if self.steps else self.params["w0"]
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the run ended in a non-finite value or a blow-up."""
+        return self.status in ("nonfinite", "blowup")
+
+    @property
+    def clipped_steps(self) -> int:
+        """How many updates clipping acted on."""
+        return sum(s.clipped for s in self.steps)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the run as a JSON-ready dict."""
+        params = {
+            k: (_json(v) if isinstance(v, (int, Fraction, float)) and k != "T" else v)
+            for k, v in self.params.items()
+        }
+        params["iters"] = self.params["iters"]
+        return {
+            "params": params,
+            "status": self.status,
+            "diverged": self.diverged,
+            "first_nonfinite": self.first_nonfinite,
+            "clipped_steps": self.clipped_steps,
+            "final_w": _json(self.final_w),
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+
+def trajectory(
+    w: object = 2,
+    h0: object = 1,
+    T: object = 5,
+    eta: object = "0.01",
+    iters: object = 20,
+    loss: str = "seed",
+    y: object = 1,
+    clip: object | None = None,
+    mode: str = "float64",
+) -> Trajectory:
+    """Run ``iters`` steps of gradient descent ``w ← w − η·g`` on the seed's system.
+
+    Args:
+      w: the starting weight ``w_0``.
+      h0: the initial state.
+      T: time steps of the recurrence.
+      eta: the learning rate ``η > 0``.
+      iters: the number of updates, a whole number ≥ 1 (at most 100,000).
+      loss: ``"seed"`` (``L = h_T``) or ``"target"`` (``L = ½(h_T − y)²``).
+      y: the target for ``loss="target"``.
+      clip: the threshold ``c`` of the seed's clipping rule, or ``None``.
+      mode: ``"float64"``, ``"float32"`` or ``"exact"``.
+
+    Returns:
+      A :class:`Trajectory`; float modes stop at the first non-finite value;
+      exact mode stops at ``|w| > 10^6`` or before an update would need more
+      than 100,000 digits.
+
+    Raises:
+      InputError: a bad argument.
+    """
+    m = check_mode(mode, "mode", ("float64", "float32", "exact"))
+    if loss not in LOSSES:
+        raise InputError("loss", loss, "one of " + ", ".join(LOSSES))
+    wx, hx, yx = to_exact(w, "w"), to_exact(h0, "h0"), to_exact(y, "y")
+    tt = check_steps(T, "steps", maximum=10**9 if m != "exact" else None)
+    ex = check_lr(eta, "lr")
+    n = check_steps(iters, "iters", maximum=100_000)
+    cx = None
+    if clip is not None:
+        cx = to_exact(clip, "clip")
+        check_threshold(cx, "clip")
+    params: dict[str, Any] = {
+        "w0": wx,
+        "h0": hx,
+        "T": tt,
+        "eta": ex,
+        "iters": n,
+        "loss": loss,
+        "y": yx if loss == "target" else None,
+        "clip": cx,
+        "mode": m,
+    }
+    if m == "exact":
+        return _run_exact(params, wx, hx, tt, ex, n, loss, yx, cx)
+    return _run_float(params, np.dtype(m).type, wx, hx, tt, ex, n, loss, yx, cx)
+
+
+def _run_float(
+    params: dict[str, Any],
+    dt: Any,
+    w0: Exact,
+    h0: Exact,
+    T: int,
+    eta: Exact,
+    n: int,
+    loss: str,
+    y: Exact,
+    c: Exact | None,
+) -> Trajectory:
+    run = Trajectory(params)
+    w, h, e, yy = dt(float(w0)), dt(float(h0)), dt(float(eta)), dt(float(y))
+    cc = None if c is None else dt(float(c))
+    tT, half = dt(T), dt(0.5)
+    with np.errstate(all="ignore"):  # overflow to inf is the point of the exercise
+        for k in range(n):
+            p = w ** (T - 1)  # numpy's float power in dtype: 2^1015 is finite, 2^1024 is inf
+            h_T = p * w * h
+            g = tT * p * h
+            if loss == "target":
+                L = half * (h_T - yy) * (h_T - yy)
+                g = (h_T - yy) * g
+            else:
+                L = h_T
+            used = g
+            if cc is not None:
+                # The seed's rule in the dtype: an infinite g gives inf/inf = NaN, as in training.
+                used = g / max(dt(1), abs(g) / cc) if math.isfinite(float(g)) else g / (abs(g) / cc)
+            w_next = w - e * used
+            step = SGDStep(
+                k,
+                float(w),
+                float(L),
+                float(g),
+                float(used),
+                bool(used != g or (not math.isfinite(float(g)) and cc is not None)),
+                float(w_next),
+            )
+            run.steps.append(step)
+            if not all(math.isfinite(v) for v in (step.loss, step.grad, step.w_next)):
+                run.status, run.first_nonfinite = "nonfinite", k
+                break
+            w = w_next
+    return run
+
+
+def _run_exact(
+    params: dict[str, Any],
+    w0: Exact,
+    h0: Exact,
+    T: int,
+    eta: Exact,
+    n: int,
+    loss: str,
+    y: Exact,
+    c: Exact | None,
+) -> Trajectory:
+    run = Trajectory(params)
+    w = Fraction(w0)
+    for k in range(n):
+        if estimate_digits(w, h0, T) * (2 if loss == "target" else 1) > _EXACT_BUDGET:
+            run.status = "size_limit"
+            break
+        p = w ** (T - 1)
+        h_T = p * w * h0
+        g = T * p * h0
+        if loss == "target":
+            L = (h_T - y) ** 2 / 2
+            g = (h_T - y) * g
+        else:
+            L = h_T
+        used = g if c is None else Fraction(clip_by_norm(g, Fraction(c)))
+        w_next = w - eta * used
+        run.steps.append(SGDStep(k, _n(w), _n(L), _n(g), _n(used), used != g, _n(w_next)))
+        if abs(w_next) > BLOWUP:
+            run.status = "blowup"
+            break
+        w = w_next
+    return run
+
+
+def _n(x: Fraction) -> Exact:
+    return x.numerator if x.denominator == 1 else x
+
+
+def compare_remedies(
+    w: object = 2,
+    h0: object = 1,
+    T: object = 5,
+    eta: object = "0.01",
+    iters: object = 20,
+    loss: str = "target",
+    y: object = 1,
+    clip: object = 5,
+    low_lr: object | None = None,
+    mode: str = "float64",
+) -> dict[str, Trajectory]:
+    """Run the same descent three ways: no remedy, the seed's clipping, a lower learning rate.
+
+    Args:
+      clip: the clipping threshold ``c`` for the ``"clip"`` run.
+      low_lr: the learning rate of the ``"low-lr"`` run (default ``η/100``).
+      Others: as :func:`trajectory`.
+
+    Returns:
+      ``{"none": …, "clip": …, "low-lr": …}``.
+    """
+    ex = check_lr(eta, "lr")
+    low = check_lr(low_lr, "low_lr") if low_lr is not None else Fraction(ex) / 100
+    common = {"w": w, "h0": h0, "T": T, "iters": iters, "loss": loss, "y": y, "mode": mode}
+    return {
+        "none": trajectory(eta=ex, **common),  # type: ignore[arg-type]
+        "clip": trajectory(eta=ex, clip=clip, **common),  # type: ignore[arg-type]
+        "low-lr": trajectory(eta=low, **common),  # type: ignore[arg-type]
+    }
