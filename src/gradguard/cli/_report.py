@@ -123,59 +123,34 @@ def _optional(module: str, *names: str) -> Any:
 
 
 def _stage_lesson(lang: str) -> str:
-    """The lesson as text: the lab's `explain` when it is there, else the report's own lines."""
-    explain = _optional("gradguard.explain", "lesson", "render_text")
-    if explain is not None:
-        return str(explain.render_text(explain.lesson(lang=lang)))
-    from gradguard.report._i18n import t
-    from gradguard.report._lesson import fmt, lesson
+    """The seed's lesson on its defaults, as the lab's `explain` renders it."""
+    from gradguard.explain import lesson, render_text
 
-    les = lesson()
-    lines = [t(lang, "sec_forward"), t(lang, "forward_intro")]
-    lines += [
-        f"  h_{i} = {fmt(les.w)} × {fmt(les.state(i - 1))} = {fmt(les.state(i))}"
-        for i in range(1, les.T + 1)
-    ]
-    lines += [t(lang, "forward_loss", L=fmt(les.loss)), "", t(lang, "sec_backward")]
-    lines += [
-        "  dL/dw = " + " + ".join(fmt(les.term(i)) for i in range(1, les.T + 1)),
-        t(lang, "backward_sum", grad=fmt(les.grad)),
-    ]
-    lines += [
-        "",
-        t(lang, "sec_sgd"),
-        t(
-            lang,
-            "sgd_text",
-            w=fmt(les.w),
-            eta=fmt(les.eta),
-            grad=fmt(les.grad),
-            w_new=fmt(les.w_new),
-        ),
-    ]
-    lines += [t(lang, "sgd_big_text", w_big=fmt(les.w_big))]
-    return "\n".join(lines)
+    return str(render_text(lesson(lang=lang)))
 
 
 def _stage_table(lang: str) -> str:
+    """The explosion table past the seed's T, with its claims, errata and overflow horizons."""
     from gradguard.report._i18n import t
-    from gradguard.report._lesson import fmt, horizons, lesson
-    from gradguard.report._scalar import SEED_CLAIM_TEXT
+    from gradguard.report._lesson import fmt, lesson_data
 
-    les = lesson()
+    d = lesson_data(lang=lang)
+    from gradguard.lab import explosion_table, table_to_json
+
+    rows_json = table_to_json(explosion_table(2, 1, [5, 10, 20, 50, 100, 123, 1016], mode="exact"))
     head = [t(lang, k) for k in ("col_T", "col_grad", "col_seed", "col_off")]
     rows = [
         [
             str(r["T"]),
             fmt(r["grad"]),
-            SEED_CLAIM_TEXT.get(r["T"], "—"),
-            "—" if abs(r.get("off_by", 1) - 1) < 1e-12 else f"{r['off_by']:.3g}×",
+            r.get("seed_claim_text") or "—",
+            "—" if r.get("off_by") in (None, 1) else f"{r['off_by']:.3g}×",
         ]
-        for r in les.table
+        for r in rows_json
     ]
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
     lines = ["  ".join(x.rjust(n) for x, n in zip(r, widths, strict=True)) for r in [head, *rows]]
-    hz = horizons(les.w, les.h0)
+    hz = d["horizons"]
     lines += [
         "",
         t(lang, "errata"),

@@ -21,8 +21,7 @@ from typing import Any
 from gradguard.report._atomic import write_text_atomic
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source
-from gradguard.report._lesson import Lesson, fmt, horizons, lesson
-from gradguard.report._scalar import SEED_CLAIM_TEXT
+from gradguard.report._lesson import fmt, lesson_data, shown_steps
 
 __all__ = ["REMEDY_GROUPS", "SECTIONS", "build_report", "write_report"]
 
@@ -83,31 +82,24 @@ def _p(text: str, cls: str = "") -> str:
     return f"<p{f' class={cls!r}' if cls else ''}>{_esc(text)}</p>"
 
 
-def _shown(T: int, head: int, tail: int) -> list[int]:
-    """Return the steps 1…T to show: all if few, else the first and last (0 marks the gap)."""
-    if head + tail + 1 >= T:
-        return list(range(1, T + 1))
-    return [*range(1, head + 1), 0, *range(T - tail + 1, T + 1)]
-
-
-def _forward(les: Lesson, lang: str) -> str:
-    w = fmt(les.w)
+def _forward(d: Mapping[str, Any], lang: str) -> str:
+    w, T, states = fmt(d["params"]["w"]), d["params"]["T"], d["states"]
+    more = t(lang, "ui_more", n=T - 9)
     lines = [
-        f"h_{i} = {w} × {fmt(les.state(i - 1))} = {fmt(les.state(i))}" if i else ""
-        for i in _shown(les.T, 6, 3)
+        f"h_{i} = {w} × {fmt(states[i - 1])} = {fmt(states[i])}" if i else more
+        for i in shown_steps(T, 6, 3)
     ]
-    lines = [x or t(lang, "ui_more", n=les.T - 9) for x in lines]
     body = _p(t(lang, "forward_intro"))
     body += '<pre class="math">' + _esc("\n".join(lines)) + "</pre>"
-    return body + _p(t(lang, "forward_loss", L=fmt(les.loss)))
+    return body + _p(t(lang, "forward_loss", L=fmt(d["loss"])))
 
 
-def _backward(les: Lesson, lang: str) -> str:
-    w, T = fmt(les.w), les.T
-    idx = _shown(T, 4, 2)
+def _backward(d: Mapping[str, Any], lang: str) -> str:
+    w, T, states, terms = fmt(d["params"]["w"]), d["params"]["T"], d["states"], d["terms"]
+    idx = shown_steps(T, 4, 2)
     more = t(lang, "ui_more", n=T - 6)
-    symbolic = [f"{fmt(les.state(i - 1))}·{w}^{T - i}" if i else more for i in idx]
-    values = [fmt(les.term(i)) if i else more for i in idx]
+    symbolic = [f"{fmt(states[i - 1])}·{w}^{T - i}" if i else more for i in idx]
+    values = [fmt(terms[i - 1]) if i else more for i in idx]
     body = _p(t(lang, "backward_intro"))
     body += (
         '<pre class="math">'
@@ -119,44 +111,36 @@ def _backward(les: Lesson, lang: str) -> str:
         )
         + "</pre>"
     )
-    return body + _p(t(lang, "backward_sum", grad=fmt(les.grad)))
+    return body + _p(t(lang, "backward_sum", grad=fmt(d["grad"])))
 
 
-def _explosion(les: Lesson, lang: str, plot: Callable[..., str]) -> str:
+def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str:
     rows = []
-    for r in les.table:
-        claim = r.get("seed_claim")
+    none = t(lang, "none")
+    for r in d["table"]:
         off = r.get("off_by")
         rows.append(
             [
                 r["T"],
                 fmt(r["h_T"]),
                 fmt(r["grad"]),
-                t(lang, "none") if claim is None else SEED_CLAIM_TEXT[r["T"]],
-                t(lang, "none") if off is None or abs(off - 1) < 1e-12 else f"{off:.3g}×",
-                t(lang, "none") if r["ratio"] is None else fmt(r["ratio"]),
+                r.get("seed_claim_text") or none,
+                none if off is None or off == 1 else f"{off:.3g}×",
+                none if r.get("ratio") is None else f"{r['ratio']:.6g}",
             ]
         )
     header = [
         t(lang, k) for k in ("col_T", "col_hT", "col_grad", "col_seed", "col_off", "col_ratio")
     ]
     body = _p(t(lang, "explosion_intro")) + _table(header, rows)
-    if les.is_seed():
+    if "table" in d["errata"]:
         body += f'<div class="errata">{_esc(t(lang, "errata"))}</div>'
-    hz = horizons(les.w, les.h0)
+    hz = d["horizons"]
+    w, h0 = fmt(d["params"]["w"]), fmt(d["params"]["h0"])
     if hz["float64"] is not None and hz["float32"] is not None:
-        body += _p(
-            t(
-                lang,
-                "overflow_note",
-                w=fmt(les.w),
-                h0=fmt(les.h0),
-                f64=hz["float64"],
-                f32=hz["float32"],
-            )
-        )
+        body += _p(t(lang, "overflow_note", w=w, h0=h0, f64=hz["float64"], f32=hz["float32"]))
     else:
-        body += _p(t(lang, "overflow_never", w=fmt(les.w)))
+        body += _p(t(lang, "overflow_never", w=w))
     return body + plot("explosion")
 
 
@@ -164,30 +148,31 @@ def _why(lang: str) -> str:
     return _p(t(lang, "why_text"))
 
 
-def _sgd(les: Lesson, lang: str, plot: Callable[..., str] | None) -> str:
+def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> str:
+    sgd, clip, w = d["sgd"], d["clip"], fmt(d["params"]["w"])
     body = _p(
         t(
             lang,
             "sgd_text",
-            w=fmt(les.w),
-            eta=fmt(les.eta),
-            grad=fmt(les.grad),
-            w_new=fmt(les.w_new),
+            w=w,
+            eta=fmt(sgd["eta"]),
+            grad=fmt(sgd["grad"]),
+            w_new=fmt(sgd["w_new"]),
         )
     )
     body += _p(
         t(
             lang,
             "sgd_clip_text",
-            c=fmt(les.c),
-            grad=fmt(les.grad),
-            g_clip=fmt(les.grad_clipped),
-            w_clip=fmt(les.w_clipped),
+            c=fmt(clip["c"]),
+            grad=fmt(clip["grad"]),
+            g_clip=fmt(clip["grad_clipped"]),
+            w_clip=fmt(clip["w_new"]),
         )
     )
-    body += _p(t(lang, "sgd_big_text", w_big=fmt(les.w_big)))
-    if les.w_new > 1:
-        body += _p(t(lang, "sgd_still", w_new=fmt(les.w_new)))
+    body += _p(t(lang, "sgd_big_text", w_big=fmt(sgd["w_new_big"])))
+    if "after_update" in d["errata"]:
+        body += _p(t(lang, "sgd_still", w_new=fmt(sgd["w_new"])))
     return body + (plot("sgd") if plot else "")
 
 
@@ -318,6 +303,15 @@ def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
     return body
 
 
+def _to_float(v: str) -> float:
+    from fractions import Fraction
+
+    try:
+        return float(Fraction(v))
+    except (ValueError, OverflowError, ZeroDivisionError):
+        return math.nan
+
+
 class _Figures:
     """Render plots lazily into inline <figure> elements (matplotlib imported on first use)."""
 
@@ -335,12 +329,13 @@ class _Figures:
             fig.clear()
         return _img(png, alt)
 
-    def explosion(self, les: Lesson) -> str:
+    def explosion(self, d: Mapping[str, Any]) -> str:
         ws = [2.0, 1.5, 1.0, 0.9, 0.5]
-        w = float(les.w)
+        w = _to_float(d["params"]["w"])
         if w not in ws and math.isfinite(w) and w != 0:
             ws.insert(0, w)
-        h0 = float(les.h0) if les.h0 != 0 else 1.0
+        h0 = _to_float(d["params"]["h0"])
+        h0 = h0 if math.isfinite(h0) and h0 != 0 else 1.0
         ow = w if abs(w) > 1 else 2.0
         return self._emit(
             self.plots.plot_explosion(ws, h0, 60, lang=self.lang, overflow_w=ow), "explosion"
@@ -374,6 +369,33 @@ class _Figures:
         )
 
 
+def sgd_trajectories(d: Mapping[str, Any], lang: str, iters: int = 30) -> dict[str, list[float]]:
+    """Return ``w`` per update for no remedy, the seed's clipping and a lower η (from the lab).
+
+    Runs :func:`gradguard.lab.compare_remedies` in float64 on the target loss
+    ``L = ½(h_T − y)²`` with the lesson's ``w, h0, T, η, c``; ``{}`` when T is too
+    large for a quick run (T > 1000).
+    """
+    from gradguard.lab import compare_remedies
+
+    p = d["params"]
+    if p["T"] > 1000:
+        return {}
+    runs = compare_remedies(p["w"], p["h0"], p["T"], p["eta"], iters=iters, clip=p["c"])
+    out: dict[str, list[float]] = {}
+    for key, run in runs.items():
+        eta = fmt(str(run.params["eta"]))
+        label = {
+            "none": t(lang, "sgd_none", eta=eta),
+            "clip": t(lang, "sgd_clip", c=fmt(p["c"])),
+            "low-lr": t(lang, "sgd_low_lr", eta=eta),
+        }.get(key, key)
+        out[label] = (
+            [float(run.steps[0].w)] + [float(s.w_next) for s in run.steps] if run.steps else []
+        )
+    return out
+
+
 def build_report(
     source: str | os.PathLike[str] | Source | None = None,
     *,
@@ -385,6 +407,7 @@ def build_report(
     c: object = 5,
     flow: Mapping[str, Any] | None = None,
     sgd: Mapping[str, Sequence[float]] | None = None,
+    names: dict[str, str] | None = None,
 ) -> str:
     """Return the report as one self-contained HTML document.
 
@@ -395,14 +418,19 @@ def build_report(
       w, h0, T, eta, c: the lesson's parameters (the seed's by default).
       flow: gradient-flow data (``{"curves": {label: norms}, "heatmap": …}``); by
         default the source folder's ``flow.json``.
-      sgd: SGD trajectories of ``w`` (label → values) for the SGD section's plot.
+      sgd: SGD trajectories of ``w`` (label → values) for the SGD section's plot;
+        by default the lab's :func:`gradguard.lab.compare_remedies` on the target
+        loss ``L = ½(h_T − y)²`` (no remedy, the seed's clipping, a lower η).
+      names: how the caller names ``w, h0, T, eta, c`` in error messages.
 
     Raises:
       InputError: a bad parameter or language.
       InputFileError: a missing or malformed input (naming the file and line).
     """
     check_lang(lang)
-    les = lesson(w, h0, T, eta, c)
+    d = lesson_data(w, h0, T, eta, c, lang, names=names)
+    if sgd is None:
+        sgd = sgd_trajectories(d, lang)
     src = source if isinstance(source, Source) or source is None else load_source(Path(source))
     figs = _Figures(lang)
     if flow is None and src is not None:
@@ -410,18 +438,18 @@ def build_report(
     from gradguard import __version__
 
     parts = [
-        _section("forward", t(lang, "sec_forward"), _forward(les, lang)),
-        _section("backward", t(lang, "sec_backward"), _backward(les, lang)),
+        _section("forward", t(lang, "sec_forward"), _forward(d, lang)),
+        _section("backward", t(lang, "sec_backward"), _backward(d, lang)),
         _section(
             "explosion",
             t(lang, "sec_explosion"),
-            _explosion(les, lang, lambda _k: figs.explosion(les)),
+            _explosion(d, lang, lambda _k: figs.explosion(d)),
         ),
         _section("why", t(lang, "sec_why"), _why(lang)),
         _section(
             "sgd",
             t(lang, "sec_sgd"),
-            _sgd(les, lang, (lambda _k: figs.sgd(sgd, "L = ½(h_T − y)²")) if sgd else None),
+            _sgd(d, lang, (lambda _k: figs.sgd(sgd, "L = ½(h_T − y)²")) if sgd else None),
         ),
         _section("remedies", t(lang, "sec_remedies"), _remedies(src, lang, figs)),
         _section("flow", t(lang, "sec_flow"), _flow(flow, lang, figs)),
@@ -433,8 +461,15 @@ def build_report(
             "answer", t(lang, "sec_answer"), f'<p class="answer">{_esc(t(lang, "answer"))}</p>'
         )
     )
+    p = d["params"]
     lead = t(
-        lang, "report_lead", w=fmt(les.w), h0=fmt(les.h0), T=les.T, eta=fmt(les.eta), c=fmt(les.c)
+        lang,
+        "report_lead",
+        w=fmt(p["w"]),
+        h0=fmt(p["h0"]),
+        T=p["T"],
+        eta=fmt(p["eta"]),
+        c=fmt(p["c"]),
     )
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'

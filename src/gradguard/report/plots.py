@@ -22,7 +22,6 @@ from gradguard.errors import InputError
 from gradguard.records import StepRecord
 from gradguard.report._fonts import setup_fonts
 from gradguard.report._i18n import check_lang, t
-from gradguard.report._scalar import SEED_CLAIMS, log10_curves, overflow_horizon
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -45,6 +44,16 @@ __all__ = [
 FORMATS = ("png", "svg")
 #: Seed's w = 2 (exploding), 1 (neutral, linear growth), 0.9 and 0.5 (vanishing).
 DEFAULT_WS = (2.0, 1.5, 1.0, 0.9, 0.5)
+
+
+def _log10_curves(w: float, h0: float, Ts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(log10|h_T|, log10|dL/dw|)`` from the lab (log mode: no overflow at any T)."""
+    from gradguard.lab import explosion_table, gradient_log
+
+    rows = explosion_table(str(w), str(h0), list(Ts), mode="log")
+    log_h = np.array([getattr(r.h_T, "log10", np.nan) for r in rows], dtype=np.float64)
+    log_g = gradient_log(w, np.asarray(Ts), h0)[1]
+    return log_h, log_g
 
 
 def _figure(lang: str, nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (8, 4.5)) -> Any:
@@ -102,18 +111,20 @@ def plot_explosion(
         raise InputError("h0", h0, "a finite non-zero number (the plot is on a log scale)")
     if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 2:
         raise InputError("T_max", T_max, "a whole number ≥ 2")
+    from gradguard.lab import SEED_TABLE, gradient_log, overflow_horizon
+
     fig, axes = _figure(lang, 1, 2, (12, 4.8))
     ax, ax2 = axes[0]
     Ts = np.arange(1, T_max + 1)
     colors = _colors(len(ws))
     for w, color in zip(ws, colors, strict=True):
-        log_h, log_g = log10_curves(w, h0, Ts)
+        log_h, log_g = _log10_curves(w, h0, list(Ts))
         label = f"{t(lang, 'legend_grad', w=_fmt(w))} ({t(lang, _regime(w))})"
         ax.plot(Ts, 10.0**log_g, color=color, lw=2, label=label)
         ax.plot(Ts, 10.0**log_h, color=color, lw=1, ls="--", label=t(lang, "legend_h", w=_fmt(w)))
     if h0 == 1 and 2.0 in ws:
-        claimed_T = [n for n in SEED_CLAIMS if n <= T_max]
-        exact = 10.0 ** log10_curves(2.0, 1.0, claimed_T)[1]
+        claimed_T = [n for n in SEED_TABLE if n <= T_max]
+        exact = 10.0 ** gradient_log(2.0, np.asarray(claimed_T), 1.0)[1]
         ax.scatter(
             claimed_T,
             exact,
@@ -125,7 +136,7 @@ def plot_explosion(
         )
         ax.scatter(
             claimed_T,
-            [SEED_CLAIMS[T] for T in claimed_T],
+            [float(SEED_TABLE[T]) for T in claimed_T],
             marker="x",
             s=70,
             color="crimson",
@@ -139,13 +150,13 @@ def plot_explosion(
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
 
-    f32 = overflow_horizon(overflow_w, h0, "float32")
-    f64 = overflow_horizon(overflow_w, h0, "float64")
+    f32 = overflow_horizon(str(overflow_w), str(h0), "float32")
+    f64 = overflow_horizon(str(overflow_w), str(h0), "float64")
     right = int(max(f64 or 0, f32 or 0, T_max) * 1.1) + 1
     Ts2 = np.arange(1, right + 1)
     ax2.plot(
         Ts2,
-        log10_curves(overflow_w, h0, Ts2)[1],
+        gradient_log(overflow_w, Ts2, h0)[1],
         color="black",
         lw=2,
         label=t(lang, "legend_grad", w=_fmt(overflow_w)),

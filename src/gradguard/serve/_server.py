@@ -14,8 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from gradguard.errors import InputError
 from gradguard.report._i18n import catalog, check_lang, t
-from gradguard.report._lesson import check_T, fmt, horizons, lesson
-from gradguard.report._scalar import SEED_CLAIM_TEXT, log10_curves
+from gradguard.report._lesson import fmt, lesson_data, shown_steps
 
 __all__ = ["MAX_EXPLORER_T", "explorer_state", "make_server", "serve"]
 
@@ -25,121 +24,126 @@ MAX_EXPLORER_T = 10**4
 #: Points of the plot's curve at most (the curve is sampled for large T).
 _CURVE_POINTS = 200
 _PARAMS = ("w", "h0", "T", "eta", "c", "lang")
+#: Values longer than this many digits are abbreviated on the page.
+_DIGITS = 20
 
 
 def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     """Return everything the page shows for ``params`` (strings, as from a query string).
 
+    The numbers are :func:`gradguard.explain.lesson`'s (values over
+    :data:`_DIGITS` digits abbreviated, so T = 10^4 stays fast); this only picks
+    what the page shows and formats it.
+
     Keys: ``params``, ``labels`` (UI text in the chosen language), ``forward``
     (lines), ``backward`` (symbolic and numeric terms), ``grad``, ``loss``,
     ``table`` (rows T, h_T, grad, seed, off_by), ``sgd``, ``clip``, ``why``,
-    ``overflow``, ``curve`` (T and log10|dL/dw| for the plot).
+    ``overflow``, ``errata``, ``curve`` (T and log10|dL/dw| for the plot).
 
     Raises:
       InputError: a missing, non-numeric or out-of-range parameter, or an
         unknown parameter name.
     """
+    from gradguard.lab import gradient_log
+
     unknown = sorted(set(params) - set(_PARAMS))
     if unknown:
         raise InputError("parameter", unknown[0], "one of " + ", ".join(_PARAMS))
     lang = check_lang(params.get("lang", "en"))
-    T = check_T(params.get("T", "5"), "T", MAX_EXPLORER_T)
-    les = lesson(
+    d = lesson_data(
         params.get("w", "2"),
         params.get("h0", "1"),
-        T,
+        params.get("T", "5"),
         params.get("eta", "0.01"),
         params.get("c", "5"),
+        lang,
+        abbreviate=_DIGITS,
+        max_T=MAX_EXPLORER_T,
     )
-    w = fmt(les.w)
-    head, tail = 6, 3
-    idx = (
-        list(range(1, T + 1))
-        if head + tail + 1 >= T
-        else [*range(1, head + 1), 0, *range(T - tail + 1, T + 1)]
-    )
-    more = t(lang, "ui_more", n=T - head - tail)
+    p = d["params"]
+    T, w, states, terms = p["T"], fmt(p["w"]), d["states"], d["terms"]
+    more = t(lang, "ui_more", n=T - 9)
     forward = [
-        f"h_{i} = {w} × {fmt(les.state(i - 1))} = {fmt(les.state(i))}" if i else more for i in idx
+        f"h_{i} = {w} × {fmt(states[i - 1])} = {fmt(states[i])}" if i else more
+        for i in shown_steps(T, 6, 3)
     ]
-    symbolic = [f"{fmt(les.state(i - 1))}·{w}^{T - i}" if i else "…" for i in idx]
-    values = [fmt(les.term(i)) if i else "…" for i in idx]
-    table = []
-    for r in les.table:
-        off = r.get("off_by")
-        table.append(
-            {
-                "T": r["T"],
-                "h_T": fmt(r["h_T"]),
-                "grad": fmt(r["grad"]),
-                "seed": SEED_CLAIM_TEXT.get(r["T"], "") if "seed_claim" in r else "",
-                "off_by": "" if off is None or abs(off - 1) < 1e-12 else f"{off:.3g}×",
-            }
-        )
-    hz = horizons(les.w, les.h0)
-    Tmax = max(T, 60)
-    Ts = sorted({1, *range(1, Tmax + 1, max(1, Tmax // _CURVE_POINTS)), T, Tmax})
-    wf, hf = _as_float(les.w), _as_float(les.h0)
-    log_g = log10_curves(wf, hf, Ts)[1] if wf is not None and hf is not None else None
+    idx = shown_steps(T, 6, 3)
+    symbolic = [f"{fmt(states[i - 1])}·{w}^{T - i}" if i else "…" for i in idx]
+    values = [fmt(terms[i - 1]) if i else "…" for i in idx]
+    table = [
+        {
+            "T": r["T"],
+            "h_T": fmt(r["h_T"]),
+            "grad": fmt(r["grad"]),
+            "seed": r.get("seed_claim_text") or "",
+            "off_by": "" if r.get("off_by") in (None, 1) else f"{r['off_by']:.3g}×",
+        }
+        for r in d["table"]
+    ]
+    hz = d["horizons"]
     if hz["float64"] is not None and hz["float32"] is not None:
         overflow = t(
-            lang, "overflow_note", w=w, h0=fmt(les.h0), f64=hz["float64"], f32=hz["float32"]
+            lang, "overflow_note", w=w, h0=fmt(p["h0"]), f64=hz["float64"], f32=hz["float32"]
         )
     else:
         overflow = t(lang, "overflow_never", w=w)
+    Tmax = max(T, 60)
+    Ts = sorted({1, *range(1, Tmax + 1, max(1, Tmax // _CURVE_POINTS)), T, Tmax})
+    wf, hf = _as_float(p["w"]), _as_float(p["h0"])
+    curve: list[float | None] = [None] * len(Ts)
+    if wf is not None and hf is not None:
+        curve = [
+            None if not math.isfinite(v) else round(float(v), 6)
+            for v in gradient_log(wf, Ts, hf)[1]
+        ]
+    sgd, clip = d["sgd"], d["clip"]
     ui = {k: v for k, v in catalog(lang).items() if k.startswith(("ui_", "sec_", "col_"))}
     return {
-        "params": {
-            "w": w,
-            "h0": fmt(les.h0),
-            "T": T,
-            "eta": fmt(les.eta),
-            "c": fmt(les.c),
-            "lang": lang,
-        },
+        "params": {k: (fmt(p[k]) if k != "T" else T) for k in ("w", "h0", "T", "eta", "c")}
+        | {"lang": lang},
         "labels": ui,
         "forward": forward,
-        "loss": fmt(les.loss),
+        "loss": fmt(d["loss"]),
         "backward": {"symbolic": " + ".join(symbolic), "values": " + ".join(values)},
-        "grad": fmt(les.grad),
-        "grad_text": t(lang, "backward_sum", grad=fmt(les.grad)),
+        "grad": fmt(d["grad"]),
+        "grad_text": t(lang, "backward_sum", grad=fmt(d["grad"])),
         "table": table,
-        "errata": t(lang, "errata") if les.is_seed() else "",
+        "errata": t(lang, "errata") if "table" in d["errata"] else "",
         "why": t(lang, "why_text"),
         "overflow": overflow,
         "sgd": {
-            "w_new": fmt(les.w_new),
+            "w_new": fmt(sgd["w_new"]),
             "text": t(
-                lang, "sgd_text", w=w, eta=fmt(les.eta), grad=fmt(les.grad), w_new=fmt(les.w_new)
+                lang,
+                "sgd_text",
+                w=w,
+                eta=fmt(sgd["eta"]),
+                grad=fmt(sgd["grad"]),
+                w_new=fmt(sgd["w_new"]),
             ),
         },
         "clip": {
-            "grad_clipped": fmt(les.grad_clipped),
-            "w_new": fmt(les.w_clipped),
+            "grad_clipped": fmt(clip["grad_clipped"]),
+            "w_new": fmt(clip["w_new"]),
             "text": t(
                 lang,
                 "sgd_clip_text",
-                c=fmt(les.c),
-                grad=fmt(les.grad),
-                g_clip=fmt(les.grad_clipped),
-                w_clip=fmt(les.w_clipped),
+                c=fmt(clip["c"]),
+                grad=fmt(clip["grad"]),
+                g_clip=fmt(clip["grad_clipped"]),
+                w_clip=fmt(clip["w_new"]),
             ),
         },
-        "curve": {
-            "T": Ts,
-            "log10_grad": [
-                None if v is None or not math.isfinite(v) else round(float(v), 6)
-                for v in (log_g if log_g is not None else [None] * len(Ts))
-            ],
-            "current_T": T,
-        },
+        "curve": {"T": Ts, "log10_grad": curve, "current_T": T},
     }
 
 
-def _as_float(x: Any) -> float | None:
+def _as_float(x: str) -> float | None:
+    from fractions import Fraction
+
     try:
-        v = float(x)
-    except OverflowError:
+        v = float(Fraction(x))
+    except (OverflowError, ValueError, ZeroDivisionError):
         return None
     return v if math.isfinite(v) else None
 
