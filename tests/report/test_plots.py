@@ -61,12 +61,16 @@ def test_sgd_trajectories_mark_nonfinite():
         {"none": [2.0, -5.0, 1e6, math.inf], "clip": [2.0, 1.9, 1.8, 1.7]}, loss="L = h_T"
     )
     ax = fig.axes[0]
-    lines = [ln for ln in ax.get_lines() if ln.get_label() in ("none", "clip")]
+    lines = [ln for ln in ax.get_lines() if ln.get_label().startswith(("none", "clip"))]
     assert len(lines) == 2
     assert len(lines[0].get_xdata()) == 3  # stops before the inf
-    assert ax.get_yscale() == "symlog"  # values span beyond ±1000
-    assert [c.get_label() for c in ax.collections] == ["non-finite"]
+    assert lines[0].get_label() == "none — |w| reaches 1e+06 — non-finite at update 3"
+    assert ax.get_yscale() == "linear"
+    lo, hi = ax.get_ylim()
+    assert lo < -1 and 2 < hi < 3  # fits the bounded run (and ±1), not the runaway one
     assert ax.get_ylabel() == "weight w" and "L = h_T" in ax.get_title()
+    only_runaway = plots.plot_sgd({"none": [2.0, -1e5, 1e9]})
+    assert only_runaway.axes[0].get_yscale() == "symlog"
 
 
 def test_gradient_flow_and_heatmap():

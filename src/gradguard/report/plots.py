@@ -185,7 +185,10 @@ def plot_sgd(
 ) -> Figure:
     """Plot trajectories of ``w`` under gradient descent, one line per remedy.
 
-    A non-finite value ends its line with a red cross at the last finite step.
+    The y range fits the runs that stay bounded (``|w| ≤ 10^3``); a run that
+    leaves it runs off the frame and its legend entry says how far ``|w|`` went
+    and at which update it became non-finite. Only when no run stays bounded is
+    the axis symmetric-log.
 
     Args:
       trajectories: label → ``[w_0, w_1, …]`` (may contain ``nan``/``inf``).
@@ -196,26 +199,29 @@ def plot_sgd(
         raise InputError("trajectories", {}, "a non-empty mapping of label to w values")
     fig, axes = _figure(lang)
     ax = axes[0][0]
-    nonfinite_marked = False
+    bounded: list[np.ndarray] = []
     for (label, ws), color in zip(trajectories.items(), _colors(len(trajectories)), strict=True):
         arr = np.asarray(ws, dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(arr))
         end = int(bad[0]) if bad.size else arr.size
-        ax.plot(np.arange(end), arr[:end], marker=".", color=color, label=label)
-        if bad.size and end > 0:
-            ax.scatter(
-                [end - 1],
-                [arr[end - 1]],
-                marker="X",
-                s=90,
-                color="crimson",
-                zorder=4,
-                label=None if nonfinite_marked else t(lang, "legend_nonfinite"),
-            )
-            nonfinite_marked = True
-    finite = np.concatenate([np.asarray(v, dtype=float) for v in trajectories.values()])
-    finite = finite[np.isfinite(finite)]
-    if finite.size and np.max(np.abs(finite)) > 1e3:
+        finite = arr[:end]
+        peak = float(np.max(np.abs(finite))) if finite.size else math.nan
+        name = label
+        if finite.size and peak <= _BOUNDED:
+            bounded.append(finite)
+        elif finite.size:
+            name += " — " + t(lang, "legend_peak", peak=f"{peak:.3g}")
+        if bad.size:
+            name += " — " + t(lang, "legend_nonfinite_at", k=end)
+        ax.plot(np.arange(end), finite, marker=".", color=color, label=name)
+        if bad.size and end > 0 and abs(finite[-1]) <= _BOUNDED:
+            ax.scatter([end - 1], [finite[-1]], marker="X", s=90, color="crimson", zorder=4)
+    if bounded:
+        vals = np.concatenate([*bounded, [1.0, -1.0]])
+        lo, hi = float(vals.min()), float(vals.max())
+        pad = 0.1 * (hi - lo) + 0.1
+        ax.set_ylim(lo - pad, hi + pad)
+    else:
         ax.set_yscale("symlog", linthresh=1.0)
     ax.axhline(1.0, color="gray", lw=0.8, ls=":")
     ax.axhline(-1.0, color="gray", lw=0.8, ls=":")
@@ -225,6 +231,10 @@ def plot_sgd(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+#: |w| above this leaves the SGD plot's frame (the seed's -9998 is far beyond it).
+_BOUNDED = 1e3
 
 
 def plot_gradient_flow(curves: Mapping[str, Sequence[float]], *, lang: str = "en") -> Figure:
