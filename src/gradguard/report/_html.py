@@ -187,80 +187,102 @@ def _yes(v: str | None) -> bool:
     return str(v).strip().lower() in ("1", "true", "yes")
 
 
-def _summary_rows(rows: Sequence[Mapping[str, str]], lang: str) -> list[list[object]]:
-    out: list[list[object]] = []
-    for r in rows:
-        out.append(
-            [
-                r["experiment"],
-                r["config"],
-                r["seed"],
-                t(lang, "yes") if _yes(r["diverged"]) else t(lang, "no"),
-                r["first_nonfinite_step"] or t(lang, "none"),
-                _g(r["final_loss"]),
-                _g(r["max_grad_norm"]),
-                r["steps_to_success"] or t(lang, "none"),
-                _g(r["wall_s"]),
-            ]
-        )
-    return out
-
-
-def _g(v: str) -> str:
-    x = _num(v)
-    return v if math.isnan(x) and v else (f"{x:.4g}" if not math.isnan(x) else "—")
-
-
-_SUMMARY_HEADER = (
-    "col_experiment",
-    "col_config",
-    "col_seed_n",
-    "col_diverged",
-    "col_first_nonfinite",
-    "col_final_loss",
-    "col_max_norm",
-    "col_success",
-    "col_wall",
+#: summary.csv columns shown, in order: (column, header key, formatter kind).
+_SUMMARY_COLUMNS = (
+    ("experiment", "col_experiment", "text"),
+    ("config", "col_config", "text"),
+    ("T", "col_T", "text"),
+    ("seed", "col_seed_n", "text"),
+    ("diverged", "col_diverged", "bool"),
+    ("first_nonfinite_step", "col_first_nonfinite", "text"),
+    ("max_grad_norm", "col_max_norm", "num"),
+    ("final_loss", "col_final_loss", "num"),
+    ("test_loss", "col_test_loss", "num"),
+    ("baseline", "col_baseline", "num"),
+    ("beats_baseline", "col_beats", "bool"),
+    ("steps_to_success", "col_success", "text"),
+    ("wall_s", "col_wall", "num"),
 )
+
+
+def _summary_table(rows: Sequence[Mapping[str, str]], lang: str) -> str:
+    """The rows of summary.csv as a table, with the optional columns the file has."""
+    cols = [c for c in _SUMMARY_COLUMNS if any(c[0] in r for r in rows)]
+    header = [t(lang, key) for _, key, _ in cols]
+    body: list[list[object]] = []
+    for r in rows:
+        line: list[object] = []
+        for col, _, kind in cols:
+            v = r.get(col, "")
+            if kind == "bool":
+                line.append(t(lang, "none") if v == "" else t(lang, "yes" if _yes(v) else "no"))
+            elif kind == "num":
+                line.append(_g(v))
+            else:
+                line.append(v or t(lang, "none"))
+        body.append(line)
+    return _table(header, body, left=2)
+
+
+def _evidence(rows: Sequence[Mapping[str, str]], lang: str) -> str:
+    """Say in one sentence per run what it measured: diverged, or finite (vs the baseline)."""
+    items = []
+    for r in rows:
+        run = f"{r['experiment']} / {r['config']}" + (f" (T = {r['T']})" if r.get("T") else "")
+        if _yes(r["diverged"]):
+            msg = t(lang, "evidence_diverged", run=run, k=r["first_nonfinite_step"] or "?")
+        elif r.get("test_loss") and r.get("baseline"):
+            verdict = t(lang, "evidence_beats" if _yes(r.get("beats_baseline")) else "evidence_not")
+            msg = t(
+                lang,
+                "evidence_baseline",
+                run=run,
+                test=_g(r["test_loss"]),
+                base=_g(r["baseline"]),
+                verdict=verdict,
+            )
+        else:
+            msg = t(lang, "evidence_finite", run=run, loss=_g(r["final_loss"]))
+        items.append(f"<li>{_esc(msg)}</li>")
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def _g(v: str | None) -> str:
+    x = _num(v)
+    if math.isnan(x):
+        return v if v and v.lower() != "nan" else ("nan" if v else "—")
+    return f"{x:.4g}"
 
 
 def _remedies(src: Source | None, lang: str, figs: Any) -> str:
     if src is None or src.kind != "results" or not (src.summary or src.runs):
         return _p(t(lang, "remedies_missing"), "note")
     body = ""
-    header = [t(lang, k) for k in _SUMMARY_HEADER]
     if src.summary:
         body += figs.summary(src.summary)
     grouped: set[str] = set()
     for key, configs in REMEDY_GROUPS.items():
         rows = [r for r in src.summary if r["config"] in configs]
-        runs = [name for name in src.runs if _config_of(name) in configs]
+        runs = [name for name, info in src.run_info.items() if info[1] in configs]
         if not rows and not runs:
             continue
         grouped.update(configs)
         body += f"<h3>{_esc(t(lang, key))}</h3>"
         if rows:
-            body += _table(header, _summary_rows(rows, lang), left=2)
-        for name in _first_seed(runs)[:_MAX_RUN_PLOTS]:
+            body += _evidence(rows, lang) + _summary_table(rows, lang)
+        for name in _first_seed(runs, src)[:_MAX_RUN_PLOTS]:
             body += figs.run(name, src.runs[name])
     rest = [r for r in src.summary if r["config"] not in grouped]
     if rest:
-        body += f"<h3>{_esc(t(lang, 'remedy_other'))}</h3>" + _table(
-            header, _summary_rows(rest, lang), left=2
-        )
+        body += f"<h3>{_esc(t(lang, 'remedy_other'))}</h3>" + _summary_table(rest, lang)
     return body
 
 
-def _config_of(run: str) -> str:
-    parts = run.split("/")
-    return parts[1] if len(parts) >= 2 else parts[0]
-
-
-def _first_seed(runs: Sequence[str]) -> list[str]:
-    seen: dict[tuple[str, str], str] = {}
+def _first_seed(runs: Sequence[str], src: Source) -> list[str]:
+    """One run per (experiment, config, T): the first in name order (lowest seed)."""
+    seen: dict[tuple[str, ...], str] = {}
     for name in sorted(runs):
-        parts = name.split("/")
-        seen.setdefault((parts[0], _config_of(name)), name)
+        seen.setdefault(src.run_info[name], name)
     return list(seen.values())
 
 
@@ -350,7 +372,12 @@ class _Figures:
     def run(self, name: str, log: Any) -> str:
         if not log.steps:
             return ""
-        return self._emit(self.plots.plot_run(log.steps, title=name, lang=self.lang), name)
+        # A value-clipping threshold bounds entries, not the norm: not drawn beside norms.
+        norm_threshold = all(m.get("clip") != "value" for m in log.meta)
+        fig = self.plots.plot_run(
+            log.steps, title=name, lang=self.lang, show_threshold=norm_threshold
+        )
+        return self._emit(fig, name)
 
     def timeline(self, steps: Any, source: str) -> str:
         return self._emit(

@@ -45,7 +45,8 @@ class Source:
       path: the folder or file given by the user.
       kind: ``"results"`` (a remedy results folder) or ``"log"`` (one guard log).
       summary: the rows of ``summary.csv`` (strings, as in the file).
-      runs: run name (``"divergence/none/seed0"``) → its log.
+      runs: run name (``"adding/T50/gru/seed0"``) → its log.
+      run_info: run name → ``(experiment, config, T)`` (T ``""`` when not recorded).
       log: the guard log, for ``kind == "log"``.
       flow: gradient-flow data from ``flow.json``, if present.
     """
@@ -54,6 +55,7 @@ class Source:
     kind: str
     summary: list[dict[str, str]] = field(default_factory=list)
     runs: dict[str, Log] = field(default_factory=dict)
+    run_info: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     log: Log | None = None
     flow: dict[str, Any] | None = None
 
@@ -84,7 +86,9 @@ def load_source(path: str | Path) -> Source:
         src.summary = read_summary(summary_path)
     for q in logs:
         log = _read(q)
-        src.runs[_run_name(q, p, log)] = log
+        name, info = _run_name(q, p, log)
+        src.runs[name] = log
+        src.run_info[name] = info
     flow_path = p / "flow.json"
     if flow_path.is_file():
         src.flow = _read_flow(flow_path)
@@ -98,17 +102,23 @@ def _read(p: Path) -> Log:
         raise InputFileError(str(e)) from None
 
 
-def _run_name(q: Path, root: Path, log: Log) -> str:
+def _run_name(q: Path, root: Path, log: Log) -> tuple[str, tuple[str, str, str]]:
+    """The run's name and (experiment, config, T), from its header, its records or its path."""
     for meta in log.meta:
         if {"experiment", "config"} <= meta.keys():
+            exp, cfg = str(meta["experiment"]), str(meta["config"])
+            T = "" if meta.get("T") is None else str(meta["T"])
             seed = meta.get("seed")
-            return f"{meta['experiment']}/{meta['config']}" + (
-                f"/seed{seed}" if seed is not None else ""
+            name = str(
+                meta.get("run") or f"{exp}/{cfg}" + (f"/seed{seed}" if seed is not None else "")
             )
-    for r in log.steps:
-        if r.run:
-            return r.run
-    return q.relative_to(root).with_suffix("").as_posix()
+            return name, (exp, cfg, T)
+    name = (
+        next((r.run for r in log.steps if r.run), None)
+        or q.relative_to(root).with_suffix("").as_posix()
+    )
+    parts = name.split("/")
+    return name, (parts[0], parts[1] if len(parts) > 1 else parts[0], "")
 
 
 def read_summary(p: Path) -> list[dict[str, str]]:

@@ -312,7 +312,13 @@ def _positive(a: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(a) & (a > 0), a, np.nan)
 
 
-def plot_run(records: Sequence[StepRecord], *, title: str = "", lang: str = "en") -> Figure:
+def plot_run(
+    records: Sequence[StepRecord],
+    *,
+    title: str = "",
+    lang: str = "en",
+    show_threshold: bool = True,
+) -> Figure:
     """Plot one run's loss and pre/post-clip gradient norm per step, non-finite steps marked.
 
     Top: the loss. Bottom: ``grad_norm`` (before clipping) and
@@ -323,17 +329,20 @@ def plot_run(records: Sequence[StepRecord], *, title: str = "", lang: str = "en"
       records: the run's step records (from :func:`gradguard.records.read_log`).
       title: the run's name (``"divergence/none/seed0"``).
       lang: ``"en"`` or ``"bn"``.
+      show_threshold: draw the recorded threshold (off for value clipping, whose
+        threshold bounds entries, not the norm).
     """
     if not records:
         raise InputError("records", "[]", "a non-empty list of step records")
-    fig, axes = _figure(lang, 2, 1, (8, 5.5))
+    fig, axes = _figure(lang, 2, 1, (8, 4.6))
     ax_loss, ax_norm = axes[0][0], axes[1][0]
     steps = np.array([r.step for r in records])
     loss = _series(records, "loss")
-    ax_loss.plot(steps, np.where(np.isfinite(loss), loss, np.nan), color="tab:blue")
-    if np.nanmin(np.abs(np.where(np.isfinite(loss), loss, np.nan)), initial=np.inf) > 0 and (
-        np.nanmax(np.where(np.isfinite(loss), loss, np.nan), initial=0) > 100
-    ):
+    finite_loss = np.where(np.isfinite(loss), loss, np.nan)
+    ax_loss.plot(steps, finite_loss, color="tab:blue")
+    ok = finite_loss[np.isfinite(finite_loss)]
+    # A loss spanning more than two decades (a spike, or a run that learns) reads on a log scale.
+    if ok.size and ok.min() > 0 and ok.max() / ok.min() > 100:
         ax_loss.set_yscale("log")
     pre, post = (
         _positive(_series(records, "grad_norm")),
@@ -345,7 +354,7 @@ def plot_run(records: Sequence[StepRecord], *, title: str = "", lang: str = "en"
             steps, post, color="tab:green", lw=1.2, ls="--", label=t(lang, "legend_post_clip")
         )
     thr = _series(records, "threshold")
-    if np.isfinite(thr).any():
+    if show_threshold and np.isfinite(thr).any():
         ax_norm.plot(steps, thr, color="gray", lw=0.8, ls=":", label=t(lang, "legend_threshold"))
     bad = [
         r.step for r in records if not (r.loss_finite and r.grad_finite) or r.kind == "nonfinite"
