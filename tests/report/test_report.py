@@ -250,3 +250,31 @@ def test_cli_tour_out_is_a_file(tmp_path, capsys):
 
 def test_outputs_are_paths(tmp_path: Path):
     assert write_report(tmp_path / "x.html").name == "x.html"
+
+
+def test_report_flow_section_with_curves_and_heatmap():
+    # ‖∂L/∂h_t‖ for a linear RNN with ρ = 2: each backward step multiplies by 2 (t = T … 1)
+    T = 20
+    curves = {"linear × scaled-orthogonal (ρ = 2)": [2.0 ** (T - t) for t in range(1, T + 1)]}
+    heat = [[0.5**k * 2.0 ** (T - t) for t in range(1, T + 1)] for k in range(4)]
+    flow = {
+        "curves": curves,
+        "notes": ["linear × scaled-orthogonal (ρ = 2): measured per-step factor 2."],
+        "heatmap": heat,
+        "heatmap_steps": [0, 10, 20, 30],
+        "heatmap_label": "tanh × xavier-normal, adding T = 20",
+    }
+    text = build_report(flow=flow)
+    flow_html = text[text.index('<section id="flow">') : text.index('<section id="answer">')]
+    assert flow_html.count("<img") == 2  # the curves and the heat map
+    assert "measured per-step factor 2." in flow_html
+    assert "Gradient flow was not measured" not in text
+
+
+def test_flow_json_in_results_folder(results_dir):
+    (results_dir / "flow.json").write_text('{"curves": {"gru × default": [1.0, 0.9, 0.8]}}')
+    text = build_report(results_dir)
+    assert "Gradient flow was not measured" not in text
+    (results_dir / "flow.json").write_text('{"curves": {"x": ["a"]}}')
+    with pytest.raises(InputFileError, match=r"flow\.json:1: expected"):
+        build_report(results_dir)

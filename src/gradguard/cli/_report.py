@@ -187,7 +187,17 @@ def _stage_flow(out: Path) -> dict[str, Any] | None:
             f"{label}: ρ(W) = {r.rho:.3g}, measured per-step factor "
             f"(‖∂L/∂h_1‖/‖∂L/∂h_T‖)^(1/(T−1)) = {r.factor:.3g} over T = {FLOW_T}."
         )
-    data = {"curves": curves, "notes": notes, "T": FLOW_T}
+    from gradguard.report._training_flow import flow_over_training
+
+    over = flow_over_training()
+    data = {
+        "curves": curves,
+        "notes": notes,
+        "T": FLOW_T,
+        "heatmap": over["matrix"],
+        "heatmap_steps": over["steps"],
+        "heatmap_label": over["label"],
+    }
     from gradguard.report._atomic import write_text_atomic
 
     write_text_atomic(out / "flow.json", json.dumps(data, allow_nan=False))

@@ -319,7 +319,9 @@ def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
         return _p(t(lang, "flow_missing"), "note")
     body = figs.flow(flow["curves"])
     if flow.get("heatmap"):
-        body += figs.flow_heat(flow["heatmap"], flow.get("heatmap_steps"))
+        body += figs.flow_heat(
+            flow["heatmap"], flow.get("heatmap_steps"), str(flow.get("heatmap_label", ""))
+        )
     for line in flow.get("notes", []):
         body += _p(str(line))
     return body
@@ -390,10 +392,9 @@ class _Figures:
     def flow(self, curves: Mapping[str, Sequence[float]]) -> str:
         return self._emit(self.plots.plot_gradient_flow(curves, lang=self.lang), "flow")
 
-    def flow_heat(self, matrix: Any, steps: Any) -> str:
-        return self._emit(
-            self.plots.plot_flow_heatmap(matrix, steps=steps, lang=self.lang), "flow heat map"
-        )
+    def flow_heat(self, matrix: Any, steps: Any, label: str) -> str:
+        fig = self.plots.plot_flow_heatmap(matrix, steps=steps, label=label, lang=self.lang)
+        return self._emit(fig, "flow heat map")
 
 
 def sgd_trajectories(d: Mapping[str, Any], lang: str, iters: int = 30) -> dict[str, list[float]]:

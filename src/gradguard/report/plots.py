@@ -277,6 +277,7 @@ def plot_flow_heatmap(
     matrix: Sequence[Sequence[float]] | np.ndarray,
     *,
     steps: Sequence[int] | None = None,
+    label: str = "",
     lang: str = "en",
 ) -> Figure:
     """Draw ``‖∂L/∂h_t‖`` over training as a heat map (x: training step, y: t; log colours).
@@ -284,6 +285,7 @@ def plot_flow_heatmap(
     Args:
       matrix: shape ``(n_steps, T)``: row i holds the norms for t = 1 … T at step i.
       steps: the training step of each row (default 0 … n_steps-1).
+      label: what was trained (``"tanh × xavier-normal, adding T = 50"``), in the title.
       lang: ``"en"`` or ``"bn"``.
     """
     m = np.asarray(matrix, dtype=np.float64)
@@ -298,7 +300,8 @@ def plot_flow_heatmap(
     ax.set_yticks(ax.get_yticks()[1:-1], [str(int(v) + 1) for v in ax.get_yticks()[1:-1]])
     ax.set_xlabel(t(lang, "axis_step"))
     ax.set_ylabel(t(lang, "axis_t"))
-    ax.set_title(t(lang, "title_flow_heat"), fontsize=10)
+    title = t(lang, "title_flow_heat")
+    ax.set_title(f"{title}: {label}" if label else title, fontsize=10)
     return fig
 
 
