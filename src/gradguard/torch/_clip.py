@@ -1,0 +1,265 @@
+"""Norm and value clipping with ``torch.nn.utils`` parity, plus a non-finite policy.
+
+The rule is the seed's (``gradguard.lab.clip_by_norm``, Pascanu, Mikolov & Bengio,
+"On the difficulty of training recurrent neural networks", ICML 2013):
+
+.. math::
+
+    g \\leftarrow g \\cdot \\min\\left(1, \\frac{c}{\\lVert g \\rVert + 10^{-6}}\\right)
+
+with ``c = max_norm`` and PyTorch's ``1e-6`` added to the norm, so that results match
+``torch.nn.utils.clip_grad_norm_`` to float tolerance (the lab uses the seed's formula
+without the epsilon, exactly).
+
+What torch lacks is a choice for non-finite gradients: torch multiplies every gradient
+by ``max_norm / (nan + 1e-6) = nan``, so one NaN anywhere turns *all* gradients into
+NaN. Here ``nonfinite="skip"`` leaves the gradients as they are (let a guard skip the
+step), ``"zero"`` zeroes them, ``"error"`` raises; ``"propagate"`` is torch's behaviour.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from gradguard.errors import InputError
+from gradguard.torch._params import named_list
+from gradguard.torch._stats import _use_foreach, check_norm_type, grad_stats, groups, local_grad
+
+__all__ = [
+    "NONFINITE_POLICIES",
+    "NonfinitePolicy",
+    "clip_coefficient",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "clip_grads_with_norm_",
+    "get_total_norm",
+]
+
+NonfinitePolicy = Literal["propagate", "skip", "zero", "error"]
+NONFINITE_POLICIES: tuple[str, ...] = ("propagate", "skip", "zero", "error")
+#: PyTorch's epsilon in ``max_norm / (total_norm + 1e-6)``.
+EPS = 1e-6
+
+_NONFINITE_MESSAGE = (
+    "The total norm of order {p} for gradients from `parameters` is non-finite, so it "
+    "cannot be clipped. To disable this error and scale the gradients by the non-finite "
+    "norm anyway, set `error_if_nonfinite=False`"
+)
+
+
+def _check_max_norm(max_norm: object, name: str = "max_norm") -> float:
+    try:
+        value = float(max_norm)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(name, max_norm, "a number ≥ 0") from None
+    if not value >= 0:  # also rejects NaN
+        raise InputError(name, max_norm, "a number ≥ 0")
+    return value
+
+
+def _check_policy(nonfinite: str) -> None:
+    if nonfinite not in NONFINITE_POLICIES:
+        raise InputError("nonfinite", nonfinite, f"one of {', '.join(NONFINITE_POLICIES)}")
+
+
+def clip_coefficient(
+    total_norm: Tensor, max_norm: float | Tensor, nonfinite: NonfinitePolicy = "propagate"
+) -> Tensor:
+    """Return ``min(1, max_norm / (total_norm + 1e-6))`` as a tensor, without a host sync.
+
+    Args:
+      total_norm: the pre-clip total norm ``‖g‖`` (0-d tensor).
+      max_norm: the threshold ``c``.
+      nonfinite: what the coefficient is when ``‖g‖`` is NaN or inf: ``"propagate"``
+        (torch: ``c / inf = 0``, ``c / nan = nan``), ``"skip"`` (1: leave ``g`` alone)
+        or ``"zero"`` (0). ``"error"`` behaves like ``"propagate"`` here.
+    """
+    coef = torch.clamp(max_norm / (total_norm + EPS), max=1.0)
+    if nonfinite == "skip":
+        coef = torch.where(torch.isfinite(total_norm), coef, torch.ones_like(coef))
+    elif nonfinite == "zero":
+        coef = torch.where(torch.isfinite(total_norm), coef, torch.zeros_like(coef))
+    return coef
+
+
+@torch.no_grad()
+def get_total_norm(
+    tensors: Tensor | Any,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """Return the ``norm_type`` norm of ``tensors`` viewed as one vector (torch parity).
+
+    Args:
+      tensors: a tensor or an iterable of tensors (gradients, typically).
+      norm_type: a number ≥ 1 or ``inf``.
+      error_if_nonfinite: raise if the norm is NaN or inf.
+      foreach: use the foreach kernels (``None``: where supported).
+
+    Raises:
+      InputError: bad ``norm_type``.
+      RuntimeError: the norm is non-finite and ``error_if_nonfinite`` is set (torch's message).
+    """
+    p = check_norm_type(norm_type)
+    ts = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if not ts:
+        return torch.tensor(0.0)
+    first_device = ts[0].device
+    norms: list[Tensor] = []
+    for device, group_t, _ in groups(ts):
+        if _use_foreach(group_t, device, foreach):
+            norms.extend(torch._foreach_norm(group_t, p))
+        else:
+            norms.extend(torch.linalg.vector_norm(t, p) for t in group_t)
+    total = torch.linalg.vector_norm(torch.stack([n.to(first_device) for n in norms]), p)
+    if error_if_nonfinite and not bool(torch.isfinite(total)):
+        raise RuntimeError(_NONFINITE_MESSAGE.format(p=p))
+    return total
+
+
+@torch.no_grad()
+def clip_grads_with_norm_(
+    parameters: Any,
+    max_norm: float,
+    total_norm: Tensor,
+    foreach: bool | None = None,
+    *,
+    nonfinite: NonfinitePolicy = "propagate",
+) -> Tensor:
+    """Scale gradients in place by ``min(1, max_norm / (total_norm + 1e-6))``.
+
+    Split from :func:`clip_grad_norm_` (as in ``torch.nn.utils``) so the norm can be
+    logged, reduced across ranks or judged by a guard in between.
+
+    Args:
+      parameters: a tensor, an iterable of tensors, a module or named pairs.
+      max_norm: the threshold ``c ≥ 0``.
+      total_norm: the pre-clip total norm (0-d tensor), e.g. from :func:`grad_stats`.
+      foreach: use the foreach kernels (``None``: where supported).
+      nonfinite: ``"propagate"`` (torch), ``"skip"``, ``"zero"`` or ``"error"``; see
+        :func:`clip_grad_norm_`.
+
+    Returns:
+      The clip coefficient applied (0-d tensor, ≤ 1).
+
+    Raises:
+      InputError: bad ``max_norm`` or ``nonfinite``.
+    """
+    c = _check_max_norm(max_norm)
+    _check_policy(nonfinite)
+    params, _ = named_list(parameters)
+    grads = [local_grad(q.grad) for q in params if q.grad is not None]
+    coef = clip_coefficient(total_norm, c, nonfinite)
+    if not grads:
+        return coef
+    if nonfinite == "zero" and not bool(torch.isfinite(total_norm)):
+        # 0 * nan is nan, so zeroing cannot be a multiplication; this branch costs a
+        # host sync, paid only by callers who chose "zero".
+        for g in grads:
+            g.zero_()
+        return coef
+    for device, group_t, _ in groups(grads):
+        # Multiplying by a coefficient clamped to 1 is redundant when no clipping is
+        # needed, but deciding that would need `if coef < 1`, a host sync on GPUs.
+        if _use_foreach(group_t, device, foreach):
+            torch._foreach_mul_(group_t, coef.to(device))
+        else:
+            coef_d = coef.to(device)
+            for g in group_t:
+                g.mul_(coef_d)
+    return coef
+
+
+@torch.no_grad()
+def clip_grad_norm_(
+    parameters: Any,
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+    *,
+    nonfinite: NonfinitePolicy = "propagate",
+    process_group: Any = None,
+) -> Tensor:
+    """Clip the gradient norm of ``parameters`` in place; a drop-in for torch's.
+
+    .. math:: g \\leftarrow g \\cdot \\min\\left(1, \\frac{c}{\\lVert g \\rVert_p + 10^{-6}}\\right)
+
+    The seed's rule ``g / max(1, ‖g‖/c)`` (Pascanu et al. 2013) with torch's epsilon.
+    With the defaults it returns the same total norm and leaves the same gradients as
+    ``torch.nn.utils.clip_grad_norm_`` (to float tolerance).
+
+    Args:
+      parameters: a tensor, an iterable of tensors, a module or named pairs.
+      max_norm: the threshold ``c ≥ 0``.
+      norm_type: the order ``p``: a number ≥ 1 or ``inf``.
+      error_if_nonfinite: raise (torch's ``RuntimeError``) if the total norm is NaN or inf.
+      foreach: use the foreach kernels (``None``: where supported).
+      nonfinite: when the total norm is NaN or inf: ``"propagate"`` multiplies by the
+        non-finite coefficient like torch (every gradient becomes NaN or 0),
+        ``"skip"`` leaves the gradients untouched (so a guard can skip the step),
+        ``"zero"`` zeroes them, ``"error"`` raises like ``error_if_nonfinite``.
+        A float32 norm that overflows although every entry is finite counts as
+        non-finite here; :func:`grad_stats` tells the two apart.
+      process_group: under DDP, reduce the norm over this group (max over ranks, so
+        every rank clips by the same coefficient even if one rank's gradients differ).
+        FSDP2/DTensor-sharded gradients are reduced over their mesh automatically.
+
+    Returns:
+      The total norm before clipping (0-d tensor), as torch returns it.
+
+    Raises:
+      InputError: bad ``max_norm``, ``norm_type`` or ``nonfinite``.
+      RuntimeError: non-finite total norm with ``error_if_nonfinite`` or ``nonfinite="error"``.
+    """
+    p = check_norm_type(norm_type)
+    _check_max_norm(max_norm)
+    _check_policy(nonfinite)
+    params, _ = named_list(parameters)
+    grads = [q.grad for q in params if q.grad is not None]
+    sharded = any(getattr(g, "placements", None) is not None for g in grads)
+    if process_group is not None or sharded:
+        total = grad_stats(
+            params, p, foreach=foreach, per_layer=False, process_group=process_group
+        ).total_norm
+        if (error_if_nonfinite or nonfinite == "error") and not bool(torch.isfinite(total)):
+            raise RuntimeError(_NONFINITE_MESSAGE.format(p=p))
+    else:
+        total = get_total_norm(grads, p, error_if_nonfinite or nonfinite == "error", foreach)
+    clip_grads_with_norm_(params, max_norm, total, foreach, nonfinite=nonfinite)
+    return total
+
+
+@torch.no_grad()
+def clip_grad_value_(
+    parameters: Any,
+    clip_value: float,
+    foreach: bool | None = None,
+) -> None:
+    """Clip every gradient entry into ``[-clip_value, clip_value]`` in place (torch parity).
+
+    Value clipping does not keep the gradient's direction (norm clipping does). NaN
+    entries stay NaN, as in torch; pair it with a guard to skip such steps.
+
+    Args:
+      parameters: a tensor, an iterable of tensors, a module or named pairs.
+      clip_value: the bound ``c ≥ 0``.
+      foreach: use the foreach kernels (``None``: where supported).
+
+    Raises:
+      InputError: ``clip_value`` is negative or not a number.
+    """
+    c = _check_max_norm(clip_value, "clip_value")
+    params, _ = named_list(parameters)
+    grads = [local_grad(q.grad) for q in params if q.grad is not None]
+    for device, group_t, _ in groups(grads):
+        if _use_foreach(group_t, device, foreach):
+            torch._foreach_clamp_min_(group_t, -c)
+            torch._foreach_clamp_max_(group_t, c)
+        else:
+            for g in group_t:
+                g.clamp_(min=-c, max=c)

@@ -1,0 +1,374 @@
+"""Stateful clippers behind one interface: fixed norm, AutoClip, ZClip, AGC.
+
+Every clipper is used the same way, after ``loss.backward()`` (and after
+``scaler.unscale_(optimizer)`` under AMP) and before ``optimizer.step()``::
+
+    clipper = ZClip()                    # or NormClipper(1.0), AutoClip(10), AGC(0.01)
+    result = clipper.clip_(model)        # scales the gradients in place
+    result.total_norm, result.threshold, result.clip_coef, result.clipped
+
+and checkpointed with ``clipper.state_dict()`` / ``clipper.load_state_dict(...)``.
+The thresholds come from :mod:`gradguard.policies` — the same rules ``gradguard
+replay`` runs offline — so a clipper's decisions can be replayed from its log.
+
+Non-finite gradients are never scaled here (a NaN coefficient would spread to every
+gradient, see :func:`gradguard.torch.clip_grad_norm_`) and never enter a clipper's
+history: the guard decides what to do with such a step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradguard.errors import InputError
+from gradguard.policies import EmaZScoreRule, FixedThreshold, PercentileRule, Rule
+from gradguard.torch._clip import EPS
+from gradguard.torch._params import named_list
+from gradguard.torch._stats import GradStats, HostGradStats, grad_stats, groups, local_grad
+
+__all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ZClip"]
+
+
+@dataclass
+class ClipResult:
+    """What one clipping call did (host numbers, for records and decisions).
+
+    Attributes:
+      total_norm: the total gradient norm before clipping.
+      total_norm_clipped: the total norm after clipping.
+      threshold: the threshold in force (``None`` while an adaptive rule warms up).
+      clip_coef: the factor the gradients were scaled by (1.0: untouched); for
+        per-parameter or unit-wise clipping, the ratio of post- to pre-clip norm.
+      clipped: whether any gradient was scaled down.
+    """
+
+    total_norm: float
+    total_norm_clipped: float
+    threshold: float | None
+    clip_coef: float
+    clipped: bool
+
+
+class Clipper:
+    """Base class: ``clip_`` scales gradients in place; state is checkpointable.
+
+    Subclasses that clip the total norm by a scalar coefficient only implement
+    :meth:`target`; the scaling, the NaN handling and the result are shared.
+    """
+
+    norm_type: float = 2.0
+    name = "clipper"
+
+    def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
+        """Return ``(threshold, clip_to)`` for this step's norm (``clip_to=None``: leave it)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def clip_(
+        self,
+        parameters: Any,
+        stats: GradStats | None = None,
+        host: HostGradStats | None = None,
+    ) -> ClipResult:
+        """Clip the gradients of ``parameters`` in place and update the clipper's state.
+
+        Args:
+          parameters: a tensor, an iterable of tensors, a module or named pairs.
+          stats: this step's :func:`grad_stats` (computed here if not given).
+          host: ``stats`` already copied to the host (saves the sync when the caller
+            has it, as :class:`~gradguard.torch.SpikeGuard` does).
+        """
+        if host is None:
+            if stats is None:
+                stats = grad_stats(parameters, self.norm_type, per_layer=False)
+            host, _ = stats.host()
+        threshold, clip_to = self.target(host)
+        norm = host.total_norm
+        if clip_to is None or not math.isfinite(norm) or host.nonfinite_count:
+            return ClipResult(norm, norm, threshold, 1.0, False)
+        coef = min(1.0, clip_to / (norm + EPS))
+        if coef < 1.0:
+            params, _ = named_list(parameters)
+            _scale([q.grad for q in params if q.grad is not None], coef)
+        return ClipResult(norm, norm * coef, threshold, coef, coef < 1.0)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the clipper's state (plain Python data)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`."""
+
+
+def _scale(grads: Iterable[Tensor | None], coef: float | list[float]) -> None:
+    local = [g if type(g) is Tensor else local_grad(g) for g in grads if g is not None]
+    if isinstance(coef, float):
+        for _, group, _ in groups(local):
+            torch._foreach_mul_(group, coef)
+        return
+    for g, c in zip(local, coef, strict=True):
+        if c < 1.0:
+            g.mul_(c)
+
+
+class _RuleClipper(Clipper):
+    rule: Rule
+
+    def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
+        verdict = self.rule.observe(host.total_norm)
+        return verdict.threshold, verdict.clip_to
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rule.load_state_dict(state["rule"])
+
+
+class NormClipper(_RuleClipper):
+    """Clip the total norm to a fixed ``max_norm`` — the seed's rule (Pascanu et al. 2013).
+
+    Args:
+      max_norm: the threshold ``c > 0``.
+      norm_type: the norm's order ``p``.
+    """
+
+    name = "fixed"
+
+    def __init__(self, max_norm: float, norm_type: float = 2.0) -> None:
+        self.rule = FixedThreshold(max_norm)
+        self.norm_type = float(norm_type)
+
+
+class ZClip(_RuleClipper):
+    """ZClip (Kumar et al. 2025): clip norms whose EMA z-score exceeds ``z_thresh``.
+
+    See :class:`gradguard.policies.EmaZScoreRule` for the statistics. ``max_grad_norm``
+    optionally caps the norm as a fixed clipper would, during warm-up too.
+
+    Args:
+      alpha: EMA smoothing α (default 0.97).
+      z_thresh: z-score threshold (default 2.5).
+      warmup_steps: finite norms collected before clipping starts (default 25).
+      max_grad_norm: an optional fixed cap.
+      norm_type: the norm's order ``p``.
+    """
+
+    name = "zclip"
+
+    def __init__(
+        self,
+        alpha: float = 0.97,
+        z_thresh: float = 2.5,
+        warmup_steps: int = 25,
+        max_grad_norm: float | None = None,
+        norm_type: float = 2.0,
+    ) -> None:
+        self.rule = EmaZScoreRule(alpha, z_thresh, warmup_steps)
+        self.cap = None if max_grad_norm is None else FixedThreshold(max_grad_norm)
+        self.norm_type = float(norm_type)
+
+    def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
+        threshold, clip_to = super().target(host)
+        if self.cap is not None:
+            cap = self.cap.observe(host.total_norm)
+            if cap.clip_to is not None and (clip_to is None or cap.clip_to < clip_to):
+                clip_to = cap.clip_to
+            threshold = self.cap.max_norm if threshold is None else threshold
+        return threshold, clip_to
+
+
+class AutoClip(Clipper):
+    """AutoClip (Seetharaman et al. 2020): clip to the ``p``-th percentile of past norms.
+
+    Args:
+      percentile: ``p`` in (0, 100] (the paper recommends 10).
+      history_size: bounded history of finite norms (the paper keeps all of them).
+      per_parameter: keep one history per parameter tensor and clip each gradient by
+        its own percentile, instead of the total norm by the global one.
+      norm_type: the norm's order ``p``.
+    """
+
+    name = "autoclip"
+
+    def __init__(
+        self,
+        percentile: float = 10.0,
+        history_size: int = 1000,
+        per_parameter: bool = False,
+        norm_type: float = 2.0,
+    ) -> None:
+        self.rule = PercentileRule(percentile, history_size)
+        self.per_parameter = per_parameter
+        self.norm_type = float(norm_type)
+        self._rules: list[PercentileRule] = []
+
+    def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
+        verdict = self.rule.observe(host.total_norm)
+        return verdict.threshold, verdict.clip_to
+
+    @torch.no_grad()
+    def clip_(
+        self,
+        parameters: Any,
+        stats: GradStats | None = None,
+        host: HostGradStats | None = None,
+    ) -> ClipResult:
+        if not self.per_parameter:
+            return super().clip_(parameters, stats, host)
+        if host is None:
+            if stats is None:
+                stats = grad_stats(parameters, self.norm_type, per_layer=False)
+            host, _ = stats.host()
+        norms = host.param_norms
+        if not self._rules:
+            self._rules = [
+                PercentileRule(self.rule.percentile, self.rule.history_size) for _ in norms
+            ]
+        if len(self._rules) != len(norms):
+            raise InputError(
+                "parameters",
+                f"{len(norms)} gradients",
+                f"the same {len(self._rules)} parameters on every step (per-parameter AutoClip)",
+            )
+        coefs = []
+        for rule, n in zip(self._rules, norms, strict=True):
+            v = rule.observe(n)
+            if v.clip_to is None or not math.isfinite(n):
+                coefs.append(1.0)
+            else:
+                coefs.append(min(1.0, v.clip_to / (n + EPS)))
+        total = host.total_norm
+        if host.nonfinite_count or not math.isfinite(total):
+            return ClipResult(total, total, None, 1.0, False)
+        params, _ = named_list(parameters)
+        _scale([q.grad for q in params if q.grad is not None], coefs)
+        p = self.norm_type
+        post_parts = [n * c for n, c in zip(norms, coefs, strict=True)]
+        post = max(post_parts) if math.isinf(p) else sum(x**p for x in post_parts) ** (1 / p)
+        coef = post / total if total > 0 else 1.0
+        return ClipResult(total, post, None, coef, any(c < 1.0 for c in coefs))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule.state_dict(),
+            "per_parameter": [r.state_dict() for r in self._rules],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rule.load_state_dict(state["rule"])
+        self._rules = []
+        for s in state.get("per_parameter", []):
+            r = PercentileRule()
+            r.load_state_dict(s)
+            self._rules.append(r)
+
+
+def unitwise_norm(x: Tensor) -> Tensor:
+    """Return the L2 norm of each unit of ``x`` in PyTorch's ``(out, in, …)`` layout.
+
+    A unit is one output row: for a weight of shape ``(out, in[, kh, kw])`` the norm
+    over every dimension but the first (``keepdim`` so it broadcasts); for a vector
+    (bias, gain) or a scalar, the norm of the whole tensor, as in Brock et al.
+    """
+    if x.ndim <= 1:
+        return torch.linalg.vector_norm(x)
+    return torch.linalg.vector_norm(x, dim=tuple(range(1, x.ndim)), keepdim=True)
+
+
+class AGC(Clipper):
+    """Adaptive gradient clipping, unit-wise (Brock, De, Smith & Simonyan, "High-Performance
+    Large-Scale Image Recognition Without Normalization", ICML 2021).
+
+    For each unit ``i`` (output row) of each weight ``W`` with gradient ``G``:
+
+    .. math::
+
+        G_i \\leftarrow \\begin{cases}
+          λ \\dfrac{\\max(\\lVert W_i \\rVert, ε)}{\\lVert G_i \\rVert} G_i
+            & \\text{if } \\dfrac{\\lVert G_i \\rVert}{\\max(\\lVert W_i \\rVert, ε)} > λ \\\\
+          G_i & \\text{otherwise}
+        \\end{cases}
+
+    Units below the ratio are left exactly as they were (the defect this avoids, from
+    agc-optims: in-place updates that alias the norm tensors rescale *every* unit to
+    exactly ``λ‖W_i‖``). A unit whose gradient is NaN or inf is left alone too, so one
+    bad unit cannot spread NaN. The paper excludes the final classifier layer.
+
+    Args:
+      clipping: λ, the largest allowed ``‖G_i‖ / ‖W_i‖`` (the paper uses 0.01–0.16).
+      eps: ε, the floor on ``‖W_i‖`` (1e-3) so zero-initialised units can move.
+      exclude: names (or name prefixes, e.g. ``"fc"``) of parameters not to clip;
+        needs a module or named pairs.
+    """
+
+    name = "agc"
+
+    def __init__(
+        self, clipping: float = 0.01, eps: float = 1e-3, exclude: Iterable[str] = ()
+    ) -> None:
+        if not (isinstance(clipping, (int, float)) and clipping > 0 and math.isfinite(clipping)):
+            raise InputError("clipping", clipping, "a finite number > 0 (λ)")
+        if not (isinstance(eps, (int, float)) and eps > 0):
+            raise InputError("eps", eps, "a number > 0")
+        self.clipping = float(clipping)
+        self.eps = float(eps)
+        self.exclude = tuple(exclude)
+
+    def _excluded(self, name: str | None) -> bool:
+        if name is None:
+            return False
+        return any(name == e or name.startswith(e + ".") for e in self.exclude)
+
+    @torch.no_grad()
+    def clip_(
+        self,
+        parameters: Any,
+        stats: GradStats | None = None,
+        host: HostGradStats | None = None,
+    ) -> ClipResult:
+        params, names = named_list(parameters)
+        if self.exclude and names is None:
+            raise InputError(
+                "parameters",
+                "unnamed tensors",
+                "a module or named_parameters() pairs when AGC excludes layers",
+            )
+        if host is None:
+            if stats is None:
+                stats = grad_stats(params, 2.0, per_layer=False)
+            host, _ = stats.host()
+        clipped_units = []
+        for i, q in enumerate(params):
+            if q.grad is None or self._excluded(names[i] if names else None):
+                continue
+            g = local_grad(q.grad)
+            w = local_grad(q.detach())
+            max_norm = unitwise_norm(w).clamp(min=self.eps) * self.clipping
+            g_norm = unitwise_norm(g)
+            # New tensors only (no in-place on the norms): the trigger is computed from
+            # the unclipped gradient norm and never aliased by the update.
+            trigger = g_norm > max_norm  # False for NaN: a bad unit is left alone
+            scale = torch.where(trigger, max_norm / g_norm.clamp(min=1e-6), 1.0)
+            g.mul_(scale.to(g.dtype))
+            clipped_units.append(trigger.sum())
+        post = grad_stats(params, 2.0, per_layer=False).total_norm
+        n_clipped = torch.stack(clipped_units).sum() if clipped_units else torch.zeros(())
+        post_f, n_f = torch.stack([post.double(), n_clipped.double()]).tolist()
+        pre = host.total_norm
+        coef = post_f / pre if pre > 0 and math.isfinite(pre) else 1.0
+        return ClipResult(pre, post_f, self.clipping, coef, n_f > 0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"clipping": self.clipping, "eps": self.eps, "exclude": list(self.exclude)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.clipping = float(state["clipping"])
+        self.eps = float(state["eps"])
+        self.exclude = tuple(state["exclude"])

@@ -1,0 +1,40 @@
+"""Shared helpers for the guard's tests: small models with real gradients."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the guard needs the [torch] extra")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Four helpers share two cores; one thread also makes float results repeatable.
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def make_model(seed: int = 0, dtype=torch.float32):
+    """A small named model with an LSTM, a linear head and a bias-free layer."""
+    torch.manual_seed(seed)
+    model = torch.nn.ModuleDict(
+        {
+            "rnn": torch.nn.LSTM(3, 5),
+            "head": torch.nn.Linear(5, 2),
+            "proj": torch.nn.Linear(2, 2, bias=False),
+        }
+    ).to(dtype)
+    return model
+
+
+def backward(model, seed: int = 0, scale: float = 100.0):
+    """Fill ``.grad`` of ``model`` with a real backward pass, scaled so clipping acts."""
+    g = torch.Generator().manual_seed(seed)
+    dtype = next(model.parameters()).dtype
+    x = torch.randn(7, 2, 3, generator=g, dtype=dtype)
+    out, _ = model["rnn"](x)
+    y = model["proj"](model["head"](out[-1]))
+    model.zero_grad(set_to_none=True)
+    (y.square().sum() * scale).backward()

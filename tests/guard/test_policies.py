@@ -1,0 +1,206 @@
+"""The scalar rules (torch-free): references, NaN safety, checkpointing."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradguard.policies import (
+    RULES,
+    EmaZScoreRule,
+    FixedThreshold,
+    MeanStdRule,
+    MedianMadRule,
+    PercentileRule,
+    percentile,
+)
+
+NAN, INF = math.nan, math.inf
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=50),
+    st.floats(0, 100),
+)
+def test_percentile_matches_numpy(values, p):
+    assert percentile(sorted(values), p) == pytest.approx(
+        float(np.percentile(values, p)), rel=1e-9, abs=1e-9
+    )
+
+
+def _trace(seed=0, n=200):
+    rng = random.Random(seed)
+    return [1.0 + 0.1 * rng.random() for _ in range(n)]
+
+
+def test_fixed_threshold():
+    rule = FixedThreshold(5.0)
+    # The seed's example: |g| = 100 > c = 5 → clipped to 5.
+    assert rule.observe(100.0).clip_to == 5.0
+    assert rule.observe(3.0).clip_to is None
+    assert not rule.observe(NAN).flagged
+
+
+def test_autoclip_bounded_history_matches_numpy():
+    rule = PercentileRule(percentile=10, history_size=50)
+    trace = _trace()
+    for i, x in enumerate(trace):
+        v = rule.observe(x)
+        window = trace[max(0, i - 49) : i + 1]  # the current norm joins first (paper)
+        assert v.threshold == pytest.approx(float(np.percentile(window, 10)))
+        assert v.flagged == (x > v.threshold)
+
+
+def test_regression_nan_never_enters_autoclip_history():
+    # The defect: torch.quantile over a history holding a NaN returns NaN forever after.
+    torch = pytest.importorskip("torch")
+    assert torch.isnan(torch.quantile(torch.tensor([1.0, NAN, 2.0]), 0.1))
+    trace = _trace()
+    clean, dirty = PercentileRule(10, 100), PercentileRule(10, 100)
+    for i, x in enumerate(trace):
+        if i % 17 == 5:
+            assert dirty.observe(NAN).flagged is False
+            assert dirty.observe(INF).flagged is False
+        assert dirty.observe(x) == clean.observe(x)
+    assert all(math.isfinite(h) for h in dirty.state_dict()["history"])
+
+
+def _zclip_reference_with_defect(trace, alpha=0.97, z=2.5, warmup=25):
+    """ZClip's published update, NaN included: the defect the rule avoids."""
+    buf, mean, var = [], None, None
+    for g in trace:
+        if mean is None:
+            buf.append(g)
+            if len(buf) >= warmup:
+                mean = sum(buf) / len(buf)
+                var = sum((b - mean) ** 2 for b in buf) / len(buf)
+            continue
+        std = var**0.5
+        zs = (g - mean) / (std + 1e-6)
+        used = mean + z * z * std / zs if zs > z else g  # NaN > z is False: NaN is used
+        mean = alpha * mean + (1 - alpha) * used
+        var = alpha * var + (1 - alpha) * (used - mean) ** 2
+    return mean
+
+
+def test_zclip_matches_reference_on_finite_trace():
+    trace = _trace(1)
+    trace[100] = 50.0  # a spike, clipped
+    rule = EmaZScoreRule()
+    flagged = [rule.observe(x).flagged for x in trace]
+    assert flagged[100] and sum(flagged) >= 1
+    assert rule.mean == pytest.approx(_zclip_reference_with_defect(trace), rel=1e-12)
+
+
+def test_zclip_adaptive_target():
+    rule = EmaZScoreRule(alpha=0.5, z_thresh=2.0, warmup_steps=2)
+    rule.observe(1.0)
+    rule.observe(3.0)  # warm-up done: μ = 2, σ² = 1
+    v = rule.observe(10.0)
+    # z = (10 − 2) / (1 + 1e-6) ≈ 8 > 2 → target μ + z_t²·σ / z = 2 + 4 / 8 = 2.5
+    assert v.flagged
+    assert v.clip_to == pytest.approx(2.5, rel=1e-5)
+    # EMA moves towards the clipped value: μ = 0.5·2 + 0.5·2.5 = 2.25
+    assert rule.mean == pytest.approx(2.25, rel=1e-5)
+
+
+def test_regression_nan_never_poisons_zclip_ema():
+    trace = _trace(2)
+    poisoned = list(trace)
+    poisoned[60] = NAN
+    assert math.isnan(_zclip_reference_with_defect(poisoned))  # the defect
+    clean, dirty = EmaZScoreRule(), EmaZScoreRule()
+    for i, x in enumerate(trace):
+        if i in (3, 60):  # once during warm-up, once after
+            v = dirty.observe(NAN)
+            assert not v.flagged and v.clip_to is None
+        assert dirty.observe(x) == clean.observe(x)
+    assert math.isfinite(dirty.mean) and dirty.mean == clean.mean
+
+
+def test_median_mad_rule_matches_numpy_and_flags_spike():
+    rule = MedianMadRule(window=32, k=6, min_history=8)
+    trace = _trace(3, 100)
+    trace[70] = 10.0
+    for i, x in enumerate(trace):
+        v = rule.observe(x)
+        past = trace[max(0, i - 32) : i]
+        if len(past) < 8:
+            assert v.threshold is None and not v.flagged
+            continue
+        med = float(np.median(past))
+        mad = float(np.median(np.abs(np.array(past) - med)))
+        assert v.threshold == pytest.approx(med + 6 * max(1.4826 * mad, 1e-3 * med))
+        assert v.flagged == (i == 70)
+
+
+def test_mean_std_rule_flags_spike_and_ignores_nan():
+    rule = MeanStdRule(window=128, k=6, min_history=16)
+    trace = _trace(4, 150)
+    trace[120] = 5.0
+    flags = []
+    for i, x in enumerate(trace):
+        if i == 110:
+            assert not rule.observe(NAN).flagged
+        flags.append(rule.observe(x).flagged)
+    assert [i for i, f in enumerate(flags) if f] == [120]
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_state_dict_round_trip_through_json(name):
+    make = {
+        "fixed": lambda: FixedThreshold(1.05),
+        "autoclip": lambda: PercentileRule(25, 40),
+        "zclip": lambda: EmaZScoreRule(warmup_steps=10),
+        "spike-mad": lambda: MedianMadRule(window=20, min_history=5),
+        "spike-std": lambda: MeanStdRule(window=20, min_history=5),
+    }[name]
+    trace = _trace(5, 120)
+    trace[80] = 9.0
+    a = make()
+    for x in trace[:60]:
+        a.observe(x)
+    b = make()
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    for x in trace[60:]:
+        assert a.observe(x) == b.observe(x)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: FixedThreshold(0), "max_norm must be a finite number > 0, got 0"),
+        (lambda: PercentileRule(percentile=150), "percentile must be a number in"),
+        (lambda: PercentileRule(history_size=0), "history_size must be a whole number ≥ 1"),
+        (lambda: EmaZScoreRule(alpha=1.0), "alpha must be a number in \\(0, 1\\)"),
+        (lambda: EmaZScoreRule(warmup_steps=0), "warmup_steps must be a whole number ≥ 1"),
+        (lambda: MedianMadRule(window=1), "window must be a whole number ≥ 2"),
+        (lambda: MeanStdRule(k=-1), "k must be a finite number > 0"),
+    ],
+)
+def test_bad_parameters(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=40),
+        st.lists(st.integers(-3, 3).map(float), min_size=1, max_size=40),  # many ties
+    )
+)
+def test_median_and_mad_match_numpy(values):
+    from gradguard.policies import median_and_mad
+
+    med, mad = median_and_mad(sorted(values))
+    assert med == pytest.approx(float(np.median(values)), abs=1e-9)
+    want = float(np.median(np.abs(np.array(values) - np.median(values))))
+    assert mad == pytest.approx(want, abs=1e-9)

@@ -1,0 +1,35 @@
+"""Flow over training (the tour's heat map): needs torch and gradguard.experiments (issue 3)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None
+    or importlib.util.find_spec("gradguard.experiments") is None,
+    reason="needs the [torch] extra and gradguard.experiments (the remedies issue)",
+)
+
+
+def test_flow_over_training_shape_and_first_row():
+    import torch
+    from gradguard.experiments import RecurrentNet, adding_problem, measure_flow
+
+    from gradguard.report._training_flow import flow_over_training
+
+    d = flow_over_training("tanh", "xavier-normal", T=8, steps=6, every=3, hidden=4, batch=4)
+    assert d["steps"] == [0, 3, 6]
+    assert len(d["matrix"]) == 3 and all(len(row) == 8 for row in d["matrix"])
+    assert all(math.isfinite(x) and x > 0 for row in d["matrix"] for x in row)
+    # row 0 is the untrained net: the same seed gives the same net and probe as built here
+    net = RecurrentNet(
+        "tanh", 2, 4, 1, init="xavier-normal", generator=torch.Generator().manual_seed(0)
+    )
+    probe = adding_problem(8, 8, torch.Generator().manual_seed(10_000))
+    expected, _ = measure_flow(net, probe.x)
+    assert d["matrix"][0] == pytest.approx(expected)
+    # training changed the weights, so the later rows differ
+    assert d["matrix"][-1] != pytest.approx(d["matrix"][0])
