@@ -125,3 +125,16 @@ def test_default_lang():
 def test_lesson_bad_input(kwargs, match):
     with pytest.raises(InputError, match=match):
         lesson(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("w", "h0", "T"), [("31/8", 0, 16), (0, 3, 4), (-1, 2, 7), (1, "1/3", 3), ("-2", 1, 1)]
+)
+def test_edge_parameters_render(w, h0, T):
+    # Found by the CLI property test: a zero gradient with huge factors once printed as "≈0".
+    d = lesson(w=w, h0=h0, T=T)
+    assert Fraction(d["grad"]) == grad_closed_form(w, h0, T)
+    assert "≈" not in d["sgd"]["grad_new"] or d["sgd"]["grad_new"][1:][0] in "-0123456789"
+    for lang in ("en", "bn"):
+        assert render_text(lesson(w=w, h0=h0, T=T, lang=lang))
+        assert render_markdown(lesson(w=w, h0=h0, T=T, lang=lang))

@@ -215,3 +215,18 @@ def test_bad_steps(T):
 def test_bad_mode():
     with pytest.raises(InputError, match="mode must be one of exact, float64, float32, log"):
         gradient(2, 1, 5, "float16")
+
+
+@settings(max_examples=50, deadline=None)
+@given(w=rationals, h0=rationals, T=st.integers(0, 200))
+def test_state_log_matches_exact(w, h0, T):
+    from gradguard.lab import state_log
+
+    sign, log10 = state_log([float(w)], [T], float(h0))
+    exact = Fraction(float(w)) ** T * Fraction(float(h0))  # the floats' exact values
+    assert sign[0] == (exact > 0) - (exact < 0)
+    if exact != 0:
+        with localcontext() as ctx:
+            ctx.prec = 40
+            ref = Decimal(abs(exact.numerator)).log10() - Decimal(exact.denominator).log10()
+        assert log10[0] == pytest.approx(float(ref), rel=1e-12, abs=1e-9)

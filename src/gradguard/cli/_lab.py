@@ -314,7 +314,7 @@ def sgd(
 
 def _num(v: Any, fmt: Callable[..., str]) -> str:
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return f"{v + 0.0:.6g}"  # + 0.0 shows -0.0 as 0
     if isinstance(v, str) and v in ("nan", "inf", "-inf"):
         return v
     text = fmt(v)

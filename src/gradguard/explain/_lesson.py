@@ -53,6 +53,8 @@ def _value(w: Exact, h0: Exact, power: int, factor: int, abbreviate: int | None)
     if estimate_digits(w, h0, power, factor) <= limit:
         return exact_to_json(_power_exact(w, h0, power, factor), abbreviate)
     lv = _power_log(w, h0, power, factor)
+    if lv.sign == 0:  # an exact zero is short whatever its factors' sizes
+        return "0"
     return "≈" + sci_from_log(lv.sign, lv.log10)
 
 

@@ -74,7 +74,7 @@ def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
     others stay ``p/q`` (``\\frac{p}{q}`` in LaTeX); values over 40 digits and
     abbreviated values become ``≈ 1.268e+30 (31 digits)``.
     """
-    if isinstance(v, str) and v.startswith("≈"):
+    if isinstance(v, str) and v.startswith("≈") and "e" in v:
         mant, _, exp = v[1:].partition("e")
         if latex:
             return f"\\approx {mant} \\times 10^{{{int(exp)}}}"

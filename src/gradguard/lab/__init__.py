@@ -35,6 +35,7 @@ from gradguard.lab._recurrence import (
     overflow_horizon,
     regime,
     state,
+    state_log,
 )
 from gradguard.lab._sgd import (
     LOSSES,
@@ -91,6 +92,7 @@ __all__ = [
     "sci",
     "sgd_step",
     "state",
+    "state_log",
     "table_to_json",
     "to_exact",
     "trajectory",

@@ -62,6 +62,7 @@ __all__ = [
     "overflow_horizon",
     "regime",
     "state",
+    "state_log",
 ]
 
 Mode = Literal["exact", "float64", "float32", "log"]
@@ -371,6 +372,38 @@ def gradient_log(
         power = np.where(tf == 1, 0.0, (tf - 1) * lw)
         log10 = np.log10(tf) + power + np.log10(np.abs(ha))
     odd = (ta.astype(np.int64) - 1) % 2 == 1
+    sign = np.sign(ha) * np.where((wa < 0) & odd, -1.0, 1.0)
+    sign = np.where(np.isneginf(log10), 0.0, sign)
+    return sign.astype(np.int8), log10
+
+
+def state_log(
+    w: npt.ArrayLike, T: npt.ArrayLike, h0: npt.ArrayLike = 1.0
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float64]]:
+    """Return ``(sign, log10|h_T|)`` of the state ``h_T = w^T·h_0`` for arrays of ``(w, T)``.
+
+    The companion of :func:`gradient_log` for plots of ``|h_T|`` (the seed's
+    table values) beside ``|∂L/∂w|``; ``T = 0`` is allowed here (``h_0``).
+
+    Raises:
+      InputError: a non-finite ``w``/``h0`` or a ``T`` that is not a whole number ≥ 0.
+    """
+    wa = np.asarray(w, dtype=np.float64)
+    ta = np.asarray(T)
+    ha = np.asarray(h0, dtype=np.float64)
+    if not (np.all(np.isfinite(wa)) and np.all(np.isfinite(ha))):
+        raise InputError("w", "an array with non-finite entries", "finite everywhere")
+    if ta.dtype.kind not in "iu" and (
+        ta.dtype.kind != "f" or not np.all(np.isfinite(ta)) or np.any(ta != np.floor(ta))
+    ):
+        raise InputError("T", "an array with non-whole entries", "whole numbers ≥ 0")
+    if ta.size and np.min(ta) < 0:
+        raise InputError("T", "an array with entries < 0", "whole numbers ≥ 0")
+    tf = ta.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        power = np.where(tf == 0, 0.0, tf * np.log10(np.abs(wa)))
+        log10 = power + np.log10(np.abs(ha))
+    odd = ta.astype(np.int64) % 2 == 1
     sign = np.sign(ha) * np.where((wa < 0) & odd, -1.0, 1.0)
     sign = np.where(np.isneginf(log10), 0.0, sign)
     return sign.astype(np.int8), log10
