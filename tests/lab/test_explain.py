@@ -134,7 +134,7 @@ def test_edge_parameters_render(w, h0, T):
     # Found by the CLI property test: a zero gradient with huge factors once printed as "≈0".
     d = lesson(w=w, h0=h0, T=T)
     assert Fraction(d["grad"]) == grad_closed_form(w, h0, T)
-    assert "≈" not in d["sgd"]["grad_new"] or d["sgd"]["grad_new"][1:][0] in "-0123456789"
+    assert d["sgd"]["grad_new"] != "≈0"
     for lang in ("en", "bn"):
         assert render_text(lesson(w=w, h0=h0, T=T, lang=lang))
         assert render_markdown(lesson(w=w, h0=h0, T=T, lang=lang))
