@@ -58,14 +58,14 @@ def _emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
-def _emit_text(text: str, markup_text: str | None = None) -> None:
-    from rich.console import Console
+def _emit_text(text: str | Callable[[bool], str]) -> None:
+    """Write ``text`` to stdout; a callable is asked for rich markup when stdout is a terminal."""
+    if callable(text) and sys.stdout.isatty():
+        from rich.console import Console  # only for a terminal: piped output stays plain and fast
 
-    console = Console(soft_wrap=True, highlight=False)
-    if console.is_terminal and markup_text is not None:
-        console.print(markup_text)
+        Console(soft_wrap=True, highlight=False).print(text(True))
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(text(False) if callable(text) else text)
 
 
 W_HELP = "The recurrent weight w: an integer, decimal (0.9 is read as exactly 9/10) or p/q."
@@ -129,7 +129,7 @@ def explain(
     elif fmt == "markdown":
         sys.stdout.write(render_markdown(data))
     else:
-        _emit_text(render_text(data), render_text(data, markup=True))
+        _emit_text(lambda markup: render_text(data, markup=markup))
 
 
 @app.command()
