@@ -61,6 +61,7 @@ __all__ = [
     "gradient_log",
     "overflow_horizon",
     "regime",
+    "round_to_format",
     "state",
     "state_log",
 ]
@@ -289,17 +290,51 @@ def _power_round(dtype: str, w: Exact, h0: Exact, power: int, factor: int = 1) -
     if lv.log10 < -330:
         return 0.0 * lv.sign
     if estimate_digits(w, h0, power, factor) <= 20_000:
-        exact = Fraction(_power_exact(w, h0, power, factor))
-        try:
-            value = float(exact)  # correctly rounded (int/int true division)
-        except OverflowError:
-            value = math.inf * lv.sign
-    else:  # huge numerator and denominator, moderate value: go through the log
-        value = lv.to_float()
+        return round_to_format(Fraction(_power_exact(w, h0, power, factor)), dtype)
+    # Huge numerator and denominator but a moderate value: go through the log
+    # (relative error ~1e-15, so not always the correctly rounded neighbour).
+    value = lv.to_float()
     if dtype == "float32":
         with np.errstate(over="ignore", under="ignore"):
             value = float(np.float32(value))
     return value
+
+
+# (mantissa bits including the implicit one, smallest normal exponent, largest exponent)
+_IEEE = {"float64": (53, -1022, 1023), "float32": (24, -126, 127)}
+
+
+def round_to_format(x: Fraction | int, dtype: str = "float64") -> float:
+    """Round an exact value to the nearest ``dtype`` number (ties to even), as IEEE 754 does.
+
+    Exact integer arithmetic throughout, so float32 results are never double
+    rounded through float64. Past the largest finite value the result is
+    ``±inf``; below half the smallest subnormal it is ``±0.0``.
+
+    Example:
+      >>> round_to_format(Fraction(1, 3), "float32") == float(np.float32(1 / 3))
+      True
+      >>> # float32's largest is 2^128 − 2^104; halfway to 2^128 ties to even, i.e. to inf
+      >>> half = 2**128 - 2**103
+      >>> round_to_format(half, "float32"), round_to_format(half - 1, "float32")
+      (inf, 3.4028234663852886e+38)
+    """
+    bits, e_min, e_max = _IEEE[dtype]
+    a = abs(Fraction(x))
+    if a == 0:
+        return 0.0
+    sign = -1.0 if x < 0 else 1.0
+    # e = floor(log2 a), from the bit lengths and one exact comparison.
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    if a < Fraction(2) ** e:
+        e -= 1
+    e = max(e, e_min)  # subnormals share the smallest exponent
+    m = round(a / Fraction(2) ** (e - bits + 1))  # Fraction.__round__: half to even, exact
+    if m == 2**bits:  # rounding carried into the next binade
+        m, e = m // 2, e + 1
+    if e > e_max:
+        return math.inf * sign
+    return sign * math.ldexp(m, e - bits + 1)
 
 
 def _grad_log(w: Exact, h0: Exact, T: int) -> LogValue:
