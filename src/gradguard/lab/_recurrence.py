@@ -31,10 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal
 
 from gradguard.errors import InputError
 from gradguard.lab._numbers import (
@@ -45,6 +42,10 @@ from gradguard.lab._numbers import (
     log10_abs,
     to_exact,
 )
+
+if TYPE_CHECKING:  # numpy is imported where it is used: `gradguard explain` starts without it
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "BPTT",
@@ -71,13 +72,6 @@ MODES: tuple[str, ...] = ("exact", "float64", "float32", "log")
 
 MAX_TRACE_T = 100_000
 """Traces (every ``h_t``, every BPTT term) are refused beyond this ``T``."""
-
-# Largest finite value and the overflow threshold of each format: IEEE
-# round-to-nearest sends a value to inf once it reaches max + ulp/2.
-_FORMATS = {
-    "float64": (np.float64, float(np.finfo(np.float64).max)),
-    "float32": (np.float32, float(np.finfo(np.float32).max)),
-}
 
 
 def check_mode(mode: object, name: str = "mode", allowed: tuple[str, ...] = MODES) -> str:
@@ -295,6 +289,8 @@ def _power_round(dtype: str, w: Exact, h0: Exact, power: int, factor: int = 1) -
     # (relative error ~1e-15, so not always the correctly rounded neighbour).
     value = lv.to_float()
     if dtype == "float32":
+        import numpy as np
+
         with np.errstate(over="ignore", under="ignore"):
             value = float(np.float32(value))
     return value
@@ -312,6 +308,7 @@ def round_to_format(x: Fraction | int, dtype: str = "float64") -> float:
     ``±inf``; below half the smallest subnormal it is ``±0.0``.
 
     Example:
+      >>> import numpy as np
       >>> round_to_format(Fraction(1, 3), "float32") == float(np.float32(1 / 3))
       True
       >>> # float32's largest is 2^128 − 2^104; halfway to 2^128 ties to even, i.e. to inf
@@ -387,6 +384,8 @@ def gradient_log(
     Raises:
       InputError: a non-finite ``w``/``h0`` or a ``T`` that is not a whole number ≥ 1.
     """
+    import numpy as np
+
     wa = np.asarray(w, dtype=np.float64)
     ta = np.asarray(T)
     ha = np.asarray(h0, dtype=np.float64)
@@ -423,6 +422,8 @@ def state_log(
     Raises:
       InputError: a non-finite ``w``/``h0`` or a ``T`` that is not a whole number ≥ 0.
     """
+    import numpy as np
+
     wa = np.asarray(w, dtype=np.float64)
     ta = np.asarray(T)
     ha = np.asarray(h0, dtype=np.float64)
