@@ -349,7 +349,7 @@ def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> 
         cells = [
             str(row["T"]),
             format_number(row["h_T"], group=True),
-            format_number(row["grad"], group=True) + f"  ({row['sci']})",
+            format_number(row["grad"], group=True) + (f"  ({row['sci']})" if _long(row) else ""),
             "—" if ratio is None else (f"×{ratio:,.4g}" if isinstance(ratio, float) else ratio),
         ]
         if seed:
@@ -382,6 +382,12 @@ def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> 
             doc.para(cat.get("table.horizon", dtype=dt, T=f"{at:,}", max=maxima[dt]))
     if "table" in d["errata"]:
         doc.para("⚠ " + cat["errata.heading"] + ": " + cat["errata.table"])
+
+
+def _long(row: dict[str, Any]) -> bool:
+    """Whether a table row's gradient is long enough to be worth its scientific form too."""
+    g = row["grad"]
+    return isinstance(g, str) and len(g) > 8 and not g.startswith("≈")
 
 
 def _why(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:
