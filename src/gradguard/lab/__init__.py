@@ -34,6 +34,7 @@ from gradguard.lab._recurrence import (
     gradient_log,
     overflow_horizon,
     regime,
+    round_to_format,
     state,
     state_log,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "overflow_horizon",
     "parse_steps_list",
     "regime",
+    "round_to_format",
     "sci",
     "sgd_step",
     "state",
