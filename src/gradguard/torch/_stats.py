@@ -217,10 +217,10 @@ def grad_stats(
     norm_parts, max_parts, bad_parts, order = [], [], [], []
     for device, tensors, indices in grouped:
         norms, maxes = _group_stats(tensors, device, p, foreach)
-        # A tensor is non-finite iff it holds a NaN (its L2 norm is NaN) or an inf (its
-        # norm is inf *and* max |g| is not finite: an inf norm with finite entries is a
-        # float overflow, not a fault).
-        bad = torch.isnan(norms) | (torch.isinf(norms) & ~torch.isfinite(maxes))
+        # A tensor is non-finite iff its norm is not finite *and* its max |g| is not
+        # finite: NaN and inf propagate into both, while an inf norm with a finite max
+        # |g| is a float overflow of finite entries, not a fault.
+        bad = ~(torch.isfinite(norms) | torch.isfinite(maxes))
         if device != first_device:
             norms, maxes, bad = norms.to(first_device), maxes.to(first_device), bad.to(first_device)
         norm_parts.append(norms)
