@@ -35,6 +35,7 @@ from gradguard.torch._clippers import (
     Clipper,
     ClipResult,
     NormClipper,
+    ValueClipper,
     ZClip,
     unitwise_norm,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "NormClipper",
     "Snapshot",
     "SpikeGuard",
+    "ValueClipper",
     "ZClip",
     "classify",
     "clip_coefficient",

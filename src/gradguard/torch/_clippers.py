@@ -28,11 +28,11 @@ from torch import Tensor
 
 from gradguard.errors import InputError
 from gradguard.policies import EmaZScoreRule, FixedThreshold, PercentileRule, Rule
-from gradguard.torch._clip import EPS
+from gradguard.torch._clip import EPS, clip_grad_value_, get_total_norm
 from gradguard.torch._params import named_list
 from gradguard.torch._stats import GradStats, HostGradStats, grad_stats, groups, local_grad
 
-__all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ZClip"]
+__all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ValueClipper", "ZClip"]
 
 
 @dataclass
@@ -144,6 +144,52 @@ class NormClipper(_RuleClipper):
     def __init__(self, max_norm: float, norm_type: float = 2.0) -> None:
         self.rule = FixedThreshold(max_norm)
         self.norm_type = float(norm_type)
+
+
+class ValueClipper(Clipper):
+    """Clip every gradient entry into ``[-clip_value, clip_value]`` (value clipping).
+
+    Does not keep the gradient's direction (norm clipping does). NaN entries stay NaN
+    (the guard skips such steps). Reading the post-clip norm costs a second norm pass
+    and host sync, on the steps where clipping acted.
+
+    Args:
+      clip_value: the bound ``c > 0``.
+    """
+
+    name = "value"
+
+    def __init__(self, clip_value: float) -> None:
+        self.rule = FixedThreshold(clip_value)
+
+    def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
+        return self.rule.max_norm, None
+
+    @torch.no_grad()
+    def clip_(
+        self,
+        parameters: Any,
+        stats: GradStats | None = None,
+        host: HostGradStats | None = None,
+    ) -> ClipResult:
+        if host is None:
+            if stats is None:
+                stats = grad_stats(parameters, 2.0, per_layer=False)
+            host, _ = stats.host()
+        c = self.rule.max_norm
+        norm = host.total_norm
+        if host.nonfinite_count or not host.max_abs > c:
+            return ClipResult(norm, norm, c, 1.0, False)
+        params, _ = named_list(parameters)
+        clip_grad_value_(params, c)
+        post = float(get_total_norm([q.grad for q in params if q.grad is not None]))
+        return ClipResult(norm, post, c, post / norm if norm > 0 else 1.0, True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rule.load_state_dict(state["rule"])
 
 
 class ZClip(_RuleClipper):
