@@ -352,6 +352,9 @@ class AGC(Clipper):
       eps: ε, the floor on ``‖W_i‖`` (1e-3) so zero-initialised units can move.
       exclude: names (or name prefixes, e.g. ``"fc"``) of parameters not to clip;
         needs a module or named pairs.
+
+    Cost: per parameter, the unit norms of ``W`` and ``G`` (no host sync); reporting
+    the post-clip total norm takes one more norm pass and one host sync.
     """
 
     name = "agc"
