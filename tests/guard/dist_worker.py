@@ -177,6 +177,23 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
     loss = loss_of(sharded, shard(x), shard(y))
     loss.backward()
     out["fsdp_clean_action"] = fguard.step(loss).action
+    # Rollback with sharded state: the first bad step restores the snapshot on every rank.
+    rguard = SpikeGuard(sharded, opt, spike_rule=None, rollback_after=1, snapshot_every=1)
+    opt.zero_grad(set_to_none=True)
+    loss = loss_of(sharded, shard(x), shard(y))
+    loss.backward()
+    rguard.step(loss)  # a good step; the snapshot is taken at the start of the next
+    snap = [p.detach().to_local().clone() for p in sharded.parameters()]
+    opt.zero_grad(set_to_none=True)
+    loss = loss_of(sharded, shard(x), shard(y))
+    loss.backward()
+    if rank == 1:
+        next(sharded.parameters()).grad.to_local().fill_(math.inf)
+    out["fsdp_rollback_action"] = rguard.step(loss).action
+    out["fsdp_rollback_restored"] = all(
+        torch.equal(a, p.detach().to_local())
+        for a, p in zip(snap, sharded.parameters(), strict=True)
+    )
 
     dist.barrier()
     dist.destroy_process_group()

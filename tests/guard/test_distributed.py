@@ -109,3 +109,5 @@ def test_fsdp2_fault_in_one_shard_skips_on_every_rank(ranks):
         assert r["fsdp_fault_nonfinite"] == 1
         assert r["fsdp_skip_unchanged"]
         assert r["fsdp_clean_action"] == "step"
+        assert r["fsdp_rollback_action"] == "rollback"
+        assert r["fsdp_rollback_restored"]

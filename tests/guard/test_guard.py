@@ -360,3 +360,40 @@ def test_fault_injection_training_finishes_close_to_clean_run():
     assert faulted == pytest.approx(clean, abs=1e-3), (clean, faulted)
     kinds = {r.kind for _, r in records}
     assert {"nonfinite", "spike"} <= kinds
+
+
+@pytest.mark.slow
+def test_log_survives_a_kill_mid_run(tmp_path):
+    # A crash (SIGKILL) at any moment loses at most the record being written: the log
+    # always reads back, every complete line parses.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    log = tmp_path / "killed.jsonl"
+    code = f"""
+import torch
+from gradguard.torch import SpikeGuard
+torch.manual_seed(0)
+model = torch.nn.Linear(8, 1)
+opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+guard = SpikeGuard(model, opt, clipper=1.0, log={str(log)!r}, layer_norms_every=1)
+print("ready", flush=True)
+while True:
+    opt.zero_grad()
+    model(torch.randn(4, 8)).square().mean().backward()
+    guard.step(1.0)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.time() + 30
+        while (not log.exists() or log.stat().st_size < 20_000) and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    result = read_log(log)
+    assert len(result.steps) > 50
+    assert [r.step for r in result.steps] == list(range(len(result.steps)))
