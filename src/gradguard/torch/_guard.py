@@ -176,7 +176,8 @@ class SpikeGuard:
         steps; ``None`` never rolls back.
       skip_batches: after a rollback, :meth:`skip_batch` returns True this many times.
       snapshot_every: take a new good snapshot every this many healthy steps.
-      snapshot_path: keep snapshots on disk (atomic writes) instead of in memory.
+      snapshot_path: keep snapshots on disk (atomic writes) instead of in memory; under
+        torch.distributed each rank writes ``NAME.rankR.EXT``.
       max_rollbacks: raise :class:`GuardError` after this many rollbacks in one run.
       log: a JSONL path or a :class:`~gradguard.records.RecordWriter` (rank 0 writes).
       tensorboard: a ``SummaryWriter``-like object (``add_scalar``) or a log directory.
@@ -281,6 +282,10 @@ class SpikeGuard:
         self._healthy_since_snapshot = 0
         self._snapshot_due = False
         self._t0 = time.perf_counter()
+        if snapshot_path is not None and self._distributed:
+            # Every rank keeps its own state (its shards, its RNG): one file per rank.
+            path = Path(snapshot_path)
+            snapshot_path = path.with_name(f"{path.stem}.rank{self.rank}{path.suffix}")
         self.snapshot = Snapshot(snapshot_path)
         self.snapshot.save(self._state(), 0)
 
