@@ -91,6 +91,7 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
         clipper=5.0,
         rollback_after=2,
         snapshot_every=3,
+        snapshot_path=os.path.join(out_dir, "snap.pt"),  # on disk, one file per rank
         spike_rule=MedianMadRule(window=16, k=6, min_history=4),
     )
     faults = {6: (1, "nan"), 8: (0, "spike"), 10: (0, "inf"), 11: (1, "nan")}
@@ -124,6 +125,7 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
     out["guard_kinds"] = kinds
     out["rollback_to"] = rollback_to
     out["params_identical_across_ranks"] = same_on_all_ranks(flat_params(model.module))
+    out["snapshot_file"] = os.path.basename(str(guard.snapshot.path))
 
     # --- FSDP2 (DTensor-sharded gradients) ---------------------------------------------
     from torch.distributed.device_mesh import init_device_mesh
