@@ -374,9 +374,11 @@ class SpikeGuard:
     def _reduce_loss(self, loss: Tensor | float | None, device: torch.device) -> Tensor:
         if loss is None:
             return torch.tensor(math.nan, dtype=torch.float64, device=device)
-        t = loss.detach() if isinstance(loss, Tensor) else torch.tensor(float(loss))
-        t = t.reshape(()).to(device=device, dtype=torch.float64).clone()
+        if not isinstance(loss, Tensor):
+            return torch.tensor(float(loss), dtype=torch.float64, device=device)
+        t = loss.detach().reshape(()).to(device=device, dtype=torch.float64)
         if self._distributed:
+            t = t.clone()  # all_reduce works in place: never on the caller's tensor
             import torch.distributed as dist
 
             # The mean loss over ranks (NaN on any rank makes it NaN on all).

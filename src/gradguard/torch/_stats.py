@@ -132,10 +132,11 @@ class GradStats:
         # float present, possibly bfloat16) cannot round it.
         count = self.nonfinite_count.to(torch.float64)
         head = [self.total_norm, self.max_abs, count, *extra]
-        parts = [t.detach().reshape(1) for t in head]
-        parts.append(self.param_norms.detach().reshape(-1))
+        # (Statistics are computed under no_grad: no detach needed.)
+        parts = [t.reshape(1) for t in head]
+        parts.append(self.param_norms)
         if self.layer_norms is not None:
-            parts.append(self.layer_norms.detach().reshape(-1))
+            parts.append(self.layer_norms)
         device = self.total_norm.device
         parts = [q if q.device == device else q.to(device) for q in parts]
         flat = torch.cat(parts).tolist()  # the one host sync
