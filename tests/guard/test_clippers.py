@@ -192,3 +192,15 @@ def test_value_clipper_matches_torch_and_reports():
     # Below the bound nothing is touched and nothing is reported as clipped.
     again = ValueClipper(10 * c).clip_(a)
     assert not again.clipped and again.clip_coef == 1.0
+
+
+@pytest.mark.parametrize(
+    ("norm", "c"), [(100.0, 5.0), (3.0, 5.0), (5.0, 5.0), (1e-9, 1e-3), (7.0, 0.0)]
+)
+def test_clipper_coefficient_is_the_seeds_rule_with_torchs_epsilon(norm, c):
+    from gradguard.torch._clippers import _coefficient
+
+    # The lab's 1 / max(1, ‖g‖/c) at ‖g‖ + 1e-6 equals torch's min(1, c / (‖g‖ + 1e-6));
+    # the seed's example: ‖g‖ = 100, c = 5 → 5 / 100.000001 ≈ 0.05.
+    want = min(1.0, c / (norm + 1e-6))
+    assert _coefficient(norm, c) == pytest.approx(want, rel=1e-15)

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from gradguard.errors import InputError
+from gradguard.lab import clip_coefficient
 from gradguard.policies import EmaZScoreRule, FixedThreshold, PercentileRule, Rule
 from gradguard.torch._clip import EPS, clip_grad_value_, get_total_norm
 from gradguard.torch._params import named_list
@@ -92,7 +93,7 @@ class Clipper:
         norm = host.total_norm
         if clip_to is None or not math.isfinite(norm) or host.nonfinite_count:
             return ClipResult(norm, norm, threshold, 1.0, False)
-        coef = min(1.0, clip_to / (norm + EPS))
+        coef = _coefficient(norm, clip_to)
         if coef < 1.0:
             params, _ = named_list(parameters)
             _scale([q.grad for q in params if q.grad is not None], coef)
@@ -104,6 +105,15 @@ class Clipper:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`."""
+
+
+def _coefficient(norm: float, clip_to: float) -> float:
+    """The seed's coefficient ``1 / max(1, ‖g‖/c)`` — the lab's one definition of the
+    rule (:func:`gradguard.lab.clip_coefficient`) — with torch's ``1e-6`` added to the norm.
+    """
+    if clip_to <= 0:  # a threshold of 0 (all-zero gradient history) clips to zero
+        return 0.0
+    return float(clip_coefficient(norm + EPS, clip_to))
 
 
 def _scale(grads: Iterable[Tensor | None], coef: float | list[float]) -> None:
@@ -289,7 +299,7 @@ class AutoClip(Clipper):
             if v.clip_to is None or not math.isfinite(n):
                 coefs.append(1.0)
             else:
-                coefs.append(min(1.0, v.clip_to / (n + EPS)))
+                coefs.append(_coefficient(n, v.clip_to))
         total = host.total_norm
         if host.nonfinite_count or not math.isfinite(total):
             return ClipResult(total, total, None, 1.0, False)
