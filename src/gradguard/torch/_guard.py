@@ -369,16 +369,21 @@ class SpikeGuard:
         found = per_opt["found_inf_per_device"]
         if not found:
             return torch.zeros(())
-        return torch.stack([f.to(torch.float64).cpu() for f in found.values()]).sum()
+        # Stays on the device: it joins the step's one host sync in grad_stats' host().
+        flags = list(found.values())
+        return torch.stack([f.to(device=flags[0].device, dtype=torch.float64) for f in flags]).sum()
 
     def _reduce_loss(self, loss: Tensor | float | None, device: torch.device) -> Tensor:
+        # torch.full fills on the device; torch.tensor(float) would copy from the host.
         if loss is None:
-            return torch.tensor(math.nan, dtype=torch.float64, device=device)
-        if not isinstance(loss, Tensor):
-            return torch.tensor(float(loss), dtype=torch.float64, device=device)
-        t = loss.detach().reshape(()).to(device=device, dtype=torch.float64)
+            return torch.full((), math.nan, dtype=torch.float64, device=device)
+        if isinstance(loss, Tensor):
+            t = loss.detach().reshape(()).to(device=device, dtype=torch.float64)
+            if self._distributed:
+                t = t.clone()  # all_reduce works in place: never on the caller's tensor
+        else:
+            t = torch.full((), float(loss), dtype=torch.float64, device=device)
         if self._distributed:
-            t = t.clone()  # all_reduce works in place: never on the caller's tensor
             import torch.distributed as dist
 
             # The mean loss over ranks (NaN on any rank makes it NaN on all).

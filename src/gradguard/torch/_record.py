@@ -33,11 +33,12 @@ def classify(
 
 
 def _as_tensor(x: Tensor | float | None, device: torch.device) -> Tensor:
+    # torch.full fills on the device; torch.tensor(float) would copy from the host.
     if x is None:
-        return torch.tensor(math.nan, dtype=torch.float64, device=device)
+        return torch.full((), math.nan, dtype=torch.float64, device=device)
     if isinstance(x, Tensor):
         return x.detach().reshape(()).to(device=device, dtype=torch.float64)
-    return torch.tensor(float(x), dtype=torch.float64, device=device)
+    return torch.full((), float(x), dtype=torch.float64, device=device)
 
 
 def step_record(

@@ -239,7 +239,7 @@ def grad_stats(
         inverse = [0] * len(order)
         for pos, i in enumerate(order):
             inverse[i] = pos
-        index = torch.tensor(inverse, dtype=torch.long, device=first_device)
+        index = _index_tensor(tuple(inverse), first_device)
         param_norms = stacked.index_select(0, index)
         bad = bad.index_select(0, index)
     max_abs = per_max.max()
@@ -332,10 +332,28 @@ def _group_stats(
     return norms, torch.stack(parts)
 
 
+_INDEX_CACHE: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}
+
+
+def _index_tensor(index: tuple[int, ...], device: torch.device) -> Tensor:
+    """Return ``index`` as a long tensor on ``device``, built once per distinct index.
+
+    A host-to-device copy of a Python list waits for the device (a sync on CUDA), so the
+    same model's index tensors are made once and reused.
+    """
+    key = (index, device)
+    cached = _INDEX_CACHE.get(key)
+    if cached is None:
+        if len(_INDEX_CACHE) > 64:  # many different models: keep the cache small
+            _INDEX_CACHE.clear()
+        cached = _INDEX_CACHE[key] = torch.tensor(index, dtype=torch.long, device=device)
+    return cached
+
+
 def _layer_norms(param_norms: Tensor, names: list[str], p: float) -> tuple[list[str], Tensor]:
     layers: dict[str, int] = {}
     index = [layers.setdefault(layer_of(n), len(layers)) for n in names]
-    idx = torch.tensor(index, dtype=torch.long, device=param_norms.device)
+    idx = _index_tensor(tuple(index), param_norms.device)
     out = param_norms.new_zeros(len(layers))
     if math.isinf(p):
         out = out.scatter_reduce(0, idx, param_norms, reduce="amax", include_self=True)
