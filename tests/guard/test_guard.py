@@ -254,6 +254,7 @@ def test_monitor_always_steps_and_classifies():
     assert all(r.action == "step" for r in kinds)
     assert kinds[12].kind == "spike"
     assert kinds[0].layer_norms is not None and kinds[10].layer_norms is not None
+    assert kinds[0].update_ratio > 0 and kinds[1].update_ratio is None
     with pytest.raises(TypeError, match="Monitor does not take 'on_spike'"):
         Monitor(model, opt, on_spike="skip")
 

@@ -619,7 +619,8 @@ class Monitor(SpikeGuard):
     Like the guard it calls ``scaler.unscale_`` before measuring or clipping.
 
     Takes the same arguments as :class:`SpikeGuard` except the policies (always
-    ``"step"``) and rollback (never).
+    ``"step"``) and rollback (never); per-layer norms and the update ratio default to
+    every 10 steps.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, **kwargs: Any):
@@ -627,6 +628,7 @@ class Monitor(SpikeGuard):
             if key in kwargs:
                 raise TypeError(f"Monitor does not take {key!r}; use SpikeGuard")
         kwargs.setdefault("layer_norms_every", 10)
+        kwargs.setdefault("update_ratio_every", 10)
         super().__init__(
             model, optimizer, on_nonfinite="step", on_spike="step", rollback_after=None, **kwargs
         )
