@@ -287,6 +287,10 @@ def test_amp_unscale_before_clipping_and_amp_skip():
     assert scaler.get_scale() == 2.0**9
     _assert_bitwise_equal(_state(model, opt), before)
     assert guard.consecutive_bad == 0  # AMP's own skip is not a fault
+    # A non-finite loss under AMP is a fault, not the scaler's business.
+    loss = _amp_step(model, opt, scaler, 2)
+    rec = guard.step(loss * math.nan)
+    assert rec.kind == "nonfinite" and rec.action == "skip" and guard.consecutive_bad == 1
     # A user who already called unscale_ is not unscaled twice.
     loss = _amp_step(model, opt, scaler, 2)
     scaler.unscale_(opt)

@@ -424,9 +424,10 @@ class SpikeGuard:
         extras = [loss_t] + ([found_inf.to(device)] if found_inf is not None else [])
         host, values = stats.host(*extras)  # the step's one host sync
         loss_v = None if loss is None else values[0]
-        amp_skip = found_inf is not None and values[1] > 0
-
         loss_finite = loss_v is None or math.isfinite(loss_v)
+        # The scaler finding inf/NaN in the gradients of a *finite* loss is AMP's normal
+        # scale search; a non-finite loss is a fault whatever the scale.
+        amp_skip = found_inf is not None and values[1] > 0 and loss_finite
         grad_finite = host.nonfinite_count == 0
         spike = False
         if grad_finite and loss_finite and not amp_skip:
