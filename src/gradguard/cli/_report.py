@@ -247,19 +247,29 @@ def tour(
         transient=False,
     ) as bar:
         task = bar.add_task("tour", total=5)
+        timings: list[tuple[str, float]] = []
+        clock = time.perf_counter()
+
+        def stage_done(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings.append((name, now - clock))
+            clock = now
+            bar.advance(task)
+
         bar.update(task, description="1/5 the lesson")
         print(_stage_lesson(lang), "\n")
-        bar.advance(task)
+        stage_done("lesson")
         bar.update(task, description="2/5 the explosion table")
         print(_stage_table(lang), "\n")
-        bar.advance(task)
+        stage_done("table")
         bar.update(task, description="3/5 gradient flow")
         flow = _stage_flow(out)
         if flow is None:
             notes.append(
                 "gradient flow: skipped (gradguard.experiments is not installed in this build)"
             )
-        bar.advance(task)
+        stage_done("flow")
         bar.update(task, description="4/5 the remedies (quick)")
         sub = bar.add_task("  runs", total=None)
 
@@ -270,13 +280,14 @@ def tour(
         bar.remove_task(sub)
         if results is None:
             notes.append("remedies: skipped (gradguard.experiments is not installed in this build)")
-        bar.advance(task)
+        stage_done("remedies")
         bar.update(task, description="5/5 the HTML report")
         from gradguard.report import write_report
 
         path = write_report(out / "report.html", results, lang=lang, flow=flow)
-        bar.advance(task)
+        stage_done("report")
     for n in notes:
         err.print(f"[yellow]note:[/] {n}")
-    err.print(f"tour finished in {time.perf_counter() - t0:.1f} s")
+    per_stage = ", ".join(f"{name} {sec:.1f} s" for name, sec in timings)
+    err.print(f"tour finished in {time.perf_counter() - t0:.1f} s ({per_stage})")
     print(f"report: {path.resolve()}")
