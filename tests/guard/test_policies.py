@@ -188,3 +188,19 @@ def test_state_dict_round_trip_through_json(name):
 def test_bad_parameters(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=40),
+        st.lists(st.integers(-3, 3).map(float), min_size=1, max_size=40),  # many ties
+    )
+)
+def test_median_and_mad_match_numpy(values):
+    from gradguard.policies import median_and_mad
+
+    med, mad = median_and_mad(sorted(values))
+    assert med == pytest.approx(float(np.median(values)), abs=1e-9)
+    want = float(np.median(np.abs(np.array(values) - np.median(values))))
+    assert mad == pytest.approx(want, abs=1e-9)

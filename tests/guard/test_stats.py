@@ -173,3 +173,34 @@ def test_step_record_nonfinite_classification():
     backward(ok)
     rec = step_record(1, grad_stats(ok), loss=1.0)
     assert rec.kind == "ok" and rec.clip_coef is None and rec.grad_norm_clipped == rec.grad_norm
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nonfinite_count_matches_isfinite_on_mixed_sizes(seed):
+    # Small tensors share one aminmax and big ones (≥ 2^16 entries) get their own:
+    # both paths must count exactly what isfinite() counts.
+    g = torch.Generator().manual_seed(seed)
+    sizes = [3, 500, 70_000, 1, 65_536, 65_535, 2000, 0]
+    params = [torch.nn.Parameter(torch.zeros(n)) for n in sizes]
+    for p, n in zip(params, sizes, strict=True):
+        p.grad = torch.randn(n, generator=g)
+    rng = __import__("random").Random(seed)
+    for i in rng.sample([i for i, n in enumerate(sizes) if n], 3):
+        n = sizes[i]
+        params[i].grad[rng.randrange(n)] = rng.choice([math.nan, math.inf, -math.inf])
+    want = sum(1 for p in params if not torch.isfinite(p.grad).all())
+    host, _ = grad_stats(params).host()
+    assert host.nonfinite_count == want
+    flat = torch.cat([p.grad for p in params])
+    want_max = flat.abs().max()
+    assert (math.isnan(host.max_abs) and torch.isnan(want_max)) or host.max_abs == float(want_max)
+
+
+def test_big_tensor_overflow_is_not_counted():
+    big = torch.nn.Parameter(torch.zeros(1 << 17))
+    big.grad = torch.ones(1 << 17)
+    big.grad[5] = -3e19  # (3e19)² overflows float32; the entry is finite
+    small = torch.nn.Parameter(torch.zeros(4))
+    small.grad = torch.tensor([1.0, -math.inf, 0.0, 2.0])
+    host, _ = grad_stats([big, small]).host()
+    assert host.nonfinite_count == 1 and host.max_abs == math.inf

@@ -1,1 +1,388 @@
-"""Commands registered by this module (placeholder until its issue lands)."""
+"""``gradguard flow`` and ``gradguard remedies``: the remedies measured on real RNNs.
+
+$ gradguard flow --model linear --init xavier-normal,he -T 50
+$ gradguard remedies --quick --out runs/
+
+Both need the ``[torch]`` extra; torch is imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gradguard.cli._app import UsageFailure, app, usage
+from gradguard.errors import InputError
+
+# Library argument names → the flags a user typed, for one-line errors.
+_FLAGS = {
+    "model": "--model",
+    "init": "--init",
+    "T": "-T",
+    "hidden": "--hidden",
+    "rho": "--rho",
+    "batch": "--batch",
+    "inputs": "--inputs",
+    "h0": "--h0",
+    "seed": "--seeds",
+    "seeds": "--seeds",
+    "experiment": "--experiments",
+    "config": "--configs",
+    "steps": "--steps",
+    "lr": "--lr",
+    "out": "--out",
+    "preset": "--preset",
+}
+
+
+def _usage(e: InputError) -> UsageFailure:
+    return usage(e, _FLAGS.get(e.argument, e.argument))
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _ints(text: str | None, flag: str, rule: str) -> list[int] | None:
+    parts = _split(text)
+    if parts is None:
+        return None
+    values = []
+    for part in parts:
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise UsageFailure(str(InputError(flag, part, rule))) from None
+    if not values:
+        raise UsageFailure(str(InputError(flag, text, rule)))
+    return values
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UsageFailure(
+            "this command needs PyTorch: pip install 'gradguard[torch]' (or run `make tour`)."
+        ) from None
+
+
+def _atomic_savefig(fig: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _plot_flow(results: list[Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in results:
+        ts = list(range(1, r.T + 1))
+        norms = [g if g > 0 and math.isfinite(g) else math.nan for g in r.grad_h]
+        ax.plot(ts, norms, label=f"{r.model} / {r.init}: ρ(W)={r.rho:.3g}, factor {r.factor:.3g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("t (time step)")
+    ax.set_ylabel("‖∂L/∂h_t‖ (log scale)")
+    ax.set_title(f"Gradient flow through time, L = Σ h_T, T = {results[0].T}")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    _atomic_savefig(fig, path)
+    plt.close(fig)
+
+
+def _flow_text(results: list[Any], rows: int) -> str:
+    lines = [
+        "| model | init | ρ(W) | ρ for n→∞ | σ_max(W) | per-step factor | ‖∂L/∂h_T‖ | "
+        "‖∂L/∂h_1‖ | ‖∂L/∂W‖ |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    from gradguard.experiments._names import LIMIT_RHO
+
+    for r in results:
+        limit = LIMIT_RHO[r.init] if r.rho_target is None else r.rho_target
+        lines.append(
+            f"| {r.model} | {r.init}{'' if r.rho_target is None else f' ({r.rho_target:g})'} | "
+            f"{r.rho:.4g} | {limit:.4g} | {r.sigma_max:.4g} | {r.factor:.4g} | "
+            f"{r.grad_h[-1]:.4g} | "
+            f"{r.grad_h[0]:.4g} | {r.grad_W:.4g} |"
+        )
+    T = results[0].T
+    shown = sorted({T, *range(T, 0, -max(1, T // max(1, rows - 1))), 1}, reverse=True)
+    lines += ["", "‖∂L/∂h_t‖ for t = T … 1:", ""]
+    lines.append("| t | " + " | ".join(f"{r.model}/{r.init}" for r in results) + " |")
+    lines.append("|---|" + "---|" * len(results))
+    for t in shown:
+        lines.append(f"| {t} | " + " | ".join(f"{r.grad_h[t - 1]:.4g}" for r in results) + " |")
+    lines.append("")
+    for r in results:
+        if math.isnan(r.factor):
+            continue
+        if r.factor > 1 + 1e-9:
+            trend = f"grows ×{r.factor:.4g}"
+        elif r.factor < 1 - 1e-9:
+            trend = f"decays ×{r.factor:.4g}"
+        else:
+            trend = "neither grows nor decays (×1)"
+        lines.append(
+            f"{r.model}/{r.init}: each step back the gradient {trend} on average "
+            f"(ρ(W) = {r.rho:.4g}); "
+            f"over {T - 1} steps ×{r.grad_h[0] / r.grad_h[-1]:.3g}."
+        )
+    return "\n".join(lines)
+
+
+@app.command()
+def flow(
+    model: str = typer.Option(
+        "linear", "--model", help="Cells, comma-separated: linear, tanh, relu, lstm, gru."
+    ),
+    init: str = typer.Option(
+        "xavier-normal,he",
+        "--init",
+        help=(
+            "Recurrent-matrix inits, comma-separated: default, xavier-uniform, xavier-normal, "
+            "he, orthogonal, identity, scaled-orthogonal (needs --rho)."
+        ),
+    ),
+    T: int = typer.Option(50, "-T", "--T", help="Sequence length T (steps to backpropagate)."),
+    hidden: int = typer.Option(64, "--hidden", help="Hidden size n (W is n × n)."),
+    rho: float | None = typer.Option(
+        None, "--rho", help="Spectral radius ρ for scaled-orthogonal (the seed's w)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for the weights and the inputs."),
+    batch: int = typer.Option(1, "--batch", help="Sequences in the batch."),
+    inputs: str = typer.Option(
+        "random", "--inputs", help="random (x_t ~ N(0,1)) or zero (the seed's input-free system)."
+    ),
+    h0: float = typer.Option(0.0, "--h0", help="Every entry of the initial state h_0."),
+    dtype: str = typer.Option("float64", "--dtype", help="float64 or float32."),
+    rows: int = typer.Option(11, "--rows", help="Rows of the per-step table."),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Write a log-scale plot of ‖∂L/∂h_t‖ vs t (PNG or SVG)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
+) -> None:
+    """Measure ‖∂L/∂h_t‖ for t = T … 1 and ‖∂L/∂W‖ beside ρ(W) and σ_max(W).
+
+    For the linear RNN h_t = W h_{t-1} + U x_t every backward step multiplies by
+    Wᵀ, so the per-step factor tends to ρ(W): the seed's w in matrix form. He
+    init gives ρ ≈ √2 on a linear recurrence, Xavier ρ ≈ 1.
+    """
+    models = _split(model) or []
+    inits = _split(init) or []
+    if not models:
+        raise UsageFailure(str(InputError("--model", model, "a comma-separated list of cells")))
+    if not inits:
+        raise UsageFailure(str(InputError("--init", init, "a comma-separated list of inits")))
+    if dtype not in ("float64", "float32"):
+        raise UsageFailure(str(InputError("--dtype", dtype, "float64 or float32")))
+    if rows < 2:
+        raise UsageFailure(str(InputError("--rows", rows, "a whole number ≥ 2")))
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
+        raise UsageFailure(str(InputError("--plot", str(plot), "a path ending in .png or .svg")))
+    if plot is not None and not plot.parent.resolve().is_dir():
+        raise UsageFailure(str(InputError("--plot", str(plot), "a path in an existing folder")))
+    # Check the names before importing torch: a typo fails fast.
+    from gradguard.experiments._names import check_cell, check_init
+
+    try:
+        for m in models:
+            check_cell(m)
+        for i in inits:
+            check_init(i, rho)
+    except InputError as e:
+        raise _usage(e) from None
+    _need_torch()
+    import torch
+
+    from gradguard.experiments import gradient_flow
+
+    torch_dtype = torch.float64 if dtype == "float64" else torch.float32
+    try:
+        results = [
+            gradient_flow(
+                m,
+                i,
+                T,
+                hidden=hidden,
+                rho=rho,
+                seed=seed,
+                batch=batch,
+                inputs=inputs,
+                h0=h0,
+                dtype=torch_dtype,
+            )
+            for m in models
+            for i in inits
+        ]
+    except InputError as e:
+        raise _usage(e) from None
+    if plot is not None:
+        _plot_flow(results, plot)
+        print(f"gradguard: plot written to {plot}", file=sys.stderr)
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(_flow_text(results, rows))
+
+
+def _progress_bar(total: int) -> tuple[Any, Callable[[str, int, int], None]]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]remedies[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    task = bar.add_task("", total=total)
+
+    def update(run_id: str, done: int, total: int) -> None:
+        bar.update(task, description=run_id, completed=done, total=total)
+
+    return bar, update
+
+
+@app.command()
+def remedies(
+    quick: bool = typer.Option(
+        True,
+        "--quick/--full",
+        help="quick: 1 seed, divergence + adding T=50 (< 2 min on 2 cores); "
+        "full: 3 seeds, adding T=50,100,200 (≤ 30 min).",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder for runs/*.jsonl (step records) and summary.csv."
+    ),
+    experiments: str | None = typer.Option(
+        None, "--experiments", help="Comma-separated: divergence, adding, copy (default: preset's)."
+    ),
+    configs: str | None = typer.Option(
+        None,
+        "--configs",
+        help="Only these configurations (none, clip-norm, clip-value, low-lr, init-orthogonal, "
+        "init-xavier, lstm, gru, rnn, rnn-clip, irnn).",
+    ),
+    seeds: str | None = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2."),
+    T: str | None = typer.Option(
+        None, "-T", "--T", help="Comma-separated lengths for adding/copy, e.g. 50,100."
+    ),
+    steps: int | None = typer.Option(None, "--steps", help="Optimizer steps per run (override)."),
+    lr: float | None = typer.Option(
+        None, "--lr", help="SGD learning rate η of the divergence experiment (default 0.01)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary rows as JSON."),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Show a progress bar with ETA on stderr."
+    ),
+) -> None:
+    """Train the seed's remedies on real RNNs and say which remedy fixed what.
+
+    divergence: a linear RNN with W = orthogonal × 2 (the seed's w = 2) under
+    plain SGD — no remedy, norm/value clipping, a lower learning rate, an init
+    with ρ ≤ 1, LSTM, GRU. adding (and copy): long-range learning with a tanh
+    RNN ± clipping, IRNN, LSTM, GRU against the memoryless baseline. Ctrl-C
+    stops cleanly; finished runs stay in summary.csv.
+    """
+    from gradguard.experiments._names import EXPERIMENTS
+
+    exps = _split(experiments)
+    if exps is not None:
+        for e in exps:
+            if e not in EXPERIMENTS:
+                raise UsageFailure(
+                    str(InputError("--experiments", e, "one of " + ", ".join(EXPERIMENTS)))
+                )
+    seed_list = _ints(seeds, "--seeds", "a comma-separated list of whole numbers ≥ 0")
+    lengths = _ints(T, "-T", "a comma-separated list of whole numbers ≥ 2")
+    if lr is not None and (not math.isfinite(lr) or lr <= 0):
+        raise UsageFailure(str(InputError("--lr", lr, "a finite number > 0 (the learning rate)")))
+    _need_torch()
+    from gradguard.experiments import RemediesInterrupted, build_grid, format_summary, run_remedies
+    from gradguard.experiments._runner import check_out_dir
+
+    preset = "quick" if quick else "full"
+    kwargs: dict[str, Any] = dict(
+        seeds=seed_list,
+        experiments=exps,
+        configs=_split(configs),
+        T=lengths,
+        steps=steps,
+        lr=lr,
+    )
+    try:
+        specs = build_grid(preset, **kwargs)  # every check before any work
+        if out is not None:
+            check_out_dir(out)
+    except InputError as e:
+        raise _usage(e) from None
+    bar = None
+    callback = None
+    if progress:
+        bar, callback = _progress_bar(sum(s.steps for s in specs))
+        bar.start()
+    interrupted = False
+    try:
+        rows = run_remedies(preset, out, progress=callback, **kwargs)
+    except RemediesInterrupted as e:
+        rows, interrupted = e.rows, True
+    finally:
+        if bar is not None:
+            bar.stop()
+    if as_json:
+        print(json.dumps([_jsonable(r.to_row()) for r in rows], indent=2))
+    else:
+        print(format_summary(rows))
+    if out is not None:
+        print(
+            f"gradguard: records in {out / 'runs'}, summary in {out / 'summary.csv'}",
+            file=sys.stderr,
+        )
+    if interrupted:
+        print(
+            f"gradguard: interrupted; {len(rows)} finished run(s) kept"
+            + (f" in {out / 'summary.csv'}" if out is not None else ""),
+            file=sys.stderr,
+        )
+        raise typer.Exit(130)
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if v == "":
+            out[k] = None
+        elif isinstance(v, float) and not math.isfinite(v):
+            out[k] = "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+        else:
+            out[k] = v
+    return out

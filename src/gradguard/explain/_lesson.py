@@ -43,6 +43,7 @@ from gradguard.lab._recurrence import (
 __all__ = ["LESSON_VERSION", "lesson"]
 
 LESSON_VERSION = 1
+_VERIFY_T = 2000  # above this, an abbreviated lesson skips the term-by-term BPTT (speed)
 _SEED_BIG_GRAD = 10**6  # the seed's "but if the gradient is 10^6"
 
 
@@ -93,6 +94,7 @@ def lesson(
     lang: str = "en",
     table_T: Iterable[int] | str = (5, 10, 20, 50),
     abbreviate: int | None = None,
+    verify: bool | None = None,
 ) -> dict[str, Any]:
     """Compute the seed's lesson for the given parameters and return it as a JSON-ready dict.
 
@@ -107,6 +109,10 @@ def lesson(
       abbreviate: if set, values with more than this many digits are given as
         ``"≈1.268e+30"`` (4 significant digits) instead of exact strings — fast
         for a web page at large ``T``; ``None`` keeps every value exact.
+      verify: run the backward pass term by term and check its sum against the
+        closed form (``closed_form.matches_bptt``). Default: always when
+        ``abbreviate`` is ``None``, else for ``T ≤ 2000`` (the explorer's fast
+        path at larger ``T`` builds the terms from the closed form).
 
     Returns:
       A dict with the keys ``version, lang, params, seed_system, states, loss,
@@ -124,7 +130,14 @@ def lesson(
     """
     lang = check_lang(lang)
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
-    tt = check_steps(T, "steps", maximum=MAX_TRACE_T)
+    tt = check_steps(T, "steps")
+    if tt > MAX_TRACE_T:
+        raise InputError(
+            "steps",
+            T,
+            f"at most {MAX_TRACE_T:,} for the lesson (it lists every state)",
+            "For larger T use `gradguard table --mode log --steps T`.",
+        )
     ex = check_lr(eta, "lr")
     cx = to_exact(c, "clip")
     check_threshold(cx, "clip")
@@ -133,19 +146,34 @@ def lesson(
         raise InputError("abbreviate", abbreviate, "a whole number ≥ 1 or None")
 
     grad = grad_closed_form(wx, hx, tt)  # refuses a gradient over MAX_DIGITS digits
-    matches: bool | None
-    if abbreviate is None:
-        trace = bptt(wx, hx, tt)
+    matches: bool | None = None
+    needs_trace = abbreviate is None or tt <= _VERIFY_T
+    trace = None
+    if verify or needs_trace:
+        try:
+            trace = bptt(wx, hx, tt)
+        except InputError as e:
+            if needs_trace:
+                raise InputError(
+                    e.argument,
+                    e.value,
+                    e.rule,
+                    "Pass abbreviate=N (--abbreviate N) to get long values as ≈ approximations,"
+                    " or use `gradguard table --mode log` for the gradient alone.",
+                ) from None
+            # Too large to re-sum term by term; the abbreviated output does not need it.
+    if trace is not None and (verify or verify is None):
         if trace.grad != grad:  # pragma: no cover - a broken lab, never the user's input
             raise RuntimeError(f"BPTT sum {trace.grad} != closed form {grad}")
         matches = True
-        states = [exact_to_json(x) for x in trace.states]
-        deltas = [exact_to_json(x) for x in trace.deltas]
-        terms = [exact_to_json(x) for x in trace.terms]
+    if trace is not None and needs_trace:
+        states = [exact_to_json(x, abbreviate) for x in trace.states]
+        deltas = [exact_to_json(x, abbreviate) for x in trace.deltas]
+        terms = [exact_to_json(x, abbreviate) for x in trace.terms]
     else:
         # For a web page at large T: every term is w^(T-1)·h0 (the closed form's
         # reason), so the lists are built from powers, exact while short.
-        matches = None
+        assert abbreviate is not None  # needs_trace is False
         states = _series(wx, hx, range(tt + 1), abbreviate)
         deltas = _series(wx, 1, range(tt - 1, -1, -1), abbreviate)
         term = _value(wx, hx, tt - 1, 1, abbreviate)

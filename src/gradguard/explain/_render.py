@@ -23,9 +23,29 @@ _MAX_SHOWN_DIGITS = 40
 
 
 def _frac(v: Any) -> Fraction | None:
-    if isinstance(v, str) and v not in ("nan", "inf", "-inf") and not v.startswith("≈"):
+    """The exact value of a short lesson string (long ones are shown from their digits)."""
+    if (
+        isinstance(v, str)
+        and v not in ("nan", "inf", "-inf")
+        and not v.startswith("≈")
+        and len(v) <= _MAX_SHOWN_DIGITS + 2
+    ):
         return Fraction(v)
     return None
+
+
+def _approx_long(v: str) -> str:
+    """``"≈1.268e+30"`` for a long ``"digits"`` or ``"p/q"`` string, without parsing it to int."""
+    from gradguard.lab._numbers import sci_from_log
+
+    sign = -1 if v.startswith("-") else 1
+    num, _, den = v.lstrip("-").partition("/")
+
+    def log10_of(digits: str) -> float:
+        return math.log10(int(digits[:17])) + len(digits) - min(len(digits), 17)
+
+    lg = log10_of(num) - (log10_of(den) if den else 0.0)
+    return "≈" + sci_from_log(sign, lg)
 
 
 def _decimal(x: Fraction) -> str | None:
@@ -63,20 +83,15 @@ def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
         if math.isinf(v) or math.isnan(v):
             return str(v)
         return f"{v:.6g}"
+    if isinstance(v, str) and len(v) > _MAX_SHOWN_DIGITS + 2 and v[-1].isdigit():
+        digits = len(v.lstrip("-")) if "/" not in v else None
+        text = format_number(_approx_long(v), latex=latex)
+        return text if digits is None or latex else f"{text} ({digits:,} digits)"
     x = _frac(v)
     if x is None:
         return str(v)
     if x.denominator == 1:
         n = x.numerator
-        if len(str(abs(n))) > _MAX_SHOWN_DIGITS:
-            from gradguard.lab import sci
-
-            s = sci(n)
-            digits = len(str(abs(n)))
-            if latex:
-                mant, _, exp = s.partition("e")
-                return f"\\approx {mant} \\times 10^{{{int(exp)}}}"
-            return f"≈ {s} ({digits:,} digits)"
         return f"{n:,}" if group else str(n)
     dec = _decimal(x)
     if dec is not None and len(dec) <= 24:
@@ -85,6 +100,15 @@ def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
         sign = "-" if x < 0 else ""
         return f"{sign}\\frac{{{abs(x.numerator)}}}{{{x.denominator}}}"
     return f"{x.numerator}/{x.denominator}"
+
+
+def _eq(v: Any, latex: bool = False) -> str:
+    """`` = value``, or `` ≈ value`` when the value is shown abbreviated."""
+    s = format_number(v, latex=latex)
+    for mark in ("≈ ", "\\approx "):
+        if s.startswith(mark):
+            return f" {mark}{s[len(mark) :]}"
+    return f" = {s}"
 
 
 def _base(v: Any, latex: bool = False) -> str:
@@ -97,9 +121,12 @@ def _base(v: Any, latex: bool = False) -> str:
 
 
 def _factor(v: Any, latex: bool = False) -> str:
+    """A number as a factor: parenthesised when negative or abbreviated."""
     s = format_number(v, latex=latex)
     x = _frac(v)
-    return (f"\\left({s}\\right)" if latex else f"({s})") if x is not None and x < 0 else s
+    if (x is not None and x < 0) or (isinstance(v, str) and v.startswith("≈")):
+        return f"\\left({s}\\right)" if latex else f"({s})"
+    return s
 
 
 def _elide(n: int, show_all: int = _SHOW_ALL) -> list[int | None]:
@@ -189,7 +216,8 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
     def sub(name: str, idx: Any) -> str:
         if md:
             return f"{name}_{{{idx}}}"
-        return f"{name}_{idx}" if len(str(idx)) == 1 else f"{name}_({str(idx).replace('-', '−')})"
+        plain = len(str(idx)) == 1 or str(idx).isdigit()
+        return f"{name}_{idx}" if plain else f"{name}_({str(idx).replace('-', '−')})"
 
     def pw(base: str, e: Any) -> str:
         if md:
@@ -244,7 +272,7 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
                 k = i + 1
                 rows.append(
                     f"{sub('h', k)}{eq}{_factor(p['w'], md)}{times}{_factor(states[k - 1], md)}"
-                    f" = {n(states[k])}"
+                    f"{_eq(states[k], md)}"
                 )
             if md:
                 body = [r + (" \\\\" if j < len(rows) - 1 else "") for j, r in enumerate(rows)]
@@ -252,7 +280,7 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
             else:
                 doc.math(*rows)
             doc.para(cat["forward.therefore"])
-            doc.math(f"L = {n(d['loss'])}")
+            doc.math(f"L{_eq(d['loss'], md)}")
         elif kind == "backward":
             doc.heading(cat["backward.heading"])
             doc.para(cat["backward.need"])
@@ -279,7 +307,7 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
                 parts.append(f"{_factor(states[i], md)}{cdot}{pw(w, T - 1 - i)}")
                 values.append(_factor(terms[i], md))
             doc.math(f"{dldw} = " + " + ".join(parts))
-            doc.math("= " + " + ".join(values) + f" = {n(step['grad'])}")
+            doc.math("= " + " + ".join(values) + f"{_eq(step['grad'], md)}")
             doc.para(cat.get("substitute.gradient_is", grad=t(step["grad"], group=True)))
             if d["regime"]["kind"] == "exploding":
                 doc.para(cat["substitute.remark_big"])
@@ -289,7 +317,7 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
             power = pw(_base(p["w"], md), T - 1)
             doc.math(
                 f"{dldw} = T{cdot}{pw('w', 'T-1')}{cdot}h_0 = {T}{cdot}{power}"
-                f"{cdot}{_factor(p['h0'], md)} = {n(step['grad'])}"
+                f"{cdot}{_factor(p['h0'], md)}{_eq(step['grad'], md)}"
             )
             if step["matches"]:
                 doc.para(cat["closed_form.agrees"])
@@ -396,10 +424,7 @@ def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
     w, eta = format_number(p["w"], latex=md), format_number(step["eta"], latex=md)
     lhs = "w_{new}" if md else "w_new"
     minus = " - " if md else " − "
-    doc.math(
-        f"{lhs} = {w}{minus}{eta}{times}{_factor(step['grad'], md)}"
-        f" = {format_number(step['w_new'], latex=md)}"
-    )
+    doc.math(f"{lhs} = {w}{minus}{eta}{times}{_factor(step['grad'], md)}{_eq(step['w_new'], md)}")
     if "after_update" in d["errata"]:
         doc.para(
             "⚠ "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Decimal, Inexact, localcontext
 from fractions import Fraction
 from numbers import Rational, Real
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "digits_of",
     "exact_to_json",
     "float_to_json",
+    "int_to_str",
     "log10_abs",
     "parse_steps_list",
     "sci",
@@ -73,6 +74,10 @@ def to_exact(x: object, name: str = "w") -> Exact:
     Raises:
       InputError: ``x`` is NaN, infinite, a bool, not a number, or a decimal
         string with an exponent beyond ±4000.
+
+    Example:
+      >>> to_exact("0.9"), to_exact("1e-3"), to_exact("3/7"), to_exact(0.1), to_exact("6/3")
+      (Fraction(9, 10), Fraction(1, 1000), Fraction(3, 7), Fraction(1, 10), 2)
     """
     if isinstance(x, (bool, np.bool_)):
         raise InputError(name, x, _NUMBER_RULE)
@@ -283,9 +288,48 @@ def exact_to_json(x: Exact, abbreviate: int | None = None) -> str:
     if abbreviate is not None and digits_of(x) > abbreviate:
         lv = LogValue.of(x)
         return "≈" + sci_from_log(lv.sign, lv.log10)
-    if isinstance(x, Fraction):
-        return f"{x.numerator}/{x.denominator}"
-    return str(x)
+    if isinstance(x, Fraction) and x.denominator != 1:
+        return f"{int_to_str(x.numerator)}/{int_to_str(x.denominator)}"
+    return int_to_str(int(x))
+
+
+def int_to_str(n: int) -> str:
+    """Return the decimal digits of ``n``, however long, in near-linear time.
+
+    ``str(n)`` refuses ints over 4300 digits (``sys.int_info``'s limit, a guard
+    against quadratic-time conversion) and is quadratic below it in Python
+    3.11. This splits ``n`` in binary halves and joins them in
+    :mod:`decimal`'s exact arithmetic (whose big multiplications are fast) —
+    the divide-and-conquer conversion CPython 3.12 adopted. A 477,000-digit
+    number takes ~0.2 s instead of ~5 s.
+    """
+    if n < 0:
+        return "-" + int_to_str(-n)
+    if n.bit_length() <= _CHUNK_BITS:
+        return str(Decimal(n))
+    with localcontext() as ctx:
+        ctx.prec = MAX_PREC
+        ctx.Emax = MAX_EMAX
+        ctx.Emin = MIN_EMIN
+        ctx.traps[Inexact] = True  # every step here must be exact
+        powers: dict[int, Decimal] = {}
+
+        def two_to(k: int) -> Decimal:
+            if k not in powers:
+                powers[k] = Decimal(2) ** k
+            return powers[k]
+
+        def join(m: int, bits: int) -> Decimal:
+            if bits <= _CHUNK_BITS:
+                return Decimal(m)
+            half = bits >> 1
+            hi = m >> half
+            return join(m - (hi << half), half) + join(hi, bits - half) * two_to(half)
+
+        return str(join(n, n.bit_length()))
+
+
+_CHUNK_BITS = 12_000
 
 
 def approx_powers_json(

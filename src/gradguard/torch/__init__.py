@@ -38,6 +38,7 @@ from gradguard.torch._clippers import (
     ZClip,
     unitwise_norm,
 )
+from gradguard.torch._guard import GuardError, Monitor, Snapshot, SpikeGuard
 from gradguard.torch._record import classify, step_record
 from gradguard.torch._stats import GradStats, HostGradStats, grad_stats
 
@@ -48,8 +49,12 @@ __all__ = [
     "ClipResult",
     "Clipper",
     "GradStats",
+    "GuardError",
     "HostGradStats",
+    "Monitor",
     "NormClipper",
+    "Snapshot",
+    "SpikeGuard",
     "ZClip",
     "classify",
     "clip_coefficient",

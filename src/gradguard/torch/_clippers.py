@@ -107,7 +107,7 @@ class Clipper:
 
 
 def _scale(grads: Iterable[Tensor | None], coef: float | list[float]) -> None:
-    local = [local_grad(g) for g in grads if g is not None]
+    local = [g if type(g) is Tensor else local_grad(g) for g in grads if g is not None]
     if isinstance(coef, float):
         for _, group, _ in groups(local):
             torch._foreach_mul_(group, coef)

@@ -127,13 +127,17 @@ class GradStats:
         Returns:
           The host statistics, and the values of ``extra`` as floats, in order.
         """
-        head = [self.total_norm, self.max_abs, self.nonfinite_count, *extra]
-        parts = [torch.stack([t.detach().to(torch.float64).reshape(()) for t in head])]
-        parts.append(self.param_norms.detach().to(torch.float64).reshape(-1))
+        # The count goes through float64 so that cat's type promotion (to the widest
+        # float present, possibly bfloat16) cannot round it.
+        count = self.nonfinite_count.to(torch.float64)
+        head = [self.total_norm, self.max_abs, count, *extra]
+        parts = [t.detach().reshape(1) for t in head]
+        parts.append(self.param_norms.detach().reshape(-1))
         if self.layer_norms is not None:
-            parts.append(self.layer_norms.detach().to(torch.float64).reshape(-1))
+            parts.append(self.layer_norms.detach().reshape(-1))
         device = self.total_norm.device
-        flat = torch.cat([p.to(device) for p in parts]).tolist()  # the one host sync
+        parts = [q if q.device == device else q.to(device) for q in parts]
+        flat = torch.cat(parts).tolist()  # the one host sync
         n_head, n_par = len(head), self.param_norms.numel()
         layers = None
         if self.layer_names is not None:
@@ -185,58 +189,66 @@ def grad_stats(
     """
     p = check_norm_type(norm_type)
     params, names = named_list(parameters)
-    keep = [i for i, q in enumerate(params) if q.grad is not None]
-    grads_full = [params[i].grad for i in keep]
-    kept_names = [names[i] for i in keep] if names is not None else None
-    grads = [local_grad(g) for g in grads_full if g is not None]
-    sharded = any(_is_sharded(g) for g in grads_full if g is not None)
+    if names is None:
+        grads_full = [q.grad for q in params if q.grad is not None]
+        kept_names = None
+    else:
+        pairs = [(n, q.grad) for n, q in zip(names, params, strict=True) if q.grad is not None]
+        grads_full = [g for _, g in pairs]
+        kept_names = [n for n, _ in pairs]
+    # `type(g) is Tensor` first: the attribute probes for DTensor cost ~0.5 µs per tensor.
+    grads = [g if type(g) is Tensor else local_grad(g) for g in grads_full]
+    sharded = any(type(g) is not Tensor and _is_sharded(g) for g in grads_full)
     if not grads:
         zero = torch.zeros(())
+        layers = kept_names is not None and per_layer
         return GradStats(
             zero,
             zero,
             torch.zeros((), dtype=torch.int64),
             torch.zeros(0),
             kept_names,
-            [] if kept_names is not None and per_layer else None,
-            torch.zeros(0) if kept_names is not None and per_layer else None,
+            [] if layers else None,
+            torch.zeros(0) if layers else None,
             p,
         )
     first_device = grads[0].device
-    order: list[int] = []
-    norms: list[Tensor] = []
-    maxabs: list[Tensor] = []
-    for device, tensors_t, indices in groups(grads):
-        if _use_foreach(tensors_t, device, foreach):
-            norms.extend(torch._foreach_norm(tensors_t, p))
-        else:
-            norms.extend(torch.linalg.vector_norm(g, p) for g in tensors_t)
-        for g in tensors_t:
-            if g.numel() == 0:
-                maxabs.append(torch.zeros((), dtype=g.dtype, device=g.device))
-                continue
-            # aminmax reads the tensor once and propagates NaN: max |g| and the
-            # finiteness test from one pass, with no full-size temporary.
-            lo, hi = torch.aminmax(g)
-            maxabs.append(torch.maximum(hi, -lo))
+    grouped = groups(grads)
+    norm_parts, max_parts, bad_parts, order = [], [], [], []
+    for device, tensors, indices in grouped:
+        norms, maxes = _group_stats(tensors, device, p, foreach)
+        # A tensor is non-finite iff it holds a NaN (its L2 norm is NaN) or an inf (its
+        # norm is inf *and* max |g| is not finite: an inf norm with finite entries is a
+        # float overflow, not a fault).
+        bad = torch.isnan(norms) | (torch.isinf(norms) & ~torch.isfinite(maxes))
+        if device != first_device:
+            norms, maxes, bad = norms.to(first_device), maxes.to(first_device), bad.to(first_device)
+        norm_parts.append(norms)
+        max_parts.append(maxes)
+        bad_parts.append(bad)
         order.extend(indices)
-    stacked = torch.stack([n.to(first_device) for n in norms])
-    per_max = torch.stack([m.to(first_device) for m in maxabs])
-    # Undo the (device, dtype) grouping so param_norms follows parameter order.
-    inverse = torch.empty(len(order), dtype=torch.long)
-    inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
-    inverse = inverse.to(first_device)
-    param_norms = stacked.index_select(0, inverse)
-    per_max = per_max.index_select(0, inverse)
-    bad = ~torch.isfinite(per_max)
+    if len(grouped) == 1:
+        stacked, per_max, bad = norm_parts[0], max_parts[0], bad_parts[0]
+        param_norms = stacked
+    else:
+        stacked = torch.cat(norm_parts)
+        per_max, bad = torch.cat(max_parts), torch.cat(bad_parts)
+        # Undo the (device, dtype) grouping so param_norms follows parameter order.
+        inverse = [0] * len(order)
+        for pos, i in enumerate(order):
+            inverse[i] = pos
+        index = torch.tensor(inverse, dtype=torch.long, device=first_device)
+        param_norms = stacked.index_select(0, index)
+        bad = bad.index_select(0, index)
+    max_abs = per_max.max()
     if sharded or process_group is not None:
-        param_norms, per_max, bad = _reduce(
-            param_norms, per_max, bad, p, sharded, grads_full, process_group
+        param_norms, max_abs, bad = _reduce(
+            param_norms, max_abs, bad, p, sharded, grads_full, process_group
         )
         total_norm = _pnorm(param_norms, p)
     else:
+        # The same vector in the same order as torch's get_total_norm: the same float.
         total_norm = _pnorm(stacked, p)
-    max_abs = per_max.max() if per_max.numel() else per_max.new_zeros(())
     nonfinite = bad.sum()
     layer_names: list[str] | None = None
     layer_norms: Tensor | None = None
@@ -245,6 +257,70 @@ def grad_stats(
     return GradStats(
         total_norm, max_abs, nonfinite, param_norms, kept_names, layer_names, layer_norms, p
     )
+
+
+#: Tensors at least this large get their own ``aminmax``; smaller ones share one.
+BIG = 1 << 16
+
+
+def _group_stats(
+    tensors: list[Tensor], device: torch.device, p: float, foreach: bool | None
+) -> tuple[Tensor, Tensor]:
+    """Return per-tensor norms and a per-tensor max |g| proxy for one (device, dtype) group.
+
+    The proxy is exact for large tensors (one ``aminmax`` each). Small tensors are read
+    as one concatenated buffer — one ``aminmax`` instead of thousands of tiny kernels —
+    so each gets the max |g| of *all* small tensors in the group. That is enough to
+    classify them: a small tensor with an inf norm counts as non-finite when that
+    shared max is not finite (exact unless one step has both an inf entry and another
+    small tensor whose finite entries overflow the norm: then both count).
+    """
+    sizes = [g.numel() for g in tensors]
+    has_empty = 0 in sizes
+    full = [g for g, n in zip(tensors, sizes, strict=True) if n] if has_empty else tensors
+    # An empty tensor (an FSDP2 shard can be empty) has norm 0; torch's inf norm of an
+    # empty tensor is an error, so empties stay out of the kernels.
+    if not full:
+        zeros = torch.zeros(len(tensors), dtype=tensors[0].dtype, device=device)
+        return zeros, zeros
+    if _use_foreach(tensors, device, foreach):
+        computed = list(torch._foreach_norm(full, p))
+    else:
+        computed = [torch.linalg.vector_norm(g, p) for g in full]
+    if has_empty:
+        it = iter(computed)
+        zero = torch.zeros((), dtype=full[0].dtype, device=device)
+        computed = [next(it) if n else zero for n in sizes]
+    norms = torch.stack(computed)
+    any_big = any(n >= BIG for n in sizes)
+    # 1-D tensors are concatenated as they are: a reshape per tensor would cost more
+    # than the whole max |g| pass on thousands of small tensors.
+    small = (
+        [
+            g if g.ndim == 1 else g.reshape(-1)
+            for g, n in zip(tensors, sizes, strict=True)
+            if 0 < n < BIG
+        ]
+        if any_big or has_empty
+        else [g if g.ndim == 1 else g.reshape(-1) for g in tensors]
+    )
+    small_max = None
+    if small:
+        # aminmax reads each value once and propagates NaN: max |g| and finiteness in
+        # one pass, with no full-size temporary (isfinite() would allocate one).
+        lo, hi = torch.aminmax(torch.cat(small) if len(small) > 1 else small[0])
+        small_max = torch.maximum(hi, -lo)
+    if not any_big:
+        maxes = (small_max if small_max is not None else norms.new_zeros(())).expand(len(tensors))
+        return norms, maxes
+    parts = []
+    for g, n in zip(tensors, sizes, strict=True):
+        if n >= BIG:
+            lo, hi = torch.aminmax(g)
+            parts.append(torch.maximum(hi, -lo))
+        else:
+            parts.append(small_max if small_max is not None else norms.new_zeros(()))
+    return norms, torch.stack(parts)
 
 
 def _layer_norms(param_norms: Tensor, names: list[str], p: float) -> tuple[list[str], Tensor]:
@@ -261,50 +337,45 @@ def _layer_norms(param_norms: Tensor, names: list[str], p: float) -> tuple[list[
 
 def _reduce(
     param_norms: Tensor,
-    per_max: Tensor,
+    max_abs: Tensor,
     bad: Tensor,
     p: float,
     sharded: bool,
     grads: list[Any],
     process_group: Any,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Make the per-parameter statistics global: identical on every rank afterwards."""
+    """Make the statistics global: identical on every rank afterwards."""
     import torch.distributed as dist
 
     group = process_group
-    if group is None and sharded:
+    if sharded:
+        # FSDP2 shards live on a 1-D device mesh: reduce over its group.
         mesh = next(g.device_mesh for g in grads if getattr(g, "device_mesh", None) is not None)
         group = mesh.get_group()
     n = param_norms.numel()
     dtype = torch.float64
-    # NaN is not ordered, so a MAX reduction could drop it: carry "has NaN" as a flag.
-    nan_norm = torch.isnan(param_norms)
-    nan_max = torch.isnan(per_max)
-    maxvec = torch.cat(
-        [
-            torch.nan_to_num(per_max.to(dtype), nan=math.inf),
-            nan_norm.to(dtype),
-            nan_max.to(dtype),
-            bad.to(dtype),
-        ]
-    )
-    if sharded and not math.isinf(p):
+    # NaN is not ordered, so a MAX reduction could drop it: carry "is NaN" as flags.
+    parts = [
+        torch.nan_to_num(max_abs.to(dtype), nan=math.inf).reshape(1),
+        torch.isnan(max_abs).to(dtype).reshape(1),
+        bad.to(dtype),
+        torch.isnan(param_norms).to(dtype),
+    ]
+    additive = sharded and not math.isinf(p)
+    if additive:
         # ‖g‖_p^p is additive over disjoint shards.
         sums = torch.nan_to_num(param_norms.to(dtype), nan=0.0).pow(p)
         dist.all_reduce(sums, op=dist.ReduceOp.SUM, group=group)
         norms = sums.pow(1.0 / p)
     else:
         # Replicated gradients (DDP), or the inf norm: the max over ranks.
-        norms = torch.nan_to_num(param_norms.to(dtype), nan=math.inf)
-        maxvec = torch.cat([maxvec, norms])
-    dist.all_reduce(maxvec, op=dist.ReduceOp.MAX, group=group)
-    per_max_g = maxvec[:n]
-    nan_norm_g = maxvec[n : 2 * n] > 0
-    nan_max_g = maxvec[2 * n : 3 * n] > 0
-    bad_g = maxvec[3 * n : 4 * n] > 0
-    if not (sharded and not math.isinf(p)):
-        norms = maxvec[4 * n :]
-    nan = torch.full_like(norms, math.nan)
-    norms = torch.where(nan_norm_g, nan, norms).to(param_norms.dtype)
-    per_max_g = torch.where(nan_max_g, nan, per_max_g).to(per_max.dtype)
-    return norms, per_max_g, bad_g
+        parts.append(torch.nan_to_num(param_norms.to(dtype), nan=math.inf))
+    vec = torch.cat(parts)
+    dist.all_reduce(vec, op=dist.ReduceOp.MAX, group=group)
+    max_g = torch.where(vec[1] > 0, math.nan, vec[0])
+    bad_g = vec[2 : 2 + n] > 0
+    nan_norm = vec[2 + n : 2 + 2 * n] > 0
+    if not additive:
+        norms = vec[2 + 2 * n :]
+    norms = torch.where(nan_norm, math.nan, norms).to(param_norms.dtype)
+    return norms, max_g.to(max_abs.dtype), bad_g

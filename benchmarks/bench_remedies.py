@@ -1,0 +1,120 @@
+"""Benchmark the remedy runner: training steps/s per model, unrolled vs fused, runner overhead.
+
+$ .venv/bin/python benchmarks/bench_remedies.py            # ~2 min on 2 cores
+$ .venv/bin/python benchmarks/bench_remedies.py --quick    # fewer steps, noisier
+
+Prints, single-threaded (as the runner trains):
+
+1. steps/s of one adding-problem training step (forward, backward, Adam step;
+   batch 64, hidden 128) for each model at T = 50 and 100, with the unrolled
+   cell loop (every h_t readable) and torch's fused nn.RNN/LSTM/GRU on the same
+   weights; ratio = fused / unrolled speed.
+2. the runner's per-step overhead: ``train_run`` (gradient statistics, norm
+   clipping, one StepRecord appended to a JSONL file per step) against a bare
+   loop doing the same forward/backward/step on the same batches; the target is
+   ≤ 5% of the training step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from gradguard.experiments import RecurrentNet, adding_problem, build_grid, train_run
+from gradguard.experiments._runner import _loss, make_model
+from gradguard.records import RecordWriter
+
+
+def steps_per_second(cell: str, T: int, fused: bool, steps: int, hidden: int = 128) -> float:
+    gen = torch.Generator().manual_seed(0)
+    net = RecurrentNet(cell, 2, hidden, 1, fused=fused, generator=gen)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    batches = [adding_problem(T, 64, gen) for _ in range(4)]
+    for b in batches[:2]:  # warm-up
+        loss = torch.nn.functional.mse_loss(net(b.x), b.y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    start = time.perf_counter()
+    for i in range(steps):
+        b = batches[i % 4]
+        loss = torch.nn.functional.mse_loss(net(b.x), b.y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return steps / (time.perf_counter() - start)
+
+
+def bare_loop(spec, steps: int) -> float:
+    """The same training work as ``train_run`` without statistics, clipping or records."""
+    gen_model = torch.Generator().manual_seed(spec.seed)
+    gen_train = torch.Generator().manual_seed(10_000 + spec.seed)
+    net = make_model(spec, gen_model)
+    opt = (torch.optim.SGD if spec.optimizer == "sgd" else torch.optim.Adam)(
+        net.parameters(), lr=spec.lr
+    )
+    start = time.perf_counter()
+    for _ in range(steps):
+        b = adding_problem(spec.T, spec.batch, gen_train)
+        loss = _loss(spec, net(b.x), b.y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        float(loss.detach())  # the runner reads the loss once per step too
+    return time.perf_counter() - start
+
+
+def runner_loop(spec, steps: int, folder: Path) -> float:
+    path = folder / f"{spec.file_stem}.jsonl"
+    path.unlink(missing_ok=True)
+    with RecordWriter(path) as log:
+        row = train_run(replace(spec, steps=steps, eval_every=10**9, test_size=1), log)
+    return row.wall_s
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps (noisier figures)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    n = 15 if args.quick else 40
+    print("== training steps/s, adding problem, batch 64, hidden 128, Adam, 1 thread")
+    print(f"{'model':<8}{'T':>5}{'unrolled':>12}{'fused':>12}{'fused/unrolled':>16}")
+    for T in (50, 100):
+        for cell in ("linear", "tanh", "relu", "lstm", "gru"):
+            unrolled = steps_per_second(cell, T, False, n)
+            if cell == "linear":
+                print(f"{cell:<8}{T:>5}{unrolled:>12.1f}{'–':>12}{'(no fused)':>16}")
+                continue
+            fused = steps_per_second(cell, T, True, n)
+            print(f"{cell:<8}{T:>5}{unrolled:>12.1f}{fused:>12.1f}{fused / unrolled:>15.2f}×")
+        sys.stdout.flush()
+
+    print()
+    print("== runner overhead per step (statistics + clipping + JSONL record) vs bare step")
+    print(f"{'setting':<34}{'bare ms':>10}{'runner ms':>11}{'overhead':>10}")
+    divergence = build_grid("quick", experiments=["divergence"], configs=["clip-norm"])[0]
+    adding = build_grid("quick", experiments=["adding"], configs=["rnn-clip", "lstm", "gru"])
+    settings = [("divergence clip-norm (linear, T=10)", divergence, 300 if args.quick else 1000)]
+    settings += [(f"adding {s.config} (fused, T=50)", s, 60 if args.quick else 200) for s in adding]
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, spec, steps in settings:
+            bare, runner = [], []
+            for _ in range(3):  # interleaved repeats: the median resists other load
+                bare.append(bare_loop(spec, steps) / steps * 1e3)
+                runner.append(runner_loop(spec, steps, Path(tmp)) / steps * 1e3)
+            b, r = statistics.median(bare), statistics.median(runner)
+            print(f"{label:<34}{b:>10.3f}{r:>11.3f}{(r - b) / b:>9.1%}")
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""Names and checks shared by the experiments and the CLI (no torch: fast failures)."""
+
+from __future__ import annotations
+
+import math
+
+from gradguard.errors import InputError
+
+__all__ = [
+    "CELLS",
+    "DIVERGENCE_CONFIGS",
+    "EXPERIMENTS",
+    "GATES",
+    "INITS",
+    "LIMIT_RHO",
+    "LONG_RANGE_CONFIGS",
+    "TASKS",
+    "check_T",
+    "check_cell",
+    "check_init",
+]
+
+#: Recurrent cells.
+CELLS = ("linear", "tanh", "relu", "lstm", "gru")
+#: Recurrent-matrix initialization schemes.
+INITS = (
+    "default",
+    "xavier-uniform",
+    "xavier-normal",
+    "he",
+    "orthogonal",
+    "identity",
+    "scaled-orthogonal",
+)
+#: ρ(W) each scheme tends to for a large square n × n matrix (circular law: i.i.d.
+#: entries of variance s²/n give eigenvalues uniform in the disc of radius s).
+#: default U(±1/√n): s² = 1/3; Xavier: 2/(n + n) = 1/n; He: 2/n; orthogonal and
+#: identity: every |λ| = 1; scaled-orthogonal: every |λ| = ρ (``None`` here).
+LIMIT_RHO: dict[str, float | None] = {
+    "default": 1 / math.sqrt(3),
+    "xavier-uniform": 1.0,
+    "xavier-normal": 1.0,
+    "he": math.sqrt(2),
+    "orthogonal": 1.0,
+    "identity": 1.0,
+    "scaled-orthogonal": None,
+}
+#: Gate names of each cell's stacked recurrent matrix, in torch's order.
+GATES: dict[str, tuple[str, ...]] = {
+    "linear": ("W",),
+    "tanh": ("W",),
+    "relu": ("W",),
+    "lstm": ("i", "f", "g", "o"),
+    "gru": ("r", "z", "n"),
+}
+#: Task names.
+TASKS = ("adding", "copy")
+#: Experiment names of the remedy runner.
+EXPERIMENTS = ("divergence", "adding", "copy")
+#: Configuration names of the divergence experiment.
+DIVERGENCE_CONFIGS = (
+    "none",
+    "clip-norm",
+    "clip-value",
+    "low-lr",
+    "init-orthogonal",
+    "init-xavier",
+    "lstm",
+    "gru",
+)
+#: Configuration names of the long-range experiments (adding, copy).
+LONG_RANGE_CONFIGS = ("rnn", "rnn-clip", "irnn", "lstm", "gru")
+
+
+def check_T(T: object, name: str = "T", minimum: int = 1) -> int:
+    """Return ``T`` if it is a whole number ≥ ``minimum``, else raise :class:`InputError`."""
+    if isinstance(T, bool) or not isinstance(T, int) or minimum > T:
+        raise InputError(name, T, f"a whole number ≥ {minimum} (the sequence length)")
+    return T
+
+
+def check_cell(cell: object, name: str = "model") -> str:
+    """Return ``cell`` if it names a known cell, else raise :class:`InputError`."""
+    if cell not in CELLS:
+        raise InputError(name, cell, "one of " + ", ".join(CELLS))
+    return str(cell)
+
+
+def check_init(init: object, rho: float | None = None, name: str = "init") -> str:
+    """Check an init scheme name (and ``rho``, which ``scaled-orthogonal`` needs)."""
+    if init not in INITS:
+        raise InputError(name, init, "one of " + ", ".join(INITS))
+    if init == "scaled-orthogonal":
+        if rho is None:
+            raise InputError(
+                "rho", rho, "a number > 0", "scaled-orthogonal needs the spectral radius rho."
+            )
+        if isinstance(rho, bool) or not isinstance(rho, (int, float)):
+            raise InputError("rho", rho, "a finite number > 0")
+        if not math.isfinite(rho) or rho <= 0:
+            raise InputError("rho", rho, "a finite number > 0")
+    return str(init)

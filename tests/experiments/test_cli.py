@@ -1,0 +1,108 @@
+"""`gradguard flow` and `gradguard remedies` through the CLI: output, files, and bad input."""
+
+import json
+
+import pytest
+
+from gradguard.cli import main
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_usage_error(code, err, *fragments):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("gradguard: error: ")
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["flow", "--model", "transformer"], ["--model", "'transformer'", "linear, tanh"]),
+        (["flow", "--model", "linear,lstmm"], ["--model", "'lstmm'"]),
+        (["flow", "--init", "glorot"], ["--init", "'glorot'", "xavier-normal"]),
+        (["flow", "--init", "scaled-orthogonal"], ["--rho", "scaled-orthogonal"]),
+        (["flow", "--init", "scaled-orthogonal", "--rho", "-2"], ["--rho", "> 0"]),
+        (["flow", "-T", "0"], ["-T", "≥ 1", "got 0"]),
+        (["flow", "-T", "-5"], ["-T", "got -5"]),
+        (["flow", "--hidden", "0"], ["--hidden"]),
+        (["flow", "--inputs", "ones"], ["--inputs"]),
+        (["flow", "--dtype", "float16"], ["--dtype"]),
+        (["flow", "--plot", "x.jpg"], ["--plot", ".png"]),
+        (["flow", "-T", "ten"], ["-T"]),
+        (["remedies", "--experiments", "parity"], ["--experiments", "'parity'"]),
+        (["remedies", "--configs", "adamw"], ["--configs", "'adamw'"]),
+        (["remedies", "-T", "0"], ["-T", "≥ 2", "got 0"]),
+        (["remedies", "-T", "50,x"], ["-T", "'x'"]),
+        (["remedies", "--lr", "-0.01"], ["--lr", "> 0", "-0.01"]),
+        (["remedies", "--lr", "nan"], ["--lr"]),
+        (["remedies", "--steps", "0"], ["--steps"]),
+        (["remedies", "--seeds", "-1"], ["--seeds"]),
+        (["remedies", "--bogus"], ["--bogus"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys, args, fragments):
+    code, out, err = run(capsys, *args)
+    assert_usage_error(code, err, *fragments)
+    assert out == ""
+
+
+def test_unwritable_out(capsys, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    code, _, err = run(capsys, "remedies", "--out", str(blocker / "sub"), "--no-progress")
+    assert_usage_error(code, err, "--out", "file.txt")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_flow_table_json_and_plot(capsys, tmp_path):
+    code, out, _ = run(capsys, "flow", "-T", "20", "--hidden", "32")
+    assert code == 0
+    assert "| linear | he |" in out and "| linear | xavier-normal |" in out
+    assert "ρ(W)" in out and "‖∂L/∂h_t‖" in out
+    code, out, _ = run(
+        capsys, "flow", "--hidden", "1", "--init", "scaled-orthogonal", "--rho", "2",
+        "--inputs", "zero", "--h0", "1", "-T", "5", "--json",
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    assert data[0]["grad_W"] == 80.0 and data[0]["grad_h"] == [16.0, 8.0, 4.0, 2.0, 1.0]
+    plot = tmp_path / "flow.png"
+    code, _, err = run(capsys, "flow", "-T", "10", "--model", "lstm,gru", "--plot", str(plot))
+    assert code == 0 and plot.stat().st_size > 1000 and "plot written" in err
+
+
+def test_remedies_small_run(capsys, tmp_path):
+    code, out, err = run(
+        capsys, "remedies", "--experiments", "divergence", "--configs", "none,clip-norm,low-lr",
+        "--steps", "20", "--out", str(tmp_path), "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "diverged at step" in out and "| clip-norm |" in out and "| low-lr |" in out
+    assert (tmp_path / "summary.csv").exists()
+    assert len(list((tmp_path / "runs").glob("*.jsonl"))) == 3
+    code, out, err = run(
+        capsys, "remedies", "--experiments", "divergence", "--configs", "none",
+        "--steps", "5", "--json",
+    )  # fmt: skip
+    assert code == 0
+    rows = json.loads(out)
+    assert rows[0]["config"] == "none" and rows[0]["diverged"] is True
+    assert rows[0]["test_loss"] == "nan"
+
+
+def test_remedies_progress_goes_to_stderr(capsys):
+    code, out, err = run(
+        capsys, "remedies", "--experiments", "divergence", "--configs", "none", "--steps", "5"
+    )
+    assert code == 0
+    assert out.startswith("### divergence") and "steps" not in out.splitlines()[0]
+    assert "divergence/T10/none/seed0" in err and "5/5 steps" in err and "ETA" in err

@@ -1,0 +1,178 @@
+"""The remedy runner: divergence vs clipping, records, summary, determinism, Ctrl-C."""
+
+import csv
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from gradguard.errors import InputError
+from gradguard.experiments import (
+    SUMMARY_COLUMNS,
+    RemediesInterrupted,
+    build_grid,
+    format_summary,
+    read_summary,
+    run_remedies,
+    train_run,
+)
+from gradguard.experiments._runner import clip_and_measure
+from gradguard.records import read_log
+
+SMALL = dict(experiments=["divergence"], configs=["none", "clip-norm"], steps=40)
+
+
+def test_no_remedy_diverges_clipping_stays_finite(tmp_path):
+    rows = run_remedies("quick", tmp_path, seeds=[0, 1], **SMALL)
+    by = {(r.config, r.seed): r for r in rows}
+    for seed in (0, 1):
+        none, clip = by["none", seed], by["clip-norm", seed]
+        # W = 2·Q over T = 10 steps under SGD η = 0.01: the update after the first
+        # gradient (‖g‖ ~ 1e4) blows W up and the next forward pass overflows.
+        assert none.diverged and none.first_nonfinite_step is not None
+        assert none.first_nonfinite_step <= 5
+        assert math.isnan(none.test_loss) or not math.isfinite(none.final_loss)
+        assert not clip.diverged and clip.first_nonfinite_step is None
+        assert math.isfinite(clip.final_loss) and math.isfinite(clip.test_loss)
+        assert clip.clipped_steps == clip.steps_run == 40
+        assert clip.max_grad_norm > 1e3  # clipping acted on exploding gradients ...
+        assert clip.final_loss > clip.baseline  # ... and did not make the net learn
+
+
+def test_records_are_the_shared_format(tmp_path):
+    rows = run_remedies("quick", tmp_path, seeds=[0], **SMALL)
+    clip = next(r for r in rows if r.config == "clip-norm")
+    log = read_log(tmp_path / clip.log)
+    assert log.meta[0]["config"] == "clip-norm" and log.meta[0]["seed"] == 0
+    # W = 2·Q as initialised: every eigenvalue modulus and singular value is 2
+    assert log.meta[0]["W_spectral_radius"] == pytest.approx(2.0, rel=1e-5)
+    assert log.meta[0]["W_sigma_max"] == pytest.approx(2.0, rel=1e-5)
+    assert [s.step for s in log.steps] == list(range(40))
+    for s in log.steps:
+        assert s.run == "divergence/T10/clip-norm/seed0" and s.action == "step"
+        assert s.clipped and s.kind == "clipped" and s.threshold == 1.0
+        # post-clip norm ≤ max_norm (torch adds 1e-6 to the norm) and = coef · pre
+        assert s.grad_norm_clipped <= 1.0 + 1e-5
+        assert s.grad_norm_clipped == pytest.approx(s.clip_coef * s.grad_norm, rel=1e-5)
+        assert s.loss_finite and s.grad_finite and s.nonfinite_count == 0
+    assert "test_loss" in log.steps[-1].extra
+    none = next(r for r in rows if r.config == "none")
+    last = read_log(tmp_path / none.log).steps[-1]
+    assert last.kind == "nonfinite" and last.action == "skip"
+    assert last.step == none.first_nonfinite_step
+    assert not (last.loss_finite and last.grad_finite)
+    assert not list(tmp_path.glob("runs/*.partial"))
+
+
+def test_summary_csv_columns_and_round_trip(tmp_path):
+    rows = run_remedies("quick", tmp_path, seeds=[0], **SMALL)
+    with (tmp_path / "summary.csv").open() as f:
+        header = next(csv.reader(f))
+    assert tuple(header) == SUMMARY_COLUMNS
+    for col in (
+        "experiment", "config", "seed", "diverged", "first_nonfinite_step",
+        "final_loss", "max_grad_norm", "steps_to_success", "wall_s",
+    ):  # fmt: skip
+        assert col in header
+    back = read_summary(tmp_path / "summary.csv")
+    assert [(r.config, r.diverged, r.first_nonfinite_step) for r in back] == [
+        (r.config, r.diverged, r.first_nonfinite_step) for r in rows
+    ]
+    table = format_summary(back)
+    assert "| none |" in table and "diverged at step" in table and "| clip-norm |" in table
+
+
+def test_same_seed_same_numbers():
+    a = run_remedies("quick", None, seeds=[3], experiments=["divergence"], steps=15)
+    b = run_remedies("quick", None, seeds=[3], experiments=["divergence"], steps=15)
+    # repr: NaN != NaN, but the text of two identical runs is identical (wall time aside)
+    assert [repr(replace(r, wall_s=0.0)) for r in a] == [repr(replace(r, wall_s=0.0)) for r in b]
+    assert any(r.diverged for r in a) and any(not r.diverged for r in a)
+
+
+def test_settings_restored_after_run():
+    threads = torch.get_num_threads()
+    run_remedies("quick", None, seeds=[0], experiments=["divergence"], configs=["none"], steps=2)
+    assert torch.get_num_threads() == threads
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_ctrl_c_keeps_finished_runs(tmp_path):
+    seen = []
+
+    def progress(run_id, done, total):
+        seen.append(run_id)
+        if run_id.endswith("/clip-norm/seed0") and done >= 50:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+
+    with pytest.raises(RemediesInterrupted) as info:
+        run_remedies("quick", tmp_path, seeds=[0], experiments=["divergence"], steps=40,
+                     progress=progress)  # fmt: skip
+    rows = info.value.rows
+    assert [r.config for r in rows] == ["none"]
+    assert [r.config for r in read_summary(tmp_path / "summary.csv")] == ["none"]
+    assert (tmp_path / "runs" / "divergence-T10-clip-norm-seed0.jsonl.partial").exists()
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_long_range_run_records_test_loss():
+    spec = build_grid("quick", experiments=["adding"], configs=["gru"], T=[8], steps=30)[0]
+    spec = replace(spec, eval_every=10, test_size=64)
+    r = train_run(spec)
+    assert r.steps_run == 30 and not r.diverged and r.baseline == pytest.approx(1 / 6)
+    copy = build_grid("quick", experiments=["copy"], configs=["lstm"], T=[5], steps=5)[0]
+    rc = train_run(replace(copy, test_size=16))
+    assert rc.baseline == pytest.approx(10 * math.log(8) / 25) and math.isfinite(rc.test_loss)
+
+
+def test_clip_and_measure_matches_torch():
+    # Reference: torch.nn.utils.clip_grad_norm_ / clip_grad_value_ on a copy.
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(3)]
+    for p in params:
+        p.grad = torch.randn_like(p) * 10
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    for p, q in zip(params, ref, strict=True):
+        q.grad = p.grad.clone()
+    pre, post, coef, max_abs, bad = clip_and_measure(params, "norm", 1.0)
+    ref_norm = torch.nn.utils.clip_grad_norm_(ref, 1.0)
+    assert pre == pytest.approx(float(ref_norm), rel=1e-6)
+    for p, q in zip(params, ref, strict=True):
+        torch.testing.assert_close(p.grad, q.grad)
+    assert post == pytest.approx(1.0, rel=1e-5) and bad == 0
+    assert max_abs == pytest.approx(max(float(q.grad.abs().max()) for q in ref) / coef, rel=1e-5)
+    for p in params:
+        p.grad = torch.randn_like(p)
+    grads = [p.grad.clone() for p in params]
+    pre, post, coef, _, _ = clip_and_measure(params, "value", 0.5)
+    for p, g in zip(params, grads, strict=True):
+        torch.testing.assert_close(p.grad, g.clamp(-0.5, 0.5))
+    assert post == pytest.approx(float(torch.cat([p.grad.flatten() for p in params]).norm()))
+    params[1].grad[0, 0] = float("nan")
+    assert clip_and_measure(params, None, None)[4] == 1
+
+
+def test_grid_names_and_bad_input():
+    grid = build_grid("full")
+    assert {s.config for s in grid if s.experiment == "divergence"} == {
+        "none", "clip-norm", "clip-value", "low-lr", "init-orthogonal", "init-xavier",
+        "lstm", "gru",
+    }  # fmt: skip
+    assert {s.config for s in grid if s.experiment == "adding"} == {
+        "rnn", "rnn-clip", "irnn", "lstm", "gru",
+    }  # fmt: skip
+    assert {s.T for s in grid if s.experiment == "adding"} == {50, 100, 200}
+    assert {s.seed for s in grid} == {0, 1, 2}
+    with pytest.raises(InputError, match="experiment must be one of"):
+        build_grid(experiments=["parity"])
+    with pytest.raises(InputError, match="config must be one of"):
+        build_grid(configs=["adamw"])
+    with pytest.raises(InputError, match="T must be a whole number ≥ 2"):
+        build_grid(T=[0])
+    with pytest.raises(InputError, match="lr must be a finite number > 0"):
+        build_grid(lr=-0.1)
+    with pytest.raises(InputError, match="steps must be"):
+        build_grid(steps=0)
+    with pytest.raises(InputError, match="seed must be"):
+        build_grid(seeds=[-1])
