@@ -222,9 +222,13 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
     from gradguard.cli import _report as tour_mod
 
     # The remedies' quick preset takes a minute (measured in the README, not here): the tour
-    # is tested with a finished results folder standing in for it; flow runs for real if torch
-    # and gradguard.experiments are installed, else the report says it was not measured.
+    # is tested with a finished results folder standing in for it; flow runs for real, made
+    # small (one model × init, T = 12, a 10-step training run for the heat map), if torch and
+    # gradguard.experiments are installed, else the report says it was not measured.
     monkeypatch.setattr(tour_mod, "_stage_remedies", lambda out, on_progress: results_dir)
+    monkeypatch.setattr(tour_mod, "FLOW_CONFIGS", (("linear", "scaled-orthogonal", 2.0),))
+    monkeypatch.setattr(tour_mod, "FLOW_T", 12)
+    monkeypatch.setattr(tour_mod, "FLOW_TRAINING", {"steps": 10, "every": 5, "hidden": 8})
     out = tmp_path / "tour"
     assert main(["tour", "--out", str(out)]) == 0
     captured = capsys.readouterr()
@@ -236,6 +240,8 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
     assert "divergence / none (T = 10): diverged" in text
     if tour_mod._optional("gradguard.experiments", "gradient_flow") is not None:
         assert (out / "flow.json").is_file() and "linear × scaled-orthogonal (ρ = 2)" in text
+        # the linear RNN with orthogonal W scaled to ρ = 2 multiplies ‖∂L/∂h_t‖ by 2 per step
+        assert "ρ(W) = 2, measured per-step factor" in text and "= 2 over T = 12." in text
     else:
         assert "Gradient flow was not measured" in text
 

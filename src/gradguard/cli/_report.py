@@ -170,6 +170,8 @@ FLOW_CONFIGS: tuple[tuple[str, str, float | None], ...] = (
     ("gru", "default", None),
 )
 FLOW_T = 50
+#: The heat map's training run (tanh × Xavier on the adding task, T = FLOW_T).
+FLOW_TRAINING: dict[str, Any] = {"steps": 300, "every": 20, "hidden": 64}
 
 
 def _stage_flow(out: Path) -> dict[str, Any] | None:
@@ -189,7 +191,7 @@ def _stage_flow(out: Path) -> dict[str, Any] | None:
         )
     from gradguard.report._training_flow import flow_over_training
 
-    over = flow_over_training()
+    over = flow_over_training(T=FLOW_T, **FLOW_TRAINING)
     data = {
         "curves": curves,
         "notes": notes,
