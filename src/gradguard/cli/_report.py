@@ -171,7 +171,7 @@ FLOW_CONFIGS: tuple[tuple[str, str, float | None], ...] = (
 )
 FLOW_T = 50
 #: The heat map's training run (tanh × Xavier on the adding task, T = FLOW_T).
-FLOW_TRAINING: dict[str, Any] = {"steps": 300, "every": 20, "hidden": 64}
+FLOW_TRAINING: dict[str, Any] = {"steps": 200, "every": 10, "hidden": 32, "batch": 32}
 
 
 def _stage_flow(out: Path) -> dict[str, Any] | None:
