@@ -149,6 +149,15 @@ def test_load_source_errors(tmp_path, results_dir):
     summary.write_text("experiment,config\nx,y\n")
     with pytest.raises(InputFileError, match=r"summary.csv:1: header lacks the columns seed"):
         load_source(summary)  # summary.csv itself is accepted as the folder
+    # a tour folder: flow.json at the top, the results one level down
+    tour = results_dir.parent / "tour"
+    tour.mkdir()
+    results_dir.rename(tour / "remedies")
+    (tour / "remedies" / "summary.csv").write_text("\n".join(lines) + "\n")
+    (tour / "flow.json").write_text('{"curves": {"gru": [1.0, 0.5]}}')
+    src = load_source(tour)
+    assert len(src.summary) == 7 and len(src.runs) == 7 and src.flow is not None
+    results_dir = tour / "remedies"
     src = load_source(results_dir / "divergence" / "none-seed0.jsonl")
     assert src.kind == "log" and len(src.log.steps) == 20
 
