@@ -38,7 +38,7 @@ class NullOptimizer(torch.optim.Optimizer):
     def __init__(self, params):
         super().__init__(params, {"lr": 0.0})
 
-    def step(self, closure=None):  # noqa: D102
+    def step(self, closure=None):
         return None
 
 

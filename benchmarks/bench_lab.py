@@ -10,6 +10,8 @@ measured growth (stated next to the figure).
 from __future__ import annotations
 
 import math
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -130,20 +132,32 @@ def main() -> None:
 
     print("\n== `gradguard explain` cold start, whole process (target < 0.5 s)")
 
-    def proc(args: list[str]) -> float:
-        runs = []
+    def proc(args: list[str]) -> tuple[float, float]:
+        """Median wall time and median CPU time (user + sys) of 5 runs of ``args``."""
+        walls, cpus = [], []
         for _ in range(5):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             subprocess.run(args, check=True, capture_output=True)
-            runs.append(time.perf_counter() - start)
-        return statistics.median(runs)
+            walls.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        return statistics.median(walls), statistics.median(cpus)
 
-    explain = proc([sys.executable, "-m", "gradguard", "explain"])
-    bare = proc([sys.executable, "-c", "pass"])
-    print(f"python -m gradguard explain: {explain * 1e3:7.0f} ms (median of 5)")
-    print(f"python -c pass:              {bare * 1e3:7.0f} ms  ratio {explain / bare:.1f}×")
+    explain, explain_cpu = proc([sys.executable, "-m", "gradguard", "explain"])
+    bare, bare_cpu = proc([sys.executable, "-c", "pass"])
+    load = os.getloadavg()[0]
+    print(
+        f"python -m gradguard explain: {explain * 1e3:7.0f} ms wall, "
+        f"{explain_cpu * 1e3:4.0f} ms CPU (median of 5; load average {load:.1f} "
+        f"on {os.cpu_count()} cores)"
+    )
+    print(
+        f"python -c pass:              {bare * 1e3:7.0f} ms wall, {bare_cpu * 1e3:4.0f} ms CPU"
+        f"  ratio {explain / bare:.1f}× wall"
+    )
     try:
-        torch_t = proc([sys.executable, "-c", "import torch"])
+        torch_t, _ = proc([sys.executable, "-c", "import torch"])
         print(
             f"python -c 'import torch':    {torch_t * 1e3:7.0f} ms  "
             f"(what explain would cost with torch at import: {torch_t / explain:.1f}×)"

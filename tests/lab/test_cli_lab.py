@@ -216,3 +216,13 @@ def test_any_small_parameters_run_cleanly(w, h0, T):
             code = main(args)
         assert code == 0, (args, err.getvalue())
         assert out.getvalue()
+
+
+def test_lab_and_explain_start_without_numpy():
+    # numpy is imported where arrays are used; the exact lesson never needs it (start-up time).
+    code = (
+        "import sys; from gradguard.explain import lesson, render_text;"
+        "render_text(lesson()); print('numpy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

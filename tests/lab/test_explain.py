@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from fractions import Fraction
 
@@ -125,3 +126,35 @@ def test_default_lang():
 def test_lesson_bad_input(kwargs, match):
     with pytest.raises(InputError, match=match):
         lesson(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("w", "h0", "T"), [("31/8", 0, 16), (0, 3, 4), (-1, 2, 7), (1, "1/3", 3), ("-2", 1, 1)]
+)
+def test_edge_parameters_render(w, h0, T):
+    # Found by the CLI property test: a zero gradient with huge factors once printed as "≈0".
+    d = lesson(w=w, h0=h0, T=T)
+    assert Fraction(d["grad"]) == grad_closed_form(w, h0, T)
+    assert d["sgd"]["grad_new"] != "≈0"
+    for lang in ("en", "bn"):
+        assert render_text(lesson(w=w, h0=h0, T=T, lang=lang))
+        assert render_markdown(lesson(w=w, h0=h0, T=T, lang=lang))
+
+
+@pytest.mark.parametrize(("w", "h0"), [("-3/2", 2), ("1/3", "-5"), (1, "1/2"), (-1, 3), (7, 0)])
+def test_fast_abbreviated_path_matches_the_exact_trace(w, h0):
+    # T > 2000 takes the explorer's fast path (powers from logs, not the BPTT trace).
+    from gradguard.lab import LogValue, exact_to_json, forward
+
+    T = 2100
+    fast = lesson(w=w, h0=h0, T=T, abbreviate=30)
+    exact_states = forward(w, h0, T)
+    assert len(fast["states"]) == T + 1 and len(fast["terms"]) == T
+    for got, x in zip(fast["states"], exact_states, strict=True):
+        if got.startswith("≈"):
+            lv = LogValue.of(x)
+            mant, _, exp = got[1:].partition("e")
+            assert (float(mant) > 0) == (lv.sign > 0)
+            assert math.log10(abs(float(mant))) + int(exp) == pytest.approx(lv.log10, abs=1e-3)
+        else:
+            assert got == exact_to_json(x)

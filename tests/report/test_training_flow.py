@@ -16,8 +16,8 @@ pytestmark = pytest.mark.skipif(
 
 def test_flow_over_training_shape_and_first_row():
     import torch
-    from gradguard.experiments import RecurrentNet, adding_problem, measure_flow
 
+    from gradguard.experiments import RecurrentNet, adding_problem, measure_flow
     from gradguard.report._training_flow import flow_over_training
 
     d = flow_over_training("tanh", "xavier-normal", T=8, steps=6, every=3, hidden=4, batch=4)

@@ -58,14 +58,14 @@ def _emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
-def _emit_text(text: str, markup_text: str | None = None) -> None:
-    from rich.console import Console
+def _emit_text(text: str | Callable[[bool], str]) -> None:
+    """Write ``text`` to stdout; a callable is asked for rich markup when stdout is a terminal."""
+    if callable(text) and sys.stdout.isatty():
+        from rich.console import Console  # only for a terminal: piped output stays plain and fast
 
-    console = Console(soft_wrap=True, highlight=False)
-    if console.is_terminal and markup_text is not None:
-        console.print(markup_text)
+        Console(soft_wrap=True, highlight=False).print(text(True))
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(text(False) if callable(text) else text)
 
 
 W_HELP = "The recurrent weight w: an integer, decimal (0.9 is read as exactly 9/10) or p/q."
@@ -74,16 +74,29 @@ H0_HELP = "The initial state h_0 (read exactly, like --w)."
 
 @app.command()
 def explain(
-    w: str = typer.Option("2", "--w", help=W_HELP),
-    h0: str = typer.Option("1", "--h0", help=H0_HELP),
-    steps: str = typer.Option("5", "--steps", "-T", help="Time steps T, a whole number ≥ 1."),
-    lr: str = typer.Option("0.01", "--lr", help="Learning rate η of the SGD step (> 0)."),
-    clip: str = typer.Option("5", "--clip", help="Clipping threshold c of the seed's rule (> 0)."),
+    w: str = typer.Option("2", "--w", metavar="NUMBER", help=W_HELP),
+    h0: str = typer.Option("1", "--h0", metavar="NUMBER", help=H0_HELP),
+    steps: str = typer.Option(
+        "5", "--steps", "-T", metavar="T", help="Time steps T, a whole number ≥ 1."
+    ),
+    lr: str = typer.Option(
+        "0.01", "--lr", metavar="NUMBER", help="Learning rate η of the SGD step (> 0)."
+    ),
+    clip: str = typer.Option(
+        "5", "--clip", metavar="NUMBER", help="Clipping threshold c of the seed's rule (> 0)."
+    ),
     lang: str | None = typer.Option(
-        None, "--lang", help="Language: en or bn (default: from the LANG locale, else en)."
+        None,
+        "--lang",
+        metavar="en|bn",
+        help="Language: en or bn (default: from the LANG locale, else en).",
     ),
     fmt: str = typer.Option(
-        "text", "--format", "-f", help="Output: text (terminal), markdown (LaTeX math) or json."
+        "text",
+        "--format",
+        "-f",
+        metavar="text|markdown|json",
+        help="Output: text (terminal), markdown (LaTeX math) or json.",
     ),
     table_steps: str = typer.Option(
         "5,10,20,50", "--table-steps", help="The explosion table's T values, comma-separated."
@@ -91,6 +104,7 @@ def explain(
     abbreviate: int | None = typer.Option(
         None,
         "--abbreviate",
+        metavar="DIGITS",
         help="JSON only: give values longer than this many digits as '≈1.268e+30'.",
     ),
 ) -> None:
@@ -129,19 +143,24 @@ def explain(
     elif fmt == "markdown":
         sys.stdout.write(render_markdown(data))
     else:
-        _emit_text(render_text(data), render_text(data, markup=True))
+        _emit_text(lambda markup: render_text(data, markup=markup))
 
 
 @app.command()
 def table(
-    w: str = typer.Option("2", "--w", help=W_HELP),
-    h0: str = typer.Option("1", "--h0", help=H0_HELP),
+    w: str = typer.Option("2", "--w", metavar="NUMBER", help=W_HELP),
+    h0: str = typer.Option("1", "--h0", metavar="NUMBER", help=H0_HELP),
     steps: str = typer.Option(
-        "5,10,20,50", "--steps", "-T", help="The T values, comma-separated whole numbers ≥ 1."
+        "5,10,20,50",
+        "--steps",
+        "-T",
+        metavar="T,T,…",
+        help="The T values, comma-separated whole numbers ≥ 1.",
     ),
     mode: str = typer.Option(
         "exact",
         "--mode",
+        metavar="exact|float64|float32|log",
         help="exact (int/fraction), float64 / float32 (rounded to the format; inf shown) "
         "or log (sign and log10, instant for any T).",
     ),
@@ -211,20 +230,35 @@ def _cell(value: Any, fmt: Callable[..., str]) -> str:
 
 @app.command()
 def sgd(
-    w: str = typer.Option("2", "--w", help="The starting weight w_0. " + W_HELP),
-    h0: str = typer.Option("1", "--h0", help=H0_HELP),
-    steps: str = typer.Option("5", "--steps", "-T", help="Time steps T of the recurrence."),
-    lr: str = typer.Option("0.01", "--lr", help="Learning rate η (> 0)."),
+    w: str = typer.Option("2", "--w", metavar="NUMBER", help="The starting weight w_0. " + W_HELP),
+    h0: str = typer.Option("1", "--h0", metavar="NUMBER", help=H0_HELP),
+    steps: str = typer.Option(
+        "5", "--steps", "-T", metavar="T", help="Time steps T of the recurrence."
+    ),
+    lr: str = typer.Option("0.01", "--lr", metavar="NUMBER", help="Learning rate η (> 0)."),
     clip: str | None = typer.Option(
-        None, "--clip", help="Clip each gradient with the seed's rule g/max(1,|g|/c) at this c."
+        None,
+        "--clip",
+        metavar="NUMBER",
+        help="Clip each gradient with the seed's rule g/max(1,|g|/c) at this c.",
     ),
-    iters: str = typer.Option("20", "--iters", "-n", help="Number of updates (1…100,000)."),
+    iters: str = typer.Option(
+        "20", "--iters", "-n", metavar="N", help="Number of updates (1…100,000)."
+    ),
     loss: str = typer.Option(
-        "target", "--loss", help="seed (L = h_T, as the seed) or target (L = ½(h_T − y)²)."
+        "target",
+        "--loss",
+        metavar="seed|target",
+        help="seed (L = h_T, as the seed) or target (L = ½(h_T − y)²).",
     ),
-    target: str = typer.Option("1", "--target", help="The target y of --loss target."),
+    target: str = typer.Option(
+        "1", "--target", metavar="NUMBER", help="The target y of --loss target."
+    ),
     mode: str = typer.Option(
-        "float64", "--mode", help="float64 or float32 (report the first non-finite step) or exact."
+        "float64",
+        "--mode",
+        metavar="float64|float32|exact",
+        help="float64 or float32 (report the first non-finite step) or exact.",
     ),
     compare: bool = typer.Option(
         False,
@@ -232,7 +266,10 @@ def sgd(
         help="Run three ways: no remedy, clipping (--clip, default 5), lower learning rate.",
     ),
     low_lr: str | None = typer.Option(
-        None, "--low-lr", help="The --compare run's lower learning rate (default: --lr / 100)."
+        None,
+        "--low-lr",
+        metavar="NUMBER",
+        help="The --compare run's lower learning rate (default: --lr / 100).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the trajectories as JSON."),
 ) -> None:
@@ -314,7 +351,7 @@ def sgd(
 
 def _num(v: Any, fmt: Callable[..., str]) -> str:
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return f"{v + 0.0:.6g}"  # + 0.0 shows -0.0 as 0
     if isinstance(v, str) and v in ("nan", "inf", "-inf"):
         return v
     text = fmt(v)
@@ -330,11 +367,17 @@ def _frac(v: str) -> Any:
 @app.command("clip")
 def clip_cmd(
     g: str = typer.Option(
-        "100", "--g", help="The gradient: one number, or a vector as comma-separated numbers."
+        "100",
+        "--g",
+        metavar="NUMBER[,NUMBER…]",
+        help="The gradient: one number, or a vector as comma-separated numbers.",
     ),
-    c: str = typer.Option("5", "--c", help="The threshold c (> 0)."),
+    c: str = typer.Option("5", "--c", metavar="NUMBER", help="The threshold c (> 0)."),
     by: str = typer.Option(
-        "norm", "--by", help="norm: the seed's g/max(1,‖g‖/c); value: each entry into [-c, c]."
+        "norm",
+        "--by",
+        metavar="norm|value",
+        help="norm: the seed's g/max(1,‖g‖/c); value: each entry into [-c, c].",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:

@@ -53,6 +53,8 @@ def _value(w: Exact, h0: Exact, power: int, factor: int, abbreviate: int | None)
     if estimate_digits(w, h0, power, factor) <= limit:
         return exact_to_json(_power_exact(w, h0, power, factor), abbreviate)
     lv = _power_log(w, h0, power, factor)
+    if lv.sign == 0:  # an exact zero is short whatever its factors' sizes
+        return "0"
     return "≈" + sci_from_log(lv.sign, lv.log10)
 
 
@@ -62,11 +64,20 @@ def _series(w: Exact, h0: Exact, powers: range, abbreviate: int) -> list[str]:
         return ["0"] * len(powers)
     if w == 0:
         return [exact_to_json(h0, abbreviate) if p == 0 else "0" for p in powers]
-    # Text length grows with p, so the exact prefix ends at the first p over the limit.
+    if w in (1, -1):  # |w^p| = 1: two values, alternating for w = -1
+        plus, minus = exact_to_json(h0, abbreviate), exact_to_json(-h0, abbreviate)
+        return [minus if (w == -1 and p % 2) else plus for p in powers]
+    # Text length grows with p, so the exact prefix ends at the first p over the
+    # limit: binary search for it (O(log T) size estimates, not T).
     lo, hi = min(powers), max(powers)
-    cut = lo
-    while cut <= hi and estimate_digits(w, h0, cut) <= abbreviate:
-        cut += 1
+    a, b = lo, hi + 1  # estimate_digits(p) <= abbreviate for p < cut, > for p >= cut
+    while a < b:
+        mid = (a + b) // 2
+        if estimate_digits(w, h0, mid) <= abbreviate:
+            a = mid + 1
+        else:
+            b = mid
+    cut = a
     exact: dict[int, str] = {}
     x = _power_exact(w, h0, lo) if lo < cut else 0
     for p in range(lo, cut):

@@ -74,7 +74,7 @@ def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
     others stay ``p/q`` (``\\frac{p}{q}`` in LaTeX); values over 40 digits and
     abbreviated values become ``≈ 1.268e+30 (31 digits)``.
     """
-    if isinstance(v, str) and v.startswith("≈"):
+    if isinstance(v, str) and v.startswith("≈") and "e" in v:
         mant, _, exp = v[1:].partition("e")
         if latex:
             return f"\\approx {mant} \\times 10^{{{int(exp)}}}"
@@ -349,7 +349,7 @@ def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> 
         cells = [
             str(row["T"]),
             format_number(row["h_T"], group=True),
-            format_number(row["grad"], group=True) + f"  ({row['sci']})",
+            format_number(row["grad"], group=True) + (f"  ({row['sci']})" if _long(row) else ""),
             "—" if ratio is None else (f"×{ratio:,.4g}" if isinstance(ratio, float) else ratio),
         ]
         if seed:
@@ -382,6 +382,12 @@ def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> 
             doc.para(cat.get("table.horizon", dtype=dt, T=f"{at:,}", max=maxima[dt]))
     if "table" in d["errata"]:
         doc.para("⚠ " + cat["errata.heading"] + ": " + cat["errata.table"])
+
+
+def _long(row: dict[str, Any]) -> bool:
+    """Whether a table row's gradient is long enough to be worth its scientific form too."""
+    g = row["grad"]
+    return isinstance(g, str) and len(g) > 8 and not g.startswith("≈")
 
 
 def _why(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:

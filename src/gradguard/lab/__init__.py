@@ -34,7 +34,9 @@ from gradguard.lab._recurrence import (
     gradient_log,
     overflow_horizon,
     regime,
+    round_to_format,
     state,
+    state_log,
 )
 from gradguard.lab._sgd import (
     LOSSES,
@@ -88,9 +90,11 @@ __all__ = [
     "overflow_horizon",
     "parse_steps_list",
     "regime",
+    "round_to_format",
     "sci",
     "sgd_step",
     "state",
+    "state_log",
     "table_to_json",
     "to_exact",
     "trajectory",

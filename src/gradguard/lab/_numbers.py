@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Decimal, Inexact, localcontext
 from fractions import Fraction
 from numbers import Rational, Real
 from typing import Any
-
-import numpy as np
 
 from gradguard.errors import InputError
 
@@ -79,9 +78,10 @@ def to_exact(x: object, name: str = "w") -> Exact:
       >>> to_exact("0.9"), to_exact("1e-3"), to_exact("3/7"), to_exact(0.1), to_exact("6/3")
       (Fraction(9, 10), Fraction(1, 1000), Fraction(3, 7), Fraction(1, 10), 2)
     """
-    if isinstance(x, (bool, np.bool_)):
+    np = sys.modules.get("numpy")  # a numpy scalar implies numpy is imported: no import here
+    if isinstance(x, bool) or (np is not None and isinstance(x, np.bool_)):
         raise InputError(name, x, _NUMBER_RULE)
-    if isinstance(x, (int, np.integer)):
+    if isinstance(x, int) or (np is not None and isinstance(x, np.integer)):
         return int(x)
     if isinstance(x, Fraction):
         return _normal(x)
@@ -91,7 +91,7 @@ def to_exact(x: object, name: str = "w") -> Exact:
         if not x.is_finite():
             raise InputError(name, str(x), _NUMBER_RULE)
         return _from_text(str(x), name)
-    if isinstance(x, (float, np.floating)):
+    if isinstance(x, float) or (np is not None and isinstance(x, np.floating)):
         f = float(x)
         if not math.isfinite(f):
             raise InputError(name, f, _NUMBER_RULE)
@@ -139,14 +139,15 @@ def check_steps(T: object, name: str = "T", maximum: int | None = None) -> int:
       InputError: ``T`` is not a whole number ≥ 1 (or exceeds ``maximum``).
     """
     rule = "a whole number ≥ 1"
-    if isinstance(T, (bool, np.bool_)):
+    np = sys.modules.get("numpy")
+    if isinstance(T, bool) or (np is not None and isinstance(T, np.bool_)):
         raise InputError(name, T, rule)
     if isinstance(T, str):
         s = T.strip().replace("_", "")
         if not _WHOLE.match(s) or len(s) > 30:
             raise InputError(name, T, rule)
         value = int(s)
-    elif isinstance(T, (int, np.integer)):
+    elif isinstance(T, int) or (np is not None and isinstance(T, np.integer)):
         value = int(T)
     else:
         raise InputError(name, T, rule)
@@ -339,6 +340,8 @@ def approx_powers_json(
 
     Vectorised with numpy: the web explorer asks for 10^4 states per slider move.
     """
+    import numpy as np
+
     p = np.asarray(powers, dtype=np.int64)
     log10 = p.astype(np.float64) * log10_w + log10_h
     exponent = np.floor(log10)

@@ -31,10 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal
 
 from gradguard.errors import InputError
 from gradguard.lab._numbers import (
@@ -45,6 +42,10 @@ from gradguard.lab._numbers import (
     log10_abs,
     to_exact,
 )
+
+if TYPE_CHECKING:  # numpy is imported where it is used: `gradguard explain` starts without it
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "BPTT",
@@ -61,7 +62,9 @@ __all__ = [
     "gradient_log",
     "overflow_horizon",
     "regime",
+    "round_to_format",
     "state",
+    "state_log",
 ]
 
 Mode = Literal["exact", "float64", "float32", "log"]
@@ -69,13 +72,6 @@ MODES: tuple[str, ...] = ("exact", "float64", "float32", "log")
 
 MAX_TRACE_T = 100_000
 """Traces (every ``h_t``, every BPTT term) are refused beyond this ``T``."""
-
-# Largest finite value and the overflow threshold of each format: IEEE
-# round-to-nearest sends a value to inf once it reaches max + ulp/2.
-_FORMATS = {
-    "float64": (np.float64, float(np.finfo(np.float64).max)),
-    "float32": (np.float32, float(np.finfo(np.float32).max)),
-}
 
 
 def check_mode(mode: object, name: str = "mode", allowed: tuple[str, ...] = MODES) -> str:
@@ -288,17 +284,54 @@ def _power_round(dtype: str, w: Exact, h0: Exact, power: int, factor: int = 1) -
     if lv.log10 < -330:
         return 0.0 * lv.sign
     if estimate_digits(w, h0, power, factor) <= 20_000:
-        exact = Fraction(_power_exact(w, h0, power, factor))
-        try:
-            value = float(exact)  # correctly rounded (int/int true division)
-        except OverflowError:
-            value = math.inf * lv.sign
-    else:  # huge numerator and denominator, moderate value: go through the log
-        value = lv.to_float()
+        return round_to_format(Fraction(_power_exact(w, h0, power, factor)), dtype)
+    # Huge numerator and denominator but a moderate value: go through the log
+    # (relative error ~1e-15, so not always the correctly rounded neighbour).
+    value = lv.to_float()
     if dtype == "float32":
+        import numpy as np
+
         with np.errstate(over="ignore", under="ignore"):
             value = float(np.float32(value))
     return value
+
+
+# (mantissa bits including the implicit one, smallest normal exponent, largest exponent)
+_IEEE = {"float64": (53, -1022, 1023), "float32": (24, -126, 127)}
+
+
+def round_to_format(x: Fraction | int, dtype: str = "float64") -> float:
+    """Round an exact value to the nearest ``dtype`` number (ties to even), as IEEE 754 does.
+
+    Exact integer arithmetic throughout, so float32 results are never double
+    rounded through float64. Past the largest finite value the result is
+    ``±inf``; below half the smallest subnormal it is ``±0.0``.
+
+    Example:
+      >>> import numpy as np
+      >>> round_to_format(Fraction(1, 3), "float32") == float(np.float32(1 / 3))
+      True
+      >>> # float32's largest is 2^128 − 2^104; halfway to 2^128 ties to even, i.e. to inf
+      >>> half = 2**128 - 2**103
+      >>> round_to_format(half, "float32"), round_to_format(half - 1, "float32")
+      (inf, 3.4028234663852886e+38)
+    """
+    bits, e_min, e_max = _IEEE[dtype]
+    a = abs(Fraction(x))
+    if a == 0:
+        return 0.0
+    sign = -1.0 if x < 0 else 1.0
+    # e = floor(log2 a), from the bit lengths and one exact comparison.
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    if a < Fraction(2) ** e:
+        e -= 1
+    e = max(e, e_min)  # subnormals share the smallest exponent
+    m = round(a / Fraction(2) ** (e - bits + 1))  # Fraction.__round__: half to even, exact
+    if m == 2**bits:  # rounding carried into the next binade
+        m, e = m // 2, e + 1
+    if e > e_max:
+        return math.inf * sign
+    return sign * math.ldexp(m, e - bits + 1)
 
 
 def _grad_log(w: Exact, h0: Exact, T: int) -> LogValue:
@@ -351,6 +384,8 @@ def gradient_log(
     Raises:
       InputError: a non-finite ``w``/``h0`` or a ``T`` that is not a whole number ≥ 1.
     """
+    import numpy as np
+
     wa = np.asarray(w, dtype=np.float64)
     ta = np.asarray(T)
     ha = np.asarray(h0, dtype=np.float64)
@@ -371,6 +406,40 @@ def gradient_log(
         power = np.where(tf == 1, 0.0, (tf - 1) * lw)
         log10 = np.log10(tf) + power + np.log10(np.abs(ha))
     odd = (ta.astype(np.int64) - 1) % 2 == 1
+    sign = np.sign(ha) * np.where((wa < 0) & odd, -1.0, 1.0)
+    sign = np.where(np.isneginf(log10), 0.0, sign)
+    return sign.astype(np.int8), log10
+
+
+def state_log(
+    w: npt.ArrayLike, T: npt.ArrayLike, h0: npt.ArrayLike = 1.0
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float64]]:
+    """Return ``(sign, log10|h_T|)`` of the state ``h_T = w^T·h_0`` for arrays of ``(w, T)``.
+
+    The companion of :func:`gradient_log` for plots of ``|h_T|`` (the seed's
+    table values) beside ``|∂L/∂w|``; ``T = 0`` is allowed here (``h_0``).
+
+    Raises:
+      InputError: a non-finite ``w``/``h0`` or a ``T`` that is not a whole number ≥ 0.
+    """
+    import numpy as np
+
+    wa = np.asarray(w, dtype=np.float64)
+    ta = np.asarray(T)
+    ha = np.asarray(h0, dtype=np.float64)
+    if not (np.all(np.isfinite(wa)) and np.all(np.isfinite(ha))):
+        raise InputError("w", "an array with non-finite entries", "finite everywhere")
+    if ta.dtype.kind not in "iu" and (
+        ta.dtype.kind != "f" or not np.all(np.isfinite(ta)) or np.any(ta != np.floor(ta))
+    ):
+        raise InputError("T", "an array with non-whole entries", "whole numbers ≥ 0")
+    if ta.size and np.min(ta) < 0:
+        raise InputError("T", "an array with entries < 0", "whole numbers ≥ 0")
+    tf = ta.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        power = np.where(tf == 0, 0.0, tf * np.log10(np.abs(wa)))
+        log10 = power + np.log10(np.abs(ha))
+    odd = ta.astype(np.int64) % 2 == 1
     sign = np.sign(ha) * np.where((wa < 0) & odd, -1.0, 1.0)
     sign = np.where(np.isneginf(log10), 0.0, sign)
     return sign.astype(np.int8), log10

@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
-
 from gradguard.errors import InputError
 from gradguard.lab._clipping import check_threshold, clip_by_norm
 from gradguard.lab._numbers import Exact, check_steps, exact_to_json, float_to_json, to_exact
@@ -221,6 +219,8 @@ def trajectory(
     }
     if m == "exact":
         return _run_exact(params, wx, hx, tt, ex, n, loss, yx, cx)
+    import numpy as np
+
     return _run_float(params, np.dtype(m).type, wx, hx, tt, ex, n, loss, yx, cx)
 
 
@@ -236,6 +236,8 @@ def _run_float(
     y: Exact,
     c: Exact | None,
 ) -> Trajectory:
+    import numpy as np
+
     run = Trajectory(params)
     w, h, e, yy = dt(float(w0)), dt(float(h0)), dt(float(eta)), dt(float(y))
     cc = None if c is None else dt(float(c))
