@@ -242,8 +242,11 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
     assert main(["tour", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip().endswith(f"report: {(out / 'report.html').resolve()}")
-    assert "the seed is off by" in captured.out  # the table with errata
-    assert "1016" in captured.out and "123" in captured.out  # overflow horizons
+    # the lab's table with the seed's claims, its errata and where floats give up
+    assert "seed says" in captured.out and "28.1×" in captured.out
+    assert "Erratum: the seed's table values" in captured.out
+    assert "float64: the gradient is inf from T = 1,016 on." in captured.out
+    assert "float32: the gradient is inf from T = 123 on." in captured.out
     text = (out / "report.html").read_text()
     _check(text)
     assert "divergence / none (T = 10): diverged" in text

@@ -129,34 +129,17 @@ def _stage_lesson(lang: str) -> str:
     return str(render_text(lesson(lang=lang)))
 
 
-def _stage_table(lang: str) -> str:
-    """The explosion table past the seed's T, with its claims, errata and overflow horizons."""
-    from gradguard.report._i18n import t
-    from gradguard.report._lesson import fmt, lesson_data
+#: The tour's explosion table: the seed's T, then where float32 (123) and float64 (1016) give up.
+TABLE_STEPS = "5,10,20,50,100,123,1016"
 
-    d = lesson_data(lang=lang)
-    from gradguard.lab import explosion_table, table_to_json
 
-    rows_json = table_to_json(explosion_table(2, 1, [5, 10, 20, 50, 100, 123, 1016], mode="exact"))
-    head = [t(lang, k) for k in ("col_T", "col_grad", "col_seed", "col_off")]
-    rows = [
-        [
-            str(r["T"]),
-            fmt(r["grad"]),
-            r.get("seed_claim_text") or "—",
-            "—" if r.get("off_by") in (None, 1) else f"{r['off_by']:.3g}×",
-        ]
-        for r in rows_json
-    ]
-    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    lines = ["  ".join(x.rjust(n) for x, n in zip(r, widths, strict=True)) for r in [head, *rows]]
-    hz = d["horizons"]
-    lines += [
-        "",
-        t(lang, "errata"),
-        t(lang, "overflow_note", w=2, h0=1, f64=hz["float64"], f32=hz["float32"]),
-    ]
-    return "\n".join(lines)
+def _stage_table() -> None:
+    """Print the lab's explosion table (`gradguard table`) with the seed's claims and errata."""
+    from gradguard.cli import main
+
+    code = main(["table", "--steps", TABLE_STEPS])
+    if code:
+        raise RuntimeFailure(f"`gradguard table --steps {TABLE_STEPS}` failed (exit {code}).")
 
 
 #: What the tour measures through time: the seed's w = 2 in matrix form (ρ = 2), the
@@ -263,7 +246,8 @@ def tour(
         print(_stage_lesson(lang), "\n")
         stage_done("lesson")
         bar.update(task, description="2/5 the explosion table")
-        print(_stage_table(lang), "\n")
+        _stage_table()
+        print()
         stage_done("table")
         bar.update(task, description="3/5 gradient flow")
         flow = _stage_flow(out)
