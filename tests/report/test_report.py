@@ -296,3 +296,17 @@ def test_flow_json_in_results_folder(results_dir):
     (results_dir / "flow.json").write_text('{"curves": {"x": ["a"]}}')
     with pytest.raises(InputFileError, match=r"flow\.json:1: expected"):
         build_report(results_dir)
+
+
+def test_cli_report_saves_plots_as_svg(tmp_path, guard_log, capsys):
+    out, plots_dir = tmp_path / "r.html", tmp_path / "figs"
+    argv = ["report", "--from", str(guard_log), "-o", str(out), "--plots", str(plots_dir)]
+    assert main([*argv, "--plot-format", "svg"]) == 0
+    names = sorted(p.name for p in plots_dir.iterdir())
+    # one file per inlined figure: explosion, sgd, guard timeline, layer heat map
+    assert names == ["explosion.svg", "layers.svg", "sgd.svg", "timeline.svg"]
+    assert out.read_text().count("<img") == len(names)
+    assert all(b"<svg" in (plots_dir / n).read_bytes()[:600] for n in names)
+    capsys.readouterr()
+    err = _one_line_error(capsys, [*argv, "--plot-format", "jpg"])
+    assert "--plot-format must be png or svg, got 'jpg'." in err

@@ -66,6 +66,15 @@ def report(
     steps: str = typer.Option("5", "--steps", "-T", help="The number of time steps T (1 … 10^6)."),
     lr: str = typer.Option("0.01", "--lr", help="The learning rate η of the SGD step."),
     clip: str = typer.Option("5", "--clip", help="The clipping threshold c of the seed's rule."),
+    plots: Path | None = typer.Option(
+        None,
+        "--plots",
+        help="Also save every figure as a file in this folder (created if missing).",
+        show_default=False,
+    ),
+    plot_format: str = typer.Option(
+        "png", "--plot-format", help="File format for --plots: png or svg."
+    ),
 ) -> None:
     """Write one self-contained HTML report: the seed's lesson, the remedies measured, your log."""
     from gradguard.report._inputs import InputFileError
@@ -74,9 +83,29 @@ def report(
     _check_out(out)
     from gradguard.report import write_report
 
+    if plot_format not in ("png", "svg"):
+        raise usage(InputError("--plot-format", plot_format, "png or svg"))
+    if plots is not None:
+        try:
+            plots.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise usage(
+                InputError("--plots", str(plots), "a folder gradguard can create", str(e.strerror))
+            ) from None
     t0 = time.perf_counter()
     try:
-        path = write_report(out, source, lang=lang, w=w, h0=h0, T=steps, eta=lr, c=clip)
+        path = write_report(
+            out,
+            source,
+            lang=lang,
+            w=w,
+            h0=h0,
+            T=steps,
+            eta=lr,
+            c=clip,
+            plots_dir=plots,
+            plot_format=plot_format,
+        )
     except InputFileError as e:
         raise UsageFailure(str(e)) from None
     except InputError as e:
