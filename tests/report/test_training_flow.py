@@ -48,10 +48,8 @@ def test_report_from_a_real_remedy_run(tmp_path):
     none, clip = rows
     assert none.diverged and not clip.diverged  # the runner's own result under fixed seeds
     k = none.first_nonfinite_step
-    assert (
-        f"divergence / none (T = {none.T}): diverged — the first non-finite loss or gradient at step {k}."
-        in text
-    )
+    said = f"divergence / none (T = {none.T}): diverged — the first non-finite loss or gradient"
+    assert f"{said} at step {k}." in text
     assert f"divergence / clip-norm (T = {clip.T}): stayed finite" in text
     assert f"divergence/T{none.T}/none/seed0: loss and gradient norm" not in text  # plots are PNG
     assert text.count("<img") == 2 + 1 + 2  # explosion, sgd; summary; one run plot per config
