@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.error
 import urllib.parse
@@ -138,3 +139,27 @@ def test_cli_serve_bad_port(capsys):
     assert main(["serve", "--port", "70000"]) == 2
     err = capsys.readouterr().err
     assert "--port" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_serve_runs_and_answers(tmp_path):
+    """`gradguard serve` as a user starts it: prints its URL, answers, stops on SIGINT."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradguard", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert m, line
+        status, data = _get(f"http://127.0.0.1:{m[1]}/api/lesson?w=2&T=5")
+        assert status == 200 and data["grad"] == "80"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err
