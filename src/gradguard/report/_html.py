@@ -128,7 +128,7 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
                 fmt(r["grad"]),
                 r.get("seed_claim_text") or none,
                 none if off is None or off == 1 else f"{off:.3g}×",
-                none if r.get("ratio") is None else f"{r['ratio']:.6g}",
+                _ratio(r.get("ratio"), none),
             ]
         )
     header = [
@@ -146,8 +146,34 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
     return body + plot("explosion")
 
 
-def _why(lang: str) -> str:
-    return _p(t(lang, "why_text"))
+def _ratio(v: Any, none: str) -> str:
+    """A growth ratio from the lab's table: a float, or a JSON string (``"nan"``, ``"inf"``)."""
+    if v is None:
+        return none
+    x = _num(str(v)) if isinstance(v, str) else float(v)
+    return none if math.isnan(x) else f"{x:.6g}"
+
+
+def _why(d: Mapping[str, Any], lang: str) -> str:
+    reg, w = d["regime"], fmt(d["params"]["w"])
+    body = _p(t(lang, "why_text"))
+    kind = reg["kind"]
+    if kind == "vanishing":
+        real = reg.get("peak_T_real")
+        body += _p(
+            t(
+                lang,
+                "why_vanishing",
+                w=w,
+                peak=reg["peak_T"],
+                peak_real=f"{real:.3g}" if real else "?",
+            )
+        )
+    elif kind in ("exploding", "linear", "zero"):
+        body += _p(t(lang, f"why_{kind}", w=w, factor=fmt(reg["factor"])))
+    if reg.get("alternating"):
+        body += _p(t(lang, "why_alternating"))
+    return body
 
 
 def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> str:
@@ -490,7 +516,7 @@ def build_report(
             t(lang, "sec_explosion"),
             _explosion(d, lang, lambda _k: figs.explosion(d)),
         ),
-        _section("why", t(lang, "sec_why"), _why(lang)),
+        _section("why", t(lang, "sec_why"), _why(d, lang)),
         _section(
             "sgd",
             t(lang, "sec_sgd"),
