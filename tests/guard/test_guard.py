@@ -402,3 +402,16 @@ while True:
     result = read_log(log)
     assert len(result.steps) > 50
     assert [r.step for r in result.steps] == list(range(len(result.steps)))
+
+
+def test_ema_zscore_as_the_spike_rule():
+    from gradguard.policies import EmaZScoreRule
+
+    model, opt, _ = _setup()
+    guard = SpikeGuard(model, opt, spike_rule=EmaZScoreRule(z_thresh=6.0, warmup_steps=10))
+    actions = []
+    for step in range(16):
+        fault = "spike" if step == 14 else None
+        actions.append(guard.step(_forward_backward(model, opt, step, fault)))
+    assert [r.kind for r in actions].count("spike") == 1 and actions[14].kind == "spike"
+    assert actions[14].action == "skip"
