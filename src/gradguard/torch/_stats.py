@@ -3,9 +3,10 @@
 The gradients are read by the kernels only: ``torch._foreach_norm`` (per-parameter
 ``norm_type`` norms, grouped by (device, dtype) like ``torch.nn.utils.clip_grad_norm_``)
 and ``torch.aminmax`` (max |g|; small tensors share one concatenated buffer). Everything
-else — total norm, per-layer norms, the non-finite count — is derived on the device from
-those small per-parameter results. Nothing is copied to the host until
-:meth:`GradStats.host`, which does it in one transfer: at most one host sync per step.
+else — total norm, per-layer norms, max |g|, the non-finite count — is derived from those
+small per-parameter results: on the device, or in :meth:`GradStats.host` on the host from
+the values it copies anyway. Nothing is copied to the host until :meth:`GradStats.host`,
+which does it in one transfer: at most one host sync per step.
 
 Why max |g| and not ``isfinite().all()``: ``isfinite`` materialises a full-size boolean
 temporary (15–40× the cost of the norm on CPU), while NaN and inf propagate through
