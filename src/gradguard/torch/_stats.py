@@ -129,6 +129,9 @@ class GradStats:
     unit: list[int]
     reduced_max: Tensor | None = None
     reduced_bad: Tensor | None = None
+    #: The (local) gradients grouped by (device, dtype), kept only with
+    #: ``grad_stats(..., keep_groups=True)`` (a clipper then scales them without regrouping).
+    grouped: list[tuple[torch.device, list[Tensor], list[int]]] | None = None
 
     def _unit_max(self) -> Tensor:
         return torch.maximum(self.extremes[:, 1], self.extremes[:, 0].neg())
@@ -238,6 +241,7 @@ def grad_stats(
     foreach: bool | None = None,
     per_layer: bool = True,
     process_group: Any = None,
+    keep_groups: bool = False,
 ) -> GradStats:
     """Compute gradient norms, max |g| and the non-finite count in one pass, on the device.
 
@@ -255,6 +259,9 @@ def grad_stats(
         gradients: the statistics become the elementwise max over ranks, so a fault
         on one rank is seen by all). FSDP2/DTensor-sharded gradients are detected and
         reduced over their device mesh (sums of ``‖shard‖_p^p``) without it.
+      keep_groups: keep references to the gradients, grouped by (device, dtype), in
+        ``GradStats.grouped`` so that a clipper can scale them without grouping them
+        again (the guard does; off by default so stored statistics hold no gradients).
 
     Returns:
       :class:`GradStats`, still on the device; call :meth:`GradStats.host` to read it.
@@ -314,7 +321,17 @@ def grad_stats(
         for pos, i in enumerate(order):
             inverse[i] = pos
         param_norms = stacked.index_select(0, _index_tensor(tuple(inverse), first_device))
-    stats = GradStats(stacked, param_norms, kept_names, None, None, p, ext, unit)
+    stats = GradStats(
+        stacked,
+        param_norms,
+        kept_names,
+        None,
+        None,
+        p,
+        ext,
+        unit,
+        grouped=grouped if keep_groups else None,
+    )
     if sharded or process_group is not None:
         param_norms, max_abs, bad = _reduce(
             param_norms, stats.max_abs, stats.bad(), p, sharded, grads_full, process_group
