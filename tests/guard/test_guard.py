@@ -221,6 +221,7 @@ def test_log_records_and_tensorboard(tmp_path):
     tags = {t for t, _, _ in tb.scalars}
     assert {"gradguard/loss", "gradguard/grad_norm", "gradguard/skipped"} <= tags
     assert ("gradguard/skipped", 1.0, 3) in tb.scalars
+    assert {"gradguard/layer/rnn", "gradguard/layer/head"} <= tags
 
 
 def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):

@@ -571,6 +571,9 @@ class SpikeGuard:
             self.tensorboard.add_scalar(
                 "gradguard/skipped", float(record.action != "step"), record.step
             )
+            for layer, value in (record.layer_norms or {}).items():
+                if math.isfinite(value):
+                    self.tensorboard.add_scalar(f"gradguard/layer/{layer}", value, record.step)
         for hook in self.hooks:
             hook(record)
         return record
