@@ -266,3 +266,12 @@ def test_abbreviated_values_read_approximately_equal(capsys):
     # 200·2^199 has 63 digits: shown abbreviated, and prose says "w ≈ …", never "w = ≈ …".
     code, out, _ = run(capsys, "explain", "--steps", "200", "--lang", "en")
     assert code == 0 and "w ≈ -" in out and "= ≈" not in out
+
+
+def test_one_step_lesson_has_no_exaggeration(capsys):
+    # T = 1: ∂L/∂w = h_0 = 1 — one term, and nothing "very large" about it.
+    code, out, _ = run(capsys, "explain", "--steps", "1", "--lang", "en")
+    assert code == 0 and "∂L/∂w = 1·2^0 = 1" in out
+    assert "very large" not in out and "= 1 = 1" not in out
+    code, out, _ = run(capsys, "explain", "--lang", "en")  # the seed's 80 is, as it says
+    assert "(even for such a small network this is very large)" in out

@@ -205,6 +205,7 @@ def lesson(
     eta_low = Fraction(ex) / 10
     w_low = sgd_step(wx, grad, eta_low)
 
+    large = reg.kind == "exploding" and hx != 0 and abs(grad) >= 10 * abs(hx)
     errata = ["proportional"]
     if seed and any(T_ in (10, 20, 50) for T_ in steps_T):
         errata.insert(0, "table")
@@ -238,7 +239,9 @@ def lesson(
         {"kind": "setup"},
         {"kind": "forward", "T": tt, "loss": states[-1]},
         {"kind": "backward", "T": tt},
-        {"kind": "substitute", "T": tt, "grad": grad_json},
+        # The seed's "(even for such a small network this is very large)" — said of 80
+        # from h_0 = 1; not of T = 1's gradient h_0.
+        {"kind": "substitute", "T": tt, "grad": grad_json, "large": large},
         {"kind": "closed_form", "T": tt, "power": tt - 1, "grad": grad_json, "matches": matches},
         {"kind": "table", "regime": reg.kind, "seed_system": seed, "horizons": horizons},
         {"kind": "why", "regime": reg.to_json()},
