@@ -205,7 +205,7 @@ def lesson(
     eta_low = Fraction(ex) / 10
     w_low = sgd_step(wx, grad, eta_low)
 
-    large = reg.kind == "exploding" and hx != 0 and abs(grad) >= 10 * abs(hx)
+    large = reg.kind == "exploding" and hx != 0 and abs(Fraction(grad)) >= 10 * abs(Fraction(hx))
     errata = ["proportional"]
     if seed and any(T_ in (10, 20, 50) for T_ in steps_T):
         errata.insert(0, "table")
