@@ -149,6 +149,15 @@ def test_load_source_errors(tmp_path, results_dir):
     summary.write_text("experiment,config\nx,y\n")
     with pytest.raises(InputFileError, match=r"summary.csv:1: header lacks the columns seed"):
         load_source(summary)  # summary.csv itself is accepted as the folder
+    # a tour folder: flow.json at the top, the results one level down
+    tour = results_dir.parent / "tour"
+    tour.mkdir()
+    results_dir.rename(tour / "remedies")
+    (tour / "remedies" / "summary.csv").write_text("\n".join(lines) + "\n")
+    (tour / "flow.json").write_text('{"curves": {"gru": [1.0, 0.5]}}')
+    src = load_source(tour)
+    assert len(src.summary) == 7 and len(src.runs) == 7 and src.flow is not None
+    results_dir = tour / "remedies"
     src = load_source(results_dir / "divergence" / "none-seed0.jsonl")
     assert src.kind == "log" and len(src.log.steps) == 20
 
@@ -222,20 +231,29 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
     from gradguard.cli import _report as tour_mod
 
     # The remedies' quick preset takes a minute (measured in the README, not here): the tour
-    # is tested with a finished results folder standing in for it; flow runs for real if torch
-    # and gradguard.experiments are installed, else the report says it was not measured.
+    # is tested with a finished results folder standing in for it; flow runs for real, made
+    # small (one model × init, T = 12, a 10-step training run for the heat map), if torch and
+    # gradguard.experiments are installed, else the report says it was not measured.
     monkeypatch.setattr(tour_mod, "_stage_remedies", lambda out, on_progress: results_dir)
+    monkeypatch.setattr(tour_mod, "FLOW_CONFIGS", (("linear", "scaled-orthogonal", 2.0),))
+    monkeypatch.setattr(tour_mod, "FLOW_T", 12)
+    monkeypatch.setattr(tour_mod, "FLOW_TRAINING", {"steps": 10, "every": 5, "hidden": 8})
     out = tmp_path / "tour"
     assert main(["tour", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip().endswith(f"report: {(out / 'report.html').resolve()}")
-    assert "the seed is off by" in captured.out  # the table with errata
-    assert "1016" in captured.out and "123" in captured.out  # overflow horizons
+    # the lab's table with the seed's claims, its errata and where floats give up
+    assert "seed says" in captured.out and "28.1×" in captured.out
+    assert "Erratum: the seed's table values" in captured.out
+    assert "float64: the gradient is inf from T = 1,016 on." in captured.out
+    assert "float32: the gradient is inf from T = 123 on." in captured.out
     text = (out / "report.html").read_text()
     _check(text)
     assert "divergence / none (T = 10): diverged" in text
     if tour_mod._optional("gradguard.experiments", "gradient_flow") is not None:
         assert (out / "flow.json").is_file() and "linear × scaled-orthogonal (ρ = 2)" in text
+        # the linear RNN with orthogonal W scaled to ρ = 2 multiplies ‖∂L/∂h_t‖ by 2 per step
+        assert "ρ(W) = 2, measured per-step factor" in text and "= 2 over T = 12." in text
     else:
         assert "Gradient flow was not measured" in text
 
@@ -278,3 +296,17 @@ def test_flow_json_in_results_folder(results_dir):
     (results_dir / "flow.json").write_text('{"curves": {"x": ["a"]}}')
     with pytest.raises(InputFileError, match=r"flow\.json:1: expected"):
         build_report(results_dir)
+
+
+def test_cli_report_saves_plots_as_svg(tmp_path, guard_log, capsys):
+    out, plots_dir = tmp_path / "r.html", tmp_path / "figs"
+    argv = ["report", "--from", str(guard_log), "-o", str(out), "--plots", str(plots_dir)]
+    assert main([*argv, "--plot-format", "svg"]) == 0
+    names = sorted(p.name for p in plots_dir.iterdir())
+    # one file per inlined figure: explosion, sgd, guard timeline, layer heat map
+    assert names == ["explosion.svg", "layers.svg", "sgd.svg", "timeline.svg"]
+    assert out.read_text().count("<img") == len(names)
+    assert all(b"<svg" in (plots_dir / n).read_bytes()[:600] for n in names)
+    capsys.readouterr()
+    err = _one_line_error(capsys, [*argv, "--plot-format", "jpg"])
+    assert "--plot-format must be png or svg, got 'jpg'." in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.error
 import urllib.parse
@@ -138,3 +139,48 @@ def test_cli_serve_bad_port(capsys):
     assert main(["serve", "--port", "70000"]) == 2
     err = capsys.readouterr().err
     assert "--port" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_serve_runs_and_answers(tmp_path):
+    """`gradguard serve` as a user starts it: prints its URL, answers, stops on SIGINT."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradguard", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert m, line
+        status, data = _get(f"http://127.0.0.1:{m[1]}/api/lesson?w=2&T=5")
+        assert status == 200 and data["grad"] == "80"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("w", ["2", "0.9", "-1.5", "3/2", "0", "1"])
+@pytest.mark.parametrize("T", [1, 5, 12, 300])
+def test_state_agrees_with_the_lesson(w, T):
+    """The explorer's few states and terms equal the full lesson's (gradguard.explain)."""
+    from gradguard.explain import lesson
+    from gradguard.report._lesson import fmt, shown_steps
+
+    s = explorer_state({"w": w, "h0": "3", "T": str(T)})
+    d = lesson(w=w, h0=3, T=T, abbreviate=20)
+    assert s["grad"] == fmt(d["grad"]) and s["loss"] == fmt(d["loss"])
+    idx = shown_steps(T, 6, 3)
+    assert [ln.rsplit(" = ", 1)[1] for ln, i in zip(s["forward"], idx, strict=True) if i] == [
+        fmt(d["states"][i]) for i in idx if i
+    ]
+    assert [v for v in s["backward"]["values"].split(" + ") if v != "…"] == [
+        fmt(d["terms"][i - 1]) for i in idx if i
+    ]
+    assert s["sgd"]["w_new"] == fmt(d["sgd"]["w_new"])
+    assert s["clip"]["w_new"] == fmt(d["clip"]["w_new"])

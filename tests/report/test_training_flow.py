@@ -1,4 +1,4 @@
-"""Flow over training (the tour's heat map): needs torch and gradguard.experiments (issue 3)."""
+"""The report on real torch output: flow over training, a real remedy run (needs issue 3)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,23 @@ def test_flow_over_training_shape_and_first_row():
     assert d["matrix"][0] == pytest.approx(expected)
     # training changed the weights, so the later rows differ
     assert d["matrix"][-1] != pytest.approx(d["matrix"][0])
+
+
+def test_report_from_a_real_remedy_run(tmp_path):
+    """The report reads what the remedy runner writes (a small slice of the quick preset)."""
+    from gradguard.experiments import run_remedies
+    from gradguard.report import build_report
+
+    rows = run_remedies(
+        "quick", out=tmp_path, experiments=["divergence"], configs=["none", "clip-norm"], steps=30
+    )
+    assert [r.config for r in rows] == ["none", "clip-norm"]
+    text = build_report(tmp_path)
+    none, clip = rows
+    assert none.diverged and not clip.diverged  # the runner's own result under fixed seeds
+    k = none.first_nonfinite_step
+    said = f"divergence / none (T = {none.T}): diverged — the first non-finite loss or gradient"
+    assert f"{said} at step {k}." in text
+    assert f"divergence / clip-norm (T = {clip.T}): stayed finite" in text
+    assert f"divergence/T{none.T}/none/seed0: loss and gradient norm" not in text  # plots are PNG
+    assert text.count("<img") == 2 + 1 + 2  # explosion, sgd; summary; one run plot per config

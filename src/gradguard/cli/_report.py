@@ -66,6 +66,15 @@ def report(
     steps: str = typer.Option("5", "--steps", "-T", help="The number of time steps T (1 … 10^6)."),
     lr: str = typer.Option("0.01", "--lr", help="The learning rate η of the SGD step."),
     clip: str = typer.Option("5", "--clip", help="The clipping threshold c of the seed's rule."),
+    plots: Path | None = typer.Option(
+        None,
+        "--plots",
+        help="Also save every figure as a file in this folder (created if missing).",
+        show_default=False,
+    ),
+    plot_format: str = typer.Option(
+        "png", "--plot-format", help="File format for --plots: png or svg."
+    ),
 ) -> None:
     """Write one self-contained HTML report: the seed's lesson, the remedies measured, your log."""
     from gradguard.report._inputs import InputFileError
@@ -74,9 +83,29 @@ def report(
     _check_out(out)
     from gradguard.report import write_report
 
+    if plot_format not in ("png", "svg"):
+        raise usage(InputError("--plot-format", plot_format, "png or svg"))
+    if plots is not None:
+        try:
+            plots.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise usage(
+                InputError("--plots", str(plots), "a folder gradguard can create", str(e.strerror))
+            ) from None
     t0 = time.perf_counter()
     try:
-        path = write_report(out, source, lang=lang, w=w, h0=h0, T=steps, eta=lr, c=clip)
+        path = write_report(
+            out,
+            source,
+            lang=lang,
+            w=w,
+            h0=h0,
+            T=steps,
+            eta=lr,
+            c=clip,
+            plots_dir=plots,
+            plot_format=plot_format,
+        )
     except InputFileError as e:
         raise UsageFailure(str(e)) from None
     except InputError as e:
@@ -129,34 +158,17 @@ def _stage_lesson(lang: str) -> str:
     return str(render_text(lesson(lang=lang)))
 
 
-def _stage_table(lang: str) -> str:
-    """The explosion table past the seed's T, with its claims, errata and overflow horizons."""
-    from gradguard.report._i18n import t
-    from gradguard.report._lesson import fmt, lesson_data
+#: The tour's explosion table: the seed's T, then where float32 (123) and float64 (1016) give up.
+TABLE_STEPS = "5,10,20,50,100,123,1016"
 
-    d = lesson_data(lang=lang)
-    from gradguard.lab import explosion_table, table_to_json
 
-    rows_json = table_to_json(explosion_table(2, 1, [5, 10, 20, 50, 100, 123, 1016], mode="exact"))
-    head = [t(lang, k) for k in ("col_T", "col_grad", "col_seed", "col_off")]
-    rows = [
-        [
-            str(r["T"]),
-            fmt(r["grad"]),
-            r.get("seed_claim_text") or "—",
-            "—" if r.get("off_by") in (None, 1) else f"{r['off_by']:.3g}×",
-        ]
-        for r in rows_json
-    ]
-    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    lines = ["  ".join(x.rjust(n) for x, n in zip(r, widths, strict=True)) for r in [head, *rows]]
-    hz = d["horizons"]
-    lines += [
-        "",
-        t(lang, "errata"),
-        t(lang, "overflow_note", w=2, h0=1, f64=hz["float64"], f32=hz["float32"]),
-    ]
-    return "\n".join(lines)
+def _stage_table() -> None:
+    """Print the lab's explosion table (`gradguard table`) with the seed's claims and errata."""
+    from gradguard.cli import main
+
+    code = main(["table", "--steps", TABLE_STEPS])
+    if code:
+        raise RuntimeFailure(f"`gradguard table --steps {TABLE_STEPS}` failed (exit {code}).")
 
 
 #: What the tour measures through time: the seed's w = 2 in matrix form (ρ = 2), the
@@ -170,6 +182,8 @@ FLOW_CONFIGS: tuple[tuple[str, str, float | None], ...] = (
     ("gru", "default", None),
 )
 FLOW_T = 50
+#: The heat map's training run (tanh × Xavier on the adding task, T = FLOW_T).
+FLOW_TRAINING: dict[str, Any] = {"steps": 200, "every": 10, "hidden": 32, "batch": 32}
 
 
 def _stage_flow(out: Path) -> dict[str, Any] | None:
@@ -189,7 +203,7 @@ def _stage_flow(out: Path) -> dict[str, Any] | None:
         )
     from gradguard.report._training_flow import flow_over_training
 
-    over = flow_over_training()
+    over = flow_over_training(T=FLOW_T, **FLOW_TRAINING)
     data = {
         "curves": curves,
         "notes": notes,
@@ -247,19 +261,30 @@ def tour(
         transient=False,
     ) as bar:
         task = bar.add_task("tour", total=5)
+        timings: list[tuple[str, float]] = []
+        clock = time.perf_counter()
+
+        def stage_done(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings.append((name, now - clock))
+            clock = now
+            bar.advance(task)
+
         bar.update(task, description="1/5 the lesson")
         print(_stage_lesson(lang), "\n")
-        bar.advance(task)
+        stage_done("lesson")
         bar.update(task, description="2/5 the explosion table")
-        print(_stage_table(lang), "\n")
-        bar.advance(task)
+        _stage_table()
+        print()
+        stage_done("table")
         bar.update(task, description="3/5 gradient flow")
         flow = _stage_flow(out)
         if flow is None:
             notes.append(
                 "gradient flow: skipped (gradguard.experiments is not installed in this build)"
             )
-        bar.advance(task)
+        stage_done("flow")
         bar.update(task, description="4/5 the remedies (quick)")
         sub = bar.add_task("  runs", total=None)
 
@@ -270,13 +295,14 @@ def tour(
         bar.remove_task(sub)
         if results is None:
             notes.append("remedies: skipped (gradguard.experiments is not installed in this build)")
-        bar.advance(task)
+        stage_done("remedies")
         bar.update(task, description="5/5 the HTML report")
         from gradguard.report import write_report
 
         path = write_report(out / "report.html", results, lang=lang, flow=flow)
-        bar.advance(task)
+        stage_done("report")
     for n in notes:
         err.print(f"[yellow]note:[/] {n}")
-    err.print(f"tour finished in {time.perf_counter() - t0:.1f} s")
+    per_stage = ", ".join(f"{name} {sec:.1f} s" for name, sec in timings)
+    err.print(f"tour finished in {time.perf_counter() - t0:.1f} s ({per_stage})")
     print(f"report: {path.resolve()}")

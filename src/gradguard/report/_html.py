@@ -14,10 +14,12 @@ import base64
 import html
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gradguard.errors import InputError
 from gradguard.report._atomic import write_text_atomic
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source
@@ -126,7 +128,7 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
                 fmt(r["grad"]),
                 r.get("seed_claim_text") or none,
                 none if off is None or off == 1 else f"{off:.3g}×",
-                none if r.get("ratio") is None else f"{r['ratio']:.6g}",
+                _ratio(r.get("ratio"), none),
             ]
         )
     header = [
@@ -144,8 +146,34 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
     return body + plot("explosion")
 
 
-def _why(lang: str) -> str:
-    return _p(t(lang, "why_text"))
+def _ratio(v: Any, none: str) -> str:
+    """A growth ratio from the lab's table: a float, or a JSON string (``"nan"``, ``"inf"``)."""
+    if v is None:
+        return none
+    x = _num(str(v)) if isinstance(v, str) else float(v)
+    return none if math.isnan(x) else f"{x:.6g}"
+
+
+def _why(d: Mapping[str, Any], lang: str) -> str:
+    reg, w = d["regime"], fmt(d["params"]["w"])
+    body = _p(t(lang, "why_text"))
+    kind = reg["kind"]
+    if kind == "vanishing":
+        real = reg.get("peak_T_real")
+        body += _p(
+            t(
+                lang,
+                "why_vanishing",
+                w=w,
+                peak=reg["peak_T"],
+                peak_real=f"{real:.3g}" if real else "?",
+            )
+        )
+    elif kind in ("exploding", "linear", "zero"):
+        body += _p(t(lang, f"why_{kind}", w=w, factor=fmt(reg["factor"])))
+    if reg.get("alternating"):
+        body += _p(t(lang, "why_alternating"))
+    return body
 
 
 def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> str:
@@ -339,18 +367,22 @@ def _to_float(v: str) -> float:
 class _Figures:
     """Render plots lazily into inline <figure> elements (matplotlib imported on first use)."""
 
-    def __init__(self, lang: str) -> None:
+    def __init__(self, lang: str, plots_dir: Path | None = None, plot_format: str = "png") -> None:
         from gradguard.report import plots
 
         self.plots = plots
         self.lang = lang
+        self.plots_dir = plots_dir
+        self.plot_format = plot_format
+        self.saved: list[Path] = []
 
     def _emit(self, fig: Any, alt: str) -> str:
         png = self.plots.figure_bytes(fig, "png")
-        from matplotlib.figure import Figure
-
-        if isinstance(fig, Figure):
-            fig.clear()
+        if self.plots_dir is not None:
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", alt).strip("-") or "figure"
+            path = self.plots_dir / f"{stem}.{self.plot_format}"
+            self.saved.append(self.plots.save_figure(fig, path))
+        fig.clear()
         return _img(png, alt)
 
     def explosion(self, d: Mapping[str, Any]) -> str:
@@ -436,6 +468,8 @@ def build_report(
     flow: Mapping[str, Any] | None = None,
     sgd: Mapping[str, Sequence[float]] | None = None,
     names: dict[str, str] | None = None,
+    plots_dir: str | os.PathLike[str] | None = None,
+    plot_format: str = "png",
 ) -> str:
     """Return the report as one self-contained HTML document.
 
@@ -450,6 +484,8 @@ def build_report(
         by default the lab's :func:`gradguard.lab.compare_remedies` on the target
         loss ``L = ½(h_T − y)²`` (no remedy, the seed's clipping, a lower η).
       names: how the caller names ``w, h0, T, eta, c`` in error messages.
+      plots_dir: also save every figure there as a file (``explosion.svg``, …).
+      plot_format: ``"png"`` or ``"svg"`` for ``plots_dir``.
 
     Raises:
       InputError: a bad parameter or language.
@@ -460,7 +496,14 @@ def build_report(
     if sgd is None:
         sgd = sgd_trajectories(d, lang)
     src = source if isinstance(source, Source) or source is None else load_source(Path(source))
-    figs = _Figures(lang)
+    from gradguard.report.plots import FORMATS
+
+    if plot_format not in FORMATS:
+        raise InputError("plot_format", plot_format, "one of " + ", ".join(FORMATS))
+    pdir = Path(plots_dir) if plots_dir is not None else None
+    if pdir is not None and not pdir.is_dir():
+        raise InputError("plots_dir", str(pdir), "an existing folder")
+    figs = _Figures(lang, pdir, plot_format)
     if flow is None and src is not None:
         flow = src.flow
     from gradguard import __version__
@@ -473,7 +516,7 @@ def build_report(
             t(lang, "sec_explosion"),
             _explosion(d, lang, lambda _k: figs.explosion(d)),
         ),
-        _section("why", t(lang, "sec_why"), _why(lang)),
+        _section("why", t(lang, "sec_why"), _why(d, lang)),
         _section(
             "sgd",
             t(lang, "sec_sgd"),

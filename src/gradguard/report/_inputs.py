@@ -61,7 +61,7 @@ class Source:
 
 
 def load_source(path: str | Path) -> Source:
-    """Load a results folder (or its ``summary.csv``) or a single JSONL guard log.
+    """Load a results folder (or its ``summary.csv``, or a tour folder) or one JSONL guard log.
 
     Raises:
       InputFileError: the path does not exist, holds nothing gradguard wrote, or a
@@ -75,6 +75,12 @@ def load_source(path: str | Path) -> Source:
     if p.is_file():
         return Source(path=p, kind="log", log=_read(p))
     summary_path = p / "summary.csv"
+    flow_path = p / "flow.json"
+    if not summary_path.is_file():
+        # A tour folder holds flow.json and the results one level down (remedies/).
+        found = sorted(p.glob("*/summary.csv"))
+        if len(found) == 1:
+            summary_path = found[0]
     logs = sorted(q for q in p.rglob("*.jsonl") if q.is_file())
     if not summary_path.is_file() and not logs:
         raise InputFileError(
@@ -89,7 +95,8 @@ def load_source(path: str | Path) -> Source:
         name, info = _run_name(q, p, log)
         src.runs[name] = log
         src.run_info[name] = info
-    flow_path = p / "flow.json"
+    if not flow_path.is_file():
+        flow_path = summary_path.parent / "flow.json"
     if flow_path.is_file():
         src.flow = _read_flow(flow_path)
     return src

@@ -41,7 +41,8 @@ def flow_over_training(
     from gradguard.experiments import RecurrentNet, adding_problem, measure_flow
 
     gen = torch.Generator().manual_seed(seed)
-    net = RecurrentNet(model, 2, hidden, 1, init=init, generator=gen)
+    # fused: torch's RNN kernel for training (same math); measure_flow unrolls it anyway.
+    net = RecurrentNet(model, 2, hidden, 1, init=init, generator=gen, fused=model != "linear")
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     probe = adding_problem(T, 8, torch.Generator().manual_seed(10_000 + seed))
     data_gen = torch.Generator().manual_seed(20_000 + seed)

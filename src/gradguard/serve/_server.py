@@ -6,6 +6,7 @@ import json
 import math
 import threading
 from collections.abc import Mapping
+from fractions import Fraction
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -14,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from gradguard.errors import InputError
 from gradguard.report._i18n import catalog, check_lang, t
-from gradguard.report._lesson import fmt, lesson_data, shown_steps
+from gradguard.report._lesson import fmt, shown_steps
 
 __all__ = ["MAX_EXPLORER_T", "explorer_state", "make_server", "serve"]
 
@@ -31,9 +32,13 @@ _DIGITS = 20
 def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     """Return everything the page shows for ``params`` (strings, as from a query string).
 
-    The numbers are :func:`gradguard.explain.lesson`'s (values over
-    :data:`_DIGITS` digits abbreviated, so T = 10^4 stays fast); this only picks
-    what the page shows and formats it.
+    The numbers are the lab's, computed only for what the page shows: the first
+    and last states ``h_t = w^t·h_0`` (:func:`gradguard.lab.state`), their BPTT
+    terms ``h_{t-1}·w^(T-t)`` (``state`` again, from ``h_{t-1}``), the gradient
+    ``T·w^(T-1)·h_0`` (:func:`~gradguard.lab.grad_closed_form`), the explosion
+    table, the overflow horizons, one SGD step and the seed's clipping — so an
+    update at T = 10^4 costs what ten states cost, not a whole trace. Values over
+    :data:`_DIGITS` digits are abbreviated (``≈ d.ddd × 10^k``).
 
     Keys: ``params``, ``labels`` (UI text in the chosen language), ``forward``
     (lines), ``backward`` (symbolic and numeric terms), ``grad``, ``loss``,
@@ -44,32 +49,53 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
       InputError: a missing, non-numeric or out-of-range parameter, or an
         unknown parameter name.
     """
-    from gradguard.lab import gradient_log
+    from gradguard.lab import (
+        check_lr,
+        check_threshold,
+        clip_by_norm,
+        exact_to_json,
+        explosion_table,
+        grad_closed_form,
+        gradient_log,
+        is_seed_system,
+        overflow_horizon,
+        sgd_step,
+        state,
+        table_to_json,
+        to_exact,
+    )
 
     unknown = sorted(set(params) - set(_PARAMS))
     if unknown:
         raise InputError("parameter", unknown[0], "one of " + ", ".join(_PARAMS))
     lang = check_lang(params.get("lang", "en"))
-    d = lesson_data(
-        params.get("w", "2"),
-        params.get("h0", "1"),
-        params.get("T", "5"),
-        params.get("eta", "0.01"),
-        params.get("c", "5"),
-        lang,
-        abbreviate=_DIGITS,
-        max_T=MAX_EXPLORER_T,
-    )
-    p = d["params"]
-    T, w, states, terms = p["T"], fmt(p["w"]), d["states"], d["terms"]
-    more = t(lang, "ui_more", n=T - 9)
-    forward = [
-        f"h_{i} = {w} × {fmt(states[i - 1])} = {fmt(states[i])}" if i else more
-        for i in shown_steps(T, 6, 3)
-    ]
+    T = _check_T(params.get("T", "5"))
+    w, h0 = to_exact(params.get("w", "2"), "w"), to_exact(params.get("h0", "1"), "h0")
+    eta = check_lr(params.get("eta", "0.01"), "eta")
+    c = to_exact(params.get("c", "5"), "c")
+    check_threshold(c, "c")
+
+    def show(x: Any) -> str:
+        return fmt(exact_to_json(x, _DIGITS))
+
+    grad = grad_closed_form(w, h0, T)  # the lab refuses values past its digit limit
+    ws = show(w)
     idx = shown_steps(T, 6, 3)
-    symbolic = [f"{fmt(states[i - 1])}·{w}^{T - i}" if i else "…" for i in idx]
-    values = [fmt(terms[i - 1]) if i else "…" for i in idx]
+
+    def run(start: Any, steps: int) -> Any:
+        # the lab's state() counts steps from 1; zero steps leave the start as it is
+        return start if steps == 0 else state(w, start, steps)
+
+    states = {k: run(h0, k) for k in {0, *idx, *(i - 1 for i in idx if i)}}
+    forward = [
+        f"h_{i} = {ws} × {show(states[i - 1])} = {show(states[i])}"
+        if i
+        else t(lang, "ui_more", n=T - 9)
+        for i in idx
+    ]
+    symbolic = [f"{show(states[i - 1])}·{ws}^{T - i}" if i else "…" for i in idx]
+    # term t of the BPTT sum: w^(T-t)·h_{t-1}, i.e. the recurrence run T-t steps from h_{t-1}
+    values = [show(run(states[i - 1], T - i)) if i else "…" for i in idx]
     table = [
         {
             "T": r["T"],
@@ -78,69 +104,69 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
             "seed": r.get("seed_claim_text") or "",
             "off_by": "" if r.get("off_by") in (None, 1) else f"{r['off_by']:.3g}×",
         }
-        for r in d["table"]
+        for r in table_to_json(explosion_table(w, h0, (5, 10, 20, 50), mode="exact"))
     ]
-    hz = d["horizons"]
-    if hz["float64"] is not None and hz["float32"] is not None:
-        overflow = t(
-            lang, "overflow_note", w=w, h0=fmt(p["h0"]), f64=hz["float64"], f32=hz["float32"]
-        )
+    f64, f32 = (overflow_horizon(w, h0, dt) for dt in ("float64", "float32"))
+    if f64 is not None and f32 is not None:
+        overflow = t(lang, "overflow_note", w=ws, h0=show(h0), f64=f64, f32=f32)
     else:
-        overflow = t(lang, "overflow_never", w=w)
+        overflow = t(lang, "overflow_never", w=ws)
     Tmax = max(T, 60)
     Ts = sorted({1, *range(1, Tmax + 1, max(1, Tmax // _CURVE_POINTS)), T, Tmax})
-    wf, hf = _as_float(p["w"]), _as_float(p["h0"])
+    wf, hf = _as_float(w), _as_float(h0)
     curve: list[float | None] = [None] * len(Ts)
     if wf is not None and hf is not None:
-        curve = [
-            None if not math.isfinite(v) else round(float(v), 6)
-            for v in gradient_log(wf, Ts, hf)[1]
-        ]
-    sgd, clip = d["sgd"], d["clip"]
+        logs = gradient_log(wf, Ts, hf)[1]
+        curve = [round(float(v), 6) if math.isfinite(v) else None for v in logs]
+    w_new = sgd_step(w, grad, eta)
+    g_clip = clip_by_norm(Fraction(grad), Fraction(c))
+    w_clip = sgd_step(w, g_clip, eta)
+    g_text, loss = show(grad), show(states[T])
     ui = {k: v for k, v in catalog(lang).items() if k.startswith(("ui_", "sec_", "col_"))}
     return {
-        "params": {k: (fmt(p[k]) if k != "T" else T) for k in ("w", "h0", "T", "eta", "c")}
-        | {"lang": lang},
+        "params": {"w": ws, "h0": show(h0), "T": T, "eta": show(eta), "c": show(c), "lang": lang},
         "labels": ui,
         "forward": forward,
-        "loss": fmt(d["loss"]),
+        "loss": loss,
         "backward": {"symbolic": " + ".join(symbolic), "values": " + ".join(values)},
-        "grad": fmt(d["grad"]),
-        "grad_text": t(lang, "backward_sum", grad=fmt(d["grad"])),
+        "grad": g_text,
+        "grad_text": t(lang, "backward_sum", grad=g_text),
         "table": table,
-        "errata": t(lang, "errata") if "table" in d["errata"] else "",
+        "errata": t(lang, "errata") if is_seed_system(w, h0) else "",
         "why": t(lang, "why_text"),
         "overflow": overflow,
         "sgd": {
-            "w_new": fmt(sgd["w_new"]),
-            "text": t(
-                lang,
-                "sgd_text",
-                w=w,
-                eta=fmt(sgd["eta"]),
-                grad=fmt(sgd["grad"]),
-                w_new=fmt(sgd["w_new"]),
-            ),
+            "w_new": show(w_new),
+            "text": t(lang, "sgd_text", w=ws, eta=show(eta), grad=g_text, w_new=show(w_new)),
         },
         "clip": {
-            "grad_clipped": fmt(clip["grad_clipped"]),
-            "w_new": fmt(clip["w_new"]),
+            "grad_clipped": show(g_clip),
+            "w_new": show(w_clip),
             "text": t(
                 lang,
                 "sgd_clip_text",
-                c=fmt(clip["c"]),
-                grad=fmt(clip["grad"]),
-                g_clip=fmt(clip["grad_clipped"]),
-                w_clip=fmt(clip["w_new"]),
+                c=show(c),
+                grad=g_text,
+                g_clip=show(g_clip),
+                w_clip=show(w_clip),
             ),
         },
         "curve": {"T": Ts, "log10_grad": curve, "current_T": T},
     }
 
 
-def _as_float(x: str) -> float | None:
-    from fractions import Fraction
+def _check_T(T: str) -> int:
+    rule = f"a whole number from 1 to {MAX_EXPLORER_T:,}"
+    try:
+        value = int(T.strip())
+    except ValueError:
+        raise InputError("T", T, rule) from None
+    if not 1 <= value <= MAX_EXPLORER_T:
+        raise InputError("T", T, rule)
+    return value
 
+
+def _as_float(x: Any) -> float | None:
     try:
         v = float(Fraction(x))
     except (OverflowError, ValueError, ZeroDivisionError):
