@@ -193,7 +193,15 @@ def lesson(
 
     reg = regime(wx)
     seed = is_seed_system(wx, hx)
-    table = table_to_json(explosion_table(wx, hx, steps_T, mode="exact"))
+    try:
+        table = table_to_json(explosion_table(wx, hx, steps_T, mode="exact"))
+    except InputError as e:  # a T of the table, not the lesson's own T, is too large
+        raise InputError(
+            "table_steps",
+            e.value,
+            e.rule,
+            "Leave it out of the lesson's table; `gradguard table --mode log` shows any T.",
+        ) from None
     horizons = {dt: overflow_horizon(wx, hx, dt) for dt in ("float64", "float32")}
 
     w_new = sgd_step(wx, grad, ex)
