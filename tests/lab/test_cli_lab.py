@@ -175,7 +175,8 @@ def test_huge_exact_result_is_refused_fast(capsys):
 
     start = time.perf_counter()
     assert_usage_error(capsys, ["table", "--steps", "10000000000"], "--mode log")
-    assert time.perf_counter() - start < 2  # an estimate from log10, nothing computed
+    # A hang guard, not a speed claim: the refusal is an estimate from log10.
+    assert time.perf_counter() - start < 10
 
 
 def test_every_command_has_help(capsys):
