@@ -91,6 +91,7 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
         clipper=5.0,
         rollback_after=2,
         snapshot_every=3,
+        snapshot_path=os.path.join(out_dir, "snap.pt"),  # on disk, one file per rank
         spike_rule=MedianMadRule(window=16, k=6, min_history=4),
     )
     faults = {6: (1, "nan"), 8: (0, "spike"), 10: (0, "inf"), 11: (1, "nan")}
@@ -124,6 +125,7 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
     out["guard_kinds"] = kinds
     out["rollback_to"] = rollback_to
     out["params_identical_across_ranks"] = same_on_all_ranks(flat_params(model.module))
+    out["snapshot_file"] = os.path.basename(str(guard.snapshot.path))
 
     # --- FSDP2 (DTensor-sharded gradients) ---------------------------------------------
     from torch.distributed.device_mesh import init_device_mesh
@@ -177,6 +179,23 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
     loss = loss_of(sharded, shard(x), shard(y))
     loss.backward()
     out["fsdp_clean_action"] = fguard.step(loss).action
+    # Rollback with sharded state: the first bad step restores the snapshot on every rank.
+    rguard = SpikeGuard(sharded, opt, spike_rule=None, rollback_after=1, snapshot_every=1)
+    opt.zero_grad(set_to_none=True)
+    loss = loss_of(sharded, shard(x), shard(y))
+    loss.backward()
+    rguard.step(loss)  # a good step; the snapshot is taken at the start of the next
+    snap = [p.detach().to_local().clone() for p in sharded.parameters()]
+    opt.zero_grad(set_to_none=True)
+    loss = loss_of(sharded, shard(x), shard(y))
+    loss.backward()
+    if rank == 1:
+        next(sharded.parameters()).grad.to_local().fill_(math.inf)
+    out["fsdp_rollback_action"] = rguard.step(loss).action
+    out["fsdp_rollback_restored"] = all(
+        torch.equal(a, p.detach().to_local())
+        for a, p in zip(snap, sharded.parameters(), strict=True)
+    )
 
     dist.barrier()
     dist.destroy_process_group()

@@ -92,6 +92,7 @@ def test_guard_decisions_identical_across_ranks_with_one_rank_faults(ranks):
     assert all(r0["skip_unchanged"]) and all(r1["skip_unchanged"])
     assert r0["rollback_to"] == r1["rollback_to"] is not None
     assert r0["params_identical_across_ranks"] and r1["params_identical_across_ranks"]
+    assert (r0["snapshot_file"], r1["snapshot_file"]) == ("snap.rank0.pt", "snap.rank1.pt")
 
 
 def test_fsdp2_global_norms_and_clipping_match_single_process(ranks):
@@ -109,3 +110,5 @@ def test_fsdp2_fault_in_one_shard_skips_on_every_rank(ranks):
         assert r["fsdp_fault_nonfinite"] == 1
         assert r["fsdp_skip_unchanged"]
         assert r["fsdp_clean_action"] == "step"
+        assert r["fsdp_rollback_action"] == "rollback"
+        assert r["fsdp_rollback_restored"]

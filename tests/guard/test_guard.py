@@ -45,6 +45,8 @@ def _setup(seed: int = 0, lr: float = 1e-2):
 def _forward_backward(model, opt, step, fault=None):
     opt.zero_grad(set_to_none=True)
     x, y = _batch(step)
+    if fault == "loss":  # a corrupted batch: the loss (and its gradient) spike
+        y = y * 50
     loss = torch.nn.functional.mse_loss(model(x), y)
     loss.backward()
     if fault == "nan":
@@ -252,6 +254,7 @@ def test_monitor_always_steps_and_classifies():
     assert all(r.action == "step" for r in kinds)
     assert kinds[12].kind == "spike"
     assert kinds[0].layer_norms is not None and kinds[10].layer_norms is not None
+    assert kinds[0].update_ratio > 0 and kinds[1].update_ratio is None
     with pytest.raises(TypeError, match="Monitor does not take 'on_spike'"):
         Monitor(model, opt, on_spike="skip")
 
@@ -284,6 +287,10 @@ def test_amp_unscale_before_clipping_and_amp_skip():
     assert scaler.get_scale() == 2.0**9
     _assert_bitwise_equal(_state(model, opt), before)
     assert guard.consecutive_bad == 0  # AMP's own skip is not a fault
+    # A non-finite loss under AMP is a fault, not the scaler's business.
+    loss = _amp_step(model, opt, scaler, 2)
+    rec = guard.step(loss * math.nan)
+    assert rec.kind == "nonfinite" and rec.action == "skip" and guard.consecutive_bad == 1
     # A user who already called unscale_ is not unscaled twice.
     loss = _amp_step(model, opt, scaler, 2)
     scaler.unscale_(opt)
@@ -321,12 +328,16 @@ def test_fault_injection_training_finishes_close_to_clean_run():
             "skip_batches": 2,
             "snapshot_every": 20,
             "spike_rule": MedianMadRule(window=64, k=6, min_history=16),
+            "loss_rule": MedianMadRule(window=64, k=6, min_history=16),
         }
 
     clean, clean_records = _train(steps, {}, kwargs())
     assert all(r.action == "step" for _, r in clean_records)
     rng = random.Random(7)
-    faults = {s: rng.choice(["nan", "inf", "spike"]) for s in rng.sample(range(30, steps), 12)}
+    faults = {
+        s: rng.choice(["nan", "inf", "spike", "loss"]) for s in rng.sample(range(30, steps), 14)
+    }
+    faults.update({100: "spike", 101: "loss"})  # every kind of fault at least once
     faults.update({150: "nan", 151: "nan", 152: "nan"})  # three in a row → rollback
     faulted, records = _train(steps, faults, kwargs())
     actions = {batch: r.action for batch, r in records}
@@ -348,7 +359,46 @@ def test_fault_injection_training_finishes_close_to_clean_run():
         )
     # Guarded, it finishes close to the clean run (a few batches fewer were learnt from).
     # Predicting a constant scores Var(mean of 10 U(0,1)) = 1/120 ≈ 8.3e-3; both runs
-    # learn far below that, and the faulted one ends within 5e-4 of the clean one.
+    # learn far below that, and the faulted one ends within 1e-3 of the clean one.
     assert math.isfinite(faulted)
     assert clean < 1e-3
-    assert faulted == pytest.approx(clean, abs=5e-4), (clean, faulted)
+    assert faulted == pytest.approx(clean, abs=1e-3), (clean, faulted)
+    kinds = {r.kind for _, r in records}
+    assert {"nonfinite", "spike"} <= kinds
+
+
+@pytest.mark.slow
+def test_log_survives_a_kill_mid_run(tmp_path):
+    # A crash (SIGKILL) at any moment loses at most the record being written: the log
+    # always reads back, every complete line parses.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    log = tmp_path / "killed.jsonl"
+    code = f"""
+import torch
+from gradguard.torch import SpikeGuard
+torch.manual_seed(0)
+model = torch.nn.Linear(8, 1)
+opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+guard = SpikeGuard(model, opt, clipper=1.0, log={str(log)!r}, layer_norms_every=1)
+print("ready", flush=True)
+while True:
+    opt.zero_grad()
+    model(torch.randn(4, 8)).square().mean().backward()
+    guard.step(1.0)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.time() + 30
+        while (not log.exists() or log.stat().st_size < 20_000) and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    result = read_log(log)
+    assert len(result.steps) > 50
+    assert [r.step for r in result.steps] == list(range(len(result.steps)))

@@ -83,11 +83,12 @@ def test_replay_of_a_real_guard_log(tmp_path, capsys):
             if step == 7:
                 model.weight.grad[0, 0] = math.nan
             guard.step(loss)
-    code, out, _ = _run(capsys, path, "--max-norm", 0.5, "--json")
+    code, out, _ = _run(capsys, path, "--json")  # c defaults to the recorded 0.5
     assert code == 0
     res = json.loads(out)["runs"][0]
     assert res["nonfinite_steps"] == [7] and res["recorded"]["skipped"] == 1
     fixed = next(p for p in res["policies"] if p["policy"] == "fixed")
+    assert fixed["description"] == "fixed c=0.5"
     # Replaying the guard's own threshold reproduces the steps it clipped.
     assert fixed["count"] == res["recorded"]["clipped"] > 0
 

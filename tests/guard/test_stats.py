@@ -204,3 +204,41 @@ def test_big_tensor_overflow_is_not_counted():
     small.grad = torch.tensor([1.0, -math.inf, 0.0, 2.0])
     host, _ = grad_stats([big, small]).host()
     assert host.nonfinite_count == 1 and host.max_abs == math.inf
+
+
+def test_step_record_with_value_clipping_post_norm():
+    from gradguard.torch import clip_grad_value_, get_total_norm
+
+    model = make_model()
+    backward(model)
+    stats = grad_stats(model)
+    c = 0.5 * float(max(p.grad.abs().max() for p in model.parameters()))
+    clip_grad_value_(model.parameters(), c)
+    post = get_total_norm([p.grad for p in model.parameters()])
+    rec = step_record(0, stats, loss=1.0, grad_norm_clipped=post, threshold=c)
+    assert rec.grad_norm_clipped == pytest.approx(float(post))
+    assert rec.clipped and rec.kind == "clipped" and rec.grad_norm > rec.grad_norm_clipped
+
+
+def test_guard_step_has_one_host_sync(monkeypatch):
+    from gradguard.policies import MedianMadRule
+    from gradguard.torch import SpikeGuard, ZClip
+
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    guard = SpikeGuard(
+        model,
+        opt,
+        clipper=ZClip(warmup_steps=2),
+        spike_rule=MedianMadRule(window=8, min_history=2),
+        layer_norms_every=1,
+    )
+    for step in range(4):  # past the rules' warm-up, so every branch is live
+        backward(model, seed=step)
+        guard.step(torch.tensor(1.0))
+    backward(model, seed=9)
+    loss = torch.tensor(0.5)
+    counter = _SyncCounter(monkeypatch)
+    record = guard.step(loss)
+    assert record.action == "step" and record.threshold is not None
+    assert counter.calls == ["tolist"]

@@ -137,7 +137,20 @@ def test_clip(capsys):
         (["table", "--w", "inf"], ["--w"]),
         (["table", "--mode", "float16"], ["--mode", "exact, float64, float32, log"]),
         (["table", "--steps", "100000000"], ["--steps", "1,000,000 digits", "--mode log"]),
+        (["table", "--steps", "-3"], ["--steps", "'-3'"]),
+        (["table", "--steps", "abc"], ["--steps", "'abc'"]),
+        (["table", "--w", "nan"], ["--w", "'nan'", "finite number"]),
+        (["table", "--w", "abc"], ["--w", "'abc'", "finite number"]),
+        (["sgd", "--steps", "0"], ["--steps", "'0'", "whole number ≥ 1"]),
+        (["sgd", "--steps", "-3"], ["--steps", "'-3'", "whole number ≥ 1"]),
+        (["sgd", "--steps", "2.5"], ["--steps", "'2.5'", "whole number ≥ 1"]),
+        (["sgd", "--w", "nan"], ["--w", "'nan'", "finite number"]),
+        (["sgd", "--w", "inf"], ["--w", "'inf'", "finite number"]),
+        (["sgd", "--w", "abc"], ["--w", "'abc'", "finite number"]),
         (["sgd", "--steps", "abc"], ["--steps"]),
+        (["sgd", "--w", "1e400"], ["--w", "float64's range"]),  # float(w) once raised
+        (["sgd", "--w", "1e300", "--mode", "float32"], ["--w", "float32's range"]),
+        (["sgd", "--lr", "1e-50", "--mode", "float32"], ["--lr", "round to 0 in float32"]),
         (["sgd", "--iters", "0"], ["--iters"]),
         (["sgd", "--lr", "0"], ["--lr"]),
         (["sgd", "--loss", "mse"], ["--loss", "seed, target"]),
@@ -147,6 +160,9 @@ def test_clip(capsys):
         (["clip", "--g", "abc"], ["--g", "'abc'"]),
         (["clip", "--by", "magic"], ["--by", "norm, value"]),
         (["explain", "--nope"], ["--nope"]),
+        (["explain", "--steps", "9" * 35], ["--steps", "at most 30 digits"]),
+        (["clip", "--g", "1e400,1"], ["--g", "'1e400'", "float64"]),
+        (["explain", "--w", "0." + "9" * 5000], ["--w", "4300 digits"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2(capsys, args, needles):
@@ -226,3 +242,27 @@ def test_lab_and_explain_start_without_numpy():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_explain_regimes_say_the_right_thing(capsys):
+    # |w| ≤ 1/2: no rise before vanishing (f(2)/f(1) = 2|w| ≤ 1).
+    code, out, _ = run(capsys, "explain", "--w", "-0.5", "--lang", "en")
+    assert code == 0 and "largest at T = 1" in out and "first grows" not in out
+    # Not exploding to start with: nothing "no longer" or "still" explodes.
+    code, out, _ = run(capsys, "explain", "--w", "0.9", "--lang", "en")
+    assert code == 0 and "no longer" not in out and "still explodes" not in out
+    # w = 1, h0 = −1: g = −5, w_new = 1 + 0.05 = 1.05, which does explode.
+    code, out, _ = run(capsys, "explain", "--w", "1", "--h0", "-1", "--lang", "en")
+    assert code == 0 and "|w| = 1.05 > 1: at this w the gradient explodes" in out
+    # w = 0: a 0/0 growth ratio is shown as "—", not "nan".
+    code, out, _ = run(capsys, "explain", "--w", "0", "--lang", "en")
+    assert code == 0 and "nan" not in out
+    # w within 10^-400 of 1 (float(w) == 1.0) once crashed the peak formula.
+    code, out, err = run(capsys, "explain", "--w", "0." + "9" * 400, "--steps", "3")
+    assert code == 0 and err == ""
+
+
+def test_abbreviated_values_read_approximately_equal(capsys):
+    # 200·2^199 has 63 digits: shown abbreviated, and prose says "w ≈ …", never "w = ≈ …".
+    code, out, _ = run(capsys, "explain", "--steps", "200", "--lang", "en")
+    assert code == 0 and "w ≈ -" in out and "= ≈" not in out

@@ -102,7 +102,9 @@ def test_overflow_horizons():
 
 def test_overflow_horizon_other_regimes():
     assert overflow_horizon("0.5", 1) is None  # vanishing: peak 1 at T = 1..2
-    assert overflow_horizon(1, 1) is None  # linear: T never reaches 1.8e308
+    # linear, |grad| = T: inf from the midpoint between float64's largest value
+    # (2^1024 − 2^971) and 2^1024, which ties to even, i.e. to inf: 2^1024 − 2^970.
+    assert overflow_horizon(1, 1) == 2**1024 - 2**970
     assert overflow_horizon(2, 0) is None  # h0 = 0: gradient is 0
     assert overflow_horizon(-2, 1) == 1016  # |gradient| is the same as for w = 2
     # Linear growth T·h0 with h0 = 1e300 overflows at T > 1.797…e308 / 1e300.
@@ -252,3 +254,42 @@ def test_round_to_format_avoids_double_rounding():
     x = 1 + Fraction(1, 2**24) + Fraction(1, 2**60)
     assert round_to_format(x, "float32") == 1 + 2**-23
     assert float(np.float32(float(x))) == 1.0  # what double rounding would give
+
+
+@pytest.mark.parametrize("k", [8, 16, 30, 60])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_log_mode_near_one_keeps_precision(k, sign):
+    # w = 1 ± 10^-k: log10(p) − log10(q) would cancel to 0 and silently give T·h0.
+    w = 1 + sign * Fraction(1, 10**k)
+    T = 10 ** (k + 2)
+    with localcontext() as ctx:
+        ctx.prec = 100
+        ln_w = (Decimal(1) + sign * Decimal(10) ** -k).ln()
+        ref = Decimal(T).log10() + (T - 1) * ln_w / Decimal(10).ln()
+    assert gradient(w, 1, T, "log").log10 == pytest.approx(float(ref), rel=1e-12)
+
+
+def test_horizon_and_regime_near_one():
+    w = 1 + Fraction(1, 10**30)
+    at = overflow_horizon(w, 1, "float64")  # about 6.4e32, past the old 2^62 search cap
+    assert at is not None and at > 2**62
+    assert math.isinf(gradient(w, 1, at, "float64"))
+    assert math.isfinite(gradient(w, 1, at - 1, "float64"))
+    # |w| = 1 − 10^-400: float(|w|) is 1.0, so −1/ln|w| is not a float computation.
+    r = regime(1 - Fraction(1, 10**400))
+    # f(T+1)/f(T) = (T+1)/T·|w| ≤ 1 ⇔ T ≥ |w|/(1 − |w|) = 10^400 − 1.
+    assert r.kind == "vanishing" and r.peak_T == 10**400 - 1
+    assert r.peak_T_real == math.inf and r.to_json()["peak_T_real"] == "inf"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    w=st.sampled_from([1, -1]),
+    h0=st.fractions(min_value=Fraction(1, 10**6), max_value=10**6).map(lambda x: x or 1),
+    dtype=st.sampled_from(["float64", "float32"]),
+)
+def test_linear_horizon_is_the_rounding_boundary(w, h0, dtype):
+    # |w| = 1 has a closed form (no search); check it against the rounded gradient itself.
+    at = overflow_horizon(w, h0, dtype)
+    assert math.isinf(gradient(w, h0, at, dtype))
+    assert at == 1 or math.isfinite(gradient(w, h0, at - 1, dtype))

@@ -131,7 +131,14 @@ def _flow_text(results: list[Any], rows: int) -> str:
         lines.append(f"| {t} | " + " | ".join(f"{r.grad_h[t - 1]:.4g}" for r in results) + " |")
     lines.append("")
     for r in results:
-        if math.isnan(r.factor):
+        bad = [t for t in range(1, r.T + 1) if not math.isfinite(r.grad_h[t - 1])]
+        if bad:
+            lines.append(
+                f"{r.model}/{r.init}: ‖∂L/∂h_t‖ is not finite from t = {max(bad)} back "
+                f"({r.dtype} overflow: the seed's explosion, in floating point)."
+            )
+            continue
+        if math.isnan(r.factor) or r.grad_h[-1] == 0:
             continue
         if r.factor > 1 + 1e-9:
             trend = f"grows ×{r.factor:.4g}"

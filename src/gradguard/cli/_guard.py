@@ -66,7 +66,13 @@ def replay(
         help="A JSONL step log (from SpikeGuard, Monitor or `gradguard remedies`).",
         show_default=False,
     ),
-    max_norm: float = typer.Option(1.0, "--max-norm", help="Fixed clipping threshold c."),
+    max_norm: float | None = typer.Option(
+        None,
+        "--max-norm",
+        help="Fixed clipping threshold c. [default: the run's recorded threshold if it "
+        "had one fixed threshold, else 1.0]",
+        show_default=False,
+    ),
     percentile: float = typer.Option(10.0, "--percentile", help="AutoClip's percentile p."),
     history: int = typer.Option(1000, "--history", help="AutoClip's history length."),
     alpha: float = typer.Option(0.97, "--alpha", help="ZClip's EMA smoothing α."),
@@ -91,7 +97,7 @@ def replay(
     from gradguard.records import RecordError, read_log
 
     # Check the options before reading a possibly large log.
-    _build_rules(max_norm, percentile, history, alpha, z_thresh, warmup, window, k)
+    _build_rules(max_norm or 1.0, percentile, history, alpha, z_thresh, warmup, window, k)
     try:
         data = read_log(log)
     except RecordError as e:
@@ -112,7 +118,11 @@ def replay(
         )
     results = []
     for name, records in runs.items():
-        rules = _build_rules(max_norm, percentile, history, alpha, z_thresh, warmup, window, k)
+        c = max_norm
+        if c is None:
+            recorded = {r.threshold for r in records if r.threshold is not None}
+            c = recorded.pop() if len(recorded) == 1 else 1.0
+        rules = _build_rules(c, percentile, history, alpha, z_thresh, warmup, window, k)
         trace = replay_trace(
             [r.step for r in records], [float(r.grad_norm) for r in records], rules
         )

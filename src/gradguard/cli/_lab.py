@@ -167,7 +167,7 @@ def table(
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Tabulate h_T and the gradient T·w^(T-1)·h_0 over T, with the seed's errata."""
-    from gradguard.lab import explosion_table, overflow_horizon, table_to_json
+    from gradguard.lab import explosion_table, overflow_horizon, sci, table_to_json
 
     rows = _guarded(lambda: explosion_table(w, h0, steps, mode=mode))
     if as_json:
@@ -205,9 +205,11 @@ def table(
     lines.append("")
     for dt, at in horizons.items():
         lines.append(
-            f"{dt}: the gradient is inf from T = {at:,} on."
-            if at is not None
-            else f"{dt}: the gradient never overflows."
+            f"{dt}: the gradient never overflows."
+            if at is None
+            else f"{dt}: the gradient is inf from T = {at:,} on."
+            if at < 10**15
+            else f"{dt}: the gradient is inf from T ≈ {sci(at)} on."  # w near ±1: a huge T
         )
     if seed:
         lines.append(
@@ -364,6 +366,9 @@ def _frac(v: str) -> Any:
     return Fraction(v)
 
 
+_FLOAT64_MAX = 1.7976931348623157e308
+
+
 @app.command("clip")
 def clip_cmd(
     g: str = typer.Option(
@@ -414,6 +419,13 @@ def clip_cmd(
         }
         text = f"g = {g.strip()}, c = {c.strip()} → {exact_to_json(out)}"
     else:
+        for s, v in zip(parts, values, strict=True):
+            if (
+                abs(Fraction(v)) > _FLOAT64_MAX
+            ):  # the vector is clipped in float64, like a real gradient
+                raise usage(
+                    InputError("--g", s.strip(), "a vector of numbers within float64's ±1.8e308")
+                )
         vec = np.array([float(v) for v in values], dtype=np.float64)
         norm = float(np.linalg.norm(vec))
         arr = clip_by_norm(vec, float(cx)) if by == "norm" else clip_by_value(vec, float(cx))

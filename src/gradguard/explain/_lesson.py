@@ -208,8 +208,8 @@ def lesson(
     errata = ["proportional"]
     if seed and any(T_ in (10, 20, 50) for T_ in steps_T):
         errata.insert(0, "table")
-    if w_new_reg.kind == "exploding":
-        errata.append("after_update")
+    if reg.kind == "exploding" and w_new_reg.kind == "exploding":
+        errata.append("after_update")  # the seed's "w = 1.2" as if the update had fixed it
 
     def j(x: Exact) -> Any:
         return exact_to_json(x, abbreviate)

@@ -156,6 +156,8 @@ class _Doc:
             self.lines += [text, "─" * min(72, max(8, len(text))), ""]
 
     def para(self, text: str) -> None:
+        # A catalog's "w = {w}" with an abbreviated value reads "w ≈ …", not "w = ≈ …".
+        text = text.replace("= ≈ ", "≈ ")
         self.lines.append(_esc(text) if self.markup else text)
         self.lines.append("")
 
@@ -350,7 +352,9 @@ def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> 
             str(row["T"]),
             format_number(row["h_T"], group=True),
             format_number(row["grad"], group=True) + (f"  ({row['sci']})" if _long(row) else ""),
-            "—" if ratio is None else (f"×{ratio:,.4g}" if isinstance(ratio, float) else ratio),
+            "—"
+            if ratio is None or ratio == "nan"  # no ratio after a zero gradient (0/0)
+            else (f"×{ratio:,.4g}" if isinstance(ratio, float) else f"×{ratio}"),
         ]
         if seed:
             off = row["off_by"]
@@ -379,9 +383,20 @@ def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> 
         if at is None:
             doc.para(cat.get("table.no_horizon", dtype=dt))
         else:
-            doc.para(cat.get("table.horizon", dtype=dt, T=f"{at:,}", max=maxima[dt]))
+            doc.para(cat.get("table.horizon", dtype=dt, T=_count(at), max=maxima[dt]))
     if "table" in d["errata"]:
         doc.para("⚠ " + cat["errata.heading"] + ": " + cat["errata.table"])
+
+
+def _count(n: int | None) -> str:
+    """A whole number for prose: ``1,016``; past 15 digits ``≈ 1.798 × 10^308``."""
+    if n is None:
+        return ""
+    if n < 10**15:
+        return f"{n:,}"
+    from gradguard.lab import sci
+
+    return format_number("≈" + sci(n))
 
 
 def _long(row: dict[str, Any]) -> bool:
@@ -403,14 +418,18 @@ def _why(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
         doc.bullet(cat[f"why.{key}"])
     doc.lines.append("")
     kind = reg["kind"]
+    if kind == "vanishing" and reg["peak_T"] == 1:
+        kind = "vanishing_at_once"  # |w| ≤ 1/2: the factor T never outgrows the power
     a = format_number(reg["factor"])
     peak_real = reg["peak_T_real"]
     doc.para(
         cat.get(
             f"why.this_{kind}",
             a=a,
-            peak=reg["peak_T"],
-            peak_real="" if peak_real is None else f"{peak_real:.3g}",
+            peak=_count(reg["peak_T"]),
+            peak_real=""
+            if peak_real is None
+            else (f"{peak_real:.3g}" if isinstance(peak_real, float) else str(peak_real)),
             grad_abs=format_number(d["grad"]).lstrip("-"),
         )
     )
@@ -442,13 +461,15 @@ def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
                 grad_new=format_number(step["grad_new"], group=True),
             )
         )
-    elif step["w_new_regime"] in ("vanishing", "linear", "zero"):
+    elif d["regime"]["kind"] == "exploding":  # the update left the exploding regime
         doc.para(cat.get("sgd.settled", w_new=format_number(step["w_new"]).lstrip("-")))
+    elif step["w_new_regime"] == "exploding":  # it entered it
+        doc.para(cat.get("sgd.now_explodes", w_new=format_number(step["w_new"]).lstrip("-")))
     doc.para(cat["sgd.but_if"])
     doc.math(
         f"{lhs} = {w} - {eta}{times}10^{{6}} = {format_number(step['w_new_big'], latex=md)}"
         if md
-        else f"w_new = {w} − {eta} × 10^6 = {format_number(step['w_new_big'])}"
+        else f"w_new = {w} − {eta} × 10^6{_eq(step['w_new_big'])}"
     )
     doc.para("💥 " + cat["sgd.breaks"])
 

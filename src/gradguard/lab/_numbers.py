@@ -144,8 +144,10 @@ def check_steps(T: object, name: str = "T", maximum: int | None = None) -> int:
         raise InputError(name, T, rule)
     if isinstance(T, str):
         s = T.strip().replace("_", "")
-        if not _WHOLE.match(s) or len(s) > 30:
+        if not _WHOLE.match(s):
             raise InputError(name, T, rule)
+        if len(s.lstrip("+-").lstrip("0")) > 30:  # int() of a huge string is slow
+            raise InputError(name, T, rule + " with at most 30 digits")
         value = int(s)
     elif isinstance(T, int) or (np is not None and isinstance(T, np.integer)):
         value = int(T)
@@ -188,11 +190,20 @@ def log10_abs(x: Exact) -> float:
     """Return ``log10 |x|`` for an exact ``x ≠ 0`` without building a float of ``x``.
 
     ``math.log10`` is exact-input for big ints (it does not overflow), so a
-    fraction's value is ``log10 |p| − log10 q``.
+    fraction's value is ``log10 |p| − log10 q`` — except near ``|x| = 1``,
+    where that difference cancels (``1 + 10^-16`` would give 0, and ``T·log10|w|``
+    would be silently wrong for large ``T``); there ``log1p`` of the exact
+    ``|x| − 1`` keeps the full relative precision.
     """
     if isinstance(x, Fraction):
+        a = abs(x)
+        if Fraction(1, 2) < a < 2:
+            return math.log1p(float(a - 1)) / _LN10
         return math.log10(abs(x.numerator)) - math.log10(x.denominator)
     return math.log10(abs(x))
+
+
+_LN10 = math.log(10)
 
 
 def digits_of(x: Exact) -> int:

@@ -29,6 +29,7 @@ Numeric modes (``mode=``):
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
@@ -93,8 +94,9 @@ def estimate_digits(w: Exact, h0: Exact, power: int, factor: int = 1) -> int:
     for part_w, part_h in ((wf.numerator, hf.numerator), (wf.denominator, hf.denominator)):
         lw = math.log10(abs(part_w)) if part_w else 0.0
         lh = math.log10(abs(part_h)) if part_h else 0.0
-        total += power * lw + lh + 1
-    return int(total + math.log10(max(1, abs(factor))))
+        total += _times(power, lw) + lh + 1
+    total += math.log10(max(1, abs(factor)))
+    return int(total) if math.isfinite(total) else sys.maxsize
 
 
 def _check_exact_size(w: Exact, h0: Exact, T: int, what: str, power: int | None = None) -> None:
@@ -264,8 +266,21 @@ def _power_log(w: Exact, h0: Exact, power: int, factor: int = 1) -> LogValue:
     s = _power_sign(w, h0, power)
     if s == 0:
         return LogValue(0, -math.inf)
-    lw = 0.0 if power == 0 else power * log10_abs(w)
+    lw = 0.0 if power == 0 else _times(power, log10_abs(w))
     return LogValue(s, math.log10(factor) + lw + log10_abs(h0))
+
+
+def _times(n: int, x: float) -> float:
+    """``n·x`` for an int ``n`` of any size (``n * x`` raises past float's range)."""
+    if x == 0:
+        return 0.0
+    try:
+        return n * x
+    except OverflowError:  # n > 1.8e308: the product is ±inf unless x is tiny
+        try:
+            return float(n * Fraction(x))
+        except OverflowError:
+            return math.copysign(math.inf, x)
 
 
 def _power_exact(w: Exact, h0: Exact, power: int, factor: int = 1) -> Exact:
@@ -458,7 +473,10 @@ def overflow_horizon(w: object, h0: object, dtype: str = "float64") -> int | Non
       dtype: ``"float64"`` or ``"float32"``.
 
     Returns:
-      The first overflowing ``T`` (≤ 2^62), or ``None`` if it never overflows.
+      The first overflowing ``T``, or ``None`` if it never overflows (only
+      possible for ``|w| < 1``, ``w = 0`` or ``h_0 = 0``: with ``|w| ≥ 1`` the
+      gradient grows at least like ``T·|h_0|``). For ``w`` near 1 it can be
+      huge (``w = 1 + 10^-30``: about ``6.4·10^32``).
     """
     dt = check_mode(dtype, "dtype", ("float64", "float32"))
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
@@ -470,12 +488,21 @@ def overflow_horizon(w: object, h0: object, dtype: str = "float64") -> int | Non
 
     if wx == 0:
         return 1 if inf_at(1) else None
-    if wx >= 1 or wx <= -1:
+    if wx in (1, -1):
+        # |grad| = T·|h0| rounds to inf from the midpoint between the largest
+        # finite value and 2^(e_max+1) on (that tie goes to even, i.e. to inf).
+        bits, _, e_max = _IEEE[dt]
+        half_way = 2 ** (e_max + 1) - 2 ** (e_max - bits)
+        q = Fraction(half_way) / abs(Fraction(hx))
+        return max(1, -(-q.numerator // q.denominator))
+    if wx > 1 or wx < -1:
+        # Doubling ends: log10|grad| ≥ log10 T + log10|h0| and |h0| ≥ 10^-9000
+        # (to_exact refuses longer numbers), so T = 2^32000 is past any horizon.
         hi = 1
         while not inf_at(hi):
             hi *= 2
-            if hi > 2**62:
-                return None
+            if hi > 2**32000:  # pragma: no cover - unreachable, see above
+                raise RuntimeError(f"no overflow horizon found for w={wx}, h0={hx}")
     else:
         hi = regime(wx).peak_T or 1
         if not inf_at(hi):
@@ -513,14 +540,14 @@ class Regime:
 
     def to_json(self) -> dict[str, Any]:
         """Return the regime as a JSON-ready dict."""
-        from gradguard.lab._numbers import exact_to_json
+        from gradguard.lab._numbers import exact_to_json, float_to_json
 
         return {
             "kind": self.kind,
             "alternating": self.alternating,
             "factor": exact_to_json(self.factor),
             "peak_T": self.peak_T,
-            "peak_T_real": self.peak_T_real,
+            "peak_T_real": None if self.peak_T_real is None else float_to_json(self.peak_T_real),
         }
 
 
@@ -544,8 +571,10 @@ def regime(w: object) -> Regime:
         return Regime("exploding", alternating, a)
     if a == 1:
         return Regime("linear", alternating, a)
-    real = -1.0 / math.log(float(a)) if float(a) > 0 else 0.0
-    lo = max(1, math.floor(real))
-    # Compare f(lo) and f(lo+1) exactly: f(lo+1)/f(lo) = (lo+1)/lo · |w|.
-    peak = lo + 1 if Fraction(lo + 1, lo) * Fraction(a) > 1 else lo
+    # f(T+1)/f(T) = (T+1)/T·|w| > 1  ⇔  T < |w|/(1−|w|): f rises until then, so the
+    # (first) argmax is the smallest whole T ≥ |w|/(1−|w|) — exact, no float.
+    ratio = Fraction(a) / (1 - Fraction(a))
+    peak = max(1, -(-ratio.numerator // ratio.denominator))
+    ln_a = log10_abs(a) * math.log(10)  # accurate near |w| = 1 (log1p inside)
+    real = -1.0 / ln_a if ln_a != 0 else math.inf  # |w| within 1e-308 of 1
     return Regime("vanishing", alternating, a, peak_T=peak, peak_T_real=real)

@@ -176,7 +176,8 @@ class SpikeGuard:
         steps; ``None`` never rolls back.
       skip_batches: after a rollback, :meth:`skip_batch` returns True this many times.
       snapshot_every: take a new good snapshot every this many healthy steps.
-      snapshot_path: keep snapshots on disk (atomic writes) instead of in memory.
+      snapshot_path: keep snapshots on disk (atomic writes) instead of in memory; under
+        torch.distributed each rank writes ``NAME.rankR.EXT``.
       max_rollbacks: raise :class:`GuardError` after this many rollbacks in one run.
       log: a JSONL path or a :class:`~gradguard.records.RecordWriter` (rank 0 writes).
       tensorboard: a ``SummaryWriter``-like object (``add_scalar``) or a log directory.
@@ -281,6 +282,10 @@ class SpikeGuard:
         self._healthy_since_snapshot = 0
         self._snapshot_due = False
         self._t0 = time.perf_counter()
+        if snapshot_path is not None and self._distributed:
+            # Every rank keeps its own state (its shards, its RNG): one file per rank.
+            path = Path(snapshot_path)
+            snapshot_path = path.with_name(f"{path.stem}.rank{self.rank}{path.suffix}")
         self.snapshot = Snapshot(snapshot_path)
         self.snapshot.save(self._state(), 0)
 
@@ -364,13 +369,20 @@ class SpikeGuard:
         found = per_opt["found_inf_per_device"]
         if not found:
             return torch.zeros(())
-        return torch.stack([f.to(torch.float64).cpu() for f in found.values()]).sum()
+        # Stays on the device: it joins the step's one host sync in grad_stats' host().
+        flags = list(found.values())
+        return torch.stack([f.to(device=flags[0].device, dtype=torch.float64) for f in flags]).sum()
 
     def _reduce_loss(self, loss: Tensor | float | None, device: torch.device) -> Tensor:
+        # torch.full fills on the device; torch.tensor(float) would copy from the host.
         if loss is None:
-            return torch.tensor(math.nan, dtype=torch.float64, device=device)
-        t = loss.detach() if isinstance(loss, Tensor) else torch.tensor(float(loss))
-        t = t.reshape(()).to(device=device, dtype=torch.float64).clone()
+            return torch.full((), math.nan, dtype=torch.float64, device=device)
+        if isinstance(loss, Tensor):
+            t = loss.detach().reshape(()).to(device=device, dtype=torch.float64)
+            if self._distributed:
+                t = t.clone()  # all_reduce works in place: never on the caller's tensor
+        else:
+            t = torch.full((), float(loss), dtype=torch.float64, device=device)
         if self._distributed:
             import torch.distributed as dist
 
@@ -412,9 +424,10 @@ class SpikeGuard:
         extras = [loss_t] + ([found_inf.to(device)] if found_inf is not None else [])
         host, values = stats.host(*extras)  # the step's one host sync
         loss_v = None if loss is None else values[0]
-        amp_skip = found_inf is not None and values[1] > 0
-
         loss_finite = loss_v is None or math.isfinite(loss_v)
+        # The scaler finding inf/NaN in the gradients of a *finite* loss is AMP's normal
+        # scale search; a non-finite loss is a fault whatever the scale.
+        amp_skip = found_inf is not None and values[1] > 0 and loss_finite
         grad_finite = host.nonfinite_count == 0
         spike = False
         if grad_finite and loss_finite and not amp_skip:
@@ -607,7 +620,8 @@ class Monitor(SpikeGuard):
     Like the guard it calls ``scaler.unscale_`` before measuring or clipping.
 
     Takes the same arguments as :class:`SpikeGuard` except the policies (always
-    ``"step"``) and rollback (never).
+    ``"step"``) and rollback (never); per-layer norms and the update ratio default to
+    every 10 steps.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, **kwargs: Any):
@@ -615,6 +629,7 @@ class Monitor(SpikeGuard):
             if key in kwargs:
                 raise TypeError(f"Monitor does not take {key!r}; use SpikeGuard")
         kwargs.setdefault("layer_norms_every", 10)
+        kwargs.setdefault("update_ratio_every", 10)
         super().__init__(
             model, optimizer, on_nonfinite="step", on_spike="step", rollback_after=None, **kwargs
         )
