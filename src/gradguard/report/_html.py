@@ -38,7 +38,7 @@ REMEDY_GROUPS: dict[str, tuple[str, ...]] = {
     "remedy_gates": ("lstm", "gru"),
     "remedy_lr": ("low-lr",),
 }
-#: How many step records a run plot shows at most per remedy group (first seed of each config).
+#: At most this many run plots per remedy group (the first seed of each configuration).
 _MAX_RUN_PLOTS = 3
 
 _CSS = """

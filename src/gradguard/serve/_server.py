@@ -218,6 +218,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(
                     HTTPStatus.BAD_REQUEST, {"ok": False, "error": f"cannot compute this: {e}"}
                 )
+            except Exception as e:  # a bug, not the input: say so in the page, keep serving
+                self._json(
+                    HTTPStatus.INTERNAL_SERVER_ERROR,
+                    {"ok": False, "error": f"internal error ({type(e).__name__}: {e})"},
+                )
         elif url.path == "/favicon.ico":
             self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
         else:
