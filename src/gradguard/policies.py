@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -494,7 +495,12 @@ class TraceReplay:
     policies: list[PolicyReplay]
 
 
-def replay_trace(steps: list[int], norms: list[float], rules: dict[str, Rule]) -> TraceReplay:
+def replay_trace(
+    steps: list[int],
+    norms: list[float],
+    rules: dict[str, Rule],
+    progress: Callable[[int], None] | None = None,
+) -> TraceReplay:
     """Run a recorded pre-clip norm trace through each rule, offline.
 
     Each rule sees the norms in order, exactly as it would during training (the same
@@ -507,17 +513,23 @@ def replay_trace(steps: list[int], norms: list[float], rules: dict[str, Rule]) -
       steps: the step indices.
       norms: the pre-clip total gradient norms (NaN/inf allowed).
       rules: name → a fresh rule; spike rules (``spike-*``) skip, the others clip.
+      progress: called with the number of values judged since its last call (every
+        10,000 values, and at the end of each rule), for a progress bar.
     """
     nonfinite = [s for s, x in zip(steps, norms, strict=True) if not math.isfinite(x)]
     out = []
     for name, rule in rules.items():
         hit: list[int] = []
         thresholds: list[float | None] = []
-        for s, x in zip(steps, norms, strict=True):
+        for i, (s, x) in enumerate(zip(steps, norms, strict=True), start=1):
             v = rule.observe(x)
             thresholds.append(v.threshold)
             if v.flagged:
                 hit.append(s)
+            if progress is not None and i % 10_000 == 0:
+                progress(10_000)
+        if progress is not None and len(steps) % 10_000:
+            progress(len(steps) % 10_000)
         action = "skip" if name.startswith("spike") else "clip"
         out.append(PolicyReplay(name, rule.describe(), action, hit, thresholds))
     return TraceReplay(list(steps), list(norms), nonfinite, out)

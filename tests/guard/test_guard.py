@@ -221,6 +221,7 @@ def test_log_records_and_tensorboard(tmp_path):
     tags = {t for t, _, _ in tb.scalars}
     assert {"gradguard/loss", "gradguard/grad_norm", "gradguard/skipped"} <= tags
     assert ("gradguard/skipped", 1.0, 3) in tb.scalars
+    assert {"gradguard/layer/rnn", "gradguard/layer/head"} <= tags
 
 
 def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
@@ -402,3 +403,16 @@ while True:
     result = read_log(log)
     assert len(result.steps) > 50
     assert [r.step for r in result.steps] == list(range(len(result.steps)))
+
+
+def test_ema_zscore_as_the_spike_rule():
+    from gradguard.policies import EmaZScoreRule
+
+    model, opt, _ = _setup()
+    guard = SpikeGuard(model, opt, spike_rule=EmaZScoreRule(z_thresh=6.0, warmup_steps=10))
+    actions = []
+    for step in range(16):
+        fault = "spike" if step == 14 else None
+        actions.append(guard.step(_forward_backward(model, opt, step, fault)))
+    assert [r.kind for r in actions].count("spike") == 1 and actions[14].kind == "spike"
+    assert actions[14].action == "skip"

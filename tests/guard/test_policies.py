@@ -204,3 +204,17 @@ def test_median_and_mad_match_numpy(values):
     assert med == pytest.approx(float(np.median(values)), abs=1e-9)
     want = float(np.median(np.abs(np.array(values) - np.median(values))))
     assert mad == pytest.approx(want, abs=1e-9)
+
+
+def test_replay_trace_reports_progress_for_every_value():
+    from gradguard.policies import replay_trace
+
+    seen = []
+    trace = _trace(6, 25_001)
+    replay_trace(
+        list(range(len(trace))),
+        trace,
+        {"fixed": FixedThreshold(1.05), "spike-mad": MedianMadRule()},
+        seen.append,
+    )
+    assert sum(seen) == 2 * 25_001 and max(seen) == 10_000

@@ -159,3 +159,13 @@ def test_help_mentions_every_policy(capsys):
     assert code == 0
     for word in ("AutoClip", "ZClip", "--max-norm", "--json", "--window"):
         assert word in out
+
+
+def test_progress_bar_path(tmp_path, capsys, monkeypatch):
+    import gradguard.cli._guard as guard_cli
+
+    monkeypatch.setattr(guard_cli, "_PROGRESS_FROM", 10)  # force the bar on a small log
+    path = tmp_path / "run.jsonl"
+    _trace_log(path)
+    code, out, _ = _run(capsys, path, "--json")
+    assert code == 0 and json.loads(out)["runs"][0]["steps"] == 300

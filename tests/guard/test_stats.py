@@ -72,9 +72,10 @@ def test_float32_overflow_is_not_counted_as_nonfinite():
     p = torch.nn.Parameter(torch.zeros(3))
     p.grad = torch.tensor([1e20, 1.0, -2.0])
     assert torch.isinf(torch.linalg.vector_norm(p.grad))
-    host, _ = grad_stats([p]).host()
+    stats = grad_stats([p])
+    host, _ = stats.host()
     assert host.total_norm == INF
-    assert host.nonfinite_count == 0
+    assert host.nonfinite_count == 0 and int(stats.nonfinite_count) == 0
     assert host.max_abs == pytest.approx(1e20, rel=1e-6)
 
 
@@ -189,8 +190,13 @@ def test_nonfinite_count_matches_isfinite_on_mixed_sizes(seed):
         n = sizes[i]
         params[i].grad[rng.randrange(n)] = rng.choice([math.nan, math.inf, -math.inf])
     want = sum(1 for p in params if not torch.isfinite(p.grad).all())
-    host, _ = grad_stats(params).host()
+    stats = grad_stats(params)
+    host, _ = stats.host()
     assert host.nonfinite_count == want
+    # The device-side values (for callers who stay on the device) agree with the host's.
+    assert int(stats.nonfinite_count) == want
+    device_max = float(stats.max_abs)
+    assert (math.isnan(device_max) and math.isnan(host.max_abs)) or device_max == host.max_abs
     flat = torch.cat([p.grad for p in params])
     want_max = flat.abs().max()
     assert (math.isnan(host.max_abs) and torch.isnan(want_max)) or host.max_abs == float(want_max)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from gradguard.cli._app import UsageFailure, app, usage
 from gradguard.errors import InputError
 
 _SHOW = 12  # step indices shown per policy in the text table
+_PROGRESS_FROM = 100_000  # policy steps (records × policies) before a progress bar shows
 
 
 def _build_rules(
@@ -93,7 +96,6 @@ def replay(
     where. Offline: nothing is retrained, and a policy's own effect on later norms is
     not simulated.
     """
-    from gradguard.policies import replay_trace
     from gradguard.records import RecordError, read_log
 
     # Check the options before reading a possibly large log.
@@ -116,47 +118,83 @@ def replay(
             f"{log}: no step records with a grad_norm to replay "
             f"({len(data.steps)} step records read)."
         )
-    results = []
-    for name, records in runs.items():
-        c = max_norm
-        if c is None:
-            recorded = {r.threshold for r in records if r.threshold is not None}
-            c = recorded.pop() if len(recorded) == 1 else 1.0
-        rules = _build_rules(c, percentile, history, alpha, z_thresh, warmup, window, k)
-        trace = replay_trace(
-            [r.step for r in records], [float(r.grad_norm) for r in records], rules
-        )
-        results.append(
-            {
-                "run": name,
-                "steps": len(records),
-                "nonfinite_steps": trace.nonfinite_steps,
-                "recorded": {
-                    "clipped": sum(1 for r in records if r.clipped),
-                    "skipped": sum(1 for r in records if r.action != "step"),
-                    "rollbacks": sum(1 for r in records if r.action == "rollback"),
-                },
-                "max_grad_norm": max((x for x in trace.norms if math.isfinite(x)), default=None),
-                "policies": [
-                    {
-                        "policy": p.policy,
-                        "description": p.description,
-                        "action": p.action,
-                        "count": p.count,
-                        "fraction": p.count / len(records),
-                        "first_step": p.steps[0] if p.steps else None,
-                        "steps": p.steps,
-                        "final_threshold": p.thresholds[-1] if p.thresholds else None,
-                    }
-                    for p in trace.policies
-                ],
-            }
-        )
+    options = (percentile, history, alpha, z_thresh, warmup, window, k)
+    total = sum(len(r) for r in runs.values()) * 5  # five policies
+    with _progress(total) as advance:
+        results = [
+            _replay_run(name, records, max_norm, options, advance) for name, records in runs.items()
+        ]
     if as_json:
         payload = {"log": str(log), "truncated_tail": data.truncated_tail, "runs": results}
         print(json.dumps(payload, indent=2, allow_nan=False))
         return
     _print_tables(log, results, data.truncated_tail)
+
+
+def _replay_run(
+    name: str | None,
+    records: list[Any],
+    max_norm: float | None,
+    options: tuple[float, int, float, float, int, int, float],
+    advance: Callable[[int], None] | None,
+) -> dict[str, Any]:
+    """Replay one run's norm trace through the five policies; return its JSON-ready result."""
+    from gradguard.policies import replay_trace
+
+    c = max_norm
+    if c is None:
+        # Default c: the run's own threshold, when it was clipped at one fixed value.
+        recorded = {r.threshold for r in records if r.threshold is not None}
+        c = recorded.pop() if len(recorded) == 1 else 1.0
+    rules = _build_rules(c, *options)
+    trace = replay_trace(
+        [r.step for r in records], [float(r.grad_norm) for r in records], rules, advance
+    )
+    return {
+        "run": name,
+        "steps": len(records),
+        "nonfinite_steps": trace.nonfinite_steps,
+        "recorded": {
+            "clipped": sum(1 for r in records if r.clipped),
+            "skipped": sum(1 for r in records if r.action != "step"),
+            "rollbacks": sum(1 for r in records if r.action == "rollback"),
+        },
+        "max_grad_norm": max((x for x in trace.norms if math.isfinite(x)), default=None),
+        "policies": [
+            {
+                "policy": p.policy,
+                "description": p.description,
+                "action": p.action,
+                "count": p.count,
+                "fraction": p.count / len(records),
+                "first_step": p.steps[0] if p.steps else None,
+                "steps": p.steps,
+                "final_threshold": p.thresholds[-1] if p.thresholds else None,
+            }
+            for p in trace.policies
+        ],
+    }
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr for long replays (none for short ones)."""
+    if total < _PROGRESS_FROM:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} policy steps"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("replay", total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def _print_tables(log: Path, results: list[dict[str, Any]], truncated: bool) -> None:

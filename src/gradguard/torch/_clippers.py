@@ -95,8 +95,13 @@ class Clipper:
             return ClipResult(norm, norm, threshold, 1.0, False)
         coef = _coefficient(norm, clip_to)
         if coef < 1.0:
-            params, _ = named_list(parameters)
-            _scale([q.grad for q in params if q.grad is not None], coef)
+            if stats is not None and stats.grouped is not None:
+                # The gradients as grad_stats grouped them: no second grouping pass.
+                for _, group, _ in stats.grouped:
+                    torch._foreach_mul_(group, coef)
+            else:
+                params, _ = named_list(parameters)
+                _scale([q.grad for q in params if q.grad is not None], coef)
         return ClipResult(norm, norm * coef, threshold, coef, coef < 1.0)
 
     def state_dict(self) -> dict[str, Any]:

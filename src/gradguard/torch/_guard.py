@@ -418,6 +418,7 @@ class SpikeGuard:
             self.norm_type,
             per_layer=layers_due,
             process_group=self.process_group if self._distributed else None,
+            keep_groups=self.clipper is not None,
         )
         device = stats.total_norm.device
         loss_t = self._reduce_loss(loss, device)
@@ -482,7 +483,8 @@ class SpikeGuard:
             return self._emit(record)
 
         # Take the step (clean, or the "step" policy on a bad one).
-        clip = self.clipper.clip_(self._named, host=host) if self.clipper else None
+        clip = self.clipper.clip_(self._named, stats, host) if self.clipper else None
+        stats.grouped = None  # hold no references to this step's gradients
         if kind == "ok" and clip is not None and clip.clipped:
             kind = "clipped"
         before = None
@@ -569,6 +571,9 @@ class SpikeGuard:
             self.tensorboard.add_scalar(
                 "gradguard/skipped", float(record.action != "step"), record.step
             )
+            for layer, value in (record.layer_norms or {}).items():
+                if math.isfinite(value):
+                    self.tensorboard.add_scalar(f"gradguard/layer/{layer}", value, record.step)
         for hook in self.hooks:
             hook(record)
         return record

@@ -3,9 +3,10 @@
 The gradients are read by the kernels only: ``torch._foreach_norm`` (per-parameter
 ``norm_type`` norms, grouped by (device, dtype) like ``torch.nn.utils.clip_grad_norm_``)
 and ``torch.aminmax`` (max |g|; small tensors share one concatenated buffer). Everything
-else — total norm, per-layer norms, the non-finite count — is derived on the device from
-those small per-parameter results. Nothing is copied to the host until
-:meth:`GradStats.host`, which does it in one transfer: at most one host sync per step.
+else — total norm, per-layer norms, max |g|, the non-finite count — is derived from those
+small per-parameter results: on the device, or in :meth:`GradStats.host` on the host from
+the values it copies anyway. Nothing is copied to the host until :meth:`GradStats.host`,
+which does it in one transfer: at most one host sync per step.
 
 Why max |g| and not ``isfinite().all()``: ``isfinite`` materialises a full-size boolean
 temporary (15–40× the cost of the norm on CPU), while NaN and inf propagate through
@@ -103,24 +104,66 @@ class GradStats:
       total_norm: 0-d tensor, the ``norm_type`` norm of all gradients as one vector
         (what ``torch.nn.utils.clip_grad_norm_`` returns); globally reduced when a
         process group was given or the gradients are FSDP2 shards.
-      max_abs: 0-d tensor, ``max |g|`` over every entry (NaN if any entry is NaN).
-      nonfinite_count: 0-d int64 tensor, parameter tensors whose gradient holds a NaN or inf.
       param_norms: 1-d tensor, the ``norm_type`` norm of each gradient, in parameter order
         (parameters without a gradient are left out; ``names`` says which is which).
       names: parameter names when the input carried them (a module or named pairs).
       layer_names: the modules the parameters belong to (``"lstm.weight_ih_l0"`` → ``"lstm"``).
       layer_norms: 1-d tensor, the ``norm_type`` norm of each layer's gradients.
       norm_type: the norm's order ``p`` (1, 2, … or inf).
+      extremes: ``(k, 2)`` tensor, ``[min g, max g]`` of each max-|g| unit (a large
+        tensor, or all small tensors of one (device, dtype) group together).
+      unit: for each parameter (in order), its row in ``extremes`` (-1: empty tensor).
+
+    ``max_abs`` and ``nonfinite_count`` are derived from these on demand (as tensors);
+    :meth:`host` derives them on the host instead, from the values it copies anyway,
+    which saves a handful of tiny kernels per step.
     """
 
     total_norm: Tensor
-    max_abs: Tensor
-    nonfinite_count: Tensor
     param_norms: Tensor
     names: list[str] | None
     layer_names: list[str] | None
     layer_norms: Tensor | None
     norm_type: float
+    extremes: Tensor
+    unit: list[int]
+    reduced_max: Tensor | None = None
+    reduced_bad: Tensor | None = None
+    #: The (local) gradients grouped by (device, dtype), kept only with
+    #: ``grad_stats(..., keep_groups=True)`` (a clipper then scales them without regrouping).
+    grouped: list[tuple[torch.device, list[Tensor], list[int]]] | None = None
+
+    def _unit_max(self) -> Tensor:
+        return torch.maximum(self.extremes[:, 1], self.extremes[:, 0].neg())
+
+    @property
+    def max_abs(self) -> Tensor:
+        """0-d tensor, ``max |g|`` over every entry (NaN if any entry is NaN)."""
+        if self.reduced_max is not None:
+            return self.reduced_max
+        if self.extremes.numel() == 0:
+            return self.total_norm.new_zeros(())
+        return self._unit_max().max()
+
+    def bad(self) -> Tensor:
+        """1-d bool tensor: which parameters' gradients hold a NaN or inf."""
+        if self.reduced_bad is not None:
+            return self.reduced_bad
+        if not self.unit:
+            return torch.zeros(0, dtype=torch.bool, device=self.total_norm.device)
+        # Row k (one past the units) is a zero: empty tensors are finite.
+        per_unit = torch.cat([self._unit_max(), self._unit_max().new_zeros(1)])
+        k = self.extremes.shape[0]
+        index = _index_tensor(tuple(u if u >= 0 else k for u in self.unit), per_unit.device)
+        per_param = per_unit.index_select(0, index)
+        # Non-finite iff the norm *and* max |g| are not finite: NaN and inf propagate into
+        # both, while an inf norm with a finite max |g| is a float overflow, not a fault.
+        return ~(torch.isfinite(self.param_norms) | torch.isfinite(per_param))
+
+    @property
+    def nonfinite_count(self) -> Tensor:
+        """0-d int64 tensor, parameter tensors whose gradient holds a NaN or inf."""
+        return self.bad().sum()
 
     def host(self, *extra: Tensor) -> tuple[HostGradStats, list[float]]:
         """Copy the statistics (and any ``extra`` 0-d tensors) to the host in one transfer.
@@ -128,12 +171,18 @@ class GradStats:
         Returns:
           The host statistics, and the values of ``extra`` as floats, in order.
         """
-        # The count goes through float64 so that cat's type promotion (to the widest
-        # float present, possibly bfloat16) cannot round it.
-        count = self.nonfinite_count.to(torch.float64)
-        head = [self.total_norm, self.max_abs, count, *extra]
+        reduced = self.reduced_max is not None
+        if reduced:
+            # The count goes through float64 so that cat's type promotion (to the widest
+            # float present, possibly bfloat16) cannot round it.
+            head = [self.total_norm, self.max_abs, self.nonfinite_count.to(torch.float64)]
+        else:
+            head = [self.total_norm]
+        head.extend(extra)
         # (Statistics are computed under no_grad: no detach needed.)
         parts = [t.reshape(1) for t in head]
+        if not reduced:
+            parts.append(self.extremes.reshape(-1))
         parts.append(self.param_norms)
         if self.layer_norms is not None:
             parts.append(self.layer_norms)
@@ -141,20 +190,47 @@ class GradStats:
         parts = [q if q.device == device else q.to(device) for q in parts]
         flat = torch.cat(parts).tolist()  # the one host sync
         n_head, n_par = len(head), self.param_norms.numel()
+        n_ext = 0 if reduced else self.extremes.numel()
+        values = flat[n_head - len(extra) : n_head]
+        norms = flat[n_head + n_ext : n_head + n_ext + n_par]
         layers = None
         if self.layer_names is not None:
-            values = flat[n_head + n_par :]
-            layers = dict(zip(self.layer_names, values, strict=True))
+            layers = dict(zip(self.layer_names, flat[n_head + n_ext + n_par :], strict=True))
+        if reduced:
+            max_abs, count = flat[1], int(flat[2])
+        else:
+            max_abs, count = _host_max_and_count(
+                flat[n_head : n_head + n_ext], norms, self.unit, flat[0]
+            )
         stats = HostGradStats(
             total_norm=flat[0],
-            max_abs=flat[1],
-            nonfinite_count=int(flat[2]),
-            param_norms=flat[n_head : n_head + n_par],
+            max_abs=max_abs,
+            nonfinite_count=count,
+            param_norms=norms,
             names=self.names,
             layer_norms=layers,
             norm_type=self.norm_type,
         )
-        return stats, flat[3:n_head]
+        return stats, values
+
+
+def _host_max_and_count(
+    extremes: list[float], norms: list[float], unit: list[int], total: float
+) -> tuple[float, int]:
+    """``max |g|`` and the non-finite count from copied extremes and norms (host side)."""
+    unit_max = []
+    for lo, hi in zip(extremes[0::2], extremes[1::2], strict=True):
+        unit_max.append(math.nan if math.isnan(lo) or math.isnan(hi) else max(hi, -lo))
+    nan = any(math.isnan(m) for m in unit_max)
+    max_abs = math.nan if nan else max(unit_max, default=0.0)
+    if math.isfinite(total):
+        return max_abs, 0  # a finite total norm: every norm, so every entry, is finite
+    count = sum(
+        1
+        for n, u in zip(norms, unit, strict=True)
+        if not math.isfinite(n) and u >= 0 and not math.isfinite(unit_max[u])
+    )
+    return max_abs, count
 
 
 @torch.no_grad()
@@ -165,6 +241,7 @@ def grad_stats(
     foreach: bool | None = None,
     per_layer: bool = True,
     process_group: Any = None,
+    keep_groups: bool = False,
 ) -> GradStats:
     """Compute gradient norms, max |g| and the non-finite count in one pass, on the device.
 
@@ -182,6 +259,9 @@ def grad_stats(
         gradients: the statistics become the elementwise max over ranks, so a fault
         on one rank is seen by all). FSDP2/DTensor-sharded gradients are detected and
         reduced over their device mesh (sums of ``‖shard‖_p^p``) without it.
+      keep_groups: keep references to the gradients, grouped by (device, dtype), in
+        ``GradStats.grouped`` so that a clipper can scale them without grouping them
+        again (the guard does; off by default so stored statistics hold no gradients).
 
     Returns:
       :class:`GradStats`, still on the device; call :meth:`GradStats.host` to read it.
@@ -206,87 +286,88 @@ def grad_stats(
         layers = kept_names is not None and per_layer
         return GradStats(
             zero,
-            zero,
-            torch.zeros((), dtype=torch.int64),
             torch.zeros(0),
             kept_names,
             [] if layers else None,
             torch.zeros(0) if layers else None,
             p,
+            torch.zeros(0, 2),
+            [],
         )
     first_device = grads[0].device
     grouped = groups(grads)
-    norm_parts, max_parts, bad_parts, order = [], [], [], []
+    norm_parts: list[Tensor] = []
+    extremes: list[Tensor] = []
+    unit = [0] * len(grads)
+    order: list[int] = []
     for device, tensors, indices in grouped:
-        norms, maxes = _group_stats(tensors, device, p, foreach)
-        # A tensor is non-finite iff its norm is not finite *and* its max |g| is not
-        # finite: NaN and inf propagate into both, while an inf norm with a finite max
-        # |g| is a float overflow of finite entries, not a fault.
-        bad = ~(torch.isfinite(norms) | torch.isfinite(maxes))
-        if device != first_device:
-            norms, maxes, bad = norms.to(first_device), maxes.to(first_device), bad.to(first_device)
-        norm_parts.append(norms)
-        max_parts.append(maxes)
-        bad_parts.append(bad)
+        norms, extreme_pairs, local = _group_stats(tensors, device, p, foreach)
+        offset = len(extremes) // 2
+        for i, u in zip(indices, local, strict=True):
+            unit[i] = u + offset if u >= 0 else -1
+        for x in extreme_pairs:
+            extremes.append(x if x.device == first_device else x.to(first_device))
+        norm_parts.append(norms if device == first_device else norms.to(first_device))
         order.extend(indices)
+    ext = (
+        torch.stack(extremes).reshape(-1, 2) if extremes else torch.zeros(0, 2, device=first_device)
+    )
     if len(grouped) == 1:
-        stacked, per_max, bad = norm_parts[0], max_parts[0], bad_parts[0]
-        param_norms = stacked
+        stacked = param_norms = norm_parts[0]
     else:
         stacked = torch.cat(norm_parts)
-        per_max, bad = torch.cat(max_parts), torch.cat(bad_parts)
         # Undo the (device, dtype) grouping so param_norms follows parameter order.
         inverse = [0] * len(order)
         for pos, i in enumerate(order):
             inverse[i] = pos
-        index = _index_tensor(tuple(inverse), first_device)
-        param_norms = stacked.index_select(0, index)
-        bad = bad.index_select(0, index)
-    max_abs = per_max.max()
+        param_norms = stacked.index_select(0, _index_tensor(tuple(inverse), first_device))
+    stats = GradStats(
+        stacked,
+        param_norms,
+        kept_names,
+        None,
+        None,
+        p,
+        ext,
+        unit,
+        grouped=grouped if keep_groups else None,
+    )
     if sharded or process_group is not None:
         param_norms, max_abs, bad = _reduce(
-            param_norms, max_abs, bad, p, sharded, grads_full, process_group
+            param_norms, stats.max_abs, stats.bad(), p, sharded, grads_full, process_group
         )
-        total_norm = _pnorm(param_norms, p)
+        stats.param_norms, stats.reduced_max, stats.reduced_bad = param_norms, max_abs, bad
+        stats.total_norm = _pnorm(param_norms, p)
     else:
         # The same vector in the same order as torch's get_total_norm: the same float.
-        total_norm = _pnorm(stacked, p)
-    nonfinite = bad.sum()
-    layer_names: list[str] | None = None
-    layer_norms: Tensor | None = None
+        stats.total_norm = _pnorm(stacked, p)
     if per_layer and kept_names is not None:
-        layer_names, layer_norms = _layer_norms(param_norms, kept_names, p)
-    return GradStats(
-        total_norm, max_abs, nonfinite, param_norms, kept_names, layer_names, layer_norms, p
-    )
+        stats.layer_names, stats.layer_norms = _layer_norms(stats.param_norms, kept_names, p)
+    return stats
 
 
 #: Tensors at least this large get their own max |g| pass; smaller ones share one.
 BIG = 1 << 16
 
 
-def _max_abs(g: Tensor) -> Tensor:
-    """Return ``max |g|`` (NaN if ``g`` holds a NaN) in one pass, without a temporary.
-
-    ``torch.aminmax`` reads ``g`` once and propagates NaN, unlike ``g.abs().max()`` (a
-    full-size temporary). Separate ``amax`` and ``amin`` were slower on the LSTM
-    benchmark's gradients (2.17 vs 1.68 ms, one CPU thread).
-    """
-    lo, hi = torch.aminmax(g)
-    return torch.maximum(hi, lo.neg())
-
-
 def _group_stats(
     tensors: list[Tensor], device: torch.device, p: float, foreach: bool | None
-) -> tuple[Tensor, Tensor]:
-    """Return per-tensor norms and a per-tensor max |g| proxy for one (device, dtype) group.
+) -> tuple[Tensor, list[Tensor], list[int]]:
+    """Return per-tensor norms, ``[min, max]`` extremes and each tensor's extremes unit.
 
-    The proxy is exact for large tensors (their own max |g| pass). Small tensors are read
-    as one concatenated buffer — one max |g| pass instead of thousands of tiny kernels —
-    so each gets the max |g| of *all* small tensors in the group. That is enough to
-    classify them: a small tensor with an inf norm counts as non-finite when that
-    shared max is not finite (exact unless one step has both an inf entry and another
-    small tensor whose finite entries overflow the norm: then both count).
+    The extremes are read with ``torch.aminmax`` (one pass, NaN-propagating, no
+    full-size temporary — ``g.abs().max()`` or ``isfinite()`` would allocate one;
+    separate ``amax``/``amin`` were slower on the LSTM benchmark's gradients, 2.17 vs
+    1.68 ms). Large tensors get their own unit, exact per tensor. Small tensors share
+    one concatenated buffer — one kernel instead of thousands of tiny ones — so each
+    gets the extremes of *all* small tensors in the group. That is enough to classify
+    them: a small tensor with an inf norm counts as non-finite when that shared max |g|
+    is not finite (exact unless one step has both an inf entry and another small tensor
+    whose finite entries overflow the norm: then both count).
+
+    Returns:
+      ``(norms, [lo_0, hi_0, lo_1, hi_1, …], unit)`` with ``unit[i]`` the unit of
+      tensor ``i`` (-1 for an empty tensor).
     """
     sizes = [g.numel() for g in tensors]
     has_empty = 0 in sizes
@@ -294,8 +375,11 @@ def _group_stats(
     # An empty tensor (an FSDP2 shard can be empty) has norm 0; torch's inf norm of an
     # empty tensor is an error, so empties stay out of the kernels.
     if not full:
-        zeros = torch.zeros(len(tensors), dtype=tensors[0].dtype, device=device)
-        return zeros, zeros
+        return (
+            torch.zeros(len(tensors), dtype=tensors[0].dtype, device=device),
+            [],
+            [-1] * len(tensors),
+        )
     if _use_foreach(tensors, device, foreach):
         computed = list(torch._foreach_norm(full, p))
     else:
@@ -305,31 +389,28 @@ def _group_stats(
         zero = torch.zeros((), dtype=full[0].dtype, device=device)
         computed = [next(it) if n else zero for n in sizes]
     norms = torch.stack(computed)
-    any_big = any(n >= BIG for n in sizes)
-    # 1-D tensors are concatenated as they are: a reshape per tensor would cost more
-    # than the whole max |g| pass on thousands of small tensors.
-    small = (
-        [
-            g if g.ndim == 1 else g.reshape(-1)
-            for g, n in zip(tensors, sizes, strict=True)
-            if 0 < n < BIG
-        ]
-        if any_big or has_empty
-        else [g if g.ndim == 1 else g.reshape(-1) for g in tensors]
-    )
-    small_max = None
-    if small:
-        small_max = _max_abs(torch.cat(small) if len(small) > 1 else small[0])
-    if not any_big:
-        maxes = (small_max if small_max is not None else norms.new_zeros(())).expand(len(tensors))
-        return norms, maxes
-    parts = []
+    pairs: list[Tensor] = []
+    unit: list[int] = []
+    small: list[Tensor] = []
+    small_unit = -1
     for g, n in zip(tensors, sizes, strict=True):
-        if n >= BIG:
-            parts.append(_max_abs(g))
+        if n == 0:
+            unit.append(-1)
+        elif n >= BIG:
+            unit.append(len(pairs) // 2)
+            pairs.extend(torch.aminmax(g))
         else:
-            parts.append(small_max if small_max is not None else norms.new_zeros(()))
-    return norms, torch.stack(parts)
+            if small_unit < 0:
+                small_unit = len(pairs) // 2
+                pairs.extend((g, g))  # placeholders, replaced below
+            unit.append(small_unit)
+            # 1-D tensors are concatenated as they are: a reshape per tensor would cost
+            # more than the whole max |g| pass on thousands of small tensors.
+            small.append(g if g.ndim == 1 else g.reshape(-1))
+    if small:
+        lo, hi = torch.aminmax(torch.cat(small) if len(small) > 1 else small[0])
+        pairs[2 * small_unit], pairs[2 * small_unit + 1] = lo, hi
+    return norms, pairs, unit
 
 
 _INDEX_CACHE: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}
