@@ -8,10 +8,47 @@
 - :mod:`gradguard.report` — plots and the HTML report (``[plot]``).
 
 ``import gradguard`` stays light: it never imports torch or matplotlib.
+
+>>> import gradguard
+>>> gradguard.grad_closed_form(2, 1, 5), gradguard.bptt(2, 1, 5).terms
+(80, [16, 16, 16, 16, 16])
 """
 
 __version__ = "0.1.0"
 
-from gradguard.lab import clip_by_norm, clip_by_value
+from gradguard.explain import lesson, render_markdown, render_text
+from gradguard.lab import (
+    LogValue,
+    bptt,
+    clip_by_norm,
+    clip_by_value,
+    explosion_table,
+    forward,
+    grad_closed_form,
+    gradient,
+    overflow_horizon,
+    regime,
+    sgd_step,
+    to_exact,
+    trajectory,
+)
 
-__all__ = ["__version__", "clip_by_norm", "clip_by_value"]
+__all__ = [
+    "LogValue",
+    "__version__",
+    "bptt",
+    "clip_by_norm",
+    "clip_by_value",
+    "explosion_table",
+    "forward",
+    "grad_closed_form",
+    "gradient",
+    "lesson",
+    "overflow_horizon",
+    "regime",
+    "render_markdown",
+    "render_text",
+    "sgd_step",
+    "to_exact",
+    "trajectory",
+]

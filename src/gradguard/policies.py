@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +44,13 @@ __all__ = [
     "MeanStdRule",
     "MedianMadRule",
     "PercentileRule",
+    "PolicyReplay",
     "Rule",
+    "TraceReplay",
     "Verdict",
+    "median_and_mad",
     "percentile",
+    "replay_trace",
 ]
 
 #: MAD → σ for normal data: 1 / Φ⁻¹(3/4).
@@ -318,8 +323,11 @@ class _WindowRule(Rule):
         if not _finite(x):
             return Verdict(threshold, False, None)
         flagged = threshold is not None and x > threshold
-        self.values.append(float(x))
+        self._push(float(x))
         return Verdict(threshold, flagged, None)
+
+    def _push(self, x: float) -> None:
+        self.values.append(x)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -334,6 +342,53 @@ class _WindowRule(Rule):
         self.k = float(state["k"])
         self.min_history = int(state["min_history"])
         self.values = deque((float(v) for v in state["values"] if _finite(v)), maxlen=self.window)
+
+
+def _kth_of_two(a: Any, na: int, b: Any, nb: int, k: int) -> float:
+    """Return the ``k``-th smallest (0-based) of two ascending sequences given as accessors.
+
+    Binary search on how many come from ``a``: O(log n) accessor calls, no merge.
+    """
+    lo, hi = max(0, k + 1 - nb), min(k + 1, na)
+    while lo < hi:
+        i = (lo + hi) // 2  # take i from a, k + 1 - i from b
+        if b(k - i) > a(i):  # a(i) is among the k + 1 smallest: take more from a
+            lo = i + 1
+        else:
+            hi = i
+    i = lo
+    candidates = []
+    if i > 0:
+        candidates.append(a(i - 1))
+    if k + 1 - i > 0:
+        candidates.append(b(k - i))
+    return max(candidates)
+
+
+def median_and_mad(sorted_values: list[float]) -> tuple[float, float]:
+    """Return the median and the median absolute deviation of ascending ``sorted_values``.
+
+    The deviations ``|x − median|`` form two ascending runs (left of the median, read
+    backwards, and right of it); their median is found by a k-th-of-two-sorted search
+    in O(log² n), not by sorting them again.
+    """
+    s = sorted_values
+    n = len(s)
+    med = percentile(s, 50)
+    m = bisect.bisect_right(s, med)
+
+    def a(i: int) -> float:
+        return med - s[m - 1 - i]
+
+    def b(j: int) -> float:
+        return s[m + j] - med
+
+    na, nb = m, n - m
+    if n % 2:
+        mad = _kth_of_two(a, na, b, nb, n // 2)
+    else:
+        mad = 0.5 * (_kth_of_two(a, na, b, nb, n // 2 - 1) + _kth_of_two(a, na, b, nb, n // 2))
+    return med, mad
 
 
 class MedianMadRule(_WindowRule):
@@ -353,15 +408,25 @@ class MedianMadRule(_WindowRule):
 
     def __init__(self, window: int = 128, k: float = 6.0, min_history: int = 16) -> None:
         super().__init__(window, k, min_history)
+        self._sorted: list[float] = []
+
+    def _push(self, x: float) -> None:
+        if len(self.values) == self.window:
+            old = self.values[0]
+            del self._sorted[bisect.bisect_left(self._sorted, old)]
+        bisect.insort(self._sorted, x)
+        self.values.append(x)
 
     def _threshold(self) -> float:
-        s = sorted(self.values)
-        med = percentile(s, 50)
-        mad = percentile(sorted(abs(v - med) for v in s), 50)
+        med, mad = median_and_mad(self._sorted)
         # A MAD of 0 (a flat history) would flag any rise at all: floor it relative to
         # the median's size.
         spread = max(MAD_TO_SIGMA * mad, 1e-3 * abs(med), 1e-12)
         return med + self.k * spread
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._sorted = sorted(self.values)
 
     def describe(self) -> str:
         return f"median+{self.k:g}·MAD window={self.window}"
@@ -393,3 +458,78 @@ RULES: dict[str, type[Rule]] = {
     "spike-mad": MedianMadRule,
     "spike-std": MeanStdRule,
 }
+
+
+@dataclass
+class PolicyReplay:
+    """What one policy would have done over a recorded norm trace.
+
+    Attributes:
+      policy: the rule's name (``fixed``, ``autoclip``, ``zclip``, ``spike-mad``, ``spike-std``).
+      description: the rule with its parameters.
+      action: ``"clip"`` (a clipper scales the step down) or ``"skip"`` (a guard withholds it).
+      steps: the step indices it would have clipped or skipped (non-finite steps not
+        included: see :attr:`TraceReplay.nonfinite_steps`).
+      thresholds: the threshold in force at each step (``None`` while warming up).
+    """
+
+    policy: str
+    description: str
+    action: str
+    steps: list[int]
+    thresholds: list[float | None]
+
+    @property
+    def count(self) -> int:
+        """How many steps it would have clipped or skipped."""
+        return len(self.steps)
+
+
+@dataclass
+class TraceReplay:
+    """A norm trace replayed through several policies."""
+
+    steps: list[int]
+    norms: list[float]
+    nonfinite_steps: list[int]
+    policies: list[PolicyReplay]
+
+
+def replay_trace(
+    steps: list[int],
+    norms: list[float],
+    rules: dict[str, Rule],
+    progress: Callable[[int], None] | None = None,
+) -> TraceReplay:
+    """Run a recorded pre-clip norm trace through each rule, offline.
+
+    Each rule sees the norms in order, exactly as it would during training (the same
+    :meth:`Rule.observe`), with one simplification stated here: the trace is the one
+    that was recorded, so the effect a rule's own clipping would have had on later
+    norms is not simulated. Non-finite norms are listed apart — every guard skips
+    them, and no clipper can rescue them.
+
+    Args:
+      steps: the step indices.
+      norms: the pre-clip total gradient norms (NaN/inf allowed).
+      rules: name → a fresh rule; spike rules (``spike-*``) skip, the others clip.
+      progress: called with the number of values judged since its last call (every
+        10,000 values, and at the end of each rule), for a progress bar.
+    """
+    nonfinite = [s for s, x in zip(steps, norms, strict=True) if not math.isfinite(x)]
+    out = []
+    for name, rule in rules.items():
+        hit: list[int] = []
+        thresholds: list[float | None] = []
+        for i, (s, x) in enumerate(zip(steps, norms, strict=True), start=1):
+            v = rule.observe(x)
+            thresholds.append(v.threshold)
+            if v.flagged:
+                hit.append(s)
+            if progress is not None and i % 10_000 == 0:
+                progress(10_000)
+        if progress is not None and len(steps) % 10_000:
+            progress(len(steps) % 10_000)
+        action = "skip" if name.startswith("spike") else "clip"
+        out.append(PolicyReplay(name, rule.describe(), action, hit, thresholds))
+    return TraceReplay(list(steps), list(norms), nonfinite, out)

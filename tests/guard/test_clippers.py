@@ -173,3 +173,34 @@ def test_state_dict_resumes_identically(make):
     a = _scaled_steps(first, scales[10:], seed=1)
     b = _scaled_steps(second, scales[10:], seed=1)
     assert a == b
+
+
+def test_value_clipper_matches_torch_and_reports():
+    from gradguard.torch import ValueClipper
+
+    a, b = make_model(), make_model()
+    backward(a)
+    backward(b)
+    c = 0.5 * float(max(p.grad.abs().max() for p in b.parameters()))
+    result = ValueClipper(c).clip_(a)
+    torch.nn.utils.clip_grad_value_(b.parameters(), c)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad)
+    assert result.clipped and result.threshold == c
+    assert result.total_norm_clipped == pytest.approx(_norm(b), rel=1e-6)
+    assert result.total_norm_clipped < result.total_norm
+    # Below the bound nothing is touched and nothing is reported as clipped.
+    again = ValueClipper(10 * c).clip_(a)
+    assert not again.clipped and again.clip_coef == 1.0
+
+
+@pytest.mark.parametrize(
+    ("norm", "c"), [(100.0, 5.0), (3.0, 5.0), (5.0, 5.0), (1e-9, 1e-3), (7.0, 0.0)]
+)
+def test_clipper_coefficient_is_the_seeds_rule_with_torchs_epsilon(norm, c):
+    from gradguard.torch._clippers import _coefficient
+
+    # The lab's 1 / max(1, ‖g‖/c) at ‖g‖ + 1e-6 equals torch's min(1, c / (‖g‖ + 1e-6));
+    # the seed's example: ‖g‖ = 100, c = 5 → 5 / 100.000001 ≈ 0.05.
+    want = min(1.0, c / (norm + 1e-6))
+    assert _coefficient(norm, c) == pytest.approx(want, rel=1e-15)

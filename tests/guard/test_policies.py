@@ -188,3 +188,33 @@ def test_state_dict_round_trip_through_json(name):
 def test_bad_parameters(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=40),
+        st.lists(st.integers(-3, 3).map(float), min_size=1, max_size=40),  # many ties
+    )
+)
+def test_median_and_mad_match_numpy(values):
+    from gradguard.policies import median_and_mad
+
+    med, mad = median_and_mad(sorted(values))
+    assert med == pytest.approx(float(np.median(values)), abs=1e-9)
+    want = float(np.median(np.abs(np.array(values) - np.median(values))))
+    assert mad == pytest.approx(want, abs=1e-9)
+
+
+def test_replay_trace_reports_progress_for_every_value():
+    from gradguard.policies import replay_trace
+
+    seen = []
+    trace = _trace(6, 25_001)
+    replay_trace(
+        list(range(len(trace))),
+        trace,
+        {"fixed": FixedThreshold(1.05), "spike-mad": MedianMadRule()},
+        seen.append,
+    )
+    assert sum(seen) == 2 * 25_001 and max(seen) == 10_000

@@ -72,9 +72,10 @@ def test_float32_overflow_is_not_counted_as_nonfinite():
     p = torch.nn.Parameter(torch.zeros(3))
     p.grad = torch.tensor([1e20, 1.0, -2.0])
     assert torch.isinf(torch.linalg.vector_norm(p.grad))
-    host, _ = grad_stats([p]).host()
+    stats = grad_stats([p])
+    host, _ = stats.host()
     assert host.total_norm == INF
-    assert host.nonfinite_count == 0
+    assert host.nonfinite_count == 0 and int(stats.nonfinite_count) == 0
     assert host.max_abs == pytest.approx(1e20, rel=1e-6)
 
 
@@ -173,3 +174,77 @@ def test_step_record_nonfinite_classification():
     backward(ok)
     rec = step_record(1, grad_stats(ok), loss=1.0)
     assert rec.kind == "ok" and rec.clip_coef is None and rec.grad_norm_clipped == rec.grad_norm
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nonfinite_count_matches_isfinite_on_mixed_sizes(seed):
+    # Small tensors share one aminmax and big ones (≥ 2^16 entries) get their own:
+    # both paths must count exactly what isfinite() counts.
+    g = torch.Generator().manual_seed(seed)
+    sizes = [3, 500, 70_000, 1, 65_536, 65_535, 2000, 0]
+    params = [torch.nn.Parameter(torch.zeros(n)) for n in sizes]
+    for p, n in zip(params, sizes, strict=True):
+        p.grad = torch.randn(n, generator=g)
+    rng = __import__("random").Random(seed)
+    for i in rng.sample([i for i, n in enumerate(sizes) if n], 3):
+        n = sizes[i]
+        params[i].grad[rng.randrange(n)] = rng.choice([math.nan, math.inf, -math.inf])
+    want = sum(1 for p in params if not torch.isfinite(p.grad).all())
+    stats = grad_stats(params)
+    host, _ = stats.host()
+    assert host.nonfinite_count == want
+    # The device-side values (for callers who stay on the device) agree with the host's.
+    assert int(stats.nonfinite_count) == want
+    device_max = float(stats.max_abs)
+    assert (math.isnan(device_max) and math.isnan(host.max_abs)) or device_max == host.max_abs
+    flat = torch.cat([p.grad for p in params])
+    want_max = flat.abs().max()
+    assert (math.isnan(host.max_abs) and torch.isnan(want_max)) or host.max_abs == float(want_max)
+
+
+def test_big_tensor_overflow_is_not_counted():
+    big = torch.nn.Parameter(torch.zeros(1 << 17))
+    big.grad = torch.ones(1 << 17)
+    big.grad[5] = -3e19  # (3e19)² overflows float32; the entry is finite
+    small = torch.nn.Parameter(torch.zeros(4))
+    small.grad = torch.tensor([1.0, -math.inf, 0.0, 2.0])
+    host, _ = grad_stats([big, small]).host()
+    assert host.nonfinite_count == 1 and host.max_abs == math.inf
+
+
+def test_step_record_with_value_clipping_post_norm():
+    from gradguard.torch import clip_grad_value_, get_total_norm
+
+    model = make_model()
+    backward(model)
+    stats = grad_stats(model)
+    c = 0.5 * float(max(p.grad.abs().max() for p in model.parameters()))
+    clip_grad_value_(model.parameters(), c)
+    post = get_total_norm([p.grad for p in model.parameters()])
+    rec = step_record(0, stats, loss=1.0, grad_norm_clipped=post, threshold=c)
+    assert rec.grad_norm_clipped == pytest.approx(float(post))
+    assert rec.clipped and rec.kind == "clipped" and rec.grad_norm > rec.grad_norm_clipped
+
+
+def test_guard_step_has_one_host_sync(monkeypatch):
+    from gradguard.policies import MedianMadRule
+    from gradguard.torch import SpikeGuard, ZClip
+
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    guard = SpikeGuard(
+        model,
+        opt,
+        clipper=ZClip(warmup_steps=2),
+        spike_rule=MedianMadRule(window=8, min_history=2),
+        layer_norms_every=1,
+    )
+    for step in range(4):  # past the rules' warm-up, so every branch is live
+        backward(model, seed=step)
+        guard.step(torch.tensor(1.0))
+    backward(model, seed=9)
+    loss = torch.tensor(0.5)
+    counter = _SyncCounter(monkeypatch)
+    record = guard.step(loss)
+    assert record.action == "step" and record.threshold is not None
+    assert counter.calls == ["tolist"]

@@ -1,1 +1,240 @@
-"""Commands registered by this module (placeholder until its issue lands)."""
+"""``gradguard replay``: what each clipping or spike policy would have done to a recorded run.
+
+$ gradguard replay run.jsonl --max-norm 1.0 --json
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gradguard.cli._app import UsageFailure, app, usage
+from gradguard.errors import InputError
+
+_SHOW = 12  # step indices shown per policy in the text table
+_PROGRESS_FROM = 100_000  # policy steps (records × policies) before a progress bar shows
+
+
+def _build_rules(
+    max_norm: float,
+    percentile: float,
+    history: int,
+    alpha: float,
+    z_thresh: float,
+    warmup: int,
+    window: int,
+    k: float,
+) -> dict[str, Any]:
+    from gradguard.policies import (
+        EmaZScoreRule,
+        FixedThreshold,
+        MeanStdRule,
+        MedianMadRule,
+        PercentileRule,
+    )
+
+    flags = {
+        "max_norm": "--max-norm",
+        "percentile": "--percentile",
+        "history_size": "--history",
+        "alpha": "--alpha",
+        "z_thresh": "--z-thresh",
+        "warmup_steps": "--warmup",
+        "window": "--window",
+        "k": "--k",
+    }
+    try:
+        return {
+            "fixed": FixedThreshold(max_norm),
+            "autoclip": PercentileRule(percentile, history),
+            "zclip": EmaZScoreRule(alpha, z_thresh, warmup),
+            "spike-mad": MedianMadRule(window, k, min_history=min(16, window)),
+            "spike-std": MeanStdRule(window, k, min_history=min(16, window)),
+        }
+    except InputError as e:
+        raise usage(e, flags.get(e.argument)) from None
+
+
+@app.command("replay")
+def replay(
+    log: Path = typer.Argument(
+        ...,
+        help="A JSONL step log (from SpikeGuard, Monitor or `gradguard remedies`).",
+        show_default=False,
+    ),
+    max_norm: float | None = typer.Option(
+        None,
+        "--max-norm",
+        help="Fixed clipping threshold c. [default: the run's recorded threshold if it "
+        "had one fixed threshold, else 1.0]",
+        show_default=False,
+    ),
+    percentile: float = typer.Option(10.0, "--percentile", help="AutoClip's percentile p."),
+    history: int = typer.Option(1000, "--history", help="AutoClip's history length."),
+    alpha: float = typer.Option(0.97, "--alpha", help="ZClip's EMA smoothing α."),
+    z_thresh: float = typer.Option(2.5, "--z-thresh", help="ZClip's z-score threshold."),
+    warmup: int = typer.Option(25, "--warmup", help="ZClip's warm-up steps."),
+    window: int = typer.Option(128, "--window", help="Spike rules' rolling window (steps)."),
+    k: float = typer.Option(6.0, "--k", help="Spike rules' width: median + k·MAD, mean + k·σ."),
+    run: str | None = typer.Option(
+        None, "--run", help="Replay only this run (logs of `remedies` hold several)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Replay a recorded gradient-norm trace through each clipping and spike policy.
+
+    For every run in the log, the pre-clip norms go through: a fixed threshold (the
+    seed's rule), AutoClip, ZClip, the guard's median/MAD spike rule and OLMo's
+    mean + kσ rule. It reports how many steps each would have clipped or skipped, and
+    where. Offline: nothing is retrained, and a policy's own effect on later norms is
+    not simulated.
+    """
+    from gradguard.records import RecordError, read_log
+
+    # Check the options before reading a possibly large log.
+    _build_rules(max_norm or 1.0, percentile, history, alpha, z_thresh, warmup, window, k)
+    try:
+        data = read_log(log)
+    except RecordError as e:
+        raise UsageFailure(str(e)) from None
+    runs: dict[str | None, list[Any]] = {}
+    for r in data.steps:
+        if r.grad_norm is not None:
+            runs.setdefault(r.run, []).append(r)
+    if run is not None:
+        if run not in runs:
+            known = ", ".join(repr(k) for k in runs if k is not None) or "none"
+            raise UsageFailure(f"--run must name a run in {log}, got {run!r} (runs: {known}).")
+        runs = {run: runs[run]}
+    if not runs:
+        raise UsageFailure(
+            f"{log}: no step records with a grad_norm to replay "
+            f"({len(data.steps)} step records read)."
+        )
+    options = (percentile, history, alpha, z_thresh, warmup, window, k)
+    total = sum(len(r) for r in runs.values()) * 5  # five policies
+    with _progress(total) as advance:
+        results = [
+            _replay_run(name, records, max_norm, options, advance) for name, records in runs.items()
+        ]
+    if as_json:
+        payload = {"log": str(log), "truncated_tail": data.truncated_tail, "runs": results}
+        print(json.dumps(payload, indent=2, allow_nan=False))
+        return
+    _print_tables(log, results, data.truncated_tail)
+
+
+def _replay_run(
+    name: str | None,
+    records: list[Any],
+    max_norm: float | None,
+    options: tuple[float, int, float, float, int, int, float],
+    advance: Callable[[int], None] | None,
+) -> dict[str, Any]:
+    """Replay one run's norm trace through the five policies; return its JSON-ready result."""
+    from gradguard.policies import replay_trace
+
+    c = max_norm
+    if c is None:
+        # Default c: the run's own threshold, when it was clipped at one fixed value.
+        recorded = {r.threshold for r in records if r.threshold is not None}
+        c = recorded.pop() if len(recorded) == 1 else 1.0
+    rules = _build_rules(c, *options)
+    trace = replay_trace(
+        [r.step for r in records], [float(r.grad_norm) for r in records], rules, advance
+    )
+    return {
+        "run": name,
+        "steps": len(records),
+        "nonfinite_steps": trace.nonfinite_steps,
+        "recorded": {
+            "clipped": sum(1 for r in records if r.clipped),
+            "skipped": sum(1 for r in records if r.action != "step"),
+            "rollbacks": sum(1 for r in records if r.action == "rollback"),
+        },
+        "max_grad_norm": max((x for x in trace.norms if math.isfinite(x)), default=None),
+        "policies": [
+            {
+                "policy": p.policy,
+                "description": p.description,
+                "action": p.action,
+                "count": p.count,
+                "fraction": p.count / len(records),
+                "first_step": p.steps[0] if p.steps else None,
+                "steps": p.steps,
+                "final_threshold": p.thresholds[-1] if p.thresholds else None,
+            }
+            for p in trace.policies
+        ],
+    }
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr for long replays (none for short ones)."""
+    if total < _PROGRESS_FROM:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} policy steps"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("replay", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _print_tables(log: Path, results: list[dict[str, Any]], truncated: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if truncated:
+        Console(stderr=True).print(
+            f"[yellow]note:[/] {log} ends in a partial line (a crash mid-write?); it was skipped."
+        )
+    for res in results:
+        title = f"{log}" + (f" — run {res['run']}" if res["run"] else "")
+        rec = res["recorded"]
+        table = Table(
+            title=title,
+            caption=(
+                f"{res['steps']} steps; non-finite: {len(res['nonfinite_steps'])} "
+                f"(every guard skips them; no clipper rescues them); recorded: "
+                f"{rec['clipped']} clipped, {rec['skipped']} skipped, {rec['rollbacks']} rollbacks"
+            ),
+        )
+        table.add_column("policy")
+        table.add_column("would", justify="center")
+        table.add_column("steps", justify="right")
+        table.add_column("share", justify="right")
+        table.add_column("where (first steps)")
+        for p in res["policies"]:
+            where = ", ".join(str(s) for s in p["steps"][:_SHOW])
+            if p["count"] > _SHOW:
+                where += f", … (+{p['count'] - _SHOW})"
+            table.add_row(
+                p["description"],
+                p["action"],
+                str(p["count"]),
+                f"{100 * p['fraction']:.1f}%",
+                where or "—",
+            )
+        console.print(table)
+        if res["nonfinite_steps"]:
+            shown = ", ".join(str(s) for s in res["nonfinite_steps"][:_SHOW])
+            console.print(f"non-finite steps: {shown}")
+    sys.stdout.flush()

@@ -1,1 +1,449 @@
-"""Commands registered by this module (placeholder until its issue lands)."""
+"""The lab's commands: ``explain``, ``table``, ``sgd``, ``clip`` — the seed's system, exact.
+
+$ gradguard explain --w 2 --h0 1 --steps 5 --lang bn
+$ gradguard table --steps 5,10,20,50,1016 --mode float64
+$ gradguard sgd --loss target --compare
+$ gradguard clip --g 100 --c 5
+
+Numbers are read exactly (``0.9`` is 9/10, ``3/7`` is 3/7); every bad input is
+one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from gradguard.cli._app import app, usage
+from gradguard.errors import InputError
+
+_FLAGS = {
+    "w": "--w",
+    "h0": "--h0",
+    "steps": "--steps",
+    "T": "--steps",
+    "lr": "--lr",
+    "eta": "--lr",
+    "clip": "--clip",
+    "c": "--c",
+    "lang": "--lang",
+    "format": "--format",
+    "mode": "--mode",
+    "table_steps": "--table-steps",
+    "iters": "--iters",
+    "loss": "--loss",
+    "y": "--target",
+    "low_lr": "--low-lr",
+    "g": "--g",
+    "by": "--by",
+    "abbreviate": "--abbreviate",
+}
+
+R = TypeVar("R")
+
+
+def _guarded(fn: Callable[[], R]) -> R:
+    """Run ``fn``; turn an :class:`InputError` into a one-line usage error naming the flag."""
+    try:
+        return fn()
+    except InputError as e:
+        raise usage(e, _FLAGS.get(e.argument, e.argument)) from None
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _emit_text(text: str | Callable[[bool], str]) -> None:
+    """Write ``text`` to stdout; a callable is asked for rich markup when stdout is a terminal."""
+    if callable(text) and sys.stdout.isatty():
+        from rich.console import Console  # only for a terminal: piped output stays plain and fast
+
+        Console(soft_wrap=True, highlight=False).print(text(True))
+    else:
+        sys.stdout.write(text(False) if callable(text) else text)
+
+
+W_HELP = "The recurrent weight w: an integer, decimal (0.9 is read as exactly 9/10) or p/q."
+H0_HELP = "The initial state h_0 (read exactly, like --w)."
+
+
+@app.command()
+def explain(
+    w: str = typer.Option("2", "--w", metavar="NUMBER", help=W_HELP),
+    h0: str = typer.Option("1", "--h0", metavar="NUMBER", help=H0_HELP),
+    steps: str = typer.Option(
+        "5", "--steps", "-T", metavar="T", help="Time steps T, a whole number ≥ 1."
+    ),
+    lr: str = typer.Option(
+        "0.01", "--lr", metavar="NUMBER", help="Learning rate η of the SGD step (> 0)."
+    ),
+    clip: str = typer.Option(
+        "5", "--clip", metavar="NUMBER", help="Clipping threshold c of the seed's rule (> 0)."
+    ),
+    lang: str | None = typer.Option(
+        None,
+        "--lang",
+        metavar="en|bn",
+        help="Language: en or bn (default: from the LANG locale, else en).",
+    ),
+    fmt: str = typer.Option(
+        "text",
+        "--format",
+        "-f",
+        metavar="text|markdown|json",
+        help="Output: text (terminal), markdown (LaTeX math) or json.",
+    ),
+    table_steps: str = typer.Option(
+        "5,10,20,50", "--table-steps", help="The explosion table's T values, comma-separated."
+    ),
+    abbreviate: int | None = typer.Option(
+        None,
+        "--abbreviate",
+        metavar="DIGITS",
+        help="JSON only: give values longer than this many digits as '≈1.268e+30'.",
+    ),
+) -> None:
+    """Teach the seed's lesson, computed live: forward, BPTT, table, errata, SGD, remedies.
+
+    Defaults are the seed's: w=2, h0=1, T=5, η=0.01, c=5, table T ∈ {5, 10, 20, 50}.
+    """
+    from gradguard.explain import (
+        check_lang,
+        default_lang,
+        lesson,
+        render_markdown,
+        render_text,
+    )
+
+    language = _guarded(lambda: check_lang(lang if lang is not None else default_lang()))
+    if fmt not in ("text", "markdown", "json"):
+        raise usage(InputError("--format", fmt, "one of text, markdown, json"))
+    data = _guarded(
+        lambda: lesson(
+            w=w,
+            h0=h0,
+            T=steps,
+            eta=lr,
+            c=clip,
+            lang=language,
+            table_T=table_steps,
+            # People read at most 40 digits of a number (the renderers abbreviate
+            # beyond); the BPTT sum is still checked term by term.
+            abbreviate=abbreviate if fmt == "json" else 40,
+            verify=True,
+        )
+    )
+    if fmt == "json":
+        _emit_json(data)
+    elif fmt == "markdown":
+        sys.stdout.write(render_markdown(data))
+    else:
+        _emit_text(lambda markup: render_text(data, markup=markup))
+
+
+@app.command()
+def table(
+    w: str = typer.Option("2", "--w", metavar="NUMBER", help=W_HELP),
+    h0: str = typer.Option("1", "--h0", metavar="NUMBER", help=H0_HELP),
+    steps: str = typer.Option(
+        "5,10,20,50",
+        "--steps",
+        "-T",
+        metavar="T,T,…",
+        help="The T values, comma-separated whole numbers ≥ 1.",
+    ),
+    mode: str = typer.Option(
+        "exact",
+        "--mode",
+        metavar="exact|float64|float32|log",
+        help="exact (int/fraction), float64 / float32 (rounded to the format; inf shown) "
+        "or log (sign and log10, instant for any T).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+) -> None:
+    """Tabulate h_T and the gradient T·w^(T-1)·h_0 over T, with the seed's errata."""
+    from gradguard.lab import explosion_table, overflow_horizon, sci, table_to_json
+
+    rows = _guarded(lambda: explosion_table(w, h0, steps, mode=mode))
+    if as_json:
+        _emit_json(table_to_json(rows))
+        return
+    from gradguard.explain import format_number
+
+    # w and h0 were checked by the table above, so these cannot fail on input.
+    horizons = {dt: overflow_horizon(w, h0, dt) for dt in ("float64", "float32")}
+    seed = any(r.seed_claim is not None for r in rows)
+    head = ["T", "h_T", "dL/dw", "≈", "× prev", "float32"]
+    if seed:
+        head += ["seed says", "off by"]
+    body = []
+    for r in rows:
+        js = r.to_json()
+        cells = [
+            str(r.T),
+            _cell(js["h_T"], format_number),
+            _cell(js["grad"], format_number),
+            r.sci,
+            "—" if r.ratio is None else f"{r.ratio:.4g}",
+            f"{r.float32:.4g}",
+        ]
+        if seed:
+            cells += [
+                r.seed_claim_text or "",
+                "" if r.off_by in (None, 1.0) else f"{r.off_by:.3g}×",
+            ]
+        body.append(cells)
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
+    lines = ["  ".join(h.rjust(wd) for h, wd in zip(head, widths, strict=True))]
+    lines.append("  ".join("─" * wd for wd in widths))
+    lines += ["  ".join(c.rjust(wd) for c, wd in zip(r, widths, strict=True)) for r in body]
+    lines.append("")
+    for dt, at in horizons.items():
+        lines.append(
+            f"{dt}: the gradient never overflows."
+            if at is None
+            else f"{dt}: the gradient is inf from T = {at:,} on."
+            if at < 10**15
+            else f"{dt}: the gradient is inf from T ≈ {sci(at)} on."  # w near ±1: a huge T
+        )
+    if seed:
+        lines.append(
+            "Erratum: the seed's table values (≈ 1024, ≈ 10^6, ≈ 10^15) are about 2^T = h_T, "
+            "not the gradient T·2^(T-1); see `gradguard explain`."
+        )
+    _emit_text("\n".join(lines) + "\n")
+
+
+def _cell(value: Any, fmt: Callable[..., str]) -> str:
+    if isinstance(value, dict):  # log mode
+        from gradguard.lab._numbers import sci_from_log
+
+        lg = value["log10"]
+        return sci_from_log(value["sign"], float(lg))
+    if isinstance(value, str) and len(value) > 40:
+        return fmt(value)
+    return fmt(value, group=True)
+
+
+@app.command()
+def sgd(
+    w: str = typer.Option("2", "--w", metavar="NUMBER", help="The starting weight w_0. " + W_HELP),
+    h0: str = typer.Option("1", "--h0", metavar="NUMBER", help=H0_HELP),
+    steps: str = typer.Option(
+        "5", "--steps", "-T", metavar="T", help="Time steps T of the recurrence."
+    ),
+    lr: str = typer.Option("0.01", "--lr", metavar="NUMBER", help="Learning rate η (> 0)."),
+    clip: str | None = typer.Option(
+        None,
+        "--clip",
+        metavar="NUMBER",
+        help="Clip each gradient with the seed's rule g/max(1,|g|/c) at this c.",
+    ),
+    iters: str = typer.Option(
+        "20", "--iters", "-n", metavar="N", help="Number of updates (1…100,000)."
+    ),
+    loss: str = typer.Option(
+        "target",
+        "--loss",
+        metavar="seed|target",
+        help="seed (L = h_T, as the seed) or target (L = ½(h_T − y)²).",
+    ),
+    target: str = typer.Option(
+        "1", "--target", metavar="NUMBER", help="The target y of --loss target."
+    ),
+    mode: str = typer.Option(
+        "float64",
+        "--mode",
+        metavar="float64|float32|exact",
+        help="float64 or float32 (report the first non-finite step) or exact.",
+    ),
+    compare: bool = typer.Option(
+        False,
+        "--compare",
+        help="Run three ways: no remedy, clipping (--clip, default 5), lower learning rate.",
+    ),
+    low_lr: str | None = typer.Option(
+        None,
+        "--low-lr",
+        metavar="NUMBER",
+        help="The --compare run's lower learning rate (default: --lr / 100).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the trajectories as JSON."),
+) -> None:
+    """Run gradient descent w ← w − η·g on the seed's system; show divergence and the remedies."""
+    from gradguard.lab import compare_remedies, trajectory
+
+    if compare:
+        runs = _guarded(
+            lambda: compare_remedies(
+                w, h0, steps, lr, iters, loss, target, clip or "5", low_lr, mode
+            )
+        )
+    else:
+        runs = {
+            ("clip" if clip else "none"): _guarded(
+                lambda: trajectory(w, h0, steps, lr, iters, loss, target, clip, mode)
+            )
+        }
+    if as_json:
+        _emit_json({name: run.to_json() for name, run in runs.items()})
+        return
+    from gradguard.explain import format_number
+
+    out: list[str] = []
+    for name, run in runs.items():
+        js = run.to_json()
+        p = js["params"]
+        out.append(
+            f"== {name}: w0 = {format_number(p['w0'])}, T = {p['T']}, η = {format_number(p['eta'])}"
+            f", loss = {p['loss']}"
+            + (f", clip c = {format_number(p['clip'])}" if p["clip"] is not None else "")
+            + f", {p['mode']}"
+        )
+        head = ["k", "w", "loss", "dL/dw", "used", "w_next"]
+        body = []
+        shown = js["steps"]
+        idx = list(range(len(shown)))
+        if len(idx) > 12:
+            idx = [*idx[:6], -1, *idx[-4:]]
+        for i in idx:
+            if i == -1:
+                body.append(["⋮", "", "", "", "", ""])
+                continue
+            s = shown[i]
+            body.append(
+                [
+                    str(s["k"]),
+                    _num(s["w"], format_number),
+                    _num(s["loss"], format_number),
+                    _num(s["grad"], format_number),
+                    _num(s["grad_used"], format_number) + (" (clipped)" if s["clipped"] else ""),
+                    _num(s["w_next"], format_number),
+                ]
+            )
+        widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
+        out.append("  ".join(h.rjust(wd) for h, wd in zip(head, widths, strict=True)))
+        out += ["  ".join(c.rjust(wd) for c, wd in zip(r, widths, strict=True)) for r in body]
+        status = {
+            "completed": "completed",
+            "nonfinite": f"NON-FINITE at update k = {run.first_nonfinite}",
+            "blowup": "stopped: |w| > 10^6",
+            "size_limit": "stopped: exact values would exceed 100,000 digits (use --mode float64)",
+        }[run.status]
+        out.append(
+            f"-> {status}; final w = {_num(js['final_w'], format_number)}; "
+            f"clipping acted on {run.clipped_steps} of {len(run.steps)} updates"
+        )
+        first = run.steps[0] if run.steps else None
+        if first is not None and 1 < abs(float(first.w_next)) < abs(float(first.w)):
+            # The seed stops at "w_new = 1.2" as if the problem were solved.
+            w1 = _num(js["steps"][0]["w_next"], format_number).lstrip("-")
+            out.append(
+                f"   note: after the first update |w| = {w1} is still > 1 — "
+                "the gradient still explodes, only more slowly."
+            )
+        out.append("")
+    _emit_text("\n".join(out))
+
+
+def _num(v: Any, fmt: Callable[..., str]) -> str:
+    if isinstance(v, float):
+        return f"{v + 0.0:.6g}"  # + 0.0 shows -0.0 as 0
+    if isinstance(v, str) and v in ("nan", "inf", "-inf"):
+        return v
+    text = fmt(v)
+    return text if len(text) <= 24 else f"{float(_frac(v)):.6g}" if "/" in v else text
+
+
+def _frac(v: str) -> Any:
+    from fractions import Fraction
+
+    return Fraction(v)
+
+
+_FLOAT64_MAX = 1.7976931348623157e308
+
+
+@app.command("clip")
+def clip_cmd(
+    g: str = typer.Option(
+        "100",
+        "--g",
+        metavar="NUMBER[,NUMBER…]",
+        help="The gradient: one number, or a vector as comma-separated numbers.",
+    ),
+    c: str = typer.Option("5", "--c", metavar="NUMBER", help="The threshold c (> 0)."),
+    by: str = typer.Option(
+        "norm",
+        "--by",
+        metavar="norm|value",
+        help="norm: the seed's g/max(1,‖g‖/c); value: each entry into [-c, c].",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Clip a gradient with the seed's rule (100 with c = 5 becomes 5), or by value."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    from gradguard.lab import (
+        check_threshold,
+        clip_by_norm,
+        clip_by_value,
+        exact_to_json,
+        float_to_json,
+        to_exact,
+    )
+
+    if by not in ("norm", "value"):
+        raise usage(InputError("--by", by, "one of norm, value"))
+    parts = [s for s in g.split(",")]
+    values = [_guarded(lambda s=s: to_exact(s, "g")) for s in parts]  # type: ignore[misc]
+    cx = _guarded(lambda: to_exact(c, "c"))
+    _guarded(lambda: check_threshold(cx, "c"))
+    result: dict[str, Any]
+    if len(values) == 1:
+        x, cf = Fraction(values[0]), Fraction(cx)
+        out = clip_by_norm(x, cf) if by == "norm" else clip_by_value(x, cf)
+        result = {
+            "by": by,
+            "g": exact_to_json(x),
+            "c": exact_to_json(cx),
+            "clipped": exact_to_json(out),
+            "changed": out != x,
+        }
+        text = f"g = {g.strip()}, c = {c.strip()} → {exact_to_json(out)}"
+    else:
+        for s, v in zip(parts, values, strict=True):
+            if (
+                abs(Fraction(v)) > _FLOAT64_MAX
+            ):  # the vector is clipped in float64, like a real gradient
+                raise usage(
+                    InputError("--g", s.strip(), "a vector of numbers within float64's ±1.8e308")
+                )
+        vec = np.array([float(v) for v in values], dtype=np.float64)
+        norm = float(np.linalg.norm(vec))
+        arr = clip_by_norm(vec, float(cx)) if by == "norm" else clip_by_value(vec, float(cx))
+        result = {
+            "by": by,
+            "g": [float_to_json(v) for v in vec.tolist()],
+            "c": exact_to_json(cx),
+            "norm": float_to_json(norm),
+            "clipped": [float_to_json(v) for v in arr.tolist()],
+            "clipped_norm": float_to_json(float(np.linalg.norm(arr))),
+            "changed": bool(np.any(arr != vec)),
+        }
+        text = (
+            f"‖g‖ = {norm:.6g}, c = {c.strip()} → "
+            f"[{', '.join(f'{v:.6g}' for v in arr.tolist())}] "
+            f"(‖g‖ after = {float(np.linalg.norm(arr)):.6g})"
+        )
+    if as_json:
+        _emit_json(result)
+    else:
+        _emit_text(text + "\n")

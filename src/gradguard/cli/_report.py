@@ -1,15 +1,311 @@
-"""The tour (main job); report and serve arrive with the report issue."""
+"""Commands that show: ``report`` (the HTML report), ``tour`` (the main job), ``serve``.
+
+$ gradguard tour
+$ gradguard report --from runs/ --lang bn --out report.html
+$ gradguard serve --port 8000
+"""
 
 from __future__ import annotations
 
-from gradguard.cli._app import app
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gradguard.cli._app import RuntimeFailure, UsageFailure, app, usage
+from gradguard.errors import InputError
+
+_LANG_HELP = "Language of the text and the plots: en (English) or bn (Bengali)."
+
+
+def _check_out(out: Path, flag: str = "--out") -> Path:
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise UsageFailure(str(InputError(flag, str(out), "a file path, not a folder")))
+    if not parent.is_dir():
+        raise UsageFailure(
+            str(
+                InputError(
+                    flag, str(out), "a file in an existing folder", f"Create '{parent}' first."
+                )
+            )
+        )
+    return out
+
+
+def _lang(lang: str) -> str:
+    from gradguard.report._i18n import check_lang
+
+    try:
+        return check_lang(lang, "--lang")
+    except InputError as e:
+        raise usage(e) from None
 
 
 @app.command()
-def tour() -> None:
-    """Tell the seed's story end to end on its defaults (for now: the lesson)."""
+def report(
+    source: Path | None = typer.Option(
+        None,
+        "--from",
+        help="A results folder from `gradguard remedies --out DIR` (or its summary.csv), or a "
+        "JSONL training log from the guard. Without it: the lesson and the seed's system only.",
+        show_default=False,
+    ),
+    out: Path = typer.Option(
+        Path("report.html"),
+        "--out",
+        "-o",
+        help="Where to write the HTML report (written atomically).",
+    ),
+    lang: str = typer.Option("en", "--lang", help=_LANG_HELP),
+    w: str = typer.Option("2", "--w", help="The recurrent weight w (2, 0.9, 3/2 …)."),
+    h0: str = typer.Option("1", "--h0", help="The initial state h_0."),
+    steps: str = typer.Option("5", "--steps", "-T", help="The number of time steps T (1 … 10^6)."),
+    lr: str = typer.Option("0.01", "--lr", help="The learning rate η of the SGD step."),
+    clip: str = typer.Option("5", "--clip", help="The clipping threshold c of the seed's rule."),
+    plots: Path | None = typer.Option(
+        None,
+        "--plots",
+        help="Also save every figure as a file in this folder (created if missing).",
+        show_default=False,
+    ),
+    plot_format: str = typer.Option(
+        "png", "--plot-format", help="File format for --plots: png or svg."
+    ),
+) -> None:
+    """Write one self-contained HTML report: the seed's lesson, the remedies measured, your log."""
+    from gradguard.report._fonts import FontMissing
+    from gradguard.report._inputs import InputFileError
+
+    lang = _lang(lang)
+    _check_out(out)
+    from gradguard.report import write_report
+
+    if plot_format not in ("png", "svg"):
+        raise usage(InputError("--plot-format", plot_format, "png or svg"))
+    if plots is not None:
+        try:
+            plots.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise usage(
+                InputError("--plots", str(plots), "a folder gradguard can create", str(e.strerror))
+            ) from None
+    t0 = time.perf_counter()
+    try:
+        path = write_report(
+            out,
+            source,
+            lang=lang,
+            w=w,
+            h0=h0,
+            T=steps,
+            eta=lr,
+            c=clip,
+            plots_dir=plots,
+            plot_format=plot_format,
+        )
+    except InputFileError as e:
+        raise UsageFailure(str(e)) from None
+    except InputError as e:
+        flags = {"w": "--w", "h0": "--h0", "T": "--steps", "eta": "--lr", "c": "--clip"}
+        raise usage(e, flags.get(e.argument)) from None
+    except OSError as e:
+        raise RuntimeFailure(f"cannot write {out}: {e.strerror or e}.") from None
+    except FontMissing as e:
+        raise RuntimeFailure(str(e)) from None
+    print(f"report written to {path.resolve()} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    print(path.resolve())
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(
+        0, "--port", help="Port on 127.0.0.1 (0 = choose a free port).", min=0, max=65535
+    ),
+) -> None:
+    """Open the interactive explorer: sliders for w, h0, T, η, c, numbers from the lab, live."""
+    from gradguard.serve import make_server
+
+    try:
+        server = make_server(port)
+    except OSError as e:
+        raise UsageFailure(f"--port must be a free port, got {port} ({e.strerror or e}).") from None
+    real_port = server.server_address[1]
+    print(f"gradguard explorer at http://127.0.0.1:{real_port}/  (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+
+
+def _optional(module: str, *names: str) -> Any:
+    """Return ``module`` if it imports and has ``names`` (a piece another issue delivers)."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    return mod if all(hasattr(mod, n) for n in names) else None
+
+
+def _stage_lesson(lang: str) -> str:
+    """The seed's lesson on its defaults, as the lab's `explain` renders it."""
+    from gradguard.explain import lesson, render_text
+
+    return str(render_text(lesson(lang=lang)))
+
+
+#: The tour's explosion table: the seed's T, then where float32 (123) and float64 (1016) give up.
+TABLE_STEPS = "5,10,20,50,100,123,1016"
+
+
+def _stage_table() -> None:
+    """Print the lab's explosion table (`gradguard table`) with the seed's claims and errata."""
     from gradguard.cli import main
 
-    code = main(["explain"])
+    code = main(["table", "--steps", TABLE_STEPS])
     if code:
-        raise SystemExit(code)
+        raise RuntimeFailure(f"`gradguard table --steps {TABLE_STEPS}` failed (exit {code}).")
+
+
+#: What the tour measures through time: the seed's w = 2 in matrix form (ρ = 2), the
+#: inits Xavier (ρ ≈ 1) and He (ρ ≈ √2, made for ReLU feed-forward layers), and gated cells.
+FLOW_CONFIGS: tuple[tuple[str, str, float | None], ...] = (
+    ("linear", "scaled-orthogonal", 2.0),
+    ("linear", "he", None),
+    ("linear", "xavier-normal", None),
+    ("tanh", "xavier-normal", None),
+    ("lstm", "default", None),
+    ("gru", "default", None),
+)
+FLOW_T = 50
+#: The heat map's training run (tanh × Xavier on the adding task, T = FLOW_T).
+FLOW_TRAINING: dict[str, Any] = {"steps": 200, "every": 10, "hidden": 32, "batch": 32}
+
+
+def _stage_flow(out: Path) -> dict[str, Any] | None:
+    """Measure ‖∂L/∂h_t‖ for t = 1…T per model × init; write ``flow.json``; None without torch."""
+    experiments = _optional("gradguard.experiments", "gradient_flow")
+    if experiments is None:
+        return None
+    curves: dict[str, list[float]] = {}
+    notes: list[str] = []
+    for model, init, rho in FLOW_CONFIGS:
+        r = experiments.gradient_flow(model, init, FLOW_T, rho=rho)
+        label = f"{model} × {init}" + (f" (ρ = {rho:g})" if rho is not None else "")
+        curves[label] = [float(x) for x in r.grad_h]
+        notes.append(
+            f"{label}: ρ(W) = {r.rho:.3g}, measured per-step factor "
+            f"(‖∂L/∂h_1‖/‖∂L/∂h_T‖)^(1/(T−1)) = {r.factor:.3g} over T = {FLOW_T}."
+        )
+    from gradguard.report._training_flow import flow_over_training
+
+    over = flow_over_training(T=FLOW_T, **FLOW_TRAINING)
+    data = {
+        "curves": curves,
+        "notes": notes,
+        "T": FLOW_T,
+        "heatmap": over["matrix"],
+        "heatmap_steps": over["steps"],
+        "heatmap_label": over["label"],
+    }
+    from gradguard.report._atomic import write_text_atomic
+
+    write_text_atomic(out / "flow.json", json.dumps(data, allow_nan=False))
+    return data
+
+
+def _stage_remedies(out: Path, on_progress: Any) -> Path | None:
+    """Run the remedies' quick preset into ``out/remedies``; None without torch."""
+    experiments = _optional("gradguard.experiments", "run_remedies")
+    if experiments is None:
+        return None
+    results = out / "remedies"
+    results.mkdir(parents=True, exist_ok=True)
+    experiments.run_remedies("quick", out=results, progress=on_progress)
+    return results
+
+
+@app.command()
+def tour(
+    out: Path = typer.Option(
+        Path("gradguard-tour"), "--out", "-o", help="Folder for the tour's results and report."
+    ),
+    lang: str = typer.Option("en", "--lang", help=_LANG_HELP),
+) -> None:
+    """Tell the seed's story end to end: lesson, errata, gradient flow, remedies, report."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    lang = _lang(lang)
+    if out.exists() and not out.is_dir():
+        raise usage(InputError("--out", str(out), "a folder (it exists and is a file)"))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageFailure(
+            f"--out must be a folder gradguard can create, got '{out}' ({e.strerror})."
+        ) from None
+    err = Console(stderr=True)
+    notes: list[str] = []
+    t0 = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("tour", total=5)
+        timings: list[tuple[str, float]] = []
+        clock = time.perf_counter()
+
+        def stage_done(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings.append((name, now - clock))
+            clock = now
+            bar.advance(task)
+
+        bar.update(task, description="1/5 the lesson")
+        print(_stage_lesson(lang), "\n")
+        stage_done("lesson")
+        bar.update(task, description="2/5 the explosion table")
+        _stage_table()
+        print()
+        stage_done("table")
+        bar.update(task, description="3/5 gradient flow")
+        flow = _stage_flow(out)
+        if flow is None:
+            notes.append(
+                "gradient flow: skipped (gradguard.experiments is not installed in this build)"
+            )
+        stage_done("flow")
+        bar.update(task, description="4/5 the remedies (quick)")
+        sub = bar.add_task("  runs", total=None)
+
+        def on_progress(run_id: str, done: int, total: int) -> None:
+            bar.update(sub, completed=done, total=total, description=f"  {run_id}")
+
+        results = _stage_remedies(out, on_progress)
+        bar.remove_task(sub)
+        if results is None:
+            notes.append("remedies: skipped (gradguard.experiments is not installed in this build)")
+        stage_done("remedies")
+        bar.update(task, description="5/5 the HTML report")
+        from gradguard.report import write_report
+
+        path = write_report(out / "report.html", results, lang=lang, flow=flow)
+        stage_done("report")
+    for n in notes:
+        err.print(f"[yellow]note:[/] {n}")
+    per_stage = ", ".join(f"{name} {sec:.1f} s" for name, sec in timings)
+    err.print(f"tour finished in {time.perf_counter() - t0:.1f} s ({per_stage})")
+    print(f"report: {path.resolve()}")

@@ -43,6 +43,7 @@ from gradguard.lab._recurrence import (
 __all__ = ["LESSON_VERSION", "lesson"]
 
 LESSON_VERSION = 1
+_VERIFY_T = 2000  # above this, an abbreviated lesson skips the term-by-term BPTT (speed)
 _SEED_BIG_GRAD = 10**6  # the seed's "but if the gradient is 10^6"
 
 
@@ -52,6 +53,8 @@ def _value(w: Exact, h0: Exact, power: int, factor: int, abbreviate: int | None)
     if estimate_digits(w, h0, power, factor) <= limit:
         return exact_to_json(_power_exact(w, h0, power, factor), abbreviate)
     lv = _power_log(w, h0, power, factor)
+    if lv.sign == 0:  # an exact zero is short whatever its factors' sizes
+        return "0"
     return "≈" + sci_from_log(lv.sign, lv.log10)
 
 
@@ -61,11 +64,20 @@ def _series(w: Exact, h0: Exact, powers: range, abbreviate: int) -> list[str]:
         return ["0"] * len(powers)
     if w == 0:
         return [exact_to_json(h0, abbreviate) if p == 0 else "0" for p in powers]
-    # Text length grows with p, so the exact prefix ends at the first p over the limit.
+    if w in (1, -1):  # |w^p| = 1: two values, alternating for w = -1
+        plus, minus = exact_to_json(h0, abbreviate), exact_to_json(-h0, abbreviate)
+        return [minus if (w == -1 and p % 2) else plus for p in powers]
+    # Text length grows with p, so the exact prefix ends at the first p over the
+    # limit: binary search for it (O(log T) size estimates, not T).
     lo, hi = min(powers), max(powers)
-    cut = lo
-    while cut <= hi and estimate_digits(w, h0, cut) <= abbreviate:
-        cut += 1
+    a, b = lo, hi + 1  # estimate_digits(p) <= abbreviate for p < cut, > for p >= cut
+    while a < b:
+        mid = (a + b) // 2
+        if estimate_digits(w, h0, mid) <= abbreviate:
+            a = mid + 1
+        else:
+            b = mid
+    cut = a
     exact: dict[int, str] = {}
     x = _power_exact(w, h0, lo) if lo < cut else 0
     for p in range(lo, cut):
@@ -93,6 +105,7 @@ def lesson(
     lang: str = "en",
     table_T: Iterable[int] | str = (5, 10, 20, 50),
     abbreviate: int | None = None,
+    verify: bool | None = None,
 ) -> dict[str, Any]:
     """Compute the seed's lesson for the given parameters and return it as a JSON-ready dict.
 
@@ -107,6 +120,10 @@ def lesson(
       abbreviate: if set, values with more than this many digits are given as
         ``"≈1.268e+30"`` (4 significant digits) instead of exact strings — fast
         for a web page at large ``T``; ``None`` keeps every value exact.
+      verify: run the backward pass term by term and check its sum against the
+        closed form (``closed_form.matches_bptt``). Default: always when
+        ``abbreviate`` is ``None``, else for ``T ≤ 2000`` (the explorer's fast
+        path at larger ``T`` builds the terms from the closed form).
 
     Returns:
       A dict with the keys ``version, lang, params, seed_system, states, loss,
@@ -124,7 +141,14 @@ def lesson(
     """
     lang = check_lang(lang)
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
-    tt = check_steps(T, "steps", maximum=MAX_TRACE_T)
+    tt = check_steps(T, "steps")
+    if tt > MAX_TRACE_T:
+        raise InputError(
+            "steps",
+            T,
+            f"at most {MAX_TRACE_T:,} for the lesson (it lists every state)",
+            "For larger T use `gradguard table --mode log --steps T`.",
+        )
     ex = check_lr(eta, "lr")
     cx = to_exact(c, "clip")
     check_threshold(cx, "clip")
@@ -133,19 +157,34 @@ def lesson(
         raise InputError("abbreviate", abbreviate, "a whole number ≥ 1 or None")
 
     grad = grad_closed_form(wx, hx, tt)  # refuses a gradient over MAX_DIGITS digits
-    matches: bool | None
-    if abbreviate is None:
-        trace = bptt(wx, hx, tt)
+    matches: bool | None = None
+    needs_trace = abbreviate is None or tt <= _VERIFY_T
+    trace = None
+    if verify or needs_trace:
+        try:
+            trace = bptt(wx, hx, tt)
+        except InputError as e:
+            if needs_trace:
+                raise InputError(
+                    e.argument,
+                    e.value,
+                    e.rule,
+                    "Pass abbreviate=N (--abbreviate N) to get long values as ≈ approximations,"
+                    " or use `gradguard table --mode log` for the gradient alone.",
+                ) from None
+            # Too large to re-sum term by term; the abbreviated output does not need it.
+    if trace is not None and (verify or verify is None):
         if trace.grad != grad:  # pragma: no cover - a broken lab, never the user's input
             raise RuntimeError(f"BPTT sum {trace.grad} != closed form {grad}")
         matches = True
-        states = [exact_to_json(x) for x in trace.states]
-        deltas = [exact_to_json(x) for x in trace.deltas]
-        terms = [exact_to_json(x) for x in trace.terms]
+    if trace is not None and needs_trace:
+        states = [exact_to_json(x, abbreviate) for x in trace.states]
+        deltas = [exact_to_json(x, abbreviate) for x in trace.deltas]
+        terms = [exact_to_json(x, abbreviate) for x in trace.terms]
     else:
         # For a web page at large T: every term is w^(T-1)·h0 (the closed form's
         # reason), so the lists are built from powers, exact while short.
-        matches = None
+        assert abbreviate is not None  # needs_trace is False
         states = _series(wx, hx, range(tt + 1), abbreviate)
         deltas = _series(wx, 1, range(tt - 1, -1, -1), abbreviate)
         term = _value(wx, hx, tt - 1, 1, abbreviate)
@@ -154,7 +193,15 @@ def lesson(
 
     reg = regime(wx)
     seed = is_seed_system(wx, hx)
-    table = table_to_json(explosion_table(wx, hx, steps_T, mode="exact"))
+    try:
+        table = table_to_json(explosion_table(wx, hx, steps_T, mode="exact"))
+    except InputError as e:  # a T of the table, not the lesson's own T, is too large
+        raise InputError(
+            "table_steps",
+            e.value,
+            e.rule,
+            "Leave it out of the lesson's table; `gradguard table --mode log` shows any T.",
+        ) from None
     horizons = {dt: overflow_horizon(wx, hx, dt) for dt in ("float64", "float32")}
 
     w_new = sgd_step(wx, grad, ex)
@@ -166,11 +213,12 @@ def lesson(
     eta_low = Fraction(ex) / 10
     w_low = sgd_step(wx, grad, eta_low)
 
+    large = reg.kind == "exploding" and hx != 0 and abs(Fraction(grad)) >= 10 * abs(Fraction(hx))
     errata = ["proportional"]
     if seed and any(T_ in (10, 20, 50) for T_ in steps_T):
         errata.insert(0, "table")
-    if w_new_reg.kind == "exploding":
-        errata.append("after_update")
+    if reg.kind == "exploding" and w_new_reg.kind == "exploding":
+        errata.append("after_update")  # the seed's "w = 1.2" as if the update had fixed it
 
     def j(x: Exact) -> Any:
         return exact_to_json(x, abbreviate)
@@ -199,7 +247,9 @@ def lesson(
         {"kind": "setup"},
         {"kind": "forward", "T": tt, "loss": states[-1]},
         {"kind": "backward", "T": tt},
-        {"kind": "substitute", "T": tt, "grad": grad_json},
+        # The seed's "(even for such a small network this is very large)" — said of 80
+        # from h_0 = 1; not of T = 1's gradient h_0.
+        {"kind": "substitute", "T": tt, "grad": grad_json, "large": large},
         {"kind": "closed_form", "T": tt, "power": tt - 1, "grad": grad_json, "matches": matches},
         {"kind": "table", "regime": reg.kind, "seed_system": seed, "horizons": horizons},
         {"kind": "why", "regime": reg.to_json()},

@@ -23,9 +23,29 @@ _MAX_SHOWN_DIGITS = 40
 
 
 def _frac(v: Any) -> Fraction | None:
-    if isinstance(v, str) and v not in ("nan", "inf", "-inf") and not v.startswith("≈"):
+    """The exact value of a short lesson string (long ones are shown from their digits)."""
+    if (
+        isinstance(v, str)
+        and v not in ("nan", "inf", "-inf")
+        and not v.startswith("≈")
+        and len(v) <= _MAX_SHOWN_DIGITS + 2
+    ):
         return Fraction(v)
     return None
+
+
+def _approx_long(v: str) -> str:
+    """``"≈1.268e+30"`` for a long ``"digits"`` or ``"p/q"`` string, without parsing it to int."""
+    from gradguard.lab._numbers import sci_from_log
+
+    sign = -1 if v.startswith("-") else 1
+    num, _, den = v.lstrip("-").partition("/")
+
+    def log10_of(digits: str) -> float:
+        return math.log10(int(digits[:17])) + len(digits) - min(len(digits), 17)
+
+    lg = log10_of(num) - (log10_of(den) if den else 0.0)
+    return "≈" + sci_from_log(sign, lg)
 
 
 def _decimal(x: Fraction) -> str | None:
@@ -54,7 +74,7 @@ def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
     others stay ``p/q`` (``\\frac{p}{q}`` in LaTeX); values over 40 digits and
     abbreviated values become ``≈ 1.268e+30 (31 digits)``.
     """
-    if isinstance(v, str) and v.startswith("≈"):
+    if isinstance(v, str) and v.startswith("≈") and "e" in v:
         mant, _, exp = v[1:].partition("e")
         if latex:
             return f"\\approx {mant} \\times 10^{{{int(exp)}}}"
@@ -63,20 +83,15 @@ def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
         if math.isinf(v) or math.isnan(v):
             return str(v)
         return f"{v:.6g}"
+    if isinstance(v, str) and len(v) > _MAX_SHOWN_DIGITS + 2 and v[-1].isdigit():
+        digits = len(v.lstrip("-")) if "/" not in v else None
+        text = format_number(_approx_long(v), latex=latex)
+        return text if digits is None or latex else f"{text} ({digits:,} digits)"
     x = _frac(v)
     if x is None:
         return str(v)
     if x.denominator == 1:
         n = x.numerator
-        if len(str(abs(n))) > _MAX_SHOWN_DIGITS:
-            from gradguard.lab import sci
-
-            s = sci(n)
-            digits = len(str(abs(n)))
-            if latex:
-                mant, _, exp = s.partition("e")
-                return f"\\approx {mant} \\times 10^{{{int(exp)}}}"
-            return f"≈ {s} ({digits:,} digits)"
         return f"{n:,}" if group else str(n)
     dec = _decimal(x)
     if dec is not None and len(dec) <= 24:
@@ -85,6 +100,15 @@ def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
         sign = "-" if x < 0 else ""
         return f"{sign}\\frac{{{abs(x.numerator)}}}{{{x.denominator}}}"
     return f"{x.numerator}/{x.denominator}"
+
+
+def _eq(v: Any, latex: bool = False) -> str:
+    """`` = value``, or `` ≈ value`` when the value is shown abbreviated."""
+    s = format_number(v, latex=latex)
+    for mark in ("≈ ", "\\approx "):
+        if s.startswith(mark):
+            return f" {mark}{s[len(mark) :]}"
+    return f" = {s}"
 
 
 def _base(v: Any, latex: bool = False) -> str:
@@ -97,9 +121,12 @@ def _base(v: Any, latex: bool = False) -> str:
 
 
 def _factor(v: Any, latex: bool = False) -> str:
+    """A number as a factor: parenthesised when negative or abbreviated."""
     s = format_number(v, latex=latex)
     x = _frac(v)
-    return (f"\\left({s}\\right)" if latex else f"({s})") if x is not None and x < 0 else s
+    if (x is not None and x < 0) or (isinstance(v, str) and v.startswith("≈")):
+        return f"\\left({s}\\right)" if latex else f"({s})"
+    return s
 
 
 def _elide(n: int, show_all: int = _SHOW_ALL) -> list[int | None]:
@@ -129,6 +156,8 @@ class _Doc:
             self.lines += [text, "─" * min(72, max(8, len(text))), ""]
 
     def para(self, text: str) -> None:
+        # A catalog's "w = {w}" with an abbreviated value reads "w ≈ …", not "w = ≈ …".
+        text = text.replace("= ≈ ", "≈ ")
         self.lines.append(_esc(text) if self.markup else text)
         self.lines.append("")
 
@@ -189,7 +218,8 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
     def sub(name: str, idx: Any) -> str:
         if md:
             return f"{name}_{{{idx}}}"
-        return f"{name}_{idx}" if len(str(idx)) == 1 else f"{name}_({str(idx).replace('-', '−')})"
+        plain = len(str(idx)) == 1 or str(idx).isdigit()
+        return f"{name}_{idx}" if plain else f"{name}_({str(idx).replace('-', '−')})"
 
     def pw(base: str, e: Any) -> str:
         if md:
@@ -244,7 +274,7 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
                 k = i + 1
                 rows.append(
                     f"{sub('h', k)}{eq}{_factor(p['w'], md)}{times}{_factor(states[k - 1], md)}"
-                    f" = {n(states[k])}"
+                    f"{_eq(states[k], md)}"
                 )
             if md:
                 body = [r + (" \\\\" if j < len(rows) - 1 else "") for j, r in enumerate(rows)]
@@ -252,7 +282,7 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
             else:
                 doc.math(*rows)
             doc.para(cat["forward.therefore"])
-            doc.math(f"L = {n(d['loss'])}")
+            doc.math(f"L{_eq(d['loss'], md)}")
         elif kind == "backward":
             doc.heading(cat["backward.heading"])
             doc.para(cat["backward.need"])
@@ -278,10 +308,13 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
                     continue
                 parts.append(f"{_factor(states[i], md)}{cdot}{pw(w, T - 1 - i)}")
                 values.append(_factor(terms[i], md))
-            doc.math(f"{dldw} = " + " + ".join(parts))
-            doc.math("= " + " + ".join(values) + f" = {n(step['grad'])}")
+            if T == 1:  # one term: its value is the sum
+                doc.math(f"{dldw} = " + parts[0] + f"{_eq(step['grad'], md)}")
+            else:
+                doc.math(f"{dldw} = " + " + ".join(parts))
+                doc.math("= " + " + ".join(values) + f"{_eq(step['grad'], md)}")
             doc.para(cat.get("substitute.gradient_is", grad=t(step["grad"], group=True)))
-            if d["regime"]["kind"] == "exploding":
+            if step.get("large", d["regime"]["kind"] == "exploding"):
                 doc.para(cat["substitute.remark_big"])
         elif kind == "closed_form":
             doc.heading(cat["closed_form.heading"])
@@ -289,7 +322,7 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
             power = pw(_base(p["w"], md), T - 1)
             doc.math(
                 f"{dldw} = T{cdot}{pw('w', 'T-1')}{cdot}h_0 = {T}{cdot}{power}"
-                f"{cdot}{_factor(p['h0'], md)} = {n(step['grad'])}"
+                f"{cdot}{_factor(p['h0'], md)}{_eq(step['grad'], md)}"
             )
             if step["matches"]:
                 doc.para(cat["closed_form.agrees"])
@@ -321,8 +354,10 @@ def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> 
         cells = [
             str(row["T"]),
             format_number(row["h_T"], group=True),
-            format_number(row["grad"], group=True) + f"  ({row['sci']})",
-            "—" if ratio is None else (f"×{ratio:,.4g}" if isinstance(ratio, float) else ratio),
+            format_number(row["grad"], group=True) + (f"  ({row['sci']})" if _long(row) else ""),
+            "—"
+            if ratio is None or ratio == "nan"  # no ratio after a zero gradient (0/0)
+            else (f"×{ratio:,.4g}" if isinstance(ratio, float) else f"×{ratio}"),
         ]
         if seed:
             off = row["off_by"]
@@ -351,9 +386,26 @@ def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> 
         if at is None:
             doc.para(cat.get("table.no_horizon", dtype=dt))
         else:
-            doc.para(cat.get("table.horizon", dtype=dt, T=f"{at:,}", max=maxima[dt]))
+            doc.para(cat.get("table.horizon", dtype=dt, T=_count(at), max=maxima[dt]))
     if "table" in d["errata"]:
         doc.para("⚠ " + cat["errata.heading"] + ": " + cat["errata.table"])
+
+
+def _count(n: int | None) -> str:
+    """A whole number for prose: ``1,016``; past 15 digits ``≈ 1.798 × 10^308``."""
+    if n is None:
+        return ""
+    if n < 10**15:
+        return f"{n:,}"
+    from gradguard.lab import sci
+
+    return format_number("≈" + sci(n))
+
+
+def _long(row: dict[str, Any]) -> bool:
+    """Whether a table row's gradient is long enough to be worth its scientific form too."""
+    g = row["grad"]
+    return isinstance(g, str) and len(g) > 8 and not g.startswith("≈")
 
 
 def _why(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:
@@ -369,14 +421,18 @@ def _why(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
         doc.bullet(cat[f"why.{key}"])
     doc.lines.append("")
     kind = reg["kind"]
+    if kind == "vanishing" and reg["peak_T"] == 1:
+        kind = "vanishing_at_once"  # |w| ≤ 1/2: the factor T never outgrows the power
     a = format_number(reg["factor"])
     peak_real = reg["peak_T_real"]
     doc.para(
         cat.get(
             f"why.this_{kind}",
             a=a,
-            peak=reg["peak_T"],
-            peak_real="" if peak_real is None else f"{peak_real:.3g}",
+            peak=_count(reg["peak_T"]),
+            peak_real=""
+            if peak_real is None
+            else (f"{peak_real:.3g}" if isinstance(peak_real, float) else str(peak_real)),
             grad_abs=format_number(d["grad"]).lstrip("-"),
         )
     )
@@ -396,10 +452,7 @@ def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
     w, eta = format_number(p["w"], latex=md), format_number(step["eta"], latex=md)
     lhs = "w_{new}" if md else "w_new"
     minus = " - " if md else " − "
-    doc.math(
-        f"{lhs} = {w}{minus}{eta}{times}{_factor(step['grad'], md)}"
-        f" = {format_number(step['w_new'], latex=md)}"
-    )
+    doc.math(f"{lhs} = {w}{minus}{eta}{times}{_factor(step['grad'], md)}{_eq(step['w_new'], md)}")
     if "after_update" in d["errata"]:
         doc.para(
             "⚠ "
@@ -411,13 +464,15 @@ def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
                 grad_new=format_number(step["grad_new"], group=True),
             )
         )
-    elif step["w_new_regime"] in ("vanishing", "linear", "zero"):
+    elif d["regime"]["kind"] == "exploding":  # the update left the exploding regime
         doc.para(cat.get("sgd.settled", w_new=format_number(step["w_new"]).lstrip("-")))
+    elif step["w_new_regime"] == "exploding":  # it entered it
+        doc.para(cat.get("sgd.now_explodes", w_new=format_number(step["w_new"]).lstrip("-")))
     doc.para(cat["sgd.but_if"])
     doc.math(
         f"{lhs} = {w} - {eta}{times}10^{{6}} = {format_number(step['w_new_big'], latex=md)}"
         if md
-        else f"w_new = {w} − {eta} × 10^6 = {format_number(step['w_new_big'])}"
+        else f"w_new = {w} − {eta} × 10^6{_eq(step['w_new_big'])}"
     )
     doc.para("💥 " + cat["sgd.breaks"])
 

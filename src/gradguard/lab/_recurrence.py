@@ -29,12 +29,10 @@ Numeric modes (``mode=``):
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal
 
 from gradguard.errors import InputError
 from gradguard.lab._numbers import (
@@ -45,6 +43,10 @@ from gradguard.lab._numbers import (
     log10_abs,
     to_exact,
 )
+
+if TYPE_CHECKING:  # numpy is imported where it is used: `gradguard explain` starts without it
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "BPTT",
@@ -61,7 +63,9 @@ __all__ = [
     "gradient_log",
     "overflow_horizon",
     "regime",
+    "round_to_format",
     "state",
+    "state_log",
 ]
 
 Mode = Literal["exact", "float64", "float32", "log"]
@@ -69,13 +73,6 @@ MODES: tuple[str, ...] = ("exact", "float64", "float32", "log")
 
 MAX_TRACE_T = 100_000
 """Traces (every ``h_t``, every BPTT term) are refused beyond this ``T``."""
-
-# Largest finite value and the overflow threshold of each format: IEEE
-# round-to-nearest sends a value to inf once it reaches max + ulp/2.
-_FORMATS = {
-    "float64": (np.float64, float(np.finfo(np.float64).max)),
-    "float32": (np.float32, float(np.finfo(np.float32).max)),
-}
 
 
 def check_mode(mode: object, name: str = "mode", allowed: tuple[str, ...] = MODES) -> str:
@@ -97,8 +94,9 @@ def estimate_digits(w: Exact, h0: Exact, power: int, factor: int = 1) -> int:
     for part_w, part_h in ((wf.numerator, hf.numerator), (wf.denominator, hf.denominator)):
         lw = math.log10(abs(part_w)) if part_w else 0.0
         lh = math.log10(abs(part_h)) if part_h else 0.0
-        total += power * lw + lh + 1
-    return int(total + math.log10(max(1, abs(factor))))
+        total += _times(power, lw) + lh + 1
+    total += math.log10(max(1, abs(factor)))
+    return int(total) if math.isfinite(total) else sys.maxsize
 
 
 def _check_exact_size(w: Exact, h0: Exact, T: int, what: str, power: int | None = None) -> None:
@@ -268,8 +266,21 @@ def _power_log(w: Exact, h0: Exact, power: int, factor: int = 1) -> LogValue:
     s = _power_sign(w, h0, power)
     if s == 0:
         return LogValue(0, -math.inf)
-    lw = 0.0 if power == 0 else power * log10_abs(w)
+    lw = 0.0 if power == 0 else _times(power, log10_abs(w))
     return LogValue(s, math.log10(factor) + lw + log10_abs(h0))
+
+
+def _times(n: int, x: float) -> float:
+    """``n·x`` for an int ``n`` of any size (``n * x`` raises past float's range)."""
+    if x == 0:
+        return 0.0
+    try:
+        return n * x
+    except OverflowError:  # n > 1.8e308: the product is ±inf unless x is tiny
+        try:
+            return float(n * Fraction(x))
+        except OverflowError:
+            return math.copysign(math.inf, x)
 
 
 def _power_exact(w: Exact, h0: Exact, power: int, factor: int = 1) -> Exact:
@@ -288,17 +299,54 @@ def _power_round(dtype: str, w: Exact, h0: Exact, power: int, factor: int = 1) -
     if lv.log10 < -330:
         return 0.0 * lv.sign
     if estimate_digits(w, h0, power, factor) <= 20_000:
-        exact = Fraction(_power_exact(w, h0, power, factor))
-        try:
-            value = float(exact)  # correctly rounded (int/int true division)
-        except OverflowError:
-            value = math.inf * lv.sign
-    else:  # huge numerator and denominator, moderate value: go through the log
-        value = lv.to_float()
+        return round_to_format(Fraction(_power_exact(w, h0, power, factor)), dtype)
+    # Huge numerator and denominator but a moderate value: go through the log
+    # (relative error ~1e-15, so not always the correctly rounded neighbour).
+    value = lv.to_float()
     if dtype == "float32":
+        import numpy as np
+
         with np.errstate(over="ignore", under="ignore"):
             value = float(np.float32(value))
     return value
+
+
+# (mantissa bits including the implicit one, smallest normal exponent, largest exponent)
+_IEEE = {"float64": (53, -1022, 1023), "float32": (24, -126, 127)}
+
+
+def round_to_format(x: Fraction | int, dtype: str = "float64") -> float:
+    """Round an exact value to the nearest ``dtype`` number (ties to even), as IEEE 754 does.
+
+    Exact integer arithmetic throughout, so float32 results are never double
+    rounded through float64. Past the largest finite value the result is
+    ``±inf``; below half the smallest subnormal it is ``±0.0``.
+
+    Example:
+      >>> import numpy as np
+      >>> round_to_format(Fraction(1, 3), "float32") == float(np.float32(1 / 3))
+      True
+      >>> # float32's largest is 2^128 − 2^104; halfway to 2^128 ties to even, i.e. to inf
+      >>> half = 2**128 - 2**103
+      >>> round_to_format(half, "float32"), round_to_format(half - 1, "float32")
+      (inf, 3.4028234663852886e+38)
+    """
+    bits, e_min, e_max = _IEEE[dtype]
+    a = abs(Fraction(x))
+    if a == 0:
+        return 0.0
+    sign = -1.0 if x < 0 else 1.0
+    # e = floor(log2 a), from the bit lengths and one exact comparison.
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    if a < Fraction(2) ** e:
+        e -= 1
+    e = max(e, e_min)  # subnormals share the smallest exponent
+    m = round(a / Fraction(2) ** (e - bits + 1))  # Fraction.__round__: half to even, exact
+    if m == 2**bits:  # rounding carried into the next binade
+        m, e = m // 2, e + 1
+    if e > e_max:
+        return math.inf * sign
+    return sign * math.ldexp(m, e - bits + 1)
 
 
 def _grad_log(w: Exact, h0: Exact, T: int) -> LogValue:
@@ -351,6 +399,8 @@ def gradient_log(
     Raises:
       InputError: a non-finite ``w``/``h0`` or a ``T`` that is not a whole number ≥ 1.
     """
+    import numpy as np
+
     wa = np.asarray(w, dtype=np.float64)
     ta = np.asarray(T)
     ha = np.asarray(h0, dtype=np.float64)
@@ -376,6 +426,40 @@ def gradient_log(
     return sign.astype(np.int8), log10
 
 
+def state_log(
+    w: npt.ArrayLike, T: npt.ArrayLike, h0: npt.ArrayLike = 1.0
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float64]]:
+    """Return ``(sign, log10|h_T|)`` of the state ``h_T = w^T·h_0`` for arrays of ``(w, T)``.
+
+    The companion of :func:`gradient_log` for plots of ``|h_T|`` (the seed's
+    table values) beside ``|∂L/∂w|``; ``T = 0`` is allowed here (``h_0``).
+
+    Raises:
+      InputError: a non-finite ``w``/``h0`` or a ``T`` that is not a whole number ≥ 0.
+    """
+    import numpy as np
+
+    wa = np.asarray(w, dtype=np.float64)
+    ta = np.asarray(T)
+    ha = np.asarray(h0, dtype=np.float64)
+    if not (np.all(np.isfinite(wa)) and np.all(np.isfinite(ha))):
+        raise InputError("w", "an array with non-finite entries", "finite everywhere")
+    if ta.dtype.kind not in "iu" and (
+        ta.dtype.kind != "f" or not np.all(np.isfinite(ta)) or np.any(ta != np.floor(ta))
+    ):
+        raise InputError("T", "an array with non-whole entries", "whole numbers ≥ 0")
+    if ta.size and np.min(ta) < 0:
+        raise InputError("T", "an array with entries < 0", "whole numbers ≥ 0")
+    tf = ta.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        power = np.where(tf == 0, 0.0, tf * np.log10(np.abs(wa)))
+        log10 = power + np.log10(np.abs(ha))
+    odd = ta.astype(np.int64) % 2 == 1
+    sign = np.sign(ha) * np.where((wa < 0) & odd, -1.0, 1.0)
+    sign = np.where(np.isneginf(log10), 0.0, sign)
+    return sign.astype(np.int8), log10
+
+
 def overflow_horizon(w: object, h0: object, dtype: str = "float64") -> int | None:
     """Return the first ``T`` at which the gradient, held in ``dtype``, is infinite; else ``None``.
 
@@ -389,7 +473,10 @@ def overflow_horizon(w: object, h0: object, dtype: str = "float64") -> int | Non
       dtype: ``"float64"`` or ``"float32"``.
 
     Returns:
-      The first overflowing ``T`` (≤ 2^62), or ``None`` if it never overflows.
+      The first overflowing ``T``, or ``None`` if it never overflows (only
+      possible for ``|w| < 1``, ``w = 0`` or ``h_0 = 0``: with ``|w| ≥ 1`` the
+      gradient grows at least like ``T·|h_0|``). For ``w`` near 1 it can be
+      huge (``w = 1 + 10^-30``: about ``6.4·10^32``).
     """
     dt = check_mode(dtype, "dtype", ("float64", "float32"))
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
@@ -401,12 +488,21 @@ def overflow_horizon(w: object, h0: object, dtype: str = "float64") -> int | Non
 
     if wx == 0:
         return 1 if inf_at(1) else None
-    if wx >= 1 or wx <= -1:
+    if wx in (1, -1):
+        # |grad| = T·|h0| rounds to inf from the midpoint between the largest
+        # finite value and 2^(e_max+1) on (that tie goes to even, i.e. to inf).
+        bits, _, e_max = _IEEE[dt]
+        half_way = 2 ** (e_max + 1) - 2 ** (e_max - bits)
+        q = Fraction(half_way) / abs(Fraction(hx))
+        return max(1, -(-q.numerator // q.denominator))
+    if wx > 1 or wx < -1:
+        # Doubling ends: log10|grad| ≥ log10 T + log10|h0| and |h0| ≥ 10^-9000
+        # (to_exact refuses longer numbers), so T = 2^32000 is past any horizon.
         hi = 1
         while not inf_at(hi):
             hi *= 2
-            if hi > 2**62:
-                return None
+            if hi > 2**32000:  # pragma: no cover - unreachable, see above
+                raise RuntimeError(f"no overflow horizon found for w={wx}, h0={hx}")
     else:
         hi = regime(wx).peak_T or 1
         if not inf_at(hi):
@@ -431,8 +527,8 @@ class Regime:
         (``w = 0``: the gradient is ``h_0`` at ``T = 1`` and 0 after).
       alternating: ``w < 0`` — the gradient's sign is ``(-1)^(T-1)·sign(h_0)``.
       factor: ``|w|``, the growth per step of ``|w^(T-1)|``.
-      peak_T: for ``vanishing``, the whole ``T ≥ 1`` where ``|∂L/∂w|`` is
-        largest (near ``-1/ln|w|``); ``None`` otherwise.
+      peak_T: for ``vanishing``, the (first) whole ``T ≥ 1`` where ``|∂L/∂w|``
+        is largest, ``⌈|w|/(1-|w|)⌉`` (near ``-1/ln|w|``); ``None`` otherwise.
       peak_T_real: ``-1/ln|w|`` itself (``vanishing`` only).
     """
 
@@ -444,14 +540,14 @@ class Regime:
 
     def to_json(self) -> dict[str, Any]:
         """Return the regime as a JSON-ready dict."""
-        from gradguard.lab._numbers import exact_to_json
+        from gradguard.lab._numbers import exact_to_json, float_to_json
 
         return {
             "kind": self.kind,
             "alternating": self.alternating,
             "factor": exact_to_json(self.factor),
             "peak_T": self.peak_T,
-            "peak_T_real": self.peak_T_real,
+            "peak_T_real": None if self.peak_T_real is None else float_to_json(self.peak_T_real),
         }
 
 
@@ -460,7 +556,10 @@ def regime(w: object) -> Regime:
 
     For ``0 < |w| < 1``, ``f(T) = T·|w|^(T-1)`` has ``f'(T) = 0`` at
     ``T = -1/ln|w|``: the gradient first grows (the factor ``T``) and then
-    vanishes (the power). The seed only says "``|w| < 1`` → vanishing".
+    vanishes (the power). Over whole ``T``, ``f(T+1)/f(T) = (T+1)/T·|w|``, so
+    the first peak is the smallest ``T ≥ |w|/(1-|w|)`` (exact): for
+    ``|w| ≤ 1/2`` that is ``T = 1``, with no rise at all. The seed only says
+    "``|w| < 1`` → vanishing".
 
     Example:
       >>> regime("0.9").peak_T, round(regime("0.9").peak_T_real, 2)
@@ -475,8 +574,10 @@ def regime(w: object) -> Regime:
         return Regime("exploding", alternating, a)
     if a == 1:
         return Regime("linear", alternating, a)
-    real = -1.0 / math.log(float(a)) if float(a) > 0 else 0.0
-    lo = max(1, math.floor(real))
-    # Compare f(lo) and f(lo+1) exactly: f(lo+1)/f(lo) = (lo+1)/lo · |w|.
-    peak = lo + 1 if Fraction(lo + 1, lo) * Fraction(a) > 1 else lo
+    # f(T+1)/f(T) = (T+1)/T·|w| > 1  ⇔  T < |w|/(1−|w|): f rises until then, so the
+    # (first) argmax is the smallest whole T ≥ |w|/(1−|w|) — exact, no float.
+    ratio = Fraction(a) / (1 - Fraction(a))
+    peak = max(1, -(-ratio.numerator // ratio.denominator))
+    ln_a = log10_abs(a) * math.log(10)  # accurate near |w| = 1 (log1p inside)
+    real = -1.0 / ln_a if ln_a != 0 else math.inf  # |w| within 1e-308 of 1
     return Regime("vanishing", alternating, a, peak_T=peak, peak_T_real=real)

@@ -26,11 +26,16 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
-
 from gradguard.errors import InputError
 from gradguard.lab._clipping import check_threshold, clip_by_norm
-from gradguard.lab._numbers import Exact, check_steps, exact_to_json, float_to_json, to_exact
+from gradguard.lab._numbers import (
+    Exact,
+    check_steps,
+    exact_to_json,
+    float_to_json,
+    sci,
+    to_exact,
+)
 from gradguard.lab._recurrence import check_mode, estimate_digits
 
 __all__ = [
@@ -221,6 +226,8 @@ def trajectory(
     }
     if m == "exact":
         return _run_exact(params, wx, hx, tt, ex, n, loss, yx, cx)
+    import numpy as np
+
     return _run_float(params, np.dtype(m).type, wx, hx, tt, ex, n, loss, yx, cx)
 
 
@@ -236,9 +243,13 @@ def _run_float(
     y: Exact,
     c: Exact | None,
 ) -> Trajectory:
+    import numpy as np
+
     run = Trajectory(params)
-    w, h, e, yy = dt(float(w0)), dt(float(h0)), dt(float(eta)), dt(float(y))
-    cc = None if c is None else dt(float(c))
+    w, h = _in_dtype(dt, w0, "w"), _in_dtype(dt, h0, "h0")
+    e = _in_dtype(dt, eta, "lr", positive=True)
+    yy = _in_dtype(dt, y if loss == "target" else 0, "y")
+    cc = None if c is None else _in_dtype(dt, c, "clip", positive=True)
     tT, half = dt(T), dt(0.5)
     with np.errstate(all="ignore"):  # overflow to inf is the point of the exercise
         for k in range(n):
@@ -270,6 +281,31 @@ def _run_float(
                 break
             w = w_next
     return run
+
+
+def _in_dtype(dt: Any, x: Exact, name: str, positive: bool = False) -> Any:
+    """``x`` as a ``dt`` scalar; an input the format cannot hold is the user's error, not a run's.
+
+    Raises:
+      InputError: ``x`` overflows ``dt`` (it would start the run at inf), or a
+        ``positive`` parameter (η, c) rounds to 0 (the run would silently not move).
+    """
+    import numpy as np
+
+    info = np.finfo(dt)
+    value = Fraction(to_exact(x, name))
+    if abs(value) > float(info.max):
+        raise InputError(name, sci(value), f"within {info.dtype}'s range ±{float(info.max):.4g}")
+    with np.errstate(all="ignore"):
+        out = dt(float(value))
+    if positive and out == 0:
+        tiny = float(info.smallest_subnormal)
+        raise InputError(
+            name,
+            sci(value),
+            f"large enough not to round to 0 in {info.dtype} (its smallest value is {tiny:.2g})",
+        )
+    return out
 
 
 def _run_exact(

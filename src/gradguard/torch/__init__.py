@@ -1,24 +1,29 @@
 """The guard for real PyTorch training (needs the ``[torch]`` extra).
 
 - :func:`grad_stats` — total / per-parameter / per-layer norms, max |g| and the number of
-  non-finite gradient tensors, in one pass and at most one host sync.
-- :func:`clip_grad_norm_`, :func:`clip_grad_value_` — drop-ins for ``torch.nn.utils``'s,
-  plus a non-finite policy (``nonfinite="skip" | "zero" | "error"``).
-- :func:`step_record` — one :class:`gradguard.records.StepRecord` per optimizer step.
+  non-finite gradient tensors, without per-tensor syncs (:meth:`GradStats.host`: one).
+- :func:`clip_grad_norm_`, :func:`clip_grad_value_`, :func:`get_total_norm`,
+  :func:`clip_grads_with_norm_` — drop-ins for ``torch.nn.utils``'s, plus a non-finite
+  policy (``nonfinite="skip" | "zero" | "error"``) and ``process_group=``.
+- :class:`NormClipper`, :class:`ValueClipper`, :class:`AutoClip`, :class:`ZClip`,
+  :class:`AGC` — clippers behind one interface (``clip_``, ``state_dict``).
+- :class:`SpikeGuard` — step / skip / raise / roll back around ``optimizer.step()``;
+  :class:`Monitor` — the same records, always stepping.
+- :func:`step_record` — one :class:`gradguard.records.StepRecord` per optimizer step,
+  for loops that do not use the guard.
 
-A minimal recorded training step::
+A recorded training step without the guard::
 
-    from gradguard.records import RecordWriter
     from gradguard.torch import grad_stats, clip_grads_with_norm_, step_record
 
     loss.backward()
-    stats = grad_stats(model)                      # before clipping
+    stats = grad_stats(model)                      # before clipping, on the device
     coef = clip_grads_with_norm_(model, 1.0, stats.total_norm, nonfinite="skip")
     record = step_record(step, stats, loss=loss, clip_coef=coef, threshold=1.0,
-                         optimizer=opt)            # one host sync
+                         optimizer=opt)            # the step's one host sync
     if record.grad_finite:
         opt.step()
-    log.write(record)
+    log.write(record)                              # a gradguard.records.RecordWriter
 """
 
 from gradguard.torch._clip import (
@@ -35,9 +40,11 @@ from gradguard.torch._clippers import (
     Clipper,
     ClipResult,
     NormClipper,
+    ValueClipper,
     ZClip,
     unitwise_norm,
 )
+from gradguard.torch._guard import GuardError, Monitor, Snapshot, SpikeGuard
 from gradguard.torch._record import classify, step_record
 from gradguard.torch._stats import GradStats, HostGradStats, grad_stats
 
@@ -48,8 +55,13 @@ __all__ = [
     "ClipResult",
     "Clipper",
     "GradStats",
+    "GuardError",
     "HostGradStats",
+    "Monitor",
     "NormClipper",
+    "Snapshot",
+    "SpikeGuard",
+    "ValueClipper",
     "ZClip",
     "classify",
     "clip_coefficient",

@@ -27,12 +27,13 @@ import torch
 from torch import Tensor
 
 from gradguard.errors import InputError
+from gradguard.lab import clip_coefficient
 from gradguard.policies import EmaZScoreRule, FixedThreshold, PercentileRule, Rule
-from gradguard.torch._clip import EPS
+from gradguard.torch._clip import EPS, clip_grad_value_, get_total_norm
 from gradguard.torch._params import named_list
 from gradguard.torch._stats import GradStats, HostGradStats, grad_stats, groups, local_grad
 
-__all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ZClip"]
+__all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ValueClipper", "ZClip"]
 
 
 @dataclass
@@ -92,10 +93,15 @@ class Clipper:
         norm = host.total_norm
         if clip_to is None or not math.isfinite(norm) or host.nonfinite_count:
             return ClipResult(norm, norm, threshold, 1.0, False)
-        coef = min(1.0, clip_to / (norm + EPS))
+        coef = _coefficient(norm, clip_to)
         if coef < 1.0:
-            params, _ = named_list(parameters)
-            _scale([q.grad for q in params if q.grad is not None], coef)
+            if stats is not None and stats.grouped is not None:
+                # The gradients as grad_stats grouped them: no second grouping pass.
+                for _, group, _ in stats.grouped:
+                    torch._foreach_mul_(group, coef)
+            else:
+                params, _ = named_list(parameters)
+                _scale([q.grad for q in params if q.grad is not None], coef)
         return ClipResult(norm, norm * coef, threshold, coef, coef < 1.0)
 
     def state_dict(self) -> dict[str, Any]:
@@ -106,8 +112,17 @@ class Clipper:
         """Restore a state from :meth:`state_dict`."""
 
 
+def _coefficient(norm: float, clip_to: float) -> float:
+    """The seed's coefficient ``1 / max(1, ‖g‖/c)`` — the lab's one definition of the
+    rule (:func:`gradguard.lab.clip_coefficient`) — with torch's ``1e-6`` added to the norm.
+    """
+    if clip_to <= 0:  # a threshold of 0 (all-zero gradient history) clips to zero
+        return 0.0
+    return float(clip_coefficient(norm + EPS, clip_to))
+
+
 def _scale(grads: Iterable[Tensor | None], coef: float | list[float]) -> None:
-    local = [local_grad(g) for g in grads if g is not None]
+    local = [g if type(g) is Tensor else local_grad(g) for g in grads if g is not None]
     if isinstance(coef, float):
         for _, group, _ in groups(local):
             torch._foreach_mul_(group, coef)
@@ -144,6 +159,52 @@ class NormClipper(_RuleClipper):
     def __init__(self, max_norm: float, norm_type: float = 2.0) -> None:
         self.rule = FixedThreshold(max_norm)
         self.norm_type = float(norm_type)
+
+
+class ValueClipper(Clipper):
+    """Clip every gradient entry into ``[-clip_value, clip_value]`` (value clipping).
+
+    Does not keep the gradient's direction (norm clipping does). NaN entries stay NaN
+    (the guard skips such steps). Reading the post-clip norm costs a second norm pass
+    and host sync, on the steps where clipping acted.
+
+    Args:
+      clip_value: the bound ``c > 0``.
+    """
+
+    name = "value"
+
+    def __init__(self, clip_value: float) -> None:
+        self.rule = FixedThreshold(clip_value)
+
+    def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
+        return self.rule.max_norm, None
+
+    @torch.no_grad()
+    def clip_(
+        self,
+        parameters: Any,
+        stats: GradStats | None = None,
+        host: HostGradStats | None = None,
+    ) -> ClipResult:
+        if host is None:
+            if stats is None:
+                stats = grad_stats(parameters, 2.0, per_layer=False)
+            host, _ = stats.host()
+        c = self.rule.max_norm
+        norm = host.total_norm
+        if host.nonfinite_count or not host.max_abs > c:
+            return ClipResult(norm, norm, c, 1.0, False)
+        params, _ = named_list(parameters)
+        clip_grad_value_(params, c)
+        post = float(get_total_norm([q.grad for q in params if q.grad is not None]))
+        return ClipResult(norm, post, c, post / norm if norm > 0 else 1.0, True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rule.load_state_dict(state["rule"])
 
 
 class ZClip(_RuleClipper):
@@ -243,7 +304,7 @@ class AutoClip(Clipper):
             if v.clip_to is None or not math.isfinite(n):
                 coefs.append(1.0)
             else:
-                coefs.append(min(1.0, v.clip_to / (n + EPS)))
+                coefs.append(_coefficient(n, v.clip_to))
         total = host.total_norm
         if host.nonfinite_count or not math.isfinite(total):
             return ClipResult(total, total, None, 1.0, False)
@@ -306,6 +367,9 @@ class AGC(Clipper):
       eps: ε, the floor on ``‖W_i‖`` (1e-3) so zero-initialised units can move.
       exclude: names (or name prefixes, e.g. ``"fc"``) of parameters not to clip;
         needs a module or named pairs.
+
+    Cost: per parameter, the unit norms of ``W`` and ``G`` (no host sync); reporting
+    the post-clip total norm takes one more norm pass and one host sync.
     """
 
     name = "agc"

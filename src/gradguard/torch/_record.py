@@ -33,11 +33,12 @@ def classify(
 
 
 def _as_tensor(x: Tensor | float | None, device: torch.device) -> Tensor:
+    # torch.full fills on the device; torch.tensor(float) would copy from the host.
     if x is None:
-        return torch.tensor(math.nan, dtype=torch.float64, device=device)
+        return torch.full((), math.nan, dtype=torch.float64, device=device)
     if isinstance(x, Tensor):
         return x.detach().reshape(()).to(device=device, dtype=torch.float64)
-    return torch.tensor(float(x), dtype=torch.float64, device=device)
+    return torch.full((), float(x), dtype=torch.float64, device=device)
 
 
 def step_record(
@@ -46,6 +47,7 @@ def step_record(
     *,
     loss: Tensor | float | None = None,
     clip_coef: Tensor | float | None = None,
+    grad_norm_clipped: Tensor | float | None = None,
     threshold: float | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     action: str = "step",
@@ -63,6 +65,9 @@ def step_record(
       loss: the training loss (tensor or float); ``None`` if not known.
       clip_coef: the coefficient clipping applied (from :func:`clip_grads_with_norm_`
         or :func:`clip_coefficient`); ``None`` when no clipping is in use.
+      grad_norm_clipped: the measured post-clip total norm, when clipping was not a
+        single coefficient (value clipping: ``get_total_norm`` after
+        ``clip_grad_value_``); by default ``grad_norm × clip_coef``.
       threshold: the clipping threshold in force (``max_norm``), if any.
       optimizer: read the learning rate of its first parameter group.
       action: ``"step"``, ``"skip"`` or ``"rollback"``.
@@ -75,13 +80,20 @@ def step_record(
       ``grad_norm × clip_coef`` (``grad_norm`` itself without clipping).
     """
     device = stats.total_norm.device
-    host, (loss_v, coef_v) = stats.host(_as_tensor(loss, device), _as_tensor(clip_coef, device))
+    host, (loss_v, coef_v, post_v) = stats.host(
+        _as_tensor(loss, device),
+        _as_tensor(clip_coef, device),
+        _as_tensor(grad_norm_clipped, device),
+    )
     loss_f = None if loss is None else loss_v
     coef_f = None if clip_coef is None else coef_v
     grad_finite = host.nonfinite_count == 0
     loss_finite = loss_f is None or math.isfinite(loss_f)
     clipped = coef_f is not None and coef_f < 1.0
-    if coef_f is None:
+    if grad_norm_clipped is not None:
+        post = post_v
+        clipped = clipped or post_v < host.total_norm
+    elif coef_f is None:
         post = host.total_norm
     elif math.isfinite(host.total_norm) and math.isfinite(coef_f):
         post = host.total_norm * coef_f

@@ -1,0 +1,562 @@
+"""The self-contained HTML report: the seed's lesson, computed, plus the measured evidence.
+
+One file, no network: CSS inline, plots inlined as base64 PNG. Sections follow
+the seed — forward, backward, explosion (with errata), why, SGD, each remedy
+with its measured evidence, gradient flow, the one-line answer — plus, for a
+user's log, the guard's timeline.
+
+$ gradguard report --from runs/ --lang bn --out report.html
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gradguard.errors import InputError
+from gradguard.report._atomic import write_text_atomic
+from gradguard.report._i18n import check_lang, t
+from gradguard.report._inputs import Source, load_source
+from gradguard.report._lesson import fmt, lesson_data, shown_steps
+
+__all__ = ["REMEDY_GROUPS", "SECTIONS", "build_report", "write_report"]
+
+#: Section ids in the order they appear (``guard`` only for a log, ``flow`` when measured).
+SECTIONS = ("forward", "backward", "explosion", "why", "sgd", "remedies", "flow", "guard", "answer")
+
+#: The seed's four remedies → the configuration names the remedy runner uses for them.
+REMEDY_GROUPS: dict[str, tuple[str, ...]] = {
+    "remedy_none": ("none", "rnn"),
+    "remedy_clip": ("clip-norm", "clip-value", "rnn-clip"),
+    "remedy_init": ("init-orthogonal", "init-xavier", "irnn"),
+    "remedy_gates": ("lstm", "gru"),
+    "remedy_lr": ("low-lr",),
+}
+#: At most this many run plots per remedy group (the first seed of each configuration).
+_MAX_RUN_PLOTS = 3
+
+_CSS = """
+body{font-family:"DejaVu Sans","Noto Sans","Noto Sans Bengali",sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;line-height:1.5;color:#1b1b1b}
+h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+code,.math{font-family:"DejaVu Sans Mono",monospace;background:#f4f4f4;padding:0 .25em}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f0f0f0}
+td.l,th.l{text-align:left}.errata{background:#fff4e5;border-left:4px solid #f0a020;padding:.6em 1em}
+.answer{font-size:1.1em;background:#eef6ff;border-left:4px solid #3a7bd5;padding:.8em 1em}
+figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+.note{color:#555;font-size:.9em}
+"""
+
+
+def _esc(x: object) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<figure><img alt="{_esc(alt)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], left: int = 0) -> str:
+    def cell(tag: str, i: int, v: object) -> str:
+        cls = ' class="l"' if i < left else ""
+        return f"<{tag}{cls}>{_esc(v)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _section(sid: str, title: str, body: str) -> str:
+    return f'<section id="{sid}"><h2>{_esc(title)}</h2>\n{body}\n</section>'
+
+
+def _p(text: str, cls: str = "") -> str:
+    return f"<p{f' class={cls!r}' if cls else ''}>{_esc(text)}</p>"
+
+
+def _forward(d: Mapping[str, Any], lang: str) -> str:
+    w, T, states = fmt(d["params"]["w"]), d["params"]["T"], d["states"]
+    more = t(lang, "ui_more", n=T - 9)
+    lines = [
+        f"h_{i} = {w} × {fmt(states[i - 1])} = {fmt(states[i])}" if i else more
+        for i in shown_steps(T, 6, 3)
+    ]
+    body = _p(t(lang, "forward_intro"))
+    body += '<pre class="math">' + _esc("\n".join(lines)) + "</pre>"
+    return body + _p(t(lang, "forward_loss", L=fmt(d["loss"])))
+
+
+def _backward(d: Mapping[str, Any], lang: str) -> str:
+    w, T, states, terms = fmt(d["params"]["w"]), d["params"]["T"], d["states"], d["terms"]
+    idx = shown_steps(T, 4, 2)
+    more = t(lang, "ui_more", n=T - 6)
+    symbolic = [f"{fmt(states[i - 1])}·{w}^{T - i}" if i else more for i in idx]
+    values = [fmt(terms[i - 1]) if i else more for i in idx]
+    body = _p(t(lang, "backward_intro"))
+    body += (
+        '<pre class="math">'
+        + _esc(
+            "dL/dw = Σ_{t=1}^{T} h_{t-1} · w^(T-t)\n      = "
+            + " + ".join(symbolic)
+            + "\n      = "
+            + " + ".join(values)
+        )
+        + "</pre>"
+    )
+    return body + _p(t(lang, "backward_sum", grad=fmt(d["grad"])))
+
+
+def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str:
+    rows = []
+    none = t(lang, "none")
+    for r in d["table"]:
+        off = r.get("off_by")
+        rows.append(
+            [
+                r["T"],
+                fmt(r["h_T"]),
+                fmt(r["grad"]),
+                r.get("seed_claim_text") or none,
+                none if off is None or off == 1 else f"{off:.3g}×",
+                _ratio(r.get("ratio"), none),
+            ]
+        )
+    header = [
+        t(lang, k) for k in ("col_T", "col_hT", "col_grad", "col_seed", "col_off", "col_ratio")
+    ]
+    body = _p(t(lang, "explosion_intro")) + _table(header, rows)
+    if "table" in d["errata"]:
+        body += f'<div class="errata">{_esc(t(lang, "errata"))}</div>'
+    hz = d["horizons"]
+    w, h0 = fmt(d["params"]["w"]), fmt(d["params"]["h0"])
+    if hz["float64"] is not None and hz["float32"] is not None:
+        body += _p(t(lang, "overflow_note", w=w, h0=h0, f64=hz["float64"], f32=hz["float32"]))
+    else:
+        body += _p(t(lang, "overflow_never", w=w))
+    return body + plot("explosion")
+
+
+def _ratio(v: Any, none: str) -> str:
+    """A growth ratio from the lab's table: a float, or a JSON string (``"nan"``, ``"inf"``)."""
+    if v is None:
+        return none
+    x = _num(str(v)) if isinstance(v, str) else float(v)
+    return none if math.isnan(x) else f"{x:.6g}"
+
+
+def why_lines(reg: Mapping[str, Any], w: str, lang: str) -> list[str]:
+    """Say why, for this ``w``: the regimes in general, then the one ``w`` is in.
+
+    Args:
+      reg: :meth:`gradguard.lab.Regime.to_json` of ``w``.
+      w: ``w`` as shown to people.
+      lang: ``"en"`` or ``"bn"``.
+    """
+    lines = [t(lang, "why_text")]
+    kind = reg["kind"]
+    if kind == "vanishing":
+        real = reg.get("peak_T_real")
+        peak_real = f"{real:.3g}" if isinstance(real, (int, float)) else "?"
+        lines.append(t(lang, "why_vanishing", w=w, peak=reg["peak_T"], peak_real=peak_real))
+    elif kind in ("exploding", "linear", "zero"):
+        lines.append(t(lang, f"why_{kind}", w=w, factor=fmt(reg["factor"])))
+    if reg.get("alternating"):
+        lines.append(t(lang, "why_alternating"))
+    return lines
+
+
+def _why(d: Mapping[str, Any], lang: str) -> str:
+    return "".join(_p(x) for x in why_lines(d["regime"], fmt(d["params"]["w"]), lang))
+
+
+def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> str:
+    sgd, clip, w = d["sgd"], d["clip"], fmt(d["params"]["w"])
+    body = _p(
+        t(
+            lang,
+            "sgd_text",
+            w=w,
+            eta=fmt(sgd["eta"]),
+            grad=fmt(sgd["grad"]),
+            w_new=fmt(sgd["w_new"]),
+        )
+    )
+    body += _p(
+        t(
+            lang,
+            "sgd_clip_text",
+            c=fmt(clip["c"]),
+            grad=fmt(clip["grad"]),
+            g_clip=fmt(clip["grad_clipped"]),
+            w_clip=fmt(clip["w_new"]),
+        )
+    )
+    body += _p(t(lang, "sgd_big_text", w_big=fmt(sgd["w_new_big"])))
+    if "after_update" in d["errata"]:
+        body += _p(t(lang, "sgd_still", w_new=fmt(sgd["w_new"])))
+    return body + (plot("sgd") if plot else "")
+
+
+def _num(v: str | None) -> float:
+    try:
+        return float(v) if v is not None and v != "" else math.nan
+    except ValueError:
+        return math.nan
+
+
+def _yes(v: str | None) -> bool:
+    return str(v).strip().lower() in ("1", "true", "yes")
+
+
+#: summary.csv columns shown, in order: (column, header key, formatter kind).
+_SUMMARY_COLUMNS = (
+    ("experiment", "col_experiment", "text"),
+    ("config", "col_config", "text"),
+    ("T", "col_T", "text"),
+    ("seed", "col_seed_n", "text"),
+    ("diverged", "col_diverged", "bool"),
+    ("first_nonfinite_step", "col_first_nonfinite", "text"),
+    ("max_grad_norm", "col_max_norm", "num"),
+    ("final_loss", "col_final_loss", "num"),
+    ("test_loss", "col_test_loss", "num"),
+    ("baseline", "col_baseline", "num"),
+    ("beats_baseline", "col_beats", "bool"),
+    ("steps_to_success", "col_success", "text"),
+    ("wall_s", "col_wall", "num"),
+)
+
+
+def _summary_table(rows: Sequence[Mapping[str, str]], lang: str) -> str:
+    """The rows of summary.csv as a table, with the optional columns the file has."""
+    cols = [c for c in _SUMMARY_COLUMNS if any(c[0] in r for r in rows)]
+    header = [t(lang, key) for _, key, _ in cols]
+    body: list[list[object]] = []
+    for r in rows:
+        line: list[object] = []
+        for col, _, kind in cols:
+            v = r.get(col, "")
+            if kind == "bool":
+                line.append(t(lang, "none") if v == "" else t(lang, "yes" if _yes(v) else "no"))
+            elif kind == "num":
+                line.append(_g(v))
+            else:
+                line.append(v or t(lang, "none"))
+        body.append(line)
+    return _table(header, body, left=2)
+
+
+def _evidence(rows: Sequence[Mapping[str, str]], lang: str) -> str:
+    """Say in one sentence per run what it measured: diverged, or finite (vs the baseline)."""
+    items = []
+    for r in rows:
+        run = f"{r['experiment']} / {r['config']}" + (f" (T = {r['T']})" if r.get("T") else "")
+        if _yes(r["diverged"]):
+            msg = t(lang, "evidence_diverged", run=run, k=r["first_nonfinite_step"] or "?")
+        elif r.get("test_loss") and r.get("baseline"):
+            verdict = t(lang, "evidence_beats" if _yes(r.get("beats_baseline")) else "evidence_not")
+            msg = t(
+                lang,
+                "evidence_baseline",
+                run=run,
+                test=_g(r["test_loss"]),
+                base=_g(r["baseline"]),
+                verdict=verdict,
+            )
+        else:
+            msg = t(lang, "evidence_finite", run=run, loss=_g(r["final_loss"]))
+        items.append(f"<li>{_esc(msg)}</li>")
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def _g(v: str | None) -> str:
+    x = _num(v)
+    if math.isnan(x):
+        return v if v and v.lower() != "nan" else ("nan" if v else "—")
+    return f"{x:.4g}"
+
+
+def _remedies(src: Source | None, lang: str, figs: Any) -> str:
+    if src is None or src.kind != "results" or not (src.summary or src.runs):
+        return _p(t(lang, "remedies_missing"), "note")
+    body = ""
+    if src.summary:
+        body += figs.summary(src.summary)
+    grouped: set[str] = set()
+    for key, configs in REMEDY_GROUPS.items():
+        rows = [r for r in src.summary if r["config"] in configs]
+        runs = [name for name, info in src.run_info.items() if info[1] in configs]
+        if not rows and not runs:
+            continue
+        grouped.update(configs)
+        body += f"<h3>{_esc(t(lang, key))}</h3>"
+        if rows:
+            body += _evidence(rows, lang) + _summary_table(rows, lang)
+        for name in _first_seed(runs, src)[:_MAX_RUN_PLOTS]:
+            body += figs.run(name, src.runs[name])
+    rest = [r for r in src.summary if r["config"] not in grouped]
+    if rest:
+        body += f"<h3>{_esc(t(lang, 'remedy_other'))}</h3>" + _summary_table(rest, lang)
+    return body
+
+
+def _first_seed(runs: Sequence[str], src: Source) -> list[str]:
+    """One run per (experiment, config, T): the first in name order (lowest seed)."""
+    seen: dict[tuple[str, ...], str] = {}
+    for name in sorted(runs):
+        seen.setdefault(src.run_info[name], name)
+    return list(seen.values())
+
+
+def _guard(src: Source, lang: str, figs: Any) -> str:
+    log = src.log
+    assert log is not None
+    steps = log.steps
+    counts = {
+        "clipped": sum(1 for r in steps if r.clipped),
+        "skipped": sum(1 for r in steps if r.action == "skip"),
+        "rolled": sum(1 for r in steps if r.action == "rollback"),
+        "nonfinite": sum(
+            1 for r in steps if r.kind == "nonfinite" or not (r.loss_finite and r.grad_finite)
+        ),
+    }
+    body = _p(t(lang, "guard_intro", n=len(steps), source=src.path.name, **counts))
+    if log.truncated_tail:
+        body += _p(t(lang, "guard_truncated"), "note")
+    if steps:
+        body += figs.timeline(steps, src.path.name)
+        if any(r.layer_norms for r in steps):
+            body += figs.layers(steps)
+    notable = [r for r in steps if r.kind != "ok" or r.action != "step"][:50]
+    if notable:
+        body += _table(
+            ["step", "action", "kind", "grad_norm", "loss"],
+            [[r.step, r.action, r.kind, _g(str(r.grad_norm)), _g(str(r.loss))] for r in notable],
+        )
+    return body
+
+
+def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
+    if not flow or not flow.get("curves"):
+        return _p(t(lang, "flow_missing"), "note")
+    body = figs.flow(flow["curves"])
+    if flow.get("heatmap"):
+        body += figs.flow_heat(
+            flow["heatmap"], flow.get("heatmap_steps"), str(flow.get("heatmap_label", ""))
+        )
+    for line in flow.get("notes", []):
+        body += _p(str(line))
+    return body
+
+
+def _to_float(v: str) -> float:
+    from fractions import Fraction
+
+    try:
+        return float(Fraction(v))
+    except (ValueError, OverflowError, ZeroDivisionError):
+        return math.nan
+
+
+class _Figures:
+    """Render plots lazily into inline <figure> elements (matplotlib imported on first use)."""
+
+    def __init__(self, lang: str, plots_dir: Path | None = None, plot_format: str = "png") -> None:
+        from gradguard.report import plots
+
+        self.plots = plots
+        self.lang = lang
+        self.plots_dir = plots_dir
+        self.plot_format = plot_format
+        self.saved: list[Path] = []
+
+    def _emit(self, fig: Any, alt: str) -> str:
+        png = self.plots.figure_bytes(fig, "png")
+        if self.plots_dir is not None:
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", alt).strip("-") or "figure"
+            path = self.plots_dir / f"{stem}.{self.plot_format}"
+            self.saved.append(self.plots.save_figure(fig, path))
+        fig.clear()
+        return _img(png, alt)
+
+    def explosion(self, d: Mapping[str, Any]) -> str:
+        ws = [2.0, 1.5, 1.0, 0.9, 0.5]
+        w = _to_float(d["params"]["w"])
+        if w not in ws and math.isfinite(w) and w != 0:
+            ws.insert(0, w)
+        h0 = _to_float(d["params"]["h0"])
+        h0 = h0 if math.isfinite(h0) and h0 != 0 else 1.0
+        ow = w if abs(w) > 1 else 2.0
+        return self._emit(
+            self.plots.plot_explosion(ws, h0, 60, lang=self.lang, overflow_w=ow), "explosion"
+        )
+
+    def sgd(self, traj: Mapping[str, Sequence[float]], loss: str) -> str:
+        return self._emit(self.plots.plot_sgd(traj, loss=loss, lang=self.lang), "sgd")
+
+    def summary(self, rows: Sequence[Mapping[str, str]]) -> str:
+        return self._emit(self.plots.plot_summary(rows, lang=self.lang), "summary")
+
+    def run(self, name: str, log: Any) -> str:
+        if not log.steps:
+            return ""
+        # A value-clipping threshold bounds entries, not the norm: not drawn beside norms.
+        norm_threshold = all(m.get("clip") != "value" for m in log.meta)
+        fig = self.plots.plot_run(
+            log.steps, title=name, lang=self.lang, show_threshold=norm_threshold
+        )
+        return self._emit(fig, name)
+
+    def timeline(self, steps: Any, source: str) -> str:
+        return self._emit(
+            self.plots.plot_log_timeline(steps, source=source, lang=self.lang), "timeline"
+        )
+
+    def layers(self, steps: Any) -> str:
+        return self._emit(self.plots.plot_layer_heatmap(steps, lang=self.lang), "layers")
+
+    def flow(self, curves: Mapping[str, Sequence[float]]) -> str:
+        return self._emit(self.plots.plot_gradient_flow(curves, lang=self.lang), "flow")
+
+    def flow_heat(self, matrix: Any, steps: Any, label: str) -> str:
+        fig = self.plots.plot_flow_heatmap(matrix, steps=steps, label=label, lang=self.lang)
+        return self._emit(fig, "flow heat map")
+
+
+def sgd_trajectories(d: Mapping[str, Any], lang: str, iters: int = 30) -> dict[str, list[float]]:
+    """Return ``w`` per update for no remedy, the seed's clipping and a lower η (from the lab).
+
+    Runs :func:`gradguard.lab.compare_remedies` in float64 on the target loss
+    ``L = ½(h_T − y)²`` with the lesson's ``w, h0, T, η, c``; ``{}`` when T is too
+    large for a quick run (T > 1000).
+    """
+    from gradguard.lab import compare_remedies
+
+    p = d["params"]
+    if p["T"] > 1000:
+        return {}
+    runs = compare_remedies(p["w"], p["h0"], p["T"], p["eta"], iters=iters, clip=p["c"])
+    out: dict[str, list[float]] = {}
+    for key, run in runs.items():
+        eta = fmt(str(run.params["eta"]))
+        label = {
+            "none": t(lang, "sgd_none", eta=eta),
+            "clip": t(lang, "sgd_clip", c=fmt(p["c"])),
+            "low-lr": t(lang, "sgd_low_lr", eta=eta),
+        }.get(key, key)
+        out[label] = (
+            [float(run.steps[0].w)] + [float(s.w_next) for s in run.steps] if run.steps else []
+        )
+    return out
+
+
+def build_report(
+    source: str | os.PathLike[str] | Source | None = None,
+    *,
+    lang: str = "en",
+    w: object = 2,
+    h0: object = 1,
+    T: object = 5,
+    eta: object = "0.01",
+    c: object = 5,
+    flow: Mapping[str, Any] | None = None,
+    sgd: Mapping[str, Sequence[float]] | None = None,
+    names: dict[str, str] | None = None,
+    plots_dir: str | os.PathLike[str] | None = None,
+    plot_format: str = "png",
+) -> str:
+    """Return the report as one self-contained HTML document.
+
+    Args:
+      source: a remedy results folder, its ``summary.csv``, a JSONL guard log, a
+        loaded :class:`Source`, or ``None`` (the lesson and the scalar system only).
+      lang: ``"en"`` or ``"bn"``.
+      w, h0, T, eta, c: the lesson's parameters (the seed's by default).
+      flow: gradient-flow data (``{"curves": {label: norms}, "heatmap": …}``); by
+        default the source folder's ``flow.json``.
+      sgd: SGD trajectories of ``w`` (label → values) for the SGD section's plot;
+        by default the lab's :func:`gradguard.lab.compare_remedies` on the target
+        loss ``L = ½(h_T − y)²`` (no remedy, the seed's clipping, a lower η).
+      names: how the caller names ``w, h0, T, eta, c`` in error messages.
+      plots_dir: also save every figure there as a file (``explosion.svg``, …).
+      plot_format: ``"png"`` or ``"svg"`` for ``plots_dir``.
+
+    Raises:
+      InputError: a bad parameter or language.
+      InputFileError: a missing or malformed input (naming the file and line).
+    """
+    check_lang(lang)
+    d = lesson_data(w, h0, T, eta, c, lang, names=names)
+    if sgd is None:
+        sgd = sgd_trajectories(d, lang)
+    src = source if isinstance(source, Source) or source is None else load_source(Path(source))
+    from gradguard.report.plots import FORMATS
+
+    if plot_format not in FORMATS:
+        raise InputError("plot_format", plot_format, "one of " + ", ".join(FORMATS))
+    pdir = Path(plots_dir) if plots_dir is not None else None
+    if pdir is not None and not pdir.is_dir():
+        raise InputError("plots_dir", str(pdir), "an existing folder")
+    figs = _Figures(lang, pdir, plot_format)
+    if flow is None and src is not None:
+        flow = src.flow
+    from gradguard import __version__
+
+    parts = [
+        _section("forward", t(lang, "sec_forward"), _forward(d, lang)),
+        _section("backward", t(lang, "sec_backward"), _backward(d, lang)),
+        _section(
+            "explosion",
+            t(lang, "sec_explosion"),
+            _explosion(d, lang, lambda _k: figs.explosion(d)),
+        ),
+        _section("why", t(lang, "sec_why"), _why(d, lang)),
+        _section(
+            "sgd",
+            t(lang, "sec_sgd"),
+            _sgd(d, lang, (lambda _k: figs.sgd(sgd, "L = ½(h_T − y)²")) if sgd else None),
+        ),
+        _section("remedies", t(lang, "sec_remedies"), _remedies(src, lang, figs)),
+        _section("flow", t(lang, "sec_flow"), _flow(flow, lang, figs)),
+    ]
+    if src is not None and src.kind == "log":
+        parts.append(_section("guard", t(lang, "sec_guard"), _guard(src, lang, figs)))
+    parts.append(
+        _section(
+            "answer", t(lang, "sec_answer"), f'<p class="answer">{_esc(t(lang, "answer"))}</p>'
+        )
+    )
+    p = d["params"]
+    lead = t(
+        lang,
+        "report_lead",
+        w=fmt(p["w"]),
+        h0=fmt(p["h0"]),
+        T=p["T"],
+        eta=fmt(p["eta"]),
+        c=fmt(p["c"]),
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(t(lang, 'report_title'))}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{_esc(t(lang, 'report_title'))}</h1>\n{_p(lead)}\n"
+        + "\n".join(parts)
+        + f"\n<footer>{_p(t(lang, 'report_generated', version=__version__), 'note')}</footer>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def write_report(out: str | os.PathLike[str], source: Any = None, **kwargs: Any) -> Path:
+    """Build the report (see :func:`build_report`) and write it to ``out`` atomically."""
+    text = build_report(source, **kwargs)
+    return write_text_atomic(Path(out), text)

@@ -1,0 +1,49 @@
+"""Message catalogs for the plots, the report and the explorer (English, Bengali).
+
+Text lives in ``messages/<lang>.json``, not in code; a key missing from a
+catalog falls back to English so a half-translated catalog never crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from gradguard.errors import InputError
+
+__all__ = ["LANGS", "catalog", "check_lang", "t"]
+
+LANGS = ("en", "bn")
+_FIELD = re.compile(r"\{([A-Za-z_0-9]+)\}")
+
+
+def check_lang(lang: object, name: str = "lang") -> str:
+    """Return ``lang`` if it is a supported language code, else raise :class:`InputError`."""
+    if lang not in LANGS:
+        raise InputError(name, lang, "one of " + ", ".join(LANGS))
+    return str(lang)
+
+
+@cache
+def catalog(lang: str) -> dict[str, str]:
+    """Return the message catalog for ``lang`` (English keys fill any gap)."""
+    check_lang(lang)
+    base: dict[str, str] = _load("en")
+    if lang != "en":
+        base = {**base, **_load(lang)}
+    return base
+
+
+def _load(lang: str) -> dict[str, str]:
+    text = resources.files("gradguard.report").joinpath(f"messages/{lang}.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return {k: str(v) for k, v in data.items() if not k.startswith("_")}
+
+
+def t(lang: str, key: str, **values: object) -> str:
+    """Return the message ``key`` in ``lang`` with ``{name}`` fields filled from ``values``."""
+    # Only the named fields are filled, so formulas such as ``h_{t-1}`` stay as written.
+    return _FIELD.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], catalog(lang)[key])

@@ -1,0 +1,172 @@
+"""Read what the report is built from: a remedy results folder or a guard log.
+
+A results folder is what ``gradguard remedies --out DIR`` writes: ``summary.csv``
+(columns ``experiment, config, seed, diverged, first_nonfinite_step,
+final_loss, max_grad_norm, steps_to_success, wall_s``) and one JSONL step log
+per run (``docs/records.md``), optionally ``flow.json`` (gradient flow curves:
+``{"curves": {label: [‖∂L/∂h_t‖ for t = 1 … T]}, "heatmap": …}``). A guard log is
+one JSONL file. Every malformed input is reported naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gradguard.records import Log, RecordError, read_log
+
+__all__ = ["SUMMARY_COLUMNS", "InputFileError", "Source", "load_source"]
+
+SUMMARY_COLUMNS = (
+    "experiment",
+    "config",
+    "seed",
+    "diverged",
+    "first_nonfinite_step",
+    "final_loss",
+    "max_grad_norm",
+    "steps_to_success",
+    "wall_s",
+)
+
+
+class InputFileError(ValueError):
+    """An input file is missing or malformed; the message names the file (and line)."""
+
+
+@dataclass
+class Source:
+    """What a report is built from.
+
+    Attributes:
+      path: the folder or file given by the user.
+      kind: ``"results"`` (a remedy results folder) or ``"log"`` (one guard log).
+      summary: the rows of ``summary.csv`` (strings, as in the file).
+      runs: run name (``"adding/T50/gru/seed0"``) → its log.
+      run_info: run name → ``(experiment, config, T)`` (T ``""`` when not recorded).
+      log: the guard log, for ``kind == "log"``.
+      flow: gradient-flow data from ``flow.json``, if present.
+    """
+
+    path: Path
+    kind: str
+    summary: list[dict[str, str]] = field(default_factory=list)
+    runs: dict[str, Log] = field(default_factory=dict)
+    run_info: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    log: Log | None = None
+    flow: dict[str, Any] | None = None
+
+
+def load_source(path: str | Path) -> Source:
+    """Load a results folder (or its ``summary.csv``, or a tour folder) or one JSONL guard log.
+
+    Raises:
+      InputFileError: the path does not exist, holds nothing gradguard wrote, or a
+        file in it is malformed (the message names the file and the line).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError(f"{p}: no such file or folder (give a results folder or a JSONL log).")
+    if p.is_file() and p.name == "summary.csv":
+        p = p.parent
+    if p.is_file():
+        return Source(path=p, kind="log", log=_read(p))
+    summary_path = p / "summary.csv"
+    flow_path = p / "flow.json"
+    if not summary_path.is_file():
+        # A tour folder holds flow.json and the results one level down (remedies/).
+        found = sorted(p.glob("*/summary.csv"))
+        if len(found) == 1:
+            summary_path = found[0]
+    logs = sorted(q for q in p.rglob("*.jsonl") if q.is_file())
+    if not summary_path.is_file() and not logs:
+        raise InputFileError(
+            f"{p}: no summary.csv and no *.jsonl logs in this folder "
+            "(expected the output of `gradguard remedies --out DIR`)."
+        )
+    src = Source(path=p, kind="results")
+    if summary_path.is_file():
+        src.summary = read_summary(summary_path)
+    for q in logs:
+        log = _read(q)
+        name, info = _run_name(q, p, log)
+        src.runs[name] = log
+        src.run_info[name] = info
+    if not flow_path.is_file():
+        flow_path = summary_path.parent / "flow.json"
+    if flow_path.is_file():
+        src.flow = _read_flow(flow_path)
+    return src
+
+
+def _read(p: Path) -> Log:
+    try:
+        return read_log(p)
+    except RecordError as e:
+        raise InputFileError(str(e)) from None
+
+
+def _run_name(q: Path, root: Path, log: Log) -> tuple[str, tuple[str, str, str]]:
+    """The run's name and (experiment, config, T), from its header, its records or its path."""
+    for meta in log.meta:
+        if {"experiment", "config"} <= meta.keys():
+            exp, cfg = str(meta["experiment"]), str(meta["config"])
+            T = "" if meta.get("T") is None else str(meta["T"])
+            seed = meta.get("seed")
+            name = str(
+                meta.get("run") or f"{exp}/{cfg}" + (f"/seed{seed}" if seed is not None else "")
+            )
+            return name, (exp, cfg, T)
+    name = (
+        next((r.run for r in log.steps if r.run), None)
+        or q.relative_to(root).with_suffix("").as_posix()
+    )
+    parts = name.split("/")
+    return name, (parts[0], parts[1] if len(parts) > 1 else parts[0], "")
+
+
+def read_summary(p: Path) -> list[dict[str, str]]:
+    """Read ``summary.csv``; raise :class:`InputFileError` naming the file and line if malformed."""
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InputFileError(f"{p}: not a UTF-8 text file ({e.reason}).") from None
+    lines = text.splitlines()
+    if not lines:
+        raise InputFileError(f"{p}:1: empty file (expected a header line).")
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except csv.Error as e:
+        raise InputFileError(f"{p}:1: not valid CSV ({e}).") from None
+    missing = [c for c in SUMMARY_COLUMNS if c not in header]
+    if missing:
+        raise InputFileError(f"{p}:1: header lacks the columns {', '.join(missing)}.")
+    rows: list[dict[str, str]] = []
+    for number, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise InputFileError(
+                f"{p}:{number}: {len(row)} fields where the header has {len(header)}."
+            )
+        rows.append(dict(zip(header, row, strict=True)))
+    return rows
+
+
+def _read_flow(p: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputFileError(f"{p}:{e.lineno}: not valid JSON ({e.msg}).") from None
+    except UnicodeDecodeError as e:
+        raise InputFileError(f"{p}: not a UTF-8 text file ({e.reason}).") from None
+    curves = data.get("curves") if isinstance(data, dict) else None
+    if not isinstance(curves, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, (int, float)) for x in v) for v in curves.values()
+    ):
+        raise InputFileError(f'{p}:1: expected {{"curves": {{label: [numbers]}}}}.')
+    return data

@@ -1,0 +1,90 @@
+"""The lesson's numbers for the report and the explorer: :func:`gradguard.explain.lesson`.
+
+One implementation of the math: everything here comes from the lab through
+``gradguard.explain.lesson`` (a JSON-ready dict of exact values as strings);
+this module only names the parameters the way each caller does and formats
+values for people.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradguard.errors import InputError
+
+__all__ = ["EXACT_TRACE_T", "fmt", "lesson_data", "shown_steps"]
+
+#: Up to this T the report computes the whole BPTT trace exactly and checks it
+#: against the closed form; above it values are abbreviated (``≈ d.ddd × 10^k``).
+EXACT_TRACE_T = 1000
+
+# explain.lesson names its parameters after the CLI's flags (steps, lr, clip).
+_THEIR_NAMES = {"steps": "T", "lr": "eta", "clip": "c"}
+
+
+def lesson_data(
+    w: object = 2,
+    h0: object = 1,
+    T: object = 5,
+    eta: object = "0.01",
+    c: object = 5,
+    lang: str = "en",
+    *,
+    abbreviate: int | None = None,
+    names: dict[str, str] | None = None,
+    max_T: int | None = None,
+) -> dict[str, Any]:
+    """Return :func:`gradguard.explain.lesson` for these parameters.
+
+    Args:
+      w, h0, T, eta, c: the seed's symbols (weight, initial state, time steps,
+        learning rate, clipping threshold).
+      lang: ``"en"`` or ``"bn"``.
+      abbreviate: digits above which values are abbreviated (``None``: exact
+        up to :data:`EXACT_TRACE_T`, abbreviated to 40 digits beyond).
+      names: how the caller calls each parameter in errors (``{"T": "--steps"}``).
+      max_T: the largest T the caller accepts (its rule is stated in the error).
+
+    Raises:
+      InputError: a bad parameter, named as the caller names it.
+    """
+    from gradguard.explain import lesson
+
+    names = names or {}
+    if max_T is not None:
+        _check_T(T, names.get("T", "T"), max_T)
+    try:
+        t_int = int(str(T).strip())
+    except ValueError:
+        t_int = 0
+    if abbreviate is None and t_int > EXACT_TRACE_T:
+        abbreviate = 40
+    try:
+        return lesson(w=w, h0=h0, T=T, eta=eta, c=c, lang=lang, abbreviate=abbreviate)
+    except InputError as e:
+        ours = _THEIR_NAMES.get(e.argument, e.argument)
+        raise e.renamed(names.get(ours, ours)) from None
+
+
+def _check_T(T: object, name: str, maximum: int) -> None:
+    rule = f"a whole number from 1 to {maximum:,}"
+    try:
+        value = int(T.strip()) if isinstance(T, str) else T
+    except ValueError:
+        raise InputError(name, T, rule) from None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InputError(name, T, rule)
+
+
+def fmt(v: Any) -> str:
+    """Format a lesson value for people: ``"6/5"`` → ``1.2``, ``"≈1.3e+30"`` → ``≈ 1.3 × 10^30``."""
+    from gradguard.explain import format_number
+
+    return format_number(v)
+
+
+def shown_steps(T: int, head: int, tail: int) -> list[int]:
+    """Return the steps 1…T to show: all if few, else the first and last (0 marks the gap)."""
+    if head + tail + 1 >= T:
+        return list(range(1, T + 1))
+    return [*range(1, head + 1), 0, *range(T - tail + 1, T + 1)]

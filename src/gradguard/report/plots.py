@@ -1,0 +1,594 @@
+"""Plots of what gradguard computes and measures (matplotlib, the ``[plot]`` extra).
+
+Every function returns a :class:`matplotlib.figure.Figure` and takes
+``lang="en"|"bn"`` for its labels; :func:`save_figure` writes PNG or SVG
+atomically. Figures are made with the object API (no pyplot state), so they
+are safe to build in a server or a test.
+
+$ python -c "from gradguard.report import plots; plots.save_figure(plots.plot_explosion(), 'x.png')"
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gradguard.errors import InputError
+from gradguard.records import StepRecord
+from gradguard.report._fonts import require_bengali, setup_fonts
+from gradguard.report._i18n import check_lang, t
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "FORMATS",
+    "figure_bytes",
+    "plot_explosion",
+    "plot_flow_heatmap",
+    "plot_gradient_flow",
+    "plot_layer_heatmap",
+    "plot_log_timeline",
+    "plot_run",
+    "plot_sgd",
+    "plot_summary",
+    "save_figure",
+]
+
+FORMATS = ("png", "svg")
+#: Seed's w = 2 (exploding), 1 (neutral, linear growth), 0.9 and 0.5 (vanishing).
+DEFAULT_WS = (2.0, 1.5, 1.0, 0.9, 0.5)
+
+
+def _log10_curves(w: float, h0: float, Ts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(log10|h_T|, log10|dL/dw|)`` from the lab (log mode: no overflow at any T)."""
+    from gradguard.lab import explosion_table, gradient_log
+
+    rows = explosion_table(str(w), str(h0), list(Ts), mode="log")
+    log_h = np.array([getattr(r.h_T, "log10", np.nan) for r in rows], dtype=np.float64)
+    log_g = gradient_log(w, np.asarray(Ts), h0)[1]
+    return log_h, log_g
+
+
+def _figure(lang: str, nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (8, 4.5)) -> Any:
+    check_lang(lang)
+    if lang == "bn":
+        require_bengali()
+    else:
+        setup_fonts()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=100, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _regime(w: float) -> str:
+    return (
+        "regime_exploding"
+        if abs(w) > 1
+        else "regime_neutral"
+        if abs(w) == 1
+        else "regime_vanishing"
+    )
+
+
+def plot_explosion(
+    ws: Sequence[float] = DEFAULT_WS,
+    h0: float = 1.0,
+    T_max: int = 60,
+    *,
+    lang: str = "en",
+    overflow_w: float = 2.0,
+) -> Figure:
+    """Plot ``|dL/dw|`` and ``|h_T|`` against T for several w, and the float overflow horizons.
+
+    Left: ``|dL/dw| = |T·w^(T-1)·h_0|`` (solid) and ``|h_T| = |w^T·h_0|`` (dashed)
+    on a log scale for each w in ``ws``; when ``h0 = 1`` and ``2 ∈ ws`` the seed's
+    claimed table values are overlaid on the exact ones. Right: ``log10|dL/dw|``
+    for ``w = overflow_w`` with the first T at which float32 and float64 overflow.
+
+    Args:
+      ws: the weights to draw (one line pair each).
+      h0: the initial state ``h_0`` (non-zero).
+      T_max: the largest T on the left panel (≥ 2).
+      lang: ``"en"`` or ``"bn"``.
+      overflow_w: the weight of the right panel (``|w| > 1`` shows overflow).
+
+    Raises:
+      InputError: empty ``ws``, ``h0 = 0``, ``T_max < 2``, non-finite values.
+    """
+    if not ws or not all(math.isfinite(w) for w in ws):
+        raise InputError("ws", list(ws), "a non-empty list of finite numbers")
+    if not math.isfinite(h0) or h0 == 0:
+        raise InputError("h0", h0, "a finite non-zero number (the plot is on a log scale)")
+    if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 2:
+        raise InputError("T_max", T_max, "a whole number ≥ 2")
+    from gradguard.lab import SEED_TABLE, gradient_log, overflow_horizon
+
+    fig, axes = _figure(lang, 1, 2, (12, 4.8))
+    ax, ax2 = axes[0]
+    Ts = np.arange(1, T_max + 1)
+    colors = _colors(len(ws))
+    for w, color in zip(ws, colors, strict=True):
+        log_h, log_g = _log10_curves(w, h0, list(Ts))
+        label = f"{t(lang, 'legend_grad', w=_fmt(w))} ({t(lang, _regime(w))})"
+        ax.plot(Ts, 10.0**log_g, color=color, lw=2, label=label)
+        ax.plot(Ts, 10.0**log_h, color=color, lw=1, ls="--", label=t(lang, "legend_h", w=_fmt(w)))
+    if h0 == 1 and 2.0 in ws:
+        claimed_T = [n for n in SEED_TABLE if n <= T_max]
+        exact = 10.0 ** gradient_log(2.0, np.asarray(claimed_T), 1.0)[1]
+        ax.scatter(
+            claimed_T,
+            exact,
+            marker="o",
+            s=50,
+            color="black",
+            zorder=3,
+            label=t(lang, "legend_exact"),
+        )
+        ax.scatter(
+            claimed_T,
+            [float(SEED_TABLE[T]) for T in claimed_T],
+            marker="x",
+            s=70,
+            color="crimson",
+            zorder=4,
+            label=t(lang, "legend_seed"),
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel(t(lang, "axis_T"))
+    ax.set_ylabel(t(lang, "axis_abs_log"))
+    ax.set_title(t(lang, "title_explosion", h0=_fmt(h0)), fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+
+    f32 = overflow_horizon(str(overflow_w), str(h0), "float32")
+    f64 = overflow_horizon(str(overflow_w), str(h0), "float64")
+    right = int(max(f64 or 0, f32 or 0, T_max) * 1.1) + 1
+    Ts2 = np.arange(1, right + 1)
+    ax2.plot(
+        Ts2,
+        gradient_log(overflow_w, Ts2, h0)[1],
+        color="black",
+        lw=2,
+        label=t(lang, "legend_grad", w=_fmt(overflow_w)),
+    )
+    for dtype, T_over, color in (("float32", f32, "tab:orange"), ("float64", f64, "tab:red")):
+        top = math.log10(float(np.finfo(dtype).max))
+        ax2.axhline(top, color=color, ls=":", lw=1, label=t(lang, "legend_float_max", dtype=dtype))
+        if T_over is not None:
+            ax2.axvline(
+                T_over,
+                color=color,
+                ls="--",
+                lw=1.5,
+                label=t(lang, "legend_overflow", dtype=dtype, T=T_over),
+            )
+    ax2.set_xlabel(t(lang, "axis_T"))
+    ax2.set_ylabel(t(lang, "axis_log10_grad"))
+    ax2.set_title(t(lang, "title_overflow", w=_fmt(overflow_w), h0=_fmt(h0)), fontsize=10)
+    ax2.grid(True, alpha=0.3)
+    ax2.legend(fontsize=7)
+    return fig
+
+
+def plot_sgd(
+    trajectories: Mapping[str, Sequence[float]], *, loss: str = "L = ½(h_T − y)²", lang: str = "en"
+) -> Figure:
+    """Plot trajectories of ``w`` under gradient descent, one line per remedy.
+
+    The y range fits the runs that stay bounded (``|w| ≤ 10^3``); a run that
+    leaves it runs off the frame and its legend entry says how far ``|w|`` went
+    and at which update it became non-finite. Only when no run stays bounded is
+    the axis symmetric-log.
+
+    Args:
+      trajectories: label → ``[w_0, w_1, …]`` (may contain ``nan``/``inf``).
+      loss: the loss being minimised, shown in the title.
+      lang: ``"en"`` or ``"bn"``.
+    """
+    if not trajectories:
+        raise InputError("trajectories", {}, "a non-empty mapping of label to w values")
+    fig, axes = _figure(lang)
+    ax = axes[0][0]
+    bounded: list[np.ndarray] = []
+    for (label, ws), color in zip(trajectories.items(), _colors(len(trajectories)), strict=True):
+        arr = np.asarray(ws, dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(arr))
+        end = int(bad[0]) if bad.size else arr.size
+        finite = arr[:end]
+        peak = float(np.max(np.abs(finite))) if finite.size else math.nan
+        name = label
+        if finite.size and peak <= _BOUNDED:
+            bounded.append(finite)
+        elif finite.size:
+            name += " — " + t(lang, "legend_peak", peak=f"{peak:.3g}")
+        if bad.size:
+            name += " — " + t(lang, "legend_nonfinite_at", k=end)
+        ax.plot(np.arange(end), finite, marker=".", color=color, label=name)
+        if bad.size and end > 0 and abs(finite[-1]) <= _BOUNDED:
+            ax.scatter([end - 1], [finite[-1]], marker="X", s=90, color="crimson", zorder=4)
+    if bounded:
+        vals = np.concatenate([*bounded, [1.0, -1.0]])
+        lo, hi = float(vals.min()), float(vals.max())
+        pad = 0.1 * (hi - lo) + 0.1
+        ax.set_ylim(lo - pad, hi + pad)
+    else:
+        ax.set_yscale("symlog", linthresh=1.0)
+    ax.axhline(1.0, color="gray", lw=0.8, ls=":")
+    ax.axhline(-1.0, color="gray", lw=0.8, ls=":")
+    ax.set_xlabel(t(lang, "axis_step"))
+    ax.set_ylabel(t(lang, "axis_w"))
+    ax.set_title(t(lang, "title_sgd", loss=loss), fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+#: |w| above this leaves the SGD plot's frame (the seed's -9998 is far beyond it).
+_BOUNDED = 1e3
+
+
+def plot_gradient_flow(curves: Mapping[str, Sequence[float]], *, lang: str = "en") -> Figure:
+    """Plot ``‖∂L/∂h_t‖`` against t on a log scale, one line per model × init.
+
+    Args:
+      curves: label (``"rnn × orthogonal ρ=2"``) → norms for ``t = 1 … T``.
+      lang: ``"en"`` or ``"bn"``.
+    """
+    if not curves:
+        raise InputError("curves", {}, "a non-empty mapping of label to norms")
+    fig, axes = _figure(lang)
+    ax = axes[0][0]
+    for (label, norms), color in zip(curves.items(), _colors(len(curves)), strict=True):
+        arr = np.asarray(norms, dtype=np.float64)
+        arr = np.where(np.isfinite(arr) & (arr > 0), arr, np.nan)
+        ax.plot(np.arange(1, arr.size + 1), arr, color=color, lw=1.8, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel(t(lang, "axis_t"))
+    ax.set_ylabel(t(lang, "axis_hgrad"))
+    ax.set_title(t(lang, "title_flow"), fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _heatmap(ax: Axes, fig: Figure, matrix: np.ndarray, label: str) -> None:
+    from matplotlib.colors import LogNorm
+
+    m = np.where(np.isfinite(matrix) & (matrix > 0), matrix, np.nan)
+    ok = m[np.isfinite(m)]
+    norm = LogNorm(vmin=float(ok.min()), vmax=float(ok.max())) if ok.size else None
+    img = ax.imshow(
+        m.T, aspect="auto", origin="lower", norm=norm, cmap="magma", interpolation="nearest"
+    )
+    fig.colorbar(img, ax=ax, label=label)
+
+
+def plot_flow_heatmap(
+    matrix: Sequence[Sequence[float]] | np.ndarray,
+    *,
+    steps: Sequence[int] | None = None,
+    label: str = "",
+    lang: str = "en",
+) -> Figure:
+    """Draw ``‖∂L/∂h_t‖`` over training as a heat map (x: training step, y: t; log colours).
+
+    Args:
+      matrix: shape ``(n_steps, T)``: row i holds the norms for t = 1 … T at step i.
+      steps: the training step of each row (default 0 … n_steps-1).
+      label: what was trained (``"tanh × xavier-normal, adding T = 50"``), in the title.
+      lang: ``"en"`` or ``"bn"``.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or 0 in m.shape:
+        raise InputError("matrix", f"shape {m.shape}", "a non-empty 2-D array (steps × T)")
+    fig, axes = _figure(lang)
+    ax = axes[0][0]
+    _heatmap(ax, fig, m, t(lang, "axis_hgrad"))
+    if steps is not None:
+        ticks = np.linspace(0, m.shape[0] - 1, min(6, m.shape[0])).round().astype(int)
+        ax.set_xticks(ticks, [str(steps[i]) for i in ticks])
+    ax.set_yticks(ax.get_yticks()[1:-1], [str(int(v) + 1) for v in ax.get_yticks()[1:-1]])
+    ax.set_xlabel(t(lang, "axis_step"))
+    ax.set_ylabel(t(lang, "axis_t"))
+    title = t(lang, "title_flow_heat")
+    ax.set_title(f"{title}: {label}" if label else title, fontsize=10)
+    return fig
+
+
+def _series(records: Sequence[StepRecord], attr: str) -> np.ndarray:
+    return np.array(
+        [np.nan if getattr(r, attr) is None else float(getattr(r, attr)) for r in records]
+    )
+
+
+def _positive(a: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(a) & (a > 0), a, np.nan)
+
+
+def plot_run(
+    records: Sequence[StepRecord],
+    *,
+    title: str = "",
+    lang: str = "en",
+    show_threshold: bool = True,
+) -> Figure:
+    """Plot one run's loss and pre/post-clip gradient norm per step, non-finite steps marked.
+
+    Top: the loss. Bottom: ``grad_norm`` (before clipping) and
+    ``grad_norm_clipped`` on a log scale, the threshold if recorded, and a red
+    vertical line at every step whose loss or gradient was non-finite.
+
+    Args:
+      records: the run's step records (from :func:`gradguard.records.read_log`).
+      title: the run's name (``"divergence/none/seed0"``).
+      lang: ``"en"`` or ``"bn"``.
+      show_threshold: draw the recorded threshold (off for value clipping, whose
+        threshold bounds entries, not the norm).
+    """
+    if not records:
+        raise InputError("records", "[]", "a non-empty list of step records")
+    fig, axes = _figure(lang, 2, 1, (8, 4.6))
+    ax_loss, ax_norm = axes[0][0], axes[1][0]
+    steps = np.array([r.step for r in records])
+    loss = _series(records, "loss")
+    finite_loss = np.where(np.isfinite(loss), loss, np.nan)
+    ax_loss.plot(steps, finite_loss, color="tab:blue")
+    ok = finite_loss[np.isfinite(finite_loss)]
+    # A loss spanning more than two decades (a spike, or a run that learns) reads on a log scale.
+    if ok.size and ok.min() > 0 and ok.max() / ok.min() > 100:
+        ax_loss.set_yscale("log")
+    pre, post = (
+        _positive(_series(records, "grad_norm")),
+        _positive(_series(records, "grad_norm_clipped")),
+    )
+    ax_norm.plot(steps, pre, color="tab:orange", lw=1.5, label=t(lang, "legend_pre_clip"))
+    if np.isfinite(post).any():
+        ax_norm.plot(
+            steps, post, color="tab:green", lw=1.2, ls="--", label=t(lang, "legend_post_clip")
+        )
+    thr = _series(records, "threshold")
+    if show_threshold and np.isfinite(thr).any():
+        ax_norm.plot(steps, thr, color="gray", lw=0.8, ls=":", label=t(lang, "legend_threshold"))
+    bad = [
+        r.step for r in records if not (r.loss_finite and r.grad_finite) or r.kind == "nonfinite"
+    ]
+    for i, s in enumerate(bad):
+        for a in (ax_loss, ax_norm):
+            a.axvline(
+                s,
+                color="crimson",
+                lw=0.8,
+                alpha=0.6,
+                label=t(lang, "legend_nonfinite") if i == 0 and a is ax_norm else None,
+            )
+    if np.isfinite(pre).any() or np.isfinite(post).any():
+        ax_norm.set_yscale("log")
+    ax_loss.set_ylabel(t(lang, "axis_loss"))
+    ax_norm.set_ylabel(t(lang, "axis_grad_norm"))
+    ax_norm.set_xlabel(t(lang, "axis_step"))
+    ax_loss.set_title(t(lang, "title_run", run=title or "run"), fontsize=10)
+    for a in (ax_loss, ax_norm):
+        a.grid(True, alpha=0.3)
+    ax_norm.legend(fontsize=8)
+    return fig
+
+
+def plot_summary(rows: Sequence[Mapping[str, Any]], *, lang: str = "en") -> Figure:
+    """Draw the remedy summary as a dot chart: one row per experiment × config.
+
+    Left: the first non-finite step of each seed (a hollow marker at the right
+    edge when the run stayed finite). Right: the final loss of each seed (log
+    scale), non-finite losses omitted.
+
+    Args:
+      rows: ``summary.csv`` rows (keys ``experiment, config, seed, diverged,
+        first_nonfinite_step, final_loss``), values as read from the CSV.
+      lang: ``"en"`` or ``"bn"``.
+    """
+    if not rows:
+        raise InputError("rows", "[]", "a non-empty list of summary rows")
+    labels: list[str] = []
+    for r in rows:
+        name = f"{r['experiment']} / {r['config']}"
+        if name not in labels:
+            labels.append(name)
+    fig, axes = _figure(lang, 1, 2, (11, 0.45 * len(labels) + 1.8))
+    ax_nf, ax_loss = axes[0]
+    y = {name: i for i, name in enumerate(labels)}
+    steps_seen = [_to_float(r.get("first_nonfinite_step")) for r in rows]
+    horizon = max([s for s in steps_seen if math.isfinite(s)] + [1.0]) * 1.15
+    div_done = fin_done = False
+    for r in rows:
+        yy = y[f"{r['experiment']} / {r['config']}"]
+        s = _to_float(r.get("first_nonfinite_step"))
+        if math.isfinite(s):
+            ax_nf.scatter(
+                [s],
+                [yy],
+                color="crimson",
+                marker="X",
+                s=60,
+                label=None if div_done else t(lang, "legend_diverged"),
+            )
+            div_done = True
+        else:
+            ax_nf.scatter(
+                [horizon],
+                [yy],
+                facecolors="none",
+                edgecolors="tab:green",
+                s=60,
+                label=None if fin_done else t(lang, "legend_never"),
+            )
+            fin_done = True
+        loss = _to_float(r.get("final_loss"))
+        if math.isfinite(loss) and loss > 0:
+            ax_loss.scatter([loss], [yy], color="tab:blue", s=40)
+    for a in (ax_nf, ax_loss):
+        a.set_yticks(range(len(labels)), labels)
+        a.grid(True, axis="x", alpha=0.3)
+        a.invert_yaxis()
+    ax_loss.set_yticklabels([])
+    ax_loss.set_xscale("log")
+    ax_nf.set_xlabel(t(lang, "axis_first_nonfinite"))
+    ax_loss.set_xlabel(t(lang, "axis_final_loss"))
+    ax_nf.set_title(t(lang, "title_summary"), fontsize=10)
+    ax_nf.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def _to_float(v: object) -> float:
+    if v is None or v == "":
+        return math.nan
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+_ACTION_MARKS = (
+    ("clipped", "legend_clipped", "tab:orange", "v"),
+    ("skip", "legend_skip", "tab:purple", "s"),
+    ("rollback", "legend_rollback", "black", "D"),
+    ("nonfinite", "legend_nonfinite", "crimson", "X"),
+)
+
+
+def plot_log_timeline(
+    records: Sequence[StepRecord], *, source: str = "", lang: str = "en"
+) -> Figure:
+    """Plot a training log's gradient norm per step with clipped, skipped and rolled-back steps.
+
+    Args:
+      records: step records of a guard log.
+      source: the log's name, shown in the title.
+      lang: ``"en"`` or ``"bn"``.
+    """
+    if not records:
+        raise InputError("records", "[]", "a non-empty list of step records")
+    fig, axes = _figure(lang, 1, 1, (9, 4))
+    ax = axes[0][0]
+    steps = np.array([r.step for r in records])
+    pre = _positive(_series(records, "grad_norm"))
+    ax.plot(steps, pre, color="tab:blue", lw=1.2, label=t(lang, "legend_pre_clip"))
+    post = _positive(_series(records, "grad_norm_clipped"))
+    if np.isfinite(post).any():
+        ax.plot(steps, post, color="tab:green", lw=1, ls="--", label=t(lang, "legend_post_clip"))
+    thr = _series(records, "threshold")
+    if np.isfinite(thr).any():
+        ax.plot(steps, thr, color="gray", lw=0.8, ls=":", label=t(lang, "legend_threshold"))
+    finite_pre = pre[np.isfinite(pre)]
+    top = float(finite_pre.max()) if finite_pre.size else 1.0
+    for key, legend, color, marker in _ACTION_MARKS:
+        if key == "clipped":
+            sel = [i for i, r in enumerate(records) if r.clipped and r.action == "step"]
+        elif key == "nonfinite":
+            sel = [
+                i
+                for i, r in enumerate(records)
+                if r.kind == "nonfinite" or not (r.grad_finite and r.loss_finite)
+            ]
+        else:
+            sel = [i for i, r in enumerate(records) if r.action == key]
+        if not sel:
+            continue
+        yv = [pre[i] if np.isfinite(pre[i]) else top for i in sel]
+        ax.scatter(
+            steps[sel],
+            yv,
+            color=color,
+            marker=marker,
+            s=45,
+            zorder=3,
+            label=f"{t(lang, legend)} ({len(sel)})",
+        )
+    if np.isfinite(pre).any():
+        ax.set_yscale("log")
+    ax.set_xlabel(t(lang, "axis_step"))
+    ax.set_ylabel(t(lang, "axis_grad_norm"))
+    ax.set_title(t(lang, "title_timeline", source=source or "log"), fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_layer_heatmap(records: Sequence[StepRecord], *, lang: str = "en") -> Figure:
+    """Draw per-layer gradient norms over steps as a heat map (log colours).
+
+    Uses the steps whose record carries ``layer_norms``; layers are rows in the
+    order they first appear.
+
+    Raises:
+      InputError: no record holds ``layer_norms``.
+    """
+    rows = [r for r in records if r.layer_norms]
+    if not rows:
+        raise InputError("records", f"{len(records)} records", "records with 'layer_norms'")
+    layers: list[str] = []
+    for r in rows:
+        for name in r.layer_norms or {}:
+            if name not in layers:
+                layers.append(name)
+    m = np.full((len(rows), len(layers)), np.nan)
+    for i, r in enumerate(rows):
+        for j, name in enumerate(layers):
+            v = (r.layer_norms or {}).get(name)
+            m[i, j] = np.nan if v is None else float(v)
+    fig, axes = _figure(lang, 1, 1, (9, 0.3 * len(layers) + 2.5))
+    ax = axes[0][0]
+    _heatmap(ax, fig, m, t(lang, "axis_grad_norm"))
+    ax.set_yticks(range(len(layers)), layers, fontsize=7)
+    ticks = np.linspace(0, len(rows) - 1, min(8, len(rows))).round().astype(int)
+    ax.set_xticks(ticks, [str(rows[i].step) for i in ticks])
+    ax.set_xlabel(t(lang, "axis_step"))
+    ax.set_ylabel(t(lang, "axis_layer"))
+    ax.set_title(t(lang, "title_layers"), fontsize=10)
+    return fig
+
+
+def _colors(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return [cmap(i % 10) for i in range(n)]
+
+
+def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
+    """Return the figure encoded as PNG or SVG bytes."""
+    import io
+
+    if fmt not in FORMATS:
+        raise InputError("format", fmt, "one of " + ", ".join(FORMATS))
+    buf = io.BytesIO()
+    if fmt == "svg":
+        # No date in the file: the same figure gives the same bytes.
+        fig.savefig(buf, format=fmt, metadata={"Date": None})
+    else:
+        fig.savefig(buf, format=fmt)
+    return buf.getvalue()
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` to ``path`` (``.png`` or ``.svg``) atomically; return the path."""
+    p = Path(path)
+    fmt = p.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise InputError("path", str(p), "a file name ending in .png or .svg")
+    data = figure_bytes(fig, fmt)
+    from gradguard.report._atomic import write_bytes_atomic
+
+    write_bytes_atomic(p, data)
+    return p

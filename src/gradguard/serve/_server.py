@@ -1,0 +1,250 @@
+"""HTTP server and JSON endpoint of the explorer (standard library only)."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Mapping
+from fractions import Fraction
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from gradguard.errors import InputError
+from gradguard.report._html import why_lines
+from gradguard.report._i18n import catalog, check_lang, t
+from gradguard.report._lesson import fmt, shown_steps
+
+__all__ = ["MAX_EXPLORER_T", "explorer_state", "make_server", "serve"]
+
+HOST = "127.0.0.1"
+#: The explorer's largest T (exact arithmetic stays well under 50 ms up to here).
+MAX_EXPLORER_T = 10**4
+#: Points of the plot's curve at most (the curve is sampled for large T).
+_CURVE_POINTS = 200
+_PARAMS = ("w", "h0", "T", "eta", "c", "lang")
+#: Values longer than this many digits are abbreviated on the page.
+_DIGITS = 20
+
+
+def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
+    """Return everything the page shows for ``params`` (strings, as from a query string).
+
+    The numbers are the lab's, computed only for what the page shows: the first
+    and last states ``h_t = w^t·h_0`` (:func:`gradguard.lab.state`), their BPTT
+    terms ``h_{t-1}·w^(T-t)`` (``state`` again, from ``h_{t-1}``), the gradient
+    ``T·w^(T-1)·h_0`` (:func:`~gradguard.lab.grad_closed_form`), the explosion
+    table, the overflow horizons, one SGD step and the seed's clipping — so an
+    update at T = 10^4 costs what ten states cost, not a whole trace. Values over
+    :data:`_DIGITS` digits are abbreviated (``≈ d.ddd × 10^k``).
+
+    Keys: ``params``, ``labels`` (UI text in the chosen language), ``forward``
+    (lines), ``backward`` (symbolic and numeric terms), ``grad``, ``loss``,
+    ``table`` (rows T, h_T, grad, seed, off_by), ``sgd``, ``clip``, ``why``,
+    ``overflow``, ``errata``, ``curve`` (T and log10|dL/dw| for the plot).
+
+    Raises:
+      InputError: a missing, non-numeric or out-of-range parameter, or an
+        unknown parameter name.
+    """
+    from gradguard.lab import (
+        check_lr,
+        check_threshold,
+        clip_by_norm,
+        exact_to_json,
+        explosion_table,
+        grad_closed_form,
+        gradient_log,
+        is_seed_system,
+        overflow_horizon,
+        regime,
+        sgd_step,
+        state,
+        table_to_json,
+        to_exact,
+    )
+
+    unknown = sorted(set(params) - set(_PARAMS))
+    if unknown:
+        raise InputError("parameter", unknown[0], "one of " + ", ".join(_PARAMS))
+    lang = check_lang(params.get("lang", "en"))
+    T = _check_T(params.get("T", "5"))
+    w, h0 = to_exact(params.get("w", "2"), "w"), to_exact(params.get("h0", "1"), "h0")
+    eta = check_lr(params.get("eta", "0.01"), "eta")
+    c = to_exact(params.get("c", "5"), "c")
+    check_threshold(c, "c")
+
+    def show(x: Any) -> str:
+        return fmt(exact_to_json(x, _DIGITS))
+
+    grad = grad_closed_form(w, h0, T)  # the lab refuses values past its digit limit
+    ws = show(w)
+    idx = shown_steps(T, 6, 3)
+
+    def run(start: Any, steps: int) -> Any:
+        # the lab's state() counts steps from 1; zero steps leave the start as it is
+        return start if steps == 0 else state(w, start, steps)
+
+    states = {k: run(h0, k) for k in {0, *idx, *(i - 1 for i in idx if i)}}
+    forward = [
+        f"h_{i} = {ws} × {show(states[i - 1])} = {show(states[i])}"
+        if i
+        else t(lang, "ui_more", n=T - 9)
+        for i in idx
+    ]
+    symbolic = [f"{show(states[i - 1])}·{ws}^{T - i}" if i else "…" for i in idx]
+    # term t of the BPTT sum: w^(T-t)·h_{t-1}, i.e. the recurrence run T-t steps from h_{t-1}
+    values = [show(run(states[i - 1], T - i)) if i else "…" for i in idx]
+    table = [
+        {
+            "T": r["T"],
+            "h_T": fmt(r["h_T"]),
+            "grad": fmt(r["grad"]),
+            "seed": r.get("seed_claim_text") or "",
+            "off_by": "" if r.get("off_by") in (None, 1) else f"{r['off_by']:.3g}×",
+        }
+        for r in table_to_json(explosion_table(w, h0, (5, 10, 20, 50), mode="exact"))
+    ]
+    f64, f32 = (overflow_horizon(w, h0, dt) for dt in ("float64", "float32"))
+    if f64 is not None and f32 is not None:
+        overflow = t(lang, "overflow_note", w=ws, h0=show(h0), f64=f64, f32=f32)
+    else:
+        overflow = t(lang, "overflow_never", w=ws)
+    Tmax = max(T, 60)
+    Ts = sorted({1, *range(1, Tmax + 1, max(1, Tmax // _CURVE_POINTS)), T, Tmax})
+    wf, hf = _as_float(w), _as_float(h0)
+    curve: list[float | None] = [None] * len(Ts)
+    if wf is not None and hf is not None:
+        logs = gradient_log(wf, Ts, hf)[1]
+        curve = [round(float(v), 6) if math.isfinite(v) else None for v in logs]
+    w_new = sgd_step(w, grad, eta)
+    g_clip = clip_by_norm(Fraction(grad), Fraction(c))
+    w_clip = sgd_step(w, g_clip, eta)
+    g_text, loss = show(grad), show(states[T])
+    ui = {k: v for k, v in catalog(lang).items() if k.startswith(("ui_", "sec_", "col_"))}
+    return {
+        "params": {"w": ws, "h0": show(h0), "T": T, "eta": show(eta), "c": show(c), "lang": lang},
+        "labels": ui,
+        "forward": forward,
+        "loss": loss,
+        "backward": {"symbolic": " + ".join(symbolic), "values": " + ".join(values)},
+        "grad": g_text,
+        "grad_text": t(lang, "backward_sum", grad=g_text),
+        "table": table,
+        "errata": t(lang, "errata") if is_seed_system(w, h0) else "",
+        "why": " ".join(why_lines(regime(w).to_json(), ws, lang)),
+        "overflow": overflow,
+        "sgd": {
+            "w_new": show(w_new),
+            "text": t(lang, "sgd_text", w=ws, eta=show(eta), grad=g_text, w_new=show(w_new)),
+        },
+        "clip": {
+            "grad_clipped": show(g_clip),
+            "w_new": show(w_clip),
+            "text": t(
+                lang,
+                "sgd_clip_text",
+                c=show(c),
+                grad=g_text,
+                g_clip=show(g_clip),
+                w_clip=show(w_clip),
+            ),
+        },
+        "curve": {"T": Ts, "log10_grad": curve, "current_T": T},
+    }
+
+
+def _check_T(T: str) -> int:
+    rule = f"a whole number from 1 to {MAX_EXPLORER_T:,}"
+    try:
+        value = int(T.strip())
+    except ValueError:
+        raise InputError("T", T, rule) from None
+    if not 1 <= value <= MAX_EXPLORER_T:
+        raise InputError("T", T, rule)
+    return value
+
+
+def _as_float(x: Any) -> float | None:
+    try:
+        v = float(Fraction(x))
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "gradguard-explorer"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if getattr(self.server, "verbose", False):
+            super().log_message(format, *args)
+
+    def _send(self, status: int, body: bytes, ctype: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, data: Any) -> None:
+        self._send(
+            status,
+            json.dumps(data, ensure_ascii=False).encode("utf-8"),
+            "application/json; charset=utf-8",
+        )
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path in ("/", "/index.html"):
+            page = resources.files("gradguard.serve").joinpath("static/index.html").read_bytes()
+            self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
+        elif url.path == "/api/lesson":
+            query = parse_qs(url.query, keep_blank_values=True)
+            params = {k: v[-1] for k, v in query.items()}
+            try:
+                self._json(HTTPStatus.OK, {"ok": True, **explorer_state(params)})
+            except InputError as e:
+                # A bad value is the user's input, not a server failure: 400 with the message.
+                self._json(
+                    HTTPStatus.BAD_REQUEST, {"ok": False, "error": str(e), "argument": e.argument}
+                )
+            except (ValueError, ArithmeticError, MemoryError) as e:
+                self._json(
+                    HTTPStatus.BAD_REQUEST, {"ok": False, "error": f"cannot compute this: {e}"}
+                )
+            except Exception as e:  # a bug, not the input: say so in the page, keep serving
+                self._json(
+                    HTTPStatus.INTERNAL_SERVER_ERROR,
+                    {"ok": False, "error": f"internal error ({type(e).__name__}: {e})"},
+                )
+        elif url.path == "/favicon.ico":
+            self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
+        else:
+            self._json(HTTPStatus.NOT_FOUND, {"ok": False, "error": f"no such page: {url.path}"})
+
+
+def make_server(port: int = 0, *, verbose: bool = False) -> ThreadingHTTPServer:
+    """Create the explorer's server bound to ``127.0.0.1:port`` (``0`` = a free port)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InputError("port", port, "a whole number from 0 to 65535 (0 = choose a free port)")
+    server = ThreadingHTTPServer((HOST, port), _Handler)
+    server.daemon_threads = True
+    server.verbose = verbose  # type: ignore[attr-defined]
+    return server
+
+
+def serve(port: int = 0, *, ready: threading.Event | None = None, verbose: bool = False) -> None:
+    """Run the explorer until interrupted (blocking)."""
+    server = make_server(port, verbose=verbose)
+    try:
+        if ready is not None:
+            ready.set()
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()

@@ -1,0 +1,640 @@
+"""SpikeGuard: measure, clip, and step / skip / roll back around ``optimizer.step()``.
+
+$ python train.py   # with: record = guard.step(loss) in place of optimizer.step()
+
+::
+
+    guard = SpikeGuard(model, optimizer, clipper=1.0, log="run.jsonl")
+    for batch in loader:
+        if guard.skip_batch():          # True for N batches after a rollback (PaLM-style)
+            continue
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(batch))
+        loss.backward()                 # with AMP: scaler.scale(loss).backward()
+        record = guard.step(loss)       # unscale (AMP) → stats → decide → clip → step
+        # record.action in {"step", "skip", "rollback"}; record.grad_norm = pre-clip norm
+
+What one ``guard.step`` does, in order:
+
+1. AMP: ``scaler.unscale_(optimizer)`` if the caller has not — gradients must be
+   unscaled *before* they are measured or clipped, or the threshold would apply to
+   ``scale × g`` (the pitfall every clipping recipe warns about).
+2. :func:`grad_stats` — one pass over the gradients; under DDP/FSDP reduced over all
+   ranks; then **one** host sync for the norm, max |g|, non-finite count, loss and the
+   AMP ``found_inf`` together.
+3. Classify: ``amp_skip`` (the scaler found inf/NaN: it skips the step itself and lowers
+   its scale — normal, not counted as a fault), ``nonfinite`` (NaN/inf in the loss or a
+   gradient), ``spike`` (the spike rule flags the norm or the loss), else ``ok``.
+4. Decide by policy: ``"raise"`` (:class:`GuardError`), ``"skip"`` (``optimizer.step()``
+   is withheld: parameters and optimizer state stay bitwise unchanged) or ``"step"``.
+   After ``rollback_after`` consecutive bad steps, restore the last good snapshot
+   (model, optimizer, LR scheduler, grad scaler, RNG states, the guard's own rules;
+   in memory or on disk) and skip the next ``skip_batches`` batches (Chowdhery et al.,
+   "PaLM", 2022: restart ~100 steps before a spike and skip 200–500 batches).
+5. Clip (the clipper sees only steps that are taken) and step. After every
+   ``snapshot_every`` healthy steps a new snapshot is taken at the start of the next
+   ``guard.step`` (so it includes the caller's ``scheduler.step()``).
+6. Record one :class:`~gradguard.records.StepRecord` (appended to the JSONL log, and to
+   TensorBoard when a writer is given).
+
+Under DDP or FSDP2 every rank computes the same reduced statistics and runs the same
+deterministic rules, so every rank takes the same decision — no rank skips alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from gradguard.errors import InputError
+from gradguard.policies import MedianMadRule, Rule
+from gradguard.records import RecordWriter, StepRecord
+from gradguard.torch._clippers import Clipper, ClipResult, NormClipper
+from gradguard.torch._record import classify
+from gradguard.torch._stats import HostGradStats, grad_stats
+
+__all__ = ["GuardError", "Monitor", "Snapshot", "SpikeGuard"]
+
+Policy = Literal["skip", "raise", "step"]
+_POLICIES = ("skip", "raise", "step")
+
+
+class GuardError(RuntimeError):
+    """Raised by the ``"raise"`` policy (or too many rollbacks); carries the step record."""
+
+    def __init__(self, message: str, record: StepRecord | None = None) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    try:
+        import numpy as np
+
+        state["numpy"] = np.random.get_state()
+    except ImportError:  # pragma: no cover - numpy is a core dependency
+        pass
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        import numpy as np
+
+        np.random.set_state(state["numpy"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _clone_tree(obj: Any) -> Any:
+    """Deep-copy a state dict, tensors cloned (so later in-place updates cannot alias it)."""
+    if isinstance(obj, Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: _clone_tree(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clone_tree(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_clone_tree(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
+class Snapshot:
+    """The last good state: model, optimizer, scheduler, scaler, RNG, guard rules.
+
+    Kept in memory (cloned tensors), or on disk when ``path`` is given (written
+    atomically: a temp file, then ``os.replace``, so a crash mid-save keeps the older
+    snapshot).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        self._state: dict[str, Any] | None = None
+        self.step: int | None = None
+
+    def save(self, state: dict[str, Any], step: int) -> None:
+        """Store ``state`` (taken at optimizer step ``step``)."""
+        cloned = _clone_tree(state)
+        if self.path is None:
+            self._state = cloned
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+            try:
+                torch.save({"step": step, "state": cloned}, tmp)
+                os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        self.step = step
+
+    def load(self) -> dict[str, Any]:
+        """Return a fresh copy of the stored state (safe to load into live objects)."""
+        if self.path is not None:
+            data = torch.load(self.path, weights_only=False)
+            return data["state"]
+        if self._state is None:
+            raise RuntimeError("no snapshot has been taken")
+        return _clone_tree(self._state)
+
+
+def _check_policy(name: str, value: str) -> None:
+    if value not in _POLICIES:
+        raise InputError(name, value, f"one of {', '.join(_POLICIES)}")
+
+
+class SpikeGuard:
+    """Wrap ``optimizer.step()``: measure, classify, then step, skip or roll back.
+
+    Args:
+      model: the module being trained (its named parameters are measured).
+      optimizer: the optimizer to step.
+      scheduler: an LR scheduler to include in snapshots (you still call its ``step``).
+      scaler: a ``torch.amp.GradScaler`` when training with AMP.
+      clipper: a :class:`~gradguard.torch.Clipper`, or a number for a fixed
+        ``max_norm`` (:class:`~gradguard.torch.NormClipper`), or ``None``.
+      norm_type: the norm's order ``p`` for the statistics.
+      on_nonfinite: NaN/inf loss or gradient: ``"skip"``, ``"raise"`` or ``"step"``.
+      on_spike: a flagged spike: ``"skip"``, ``"raise"`` or ``"step"`` (step after clipping).
+      spike_rule: judges the pre-clip gradient norm (default: median + 6·MAD over 128
+        steps, :class:`~gradguard.policies.MedianMadRule`); ``None`` disables it.
+      loss_rule: judges the loss the same way (default ``None``: off).
+      rollback_after: roll back after this many consecutive bad (skipped or raised)
+        steps; ``None`` never rolls back.
+      skip_batches: after a rollback, :meth:`skip_batch` returns True this many times.
+      snapshot_every: take a new good snapshot every this many healthy steps.
+      snapshot_path: keep snapshots on disk (atomic writes) instead of in memory; under
+        torch.distributed each rank writes ``NAME.rankR.EXT``.
+      max_rollbacks: raise :class:`GuardError` after this many rollbacks in one run.
+      log: a JSONL path or a :class:`~gradguard.records.RecordWriter` (rank 0 writes).
+      tensorboard: a ``SummaryWriter``-like object (``add_scalar``) or a log directory.
+      layer_norms_every: record per-layer norms every this many steps (0: never).
+      update_ratio_every: measure ``‖Δθ‖/‖θ‖`` every this many steps (0: never; costs
+        a copy of the parameters and a second sync on those steps).
+      process_group: under DDP, the group to reduce statistics over (``None`` with
+        ``torch.distributed`` initialised: the default group). FSDP2 shards are reduced
+        over their mesh automatically.
+      run: a run identifier written into every record.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        scheduler: Any = None,
+        scaler: Any = None,
+        clipper: Clipper | float | None = None,
+        norm_type: float = 2.0,
+        on_nonfinite: Policy = "skip",
+        on_spike: Policy = "skip",
+        spike_rule: Rule | Literal["default"] | None = "default",
+        loss_rule: Rule | None = None,
+        rollback_after: int | None = 3,
+        skip_batches: int = 0,
+        snapshot_every: int = 100,
+        snapshot_path: str | os.PathLike[str] | None = None,
+        max_rollbacks: int = 10,
+        log: str | os.PathLike[str] | RecordWriter | None = None,
+        tensorboard: Any = None,
+        layer_norms_every: int = 0,
+        update_ratio_every: int = 0,
+        process_group: Any = None,
+        run: str | None = None,
+    ) -> None:
+        _check_policy("on_nonfinite", on_nonfinite)
+        _check_policy("on_spike", on_spike)
+        for name, value, lo in (
+            ("skip_batches", skip_batches, 0),
+            ("snapshot_every", snapshot_every, 1),
+            ("max_rollbacks", max_rollbacks, 0),
+            ("layer_norms_every", layer_norms_every, 0),
+            ("update_ratio_every", update_ratio_every, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+                raise InputError(name, value, f"a whole number ≥ {lo}")
+        if rollback_after is not None and (
+            isinstance(rollback_after, bool)
+            or not isinstance(rollback_after, int)
+            or rollback_after < 1
+        ):
+            raise InputError("rollback_after", rollback_after, "a whole number ≥ 1 or None")
+        self.model = model
+        # Read once: walking the module tree costs more than the statistics on small
+        # models. Parameters added to the model later are not guarded.
+        self._named = list(model.named_parameters())
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.scaler = scaler
+        self.clipper: Clipper | None = (
+            NormClipper(float(clipper), norm_type) if isinstance(clipper, (int, float)) else clipper
+        )
+        self.norm_type = float(norm_type)
+        self.on_nonfinite = on_nonfinite
+        self.on_spike = on_spike
+        self.spike_rule: Rule | None = MedianMadRule() if spike_rule == "default" else spike_rule
+        self.loss_rule = loss_rule
+        self.rollback_after = rollback_after
+        self.skip_batches = skip_batches
+        self.snapshot_every = snapshot_every
+        self.max_rollbacks = max_rollbacks
+        self.layer_norms_every = layer_norms_every
+        self.update_ratio_every = update_ratio_every
+        self.run = run
+        self.process_group = process_group
+        self._distributed = False
+        self.rank = 0
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            self._distributed = True
+            if self.process_group is None:
+                # Every rank must judge the same, globally reduced numbers.
+                self.process_group = torch.distributed.group.WORLD
+            self.rank = torch.distributed.get_rank(self.process_group)
+        self._owns_log = False
+        self.log: RecordWriter | None
+        if log is None or self.rank != 0:
+            self.log = None
+        elif isinstance(log, RecordWriter):
+            self.log = log
+        else:
+            self.log = RecordWriter(log)
+            self._owns_log = True
+        self.tensorboard = self._tensorboard(tensorboard) if self.rank == 0 else None
+        #: Functions called with every record (after the log and TensorBoard).
+        self.hooks: list[Callable[[StepRecord], None]] = []
+        self.step_count = 0
+        self.consecutive_bad = 0
+        self.rollbacks = 0
+        self._skip_remaining = 0
+        self._healthy_since_snapshot = 0
+        self._snapshot_due = False
+        self._t0 = time.perf_counter()
+        if snapshot_path is not None and self._distributed:
+            # Every rank keeps its own state (its shards, its RNG): one file per rank.
+            path = Path(snapshot_path)
+            snapshot_path = path.with_name(f"{path.stem}.rank{self.rank}{path.suffix}")
+        self.snapshot = Snapshot(snapshot_path)
+        self.snapshot.save(self._state(), 0)
+
+    @staticmethod
+    def _tensorboard(tb: Any) -> Any:
+        if tb is None or hasattr(tb, "add_scalar"):
+            return tb
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise InputError(
+                "tensorboard",
+                str(tb),
+                "a SummaryWriter or a log directory with tensorboard installed",
+                "Install it with: pip install tensorboard",
+            ) from None
+        return SummaryWriter(str(tb))
+
+    # -- snapshot / rollback -------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": _rng_state(),
+            "spike_rule": self.spike_rule.state_dict() if self.spike_rule else None,
+            "loss_rule": self.loss_rule.state_dict() if self.loss_rule else None,
+            "clipper": self.clipper.state_dict() if self.clipper else None,
+        }
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and "scheduler" in state:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        if self.spike_rule is not None and state["spike_rule"] is not None:
+            self.spike_rule.load_state_dict(state["spike_rule"])
+        if self.loss_rule is not None and state["loss_rule"] is not None:
+            self.loss_rule.load_state_dict(state["loss_rule"])
+        if self.clipper is not None and state["clipper"] is not None:
+            self.clipper.load_state_dict(state["clipper"])
+
+    def take_snapshot(self) -> None:
+        """Store the current state as the last good snapshot (done automatically)."""
+        self.snapshot.save(self._state(), self.step_count)
+        self._healthy_since_snapshot = 0
+        self._snapshot_due = False
+
+    def rollback(self) -> None:
+        """Restore the last good snapshot now and start skipping ``skip_batches`` batches."""
+        self._restore(self.snapshot.load())
+        self.optimizer.zero_grad(set_to_none=True)
+        self.rollbacks += 1
+        self.consecutive_bad = 0
+        self._skip_remaining = self.skip_batches
+
+    def skip_batch(self) -> bool:
+        """Return True (and count it) while batches are being skipped after a rollback."""
+        if self._skip_remaining > 0:
+            self._skip_remaining -= 1
+            return True
+        return False
+
+    # -- the step ------------------------------------------------------------------
+    def _unscale(self) -> Tensor | None:
+        """Unscale AMP gradients (once) and return the scaler's found-inf flag."""
+        if self.scaler is None or not self.scaler.is_enabled():
+            return None
+        from torch.amp.grad_scaler import OptState
+
+        per_opt = self.scaler._per_optimizer_states[id(self.optimizer)]
+        if per_opt["stage"] is OptState.READY:
+            self.scaler.unscale_(self.optimizer)
+        found = per_opt["found_inf_per_device"]
+        if not found:
+            return torch.zeros(())
+        # Stays on the device: it joins the step's one host sync in grad_stats' host().
+        flags = list(found.values())
+        return torch.stack([f.to(device=flags[0].device, dtype=torch.float64) for f in flags]).sum()
+
+    def _reduce_loss(self, loss: Tensor | float | None, device: torch.device) -> Tensor:
+        # torch.full fills on the device; torch.tensor(float) would copy from the host.
+        if loss is None:
+            return torch.full((), math.nan, dtype=torch.float64, device=device)
+        if isinstance(loss, Tensor):
+            t = loss.detach().reshape(()).to(device=device, dtype=torch.float64)
+            if self._distributed:
+                t = t.clone()  # all_reduce works in place: never on the caller's tensor
+        else:
+            t = torch.full((), float(loss), dtype=torch.float64, device=device)
+        if self._distributed:
+            import torch.distributed as dist
+
+            # The mean loss over ranks (NaN on any rank makes it NaN on all).
+            dist.all_reduce(t, op=dist.ReduceOp.SUM, group=self.process_group)
+            t /= dist.get_world_size(self.process_group)
+        return t
+
+    def step(self, loss: Tensor | float | None = None) -> StepRecord:
+        """Measure this step's gradients and step, skip or roll back; return its record.
+
+        Call after ``loss.backward()`` in place of ``optimizer.step()`` (and in place of
+        ``scaler.step(optimizer); scaler.update()`` under AMP).
+
+        Args:
+          loss: this step's loss (tensor or float), for the record and the loss rule.
+
+        Returns:
+          The step's :class:`~gradguard.records.StepRecord`; ``record.action`` is
+          ``"step"``, ``"skip"`` or ``"rollback"``, ``record.grad_norm`` the pre-clip norm.
+
+        Raises:
+          GuardError: the ``"raise"`` policy fired, or ``max_rollbacks`` was exceeded.
+        """
+        step = self.step_count
+        if self._snapshot_due:
+            self.take_snapshot()
+        self.step_count += 1
+        found_inf = self._unscale()
+        layers_due = self.layer_norms_every > 0 and step % self.layer_norms_every == 0
+        stats = grad_stats(
+            self._named,
+            self.norm_type,
+            per_layer=layers_due,
+            process_group=self.process_group if self._distributed else None,
+            keep_groups=self.clipper is not None,
+        )
+        device = stats.total_norm.device
+        loss_t = self._reduce_loss(loss, device)
+        extras = [loss_t] + ([found_inf.to(device)] if found_inf is not None else [])
+        host, values = stats.host(*extras)  # the step's one host sync
+        loss_v = None if loss is None else values[0]
+        loss_finite = loss_v is None or math.isfinite(loss_v)
+        # The scaler finding inf/NaN in the gradients of a *finite* loss is AMP's normal
+        # scale search; a non-finite loss is a fault whatever the scale.
+        amp_skip = found_inf is not None and values[1] > 0 and loss_finite
+        grad_finite = host.nonfinite_count == 0
+        spike = False
+        if grad_finite and loss_finite and not amp_skip:
+            if self.spike_rule is not None:
+                spike |= self.spike_rule.observe(host.total_norm).flagged
+            if self.loss_rule is not None and loss_v is not None:
+                spike |= self.loss_rule.observe(loss_v).flagged
+        kind = classify(
+            loss_finite=loss_finite,
+            grad_finite=grad_finite,
+            clipped=False,
+            spike=spike,
+            amp_skip=amp_skip,
+        )
+        policy = {"nonfinite": self.on_nonfinite, "spike": self.on_spike}.get(kind, "step")
+        if kind == "amp_skip":
+            # The scaler skips optimizer.step itself when it found inf/NaN and lowers
+            # its scale: a normal AMP event, not a fault.
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            record = self._record(step, host, loss_v, None, "skip", kind, loss_finite, grad_finite)
+            return self._emit(record)
+        if policy == "raise":
+            record = self._record(step, host, loss_v, None, "skip", kind, loss_finite, grad_finite)
+            self._finish_skip()
+            self._emit(record)
+            raise GuardError(
+                f"step {step}: {kind} (grad_norm={host.total_norm:g}, loss={loss_v}); "
+                f"the guard's policy for {kind} steps is 'raise'",
+                record,
+            )
+        if policy == "skip":
+            self.consecutive_bad += 1
+            self._finish_skip()
+            action = "skip"
+            if self.rollback_after is not None and self.consecutive_bad >= self.rollback_after:
+                if self.rollbacks >= self.max_rollbacks:
+                    record = self._record(
+                        step, host, loss_v, None, "skip", kind, loss_finite, grad_finite
+                    )
+                    self._emit(record)
+                    raise GuardError(
+                        f"step {step}: {self.consecutive_bad} bad steps in a row after "
+                        f"{self.rollbacks} rollbacks (max_rollbacks={self.max_rollbacks})",
+                        record,
+                    )
+                self.rollback()
+                action = "rollback"
+            record = self._record(step, host, loss_v, None, action, kind, loss_finite, grad_finite)
+            if action == "rollback":
+                record.extra["restored_step"] = self.snapshot.step
+            return self._emit(record)
+
+        # Take the step (clean, or the "step" policy on a bad one).
+        clip = self.clipper.clip_(self._named, stats, host) if self.clipper else None
+        stats.grouped = None  # hold no references to this step's gradients
+        if kind == "ok" and clip is not None and clip.clipped:
+            kind = "clipped"
+        before = None
+        if self.update_ratio_every and step % self.update_ratio_every == 0:
+            before = [p.detach().clone() for p in self.model.parameters()]
+        if self.scaler is not None and self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        record = self._record(step, host, loss_v, clip, "step", kind, loss_finite, grad_finite)
+        if before is not None:
+            record.update_ratio = self._update_ratio(before)
+        if kind in ("ok", "clipped"):
+            self.consecutive_bad = 0
+            self._healthy_since_snapshot += 1
+            # Snapshot at the start of the next step, after the caller's scheduler.step()
+            # and other end-of-iteration work, so the snapshot is a consistent state.
+            self._snapshot_due = self._healthy_since_snapshot >= self.snapshot_every
+        return self._emit(record)
+
+    def _finish_skip(self) -> None:
+        if self.scaler is not None and self.scaler.is_enabled():
+            # unscale_ was called: update() resets the scaler for the next step without
+            # touching the optimizer. (Parameters and optimizer state stay unchanged.)
+            self.scaler.update()
+
+    @torch.no_grad()
+    def _update_ratio(self, before: list[Tensor]) -> float:
+        params = list(self.model.parameters())
+        delta = torch.stack(
+            [torch.linalg.vector_norm(p.detach() - b) for p, b in zip(params, before, strict=True)]
+        )
+        base = torch.stack([torch.linalg.vector_norm(b) for b in before])
+        d, w = torch.stack([delta.norm().double(), base.norm().double()]).tolist()
+        return d / w if w > 0 else math.inf
+
+    def _record(
+        self,
+        step: int,
+        host: HostGradStats,
+        loss: float | None,
+        clip: ClipResult | None,
+        action: str,
+        kind: str,
+        loss_finite: bool,
+        grad_finite: bool,
+    ) -> StepRecord:
+        lr = self.optimizer.param_groups[0].get("lr") if self.optimizer.param_groups else None
+        scale = None
+        if self.scaler is not None and self.scaler.is_enabled():
+            scale = float(self.scaler.get_scale())
+        return StepRecord(
+            step=step,
+            loss=loss,
+            grad_norm=host.total_norm,
+            grad_norm_clipped=(
+                None if action != "step" else (clip.total_norm_clipped if clip else host.total_norm)
+            ),
+            clip_coef=clip.clip_coef if clip else None,
+            clipped=bool(clip and clip.clipped),
+            threshold=clip.threshold if clip else None,
+            action=action,
+            kind=kind,
+            lr=None if lr is None else float(lr),
+            max_abs=host.max_abs,
+            nonfinite_count=host.nonfinite_count,
+            loss_finite=loss_finite,
+            grad_finite=grad_finite,
+            amp_scale=scale,
+            layer_norms=host.layer_norms,
+            run=self.run,
+            time=time.perf_counter() - self._t0,
+        )
+
+    def _emit(self, record: StepRecord) -> StepRecord:
+        if self.log is not None:
+            self.log.write(record)
+        if self.tensorboard is not None:
+            for key in ("loss", "grad_norm", "grad_norm_clipped", "max_abs", "update_ratio"):
+                value = getattr(record, key)
+                if value is not None and math.isfinite(value):
+                    self.tensorboard.add_scalar(f"gradguard/{key}", value, record.step)
+            self.tensorboard.add_scalar(
+                "gradguard/skipped", float(record.action != "step"), record.step
+            )
+            for layer, value in (record.layer_norms or {}).items():
+                if math.isfinite(value):
+                    self.tensorboard.add_scalar(f"gradguard/layer/{layer}", value, record.step)
+        for hook in self.hooks:
+            hook(record)
+        return record
+
+    def close(self) -> None:
+        """Close the log if the guard opened it."""
+        if self._owns_log and self.log is not None:
+            self.log.close()
+
+    def __enter__(self) -> SpikeGuard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the guard's own state (rules, counters) for a training checkpoint."""
+        return {
+            "step_count": self.step_count,
+            "consecutive_bad": self.consecutive_bad,
+            "rollbacks": self.rollbacks,
+            "skip_remaining": self._skip_remaining,
+            "spike_rule": self.spike_rule.state_dict() if self.spike_rule else None,
+            "loss_rule": self.loss_rule.state_dict() if self.loss_rule else None,
+            "clipper": self.clipper.state_dict() if self.clipper else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output (after loading model and optimizer)."""
+        self.step_count = int(state["step_count"])
+        self.consecutive_bad = int(state["consecutive_bad"])
+        self.rollbacks = int(state["rollbacks"])
+        self._skip_remaining = int(state["skip_remaining"])
+        if self.spike_rule is not None and state["spike_rule"] is not None:
+            self.spike_rule.load_state_dict(state["spike_rule"])
+        if self.loss_rule is not None and state["loss_rule"] is not None:
+            self.loss_rule.load_state_dict(state["loss_rule"])
+        if self.clipper is not None and state["clipper"] is not None:
+            self.clipper.load_state_dict(state["clipper"])
+
+
+class Monitor(SpikeGuard):
+    """Record every step and always take it: the guard's measurements without its policies.
+
+    One :class:`~gradguard.records.StepRecord` per optimizer step — loss, learning rate,
+    pre- and post-clip total norm, per-layer norms every ``layer_norms_every`` steps,
+    max |g|, non-finite count, update-to-weight ratio, the AMP scale and whether the
+    scaler skipped, and the kind ``ok | clipped | nonfinite | spike | amp_skip``.
+    Like the guard it calls ``scaler.unscale_`` before measuring or clipping.
+
+    Takes the same arguments as :class:`SpikeGuard` except the policies (always
+    ``"step"``) and rollback (never); per-layer norms and the update ratio default to
+    every 10 steps.
+    """
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, **kwargs: Any):
+        for key in ("on_nonfinite", "on_spike", "rollback_after"):
+            if key in kwargs:
+                raise TypeError(f"Monitor does not take {key!r}; use SpikeGuard")
+        kwargs.setdefault("layer_norms_every", 10)
+        kwargs.setdefault("update_ratio_every", 10)
+        super().__init__(
+            model, optimizer, on_nonfinite="step", on_spike="step", rollback_after=None, **kwargs
+        )

@@ -1,0 +1,45 @@
+"""The HTML report opened in Chromium: no console errors, every image loads, Bengali shown."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gradguard.records import StepRecord, write_log
+from gradguard.report import write_report
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_report_opens_cleanly(page, tmp_path, screenshot, lang):
+    log = tmp_path / "train.jsonl"
+    recs = [
+        StepRecord(
+            step=s,
+            loss=1.0 / (s + 1),
+            grad_norm=1.0 + s,
+            clipped=s > 5,
+            layer_norms={"a": 1.0 + s, "b": 0.5} if s % 2 == 0 else None,
+        )
+        for s in range(12)
+    ]
+    recs.append(
+        StepRecord(step=12, grad_norm=math.inf, action="skip", kind="nonfinite", grad_finite=False)
+    )
+    write_log(log, recs)
+    out = write_report(tmp_path / f"report-{lang}.html", log, lang=lang)
+    page.goto(out.resolve().as_uri())
+    page.wait_for_load_state("load")
+    n_images = page.locator("img").count()
+    assert n_images >= 3  # explosion, guard timeline, layer heat map
+    loaded = page.evaluate(
+        "Array.from(document.images).every(i => i.complete && i.naturalWidth > 100)"
+    )
+    assert loaded
+    assert page.locator("section").count() >= 8
+    if lang == "bn":
+        assert "পরীক্ষার জন্য এক লাইনের উত্তর" in page.locator("#answer h2").inner_text()
+    screenshot(page, f"report-{lang}")
+    assert page.errors == []

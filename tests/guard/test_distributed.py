@@ -1,0 +1,114 @@
+"""DDP and FSDP2 under gloo, 2 CPU processes: global norms, identical decisions, no deadlock."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+if not torch.distributed.is_available():  # pragma: no cover
+    pytest.skip("torch was built without torch.distributed", allow_module_level=True)
+
+WORKER = Path(__file__).with_name("dist_worker.py")
+WORLD = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    """Run every distributed check once, in two processes; return each rank's results."""
+    out = tmp_path_factory.mktemp("dist")
+    port = _free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(r), str(WORLD), str(port), str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        for r in range(WORLD)
+    ]
+    logs = []
+    try:
+        for p in procs:
+            # A deadlock (one rank skipping alone, say) would hang here: fail, don't wait.
+            stdout, _ = p.communicate(timeout=180)
+            logs.append(stdout)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    if any(p.returncode for p in procs):
+        report = "\n".join(
+            f"--- rank {r} (exit {p.returncode}):\n{logs[r][-3000:]}" for r, p in enumerate(procs)
+        )
+        pytest.fail(f"a rank failed:\n{report}")
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(WORLD)]
+
+
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+
+
+def test_ddp_norm_is_the_single_process_norm(ranks):
+    for r in ranks:
+        assert r["ddp_norm"] == pytest.approx(r["ref_norm"], rel=1e-5)
+        assert r["ddp_param_norms"] == pytest.approx(r["ref_param_norms"], rel=1e-5)
+
+
+def test_clip_coefficient_identical_when_one_rank_differs(ranks):
+    r0, r1 = ranks
+    assert r1["local_norm"] == pytest.approx(1000 * r0["local_norm"], rel=1e-5)
+    # Reduced: both ranks clip by the same global norm (the max over ranks) ...
+    assert r0["clip_total"] == r1["clip_total"] == pytest.approx(r1["local_norm"])
+    # ... so rank 0 (small gradients) is scaled by the same coefficient as rank 1.
+    coef = 1.0 / (r0["clip_total"] + 1e-6)
+    assert r0["clip_post"] == pytest.approx(r0["local_norm"] * coef, rel=1e-4)
+    assert r1["clip_post"] == pytest.approx(1.0, rel=1e-4)
+
+
+def test_guard_decisions_identical_across_ranks_with_one_rank_faults(ranks):
+    r0, r1 = ranks
+    assert r0["guard_actions"] == r1["guard_actions"]
+    assert r0["guard_kinds"] == r1["guard_kinds"]
+    actions, kinds = r0["guard_actions"], r0["guard_kinds"]
+    # Faults: step 6 NaN on rank 1, 8 spike on rank 0, 10 inf on rank 0, 11 NaN on rank 1.
+    assert actions[6] == "skip" and kinds[6] == "nonfinite"
+    assert actions[8] == "skip" and kinds[8] == "spike"
+    assert actions[10] == "skip" and actions[11] == "rollback"
+    assert all(a == "step" for i, a in enumerate(actions) if i not in (6, 8, 10, 11))
+    assert all(r0["skip_unchanged"]) and all(r1["skip_unchanged"])
+    assert r0["rollback_to"] == r1["rollback_to"] is not None
+    assert r0["params_identical_across_ranks"] and r1["params_identical_across_ranks"]
+    assert (r0["snapshot_file"], r1["snapshot_file"]) == ("snap.rank0.pt", "snap.rank1.pt")
+
+
+def test_fsdp2_global_norms_and_clipping_match_single_process(ranks):
+    for r in ranks:
+        assert r["fsdp_grad_type"] == "DTensor"
+        assert r["fsdp_norm"] == pytest.approx(r["fsdp_ref_norm"], rel=1e-5)
+        assert r["fsdp_param_norms"] == pytest.approx(r["fsdp_ref_param_norms"], rel=1e-5)
+        assert r["fsdp_inf_norm"] == pytest.approx(r["fsdp_ref_inf_norm"], rel=1e-6)
+        assert r["fsdp_clip_max_err"] < 1e-6
+
+
+def test_fsdp2_fault_in_one_shard_skips_on_every_rank(ranks):
+    for r in ranks:
+        assert r["fsdp_fault_action"] == "skip"
+        assert r["fsdp_fault_nonfinite"] == 1
+        assert r["fsdp_skip_unchanged"]
+        assert r["fsdp_clean_action"] == "step"
+        assert r["fsdp_rollback_action"] == "rollback"
+        assert r["fsdp_rollback_restored"]

@@ -1,0 +1,171 @@
+"""`gradguard replay`: policies over recorded traces, JSON output, bad input through the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from gradguard.cli import main
+from gradguard.records import RecordWriter, StepRecord, write_log
+
+
+def _trace_log(path, spike_at=100, n=300, runs=(None,)):
+    records = []
+    for run in runs:
+        rng = random.Random(0)
+        for i in range(n):
+            norm = 1.0 + 0.1 * rng.random()
+            records.append(StepRecord(step=i, grad_norm=norm, run=run))
+        records[-n + spike_at].grad_norm = 50.0
+        records[-n + 200].grad_norm = math.nan
+        records[-n + 201].grad_norm = math.inf
+        records[-n + 201].action = "skip"
+        records[-n + 201].kind = "nonfinite"
+    write_log(path, records)
+    return records
+
+
+def _run(capsys, *args):
+    code = main(["replay", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_report(tmp_path, capsys):
+    path = tmp_path / "run.jsonl"
+    records = _trace_log(path)
+    code, out, err = _run(capsys, path, "--max-norm", 1.05, "--json")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    (res,) = data["runs"]
+    assert res["steps"] == 300 and res["nonfinite_steps"] == [200, 201]
+    assert res["recorded"] == {"clipped": 0, "skipped": 1, "rollbacks": 0}
+    by = {p["policy"]: p for p in res["policies"]}
+    # Fixed c: exactly the finite norms above c, by definition of the rule.
+    above = [r.step for r in records if math.isfinite(r.grad_norm) and r.grad_norm > 1.05]
+    assert by["fixed"]["steps"] == above and by["fixed"]["action"] == "clip"
+    # The single spike (50 among norms in [1, 1.1]) is what every adaptive rule flags.
+    assert by["zclip"]["steps"] == [100]
+    assert by["spike-mad"]["steps"] == [100] and by["spike-mad"]["action"] == "skip"
+    assert by["spike-std"]["steps"] == [100]
+    # AutoClip at p=10 clips most steps by design (≈ 90% of norms exceed the 10th pct).
+    assert 0.7 < by["autoclip"]["fraction"] < 0.95
+    assert 100 in by["autoclip"]["steps"]
+
+
+def test_text_report_and_runs(tmp_path, capsys):
+    path = tmp_path / "multi.jsonl"
+    _trace_log(path, runs=("a/0", "b/0"))
+    code, out, _ = _run(capsys, path)
+    assert code == 0
+    assert "run a/0" in out and "run b/0" in out and "median+6·MAD" in out
+    code, out, _ = _run(capsys, path, "--run", "b/0", "--json")
+    assert code == 0 and [r["run"] for r in json.loads(out)["runs"]] == ["b/0"]
+
+
+def test_replay_of_a_real_guard_log(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    from gradguard.torch import SpikeGuard
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    path = tmp_path / "guard.jsonl"
+    with SpikeGuard(model, opt, clipper=0.5, log=path, spike_rule=None) as guard:
+        for step in range(30):
+            opt.zero_grad()
+            x = torch.randn(4, 3, generator=torch.Generator().manual_seed(step))
+            loss = model(x).square().mean() * (100 if step % 3 == 0 else 1)
+            loss.backward()
+            if step == 7:
+                model.weight.grad[0, 0] = math.nan
+            guard.step(loss)
+    code, out, _ = _run(capsys, path, "--json")  # c defaults to the recorded 0.5
+    assert code == 0
+    res = json.loads(out)["runs"][0]
+    assert res["nonfinite_steps"] == [7] and res["recorded"]["skipped"] == 1
+    fixed = next(p for p in res["policies"] if p["policy"] == "fixed")
+    assert fixed["description"] == "fixed c=0.5"
+    # Replaying the guard's own threshold reproduces the steps it clipped.
+    assert fixed["count"] == res["recorded"]["clipped"] > 0
+
+
+def test_truncated_tail_is_noted(tmp_path, capsys):
+    path = tmp_path / "cut.jsonl"
+    _trace_log(path)
+    with path.open("a") as f:
+        f.write('{"v":1,"type":"step","ste')
+    code, out, err = _run(capsys, path)
+    assert code == 0 and "partial line" in err and "300 steps" in out
+
+
+def _assert_one_line_error(code, err, *parts):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for part in parts:
+        assert part in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "parts"),
+    [
+        (["--max-norm", "0"], ["--max-norm must be a finite number > 0, got 0.0"]),
+        (["--percentile", "101"], ["--percentile must be a number in (0, 100]"]),
+        (["--history", "0"], ["--history must be a whole number ≥ 1, got 0"]),
+        (["--alpha", "1.5"], ["--alpha must be a number in (0, 1)"]),
+        (["--warmup", "0"], ["--warmup must be a whole number ≥ 1"]),
+        (["--window", "1"], ["--window must be a whole number ≥ 2"]),
+        (["--k", "-2"], ["--k must be a finite number > 0"]),
+        (["--z-thresh", "nan"], ["--z-thresh must be a finite number > 0"]),
+        (["--run", "nope"], ["--run must name a run", "'nope'"]),
+        (["--history", "x"], ["Invalid value for '--history'"]),
+    ],
+)
+def test_bad_options(tmp_path, capsys, args, parts):
+    path = tmp_path / "run.jsonl"
+    _trace_log(path, n=250)
+    code, _, err = _run(capsys, path, *args)
+    _assert_one_line_error(code, err, *parts)
+
+
+def test_bad_logs(tmp_path, capsys):
+    code, _, err = _run(capsys, tmp_path / "missing.jsonl")
+    _assert_one_line_error(code, err, "missing.jsonl: no such log file")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"v":1,"type":"step","step":0,"grad_norm":1.0}\nnot json\n{"v":1}\n')
+    code, _, err = _run(capsys, bad)
+    _assert_one_line_error(code, err, "bad.jsonl:2: not valid JSON")
+    empty = tmp_path / "empty.jsonl"
+    with RecordWriter(empty) as w:
+        w.write_meta({"model": "x"})
+        w.write(StepRecord(step=0, loss=1.0))
+    code, _, err = _run(capsys, empty)
+    _assert_one_line_error(code, err, "no step records with a grad_norm", "1 step records read")
+    binary = tmp_path / "bin.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    code, _, err = _run(capsys, binary)
+    _assert_one_line_error(code, err, "not a UTF-8 text file")
+    code, _, err = _run(capsys)
+    _assert_one_line_error(code, err, "Missing argument 'log'")
+
+
+def test_help_mentions_every_policy(capsys):
+    code = main(["replay", "--help"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    for word in ("AutoClip", "ZClip", "--max-norm", "--json", "--window"):
+        assert word in out
+
+
+def test_progress_bar_path(tmp_path, capsys, monkeypatch):
+    import gradguard.cli._guard as guard_cli
+
+    monkeypatch.setattr(guard_cli, "_PROGRESS_FROM", 10)  # force the bar on a small log
+    path = tmp_path / "run.jsonl"
+    _trace_log(path)
+    code, out, _ = _run(capsys, path, "--json")
+    assert code == 0 and json.loads(out)["runs"][0]["steps"] == 300

@@ -1,0 +1,312 @@
+"""The HTML report: built from a remedy results folder, from a guard log, and from nothing."""
+
+from __future__ import annotations
+
+import html.parser
+import re
+from pathlib import Path
+
+import pytest
+
+from gradguard.cli import main
+from gradguard.report import build_report, write_report
+from gradguard.report._html import SECTIONS
+from gradguard.report._inputs import InputFileError, load_source
+
+BENGALI = re.compile(r"[\u0980-\u09FF]")
+VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "wbr", "source"}
+
+
+class _Checker(html.parser.HTMLParser):
+    """Fail on a mis-nested or unclosed element; collect section ids, images, external refs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.sections: list[str] = []
+        self.images: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self.sections.append(a.get("id", ""))
+        if tag == "img":
+            self.images.append(a.get("src", ""))
+        for key in ("src", "href"):
+            if a.get(key, "").startswith(("http:", "https:", "//")):
+                self.external.append(a[key])
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1:]}>"
+        self.stack.pop()
+
+
+def _check(text: str) -> _Checker:
+    assert text.startswith("<!DOCTYPE html>")
+    c = _Checker()
+    c.feed(text)
+    c.close()
+    assert c.stack == [], f"unclosed: {c.stack}"
+    assert c.external == [], "the report must not need the network"
+    assert all(src.startswith("data:image/png;base64,") for src in c.images)
+    return c
+
+
+def test_report_from_results_has_every_section_and_measured_evidence(results_dir):
+    text = build_report(results_dir)
+    c = _check(text)
+    assert c.sections == [s for s in SECTIONS if s != "guard"]
+    # forward trace and BPTT as the seed: h_5 = 2 × 16 = 32; 16 + 16 + 16 + 16 + 16 = 80
+    assert "h_5 = 2 × 16 = 32" in text and "16 + 16 + 16 + 16 + 16" in text
+    assert "dL/dw = 80;" in text
+    # the table with errata: T = 50 → 28147497671065600, the seed's ≈ 10^15, off by ≈ 28.1×
+    assert "28147497671065600" in text and "≈ 10^15" in text and "28.1×" in text
+    assert "The seed&#x27;s table is wrong" in text
+    # SGD: 2 − 0.01 × 80 = 1.2; with 10^6: −9998; clipping 80 at c = 5 → 5, w = 2 − 0.05 = 1.95
+    assert "= 1.2." in text and "-9998" in text and "becomes 5 and w_new = 1.95" in text
+    # each remedy with its rows from summary.csv
+    for heading in (
+        "Gradient clipping",
+        "Good weight initialization",
+        "LSTM / GRU",
+        "lower learning rate",
+    ):
+        assert heading in text
+    assert "clip-norm" in text and "init-orthogonal" in text and "gru" in text
+    # measured evidence, one sentence per run
+    assert (
+        "divergence / none (T = 10): diverged — the first non-finite loss or gradient at step 7."
+        in text
+    )
+    assert "divergence / clip-norm (T = 10): stayed finite; final training loss 0.05." in text
+    assert (
+        "adding / gru (T = 10): stayed finite; test loss 0.004 against the memoryless baseline "
+        "0.1667 — beats it." in text
+    )
+    assert (
+        "adding / rnn (T = 10): stayed finite; test loss 0.17" in text
+        and "does not beat it" in text
+    )
+    # summary chart + explosion plot + a run plot per config (7 configs) = at least 9 images
+    assert len(c.images) >= 9
+
+
+def test_report_from_guard_log_has_timeline(guard_log):
+    text = build_report(guard_log)
+    c = _check(text)
+    assert "guard" in c.sections
+    # 40 steps; clipped 18 (see test_plots); skipped: steps 12 and 20; rollback: step 21
+    assert "40 steps from train.jsonl: 18 clipped, 2 skipped, 1 rolled back, 2 non-finite." in text
+    assert "No measured remedy runs" in text  # a log alone has no remedy evidence
+
+
+def test_report_without_source_and_bengali():
+    text = build_report(lang="bn")
+    c = _check(text)
+    assert '<html lang="bn">' in text
+    assert len(BENGALI.findall(text)) > 500
+    assert "পরীক্ষার জন্য এক লাইনের উত্তর" in text
+    assert c.sections[0] == "forward" and c.sections[-1] == "answer"
+
+
+def test_report_other_parameters():
+    text = build_report(w="0.5", h0=3, T=12)
+    # 12 > 10 steps: the trace shows the first 6 and last 3; h_12 = 3·0.5^12 = 3/4096
+    # = 0.000732421875 (a terminating decimal, shown as one), h_11 = 3/2048 = 0.00146484375
+    assert "h_12 = 0.5 × 0.00146484375 = 0.000732421875" in text
+    assert "… 3 more …" in text
+    assert "never overflows" in text
+    assert "The seed&#x27;s table is wrong" not in text  # errata only for the seed's w = 2, h0 = 1
+
+
+def test_write_is_atomic_and_keeps_old_file_on_error(tmp_path, guard_log):
+    out = tmp_path / "r.html"
+    out.write_text("old report")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"v":1,"type":"step","step":0}\n{oops\n{"v":1,"type":"step","step":2}\n')
+    with pytest.raises(InputFileError, match=r"bad.jsonl:2: not valid JSON"):
+        write_report(out, bad)
+    assert out.read_text() == "old report"
+    write_report(out, guard_log)
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "r.html", "train.jsonl"]
+
+
+def test_load_source_errors(tmp_path, results_dir):
+    with pytest.raises(InputFileError, match="no such file or folder"):
+        load_source(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputFileError, match=r"no summary\.csv and no"):
+        load_source(tmp_path / "empty")
+    summary = results_dir / "summary.csv"
+    lines = summary.read_text().splitlines()
+    summary.write_text("\n".join([*lines[:3], "divergence,none,0,true", *lines[3:]]) + "\n")
+    with pytest.raises(InputFileError, match=r"summary\.csv:4: 4 fields where the header has 13"):
+        load_source(results_dir)
+    summary.write_text("experiment,config\nx,y\n")
+    with pytest.raises(InputFileError, match=r"summary.csv:1: header lacks the columns seed"):
+        load_source(summary)  # summary.csv itself is accepted as the folder
+    # a tour folder: flow.json at the top, the results one level down
+    tour = results_dir.parent / "tour"
+    tour.mkdir()
+    results_dir.rename(tour / "remedies")
+    (tour / "remedies" / "summary.csv").write_text("\n".join(lines) + "\n")
+    (tour / "flow.json").write_text('{"curves": {"gru": [1.0, 0.5]}}')
+    src = load_source(tour)
+    assert len(src.summary) == 7 and len(src.runs) == 7 and src.flow is not None
+    results_dir = tour / "remedies"
+    src = load_source(results_dir / "divergence" / "none-seed0.jsonl")
+    assert src.kind == "log" and len(src.log.steps) == 20
+
+
+# ---- through the CLI: exit codes, one-line errors, no traceback ----
+
+
+def _one_line_error(capsys, argv, code=2) -> str:
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gradguard: error: "), err
+    assert "Traceback" not in err
+    return err
+
+
+def test_cli_report_from_results(tmp_path, results_dir, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", "--from", str(results_dir), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out.resolve())
+    _check(out.read_text())
+
+
+def test_cli_report_bengali_from_log(tmp_path, guard_log, capsys):
+    out = tmp_path / "bn.html"
+    assert main(["report", "--from", str(guard_log), "--lang", "bn", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "আপনার training log" in text and BENGALI.search(text)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--from", "MISSING"], "MISSING: no such file or folder"),
+        (["--lang", "fr"], "--lang must be one of en, bn, got 'fr'."),
+        (["--steps", "0"], "--steps must be a whole number ≥ 1, got '0'."),
+        (["--w", "abc"], "--w must be a finite number"),
+        (["--clip", "-1"], "--clip must be a finite number > 0"),
+        (["--lr", "-0.5"], "--lr must be a number > 0"),
+        (["--out", "no/such/dir/r.html"], "--out must be a file in an existing folder"),
+    ],
+)
+def test_cli_report_bad_input(tmp_path, capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    err = _one_line_error(capsys, ["report", *argv])
+    assert needle in err
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_cli_report_malformed_log_names_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"v":1,"type":"step","step":0}\n{"v":1,"type":"step","step":1,"action":"fly"}\n'
+    )
+    err = _one_line_error(capsys, ["report", "--from", str(bad), "--out", str(tmp_path / "r.html")])
+    assert f"{bad}:2: bad step record" in err
+
+
+def test_cli_report_out_is_folder(tmp_path, capsys):
+    err = _one_line_error(capsys, ["report", "--out", str(tmp_path)])
+    assert "--out must be a file path, not a folder" in err
+
+
+def test_cli_help_for_each_command(capsys):
+    for cmd in ("report", "tour", "serve"):
+        assert main([cmd, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "--help" in out and "Usage" in out
+
+
+def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
+    from gradguard.cli import _report as tour_mod
+
+    # The remedies' quick preset takes a minute (measured in the README, not here): the tour
+    # is tested with a finished results folder standing in for it; flow runs for real, made
+    # small (one model × init, T = 12, a 10-step training run for the heat map), if torch and
+    # gradguard.experiments are installed, else the report says it was not measured.
+    monkeypatch.setattr(tour_mod, "_stage_remedies", lambda out, on_progress: results_dir)
+    monkeypatch.setattr(tour_mod, "FLOW_CONFIGS", (("linear", "scaled-orthogonal", 2.0),))
+    monkeypatch.setattr(tour_mod, "FLOW_T", 12)
+    monkeypatch.setattr(tour_mod, "FLOW_TRAINING", {"steps": 10, "every": 5, "hidden": 8})
+    out = tmp_path / "tour"
+    assert main(["tour", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip().endswith(f"report: {(out / 'report.html').resolve()}")
+    # the lab's table with the seed's claims, its errata and where floats give up
+    assert "seed says" in captured.out and "28.1×" in captured.out
+    assert "Erratum: the seed's table values" in captured.out
+    assert "float64: the gradient is inf from T = 1,016 on." in captured.out
+    assert "float32: the gradient is inf from T = 123 on." in captured.out
+    text = (out / "report.html").read_text()
+    _check(text)
+    assert "divergence / none (T = 10): diverged" in text
+    if tour_mod._optional("gradguard.experiments", "gradient_flow") is not None:
+        assert (out / "flow.json").is_file() and "linear × scaled-orthogonal (ρ = 2)" in text
+        # the linear RNN with orthogonal W scaled to ρ = 2 multiplies ‖∂L/∂h_t‖ by 2 per step
+        assert "ρ(W) = 2, measured per-step factor" in text and "= 2 over T = 12." in text
+    else:
+        assert "Gradient flow was not measured" in text
+
+
+def test_cli_tour_out_is_a_file(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    err = _one_line_error(capsys, ["tour", "--out", str(f)])
+    assert "--out must be a folder" in err
+    assert f.read_text() == "x"
+
+
+def test_outputs_are_paths(tmp_path: Path):
+    assert write_report(tmp_path / "x.html").name == "x.html"
+
+
+def test_report_flow_section_with_curves_and_heatmap():
+    # ‖∂L/∂h_t‖ for a linear RNN with ρ = 2: each backward step multiplies by 2 (t = T … 1)
+    T = 20
+    curves = {"linear × scaled-orthogonal (ρ = 2)": [2.0 ** (T - t) for t in range(1, T + 1)]}
+    heat = [[0.5**k * 2.0 ** (T - t) for t in range(1, T + 1)] for k in range(4)]
+    flow = {
+        "curves": curves,
+        "notes": ["linear × scaled-orthogonal (ρ = 2): measured per-step factor 2."],
+        "heatmap": heat,
+        "heatmap_steps": [0, 10, 20, 30],
+        "heatmap_label": "tanh × xavier-normal, adding T = 20",
+    }
+    text = build_report(flow=flow)
+    flow_html = text[text.index('<section id="flow">') : text.index('<section id="answer">')]
+    assert flow_html.count("<img") == 2  # the curves and the heat map
+    assert "measured per-step factor 2." in flow_html
+    assert "Gradient flow was not measured" not in text
+
+
+def test_flow_json_in_results_folder(results_dir):
+    (results_dir / "flow.json").write_text('{"curves": {"gru × default": [1.0, 0.9, 0.8]}}')
+    text = build_report(results_dir)
+    assert "Gradient flow was not measured" not in text
+    (results_dir / "flow.json").write_text('{"curves": {"x": ["a"]}}')
+    with pytest.raises(InputFileError, match=r"flow\.json:1: expected"):
+        build_report(results_dir)
+
+
+def test_cli_report_saves_plots_as_svg(tmp_path, guard_log, capsys):
+    out, plots_dir = tmp_path / "r.html", tmp_path / "figs"
+    argv = ["report", "--from", str(guard_log), "-o", str(out), "--plots", str(plots_dir)]
+    assert main([*argv, "--plot-format", "svg"]) == 0
+    names = sorted(p.name for p in plots_dir.iterdir())
+    # one file per inlined figure: explosion, sgd, guard timeline, layer heat map
+    assert names == ["explosion.svg", "layers.svg", "sgd.svg", "timeline.svg"]
+    assert out.read_text().count("<img") == len(names)
+    assert all(b"<svg" in (plots_dir / n).read_bytes()[:600] for n in names)
+    capsys.readouterr()
+    err = _one_line_error(capsys, [*argv, "--plot-format", "jpg"])
+    assert "--plot-format must be png or svg, got 'jpg'." in err

@@ -1,0 +1,188 @@
+"""The explorer's JSON endpoint and server: numbers from the lab, clear 400s, never a 500."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gradguard.cli import main
+from gradguard.errors import InputError
+from gradguard.serve import explorer_state, make_server
+
+
+def test_state_seed_defaults():
+    s = explorer_state({})
+    # the seed: h = 1, 2, 4, 8, 16, 32; dL/dw = 16·5 = 80; w_new = 2 − 0.01·80 = 1.2
+    assert s["forward"][-1] == "h_5 = 2 × 16 = 32" and s["loss"] == "32"
+    assert s["backward"]["values"] == "16 + 16 + 16 + 16 + 16"
+    assert s["grad"] == "80" and s["sgd"]["w_new"] == "1.2"
+    # clipping 80 at c = 5: 80 / max(1, 80/5) = 5; w = 2 − 0.01·5 = 1.95
+    assert s["clip"]["grad_clipped"] == "5" and s["clip"]["w_new"] == "1.95"
+    assert [r["seed"] for r in s["table"]] == ["80", "≈ 1024", "≈ 10^6", "≈ 10^15"]
+    assert s["errata"]
+    assert "Here w = 2: |w| > 1, so the gradient explodes" in s["why"]
+    assert "vanishes after a peak at T = 9" in explorer_state({"w": "0.9"})["why"]
+
+
+def test_state_T10_and_bengali():
+    s = explorer_state({"w": "2", "T": "10", "lang": "bn"})
+    assert s["grad"] == "5120"  # 10 · 2^9
+    assert s["labels"]["ui_forward"] == "Forward Pass" and s["labels"]["ui_lang"] == "ভাষা"
+    assert "বদ্ধ সূত্র" in s["grad_text"]
+
+
+def test_state_large_T_is_abbreviated():
+    s = explorer_state({"w": "1.01", "T": "10000"})
+    assert len(s["forward"]) == 10 and "more" in s["forward"][6]
+    assert s["grad"].startswith("≈ ") and "× 10^" in s["grad"]
+    assert len(s["curve"]["T"]) <= 205 and s["curve"]["current_T"] == 10000
+
+
+@pytest.mark.parametrize(
+    ("params", "argument"),
+    [
+        ({"w": "x"}, "w"),
+        ({"T": "0"}, "T"),
+        ({"T": "10001"}, "T"),
+        ({"T": "2.5"}, "T"),
+        ({"eta": "-1"}, "eta"),
+        ({"c": "0"}, "c"),
+        ({"lang": "de"}, "lang"),
+        ({"foo": "1"}, "parameter"),
+        ({"w": "nan"}, "w"),
+    ],
+)
+def test_state_bad_input(params, argument):
+    with pytest.raises(InputError) as e:
+        explorer_state(params)
+    assert e.value.argument == argument
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    server = make_server(0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1"  # loopback only
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _get(url: str) -> tuple[int, dict | str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = r.read().decode()
+            status = r.status
+            ctype = r.headers["Content-Type"]
+    except urllib.error.HTTPError as e:
+        body, status, ctype = e.read().decode(), e.code, e.headers["Content-Type"]
+    return status, json.loads(body) if ctype.startswith("application/json") else body
+
+
+def test_http_page_and_api(base_url):
+    status, page = _get(base_url + "/")
+    assert status == 200 and "<script>" in page and 'id="grad"' in page
+    status, data = _get(base_url + "/api/lesson?w=2&T=10")
+    assert status == 200 and data["ok"] and data["grad"] == "5120"
+    status, data = _get(base_url + "/api/lesson?w=2&T=0")
+    assert status == 400 and not data["ok"]
+    assert data["error"] == "T must be a whole number from 1 to 10,000, got '0'."
+    status, data = _get(base_url + "/nope")
+    assert status == 404
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.dictionaries(
+        st.sampled_from(["w", "h0", "T", "eta", "c", "lang", "zz"]),
+        st.one_of(
+            st.text(max_size=12), st.integers(-(10**6), 10**6).map(str), st.floats().map(str)
+        ),
+        max_size=6,
+    )
+)
+def test_http_never_500(base_url, params):
+    status, data = _get(base_url + "/api/lesson?" + urllib.parse.urlencode(params))
+    assert status in (200, 400)
+    assert isinstance(data, dict) and data["ok"] == (status == 200)
+    if status == 400:
+        assert "\n" not in data["error"] and data["error"]
+
+
+def test_cli_serve_port_in_use(capsys):
+    server = make_server(0)
+    try:
+        port = server.server_address[1]
+        assert main(["serve", "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"gradguard: error: --port must be a free port, got {port}")
+        assert err.count("\n") == 1
+    finally:
+        server.server_close()
+
+
+def test_cli_serve_bad_port(capsys):
+    assert main(["serve", "--port", "70000"]) == 2
+    err = capsys.readouterr().err
+    assert "--port" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_serve_runs_and_answers(tmp_path):
+    """`gradguard serve` as a user starts it: prints its URL, answers, stops on SIGINT."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradguard", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert m, line
+        status, data = _get(f"http://127.0.0.1:{m[1]}/api/lesson?w=2&T=5")
+        assert status == 200 and data["grad"] == "80"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("w", ["2", "0.9", "-1.5", "3/2", "0", "1"])
+@pytest.mark.parametrize("T", [1, 5, 12, 300])
+def test_state_agrees_with_the_lesson(w, T):
+    """The explorer's few states and terms equal the full lesson's (gradguard.explain)."""
+    from gradguard.explain import lesson
+    from gradguard.report._lesson import fmt, shown_steps
+
+    s = explorer_state({"w": w, "h0": "3", "T": str(T)})
+    d = lesson(w=w, h0=3, T=T, abbreviate=20)
+    assert s["grad"] == fmt(d["grad"]) and s["loss"] == fmt(d["loss"])
+    idx = shown_steps(T, 6, 3)
+    assert [ln.rsplit(" = ", 1)[1] for ln, i in zip(s["forward"], idx, strict=True) if i] == [
+        fmt(d["states"][i]) for i in idx if i
+    ]
+    assert [v for v in s["backward"]["values"].split(" + ") if v != "…"] == [
+        fmt(d["terms"][i - 1]) for i in idx if i
+    ]
+    assert s["sgd"]["w_new"] == fmt(d["sgd"]["w_new"])
+    assert s["clip"]["w_new"] == fmt(d["clip"]["w_new"])
