@@ -213,3 +213,22 @@ def test_quick_preset_shows_what_the_issue_asks():
     # steps; seed 0 reaches test MSE < 0.01 at step 500, so 600 steps suffice).
     (gru,) = run_remedies("quick", None, experiments=["adding"], configs=["gru"], steps=600)
     assert gru.T == 50 and gru.beats_baseline and gru.test_loss < 0.05
+
+
+def test_run_spec_checks_itself():
+    spec = build_grid("quick", experiments=["divergence"], configs=["clip-norm"])[0]
+    for change, match in [
+        ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adam"),
+        ({"lr": -1.0}, "lr must be a finite number > 0"),
+        ({"lr": float("nan")}, "lr must be"),
+        ({"clip": "global"}, "clip must be"),
+        ({"threshold": 0.0}, "threshold must be"),
+        ({"model": "mlp"}, "model must be one of"),
+        ({"init": "glorot"}, "init must be one of"),
+        ({"task": "parity"}, "task must be one of"),
+        ({"T": 1}, "T must be a whole number ≥ 2"),
+        ({"steps": 0}, "steps must be"),
+        ({"seed": -2}, "seed must be"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            replace(spec, **change)

@@ -51,7 +51,10 @@ from gradguard.experiments._names import (
     DIVERGENCE_CONFIGS,
     EXPERIMENTS,
     LONG_RANGE_CONFIGS,
+    TASKS,
+    check_cell,
     check_count,
+    check_init,
     check_seed,
     check_T,
 )
@@ -140,6 +143,32 @@ class RunSpec:
     test_size: int = 1000
     fused: bool = False
     flow_every: int = 0
+
+    def __post_init__(self) -> None:
+        # A spec built by hand is checked as strictly as one from the CLI.
+        if self.experiment not in EXPERIMENTS:
+            raise InputError("experiment", self.experiment, "one of " + ", ".join(EXPERIMENTS))
+        if self.task not in TASKS:
+            raise InputError("task", self.task, "one of " + ", ".join(TASKS))
+        check_T(self.T, minimum=2 if self.task == "adding" else 1, maximum=MAX_T)
+        check_cell(self.model)
+        check_init(self.init, self.rho)
+        check_seed(self.seed)
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError("optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
+        if not _positive(self.lr):
+            raise InputError("lr", self.lr, "a finite number > 0 (the learning rate)")
+        if self.clip not in (None, "norm", "value"):
+            raise InputError("clip", self.clip, "None, 'norm' or 'value'")
+        if self.clip is not None and not _positive(self.threshold):
+            raise InputError("threshold", self.threshold, "a finite number > 0 when clipping")
+        check_count(self.hidden, "hidden", 4096)
+        check_count(self.steps, "steps", MAX_STEPS)
+        check_count(self.batch, "batch", 1_000_000)
+        check_count(self.eval_every, "eval_every", 10**9)
+        check_count(self.test_size, "test_size", 1_000_000)
+        if self.flow_every:
+            check_count(self.flow_every, "flow_every", 10**9)
 
     @property
     def run_id(self) -> str:
@@ -283,6 +312,10 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def _positive(x: object) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
 def _divergence_specs(p: Preset, seed: int, lr: float | None) -> list[RunSpec]:
     base = RunSpec(
         experiment="divergence",
@@ -414,9 +447,7 @@ def build_grid(
             check_T(t, minimum=2, maximum=MAX_T)
     if steps is not None:
         check_count(steps, "steps", MAX_STEPS)
-    if lr is not None and (
-        isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0
-    ):
+    if lr is not None and not _positive(lr):
         raise InputError("lr", lr, "a finite number > 0 (the learning rate)")
     specs: list[RunSpec] = []
     for exp in exps:
