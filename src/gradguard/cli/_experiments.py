@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from gradguard.cli._app import UsageFailure, app, usage
+from gradguard.cli._app import RuntimeFailure, UsageFailure, app, usage
 from gradguard.errors import InputError
 
 # Library argument names → the flags a user typed, for one-line errors.
@@ -241,7 +241,10 @@ def flow(
     except InputError as e:
         raise _usage(e) from None
     if plot is not None:
-        _plot_flow(results, plot)
+        try:
+            _plot_flow(results, plot)
+        except OSError as e:
+            raise RuntimeFailure(f"cannot write the plot {plot}: {e.strerror or e}.") from None
         print(f"gradguard: plot written to {plot}", file=sys.stderr)
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
@@ -372,6 +375,9 @@ def remedies(
         rows = run_remedies(preset, out, progress=callback, **kwargs)
     except RemediesInterrupted as e:
         rows, interrupted = e.rows, True
+    except OSError as e:  # e.g. the disk filled up mid-run; finished runs are in summary.csv
+        where = f" under {out}" if out is not None else ""
+        raise RuntimeFailure(f"cannot write the results{where}: {e.strerror or e}.") from None
     finally:
         if bar is not None:
             bar.stop()
