@@ -142,6 +142,36 @@ def test_regression_agc_does_not_rescale_units_below_threshold():
     assert result.clipped
 
 
+def test_agc_leaves_nonfinite_units_alone_without_spreading_nan():
+    # A unit with an inf entry has ‖G_i‖ = inf > λ‖W_i‖; scaling it by λ‖W_i‖ / inf = 0
+    # would turn the inf into NaN (0 · inf). It is left alone, like a NaN unit, and the
+    # finite units are still clipped.
+    w = torch.nn.Parameter(torch.ones(3, 4))  # ‖W_i‖ = 2: λ‖W_i‖ = 0.2
+    w.grad = torch.tensor(
+        [
+            [1.0, math.inf, 0.0, 0.0],
+            [math.nan, 1.0, 0.0, 0.0],
+            [10.0, 0.0, 0.0, 0.0],  # finite, above λ: scaled to norm 0.2
+        ]
+    )
+    before = w.grad.clone()
+    AGC(clipping=0.1).clip_([w])
+    assert torch.equal(w.grad[0], before[0])
+    assert torch.equal(w.grad[1].isnan(), before[1].isnan())
+    assert torch.equal(w.grad[1].nan_to_num(), before[1].nan_to_num())
+    torch.testing.assert_close(w.grad[2], torch.tensor([0.2, 0.0, 0.0, 0.0]))
+
+
+def test_agc_exclude_accepts_one_name():
+    model = make_model()
+    backward(model, scale=1e4)
+    head_before = model["head"].weight.grad.clone()
+    agc = AGC(0.001, exclude="head")  # one string is one name, not "h", "e", "a", "d"
+    assert agc.exclude == ("head",)
+    agc.clip_(model)
+    assert torch.equal(model["head"].weight.grad, head_before)
+
+
 def test_agc_excludes_named_layers():
     model = make_model()
     backward(model, scale=1e4)

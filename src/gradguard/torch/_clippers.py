@@ -365,8 +365,8 @@ class AGC(Clipper):
     Args:
       clipping: λ, the largest allowed ``‖G_i‖ / ‖W_i‖`` (the paper uses 0.01–0.16).
       eps: ε, the floor on ``‖W_i‖`` (1e-3) so zero-initialised units can move.
-      exclude: names (or name prefixes, e.g. ``"fc"``) of parameters not to clip;
-        needs a module or named pairs.
+      exclude: names (or name prefixes, e.g. ``"fc"``) of parameters not to clip — one
+        string or several; needs a module or named pairs.
 
     Cost: per parameter, the unit norms of ``W`` and ``G`` (no host sync); reporting
     the post-clip total norm takes one more norm pass and one host sync.
@@ -383,7 +383,8 @@ class AGC(Clipper):
             raise InputError("eps", eps, "a number > 0")
         self.clipping = float(clipping)
         self.eps = float(eps)
-        self.exclude = tuple(exclude)
+        # A lone string is one name, not a sequence of one-letter names.
+        self.exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
 
     def _excluded(self, name: str | None) -> bool:
         if name is None:
@@ -418,7 +419,9 @@ class AGC(Clipper):
             g_norm = unitwise_norm(g)
             # New tensors only (no in-place on the norms): the trigger is computed from
             # the unclipped gradient norm and never aliased by the update.
-            trigger = g_norm > max_norm  # False for NaN: a bad unit is left alone
+            # A non-finite unit norm (NaN/inf entries, or float32 overflow) is left alone:
+            # the scale max_norm / inf = 0 would turn inf entries into NaN (0 · inf).
+            trigger = (g_norm > max_norm) & torch.isfinite(g_norm)
             scale = torch.where(trigger, max_norm / g_norm.clamp(min=1e-6), 1.0)
             g.mul_(scale.to(g.dtype))
             clipped_units.append(trigger.sum())
