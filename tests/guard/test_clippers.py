@@ -234,3 +234,15 @@ def test_clipper_coefficient_is_the_seeds_rule_with_torchs_epsilon(norm, c):
     # the seed's example: ‖g‖ = 100, c = 5 → 5 / 100.000001 ≈ 0.05.
     want = min(1.0, c / (norm + 1e-6))
     assert _coefficient(norm, c) == pytest.approx(want, rel=1e-15)
+
+
+def test_float32_overflowing_norm_is_clipped_not_left_alone():
+    # Entries of 1e30 are finite, but the float32 L2 norm overflows to inf: the clipper
+    # recomputes it in float64 and clips to c (it used to leave such a step unclipped).
+    w = torch.nn.Parameter(torch.zeros(2, 2))
+    w.grad = torch.tensor([[1e30, 0.0], [0.0, 1e30]])
+    assert torch.linalg.vector_norm(w.grad) == math.inf
+    result = NormClipper(1.0).clip_([w])
+    assert result.clipped and result.total_norm == pytest.approx(math.sqrt(2) * 1e30)
+    assert torch.isfinite(w.grad).all()
+    torch.testing.assert_close(torch.linalg.vector_norm(w.grad), torch.tensor(1.0))

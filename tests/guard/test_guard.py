@@ -102,6 +102,20 @@ def test_skip_leaves_state_bitwise_unchanged(fault):
         assert record.grad_norm > 100 and record.grad_finite
 
 
+def test_overflowing_norm_with_finite_entries_is_a_spike():
+    # Entries of 1e30 are finite (grad_finite) but the float32 norm is inf: no rule can
+    # judge it, and stepping would move the weights by ~1e29. The guard calls it a spike.
+    model, opt, _ = _setup()
+    guard = SpikeGuard(model, opt, clipper=1.0)
+    before = _state(model, opt)
+    _forward_backward(model, opt, 0)
+    model.head.weight.grad.fill_(1e30)
+    record = guard.step(1.0)
+    assert record.grad_finite and record.grad_norm == math.inf
+    assert record.kind == "spike" and record.action == "skip"
+    _assert_bitwise_equal(_state(model, opt), before)
+
+
 def test_rollback_restores_snapshot_bitwise_and_skips_batches():
     model, opt, sched = _setup()
     guard = SpikeGuard(

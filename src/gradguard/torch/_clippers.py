@@ -18,6 +18,7 @@ history: the guard decides what to do with such a step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ class Clipper:
             if stats is None:
                 stats = grad_stats(parameters, self.norm_type, per_layer=False)
             host, _ = stats.host()
+        host = _without_overflow(parameters, host, self.norm_type)
         threshold, clip_to = self.target(host)
         norm = host.total_norm
         if clip_to is None or not math.isfinite(norm) or host.nonfinite_count:
@@ -110,6 +112,22 @@ class Clipper:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`."""
+
+
+def _without_overflow(parameters: Any, host: HostGradStats, p: float) -> HostGradStats:
+    """Return ``host`` with a total norm that overflowed float32 recomputed in float64.
+
+    ``‖g‖`` is inf although every entry is finite once entries exceed ~1.8e19 (float32);
+    such a step must be clipped hardest, not left alone as if it were NaN. Rare, so the
+    float64 copy is paid only then.
+    """
+    if math.isfinite(host.total_norm) or host.nonfinite_count:
+        return host
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return host  # a local float64 norm could differ between ranks: keep theirs
+    params, _ = named_list(parameters)
+    grads = [local_grad(q.grad).double() for q in params if q.grad is not None]
+    return dataclasses.replace(host, total_norm=float(get_total_norm(grads, p)))
 
 
 def _coefficient(norm: float, clip_to: float) -> float:

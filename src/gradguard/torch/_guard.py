@@ -432,6 +432,9 @@ class SpikeGuard:
         grad_finite = host.nonfinite_count == 0
         spike = False
         if grad_finite and loss_finite and not amp_skip:
+            # Every entry finite but the norm overflowed (float32, entries > ~1.8e19):
+            # certainly a spike, though no rule can judge an infinite norm.
+            spike = not math.isfinite(host.total_norm)
             if self.spike_rule is not None:
                 spike |= self.spike_rule.observe(host.total_norm).flagged
             if self.loss_rule is not None and loss_v is not None:
