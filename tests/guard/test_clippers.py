@@ -246,3 +246,16 @@ def test_float32_overflowing_norm_is_clipped_not_left_alone():
     assert result.clipped and result.total_norm == pytest.approx(math.sqrt(2) * 1e30)
     assert torch.isfinite(w.grad).all()
     torch.testing.assert_close(torch.linalg.vector_norm(w.grad), torch.tensor(1.0))
+
+
+def test_clipper_arguments_are_checked_when_built():
+    from gradguard.torch import ValueClipper
+
+    with pytest.raises(ValueError, match=r"norm_type must be a number ≥ 1 or inf, got 0.5"):
+        NormClipper(1.0, norm_type=0.5)
+    with pytest.raises(ValueError, match="norm_type must be a number ≥ 1 or inf"):
+        ZClip(norm_type=0)
+    with pytest.raises(ValueError, match="norm_type must be a number ≥ 1 or inf"):
+        AutoClip(norm_type="fro")
+    with pytest.raises(ValueError, match="clip_value must be a finite number > 0, got nan"):
+        ValueClipper(math.nan)

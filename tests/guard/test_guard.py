@@ -186,6 +186,20 @@ def test_bad_guard_arguments():
         SpikeGuard(model, opt, rollback_after=0)
     with pytest.raises(ValueError, match="snapshot_every must be a whole number ≥ 1"):
         SpikeGuard(model, opt, snapshot_every=0)
+    with pytest.raises(ValueError, match=r"norm_type must be a number ≥ 1 or inf, got 0.5"):
+        SpikeGuard(model, opt, norm_type=0.5)
+    with pytest.raises(ValueError, match=r"clipper must be a finite number > 0, got -1"):
+        SpikeGuard(model, opt, clipper=-1)
+    with pytest.raises(ValueError, match=r"clipper must be a Clipper .*, got '1.0'"):
+        SpikeGuard(model, opt, clipper="1.0")
+    with pytest.raises(ValueError, match=r"spike_rule must be a gradguard.policies rule"):
+        SpikeGuard(model, opt, spike_rule="mad")
+    guard = SpikeGuard(model, opt)
+    loss = _forward_backward(model, opt, 0)
+    with pytest.raises(ValueError, match=r"loss must be one number .*shape \(16,\).*mean\(\)"):
+        guard.step(loss * torch.ones(16))
+    with pytest.raises(ValueError, match="loss must be one number"):
+        guard.step("abc")
 
 
 def test_loss_rule_flags_loss_spike():
@@ -310,6 +324,11 @@ def test_amp_unscale_before_clipping_and_amp_skip():
     loss = _amp_step(model, opt, scaler, 2)
     scaler.unscale_(opt)
     assert guard.step(loss).action == "step"
+    # The wrong order — scaler.step before the guard — is refused with what to do.
+    loss = _amp_step(model, opt, scaler, 3)
+    scaler.step(opt)
+    with pytest.raises(RuntimeError, match=r"guard.step\(loss\) replaces scaler.step"):
+        guard.step(loss)
 
 
 def _train(steps, faults, guard_kwargs, seed=0):

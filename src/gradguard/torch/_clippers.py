@@ -32,7 +32,14 @@ from gradguard.lab import clip_coefficient
 from gradguard.policies import EmaZScoreRule, FixedThreshold, PercentileRule, Rule
 from gradguard.torch._clip import EPS, clip_grad_value_, get_total_norm
 from gradguard.torch._params import named_list
-from gradguard.torch._stats import GradStats, HostGradStats, grad_stats, groups, local_grad
+from gradguard.torch._stats import (
+    GradStats,
+    HostGradStats,
+    check_norm_type,
+    grad_stats,
+    groups,
+    local_grad,
+)
 
 __all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ValueClipper", "ZClip"]
 
@@ -176,7 +183,7 @@ class NormClipper(_RuleClipper):
 
     def __init__(self, max_norm: float, norm_type: float = 2.0) -> None:
         self.rule = FixedThreshold(max_norm)
-        self.norm_type = float(norm_type)
+        self.norm_type = check_norm_type(norm_type)
 
 
 class ValueClipper(Clipper):
@@ -193,7 +200,10 @@ class ValueClipper(Clipper):
     name = "value"
 
     def __init__(self, clip_value: float) -> None:
-        self.rule = FixedThreshold(clip_value)
+        try:
+            self.rule = FixedThreshold(clip_value)
+        except InputError as err:
+            raise err.renamed("clip_value") from None
 
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
         return self.rule.max_norm, None
@@ -251,7 +261,7 @@ class ZClip(_RuleClipper):
     ) -> None:
         self.rule = EmaZScoreRule(alpha, z_thresh, warmup_steps)
         self.cap = None if max_grad_norm is None else FixedThreshold(max_grad_norm)
-        self.norm_type = float(norm_type)
+        self.norm_type = check_norm_type(norm_type)
 
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
         threshold, clip_to = super().target(host)
@@ -285,7 +295,7 @@ class AutoClip(Clipper):
     ) -> None:
         self.rule = PercentileRule(percentile, history_size)
         self.per_parameter = per_parameter
-        self.norm_type = float(norm_type)
+        self.norm_type = check_norm_type(norm_type)
         self._rules: list[PercentileRule] = []
 
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:

@@ -60,7 +60,7 @@ from gradguard.policies import MedianMadRule, Rule
 from gradguard.records import RecordWriter, StepRecord
 from gradguard.torch._clippers import Clipper, ClipResult, NormClipper
 from gradguard.torch._record import classify
-from gradguard.torch._stats import HostGradStats, grad_stats
+from gradguard.torch._stats import HostGradStats, check_norm_type, grad_stats
 
 __all__ = ["GuardError", "Monitor", "Snapshot", "SpikeGuard"]
 
@@ -232,6 +232,19 @@ class SpikeGuard:
             or rollback_after < 1
         ):
             raise InputError("rollback_after", rollback_after, "a whole number ≥ 1 or None")
+        if not (clipper is None or isinstance(clipper, (Clipper, int, float))):
+            raise InputError(
+                "clipper",
+                clipper,
+                "a Clipper (NormClipper, ZClip, AutoClip, AGC, ValueClipper), a number "
+                "(a fixed max_norm) or None",
+            )
+        for name, rule in (("spike_rule", spike_rule), ("loss_rule", loss_rule)):
+            if not (rule is None or rule == "default" or isinstance(rule, Rule)):
+                raise InputError(
+                    name, rule, "a gradguard.policies rule (e.g. MedianMadRule()) or None"
+                )
+        norm_type = check_norm_type(norm_type)
         self.model = model
         # Read once: walking the module tree costs more than the statistics on small
         # models. Parameters added to the model later are not guarded.
@@ -239,9 +252,14 @@ class SpikeGuard:
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.scaler = scaler
-        self.clipper: Clipper | None = (
-            NormClipper(float(clipper), norm_type) if isinstance(clipper, (int, float)) else clipper
-        )
+        self.clipper: Clipper | None
+        if isinstance(clipper, (int, float)):
+            try:
+                self.clipper = NormClipper(float(clipper), norm_type)
+            except InputError as err:
+                raise err.renamed("clipper") from None
+        else:
+            self.clipper = clipper
         self.norm_type = float(norm_type)
         self.on_nonfinite = on_nonfinite
         self.on_spike = on_spike
@@ -364,6 +382,14 @@ class SpikeGuard:
         from torch.amp.grad_scaler import OptState
 
         per_opt = self.scaler._per_optimizer_states[id(self.optimizer)]
+        if per_opt["stage"] is OptState.STEPPED:
+            raise RuntimeError(
+                "scaler.step(optimizer) was already called for this step, so the "
+                "optimizer stepped before the guard could measure, clip or skip it. "
+                "guard.step(loss) replaces scaler.step(optimizer) and scaler.update(): "
+                "call only scaler.scale(loss).backward() (and optionally "
+                "scaler.unscale_(optimizer)) before it."
+            )
         if per_opt["stage"] is OptState.READY:
             self.scaler.unscale_(self.optimizer)
         found = per_opt["found_inf_per_device"]
@@ -378,11 +404,24 @@ class SpikeGuard:
         if loss is None:
             return torch.full((), math.nan, dtype=torch.float64, device=device)
         if isinstance(loss, Tensor):
+            if loss.numel() != 1:
+                raise InputError(
+                    "loss",
+                    f"a tensor of shape {tuple(loss.shape)}",
+                    "one number (a 0-d or one-element tensor, a float or None)",
+                    "Reduce it first, e.g. loss.mean().",
+                )
             t = loss.detach().reshape(()).to(device=device, dtype=torch.float64)
             if self._distributed:
                 t = t.clone()  # all_reduce works in place: never on the caller's tensor
         else:
-            t = torch.full((), float(loss), dtype=torch.float64, device=device)
+            try:
+                value = float(loss)
+            except (TypeError, ValueError):
+                raise InputError(
+                    "loss", loss, "one number (a 0-d or one-element tensor, a float or None)"
+                ) from None
+            t = torch.full((), value, dtype=torch.float64, device=device)
         if self._distributed:
             import torch.distributed as dist
 
