@@ -318,8 +318,11 @@ def test_amp_unscale_before_clipping_and_amp_skip():
     assert guard.consecutive_bad == 0  # AMP's own skip is not a fault
     # A non-finite loss under AMP is a fault, not the scaler's business.
     loss = _amp_step(model, opt, scaler, 2)
+    before_scaler = scaler.state_dict()
     rec = guard.step(loss * math.nan)
     assert rec.kind == "nonfinite" and rec.action == "skip" and guard.consecutive_bad == 1
+    # A withheld step leaves the scaler as it was: it does not count towards growth.
+    assert scaler.state_dict() == before_scaler
     # A user who already called unscale_ is not unscaled twice.
     loss = _amp_step(model, opt, scaler, 2)
     scaler.unscale_(opt)
@@ -329,6 +332,38 @@ def test_amp_unscale_before_clipping_and_amp_skip():
     scaler.step(opt)
     with pytest.raises(RuntimeError, match=r"guard.step\(loss\) replaces scaler.step"):
         guard.step(loss)
+
+
+def test_rollback_under_amp_restores_the_scaler():
+    # The scaler is part of the snapshot: after a rollback its scale and growth tracker
+    # are those of the snapshot, not those of the bad steps in between.
+    model, opt, sched = _setup()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=2)
+    guard = SpikeGuard(
+        model,
+        opt,
+        scheduler=sched,
+        scaler=scaler,
+        rollback_after=2,
+        snapshot_every=3,
+        spike_rule=None,
+    )
+    for step in range(3):
+        guard.step(_amp_step(model, opt, scaler, step))
+        sched.step()
+    # 3 steps taken, growth_interval 2: the scale grew once (2^11), tracker at 1.
+    snap_scaler = scaler.state_dict()
+    assert snap_scaler["scale"] == 2.0**11 and snap_scaler["_growth_tracker"] == 1
+    snap = _state(model, opt, sched)
+    # One overflow: the scaler halves its scale itself (amp_skip, not a fault) ...
+    guard.step(_amp_step(model, opt, scaler, 3, scale_loss=1e38))
+    assert scaler.get_scale() == 2.0**10
+    # ... then two non-finite losses in a row: rollback to the snapshot of step 3.
+    guard.step(_amp_step(model, opt, scaler, 4) * math.nan)
+    record = guard.step(_amp_step(model, opt, scaler, 5) * math.nan)
+    assert record.action == "rollback" and record.extra["restored_step"] == 3
+    assert scaler.state_dict() == snap_scaler
+    _assert_bitwise_equal(_state(model, opt, sched), snap)
 
 
 def _train(steps, faults, guard_kwargs, seed=0):

@@ -551,8 +551,10 @@ class SpikeGuard:
     def _finish_skip(self) -> None:
         if self.scaler is not None and self.scaler.is_enabled():
             # unscale_ was called: update() resets the scaler for the next step without
-            # touching the optimizer. (Parameters and optimizer state stay unchanged.)
-            self.scaler.update()
+            # touching the optimizer. Passing the current scale keeps the scaler as it
+            # was too: a plain update() would count the withheld step towards growing
+            # the scale (growth_interval steps without inf), as if it had been taken.
+            self.scaler.update(self.scaler._scale)
 
     @torch.no_grad()
     def _update_ratio(self, before: list[Tensor]) -> float:
