@@ -397,7 +397,18 @@ class SpikeGuard:
             return torch.zeros(())
         # Stays on the device: it joins the step's one host sync in grad_stats' host().
         flags = list(found.values())
-        return torch.stack([f.to(device=flags[0].device, dtype=torch.float64) for f in flags]).sum()
+        device = flags[0].device
+        total = torch.stack([f.to(device=device, dtype=torch.float64) for f in flags]).sum()
+        if self._distributed:
+            import torch.distributed as dist
+
+            # Gradients that differ between ranks (a fault after DDP's all-reduce) would
+            # let one rank's scaler skip while another's steps: every rank's scaler gets
+            # the global verdict, so all skip (and back off) together.
+            dist.all_reduce(total, op=dist.ReduceOp.MAX, group=self.process_group)
+            for f in flags:
+                f.copy_((total > 0).to(device=f.device, dtype=f.dtype))
+        return total
 
     def _reduce_loss(self, loss: Tensor | float | None, device: torch.device) -> Tensor:
         # torch.full fills on the device; torch.tensor(float) would copy from the host.
