@@ -268,6 +268,39 @@ def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
         SpikeGuard(model, opt, tensorboard=str(tmp_path))
 
 
+def test_tensorboard_writer_made_from_a_directory_is_closed(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    made = []
+
+    class Writer:  # stands in for torch.utils.tensorboard.SummaryWriter
+        def __init__(self, logdir):
+            self.logdir, self.closed, self.scalars = logdir, False, []
+            made.append(self)
+
+        def add_scalar(self, tag, value, step):
+            self.scalars.append(tag)
+
+        def close(self):
+            self.closed = True
+
+    module = types.ModuleType("torch.utils.tensorboard")
+    module.SummaryWriter = Writer
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", module)
+    model, opt, _ = _setup()
+    with SpikeGuard(model, opt, tensorboard=tmp_path / "tb") as guard:
+        guard.step(_forward_backward(model, opt, 0))
+    (writer,) = made
+    assert writer.logdir == str(tmp_path / "tb") and "gradguard/grad_norm" in writer.scalars
+    assert writer.closed  # queued events are flushed when the guard closes
+    # A writer passed in stays the caller's: the guard does not close it.
+    mine = Writer("mine")
+    with SpikeGuard(model, opt, tensorboard=mine):
+        pass
+    assert not mine.closed
+
+
 def test_monitor_always_steps_and_classifies():
     model, opt, _ = _setup()
     monitor = Monitor(

@@ -291,6 +291,10 @@ class SpikeGuard:
             self.log = RecordWriter(log)
             self._owns_log = True
         self.tensorboard = self._tensorboard(tensorboard) if self.rank == 0 else None
+        # A writer the guard made from a log directory is the guard's to close.
+        self._owns_tensorboard = (
+            self.tensorboard is not None and tensorboard is not self.tensorboard
+        )
         #: Functions called with every record (after the log and TensorBoard).
         self.hooks: list[Callable[[StepRecord], None]] = []
         self.step_count = 0
@@ -634,9 +638,11 @@ class SpikeGuard:
         return record
 
     def close(self) -> None:
-        """Close the log if the guard opened it."""
+        """Close the log and the TensorBoard writer if the guard opened them."""
         if self._owns_log and self.log is not None:
             self.log.close()
+        if self._owns_tensorboard and self.tensorboard is not None:
+            self.tensorboard.close()  # flushes the events still queued
 
     def __enter__(self) -> SpikeGuard:
         return self
