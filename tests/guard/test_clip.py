@@ -205,3 +205,13 @@ def test_sparse_gradients_are_a_one_line_error():
         with pytest.raises(ValueError, match=r"dense gradients, got 'a torch.sparse_coo") as err:
             call(sparse_model())
         assert "\n" not in str(err.value) and "sparse=False" in str(err.value)
+
+
+def test_clip_grads_with_norm_nonfinite_error_raises_and_leaves_gradients():
+    model = _grads_with_nan()
+    before = [p.grad.clone() for p in model.parameters()]
+    stats = grad_stats(model)
+    with pytest.raises(RuntimeError, match=r"total_norm is nan.*left untouched.*'skip'"):
+        clip_grads_with_norm_(model, 1.0, stats.total_norm, nonfinite="error")
+    for p, b in zip(model.parameters(), before, strict=True):
+        assert torch.equal(p.grad.nan_to_num(), b.nan_to_num())

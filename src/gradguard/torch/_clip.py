@@ -159,12 +159,21 @@ def clip_grads_with_norm_(
 
     Raises:
       InputError: bad ``max_norm`` or ``nonfinite``.
+      RuntimeError: ``nonfinite="error"`` and ``total_norm`` is NaN or inf (gradients
+        left untouched).
     """
     c = _check_max_norm(max_norm)
     _check_policy(nonfinite)
     params, _ = named_list(parameters)
     grads = [local_grad(q.grad) for q in params if q.grad is not None]
     coef = clip_coefficient(total_norm, c, nonfinite)
+    if nonfinite == "error" and not bool(torch.isfinite(total_norm)):
+        # A host sync, paid only by callers who asked to be stopped.
+        raise RuntimeError(
+            f"total_norm is {float(total_norm)}, so the gradients cannot be clipped (they "
+            "were left untouched). Pass nonfinite='skip' to leave them for a guard to "
+            "judge, 'zero' to zero them, or 'propagate' for torch's behaviour."
+        )
     if not grads:
         return coef
     if nonfinite == "zero" and not bool(torch.isfinite(total_norm)):
