@@ -116,6 +116,17 @@ def test_overflowing_norm_with_finite_entries_is_a_spike():
     _assert_bitwise_equal(_state(model, opt), before)
 
 
+def test_record_grad_norm_is_the_pre_clip_norm():
+    model, opt, _ = _setup()
+    guard = SpikeGuard(model, opt, clipper=0.05)
+    loss = _forward_backward(model, opt, 0)
+    pre = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()])
+    record = guard.step(loss)
+    assert record.kind == "clipped" and record.grad_norm == float(pre) > 0.05
+    assert record.grad_norm_clipped == pytest.approx(0.05, rel=1e-4)
+    assert record.clip_coef == pytest.approx(0.05 / (float(pre) + 1e-6), rel=1e-6)
+
+
 def test_rollback_restores_snapshot_bitwise_and_skips_batches():
     model, opt, sched = _setup()
     guard = SpikeGuard(
