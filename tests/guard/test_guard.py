@@ -102,18 +102,28 @@ def test_skip_leaves_state_bitwise_unchanged(fault):
         assert record.grad_norm > 100 and record.grad_finite
 
 
-def test_overflowing_norm_with_finite_entries_is_a_spike():
-    # Entries of 1e30 are finite (grad_finite) but the float32 norm is inf: no rule can
-    # judge it, and stepping would move the weights by ~1e29. The guard calls it a spike.
+def test_overflowing_norm_with_finite_entries_is_measured_in_float64():
+    # Entries of 1e30 are finite (grad_finite) but their float32 norm is inf, which no
+    # rule can judge and no clipper can clip (stepping would move weights by ~1e29).
+    # The guard measures such a norm in float64: a spike after a calm history ...
     model, opt, _ = _setup()
-    guard = SpikeGuard(model, opt, clipper=1.0)
+    guard = SpikeGuard(model, opt, clipper=1.0, spike_rule=MedianMadRule(16, min_history=8))
+    for step in range(10):
+        guard.step(_forward_backward(model, opt, step))
     before = _state(model, opt)
-    _forward_backward(model, opt, 0)
-    model.head.weight.grad.fill_(1e30)
+    _forward_backward(model, opt, 10)
+    model.head.weight.grad.fill_(1e30)  # 16 entries: ‖g‖ ≈ 4e30
     record = guard.step(1.0)
-    assert record.grad_finite and record.grad_norm == math.inf
+    assert record.grad_finite and record.grad_norm == pytest.approx(4e30, rel=1e-3)
     assert record.kind == "spike" and record.action == "skip"
     _assert_bitwise_equal(_state(model, opt), before)
+    # ... and without a spike rule, clipped to c like any other large norm.
+    guard = SpikeGuard(model, opt, clipper=1.0, spike_rule=None)
+    _forward_backward(model, opt, 11)
+    model.head.weight.grad.fill_(1e30)
+    record = guard.step(1.0)
+    assert record.kind == "clipped" and record.grad_norm_clipped == pytest.approx(1.0)
+    assert all(torch.isfinite(p).all() and p.abs().max() < 10 for p in model.parameters())
 
 
 def test_record_grad_norm_is_the_pre_clip_norm():

@@ -97,7 +97,7 @@ class Clipper:
             if stats is None:
                 stats = grad_stats(parameters, self.norm_type, per_layer=False)
             host, _ = stats.host()
-        host = _without_overflow(parameters, host, self.norm_type)
+        host = without_overflow(parameters, host, self.norm_type)
         threshold, clip_to = self.target(host)
         norm = host.total_norm
         if clip_to is None or not math.isfinite(norm) or host.nonfinite_count:
@@ -121,7 +121,7 @@ class Clipper:
         """Restore a state from :meth:`state_dict`."""
 
 
-def _without_overflow(parameters: Any, host: HostGradStats, p: float) -> HostGradStats:
+def without_overflow(parameters: Any, host: HostGradStats, p: float) -> HostGradStats:
     """Return ``host`` with a total norm that overflowed float32 recomputed in float64.
 
     ``‖g‖`` is inf although every entry is finite once entries exceed ~1.8e19 (float32);

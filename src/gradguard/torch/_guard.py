@@ -58,7 +58,7 @@ from torch import Tensor
 from gradguard.errors import InputError
 from gradguard.policies import MedianMadRule, Rule
 from gradguard.records import RecordWriter, StepRecord
-from gradguard.torch._clippers import Clipper, ClipResult, NormClipper
+from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_overflow
 from gradguard.torch._record import classify
 from gradguard.torch._stats import HostGradStats, check_norm_type, grad_stats
 
@@ -484,9 +484,14 @@ class SpikeGuard:
         # scale search; a non-finite loss is a fault whatever the scale.
         amp_skip = found_inf is not None and values[1] > 0 and loss_finite
         grad_finite = host.nonfinite_count == 0
+        if grad_finite and not math.isfinite(host.total_norm):
+            # Every entry finite but the norm overflowed (float32 entries > ~1.8e19, or
+            # a float16 norm > 65504): measure it in float64 (rare), so that the rules
+            # judge and the clipper clips the true norm.
+            host = without_overflow(self._named, host, self.norm_type)
         spike = False
         if grad_finite and loss_finite and not amp_skip:
-            # Every entry finite but the norm overflowed (float32, entries > ~1.8e19):
+            # Still infinite (under torch.distributed a local float64 norm is not used):
             # certainly a spike, though no rule can judge an infinite norm.
             spike = not math.isfinite(host.total_norm)
             if self.spike_rule is not None:
