@@ -519,7 +519,9 @@ class SpikeGuard:
             self._emit(record)
             raise GuardError(
                 f"step {step}: {kind} (grad_norm={host.total_norm:g}, loss={loss_v}); "
-                f"the guard's policy for {kind} steps is 'raise'",
+                f"the guard's policy for {kind} steps is 'raise', so the optimizer did not "
+                f"step (error.record holds the measurements). To skip such steps instead, "
+                f"pass on_{'spike' if kind == 'spike' else 'nonfinite'}='skip'.",
                 record,
             )
         if policy == "skip":
@@ -534,7 +536,10 @@ class SpikeGuard:
                     self._emit(record)
                     raise GuardError(
                         f"step {step}: {self.consecutive_bad} bad steps in a row after "
-                        f"{self.rollbacks} rollbacks (max_rollbacks={self.max_rollbacks})",
+                        f"{self.rollbacks} rollbacks (max_rollbacks={self.max_rollbacks}): "
+                        "rolling back is not helping (the model and optimizer are as the "
+                        "last step taken left them). Look at the log, lower the learning "
+                        "rate, or raise max_rollbacks.",
                         record,
                     )
                 self.rollback()
