@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gradguard.policies import EmaZScoreRule, PercentileRule  # noqa: E402
-from gradguard.torch import AGC, AutoClip, NormClipper, ZClip, grad_stats  # noqa: E402
+from gradguard.torch import AGC, AutoClip, NormClipper, ValueClipper, ZClip, grad_stats  # noqa: E402
 
 from .conftest import backward, make_model  # noqa: E402
 
@@ -259,3 +259,25 @@ def test_clipper_arguments_are_checked_when_built():
         AutoClip(norm_type="fro")
     with pytest.raises(ValueError, match="clip_value must be a finite number > 0, got nan"):
         ValueClipper(math.nan)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: NormClipper(0.1),
+        lambda: AutoClip(10, per_parameter=True),
+        lambda: AGC(0.001),
+        lambda: ValueClipper(0.01),
+    ],
+)
+def test_clippers_accept_a_parameters_generator(make):
+    # model.parameters() is a generator: read once for the statistics, it used to leave
+    # nothing to scale (an error, or a result claiming a clip that never happened).
+    a, b = make_model(), make_model()
+    backward(a)
+    backward(b)
+    on_generator = make().clip_(a.parameters())
+    on_module = make().clip_(b)
+    assert on_generator == on_module
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad)

@@ -93,6 +93,7 @@ class Clipper:
           host: ``stats`` already copied to the host (saves the sync when the caller
             has it, as :class:`~gradguard.torch.SpikeGuard` does).
         """
+        parameters = _reiterable(parameters)
         if host is None:
             if stats is None:
                 stats = grad_stats(parameters, self.norm_type, per_layer=False)
@@ -119,6 +120,17 @@ class Clipper:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`."""
+
+
+def _reiterable(parameters: Any) -> Any:
+    """Return ``parameters`` in a form that can be read twice (measured, then scaled).
+
+    ``model.parameters()`` is a generator: read once by the statistics, it would leave
+    nothing to scale.
+    """
+    if isinstance(parameters, (torch.nn.Module, Tensor, list, tuple)):
+        return parameters
+    return list(parameters)
 
 
 def without_overflow(parameters: Any, host: HostGradStats, p: float) -> HostGradStats:
@@ -215,6 +227,7 @@ class ValueClipper(Clipper):
         stats: GradStats | None = None,
         host: HostGradStats | None = None,
     ) -> ClipResult:
+        parameters = _reiterable(parameters)
         if host is None:
             if stats is None:
                 stats = grad_stats(parameters, 2.0, per_layer=False)
@@ -311,6 +324,7 @@ class AutoClip(Clipper):
     ) -> ClipResult:
         if not self.per_parameter:
             return super().clip_(parameters, stats, host)
+        parameters = _reiterable(parameters)
         if host is None:
             if stats is None:
                 stats = grad_stats(parameters, self.norm_type, per_layer=False)
