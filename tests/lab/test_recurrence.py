@@ -147,7 +147,9 @@ def test_float_modes_are_the_rounded_exact_value(w, h0, T):
 def test_log_mode_is_O1_in_T():
     start = time.perf_counter()
     lv = gradient(2, 1, 10**12, "log")
-    assert time.perf_counter() - start < 0.5  # would never finish if it were computed
+    # A hang guard, not a speed claim (speed is in benchmarks/bench_lab.py): computing
+    # 2^(10^12) exactly would never finish.
+    assert time.perf_counter() - start < 10
     # log10(10^12 · 2^(10^12 - 1)) = 12 + (10^12 - 1)·log10 2
     assert lv.sign == 1 and lv.log10 == pytest.approx(12 + (10**12 - 1) * math.log10(2))
 
@@ -178,7 +180,8 @@ def test_exact_refuses_huge_results_fast():
         forward(2, 1, 10**7)
     with pytest.raises(InputError):
         state("1e300", 1, 10**5)
-    assert time.perf_counter() - start < 1.0
+    # A hang guard, not a speed claim: the refusals come from a log10 estimate.
+    assert time.perf_counter() - start < 10
 
 
 def test_regimes():

@@ -154,3 +154,23 @@ def test_save_png_and_svg(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]  # no temp files left
     with pytest.raises(InputError, match=r"path must be a file name ending in \.png or \.svg"):
         plots.save_figure(fig, tmp_path / "f.jpg")
+
+
+def test_bengali_without_font_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    from gradguard.cli import main
+    from gradguard.report import _fonts
+
+    monkeypatch.setattr(_fonts, "BENGALI_FONT_FILES", ())
+    monkeypatch.setenv("GRADGUARD_BENGALI_FONT", str(tmp_path / "missing.ttf"))
+    _fonts.setup_fonts.cache_clear()
+    try:
+        with pytest.raises(_fonts.FontMissing, match="fonts-noto-core"):
+            plots.plot_explosion(lang="bn")
+        out = tmp_path / "r.html"
+        assert main(["report", "--lang", "bn", "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Bengali plots need a font" in err
+        assert not out.exists()
+        plots.plot_explosion(lang="en")  # English needs no extra font
+    finally:
+        _fonts.setup_fonts.cache_clear()

@@ -29,6 +29,8 @@ def test_state_seed_defaults():
     assert s["clip"]["grad_clipped"] == "5" and s["clip"]["w_new"] == "1.95"
     assert [r["seed"] for r in s["table"]] == ["80", "≈ 1024", "≈ 10^6", "≈ 10^15"]
     assert s["errata"]
+    assert "Here w = 2: |w| > 1, so the gradient explodes" in s["why"]
+    assert "vanishes after a peak at T = 9" in explorer_state({"w": "0.9"})["why"]
 
 
 def test_state_T10_and_bengali():

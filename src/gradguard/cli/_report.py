@@ -77,6 +77,7 @@ def report(
     ),
 ) -> None:
     """Write one self-contained HTML report: the seed's lesson, the remedies measured, your log."""
+    from gradguard.report._fonts import FontMissing
     from gradguard.report._inputs import InputFileError
 
     lang = _lang(lang)
@@ -113,6 +114,8 @@ def report(
         raise usage(e, flags.get(e.argument)) from None
     except OSError as e:
         raise RuntimeFailure(f"cannot write {out}: {e.strerror or e}.") from None
+    except FontMissing as e:
+        raise RuntimeFailure(str(e)) from None
     print(f"report written to {path.resolve()} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     print(path.resolve())
 

@@ -193,7 +193,15 @@ def lesson(
 
     reg = regime(wx)
     seed = is_seed_system(wx, hx)
-    table = table_to_json(explosion_table(wx, hx, steps_T, mode="exact"))
+    try:
+        table = table_to_json(explosion_table(wx, hx, steps_T, mode="exact"))
+    except InputError as e:  # a T of the table, not the lesson's own T, is too large
+        raise InputError(
+            "table_steps",
+            e.value,
+            e.rule,
+            "Leave it out of the lesson's table; `gradguard table --mode log` shows any T.",
+        ) from None
     horizons = {dt: overflow_horizon(wx, hx, dt) for dt in ("float64", "float32")}
 
     w_new = sgd_step(wx, grad, ex)
@@ -205,6 +213,7 @@ def lesson(
     eta_low = Fraction(ex) / 10
     w_low = sgd_step(wx, grad, eta_low)
 
+    large = reg.kind == "exploding" and hx != 0 and abs(Fraction(grad)) >= 10 * abs(Fraction(hx))
     errata = ["proportional"]
     if seed and any(T_ in (10, 20, 50) for T_ in steps_T):
         errata.insert(0, "table")
@@ -238,7 +247,9 @@ def lesson(
         {"kind": "setup"},
         {"kind": "forward", "T": tt, "loss": states[-1]},
         {"kind": "backward", "T": tt},
-        {"kind": "substitute", "T": tt, "grad": grad_json},
+        # The seed's "(even for such a small network this is very large)" — said of 80
+        # from h_0 = 1; not of T = 1's gradient h_0.
+        {"kind": "substitute", "T": tt, "grad": grad_json, "large": large},
         {"kind": "closed_form", "T": tt, "power": tt - 1, "grad": grad_json, "matches": matches},
         {"kind": "table", "regime": reg.kind, "seed_system": seed, "horizons": horizons},
         {"kind": "why", "regime": reg.to_json()},

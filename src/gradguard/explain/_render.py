@@ -308,10 +308,13 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
                     continue
                 parts.append(f"{_factor(states[i], md)}{cdot}{pw(w, T - 1 - i)}")
                 values.append(_factor(terms[i], md))
-            doc.math(f"{dldw} = " + " + ".join(parts))
-            doc.math("= " + " + ".join(values) + f"{_eq(step['grad'], md)}")
+            if T == 1:  # one term: its value is the sum
+                doc.math(f"{dldw} = " + parts[0] + f"{_eq(step['grad'], md)}")
+            else:
+                doc.math(f"{dldw} = " + " + ".join(parts))
+                doc.math("= " + " + ".join(values) + f"{_eq(step['grad'], md)}")
             doc.para(cat.get("substitute.gradient_is", grad=t(step["grad"], group=True)))
-            if d["regime"]["kind"] == "exploding":
+            if step.get("large", d["regime"]["kind"] == "exploding"):
                 doc.para(cat["substitute.remark_big"])
         elif kind == "closed_form":
             doc.heading(cat["closed_form.heading"])

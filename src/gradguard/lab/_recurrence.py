@@ -527,8 +527,8 @@ class Regime:
         (``w = 0``: the gradient is ``h_0`` at ``T = 1`` and 0 after).
       alternating: ``w < 0`` — the gradient's sign is ``(-1)^(T-1)·sign(h_0)``.
       factor: ``|w|``, the growth per step of ``|w^(T-1)|``.
-      peak_T: for ``vanishing``, the whole ``T ≥ 1`` where ``|∂L/∂w|`` is
-        largest (near ``-1/ln|w|``); ``None`` otherwise.
+      peak_T: for ``vanishing``, the (first) whole ``T ≥ 1`` where ``|∂L/∂w|``
+        is largest, ``⌈|w|/(1-|w|)⌉`` (near ``-1/ln|w|``); ``None`` otherwise.
       peak_T_real: ``-1/ln|w|`` itself (``vanishing`` only).
     """
 
@@ -556,7 +556,10 @@ def regime(w: object) -> Regime:
 
     For ``0 < |w| < 1``, ``f(T) = T·|w|^(T-1)`` has ``f'(T) = 0`` at
     ``T = -1/ln|w|``: the gradient first grows (the factor ``T``) and then
-    vanishes (the power). The seed only says "``|w| < 1`` → vanishing".
+    vanishes (the power). Over whole ``T``, ``f(T+1)/f(T) = (T+1)/T·|w|``, so
+    the first peak is the smallest ``T ≥ |w|/(1-|w|)`` (exact): for
+    ``|w| ≤ 1/2`` that is ``T = 1``, with no rise at all. The seed only says
+    "``|w| < 1`` → vanishing".
 
     Example:
       >>> regime("0.9").peak_T, round(regime("0.9").peak_T_real, 2)

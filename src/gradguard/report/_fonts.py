@@ -13,7 +13,12 @@ import os
 from functools import cache
 from pathlib import Path
 
-__all__ = ["BENGALI_FONT_FILES", "bengali_font", "setup_fonts"]
+__all__ = ["BENGALI_FONT_FILES", "FontMissing", "bengali_font", "require_bengali", "setup_fonts"]
+
+
+class FontMissing(RuntimeError):
+    """No installed font has Bengali glyphs: Bengali labels would be empty boxes."""
+
 
 #: Where Noto Sans Bengali is looked for; ``GRADGUARD_BENGALI_FONT`` overrides.
 BENGALI_FONT_FILES = (
@@ -41,8 +46,8 @@ def setup_fonts() -> str | None:
     """Register the Bengali font with matplotlib; return its family name or ``None``.
 
     Safe to call many times (cached). Without the font, Bengali labels would
-    render as empty boxes, so :func:`gradguard.report.plots` callers asking for
-    ``lang="bn"`` get a clear error instead (see :func:`require_bengali`).
+    render as empty boxes, so plots asked for in Bengali raise
+    :class:`FontMissing` instead (see :func:`require_bengali`).
     """
     import matplotlib
 
@@ -58,4 +63,16 @@ def setup_fonts() -> str | None:
     # falls back per glyph to the next *named* family (a generic "sans-serif"
     # resolves to one font only, so the families are listed explicitly).
     rcParams["font.family"] = ["DejaVu Sans", family]
+    return family
+
+
+def require_bengali() -> str:
+    """Return the Bengali font family registered with matplotlib, or raise :class:`FontMissing`."""
+    family = setup_fonts()
+    if family is None:
+        raise FontMissing(
+            "Bengali plots need a font with Bengali glyphs: install Debian's fonts-noto-core "
+            "(apt-get install fonts-noto-core) or set GRADGUARD_BENGALI_FONT to a "
+            "NotoSansBengali-Regular.ttf."
+        )
     return family

@@ -38,7 +38,7 @@ REMEDY_GROUPS: dict[str, tuple[str, ...]] = {
     "remedy_gates": ("lstm", "gru"),
     "remedy_lr": ("low-lr",),
 }
-#: How many step records a run plot shows at most per remedy group (first seed of each config).
+#: At most this many run plots per remedy group (the first seed of each configuration).
 _MAX_RUN_PLOTS = 3
 
 _CSS = """
@@ -154,26 +154,29 @@ def _ratio(v: Any, none: str) -> str:
     return none if math.isnan(x) else f"{x:.6g}"
 
 
-def _why(d: Mapping[str, Any], lang: str) -> str:
-    reg, w = d["regime"], fmt(d["params"]["w"])
-    body = _p(t(lang, "why_text"))
+def why_lines(reg: Mapping[str, Any], w: str, lang: str) -> list[str]:
+    """Say why, for this ``w``: the regimes in general, then the one ``w`` is in.
+
+    Args:
+      reg: :meth:`gradguard.lab.Regime.to_json` of ``w``.
+      w: ``w`` as shown to people.
+      lang: ``"en"`` or ``"bn"``.
+    """
+    lines = [t(lang, "why_text")]
     kind = reg["kind"]
     if kind == "vanishing":
         real = reg.get("peak_T_real")
-        body += _p(
-            t(
-                lang,
-                "why_vanishing",
-                w=w,
-                peak=reg["peak_T"],
-                peak_real=f"{real:.3g}" if real else "?",
-            )
-        )
+        peak_real = f"{real:.3g}" if isinstance(real, (int, float)) else "?"
+        lines.append(t(lang, "why_vanishing", w=w, peak=reg["peak_T"], peak_real=peak_real))
     elif kind in ("exploding", "linear", "zero"):
-        body += _p(t(lang, f"why_{kind}", w=w, factor=fmt(reg["factor"])))
+        lines.append(t(lang, f"why_{kind}", w=w, factor=fmt(reg["factor"])))
     if reg.get("alternating"):
-        body += _p(t(lang, "why_alternating"))
-    return body
+        lines.append(t(lang, "why_alternating"))
+    return lines
+
+
+def _why(d: Mapping[str, Any], lang: str) -> str:
+    return "".join(_p(x) for x in why_lines(d["regime"], fmt(d["params"]["w"]), lang))
 
 
 def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> str:

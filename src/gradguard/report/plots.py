@@ -20,7 +20,7 @@ import numpy as np
 
 from gradguard.errors import InputError
 from gradguard.records import StepRecord
-from gradguard.report._fonts import setup_fonts
+from gradguard.report._fonts import require_bengali, setup_fonts
 from gradguard.report._i18n import check_lang, t
 
 if TYPE_CHECKING:
@@ -58,7 +58,10 @@ def _log10_curves(w: float, h0: float, Ts: Sequence[int]) -> tuple[np.ndarray, n
 
 def _figure(lang: str, nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (8, 4.5)) -> Any:
     check_lang(lang)
-    setup_fonts()
+    if lang == "bn":
+        require_bengali()
+    else:
+        setup_fonts()
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=size, dpi=100, layout="constrained")

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from gradguard.errors import InputError
+from gradguard.report._html import why_lines
 from gradguard.report._i18n import catalog, check_lang, t
 from gradguard.report._lesson import fmt, shown_steps
 
@@ -59,6 +60,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         gradient_log,
         is_seed_system,
         overflow_horizon,
+        regime,
         sgd_step,
         state,
         table_to_json,
@@ -133,7 +135,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         "grad_text": t(lang, "backward_sum", grad=g_text),
         "table": table,
         "errata": t(lang, "errata") if is_seed_system(w, h0) else "",
-        "why": t(lang, "why_text"),
+        "why": " ".join(why_lines(regime(w).to_json(), ws, lang)),
         "overflow": overflow,
         "sgd": {
             "w_new": show(w_new),
@@ -215,6 +217,11 @@ class _Handler(BaseHTTPRequestHandler):
             except (ValueError, ArithmeticError, MemoryError) as e:
                 self._json(
                     HTTPStatus.BAD_REQUEST, {"ok": False, "error": f"cannot compute this: {e}"}
+                )
+            except Exception as e:  # a bug, not the input: say so in the page, keep serving
+                self._json(
+                    HTTPStatus.INTERNAL_SERVER_ERROR,
+                    {"ok": False, "error": f"internal error ({type(e).__name__}: {e})"},
                 )
         elif url.path == "/favicon.ico":
             self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")

@@ -53,3 +53,40 @@ def test_report_from_a_real_remedy_run(tmp_path):
     assert f"divergence / clip-norm (T = {clip.T}): stayed finite" in text
     assert f"divergence/T{none.T}/none/seed0: loss and gradient norm" not in text  # plots are PNG
     assert text.count("<img") == 2 + 1 + 2  # explosion, sgd; summary; one run plot per config
+
+
+def test_report_from_a_real_guard_log(tmp_path):
+    """The report reads what SpikeGuard writes: clipped, skipped and rolled-back steps."""
+    import torch
+
+    from gradguard.records import read_log
+    from gradguard.report import build_report
+    from gradguard.torch import SpikeGuard
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    log = tmp_path / "train.jsonl"
+    with SpikeGuard(
+        model, opt, clipper=0.5, log=log, layer_norms_every=2, rollback_after=2, spike_rule=None
+    ) as guard:
+        for step in range(20):
+            x = torch.randn(16, 4)
+            loss = ((model(x) - x.sum(1, keepdim=True)) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            if step in (8, 9):  # inject a NaN gradient twice in a row: skip, then roll back
+                next(model.parameters()).grad[0, 0] = float("nan")
+            guard.step(loss)
+    records = read_log(log).steps
+    actions = [r.action for r in records]
+    assert actions[8] == "skip" and "rollback" in actions[8:10]
+    text = build_report(log)
+    n_clipped = sum(r.clipped for r in records)
+    n_skip, n_roll = actions.count("skip"), actions.count("rollback")
+    assert (
+        f"20 steps from train.jsonl: {n_clipped} clipped, {n_skip} skipped, {n_roll} rolled back"
+        in text
+    )
+    guard_html = text[text.index('<section id="guard">') :]
+    assert guard_html.count("<img") == 2  # the timeline and the per-layer heat map
