@@ -19,11 +19,13 @@ are not finite.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch._utils import _flatten_dense_tensors
 from torch.utils._foreach_utils import (
     _device_has_foreach_support,
     _group_tensors_by_device_and_dtype,
@@ -293,16 +295,16 @@ def grad_stats(
     """
     p = check_norm_type(norm_type)
     params, names = named_list(parameters)
-    if names is None:
-        grads_full = [q.grad for q in params if q.grad is not None]
-        kept_names = None
-    else:
-        pairs = [(n, q.grad) for n, q in zip(names, params, strict=True) if q.grad is not None]
-        grads_full = [g for _, g in pairs]
-        kept_names = [n for n, _ in pairs]
-    # `type(g) is Tensor` first: the attribute probes for DTensor cost ~0.5 µs per tensor.
-    grads = [g if type(g) is Tensor else local_grad(g) for g in grads_full]
-    sharded = any(type(g) is not Tensor and _is_sharded(g) for g in grads_full)
+    every = [q.grad for q in params]
+    grads_full = [g for g in every if g is not None]
+    kept_names = names
+    if names is not None and len(grads_full) < len(every):
+        kept_names = [n for n, g in zip(names, every, strict=True) if g is not None]
+    # Plain tensors (one C-level type pass) need no probing: the attribute probes for
+    # DTensor cost ~0.5 µs per tensor, ~1 ms per step on 2,000 tensors.
+    plain = set(map(type, grads_full)) <= {Tensor}
+    grads = grads_full if plain else [local_grad(g) for g in grads_full]
+    sharded = not plain and any(_is_sharded(g) for g in grads_full)
     if not grads:
         zero = torch.zeros(())
         layers = kept_names is not None and per_layer
@@ -324,13 +326,16 @@ def grad_stats(
     order: list[int] = []
     for device, tensors, indices in grouped:
         try:
-            norms, extreme_pairs, local = _group_stats(tensors, device, p, foreach)
+            norms, extreme_pairs, local = _group_stats(tensors, device, p, foreach, plain)
         except NotImplementedError:
             check_dense(tensors)
             raise
         offset = len(extremes) // 2
-        for i, u in zip(indices, local, strict=True):
-            unit[i] = u + offset if u >= 0 else -1
+        if len(grouped) == 1:
+            unit = local  # one group: in parameter order, with no offset
+        else:
+            for i, u in zip(indices, local, strict=True):
+                unit[i] = u + offset if u >= 0 else -1
         for x in extreme_pairs:
             extremes.append(x if x.device == first_device else x.to(first_device))
         norm_parts.append(norms if device == first_device else norms.to(first_device))
@@ -377,7 +382,7 @@ BIG = 1 << 16
 
 
 def _group_stats(
-    tensors: list[Tensor], device: torch.device, p: float, foreach: bool | None
+    tensors: list[Tensor], device: torch.device, p: float, foreach: bool | None, plain: bool
 ) -> tuple[Tensor, list[Tensor], list[int]]:
     """Return per-tensor norms, ``[min, max]`` extremes and each tensor's extremes unit.
 
@@ -406,8 +411,14 @@ def _group_stats(
             [],
             [-1] * len(tensors),
         )
-    if _use_foreach(tensors, device, foreach):
-        computed = list(torch._foreach_norm(full, p))
+    if foreach is None and plain:
+        # torch's own check would test each tensor's type, known here to be Tensor.
+        use_foreach = _device_has_foreach_support(device)
+    else:
+        use_foreach = _use_foreach(tensors, device, foreach)
+    computed: Sequence[Tensor]
+    if use_foreach:
+        computed = torch._foreach_norm(full, p)
     else:
         computed = [torch.linalg.vector_norm(g, p) for g in full]
     if has_empty:
@@ -417,6 +428,9 @@ def _group_stats(
     norms = torch.stack(computed)
     pairs: list[Tensor] = []
     unit: list[int] = []
+    if not has_empty and max(sizes) < BIG:
+        # All small (the common case for many tensors): one unit, no per-tensor loop.
+        return norms, list(torch.aminmax(_flat(tensors))), [0] * len(tensors)
     small: list[Tensor] = []
     small_unit = -1
     for g, n in zip(tensors, sizes, strict=True):
@@ -430,13 +444,23 @@ def _group_stats(
                 small_unit = len(pairs) // 2
                 pairs.extend((g, g))  # placeholders, replaced below
             unit.append(small_unit)
-            # 1-D tensors are concatenated as they are: a reshape per tensor would cost
-            # more than the whole max |g| pass on thousands of small tensors.
-            small.append(g if g.ndim == 1 else g.reshape(-1))
+            small.append(g)
     if small:
-        lo, hi = torch.aminmax(torch.cat(small) if len(small) > 1 else small[0])
+        lo, hi = torch.aminmax(_flat(small))
         pairs[2 * small_unit], pairs[2 * small_unit + 1] = lo, hi
     return norms, pairs, unit
+
+
+def _flat(tensors: list[Tensor]) -> Tensor:
+    """Return ``tensors`` concatenated into one 1-D buffer (one tensor: itself)."""
+    if len(tensors) == 1:
+        return tensors[0]  # aminmax reads any shape
+    if all(g.ndim == 1 for g in tensors):
+        # 1-D tensors are concatenated as they are: torch's flatten (a view per tensor,
+        # in C++) costs 0.4 µs per tensor, cat alone 0.13 µs.
+        return torch.cat(tensors)
+    # Otherwise flatten in C++: a Python reshape per tensor costs 0.95 µs per tensor.
+    return _flatten_dense_tensors(tensors)
 
 
 _INDEX_CACHE: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}
