@@ -19,6 +19,7 @@ are not finite.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,8 +93,15 @@ def _use_foreach(tensors: list[Tensor], device: torch.device, foreach: bool | No
     return bool(foreach)
 
 
+_device_and_dtype = operator.attrgetter("device", "dtype")
+
+
 def groups(tensors: list[Tensor]) -> list[tuple[torch.device, list[Tensor], list[int]]]:
     """Group ``tensors`` by (device, dtype), as torch does: ``(device, tensors, indices)``."""
+    if tensors and len(set(map(_device_and_dtype, tensors))) == 1:
+        # One group, the usual case: telling so takes less than torch's grouping (1.5
+        # against 3.3 µs for 6 tensors, 0.24 against 0.31 ms for 2,000).
+        return [(tensors[0].device, tensors, list(range(len(tensors))))]
     grouped: Any = _group_tensors_by_device_and_dtype([tensors], with_indices=True)  # type: ignore[list-item]
     return [(device, list(ts), list(idx)) for (device, _), ([ts], idx) in grouped.items()]
 
@@ -202,7 +210,9 @@ class GradStats:
             head = [self.total_norm, self.max_abs, self.nonfinite_count.to(torch.float64)]
         else:
             head = [self.total_norm]
-        head.extend(extra)
+        # The statistics all live on total_norm's device; only the caller's extras may not.
+        device = self.total_norm.device
+        head.extend(x if x.device == device else x.to(device) for x in extra)
         # (Statistics are computed under no_grad: no detach needed.)
         parts = [t.reshape(1) for t in head]
         if not reduced:
@@ -210,8 +220,6 @@ class GradStats:
         parts.append(self.param_norms)
         if self.layer_norms is not None:
             parts.append(self.layer_norms)
-        device = self.total_norm.device
-        parts = [q if q.device == device else q.to(device) for q in parts]
         flat = torch.cat(parts).tolist()  # the one host sync
         n_head, n_par = len(head), self.param_norms.numel()
         n_ext = 0 if reduced else self.extremes.numel()
