@@ -39,6 +39,7 @@ from gradguard.torch._stats import (
     grad_stats,
     groups,
     local_grad,
+    no_grad,
 )
 
 __all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ValueClipper", "ZClip"]
@@ -78,7 +79,7 @@ class Clipper:
         """Return ``(threshold, clip_to)`` for this step's norm (``clip_to=None``: leave it)."""
         raise NotImplementedError
 
-    @torch.no_grad()
+    @no_grad
     def clip_(
         self,
         parameters: Any,
@@ -235,7 +236,7 @@ class ValueClipper(Clipper):
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
         return self.rule.max_norm, None
 
-    @torch.no_grad()
+    @no_grad
     def clip_(
         self,
         parameters: Any,
@@ -330,7 +331,7 @@ class AutoClip(Clipper):
         verdict = self.rule.observe(host.total_norm)
         return verdict.threshold, verdict.clip_to
 
-    @torch.no_grad()
+    @no_grad
     def clip_(
         self,
         parameters: Any,
@@ -448,7 +449,7 @@ class AGC(Clipper):
             return False
         return any(name == e or name.startswith(e + ".") for e in self.exclude)
 
-    @torch.no_grad()
+    @no_grad
     def clip_(
         self,
         parameters: Any,

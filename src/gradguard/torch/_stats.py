@@ -18,11 +18,12 @@ are not finite.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -36,6 +37,8 @@ from torch.utils._foreach_utils import (
 from gradguard.errors import InputError
 from gradguard.torch._params import layer_of, named_list
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 __all__ = [
     "GradStats",
     "HostGradStats",
@@ -44,6 +47,7 @@ __all__ = [
     "grad_stats",
     "groups",
     "local_grad",
+    "no_grad",
 ]
 
 
@@ -81,6 +85,36 @@ def local_grad(grad: Tensor) -> Tensor:
 def _is_sharded(grad: Tensor) -> bool:
     placements = getattr(grad, "placements", None)
     return placements is not None and any(pl.is_shard() for pl in placements)
+
+
+_FOREACH_DEVICES: dict[str, bool] = {}
+
+
+def _foreach_device(device: torch.device) -> bool:
+    """Whether torch's foreach kernels run on ``device`` (torch's answer, kept per type)."""
+    known = _FOREACH_DEVICES.get(device.type)
+    if known is None:
+        known = _FOREACH_DEVICES[device.type] = _device_has_foreach_support(device)
+    return known
+
+
+def no_grad(fn: F) -> F:
+    """Run ``fn`` with autograd off, like ``@torch.no_grad()`` at a fifth of its cost.
+
+    ``torch.no_grad()`` as a decorator builds a context object per call (~1.5 µs, a few
+    per guarded step: 5 % of a small model's); this sets the same grad mode directly.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        enabled = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch._C._set_grad_enabled(enabled)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _use_foreach(tensors: list[Tensor], device: torch.device, foreach: bool | None) -> bool:
@@ -142,9 +176,11 @@ class GradStats:
       layer_names: the modules the parameters belong to (``"lstm.weight_ih_l0"`` → ``"lstm"``).
       layer_norms: 1-d tensor, the ``norm_type`` norm of each layer's gradients.
       norm_type: the norm's order ``p`` (1, 2, … or inf).
-      extremes: ``(k, 2)`` tensor, ``[min g, max g]`` of each max-|g| unit (a large
-        tensor, or all small tensors of one (device, dtype) group together).
-      unit: for each parameter (in order), its row in ``extremes`` (-1: empty tensor).
+      extremes: 1-d tensor ``[lo_0, hi_0, lo_1, hi_1, …]``: ``min g`` and ``max g`` of
+        each max-|g| unit (a large tensor, or all small tensors of one (device, dtype)
+        group together); flat, as :meth:`host` copies it.
+      unit: for each parameter (in order), its unit ``u``, whose extremes are
+        ``extremes[2u], extremes[2u + 1]`` (-1: an empty tensor).
 
     ``max_abs`` and ``nonfinite_count`` are derived from these on demand (as tensors);
     :meth:`host` derives them on the host instead, from the values it copies anyway,
@@ -166,7 +202,7 @@ class GradStats:
     grouped: list[tuple[torch.device, list[Tensor], list[int]]] | None = None
 
     def _unit_max(self) -> Tensor:
-        return torch.maximum(self.extremes[:, 1], self.extremes[:, 0].neg())
+        return torch.maximum(self.extremes[1::2], self.extremes[0::2].neg())
 
     @property
     def max_abs(self) -> Tensor:
@@ -185,7 +221,7 @@ class GradStats:
             return torch.zeros(0, dtype=torch.bool, device=self.total_norm.device)
         # Row k (one past the units) is a zero: empty tensors are finite.
         per_unit = torch.cat([self._unit_max(), self._unit_max().new_zeros(1)])
-        k = self.extremes.shape[0]
+        k = self.extremes.shape[0] // 2
         index = _index_tensor(tuple(u if u >= 0 else k for u in self.unit), per_unit.device)
         per_param = per_unit.index_select(0, index)
         # Non-finite iff the norm *and* max |g| are not finite: NaN and inf propagate into
@@ -216,7 +252,7 @@ class GradStats:
         # (Statistics are computed under no_grad: no detach needed.)
         parts = [t.reshape(1) for t in head]
         if not reduced:
-            parts.append(self.extremes.reshape(-1))
+            parts.append(self.extremes)
         parts.append(self.param_norms)
         if self.layer_norms is not None:
             parts.append(self.layer_norms)
@@ -265,7 +301,7 @@ def _host_max_and_count(
     return max_abs, count
 
 
-@torch.no_grad()
+@no_grad
 def grad_stats(
     parameters: Any,
     norm_type: float = 2.0,
@@ -323,7 +359,7 @@ def grad_stats(
             [] if layers else None,
             torch.zeros(0) if layers else None,
             p,
-            torch.zeros(0, 2),
+            torch.zeros(0),
             [],
         )
     first_device = grads[0].device
@@ -348,9 +384,7 @@ def grad_stats(
             extremes.append(x if x.device == first_device else x.to(first_device))
         norm_parts.append(norms if device == first_device else norms.to(first_device))
         order.extend(indices)
-    ext = (
-        torch.stack(extremes).reshape(-1, 2) if extremes else torch.zeros(0, 2, device=first_device)
-    )
+    ext = torch.stack(extremes) if extremes else torch.zeros(0, device=first_device)
     if len(grouped) == 1:
         stacked = param_norms = norm_parts[0]
     else:
@@ -421,7 +455,7 @@ def _group_stats(
         )
     if foreach is None and plain:
         # torch's own check would test each tensor's type, known here to be Tensor.
-        use_foreach = _device_has_foreach_support(device)
+        use_foreach = _foreach_device(device)
     else:
         use_foreach = _use_foreach(tensors, device, foreach)
     computed: Sequence[Tensor]
