@@ -523,10 +523,21 @@ def _index_tensor(index: tuple[int, ...], device: torch.device) -> Tensor:
     return cached
 
 
-def _layer_norms(param_norms: Tensor, names: list[str], p: float) -> tuple[list[str], Tensor]:
+@functools.lru_cache(maxsize=16)
+def _layer_index(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Return the layers of ``names`` (in order of appearance) and each name's layer.
+
+    Cached: the same model's names come every step, and splitting thousands of them
+    costs ~0.4 ms.
+    """
     layers: dict[str, int] = {}
-    index = [layers.setdefault(layer_of(n), len(layers)) for n in names]
-    idx = _index_tensor(tuple(index), param_norms.device)
+    index = tuple(layers.setdefault(layer_of(n), len(layers)) for n in names)
+    return tuple(layers), index
+
+
+def _layer_norms(param_norms: Tensor, names: list[str], p: float) -> tuple[list[str], Tensor]:
+    layers, index = _layer_index(tuple(names))
+    idx = _index_tensor(index, param_norms.device)
     out = param_norms.new_zeros(len(layers))
     if math.isinf(p):
         out = out.scatter_reduce(0, idx, param_norms, reduce="amax", include_self=True)
