@@ -186,3 +186,18 @@ def test_state_agrees_with_the_lesson(w, T):
     ]
     assert s["sgd"]["w_new"] == fmt(d["sgd"]["w_new"])
     assert s["clip"]["w_new"] == fmt(d["clip"]["w_new"])
+
+
+@pytest.mark.parametrize("w", ["1", "-1"])
+def test_state_overflow_horizon_at_w_one_is_in_scientific_form(w):
+    # |dL/dw| = T·|h0| at |w| = 1: float64 overflows only at T ≈ 1.798e308 (the lab's horizon)
+    s = explorer_state({"w": w, "T": "5"})
+    assert "T = ≈ 1.798 × 10^308" in s["overflow"] and "T = ≈ 3.403 × 10^38" in s["overflow"]
+    assert not re.search(r"\d{16}", s["overflow"])
+
+
+def test_state_peak_near_one_is_in_scientific_form():
+    # |w| within 1e-308 of 1: −1/ln|w| is inf as a float, the whole peak ⌈w/(1−w)⌉ ≈ 10^310
+    s = explorer_state({"w": "0." + "9" * 310, "T": "5"})
+    assert "peak at T = ≈ 1.000 × 10^310" in s["why"]
+    assert not re.search(r"\d{16}", s["why"] + s["overflow"])

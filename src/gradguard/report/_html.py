@@ -23,7 +23,7 @@ from gradguard.errors import InputError
 from gradguard.report._atomic import write_text_atomic
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source
-from gradguard.report._lesson import fmt, lesson_data, shown_steps
+from gradguard.report._lesson import count, fmt, lesson_data, shown_steps
 
 __all__ = ["REMEDY_GROUPS", "SECTIONS", "build_report", "write_report"]
 
@@ -140,7 +140,8 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
     hz = d["horizons"]
     w, h0 = fmt(d["params"]["w"]), fmt(d["params"]["h0"])
     if hz["float64"] is not None and hz["float32"] is not None:
-        body += _p(t(lang, "overflow_note", w=w, h0=h0, f64=hz["float64"], f32=hz["float32"]))
+        f64, f32 = count(hz["float64"]), count(hz["float32"])
+        body += _p(t(lang, "overflow_note", w=w, h0=h0, f64=f64, f32=f32))
     else:
         body += _p(t(lang, "overflow_never", w=w))
     return body + plot("explosion")
@@ -165,9 +166,11 @@ def why_lines(reg: Mapping[str, Any], w: str, lang: str) -> list[str]:
     lines = [t(lang, "why_text")]
     kind = reg["kind"]
     if kind == "vanishing":
-        real = reg.get("peak_T_real")
-        peak_real = f"{real:.3g}" if isinstance(real, (int, float)) else "?"
-        lines.append(t(lang, "why_vanishing", w=w, peak=reg["peak_T"], peak_real=peak_real))
+        real, peak = reg.get("peak_T_real"), reg["peak_T"]
+        # −1/ln|w| is "inf" in JSON when |w| is within 1e-308 of 1; the whole peak is exact.
+        finite = isinstance(real, (int, float)) and math.isfinite(real)
+        peak_real = f"{real:.3g}" if finite else count(peak)
+        lines.append(t(lang, "why_vanishing", w=w, peak=count(peak), peak_real=peak_real))
     elif kind in ("exploding", "linear", "zero"):
         lines.append(t(lang, f"why_{kind}", w=w, factor=fmt(reg["factor"])))
     if reg.get("alternating"):

@@ -12,7 +12,7 @@ from typing import Any
 
 from gradguard.errors import InputError
 
-__all__ = ["EXACT_TRACE_T", "fmt", "lesson_data", "shown_steps"]
+__all__ = ["EXACT_TRACE_T", "count", "fmt", "lesson_data", "shown_steps"]
 
 #: Up to this T the report computes the whole BPTT trace exactly and checks it
 #: against the closed form; above it values are abbreviated (``≈ d.ddd × 10^k``).
@@ -81,6 +81,20 @@ def fmt(v: Any) -> str:
     from gradguard.explain import format_number
 
     return format_number(v)
+
+
+def count(n: int) -> str:
+    """Format a whole number of steps for prose: ``1016``; from 10^15 on ``≈ 1.798 × 10^308``.
+
+    Horizons and peaks near ``|w| = 1`` are astronomically large (``w = 1``:
+    about 1.8·10^308 steps in float64); their 309 digits say less than the
+    scientific form (:func:`gradguard.lab.sci`, correctly rounded).
+    """
+    if abs(n) < 10**15:
+        return str(n)
+    from gradguard.lab import sci
+
+    return fmt("≈" + sci(n))
 
 
 def shown_steps(T: int, head: int, tail: int) -> list[int]:

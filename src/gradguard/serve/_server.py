@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from gradguard.errors import InputError
 from gradguard.report._html import why_lines
 from gradguard.report._i18n import catalog, check_lang, t
-from gradguard.report._lesson import fmt, shown_steps
+from gradguard.report._lesson import count, fmt, shown_steps
 
 __all__ = ["MAX_EXPLORER_T", "explorer_state", "make_server", "serve"]
 
@@ -110,7 +110,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     ]
     f64, f32 = (overflow_horizon(w, h0, dt) for dt in ("float64", "float32"))
     if f64 is not None and f32 is not None:
-        overflow = t(lang, "overflow_note", w=ws, h0=show(h0), f64=f64, f32=f32)
+        overflow = t(lang, "overflow_note", w=ws, h0=show(h0), f64=count(f64), f32=count(f32))
     else:
         overflow = t(lang, "overflow_never", w=ws)
     Tmax = max(T, 60)
