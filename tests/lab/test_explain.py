@@ -141,7 +141,7 @@ def test_edge_parameters_render(w, h0, T):
 
 @pytest.mark.parametrize(("w", "h0"), [("-3/2", 2), ("1/3", "-5"), (1, "1/2"), (-1, 3), (7, 0)])
 def test_fast_abbreviated_path_matches_the_exact_trace(w, h0):
-    # T > 2000 takes the explorer's fast path (powers from logs, not the BPTT trace).
+    # An abbreviated lesson takes the fast path (powers from logs, not the BPTT trace).
     from gradguard.lab import LogValue, exact_to_json, forward
 
     T = 2100
