@@ -37,7 +37,7 @@ def test_explosion_axes_scales_lines_and_seed_overlay():
     # right panel: the overflow horizons as vertical lines at T = 123 (float32) and 1016 (float64)
     right_labels = [t.get_text() for t in ax2.get_legend().get_texts()]
     assert "float32 overflows at T = 123" in right_labels
-    assert "float64 overflows at T = 1016" in right_labels
+    assert "float64 overflows at T = 1,016" in right_labels
     assert ax2.get_ylabel() == "log₁₀ |dL/dw|"
 
 
@@ -181,7 +181,7 @@ def test_bengali_without_font_is_a_clear_error(tmp_path, monkeypatch, capsys):
     ("w", "f64_label"),
     [
         # w = 1.00001: T·w^(T-1) passes 1.798e308 at T = 69,173,406 (the lab's overflow_horizon)
-        ("1.00001", "float64 overflows at T = 69173406"),
+        ("1.00001", "float64 overflows at T = 69,173,406"),
         # w = ±1: |grad| = T, so float64 overflows at T ≈ 1.798e308 — shown in scientific form
         ("1", "float64 overflows at T = ≈ 1.798 × 10^308"),
         ("-1", "float64 overflows at T = ≈ 1.798 × 10^308"),

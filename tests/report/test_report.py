@@ -254,9 +254,11 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
     assert captured.out.strip().endswith(f"report: {(out / 'report.html').resolve()}")
     # the lab's table with the seed's claims, its errata and where floats give up
     assert "seed says" in captured.out and "28.1×" in captured.out
-    assert "Erratum: the seed's table values" in captured.out
-    assert "float64: the gradient is inf from T = 1,016 on." in captured.out
-    assert "float32: the gradient is inf from T = 123 on." in captured.out
+    assert "28,147,497,671,065,600" in captured.out  # 50·2^49, the seed's "≈ 10^15"
+    assert "≈ 3.567 × 10^308" in captured.out  # 1016·2^1015, the first inf in float64
+    assert "The seed's table says ≈ 1024, ≈ 10^6 and ≈ 10^15" in captured.out
+    assert "In float64 this gradient is inf from T = 1,016 on" in captured.out
+    assert "In float32 this gradient is inf from T = 123 on" in captured.out
     text = (out / "report.html").read_text()
     _check(text)
     assert "divergence / none (T = 10): diverged" in text
@@ -266,6 +268,19 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
         assert "ρ(W) = 2, measured per-step factor" in text and "= 2 over T = 12." in text
     else:
         assert "Gradient flow was not measured" in text
+
+
+def test_tour_table_in_bengali():
+    from gradguard.cli._report import _stage_table
+
+    text = _stage_table("bn")
+    # headers, regime, horizons and the erratum from the lesson's Bengali catalog
+    for needle in ("আগের সারির কত গুণ", "seed-এ লেখা", "এক্সপোনেনশিয়ালি", "Seed কোথায় ভুল"):
+        assert needle in text
+    assert "float64-এ এই gradient T = 1,016 থেকে inf হয়ে যায়" in text
+    assert "seed says" not in text and "Erratum" not in text
+    # the numbers are the lab's: 50·2^49 = 28,147,497,671,065,600, off from 10^15 by 28.1×
+    assert "28,147,497,671,065,600" in text and "28.1×" in text
 
 
 def test_cli_tour_out_is_a_file(tmp_path, capsys):

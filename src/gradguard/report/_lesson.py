@@ -84,14 +84,14 @@ def fmt(v: Any) -> str:
 
 
 def count(n: int) -> str:
-    """Format a whole number of steps for prose: ``1016``; from 10^15 on ``≈ 1.798 × 10^308``.
+    """Format a whole number of steps for prose: ``1,016``; from 10^15 on ``≈ 1.798 × 10^308``.
 
     Horizons and peaks near ``|w| = 1`` are astronomically large (``w = 1``:
     about 1.8·10^308 steps in float64); their 309 digits say less than the
     scientific form (:func:`gradguard.lab.sci`, correctly rounded).
     """
     if abs(n) < 10**15:
-        return str(n)
+        return f"{n:,}"
     from gradguard.lab import sci
 
     return fmt("≈" + sci(n))
