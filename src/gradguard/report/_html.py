@@ -23,7 +23,7 @@ from gradguard.errors import InputError
 from gradguard.report._atomic import write_text_atomic
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source
-from gradguard.report._lesson import count, fmt, lesson_data, shown_steps
+from gradguard.report._lesson import count, fmt, lesson_data, shown_steps, tidy
 
 __all__ = ["REMEDY_GROUPS", "SECTIONS", "build_report", "write_report"]
 
@@ -81,7 +81,7 @@ def _section(sid: str, title: str, body: str) -> str:
 
 
 def _p(text: str, cls: str = "") -> str:
-    return f"<p{f' class={cls!r}' if cls else ''}>{_esc(text)}</p>"
+    return f"<p{f' class={cls!r}' if cls else ''}>{_esc(tidy(text))}</p>"
 
 
 def _forward(d: Mapping[str, Any], lang: str) -> str:
@@ -92,7 +92,7 @@ def _forward(d: Mapping[str, Any], lang: str) -> str:
         for i in shown_steps(T, 6, 3)
     ]
     body = _p(t(lang, "forward_intro"))
-    body += '<pre class="math">' + _esc("\n".join(lines)) + "</pre>"
+    body += '<pre class="math">' + _esc(tidy("\n".join(lines))) + "</pre>"
     return body + _p(t(lang, "forward_loss", L=fmt(d["loss"])))
 
 

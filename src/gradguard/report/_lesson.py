@@ -12,7 +12,7 @@ from typing import Any
 
 from gradguard.errors import InputError
 
-__all__ = ["EXACT_TRACE_T", "count", "fmt", "lesson_data", "shown_steps"]
+__all__ = ["EXACT_TRACE_T", "count", "fmt", "lesson_data", "shown_steps", "tidy"]
 
 #: Up to this T the report computes the whole BPTT trace exactly and checks it
 #: against the closed form; above it values are abbreviated (``≈ d.ddd × 10^k``).
@@ -81,6 +81,17 @@ def fmt(v: Any) -> str:
     from gradguard.explain import format_number
 
     return format_number(v)
+
+
+def tidy(text: str) -> str:
+    """Read approximations naturally: ``x = ≈ 1.2 × 10^30`` → ``x ≈ 1.2 × 10^30``.
+
+    An approximate operand (``2 × ≈ 1.5 × 10^-2``) loses its mark: the ``≈``
+    that matters is the one before the result, and the sentence reads as math.
+    """
+    for before, after in (("= ≈ ", "≈ "), ("× ≈ ", "× "), ("+ ≈ ", "+ "), ("− ≈ ", "− ")):
+        text = text.replace(before, after)
+    return text
 
 
 def count(n: int) -> str:

@@ -18,7 +18,7 @@ from gradguard.errors import InputError
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
 from gradguard.report._html import why_lines
 from gradguard.report._i18n import catalog, check_lang, t
-from gradguard.report._lesson import count, fmt, shown_steps
+from gradguard.report._lesson import count, fmt, shown_steps, tidy
 
 __all__ = ["MAX_EXPLORER_T", "explorer_state", "make_server", "serve"]
 
@@ -91,7 +91,12 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         else t(lang, "ui_more", n=T - 9)
         for i in idx
     ]
-    symbolic = [f"{show(states[i - 1])}·{ws}^{T - i}" if i else "…" for i in idx]
+
+    def factor(x: Any) -> str:  # an abbreviated value in a product: (1.524 × 10^-2)·w^k
+        text = show(x)
+        return f"({text.removeprefix('≈ ')})" if " × 10^" in text else text
+
+    symbolic = [f"{factor(states[i - 1])}·{ws}^{T - i}" if i else "…" for i in idx]
     # term t of the BPTT sum: w^(T-t)·h_{t-1} = w^(T-1)·h_0 for every t (the closed form's reason)
     term = show(power_value(w, h0, T - 1))
     values = [term if i else "…" for i in idx]
@@ -123,29 +128,31 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     return {
         "params": {"w": ws, "h0": show(h0), "T": T, "eta": show(eta), "c": show(c), "lang": lang},
         "labels": ui,
-        "forward": forward,
+        "forward": [tidy(line) for line in forward],
         "loss": loss,
-        "backward": {"symbolic": " + ".join(symbolic), "values": " + ".join(values)},
+        "backward": {"symbolic": " + ".join(symbolic), "values": tidy(" + ".join(values))},
         "grad": g_text,
-        "grad_text": t(lang, "backward_sum", grad=g_text),
+        "grad_text": tidy(t(lang, "backward_sum", grad=g_text)),
         "table": table,
         "errata": t(lang, "errata") if is_seed_system(w, h0) else "",
-        "why": " ".join(why_lines(regime(w).to_json(), ws, lang)),
-        "overflow": overflow,
+        "why": tidy(" ".join(why_lines(regime(w).to_json(), ws, lang))),
+        "overflow": tidy(overflow),
         "sgd": {
             "w_new": show(w_new),
-            "text": t(lang, "sgd_text", w=ws, eta=show(eta), grad=g_text, w_new=show(w_new)),
+            "text": tidy(t(lang, "sgd_text", w=ws, eta=show(eta), grad=g_text, w_new=show(w_new))),
         },
         "clip": {
             "grad_clipped": show(g_clip),
             "w_new": show(w_clip),
-            "text": t(
-                lang,
-                "sgd_clip_text",
-                c=show(c),
-                grad=g_text,
-                g_clip=show(g_clip),
-                w_clip=show(w_clip),
+            "text": tidy(
+                t(
+                    lang,
+                    "sgd_clip_text",
+                    c=show(c),
+                    grad=g_text,
+                    g_clip=show(g_clip),
+                    w_clip=show(w_clip),
+                )
             ),
         },
         "curve": {"T": Ts, "log10_grad": curve, "current_T": T},
