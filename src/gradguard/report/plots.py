@@ -372,7 +372,9 @@ def plot_run(
     steps = np.array([r.step for r in records])
     loss = _series(records, "loss")
     finite_loss = np.where(np.isfinite(loss), loss, np.nan)
-    ax_loss.plot(steps, finite_loss, color="tab:blue")
+    # A run that blows up in two steps has one or two finite points: markers keep them visible.
+    few = {"marker": "o", "ms": 4} if len(records) <= 30 else {}
+    ax_loss.plot(steps, finite_loss, color="tab:blue", **few)
     ok = finite_loss[np.isfinite(finite_loss)]
     # A loss spanning more than two decades (a spike, or a run that learns) reads on a log scale.
     if ok.size and ok.min() > 0 and ok.max() / ok.min() > 100:
@@ -381,10 +383,16 @@ def plot_run(
         _positive(_series(records, "grad_norm")),
         _positive(_series(records, "grad_norm_clipped")),
     )
-    ax_norm.plot(steps, pre, color="tab:orange", lw=1.5, label=t(lang, "legend_pre_clip"))
+    ax_norm.plot(steps, pre, color="tab:orange", lw=1.5, label=t(lang, "legend_pre_clip"), **few)
     if np.isfinite(post).any():
         ax_norm.plot(
-            steps, post, color="tab:green", lw=1.2, ls="--", label=t(lang, "legend_post_clip")
+            steps,
+            post,
+            color="tab:green",
+            lw=1.2,
+            ls="--",
+            label=t(lang, "legend_post_clip"),
+            **few,
         )
     thr = _series(records, "threshold")
     if show_threshold and np.isfinite(thr).any():
@@ -470,6 +478,10 @@ def plot_summary(rows: Sequence[Mapping[str, Any]], *, lang: str = "en") -> Figu
         a.invert_yaxis()
     ax_loss.set_yticklabels([])
     ax_loss.set_xscale("log")
+    from matplotlib.ticker import MaxNLocator
+
+    ax_nf.set_xlim(0, horizon * 1.05)  # steps count from 0: "diverged at step 2" reads as early
+    ax_nf.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_nf.set_xlabel(t(lang, "axis_first_nonfinite"))
     ax_loss.set_xlabel(t(lang, "axis_final_loss"))
     ax_nf.set_title(t(lang, "title_summary"), fontsize=10)
