@@ -518,7 +518,7 @@ def plot_log_timeline(
     """
     if not records:
         raise InputError("records", "[]", "a non-empty list of step records")
-    fig, axes = _figure(lang, 1, 1, (9, 4))
+    fig, axes = _figure(lang, 1, 1, (10.5, 4))
     ax = axes[0][0]
     steps = np.array([r.step for r in records])
     pre = _positive(_series(records, "grad_norm"))
@@ -560,7 +560,8 @@ def plot_log_timeline(
     ax.set_ylabel(t(lang, "axis_grad_norm"))
     ax.set_title(t(lang, "title_timeline", source=source or "log"), fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    # Outside the axes: the marked steps (the point of this plot) sit anywhere, often at the top.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
 
 
