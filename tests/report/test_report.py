@@ -170,6 +170,10 @@ def test_load_source_errors(tmp_path, results_dir):
     results_dir = tour / "remedies"
     src = load_source(results_dir / "divergence" / "none-seed0.jsonl")
     assert src.kind == "log" and len(src.log.steps) == 20
+    # a summary saved under another name is still read as CSV, never as a JSONL log
+    (results_dir / "summary.csv").rename(results_dir / "quick.csv")
+    src = load_source(results_dir / "quick.csv")
+    assert src.kind == "results" and len(src.summary) == 7 and len(src.runs) == 7
 
 
 # ---- through the CLI: exit codes, one-line errors, no traceback ----
