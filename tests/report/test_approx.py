@@ -94,3 +94,12 @@ def test_updates_clip_and_fallback_match_the_lab():
     assert show_json(w_new, 20) == show_json(exact_new, 20)
     # |g| equal to c to all 50 digits: undecidable at bounded precision → the exact lab path
     assert _updates(2, 1, 5, Decimal(80), Fraction(1, 100), 80)[1] == 80
+
+
+def test_explorer_huge_values_beyond_decimals_default_exponent_range():
+    # w = 1e300, T = 10^4: |dL/dw| = 10^4·10^(300·9999) = 10^2999704, past decimal's default
+    # Emax (999,999): every operation must run in the wide context, never raise Overflow.
+    s = explorer_state({"w": "1e300", "T": "10000", "c": "1e-300"})
+    assert s["grad"] == "≈ 1.000 × 10^2999704"
+    assert s["clip"]["grad_clipped"] == "≈ 1.000 × 10^-300"  # clipped to c exactly (1e-300)
+    assert s["sgd"]["w_new"] == "≈ -1.000 × 10^2999702"  # 1e300 − 0.01·1e2999704

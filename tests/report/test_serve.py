@@ -112,7 +112,11 @@ def test_http_page_and_api(base_url):
     st.dictionaries(
         st.sampled_from(["w", "h0", "T", "eta", "c", "lang", "zz"]),
         st.one_of(
-            st.text(max_size=12), st.integers(-(10**6), 10**6).map(str), st.floats().map(str)
+            st.text(max_size=12),
+            st.integers(-(10**6), 10**6).map(str),
+            st.floats().map(str),
+            # edges: |w| = 1, huge powers (past decimal's default exponent range), T = 10^4
+            st.sampled_from(["1e300", "-1e300", "1e-300", "10000", "1", "-1", "0.123456789"]),
         ),
         max_size=6,
     )

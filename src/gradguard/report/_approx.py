@@ -67,25 +67,25 @@ def sub_scaled(w: Any, eta: Any, g: Any) -> Decimal | None:
     ``None`` means the two terms agree to so many digits that the difference has
     fewer than 10 correct ones left: the caller computes it exactly.
     """
-    ctx = _context()
-    a, b = _dec(w, ctx), ctx.multiply(_dec(eta, ctx), g)
-    out = ctx.subtract(a, b)
-    big = max(abs(a), abs(b))
-    if out == 0 or abs(out) < big.scaleb(10 - PREC):
-        return None
-    return out
+    with decimal.localcontext(_context()) as ctx:  # every operation, incl. abs and scaleb
+        a, b = _dec(w, ctx), _dec(eta, ctx) * g
+        out = a - b
+        big = max(abs(a), abs(b))
+        if out == 0 or abs(out) < big.scaleb(10 - PREC):
+            return None
+        return out
 
 
 def compare_abs(g: Decimal, c: Any) -> int | None:
     """Return ``-1, 0, 1`` as ``|g|`` is below, equal to or above ``c``; ``None`` if too close."""
-    ctx = _context()
-    cd = _dec(c, ctx)
-    margin = cd.scaleb(10 - PREC)
-    if abs(g) > cd + margin:
-        return 1
-    if abs(g) < cd - margin:
-        return -1
-    return None
+    with decimal.localcontext(_context()) as ctx:
+        cd = _dec(c, ctx)
+        margin = cd.scaleb(10 - PREC)
+        if abs(g) > cd + margin:
+            return 1
+        if abs(g) < cd - margin:
+            return -1
+        return None
 
 
 def show_json(x: Any, digits: int) -> str:
@@ -99,5 +99,6 @@ def show_json(x: Any, digits: int) -> str:
     if isinstance(x, Decimal):
         if x == 0:
             return "0"
-        return "≈" + f"{x:.3e}".replace("E", "e")
+        with decimal.localcontext(_context()):
+            return "≈" + f"{x:.3e}".replace("E", "e")
     return exact_to_json(x, digits)
