@@ -212,3 +212,13 @@ def test_state_peak_near_one_is_in_scientific_form():
     s = explorer_state({"w": "0." + "9" * 310, "T": "5"})
     assert "peak at T ≈ 1.000 × 10^310" in s["why"]
     assert not re.search(r"\d{16}", s["why"] + s["overflow"])
+
+
+@pytest.mark.parametrize("w", ["1e300", "-1e300", "1e-300", "0.123456789", "1", "-1", "0"])
+@pytest.mark.parametrize("T", ["1", "2", "10000"])
+@pytest.mark.parametrize(("h0", "eta", "c"), [("1", "0.01", "5"), ("-3", "1e300", "1e-300")])
+def test_state_at_the_edges_never_fails(w, T, h0, eta, c):
+    # Extreme magnitudes (10^±3,000,000 at T = 10^4), |w| = 1 and w = 0: a page, not a 500.
+    s = explorer_state({"w": w, "T": T, "h0": h0, "eta": eta, "c": c})
+    assert s["grad"] and s["sgd"]["w_new"] and s["clip"]["w_new"]
+    assert not re.search(r"\d{25}", json.dumps(s, ensure_ascii=False))  # all abbreviated
