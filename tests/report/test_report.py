@@ -227,6 +227,7 @@ def test_cli_report_malformed_log_names_file_and_line(tmp_path, capsys):
     )
     err = _one_line_error(capsys, ["report", "--from", str(bad), "--out", str(tmp_path / "r.html")])
     assert f"{bad}:2: bad step record" in err
+    assert err.strip().endswith("got 'fly').")  # one full stop, not "'fly'.)."
 
 
 def test_cli_report_out_is_folder(tmp_path, capsys):

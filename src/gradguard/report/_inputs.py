@@ -106,7 +106,8 @@ def _read(p: Path) -> Log:
     try:
         return read_log(p)
     except RecordError as e:
-        raise InputFileError(str(e)) from None
+        # records wraps an InputError's sentence in parentheses: "… got 'fly'.)." → "'fly')."
+        raise InputFileError(str(e).replace(".).", ").")) from None
 
 
 def _run_name(q: Path, root: Path, log: Log) -> tuple[str, tuple[str, str, str]]:
