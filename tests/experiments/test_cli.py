@@ -47,6 +47,15 @@ def assert_usage_error(code, err, *fragments):
         (["remedies", "--steps", "0"], ["--steps"]),
         (["remedies", "--seeds", "-1"], ["--seeds"]),
         (["remedies", "--bogus"], ["--bogus"]),
+        (["flow", "--seed", "99999999999999999999"], ["--seed", "from 0 to"]),
+        (["flow", "--seed", "-1"], ["--seed"]),
+        (["flow", "--hidden", "100000"], ["--hidden", "from 1 to 2048"]),
+        (["flow", "-T", "10000000"], ["-T", "from 1 to 100000"]),
+        (["flow", "--batch", "0"], ["--batch"]),
+        (["flow", "--h0", "nan"], ["--h0", "finite"]),
+        (["remedies", "--seeds", "99999999999999999999"], ["--seeds", "from 0 to"]),
+        (["remedies", "-T", "20000"], ["-T", "from 2 to 10000"]),
+        (["remedies", "--steps", "100000000"], ["--steps", "from 1 to"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2(capsys, args, fragments):
@@ -147,3 +156,19 @@ def test_flow_reports_float32_overflow(capsys):
     code, out, _ = run(capsys, "flow", "-T", "400", "--init", "he", "--dtype", "float32")
     assert code == 0
     assert "is not finite from t = " in out and "float32 overflow" in out
+
+
+def test_write_failure_mid_run_is_one_line_exit_1(capsys, tmp_path, monkeypatch):
+    # A full disk (or a yanked drive) while records are written: exit 1, one line.
+    import gradguard.experiments._runner as runner
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runner, "RecordWriter", no_space)
+    code, _, err = run(
+        capsys, "remedies", "--experiments", "divergence", "--configs", "none",
+        "--steps", "3", "--out", str(tmp_path), "--no-progress",
+    )  # fmt: skip
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "No space left on device" in err and "Traceback" not in err

@@ -23,6 +23,17 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _offending_value(args: list[str], param: object) -> str | None:
+    """Find the value the user typed for ``param`` (click's messages do not always echo it)."""
+    for opt in getattr(param, "opts", None) or []:
+        for i, token in enumerate(args):
+            if token == opt and i + 1 < len(args):
+                return args[i + 1]
+            if token.startswith(opt + "=") and opt.startswith("--"):
+                return token[len(opt) + 1 :]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 runtime failure, 2 usage error)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -40,7 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except typer.TyperException as e:  # click's usage errors (exit_code 2) and others
         ctx = getattr(e, "ctx", None)
         where = f" (see 'gradguard {ctx.info_name} --help')" if ctx and ctx.parent else ""
-        return _fail(e.format_message().replace("\n", " ") + where, getattr(e, "exit_code", 1))
+        message = e.format_message().replace("\n", " ")
+        value = _offending_value(args, getattr(e, "param", None))
+        if value is not None and repr(value) not in message:
+            message = message.replace(": ", f": got {value!r}; ", 1)
+        return _fail(message + where, getattr(e, "exit_code", 1))
     except BrokenPipeError:
         return 0
     return int(result) if isinstance(result, int) else 0

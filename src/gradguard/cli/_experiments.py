@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from gradguard.cli._app import UsageFailure, app, usage
+from gradguard.cli._app import RuntimeFailure, UsageFailure, app, usage
 from gradguard.errors import InputError
 
 # Library argument names → the flags a user typed, for one-line errors.
@@ -31,7 +31,7 @@ _FLAGS = {
     "batch": "--batch",
     "inputs": "--inputs",
     "h0": "--h0",
-    "seed": "--seeds",
+    "seed": "--seed",
     "seeds": "--seeds",
     "experiment": "--experiments",
     "config": "--configs",
@@ -241,7 +241,10 @@ def flow(
     except InputError as e:
         raise _usage(e) from None
     if plot is not None:
-        _plot_flow(results, plot)
+        try:
+            _plot_flow(results, plot)
+        except OSError as e:
+            raise RuntimeFailure(f"cannot write the plot {plot}: {e.strerror or e}.") from None
         print(f"gradguard: plot written to {plot}", file=sys.stderr)
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
@@ -305,7 +308,9 @@ def remedies(
     ),
     steps: int | None = typer.Option(None, "--steps", help="Optimizer steps per run (override)."),
     lr: float | None = typer.Option(
-        None, "--lr", help="SGD learning rate η of the divergence experiment (default 0.01)."
+        None,
+        "--lr",
+        help="SGD learning rate η of the divergence experiment (default 0.01; low-lr: η × 1e-4).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary rows as JSON."),
     progress: bool = typer.Option(
@@ -330,6 +335,14 @@ def remedies(
                     str(InputError("--experiments", e, "one of " + ", ".join(EXPERIMENTS)))
                 )
     seed_list = _ints(seeds, "--seeds", "a comma-separated list of whole numbers ≥ 0")
+    if seed_list is not None:
+        from gradguard.experiments._names import check_seed
+
+        try:
+            for s in seed_list:
+                check_seed(s, "--seeds")
+        except InputError as e:
+            raise UsageFailure(str(e)) from None
     lengths = _ints(T, "-T", "a comma-separated list of whole numbers ≥ 2")
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
         raise UsageFailure(str(InputError("--lr", lr, "a finite number > 0 (the learning rate)")))
@@ -362,6 +375,9 @@ def remedies(
         rows = run_remedies(preset, out, progress=callback, **kwargs)
     except RemediesInterrupted as e:
         rows, interrupted = e.rows, True
+    except OSError as e:  # e.g. the disk filled up mid-run; finished runs are in summary.csv
+        where = f" under {out}" if out is not None else ""
+        raise RuntimeFailure(f"cannot write the results{where}: {e.strerror or e}.") from None
     finally:
         if bar is not None:
             bar.stop()

@@ -30,9 +30,14 @@ import torch
 
 from gradguard.errors import InputError
 from gradguard.experiments._models import RecurrentNet, recurrent_spectrum
-from gradguard.experiments._names import check_cell, check_init, check_T
+from gradguard.experiments._names import check_cell, check_count, check_init, check_seed, check_T
 
 __all__ = ["FlowResult", "gradient_flow", "measure_flow"]
+
+#: Upper bounds of :func:`gradient_flow`'s sizes.
+MAX_FLOW_T = 100_000
+MAX_FLOW_HIDDEN = 2048
+MAX_FLOW_BATCH = 4096
 
 
 @dataclass
@@ -139,16 +144,17 @@ def gradient_flow(
       a :class:`FlowResult`.
 
     Raises:
-      InputError: unknown model/init/inputs, ``T < 1``, ``hidden < 1``, ``batch < 1``,
-        or a missing ``rho``.
+      InputError: unknown model/init/inputs, ``T`` outside 1…100 000, ``hidden``
+        outside 1…2048, ``batch`` outside 1…4096, a seed outside 0…2³²−1, or a
+        missing ``rho``.
     """
     check_cell(model)
     check_init(init, rho)
-    check_T(T)
-    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-        raise InputError("hidden", hidden, "a whole number ≥ 1")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise InputError("batch", batch, "a whole number ≥ 1")
+    # Bounds keep a typo from becoming an hour-long run or an out-of-memory crash.
+    check_T(T, maximum=MAX_FLOW_T)
+    check_count(hidden, "hidden", MAX_FLOW_HIDDEN)
+    check_count(batch, "batch", MAX_FLOW_BATCH)
+    check_seed(seed)
     if inputs not in ("random", "zero"):
         raise InputError("inputs", inputs, "'random' or 'zero'")
     if not math.isfinite(h0):

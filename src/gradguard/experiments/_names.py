@@ -14,10 +14,13 @@ __all__ = [
     "INITS",
     "LIMIT_RHO",
     "LONG_RANGE_CONFIGS",
+    "MAX_SEED",
     "TASKS",
     "check_T",
     "check_cell",
+    "check_count",
     "check_init",
+    "check_seed",
 ]
 
 #: Recurrent cells.
@@ -72,11 +75,31 @@ DIVERGENCE_CONFIGS = (
 LONG_RANGE_CONFIGS = ("rnn", "rnn-clip", "irnn", "lstm", "gru")
 
 
-def check_T(T: object, name: str = "T", minimum: int = 1) -> int:
-    """Return ``T`` if it is a whole number ≥ ``minimum``, else raise :class:`InputError`."""
+#: Largest seed accepted (torch generators take 64-bit seeds; the runner adds offsets).
+MAX_SEED = 2**32 - 1
+
+
+def check_T(T: object, name: str = "T", minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``T`` if it is a whole number ≥ ``minimum`` (and ≤ ``maximum``), else raise."""
     if isinstance(T, bool) or not isinstance(T, int) or minimum > T:
         raise InputError(name, T, f"a whole number ≥ {minimum} (the sequence length)")
+    if maximum is not None and maximum < T:
+        raise InputError(name, T, f"a whole number from {minimum} to {maximum}")
     return T
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """Return ``seed`` if it is a whole number from 0 to :data:`MAX_SEED`, else raise."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InputError(name, seed, f"a whole number from 0 to {MAX_SEED}")
+    return seed
+
+
+def check_count(value: object, name: str, maximum: int) -> int:
+    """Return ``value`` if it is a whole number from 1 to ``maximum``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InputError(name, value, f"a whole number from 1 to {maximum}")
+    return value
 
 
 def check_cell(cell: object, name: str = "model") -> str:

@@ -51,6 +51,11 @@ from gradguard.experiments._names import (
     DIVERGENCE_CONFIGS,
     EXPERIMENTS,
     LONG_RANGE_CONFIGS,
+    TASKS,
+    check_cell,
+    check_count,
+    check_init,
+    check_seed,
     check_T,
 )
 from gradguard.experiments._tasks import (
@@ -77,6 +82,9 @@ __all__ = [
     "train_run",
 ]
 
+#: Upper bounds for the runner's overrides (a typo must not start a week-long grid).
+MAX_T = 10_000
+MAX_STEPS = 10_000_000
 OPTIMIZERS = ("sgd", "adam")
 #: A long-range run succeeds when its test MSE (adding) drops below this.
 ADDING_SUCCESS_MSE = 0.01
@@ -109,6 +117,9 @@ class RunSpec:
       steps: optimizer steps (a run stops early at its first non-finite step).
       batch: sequences per step.
       eval_every: steps between test-set evaluations (also at the last step).
+      flow_every: steps between gradient-flow profiles — ``‖∂L/∂h_t‖`` for
+        t = 1 … T of the task loss on a fixed probe batch (the first 64 test
+        sequences), recorded as ``grad_h`` on that step's record; 0: never.
       test_size: sequences in the fixed test set.
       fused: train with torch's fused kernel (same weights and math as unrolled).
     """
@@ -131,6 +142,33 @@ class RunSpec:
     eval_every: int
     test_size: int = 1000
     fused: bool = False
+    flow_every: int = 0
+
+    def __post_init__(self) -> None:
+        # A spec built by hand is checked as strictly as one from the CLI.
+        if self.experiment not in EXPERIMENTS:
+            raise InputError("experiment", self.experiment, "one of " + ", ".join(EXPERIMENTS))
+        if self.task not in TASKS:
+            raise InputError("task", self.task, "one of " + ", ".join(TASKS))
+        check_T(self.T, minimum=2 if self.task == "adding" else 1, maximum=MAX_T)
+        check_cell(self.model)
+        check_init(self.init, self.rho)
+        check_seed(self.seed)
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError("optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
+        if not _positive(self.lr):
+            raise InputError("lr", self.lr, "a finite number > 0 (the learning rate)")
+        if self.clip not in (None, "norm", "value"):
+            raise InputError("clip", self.clip, "None, 'norm' or 'value'")
+        if self.clip is not None and not _positive(self.threshold):
+            raise InputError("threshold", self.threshold, "a finite number > 0 when clipping")
+        check_count(self.hidden, "hidden", 4096)
+        check_count(self.steps, "steps", MAX_STEPS)
+        check_count(self.batch, "batch", 1_000_000)
+        check_count(self.eval_every, "eval_every", 10**9)
+        check_count(self.test_size, "test_size", 1_000_000)
+        if self.flow_every:
+            check_count(self.flow_every, "flow_every", 10**9)
 
     @property
     def run_id(self) -> str:
@@ -274,6 +312,10 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def _positive(x: object) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
 def _divergence_specs(p: Preset, seed: int, lr: float | None) -> list[RunSpec]:
     base = RunSpec(
         experiment="divergence",
@@ -292,6 +334,7 @@ def _divergence_specs(p: Preset, seed: int, lr: float | None) -> list[RunSpec]:
         steps=p.divergence_steps,
         batch=p.divergence_batch,
         eval_every=max(1, p.divergence_steps // 5),
+        flow_every=max(1, p.divergence_steps // 10),
     )
     return [
         base,
@@ -324,6 +367,7 @@ def _long_range_specs(p: Preset, task: str, T: int, seed: int) -> list[RunSpec]:
         steps=steps,
         batch=p.long_batch,
         eval_every=p.eval_every,
+        flow_every=p.eval_every,
         fused=True,
     )
     return [
@@ -368,11 +412,11 @@ def build_grid(
 
     Args:
       preset: ``"quick"``, ``"full"`` or a :class:`Preset`.
-      seeds: override the preset's seeds (each a whole number ≥ 0).
+      seeds: override the preset's seeds (each a whole number from 0 to 2³²−1).
       experiments: subset of ``divergence``, ``adding``, ``copy`` (``copy`` runs only when named).
       configs: keep only these configuration names.
-      T: lengths for the long-range experiments (``adding``/``copy``), each ≥ 2.
-      steps: override every run's number of steps (≥ 1).
+      T: lengths for the long-range experiments (``adding``/``copy``), each 2…10 000.
+      steps: override every run's number of steps (1…10⁷).
       lr: override the divergence experiment's SGD learning rate ``η``
         (``low-lr`` keeps its ratio); must be > 0.
 
@@ -395,18 +439,15 @@ def build_grid(
     if not run_seeds:
         raise InputError("seeds", list(run_seeds), "a non-empty list of whole numbers ≥ 0")
     for s in run_seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise InputError("seed", s, "a whole number ≥ 0")
+        check_seed(s)
     if T is not None:
         if not T:
             raise InputError("T", list(T), "a non-empty list of whole numbers ≥ 2")
         for t in T:
-            check_T(t, minimum=2)
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise InputError("steps", steps, "a whole number ≥ 1")
-    if lr is not None and (
-        isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0
-    ):
+            check_T(t, minimum=2, maximum=MAX_T)
+    if steps is not None:
+        check_count(steps, "steps", MAX_STEPS)
+    if lr is not None and not _positive(lr):
         raise InputError("lr", lr, "a finite number > 0 (the learning rate)")
     specs: list[RunSpec] = []
     for exp in exps:
@@ -422,7 +463,15 @@ def build_grid(
     if wanted is not None:
         specs = [s for s in specs if s.config in wanted]
     if steps is not None:
-        specs = [replace(s, steps=steps, eval_every=min(s.eval_every, steps)) for s in specs]
+        specs = [
+            replace(
+                s,
+                steps=steps,
+                eval_every=min(s.eval_every, steps),
+                flow_every=min(s.flow_every, steps),
+            )
+            for s in specs
+        ]
     # Group by experiment and T, then seed: a cut-short grid still has whole comparisons.
     order = {e: i for i, e in enumerate(EXPERIMENTS)}
     specs.sort(key=lambda s: (order[s.experiment], s.T, s.seed))
@@ -490,6 +539,23 @@ def make_model(spec: RunSpec, generator: torch.Generator) -> RecurrentNet:
     )  # fmt: skip
 
 
+def task_flow(spec: RunSpec, net: RecurrentNet, probe: Batch) -> list[float]:
+    """Return ``‖∂L/∂h_t‖`` for t = 1 … T of the task loss on ``probe``, run unrolled.
+
+    Leaves the parameters' ``.grad`` empty (``None``) and the parameters untouched,
+    so measuring between optimizer steps does not change the training.
+    """
+    net.zero_grad(set_to_none=True)
+    hs, states = net.unroll(probe.x)
+    for h in states:
+        h.retain_grad()
+    out = net.readout(hs if net.per_step_output else hs[:, -1])
+    _loss(spec, out, probe.y).backward()
+    norms = torch.stack([torch.linalg.vector_norm(h.grad) for h in states if h.grad is not None])
+    net.zero_grad(set_to_none=True)
+    return [float(v) for v in norms.tolist()]
+
+
 def _evaluate(spec: RunSpec, net: RecurrentNet, test: Batch) -> float:
     with torch.no_grad():
         return float(_loss(spec, net(test.x), test.y))
@@ -521,6 +587,7 @@ def train_run(
     gen_test = torch.Generator().manual_seed(20_000 + spec.seed)
     net = make_model(spec, gen_model)
     test = _task_batch(spec, spec.test_size, gen_test)
+    probe = Batch(x=test.x[:64], y=test.y[:64])
     params = list(net.parameters())
     opt: torch.optim.Optimizer
     if spec.optimizer == "sgd":
@@ -584,6 +651,8 @@ def train_run(
             record.extra["test_loss"] = test_loss
             if success is None and _success(spec, test_loss):
                 success = step + 1
+        if spec.flow_every and (step == 0 or (step + 1) % spec.flow_every == 0):
+            record.extra["grad_h"] = task_flow(spec, net, probe)
         record.time = time.perf_counter() - start
         if log is not None:
             log.write(record)
