@@ -101,6 +101,15 @@ def test_report_from_guard_log_has_timeline(guard_log):
     # 40 steps; clipped 18 (see test_plots); skipped: steps 12 and 20; rollback: step 21
     assert "40 steps from train.jsonl: 18 clipped, 2 skipped, 1 rolled back, 2 non-finite." in text
     assert "No measured remedy runs" in text  # a log alone has no remedy evidence
+    # the event table: the skips and the rollback, not the 18 plain clipped steps
+    guard = text.split('id="guard"')[1].split("</section>")[0]
+    rows = re.findall(r"<tr><td>(\d+)</td><td>(\w+)</td><td>(\w+)</td>", guard)
+    assert [(int(s), a) for s, a, _ in rows if a != "step"] == [
+        (12, "skip"),
+        (20, "skip"),
+        (21, "rollback"),
+    ]
+    assert all(k != "clipped" for _, _, k in rows)
 
 
 def test_report_without_source_and_bengali():

@@ -339,13 +339,25 @@ def _guard(src: Source, lang: str, figs: Any) -> str:
         body += figs.timeline(steps, src.path.name)
         if any(r.layer_norms for r in steps):
             body += figs.layers(steps)
-    notable = [r for r in steps if r.kind != "ok" or r.action != "step"][:50]
-    if notable:
+    # The table lists what the guard did beyond clipping: a log of a clipped run has clipping
+    # at most steps, and 50 rows of it would push the skips and rollbacks out of the table.
+    events = [r for r in steps if r.action != "step" or r.kind not in ("ok", "clipped")]
+    if events:
+        body += _p(t(lang, "guard_events"))
         body += _table(
             ["step", "action", "kind", "grad_norm", "loss"],
-            [[r.step, r.action, r.kind, _g(str(r.grad_norm)), _g(str(r.loss))] for r in notable],
+            [
+                [r.step, r.action, r.kind, _g(str(r.grad_norm)), _g(str(r.loss))]
+                for r in events[:_MAX_EVENTS]
+            ],
         )
+        if len(events) > _MAX_EVENTS:
+            body += _p(t(lang, "guard_events_more", n=len(events) - _MAX_EVENTS), "note")
     return body
+
+
+#: Rows of the guard's event table at most.
+_MAX_EVENTS = 50
 
 
 def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
