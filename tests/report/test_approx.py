@@ -103,3 +103,14 @@ def test_explorer_huge_values_beyond_decimals_default_exponent_range():
     assert s["grad"] == "≈ 1.000 × 10^2999704"
     assert s["clip"]["grad_clipped"] == "≈ 1.000 × 10^-300"  # clipped to c exactly (1e-300)
     assert s["sgd"]["w_new"] == "≈ -1.000 × 10^2999702"  # 1e300 − 0.01·1e2999704
+
+
+def test_report_lesson_abbreviates_long_gradients_from_the_start():
+    from gradguard.report._lesson import lesson_data
+
+    # 5·2^4 = 80: short, the whole exact trace (checked against the closed form)
+    d = lesson_data(2, 1, 5)
+    assert d["params"]["abbreviate"] is None and d["closed_form"]["matches_bptt"] is True
+    # 1000·w^999 for a 9-digit w: fractions of ~17,000 characters; the report shows 4 digits
+    d = lesson_data("0.123456789", 1, 1000)
+    assert d["params"]["abbreviate"] == 40 and d["grad"].startswith("≈2.651e-905")
