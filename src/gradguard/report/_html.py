@@ -100,16 +100,23 @@ def _backward(d: Mapping[str, Any], lang: str) -> str:
     w, T, states, terms = fmt(d["params"]["w"]), d["params"]["T"], d["states"], d["terms"]
     idx = shown_steps(T, 4, 2)
     more = t(lang, "ui_more", n=T - 6)
-    symbolic = [f"{fmt(states[i - 1])}·{w}^{T - i}" if i else more for i in idx]
+
+    def factor(v: str) -> str:  # an abbreviated value in a product: (1.524 × 10^-2)·w^k
+        text = fmt(v)
+        return f"({text.removeprefix('≈ ')})" if " × 10^" in text else text
+
+    symbolic = [f"{factor(states[i - 1])}·{w}^{T - i}" if i else more for i in idx]
     values = [fmt(terms[i - 1]) if i else more for i in idx]
     body = _p(t(lang, "backward_intro"))
     body += (
         '<pre class="math">'
         + _esc(
-            "dL/dw = Σ_{t=1}^{T} h_{t-1} · w^(T-t)\n      = "
-            + " + ".join(symbolic)
-            + "\n      = "
-            + " + ".join(values)
+            tidy(
+                "dL/dw = Σ_{t=1}^{T} h_{t-1} · w^(T-t)\n      = "
+                + " + ".join(symbolic)
+                + "\n      = "
+                + " + ".join(values)
+            )
         )
         + "</pre>"
     )
