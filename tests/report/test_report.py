@@ -326,6 +326,12 @@ def test_report_flow_section_with_curves_and_heatmap():
     assert flow_html.count("<img") == 2  # the curves and the heat map
     assert "measured per-step factor 2." in flow_html
     assert "Gradient flow was not measured" not in text
+    # what the tour measures is worded in the report's language
+    label = "linear × scaled-orthogonal (ρ = 2)"
+    flow = {"curves": curves, "measured": [{"label": label, "rho": 2.0, "factor": 2.0}], "T": T}
+    bn = build_report(flow=flow, lang="bn")
+    assert f"{label}: ρ(W) = 2, T = 20 ধাপে মাপা প্রতি-ধাপের গুণক" in bn
+    assert "per-step factor" not in bn
 
 
 def test_flow_json_in_results_folder(results_dir):

@@ -252,21 +252,18 @@ def _stage_flow(out: Path) -> dict[str, Any] | None:
     if experiments is None:
         return None
     curves: dict[str, list[float]] = {}
-    notes: list[str] = []
+    measured: list[dict[str, Any]] = []  # the report words them in its own language
     for model, init, rho in FLOW_CONFIGS:
         r = experiments.gradient_flow(model, init, FLOW_T, rho=rho)
         label = f"{model} × {init}" + (f" (ρ = {rho:g})" if rho is not None else "")
         curves[label] = [float(x) for x in r.grad_h]
-        notes.append(
-            f"{label}: ρ(W) = {r.rho:.3g}, measured per-step factor "
-            f"(‖∂L/∂h_1‖/‖∂L/∂h_T‖)^(1/(T−1)) = {r.factor:.3g} over T = {FLOW_T}."
-        )
+        measured.append({"label": label, "rho": float(r.rho), "factor": float(r.factor)})
     from gradguard.report._training_flow import flow_over_training
 
     over = flow_over_training(T=FLOW_T, **FLOW_TRAINING)
     data = {
         "curves": curves,
-        "notes": notes,
+        "measured": measured,
         "T": FLOW_T,
         "heatmap": over["matrix"],
         "heatmap_steps": over["steps"],

@@ -375,7 +375,18 @@ def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
         body += figs.flow_heat(
             flow["heatmap"], flow.get("heatmap_steps"), str(flow.get("heatmap_label", ""))
         )
-    for line in flow.get("notes", []):
+    for m in flow.get("measured", []):
+        body += _p(
+            t(
+                lang,
+                "flow_measured",
+                label=m.get("label", "?"),
+                rho=_g(str(m.get("rho"))),
+                factor=_g(str(m.get("factor"))),
+                T=flow.get("T", "?"),
+            )
+        )
+    for line in flow.get("notes", []):  # free text (flow.json written by hand or by older tours)
         body += _p(str(line))
     return body
 
