@@ -65,7 +65,8 @@ def test_sgd_trajectories_mark_nonfinite():
     lines = [ln for ln in ax.get_lines() if ln.get_label().startswith(("none", "clip"))]
     assert len(lines) == 2
     assert len(lines[0].get_xdata()) == 3  # stops before the inf
-    assert lines[0].get_label() == "none — |w| reaches 1e+06 — non-finite at update 3"
+    # w_3 = inf comes from update k = 2 (w_{k+1} = w_k − η·g_k), as `gradguard sgd` counts
+    assert lines[0].get_label() == "none — |w| reaches 1e+06 — non-finite at update k = 2"
     assert ax.get_yscale() == "linear"
     lo, hi = ax.get_ylim()
     assert lo < -1 and 2 < hi < 3  # fits the bounded run (and ±1), not the runaway one

@@ -242,7 +242,9 @@ def plot_sgd(
         elif finite.size:
             name += " — " + t(lang, "legend_peak", peak=f"{peak:.3g}")
         if bad.size:
-            name += " — " + t(lang, "legend_nonfinite_at", k=end)
+            # w_end is the first non-finite value: update k = end - 1 produced it,
+            # counted from 0 like `gradguard sgd` ("NON-FINITE at update k = 3").
+            name += " — " + t(lang, "legend_nonfinite_at", k=end - 1)
         ax.plot(np.arange(end), finite, marker=".", color=color, label=name)
         if bad.size and end > 0 and abs(finite[-1]) <= _BOUNDED:
             ax.scatter([end - 1], [finite[-1]], marker="X", s=90, color="crimson", zorder=4)
@@ -426,7 +428,7 @@ def plot_summary(rows: Sequence[Mapping[str, Any]], *, lang: str = "en") -> Figu
 
     Left: the first non-finite step of each seed (a hollow marker at the right
     edge when the run stayed finite). Right: the final loss of each seed (log
-    scale), non-finite losses omitted.
+    scale); a row whose loss is non-finite says "nan / inf".
 
     Args:
       rows: ``summary.csv`` rows (keys ``experiment, config, seed, diverged,
@@ -472,10 +474,24 @@ def plot_summary(rows: Sequence[Mapping[str, Any]], *, lang: str = "en") -> Figu
         loss = _to_float(r.get("final_loss"))
         if math.isfinite(loss) and loss > 0:
             ax_loss.scatter([loss], [yy], color="tab:blue", s=40)
+        elif not math.isfinite(loss):
+            # A diverged run has no final loss to plot; say so on its row rather
+            # than leave the row blank.
+            ax_loss.annotate(
+                "nan / inf",
+                (0.98, yy),
+                xycoords=("axes fraction", "data"),
+                ha="right",
+                va="center",
+                color="crimson",
+                fontsize=8,
+            )
     for a in (ax_nf, ax_loss):
         a.set_yticks(range(len(labels)), labels)
         a.grid(True, axis="x", alpha=0.3)
-        a.invert_yaxis()
+        # The same fixed limits on both panels: autoscaling the right panel
+        # (where a diverged row has no dot) would shift its rows off the labels.
+        a.set_ylim(len(labels) - 0.5, -0.5)
     ax_loss.set_yticklabels([])
     ax_loss.set_xscale("log")
     from matplotlib.ticker import MaxNLocator
@@ -485,7 +501,8 @@ def plot_summary(rows: Sequence[Mapping[str, Any]], *, lang: str = "en") -> Figu
     ax_nf.set_xlabel(t(lang, "axis_first_nonfinite"))
     ax_loss.set_xlabel(t(lang, "axis_final_loss"))
     ax_nf.set_title(t(lang, "title_summary"), fontsize=10)
-    ax_nf.legend(fontsize=8, loc="lower right")
+    # Below the axes: inside, it would cover the markers of the last rows.
+    ax_nf.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2)
     return fig
 
 
