@@ -131,6 +131,8 @@ def test_clip(capsys):
         (["explain", "--clip", "0"], ["--clip", "> 0"]),
         (["explain", "--steps", "1000000"], ["--steps", "100,000", "--mode log"]),
         (["explain", "--table-steps", "5,abc"], ["--table-steps"]),
+        (["explain", "--abbreviate", "0"], ["--abbreviate", "whole number ≥ 1, got 0"]),
+        (["explain", "--abbreviate", "-1", "-f", "json"], ["--abbreviate", "got -1"]),
         (["explain", "--table-steps", "5,10000000"], ["--table-steps", "10000000", "--mode log"]),
         (["table", "--steps", "0"], ["--steps", "'0'"]),
         (["table", "--steps", "5,-3"], ["--steps"]),

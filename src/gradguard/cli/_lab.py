@@ -123,6 +123,10 @@ def explain(
     language = _guarded(lambda: check_lang(lang if lang is not None else default_lang()))
     if fmt not in ("text", "markdown", "json"):
         raise usage(InputError("--format", fmt, "one of text, markdown, json"))
+    if abbreviate is not None and abbreviate < 1:
+        # Checked here too: text and markdown ignore the flag, and a bad value
+        # should not pass silently there.
+        raise usage(InputError("--abbreviate", abbreviate, "a whole number ≥ 1"))
     data = _guarded(
         lambda: lesson(
             w=w,
@@ -232,7 +236,12 @@ def _cell(value: Any, fmt: Callable[..., str]) -> str:
 
 @app.command()
 def sgd(
-    w: str = typer.Option("2", "--w", metavar="NUMBER", help="The starting weight w_0. " + W_HELP),
+    w: str = typer.Option(
+        "2",
+        "--w",
+        metavar="NUMBER",
+        help="The starting weight w_0: an integer, decimal (0.9 is read as exactly 9/10) or p/q.",
+    ),
     h0: str = typer.Option("1", "--h0", metavar="NUMBER", help=H0_HELP),
     steps: str = typer.Option(
         "5", "--steps", "-T", metavar="T", help="Time steps T of the recurrence."

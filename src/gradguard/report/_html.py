@@ -38,15 +38,14 @@ REMEDY_GROUPS: dict[str, tuple[str, ...]] = {
     "remedy_gates": ("lstm", "gru"),
     "remedy_lr": ("low-lr",),
 }
-#: At most this many run plots per remedy group (the first seed of each configuration).
-_MAX_RUN_PLOTS = 3
 
 _CSS = """
 body{font-family:"DejaVu Sans","Noto Sans","Noto Sans Bengali",sans-serif;max-width:1100px;
 margin:2em auto;padding:0 1em;line-height:1.5;color:#1b1b1b}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
 code,.math{font-family:"DejaVu Sans Mono",monospace;background:#f4f4f4;padding:0 .25em}
-table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em;display:block;overflow-x:auto;
+max-width:100%}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f0f0f0}
 td.l,th.l{text-align:left}.errata{background:#fff4e5;border-left:4px solid #f0a020;padding:.6em 1em}
 .answer{font-size:1.1em;background:#eef6ff;border-left:4px solid #3a7bd5;padding:.8em 1em}
@@ -311,7 +310,7 @@ def _remedies(src: Source | None, lang: str, figs: Any) -> str:
         body += f"<h3>{_esc(t(lang, key))}</h3>"
         if rows:
             body += _evidence(rows, lang) + _summary_table(rows, lang)
-        for name in _first_seed(runs, src)[:_MAX_RUN_PLOTS]:
+        for name in _one_per_config(runs, src):
             body += figs.run(name, src.runs[name])
     rest = [r for r in src.summary if r["config"] not in grouped]
     if rest:
@@ -319,11 +318,21 @@ def _remedies(src: Source | None, lang: str, figs: Any) -> str:
     return body
 
 
-def _first_seed(runs: Sequence[str], src: Source) -> list[str]:
-    """One run per (experiment, config, T): the first in name order (lowest seed)."""
-    seen: dict[tuple[str, ...], str] = {}
-    for name in sorted(runs):
-        seen.setdefault(src.run_info[name], name)
+def _one_per_config(runs: Sequence[str], src: Source) -> list[str]:
+    """One run per (experiment, config): the shortest T, then the first name (lowest seed).
+
+    Every configuration gets its plot (a fixed cap per group dropped the fourth,
+    e.g. the divergence LSTM), and the report does not grow with seeds or T.
+    """
+
+    def order(name: str) -> tuple[float, str]:
+        T = src.run_info[name][2]
+        return (float(T) if T.isdigit() else math.inf, name)
+
+    seen: dict[tuple[str, str], str] = {}
+    for name in sorted(runs, key=order):
+        experiment, config, _ = src.run_info[name]
+        seen.setdefault((experiment, config), name)
     return list(seen.values())
 
 
