@@ -172,3 +172,22 @@ def test_write_failure_mid_run_is_one_line_exit_1(capsys, tmp_path, monkeypatch)
     )  # fmt: skip
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "No space left on device" in err and "Traceback" not in err
+
+
+def test_replay_reads_remedies_records(capsys, tmp_path):
+    # The shared record format: `gradguard replay` reads what `remedies` writes.
+    code, _, err = run(
+        capsys, "remedies", "--experiments", "divergence", "--configs", "none,clip-norm",
+        "--steps", "12", "--out", str(tmp_path), "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    clip = tmp_path / "runs" / "divergence-T10-clip-norm-seed0.jsonl"
+    code, out, err = run(capsys, "replay", str(clip), "--json")
+    assert code == 0, err
+    (report,) = json.loads(out)["runs"]
+    assert report["run"] == "divergence/T10/clip-norm/seed0" and report["steps"] == 12
+    assert report["recorded"]["clipped"] == 12 and report["nonfinite_steps"] == []
+    none = tmp_path / "runs" / "divergence-T10-none-seed0.jsonl"
+    code, out, _ = run(capsys, "replay", str(none), "--json")
+    (report,) = json.loads(out)["runs"]
+    assert code == 0 and report["recorded"]["skipped"] == 1 and report["nonfinite_steps"]
