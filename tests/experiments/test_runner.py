@@ -99,10 +99,24 @@ def test_same_seed_same_numbers(tmp_path):
 
 
 def test_settings_restored_after_run():
+    # During the run: one thread, deterministic algorithms; after it: the caller's settings.
     threads = torch.get_num_threads()
-    run_remedies("quick", None, seeds=[0], experiments=["divergence"], configs=["none"], steps=2)
-    assert torch.get_num_threads() == threads
-    assert not torch.are_deterministic_algorithms_enabled()
+    seen = []
+
+    def progress(run_id, done, total):
+        seen.append((torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()))
+
+    torch.set_num_threads(2)
+    try:
+        run_remedies(
+            "quick", None, seeds=[0], experiments=["divergence"], configs=["low-lr"], steps=2,
+            progress=progress,
+        )  # fmt: skip
+        assert seen and set(seen) == {(1, True)}
+        assert torch.get_num_threads() == 2
+        assert not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_ctrl_c_keeps_finished_runs(tmp_path):
