@@ -60,6 +60,8 @@ def test_malformed_line_names_file_and_line(tmp_path):
 def test_missing_file_and_wrong_version(tmp_path):
     with pytest.raises(RecordError, match="no such log file"):
         read_log(tmp_path / "nope.jsonl")
+    with pytest.raises(RecordError, match="is a folder"):
+        read_log(tmp_path)
     path = tmp_path / "v2.jsonl"
     path.write_text('{"v":2,"type":"step","step":0}\n')
     with pytest.raises(RecordError, match="version 2"):

@@ -238,6 +238,8 @@ def read_log(path: str | os.PathLike[str]) -> Log:
       RecordError: the file is missing, not a log, or has a malformed line.
     """
     p = Path(path)
+    if p.is_dir():
+        raise RecordError(f"{p}: is a folder; give the path of a JSONL log file inside it.")
     if not p.is_file():
         raise RecordError(f"{p}: no such log file (expected a JSONL log from gradguard).")
     meta: list[dict[str, Any]] = []

@@ -127,6 +127,24 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
     out["params_identical_across_ranks"] = same_on_all_ranks(flat_params(model.module))
     out["snapshot_file"] = os.path.basename(str(guard.snapshot.path))
 
+    # --- DDP + AMP: the scaler finds inf on one rank only; every rank skips ----------
+    model = DDP(net())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    aguard = SpikeGuard(model.module, opt, scaler=scaler, spike_rule=None)
+    amp_kinds = []
+    for step in range(3):
+        opt.zero_grad(set_to_none=True)
+        x, y = batch(200 + step)
+        loss = loss_of(model, shard(x), shard(y))
+        scaler.scale(loss).backward()
+        if step == 1 and rank == 1:
+            next(model.module.parameters()).grad[0, 0] = math.inf
+        amp_kinds.append(aguard.step(loss).kind)
+    out["amp_kinds"] = amp_kinds
+    out["amp_scale"] = scaler.get_scale()
+    out["amp_params_identical"] = same_on_all_ranks(flat_params(model.module))
+
     # --- FSDP2 (DTensor-sharded gradients) ---------------------------------------------
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard

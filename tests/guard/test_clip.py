@@ -188,3 +188,30 @@ def test_properties(values, max_norm, norm_type):
     clip_grad_norm_(params, max_norm, norm_type)
     for p, a in zip(params, again, strict=True):
         torch.testing.assert_close(p.grad, a, rtol=1e-5 + 2e-6 / max_norm, atol=1e-6 * max_norm)
+
+
+def test_sparse_gradients_are_a_one_line_error():
+    # torch.nn.utils fails here too, with a NotImplementedError listing ~100 backends.
+    def sparse_model():
+        emb = torch.nn.Embedding(10, 3, sparse=True)
+        emb(torch.tensor([1, 2])).sum().backward()
+        return emb
+
+    for call in (
+        lambda m: grad_stats(m),
+        lambda m: clip_grad_norm_(m.parameters(), 0.1),
+        lambda m: clip_grad_value_(m.parameters(), 0.1),
+    ):
+        with pytest.raises(ValueError, match=r"dense gradients, got 'a torch.sparse_coo") as err:
+            call(sparse_model())
+        assert "\n" not in str(err.value) and "sparse=False" in str(err.value)
+
+
+def test_clip_grads_with_norm_nonfinite_error_raises_and_leaves_gradients():
+    model = _grads_with_nan()
+    before = [p.grad.clone() for p in model.parameters()]
+    stats = grad_stats(model)
+    with pytest.raises(RuntimeError, match=r"total_norm is nan.*left untouched.*'skip'"):
+        clip_grads_with_norm_(model, 1.0, stats.total_norm, nonfinite="error")
+    for p, b in zip(model.parameters(), before, strict=True):
+        assert torch.equal(p.grad.nan_to_num(), b.nan_to_num())

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gradguard.policies import EmaZScoreRule, PercentileRule  # noqa: E402
-from gradguard.torch import AGC, AutoClip, NormClipper, ZClip, grad_stats  # noqa: E402
+from gradguard.torch import AGC, AutoClip, NormClipper, ValueClipper, ZClip, grad_stats  # noqa: E402
 
 from .conftest import backward, make_model  # noqa: E402
 
@@ -142,6 +142,36 @@ def test_regression_agc_does_not_rescale_units_below_threshold():
     assert result.clipped
 
 
+def test_agc_leaves_nonfinite_units_alone_without_spreading_nan():
+    # A unit with an inf entry has ‖G_i‖ = inf > λ‖W_i‖; scaling it by λ‖W_i‖ / inf = 0
+    # would turn the inf into NaN (0 · inf). It is left alone, like a NaN unit, and the
+    # finite units are still clipped.
+    w = torch.nn.Parameter(torch.ones(3, 4))  # ‖W_i‖ = 2: λ‖W_i‖ = 0.2
+    w.grad = torch.tensor(
+        [
+            [1.0, math.inf, 0.0, 0.0],
+            [math.nan, 1.0, 0.0, 0.0],
+            [10.0, 0.0, 0.0, 0.0],  # finite, above λ: scaled to norm 0.2
+        ]
+    )
+    before = w.grad.clone()
+    AGC(clipping=0.1).clip_([w])
+    assert torch.equal(w.grad[0], before[0])
+    assert torch.equal(w.grad[1].isnan(), before[1].isnan())
+    assert torch.equal(w.grad[1].nan_to_num(), before[1].nan_to_num())
+    torch.testing.assert_close(w.grad[2], torch.tensor([0.2, 0.0, 0.0, 0.0]))
+
+
+def test_agc_exclude_accepts_one_name():
+    model = make_model()
+    backward(model, scale=1e4)
+    head_before = model["head"].weight.grad.clone()
+    agc = AGC(0.001, exclude="head")  # one string is one name, not "h", "e", "a", "d"
+    assert agc.exclude == ("head",)
+    agc.clip_(model)
+    assert torch.equal(model["head"].weight.grad, head_before)
+
+
 def test_agc_excludes_named_layers():
     model = make_model()
     backward(model, scale=1e4)
@@ -204,3 +234,50 @@ def test_clipper_coefficient_is_the_seeds_rule_with_torchs_epsilon(norm, c):
     # the seed's example: ‖g‖ = 100, c = 5 → 5 / 100.000001 ≈ 0.05.
     want = min(1.0, c / (norm + 1e-6))
     assert _coefficient(norm, c) == pytest.approx(want, rel=1e-15)
+
+
+def test_float32_overflowing_norm_is_clipped_not_left_alone():
+    # Entries of 1e30 are finite, but the float32 L2 norm overflows to inf: the clipper
+    # recomputes it in float64 and clips to c (it used to leave such a step unclipped).
+    w = torch.nn.Parameter(torch.zeros(2, 2))
+    w.grad = torch.tensor([[1e30, 0.0], [0.0, 1e30]])
+    assert torch.linalg.vector_norm(w.grad) == math.inf
+    result = NormClipper(1.0).clip_([w])
+    assert result.clipped and result.total_norm == pytest.approx(math.sqrt(2) * 1e30)
+    assert torch.isfinite(w.grad).all()
+    torch.testing.assert_close(torch.linalg.vector_norm(w.grad), torch.tensor(1.0))
+
+
+def test_clipper_arguments_are_checked_when_built():
+    from gradguard.torch import ValueClipper
+
+    with pytest.raises(ValueError, match=r"norm_type must be a number ≥ 1 or inf, got 0.5"):
+        NormClipper(1.0, norm_type=0.5)
+    with pytest.raises(ValueError, match="norm_type must be a number ≥ 1 or inf"):
+        ZClip(norm_type=0)
+    with pytest.raises(ValueError, match="norm_type must be a number ≥ 1 or inf"):
+        AutoClip(norm_type="fro")
+    with pytest.raises(ValueError, match="clip_value must be a finite number > 0, got nan"):
+        ValueClipper(math.nan)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: NormClipper(0.1),
+        lambda: AutoClip(10, per_parameter=True),
+        lambda: AGC(0.001),
+        lambda: ValueClipper(0.01),
+    ],
+)
+def test_clippers_accept_a_parameters_generator(make):
+    # model.parameters() is a generator: read once for the statistics, it used to leave
+    # nothing to scale (an error, or a result claiming a clip that never happened).
+    a, b = make_model(), make_model()
+    backward(a)
+    backward(b)
+    on_generator = make().clip_(a.parameters())
+    on_module = make().clip_(b)
+    assert on_generator == on_module
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad)

@@ -95,6 +95,14 @@ def test_guard_decisions_identical_across_ranks_with_one_rank_faults(ranks):
     assert (r0["snapshot_file"], r1["snapshot_file"]) == ("snap.rank0.pt", "snap.rank1.pt")
 
 
+def test_amp_found_inf_on_one_rank_skips_on_every_rank(ranks):
+    r0, r1 = ranks
+    assert r0["amp_kinds"] == r1["amp_kinds"] == ["ok", "amp_skip", "ok"]
+    # Both scalers backed off once (2^8 → 2^7) and the replicas stayed identical.
+    assert r0["amp_scale"] == r1["amp_scale"] == 2.0**7
+    assert r0["amp_params_identical"] and r1["amp_params_identical"]
+
+
 def test_fsdp2_global_norms_and_clipping_match_single_process(ranks):
     for r in ranks:
         assert r["fsdp_grad_type"] == "DTensor"

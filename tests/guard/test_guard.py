@@ -102,6 +102,41 @@ def test_skip_leaves_state_bitwise_unchanged(fault):
         assert record.grad_norm > 100 and record.grad_finite
 
 
+def test_overflowing_norm_with_finite_entries_is_measured_in_float64():
+    # Entries of 1e30 are finite (grad_finite) but their float32 norm is inf, which no
+    # rule can judge and no clipper can clip (stepping would move weights by ~1e29).
+    # The guard measures such a norm in float64: a spike after a calm history ...
+    model, opt, _ = _setup()
+    guard = SpikeGuard(model, opt, clipper=1.0, spike_rule=MedianMadRule(16, min_history=8))
+    for step in range(10):
+        guard.step(_forward_backward(model, opt, step))
+    before = _state(model, opt)
+    _forward_backward(model, opt, 10)
+    model.head.weight.grad.fill_(1e30)  # 16 entries: ‖g‖ ≈ 4e30
+    record = guard.step(1.0)
+    assert record.grad_finite and record.grad_norm == pytest.approx(4e30, rel=1e-3)
+    assert record.kind == "spike" and record.action == "skip"
+    _assert_bitwise_equal(_state(model, opt), before)
+    # ... and without a spike rule, clipped to c like any other large norm.
+    guard = SpikeGuard(model, opt, clipper=1.0, spike_rule=None)
+    _forward_backward(model, opt, 11)
+    model.head.weight.grad.fill_(1e30)
+    record = guard.step(1.0)
+    assert record.kind == "clipped" and record.grad_norm_clipped == pytest.approx(1.0)
+    assert all(torch.isfinite(p).all() and p.abs().max() < 10 for p in model.parameters())
+
+
+def test_record_grad_norm_is_the_pre_clip_norm():
+    model, opt, _ = _setup()
+    guard = SpikeGuard(model, opt, clipper=0.05)
+    loss = _forward_backward(model, opt, 0)
+    pre = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()])
+    record = guard.step(loss)
+    assert record.kind == "clipped" and record.grad_norm == float(pre) > 0.05
+    assert record.grad_norm_clipped == pytest.approx(0.05, rel=1e-4)
+    assert record.clip_coef == pytest.approx(0.05 / (float(pre) + 1e-6), rel=1e-6)
+
+
 def test_rollback_restores_snapshot_bitwise_and_skips_batches():
     model, opt, sched = _setup()
     guard = SpikeGuard(
@@ -154,7 +189,7 @@ def test_rollback_from_disk_snapshot(tmp_path):
 def test_raise_policy_and_max_rollbacks():
     model, opt, _ = _setup()
     guard = SpikeGuard(model, opt, on_nonfinite="raise")
-    with pytest.raises(GuardError, match="step 0: nonfinite") as err:
+    with pytest.raises(GuardError, match=r"step 0: nonfinite .*on_nonfinite='skip'") as err:
         guard.step(_forward_backward(model, opt, 0, "nan"))
     assert err.value.record.action == "skip"
     guard = SpikeGuard(model, opt, rollback_after=1, max_rollbacks=2, spike_rule=None)
@@ -172,6 +207,20 @@ def test_bad_guard_arguments():
         SpikeGuard(model, opt, rollback_after=0)
     with pytest.raises(ValueError, match="snapshot_every must be a whole number ≥ 1"):
         SpikeGuard(model, opt, snapshot_every=0)
+    with pytest.raises(ValueError, match=r"norm_type must be a number ≥ 1 or inf, got 0.5"):
+        SpikeGuard(model, opt, norm_type=0.5)
+    with pytest.raises(ValueError, match=r"clipper must be a finite number > 0, got -1"):
+        SpikeGuard(model, opt, clipper=-1)
+    with pytest.raises(ValueError, match=r"clipper must be a Clipper .*, got '1.0'"):
+        SpikeGuard(model, opt, clipper="1.0")
+    with pytest.raises(ValueError, match=r"spike_rule must be a gradguard.policies rule"):
+        SpikeGuard(model, opt, spike_rule="mad")
+    guard = SpikeGuard(model, opt)
+    loss = _forward_backward(model, opt, 0)
+    with pytest.raises(ValueError, match=r"loss must be one number .*shape \(16,\).*mean\(\)"):
+        guard.step(loss * torch.ones(16))
+    with pytest.raises(ValueError, match="loss must be one number"):
+        guard.step("abc")
 
 
 def test_loss_rule_flags_loss_spike():
@@ -240,6 +289,39 @@ def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
         SpikeGuard(model, opt, tensorboard=str(tmp_path))
 
 
+def test_tensorboard_writer_made_from_a_directory_is_closed(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    made = []
+
+    class Writer:  # stands in for torch.utils.tensorboard.SummaryWriter
+        def __init__(self, logdir):
+            self.logdir, self.closed, self.scalars = logdir, False, []
+            made.append(self)
+
+        def add_scalar(self, tag, value, step):
+            self.scalars.append(tag)
+
+        def close(self):
+            self.closed = True
+
+    module = types.ModuleType("torch.utils.tensorboard")
+    module.SummaryWriter = Writer
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", module)
+    model, opt, _ = _setup()
+    with SpikeGuard(model, opt, tensorboard=tmp_path / "tb") as guard:
+        guard.step(_forward_backward(model, opt, 0))
+    (writer,) = made
+    assert writer.logdir == str(tmp_path / "tb") and "gradguard/grad_norm" in writer.scalars
+    assert writer.closed  # queued events are flushed when the guard closes
+    # A writer passed in stays the caller's: the guard does not close it.
+    mine = Writer("mine")
+    with SpikeGuard(model, opt, tensorboard=mine):
+        pass
+    assert not mine.closed
+
+
 def test_monitor_always_steps_and_classifies():
     model, opt, _ = _setup()
     monitor = Monitor(
@@ -290,12 +372,52 @@ def test_amp_unscale_before_clipping_and_amp_skip():
     assert guard.consecutive_bad == 0  # AMP's own skip is not a fault
     # A non-finite loss under AMP is a fault, not the scaler's business.
     loss = _amp_step(model, opt, scaler, 2)
+    before_scaler = scaler.state_dict()
     rec = guard.step(loss * math.nan)
     assert rec.kind == "nonfinite" and rec.action == "skip" and guard.consecutive_bad == 1
+    # A withheld step leaves the scaler as it was: it does not count towards growth.
+    assert scaler.state_dict() == before_scaler
     # A user who already called unscale_ is not unscaled twice.
     loss = _amp_step(model, opt, scaler, 2)
     scaler.unscale_(opt)
     assert guard.step(loss).action == "step"
+    # The wrong order — scaler.step before the guard — is refused with what to do.
+    loss = _amp_step(model, opt, scaler, 3)
+    scaler.step(opt)
+    with pytest.raises(RuntimeError, match=r"guard.step\(loss\) replaces scaler.step"):
+        guard.step(loss)
+
+
+def test_rollback_under_amp_restores_the_scaler():
+    # The scaler is part of the snapshot: after a rollback its scale and growth tracker
+    # are those of the snapshot, not those of the bad steps in between.
+    model, opt, sched = _setup()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=2)
+    guard = SpikeGuard(
+        model,
+        opt,
+        scheduler=sched,
+        scaler=scaler,
+        rollback_after=2,
+        snapshot_every=3,
+        spike_rule=None,
+    )
+    for step in range(3):
+        guard.step(_amp_step(model, opt, scaler, step))
+        sched.step()
+    # 3 steps taken, growth_interval 2: the scale grew once (2^11), tracker at 1.
+    snap_scaler = scaler.state_dict()
+    assert snap_scaler["scale"] == 2.0**11 and snap_scaler["_growth_tracker"] == 1
+    snap = _state(model, opt, sched)
+    # One overflow: the scaler halves its scale itself (amp_skip, not a fault) ...
+    guard.step(_amp_step(model, opt, scaler, 3, scale_loss=1e38))
+    assert scaler.get_scale() == 2.0**10
+    # ... then two non-finite losses in a row: rollback to the snapshot of step 3.
+    guard.step(_amp_step(model, opt, scaler, 4) * math.nan)
+    record = guard.step(_amp_step(model, opt, scaler, 5) * math.nan)
+    assert record.action == "rollback" and record.extra["restored_step"] == 3
+    assert scaler.state_dict() == snap_scaler
+    _assert_bitwise_equal(_state(model, opt, sched), snap)
 
 
 def _train(steps, faults, guard_kwargs, seed=0):

@@ -248,3 +248,10 @@ def test_guard_step_has_one_host_sync(monkeypatch):
     record = guard.step(loss)
     assert record.action == "step" and record.threshold is not None
     assert counter.calls == ["tolist"]
+
+
+def test_step_record_rejects_a_non_scalar_loss():
+    model = make_model()
+    backward(model)
+    with pytest.raises(ValueError, match=r"loss must be one number .*shape \(7,\)"):
+        step_record(0, grad_stats(model), loss=torch.ones(7))

@@ -141,7 +141,7 @@ def test_edge_parameters_render(w, h0, T):
 
 @pytest.mark.parametrize(("w", "h0"), [("-3/2", 2), ("1/3", "-5"), (1, "1/2"), (-1, 3), (7, 0)])
 def test_fast_abbreviated_path_matches_the_exact_trace(w, h0):
-    # T > 2000 takes the explorer's fast path (powers from logs, not the BPTT trace).
+    # An abbreviated lesson takes the fast path (powers from logs, not the BPTT trace).
     from gradguard.lab import LogValue, exact_to_json, forward
 
     T = 2100
@@ -156,3 +156,19 @@ def test_fast_abbreviated_path_matches_the_exact_trace(w, h0):
             assert math.log10(abs(float(mant))) + int(exp) == pytest.approx(lv.log10, abs=1e-3)
         else:
             assert got == exact_to_json(x)
+
+
+def test_abbreviated_lesson_builds_no_trace_unless_asked(monkeypatch):
+    # The term-by-term trace costs O(T²·digits) (w = 0.123456789, T = 2000: seconds); an
+    # abbreviated lesson builds its lists from powers and re-sums only with verify=True.
+    import gradguard.explain._lesson as mod
+
+    calls: list[int] = []
+    real = mod.bptt
+    monkeypatch.setattr(mod, "bptt", lambda w, h0, T: calls.append(T) or real(w, h0, T))
+    d = lesson(w="0.123456789", T=1500, abbreviate=40)
+    assert calls == [] and d["closed_form"]["matches_bptt"] is None
+    assert len(d["states"]) == 1501 and d["states"][1] == "123456789/1000000000"
+    assert lesson(T=50, abbreviate=40, verify=True)["closed_form"]["matches_bptt"] is True
+    assert calls == [50]
+    assert lesson(T=50)["closed_form"]["matches_bptt"] is True  # exact mode: always the trace

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -36,7 +37,7 @@ def test_explosion_axes_scales_lines_and_seed_overlay():
     # right panel: the overflow horizons as vertical lines at T = 123 (float32) and 1016 (float64)
     right_labels = [t.get_text() for t in ax2.get_legend().get_texts()]
     assert "float32 overflows at T = 123" in right_labels
-    assert "float64 overflows at T = 1016" in right_labels
+    assert "float64 overflows at T = 1,016" in right_labels
     assert ax2.get_ylabel() == "log₁₀ |dL/dw|"
 
 
@@ -174,3 +175,28 @@ def test_bengali_without_font_is_a_clear_error(tmp_path, monkeypatch, capsys):
         plots.plot_explosion(lang="en")  # English needs no extra font
     finally:
         _fonts.setup_fonts.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("w", "f64_label"),
+    [
+        # w = 1.00001: T·w^(T-1) passes 1.798e308 at T = 69,173,406 (the lab's overflow_horizon)
+        ("1.00001", "float64 overflows at T = 69,173,406"),
+        # w = ±1: |grad| = T, so float64 overflows at T ≈ 1.798e308 — shown in scientific form
+        ("1", "float64 overflows at T = ≈ 1.798 × 10^308"),
+        ("-1", "float64 overflows at T = ≈ 1.798 × 10^308"),
+    ],
+)
+def test_explosion_overflow_panel_near_one_is_sampled_on_log10_T(w, f64_label):
+    # np.arange(horizon) would need ~0.5 GB at w = 1.00001 and cannot exist at w = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.plot_explosion(ws=(2.0,), overflow_w=float(w))
+        plots.figure_bytes(fig, "png")
+    ax2 = fig.axes[1]
+    assert ax2.get_xlabel() == "log₁₀ T (time steps)"
+    curve = ax2.get_lines()[0].get_xdata()
+    assert len(curve) <= 2000 and curve[-1] > 7
+    labels = [t.get_text() for t in ax2.get_legend().get_texts()]
+    assert f64_label in labels
+    assert not any(re.search(r"\d{16}", s) for s in labels)  # never a raw 309-digit number

@@ -101,6 +101,15 @@ def test_report_from_guard_log_has_timeline(guard_log):
     # 40 steps; clipped 18 (see test_plots); skipped: steps 12 and 20; rollback: step 21
     assert "40 steps from train.jsonl: 18 clipped, 2 skipped, 1 rolled back, 2 non-finite." in text
     assert "No measured remedy runs" in text  # a log alone has no remedy evidence
+    # the event table: the skips and the rollback, not the 18 plain clipped steps
+    guard = text.split('id="guard"')[1].split("</section>")[0]
+    rows = re.findall(r"<tr><td>(\d+)</td><td>(\w+)</td><td>(\w+)</td>", guard)
+    assert [(int(s), a) for s, a, _ in rows if a != "step"] == [
+        (12, "skip"),
+        (20, "skip"),
+        (21, "rollback"),
+    ]
+    assert all(k != "clipped" for _, _, k in rows)
 
 
 def test_report_without_source_and_bengali():
@@ -120,6 +129,16 @@ def test_report_other_parameters():
     assert "… 3 more …" in text
     assert "never overflows" in text
     assert "The seed&#x27;s table is wrong" not in text  # errata only for the seed's w = 2, h0 = 1
+
+
+def test_report_near_w_one_has_no_raw_giant_numbers():
+    # w = 1: float64 overflows at T ≈ 1.798e308, float32 at ≈ 3.403e38 (|grad| = T·h0)
+    text = build_report(w="1", T=5)
+    assert "T ≈ 1.798 × 10^308" in text and "T ≈ 3.403 × 10^38" in text
+    assert not re.search(r"\d{40}", text.split("<figure>")[0] + text.split("</figure>")[-1])
+    # |w| within 1e-308 of 1: −1/ln|w| is inf as a float; the peak is shown from the exact one
+    why = build_report(w="0." + "9" * 310, T=5).split('id="why"')[1].split("</section>")[0]
+    assert "peak at T ≈ 1.000 × 10^310 (near −1/ln|w| ≈ 1.000 × 10^310)" in why
 
 
 def test_write_is_atomic_and_keeps_old_file_on_error(tmp_path, guard_log):
@@ -160,6 +179,10 @@ def test_load_source_errors(tmp_path, results_dir):
     results_dir = tour / "remedies"
     src = load_source(results_dir / "divergence" / "none-seed0.jsonl")
     assert src.kind == "log" and len(src.log.steps) == 20
+    # a summary saved under another name is still read as CSV, never as a JSONL log
+    (results_dir / "summary.csv").rename(results_dir / "quick.csv")
+    src = load_source(results_dir / "quick.csv")
+    assert src.kind == "results" and len(src.summary) == 7 and len(src.runs) == 7
 
 
 # ---- through the CLI: exit codes, one-line errors, no traceback ----
@@ -213,6 +236,7 @@ def test_cli_report_malformed_log_names_file_and_line(tmp_path, capsys):
     )
     err = _one_line_error(capsys, ["report", "--from", str(bad), "--out", str(tmp_path / "r.html")])
     assert f"{bad}:2: bad step record" in err
+    assert err.strip().endswith("got 'fly').")  # one full stop, not "'fly'.)."
 
 
 def test_cli_report_out_is_folder(tmp_path, capsys):
@@ -244,9 +268,11 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
     assert captured.out.strip().endswith(f"report: {(out / 'report.html').resolve()}")
     # the lab's table with the seed's claims, its errata and where floats give up
     assert "seed says" in captured.out and "28.1×" in captured.out
-    assert "Erratum: the seed's table values" in captured.out
-    assert "float64: the gradient is inf from T = 1,016 on." in captured.out
-    assert "float32: the gradient is inf from T = 123 on." in captured.out
+    assert "28,147,497,671,065,600" in captured.out  # 50·2^49, the seed's "≈ 10^15"
+    assert "≈ 3.567 × 10^308" in captured.out  # 1016·2^1015, the first inf in float64
+    assert "The seed's table says ≈ 1024, ≈ 10^6 and ≈ 10^15" in captured.out
+    assert "In float64 this gradient is inf from T = 1,016 on" in captured.out
+    assert "In float32 this gradient is inf from T = 123 on" in captured.out
     text = (out / "report.html").read_text()
     _check(text)
     assert "divergence / none (T = 10): diverged" in text
@@ -256,6 +282,19 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
         assert "ρ(W) = 2, measured per-step factor" in text and "= 2 over T = 12." in text
     else:
         assert "Gradient flow was not measured" in text
+
+
+def test_tour_table_in_bengali():
+    from gradguard.cli._report import _stage_table
+
+    text = _stage_table("bn")
+    # headers, regime, horizons and the erratum from the lesson's Bengali catalog
+    for needle in ("আগের সারির কত গুণ", "seed-এ লেখা", "এক্সপোনেনশিয়ালি", "Seed কোথায় ভুল"):
+        assert needle in text
+    assert "float64-এ এই gradient T = 1,016 থেকে inf হয়ে যায়" in text
+    assert "seed says" not in text and "Erratum" not in text
+    # the numbers are the lab's: 50·2^49 = 28,147,497,671,065,600, off from 10^15 by 28.1×
+    assert "28,147,497,671,065,600" in text and "28.1×" in text
 
 
 def test_cli_tour_out_is_a_file(tmp_path, capsys):
@@ -287,6 +326,12 @@ def test_report_flow_section_with_curves_and_heatmap():
     assert flow_html.count("<img") == 2  # the curves and the heat map
     assert "measured per-step factor 2." in flow_html
     assert "Gradient flow was not measured" not in text
+    # what the tour measures is worded in the report's language
+    label = "linear × scaled-orthogonal (ρ = 2)"
+    flow = {"curves": curves, "measured": [{"label": label, "rho": 2.0, "factor": 2.0}], "T": T}
+    bn = build_report(flow=flow, lang="bn")
+    assert f"{label}: ρ(W) = 2, T = 20 ধাপে মাপা প্রতি-ধাপের গুণক" in bn
+    assert "per-step factor" not in bn
 
 
 def test_flow_json_in_results_folder(results_dir):

@@ -112,7 +112,11 @@ def test_http_page_and_api(base_url):
     st.dictionaries(
         st.sampled_from(["w", "h0", "T", "eta", "c", "lang", "zz"]),
         st.one_of(
-            st.text(max_size=12), st.integers(-(10**6), 10**6).map(str), st.floats().map(str)
+            st.text(max_size=12),
+            st.integers(-(10**6), 10**6).map(str),
+            st.floats().map(str),
+            # edges: |w| = 1, huge powers (past decimal's default exponent range), T = 10^4
+            st.sampled_from(["1e300", "-1e300", "1e-300", "10000", "1", "-1", "0.123456789"]),
         ),
         max_size=6,
     )
@@ -178,11 +182,43 @@ def test_state_agrees_with_the_lesson(w, T):
     d = lesson(w=w, h0=3, T=T, abbreviate=20)
     assert s["grad"] == fmt(d["grad"]) and s["loss"] == fmt(d["loss"])
     idx = shown_steps(T, 6, 3)
-    assert [ln.rsplit(" = ", 1)[1] for ln, i in zip(s["forward"], idx, strict=True) if i] == [
-        fmt(d["states"][i]) for i in idx if i
+
+    def result(line: str) -> str:  # "h_7 = 0.9 × 1.162 × 10^0 ≈ 1.046 × 10^0" → "1.046 × 10^0"
+        return line[max(line.rfind(" = "), line.rfind(" ≈ ")) + 3 :]
+
+    def bare(v: str) -> str:  # the page marks the result "≈", not every approximate operand
+        return v.removeprefix("≈ ")
+
+    assert [result(ln) for ln, i in zip(s["forward"], idx, strict=True) if i] == [
+        bare(fmt(d["states"][i])) for i in idx if i
     ]
-    assert [v for v in s["backward"]["values"].split(" + ") if v != "…"] == [
-        fmt(d["terms"][i - 1]) for i in idx if i
+    assert [bare(v) for v in s["backward"]["values"].split(" + ") if v != "…"] == [
+        bare(fmt(d["terms"][i - 1])) for i in idx if i
     ]
     assert s["sgd"]["w_new"] == fmt(d["sgd"]["w_new"])
     assert s["clip"]["w_new"] == fmt(d["clip"]["w_new"])
+
+
+@pytest.mark.parametrize("w", ["1", "-1"])
+def test_state_overflow_horizon_at_w_one_is_in_scientific_form(w):
+    # |dL/dw| = T·|h0| at |w| = 1: float64 overflows only at T ≈ 1.798e308 (the lab's horizon)
+    s = explorer_state({"w": w, "T": "5"})
+    assert "T ≈ 1.798 × 10^308" in s["overflow"] and "T ≈ 3.403 × 10^38" in s["overflow"]
+    assert not re.search(r"\d{16}", s["overflow"])
+
+
+def test_state_peak_near_one_is_in_scientific_form():
+    # |w| within 1e-308 of 1: −1/ln|w| is inf as a float, the whole peak ⌈w/(1−w)⌉ ≈ 10^310
+    s = explorer_state({"w": "0." + "9" * 310, "T": "5"})
+    assert "peak at T ≈ 1.000 × 10^310" in s["why"]
+    assert not re.search(r"\d{16}", s["why"] + s["overflow"])
+
+
+@pytest.mark.parametrize("w", ["1e300", "-1e300", "1e-300", "0.123456789", "1", "-1", "0"])
+@pytest.mark.parametrize("T", ["1", "2", "10000"])
+@pytest.mark.parametrize(("h0", "eta", "c"), [("1", "0.01", "5"), ("-3", "1e300", "1e-300")])
+def test_state_at_the_edges_never_fails(w, T, h0, eta, c):
+    # Extreme magnitudes (10^±3,000,000 at T = 10^4), |w| = 1 and w = 0: a page, not a 500.
+    s = explorer_state({"w": w, "T": T, "h0": h0, "eta": eta, "c": c})
+    assert s["grad"] and s["sgd"]["w_new"] and s["clip"]["w_new"]
+    assert not re.search(r"\d{25}", json.dumps(s, ensure_ascii=False))  # all abbreviated

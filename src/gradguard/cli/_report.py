@@ -162,16 +162,73 @@ def _stage_lesson(lang: str) -> str:
 
 
 #: The tour's explosion table: the seed's T, then where float32 (123) and float64 (1016) give up.
-TABLE_STEPS = "5,10,20,50,100,123,1016"
+TABLE_STEPS = (5, 10, 20, 50, 100, 123, 1016)
+#: Exact values up to this many characters are printed whole (the seed's 2.8e16 is 26).
+_WHOLE = 26
 
 
-def _stage_table() -> None:
-    """Print the lab's explosion table (`gradguard table`) with the seed's claims and errata."""
-    from gradguard.cli import main
+def _stage_table(lang: str) -> str:
+    """The lab's explosion table at :data:`TABLE_STEPS`, with the seed's claims and errata.
 
-    code = main(["table", "--steps", TABLE_STEPS])
-    if code:
-        raise RuntimeFailure(f"`gradguard table --steps {TABLE_STEPS}` failed (exit {code}).")
+    The rows are :func:`gradguard.lab.explosion_table`'s (what ``gradguard table``
+    prints); the words come from the lesson's catalogs, so ``--lang bn`` reads
+    Bengali throughout.
+    """
+    from fractions import Fraction
+
+    from rich.cells import cell_len
+
+    from gradguard.explain import format_number, load_catalog
+    from gradguard.lab import explosion_table, overflow_horizon, regime, sci, table_to_json
+    from gradguard.report._lesson import count
+
+    cat = load_catalog(lang)
+    w, h0 = 2, 1  # the seed's system
+    rows = table_to_json(explosion_table(w, h0, TABLE_STEPS, mode="exact"))
+
+    def value(v: str) -> str:
+        whole = format_number(v, group=True)
+        return whole if len(whole) <= _WHOLE else format_number("≈" + sci(Fraction(v)))
+
+    head = [
+        cat[f"table.{k}"]
+        for k in ("col_T", "col_hT", "col_grad", "col_ratio", "col_float32", "col_seed", "col_off")
+    ]
+    body = []
+    for r in rows:
+        ratio, off, f32 = r["ratio"], r["off_by"], r["float32"]
+        body.append(
+            [
+                str(r["T"]),
+                value(r["h_T"]),
+                value(r["grad"]),
+                "—" if not isinstance(ratio, float) else f"×{ratio:,.4g}",
+                f32 if isinstance(f32, str) else f"{f32:.4g}",
+                r["seed_claim_text"] or "—",
+                "—" if off is None or off == 1 else f"{off:.3g}×",
+            ]
+        )
+    widths = [max(cell_len(x) for x in col) for col in zip(head, *body, strict=True)]
+
+    def line(cells: list[str], left: bool = False) -> str:
+        pad = [" " * (wd - cell_len(c)) for c, wd in zip(cells, widths, strict=True)]
+        joined = (c + p if left else p + c for c, p in zip(cells, pad, strict=True))
+        return "  ".join(joined).rstrip()
+
+    maxima = {"float64": "1.798e+308", "float32": "3.403e+38"}
+    lines = [cat["table.tour_heading"], "", line(head, left=True)]
+    lines.append("  ".join("─" * wd for wd in widths))
+    lines += [line(r) for r in body]
+    lines += ["", cat[f"table.{regime(w).kind}"]]
+    for dt in ("float64", "float32"):
+        at = overflow_horizon(w, h0, dt)
+        lines.append(
+            cat.get("table.no_horizon", dtype=dt)
+            if at is None
+            else cat.get("table.horizon", dtype=dt, T=count(at), max=maxima[dt])
+        )
+    lines.append("⚠ " + cat["errata.heading"] + ": " + cat["errata.table"])
+    return "\n".join(lines)
 
 
 #: What the tour measures through time: the seed's w = 2 in matrix form (ρ = 2), the
@@ -195,21 +252,18 @@ def _stage_flow(out: Path) -> dict[str, Any] | None:
     if experiments is None:
         return None
     curves: dict[str, list[float]] = {}
-    notes: list[str] = []
+    measured: list[dict[str, Any]] = []  # the report words them in its own language
     for model, init, rho in FLOW_CONFIGS:
         r = experiments.gradient_flow(model, init, FLOW_T, rho=rho)
         label = f"{model} × {init}" + (f" (ρ = {rho:g})" if rho is not None else "")
         curves[label] = [float(x) for x in r.grad_h]
-        notes.append(
-            f"{label}: ρ(W) = {r.rho:.3g}, measured per-step factor "
-            f"(‖∂L/∂h_1‖/‖∂L/∂h_T‖)^(1/(T−1)) = {r.factor:.3g} over T = {FLOW_T}."
-        )
+        measured.append({"label": label, "rho": float(r.rho), "factor": float(r.factor)})
     from gradguard.report._training_flow import flow_over_training
 
     over = flow_over_training(T=FLOW_T, **FLOW_TRAINING)
     data = {
         "curves": curves,
-        "notes": notes,
+        "measured": measured,
         "T": FLOW_T,
         "heatmap": over["matrix"],
         "heatmap_steps": over["steps"],
@@ -278,8 +332,7 @@ def tour(
         print(_stage_lesson(lang), "\n")
         stage_done("lesson")
         bar.update(task, description="2/5 the explosion table")
-        _stage_table()
-        print()
+        print(_stage_table(lang), "\n")
         stage_done("table")
         bar.update(task, description="3/5 gradient flow")
         flow = _stage_flow(out)

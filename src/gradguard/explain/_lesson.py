@@ -43,7 +43,6 @@ from gradguard.lab._recurrence import (
 __all__ = ["LESSON_VERSION", "lesson"]
 
 LESSON_VERSION = 1
-_VERIFY_T = 2000  # above this, an abbreviated lesson skips the term-by-term BPTT (speed)
 _SEED_BIG_GRAD = 10**6  # the seed's "but if the gradient is 10^6"
 
 
@@ -121,9 +120,10 @@ def lesson(
         ``"≈1.268e+30"`` (4 significant digits) instead of exact strings — fast
         for a web page at large ``T``; ``None`` keeps every value exact.
       verify: run the backward pass term by term and check its sum against the
-        closed form (``closed_form.matches_bptt``). Default: always when
-        ``abbreviate`` is ``None``, else for ``T ≤ 2000`` (the explorer's fast
-        path at larger ``T`` builds the terms from the closed form).
+        closed form (``closed_form.matches_bptt``). Default: when ``abbreviate``
+        is ``None`` (the lists then come from that trace); an abbreviated lesson
+        builds its lists from the closed form's powers and checks only with
+        ``verify=True`` (``matches_bptt`` is ``None`` otherwise).
 
     Returns:
       A dict with the keys ``version, lang, params, seed_system, states, loss,
@@ -158,7 +158,11 @@ def lesson(
 
     grad = grad_closed_form(wx, hx, tt)  # refuses a gradient over MAX_DIGITS digits
     matches: bool | None = None
-    needs_trace = abbreviate is None or tt <= _VERIFY_T
+    # An abbreviated lesson is for people (a page, a report): its lists are built
+    # from powers, exact while short (_series), so the O(T²·digits) trace of the
+    # BPTT sum is paid only when asked for (verify=True) — w = 0.123456789 at
+    # T = 2000 took seconds for digits nobody reads.
+    needs_trace = abbreviate is None
     trace = None
     if verify or needs_trace:
         try:

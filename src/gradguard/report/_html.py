@@ -23,7 +23,7 @@ from gradguard.errors import InputError
 from gradguard.report._atomic import write_text_atomic
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source
-from gradguard.report._lesson import fmt, lesson_data, shown_steps
+from gradguard.report._lesson import count, fmt, lesson_data, shown_steps, tidy
 
 __all__ = ["REMEDY_GROUPS", "SECTIONS", "build_report", "write_report"]
 
@@ -81,7 +81,7 @@ def _section(sid: str, title: str, body: str) -> str:
 
 
 def _p(text: str, cls: str = "") -> str:
-    return f"<p{f' class={cls!r}' if cls else ''}>{_esc(text)}</p>"
+    return f"<p{f' class={cls!r}' if cls else ''}>{_esc(tidy(text))}</p>"
 
 
 def _forward(d: Mapping[str, Any], lang: str) -> str:
@@ -92,7 +92,7 @@ def _forward(d: Mapping[str, Any], lang: str) -> str:
         for i in shown_steps(T, 6, 3)
     ]
     body = _p(t(lang, "forward_intro"))
-    body += '<pre class="math">' + _esc("\n".join(lines)) + "</pre>"
+    body += '<pre class="math">' + _esc(tidy("\n".join(lines))) + "</pre>"
     return body + _p(t(lang, "forward_loss", L=fmt(d["loss"])))
 
 
@@ -100,16 +100,23 @@ def _backward(d: Mapping[str, Any], lang: str) -> str:
     w, T, states, terms = fmt(d["params"]["w"]), d["params"]["T"], d["states"], d["terms"]
     idx = shown_steps(T, 4, 2)
     more = t(lang, "ui_more", n=T - 6)
-    symbolic = [f"{fmt(states[i - 1])}·{w}^{T - i}" if i else more for i in idx]
+
+    def factor(v: str) -> str:  # an abbreviated value in a product: (1.524 × 10^-2)·w^k
+        text = fmt(v)
+        return f"({text.removeprefix('≈ ')})" if " × 10^" in text else text
+
+    symbolic = [f"{factor(states[i - 1])}·{w}^{T - i}" if i else more for i in idx]
     values = [fmt(terms[i - 1]) if i else more for i in idx]
     body = _p(t(lang, "backward_intro"))
     body += (
         '<pre class="math">'
         + _esc(
-            "dL/dw = Σ_{t=1}^{T} h_{t-1} · w^(T-t)\n      = "
-            + " + ".join(symbolic)
-            + "\n      = "
-            + " + ".join(values)
+            tidy(
+                "dL/dw = Σ_{t=1}^{T} h_{t-1} · w^(T-t)\n      = "
+                + " + ".join(symbolic)
+                + "\n      = "
+                + " + ".join(values)
+            )
         )
         + "</pre>"
     )
@@ -140,7 +147,8 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
     hz = d["horizons"]
     w, h0 = fmt(d["params"]["w"]), fmt(d["params"]["h0"])
     if hz["float64"] is not None and hz["float32"] is not None:
-        body += _p(t(lang, "overflow_note", w=w, h0=h0, f64=hz["float64"], f32=hz["float32"]))
+        f64, f32 = count(hz["float64"]), count(hz["float32"])
+        body += _p(t(lang, "overflow_note", w=w, h0=h0, f64=f64, f32=f32))
     else:
         body += _p(t(lang, "overflow_never", w=w))
     return body + plot("explosion")
@@ -165,9 +173,11 @@ def why_lines(reg: Mapping[str, Any], w: str, lang: str) -> list[str]:
     lines = [t(lang, "why_text")]
     kind = reg["kind"]
     if kind == "vanishing":
-        real = reg.get("peak_T_real")
-        peak_real = f"{real:.3g}" if isinstance(real, (int, float)) else "?"
-        lines.append(t(lang, "why_vanishing", w=w, peak=reg["peak_T"], peak_real=peak_real))
+        real, peak = reg.get("peak_T_real"), reg["peak_T"]
+        # −1/ln|w| is "inf" in JSON when |w| is within 1e-308 of 1; the whole peak is exact.
+        finite = isinstance(real, (int, float)) and math.isfinite(real)
+        peak_real = f"{real:.3g}" if finite else count(peak)
+        lines.append(t(lang, "why_vanishing", w=w, peak=count(peak), peak_real=peak_real))
     elif kind in ("exploding", "linear", "zero"):
         lines.append(t(lang, f"why_{kind}", w=w, factor=fmt(reg["factor"])))
     if reg.get("alternating"):
@@ -336,13 +346,25 @@ def _guard(src: Source, lang: str, figs: Any) -> str:
         body += figs.timeline(steps, src.path.name)
         if any(r.layer_norms for r in steps):
             body += figs.layers(steps)
-    notable = [r for r in steps if r.kind != "ok" or r.action != "step"][:50]
-    if notable:
+    # The table lists what the guard did beyond clipping: a log of a clipped run has clipping
+    # at most steps, and 50 rows of it would push the skips and rollbacks out of the table.
+    events = [r for r in steps if r.action != "step" or r.kind not in ("ok", "clipped")]
+    if events:
+        body += _p(t(lang, "guard_events"))
         body += _table(
             ["step", "action", "kind", "grad_norm", "loss"],
-            [[r.step, r.action, r.kind, _g(str(r.grad_norm)), _g(str(r.loss))] for r in notable],
+            [
+                [r.step, r.action, r.kind, _g(str(r.grad_norm)), _g(str(r.loss))]
+                for r in events[:_MAX_EVENTS]
+            ],
         )
+        if len(events) > _MAX_EVENTS:
+            body += _p(t(lang, "guard_events_more", n=len(events) - _MAX_EVENTS), "note")
     return body
+
+
+#: Rows of the guard's event table at most.
+_MAX_EVENTS = 50
 
 
 def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
@@ -353,7 +375,18 @@ def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
         body += figs.flow_heat(
             flow["heatmap"], flow.get("heatmap_steps"), str(flow.get("heatmap_label", ""))
         )
-    for line in flow.get("notes", []):
+    for m in flow.get("measured", []):
+        body += _p(
+            t(
+                lang,
+                "flow_measured",
+                label=m.get("label", "?"),
+                rho=_g(str(m.get("rho"))),
+                factor=_g(str(m.get("factor"))),
+                T=flow.get("T", "?"),
+            )
+        )
+    for line in flow.get("notes", []):  # free text (flow.json written by hand or by older tours)
         body += _p(str(line))
     return body
 

@@ -70,11 +70,11 @@ def load_source(path: str | Path) -> Source:
     p = Path(path)
     if not p.exists():
         raise InputFileError(f"{p}: no such file or folder (give a results folder or a JSONL log).")
-    if p.is_file() and p.name == "summary.csv":
-        p = p.parent
+    summary_path = p / "summary.csv"
+    if p.is_file() and p.suffix.lower() == ".csv":  # a summary, whatever its name
+        summary_path, p = p, p.parent
     if p.is_file():
         return Source(path=p, kind="log", log=_read(p))
-    summary_path = p / "summary.csv"
     flow_path = p / "flow.json"
     if not summary_path.is_file():
         # A tour folder holds flow.json and the results one level down (remedies/).
@@ -106,7 +106,8 @@ def _read(p: Path) -> Log:
     try:
         return read_log(p)
     except RecordError as e:
-        raise InputFileError(str(e)) from None
+        # records wraps an InputError's sentence in parentheses: "… got 'fly'.)." → "'fly')."
+        raise InputFileError(str(e).replace(".).", ").")) from None
 
 
 def _run_name(q: Path, root: Path, log: Log) -> tuple[str, tuple[str, str, str]]:

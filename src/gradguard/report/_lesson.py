@@ -12,7 +12,7 @@ from typing import Any
 
 from gradguard.errors import InputError
 
-__all__ = ["EXACT_TRACE_T", "fmt", "lesson_data", "shown_steps"]
+__all__ = ["EXACT_TRACE_T", "count", "fmt", "lesson_data", "shown_steps", "tidy"]
 
 #: Up to this T the report computes the whole BPTT trace exactly and checks it
 #: against the closed form; above it values are abbreviated (``≈ d.ddd × 10^k``).
@@ -41,7 +41,8 @@ def lesson_data(
         learning rate, clipping threshold).
       lang: ``"en"`` or ``"bn"``.
       abbreviate: digits above which values are abbreviated (``None``: exact
-        up to :data:`EXACT_TRACE_T`, abbreviated to 40 digits beyond).
+        up to :data:`EXACT_TRACE_T` and gradients of up to 2,000 digits,
+        abbreviated to 40 digits beyond).
       names: how the caller calls each parameter in errors (``{"T": "--steps"}``).
       max_T: the largest T the caller accepts (its rule is stated in the error).
 
@@ -57,13 +58,30 @@ def lesson_data(
         t_int = int(str(T).strip())
     except ValueError:
         t_int = 0
-    if abbreviate is None and t_int > EXACT_TRACE_T:
+    if abbreviate is None and (t_int > EXACT_TRACE_T or _long_gradient(w, h0, t_int)):
         abbreviate = 40
     try:
         return lesson(w=w, h0=h0, T=T, eta=eta, c=c, lang=lang, abbreviate=abbreviate)
     except InputError as e:
         ours = _THEIR_NAMES.get(e.argument, e.argument)
         raise e.renamed(names.get(ours, ours)) from None
+
+
+#: A gradient with a longer exact text than this is abbreviated from the start: the report
+#: shows 40 digits at most, and the exact trace of, say, w = 0.123456789 at T = 1000 (fractions
+#: of ~9,000 digits, a thousand of them) took seconds for nothing shown.
+_EXACT_DIGITS = 2000
+
+
+def _long_gradient(w: object, h0: object, T: int) -> bool:
+    from gradguard.lab import to_exact
+    from gradguard.lab._recurrence import estimate_digits
+
+    try:
+        wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
+    except InputError:
+        return False  # lesson() names the bad value, as the caller calls it
+    return T >= 1 and estimate_digits(wx, hx, T - 1, T) > _EXACT_DIGITS
 
 
 def _check_T(T: object, name: str, maximum: int) -> None:
@@ -81,6 +99,31 @@ def fmt(v: Any) -> str:
     from gradguard.explain import format_number
 
     return format_number(v)
+
+
+def tidy(text: str) -> str:
+    """Read approximations naturally: ``x = ≈ 1.2 × 10^30`` → ``x ≈ 1.2 × 10^30``.
+
+    An approximate operand (``2 × ≈ 1.5 × 10^-2``) loses its mark: the ``≈``
+    that matters is the one before the result, and the sentence reads as math.
+    """
+    for before, after in (("= ≈ ", "≈ "), ("× ≈ ", "× "), ("+ ≈ ", "+ "), ("− ≈ ", "− ")):
+        text = text.replace(before, after)
+    return text
+
+
+def count(n: int) -> str:
+    """Format a whole number of steps for prose: ``1,016``; from 10^15 on ``≈ 1.798 × 10^308``.
+
+    Horizons and peaks near ``|w| = 1`` are astronomically large (``w = 1``:
+    about 1.8·10^308 steps in float64); their 309 digits say less than the
+    scientific form (:func:`gradguard.lab.sci`, correctly rounded).
+    """
+    if abs(n) < 10**15:
+        return f"{n:,}"
+    from gradguard.lab import sci
+
+    return fmt("≈" + sci(n))
 
 
 def shown_steps(T: int, head: int, tail: int) -> list[int]:

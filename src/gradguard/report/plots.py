@@ -22,6 +22,7 @@ from gradguard.errors import InputError
 from gradguard.records import StepRecord
 from gradguard.report._fonts import require_bengali, setup_fonts
 from gradguard.report._i18n import check_lang, t
+from gradguard.report._lesson import count
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -70,7 +71,7 @@ def _figure(lang: str, nrows: int = 1, ncols: int = 1, size: tuple[float, float]
 
 
 def _fmt(x: float) -> str:
-    return f"{x:g}"
+    return f"{x:.12g}"  # 1.0000001 stays itself (":g" would say 1)
 
 
 def _regime(w: float) -> str:
@@ -155,11 +156,17 @@ def plot_explosion(
 
     f32 = overflow_horizon(str(overflow_w), str(h0), "float32")
     f64 = overflow_horizon(str(overflow_w), str(h0), "float64")
-    right = int(max(f64 or 0, f32 or 0, T_max) * 1.1) + 1
-    Ts2 = np.arange(1, right + 1)
+    last = max(f64 or 0, f32 or 0, T_max)
+    right = last + last // 10 + 1  # 10 % past the last horizon (whole numbers: w = ±1 is ~1e308)
+    # Near w = ±1 the horizons reach 10^7 … 1.8·10^308 steps: then x is log10 T (a
+    # matplotlib log axis overflows at float's edge), sampled on a grid (no arange).
+    log_x = right > _LINEAR_T
+    Ts2 = _T_grid(right)
+    with np.errstate(invalid="ignore"):  # the sign's parity is meaningless past 2^63; unused
+        log_g2 = gradient_log(overflow_w, Ts2, h0)[1]
     ax2.plot(
-        Ts2,
-        gradient_log(overflow_w, Ts2, h0)[1],
+        np.log10(Ts2) if log_x else Ts2,
+        log_g2,
         color="black",
         lw=2,
         label=t(lang, "legend_grad", w=_fmt(overflow_w)),
@@ -169,18 +176,38 @@ def plot_explosion(
         ax2.axhline(top, color=color, ls=":", lw=1, label=t(lang, "legend_float_max", dtype=dtype))
         if T_over is not None:
             ax2.axvline(
-                T_over,
+                math.log10(T_over) if log_x else T_over,
                 color=color,
                 ls="--",
                 lw=1.5,
-                label=t(lang, "legend_overflow", dtype=dtype, T=T_over),
+                label=t(lang, "legend_overflow", dtype=dtype, T=count(T_over)),
             )
-    ax2.set_xlabel(t(lang, "axis_T"))
+    ax2.set_xlabel(t(lang, "axis_log10_T" if log_x else "axis_T"))
     ax2.set_ylabel(t(lang, "axis_log10_grad"))
     ax2.set_title(t(lang, "title_overflow", w=_fmt(overflow_w), h0=_fmt(h0)), fontsize=10)
     ax2.grid(True, alpha=0.3)
     ax2.legend(fontsize=7)
     return fig
+
+
+#: Up to this T the overflow panel draws every T on a linear axis; beyond, a log grid.
+_LINEAR_T = 10_000
+#: Points of the log-spaced T grid (w near 1 puts horizons at 10^7 … 10^308).
+_GRID_POINTS = 2_000
+
+
+def _T_grid(right: int) -> np.ndarray:
+    """Return the T values to draw up to ``right``: all of them, or a log-spaced sample.
+
+    ``w = 1.00001`` overflows float64 near T = 7·10^7 and ``w = 1`` near 1.8·10^308,
+    so ``arange`` would not fit in memory (or in int64); whole floats do.
+    """
+    if right <= _LINEAR_T:
+        return np.arange(1, right + 1)
+    top = math.log10(right)
+    with np.errstate(over="ignore"):  # 10^308.3 is past float's range: clamped below
+        grid = 10.0 ** np.linspace(0.0, top, _GRID_POINTS)
+    return np.unique(np.round(np.minimum(grid, np.finfo(np.float64).max)))
 
 
 def plot_sgd(
@@ -345,7 +372,9 @@ def plot_run(
     steps = np.array([r.step for r in records])
     loss = _series(records, "loss")
     finite_loss = np.where(np.isfinite(loss), loss, np.nan)
-    ax_loss.plot(steps, finite_loss, color="tab:blue")
+    # A run that blows up in two steps has one or two finite points: markers keep them visible.
+    few = {"marker": "o", "ms": 4} if len(records) <= 30 else {}
+    ax_loss.plot(steps, finite_loss, color="tab:blue", **few)
     ok = finite_loss[np.isfinite(finite_loss)]
     # A loss spanning more than two decades (a spike, or a run that learns) reads on a log scale.
     if ok.size and ok.min() > 0 and ok.max() / ok.min() > 100:
@@ -354,10 +383,16 @@ def plot_run(
         _positive(_series(records, "grad_norm")),
         _positive(_series(records, "grad_norm_clipped")),
     )
-    ax_norm.plot(steps, pre, color="tab:orange", lw=1.5, label=t(lang, "legend_pre_clip"))
+    ax_norm.plot(steps, pre, color="tab:orange", lw=1.5, label=t(lang, "legend_pre_clip"), **few)
     if np.isfinite(post).any():
         ax_norm.plot(
-            steps, post, color="tab:green", lw=1.2, ls="--", label=t(lang, "legend_post_clip")
+            steps,
+            post,
+            color="tab:green",
+            lw=1.2,
+            ls="--",
+            label=t(lang, "legend_post_clip"),
+            **few,
         )
     thr = _series(records, "threshold")
     if show_threshold and np.isfinite(thr).any():
@@ -443,6 +478,10 @@ def plot_summary(rows: Sequence[Mapping[str, Any]], *, lang: str = "en") -> Figu
         a.invert_yaxis()
     ax_loss.set_yticklabels([])
     ax_loss.set_xscale("log")
+    from matplotlib.ticker import MaxNLocator
+
+    ax_nf.set_xlim(0, horizon * 1.05)  # steps count from 0: "diverged at step 2" reads as early
+    ax_nf.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_nf.set_xlabel(t(lang, "axis_first_nonfinite"))
     ax_loss.set_xlabel(t(lang, "axis_final_loss"))
     ax_nf.set_title(t(lang, "title_summary"), fontsize=10)
@@ -479,7 +518,7 @@ def plot_log_timeline(
     """
     if not records:
         raise InputError("records", "[]", "a non-empty list of step records")
-    fig, axes = _figure(lang, 1, 1, (9, 4))
+    fig, axes = _figure(lang, 1, 1, (10.5, 4))
     ax = axes[0][0]
     steps = np.array([r.step for r in records])
     pre = _positive(_series(records, "grad_norm"))
@@ -521,7 +560,8 @@ def plot_log_timeline(
     ax.set_ylabel(t(lang, "axis_grad_norm"))
     ax.set_title(t(lang, "title_timeline", source=source or "log"), fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    # Outside the axes: the marked steps (the point of this plot) sit anywhere, often at the top.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
 
 

@@ -6,6 +6,7 @@ import json
 import math
 import threading
 from collections.abc import Mapping
+from decimal import Decimal
 from fractions import Fraction
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,9 +15,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from gradguard.errors import InputError
+from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
 from gradguard.report._html import why_lines
 from gradguard.report._i18n import catalog, check_lang, t
-from gradguard.report._lesson import fmt, shown_steps
+from gradguard.report._lesson import count, fmt, shown_steps, tidy
 
 __all__ = ["MAX_EXPLORER_T", "explorer_state", "make_server", "serve"]
 
@@ -34,12 +36,14 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     """Return everything the page shows for ``params`` (strings, as from a query string).
 
     The numbers are the lab's, computed only for what the page shows: the first
-    and last states ``h_t = w^t·h_0`` (:func:`gradguard.lab.state`), their BPTT
-    terms ``h_{t-1}·w^(T-t)`` (``state`` again, from ``h_{t-1}``), the gradient
-    ``T·w^(T-1)·h_0`` (:func:`~gradguard.lab.grad_closed_form`), the explosion
-    table, the overflow horizons, one SGD step and the seed's clipping — so an
-    update at T = 10^4 costs what ten states cost, not a whole trace. Values over
-    :data:`_DIGITS` digits are abbreviated (``≈ d.ddd × 10^k``).
+    and last states ``h_t = w^t·h_0`` (:func:`gradguard.lab.state`), the BPTT
+    term ``h_{t-1}·w^(T-t) = w^(T-1)·h_0`` (the same for every t), the gradient
+    ``T·w^(T-1)·h_0``, the explosion table, the overflow horizons, one SGD step
+    and the seed's clipping — so an update at T = 10^4 costs what ten states
+    cost, not a whole trace. Values over :data:`_DIGITS` digits are shown
+    abbreviated (``≈ d.ddd × 10^k``); those estimated far longer are computed at
+    bounded precision (:mod:`gradguard.report._approx`), not exactly, with the
+    shown digits still the correctly rounded ones.
 
     Keys: ``params``, ``labels`` (UI text in the chosen language), ``forward``
     (lines), ``backward`` (symbolic and numeric terms), ``grad``, ``loss``,
@@ -53,16 +57,11 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     from gradguard.lab import (
         check_lr,
         check_threshold,
-        clip_by_norm,
-        exact_to_json,
         explosion_table,
-        grad_closed_form,
         gradient_log,
         is_seed_system,
         overflow_horizon,
         regime,
-        sgd_step,
-        state,
         table_to_json,
         to_exact,
     )
@@ -78,26 +77,29 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     check_threshold(c, "c")
 
     def show(x: Any) -> str:
-        return fmt(exact_to_json(x, _DIGITS))
+        return fmt(show_json(x, _DIGITS))
 
-    grad = grad_closed_form(w, h0, T)  # the lab refuses values past its digit limit
+    # Values the page abbreviates come from bounded-precision arithmetic (report._approx):
+    # exact ones of ~90,000 digits (w = 0.123456789, T = 10^4) would take the whole budget.
+    grad = power_value(w, h0, T - 1, T)
     ws = show(w)
     idx = shown_steps(T, 6, 3)
-
-    def run(start: Any, steps: int) -> Any:
-        # the lab's state() counts steps from 1; zero steps leave the start as it is
-        return start if steps == 0 else state(w, start, steps)
-
-    states = {k: run(h0, k) for k in {0, *idx, *(i - 1 for i in idx if i)}}
+    states = {k: power_value(w, h0, k) for k in {0, *idx, *(i - 1 for i in idx if i)}}
     forward = [
         f"h_{i} = {ws} × {show(states[i - 1])} = {show(states[i])}"
         if i
         else t(lang, "ui_more", n=T - 9)
         for i in idx
     ]
-    symbolic = [f"{show(states[i - 1])}·{ws}^{T - i}" if i else "…" for i in idx]
-    # term t of the BPTT sum: w^(T-t)·h_{t-1}, i.e. the recurrence run T-t steps from h_{t-1}
-    values = [show(run(states[i - 1], T - i)) if i else "…" for i in idx]
+
+    def factor(x: Any) -> str:  # an abbreviated value in a product: (1.524 × 10^-2)·w^k
+        text = show(x)
+        return f"({text.removeprefix('≈ ')})" if " × 10^" in text else text
+
+    symbolic = [f"{factor(states[i - 1])}·{ws}^{T - i}" if i else "…" for i in idx]
+    # term t of the BPTT sum: w^(T-t)·h_{t-1} = w^(T-1)·h_0 for every t (the closed form's reason)
+    term = show(power_value(w, h0, T - 1))
+    values = [term if i else "…" for i in idx]
     table = [
         {
             "T": r["T"],
@@ -110,7 +112,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     ]
     f64, f32 = (overflow_horizon(w, h0, dt) for dt in ("float64", "float32"))
     if f64 is not None and f32 is not None:
-        overflow = t(lang, "overflow_note", w=ws, h0=show(h0), f64=f64, f32=f32)
+        overflow = t(lang, "overflow_note", w=ws, h0=show(h0), f64=count(f64), f32=count(f32))
     else:
         overflow = t(lang, "overflow_never", w=ws)
     Tmax = max(T, 60)
@@ -120,41 +122,63 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     if wf is not None and hf is not None:
         logs = gradient_log(wf, Ts, hf)[1]
         curve = [round(float(v), 6) if math.isfinite(v) else None for v in logs]
-    w_new = sgd_step(w, grad, eta)
-    g_clip = clip_by_norm(Fraction(grad), Fraction(c))
-    w_clip = sgd_step(w, g_clip, eta)
+    w_new, g_clip, w_clip = _updates(w, h0, T, grad, eta, c)
     g_text, loss = show(grad), show(states[T])
     ui = {k: v for k, v in catalog(lang).items() if k.startswith(("ui_", "sec_", "col_"))}
     return {
         "params": {"w": ws, "h0": show(h0), "T": T, "eta": show(eta), "c": show(c), "lang": lang},
         "labels": ui,
-        "forward": forward,
+        "forward": [tidy(line) for line in forward],
         "loss": loss,
-        "backward": {"symbolic": " + ".join(symbolic), "values": " + ".join(values)},
+        "backward": {"symbolic": " + ".join(symbolic), "values": tidy(" + ".join(values))},
         "grad": g_text,
-        "grad_text": t(lang, "backward_sum", grad=g_text),
+        "grad_text": tidy(t(lang, "backward_sum", grad=g_text)),
         "table": table,
         "errata": t(lang, "errata") if is_seed_system(w, h0) else "",
-        "why": " ".join(why_lines(regime(w).to_json(), ws, lang)),
-        "overflow": overflow,
+        "why": tidy(" ".join(why_lines(regime(w).to_json(), ws, lang))),
+        "overflow": tidy(overflow),
         "sgd": {
             "w_new": show(w_new),
-            "text": t(lang, "sgd_text", w=ws, eta=show(eta), grad=g_text, w_new=show(w_new)),
+            "text": tidy(t(lang, "sgd_text", w=ws, eta=show(eta), grad=g_text, w_new=show(w_new))),
         },
         "clip": {
             "grad_clipped": show(g_clip),
             "w_new": show(w_clip),
-            "text": t(
-                lang,
-                "sgd_clip_text",
-                c=show(c),
-                grad=g_text,
-                g_clip=show(g_clip),
-                w_clip=show(w_clip),
+            "text": tidy(
+                t(
+                    lang,
+                    "sgd_clip_text",
+                    c=show(c),
+                    grad=g_text,
+                    g_clip=show(g_clip),
+                    w_clip=show(w_clip),
+                )
             ),
         },
         "curve": {"T": Ts, "log10_grad": curve, "current_T": T},
     }
+
+
+def _updates(w: Any, h0: Any, T: int, grad: Any, eta: Any, c: Any) -> tuple[Any, Any, Any]:
+    """Return ``w − η·g``, the seed's clipped ``g`` and ``w − η·g_clipped`` (lab's when exact).
+
+    With an approximate gradient (a :class:`~decimal.Decimal`), the update is
+    computed at bounded precision; where that cannot decide (``w`` and ``η·g``
+    cancel, or ``|g|`` is within 10^-40 of ``c``) the gradient is made exact.
+    """
+    from gradguard.lab import clip_by_norm, grad_closed_form, sgd_step
+
+    if isinstance(grad, Decimal):
+        w_new = sub_scaled(w, eta, grad)
+        side = compare_abs(grad, c)
+        if w_new is not None and side is not None:
+            if side <= 0:  # |g| ≤ c: the rule leaves g as it is
+                return w_new, grad, w_new
+            g_clip = Fraction(c) if grad > 0 else -Fraction(c)  # g·c/|g|, exactly
+            return w_new, g_clip, sgd_step(w, g_clip, eta)
+        grad = grad_closed_form(w, h0, T)
+    g_clip = clip_by_norm(Fraction(grad), Fraction(c))
+    return sgd_step(w, grad, eta), g_clip, sgd_step(w, g_clip, eta)
 
 
 def _check_T(T: str) -> int:

@@ -26,7 +26,14 @@ from torch import Tensor
 
 from gradguard.errors import InputError
 from gradguard.torch._params import named_list
-from gradguard.torch._stats import _use_foreach, check_norm_type, grad_stats, groups, local_grad
+from gradguard.torch._stats import (
+    _use_foreach,
+    check_dense,
+    check_norm_type,
+    grad_stats,
+    groups,
+    local_grad,
+)
 
 __all__ = [
     "NONFINITE_POLICIES",
@@ -111,10 +118,14 @@ def get_total_norm(
     first_device = ts[0].device
     norms: list[Tensor] = []
     for device, group_t, _ in groups(ts):
-        if _use_foreach(group_t, device, foreach):
-            norms.extend(torch._foreach_norm(group_t, p))
-        else:
-            norms.extend(torch.linalg.vector_norm(t, p) for t in group_t)
+        try:
+            if _use_foreach(group_t, device, foreach):
+                norms.extend(torch._foreach_norm(group_t, p))
+            else:
+                norms.extend(torch.linalg.vector_norm(t, p) for t in group_t)
+        except NotImplementedError:
+            check_dense(group_t)
+            raise
     total = torch.linalg.vector_norm(torch.stack([n.to(first_device) for n in norms]), p)
     if error_if_nonfinite and not bool(torch.isfinite(total)):
         raise RuntimeError(_NONFINITE_MESSAGE.format(p=p))
@@ -148,12 +159,21 @@ def clip_grads_with_norm_(
 
     Raises:
       InputError: bad ``max_norm`` or ``nonfinite``.
+      RuntimeError: ``nonfinite="error"`` and ``total_norm`` is NaN or inf (gradients
+        left untouched).
     """
     c = _check_max_norm(max_norm)
     _check_policy(nonfinite)
     params, _ = named_list(parameters)
     grads = [local_grad(q.grad) for q in params if q.grad is not None]
     coef = clip_coefficient(total_norm, c, nonfinite)
+    if nonfinite == "error" and not bool(torch.isfinite(total_norm)):
+        # A host sync, paid only by callers who asked to be stopped.
+        raise RuntimeError(
+            f"total_norm is {float(total_norm)}, so the gradients cannot be clipped (they "
+            "were left untouched). Pass nonfinite='skip' to leave them for a guard to "
+            "judge, 'zero' to zero them, or 'propagate' for torch's behaviour."
+        )
     if not grads:
         return coef
     if nonfinite == "zero" and not bool(torch.isfinite(total_norm)):
@@ -256,6 +276,7 @@ def clip_grad_value_(
     c = _check_max_norm(clip_value, "clip_value")
     params, _ = named_list(parameters)
     grads = [local_grad(q.grad) for q in params if q.grad is not None]
+    check_dense(grads)  # before any gradient is changed
     for device, group_t, _ in groups(grads):
         if _use_foreach(group_t, device, foreach):
             torch._foreach_clamp_min_(group_t, -c)

@@ -18,6 +18,7 @@ history: the guard decides what to do with such a step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,7 +32,14 @@ from gradguard.lab import clip_coefficient
 from gradguard.policies import EmaZScoreRule, FixedThreshold, PercentileRule, Rule
 from gradguard.torch._clip import EPS, clip_grad_value_, get_total_norm
 from gradguard.torch._params import named_list
-from gradguard.torch._stats import GradStats, HostGradStats, grad_stats, groups, local_grad
+from gradguard.torch._stats import (
+    GradStats,
+    HostGradStats,
+    check_norm_type,
+    grad_stats,
+    groups,
+    local_grad,
+)
 
 __all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ValueClipper", "ZClip"]
 
@@ -85,10 +93,12 @@ class Clipper:
           host: ``stats`` already copied to the host (saves the sync when the caller
             has it, as :class:`~gradguard.torch.SpikeGuard` does).
         """
+        parameters = _reiterable(parameters)
         if host is None:
             if stats is None:
                 stats = grad_stats(parameters, self.norm_type, per_layer=False)
             host, _ = stats.host()
+        host = without_overflow(parameters, host, self.norm_type)
         threshold, clip_to = self.target(host)
         norm = host.total_norm
         if clip_to is None or not math.isfinite(norm) or host.nonfinite_count:
@@ -110,6 +120,33 @@ class Clipper:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`."""
+
+
+def _reiterable(parameters: Any) -> Any:
+    """Return ``parameters`` in a form that can be read twice (measured, then scaled).
+
+    ``model.parameters()`` is a generator: read once by the statistics, it would leave
+    nothing to scale.
+    """
+    if isinstance(parameters, (torch.nn.Module, Tensor, list, tuple)):
+        return parameters
+    return list(parameters)
+
+
+def without_overflow(parameters: Any, host: HostGradStats, p: float) -> HostGradStats:
+    """Return ``host`` with a total norm that overflowed float32 recomputed in float64.
+
+    ``‖g‖`` is inf although every entry is finite once entries exceed ~1.8e19 (float32);
+    such a step must be clipped hardest, not left alone as if it were NaN. Rare, so the
+    float64 copy is paid only then.
+    """
+    if math.isfinite(host.total_norm) or host.nonfinite_count:
+        return host
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return host  # a local float64 norm could differ between ranks: keep theirs
+    params, _ = named_list(parameters)
+    grads = [local_grad(q.grad).double() for q in params if q.grad is not None]
+    return dataclasses.replace(host, total_norm=float(get_total_norm(grads, p)))
 
 
 def _coefficient(norm: float, clip_to: float) -> float:
@@ -158,7 +195,7 @@ class NormClipper(_RuleClipper):
 
     def __init__(self, max_norm: float, norm_type: float = 2.0) -> None:
         self.rule = FixedThreshold(max_norm)
-        self.norm_type = float(norm_type)
+        self.norm_type = check_norm_type(norm_type)
 
 
 class ValueClipper(Clipper):
@@ -175,7 +212,10 @@ class ValueClipper(Clipper):
     name = "value"
 
     def __init__(self, clip_value: float) -> None:
-        self.rule = FixedThreshold(clip_value)
+        try:
+            self.rule = FixedThreshold(clip_value)
+        except InputError as err:
+            raise err.renamed("clip_value") from None
 
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
         return self.rule.max_norm, None
@@ -187,6 +227,7 @@ class ValueClipper(Clipper):
         stats: GradStats | None = None,
         host: HostGradStats | None = None,
     ) -> ClipResult:
+        parameters = _reiterable(parameters)
         if host is None:
             if stats is None:
                 stats = grad_stats(parameters, 2.0, per_layer=False)
@@ -233,7 +274,7 @@ class ZClip(_RuleClipper):
     ) -> None:
         self.rule = EmaZScoreRule(alpha, z_thresh, warmup_steps)
         self.cap = None if max_grad_norm is None else FixedThreshold(max_grad_norm)
-        self.norm_type = float(norm_type)
+        self.norm_type = check_norm_type(norm_type)
 
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
         threshold, clip_to = super().target(host)
@@ -267,7 +308,7 @@ class AutoClip(Clipper):
     ) -> None:
         self.rule = PercentileRule(percentile, history_size)
         self.per_parameter = per_parameter
-        self.norm_type = float(norm_type)
+        self.norm_type = check_norm_type(norm_type)
         self._rules: list[PercentileRule] = []
 
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
@@ -283,6 +324,7 @@ class AutoClip(Clipper):
     ) -> ClipResult:
         if not self.per_parameter:
             return super().clip_(parameters, stats, host)
+        parameters = _reiterable(parameters)
         if host is None:
             if stats is None:
                 stats = grad_stats(parameters, self.norm_type, per_layer=False)
@@ -365,8 +407,8 @@ class AGC(Clipper):
     Args:
       clipping: λ, the largest allowed ``‖G_i‖ / ‖W_i‖`` (the paper uses 0.01–0.16).
       eps: ε, the floor on ``‖W_i‖`` (1e-3) so zero-initialised units can move.
-      exclude: names (or name prefixes, e.g. ``"fc"``) of parameters not to clip;
-        needs a module or named pairs.
+      exclude: names (or name prefixes, e.g. ``"fc"``) of parameters not to clip — one
+        string or several; needs a module or named pairs.
 
     Cost: per parameter, the unit norms of ``W`` and ``G`` (no host sync); reporting
     the post-clip total norm takes one more norm pass and one host sync.
@@ -383,7 +425,8 @@ class AGC(Clipper):
             raise InputError("eps", eps, "a number > 0")
         self.clipping = float(clipping)
         self.eps = float(eps)
-        self.exclude = tuple(exclude)
+        # A lone string is one name, not a sequence of one-letter names.
+        self.exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
 
     def _excluded(self, name: str | None) -> bool:
         if name is None:
@@ -418,7 +461,9 @@ class AGC(Clipper):
             g_norm = unitwise_norm(g)
             # New tensors only (no in-place on the norms): the trigger is computed from
             # the unclipped gradient norm and never aliased by the update.
-            trigger = g_norm > max_norm  # False for NaN: a bad unit is left alone
+            # A non-finite unit norm (NaN/inf entries, or float32 overflow) is left alone:
+            # the scale max_norm / inf = 0 would turn inf entries into NaN (0 · inf).
+            trigger = (g_norm > max_norm) & torch.isfinite(g_norm)
             scale = torch.where(trigger, max_norm / g_norm.clamp(min=1e-6), 1.0)
             g.mul_(scale.to(g.dtype))
             clipped_units.append(trigger.sum())

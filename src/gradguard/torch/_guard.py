@@ -58,9 +58,9 @@ from torch import Tensor
 from gradguard.errors import InputError
 from gradguard.policies import MedianMadRule, Rule
 from gradguard.records import RecordWriter, StepRecord
-from gradguard.torch._clippers import Clipper, ClipResult, NormClipper
+from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_overflow
 from gradguard.torch._record import classify
-from gradguard.torch._stats import HostGradStats, grad_stats
+from gradguard.torch._stats import HostGradStats, check_norm_type, grad_stats
 
 __all__ = ["GuardError", "Monitor", "Snapshot", "SpikeGuard"]
 
@@ -232,6 +232,19 @@ class SpikeGuard:
             or rollback_after < 1
         ):
             raise InputError("rollback_after", rollback_after, "a whole number ≥ 1 or None")
+        if not (clipper is None or isinstance(clipper, (Clipper, int, float))):
+            raise InputError(
+                "clipper",
+                clipper,
+                "a Clipper (NormClipper, ZClip, AutoClip, AGC, ValueClipper), a number "
+                "(a fixed max_norm) or None",
+            )
+        for name, rule in (("spike_rule", spike_rule), ("loss_rule", loss_rule)):
+            if not (rule is None or rule == "default" or isinstance(rule, Rule)):
+                raise InputError(
+                    name, rule, "a gradguard.policies rule (e.g. MedianMadRule()) or None"
+                )
+        norm_type = check_norm_type(norm_type)
         self.model = model
         # Read once: walking the module tree costs more than the statistics on small
         # models. Parameters added to the model later are not guarded.
@@ -239,9 +252,14 @@ class SpikeGuard:
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.scaler = scaler
-        self.clipper: Clipper | None = (
-            NormClipper(float(clipper), norm_type) if isinstance(clipper, (int, float)) else clipper
-        )
+        self.clipper: Clipper | None
+        if isinstance(clipper, (int, float)):
+            try:
+                self.clipper = NormClipper(float(clipper), norm_type)
+            except InputError as err:
+                raise err.renamed("clipper") from None
+        else:
+            self.clipper = clipper
         self.norm_type = float(norm_type)
         self.on_nonfinite = on_nonfinite
         self.on_spike = on_spike
@@ -273,6 +291,10 @@ class SpikeGuard:
             self.log = RecordWriter(log)
             self._owns_log = True
         self.tensorboard = self._tensorboard(tensorboard) if self.rank == 0 else None
+        # A writer the guard made from a log directory is the guard's to close.
+        self._owns_tensorboard = (
+            self.tensorboard is not None and tensorboard is not self.tensorboard
+        )
         #: Functions called with every record (after the log and TensorBoard).
         self.hooks: list[Callable[[StepRecord], None]] = []
         self.step_count = 0
@@ -364,6 +386,14 @@ class SpikeGuard:
         from torch.amp.grad_scaler import OptState
 
         per_opt = self.scaler._per_optimizer_states[id(self.optimizer)]
+        if per_opt["stage"] is OptState.STEPPED:
+            raise RuntimeError(
+                "scaler.step(optimizer) was already called for this step, so the "
+                "optimizer stepped before the guard could measure, clip or skip it. "
+                "guard.step(loss) replaces scaler.step(optimizer) and scaler.update(): "
+                "call only scaler.scale(loss).backward() (and optionally "
+                "scaler.unscale_(optimizer)) before it."
+            )
         if per_opt["stage"] is OptState.READY:
             self.scaler.unscale_(self.optimizer)
         found = per_opt["found_inf_per_device"]
@@ -371,18 +401,42 @@ class SpikeGuard:
             return torch.zeros(())
         # Stays on the device: it joins the step's one host sync in grad_stats' host().
         flags = list(found.values())
-        return torch.stack([f.to(device=flags[0].device, dtype=torch.float64) for f in flags]).sum()
+        device = flags[0].device
+        total = torch.stack([f.to(device=device, dtype=torch.float64) for f in flags]).sum()
+        if self._distributed:
+            import torch.distributed as dist
+
+            # Gradients that differ between ranks (a fault after DDP's all-reduce) would
+            # let one rank's scaler skip while another's steps: every rank's scaler gets
+            # the global verdict, so all skip (and back off) together.
+            dist.all_reduce(total, op=dist.ReduceOp.MAX, group=self.process_group)
+            for f in flags:
+                f.copy_((total > 0).to(device=f.device, dtype=f.dtype))
+        return total
 
     def _reduce_loss(self, loss: Tensor | float | None, device: torch.device) -> Tensor:
         # torch.full fills on the device; torch.tensor(float) would copy from the host.
         if loss is None:
             return torch.full((), math.nan, dtype=torch.float64, device=device)
         if isinstance(loss, Tensor):
+            if loss.numel() != 1:
+                raise InputError(
+                    "loss",
+                    f"a tensor of shape {tuple(loss.shape)}",
+                    "one number (a 0-d or one-element tensor, a float or None)",
+                    "Reduce it first, e.g. loss.mean().",
+                )
             t = loss.detach().reshape(()).to(device=device, dtype=torch.float64)
             if self._distributed:
                 t = t.clone()  # all_reduce works in place: never on the caller's tensor
         else:
-            t = torch.full((), float(loss), dtype=torch.float64, device=device)
+            try:
+                value = float(loss)
+            except (TypeError, ValueError):
+                raise InputError(
+                    "loss", loss, "one number (a 0-d or one-element tensor, a float or None)"
+                ) from None
+            t = torch.full((), value, dtype=torch.float64, device=device)
         if self._distributed:
             import torch.distributed as dist
 
@@ -430,8 +484,16 @@ class SpikeGuard:
         # scale search; a non-finite loss is a fault whatever the scale.
         amp_skip = found_inf is not None and values[1] > 0 and loss_finite
         grad_finite = host.nonfinite_count == 0
+        if grad_finite and not math.isfinite(host.total_norm):
+            # Every entry finite but the norm overflowed (float32 entries > ~1.8e19, or
+            # a float16 norm > 65504): measure it in float64 (rare), so that the rules
+            # judge and the clipper clips the true norm.
+            host = without_overflow(self._named, host, self.norm_type)
         spike = False
         if grad_finite and loss_finite and not amp_skip:
+            # Still infinite (under torch.distributed a local float64 norm is not used):
+            # certainly a spike, though no rule can judge an infinite norm.
+            spike = not math.isfinite(host.total_norm)
             if self.spike_rule is not None:
                 spike |= self.spike_rule.observe(host.total_norm).flagged
             if self.loss_rule is not None and loss_v is not None:
@@ -457,7 +519,9 @@ class SpikeGuard:
             self._emit(record)
             raise GuardError(
                 f"step {step}: {kind} (grad_norm={host.total_norm:g}, loss={loss_v}); "
-                f"the guard's policy for {kind} steps is 'raise'",
+                f"the guard's policy for {kind} steps is 'raise', so the optimizer did not "
+                f"step (error.record holds the measurements). To skip such steps instead, "
+                f"pass on_{'spike' if kind == 'spike' else 'nonfinite'}='skip'.",
                 record,
             )
         if policy == "skip":
@@ -472,7 +536,10 @@ class SpikeGuard:
                     self._emit(record)
                     raise GuardError(
                         f"step {step}: {self.consecutive_bad} bad steps in a row after "
-                        f"{self.rollbacks} rollbacks (max_rollbacks={self.max_rollbacks})",
+                        f"{self.rollbacks} rollbacks (max_rollbacks={self.max_rollbacks}): "
+                        "rolling back is not helping (the model and optimizer are as the "
+                        "last step taken left them). Look at the log, lower the learning "
+                        "rate, or raise max_rollbacks.",
                         record,
                     )
                 self.rollback()
@@ -509,8 +576,10 @@ class SpikeGuard:
     def _finish_skip(self) -> None:
         if self.scaler is not None and self.scaler.is_enabled():
             # unscale_ was called: update() resets the scaler for the next step without
-            # touching the optimizer. (Parameters and optimizer state stay unchanged.)
-            self.scaler.update()
+            # touching the optimizer. Passing the current scale keeps the scaler as it
+            # was too: a plain update() would count the withheld step towards growing
+            # the scale (growth_interval steps without inf), as if it had been taken.
+            self.scaler.update(self.scaler._scale)
 
     @torch.no_grad()
     def _update_ratio(self, before: list[Tensor]) -> float:
@@ -579,9 +648,11 @@ class SpikeGuard:
         return record
 
     def close(self) -> None:
-        """Close the log if the guard opened it."""
+        """Close the log and the TensorBoard writer if the guard opened them."""
         if self._owns_log and self.log is not None:
             self.log.close()
+        if self._owns_tensorboard and self.tensorboard is not None:
+            self.tensorboard.close()  # flushes the events still queued
 
     def __enter__(self) -> SpikeGuard:
         return self

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gradguard.errors import InputError
 from gradguard.records import StepRecord
 from gradguard.torch._stats import GradStats
 
@@ -32,11 +33,17 @@ def classify(
     return "clipped" if clipped else "ok"
 
 
-def _as_tensor(x: Tensor | float | None, device: torch.device) -> Tensor:
+def _as_tensor(x: Tensor | float | None, device: torch.device, name: str) -> Tensor:
     # torch.full fills on the device; torch.tensor(float) would copy from the host.
     if x is None:
         return torch.full((), math.nan, dtype=torch.float64, device=device)
     if isinstance(x, Tensor):
+        if x.numel() != 1:
+            raise InputError(
+                name,
+                f"a tensor of shape {tuple(x.shape)}",
+                "one number (a 0-d or one-element tensor, a float or None)",
+            )
         return x.detach().reshape(()).to(device=device, dtype=torch.float64)
     return torch.full((), float(x), dtype=torch.float64, device=device)
 
@@ -81,9 +88,9 @@ def step_record(
     """
     device = stats.total_norm.device
     host, (loss_v, coef_v, post_v) = stats.host(
-        _as_tensor(loss, device),
-        _as_tensor(clip_coef, device),
-        _as_tensor(grad_norm_clipped, device),
+        _as_tensor(loss, device, "loss"),
+        _as_tensor(clip_coef, device, "clip_coef"),
+        _as_tensor(grad_norm_clipped, device, "grad_norm_clipped"),
     )
     loss_f = None if loss is None else loss_v
     coef_f = None if clip_coef is None else coef_v

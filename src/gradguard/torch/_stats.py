@@ -33,7 +33,15 @@ from torch.utils._foreach_utils import (
 from gradguard.errors import InputError
 from gradguard.torch._params import layer_of, named_list
 
-__all__ = ["GradStats", "HostGradStats", "check_norm_type", "grad_stats", "groups", "local_grad"]
+__all__ = [
+    "GradStats",
+    "HostGradStats",
+    "check_dense",
+    "check_norm_type",
+    "grad_stats",
+    "groups",
+    "local_grad",
+]
 
 
 def check_norm_type(norm_type: object) -> float:
@@ -45,6 +53,20 @@ def check_norm_type(norm_type: object) -> float:
     if math.isnan(p) or p < 1:
         raise InputError("norm_type", norm_type, "a number ≥ 1 or inf")
     return p
+
+
+def check_dense(grads: list[Tensor]) -> None:
+    """Raise a one-line :class:`InputError` if a gradient is sparse (called on failure only,
+    so the hot path pays nothing for the check)."""
+    for g in grads:
+        if g.layout != torch.strided:
+            raise InputError(
+                "parameters",
+                f"a {g.layout} gradient of shape {tuple(g.shape)}",
+                "parameters with dense gradients",
+                "Sparse gradients (e.g. Embedding(sparse=True)) are not supported, as in "
+                "torch.nn.utils.clip_grad_norm_; use sparse=False.",
+            )
 
 
 def local_grad(grad: Tensor) -> Tensor:
@@ -301,7 +323,11 @@ def grad_stats(
     unit = [0] * len(grads)
     order: list[int] = []
     for device, tensors, indices in grouped:
-        norms, extreme_pairs, local = _group_stats(tensors, device, p, foreach)
+        try:
+            norms, extreme_pairs, local = _group_stats(tensors, device, p, foreach)
+        except NotImplementedError:
+            check_dense(tensors)
+            raise
         offset = len(extremes) // 2
         for i, u in zip(indices, local, strict=True):
             unit[i] = u + offset if u >= 0 else -1
