@@ -191,3 +191,19 @@ def test_replay_reads_remedies_records(capsys, tmp_path):
     code, out, _ = run(capsys, "replay", str(none), "--json")
     (report,) = json.loads(out)["runs"]
     assert code == 0 and report["recorded"]["skipped"] == 1 and report["nonfinite_steps"]
+
+
+def test_flow_labels_rho_only_for_scaled_orthogonal(capsys):
+    code, out, _ = run(
+        capsys, "flow", "-T", "6", "--hidden", "8", "--model", "linear,relu",
+        "--init", "default,scaled-orthogonal,identity", "--rho", "0.9", "--inputs", "zero",
+    )  # fmt: skip
+    assert code == 0
+    rows = {}
+    for line in out.splitlines():
+        if line.startswith(("| linear", "| relu")):
+            cells = line.split("|")
+            rows[cells[1].strip() + "/" + cells[2].strip()] = cells
+    assert "linear/default" in rows and "linear/scaled-orthogonal (0.9)" in rows
+    assert float(rows["linear/default"][4]) == pytest.approx(0.5774, abs=1e-4)  # 1/√3, not 0.9
+    assert "relu/identity: ‖∂L/∂h_t‖ is exactly 0 from t = 5 back" in out
