@@ -13,6 +13,8 @@ baselines from the same run:
 - floor: one sum-of-squares pass over a flat buffer as large as all gradients together
   (the memory-bandwidth floor of any statistic that reads every gradient once);
 - torch_clip: ``torch.nn.utils.clip_grad_norm_(foreach=True)``;
+- per-tensor overhead: ``torch._foreach_norm`` on as many tensors of one float each
+  (its cost with nothing to read, which no statistic over that many tensors avoids);
 - naive: a Python loop with ``.item()`` per tensor for norm, max |g| and finiteness, as
   gradient watchers do.
 
@@ -164,6 +166,9 @@ def bench_workload(name, make, repeats, train_repeats):
     grads = [p.grad for p in params]
     numel = sum(g.numel() for g in grads)
     flat = torch.cat([g.reshape(-1) for g in grads])
+    # As many tensors of one float each: what _foreach_norm costs with (almost) nothing
+    # to read, i.e. its per-tensor overhead.
+    tiny = [torch.ones(1) for _ in grads]
     n0 = float(grad_stats(params, per_layer=False).total_norm)
 
     def make_guard(max_norm):
@@ -187,6 +192,7 @@ def bench_workload(name, make, repeats, train_repeats):
     ops = {
         "floor (flat sum of squares)": lambda: torch.dot(flat, flat),
         "foreach_norm (L2 alone)": lambda: torch._foreach_norm(grads, 2),
+        "foreach_norm, 1-float tensors": lambda: torch._foreach_norm(tiny, 2),
         "torch clip_grad_norm_": lambda: torch.nn.utils.clip_grad_norm_(params, 1e30, foreach=True),
         "grad_stats + host sync": lambda: grad_stats(params, per_layer=False).host(),
         "grad_stats per-layer + sync": lambda: grad_stats(model).host(),
@@ -215,6 +221,9 @@ def bench_workload(name, make, repeats, train_repeats):
     summary = {
         "grad_stats / clip (target ≤ 1.2)": res["grad_stats + host sync"][0] / clip[0],
         "L2 alone / floor (target ≤ 1.5)": res["foreach_norm (L2 alone)"][0] / floor[0],
+        "L2 alone: per-tensor overhead share": (
+            res["foreach_norm, 1-float tensors"][0] / res["foreach_norm (L2 alone)"][0]
+        ),
         "guard extra work (acting) / clip (target ≤ 1.5)": g / clip[0],
         "guard extra work (idle) / clip": g_idle / clip[0],
         "naive loop / grad_stats": res["naive .item() loop"][0] / res["grad_stats + host sync"][0],

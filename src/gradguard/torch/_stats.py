@@ -18,12 +18,16 @@ are not finite.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
+from torch._utils import _flatten_dense_tensors
 from torch.utils._foreach_utils import (
     _device_has_foreach_support,
     _group_tensors_by_device_and_dtype,
@@ -33,6 +37,8 @@ from torch.utils._foreach_utils import (
 from gradguard.errors import InputError
 from gradguard.torch._params import layer_of, named_list
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 __all__ = [
     "GradStats",
     "HostGradStats",
@@ -41,6 +47,7 @@ __all__ = [
     "grad_stats",
     "groups",
     "local_grad",
+    "no_grad",
 ]
 
 
@@ -80,6 +87,36 @@ def _is_sharded(grad: Tensor) -> bool:
     return placements is not None and any(pl.is_shard() for pl in placements)
 
 
+_FOREACH_DEVICES: dict[str, bool] = {}
+
+
+def _foreach_device(device: torch.device) -> bool:
+    """Whether torch's foreach kernels run on ``device`` (torch's answer, kept per type)."""
+    known = _FOREACH_DEVICES.get(device.type)
+    if known is None:
+        known = _FOREACH_DEVICES[device.type] = _device_has_foreach_support(device)
+    return known
+
+
+def no_grad(fn: F) -> F:
+    """Run ``fn`` with autograd off, like ``@torch.no_grad()`` at a fifth of its cost.
+
+    ``torch.no_grad()`` as a decorator builds a context object per call (~1.5 µs, a few
+    per guarded step: 5 % of a small model's); this sets the same grad mode directly.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        enabled = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch._C._set_grad_enabled(enabled)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _use_foreach(tensors: list[Tensor], device: torch.device, foreach: bool | None) -> bool:
     if foreach is None:
         return _has_foreach_support(tensors, device)
@@ -90,8 +127,15 @@ def _use_foreach(tensors: list[Tensor], device: torch.device, foreach: bool | No
     return bool(foreach)
 
 
+_device_and_dtype = operator.attrgetter("device", "dtype")
+
+
 def groups(tensors: list[Tensor]) -> list[tuple[torch.device, list[Tensor], list[int]]]:
     """Group ``tensors`` by (device, dtype), as torch does: ``(device, tensors, indices)``."""
+    if tensors and len(set(map(_device_and_dtype, tensors))) == 1:
+        # One group, the usual case: telling so takes less than torch's grouping (1.5
+        # against 3.3 µs for 6 tensors, 0.24 against 0.31 ms for 2,000).
+        return [(tensors[0].device, tensors, list(range(len(tensors))))]
     grouped: Any = _group_tensors_by_device_and_dtype([tensors], with_indices=True)  # type: ignore[list-item]
     return [(device, list(ts), list(idx)) for (device, _), ([ts], idx) in grouped.items()]
 
@@ -132,9 +176,11 @@ class GradStats:
       layer_names: the modules the parameters belong to (``"lstm.weight_ih_l0"`` → ``"lstm"``).
       layer_norms: 1-d tensor, the ``norm_type`` norm of each layer's gradients.
       norm_type: the norm's order ``p`` (1, 2, … or inf).
-      extremes: ``(k, 2)`` tensor, ``[min g, max g]`` of each max-|g| unit (a large
-        tensor, or all small tensors of one (device, dtype) group together).
-      unit: for each parameter (in order), its row in ``extremes`` (-1: empty tensor).
+      extremes: 1-d tensor ``[lo_0, hi_0, lo_1, hi_1, …]``: ``min g`` and ``max g`` of
+        each max-|g| unit (a large tensor, or all small tensors of one (device, dtype)
+        group together); flat, as :meth:`host` copies it.
+      unit: for each parameter (in order), its unit ``u``, whose extremes are
+        ``extremes[2u], extremes[2u + 1]`` (-1: an empty tensor).
 
     ``max_abs`` and ``nonfinite_count`` are derived from these on demand (as tensors);
     :meth:`host` derives them on the host instead, from the values it copies anyway,
@@ -156,7 +202,7 @@ class GradStats:
     grouped: list[tuple[torch.device, list[Tensor], list[int]]] | None = None
 
     def _unit_max(self) -> Tensor:
-        return torch.maximum(self.extremes[:, 1], self.extremes[:, 0].neg())
+        return torch.maximum(self.extremes[1::2], self.extremes[0::2].neg())
 
     @property
     def max_abs(self) -> Tensor:
@@ -175,7 +221,7 @@ class GradStats:
             return torch.zeros(0, dtype=torch.bool, device=self.total_norm.device)
         # Row k (one past the units) is a zero: empty tensors are finite.
         per_unit = torch.cat([self._unit_max(), self._unit_max().new_zeros(1)])
-        k = self.extremes.shape[0]
+        k = self.extremes.shape[0] // 2
         index = _index_tensor(tuple(u if u >= 0 else k for u in self.unit), per_unit.device)
         per_param = per_unit.index_select(0, index)
         # Non-finite iff the norm *and* max |g| are not finite: NaN and inf propagate into
@@ -200,16 +246,16 @@ class GradStats:
             head = [self.total_norm, self.max_abs, self.nonfinite_count.to(torch.float64)]
         else:
             head = [self.total_norm]
-        head.extend(extra)
+        # The statistics all live on total_norm's device; only the caller's extras may not.
+        device = self.total_norm.device
+        head.extend(x if x.device == device else x.to(device) for x in extra)
         # (Statistics are computed under no_grad: no detach needed.)
         parts = [t.reshape(1) for t in head]
         if not reduced:
-            parts.append(self.extremes.reshape(-1))
+            parts.append(self.extremes)
         parts.append(self.param_norms)
         if self.layer_norms is not None:
             parts.append(self.layer_norms)
-        device = self.total_norm.device
-        parts = [q if q.device == device else q.to(device) for q in parts]
         flat = torch.cat(parts).tolist()  # the one host sync
         n_head, n_par = len(head), self.param_norms.numel()
         n_ext = 0 if reduced else self.extremes.numel()
@@ -255,7 +301,7 @@ def _host_max_and_count(
     return max_abs, count
 
 
-@torch.no_grad()
+@no_grad
 def grad_stats(
     parameters: Any,
     norm_type: float = 2.0,
@@ -293,16 +339,16 @@ def grad_stats(
     """
     p = check_norm_type(norm_type)
     params, names = named_list(parameters)
-    if names is None:
-        grads_full = [q.grad for q in params if q.grad is not None]
-        kept_names = None
-    else:
-        pairs = [(n, q.grad) for n, q in zip(names, params, strict=True) if q.grad is not None]
-        grads_full = [g for _, g in pairs]
-        kept_names = [n for n, _ in pairs]
-    # `type(g) is Tensor` first: the attribute probes for DTensor cost ~0.5 µs per tensor.
-    grads = [g if type(g) is Tensor else local_grad(g) for g in grads_full]
-    sharded = any(type(g) is not Tensor and _is_sharded(g) for g in grads_full)
+    every = [q.grad for q in params]
+    grads_full = [g for g in every if g is not None]
+    kept_names = names
+    if names is not None and len(grads_full) < len(every):
+        kept_names = [n for n, g in zip(names, every, strict=True) if g is not None]
+    # Plain tensors (one C-level type pass) need no probing: the attribute probes for
+    # DTensor cost ~0.5 µs per tensor, ~1 ms per step on 2,000 tensors.
+    plain = set(map(type, grads_full)) <= {Tensor}
+    grads = grads_full if plain else [local_grad(g) for g in grads_full]
+    sharded = not plain and any(_is_sharded(g) for g in grads_full)
     if not grads:
         zero = torch.zeros(())
         layers = kept_names is not None and per_layer
@@ -313,7 +359,7 @@ def grad_stats(
             [] if layers else None,
             torch.zeros(0) if layers else None,
             p,
-            torch.zeros(0, 2),
+            torch.zeros(0),
             [],
         )
     first_device = grads[0].device
@@ -324,20 +370,21 @@ def grad_stats(
     order: list[int] = []
     for device, tensors, indices in grouped:
         try:
-            norms, extreme_pairs, local = _group_stats(tensors, device, p, foreach)
+            norms, extreme_pairs, local = _group_stats(tensors, device, p, foreach, plain)
         except NotImplementedError:
             check_dense(tensors)
             raise
         offset = len(extremes) // 2
-        for i, u in zip(indices, local, strict=True):
-            unit[i] = u + offset if u >= 0 else -1
+        if len(grouped) == 1:
+            unit = local  # one group: in parameter order, with no offset
+        else:
+            for i, u in zip(indices, local, strict=True):
+                unit[i] = u + offset if u >= 0 else -1
         for x in extreme_pairs:
             extremes.append(x if x.device == first_device else x.to(first_device))
         norm_parts.append(norms if device == first_device else norms.to(first_device))
         order.extend(indices)
-    ext = (
-        torch.stack(extremes).reshape(-1, 2) if extremes else torch.zeros(0, 2, device=first_device)
-    )
+    ext = torch.stack(extremes) if extremes else torch.zeros(0, device=first_device)
     if len(grouped) == 1:
         stacked = param_norms = norm_parts[0]
     else:
@@ -377,7 +424,7 @@ BIG = 1 << 16
 
 
 def _group_stats(
-    tensors: list[Tensor], device: torch.device, p: float, foreach: bool | None
+    tensors: list[Tensor], device: torch.device, p: float, foreach: bool | None, plain: bool
 ) -> tuple[Tensor, list[Tensor], list[int]]:
     """Return per-tensor norms, ``[min, max]`` extremes and each tensor's extremes unit.
 
@@ -406,8 +453,14 @@ def _group_stats(
             [],
             [-1] * len(tensors),
         )
-    if _use_foreach(tensors, device, foreach):
-        computed = list(torch._foreach_norm(full, p))
+    if foreach is None and plain:
+        # torch's own check would test each tensor's type, known here to be Tensor.
+        use_foreach = _foreach_device(device)
+    else:
+        use_foreach = _use_foreach(tensors, device, foreach)
+    computed: Sequence[Tensor]
+    if use_foreach:
+        computed = torch._foreach_norm(full, p)
     else:
         computed = [torch.linalg.vector_norm(g, p) for g in full]
     if has_empty:
@@ -417,6 +470,9 @@ def _group_stats(
     norms = torch.stack(computed)
     pairs: list[Tensor] = []
     unit: list[int] = []
+    if not has_empty and max(sizes) < BIG:
+        # All small (the common case for many tensors): one unit, no per-tensor loop.
+        return norms, list(torch.aminmax(_flat(tensors))), [0] * len(tensors)
     small: list[Tensor] = []
     small_unit = -1
     for g, n in zip(tensors, sizes, strict=True):
@@ -430,13 +486,23 @@ def _group_stats(
                 small_unit = len(pairs) // 2
                 pairs.extend((g, g))  # placeholders, replaced below
             unit.append(small_unit)
-            # 1-D tensors are concatenated as they are: a reshape per tensor would cost
-            # more than the whole max |g| pass on thousands of small tensors.
-            small.append(g if g.ndim == 1 else g.reshape(-1))
+            small.append(g)
     if small:
-        lo, hi = torch.aminmax(torch.cat(small) if len(small) > 1 else small[0])
+        lo, hi = torch.aminmax(_flat(small))
         pairs[2 * small_unit], pairs[2 * small_unit + 1] = lo, hi
     return norms, pairs, unit
+
+
+def _flat(tensors: list[Tensor]) -> Tensor:
+    """Return ``tensors`` concatenated into one 1-D buffer (one tensor: itself)."""
+    if len(tensors) == 1:
+        return tensors[0]  # aminmax reads any shape
+    if all(g.ndim == 1 for g in tensors):
+        # 1-D tensors are concatenated as they are: torch's flatten (a view per tensor,
+        # in C++) costs 0.4 µs per tensor, cat alone 0.13 µs.
+        return torch.cat(tensors)
+    # Otherwise flatten in C++: a Python reshape per tensor costs 0.95 µs per tensor.
+    return _flatten_dense_tensors(tensors)
 
 
 _INDEX_CACHE: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}
@@ -457,10 +523,21 @@ def _index_tensor(index: tuple[int, ...], device: torch.device) -> Tensor:
     return cached
 
 
-def _layer_norms(param_norms: Tensor, names: list[str], p: float) -> tuple[list[str], Tensor]:
+@functools.lru_cache(maxsize=16)
+def _layer_index(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Return the layers of ``names`` (in order of appearance) and each name's layer.
+
+    Cached: the same model's names come every step, and splitting thousands of them
+    costs ~0.4 ms.
+    """
     layers: dict[str, int] = {}
-    index = [layers.setdefault(layer_of(n), len(layers)) for n in names]
-    idx = _index_tensor(tuple(index), param_norms.device)
+    index = tuple(layers.setdefault(layer_of(n), len(layers)) for n in names)
+    return tuple(layers), index
+
+
+def _layer_norms(param_norms: Tensor, names: list[str], p: float) -> tuple[list[str], Tensor]:
+    layers, index = _layer_index(tuple(names))
+    idx = _index_tensor(index, param_norms.device)
     out = param_norms.new_zeros(len(layers))
     if math.isinf(p):
         out = out.scatter_reduce(0, idx, param_norms, reduce="amax", include_self=True)
