@@ -172,3 +172,38 @@ def test_write_failure_mid_run_is_one_line_exit_1(capsys, tmp_path, monkeypatch)
     )  # fmt: skip
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "No space left on device" in err and "Traceback" not in err
+
+
+def test_replay_reads_remedies_records(capsys, tmp_path):
+    # The shared record format: `gradguard replay` reads what `remedies` writes.
+    code, _, err = run(
+        capsys, "remedies", "--experiments", "divergence", "--configs", "none,clip-norm",
+        "--steps", "12", "--out", str(tmp_path), "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    clip = tmp_path / "runs" / "divergence-T10-clip-norm-seed0.jsonl"
+    code, out, err = run(capsys, "replay", str(clip), "--json")
+    assert code == 0, err
+    (report,) = json.loads(out)["runs"]
+    assert report["run"] == "divergence/T10/clip-norm/seed0" and report["steps"] == 12
+    assert report["recorded"]["clipped"] == 12 and report["nonfinite_steps"] == []
+    none = tmp_path / "runs" / "divergence-T10-none-seed0.jsonl"
+    code, out, _ = run(capsys, "replay", str(none), "--json")
+    (report,) = json.loads(out)["runs"]
+    assert code == 0 and report["recorded"]["skipped"] == 1 and report["nonfinite_steps"]
+
+
+def test_flow_labels_rho_only_for_scaled_orthogonal(capsys):
+    code, out, _ = run(
+        capsys, "flow", "-T", "6", "--hidden", "8", "--model", "linear,relu",
+        "--init", "default,scaled-orthogonal,identity", "--rho", "0.9", "--inputs", "zero",
+    )  # fmt: skip
+    assert code == 0
+    rows = {}
+    for line in out.splitlines():
+        if line.startswith(("| linear", "| relu")):
+            cells = line.split("|")
+            rows[cells[1].strip() + "/" + cells[2].strip()] = cells
+    assert "linear/default" in rows and "linear/scaled-orthogonal (0.9)" in rows
+    assert float(rows["linear/default"][4]) == pytest.approx(0.5774, abs=1e-4)  # 1/√3, not 0.9
+    assert "relu/identity: ‖∂L/∂h_t‖ is exactly 0 from t = 5 back" in out

@@ -87,3 +87,19 @@ def test_flow_bad_input():
         gradient_flow("linear", "he", 0)
     with pytest.raises(InputError, match="inputs must be"):
         gradient_flow("linear", "he", 5, inputs="ones")
+
+
+def test_rho_is_only_scaled_orthogonals():
+    # One --rho shared by a list of inits: only scaled-orthogonal takes it.
+    he = gradient_flow("linear", "he", 8, hidden=16, rho=0.9)
+    assert he.rho_target is None and he.rho > 1.1  # He's own radius, not 0.9
+    so = gradient_flow("linear", "scaled-orthogonal", 8, hidden=16, rho=0.9)
+    assert so.rho_target == 0.9 and so.rho == pytest.approx(0.9)
+
+
+def test_no_gradient_reaching_h1_is_factor_zero():
+    # ReLU, W = I, no input, h0 = 0: every h_t = relu(0) = 0 and relu'(0) = 0, so only
+    # h_T gets a gradient (‖1‖ = √n); the geometric-mean factor (0 / √n)^(1/(T-1)) = 0.
+    r = gradient_flow("relu", "identity", 6, hidden=4, inputs="zero")
+    assert r.grad_h == [0.0] * 5 + [2.0]
+    assert r.factor == 0.0

@@ -99,10 +99,24 @@ def test_same_seed_same_numbers(tmp_path):
 
 
 def test_settings_restored_after_run():
+    # During the run: one thread, deterministic algorithms; after it: the caller's settings.
     threads = torch.get_num_threads()
-    run_remedies("quick", None, seeds=[0], experiments=["divergence"], configs=["none"], steps=2)
-    assert torch.get_num_threads() == threads
-    assert not torch.are_deterministic_algorithms_enabled()
+    seen = []
+
+    def progress(run_id, done, total):
+        seen.append((torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()))
+
+    torch.set_num_threads(2)
+    try:
+        run_remedies(
+            "quick", None, seeds=[0], experiments=["divergence"], configs=["low-lr"], steps=2,
+            progress=progress,
+        )  # fmt: skip
+        assert seen and set(seen) == {(1, True)}
+        assert torch.get_num_threads() == 2
+        assert not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_ctrl_c_keeps_finished_runs(tmp_path):
@@ -142,22 +156,36 @@ def test_clip_and_measure_matches_torch():
     ref = [torch.nn.Parameter(p.detach().clone()) for p in params]
     for p, q in zip(params, ref, strict=True):
         q.grad = p.grad.clone()
-    pre, post, coef, max_abs, bad = clip_and_measure(params, "norm", 1.0)
+    pre, post, coef, max_abs, bad, _ = clip_and_measure(params, "norm", 1.0)
     ref_norm = torch.nn.utils.clip_grad_norm_(ref, 1.0)
-    assert pre == pytest.approx(float(ref_norm), rel=1e-6)
+    assert pre == float(ref_norm)
     for p, q in zip(params, ref, strict=True):
-        torch.testing.assert_close(p.grad, q.grad)
+        assert torch.equal(p.grad, q.grad)  # bit for bit: the same float32 coefficient
     assert post == pytest.approx(1.0, rel=1e-5) and bad == 0
     assert max_abs == pytest.approx(max(float(q.grad.abs().max()) for q in ref) / coef, rel=1e-5)
     for p in params:
         p.grad = torch.randn_like(p)
     grads = [p.grad.clone() for p in params]
-    pre, post, coef, _, _ = clip_and_measure(params, "value", 0.5)
+    pre, post, coef, _, _, _ = clip_and_measure(params, "value", 0.5)
     for p, g in zip(params, grads, strict=True):
         torch.testing.assert_close(p.grad, g.clamp(-0.5, 0.5))
     assert post == pytest.approx(float(torch.cat([p.grad.flatten() for p in params]).norm()))
+    assert post < pre and coef == pytest.approx(post / pre)
+    # Below the threshold nothing changes and clipping does not act.
+    small = [p.grad.clone() for p in params]
+    for clip, c in (("norm", 1e6), ("value", 10.0)):
+        pre, post, coef, _, _, _ = clip_and_measure(params, clip, c)
+        assert (post, coef) == (pre, 1.0)
+        assert all(torch.equal(p.grad, g) for p, g in zip(params, small, strict=True))
+    # The loss rides along in the same host read.
+    assert clip_and_measure(params, None, None, torch.tensor(0.25)).loss == 0.25
     params[1].grad[0, 0] = float("nan")
-    assert clip_and_measure(params, None, None)[4] == 1
+    assert clip_and_measure(params, None, None).nonfinite == 1
+    # A non-finite step is left alone: the runner skips it.
+    before = [p.grad.clone() for p in params]
+    assert clip_and_measure(params, "norm", 1.0).coef == 1.0
+    for p, g in zip(params, before, strict=True):
+        torch.testing.assert_close(p.grad, g, equal_nan=True, rtol=0, atol=0)
 
 
 def test_grid_names_and_bad_input():
@@ -232,3 +260,34 @@ def test_run_spec_checks_itself():
     ]:
         with pytest.raises(InputError, match=match):
             replace(spec, **change)
+
+
+@pytest.mark.parametrize("config", ["clip-norm", "lstm", "gru"])
+def test_step_statistics_are_grad_stats(config):
+    # The runner's short path must give exactly what the guard's grad_stats gives.
+    from gradguard.experiments._runner import _loss, make_model
+    from gradguard.experiments._tasks import adding_problem
+    from gradguard.torch import grad_stats
+
+    spec = build_grid("quick", experiments=["divergence"], configs=[config])[0]
+    net = make_model(spec, torch.Generator().manual_seed(0))
+    b = adding_problem(spec.T, spec.batch, torch.Generator().manual_seed(1))
+    loss = _loss(spec, net(b.x), b.y)
+    loss.backward()
+    params = list(net.parameters())
+    ref, _ = grad_stats(params, per_layer=False).host()
+    got = clip_and_measure(params, None, None, loss)
+    assert (got.pre, got.max_abs, got.nonfinite) == (ref.total_norm, ref.max_abs, 0)
+    assert got.loss == float(loss) and (got.post, got.coef) == (got.pre, 1.0)
+    # Finite entries whose norm overflows float32: a finite gradient with ‖g‖ = inf
+    # (grad_stats' exact count, not "non-finite").
+    params[1].grad.fill_(3e38)
+    ref, _ = grad_stats(params, per_layer=False).host()
+    got = clip_and_measure(params, "norm", 1.0)
+    assert got.pre == math.inf and got.nonfinite == 0 == ref.nonfinite_count
+    assert got.max_abs == ref.max_abs == pytest.approx(3e38)
+    params[1].grad.fill_(1.0)
+    params[0].grad.view(-1)[0] = float("inf")
+    params[2].grad.view(-1)[0] = float("nan")
+    ref, _ = grad_stats(params, per_layer=False).host()
+    assert clip_and_measure(params, None, None).nonfinite == ref.nonfinite_count == 2

@@ -140,6 +140,13 @@ def _flow_text(results: list[Any], rows: int) -> str:
             continue
         if math.isnan(r.factor) or r.grad_h[-1] == 0:
             continue
+        if r.grad_h[0] == 0:
+            dead = max(t for t in range(1, r.T + 1) if r.grad_h[t - 1] == 0)
+            lines.append(
+                f"{r.model}/{r.init}: ‖∂L/∂h_t‖ is exactly 0 from t = {dead} back "
+                "(no gradient gets through: zero derivatives, e.g. every ReLU switched off)."
+            )
+            continue
         if r.factor > 1 + 1e-9:
             trend = f"grows ×{r.factor:.4g}"
         elif r.factor < 1 - 1e-9:

@@ -50,10 +50,11 @@ class FlowResult:
       step_factors: ``‖∂L/∂h_{t-1}‖ / ‖∂L/∂h_t‖`` for t = T … 2 — the growth
         (> 1) or decay (< 1) of one backward step.
       factor: their geometric mean, ``(‖∂L/∂h_1‖ / ‖∂L/∂h_T‖)^{1/(T-1)}``
-        (``nan`` for ``T = 1``).
+        (0 when no gradient reaches ``h_1``; ``nan`` for ``T = 1``).
       rho: spectral radius of ``W`` (gated cells: largest over gate blocks).
       sigma_max: largest singular value of ``W``.
-      model, init, T, hidden, rho_target, seed, dtype: what was measured.
+      rho_target: the ρ asked for (``scaled-orthogonal`` only; ``None`` otherwise).
+      model, init, T, hidden, seed, dtype: what was measured.
     """
 
     model: str
@@ -161,6 +162,8 @@ def gradient_flow(
         raise InputError("h0", h0, "a finite number")
     if dtype not in (torch.float32, torch.float64):
         raise InputError("dtype", dtype, "torch.float32 or torch.float64")
+    # rho belongs to scaled-orthogonal only (a CLI list of inits shares one --rho).
+    rho = rho if init == "scaled-orthogonal" else None
     gen = torch.Generator().manual_seed(seed)
     net = RecurrentNet(model, 1, hidden, 1, init=init, rho=rho, generator=gen, dtype=dtype)
     if inputs == "random":
@@ -174,6 +177,8 @@ def gradient_flow(
     ]
     if T > 1 and grad_h[-1] > 0 and grad_h[0] > 0:
         factor = math.exp((math.log(grad_h[0]) - math.log(grad_h[-1])) / (T - 1))
+    elif T > 1 and grad_h[-1] > 0 and grad_h[0] == 0:
+        factor = 0.0  # no gradient reaches h_1 (e.g. every ReLU on the path is off)
     else:
         factor = math.nan
     spectrum = recurrent_spectrum(net)

@@ -40,8 +40,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -66,6 +67,8 @@ from gradguard.experiments._tasks import (
     copy_memory,
 )
 from gradguard.records import RecordWriter, StepRecord
+from gradguard.torch import clip_grad_value_, get_total_norm, grad_stats
+from gradguard.torch._clip import EPS
 
 __all__ = [
     "DIVERGENCE_CONFIGS",
@@ -77,6 +80,7 @@ __all__ = [
     "RemediesInterrupted",
     "RunSpec",
     "RunSummary",
+    "StepStats",
     "build_grid",
     "run_remedies",
     "train_run",
@@ -482,36 +486,103 @@ def build_grid(
 # One run
 
 
+class StepStats(NamedTuple):
+    """What :func:`clip_and_measure` read from one step, as host floats."""
+
+    pre: float  #: pre-clip total norm ``‖g‖``
+    post: float  #: post-clip total norm
+    coef: float  #: clip coefficient (1: clipping did not act)
+    max_abs: float  #: max |g| before clipping
+    nonfinite: int  #: non-finite gradient tensors
+    loss: float  #: the step's loss (``nan`` when none was given)
+
+
 def clip_and_measure(
-    parameters: list[nn.Parameter], clip: str | None, threshold: float | None
-) -> list[float]:
+    parameters: list[nn.Parameter],
+    clip: str | None,
+    threshold: float | None,
+    loss: torch.Tensor | None = None,
+) -> StepStats:
     """Clip the gradients of ``parameters`` in place; return their statistics.
 
-    Uses the guard's one-pass :func:`gradguard.torch.grad_stats` and its
-    torch-parity clippers (the same rule as ``torch.nn.utils`` and the seed's
-    ``g / max(1, ‖g‖/c)``, with torch's ``1e-6`` added to the norm).
+    The statistics are those of the guard's :func:`gradguard.torch.grad_stats`
+    (a test compares): for the runner's models — every gradient dense, on one
+    device, one dtype — a short path computes them with six small kernels (the
+    total norm as torch's ``get_total_norm`` computes it, one ``aminmax`` over
+    all entries, one stack for the host read: ≈ 0.016 ms less per step than
+    ``grad_stats`` inside the divergence experiment's loop); a step with any
+    non-finite value, or other gradients, goes through ``grad_stats`` itself,
+    whose non-finite bookkeeping is exact. The clipping is the seed's
+    ``g / max(1, ‖g‖/c)`` with torch's ``1e-6`` added to the norm — bit for bit
+    what ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_`` do (a test
+    compares). Gradients with a non-finite entry
+    are left alone (the runner stops at that step without applying it).
 
-    Returns:
-      ``[pre-clip norm, post-clip norm, clip coefficient, max |g|, non-finite tensor count]``
-      — one host sync for all of them.
+    The runner must read the statistics on the host every step anyway (to stop at
+    the first non-finite step), so unlike torch's clipper this one decides on the
+    host: one read for the statistics and ``loss``, then a multiply only when
+    clipping acts. At the divergence experiment's sizes (a 0.4 ms step) each tiny
+    kernel saved is about 1 % of the step.
+
+    Args:
+      parameters: the model's parameters, ``.grad`` filled.
+      clip: ``None``, ``"norm"`` (``max_norm = threshold``) or ``"value"``.
+      threshold: the clipping threshold ``c``.
+      loss: the step's loss (0-d tensor), read in the same host read.
     """
-    from gradguard.torch import clip_grad_value_, clip_grads_with_norm_, grad_stats
+    grads = [q.grad for q in parameters if q.grad is not None]
+    stats = _fast_stats(grads, loss)
+    if stats is None:
+        gs = grad_stats(parameters, per_layer=False)
+        host, extra = gs.host(*([] if loss is None else [loss.detach()]))
+        stats = (
+            host.total_norm,
+            host.max_abs,
+            host.nonfinite_count,
+            extra[0] if extra else math.nan,
+        )
+    pre, max_abs, bad, loss_v = stats
+    post, coef = pre, 1.0
+    if clip is not None and bad == 0 and math.isfinite(pre):
+        assert threshold is not None
+        if clip == "norm":
+            # float32 arithmetic, as torch computes clamp(c / (‖g‖ + 1e-6), max=1) on
+            # the float32 norm: the same coefficient, so the same clipped gradients.
+            f32 = np.float32
+            c32 = f32(threshold) / (f32(pre) + f32(EPS))
+            if c32 < 1:
+                coef = float(c32)
+                torch._foreach_mul_(grads, coef)
+                post = float(f32(pre) * c32)
+        elif max_abs > threshold:  # clip == "value"; clamping acts only above c
+            clip_grad_value_(parameters, threshold)
+            post = float(get_total_norm(grads))
+            coef = float(np.float32(post) / np.float32(pre)) if pre > 0 else 1.0
+    return StepStats(pre, post, coef, max_abs, int(bad), loss_v)
 
-    stats = grad_stats(parameters, per_layer=False)
-    pre = stats.total_norm
-    if clip == "norm":
-        assert threshold is not None
-        coef = clip_grads_with_norm_(parameters, threshold, pre)
-        post = pre * coef  # no second pass over the gradients
-    elif clip == "value":
-        assert threshold is not None
-        clip_grad_value_(parameters, threshold)
-        post = grad_stats(parameters, per_layer=False).total_norm
-        coef = torch.where(pre > 0, post / pre, torch.ones_like(pre))
-    else:
-        post, coef = pre, torch.ones_like(pre)
-    host, (post_v, coef_v) = stats.host(post, coef)
-    return [host.total_norm, post_v, coef_v, host.max_abs, float(host.nonfinite_count)]
+
+def _fast_stats(
+    grads: list[torch.Tensor], loss: torch.Tensor | None
+) -> tuple[float, float, int, float] | None:
+    """``(‖g‖, max |g|, 0, loss)`` when every value is finite; ``None``: use grad_stats."""
+    if not grads:
+        return None
+    first = grads[0]
+    for g in grads:
+        if type(g) is not torch.Tensor or g.dtype != first.dtype or g.device != first.device:
+            return None
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    lo, hi = torch.aminmax(torch.cat([g.reshape(-1) for g in grads]))
+    head = [total, lo, hi]
+    with_loss = loss is not None and loss.dtype == first.dtype
+    if loss is not None and with_loss:
+        head.append(loss.detach().reshape(()))
+    values = torch.stack(head).tolist()  # the one host read
+    pre, lo_v, hi_v = values[:3]
+    if not (math.isfinite(pre) and math.isfinite(lo_v) and math.isfinite(hi_v)):
+        return None  # the rare bad step: grad_stats counts the non-finite tensors
+    loss_v = values[3] if with_loss else math.nan if loss is None else float(loss.detach())
+    return pre, max(-lo_v, hi_v), 0, loss_v
 
 
 def _task_batch(spec: RunSpec, batch: int, gen: torch.Generator) -> Batch:
@@ -605,6 +676,7 @@ def train_run(
                 "W_sigma_max": spectrum.sigma_max,
             }
         )
+    run_id = spec.run_id
     start = time.perf_counter()
     first_bad: int | None = None
     max_norm = 0.0
@@ -618,8 +690,9 @@ def train_run(
         loss = _loss(spec, net(batch.x), batch.y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        pre, post, coef, max_abs, nonfinite = clip_and_measure(params, spec.clip, spec.threshold)
-        loss_value = float(loss.detach())
+        pre, post, coef, max_abs, nonfinite, loss_value = clip_and_measure(
+            params, spec.clip, spec.threshold, loss
+        )
         loss_ok, grad_ok = math.isfinite(loss_value), nonfinite == 0
         record = StepRecord(
             step=step,
@@ -631,7 +704,7 @@ def train_run(
             loss_finite=loss_ok,
             grad_finite=grad_ok,
             threshold=spec.threshold,
-            run=spec.run_id,
+            run=run_id,
         )
         if not (loss_ok and grad_ok):
             first_bad = step
