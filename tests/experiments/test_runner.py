@@ -278,7 +278,7 @@ def test_step_statistics_are_grad_stats(config):
     ref, _ = grad_stats(params, per_layer=False).host()
     got = clip_and_measure(params, None, None, loss)
     assert (got.pre, got.max_abs, got.nonfinite) == (ref.total_norm, ref.max_abs, 0)
-    assert got.loss == float(loss) and (got.post, got.coef) == (got.pre, 1.0)
+    assert got.loss == float(loss.detach()) and (got.post, got.coef) == (got.pre, 1.0)
     # Finite entries whose norm overflows float32: a finite gradient with ‖g‖ = inf
     # (grad_stats' exact count, not "non-finite").
     params[1].grad.fill_(3e38)
