@@ -258,7 +258,7 @@ def read_log(path: str | os.PathLike[str]) -> Log:
             if not complete and number == len(rows):
                 truncated = True
                 break
-            raise RecordError(f"{p}:{number}: not valid JSON ({e.msg}).") from None
+            raise RecordError(f"{p}:{number}: not valid JSON ({e.msg} column {e.colno}).") from None
         if not isinstance(data, dict) or "v" not in data:
             raise RecordError(f"{p}:{number}: not a gradguard record (no 'v' key).")
         if data["v"] != VERSION:

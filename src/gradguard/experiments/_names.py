@@ -116,7 +116,10 @@ def check_init(init: object, rho: float | None = None, name: str = "init") -> st
     if init == "scaled-orthogonal":
         if rho is None:
             raise InputError(
-                "rho", rho, "a number > 0", "scaled-orthogonal needs the spectral radius rho."
+                "rho",
+                "nothing",
+                "given with scaled-orthogonal (its spectral radius, a number > 0)",
+                "Add e.g. --rho 2.",
             )
         if isinstance(rho, bool) or not isinstance(rho, (int, float)):
             raise InputError("rho", rho, "a finite number > 0")

@@ -162,7 +162,8 @@ def _read_flow(p: Path) -> dict[str, Any]:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise InputFileError(f"{p}:{e.lineno}: not valid JSON ({e.msg}).") from None
+        where = f"{p}:{e.lineno}"
+        raise InputFileError(f"{where}: not valid JSON ({e.msg} column {e.colno}).") from None
     except UnicodeDecodeError as e:
         raise InputFileError(f"{p}: not a UTF-8 text file ({e.reason}).") from None
     curves = data.get("curves") if isinstance(data, dict) else None
