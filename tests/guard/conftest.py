@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-torch = pytest.importorskip("torch", reason="the guard needs the [torch] extra")
+import torch  # the [dev] extra installs torch: these tests always run
 
 
 @pytest.fixture(autouse=True)

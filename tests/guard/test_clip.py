@@ -6,12 +6,11 @@ import copy
 import math
 
 import pytest
+import torch  # the [dev] extra installs torch: these tests always run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-torch = pytest.importorskip("torch")
-
-from gradguard.torch import (  # noqa: E402
+from gradguard.torch import (
     clip_grad_norm_,
     clip_grad_value_,
     clip_grads_with_norm_,
@@ -19,7 +18,7 @@ from gradguard.torch import (  # noqa: E402
     grad_stats,
 )
 
-from .conftest import backward, make_model  # noqa: E402
+from .conftest import backward, make_model
 
 INF = math.inf
 

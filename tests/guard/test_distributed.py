@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch  # the [dev] extra installs torch: these tests always run
 
-torch = pytest.importorskip("torch")
 if not torch.distributed.is_available():  # pragma: no cover
     pytest.skip("torch was built without torch.distributed", allow_module_level=True)
 

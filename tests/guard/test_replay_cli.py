@@ -67,7 +67,8 @@ def test_text_report_and_runs(tmp_path, capsys):
 
 
 def test_replay_of_a_real_guard_log(tmp_path, capsys):
-    torch = pytest.importorskip("torch")
+    import torch
+
     from gradguard.torch import SpikeGuard
 
     torch.manual_seed(0)

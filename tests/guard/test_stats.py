@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch  # the [dev] extra installs torch: these tests always run
 
-torch = pytest.importorskip("torch")
+from gradguard.records import StepRecord
+from gradguard.torch import grad_stats, step_record
 
-from gradguard.records import StepRecord  # noqa: E402
-from gradguard.torch import grad_stats, step_record  # noqa: E402
-
-from .conftest import backward, make_model  # noqa: E402
+from .conftest import backward, make_model
 
 INF = math.inf
 

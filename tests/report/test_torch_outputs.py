@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import pytest
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None
-    or importlib.util.find_spec("gradguard.experiments") is None,
-    reason="needs the [torch] extra and gradguard.experiments (the remedies issue)",
-)
 
 
 def test_flow_over_training_shape_and_first_row():
