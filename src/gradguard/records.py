@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gradguard._atomic import write_text_atomic
+
 __all__ = [
     "ACTIONS",
     "KINDS",
@@ -281,12 +283,4 @@ def read_log(path: str | os.PathLike[str]) -> Log:
 
 def write_log(path: str | os.PathLike[str], records: Iterable[StepRecord]) -> None:
     """Write ``records`` to a new log at ``path`` atomically (temp file + rename)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            for r in records:
-                f.write(r.to_json() + "\n")
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(path, "".join(r.to_json() + "\n" for r in records))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -76,33 +75,19 @@ def _need_torch() -> None:
         ) from None
 
 
-def _atomic_savefig(fig: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _plot_flow(results: list[Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for r in results:
-        ts = list(range(1, r.T + 1))
-        norms = [g if g > 0 and math.isfinite(g) else math.nan for g in r.grad_h]
-        ax.plot(ts, norms, label=f"{r.model} / {r.init}: ρ(W)={r.rho:.3g}, factor {r.factor:.3g}")
-    ax.set_yscale("log")
-    ax.set_xlabel("t (time step)")
-    ax.set_ylabel("‖∂L/∂h_t‖ (log scale)")
-    ax.set_title(f"Gradient flow through time, L = Σ h_T, T = {results[0].T}")
-    ax.legend(fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
-    _atomic_savefig(fig, path)
+    from gradguard.report.plots import plot_gradient_flow, save_figure
+
+    curves = {
+        f"{r.model} / {r.init}: ρ(W)={r.rho:.3g}, factor {r.factor:.3g}": r.grad_h for r in results
+    }
+    fig = plot_gradient_flow(curves)
+    save_figure(fig, path)
     plt.close(fig)
 
 

@@ -269,7 +269,7 @@ def _stage_flow(out: Path) -> dict[str, Any] | None:
         "heatmap_steps": over["steps"],
         "heatmap_label": over["label"],
     }
-    from gradguard.report._atomic import write_text_atomic
+    from gradguard._atomic import write_text_atomic
 
     write_text_atomic(out / "flow.json", json.dumps(data, allow_nan=False))
     return data

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import math
 import os
 import time
@@ -46,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gradguard._atomic import write_text_atomic
 from gradguard.errors import InputError
 from gradguard.experiments._models import RecurrentNet, recurrent_spectrum
 from gradguard.experiments._names import (
@@ -806,17 +808,12 @@ def check_out_dir(out: str | os.PathLike[str]) -> Path:
 
 def write_summary(path: str | os.PathLike[str], rows: Sequence[RunSummary]) -> None:
     """Write ``rows`` to ``path`` as CSV atomically (temp file + rename)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(SUMMARY_COLUMNS))
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(row.to_row())
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row.to_row())
+    write_text_atomic(path, buf.getvalue())
 
 
 def read_summary(path: str | os.PathLike[str]) -> list[RunSummary]:

@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gradguard._atomic import write_text_atomic
 from gradguard.errors import InputError
-from gradguard.report._atomic import write_text_atomic
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source
 from gradguard.report._lesson import count, fmt, lesson_data, shown_steps, tidy

@@ -645,7 +645,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     if fmt not in FORMATS:
         raise InputError("path", str(p), "a file name ending in .png or .svg")
     data = figure_bytes(fig, fmt)
-    from gradguard.report._atomic import write_bytes_atomic
+    from gradguard._atomic import write_bytes_atomic
 
     write_bytes_atomic(p, data)
     return p
