@@ -1,8 +1,14 @@
-"""Message catalogs: the lesson's prose per language, as TOML data files.
+"""Message catalogs: gradguard's prose per language, as TOML data files.
 
-``catalogs/en.toml`` and ``catalogs/bn.toml`` hold prose only; numbers and
-formulas are computed and inserted by the renderers. Both catalogs have the
-same keys (a test checks it).
+The one catalog mechanism of the package. Two parts share it:
+
+* ``"lesson"`` — ``catalogs/{en,bn}.toml``, the lesson, the CLI and the tour;
+* ``"report"`` — ``catalogs/report/{en,bn}.toml``, the plots, the HTML report
+  and the explorer (read through :func:`gradguard.report._i18n.t`).
+
+They are separate files so ``gradguard explain`` parses only what it shows.
+The catalogs hold prose only; numbers and formulas are computed and inserted
+by the renderers. The lesson catalogs have the same keys (a test checks it).
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["LANGS", "Catalog", "check_lang", "default_lang", "load_catalog"]
+__all__ = ["LANGS", "PARTS", "Catalog", "check_lang", "default_lang", "load_catalog"]
 
 LANGS: tuple[str, ...] = ("en", "bn")
+# Each part's file, relative to ``catalogs/``.
+_PART_FILES: dict[str, str] = {"lesson": "{lang}.toml", "report": "report/{lang}.toml"}
+PARTS: tuple[str, ...] = tuple(_PART_FILES)
 
 
 def check_lang(lang: object, name: str = "lang") -> str:
@@ -69,16 +78,30 @@ class Catalog:
         """Every ``section.name`` key in the catalog."""
         return {f"{s}.{n}" for s, names in self._data.items() for n in names}
 
+    def section(self, name: str) -> dict[str, str]:
+        """Return the messages of section ``name`` in file order (empty if it is absent)."""
+        return {k: str(v) for k, v in self._data.get(name, {}).items()}
+
 
 @cache
-def load_catalog(lang: str = "en") -> Catalog:
+def load_catalog(lang: str = "en", part: str = "lesson") -> Catalog:
     """Load the message catalog for ``lang`` (``"en"`` or ``"bn"``).
 
+    Args:
+      lang: the language.
+      part: ``"lesson"`` (the lesson, the CLI, the tour) or ``"report"`` (the
+        plots, the HTML report, the explorer).
+
+    Returns:
+      The catalog, cached per ``(lang, part)``.
+
     Raises:
-      InputError: no catalog for ``lang``.
+      InputError: no catalog for ``lang`` or no such ``part``.
     """
     check_lang(lang)
+    if part not in _PART_FILES:
+        raise InputError("part", part, "one of " + ", ".join(PARTS))
     # A plain path next to this file (package data): importlib.resources costs
     # ~20 ms of start-up, and `gradguard explain` must start fast.
-    text = (Path(__file__).parent / "catalogs" / f"{lang}.toml").read_text(encoding="utf-8")
-    return Catalog(lang, tomllib.loads(text))
+    path = Path(__file__).parent / "catalogs" / _PART_FILES[part].format(lang=lang)
+    return Catalog(lang, tomllib.loads(path.read_text(encoding="utf-8")))

@@ -1,19 +1,18 @@
 """Message catalogs for the plots, the report and the explorer (English, Bengali).
 
-Text lives in ``messages/<lang>.json``, not in code; a key missing from a
-catalog falls back to English so a half-translated catalog never crashes.
+A thin wrapper over the package's one catalog loader
+(:func:`gradguard.explain._catalog.load_catalog`, part ``"report"``): the text
+lives in ``explain/catalogs/report/<lang>.toml``, not in code. A key missing
+from a catalog falls back to English so a half-translated catalog never crashes.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from functools import cache
-from importlib import resources
-from typing import Any
 
-# One list of languages and one check for the whole package: the lesson's catalogs decide.
-from gradguard.explain._catalog import LANGS, check_lang
+# One list of languages, one check and one loader for the whole package: the lesson's catalogs.
+from gradguard.explain._catalog import LANGS, check_lang, load_catalog
 
 __all__ = ["LANGS", "catalog", "check_lang", "t"]
 
@@ -31,9 +30,7 @@ def catalog(lang: str) -> dict[str, str]:
 
 
 def _load(lang: str) -> dict[str, str]:
-    text = resources.files("gradguard.report").joinpath(f"messages/{lang}.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return {k: str(v) for k, v in data.items() if not k.startswith("_")}
+    return load_catalog(lang, "report").section("report")
 
 
 def t(lang: str, key: str, **values: object) -> str:
