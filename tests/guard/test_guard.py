@@ -272,6 +272,28 @@ def test_log_records_and_tensorboard(tmp_path):
     assert {"gradguard/layer/rnn", "gradguard/layer/head"} <= tags
 
 
+def test_real_tensorboard_event_file(tmp_path):
+    # The real writer (tensorboard is in the dev extra): the guard makes a SummaryWriter
+    # from a folder, and the event file holds exactly the JSONL log's numbers.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model, opt, _ = _setup()
+    path, tb_dir = tmp_path / "run.jsonl", tmp_path / "tb"
+    with SpikeGuard(model, opt, clipper=0.05, log=path, tensorboard=str(tb_dir)) as guard:
+        for step in range(4):
+            guard.step(_forward_backward(model, opt, step, "nan" if step == 2 else None))
+    events = EventAccumulator(str(tb_dir))
+    events.Reload()
+    steps = read_log(path).steps
+    norms = {e.step: e.value for e in events.Scalars("gradguard/grad_norm")}
+    assert sorted(norms) == [0, 1, 3]  # the NaN step's norm is not a plottable scalar
+    for r in steps:
+        if r.step in norms:
+            assert norms[r.step] == pytest.approx(r.grad_norm, rel=1e-6)  # stored as float32
+    skipped = {e.step: e.value for e in events.Scalars("gradguard/skipped")}
+    assert skipped == {0: 0.0, 1: 0.0, 2: 1.0, 3: 0.0}
+
+
 def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
     import builtins
 
