@@ -26,6 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from gradguard.experiments import DIVERGENCE_CONFIGS, LONG_RANGE_CONFIGS
 from gradguard.records import RecordWriter, StepRecord
 from gradguard.report import write_report
 from gradguard.serve import make_server
@@ -36,19 +37,9 @@ SERVE_BUDGET_MS = 50.0
 
 def synthetic_quick(out: Path) -> Path:
     """Write a results folder shaped like the quick preset (same run count and steps)."""
-    runs = [
-        ("divergence", c, 300)
-        for c in (
-            "none",
-            "clip-norm",
-            "clip-value",
-            "low-lr",
-            "init-orthogonal",
-            "init-xavier",
-            "lstm",
-            "gru",
-        )
-    ] + [("adding", c, 1500) for c in ("rnn", "rnn-clip", "irnn", "lstm", "gru")]
+    runs = [("divergence", c, 300) for c in DIVERGENCE_CONFIGS] + [
+        ("adding", c, 1500) for c in LONG_RANGE_CONFIGS
+    ]
     rows = []
     (out / "runs").mkdir(parents=True, exist_ok=True)
     for exp, cfg, steps in runs:

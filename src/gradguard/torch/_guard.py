@@ -327,14 +327,30 @@ class SpikeGuard:
         return SummaryWriter(str(tb))
 
     # -- snapshot / rollback -------------------------------------------------------
+    def _rules_state(self) -> dict[str, Any]:
+        # What the guard has learned (spike/loss statistics, adaptive threshold): part of
+        # both a rollback snapshot and a training checkpoint.
+        return {
+            "spike_rule": self.spike_rule.state_dict() if self.spike_rule else None,
+            "loss_rule": self.loss_rule.state_dict() if self.loss_rule else None,
+            "clipper": self.clipper.state_dict() if self.clipper else None,
+        }
+
+    def _load_rules_state(self, state: dict[str, Any]) -> None:
+        for key, obj in (
+            ("spike_rule", self.spike_rule),
+            ("loss_rule", self.loss_rule),
+            ("clipper", self.clipper),
+        ):
+            if obj is not None and state[key] is not None:
+                obj.load_state_dict(state[key])
+
     def _state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "rng": _rng_state(),
-            "spike_rule": self.spike_rule.state_dict() if self.spike_rule else None,
-            "loss_rule": self.loss_rule.state_dict() if self.loss_rule else None,
-            "clipper": self.clipper.state_dict() if self.clipper else None,
+            **self._rules_state(),
         }
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()
@@ -350,12 +366,7 @@ class SpikeGuard:
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
         _set_rng_state(state["rng"])
-        if self.spike_rule is not None and state["spike_rule"] is not None:
-            self.spike_rule.load_state_dict(state["spike_rule"])
-        if self.loss_rule is not None and state["loss_rule"] is not None:
-            self.loss_rule.load_state_dict(state["loss_rule"])
-        if self.clipper is not None and state["clipper"] is not None:
-            self.clipper.load_state_dict(state["clipper"])
+        self._load_rules_state(state)
 
     def take_snapshot(self) -> None:
         """Store the current state as the last good snapshot (done automatically)."""
@@ -667,9 +678,7 @@ class SpikeGuard:
             "consecutive_bad": self.consecutive_bad,
             "rollbacks": self.rollbacks,
             "skip_remaining": self._skip_remaining,
-            "spike_rule": self.spike_rule.state_dict() if self.spike_rule else None,
-            "loss_rule": self.loss_rule.state_dict() if self.loss_rule else None,
-            "clipper": self.clipper.state_dict() if self.clipper else None,
+            **self._rules_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -678,12 +687,7 @@ class SpikeGuard:
         self.consecutive_bad = int(state["consecutive_bad"])
         self.rollbacks = int(state["rollbacks"])
         self._skip_remaining = int(state["skip_remaining"])
-        if self.spike_rule is not None and state["spike_rule"] is not None:
-            self.spike_rule.load_state_dict(state["spike_rule"])
-        if self.loss_rule is not None and state["loss_rule"] is not None:
-            self.loss_rule.load_state_dict(state["loss_rule"])
-        if self.clipper is not None and state["clipper"] is not None:
-            self.clipper.load_state_dict(state["clipper"])
+        self._load_rules_state(state)
 
 
 class Monitor(SpikeGuard):
