@@ -60,6 +60,17 @@ def test_it_runs_and_shows_the_seed_numbers(executed: nbformat.NotebookNode) -> 
     assert "clip 100 at c = 5: 5" in text and "clipped update: 1.95" in text
 
 
+def test_it_warns_about_nothing(executed: nbformat.NotebookNode) -> None:
+    # e.g. matplotlib's "Glyph … missing from font" for a Bengali label drawn as empty boxes
+    stderr = [
+        out.text
+        for cell in executed.cells
+        for out in cell.get("outputs", [])
+        if out.output_type == "stream" and out.name == "stderr"
+    ]
+    assert stderr == []
+
+
 def test_it_draws_its_plots(executed: nbformat.NotebookNode) -> None:
     pngs = [
         base64.b64decode(out.data["image/png"])
@@ -67,7 +78,7 @@ def test_it_draws_its_plots(executed: nbformat.NotebookNode) -> None:
         for out in cell.get("outputs", [])
         if "image/png" in out.get("data", {})
     ]
-    assert len(pngs) == 2  # the explosion plot and the SGD remedies
+    assert len(pngs) == 3  # the explosion plot (en, bn) and the SGD remedies
     assert all(p.startswith(b"\x89PNG\r\n\x1a\n") and len(p) > 10_000 for p in pngs)
 
 
