@@ -20,7 +20,7 @@ import numpy as np
 
 from gradguard.errors import InputError
 from gradguard.records import StepRecord
-from gradguard.report._fonts import require_bengali, setup_fonts
+from gradguard.report._fonts import FontMissing, setup_fonts
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._lesson import count
 
@@ -65,10 +65,11 @@ def _figure(
     **subplots: Any,
 ) -> Any:
     check_lang(lang)
-    if lang == "bn":
-        require_bengali()
-    else:
+    try:
         setup_fonts()
+    except FontMissing:
+        if lang == "bn":  # English labels need only DejaVu Sans
+            raise
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=size, dpi=100, layout="constrained")
