@@ -197,6 +197,9 @@ def make_record(
     update_ratio: float | None = None,
     run: str | None = None,
     time: float | None = None,
+    spike_threshold: float | None = None,
+    loss_threshold: float | None = None,
+    flagged_by: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> StepRecord:
     """Build the record of one optimizer step from its host numbers — the one constructor.
@@ -220,7 +223,8 @@ def make_record(
         post-clip norm below ``grad_norm``).
       threshold: the clipping threshold in force; action: ``"step"``, ``"skip"`` or
         ``"rollback"``; kind: the classification (derived when ``None``).
-      lr, amp_scale, layer_norms, update_ratio, run, time, extra: recorded as given.
+      lr, amp_scale, layer_norms, update_ratio, run, time, spike_threshold,
+        loss_threshold, flagged_by, extra: recorded as given.
 
     Returns:
       The :class:`StepRecord`.
@@ -261,6 +265,9 @@ def make_record(
         layer_norms=layer_norms,
         run=run,
         time=time,
+        spike_threshold=spike_threshold,
+        loss_threshold=loss_threshold,
+        flagged_by=flagged_by,
         extra=dict(extra or {}),
     )
 
