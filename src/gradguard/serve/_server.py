@@ -14,7 +14,9 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
+from gradguard.explain._catalog import LANGS
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
 from gradguard.report._html import why_lines
 from gradguard.report._i18n import catalog, check_lang, t
@@ -55,8 +57,6 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         unknown parameter name.
     """
     from gradguard.lab import (
-        check_lr,
-        check_threshold,
         explosion_table,
         gradient_log,
         is_seed_system,
@@ -65,12 +65,13 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         table_to_json,
         to_exact,
     )
+    from gradguard.lab._clipping import check_threshold
+    from gradguard.lab._sgd import check_lr
 
-    unknown = sorted(set(params) - set(_PARAMS))
-    if unknown:
-        raise InputError("parameter", unknown[0], "one of " + ", ".join(_PARAMS))
+    for name in sorted(params):
+        check_choice(name, "parameter", _PARAMS)
     lang = check_lang(params.get("lang", "en"))
-    T = _check_T(params.get("T", "5"))
+    T = check_whole(params.get("T", "5"), "T", 1, MAX_EXPLORER_T)
     w, h0 = to_exact(params.get("w", "2"), "w"), to_exact(params.get("h0", "1"), "h0")
     eta = check_lr(params.get("eta", "0.01"), "eta")
     c = to_exact(params.get("c", "5"), "c")
@@ -181,17 +182,6 @@ def _updates(w: Any, h0: Any, T: int, grad: Any, eta: Any, c: Any) -> tuple[Any,
     return sgd_step(w, grad, eta), g_clip, sgd_step(w, g_clip, eta)
 
 
-def _check_T(T: str) -> int:
-    rule = f"a whole number from 1 to {MAX_EXPLORER_T:,}"
-    try:
-        value = int(T.strip())
-    except ValueError:
-        raise InputError("T", T, rule) from None
-    if not 1 <= value <= MAX_EXPLORER_T:
-        raise InputError("T", T, rule)
-    return value
-
-
 def _as_float(x: Any) -> float | None:
     try:
         v = float(Fraction(x))
@@ -234,9 +224,16 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 self._json(HTTPStatus.OK, {"ok": True, **explorer_state(params)})
             except InputError as e:
-                # A bad value is the user's input, not a server failure: 400 with the message.
+                # A bad value is the user's input, not a server failure: 400 with the message,
+                # in the page's language.
+                lang = params.get("lang", "en")
                 self._json(
-                    HTTPStatus.BAD_REQUEST, {"ok": False, "error": str(e), "argument": e.argument}
+                    HTTPStatus.BAD_REQUEST,
+                    {
+                        "ok": False,
+                        "error": e.message(lang if lang in LANGS else "en"),
+                        "argument": e.argument,
+                    },
                 )
             except (ValueError, ArithmeticError, MemoryError) as e:
                 self._json(
@@ -256,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
 def make_server(port: int = 0, *, verbose: bool = False) -> ThreadingHTTPServer:
     """Create the explorer's server bound to ``127.0.0.1:port`` (``0`` = a free port)."""
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise InputError("port", port, "a whole number from 0 to 65535 (0 = choose a free port)")
+        raise InputError("port", port, "port")
     server = ThreadingHTTPServer((HOST, port), _Handler)
     server.daemon_threads = True
     server.verbose = verbose  # type: ignore[attr-defined]
