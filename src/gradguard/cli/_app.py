@@ -14,11 +14,36 @@ Conventions (every command follows them):
 from __future__ import annotations
 
 import typer
+from typer.core import TyperGroup
 
 from gradguard.errors import InputError
 
+#: ``gradguard --help`` lists the commands as the story goes: the lab, the remedies
+#: measured, the guard, then what shows it all (a command not named here comes last).
+COMMAND_ORDER = (
+    "explain",
+    "table",
+    "sgd",
+    "clip",
+    "flow",
+    "remedies",
+    "replay",
+    "guard",
+    "report",
+    "serve",
+    "tour",
+)
+
+
+class _StoryOrder(TyperGroup):
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda n: rank.get(n, len(rank)))
+
+
 app = typer.Typer(
     name="gradguard",
+    cls=_StoryOrder,
     help=(
         "The exploding-gradient problem, exact, visible and fixable.\n\n"
         "Start with `gradguard explain` (the seed's lesson, computed live) "
@@ -88,7 +113,6 @@ FLAGS: dict[str, str] = {
     "config": "--configs",
     "steps": "--steps",
     "lr": "--lr",
-    "preset": "--preset",
     # the guard's rules (replay)
     "max_norm": "--max-norm",
     "percentile": "--percentile",
