@@ -16,7 +16,9 @@ from gradguard.explain._table import COMPACT, PROSE, off_by_cell, table_cells
 from gradguard.lab import explosion_table, table_to_json
 from gradguard.report._html import _explosion
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+#: `gradguard table` on the seed's parameters, as the README showed it before the table's
+#: four renderers became one: the English output must not change.
+SEED_TABLE_OUTPUT = Path(__file__).with_name("seed_table.txt")
 
 
 def _terminal_rows(text: str, heading: str) -> list[list[str]]:
@@ -94,13 +96,9 @@ def test_off_by_is_written_in_one_place():
     assert [r[-1] for r in table_cells(rows, ["off_by"], COMPACT)] == ["", "5×", "10.5×", "28.1×"]
 
 
-def test_table_in_english_is_the_readme_block(capsys):
-    readme = README.read_text(encoding="utf-8")
-    start = readme.index("`gradguard table` on the seed's parameters:")
-    block = readme[readme.index("```\n", start) + 4 :]
-    block = block[: block.index("```")]
+def test_table_in_english_is_unchanged(capsys):
     assert main(["table", "--lang", "en"]) == 0
-    assert capsys.readouterr().out == block
+    assert capsys.readouterr().out == SEED_TABLE_OUTPUT.read_text(encoding="utf-8")
 
 
 def test_table_in_bengali(capsys):

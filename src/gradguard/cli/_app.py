@@ -13,6 +13,9 @@ Conventions (every command follows them):
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import typer
 from typer.core import TyperGroup
 
@@ -36,7 +39,7 @@ COMMAND_ORDER = (
 
 
 class _StoryOrder(TyperGroup):
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:  # typer vendors click: its Context
         rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
         return sorted(super().list_commands(ctx), key=lambda n: rank.get(n, len(rank)))
 
@@ -135,6 +138,38 @@ def usage(error: InputError, lang: str = "en", **flags: str) -> UsageFailure:
     """
     flag = flags.get(error.argument) or FLAGS.get(error.argument, error.argument)
     return UsageFailure(error.message(lang, flag), lang)
+
+
+#: The extra (``pip install 'gradguard[EXTRA]'``) that installs each optional module.
+EXTRAS = {"torch": "torch", "matplotlib": "plot"}
+
+
+def missing_extra(module: str) -> str | None:
+    """Return why ``module`` (a key of :data:`EXTRAS`) is unusable and how to fix it, or ``None``.
+
+    Imports the module: a broken installation counts as missing, with its error.
+    """
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        return extra_hint(module, e)
+    return None
+
+
+def extra_hint(module: str, error: BaseException | None = None) -> str:
+    """Say which extra installs ``module``: "needs the [torch] extra (…): pip install …"."""
+    extra = EXTRAS[module]
+    # "No module named 'torch'" says nothing the hint does not; a broken install's error does.
+    plain = isinstance(error, ModuleNotFoundError) and error.name == module
+    why = f" ({error})" if error is not None and not plain else ""
+    return f"needs the [{extra}] extra{why}: pip install 'gradguard[{extra}]'"
+
+
+def require_extra(module: str, command: str) -> None:
+    """Raise a one-line :class:`UsageFailure` if ``command`` cannot import ``module``."""
+    hint = missing_extra(module)
+    if hint is not None:
+        raise UsageFailure(f"`gradguard {command}` {hint}.")
 
 
 def _version(value: bool) -> None:

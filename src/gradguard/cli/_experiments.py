@@ -18,7 +18,7 @@ from typing import Any
 import typer
 
 from gradguard._validate import check_choice
-from gradguard.cli._app import RuntimeFailure, UsageFailure, app, usage
+from gradguard.cli._app import RuntimeFailure, UsageFailure, app, require_extra, usage
 from gradguard.errors import InputError
 
 
@@ -46,15 +46,6 @@ def _ints(text: str | None, flag: str, rule: str) -> list[int] | None:
     if not values:
         raise UsageFailure(str(InputError(flag, text, rule)))
     return values
-
-
-def _need_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise UsageFailure(
-            "this command needs PyTorch: pip install 'gradguard[torch]' (or run `make tour`)."
-        ) from None
 
 
 def _plot_flow(results: list[Any], path: Path) -> None:
@@ -189,7 +180,9 @@ def flow(
             check_init(i, rho)
     except InputError as e:
         raise _usage(e) from None
-    _need_torch()
+    require_extra("torch", "flow")
+    if plot is not None:
+        require_extra("matplotlib", "flow --plot")
     import torch
 
     from gradguard.experiments import gradient_flow
@@ -320,7 +313,7 @@ def remedies(
     lengths = _ints(T, "-T", "a comma-separated list of whole numbers ≥ 2")
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
         raise UsageFailure(str(InputError("--lr", lr, "a finite number > 0 (the learning rate)")))
-    _need_torch()
+    require_extra("torch", "remedies")
     from gradguard.experiments import RemediesInterrupted, build_grid, format_summary, run_remedies
     from gradguard.experiments._runner import check_out_dir
 
