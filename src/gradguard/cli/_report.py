@@ -128,16 +128,22 @@ def serve(
     port: int = typer.Option(
         0, "--port", help="Port on 127.0.0.1 (0 = choose a free port).", min=0, max=65535
     ),
+    lang: str = typer.Option("en", "--lang", help="Language the page opens in: en or bn."),
 ) -> None:
     """Open the interactive explorer: sliders for w, h0, T, η, c, numbers from the lab, live."""
     from gradguard.serve import make_server
 
+    lang = _lang(lang)
     try:
         server = make_server(port)
     except OSError as e:
         raise UsageFailure(f"--port must be a free port, got {port} ({e.strerror or e}).") from None
     real_port = server.server_address[1]
-    print(f"gradguard explorer at http://127.0.0.1:{real_port}/  (Ctrl-C stops it)", flush=True)
+    query = "" if lang == "en" else f"?lang={lang}"
+    print(
+        f"gradguard explorer at http://127.0.0.1:{real_port}/{query}  (Ctrl-C stops it)",
+        flush=True,
+    )
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
