@@ -225,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
             if lang in pages:
                 self._send(HTTPStatus.OK, pages[lang], "text/html; charset=utf-8")
             else:
-                error = str(InputError("lang", lang, "one of " + ", ".join(pages)))
+                error = InputError("lang", lang, "choice", choices=", ".join(pages)).message()
                 self._send(HTTPStatus.BAD_REQUEST, error.encode(), "text/plain; charset=utf-8")
         elif url.path == FONT_URL:
             self._send(HTTPStatus.OK, self.server.font, "font/ttf")  # type: ignore[attr-defined]
