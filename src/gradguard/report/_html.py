@@ -157,7 +157,7 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
 
 
 def _ratio(v: Any, none: str) -> str:
-    """A growth ratio from the lab's table: a float, or a JSON string (``"nan"``, ``"inf"``)."""
+    """A ratio to the previous row from the lab's table: a float, or a JSON string (``"nan"``)."""
     if v is None:
         return none
     x = _num(str(v)) if isinstance(v, str) else float(v)
@@ -215,7 +215,7 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
     )
     body += _p(t(lang, "sgd_big_text", w_big=fmt(sgd["w_new_big"])))
     if "after_update" in d["errata"]:
-        body += _p(t(lang, "sgd_still", w_new=fmt(sgd["w_new"])))
+        body += _p(t(lang, f"sgd_still_{sgd['after_update']}", w_new=fmt(sgd["w_new"])))
     return body + (plot("sgd") if plot else "")
 
 
