@@ -6,7 +6,9 @@ Two markers, each on a line of its own in a page's Markdown:
   (in the order ``gradguard --help`` lists them): its help text and a table of its
   arguments and options with their defaults, read from the typer application.
 - ``<!-- gradguard-run: ARGS -->`` becomes a text block with ``$ gradguard ARGS`` and that
-  command's output, run at build time (a non-zero exit status fails the build).
+  command's output, run at build time (a non-zero exit status fails the build);
+  ``<!-- gradguard-run-wrapped: ARGS -->`` does the same with long lines wrapped (for
+  prose such as the lesson; ``docs/stylesheets/extra.css``).
 
 Loaded by mkdocs.yml (``hooks: [tools/mkdocs/cli_pages.py]``).
 """
@@ -23,7 +25,7 @@ from typing import Any
 import typer
 
 MARKER = "<!-- gradguard-cli-reference -->"
-RUN = re.compile(r"^<!-- gradguard-run: (.+?) -->$", re.MULTILINE)
+RUN = re.compile(r"^<!-- gradguard-run(-wrapped)?: (.+?) -->$", re.MULTILINE)
 
 
 def _cell(text: str) -> str:
@@ -96,4 +98,11 @@ def run_output(args: str) -> str:
 def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
     if MARKER in markdown:
         markdown = markdown.replace(MARKER, command_reference())
-    return RUN.sub(lambda m: run_output(m.group(1)), markdown)
+
+    def replace(m: re.Match[str]) -> str:
+        block = run_output(m.group(2))
+        if m.group(1):
+            return f'<div class="gradguard-wrapped" markdown>\n\n{block}\n\n</div>'
+        return block
+
+    return RUN.sub(replace, markdown)

@@ -7,7 +7,9 @@ this griffe extension rewrites those habits before the docstrings are parsed:
 - ``:role:`~pkg.mod.name``` and ``:role:`name``` become inline code (``name``);
 - a ``.. math::`` block becomes a fenced ``latex`` code block;
 - ``Example:`` becomes ``Examples:`` so doctests render as code;
-- a paragraph ending in ``::`` ends in ``:`` (its indented block stays code).
+- a paragraph ending in ``::`` ends in ``:`` (its indented block stays code);
+- a doctest paragraph outside a section (``>>>`` at the margin) becomes a fenced block
+  (Markdown would read ``>>>`` as a quote).
 
 Loaded by mkdocs.yml (``extensions: [tools/mkdocs/griffe_rst.py]``).
 """
@@ -59,10 +61,29 @@ def _math(text: str) -> str:
     return "\n".join(out)
 
 
+def _doctests(text: str) -> str:
+    """Fence each doctest paragraph that starts at the margin (sections handle their own)."""
+    out: list[str] = []
+    block: list[str] = []
+    for line in [*text.splitlines(), ""]:
+        if block and line.strip():
+            block.append(line)
+            continue
+        if block:
+            out += ["```pycon", *block, "```"]
+            block = []
+        if line.startswith(">>> "):
+            block = [line]
+        else:
+            out.append(line)
+    return "\n".join(out[:-1])
+
+
 def rst_to_markdown(text: str) -> str:
     """Rewrite the Sphinx habits in one docstring as Markdown."""
     text = _ROLE.sub(_role, text)
     text = _math(text)
+    text = _doctests(text)
     text = _EXAMPLE.sub(r"\1Examples:", text)
     return _LITERAL.sub(r"\1:", text)
 
