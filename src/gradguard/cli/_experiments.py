@@ -17,32 +17,14 @@ from typing import Any
 
 import typer
 
+from gradguard._validate import check_choice
 from gradguard.cli._app import RuntimeFailure, UsageFailure, app, require_extra, usage
 from gradguard.errors import InputError
 
-# Library argument names → the flags a user typed, for one-line errors.
-_FLAGS = {
-    "model": "--model",
-    "init": "--init",
-    "T": "-T",
-    "hidden": "--hidden",
-    "rho": "--rho",
-    "batch": "--batch",
-    "inputs": "--inputs",
-    "h0": "--h0",
-    "seed": "--seed",
-    "seeds": "--seeds",
-    "experiment": "--experiments",
-    "config": "--configs",
-    "steps": "--steps",
-    "lr": "--lr",
-    "out": "--out",
-    "preset": "--preset",
-}
-
 
 def _usage(e: InputError) -> UsageFailure:
-    return usage(e, _FLAGS.get(e.argument, e.argument))
+    # T is the sequence length here, typed -T (--steps counts optimizer steps).
+    return usage(e, T="-T")
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -315,10 +297,10 @@ def remedies(
     exps = _split(experiments)
     if exps is not None:
         for e in exps:
-            if e not in EXPERIMENTS:
-                raise UsageFailure(
-                    str(InputError("--experiments", e, "one of " + ", ".join(EXPERIMENTS)))
-                )
+            try:
+                check_choice(e, "experiment", EXPERIMENTS)
+            except InputError as error:
+                raise _usage(error) from None
     seed_list = _ints(seeds, "--seeds", "a comma-separated list of whole numbers ≥ 0")
     if seed_list is not None:
         from gradguard.experiments._names import check_seed
