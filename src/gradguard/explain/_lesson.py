@@ -155,7 +155,7 @@ def lesson(
     # An abbreviated lesson is for people (a page, a report): its lists are built
     # from powers, exact while short (_series), so the O(T²·digits) trace of the
     # BPTT sum is paid only when asked for (verify=True) — w = 0.123456789 at
-    # T = 2000 took seconds for digits nobody reads.
+    # T = 2000 is slow to trace for digits nobody reads.
     needs_trace = abbreviate is None
     trace = None
     if verify or needs_trace:
