@@ -58,13 +58,13 @@ from torch import Tensor
 
 from gradguard.errors import InputError
 from gradguard.records import RecordWriter, StepRecord, classify, make_record
-from gradguard.rules import MedianMadRule, Policy, Rule, check_policy, decide
+from gradguard.rules import Decision, MedianMadRule, Policy, Rule, check_policy, decide
 from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_overflow
 from gradguard.torch._record import first_lr, scalar_tensor
 from gradguard.torch._reduce import any_over_ranks, mean_over_ranks
 from gradguard.torch._sinks import emit, tensorboard_writer
 from gradguard.torch._snapshot import Snapshot, capture_state, restore_state
-from gradguard.torch._stats import HostGradStats, check_norm_type, grad_stats
+from gradguard.torch._stats import GradStats, HostGradStats, check_norm_type, grad_stats
 
 __all__ = ["GuardError", "Monitor", "SpikeGuard"]
 
@@ -361,6 +361,26 @@ class SpikeGuard:
         if self._snapshot_due:
             self.take_snapshot()
         self.step_count += 1
+        stats, host, loss_v, kind = self._measure(step, loss)
+        decision = decide(
+            kind,
+            self.on_spike if kind == "spike" else self.on_nonfinite,
+            self.consecutive_bad,
+            self.rollbacks,
+            rollback_after=self.rollback_after,
+            max_rollbacks=self.max_rollbacks,
+        )
+        self.consecutive_bad = decision.consecutive_bad
+        return self._carry_out(step, decision, stats, host, loss_v, kind)
+
+    def _measure(
+        self, step: int, loss: Tensor | float | None
+    ) -> tuple[GradStats, HostGradStats, float | None, str]:
+        """Measure and classify the step: ``(stats, host stats, loss, kind)``, one host sync.
+
+        The kind is taken before clipping (``ok``, ``nonfinite``, ``spike`` or
+        ``amp_skip``); the spike and loss rules see the step here, once.
+        """
         found_inf = self._unscale()
         layers_due = self.layer_norms_every > 0 and step % self.layer_norms_every == 0
         stats = grad_stats(
@@ -401,16 +421,18 @@ class SpikeGuard:
             spike=spike,
             amp_skip=amp_skip,
         )
-        policy = self.on_spike if kind == "spike" else self.on_nonfinite
-        decision = decide(
-            kind,
-            policy,
-            self.consecutive_bad,
-            self.rollbacks,
-            rollback_after=self.rollback_after,
-            max_rollbacks=self.max_rollbacks,
-        )
-        self.consecutive_bad = decision.consecutive_bad
+        return stats, host, loss_v, kind
+
+    def _carry_out(
+        self,
+        step: int,
+        decision: Decision,
+        stats: GradStats,
+        host: HostGradStats,
+        loss_v: float | None,
+        kind: str,
+    ) -> StepRecord:
+        """Do what ``decision`` says — step, skip, roll back or raise — and record it."""
         outcome = decision.outcome
 
         def record_of(action: str, clip: ClipResult | None = None) -> StepRecord:
