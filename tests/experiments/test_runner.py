@@ -17,7 +17,7 @@ from gradguard.experiments import (
     run_remedies,
     train_run,
 )
-from gradguard.experiments._runner import clip_and_measure
+from gradguard.experiments._train import clip_and_measure
 from gradguard.records import RecordWriter, read_log
 
 SMALL = dict(experiments=["divergence"], configs=["none", "clip-norm"], steps=40)
@@ -265,14 +265,14 @@ def test_run_spec_checks_itself():
 @pytest.mark.parametrize("config", ["clip-norm", "lstm", "gru"])
 def test_step_statistics_are_grad_stats(config):
     # The runner's short path must give exactly what the guard's grad_stats gives.
-    from gradguard.experiments._runner import _loss, make_model
     from gradguard.experiments._tasks import adding_problem
+    from gradguard.experiments._train import make_model
     from gradguard.torch import grad_stats
 
     spec = build_grid("quick", experiments=["divergence"], configs=[config])[0]
     net = make_model(spec, torch.Generator().manual_seed(0))
     b = adding_problem(spec.T, spec.batch, torch.Generator().manual_seed(1))
-    loss = _loss(spec, net(b.x), b.y)
+    loss = spec.problem.loss(net(b.x), b.y)
     loss.backward()
     params = list(net.parameters())
     ref, _ = grad_stats(params, per_layer=False).host()
