@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch  # the [dev] extra installs torch: these tests always run
+
+from ._ranks import run_ranks
 
 if not torch.distributed.is_available():  # pragma: no cover
     pytest.skip("torch was built without torch.distributed", allow_module_level=True)
@@ -19,44 +16,10 @@ WORKER = Path(__file__).with_name("dist_worker.py")
 WORLD = 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     """Run every distributed check once, in two processes; return each rank's results."""
-    out = tmp_path_factory.mktemp("dist")
-    port = _free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), str(r), str(WORLD), str(port), str(out)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        for r in range(WORLD)
-    ]
-    logs = []
-    try:
-        for p in procs:
-            # A deadlock (one rank skipping alone, say) would hang here: fail, don't wait.
-            stdout, _ = p.communicate(timeout=180)
-            logs.append(stdout)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    if any(p.returncode for p in procs):
-        report = "\n".join(
-            f"--- rank {r} (exit {p.returncode}):\n{logs[r][-3000:]}" for r, p in enumerate(procs)
-        )
-        pytest.fail(f"a rank failed:\n{report}")
-    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(WORLD)]
+    return run_ranks(WORKER, WORLD, tmp_path_factory.mktemp("dist"))
 
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]

@@ -12,7 +12,7 @@ import typer
 
 # Each command module registers its commands on `app` when imported.
 from gradguard.cli import _experiments, _guard, _lab, _report  # noqa: F401
-from gradguard.cli._app import RuntimeFailure, UsageFailure, app
+from gradguard.cli._app import EXTRAS, RuntimeFailure, UsageFailure, app, extra_hint
 from gradguard.errors import InputError
 
 __all__ = ["app", "main"]
@@ -58,4 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(message + where, getattr(e, "exit_code", 1))
     except BrokenPipeError:
         return 0
+    except ModuleNotFoundError as e:
+        # A command reached an optional module its extra did not install: say which extra.
+        root = (e.name or "").partition(".")[0]
+        if root not in EXTRAS:
+            raise
+        command = next((a for a in args if not a.startswith("-")), "")
+        return _fail(f"`gradguard {command}` {extra_hint(root, e)}.", 2)
     return int(result) if isinstance(result, int) else 0

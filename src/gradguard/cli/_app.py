@@ -13,6 +13,8 @@ Conventions (every command follows them):
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
 from gradguard.errors import InputError
@@ -42,6 +44,38 @@ class RuntimeFailure(Exception):
 def usage(error: InputError, flag: str | None = None) -> UsageFailure:
     """Turn a library :class:`InputError` into a CLI usage failure naming ``flag``."""
     return UsageFailure(str(error.renamed(flag) if flag else error))
+
+
+#: The extra (``pip install 'gradguard[EXTRA]'``) that installs each optional module.
+EXTRAS = {"torch": "torch", "matplotlib": "plot"}
+
+
+def missing_extra(module: str) -> str | None:
+    """Return why ``module`` (a key of :data:`EXTRAS`) is unusable and how to fix it, or ``None``.
+
+    Imports the module: a broken installation counts as missing, with its error.
+    """
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        return extra_hint(module, e)
+    return None
+
+
+def extra_hint(module: str, error: BaseException | None = None) -> str:
+    """Say which extra installs ``module``: "needs the [torch] extra (…): pip install …"."""
+    extra = EXTRAS[module]
+    # "No module named 'torch'" says nothing the hint does not; a broken install's error does.
+    plain = isinstance(error, ModuleNotFoundError) and error.name == module
+    why = f" ({error})" if error is not None and not plain else ""
+    return f"needs the [{extra}] extra{why}: pip install 'gradguard[{extra}]'"
+
+
+def require_extra(module: str, command: str) -> None:
+    """Raise a one-line :class:`UsageFailure` if ``command`` cannot import ``module``."""
+    hint = missing_extra(module)
+    if hint is not None:
+        raise UsageFailure(f"`gradguard {command}` {hint}.")
 
 
 def _version(value: bool) -> None:

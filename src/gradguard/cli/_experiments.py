@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from gradguard.cli._app import RuntimeFailure, UsageFailure, app, usage
+from gradguard.cli._app import RuntimeFailure, UsageFailure, app, require_extra, usage
 from gradguard.errors import InputError
 
 # Library argument names → the flags a user typed, for one-line errors.
@@ -65,15 +65,6 @@ def _ints(text: str | None, flag: str, rule: str) -> list[int] | None:
     if not values:
         raise UsageFailure(str(InputError(flag, text, rule)))
     return values
-
-
-def _need_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise UsageFailure(
-            "this command needs PyTorch: pip install 'gradguard[torch]' (or run `make tour`)."
-        ) from None
 
 
 def _plot_flow(results: list[Any], path: Path) -> None:
@@ -208,7 +199,9 @@ def flow(
             check_init(i, rho)
     except InputError as e:
         raise _usage(e) from None
-    _need_torch()
+    require_extra("torch", "flow")
+    if plot is not None:
+        require_extra("matplotlib", "flow --plot")
     import torch
 
     from gradguard.experiments import gradient_flow
@@ -353,7 +346,7 @@ def remedies(
     train_steps = _train_steps(train_steps, steps)
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
         raise UsageFailure(str(InputError("--lr", lr, "a finite number > 0 (the learning rate)")))
-    _need_torch()
+    require_extra("torch", "remedies")
     from gradguard.experiments import RemediesInterrupted, build_grid, format_summary, run_remedies
     from gradguard.experiments._runner import available_cores, check_jobs, check_out_dir
 

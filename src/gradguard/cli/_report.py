@@ -15,7 +15,14 @@ from typing import Any
 
 import typer
 
-from gradguard.cli._app import RuntimeFailure, UsageFailure, app, usage
+from gradguard.cli._app import (
+    RuntimeFailure,
+    UsageFailure,
+    app,
+    missing_extra,
+    require_extra,
+    usage,
+)
 from gradguard.errors import InputError
 
 _LANG_HELP = "Language of the text and the plots: en (English) or bn (Bengali)."
@@ -82,6 +89,7 @@ def report(
 
     lang = _lang(lang)
     _check_out(out)
+    require_extra("matplotlib", "report")
     from gradguard.report import write_report
 
     if plot_format not in ("png", "svg"):
@@ -125,33 +133,28 @@ def serve(
     port: int = typer.Option(
         0, "--port", help="Port on 127.0.0.1 (0 = choose a free port).", min=0, max=65535
     ),
+    lang: str = typer.Option("en", "--lang", help="Language the page opens in: en or bn."),
 ) -> None:
     """Open the interactive explorer: sliders for w, h0, T, η, c, numbers from the lab, live."""
     from gradguard.serve import make_server
 
+    lang = _lang(lang)
     try:
         server = make_server(port)
     except OSError as e:
         raise UsageFailure(f"--port must be a free port, got {port} ({e.strerror or e}).") from None
     real_port = server.server_address[1]
-    print(f"gradguard explorer at http://127.0.0.1:{real_port}/  (Ctrl-C stops it)", flush=True)
+    query = "" if lang == "en" else f"?lang={lang}"
+    print(
+        f"gradguard explorer at http://127.0.0.1:{real_port}/{query}  (Ctrl-C stops it)",
+        flush=True,
+    )
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     finally:
         server.server_close()
-
-
-def _optional(module: str, *names: str) -> Any:
-    """Return ``module`` if it imports and has ``names`` (a piece another issue delivers)."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    return mod if all(hasattr(mod, n) for n in names) else None
 
 
 def _stage_lesson(lang: str) -> str:
@@ -246,11 +249,10 @@ FLOW_T = 50
 FLOW_TRAINING: dict[str, Any] = {"steps": 200, "every": 10, "hidden": 32, "batch": 32}
 
 
-def _stage_flow(out: Path) -> dict[str, Any] | None:
-    """Measure ‖∂L/∂h_t‖ for t = 1…T per model × init; write ``flow.json``; None without torch."""
-    experiments = _optional("gradguard.experiments", "gradient_flow")
-    if experiments is None:
-        return None
+def _stage_flow(out: Path) -> dict[str, Any]:
+    """Measure ‖∂L/∂h_t‖ for t = 1…T per model × init; write ``flow.json`` (needs torch)."""
+    import gradguard.experiments as experiments
+
     curves: dict[str, list[float]] = {}
     measured: list[dict[str, Any]] = []  # the report words them in its own language
     for model, init, rho in FLOW_CONFIGS:
@@ -275,11 +277,10 @@ def _stage_flow(out: Path) -> dict[str, Any] | None:
     return data
 
 
-def _stage_remedies(out: Path, on_progress: Any) -> Path | None:
-    """Run the remedies' quick preset into ``out/remedies``; None without torch."""
-    experiments = _optional("gradguard.experiments", "run_remedies")
-    if experiments is None:
-        return None
+def _stage_remedies(out: Path, on_progress: Any) -> Path:
+    """Run the remedies' quick preset into ``out/remedies`` (needs torch)."""
+    import gradguard.experiments as experiments
+
     results = out / "remedies"
     results.mkdir(parents=True, exist_ok=True)
     experiments.run_remedies("quick", out=results, progress=on_progress)
@@ -307,7 +308,12 @@ def tour(
             f"--out must be a folder gradguard can create, got '{out}' ({e.strerror})."
         ) from None
     err = Console(stderr=True)
-    notes: list[str] = []
+    # Without an extra the tour runs the stages it can and names the ones it skips.
+    needs = {"torch": ("gradient flow", "the remedies"), "matplotlib": ("the HTML report",)}
+    missing = {m: missing_extra(m) for m in needs}
+    skipped = [(stages, hint) for m, stages in needs.items() if (hint := missing[m])]
+    for stages, hint in skipped:
+        err.print(f"[yellow]note:[/] the tour skips {' and '.join(stages)}: {hint}.")
     t0 = time.perf_counter()
     with Progress(
         TextColumn("{task.description}"),
@@ -335,30 +341,33 @@ def tour(
         print(_stage_table(lang), "\n")
         stage_done("table")
         bar.update(task, description="3/5 gradient flow")
-        flow = _stage_flow(out)
-        if flow is None:
-            notes.append(
-                "gradient flow: skipped (gradguard.experiments is not installed in this build)"
-            )
+        flow = None if missing["torch"] else _stage_flow(out)
         stage_done("flow")
         bar.update(task, description="4/5 the remedies (quick)")
-        sub = bar.add_task("  runs", total=None)
+        results = None
+        if not missing["torch"]:
+            sub = bar.add_task("  runs", total=None)
 
-        def on_progress(run_id: str, done: int, total: int) -> None:
-            bar.update(sub, completed=done, total=total, description=f"  {run_id}")
+            def on_progress(run_id: str, done: int, total: int) -> None:
+                bar.update(sub, completed=done, total=total, description=f"  {run_id}")
 
-        results = _stage_remedies(out, on_progress)
-        bar.remove_task(sub)
-        if results is None:
-            notes.append("remedies: skipped (gradguard.experiments is not installed in this build)")
+            results = _stage_remedies(out, on_progress)
+            bar.remove_task(sub)
         stage_done("remedies")
         bar.update(task, description="5/5 the HTML report")
-        from gradguard.report import write_report
+        path = None
+        if not missing["matplotlib"]:
+            from gradguard.report import write_report
 
-        path = write_report(out / "report.html", results, lang=lang, flow=flow)
+            path = write_report(out / "report.html", results, lang=lang, flow=flow)
         stage_done("report")
-    for n in notes:
-        err.print(f"[yellow]note:[/] {n}")
     per_stage = ", ".join(f"{name} {sec:.1f} s" for name, sec in timings)
     err.print(f"tour finished in {time.perf_counter() - t0:.1f} s ({per_stage})")
-    print(f"report: {path.resolve()}")
+    if path is not None:
+        print(f"report: {path.resolve()}")
+    if skipped:
+        raise UsageFailure(
+            "`gradguard tour` skipped "
+            + "; ".join(f"{' and '.join(stages)} ({hint})" for stages, hint in skipped)
+            + "."
+        )

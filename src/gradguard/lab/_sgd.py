@@ -264,7 +264,7 @@ def _run_float(
             used = g
             if cc is not None:
                 # The seed's rule in the dtype: an infinite g gives inf/inf = NaN, as in training.
-                used = g / max(dt(1), abs(g) / cc) if math.isfinite(float(g)) else g / (abs(g) / cc)
+                used = clip_by_norm(g, cc)
             w_next = w - e * used
             step = SGDStep(
                 k,

@@ -1,9 +1,10 @@
 """The self-contained HTML report: the seed's lesson, computed, plus the measured evidence.
 
-One file, no network: CSS inline, plots inlined as base64 PNG. Sections follow
-the seed — forward, backward, explosion (with errata), why, SGD, each remedy
-with its measured evidence, gradient flow, the one-line answer — plus, for a
-user's log, the guard's timeline.
+One file, no network: CSS inline, plots inlined as base64 PNG, and the Bengali glyphs the
+page uses inlined as a font (:func:`gradguard.report._fonts.font_face_css`). Sections
+follow the seed — forward, backward, explosion (with errata), why, SGD, each remedy with
+its measured evidence, gradient flow, the one-line answer — plus, for a user's log, the
+guard's timeline.
 
 $ gradguard report --from runs/ --lang bn --out report.html
 """
@@ -22,6 +23,7 @@ from typing import Any
 from gradguard._atomic import write_text_atomic
 from gradguard.errors import InputError
 from gradguard.experiments import REQUIRED_COLUMNS, RunSummary
+from gradguard.report._fonts import font_face_css
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source
 from gradguard.report._lesson import count, fmt, lesson_data, shown_steps, tidy
@@ -41,7 +43,8 @@ REMEDY_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 _CSS = """
-body{font-family:"DejaVu Sans","Noto Sans","Noto Sans Bengali",sans-serif;max-width:1100px;
+body{font-family:"gradguard Bengali","DejaVu Sans","Noto Sans","Noto Sans Bengali",sans-serif;
+max-width:1100px;
 margin:2em auto;padding:0 1em;line-height:1.5;color:#1b1b1b}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
 code,.math{font-family:"DejaVu Sans Mono",monospace;background:#f4f4f4;padding:0 .25em}
@@ -594,14 +597,19 @@ def build_report(
         eta=fmt(p["eta"]),
         c=fmt(p["c"]),
     )
+    title = _esc(t(lang, "report_title"))
+    body = (
+        f"<h1>{title}</h1>\n{_p(lead)}\n"
+        + "\n".join(parts)
+        + f"\n<footer>{_p(t(lang, 'report_generated', version=__version__), 'note')}</footer>\n"
+    )
+    # The glyphs the page uses travel with it: a reader's machine may have no Bengali font.
+    fonts = font_face_css(title + body)
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(t(lang, 'report_title'))}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{_esc(t(lang, 'report_title'))}</h1>\n{_p(lead)}\n"
-        + "\n".join(parts)
-        + f"\n<footer>{_p(t(lang, 'report_generated', version=__version__), 'note')}</footer>\n"
-        "</body>\n</html>\n"
+        f"<title>{title}</title>\n<style>{fonts}{_CSS}</style>\n</head>\n<body>\n"
+        f"{body}</body>\n</html>\n"
     )
 
 
