@@ -17,33 +17,14 @@ from typing import Any
 
 import typer
 
+from gradguard._validate import check_choice, check_whole
 from gradguard.cli._app import RuntimeFailure, UsageFailure, app, require_extra, usage
 from gradguard.errors import InputError
 
-# Library argument names → the flags a user typed, for one-line errors.
-_FLAGS = {
-    "model": "--model",
-    "init": "--init",
-    "T": "-T",
-    "hidden": "--hidden",
-    "rho": "--rho",
-    "batch": "--batch",
-    "inputs": "--inputs",
-    "h0": "--h0",
-    "seed": "--seed",
-    "seeds": "--seeds",
-    "experiment": "--experiments",
-    "config": "--configs",
-    "steps": "--train-steps",
-    "jobs": "--jobs",
-    "lr": "--lr",
-    "out": "--out",
-    "preset": "--preset",
-}
-
 
 def _usage(e: InputError) -> UsageFailure:
-    return usage(e, _FLAGS.get(e.argument, e.argument))
+    # T is the sequence length here, typed -T; remedies count optimizer steps with --train-steps.
+    return usage(e, T="-T", steps="--train-steps", jobs="--jobs")
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -182,9 +163,11 @@ def flow(
     if not inits:
         raise UsageFailure(str(InputError("--init", init, "a comma-separated list of inits")))
     if dtype not in ("float64", "float32"):
-        raise UsageFailure(str(InputError("--dtype", dtype, "float64 or float32")))
-    if rows < 2:
-        raise UsageFailure(str(InputError("--rows", rows, "a whole number ≥ 2")))
+        raise _usage(InputError("dtype", dtype, "either", a="float64", b="float32"))
+    try:
+        check_whole(rows, "rows", minimum=2)
+    except InputError as e:
+        raise _usage(e) from None
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise UsageFailure(str(InputError("--plot", str(plot), "a path ending in .png or .svg")))
     if plot is not None and not plot.parent.resolve().is_dir():
@@ -329,10 +312,10 @@ def remedies(
     exps = _split(experiments)
     if exps is not None:
         for e in exps:
-            if e not in EXPERIMENTS:
-                raise UsageFailure(
-                    str(InputError("--experiments", e, "one of " + ", ".join(EXPERIMENTS)))
-                )
+            try:
+                check_choice(e, "experiment", EXPERIMENTS)
+            except InputError as error:
+                raise _usage(error) from None
     seed_list = _ints(seeds, "--seeds", "a comma-separated list of whole numbers ≥ 0")
     if seed_list is not None:
         from gradguard.experiments._names import check_seed

@@ -40,16 +40,6 @@ def _build_rules(
         PercentileRule,
     )
 
-    flags = {
-        "max_norm": "--max-norm",
-        "percentile": "--percentile",
-        "history_size": "--history",
-        "alpha": "--alpha",
-        "z_thresh": "--z-thresh",
-        "warmup_steps": "--warmup",
-        "window": "--window",
-        "k": "--k",
-    }
     try:
         return {
             "fixed": FixedThreshold(max_norm),
@@ -59,7 +49,7 @@ def _build_rules(
             "spike-std": MeanStdRule(window, k, min_history=min(16, window)),
         }
     except InputError as e:
-        raise usage(e, flags.get(e.argument)) from None
+        raise usage(e) from None
 
 
 @app.command("replay")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gradguard._atomic import write_text_atomic
+from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.experiments import REQUIRED_COLUMNS, RunSummary
 from gradguard.report._fonts import font_face_css
@@ -127,23 +128,14 @@ def _backward(d: Mapping[str, Any], lang: str) -> str:
 
 
 def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str:
-    rows = []
-    none = t(lang, "none")
-    for r in d["table"]:
-        off = r.get("off_by")
-        rows.append(
-            [
-                r["T"],
-                fmt(r["h_T"]),
-                fmt(r["grad"]),
-                r.get("seed_claim_text") or none,
-                none if off is None or off == 1 else f"{off:.3g}×",
-                _ratio(r.get("ratio"), none),
-            ]
-        )
-    header = [
-        t(lang, k) for k in ("col_T", "col_hT", "col_grad", "col_seed", "col_off", "col_ratio")
-    ]
+    from gradguard.explain._table import CellStyle, table_cells
+
+    columns = ("T", "h_T", "grad", "seed", "off_by", "ratio")
+    keys = ("col_T", "col_hT", "col_grad", "col_seed", "col_off", "col_ratio")
+    # Ungrouped digits, as the rest of the page writes exact values (28147497671065600).
+    style = CellStyle(blank=t(lang, "none"), group=False, lang=lang)
+    rows = table_cells(d["table"], columns, style)
+    header = [t(lang, k) for k in keys]
     body = _p(t(lang, "explosion_intro")) + _table(header, rows)
     if "table" in d["errata"]:
         body += f'<div class="errata">{_esc(t(lang, "errata"))}</div>'
@@ -155,14 +147,6 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
     else:
         body += _p(t(lang, "overflow_never", w=w))
     return body + plot("explosion")
-
-
-def _ratio(v: Any, none: str) -> str:
-    """A growth ratio from the lab's table: a float, or a JSON string (``"nan"``, ``"inf"``)."""
-    if v is None:
-        return none
-    x = _num(str(v)) if isinstance(v, str) else float(v)
-    return none if math.isnan(x) else f"{x:.6g}"
 
 
 def why_lines(reg: Mapping[str, Any], w: str, lang: str) -> list[str]:
@@ -216,7 +200,7 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
     )
     body += _p(t(lang, "sgd_big_text", w_big=fmt(sgd["w_new_big"])))
     if "after_update" in d["errata"]:
-        body += _p(t(lang, "sgd_still", w_new=fmt(sgd["w_new"])))
+        body += _p(t(lang, f"sgd_still_{sgd['after_update']}", w_new=fmt(sgd["w_new"])))
     return body + (plot("sgd") if plot else "")
 
 
@@ -522,7 +506,6 @@ def build_report(
     c: object = 5,
     flow: Mapping[str, Any] | None = None,
     sgd: Mapping[str, Sequence[float]] | None = None,
-    names: dict[str, str] | None = None,
     plots_dir: str | os.PathLike[str] | None = None,
     plot_format: str = "png",
 ) -> str:
@@ -538,7 +521,6 @@ def build_report(
       sgd: SGD trajectories of ``w`` (label → values) for the SGD section's plot;
         by default the lab's :func:`gradguard.lab.compare_remedies` on the target
         loss ``L = ½(h_T − y)²`` (no remedy, the seed's clipping, a lower η).
-      names: how the caller names ``w, h0, T, eta, c`` in error messages.
       plots_dir: also save every figure there as a file (``explosion.svg``, …).
       plot_format: ``"png"`` or ``"svg"`` for ``plots_dir``.
 
@@ -547,17 +529,16 @@ def build_report(
       InputFileError: a missing or malformed input (naming the file and line).
     """
     check_lang(lang)
-    d = lesson_data(w, h0, T, eta, c, lang, names=names)
+    d = lesson_data(w, h0, T, eta, c, lang)
     if sgd is None:
         sgd = sgd_trajectories(d, lang)
     src = source if isinstance(source, Source) or source is None else load_source(Path(source))
     from gradguard.report.plots import FORMATS
 
-    if plot_format not in FORMATS:
-        raise InputError("plot_format", plot_format, "one of " + ", ".join(FORMATS))
+    check_choice(plot_format, "plot_format", FORMATS)
     pdir = Path(plots_dir) if plots_dir is not None else None
     if pdir is not None and not pdir.is_dir():
-        raise InputError("plots_dir", str(pdir), "an existing folder")
+        raise InputError("plots_dir", str(pdir), "existing_folder")
     figs = _Figures(lang, pdir, plot_format)
     if flow is None and src is not None:
         flow = src.flow

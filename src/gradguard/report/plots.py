@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.records import StepRecord
 from gradguard.report._fonts import FontMissing, setup_fonts
@@ -629,8 +630,7 @@ def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
     """Return the figure encoded as PNG or SVG bytes."""
     import io
 
-    if fmt not in FORMATS:
-        raise InputError("format", fmt, "one of " + ", ".join(FORMATS))
+    check_choice(fmt, "format", FORMATS)
     buf = io.BytesIO()
     if fmt == "svg":
         # No date in the file: the same figure gives the same bytes.

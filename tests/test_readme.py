@@ -1,0 +1,25 @@
+"""The README is the front door: short, with the two make commands, and every link resolves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+# [text](target) and ![alt](target), not inside inline code
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def test_short_with_the_two_commands() -> None:
+    assert len(README.splitlines()) < 250  # the manual lives in docs/
+    assert "make tour" in README and "make test" in README
+    for install in ("pip install gradguard", "pip install 'gradguard[torch]'", "[plot]'"):
+        assert install in README
+
+
+def test_every_relative_link_resolves() -> None:
+    targets = [t for t in LINK.findall(README) if not re.match(r"[a-z]+:", t)]
+    assert targets, "the README links into docs/"
+    missing = [t for t in targets if not (ROOT / t.split("#", 1)[0]).exists()]
+    assert missing == []
