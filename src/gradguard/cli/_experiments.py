@@ -17,32 +17,14 @@ from typing import Any
 
 import typer
 
+from gradguard._validate import check_choice, check_whole
 from gradguard.cli._app import RuntimeFailure, UsageFailure, app, require_extra, usage
 from gradguard.errors import InputError
 
-# Library argument names → the flags a user typed, for one-line errors.
-_FLAGS = {
-    "model": "--model",
-    "init": "--init",
-    "T": "-T",
-    "hidden": "--hidden",
-    "rho": "--rho",
-    "batch": "--batch",
-    "inputs": "--inputs",
-    "h0": "--h0",
-    "seed": "--seed",
-    "seeds": "--seeds",
-    "experiment": "--experiments",
-    "config": "--configs",
-    "steps": "--steps",
-    "lr": "--lr",
-    "out": "--out",
-    "preset": "--preset",
-}
-
 
 def _usage(e: InputError) -> UsageFailure:
-    return usage(e, _FLAGS.get(e.argument, e.argument))
+    # T is the sequence length here, typed -T; remedies count optimizer steps with --train-steps.
+    return usage(e, T="-T", steps="--train-steps", jobs="--jobs")
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -181,9 +163,11 @@ def flow(
     if not inits:
         raise UsageFailure(str(InputError("--init", init, "a comma-separated list of inits")))
     if dtype not in ("float64", "float32"):
-        raise UsageFailure(str(InputError("--dtype", dtype, "float64 or float32")))
-    if rows < 2:
-        raise UsageFailure(str(InputError("--rows", rows, "a whole number ≥ 2")))
+        raise _usage(InputError("dtype", dtype, "either", a="float64", b="float32"))
+    try:
+        check_whole(rows, "rows", minimum=2)
+    except InputError as e:
+        raise _usage(e) from None
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise UsageFailure(str(InputError("--plot", str(plot), "a path ending in .png or .svg")))
     if plot is not None and not plot.parent.resolve().is_dir():
@@ -291,11 +275,24 @@ def remedies(
     T: str | None = typer.Option(
         None, "-T", "--T", help="Comma-separated lengths for adding/copy, e.g. 50,100."
     ),
-    steps: int | None = typer.Option(None, "--steps", help="Optimizer steps per run (override)."),
+    train_steps: int | None = typer.Option(
+        None, "--train-steps", help="Optimizer steps per run (override; 1 … 10^7)."
+    ),
+    steps: int | None = typer.Option(
+        None, "--steps", hidden=True, help="Deprecated spelling of --train-steps."
+    ),
     lr: float | None = typer.Option(
         None,
         "--lr",
         help="SGD learning rate η of the divergence experiment (default 0.01; low-lr: η × 1e-4).",
+    ),
+    jobs: int | None = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        help="Runs trained at once, each in its own single-threaded process "
+        "(default: the cores available). The results do not depend on it.",
+        show_default=False,
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary rows as JSON."),
     progress: bool = typer.Option(
@@ -315,10 +312,10 @@ def remedies(
     exps = _split(experiments)
     if exps is not None:
         for e in exps:
-            if e not in EXPERIMENTS:
-                raise UsageFailure(
-                    str(InputError("--experiments", e, "one of " + ", ".join(EXPERIMENTS)))
-                )
+            try:
+                check_choice(e, "experiment", EXPERIMENTS)
+            except InputError as error:
+                raise _usage(error) from None
     seed_list = _ints(seeds, "--seeds", "a comma-separated list of whole numbers ≥ 0")
     if seed_list is not None:
         from gradguard.experiments._names import check_seed
@@ -329,11 +326,12 @@ def remedies(
         except InputError as e:
             raise UsageFailure(str(e)) from None
     lengths = _ints(T, "-T", "a comma-separated list of whole numbers ≥ 2")
+    train_steps = _train_steps(train_steps, steps)
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
         raise UsageFailure(str(InputError("--lr", lr, "a finite number > 0 (the learning rate)")))
     require_extra("torch", "remedies")
     from gradguard.experiments import RemediesInterrupted, build_grid, format_summary, run_remedies
-    from gradguard.experiments._runner import check_out_dir
+    from gradguard.experiments._runner import available_cores, check_jobs, check_out_dir
 
     preset = "quick" if quick else "full"
     kwargs: dict[str, Any] = dict(
@@ -341,11 +339,12 @@ def remedies(
         experiments=exps,
         configs=_split(configs),
         T=lengths,
-        steps=steps,
+        steps=train_steps,
         lr=lr,
     )
     try:
         specs = build_grid(preset, **kwargs)  # every check before any work
+        workers = check_jobs(available_cores() if jobs is None else jobs)
         if out is not None:
             check_out_dir(out)
     except InputError as e:
@@ -357,7 +356,7 @@ def remedies(
         bar.start()
     interrupted = False
     try:
-        rows = run_remedies(preset, out, progress=callback, **kwargs)
+        rows = run_remedies(preset, out, progress=callback, jobs=workers, **kwargs)
     except RemediesInterrupted as e:
         rows, interrupted = e.rows, True
     except OSError as e:  # e.g. the disk filled up mid-run; finished runs are in summary.csv
@@ -382,6 +381,23 @@ def remedies(
             file=sys.stderr,
         )
         raise typer.Exit(130)
+
+
+def _train_steps(train_steps: int | None, steps: int | None) -> int | None:
+    """``--train-steps``, or the deprecated ``--steps`` with a one-line warning on stderr."""
+    if steps is None:
+        return train_steps
+    if train_steps is not None and train_steps != steps:
+        raise UsageFailure(
+            f"--steps ({steps}) and --train-steps ({train_steps}) disagree: "
+            "give only --train-steps."
+        )
+    print(
+        "gradguard: warning: `remedies --steps` is deprecated (elsewhere --steps means "
+        "time steps T); use --train-steps.",
+        file=sys.stderr,
+    )
+    return steps
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

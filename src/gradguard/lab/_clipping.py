@@ -44,11 +44,11 @@ def check_threshold(c: object, name: str = "c") -> None:
     """Raise :class:`InputError` unless ``c`` is a finite real number > 0."""
     # numpy registers its scalar types with `numbers`: np.floating is a Real.
     if isinstance(c, bool) or not isinstance(c, Real):
-        raise InputError(name, c, "a finite number > 0 (the clipping threshold)")
+        raise InputError(name, c, "threshold")
     if not isinstance(c, (int, Fraction)) and not math.isfinite(float(c)):
-        raise InputError(name, c, "a finite number > 0 (the clipping threshold)")
+        raise InputError(name, c, "threshold")
     if c <= 0:
-        raise InputError(name, c, "a finite number > 0 (the clipping threshold)")
+        raise InputError(name, c, "threshold")
 
 
 def clip_coefficient(norm: float | Fraction, c: float | Fraction) -> float | Fraction:

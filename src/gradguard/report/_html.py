@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from gradguard._atomic import write_text_atomic
+from gradguard._validate import check_choice
 from gradguard.errors import InputError
+from gradguard.experiments import REQUIRED_COLUMNS, RunSummary
 from gradguard.report._fonts import font_face_css
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source
@@ -128,23 +130,14 @@ def _backward(d: Mapping[str, Any], lang: str) -> str:
 
 
 def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str:
-    rows = []
-    none = t(lang, "none")
-    for r in d["table"]:
-        off = r.get("off_by")
-        rows.append(
-            [
-                r["T"],
-                fmt(r["h_T"]),
-                fmt(r["grad"]),
-                r.get("seed_claim_text") or none,
-                none if off is None or off == 1 else f"{off:.3g}×",
-                _ratio(r.get("ratio"), none),
-            ]
-        )
-    header = [
-        t(lang, k) for k in ("col_T", "col_hT", "col_grad", "col_seed", "col_off", "col_ratio")
-    ]
+    from gradguard.explain._table import CellStyle, table_cells
+
+    columns = ("T", "h_T", "grad", "seed", "off_by", "ratio")
+    keys = ("col_T", "col_hT", "col_grad", "col_seed", "col_off", "col_ratio")
+    # Ungrouped digits, as the rest of the page writes exact values (28147497671065600).
+    style = CellStyle(blank=t(lang, "none"), group=False, lang=lang)
+    rows = table_cells(d["table"], columns, style)
+    header = [t(lang, k) for k in keys]
     body = _p(t(lang, "explosion_intro")) + _table(header, rows)
     if "table" in d["errata"]:
         body += f'<div class="errata">{_esc(t(lang, "errata"))}</div>'
@@ -156,14 +149,6 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
     else:
         body += _p(t(lang, "overflow_never", w=w))
     return body + plot("explosion")
-
-
-def _ratio(v: Any, none: str) -> str:
-    """A growth ratio from the lab's table: a float, or a JSON string (``"nan"``, ``"inf"``)."""
-    if v is None:
-        return none
-    x = _num(str(v)) if isinstance(v, str) else float(v)
-    return none if math.isnan(x) else f"{x:.6g}"
 
 
 def why_lines(reg: Mapping[str, Any], w: str, lang: str) -> list[str]:
@@ -217,7 +202,7 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
     )
     body += _p(t(lang, "sgd_big_text", w_big=fmt(sgd["w_new_big"])))
     if "after_update" in d["errata"]:
-        body += _p(t(lang, "sgd_still", w_new=fmt(sgd["w_new"])))
+        body += _p(t(lang, f"sgd_still_{sgd['after_update']}", w_new=fmt(sgd["w_new"])))
     return body + (plot("sgd") if plot else "")
 
 
@@ -226,10 +211,6 @@ def _num(v: str | None) -> float:
         return float(v) if v is not None and v != "" else math.nan
     except ValueError:
         return math.nan
-
-
-def _yes(v: str | None) -> bool:
-    return str(v).strip().lower() in ("1", "true", "yes")
 
 
 #: summary.csv columns shown, in order: (column, header key, formatter kind).
@@ -250,52 +231,65 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def _summary_table(rows: Sequence[Mapping[str, str]], lang: str) -> str:
-    """The rows of summary.csv as a table, with the optional columns the file has."""
-    cols = [c for c in _SUMMARY_COLUMNS if any(c[0] in r for r in rows)]
+def _given(v: object) -> bool:
+    """A value the file gave (an absent column reads as ``None`` or ``nan``)."""
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _summary_table(rows: Sequence[RunSummary], lang: str) -> str:
+    """The rows of summary.csv as a table; an optional column only where some row has it."""
+    cols = [
+        c
+        for c in _SUMMARY_COLUMNS
+        if c[0] in REQUIRED_COLUMNS or any(_given(getattr(r, c[0])) for r in rows)
+    ]
     header = [t(lang, key) for _, key, _ in cols]
     body: list[list[object]] = []
     for r in rows:
         line: list[object] = []
         for col, _, kind in cols:
-            v = r.get(col, "")
+            v = getattr(r, col)
             if kind == "bool":
-                line.append(t(lang, "none") if v == "" else t(lang, "yes" if _yes(v) else "no"))
+                line.append(t(lang, "none") if v is None else t(lang, "yes" if v else "no"))
             elif kind == "num":
                 line.append(_g(v))
             else:
-                line.append(v or t(lang, "none"))
+                line.append(t(lang, "none") if v is None or v == "" else v)
         body.append(line)
     return _table(header, body, left=2)
 
 
-def _evidence(rows: Sequence[Mapping[str, str]], lang: str) -> str:
+def _evidence(rows: Sequence[RunSummary], lang: str) -> str:
     """Say in one sentence per run what it measured: diverged, or finite (vs the baseline)."""
     items = []
     for r in rows:
-        run = f"{r['experiment']} / {r['config']}" + (f" (T = {r['T']})" if r.get("T") else "")
-        if _yes(r["diverged"]):
-            msg = t(lang, "evidence_diverged", run=run, k=r["first_nonfinite_step"] or "?")
-        elif r.get("test_loss") and r.get("baseline"):
-            verdict = t(lang, "evidence_beats" if _yes(r.get("beats_baseline")) else "evidence_not")
+        run = f"{r.experiment} / {r.config}" + (f" (T = {r.T})" if r.T is not None else "")
+        if r.diverged:
+            k = "?" if r.first_nonfinite_step is None else r.first_nonfinite_step
+            msg = t(lang, "evidence_diverged", run=run, k=k)
+        elif _given(r.test_loss) and _given(r.baseline):
+            verdict = t(lang, "evidence_beats" if r.beats_baseline else "evidence_not")
             msg = t(
                 lang,
                 "evidence_baseline",
                 run=run,
-                test=_g(r["test_loss"]),
-                base=_g(r["baseline"]),
+                test=_g(r.test_loss),
+                base=_g(r.baseline),
                 verdict=verdict,
             )
         else:
-            msg = t(lang, "evidence_finite", run=run, loss=_g(r["final_loss"]))
+            msg = t(lang, "evidence_finite", run=run, loss=_g(r.final_loss))
         items.append(f"<li>{_esc(msg)}</li>")
     return f"<ul>{''.join(items)}</ul>"
 
 
-def _g(v: str | None) -> str:
-    x = _num(v)
+def _g(v: float | str | None) -> str:
+    """A number in 4 significant digits; ``nan``/``inf`` as words, ``—`` when absent."""
+    x = _num(v) if isinstance(v, str) or v is None else float(v)
     if math.isnan(x):
-        return v if v and v.lower() != "nan" else ("nan" if v else "—")
+        return (
+            v if isinstance(v, str) and v and v.lower() != "nan" else ("—" if v is None else "nan")
+        )
     return f"{x:.4g}"
 
 
@@ -307,7 +301,7 @@ def _remedies(src: Source | None, lang: str, figs: Any) -> str:
         body += figs.summary(src.summary)
     grouped: set[str] = set()
     for key, configs in REMEDY_GROUPS.items():
-        rows = [r for r in src.summary if r["config"] in configs]
+        rows = [r for r in src.summary if r.config in configs]
         runs = [name for name, info in src.run_info.items() if info[1] in configs]
         if not rows and not runs:
             continue
@@ -317,7 +311,7 @@ def _remedies(src: Source | None, lang: str, figs: Any) -> str:
             body += _evidence(rows, lang) + _summary_table(rows, lang)
         for name in _one_per_config(runs, src):
             body += figs.run(name, src.runs[name])
-    rest = [r for r in src.summary if r["config"] not in grouped]
+    rest = [r for r in src.summary if r.config not in grouped]
     if rest:
         body += f"<h3>{_esc(t(lang, 'remedy_other'))}</h3>" + _summary_table(rest, lang)
     return body
@@ -347,11 +341,11 @@ def _reason(r: Any) -> tuple[str, str, str]:
     if by is None:  # a log written before records carried the rule
         by = {"nonfinite": "nonfinite", "spike": "spike", "amp_skip": "amp"}.get(r.kind, "—")
     if by.startswith("loss:"):
-        return by, _g(str(r.loss)), _g(str(r.loss_threshold))
+        return by, _g(r.loss), _g(r.loss_threshold)
     if by in ("nonfinite", "amp"):
         value = r.loss if not r.loss_finite else r.grad_norm
-        return by, _g(str(value)), "—"
-    return by, _g(str(r.grad_norm)), _g(str(r.spike_threshold))
+        return by, _g(value), "—"
+    return by, _g(r.grad_norm), _g(r.spike_threshold)
 
 
 def _run_section(run: Any, name: str, lang: str, figs: Any) -> str:
@@ -397,7 +391,7 @@ def _run_section(run: Any, name: str, lang: str, figs: Any) -> str:
     rows = []
     for r in events[:_MAX_EVENTS]:
         by, value, threshold = _reason(r)
-        rows.append([r.step, r.action, r.kind, by, value, threshold, _g(str(r.loss))])
+        rows.append([r.step, r.action, r.kind, by, value, threshold, _g(r.loss)])
     body += _table(["step", "action", "kind", "flagged by", "value", "threshold", "loss"], rows)
     if len(events) > _MAX_EVENTS:
         body += _p(t(lang, "guard_events_more", n=len(events) - _MAX_EVENTS), "note")
@@ -445,8 +439,8 @@ def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
                 lang,
                 "flow_measured",
                 label=m.get("label", "?"),
-                rho=_g(str(m.get("rho"))),
-                factor=_g(str(m.get("factor"))),
+                rho=_g(m.get("rho")),
+                factor=_g(m.get("factor")),
                 T=flow.get("T", "?"),
             )
         )
@@ -500,7 +494,7 @@ class _Figures:
     def sgd(self, traj: Mapping[str, Sequence[float]], loss: str) -> str:
         return self._emit(self.plots.plot_sgd(traj, loss=loss, lang=self.lang), "sgd")
 
-    def summary(self, rows: Sequence[Mapping[str, str]]) -> str:
+    def summary(self, rows: Sequence[RunSummary]) -> str:
         return self._emit(self.plots.plot_summary(rows, lang=self.lang), "summary")
 
     def run(self, name: str, log: Any) -> str:
@@ -567,7 +561,6 @@ def build_report(
     c: object = 5,
     flow: Mapping[str, Any] | None = None,
     sgd: Mapping[str, Sequence[float]] | None = None,
-    names: dict[str, str] | None = None,
     plots_dir: str | os.PathLike[str] | None = None,
     plot_format: str = "png",
     lesson: bool = True,
@@ -588,7 +581,6 @@ def build_report(
       sgd: SGD trajectories of ``w`` (label → values) for the SGD section's plot;
         by default the lab's :func:`gradguard.lab.compare_remedies` on the target
         loss ``L = ½(h_T − y)²`` (no remedy, the seed's clipping, a lower η).
-      names: how the caller names ``w, h0, T, eta, c`` in error messages.
       plots_dir: also save every figure there as a file (``explosion.svg``, …).
       plot_format: ``"png"`` or ``"svg"`` for ``plots_dir``.
       lesson: include the seed's lesson after a log's runs (always shown without a log).
@@ -598,17 +590,16 @@ def build_report(
       InputFileError: a missing or malformed input (naming the file and line).
     """
     check_lang(lang)
-    d = lesson_data(w, h0, T, eta, c, lang, names=names)
+    d = lesson_data(w, h0, T, eta, c, lang)
     if sgd is None:
         sgd = sgd_trajectories(d, lang)
     src = source if isinstance(source, Source) or source is None else load_source(Path(source))
     from gradguard.report.plots import FORMATS
 
-    if plot_format not in FORMATS:
-        raise InputError("plot_format", plot_format, "one of " + ", ".join(FORMATS))
+    check_choice(plot_format, "plot_format", FORMATS)
     pdir = Path(plots_dir) if plots_dir is not None else None
     if pdir is not None and not pdir.is_dir():
-        raise InputError("plots_dir", str(pdir), "an existing folder")
+        raise InputError("plots_dir", str(pdir), "existing_folder")
     figs = _Figures(lang, pdir, plot_format)
     if flow is None and src is not None:
         flow = src.flow

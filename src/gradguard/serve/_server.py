@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import math
@@ -19,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy  # noqa: F401  # the lab imports it lazily; here it is imported once, in one thread
 
+from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
 from gradguard.report._fonts import packaged_font
@@ -29,7 +29,7 @@ from gradguard.report._lesson import count, fmt, shown_steps, tidy
 __all__ = ["FONT_URL", "MAX_EXPLORER_T", "explorer_state", "make_server", "render_page", "serve"]
 
 HOST = "127.0.0.1"
-#: The explorer's largest T (exact arithmetic stays well under 50 ms up to here).
+#: The explorer's largest T (an update stays interactive up to here: docs/benchmarks.md).
 MAX_EXPLORER_T = 10**4
 #: Points of the plot's curve at most (the curve is sampled for large T).
 _CURVE_POINTS = 200
@@ -61,8 +61,6 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         unknown parameter name.
     """
     from gradguard.lab import (
-        check_lr,
-        check_threshold,
         explosion_table,
         gradient_log,
         is_seed_system,
@@ -71,12 +69,13 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         table_to_json,
         to_exact,
     )
+    from gradguard.lab._clipping import check_threshold
+    from gradguard.lab._sgd import check_lr
 
-    unknown = sorted(set(params) - set(_PARAMS))
-    if unknown:
-        raise InputError("parameter", unknown[0], "one of " + ", ".join(_PARAMS))
+    for name in sorted(params):
+        check_choice(name, "parameter", _PARAMS)
     lang = check_lang(params.get("lang", "en"))
-    T = _check_T(params.get("T", "5"))
+    T = check_whole(params.get("T", "5"), "T", 1, MAX_EXPLORER_T)
     w, h0 = to_exact(params.get("w", "2"), "w"), to_exact(params.get("h0", "1"), "h0")
     eta = check_lr(params.get("eta", "0.01"), "eta")
     c = to_exact(params.get("c", "5"), "c")
@@ -187,17 +186,6 @@ def _updates(w: Any, h0: Any, T: int, grad: Any, eta: Any, c: Any) -> tuple[Any,
     return sgd_step(w, grad, eta), g_clip, sgd_step(w, g_clip, eta)
 
 
-def _check_T(T: str) -> int:
-    rule = f"a whole number from 1 to {MAX_EXPLORER_T:,}"
-    try:
-        value = int(T.strip())
-    except ValueError:
-        raise InputError("T", T, rule) from None
-    if not 1 <= value <= MAX_EXPLORER_T:
-        raise InputError("T", T, rule)
-    return value
-
-
 def _as_float(x: Any) -> float | None:
     try:
         v = float(Fraction(x))
@@ -237,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
             if lang in pages:
                 self._send(HTTPStatus.OK, pages[lang], "text/html; charset=utf-8")
             else:
-                error = str(InputError("lang", lang, "one of " + ", ".join(pages)))
+                error = InputError("lang", lang, "choice", choices=", ".join(pages)).message()
                 self._send(HTTPStatus.BAD_REQUEST, error.encode(), "text/plain; charset=utf-8")
         elif url.path == FONT_URL:
             self._send(HTTPStatus.OK, self.server.font, "font/ttf")  # type: ignore[attr-defined]
@@ -247,9 +235,16 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 self._json(HTTPStatus.OK, {"ok": True, **explorer_state(params)})
             except InputError as e:
-                # A bad value is the user's input, not a server failure: 400 with the message.
+                # A bad value is the user's input, not a server failure: 400 with the message,
+                # in the page's language.
+                lang = params.get("lang", "en")
                 self._json(
-                    HTTPStatus.BAD_REQUEST, {"ok": False, "error": str(e), "argument": e.argument}
+                    HTTPStatus.BAD_REQUEST,
+                    {
+                        "ok": False,
+                        "error": e.message(lang if lang in LANGS else "en"),
+                        "argument": e.argument,
+                    },
                 )
             except (ValueError, ArithmeticError, MemoryError) as e:
                 self._json(
@@ -300,8 +295,10 @@ def _warm_up() -> None:
         explorer_state({"lang": lang})
         explorer_state({"lang": lang, "w": "0.9", "T": "3000"})  # abbreviated values
         for bad in ({"T": "x"}, {"w": "nan"}, {"foo": "1"}):
-            with contextlib.suppress(InputError):
+            try:
                 explorer_state({"lang": lang, **bad})
+            except InputError as e:
+                e.message(lang)  # the errors' catalog, loaded here too
 
 
 def make_server(port: int = 0, *, verbose: bool = False) -> ThreadingHTTPServer:
@@ -311,7 +308,7 @@ def make_server(port: int = 0, *, verbose: bool = False) -> ThreadingHTTPServer:
     accepts connections, so a burst of first requests meets no lazy import.
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise InputError("port", port, "a whole number from 0 to 65535 (0 = choose a free port)")
+        raise InputError("port", port, "port")
     _warm_up()
     pages = {lang: render_page(lang) for lang in LANGS}
     font = packaged_font().read_bytes()

@@ -93,19 +93,15 @@ class Clipper:
           host: ``stats`` already copied to the host (saves the sync when the caller
             has it, as :class:`~gradguard.torch.SpikeGuard` does).
         """
-        parameters = _reiterable(parameters)
-        if host is None:
-            if stats is None:
-                stats = grad_stats(parameters, self.norm_type, per_layer=False, keep_groups=True)
-            host, _ = stats.host()
-        measured = host
+        parameters, stats, host = measured(parameters, stats, host, self.norm_type)
+        as_measured = host
         host = without_overflow(parameters, host, self.norm_type)
         threshold, clip_to = self.target(host)
         norm = host.total_norm
         if clip_to is None or not math.isfinite(norm) or host.nonfinite_count:
             return ClipResult(norm, norm, threshold, 1.0, False)
         device_norm = None
-        if stats is not None and host is measured and stats.grouped is not None:
+        if stats is not None and host is as_measured and stats.grouped is not None:
             device_norm = stats.total_norm
         if device_norm is not None and device_norm.dtype in _HOST_TYPES:
             # torch's clip_grad_norm_, operation for operation: the coefficient
@@ -140,6 +136,23 @@ class Clipper:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`."""
+
+
+def measured(
+    parameters: Any, stats: GradStats | None, host: HostGradStats | None, p: float
+) -> tuple[Any, GradStats | None, HostGradStats]:
+    """Return ``parameters`` (readable twice) with this step's statistics on the host.
+
+    What the caller passed is used as it is; what it did not is measured here: the
+    statistics with :func:`grad_stats` (order ``p``), then their one host sync.
+    """
+    parameters = _reiterable(parameters)
+    if host is None:
+        if stats is None:
+            # Grouped: a clipper scales them without regrouping, as torch does.
+            stats = grad_stats(parameters, p, per_layer=False, keep_groups=True)
+        host, _ = stats.host()
+    return parameters, stats, host
 
 
 def _reiterable(parameters: Any) -> Any:
@@ -224,7 +237,7 @@ class NormClipper(_RuleClipper):
         self.norm_type = check_norm_type(norm_type)
 
 
-class ValueClipper(Clipper):
+class ValueClipper(_RuleClipper):
     """Clip every gradient entry into ``[-clip_value, clip_value]`` (value clipping).
 
     Does not keep the gradient's direction (norm clipping does). NaN entries stay NaN
@@ -236,6 +249,7 @@ class ValueClipper(Clipper):
     """
 
     name = "value"
+    rule: FixedThreshold
 
     def __init__(self, clip_value: float) -> None:
         try:
@@ -253,11 +267,7 @@ class ValueClipper(Clipper):
         stats: GradStats | None = None,
         host: HostGradStats | None = None,
     ) -> ClipResult:
-        parameters = _reiterable(parameters)
-        if host is None:
-            if stats is None:
-                stats = grad_stats(parameters, 2.0, per_layer=False)
-            host, _ = stats.host()
+        parameters, stats, host = measured(parameters, stats, host, 2.0)
         c = self.rule.max_norm
         norm = host.total_norm
         if host.nonfinite_count or not host.max_abs > c:
@@ -266,12 +276,6 @@ class ValueClipper(Clipper):
         clip_grad_value_(params, c)
         post = float(get_total_norm([q.grad for q in params if q.grad is not None]))
         return ClipResult(norm, post, c, post / norm if norm > 0 else 1.0, True)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rule.load_state_dict(state["rule"])
 
 
 class ZClip(_RuleClipper):
@@ -344,7 +348,7 @@ class ZClip(_RuleClipper):
             self.cap = None if cap is None else FixedThreshold(float(cap))
 
 
-class AutoClip(Clipper):
+class AutoClip(_RuleClipper):
     """AutoClip (Seetharaman et al. 2020): clip to the ``p``-th percentile of past norms.
 
     Args:
@@ -356,6 +360,7 @@ class AutoClip(Clipper):
     """
 
     name = "autoclip"
+    rule: PercentileRule
 
     def __init__(
         self,
@@ -369,10 +374,6 @@ class AutoClip(Clipper):
         self.norm_type = check_norm_type(norm_type)
         self._rules: list[PercentileRule] = []
 
-    def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
-        verdict = self.rule.observe(host.total_norm)
-        return verdict.threshold, verdict.clip_to
-
     @no_grad
     def clip_(
         self,
@@ -382,11 +383,7 @@ class AutoClip(Clipper):
     ) -> ClipResult:
         if not self.per_parameter:
             return super().clip_(parameters, stats, host)
-        parameters = _reiterable(parameters)
-        if host is None:
-            if stats is None:
-                stats = grad_stats(parameters, self.norm_type, per_layer=False)
-            host, _ = stats.host()
+        parameters, stats, host = measured(parameters, stats, host, self.norm_type)
         norms = host.param_norms
         if not self._rules:
             self._rules = [
@@ -417,13 +414,10 @@ class AutoClip(Clipper):
         return ClipResult(total, post, None, coef, any(c < 1.0 for c in coefs))
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule.state_dict(),
-            "per_parameter": [r.state_dict() for r in self._rules],
-        }
+        return {**super().state_dict(), "per_parameter": [r.state_dict() for r in self._rules]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rule.load_state_dict(state["rule"])
+        super().load_state_dict(state)
         self._rules = []
         for s in state.get("per_parameter", []):
             r = PercentileRule()
@@ -505,10 +499,7 @@ class AGC(Clipper):
                 "unnamed tensors",
                 "a module or named_parameters() pairs when AGC excludes layers",
             )
-        if host is None:
-            if stats is None:
-                stats = grad_stats(params, 2.0, per_layer=False)
-            host, _ = stats.host()
+        params, stats, host = measured(params, stats, host, 2.0)
         clipped_units = []
         for i, q in enumerate(params):
             if q.grad is None or self._excluded(names[i] if names else None):
