@@ -57,13 +57,9 @@ def test_twin_gives_the_host_rules_verdicts(name, seed):
     for x in trace(seed):
         count = rng.random() > 0.1  # some steps are not counted (skipped elsewhere)
         t = twin.observe(torch.tensor(x, dtype=torch.float64), torch.tensor(count))
-        if count:
-            v = host.observe(x)
-        else:
-            # Not counted: the host rule is not asked (its state stays), the twin's must too.
-            v = None
-        if v is None:
-            continue
+        if not count:
+            continue  # not counted: the host rule is not asked, the twin must not learn
+        v = host.observe(x)
         assert bool(t.flagged) == v.flagged
         flagged += v.flagged
         th = float(t.threshold)
@@ -82,9 +78,7 @@ def test_twin_gives_the_host_rules_verdicts(name, seed):
     got, want = mirror.state_dict(), host.state_dict()
     assert got.keys() == want.keys()
     for key in want:
-        if isinstance(want[key], list):
-            assert got[key] == pytest.approx(want[key], rel=1e-12)
-        elif isinstance(want[key], float):
+        if isinstance(want[key], (list, float)):
             assert got[key] == pytest.approx(want[key], rel=1e-12)
         else:
             assert got[key] == want[key]
