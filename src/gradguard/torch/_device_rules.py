@@ -297,4 +297,4 @@ def device_rule(rule: Rule, device: torch.device) -> DeviceRule:
     twin = _TWINS.get(type(rule))
     if twin is None:
         raise TypeError(f"no device version of {type(rule).__name__}")
-    return twin(rule, device)  # type: ignore[arg-type]
+    return twin(rule, device)
