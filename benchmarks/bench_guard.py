@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import torch
 
-from gradguard.policies import MedianMadRule
+from gradguard.rules import MedianMadRule
 from gradguard.torch import NormClipper, SpikeGuard, grad_stats
 
 

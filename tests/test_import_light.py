@@ -16,5 +16,10 @@ def test_import_gradguard_is_light():
     assert _loaded_after("import gradguard, gradguard.lab, gradguard.records") == []
 
 
+def test_the_guards_rules_and_decision_are_torch_free():
+    # The scalar rules, the guard's decision and offline replay run without torch.
+    assert _loaded_after("import gradguard.rules, gradguard.policies") == []
+
+
 def test_cli_import_is_light():
     assert _loaded_after("import gradguard.cli") == []

@@ -1,40 +1,154 @@
-"""Errors that say what went wrong, why, and how to fix it.
+"""Errors that say what went wrong, why, and how to fix it — in the user's language.
 
 Every check on public input raises :class:`InputError` (a ``ValueError``) with a
 one-line message naming the argument, the value received and the rule, e.g.::
 
-    steps must be a whole number ≥ 1, got '-3'.
+    T must be a whole number ≥ 1, got '-3'.
 
-The CLI prints that line on stderr and exits with status 2; library callers
-catch it as an ordinary ``ValueError``.
+The error carries its parts — the argument, the value, a rule id from
+:data:`RULES` with the rule's fields, an optional hint id from :data:`HINTS` —
+so it can be told in another language: :meth:`InputError.message` renders it in
+English (``str(error)``) or from the ``errors`` message catalog
+(``gradguard/explain/catalogs/errors/bn.toml``). Arguments are named as the
+library names them (``T``, ``eta``, ``c``, ``w``, ``h0``); the CLI renames them
+to its flags (``--steps``, ``--lr``, ``--clip``) when it prints the line on
+stderr and exits with status 2. Library callers catch it as an ordinary
+``ValueError``.
+
+The checks themselves (a whole number, one of a few choices, a list of whole
+numbers) live in :mod:`gradguard._validate`.
 """
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+from typing import Any
+
+__all__ = ["HINTS", "RULES", "InputError"]
+
+#: What an argument must be, by rule id: English phrases, ``{fields}`` filled from the error.
+RULES: dict[str, str] = {
+    "whole": "a whole number ≥ {min}",
+    "whole_range": "a whole number from {min:,} to {max:,}",
+    "whole_digits": "a whole number ≥ {min} with at most {digits} digits",
+    "whole_or_none": "a whole number ≥ 1 or None",
+    "whole_list": "a comma-separated list of whole numbers ≥ 1, like 5,10,20",
+    "whole_array": "whole numbers ≥ {min}",
+    "choice": "one of {choices}",
+    "either": "{a} or {b}",
+    "number": "a finite number such as 2, -0.9, 1e-3 or 3/7",
+    "number_digits": "a finite number such as 2, -0.9, 1e-3 or 3/7 (at most 4300 digits)",
+    "fraction": "a fraction p/q with q ≠ 0",
+    "exponent": "a number with an exponent between -{limit} and {limit}",
+    "positive": "a number > 0",
+    "threshold": "a finite number > 0 (the clipping threshold)",
+    "finite_array": "finite everywhere",
+    "in_range": "within {dtype}'s range ±{max:.4g}",
+    "not_tiny": "large enough not to round to 0 in {dtype} (its smallest value is {tiny:.2g})",
+    "vector_range": "a vector of numbers within float64's ±1.8e308",
+    "exact_state": (
+        "small enough for an exact state h_T of at most {max:,} digits "
+        "(this one would have about {digits:,})"
+    ),
+    "exact_gradient": (
+        "small enough for an exact gradient of at most {max:,} digits "
+        "(this one would have about {digits:,})"
+    ),
+    "exact_row": (
+        "small enough for an exact table row of at most {max:,} digits "
+        "(this one would have about {digits:,})"
+    ),
+    "trace_T": "at most {max:,} for a step-by-step trace",
+    "trace_size": (
+        "small enough for a trace of at most {max:,} digits in all "
+        "(this one would have about {total:,})"
+    ),
+    "lesson_T": "at most {max:,} for the lesson (it lists every state)",
+    "file_path": "a file path, not a folder",
+    "file_in_folder": "a file in an existing folder",
+    "folder": "a folder (it exists and is a file)",
+    "folder_creatable": "a folder gradguard can create",
+    "existing_folder": "an existing folder",
+    "port": "a whole number from 0 to 65535 (0 = choose a free port)",
+}
+
+#: How to fix it, by hint id: English sentences, ``{fields}`` filled from the error.
+HINTS: dict[str, str] = {
+    "use_log": "Use mode='log' (--mode log) for the sign and log10 of the value.",
+    "use_log_gradient": "Use mode='log' (--mode log) for the gradient alone.",
+    "trace_use_table": (
+        "Use `gradguard table --mode log` (or gradient(..., mode='log')) for larger T."
+    ),
+    "lesson_use_table": "For larger T use `gradguard table --mode log --steps T`.",
+    "lesson_abbreviate": (
+        "Pass abbreviate=N (--abbreviate N) to get long values as ≈ approximations,"
+        " or use `gradguard table --mode log` for the gradient alone."
+    ),
+    "table_T_too_large": (
+        "Leave it out of the lesson's table; `gradguard table --mode log` shows any T."
+    ),
+    "create_folder": "Create '{folder}' first.",
+    "os_error": "{reason}",
+}
+
+_FRAME = "{argument} must be {rule}, got {value}."
 
 
 class InputError(ValueError):
     """A public argument broke its rule.
 
     Args:
-      argument: the name the user typed (``"steps"``, ``"--w"``, ``"max_norm"``).
+      argument: the parameter's name in the library (``"T"``, ``"eta"``, ``"max_norm"``).
       value: what was received (shown with ``repr`` for strings).
-      rule: what the argument must be, as a phrase: ``"a whole number ≥ 1"``.
-      hint: an optional second sentence saying how to fix it.
+      rule: a rule id from :data:`RULES` (told in any language), or else what the
+        argument must be as an English phrase: ``"a whole number ≥ 1"``.
+      hint: an optional hint id from :data:`HINTS`, or a second English sentence
+        saying how to fix it.
+      **fields: the values the rule's and the hint's ``{placeholders}`` take.
+
+    Attributes:
+      argument, value, rule_id, hint_id, fields: the parts above (``rule_id`` and
+        ``hint_id`` are ``None`` for free English text).
+      rule, hint: the rule and the hint as English text.
     """
 
-    def __init__(self, argument: str, value: object, rule: str, hint: str = "") -> None:
+    def __init__(
+        self, argument: str, value: object, rule: str, hint: str = "", **fields: Any
+    ) -> None:
         self.argument = argument
         self.value = value
-        self.rule = rule
-        self.hint = hint
-        shown = repr(value) if isinstance(value, str) else str(value)
-        message = f"{argument} must be {rule}, got {shown}."
-        if hint:
-            message += f" {hint}"
-        super().__init__(message)
+        self.rule_id = rule if rule in RULES else None
+        self.hint_id = hint if hint in HINTS else None
+        self.fields = fields
+        self.rule = RULES[rule].format(**fields) if self.rule_id else rule
+        self.hint = HINTS[hint].format(**fields) if self.hint_id else hint
+        super().__init__(self.message())
+
+    def message(self, lang: str = "en", argument: str | None = None) -> str:
+        """Return the one-line message in ``lang``, naming ``argument`` (default: the parameter).
+
+        Bengali comes from the ``errors`` catalog; an error whose rule is free
+        English text (no rule id) is told in English whatever ``lang`` is.
+        """
+        name = self.argument if argument is None else argument
+        shown = repr(self.value) if isinstance(self.value, str) else str(self.value)
+        if lang == "en" or self.rule_id is None or (self.hint and self.hint_id is None):
+            text = _FRAME.format(argument=name, rule=self.rule, value=shown)
+            return f"{text} {self.hint}" if self.hint else text
+        from gradguard.explain._catalog import load_catalog
+
+        cat = load_catalog(lang, "errors")
+        text = cat.get(
+            "frame.message",
+            argument=name,
+            rule=cat.get(f"rules.{self.rule_id}", **self.fields),
+            value=shown,
+        )
+        if self.hint_id:
+            text += " " + cat.get(f"hints.{self.hint_id}", **self.fields)
+        return text
 
     def renamed(self, argument: str) -> InputError:
         """Return the same error naming ``argument`` instead (a CLI flag, say)."""
-        return InputError(argument, self.value, self.rule, self.hint)
+        rule = self.rule_id or self.rule
+        hint = self.hint_id or self.hint
+        return InputError(argument, self.value, rule, hint, **self.fields)

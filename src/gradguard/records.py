@@ -41,6 +41,8 @@ __all__ = [
     "RecordError",
     "RecordWriter",
     "StepRecord",
+    "classify",
+    "make_record",
     "read_log",
     "write_log",
 ]
@@ -143,6 +145,111 @@ class StepRecord:
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(StepRecord) if f.name != "extra")
+
+
+def classify(
+    *,
+    loss_finite: bool,
+    grad_finite: bool,
+    clipped: bool,
+    spike: bool = False,
+    amp_skip: bool = False,
+) -> str:
+    """Return the step's kind: ``amp_skip`` > ``nonfinite`` > ``spike`` > ``clipped`` > ``ok``."""
+    if amp_skip:
+        return "amp_skip"
+    if not (loss_finite and grad_finite):
+        return "nonfinite"
+    if spike:
+        return "spike"
+    return "clipped" if clipped else "ok"
+
+
+def make_record(
+    step: int,
+    *,
+    grad_norm: float,
+    max_abs: float | None,
+    nonfinite_count: int,
+    loss: float | None = None,
+    clip_coef: float | None = None,
+    grad_norm_clipped: float | None = None,
+    clipped: bool | None = None,
+    threshold: float | None = None,
+    action: str = "step",
+    kind: str | None = None,
+    lr: float | None = None,
+    amp_scale: float | None = None,
+    layer_norms: dict[str, float] | None = None,
+    update_ratio: float | None = None,
+    run: str | None = None,
+    time: float | None = None,
+    extra: dict[str, Any] | None = None,
+) -> StepRecord:
+    """Build the record of one optimizer step from its host numbers — the one constructor.
+
+    The guard, the monitor and :func:`gradguard.torch.step_record` build their records
+    here, so that the derived fields mean the same everywhere: ``grad_finite`` is
+    ``nonfinite_count == 0``, ``loss_finite`` is a finite (or unknown) loss,
+    ``grad_norm_clipped`` is ``None`` unless the step was taken, and ``kind`` is
+    :func:`classify`'s unless given.
+
+    Args:
+      step: the optimizer step index (0-based, skipped steps included).
+      grad_norm: the pre-clip total gradient norm.
+      max_abs: the largest ``|g|``; nonfinite_count: gradient tensors holding NaN/inf.
+      loss: the step's loss (``None``: not known).
+      clip_coef: the factor the gradients were scaled by (``None``: no clipping in use).
+      grad_norm_clipped: the measured post-clip norm, when clipping was not one
+        coefficient (value or unit-wise clipping); by default ``grad_norm × clip_coef``
+        (``grad_norm`` itself without clipping).
+      clipped: whether clipping acted; by default ``clip_coef < 1`` (or a measured
+        post-clip norm below ``grad_norm``).
+      threshold: the clipping threshold in force; action: ``"step"``, ``"skip"`` or
+        ``"rollback"``; kind: the classification (derived when ``None``).
+      lr, amp_scale, layer_norms, update_ratio, run, time, extra: recorded as given.
+
+    Returns:
+      The :class:`StepRecord`.
+    """
+    grad_finite = nonfinite_count == 0
+    loss_finite = loss is None or math.isfinite(loss)
+    if clipped is None:
+        clipped = clip_coef is not None and clip_coef < 1.0
+        if grad_norm_clipped is not None:
+            clipped = clipped or grad_norm_clipped < grad_norm
+    if grad_norm_clipped is not None:
+        post = grad_norm_clipped
+    elif clip_coef is None:
+        post = grad_norm
+    elif math.isfinite(grad_norm) and math.isfinite(clip_coef):
+        post = grad_norm * clip_coef
+    else:
+        post = math.nan
+    if kind is None:
+        kind = classify(loss_finite=loss_finite, grad_finite=grad_finite, clipped=clipped)
+    return StepRecord(
+        step=step,
+        loss=loss,
+        grad_norm=grad_norm,
+        grad_norm_clipped=post if action == "step" else None,
+        clip_coef=clip_coef,
+        clipped=clipped,
+        threshold=threshold,
+        action=action,
+        kind=kind,
+        lr=lr,
+        max_abs=max_abs,
+        nonfinite_count=nonfinite_count,
+        loss_finite=loss_finite,
+        grad_finite=grad_finite,
+        update_ratio=update_ratio,
+        amp_scale=amp_scale,
+        layer_norms=layer_norms,
+        run=run,
+        time=time,
+        extra=dict(extra or {}),
+    )
 
 
 def _encode(value: Any) -> Any:

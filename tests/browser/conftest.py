@@ -1,7 +1,7 @@
 """Headless Chromium (Debian's /usr/bin/chromium) driven by Playwright for Python.
 
-`.ci/run` installs Chromium with apt-get; `playwright install` is never used.
-The tests skip, saying why, only when Chromium or Playwright is absent.
+`make test` installs Chromium with apt-get where it runs as root; `playwright install`
+is never used. The tests skip, saying why, only when Chromium or Playwright is absent.
 Screenshots go to the test's tmp dir and, when GRADGUARD_ARTIFACTS is set, to
 that folder too.
 """
@@ -31,7 +31,9 @@ ARGS = [
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).is_file():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium; .ci/run does)")
+        pytest.skip(
+            f"Chromium not found at {CHROMIUM} (`make test` installs it where apt-get runs as root)"
+        )
     # The [dev] extra installs playwright (the Python driver only; the browser is Debian's).
     from playwright.sync_api import sync_playwright
 

@@ -49,3 +49,24 @@ def test_bad_input_shows_message_in_page(page, explorer_url, screenshot):
     screenshot(page, "explorer-error-cleared")
     # the rejected request is a 400 (the browser logs it as a failed resource), never an exception
     assert all("400" in e for e in page.errors)
+
+
+def test_bengali_page_opens_in_bengali_with_the_font_it_serves(page, explorer_url):
+    from gradguard.report._i18n import t
+
+    page.goto(explorer_url + "?lang=bn")
+    # before any answer arrives: the title and headings the server wrote are Bengali
+    assert page.title() == t("bn", "ui_title")
+    assert page.locator("#l-table").inner_text() == t("bn", "ui_table")
+    assert page.locator("#lang").input_value() == "bn"
+    page.wait_for_function("document.getElementById('grad').textContent === '80'")
+    page.evaluate("document.fonts.ready.then(() => true)")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "#why"})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    # the Bengali glyphs are drawn with the font the explorer serves, not a system font
+    assert any(f["isCustomFont"] and f["glyphCount"] > 0 for f in fonts), fonts
+    assert page.errors == []

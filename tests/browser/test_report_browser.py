@@ -43,3 +43,22 @@ def test_report_opens_cleanly(page, tmp_path, screenshot, lang):
         assert "পরীক্ষার জন্য এক লাইনের উত্তর" in page.locator("#answer h2").inner_text()
     screenshot(page, f"report-{lang}")
     assert page.errors == []
+
+
+def test_bengali_report_draws_bengali_with_the_font_it_embeds(page, tmp_path):
+    # This machine may have no Bengali font at all: the page must bring its own.
+    out = write_report(tmp_path / "report-bn.html", None, lang="bn")
+    page.goto(out.resolve().as_uri())
+    page.wait_for_load_state("load")
+    page.evaluate("document.fonts.ready.then(() => true)")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    for selector in ("#answer p", "h1", "#why p"):
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        # Chromium reports the font each glyph run was drawn with; Bengali must be the embedded one
+        custom = [f for f in fonts if f["isCustomFont"]]
+        assert custom and custom[0]["glyphCount"] > 0, (selector, fonts)
+    assert page.errors == []

@@ -21,7 +21,7 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from gradguard.policies import MedianMadRule
+    from gradguard.rules import MedianMadRule
     from gradguard.torch import SpikeGuard, clip_grad_norm_, grad_stats
 
     torch.set_num_threads(1)

@@ -34,9 +34,10 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
         parallelize_module,
     )
 
-    from gradguard.torch import clip_coefficient, grad_stats
+    from gradguard.torch import clip_coef, grad_stats
     from gradguard.torch._mesh import reduce_stats
-    from gradguard.torch._stats import _layer_norms, local_grad
+    from gradguard.torch._reduce import local_grad
+    from gradguard.torch._stats import _layer_norms
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -100,7 +101,7 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
             dist.all_reduce = real_all_reduce
         names = [n for n, _ in named]
         _, layers = _layer_norms(red.param_norms, names, p)
-        coef = clip_coefficient(red.total_norm, 1.0)
+        coef = clip_coef(red.total_norm, 1.0)
         out[tag] = {
             "total": float(red.total_norm),
             "param_norms": red.param_norms.tolist(),

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch  # the [dev] extra installs torch: these tests always run
 
-from gradguard.policies import EmaZScoreRule, PercentileRule
+from gradguard.rules import EmaZScoreRule, PercentileRule
 from gradguard.torch import AGC, AutoClip, NormClipper, ValueClipper, ZClip, grad_stats
 
 from .conftest import backward, make_model
@@ -227,12 +227,12 @@ def test_value_clipper_matches_torch_and_reports():
     ("norm", "c"), [(100.0, 5.0), (3.0, 5.0), (5.0, 5.0), (1e-9, 1e-3), (7.0, 0.0)]
 )
 def test_clipper_coefficient_is_the_seeds_rule_with_torchs_epsilon(norm, c):
-    from gradguard.torch._clippers import _coefficient
+    from gradguard.torch import clip_coef
 
     # The lab's 1 / max(1, ‖g‖/c) at ‖g‖ + 1e-6 equals torch's min(1, c / (‖g‖ + 1e-6));
     # the seed's example: ‖g‖ = 100, c = 5 → 5 / 100.000001 ≈ 0.05.
     want = min(1.0, c / (norm + 1e-6))
-    assert _coefficient(norm, c) == pytest.approx(want, rel=1e-15)
+    assert clip_coef(norm, c) == pytest.approx(want, rel=1e-15)
 
 
 def test_float32_overflowing_norm_is_clipped_not_left_alone():

@@ -8,7 +8,7 @@ import random
 import pytest
 import torch  # the [dev] extra installs torch: these tests always run
 
-from gradguard.policies import (
+from gradguard.rules import (
     EmaZScoreRule,
     FixedThreshold,
     MeanStdRule,

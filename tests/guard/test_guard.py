@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch  # the [dev] extra installs torch: these tests always run
 
-from gradguard.policies import MedianMadRule
 from gradguard.records import read_log
+from gradguard.rules import MedianMadRule
 from gradguard.torch import GuardError, Monitor, NormClipper, SpikeGuard, ZClip
 
 
@@ -212,7 +212,7 @@ def test_bad_guard_arguments():
         SpikeGuard(model, opt, clipper=-1)
     with pytest.raises(ValueError, match=r"clipper must be a Clipper .*, got '1.0'"):
         SpikeGuard(model, opt, clipper="1.0")
-    with pytest.raises(ValueError, match=r"spike_rule must be a gradguard.policies rule"):
+    with pytest.raises(ValueError, match=r"spike_rule must be a gradguard.rules rule"):
         SpikeGuard(model, opt, spike_rule="mad")
     guard = SpikeGuard(model, opt)
     loss = _forward_backward(model, opt, 0)
@@ -549,7 +549,7 @@ while True:
 
 
 def test_ema_zscore_as_the_spike_rule():
-    from gradguard.policies import EmaZScoreRule
+    from gradguard.rules import EmaZScoreRule
 
     model, opt, _ = _setup()
     guard = SpikeGuard(model, opt, spike_rule=EmaZScoreRule(z_thresh=6.0, warmup_steps=10))

@@ -226,7 +226,7 @@ def test_step_record_with_value_clipping_post_norm():
 
 
 def test_guard_step_has_one_host_sync(monkeypatch):
-    from gradguard.policies import MedianMadRule
+    from gradguard.rules import MedianMadRule
     from gradguard.torch import SpikeGuard, ZClip
 
     model = make_model()

@@ -113,12 +113,12 @@ def test_default_lang():
     ("kwargs", "match"),
     [
         ({"lang": "xx"}, "lang must be one of en, bn"),
-        ({"T": 0}, "steps must be a whole number"),
+        ({"T": 0}, "^T must be a whole number"),
         ({"T": 10**6}, "at most 100,000"),
-        ({"eta": 0}, "lr must be a number > 0"),
-        ({"c": -1}, "clip must be a finite number > 0"),
+        ({"eta": 0}, "eta must be a number > 0"),
+        ({"c": -1}, "^c must be a finite number > 0"),
         ({"w": "nan"}, "w must be a finite number"),
-        ({"table_T": "5,x"}, "table_steps must be"),
+        ({"table_T": "5,x"}, "table_T must be"),
     ],
 )
 def test_lesson_bad_input(kwargs, match):

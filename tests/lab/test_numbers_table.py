@@ -11,17 +11,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gradguard._validate import check_whole as check_steps
+from gradguard._validate import check_whole_list as parse_steps_list
 from gradguard.errors import InputError
 from gradguard.lab import (
     LogValue,
-    check_steps,
     exact_to_json,
     explosion_table,
-    parse_steps_list,
-    sci,
     table_to_json,
     to_exact,
 )
+from gradguard.lab._numbers import sci
 
 
 @pytest.mark.parametrize(

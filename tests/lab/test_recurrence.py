@@ -215,7 +215,7 @@ def test_linear_and_negative_signs():
 
 @pytest.mark.parametrize("T", [0, -3, 2.5, "abc", True, None])
 def test_bad_steps(T):
-    with pytest.raises(InputError, match="steps must be a whole number ≥ 1"):
+    with pytest.raises(InputError, match=r"^T must be a whole number ≥ 1"):
         grad_closed_form(2, 1, T)
 
 

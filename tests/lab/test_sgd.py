@@ -74,7 +74,7 @@ def test_exact_trajectory_stops_before_huge_numbers():
 
 
 def test_bad_inputs():
-    with pytest.raises(InputError, match="lr must be a number > 0"):
+    with pytest.raises(InputError, match="eta must be a number > 0"):
         trajectory(eta="-0.1")
     with pytest.raises(InputError, match="loss must be one of seed, target"):
         trajectory(loss="mse")

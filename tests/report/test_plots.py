@@ -12,7 +12,6 @@ import pytest
 from gradguard.errors import InputError
 from gradguard.records import read_log
 from gradguard.report import plots
-from gradguard.report._fonts import bengali_font
 
 
 def _texts(fig) -> str:
@@ -132,9 +131,6 @@ def test_log_timeline_and_layer_heatmap(guard_log):
         plots.plot_layer_heatmap([s for s in steps if not s.layer_norms])
 
 
-@pytest.mark.skipif(
-    bengali_font() is None, reason="no font with Bengali glyphs (apt-get install fonts-noto-core)"
-)
 def test_bengali_labels_render_without_missing_glyphs(tmp_path):
     fig = plots.plot_explosion(lang="bn")
     assert fig.axes[0].get_xlabel() == "সময় ধাপ T"
@@ -158,20 +154,20 @@ def test_save_png_and_svg(tmp_path):
         plots.save_figure(fig, tmp_path / "f.jpg")
 
 
-def test_bengali_without_font_is_a_clear_error(tmp_path, monkeypatch, capsys):
+def test_a_bengali_font_override_that_names_no_file_is_a_clear_error(tmp_path, monkeypatch, capsys):
     from gradguard.cli import main
     from gradguard.report import _fonts
 
-    monkeypatch.setattr(_fonts, "BENGALI_FONT_FILES", ())
-    monkeypatch.setenv("GRADGUARD_BENGALI_FONT", str(tmp_path / "missing.ttf"))
+    missing = tmp_path / "missing.ttf"
+    monkeypatch.setenv("GRADGUARD_BENGALI_FONT", str(missing))
     _fonts.setup_fonts.cache_clear()
     try:
-        with pytest.raises(_fonts.FontMissing, match="fonts-noto-core"):
+        with pytest.raises(_fonts.FontMissing, match="GRADGUARD_BENGALI_FONT must be the path"):
             plots.plot_explosion(lang="bn")
         out = tmp_path / "r.html"
         assert main(["report", "--lang", "bn", "--out", str(out)]) == 1
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "Bengali plots need a font" in err
+        assert err.count("\n") == 1 and f"got '{missing}' (no such file)" in err
         assert not out.exists()
         plots.plot_explosion(lang="en")  # English needs no extra font
     finally:

@@ -256,8 +256,8 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
 
     # The remedies' quick preset takes a minute (measured in the README, not here): the tour
     # is tested with a finished results folder standing in for it; flow runs for real, made
-    # small (one model × init, T = 12, a 10-step training run for the heat map), if torch and
-    # gradguard.experiments are installed, else the report says it was not measured.
+    # small (one model × init, T = 12, a 10-step training run for the heat map). Without
+    # torch the tour skips both (tests/test_extras.py).
     monkeypatch.setattr(tour_mod, "_stage_remedies", lambda out, on_progress: results_dir)
     monkeypatch.setattr(tour_mod, "FLOW_CONFIGS", (("linear", "scaled-orthogonal", 2.0),))
     monkeypatch.setattr(tour_mod, "FLOW_T", 12)
@@ -276,12 +276,9 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
     text = (out / "report.html").read_text()
     _check(text)
     assert "divergence / none (T = 10): diverged" in text
-    if tour_mod._optional("gradguard.experiments", "gradient_flow") is not None:
-        assert (out / "flow.json").is_file() and "linear × scaled-orthogonal (ρ = 2)" in text
-        # the linear RNN with orthogonal W scaled to ρ = 2 multiplies ‖∂L/∂h_t‖ by 2 per step
-        assert "ρ(W) = 2, measured per-step factor" in text and "= 2 over T = 12." in text
-    else:
-        assert "Gradient flow was not measured" in text
+    assert (out / "flow.json").is_file() and "linear × scaled-orthogonal (ρ = 2)" in text
+    # the linear RNN with orthogonal W scaled to ρ = 2 multiplies ‖∂L/∂h_t‖ by 2 per step
+    assert "ρ(W) = 2, measured per-step factor" in text and "= 2 over T = 12." in text
 
 
 def test_tour_table_in_bengali():

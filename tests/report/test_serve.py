@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import threading
@@ -222,3 +223,81 @@ def test_state_at_the_edges_never_fails(w, T, h0, eta, c):
     s = explorer_state({"w": w, "T": T, "h0": h0, "eta": eta, "c": c})
     assert s["grad"] and s["sgd"]["w_new"] and s["clip"]["w_new"]
     assert not re.search(r"\d{25}", json.dumps(s, ensure_ascii=False))  # all abbreviated
+
+
+def test_a_burst_of_first_requests_to_a_fresh_server_gets_no_500(tmp_path):
+    """32 clients send 400 first requests at once to a just-started `gradguard serve`.
+
+    A fresh process, so nothing is imported yet but what starting the server imports:
+    answers come from 32 threads at once (a lazy ``import numpy`` raced there and
+    answered 500s). Valid and invalid values are mixed; each must get a 200 or a 400.
+    """
+    import signal
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = [  # (query, valid)
+        ({"w": "2", "T": "5"}, True),
+        ({"w": "0.9", "T": "300", "lang": "bn"}, True),
+        ({"w": "1.01", "T": "10000"}, True),
+        ({"w": "-1.5", "h0": "3", "T": "12", "lang": "bn"}, True),
+        ({"w": "x"}, False),
+        ({"T": "0", "lang": "bn"}, False),
+        ({"eta": "-1"}, False),
+        ({"c": "0", "lang": "bn"}, False),
+        ({"lang": "de"}, False),
+        ({"zz": "1"}, False),
+    ]
+    valid = {urllib.parse.urlencode(q): ok for q, ok in queries}
+    urls = list(valid) * 40
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradguard", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", proc.stdout.readline())
+        assert m
+        base = f"http://127.0.0.1:{m[1]}/api/lesson?"
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            answers = list(pool.map(lambda q: (q, *_get(base + q)), urls))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    bad = [(q, status, data) for q, status, data in answers if status not in (200, 400)]
+    assert bad == []
+    assert len(answers) == 400
+    for q, status, data in answers:
+        assert (status == 200) == valid[q], (q, status, data)
+        assert data["ok"] == (status == 200)
+        if status == 400:
+            assert data["error"] and "\n" not in data["error"] and "internal" not in data["error"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "title", "heading"),
+    [
+        ("en", "gradguard explorer: the seed's system, live", "Explosion table"),
+        ("bn", "gradguard explorer: টিউটোরিয়ালের সিস্টেম, সরাসরি", "Explosion টেবিল"),
+    ],
+)
+def test_page_title_and_headings_in_the_chosen_language(base_url, lang, title, heading):
+    status, page = _get(base_url + f"/?lang={lang}")
+    assert status == 200
+    assert f'<html lang="{lang}">' in page and f"<title>{html.escape(title)}</title>" in page
+    assert f'<h2 id="l-table">{heading}</h2>' in page and "{{" not in page
+    status, error = _get(base_url + "/?lang=de")
+    assert status == 400 and error.startswith("lang must be one of en, bn, got 'de'")
+
+
+def test_the_page_brings_its_bengali_font(base_url):
+    from gradguard.report._fonts import packaged_font
+    from gradguard.serve._server import FONT_URL
+
+    _, page = _get(base_url + "/?lang=bn")
+    assert f"src:url({FONT_URL})" in page
+    with urllib.request.urlopen(base_url + FONT_URL, timeout=10) as r:
+        assert r.headers["Content-Type"] == "font/ttf"
+        assert r.read() == packaged_font().read_bytes()

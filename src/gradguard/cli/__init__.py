@@ -12,14 +12,19 @@ import typer
 
 # Each command module registers its commands on `app` when imported.
 from gradguard.cli import _experiments, _guard, _lab, _report  # noqa: F401
-from gradguard.cli._app import RuntimeFailure, UsageFailure, app
+from gradguard.cli._app import EXTRAS, RuntimeFailure, UsageFailure, app, extra_hint, usage
 from gradguard.errors import InputError
 
 __all__ = ["app", "main"]
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"gradguard: error: {message}", file=sys.stderr)
+def _fail(message: str, code: int, lang: str = "en") -> int:
+    word = "error"
+    if lang != "en":
+        from gradguard.explain._catalog import load_catalog
+
+        word = load_catalog(lang, "errors")["frame.error"]
+    print(f"gradguard: {word}: {message}", file=sys.stderr)
     return code
 
 
@@ -39,8 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = app(args=args, prog_name="gradguard", standalone_mode=False)
-    except (UsageFailure, InputError) as e:
-        return _fail(str(e), 2)
+    except UsageFailure as e:
+        return _fail(str(e), 2, e.lang)
+    except InputError as e:
+        return _fail(usage(e).args[0], 2)
     except RuntimeFailure as e:
         return _fail(str(e), 1)
     except typer.Exit as e:
@@ -58,4 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(message + where, getattr(e, "exit_code", 1))
     except BrokenPipeError:
         return 0
+    except ModuleNotFoundError as e:
+        # A command reached an optional module its extra did not install: say which extra.
+        root = (e.name or "").partition(".")[0]
+        if root not in EXTRAS:
+            raise
+        command = next((a for a in args if not a.startswith("-")), "")
+        return _fail(f"`gradguard {command}` {extra_hint(root, e)}.", 2)
     return int(result) if isinstance(result, int) else 0

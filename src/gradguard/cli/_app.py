@@ -13,12 +13,40 @@ Conventions (every command follows them):
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from gradguard.errors import InputError
 
+#: ``gradguard --help`` lists the commands as the story goes: the lab, the remedies
+#: measured, the guard, then what shows it all (a command not named here comes last).
+COMMAND_ORDER = (
+    "explain",
+    "table",
+    "sgd",
+    "clip",
+    "flow",
+    "remedies",
+    "replay",
+    "guard",
+    "report",
+    "serve",
+    "tour",
+)
+
+
+class _StoryOrder(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:  # typer vendors click: its Context
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda n: rank.get(n, len(rank)))
+
+
 app = typer.Typer(
     name="gradguard",
+    cls=_StoryOrder,
     help=(
         "The exploding-gradient problem, exact, visible and fixable.\n\n"
         "Start with `gradguard explain` (the seed's lesson, computed live) "
@@ -32,16 +60,116 @@ app = typer.Typer(
 
 
 class UsageFailure(Exception):
-    """Raised by commands for a usage error the CLI reports in one line (exit 2)."""
+    """Raised by commands for a usage error the CLI reports in one line (exit 2).
+
+    Args:
+      message: the line, already in ``lang``.
+      lang: the language the command speaks (its ``--lang``).
+    """
+
+    def __init__(self, message: str, lang: str = "en") -> None:
+        super().__init__(message)
+        self.lang = lang
 
 
 class RuntimeFailure(Exception):
     """Raised by commands for a failure that is not the user's input (exit 1)."""
 
 
-def usage(error: InputError, flag: str | None = None) -> UsageFailure:
-    """Turn a library :class:`InputError` into a CLI usage failure naming ``flag``."""
-    return UsageFailure(str(error.renamed(flag) if flag else error))
+#: The library's parameter names → the flags a user types, for every command. A command
+#: whose flag for a parameter differs passes it to :func:`usage` (``clip``'s ``c`` is ``--c``).
+FLAGS: dict[str, str] = {
+    # the seed's system (lab, explain, report)
+    "w": "--w",
+    "h0": "--h0",
+    "T": "--steps",
+    "Ts": "--steps",
+    "eta": "--lr",
+    "c": "--clip",
+    "clip": "--clip",
+    "table_T": "--table-steps",
+    "iters": "--iters",
+    "loss": "--loss",
+    "y": "--target",
+    "low_lr": "--low-lr",
+    "g": "--g",
+    "by": "--by",
+    "mode": "--mode",
+    "lang": "--lang",
+    "format": "--format",
+    "abbreviate": "--abbreviate",
+    # files and the explorer
+    "out": "--out",
+    "plot_format": "--plot-format",
+    "plots_dir": "--plots",
+    "port": "--port",
+    # experiments
+    "model": "--model",
+    "init": "--init",
+    "hidden": "--hidden",
+    "rho": "--rho",
+    "batch": "--batch",
+    "inputs": "--inputs",
+    "seed": "--seed",
+    "seeds": "--seeds",
+    "experiment": "--experiments",
+    "config": "--configs",
+    "steps": "--steps",
+    "lr": "--lr",
+    # the guard's rules (replay)
+    "max_norm": "--max-norm",
+    "percentile": "--percentile",
+    "history_size": "--history",
+    "alpha": "--alpha",
+    "z_thresh": "--z-thresh",
+    "warmup_steps": "--warmup",
+    "window": "--window",
+    "k": "--k",
+}
+
+
+def usage(error: InputError, lang: str = "en", **flags: str) -> UsageFailure:
+    """Turn a library :class:`InputError` into a CLI usage failure naming the user's flag.
+
+    Args:
+      error: the library's error (naming ``T``, ``eta``, ``c``…).
+      lang: the language to say it in.
+      **flags: this command's flags where they differ from :data:`FLAGS` (``c="--c"``).
+    """
+    flag = flags.get(error.argument) or FLAGS.get(error.argument, error.argument)
+    return UsageFailure(error.message(lang, flag), lang)
+
+
+#: The extra (``pip install 'gradguard[EXTRA]'``) that installs each optional module.
+EXTRAS = {"torch": "torch", "matplotlib": "plot"}
+
+
+def missing_extra(module: str) -> str | None:
+    """Return why ``module`` (a key of :data:`EXTRAS`) is unusable and how to fix it, or ``None``.
+
+    Imports the module: a broken installation counts as missing, with its error.
+    """
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        return extra_hint(module, e)
+    return None
+
+
+def extra_hint(module: str, error: BaseException | None = None) -> str:
+    """Say which extra installs ``module``: "needs the [torch] extra (…): pip install …"."""
+    extra = EXTRAS[module]
+    # "No module named 'torch'" says nothing the hint does not; a broken install's error does.
+    plain = isinstance(error, ModuleNotFoundError) and error.name == module
+    why = f" ({error})" if error is not None and not plain else ""
+    return f"needs the [{extra}] extra{why}: pip install 'gradguard[{extra}]'"
+
+
+def require_extra(module: str, command: str) -> None:
+    """Raise a one-line :class:`UsageFailure` if ``command`` cannot import ``module``."""
+    hint = missing_extra(module)
+    if hint is not None:
+        raise UsageFailure(f"`gradguard {command}` {hint}.")
 
 
 def _version(value: bool) -> None:

@@ -17,32 +17,14 @@ from typing import Any
 
 import typer
 
-from gradguard.cli._app import RuntimeFailure, UsageFailure, app, usage
+from gradguard._validate import check_choice
+from gradguard.cli._app import RuntimeFailure, UsageFailure, app, require_extra, usage
 from gradguard.errors import InputError
-
-# Library argument names → the flags a user typed, for one-line errors.
-_FLAGS = {
-    "model": "--model",
-    "init": "--init",
-    "T": "-T",
-    "hidden": "--hidden",
-    "rho": "--rho",
-    "batch": "--batch",
-    "inputs": "--inputs",
-    "h0": "--h0",
-    "seed": "--seed",
-    "seeds": "--seeds",
-    "experiment": "--experiments",
-    "config": "--configs",
-    "steps": "--steps",
-    "lr": "--lr",
-    "out": "--out",
-    "preset": "--preset",
-}
 
 
 def _usage(e: InputError) -> UsageFailure:
-    return usage(e, _FLAGS.get(e.argument, e.argument))
+    # T is the sequence length here, typed -T (--steps counts optimizer steps).
+    return usage(e, T="-T")
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -64,15 +46,6 @@ def _ints(text: str | None, flag: str, rule: str) -> list[int] | None:
     if not values:
         raise UsageFailure(str(InputError(flag, text, rule)))
     return values
-
-
-def _need_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise UsageFailure(
-            "this command needs PyTorch: pip install 'gradguard[torch]' (or run `make tour`)."
-        ) from None
 
 
 def _plot_flow(results: list[Any], path: Path) -> None:
@@ -207,7 +180,9 @@ def flow(
             check_init(i, rho)
     except InputError as e:
         raise _usage(e) from None
-    _need_torch()
+    require_extra("torch", "flow")
+    if plot is not None:
+        require_extra("matplotlib", "flow --plot")
     import torch
 
     from gradguard.experiments import gradient_flow
@@ -322,10 +297,10 @@ def remedies(
     exps = _split(experiments)
     if exps is not None:
         for e in exps:
-            if e not in EXPERIMENTS:
-                raise UsageFailure(
-                    str(InputError("--experiments", e, "one of " + ", ".join(EXPERIMENTS)))
-                )
+            try:
+                check_choice(e, "experiment", EXPERIMENTS)
+            except InputError as error:
+                raise _usage(error) from None
     seed_list = _ints(seeds, "--seeds", "a comma-separated list of whole numbers ≥ 0")
     if seed_list is not None:
         from gradguard.experiments._names import check_seed
@@ -338,7 +313,7 @@ def remedies(
     lengths = _ints(T, "-T", "a comma-separated list of whole numbers ≥ 2")
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
         raise UsageFailure(str(InputError("--lr", lr, "a finite number > 0 (the learning rate)")))
-    _need_torch()
+    require_extra("torch", "remedies")
     from gradguard.experiments import RemediesInterrupted, build_grid, format_summary, run_remedies
     from gradguard.experiments._runner import check_out_dir
 

@@ -19,7 +19,7 @@ from gradguard.cli._app import UsageFailure, app, usage
 from gradguard.errors import InputError
 
 _SHOW = 12  # step indices shown per policy in the text table
-_PROGRESS_FROM = 100_000  # policy steps (records × policies) before a progress bar shows
+_PROGRESS_FROM = 100_000  # rule steps (records × rules) before a progress bar shows
 
 
 def _build_rules(
@@ -32,7 +32,7 @@ def _build_rules(
     window: int,
     k: float,
 ) -> dict[str, Any]:
-    from gradguard.policies import (
+    from gradguard.rules import (
         EmaZScoreRule,
         FixedThreshold,
         MeanStdRule,
@@ -40,16 +40,6 @@ def _build_rules(
         PercentileRule,
     )
 
-    flags = {
-        "max_norm": "--max-norm",
-        "percentile": "--percentile",
-        "history_size": "--history",
-        "alpha": "--alpha",
-        "z_thresh": "--z-thresh",
-        "warmup_steps": "--warmup",
-        "window": "--window",
-        "k": "--k",
-    }
     try:
         return {
             "fixed": FixedThreshold(max_norm),
@@ -59,7 +49,7 @@ def _build_rules(
             "spike-std": MeanStdRule(window, k, min_history=min(16, window)),
         }
     except InputError as e:
-        raise usage(e, flags.get(e.argument)) from None
+        raise usage(e) from None
 
 
 @app.command("replay")
@@ -128,7 +118,7 @@ def replay(
             f"({len(data.steps)} step records read)."
         )
     options = (percentile, history, alpha, z_thresh, warmup, window, k)
-    total = sum(len(r) for r in runs.values()) * 5  # five policies
+    total = sum(len(r) for r in runs.values()) * 5  # five rules
     with _progress(total) as advance:
         results = [
             _replay_run(name, records, max_norm, options, advance) for name, records in runs.items()
@@ -174,8 +164,8 @@ def _replay_run(
     options: tuple[float, int, float, float, int, int, float],
     advance: Callable[[int], None] | None,
 ) -> dict[str, Any]:
-    """Replay one run's norm trace through the five policies; return its JSON-ready result."""
-    from gradguard.policies import replay_trace
+    """Replay one run's norm trace through the five rules; return its JSON-ready result."""
+    from gradguard.rules import replay_trace
 
     c = max_norm
     if c is None:
@@ -198,7 +188,7 @@ def _replay_run(
         "max_grad_norm": max((x for x in trace.norms if math.isfinite(x)), default=None),
         "policies": [
             {
-                "policy": p.policy,
+                "policy": p.rule,
                 "description": p.description,
                 "action": p.action,
                 "count": p.count,
@@ -207,7 +197,7 @@ def _replay_run(
                 "steps": p.steps,
                 "final_threshold": p.thresholds[-1] if p.thresholds else None,
             }
-            for p in trace.policies
+            for p in trace.rules
         ],
     }
 

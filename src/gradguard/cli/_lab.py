@@ -18,40 +18,25 @@ from typing import Any, TypeVar
 
 import typer
 
+from gradguard._validate import check_choice, check_whole
 from gradguard.cli._app import app, usage
 from gradguard.errors import InputError
-
-_FLAGS = {
-    "w": "--w",
-    "h0": "--h0",
-    "steps": "--steps",
-    "T": "--steps",
-    "lr": "--lr",
-    "eta": "--lr",
-    "clip": "--clip",
-    "c": "--c",
-    "lang": "--lang",
-    "format": "--format",
-    "mode": "--mode",
-    "table_steps": "--table-steps",
-    "iters": "--iters",
-    "loss": "--loss",
-    "y": "--target",
-    "low_lr": "--low-lr",
-    "g": "--g",
-    "by": "--by",
-    "abbreviate": "--abbreviate",
-}
 
 R = TypeVar("R")
 
 
-def _guarded(fn: Callable[[], R]) -> R:
-    """Run ``fn``; turn an :class:`InputError` into a one-line usage error naming the flag."""
+def _guarded(fn: Callable[[], R], lang: str = "en", **flags: str) -> R:
+    """Run ``fn``; turn an :class:`InputError` into a one-line usage error naming the flag.
+
+    Args:
+      fn: the library call.
+      lang: the language to say the error in.
+      **flags: this command's flags where they differ from :data:`~gradguard.cli._app.FLAGS`.
+    """
     try:
         return fn()
     except InputError as e:
-        raise usage(e, _FLAGS.get(e.argument, e.argument)) from None
+        raise usage(e, lang, **flags) from None
 
 
 def _emit_json(data: Any) -> None:
@@ -72,6 +57,16 @@ W_HELP = "The recurrent weight w: an integer, decimal (0.9 is read as exactly 9/
 H0_HELP = "The initial state h_0 (read exactly, like --w)."
 
 
+LANG_HELP = "Language: en or bn (default: from the LANG locale, else en)."
+
+
+def _language(lang: str | None) -> str:
+    """The command's language: ``--lang``, else the locale's (a bad value is told in English)."""
+    from gradguard.explain import check_lang, default_lang
+
+    return _guarded(lambda: check_lang(lang if lang is not None else default_lang()))
+
+
 @app.command()
 def explain(
     w: str = typer.Option("2", "--w", metavar="NUMBER", help=W_HELP),
@@ -85,12 +80,7 @@ def explain(
     clip: str = typer.Option(
         "5", "--clip", metavar="NUMBER", help="Clipping threshold c of the seed's rule (> 0)."
     ),
-    lang: str | None = typer.Option(
-        None,
-        "--lang",
-        metavar="en|bn",
-        help="Language: en or bn (default: from the LANG locale, else en).",
-    ),
+    lang: str | None = typer.Option(None, "--lang", metavar="en|bn", help=LANG_HELP),
     fmt: str = typer.Option(
         "text",
         "--format",
@@ -112,21 +102,14 @@ def explain(
 
     Defaults are the seed's: w=2, h0=1, T=5, η=0.01, c=5, table T ∈ {5, 10, 20, 50}.
     """
-    from gradguard.explain import (
-        check_lang,
-        default_lang,
-        lesson,
-        render_markdown,
-        render_text,
-    )
+    from gradguard.explain import lesson, render_markdown, render_text
 
-    language = _guarded(lambda: check_lang(lang if lang is not None else default_lang()))
-    if fmt not in ("text", "markdown", "json"):
-        raise usage(InputError("--format", fmt, "one of text, markdown, json"))
-    if abbreviate is not None and abbreviate < 1:
+    language = _language(lang)
+    _guarded(lambda: check_choice(fmt, "format", ("text", "markdown", "json")), language)
+    if abbreviate is not None:
         # Checked here too: text and markdown ignore the flag, and a bad value
         # should not pass silently there.
-        raise usage(InputError("--abbreviate", abbreviate, "a whole number ≥ 1"))
+        _guarded(lambda: check_whole(abbreviate, "abbreviate"), language)
     data = _guarded(
         lambda: lesson(
             w=w,
@@ -140,7 +123,8 @@ def explain(
             # beyond); the BPTT sum is still checked term by term.
             abbreviate=abbreviate if fmt == "json" else 40,
             verify=True,
-        )
+        ),
+        language,
     )
     if fmt == "json":
         _emit_json(data)
@@ -168,70 +152,47 @@ def table(
         help="exact (int/fraction), float64 / float32 (rounded to the format; inf shown) "
         "or log (sign and log10, instant for any T).",
     ),
+    lang: str | None = typer.Option(None, "--lang", metavar="en|bn", help=LANG_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Tabulate h_T and the gradient T·w^(T-1)·h_0 over T, with the seed's errata."""
-    from gradguard.lab import explosion_table, overflow_horizon, sci, table_to_json
+    from gradguard.lab import explosion_table, table_to_json
 
-    rows = _guarded(lambda: explosion_table(w, h0, steps, mode=mode))
+    language = _language(lang)
+    rows = table_to_json(_guarded(lambda: explosion_table(w, h0, steps, mode=mode), language))
     if as_json:
-        _emit_json(table_to_json(rows))
+        _emit_json(rows)
         return
-    from gradguard.explain import format_number
+    _emit_text("\n".join(table_lines(rows, w, h0, language)) + "\n")
 
-    # w and h0 were checked by the table above, so these cannot fail on input.
-    horizons = {dt: overflow_horizon(w, h0, dt) for dt in ("float64", "float32")}
-    seed = any(r.seed_claim is not None for r in rows)
-    head = ["T", "h_T", "dL/dw", "≈", "× prev", "float32"]
+
+def table_lines(rows: list[dict[str, Any]], w: object, h0: object, lang: str) -> list[str]:
+    """The lines ``gradguard table`` prints: the rows, where floats overflow, the erratum."""
+    from gradguard.explain import load_catalog
+    from gradguard.explain._render import TABLE_HEADERS
+    from gradguard.explain._table import COMPACT, render_terminal, table_cells
+    from gradguard.lab import overflow_horizon
+    from gradguard.lab._numbers import sci
+
+    cat = load_catalog(lang)
+    columns = ["T", "h_T", "grad", "sci", "ratio", "float32"]
+    seed = any(r["seed_claim"] is not None for r in rows)
     if seed:
-        head += ["seed says", "off by"]
-    body = []
-    for r in rows:
-        js = r.to_json()
-        cells = [
-            str(r.T),
-            _cell(js["h_T"], format_number),
-            _cell(js["grad"], format_number),
-            r.sci,
-            "—" if r.ratio is None else f"{r.ratio:.4g}",
-            f"{r.float32:.4g}",
-        ]
-        if seed:
-            cells += [
-                r.seed_claim_text or "",
-                "" if r.off_by in (None, 1.0) else f"{r.off_by:.3g}×",
-            ]
-        body.append(cells)
-    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
-    lines = ["  ".join(h.rjust(wd) for h, wd in zip(head, widths, strict=True))]
-    lines.append("  ".join("─" * wd for wd in widths))
-    lines += ["  ".join(c.rjust(wd) for c, wd in zip(r, widths, strict=True)) for r in body]
+        columns += ["seed", "off_by"]
+    head = [cat[f"table_compact.{TABLE_HEADERS[c]}"] for c in columns]
+    lines = render_terminal(head, table_cells(rows, columns, COMPACT))
     lines.append("")
-    for dt, at in horizons.items():
-        lines.append(
-            f"{dt}: the gradient never overflows."
-            if at is None
-            else f"{dt}: the gradient is inf from T = {at:,} on."
-            if at < 10**15
-            else f"{dt}: the gradient is inf from T ≈ {sci(at)} on."  # w near ±1: a huge T
-        )
+    for dt in ("float64", "float32"):
+        at = overflow_horizon(w, h0, dt)  # w and h0 were checked by the table: no error here
+        if at is None:
+            lines.append(cat.get("table_compact.no_horizon", dtype=dt))
+        elif at < 10**15:
+            lines.append(cat.get("table_compact.horizon", dtype=dt, T=f"{at:,}"))
+        else:  # w near ±1: a huge T
+            lines.append(cat.get("table_compact.horizon_approx", dtype=dt, T=sci(at)))
     if seed:
-        lines.append(
-            "Erratum: the seed's table values (≈ 1024, ≈ 10^6, ≈ 10^15) are about 2^T = h_T, "
-            "not the gradient T·2^(T-1); see `gradguard explain`."
-        )
-    _emit_text("\n".join(lines) + "\n")
-
-
-def _cell(value: Any, fmt: Callable[..., str]) -> str:
-    if isinstance(value, dict):  # log mode
-        from gradguard.lab._numbers import sci_from_log
-
-        lg = value["log10"]
-        return sci_from_log(value["sign"], float(lg))
-    if isinstance(value, str) and len(value) > 40:
-        return fmt(value)
-    return fmt(value, group=True)
+        lines.append(cat["table_compact.erratum"])
+    return lines
 
 
 @app.command()
@@ -400,21 +361,15 @@ def clip_cmd(
 
     import numpy as np
 
-    from gradguard.lab import (
-        check_threshold,
-        clip_by_norm,
-        clip_by_value,
-        exact_to_json,
-        float_to_json,
-        to_exact,
-    )
+    from gradguard.lab import clip_by_norm, clip_by_value, exact_to_json, to_exact
+    from gradguard.lab._clipping import check_threshold
+    from gradguard.lab._numbers import float_to_json
 
-    if by not in ("norm", "value"):
-        raise usage(InputError("--by", by, "one of norm, value"))
+    _guarded(lambda: check_choice(by, "by", ("norm", "value")))
     parts = [s for s in g.split(",")]
     values = [_guarded(lambda s=s: to_exact(s, "g")) for s in parts]  # type: ignore[misc]
-    cx = _guarded(lambda: to_exact(c, "c"))
-    _guarded(lambda: check_threshold(cx, "c"))
+    cx = _guarded(lambda: to_exact(c, "c"), c="--c")
+    _guarded(lambda: check_threshold(cx, "c"), c="--c")
     result: dict[str, Any]
     if len(values) == 1:
         x, cf = Fraction(values[0]), Fraction(cx)
@@ -432,9 +387,7 @@ def clip_cmd(
             if (
                 abs(Fraction(v)) > _FLOAT64_MAX
             ):  # the vector is clipped in float64, like a real gradient
-                raise usage(
-                    InputError("--g", s.strip(), "a vector of numbers within float64's ±1.8e308")
-                )
+                raise usage(InputError("g", s.strip(), "vector_range"))
         vec = np.array([float(v) for v in values], dtype=np.float64)
         norm = float(np.linalg.norm(vec))
         arr = clip_by_norm(vec, float(cx)) if by == "norm" else clip_by_value(vec, float(cx))

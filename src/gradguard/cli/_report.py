@@ -15,24 +15,26 @@ from typing import Any
 
 import typer
 
-from gradguard.cli._app import RuntimeFailure, UsageFailure, app, usage
+from gradguard.cli._app import (
+    RuntimeFailure,
+    UsageFailure,
+    app,
+    missing_extra,
+    require_extra,
+    usage,
+)
 from gradguard.errors import InputError
 
 _LANG_HELP = "Language of the text and the plots: en (English) or bn (Bengali)."
 
 
-def _check_out(out: Path, flag: str = "--out") -> Path:
+def _check_out(out: Path, lang: str = "en") -> Path:
     parent = out.parent if str(out.parent) else Path(".")
     if out.is_dir():
-        raise UsageFailure(str(InputError(flag, str(out), "a file path, not a folder")))
+        raise usage(InputError("out", str(out), "file_path"), lang)
     if not parent.is_dir():
-        raise UsageFailure(
-            str(
-                InputError(
-                    flag, str(out), "a file in an existing folder", f"Create '{parent}' first."
-                )
-            )
-        )
+        error = InputError("out", str(out), "file_in_folder", "create_folder", folder=str(parent))
+        raise usage(error, lang)
     return out
 
 
@@ -40,7 +42,7 @@ def _lang(lang: str) -> str:
     from gradguard.report._i18n import check_lang
 
     try:
-        return check_lang(lang, "--lang")
+        return check_lang(lang)
     except InputError as e:
         raise usage(e) from None
 
@@ -81,18 +83,20 @@ def report(
     from gradguard.report._inputs import InputFileError
 
     lang = _lang(lang)
-    _check_out(out)
+    _check_out(out, lang)
+    require_extra("matplotlib", "report")
     from gradguard.report import write_report
 
     if plot_format not in ("png", "svg"):
-        raise usage(InputError("--plot-format", plot_format, "png or svg"))
+        raise usage(InputError("plot_format", plot_format, "either", a="png", b="svg"), lang)
     if plots is not None:
         try:
             plots.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise usage(
-                InputError("--plots", str(plots), "a folder gradguard can create", str(e.strerror))
-            ) from None
+            error = InputError(
+                "plots_dir", str(plots), "folder_creatable", "os_error", reason=str(e.strerror)
+            )
+            raise usage(error, lang) from None
     t0 = time.perf_counter()
     try:
         path = write_report(
@@ -108,10 +112,9 @@ def report(
             plot_format=plot_format,
         )
     except InputFileError as e:
-        raise UsageFailure(str(e)) from None
+        raise UsageFailure(str(e), lang) from None
     except InputError as e:
-        flags = {"w": "--w", "h0": "--h0", "T": "--steps", "eta": "--lr", "c": "--clip"}
-        raise usage(e, flags.get(e.argument)) from None
+        raise usage(e, lang) from None
     except OSError as e:
         raise RuntimeFailure(f"cannot write {out}: {e.strerror or e}.") from None
     except FontMissing as e:
@@ -125,33 +128,28 @@ def serve(
     port: int = typer.Option(
         0, "--port", help="Port on 127.0.0.1 (0 = choose a free port).", min=0, max=65535
     ),
+    lang: str = typer.Option("en", "--lang", help="Language the page opens in: en or bn."),
 ) -> None:
     """Open the interactive explorer: sliders for w, h0, T, η, c, numbers from the lab, live."""
     from gradguard.serve import make_server
 
+    lang = _lang(lang)
     try:
         server = make_server(port)
     except OSError as e:
         raise UsageFailure(f"--port must be a free port, got {port} ({e.strerror or e}).") from None
     real_port = server.server_address[1]
-    print(f"gradguard explorer at http://127.0.0.1:{real_port}/  (Ctrl-C stops it)", flush=True)
+    query = "" if lang == "en" else f"?lang={lang}"
+    print(
+        f"gradguard explorer at http://127.0.0.1:{real_port}/{query}  (Ctrl-C stops it)",
+        flush=True,
+    )
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     finally:
         server.server_close()
-
-
-def _optional(module: str, *names: str) -> Any:
-    """Return ``module`` if it imports and has ``names`` (a piece another issue delivers)."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    return mod if all(hasattr(mod, n) for n in names) else None
 
 
 def _stage_lesson(lang: str) -> str:
@@ -171,62 +169,23 @@ def _stage_table(lang: str) -> str:
     """The lab's explosion table at :data:`TABLE_STEPS`, with the seed's claims and errata.
 
     The rows are :func:`gradguard.lab.explosion_table`'s (what ``gradguard table``
-    prints); the words come from the lesson's catalogs, so ``--lang bn`` reads
-    Bengali throughout.
+    prints), laid out by the one terminal renderer; the words come from the
+    lesson's catalogs, so ``--lang bn`` reads Bengali throughout.
     """
-    from fractions import Fraction
-
-    from rich.cells import cell_len
-
-    from gradguard.explain import format_number, load_catalog
-    from gradguard.lab import explosion_table, overflow_horizon, regime, sci, table_to_json
-    from gradguard.report._lesson import count
+    from gradguard.explain import load_catalog
+    from gradguard.explain._render import TABLE_HEADERS, horizon_lines
+    from gradguard.explain._table import CellStyle, render_terminal, table_cells
+    from gradguard.lab import explosion_table, overflow_horizon, regime, table_to_json
 
     cat = load_catalog(lang)
     w, h0 = 2, 1  # the seed's system
     rows = table_to_json(explosion_table(w, h0, TABLE_STEPS, mode="exact"))
-
-    def value(v: str) -> str:
-        whole = format_number(v, group=True)
-        return whole if len(whole) <= _WHOLE else format_number("≈" + sci(Fraction(v)))
-
-    head = [
-        cat[f"table.{k}"]
-        for k in ("col_T", "col_hT", "col_grad", "col_ratio", "col_float32", "col_seed", "col_off")
-    ]
-    body = []
-    for r in rows:
-        ratio, off, f32 = r["ratio"], r["off_by"], r["float32"]
-        body.append(
-            [
-                str(r["T"]),
-                value(r["h_T"]),
-                value(r["grad"]),
-                "—" if not isinstance(ratio, float) else f"×{ratio:,.4g}",
-                f32 if isinstance(f32, str) else f"{f32:.4g}",
-                r["seed_claim_text"] or "—",
-                "—" if off is None or off == 1 else f"{off:.3g}×",
-            ]
-        )
-    widths = [max(cell_len(x) for x in col) for col in zip(head, *body, strict=True)]
-
-    def line(cells: list[str], left: bool = False) -> str:
-        pad = [" " * (wd - cell_len(c)) for c, wd in zip(cells, widths, strict=True)]
-        joined = (c + p if left else p + c for c, p in zip(cells, pad, strict=True))
-        return "  ".join(joined).rstrip()
-
-    maxima = {"float64": "1.798e+308", "float32": "3.403e+38"}
-    lines = [cat["table.tour_heading"], "", line(head, left=True)]
-    lines.append("  ".join("─" * wd for wd in widths))
-    lines += [line(r) for r in body]
+    columns = ["T", "h_T", "grad", "ratio", "float32", "seed", "off_by"]
+    head = [cat[f"table.{TABLE_HEADERS[c]}"] for c in columns]
+    body = table_cells(rows, columns, CellStyle(max_chars=_WHOLE, lang=lang))
+    lines = [cat["table.tour_heading"], "", *render_terminal(head, body, head_left=True)]
     lines += ["", cat[f"table.{regime(w).kind}"]]
-    for dt in ("float64", "float32"):
-        at = overflow_horizon(w, h0, dt)
-        lines.append(
-            cat.get("table.no_horizon", dtype=dt)
-            if at is None
-            else cat.get("table.horizon", dtype=dt, T=count(at), max=maxima[dt])
-        )
+    lines += horizon_lines({dt: overflow_horizon(w, h0, dt) for dt in ("float64", "float32")}, cat)
     lines.append("⚠ " + cat["errata.heading"] + ": " + cat["errata.table"])
     return "\n".join(lines)
 
@@ -246,11 +205,10 @@ FLOW_T = 50
 FLOW_TRAINING: dict[str, Any] = {"steps": 200, "every": 10, "hidden": 32, "batch": 32}
 
 
-def _stage_flow(out: Path) -> dict[str, Any] | None:
-    """Measure ‖∂L/∂h_t‖ for t = 1…T per model × init; write ``flow.json``; None without torch."""
-    experiments = _optional("gradguard.experiments", "gradient_flow")
-    if experiments is None:
-        return None
+def _stage_flow(out: Path) -> dict[str, Any]:
+    """Measure ‖∂L/∂h_t‖ for t = 1…T per model × init; write ``flow.json`` (needs torch)."""
+    import gradguard.experiments as experiments
+
     curves: dict[str, list[float]] = {}
     measured: list[dict[str, Any]] = []  # the report words them in its own language
     for model, init, rho in FLOW_CONFIGS:
@@ -275,11 +233,10 @@ def _stage_flow(out: Path) -> dict[str, Any] | None:
     return data
 
 
-def _stage_remedies(out: Path, on_progress: Any) -> Path | None:
-    """Run the remedies' quick preset into ``out/remedies``; None without torch."""
-    experiments = _optional("gradguard.experiments", "run_remedies")
-    if experiments is None:
-        return None
+def _stage_remedies(out: Path, on_progress: Any) -> Path:
+    """Run the remedies' quick preset into ``out/remedies`` (needs torch)."""
+    import gradguard.experiments as experiments
+
     results = out / "remedies"
     results.mkdir(parents=True, exist_ok=True)
     experiments.run_remedies("quick", out=results, progress=on_progress)
@@ -299,7 +256,7 @@ def tour(
 
     lang = _lang(lang)
     if out.exists() and not out.is_dir():
-        raise usage(InputError("--out", str(out), "a folder (it exists and is a file)"))
+        raise usage(InputError("out", str(out), "folder"), lang)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -307,7 +264,12 @@ def tour(
             f"--out must be a folder gradguard can create, got '{out}' ({e.strerror})."
         ) from None
     err = Console(stderr=True)
-    notes: list[str] = []
+    # Without an extra the tour runs the stages it can and names the ones it skips.
+    needs = {"torch": ("gradient flow", "the remedies"), "matplotlib": ("the HTML report",)}
+    missing = {m: missing_extra(m) for m in needs}
+    skipped = [(stages, hint) for m, stages in needs.items() if (hint := missing[m])]
+    for stages, hint in skipped:
+        err.print(f"[yellow]note:[/] the tour skips {' and '.join(stages)}: {hint}.")
     t0 = time.perf_counter()
     with Progress(
         TextColumn("{task.description}"),
@@ -335,30 +297,33 @@ def tour(
         print(_stage_table(lang), "\n")
         stage_done("table")
         bar.update(task, description="3/5 gradient flow")
-        flow = _stage_flow(out)
-        if flow is None:
-            notes.append(
-                "gradient flow: skipped (gradguard.experiments is not installed in this build)"
-            )
+        flow = None if missing["torch"] else _stage_flow(out)
         stage_done("flow")
         bar.update(task, description="4/5 the remedies (quick)")
-        sub = bar.add_task("  runs", total=None)
+        results = None
+        if not missing["torch"]:
+            sub = bar.add_task("  runs", total=None)
 
-        def on_progress(run_id: str, done: int, total: int) -> None:
-            bar.update(sub, completed=done, total=total, description=f"  {run_id}")
+            def on_progress(run_id: str, done: int, total: int) -> None:
+                bar.update(sub, completed=done, total=total, description=f"  {run_id}")
 
-        results = _stage_remedies(out, on_progress)
-        bar.remove_task(sub)
-        if results is None:
-            notes.append("remedies: skipped (gradguard.experiments is not installed in this build)")
+            results = _stage_remedies(out, on_progress)
+            bar.remove_task(sub)
         stage_done("remedies")
         bar.update(task, description="5/5 the HTML report")
-        from gradguard.report import write_report
+        path = None
+        if not missing["matplotlib"]:
+            from gradguard.report import write_report
 
-        path = write_report(out / "report.html", results, lang=lang, flow=flow)
+            path = write_report(out / "report.html", results, lang=lang, flow=flow)
         stage_done("report")
-    for n in notes:
-        err.print(f"[yellow]note:[/] {n}")
     per_stage = ", ".join(f"{name} {sec:.1f} s" for name, sec in timings)
     err.print(f"tour finished in {time.perf_counter() - t0:.1f} s ({per_stage})")
-    print(f"report: {path.resolve()}")
+    if path is not None:
+        print(f"report: {path.resolve()}")
+    if skipped:
+        raise UsageFailure(
+            "`gradguard tour` skipped "
+            + "; ".join(f"{' and '.join(stages)} ({hint})" for stages, hint in skipped)
+            + "."
+        )

@@ -4,7 +4,10 @@ The one catalog mechanism of the package. Two parts share it:
 
 * ``"lesson"`` — ``catalogs/{en,bn}.toml``, the lesson, the CLI and the tour;
 * ``"report"`` — ``catalogs/report/{en,bn}.toml``, the plots, the HTML report
-  and the explorer (read through :func:`gradguard.report._i18n.t`).
+  and the explorer (read through :func:`gradguard.report._i18n.t`);
+* ``"errors"`` — ``catalogs/errors/bn.toml``, input errors in other languages
+  (English is :data:`gradguard.errors.RULES`; read by
+  :meth:`gradguard.errors.InputError.message`).
 
 They are separate files so ``gradguard explain`` parses only what it shows.
 The catalogs hold prose only; numbers and formulas are computed and inserted
@@ -20,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from gradguard.errors import InputError
+from gradguard._validate import check_choice
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,15 +34,17 @@ __all__ = ["LANGS", "PARTS", "Catalog", "check_lang", "default_lang", "load_cata
 
 LANGS: tuple[str, ...] = ("en", "bn")
 # Each part's file, relative to ``catalogs/``.
-_PART_FILES: dict[str, str] = {"lesson": "{lang}.toml", "report": "report/{lang}.toml"}
+_PART_FILES: dict[str, str] = {
+    "lesson": "{lang}.toml",
+    "report": "report/{lang}.toml",
+    "errors": "errors/{lang}.toml",
+}
 PARTS: tuple[str, ...] = tuple(_PART_FILES)
 
 
 def check_lang(lang: object, name: str = "lang") -> str:
     """Return ``lang`` if a catalog exists for it; raise :class:`InputError` otherwise."""
-    if lang not in LANGS:
-        raise InputError(name, lang, "one of " + ", ".join(LANGS))
-    return str(lang)
+    return check_choice(lang, name, LANGS)
 
 
 def default_lang(environ: Mapping[str, str] | None = None) -> str:
@@ -99,8 +104,7 @@ def load_catalog(lang: str = "en", part: str = "lesson") -> Catalog:
       InputError: no catalog for ``lang`` or no such ``part``.
     """
     check_lang(lang)
-    if part not in _PART_FILES:
-        raise InputError("part", part, "one of " + ", ".join(PARTS))
+    check_choice(part, "part", PARTS)
     # A plain path next to this file (package data): importlib.resources costs
     # ~20 ms of start-up, and `gradguard explain` must start fast.
     path = Path(__file__).parent / "catalogs" / _PART_FILES[part].format(lang=lang)

@@ -12,26 +12,24 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
+from gradguard._validate import check_whole, check_whole_list
 from gradguard.errors import InputError
 from gradguard.explain._catalog import check_lang
 from gradguard.lab import (
     MAX_DIGITS,
     bptt,
-    check_lr,
-    check_steps,
-    check_threshold,
     clip_by_norm,
     exact_to_json,
     explosion_table,
     grad_closed_form,
     is_seed_system,
     overflow_horizon,
-    parse_steps_list,
     regime,
     sgd_step,
     table_to_json,
     to_exact,
 )
+from gradguard.lab._clipping import check_threshold
 from gradguard.lab._numbers import Exact, approx_powers_json, log10_abs, sci_from_log
 from gradguard.lab._recurrence import (
     MAX_TRACE_T,
@@ -39,6 +37,7 @@ from gradguard.lab._recurrence import (
     _power_log,
     estimate_digits,
 )
+from gradguard.lab._sgd import check_lr
 
 __all__ = ["LESSON_VERSION", "lesson"]
 
@@ -141,20 +140,15 @@ def lesson(
     """
     lang = check_lang(lang)
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
-    tt = check_steps(T, "steps")
+    tt = check_whole(T, "T")
     if tt > MAX_TRACE_T:
-        raise InputError(
-            "steps",
-            T,
-            f"at most {MAX_TRACE_T:,} for the lesson (it lists every state)",
-            "For larger T use `gradguard table --mode log --steps T`.",
-        )
-    ex = check_lr(eta, "lr")
-    cx = to_exact(c, "clip")
-    check_threshold(cx, "clip")
-    steps_T = parse_steps_list(table_T, "table_steps")
+        raise InputError("T", T, "lesson_T", "lesson_use_table", max=MAX_TRACE_T)
+    ex = check_lr(eta, "eta")
+    cx = to_exact(c, "c")
+    check_threshold(cx, "c")
+    steps_T = check_whole_list(table_T, "table_T")
     if abbreviate is not None and (isinstance(abbreviate, bool) or abbreviate < 1):
-        raise InputError("abbreviate", abbreviate, "a whole number ≥ 1 or None")
+        raise InputError("abbreviate", abbreviate, "whole_or_none")
 
     grad = grad_closed_form(wx, hx, tt)  # refuses a gradient over MAX_DIGITS digits
     matches: bool | None = None
@@ -170,11 +164,7 @@ def lesson(
         except InputError as e:
             if needs_trace:
                 raise InputError(
-                    e.argument,
-                    e.value,
-                    e.rule,
-                    "Pass abbreviate=N (--abbreviate N) to get long values as ≈ approximations,"
-                    " or use `gradguard table --mode log` for the gradient alone.",
+                    e.argument, e.value, e.rule_id or e.rule, "lesson_abbreviate", **e.fields
                 ) from None
             # Too large to re-sum term by term; the abbreviated output does not need it.
     if trace is not None and (verify or verify is None):
@@ -201,10 +191,7 @@ def lesson(
         table = table_to_json(explosion_table(wx, hx, steps_T, mode="exact"))
     except InputError as e:  # a T of the table, not the lesson's own T, is too large
         raise InputError(
-            "table_steps",
-            e.value,
-            e.rule,
-            "Leave it out of the lesson's table; `gradguard table --mode log` shows any T.",
+            "table_T", e.value, e.rule_id or e.rule, "table_T_too_large", **e.fields
         ) from None
     horizons = {dt: overflow_horizon(wx, hx, dt) for dt in ("float64", "float32")}
 

@@ -9,17 +9,20 @@ every value).
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from fractions import Fraction
 from typing import Any
 
 from gradguard.explain._catalog import Catalog, load_catalog
 
-__all__ = ["format_number", "render_markdown", "render_text"]
+__all__ = ["count", "format_number", "horizon_lines", "render_markdown", "render_text"]
 
 _SHOW_ALL = 12  # traces up to this T are shown in full
 _HEAD, _TAIL = 5, 2
 _TERMS_ALL = 8
 _MAX_SHOWN_DIGITS = 40
+#: The language of the lesson being rendered, for the words inside numbers ("46 digits").
+_LANG: ContextVar[str] = ContextVar("gradguard_render_lang", default="en")
 
 
 def _frac(v: Any) -> Fraction | None:
@@ -66,13 +69,15 @@ def _decimal(x: Fraction) -> str | None:
     return f"{sign}{digits[:-places]}.{digits[-places:]}"
 
 
-def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
+def format_number(v: Any, group: bool = False, latex: bool = False, lang: str | None = None) -> str:
     """Format a lesson value (``"80"``, ``"6/5"``, an approx dict, a float) for people.
 
     Integers stay integers (``group=True`` adds thousands separators),
     fractions with a terminating decimal become decimals (``6/5`` → ``1.2``),
-    others stay ``p/q`` (``\\frac{p}{q}`` in LaTeX); values over 40 digits and
-    abbreviated values become ``≈ 1.268e+30 (31 digits)``.
+    others stay ``p/q`` (``\\frac{p}{q}`` in LaTeX); values over 40 digits
+    become ``≈ 1.268 × 10^30 (31 digits)`` and abbreviated values
+    ``≈ 1.268 × 10^30``. The digit count is said in ``lang`` (default: the
+    language of the lesson being rendered, else English).
     """
     if isinstance(v, str) and v.startswith("≈") and "e" in v:
         mant, _, exp = v[1:].partition("e")
@@ -86,7 +91,10 @@ def format_number(v: Any, group: bool = False, latex: bool = False) -> str:
     if isinstance(v, str) and len(v) > _MAX_SHOWN_DIGITS + 2 and v[-1].isdigit():
         digits = len(v.lstrip("-")) if "/" not in v else None
         text = format_number(_approx_long(v), latex=latex)
-        return text if digits is None or latex else f"{text} ({digits:,} digits)"
+        if digits is None or latex:
+            return text
+        words = load_catalog(lang or _LANG.get()).get("numbers.digits", n=f"{digits:,}")
+        return f"{text} ({words})"
     x = _frac(v)
     if x is None:
         return str(v)
@@ -201,6 +209,14 @@ def render_markdown(data: dict[str, Any], catalog: Catalog | None = None) -> str
 
 
 def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
+    token = _LANG.set(cat.lang)
+    try:
+        return _render_steps(d, cat, doc)
+    finally:
+        _LANG.reset(token)
+
+
+def _render_steps(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
     md = doc.md
     p = d["params"]
     T = p["T"]
@@ -342,70 +358,73 @@ def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
 
 
 def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:
+    from gradguard.explain._table import (
+        CellStyle,
+        render_markdown_table,
+        render_terminal,
+        table_cells,
+    )
+
     doc.heading(cat["table.heading"])
     doc.para(cat["table.question"])
-    seed = step["seed_system"]
-    head = [cat["table.col_T"], cat["table.col_hT"], cat["table.col_grad"], cat["table.col_ratio"]]
-    if seed:
-        head += [cat["table.col_seed"], cat["table.col_off"]]
-    body = []
-    for row in d["table"]:
-        ratio = row["ratio"]
-        cells = [
-            str(row["T"]),
-            format_number(row["h_T"], group=True),
-            format_number(row["grad"], group=True) + (f"  ({row['sci']})" if _long(row) else ""),
-            "—"
-            if ratio is None or ratio == "nan"  # no ratio after a zero gradient (0/0)
-            else (f"×{ratio:,.4g}" if isinstance(ratio, float) else f"×{ratio}"),
-        ]
-        if seed:
-            off = row["off_by"]
-            cells += [
-                row["seed_claim_text"] or "—",
-                "—" if off is None or off == 1 else f"{off:.3g}×",
-            ]
-        body.append(cells)
+    columns = ["T", "h_T", "grad+sci", "ratio"]
+    if step["seed_system"]:
+        columns += ["seed", "off_by"]
+    head = [cat[f"table.{TABLE_HEADERS[c]}"] for c in columns]
+    body = table_cells(d["table"], columns, CellStyle(lang=cat.lang))
     if doc.md:
-        doc.lines.append("| " + " | ".join(head) + " |")
-        doc.lines.append("|" + "|".join("---" for _ in head) + "|")
-        doc.lines += ["| " + " | ".join(r) + " |" for r in body]
-        doc.lines.append("")
+        doc.lines += render_markdown_table(head, body)
     else:
-        widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
-        line = "  ".join(h.ljust(wd) for h, wd in zip(head, widths, strict=False))
-        doc.lines.append(_esc(line) if doc.markup else line)
-        doc.lines.append("  ".join("─" * wd for wd in widths))
-        for r in body:
-            line = "  ".join(c.rjust(wd) for c, wd in zip(r, widths, strict=False))
-            doc.lines.append(_esc(line) if doc.markup else line)
-        doc.lines.append("")
+        doc.lines += render_terminal(head, body, head_left=True, escape=doc.markup)
+    doc.lines.append("")
     doc.para(cat[f"table.{step['regime']}"])
-    maxima = {"float64": "1.798e+308", "float32": "3.403e+38"}
-    for dt, at in step["horizons"].items():
-        if at is None:
-            doc.para(cat.get("table.no_horizon", dtype=dt))
-        else:
-            doc.para(cat.get("table.horizon", dtype=dt, T=_count(at), max=maxima[dt]))
+    for line in horizon_lines(step["horizons"], cat):
+        doc.para(line)
     if "table" in d["errata"]:
         doc.para("⚠ " + cat["errata.heading"] + ": " + cat["errata.table"])
 
 
-def _count(n: int | None) -> str:
-    """A whole number for prose: ``1,016``; past 15 digits ``≈ 1.798 × 10^308``."""
+#: Each explosion-table column's header key in a catalog's ``table`` section.
+TABLE_HEADERS = {
+    "T": "col_T",
+    "h_T": "col_hT",
+    "grad": "col_grad",
+    "grad+sci": "col_grad",
+    "sci": "col_sci",
+    "ratio": "col_ratio",
+    "float32": "col_float32",
+    "seed": "col_seed",
+    "off_by": "col_off",
+}
+
+#: The largest finite value of each float format, as the horizon notes print it.
+_FLOAT_MAX = {"float64": "1.798e+308", "float32": "3.403e+38"}
+
+
+def horizon_lines(horizons: dict[str, int | None], cat: Catalog) -> list[str]:
+    """Say, per float format, from which T the gradient is inf (``table.horizon``)."""
+    return [
+        cat.get("table.no_horizon", dtype=dt)
+        if at is None
+        else cat.get("table.horizon", dtype=dt, T=count(at), max=_FLOAT_MAX[dt])
+        for dt, at in horizons.items()
+    ]
+
+
+def count(n: int | None) -> str:
+    """Format a whole number of steps for prose: ``1,016``; from 10^15 on ``≈ 1.798 × 10^308``.
+
+    Horizons and peaks near ``|w| = 1`` are astronomically large (``w = 1``:
+    about 1.8·10^308 steps in float64); their 309 digits say less than the
+    scientific form (correctly rounded).
+    """
     if n is None:
         return ""
-    if n < 10**15:
+    if abs(n) < 10**15:
         return f"{n:,}"
-    from gradguard.lab import sci
+    from gradguard.lab._numbers import sci
 
     return format_number("≈" + sci(n))
-
-
-def _long(row: dict[str, Any]) -> bool:
-    """Whether a table row's gradient is long enough to be worth its scientific form too."""
-    g = row["grad"]
-    return isinstance(g, str) and len(g) > 8 and not g.startswith("≈")
 
 
 def _why(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:
@@ -429,7 +448,7 @@ def _why(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
         cat.get(
             f"why.this_{kind}",
             a=a,
-            peak=_count(reg["peak_T"]),
+            peak=count(reg["peak_T"]),
             peak_real=""
             if peak_real is None
             else (f"{peak_real:.3g}" if isinstance(peak_real, float) else str(peak_real)),

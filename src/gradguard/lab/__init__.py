@@ -9,17 +9,13 @@ Stdlib and numpy only — no torch, no matplotlib.
 (80, 28147497671065600)
 """
 
-from gradguard.lab._clipping import check_threshold, clip_by_norm, clip_by_value, clip_coefficient
+from gradguard.lab._clipping import clip_by_norm, clip_by_value, clip_coefficient
 from gradguard.lab._numbers import (
     MAX_DIGITS,
     Exact,
     LogValue,
-    check_steps,
     exact_to_json,
-    float_to_json,
     int_to_str,
-    parse_steps_list,
-    sci,
     to_exact,
 )
 from gradguard.lab._recurrence import (
@@ -42,7 +38,6 @@ from gradguard.lab._sgd import (
     LOSSES,
     SGDStep,
     Trajectory,
-    check_lr,
     compare_remedies,
     sgd_step,
     trajectory,
@@ -71,16 +66,12 @@ __all__ = [
     "TableRow",
     "Trajectory",
     "bptt",
-    "check_lr",
-    "check_steps",
-    "check_threshold",
     "clip_by_norm",
     "clip_by_value",
     "clip_coefficient",
     "compare_remedies",
     "exact_to_json",
     "explosion_table",
-    "float_to_json",
     "forward",
     "grad_closed_form",
     "gradient",
@@ -88,10 +79,8 @@ __all__ = [
     "int_to_str",
     "is_seed_system",
     "overflow_horizon",
-    "parse_steps_list",
     "regime",
     "round_to_format",
-    "sci",
     "sgd_step",
     "state",
     "state_log",

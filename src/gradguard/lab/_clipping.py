@@ -17,7 +17,8 @@ not keep the direction.
 
 The torch guard (``gradguard.torch``) applies the same coefficient
 ``min(1, c / ‖g‖)`` with ``torch.nn.utils``'s ``1e-6`` added to the norm for
-parity with PyTorch; the lab uses the seed's formula with no epsilon, exactly.
+parity with PyTorch, in one place (:func:`gradguard.torch.clip_coef`); the lab
+uses the seed's formula with no epsilon, exactly.
 """
 
 from __future__ import annotations
@@ -43,11 +44,11 @@ def check_threshold(c: object, name: str = "c") -> None:
     """Raise :class:`InputError` unless ``c`` is a finite real number > 0."""
     # numpy registers its scalar types with `numbers`: np.floating is a Real.
     if isinstance(c, bool) or not isinstance(c, Real):
-        raise InputError(name, c, "a finite number > 0 (the clipping threshold)")
+        raise InputError(name, c, "threshold")
     if not isinstance(c, (int, Fraction)) and not math.isfinite(float(c)):
-        raise InputError(name, c, "a finite number > 0 (the clipping threshold)")
+        raise InputError(name, c, "threshold")
     if c <= 0:
-        raise InputError(name, c, "a finite number > 0 (the clipping threshold)")
+        raise InputError(name, c, "threshold")
 
 
 def clip_coefficient(norm: float | Fraction, c: float | Fraction) -> float | Fraction:
@@ -73,6 +74,12 @@ def _is_array(g: object) -> bool:
     return np_mod is not None and isinstance(g, np_mod.ndarray)
 
 
+def _is_numpy_float(g: object) -> bool:
+    """Whether ``g`` is a numpy floating-point scalar (``np.float16``/``32``/``64``)."""
+    np_mod = sys.modules.get("numpy")
+    return np_mod is not None and isinstance(g, np_mod.floating)
+
+
 def _exact(*xs: object) -> bool:
     return all(isinstance(x, (int, Fraction)) and not isinstance(x, bool) for x in xs)
 
@@ -85,15 +92,17 @@ def clip_by_norm(g, c):
     """Clip ``g`` by its norm with the seed's rule ``g / max(1, ‖g‖ / c)``.
 
     Args:
-      g: a number (``int``, ``Fraction``, ``float``; its norm is ``|g|``) or a
-        numpy array (its norm is the L2 norm over all entries, as one vector).
+      g: a number (``int``, ``Fraction``, ``float``, a numpy scalar; its norm is
+        ``|g|``) or a numpy array (its norm is the L2 norm over all entries, as one
+        vector).
       c: the threshold, a finite number ``> 0``.
 
     Returns:
       ``g`` unchanged if ``‖g‖ ≤ c``; otherwise ``g`` scaled to norm ``c``,
-      same direction. Exact for ``int``/``Fraction``; a non-finite float ``g``
-      gives NaN entries (the seed's rule cannot rescue an infinite gradient —
-      see the guard for what can).
+      same direction. Exact for ``int``/``Fraction``; a numpy scalar is clipped in
+      its own dtype (``c`` rounded to it), as training in that format would; a
+      non-finite float ``g`` gives NaN (the seed's rule cannot rescue an infinite
+      gradient — see the guard for what can).
 
     Raises:
       InputError: ``c`` is not a finite number > 0.
@@ -112,6 +121,9 @@ def clip_by_norm(g, c):
         if norm <= c:
             return g.copy()
         return (g / (norm / float(c))).astype(g.dtype, copy=False)
+    if _is_numpy_float(g):
+        dt = type(g)
+        return g / max(dt(1), abs(g) / dt(c))
     if _exact(g, c):
         divisor = max(Fraction(1), abs(Fraction(g)) / Fraction(c))
         out = Fraction(g) / divisor

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 
+from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
 from gradguard.lab._numbers import (
     MAX_DIGITS,
     Exact,
     LogValue,
-    check_steps,
     log10_abs,
     to_exact,
 )
@@ -77,9 +77,7 @@ MAX_TRACE_T = 100_000
 
 def check_mode(mode: object, name: str = "mode", allowed: tuple[str, ...] = MODES) -> str:
     """Return ``mode`` if it is one of ``allowed``; raise :class:`InputError` otherwise."""
-    if mode not in allowed:
-        raise InputError(name, mode, "one of " + ", ".join(allowed))
-    return str(mode)
+    return check_choice(mode, name, allowed)
 
 
 def estimate_digits(w: Exact, h0: Exact, power: int, factor: int = 1) -> int:
@@ -99,36 +97,20 @@ def estimate_digits(w: Exact, h0: Exact, power: int, factor: int = 1) -> int:
     return int(total) if math.isfinite(total) else sys.maxsize
 
 
-def _check_exact_size(w: Exact, h0: Exact, T: int, what: str, power: int | None = None) -> None:
+def _check_exact_size(w: Exact, h0: Exact, T: int, rule: str, power: int | None = None) -> None:
+    """Refuse a value over MAX_DIGITS digits (``rule``: exact_state, exact_gradient, exact_row)."""
     digits = estimate_digits(w, h0, T - 1 if power is None else power, T)
     if digits > MAX_DIGITS:
-        raise InputError(
-            "steps",
-            T,
-            f"small enough for an exact {what} of at most {MAX_DIGITS:,} digits "
-            f"(this one would have about {digits:,})",
-            "Use mode='log' (--mode log) for the sign and log10 of the value.",
-        )
+        raise InputError("T", T, rule, "use_log", max=MAX_DIGITS, digits=digits)
 
 
 def _check_trace_size(w: Exact, h0: Exact, T: int) -> None:
     if T > MAX_TRACE_T:
-        raise InputError(
-            "steps",
-            T,
-            f"at most {MAX_TRACE_T:,} for a step-by-step trace",
-            "Use `gradguard table --mode log` (or gradient(..., mode='log')) for larger T.",
-        )
+        raise InputError("T", T, "trace_T", "trace_use_table", max=MAX_TRACE_T)
     # A trace holds T+1 states; their sizes grow linearly, so the total is ~T/2 × the last.
     total = estimate_digits(w, h0, T) * (T + 1) // 2
     if total > 50 * MAX_DIGITS:
-        raise InputError(
-            "steps",
-            T,
-            f"small enough for a trace of at most {50 * MAX_DIGITS:,} digits in all "
-            f"(this one would have about {total:,})",
-            "Use mode='log' (--mode log) for the gradient alone.",
-        )
+        raise InputError("T", T, "trace_size", "use_log_gradient", max=50 * MAX_DIGITS, total=total)
 
 
 def state(w: object, h0: object, t: object) -> Exact:
@@ -138,8 +120,8 @@ def state(w: object, h0: object, t: object) -> Exact:
       InputError: a bad argument, or a result over :data:`MAX_DIGITS` digits.
     """
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
-    tt = check_steps(t, "steps")
-    _check_exact_size(wx, hx, tt, "state h_T", power=tt)
+    tt = check_whole(t, "t")
+    _check_exact_size(wx, hx, tt, "exact_state", power=tt)
     return _power_exact(wx, hx, tt)
 
 
@@ -169,7 +151,7 @@ def forward(w: object, h0: object, T: object) -> list[Exact]:
       [1, 2, 4, 8, 16, 32]
     """
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
-    tt = check_steps(T, "steps")
+    tt = check_whole(T, "T")
     _check_trace_size(wx, hx, tt)
     states: list[Exact] = [hx]
     h: Exact = hx
@@ -246,8 +228,8 @@ def grad_closed_form(w: object, h0: object, T: object) -> Exact:
       28147497671065600
     """
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
-    tt = check_steps(T, "steps")
-    _check_exact_size(wx, hx, tt, "gradient")
+    tt = check_whole(T, "T")
+    _check_exact_size(wx, hx, tt, "exact_gradient")
     return _power_exact(wx, hx, tt - 1, tt)
 
 
@@ -378,7 +360,7 @@ def gradient(w: object, h0: object, T: object, mode: str = "exact") -> Exact | f
     """
     m = check_mode(mode)
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
-    tt = check_steps(T, "steps")
+    tt = check_whole(T, "T")
     if m == "exact":
         return grad_closed_form(wx, hx, tt)
     if m == "log":
@@ -405,15 +387,15 @@ def gradient_log(
     ta = np.asarray(T)
     ha = np.asarray(h0, dtype=np.float64)
     if not np.all(np.isfinite(wa)):
-        raise InputError("w", "an array with non-finite entries", "finite everywhere")
+        raise InputError("w", "an array with non-finite entries", "finite_array")
     if not np.all(np.isfinite(ha)):
-        raise InputError("h0", "an array with non-finite entries", "finite everywhere")
+        raise InputError("h0", "an array with non-finite entries", "finite_array")
     if ta.dtype.kind not in "iu" and (
         ta.dtype.kind != "f" or not np.all(np.isfinite(ta)) or np.any(ta != np.floor(ta))
     ):
-        raise InputError("T", "an array with non-whole entries", "whole numbers ≥ 1")
+        raise InputError("T", "an array with non-whole entries", "whole_array", min=1)
     if ta.size and np.min(ta) < 1:
-        raise InputError("T", "an array with entries < 1", "whole numbers ≥ 1")
+        raise InputError("T", "an array with entries < 1", "whole_array", min=1)
     tf = ta.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         lw = np.log10(np.abs(wa))
@@ -443,13 +425,13 @@ def state_log(
     ta = np.asarray(T)
     ha = np.asarray(h0, dtype=np.float64)
     if not (np.all(np.isfinite(wa)) and np.all(np.isfinite(ha))):
-        raise InputError("w", "an array with non-finite entries", "finite everywhere")
+        raise InputError("w", "an array with non-finite entries", "finite_array")
     if ta.dtype.kind not in "iu" and (
         ta.dtype.kind != "f" or not np.all(np.isfinite(ta)) or np.any(ta != np.floor(ta))
     ):
-        raise InputError("T", "an array with non-whole entries", "whole numbers ≥ 0")
+        raise InputError("T", "an array with non-whole entries", "whole_array", min=0)
     if ta.size and np.min(ta) < 0:
-        raise InputError("T", "an array with entries < 0", "whole numbers ≥ 0")
+        raise InputError("T", "an array with entries < 0", "whole_array", min=0)
     tf = ta.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         power = np.where(tf == 0, 0.0, tf * np.log10(np.abs(wa)))

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
 from gradguard.lab._clipping import check_threshold, clip_by_norm
 from gradguard.lab._numbers import (
     Exact,
-    check_steps,
     exact_to_json,
     float_to_json,
     sci,
@@ -50,6 +50,7 @@ __all__ = [
 
 LOSSES = ("seed", "target")
 _EXACT_BUDGET = 100_000  # digits of w^T above which an exact trajectory stops
+_MAX_FLOAT_T = 10**9  # the largest T the float modes accept
 BLOWUP = 10**6
 """An exact trajectory stops (status ``"blowup"``) once ``|w|`` exceeds this."""
 
@@ -58,7 +59,7 @@ def check_lr(eta: object, name: str = "eta") -> Exact:
     """Return the learning rate ``η`` exactly if it is a finite number > 0."""
     value = to_exact(eta, name)
     if value <= 0:
-        raise InputError(name, eta if isinstance(eta, str) else str(value), "a number > 0")
+        raise InputError(name, eta if isinstance(eta, str) else str(value), "positive")
     return value
 
 
@@ -203,12 +204,13 @@ def trajectory(
       InputError: a bad argument.
     """
     m = check_mode(mode, "mode", ("float64", "float32", "exact"))
-    if loss not in LOSSES:
-        raise InputError("loss", loss, "one of " + ", ".join(LOSSES))
+    check_choice(loss, "loss", LOSSES)
     wx, hx, yx = to_exact(w, "w"), to_exact(h0, "h0"), to_exact(y, "y")
-    tt = check_steps(T, "steps", maximum=10**9 if m != "exact" else None)
-    ex = check_lr(eta, "lr")
-    n = check_steps(iters, "iters", maximum=100_000)
+    tt = check_whole(T, "T")
+    if m != "exact" and tt > _MAX_FLOAT_T:
+        raise InputError("T", T, "whole_range", min=1, max=_MAX_FLOAT_T)
+    ex = check_lr(eta, "eta")
+    n = check_whole(iters, "iters", maximum=100_000)
     cx = None
     if clip is not None:
         cx = to_exact(clip, "clip")
@@ -247,7 +249,7 @@ def _run_float(
 
     run = Trajectory(params)
     w, h = _in_dtype(dt, w0, "w"), _in_dtype(dt, h0, "h0")
-    e = _in_dtype(dt, eta, "lr", positive=True)
+    e = _in_dtype(dt, eta, "eta", positive=True)
     yy = _in_dtype(dt, y if loss == "target" else 0, "y")
     cc = None if c is None else _in_dtype(dt, c, "clip", positive=True)
     tT, half = dt(T), dt(0.5)
@@ -264,7 +266,7 @@ def _run_float(
             used = g
             if cc is not None:
                 # The seed's rule in the dtype: an infinite g gives inf/inf = NaN, as in training.
-                used = g / max(dt(1), abs(g) / cc) if math.isfinite(float(g)) else g / (abs(g) / cc)
+                used = clip_by_norm(g, cc)
             w_next = w - e * used
             step = SGDStep(
                 k,
@@ -295,16 +297,12 @@ def _in_dtype(dt: Any, x: Exact, name: str, positive: bool = False) -> Any:
     info = np.finfo(dt)
     value = Fraction(to_exact(x, name))
     if abs(value) > float(info.max):
-        raise InputError(name, sci(value), f"within {info.dtype}'s range ±{float(info.max):.4g}")
+        raise InputError(name, sci(value), "in_range", dtype=str(info.dtype), max=float(info.max))
     with np.errstate(all="ignore"):
         out = dt(float(value))
     if positive and out == 0:
         tiny = float(info.smallest_subnormal)
-        raise InputError(
-            name,
-            sci(value),
-            f"large enough not to round to 0 in {info.dtype} (its smallest value is {tiny:.2g})",
-        )
+        raise InputError(name, sci(value), "not_tiny", dtype=str(info.dtype), tiny=tiny)
     return out
 
 
@@ -369,7 +367,7 @@ def compare_remedies(
     Returns:
       ``{"none": …, "clip": …, "low-lr": …}``.
     """
-    ex = check_lr(eta, "lr")
+    ex = check_lr(eta, "eta")
     low = check_lr(low_lr, "low_lr") if low_lr is not None else Fraction(ex) / 100
     common = {"w": w, "h0": h0, "T": T, "iters": iters, "loss": loss, "y": y, "mode": mode}
     return {

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from gradguard._validate import check_whole_list
 from gradguard.lab._numbers import (
     Exact,
     LogValue,
     exact_to_json,
     float_to_json,
-    parse_steps_list,
     sci_from_log,
     to_exact,
 )
@@ -152,11 +152,11 @@ def explosion_table(
     """
     m = check_mode(mode)
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
-    steps = parse_steps_list(Ts)
+    steps = check_whole_list(Ts, "Ts")
     seed = wx == 2 and hx == 1
     if m == "exact":  # refuse before computing anything
         for T in steps:
-            _check_exact_size(wx, hx, T, "table row", power=T)
+            _check_exact_size(wx, hx, T, "exact_row", power=T)
     rows: list[TableRow] = []
     prev_log: float | None = None
     prev_T: int | None = None

@@ -1,53 +1,92 @@
-"""Fonts for Bengali labels in matplotlib.
+"""The Bengali font gradguard ships, for matplotlib and for the HTML report.
 
 matplotlib's default DejaVu Sans has no Bengali glyphs (each character would be
-an empty box). Debian's ``fonts-noto-core`` ships Noto Sans Bengali; it is
-registered with :func:`matplotlib.font_manager.FontManager.addfont` and put
-first in the sans-serif fallback list, so Latin text keeps DejaVu's look and
-Bengali falls through to Noto.
+an empty box), and a reader's machine may have no Bengali font at all (Windows
+and macOS have none under the names Linux uses). So the package carries Noto
+Sans Bengali (``fonts/NotoSansBengali-Regular.ttf``, unmodified, SIL Open Font
+License 1.1, the licence text beside it in ``fonts/OFL.txt``):
+
+- :func:`setup_fonts` registers it with matplotlib
+  (:meth:`matplotlib.font_manager.FontManager.addfont`) after DejaVu Sans in
+  the family list, so Latin text keeps DejaVu's look and Bengali falls
+  through, glyph by glyph, to Noto;
+- :func:`font_face_css` embeds the glyphs a page uses in the HTML report as an
+  ``@font-face`` with a ``data:`` URL, so the report reads in a browser on a
+  machine with no Bengali font.
+
+``GRADGUARD_BENGALI_FONT`` (the path of any font file with Bengali glyphs, a
+system one for instance) overrides the packaged font. No system font path is
+needed.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
-__all__ = ["BENGALI_FONT_FILES", "FontMissing", "bengali_font", "require_bengali", "setup_fonts"]
+__all__ = [
+    "BENGALI_FAMILY_CSS",
+    "FontMissing",
+    "bengali_font",
+    "font_face_css",
+    "packaged_font",
+    "require_bengali",
+    "setup_fonts",
+]
+
+#: The ``font-family`` name the HTML report gives the embedded font.
+BENGALI_FAMILY_CSS = "gradguard Bengali"
+#: The Bengali block, U+0980–U+09FF.
+_BENGALI = range(0x0980, 0x0A00)
 
 
 class FontMissing(RuntimeError):
-    """No installed font has Bengali glyphs: Bengali labels would be empty boxes."""
+    """The Bengali font cannot be used: Bengali labels would be empty boxes."""
 
 
-#: Where Noto Sans Bengali is looked for; ``GRADGUARD_BENGALI_FONT`` overrides.
-BENGALI_FONT_FILES = (
-    "/usr/share/fonts/truetype/noto/NotoSansBengali-Regular.ttf",
-    "/usr/share/fonts/opentype/noto/NotoSansBengali-Regular.ttf",
-    "/usr/share/fonts/noto/NotoSansBengali-Regular.ttf",
-    "/usr/local/share/fonts/NotoSansBengali-Regular.ttf",
-    "/Library/Fonts/NotoSansBengali-Regular.ttf",
-)
+def packaged_font() -> Path:
+    """Return the path of the Noto Sans Bengali file inside the installed package."""
+    font = resources.files("gradguard.report").joinpath("fonts/NotoSansBengali-Regular.ttf")
+    return Path(str(font))
 
 
-def bengali_font() -> Path | None:
-    """Return the path of a font file with Bengali glyphs, or ``None`` if none is installed."""
+def bengali_font() -> Path:
+    """Return the Bengali font file: ``GRADGUARD_BENGALI_FONT`` if set, else the packaged one.
+
+    Raises:
+      FontMissing: ``GRADGUARD_BENGALI_FONT`` names no file, or the packaged
+        font is missing (a broken installation).
+    """
     override = os.environ.get("GRADGUARD_BENGALI_FONT")
-    candidates = ([override] if override else []) + list(BENGALI_FONT_FILES)
-    for name in candidates:
-        p = Path(name)
-        if p.is_file():
-            return p
-    return None
+    if override:
+        if not Path(override).is_file():
+            raise FontMissing(
+                f"GRADGUARD_BENGALI_FONT must be the path of a font file with Bengali glyphs, "
+                f"got '{override}' (no such file). Unset it to use the font gradguard ships."
+            )
+        return Path(override)
+    path = packaged_font()
+    if not path.is_file():
+        raise FontMissing(
+            f"the Bengali font gradguard ships is missing ({path}): reinstall gradguard "
+            "(pip install --force-reinstall gradguard) or set GRADGUARD_BENGALI_FONT to a "
+            "font file with Bengali glyphs."
+        )
+    return path
 
 
 @cache
-def setup_fonts() -> str | None:
-    """Register the Bengali font with matplotlib; return its family name or ``None``.
+def setup_fonts() -> str:
+    """Register the Bengali font with matplotlib; return its family name.
 
-    Safe to call many times (cached). Without the font, Bengali labels would
-    render as empty boxes, so plots asked for in Bengali raise
-    :class:`FontMissing` instead (see :func:`require_bengali`).
+    Safe to call many times (cached).
+
+    Raises:
+      FontMissing: see :func:`bengali_font`.
     """
     import matplotlib
 
@@ -55,8 +94,6 @@ def setup_fonts() -> str | None:
     from matplotlib import font_manager, rcParams
 
     path = bengali_font()
-    if path is None:
-        return None
     font_manager.fontManager.addfont(str(path))
     family = font_manager.FontProperties(fname=str(path)).get_name()
     # DejaVu first keeps Latin glyphs, digits and math symbols unchanged; matplotlib
@@ -67,12 +104,50 @@ def setup_fonts() -> str | None:
 
 
 def require_bengali() -> str:
-    """Return the Bengali font family registered with matplotlib, or raise :class:`FontMissing`."""
-    family = setup_fonts()
-    if family is None:
-        raise FontMissing(
-            "Bengali plots need a font with Bengali glyphs: install Debian's fonts-noto-core "
-            "(apt-get install fonts-noto-core) or set GRADGUARD_BENGALI_FONT to a "
-            "NotoSansBengali-Regular.ttf."
-        )
-    return family
+    """Return the Bengali font family registered with matplotlib (see :func:`setup_fonts`)."""
+    return setup_fonts()
+
+
+def font_face_css(text: str) -> str:
+    """Return an ``@font-face`` rule embedding the Bengali glyphs ``text`` uses ("" if none).
+
+    The font is subset to the Bengali characters of ``text`` with their
+    conjuncts and shaping rules (fontTools, which matplotlib depends on) and
+    inlined as a base64 WOFF; without fontTools the whole font is inlined.
+    The family is :data:`BENGALI_FAMILY_CSS`.
+
+    Raises:
+      FontMissing: see :func:`bengali_font`.
+    """
+    used = sorted({ord(ch) for ch in text if ord(ch) in _BENGALI})
+    if not used:
+        return ""
+    data, mime, fmt = _subset(str(bengali_font()), tuple(used))
+    b64 = base64.b64encode(data).decode("ascii")
+    return (
+        f'@font-face{{font-family:"{BENGALI_FAMILY_CSS}";'
+        f'src:url(data:{mime};base64,{b64}) format("{fmt}");'
+        "unicode-range:U+0980-09FF,U+200C-200D,U+25CC;font-display:block}"
+    )
+
+
+@cache
+def _subset(path: str, codepoints: tuple[int, ...]) -> tuple[bytes, str, str]:
+    """Subset the font at ``path`` to ``codepoints``: (bytes, MIME type, CSS format)."""
+    try:
+        from fontTools import subset
+    except ImportError:
+        return Path(path).read_bytes(), "font/ttf", "truetype"
+    options = subset.Options()
+    options.layout_features = ["*"]  # every shaping feature: conjuncts, reph, vowel signs
+    options.flavor = "woff"  # zlib-compressed; WOFF2 would need brotli
+    options.name_IDs = ["*"]  # keep the copyright and licence records (OFL condition 2)
+    options.notdef_outline = True
+    font = subset.load_font(path, options)
+    # ZWNJ/ZWJ and the dotted circle take part in Bengali shaping.
+    sub = subset.Subsetter(options)
+    sub.populate(unicodes=[*codepoints, 0x200C, 0x200D, 0x25CC])
+    sub.subset(font)
+    buf = io.BytesIO()
+    subset.save_font(font, buf, options)
+    return buf.getvalue(), "font/woff", "woff"

@@ -1,9 +1,10 @@
 """The self-contained HTML report: the seed's lesson, computed, plus the measured evidence.
 
-One file, no network: CSS inline, plots inlined as base64 PNG. Sections follow
-the seed — forward, backward, explosion (with errata), why, SGD, each remedy
-with its measured evidence, gradient flow, the one-line answer — plus, for a
-user's log, the guard's timeline.
+One file, no network: CSS inline, plots inlined as base64 PNG, and the Bengali glyphs the
+page uses inlined as a font (:func:`gradguard.report._fonts.font_face_css`). Sections
+follow the seed — forward, backward, explosion (with errata), why, SGD, each remedy with
+its measured evidence, gradient flow, the one-line answer — plus, for a user's log, the
+guard's timeline.
 
 $ gradguard report --from runs/ --lang bn --out report.html
 """
@@ -20,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from gradguard._atomic import write_text_atomic
+from gradguard._validate import check_choice
 from gradguard.errors import InputError
+from gradguard.report._fonts import font_face_css
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source
 from gradguard.report._lesson import count, fmt, lesson_data, shown_steps, tidy
@@ -40,7 +43,8 @@ REMEDY_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 _CSS = """
-body{font-family:"DejaVu Sans","Noto Sans","Noto Sans Bengali",sans-serif;max-width:1100px;
+body{font-family:"gradguard Bengali","DejaVu Sans","Noto Sans","Noto Sans Bengali",sans-serif;
+max-width:1100px;
 margin:2em auto;padding:0 1em;line-height:1.5;color:#1b1b1b}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
 code,.math{font-family:"DejaVu Sans Mono",monospace;background:#f4f4f4;padding:0 .25em}
@@ -123,23 +127,14 @@ def _backward(d: Mapping[str, Any], lang: str) -> str:
 
 
 def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str:
-    rows = []
-    none = t(lang, "none")
-    for r in d["table"]:
-        off = r.get("off_by")
-        rows.append(
-            [
-                r["T"],
-                fmt(r["h_T"]),
-                fmt(r["grad"]),
-                r.get("seed_claim_text") or none,
-                none if off is None or off == 1 else f"{off:.3g}×",
-                _ratio(r.get("ratio"), none),
-            ]
-        )
-    header = [
-        t(lang, k) for k in ("col_T", "col_hT", "col_grad", "col_seed", "col_off", "col_ratio")
-    ]
+    from gradguard.explain._table import CellStyle, table_cells
+
+    columns = ("T", "h_T", "grad", "seed", "off_by", "ratio")
+    keys = ("col_T", "col_hT", "col_grad", "col_seed", "col_off", "col_ratio")
+    # Ungrouped digits, as the rest of the page writes exact values (28147497671065600).
+    style = CellStyle(blank=t(lang, "none"), group=False, lang=lang)
+    rows = table_cells(d["table"], columns, style)
+    header = [t(lang, k) for k in keys]
     body = _p(t(lang, "explosion_intro")) + _table(header, rows)
     if "table" in d["errata"]:
         body += f'<div class="errata">{_esc(t(lang, "errata"))}</div>'
@@ -151,14 +146,6 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
     else:
         body += _p(t(lang, "overflow_never", w=w))
     return body + plot("explosion")
-
-
-def _ratio(v: Any, none: str) -> str:
-    """A growth ratio from the lab's table: a float, or a JSON string (``"nan"``, ``"inf"``)."""
-    if v is None:
-        return none
-    x = _num(str(v)) if isinstance(v, str) else float(v)
-    return none if math.isnan(x) else f"{x:.6g}"
 
 
 def why_lines(reg: Mapping[str, Any], w: str, lang: str) -> list[str]:
@@ -512,7 +499,6 @@ def build_report(
     c: object = 5,
     flow: Mapping[str, Any] | None = None,
     sgd: Mapping[str, Sequence[float]] | None = None,
-    names: dict[str, str] | None = None,
     plots_dir: str | os.PathLike[str] | None = None,
     plot_format: str = "png",
 ) -> str:
@@ -528,7 +514,6 @@ def build_report(
       sgd: SGD trajectories of ``w`` (label → values) for the SGD section's plot;
         by default the lab's :func:`gradguard.lab.compare_remedies` on the target
         loss ``L = ½(h_T − y)²`` (no remedy, the seed's clipping, a lower η).
-      names: how the caller names ``w, h0, T, eta, c`` in error messages.
       plots_dir: also save every figure there as a file (``explosion.svg``, …).
       plot_format: ``"png"`` or ``"svg"`` for ``plots_dir``.
 
@@ -537,17 +522,16 @@ def build_report(
       InputFileError: a missing or malformed input (naming the file and line).
     """
     check_lang(lang)
-    d = lesson_data(w, h0, T, eta, c, lang, names=names)
+    d = lesson_data(w, h0, T, eta, c, lang)
     if sgd is None:
         sgd = sgd_trajectories(d, lang)
     src = source if isinstance(source, Source) or source is None else load_source(Path(source))
     from gradguard.report.plots import FORMATS
 
-    if plot_format not in FORMATS:
-        raise InputError("plot_format", plot_format, "one of " + ", ".join(FORMATS))
+    check_choice(plot_format, "plot_format", FORMATS)
     pdir = Path(plots_dir) if plots_dir is not None else None
     if pdir is not None and not pdir.is_dir():
-        raise InputError("plots_dir", str(pdir), "an existing folder")
+        raise InputError("plots_dir", str(pdir), "existing_folder")
     figs = _Figures(lang, pdir, plot_format)
     if flow is None and src is not None:
         flow = src.flow
@@ -587,14 +571,19 @@ def build_report(
         eta=fmt(p["eta"]),
         c=fmt(p["c"]),
     )
+    title = _esc(t(lang, "report_title"))
+    body = (
+        f"<h1>{title}</h1>\n{_p(lead)}\n"
+        + "\n".join(parts)
+        + f"\n<footer>{_p(t(lang, 'report_generated', version=__version__), 'note')}</footer>\n"
+    )
+    # The glyphs the page uses travel with it: a reader's machine may have no Bengali font.
+    fonts = font_face_css(title + body)
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(t(lang, 'report_title'))}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{_esc(t(lang, 'report_title'))}</h1>\n{_p(lead)}\n"
-        + "\n".join(parts)
-        + f"\n<footer>{_p(t(lang, 'report_generated', version=__version__), 'note')}</footer>\n"
-        "</body>\n</html>\n"
+        f"<title>{title}</title>\n<style>{fonts}{_CSS}</style>\n</head>\n<body>\n"
+        f"{body}</body>\n</html>\n"
     )
 
 

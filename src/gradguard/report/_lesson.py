@@ -2,8 +2,7 @@
 
 One implementation of the math: everything here comes from the lab through
 ``gradguard.explain.lesson`` (a JSON-ready dict of exact values as strings);
-this module only names the parameters the way each caller does and formats
-values for people.
+this module picks how much to abbreviate and formats values for people.
 """
 
 from __future__ import annotations
@@ -11,15 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from gradguard.errors import InputError
+from gradguard.explain._render import count
 
 __all__ = ["EXACT_TRACE_T", "count", "fmt", "lesson_data", "shown_steps", "tidy"]
 
 #: Up to this T the report computes the whole BPTT trace exactly and checks it
 #: against the closed form; above it values are abbreviated (``≈ d.ddd × 10^k``).
 EXACT_TRACE_T = 1000
-
-# explain.lesson names its parameters after the CLI's flags (steps, lr, clip).
-_THEIR_NAMES = {"steps": "T", "lr": "eta", "clip": "c"}
 
 
 def lesson_data(
@@ -31,8 +28,6 @@ def lesson_data(
     lang: str = "en",
     *,
     abbreviate: int | None = None,
-    names: dict[str, str] | None = None,
-    max_T: int | None = None,
 ) -> dict[str, Any]:
     """Return :func:`gradguard.explain.lesson` for these parameters.
 
@@ -43,28 +38,19 @@ def lesson_data(
       abbreviate: digits above which values are abbreviated (``None``: exact
         up to :data:`EXACT_TRACE_T` and gradients of up to 2,000 digits,
         abbreviated to 40 digits beyond).
-      names: how the caller calls each parameter in errors (``{"T": "--steps"}``).
-      max_T: the largest T the caller accepts (its rule is stated in the error).
 
     Raises:
-      InputError: a bad parameter, named as the caller names it.
+      InputError: a bad parameter, named as the library names it (``T``, ``eta``, ``c``).
     """
     from gradguard.explain import lesson
 
-    names = names or {}
-    if max_T is not None:
-        _check_T(T, names.get("T", "T"), max_T)
     try:
         t_int = int(str(T).strip())
     except ValueError:
         t_int = 0
     if abbreviate is None and (t_int > EXACT_TRACE_T or _long_gradient(w, h0, t_int)):
         abbreviate = 40
-    try:
-        return lesson(w=w, h0=h0, T=T, eta=eta, c=c, lang=lang, abbreviate=abbreviate)
-    except InputError as e:
-        ours = _THEIR_NAMES.get(e.argument, e.argument)
-        raise e.renamed(names.get(ours, ours)) from None
+    return lesson(w=w, h0=h0, T=T, eta=eta, c=c, lang=lang, abbreviate=abbreviate)
 
 
 #: A gradient with a longer exact text than this is abbreviated from the start: the report
@@ -80,18 +66,8 @@ def _long_gradient(w: object, h0: object, T: int) -> bool:
     try:
         wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
     except InputError:
-        return False  # lesson() names the bad value, as the caller calls it
+        return False  # lesson() names the bad value
     return T >= 1 and estimate_digits(wx, hx, T - 1, T) > _EXACT_DIGITS
-
-
-def _check_T(T: object, name: str, maximum: int) -> None:
-    rule = f"a whole number from 1 to {maximum:,}"
-    try:
-        value = int(T.strip()) if isinstance(T, str) else T
-    except ValueError:
-        raise InputError(name, T, rule) from None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise InputError(name, T, rule)
 
 
 def fmt(v: Any) -> str:
@@ -110,20 +86,6 @@ def tidy(text: str) -> str:
     for before, after in (("= ≈ ", "≈ "), ("× ≈ ", "× "), ("+ ≈ ", "+ "), ("− ≈ ", "− ")):
         text = text.replace(before, after)
     return text
-
-
-def count(n: int) -> str:
-    """Format a whole number of steps for prose: ``1,016``; from 10^15 on ``≈ 1.798 × 10^308``.
-
-    Horizons and peaks near ``|w| = 1`` are astronomically large (``w = 1``:
-    about 1.8·10^308 steps in float64); their 309 digits say less than the
-    scientific form (:func:`gradguard.lab.sci`, correctly rounded).
-    """
-    if abs(n) < 10**15:
-        return f"{n:,}"
-    from gradguard.lab import sci
-
-    return fmt("≈" + sci(n))
 
 
 def shown_steps(T: int, head: int, tail: int) -> list[int]:

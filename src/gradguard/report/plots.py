@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.records import StepRecord
-from gradguard.report._fonts import require_bengali, setup_fonts
+from gradguard.report._fonts import FontMissing, setup_fonts
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._lesson import count
 
@@ -59,10 +60,11 @@ def _log10_curves(w: float, h0: float, Ts: Sequence[int]) -> tuple[np.ndarray, n
 
 def _figure(lang: str, nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (8, 4.5)) -> Any:
     check_lang(lang)
-    if lang == "bn":
-        require_bengali()
-    else:
+    try:
         setup_fonts()
+    except FontMissing:
+        if lang == "bn":  # English labels need only DejaVu Sans
+            raise
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=size, dpi=100, layout="constrained")
@@ -627,8 +629,7 @@ def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
     """Return the figure encoded as PNG or SVG bytes."""
     import io
 
-    if fmt not in FORMATS:
-        raise InputError("format", fmt, "one of " + ", ".join(FORMATS))
+    check_choice(fmt, "format", FORMATS)
     buf = io.BytesIO()
     if fmt == "svg":
         # No date in the file: the same figure gives the same bytes.

@@ -1,9 +1,11 @@
-"""HTTP server and JSON endpoint of the explorer (standard library only)."""
+"""HTTP server and JSON endpoint of the explorer (the standard library's server over the lab)."""
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
 import threading
 from collections.abc import Mapping
 from decimal import Decimal
@@ -14,13 +16,17 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import numpy  # noqa: F401  # the lab imports it lazily; here it is imported once, in one thread
+
+from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
+from gradguard.report._fonts import packaged_font
 from gradguard.report._html import why_lines
-from gradguard.report._i18n import catalog, check_lang, t
+from gradguard.report._i18n import LANGS, catalog, check_lang, t
 from gradguard.report._lesson import count, fmt, shown_steps, tidy
 
-__all__ = ["MAX_EXPLORER_T", "explorer_state", "make_server", "serve"]
+__all__ = ["FONT_URL", "MAX_EXPLORER_T", "explorer_state", "make_server", "render_page", "serve"]
 
 HOST = "127.0.0.1"
 #: The explorer's largest T (exact arithmetic stays well under 50 ms up to here).
@@ -55,8 +61,6 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         unknown parameter name.
     """
     from gradguard.lab import (
-        check_lr,
-        check_threshold,
         explosion_table,
         gradient_log,
         is_seed_system,
@@ -65,12 +69,13 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         table_to_json,
         to_exact,
     )
+    from gradguard.lab._clipping import check_threshold
+    from gradguard.lab._sgd import check_lr
 
-    unknown = sorted(set(params) - set(_PARAMS))
-    if unknown:
-        raise InputError("parameter", unknown[0], "one of " + ", ".join(_PARAMS))
+    for name in sorted(params):
+        check_choice(name, "parameter", _PARAMS)
     lang = check_lang(params.get("lang", "en"))
-    T = _check_T(params.get("T", "5"))
+    T = check_whole(params.get("T", "5"), "T", 1, MAX_EXPLORER_T)
     w, h0 = to_exact(params.get("w", "2"), "w"), to_exact(params.get("h0", "1"), "h0")
     eta = check_lr(params.get("eta", "0.01"), "eta")
     c = to_exact(params.get("c", "5"), "c")
@@ -181,17 +186,6 @@ def _updates(w: Any, h0: Any, T: int, grad: Any, eta: Any, c: Any) -> tuple[Any,
     return sgd_step(w, grad, eta), g_clip, sgd_step(w, g_clip, eta)
 
 
-def _check_T(T: str) -> int:
-    rule = f"a whole number from 1 to {MAX_EXPLORER_T:,}"
-    try:
-        value = int(T.strip())
-    except ValueError:
-        raise InputError("T", T, rule) from None
-    if not 1 <= value <= MAX_EXPLORER_T:
-        raise InputError("T", T, rule)
-    return value
-
-
 def _as_float(x: Any) -> float | None:
     try:
         v = float(Fraction(x))
@@ -225,18 +219,32 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
+        pages: dict[str, bytes] = self.server.pages  # type: ignore[attr-defined]
         if url.path in ("/", "/index.html"):
-            page = resources.files("gradguard.serve").joinpath("static/index.html").read_bytes()
-            self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
+            lang = parse_qs(url.query).get("lang", ["en"])[-1]
+            if lang in pages:
+                self._send(HTTPStatus.OK, pages[lang], "text/html; charset=utf-8")
+            else:
+                error = str(InputError("lang", lang, "one of " + ", ".join(pages)))
+                self._send(HTTPStatus.BAD_REQUEST, error.encode(), "text/plain; charset=utf-8")
+        elif url.path == FONT_URL:
+            self._send(HTTPStatus.OK, self.server.font, "font/ttf")  # type: ignore[attr-defined]
         elif url.path == "/api/lesson":
             query = parse_qs(url.query, keep_blank_values=True)
             params = {k: v[-1] for k, v in query.items()}
             try:
                 self._json(HTTPStatus.OK, {"ok": True, **explorer_state(params)})
             except InputError as e:
-                # A bad value is the user's input, not a server failure: 400 with the message.
+                # A bad value is the user's input, not a server failure: 400 with the message,
+                # in the page's language.
+                lang = params.get("lang", "en")
                 self._json(
-                    HTTPStatus.BAD_REQUEST, {"ok": False, "error": str(e), "argument": e.argument}
+                    HTTPStatus.BAD_REQUEST,
+                    {
+                        "ok": False,
+                        "error": e.message(lang if lang in LANGS else "en"),
+                        "argument": e.argument,
+                    },
                 )
             except (ValueError, ArithmeticError, MemoryError) as e:
                 self._json(
@@ -253,13 +261,62 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.NOT_FOUND, {"ok": False, "error": f"no such page: {url.path}"})
 
 
+#: Where the page's ``@font-face`` fetches the Bengali font gradguard ships.
+FONT_URL = "/fonts/NotoSansBengali-Regular.ttf"
+
+
+def render_page(lang: str) -> bytes:
+    """Return the explorer's page with its title and headings in ``lang`` (UTF-8).
+
+    ``{{key}}`` in ``static/index.html`` is the report catalog's text for ``key``
+    (HTML-escaped); ``{{lang}}`` is the language code.
+
+    Raises:
+      InputError: ``lang`` is not a language gradguard speaks.
+    """
+    lang = check_lang(lang)
+    labels = catalog(lang)
+    template = resources.files("gradguard.serve").joinpath("static/index.html").read_text("utf-8")
+
+    def fill(m: re.Match[str]) -> str:
+        return lang if m.group(1) == "lang" else html.escape(labels[m.group(1)])
+
+    return re.sub(r"\{\{(\w+)\}\}", fill, template).encode("utf-8")
+
+
+def _warm_up() -> None:
+    """Run every code path a request takes once, in this thread, before serving.
+
+    Requests are answered in threads, and a first import racing in several of them
+    can see a half-initialised module (``numpy has no attribute 'bool_'``): the
+    lab's lazy imports, the catalogs and the bounded-precision path are loaded here.
+    """
+    for lang in LANGS:
+        explorer_state({"lang": lang})
+        explorer_state({"lang": lang, "w": "0.9", "T": "3000"})  # abbreviated values
+        for bad in ({"T": "x"}, {"w": "nan"}, {"foo": "1"}):
+            try:
+                explorer_state({"lang": lang, **bad})
+            except InputError as e:
+                e.message(lang)  # the errors' catalog, loaded here too
+
+
 def make_server(port: int = 0, *, verbose: bool = False) -> ThreadingHTTPServer:
-    """Create the explorer's server bound to ``127.0.0.1:port`` (``0`` = a free port)."""
+    """Create the explorer's server bound to ``127.0.0.1:port`` (``0`` = a free port).
+
+    Everything a request needs is imported and computed once before the socket
+    accepts connections, so a burst of first requests meets no lazy import.
+    """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise InputError("port", port, "a whole number from 0 to 65535 (0 = choose a free port)")
+        raise InputError("port", port, "port")
+    _warm_up()
+    pages = {lang: render_page(lang) for lang in LANGS}
+    font = packaged_font().read_bytes()
     server = ThreadingHTTPServer((HOST, port), _Handler)
     server.daemon_threads = True
     server.verbose = verbose  # type: ignore[attr-defined]
+    server.pages = pages  # type: ignore[attr-defined]
+    server.font = font  # type: ignore[attr-defined]
     return server
 
 

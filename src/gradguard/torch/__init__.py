@@ -4,9 +4,10 @@
   non-finite gradient tensors, without per-tensor syncs (:meth:`GradStats.host`: one).
 - :func:`clip_grad_norm_`, :func:`clip_grad_value_`, :func:`get_total_norm`,
   :func:`clip_grads_with_norm_` — drop-ins for ``torch.nn.utils``'s, plus a non-finite
-  policy (``nonfinite="skip" | "zero" | "error"``) and ``process_group=``.
+  mode (``nonfinite="skip" | "zero" | "error"``) and ``process_group=``;
+  :func:`clip_coef` — the coefficient ``min(1, max_norm / (‖g‖ + 1e-6))`` they all use.
 - :class:`NormClipper`, :class:`ValueClipper`, :class:`AutoClip`, :class:`ZClip`,
-  :class:`AGC` — clippers behind one interface (``clip_``, ``state_dict``).
+  :class:`AGC`, :class:`AdaGC` — clippers behind one interface (``clip_``, ``state_dict``).
 - :class:`SpikeGuard` — step / skip / raise / roll back around ``optimizer.step()``;
   :class:`Monitor` — the same records, always stepping.
 - :func:`step_record` — one :class:`gradguard.records.StepRecord` per optimizer step,
@@ -26,9 +27,15 @@ A recorded training step without the guard::
     log.write(record)                              # a gradguard.records.RecordWriter
 """
 
+import warnings
+from typing import Any
+
+from gradguard.records import classify
+from gradguard.torch._adagc import AdaGC
 from gradguard.torch._clip import (
-    NONFINITE_POLICIES,
-    clip_coefficient,
+    NONFINITE_MODES,
+    NonfiniteMode,
+    clip_coef,
     clip_grad_norm_,
     clip_grad_value_,
     clip_grads_with_norm_,
@@ -44,13 +51,15 @@ from gradguard.torch._clippers import (
     ZClip,
     unitwise_norm,
 )
-from gradguard.torch._guard import GuardError, Monitor, Snapshot, SpikeGuard
-from gradguard.torch._record import classify, step_record
+from gradguard.torch._guard import GuardError, Monitor, SpikeGuard
+from gradguard.torch._record import step_record
+from gradguard.torch._snapshot import Snapshot, SnapshotError
 from gradguard.torch._stats import GradStats, HostGradStats, grad_stats
 
 __all__ = [
     "AGC",
-    "NONFINITE_POLICIES",
+    "NONFINITE_MODES",
+    "AdaGC",
     "AutoClip",
     "ClipResult",
     "Clipper",
@@ -58,13 +67,15 @@ __all__ = [
     "GuardError",
     "HostGradStats",
     "Monitor",
+    "NonfiniteMode",
     "NormClipper",
     "Snapshot",
+    "SnapshotError",
     "SpikeGuard",
     "ValueClipper",
     "ZClip",
     "classify",
-    "clip_coefficient",
+    "clip_coef",
     "clip_grad_norm_",
     "clip_grad_value_",
     "clip_grads_with_norm_",
@@ -73,3 +84,21 @@ __all__ = [
     "step_record",
     "unitwise_norm",
 ]
+
+#: Old names, kept for one release: each warns once, then gives the new object.
+_DEPRECATED = {
+    "clip_coefficient": ("clip_coef", clip_coef),
+    "NONFINITE_POLICIES": ("NONFINITE_MODES", NONFINITE_MODES),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        new, obj = _DEPRECATED[name]
+        warnings.warn(
+            f"gradguard.torch.{name} is deprecated: use gradguard.torch.{new}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return obj
+    raise AttributeError(f"module 'gradguard.torch' has no attribute {name!r}")

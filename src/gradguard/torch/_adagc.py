@@ -38,19 +38,12 @@ from torch import Tensor
 
 from gradguard.errors import InputError
 from gradguard.torch._clippers import Clipper, ClipResult, _reiterable
+from gradguard.torch._foreach import groups, index_tensor, no_grad
 from gradguard.torch._params import named_list
-from gradguard.torch._stats import (
-    GradStats,
-    HostGradStats,
-    _index_tensor,
-    check_norm_type,
-    grad_stats,
-    groups,
-    local_grad,
-    no_grad,
-)
+from gradguard.torch._reduce import local_grad
+from gradguard.torch._stats import GradStats, HostGradStats, check_norm_type, grad_stats
 
-__all__ = ["AdaGC", "DeviceClip"]
+__all__ = ["AdaGC"]
 
 
 @dataclass
@@ -199,7 +192,7 @@ class AdaGC(Clipper):
             grads = [local_grad(q.grad) for q in params if q.grad is not None]
             grouped = groups(grads)
         for device, group, indices in grouped:
-            hg = h.to(device).index_select(0, _index_tensor(tuple(indices), device))
+            hg = h.to(device).index_select(0, index_tensor(tuple(indices), device))
             # A per-tensor 0-d coefficient each; float16/bfloat16 gradients are scaled by
             # the float32 coefficient (rounded once, in the multiply).
             torch._foreach_mul_(group, list(hg.to(group[0].dtype).unbind()))

@@ -1,4 +1,4 @@
-"""Norm and value clipping with ``torch.nn.utils`` parity, plus a non-finite policy.
+"""Norm and value clipping with ``torch.nn.utils`` parity, plus a non-finite mode.
 
 The rule is the seed's (``gradguard.lab.clip_by_norm``, Pascanu, Mikolov & Bengio,
 "On the difficulty of training recurrent neural networks", ICML 2013):
@@ -8,8 +8,10 @@ The rule is the seed's (``gradguard.lab.clip_by_norm``, Pascanu, Mikolov & Bengi
     g \\leftarrow g \\cdot \\min\\left(1, \\frac{c}{\\lVert g \\rVert + 10^{-6}}\\right)
 
 with ``c = max_norm`` and PyTorch's ``1e-6`` added to the norm, so that results match
-``torch.nn.utils.clip_grad_norm_`` to float tolerance (the lab uses the seed's formula
-without the epsilon, exactly).
+``torch.nn.utils.clip_grad_norm_`` to float tolerance. :func:`clip_coef` is the one
+place that epsilon is added: every torch-side clipper (and the remedy runner) takes its
+coefficient from it; the lab's :func:`gradguard.lab.clip_coefficient` is the seed's
+formula without the epsilon, exactly.
 
 What torch lacks is a choice for non-finite gradients: torch multiplies every gradient
 by ``max_norm / (nan + 1e-6) = nan``, so one NaN anywhere turns *all* gradients into
@@ -19,36 +21,36 @@ step), ``"zero"`` zeroes them, ``"error"`` raises; ``"propagate"`` is torch's be
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Any, Literal, TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from gradguard.errors import InputError
+from gradguard.torch._foreach import check_dense, groups, use_foreach
 from gradguard.torch._params import named_list
-from gradguard.torch._stats import (
-    _use_foreach,
-    check_dense,
-    check_norm_type,
-    grad_stats,
-    groups,
-    local_grad,
-)
+from gradguard.torch._reduce import local_grad
+from gradguard.torch._stats import check_norm_type, grad_stats
 
 __all__ = [
-    "NONFINITE_POLICIES",
-    "NonfinitePolicy",
-    "clip_coefficient",
+    "NONFINITE_MODES",
+    "NonfiniteMode",
+    "clip_coef",
     "clip_grad_norm_",
     "clip_grad_value_",
     "clip_grads_with_norm_",
     "get_total_norm",
 ]
 
-NonfinitePolicy = Literal["propagate", "skip", "zero", "error"]
-NONFINITE_POLICIES: tuple[str, ...] = ("propagate", "skip", "zero", "error")
+#: What clipping does when the total norm is NaN or inf (the ``nonfinite=`` argument).
+NonfiniteMode = Literal["propagate", "skip", "zero", "error"]
+NONFINITE_MODES: tuple[str, ...] = ("propagate", "skip", "zero", "error")
 #: PyTorch's epsilon in ``max_norm / (total_norm + 1e-6)``.
 EPS = 1e-6
+
+Norm = TypeVar("Norm", Tensor, float, np.floating)
 
 _NONFINITE_MESSAGE = (
     "The total norm of order {p} for gradients from `parameters` is non-finite, so it "
@@ -67,29 +69,48 @@ def _check_max_norm(max_norm: object, name: str = "max_norm") -> float:
     return value
 
 
-def _check_policy(nonfinite: str) -> None:
-    if nonfinite not in NONFINITE_POLICIES:
-        raise InputError("nonfinite", nonfinite, f"one of {', '.join(NONFINITE_POLICIES)}")
+def _check_mode(nonfinite: str) -> None:
+    if nonfinite not in NONFINITE_MODES:
+        raise InputError("nonfinite", nonfinite, f"one of {', '.join(NONFINITE_MODES)}")
 
 
-def clip_coefficient(
-    total_norm: Tensor, max_norm: float | Tensor, nonfinite: NonfinitePolicy = "propagate"
-) -> Tensor:
-    """Return ``min(1, max_norm / (total_norm + 1e-6))`` as a tensor, without a host sync.
+def clip_coef(total_norm: Norm, max_norm: float, nonfinite: NonfiniteMode = "propagate") -> Norm:
+    """Return the clip coefficient ``min(1, max_norm / (total_norm + 1e-6))``.
+
+    The seed's coefficient ``1 / max(1, ‖g‖ / c)`` (:func:`gradguard.lab.clip_coefficient`,
+    Pascanu et al. 2013), written ``min(1, c / ‖g‖)`` as torch writes it, with torch's
+    ``1e-6`` added to the norm — the one place gradguard adds it. A tensor norm gives a
+    0-d tensor, computed on the device (no host sync: ``torch.clamp``, not ``if``); a
+    host number (a float, or a numpy scalar such as ``np.float32``) gives a number of
+    the same type, computed in that type the way torch computes ``c / tensor`` (the
+    reciprocal, times ``c``), so that a float or ``np.float32`` norm gives what torch
+    computes on a float64 or float32 tensor, bit for bit.
 
     Args:
-      total_norm: the pre-clip total norm ``‖g‖`` (0-d tensor).
-      max_norm: the threshold ``c``.
+      total_norm: the pre-clip total norm ``‖g‖`` (a 0-d tensor or a host number).
+      max_norm: the threshold ``c ≥ 0`` (``c = 0`` gives 0: clip to zero).
       nonfinite: what the coefficient is when ``‖g‖`` is NaN or inf: ``"propagate"``
         (torch: ``c / inf = 0``, ``c / nan = nan``), ``"skip"`` (1: leave ``g`` alone)
         or ``"zero"`` (0). ``"error"`` behaves like ``"propagate"`` here.
+
+    Returns:
+      The coefficient, ``≤ 1``, of ``total_norm``'s type.
     """
-    coef = torch.clamp(max_norm / (total_norm + EPS), max=1.0)
-    if nonfinite == "skip":
-        coef = torch.where(torch.isfinite(total_norm), coef, torch.ones_like(coef))
-    elif nonfinite == "zero":
-        coef = torch.where(torch.isfinite(total_norm), coef, torch.zeros_like(coef))
-    return coef
+    if isinstance(total_norm, Tensor):
+        coef = torch.clamp(max_norm / (total_norm + EPS), max=1.0)
+        if nonfinite == "skip":
+            coef = torch.where(torch.isfinite(total_norm), coef, torch.ones_like(coef))
+        elif nonfinite == "zero":
+            coef = torch.where(torch.isfinite(total_norm), coef, torch.zeros_like(coef))
+        return coef
+    num = type(total_norm)
+    one = num(1)
+    if nonfinite in ("skip", "zero") and not math.isfinite(total_norm):
+        return one if nonfinite == "skip" else num(0)
+    # torch evaluates `c / tensor` as `tensor.reciprocal() * c`: the same two roundings.
+    ratio = (one / (total_norm + num(EPS))) * num(max_norm)
+    # `>=` is false for NaN, so a NaN norm gives a NaN coefficient, as torch.clamp does.
+    return one if ratio >= one else ratio
 
 
 @torch.no_grad()
@@ -119,7 +140,7 @@ def get_total_norm(
     norms: list[Tensor] = []
     for device, group_t, _ in groups(ts):
         try:
-            if _use_foreach(group_t, device, foreach):
+            if use_foreach(group_t, device, foreach):
                 norms.extend(torch._foreach_norm(group_t, p))
             else:
                 norms.extend(torch.linalg.vector_norm(t, p) for t in group_t)
@@ -139,7 +160,7 @@ def clip_grads_with_norm_(
     total_norm: Tensor,
     foreach: bool | None = None,
     *,
-    nonfinite: NonfinitePolicy = "propagate",
+    nonfinite: NonfiniteMode = "propagate",
 ) -> Tensor:
     """Scale gradients in place by ``min(1, max_norm / (total_norm + 1e-6))``.
 
@@ -163,10 +184,10 @@ def clip_grads_with_norm_(
         left untouched).
     """
     c = _check_max_norm(max_norm)
-    _check_policy(nonfinite)
+    _check_mode(nonfinite)
     params, _ = named_list(parameters)
     grads = [local_grad(q.grad) for q in params if q.grad is not None]
-    coef = clip_coefficient(total_norm, c, nonfinite)
+    coef = clip_coef(total_norm, c, nonfinite)
     if nonfinite == "error" and not bool(torch.isfinite(total_norm)):
         # A host sync, paid only by callers who asked to be stopped.
         raise RuntimeError(
@@ -185,7 +206,7 @@ def clip_grads_with_norm_(
     for device, group_t, _ in groups(grads):
         # Multiplying by a coefficient clamped to 1 is redundant when no clipping is
         # needed, but deciding that would need `if coef < 1`, a host sync on GPUs.
-        if _use_foreach(group_t, device, foreach):
+        if use_foreach(group_t, device, foreach):
             torch._foreach_mul_(group_t, coef.to(device))
         else:
             coef_d = coef.to(device)
@@ -202,7 +223,7 @@ def clip_grad_norm_(
     error_if_nonfinite: bool = False,
     foreach: bool | None = None,
     *,
-    nonfinite: NonfinitePolicy = "propagate",
+    nonfinite: NonfiniteMode = "propagate",
     process_group: Any = None,
 ) -> Tensor:
     """Clip the gradient norm of ``parameters`` in place; a drop-in for torch's.
@@ -238,7 +259,7 @@ def clip_grad_norm_(
     """
     p = check_norm_type(norm_type)
     _check_max_norm(max_norm)
-    _check_policy(nonfinite)
+    _check_mode(nonfinite)
     params, _ = named_list(parameters)
     grads = [q.grad for q in params if q.grad is not None]
     sharded = any(getattr(g, "placements", None) is not None for g in grads)
@@ -278,7 +299,7 @@ def clip_grad_value_(
     grads = [local_grad(q.grad) for q in params if q.grad is not None]
     check_dense(grads)  # before any gradient is changed
     for device, group_t, _ in groups(grads):
-        if _use_foreach(group_t, device, foreach):
+        if use_foreach(group_t, device, foreach):
             torch._foreach_clamp_min_(group_t, -c)
             torch._foreach_clamp_max_(group_t, c)
         else:

@@ -8,8 +8,9 @@ Every clipper is used the same way, after ``loss.backward()`` (and after
     result.total_norm, result.threshold, result.clip_coef, result.clipped
 
 and checkpointed with ``clipper.state_dict()`` / ``clipper.load_state_dict(...)``.
-The thresholds come from :mod:`gradguard.policies` — the same rules ``gradguard
-replay`` runs offline — so a clipper's decisions can be replayed from its log.
+The thresholds come from :mod:`gradguard.rules` — the same rules ``gradguard
+replay`` runs offline — so a clipper's decisions can be replayed from its log. The
+coefficient is :func:`gradguard.torch.clip_coef`'s, as for every torch-side clipper.
 
 Non-finite gradients are never scaled here (a NaN coefficient would spread to every
 gradient, see :func:`gradguard.torch.clip_grad_norm_`) and never enter a clipper's
@@ -28,19 +29,12 @@ import torch
 from torch import Tensor
 
 from gradguard.errors import InputError
-from gradguard.lab import clip_coefficient
-from gradguard.policies import EmaZScoreRule, FixedThreshold, PercentileRule, Rule
-from gradguard.torch._clip import EPS, clip_grad_value_, get_total_norm
+from gradguard.rules import EmaZScoreRule, FixedThreshold, PercentileRule, Rule
+from gradguard.torch._clip import clip_coef, clip_grad_value_, get_total_norm
+from gradguard.torch._foreach import groups, no_grad
 from gradguard.torch._params import named_list
-from gradguard.torch._stats import (
-    GradStats,
-    HostGradStats,
-    check_norm_type,
-    grad_stats,
-    groups,
-    local_grad,
-    no_grad,
-)
+from gradguard.torch._reduce import local_grad
+from gradguard.torch._stats import GradStats, HostGradStats, check_norm_type, grad_stats
 
 __all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ValueClipper", "ZClip"]
 
@@ -104,7 +98,8 @@ class Clipper:
         norm = host.total_norm
         if clip_to is None or not math.isfinite(norm) or host.nonfinite_count:
             return ClipResult(norm, norm, threshold, 1.0, False)
-        coef = _coefficient(norm, clip_to)
+        # A threshold of 0 (an all-zero gradient history) gives 0: clip to zero.
+        coef = clip_coef(float(norm), clip_to)
         if coef < 1.0:
             if stats is not None and stats.grouped is not None:
                 # The gradients as grad_stats grouped them: no second grouping pass.
@@ -150,22 +145,13 @@ def without_overflow(parameters: Any, host: HostGradStats, p: float) -> HostGrad
     return dataclasses.replace(host, total_norm=float(get_total_norm(grads, p)))
 
 
-def _coefficient(norm: float, clip_to: float) -> float:
-    """The seed's coefficient ``1 / max(1, ‖g‖/c)`` — the lab's one definition of the
-    rule (:func:`gradguard.lab.clip_coefficient`) — with torch's ``1e-6`` added to the norm.
-    """
-    if clip_to <= 0:  # a threshold of 0 (all-zero gradient history) clips to zero
-        return 0.0
-    return float(clip_coefficient(norm + EPS, clip_to))
-
-
 def _mul_(group: list[Tensor], coef: float) -> None:
     """Multiply one (device, dtype) group of gradients in place by the host number ``coef``."""
     first = group[0]
     if first.dtype in (torch.float32, torch.float64):
-        # A 0-d tensor of the gradients' own dtype takes torch's fast route: 0.3 µs per
-        # tensor on CPU against 1.2 µs for a Python scalar (2,000 tensors of 500 floats),
-        # with the same result, since the scalar is rounded to that dtype either way.
+        # A 0-d tensor of the gradients' own dtype takes a faster route through torch
+        # than a Python scalar, with the same result, since the scalar is rounded to
+        # that dtype either way.
         coef_t = torch.full((), coef, dtype=first.dtype, device=first.device)
         torch._foreach_mul_(group, coef_t)
     else:
@@ -267,7 +253,7 @@ class ValueClipper(Clipper):
 class ZClip(_RuleClipper):
     """ZClip (Kumar et al. 2025): clip norms whose EMA z-score exceeds ``z_thresh``.
 
-    See :class:`gradguard.policies.EmaZScoreRule` for the statistics. ``max_grad_norm``
+    See :class:`gradguard.rules.EmaZScoreRule` for the statistics. ``max_grad_norm``
     optionally caps the norm as a fixed clipper would, during warm-up too.
 
     Args:
@@ -362,7 +348,7 @@ class AutoClip(Clipper):
             if v.clip_to is None or not math.isfinite(n):
                 coefs.append(1.0)
             else:
-                coefs.append(_coefficient(n, v.clip_to))
+                coefs.append(clip_coef(float(n), v.clip_to))
         total = host.total_norm
         if host.nonfinite_count or not math.isfinite(total):
             return ClipResult(total, total, None, 1.0, False)

@@ -1,4 +1,4 @@
-"""The :mod:`gradguard.policies` rules as device tensors: the same arithmetic, no host sync.
+"""The :mod:`gradguard.rules` rules as device tensors: the same arithmetic, no host sync.
 
 Each twin holds its rule's state in tensors on the device (windows as ring buffers of
 float64, counters as 0-d int64) and answers :meth:`DeviceRule.observe` with 0-d tensors,
@@ -22,8 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradguard.policies import (
-    MAD_TO_SIGMA,
+from gradguard.rules import (
     EmaZScoreRule,
     FixedThreshold,
     MeanStdRule,
@@ -31,8 +30,9 @@ from gradguard.policies import (
     PercentileRule,
     Rule,
 )
+from gradguard.rules._scalar import MAD_TO_SIGMA
 
-__all__ = ["DeviceRule", "Judgement", "device_rule", "supported"]
+__all__: list[str] = []  # internal: the sync-free step uses these
 
 F64 = torch.float64
 NAN = math.nan
@@ -79,7 +79,7 @@ def _pick(sorted_values: Tensor, index: Tensor) -> Tensor:
 
 
 def _percentile(s: Tensor, n: Tensor, p: float) -> Tensor:
-    """:func:`gradguard.policies.percentile` of the first ``n`` entries of ascending ``s``."""
+    """:func:`gradguard.rules.percentile` of the first ``n`` entries of ascending ``s``."""
     pos = (n - 1).to(F64) * p / 100.0
     lo = torch.floor(pos)
     hi = torch.minimum(lo + 1, (n - 1).to(F64))
@@ -284,7 +284,7 @@ _TWINS: dict[type, type[DeviceRule]] = {
 
 
 def supported(rule: Any) -> bool:
-    """Whether ``rule`` has a device twin (the rules of :mod:`gradguard.policies`)."""
+    """Whether ``rule`` has a device twin (the rules of :mod:`gradguard.rules`)."""
     return type(rule) in _TWINS
 
 
@@ -292,7 +292,7 @@ def device_rule(rule: Rule, device: torch.device) -> DeviceRule:
     """Return the device twin of ``rule``, starting from its current state.
 
     Raises:
-      TypeError: ``rule`` is not one of :mod:`gradguard.policies`' rules.
+      TypeError: ``rule`` is not one of :mod:`gradguard.rules`' rules.
     """
     twin = _TWINS.get(type(rule))
     if twin is None:

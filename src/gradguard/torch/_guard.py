@@ -43,10 +43,8 @@ deterministic rules, so every rank takes the same decision — no rank skips alo
 
 from __future__ import annotations
 
-import copy
 import math
 import os
-import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,16 +54,16 @@ import torch
 from torch import Tensor
 
 from gradguard.errors import InputError
-from gradguard.policies import MedianMadRule, Rule
-from gradguard.records import RecordWriter, StepRecord
+from gradguard.records import RecordWriter, StepRecord, classify, make_record
+from gradguard.rules import MedianMadRule, Policy, Rule, check_policy, decide
 from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_overflow
-from gradguard.torch._record import classify
+from gradguard.torch._record import first_lr, scalar_tensor
+from gradguard.torch._reduce import any_over_ranks, mean_over_ranks
+from gradguard.torch._sinks import emit, tensorboard_writer
+from gradguard.torch._snapshot import Snapshot, capture_state, restore_state
 from gradguard.torch._stats import HostGradStats, check_norm_type, grad_stats
 
-__all__ = ["GuardError", "Monitor", "Snapshot", "SpikeGuard"]
-
-Policy = Literal["skip", "raise", "step"]
-_POLICIES = ("skip", "raise", "step")
+__all__ = ["GuardError", "Monitor", "SpikeGuard"]
 
 
 class GuardError(RuntimeError):
@@ -74,86 +72,6 @@ class GuardError(RuntimeError):
     def __init__(self, message: str, record: StepRecord | None = None) -> None:
         super().__init__(message)
         self.record = record
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    try:
-        import numpy as np
-
-        state["numpy"] = np.random.get_state()
-    except ImportError:  # pragma: no cover - numpy is a core dependency
-        pass
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    torch.set_rng_state(state["torch"])
-    if "numpy" in state:
-        import numpy as np
-
-        np.random.set_state(state["numpy"])
-    if "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _clone_tree(obj: Any) -> Any:
-    """Deep-copy a state dict, tensors cloned (so later in-place updates cannot alias it)."""
-    if isinstance(obj, Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, dict):
-        return {k: _clone_tree(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clone_tree(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(_clone_tree(v) for v in obj)
-    return copy.deepcopy(obj)
-
-
-class Snapshot:
-    """The last good state: model, optimizer, scheduler, scaler, RNG, guard rules.
-
-    Kept in memory (cloned tensors), or on disk when ``path`` is given (written
-    atomically: a temp file, then ``os.replace``, so a crash mid-save keeps the older
-    snapshot).
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = None if path is None else Path(path)
-        self._state: dict[str, Any] | None = None
-        self.step: int | None = None
-
-    def save(self, state: dict[str, Any], step: int) -> None:
-        """Store ``state`` (taken at optimizer step ``step``)."""
-        cloned = _clone_tree(state)
-        if self.path is None:
-            self._state = cloned
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-            try:
-                torch.save({"step": step, "state": cloned}, tmp)
-                os.replace(tmp, self.path)
-            finally:
-                tmp.unlink(missing_ok=True)
-        self.step = step
-
-    def load(self) -> dict[str, Any]:
-        """Return a fresh copy of the stored state (safe to load into live objects)."""
-        if self.path is not None:
-            data = torch.load(self.path, weights_only=False)
-            return data["state"]
-        if self._state is None:
-            raise RuntimeError("no snapshot has been taken")
-        return _clone_tree(self._state)
-
-
-def _check_policy(name: str, value: str) -> None:
-    if value not in _POLICIES:
-        raise InputError(name, value, f"one of {', '.join(_POLICIES)}")
 
 
 class SpikeGuard:
@@ -170,7 +88,7 @@ class SpikeGuard:
       on_nonfinite: NaN/inf loss or gradient: ``"skip"``, ``"raise"`` or ``"step"``.
       on_spike: a flagged spike: ``"skip"``, ``"raise"`` or ``"step"`` (step after clipping).
       spike_rule: judges the pre-clip gradient norm (default: median + 6·MAD over 128
-        steps, :class:`~gradguard.policies.MedianMadRule`); ``None`` disables it.
+        steps, :class:`~gradguard.rules.MedianMadRule`); ``None`` disables it.
       loss_rule: judges the loss the same way (default ``None``: off).
       rollback_after: roll back after this many consecutive bad (skipped or raised)
         steps; ``None`` never rolls back.
@@ -215,8 +133,8 @@ class SpikeGuard:
         process_group: Any = None,
         run: str | None = None,
     ) -> None:
-        _check_policy("on_nonfinite", on_nonfinite)
-        _check_policy("on_spike", on_spike)
+        check_policy("on_nonfinite", on_nonfinite)
+        check_policy("on_spike", on_spike)
         for name, value, lo in (
             ("skip_batches", skip_batches, 0),
             ("snapshot_every", snapshot_every, 1),
@@ -242,7 +160,7 @@ class SpikeGuard:
         for name, rule in (("spike_rule", spike_rule), ("loss_rule", loss_rule)):
             if not (rule is None or rule == "default" or isinstance(rule, Rule)):
                 raise InputError(
-                    name, rule, "a gradguard.policies rule (e.g. MedianMadRule()) or None"
+                    name, rule, "a gradguard.rules rule (e.g. MedianMadRule()) or None"
                 )
         norm_type = check_norm_type(norm_type)
         self.model = model
@@ -290,7 +208,7 @@ class SpikeGuard:
         else:
             self.log = RecordWriter(log)
             self._owns_log = True
-        self.tensorboard = self._tensorboard(tensorboard) if self.rank == 0 else None
+        self.tensorboard = tensorboard_writer(tensorboard) if self.rank == 0 else None
         # A writer the guard made from a log directory is the guard's to close.
         self._owns_tensorboard = (
             self.tensorboard is not None and tensorboard is not self.tensorboard
@@ -310,21 +228,6 @@ class SpikeGuard:
             snapshot_path = path.with_name(f"{path.stem}.rank{self.rank}{path.suffix}")
         self.snapshot = Snapshot(snapshot_path)
         self.snapshot.save(self._state(), 0)
-
-    @staticmethod
-    def _tensorboard(tb: Any) -> Any:
-        if tb is None or hasattr(tb, "add_scalar"):
-            return tb
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise InputError(
-                "tensorboard",
-                str(tb),
-                "a SummaryWriter or a log directory with tensorboard installed",
-                "Install it with: pip install tensorboard",
-            ) from None
-        return SummaryWriter(str(tb))
 
     # -- snapshot / rollback -------------------------------------------------------
     def _rules_state(self) -> dict[str, Any]:
@@ -346,26 +249,12 @@ class SpikeGuard:
                 obj.load_state_dict(state[key])
 
     def _state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "rng": _rng_state(),
-            **self._rules_state(),
-        }
-        if self.scheduler is not None:
-            state["scheduler"] = self.scheduler.state_dict()
-        if self.scaler is not None:
-            state["scaler"] = self.scaler.state_dict()
+        state = capture_state(self.model, self.optimizer, self.scheduler, self.scaler)
+        state.update(self._rules_state())
         return state
 
     def _restore(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and "scheduler" in state:
-            self.scheduler.load_state_dict(state["scheduler"])
-        if self.scaler is not None and "scaler" in state:
-            self.scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
+        restore_state(state, self.model, self.optimizer, self.scheduler, self.scaler)
         self._load_rules_state(state)
 
     def take_snapshot(self) -> None:
@@ -415,45 +304,13 @@ class SpikeGuard:
         device = flags[0].device
         total = torch.stack([f.to(device=device, dtype=torch.float64) for f in flags]).sum()
         if self._distributed:
-            import torch.distributed as dist
-
-            # Gradients that differ between ranks (a fault after DDP's all-reduce) would
-            # let one rank's scaler skip while another's steps: every rank's scaler gets
-            # the global verdict, so all skip (and back off) together.
-            dist.all_reduce(total, op=dist.ReduceOp.MAX, group=self.process_group)
-            for f in flags:
-                f.copy_((total > 0).to(device=f.device, dtype=f.dtype))
+            total = any_over_ranks(total, flags, self.process_group)
         return total
 
     def _reduce_loss(self, loss: Tensor | float | None, device: torch.device) -> Tensor:
-        # torch.full fills on the device; torch.tensor(float) would copy from the host.
-        if loss is None:
-            return torch.full((), math.nan, dtype=torch.float64, device=device)
-        if isinstance(loss, Tensor):
-            if loss.numel() != 1:
-                raise InputError(
-                    "loss",
-                    f"a tensor of shape {tuple(loss.shape)}",
-                    "one number (a 0-d or one-element tensor, a float or None)",
-                    "Reduce it first, e.g. loss.mean().",
-                )
-            t = loss.detach().reshape(()).to(device=device, dtype=torch.float64)
-            if self._distributed:
-                t = t.clone()  # all_reduce works in place: never on the caller's tensor
-        else:
-            try:
-                value = float(loss)
-            except (TypeError, ValueError):
-                raise InputError(
-                    "loss", loss, "one number (a 0-d or one-element tensor, a float or None)"
-                ) from None
-            t = torch.full((), value, dtype=torch.float64, device=device)
+        t = scalar_tensor(loss, device, "loss")
         if self._distributed:
-            import torch.distributed as dist
-
-            # The mean loss over ranks (NaN on any rank makes it NaN on all).
-            dist.all_reduce(t, op=dist.ReduceOp.SUM, group=self.process_group)
-            t /= dist.get_world_size(self.process_group)
+            t = mean_over_ranks(t, self.process_group)
         return t
 
     def step(self, loss: Tensor | float | None = None) -> StepRecord:
@@ -516,18 +373,31 @@ class SpikeGuard:
             spike=spike,
             amp_skip=amp_skip,
         )
-        policy = {"nonfinite": self.on_nonfinite, "spike": self.on_spike}.get(kind, "step")
-        if kind == "amp_skip":
+        policy = self.on_spike if kind == "spike" else self.on_nonfinite
+        decision = decide(
+            kind,
+            policy,
+            self.consecutive_bad,
+            self.rollbacks,
+            rollback_after=self.rollback_after,
+            max_rollbacks=self.max_rollbacks,
+        )
+        self.consecutive_bad = decision.consecutive_bad
+        outcome = decision.outcome
+
+        def record_of(action: str, clip: ClipResult | None = None) -> StepRecord:
+            return self._record(step, host, loss_v, clip, action, kind)
+
+        if outcome == "amp_skip":
             # The scaler skips optimizer.step itself when it found inf/NaN and lowers
             # its scale: a normal AMP event, not a fault.
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            record = self._record(step, host, loss_v, None, "skip", kind, loss_finite, grad_finite)
-            return self._emit(record)
-        if policy == "raise":
-            record = self._record(step, host, loss_v, None, "skip", kind, loss_finite, grad_finite)
+            return self._emit(record_of("skip"))
+        if outcome != "step":
             self._finish_skip()
-            self._emit(record)
+        if outcome == "raise":
+            record = self._emit(record_of("skip"))
             raise GuardError(
                 f"step {step}: {kind} (grad_norm={host.total_norm:g}, loss={loss_v}); "
                 f"the guard's policy for {kind} steps is 'raise', so the optimizer did not "
@@ -535,29 +405,22 @@ class SpikeGuard:
                 f"pass on_{'spike' if kind == 'spike' else 'nonfinite'}='skip'.",
                 record,
             )
-        if policy == "skip":
-            self.consecutive_bad += 1
-            self._finish_skip()
-            action = "skip"
-            if self.rollback_after is not None and self.consecutive_bad >= self.rollback_after:
-                if self.rollbacks >= self.max_rollbacks:
-                    record = self._record(
-                        step, host, loss_v, None, "skip", kind, loss_finite, grad_finite
-                    )
-                    self._emit(record)
-                    raise GuardError(
-                        f"step {step}: {self.consecutive_bad} bad steps in a row after "
-                        f"{self.rollbacks} rollbacks (max_rollbacks={self.max_rollbacks}): "
-                        "rolling back is not helping (the model and optimizer are as the "
-                        "last step taken left them). Look at the log, lower the learning "
-                        "rate, or raise max_rollbacks.",
-                        record,
-                    )
-                self.rollback()
-                action = "rollback"
-            record = self._record(step, host, loss_v, None, action, kind, loss_finite, grad_finite)
-            if action == "rollback":
-                record.extra["restored_step"] = self.snapshot.step
+        if outcome == "give_up":
+            record = self._emit(record_of("skip"))
+            raise GuardError(
+                f"step {step}: {self.consecutive_bad} bad steps in a row after "
+                f"{self.rollbacks} rollbacks (max_rollbacks={self.max_rollbacks}): "
+                "rolling back is not helping (the model and optimizer are as the "
+                "last step taken left them). Look at the log, lower the learning "
+                "rate, or raise max_rollbacks.",
+                record,
+            )
+        if outcome == "skip":
+            return self._emit(record_of("skip"))
+        if outcome == "rollback":
+            self.rollback()
+            record = record_of("rollback")
+            record.extra["restored_step"] = self.snapshot.step
             return self._emit(record)
 
         # Take the step (clean, or the "step" policy on a bad one).
@@ -573,11 +436,10 @@ class SpikeGuard:
             self.scaler.update()
         else:
             self.optimizer.step()
-        record = self._record(step, host, loss_v, clip, "step", kind, loss_finite, grad_finite)
+        record = record_of("step", clip)
         if before is not None:
             record.update_ratio = self._update_ratio(before)
-        if kind in ("ok", "clipped"):
-            self.consecutive_bad = 0
+        if decision.healthy:
             self._healthy_since_snapshot += 1
             # Snapshot at the start of the next step, after the caller's scheduler.step()
             # and other end-of-iteration work, so the snapshot is a consistent state.
@@ -610,30 +472,23 @@ class SpikeGuard:
         clip: ClipResult | None,
         action: str,
         kind: str,
-        loss_finite: bool,
-        grad_finite: bool,
     ) -> StepRecord:
-        lr = self.optimizer.param_groups[0].get("lr") if self.optimizer.param_groups else None
         scale = None
         if self.scaler is not None and self.scaler.is_enabled():
             scale = float(self.scaler.get_scale())
-        return StepRecord(
-            step=step,
-            loss=loss,
+        return make_record(
+            step,
             grad_norm=host.total_norm,
-            grad_norm_clipped=(
-                None if action != "step" else (clip.total_norm_clipped if clip else host.total_norm)
-            ),
+            max_abs=host.max_abs,
+            nonfinite_count=host.nonfinite_count,
+            loss=loss,
             clip_coef=clip.clip_coef if clip else None,
+            grad_norm_clipped=clip.total_norm_clipped if clip else None,
             clipped=bool(clip and clip.clipped),
             threshold=clip.threshold if clip else None,
             action=action,
             kind=kind,
-            lr=None if lr is None else float(lr),
-            max_abs=host.max_abs,
-            nonfinite_count=host.nonfinite_count,
-            loss_finite=loss_finite,
-            grad_finite=grad_finite,
+            lr=first_lr(self.optimizer),
             amp_scale=scale,
             layer_norms=host.layer_norms,
             run=self.run,
@@ -641,22 +496,7 @@ class SpikeGuard:
         )
 
     def _emit(self, record: StepRecord) -> StepRecord:
-        if self.log is not None:
-            self.log.write(record)
-        if self.tensorboard is not None:
-            for key in ("loss", "grad_norm", "grad_norm_clipped", "max_abs", "update_ratio"):
-                value = getattr(record, key)
-                if value is not None and math.isfinite(value):
-                    self.tensorboard.add_scalar(f"gradguard/{key}", value, record.step)
-            self.tensorboard.add_scalar(
-                "gradguard/skipped", float(record.action != "step"), record.step
-            )
-            for layer, value in (record.layer_norms or {}).items():
-                if math.isfinite(value):
-                    self.tensorboard.add_scalar(f"gradguard/layer/{layer}", value, record.step)
-        for hook in self.hooks:
-            hook(record)
-        return record
+        return emit(record, self.log, self.tensorboard, self.hooks)
 
     def close(self) -> None:
         """Close the log and the TensorBoard writer if the guard opened them."""

@@ -1,19 +1,18 @@
-"""Normalising the ``parameters`` argument the way ``torch.nn.utils`` accepts it, plus names."""
+"""Normalising the ``parameters`` argument the way ``torch.nn.utils`` accepts it, plus names.
+
+Every gradguard.torch function accepts as ``parameters`` what torch.nn.utils accepts (a
+tensor or an iterable of tensors), plus a module or ``named_parameters()`` pairs, which
+also give the names the per-layer statistics need.
+"""
 
 from __future__ import annotations
 
 import types
 import warnings
-from collections.abc import Iterable
-from typing import Any, TypeAlias
+from typing import Any
 
 import torch
 from torch import Tensor
-
-# What every gradguard.torch function accepts as ``parameters``: what torch.nn.utils
-# accepts (a tensor or an iterable of tensors), plus a module or ``named_parameters()``
-# pairs, which also give the names the per-layer statistics need.
-Parameters: TypeAlias = "Tensor | Iterable[Tensor] | Iterable[tuple[str, Tensor]] | torch.nn.Module"
 
 
 def named_list(parameters: Any) -> tuple[list[Tensor], list[str] | None]:

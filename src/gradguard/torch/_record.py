@@ -9,31 +9,22 @@ import torch
 from torch import Tensor
 
 from gradguard.errors import InputError
-from gradguard.records import StepRecord
+from gradguard.records import StepRecord, make_record
 from gradguard.torch._stats import GradStats
 
-__all__ = ["classify", "step_record"]
+__all__ = ["step_record"]
+
+_ONE_NUMBER = "one number (a 0-d or one-element tensor, a float or None)"
 
 
-def classify(
-    *,
-    loss_finite: bool,
-    grad_finite: bool,
-    clipped: bool,
-    spike: bool = False,
-    amp_skip: bool = False,
-) -> str:
-    """Return the step's kind: ``amp_skip`` > ``nonfinite`` > ``spike`` > ``clipped`` > ``ok``."""
-    if amp_skip:
-        return "amp_skip"
-    if not (loss_finite and grad_finite):
-        return "nonfinite"
-    if spike:
-        return "spike"
-    return "clipped" if clipped else "ok"
+def scalar_tensor(x: Tensor | float | None, device: torch.device, name: str) -> Tensor:
+    """Return ``x`` as a 0-d float64 tensor on ``device`` (``None``: NaN), without a sync.
 
+    A tensor is detached (not copied when it is already float64 on ``device``).
 
-def _as_tensor(x: Tensor | float | None, device: torch.device, name: str) -> Tensor:
+    Raises:
+      InputError: ``x`` is a tensor of more than one element, or not a number.
+    """
     # torch.full fills on the device; torch.tensor(float) would copy from the host.
     if x is None:
         return torch.full((), math.nan, dtype=torch.float64, device=device)
@@ -42,10 +33,15 @@ def _as_tensor(x: Tensor | float | None, device: torch.device, name: str) -> Ten
             raise InputError(
                 name,
                 f"a tensor of shape {tuple(x.shape)}",
-                "one number (a 0-d or one-element tensor, a float or None)",
+                _ONE_NUMBER,
+                "Reduce it first, e.g. loss.mean().",
             )
         return x.detach().reshape(()).to(device=device, dtype=torch.float64)
-    return torch.full((), float(x), dtype=torch.float64, device=device)
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        raise InputError(name, x, _ONE_NUMBER) from None
+    return torch.full((), value, dtype=torch.float64, device=device)
 
 
 def step_record(
@@ -66,19 +62,23 @@ def step_record(
 ) -> StepRecord:
     """Build the step record for one optimizer step, with a single host sync.
 
+    The tensors are read in one transfer, then the record is made by
+    :func:`gradguard.records.make_record`, the constructor the guard uses too.
+
     Args:
       step: the optimizer step index (0-based, skipped steps included).
       stats: this step's :func:`gradguard.torch.grad_stats`, taken *before* clipping.
       loss: the training loss (tensor or float); ``None`` if not known.
       clip_coef: the coefficient clipping applied (from :func:`clip_grads_with_norm_`
-        or :func:`clip_coefficient`); ``None`` when no clipping is in use.
+        or :func:`clip_coef`); ``None`` when no clipping is in use.
       grad_norm_clipped: the measured post-clip total norm, when clipping was not a
         single coefficient (value clipping: ``get_total_norm`` after
         ``clip_grad_value_``); by default ``grad_norm × clip_coef``.
       threshold: the clipping threshold in force (``max_norm``), if any.
       optimizer: read the learning rate of its first parameter group.
       action: ``"step"``, ``"skip"`` or ``"rollback"``.
-      kind: the classification; derived with :func:`classify` when ``None``.
+      kind: the classification; derived with :func:`gradguard.records.classify` when
+        ``None``.
       layer_norms: include the per-layer norms (when the stats have them).
       run: run identifier; time: seconds since the run started; extra: further keys.
 
@@ -88,45 +88,32 @@ def step_record(
     """
     device = stats.total_norm.device
     host, (loss_v, coef_v, post_v) = stats.host(
-        _as_tensor(loss, device, "loss"),
-        _as_tensor(clip_coef, device, "clip_coef"),
-        _as_tensor(grad_norm_clipped, device, "grad_norm_clipped"),
+        scalar_tensor(loss, device, "loss"),
+        scalar_tensor(clip_coef, device, "clip_coef"),
+        scalar_tensor(grad_norm_clipped, device, "grad_norm_clipped"),
     )
-    loss_f = None if loss is None else loss_v
-    coef_f = None if clip_coef is None else coef_v
-    grad_finite = host.nonfinite_count == 0
-    loss_finite = loss_f is None or math.isfinite(loss_f)
-    clipped = coef_f is not None and coef_f < 1.0
-    if grad_norm_clipped is not None:
-        post = post_v
-        clipped = clipped or post_v < host.total_norm
-    elif coef_f is None:
-        post = host.total_norm
-    elif math.isfinite(host.total_norm) and math.isfinite(coef_f):
-        post = host.total_norm * coef_f
-    else:
-        post = math.nan
-    lr = None
-    if optimizer is not None and optimizer.param_groups:
-        lr_value = optimizer.param_groups[0].get("lr")
-        lr = float(lr_value) if lr_value is not None else None
-    return StepRecord(
-        step=step,
-        loss=loss_f,
+    return make_record(
+        step,
         grad_norm=host.total_norm,
-        grad_norm_clipped=post if action == "step" else None,
-        clip_coef=coef_f,
-        clipped=clipped,
-        threshold=threshold,
-        action=action,
-        kind=kind or classify(loss_finite=loss_finite, grad_finite=grad_finite, clipped=clipped),
-        lr=lr,
         max_abs=host.max_abs,
         nonfinite_count=host.nonfinite_count,
-        loss_finite=loss_finite,
-        grad_finite=grad_finite,
+        loss=None if loss is None else loss_v,
+        clip_coef=None if clip_coef is None else coef_v,
+        grad_norm_clipped=None if grad_norm_clipped is None else post_v,
+        threshold=threshold,
+        action=action,
+        kind=kind,
+        lr=first_lr(optimizer),
         layer_norms=host.layer_norms if layer_norms else None,
         run=run,
         time=time,
-        extra=dict(extra or {}),
+        extra=extra,
     )
+
+
+def first_lr(optimizer: torch.optim.Optimizer | None) -> float | None:
+    """Return the learning rate of ``optimizer``'s first parameter group, if any."""
+    if optimizer is None or not optimizer.param_groups:
+        return None
+    lr = optimizer.param_groups[0].get("lr")
+    return None if lr is None else float(lr)

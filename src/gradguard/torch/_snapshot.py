@@ -1,7 +1,9 @@
-"""Snapshots for rollback that fit beside a large model: host memory or disk, never the GPU.
+"""The snapshot store: the last good training state, kept for a rollback — in host memory
+or on disk, never a second copy on the accelerator.
 
-A snapshot holds what a rollback restores (model, optimizer, scheduler, scaler, RNG
-states, the guard's rules). Where its tensors live:
+A snapshot holds everything a rollback must restore — model, optimizer, LR scheduler,
+AMP grad scaler, the RNG states (Python, numpy, torch, CUDA) and the guard's learned
+rules. Where its tensors live:
 
 - ``"memory"``: host memory. Tensors of a model on an accelerator are copied into
   **pinned** host buffers without blocking (``copy_(non_blocking=True)``; the copies
@@ -25,6 +27,7 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import random
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,31 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["Snapshot", "SnapshotError", "host_copy"]
+__all__ = ["Snapshot", "SnapshotError"]
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    try:
+        import numpy as np
+
+        state["numpy"] = np.random.get_state()
+    except ImportError:  # pragma: no cover - numpy is a core dependency
+        pass
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        import numpy as np
+
+        np.random.set_state(state["numpy"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class SnapshotError(RuntimeError):
@@ -205,3 +232,36 @@ class Snapshot:
         if not (isinstance(data, dict) and data.get("gradguard_snapshot") == 1):
             raise SnapshotError(f"snapshot file {path} is not a gradguard snapshot. {how}")
         return _unplain(data["state"])
+
+
+def capture_state(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any
+) -> dict[str, Any]:
+    """Return the training state a snapshot keeps (state dicts, not copies: see save)."""
+    state: dict[str, Any] = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": _rng_state(),
+    }
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
+    return state
+
+
+def restore_state(
+    state: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+) -> None:
+    """Load :func:`capture_state`'s output back into the live objects."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and "scheduler" in state:
+        scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"])

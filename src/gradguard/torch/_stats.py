@@ -9,7 +9,7 @@ the values it copies anyway. Nothing is copied to the host until :meth:`GradStat
 which does it in one transfer: at most one host sync per step.
 
 Why max |g| and not ``isfinite().all()``: ``isfinite`` materialises a full-size boolean
-temporary (15–40× the cost of the norm on CPU), while NaN and inf propagate through
+temporary (many times the cost of the norm on CPU), while NaN and inf propagate through
 ``aminmax`` for free. And why not count non-finite tensors from the L2 norm alone:
 a float32 L2 norm overflows to ``inf`` once an entry exceeds ~1.8e19 although every
 entry is finite, so a tensor counts as non-finite only when its norm *and* its max |g|
@@ -20,35 +20,27 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import Tensor
-from torch._utils import _flatten_dense_tensors
-from torch.utils._foreach_utils import (
-    _device_has_foreach_support,
-    _group_tensors_by_device_and_dtype,
-    _has_foreach_support,
-)
 
 from gradguard.errors import InputError
+from gradguard.torch._foreach import (
+    check_dense,
+    flat,
+    foreach_device,
+    groups,
+    index_tensor,
+    no_grad,
+    use_foreach,
+)
 from gradguard.torch._params import layer_of, named_list
+from gradguard.torch._reduce import is_sharded, local_grad, reduce_stats
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-__all__ = [
-    "GradStats",
-    "HostGradStats",
-    "check_dense",
-    "check_norm_type",
-    "grad_stats",
-    "groups",
-    "local_grad",
-    "no_grad",
-]
+__all__ = ["GradStats", "HostGradStats", "grad_stats"]
 
 
 def check_norm_type(norm_type: object) -> float:
@@ -60,84 +52,6 @@ def check_norm_type(norm_type: object) -> float:
     if math.isnan(p) or p < 1:
         raise InputError("norm_type", norm_type, "a number ≥ 1 or inf")
     return p
-
-
-def check_dense(grads: list[Tensor]) -> None:
-    """Raise a one-line :class:`InputError` if a gradient is sparse (called on failure only,
-    so the hot path pays nothing for the check)."""
-    for g in grads:
-        if g.layout != torch.strided:
-            raise InputError(
-                "parameters",
-                f"a {g.layout} gradient of shape {tuple(g.shape)}",
-                "parameters with dense gradients",
-                "Sparse gradients (e.g. Embedding(sparse=True)) are not supported, as in "
-                "torch.nn.utils.clip_grad_norm_; use sparse=False.",
-            )
-
-
-def local_grad(grad: Tensor) -> Tensor:
-    """Return the local shard of a DTensor gradient (FSDP2), or the gradient itself."""
-    to_local = getattr(grad, "to_local", None)
-    return to_local() if callable(to_local) and hasattr(grad, "placements") else grad
-
-
-def _is_sharded(grad: Tensor) -> bool:
-    placements = getattr(grad, "placements", None)
-    return placements is not None and any(pl.is_shard() for pl in placements)
-
-
-_FOREACH_DEVICES: dict[str, bool] = {}
-
-
-def _foreach_device(device: torch.device) -> bool:
-    """Whether torch's foreach kernels run on ``device`` (torch's answer, kept per type)."""
-    known = _FOREACH_DEVICES.get(device.type)
-    if known is None:
-        known = _FOREACH_DEVICES[device.type] = _device_has_foreach_support(device)
-    return known
-
-
-def no_grad(fn: F) -> F:
-    """Run ``fn`` with autograd off, like ``@torch.no_grad()`` at a fifth of its cost.
-
-    ``torch.no_grad()`` as a decorator builds a context object per call (~1.5 µs, a few
-    per guarded step: 5 % of a small model's); this sets the same grad mode directly.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        enabled = torch.is_grad_enabled()
-        torch._C._set_grad_enabled(False)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch._C._set_grad_enabled(enabled)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _use_foreach(tensors: list[Tensor], device: torch.device, foreach: bool | None) -> bool:
-    if foreach is None:
-        return _has_foreach_support(tensors, device)
-    if foreach and not _device_has_foreach_support(device):
-        raise RuntimeError(
-            f"foreach=True was passed, but can't use the foreach API on {device.type} tensors"
-        )
-    return bool(foreach)
-
-
-_device_and_dtype = operator.attrgetter("device", "dtype")
-
-
-def groups(tensors: list[Tensor]) -> list[tuple[torch.device, list[Tensor], list[int]]]:
-    """Group ``tensors`` by (device, dtype), as torch does: ``(device, tensors, indices)``."""
-    if tensors and len(set(map(_device_and_dtype, tensors))) == 1:
-        # One group, the usual case: telling so takes less than torch's grouping (1.5
-        # against 3.3 µs for 6 tensors, 0.24 against 0.31 ms for 2,000).
-        return [(tensors[0].device, tensors, list(range(len(tensors))))]
-    grouped: Any = _group_tensors_by_device_and_dtype([tensors], with_indices=True)  # type: ignore[list-item]
-    return [(device, list(ts), list(idx)) for (device, _), ([ts], idx) in grouped.items()]
 
 
 def _pnorm(norms: Tensor, p: float) -> Tensor:
@@ -222,7 +136,7 @@ class GradStats:
         # Row k (one past the units) is a zero: empty tensors are finite.
         per_unit = torch.cat([self._unit_max(), self._unit_max().new_zeros(1)])
         k = self.extremes.shape[0] // 2
-        index = _index_tensor(tuple(u if u >= 0 else k for u in self.unit), per_unit.device)
+        index = index_tensor(tuple(u if u >= 0 else k for u in self.unit), per_unit.device)
         per_param = per_unit.index_select(0, index)
         # Non-finite iff the norm *and* max |g| are not finite: NaN and inf propagate into
         # both, while an inf norm with a finite max |g| is a float overflow, not a fault.
@@ -345,10 +259,10 @@ def grad_stats(
     if names is not None and len(grads_full) < len(every):
         kept_names = [n for n, g in zip(names, every, strict=True) if g is not None]
     # Plain tensors (one C-level type pass) need no probing: the attribute probes for
-    # DTensor cost ~0.5 µs per tensor, ~1 ms per step on 2,000 tensors.
+    # DTensor, per tensor, add up on models with thousands of tensors.
     plain = set(map(type, grads_full)) <= {Tensor}
     grads = grads_full if plain else [local_grad(g) for g in grads_full]
-    sharded = not plain and any(_is_sharded(g) for g in grads_full)
+    sharded = not plain and any(is_sharded(g) for g in grads_full)
     if not grads:
         zero = torch.zeros(())
         layers = kept_names is not None and per_layer
@@ -393,7 +307,7 @@ def grad_stats(
         inverse = [0] * len(order)
         for pos, i in enumerate(order):
             inverse[i] = pos
-        param_norms = stacked.index_select(0, _index_tensor(tuple(inverse), first_device))
+        param_norms = stacked.index_select(0, index_tensor(tuple(inverse), first_device))
     stats = GradStats(
         stacked,
         param_norms,
@@ -406,7 +320,7 @@ def grad_stats(
         grouped=grouped if keep_groups else None,
     )
     if sharded or process_group is not None:
-        param_norms, max_abs, bad = _reduce(
+        param_norms, max_abs, bad = reduce_stats(
             param_norms, stats.max_abs, stats.bad(), p, sharded, grads_full, process_group
         )
         stats.param_norms, stats.reduced_max, stats.reduced_bad = param_norms, max_abs, bad
@@ -430,13 +344,13 @@ def _group_stats(
 
     The extremes are read with ``torch.aminmax`` (one pass, NaN-propagating, no
     full-size temporary — ``g.abs().max()`` or ``isfinite()`` would allocate one;
-    separate ``amax``/``amin`` were slower on the LSTM benchmark's gradients, 2.17 vs
-    1.68 ms). Large tensors get their own unit, exact per tensor. Small tensors share
-    one concatenated buffer — one kernel instead of thousands of tiny ones — so each
-    gets the extremes of *all* small tensors in the group. That is enough to classify
-    them: a small tensor with an inf norm counts as non-finite when that shared max |g|
-    is not finite (exact unless one step has both an inf entry and another small tensor
-    whose finite entries overflow the norm: then both count).
+    separate ``amax``/``amin`` read the tensor twice). Large tensors get their own
+    unit, exact per tensor. Small tensors share one concatenated buffer — one kernel
+    instead of thousands of tiny ones — so each gets the extremes of *all* small
+    tensors in the group. That is enough to classify them: a small tensor with an inf
+    norm counts as non-finite when that shared max |g| is not finite (exact unless one
+    step has both an inf entry and another small tensor whose finite entries overflow
+    the norm: then both count).
 
     Returns:
       ``(norms, [lo_0, hi_0, lo_1, hi_1, …], unit)`` with ``unit[i]`` the unit of
@@ -455,11 +369,11 @@ def _group_stats(
         )
     if foreach is None and plain:
         # torch's own check would test each tensor's type, known here to be Tensor.
-        use_foreach = _foreach_device(device)
+        fast = foreach_device(device)
     else:
-        use_foreach = _use_foreach(tensors, device, foreach)
+        fast = use_foreach(tensors, device, foreach)
     computed: Sequence[Tensor]
-    if use_foreach:
+    if fast:
         computed = torch._foreach_norm(full, p)
     else:
         computed = [torch.linalg.vector_norm(g, p) for g in full]
@@ -472,7 +386,7 @@ def _group_stats(
     unit: list[int] = []
     if not has_empty and max(sizes) < BIG:
         # All small (the common case for many tensors): one unit, no per-tensor loop.
-        return norms, list(torch.aminmax(_flat(tensors))), [0] * len(tensors)
+        return norms, list(torch.aminmax(flat(tensors))), [0] * len(tensors)
     small: list[Tensor] = []
     small_unit = -1
     for g, n in zip(tensors, sizes, strict=True):
@@ -488,39 +402,9 @@ def _group_stats(
             unit.append(small_unit)
             small.append(g)
     if small:
-        lo, hi = torch.aminmax(_flat(small))
+        lo, hi = torch.aminmax(flat(small))
         pairs[2 * small_unit], pairs[2 * small_unit + 1] = lo, hi
     return norms, pairs, unit
-
-
-def _flat(tensors: list[Tensor]) -> Tensor:
-    """Return ``tensors`` concatenated into one 1-D buffer (one tensor: itself)."""
-    if len(tensors) == 1:
-        return tensors[0]  # aminmax reads any shape
-    if all(g.ndim == 1 for g in tensors):
-        # 1-D tensors are concatenated as they are: torch's flatten (a view per tensor,
-        # in C++) costs 0.4 µs per tensor, cat alone 0.13 µs.
-        return torch.cat(tensors)
-    # Otherwise flatten in C++: a Python reshape per tensor costs 0.95 µs per tensor.
-    return _flatten_dense_tensors(tensors)
-
-
-_INDEX_CACHE: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}
-
-
-def _index_tensor(index: tuple[int, ...], device: torch.device) -> Tensor:
-    """Return ``index`` as a long tensor on ``device``, built once per distinct index.
-
-    A host-to-device copy of a Python list waits for the device (a sync on CUDA), so the
-    same model's index tensors are made once and reused.
-    """
-    key = (index, device)
-    cached = _INDEX_CACHE.get(key)
-    if cached is None:
-        if len(_INDEX_CACHE) > 64:  # many different models: keep the cache small
-            _INDEX_CACHE.clear()
-        cached = _INDEX_CACHE[key] = torch.tensor(index, dtype=torch.long, device=device)
-    return cached
 
 
 @functools.lru_cache(maxsize=16)
@@ -528,7 +412,7 @@ def _layer_index(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[int, ..
     """Return the layers of ``names`` (in order of appearance) and each name's layer.
 
     Cached: the same model's names come every step, and splitting thousands of them
-    costs ~0.4 ms.
+    every step would cost more than the statistics.
     """
     layers: dict[str, int] = {}
     index = tuple(layers.setdefault(layer_of(n), len(layers)) for n in names)
@@ -537,56 +421,10 @@ def _layer_index(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[int, ..
 
 def _layer_norms(param_norms: Tensor, names: list[str], p: float) -> tuple[list[str], Tensor]:
     layers, index = _layer_index(tuple(names))
-    idx = _index_tensor(index, param_norms.device)
+    idx = index_tensor(index, param_norms.device)
     out = param_norms.new_zeros(len(layers))
     if math.isinf(p):
         out = out.scatter_reduce(0, idx, param_norms, reduce="amax", include_self=True)
     else:
         out = out.index_add(0, idx, param_norms.pow(p)).pow(1.0 / p)
     return list(layers), out
-
-
-def _reduce(
-    param_norms: Tensor,
-    max_abs: Tensor,
-    bad: Tensor,
-    p: float,
-    sharded: bool,
-    grads: list[Any],
-    process_group: Any,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Make the statistics global: identical on every rank afterwards."""
-    import torch.distributed as dist
-
-    group = process_group
-    if sharded:
-        # FSDP2 shards live on a 1-D device mesh: reduce over its group.
-        mesh = next(g.device_mesh for g in grads if getattr(g, "device_mesh", None) is not None)
-        group = mesh.get_group()
-    n = param_norms.numel()
-    dtype = torch.float64
-    # NaN is not ordered, so a MAX reduction could drop it: carry "is NaN" as flags.
-    parts = [
-        torch.nan_to_num(max_abs.to(dtype), nan=math.inf).reshape(1),
-        torch.isnan(max_abs).to(dtype).reshape(1),
-        bad.to(dtype),
-        torch.isnan(param_norms).to(dtype),
-    ]
-    additive = sharded and not math.isinf(p)
-    if additive:
-        # ‖g‖_p^p is additive over disjoint shards.
-        sums = torch.nan_to_num(param_norms.to(dtype), nan=0.0).pow(p)
-        dist.all_reduce(sums, op=dist.ReduceOp.SUM, group=group)
-        norms = sums.pow(1.0 / p)
-    else:
-        # Replicated gradients (DDP), or the inf norm: the max over ranks.
-        parts.append(torch.nan_to_num(param_norms.to(dtype), nan=math.inf))
-    vec = torch.cat(parts)
-    dist.all_reduce(vec, op=dist.ReduceOp.MAX, group=group)
-    max_g = torch.where(vec[1] > 0, math.nan, vec[0])
-    bad_g = vec[2 : 2 + n] > 0
-    nan_norm = vec[2 + n : 2 + 2 * n] > 0
-    if not additive:
-        norms = vec[2 + 2 * n :]
-    norms = torch.where(nan_norm, math.nan, norms).to(param_norms.dtype)
-    return norms, max_g.to(max_abs.dtype), bad_g

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradguard.policies import (
+from gradguard.rules import (
     RULES,
     EmaZScoreRule,
     FixedThreshold,
@@ -199,7 +199,7 @@ def test_bad_parameters(make, match):
     )
 )
 def test_median_and_mad_match_numpy(values):
-    from gradguard.policies import median_and_mad
+    from gradguard.rules import median_and_mad
 
     med, mad = median_and_mad(sorted(values))
     assert med == pytest.approx(float(np.median(values)), abs=1e-9)
@@ -208,7 +208,7 @@ def test_median_and_mad_match_numpy(values):
 
 
 def test_replay_trace_reports_progress_for_every_value():
-    from gradguard.policies import replay_trace
+    from gradguard.rules import replay_trace
 
     seen = []
     trace = _trace(6, 25_001)
@@ -219,3 +219,34 @@ def test_replay_trace_reports_progress_for_every_value():
         seen.append,
     )
     assert sum(seen) == 2 * 25_001 and max(seen) == 10_000
+
+
+def test_each_rule_says_whether_it_clips_or_skips():
+    from gradguard.rules import RULES, replay_trace
+
+    assert {name: cls.action for name, cls in RULES.items()} == {
+        "fixed": "clip",
+        "autoclip": "clip",
+        "zclip": "clip",
+        "spike-mad": "skip",
+        "spike-std": "skip",
+    }
+    # Replay reads the rule's own action, not its name: a spike rule under any name skips.
+    trace = replay_trace([0, 1], [1.0, 2.0], {"mine": MedianMadRule(), "c": FixedThreshold(1.5)})
+    assert [(r.rule, r.action) for r in trace.rules] == [("mine", "skip"), ("c", "clip")]
+
+
+def test_gradguard_policies_still_imports_with_a_deprecation_warning():
+    import importlib
+    import sys
+
+    import gradguard.rules as rules
+
+    sys.modules.pop("gradguard.policies", None)
+    with pytest.warns(DeprecationWarning, match="gradguard.rules"):
+        old = importlib.import_module("gradguard.policies")
+    assert old.MedianMadRule is rules.MedianMadRule
+    assert old.PolicyReplay is rules.RuleReplay
+    assert old.replay_trace is rules.replay_trace
+    trace = old.replay_trace([0], [1.0], {"fixed": old.FixedThreshold(0.5)})
+    assert trace.policies[0].policy == "fixed"  # the old attribute names still read

@@ -1,0 +1,176 @@
+"""Input errors: one validation module, library names, one flag map, told in English or Bengali."""
+
+from __future__ import annotations
+
+import re
+import string
+
+import pytest
+
+from gradguard._validate import check_choice, check_whole, check_whole_list
+from gradguard.cli import main
+from gradguard.cli._app import FLAGS, app
+from gradguard.errors import HINTS, RULES, InputError
+from gradguard.explain import lesson
+from gradguard.explain._catalog import load_catalog
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_bengali_catalog_tells_every_rule_and_hint_with_the_same_fields():
+    cat = load_catalog("bn", "errors")
+    assert set(cat.section("rules")) == set(RULES)
+    assert set(cat.section("hints")) == set(HINTS)
+    for rid, english in RULES.items():
+        assert _fields(cat[f"rules.{rid}"]) == _fields(english), rid
+    for hid, english in HINTS.items():
+        assert _fields(cat[f"hints.{hid}"]) == _fields(english), hid
+
+
+@pytest.mark.parametrize(
+    ("call", "english"),
+    [
+        (lambda: check_whole("0", "T"), "T must be a whole number ≥ 1, got '0'."),
+        (lambda: check_whole(True, "T"), "T must be a whole number ≥ 1, got True."),
+        (lambda: check_whole(2.5, "T"), "T must be a whole number ≥ 1, got 2.5."),
+        (lambda: check_whole("9" * 31, "T"), "with at most 30 digits"),
+        (lambda: check_whole(0, "T", 1, 10_000), "a whole number from 1 to 10,000, got 0."),
+        (lambda: check_whole(10_001, "T", 1, 10_000), "from 1 to 10,000, got 10001."),
+        (lambda: check_choice("pdf", "format", ("text", "json")), "one of text, json, got 'pdf'."),
+        (lambda: check_whole_list("5,,10", "Ts"), "Ts must be a comma-separated list"),
+        (lambda: lesson(T=0), "T must be a whole number ≥ 1, got 0."),
+        (lambda: lesson(eta="-1"), "eta must be a number > 0, got '-1'."),
+        (lambda: lesson(c=0), "c must be a finite number > 0 (the clipping threshold), got 0."),
+    ],
+)
+def test_messages_name_the_library_parameter(call, english):
+    with pytest.raises(InputError) as e:
+        call()
+    assert english in str(e.value)
+    bn = e.value.message("bn")
+    assert bn.startswith(e.value.argument + "-এর মান ") and bn.endswith("।")
+    # the value and the parameter stay as typed; the words are Bengali
+    assert not re.search(r"\b(must|whole|number|got|one of)\b", bn), bn
+
+
+def test_checks_accept_what_they_should():
+    assert check_whole(" 1_000 ", "T") == 1000 and check_whole(7, "T", 1, 7) == 7
+    assert check_whole_list("5, 10,20") == [5, 10, 20] and check_whole_list((1, 2)) == [1, 2]
+    assert check_choice("bn", "lang", ("en", "bn")) == "bn"
+
+
+def test_free_text_rules_stay_english_in_every_language():
+    e = InputError("max_norm", -1, "a finite number > 0")
+    assert e.rule_id is None and e.message("bn") == str(e) == (
+        "max_norm must be a finite number > 0, got -1."
+    )
+
+
+def test_renamed_keeps_the_rule_and_the_hint():
+    e = InputError("T", 10**6, "lesson_T", "lesson_use_table", max=100_000)
+    flag = e.renamed("--steps")
+    assert str(flag).startswith("--steps must be at most 100,000 for the lesson")
+    assert flag.message("bn").startswith("--steps-এর মান পাঠের জন্য সর্বোচ্চ 100,000")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["explain", "--steps", "0"],
+            "gradguard: error: --steps must be a whole number ≥ 1, got '0'.",
+        ),
+        (["explain", "--lr", "0"], "gradguard: error: --lr must be a number > 0, got '0'."),
+        (["clip", "--c", "0"], "gradguard: error: --c must be a finite number > 0"),
+        (["sgd", "--clip", "0"], "gradguard: error: --clip must be a finite number > 0"),
+        (["table", "--lang", "xx"], "gradguard: error: --lang must be one of en, bn, got 'xx'."),
+    ],
+)
+def test_cli_names_its_flags_in_english(capsys, args, line):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "start"),
+    [
+        (["explain", "--lang", "bn", "--steps", "0"], "gradguard: ভুল: --steps-এর মান 1 বা তার বেশি"),
+        (["explain", "--lang", "bn", "--clip", "-1"], "gradguard: ভুল: --clip-এর মান 0-এর চেয়ে বড়"),
+        (["table", "--lang", "bn", "--mode", "half"], "gradguard: ভুল: --mode-এর মান exact, float64"),
+        (["report", "--lang", "bn", "--w", "abc"], "gradguard: ভুল: --w-এর মান একটি finite সংখ্যা"),
+    ],
+)
+def test_cli_errors_in_bengali_with_lang_bn(capsys, args, start):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(start) and err.count("\n") == 1
+    assert not re.search(r"\b(must|whole|number|got)\b", err), err
+
+
+def test_one_flag_map_names_real_flags():
+    flags = {opt for cmd in app.registered_commands for p in _params(cmd) for opt in p}
+    assert set(FLAGS.values()) <= flags, set(FLAGS.values()) - flags
+
+
+def _params(cmd) -> list[list[str]]:
+    import inspect
+
+    out = []
+    for p in inspect.signature(cmd.callback).parameters.values():
+        info = p.default
+        decls = getattr(info, "param_decls", None)
+        if decls:
+            out.append([d for d in decls if d.startswith("--")])
+    return out
+
+
+def test_help_lists_commands_in_the_story_order(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    names = re.findall(r"^│ (\w+) ", out, re.M)
+    story = [
+        "explain",
+        "table",
+        "sgd",
+        "clip",
+        "flow",
+        "remedies",
+        "replay",
+        "report",
+        "serve",
+        "tour",
+    ]
+    assert [n for n in names if n in story] == story
+
+
+def test_explorer_answers_bad_input_in_the_page_language():
+    import json
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from gradguard.serve import make_server
+
+    server = make_server(0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        port = server.server_address[1]
+        answers = {}
+        for lang in ("en", "bn"):
+            url = f"http://127.0.0.1:{port}/api/lesson?T=0&lang={lang}"
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(url, timeout=10)
+            assert e.value.code == 400
+            answers[lang] = json.loads(e.value.read())
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert answers["en"]["error"] == "T must be a whole number from 1 to 10,000, got '0'."
+    bn = answers["bn"]["error"]
+    assert bn == "T-এর মান 1 থেকে 10,000-এর মধ্যে একটি পূর্ণসংখ্যা হতে হবে, কিন্তু পাওয়া গেছে '0'।"
+    assert answers["bn"]["argument"] == "T"

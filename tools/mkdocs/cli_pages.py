@@ -1,0 +1,108 @@
+"""Fill the docs with what the CLI itself says, so the pages cannot drift from the code.
+
+Two markers, each on a line of its own in a page's Markdown:
+
+- ``<!-- gradguard-cli-reference -->`` becomes one section per command of ``gradguard``
+  (in the order ``gradguard --help`` lists them): its help text and a table of its
+  arguments and options with their defaults, read from the typer application.
+- ``<!-- gradguard-run: ARGS -->`` becomes a text block with ``$ gradguard ARGS`` and that
+  command's output, run at build time (a non-zero exit status fails the build);
+  ``<!-- gradguard-run-wrapped: ARGS -->`` does the same with long lines wrapped (for
+  prose such as the lesson; ``docs/stylesheets/extra.css``).
+
+Loaded by mkdocs.yml (``hooks: [tools/mkdocs/cli_pages.py]``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from typing import Any
+
+import typer
+
+MARKER = "<!-- gradguard-cli-reference -->"
+RUN = re.compile(r"^<!-- gradguard-run(-wrapped)?: (.+?) -->$", re.MULTILINE)
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _param_row(param: Any) -> str:
+    if param.param_type_name == "argument":
+        name = f"`{param.name.upper()}`"
+        what = getattr(param, "help", None) or ""
+        default = "required" if param.required else ""
+    else:
+        names = [*param.opts, *param.secondary_opts]
+        name = " / ".join(f"`{n}`" for n in names)
+        what = param.help or ""
+        default = ""
+        value = param.default
+        if param.show_default is not False and value is not None and value is not False:
+            if value is True:  # a --flag/--no-flag pair that is on by default
+                value = names[0]
+            if value != ():
+                default = f"`{value}`"
+    return f"| {name} | {_cell(what)} | {default} |"
+
+
+def command_reference() -> str:
+    """Return the Markdown reference of every ``gradguard`` command."""
+    from gradguard.cli import app
+
+    group: Any = typer.main.get_command(app)
+    ctx = group.make_context("gradguard", ["--help"], resilient_parsing=True)
+    parts: list[str] = []
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        if cmd is None or cmd.hidden:
+            continue
+        help_text = (cmd.help or "").strip()
+        summary, _, rest = help_text.partition("\n")
+        parts.append(f"### `gradguard {name}` {{#{name}}}\n\n{summary.strip()}")
+        if rest.strip():
+            parts.append(" ".join(rest.split()))
+        usage = " ".join(cmd.collect_usage_pieces(ctx))
+        parts.append(f"```text\ngradguard {name} {usage}\n```")
+        rows = [_param_row(p) for p in cmd.params if p.name != "help"]
+        rows = [r for r in rows if r]
+        if rows:
+            parts.append(
+                "| argument / option | meaning | default |\n|---|---|---|\n" + "\n".join(rows)
+            )
+    return "\n\n".join(parts)
+
+
+def run_output(args: str) -> str:
+    """Run ``gradguard ARGS`` and return a fenced block of the command and its stdout."""
+    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LANG": "C.UTF-8", "LC_ALL": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "gradguard", *shlex.split(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"gradguard {args} exited {done.returncode}: {done.stderr.strip()}")
+    lines = [line.rstrip() for line in done.stdout.rstrip().splitlines()]
+    return "```text\n$ gradguard " + args + "\n" + "\n".join(lines) + "\n```"
+
+
+def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
+    if MARKER in markdown:
+        markdown = markdown.replace(MARKER, command_reference())
+
+    def replace(m: re.Match[str]) -> str:
+        block = run_output(m.group(2))
+        if m.group(1):
+            return f'<div class="gradguard-wrapped" markdown>\n\n{block}\n\n</div>'
+        return block
+
+    return RUN.sub(replace, markdown)
