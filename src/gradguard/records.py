@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gradguard._atomic import write_text_atomic
+from gradguard._validate import check_choice
 
 __all__ = [
     "ACTIONS",
@@ -112,14 +113,12 @@ class StepRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.action not in ACTIONS:
-            raise ValueError(f"action must be one of {ACTIONS}, got {self.action!r}.")
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}.")
+        check_choice(self.action, "action", ACTIONS)
+        check_choice(self.kind, "kind", KINDS)
 
     def to_json(self) -> str:
         """Return the record as one JSON line (no trailing newline)."""
-        # A shallow walk over the fields: dataclasses.asdict deep-copies (≈ 4× slower),
+        # A shallow walk over the fields: dataclasses.asdict deep-copies (much slower),
         # and the remedy runner writes one record per training step.
         out: dict[str, Any] = {"v": VERSION, "type": "step"}
         for name in _FIELD_NAMES:

@@ -172,3 +172,54 @@ def test_abbreviated_lesson_builds_no_trace_unless_asked(monkeypatch):
     assert lesson(T=50, abbreviate=40, verify=True)["closed_form"]["matches_bptt"] is True
     assert calls == [50]
     assert lesson(T=50)["closed_form"]["matches_bptt"] is True  # exact mode: always the trace
+
+
+#: A phrase only the after-update sentence of each kind has, per language (catalog wording).
+_AFTER = {
+    "en": {"slower": "but more slowly", "same": "exactly as fast", "faster": "faster than before"},
+    "bn": {"slower": "তবে আগের চেয়ে ধীরে", "same": "ঠিক আগের মতোই দ্রুত", "faster": "আগের চেয়েও দ্রুত"},
+}
+
+
+def _log10_abs(x: Fraction) -> float:
+    return math.log10(abs(x.numerator)) - math.log10(x.denominator)
+
+
+@pytest.mark.parametrize("T", [5, 10, 50, 200])
+def test_after_update_sentence_follows_the_computed_gradient(T):
+    d = lesson(w=2, h0=1, T=T)
+    # Independently of the lesson: w_new = 2 − 0.01·T·2^(T−1), exactly; the gradient at w_new
+    # is T·w_new^(T−1), compared with T·2^(T−1) in log10 (it has ~12,000 digits at T = 200).
+    w_new = 2 - Fraction(1, 100) * T * 2 ** (T - 1)
+    assert Fraction(d["sgd"]["w_new"]) == w_new
+    log_new = math.log10(T) + (T - 1) * _log10_abs(w_new)
+    log_old = math.log10(T) + (T - 1) * math.log10(2)
+    expected = "slower" if log_new < log_old else "faster"  # T = 5: w_new = 1.2; else |w_new| > 2
+    assert expected == ("slower" if T == 5 else "faster")
+    assert d["sgd"]["after_update"] == expected and "after_update" in d["errata"]
+    shown = d["sgd"]["grad_new"]  # "≈1.234e+11983" beyond 60 digits
+    if str(shown).startswith("≈"):
+        assert int(str(shown).split("e")[1]) == math.floor(log_new)
+    else:
+        assert math.isclose(_log10_abs(Fraction(shown)), log_new)
+    for lang, phrases in _AFTER.items():
+        text = render_text(lesson(w=2, h0=1, T=T, lang=lang))
+        assert phrases[expected] in text
+        assert [k for k, p in phrases.items() if p in text] == [expected]
+    if T == 200:  # the wording the seed's defaults got wrong: w_new ≈ −1.6 × 10^60
+        assert f"{float(w_new):.2g}" == "-1.6e+60" and "more slowly" not in render_text(d)
+
+
+@pytest.mark.parametrize(
+    ("eta", "kind"),
+    [("0.05", "same"), ("0.02", None)],  # 2 − 0.05·80 = −2 (|w| unchanged); 2 − 0.02·80 = 0.4
+)
+def test_after_update_just_as_fast_or_no_longer_exploding(eta, kind):
+    for lang, phrases in _AFTER.items():
+        d = lesson(w=2, h0=1, T=5, eta=eta, lang=lang)
+        assert d["sgd"]["after_update"] == kind
+        text = render_text(d)
+        assert [k for k, p in phrases.items() if p in text] == ([kind] if kind else [])
+        if kind is None:  # |w_new| = 0.4 ≤ 1: the lesson says it no longer explodes
+            assert "after_update" not in d["errata"]
+            assert load_catalog(lang).get("sgd.settled", w_new="0.4") in text

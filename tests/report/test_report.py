@@ -286,7 +286,7 @@ def test_tour_table_in_bengali():
 
     text = _stage_table("bn")
     # headers, regime, horizons and the erratum from the lesson's Bengali catalog
-    for needle in ("আগের সারির কত গুণ", "seed-এ লেখা", "এক্সপোনেনশিয়ালি", "Seed কোথায় ভুল"):
+    for needle in ("আগের সারির কত গুণ", "টিউটোরিয়ালে লেখা", "এক্সপোনেনশিয়ালি", "টিউটোরিয়াল কোথায় ভুল"):
         assert needle in text
     assert "float64-এ এই gradient T = 1,016 থেকে inf হয়ে যায়" in text
     assert "seed says" not in text and "Erratum" not in text
@@ -327,7 +327,7 @@ def test_report_flow_section_with_curves_and_heatmap():
     label = "linear × scaled-orthogonal (ρ = 2)"
     flow = {"curves": curves, "measured": [{"label": label, "rho": 2.0, "factor": 2.0}], "T": T}
     bn = build_report(flow=flow, lang="bn")
-    assert f"{label}: ρ(W) = 2, T = 20 ধাপে মাপা প্রতি-ধাপের গুণক" in bn
+    assert f"{label}: ρ(W) = 2; T = 20 সময় ধাপে মাপা প্রতি সময় ধাপের গুণক" in bn
     assert "per-step factor" not in bn
 
 
@@ -352,3 +352,17 @@ def test_cli_report_saves_plots_as_svg(tmp_path, guard_log, capsys):
     capsys.readouterr()
     err = _one_line_error(capsys, [*argv, "--plot-format", "jpg"])
     assert "--plot-format must be png or svg, got 'jpg'." in err
+
+
+@pytest.mark.parametrize(("T", "kind"), [(5, "slower"), (200, "faster")])
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_report_after_update_sentence_follows_the_lesson(T, kind, lang):
+    # w = 2, η = 0.01: w_new = 1.2 at T = 5 (|w| shrank); ≈ −1.6 × 10^60 at T = 200 (it grew)
+    from gradguard.report._i18n import t
+
+    text = build_report(lang=lang, T=T)
+    sentences = {k: t(lang, f"sgd_still_{k}", w_new="").split(" = ")[1] for k in _KINDS}
+    assert [k for k, s in sentences.items() if s in text] == [kind]
+
+
+_KINDS = ("slower", "same", "faster")

@@ -116,6 +116,8 @@ FLAGS: dict[str, str] = {
     "config": "--configs",
     "steps": "--steps",
     "lr": "--lr",
+    "dtype": "--dtype",
+    "rows": "--rows",
     # the guard's rules (replay)
     "max_norm": "--max-norm",
     "percentile": "--percentile",

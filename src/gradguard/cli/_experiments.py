@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from gradguard._validate import check_choice
+from gradguard._validate import check_choice, check_whole
 from gradguard.cli._app import RuntimeFailure, UsageFailure, app, require_extra, usage
 from gradguard.errors import InputError
 
@@ -163,9 +163,11 @@ def flow(
     if not inits:
         raise UsageFailure(str(InputError("--init", init, "a comma-separated list of inits")))
     if dtype not in ("float64", "float32"):
-        raise UsageFailure(str(InputError("--dtype", dtype, "float64 or float32")))
-    if rows < 2:
-        raise UsageFailure(str(InputError("--rows", rows, "a whole number ≥ 2")))
+        raise _usage(InputError("dtype", dtype, "either", a="float64", b="float32"))
+    try:
+        check_whole(rows, "rows", minimum=2)
+    except InputError as e:
+        raise _usage(e) from None
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise UsageFailure(str(InputError("--plot", str(plot), "a path ending in .png or .svg")))
     if plot is not None and not plot.parent.resolve().is_dir():

@@ -264,6 +264,9 @@ def tour(
             f"--out must be a folder gradguard can create, got '{out}' ({e.strerror})."
         ) from None
     err = Console(stderr=True)
+    from gradguard.explain import load_catalog
+
+    words = load_catalog(lang)
     # Without an extra the tour runs the stages it can and names the ones it skips.
     needs = {"torch": ("gradient flow", "the remedies"), "matplotlib": ("the HTML report",)}
     missing = {m: missing_extra(m) for m in needs}
@@ -290,16 +293,19 @@ def tour(
             clock = now
             bar.advance(task)
 
-        bar.update(task, description="1/5 the lesson")
+        def stage(name: str) -> None:  # "1/5 the lesson", in the tour's language
+            bar.update(task, description=words[f"tour.{name}"])
+
+        stage("lesson")
         print(_stage_lesson(lang), "\n")
         stage_done("lesson")
-        bar.update(task, description="2/5 the explosion table")
+        stage("table")
         print(_stage_table(lang), "\n")
         stage_done("table")
-        bar.update(task, description="3/5 gradient flow")
+        stage("flow")
         flow = None if missing["torch"] else _stage_flow(out)
         stage_done("flow")
-        bar.update(task, description="4/5 the remedies (quick)")
+        stage("remedies")
         results = None
         if not missing["torch"]:
             sub = bar.add_task("  runs", total=None)
@@ -310,17 +316,21 @@ def tour(
             results = _stage_remedies(out, on_progress)
             bar.remove_task(sub)
         stage_done("remedies")
-        bar.update(task, description="5/5 the HTML report")
+        stage("report")
         path = None
         if not missing["matplotlib"]:
             from gradguard.report import write_report
 
             path = write_report(out / "report.html", results, lang=lang, flow=flow)
         stage_done("report")
-    per_stage = ", ".join(f"{name} {sec:.1f} s" for name, sec in timings)
-    err.print(f"tour finished in {time.perf_counter() - t0:.1f} s ({per_stage})")
+    per_stage = ", ".join(
+        words.get("tour.timing", stage=words[f"tour.{name}_name"], seconds=f"{sec:.1f}")
+        for name, sec in timings
+    )
+    total = f"{time.perf_counter() - t0:.1f}"
+    err.print(words.get("tour.finished", seconds=total, stages=per_stage))
     if path is not None:
-        print(f"report: {path.resolve()}")
+        print(words.get("tour.report_at", path=path.resolve()))
     if skipped:
         raise UsageFailure(
             "`gradguard tour` skipped "

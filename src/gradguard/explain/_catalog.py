@@ -105,7 +105,7 @@ def load_catalog(lang: str = "en", part: str = "lesson") -> Catalog:
     """
     check_lang(lang)
     check_choice(part, "part", PARTS)
-    # A plain path next to this file (package data): importlib.resources costs
-    # ~20 ms of start-up, and `gradguard explain` must start fast.
+    # A plain path next to this file (package data): importing importlib.resources
+    # would add to the start-up of `gradguard explain`, which must start fast.
     path = Path(__file__).parent / "catalogs" / _PART_FILES[part].format(lang=lang)
     return Catalog(lang, tomllib.loads(path.read_text(encoding="utf-8")))

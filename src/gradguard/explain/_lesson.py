@@ -155,7 +155,7 @@ def lesson(
     # An abbreviated lesson is for people (a page, a report): its lists are built
     # from powers, exact while short (_series), so the O(T²·digits) trace of the
     # BPTT sum is paid only when asked for (verify=True) — w = 0.123456789 at
-    # T = 2000 took seconds for digits nobody reads.
+    # T = 2000 is slow to trace for digits nobody reads.
     needs_trace = abbreviate is None
     trace = None
     if verify or needs_trace:
@@ -208,8 +208,15 @@ def lesson(
     errata = ["proportional"]
     if seed and any(T_ in (10, 20, 50) for T_ in steps_T):
         errata.insert(0, "table")
-    if reg.kind == "exploding" and w_new_reg.kind == "exploding":
-        errata.append("after_update")  # the seed's "w = 1.2" as if the update had fixed it
+    # The seed stops at "w = 1.2" as if the update had fixed the problem. While |w_new| > 1
+    # the gradient still explodes, at the per-step factor |w_new| instead of |w|: more slowly,
+    # just as fast, or faster (a large step overshoots: at T = 200, w = 2 becomes ≈ −1.6·10^60).
+    # At T ≥ 2 and h0 ≠ 0 the gradient T·w^(T-1)·h0 at this T compares the same way.
+    after = None
+    if reg.kind == "exploding" and w_new_reg.kind == "exploding" and tt >= 2 and hx != 0:
+        a, a_new = abs(Fraction(wx)), abs(Fraction(w_new))
+        after = "slower" if a_new < a else "faster" if a_new > a else "same"
+        errata.append("after_update")
 
     def j(x: Exact) -> Any:
         return exact_to_json(x, abbreviate)
@@ -220,6 +227,7 @@ def lesson(
         "w_new": j(w_new),
         "w_new_regime": w_new_reg.kind,
         "grad_new": grad_new,
+        "after_update": after,
         "big_grad": str(_SEED_BIG_GRAD),
         "w_new_big": j(w_big),
     }

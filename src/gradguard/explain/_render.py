@@ -476,7 +476,7 @@ def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
         doc.para(
             "⚠ "
             + cat.get(
-                "errata.after_update",
+                f"errata.after_update_{step['after_update']}",
                 w_new=format_number(step["w_new"]),
                 T=p["T"],
                 grad=format_number(step["grad"], group=True),

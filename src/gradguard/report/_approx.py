@@ -1,8 +1,8 @@
 """Values the page shows abbreviated, computed with bounded precision instead of exactly.
 
 The lab keeps ``factor·w^p·h_0`` exact: for ``w = 0.123456789`` and ``T = 10^4``
-that is a fraction of about 90,000 digits, which costs tens of milliseconds to
-build — only for the page to show its first four digits (``≈ 1.234 × 10^-9085``).
+that is a fraction of about 90,000 digits, costly to build — only for the page to
+show its first four digits (``≈ 1.234 × 10^-9085``; docs/benchmarks.md measures both).
 Here such a value is evaluated in :mod:`decimal` at :data:`PREC` significant
 digits; values short enough to be shown whole stay exact (the lab's).
 

@@ -199,7 +199,7 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
     )
     body += _p(t(lang, "sgd_big_text", w_big=fmt(sgd["w_new_big"])))
     if "after_update" in d["errata"]:
-        body += _p(t(lang, "sgd_still", w_new=fmt(sgd["w_new"])))
+        body += _p(t(lang, f"sgd_still_{sgd['after_update']}", w_new=fmt(sgd["w_new"])))
     return body + (plot("sgd") if plot else "")
 
 

@@ -55,7 +55,7 @@ def lesson_data(
 
 #: A gradient with a longer exact text than this is abbreviated from the start: the report
 #: shows 40 digits at most, and the exact trace of, say, w = 0.123456789 at T = 1000 (fractions
-#: of ~9,000 digits, a thousand of them) took seconds for nothing shown.
+#: of ~9,000 digits, a thousand of them) is slow to build for nothing shown.
 _EXACT_DIGITS = 2000
 
 

@@ -29,7 +29,7 @@ from gradguard.report._lesson import count, fmt, shown_steps, tidy
 __all__ = ["FONT_URL", "MAX_EXPLORER_T", "explorer_state", "make_server", "render_page", "serve"]
 
 HOST = "127.0.0.1"
-#: The explorer's largest T (exact arithmetic stays well under 50 ms up to here).
+#: The explorer's largest T (an update stays interactive up to here: docs/benchmarks.md).
 MAX_EXPLORER_T = 10**4
 #: Points of the plot's curve at most (the curve is sampled for large T).
 _CURVE_POINTS = 200
@@ -225,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
             if lang in pages:
                 self._send(HTTPStatus.OK, pages[lang], "text/html; charset=utf-8")
             else:
-                error = str(InputError("lang", lang, "one of " + ", ".join(pages)))
+                error = InputError("lang", lang, "choice", choices=", ".join(pages)).message()
                 self._send(HTTPStatus.BAD_REQUEST, error.encode(), "text/plain; charset=utf-8")
         elif url.path == FONT_URL:
             self._send(HTTPStatus.OK, self.server.font, "font/ttf")  # type: ignore[attr-defined]

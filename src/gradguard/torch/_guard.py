@@ -25,17 +25,20 @@ What one ``guard.step`` does, in order:
 3. Classify: ``amp_skip`` (the scaler found inf/NaN: it skips the step itself and lowers
    its scale — normal, not counted as a fault), ``nonfinite`` (NaN/inf in the loss or a
    gradient), ``spike`` (the spike rule flags the norm or the loss), else ``ok``.
-4. Decide by policy: ``"raise"`` (:class:`GuardError`), ``"skip"`` (``optimizer.step()``
-   is withheld: parameters and optimizer state stay bitwise unchanged) or ``"step"``.
-   After ``rollback_after`` consecutive bad steps, restore the last good snapshot
-   (model, optimizer, LR scheduler, grad scaler, RNG states, the guard's own rules;
-   in memory or on disk) and skip the next ``skip_batches`` batches (Chowdhery et al.,
-   "PaLM", 2022: restart ~100 steps before a spike and skip 200–500 batches).
+4. Decide by policy (:func:`gradguard.rules.decide`, a pure function of the kind, the
+   policy and the guard's history): ``"raise"`` (:class:`GuardError`), ``"skip"``
+   (``optimizer.step()`` is withheld: parameters and optimizer state stay bitwise
+   unchanged) or ``"step"``. After ``rollback_after`` consecutive bad steps, restore
+   the last good snapshot (:class:`~gradguard.torch.Snapshot`: model, optimizer, LR
+   scheduler, grad scaler, RNG states, the guard's own rules; in memory or on disk) and
+   skip the next ``skip_batches`` batches (Chowdhery et al., "PaLM", 2022: restart ~100
+   steps before a spike and skip 200–500 batches).
 5. Clip (the clipper sees only steps that are taken) and step. After every
    ``snapshot_every`` healthy steps a new snapshot is taken at the start of the next
    ``guard.step`` (so it includes the caller's ``scheduler.step()``).
-6. Record one :class:`~gradguard.records.StepRecord` (appended to the JSONL log, and to
-   TensorBoard when a writer is given).
+6. Record one :class:`~gradguard.records.StepRecord` (built by
+   :func:`gradguard.records.make_record`; appended to the JSONL log, and to TensorBoard
+   when a writer is given).
 
 Under DDP or FSDP2 every rank computes the same reduced statistics and runs the same
 deterministic rules, so every rank takes the same decision — no rank skips alone.
