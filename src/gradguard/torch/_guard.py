@@ -64,7 +64,13 @@ from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_
 from gradguard.torch._record import first_lr, scalar_tensor
 from gradguard.torch._reduce import any_over_ranks, mean_over_ranks
 from gradguard.torch._sinks import emit, tensorboard_writer
-from gradguard.torch._snapshot import Snapshot, capture_state, restore_state
+from gradguard.torch._snapshot import (
+    Snapshot,
+    capture_state,
+    plain_tree,
+    restore_state,
+    unplain_tree,
+)
 from gradguard.torch._stats import GradStats, HostGradStats, check_norm_type, grad_stats
 
 if TYPE_CHECKING:
@@ -666,13 +672,18 @@ class SpikeGuard:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def state_dict(self) -> dict[str, Any]:
-        """Return the guard's own state for a training checkpoint.
+    def state_dict(self, snapshot: bool = False) -> dict[str, Any]:
+        """Return the guard's own state for a training checkpoint (plain data).
 
-        The rules and counters, the position in the data (for ``skip_steps``) and the
-        rollback snapshot (its host tensors, no extra copy; a snapshot on disk by its
-        step), so that a run resumed from the checkpoint takes the same decisions as one
-        that was never stopped.
+        The rules and counters and the position in the data (for ``skip_steps``): a run
+        resumed from the checkpoint takes the same decisions as one never stopped, up to
+        its next rollback, which restores the snapshot taken when the resumed guard was
+        made. For the same rollbacks too, pass ``snapshot=True``: the rollback snapshot
+        goes into the checkpoint as well (host tensors, loadable with
+        ``torch.load(weights_only=True)``; a snapshot on disk is kept by its step only).
+
+        Args:
+          snapshot: include the rollback snapshot.
         """
         if self._sync_free is not None:
             self._sync_free.flush()  # every decision so far has reached the counters
@@ -682,14 +693,16 @@ class SpikeGuard:
             "rollbacks": self.rollbacks,
             "skip_remaining": self._skip_remaining,
             "batches_seen": self._batches_seen,
-            "healthy_since_snapshot": self._healthy_since_snapshot,
-            "snapshot_due": self._snapshot_due,
             **self._rules_state(),
         }
-        if self._snapshots_on:
+        if snapshot and self._snapshots_on:
+            in_memory = self.snapshot.path is None and self.snapshot._state is not None
             state["snapshot"] = {
                 "step": self.snapshot.step,
-                "state": self.snapshot._state if self.snapshot.path is None else None,
+                "state": plain_tree(self.snapshot._state) if in_memory else None,
+                # When the next snapshot is due, counted from this one.
+                "healthy_since": self._healthy_since_snapshot,
+                "due": self._snapshot_due,
             }
         return state
 
@@ -700,13 +713,13 @@ class SpikeGuard:
         self.rollbacks = int(state["rollbacks"])
         self._skip_remaining = int(state["skip_remaining"])
         self._batches_seen = int(state.get("batches_seen", 0))
-        self._healthy_since_snapshot = int(state.get("healthy_since_snapshot", 0))
-        self._snapshot_due = bool(state.get("snapshot_due", False))
         snap = state.get("snapshot")
         if snap is not None and self._snapshots_on:
             if snap["state"] is not None:
-                self.snapshot._state = snap["state"]
+                self.snapshot._state = unplain_tree(snap["state"])
             self.snapshot.step = snap["step"]
+            self._healthy_since_snapshot = int(snap["healthy_since"])
+            self._snapshot_due = bool(snap["due"])
         self._load_rules_state(state)
 
 

@@ -66,7 +66,7 @@ class SnapshotError(RuntimeError):
     """A snapshot file could not be read safely; nothing was restored."""
 
 
-def _plain(obj: Any) -> Any:
+def plain_tree(obj: Any) -> Any:
     """Return ``obj`` with numpy arrays (numpy's RNG state) as plain lists, tagged."""
     try:
         import numpy as np
@@ -75,21 +75,21 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return {"__ndarray__": obj.tolist(), "dtype": str(obj.dtype)}
     if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
+        return {k: plain_tree(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_plain(v) for v in obj)
+        return type(obj)(plain_tree(v) for v in obj)
     return obj
 
 
-def _unplain(obj: Any) -> Any:
+def unplain_tree(obj: Any) -> Any:
     if isinstance(obj, dict):
         if set(obj) == {"__ndarray__", "dtype"}:
             import numpy as np
 
             return np.asarray(obj["__ndarray__"], dtype=obj["dtype"])
-        return {k: _unplain(v) for k, v in obj.items()}
+        return {k: unplain_tree(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_unplain(v) for v in obj)
+        return type(obj)(unplain_tree(v) for v in obj)
     return obj
 
 
@@ -186,7 +186,7 @@ class Snapshot:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
             try:
-                torch.save({"gradguard_snapshot": 1, "step": step, "state": _plain(cpu)}, tmp)
+                torch.save({"gradguard_snapshot": 1, "step": step, "state": plain_tree(cpu)}, tmp)
                 os.replace(tmp, self.path)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -231,7 +231,7 @@ class Snapshot:
             ) from None
         if not (isinstance(data, dict) and data.get("gradguard_snapshot") == 1):
             raise SnapshotError(f"snapshot file {path} is not a gradguard snapshot. {how}")
-        return _unplain(data["state"])
+        return unplain_tree(data["state"])
 
 
 def capture_state(
