@@ -332,6 +332,31 @@ class SpikeGuard:
         Raises:
           GuardError: the ``"raise"`` policy fired, or ``max_rollbacks`` was exceeded.
         """
+        return self._step(loss, apply=True)
+
+    def decide(self, loss: Tensor | float | None = None) -> StepRecord:
+        """Measure, classify, decide and clip, leaving ``optimizer.step()`` to the caller.
+
+        For training loops that step the optimizer themselves (Lightning, the Hugging Face
+        ``Trainer``): the same statistics, rules, rollback and record as :meth:`step`, but
+        neither the optimizer nor the grad scaler is touched. The caller must take the
+        step (``scaler.step(optimizer); scaler.update()`` under AMP) exactly when
+        ``record.action == "step"`` and withhold it otherwise; the update ratio is not
+        measured. With a scaler, the gradients are unscaled here if the caller has not.
+
+        Args:
+          loss: this step's loss (tensor or float), for the record and the loss rule.
+
+        Returns:
+          The step's :class:`~gradguard.records.StepRecord`; the gradients are clipped
+          when ``record.action == "step"``.
+
+        Raises:
+          GuardError: the ``"raise"`` policy fired, or ``max_rollbacks`` was exceeded.
+        """
+        return self._step(loss, apply=False)
+
+    def _step(self, loss: Tensor | float | None, apply: bool) -> StepRecord:
         step = self.step_count
         if self._snapshot_due:
             self.take_snapshot()
@@ -416,10 +441,11 @@ class SpikeGuard:
         if outcome == "amp_skip":
             # The scaler skips optimizer.step itself when it found inf/NaN and lowers
             # its scale: a normal AMP event, not a fault.
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            if apply:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
             return self._emit(record_of("skip"))
-        if outcome != "step":
+        if outcome != "step" and apply:
             self._finish_skip()
         if outcome == "raise":
             record = self._emit(record_of("skip"))
@@ -454,9 +480,11 @@ class SpikeGuard:
         if kind == "ok" and clip is not None and clip.clipped:
             kind = "clipped"
         before = None
-        if self.update_ratio_every and step % self.update_ratio_every == 0:
+        if apply and self.update_ratio_every and step % self.update_ratio_every == 0:
             before = [p.detach().clone() for p in self.model.parameters()]
-        if self.scaler is not None and self.scaler.is_enabled():
+        if not apply:
+            pass  # decide(): the caller steps
+        elif self.scaler is not None and self.scaler.is_enabled():
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
