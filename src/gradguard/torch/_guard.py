@@ -371,7 +371,7 @@ class SpikeGuard:
             max_rollbacks=self.max_rollbacks,
         )
         self.consecutive_bad = decision.consecutive_bad
-        return self._carry_out(step, decision, stats, host, loss_v, kind)
+        return self._carry_out(step, decision, stats, host, loss_v, kind, apply=apply)
 
     def _measure(
         self, step: int, loss: Tensor | float | None
@@ -431,8 +431,14 @@ class SpikeGuard:
         host: HostGradStats,
         loss_v: float | None,
         kind: str,
+        *,
+        apply: bool = True,
     ) -> StepRecord:
-        """Do what ``decision`` says — step, skip, roll back or raise — and record it."""
+        """Do what ``decision`` says — step, skip, roll back or raise — and record it.
+
+        With ``apply=False`` (:meth:`decide`) the optimizer and the scaler are left to the
+        caller.
+        """
         outcome = decision.outcome
 
         def record_of(action: str, clip: ClipResult | None = None) -> StepRecord:
