@@ -27,8 +27,8 @@ tour: $(VENV)/.installed-tour
 	$(BIN)/gradguard tour
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks tools
-	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/ruff check src tests benchmarks tools examples
+	$(BIN)/ruff format --check src tests benchmarks tools examples
 	$(BIN)/mypy src
 
 # The docs build executes the tutorial notebook and runs a few commands; no network.

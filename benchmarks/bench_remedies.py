@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from gradguard.experiments import RecurrentNet, adding_problem, build_grid, train_run
-from gradguard.experiments._runner import _loss, clip_and_measure, make_model
+from gradguard.experiments._train import clip_and_measure, make_model
 from gradguard.records import RecordWriter, StepRecord
 
 
@@ -66,7 +66,7 @@ def bare_loop(spec, steps: int) -> float:
     )
     for _ in range(steps):
         b = adding_problem(spec.T, spec.batch, gen_train)
-        loss = _loss(spec, net(b.x), b.y)
+        loss = spec.problem.loss(net(b.x), b.y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -89,7 +89,7 @@ def extra_work_ms(spec, folder: Path, reps: int) -> float:
     net = make_model(spec, torch.Generator().manual_seed(spec.seed))
     params = list(net.parameters())
     b = adding_problem(spec.T, spec.batch, torch.Generator().manual_seed(1))
-    loss = _loss(spec, net(b.x), b.y)
+    loss = spec.problem.loss(net(b.x), b.y)
     loss.backward()
     path = folder / "extra.jsonl"
     with RecordWriter(path) as log:

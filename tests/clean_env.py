@@ -45,10 +45,10 @@ def tiny_tour() -> None:
     import dataclasses
 
     from gradguard.cli import _report
-    from gradguard.experiments import _runner
+    from gradguard.experiments import _grid
 
-    quick = _runner.PRESETS["quick"]
-    _runner.PRESETS["quick"] = dataclasses.replace(
+    quick = _grid.PRESETS["quick"]
+    _grid.PRESETS["quick"] = dataclasses.replace(
         quick,
         divergence_steps=5,
         divergence_hidden=4,

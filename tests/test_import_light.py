@@ -1,4 +1,5 @@
-"""`import gradguard` (and the CLI's start) must not pull in torch, matplotlib or sympy."""
+"""`import gradguard` (and the CLI's start) must not pull in torch, matplotlib or sympy;
+`gradguard.torch` and `gradguard.integrations` must not pull in a trainer."""
 
 import subprocess
 import sys
@@ -23,3 +24,22 @@ def test_the_guards_rules_and_decision_are_torch_free():
 
 def test_cli_import_is_light():
     assert _loaded_after("import gradguard.cli") == []
+
+
+TRAINERS = ("lightning", "pytorch_lightning", "transformers", "accelerate")
+
+
+def _trainers_after(stmt: str) -> list[str]:
+    code = f"import sys; {stmt}; print(' '.join(m for m in {TRAINERS!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_guard_and_integrations_package_import_no_trainer():
+    assert _trainers_after("import gradguard, gradguard.torch, gradguard.integrations") == []
+
+
+def test_an_integration_imports_only_its_own_trainer():
+    # (Lightning itself imports transformers through torchmetrics when it is installed.)
+    assert _trainers_after("import gradguard.integrations.accelerate") == ["accelerate"]
+    assert "lightning" not in _trainers_after("import gradguard.integrations.transformers")

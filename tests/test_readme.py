@@ -23,3 +23,17 @@ def test_every_relative_link_resolves() -> None:
     assert targets, "the README links into docs/"
     missing = [t for t in targets if not (ROOT / t.split("#", 1)[0]).exists()]
     assert missing == []
+
+
+def test_the_lab_example_runs_and_says_what_it_shows() -> None:
+    import gradguard.lab as lab
+
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    example = next(b for b in blocks if b.startswith("from gradguard.lab import"))
+    for line in example.splitlines()[1:]:
+        code, _, comment = line.partition("#")
+        if not code.strip():
+            continue
+        value = eval(code, dict(vars(lab)))  # each line is one expression of the lab's names
+        shown = comment.split(":")[0].split("=")[0].strip().rstrip("…, ]")  # what it claims
+        assert repr(value).startswith(shown), (code, value, comment)

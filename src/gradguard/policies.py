@@ -1,26 +1,14 @@
 """Deprecated: the rules moved to :mod:`gradguard.rules`; import them from there.
 
-This module re-exports the old names for one release (``PolicyReplay`` is now
-:class:`gradguard.rules.RuleReplay`) and warns once on import.
+Every name of :mod:`gradguard.rules` still reads from here for one release
+(``PolicyReplay`` is now :class:`gradguard.rules.RuleReplay`); importing this module
+warns once.
 """
 
 import warnings
+from typing import Any
 
-from gradguard.rules import (
-    RULES,
-    EmaZScoreRule,
-    FixedThreshold,
-    MeanStdRule,
-    MedianMadRule,
-    PercentileRule,
-    Rule,
-    TraceReplay,
-    Verdict,
-    median_and_mad,
-    percentile,
-    replay_trace,
-)
-from gradguard.rules import RuleReplay as PolicyReplay
+import gradguard.rules as _rules
 
 warnings.warn(
     "gradguard.policies is deprecated: import the rules from gradguard.rules "
@@ -29,18 +17,12 @@ warnings.warn(
     stacklevel=2,
 )
 
-__all__ = [
-    "RULES",
-    "EmaZScoreRule",
-    "FixedThreshold",
-    "MeanStdRule",
-    "MedianMadRule",
-    "PercentileRule",
-    "PolicyReplay",
-    "Rule",
-    "TraceReplay",
-    "Verdict",
-    "median_and_mad",
-    "percentile",
-    "replay_trace",
-]
+_RENAMED = {"PolicyReplay": "RuleReplay"}
+
+__all__ = [*_rules.__all__, *_RENAMED]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _rules.__all__ or name in _RENAMED:
+        return getattr(_rules, _RENAMED.get(name, name))
+    raise AttributeError(f"module 'gradguard.policies' has no attribute {name!r}")

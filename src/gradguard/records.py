@@ -118,7 +118,7 @@ class StepRecord:
 
     def to_json(self) -> str:
         """Return the record as one JSON line (no trailing newline)."""
-        # A shallow walk over the fields: dataclasses.asdict deep-copies (≈ 4× slower),
+        # A shallow walk over the fields: dataclasses.asdict deep-copies (much slower),
         # and the remedy runner writes one record per training step.
         out: dict[str, Any] = {"v": VERSION, "type": "step"}
         for name in _FIELD_NAMES:

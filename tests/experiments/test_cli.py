@@ -44,7 +44,8 @@ def assert_usage_error(code, err, *fragments):
         (["remedies", "-T", "50,x"], ["-T", "'x'"]),
         (["remedies", "--lr", "-0.01"], ["--lr", "> 0", "-0.01"]),
         (["remedies", "--lr", "nan"], ["--lr"]),
-        (["remedies", "--steps", "0"], ["--steps"]),
+        (["remedies", "--train-steps", "0"], ["--train-steps"]),
+        (["remedies", "--jobs", "0"], ["--jobs", "from 1 to"]),
         (["remedies", "--seeds", "-1"], ["--seeds"]),
         (["remedies", "--bogus"], ["--bogus"]),
         (["flow", "--seed", "99999999999999999999"], ["--seed", "from 0 to"]),
@@ -55,7 +56,7 @@ def assert_usage_error(code, err, *fragments):
         (["flow", "--h0", "nan"], ["--h0", "finite"]),
         (["remedies", "--seeds", "99999999999999999999"], ["--seeds", "from 0 to"]),
         (["remedies", "-T", "20000"], ["-T", "from 2 to 10000"]),
-        (["remedies", "--steps", "100000000"], ["--steps", "from 1 to"]),
+        (["remedies", "--train-steps", "100000000"], ["--train-steps", "from 1 to"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2(capsys, args, fragments):
@@ -92,7 +93,7 @@ def test_flow_table_json_and_plot(capsys, tmp_path):
 def test_remedies_small_run(capsys, tmp_path):
     code, out, err = run(
         capsys, "remedies", "--experiments", "divergence", "--configs", "none,clip-norm,low-lr",
-        "--steps", "20", "--out", str(tmp_path), "--no-progress",
+        "--train-steps", "20", "--out", str(tmp_path), "--no-progress", "--jobs", "1",
     )  # fmt: skip
     assert code == 0, err
     assert "diverged at step" in out and "| clip-norm |" in out and "| low-lr |" in out
@@ -100,7 +101,7 @@ def test_remedies_small_run(capsys, tmp_path):
     assert len(list((tmp_path / "runs").glob("*.jsonl"))) == 3
     code, out, err = run(
         capsys, "remedies", "--experiments", "divergence", "--configs", "none",
-        "--steps", "5", "--json",
+        "--train-steps", "5", "--json",
     )  # fmt: skip
     assert code == 0
     rows = json.loads(out)
@@ -110,7 +111,7 @@ def test_remedies_small_run(capsys, tmp_path):
 
 def test_remedies_progress_goes_to_stderr(capsys):
     code, out, err = run(
-        capsys, "remedies", "--experiments", "divergence", "--configs", "none", "--steps", "5"
+        capsys, "remedies", "--experiments", "divergence", "--configs", "none", "--train-steps", "5"
     )
     assert code == 0
     assert out.startswith("### divergence") and "steps" not in out.splitlines()[0]
@@ -128,8 +129,8 @@ def test_sigint_stops_cleanly_and_keeps_finished_runs(tmp_path):
     out_dir = tmp_path / "runs"
     proc = subprocess.Popen(
         [sys.executable, "-m", "gradguard", "remedies", "--experiments", "divergence",
-         "--steps", "100000", "--configs", "none,init-xavier", "--out", str(out_dir),
-         "--no-progress"],
+         "--train-steps", "100000", "--configs", "none,init-xavier", "--out", str(out_dir),
+         "--no-progress", "--jobs", "2"],  # Ctrl-C reaches the parent; it stops the workers
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     summary = out_dir / "summary.csv"
@@ -168,7 +169,7 @@ def test_write_failure_mid_run_is_one_line_exit_1(capsys, tmp_path, monkeypatch)
     monkeypatch.setattr(runner, "RecordWriter", no_space)
     code, _, err = run(
         capsys, "remedies", "--experiments", "divergence", "--configs", "none",
-        "--steps", "3", "--out", str(tmp_path), "--no-progress",
+        "--train-steps", "3", "--out", str(tmp_path), "--no-progress",
     )  # fmt: skip
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "No space left on device" in err and "Traceback" not in err
@@ -178,7 +179,7 @@ def test_replay_reads_remedies_records(capsys, tmp_path):
     # The shared record format: `gradguard replay` reads what `remedies` writes.
     code, _, err = run(
         capsys, "remedies", "--experiments", "divergence", "--configs", "none,clip-norm",
-        "--steps", "12", "--out", str(tmp_path), "--no-progress",
+        "--train-steps", "12", "--out", str(tmp_path), "--no-progress", "--jobs", "1",
     )  # fmt: skip
     assert code == 0, err
     clip = tmp_path / "runs" / "divergence-T10-clip-norm-seed0.jsonl"
@@ -207,3 +208,30 @@ def test_flow_labels_rho_only_for_scaled_orthogonal(capsys):
     assert "linear/default" in rows and "linear/scaled-orthogonal (0.9)" in rows
     assert float(rows["linear/default"][4]) == pytest.approx(0.5774, abs=1e-4)  # 1/√3, not 0.9
     assert "relu/identity: ‖∂L/∂h_t‖ is exactly 0 from t = 5 back" in out
+
+
+def test_remedies_steps_is_the_deprecated_train_steps(capsys):
+    # --steps means time steps T in explain/table/report; remedies calls its optimizer
+    # steps --train-steps and keeps --steps working for one release, with one warning line.
+    args = ("remedies", "--experiments", "divergence", "--configs", "clip-norm", "--json")
+    code, out, err = run(capsys, *args, "--train-steps", "7", "--no-progress")
+    assert code == 0 and "deprecated" not in err
+    new = json.loads(out)
+    code, out, err = run(capsys, *args, "--steps", "7", "--no-progress")
+    assert code == 0
+    warnings = [line for line in err.splitlines() if "deprecated" in line]
+    assert len(warnings) == 1 and "--train-steps" in warnings[0]
+    old = json.loads(out)
+    assert [r["steps_run"] for r in old] == [r["steps_run"] for r in new] == [7]
+    assert [{**r, "wall_s": 0} for r in old] == [{**r, "wall_s": 0} for r in new]
+    code, _, err = run(capsys, *args, "--steps", "7", "--train-steps", "8")
+    assert code == 2 and "disagree" in err
+
+
+def test_remedies_progress_with_two_workers(capsys, tmp_path):
+    code, out, err = run(
+        capsys, "remedies", "--experiments", "divergence", "--configs", "clip-norm,low-lr",
+        "--train-steps", "20", "--jobs", "2", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "40/40 steps" in err and "| clip-norm |" in out and "| low-lr |" in out

@@ -17,7 +17,7 @@ from gradguard.experiments import (
     run_remedies,
     train_run,
 )
-from gradguard.experiments._runner import clip_and_measure
+from gradguard.experiments._train import clip_and_measure
 from gradguard.records import RecordWriter, read_log
 
 SMALL = dict(experiments=["divergence"], configs=["none", "clip-norm"], steps=40)
@@ -265,14 +265,14 @@ def test_run_spec_checks_itself():
 @pytest.mark.parametrize("config", ["clip-norm", "lstm", "gru"])
 def test_step_statistics_are_grad_stats(config):
     # The runner's short path must give exactly what the guard's grad_stats gives.
-    from gradguard.experiments._runner import _loss, make_model
     from gradguard.experiments._tasks import adding_problem
+    from gradguard.experiments._train import make_model
     from gradguard.torch import grad_stats
 
     spec = build_grid("quick", experiments=["divergence"], configs=[config])[0]
     net = make_model(spec, torch.Generator().manual_seed(0))
     b = adding_problem(spec.T, spec.batch, torch.Generator().manual_seed(1))
-    loss = _loss(spec, net(b.x), b.y)
+    loss = spec.problem.loss(net(b.x), b.y)
     loss.backward()
     params = list(net.parameters())
     ref, _ = grad_stats(params, per_layer=False).host()
@@ -291,3 +291,70 @@ def test_step_statistics_are_grad_stats(config):
     params[2].grad.view(-1)[0] = float("nan")
     ref, _ = grad_stats(params, per_layer=False).host()
     assert clip_and_measure(params, None, None).nonfinite == ref.nonfinite_count == 2
+
+
+def _without_wall_time(folder):
+    """summary.csv without its wall_s column, and every record without its time field."""
+    import json
+
+    with (folder / "summary.csv").open(newline="") as f:
+        table = list(csv.reader(f))
+    wall = table[0].index("wall_s")
+    summary = [row[:wall] + row[wall + 1 :] for row in table]
+    records = {}
+    for path in sorted((folder / "runs").glob("*.jsonl")):
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        records[path.name] = [{k: v for k, v in d.items() if k != "time"} for d in lines]
+    return summary, records
+
+
+def test_two_workers_give_the_same_bytes_as_one(tmp_path):
+    # A tiny grid: a diverging run, a clipped one, a gated one at T = 6 — in the grid's order
+    # whatever finishes first, every number bit for bit the same as trained in this process.
+    kw = dict(experiments=["divergence", "adding"], configs=["none", "clip-norm", "gru"],
+              T=[6], steps=12)  # fmt: skip
+    one = run_remedies("quick", tmp_path / "one", jobs=1, **kw)
+    seen = []
+    two = run_remedies("quick", tmp_path / "two", jobs=2, progress=lambda *a: seen.append(a), **kw)
+    assert [r.log for r in one] == [r.log for r in two]
+    assert [repr(replace(r, wall_s=0.0)) for r in one] == [
+        repr(replace(r, wall_s=0.0)) for r in two
+    ]
+    assert _without_wall_time(tmp_path / "one") == _without_wall_time(tmp_path / "two")
+    assert seen[-1][1] == seen[-1][2] == 12 * len(one)  # the bar ends full
+    with pytest.raises(InputError, match="jobs must be a whole number from 1 to"):
+        run_remedies("quick", None, jobs=0, **kw)
+
+
+def test_long_range_run_stops_once_solved(monkeypatch):
+    import gradguard.experiments._tasks as tasks
+
+    monkeypatch.setattr(tasks, "ADDING_SUCCESS_MSE", 10.0)  # any test MSE counts as solved
+    spec = build_grid("quick", experiments=["adding"], configs=["rnn"], T=[6], steps=50)[0]
+    assert spec.stop_at_success  # the preset's long-range runs stop once solved
+    spec = replace(spec, eval_every=10, flow_every=10, test_size=32)
+    advanced = []
+    r = train_run(spec, on_step=advanced.append)
+    assert (r.steps_to_success, r.steps_run, r.stopped_early, r.stop_step) == (10, 10, True, 10)
+    assert sum(advanced) == 50  # the progress bar still reaches the run's budget
+    full = train_run(replace(spec, stop_at_success=False))
+    assert (full.steps_to_success, full.steps_run, full.stopped_early, full.stop_step) == (
+        10, 50, False, None,
+    )  # fmt: skip
+    # divergence runs never stop early: their point is the whole budget
+    div = build_grid("quick", experiments=["divergence"])
+    assert not any(s.stop_at_success for s in div)
+
+
+def test_stopped_run_says_so_in_its_records(tmp_path, monkeypatch):
+    import gradguard.experiments._tasks as tasks
+
+    monkeypatch.setattr(tasks, "ADDING_SUCCESS_MSE", 10.0)
+    spec = build_grid("quick", experiments=["adding"], configs=["rnn"], T=[6], steps=50)[0]
+    spec = replace(spec, eval_every=10, flow_every=20, test_size=32)
+    with RecordWriter(tmp_path / "r.jsonl") as log:
+        train_run(spec, log)
+    steps = read_log(tmp_path / "r.jsonl").steps
+    assert len(steps) == 10 and steps[-1].extra.get("stopped_early") is True
+    assert "grad_h" in steps[-1].extra  # the last profile is the trained net's
+    assert not any(s.extra.get("stopped_early") for s in steps[:-1])

@@ -15,12 +15,14 @@ from gradguard.rules import OUTCOMES, POLICIES, Decision, decide
 
 # Written out by hand from the guard's documented behaviour (SpikeGuard's docstring,
 # step 4). Each cell is "outcome/count after", for consecutive_bad = n = 0 … 4 before
-# the step, in three histories (rollback_after=3 and max_rollbacks=2 unless said).
-# A bad step withheld by "skip" counts; the third in a row rolls back (count → 0). The
-# "step" and "raise" policies leave the count as it was; a healthy step resets it.
-TABLES = {
-    # rollbacks=0: a rollback is still allowed.
-    "A": """
+# the step. Three histories (rollback_after=3, max_rollbacks=2 unless said):
+#   A: rollbacks=0 — a rollback is still allowed;
+#   B: rollbacks=2 (= max_rollbacks) — the guard gives up instead of rolling back;
+#   C: rollback_after=None — never roll back.
+# Only the "skip" policy on a bad step depends on the history: a withheld bad step
+# counts, and the third in a row rolls back (count → 0). "step" and "raise" leave the
+# count as it was; a healthy step resets it.
+SAME_IN_EVERY_HISTORY = """
 kind       policy   n=0         1           2           3           4
 ok         skip     step/0      step/0      step/0      step/0      step/0
 ok         raise    step/0      step/0      step/0      step/0      step/0
@@ -31,52 +33,20 @@ clipped    step     step/0      step/0      step/0      step/0      step/0
 amp_skip   skip     amp_skip/0  amp_skip/1  amp_skip/2  amp_skip/3  amp_skip/4
 amp_skip   raise    amp_skip/0  amp_skip/1  amp_skip/2  amp_skip/3  amp_skip/4
 amp_skip   step     amp_skip/0  amp_skip/1  amp_skip/2  amp_skip/3  amp_skip/4
-nonfinite  skip     skip/1      skip/2      rollback/0  rollback/0  rollback/0
 nonfinite  raise    raise/0     raise/1     raise/2     raise/3     raise/4
 nonfinite  step     step/0      step/1      step/2      step/3      step/4
-spike      skip     skip/1      skip/2      rollback/0  rollback/0  rollback/0
 spike      raise    raise/0     raise/1     raise/2     raise/3     raise/4
 spike      step     step/0      step/1      step/2      step/3      step/4
-""",
-    # rollbacks=2 (= max_rollbacks): the guard gives up instead of rolling back.
-    "B": """
-kind       policy   n=0         1           2           3           4
-ok         skip     step/0      step/0      step/0      step/0      step/0
-ok         raise    step/0      step/0      step/0      step/0      step/0
-ok         step     step/0      step/0      step/0      step/0      step/0
-clipped    skip     step/0      step/0      step/0      step/0      step/0
-clipped    raise    step/0      step/0      step/0      step/0      step/0
-clipped    step     step/0      step/0      step/0      step/0      step/0
-amp_skip   skip     amp_skip/0  amp_skip/1  amp_skip/2  amp_skip/3  amp_skip/4
-amp_skip   raise    amp_skip/0  amp_skip/1  amp_skip/2  amp_skip/3  amp_skip/4
-amp_skip   step     amp_skip/0  amp_skip/1  amp_skip/2  amp_skip/3  amp_skip/4
-nonfinite  skip     skip/1      skip/2      give_up/3   give_up/4   give_up/5
-nonfinite  raise    raise/0     raise/1     raise/2     raise/3     raise/4
-nonfinite  step     step/0      step/1      step/2      step/3      step/4
-spike      skip     skip/1      skip/2      give_up/3   give_up/4   give_up/5
-spike      raise    raise/0     raise/1     raise/2     raise/3     raise/4
-spike      step     step/0      step/1      step/2      step/3      step/4
-""",
-    # rollback_after=None: never roll back.
-    "C": """
-kind       policy   n=0         1           2           3           4
-ok         skip     step/0      step/0      step/0      step/0      step/0
-ok         raise    step/0      step/0      step/0      step/0      step/0
-ok         step     step/0      step/0      step/0      step/0      step/0
-clipped    skip     step/0      step/0      step/0      step/0      step/0
-clipped    raise    step/0      step/0      step/0      step/0      step/0
-clipped    step     step/0      step/0      step/0      step/0      step/0
-amp_skip   skip     amp_skip/0  amp_skip/1  amp_skip/2  amp_skip/3  amp_skip/4
-amp_skip   raise    amp_skip/0  amp_skip/1  amp_skip/2  amp_skip/3  amp_skip/4
-amp_skip   step     amp_skip/0  amp_skip/1  amp_skip/2  amp_skip/3  amp_skip/4
-nonfinite  skip     skip/1      skip/2      skip/3      skip/4      skip/5
-nonfinite  raise    raise/0     raise/1     raise/2     raise/3     raise/4
-nonfinite  step     step/0      step/1      step/2      step/3      step/4
-spike      skip     skip/1      skip/2      skip/3      skip/4      skip/5
-spike      raise    raise/0     raise/1     raise/2     raise/3     raise/4
-spike      step     step/0      step/1      step/2      step/3      step/4
-""",
-}
+"""
+BAD_STEPS_SKIPPED = """
+history  kind       n=0         1           2           3           4
+A        nonfinite  skip/1      skip/2      rollback/0  rollback/0  rollback/0
+A        spike      skip/1      skip/2      rollback/0  rollback/0  rollback/0
+B        nonfinite  skip/1      skip/2      give_up/3   give_up/4   give_up/5
+B        spike      skip/1      skip/2      give_up/3   give_up/4   give_up/5
+C        nonfinite  skip/1      skip/2      skip/3      skip/4      skip/5
+C        spike      skip/1      skip/2      skip/3      skip/4      skip/5
+"""
 
 HISTORIES = {
     "A": {"rollbacks": 0, "rollback_after": 3, "max_rollbacks": 2},
@@ -86,20 +56,25 @@ HISTORIES = {
 COUNTS = range(5)
 
 
-def _parse(tables: dict[str, str]) -> dict[tuple[str, str, str, int], tuple[str, int]]:
+def _parse() -> dict[tuple[str, str, str, int], tuple[str, int]]:
+    rows = []  # (kind, policy, histories, cells)
+    for row in SAME_IN_EVERY_HISTORY.strip().splitlines()[1:]:
+        kind, policy, *cells = row.split()
+        rows.append((kind, policy, tuple(HISTORIES), cells))
+    for row in BAD_STEPS_SKIPPED.strip().splitlines()[1:]:
+        history, kind, *cells = row.split()
+        rows.append((kind, "skip", (history,), cells))
     out = {}
-    for history, table in tables.items():
-        for row in table.strip().splitlines()[1:]:
-            kind, policy, *cells = row.split()
-            assert len(cells) == len(COUNTS), row
-            for n, cell in zip(COUNTS, cells, strict=True):
-                outcome, after = cell.split("/")
-                assert (kind, policy, history, n) not in out, row
-                out[kind, policy, history, n] = (outcome, int(after))
+    for kind, policy, histories, cells in rows:
+        assert len(cells) == len(COUNTS), cells
+        for history, (n, cell) in itertools.product(histories, enumerate(cells)):
+            outcome, after = cell.split("/")
+            assert (kind, policy, history, n) not in out, (kind, policy, history, n)
+            out[kind, policy, history, n] = (outcome, int(after))
     return out
 
 
-EXPECTED = _parse(TABLES)
+EXPECTED = _parse()
 
 
 def test_the_table_covers_every_case():

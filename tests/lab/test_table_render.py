@@ -117,3 +117,29 @@ def test_explain_bengali_has_no_english_digit_count(capsys):
     assert main(["explain", "--lang", "bn", "--table-steps", "5,150"]) == 0
     out = capsys.readouterr().out
     assert "digits" not in out and "(46 অঙ্ক)" in out
+
+
+def test_cell_width_counts_as_rich_does():
+    from rich.cells import cell_len
+
+    from gradguard.explain import _catalog
+    from gradguard.explain._table import cell_width
+
+    texts = ["≈ 1.427 × 10^45 (46 অঙ্ক)", "—", "─", "💥", "দ্র"]
+    for path in (Path(_catalog.__file__).parent / "catalogs").rglob("*.toml"):
+        for section in _catalog.tomllib.loads(path.read_text(encoding="utf-8")).values():
+            texts += [v for v in section.values() if isinstance(v, str)]
+    assert len(texts) > 300
+    assert [cell_width(t) for t in texts] == [cell_len(t) for t in texts]
+
+
+def test_explain_starts_without_numpy_or_rich():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from gradguard.cli import main; main(['explain']);"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'rich'}), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.strip() == "[]"

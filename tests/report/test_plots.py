@@ -100,7 +100,7 @@ def test_run_plot_marks_nonfinite_steps(results_dir):
 
 
 def test_summary_dot_chart(results_dir):
-    from gradguard.report._inputs import read_summary
+    from gradguard.experiments import read_summary
 
     rows = read_summary(results_dir / "summary.csv")
     fig = plots.plot_summary(rows)

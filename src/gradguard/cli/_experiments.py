@@ -23,8 +23,8 @@ from gradguard.errors import InputError
 
 
 def _usage(e: InputError) -> UsageFailure:
-    # T is the sequence length here, typed -T (--steps counts optimizer steps).
-    return usage(e, T="-T")
+    # T is the sequence length here, typed -T; remedies count optimizer steps with --train-steps.
+    return usage(e, T="-T", steps="--train-steps", jobs="--jobs")
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -275,11 +275,24 @@ def remedies(
     T: str | None = typer.Option(
         None, "-T", "--T", help="Comma-separated lengths for adding/copy, e.g. 50,100."
     ),
-    steps: int | None = typer.Option(None, "--steps", help="Optimizer steps per run (override)."),
+    train_steps: int | None = typer.Option(
+        None, "--train-steps", help="Optimizer steps per run (override; 1 … 10^7)."
+    ),
+    steps: int | None = typer.Option(
+        None, "--steps", hidden=True, help="Deprecated spelling of --train-steps."
+    ),
     lr: float | None = typer.Option(
         None,
         "--lr",
         help="SGD learning rate η of the divergence experiment (default 0.01; low-lr: η × 1e-4).",
+    ),
+    jobs: int | None = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        help="Runs trained at once, each in its own single-threaded process "
+        "(default: the cores available). The results do not depend on it.",
+        show_default=False,
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary rows as JSON."),
     progress: bool = typer.Option(
@@ -313,11 +326,12 @@ def remedies(
         except InputError as e:
             raise UsageFailure(str(e)) from None
     lengths = _ints(T, "-T", "a comma-separated list of whole numbers ≥ 2")
+    train_steps = _train_steps(train_steps, steps)
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
         raise UsageFailure(str(InputError("--lr", lr, "a finite number > 0 (the learning rate)")))
     require_extra("torch", "remedies")
     from gradguard.experiments import RemediesInterrupted, build_grid, format_summary, run_remedies
-    from gradguard.experiments._runner import check_out_dir
+    from gradguard.experiments._runner import available_cores, check_jobs, check_out_dir
 
     preset = "quick" if quick else "full"
     kwargs: dict[str, Any] = dict(
@@ -325,11 +339,12 @@ def remedies(
         experiments=exps,
         configs=_split(configs),
         T=lengths,
-        steps=steps,
+        steps=train_steps,
         lr=lr,
     )
     try:
         specs = build_grid(preset, **kwargs)  # every check before any work
+        workers = check_jobs(available_cores() if jobs is None else jobs)
         if out is not None:
             check_out_dir(out)
     except InputError as e:
@@ -341,7 +356,7 @@ def remedies(
         bar.start()
     interrupted = False
     try:
-        rows = run_remedies(preset, out, progress=callback, **kwargs)
+        rows = run_remedies(preset, out, progress=callback, jobs=workers, **kwargs)
     except RemediesInterrupted as e:
         rows, interrupted = e.rows, True
     except OSError as e:  # e.g. the disk filled up mid-run; finished runs are in summary.csv
@@ -366,6 +381,23 @@ def remedies(
             file=sys.stderr,
         )
         raise typer.Exit(130)
+
+
+def _train_steps(train_steps: int | None, steps: int | None) -> int | None:
+    """``--train-steps``, or the deprecated ``--steps`` with a one-line warning on stderr."""
+    if steps is None:
+        return train_steps
+    if train_steps is not None and train_steps != steps:
+        raise UsageFailure(
+            f"--steps ({steps}) and --train-steps ({train_steps}) disagree: "
+            "give only --train-steps."
+        )
+    print(
+        "gradguard: warning: `remedies --steps` is deprecated (elsewhere --steps means "
+        "time steps T); use --train-steps.",
+        file=sys.stderr,
+    )
+    return steps
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

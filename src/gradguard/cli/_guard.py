@@ -1,4 +1,4 @@
-"""``gradguard replay``: what each clipping or spike policy would have done to a recorded run.
+"""``gradguard replay``: what each clipping or spike rule would have done to a recorded run.
 
 $ gradguard replay run.jsonl --max-norm 1.0 --json
 """
@@ -18,7 +18,7 @@ import typer
 from gradguard.cli._app import UsageFailure, app, usage
 from gradguard.errors import InputError
 
-_SHOW = 12  # step indices shown per policy in the text table
+_SHOW = 12  # step indices shown per rule in the text table
 _PROGRESS_FROM = 100_000  # rule steps (records × rules) before a progress bar shows
 
 

@@ -13,11 +13,15 @@ Python API (what ``gradguard tour`` and the report use)::
     rows = run_remedies("quick", out=Path("runs"))      # list[RunSummary]
 """
 
+# ruff: noqa: F401 — the imports below are the package's one list of public names (see _exports)
 from __future__ import annotations
 
+import ast
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# No torch needed for these: the CLI checks names, the report reads summary.csv.
 from gradguard.experiments._names import (
     CELLS,
     DIVERGENCE_CONFIGS,
@@ -28,101 +32,55 @@ from gradguard.experiments._names import (
     TASKS,
 )
 from gradguard.experiments._summary import format_summary
+from gradguard.experiments._summary_io import (
+    REQUIRED_COLUMNS,
+    SUMMARY_COLUMNS,
+    RunSummary,
+    SummaryError,
+    read_summary,
+    write_summary,
+)
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the torch-backed names: loaded on first use (see __getattr__)
     from gradguard.experiments._flow import FlowResult, gradient_flow, measure_flow
+    from gradguard.experiments._grid import PRESETS, Preset, RunSpec, build_grid
     from gradguard.experiments._models import (
         RecurrentNet,
         RecurrentSpectrum,
         init_recurrent_,
         recurrent_spectrum,
     )
-    from gradguard.experiments._runner import (
-        PRESETS,
-        SUMMARY_COLUMNS,
-        Preset,
-        RemediesInterrupted,
-        RunSpec,
-        RunSummary,
-        build_grid,
-        read_summary,
-        run_remedies,
-        train_run,
-        write_summary,
-    )
+    from gradguard.experiments._runner import RemediesInterrupted, run_remedies
     from gradguard.experiments._tasks import (
+        TASK_OBJECTS,
         Batch,
+        Task,
         adding_baseline,
         adding_problem,
         copy_baseline,
         copy_memory,
     )
+    from gradguard.experiments._train import train_run
 
-_LAZY = {
-    "FlowResult": "_flow",
-    "gradient_flow": "_flow",
-    "measure_flow": "_flow",
-    "RecurrentNet": "_models",
-    "RecurrentSpectrum": "_models",
-    "init_recurrent_": "_models",
-    "recurrent_spectrum": "_models",
-    "PRESETS": "_runner",
-    "SUMMARY_COLUMNS": "_runner",
-    "Preset": "_runner",
-    "RemediesInterrupted": "_runner",
-    "RunSpec": "_runner",
-    "RunSummary": "_runner",
-    "build_grid": "_runner",
-    "read_summary": "_runner",
-    "run_remedies": "_runner",
-    "train_run": "_runner",
-    "write_summary": "_runner",
-    "Batch": "_tasks",
-    "adding_baseline": "_tasks",
-    "adding_problem": "_tasks",
-    "copy_baseline": "_tasks",
-    "copy_memory": "_tasks",
-}
+
+def _exports() -> dict[str, str]:
+    """Every public name → its module, read from this file's imports (the one list)."""
+    names: dict[str, str] = {}
+    for node in ast.walk(ast.parse(Path(__file__).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(__name__ + "._"):
+            for alias in node.names:
+                names[alias.asname or alias.name] = str(node.module)
+    return names
+
+
+_EXPORTS = _exports()
 
 
 def __getattr__(name: str) -> Any:
     # Torch-backed names load on first use, so the CLI can check names without torch.
-    if name in _LAZY:
-        module = importlib.import_module(f"gradguard.experiments.{_LAZY[name]}")
-        return getattr(module, name)
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'gradguard.experiments' has no attribute {name!r}")
 
 
-__all__ = [
-    "CELLS",
-    "DIVERGENCE_CONFIGS",
-    "EXPERIMENTS",
-    "GATES",
-    "INITS",
-    "LONG_RANGE_CONFIGS",
-    "PRESETS",
-    "SUMMARY_COLUMNS",
-    "TASKS",
-    "Batch",
-    "FlowResult",
-    "Preset",
-    "RecurrentNet",
-    "RecurrentSpectrum",
-    "RemediesInterrupted",
-    "RunSpec",
-    "RunSummary",
-    "adding_baseline",
-    "adding_problem",
-    "build_grid",
-    "copy_baseline",
-    "copy_memory",
-    "format_summary",
-    "gradient_flow",
-    "init_recurrent_",
-    "measure_flow",
-    "read_summary",
-    "recurrent_spectrum",
-    "run_remedies",
-    "train_run",
-    "write_summary",
-]
+__all__ = sorted(_EXPORTS)

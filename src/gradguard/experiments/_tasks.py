@@ -3,6 +3,10 @@
 Both follow Arjovsky, Shah & Bengio, "Unitary Evolution Recurrent Neural
 Networks" (ICML 2016), section 4, which in turn follows Hochreiter &
 Schmidhuber (1997) and Le, Jaitly & Hinton (2015).
+
+Each task is one :class:`Task` object (:data:`TASK_OBJECTS`): how to draw a
+batch, the loss, the memoryless baseline and the success criterion — what the
+remedy runner needs to know about a task, in one place.
 """
 
 from __future__ import annotations
@@ -11,15 +15,24 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from gradguard.errors import InputError
 from gradguard.experiments._names import TASKS, check_T
 
 __all__ = [
+    "ADDING",
+    "ADDING_SUCCESS_MSE",
+    "COPY",
     "COPY_LENGTH",
+    "COPY_SUCCESS_FRACTION",
     "COPY_SYMBOLS",
     "TASKS",
+    "TASK_OBJECTS",
+    "AddingTask",
     "Batch",
+    "CopyTask",
+    "Task",
     "adding_baseline",
     "adding_problem",
     "check_T",
@@ -32,6 +45,10 @@ COPY_LENGTH = 10
 COPY_SYMBOLS = 8
 #: Copy memory token ids: 0 is the blank, 1..8 the symbols, 9 the delimiter.
 BLANK, DELIMITER = 0, COPY_SYMBOLS + 1
+#: An adding run succeeds when its test MSE drops below this.
+ADDING_SUCCESS_MSE = 0.01
+#: A copy run succeeds when its test cross-entropy drops below this fraction of the baseline.
+COPY_SUCCESS_FRACTION = 0.1
 
 
 @dataclass
@@ -140,3 +157,83 @@ def copy_baseline(T: int) -> float:
     """Return the copy task's memoryless cross-entropy ``10 · ln 8 / (T + 20)``."""
     check_T(T)
     return COPY_LENGTH * math.log(COPY_SYMBOLS) / (T + 2 * COPY_LENGTH)
+
+
+class Task:
+    """A long-range task as the remedy runner trains it.
+
+    Attributes:
+      name: the task's name in :data:`TASKS`.
+      min_T: the smallest length ``T`` the task accepts.
+      inputs, outputs: the model's input features and output units.
+      per_step_output: the model reads out every time step (else only ``h_T``).
+    """
+
+    name: str
+    min_T: int
+    inputs: int
+    outputs: int
+    per_step_output: bool
+
+    def batch(self, T: int, batch: int, generator: torch.Generator) -> Batch:
+        """Draw ``batch`` sequences of length ``T`` from ``generator``."""
+        raise NotImplementedError
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Return the task's training loss of the model's output ``out`` on targets ``y``."""
+        raise NotImplementedError
+
+    def baseline(self, T: int) -> float:
+        """Return the loss of the best memoryless model (what a model must beat)."""
+        raise NotImplementedError
+
+    def success(self, test_loss: float, T: int) -> bool:
+        """Say whether ``test_loss`` meets the task's success criterion."""
+        raise NotImplementedError
+
+
+class AddingTask(Task):
+    """The adding problem (:func:`adding_problem`): MSE; success is test MSE < 0.01."""
+
+    name, min_T, inputs, outputs, per_step_output = "adding", 2, 2, 1, False
+
+    def batch(self, T: int, batch: int, generator: torch.Generator) -> Batch:
+        return adding_problem(T, batch, generator)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.mse_loss(out, y)
+
+    def baseline(self, T: int) -> float:
+        return adding_baseline()
+
+    def success(self, test_loss: float, T: int) -> bool:
+        return test_loss < ADDING_SUCCESS_MSE
+
+
+class CopyTask(Task):
+    """Copy memory (:func:`copy_memory`): cross-entropy; success is < 0.1 × the baseline."""
+
+    name, min_T, inputs, outputs, per_step_output = (
+        "copy",
+        1,
+        COPY_SYMBOLS + 2,
+        COPY_SYMBOLS + 2,
+        True,
+    )
+
+    def batch(self, T: int, batch: int, generator: torch.Generator) -> Batch:
+        return copy_memory(T, batch, generator)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+
+    def baseline(self, T: int) -> float:
+        return copy_baseline(T)
+
+    def success(self, test_loss: float, T: int) -> bool:
+        return test_loss < COPY_SUCCESS_FRACTION * copy_baseline(T)
+
+
+ADDING, COPY = AddingTask(), CopyTask()
+#: Task name → its :class:`Task`.
+TASK_OBJECTS: dict[str, Task] = {t.name: t for t in (ADDING, COPY)}

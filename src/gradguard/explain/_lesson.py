@@ -82,6 +82,8 @@ def _series(w: Exact, h0: Exact, powers: range, abbreviate: int) -> list[str]:
         exact[p] = exact_to_json(x)
         x = _normal(x * w)
     big = [p for p in powers if p >= cut]
+    if not big:  # all exact: numpy (the vectorised path) is not even imported
+        return [exact[p] for p in powers]
     approx = iter(
         approx_powers_json(
             1 if w > 0 else -1, log10_abs(w), 1 if h0 > 0 else -1, log10_abs(h0), big

@@ -14,6 +14,7 @@ values), ``sci``, ``ratio``, ``float32``, ``seed`` and ``off_by``.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +26,7 @@ __all__ = [
     "COMPACT",
     "PROSE",
     "CellStyle",
+    "cell_width",
     "off_by_cell",
     "render_markdown_table",
     "render_terminal",
@@ -148,6 +150,24 @@ def table_cells(
     return out
 
 
+def cell_width(text: str) -> int:
+    """Return how many terminal cells ``text`` takes: Bengali's vowel signs and virama take none.
+
+    Marks (Unicode categories Mn, Mc, Me) and format characters take no cell, wide
+    East Asian characters two, everything else one — as :func:`rich.cells.cell_len`
+    counts them, without importing rich (``gradguard explain`` starts without it).
+    """
+    width = 0
+    for ch in text:
+        if unicodedata.category(ch) in _NO_CELL:
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+_NO_CELL = frozenset({"Mn", "Mc", "Me", "Cf"})
+
+
 def render_terminal(
     head: Sequence[str],
     body: Sequence[Sequence[str]],
@@ -166,12 +186,10 @@ def render_terminal(
     Returns:
       The lines, without trailing spaces.
     """
-    from rich.cells import cell_len  # widths in terminal cells: Bengali's marks take none
-
-    widths = [max(cell_len(x) for x in col) for col in zip(head, *body, strict=True)]
+    widths = [max(cell_width(x) for x in col) for col in zip(head, *body, strict=True)]
 
     def line(cells: Sequence[str], left: bool) -> str:
-        pads = [" " * (wd - cell_len(c)) for c, wd in zip(cells, widths, strict=True)]
+        pads = [" " * (wd - cell_width(c)) for c, wd in zip(cells, widths, strict=True)]
         text = "  ".join(c + p if left else p + c for c, p in zip(cells, pads, strict=True))
         text = text.rstrip()
         if escape:

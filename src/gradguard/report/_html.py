@@ -23,6 +23,7 @@ from typing import Any
 from gradguard._atomic import write_text_atomic
 from gradguard._validate import check_choice
 from gradguard.errors import InputError
+from gradguard.experiments import REQUIRED_COLUMNS, RunSummary
 from gradguard.report._fonts import font_face_css
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source
@@ -210,10 +211,6 @@ def _num(v: str | None) -> float:
         return math.nan
 
 
-def _yes(v: str | None) -> bool:
-    return str(v).strip().lower() in ("1", "true", "yes")
-
-
 #: summary.csv columns shown, in order: (column, header key, formatter kind).
 _SUMMARY_COLUMNS = (
     ("experiment", "col_experiment", "text"),
@@ -232,52 +229,65 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def _summary_table(rows: Sequence[Mapping[str, str]], lang: str) -> str:
-    """The rows of summary.csv as a table, with the optional columns the file has."""
-    cols = [c for c in _SUMMARY_COLUMNS if any(c[0] in r for r in rows)]
+def _given(v: object) -> bool:
+    """A value the file gave (an absent column reads as ``None`` or ``nan``)."""
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _summary_table(rows: Sequence[RunSummary], lang: str) -> str:
+    """The rows of summary.csv as a table; an optional column only where some row has it."""
+    cols = [
+        c
+        for c in _SUMMARY_COLUMNS
+        if c[0] in REQUIRED_COLUMNS or any(_given(getattr(r, c[0])) for r in rows)
+    ]
     header = [t(lang, key) for _, key, _ in cols]
     body: list[list[object]] = []
     for r in rows:
         line: list[object] = []
         for col, _, kind in cols:
-            v = r.get(col, "")
+            v = getattr(r, col)
             if kind == "bool":
-                line.append(t(lang, "none") if v == "" else t(lang, "yes" if _yes(v) else "no"))
+                line.append(t(lang, "none") if v is None else t(lang, "yes" if v else "no"))
             elif kind == "num":
                 line.append(_g(v))
             else:
-                line.append(v or t(lang, "none"))
+                line.append(t(lang, "none") if v is None or v == "" else v)
         body.append(line)
     return _table(header, body, left=2)
 
 
-def _evidence(rows: Sequence[Mapping[str, str]], lang: str) -> str:
+def _evidence(rows: Sequence[RunSummary], lang: str) -> str:
     """Say in one sentence per run what it measured: diverged, or finite (vs the baseline)."""
     items = []
     for r in rows:
-        run = f"{r['experiment']} / {r['config']}" + (f" (T = {r['T']})" if r.get("T") else "")
-        if _yes(r["diverged"]):
-            msg = t(lang, "evidence_diverged", run=run, k=r["first_nonfinite_step"] or "?")
-        elif r.get("test_loss") and r.get("baseline"):
-            verdict = t(lang, "evidence_beats" if _yes(r.get("beats_baseline")) else "evidence_not")
+        run = f"{r.experiment} / {r.config}" + (f" (T = {r.T})" if r.T is not None else "")
+        if r.diverged:
+            k = "?" if r.first_nonfinite_step is None else r.first_nonfinite_step
+            msg = t(lang, "evidence_diverged", run=run, k=k)
+        elif _given(r.test_loss) and _given(r.baseline):
+            verdict = t(lang, "evidence_beats" if r.beats_baseline else "evidence_not")
             msg = t(
                 lang,
                 "evidence_baseline",
                 run=run,
-                test=_g(r["test_loss"]),
-                base=_g(r["baseline"]),
+                test=_g(r.test_loss),
+                base=_g(r.baseline),
                 verdict=verdict,
             )
         else:
-            msg = t(lang, "evidence_finite", run=run, loss=_g(r["final_loss"]))
+            msg = t(lang, "evidence_finite", run=run, loss=_g(r.final_loss))
         items.append(f"<li>{_esc(msg)}</li>")
     return f"<ul>{''.join(items)}</ul>"
 
 
-def _g(v: str | None) -> str:
-    x = _num(v)
+def _g(v: float | str | None) -> str:
+    """A number in 4 significant digits; ``nan``/``inf`` as words, ``—`` when absent."""
+    x = _num(v) if isinstance(v, str) or v is None else float(v)
     if math.isnan(x):
-        return v if v and v.lower() != "nan" else ("nan" if v else "—")
+        return (
+            v if isinstance(v, str) and v and v.lower() != "nan" else ("—" if v is None else "nan")
+        )
     return f"{x:.4g}"
 
 
@@ -289,7 +299,7 @@ def _remedies(src: Source | None, lang: str, figs: Any) -> str:
         body += figs.summary(src.summary)
     grouped: set[str] = set()
     for key, configs in REMEDY_GROUPS.items():
-        rows = [r for r in src.summary if r["config"] in configs]
+        rows = [r for r in src.summary if r.config in configs]
         runs = [name for name, info in src.run_info.items() if info[1] in configs]
         if not rows and not runs:
             continue
@@ -299,7 +309,7 @@ def _remedies(src: Source | None, lang: str, figs: Any) -> str:
             body += _evidence(rows, lang) + _summary_table(rows, lang)
         for name in _one_per_config(runs, src):
             body += figs.run(name, src.runs[name])
-    rest = [r for r in src.summary if r["config"] not in grouped]
+    rest = [r for r in src.summary if r.config not in grouped]
     if rest:
         body += f"<h3>{_esc(t(lang, 'remedy_other'))}</h3>" + _summary_table(rest, lang)
     return body
@@ -355,8 +365,8 @@ def _guard(src: Source, lang: str, figs: Any) -> str:
                     r.step,
                     _word(lang, "action", r.action),
                     _word(lang, "kind", r.kind),
-                    _g(str(r.grad_norm)),
-                    _g(str(r.loss)),
+                    _g(r.grad_norm),
+                    _g(r.loss),
                 ]
                 for r in events[:_MAX_EVENTS]
             ],
@@ -391,8 +401,8 @@ def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
                 lang,
                 "flow_measured",
                 label=m.get("label", "?"),
-                rho=_g(str(m.get("rho"))),
-                factor=_g(str(m.get("factor"))),
+                rho=_g(m.get("rho")),
+                factor=_g(m.get("factor")),
                 T=flow.get("T", "?"),
             )
         )
@@ -446,7 +456,7 @@ class _Figures:
     def sgd(self, traj: Mapping[str, Sequence[float]], loss: str) -> str:
         return self._emit(self.plots.plot_sgd(traj, loss=loss, lang=self.lang), "sgd")
 
-    def summary(self, rows: Sequence[Mapping[str, str]]) -> str:
+    def summary(self, rows: Sequence[RunSummary]) -> str:
         return self._emit(self.plots.plot_summary(rows, lang=self.lang), "summary")
 
     def run(self, name: str, log: Any) -> str:

@@ -1,8 +1,8 @@
 """Read what the report is built from: a remedy results folder or a guard log.
 
 A results folder is what ``gradguard remedies --out DIR`` writes: ``summary.csv``
-(columns ``experiment, config, seed, diverged, first_nonfinite_step,
-final_loss, max_grad_norm, steps_to_success, wall_s``) and one JSONL step log
+(read by :func:`gradguard.experiments.read_summary`, the runner's own reader,
+into typed :class:`gradguard.experiments.RunSummary` rows) and one JSONL step log
 per run (``docs/records.md``), optionally ``flow.json`` (gradient flow curves:
 ``{"curves": {label: [‖∂L/∂h_t‖ for t = 1 … T]}, "heatmap": …}``). A guard log is
 one JSONL file. Every malformed input is reported naming the file and the line.
@@ -10,27 +10,15 @@ one JSONL file. Every malformed input is reported naming the file and the line.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradguard.experiments import RunSummary, SummaryError, read_summary
 from gradguard.records import Log, RecordError, read_log
 
-__all__ = ["SUMMARY_COLUMNS", "InputFileError", "Source", "load_source"]
-
-SUMMARY_COLUMNS = (
-    "experiment",
-    "config",
-    "seed",
-    "diverged",
-    "first_nonfinite_step",
-    "final_loss",
-    "max_grad_norm",
-    "steps_to_success",
-    "wall_s",
-)
+__all__ = ["InputFileError", "Source", "load_source"]
 
 
 class InputFileError(ValueError):
@@ -44,7 +32,7 @@ class Source:
     Attributes:
       path: the folder or file given by the user.
       kind: ``"results"`` (a remedy results folder) or ``"log"`` (one guard log).
-      summary: the rows of ``summary.csv`` (strings, as in the file).
+      summary: the rows of ``summary.csv``.
       runs: run name (``"adding/T50/gru/seed0"``) → its log.
       run_info: run name → ``(experiment, config, T)`` (T ``""`` when not recorded).
       log: the guard log, for ``kind == "log"``.
@@ -53,7 +41,7 @@ class Source:
 
     path: Path
     kind: str
-    summary: list[dict[str, str]] = field(default_factory=list)
+    summary: list[RunSummary] = field(default_factory=list)
     runs: dict[str, Log] = field(default_factory=dict)
     run_info: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     log: Log | None = None
@@ -89,7 +77,10 @@ def load_source(path: str | Path) -> Source:
         )
     src = Source(path=p, kind="results")
     if summary_path.is_file():
-        src.summary = read_summary(summary_path)
+        try:
+            src.summary = read_summary(summary_path)
+        except SummaryError as e:
+            raise InputFileError(str(e)) from None
     for q in logs:
         log = _read(q)
         name, info = _run_name(q, p, log)
@@ -127,35 +118,6 @@ def _run_name(q: Path, root: Path, log: Log) -> tuple[str, tuple[str, str, str]]
     )
     parts = name.split("/")
     return name, (parts[0], parts[1] if len(parts) > 1 else parts[0], "")
-
-
-def read_summary(p: Path) -> list[dict[str, str]]:
-    """Read ``summary.csv``; raise :class:`InputFileError` naming the file and line if malformed."""
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise InputFileError(f"{p}: not a UTF-8 text file ({e.reason}).") from None
-    lines = text.splitlines()
-    if not lines:
-        raise InputFileError(f"{p}:1: empty file (expected a header line).")
-    reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except csv.Error as e:
-        raise InputFileError(f"{p}:1: not valid CSV ({e}).") from None
-    missing = [c for c in SUMMARY_COLUMNS if c not in header]
-    if missing:
-        raise InputFileError(f"{p}:1: header lacks the columns {', '.join(missing)}.")
-    rows: list[dict[str, str]] = []
-    for number, row in enumerate(reader, start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise InputFileError(
-                f"{p}:{number}: {len(row)} fields where the header has {len(header)}."
-            )
-        rows.append(dict(zip(header, row, strict=True)))
-    return rows
 
 
 def _read_flow(p: Path) -> dict[str, Any]:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from gradguard.experiments import RunSummary
+
 __all__ = [
     "FORMATS",
     "figure_bytes",
@@ -425,7 +427,7 @@ def plot_run(
     return fig
 
 
-def plot_summary(rows: Sequence[Mapping[str, Any]], *, lang: str = "en") -> Figure:
+def plot_summary(rows: Sequence[RunSummary], *, lang: str = "en") -> Figure:
     """Draw the remedy summary as a dot chart: one row per experiment × config.
 
     Left: the first non-finite step of each seed (a hollow marker at the right
@@ -433,26 +435,25 @@ def plot_summary(rows: Sequence[Mapping[str, Any]], *, lang: str = "en") -> Figu
     scale); a row whose loss is non-finite says "nan / inf".
 
     Args:
-      rows: ``summary.csv`` rows (keys ``experiment, config, seed, diverged,
-        first_nonfinite_step, final_loss``), values as read from the CSV.
+      rows: ``summary.csv`` rows, as :func:`gradguard.experiments.read_summary` reads them.
       lang: ``"en"`` or ``"bn"``.
     """
     if not rows:
         raise InputError("rows", "[]", "a non-empty list of summary rows")
     labels: list[str] = []
     for r in rows:
-        name = f"{r['experiment']} / {r['config']}"
+        name = f"{r.experiment} / {r.config}"
         if name not in labels:
             labels.append(name)
     fig, axes = _figure(lang, 1, 2, (11, 0.45 * len(labels) + 1.8))
     ax_nf, ax_loss = axes[0]
     y = {name: i for i, name in enumerate(labels)}
-    steps_seen = [_to_float(r.get("first_nonfinite_step")) for r in rows]
+    steps_seen = [_to_float(r.first_nonfinite_step) for r in rows]
     horizon = max([s for s in steps_seen if math.isfinite(s)] + [1.0]) * 1.15
     div_done = fin_done = False
     for r in rows:
-        yy = y[f"{r['experiment']} / {r['config']}"]
-        s = _to_float(r.get("first_nonfinite_step"))
+        yy = y[f"{r.experiment} / {r.config}"]
+        s = _to_float(r.first_nonfinite_step)
         if math.isfinite(s):
             ax_nf.scatter(
                 [s],
@@ -473,7 +474,7 @@ def plot_summary(rows: Sequence[Mapping[str, Any]], *, lang: str = "en") -> Figu
                 label=None if fin_done else t(lang, "legend_never"),
             )
             fin_done = True
-        loss = _to_float(r.get("final_loss"))
+        loss = r.final_loss
         if math.isfinite(loss) and loss > 0:
             ax_loss.scatter([loss], [yy], color="tab:blue", s=40)
         elif not math.isfinite(loss):

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from gradguard.errors import InputError
+from gradguard._validate import check_choice
 from gradguard.records import KINDS
 
 __all__ = ["OUTCOMES", "POLICIES", "Decision", "Outcome", "Policy", "check_policy", "decide"]
@@ -66,9 +66,8 @@ class Decision:
 
 
 def check_policy(name: str, value: object) -> None:
-    """Raise :class:`InputError` unless ``value`` is one of :data:`POLICIES`."""
-    if value not in POLICIES:
-        raise InputError(name, value, f"one of {', '.join(POLICIES)}")
+    """Raise :class:`~gradguard.errors.InputError` unless ``value`` is one of :data:`POLICIES`."""
+    check_choice(value, name, POLICIES)
 
 
 def decide(
@@ -95,10 +94,9 @@ def decide(
       The :class:`Decision`.
 
     Raises:
-      ValueError: ``kind`` is not one of the record kinds, or ``policy`` not a policy.
+      InputError: ``kind`` is not one of the record kinds, or ``policy`` not a policy.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+    check_choice(kind, "kind", KINDS)
     if kind in _HEALTHY:
         return Decision("step", 0, healthy=True)
     if kind == "amp_skip":
@@ -107,8 +105,7 @@ def decide(
         return Decision("step", consecutive_bad)
     if policy == "raise":
         return Decision("raise", consecutive_bad)
-    if policy != "skip":
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}.")
+    check_policy("policy", policy)
     bad = consecutive_bad + 1
     if rollback_after is None or bad < rollback_after:
         return Decision("skip", bad)

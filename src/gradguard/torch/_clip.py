@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.torch._foreach import check_dense, groups, use_foreach
 from gradguard.torch._params import named_list
@@ -67,11 +68,6 @@ def _check_max_norm(max_norm: object, name: str = "max_norm") -> float:
     if not value >= 0:  # also rejects NaN
         raise InputError(name, max_norm, "a number ≥ 0")
     return value
-
-
-def _check_mode(nonfinite: str) -> None:
-    if nonfinite not in NONFINITE_MODES:
-        raise InputError("nonfinite", nonfinite, f"one of {', '.join(NONFINITE_MODES)}")
 
 
 def clip_coef(total_norm: Norm, max_norm: float, nonfinite: NonfiniteMode = "propagate") -> Norm:
@@ -184,7 +180,7 @@ def clip_grads_with_norm_(
         left untouched).
     """
     c = _check_max_norm(max_norm)
-    _check_mode(nonfinite)
+    check_choice(nonfinite, "nonfinite", NONFINITE_MODES)
     params, _ = named_list(parameters)
     grads = [local_grad(q.grad) for q in params if q.grad is not None]
     coef = clip_coef(total_norm, c, nonfinite)
@@ -259,7 +255,7 @@ def clip_grad_norm_(
     """
     p = check_norm_type(norm_type)
     _check_max_norm(max_norm)
-    _check_mode(nonfinite)
+    check_choice(nonfinite, "nonfinite", NONFINITE_MODES)
     params, _ = named_list(parameters)
     grads = [q.grad for q in params if q.grad is not None]
     sharded = any(getattr(g, "placements", None) is not None for g in grads)

@@ -88,11 +88,7 @@ class Clipper:
           host: ``stats`` already copied to the host (saves the sync when the caller
             has it, as :class:`~gradguard.torch.SpikeGuard` does).
         """
-        parameters = _reiterable(parameters)
-        if host is None:
-            if stats is None:
-                stats = grad_stats(parameters, self.norm_type, per_layer=False)
-            host, _ = stats.host()
+        parameters, stats, host = measured(parameters, stats, host, self.norm_type)
         host = without_overflow(parameters, host, self.norm_type)
         threshold, clip_to = self.target(host)
         norm = host.total_norm
@@ -116,6 +112,22 @@ class Clipper:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`."""
+
+
+def measured(
+    parameters: Any, stats: GradStats | None, host: HostGradStats | None, p: float
+) -> tuple[Any, GradStats | None, HostGradStats]:
+    """Return ``parameters`` (readable twice) with this step's statistics on the host.
+
+    What the caller passed is used as it is; what it did not is measured here: the
+    statistics with :func:`grad_stats` (order ``p``), then their one host sync.
+    """
+    parameters = _reiterable(parameters)
+    if host is None:
+        if stats is None:
+            stats = grad_stats(parameters, p, per_layer=False)
+        host, _ = stats.host()
+    return parameters, stats, host
 
 
 def _reiterable(parameters: Any) -> Any:
@@ -200,7 +212,7 @@ class NormClipper(_RuleClipper):
         self.norm_type = check_norm_type(norm_type)
 
 
-class ValueClipper(Clipper):
+class ValueClipper(_RuleClipper):
     """Clip every gradient entry into ``[-clip_value, clip_value]`` (value clipping).
 
     Does not keep the gradient's direction (norm clipping does). NaN entries stay NaN
@@ -212,6 +224,7 @@ class ValueClipper(Clipper):
     """
 
     name = "value"
+    rule: FixedThreshold
 
     def __init__(self, clip_value: float) -> None:
         try:
@@ -229,11 +242,7 @@ class ValueClipper(Clipper):
         stats: GradStats | None = None,
         host: HostGradStats | None = None,
     ) -> ClipResult:
-        parameters = _reiterable(parameters)
-        if host is None:
-            if stats is None:
-                stats = grad_stats(parameters, 2.0, per_layer=False)
-            host, _ = stats.host()
+        parameters, stats, host = measured(parameters, stats, host, 2.0)
         c = self.rule.max_norm
         norm = host.total_norm
         if host.nonfinite_count or not host.max_abs > c:
@@ -242,12 +251,6 @@ class ValueClipper(Clipper):
         clip_grad_value_(params, c)
         post = float(get_total_norm([q.grad for q in params if q.grad is not None]))
         return ClipResult(norm, post, c, post / norm if norm > 0 else 1.0, True)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rule.load_state_dict(state["rule"])
 
 
 class ZClip(_RuleClipper):
@@ -288,7 +291,7 @@ class ZClip(_RuleClipper):
         return threshold, clip_to
 
 
-class AutoClip(Clipper):
+class AutoClip(_RuleClipper):
     """AutoClip (Seetharaman et al. 2020): clip to the ``p``-th percentile of past norms.
 
     Args:
@@ -300,6 +303,7 @@ class AutoClip(Clipper):
     """
 
     name = "autoclip"
+    rule: PercentileRule
 
     def __init__(
         self,
@@ -313,10 +317,6 @@ class AutoClip(Clipper):
         self.norm_type = check_norm_type(norm_type)
         self._rules: list[PercentileRule] = []
 
-    def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
-        verdict = self.rule.observe(host.total_norm)
-        return verdict.threshold, verdict.clip_to
-
     @no_grad
     def clip_(
         self,
@@ -326,11 +326,7 @@ class AutoClip(Clipper):
     ) -> ClipResult:
         if not self.per_parameter:
             return super().clip_(parameters, stats, host)
-        parameters = _reiterable(parameters)
-        if host is None:
-            if stats is None:
-                stats = grad_stats(parameters, self.norm_type, per_layer=False)
-            host, _ = stats.host()
+        parameters, stats, host = measured(parameters, stats, host, self.norm_type)
         norms = host.param_norms
         if not self._rules:
             self._rules = [
@@ -361,13 +357,10 @@ class AutoClip(Clipper):
         return ClipResult(total, post, None, coef, any(c < 1.0 for c in coefs))
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule.state_dict(),
-            "per_parameter": [r.state_dict() for r in self._rules],
-        }
+        return {**super().state_dict(), "per_parameter": [r.state_dict() for r in self._rules]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rule.load_state_dict(state["rule"])
+        super().load_state_dict(state)
         self._rules = []
         for s in state.get("per_parameter", []):
             r = PercentileRule()
@@ -449,10 +442,7 @@ class AGC(Clipper):
                 "unnamed tensors",
                 "a module or named_parameters() pairs when AGC excludes layers",
             )
-        if host is None:
-            if stats is None:
-                stats = grad_stats(params, 2.0, per_layer=False)
-            host, _ = stats.host()
+        params, stats, host = measured(params, stats, host, 2.0)
         clipped_units = []
         for i, q in enumerate(params):
             if q.grad is None or self._excluded(names[i] if names else None):

@@ -25,17 +25,20 @@ What one ``guard.step`` does, in order:
 3. Classify: ``amp_skip`` (the scaler found inf/NaN: it skips the step itself and lowers
    its scale — normal, not counted as a fault), ``nonfinite`` (NaN/inf in the loss or a
    gradient), ``spike`` (the spike rule flags the norm or the loss), else ``ok``.
-4. Decide by policy: ``"raise"`` (:class:`GuardError`), ``"skip"`` (``optimizer.step()``
-   is withheld: parameters and optimizer state stay bitwise unchanged) or ``"step"``.
-   After ``rollback_after`` consecutive bad steps, restore the last good snapshot
-   (model, optimizer, LR scheduler, grad scaler, RNG states, the guard's own rules;
-   in memory or on disk) and skip the next ``skip_batches`` batches (Chowdhery et al.,
-   "PaLM", 2022: restart ~100 steps before a spike and skip 200–500 batches).
+4. Decide by policy (:func:`gradguard.rules.decide`, a pure function of the kind, the
+   policy and the guard's history): ``"raise"`` (:class:`GuardError`), ``"skip"``
+   (``optimizer.step()`` is withheld: parameters and optimizer state stay bitwise
+   unchanged) or ``"step"``. After ``rollback_after`` consecutive bad steps, restore
+   the last good snapshot (:class:`~gradguard.torch.Snapshot`: model, optimizer, LR
+   scheduler, grad scaler, RNG states, the guard's own rules; in memory or on disk) and
+   skip the next ``skip_batches`` batches (Chowdhery et al., "PaLM", 2022: restart ~100
+   steps before a spike and skip 200–500 batches).
 5. Clip (the clipper sees only steps that are taken) and step. After every
    ``snapshot_every`` healthy steps a new snapshot is taken at the start of the next
    ``guard.step`` (so it includes the caller's ``scheduler.step()``).
-6. Record one :class:`~gradguard.records.StepRecord` (appended to the JSONL log, and to
-   TensorBoard when a writer is given).
+6. Record one :class:`~gradguard.records.StepRecord` (built by
+   :func:`gradguard.records.make_record`; appended to the JSONL log, and to TensorBoard
+   when a writer is given).
 
 Under DDP or FSDP2 every rank computes the same reduced statistics and runs the same
 deterministic rules, so every rank takes the same decision — no rank skips alone.
@@ -55,13 +58,13 @@ from torch import Tensor
 
 from gradguard.errors import InputError
 from gradguard.records import RecordWriter, StepRecord, classify, make_record
-from gradguard.rules import MedianMadRule, Policy, Rule, check_policy, decide
+from gradguard.rules import Decision, MedianMadRule, Policy, Rule, check_policy, decide
 from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_overflow
 from gradguard.torch._record import first_lr, scalar_tensor
 from gradguard.torch._reduce import any_over_ranks, mean_over_ranks
 from gradguard.torch._sinks import emit, tensorboard_writer
 from gradguard.torch._snapshot import Snapshot, capture_state, restore_state
-from gradguard.torch._stats import HostGradStats, check_norm_type, grad_stats
+from gradguard.torch._stats import GradStats, HostGradStats, check_norm_type, grad_stats
 
 __all__ = ["GuardError", "Monitor", "SpikeGuard"]
 
@@ -329,10 +332,55 @@ class SpikeGuard:
         Raises:
           GuardError: the ``"raise"`` policy fired, or ``max_rollbacks`` was exceeded.
         """
+        return self._step(loss, apply=True)
+
+    def decide(self, loss: Tensor | float | None = None) -> StepRecord:
+        """Measure, classify, decide and clip, leaving ``optimizer.step()`` to the caller.
+
+        For training loops that step the optimizer themselves (Lightning, the Hugging Face
+        ``Trainer``): the same statistics, rules, rollback and record as :meth:`step`, but
+        neither the optimizer nor the grad scaler is touched. The caller must take the
+        step (``scaler.step(optimizer); scaler.update()`` under AMP) exactly when
+        ``record.action == "step"`` and withhold it otherwise; the update ratio is not
+        measured. With a scaler, the gradients are unscaled here if the caller has not.
+
+        Args:
+          loss: this step's loss (tensor or float), for the record and the loss rule.
+
+        Returns:
+          The step's :class:`~gradguard.records.StepRecord`; the gradients are clipped
+          when ``record.action == "step"``.
+
+        Raises:
+          GuardError: the ``"raise"`` policy fired, or ``max_rollbacks`` was exceeded.
+        """
+        return self._step(loss, apply=False)
+
+    def _step(self, loss: Tensor | float | None, apply: bool) -> StepRecord:
         step = self.step_count
         if self._snapshot_due:
             self.take_snapshot()
         self.step_count += 1
+        stats, host, loss_v, kind = self._measure(step, loss)
+        decision = decide(
+            kind,
+            self.on_spike if kind == "spike" else self.on_nonfinite,
+            self.consecutive_bad,
+            self.rollbacks,
+            rollback_after=self.rollback_after,
+            max_rollbacks=self.max_rollbacks,
+        )
+        self.consecutive_bad = decision.consecutive_bad
+        return self._carry_out(step, decision, stats, host, loss_v, kind, apply=apply)
+
+    def _measure(
+        self, step: int, loss: Tensor | float | None
+    ) -> tuple[GradStats, HostGradStats, float | None, str]:
+        """Measure and classify the step: ``(stats, host stats, loss, kind)``, one host sync.
+
+        The kind is taken before clipping (``ok``, ``nonfinite``, ``spike`` or
+        ``amp_skip``); the spike and loss rules see the step here, once.
+        """
         found_inf = self._unscale()
         layers_due = self.layer_norms_every > 0 and step % self.layer_norms_every == 0
         stats = grad_stats(
@@ -373,16 +421,24 @@ class SpikeGuard:
             spike=spike,
             amp_skip=amp_skip,
         )
-        policy = self.on_spike if kind == "spike" else self.on_nonfinite
-        decision = decide(
-            kind,
-            policy,
-            self.consecutive_bad,
-            self.rollbacks,
-            rollback_after=self.rollback_after,
-            max_rollbacks=self.max_rollbacks,
-        )
-        self.consecutive_bad = decision.consecutive_bad
+        return stats, host, loss_v, kind
+
+    def _carry_out(
+        self,
+        step: int,
+        decision: Decision,
+        stats: GradStats,
+        host: HostGradStats,
+        loss_v: float | None,
+        kind: str,
+        *,
+        apply: bool = True,
+    ) -> StepRecord:
+        """Do what ``decision`` says — step, skip, roll back or raise — and record it.
+
+        With ``apply=False`` (:meth:`decide`) the optimizer and the scaler are left to the
+        caller.
+        """
         outcome = decision.outcome
 
         def record_of(action: str, clip: ClipResult | None = None) -> StepRecord:
@@ -391,10 +447,11 @@ class SpikeGuard:
         if outcome == "amp_skip":
             # The scaler skips optimizer.step itself when it found inf/NaN and lowers
             # its scale: a normal AMP event, not a fault.
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            if apply:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
             return self._emit(record_of("skip"))
-        if outcome != "step":
+        if outcome != "step" and apply:
             self._finish_skip()
         if outcome == "raise":
             record = self._emit(record_of("skip"))
@@ -429,9 +486,11 @@ class SpikeGuard:
         if kind == "ok" and clip is not None and clip.clipped:
             kind = "clipped"
         before = None
-        if self.update_ratio_every and step % self.update_ratio_every == 0:
+        if apply and self.update_ratio_every and step % self.update_ratio_every == 0:
             before = [p.detach().clone() for p in self.model.parameters()]
-        if self.scaler is not None and self.scaler.is_enabled():
+        if not apply:
+            pass  # decide(): the caller steps
+        elif self.scaler is not None and self.scaler.is_enabled():
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:

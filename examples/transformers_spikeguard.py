@@ -1,0 +1,105 @@
+"""Guard a Hugging Face ``Trainer``: a tiny GPT-2 (built from a config) learns to count.
+
+$ python examples/transformers_spikeguard.py       # CPU, a few seconds, nothing downloaded
+
+Two optimizer steps get a NaN gradient; the callback withholds them (parameters, AdamW's
+state and the LR schedule untouched) and records every step in ``hf_run.jsonl``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback, TrainingArguments
+
+from gradguard.integrations.transformers import SpikeGuardCallback
+from gradguard.records import read_log
+from gradguard.torch import NormClipper
+
+VOCAB, LENGTH = 128, 16
+
+
+def make_model(seed: int = 0) -> GPT2LMHeadModel:
+    """Return a randomly initialised two-layer GPT-2 (no download)."""
+    torch.manual_seed(seed)
+    config = GPT2Config(n_layer=2, n_head=2, n_embd=64, vocab_size=VOCAB, n_positions=LENGTH)
+    return GPT2LMHeadModel(config)
+
+
+class Counting(torch.utils.data.Dataset):
+    """Token sequences ``s, s+k, s+2k, …`` (mod the vocabulary): learnable next tokens."""
+
+    def __init__(self, n: int = 512, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        start = torch.randint(0, VOCAB, (n, 1), generator=g)
+        stride = torch.randint(1, 4, (n, 1), generator=g)
+        self.ids = (start + stride * torch.arange(LENGTH)) % VOCAB
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.ids[i], "labels": self.ids[i]}
+
+
+class PoisonGradients(TrainerCallback):
+    """Put a NaN into one gradient before the optimizer steps in ``at`` (``global_step``).
+
+    Listed before the guard's callback, so it runs first in ``on_pre_optimizer_step``.
+
+    Args:
+      at: the steps to poison.
+      rank: poison on this process only (after DDP's all-reduce); ``None``: every process.
+    """
+
+    def __init__(self, at: set[int], rank: int | None = None) -> None:
+        self.at = set(at)
+        self.rank = rank
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if state.global_step in self.at and self.rank in (None, args.process_index):
+            p = next(model.parameters())
+            p.grad.view(-1)[0] = float("nan")
+
+
+def training_args(out: Path, **overrides) -> TrainingArguments:
+    """Quiet CPU settings the example and the tests share (max_grad_norm=0: the guard clips)."""
+    kwargs = dict(
+        output_dir=str(out),
+        max_steps=50,
+        per_device_train_batch_size=8,
+        learning_rate=1e-3,
+        max_grad_norm=0.0,
+        logging_steps=10,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+        dataloader_num_workers=0,
+    )
+    kwargs.update(overrides)
+    return TrainingArguments(**kwargs)
+
+
+def main(out: Path) -> int:
+    guard = SpikeGuardCallback(clipper=NormClipper(1.0), log=out / "hf_run.jsonl")
+    trainer = Trainer(
+        model=make_model(),
+        args=training_args(out),
+        train_dataset=Counting(),
+        callbacks=[PoisonGradients({10, 25}), guard],
+    )
+    trainer.train()
+    records = read_log(out / "hf_run.jsonl").steps
+    skipped = [r.step for r in records if r.action != "step"]
+    print(f"{len(records)} steps, skipped {skipped}, clipped {sum(r.clipped for r in records)}")
+    print(f"loss {records[0].loss:.3f} -> {records[-1].loss:.3f}")
+    return 0 if {10, 25} <= set(skipped) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp())))

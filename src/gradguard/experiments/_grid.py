@@ -1,0 +1,361 @@
+"""The remedy runner's grid: one run's spec, the preset sizes, the grid of a preset.
+
+$ gradguard remedies --quick --configs none,clip-norm --train-steps 100
+
+Two experiments, each a grid of configurations × seeds:
+
+- ``divergence`` — the exploding side. The seed's system in matrix form, a
+  *linear* RNN ``h_t = W h_{t-1} + U x_t`` whose ``W`` is orthogonal times
+  ``ρ = 2`` (the seed's ``w = 2``), trained with plain SGD on the adding problem.
+  Configurations: ``none``; ``clip-norm`` (the seed's rule ``g / max(1, ‖g‖/c)``,
+  Pascanu et al. 2013); ``clip-value``; ``low-lr``; ``init-orthogonal`` and
+  ``init-xavier`` (``ρ ≈ 1``); ``lstm`` and ``gru`` (same ``ρ = 2`` recurrent
+  init on every gate block, same SGD).
+- ``adding`` (and ``copy``) — the vanishing side, long-range learning:
+  ``rnn`` (tanh), ``rnn-clip``, ``irnn`` (ReLU, identity init; Le et al. 2015),
+  ``lstm``, ``gru``, trained with Adam until they reach the task's success
+  criterion or their step budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from gradguard.errors import InputError
+from gradguard.experiments._names import (
+    DIVERGENCE_CONFIGS,
+    EXPERIMENTS,
+    LONG_RANGE_CONFIGS,
+    TASKS,
+    check_cell,
+    check_count,
+    check_init,
+    check_seed,
+    check_T,
+)
+from gradguard.experiments._tasks import TASK_OBJECTS, Task
+
+__all__ = ["MAX_STEPS", "MAX_T", "OPTIMIZERS", "PRESETS", "Preset", "RunSpec", "build_grid"]
+
+#: Upper bounds for the runner's overrides (a typo must not start a week-long grid).
+MAX_T = 10_000
+MAX_STEPS = 10_000_000
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: what to train, how, for how long.
+
+    Attributes:
+      experiment: ``divergence``, ``adding`` or ``copy``.
+      config: the configuration's name in the output (``none``, ``clip-norm``, …).
+      seed: seeds weights, batches and test set.
+      task: ``adding`` or ``copy`` (the divergence experiment trains on ``adding``).
+      T: sequence length (adding) or delay (copy).
+      model: cell (``linear``, ``tanh``, ``relu``, ``lstm``, ``gru``).
+      init: recurrent init scheme; ``rho`` its spectral radius for ``scaled-orthogonal``.
+      hidden: hidden size.
+      optimizer: ``sgd`` (plain, no momentum) or ``adam``.
+      lr: learning rate ``η``.
+      clip: ``None``, ``"norm"`` (``max_norm = threshold``) or ``"value"``
+        (``clip_value = threshold``).
+      threshold: the clipping threshold ``c``.
+      steps: optimizer steps (a run stops early at its first non-finite step).
+      batch: sequences per step.
+      eval_every: steps between test-set evaluations (also at the last step).
+      flow_every: steps between gradient-flow profiles — ``‖∂L/∂h_t‖`` for
+        t = 1 … T of the task loss on a fixed probe batch (the first 64 test
+        sequences), recorded as ``grad_h`` on that step's record; 0: never.
+      test_size: sequences in the fixed test set.
+      fused: train with torch's fused kernel (same weights and math as unrolled).
+      stop_at_success: stop once the task's success criterion is met (checked at
+        each evaluation); the summary then says ``stopped_early`` and ``stop_step``.
+    """
+
+    experiment: str
+    config: str
+    seed: int
+    task: str
+    T: int
+    model: str
+    init: str
+    rho: float | None
+    hidden: int
+    optimizer: str
+    lr: float
+    clip: str | None
+    threshold: float | None
+    steps: int
+    batch: int
+    eval_every: int
+    test_size: int = 1000
+    fused: bool = False
+    flow_every: int = 0
+    stop_at_success: bool = False
+
+    def __post_init__(self) -> None:
+        # A spec built by hand is checked as strictly as one from the CLI.
+        if self.experiment not in EXPERIMENTS:
+            raise InputError("experiment", self.experiment, "one of " + ", ".join(EXPERIMENTS))
+        if self.task not in TASKS:
+            raise InputError("task", self.task, "one of " + ", ".join(TASKS))
+        check_T(self.T, minimum=self.problem.min_T, maximum=MAX_T)
+        check_cell(self.model)
+        check_init(self.init, self.rho)
+        check_seed(self.seed)
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError("optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
+        if not _positive(self.lr):
+            raise InputError("lr", self.lr, "a finite number > 0 (the learning rate)")
+        if self.clip not in (None, "norm", "value"):
+            raise InputError("clip", self.clip, "None, 'norm' or 'value'")
+        if self.clip is not None and not _positive(self.threshold):
+            raise InputError("threshold", self.threshold, "a finite number > 0 when clipping")
+        check_count(self.hidden, "hidden", 4096)
+        check_count(self.steps, "steps", MAX_STEPS)
+        check_count(self.batch, "batch", 1_000_000)
+        check_count(self.eval_every, "eval_every", 10**9)
+        check_count(self.test_size, "test_size", 1_000_000)
+        if self.flow_every:
+            check_count(self.flow_every, "flow_every", 10**9)
+
+    @property
+    def run_id(self) -> str:
+        """``experiment/T<T>/config/seed<k>`` — the ``run`` field of every record."""
+        return f"{self.experiment}/T{self.T}/{self.config}/seed{self.seed}"
+
+    @property
+    def file_stem(self) -> str:
+        return self.run_id.replace("/", "-")
+
+    @property
+    def problem(self) -> Task:
+        """The :class:`~gradguard.experiments.Task` object named by ``task``."""
+        return TASK_OBJECTS[self.task]
+
+    @property
+    def baseline(self) -> float:
+        """The memoryless baseline loss of the task."""
+        return self.problem.baseline(self.T)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The sizes of a preset grid.
+
+    Attributes:
+      seeds: seeds to run every configuration with.
+      divergence_T, divergence_steps, divergence_hidden, divergence_lr, divergence_rho:
+        the divergence experiment (linear RNN, SGD).
+      low_lr_factor: ``low-lr`` uses ``divergence_lr × low_lr_factor``.
+      clip_norm, clip_value: thresholds ``c`` of the clipping configurations.
+      adding_T, copy_T: lengths of the long-range experiments.
+      long_steps: optimizer steps per long-range run, by ``T``.
+      long_hidden, long_lr, long_batch, eval_every: long-range training settings.
+    """
+
+    name: str
+    seeds: tuple[int, ...]
+    divergence_T: int = 10
+    divergence_steps: int = 300
+    divergence_hidden: int = 32
+    divergence_batch: int = 32
+    divergence_lr: float = 0.01
+    divergence_rho: float = 2.0
+    low_lr_factor: float = 1e-4
+    clip_norm: float = 1.0
+    clip_value: float = 0.1
+    adding_T: tuple[int, ...] = (50,)
+    copy_T: tuple[int, ...] = (20,)
+    long_steps: dict[int, int] = field(default_factory=lambda: {50: 1500})
+    long_hidden: int = 64
+    long_lr: float = 3e-3
+    long_batch: int = 64
+    eval_every: int = 100
+    experiments: tuple[str, ...] = ("divergence", "adding")
+
+
+PRESETS: dict[str, Preset] = {
+    "quick": Preset(name="quick", seeds=(0,)),
+    "full": Preset(
+        name="full",
+        seeds=(0, 1, 2),
+        adding_T=(50, 100, 200),
+        divergence_steps=1000,
+        long_steps={50: 3000, 100: 2500, 200: 1500},
+        copy_T=(20,),
+    ),
+}
+
+
+def _positive(x: object) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def _divergence_specs(p: Preset, seed: int, lr: float | None) -> list[RunSpec]:
+    base = RunSpec(
+        experiment="divergence",
+        config="none",
+        seed=seed,
+        task="adding",
+        T=p.divergence_T,
+        model="linear",
+        init="scaled-orthogonal",
+        rho=p.divergence_rho,
+        hidden=p.divergence_hidden,
+        optimizer="sgd",
+        lr=p.divergence_lr if lr is None else lr,
+        clip=None,
+        threshold=None,
+        steps=p.divergence_steps,
+        batch=p.divergence_batch,
+        eval_every=max(1, p.divergence_steps // 5),
+        flow_every=max(1, p.divergence_steps // 10),
+    )
+    return [
+        base,
+        replace(base, config="clip-norm", clip="norm", threshold=p.clip_norm),
+        replace(base, config="clip-value", clip="value", threshold=p.clip_value),
+        replace(base, config="low-lr", lr=base.lr * p.low_lr_factor),
+        replace(base, config="init-orthogonal", init="orthogonal", rho=None),
+        replace(base, config="init-xavier", init="xavier-normal", rho=None),
+        replace(base, config="lstm", model="lstm"),
+        replace(base, config="gru", model="gru"),
+    ]
+
+
+def _long_range_specs(p: Preset, task: str, T: int, seed: int) -> list[RunSpec]:
+    steps = p.long_steps.get(T, max(p.long_steps.values()))
+    base = RunSpec(
+        experiment=task,
+        config="rnn",
+        seed=seed,
+        task=task,
+        T=T,
+        model="tanh",
+        init="default",
+        rho=None,
+        hidden=p.long_hidden,
+        optimizer="adam",
+        lr=p.long_lr,
+        clip=None,
+        threshold=None,
+        steps=steps,
+        batch=p.long_batch,
+        eval_every=p.eval_every,
+        flow_every=p.eval_every,
+        fused=True,
+        stop_at_success=True,
+    )
+    return [
+        base,
+        replace(base, config="rnn-clip", clip="norm", threshold=p.clip_norm),
+        # Le et al. (2015) train the IRNN with gradient clipping.
+        replace(
+            base,
+            config="irnn",
+            model="relu",
+            init="identity",
+            clip="norm",
+            threshold=p.clip_norm,
+        ),
+        replace(base, config="lstm", model="lstm"),
+        replace(base, config="gru", model="gru"),
+    ]
+
+
+def _parse_names(values: Sequence[str] | None, allowed: Sequence[str], name: str) -> list[str]:
+    if values is None:
+        return list(allowed)
+    out = []
+    for v in values:
+        if v not in allowed:
+            raise InputError(name, v, "one of " + ", ".join(allowed))
+        out.append(v)
+    return out
+
+
+def build_grid(
+    preset: str | Preset = "quick",
+    *,
+    seeds: Sequence[int] | None = None,
+    experiments: Sequence[str] | None = None,
+    configs: Sequence[str] | None = None,
+    T: Sequence[int] | None = None,
+    steps: int | None = None,
+    lr: float | None = None,
+) -> list[RunSpec]:
+    """Return the runs of a preset, optionally narrowed or resized.
+
+    Args:
+      preset: ``"quick"``, ``"full"`` or a :class:`Preset`.
+      seeds: override the preset's seeds (each a whole number from 0 to 2³²−1).
+      experiments: subset of ``divergence``, ``adding``, ``copy`` (``copy`` runs only when named).
+      configs: keep only these configuration names.
+      T: lengths for the long-range experiments (``adding``/``copy``), each 2…10 000.
+      steps: override every run's number of steps (1…10⁷).
+      lr: override the divergence experiment's SGD learning rate ``η``
+        (``low-lr`` keeps its ratio); must be > 0.
+
+    Raises:
+      InputError: an unknown preset, experiment or configuration name; a bad
+        seed, ``T``, ``steps`` or ``lr``.
+    """
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise InputError("preset", preset, "one of " + ", ".join(PRESETS))
+        p = PRESETS[preset]
+    else:
+        p = preset
+    exps = _parse_names(experiments, EXPERIMENTS, "experiment") if experiments else p.experiments
+    all_configs = DIVERGENCE_CONFIGS + tuple(
+        c for c in LONG_RANGE_CONFIGS if c not in ("lstm", "gru")
+    )
+    wanted = set(_parse_names(configs, all_configs, "config")) if configs else None
+    run_seeds = tuple(p.seeds if seeds is None else seeds)
+    if not run_seeds:
+        raise InputError("seeds", list(run_seeds), "a non-empty list of whole numbers ≥ 0")
+    for s in run_seeds:
+        check_seed(s)
+    if T is not None:
+        if not T:
+            raise InputError("T", list(T), "a non-empty list of whole numbers ≥ 2")
+        for t in T:
+            check_T(t, minimum=2, maximum=MAX_T)
+    if steps is not None:
+        check_count(steps, "steps", MAX_STEPS)
+    if lr is not None and not _positive(lr):
+        raise InputError("lr", lr, "a finite number > 0 (the learning rate)")
+    specs: list[RunSpec] = []
+    for exp in exps:
+        for seed in run_seeds:
+            if exp == "divergence":
+                specs.extend(_divergence_specs(p, seed, lr))
+            else:
+                lengths = (
+                    tuple(T) if T is not None else (p.adding_T if exp == "adding" else p.copy_T)
+                )
+                for t in lengths:
+                    specs.extend(_long_range_specs(p, exp, t, seed))
+    if wanted is not None:
+        specs = [s for s in specs if s.config in wanted]
+    if steps is not None:
+        specs = [
+            replace(
+                s,
+                steps=steps,
+                eval_every=min(s.eval_every, steps),
+                flow_every=min(s.flow_every, steps),
+            )
+            for s in specs
+        ]
+    # Group by experiment and T, then seed: a cut-short grid still has whole comparisons.
+    order = {e: i for i, e in enumerate(EXPERIMENTS)}
+    specs.sort(key=lambda s: (order[s.experiment], s.T, s.seed))
+    return specs
+
+
+# ---------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""What the trainer callbacks share: the guard's options and the gate on ``optimizer.step``.
+
+A trainer owns its loop: it calls ``optimizer.step()`` itself, after the hook where a
+callback sees the gradients. The callbacks therefore run :meth:`SpikeGuard.decide` in
+that hook (statistics, rules, clipping, record) and put a :class:`StepGate` on the
+optimizer the trainer steps: the trainer's next ``step()`` goes through when the decision
+was ``"step"`` and is withheld otherwise — a true skip, parameters and optimizer state
+untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gradguard.errors import InputError
+
+__all__ = ["GUARD_OPTIONS", "StepGate", "check_options", "metrics_of"]
+
+#: The :class:`gradguard.torch.SpikeGuard` options a trainer callback takes (the model,
+#: the optimizer, the LR scheduler and the grad scaler come from the trainer).
+GUARD_OPTIONS = (
+    "norm_type",
+    "on_nonfinite",
+    "on_spike",
+    "spike_rule",
+    "loss_rule",
+    "rollback_after",
+    "snapshot_every",
+    "snapshot_path",
+    "max_rollbacks",
+    "log",
+    "tensorboard",
+    "layer_norms_every",
+    "run",
+)
+
+# Options of SpikeGuard a trainer callback cannot honour, and why.
+_REFUSED = {
+    "skip_batches": (
+        "0 (a trainer callback cannot drop batches from the trainer's data loader; after a "
+        "rollback training continues with the next batch)"
+    ),
+    "update_ratio_every": (
+        "0 (the trainer steps the optimizer after the callback's hook, so the update is not "
+        "seen; use gradguard.torch.SpikeGuard in a hand-written loop to measure it)"
+    ),
+}
+
+
+def check_options(trainer: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``options`` if each is a guard option the trainer callback takes.
+
+    Raises:
+      InputError: an unknown option, or one the callback cannot honour.
+    """
+    for name, value in options.items():
+        if name in _REFUSED:
+            if value in (0, None):
+                continue
+            raise InputError(name, value, _REFUSED[name])
+        if name not in GUARD_OPTIONS:
+            raise InputError(
+                "option",
+                name,
+                f"one of the {trainer} SpikeGuardCallback's options: clipper, "
+                + ", ".join(GUARD_OPTIONS),
+            )
+    return {k: v for k, v in options.items() if k not in _REFUSED}
+
+
+class StepGate:
+    """Let ``obj.step`` through only when the guard decided ``"step"``.
+
+    Installed as an instance attribute, so it wraps whatever ``step`` the object had
+    (including an LR scheduler's step counter). ``step(closure)`` runs the closure first
+    (Lightning's closure runs ``training_step``, ``backward`` and the hook that decides),
+    then steps or not; a withheld step returns the closure's result.
+
+    Args:
+      obj: the object whose ``step`` is gated (an optimizer, an accelerate
+        ``AcceleratedOptimizer``, an LR scheduler).
+      on_withheld: called after a withheld step (e.g. to keep a grad scaler consistent).
+      on_allowed: called before a step that goes through.
+    """
+
+    def __init__(
+        self,
+        obj: Any,
+        on_withheld: Callable[[], None] | None = None,
+        on_allowed: Callable[[], None] | None = None,
+    ) -> None:
+        self.obj = obj
+        self.on_withheld = on_withheld
+        self.on_allowed = on_allowed
+        #: ``None``: no decision this step (the step goes through); else the verdict.
+        self.allow: bool | None = None
+        self.withheld = 0
+        self._inner = obj.step
+        self._had_attr = "step" in vars(obj)
+
+        @functools.wraps(self._inner)
+        def step(closure: Callable[[], Any] | None = None, **kwargs: Any) -> Any:
+            return self._step(closure, **kwargs)
+
+        obj.step = step
+
+    def _step(self, closure: Callable[[], Any] | None, **kwargs: Any) -> Any:
+        result = None
+        if closure is not None:
+            # The closure makes the decision (its backward runs the trainer's hook), so it
+            # runs first, as torch's optimizers run it: once, with gradients enabled.
+            import torch
+
+            with torch.enable_grad():
+                result = closure()
+        allow, self.allow = self.allow, None
+        if allow is False:
+            self.withheld += 1
+            if self.on_withheld is not None:
+                self.on_withheld()
+            return result
+        if self.on_allowed is not None:
+            self.on_allowed()
+        out = self._inner(**kwargs)
+        return result if out is None else out
+
+    def remove(self) -> None:
+        """Put the original ``step`` back."""
+        if self._had_attr:
+            self.obj.step = self._inner
+        else:
+            vars(self.obj).pop("step", None)
+
+
+def metrics_of(record: Any, skipped_total: int) -> dict[str, float]:
+    """Return the record's numbers for a trainer's loggers (``grad_norm``, …)."""
+    out = {
+        "grad_norm": float(record.grad_norm),
+        "skipped": float(record.action != "step"),
+        "skipped_total": float(skipped_total),
+    }
+    if record.grad_norm_clipped is not None:
+        out["grad_norm_clipped"] = float(record.grad_norm_clipped)
+    return out

@@ -1,0 +1,141 @@
+"""Accelerate: guard a hand-written ``Accelerator`` loop; the global norm under FSDP2.
+
+$ pip install 'gradguard[accelerate]'
+
+::
+
+    from accelerate import Accelerator
+    from gradguard.integrations.accelerate import spike_guard
+
+    accelerator = Accelerator()
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    guard = spike_guard(accelerator, model, optimizer, clipper=1.0, log="run.jsonl")
+    for batch in loader:
+        with accelerator.accumulate(model):
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:      # the last micro-batch: one decision
+                record = guard.step(loss)       # in place of clip_grad_norm_ + optimizer.step()
+                if record.action == "step":
+                    scheduler.step()            # the schedule counts taken steps
+            optimizer.zero_grad()
+
+``guard.step`` is the hand-written loop's :meth:`gradguard.torch.SpikeGuard.step`: it
+unscales fp16 gradients with the accelerator's scaler, measures them (reduced over all
+processes), decides, clips and steps the optimizer accelerate wraps — or withholds the
+step, leaving parameters and optimizer state bitwise unchanged.
+
+Under FSDP2 the gradients are ``DTensor`` shards: ``accelerator.clip_grad_norm_``
+returns a ``DTensor``, and a norm of the local shards is one rank's share. The guard's
+statistics sum ``‖shard‖_p^p`` over the mesh and take the ``p``-th root, so
+:func:`grad_norm` and every record hold the global norm as a plain float, the same on
+every rank.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from gradguard.errors import InputError
+from gradguard.torch import Clipper, SpikeGuard, grad_stats
+
+try:
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedType
+except ImportError:
+    raise ImportError(
+        "gradguard.integrations.accelerate needs accelerate: "
+        "pip install 'gradguard[accelerate]' (accelerate>=1.15)"
+    ) from None
+
+__all__ = ["grad_norm", "spike_guard"]
+
+
+def _check_accelerator(accelerator: Any) -> None:
+    if not isinstance(accelerator, Accelerator):
+        raise InputError("accelerator", type(accelerator).__name__, "an accelerate.Accelerator")
+    kind = accelerator.distributed_type
+    if kind == DistributedType.DEEPSPEED:
+        raise InputError(
+            "Accelerator(distributed_type=...)",
+            str(kind),
+            "not DeepSpeed when guarding with gradguard",
+            "DeepSpeed owns the gradients and the optimizer step; use DDP or FSDP2.",
+        )
+    if kind == DistributedType.FSDP and not accelerator.is_fsdp2:
+        raise InputError(
+            "FullyShardedDataParallelPlugin(fsdp_version=...)",
+            1,
+            "2 when guarding with gradguard",
+            "FSDP1 flattens and shards parameters into plain tensors, whose norms cannot "
+            "be told apart from replicated ones; FSDP2's DTensor gradients can be reduced "
+            "exactly. Set fsdp_version=2.",
+        )
+
+
+def spike_guard(
+    accelerator: Any,
+    model: torch.nn.Module,
+    optimizer: Any,
+    *,
+    clipper: Clipper | float | None = None,
+    scheduler: Any = None,
+    **options: Any,
+) -> SpikeGuard:
+    """Return a :class:`~gradguard.torch.SpikeGuard` for a loop prepared by ``accelerator``.
+
+    Args:
+      accelerator: the ``accelerate.Accelerator`` that prepared the model and optimizer.
+      model: the prepared model (DDP-wrapped or FSDP2-sharded).
+      optimizer: the prepared optimizer (accelerate's ``AcceleratedOptimizer``) or the
+        one it wraps.
+      clipper: a :class:`~gradguard.torch.Clipper`, a number (a fixed ``max_norm``), or
+        ``None``.
+      scheduler: the LR scheduler, restored by a rollback (you still step it).
+      **options: further :class:`~gradguard.torch.SpikeGuard` options (all of them: the
+        loop is yours, so ``skip_batches`` and ``update_ratio_every`` work too).
+
+    Returns:
+      The guard; call ``guard.step(loss)`` after ``accelerator.backward(loss)`` on the
+      step's last micro-batch, in place of ``optimizer.step()``.
+
+    Raises:
+      InputError: not an ``Accelerator``; DeepSpeed or FSDP1; an invalid option.
+    """
+    _check_accelerator(accelerator)
+    inner = getattr(optimizer, "optimizer", optimizer)
+    scaler = accelerator.scaler
+    return SpikeGuard(
+        accelerator.unwrap_model(model),
+        inner,
+        scheduler=scheduler,
+        scaler=scaler if scaler is not None and scaler.is_enabled() else None,
+        clipper=clipper,
+        **options,
+    )
+
+
+def grad_norm(model: torch.nn.Module, norm_type: float = 2.0) -> float:
+    """Return the global gradient norm of ``model`` as a float (FSDP2: over all shards).
+
+    The same number on every rank; under DDP the gradients are replicated and the norm
+    is theirs. One host sync.
+
+    Args:
+      model: the prepared model.
+      norm_type: the norm's order ``p`` (a number ≥ 1 or ``inf``).
+
+    Returns:
+      ``‖g‖_p`` over every gradient of the model (NaN or inf when a gradient is).
+    """
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    stats = grad_stats(
+        model,
+        norm_type,
+        per_layer=False,
+        process_group=torch.distributed.group.WORLD if distributed else None,
+    )
+    host, _ = stats.host()
+    return host.total_norm

@@ -1,0 +1,236 @@
+"""Hugging Face ``Trainer``: guard every optimizer step with one callback.
+
+$ pip install 'gradguard[transformers]'
+
+::
+
+    from transformers import Trainer, TrainingArguments
+    from gradguard.integrations.transformers import SpikeGuardCallback
+
+    args = TrainingArguments("out", max_grad_norm=0)   # the callback clips: Trainer must not
+    trainer = Trainer(model, args, train_dataset=data,
+                      callbacks=[SpikeGuardCallback(clipper=1.0, log="run.jsonl")])
+    trainer.train()
+
+The hooks it relies on, in the ``Trainer``'s order for one optimizer step (transformers
+5.x):
+
+1. the model's forward, once per micro-batch: a forward hook keeps the output's ``loss``
+   for the record (summed over micro-batches when the Trainer passes
+   ``num_items_in_batch``, as the loss is then already a share of the step's mean;
+   averaged otherwise).
+2. the backward passes; under DDP the gradients are all-reduced on the last micro-batch.
+3. ``max_grad_norm`` clipping — which must be off (``max_grad_norm=0``): the Trainer clips
+   before any callback sees the gradients, so the guard would measure clipped gradients
+   and they would be clipped twice. (With it off the Trainer still measures the norm it
+   logs, and under fp16 unscales the gradients while doing so.)
+4. ``on_pre_optimizer_step``: :meth:`gradguard.torch.SpikeGuard.decide` measures (reduced
+   over all ranks), classifies, clips and records — one decision per optimizer step.
+5. ``optimizer.step()`` on accelerate's ``AcceleratedOptimizer``: a gate lets it through
+   when the decision was ``"step"`` and withholds it otherwise (parameters and optimizer
+   state bitwise unchanged) and then reports the step as skipped, as accelerate does for
+   an fp16 overflow — so the Trainer's ``optimizer_step_was_skipped`` check does not
+   advance the LR scheduler.
+6. ``on_step_end``: the guard's state goes into the ``TrainerState``
+   (``stateful_callbacks["gradguard"]``), which every checkpoint saves in
+   ``trainer_state.json``; ``resume_from_checkpoint`` loads it back and the callback
+   restores it at ``on_train_begin``.
+7. ``on_log``: ``grad_norm_clipped``, ``clipped``, ``skipped`` (counts since the last log)
+   and ``skipped_total`` join the Trainer's log history.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from gradguard.errors import InputError
+from gradguard.integrations._common import StepGate, check_options
+from gradguard.records import StepRecord
+from gradguard.torch import Clipper, SpikeGuard
+
+try:
+    from transformers import TrainerCallback
+except ImportError:
+    raise ImportError(
+        "gradguard.integrations.transformers needs transformers: "
+        "pip install 'gradguard[transformers]' (transformers>=5)"
+    ) from None
+
+__all__ = ["STATE_KEY", "SpikeGuardCallback"]
+
+#: Where the guard's state lives in ``TrainerState.stateful_callbacks``.
+STATE_KEY = "gradguard"
+
+
+class SpikeGuardCallback(TrainerCallback):
+    """Measure, clip and step / skip / roll back every optimizer step of a ``Trainer``.
+
+    Takes the options of :class:`gradguard.torch.SpikeGuard` that make sense in a
+    trainer; the model, the optimizer, the LR scheduler and the grad scaler come from
+    the ``Trainer``. The guard is :attr:`guard` (built at train start), its last record
+    :attr:`last_record`.
+
+    Args:
+      clipper: a :class:`~gradguard.torch.Clipper`, a number (a fixed ``max_norm``), or
+        ``None`` (measure and skip, no clipping).
+      **options: further :class:`~gradguard.torch.SpikeGuard` options (``log``,
+        ``on_nonfinite``, ``on_spike``, ``spike_rule``, ``loss_rule``,
+        ``rollback_after``, ``snapshot_every``, ``snapshot_path``, ``max_rollbacks``,
+        ``tensorboard``, ``layer_norms_every``, ``norm_type``, ``run``).
+
+    Raises:
+      InputError: an unknown option; at train start, ``max_grad_norm > 0``, FSDP or
+        DeepSpeed, or an invalid guard option.
+    """
+
+    def __init__(self, clipper: Clipper | float | None = None, **options: Any) -> None:
+        self.clipper = clipper
+        self.options = check_options("transformers", options)
+        self.guard: SpikeGuard | None = None
+        self.last_record: StepRecord | None = None
+        self.skipped = 0
+        self._since_log = {"skipped": 0, "clipped": 0}
+        self._gate: StepGate | None = None
+        self._hook: Any = None
+        self._losses: list[torch.Tensor] = []
+        self._loss_is_share = False
+
+    # -- train start: check, build, restore, gate -----------------------------------
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Refuse conflicting settings, build the guard, restore a checkpoint's state."""
+        if args.max_grad_norm is not None and args.max_grad_norm > 0:
+            raise InputError(
+                "TrainingArguments(max_grad_norm=...)",
+                args.max_grad_norm,
+                "0 when SpikeGuardCallback is used",
+                "The Trainer clips before any callback sees the gradients, so the guard "
+                "would judge clipped gradients and clip them twice; set max_grad_norm=0 and "
+                f"give the threshold to the callback: SpikeGuardCallback(clipper="
+                f"{args.max_grad_norm}) (or NormClipper, ZClip, AutoClip, AGC).",
+            )
+        for name in ("fsdp", "deepspeed"):
+            value = getattr(args, name, None)
+            if value:
+                raise InputError(
+                    f"TrainingArguments({name}=...)",
+                    str(value),
+                    "unset when SpikeGuardCallback is used",
+                    "FSDP and DeepSpeed shard or own the gradients and the optimizer step, "
+                    "so the guard cannot withhold the step there; use DDP, or guard an "
+                    "Accelerate loop with gradguard.integrations.accelerate.",
+                )
+        model, optimizer = kwargs["model"], kwargs["optimizer"]
+        inner = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper
+        scaler = getattr(optimizer, "scaler", None)
+        if self.guard is not None:
+            self.guard.close()
+        self.guard = SpikeGuard(
+            model,
+            inner,
+            scheduler=kwargs.get("lr_scheduler"),
+            scaler=scaler if scaler is not None and scaler.is_enabled() else None,
+            clipper=self.clipper,
+            **self.options,
+        )
+        saved = (state.stateful_callbacks or {}).get(STATE_KEY)
+        if saved and state.global_step > 0:  # resume_from_checkpoint loaded it
+            self.guard.load_state_dict(saved["guard"])
+            self.skipped = int(saved["skipped"])
+        self._remove()
+        self._gate = StepGate(optimizer, on_withheld=self._on_withheld, on_allowed=self._on_allowed)
+        self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
+
+    def _keep_loss(self, module: Any, args: Any, kwargs: Any, output: Any) -> None:
+        loss = getattr(output, "loss", None)
+        if loss is None and isinstance(output, dict):
+            loss = output.get("loss")
+        if module.training and isinstance(loss, torch.Tensor) and loss.numel() == 1:
+            self._losses.append(loss.detach().float().reshape(()))
+            self._loss_is_share = kwargs.get("num_items_in_batch") is not None
+
+    def _on_withheld(self) -> None:
+        optimizer = self._built_gate().obj
+        # accelerate's flag for a step the fp16 scaler skipped: the Trainer reads it
+        # (accelerator.optimizer_step_was_skipped) and leaves the LR scheduler alone.
+        optimizer._is_overflow = True
+        scaler = getattr(optimizer, "scaler", None)
+        if scaler is not None and scaler.is_enabled():
+            # The gradients were unscaled (the Trainer measured its norm): update() with
+            # the current scale resets the scaler for the next step and keeps the scale.
+            scaler.update(scaler.get_scale())
+
+    def _on_allowed(self) -> None:
+        optimizer = self._built_gate().obj
+        if getattr(optimizer, "scaler", None) is None:
+            optimizer._is_overflow = False  # with a scaler, accelerate sets it itself
+
+    def _built_gate(self) -> StepGate:
+        if self._gate is None:
+            raise RuntimeError("SpikeGuardCallback is not set up (on_train_begin did not run)")
+        return self._gate
+
+    # -- every optimizer step --------------------------------------------------------
+    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Decide this step; the gate on the optimizer applies the decision."""
+        gate = self._built_gate()
+        assert self.guard is not None
+        losses, self._losses = self._losses, []
+        loss = None
+        if losses:
+            total = torch.stack(losses).sum()
+            loss = total if self._loss_is_share else total / len(losses)
+        record = self.guard.decide(loss)
+        self.last_record = record
+        take = record.action == "step"
+        gate.allow = take
+        if not take:
+            self.skipped += 1
+            self._since_log["skipped"] += 1
+        self._since_log["clipped"] += int(record.clipped)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Put the guard's state into the TrainerState a checkpoint saves."""
+        if self.guard is not None:
+            if state.stateful_callbacks is None:
+                state.stateful_callbacks = {}
+            state.stateful_callbacks[STATE_KEY] = {
+                "guard": self.guard.state_dict(),
+                "skipped": self.skipped,
+            }
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Add the guard's numbers to the log entry the Trainer just recorded."""
+        record = self.last_record
+        if record is None or logs is None or "loss" not in logs:
+            return  # an evaluation or end-of-training entry
+        extra: dict[str, float] = {
+            "skipped": float(self._since_log["skipped"]),
+            "clipped": float(self._since_log["clipped"]),
+            "skipped_total": float(self.skipped),
+        }
+        if record.grad_norm_clipped is not None and math.isfinite(record.grad_norm_clipped):
+            extra["grad_norm_clipped"] = record.grad_norm_clipped
+        self._since_log = {"skipped": 0, "clipped": 0}
+        logs.update(extra)
+        if state.log_history and state.log_history[-1].get("step") == state.global_step:
+            state.log_history[-1].update(extra)
+
+    # -- the end -------------------------------------------------------------------
+    def _remove(self) -> None:
+        if self._gate is not None:
+            self._gate.remove()
+            self._gate = None
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Take the gate and the loss hook off; close the guard's log."""
+        self._remove()
+        if self.guard is not None:
+            self.guard.close()

@@ -1,0 +1,162 @@
+"""One rank of the trainers' 2-process gloo checks (run by test_distributed_trainers.py).
+
+$ RANK=0 LOCAL_RANK=0 WORLD_SIZE=2 ... python dist_trainers.py lightning OUT_DIR
+
+Modes: ``lightning`` (Trainer strategy="ddp"), ``hf`` (transformers Trainer under DDP,
+then a guarded Accelerate loop and FSDP2 gradient norms). Each rank writes
+``OUT_DIR/MODE.rankR.json``: its records' actions, a checksum of its parameters, norms.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+RANK = int(os.environ["RANK"])
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def checksum(model: torch.nn.Module) -> list[float]:
+    return [float(p.detach().double().sum()) for p in model.parameters()]
+
+
+def lightning_ddp(out: Path) -> dict:
+    import lightning.pytorch as pl
+
+    from gradguard.integrations.lightning import SpikeGuardCallback
+
+    ex = load_example("lightning_spikeguard")
+    torch.manual_seed(0)
+    model = ex.SequenceSum()
+    cb = SpikeGuardCallback(clipper=1.0, spike_rule=None)
+    actions: list[str] = []
+
+    class Watch(pl.Callback):  # runs after the guard's hook: reads its decision
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+            actions.append(cb.last_record.action)
+
+    trainer = pl.Trainer(
+        max_steps=12,
+        callbacks=[cb, Watch(), ex.PoisonGradients({5}, rank=0)],  # rank 0, after all-reduce
+        **ex.trainer_kwargs(strategy="ddp", devices=2),
+    )
+    trainer.fit(model, ex.make_loader(n=384))
+    assert cb.guard is not None
+    return {
+        "skipped": cb.skipped,
+        "steps": cb.guard.step_count,
+        "checksum": checksum(model),
+        "actions": actions,
+        "world": trainer.world_size,
+    }
+
+
+def hf_ddp(out: Path) -> dict:
+    from transformers import Trainer, TrainerCallback
+
+    from gradguard.integrations.transformers import SpikeGuardCallback
+
+    ex = load_example("transformers_spikeguard")
+    tmp = Path(tempfile.mkdtemp())
+    log = out / "hf_run.jsonl"  # rank 0 writes it
+    cb = SpikeGuardCallback(clipper=1.0, spike_rule=None, log=log)
+    actions: list[str] = []
+
+    class Watch(TrainerCallback):  # runs after the guard's hook: reads its decision
+        def on_pre_optimizer_step(self, args, state, control, **kwargs):
+            actions.append(cb.last_record.action)
+
+    model = ex.make_model()
+    trainer = Trainer(
+        model=model,
+        args=ex.training_args(tmp, max_steps=8, ddp_backend="gloo", logging_steps=4),
+        train_dataset=ex.Counting(n=256),
+        callbacks=[ex.PoisonGradients({3}, rank=0), cb, Watch()],
+    )
+    trainer.train()
+    return {
+        "actions": actions,
+        "skipped": cb.skipped,
+        "steps": cb.guard.step_count,
+        "checksum": checksum(model),
+        "world": trainer.args.world_size,
+        "lr": trainer.optimizer.param_groups[0]["lr"],
+    }
+
+
+def accelerate_loop(out: Path) -> dict:
+    from accelerate import Accelerator
+
+    from gradguard.integrations.accelerate import grad_norm, spike_guard
+
+    accelerator = Accelerator(cpu=True)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    guard = spike_guard(accelerator, model, optimizer, clipper=1.0, spike_rule=None)
+    g = torch.Generator().manual_seed(RANK)
+    actions, norms = [], []
+    for step in range(6):
+        x = torch.randn(16, 8, generator=g)
+        loss = (model(x).squeeze(-1) - x.sum(-1)).square().mean()
+        accelerator.backward(loss)
+        if step == 2 and RANK == 0:
+            next(model.parameters()).grad.view(-1)[0] = float("inf")
+        norms.append(grad_norm(model))
+        actions.append(guard.step(loss).action)
+        optimizer.zero_grad()
+    return {"actions": actions, "norms": norms, "checksum": checksum(model)}
+
+
+def fsdp2_norm(out: Path) -> dict:
+    """FSDP2 (``fully_shard``, what accelerate applies for fsdp_version=2) on gloo/CPU."""
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import DTensor
+
+    from gradguard.integrations.accelerate import grad_norm
+
+    torch.manual_seed(0)
+    full = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4))
+    sharded = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4))
+    sharded.load_state_dict(full.state_dict())
+    for layer in (sharded[0], sharded[2]):
+        fully_shard(layer)
+    fully_shard(sharded)
+    x = torch.randn(6, 8, generator=torch.Generator().manual_seed(1))  # same on both ranks
+    full(x).square().sum().backward()
+    sharded(x).square().sum().backward()
+    reference = float(torch.nn.utils.get_total_norm([p.grad for p in full.parameters()]))
+    dtensor = torch.nn.utils.get_total_norm([p.grad for p in sharded.parameters()])
+    local = torch.nn.utils.get_total_norm([p.grad.to_local() for p in sharded.parameters()])
+    return {
+        "reference": reference,
+        "ours": grad_norm(sharded),
+        "is_dtensor": isinstance(dtensor, DTensor),
+        "dtensor_full": float(dtensor.full_tensor()),
+        "local_shard": float(local),
+    }
+
+
+if __name__ == "__main__":
+    mode, out = sys.argv[1], Path(sys.argv[2])
+    torch.set_num_threads(1)
+    if mode == "lightning":
+        result = {"lightning": lightning_ddp(out)}
+    else:
+        result = {"hf": hf_ddp(out), "accelerate": accelerate_loop(out), "fsdp2": fsdp2_norm(out)}
+    (out / f"{mode}.rank{RANK}.json").write_text(json.dumps(result))

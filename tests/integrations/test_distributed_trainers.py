@@ -1,0 +1,120 @@
+"""The trainers under DDP with 2 gloo CPU processes: a fault on one rank, both ranks skip.
+
+Also the Accelerate loop, and FSDP2 (``fully_shard`` on gloo) gradient norms: the guard's
+norm is the global one, as a float, where ``get_total_norm`` gives a ``DTensor`` and the
+local shards give each rank's share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+WORKER = Path(__file__).with_name("dist_trainers.py")
+WORLD = 2
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    """Run both modes (two processes each, at the same time); return each rank's results."""
+    out = tmp_path_factory.mktemp("dist")
+    procs = []
+    for mode in ("lightning", "hf"):
+        port = _free_port()
+        for r in range(WORLD):
+            env = {
+                **os.environ,
+                "RANK": str(r),
+                "LOCAL_RANK": str(r),
+                "GROUP_RANK": "0",
+                "WORLD_SIZE": str(WORLD),
+                "LOCAL_WORLD_SIZE": str(WORLD),
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+                "OMP_NUM_THREADS": "1",
+                "PYTHONWARNINGS": "ignore",
+            }
+            cmd = [sys.executable, str(WORKER), mode, str(out)]
+            procs.append(
+                (
+                    mode,
+                    r,
+                    subprocess.Popen(
+                        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+                    ),
+                )
+            )
+    logs = {}
+    try:
+        for mode, r, p in procs:
+            # A deadlock (one rank skipping alone, say) would hang here: fail, don't wait.
+            logs[mode, r] = p.communicate(timeout=300)[0]
+    finally:
+        for *_, p in procs:
+            if p.poll() is None:
+                p.kill()
+    failed = [(m, r, p.returncode) for m, r, p in procs if p.returncode]
+    if failed:
+        report = "\n".join(
+            f"--- {m} rank {r} (exit {c}):\n{logs[m, r][-3000:]}" for m, r, c in failed
+        )
+        pytest.fail(f"a rank failed:\n{report}")
+    results = [{} for _ in range(WORLD)]
+    for mode in ("lightning", "hf"):
+        for r in range(WORLD):
+            results[r].update(json.loads((out / f"{mode}.rank{r}.json").read_text()))
+    return results
+
+
+def test_lightning_ddp_fault_on_one_rank_both_skip(ranks):
+    a, b = ranks[0]["lightning"], ranks[1]["lightning"]
+    assert a["world"] == 2
+    assert a["actions"] == b["actions"]
+    assert [i for i, x in enumerate(a["actions"]) if x != "step"] == [5]
+    assert a["skipped"] == b["skipped"] == 1
+    assert a["checksum"] == b["checksum"]  # the replicas never diverged
+
+
+def test_hf_ddp_fault_on_one_rank_both_skip(ranks):
+    a, b = ranks[0]["hf"], ranks[1]["hf"]
+    assert a["world"] == 2
+    assert a["actions"] == b["actions"]
+    assert [i for i, x in enumerate(a["actions"]) if x != "step"] == [3]
+    assert a["checksum"] == b["checksum"]
+    # The linear schedule over 8 steps after 7 taken ones: lr = 1e-3 · (1 − 7/8).
+    assert a["lr"] == b["lr"] == pytest.approx(1e-3 * (1 - 7 / 8))
+
+
+def test_accelerate_loop_fault_on_one_rank_both_skip(ranks):
+    a, b = ranks[0]["accelerate"], ranks[1]["accelerate"]
+    assert a["actions"] == b["actions"] == ["step", "step", "skip", "step", "step", "step"]
+    assert a["norms"] == b["norms"]  # the same global float on every rank
+    assert a["checksum"] == b["checksum"]
+
+
+def test_fsdp2_norm_is_the_global_float(ranks):
+    for r in ranks:
+        f = r["fsdp2"]
+        assert f["is_dtensor"]  # what get_total_norm (and accelerate) hand back under FSDP2
+        assert f["ours"] == pytest.approx(f["reference"], rel=1e-6)
+        assert f["dtensor_full"] == pytest.approx(f["reference"], rel=1e-6)
+        assert f["local_shard"] < f["reference"]  # one rank's share is not the norm
+    assert ranks[0]["fsdp2"]["ours"] == ranks[1]["fsdp2"]["ours"]
+
+
+def test_torch_distributed_available():
+    assert torch.distributed.is_available()

@@ -1,0 +1,318 @@
+"""SpikeGuardCallback on the real ``lightning.pytorch.Trainer``: CPU, generated data.
+
+The model is the example's LSTM (``examples/lightning_spikeguard.py``); faults are NaN
+gradients put in by a callback after chosen backward passes.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import lightning.pytorch as pl  # the [dev] extra installs lightning: these tests always run
+import pytest
+import torch
+
+from gradguard.errors import InputError
+from gradguard.integrations.lightning import SpikeGuardCallback
+from gradguard.records import read_log
+from gradguard.torch import NormClipper, ZClip
+
+from .conftest import assert_same_state, load_example, state_of
+
+ex = load_example("lightning_spikeguard")
+STEPS = 50
+
+
+class StateRecorder(pl.Callback):
+    """Clone parameters and optimizer state around every training batch."""
+
+    def __init__(self) -> None:
+        self.before: list[dict] = []
+        self.after: list[dict] = []
+        self.lrs: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        opt = trainer.optimizers[0]
+        self.before.append(state_of(pl_module, opt))
+        self.lrs.append(opt.param_groups[0]["lr"])
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.after.append(state_of(pl_module, trainer.optimizers[0]))
+
+
+def fit(tmp_path, *, poison=(), steps=STEPS, guard=True, module=None, **kwargs):
+    """Train the example's model; return (module, guard callback, records, recorder)."""
+    torch.manual_seed(0)
+    model = module() if module else ex.SequenceSum()
+    rec = StateRecorder()
+    callbacks = [rec, ex.PoisonGradients(set(poison))]
+    cb = None
+    if guard:
+        options = {"clipper": NormClipper(1.0), "spike_rule": None, "log": tmp_path / "run.jsonl"}
+        options.update(kwargs.pop("guard_options", {}))
+        cb = SpikeGuardCallback(**options)
+        callbacks.insert(0, cb)
+    trainer = pl.Trainer(max_steps=steps, callbacks=callbacks, **ex.trainer_kwargs(**kwargs))
+    trainer.fit(model, ex.make_loader())
+    records = read_log(tmp_path / "run.jsonl").steps if guard else []
+    return model, cb, records, rec
+
+
+def eval_loss(model) -> float:
+    x, y = next(iter(ex.make_loader(n=256, batch_size=256, seed=1)))
+    with torch.no_grad():
+        return torch.nn.functional.mse_loss(model(x), y).item()
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    return fit(tmp_path_factory.mktemp("clean"))
+
+
+def check_skips(records, rec, skipped, kind="nonfinite"):
+    assert len(records) == STEPS  # one record per optimizer step
+    assert [r.step for r in records if r.action != "step"] == skipped
+    for s in skipped:
+        assert records[s].kind == kind
+        assert_same_state(rec.before[s], rec.after[s])  # bitwise: nothing moved
+    for state in rec.after:
+        assert all(torch.isfinite(p).all() for p in state["params"].values())
+    taken = [s for s in range(STEPS) if s not in skipped]
+    assert any(
+        not torch.equal(
+            rec.before[s]["params"]["head.weight"], rec.after[s]["params"]["head.weight"]
+        )
+        for s in taken
+    )
+
+
+@pytest.mark.slow
+def test_nan_steps_are_withheld_bitwise(tmp_path, clean):
+    model, cb, records, rec = fit(tmp_path, poison={10, 25})
+    check_skips(records, rec, [10, 25])
+    assert cb.skipped == 2
+    # Adam's step counter did not count the withheld steps.
+    assert rec.after[-1]["opt"][0]["step"] == STEPS - 2
+    # The step-interval StepLR(step_size=10) counts taken steps: after a skip, the LR
+    # equals the clean run's at the same number of taken steps.
+    clean_lrs = clean[3].lrs
+    taken = 0
+    for s, lr in enumerate(rec.lrs):
+        assert lr == pytest.approx(clean_lrs[taken], rel=0, abs=0)
+        taken += s not in (10, 25)
+    assert eval_loss(model) == pytest.approx(eval_loss(clean[0]), rel=0.5)
+
+
+@pytest.mark.slow
+def test_bf16_mixed(tmp_path):
+    _, _, records, rec = fit(tmp_path, poison={10, 25}, precision="bf16-mixed")
+    check_skips(records, rec, [10, 25])
+    assert all(math.isfinite(r.grad_norm) for r in records if r.action == "step")
+
+
+class MLPSum(ex.SequenceSum):
+    """The example's task with an MLP: oneDNN has no float16 LSTM on CPU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        del self.rnn
+        self.head = torch.nn.Sequential(
+            torch.nn.Linear(ex.T, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1)
+        )
+
+    def forward(self, x):
+        return self.head(x.squeeze(-1)).squeeze(-1)
+
+
+@pytest.mark.slow
+def test_16_mixed_found_inf_is_amp_skip(tmp_path):
+    # Lightning turns precision="16-mixed" on CPU into bf16-mixed; the plugin with an
+    # explicit CPU GradScaler runs float16 autocast and the scaler for real.
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    def run(path, poison):
+        path.mkdir()
+        plugin = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
+        return fit(path, poison=poison, steps=20, plugins=[plugin], module=MLPSum)
+
+    _, _, clean16, _ = run(tmp_path / "clean", ())
+    _, _, records, rec = run(tmp_path / "poisoned", {10})
+    assert [r.step for r in records if r.action != "step"] == [10]
+    bad = records[10]
+    assert bad.kind == "amp_skip"  # the scaler's found-inf, not counted as a fault
+    assert bad.amp_scale is not None
+    assert records[11].amp_scale == bad.amp_scale / 2  # the scaler backed off
+    assert_same_state(rec.before[10], rec.after[10])
+    # The recorded loss is the unscaled one (the loss Lightning hands over is scaled).
+    assert records[3].loss == pytest.approx(clean16[3].loss, rel=1e-6)
+    assert records[3].loss < 10 < records[3].amp_scale
+
+
+@pytest.mark.slow
+def test_accumulation_one_decision_per_optimizer_step(tmp_path):
+    _, cb, records, _ = fit(tmp_path, poison={10}, accumulate_grad_batches=2, steps=20)
+    assert len(records) == 20
+    assert [r.step for r in records if r.action != "step"] == [10]
+    assert cb.guard.step_count == 20
+
+
+@pytest.mark.slow
+def test_parity_with_gradient_clip_val(tmp_path):
+    c = 0.3  # small enough that clipping acts on most steps
+    torch.manual_seed(0)
+    ours, _, records, _ = fit(tmp_path, steps=20, guard_options={"clipper": NormClipper(c)})
+    assert sum(r.clipped for r in records) > 10
+    theirs, *_ = fit(tmp_path, steps=20, guard=False, gradient_clip_val=c)  # no log
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_gradient_clip_val_conflict_is_refused(tmp_path):
+    with pytest.raises(InputError, match=r"gradient_clip_val.*clip the gradients a second"):
+        fit(tmp_path, steps=2, gradient_clip_val=1.0)
+
+
+def test_bad_options(tmp_path):
+    with pytest.raises(InputError, match=r"option must be one of .* got 'max_norm'"):
+        SpikeGuardCallback(max_norm=1.0)
+    with pytest.raises(InputError, match="skip_batches must be 0"):
+        SpikeGuardCallback(skip_batches=5)
+    with pytest.raises(InputError, match="clipper must be a Clipper"):
+        fit(tmp_path, steps=2, guard_options={"clipper": "zclip"})
+    with pytest.raises(InputError, match="on_spike must be one of"):
+        fit(tmp_path, steps=2, guard_options={"on_spike": "ignore"})
+
+
+def test_fsdp_is_refused(tmp_path):
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+
+    class FSDPStrategy(SingleDeviceStrategy):  # the name is what the callback checks
+        pass
+
+    with pytest.raises(InputError, match=r"strategy.*FSDPStrategy.*FSDP and DeepSpeed"):
+        fit(tmp_path, steps=2, strategy=FSDPStrategy(device="cpu"))
+
+
+@pytest.mark.slow
+def test_checkpoint_resume_makes_the_same_decisions(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    def run(path, ckpt_path=None):
+        torch.manual_seed(0)
+        model = ex.SequenceSum()
+        # A fresh adaptive clipper each run: after a resume its state comes from the ckpt.
+        cb = SpikeGuardCallback(log=path, clipper=ZClip(warmup_steps=5), spike_rule="default")
+        callbacks = [cb, ex.PoisonGradients({5, 30})]
+        if ckpt_path is None:
+            callbacks.append(
+                ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=20, save_top_k=-1)
+            )
+        trainer = pl.Trainer(
+            max_steps=40,
+            callbacks=callbacks,
+            **ex.trainer_kwargs(enable_checkpointing=ckpt_path is None),
+        )
+        trainer.fit(model, ex.make_loader(), ckpt_path=ckpt_path)
+        return cb, read_log(path).steps
+
+    full_cb, full = run(tmp_path / "full.jsonl")
+    saved = torch.load(tmp_path / "ckpt" / "epoch=0-step=20.ckpt", weights_only=False)
+    (state,) = [v for k, v in saved["callbacks"].items() if "SpikeGuardCallback" in k]
+    assert state["guard"]["step_count"] == 20 and state["skipped"] == 1
+    resumed_cb, resumed = run(tmp_path / "b.jsonl", tmp_path / "ckpt" / "epoch=0-step=20.ckpt")
+    assert [r.step for r in resumed] == list(range(20, 40))
+    for a, b in zip(full[20:], resumed, strict=True):
+        assert (a.action, a.kind, a.clipped) == (b.action, b.kind, b.clipped)
+        if a.threshold is not None:
+            assert b.threshold == pytest.approx(a.threshold, rel=1e-6)
+        assert b.grad_norm == pytest.approx(a.grad_norm, rel=1e-5, nan_ok=True)
+    assert full[30].action == "skip" and resumed_cb.skipped == full_cb.skipped == 2
+    assert resumed_cb.guard.state_dict() == full_cb.guard.state_dict()
+
+
+@pytest.mark.slow
+def test_metrics_reach_the_loggers(tmp_path):
+    from lightning.pytorch.loggers import CSVLogger
+
+    logger = CSVLogger(tmp_path, name="csv", version=0)
+    fit(tmp_path, poison={7}, steps=20, logger=logger, log_every_n_steps=5)
+    logger.finalize("success")
+    with open(tmp_path / "csv" / "version_0" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    steps = [int(r["step"]) for r in rows if r.get("grad_norm")]
+    assert steps == [4, 9, 14, 19]  # Lightning's log_every_n_steps cadence
+    last = rows[-1]
+    assert float(last["skipped_total"]) == 1.0
+    assert float(last["grad_norm"]) > 0 and float(last["grad_norm_clipped"]) <= 1.0 + 1e-6
+
+
+@pytest.mark.slow
+def test_rollback_restores_the_last_snapshot(tmp_path):
+    _, cb, records, rec = fit(
+        tmp_path,
+        poison={12, 13, 14},
+        steps=20,
+        guard_options={"rollback_after": 3, "snapshot_every": 5},
+    )
+    assert [r.action for r in records[12:15]] == ["skip", "skip", "rollback"]
+    restored = records[14].extra["restored_step"]
+    # Snapshots every 5 healthy steps, taken as steps 5 and 10 start: the last good one
+    # holds the state at the start of step 10.
+    assert restored == 10
+    assert_same_state(rec.after[14], rec.before[10])
+    assert rec.lrs[15] == rec.lrs[10]  # the scheduler went back with them
+    assert cb.guard.rollbacks == 1
+
+
+class ManualSum(ex.SequenceSum):
+    """The example's model with manual optimization: ``opt.step()`` in training_step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        opt.zero_grad()
+        loss = super().training_step(batch, batch_idx)
+        self.manual_backward(loss)
+        opt.step()
+        return loss
+
+
+@pytest.mark.slow
+def test_manual_optimization(tmp_path):
+    _, _, records, rec = fit(tmp_path, poison={4}, steps=12, module=ManualSum)
+    assert len(records) == 12
+    assert [r.step for r in records if r.action != "step"] == [4]
+    assert_same_state(rec.before[4], rec.after[4])
+
+
+def test_pytorch_lightning_package(tmp_path):
+    import pytorch_lightning as ptl
+
+    class Tiny(ptl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return torch.nn.functional.mse_loss(self.lin(x).squeeze(-1), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(64, 4), torch.randn(64))
+    cb = SpikeGuardCallback(clipper=1.0, log=tmp_path / "pl.jsonl")
+    trainer = ptl.Trainer(max_steps=6, callbacks=[cb], **ex.trainer_kwargs())
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=16))
+    assert len(read_log(tmp_path / "pl.jsonl").steps) == 6
+
+
+@pytest.mark.slow
+def test_example_runs(tmp_path, capsys):
+    assert ex.main(tmp_path / "example.jsonl") == 0
+    assert "skipped [10, 25" in capsys.readouterr().out

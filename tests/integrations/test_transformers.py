@@ -1,0 +1,191 @@
+"""SpikeGuardCallback on the real ``transformers.Trainer``: a tiny GPT-2 from a config, CPU.
+
+The model and data are the example's (``examples/transformers_spikeguard.py``); faults are
+NaN gradients put in by a callback that runs just before the guard's.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import transformers  # the [dev] extra installs transformers: these tests always run
+from transformers import Trainer, TrainerCallback
+
+from gradguard.errors import InputError
+from gradguard.integrations.transformers import STATE_KEY, SpikeGuardCallback
+from gradguard.records import read_log
+from gradguard.torch import NormClipper, ZClip
+
+from .conftest import assert_same_state, load_example, state_of
+
+ex = load_example("transformers_spikeguard")
+STEPS = 30
+
+
+class StateRecorder(TrainerCallback):
+    """Clone parameters and optimizer state at the start and end of every step."""
+
+    def __init__(self) -> None:
+        self.before: list[dict] = []
+        self.after: list[dict] = []
+        self.lrs: list[float] = []
+
+    def on_step_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
+        self.before.append(state_of(model, optimizer.optimizer))
+        self.lrs.append(optimizer.param_groups[0]["lr"])
+
+    def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
+        self.after.append(state_of(model, optimizer.optimizer))
+
+
+def train(tmp_path, *, poison=(), guard=True, guard_options=None, **overrides):
+    """Train the example's GPT-2; return (model, callback, records, recorder, trainer)."""
+    rec = StateRecorder()
+    callbacks = [rec, ex.PoisonGradients(set(poison))]
+    cb = None
+    if guard:
+        options = {"clipper": NormClipper(1.0), "spike_rule": None, "log": tmp_path / "run.jsonl"}
+        options.update(guard_options or {})
+        cb = SpikeGuardCallback(**options)
+        callbacks.append(cb)
+    overrides.setdefault("max_steps", STEPS)
+    model = ex.make_model()
+    trainer = Trainer(
+        model=model,
+        args=ex.training_args(tmp_path / "out", **overrides),
+        train_dataset=ex.Counting(),
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=overrides.pop("resume", None))
+    records = read_log(tmp_path / "run.jsonl").steps if guard else []
+    return model, cb, records, rec, trainer
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    return train(tmp_path_factory.mktemp("clean"))
+
+
+def eval_loss(model) -> float:
+    batch = torch.stack([ex.Counting(n=64, seed=1)[i]["input_ids"] for i in range(64)])
+    model.eval()
+    with torch.no_grad():
+        return model(input_ids=batch, labels=batch).loss.item()
+
+
+def check_skips(records, rec, skipped, steps=STEPS):
+    assert len(records) == steps
+    assert [r.step for r in records if r.action != "step"] == skipped
+    for s in skipped:
+        assert records[s].kind == "nonfinite"
+        assert_same_state(rec.before[s], rec.after[s])
+    for state in rec.after:
+        assert all(torch.isfinite(p).all() for p in state["params"].values())
+
+
+@pytest.mark.slow
+def test_nan_steps_are_withheld_and_the_schedule_waits(tmp_path, clean):
+    model, _, records, rec, _ = train(tmp_path, poison={8, 20})
+    check_skips(records, rec, [8, 20])
+    assert rec.after[-1]["opt"][0]["step"] == STEPS - 2  # AdamW counted taken steps only
+    # The linear schedule after a skip: the clean run's LR at the same number of taken
+    # steps (the Trainer read optimizer_step_was_skipped and did not step it).
+    taken = 0
+    for s, lr in enumerate(rec.lrs):
+        assert lr == clean[3].lrs[taken]
+        taken += s not in (8, 20)
+    assert eval_loss(model) == pytest.approx(eval_loss(clean[0]), rel=0.05)
+
+
+@pytest.mark.slow
+def test_bf16_on_cpu(tmp_path):
+    _, _, records, rec, _ = train(tmp_path, poison={5}, bf16=True, max_steps=12)
+    check_skips(records, rec, [5], steps=12)
+
+
+@pytest.mark.slow
+def test_gradient_accumulation(tmp_path):
+    _, cb, records, rec, _ = train(
+        tmp_path, poison={4}, gradient_accumulation_steps=2, max_steps=10
+    )
+    check_skips(records, rec, [4], steps=10)  # one decision per optimizer step
+    assert cb.guard.step_count == 10
+
+
+@pytest.mark.slow
+def test_parity_with_max_grad_norm(tmp_path):
+    c = 0.5
+    ours, _, records, *_ = train(tmp_path, guard_options={"clipper": NormClipper(c)}, max_steps=10)
+    assert sum(r.clipped for r in records) >= 5
+    theirs, *_ = train(tmp_path, guard=False, max_grad_norm=c, max_steps=10)
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_max_grad_norm_is_refused(tmp_path):
+    with pytest.raises(InputError, match=r"max_grad_norm.*must be 0.*set max_grad_norm=0"):
+        train(tmp_path, max_grad_norm=1.0, max_steps=2)
+
+
+def test_bad_options(tmp_path):
+    with pytest.raises(InputError, match=r"option must be one of .* got 'threshold'"):
+        SpikeGuardCallback(threshold=1.0)
+    with pytest.raises(InputError, match="update_ratio_every must be 0"):
+        SpikeGuardCallback(update_ratio_every=10)
+    with pytest.raises(InputError, match="clipper must be a Clipper"):
+        train(tmp_path, guard_options={"clipper": [1.0]}, max_steps=2)
+
+
+@pytest.mark.slow
+def test_log_history(tmp_path):
+    _, _, _, _, trainer = train(tmp_path, poison={3}, max_steps=10, logging_steps=5)
+    logged = [h for h in trainer.state.log_history if "loss" in h]
+    assert [h["step"] for h in logged] == [5, 10]
+    assert [h["skipped"] for h in logged] == [1.0, 0.0]
+    assert logged[-1]["skipped_total"] == 1.0
+    assert logged[-1]["grad_norm_clipped"] <= 1.0 + 1e-6
+    assert all(h["grad_norm"] > 0 for h in logged)
+
+
+@pytest.mark.slow
+def test_resume_from_checkpoint(tmp_path):
+    def run(path, resume=None):
+        cb = SpikeGuardCallback(clipper=ZClip(warmup_steps=5), log=path / "run.jsonl")
+        trainer = Trainer(
+            model=ex.make_model(),
+            args=ex.training_args(
+                tmp_path / "out", max_steps=20, save_strategy="steps", save_steps=10
+            ),
+            train_dataset=ex.Counting(),
+            callbacks=[ex.PoisonGradients({4, 15}), cb],
+        )
+        trainer.train(resume_from_checkpoint=resume)
+        return cb, read_log(path / "run.jsonl").steps
+
+    (tmp_path / "full").mkdir()
+    (tmp_path / "resumed").mkdir()
+    full_cb, full = run(tmp_path / "full")
+    ckpt = tmp_path / "out" / "checkpoint-10"
+    saved = json.loads((ckpt / "trainer_state.json").read_text())["stateful_callbacks"]
+    assert saved[STATE_KEY]["guard"]["step_count"] == 10 and saved[STATE_KEY]["skipped"] == 1
+    resumed_cb, resumed = run(tmp_path / "resumed", resume=str(ckpt))
+    assert [r.step for r in resumed] == list(range(10, 20))
+    for a, b in zip(full[10:], resumed, strict=True):
+        assert (a.action, a.kind, a.clipped) == (b.action, b.kind, b.clipped)
+        if a.threshold is not None:
+            assert b.threshold == pytest.approx(a.threshold, rel=1e-6)
+        assert b.grad_norm == pytest.approx(a.grad_norm, rel=1e-5, nan_ok=True)
+    assert resumed_cb.guard.state_dict() == full_cb.guard.state_dict()
+    assert resumed_cb.skipped == full_cb.skipped == 2
+
+
+@pytest.mark.slow
+def test_example_runs(tmp_path, capsys):
+    assert ex.main(tmp_path) == 0
+    assert "skipped [10, 25" in capsys.readouterr().out
+
+
+def test_transformers_version():
+    assert int(transformers.__version__.split(".")[0]) >= 5
