@@ -56,9 +56,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import Tensor
 
+from gradguard import rules
 from gradguard.errors import InputError
 from gradguard.records import RecordWriter, StepRecord, classify, make_record
-from gradguard.rules import Decision, MedianMadRule, Policy, Rule, check_policy, decide
+from gradguard.rules import Decision, MedianMadRule, Policy, Rule, check_policy
 from gradguard.skiplist import SkipList
 from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_overflow
 from gradguard.torch._record import first_lr, scalar_tensor
@@ -451,7 +452,7 @@ class SpikeGuard:
             self.take_snapshot()
         self.step_count += 1
         stats, host, loss_v, kind = self._measure(step, loss)
-        decision = decide(
+        decision = rules.decide(
             kind,
             self.on_spike if kind == "spike" else self.on_nonfinite,
             self.consecutive_bad,
@@ -460,7 +461,7 @@ class SpikeGuard:
             max_rollbacks=self.max_rollbacks,
         )
         self.consecutive_bad = decision.consecutive_bad
-        return self._carry_out(step, decision, stats, host, loss_v, kind, apply, batch)
+        return self._carry_out(step, decision, stats, host, loss_v, kind, apply=apply, batch=batch)
 
     def _measure(
         self, step: int, loss: Tensor | float | None
@@ -520,12 +521,14 @@ class SpikeGuard:
         host: HostGradStats,
         loss_v: float | None,
         kind: str,
+        *,
         apply: bool = True,
         batch: Any = None,
     ) -> StepRecord:
         """Do what ``decision`` says — step, skip, roll back or raise — and record it.
 
-        ``apply=False`` (:meth:`decide`) leaves the optimizer and the scaler to the caller.
+        With ``apply=False`` (:meth:`decide`) the optimizer and the scaler are left to the
+        caller; ``batch`` is the step's batch identifier, for the record.
         """
         outcome = decision.outcome
 
