@@ -56,9 +56,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from gradguard import rules
 from gradguard.errors import InputError
 from gradguard.records import RecordWriter, StepRecord, classify, make_record
-from gradguard.rules import Decision, MedianMadRule, Policy, Rule, check_policy, decide
+from gradguard.rules import Decision, MedianMadRule, Policy, Rule, check_policy
 from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_overflow
 from gradguard.torch._record import first_lr, scalar_tensor
 from gradguard.torch._reduce import any_over_ranks, mean_over_ranks
@@ -362,7 +363,7 @@ class SpikeGuard:
             self.take_snapshot()
         self.step_count += 1
         stats, host, loss_v, kind = self._measure(step, loss)
-        decision = decide(
+        decision = rules.decide(
             kind,
             self.on_spike if kind == "spike" else self.on_nonfinite,
             self.consecutive_bad,
