@@ -56,9 +56,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from gradguard import rules
 from gradguard.errors import InputError
 from gradguard.records import RecordWriter, StepRecord, classify, make_record
-from gradguard.rules import Decision, MedianMadRule, Policy, Rule, check_policy, decide
+from gradguard.rules import Decision, MedianMadRule, Policy, Rule, check_policy
 from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_overflow
 from gradguard.torch._record import first_lr, scalar_tensor
 from gradguard.torch._reduce import any_over_ranks, mean_over_ranks
@@ -362,7 +363,7 @@ class SpikeGuard:
             self.take_snapshot()
         self.step_count += 1
         stats, host, loss_v, kind = self._measure(step, loss)
-        decision = decide(
+        decision = rules.decide(
             kind,
             self.on_spike if kind == "spike" else self.on_nonfinite,
             self.consecutive_bad,
@@ -371,7 +372,7 @@ class SpikeGuard:
             max_rollbacks=self.max_rollbacks,
         )
         self.consecutive_bad = decision.consecutive_bad
-        return self._carry_out(step, decision, stats, host, loss_v, kind)
+        return self._carry_out(step, decision, stats, host, loss_v, kind, apply=apply)
 
     def _measure(
         self, step: int, loss: Tensor | float | None
@@ -431,8 +432,14 @@ class SpikeGuard:
         host: HostGradStats,
         loss_v: float | None,
         kind: str,
+        *,
+        apply: bool = True,
     ) -> StepRecord:
-        """Do what ``decision`` says — step, skip, roll back or raise — and record it."""
+        """Do what ``decision`` says — step, skip, roll back or raise — and record it.
+
+        With ``apply=False`` (:meth:`decide`) the optimizer and the scaler are left to the
+        caller.
+        """
         outcome = decision.outcome
 
         def record_of(action: str, clip: ClipResult | None = None) -> StepRecord:
