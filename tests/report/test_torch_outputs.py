@@ -42,7 +42,8 @@ def test_report_from_a_real_remedy_run(tmp_path):
     assert f"{said} at step {k}." in text
     assert f"divergence / clip-norm (T = {clip.T}): stayed finite" in text
     assert f"divergence/T{none.T}/none/seed0: loss and gradient norm" not in text  # plots are PNG
-    assert text.count("<img") == 2 + 1 + 2  # explosion, sgd; summary; one run plot per config
+    # explosion, sgd; summary; one run plot per config; the clipped run's recorded flow
+    assert text.count("<img") == 2 + 1 + 2 + 1 and 'alt="flow heat map"' in text
 
 
 def test_report_from_a_real_guard_log(tmp_path):
