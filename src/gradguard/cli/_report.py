@@ -265,6 +265,7 @@ def tour(
 ) -> None:
     """Tell the seed's story end to end: lesson, errata, gradient flow, remedies, report."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     lang = _lang(lang)
@@ -285,7 +286,8 @@ def tour(
     missing = {m: missing_extra(m) for m in needs}
     skipped = [(stages, hint) for m, stages in needs.items() if (hint := missing[m])]
     for stages, hint in skipped:
-        err.print(f"[yellow]note:[/] the tour skips {' and '.join(stages)}: {hint}.")
+        note = f"the tour skips {' and '.join(stages)}: {hint}."
+        err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     # Every prerequisite before the first long stage: a writable folder, --jobs, the fonts.
     _check_writable(out, lang)
     workers = 1

@@ -357,9 +357,19 @@ def _guard(src: Source, lang: str, figs: Any) -> str:
     events = [r for r in steps if r.action != "step" or r.kind not in ("ok", "clipped")]
     if events:
         body += _p(t(lang, "guard_events"))
+        keys = ("col_step", "col_action", "col_kind", "col_grad_norm", "col_loss")
         body += _table(
-            ["step", "action", "kind", "grad_norm", "loss"],
-            [[r.step, r.action, r.kind, _g(r.grad_norm), _g(r.loss)] for r in events[:_MAX_EVENTS]],
+            [t(lang, k) for k in keys],
+            [
+                [
+                    r.step,
+                    _word(lang, "action", r.action),
+                    _word(lang, "kind", r.kind),
+                    _g(r.grad_norm),
+                    _g(r.loss),
+                ]
+                for r in events[:_MAX_EVENTS]
+            ],
         )
         if len(events) > _MAX_EVENTS:
             body += _p(t(lang, "guard_events_more", n=len(events) - _MAX_EVENTS), "note")
@@ -368,6 +378,13 @@ def _guard(src: Source, lang: str, figs: Any) -> str:
 
 #: Rows of the guard's event table at most.
 _MAX_EVENTS = 50
+
+
+def _word(lang: str, field: str, value: str) -> str:
+    """A record's ``action``/``kind`` in ``lang`` (the catalog's ``action_skip`` …), else as is."""
+    from gradguard.report._i18n import catalog
+
+    return catalog(lang).get(f"{field}_{value}", value)
 
 
 def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
