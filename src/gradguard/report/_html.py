@@ -548,6 +548,25 @@ def build_report(
       InputFileError: a missing or malformed input (naming the file and line).
     """
     check_lang(lang)
+    from gradguard.explain._render import numbers_in
+
+    with numbers_in(lang):  # "(46 digits)" in the report's language
+        return _build(source, lang, w, h0, T, eta, c, flow, sgd, plots_dir, plot_format)
+
+
+def _build(
+    source: str | os.PathLike[str] | Source | None,
+    lang: str,
+    w: object,
+    h0: object,
+    T: object,
+    eta: object,
+    c: object,
+    flow: Mapping[str, Any] | None,
+    sgd: Mapping[str, Sequence[float]] | None,
+    plots_dir: str | os.PathLike[str] | None,
+    plot_format: str,
+) -> str:
     d = lesson_data(w, h0, T, eta, c, lang)
     if sgd is None:
         sgd = sgd_trajectories(d, lang)
