@@ -120,7 +120,11 @@ def report(
         raise RuntimeFailure(f"cannot write {out}: {e.strerror or e}.") from None
     except FontMissing as e:
         raise RuntimeFailure(str(e)) from None
-    print(f"report written to {path.resolve()} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    from gradguard.explain import load_catalog
+
+    seconds = f"{time.perf_counter() - t0:.1f}"
+    written = load_catalog(lang).get("report.written", path=path.resolve(), seconds=seconds)
+    print(written, file=sys.stderr)
     print(path.resolve())
 
 
