@@ -300,12 +300,11 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
 
     # The remedies' quick preset takes a minute (measured in the README, not here): the tour
     # is tested with a finished results folder standing in for it; flow runs for real, made
-    # small (one model × init, T = 12, a 10-step training run for the heat map). Without
-    # torch the tour skips both (tests/test_extras.py).
-    monkeypatch.setattr(tour_mod, "_stage_remedies", lambda out, on_progress: results_dir)
+    # small (one model × init, T = 12). Without torch the tour skips both
+    # (tests/test_extras.py).
+    monkeypatch.setattr(tour_mod, "_stage_remedies", lambda out, on_progress, jobs: results_dir)
     monkeypatch.setattr(tour_mod, "FLOW_CONFIGS", (("linear", "scaled-orthogonal", 2.0),))
     monkeypatch.setattr(tour_mod, "FLOW_T", 12)
-    monkeypatch.setattr(tour_mod, "FLOW_TRAINING", {"steps": 10, "every": 5, "hidden": 8})
     out = tmp_path / "tour"
     assert main(["tour", "--out", str(out)]) == 0
     captured = capsys.readouterr()

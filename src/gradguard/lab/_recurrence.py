@@ -383,19 +383,7 @@ def gradient_log(
     """
     import numpy as np
 
-    wa = np.asarray(w, dtype=np.float64)
-    ta = np.asarray(T)
-    ha = np.asarray(h0, dtype=np.float64)
-    if not np.all(np.isfinite(wa)):
-        raise InputError("w", "an array with non-finite entries", "finite_array")
-    if not np.all(np.isfinite(ha)):
-        raise InputError("h0", "an array with non-finite entries", "finite_array")
-    if ta.dtype.kind not in "iu" and (
-        ta.dtype.kind != "f" or not np.all(np.isfinite(ta)) or np.any(ta != np.floor(ta))
-    ):
-        raise InputError("T", "an array with non-whole entries", "whole_array", min=1)
-    if ta.size and np.min(ta) < 1:
-        raise InputError("T", "an array with entries < 1", "whole_array", min=1)
+    wa, ta, ha = _check_arrays(w, T, h0, min_T=1)
     tf = ta.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         lw = np.log10(np.abs(wa))
@@ -406,6 +394,24 @@ def gradient_log(
     sign = np.sign(ha) * np.where((wa < 0) & odd, -1.0, 1.0)
     sign = np.where(np.isneginf(log10), 0.0, sign)
     return sign.astype(np.int8), log10
+
+
+def _check_arrays(w: Any, T: Any, h0: Any, min_T: int) -> tuple[Any, Any, Any]:
+    """Return ``(w, T, h0)`` as arrays; refuse non-finite ``w``/``h0``, ``T`` not whole ≥ min_T."""
+    import numpy as np
+
+    arrays = {"w": np.asarray(w, dtype=np.float64), "h0": np.asarray(h0, dtype=np.float64)}
+    for name, a in arrays.items():
+        if not np.all(np.isfinite(a)):
+            raise InputError(name, "an array with non-finite entries", "finite_array")
+    ta = np.asarray(T)
+    if ta.dtype.kind not in "iu" and (
+        ta.dtype.kind != "f" or not np.all(np.isfinite(ta)) or np.any(ta != np.floor(ta))
+    ):
+        raise InputError("T", "an array with non-whole entries", "whole_array", min=min_T)
+    if ta.size and np.min(ta) < min_T:
+        raise InputError("T", f"an array with entries < {min_T}", "whole_array", min=min_T)
+    return arrays["w"], ta, arrays["h0"]
 
 
 def state_log(
@@ -421,17 +427,7 @@ def state_log(
     """
     import numpy as np
 
-    wa = np.asarray(w, dtype=np.float64)
-    ta = np.asarray(T)
-    ha = np.asarray(h0, dtype=np.float64)
-    if not (np.all(np.isfinite(wa)) and np.all(np.isfinite(ha))):
-        raise InputError("w", "an array with non-finite entries", "finite_array")
-    if ta.dtype.kind not in "iu" and (
-        ta.dtype.kind != "f" or not np.all(np.isfinite(ta)) or np.any(ta != np.floor(ta))
-    ):
-        raise InputError("T", "an array with non-whole entries", "whole_array", min=0)
-    if ta.size and np.min(ta) < 0:
-        raise InputError("T", "an array with entries < 0", "whole_array", min=0)
+    wa, ta, ha = _check_arrays(w, T, h0, min_T=0)
     tf = ta.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         power = np.where(tf == 0, 0.0, tf * np.log10(np.abs(wa)))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
@@ -226,27 +226,31 @@ def trajectory(
         "clip": cx,
         "mode": m,
     }
+    problem = _Problem(wx, hx, tt, ex, n, loss, yx, cx)
     if m == "exact":
-        return _run_exact(params, wx, hx, tt, ex, n, loss, yx, cx)
+        return _run_exact(params, problem)
     import numpy as np
 
-    return _run_float(params, np.dtype(m).type, wx, hx, tt, ex, n, loss, yx, cx)
+    return _run_float(params, np.dtype(m).type, problem)
 
 
-def _run_float(
-    params: dict[str, Any],
-    dt: Any,
-    w0: Exact,
-    h0: Exact,
-    T: int,
-    eta: Exact,
-    n: int,
-    loss: str,
-    y: Exact,
-    c: Exact | None,
-) -> Trajectory:
+class _Problem(NamedTuple):
+    """A descent's inputs, checked: ``w_0, h_0, T, η``, updates, loss, target ``y``, ``c``."""
+
+    w0: Exact
+    h0: Exact
+    T: int
+    eta: Exact
+    n: int
+    loss: str
+    y: Exact
+    c: Exact | None
+
+
+def _run_float(params: dict[str, Any], dt: Any, problem: _Problem) -> Trajectory:
     import numpy as np
 
+    w0, h0, T, eta, n, loss, y, c = problem
     run = Trajectory(params)
     w, h = _in_dtype(dt, w0, "w"), _in_dtype(dt, h0, "h0")
     e = _in_dtype(dt, eta, "eta", positive=True)
@@ -255,14 +259,8 @@ def _run_float(
     tT, half = dt(T), dt(0.5)
     with np.errstate(all="ignore"):  # overflow to inf is the point of the exercise
         for k in range(n):
-            p = w ** (T - 1)  # numpy's float power in dtype: 2^1015 is finite, 2^1024 is inf
-            h_T = p * w * h
-            g = tT * p * h
-            if loss == "target":
-                L = half * (h_T - yy) * (h_T - yy)
-                g = (h_T - yy) * g
-            else:
-                L = h_T
+            # numpy's float power in dtype: 2^1015 is finite, 2^1024 is inf
+            L, g = _loss_and_grad(w, h, T, tT, loss, yy, half)
             used = g
             if cc is not None:
                 # The seed's rule in the dtype: an infinite g gives inf/inf = NaN, as in training.
@@ -306,31 +304,15 @@ def _in_dtype(dt: Any, x: Exact, name: str, positive: bool = False) -> Any:
     return out
 
 
-def _run_exact(
-    params: dict[str, Any],
-    w0: Exact,
-    h0: Exact,
-    T: int,
-    eta: Exact,
-    n: int,
-    loss: str,
-    y: Exact,
-    c: Exact | None,
-) -> Trajectory:
+def _run_exact(params: dict[str, Any], problem: _Problem) -> Trajectory:
+    w0, h0, T, eta, n, loss, y, c = problem
     run = Trajectory(params)
     w = Fraction(w0)
     for k in range(n):
         if estimate_digits(w, h0, T) * (2 if loss == "target" else 1) > _EXACT_BUDGET:
             run.status = "size_limit"
             break
-        p = w ** (T - 1)
-        h_T = p * w * h0
-        g = T * p * h0
-        if loss == "target":
-            L = (h_T - y) ** 2 / 2
-            g = (h_T - y) * g
-        else:
-            L = h_T
+        L, g = _loss_and_grad(w, Fraction(h0), T, T, loss, Fraction(y), Fraction(1, 2))
         used = g if c is None else Fraction(clip_by_norm(g, Fraction(c)))
         w_next = w - eta * used
         run.steps.append(SGDStep(k, _n(w), _n(L), _n(g), _n(used), used != g, _n(w_next)))
@@ -339,6 +321,21 @@ def _run_exact(
             break
         w = w_next
     return run
+
+
+def _loss_and_grad(w: Any, h0: Any, T: int, T_factor: Any, loss: str, y: Any, half: Any) -> Any:
+    """``(L, ∂L/∂w)`` at ``w``, in ``w``'s arithmetic (exact fractions or one float format).
+
+    ``L = h_T = w^T·h_0`` with ``∂L/∂w = T·w^(T-1)·h_0`` (the seed's loss), or for
+    ``loss="target"`` ``L = ½(h_T − y)²`` with ``∂L/∂w = (h_T − y)·T·w^(T-1)·h_0``;
+    ``T_factor`` and ``half`` are ``T`` and ``½`` in that arithmetic.
+    """
+    p = w ** (T - 1)
+    h_T = p * w * h0
+    g = T_factor * p * h0
+    if loss == "target":
+        return half * (h_T - y) * (h_T - y), (h_T - y) * g
+    return h_T, g
 
 
 def _n(x: Fraction) -> Exact:

@@ -67,8 +67,10 @@ class ClipResult:
 class Clipper:
     """Base class: ``clip_`` scales gradients in place; state is checkpointable.
 
-    Subclasses that clip the total norm by a scalar coefficient only implement
-    :meth:`target`; the scaling, the NaN handling and the result are shared.
+    :meth:`clip_` measures the step once (or takes the caller's statistics) and hands
+    them to ``_clip``. Subclasses that clip the total norm by a scalar coefficient only
+    implement :meth:`target`; the scaling, the NaN handling and the result are shared.
+    Others (value, per-parameter, unit-wise clipping) override ``_clip``.
     """
 
     norm_type: float = 2.0
@@ -94,6 +96,10 @@ class Clipper:
             has it, as :class:`~gradguard.torch.SpikeGuard` does).
         """
         parameters, stats, host = measured(parameters, stats, host, self.norm_type)
+        return self._clip(parameters, stats, host)
+
+    def _clip(self, parameters: Any, stats: GradStats | None, host: HostGradStats) -> ClipResult:
+        """Clip, given this step's statistics (the total norm by :meth:`target`'s ``clip_to``)."""
         as_measured = host
         host = without_overflow(parameters, host, self.norm_type)
         threshold, clip_to = self.target(host)
@@ -260,14 +266,7 @@ class ValueClipper(_RuleClipper):
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
         return self.rule.max_norm, None
 
-    @no_grad
-    def clip_(
-        self,
-        parameters: Any,
-        stats: GradStats | None = None,
-        host: HostGradStats | None = None,
-    ) -> ClipResult:
-        parameters, stats, host = measured(parameters, stats, host, 2.0)
+    def _clip(self, parameters: Any, stats: GradStats | None, host: HostGradStats) -> ClipResult:
         c = self.rule.max_norm
         norm = host.total_norm
         if host.nonfinite_count or not host.max_abs > c:
@@ -374,16 +373,9 @@ class AutoClip(_RuleClipper):
         self.norm_type = check_norm_type(norm_type)
         self._rules: list[PercentileRule] = []
 
-    @no_grad
-    def clip_(
-        self,
-        parameters: Any,
-        stats: GradStats | None = None,
-        host: HostGradStats | None = None,
-    ) -> ClipResult:
+    def _clip(self, parameters: Any, stats: GradStats | None, host: HostGradStats) -> ClipResult:
         if not self.per_parameter:
-            return super().clip_(parameters, stats, host)
-        parameters, stats, host = measured(parameters, stats, host, self.norm_type)
+            return super()._clip(parameters, stats, host)
         norms = host.param_norms
         if not self._rules:
             self._rules = [
@@ -485,13 +477,7 @@ class AGC(Clipper):
             return False
         return any(name == e or name.startswith(e + ".") for e in self.exclude)
 
-    @no_grad
-    def clip_(
-        self,
-        parameters: Any,
-        stats: GradStats | None = None,
-        host: HostGradStats | None = None,
-    ) -> ClipResult:
+    def _clip(self, parameters: Any, stats: GradStats | None, host: HostGradStats) -> ClipResult:
         params, names = named_list(parameters)
         if self.exclude and names is None:
             raise InputError(
@@ -499,7 +485,6 @@ class AGC(Clipper):
                 "unnamed tensors",
                 "a module or named_parameters() pairs when AGC excludes layers",
             )
-        params, stats, host = measured(params, stats, host, 2.0)
         clipped_units = []
         for i, q in enumerate(params):
             if q.grad is None or self._excluded(names[i] if names else None):

@@ -1,0 +1,175 @@
+"""Bengali text is Bengali: no Latin word outside the seed's technical terms and the math.
+
+The seed's Bengali text keeps technical words in Latin script ("gradient", "weight",
+"training", "Exploding Gradient"); gradguard's Bengali does the same with the terms
+below, and nothing else. Scanned: every Bengali catalog value, `explain --lang bn` in
+every format, `table --lang bn`, the Bengali report (with a remedies folder and with a
+guard log) and the explorer's Bengali answers, its errors included.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gradguard.cli import main
+from gradguard.report import build_report
+from gradguard.serve import explorer_state, make_server
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+CATALOGS = Path(__file__).resolve().parents[2] / "src" / "gradguard" / "explain" / "catalogs"
+
+#: The Latin words of the seed's Bengali text (seed-bn.md), lower-cased.
+SEED = {
+    "exploding", "gradient", "problem", "backpropagation", "weight", "update", "training",
+    "unstable", "rnn", "output", "loss", "step", "forward", "pass", "explosion", "time",
+    "vanishing", "sgd", "learning", "rate", "clipping", "threshold", "initialization",
+    "xavier", "he", "lstm", "gru", "gate",
+}  # fmt: skip
+#: Technical terms gradguard's Bengali keeps in Latin script, as the seed does for its own.
+TERMS = {
+    "activation", "backward", "baseline", "bptt", "cell", "clip", "clipped", "diverge",
+    "experiment", "explode", "explorer", "exponent", "exponential", "extra", "finite",
+    "gain", "gradguard", "guard", "html", "infinity", "layer", "linear", "log", "module",
+    "network", "non-finite", "norm", "overflow", "parameter", "path", "plot", "port",
+    "recurrence", "recurrent", "relu", "rollback", "scaler", "amp", "spike", "state",
+    "system", "test", "torch", "trace", "unit", "vanish", "vector", "none",
+}  # fmt: skip
+#: Several-word terms: allowed as a whole only ("seed" alone is not).
+PHRASES = (
+    "backpropagation through time",
+    "closed form",
+    "floating point",
+    "log space",
+    "random seed",
+    "gradient descent",
+)
+#: Authors cited, the explorer's parameter names, and the math's function names.
+NAMES = {
+    "pascanu", "mikolov", "bengio", "glorot", "hochreiter", "schmidhuber", "cho",
+    "eta", "lang", "ln", "max", "sign", "inf", "nan", "dl", "dw",
+}  # fmt: skip
+ALLOWED = SEED | TERMS | NAMES
+
+#: Code and math are not words: `code`, --flags, name='x', abbreviate=N, {fields},
+#: LaTeX commands, identifiers (h_T, w_new, float64, log10, h0), quoted values, w^(T-t).
+_NOT_WORDS = re.compile(
+    r"`[^`]*`|--[a-z][\w-]*|\b\w+='[^']*'|\b\w+=[A-Z]\b|\{[^{}]*\}|\\[A-Za-z]+"
+    r"|\b[A-Za-z]+\d\w*|\b\w+_\w+|'[^'\n]*'|\b[A-Za-z](?:-[A-Za-z])+\b"
+)
+_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
+_BENGALI = re.compile(r"[\u0980-\u09FF]")
+
+
+def latin_words(text: str, identifiers: frozenset[str] = frozenset()) -> set[str]:
+    """Return the Latin words of ``text`` that are not allowed (single letters are math)."""
+    text = _NOT_WORDS.sub(" ", text)
+    for phrase in PHRASES:
+        text = re.sub(re.escape(phrase), " ", text, flags=re.IGNORECASE)
+    return {
+        w
+        for w in _WORD.findall(text)
+        if len(w) > 1 and w.lower() not in ALLOWED and w not in identifiers
+    }
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [node] if isinstance(node, str) else []
+
+
+def _page_text(page: str) -> str:
+    page = re.sub(r"<style>.*?</style>|<script>.*?</script>", " ", page, flags=re.S)
+    page = re.sub(r'(src|alt)="[^"]*"', " ", page)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_the_scan_finds_english():
+    # The check can fail: an English sentence, a stray word, "seed" on its own.
+    assert latin_words("T-এর মান must be a whole number") == {"must", "be", "whole", "number"}
+    assert latin_words("seed-এ লেখা") == {"seed"}
+    assert latin_words("random seed, closed form, h_T, w^(T-t), `gradguard table`") == set()
+
+
+@pytest.mark.parametrize("path", sorted(CATALOGS.rglob("bn.toml")), ids=lambda p: p.parent.name)
+def test_every_bengali_catalog_value(path):
+    found = {
+        s: words
+        for s in _strings(tomllib.loads(path.read_text("utf-8")))
+        if (words := latin_words(s))
+    }
+    assert found == {}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["explain", "--lang", "bn"],
+        ["explain", "--lang", "bn", "--format", "markdown"],
+        ["explain", "--lang", "bn", "--format", "json"],
+        ["explain", "--lang", "bn", "--table-steps", "5,150"],
+        ["explain", "--lang", "bn", "--w", "0.9", "-T", "12"],
+        ["explain", "--lang", "bn", "--w", "-1", "-T", "200"],
+        ["table", "--lang", "bn"],
+    ],
+)
+def test_bengali_command_output(args, capsys):
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    if "json" in args:  # keys and ids are for programs; any prose is a Bengali string
+        out = "\n".join(s for s in _strings(json.loads(out)) if _BENGALI.search(s))
+    else:
+        assert _BENGALI.search(out)
+    assert latin_words(out) == set()
+
+
+def test_bengali_report(results_dir, guard_log):
+    import csv
+
+    with (results_dir / "summary.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    # experiment and configuration names are identifiers from the results, shown as they are
+    names = frozenset(r[k] for r in rows for k in ("experiment", "config"))
+    for source in (None, results_dir, guard_log):
+        # the log's file name is the user's, shown as it is
+        text = _page_text(build_report(source, lang="bn")).replace(guard_log.name, " ")
+        assert _BENGALI.search(text)
+        assert latin_words(text, names) == set(), source
+
+
+def test_explorer_bengali_answers_and_errors():
+    for q in ({}, {"w": "0.9", "T": "300"}, {"w": "1"}, {"w": "0"}, {"w": "-1.5", "T": "12"}):
+        state = explorer_state({**q, "lang": "bn"})
+        del state["params"]
+        text = " ".join(_strings(state))
+        assert latin_words(text) == set(), q
+    server = make_server(0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/api/lesson?"
+    try:
+        for q in ({"T": "0"}, {"w": "x"}, {"eta": "-1"}, {"c": "0"}, {"zz": "1"}, {"w": "nan"}):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(base + urllib.parse.urlencode({**q, "lang": "bn"}))
+            error = json.loads(e.value.read())["error"]
+            assert e.value.code == 400 and _BENGALI.search(error), error
+            assert latin_words(error) == set(), error
+    finally:
+        server.shutdown()
+        server.server_close()
