@@ -146,6 +146,8 @@ class _Window(_Ring):
 
 
 class _MedianMad(_Window):
+    rule: MedianMadRule
+
     def _threshold(self) -> Tensor:
         s, _ = torch.sort(self.buf)  # NaN (empty slots) sorts last
         n = self.n
@@ -157,7 +159,8 @@ class _MedianMad(_Window):
         spread = torch.maximum(
             torch.maximum(MAD_TO_SIGMA * mad, 1e-3 * torch.abs(med)), self._full(1e-12)
         )
-        return med + self.rule.k * spread
+        # The host rule's floor: never below min_ratio × the median.
+        return torch.maximum(med + self.rule.k * spread, self.rule.min_ratio * med)
 
 
 class _MeanStd(_Window):
