@@ -14,7 +14,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -65,7 +65,7 @@ def _figure(
     nrows: int = 1,
     ncols: int = 1,
     size: tuple[float, float] = (8, 4.5),
-    layout: str | None = "constrained",
+    layout: Literal["constrained"] | None = "constrained",
 ) -> Any:
     """A figure and its axes grid; ``layout=None`` keeps fixed margins (one draw, not two)."""
     check_lang(lang)
