@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import gc
+import json
 import math
 import warnings
 import weakref
@@ -108,8 +110,6 @@ def _spy(monkeypatch, calls):
     ids=["norm", "zclip", "autoclip", "adagc"],
 )
 def test_same_decisions_as_the_default_mode_on_an_injected_fault_trace(clipper):
-    import copy
-
     host, host_model = _run(True, copy.deepcopy(clipper))
     device, device_model = _run(False, copy.deepcopy(clipper))
     actions = [(r.step, r.action, r.kind) for r in host]
@@ -317,3 +317,65 @@ def test_cuda_sync_debug_mode_raises_nothing_over_20_steps():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     guard.close()
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_resumed_run_makes_the_same_decisions_bitwise(sync):
+    def guarded(model, opt):
+        return _guard(model, opt, sync, ZClip(z_thresh=1.0, warmup_steps=5), rollback_after=3)
+
+    model, opt = _setup()
+    full = []
+    guard = guarded(model, opt)
+    guard.hooks.append(full.append)
+    for step in range(75):
+        guard.step(_forward_backward(model, opt, step, FAULTS.get(step)))
+    guard.close()
+    for stop in (37, 61):  # mid-run, and in the middle of three bad steps in a row
+        model, opt = _setup()
+        guard = guarded(model, opt)
+        for step in range(stop):
+            guard.step(_forward_backward(model, opt, step, FAULTS.get(step)))
+        checkpoint = {
+            "model": {k: v.clone() for k, v in model.state_dict().items()},
+            "opt": opt.state_dict(),
+            "guard": guard.state_dict(snapshot=True),
+        }
+        checkpoint = copy.deepcopy(checkpoint)  # nothing shared with the stopped run
+        model, opt = _setup()
+        model.load_state_dict(checkpoint["model"])
+        opt.load_state_dict(checkpoint["opt"])
+        guard = guarded(model, opt)
+        guard.load_state_dict(checkpoint["guard"])
+        resumed = []
+        guard.hooks.append(resumed.append)
+        for step in range(stop, 75):
+            guard.step(_forward_backward(model, opt, step, FAULTS.get(step)))
+        guard.close()
+        assert [r.step for r in resumed] == list(range(stop, 75))
+        for a, b in zip(full[stop:], resumed, strict=True):
+            assert (a.action, a.kind, a.clipped) == (b.action, b.kind, b.clipped), a.step
+            assert a.grad_norm == b.grad_norm or math.isnan(a.grad_norm), a.step  # bitwise
+        assert any(r.action == "rollback" for r in resumed)
+
+
+def test_skip_list_from_replay_makes_a_resumed_run_skip_those_batches_only(tmp_path, capsys):
+    from gradguard.cli import main
+
+    log = tmp_path / "run.jsonl"
+    _run(True, 1.0, steps=65, log=log)
+    assert main(["replay", str(log), "--skip-list", "--json"]) == 0
+    skip = tmp_path / "skip.json"
+    skip.write_text(capsys.readouterr().out)
+    listed = json.loads(skip.read_text())["batches"]
+    # The run skipped 30, 40, 50, 60, 61 and rolled back at 62 (undoing 60-62).
+    assert listed == [30, 40, 50, 60, 61, 62]
+    model, opt = _setup()
+    guard = _guard(model, opt, True, skip_steps=skip)
+    skipped = []
+    for batch in range(65):  # a restart over the same data
+        if guard.skip_batch(batch):
+            skipped.append(batch)
+            continue
+        guard.step(_forward_backward(model, opt, batch), batch=batch)
+    assert skipped == listed

@@ -64,7 +64,6 @@ from gradguard.rules import Decision, MedianMadRule, Policy, Rule, check_policy
 from gradguard.skiplist import SkipList
 from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_overflow
 from gradguard.torch._record import first_lr, scalar_tensor
-from gradguard.torch._reduce import any_over_ranks, mean_over_ranks
 from gradguard.torch._sinks import emit, tensorboard_writer
 from gradguard.torch._snapshot import (
     Snapshot,
@@ -145,6 +144,9 @@ class SpikeGuard:
         ``torch.distributed`` initialised: the default group). FSDP2 shards are reduced
         over their mesh automatically.
       run: a run identifier written into every record.
+      pipeline_group: under pipeline parallelism, the group of this rank's peers in the
+        other stages (one rank per stage): the total norm and the verdict then cover
+        every stage; ``process_group`` (default: the whole world) must span them all.
       sync: ``False`` runs each step with no host sync (statistics, rules, decision and
         skip on the device; records written a step or a few later): see
         :mod:`gradguard.torch._syncfree`. Needs ``fused=True`` Adam/AdamW/SGD/Adagrad for
@@ -191,6 +193,7 @@ class SpikeGuard:
         update_ratio_every: int = 0,
         process_group: Any = None,
         run: str | None = None,
+        pipeline_group: Any = None,
         sync: bool = True,
         restore: Callable[[], Any] | None = None,
         skip_steps: Any = None,
@@ -265,6 +268,7 @@ class SpikeGuard:
         self.update_ratio_every = update_ratio_every
         self.run = run
         self.process_group = process_group
+        self.pipeline_group = pipeline_group
         self._distributed = False
         self.rank = 0
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -454,15 +458,40 @@ class SpikeGuard:
         flags = list(found.values())
         device = flags[0].device
         total = torch.stack([f.to(device=device, dtype=torch.float64) for f in flags]).sum()
-        if self._distributed:
-            total = any_over_ranks(total, flags, self.process_group)
         return total
 
-    def _reduce_loss(self, loss: Tensor | float | None, device: torch.device) -> Tensor:
-        t = scalar_tensor(loss, device, "loss")
-        if self._distributed:
-            t = mean_over_ranks(t, self.process_group)
-        return t
+    def _gather(
+        self, step: int, loss: Tensor | float | None, keep_groups: bool
+    ) -> tuple[GradStats, Tensor, Tensor | None]:
+        """Unscale (AMP), measure and reduce: ``(stats, loss, found_inf)``, on the device.
+
+        Under torch.distributed the statistics, the loss (its mean over ranks) and AMP's
+        ``found_inf`` (set if set on any rank) travel in one all-reduce; every rank's
+        scaler then gets the global ``found_inf``, so all skip (and back off) together.
+        """
+        found_inf = self._unscale()
+        layers_due = self.layer_norms_every > 0 and step % self.layer_norms_every == 0
+        device = self._named[0][1].device if self._named else torch.device("cpu")
+        loss_t = scalar_tensor(loss, device, "loss")
+        dist = self._distributed
+        stats = grad_stats(
+            self._named,
+            self.norm_type,
+            per_layer=layers_due,
+            process_group=self.process_group if dist else None,
+            keep_groups=keep_groups,
+            pipeline_group=self.pipeline_group if dist else None,
+            extra_mean=loss_t.reshape(1) if dist else None,
+            extra_any=found_inf.reshape(1) if dist and found_inf is not None else None,
+        )
+        if dist and stats.extra_mean is not None:
+            loss_t = stats.extra_mean[0]
+            if found_inf is not None and stats.extra_any is not None:
+                found_inf = stats.extra_any[0]
+                per_opt = self.scaler._per_optimizer_states[id(self.optimizer)]
+                for f in per_opt["found_inf_per_device"].values():
+                    f.copy_((found_inf > 0).to(device=f.device, dtype=f.dtype))
+        return stats, loss_t.to(stats.total_norm.device), found_inf
 
     def step(self, loss: Tensor | float | None = None, batch: Any = None) -> StepRecord | None:
         """Measure this step's gradients and step, skip or roll back; return its record.
@@ -558,17 +587,8 @@ class SpikeGuard:
         rules see the step here, once), and what the rules said for the record (their
         thresholds in force, and what flagged the step).
         """
-        found_inf = self._unscale()
-        layers_due = self.layer_norms_every > 0 and step % self.layer_norms_every == 0
-        stats = grad_stats(
-            self._named,
-            self.norm_type,
-            per_layer=layers_due,
-            process_group=self.process_group if self._distributed else None,
-            keep_groups=self.clipper is not None,
-        )
+        stats, loss_t, found_inf = self._gather(step, loss, keep_groups=self.clipper is not None)
         device = stats.total_norm.device
-        loss_t = self._reduce_loss(loss, device)
         extras = [loss_t] + ([found_inf.to(device)] if found_inf is not None else [])
         host, values = stats.host(*extras)  # the step's one host sync
         loss_v = None if loss is None else values[0]

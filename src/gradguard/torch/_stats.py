@@ -111,6 +111,11 @@ class GradStats:
     unit: list[int]
     reduced_max: Tensor | None = None
     reduced_bad: Tensor | None = None
+    #: Under torch.distributed: the non-finite count over every pipeline stage, and the
+    #: ``extra_mean`` / ``extra_any`` values of :func:`grad_stats`, reduced with them.
+    reduced_count: Tensor | None = None
+    extra_mean: Tensor | None = None
+    extra_any: Tensor | None = None
     #: The (local) gradients grouped by (device, dtype), kept only with
     #: ``grad_stats(..., keep_groups=True)`` (a clipper then scales them without regrouping).
     grouped: list[tuple[torch.device, list[Tensor], list[int]]] | None = None
@@ -145,6 +150,8 @@ class GradStats:
     @property
     def nonfinite_count(self) -> Tensor:
         """0-d int64 tensor, parameter tensors whose gradient holds a NaN or inf."""
+        if self.reduced_count is not None:
+            return self.reduced_count
         return self.bad().sum()
 
     def host(self, *extra: Tensor) -> tuple[HostGradStats, list[float]]:
@@ -224,6 +231,9 @@ def grad_stats(
     per_layer: bool = True,
     process_group: Any = None,
     keep_groups: bool = False,
+    pipeline_group: Any = None,
+    extra_mean: Tensor | None = None,
+    extra_any: Tensor | None = None,
 ) -> GradStats:
     """Compute gradient norms, max |g| and the non-finite count in one pass, on the device.
 
@@ -244,6 +254,12 @@ def grad_stats(
       keep_groups: keep references to the gradients, grouped by (device, dtype), in
         ``GradStats.grouped`` so that a clipper can scale them without grouping them
         again (the guard does; off by default so stored statistics hold no gradients).
+      pipeline_group: under pipeline parallelism, the group of this rank's peers in the
+        other stages (one rank per stage): the total norm and the non-finite count then
+        cover every stage (``process_group`` is the group spanning all of them).
+      extra_mean, extra_any: 1-d values reduced in the same all-reduce as the statistics
+        (averaged, or summed as flags), in ``GradStats.extra_mean`` / ``extra_any``: the
+        guard's loss and AMP ``found_inf``.
 
     Returns:
       :class:`GradStats`, still on the device; call :meth:`GradStats.host` to read it.
@@ -319,12 +335,26 @@ def grad_stats(
         unit,
         grouped=grouped if keep_groups else None,
     )
-    if sharded or process_group is not None:
-        param_norms, max_abs, bad = reduce_stats(
-            param_norms, stats.max_abs, stats.bad(), p, sharded, grads_full, process_group
+    if sharded or process_group is not None or pipeline_group is not None:
+        red = reduce_stats(
+            param_norms,
+            stats.max_abs,
+            stats.bad(),
+            p,
+            grads_full,
+            group=process_group,
+            pipeline_group=pipeline_group,
+            extra_mean=extra_mean,
+            extra_any=extra_any,
         )
-        stats.param_norms, stats.reduced_max, stats.reduced_bad = param_norms, max_abs, bad
-        stats.total_norm = _pnorm(param_norms, p)
+        stats.param_norms, stats.reduced_max, stats.reduced_bad = (
+            red.param_norms,
+            red.max_abs,
+            red.bad,
+        )
+        stats.total_norm = red.total_norm
+        stats.reduced_count = red.nonfinite_count
+        stats.extra_mean, stats.extra_any = red.extra_mean, red.extra_any
     else:
         # The same vector in the same order as torch's get_total_norm: the same float.
         stats.total_norm = _pnorm(stacked, p)

@@ -44,7 +44,7 @@ from gradguard.torch._adagc import AdaGC
 from gradguard.torch._clip import EPS
 from gradguard.torch._clippers import AutoClip, ClipResult, NormClipper, ZClip
 from gradguard.torch._device_rules import DeviceRule, _EmaZScore, device_rule, supported
-from gradguard.torch._stats import HostGradStats, grad_stats
+from gradguard.torch._stats import HostGradStats
 
 if TYPE_CHECKING:
     from gradguard.torch._guard import SpikeGuard
@@ -156,17 +156,8 @@ class SyncFreeStep:
         if g._snapshot_due:
             g.take_snapshot()  # (the device rules' state goes in through _rules_state)
         g.step_count += 1
-        found_inf = g._unscale()
-        layers_due = g.layer_norms_every > 0 and step % g.layer_norms_every == 0
-        stats = grad_stats(
-            g._named,
-            g.norm_type,
-            per_layer=layers_due,
-            process_group=g.process_group if g._distributed else None,
-            keep_groups=True,
-        )
+        stats, loss_t, found_inf = g._gather(step, loss, keep_groups=True)
         device = stats.total_norm.device
-        loss_t = g._reduce_loss(loss, device)
         total = stats.total_norm.to(F64)
         count = stats.nonfinite_count
         grad_finite = count == 0
