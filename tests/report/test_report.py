@@ -251,7 +251,7 @@ def test_cli_report_bengali_from_log(tmp_path, guard_log, capsys):
     out = tmp_path / "bn.html"
     assert main(["report", "--from", str(guard_log), "--lang", "bn", "-o", str(out)]) == 0
     text = out.read_text()
-    assert "আপনার run: train.jsonl" in text and BENGALI.search(text)
+    assert "আপনার training: train.jsonl" in text and BENGALI.search(text)
 
 
 @pytest.mark.parametrize(

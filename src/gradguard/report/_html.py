@@ -335,16 +335,24 @@ def _one_per_config(runs: Sequence[str], src: Source) -> list[str]:
     return list(seen.values())
 
 
-def _reason(r: Any) -> tuple[str, str, str]:
-    """What flagged a step, the value it judged and the threshold in force (as text)."""
+def _reason(r: Any, lang: str) -> tuple[str, str, str]:
+    """What flagged a step, the value it judged and the threshold in force (as text).
+
+    A rule is named as the log names it (``spike-mad``, ``loss:spike-std``); NaN/inf and
+    a log written before records named the rule read as the step's kind, in ``lang``.
+    """
     by = r.flagged_by
-    if by is None:  # a log written before records carried the rule
-        by = {"nonfinite": "nonfinite", "spike": "spike", "amp_skip": "amp"}.get(r.kind, "—")
+    if by is None or by == "nonfinite":
+        kind = r.kind if by is None else "nonfinite"
+        if kind not in ("nonfinite", "spike", "amp_skip"):
+            return "—", "—", "—"
+        value = r.loss if kind == "nonfinite" and not r.loss_finite else r.grad_norm
+        threshold = "—" if kind != "spike" else _g(r.spike_threshold)
+        return _word(lang, "kind", kind), _g(value), threshold
     if by.startswith("loss:"):
         return by, _g(r.loss), _g(r.loss_threshold)
-    if by in ("nonfinite", "amp"):
-        value = r.loss if not r.loss_finite else r.grad_norm
-        return by, _g(value), "—"
+    if by == "overflow":
+        return by, _g(r.grad_norm), "—"
     return by, _g(r.grad_norm), _g(r.spike_threshold)
 
 
@@ -390,7 +398,7 @@ def _run_section(run: Any, name: str, lang: str, figs: Any) -> str:
     body += _p(t(lang, "guard_events"))
     rows = []
     for r in events[:_MAX_EVENTS]:
-        by, value, threshold = _reason(r)
+        by, value, threshold = _reason(r, lang)
         rows.append(
             [
                 r.step,
