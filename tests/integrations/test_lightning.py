@@ -184,14 +184,18 @@ def test_bad_options(tmp_path):
         fit(tmp_path, steps=2, guard_options={"on_spike": "ignore"})
 
 
-def test_fsdp_is_refused(tmp_path):
-    from lightning.pytorch.strategies import SingleDeviceStrategy
+def test_fsdp_is_refused():
+    # On CPU, Lightning refuses strategy="fsdp" itself before fit starts; the callback's
+    # own check at fit start is run here on a real FSDPStrategy object.
+    from types import SimpleNamespace
 
-    class FSDPStrategy(SingleDeviceStrategy):  # the name is what the callback checks
-        pass
+    from lightning.pytorch.strategies import FSDPStrategy
 
+    trainer = SimpleNamespace(gradient_clip_val=None, strategy=FSDPStrategy())
     with pytest.raises(InputError, match=r"strategy.*FSDPStrategy.*FSDP and DeepSpeed"):
-        fit(tmp_path, steps=2, strategy=FSDPStrategy(device="cpu"))
+        SpikeGuardCallback(clipper=1.0).on_fit_start(trainer, ex.SequenceSum())
+    with pytest.raises(ValueError, match="requires a GPU"):
+        pl.Trainer(strategy="fsdp", accelerator="cpu", devices=1)
 
 
 @pytest.mark.slow
