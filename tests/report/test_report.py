@@ -365,3 +365,12 @@ def test_report_after_update_sentence_follows_the_lesson(T, kind, lang):
 
 
 _KINDS = ("slower", "same", "faster")
+
+
+def test_cli_tour_checks_its_prerequisites_before_any_stage(tmp_path, capsys):
+    # A bad --jobs fails in one line before the lesson is printed or anything is trained.
+    assert main(["tour", "--out", str(tmp_path / "t"), "--jobs", "0"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert captured.err.count("\n") == 1 and "--jobs must be a whole number" in captured.err
+    assert not (tmp_path / "t" / "remedies").exists()

@@ -62,7 +62,15 @@ except ImportError:  # the standalone package of the same version
 
 __all__ = ["SpikeGuardCallback"]
 
-_SUPPORTED_STRATEGIES = ("SingleDeviceStrategy", "DDPStrategy")
+
+def _strategy_refused(strategy: Any) -> bool:
+    """Return True unless ``strategy`` is single-device or plain DDP (spawn included)."""
+    # By class name, so that both lightning.pytorch's and pytorch_lightning's classes
+    # (and subclasses) are recognised; DeepSpeedStrategy subclasses DDPStrategy.
+    names = {c.__name__ for c in type(strategy).__mro__}
+    if names & {"DeepSpeedStrategy", "FSDPStrategy", "ModelParallelStrategy"}:
+        return True
+    return not names & {"SingleDeviceStrategy", "DDPStrategy"}
 
 
 class SpikeGuardCallback(pl.Callback):
@@ -125,11 +133,10 @@ class SpikeGuardCallback(pl.Callback):
                 f"SpikeGuardCallback(clipper={trainer.gradient_clip_val}) (or NormClipper, "
                 "ZClip, AutoClip, AGC).",
             )
-        strategy = type(trainer.strategy).__name__
-        if strategy not in _SUPPORTED_STRATEGIES:
+        if _strategy_refused(trainer.strategy):
             raise InputError(
                 "Trainer(strategy=...)",
-                strategy,
+                type(trainer.strategy).__name__,
                 "a single-device or DDP strategy when SpikeGuardCallback is used",
                 "FSDP and DeepSpeed shard or own the gradients and the optimizer step, so "
                 "the guard cannot measure the global norm or withhold the step there; use "
