@@ -41,7 +41,7 @@ def hide_system_fonts() -> None:
 
 
 def tiny_tour() -> None:
-    """Shrink the remedies' quick preset and the tour's heat-map run to a few steps."""
+    """Shrink the remedies' quick preset and the tour's flow curves to a few steps."""
     import dataclasses
 
     from gradguard.cli import _report
@@ -60,7 +60,6 @@ def tiny_tour() -> None:
         long_batch=4,
         eval_every=2,
     )
-    _report.FLOW_TRAINING.update(steps=4, every=2, hidden=4, batch=4)
     _report.FLOW_T = 8
 
 

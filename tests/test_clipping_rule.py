@@ -64,3 +64,23 @@ def test_value_clipping_bounds(g, c):
 def test_bad_threshold(c):
     with pytest.raises(InputError, match="must be a finite number > 0"):
         clip_by_norm(1.0, c)
+
+
+@pytest.mark.parametrize("dt", [np.float16, np.float32, np.float64])
+@given(g=st.floats(-6e4, 6e4, allow_nan=False), c=st.floats(1e-2, 1e2))
+def test_numpy_scalar_is_clipped_in_its_own_dtype(dt, g, c):
+    # The lab's SGD in float16/float32/float64 clips with this rule, in the format: the
+    # result keeps the dtype and is the seed's formula evaluated in that dtype.
+    x = dt(g)
+    with np.errstate(all="ignore"):
+        out = clip_by_norm(x, c)
+        want = x / max(dt(1), abs(x) / dt(c))
+    assert type(out) is dt
+    assert out == want or (np.isnan(out) and np.isnan(want))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_numpy_scalar_infinite_gradient_becomes_nan(dt):
+    # inf / max(1, inf/c) = inf / inf: the seed's rule cannot rescue an infinite gradient.
+    with np.errstate(all="ignore"):
+        assert np.isnan(clip_by_norm(dt(np.inf), 5.0))

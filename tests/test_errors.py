@@ -21,10 +21,15 @@ def _fields(template: str) -> set[str]:
 
 def test_bengali_catalog_tells_every_rule_and_hint_with_the_same_fields():
     cat = load_catalog("bn", "errors")
-    assert set(cat.section("rules")) == set(RULES)
+    rules, sentences = cat.section("rules"), cat.section("sentences")
+    assert not set(rules) & set(sentences)  # each rule told one way
+    assert set(rules) | set(sentences) == set(RULES)
     assert set(cat.section("hints")) == set(HINTS)
     for rid, english in RULES.items():
-        assert _fields(cat[f"rules.{rid}"]) == _fields(english), rid
+        if rid in rules:
+            assert _fields(rules[rid]) == _fields(english), rid
+        else:  # a whole sentence: the rule's fields, the argument and the value
+            assert _fields(sentences[rid]) == _fields(english) | {"argument", "value"}, rid
     for hid, english in HINTS.items():
         assert _fields(cat[f"hints.{hid}"]) == _fields(english), hid
 
@@ -51,6 +56,8 @@ def test_messages_name_the_library_parameter(call, english):
     assert english in str(e.value)
     bn = e.value.message("bn")
     assert bn.startswith(e.value.argument + "-এর মান ") and bn.endswith("।")
+    if isinstance(e.value.value, str):
+        assert repr(e.value.value) in bn  # the value as the user typed it
     # the value and the parameter stay as typed; the words are Bengali
     assert not re.search(r"\b(must|whole|number|got|one of)\b", bn), bn
 
@@ -131,18 +138,7 @@ def test_help_lists_commands_in_the_story_order(capsys):
     assert main(["--help"]) == 0
     names = re.findall(r"^│ (\w+) ", capsys.readouterr().out, re.M)
     # the lab, the remedies measured, the guard, then what shows it all
-    story = [
-        "explain",
-        "table",
-        "sgd",
-        "clip",
-        "flow",
-        "remedies",
-        "replay",
-        "report",
-        "serve",
-        "tour",
-    ]
+    story = "explain table sgd clip flow remedies replay report serve tour".split()  # noqa: SIM905
     assert [n for n in names if n in story] == story
 
 
@@ -174,3 +170,15 @@ def test_explorer_answers_bad_input_in_the_page_language():
     bn = answers["bn"]["error"]
     assert bn == "T-এর মান 1 থেকে 10,000-এর মধ্যে একটি পূর্ণসংখ্যা হতে হবে, কিন্তু পাওয়া গেছে '0'।"
     assert answers["bn"]["argument"] == "T"
+
+
+def test_size_rules_read_as_whole_sentences_in_bengali(capsys):
+    assert main(["table", "--lang", "bn", "--steps", "100000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gradguard: ভুল: --steps-এর মান এতটা ছোট হতে হবে যে টেবিলের সারির")
+    assert "1,000,000টি অঙ্ক" in err and "পাওয়া গেছে 100000000।" in err
+
+
+def test_a_rule_without_its_fields_is_a_programming_error():
+    with pytest.raises(TypeError, match="needs the field 'min'"):
+        InputError("T", 0, "whole")

@@ -119,15 +119,20 @@ class InputError(ValueError):
         self.rule_id = rule if rule in RULES else None
         self.hint_id = hint if hint in HINTS else None
         self.fields = fields
-        self.rule = RULES[rule].format(**fields) if self.rule_id else rule
-        self.hint = HINTS[hint].format(**fields) if self.hint_id else hint
+        try:
+            self.rule = RULES[rule].format(**fields) if self.rule_id else rule
+            self.hint = HINTS[hint].format(**fields) if self.hint_id else hint
+        except KeyError as e:  # a caller's mistake, not the user's: say which field is missing
+            raise TypeError(f"InputError({rule!r}, {hint!r}) needs the field {e}") from None
         super().__init__(self.message())
 
     def message(self, lang: str = "en", argument: str | None = None) -> str:
         """Return the one-line message in ``lang``, naming ``argument`` (default: the parameter).
 
-        Bengali comes from the ``errors`` catalog; an error whose rule is free
-        English text (no rule id) is told in English whatever ``lang`` is.
+        Bengali comes from the ``errors`` catalog: the rule's phrase in the frame
+        ``frame.message``, or a whole sentence (``sentences``) where the language
+        words the rule better so. An error whose rule is free English text (no
+        rule id) is told in English whatever ``lang`` is.
         """
         name = self.argument if argument is None else argument
         shown = repr(self.value) if isinstance(self.value, str) else str(self.value)
@@ -137,12 +142,12 @@ class InputError(ValueError):
         from gradguard.explain._catalog import load_catalog
 
         cat = load_catalog(lang, "errors")
-        text = cat.get(
-            "frame.message",
-            argument=name,
-            rule=cat.get(f"rules.{self.rule_id}", **self.fields),
-            value=shown,
-        )
+        sentence = cat.section("sentences").get(self.rule_id)
+        if sentence is not None:  # a rule that reads best as a sentence of its own
+            text = sentence.format(argument=name, value=shown, **self.fields)
+        else:
+            rule = cat.get(f"rules.{self.rule_id}", **self.fields)
+            text = cat.get("frame.message", argument=name, rule=rule, value=shown)
         if self.hint_id:
             text += " " + cat.get(f"hints.{self.hint_id}", **self.fields)
         return text

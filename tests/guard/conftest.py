@@ -6,6 +6,23 @@ import pytest
 import torch  # the [dev] extra installs torch: these tests always run
 
 
+@pytest.fixture(
+    params=[
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=[
+                pytest.mark.cuda,
+                pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+            ],
+        ),
+    ]
+)
+def device(request):
+    """Run a test on the CPU and, where one is present, on a CUDA GPU (``-m cuda``)."""
+    return torch.device(request.param)
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     # Four helpers share two cores; one thread also makes float results repeatable.

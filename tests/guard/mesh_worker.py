@@ -34,9 +34,8 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
         parallelize_module,
     )
 
-    from gradguard.torch import clip_coef, grad_stats
-    from gradguard.torch._mesh import reduce_stats
-    from gradguard.torch._reduce import local_grad
+    from gradguard.torch import SpikeGuard, clip_coef, grad_stats
+    from gradguard.torch._reduce import local_grad, reduce_stats
     from gradguard.torch._stats import _layer_norms
 
     torch.set_num_threads(1)
@@ -70,6 +69,11 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
 
     def loss_of(model, x, y):
         return torch.nn.functional.mse_loss(model(x), y)
+
+    def fb(model, x, y):
+        loss = loss_of(model, x, y)
+        loss.backward()
+        return loss
 
     def reference(x, y, names=None):
         ref = net()
@@ -135,6 +139,34 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
             "inf": inf,
         }
 
+    def guarded(tag, model, forward_backward, fault_rank, pipeline_group=None):
+        """Three guarded steps, a NaN on ``fault_rank`` in the second: actions, calls."""
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        guard = SpikeGuard(
+            model,
+            opt,
+            clipper=1.0,
+            spike_rule=None,
+            rollback_after=None,
+            pipeline_group=pipeline_group,
+        )
+        actions, norms, counts = [], [], []
+        for step in range(3):
+            opt.zero_grad(set_to_none=True)
+            loss = forward_backward()
+            if step == 1 and rank == fault_rank:
+                local_grad(next(model.parameters()).grad).view(-1)[0] = math.nan
+            calls["all_reduce"] = 0
+            dist.all_reduce = counting_all_reduce
+            try:
+                record = guard.step(loss)
+            finally:
+                dist.all_reduce = real_all_reduce
+            actions.append(record.action)
+            norms.append(record.grad_norm)
+            counts.append(calls["all_reduce"])
+        out[tag] = {"actions": actions, "norms": norms, "all_reduce_calls": counts}
+
     x, y = batch(0)
 
     # --- HSDP: replicate × shard -----------------------------------------------------
@@ -154,6 +186,7 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
     if rank == 2:
         named[2][1].grad.to_local().view(-1)[0] = math.nan
     measure("hsdp_fault", named)
+    guarded("hsdp_guard", model, lambda: fb(model, part(x, rank, 4), part(y, rank, 4)), 2)
 
     # --- FSDP × TP on a dp × tp mesh ---------------------------------------------------
     mesh = init_device_mesh("cpu", (2, 2), mesh_dim_names=("dp", "tp"))
@@ -168,6 +201,7 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
     out["fsdp_tp_placements"] = [str(q.grad.placements) for _, q in named]
     measure("fsdp_tp", named)
     measure("fsdp_tp_inf", named, p=math.inf)
+    guarded("fsdp_tp_guard", model, lambda: fb(model, part(x, dp, 2), part(y, dp, 2)), 1)
 
     # --- TP alone on a 1-D mesh of 4 (the last layer a plain replicated tensor) -------
     mesh = init_device_mesh("cpu", (4,), mesh_dim_names=("tp",))
@@ -206,6 +240,16 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
     if stage == 1 and dp == 0:
         named[0][1].grad.to_local().view(-1)[0] = math.inf
     measure("pp_fault", named, pipeline_group=mesh["pp"].get_group())
+
+    def stage_step():
+        if stage == 0:
+            loss = loss_of(lambda t: rest(module(t)), xs, ys)
+        else:
+            loss = loss_of(module, acts, ys)
+        loss.backward()
+        return loss
+
+    guarded("pp_guard", module, stage_step, 3, pipeline_group=mesh["pp"].get_group())
 
     dist.barrier()
     dist.destroy_process_group()

@@ -109,3 +109,15 @@ def test_a_fault_on_one_rank_reaches_every_rank(ranks, case, value):
             assert math.isnan(got["total"]) and math.isnan(got["max_abs"])
         else:
             assert got["total"] == math.inf and got["max_abs"] == math.inf
+
+
+@pytest.mark.parametrize("case", ["hsdp_guard", "fsdp_tp_guard", "pp_guard"])
+def test_the_guard_skips_on_every_rank_with_one_all_reduce_per_step(ranks, case):
+    first = ranks[0][case]
+    for r in ranks:
+        got = r[case]
+        # A NaN on one rank (rank 2, 1 or 3) in the second step: every rank skips it.
+        assert got["actions"] == ["step", "skip", "step"]
+        assert got["norms"][0] == first["norms"][0] and math.isnan(got["norms"][1])
+        # Statistics, loss and verdict: one all-reduce per guarded step.
+        assert got["all_reduce_calls"] == [1, 1, 1]

@@ -9,7 +9,7 @@ import pytest
 
 # Modules still being built (guard at scale), not yet wired into gradguard.torch: they
 # must be exported, or their __all__ emptied, when they are — then leave this list.
-NOT_YET_EXPORTED = {"gradguard.torch._adagc", "gradguard.torch._mesh"}
+NOT_YET_EXPORTED: set[str] = set()
 
 
 @pytest.mark.parametrize("package", ["gradguard.torch", "gradguard.rules"])

@@ -1,10 +1,11 @@
 """One rank of the trainers' 2-process gloo checks (run by test_distributed_trainers.py).
 
-$ RANK=0 LOCAL_RANK=0 WORLD_SIZE=2 ... python dist_trainers.py lightning OUT_DIR
+$ RANK=0 LOCAL_RANK=0 WORLD_SIZE=2 ... python dist_trainers.py all OUT_DIR
 
 Modes: ``lightning`` (Trainer strategy="ddp"), ``hf`` (transformers Trainer under DDP,
-then a guarded Accelerate loop and FSDP2 gradient norms). Each rank writes
-``OUT_DIR/MODE.rankR.json``: its records' actions, a checksum of its parameters, norms.
+then a guarded Accelerate loop and FSDP2 gradient norms), ``all`` (both, in that order, in
+the same processes). Each rank writes ``OUT_DIR/MODE.rankR.json``: its decisions, a
+checksum of its parameters, norms.
 """
 
 from __future__ import annotations
@@ -155,8 +156,10 @@ def fsdp2_norm(out: Path) -> dict:
 if __name__ == "__main__":
     mode, out = sys.argv[1], Path(sys.argv[2])
     torch.set_num_threads(1)
-    if mode == "lightning":
-        result = {"lightning": lightning_ddp(out)}
-    else:
-        result = {"hf": hf_ddp(out), "accelerate": accelerate_loop(out), "fsdp2": fsdp2_norm(out)}
+    result = {}
+    if mode in ("lightning", "all"):
+        result["lightning"] = lightning_ddp(out)
+    if mode in ("hf", "all"):
+        # After Lightning's run the process group is still up: accelerate reuses it.
+        result.update(hf=hf_ddp(out), accelerate=accelerate_loop(out), fsdp2=fsdp2_norm(out))
     (out / f"{mode}.rank{RANK}.json").write_text(json.dumps(result))

@@ -7,6 +7,7 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -143,3 +144,12 @@ def test_explain_starts_without_numpy_or_rich():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.strip() == "[]"
+
+
+def test_bengali_report_counts_digits_in_bengali():
+    pytest.importorskip("matplotlib")
+    from gradguard.report import build_report
+
+    # at T = 150 the states h_t = 2^t run past 40 digits: written ≈ 1.427 × 10^45 (46 অঙ্ক)
+    page = build_report(lang="bn", T=150, sgd={})
+    assert "অঙ্ক)" in page and "digits" not in page

@@ -256,12 +256,11 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
 
     # The remedies' quick preset takes a minute (measured in the README, not here): the tour
     # is tested with a finished results folder standing in for it; flow runs for real, made
-    # small (one model × init, T = 12, a 10-step training run for the heat map). Without
-    # torch the tour skips both (tests/test_extras.py).
-    monkeypatch.setattr(tour_mod, "_stage_remedies", lambda out, on_progress: results_dir)
+    # small (one model × init, T = 12). Without torch the tour skips both
+    # (tests/test_extras.py).
+    monkeypatch.setattr(tour_mod, "_stage_remedies", lambda out, on_progress, jobs: results_dir)
     monkeypatch.setattr(tour_mod, "FLOW_CONFIGS", (("linear", "scaled-orthogonal", 2.0),))
     monkeypatch.setattr(tour_mod, "FLOW_T", 12)
-    monkeypatch.setattr(tour_mod, "FLOW_TRAINING", {"steps": 10, "every": 5, "hidden": 8})
     out = tmp_path / "tour"
     assert main(["tour", "--out", str(out)]) == 0
     captured = capsys.readouterr()
@@ -366,3 +365,12 @@ def test_report_after_update_sentence_follows_the_lesson(T, kind, lang):
 
 
 _KINDS = ("slower", "same", "faster")
+
+
+def test_cli_tour_checks_its_prerequisites_before_any_stage(tmp_path, capsys):
+    # A bad --jobs fails in one line before the lesson is printed or anything is trained.
+    assert main(["tour", "--out", str(tmp_path / "t"), "--jobs", "0"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert captured.err.count("\n") == 1 and "--jobs must be a whole number" in captured.err
+    assert not (tmp_path / "t" / "remedies").exists()

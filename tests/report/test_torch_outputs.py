@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import math
 
-import pytest
+def test_heat_map_is_what_the_runner_recorded(tmp_path):
+    """The report trains nothing: its flow heat map is the remedy run's recorded grad_h."""
+    from gradguard.experiments import run_remedies
+    from gradguard.records import read_log
+    from gradguard.report import build_report
+    from gradguard.report._inputs import load_source, recorded_flow
 
-
-def test_flow_over_training_shape_and_first_row():
-    import torch
-
-    from gradguard.experiments import RecurrentNet, adding_problem, measure_flow
-    from gradguard.report._training_flow import flow_over_training
-
-    d = flow_over_training("tanh", "xavier-normal", T=8, steps=6, every=3, hidden=4, batch=4)
-    assert d["steps"] == [0, 3, 6]
-    assert len(d["matrix"]) == 3 and all(len(row) == 8 for row in d["matrix"])
-    assert all(math.isfinite(x) and x > 0 for row in d["matrix"] for x in row)
-    # row 0 is the untrained net: the same seed gives the same net and probe as built here
-    net = RecurrentNet(
-        "tanh", 2, 4, 1, init="xavier-normal", generator=torch.Generator().manual_seed(0)
+    (row,) = run_remedies(
+        "quick", tmp_path, experiments=["adding"], configs=["rnn-clip"], T=[6], steps=8
     )
-    probe = adding_problem(8, 8, torch.Generator().manual_seed(10_000))
-    expected, _ = measure_flow(net, probe.x)
-    assert d["matrix"][0] == pytest.approx(expected)
-    # training changed the weights, so the later rows differ
-    assert d["matrix"][-1] != pytest.approx(d["matrix"][0])
+    steps = read_log(tmp_path / row.log).steps
+    profiled = [s for s in steps if "grad_h" in s.extra]
+    assert [s.step for s in profiled] == [0, 7]  # step 0 and the last (flow_every = steps)
+    heat = recorded_flow(load_source(tmp_path))
+    assert heat is not None and heat["heatmap_run"] == "adding/T6/rnn-clip/seed0"
+    assert heat["heatmap"] == [s.extra["grad_h"] for s in profiled]
+    assert heat["heatmap_steps"] == [0, 7]
+    assert heat["heatmap_label"] == "adding T = 6, rnn-clip (tanh × default)"
+    html = build_report(tmp_path)
+    assert 'alt="flow heat map"' in html
 
 
 def test_report_from_a_real_remedy_run(tmp_path):
@@ -45,7 +42,8 @@ def test_report_from_a_real_remedy_run(tmp_path):
     assert f"{said} at step {k}." in text
     assert f"divergence / clip-norm (T = {clip.T}): stayed finite" in text
     assert f"divergence/T{none.T}/none/seed0: loss and gradient norm" not in text  # plots are PNG
-    assert text.count("<img") == 2 + 1 + 2  # explosion, sgd; summary; one run plot per config
+    # explosion, sgd; summary; one run plot per config; the clipped run's recorded flow
+    assert text.count("<img") == 2 + 1 + 2 + 1 and 'alt="flow heat map"' in text
 
 
 def test_report_from_a_real_guard_log(tmp_path):

@@ -77,6 +77,12 @@ def replay(
         None, "--run", help="Replay only this run (logs of `remedies` hold several)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    skip_list: bool = typer.Option(
+        False,
+        "--skip-list",
+        help="Print the steps and batches a restart should skip (those the run skipped, "
+        "flagged as spikes or rolled back), for SpikeGuard(skip_steps=...).",
+    ),
 ) -> None:
     """Replay a recorded gradient-norm trace through each clipping and spike policy.
 
@@ -94,6 +100,9 @@ def replay(
         data = read_log(log)
     except RecordError as e:
         raise UsageFailure(str(e)) from None
+    if skip_list:
+        _print_skip_list(log, data.steps, run, as_json)
+        return
     runs: dict[str | None, list[Any]] = {}
     for r in data.steps:
         if r.grad_norm is not None:
@@ -119,6 +128,33 @@ def replay(
         print(json.dumps(payload, indent=2, allow_nan=False))
         return
     _print_tables(log, results, data.truncated_tail)
+
+
+def _print_skip_list(log: Path, steps: list[Any], run: str | None, as_json: bool) -> None:
+    """``--skip-list``: one run's steps and batches to skip, as ranges (or JSON)."""
+    from gradguard.skiplist import skip_list
+
+    names = {r.run for r in steps}
+    if run is not None:
+        if run not in names:
+            known = ", ".join(repr(k) for k in names if k is not None) or "none"
+            raise UsageFailure(f"--run must name a run in {log}, got {run!r} (runs: {known}).")
+        steps = [r for r in steps if r.run == run]
+    elif len(names) > 1:
+        known = ", ".join(repr(k) for k in names if k is not None)
+        raise UsageFailure(f"--skip-list needs --run: {log} holds several runs ({known}).")
+    result = skip_list(steps)
+    if as_json:
+        print(json.dumps(result.to_json(), allow_nan=False))
+        return
+    if not result.ranges:
+        print(f"{log}: nothing to skip ({len(steps)} steps).")
+        return
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in result.ranges)
+    print(f"steps to skip ({len(result)}): {shown}")
+    if result.batches:
+        print("batches: " + ", ".join(json.dumps(b) for b in result.batches))
+    sys.stdout.flush()
 
 
 def _replay_run(

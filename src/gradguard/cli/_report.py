@@ -8,6 +8,7 @@ $ gradguard serve --port 8000
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -119,7 +120,11 @@ def report(
         raise RuntimeFailure(f"cannot write {out}: {e.strerror or e}.") from None
     except FontMissing as e:
         raise RuntimeFailure(str(e)) from None
-    print(f"report written to {path.resolve()} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    from gradguard.explain import load_catalog
+
+    seconds = f"{time.perf_counter() - t0:.1f}"
+    written = load_catalog(lang).get("report.written", path=path.resolve(), seconds=seconds)
+    print(written, file=sys.stderr)
     print(path.resolve())
 
 
@@ -201,12 +206,14 @@ FLOW_CONFIGS: tuple[tuple[str, str, float | None], ...] = (
     ("gru", "default", None),
 )
 FLOW_T = 50
-#: The heat map's training run (tanh × Xavier on the adding task, T = FLOW_T).
-FLOW_TRAINING: dict[str, Any] = {"steps": 200, "every": 10, "hidden": 32, "batch": 32}
 
 
 def _stage_flow(out: Path) -> dict[str, Any]:
-    """Measure ‖∂L/∂h_t‖ for t = 1…T per model × init; write ``flow.json`` (needs torch)."""
+    """Measure ‖∂L/∂h_t‖ for t = 1…T per model × init; write ``flow.json`` (needs torch).
+
+    The flow *over training* (the report's heat map) is not measured here: the
+    remedies stage records it (``grad_h`` in each run's records) and the report reads it.
+    """
     import gradguard.experiments as experiments
 
     curves: dict[str, list[float]] = {}
@@ -216,31 +223,33 @@ def _stage_flow(out: Path) -> dict[str, Any]:
         label = f"{model} × {init}" + (f" (ρ = {rho:g})" if rho is not None else "")
         curves[label] = [float(x) for x in r.grad_h]
         measured.append({"label": label, "rho": float(r.rho), "factor": float(r.factor)})
-    from gradguard.report._training_flow import flow_over_training
-
-    over = flow_over_training(T=FLOW_T, **FLOW_TRAINING)
-    data = {
-        "curves": curves,
-        "measured": measured,
-        "T": FLOW_T,
-        "heatmap": over["matrix"],
-        "heatmap_steps": over["steps"],
-        "heatmap_label": over["label"],
-    }
+    data = {"curves": curves, "measured": measured, "T": FLOW_T}
     from gradguard._atomic import write_text_atomic
 
     write_text_atomic(out / "flow.json", json.dumps(data, allow_nan=False))
     return data
 
 
-def _stage_remedies(out: Path, on_progress: Any) -> Path:
-    """Run the remedies' quick preset into ``out/remedies`` (needs torch)."""
+def _stage_remedies(out: Path, on_progress: Any, jobs: int = 1) -> Path:
+    """Run the remedies' quick preset into ``out/remedies`` in ``jobs`` workers (needs torch)."""
     import gradguard.experiments as experiments
 
     results = out / "remedies"
     results.mkdir(parents=True, exist_ok=True)
-    experiments.run_remedies("quick", out=results, progress=on_progress)
+    experiments.run_remedies("quick", out=results, progress=on_progress, jobs=jobs)
     return results
+
+
+def _check_writable(out: Path, lang: str) -> None:
+    """Fail now, not after minutes of work, if ``out`` cannot take the tour's files."""
+    probe = out / f".write-test-{os.getpid()}"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise usage(
+            InputError("out", str(out), "a folder gradguard can write", f"({e.strerror})."), lang
+        ) from None
 
 
 @app.command()
@@ -249,6 +258,14 @@ def tour(
         Path("gradguard-tour"), "--out", "-o", help="Folder for the tour's results and report."
     ),
     lang: str = typer.Option("en", "--lang", help=_LANG_HELP),
+    jobs: int | None = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        help="Remedy runs trained at once, each in its own single-threaded process "
+        "(default: the cores available). The results do not depend on it.",
+        show_default=False,
+    ),
 ) -> None:
     """Tell the seed's story end to end: lesson, errata, gradient flow, remedies, report."""
     from rich.console import Console
@@ -275,6 +292,23 @@ def tour(
     for stages, hint in skipped:
         note = f"the tour skips {' and '.join(stages)}: {hint}."
         err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    # Every prerequisite before the first long stage: a writable folder, --jobs, the fonts.
+    _check_writable(out, lang)
+    workers = 1
+    if not missing["torch"]:
+        from gradguard.experiments._runner import available_cores, check_jobs
+
+        try:
+            workers = check_jobs(available_cores() if jobs is None else jobs, "--jobs")
+        except InputError as e:
+            raise usage(e, lang) from None
+    if not missing["matplotlib"] and lang == "bn":
+        from gradguard.report._fonts import FontMissing, require_bengali
+
+        try:
+            require_bengali()
+        except FontMissing as e:
+            raise RuntimeFailure(str(e)) from None
     t0 = time.perf_counter()
     with Progress(
         TextColumn("{task.description}"),
@@ -315,7 +349,7 @@ def tour(
             def on_progress(run_id: str, done: int, total: int) -> None:
                 bar.update(sub, completed=done, total=total, description=f"  {run_id}")
 
-            results = _stage_remedies(out, on_progress)
+            results = _stage_remedies(out, on_progress, workers)
             bar.remove_task(sub)
         stage_done("remedies")
         stage("report")

@@ -13,6 +13,7 @@ training batches and the test set are drawn from separate seeded
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -27,9 +28,8 @@ from gradguard.experiments._grid import RunSpec
 from gradguard.experiments._models import RecurrentNet, recurrent_spectrum
 from gradguard.experiments._summary_io import RunSummary
 from gradguard.experiments._tasks import Batch
-from gradguard.records import RecordWriter, StepRecord
-from gradguard.torch import clip_grad_value_, get_total_norm, grad_stats
-from gradguard.torch._clip import EPS
+from gradguard.records import RecordWriter, make_record
+from gradguard.torch import clip_coef, clip_grad_value_, get_total_norm, grad_stats
 
 __all__ = [
     "BEATS_FRACTION",
@@ -106,14 +106,13 @@ def clip_and_measure(
     if clip is not None and bad == 0 and math.isfinite(pre):
         assert threshold is not None
         if clip == "norm":
-            # float32 arithmetic, as torch computes clamp(c / (‖g‖ + 1e-6), max=1) on
-            # the float32 norm: the same coefficient, so the same clipped gradients.
-            f32 = np.float32
-            c32 = f32(threshold) / (f32(pre) + f32(EPS))
+            # The one clip coefficient, on the float32 norm: bit for bit what torch's
+            # clip_grad_norm_ computes on the device, so the same clipped gradients.
+            c32 = clip_coef(np.float32(pre), threshold)
             if c32 < 1:
                 coef = float(c32)
                 torch._foreach_mul_(grads, coef)
-                post = float(f32(pre) * c32)
+                post = float(np.float32(pre) * c32)
         elif max_abs > threshold:  # clip == "value"; clamping acts only above c
             clip_grad_value_(parameters, threshold)
             post = float(get_total_norm(grads))
@@ -238,23 +237,13 @@ def train_run(
         pre, post, coef, max_abs, nonfinite, loss_value = clip_and_measure(
             params, spec.clip, spec.threshold, loss
         )
-        loss_ok, grad_ok = math.isfinite(loss_value), nonfinite == 0
-        record = StepRecord(
-            step=step,
-            loss=loss_value,
-            grad_norm=pre,
-            lr=spec.lr,
-            max_abs=max_abs,
-            nonfinite_count=int(nonfinite),
-            loss_finite=loss_ok,
-            grad_finite=grad_ok,
-            threshold=spec.threshold,
-            run=run_id,
-        )
-        if not (loss_ok and grad_ok):
+        record_of = functools.partial(
+            make_record, step, grad_norm=pre, max_abs=max_abs, nonfinite_count=int(nonfinite),
+            loss=loss_value, threshold=spec.threshold, lr=spec.lr, run=run_id,
+        )  # fmt: skip
+        if not (math.isfinite(loss_value) and nonfinite == 0):
             first_bad = step
-            record.action, record.kind = "skip", "nonfinite"
-            record.time = time.perf_counter() - start
+            record = record_of(action="skip", kind="nonfinite", time=time.perf_counter() - start)
             if log is not None:
                 log.write(record)
             break
@@ -262,19 +251,21 @@ def train_run(
         max_norm = max(max_norm, pre)
         acted = spec.clip is not None and coef < 1.0
         clipped += acted
-        record.grad_norm_clipped, record.clip_coef, record.clipped = post, coef, acted
-        record.kind = "clipped" if acted else "ok"
+        extra: dict[str, object] = {}
         if (step + 1) % spec.eval_every == 0 or step + 1 == spec.steps:
             test_loss = _evaluate(spec, net, test)
-            record.extra["test_loss"] = test_loss
+            extra["test_loss"] = test_loss
             if success is None and task.success(test_loss, spec.T):
                 success = step + 1
                 stopped = spec.stop_at_success and step + 1 < spec.steps
         if spec.flow_every and (step == 0 or (step + 1) % spec.flow_every == 0 or stopped):
-            record.extra["grad_h"] = task_flow(spec, net, probe)
+            extra["grad_h"] = task_flow(spec, net, probe)
         if stopped:
-            record.extra["stopped_early"] = True
-        record.time = time.perf_counter() - start
+            extra["stopped_early"] = True
+        record = record_of(
+            clip_coef=coef, grad_norm_clipped=post, clipped=acted,
+            kind="clipped" if acted else "ok", extra=extra, time=time.perf_counter() - start,
+        )  # fmt: skip
         if log is not None:
             log.write(record)
         if on_step is not None:

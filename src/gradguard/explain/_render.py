@@ -9,13 +9,22 @@ every value).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from fractions import Fraction
 from typing import Any
 
 from gradguard.explain._catalog import Catalog, load_catalog
 
-__all__ = ["count", "format_number", "horizon_lines", "render_markdown", "render_text"]
+__all__ = [
+    "count",
+    "format_number",
+    "horizon_lines",
+    "numbers_in",
+    "render_markdown",
+    "render_text",
+]
 
 _SHOW_ALL = 12  # traces up to this T are shown in full
 _HEAD, _TAIL = 5, 2
@@ -208,12 +217,19 @@ def render_markdown(data: dict[str, Any], catalog: Catalog | None = None) -> str
     return _render(data, catalog or load_catalog(data["lang"]), _Doc(md=True))
 
 
-def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
-    token = _LANG.set(cat.lang)
+@contextmanager
+def numbers_in(lang: str) -> Iterator[None]:
+    """Make :func:`format_number` say its words (``46 digits``) in ``lang`` inside the block."""
+    token = _LANG.set(lang)
     try:
-        return _render_steps(d, cat, doc)
+        yield
     finally:
         _LANG.reset(token)
+
+
+def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
+    with numbers_in(cat.lang):
+        return _render_steps(d, cat, doc)
 
 
 def _render_steps(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:

@@ -62,7 +62,15 @@ except ImportError:  # the standalone package of the same version
 
 __all__ = ["SpikeGuardCallback"]
 
-_SUPPORTED_STRATEGIES = ("SingleDeviceStrategy", "DDPStrategy")
+
+def _strategy_refused(strategy: Any) -> bool:
+    """Return True unless ``strategy`` is single-device or plain DDP (spawn included)."""
+    # By class name, so that both lightning.pytorch's and pytorch_lightning's classes
+    # (and subclasses) are recognised; DeepSpeedStrategy subclasses DDPStrategy.
+    names = {c.__name__ for c in type(strategy).__mro__}
+    if names & {"DeepSpeedStrategy", "FSDPStrategy", "ModelParallelStrategy"}:
+        return True
+    return not names & {"SingleDeviceStrategy", "DDPStrategy"}
 
 
 class SpikeGuardCallback(pl.Callback):
@@ -76,9 +84,9 @@ class SpikeGuardCallback(pl.Callback):
     Args:
       clipper: a :class:`~gradguard.torch.Clipper`, a number (a fixed ``max_norm``), or
         ``None`` (measure and skip, no clipping).
-      log_metrics: also log ``grad_norm``, ``grad_norm_clipped``, ``skipped`` and
-        ``skipped_total`` through ``LightningModule.log`` (the trainer's loggers, rank 0,
-        every ``log_every_n_steps``).
+      log_metrics: also send ``grad_norm``, ``grad_norm_clipped``, ``skipped`` and
+        ``skipped_total`` to the trainer's loggers (rank 0, every ``log_every_n_steps``
+        optimizer steps, at ``step=trainer.global_step``).
       **options: further :class:`~gradguard.torch.SpikeGuard` options (``log``,
         ``on_nonfinite``, ``on_spike``, ``spike_rule``, ``loss_rule``,
         ``rollback_after``, ``snapshot_every``, ``snapshot_path``, ``max_rollbacks``,
@@ -125,11 +133,10 @@ class SpikeGuardCallback(pl.Callback):
                 f"SpikeGuardCallback(clipper={trainer.gradient_clip_val}) (or NormClipper, "
                 "ZClip, AutoClip, AGC).",
             )
-        strategy = type(trainer.strategy).__name__
-        if strategy not in _SUPPORTED_STRATEGIES:
+        if _strategy_refused(trainer.strategy):
             raise InputError(
                 "Trainer(strategy=...)",
-                strategy,
+                type(trainer.strategy).__name__,
                 "a single-device or DDP strategy when SpikeGuardCallback is used",
                 "FSDP and DeepSpeed shard or own the gradients and the optimizer step, so "
                 "the guard cannot measure the global norm or withhold the step there; use "
@@ -252,11 +259,15 @@ class SpikeGuardCallback(pl.Callback):
         self._gate.allow = take
         if not take:
             self.skipped += 1
-        if self.log_metrics:
+        every = max(int(trainer.log_every_n_steps or 1), 1)
+        if self.log_metrics and trainer.is_global_zero and (trainer.global_step + 1) % every == 0:
+            # Straight to the loggers: LightningModule.log costs milliseconds per call,
+            # more than the guard's whole step on a small model.
             metrics = {
                 k: v for k, v in metrics_of(record, self.skipped).items() if not math.isnan(v)
             }
-            pl_module.log_dict(metrics, on_step=True, on_epoch=False)
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=trainer.global_step)
 
     # -- checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ import math
 import sys
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 Mode = Literal["exact", "float64", "float32", "log"]
-MODES: tuple[str, ...] = ("exact", "float64", "float32", "log")
+MODES: tuple[str, ...] = get_args(Mode)
 
 MAX_TRACE_T = 100_000
 """Traces (every ``h_t``, every BPTT term) are refused beyond this ``T``."""

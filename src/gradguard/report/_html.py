@@ -26,7 +26,7 @@ from gradguard.errors import InputError
 from gradguard.experiments import REQUIRED_COLUMNS, RunSummary
 from gradguard.report._fonts import font_face_css
 from gradguard.report._i18n import check_lang, t
-from gradguard.report._inputs import Source, load_source
+from gradguard.report._inputs import Source, load_source, recorded_flow
 from gradguard.report._lesson import count, fmt, lesson_data, shown_steps, tidy
 
 __all__ = ["REMEDY_GROUPS", "SECTIONS", "build_report", "write_report"]
@@ -388,9 +388,9 @@ def _word(lang: str, field: str, value: str) -> str:
 
 
 def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
-    if not flow or not flow.get("curves"):
+    if not flow or not (flow.get("curves") or flow.get("heatmap")):
         return _p(t(lang, "flow_missing"), "note")
-    body = figs.flow(flow["curves"])
+    body = figs.flow(flow["curves"]) if flow.get("curves") else ""
     if flow.get("heatmap"):
         body += figs.flow_heat(
             flow["heatmap"], flow.get("heatmap_steps"), str(flow.get("heatmap_label", ""))
@@ -534,7 +534,9 @@ def build_report(
       lang: ``"en"`` or ``"bn"``.
       w, h0, T, eta, c: the lesson's parameters (the seed's by default).
       flow: gradient-flow data (``{"curves": {label: norms}, "heatmap": …}``); by
-        default the source folder's ``flow.json``.
+        default the source folder's ``flow.json``. Without a ``heatmap`` the heat map
+        over training is read from a remedy run's records
+        (:func:`~gradguard.report._inputs.recorded_flow`).
       sgd: SGD trajectories of ``w`` (label → values) for the SGD section's plot;
         by default the lab's :func:`gradguard.lab.compare_remedies` on the target
         loss ``L = ½(h_T − y)²`` (no remedy, the seed's clipping, a lower η).
@@ -546,6 +548,25 @@ def build_report(
       InputFileError: a missing or malformed input (naming the file and line).
     """
     check_lang(lang)
+    from gradguard.explain._render import numbers_in
+
+    with numbers_in(lang):  # "(46 digits)" in the report's language
+        return _build(source, lang, w, h0, T, eta, c, flow, sgd, plots_dir, plot_format)
+
+
+def _build(
+    source: str | os.PathLike[str] | Source | None,
+    lang: str,
+    w: object,
+    h0: object,
+    T: object,
+    eta: object,
+    c: object,
+    flow: Mapping[str, Any] | None,
+    sgd: Mapping[str, Sequence[float]] | None,
+    plots_dir: str | os.PathLike[str] | None,
+    plot_format: str,
+) -> str:
     d = lesson_data(w, h0, T, eta, c, lang)
     if sgd is None:
         sgd = sgd_trajectories(d, lang)
@@ -559,6 +580,11 @@ def build_report(
     figs = _Figures(lang, pdir, plot_format)
     if flow is None and src is not None:
         flow = src.flow
+    if src is not None and not (flow or {}).get("heatmap"):
+        # The heat map over training is what a remedy run recorded (its grad_h profiles).
+        heat = recorded_flow(src)
+        if heat is not None:
+            flow = {**(flow or {}), **heat}
     from gradguard import __version__
 
     parts = [

@@ -18,7 +18,7 @@ from typing import Any
 from gradguard.experiments import RunSummary, SummaryError, read_summary
 from gradguard.records import Log, RecordError, read_log
 
-__all__ = ["InputFileError", "Source", "load_source"]
+__all__ = ["InputFileError", "Source", "load_source", "recorded_flow"]
 
 
 class InputFileError(ValueError):
@@ -134,3 +134,44 @@ def _read_flow(p: Path) -> dict[str, Any]:
     ):
         raise InputFileError(f'{p}:1: expected {{"curves": {{label: [numbers]}}}}.')
     return data
+
+
+#: Which run's recorded flow the heat map shows, first found first: the tanh RNN with the
+#: seed's clipping, then without, then the other long-range configurations.
+HEATMAP_CONFIGS = ("rnn-clip", "rnn", "irnn", "lstm", "gru")
+
+
+def recorded_flow(src: Source) -> dict[str, Any] | None:
+    """Return the heat map of ``‖∂L/∂h_t‖`` over training that a remedy run recorded.
+
+    The remedy runner measures ``grad_h`` (``‖∂L/∂h_t‖`` for t = 1 … T of the task
+    loss on a fixed probe batch) every ``flow_every`` steps and stores it in that
+    step's record; this reads those records back — the report trains nothing.
+    The run is the long-range one first in :data:`HEATMAP_CONFIGS` (shortest ``T``,
+    then lowest seed); else any run with two or more profiles.
+
+    Returns:
+      ``{"heatmap": [[‖∂L/∂h_t‖ …] per profiled step], "heatmap_steps": [step, …],
+      "heatmap_label": "adding T = 50, rnn-clip (tanh × default)", "heatmap_run": name}``,
+      or ``None`` when no run recorded a flow profile.
+    """
+
+    def rank(name: str) -> tuple[int, float, str]:
+        exp, cfg, T = src.run_info.get(name, ("", "", ""))
+        pref = HEATMAP_CONFIGS.index(cfg) if cfg in HEATMAP_CONFIGS else len(HEATMAP_CONFIGS)
+        return (pref + (100 if exp == "divergence" else 0), float(T) if T.isdigit() else 1e9, name)
+
+    for name in sorted(src.runs, key=rank):
+        profiled = [r for r in src.runs[name].steps if isinstance(r.extra.get("grad_h"), list)]
+        if len(profiled) < 2:
+            continue
+        exp, cfg, T = src.run_info.get(name, (name, "", ""))
+        meta = next((m for m in src.runs[name].meta if "model" in m), {})
+        cell = f" ({meta['model']} × {meta.get('init', '?')})" if "model" in meta else ""
+        return {
+            "heatmap": [[float(x) for x in r.extra["grad_h"]] for r in profiled],
+            "heatmap_steps": [r.step for r in profiled],
+            "heatmap_label": f"{exp} T = {T}, {cfg}{cell}" if T else f"{name}{cell}",
+            "heatmap_run": name,
+        }
+    return None

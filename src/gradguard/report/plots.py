@@ -14,7 +14,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -60,7 +60,14 @@ def _log10_curves(w: float, h0: float, Ts: Sequence[int]) -> tuple[np.ndarray, n
     return log_h, log_g
 
 
-def _figure(lang: str, nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (8, 4.5)) -> Any:
+def _figure(
+    lang: str,
+    nrows: int = 1,
+    ncols: int = 1,
+    size: tuple[float, float] = (8, 4.5),
+    layout: Literal["constrained"] | None = "constrained",
+) -> Any:
+    """A figure and its axes grid; ``layout=None`` keeps fixed margins (one draw, not two)."""
     check_lang(lang)
     try:
         setup_fonts()
@@ -69,7 +76,7 @@ def _figure(lang: str, nrows: int = 1, ncols: int = 1, size: tuple[float, float]
             raise
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=size, dpi=100, layout="constrained")
+    fig = Figure(figsize=size, dpi=100, layout=layout)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
 
@@ -373,7 +380,11 @@ def plot_run(
     """
     if not records:
         raise InputError("records", "[]", "a non-empty list of step records")
-    fig, axes = _figure(lang, 2, 1, (8, 4.6))
+    # Fixed margins: a report draws one of these per configuration, and the constrained
+    # layout engine costs a second draw of every figure; these two panels have the same
+    # labels every time.
+    fig, axes = _figure(lang, 2, 1, (8, 4.6), layout=None)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.1, top=0.93, hspace=0.3)
     ax_loss, ax_norm = axes[0][0], axes[1][0]
     steps = np.array([r.step for r in records])
     loss = _series(records, "loss")

@@ -20,6 +20,7 @@ import numpy  # noqa: F401  # the lab imports it lazily; here it is imported onc
 
 from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
+from gradguard.explain._table import CellStyle, table_cells
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
 from gradguard.report._fonts import packaged_font
 from gradguard.report._html import why_lines
@@ -105,15 +106,13 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     # term t of the BPTT sum: w^(T-t)·h_{t-1} = w^(T-1)·h_0 for every t (the closed form's reason)
     term = show(power_value(w, h0, T - 1))
     values = [term if i else "…" for i in idx]
+    # The explosion table's cells as every medium writes them (gradguard.explain._table).
+    rows = table_to_json(explosion_table(w, h0, (5, 10, 20, 50), mode="exact"))
+    columns = ("h_T", "grad", "seed", "off_by")
+    cells = table_cells(rows, columns, CellStyle(blank="", group=False, lang=lang))
     table = [
-        {
-            "T": r["T"],
-            "h_T": fmt(r["h_T"]),
-            "grad": fmt(r["grad"]),
-            "seed": r.get("seed_claim_text") or "",
-            "off_by": "" if r.get("off_by") in (None, 1) else f"{r['off_by']:.3g}×",
-        }
-        for r in table_to_json(explosion_table(w, h0, (5, 10, 20, 50), mode="exact"))
+        {"T": r["T"], **dict(zip(columns, row, strict=True))}
+        for r, row in zip(rows, cells, strict=True)
     ]
     f64, f32 = (overflow_horizon(w, h0, dt) for dt in ("float64", "float32"))
     if f64 is not None and f32 is not None:

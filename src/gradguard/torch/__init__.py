@@ -7,7 +7,7 @@
   mode (``nonfinite="skip" | "zero" | "error"``) and ``process_group=``;
   :func:`clip_coef` — the coefficient ``min(1, max_norm / (‖g‖ + 1e-6))`` they all use.
 - :class:`NormClipper`, :class:`ValueClipper`, :class:`AutoClip`, :class:`ZClip`,
-  :class:`AGC` — clippers behind one interface (``clip_``, ``state_dict``).
+  :class:`AGC`, :class:`AdaGC` — clippers behind one interface (``clip_``, ``state_dict``).
 - :class:`SpikeGuard` — step / skip / raise / roll back around ``optimizer.step()``;
   :class:`Monitor` — the same records, always stepping.
 - :func:`step_record` — one :class:`gradguard.records.StepRecord` per optimizer step,
@@ -31,6 +31,7 @@ import warnings
 from typing import Any
 
 from gradguard.records import classify
+from gradguard.torch._adagc import AdaGC
 from gradguard.torch._clip import (
     NONFINITE_MODES,
     NonfiniteMode,
@@ -52,12 +53,13 @@ from gradguard.torch._clippers import (
 )
 from gradguard.torch._guard import GuardError, Monitor, SpikeGuard
 from gradguard.torch._record import step_record
-from gradguard.torch._snapshot import Snapshot
+from gradguard.torch._snapshot import Snapshot, SnapshotError
 from gradguard.torch._stats import GradStats, HostGradStats, grad_stats
 
 __all__ = [
     "AGC",
     "NONFINITE_MODES",
+    "AdaGC",
     "AutoClip",
     "ClipResult",
     "Clipper",
@@ -68,6 +70,7 @@ __all__ = [
     "NonfiniteMode",
     "NormClipper",
     "Snapshot",
+    "SnapshotError",
     "SpikeGuard",
     "ValueClipper",
     "ZClip",

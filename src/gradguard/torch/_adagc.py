@@ -43,7 +43,7 @@ from gradguard.torch._params import named_list
 from gradguard.torch._reduce import local_grad
 from gradguard.torch._stats import GradStats, HostGradStats, check_norm_type, grad_stats
 
-__all__ = ["AdaGC", "DeviceClip"]
+__all__ = ["AdaGC"]
 
 
 @dataclass

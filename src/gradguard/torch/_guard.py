@@ -51,7 +51,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor
@@ -60,12 +60,21 @@ from gradguard import rules
 from gradguard.errors import InputError
 from gradguard.records import RecordWriter, StepRecord, classify, make_record
 from gradguard.rules import Decision, MedianMadRule, Policy, Rule, check_policy
+from gradguard.skiplist import SkipList
 from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_overflow
 from gradguard.torch._record import first_lr, scalar_tensor
-from gradguard.torch._reduce import any_over_ranks, mean_over_ranks
 from gradguard.torch._sinks import emit, tensorboard_writer
-from gradguard.torch._snapshot import Snapshot, capture_state, restore_state
+from gradguard.torch._snapshot import (
+    Snapshot,
+    capture_state,
+    plain_tree,
+    restore_state,
+    unplain_tree,
+)
 from gradguard.torch._stats import GradStats, HostGradStats, check_norm_type, grad_stats
+
+if TYPE_CHECKING:
+    from gradguard.torch._syncfree import SyncFreeStep
 
 __all__ = ["GuardError", "Monitor", "SpikeGuard"]
 
@@ -110,6 +119,20 @@ class SpikeGuard:
         ``torch.distributed`` initialised: the default group). FSDP2 shards are reduced
         over their mesh automatically.
       run: a run identifier written into every record.
+      pipeline_group: under pipeline parallelism, the group of this rank's peers in the
+        other stages (one rank per stage): the total norm and the verdict then cover
+        every stage; ``process_group`` (default: the whole world) must span them all.
+      sync: ``False`` runs each step with no host sync (statistics, rules, decision and
+        skip on the device; records written a step or a few later): see
+        :mod:`gradguard.torch._syncfree`. Needs ``fused=True`` Adam/AdamW/SGD/Adagrad for
+        a sync-free skip (other optimizers: one sync per step, with a warning).
+      restore: a function (no arguments) that restores the run's own last checkpoint —
+        say, one that loads the last ``torch.distributed.checkpoint`` save — called on a
+        rollback instead of restoring a snapshot; the guard then takes no snapshots. It
+        may return the step it restored, for the record.
+      skip_steps: a skip list (from ``gradguard replay LOG --skip-list --json``: its
+        JSON, a path to it, a :class:`~gradguard.skiplist.SkipList`, or step numbers):
+        :meth:`skip_batch` then answers True for exactly those batches.
     """
 
     def __init__(
@@ -136,6 +159,10 @@ class SpikeGuard:
         update_ratio_every: int = 0,
         process_group: Any = None,
         run: str | None = None,
+        pipeline_group: Any = None,
+        sync: bool = True,
+        restore: Callable[[], Any] | None = None,
+        skip_steps: Any = None,
     ) -> None:
         check_policy("on_nonfinite", on_nonfinite)
         check_policy("on_spike", on_spike)
@@ -195,6 +222,7 @@ class SpikeGuard:
         self.update_ratio_every = update_ratio_every
         self.run = run
         self.process_group = process_group
+        self.pipeline_group = pipeline_group
         self._distributed = False
         self.rank = 0
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -231,12 +259,32 @@ class SpikeGuard:
             path = Path(snapshot_path)
             snapshot_path = path.with_name(f"{path.stem}.rank{self.rank}{path.suffix}")
         self.snapshot = Snapshot(snapshot_path)
-        self.snapshot.save(self._state(), 0)
+        if restore is not None and not callable(restore):
+            raise InputError("restore", restore, "a function taking no arguments, or None")
+        self.restore = restore
+        self.skip_steps = None if skip_steps is None else SkipList.coerce(skip_steps)
+        self._batches_seen = 0
+        self.sync = bool(sync)
+        self._sync_free: SyncFreeStep | None = None
+        # A snapshot only when a rollback would restore it: no copy otherwise.
+        if self._snapshots_on:
+            self.snapshot.save(self._state(), 0)
+        if not self.sync:
+            from gradguard.torch._syncfree import SyncFreeStep
+
+            self._sync_free = SyncFreeStep(self)
 
     # -- snapshot / rollback -------------------------------------------------------
+    @property
+    def _snapshots_on(self) -> bool:
+        """Whether the guard keeps snapshots (rollback on, no ``restore`` function)."""
+        return self.rollback_after is not None and self.restore is None
+
     def _rules_state(self) -> dict[str, Any]:
         # What the guard has learned (spike/loss statistics, adaptive threshold): part of
         # both a rollback snapshot and a training checkpoint.
+        if self._sync_free is not None:
+            self._sync_free.store()  # the device rules' state, into the host rules
         return {
             "spike_rule": self.spike_rule.state_dict() if self.spike_rule else None,
             "loss_rule": self.loss_rule.state_dict() if self.loss_rule else None,
@@ -251,6 +299,8 @@ class SpikeGuard:
         ):
             if obj is not None and state[key] is not None:
                 obj.load_state_dict(state[key])
+        if self._sync_free is not None:
+            self._sync_free.load()
 
     def _state(self) -> dict[str, Any]:
         state = capture_state(self.model, self.optimizer, self.scheduler, self.scaler)
@@ -267,19 +317,46 @@ class SpikeGuard:
         self._healthy_since_snapshot = 0
         self._snapshot_due = False
 
-    def rollback(self) -> None:
-        """Restore the last good snapshot now and start skipping ``skip_batches`` batches."""
-        self._restore(self.snapshot.load())
+    def rollback(self) -> int | None:
+        """Restore the last good state now and start skipping ``skip_batches`` batches.
+
+        Returns:
+          The step restored to: the snapshot's, or what the ``restore`` function returned.
+
+        Raises:
+          SnapshotError: the snapshot file cannot be read safely (nothing was restored).
+        """
+        restored: int | None
+        if self.restore is not None:
+            value = self.restore()  # the run's own checkpoint
+            restored = value if isinstance(value, int) and not isinstance(value, bool) else None
+        else:
+            state = self.snapshot.load()  # read first: a bad file changes nothing
+            self._restore(state)
+            restored = self.snapshot.step
         self.optimizer.zero_grad(set_to_none=True)
         self.rollbacks += 1
         self.consecutive_bad = 0
         self._skip_remaining = self.skip_batches
+        return restored
 
-    def skip_batch(self) -> bool:
-        """Return True (and count it) while batches are being skipped after a rollback."""
+    def skip_batch(self, batch: Any = None) -> bool:
+        """Return True if the training loop should skip this batch (and count it).
+
+        True for ``skip_batches`` batches after a rollback, and for the batches of
+        ``skip_steps``: the listed batch identifiers when ``batch`` is given (the same
+        kind of identifier as ``guard.step(loss, batch=...)`` records), else the listed
+        steps, counting this method's calls as the positions in the data.
+        """
+        position = self._batches_seen
+        self._batches_seen += 1
         if self._skip_remaining > 0:
             self._skip_remaining -= 1
             return True
+        if self.skip_steps is not None:
+            if batch is not None:
+                return self.skip_steps.has_batch(batch_id(batch))
+            return self.skip_steps.has_step(position)
         return False
 
     # -- the step ------------------------------------------------------------------
@@ -307,17 +384,43 @@ class SpikeGuard:
         flags = list(found.values())
         device = flags[0].device
         total = torch.stack([f.to(device=device, dtype=torch.float64) for f in flags]).sum()
-        if self._distributed:
-            total = any_over_ranks(total, flags, self.process_group)
         return total
 
-    def _reduce_loss(self, loss: Tensor | float | None, device: torch.device) -> Tensor:
-        t = scalar_tensor(loss, device, "loss")
-        if self._distributed:
-            t = mean_over_ranks(t, self.process_group)
-        return t
+    def _gather(
+        self, step: int, loss: Tensor | float | None, keep_groups: bool, max_abs: bool = True
+    ) -> tuple[GradStats, Tensor, Tensor | None]:
+        """Unscale (AMP), measure and reduce: ``(stats, loss, found_inf)``, on the device.
 
-    def step(self, loss: Tensor | float | None = None) -> StepRecord:
+        Under torch.distributed the statistics, the loss (its mean over ranks) and AMP's
+        ``found_inf`` (set if set on any rank) travel in one all-reduce; every rank's
+        scaler then gets the global ``found_inf``, so all skip (and back off) together.
+        """
+        found_inf = self._unscale()
+        layers_due = self.layer_norms_every > 0 and step % self.layer_norms_every == 0
+        device = self._named[0][1].device if self._named else torch.device("cpu")
+        loss_t = scalar_tensor(loss, device, "loss")
+        dist = self._distributed
+        stats = grad_stats(
+            self._named,
+            self.norm_type,
+            per_layer=layers_due,
+            process_group=self.process_group if dist else None,
+            keep_groups=keep_groups,
+            pipeline_group=self.pipeline_group if dist else None,
+            extra_mean=loss_t.reshape(1) if dist else None,
+            extra_any=found_inf.reshape(1) if dist and found_inf is not None else None,
+            max_abs=max_abs,
+        )
+        if dist and stats.extra_mean is not None:
+            loss_t = stats.extra_mean[0]
+            if found_inf is not None and stats.extra_any is not None:
+                found_inf = stats.extra_any[0]
+                per_opt = self.scaler._per_optimizer_states[id(self.optimizer)]
+                for f in per_opt["found_inf_per_device"].values():
+                    f.copy_((found_inf > 0).to(device=f.device, dtype=f.dtype))
+        return stats, loss_t.to(stats.total_norm.device), found_inf
+
+    def step(self, loss: Tensor | float | None = None, batch: Any = None) -> StepRecord | None:
         """Measure this step's gradients and step, skip or roll back; return its record.
 
         Call after ``loss.backward()`` in place of ``optimizer.step()`` (and in place of
@@ -325,15 +428,23 @@ class SpikeGuard:
 
         Args:
           loss: this step's loss (tensor or float), for the record and the loss rule.
+          batch: an identifier of this step's batch (its index, ids, or a tensor: short
+            ones are recorded as lists, long ones as a SHA-256), written into the record
+            of a skipped, spiking or rolled-back step (``gradguard replay --skip-list``).
 
         Returns:
           The step's :class:`~gradguard.records.StepRecord`; ``record.action`` is
           ``"step"``, ``"skip"`` or ``"rollback"``, ``record.grad_norm`` the pre-clip norm.
+          ``None`` with ``sync=False``: the records reach the log and the hooks when their
+          copies arrive (at once on the CPU, a step or a few later on a GPU).
 
         Raises:
           GuardError: the ``"raise"`` policy fired, or ``max_rollbacks`` was exceeded.
         """
-        return self._step(loss, apply=True)
+        if self._sync_free is not None:
+            self._sync_free.step(loss, batch)
+            return None
+        return self._step(loss, apply=True, batch=batch)
 
     def decide(self, loss: Tensor | float | None = None) -> StepRecord:
         """Measure, classify, decide and clip, leaving ``optimizer.step()`` to the caller.
@@ -354,10 +465,18 @@ class SpikeGuard:
 
         Raises:
           GuardError: the ``"raise"`` policy fired, or ``max_rollbacks`` was exceeded.
+          RuntimeError: the guard runs with ``sync=False`` (its decisions stay on the
+            device; the caller could not read them without a sync).
         """
+        if self._sync_free is not None:
+            raise RuntimeError(
+                "SpikeGuard.decide() returns the step's record, which needs a host sync: "
+                "construct the guard with sync=True (the default) to use it, or call "
+                "guard.step(loss), which skips on the device."
+            )
         return self._step(loss, apply=False)
 
-    def _step(self, loss: Tensor | float | None, apply: bool) -> StepRecord:
+    def _step(self, loss: Tensor | float | None, apply: bool, batch: Any = None) -> StepRecord:
         step = self.step_count
         if self._snapshot_due:
             self.take_snapshot()
@@ -372,7 +491,7 @@ class SpikeGuard:
             max_rollbacks=self.max_rollbacks,
         )
         self.consecutive_bad = decision.consecutive_bad
-        return self._carry_out(step, decision, stats, host, loss_v, kind, apply=apply)
+        return self._carry_out(step, decision, stats, host, loss_v, kind, apply=apply, batch=batch)
 
     def _measure(
         self, step: int, loss: Tensor | float | None
@@ -382,17 +501,8 @@ class SpikeGuard:
         The kind is taken before clipping (``ok``, ``nonfinite``, ``spike`` or
         ``amp_skip``); the spike and loss rules see the step here, once.
         """
-        found_inf = self._unscale()
-        layers_due = self.layer_norms_every > 0 and step % self.layer_norms_every == 0
-        stats = grad_stats(
-            self._named,
-            self.norm_type,
-            per_layer=layers_due,
-            process_group=self.process_group if self._distributed else None,
-            keep_groups=self.clipper is not None,
-        )
+        stats, loss_t, found_inf = self._gather(step, loss, keep_groups=self.clipper is not None)
         device = stats.total_norm.device
-        loss_t = self._reduce_loss(loss, device)
         extras = [loss_t] + ([found_inf.to(device)] if found_inf is not None else [])
         host, values = stats.host(*extras)  # the step's one host sync
         loss_v = None if loss is None else values[0]
@@ -434,11 +544,12 @@ class SpikeGuard:
         kind: str,
         *,
         apply: bool = True,
+        batch: Any = None,
     ) -> StepRecord:
         """Do what ``decision`` says — step, skip, roll back or raise — and record it.
 
         With ``apply=False`` (:meth:`decide`) the optimizer and the scaler are left to the
-        caller.
+        caller; ``batch`` is the step's batch identifier, for the record.
         """
         outcome = decision.outcome
 
@@ -451,11 +562,11 @@ class SpikeGuard:
             if apply:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
-            return self._emit(record_of("skip"))
+            return self._emit(record_of("skip"), batch)
         if outcome != "step" and apply:
             self._finish_skip()
         if outcome == "raise":
-            record = self._emit(record_of("skip"))
+            record = self._emit(record_of("skip"), batch)
             raise GuardError(
                 f"step {step}: {kind} (grad_norm={host.total_norm:g}, loss={loss_v}); "
                 f"the guard's policy for {kind} steps is 'raise', so the optimizer did not "
@@ -464,7 +575,7 @@ class SpikeGuard:
                 record,
             )
         if outcome == "give_up":
-            record = self._emit(record_of("skip"))
+            record = self._emit(record_of("skip"), batch)
             raise GuardError(
                 f"step {step}: {self.consecutive_bad} bad steps in a row after "
                 f"{self.rollbacks} rollbacks (max_rollbacks={self.max_rollbacks}): "
@@ -474,12 +585,12 @@ class SpikeGuard:
                 record,
             )
         if outcome == "skip":
-            return self._emit(record_of("skip"))
+            return self._emit(record_of("skip"), batch)
         if outcome == "rollback":
-            self.rollback()
+            restored = self.rollback()
             record = record_of("rollback")
-            record.extra["restored_step"] = self.snapshot.step
-            return self._emit(record)
+            record.extra["restored_step"] = restored
+            return self._emit(record, batch)
 
         # Take the step (clean, or the "step" policy on a bad one).
         clip = self.clipper.clip_(self._named, stats, host) if self.clipper else None
@@ -503,8 +614,10 @@ class SpikeGuard:
             self._healthy_since_snapshot += 1
             # Snapshot at the start of the next step, after the caller's scheduler.step()
             # and other end-of-iteration work, so the snapshot is a consistent state.
-            self._snapshot_due = self._healthy_since_snapshot >= self.snapshot_every
-        return self._emit(record)
+            self._snapshot_due = (
+                self._snapshots_on and self._healthy_since_snapshot >= self.snapshot_every
+            )
+        return self._emit(record, batch)
 
     def _finish_skip(self) -> None:
         if self.scaler is not None and self.scaler.is_enabled():
@@ -532,10 +645,17 @@ class SpikeGuard:
         clip: ClipResult | None,
         action: str,
         kind: str,
+        device_values: tuple[float | None, float | None, float] | None = None,
     ) -> StepRecord:
-        scale = None
-        if self.scaler is not None and self.scaler.is_enabled():
-            scale = float(self.scaler.get_scale())
+        if device_values is not None:
+            # The sync-free step copied them with the statistics: (lr, AMP scale, time).
+            lr, scale, elapsed = device_values
+        else:
+            lr = first_lr(self.optimizer)
+            scale = None
+            if self.scaler is not None and self.scaler.is_enabled():
+                scale = float(self.scaler.get_scale())
+            elapsed = time.perf_counter() - self._t0
         return make_record(
             step,
             grad_norm=host.total_norm,
@@ -548,18 +668,23 @@ class SpikeGuard:
             threshold=clip.threshold if clip else None,
             action=action,
             kind=kind,
-            lr=first_lr(self.optimizer),
+            lr=lr,
             amp_scale=scale,
             layer_norms=host.layer_norms,
             run=self.run,
-            time=time.perf_counter() - self._t0,
+            time=elapsed,
         )
 
-    def _emit(self, record: StepRecord) -> StepRecord:
+    def _emit(self, record: StepRecord, batch: Any = None) -> StepRecord:
+        if batch is not None and (record.action != "step" or record.kind == "spike"):
+            record.extra["batch"] = batch_id(batch)
         return emit(record, self.log, self.tensorboard, self.hooks)
 
     def close(self) -> None:
-        """Close the log and the TensorBoard writer if the guard opened them."""
+        """Write pending records; close the log and the TensorBoard writer if the guard
+        opened them."""
+        if self._sync_free is not None:
+            self._sync_free.flush()
         if self._owns_log and self.log is not None:
             self.log.close()
         if self._owns_tensorboard and self.tensorboard is not None:
@@ -571,15 +696,39 @@ class SpikeGuard:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def state_dict(self) -> dict[str, Any]:
-        """Return the guard's own state (rules, counters) for a training checkpoint."""
-        return {
+    def state_dict(self, snapshot: bool = False) -> dict[str, Any]:
+        """Return the guard's own state for a training checkpoint (plain data).
+
+        The rules and counters and the position in the data (for ``skip_steps``): a run
+        resumed from the checkpoint takes the same decisions as one never stopped, up to
+        its next rollback, which restores the snapshot taken when the resumed guard was
+        made. For the same rollbacks too, pass ``snapshot=True``: the rollback snapshot
+        goes into the checkpoint as well (host tensors, loadable with
+        ``torch.load(weights_only=True)``; a snapshot on disk is kept by its step only).
+
+        Args:
+          snapshot: include the rollback snapshot.
+        """
+        if self._sync_free is not None:
+            self._sync_free.flush()  # every decision so far has reached the counters
+        state = {
             "step_count": self.step_count,
             "consecutive_bad": self.consecutive_bad,
             "rollbacks": self.rollbacks,
             "skip_remaining": self._skip_remaining,
+            "batches_seen": self._batches_seen,
             **self._rules_state(),
         }
+        if snapshot and self._snapshots_on:
+            in_memory = self.snapshot.path is None and self.snapshot._state is not None
+            state["snapshot"] = {
+                "step": self.snapshot.step,
+                "state": plain_tree(self.snapshot._state) if in_memory else None,
+                # When the next snapshot is due, counted from this one.
+                "healthy_since": self._healthy_since_snapshot,
+                "due": self._snapshot_due,
+            }
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output (after loading model and optimizer)."""
@@ -587,7 +736,43 @@ class SpikeGuard:
         self.consecutive_bad = int(state["consecutive_bad"])
         self.rollbacks = int(state["rollbacks"])
         self._skip_remaining = int(state["skip_remaining"])
+        self._batches_seen = int(state.get("batches_seen", 0))
+        snap = state.get("snapshot")
+        if snap is not None and self._snapshots_on:
+            if snap["state"] is not None:
+                self.snapshot._state = unplain_tree(snap["state"])
+            self.snapshot.step = snap["step"]
+            self._healthy_since_snapshot = int(snap["healthy_since"])
+            self._snapshot_due = bool(snap["due"])
         self._load_rules_state(state)
+
+
+def batch_id(batch: Any) -> Any:
+    """Return a JSON-ready identifier of ``batch`` for the record.
+
+    A number or a string as it is; a list or tuple of them as a list; a tensor of up to
+    64 entries as a list of its values, a longer one as ``"sha256:…"`` of its bytes.
+
+    Raises:
+      InputError: ``batch`` is none of these.
+    """
+    if isinstance(batch, (int, float, str)):
+        return batch
+    if isinstance(batch, Tensor):
+        t = batch.detach()
+        if t.numel() <= 64:
+            return t.reshape(-1).tolist()
+        import hashlib
+
+        data = t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+    if isinstance(batch, (list, tuple)) and all(isinstance(b, (int, float, str)) for b in batch):
+        return list(batch)
+    raise InputError(
+        "batch",
+        type(batch).__name__,
+        "an identifier of the batch: a number, a string, a list of them or a tensor",
+    )
 
 
 class Monitor(SpikeGuard):

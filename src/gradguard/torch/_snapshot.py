@@ -1,22 +1,41 @@
-"""The snapshot store: the last good training state, kept for a rollback.
+"""The snapshot store: the last good training state, kept for a rollback — in host memory
+or on disk, never a second copy on the accelerator.
 
 A snapshot holds everything a rollback must restore — model, optimizer, LR scheduler,
 AMP grad scaler, the RNG states (Python, numpy, torch, CUDA) and the guard's learned
-rules — in memory (cloned tensors) or on disk (written atomically).
+rules. Where its tensors live:
+
+- ``"memory"``: host memory. Tensors of a model on an accelerator are copied into
+  **pinned** host buffers without blocking (``copy_(non_blocking=True)``; the copies
+  are waited for only when the snapshot is read), reused from one snapshot to the next;
+- ``"disk"``: a file, written atomically (a temporary file, then ``os.replace``: a
+  crash mid-save keeps the older snapshot) and read back with
+  ``torch.load(weights_only=True)``, which unpickles tensors and plain containers and
+  numbers only — never code. A file that is not such a snapshot (corrupted, or
+  replaced by a pickle that would run code) raises :class:`SnapshotError` and the
+  run's state is left as it was.
+
+The cost per parameter is its bytes once more (4 for float32) per copy of the model
+and of each optimizer state tensor (Adam: 3 × 4 bytes per float32 parameter), in host
+memory or on disk; nothing on the accelerator. Taking none at all: the guard snapshots
+only when rollback is on, and a ``restore`` function (say, one that loads the run's last
+``torch.distributed.checkpoint`` save) replaces snapshots altogether.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import pickle
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["Snapshot"]
+__all__ = ["Snapshot", "SnapshotError"]
 
 
 def _rng_state() -> dict[str, Any]:
@@ -43,55 +62,176 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _clone_tree(obj: Any) -> Any:
-    """Deep-copy a state dict, tensors cloned (so later in-place updates cannot alias it)."""
-    if isinstance(obj, Tensor):
-        return obj.detach().clone()
+class SnapshotError(RuntimeError):
+    """A snapshot file could not be read safely; nothing was restored."""
+
+
+def plain_tree(obj: Any) -> Any:
+    """Return ``obj`` with numpy arrays (numpy's RNG state) as plain lists, tagged."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a core dependency
+        return obj
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": obj.tolist(), "dtype": str(obj.dtype)}
     if isinstance(obj, dict):
-        return {k: _clone_tree(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clone_tree(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(_clone_tree(v) for v in obj)
+        return {k: plain_tree(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain_tree(v) for v in obj)
+    return obj
+
+
+def unplain_tree(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__ndarray__", "dtype"}:
+            import numpy as np
+
+            return np.asarray(obj["__ndarray__"], dtype=obj["dtype"])
+        return {k: unplain_tree(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(unplain_tree(v) for v in obj)
+    return obj
+
+
+def host_copy(obj: Any, reuse: Any = None, events: list[Any] | None = None) -> Any:
+    """Copy a state tree with every tensor in host memory (pinned for accelerator tensors).
+
+    Args:
+      obj: a state dict (nested dicts, lists, tuples; tensors anywhere).
+      reuse: the previous copy of the same tree: its buffers are written again when the
+        shapes and dtypes match (no new pinned allocation per snapshot).
+      events: where to append a CUDA event per device, recorded after its copies.
+
+    A tensor on ``meta`` has no values: it gets an uninitialised host tensor of its shape.
+    """
+    if isinstance(obj, Tensor):
+        t = obj.detach()
+        old = reuse if isinstance(reuse, Tensor) else None
+        fits = (
+            old is not None
+            and old.shape == t.shape
+            and old.dtype == t.dtype
+            and old.device.type == "cpu"
+        )
+        if t.device.type == "cpu":
+            if fits:
+                assert old is not None
+                return old.copy_(t)
+            return t.clone()
+        if fits:
+            assert old is not None
+            buf = old
+        else:
+            pin = t.device.type == "cuda"
+            buf = torch.empty(t.shape, dtype=t.dtype, device="cpu", pin_memory=pin)
+        if t.is_meta:
+            return buf
+        buf.copy_(t, non_blocking=True)
+        if events is not None and t.device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record(torch.cuda.current_stream(t.device))
+            events.append(event)
+        return buf
+    if isinstance(obj, dict):
+        prev = reuse if isinstance(reuse, dict) else {}
+        return {k: host_copy(v, prev.get(k), events) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        prev_seq = reuse if isinstance(reuse, (list, tuple)) and len(reuse) == len(obj) else None
+        items = [
+            host_copy(v, None if prev_seq is None else prev_seq[i], events)
+            for i, v in enumerate(obj)
+        ]
+        return type(obj)(items)
+    return copy.deepcopy(obj)
+
+
+def _clone(obj: Any) -> Any:
+    if isinstance(obj, Tensor):
+        return obj.clone()
+    if isinstance(obj, dict):
+        return {k: _clone(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_clone(v) for v in obj)
     return copy.deepcopy(obj)
 
 
 class Snapshot:
-    """The last good state: model, optimizer, scheduler, scaler, RNG, guard rules.
+    """The last good state, in host memory or in a file (never on the accelerator).
 
-    Kept in memory (cloned tensors), or on disk when ``path`` is given (written
-    atomically: a temp file, then ``os.replace``, so a crash mid-save keeps the older
-    snapshot).
+    Args:
+      path: keep the snapshot in this file instead of in memory.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = None if path is None else Path(path)
         self._state: dict[str, Any] | None = None
+        self._events: list[Any] = []
         self.step: int | None = None
+
+    @property
+    def where(self) -> str:
+        """``"memory"`` or ``"disk"``."""
+        return "memory" if self.path is None else "disk"
 
     def save(self, state: dict[str, Any], step: int) -> None:
         """Store ``state`` (taken at optimizer step ``step``)."""
-        cloned = _clone_tree(state)
+        events: list[Any] = []
         if self.path is None:
-            self._state = cloned
+            self._state = host_copy(state, self._state, events)
+            self._events = events
         else:
+            cpu = host_copy(state, None, events)
+            for e in events:
+                e.synchronize()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
             try:
-                torch.save({"step": step, "state": cloned}, tmp)
+                torch.save({"gradguard_snapshot": 1, "step": step, "state": plain_tree(cpu)}, tmp)
                 os.replace(tmp, self.path)
             finally:
                 tmp.unlink(missing_ok=True)
         self.step = step
 
     def load(self) -> dict[str, Any]:
-        """Return a fresh copy of the stored state (safe to load into live objects)."""
+        """Return a fresh copy of the stored state (safe to load into live objects).
+
+        Raises:
+          SnapshotError: the file is missing, corrupted or not a gradguard snapshot
+            (including a pickle that would run code: it is refused, not executed).
+          RuntimeError: no snapshot has been taken.
+        """
         if self.path is not None:
-            data = torch.load(self.path, weights_only=False)
-            return data["state"]
+            return self._load_file(self.path)
         if self._state is None:
             raise RuntimeError("no snapshot has been taken")
-        return _clone_tree(self._state)
+        for e in self._events:
+            e.synchronize()  # the non-blocking copies are complete
+        return _clone(self._state)
+
+    @staticmethod
+    def _load_file(path: Path) -> dict[str, Any]:
+        how = (
+            "Rolling back was refused and the model and optimizer were left as they are; "
+            "delete the file (a new snapshot is written at the next healthy stretch) or "
+            "restore from your own checkpoint."
+        )
+        try:
+            # weights_only: tensors, dicts, lists, tuples, numbers, strings, None — the
+            # types a snapshot holds (numpy's RNG state is stored as plain lists).
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's notes on foreign pickle protocols
+                data = torch.load(path, weights_only=True, map_location="cpu")
+        except FileNotFoundError:
+            raise SnapshotError(f"snapshot file {path} is missing. {how}") from None
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SnapshotError(
+                f"snapshot file {path} is not a valid gradguard snapshot (corrupted, or "
+                f"replaced by something else; it was not executed): {first}. {how}"
+            ) from None
+        if not (isinstance(data, dict) and data.get("gradguard_snapshot") == 1):
+            raise SnapshotError(f"snapshot file {path} is not a gradguard snapshot. {how}")
+        return unplain_tree(data["state"])
 
 
 def capture_state(

@@ -111,9 +111,17 @@ class GradStats:
     unit: list[int]
     reduced_max: Tensor | None = None
     reduced_bad: Tensor | None = None
+    #: Under torch.distributed: the non-finite count over every pipeline stage, and the
+    #: ``extra_mean`` / ``extra_any`` values of :func:`grad_stats`, reduced with them.
+    reduced_count: Tensor | None = None
+    extra_mean: Tensor | None = None
+    extra_any: Tensor | None = None
     #: The (local) gradients grouped by (device, dtype), kept only with
     #: ``grad_stats(..., keep_groups=True)`` (a clipper then scales them without regrouping).
     grouped: list[tuple[torch.device, list[Tensor], list[int]]] | None = None
+    #: False with ``grad_stats(..., max_abs=False)``: no extremes were read; a tensor
+    #: then counts as non-finite when its norm is (an overflowed norm included).
+    measured_max: bool = True
 
     def _unit_max(self) -> Tensor:
         return torch.maximum(self.extremes[1::2], self.extremes[0::2].neg())
@@ -123,6 +131,8 @@ class GradStats:
         """0-d tensor, ``max |g|`` over every entry (NaN if any entry is NaN)."""
         if self.reduced_max is not None:
             return self.reduced_max
+        if not self.measured_max:
+            return torch.full((), math.nan, device=self.total_norm.device)
         if self.extremes.numel() == 0:
             return self.total_norm.new_zeros(())
         return self._unit_max().max()
@@ -133,6 +143,8 @@ class GradStats:
             return self.reduced_bad
         if not self.unit:
             return torch.zeros(0, dtype=torch.bool, device=self.total_norm.device)
+        if not self.measured_max:
+            return ~torch.isfinite(self.param_norms)
         # Row k (one past the units) is a zero: empty tensors are finite.
         per_unit = torch.cat([self._unit_max(), self._unit_max().new_zeros(1)])
         k = self.extremes.shape[0] // 2
@@ -145,6 +157,8 @@ class GradStats:
     @property
     def nonfinite_count(self) -> Tensor:
         """0-d int64 tensor, parameter tensors whose gradient holds a NaN or inf."""
+        if self.reduced_count is not None:
+            return self.reduced_count
         return self.bad().sum()
 
     def host(self, *extra: Tensor) -> tuple[HostGradStats, list[float]]:
@@ -224,6 +238,10 @@ def grad_stats(
     per_layer: bool = True,
     process_group: Any = None,
     keep_groups: bool = False,
+    pipeline_group: Any = None,
+    extra_mean: Tensor | None = None,
+    extra_any: Tensor | None = None,
+    max_abs: bool = True,
 ) -> GradStats:
     """Compute gradient norms, max |g| and the non-finite count in one pass, on the device.
 
@@ -244,6 +262,16 @@ def grad_stats(
       keep_groups: keep references to the gradients, grouped by (device, dtype), in
         ``GradStats.grouped`` so that a clipper can scale them without grouping them
         again (the guard does; off by default so stored statistics hold no gradients).
+      pipeline_group: under pipeline parallelism, the group of this rank's peers in the
+        other stages (one rank per stage): the total norm and the non-finite count then
+        cover every stage (``process_group`` is the group spanning all of them).
+      max_abs: also read max |g| (one ``aminmax`` pass). Without it, ``max_abs`` is NaN
+        and a tensor counts as non-finite when its norm is not finite — a float32 norm
+        that overflowed with finite entries included (the sync-free guard's choice: it
+        skips such a step either way, without the extra pass over the gradients).
+      extra_mean, extra_any: 1-d values reduced in the same all-reduce as the statistics
+        (averaged, or summed as flags), in ``GradStats.extra_mean`` / ``extra_any``: the
+        guard's loss and AMP ``found_inf``.
 
     Returns:
       :class:`GradStats`, still on the device; call :meth:`GradStats.host` to read it.
@@ -284,7 +312,7 @@ def grad_stats(
     order: list[int] = []
     for device, tensors, indices in grouped:
         try:
-            norms, extreme_pairs, local = _group_stats(tensors, device, p, foreach, plain)
+            norms, extreme_pairs, local = _group_stats(tensors, device, p, foreach, plain, max_abs)
         except NotImplementedError:
             check_dense(tensors)
             raise
@@ -318,13 +346,28 @@ def grad_stats(
         ext,
         unit,
         grouped=grouped if keep_groups else None,
+        measured_max=max_abs,
     )
-    if sharded or process_group is not None:
-        param_norms, max_abs, bad = reduce_stats(
-            param_norms, stats.max_abs, stats.bad(), p, sharded, grads_full, process_group
+    if sharded or process_group is not None or pipeline_group is not None:
+        red = reduce_stats(
+            param_norms,
+            stats.max_abs,
+            stats.bad(),
+            p,
+            grads_full,
+            group=process_group,
+            pipeline_group=pipeline_group,
+            extra_mean=extra_mean,
+            extra_any=extra_any,
         )
-        stats.param_norms, stats.reduced_max, stats.reduced_bad = param_norms, max_abs, bad
-        stats.total_norm = _pnorm(param_norms, p)
+        stats.param_norms, stats.reduced_max, stats.reduced_bad = (
+            red.param_norms,
+            red.max_abs,
+            red.bad,
+        )
+        stats.total_norm = red.total_norm
+        stats.reduced_count = red.nonfinite_count
+        stats.extra_mean, stats.extra_any = red.extra_mean, red.extra_any
     else:
         # The same vector in the same order as torch's get_total_norm: the same float.
         stats.total_norm = _pnorm(stacked, p)
@@ -338,7 +381,12 @@ BIG = 1 << 16
 
 
 def _group_stats(
-    tensors: list[Tensor], device: torch.device, p: float, foreach: bool | None, plain: bool
+    tensors: list[Tensor],
+    device: torch.device,
+    p: float,
+    foreach: bool | None,
+    plain: bool,
+    read_extremes: bool = True,
 ) -> tuple[Tensor, list[Tensor], list[int]]:
     """Return per-tensor norms, ``[min, max]`` extremes and each tensor's extremes unit.
 
@@ -384,6 +432,8 @@ def _group_stats(
     norms = torch.stack(computed)
     pairs: list[Tensor] = []
     unit: list[int] = []
+    if not read_extremes:
+        return norms, pairs, [0] * len(tensors)
     if not has_empty and max(sizes) < BIG:
         # All small (the common case for many tensors): one unit, no per-tensor loop.
         return norms, list(torch.aminmax(flat(tensors))), [0] * len(tensors)
