@@ -41,7 +41,7 @@ from gradguard.errors import InputError
 from gradguard.records import StepRecord
 from gradguard.rules import decide
 from gradguard.torch._adagc import AdaGC
-from gradguard.torch._clip import EPS
+from gradguard.torch._clip import clip_coef
 from gradguard.torch._clippers import AutoClip, ClipResult, NormClipper, ZClip
 from gradguard.torch._device_rules import DeviceRule, device_rule, supported
 from gradguard.torch._stats import HostGradStats
@@ -240,10 +240,8 @@ class SyncFreeStep:
             cap = self.cap.observe(total, take)
             clip_to = torch.fmin(clip_to, cap.clip_to)  # fmin: NaN means "no target"
             threshold = torch.where(torch.isnan(threshold), cap.threshold, threshold)
-        # clip_coef's host arithmetic, operation for operation: (1 / (‖g‖ + ε)) · c,
-        # capped at 1 (0 for a target of 0).
-        ratio = (1.0 / (total + EPS)) * clip_to
-        coef = torch.where(ratio >= 1.0, 1.0, ratio)
+        # The clippers' coefficient (0 for a target of 0; NaN for no target, masked below).
+        coef = clip_coef(total, clip_to)
         valid = take & ~torch.isnan(clip_to) & torch.isfinite(total) & grad_finite
         coef = torch.where(valid, coef, 1.0)
         assert stats.grouped is not None
