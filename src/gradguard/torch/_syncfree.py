@@ -156,7 +156,9 @@ class SyncFreeStep:
         if g._snapshot_due:
             g.take_snapshot()  # (the device rules' state goes in through _rules_state)
         g.step_count += 1
-        stats, loss_t, found_inf = g._gather(step, loss, keep_groups=True)
+        # No max |g| pass (one read of every gradient less): a non-finite norm is the
+        # fault signal, and an overflowed float32 norm is skipped as non-finite.
+        stats, loss_t, found_inf = g._gather(step, loss, keep_groups=True, max_abs=False)
         device = stats.total_norm.device
         total = stats.total_norm.to(F64)
         count = stats.nonfinite_count
@@ -353,6 +355,7 @@ class SyncFreeStep:
             kind,
             device_values=(meta["lr"], None if math.isnan(scale) else scale, meta["time"]),
         )
+        record.max_abs = None  # not measured: the sync-free step reads no extremes
         # The host's bookkeeping is rules.decide's, the one definition: the device took
         # the same decision for the step itself (the same-decisions test holds them equal).
         before = "ok" if kind == "clipped" else kind
