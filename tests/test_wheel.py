@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import site
 import subprocess
 import sys
@@ -160,5 +159,5 @@ def test_the_explorer_from_the_wheel(installed):
         with urllib.request.urlopen(base + "/fonts/NotoSansBengali-Regular.ttf") as resp:
             assert len(resp.read()) > 100_000
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=10)
+        proc.terminate()
+        proc.communicate(timeout=30)

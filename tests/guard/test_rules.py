@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from gradguard.rules import (
     RULES,
+    AdaGCRule,
     EmaZScoreRule,
     FixedThreshold,
     MeanStdRule,
@@ -162,6 +163,7 @@ def test_state_dict_round_trip_through_json(name):
         "zclip": lambda: EmaZScoreRule(warmup_steps=10),
         "spike-mad": lambda: MedianMadRule(window=20, min_history=5),
         "spike-std": lambda: MeanStdRule(window=20, min_history=5),
+        "adagc": lambda: AdaGCRule(1.05, warmup_steps=10),
     }[name]
     trace = _trace(5, 120)
     trace[80] = 9.0
@@ -230,6 +232,7 @@ def test_each_rule_says_whether_it_clips_or_skips():
         "zclip": "clip",
         "spike-mad": "skip",
         "spike-std": "skip",
+        "adagc": "clip",
     }
     # Replay reads the rule's own action, not its name: a spike rule under any name skips.
     trace = replay_trace([0, 1], [1.0, 2.0], {"mine": MedianMadRule(), "c": FixedThreshold(1.5)})

@@ -397,6 +397,90 @@ class MeanStdRule(_WindowRule):
         return f"mean+{self.k:g}σ window={self.window}"
 
 
+class AdaGCRule(Rule):
+    """AdaGC on one norm: clip to λ_rel × the EMA of the clipped norm, after a warm-up.
+
+    The scalar form of :class:`gradguard.torch.AdaGC` (Wang et al., "AdaGC: Enhancing
+    LLM Pretraining Stability via Adaptive Gradient Clipping", ICML 2026,
+    arXiv:2502.11034) — the authors' global-level variant, and what ``gradguard replay``
+    can run on a log's total norms (the per-tensor clipper needs per-tensor norms). For
+    the first ``warmup_steps`` finite norms: clip to ``max_norm`` (λ_abs) and keep γ, the
+    smallest clipped norm. Then, with threshold ``λ_rel·γ``:
+
+    .. math::
+
+        g' = \\min(g, λ_{rel} γ), \\qquad γ \\leftarrow β γ + (1 − β) g'
+
+    A non-finite norm changes nothing. Defaults: the authors' released settings.
+
+    Args:
+      max_norm: λ_abs, the warm-up's fixed threshold (1.0).
+      ratio: λ_rel (1.04).
+      beta: β in [0, 1) (0.99).
+      warmup_steps: T_start (100).
+    """
+
+    name = "adagc"
+
+    def __init__(
+        self,
+        max_norm: float = 1.0,
+        ratio: float = 1.04,
+        beta: float = 0.99,
+        warmup_steps: int = 100,
+    ) -> None:
+        self.max_norm = _check_positive("max_norm", max_norm)
+        self.ratio = _check_positive("ratio", ratio)
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < 1:
+            raise InputError("beta", beta, "a number in [0, 1)")
+        self.beta = float(beta)
+        self.warmup_steps = _check_count("warmup_steps", warmup_steps, 0)
+        self.steps = 0
+        self.gamma: float | None = None
+
+    def observe(self, x: float) -> Verdict:
+        if self.steps < self.warmup_steps:
+            c = self.max_norm
+            if not _finite(x):
+                return Verdict(c, False, None)
+            used = min(float(x), c)
+            self.gamma = used if self.gamma is None else min(self.gamma, used)
+            self.steps += 1
+            return Verdict(c, x > c, c if x > c else None)
+        gamma = self.gamma
+        if not _finite(x):
+            return Verdict(None if gamma is None else self.ratio * gamma, False, None)
+        if gamma is None:
+            gamma = float(x)  # a first sight starts the EMA at the norm itself
+        threshold = self.ratio * gamma
+        flagged = x > threshold
+        used = threshold if flagged else float(x)
+        self.gamma = self.beta * gamma + (1.0 - self.beta) * used
+        self.steps += 1
+        return Verdict(threshold, flagged, threshold if flagged else None)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "max_norm": self.max_norm,
+            "ratio": self.ratio,
+            "beta": self.beta,
+            "warmup_steps": self.warmup_steps,
+            "steps": self.steps,
+            "gamma": self.gamma,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.max_norm = float(state["max_norm"])
+        self.ratio = float(state["ratio"])
+        self.beta = float(state["beta"])
+        self.warmup_steps = int(state["warmup_steps"])
+        self.steps = int(state["steps"])
+        self.gamma = None if state["gamma"] is None else float(state["gamma"])
+
+    def describe(self) -> str:
+        return f"adagc λ_rel={self.ratio:g} β={self.beta:g} warmup={self.warmup_steps}"
+
+
 #: Rule names as the CLI and logs spell them.
 RULES: dict[str, type[Rule]] = {
     "fixed": FixedThreshold,
@@ -404,4 +488,5 @@ RULES: dict[str, type[Rule]] = {
     "zclip": EmaZScoreRule,
     "spike-mad": MedianMadRule,
     "spike-std": MeanStdRule,
+    "adagc": AdaGCRule,
 }

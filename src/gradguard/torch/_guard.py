@@ -387,7 +387,7 @@ class SpikeGuard:
         return total
 
     def _gather(
-        self, step: int, loss: Tensor | float | None, keep_groups: bool
+        self, step: int, loss: Tensor | float | None, keep_groups: bool, max_abs: bool = True
     ) -> tuple[GradStats, Tensor, Tensor | None]:
         """Unscale (AMP), measure and reduce: ``(stats, loss, found_inf)``, on the device.
 
@@ -409,6 +409,7 @@ class SpikeGuard:
             pipeline_group=self.pipeline_group if dist else None,
             extra_mean=loss_t.reshape(1) if dist else None,
             extra_any=found_inf.reshape(1) if dist and found_inf is not None else None,
+            max_abs=max_abs,
         )
         if dist and stats.extra_mean is not None:
             loss_t = stats.extra_mean[0]

@@ -41,7 +41,7 @@ from gradguard.errors import InputError
 from gradguard.records import StepRecord
 from gradguard.rules import decide
 from gradguard.torch._adagc import AdaGC
-from gradguard.torch._clip import EPS
+from gradguard.torch._clip import clip_coef
 from gradguard.torch._clippers import AutoClip, ClipResult, NormClipper, ZClip
 from gradguard.torch._device_rules import DeviceRule, device_rule, supported
 from gradguard.torch._stats import HostGradStats
@@ -156,7 +156,9 @@ class SyncFreeStep:
         if g._snapshot_due:
             g.take_snapshot()  # (the device rules' state goes in through _rules_state)
         g.step_count += 1
-        stats, loss_t, found_inf = g._gather(step, loss, keep_groups=True)
+        # No max |g| pass (one read of every gradient less): a non-finite norm is the
+        # fault signal, and an overflowed float32 norm is skipped as non-finite.
+        stats, loss_t, found_inf = g._gather(step, loss, keep_groups=True, max_abs=False)
         device = stats.total_norm.device
         total = stats.total_norm.to(F64)
         count = stats.nonfinite_count
@@ -238,10 +240,8 @@ class SyncFreeStep:
             cap = self.cap.observe(total, take)
             clip_to = torch.fmin(clip_to, cap.clip_to)  # fmin: NaN means "no target"
             threshold = torch.where(torch.isnan(threshold), cap.threshold, threshold)
-        # clip_coef's host arithmetic, operation for operation: (1 / (‖g‖ + ε)) · c,
-        # capped at 1 (0 for a target of 0).
-        ratio = (1.0 / (total + EPS)) * clip_to
-        coef = torch.where(ratio >= 1.0, 1.0, ratio)
+        # The clippers' coefficient (0 for a target of 0; NaN for no target, masked below).
+        coef = clip_coef(total, clip_to)
         valid = take & ~torch.isnan(clip_to) & torch.isfinite(total) & grad_finite
         coef = torch.where(valid, coef, 1.0)
         assert stats.grouped is not None
@@ -338,6 +338,7 @@ class SyncFreeStep:
             kind,
             device_values=(meta["lr"], None if math.isnan(scale) else scale, meta["time"]),
         )
+        record.max_abs = None  # not measured: the sync-free step reads no extremes
         # The host's bookkeeping is rules.decide's, the one definition: the device took
         # the same decision for the step itself (the same-decisions test holds them equal).
         before = "ok" if kind == "clipped" else kind
