@@ -148,6 +148,8 @@ class _Window(_Ring):
 
 
 class _MedianMad(_Window):
+    rule: MedianMadRule
+
     def _threshold(self) -> Tensor:
         s, _ = torch.sort(self.buf)  # NaN (empty slots) sorts last
         n = self.n
@@ -162,7 +164,8 @@ class _MedianMad(_Window):
         lower, upper = lower_upper[0], lower_upper[1]
         mad = torch.where(n % 2 == 1, upper, 0.5 * (lower + upper))
         spread = torch.maximum(torch.maximum(MAD_TO_SIGMA * mad, 1e-3 * torch.abs(med)), self._tiny)
-        return med + self.rule.k * spread
+        # The host rule's floor: never below min_ratio × the median.
+        return torch.maximum(med + self.rule.k * spread, self.rule.min_ratio * med)
 
 
 class _MeanStd(_Window):
