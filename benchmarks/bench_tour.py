@@ -47,7 +47,8 @@ def children_cpu() -> float:
 
 def timed_command(args: list[str], label: str) -> tuple[float, str]:
     start, cpu = time.perf_counter(), children_cpu()
-    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    env = {**os.environ, "COLUMNS": "200"}  # the tour's stage timings on one line
+    done = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
