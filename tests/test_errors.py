@@ -177,3 +177,8 @@ def test_size_rules_read_as_whole_sentences_in_bengali(capsys):
     err = capsys.readouterr().err
     assert err.startswith("gradguard: ভুল: --steps-এর মান এতটা ছোট হতে হবে যে টেবিলের সারির")
     assert "1,000,000টি অঙ্ক" in err and "পাওয়া গেছে 100000000।" in err
+
+
+def test_a_rule_without_its_fields_is_a_programming_error():
+    with pytest.raises(TypeError, match="needs the field 'min'"):
+        InputError("T", 0, "whole")

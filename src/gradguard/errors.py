@@ -119,8 +119,11 @@ class InputError(ValueError):
         self.rule_id = rule if rule in RULES else None
         self.hint_id = hint if hint in HINTS else None
         self.fields = fields
-        self.rule = RULES[rule].format(**fields) if self.rule_id else rule
-        self.hint = HINTS[hint].format(**fields) if self.hint_id else hint
+        try:
+            self.rule = RULES[rule].format(**fields) if self.rule_id else rule
+            self.hint = HINTS[hint].format(**fields) if self.hint_id else hint
+        except KeyError as e:  # a caller's mistake, not the user's: say which field is missing
+            raise TypeError(f"InputError({rule!r}, {hint!r}) needs the field {e}") from None
         super().__init__(self.message())
 
     def message(self, lang: str = "en", argument: str | None = None) -> str:

@@ -153,3 +153,23 @@ def test_changing_parameter_count_is_a_clear_error():
     clip.clip_(_two(1.0, 1.0))
     with pytest.raises(InputError, match="the same 2 parameters"):
         clip.clip_(_two(1.0, 1.0)[:1])
+
+
+def test_the_scalar_rule_is_the_clipper_on_one_tensor():
+    from gradguard.rules import AdaGCRule
+
+    # One tensor: the per-tensor clipper and the replay's scalar rule are the same AdaGC.
+    clip, rule = AdaGC(max_norm=2.0, warmup_steps=3), AdaGCRule(2.0, warmup_steps=3)
+    norms = [3.0, 1.5, 1.0, 1.02, 5.0, math.nan, 1.2, 0.9, 4.0]
+    for x in norms:
+        p = torch.nn.Parameter(torch.zeros(1))
+        p.grad = torch.tensor([x])
+        result = clip.clip_([p])
+        verdict = rule.observe(x)
+        if not math.isfinite(x):
+            assert not result.clipped and not verdict.flagged
+            continue
+        assert result.clipped == verdict.flagged
+        if verdict.flagged:
+            assert float(p.grad.abs()) == pytest.approx(verdict.clip_to, rel=1e-5)
+    assert float(clip.gamma[0]) == pytest.approx(rule.gamma, rel=1e-6)

@@ -43,6 +43,9 @@ def test_every_caller_of_the_clip_coefficient_agrees(n, c):
     # The tensor path gives the host path's float64 value, bit for bit; and a float32
     # norm gives the same number on the host (numpy) as on a float32 tensor.
     assert float(clip_coef(torch.tensor(n, dtype=torch.float64), c)) == host
+    # A device-side target (a 0-d tensor c, as the sync-free guard has) rounds the same.
+    c64 = torch.tensor(c, dtype=torch.float64)
+    assert float(clip_coef(torch.tensor(n, dtype=torch.float64), c64)) == host
     n32 = np.float32(n)
     assert float(clip_coef(torch.tensor(n32), c)) == float(clip_coef(n32, c))
     # NormClipper on a real gradient of norm n uses the same coefficient.

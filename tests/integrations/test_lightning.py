@@ -149,6 +149,49 @@ def test_16_mixed_found_inf_is_amp_skip(tmp_path):
     assert records[3].loss < 10 < records[3].amp_scale
 
 
+class ScaleGradients(pl.Callback):
+    """Multiply every gradient by ``factor`` at the optimizer steps in ``at`` (a spike)."""
+
+    def __init__(self, at, factor=1e4):
+        self.at, self.factor = set(at), factor
+
+    def on_after_backward(self, trainer, pl_module):
+        if trainer.global_step in self.at:
+            for p in pl_module.parameters():
+                if p.grad is not None:
+                    p.grad.mul_(self.factor)
+
+
+@pytest.mark.slow
+def test_16_mixed_withheld_spike_keeps_the_scaler(tmp_path):
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    from gradguard.rules import FixedThreshold
+
+    scaler = torch.amp.GradScaler("cpu")
+    plugin = MixedPrecision("16-mixed", "cpu", scaler=scaler)
+    trackers = []
+
+    class Tracker(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            trackers.append((scaler.get_scale(), int(scaler._growth_tracker)))
+
+    cb = SpikeGuardCallback(clipper=1.0, spike_rule=FixedThreshold(100.0), log=tmp_path / "r.jsonl")
+    torch.manual_seed(0)
+    trainer = pl.Trainer(
+        max_steps=8,
+        callbacks=[cb, ScaleGradients({5}), Tracker()],
+        plugins=[plugin],
+        **ex.trainer_kwargs(),
+    )
+    trainer.fit(MLPSum(), ex.make_loader())
+    records = read_log(tmp_path / "r.jsonl").steps
+    assert [(r.step, r.kind) for r in records if r.action != "step"] == [(5, "spike")]
+    # The withheld step neither grew the scale nor counted towards growing it.
+    assert trackers[5] == trackers[4]
+    assert trackers[6][1] == trackers[4][1] + 1
+
+
 @pytest.mark.slow
 def test_accumulation_one_decision_per_optimizer_step(tmp_path):
     _, cb, records, _ = fit(tmp_path, poison={10}, accumulate_grad_batches=2, steps=20)

@@ -33,6 +33,7 @@ def _build_rules(
     k: float,
 ) -> dict[str, Any]:
     from gradguard.rules import (
+        AdaGCRule,
         EmaZScoreRule,
         FixedThreshold,
         MeanStdRule,
@@ -47,6 +48,8 @@ def _build_rules(
             "zclip": EmaZScoreRule(alpha, z_thresh, warmup),
             "spike-mad": MedianMadRule(window, k, min_history=min(16, window)),
             "spike-std": MeanStdRule(window, k, min_history=min(16, window)),
+            # AdaGC's global-level form on the total norm, warm-up at the fixed c.
+            "adagc": AdaGCRule(max_norm),
         }
     except InputError as e:
         raise usage(e) from None
@@ -87,10 +90,10 @@ def replay(
     """Replay a recorded gradient-norm trace through each clipping and spike policy.
 
     For every run in the log, the pre-clip norms go through: a fixed threshold (the
-    seed's rule), AutoClip, ZClip, the guard's median/MAD spike rule and OLMo's
-    mean + kσ rule. It reports how many steps each would have clipped or skipped, and
-    where. Offline: nothing is retrained, and a policy's own effect on later norms is
-    not simulated.
+    seed's rule), AutoClip, ZClip, the guard's median/MAD spike rule, OLMo's
+    mean + kσ rule and AdaGC (its global form, on the total norm). It reports how many
+    steps each would have clipped or skipped, and where. Offline: nothing is retrained, and
+    a policy's own effect on later norms is not simulated.
     """
     from gradguard.records import RecordError, read_log
 
@@ -118,7 +121,7 @@ def replay(
             f"({len(data.steps)} step records read)."
         )
     options = (percentile, history, alpha, z_thresh, warmup, window, k)
-    total = sum(len(r) for r in runs.values()) * 5  # five rules
+    total = sum(len(r) for r in runs.values()) * 6  # six rules
     with _progress(total) as advance:
         results = [
             _replay_run(name, records, max_norm, options, advance) for name, records in runs.items()
@@ -164,7 +167,7 @@ def _replay_run(
     options: tuple[float, int, float, float, int, int, float],
     advance: Callable[[int], None] | None,
 ) -> dict[str, Any]:
-    """Replay one run's norm trace through the five rules; return its JSON-ready result."""
+    """Replay one run's norm trace through the six rules; return its JSON-ready result."""
     from gradguard.rules import replay_trace
 
     c = max_norm

@@ -3,10 +3,12 @@
 The rows are computed once, by :func:`gradguard.lab.explosion_table` (as
 :func:`~gradguard.lab.table_to_json` dicts); :func:`table_cells` turns them into
 text cells — the one place that says how a value, a growth ratio or the factor
-the seed is off by is written — and :func:`render_terminal`,
-:func:`render_markdown_table` and :func:`render_html_table` lay those cells out
-for a terminal, Markdown or HTML. The words (headers, notes) come from the
-caller's message catalog, so every medium speaks the chosen language.
+the seed is off by is written. :func:`render_terminal` and
+:func:`render_markdown_table` lay those cells out for a terminal (``gradguard
+table``, the lesson, the tour) or Markdown (the lesson); the HTML report lays
+them out with its one table writer and the explorer sends them as JSON. The
+words (headers, notes) come from the caller's message catalog, so every medium
+speaks the chosen language.
 
 Columns: ``T``, ``h_T``, ``grad`` (``grad+sci`` adds the scientific form to long
 values), ``sci``, ``ratio``, ``float32``, ``seed`` and ``off_by``.

@@ -34,6 +34,7 @@ from gradguard.rules._order import median_and_mad, percentile
 from gradguard.rules._replay import RuleReplay, TraceReplay, replay_trace
 from gradguard.rules._scalar import (
     RULES,
+    AdaGCRule,
     EmaZScoreRule,
     FixedThreshold,
     MeanStdRule,
@@ -48,6 +49,7 @@ __all__ = [
     "OUTCOMES",
     "POLICIES",
     "RULES",
+    "AdaGCRule",
     "Decision",
     "EmaZScoreRule",
     "FixedThreshold",

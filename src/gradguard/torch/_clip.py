@@ -70,7 +70,9 @@ def _check_max_norm(max_norm: object, name: str = "max_norm") -> float:
     return value
 
 
-def clip_coef(total_norm: Norm, max_norm: float, nonfinite: NonfiniteMode = "propagate") -> Norm:
+def clip_coef(
+    total_norm: Norm, max_norm: float | Tensor, nonfinite: NonfiniteMode = "propagate"
+) -> Norm:
     """Return the clip coefficient ``min(1, max_norm / (total_norm + 1e-6))``.
 
     The seed's coefficient ``1 / max(1, ‖g‖ / c)`` (:func:`gradguard.lab.clip_coefficient`,
@@ -80,11 +82,12 @@ def clip_coef(total_norm: Norm, max_norm: float, nonfinite: NonfiniteMode = "pro
     host number (a float, or a numpy scalar such as ``np.float32``) gives a number of
     the same type, computed in that type the way torch computes ``c / tensor`` (the
     reciprocal, times ``c``), so that a float or ``np.float32`` norm gives what torch
-    computes on a float64 or float32 tensor, bit for bit.
+    computes on a float64 or float32 tensor, bit for bit (tested on CPU).
 
     Args:
       total_norm: the pre-clip total norm ``‖g‖`` (a 0-d tensor or a host number).
-      max_norm: the threshold ``c ≥ 0`` (``c = 0`` gives 0: clip to zero).
+      max_norm: the threshold ``c ≥ 0`` (``c = 0`` gives 0: clip to zero); a 0-d tensor
+        with a tensor norm (NaN there gives a NaN coefficient: no target).
       nonfinite: what the coefficient is when ``‖g‖`` is NaN or inf: ``"propagate"``
         (torch: ``c / inf = 0``, ``c / nan = nan``), ``"skip"`` (1: leave ``g`` alone)
         or ``"zero"`` (0). ``"error"`` behaves like ``"propagate"`` here.
@@ -93,7 +96,9 @@ def clip_coef(total_norm: Norm, max_norm: float, nonfinite: NonfiniteMode = "pro
       The coefficient, ``≤ 1``, of ``total_norm``'s type.
     """
     if isinstance(total_norm, Tensor):
-        coef = torch.clamp(max_norm / (total_norm + EPS), max=1.0)
+        # torch evaluates `c / tensor` as `tensor.reciprocal() * c`; written out, the same
+        # two roundings hold for a tensor ``c`` too (a device-side adaptive target).
+        coef = torch.clamp((total_norm + EPS).reciprocal() * max_norm, max=1.0)
         if nonfinite == "skip":
             coef = torch.where(torch.isfinite(total_norm), coef, torch.ones_like(coef))
         elif nonfinite == "zero":
@@ -103,8 +108,7 @@ def clip_coef(total_norm: Norm, max_norm: float, nonfinite: NonfiniteMode = "pro
     one = num(1)
     if nonfinite in ("skip", "zero") and not math.isfinite(total_norm):
         return one if nonfinite == "skip" else num(0)
-    # torch evaluates `c / tensor` as `tensor.reciprocal() * c`: the same two roundings.
-    ratio = (one / (total_norm + num(EPS))) * num(max_norm)
+    ratio = (one / (total_norm + num(EPS))) * num(max_norm)  # the tensor path's roundings
     # `>=` is false for NaN, so a NaN norm gives a NaN coefficient, as torch.clamp does.
     return one if ratio >= one else ratio
 

@@ -119,6 +119,9 @@ class GradStats:
     #: The (local) gradients grouped by (device, dtype), kept only with
     #: ``grad_stats(..., keep_groups=True)`` (a clipper then scales them without regrouping).
     grouped: list[tuple[torch.device, list[Tensor], list[int]]] | None = None
+    #: False with ``grad_stats(..., max_abs=False)``: no extremes were read; a tensor
+    #: then counts as non-finite when its norm is (an overflowed norm included).
+    measured_max: bool = True
 
     def _unit_max(self) -> Tensor:
         return torch.maximum(self.extremes[1::2], self.extremes[0::2].neg())
@@ -128,6 +131,8 @@ class GradStats:
         """0-d tensor, ``max |g|`` over every entry (NaN if any entry is NaN)."""
         if self.reduced_max is not None:
             return self.reduced_max
+        if not self.measured_max:
+            return torch.full((), math.nan, device=self.total_norm.device)
         if self.extremes.numel() == 0:
             return self.total_norm.new_zeros(())
         return self._unit_max().max()
@@ -138,6 +143,8 @@ class GradStats:
             return self.reduced_bad
         if not self.unit:
             return torch.zeros(0, dtype=torch.bool, device=self.total_norm.device)
+        if not self.measured_max:
+            return ~torch.isfinite(self.param_norms)
         # Row k (one past the units) is a zero: empty tensors are finite.
         per_unit = torch.cat([self._unit_max(), self._unit_max().new_zeros(1)])
         k = self.extremes.shape[0] // 2
@@ -234,6 +241,7 @@ def grad_stats(
     pipeline_group: Any = None,
     extra_mean: Tensor | None = None,
     extra_any: Tensor | None = None,
+    max_abs: bool = True,
 ) -> GradStats:
     """Compute gradient norms, max |g| and the non-finite count in one pass, on the device.
 
@@ -257,6 +265,10 @@ def grad_stats(
       pipeline_group: under pipeline parallelism, the group of this rank's peers in the
         other stages (one rank per stage): the total norm and the non-finite count then
         cover every stage (``process_group`` is the group spanning all of them).
+      max_abs: also read max |g| (one ``aminmax`` pass). Without it, ``max_abs`` is NaN
+        and a tensor counts as non-finite when its norm is not finite — a float32 norm
+        that overflowed with finite entries included (the sync-free guard's choice: it
+        skips such a step either way, without the extra pass over the gradients).
       extra_mean, extra_any: 1-d values reduced in the same all-reduce as the statistics
         (averaged, or summed as flags), in ``GradStats.extra_mean`` / ``extra_any``: the
         guard's loss and AMP ``found_inf``.
@@ -300,7 +312,7 @@ def grad_stats(
     order: list[int] = []
     for device, tensors, indices in grouped:
         try:
-            norms, extreme_pairs, local = _group_stats(tensors, device, p, foreach, plain)
+            norms, extreme_pairs, local = _group_stats(tensors, device, p, foreach, plain, max_abs)
         except NotImplementedError:
             check_dense(tensors)
             raise
@@ -334,6 +346,7 @@ def grad_stats(
         ext,
         unit,
         grouped=grouped if keep_groups else None,
+        measured_max=max_abs,
     )
     if sharded or process_group is not None or pipeline_group is not None:
         red = reduce_stats(
@@ -368,7 +381,12 @@ BIG = 1 << 16
 
 
 def _group_stats(
-    tensors: list[Tensor], device: torch.device, p: float, foreach: bool | None, plain: bool
+    tensors: list[Tensor],
+    device: torch.device,
+    p: float,
+    foreach: bool | None,
+    plain: bool,
+    read_extremes: bool = True,
 ) -> tuple[Tensor, list[Tensor], list[int]]:
     """Return per-tensor norms, ``[min, max]`` extremes and each tensor's extremes unit.
 
@@ -414,6 +432,8 @@ def _group_stats(
     norms = torch.stack(computed)
     pairs: list[Tensor] = []
     unit: list[int] = []
+    if not read_extremes:
+        return norms, pairs, [0] * len(tensors)
     if not has_empty and max(sizes) < BIG:
         # All small (the common case for many tensors): one unit, no per-tensor loop.
         return norms, list(torch.aminmax(flat(tensors))), [0] * len(tensors)
