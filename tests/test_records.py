@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradguard.records import RecordError, RecordWriter, StepRecord, read_log, write_log
+from gradguard.records import (
+    RecordError,
+    RecordWriter,
+    StepRecord,
+    count_steps,
+    read_log,
+    write_log,
+)
 
 floats = st.floats(allow_nan=True, allow_infinity=True) | st.none()
 
@@ -71,3 +78,62 @@ def test_missing_file_and_wrong_version(tmp_path):
 def test_bad_action_rejected():
     with pytest.raises(ValueError, match="action must be one of"):
         StepRecord(step=0, action="jump")
+
+
+def test_a_log_appended_to_by_two_runs_reads_as_two(tmp_path):
+    path = tmp_path / "run.jsonl"
+    for n in (3, 2):  # a guard writes a header each time it starts, also on an existing log
+        with RecordWriter(path) as log:
+            log.write_meta({"guard": f"run of {n}"})
+            for s in range(n):
+                log.write(StepRecord(step=s, loss=1.0))
+    runs = read_log(path).runs
+    assert [(r.meta["guard"], [s.step for s in r.steps]) for r in runs] == [
+        ("run of 3", [0, 1, 2]),
+        ("run of 2", [0, 1]),
+    ]
+
+
+def test_runs_split_without_headers_and_by_name(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    # an older log appended twice without headers: the step index restarts
+    recs = [StepRecord(step=s) for s in (0, 1, 2, 0, 1)]
+    # a remedies-style log: interleaved records of two named runs
+    recs += [StepRecord(step=s, run=name) for s in (0, 1) for name in ("a", "b")]
+    write_log(path, recs)
+    runs = read_log(path).runs
+    assert [(r.name, len(r.steps)) for r in runs] == [(None, 3), (None, 2), ("a", 2), ("b", 2)]
+
+
+def test_counts_are_one_definition():
+    recs = [
+        StepRecord(step=0, clipped=True, kind="clipped"),
+        StepRecord(step=1, action="skip", kind="spike", flagged_by="spike-mad"),
+        StepRecord(step=2, action="skip", kind="nonfinite", grad_finite=False),
+        StepRecord(step=3, action="rollback", kind="nonfinite", loss_finite=False),
+        StepRecord(step=4, action="skip", kind="amp_skip"),
+        StepRecord(step=5),
+    ]
+    c = count_steps(recs)
+    # a rollback step is withheld too, but counted once, as a rollback, not also as a skip
+    assert (c.steps, c.taken, c.clipped, c.skipped, c.rollbacks, c.amp_skipped) == (
+        6,
+        2,
+        1,
+        2,
+        1,
+        1,
+    )
+    assert (c.nonfinite, c.spikes) == (2, 1)
+    assert c.describe() == (
+        "6 steps: 1 clipped, 2 skipped, 1 rolled back, 2 non-finite, 1 flagged as spikes, "
+        "1 skipped by the AMP scaler"
+    )
+
+
+def test_new_fields_round_trip_and_old_readers_keep_them(tmp_path):
+    rec = StepRecord(step=3, spike_threshold=4.5, loss_threshold=None, flagged_by="spike-mad")
+    data = json.loads(rec.to_json())
+    assert data["spike_threshold"] == 4.5 and data["flagged_by"] == "spike-mad"
+    assert "loss_threshold" not in data  # absent means "not measured"
+    assert StepRecord.from_dict(data) == rec

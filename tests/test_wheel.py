@@ -150,14 +150,14 @@ def test_the_explorer_from_the_wheel(installed):
         m = re.search(r"http://127\.0\.0\.1:(\d+)/", proc.stdout.readline())
         assert m, proc.stderr.read() if proc.poll() is not None else "no URL"
         base = f"http://127.0.0.1:{m[1]}"
-        with urllib.request.urlopen(base + "/?lang=bn", timeout=10) as resp:
+        with urllib.request.urlopen(base + "/?lang=bn", timeout=60) as resp:
             page = resp.read().decode()
         assert "<title>gradguard explorer" in page and '<html lang="bn">' in page
-        with urllib.request.urlopen(base + "/api/lesson?w=2&T=10&lang=bn", timeout=10) as resp:
+        with urllib.request.urlopen(base + "/api/lesson?w=2&T=10&lang=bn", timeout=60) as resp:
             data = json.loads(resp.read())
         assert data["ok"] and data["grad"] == "5120"  # 10·2^9
         with urllib.request.urlopen(base + "/fonts/NotoSansBengali-Regular.ttf") as resp:
             assert len(resp.read()) > 100_000
     finally:
         proc.terminate()
-        proc.communicate(timeout=30)
+        proc.communicate(timeout=60)

@@ -41,8 +41,11 @@ __all__ = [
     "Log",
     "RecordError",
     "RecordWriter",
+    "RunLog",
+    "StepCounts",
     "StepRecord",
     "classify",
+    "count_steps",
     "make_record",
     "read_log",
     "write_log",
@@ -88,6 +91,13 @@ class StepRecord:
       layer_norms: per-layer (module) gradient norms, when recorded this step.
       run: identifier of the run (``"divergence/none/seed0"``), optional.
       time: seconds since the run started, optional.
+      spike_threshold: the gradient-norm spike rule's threshold in force at this step
+        (``None``: no rule, or the rule is still warming up).
+      loss_threshold: the loss rule's threshold in force (``None``: no loss rule, or
+        warming up).
+      flagged_by: what flagged the step, when something did: ``"nonfinite"`` (NaN/inf
+        in the loss or a gradient), ``"overflow"`` (finite entries, infinite norm), the
+        spike rule's name (``"spike-mad"``…), or ``"loss:"`` + the loss rule's name.
       extra: any further keys, kept verbatim (forward compatibility).
     """
 
@@ -110,6 +120,9 @@ class StepRecord:
     layer_norms: dict[str, float] | None = None
     run: str | None = None
     time: float | None = None
+    spike_threshold: float | None = None
+    loss_threshold: float | None = None
+    flagged_by: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -183,6 +196,9 @@ def make_record(
     update_ratio: float | None = None,
     run: str | None = None,
     time: float | None = None,
+    spike_threshold: float | None = None,
+    loss_threshold: float | None = None,
+    flagged_by: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> StepRecord:
     """Build the record of one optimizer step from its host numbers — the one constructor.
@@ -206,7 +222,8 @@ def make_record(
         post-clip norm below ``grad_norm``).
       threshold: the clipping threshold in force; action: ``"step"``, ``"skip"`` or
         ``"rollback"``; kind: the classification (derived when ``None``).
-      lr, amp_scale, layer_norms, update_ratio, run, time, extra: recorded as given.
+      lr, amp_scale, layer_norms, update_ratio, run, time, spike_threshold,
+        loss_threshold, flagged_by, extra: recorded as given.
 
     Returns:
       The :class:`StepRecord`.
@@ -247,6 +264,9 @@ def make_record(
         layer_norms=layer_norms,
         run=run,
         time=time,
+        spike_threshold=spike_threshold,
+        loss_threshold=loss_threshold,
+        flagged_by=flagged_by,
         extra=dict(extra or {}),
     )
 
@@ -321,12 +341,123 @@ class RecordWriter:
 
 
 @dataclass
+class RunLog:
+    """One run of a log: its header lines and its step records, in order.
+
+    Attributes:
+      name: the run's identifier (the records' ``run`` key), or ``None``.
+      meta: the ``"run"`` header lines that opened it, merged (later keys win).
+      steps: its step records.
+    """
+
+    name: str | None
+    meta: dict[str, Any]
+    steps: list[StepRecord]
+
+
+@dataclass
 class Log:
-    """A log as read back: run headers, step records, and whether the tail was cut."""
+    """A log as read back: run headers, step records, and whether the tail was cut.
+
+    Attributes:
+      meta: every ``"run"`` header line, in order.
+      steps: every step record, in order (all runs together).
+      truncated_tail: the last line was cut off (a crash mid-write) and skipped.
+      runs: the same records split into runs (see :func:`read_log`).
+    """
 
     meta: list[dict[str, Any]]
     steps: list[StepRecord]
     truncated_tail: bool = False
+    runs: list[RunLog] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StepCounts:
+    """What a run's records say happened — the one count ``replay`` and ``report`` print.
+
+    Attributes:
+      steps: step records.
+      taken: steps the optimizer took (``action == "step"``).
+      clipped: taken steps whose gradients clipping scaled down.
+      skipped: steps the guard withheld (``action == "skip"``, AMP's own skips excluded).
+      rollbacks: steps at which the guard rolled back (``action == "rollback"``; that
+        step was withheld too).
+      amp_skipped: steps the AMP grad scaler skipped itself (kind ``amp_skip``).
+      nonfinite: steps with a NaN/inf loss or gradient.
+      spikes: steps a spike rule flagged.
+    """
+
+    steps: int
+    taken: int
+    clipped: int
+    skipped: int
+    rollbacks: int
+    amp_skipped: int
+    nonfinite: int
+    spikes: int
+
+    def describe(self) -> str:
+        """Return the counts as one line: ``"220 steps: 80 clipped, 7 skipped, …"``."""
+        parts = [
+            f"{self.clipped} clipped",
+            f"{self.skipped} skipped",
+            f"{self.rollbacks} rolled back",
+            f"{self.nonfinite} non-finite",
+            f"{self.spikes} flagged as spikes",
+        ]
+        if self.amp_skipped:
+            parts.append(f"{self.amp_skipped} skipped by the AMP scaler")
+        return f"{self.steps} steps: " + ", ".join(parts)
+
+
+def count_steps(steps: Iterable[StepRecord]) -> StepCounts:
+    """Count what happened in ``steps`` (one run's records); see :class:`StepCounts`."""
+    n = taken = clipped = skipped = rollbacks = amp = nonfinite = spikes = 0
+    for r in steps:
+        n += 1
+        if r.action == "step":
+            taken += 1
+            clipped += bool(r.clipped)
+        elif r.action == "rollback":
+            rollbacks += 1
+        elif r.kind == "amp_skip":
+            amp += 1
+        else:
+            skipped += 1
+        nonfinite += r.kind == "nonfinite" or not (r.loss_finite and r.grad_finite)
+        spikes += r.kind == "spike"
+    return StepCounts(n, taken, clipped, skipped, rollbacks, amp, nonfinite, spikes)
+
+
+def _split_runs(items: list[tuple[str, Any]]) -> list[RunLog]:
+    """Split a log's lines, in file order, into runs.
+
+    A ``"run"`` header after step records opens a new run (a guard writes one each time
+    it starts, so a log appended to by a second run reads as two); so does a step index
+    that goes backwards within one run name (runs appended without headers). Records
+    with different ``run`` names (a remedies log) are separate runs.
+    """
+    runs: list[RunLog] = []
+    header: dict[str, Any] = {}
+    open_runs: dict[str | None, RunLog] = {}
+    after_steps = False
+    for kind, item in items:
+        if kind == "run":
+            if after_steps:
+                open_runs, header, after_steps = {}, {}, False
+            header = {**header, **item}
+            continue
+        after_steps = True
+        current = open_runs.get(item.run)
+        if current is not None and item.step < current.steps[-1].step:
+            current = None
+        if current is None:
+            current = RunLog(item.run, dict(header), [])
+            open_runs[item.run] = current
+            runs.append(current)
+        current.steps.append(item)
+    return runs
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
@@ -342,6 +473,10 @@ def read_log(path: str | os.PathLike[str]) -> Log:
     leaves) is skipped and reported in ``Log.truncated_tail``. Any other bad
     line raises :class:`RecordError` naming the file and the line number.
 
+    ``Log.runs`` holds the records split into runs: a ``"run"`` header line after
+    step records starts a new run (every guard writes one when it starts), and so
+    does a step index going backwards.
+
     Raises:
       RecordError: the file is missing, not a log, or has a malformed line.
     """
@@ -352,6 +487,7 @@ def read_log(path: str | os.PathLike[str]) -> Log:
         raise RecordError(f"{p}: no such log file (expected a JSONL log from gradguard).")
     meta: list[dict[str, Any]] = []
     steps: list[StepRecord] = []
+    order: list[tuple[str, Any]] = []
     truncated = False
     try:
         rows = list(_lines(p))
@@ -377,14 +513,16 @@ def read_log(path: str | os.PathLike[str]) -> Log:
         kind = data.get("type", "step")
         if kind == "run":
             meta.append({k: _decode(v) for k, v in data.items() if k not in ("v", "type")})
+            order.append(("run", meta[-1]))
         elif kind == "step":
             try:
                 steps.append(StepRecord.from_dict(data))
             except (TypeError, ValueError) as e:
                 raise RecordError(f"{p}:{number}: bad step record ({e}).") from None
+            order.append(("step", steps[-1]))
         else:
             raise RecordError(f"{p}:{number}: unknown record type {kind!r}.")
-    return Log(meta=meta, steps=steps, truncated_tail=truncated)
+    return Log(meta=meta, steps=steps, truncated_tail=truncated, runs=_split_runs(order))
 
 
 def write_log(path: str | os.PathLike[str], records: Iterable[StepRecord]) -> None:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gradguard.errors import InputError
 from gradguard.rules import (
     RULES,
     AdaGCRule,
@@ -127,10 +128,12 @@ def test_regression_nan_never_poisons_zclip_ema():
     assert math.isfinite(dirty.mean) and dirty.mean == clean.mean
 
 
-def test_median_mad_rule_matches_numpy_and_flags_spike():
-    rule = MedianMadRule(window=32, k=6, min_history=8)
+@pytest.mark.parametrize("min_ratio", [0.0, 10.0])
+def test_median_mad_rule_matches_numpy_and_flags_spike(min_ratio):
+    rule = MedianMadRule(window=32, k=6, min_history=8, min_ratio=min_ratio)
     trace = _trace(3, 100)
-    trace[70] = 10.0
+    trace[70] = 30.0  # 30× the trace's ~1: above both the MAD band and the 10× floor
+    trace[80] = 2.5  # 2.5×: above median + 6·MAD, but a norm the clipper tames
     for i, x in enumerate(trace):
         v = rule.observe(x)
         past = trace[max(0, i - 32) : i]
@@ -139,8 +142,22 @@ def test_median_mad_rule_matches_numpy_and_flags_spike():
             continue
         med = float(np.median(past))
         mad = float(np.median(np.abs(np.array(past) - med)))
-        assert v.threshold == pytest.approx(med + 6 * max(1.4826 * mad, 1e-3 * med))
-        assert v.flagged == (i == 70)
+        band = med + 6 * max(1.4826 * mad, 1e-3 * med)
+        assert v.threshold == pytest.approx(max(band, min_ratio * med))
+        assert v.flagged == (i == 70 or (i == 80 and min_ratio == 0))
+
+
+def test_median_mad_ratio_floor_is_checked_and_kept_in_its_state():
+    with pytest.raises(InputError, match="min_ratio must be a finite number ≥ 0, got -1"):
+        MedianMadRule(min_ratio=-1)
+    rule = MedianMadRule(min_ratio=4)
+    other = MedianMadRule()
+    other.load_state_dict(rule.state_dict())
+    assert other.min_ratio == 4.0
+    old = rule.state_dict()
+    del old["min_ratio"]  # a state saved before the floor existed: the plain rule
+    other.load_state_dict(old)
+    assert other.min_ratio == 0.0
 
 
 def test_mean_std_rule_flags_spike_and_ignores_nan():

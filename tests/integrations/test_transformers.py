@@ -189,3 +189,20 @@ def test_example_runs(tmp_path, capsys):
 
 def test_transformers_version():
     assert int(transformers.__version__.split(".")[0]) >= 5
+
+
+@pytest.mark.slow
+def test_rollback_restores_model_optimizer_and_schedule(tmp_path):
+    _, cb, records, rec, _ = train(
+        tmp_path,
+        poison={7, 8, 9},
+        max_steps=12,
+        guard_options={"rollback_after": 3, "snapshot_every": 3},
+    )
+    assert [r.action for r in records[7:10]] == ["skip", "skip", "rollback"]
+    # Snapshots every 3 healthy steps, taken as steps 3 and 6 start: the last good one
+    # holds the state at the start of step 6.
+    assert records[9].extra["restored_step"] == 6
+    assert_same_state(rec.after[9], rec.before[6])
+    assert rec.lrs[10] == rec.lrs[6]  # the linear schedule went back with them
+    assert cb.guard.rollbacks == 1

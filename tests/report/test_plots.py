@@ -114,7 +114,17 @@ def test_summary_dot_chart(results_dir):
 def test_log_timeline_and_layer_heatmap(guard_log):
     steps = read_log(guard_log).steps
     fig = plots.plot_log_timeline(steps, source="train.jsonl")
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = [
+        t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()
+    ]
+    # Panels: the loss, the norm, and a strip of its own for the non-finite steps (no height
+    # on the norm scale: nothing of them is drawn on the norm axis).
+    loss_ax, norm_ax, nf_ax = fig.axes
+    assert loss_ax.get_ylabel() == "loss" and norm_ax.get_yscale() == "log"
+    assert nf_ax.get_yticks().size == 0
+    nonfinite_steps = {s.step for s in steps if not (s.grad_finite and s.loss_finite)}
+    norm_x = {x for coll in norm_ax.collections for x, _ in coll.get_offsets()}
+    assert nonfinite_steps and not nonfinite_steps & norm_x
     # norm 1 + 0.1·s exceeds the threshold 3 from s = 21 on (s = 20 gives 3.0000000000000004 in
     # floats); s = 20 and 21 are the fixture's non-finite steps, so steps 22..39 are clipped: 18
     assert "clipped (18)" in legend

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gradguard.cli import main
+from gradguard.records import StepRecord, write_log
 from gradguard.report import build_report, write_report
 from gradguard.report._html import SECTIONS
 from gradguard.report._inputs import InputFileError, load_source
@@ -58,7 +59,7 @@ def _check(text: str) -> _Checker:
 def test_report_from_results_has_every_section_and_measured_evidence(results_dir):
     text = build_report(results_dir)
     c = _check(text)
-    assert c.sections == [s for s in SECTIONS if s != "guard"]
+    assert c.sections == [s for s in SECTIONS if s != "run"]
     # forward trace and BPTT as the seed: h_5 = 2 × 16 = 32; 16 + 16 + 16 + 16 + 16 = 80
     assert "h_5 = 2 × 16 = 32" in text and "16 + 16 + 16 + 16 + 16" in text
     assert "dL/dw = 80;" in text
@@ -94,22 +95,65 @@ def test_report_from_results_has_every_section_and_measured_evidence(results_dir
     assert len(c.images) >= 9
 
 
-def test_report_from_guard_log_has_timeline(guard_log):
+def test_report_from_guard_log_leads_with_the_run(guard_log):
     text = build_report(guard_log)
     c = _check(text)
-    assert "guard" in c.sections
-    # 40 steps; clipped 18 (see test_plots); skipped: steps 12 and 20; rollback: step 21
-    assert "40 steps from train.jsonl: 18 clipped, 2 skipped, 1 rolled back, 2 non-finite." in text
-    assert "No measured remedy runs" in text  # a log alone has no remedy evidence
-    # the event table: the skips and the rollback, not the 18 plain clipped steps
-    guard = text.split('id="guard"')[1].split("</section>")[0]
-    rows = re.findall(r"<tr><td>(\d+)</td><td>(\w+)</td><td>(\w+)</td>", guard)
-    assert [(int(s), a) for s, a, _ in rows if a != "step"] == [
-        (12, "skip"),
-        (20, "skip"),
-        (21, "rollback"),
+    # the run first, then the lesson; no section without content (no remedies, no flow)
+    assert c.sections == ["run", "forward", "backward", "explosion", "why", "sgd", "answer"]
+    # 40 steps; clipped 18 (see test_plots); skipped: step 12 (a spike) and 20; rollback: 21
+    assert (
+        "40 steps from train.jsonl: 18 clipped, 2 skipped, 1 rolled back, 2 non-finite, "
+        "1 flagged as spikes." in text
+    )
+    # loss 2/(s+1): 2 at step 0, 2/40 = 0.05 at step 39
+    assert "Loss 2 at step 0, 0.05 at step 39; lowest 0.05." in text
+    assert "No measured remedy runs" not in text and "was not measured" not in text
+    # the event table: the skips and the rollback, not the 18 plain clipped steps, with
+    # what flagged each (a log without flagged_by: derived from the kind)
+    run = text.split('id="run"')[1].split("</section>")[0]
+    rows = re.findall(r"<tr><td>(\d+)</td><td>(\w+)</td><td>(\w+)</td><td>([\w:-]+)</td>", run)
+    assert [(int(s), a, by) for s, a, _, by in rows] == [
+        (12, "skip", "spike"),
+        (20, "skip", "nonfinite"),
+        (21, "rollback", "nonfinite"),
     ]
-    assert all(k != "clipped" for _, _, k in rows)
+    assert text.index('id="run"') < text.index('id="forward"')
+
+
+def test_report_no_lesson_and_rule_threshold_in_the_table(tmp_path):
+    recs = [StepRecord(step=s, loss=1.0, grad_norm=1.0, spike_threshold=10.0) for s in range(5)]
+    recs.append(
+        StepRecord(
+            step=5,
+            loss=1.0,
+            grad_norm=1e6,
+            action="skip",
+            kind="spike",
+            spike_threshold=10.0,
+            flagged_by="spike-mad",
+        )
+    )
+    path = tmp_path / "one.jsonl"
+    write_log(path, recs)
+    text = build_report(path, lesson=False)
+    assert _check(text).sections == ["run"]
+    assert (
+        "<td>5</td><td>skip</td><td>spike</td><td>spike-mad</td><td>1e+06</td><td>10</td>" in text
+    )
+
+
+def test_report_reads_a_log_with_two_runs_as_two(tmp_path):
+    from gradguard.records import RecordWriter
+
+    path = tmp_path / "twice.jsonl"
+    for start in range(2):
+        with RecordWriter(path) as log:
+            log.write_meta({"started": start})
+            for s in range(3 + start):
+                log.write(StepRecord(step=s, loss=1.0, grad_norm=0.5))
+    text = build_report(path, lesson=False)
+    assert _check(text).sections == ["run", "run-2"]
+    assert "3 steps from twice.jsonl (1/2)" in text and "4 steps from twice.jsonl (2/2)" in text
 
 
 def test_report_without_source_and_bengali():
@@ -207,7 +251,7 @@ def test_cli_report_bengali_from_log(tmp_path, guard_log, capsys):
     out = tmp_path / "bn.html"
     assert main(["report", "--from", str(guard_log), "--lang", "bn", "-o", str(out)]) == 0
     text = out.read_text()
-    assert "আপনার training log" in text and BENGALI.search(text)
+    assert "আপনার training: train.jsonl" in text and BENGALI.search(text)
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,7 @@ def base_url() -> Iterator[str]:
 
 def _get(url: str) -> tuple[int, dict | str]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as r:
+        with urllib.request.urlopen(url, timeout=60) as r:
             body = r.read().decode()
             status = r.status
             ctype = r.headers["Content-Type"]
@@ -171,7 +171,7 @@ def test_cli_serve_runs_and_answers(tmp_path):
         assert status == 200 and data["grad"] == "80"
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "Traceback" not in err
 
 
@@ -267,7 +267,7 @@ def test_a_burst_of_first_requests_to_a_fresh_server_gets_no_500(tmp_path):
             answers = list(pool.map(lambda q: (q, *_get(base + q)), urls))
     finally:
         proc.terminate()
-        proc.communicate(timeout=30)
+        proc.communicate(timeout=60)
     bad = [(q, status, data) for q, status, data in answers if status not in (200, 400)]
     assert bad == []
     assert len(answers) == 400

@@ -79,5 +79,5 @@ def test_report_from_a_real_guard_log(tmp_path):
         f"20 steps from train.jsonl: {n_clipped} clipped, {n_skip} skipped, {n_roll} rolled back"
         in text
     )
-    guard_html = text[text.index('<section id="guard">') :]
-    assert guard_html.count("<img") == 2  # the timeline and the per-layer heat map
+    run_html = text[text.index('<section id="run">') :].split("</section>")[0]
+    assert run_html.count("<img") == 2  # the timeline and the per-layer heat map

@@ -78,8 +78,13 @@ def report(
     plot_format: str = typer.Option(
         "png", "--plot-format", help="File format for --plots: png or svg."
     ),
+    lesson: bool = typer.Option(
+        True,
+        "--lesson/--no-lesson",
+        help="With --from LOG: add the seed's lesson after your run (--no-lesson: the run only).",
+    ),
 ) -> None:
-    """Write one self-contained HTML report: the seed's lesson, the remedies measured, your log."""
+    """Write one self-contained HTML report: your run first (with --from LOG), then the lesson."""
     from gradguard.report._fonts import FontMissing
     from gradguard.report._inputs import InputFileError
 
@@ -111,6 +116,7 @@ def report(
             c=clip,
             plots_dir=plots,
             plot_format=plot_format,
+            lesson=lesson,
         )
     except InputFileError as e:
         raise UsageFailure(str(e), lang) from None

@@ -1,10 +1,11 @@
 """The self-contained HTML report: the seed's lesson, computed, plus the measured evidence.
 
 One file, no network: CSS inline, plots inlined as base64 PNG, and the Bengali glyphs the
-page uses inlined as a font (:func:`gradguard.report._fonts.font_face_css`). Sections
-follow the seed — forward, backward, explosion (with errata), why, SGD, each remedy with
-its measured evidence, gradient flow, the one-line answer — plus, for a user's log, the
-guard's timeline.
+page uses inlined as a font (:func:`gradguard.report._fonts.font_face_css`). For a user's
+guard log the report leads with the run — counts, loss and norm timeline, per-layer heat
+map, every step the guard acted on and why — then (unless left out) the lesson. The
+lesson follows the seed — forward, backward, explosion (with errata), why, SGD, each
+remedy with its measured evidence, gradient flow, the one-line answer.
 
 $ gradguard report --from runs/ --lang bn --out report.html
 """
@@ -31,8 +32,9 @@ from gradguard.report._lesson import count, fmt, lesson_data, shown_steps, tidy
 
 __all__ = ["REMEDY_GROUPS", "SECTIONS", "build_report", "write_report"]
 
-#: Section ids in the order they appear (``guard`` only for a log, ``flow`` when measured).
-SECTIONS = ("forward", "backward", "explosion", "why", "sgd", "remedies", "flow", "guard", "answer")
+#: Section ids in the order they appear: ``run`` (then ``run-2``…) first for a log, then the
+#: lesson (``remedies`` and ``flow`` left out for a log when nothing was measured).
+SECTIONS = ("run", "forward", "backward", "explosion", "why", "sgd", "remedies", "flow", "answer")
 
 #: The seed's four remedies → the configuration names the remedy runner uses for them.
 REMEDY_GROUPS: dict[str, tuple[str, ...]] = {
@@ -333,51 +335,114 @@ def _one_per_config(runs: Sequence[str], src: Source) -> list[str]:
     return list(seen.values())
 
 
-def _guard(src: Source, lang: str, figs: Any) -> str:
-    log = src.log
-    assert log is not None
-    steps = log.steps
-    counts = {
-        "clipped": sum(1 for r in steps if r.clipped),
-        "skipped": sum(1 for r in steps if r.action == "skip"),
-        "rolled": sum(1 for r in steps if r.action == "rollback"),
-        "nonfinite": sum(
-            1 for r in steps if r.kind == "nonfinite" or not (r.loss_finite and r.grad_finite)
-        ),
-    }
-    body = _p(t(lang, "guard_intro", n=len(steps), source=src.path.name, **counts))
-    if log.truncated_tail:
-        body += _p(t(lang, "guard_truncated"), "note")
-    if steps:
-        body += figs.timeline(steps, src.path.name)
-        if any(r.layer_norms for r in steps):
-            body += figs.layers(steps)
-    # The table lists what the guard did beyond clipping: a log of a clipped run has clipping
-    # at most steps, and 50 rows of it would push the skips and rollbacks out of the table.
-    events = [r for r in steps if r.action != "step" or r.kind not in ("ok", "clipped")]
-    if events:
-        body += _p(t(lang, "guard_events"))
-        keys = ("col_step", "col_action", "col_kind", "col_grad_norm", "col_loss")
-        body += _table(
-            [t(lang, k) for k in keys],
-            [
-                [
-                    r.step,
-                    _word(lang, "action", r.action),
-                    _word(lang, "kind", r.kind),
-                    _g(r.grad_norm),
-                    _g(r.loss),
-                ]
-                for r in events[:_MAX_EVENTS]
-            ],
+def _reason(r: Any, lang: str) -> tuple[str, str, str]:
+    """What flagged a step, the value it judged and the threshold in force (as text).
+
+    A rule is named as the log names it (``spike-mad``, ``loss:spike-std``); NaN/inf and
+    a log written before records named the rule read as the step's kind, in ``lang``.
+    """
+    by = r.flagged_by
+    if by is None or by == "nonfinite":
+        kind = r.kind if by is None else "nonfinite"
+        if kind not in ("nonfinite", "spike", "amp_skip"):
+            return "—", "—", "—"
+        value = r.loss if kind == "nonfinite" and not r.loss_finite else r.grad_norm
+        threshold = "—" if kind != "spike" else _g(r.spike_threshold)
+        return _word(lang, "kind", kind), _g(value), threshold
+    if by.startswith("loss:"):
+        return by, _g(r.loss), _g(r.loss_threshold)
+    if by == "overflow":
+        return by, _g(r.grad_norm), "—"
+    return by, _g(r.grad_norm), _g(r.spike_threshold)
+
+
+def _run_section(run: Any, name: str, lang: str, figs: Any) -> str:
+    """One run of a guard log: the summary line, its plots and every step the guard acted on."""
+    from gradguard.records import count_steps
+
+    steps = run.steps
+    c = count_steps(steps)
+    body = _p(
+        t(
+            lang,
+            "guard_intro",
+            n=c.steps,
+            source=name,
+            clipped=c.clipped,
+            skipped=c.skipped,
+            rolled=c.rollbacks,
+            nonfinite=c.nonfinite,
+            spikes=c.spikes,
         )
-        if len(events) > _MAX_EVENTS:
-            body += _p(t(lang, "guard_events_more", n=len(events) - _MAX_EVENTS), "note")
+    )
+    finite = [(r.step, r.loss) for r in steps if r.loss is not None and math.isfinite(r.loss)]
+    if finite:
+        body += _p(
+            t(
+                lang,
+                "guard_loss",
+                first=f"{finite[0][1]:.4g}",
+                s0=finite[0][0],
+                last=f"{finite[-1][1]:.4g}",
+                s1=finite[-1][0],
+                low=f"{min(v for _, v in finite):.4g}",
+            )
+        )
+    body += figs.timeline(steps, name)
+    if any(r.layer_norms for r in steps):
+        body += figs.layers(steps)
+    # Every step the guard acted on beyond clipping (plain clipping is in the plot).
+    events = [r for r in steps if r.action != "step" or r.kind not in ("ok", "clipped")]
+    if not events:
+        return body + _p(t(lang, "guard_none"))
+    body += _p(t(lang, "guard_events"))
+    rows = []
+    for r in events[:_MAX_EVENTS]:
+        by, value, threshold = _reason(r, lang)
+        rows.append(
+            [
+                r.step,
+                _word(lang, "action", r.action),
+                _word(lang, "kind", r.kind),
+                by,
+                value,
+                threshold,
+                _g(r.loss),
+            ]
+        )
+    keys = ("col_step", "col_action", "col_kind", "col_flagged_by", "col_value")
+    header = [t(lang, k) for k in keys] + [t(lang, "col_threshold"), t(lang, "col_loss")]
+    body += _table(header, rows)
+    if len(events) > _MAX_EVENTS:
+        body += _p(t(lang, "guard_events_more", n=len(events) - _MAX_EVENTS), "note")
     return body
 
 
-#: Rows of the guard's event table at most.
-_MAX_EVENTS = 50
+def _runs(src: Source, lang: str, figs: Any) -> list[str]:
+    """One section per run of the log (a log appended to by several runs holds several)."""
+    log = src.log
+    assert log is not None
+    runs = log.runs or []
+    out = []
+    for i, run in enumerate(runs):
+        name = src.path.name
+        if run.name:
+            name += f" — {run.name}"
+        if len(runs) > 1:
+            name += f" ({i + 1}/{len(runs)})"
+        sid = "run" if i == 0 else f"run-{i + 1}"
+        body = _run_section(run, name, lang, figs)
+        if i == 0 and log.truncated_tail:
+            body = _p(t(lang, "guard_truncated"), "note") + body
+        out.append(_section(sid, t(lang, "sec_run", name=name), body))
+    if not out:
+        title = t(lang, "sec_run", name=src.path.name)
+        out.append(_section("run", title, _p(t(lang, "guard_none"))))
+    return out
+
+
+#: Rows of a run's event table at most.
+_MAX_EVENTS = 200
 
 
 def _word(lang: str, field: str, value: str) -> str:
@@ -525,8 +590,13 @@ def build_report(
     sgd: Mapping[str, Sequence[float]] | None = None,
     plots_dir: str | os.PathLike[str] | None = None,
     plot_format: str = "png",
+    lesson: bool = True,
 ) -> str:
     """Return the report as one self-contained HTML document.
+
+    With a guard log the report leads with the run (one section per run in the log):
+    the counts, the loss and norm timeline, the per-layer heat map when recorded and a
+    table of every step the guard acted on; the lesson follows unless ``lesson=False``.
 
     Args:
       source: a remedy results folder, its ``summary.csv``, a JSONL guard log, a
@@ -542,6 +612,7 @@ def build_report(
         loss ``L = ½(h_T − y)²`` (no remedy, the seed's clipping, a lower η).
       plots_dir: also save every figure there as a file (``explosion.svg``, …).
       plot_format: ``"png"`` or ``"svg"`` for ``plots_dir``.
+      lesson: include the seed's lesson after a log's runs (always shown without a log).
 
     Raises:
       InputError: a bad parameter or language.
@@ -551,7 +622,7 @@ def build_report(
     from gradguard.explain._render import numbers_in
 
     with numbers_in(lang):  # "(46 digits)" in the report's language
-        return _build(source, lang, w, h0, T, eta, c, flow, sgd, plots_dir, plot_format)
+        return _build(source, lang, w, h0, T, eta, c, flow, sgd, plots_dir, plot_format, lesson)
 
 
 def _build(
@@ -566,6 +637,7 @@ def _build(
     sgd: Mapping[str, Sequence[float]] | None,
     plots_dir: str | os.PathLike[str] | None,
     plot_format: str,
+    lesson: bool = True,
 ) -> str:
     d = lesson_data(w, h0, T, eta, c, lang)
     if sgd is None:
@@ -587,30 +659,36 @@ def _build(
             flow = {**(flow or {}), **heat}
     from gradguard import __version__
 
-    parts = [
-        _section("forward", t(lang, "sec_forward"), _forward(d, lang)),
-        _section("backward", t(lang, "sec_backward"), _backward(d, lang)),
-        _section(
-            "explosion",
-            t(lang, "sec_explosion"),
-            _explosion(d, lang, lambda _k: figs.explosion(d)),
-        ),
-        _section("why", t(lang, "sec_why"), _why(d, lang)),
-        _section(
-            "sgd",
-            t(lang, "sec_sgd"),
-            _sgd(d, lang, (lambda _k: figs.sgd(sgd, "L = ½(h_T − y)²")) if sgd else None),
-        ),
-        _section("remedies", t(lang, "sec_remedies"), _remedies(src, lang, figs)),
-        _section("flow", t(lang, "sec_flow"), _flow(flow, lang, figs)),
-    ]
-    if src is not None and src.kind == "log":
-        parts.append(_section("guard", t(lang, "sec_guard"), _guard(src, lang, figs)))
-    parts.append(
-        _section(
-            "answer", t(lang, "sec_answer"), f'<p class="answer">{_esc(t(lang, "answer"))}</p>'
+    is_log = src is not None and src.kind == "log"
+    parts = _runs(src, lang, figs) if is_log and src is not None else []
+    if lesson or not is_log:
+        if is_log:
+            parts.append(_p(t(lang, "guard_lesson_next"), "note"))
+        parts += [
+            _section("forward", t(lang, "sec_forward"), _forward(d, lang)),
+            _section("backward", t(lang, "sec_backward"), _backward(d, lang)),
+            _section(
+                "explosion",
+                t(lang, "sec_explosion"),
+                _explosion(d, lang, lambda _k: figs.explosion(d)),
+            ),
+            _section("why", t(lang, "sec_why"), _why(d, lang)),
+            _section(
+                "sgd",
+                t(lang, "sec_sgd"),
+                _sgd(d, lang, (lambda _k: figs.sgd(sgd, "L = ½(h_T − y)²")) if sgd else None),
+            ),
+        ]
+        # With a log, sections with nothing measured are left out, not shown empty.
+        if not is_log or (src is not None and src.kind == "results"):
+            parts.append(_section("remedies", t(lang, "sec_remedies"), _remedies(src, lang, figs)))
+        if not is_log or (flow and flow.get("curves")):
+            parts.append(_section("flow", t(lang, "sec_flow"), _flow(flow, lang, figs)))
+        parts.append(
+            _section(
+                "answer", t(lang, "sec_answer"), f'<p class="answer">{_esc(t(lang, "answer"))}</p>'
+            )
         )
-    )
     p = d["params"]
     lead = t(
         lang,

@@ -66,6 +66,7 @@ def _figure(
     ncols: int = 1,
     size: tuple[float, float] = (8, 4.5),
     layout: Literal["constrained"] | None = "constrained",
+    **subplots: Any,
 ) -> Any:
     """A figure and its axes grid; ``layout=None`` keeps fixed margins (one draw, not two)."""
     check_lang(lang)
@@ -77,7 +78,7 @@ def _figure(
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=size, dpi=100, layout=layout)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    axes = fig.subplots(nrows, ncols, squeeze=False, **subplots)
     return fig, axes
 
 
@@ -533,25 +534,46 @@ _ACTION_MARKS = (
     ("clipped", "legend_clipped", "tab:orange", "v"),
     ("skip", "legend_skip", "tab:purple", "s"),
     ("rollback", "legend_rollback", "black", "D"),
-    ("nonfinite", "legend_nonfinite", "crimson", "X"),
 )
+
+
+def _nonfinite(r: StepRecord) -> bool:
+    return r.kind == "nonfinite" or not (r.grad_finite and r.loss_finite)
 
 
 def plot_log_timeline(
     records: Sequence[StepRecord], *, source: str = "", lang: str = "en"
 ) -> Figure:
-    """Plot a training log's gradient norm per step with clipped, skipped and rolled-back steps.
+    """Plot a training run: its loss, its gradient norm with thresholds, its non-finite steps.
+
+    Panels, sharing the step axis: the loss (when recorded); the pre- and post-clip
+    gradient norm with the clipping threshold and the spike rule's threshold in force,
+    and the clipped, skipped and rolled-back steps marked at their norm; a strip of
+    their own for the non-finite steps (a NaN has no height on a norm scale). Rollbacks
+    are drawn as vertical lines through every panel.
 
     Args:
-      records: step records of a guard log.
-      source: the log's name, shown in the title.
+      records: step records of one run.
+      source: the run's name, shown in the title.
       lang: ``"en"`` or ``"bn"``.
     """
     if not records:
         raise InputError("records", "[]", "a non-empty list of step records")
-    fig, axes = _figure(lang, 1, 1, (10.5, 4))
-    ax = axes[0][0]
     steps = np.array([r.step for r in records])
+    loss = _series(records, "loss")
+    bad = [i for i, r in enumerate(records) if _nonfinite(r)]
+    panels = (["loss"] if np.isfinite(loss).any() else []) + ["norm"] + (["nf"] if bad else [])
+    heights = {"loss": 2.2, "norm": 3.0, "nf": 0.5}
+    fig, axes = _figure(
+        lang,
+        len(panels),
+        1,
+        (10.5, 1.3 + sum(heights[p] for p in panels)),
+        sharex=True,
+        gridspec_kw={"height_ratios": [heights[p] for p in panels]},
+    )
+    ax_of = {p: axes[i][0] for i, p in enumerate(panels)}
+    ax = ax_of["norm"]
     pre = _positive(_series(records, "grad_norm"))
     ax.plot(steps, pre, color="tab:blue", lw=1.2, label=t(lang, "legend_pre_clip"))
     post = _positive(_series(records, "grad_norm_clipped"))
@@ -559,38 +581,60 @@ def plot_log_timeline(
         ax.plot(steps, post, color="tab:green", lw=1, ls="--", label=t(lang, "legend_post_clip"))
     thr = _series(records, "threshold")
     if np.isfinite(thr).any():
-        ax.plot(steps, thr, color="gray", lw=0.8, ls=":", label=t(lang, "legend_threshold"))
-    finite_pre = pre[np.isfinite(pre)]
-    top = float(finite_pre.max()) if finite_pre.size else 1.0
+        ax.plot(steps, thr, color="gray", lw=0.9, ls=":", label=t(lang, "legend_threshold"))
+    spike = _series(records, "spike_threshold")
+    if np.isfinite(spike).any():
+        ax.plot(steps, spike, color="crimson", lw=0.9, ls="-.", label=t(lang, "legend_spike_rule"))
     for key, legend, color, marker in _ACTION_MARKS:
         if key == "clipped":
             sel = [i for i, r in enumerate(records) if r.clipped and r.action == "step"]
-        elif key == "nonfinite":
-            sel = [
-                i
-                for i, r in enumerate(records)
-                if r.kind == "nonfinite" or not (r.grad_finite and r.loss_finite)
-            ]
         else:
             sel = [i for i, r in enumerate(records) if r.action == key]
-        if not sel:
-            continue
-        yv = [pre[i] if np.isfinite(pre[i]) else top for i in sel]
-        ax.scatter(
-            steps[sel],
-            yv,
-            color=color,
-            marker=marker,
-            s=45,
-            zorder=3,
-            label=f"{t(lang, legend)} ({len(sel)})",
-        )
+        if sel:
+            # The legend counts them all; those without a finite norm have no place on
+            # this axis (the strip below marks them).
+            shown = [i for i in sel if np.isfinite(pre[i])]
+            ax.scatter(
+                steps[shown],
+                pre[shown],
+                color=color,
+                marker=marker,
+                s=40,
+                zorder=3,
+                label=f"{t(lang, legend)} ({len(sel)})",
+            )
     if np.isfinite(pre).any():
         ax.set_yscale("log")
-    ax.set_xlabel(t(lang, "axis_step"))
     ax.set_ylabel(t(lang, "axis_grad_norm"))
-    ax.set_title(t(lang, "title_timeline", source=source or "log"), fontsize=10)
     ax.grid(True, alpha=0.3)
+    if "loss" in ax_of:
+        la = ax_of["loss"]
+        la.plot(steps, loss, color="tab:red", lw=1.1, label=t(lang, "axis_loss"))
+        finite = loss[np.isfinite(loss)]
+        if finite.size and finite.min() > 0 and finite.max() / finite.min() > 100:
+            la.set_yscale("log")
+        la.set_ylabel(t(lang, "axis_loss"))
+        la.grid(True, alpha=0.3)
+    if bad:
+        nf = ax_of["nf"]
+        nf.scatter(
+            steps[bad],
+            np.zeros(len(bad)),
+            color="crimson",
+            marker="X",
+            s=45,
+            label=f"{t(lang, 'legend_nonfinite')} ({len(bad)})",
+        )
+        nf.set_yticks([])
+        nf.set_ylim(-1, 1)
+        nf.set_ylabel(t(lang, "legend_nonfinite"), rotation=0, ha="right", va="center")
+        nf.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    for r in records:
+        if r.action == "rollback":
+            for a in ax_of.values():
+                a.axvline(r.step, color="black", lw=0.6, alpha=0.4)
+    axes[-1][0].set_xlabel(t(lang, "axis_step"))
+    axes[0][0].set_title(t(lang, "title_timeline", source=source or "log"), fontsize=10)
     # Outside the axes: the marked steps (the point of this plot) sit anywhere, often at the top.
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig

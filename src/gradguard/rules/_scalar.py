@@ -339,22 +339,44 @@ class _WindowRule(Rule):
 
 
 class MedianMadRule(_WindowRule):
-    """The guard's spike rule: flag ``x > median + k·1.4826·MAD`` over a rolling window.
+    """The guard's spike rule: a gross outlier of the rolling median, robustly measured.
 
-    Median and MAD (median absolute deviation) are robust: a spike in the window moves
-    them little, so one spike does not hide the next. Spikes do enter the window (a
-    lasting change of level is accepted after about ``window / 2`` steps).
+    Flags ``x > max(median + k·1.4826·MAD, min_ratio · median)`` over the last
+    ``window`` finite values. Median and MAD (median absolute deviation) are robust: a
+    spike in the window moves them little, so one spike does not hide the next. Spikes
+    do enter the window (a lasting change of level is accepted after about
+    ``window / 2`` steps).
+
+    The ratio floor is what makes the rule a *spike* rule once a clipper is in place:
+    on real training runs a norm 2–3× the recent median is ordinary — and the clipper
+    scales it down anyway — while the MAD of a steady phase is small, so that
+    ``median + 6·MAD`` alone sits near 2.5× the median and flags such norms (a skip then
+    leaves the model where it was, so the next norm is high too, and three in a row roll
+    back a healthy run). The guard's default ``min_ratio=10`` is above every norm of the
+    clean runs measured for it (at most about 3× the median) and far below the faults it
+    must catch (a 1e6× gradient, a 1e4× loss); ``min_ratio=0`` gives the plain rule.
 
     Args:
       window: how many past finite values to keep (≥ 2).
       k: how many robust standard deviations above the median count as a spike.
       min_history: values needed before the rule flags anything.
+      min_ratio: the threshold is never below this multiple of the median (≥ 0).
     """
 
     name = "spike-mad"
 
-    def __init__(self, window: int = 128, k: float = 6.0, min_history: int = 16) -> None:
+    def __init__(
+        self, window: int = 128, k: float = 6.0, min_history: int = 16, min_ratio: float = 10.0
+    ) -> None:
         super().__init__(window, k, min_history)
+        if (
+            isinstance(min_ratio, bool)
+            or not isinstance(min_ratio, (int, float))
+            or not math.isfinite(min_ratio)
+            or min_ratio < 0
+        ):
+            raise InputError("min_ratio", min_ratio, "a finite number ≥ 0")
+        self.min_ratio = float(min_ratio)
         self._sorted: list[float] = []
 
     def _push(self, x: float) -> None:
@@ -369,14 +391,20 @@ class MedianMadRule(_WindowRule):
         # A MAD of 0 (a flat history) would flag any rise at all: floor it relative to
         # the median's size.
         spread = max(MAD_TO_SIGMA * mad, 1e-3 * abs(med), 1e-12)
-        return med + self.k * spread
+        return max(med + self.k * spread, self.min_ratio * med)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "min_ratio": self.min_ratio}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        # A state saved before the ratio floor existed is the plain rule.
+        self.min_ratio = float(state.get("min_ratio", 0.0))
         self._sorted = sorted(self.values)
 
     def describe(self) -> str:
-        return f"median+{self.k:g}·MAD window={self.window}"
+        floor = f", ≥ {self.min_ratio:g}×median" if self.min_ratio else ""
+        return f"median+{self.k:g}·MAD{floor} window={self.window}"
 
 
 class MeanStdRule(_WindowRule):

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -37,6 +38,10 @@ from gradguard.torch._reduce import local_grad
 from gradguard.torch._stats import GradStats, HostGradStats, check_norm_type, grad_stats
 
 __all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ValueClipper", "ZClip"]
+
+#: Norm dtypes whose clip coefficient the host reproduces bit for bit (numpy's scalar types
+#: round like torch's CPU and CUDA kernels in these two).
+_HOST_TYPES: dict[torch.dtype, Any] = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 @dataclass
@@ -95,11 +100,30 @@ class Clipper:
 
     def _clip(self, parameters: Any, stats: GradStats | None, host: HostGradStats) -> ClipResult:
         """Clip, given this step's statistics (the total norm by :meth:`target`'s ``clip_to``)."""
+        as_measured = host
         host = without_overflow(parameters, host, self.norm_type)
         threshold, clip_to = self.target(host)
         norm = host.total_norm
         if clip_to is None or not math.isfinite(norm) or host.nonfinite_count:
             return ClipResult(norm, norm, threshold, 1.0, False)
+        device_norm = None
+        if stats is not None and host is as_measured and stats.grouped is not None:
+            device_norm = stats.total_norm
+        if device_norm is not None and device_norm.dtype in _HOST_TYPES:
+            # torch's clip_grad_norm_, operation for operation: the coefficient
+            # clamp(c / (‖g‖ + 1e-6), max=1) computed on the device in the norm's dtype,
+            # then one _foreach_mul_ per (device, dtype) group. The host computes the same
+            # number the same way (clip_coef on a numpy scalar of that dtype), bit for bit,
+            # so it knows without a sync whether the multiply would change anything.
+            coef = float(clip_coef(_HOST_TYPES[device_norm.dtype](norm), clip_to))
+            if coef < 1.0:
+                coef_t = clip_coef(device_norm, clip_to)
+                assert stats is not None and stats.grouped is not None
+                for device, group, _ in stats.grouped:
+                    torch._foreach_mul_(group, coef_t.to(device))
+            return ClipResult(norm, norm * coef, threshold, coef, coef < 1.0)
+        # No device norm to reuse (clip_ called on bare parameters, a norm re-measured in
+        # float64 after a float32 overflow, half-precision norms): the host coefficient.
         # A threshold of 0 (an all-zero gradient history) gives 0: clip to zero.
         coef = clip_coef(float(norm), clip_to)
         if coef < 1.0:
@@ -131,7 +155,8 @@ def measured(
     parameters = _reiterable(parameters)
     if host is None:
         if stats is None:
-            stats = grad_stats(parameters, p, per_layer=False)
+            # Grouped: a clipper scales them without regrouping, as torch does.
+            stats = grad_stats(parameters, p, per_layer=False, keep_groups=True)
         host, _ = stats.host()
     return parameters, stats, host
 
@@ -253,41 +278,73 @@ class ValueClipper(_RuleClipper):
 
 
 class ZClip(_RuleClipper):
-    """ZClip (Kumar et al. 2025): clip norms whose EMA z-score exceeds ``z_thresh``.
+    """ZClip (Kumar, Owen, Chowdhury & Güra, "ZClip: Adaptive Spike Mitigation for LLM
+    Pre-Training", 2025): clip norms whose EMA z-score exceeds ``z_thresh``, under a cap.
 
-    See :class:`gradguard.rules.EmaZScoreRule` for the statistics. ``max_grad_norm``
-    optionally caps the norm as a fixed clipper would, during warm-up too.
+    See :class:`gradguard.rules.EmaZScoreRule` for the statistics. As in the authors'
+    reference implementation (``zclip`` 1.0.0): during the ``warmup_steps`` steps that
+    collect the statistics the norm is clipped at ``max_grad_norm`` like
+    ``clip_grad_norm_`` does, and afterwards the norm is clipped to the smaller of the
+    z-score target and ``max_grad_norm``. Unlike the reference code, the warm-up
+    statistics take the norms as clipped at the cap (``min(‖g‖, max_grad_norm)``), as the
+    EMA takes the norms as clipped after it: one huge finite norm in the warm-up (right
+    after a rollback to the start of training, say) would otherwise set the threshold
+    for the rest of the run. Non-finite norms, and the norms of steps the guard skipped,
+    never reach the statistics.
 
     Args:
       alpha: EMA smoothing α (default 0.97).
       z_thresh: z-score threshold (default 2.5).
-      warmup_steps: finite norms collected before clipping starts (default 25).
-      max_grad_norm: an optional fixed cap.
+      warmup_steps: finite norms collected before the z-score acts (default 25).
+      max_grad_norm: the cap, during and after warm-up (default 1.0, the reference
+        implementation's); ``None``: no cap, and no clipping during warm-up.
       norm_type: the norm's order ``p``.
     """
 
     name = "zclip"
+    rule: EmaZScoreRule
 
     def __init__(
         self,
         alpha: float = 0.97,
         z_thresh: float = 2.5,
         warmup_steps: int = 25,
-        max_grad_norm: float | None = None,
+        max_grad_norm: float | None = 1.0,
         norm_type: float = 2.0,
     ) -> None:
         self.rule = EmaZScoreRule(alpha, z_thresh, warmup_steps)
-        self.cap = None if max_grad_norm is None else FixedThreshold(max_grad_norm)
+        try:
+            self.cap = None if max_grad_norm is None else FixedThreshold(max_grad_norm)
+        except InputError as err:
+            raise err.renamed("max_grad_norm") from None
         self.norm_type = check_norm_type(norm_type)
 
+    @property
+    def max_grad_norm(self) -> float | None:
+        """The cap (``None``: none)."""
+        return None if self.cap is None else self.cap.max_norm
+
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
-        threshold, clip_to = super().target(host)
-        if self.cap is not None:
-            cap = self.cap.observe(host.total_norm)
-            if cap.clip_to is not None and (clip_to is None or cap.clip_to < clip_to):
-                clip_to = cap.clip_to
-            threshold = self.cap.max_norm if threshold is None else threshold
+        norm = host.total_norm
+        if self.cap is None:
+            return super().target(host)
+        cap = self.cap.max_norm
+        warming = self.rule.mean is None
+        verdict = self.rule.observe(min(norm, cap) if warming else norm)
+        clip_to = verdict.clip_to
+        if norm > cap and (clip_to is None or cap < clip_to):
+            clip_to = cap
+        threshold = cap if verdict.threshold is None else min(verdict.threshold, cap)
         return threshold, clip_to
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule.state_dict(), "max_grad_norm": self.max_grad_norm}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rule.load_state_dict(state["rule"])
+        if "max_grad_norm" in state:
+            cap = state["max_grad_norm"]
+            self.cap = None if cap is None else FixedThreshold(float(cap))
 
 
 class AutoClip(_RuleClipper):

@@ -128,6 +128,8 @@ class _Window(_Ring):
 
     def load(self) -> None:
         self._reset(list(self.rule.values))
+        self._tiny = self._full(1e-12)
+        self._nan = self._full(NAN)
 
     def store(self) -> None:
         self.rule.load_state_dict({**self.rule.state_dict(), "values": self._values()})
@@ -142,22 +144,28 @@ class _Window(_Ring):
         finite = torch.isfinite(x)
         flagged = ready & finite & (x > threshold)
         self._push(x, count & finite)
-        return Judgement(threshold, flagged, self._full(NAN))
+        return Judgement(threshold, flagged, self._nan)
 
 
 class _MedianMad(_Window):
+    rule: MedianMadRule
+
     def _threshold(self) -> Tensor:
         s, _ = torch.sort(self.buf)  # NaN (empty slots) sorts last
         n = self.n
-        med = _percentile(s, n, 50)
+        # percentile(s, 50): position (n − 1)·50/100, i.e. between s[(n−1)//2] and
+        # s[n//2] with weight 0.5 for an even n, 0 for an odd one (the same arithmetic).
+        pair = torch.stack([(n - 1) // 2, n // 2, n // 2 - 1]).clamp(0, self.size - 1)
+        lo_hi = s.index_select(0, pair[:2])
+        frac = ((n - 1) % 2).to(F64) * 0.5
+        med = lo_hi[0] + (lo_hi[1] - lo_hi[0]) * frac
         dev, _ = torch.sort(torch.abs(s - med))  # the host's two runs, merged
-        upper = _pick(dev, n // 2)
-        lower = _pick(dev, n // 2 - 1)
+        lower_upper = dev.index_select(0, pair.flip(0)[:2])  # [n//2 − 1, n//2]
+        lower, upper = lower_upper[0], lower_upper[1]
         mad = torch.where(n % 2 == 1, upper, 0.5 * (lower + upper))
-        spread = torch.maximum(
-            torch.maximum(MAD_TO_SIGMA * mad, 1e-3 * torch.abs(med)), self._full(1e-12)
-        )
-        return med + self.rule.k * spread
+        spread = torch.maximum(torch.maximum(MAD_TO_SIGMA * mad, 1e-3 * torch.abs(med)), self._tiny)
+        # The host rule's floor: never below min_ratio × the median.
+        return torch.maximum(med + self.rule.k * spread, self.rule.min_ratio * med)
 
 
 class _MeanStd(_Window):
@@ -167,7 +175,7 @@ class _MeanStd(_Window):
         mean = torch.where(valid, self.buf, 0.0).sum() / n
         var = torch.where(valid, (self.buf - mean) ** 2, 0.0).sum() / n
         std = torch.sqrt(var)
-        spread = torch.maximum(torch.maximum(std, 1e-3 * torch.abs(mean)), self._full(1e-12))
+        spread = torch.maximum(torch.maximum(std, 1e-3 * torch.abs(mean)), self._tiny)
         return mean + self.rule.k * spread
 
 
@@ -200,17 +208,18 @@ class _Fixed(DeviceRule):
 
     def __init__(self, rule: FixedThreshold, device: torch.device) -> None:
         super().__init__(rule, device)
+        self.load()
 
     def load(self) -> None:
-        pass
+        self._c = self._full(self.rule.max_norm)
+        self._nan = self._full(NAN)
 
     def store(self) -> None:
         pass
 
     def observe(self, x: Tensor, count: Tensor) -> Judgement:
-        c = self.rule.max_norm
-        flagged = torch.isfinite(x) & (x.to(F64) > c)
-        return Judgement(self._full(c), flagged, torch.where(flagged, c, NAN).to(F64))
+        flagged = torch.isfinite(x) & (x.to(F64) > self._c)
+        return Judgement(self._c, flagged, torch.where(flagged, self._c, self._nan))
 
 
 class _EmaZScore(DeviceRule):

@@ -49,7 +49,8 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -87,6 +88,27 @@ class GuardError(RuntimeError):
         self.record = record
 
 
+def _check_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
+    if state is None:
+        return {}
+    if not isinstance(state, Mapping):
+        raise InputError("state", type(state).__name__, "a dict of name → object with state_dict()")
+    for name, obj in state.items():
+        if not (
+            callable(getattr(obj, "state_dict", None))
+            and callable(getattr(obj, "load_state_dict", None))
+        ):
+            raise InputError(
+                f"state[{name!r}]",
+                type(obj).__name__,
+                "an object with state_dict() and load_state_dict() (a module, an "
+                "optimizer, your own class)",
+                "A tensor the loop rebinds every batch (a hidden state) cannot be restored "
+                "in place: follow record.action instead (docs/guard/carried-state.md).",
+            )
+    return dict(state)
+
+
 class SpikeGuard:
     """Wrap ``optimizer.step()``: measure, classify, then step, skip or roll back.
 
@@ -101,7 +123,8 @@ class SpikeGuard:
       on_nonfinite: NaN/inf loss or gradient: ``"skip"``, ``"raise"`` or ``"step"``.
       on_spike: a flagged spike: ``"skip"``, ``"raise"`` or ``"step"`` (step after clipping).
       spike_rule: judges the pre-clip gradient norm (default: median + 6·MAD over 128
-        steps, :class:`~gradguard.rules.MedianMadRule`); ``None`` disables it.
+        steps and at least 10× the median, :class:`~gradguard.rules.MedianMadRule` —
+        gross outliers only: the clipper tames the rest); ``None`` disables it.
       loss_rule: judges the loss the same way (default ``None``: off).
       rollback_after: roll back after this many consecutive bad (skipped or raised)
         steps; ``None`` never rolls back.
@@ -112,7 +135,9 @@ class SpikeGuard:
       max_rollbacks: raise :class:`GuardError` after this many rollbacks in one run.
       log: a JSONL path or a :class:`~gradguard.records.RecordWriter` (rank 0 writes).
       tensorboard: a ``SummaryWriter``-like object (``add_scalar``) or a log directory.
-      layer_norms_every: record per-layer norms every this many steps (0: never).
+      layer_norms_every: record per-layer norms every this many steps (0: never; the
+        default 50 feeds the report's heat map for the cost of one more reduction on
+        one step in 50).
       update_ratio_every: measure ``‖Δθ‖/‖θ‖`` every this many steps (0: never; costs
         a copy of the parameters and a second sync on those steps).
       process_group: under DDP, the group to reduce statistics over (``None`` with
@@ -133,6 +158,15 @@ class SpikeGuard:
       skip_steps: a skip list (from ``gradguard replay LOG --skip-list --json``: its
         JSON, a path to it, a :class:`~gradguard.skiplist.SkipList`, or step numbers):
         :meth:`skip_batch` then answers True for exactly those batches.
+      state: objects the training loop keeps outside the model, optimizer and scheduler
+        (an EMA teacher, a memory bank), by name: anything with ``state_dict()`` and
+        ``load_state_dict()``. They are saved with every snapshot and restored by every
+        rollback. State the loop rebinds each batch (a TBPTT hidden state) follows the
+        step's ``record.action`` instead: see docs/guard/carried-state.md.
+
+    Raises:
+      InputError: a bad argument (``optimizer`` not a ``torch.optim.Optimizer``, a
+        ``state`` entry without ``state_dict``, a policy or count out of range…).
     """
 
     def __init__(
@@ -155,7 +189,7 @@ class SpikeGuard:
         max_rollbacks: int = 10,
         log: str | os.PathLike[str] | RecordWriter | None = None,
         tensorboard: Any = None,
-        layer_norms_every: int = 0,
+        layer_norms_every: int = 50,
         update_ratio_every: int = 0,
         process_group: Any = None,
         run: str | None = None,
@@ -163,7 +197,19 @@ class SpikeGuard:
         sync: bool = True,
         restore: Callable[[], Any] | None = None,
         skip_steps: Any = None,
+        state: Mapping[str, Any] | None = None,
     ) -> None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise InputError(
+                "optimizer",
+                type(optimizer).__name__,
+                "a torch.optim.Optimizer",
+                "The guard steps, withholds and restores the optimizer; a hand-written "
+                "update (p.data.add_(…)) gives it nothing to withhold or restore. Plain SGD "
+                "is torch.optim.SGD(model.parameters(), lr=lr); for another update, "
+                "subclass torch.optim.Optimizer and put it in step().",
+            )
+        self.state_objects = _check_state(state)
         check_policy("on_nonfinite", on_nonfinite)
         check_policy("on_spike", on_spike)
         for name, value, lo in (
@@ -253,6 +299,8 @@ class SpikeGuard:
         self._skip_remaining = 0
         self._healthy_since_snapshot = 0
         self._snapshot_due = False
+        self._header_written = False
+        self._recent_bad: deque[StepRecord] = deque(maxlen=3)
         self._t0 = time.perf_counter()
         if snapshot_path is not None and self._distributed:
             # Every rank keeps its own state (its shards, its RNG): one file per rank.
@@ -305,11 +353,37 @@ class SpikeGuard:
     def _state(self) -> dict[str, Any]:
         state = capture_state(self.model, self.optimizer, self.scheduler, self.scaler)
         state.update(self._rules_state())
+        state["user"] = {name: obj.state_dict() for name, obj in self.state_objects.items()}
         return state
 
     def _restore(self, state: dict[str, Any]) -> None:
         restore_state(state, self.model, self.optimizer, self.scheduler, self.scaler)
         self._load_rules_state(state)
+        for name, obj in self.state_objects.items():
+            obj.load_state_dict(state["user"][name])
+
+    def header(self) -> dict[str, Any]:
+        """Return what the log's ``"run"`` header says about this guard (its rules, policies).
+
+        ``gradguard replay`` rebuilds the rules from it to recompute the run's own
+        decisions (:func:`gradguard.rules.replay_guard`).
+        """
+
+        def rule(r: Rule | None) -> dict[str, Any] | None:
+            return None if r is None else {"name": r.name, "state": r.state_dict()}
+
+        return {
+            "spike_rule": rule(self.spike_rule),
+            "loss_rule": rule(self.loss_rule),
+            "clipper": None if self.clipper is None else self.clipper.name,
+            "on_spike": self.on_spike,
+            "on_nonfinite": self.on_nonfinite,
+            "rollback_after": self.rollback_after,
+            "max_rollbacks": self.max_rollbacks,
+            "snapshot_every": self.snapshot_every,
+            "skip_batches": self.skip_batches,
+            "norm_type": self.norm_type,
+        }
 
     def take_snapshot(self) -> None:
         """Store the current state as the last good snapshot (done automatically)."""
@@ -478,10 +552,19 @@ class SpikeGuard:
 
     def _step(self, loss: Tensor | float | None, apply: bool, batch: Any = None) -> StepRecord:
         step = self.step_count
+        if not self._header_written:
+            # At the first step, not at construction: a checkpoint loaded in between
+            # (load_state_dict) is the rules' real starting state.
+            self._header_written = True
+            if self.log is not None:
+                meta: dict[str, Any] = {"guard": self.header(), "first_step": step}
+                if self.run is not None:
+                    meta["run"] = self.run
+                self.log.write_meta(meta)
         if self._snapshot_due:
             self.take_snapshot()
         self.step_count += 1
-        stats, host, loss_v, kind = self._measure(step, loss)
+        stats, host, loss_v, kind, judged = self._measure(step, loss)
         decision = rules.decide(
             kind,
             self.on_spike if kind == "spike" else self.on_nonfinite,
@@ -491,15 +574,19 @@ class SpikeGuard:
             max_rollbacks=self.max_rollbacks,
         )
         self.consecutive_bad = decision.consecutive_bad
-        return self._carry_out(step, decision, stats, host, loss_v, kind, apply=apply, batch=batch)
+        return self._carry_out(
+            step, decision, stats, host, loss_v, kind, judged, apply=apply, batch=batch
+        )
 
     def _measure(
         self, step: int, loss: Tensor | float | None
-    ) -> tuple[GradStats, HostGradStats, float | None, str]:
-        """Measure and classify the step: ``(stats, host stats, loss, kind)``, one host sync.
+    ) -> tuple[GradStats, HostGradStats, float | None, str, dict[str, Any]]:
+        """Measure and classify the step, with one host sync.
 
-        The kind is taken before clipping (``ok``, ``nonfinite``, ``spike`` or
-        ``amp_skip``); the spike and loss rules see the step here, once.
+        Returns ``(stats, host stats, loss, kind, judged)``: the kind taken before
+        clipping (``ok``, ``nonfinite``, ``spike`` or ``amp_skip``; the spike and loss
+        rules see the step here, once), and what the rules said for the record (their
+        thresholds in force, and what flagged the step).
         """
         stats, loss_t, found_inf = self._gather(step, loss, keep_groups=self.clipper is not None)
         device = stats.total_norm.device
@@ -517,14 +604,24 @@ class SpikeGuard:
             # judge and the clipper clips the true norm.
             host = without_overflow(self._named, host, self.norm_type)
         spike = False
+        judged: dict[str, Any] = {}
+        flagged_by = None if grad_finite and loss_finite else "nonfinite"
         if grad_finite and loss_finite and not amp_skip:
             # Still infinite (under torch.distributed a local float64 norm is not used):
             # certainly a spike, though no rule can judge an infinite norm.
             spike = not math.isfinite(host.total_norm)
+            flagged_by = "overflow" if spike else None
             if self.spike_rule is not None:
-                spike |= self.spike_rule.observe(host.total_norm).flagged
+                verdict = self.spike_rule.observe(host.total_norm)
+                judged["spike_threshold"] = verdict.threshold
+                if verdict.flagged:
+                    spike, flagged_by = True, flagged_by or self.spike_rule.name
             if self.loss_rule is not None and loss_v is not None:
-                spike |= self.loss_rule.observe(loss_v).flagged
+                verdict = self.loss_rule.observe(loss_v)
+                judged["loss_threshold"] = verdict.threshold
+                if verdict.flagged:
+                    spike, flagged_by = True, flagged_by or f"loss:{self.loss_rule.name}"
+        judged["flagged_by"] = flagged_by
         kind = classify(
             loss_finite=loss_finite,
             grad_finite=grad_finite,
@@ -532,7 +629,7 @@ class SpikeGuard:
             spike=spike,
             amp_skip=amp_skip,
         )
-        return stats, host, loss_v, kind
+        return stats, host, loss_v, kind, judged
 
     def _carry_out(
         self,
@@ -542,6 +639,7 @@ class SpikeGuard:
         host: HostGradStats,
         loss_v: float | None,
         kind: str,
+        judged: dict[str, Any],
         *,
         apply: bool = True,
         batch: Any = None,
@@ -554,7 +652,10 @@ class SpikeGuard:
         outcome = decision.outcome
 
         def record_of(action: str, clip: ClipResult | None = None) -> StepRecord:
-            return self._record(step, host, loss_v, clip, action, kind)
+            record = self._record(step, host, loss_v, clip, action, kind, judged=judged)
+            if kind in ("nonfinite", "spike") and action != "step":
+                self._recent_bad.append(record)
+            return record
 
         if outcome == "amp_skip":
             # The scaler skips optimizer.step itself when it found inf/NaN and lowers
@@ -576,14 +677,7 @@ class SpikeGuard:
             )
         if outcome == "give_up":
             record = self._emit(record_of("skip"), batch)
-            raise GuardError(
-                f"step {step}: {self.consecutive_bad} bad steps in a row after "
-                f"{self.rollbacks} rollbacks (max_rollbacks={self.max_rollbacks}): "
-                "rolling back is not helping (the model and optimizer are as the "
-                "last step taken left them). Look at the log, lower the learning "
-                "rate, or raise max_rollbacks.",
-                record,
-            )
+            raise GuardError(self._give_up_message(step), record)
         if outcome == "skip":
             return self._emit(record_of("skip"), batch)
         if outcome == "rollback":
@@ -619,6 +713,28 @@ class SpikeGuard:
             )
         return self._emit(record, batch)
 
+    def _give_up_message(self, step: int) -> str:
+        seen = "; ".join(
+            f"step {r.step} {r.kind} (grad_norm={r.grad_norm:g}, loss={r.loss:g})"
+            if r.loss is not None
+            else f"step {r.step} {r.kind} (grad_norm={r.grad_norm:g})"
+            for r in self._recent_bad
+        )
+        restored = self.snapshot.step
+        return (
+            f"step {step}: {self.consecutive_bad} bad steps in a row after {self.rollbacks} "
+            f"rollbacks to step {restored} (max_rollbacks={self.max_rollbacks}); the last: "
+            f"{seen}. Rolling back is not helping: the restored model meets the same kind "
+            "of step again. Likely causes: (1) state your loop carries across batches "
+            "outside the snapshot — an RNN's hidden state in truncated BPTT, an EMA "
+            "teacher, a buffer — holds the NaN or the spike and brings it back after each "
+            "rollback: reset or restore it when record.action != 'step', or pass such "
+            "objects as state= (docs/guard/carried-state.md); (2) the same bad batches "
+            "after each rollback: skip_batches=N moves past them; (3) a learning rate the "
+            "restored point cannot take: lower it. The model and optimizer are as the last "
+            "step taken left them; error.record holds this step's measurements."
+        )
+
     def _finish_skip(self) -> None:
         if self.scaler is not None and self.scaler.is_enabled():
             # unscale_ was called: update() resets the scaler for the next step without
@@ -646,6 +762,7 @@ class SpikeGuard:
         action: str,
         kind: str,
         device_values: tuple[float | None, float | None, float] | None = None,
+        judged: dict[str, Any] | None = None,
     ) -> StepRecord:
         if device_values is not None:
             # The sync-free step copied them with the statistics: (lr, AMP scale, time).
@@ -673,6 +790,7 @@ class SpikeGuard:
             layer_norms=host.layer_norms,
             run=self.run,
             time=elapsed,
+            **(judged or {}),
         )
 
     def _emit(self, record: StepRecord, batch: Any = None) -> StepRecord:

@@ -41,9 +41,9 @@ from gradguard.errors import InputError
 from gradguard.records import StepRecord
 from gradguard.rules import decide
 from gradguard.torch._adagc import AdaGC
-from gradguard.torch._clip import clip_coef
+from gradguard.torch._clip import EPS
 from gradguard.torch._clippers import AutoClip, ClipResult, NormClipper, ZClip
-from gradguard.torch._device_rules import DeviceRule, device_rule, supported
+from gradguard.torch._device_rules import DeviceRule, _EmaZScore, device_rule, supported
 from gradguard.torch._stats import HostGradStats
 
 if TYPE_CHECKING:
@@ -234,19 +234,36 @@ class SyncFreeStep:
             res = c.clip_device_(self.guard._named, stats, ok=take & grad_finite)
             return res.clip_coef, res.total_norm_clipped, res.threshold, res.clipped
         assert self.clip_rule is not None
-        verdict = self.clip_rule.observe(total, take)
+        seen = total
+        if isinstance(c, ZClip) and c.cap is not None and isinstance(self.clip_rule, _EmaZScore):
+            # ZClip's warm-up statistics take the norm as clipped at the cap (ZClip.target).
+            cap_value = torch.full((), c.cap.max_norm, dtype=total.dtype, device=total.device)
+            seen = torch.where(
+                torch.isnan(self.clip_rule.mean), torch.minimum(total, cap_value), total
+            )
+        verdict = self.clip_rule.observe(seen, take)
         threshold, clip_to = verdict.threshold, verdict.clip_to
         if self.cap is not None:
             cap = self.cap.observe(total, take)
             clip_to = torch.fmin(clip_to, cap.clip_to)  # fmin: NaN means "no target"
-            threshold = torch.where(torch.isnan(threshold), cap.threshold, threshold)
-        # The clippers' coefficient (0 for a target of 0; NaN for no target, masked below).
-        coef = clip_coef(total, clip_to)
+            threshold = torch.where(
+                torch.isnan(threshold), cap.threshold, torch.minimum(threshold, cap.threshold)
+            )
+        # torch's clip_grad_norm_ arithmetic, operation for operation, in the norm's own
+        # dtype (float32 for float32 gradients), as the host-synced step does:
+        # (1 / (‖g‖ + ε)) · c — what torch computes for c / (‖g‖ + ε) — capped at 1
+        # (0 for a target of 0).
+        native = stats.total_norm
+        if native.dtype not in (torch.float32, torch.float64):
+            native = total
+        ratio = (native + EPS).reciprocal() * clip_to.to(native.dtype)
+        coef = torch.where(ratio >= 1.0, 1.0, ratio)
         valid = take & ~torch.isnan(clip_to) & torch.isfinite(total) & grad_finite
         coef = torch.where(valid, coef, 1.0)
         assert stats.grouped is not None
         for _, group, _ in stats.grouped:
             torch._foreach_mul_(group, coef.to(device=group[0].device, dtype=group[0].dtype))
+        coef = coef.to(F64)
         return coef, total * coef, threshold, coef < 1
 
     def _optimizer_step(self, take: Tensor, amp: Tensor) -> Tensor:

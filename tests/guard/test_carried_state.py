@@ -1,0 +1,108 @@
+"""Loops that carry state across batches: the documented pattern, state=, GuardError."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gradguard.experiments.workloads import WORKLOADS, train
+from gradguard.torch import SpikeGuard
+
+
+def _guard(**kwargs):
+    def make(model, opt, sched):
+        return SpikeGuard(model, opt, scheduler=sched, clipper=0.25, snapshot_every=10, **kwargs)
+
+    return make
+
+
+def test_three_nan_batches_in_a_row_recover_with_the_documented_pattern():
+    # NaN in the forward pass: the loss, the gradients and the carried hidden state.
+    w = WORKLOADS["lstm-lm"]
+    clean = train(w, seed=0, steps=120)
+    run = train(w, seed=0, steps=120, guard=_guard(), fault="nan3", fault_at=80)
+    assert run.error is None
+    assert run.actions[80:83] == ["skip", "skip", "rollback"]
+    assert run.actions[83:] == ["step"] * 37
+    assert abs(run.eval_loss - clean.eval_loss) < 0.05
+
+
+def test_without_it_guard_error_names_carried_state():
+    w = WORKLOADS["lstm-lm"]
+    run = train(
+        w,
+        seed=0,
+        steps=120,
+        guard=_guard(max_rollbacks=2),
+        fault="nan",
+        fault_at=80,
+        carry="ignore",
+    )
+    assert run.error is not None
+    message = run.error
+    # what it saw, then the likely causes, carried state first
+    assert "bad steps in a row" in message and "nonfinite" in message
+    assert "carried" in message and "hidden state" in message
+    assert "state=" in message and "carried-state" in message
+
+
+class EmaTeacher:
+    """An EMA of the model's parameters, kept by the loop (not in the model)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float = 0.9) -> None:
+        self.decay = decay
+        self.params = [p.detach().clone() for p in model.parameters()]
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for e, p in zip(self.params, model.parameters(), strict=True):
+            e.mul_(self.decay).add_(p.detach(), alpha=1 - self.decay)
+
+    def state_dict(self) -> dict:
+        return {"params": [e.clone() for e in self.params]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for e, s in zip(self.params, state["params"], strict=True):
+            e.copy_(s)
+
+
+def test_state_argument_joins_the_snapshot():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    teacher = EmaTeacher(model)
+    guard = SpikeGuard(
+        model, opt, clipper=1.0, state={"teacher": teacher}, snapshot_every=1, rollback_after=2
+    )
+    x, y = torch.randn(16, 3), torch.randn(16, 1)
+    kept = None
+    for step in range(8):
+        opt.zero_grad(set_to_none=True)
+        loss = (model(x) - y).square().mean()
+        if step in (5, 6):
+            loss = loss * float("nan")
+        loss.backward()
+        if step == 5:
+            kept = [e.clone() for e in teacher.params]
+        record = guard.step(loss)
+        if record.action == "step":
+            teacher.update(model)
+        if step == 5:
+            teacher.update(model)  # a loop that moves the teacher on a skip, by mistake
+        if record.action == "rollback":
+            # snapshot at the start of step 5: the teacher as it was then
+            assert all(torch.equal(e, k) for e, k in zip(teacher.params, kept, strict=True))
+    assert guard.rollbacks == 1
+
+
+def test_state_argument_is_checked():
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"state\['h'\] must be an object with state_dict"):
+        SpikeGuard(model, opt, state={"h": torch.zeros(3)})
+
+
+def test_a_hand_written_update_is_refused_with_the_way_out():
+    model = torch.nn.Linear(2, 1)
+    with pytest.raises(ValueError, match=r"optimizer must be a torch\.optim\.Optimizer.*SGD"):
+        SpikeGuard(model, None)  # type: ignore[arg-type]
