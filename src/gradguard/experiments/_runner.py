@@ -153,7 +153,9 @@ def run_remedies(
         with workers), in this process.
       jobs: worker processes (``1``: run here, one run after the other). Each
         worker trains one run at a time, single-threaded; the rows come back in
-        the grid's order whatever finishes first.
+        the grid's order whatever finishes first. Workers are started with
+        multiprocessing's ``spawn``: a script that calls this with ``jobs > 1``
+        needs the usual ``if __name__ == "__main__":`` guard.
 
     Returns:
       the :class:`RunSummary` rows, in grid order.
