@@ -87,13 +87,13 @@ def replay(
         "flagged as spikes or rolled back), for SpikeGuard(skip_steps=...).",
     ),
 ) -> None:
-    """Replay a recorded gradient-norm trace through each clipping and spike policy.
+    """Replay a recorded gradient-norm trace through each clipping and spike rule.
 
     For every run in the log, the pre-clip norms go through: a fixed threshold (the
     seed's rule), AutoClip, ZClip, the guard's median/MAD spike rule, OLMo's
     mean + kσ rule and AdaGC (its global form, on the total norm). It reports how many
     steps each would have clipped or skipped, and where. Offline: nothing is retrained, and
-    a policy's own effect on later norms is not simulated.
+    a rule's own effect on later norms is not simulated.
     """
     from gradguard.records import RecordError, read_log
 
@@ -268,7 +268,7 @@ def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
     with Progress(
         TextColumn("replaying"),
         BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} policy steps"),
+        TextColumn("{task.completed:,}/{task.total:,} rule steps"),
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
@@ -297,7 +297,7 @@ def _print_tables(log: Path, results: list[dict[str, Any]], truncated: bool) -> 
                 f"{rec['summary']}" + _own_line(res.get("own_policy"))
             ),
         )
-        table.add_column("policy")
+        table.add_column("rule")
         table.add_column("would", justify="center")
         table.add_column("steps", justify="right")
         table.add_column("share", justify="right")
