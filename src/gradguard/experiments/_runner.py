@@ -52,7 +52,7 @@ __all__ = [
 ProgressCallback = Callable[[str, int, int], None]
 #: Most worker processes accepted (a typo must not fork a thousand interpreters).
 MAX_JOBS = 256
-#: Seconds between a worker's progress messages (a divergence step is ≈ 0.5 ms).
+#: Seconds between a worker's progress messages (a divergence step takes far less).
 _PROGRESS_EVERY_S = 0.1
 
 
