@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,13 +40,24 @@ def load() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
 
 
-def timed_command(args: list[str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True, check=False)
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_command(args: list[str], label: str) -> tuple[float, str]:
+    start, cpu = time.perf_counter(), children_cpu()
+    env = {**os.environ, "COLUMNS": "200"}  # the tour's stage timings on one line
+    done = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    # CPU seconds of the command and its workers: what other jobs on the machine stretch least.
+    CPU.setdefault(label, []).append(children_cpu() - cpu)
     return wall, done.stderr
+
+
+CPU: dict[str, list[float]] = {}
 
 
 def without_wall_time(folder: Path) -> tuple[list[list[str]], dict[str, list[dict]]]:
@@ -67,6 +79,9 @@ def show(name: str, times: dict[int, list[float]]) -> None:
         )
     ratio = min(times[1]) / min(times[2])
     print(f"  ratio jobs 1 / jobs 2 (min): {ratio:.2f}x")
+    for jobs in times:
+        cpu = CPU[f"{name} --jobs {jobs}"]
+        print(f"  CPU time (user + sys, workers included), --jobs {jobs}: min {min(cpu):6.1f} s")
 
 
 def bench_remedies(tmp: Path, repeat: int) -> None:
@@ -76,7 +91,7 @@ def bench_remedies(tmp: Path, repeat: int) -> None:
             out = tmp / f"remedies-j{jobs}-{r}"
             wall, _ = timed_command(
                 [*GRADGUARD, "remedies", "--quick", "--out", str(out), "--jobs", str(jobs),
-                 "--no-progress"]
+                 "--no-progress"], f"remedies --quick --jobs {jobs}",
             )  # fmt: skip
             times[jobs].append(wall)
     print("gradguard remedies --quick:")
@@ -93,7 +108,9 @@ def bench_tour(tmp: Path, repeat: int) -> Path:
     for r in range(repeat):
         for jobs in (1, 2) if r % 2 == 0 else (2, 1):
             out = tmp / f"tour-j{jobs}-{r}"
-            wall, err = timed_command([*GRADGUARD, "tour", "--out", str(out), "--jobs", str(jobs)])
+            wall, err = timed_command(
+                [*GRADGUARD, "tour", "--out", str(out), "--jobs", str(jobs)], f"tour --jobs {jobs}"
+            )
             times[jobs].append(wall)
             stages[jobs] = next(
                 (line.strip() for line in reversed(err.splitlines()) if "tour" in line), ""

@@ -73,7 +73,7 @@ def test_tour_without_torch_runs_what_it_can_and_names_what_it_skipped(tmp_path)
     line = _one_line(r, "skipped gradient flow and the remedies", TORCH)
     assert "the HTML report" not in line
     # said before it starts, on one line
-    assert "note: the tour skips gradient flow and the remedies: " + TORCH in r.stderr
+    assert "note: the tour skips gradient flow and the remedies (" + TORCH in r.stderr
     assert "Step 1: Forward pass" in r.stdout and "28,147,497,671,065,600" in r.stdout
     report = (tmp_path / "t" / "report.html").read_text()
     assert "Gradient flow was not measured" in report
@@ -96,3 +96,11 @@ def test_the_library_says_which_extra_a_torch_name_needs(tmp_path):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "torch", r.stderr
+
+
+def test_tour_in_bengali_names_what_it_skipped_in_bengali(tmp_path):
+    r = _run(tmp_path, ["torch"], "tour", "--lang", "bn", "--out", "t")
+    line = _one_line(r, "`gradguard tour`-এ gradient-এর প্রবাহ আর সমাধানগুলো", "[torch] extra লাগে")
+    assert line.endswith("বাদ গেছে।") and "pip install 'gradguard[torch]'" in line
+    assert "দ্রষ্টব্য: gradient-এর প্রবাহ আর সমাধানগুলো" in r.stderr
+    assert (tmp_path / "t" / "report.html").is_file()

@@ -358,3 +358,28 @@ def test_stopped_run_says_so_in_its_records(tmp_path, monkeypatch):
     assert len(steps) == 10 and steps[-1].extra.get("stopped_early") is True
     assert "grad_h" in steps[-1].extra  # the last profile is the trained net's
     assert not any(s.extra.get("stopped_early") for s in steps[:-1])
+
+
+def test_runner_records_come_from_the_one_constructor(tmp_path, monkeypatch):
+    # The runner builds its step records with gradguard.records.make_record, as the guard
+    # and the monitor do, and they read back unchanged through the one reader.
+    import gradguard.experiments._train as train_mod
+    from gradguard import records
+
+    made = []
+
+    def counting(*args, **kwargs):
+        made.append(records.make_record(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(train_mod, "make_record", counting)
+    written = []
+    for spec in build_grid("quick", experiments=["divergence"], configs=["none", "clip-norm"]):
+        path = tmp_path / f"{spec.config}.jsonl"
+        with RecordWriter(path) as log:
+            train_run(replace(spec, steps=12), log)
+        back = read_log(path).steps
+        written += back
+        assert [r.to_json() for r in back] == [r.to_json() for r in made[-len(back) :]]
+    assert len(made) == len(written) > 0
+    assert {r.kind for r in written} >= {"clipped", "nonfinite"}

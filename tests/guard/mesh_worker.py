@@ -139,7 +139,7 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
             "inf": inf,
         }
 
-    def guarded(tag, model, forward_backward, fault_rank, pipeline_group=None):
+    def guarded(tag, model, forward_backward, fault_rank, pipeline_group=None, sync=True):
         """Three guarded steps, a NaN on ``fault_rank`` in the second: actions, calls."""
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         guard = SpikeGuard(
@@ -149,7 +149,10 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
             spike_rule=None,
             rollback_after=None,
             pipeline_group=pipeline_group,
+            sync=sync,
         )
+        records = []
+        guard.hooks.append(records.append)
         actions, norms, counts = [], [], []
         for step in range(3):
             opt.zero_grad(set_to_none=True)
@@ -162,6 +165,8 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
                 record = guard.step(loss)
             finally:
                 dist.all_reduce = real_all_reduce
+            if record is None:  # sync=False: the record arrived through the hook
+                record = records[-1]
             actions.append(record.action)
             norms.append(record.grad_norm)
             counts.append(calls["all_reduce"])
@@ -187,6 +192,13 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
         named[2][1].grad.to_local().view(-1)[0] = math.nan
     measure("hsdp_fault", named)
     guarded("hsdp_guard", model, lambda: fb(model, part(x, rank, 4), part(y, rank, 4)), 2)
+    guarded(
+        "hsdp_guard_sync_free",
+        model,
+        lambda: fb(model, part(x, rank, 4), part(y, rank, 4)),
+        2,
+        sync=False,
+    )
 
     # --- FSDP × TP on a dp × tp mesh ---------------------------------------------------
     mesh = init_device_mesh("cpu", (2, 2), mesh_dim_names=("dp", "tp"))

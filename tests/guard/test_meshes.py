@@ -111,7 +111,9 @@ def test_a_fault_on_one_rank_reaches_every_rank(ranks, case, value):
             assert got["total"] == math.inf and got["max_abs"] == math.inf
 
 
-@pytest.mark.parametrize("case", ["hsdp_guard", "fsdp_tp_guard", "pp_guard"])
+@pytest.mark.parametrize(
+    "case", ["hsdp_guard", "hsdp_guard_sync_free", "fsdp_tp_guard", "pp_guard"]
+)
 def test_the_guard_skips_on_every_rank_with_one_all_reduce_per_step(ranks, case):
     first = ranks[0][case]
     for r in ranks:

@@ -81,13 +81,13 @@ def _guard(model, opt, sync, clipper=1.0, **kwargs):
     return SpikeGuard(model, opt, clipper=clipper, sync=sync, **kwargs)
 
 
-def _run(sync, clipper, steps=75, log=None, optim="adamw"):
-    model, opt = _setup(optim)
+def _run(sync, clipper, steps=75, log=None, optim="adamw", device="cpu", **kwargs):
+    model, opt = _setup(optim, device)
     records = []
-    guard = _guard(model, opt, sync, clipper, log=log)
+    guard = _guard(model, opt, sync, clipper, log=log, **kwargs)
     guard.hooks.append(records.append)
     for step in range(steps):
-        loss = _forward_backward(model, opt, step, FAULTS.get(step))
+        loss = _forward_backward(model, opt, step, FAULTS.get(step), device=device)
         guard.step(loss, batch=step)
     guard.close()
     return records, model
@@ -145,14 +145,24 @@ def test_a_guarded_step_reads_nothing_on_the_host(monkeypatch):
     assert calls == []
 
 
+def test_same_decisions_on_the_device_without_rollback(device):
+    # On a GPU the records (and so a rollback) arrive a step or a few late: without
+    # rollback the two modes decide the same on every step there too.
+    host, _ = _run(True, 1.0, device=device.type, rollback_after=None)
+    dev, _ = _run(False, 1.0, device=device.type, rollback_after=None)
+    assert [(r.action, r.kind) for r in dev] == [(r.action, r.kind) for r in host]
+    assert sum(r.action == "skip" for r in host) == 6
+
+
 @pytest.mark.parametrize("optim", ["adamw", "sgd"])
 @pytest.mark.parametrize("amp", [False, True], ids=["plain", "gradscaler"])
-def test_fused_skip_leaves_state_bitwise_unchanged(optim, amp):
-    model, opt = _setup(optim)
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10) if amp else None
+def test_fused_skip_leaves_state_bitwise_unchanged(optim, amp, device):
+    dev = device.type
+    model, opt = _setup(optim, dev)
+    scaler = torch.amp.GradScaler(dev, init_scale=2.0**10) if amp else None
     guard = _guard(model, opt, False, 1.0, scaler=scaler, rollback_after=None)
     for step in range(12):
-        guard.step(_forward_backward(model, opt, step, scaler=scaler))
+        guard.step(_forward_backward(model, opt, step, scaler=scaler, device=dev))
     # (With a GradScaler a NaN gradient is AMP's found_inf: tested below.)
     for fault in ("spike",) if amp else ("nan", "spike"):
         params = [p.detach().clone() for p in model.parameters()]
@@ -163,7 +173,8 @@ def test_fused_skip_leaves_state_bitwise_unchanged(optim, amp):
         scale = scaler.get_scale() if amp else None
         records = []
         guard.hooks[:] = [records.append]
-        guard.step(_forward_backward(model, opt, 12, fault, scaler=scaler))
+        guard.step(_forward_backward(model, opt, 12, fault, scaler=scaler, device=dev))
+        guard._sync_free.flush()  # (on a GPU the record may still be in flight)
         assert records[-1].action == "skip"
         assert records[-1].kind == ("nonfinite" if fault == "nan" else "spike")
         for p, q in zip(params, model.parameters(), strict=True):

@@ -87,13 +87,13 @@ def replay(
         "flagged as spikes or rolled back), for SpikeGuard(skip_steps=...).",
     ),
 ) -> None:
-    """Replay a recorded gradient-norm trace through each clipping and spike policy.
+    """Replay a recorded gradient-norm trace through each clipping and spike rule.
 
     For every run in the log, the pre-clip norms go through: a fixed threshold (the
     seed's rule), AutoClip, ZClip, the guard's median/MAD spike rule, OLMo's
     mean + kσ rule and AdaGC (its global form, on the total norm). It reports how many
     steps each would have clipped or skipped, and where. Offline: nothing is retrained, and
-    a policy's own effect on later norms is not simulated.
+    a rule's own effect on later norms is not simulated.
     """
     from gradguard.records import RecordError, read_log
 
@@ -106,25 +106,33 @@ def replay(
     if skip_list:
         _print_skip_list(log, data.steps, run, as_json)
         return
-    runs: dict[str | None, list[Any]] = {}
-    for r in data.steps:
-        if r.grad_norm is not None:
-            runs.setdefault(r.run, []).append(r)
+    # One entry per run of the log (Log.runs: a guard's header, or a restarting step
+    # index, opens a new one), so a log appended to by a second run replays as two.
+    runs: list[tuple[str | None, Any, list[Any]]] = []
+    for i, segment in enumerate(data.runs):
+        records = [r for r in segment.steps if r.grad_norm is not None]
+        if records:
+            label = segment.name
+            if label is None and len(data.runs) > 1:
+                label = f"{i + 1} of {len(data.runs)}"
+            runs.append((label, segment, records))
     if run is not None:
-        if run not in runs:
-            known = ", ".join(repr(k) for k in runs if k is not None) or "none"
+        chosen = [x for x in runs if x[1].name == run]
+        if not chosen:
+            known = ", ".join(repr(x[1].name) for x in runs if x[1].name is not None) or "none"
             raise UsageFailure(f"--run must name a run in {log}, got {run!r} (runs: {known}).")
-        runs = {run: runs[run]}
+        runs = chosen
     if not runs:
         raise UsageFailure(
             f"{log}: no step records with a grad_norm to replay "
             f"({len(data.steps)} step records read)."
         )
     options = (percentile, history, alpha, z_thresh, warmup, window, k)
-    total = sum(len(r) for r in runs.values()) * 6  # six rules
+    total = sum(len(r) for _, _, r in runs) * 6  # six rules
     with _progress(total) as advance:
         results = [
-            _replay_run(name, records, max_norm, options, advance) for name, records in runs.items()
+            _replay_run(name, records, max_norm, options, advance, segment)
+            for name, segment, records in runs
         ]
     if as_json:
         payload = {"log": str(log), "truncated_tail": data.truncated_tail, "runs": results}
@@ -166,6 +174,7 @@ def _replay_run(
     max_norm: float | None,
     options: tuple[float, int, float, float, int, int, float],
     advance: Callable[[int], None] | None,
+    segment: Any = None,
 ) -> dict[str, Any]:
     """Replay one run's norm trace through the six rules; return its JSON-ready result."""
     from gradguard.rules import replay_trace
@@ -183,11 +192,8 @@ def _replay_run(
         "run": name,
         "steps": len(records),
         "nonfinite_steps": trace.nonfinite_steps,
-        "recorded": {
-            "clipped": sum(1 for r in records if r.clipped),
-            "skipped": sum(1 for r in records if r.action != "step"),
-            "rollbacks": sum(1 for r in records if r.action == "rollback"),
-        },
+        "recorded": _recorded(segment.steps if segment is not None else records),
+        "own_policy": _own_policy(segment),
         "max_grad_norm": max((x for x in trace.norms if math.isfinite(x)), default=None),
         "policies": [
             {
@@ -205,6 +211,51 @@ def _replay_run(
     }
 
 
+def _own_line(own: dict[str, Any] | None) -> str:
+    if not own:
+        return ""
+    if "error" in own:
+        return f"; the run's own policy could not be replayed: {own['error']}"
+    line = f"; the run's own policy, replayed: {own['reproduced']} of {own['steps']} decisions"
+    if own["mismatches"]:
+        first = own["mismatches"][0]
+        line += f" (first difference at step {first['step']})"
+    return line
+
+
+def _recorded(steps: list[Any]) -> dict[str, Any]:
+    """What the run did, counted as ``gradguard report`` counts it (records.count_steps)."""
+    from gradguard.records import count_steps
+
+    c = count_steps(steps)
+    return {
+        "clipped": c.clipped,
+        "skipped": c.skipped,
+        "rollbacks": c.rollbacks,
+        "amp_skipped": c.amp_skipped,
+        "nonfinite": c.nonfinite,
+        "spikes": c.spikes,
+        "summary": c.describe(),
+    }
+
+
+def _own_policy(segment: Any) -> dict[str, Any] | None:
+    """The run's own guard replayed from its header (``None``: not a guard's log)."""
+    from gradguard.rules import replay_guard
+
+    if segment is None or not isinstance(segment.meta.get("guard"), dict):
+        return None
+    try:
+        result = replay_guard(segment)
+    except (ValueError, KeyError, TypeError) as e:
+        return {"error": str(e)}
+    return {
+        "steps": len(result.actions),
+        "reproduced": result.reproduced,
+        "mismatches": [{"step": s, "recorded": a, "replayed": b} for s, a, b in result.mismatches],
+    }
+
+
 @contextmanager
 def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
     """A rich progress bar on stderr for long replays (none for short ones)."""
@@ -217,7 +268,7 @@ def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
     with Progress(
         TextColumn("replaying"),
         BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} policy steps"),
+        TextColumn("{task.completed:,}/{task.total:,} rule steps"),
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
@@ -243,10 +294,10 @@ def _print_tables(log: Path, results: list[dict[str, Any]], truncated: bool) -> 
             caption=(
                 f"{res['steps']} steps; non-finite: {len(res['nonfinite_steps'])} "
                 f"(every guard skips them; no clipper rescues them); recorded: "
-                f"{rec['clipped']} clipped, {rec['skipped']} skipped, {rec['rollbacks']} rollbacks"
+                f"{rec['summary']}" + _own_line(res.get("own_policy"))
             ),
         )
-        table.add_column("policy")
+        table.add_column("rule")
         table.add_column("would", justify="center")
         table.add_column("steps", justify="right")
         table.add_column("share", justify="right")

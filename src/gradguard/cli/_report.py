@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from gradguard.cli._app import (
+    EXTRAS,
     RuntimeFailure,
     UsageFailure,
     app,
@@ -292,12 +293,15 @@ def tour(
 
     words = load_catalog(lang)
     # Without an extra the tour runs the stages it can and names the ones it skips.
-    needs = {"torch": ("gradient flow", "the remedies"), "matplotlib": ("the HTML report",)}
-    missing = {m: missing_extra(m) for m in needs}
-    skipped = [(stages, hint) for m, stages in needs.items() if (hint := missing[m])]
-    for stages, hint in skipped:
-        note = f"the tour skips {' and '.join(stages)}: {hint}."
-        err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    missing = {m: missing_extra(m) for m in ("torch", "matplotlib")}
+    skipped = [
+        words.get(f"tour.skip_{EXTRAS[m]}") + " (" + words.get("tour.needs", extra=EXTRAS[m]) + ")"
+        for m, hint in missing.items()
+        if hint
+    ]
+    for what in skipped:
+        note = escape(words.get("tour.skips", what=what))
+        err.print(f"[yellow]{escape(words['tour.note'])}:[/] {note}", soft_wrap=True)
     # Every prerequisite before the first long stage: a writable folder, --jobs, the fonts.
     _check_writable(out, lang)
     workers = 1
@@ -374,8 +378,4 @@ def tour(
     if path is not None:
         print(words.get("tour.report_at", path=path.resolve()))
     if skipped:
-        raise UsageFailure(
-            "`gradguard tour` skipped "
-            + "; ".join(f"{' and '.join(stages)} ({hint})" for stages, hint in skipped)
-            + "."
-        )
+        raise UsageFailure(words.get("tour.skipped", what="; ".join(skipped)))

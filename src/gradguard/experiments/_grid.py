@@ -23,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.experiments._names import (
     DIVERGENCE_CONFIGS,
@@ -98,16 +99,13 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         # A spec built by hand is checked as strictly as one from the CLI.
-        if self.experiment not in EXPERIMENTS:
-            raise InputError("experiment", self.experiment, "one of " + ", ".join(EXPERIMENTS))
-        if self.task not in TASKS:
-            raise InputError("task", self.task, "one of " + ", ".join(TASKS))
+        check_choice(self.experiment, "experiment", EXPERIMENTS)
+        check_choice(self.task, "task", TASKS)
         check_T(self.T, minimum=self.problem.min_T, maximum=MAX_T)
         check_cell(self.model)
         check_init(self.init, self.rho)
         check_seed(self.seed)
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError("optimizer", self.optimizer, "one of " + ", ".join(OPTIMIZERS))
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
         if not _positive(self.lr):
             raise InputError("lr", self.lr, "a finite number > 0 (the learning rate)")
         if self.clip not in (None, "norm", "value"):
@@ -270,12 +268,7 @@ def _long_range_specs(p: Preset, task: str, T: int, seed: int) -> list[RunSpec]:
 def _parse_names(values: Sequence[str] | None, allowed: Sequence[str], name: str) -> list[str]:
     if values is None:
         return list(allowed)
-    out = []
-    for v in values:
-        if v not in allowed:
-            raise InputError(name, v, "one of " + ", ".join(allowed))
-        out.append(v)
-    return out
+    return [check_choice(v, name, allowed) for v in values]
 
 
 def build_grid(
@@ -305,9 +298,7 @@ def build_grid(
         seed, ``T``, ``steps`` or ``lr``.
     """
     if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise InputError("preset", preset, "one of " + ", ".join(PRESETS))
-        p = PRESETS[preset]
+        p = PRESETS[check_choice(preset, "preset", tuple(PRESETS))]
     else:
         p = preset
     exps = _parse_names(experiments, EXPERIMENTS, "experiment") if experiments else p.experiments

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from gradguard._validate import check_choice
 from gradguard.errors import InputError
 
 __all__ = [
@@ -104,15 +105,12 @@ def check_count(value: object, name: str, maximum: int) -> int:
 
 def check_cell(cell: object, name: str = "model") -> str:
     """Return ``cell`` if it names a known cell, else raise :class:`InputError`."""
-    if cell not in CELLS:
-        raise InputError(name, cell, "one of " + ", ".join(CELLS))
-    return str(cell)
+    return check_choice(cell, name, CELLS)
 
 
 def check_init(init: object, rho: float | None = None, name: str = "init") -> str:
     """Check an init scheme name (and ``rho``, which ``scaled-orthogonal`` needs)."""
-    if init not in INITS:
-        raise InputError(name, init, "one of " + ", ".join(INITS))
+    check_choice(init, name, INITS)
     if init == "scaled-orthogonal":
         if rho is None:
             raise InputError(

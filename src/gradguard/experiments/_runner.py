@@ -52,7 +52,7 @@ __all__ = [
 ProgressCallback = Callable[[str, int, int], None]
 #: Most worker processes accepted (a typo must not fork a thousand interpreters).
 MAX_JOBS = 256
-#: Seconds between a worker's progress messages (a divergence step is ≈ 0.5 ms).
+#: Seconds between a worker's progress messages (a divergence step takes far less).
 _PROGRESS_EVERY_S = 0.1
 
 
@@ -153,7 +153,9 @@ def run_remedies(
         with workers), in this process.
       jobs: worker processes (``1``: run here, one run after the other). Each
         worker trains one run at a time, single-threaded; the rows come back in
-        the grid's order whatever finishes first.
+        the grid's order whatever finishes first. Workers are started with
+        multiprocessing's ``spawn``: a script that calls this with ``jobs > 1``
+        needs the usual ``if __name__ == "__main__":`` guard.
 
     Returns:
       the :class:`RunSummary` rows, in grid order.

@@ -69,8 +69,8 @@ def clip_and_measure(
     (a test compares): for the runner's models — every gradient dense, on one
     device, one dtype — a short path computes them with six small kernels (the
     total norm as torch's ``get_total_norm`` computes it, one ``aminmax`` over
-    all entries, one stack for the host read: ≈ 0.016 ms less per step than
-    ``grad_stats`` inside the divergence experiment's loop); a step with any
+    all entries, one stack for the host read: fewer kernels per step than
+    ``grad_stats`` (``benchmarks/bench_remedies.py``); a step with any
     non-finite value, or other gradients, goes through ``grad_stats`` itself,
     whose non-finite bookkeeping is exact. The clipping is the seed's
     ``g / max(1, ‖g‖/c)`` with torch's ``1e-6`` added to the norm — bit for bit
@@ -81,8 +81,8 @@ def clip_and_measure(
     The runner must read the statistics on the host every step anyway (to stop at
     the first non-finite step), so unlike torch's clipper this one decides on the
     host: one read for the statistics and ``loss``, then a multiply only when
-    clipping acts. At the divergence experiment's sizes (a 0.4 ms step) each tiny
-    kernel saved is about 1 % of the step.
+    clipping acts. At the divergence experiment's sizes a step is a handful of tiny
+    kernels, so each one saved is a visible share of the step.
 
     Args:
       parameters: the model's parameters, ``.grad`` filled.

@@ -62,10 +62,23 @@ def clip_coefficient(norm: float | Fraction, c: float | Fraction) -> float | Fra
     """
     check_threshold(c)
     if _exact(norm, c):
-        exact = Fraction(norm) / Fraction(c)
-        return Fraction(1) if exact <= 1 else 1 / exact
-    ratio = float(norm) / float(c)
-    return 1.0 if ratio <= 1 else 1.0 / ratio
+        return 1 / _divisor(Fraction(norm), c)
+    return 1.0 / _divisor(float(norm), c)
+
+
+def _divisor(norm, c):
+    """The seed's divisor ``max(1, norm / c)``, in ``norm``'s own arithmetic.
+
+    ``norm`` is a ``Fraction`` (exact), a numpy floating scalar (``c`` rounded to
+    its dtype) or a ``float``; the clip coefficient is ``1 / divisor`` and
+    :func:`clip_by_norm` divides ``g`` by it. A NaN norm gives a NaN divisor.
+    """
+    if isinstance(norm, Fraction):
+        ratio = norm / Fraction(c)
+        return Fraction(1) if ratio <= 1 else ratio
+    one = type(norm)(1) if _is_numpy_float(norm) else 1.0
+    ratio = norm / type(one)(c)
+    return one if ratio <= 1 else ratio
 
 
 def _is_array(g: object) -> bool:
@@ -120,16 +133,14 @@ def clip_by_norm(g, c):
         norm = float(np.linalg.norm(g.astype(np.float64, copy=False).ravel()))
         if norm <= c:
             return g.copy()
-        return (g / (norm / float(c))).astype(g.dtype, copy=False)
+        return (g / _divisor(norm, c)).astype(g.dtype, copy=False)
     if _is_numpy_float(g):
-        dt = type(g)
-        return g / max(dt(1), abs(g) / dt(c))
+        return g / _divisor(abs(g), c)
     if _exact(g, c):
-        divisor = max(Fraction(1), abs(Fraction(g)) / Fraction(c))
-        out = Fraction(g) / divisor
+        out = Fraction(g) / _divisor(abs(Fraction(g)), c)
         return int(out) if out.denominator == 1 else out
     g = float(g)
-    return g / max(1.0, abs(g) / float(c))
+    return g / _divisor(abs(g), c)
 
 
 @overload

@@ -31,7 +31,14 @@ from gradguard.rules._decision import (
     decide,
 )
 from gradguard.rules._order import median_and_mad, percentile
-from gradguard.rules._replay import RuleReplay, TraceReplay, replay_trace
+from gradguard.rules._replay import (
+    GuardReplay,
+    RuleReplay,
+    TraceReplay,
+    replay_guard,
+    replay_trace,
+    rule_from_header,
+)
 from gradguard.rules._scalar import (
     RULES,
     AdaGCRule,
@@ -53,6 +60,7 @@ __all__ = [
     "Decision",
     "EmaZScoreRule",
     "FixedThreshold",
+    "GuardReplay",
     "MeanStdRule",
     "MedianMadRule",
     "Outcome",
@@ -67,5 +75,7 @@ __all__ = [
     "decide",
     "median_and_mad",
     "percentile",
+    "replay_guard",
     "replay_trace",
+    "rule_from_header",
 ]

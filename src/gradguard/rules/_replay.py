@@ -6,13 +6,24 @@ same :meth:`~gradguard.rules.Rule.observe` the clippers and the guard call in tr
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from gradguard.rules._scalar import Rule, RuleAction
+from gradguard.records import RunLog, classify
+from gradguard.rules._decision import decide
+from gradguard.rules._scalar import RULES, Rule, RuleAction
 
-__all__ = ["RuleReplay", "TraceReplay", "replay_trace"]
+__all__ = [
+    "GuardReplay",
+    "RuleReplay",
+    "TraceReplay",
+    "replay_guard",
+    "replay_trace",
+    "rule_from_header",
+]
 
 
 @dataclass
@@ -102,3 +113,127 @@ def replay_trace(
             progress(len(steps) % 10_000)
         out.append(RuleReplay(name, rule.describe(), rule.action, hit, thresholds))
     return TraceReplay(list(steps), list(norms), nonfinite, out)
+
+
+@dataclass
+class GuardReplay:
+    """A guard's decisions recomputed from its log, beside what the log says it did.
+
+    Attributes:
+      actions: the replayed action of every step record (``step``, ``skip``, ``rollback``).
+      kinds: the replayed kind (``ok``, ``nonfinite``, ``spike``, ``amp_skip``; a taken
+        step's ``clipped`` is the clipper's, not replayed, and reads ``ok``).
+      thresholds: the spike rule's threshold in force at each step (``None``: no rule,
+        warming up, or not judged).
+      mismatches: ``(step, recorded action, replayed action)`` wherever they differ.
+    """
+
+    actions: list[str]
+    kinds: list[str]
+    thresholds: list[float | None]
+    mismatches: list[tuple[int, str, str]]
+
+    @property
+    def reproduced(self) -> int:
+        """How many steps' actions the replay reproduced."""
+        return len(self.actions) - len(self.mismatches)
+
+
+def rule_from_header(spec: Mapping[str, Any] | None) -> Rule | None:
+    """Rebuild a rule from a guard log header's ``{"name": …, "state": …}`` (or ``None``)."""
+    if not spec:
+        return None
+    cls = RULES.get(str(spec.get("name")))
+    if cls is None:
+        raise ValueError(f"unknown rule {spec.get('name')!r} in the log's header")
+    rule = cls.__new__(cls)
+    rule.load_state_dict(dict(spec["state"]))
+    return rule
+
+
+def replay_guard(run: RunLog) -> GuardReplay:
+    """Recompute a guard's decisions from its own log: the run's own rules and policies.
+
+    The log's ``"run"`` header (every guard writes one) names the spike and loss rules
+    with their starting state and the guard's policies; each step record gives the
+    numbers the guard judged. The replay feeds them to fresh copies of those rules, asks
+    the guard's own :func:`decide` what to do, and — like the guard — takes a snapshot
+    of the rules every ``snapshot_every`` healthy steps and restores it at a rollback.
+    So it reproduces the run's decisions exactly, rollbacks included.
+
+    Args:
+      run: one run of a log (:attr:`gradguard.records.Log.runs`).
+
+    Returns:
+      A :class:`GuardReplay`.
+
+    Raises:
+      ValueError: the run has no guard header (not written by a guard).
+    """
+    cfg = run.meta.get("guard")
+    if not isinstance(cfg, Mapping):
+        raise ValueError(
+            "the run has no guard header: replaying the guard's own policy needs a log "
+            "written by SpikeGuard (it opens each run with a 'run' line holding its rules)"
+        )
+    spike_rule = rule_from_header(cfg.get("spike_rule"))
+    loss_rule = rule_from_header(cfg.get("loss_rule"))
+    policies = {"spike": cfg.get("on_spike", "skip"), "nonfinite": cfg.get("on_nonfinite", "skip")}
+    rollback_after = cfg.get("rollback_after", 3)
+    max_rollbacks = int(cfg.get("max_rollbacks", 10))
+    snapshot_every = int(cfg.get("snapshot_every", 100))
+
+    def rules_state() -> tuple[Any, Any]:
+        return (
+            copy.deepcopy(spike_rule.state_dict()) if spike_rule else None,
+            copy.deepcopy(loss_rule.state_dict()) if loss_rule else None,
+        )
+
+    snapshot = rules_state()
+    healthy = consecutive = rollbacks = 0
+    due = False
+    out = GuardReplay([], [], [], [])
+    for r in run.steps:
+        if due:
+            snapshot, healthy, due = rules_state(), 0, False
+        norm = math.nan if r.grad_norm is None else float(r.grad_norm)
+        amp = r.kind == "amp_skip"
+        spike, threshold = False, None
+        if r.grad_finite and r.loss_finite and not amp:
+            spike = not math.isfinite(norm)
+            if spike_rule is not None:
+                verdict = spike_rule.observe(norm)
+                spike |= verdict.flagged
+                threshold = verdict.threshold
+            if loss_rule is not None and r.loss is not None:
+                spike |= loss_rule.observe(float(r.loss)).flagged
+        kind = classify(
+            loss_finite=r.loss_finite,
+            grad_finite=r.grad_finite,
+            clipped=False,
+            spike=spike,
+            amp_skip=amp,
+        )
+        decision = decide(
+            kind,
+            policies["spike" if kind == "spike" else "nonfinite"],
+            consecutive,
+            rollbacks,
+            rollback_after=rollback_after,
+            max_rollbacks=max_rollbacks,
+        )
+        consecutive = decision.consecutive_bad
+        if decision.outcome == "rollback":
+            rollbacks += 1
+            for rule, state in zip((spike_rule, loss_rule), snapshot, strict=True):
+                if rule is not None and state is not None:
+                    rule.load_state_dict(copy.deepcopy(state))
+        if decision.outcome == "step" and decision.healthy:
+            healthy += 1
+            due = healthy >= snapshot_every
+        out.actions.append(decision.action)
+        out.kinds.append(kind)
+        out.thresholds.append(threshold)
+        if decision.action != r.action:
+            out.mismatches.append((r.step, r.action, decision.action))
+    return out

@@ -51,18 +51,25 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor
 
 from gradguard import rules
-from gradguard.errors import InputError
 from gradguard.records import RecordWriter, StepRecord, classify, make_record
-from gradguard.rules import Decision, MedianMadRule, Policy, Rule, check_policy
+from gradguard.rules import Decision, MedianMadRule, Policy, Rule
 from gradguard.skiplist import SkipList
-from gradguard.torch._clippers import Clipper, ClipResult, NormClipper, without_overflow
+from gradguard.torch._clippers import Clipper, ClipResult, without_overflow
+from gradguard.torch._guard_args import (
+    check_optimizer,
+    check_options,
+    check_restore,
+    check_state,
+    guard_clipper,
+    rank_path,
+)
+from gradguard.torch._provenance import batch_id, listed
 from gradguard.torch._record import first_lr, scalar_tensor
 from gradguard.torch._sinks import emit, tensorboard_writer
 from gradguard.torch._snapshot import (
@@ -72,7 +79,7 @@ from gradguard.torch._snapshot import (
     restore_state,
     unplain_tree,
 )
-from gradguard.torch._stats import GradStats, HostGradStats, check_norm_type, grad_stats
+from gradguard.torch._stats import GradStats, HostGradStats, grad_stats
 
 if TYPE_CHECKING:
     from gradguard.torch._syncfree import SyncFreeStep
@@ -86,27 +93,6 @@ class GuardError(RuntimeError):
     def __init__(self, message: str, record: StepRecord | None = None) -> None:
         super().__init__(message)
         self.record = record
-
-
-def _check_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
-    if state is None:
-        return {}
-    if not isinstance(state, Mapping):
-        raise InputError("state", type(state).__name__, "a dict of name → object with state_dict()")
-    for name, obj in state.items():
-        if not (
-            callable(getattr(obj, "state_dict", None))
-            and callable(getattr(obj, "load_state_dict", None))
-        ):
-            raise InputError(
-                f"state[{name!r}]",
-                type(obj).__name__,
-                "an object with state_dict() and load_state_dict() (a module, an "
-                "optimizer, your own class)",
-                "A tensor the loop rebinds every batch (a hidden state) cannot be restored "
-                "in place: follow record.action instead (docs/guard/carried-state.md).",
-            )
-    return dict(state)
 
 
 class SpikeGuard:
@@ -199,47 +185,25 @@ class SpikeGuard:
         skip_steps: Any = None,
         state: Mapping[str, Any] | None = None,
     ) -> None:
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise InputError(
-                "optimizer",
-                type(optimizer).__name__,
-                "a torch.optim.Optimizer",
-                "The guard steps, withholds and restores the optimizer; a hand-written "
-                "update (p.data.add_(…)) gives it nothing to withhold or restore. Plain SGD "
-                "is torch.optim.SGD(model.parameters(), lr=lr); for another update, "
-                "subclass torch.optim.Optimizer and put it in step().",
-            )
-        self.state_objects = _check_state(state)
-        check_policy("on_nonfinite", on_nonfinite)
-        check_policy("on_spike", on_spike)
-        for name, value, lo in (
-            ("skip_batches", skip_batches, 0),
-            ("snapshot_every", snapshot_every, 1),
-            ("max_rollbacks", max_rollbacks, 0),
-            ("layer_norms_every", layer_norms_every, 0),
-            ("update_ratio_every", update_ratio_every, 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-                raise InputError(name, value, f"a whole number ≥ {lo}")
-        if rollback_after is not None and (
-            isinstance(rollback_after, bool)
-            or not isinstance(rollback_after, int)
-            or rollback_after < 1
-        ):
-            raise InputError("rollback_after", rollback_after, "a whole number ≥ 1 or None")
-        if not (clipper is None or isinstance(clipper, (Clipper, int, float))):
-            raise InputError(
-                "clipper",
-                clipper,
-                "a Clipper (NormClipper, ZClip, AutoClip, AGC, ValueClipper), a number "
-                "(a fixed max_norm) or None",
-            )
-        for name, rule in (("spike_rule", spike_rule), ("loss_rule", loss_rule)):
-            if not (rule is None or rule == "default" or isinstance(rule, Rule)):
-                raise InputError(
-                    name, rule, "a gradguard.rules rule (e.g. MedianMadRule()) or None"
-                )
-        norm_type = check_norm_type(norm_type)
+        check_optimizer(optimizer)
+        self.state_objects = check_state(state)
+        norm_type = check_options(
+            on_nonfinite=on_nonfinite,
+            on_spike=on_spike,
+            rollback_after=rollback_after,
+            counts={
+                "skip_batches": (skip_batches, 0),
+                "snapshot_every": (snapshot_every, 1),
+                "max_rollbacks": (max_rollbacks, 0),
+                "layer_norms_every": (layer_norms_every, 0),
+                "update_ratio_every": (update_ratio_every, 0),
+            },
+            clipper=clipper,
+            spike_rule=spike_rule,
+            loss_rule=loss_rule,
+            norm_type=norm_type,
+        )
+        check_restore(restore)
         self.model = model
         # Read once: walking the module tree costs more than the statistics on small
         # models. Parameters added to the model later are not guarded.
@@ -247,14 +211,7 @@ class SpikeGuard:
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.scaler = scaler
-        self.clipper: Clipper | None
-        if isinstance(clipper, (int, float)):
-            try:
-                self.clipper = NormClipper(float(clipper), norm_type)
-            except InputError as err:
-                raise err.renamed("clipper") from None
-        else:
-            self.clipper = clipper
+        self.clipper = guard_clipper(clipper, norm_type)
         self.norm_type = float(norm_type)
         self.on_nonfinite = on_nonfinite
         self.on_spike = on_spike
@@ -302,13 +259,7 @@ class SpikeGuard:
         self._header_written = False
         self._recent_bad: deque[StepRecord] = deque(maxlen=3)
         self._t0 = time.perf_counter()
-        if snapshot_path is not None and self._distributed:
-            # Every rank keeps its own state (its shards, its RNG): one file per rank.
-            path = Path(snapshot_path)
-            snapshot_path = path.with_name(f"{path.stem}.rank{self.rank}{path.suffix}")
-        self.snapshot = Snapshot(snapshot_path)
-        if restore is not None and not callable(restore):
-            raise InputError("restore", restore, "a function taking no arguments, or None")
+        self.snapshot = Snapshot(rank_path(snapshot_path, self.rank, self._distributed))
         self.restore = restore
         self.skip_steps = None if skip_steps is None else SkipList.coerce(skip_steps)
         self._batches_seen = 0
@@ -427,11 +378,7 @@ class SpikeGuard:
         if self._skip_remaining > 0:
             self._skip_remaining -= 1
             return True
-        if self.skip_steps is not None:
-            if batch is not None:
-                return self.skip_steps.has_batch(batch_id(batch))
-            return self.skip_steps.has_step(position)
-        return False
+        return self.skip_steps is not None and listed(self.skip_steps, position, batch)
 
     # -- the step ------------------------------------------------------------------
     def _unscale(self) -> Tensor | None:
@@ -863,34 +810,6 @@ class SpikeGuard:
             self._healthy_since_snapshot = int(snap["healthy_since"])
             self._snapshot_due = bool(snap["due"])
         self._load_rules_state(state)
-
-
-def batch_id(batch: Any) -> Any:
-    """Return a JSON-ready identifier of ``batch`` for the record.
-
-    A number or a string as it is; a list or tuple of them as a list; a tensor of up to
-    64 entries as a list of its values, a longer one as ``"sha256:…"`` of its bytes.
-
-    Raises:
-      InputError: ``batch`` is none of these.
-    """
-    if isinstance(batch, (int, float, str)):
-        return batch
-    if isinstance(batch, Tensor):
-        t = batch.detach()
-        if t.numel() <= 64:
-            return t.reshape(-1).tolist()
-        import hashlib
-
-        data = t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-        return "sha256:" + hashlib.sha256(data).hexdigest()
-    if isinstance(batch, (list, tuple)) and all(isinstance(b, (int, float, str)) for b in batch):
-        return list(batch)
-    raise InputError(
-        "batch",
-        type(batch).__name__,
-        "an identifier of the batch: a number, a string, a list of them or a tensor",
-    )
 
 
 class Monitor(SpikeGuard):

@@ -1,0 +1,130 @@
+"""The checks on :class:`~gradguard.torch.SpikeGuard`'s arguments, before it builds anything.
+
+Every check raises :class:`~gradguard.errors.InputError` naming the argument, the
+value and the rule, so a bad argument fails before a log file is opened or a
+snapshot taken.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gradguard.errors import InputError
+from gradguard.rules import Rule, check_policy
+from gradguard.torch._clippers import Clipper, NormClipper
+from gradguard.torch._stats import check_norm_type
+
+__all__: list[str] = []  # private: SpikeGuard's helpers
+
+
+def check_optimizer(optimizer: object) -> None:
+    """Raise :class:`InputError` unless ``optimizer`` is a ``torch.optim.Optimizer``."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise InputError(
+            "optimizer",
+            type(optimizer).__name__,
+            "a torch.optim.Optimizer",
+            "The guard steps, withholds and restores the optimizer; a hand-written "
+            "update (p.data.add_(…)) gives it nothing to withhold or restore. Plain SGD "
+            "is torch.optim.SGD(model.parameters(), lr=lr); for another update, "
+            "subclass torch.optim.Optimizer and put it in step().",
+        )
+
+
+def check_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return ``state`` (objects saved with every snapshot) as a dict, or raise."""
+    if state is None:
+        return {}
+    if not isinstance(state, Mapping):
+        raise InputError("state", type(state).__name__, "a dict of name → object with state_dict()")
+    for name, obj in state.items():
+        if not (
+            callable(getattr(obj, "state_dict", None))
+            and callable(getattr(obj, "load_state_dict", None))
+        ):
+            raise InputError(
+                f"state[{name!r}]",
+                type(obj).__name__,
+                "an object with state_dict() and load_state_dict() (a module, an "
+                "optimizer, your own class)",
+                "A tensor the loop rebinds every batch (a hidden state) cannot be restored "
+                "in place: follow record.action instead (docs/guard/carried-state.md).",
+            )
+    return dict(state)
+
+
+def check_options(
+    *,
+    on_nonfinite: object,
+    on_spike: object,
+    rollback_after: object,
+    counts: Mapping[str, tuple[object, int]],
+    clipper: object,
+    spike_rule: object,
+    loss_rule: object,
+    norm_type: object,
+) -> float:
+    """Check the guard's policies, counts, clipper and rules; return ``norm_type`` checked.
+
+    Args:
+      on_nonfinite, on_spike: the policies (``"skip"``, ``"raise"``, ``"step"``).
+      rollback_after: a whole number ≥ 1 or ``None``.
+      counts: ``name → (value, least value allowed)`` for the whole-number arguments.
+      clipper: a :class:`Clipper`, a number or ``None``.
+      spike_rule, loss_rule: a rule, ``None`` (or ``"default"`` for the spike rule).
+      norm_type: the norm's order ``p``.
+    """
+    check_policy("on_nonfinite", on_nonfinite)
+    check_policy("on_spike", on_spike)
+    for name, (value, lo) in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise InputError(name, value, f"a whole number ≥ {lo}")
+    if rollback_after is not None and (
+        isinstance(rollback_after, bool)
+        or not isinstance(rollback_after, int)
+        or rollback_after < 1
+    ):
+        raise InputError("rollback_after", rollback_after, "a whole number ≥ 1 or None")
+    if not (clipper is None or isinstance(clipper, (Clipper, int, float))):
+        raise InputError(
+            "clipper",
+            clipper,
+            "a Clipper (NormClipper, ZClip, AutoClip, AGC, ValueClipper), a number "
+            "(a fixed max_norm) or None",
+        )
+    for name, rule in (("spike_rule", spike_rule), ("loss_rule", loss_rule)):
+        if not (rule is None or rule == "default" or isinstance(rule, Rule)):
+            raise InputError(name, rule, "a gradguard.rules rule (e.g. MedianMadRule()) or None")
+    return check_norm_type(norm_type)
+
+
+def guard_clipper(clipper: Clipper | float | None, norm_type: float) -> Clipper | None:
+    """Return the guard's clipper: a number ``c`` becomes ``NormClipper(c, norm_type)``."""
+    if isinstance(clipper, (int, float)):
+        try:
+            return NormClipper(float(clipper), norm_type)
+        except InputError as err:
+            raise err.renamed("clipper") from None
+    return clipper
+
+
+def rank_path(
+    path: str | os.PathLike[str] | None, rank: int, distributed: bool
+) -> str | os.PathLike[str] | None:
+    """Return the snapshot path of this rank: ``NAME.rankR.EXT`` under torch.distributed."""
+    if path is None or not distributed:
+        return path
+    # Every rank keeps its own state (its shards, its RNG): one file per rank.
+    p = Path(path)
+    return p.with_name(f"{p.stem}.rank{rank}{p.suffix}")
+
+
+def check_restore(restore: object) -> None:
+    """Raise :class:`InputError` unless ``restore`` is a function (or ``None``)."""
+    if restore is not None and not callable(restore):
+        raise InputError("restore", restore, "a function taking no arguments, or None")
