@@ -114,7 +114,7 @@ FLAGS: dict[str, str] = {
     "seeds": "--seeds",
     "experiment": "--experiments",
     "config": "--configs",
-    "steps": "--steps",
+    "steps": "--train-steps",  # optimizer steps (remedies); --steps is T
     "lr": "--lr",
     "dtype": "--dtype",
     "rows": "--rows",

@@ -24,7 +24,7 @@ from gradguard.errors import InputError
 
 def _usage(e: InputError) -> UsageFailure:
     # T is the sequence length here, typed -T; remedies count optimizer steps with --train-steps.
-    return usage(e, T="-T", steps="--train-steps", jobs="--jobs")
+    return usage(e, T="-T", jobs="--jobs")
 
 
 def _split(text: str | None) -> list[str] | None:
