@@ -46,13 +46,22 @@ def lightning_ddp(out: Path) -> dict:
     cb = SpikeGuardCallback(clipper=1.0, spike_rule=None)
     actions: list[str] = []
 
+    norms: list[list[float]] = []
+
+    class Norm(pl.Callback):  # runs before the guard's hook: torch's norm of this rank's grads
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+            grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+            norms.append([float(torch.nn.utils.get_total_norm(grads))])
+
     class Watch(pl.Callback):  # runs after the guard's hook: reads its decision
         def on_before_optimizer_step(self, trainer, pl_module, optimizer):
             actions.append(cb.last_record.action)
+            norms[-1].append(cb.last_record.grad_norm)
 
     trainer = pl.Trainer(
         max_steps=12,
-        callbacks=[cb, Watch(), ex.PoisonGradients({5}, rank=0)],  # rank 0, after all-reduce
+        # The poison on rank 0 only, after DDP's all-reduce.
+        callbacks=[ex.PoisonGradients({5}, rank=0), Norm(), cb, Watch()],
         **ex.trainer_kwargs(strategy="ddp", devices=2),
     )
     trainer.fit(model, ex.make_loader(n=384))
@@ -62,6 +71,7 @@ def lightning_ddp(out: Path) -> dict:
         "steps": cb.guard.step_count,
         "checksum": checksum(model),
         "actions": actions,
+        "norms": norms,
         "world": trainer.world_size,
     }
 
@@ -77,20 +87,29 @@ def hf_ddp(out: Path) -> dict:
     cb = SpikeGuardCallback(clipper=1.0, spike_rule=None, log=log)
     actions: list[str] = []
 
+    norms: list[list[float]] = []
+
+    class Norm(TrainerCallback):  # runs before the guard's hook: torch's norm of the grads
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            norms.append([float(torch.nn.utils.get_total_norm(grads))])
+
     class Watch(TrainerCallback):  # runs after the guard's hook: reads its decision
         def on_pre_optimizer_step(self, args, state, control, **kwargs):
             actions.append(cb.last_record.action)
+            norms[-1].append(cb.last_record.grad_norm)
 
     model = ex.make_model()
     trainer = Trainer(
         model=model,
         args=ex.training_args(tmp, max_steps=8, ddp_backend="gloo", logging_steps=4),
         train_dataset=ex.Counting(n=256),
-        callbacks=[ex.PoisonGradients({3}, rank=0), cb, Watch()],
+        callbacks=[ex.PoisonGradients({3}, rank=0), Norm(), cb, Watch()],
     )
     trainer.train()
     return {
         "actions": actions,
+        "norms": norms,
         "skipped": cb.skipped,
         "steps": cb.guard.step_count,
         "checksum": checksum(model),

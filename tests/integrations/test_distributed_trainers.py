@@ -8,6 +8,7 @@ local shards give each rank's share.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -76,6 +77,19 @@ def ranks(tmp_path_factory):
     return [json.loads((out / f"all.rank{r}.json").read_text()) for r in range(WORLD)]
 
 
+def check_norms(a, b, bad):
+    """The guard's norm is the replicated gradients' norm (torch's, on each rank), not a sum."""
+    assert len(a["norms"]) == len(b["norms"]) == len(a["actions"])
+    for step, ((torch_a, ours_a), (torch_b, ours_b)) in enumerate(
+        zip(a["norms"], b["norms"], strict=True)
+    ):
+        if step == bad:  # NaN on rank 0 only: both ranks record a non-finite norm
+            assert not math.isfinite(ours_a) and not math.isfinite(ours_b)
+            continue
+        assert torch_a == pytest.approx(torch_b, rel=1e-6)
+        assert ours_a == ours_b == pytest.approx(torch_a, rel=1e-5)
+
+
 def test_lightning_ddp_fault_on_one_rank_both_skip(ranks):
     a, b = ranks[0]["lightning"], ranks[1]["lightning"]
     assert a["world"] == 2
@@ -83,6 +97,7 @@ def test_lightning_ddp_fault_on_one_rank_both_skip(ranks):
     assert [i for i, x in enumerate(a["actions"]) if x != "step"] == [5]
     assert a["skipped"] == b["skipped"] == 1
     assert a["checksum"] == b["checksum"]  # the replicas never diverged
+    check_norms(a, b, bad=5)
 
 
 def test_hf_ddp_fault_on_one_rank_both_skip(ranks):
@@ -91,6 +106,7 @@ def test_hf_ddp_fault_on_one_rank_both_skip(ranks):
     assert a["actions"] == b["actions"]
     assert [i for i, x in enumerate(a["actions"]) if x != "step"] == [3]
     assert a["checksum"] == b["checksum"]
+    check_norms(a, b, bad=3)
     # The linear schedule over 8 steps after 7 taken ones: lr = 1e-3 · (1 − 7/8).
     assert a["lr"] == b["lr"] == pytest.approx(1e-3 * (1 - 7 / 8))
 

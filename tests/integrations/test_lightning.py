@@ -41,12 +41,12 @@ class StateRecorder(pl.Callback):
         self.after.append(state_of(pl_module, trainer.optimizers[0]))
 
 
-def fit(tmp_path, *, poison=(), steps=STEPS, guard=True, module=None, **kwargs):
+def fit(tmp_path, *, poison=(), steps=STEPS, guard=True, module=None, callbacks=(), **kwargs):
     """Train the example's model; return (module, guard callback, records, recorder)."""
     torch.manual_seed(0)
     model = module() if module else ex.SequenceSum()
     rec = StateRecorder()
-    callbacks = [rec, ex.PoisonGradients(set(poison))]
+    callbacks = [rec, ex.PoisonGradients(set(poison)), *callbacks]
     cb = None
     if guard:
         options = {"clipper": NormClipper(1.0), "spike_rule": None, "log": tmp_path / "run.jsonl"}
@@ -194,10 +194,16 @@ def test_16_mixed_withheld_spike_keeps_the_scaler(tmp_path):
 
 @pytest.mark.slow
 def test_accumulation_one_decision_per_optimizer_step(tmp_path):
-    _, cb, records, _ = fit(tmp_path, poison={10}, accumulate_grad_batches=2, steps=20)
+    _, cb, records, rec = fit(tmp_path, poison={10}, accumulate_grad_batches=2, steps=20)
     assert len(records) == 20
     assert [r.step for r in records if r.action != "step"] == [10]
     assert cb.guard.step_count == 20
+    # Optimizer step 10 is micro-batches 20 and 21: nothing moved across the two.
+    assert len(rec.before) == 40
+    assert_same_state(rec.before[20], rec.after[21])
+    assert not torch.equal(
+        rec.before[18]["params"]["head.weight"], rec.after[19]["params"]["head.weight"]
+    )
 
 
 @pytest.mark.slow
@@ -221,6 +227,13 @@ def test_bad_options(tmp_path):
         SpikeGuardCallback(max_norm=1.0)
     with pytest.raises(InputError, match="skip_batches must be 0"):
         SpikeGuardCallback(skip_batches=5)
+    with pytest.raises(InputError, match=r"sync must be True .*hand-written loop\), got False"):
+        SpikeGuardCallback(sync=False)
+    with pytest.raises(InputError, match="skip_steps must be None"):
+        SpikeGuardCallback(skip_steps=[3])
+    SpikeGuardCallback(sync=True, skip_steps=None, skip_batches=0)  # the defaults pass
+    with pytest.raises(InputError, match=r"state\['h'\] must be an object with state_dict"):
+        fit(tmp_path, steps=2, guard_options={"state": {"h": torch.zeros(3)}})
     with pytest.raises(InputError, match="clipper must be a Clipper"):
         fit(tmp_path, steps=2, guard_options={"clipper": "zclip"})
     with pytest.raises(InputError, match="on_spike must be one of"):
@@ -294,13 +307,42 @@ def test_metrics_reach_the_loggers(tmp_path):
     assert float(last["grad_norm"]) > 0 and float(last["grad_norm_clipped"]) <= 1.0 + 1e-6
 
 
+class Counter:
+    """State the loop keeps outside the model (an EMA's step count, say)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def state_dict(self) -> dict:
+        return {"n": self.n}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.n = state["n"]
+
+
+class CountBatches(pl.Callback):
+    """Count training batches in ``counter`` (at batch start); note the count at batch end."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter, self.seen = counter, []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.counter.n += 1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.seen.append(self.counter.n)
+
+
 @pytest.mark.slow
 def test_rollback_restores_the_last_snapshot(tmp_path):
+    counter = Counter()
+    counting = CountBatches(counter)
     _, cb, records, rec = fit(
         tmp_path,
         poison={12, 13, 14},
         steps=20,
-        guard_options={"rollback_after": 3, "snapshot_every": 5},
+        guard_options={"rollback_after": 3, "snapshot_every": 5, "state": {"count": counter}},
+        callbacks=[counting],
     )
     assert [r.action for r in records[12:15]] == ["skip", "skip", "rollback"]
     restored = records[14].extra["restored_step"]
@@ -310,6 +352,9 @@ def test_rollback_restores_the_last_snapshot(tmp_path):
     assert_same_state(rec.after[14], rec.before[10])
     assert rec.lrs[15] == rec.lrs[10]  # the scheduler went back with them
     assert cb.guard.rollbacks == 1
+    # The state= object went back too: at step 14's end it counts what it did at step 10's.
+    assert counting.seen[14] == counting.seen[10] == 11
+    assert counting.seen[13] == 14
 
 
 class ManualSum(ex.SequenceSum):

@@ -40,10 +40,10 @@ class StateRecorder(TrainerCallback):
         self.after.append(state_of(model, optimizer.optimizer))
 
 
-def train(tmp_path, *, poison=(), guard=True, guard_options=None, **overrides):
+def train(tmp_path, *, poison=(), guard=True, guard_options=None, callbacks=(), **overrides):
     """Train the example's GPT-2; return (model, callback, records, recorder, trainer)."""
     rec = StateRecorder()
-    callbacks = [rec, ex.PoisonGradients(set(poison))]
+    callbacks = [rec, ex.PoisonGradients(set(poison)), *callbacks]
     cb = None
     if guard:
         options = {"clipper": NormClipper(1.0), "spike_rule": None, "log": tmp_path / "run.jsonl"}
@@ -134,6 +134,8 @@ def test_bad_options(tmp_path):
         SpikeGuardCallback(threshold=1.0)
     with pytest.raises(InputError, match="update_ratio_every must be 0"):
         SpikeGuardCallback(update_ratio_every=10)
+    with pytest.raises(InputError, match="sync must be True"):
+        SpikeGuardCallback(sync=False)
     with pytest.raises(InputError, match="clipper must be a Clipper"):
         train(tmp_path, guard_options={"clipper": [1.0]}, max_steps=2)
 
@@ -191,13 +193,42 @@ def test_transformers_version():
     assert int(transformers.__version__.split(".")[0]) >= 5
 
 
+class Counter:
+    """State the loop keeps outside the model (an EMA's step count, say)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def state_dict(self) -> dict:
+        return {"n": self.n}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.n = state["n"]
+
+
+class CountSteps(TrainerCallback):
+    """Count steps in ``counter`` (at step begin); note the count at step end."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter, self.seen = counter, []
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.counter.n += 1
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.seen.append(self.counter.n)
+
+
 @pytest.mark.slow
 def test_rollback_restores_model_optimizer_and_schedule(tmp_path):
+    counter = Counter()
+    counting = CountSteps(counter)
     _, cb, records, rec, _ = train(
         tmp_path,
         poison={7, 8, 9},
         max_steps=12,
-        guard_options={"rollback_after": 3, "snapshot_every": 3},
+        guard_options={"rollback_after": 3, "snapshot_every": 3, "state": {"count": counter}},
+        callbacks=[counting],
     )
     assert [r.action for r in records[7:10]] == ["skip", "skip", "rollback"]
     # Snapshots every 3 healthy steps, taken as steps 3 and 6 start: the last good one
@@ -206,3 +237,6 @@ def test_rollback_restores_model_optimizer_and_schedule(tmp_path):
     assert_same_state(rec.after[9], rec.before[6])
     assert rec.lrs[10] == rec.lrs[6]  # the linear schedule went back with them
     assert cb.guard.rollbacks == 1
+    # The state= object went back too: at step 9's end it counts what it did at step 6's.
+    assert counting.seen[9] == counting.seen[6] == 7
+    assert counting.seen[8] == 9

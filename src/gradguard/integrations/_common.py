@@ -34,17 +34,30 @@ GUARD_OPTIONS = (
     "tensorboard",
     "layer_norms_every",
     "run",
+    "state",
 )
 
-# Options of SpikeGuard a trainer callback cannot honour, and why.
-_REFUSED = {
+# Options of SpikeGuard a trainer callback cannot honour: the values it accepts, and why.
+_REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
     "skip_batches": (
+        (0, None),
         "0 (a trainer callback cannot drop batches from the trainer's data loader; after a "
-        "rollback training continues with the next batch)"
+        "rollback training continues with the next batch)",
     ),
     "update_ratio_every": (
+        (0, None),
         "0 (the trainer steps the optimizer after the callback's hook, so the update is not "
-        "seen; use gradguard.torch.SpikeGuard in a hand-written loop to measure it)"
+        "seen; use gradguard.torch.SpikeGuard in a hand-written loop to measure it)",
+    ),
+    "skip_steps": (
+        (None,),
+        "None (a trainer callback cannot drop batches from the trainer's data loader; use "
+        "gradguard.torch.SpikeGuard and guard.skip_batch() in a hand-written loop)",
+    ),
+    "sync": (
+        (True,),
+        "True (the callback reads each step's decision on the host to withhold the "
+        "trainer's optimizer.step(); sync=False needs guard.step() in a hand-written loop)",
     ),
 }
 
@@ -57,9 +70,10 @@ def check_options(trainer: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """
     for name, value in options.items():
         if name in _REFUSED:
-            if value in (0, None):
+            accepted, rule = _REFUSED[name]
+            if any(value is a or (type(value) is type(a) and value == a) for a in accepted):
                 continue
-            raise InputError(name, value, _REFUSED[name])
+            raise InputError(name, value, rule)
         if name not in GUARD_OPTIONS:
             raise InputError(
                 "option",

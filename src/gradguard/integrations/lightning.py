@@ -90,7 +90,9 @@ class SpikeGuardCallback(pl.Callback):
       **options: further :class:`~gradguard.torch.SpikeGuard` options (``log``,
         ``on_nonfinite``, ``on_spike``, ``spike_rule``, ``loss_rule``,
         ``rollback_after``, ``snapshot_every``, ``snapshot_path``, ``max_rollbacks``,
-        ``tensorboard``, ``layer_norms_every``, ``norm_type``, ``run``).
+        ``tensorboard``, ``layer_norms_every``, ``norm_type``, ``run``, ``state`` — objects
+        kept outside the model and optimizer, such as an EMA copy, saved with every
+        snapshot and restored by a rollback).
 
     Raises:
       InputError: an unknown option; at fit start, a conflicting trainer setting

@@ -79,7 +79,9 @@ class SpikeGuardCallback(TrainerCallback):
       **options: further :class:`~gradguard.torch.SpikeGuard` options (``log``,
         ``on_nonfinite``, ``on_spike``, ``spike_rule``, ``loss_rule``,
         ``rollback_after``, ``snapshot_every``, ``snapshot_path``, ``max_rollbacks``,
-        ``tensorboard``, ``layer_norms_every``, ``norm_type``, ``run``).
+        ``tensorboard``, ``layer_norms_every``, ``norm_type``, ``run``, ``state`` — objects
+        kept outside the model and optimizer, such as an EMA copy, saved with every
+        snapshot and restored by a rollback).
 
     Raises:
       InputError: an unknown option; at train start, ``max_grad_norm > 0``, FSDP or
