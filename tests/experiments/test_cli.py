@@ -132,6 +132,9 @@ def test_sigint_stops_cleanly_and_keeps_finished_runs(tmp_path):
          "--train-steps", "100000", "--configs", "none,init-xavier", "--out", str(out_dir),
          "--no-progress", "--jobs", "2"],  # Ctrl-C reaches the parent; it stops the workers
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as in a terminal, even where this test runs with SIGINT ignored (a shell's
+        # background job): the child starts with the default disposition.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     summary = out_dir / "summary.csv"
     deadline = time.monotonic() + 180

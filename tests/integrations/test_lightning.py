@@ -408,3 +408,31 @@ def test_pytorch_lightning_package(tmp_path):
 def test_example_runs(tmp_path, capsys):
     assert ex.main(tmp_path / "example.jsonl") == 0
     assert "skipped [10, 25" in capsys.readouterr().out
+
+
+class LBFGSSum(ex.SequenceSum):
+    """The example's model with LBFGS, which re-runs its closure inside step()."""
+
+    def configure_optimizers(self):
+        return torch.optim.LBFGS(self.parameters(), lr=0.1)
+
+
+class TwoSchedulers(ex.SequenceSum):
+    """The example's model with two step-interval LR schedulers."""
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.parameters(), lr=self.lr)
+        scheds = [torch.optim.lr_scheduler.StepLR(opt, 10), torch.optim.lr_scheduler.StepLR(opt, 5)]
+        return [opt], [{"scheduler": s, "interval": "step"} for s in scheds]
+
+
+def test_lbfgs_and_several_schedulers_are_refused_at_fit_start(tmp_path):
+    with pytest.raises(InputError, match=r"configure_optimizers\(\) must be an optimizer .*LBFGS"):
+        fit(tmp_path, steps=2, module=LBFGSSum)
+    with pytest.raises(InputError, match=r"rollback_after must be None when .*several LR"):
+        fit(tmp_path, steps=2, module=TwoSchedulers)
+    # With rollbacks off, several schedulers are fine.
+    _, cb, records, _ = fit(
+        tmp_path, steps=2, module=TwoSchedulers, guard_options={"rollback_after": None}
+    )
+    assert len(records) == 2 and cb.guard.scheduler is None

@@ -240,3 +240,13 @@ def test_rollback_restores_model_optimizer_and_schedule(tmp_path):
     # The state= object went back too: at step 9's end it counts what it did at step 6's.
     assert counting.seen[9] == counting.seen[6] == 7
     assert counting.seen[8] == 9
+
+
+def test_fsdp_and_deepspeed_are_refused_at_train_start():
+    from types import SimpleNamespace
+
+    for name, value in (("fsdp", ["full_shard"]), ("deepspeed", "ds_config.json")):
+        args = SimpleNamespace(max_grad_norm=0.0, fsdp=[], deepspeed=None)
+        setattr(args, name, value)
+        with pytest.raises(InputError, match=rf"TrainingArguments\({name}=\.\.\.\) must be unset"):
+            SpikeGuardCallback(clipper=1.0).on_train_begin(args, None, None)
