@@ -38,7 +38,7 @@ from gradguard.experiments._names import (
 )
 from gradguard.experiments._tasks import TASK_OBJECTS, Task
 
-__all__ = ["MAX_STEPS", "MAX_T", "OPTIMIZERS", "PRESETS", "Preset", "RunSpec", "build_grid"]
+__all__ = ["PRESETS", "Preset", "RunSpec", "build_grid"]
 
 #: Upper bounds for the runner's overrides (a typo must not start a week-long grid).
 MAX_T = 10_000

@@ -55,8 +55,6 @@ __all__ = [
     "INITS",
     "RecurrentNet",
     "RecurrentSpectrum",
-    "check_cell",
-    "check_init",
     "init_recurrent_",
     "recurrent_spectrum",
 ]

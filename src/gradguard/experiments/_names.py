@@ -13,15 +13,8 @@ __all__ = [
     "EXPERIMENTS",
     "GATES",
     "INITS",
-    "LIMIT_RHO",
     "LONG_RANGE_CONFIGS",
-    "MAX_SEED",
     "TASKS",
-    "check_T",
-    "check_cell",
-    "check_count",
-    "check_init",
-    "check_seed",
 ]
 
 #: Recurrent cells.

@@ -39,15 +39,7 @@ from gradguard.experiments._summary_io import RunSummary, write_summary
 from gradguard.experiments._train import train_run
 from gradguard.records import RecordWriter
 
-__all__ = [
-    "ProgressCallback",
-    "RemediesInterrupted",
-    "available_cores",
-    "check_jobs",
-    "check_out_dir",
-    "deterministic",
-    "run_remedies",
-]
+__all__ = ["RemediesInterrupted", "run_remedies"]
 
 ProgressCallback = Callable[[str, int, int], None]
 #: Most worker processes accepted (a typo must not fork a thousand interpreters).

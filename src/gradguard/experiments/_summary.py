@@ -9,7 +9,7 @@ from typing import Any
 
 from gradguard.experiments._names import TASK_METRICS
 
-__all__ = ["format_summary", "group_rows", "verdict"]
+__all__ = ["format_summary"]
 
 
 def _g(x: float | None, digits: int = 3) -> str:

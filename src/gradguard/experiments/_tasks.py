@@ -21,21 +21,12 @@ from gradguard.errors import InputError
 from gradguard.experiments._names import TASKS, check_T
 
 __all__ = [
-    "ADDING",
-    "ADDING_SUCCESS_MSE",
-    "COPY",
-    "COPY_LENGTH",
-    "COPY_SUCCESS_FRACTION",
-    "COPY_SYMBOLS",
     "TASKS",
     "TASK_OBJECTS",
-    "AddingTask",
     "Batch",
-    "CopyTask",
     "Task",
     "adding_baseline",
     "adding_problem",
-    "check_T",
     "copy_baseline",
     "copy_memory",
 ]

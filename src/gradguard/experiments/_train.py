@@ -31,14 +31,7 @@ from gradguard.experiments._tasks import Batch
 from gradguard.records import RecordWriter, make_record
 from gradguard.torch import clip_coef, clip_grad_value_, get_total_norm, grad_stats
 
-__all__ = [
-    "BEATS_FRACTION",
-    "StepStats",
-    "clip_and_measure",
-    "make_model",
-    "task_flow",
-    "train_run",
-]
+__all__ = ["train_run"]
 
 #: A run "beats the baseline" when its test loss is below this fraction of it: the
 #: 1000-sequence test set's sampling error is ≈ 4% of the adding baseline

@@ -30,7 +30,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["LANGS", "PARTS", "Catalog", "check_lang", "default_lang", "load_catalog"]
+__all__ = ["LANGS", "Catalog", "check_lang", "default_lang", "load_catalog"]
 
 LANGS: tuple[str, ...] = ("en", "bn")
 # Each part's file, relative to ``catalogs/``.

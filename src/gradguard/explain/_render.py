@@ -17,14 +17,7 @@ from typing import Any
 
 from gradguard.explain._catalog import Catalog, load_catalog
 
-__all__ = [
-    "count",
-    "format_number",
-    "horizon_lines",
-    "numbers_in",
-    "render_markdown",
-    "render_text",
-]
+__all__ = ["format_number", "render_markdown", "render_text"]
 
 _SHOW_ALL = 12  # traces up to this T are shown in full
 _HEAD, _TAIL = 5, 2

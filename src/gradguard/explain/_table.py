@@ -24,17 +24,6 @@ from typing import Any
 
 from gradguard.explain._render import format_number
 
-__all__ = [
-    "COMPACT",
-    "PROSE",
-    "CellStyle",
-    "cell_width",
-    "off_by_cell",
-    "render_markdown_table",
-    "render_terminal",
-    "table_cells",
-]
-
 #: Exact values with more characters than this get their scientific form beside them
 #: (``grad+sci``): 28,147,497,671,065,600 is easier to read as 2.815e+16 too.
 _SCI_BESIDE = 8

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # numpy is looked up, not imported: the lab's exact path star
 
 from gradguard.errors import InputError
 
-__all__ = ["check_threshold", "clip_by_norm", "clip_by_value", "clip_coefficient"]
+__all__ = ["clip_by_norm", "clip_by_value", "clip_coefficient"]
 
 Scalar = TypeVar("Scalar", int, float, Fraction)
 

@@ -21,18 +21,7 @@ from typing import Any
 
 from gradguard.errors import InputError
 
-__all__ = [
-    "MAX_DIGITS",
-    "Exact",
-    "LogValue",
-    "digits_of",
-    "exact_to_json",
-    "float_to_json",
-    "int_to_str",
-    "log10_abs",
-    "sci",
-    "to_exact",
-]
+__all__ = ["MAX_DIGITS", "Exact", "LogValue", "exact_to_json", "int_to_str", "to_exact"]
 
 Exact = int | Fraction
 """An exact lab value: a Python ``int`` or a :class:`~fractions.Fraction` (never ``bool``)."""

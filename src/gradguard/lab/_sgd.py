@@ -38,15 +38,7 @@ from gradguard.lab._numbers import (
 )
 from gradguard.lab._recurrence import check_mode, estimate_digits
 
-__all__ = [
-    "LOSSES",
-    "SGDStep",
-    "Trajectory",
-    "check_lr",
-    "compare_remedies",
-    "sgd_step",
-    "trajectory",
-]
+__all__ = ["LOSSES", "SGDStep", "Trajectory", "compare_remedies", "sgd_step", "trajectory"]
 
 LOSSES = ("seed", "target")
 _EXACT_BUDGET = 100_000  # digits of w^T above which an exact trajectory stops

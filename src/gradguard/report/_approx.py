@@ -21,8 +21,6 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["EXACT_UP_TO", "PREC", "compare_abs", "power_value", "show_json", "sub_scaled"]
-
 #: Working precision (significant digits) of the bounded-precision values.
 PREC = 50
 #: Values with at most this many characters (the lab's upper estimate) are computed

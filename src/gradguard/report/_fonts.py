@@ -28,16 +28,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-__all__ = [
-    "BENGALI_FAMILY_CSS",
-    "FontMissing",
-    "bengali_font",
-    "font_face_css",
-    "packaged_font",
-    "require_bengali",
-    "setup_fonts",
-]
-
 #: The ``font-family`` name the HTML report gives the embedded font.
 BENGALI_FAMILY_CSS = "gradguard Bengali"
 #: The Bengali block, U+0980–U+09FF.

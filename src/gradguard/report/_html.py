@@ -25,12 +25,13 @@ from gradguard._atomic import write_text_atomic
 from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.experiments import REQUIRED_COLUMNS, RunSummary
+from gradguard.explain._render import count
 from gradguard.report._fonts import font_face_css
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source, recorded_flow
-from gradguard.report._lesson import count, fmt, lesson_data, shown_steps, tidy
+from gradguard.report._lesson import fmt, lesson_data, shown_steps, tidy
 
-__all__ = ["REMEDY_GROUPS", "SECTIONS", "build_report", "write_report"]
+__all__ = ["build_report", "write_report"]
 
 #: Section ids in the order they appear: ``run`` (then ``run-2``…) first for a log, then the
 #: lesson (``remedies`` and ``flow`` left out for a log when nothing was measured).

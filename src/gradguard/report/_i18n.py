@@ -12,9 +12,7 @@ import re
 from functools import cache
 
 # One list of languages, one check and one loader for the whole package: the lesson's catalogs.
-from gradguard.explain._catalog import LANGS, check_lang, load_catalog
-
-__all__ = ["LANGS", "catalog", "check_lang", "t"]
+from gradguard.explain._catalog import check_lang, load_catalog
 
 _FIELD = re.compile(r"\{([A-Za-z_0-9]+)\}")
 

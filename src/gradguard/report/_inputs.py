@@ -18,8 +18,6 @@ from typing import Any
 from gradguard.experiments import RunSummary, SummaryError, read_summary
 from gradguard.records import Log, RecordError, read_log
 
-__all__ = ["InputFileError", "Source", "load_source", "recorded_flow"]
-
 
 class InputFileError(ValueError):
     """An input file is missing or malformed; the message names the file (and line)."""

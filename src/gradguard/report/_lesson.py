@@ -10,9 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from gradguard.errors import InputError
-from gradguard.explain._render import count
-
-__all__ = ["EXACT_TRACE_T", "count", "fmt", "lesson_data", "shown_steps", "tidy"]
 
 #: Up to this T the report computes the whole BPTT trace exactly and checks it
 #: against the closed form; above it values are abbreviated (``≈ d.ddd × 10^k``).

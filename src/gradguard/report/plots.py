@@ -20,10 +20,10 @@ import numpy as np
 
 from gradguard._validate import check_choice
 from gradguard.errors import InputError
+from gradguard.explain._render import count
 from gradguard.records import StepRecord
 from gradguard.report._fonts import FontMissing, setup_fonts
 from gradguard.report._i18n import check_lang, t
-from gradguard.report._lesson import count
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -20,14 +20,16 @@ import numpy  # noqa: F401  # the lab imports it lazily; here it is imported onc
 
 from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
+from gradguard.explain._catalog import LANGS
+from gradguard.explain._render import count
 from gradguard.explain._table import CellStyle, table_cells
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
 from gradguard.report._fonts import packaged_font
 from gradguard.report._html import why_lines
-from gradguard.report._i18n import LANGS, catalog, check_lang, t
-from gradguard.report._lesson import count, fmt, shown_steps, tidy
+from gradguard.report._i18n import catalog, check_lang, t
+from gradguard.report._lesson import fmt, shown_steps, tidy
 
-__all__ = ["FONT_URL", "MAX_EXPLORER_T", "explorer_state", "make_server", "render_page", "serve"]
+__all__ = ["explorer_state", "make_server", "serve"]
 
 HOST = "127.0.0.1"
 #: The explorer's largest T (an update stays interactive up to here: docs/benchmarks.md).
