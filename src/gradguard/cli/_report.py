@@ -91,7 +91,7 @@ def report(
 
     lang = _lang(lang)
     _check_out(out, lang)
-    require_extra("matplotlib", "report")
+    require_extra("matplotlib", "report", lang)
     from gradguard.report import write_report
 
     if plot_format not in ("png", "svg"):
@@ -378,4 +378,4 @@ def tour(
     if path is not None:
         print(words.get("tour.report_at", path=path.resolve()))
     if skipped:
-        raise UsageFailure(words.get("tour.skipped", what="; ".join(skipped)))
+        raise UsageFailure(words.get("tour.skipped", what="; ".join(skipped)), lang)
