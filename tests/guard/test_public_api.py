@@ -45,3 +45,23 @@ def test_unknown_torch_attribute_is_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         gt.nope  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        "gradguard",
+        "gradguard.lab",
+        "gradguard.explain",
+        "gradguard.experiments",
+        "gradguard.report",
+        "gradguard.serve",
+    ],
+)
+def test_every_package_all_names_what_it_exports_once(package):
+    pkg = importlib.import_module(package)
+    assert len(pkg.__all__) == len(set(pkg.__all__)), "a name listed twice"
+    missing = [name for name in pkg.__all__ if not hasattr(pkg, name)]
+    assert not missing, f"{package}.__all__ names {missing}, which it does not export"
+    private = [n for n in pkg.__all__ if n.startswith("_") and not n.endswith("__")]
+    assert not private, f"{package}.__all__ publishes private names {private}"

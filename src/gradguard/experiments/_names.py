@@ -59,6 +59,8 @@ GATES: dict[str, tuple[str, ...]] = {
 }
 #: Task names.
 TASKS = ("adding", "copy")
+#: The test metric each task reports (its loss): mean squared error, cross-entropy.
+TASK_METRICS = {"adding": "MSE", "copy": "CE"}
 #: Experiment names of the remedy runner.
 EXPERIMENTS = ("divergence", "adding", "copy")
 #: Configuration names of the divergence experiment.

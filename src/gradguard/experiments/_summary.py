@@ -7,6 +7,8 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from gradguard.experiments._names import TASK_METRICS
+
 __all__ = ["format_summary", "group_rows", "verdict"]
 
 
@@ -78,7 +80,7 @@ def format_summary(rows: Sequence[Any]) -> str:
                 )
                 out.append("|---|---|---|---|---|---|---|---|---|---|")
             else:
-                metric = "MSE" if experiment == "adding" else "CE"
+                metric = TASK_METRICS[experiment]
                 out.append(
                     f"### {experiment} — T = {T}, baseline {metric} {_g(first.baseline)}, "
                     f"Adam (seeds {seeds})"

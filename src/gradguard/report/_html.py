@@ -206,13 +206,6 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
     return body + (plot("sgd") if plot else "")
 
 
-def _num(v: str | None) -> float:
-    try:
-        return float(v) if v is not None and v != "" else math.nan
-    except ValueError:
-        return math.nan
-
-
 #: summary.csv columns shown, in order: (column, header key, formatter kind).
 _SUMMARY_COLUMNS = (
     ("experiment", "col_experiment", "text"),
@@ -285,12 +278,13 @@ def _evidence(rows: Sequence[RunSummary], lang: str) -> str:
 
 def _g(v: float | str | None) -> str:
     """A number in 4 significant digits; ``nan``/``inf`` as words, ``—`` when absent."""
-    x = _num(v) if isinstance(v, str) or v is None else float(v)
-    if math.isnan(x):
-        return (
-            v if isinstance(v, str) and v and v.lower() != "nan" else ("—" if v is None else "nan")
-        )
-    return f"{x:.4g}"
+    if v is None:
+        return "—"
+    try:
+        x = float(v)
+    except ValueError:  # free text (a flow.json written by hand)
+        return str(v) or "nan"
+    return "nan" if math.isnan(x) else f"{x:.4g}"
 
 
 def _remedies(src: Source | None, lang: str, figs: Any) -> str:
