@@ -105,3 +105,14 @@ def test_copy_rejects_bad_T(T):
 def test_rejects_bad_batch():
     with pytest.raises(InputError, match="batch must be"):
         adding_problem(10, 0, gen())
+
+
+def test_each_task_names_the_preset_field_holding_its_lengths():
+    from gradguard.experiments import PRESETS, build_grid
+    from gradguard.experiments._tasks import TASK_OBJECTS
+
+    for name, task in TASK_OBJECTS.items():
+        for preset_name, preset in PRESETS.items():
+            lengths = getattr(preset, task.preset_lengths)
+            grid = build_grid(preset_name, experiments=[name], seeds=[0])
+            assert sorted({s.T for s in grid}) == sorted(set(lengths)), (name, preset_name)

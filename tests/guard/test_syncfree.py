@@ -132,6 +132,29 @@ def test_same_decisions_as_the_default_mode_on_an_injected_fault_trace(clipper):
         assert torch.equal(p, q)
 
 
+#: The ops that read a device tensor on the host inside torch (``Tensor.item`` and the
+#: conversions dispatch to ``_local_scalar_dense``; the others size their output by data).
+SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique2"}
+
+
+class _SyncOps(TorchDispatchMode):
+    """Record every op that needs a device tensor's values on the host."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        masks = name in ("index", "index_put_", "index_put") and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool
+            for i in (args[1] if len(args) > 1 else ())
+        )
+        if name in SYNC_OPS or masks:  # (indexing by a bool mask runs nonzero)
+            self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
+
 def test_a_guarded_step_reads_nothing_on_the_host(monkeypatch):
     model, opt = _setup()
     guard = _guard(model, opt, False, ZClip(warmup_steps=3), rollback_after=None)
@@ -139,10 +162,14 @@ def test_a_guarded_step_reads_nothing_on_the_host(monkeypatch):
         guard.step(_forward_backward(model, opt, step), batch=step)
     calls = []
     _spy(monkeypatch, calls)
+    ops = _SyncOps()
     for step in range(3, 20):
-        guard.step(_forward_backward(model, opt, step, FAULTS.get(step + 27)))
+        loss = _forward_backward(model, opt, step, FAULTS.get(step + 27))
+        with ops:  # also the reads made inside torch, which no Python patch sees
+            guard.step(loss)
     monkeypatch.undo()
     assert calls == []
+    assert ops.calls == []
 
 
 def test_same_decisions_on_the_device_without_rollback(device):

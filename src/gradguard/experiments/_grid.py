@@ -326,9 +326,8 @@ def build_grid(
             if exp == "divergence":
                 specs.extend(_divergence_specs(p, seed, lr))
             else:
-                lengths = (
-                    tuple(T) if T is not None else (p.adding_T if exp == "adding" else p.copy_T)
-                )
+                task = TASK_OBJECTS[exp]
+                lengths = tuple(T) if T is not None else getattr(p, task.preset_lengths)
                 for t in lengths:
                     specs.extend(_long_range_specs(p, exp, t, seed))
     if wanted is not None:

@@ -167,6 +167,8 @@ class Task:
       min_T: the smallest length ``T`` the task accepts.
       inputs, outputs: the model's input features and output units.
       per_step_output: the model reads out every time step (else only ``h_T``).
+      preset_lengths: the :class:`gradguard.experiments.Preset` field holding the task's
+        default lengths ``T``.
     """
 
     name: str
@@ -174,6 +176,7 @@ class Task:
     inputs: int
     outputs: int
     per_step_output: bool
+    preset_lengths: str
 
     def batch(self, T: int, batch: int, generator: torch.Generator) -> Batch:
         """Draw ``batch`` sequences of length ``T`` from ``generator``."""
@@ -196,6 +199,7 @@ class AddingTask(Task):
     """The adding problem (:func:`adding_problem`): MSE; success is test MSE < 0.01."""
 
     name, min_T, inputs, outputs, per_step_output = "adding", 2, 2, 1, False
+    preset_lengths = "adding_T"
 
     def batch(self, T: int, batch: int, generator: torch.Generator) -> Batch:
         return adding_problem(T, batch, generator)
@@ -220,6 +224,7 @@ class CopyTask(Task):
         COPY_SYMBOLS + 2,
         True,
     )
+    preset_lengths = "copy_T"
 
     def batch(self, T: int, batch: int, generator: torch.Generator) -> Batch:
         return copy_memory(T, batch, generator)
