@@ -65,3 +65,10 @@ def test_every_package_all_names_what_it_exports_once(package):
     assert not missing, f"{package}.__all__ names {missing}, which it does not export"
     private = [n for n in pkg.__all__ if n.startswith("_") and not n.endswith("__")]
     assert not private, f"{package}.__all__ publishes private names {private}"
+
+
+def test_integrations_all_names_its_public_submodules_without_importing_them():
+    import gradguard.integrations as gi
+
+    public = sorted(i.name for i in pkgutil.iter_modules(gi.__path__) if not i.name.startswith("_"))
+    assert sorted(gi.__all__) == public

@@ -12,3 +12,6 @@ this package imports no trainer either. Each callback runs the guard's own decis
 (:meth:`gradguard.torch.SpikeGuard.decide`) in the trainer's hook and withholds the
 trainer's ``optimizer.step()`` when the decision is not to step.
 """
+
+# The submodules, imported only when asked for (each imports its trainer).
+__all__ = ["accelerate", "lightning", "transformers"]
