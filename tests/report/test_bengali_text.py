@@ -211,3 +211,11 @@ def test_explorer_bengali_answer_when_it_cannot_compute(failure, status, monkeyp
     assert _BENGALI.search(answers["bn"]) and str(failure) in answers["bn"], answers
     assert latin_words(answers["bn"]) == set(), answers["bn"]
     assert not _BENGALI.search(answers["en"]) and str(failure) in answers["en"], answers
+
+
+def test_bengali_tour_line_for_a_folder_it_cannot_create(tmp_path, capsys):
+    (tmp_path / "f").write_text("")  # a file where the folder's parent should be
+    assert main(["tour", "--lang", "bn", "--out", str(tmp_path / "f" / "t")]) == 2
+    err = capsys.readouterr().err.replace(str(tmp_path), "")
+    assert _BENGALI.search(err) and "--out" in err, err
+    assert latin_words(err) == set(), err

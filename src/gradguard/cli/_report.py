@@ -285,9 +285,10 @@ def tour(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UsageFailure(
-            f"--out must be a folder gradguard can create, got '{out}' ({e.strerror})."
-        ) from None
+        from gradguard.explain import load_catalog
+
+        line = load_catalog(lang).get("tour.out_unusable", out=out, why=e.strerror)
+        raise UsageFailure(line, lang) from None
     err = Console(stderr=True)
     from gradguard.explain import load_catalog
 
