@@ -32,11 +32,11 @@ def _run(tmp_path: Path, block: list[str], *args: str) -> subprocess.CompletedPr
     )
 
 
-def _one_line(r: subprocess.CompletedProcess[str], *needles: str) -> str:
+def _one_line(r: subprocess.CompletedProcess[str], *needles: str, word: str = "error") -> str:
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
     line = r.stderr.strip().splitlines()[-1]
-    assert line.startswith("gradguard: error: ")
+    assert line.startswith(f"gradguard: {word}: ")
     for needle in needles:
         assert needle in line
     return line
@@ -100,7 +100,18 @@ def test_the_library_says_which_extra_a_torch_name_needs(tmp_path):
 
 def test_tour_in_bengali_names_what_it_skipped_in_bengali(tmp_path):
     r = _run(tmp_path, ["torch"], "tour", "--lang", "bn", "--out", "t")
-    line = _one_line(r, "`gradguard tour`-এ gradient-এর প্রবাহ আর সমাধানগুলো", "[torch] extra লাগে")
+    line = _one_line(
+        r, "`gradguard tour`-এ gradient-এর প্রবাহ আর সমাধানগুলো", "[torch] extra লাগে", word="ভুল"
+    )
     assert line.endswith("বাদ গেছে।") and "pip install 'gradguard[torch]'" in line
     assert "দ্রষ্টব্য: gradient-এর প্রবাহ আর সমাধানগুলো" in r.stderr
     assert (tmp_path / "t" / "report.html").is_file()
+
+
+def test_report_in_bengali_names_the_missing_extra_in_bengali(tmp_path):
+    r = _run(tmp_path, ["matplotlib"], "report", "--lang", "bn", "-o", "r.html")
+    line = _one_line(r, "`gradguard report`-এর জন্য [plot] extra লাগে", word="ভুল")
+    assert line.endswith("`pip install 'gradguard[plot]'`।")
+    assert r.stderr.strip() == line
+    assert "needs" not in line and "extra:" not in line  # no English sentence around it
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "mpl") == []

@@ -173,3 +173,49 @@ def test_explorer_bengali_answers_and_errors():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_bengali_missing_extra_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as without the [plot] extra
+    assert main(["report", "--lang", "bn", "-o", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert _BENGALI.search(err) and "[plot] extra" in err, err
+    assert latin_words(err) == set(), err
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"), [(OverflowError("math range error"), 400), (RuntimeError("bug"), 500)]
+)
+def test_explorer_bengali_answer_when_it_cannot_compute(failure, status, monkeypatch):
+    import gradguard.serve._server as server_module
+
+    def fail(params):
+        raise failure
+
+    server = make_server(0)  # its warm-up computes one answer: fail only after it
+    monkeypatch.setattr(server_module, "explorer_state", fail)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/api/lesson?"
+    try:
+        answers = {}
+        for lang in ("bn", "en"):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(base + urllib.parse.urlencode({"lang": lang}))
+            assert e.value.code == status
+            answers[lang] = json.loads(e.value.read())["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _BENGALI.search(answers["bn"]) and str(failure) in answers["bn"], answers
+    assert latin_words(answers["bn"]) == set(), answers["bn"]
+    assert not _BENGALI.search(answers["en"]) and str(failure) in answers["en"], answers
+
+
+def test_bengali_tour_line_for_a_folder_it_cannot_create(tmp_path, capsys):
+    (tmp_path / "f").write_text("")  # a file where the folder's parent should be
+    assert main(["tour", "--lang", "bn", "--out", str(tmp_path / "f" / "t")]) == 2
+    err = capsys.readouterr().err.replace(str(tmp_path), "")
+    assert _BENGALI.search(err) and "--out" in err, err
+    assert latin_words(err) == set(), err

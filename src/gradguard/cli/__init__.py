@@ -39,6 +39,19 @@ def _offending_value(args: list[str], param: object) -> str | None:
     return None
 
 
+def _typed_lang(args: list[str]) -> str:
+    """Return the ``--lang`` the user typed, if it names a catalog, else ``"en"``."""
+    from gradguard.explain._catalog import LANGS
+
+    for i, token in enumerate(args):
+        value = args[i + 1] if token == "--lang" and i + 1 < len(args) else None
+        if token.startswith("--lang="):
+            value = token[len("--lang=") :]
+        if value in LANGS:
+            return value
+    return "en"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 runtime failure, 2 usage error)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -70,6 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = (e.name or "").partition(".")[0]
         if root not in EXTRAS:
             raise
+        from gradguard.explain._catalog import load_catalog
+
         command = next((a for a in args if not a.startswith("-")), "")
-        return _fail(f"`gradguard {command}` {extra_hint(root, e)}.", 2)
+        lang = _typed_lang(args)
+        hint = extra_hint(root, e, lang)
+        line = load_catalog(lang).get("cli.command_needs", command=command, hint=hint)
+        return _fail(line, 2, lang)
     return int(result) if isinstance(result, int) else 0

@@ -158,20 +158,33 @@ def missing_extra(module: str) -> str | None:
     return None
 
 
-def extra_hint(module: str, error: BaseException | None = None) -> str:
-    """Say which extra installs ``module``: "needs the [torch] extra (…): pip install …"."""
+def extra_hint(module: str, error: BaseException | None = None, lang: str = "en") -> str:
+    """Say which extra installs ``module``: "needs the [torch] extra (…): pip install …".
+
+    Args:
+      module: a key of :data:`EXTRAS`.
+      error: the import's error; named when it says more than "No module named …".
+      lang: the language to say it in (the command's ``--lang``).
+    """
+    from gradguard.explain import load_catalog
+
     extra = EXTRAS[module]
     # "No module named 'torch'" says nothing the hint does not; a broken install's error does.
     plain = isinstance(error, ModuleNotFoundError) and error.name == module
     why = f" ({error})" if error is not None and not plain else ""
-    return f"needs the [{extra}] extra{why}: pip install 'gradguard[{extra}]'"
+    return load_catalog(lang).get("cli.needs_extra", extra=extra, why=why)
 
 
-def require_extra(module: str, command: str) -> None:
-    """Raise a one-line :class:`UsageFailure` if ``command`` cannot import ``module``."""
-    hint = missing_extra(module)
-    if hint is not None:
-        raise UsageFailure(f"`gradguard {command}` {hint}.")
+def require_extra(module: str, command: str, lang: str = "en") -> None:
+    """Raise a one-line :class:`UsageFailure`, in ``lang``, if ``command`` lacks ``module``."""
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        from gradguard.explain import load_catalog
+
+        hint = extra_hint(module, e, lang)
+        line = load_catalog(lang).get("cli.command_needs", command=command, hint=hint)
+        raise UsageFailure(line, lang) from None
 
 
 def _version(value: bool) -> None:

@@ -91,7 +91,7 @@ def report(
 
     lang = _lang(lang)
     _check_out(out, lang)
-    require_extra("matplotlib", "report")
+    require_extra("matplotlib", "report", lang)
     from gradguard.report import write_report
 
     if plot_format not in ("png", "svg"):
@@ -285,9 +285,10 @@ def tour(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UsageFailure(
-            f"--out must be a folder gradguard can create, got '{out}' ({e.strerror})."
-        ) from None
+        from gradguard.explain import load_catalog
+
+        line = load_catalog(lang).get("tour.out_unusable", out=out, why=e.strerror)
+        raise UsageFailure(line, lang) from None
     err = Console(stderr=True)
     from gradguard.explain import load_catalog
 
@@ -378,4 +379,4 @@ def tour(
     if path is not None:
         print(words.get("tour.report_at", path=path.resolve()))
     if skipped:
-        raise UsageFailure(words.get("tour.skipped", what="; ".join(skipped)))
+        raise UsageFailure(words.get("tour.skipped", what="; ".join(skipped)), lang)

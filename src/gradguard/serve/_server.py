@@ -195,6 +195,12 @@ def _as_float(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _say(params: Mapping[str, str], key: str, **values: object) -> str:
+    """Return the report catalog's ``key`` in the request's ``lang`` (English if it names none)."""
+    lang = params.get("lang", "en")
+    return t(lang if lang in LANGS else "en", key, **values)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "gradguard-explorer"
 
@@ -248,14 +254,11 @@ class _Handler(BaseHTTPRequestHandler):
                     },
                 )
             except (ValueError, ArithmeticError, MemoryError) as e:
-                self._json(
-                    HTTPStatus.BAD_REQUEST, {"ok": False, "error": f"cannot compute this: {e}"}
-                )
+                error = _say(params, "api_cannot_compute", detail=e)
+                self._json(HTTPStatus.BAD_REQUEST, {"ok": False, "error": error})
             except Exception as e:  # a bug, not the input: say so in the page, keep serving
-                self._json(
-                    HTTPStatus.INTERNAL_SERVER_ERROR,
-                    {"ok": False, "error": f"internal error ({type(e).__name__}: {e})"},
-                )
+                error = _say(params, "api_internal_error", detail=f"{type(e).__name__}: {e}")
+                self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"ok": False, "error": error})
         elif url.path == "/favicon.ico":
             self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
         else:
