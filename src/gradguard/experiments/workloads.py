@@ -419,8 +419,47 @@ def _advance(
     max_norm: float,
     clip: bool,
 ) -> None:
-    s, g, run = loop.setup, loop.guard, loop.run
+    s, g = loop.setup, loop.guard
     params = list(s.model.parameters())
+    hook = None
+    if g is not None and carry == "hook":
+        hook = _CarryHook(loop)
+        g.hooks.append(hook)
+    try:
+        _batches(loop, params, start, end, fault, bad, carry, max_norm, clip, hook)
+    finally:
+        if hook is not None:
+            g.hooks.remove(hook)
+
+
+class _CarryHook:
+    """The documented pattern as a guard hook (``carry="hook"``), for loops that never see
+    ``guard.step``'s return value (a trainer's callback, ``sync=False``)."""
+
+    def __init__(self, loop: _Loop) -> None:
+        self.loop = loop
+        self.before: Any = None  # the state from before the batch now being judged
+
+    def __call__(self, record: Any) -> None:
+        if record.action == "skip":
+            self.loop.state = self.before
+        elif record.action == "rollback":
+            self.loop.state = self.loop.setup.init_state()
+
+
+def _batches(
+    loop: _Loop,
+    params: list[nn.Parameter],
+    start: int,
+    end: int,
+    fault: str | None,
+    bad: set[int],
+    carry: str,
+    max_norm: float,
+    clip: bool,
+    hook: _CarryHook | None,
+) -> None:
+    s, g, run = loop.setup, loop.guard, loop.run
     for i in range(start, end):
         if g is not None and g.skip_batch():
             run.losses.append(math.nan)
@@ -430,6 +469,8 @@ def _advance(
         s.optimizer.zero_grad(set_to_none=True)
         kind = fault if i in bad else None
         before = loop.state
+        if hook is not None:
+            hook.before = before
         loss, loop.state = s.forward(s.model, s.batch(i), loop.state, kind in ("nan", "nan3"))
         if kind == "loss1e4":
             loss = loss * 1e4
@@ -489,8 +530,8 @@ def _check_args(workload: Workload, steps: int | None, carry: str) -> int:
     n = workload.steps if steps is None else steps
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InputError("steps", steps, "a whole number ≥ 1")
-    if carry not in ("restore", "ignore"):
-        raise InputError("carry", carry, "'restore' or 'ignore'")
+    if carry not in ("restore", "hook", "ignore"):
+        raise InputError("carry", carry, "'restore', 'hook' or 'ignore'")
     return n
 
 
@@ -513,8 +554,9 @@ def train(
     :class:`~gradguard.torch.SpikeGuard`) ``guard.step(loss)`` replaces both, and
     the carried state follows the documented pattern when ``carry="restore"``: a skipped
     batch's new state is dropped (the state from before it goes on), and after a
-    rollback the state starts afresh. ``carry="ignore"`` carries whatever the forward
-    pass returned, as a loop unaware of the guard would.
+    rollback the state starts afresh. ``carry="hook"`` does the same from a hook in
+    ``guard.hooks`` instead of from the returned record. ``carry="ignore"`` carries
+    whatever the forward pass returned, as a loop unaware of the guard would.
 
     Args:
       workload: one of :data:`WORKLOADS`.
@@ -524,7 +566,7 @@ def train(
       clip: clip with torch in the unguarded loop.
       fault: an injected fault from :data:`FAULTS`, or ``None``.
       fault_at: the batch it hits (default: 70% of the way).
-      carry: ``"restore"`` or ``"ignore"`` (see above).
+      carry: ``"restore"``, ``"hook"`` or ``"ignore"`` (see above).
 
     Returns:
       A :class:`Run`.
