@@ -34,6 +34,19 @@ def test_bengali_catalog_tells_every_rule_and_hint_with_the_same_fields():
         assert _fields(cat[f"hints.{hid}"]) == _fields(english), hid
 
 
+def test_bengali_catalog_tells_every_file_problem_with_the_same_fields():
+    import errno
+
+    from gradguard.errors import FILE_PROBLEMS
+
+    cat = load_catalog("bn", "errors")
+    assert set(cat.section("files")) == set(FILE_PROBLEMS)
+    for pid, english in FILE_PROBLEMS.items():
+        # `reason` is Python's English detail (a parser's): another language may leave it out
+        assert _fields(english) - {"reason"} <= _fields(cat[f"files.{pid}"]) <= _fields(english)
+    assert set(cat.section("os")) <= set(errno.errorcode.values())
+
+
 @pytest.mark.parametrize(
     ("call", "english"),
     [

@@ -15,15 +15,21 @@ to its flags (``--steps``, ``--lr``, ``--clip``) when it prints the line on
 stderr and exits with status 2. Library callers catch it as an ordinary
 ``ValueError``.
 
+A file the user gave that gradguard cannot read (a guard log, a ``summary.csv``,
+a results folder) raises a :class:`FileError` the same way: where (the path, or
+``path:line``), a problem id from :data:`FILE_PROBLEMS` and its fields, told in
+English (``str(error)``) or from the catalog's ``files`` section.
+
 The checks themselves (a whole number, one of a few choices, a list of whole
 numbers) live in :mod:`gradguard._validate`.
 """
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
-__all__ = ["HINTS", "RULES", "InputError"]
+__all__ = ["FILE_PROBLEMS", "HINTS", "RULES", "FileError", "InputError", "os_reason"]
 
 #: What an argument must be, by rule id: English phrases, ``{fields}`` filled from the error.
 RULES: dict[str, str] = {
@@ -34,6 +40,12 @@ RULES: dict[str, str] = {
     "whole_list": "a comma-separated list of whole numbers ≥ 1, like 5,10,20",
     "whole_array": "whole numbers ≥ {min}",
     "choice": "one of {choices}",
+    "integer": "a whole number",
+    "real": "a number",
+    "at_least": "a number ≥ {min}",
+    "at_most": "a number ≤ {max}",
+    "above": "a number > {min}",
+    "below": "a number < {max}",
     "either": "{a} or {b}",
     "number": "a finite number such as 2, -0.9, 1e-3 or 3/7",
     "number_digits": "a finite number such as 2, -0.9, 1e-3 or 3/7 (at most 4300 digits)",
@@ -67,8 +79,12 @@ RULES: dict[str, str] = {
     "file_in_folder": "a file in an existing folder",
     "folder": "a folder (it exists and is a file)",
     "folder_creatable": "a folder gradguard can create",
+    "folder_writable": "a folder gradguard can write",
+    "folder_usable": "a folder gradguard can create and write",
     "existing_folder": "an existing folder",
     "port": "a whole number from 0 to 65535 (0 = choose a free port)",
+    "free_port": "a free port",
+    "workers": "a whole number from 1 to {max} (worker processes)",
 }
 
 #: How to fix it, by hint id: English sentences, ``{fields}`` filled from the error.
@@ -87,7 +103,7 @@ HINTS: dict[str, str] = {
         "Leave it out of the lesson's table; `gradguard table --mode log` shows any T."
     ),
     "create_folder": "Create '{folder}' first.",
-    "os_error": "{reason}",
+    "os_error": "({reason}).",
 }
 
 _FRAME = "{argument} must be {rule}, got {value}."
@@ -119,9 +135,10 @@ class InputError(ValueError):
         self.rule_id = rule if rule in RULES else None
         self.hint_id = hint if hint in HINTS else None
         self.fields = fields
+        told = _told(fields, "en")
         try:
-            self.rule = RULES[rule].format(**fields) if self.rule_id else rule
-            self.hint = HINTS[hint].format(**fields) if self.hint_id else hint
+            self.rule = RULES[rule].format(**told) if self.rule_id else rule
+            self.hint = HINTS[hint].format(**told) if self.hint_id else hint
         except KeyError as e:  # a caller's mistake, not the user's: say which field is missing
             raise TypeError(f"InputError({rule!r}, {hint!r}) needs the field {e}") from None
         super().__init__(self.message())
@@ -142,14 +159,15 @@ class InputError(ValueError):
         from gradguard.explain._catalog import load_catalog
 
         cat = load_catalog(lang, "errors")
+        fields = _told(self.fields, lang)
         sentence = cat.section("sentences").get(self.rule_id)
         if sentence is not None:  # a rule that reads best as a sentence of its own
-            text = sentence.format(argument=name, value=shown, **self.fields)
+            text = sentence.format(argument=name, value=shown, **fields)
         else:
-            rule = cat.get(f"rules.{self.rule_id}", **self.fields)
+            rule = cat.get(f"rules.{self.rule_id}", **fields)
             text = cat.get("frame.message", argument=name, rule=rule, value=shown)
         if self.hint_id:
-            text += " " + cat.get(f"hints.{self.hint_id}", **self.fields)
+            text += " " + cat.get(f"hints.{self.hint_id}", **fields)
         return text
 
     def renamed(self, argument: str) -> InputError:
@@ -157,3 +175,93 @@ class InputError(ValueError):
         rule = self.rule_id or self.rule
         hint = self.hint_id or self.hint
         return InputError(argument, self.value, rule, hint, **self.fields)
+
+
+#: What is wrong with an input file, by problem id: English text after ``"{where}: "``.
+FILE_PROBLEMS: dict[str, str] = {
+    "missing": "no such file or folder (give a results folder or a JSONL log).",
+    "no_log": "no such log file (expected a JSONL log from gradguard).",
+    "log_is_folder": "is a folder; give the path of a JSONL log file inside it.",
+    "no_results": (
+        "no summary.csv and no *.jsonl logs in this folder "
+        "(expected the output of `gradguard remedies --out DIR`)."
+    ),
+    "not_utf8": "not a UTF-8 text file ({reason}).",
+    "not_json": "not valid JSON ({reason} column {column}).",
+    "not_record": "not a gradguard record (no 'v' key).",
+    "version": "record format version {found!r}; this gradguard reads version {version}.",
+    "no_step_key": "bad step record (a step record needs the key 'step').",
+    "bad_step": "bad step record ({reason}).",
+    "record_type": "unknown record type {found!r}.",
+    "not_flow": 'expected {{"curves": {{label: [numbers]}}}}.',
+    "empty_csv": "empty file (expected a header line).",
+    "missing_columns": "header lacks the columns {columns}.",
+    "field_count": "{found} fields where the header has {expected}.",
+    "empty_cell": "column {column} is empty (it needs a value).",
+    "bad_bool": "column {column} must be True or False, got {found!r}.",
+    "bad_int": "column {column} must be a whole number or empty, got {found!r}.",
+    "bad_float": "column {column} must be a number (nan and inf included) or empty, got {found!r}.",
+    "not_csv": "not valid CSV ({reason}).",
+    "unreadable": "cannot be read ({reason}).",
+}
+
+
+class FileError(ValueError):
+    """An input file is missing or malformed; the message names the file (and the line).
+
+    Args:
+      where: the path, or ``path:line`` for a bad line.
+      problem: a problem id from :data:`FILE_PROBLEMS`.
+      cause: the :class:`InputError` behind a bad record, told in the same language.
+      **fields: the values the problem's ``{placeholders}`` take; ``reason`` is
+        Python's own English detail (a JSON or CSV parser's), left out in other languages.
+
+    Attributes:
+      where, problem, cause, fields: the parts above.
+    """
+
+    def __init__(
+        self, where: object, problem: str, cause: InputError | None = None, **fields: Any
+    ) -> None:
+        if problem not in FILE_PROBLEMS:  # a caller's mistake, not the user's
+            raise TypeError(f"FileError: unknown problem {problem!r}")
+        self.where = str(where)
+        self.problem = problem
+        self.cause = cause
+        self.fields = fields
+        super().__init__(self.message())
+
+    def message(self, lang: str = "en") -> str:
+        """Return the one-line message in ``lang``: ``"{where}: {problem}"``."""
+        fields = _told(self.fields, lang)
+        if self.cause is not None:  # "… got 'fly'." inside parentheses: no stray full stop
+            fields["reason"] = self.cause.message(lang).rstrip(".।")
+        if lang == "en":
+            return f"{self.where}: " + FILE_PROBLEMS[self.problem].format(**fields)
+        from gradguard.explain._catalog import load_catalog
+
+        cat = load_catalog(lang, "errors")
+        problem = cat.get(f"files.{self.problem}", **fields)
+        return cat.get("frame.file", where=self.where, problem=problem)
+
+
+def os_reason(error: OSError, lang: str = "en") -> str:
+    """Say why the operating system refused, in ``lang``: ``"Permission denied"``.
+
+    English is the system's own ``strerror``; other languages take the phrase for
+    the error's ``errno`` name (``EACCES``, ``ENOSPC``…) from the ``errors``
+    catalog's ``os`` section, else name the code (``ELOOP``).
+    """
+    if lang == "en" or error.errno is None:
+        return str(error.strerror or error)
+    from gradguard.explain._catalog import load_catalog
+
+    cat = load_catalog(lang, "errors")
+    name = errno.errorcode.get(error.errno, str(error.errno))
+    phrase = cat.section("os").get(name)
+    return phrase if phrase is not None else cat.get("frame.os_other", name=name)
+
+
+def _told(fields: dict[str, Any], lang: str) -> dict[str, Any]:
+    """``fields`` with every :class:`OSError` replaced by its reason in ``lang``."""
+    return {k: os_reason(v, lang) if isinstance(v, OSError) else v for k, v in fields.items()}

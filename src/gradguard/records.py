@@ -33,6 +33,7 @@ from typing import Any
 
 from gradguard._atomic import write_text_atomic
 from gradguard._validate import check_choice
+from gradguard.errors import FileError, InputError
 
 __all__ = [
     "ACTIONS",
@@ -58,8 +59,12 @@ ACTIONS = ("step", "skip", "rollback")
 KINDS = ("ok", "clipped", "nonfinite", "spike", "amp_skip")
 
 
-class RecordError(ValueError):
+class RecordError(FileError):
     """A log line could not be read; the message names the file and the line."""
+
+
+class _NoStepKey(ValueError):
+    """A step record without its ``step`` key (read_log names the file and the line)."""
 
 
 @dataclass
@@ -154,7 +159,7 @@ class StepRecord:
                 continue
             (kwargs if key in known else extra)[key] = _decode(value)
         if "step" not in kwargs:
-            raise ValueError("a step record needs the key 'step'")
+            raise _NoStepKey("a step record needs the key 'step'")
         return cls(**kwargs, extra=extra)
 
 
@@ -484,9 +489,9 @@ def read_log(path: str | os.PathLike[str]) -> Log:
     """
     p = Path(path)
     if p.is_dir():
-        raise RecordError(f"{p}: is a folder; give the path of a JSONL log file inside it.")
+        raise RecordError(p, "log_is_folder")
     if not p.is_file():
-        raise RecordError(f"{p}: no such log file (expected a JSONL log from gradguard).")
+        raise RecordError(p, "no_log")
     meta: list[dict[str, Any]] = []
     steps: list[StepRecord] = []
     order: list[tuple[str, Any]] = []
@@ -494,7 +499,9 @@ def read_log(path: str | os.PathLike[str]) -> Log:
     try:
         rows = list(_lines(p))
     except UnicodeDecodeError as e:
-        raise RecordError(f"{p}: not a UTF-8 text file ({e.reason}).") from None
+        raise RecordError(p, "not_utf8", reason=e.reason) from None
+    except OSError as e:  # e.g. no permission to read it
+        raise RecordError(p, "unreadable", reason=e) from None
     for number, line, complete in rows:
         if not line.strip():
             continue
@@ -504,14 +511,11 @@ def read_log(path: str | os.PathLike[str]) -> Log:
             if not complete and number == len(rows):
                 truncated = True
                 break
-            raise RecordError(f"{p}:{number}: not valid JSON ({e.msg} column {e.colno}).") from None
+            raise RecordError(f"{p}:{number}", "not_json", reason=e.msg, column=e.colno) from None
         if not isinstance(data, dict) or "v" not in data:
-            raise RecordError(f"{p}:{number}: not a gradguard record (no 'v' key).")
+            raise RecordError(f"{p}:{number}", "not_record")
         if data["v"] != VERSION:
-            raise RecordError(
-                f"{p}:{number}: record format version {data['v']!r}; "
-                f"this gradguard reads version {VERSION}."
-            )
+            raise RecordError(f"{p}:{number}", "version", found=data["v"], version=VERSION)
         kind = data.get("type", "step")
         if kind == "run":
             meta.append({k: _decode(v) for k, v in data.items() if k not in ("v", "type")})
@@ -519,11 +523,15 @@ def read_log(path: str | os.PathLike[str]) -> Log:
         elif kind == "step":
             try:
                 steps.append(StepRecord.from_dict(data))
+            except _NoStepKey:
+                raise RecordError(f"{p}:{number}", "no_step_key") from None
+            except InputError as e:
+                raise RecordError(f"{p}:{number}", "bad_step", cause=e) from None
             except (TypeError, ValueError) as e:
-                raise RecordError(f"{p}:{number}: bad step record ({e}).") from None
+                raise RecordError(f"{p}:{number}", "bad_step", reason=e) from None
             order.append(("step", steps[-1]))
         else:
-            raise RecordError(f"{p}:{number}: unknown record type {kind!r}.")
+            raise RecordError(f"{p}:{number}", "record_type", found=kind)
     return Log(meta=meta, steps=steps, truncated_tail=truncated, runs=_split_runs(order))
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from gradguard.cli import main
+from gradguard.records import ACTIONS
 from gradguard.report import build_report
 from gradguard.serve import explorer_state, make_server
 
@@ -47,6 +48,7 @@ TERMS = {
     "network", "non-finite", "norm", "overflow", "parameter", "path", "plot", "port",
     "recurrence", "recurrent", "relu", "rollback", "scaler", "amp", "spike", "state",
     "system", "test", "torch", "trace", "unit", "vanish", "vector", "none",
+    "json", "jsonl", "csv", "utf",
 }  # fmt: skip
 #: Several-word terms: allowed as a whole only ("seed" alone is not).
 PHRASES = (
@@ -219,3 +221,168 @@ def test_bengali_tour_line_for_a_folder_it_cannot_create(tmp_path, capsys):
     err = capsys.readouterr().err.replace(str(tmp_path), "")
     assert _BENGALI.search(err) and "--out" in err, err
     assert latin_words(err) == set(), err
+
+
+# ---- errors under --lang bn: every kind of bad input, the parser's own, the OS's reasons ----
+
+_STEP = '{"v":1,"type":"step","step":0}\n'
+#: A bad input for `report --from` → the end of its English line (pinned: English stays as is).
+BAD_INPUTS = {
+    "missing": (None, "no such file or folder (give a results folder or a JSONL log)."),
+    "no_results": ({}, "no summary.csv and no *.jsonl logs in this folder "
+                     "(expected the output of `gradguard remedies --out DIR`)."),
+    "not_utf8": ({"x.jsonl": b"\xff\xfe\n"}, "not a UTF-8 text file (invalid start byte)."),
+    "not_json": ({"x.jsonl": _STEP + "{oops\n"}, "not valid JSON "
+                 "(Expecting property name enclosed in double quotes column 2)."),
+    "not_record": ({"x.jsonl": '{"a": 1}\n'}, "not a gradguard record (no 'v' key)."),
+    "version": ({"x.jsonl": '{"v": 9}\n'}, "record format version 9; "
+                "this gradguard reads version 1."),
+    "bad_step": ({"x.jsonl": '{"v":1,"type":"step","step":0,"action":"fly"}\n'},
+                 "bad step record (action must be one of step, skip, rollback, got 'fly')."),
+    "no_step_key": ({"x.jsonl": '{"v":1,"type":"step"}\n'},
+                    "bad step record (a step record needs the key 'step')."),
+    "record_type": ({"x.jsonl": '{"v":1,"type":"zz"}\n'}, "unknown record type 'zz'."),
+    "empty_csv": ({"summary.csv": ""}, "empty file (expected a header line)."),
+    "missing_columns": ({"summary.csv": "experiment,config\nx,y\n"},
+                        "header lacks the columns seed, diverged, first_nonfinite_step, "
+                        "max_grad_norm, final_loss, steps_to_success, wall_s."),
+    "not_flow": ({"flow.json": '{"curves": 3}', "x.jsonl": _STEP},
+                 'expected {"curves": {label: [numbers]}}.'),
+    "flow_not_json": ({"flow.json": "{", "x.jsonl": _STEP}, "not valid JSON "
+                      "(Expecting property name enclosed in double quotes column 2)."),
+}  # fmt: skip
+
+
+def _bad_source(tmp_path, files):
+    if files is None:
+        return tmp_path / "nope"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, content in files.items():
+        path = folder / name
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    return folder / next(iter(files)) if len(files) == 1 and "flow.json" not in files else folder
+
+
+def _error_line(capsys, argv, word="ভুল", code=2):
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    err = captured.err
+    assert captured.out == "" and err.count("\n") == 1, err  # one line, no traceback
+    assert err.startswith(f"gradguard: {word}: "), err
+    return err.strip()
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_INPUTS))
+def test_report_bad_input_in_bengali_and_english(kind, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")  # English unless --lang says otherwise
+    files, english = BAD_INPUTS[kind]
+    source = _bad_source(tmp_path, files)
+    out = tmp_path / "r.html"
+    argv = ["report", "--from", str(source), "-o", str(out)]
+    en = _error_line(capsys, argv, "error")
+    assert en.endswith(": " + english), en
+    where = en.split(": ")[2]  # the file (and the line), named as the user gave it
+    bn = _error_line(capsys, [*argv, "--lang", "bn"])
+    assert bn.startswith(f"gradguard: ভুল: {where}: "), bn
+    bn = bn.replace(where, "")
+    # the record format's own keys and values are identifiers, shown as they are
+    keys = frozenset({"action", *ACTIONS})
+    assert _BENGALI.search(bn) and latin_words(bn, keys) == set(), bn
+    assert not out.exists()
+
+
+def test_file_errors_in_bengali_for_what_the_cli_cannot_make(tmp_path):
+    import errno
+
+    from gradguard.errors import FILE_PROBLEMS, FileError, os_reason
+
+    # summary.csv rows the runner never writes, and a file gradguard may not read
+    made = {
+        "field_count": FileError("s.csv:4", "field_count", found=4, expected=13),
+        "empty_cell": FileError("s.csv:2", "empty_cell", column="seed"),
+        "bad_bool": FileError("s.csv:2", "bad_bool", column="diverged", found="maybe"),
+        "bad_int": FileError("s.csv:2", "bad_int", column="seed", found="x"),
+        "bad_float": FileError("s.csv:2", "bad_float", column="wall_s", found="x"),
+        "not_csv": FileError("s.csv:3", "not_csv", reason="line contains NUL"),
+        "unreadable": FileError(
+            "s.csv", "unreadable", reason=PermissionError(errno.EACCES, "Permission denied")
+        ),
+        "log_is_folder": FileError("runs", "log_is_folder"),  # (replay reads logs too)
+        "no_log": FileError("x.jsonl", "no_log"),
+    }
+    assert set(made) | set(BAD_INPUTS) >= set(FILE_PROBLEMS)
+    assert str(made["unreadable"]) == "s.csv: cannot be read (Permission denied)."
+    for kind, error in made.items():
+        bn = error.message("bn")
+        assert bn.startswith(error.where + ": ") and _BENGALI.search(bn), kind
+        assert latin_words(bn.replace(error.where, "")) == set(), (kind, bn)
+    # every errno the catalog words, and one it does not (named by its code)
+    for name in ("EACCES", "EPERM", "ENOENT", "ENOTDIR", "EROFS", "ENOSPC", "EEXIST", "EISDIR"):
+        error = OSError(getattr(errno, name), "English")
+        bn = os_reason(error, "bn")
+        assert _BENGALI.search(bn) and latin_words(bn) == set(), name
+        assert os_reason(error) == "English"
+    assert os_reason(OSError(errno.ELOOP, "Too many levels"), "bn").endswith(" ELOOP")
+
+
+@pytest.mark.parametrize(
+    ("args", "english"),
+    [
+        (["report", "--bogus"], "No such option: --bogus (Possible options: --out) "
+         "(see 'gradguard report --help')"),
+        (["report", "--plot-format"], "Option '--plot-format' requires an argument."),
+        (["nosuch"], "No such command 'nosuch'."),
+        (["explain", "extra"], "Got unexpected extra argument(s) (extra) "
+         "(see 'gradguard explain --help')"),
+        (["serve", "--port", "99999"], "Invalid value for '--port': got '99999'; Input should "
+         "be less than or equal to 65535 (see 'gradguard serve --help')"),
+        (["tour", "--jobs", "x"], "Invalid value for '--jobs' / '-j': got 'x'; Input should be "
+         "a valid integer, unable to parse string as an integer (see 'gradguard tour --help')"),
+        (["flow", "--rho", "abc"], "Invalid value for '--rho': got 'abc'; Input should be a "
+         "valid number, unable to parse string as a number (see 'gradguard flow --help')"),
+        (["flow", "--json=3"], "Option '--json' does not take a value."),
+    ],
+)  # fmt: skip
+def test_parser_errors_in_bengali(args, english, capsys, monkeypatch):
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    assert _error_line(capsys, args, "error") == "gradguard: error: " + english
+    for lang in (["--lang", "bn"], ["--lang=bn"]):
+        bn = _error_line(capsys, [args[0], *lang, *args[1:]])
+        assert _BENGALI.search(bn) and latin_words(bn) == set(), bn
+        command = "gradguard" if args[0] == "nosuch" else f"gradguard {args[0]}"
+        assert bn.endswith(f"('{command} --help' দেখুন)"), bn  # where to read more
+    # the locale speaks when --lang is not typed
+    monkeypatch.setenv("LC_ALL", "bn_BD.UTF-8")
+    assert _BENGALI.search(_error_line(capsys, args))
+
+
+def test_bengali_plots_folder_it_cannot_create(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    (tmp_path / "f").write_text("")  # a file where the folder should be, or its parent
+    out = str(tmp_path / "r.html")
+    for plots, english in (("f", "(File exists)."), ("f/p", "(Not a directory).")):
+        argv = ["report", "-o", out, "--plots", str(tmp_path / plots)]
+        en = _error_line(capsys, argv, "error")
+        assert en.endswith(f"--plots must be a folder gradguard can create, got "
+                           f"'{tmp_path / plots}'. {english}"), en  # fmt: skip
+        bn = _error_line(capsys, [*argv, "--lang", "bn"]).replace(str(tmp_path), "")
+        assert "--plots" in bn and _BENGALI.search(bn) and latin_words(bn) == set(), bn
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_bengali_report_it_cannot_write(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import gradguard.report as report_module
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(report_module, "write_report", full_disk)
+    out = tmp_path / "r.html"
+    en = _error_line(capsys, ["report", "-o", str(out), "--lang", "en"], "error", code=1)
+    assert en == f"gradguard: error: cannot write {out}: No space left on device."
+    bn = _error_line(capsys, ["report", "-o", str(out), "--lang", "bn"], code=1)
+    bn = bn.replace(str(out), "")
+    assert "ডিস্কে আর জায়গা নেই" in bn and latin_words(bn) == set(), bn

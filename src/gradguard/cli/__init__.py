@@ -13,6 +13,7 @@ import typer
 # Each command module registers its commands on `app` when imported.
 from gradguard.cli import _experiments, _guard, _lab, _report  # noqa: F401
 from gradguard.cli._app import EXTRAS, RuntimeFailure, UsageFailure, app, extra_hint, usage
+from gradguard.cli._parse_errors import english_line, help_hint, translated_line, typed_lang
 from gradguard.errors import InputError
 
 __all__ = ["app", "main"]
@@ -28,28 +29,8 @@ def _fail(message: str, code: int, lang: str = "en") -> int:
     return code
 
 
-def _offending_value(args: list[str], param: object) -> str | None:
-    """Find the value the user typed for ``param`` (click's messages do not always echo it)."""
-    for opt in getattr(param, "opts", None) or []:
-        for i, token in enumerate(args):
-            if token == opt and i + 1 < len(args):
-                return args[i + 1]
-            if token.startswith(opt + "=") and opt.startswith("--"):
-                return token[len(opt) + 1 :]
-    return None
-
-
-def _typed_lang(args: list[str]) -> str:
-    """Return the ``--lang`` the user typed, if it names a catalog, else ``"en"``."""
-    from gradguard.explain._catalog import LANGS
-
-    for i, token in enumerate(args):
-        value = args[i + 1] if token == "--lang" and i + 1 < len(args) else None
-        if token.startswith("--lang="):
-            value = token[len("--lang=") :]
-        if value in LANGS:
-            return value
-    return "en"
+def _command_names() -> set[str]:
+    return {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,22 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageFailure as e:
         return _fail(str(e), 2, e.lang)
     except InputError as e:
-        return _fail(usage(e).args[0], 2)
+        lang = typed_lang(args)
+        return _fail(usage(e, lang).args[0], 2, lang)
     except RuntimeFailure as e:
-        return _fail(str(e), 1)
+        return _fail(str(e), 1, e.lang)
     except typer.Exit as e:
         return int(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         print("gradguard: interrupted", file=sys.stderr)
         return 130
-    except typer.TyperException as e:  # click's usage errors (exit_code 2) and others
-        ctx = getattr(e, "ctx", None)
-        where = f" (see 'gradguard {ctx.info_name} --help')" if ctx and ctx.parent else ""
-        message = e.format_message().replace("\n", " ")
-        value = _offending_value(args, getattr(e, "param", None))
-        if value is not None and repr(value) not in message:
-            message = message.replace(": ", f": got {value!r}; ", 1)
-        return _fail(message + where, getattr(e, "exit_code", 1))
+    except typer.TyperException as e:  # the parser's usage errors (exit_code 2) and others
+        lang = typed_lang(args)
+        line = english_line(e, args) if lang == "en" else translated_line(e, args, lang)
+        hint = help_hint(e, args, _command_names(), lang)
+        return _fail(line + hint, getattr(e, "exit_code", 1), lang)
     except BrokenPipeError:
         return 0
     except ModuleNotFoundError as e:
@@ -86,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gradguard.explain._catalog import load_catalog
 
         command = next((a for a in args if not a.startswith("-")), "")
-        lang = _typed_lang(args)
+        lang = typed_lang(args)
         hint = extra_hint(root, e, lang)
         line = load_catalog(lang).get("cli.command_needs", command=command, hint=hint)
         return _fail(line, 2, lang)

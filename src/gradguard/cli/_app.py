@@ -73,7 +73,50 @@ class UsageFailure(Exception):
 
 
 class RuntimeFailure(Exception):
-    """Raised by commands for a failure that is not the user's input (exit 1)."""
+    """Raised by commands for a failure that is not the user's input (exit 1).
+
+    Args:
+      message: the line, already in ``lang``.
+      lang: the language the command speaks (its ``--lang``).
+    """
+
+    def __init__(self, message: str, lang: str = "en") -> None:
+        super().__init__(message)
+        self.lang = lang
+
+
+LANG_HELP = "Language: en or bn (default: from the LANG locale, else en)."
+
+
+def lang_option(help: str = LANG_HELP) -> Any:
+    """Return the ``--lang`` option, the one definition every command that speaks declares.
+
+    Its value goes through :func:`command_lang`; ``None`` means "not given".
+    """
+    return typer.Option(None, "--lang", metavar="en|bn", help=help, show_default=False)
+
+
+def command_lang(lang: str | None) -> str:
+    """Return the command's language: ``--lang``, else the locale's (a bad one is told in English).
+
+    Raises:
+      UsageFailure: ``--lang`` names no catalog.
+    """
+    from gradguard.explain._catalog import check_lang, default_lang
+
+    try:
+        return check_lang(lang if lang is not None else default_lang())
+    except InputError as e:
+        raise usage(e) from None
+
+
+def cannot_write(path: object, error: OSError, lang: str = "en") -> RuntimeFailure:
+    """Return the failure "cannot write PATH: REASON." in ``lang`` (the OS's reason told in it)."""
+    from gradguard.errors import os_reason
+    from gradguard.explain._catalog import load_catalog
+
+    line = load_catalog(lang).get("cli.cannot_write", path=path, reason=os_reason(error, lang))
+    return RuntimeFailure(line, lang)
 
 
 #: The library's parameter names → the flags a user types, for every command. A command

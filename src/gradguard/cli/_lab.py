@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import typer
 
 from gradguard._validate import check_choice, check_whole
-from gradguard.cli._app import app, usage
+from gradguard.cli._app import app, command_lang, lang_option, usage
 from gradguard.errors import InputError
 
 R = TypeVar("R")
@@ -57,16 +57,6 @@ W_HELP = "The recurrent weight w: an integer, decimal (0.9 is read as exactly 9/
 H0_HELP = "The initial state h_0 (read exactly, like --w)."
 
 
-LANG_HELP = "Language: en or bn (default: from the LANG locale, else en)."
-
-
-def _language(lang: str | None) -> str:
-    """The command's language: ``--lang``, else the locale's (a bad value is told in English)."""
-    from gradguard.explain import check_lang, default_lang
-
-    return _guarded(lambda: check_lang(lang if lang is not None else default_lang()))
-
-
 @app.command()
 def explain(
     w: str = typer.Option("2", "--w", metavar="NUMBER", help=W_HELP),
@@ -80,7 +70,7 @@ def explain(
     clip: str = typer.Option(
         "5", "--clip", metavar="NUMBER", help="Clipping threshold c of the seed's rule (> 0)."
     ),
-    lang: str | None = typer.Option(None, "--lang", metavar="en|bn", help=LANG_HELP),
+    lang: str | None = lang_option(),
     fmt: str = typer.Option(
         "text",
         "--format",
@@ -104,7 +94,7 @@ def explain(
     """
     from gradguard.explain import lesson, render_markdown, render_text
 
-    language = _language(lang)
+    language = command_lang(lang)
     _guarded(lambda: check_choice(fmt, "format", ("text", "markdown", "json")), language)
     if abbreviate is not None:
         # Checked here too: text and markdown ignore the flag, and a bad value
@@ -152,13 +142,13 @@ def table(
         help="exact (int/fraction), float64 / float32 (rounded to the format; inf shown) "
         "or log (sign and log10, instant for any T).",
     ),
-    lang: str | None = typer.Option(None, "--lang", metavar="en|bn", help=LANG_HELP),
+    lang: str | None = lang_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Tabulate h_T and the gradient T·w^(T-1)·h_0 over T, with the seed's errata."""
     from gradguard.lab import explosion_table, table_to_json
 
-    language = _language(lang)
+    language = command_lang(lang)
     rows = table_to_json(_guarded(lambda: explosion_table(w, h0, steps, mode=mode), language))
     if as_json:
         _emit_json(rows)

@@ -21,13 +21,18 @@ from gradguard.cli._app import (
     RuntimeFailure,
     UsageFailure,
     app,
+    cannot_write,
+    command_lang,
+    lang_option,
     missing_extra,
     require_extra,
     usage,
 )
 from gradguard.errors import InputError
 
-_LANG_HELP = "Language of the text and the plots: en (English) or bn (Bengali)."
+_LANG_HELP = (
+    "Language of the text and the plots: en or bn (default: from the LANG locale, else en)."
+)
 
 
 def _check_out(out: Path, lang: str = "en") -> Path:
@@ -38,15 +43,6 @@ def _check_out(out: Path, lang: str = "en") -> Path:
         error = InputError("out", str(out), "file_in_folder", "create_folder", folder=str(parent))
         raise usage(error, lang)
     return out
-
-
-def _lang(lang: str) -> str:
-    from gradguard.report._i18n import check_lang
-
-    try:
-        return check_lang(lang)
-    except InputError as e:
-        raise usage(e) from None
 
 
 @app.command()
@@ -64,7 +60,7 @@ def report(
         "-o",
         help="Where to write the HTML report (written atomically).",
     ),
-    lang: str = typer.Option("en", "--lang", help=_LANG_HELP),
+    lang: str | None = lang_option(_LANG_HELP),
     w: str = typer.Option("2", "--w", help="The recurrent weight w (2, 0.9, 3/2 …)."),
     h0: str = typer.Option("1", "--h0", help="The initial state h_0."),
     steps: str = typer.Option("5", "--steps", "-T", help="The number of time steps T (1 … 10^6)."),
@@ -89,7 +85,7 @@ def report(
     from gradguard.report._fonts import FontMissing
     from gradguard.report._inputs import InputFileError
 
-    lang = _lang(lang)
+    lang = command_lang(lang)
     _check_out(out, lang)
     require_extra("matplotlib", "report", lang)
     from gradguard.report import write_report
@@ -100,9 +96,7 @@ def report(
         try:
             plots.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            error = InputError(
-                "plots_dir", str(plots), "folder_creatable", "os_error", reason=str(e.strerror)
-            )
+            error = InputError("plots_dir", str(plots), "folder_creatable", "os_error", reason=e)
             raise usage(error, lang) from None
     t0 = time.perf_counter()
     try:
@@ -120,11 +114,11 @@ def report(
             lesson=lesson,
         )
     except InputFileError as e:
-        raise UsageFailure(str(e), lang) from None
+        raise UsageFailure(e.message(lang), lang) from None
     except InputError as e:
         raise usage(e, lang) from None
     except OSError as e:
-        raise RuntimeFailure(f"cannot write {out}: {e.strerror or e}.") from None
+        raise cannot_write(out, e, lang) from None
     except FontMissing as e:
         raise RuntimeFailure(str(e)) from None
     from gradguard.explain import load_catalog
@@ -140,16 +134,18 @@ def serve(
     port: int = typer.Option(
         0, "--port", help="Port on 127.0.0.1 (0 = choose a free port).", min=0, max=65535
     ),
-    lang: str = typer.Option("en", "--lang", help="Language the page opens in: en or bn."),
+    lang: str | None = lang_option(
+        "Language the page opens in: en or bn (default: from the LANG locale, else en)."
+    ),
 ) -> None:
     """Open the interactive explorer: sliders for w, h0, T, η, c, numbers from the lab, live."""
     from gradguard.serve import make_server
 
-    lang = _lang(lang)
+    lang = command_lang(lang)
     try:
         server = make_server(port)
     except OSError as e:
-        raise UsageFailure(f"--port must be a free port, got {port} ({e.strerror or e}).") from None
+        raise usage(InputError("port", port, "free_port", "os_error", reason=e), lang) from None
     real_port = server.server_address[1]
     query = "" if lang == "en" else f"?lang={lang}"
     print(
@@ -254,9 +250,8 @@ def _check_writable(out: Path, lang: str) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise usage(
-            InputError("out", str(out), "a folder gradguard can write", f"({e.strerror})."), lang
-        ) from None
+        error = InputError("out", str(out), "folder_writable", "os_error", reason=e)
+        raise usage(error, lang) from None
 
 
 @app.command()
@@ -264,7 +259,7 @@ def tour(
     out: Path = typer.Option(
         Path("gradguard-tour"), "--out", "-o", help="Folder for the tour's results and report."
     ),
-    lang: str = typer.Option("en", "--lang", help=_LANG_HELP),
+    lang: str | None = lang_option(_LANG_HELP),
     jobs: int | None = typer.Option(
         None,
         "--jobs",
@@ -279,7 +274,7 @@ def tour(
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    lang = _lang(lang)
+    lang = command_lang(lang)
     if out.exists() and not out.is_dir():
         raise usage(InputError("out", str(out), "folder"), lang)
     try:
@@ -287,8 +282,8 @@ def tour(
     except OSError as e:
         from gradguard.explain import load_catalog
 
-        line = load_catalog(lang).get("tour.out_unusable", out=out, why=e.strerror)
-        raise UsageFailure(line, lang) from None
+        error = InputError("out", str(out), "folder_creatable", "os_error", reason=e)
+        raise usage(error, lang) from None
     err = Console(stderr=True)
     from gradguard.explain import load_catalog
 

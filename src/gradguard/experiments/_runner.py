@@ -81,7 +81,7 @@ def available_cores() -> int:
 def check_jobs(jobs: object, name: str = "jobs") -> int:
     """Return ``jobs`` if it is a whole number from 1 to :data:`MAX_JOBS`, else raise."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
-        raise InputError(name, jobs, f"a whole number from 1 to {MAX_JOBS} (worker processes)")
+        raise InputError(name, jobs, "workers", max=MAX_JOBS)
     return jobs
 
 
@@ -94,9 +94,7 @@ def check_out_dir(out: str | os.PathLike[str]) -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise InputError(
-            "out", str(path), "a folder gradguard can create and write", f"({e.strerror})."
-        ) from None
+        raise InputError("out", str(path), "folder_usable", "os_error", reason=e) from None
     return path
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gradguard._atomic import write_text_atomic
+from gradguard.errors import FileError
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -106,7 +107,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = tuple(
 )
 
 
-class SummaryError(ValueError):
+class SummaryError(FileError):
     """A ``summary.csv`` is malformed; the message names the file and the line."""
 
 
@@ -143,25 +144,25 @@ def _cell(value: str, column: str, where: str) -> Any:
             return _DEFAULTS[column]
         if nullable:
             return None
-        raise SummaryError(f"{where}: column {column} is empty (it needs a value).")
+        raise SummaryError(where, "empty_cell", column=column)
     if kind is bool:
         low = value.strip().lower()
         if low in _TRUE or low in _FALSE:
             return low in _TRUE
-        rule = "True or False"
+        problem = "bad_bool"
     elif kind is int:
         try:
             return int(value)
         except ValueError:
-            rule = "a whole number or empty"
+            problem = "bad_int"
     elif kind is float:
         try:
             return float(value)
         except ValueError:
-            rule = "a number (nan and inf included) or empty"
+            problem = "bad_float"
     else:
         return value
-    raise SummaryError(f"{where}: column {column} must be {rule}, got {value!r}.")
+    raise SummaryError(where, problem, column=column, found=value)
 
 
 def read_summary(path: str | os.PathLike[str]) -> list[RunSummary]:
@@ -180,23 +181,23 @@ def read_summary(path: str | os.PathLike[str]) -> list[RunSummary]:
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise SummaryError(f"{p}: not a UTF-8 text file ({e.reason}).") from None
+        raise SummaryError(p, "not_utf8", reason=e.reason) from None
     lines = text.splitlines()
     if not lines:
-        raise SummaryError(f"{p}:1: empty file (expected a header line).")
+        raise SummaryError(f"{p}:1", "empty_csv")
     reader = csv.reader(lines)
     try:
         header = next(reader)
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
-            raise SummaryError(f"{p}:1: header lacks the columns {', '.join(missing)}.")
+            raise SummaryError(f"{p}:1", "missing_columns", columns=", ".join(missing))
         rows: list[RunSummary] = []
         for number, row in enumerate(reader, start=2):
             if not row:
                 continue
             if len(row) != len(header):
                 raise SummaryError(
-                    f"{p}:{number}: {len(row)} fields where the header has {len(header)}."
+                    f"{p}:{number}", "field_count", found=len(row), expected=len(header)
                 )
             where = f"{p}:{number}"
             kwargs = {
@@ -204,5 +205,5 @@ def read_summary(path: str | os.PathLike[str]) -> list[RunSummary]:
             }
             rows.append(RunSummary(**kwargs))
     except csv.Error as e:
-        raise SummaryError(f"{p}:{reader.line_num}: not valid CSV ({e}).") from None
+        raise SummaryError(f"{p}:{reader.line_num}", "not_csv", reason=e) from None
     return rows

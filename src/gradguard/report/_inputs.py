@@ -15,12 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gradguard.experiments import RunSummary, SummaryError, read_summary
-from gradguard.records import Log, RecordError, read_log
+from gradguard.errors import FileError
+from gradguard.experiments import RunSummary, read_summary
+from gradguard.records import Log, read_log
 
 
-class InputFileError(ValueError):
-    """An input file is missing or malformed; the message names the file (and line)."""
+class InputFileError(FileError):
+    """An input file is missing or malformed; the message names the file (and line).
+
+    A :class:`~gradguard.errors.FileError`: ``error.message("bn")`` tells it in Bengali.
+    """
+
+    @classmethod
+    def of(cls, error: FileError) -> InputFileError:
+        """Return ``error`` (a log's or a summary's) as the report's input error."""
+        return cls(error.where, error.problem, error.cause, **error.fields)
 
 
 @dataclass
@@ -55,7 +64,7 @@ def load_source(path: str | Path) -> Source:
     """
     p = Path(path)
     if not p.exists():
-        raise InputFileError(f"{p}: no such file or folder (give a results folder or a JSONL log).")
+        raise InputFileError(p, "missing")
     summary_path = p / "summary.csv"
     if p.is_file() and p.suffix.lower() == ".csv":  # a summary, whatever its name
         summary_path, p = p, p.parent
@@ -69,16 +78,15 @@ def load_source(path: str | Path) -> Source:
             summary_path = found[0]
     logs = sorted(q for q in p.rglob("*.jsonl") if q.is_file())
     if not summary_path.is_file() and not logs:
-        raise InputFileError(
-            f"{p}: no summary.csv and no *.jsonl logs in this folder "
-            "(expected the output of `gradguard remedies --out DIR`)."
-        )
+        raise InputFileError(p, "no_results")
     src = Source(path=p, kind="results")
     if summary_path.is_file():
         try:
             src.summary = read_summary(summary_path)
-        except SummaryError as e:
-            raise InputFileError(str(e)) from None
+        except FileError as e:
+            raise InputFileError.of(e) from None
+        except OSError as e:  # e.g. no permission to read it
+            raise InputFileError(summary_path, "unreadable", reason=e) from None
     for q in logs:
         log = _read(q)
         name, info = _run_name(q, p, log)
@@ -94,9 +102,8 @@ def load_source(path: str | Path) -> Source:
 def _read(p: Path) -> Log:
     try:
         return read_log(p)
-    except RecordError as e:
-        # records wraps an InputError's sentence in parentheses: "… got 'fly'.)." → "'fly')."
-        raise InputFileError(str(e).replace(".).", ").")) from None
+    except FileError as e:
+        raise InputFileError.of(e) from None
 
 
 def _run_name(q: Path, root: Path, log: Log) -> tuple[str, tuple[str, str, str]]:
@@ -122,15 +129,16 @@ def _read_flow(p: Path) -> dict[str, Any]:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        where = f"{p}:{e.lineno}"
-        raise InputFileError(f"{where}: not valid JSON ({e.msg} column {e.colno}).") from None
+        raise InputFileError(f"{p}:{e.lineno}", "not_json", reason=e.msg, column=e.colno) from None
     except UnicodeDecodeError as e:
-        raise InputFileError(f"{p}: not a UTF-8 text file ({e.reason}).") from None
+        raise InputFileError(p, "not_utf8", reason=e.reason) from None
+    except OSError as e:  # e.g. no permission to read it
+        raise InputFileError(p, "unreadable", reason=e) from None
     curves = data.get("curves") if isinstance(data, dict) else None
     if not isinstance(curves, dict) or not all(
         isinstance(v, list) and all(isinstance(x, (int, float)) for x in v) for v in curves.values()
     ):
-        raise InputFileError(f'{p}:1: expected {{"curves": {{label: [numbers]}}}}.')
+        raise InputFileError(f"{p}:1", "not_flow")
     return data
 
 
