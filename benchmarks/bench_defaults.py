@@ -1,6 +1,6 @@
 """Measure the guard's spike rules and clippers on three real workloads, clean and faulty.
 
-$ python benchmarks/bench_defaults.py            # 3 workloads × 3 seeds × 300 steps (~15 min)
+$ python benchmarks/bench_defaults.py            # 3 workloads × 3 seeds × 300 steps (~5 min)
 $ python benchmarks/bench_defaults.py --quick    # 2 seeds × 60 steps (~1 min)
 $ python benchmarks/bench_defaults.py --workloads lstm-lm --configs guard-default,zclip
 

@@ -87,7 +87,9 @@ class StepRecord:
       kind: ``"ok"``, ``"clipped"``, ``"nonfinite"``, ``"spike"`` or
         ``"amp_skip"`` (see :data:`KINDS`).
       lr: learning rate of the first parameter group.
-      max_abs: largest ``|g|`` over all gradient entries.
+      max_abs: largest ``|g|`` over all gradient entries (``None``: not measured; the
+        guard reads it on steps with per-layer norms, on non-finite steps and for value
+        clipping).
       nonfinite_count: number of parameter tensors whose gradient holds a NaN or inf.
       loss_finite: whether the loss is finite.
       grad_finite: whether every gradient entry is finite.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -25,6 +27,19 @@ def test_three_nan_batches_in_a_row_recover_with_the_documented_pattern():
     assert run.actions[80:83] == ["skip", "skip", "rollback"]
     assert run.actions[83:] == ["step"] * 37
     assert abs(run.eval_loss - clean.eval_loss) < 0.05
+
+
+def test_the_pattern_as_a_hook_does_exactly_what_the_loop_does():
+    # For loops that never see guard.step's return value (a trainer callback): the same
+    # reset from guard.hooks gives the same run, batch for batch.
+    w = WORKLOADS["lstm-lm"]
+    by_loop = train(w, seed=0, steps=100, guard=_guard(), fault="nan3", fault_at=70)
+    by_hook = train(w, seed=0, steps=100, guard=_guard(), fault="nan3", fault_at=70, carry="hook")
+    assert by_hook.actions[70:73] == ["skip", "skip", "rollback"]
+    assert by_hook.actions == by_loop.actions
+    assert by_hook.eval_loss == by_loop.eval_loss
+    assert by_hook.losses[:70] == by_loop.losses[:70] and by_hook.losses[73:] == by_loop.losses[73:]
+    assert all(math.isnan(x) for x in by_hook.losses[70:73] + by_loop.losses[70:73])
 
 
 def test_without_it_guard_error_names_carried_state():

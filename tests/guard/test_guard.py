@@ -11,7 +11,7 @@ import torch  # the [dev] extra installs torch: these tests always run
 
 from gradguard.records import read_log
 from gradguard.rules import MedianMadRule
-from gradguard.torch import GuardError, Monitor, NormClipper, SpikeGuard, ZClip
+from gradguard.torch import GuardError, Monitor, NormClipper, SpikeGuard, ValueClipper, ZClip
 
 
 class Net(torch.nn.Module):
@@ -123,6 +123,34 @@ def test_overflowing_norm_with_finite_entries_is_measured_in_float64():
     record = guard.step(1.0)
     assert record.kind == "clipped" and record.grad_norm_clipped == pytest.approx(1.0)
     assert all(torch.isfinite(p).all() and p.abs().max() < 10 for p in model.parameters())
+
+
+def test_max_abs_is_read_with_the_layer_norms_on_bad_steps_and_for_value_clipping():
+    # The norms decide a norm-based guard's every action; max |g| costs a second pass over
+    # the gradients, so it is read every layer_norms_every steps, on a non-finite norm
+    # (to tell NaN from overflow) and on every step of a value clipper.
+    model, opt, _ = _setup()
+    guard = SpikeGuard(model, opt, clipper=1.0, layer_norms_every=3)
+    got = []
+    for step in range(7):
+        loss = _forward_backward(model, opt, step)
+        if step == 4:
+            model.head.weight.grad[0, 0] = math.nan
+        want = max(float(p.grad.abs().max()) for p in model.parameters())  # before clipping
+        record = guard.step(loss)
+        got.append(record.max_abs)
+        if step % 3 == 0:
+            assert record.max_abs == want and record.layer_norms
+        elif step == 4:
+            assert math.isnan(record.max_abs) and record.nonfinite_count == 1
+            assert record.action == "skip"
+        else:
+            assert record.max_abs is None and not record.layer_norms
+    assert [m is None for m in got] == [False, True, True, False, False, True, False]
+    guard = SpikeGuard(model, opt, clipper=ValueClipper(0.001), layer_norms_every=0)
+    loss = _forward_backward(model, opt, 7)
+    want = max(float(p.grad.abs().max()) for p in model.parameters())
+    assert guard.step(loss).max_abs == want
 
 
 def test_record_grad_norm_is_the_pre_clip_norm():

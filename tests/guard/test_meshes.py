@@ -121,5 +121,8 @@ def test_the_guard_skips_on_every_rank_with_one_all_reduce_per_step(ranks, case)
         # A NaN on one rank (rank 2, 1 or 3) in the second step: every rank skips it.
         assert got["actions"] == ["step", "skip", "step"]
         assert got["norms"][0] == first["norms"][0] and math.isnan(got["norms"][1])
-        # Statistics, loss and verdict: one all-reduce per guarded step.
-        assert got["all_reduce_calls"] == [1, 1, 1]
+        # Statistics, loss and verdict: one all-reduce per guarded step. The one step
+        # whose norm is not finite pays a second to read max |g| (NaN/inf entries or a
+        # float32 overflow?) — except sync-free, which skips such a step either way.
+        bad_step = 1 if case.endswith("sync_free") else 2
+        assert got["all_reduce_calls"] == [1, bad_step, 1]

@@ -90,7 +90,7 @@ def clip_and_measure(
         host, extra = gs.host(*([] if loss is None else [loss.detach()]))
         stats = (
             host.total_norm,
-            host.max_abs,
+            math.nan if host.max_abs is None else host.max_abs,  # measured: max_abs=True
             host.nonfinite_count,
             extra[0] if extra else math.nan,
         )

@@ -409,6 +409,21 @@ class _Loop:
     run: Run
 
 
+class _CarryHook:
+    """The documented pattern as a guard hook (``carry="hook"``), for loops that never see
+    ``guard.step``'s return value (a trainer's callback, ``sync=False``)."""
+
+    def __init__(self, loop: _Loop) -> None:
+        self.loop = loop
+        self.before: Any = None  # the state from before the batch now being judged
+
+    def __call__(self, record: Any) -> None:
+        if record.action == "skip":
+            self.loop.state = self.before
+        elif record.action == "rollback":
+            self.loop.state = self.loop.setup.init_state()
+
+
 def _advance(
     loop: _Loop,
     start: int,
@@ -421,44 +436,53 @@ def _advance(
 ) -> None:
     s, g, run = loop.setup, loop.guard, loop.run
     params = list(s.model.parameters())
-    for i in range(start, end):
-        if g is not None and g.skip_batch():
-            run.losses.append(math.nan)
-            run.norms.append(math.nan)
-            run.actions.append("skipped-batch")
-            continue
-        s.optimizer.zero_grad(set_to_none=True)
-        kind = fault if i in bad else None
-        before = loop.state
-        loss, loop.state = s.forward(s.model, s.batch(i), loop.state, kind in ("nan", "nan3"))
-        if kind == "loss1e4":
-            loss = loss * 1e4
-        loss.backward()
-        if kind == "inf":
-            params[0].grad.view(-1)[0] = math.inf  # type: ignore[union-attr]
-        elif kind == "grad1e6":
-            params[len(params) // 2].grad.mul_(1e6)  # type: ignore[union-attr]
-        if g is None:
-            grads = [p.grad for p in params if p.grad is not None]
-            if clip:
-                norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    hook = _CarryHook(loop) if g is not None and carry == "hook" else None
+    if hook is not None:
+        g.hooks.append(hook)
+    try:
+        for i in range(start, end):
+            if g is not None and g.skip_batch():
+                run.losses.append(math.nan)
+                run.norms.append(math.nan)
+                run.actions.append("skipped-batch")
+                continue
+            s.optimizer.zero_grad(set_to_none=True)
+            kind = fault if i in bad else None
+            before = loop.state
+            if hook is not None:
+                hook.before = before
+            loss, loop.state = s.forward(s.model, s.batch(i), loop.state, kind in ("nan", "nan3"))
+            if kind == "loss1e4":
+                loss = loss * 1e4
+            loss.backward()
+            if kind == "inf":
+                params[0].grad.view(-1)[0] = math.inf  # type: ignore[union-attr]
+            elif kind == "grad1e6":
+                params[len(params) // 2].grad.mul_(1e6)  # type: ignore[union-attr]
+            if g is None:
+                grads = [p.grad for p in params if p.grad is not None]
+                if clip:
+                    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+                else:
+                    norm = torch.nn.utils.get_total_norm(grads)
+                s.optimizer.step()
+                run.norms.append(float(norm))
+                run.actions.append("step")
             else:
-                norm = torch.nn.utils.get_total_norm(grads)
-            s.optimizer.step()
-            run.norms.append(float(norm))
-            run.actions.append("step")
-        else:
-            record = g.step(loss)
-            run.records.append(record)
-            run.norms.append(record.grad_norm)
-            run.actions.append(record.action)
-            if carry == "restore" and record.action == "skip":
-                loop.state = before
-            elif carry == "restore" and record.action == "rollback":
-                loop.state = s.init_state()
-        run.losses.append(float(loss.detach()))
-        if s.scheduler is not None:
-            s.scheduler.step()
+                record = g.step(loss)
+                run.records.append(record)
+                run.norms.append(record.grad_norm)
+                run.actions.append(record.action)
+                if carry == "restore" and record.action == "skip":
+                    loop.state = before
+                elif carry == "restore" and record.action == "rollback":
+                    loop.state = s.init_state()
+            run.losses.append(float(loss.detach()))
+            if s.scheduler is not None:
+                s.scheduler.step()
+    finally:
+        if hook is not None:
+            g.hooks.remove(hook)
 
 
 def _finish(
@@ -489,8 +513,8 @@ def _check_args(workload: Workload, steps: int | None, carry: str) -> int:
     n = workload.steps if steps is None else steps
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InputError("steps", steps, "a whole number ≥ 1")
-    if carry not in ("restore", "ignore"):
-        raise InputError("carry", carry, "'restore' or 'ignore'")
+    if carry not in ("restore", "hook", "ignore"):
+        raise InputError("carry", carry, "'restore', 'hook' or 'ignore'")
     return n
 
 
@@ -513,8 +537,9 @@ def train(
     :class:`~gradguard.torch.SpikeGuard`) ``guard.step(loss)`` replaces both, and
     the carried state follows the documented pattern when ``carry="restore"``: a skipped
     batch's new state is dropped (the state from before it goes on), and after a
-    rollback the state starts afresh. ``carry="ignore"`` carries whatever the forward
-    pass returned, as a loop unaware of the guard would.
+    rollback the state starts afresh. ``carry="hook"`` does the same from a hook in
+    ``guard.hooks`` instead of from the returned record. ``carry="ignore"`` carries
+    whatever the forward pass returned, as a loop unaware of the guard would.
 
     Args:
       workload: one of :data:`WORKLOADS`.
@@ -524,7 +549,7 @@ def train(
       clip: clip with torch in the unguarded loop.
       fault: an injected fault from :data:`FAULTS`, or ``None``.
       fault_at: the batch it hits (default: 70% of the way).
-      carry: ``"restore"`` or ``"ignore"`` (see above).
+      carry: ``"restore"``, ``"hook"`` or ``"ignore"`` (see above).
 
     Returns:
       A :class:`Run`.

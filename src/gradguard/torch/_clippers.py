@@ -75,6 +75,9 @@ class Clipper:
 
     norm_type: float = 2.0
     name = "clipper"
+    #: Whether :meth:`clip_` needs max |g| on every step (value clipping does; norm-based
+    #: clippers need the norms only, so the guard skips the extra pass for them).
+    reads_max_abs = False
 
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
         """Return ``(threshold, clip_to)`` for this step's norm (``clip_to=None``: leave it)."""
@@ -155,8 +158,12 @@ def measured(
     parameters = _reiterable(parameters)
     if host is None:
         if stats is None:
-            # Grouped: a clipper scales them without regrouping, as torch does.
-            stats = grad_stats(parameters, p, per_layer=False, keep_groups=True)
+            # Grouped: a clipper scales them without regrouping, as torch does; max |g|
+            # only where the norm alone cannot tell an overflow from NaN/inf.
+            stats = grad_stats(parameters, p, per_layer=False, keep_groups=True, max_abs=False)
+            host, _ = stats.host()
+            if not math.isfinite(host.total_norm):
+                stats = grad_stats(parameters, p, per_layer=False, keep_groups=True)
         host, _ = stats.host()
     return parameters, stats, host
 
@@ -256,6 +263,7 @@ class ValueClipper(_RuleClipper):
 
     name = "value"
     rule: FixedThreshold
+    reads_max_abs = True
 
     def __init__(self, clip_value: float) -> None:
         try:
@@ -269,7 +277,10 @@ class ValueClipper(_RuleClipper):
     def _clip(self, parameters: Any, stats: GradStats | None, host: HostGradStats) -> ClipResult:
         c = self.rule.max_norm
         norm = host.total_norm
-        if host.nonfinite_count or not host.max_abs > c:
+        if host.max_abs is None:  # measured without max |g|: read it now
+            stats = grad_stats(parameters, self.norm_type, per_layer=False)
+            host, _ = stats.host()
+        if host.nonfinite_count or not (host.max_abs or 0.0) > c:
             return ClipResult(norm, norm, c, 1.0, False)
         params, _ = named_list(parameters)
         clip_grad_value_(params, c)

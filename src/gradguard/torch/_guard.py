@@ -121,9 +121,9 @@ class SpikeGuard:
       max_rollbacks: raise :class:`GuardError` after this many rollbacks in one run.
       log: a JSONL path or a :class:`~gradguard.records.RecordWriter` (rank 0 writes).
       tensorboard: a ``SummaryWriter``-like object (``add_scalar``) or a log directory.
-      layer_norms_every: record per-layer norms every this many steps (0: never; the
-        default 50 feeds the report's heat map for the cost of one more reduction on
-        one step in 50).
+      layer_norms_every: record per-layer norms and max |g| every this many steps (0:
+        never; the default 50 feeds the report's heat map for the cost of one more
+        reduction and one more pass over the gradients on one step in 50).
       update_ratio_every: measure ``‖Δθ‖/‖θ‖`` every this many steps (0: never; costs
         a copy of the parameters and a second sync on those steps).
       process_group: under DDP, the group to reduce statistics over (``None`` with
@@ -441,6 +441,16 @@ class SpikeGuard:
                     f.copy_((found_inf > 0).to(device=f.device, dtype=f.dtype))
         return stats, loss_t.to(stats.total_norm.device), found_inf
 
+    def _reads_max_abs(self, step: int) -> bool:
+        """Whether this step reads max |g|: for a value clipper, or with the layer norms.
+
+        The norms alone decide every action of a norm-based guard, so max |g| (a second
+        pass over the gradients) is recorded only every ``layer_norms_every`` steps.
+        """
+        if self.clipper is not None and self.clipper.reads_max_abs:
+            return True
+        return self.layer_norms_every > 0 and step % self.layer_norms_every == 0
+
     def step(self, loss: Tensor | float | None = None, batch: Any = None) -> StepRecord | None:
         """Measure this step's gradients and step, skip or roll back; return its record.
 
@@ -535,10 +545,17 @@ class SpikeGuard:
         rules see the step here, once), and what the rules said for the record (their
         thresholds in force, and what flagged the step).
         """
-        stats, loss_t, found_inf = self._gather(step, loss, keep_groups=self.clipper is not None)
+        keep = self.clipper is not None
+        stats, loss_t, found_inf = self._gather(step, loss, keep, self._reads_max_abs(step))
         device = stats.total_norm.device
         extras = [loss_t] + ([found_inf.to(device)] if found_inf is not None else [])
         host, values = stats.host(*extras)  # the step's one host sync
+        if not stats.measured_max and not math.isfinite(host.total_norm):
+            # A finite total norm proves every entry finite, so max |g| is read only now:
+            # an inf norm may be NaN/inf entries or a float32 overflow of finite ones.
+            stats, loss_t, found_inf = self._gather(step, loss, keep, max_abs=True)
+            extras = [loss_t] + ([found_inf.to(device)] if found_inf is not None else [])
+            host, values = stats.host(*extras)
         loss_v = None if loss is None else values[0]
         loss_finite = loss_v is None or math.isfinite(loss_v)
         # The scaler finding inf/NaN in the gradients of a *finite* loss is AMP's normal

@@ -63,7 +63,8 @@ class HostGradStats:
     """:class:`GradStats` copied to the host (plain Python numbers)."""
 
     total_norm: float
-    max_abs: float
+    #: ``None``: not measured (``grad_stats(..., max_abs=False)`` on a finite step).
+    max_abs: float | None
     nonfinite_count: int
     param_norms: list[float]
     names: list[str] | None
@@ -192,8 +193,16 @@ class GradStats:
         layers = None
         if self.layer_names is not None:
             layers = dict(zip(self.layer_names, flat[n_head + n_ext + n_par :], strict=True))
+        max_abs: float | None
         if reduced:
             max_abs, count = flat[1], int(flat[2])
+            if not self.measured_max:
+                max_abs = None
+        elif not self.measured_max:
+            # Without extremes an overflowed norm cannot be told from NaN/inf: the norm
+            # decides (grad_stats' max_abs=False contract).
+            max_abs = None
+            count = 0 if math.isfinite(flat[0]) else sum(not math.isfinite(n) for n in norms)
         else:
             max_abs, count = _host_max_and_count(
                 flat[n_head : n_head + n_ext], norms, self.unit, flat[0]
@@ -265,10 +274,13 @@ def grad_stats(
       pipeline_group: under pipeline parallelism, the group of this rank's peers in the
         other stages (one rank per stage): the total norm and the non-finite count then
         cover every stage (``process_group`` is the group spanning all of them).
-      max_abs: also read max |g| (one ``aminmax`` pass). Without it, ``max_abs`` is NaN
-        and a tensor counts as non-finite when its norm is not finite — a float32 norm
-        that overflowed with finite entries included (the sync-free guard's choice: it
-        skips such a step either way, without the extra pass over the gradients).
+      max_abs: also read max |g| (one ``aminmax`` pass, as long as the norms' own).
+        Without it, ``max_abs`` is NaN on the device and ``None`` on the host, and a
+        tensor counts as non-finite when its norm is not finite — a float32 norm that
+        overflowed with finite entries included. The guard measures without it and
+        measures again with it only when the total norm is not finite (a finite total
+        norm means every entry is finite); the sync-free guard skips such a step either
+        way.
       extra_mean, extra_any: 1-d values reduced in the same all-reduce as the statistics
         (averaged, or summed as flags), in ``GradStats.extra_mean`` / ``extra_any``: the
         guard's loss and AMP ``found_inf``.
