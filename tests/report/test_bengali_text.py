@@ -458,3 +458,47 @@ def test_remedies_unwritable_out_in_bengali(capsys, tmp_path):
     bn = _error_line(capsys, ["remedies", "--lang", "bn", "--out", str(tmp_path / "f" / "x")])
     bn = bn.replace(str(tmp_path), "")
     assert "কারণ: " in bn and latin_words(bn) == set(), bn
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sgd", "--compare", "-n", "3"],
+        ["sgd", "--mode", "exact", "-T", "40", "-n", "3"],
+        ["sgd", "--mode", "float32", "-n", "8"],
+        ["clip", "--g", "3,4", "--c", "1"],
+        ["clip"],
+    ],
+)
+def test_sgd_and_clip_in_bengali(args, capsys):
+    assert main([args[0], "--lang", "bn", *args[1:]]) == 0
+    out = capsys.readouterr().out
+    # the runs' names and the --loss/--mode values are shown as typed
+    assert latin_words(out, frozenset({"low-lr", "target", "exact"})) == set(), out
+    if args[0] == "sgd" or "--g" in args:
+        assert _BENGALI.search(out), out
+
+
+def test_serve_line_in_bengali():
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradguard", "serve", "--port", "0", "--lang", "bn"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C, as typed
+    )
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://\S+", line)
+        assert url, line
+        with urllib.request.urlopen(url[0]) as page:  # it serves: Ctrl-C stops a serving loop
+            assert page.status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert url and _BENGALI.search(line) and url[0].endswith("/?lang=bn"), line
+    assert latin_words(line.replace(url[0], "")) == set(), line
+    assert proc.returncode == 0 and err.strip() == "থেমে গেছে", err
