@@ -37,6 +37,10 @@ RULES: dict[str, str] = {
     "whole_range": "a whole number from {min:,} to {max:,}",
     "whole_digits": "a whole number ≥ {min} with at most {digits} digits",
     "whole_or_none": "a whole number ≥ 1 or None",
+    "whole_between": "a whole number from {min} to {max}",
+    "sequence_length": "a whole number ≥ {min} (the sequence length)",
+    "whole_list_min": "a comma-separated list of whole numbers ≥ {min}",
+    "nonempty_list": "a non-empty list of whole numbers ≥ {min}",
     "whole_list": "a comma-separated list of whole numbers ≥ 1, like 5,10,20",
     "whole_array": "whole numbers ≥ {min}",
     "choice": "one of {choices}",
@@ -52,6 +56,14 @@ RULES: dict[str, str] = {
     "fraction": "a fraction p/q with q ≠ 0",
     "exponent": "a number with an exponent between -{limit} and {limit}",
     "positive": "a number > 0",
+    "finite": "a finite number",
+    "positive_finite": "a finite number > 0",
+    "learning_rate": "a finite number > 0 (the learning rate)",
+    "rho_needed": "given with scaled-orthogonal (its spectral radius, a number > 0)",
+    "cell_list": "a comma-separated list of cells",
+    "init_list": "a comma-separated list of inits",
+    "plot_path": "a path ending in .png or .svg",
+    "path_in_folder": "a path in an existing folder",
     "threshold": "a finite number > 0 (the clipping threshold)",
     "finite_array": "finite everywhere",
     "in_range": "within {dtype}'s range ±{max:.4g}",
@@ -103,6 +115,7 @@ HINTS: dict[str, str] = {
         "Leave it out of the lesson's table; `gradguard table --mode log` shows any T."
     ),
     "create_folder": "Create '{folder}' first.",
+    "add_rho": "Add e.g. --rho 2.",
     "os_error": "({reason}).",
 }
 

@@ -389,3 +389,119 @@ def test_bengali_report_it_cannot_write(tmp_path, capsys, monkeypatch):
     bn = _error_line(capsys, ["report", "-o", str(out), "--lang", "bn"], code=1)
     bn = bn.replace(str(out), "")
     assert "ডিস্কে আর জায়গা নেই" in bn and latin_words(bn) == set(), bn
+
+
+# ---- flow and remedies in Bengali ----
+
+#: Names the user types and the tables show as they are: cells, inits, experiments, configs.
+_NAMES = frozenset(
+    {"linear", "tanh", "relu", "lstm", "gru", "default", "xavier-uniform", "xavier-normal"}
+    | {"he", "orthogonal", "identity", "scaled-orthogonal", "divergence", "adding", "copy"}
+    | {"none", "clip-norm", "clip-value", "low-lr", "init-orthogonal", "init-xavier", "rnn"}
+    | {"rnn-clip", "irnn", "norm", "value", "adam", "mse", "ce", "MSE", "CE", "Adam"}
+)
+
+
+def test_flow_in_bengali(capsys, tmp_path):
+    pytest.importorskip("torch")
+    plot = tmp_path / "flow.png"
+    argv = ["flow", "-T", "12", "--hidden", "8", "--model", "linear,relu", "--init", "he,identity"]
+    assert main([*argv, "--lang", "bn", "--plot", str(plot)]) == 0
+    out, err = capsys.readouterr()
+    assert plot.stat().st_size > 1000
+    assert _BENGALI.search(out) and _BENGALI.search(err), (out, err)
+    for text in (out, err.replace(str(plot), "")):
+        assert latin_words(text, _NAMES) == set(), text
+    # the numbers are the same in both languages; English reads as it did
+    assert main([*argv, "--lang", "en"]) == 0
+    en = capsys.readouterr().out
+    assert not _BENGALI.search(en) and "each step back the gradient grows ×" in en
+    assert en.splitlines()[2].split("|")[3:] == out.splitlines()[2].split("|")[3:]
+
+
+def test_remedies_in_bengali(capsys, tmp_path):
+    pytest.importorskip("torch")
+    argv = [
+        "remedies", "--experiments", "divergence,adding", "--configs", "none,clip-norm,rnn",
+        "--train-steps", "5", "-T", "5", "--no-progress", "--jobs", "1",
+    ]  # fmt: skip
+    assert main([*argv, "--lang", "bn", "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert _BENGALI.search(out) and _BENGALI.search(err), (out, err)
+    assert "diverge করেছে" in out and "### adding" in out
+    err = err.replace(str(tmp_path / "runs"), "").replace(str(tmp_path / "summary.csv"), "")
+    for text in (out, err):
+        assert latin_words(text, _NAMES) == set(), text
+    assert main([*argv, "--lang", "en"]) == 0
+    en = capsys.readouterr().out
+    assert "| config | model | init |" in en and "diverged at step 2" in en
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["flow", "--model", ","], ["flow", "--init", "scaled-orthogonal"],
+        ["flow", "--init", "scaled-orthogonal", "--rho", "-2"], ["flow", "-T", "0"],
+        ["flow", "--inputs", "ones"], ["flow", "--plot", "x.jpg"],
+        ["flow", "--plot", "no/such/x.png"], ["flow", "-T", "ten"], ["flow", "--h0", "nan"],
+        ["flow", "--seed", "-1"], ["flow", "--hidden", "100000"], ["flow", "--batch", "0"],
+        ["remedies", "--experiments", "parity"], ["remedies", "-T", "50,x"],
+        ["remedies", "-T", "0"], ["remedies", "--lr", "-0.01"], ["remedies", "--jobs", "0"],
+        ["remedies", "--train-steps", "0"], ["remedies", "--seeds", "-1"],
+        ["remedies", "--steps", "3", "--train-steps", "4"], ["remedies", "--bogus"],
+    ],
+)  # fmt: skip
+def test_flow_and_remedies_bad_input_in_bengali(args, capsys):
+    bn = _error_line(capsys, [args[0], "--lang", "bn", *args[1:]])
+    assert _BENGALI.search(bn) and latin_words(bn, _NAMES) == set(), bn
+
+
+def test_remedies_unwritable_out_in_bengali(capsys, tmp_path):
+    (tmp_path / "f").write_text("")
+    bn = _error_line(capsys, ["remedies", "--lang", "bn", "--out", str(tmp_path / "f" / "x")])
+    bn = bn.replace(str(tmp_path), "")
+    assert "কারণ: " in bn and latin_words(bn) == set(), bn
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sgd", "--compare", "-n", "3"],
+        ["sgd", "--mode", "exact", "-T", "40", "-n", "3"],
+        ["sgd", "--mode", "float32", "-n", "8"],
+        ["clip", "--g", "3,4", "--c", "1"],
+        ["clip"],
+    ],
+)
+def test_sgd_and_clip_in_bengali(args, capsys):
+    assert main([args[0], "--lang", "bn", *args[1:]]) == 0
+    out = capsys.readouterr().out
+    # the runs' names and the --loss/--mode values are shown as typed
+    assert latin_words(out, frozenset({"low-lr", "target", "exact"})) == set(), out
+    if args[0] == "sgd" or "--g" in args:
+        assert _BENGALI.search(out), out
+
+
+def test_serve_line_in_bengali():
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradguard", "serve", "--port", "0", "--lang", "bn"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C, as typed
+    )
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://\S+", line)
+        assert url, line
+        with urllib.request.urlopen(url[0]) as page:  # it serves: Ctrl-C stops a serving loop
+            assert page.status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert url and _BENGALI.search(line) and url[0].endswith("/?lang=bn"), line
+    assert latin_words(line.replace(url[0], "")) == set(), line
+    assert proc.returncode == 0 and err.strip() == "থেমে গেছে", err

@@ -18,13 +18,22 @@ from typing import Any
 import typer
 
 from gradguard._validate import check_choice, check_whole
-from gradguard.cli._app import RuntimeFailure, UsageFailure, app, require_extra, usage
-from gradguard.errors import InputError
+from gradguard.cli._app import (
+    RuntimeFailure,
+    UsageFailure,
+    app,
+    cannot_write,
+    command_lang,
+    lang_option,
+    require_extra,
+    usage,
+)
+from gradguard.errors import InputError, os_reason
 
 
-def _usage(e: InputError) -> UsageFailure:
+def _usage(e: InputError, lang: str) -> UsageFailure:
     # T is the sequence length here, typed -T; remedies count optimizer steps with --train-steps.
-    return usage(e, T="-T", jobs="--jobs")
+    return usage(e, lang, T="-T", jobs="--jobs")
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -33,7 +42,7 @@ def _split(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _ints(text: str | None, flag: str, rule: str) -> list[int] | None:
+def _ints(text: str | None, flag: str, minimum: int, lang: str) -> list[int] | None:
     parts = _split(text)
     if parts is None:
         return None
@@ -42,36 +51,40 @@ def _ints(text: str | None, flag: str, rule: str) -> list[int] | None:
         try:
             values.append(int(part))
         except ValueError:
-            raise UsageFailure(str(InputError(flag, part, rule))) from None
+            raise usage(InputError(flag, part, "whole_list_min", min=minimum), lang) from None
     if not values:
-        raise UsageFailure(str(InputError(flag, text, rule)))
+        raise usage(InputError(flag, text, "whole_list_min", min=minimum), lang)
     return values
 
 
-def _plot_flow(results: list[Any], path: Path) -> None:
+def _plot_flow(results: list[Any], path: Path, lang: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from gradguard.explain import load_catalog
     from gradguard.report.plots import plot_gradient_flow, save_figure
 
+    words = load_catalog(lang)
     curves = {
-        f"{r.model} / {r.init}: ρ(W)={r.rho:.3g}, factor {r.factor:.3g}": r.grad_h for r in results
-    }
-    fig = plot_gradient_flow(curves)
+        words.get("flow.plot_label", run=f"{r.model} / {r.init}", rho=f"{r.rho:.3g}",
+                  factor=f"{r.factor:.3g}"): r.grad_h
+        for r in results
+    }  # fmt: skip
+    fig = plot_gradient_flow(curves, lang=lang)
     save_figure(fig, path)
     plt.close(fig)
 
 
-def _flow_text(results: list[Any], rows: int) -> str:
-    lines = [
-        "| model | init | ρ(W) | ρ for n→∞ | σ_max(W) | per-step factor | ‖∂L/∂h_T‖ | "
-        "‖∂L/∂h_1‖ | ‖∂L/∂W‖ |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+def _flow_text(results: list[Any], rows: int, lang: str) -> str:
     from gradguard.experiments._names import LIMIT_RHO
+    from gradguard.explain import load_catalog
 
+    words = load_catalog(lang)
+    head = [words["flow.col_model"], words["flow.col_init"], "ρ(W)", words["flow.col_limit"]]
+    head += ["σ_max(W)", words["flow.col_factor"], "‖∂L/∂h_T‖", "‖∂L/∂h_1‖", "‖∂L/∂W‖"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         limit = LIMIT_RHO[r.init] if r.rho_target is None else r.rho_target
         lines.append(
@@ -82,39 +95,39 @@ def _flow_text(results: list[Any], rows: int) -> str:
         )
     T = results[0].T
     shown = sorted({T, *range(T, 0, -max(1, T // max(1, rows - 1))), 1}, reverse=True)
-    lines += ["", "‖∂L/∂h_t‖ for t = T … 1:", ""]
+    lines += ["", words["flow.per_step"], ""]
     lines.append("| t | " + " | ".join(f"{r.model}/{r.init}" for r in results) + " |")
     lines.append("|---|" + "---|" * len(results))
     for t in shown:
         lines.append(f"| {t} | " + " | ".join(f"{r.grad_h[t - 1]:.4g}" for r in results) + " |")
     lines.append("")
     for r in results:
+        run = f"{r.model}/{r.init}"
         bad = [t for t in range(1, r.T + 1) if not math.isfinite(r.grad_h[t - 1])]
         if bad:
-            lines.append(
-                f"{r.model}/{r.init}: ‖∂L/∂h_t‖ is not finite from t = {max(bad)} back "
-                f"({r.dtype} overflow: the seed's explosion, in floating point)."
-            )
+            lines.append(words.get("flow.overflow", run=run, t=max(bad), dtype=r.dtype))
             continue
         if math.isnan(r.factor) or r.grad_h[-1] == 0:
             continue
         if r.grad_h[0] == 0:
             dead = max(t for t in range(1, r.T + 1) if r.grad_h[t - 1] == 0)
-            lines.append(
-                f"{r.model}/{r.init}: ‖∂L/∂h_t‖ is exactly 0 from t = {dead} back "
-                "(no gradient gets through: zero derivatives, e.g. every ReLU switched off)."
-            )
+            lines.append(words.get("flow.dead", run=run, t=dead))
             continue
         if r.factor > 1 + 1e-9:
-            trend = f"grows ×{r.factor:.4g}"
+            trend = "grows"
         elif r.factor < 1 - 1e-9:
-            trend = f"decays ×{r.factor:.4g}"
+            trend = "decays"
         else:
-            trend = "neither grows nor decays (×1)"
+            trend = "flat"
         lines.append(
-            f"{r.model}/{r.init}: each step back the gradient {trend} on average "
-            f"(ρ(W) = {r.rho:.4g}); "
-            f"over {T - 1} steps ×{r.grad_h[0] / r.grad_h[-1]:.3g}."
+            words.get(
+                f"flow.trend_{trend}",
+                run=run,
+                factor=f"{r.factor:.4g}",
+                rho=f"{r.rho:.4g}",
+                steps=T - 1,
+                total=f"{r.grad_h[0] / r.grad_h[-1]:.3g}",
+            )
         )
     return "\n".join(lines)
 
@@ -149,6 +162,7 @@ def flow(
         None, "--plot", help="Write a log-scale plot of ‖∂L/∂h_t‖ vs t (PNG or SVG)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
+    lang: str | None = lang_option(),
 ) -> None:
     """Measure ‖∂L/∂h_t‖ for t = T … 1 and ‖∂L/∂W‖ beside ρ(W) and σ_max(W).
 
@@ -156,22 +170,23 @@ def flow(
     Wᵀ, so the per-step factor tends to ρ(W): the seed's w in matrix form. He
     init gives ρ ≈ √2 on a linear recurrence, Xavier ρ ≈ 1.
     """
+    lang = command_lang(lang)
     models = _split(model) or []
     inits = _split(init) or []
     if not models:
-        raise UsageFailure(str(InputError("--model", model, "a comma-separated list of cells")))
+        raise usage(InputError("--model", model, "cell_list"), lang)
     if not inits:
-        raise UsageFailure(str(InputError("--init", init, "a comma-separated list of inits")))
+        raise usage(InputError("--init", init, "init_list"), lang)
     if dtype not in ("float64", "float32"):
-        raise _usage(InputError("dtype", dtype, "either", a="float64", b="float32"))
+        raise _usage(InputError("dtype", dtype, "either", a="float64", b="float32"), lang)
     try:
         check_whole(rows, "rows", minimum=2)
     except InputError as e:
-        raise _usage(e) from None
+        raise _usage(e, lang) from None
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
-        raise UsageFailure(str(InputError("--plot", str(plot), "a path ending in .png or .svg")))
+        raise usage(InputError("--plot", str(plot), "plot_path"), lang)
     if plot is not None and not plot.parent.resolve().is_dir():
-        raise UsageFailure(str(InputError("--plot", str(plot), "a path in an existing folder")))
+        raise usage(InputError("--plot", str(plot), "path_in_folder"), lang)
     # Check the names before importing torch: a typo fails fast.
     from gradguard.experiments._names import check_cell, check_init
 
@@ -181,10 +196,10 @@ def flow(
         for i in inits:
             check_init(i, rho)
     except InputError as e:
-        raise _usage(e) from None
-    require_extra("torch", "flow")
+        raise _usage(e, lang) from None
+    require_extra("torch", "flow", lang)
     if plot is not None:
-        require_extra("matplotlib", "flow --plot")
+        require_extra("matplotlib", "flow --plot", lang)
     import torch
 
     from gradguard.experiments import gradient_flow
@@ -208,17 +223,19 @@ def flow(
             for i in inits
         ]
     except InputError as e:
-        raise _usage(e) from None
+        raise _usage(e, lang) from None
     if plot is not None:
         try:
-            _plot_flow(results, plot)
+            _plot_flow(results, plot, lang)
         except OSError as e:
-            raise RuntimeFailure(f"cannot write the plot {plot}: {e.strerror or e}.") from None
-        print(f"gradguard: plot written to {plot}", file=sys.stderr)
+            raise cannot_write(plot, e, lang) from None
+        from gradguard.explain import load_catalog
+
+        print(load_catalog(lang).get("flow.plot_written", path=plot), file=sys.stderr)
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        print(_flow_text(results, rows))
+        print(_flow_text(results, rows, lang))
 
 
 def _progress_bar(total: int) -> tuple[Any, Callable[[str, int, int], None]]:
@@ -298,6 +315,7 @@ def remedies(
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Show a progress bar with ETA on stderr."
     ),
+    lang: str | None = lang_option(),
 ) -> None:
     """Train the seed's remedies on real RNNs and say which remedy fixed what.
 
@@ -309,14 +327,15 @@ def remedies(
     """
     from gradguard.experiments._names import EXPERIMENTS
 
+    lang = command_lang(lang)
     exps = _split(experiments)
     if exps is not None:
         for e in exps:
             try:
                 check_choice(e, "experiment", EXPERIMENTS)
             except InputError as error:
-                raise _usage(error) from None
-    seed_list = _ints(seeds, "--seeds", "a comma-separated list of whole numbers ≥ 0")
+                raise _usage(error, lang) from None
+    seed_list = _ints(seeds, "--seeds", 0, lang)
     if seed_list is not None:
         from gradguard.experiments._names import check_seed
 
@@ -324,12 +343,12 @@ def remedies(
             for s in seed_list:
                 check_seed(s, "--seeds")
         except InputError as e:
-            raise UsageFailure(str(e)) from None
-    lengths = _ints(T, "-T", "a comma-separated list of whole numbers ≥ 2")
-    train_steps = _train_steps(train_steps, steps)
+            raise usage(e, lang) from None
+    lengths = _ints(T, "-T", 2, lang)
+    train_steps = _train_steps(train_steps, steps, lang)
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
-        raise UsageFailure(str(InputError("--lr", lr, "a finite number > 0 (the learning rate)")))
-    require_extra("torch", "remedies")
+        raise usage(InputError("--lr", lr, "learning_rate"), lang)
+    require_extra("torch", "remedies", lang)
     from gradguard.experiments import RemediesInterrupted, build_grid, format_summary, run_remedies
     from gradguard.experiments._runner import available_cores, check_jobs, check_out_dir
 
@@ -348,7 +367,7 @@ def remedies(
         if out is not None:
             check_out_dir(out)
     except InputError as e:
-        raise _usage(e) from None
+        raise _usage(e, lang) from None
     bar = None
     callback = None
     if progress:
@@ -360,43 +379,41 @@ def remedies(
     except RemediesInterrupted as e:
         rows, interrupted = e.rows, True
     except OSError as e:  # e.g. the disk filled up mid-run; finished runs are in summary.csv
-        where = f" under {out}" if out is not None else ""
-        raise RuntimeFailure(f"cannot write the results{where}: {e.strerror or e}.") from None
+        if out is None:
+            raise RuntimeFailure(os_reason(e, lang), lang) from None
+        raise cannot_write(out, e, lang) from None
     finally:
         if bar is not None:
             bar.stop()
+    from gradguard.explain import load_catalog
+
+    words = load_catalog(lang)
     if as_json:
         print(json.dumps([_jsonable(r.to_row()) for r in rows], indent=2))
     else:
-        print(format_summary(rows))
+        print(format_summary(rows, lang=lang))
     if out is not None:
-        print(
-            f"gradguard: records in {out / 'runs'}, summary in {out / 'summary.csv'}",
-            file=sys.stderr,
-        )
+        where = words.get("summary.written", runs=out / "runs", summary=out / "summary.csv")
+        print(where, file=sys.stderr)
     if interrupted:
-        print(
-            f"gradguard: interrupted; {len(rows)} finished run(s) kept"
-            + (f" in {out / 'summary.csv'}" if out is not None else ""),
-            file=sys.stderr,
-        )
+        kept = words.get("summary.interrupted", n=len(rows))
+        if out is not None:
+            kept += words.get("summary.kept_in", summary=out / "summary.csv")
+        print(kept, file=sys.stderr)
         raise typer.Exit(130)
 
 
-def _train_steps(train_steps: int | None, steps: int | None) -> int | None:
+def _train_steps(train_steps: int | None, steps: int | None, lang: str) -> int | None:
     """``--train-steps``, or the deprecated ``--steps`` with a one-line warning on stderr."""
+    from gradguard.explain import load_catalog
+
+    words = load_catalog(lang)
     if steps is None:
         return train_steps
     if train_steps is not None and train_steps != steps:
-        raise UsageFailure(
-            f"--steps ({steps}) and --train-steps ({train_steps}) disagree: "
-            "give only --train-steps."
-        )
-    print(
-        "gradguard: warning: `remedies --steps` is deprecated (elsewhere --steps means "
-        "time steps T); use --train-steps.",
-        file=sys.stderr,
-    )
+        line = words.get("summary.steps_disagree", steps=steps, train_steps=train_steps)
+        raise UsageFailure(line, lang)
+    print(words["summary.steps_deprecated"], file=sys.stderr)
     return steps
 
 

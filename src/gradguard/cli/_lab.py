@@ -234,38 +234,51 @@ def sgd(
         help="The --compare run's lower learning rate (default: --lr / 100).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the trajectories as JSON."),
+    lang: str | None = lang_option(),
 ) -> None:
     """Run gradient descent w ← w − η·g on the seed's system; show divergence and the remedies."""
     from gradguard.lab import compare_remedies, trajectory
 
+    lang = command_lang(lang)
     if compare:
         runs = _guarded(
             lambda: compare_remedies(
                 w, h0, steps, lr, iters, loss, target, clip or "5", low_lr, mode
-            )
+            ),
+            lang,
         )
     else:
         runs = {
             ("clip" if clip else "none"): _guarded(
-                lambda: trajectory(w, h0, steps, lr, iters, loss, target, clip, mode)
+                lambda: trajectory(w, h0, steps, lr, iters, loss, target, clip, mode), lang
             )
         }
     if as_json:
         _emit_json({name: run.to_json() for name, run in runs.items()})
         return
-    from gradguard.explain import format_number
+    from gradguard.explain import format_number, load_catalog
 
+    words = load_catalog(lang)
     out: list[str] = []
     for name, run in runs.items():
         js = run.to_json()
         p = js["params"]
-        out.append(
-            f"== {name}: w0 = {format_number(p['w0'])}, T = {p['T']}, η = {format_number(p['eta'])}"
-            f", loss = {p['loss']}"
-            + (f", clip c = {format_number(p['clip'])}" if p["clip"] is not None else "")
-            + f", {p['mode']}"
+        clipping = (
+            "" if p["clip"] is None else words.get("sgd_run.clip", c=format_number(p["clip"]))
         )
-        head = ["k", "w", "loss", "dL/dw", "used", "w_next"]
+        out.append(
+            words.get(
+                "sgd_run.heading",
+                name=name,
+                w0=format_number(p["w0"]),
+                T=p["T"],
+                eta=format_number(p["eta"]),
+                loss=p["loss"],
+                clip=clipping,
+                mode=p["mode"],
+            )
+        )
+        head = ["k", "w", "loss", "dL/dw", words["sgd_run.used"], "w_next"]
         body = []
         shown = js["steps"]
         idx = list(range(len(shown)))
@@ -282,31 +295,29 @@ def sgd(
                     _num(s["w"], format_number),
                     _num(s["loss"], format_number),
                     _num(s["grad"], format_number),
-                    _num(s["grad_used"], format_number) + (" (clipped)" if s["clipped"] else ""),
+                    _num(s["grad_used"], format_number)
+                    + (words["sgd_run.clipped"] if s["clipped"] else ""),
                     _num(s["w_next"], format_number),
                 ]
             )
         widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
         out.append("  ".join(h.rjust(wd) for h, wd in zip(head, widths, strict=True)))
         out += ["  ".join(c.rjust(wd) for c, wd in zip(r, widths, strict=True)) for r in body]
-        status = {
-            "completed": "completed",
-            "nonfinite": f"NON-FINITE at update k = {run.first_nonfinite}",
-            "blowup": "stopped: |w| > 10^6",
-            "size_limit": "stopped: exact values would exceed 100,000 digits (use --mode float64)",
-        }[run.status]
+        status = words.get(f"sgd_run.{run.status}", k=run.first_nonfinite)
         out.append(
-            f"-> {status}; final w = {_num(js['final_w'], format_number)}; "
-            f"clipping acted on {run.clipped_steps} of {len(run.steps)} updates"
+            words.get(
+                "sgd_run.result",
+                status=status,
+                w=_num(js["final_w"], format_number),
+                clipped=run.clipped_steps,
+                n=len(run.steps),
+            )
         )
         first = run.steps[0] if run.steps else None
         if first is not None and 1 < abs(float(first.w_next)) < abs(float(first.w)):
             # The seed stops at "w_new = 1.2" as if the problem were solved.
             w1 = _num(js["steps"][0]["w_next"], format_number).lstrip("-")
-            out.append(
-                f"   note: after the first update |w| = {w1} is still > 1 — "
-                "the gradient still explodes, only more slowly."
-            )
+            out.append(words.get("sgd_run.still", w=w1))
         out.append("")
     _emit_text("\n".join(out))
 
@@ -345,6 +356,7 @@ def clip_cmd(
         help="norm: the seed's g/max(1,‖g‖/c); value: each entry into [-c, c].",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    lang: str | None = lang_option(),
 ) -> None:
     """Clip a gradient with the seed's rule (100 with c = 5 becomes 5), or by value."""
     from fractions import Fraction
@@ -355,11 +367,12 @@ def clip_cmd(
     from gradguard.lab._clipping import check_threshold
     from gradguard.lab._numbers import float_to_json
 
-    _guarded(lambda: check_choice(by, "by", ("norm", "value")))
+    lang = command_lang(lang)
+    _guarded(lambda: check_choice(by, "by", ("norm", "value")), lang)
     parts = [s for s in g.split(",")]
-    values = [_guarded(lambda s=s: to_exact(s, "g")) for s in parts]  # type: ignore[misc]
-    cx = _guarded(lambda: to_exact(c, "c"), c="--c")
-    _guarded(lambda: check_threshold(cx, "c"), c="--c")
+    values = [_guarded(lambda s=s: to_exact(s, "g"), lang) for s in parts]  # type: ignore[misc]
+    cx = _guarded(lambda: to_exact(c, "c"), lang, c="--c")
+    _guarded(lambda: check_threshold(cx, "c"), lang, c="--c")
     result: dict[str, Any]
     if len(values) == 1:
         x, cf = Fraction(values[0]), Fraction(cx)
@@ -377,7 +390,7 @@ def clip_cmd(
             if (
                 abs(Fraction(v)) > _FLOAT64_MAX
             ):  # the vector is clipped in float64, like a real gradient
-                raise usage(InputError("g", s.strip(), "vector_range"))
+                raise usage(InputError("g", s.strip(), "vector_range"), lang)
         vec = np.array([float(v) for v in values], dtype=np.float64)
         norm = float(np.linalg.norm(vec))
         arr = clip_by_norm(vec, float(cx)) if by == "norm" else clip_by_value(vec, float(cx))
@@ -390,10 +403,13 @@ def clip_cmd(
             "clipped_norm": float_to_json(float(np.linalg.norm(arr))),
             "changed": bool(np.any(arr != vec)),
         }
+        from gradguard.explain import load_catalog
+
+        after = f"{float(np.linalg.norm(arr)):.6g}"
         text = (
             f"‖g‖ = {norm:.6g}, c = {c.strip()} → "
             f"[{', '.join(f'{v:.6g}' for v in arr.tolist())}] "
-            f"(‖g‖ after = {float(np.linalg.norm(arr)):.6g})"
+            f"({load_catalog(lang).get('sgd_run.norm_after', norm=after)})"
         )
     if as_json:
         _emit_json(result)

@@ -146,16 +146,17 @@ def serve(
         server = make_server(port)
     except OSError as e:
         raise usage(InputError("port", port, "free_port", "os_error", reason=e), lang) from None
+    from gradguard.explain import load_catalog
+
+    words = load_catalog(lang)
     real_port = server.server_address[1]
     query = "" if lang == "en" else f"?lang={lang}"
-    print(
-        f"gradguard explorer at http://127.0.0.1:{real_port}/{query}  (Ctrl-C stops it)",
-        flush=True,
-    )
+    url = f"http://127.0.0.1:{real_port}/{query}"
+    print(words.get("cli.serving", url=url), flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
+        print(words["cli.stopped"], file=sys.stderr)
     finally:
         server.server_close()
 

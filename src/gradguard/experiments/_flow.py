@@ -157,9 +157,9 @@ def gradient_flow(
     check_count(batch, "batch", MAX_FLOW_BATCH)
     check_seed(seed)
     if inputs not in ("random", "zero"):
-        raise InputError("inputs", inputs, "'random' or 'zero'")
+        raise InputError("inputs", inputs, "either", a="'random'", b="'zero'")
     if not math.isfinite(h0):
-        raise InputError("h0", h0, "a finite number")
+        raise InputError("h0", h0, "finite")
     if dtype not in (torch.float32, torch.float64):
         raise InputError("dtype", dtype, "torch.float32 or torch.float64")
     # rho belongs to scaled-orthogonal only (a CLI list of inits shares one --rho).

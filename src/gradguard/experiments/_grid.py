@@ -107,7 +107,7 @@ class RunSpec:
         check_seed(self.seed)
         check_choice(self.optimizer, "optimizer", OPTIMIZERS)
         if not _positive(self.lr):
-            raise InputError("lr", self.lr, "a finite number > 0 (the learning rate)")
+            raise InputError("lr", self.lr, "learning_rate")
         if self.clip not in (None, "norm", "value"):
             raise InputError("clip", self.clip, "None, 'norm' or 'value'")
         if self.clip is not None and not _positive(self.threshold):
@@ -308,18 +308,18 @@ def build_grid(
     wanted = set(_parse_names(configs, all_configs, "config")) if configs else None
     run_seeds = tuple(p.seeds if seeds is None else seeds)
     if not run_seeds:
-        raise InputError("seeds", list(run_seeds), "a non-empty list of whole numbers ≥ 0")
+        raise InputError("seeds", list(run_seeds), "nonempty_list", min=0)
     for s in run_seeds:
         check_seed(s)
     if T is not None:
         if not T:
-            raise InputError("T", list(T), "a non-empty list of whole numbers ≥ 2")
+            raise InputError("T", list(T), "nonempty_list", min=2)
         for t in T:
             check_T(t, minimum=2, maximum=MAX_T)
     if steps is not None:
         check_count(steps, "steps", MAX_STEPS)
     if lr is not None and not _positive(lr):
-        raise InputError("lr", lr, "a finite number > 0 (the learning rate)")
+        raise InputError("lr", lr, "learning_rate")
     specs: list[RunSpec] = []
     for exp in exps:
         for seed in run_seeds:

@@ -182,7 +182,7 @@ class RecurrentNet(nn.Module):
             ("output_size", output_size),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(name, value, "a whole number ≥ 1")
+                raise InputError(name, value, "whole", min=1)
         if fused and cell == "linear":
             raise InputError("fused", fused, "False for the linear cell (torch has no fused one)")
         self.cell = cell

@@ -78,23 +78,23 @@ MAX_SEED = 2**32 - 1
 def check_T(T: object, name: str = "T", minimum: int = 1, maximum: int | None = None) -> int:
     """Return ``T`` if it is a whole number ≥ ``minimum`` (and ≤ ``maximum``), else raise."""
     if isinstance(T, bool) or not isinstance(T, int) or minimum > T:
-        raise InputError(name, T, f"a whole number ≥ {minimum} (the sequence length)")
+        raise InputError(name, T, "sequence_length", min=minimum)
     if maximum is not None and maximum < T:
-        raise InputError(name, T, f"a whole number from {minimum} to {maximum}")
+        raise InputError(name, T, "whole_between", min=minimum, max=maximum)
     return T
 
 
 def check_seed(seed: object, name: str = "seed") -> int:
     """Return ``seed`` if it is a whole number from 0 to :data:`MAX_SEED`, else raise."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise InputError(name, seed, f"a whole number from 0 to {MAX_SEED}")
+        raise InputError(name, seed, "whole_between", min=0, max=MAX_SEED)
     return seed
 
 
 def check_count(value: object, name: str, maximum: int) -> int:
     """Return ``value`` if it is a whole number from 1 to ``maximum``, else raise."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise InputError(name, value, f"a whole number from 1 to {maximum}")
+        raise InputError(name, value, "whole_between", min=1, max=maximum)
     return value
 
 
@@ -108,14 +108,9 @@ def check_init(init: object, rho: float | None = None, name: str = "init") -> st
     check_choice(init, name, INITS)
     if init == "scaled-orthogonal":
         if rho is None:
-            raise InputError(
-                "rho",
-                "nothing",
-                "given with scaled-orthogonal (its spectral radius, a number > 0)",
-                "Add e.g. --rho 2.",
-            )
+            raise InputError("rho", "nothing", "rho_needed", "add_rho")
         if isinstance(rho, bool) or not isinstance(rho, (int, float)):
-            raise InputError("rho", rho, "a finite number > 0")
+            raise InputError("rho", rho, "positive_finite")
         if not math.isfinite(rho) or rho <= 0:
-            raise InputError("rho", rho, "a finite number > 0")
+            raise InputError("rho", rho, "positive_finite")
     return str(init)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gradguard.experiments._names import TASK_METRICS
+from gradguard.explain._catalog import Catalog, load_catalog
 
 __all__ = ["format_summary"]
 
@@ -28,22 +29,27 @@ def group_rows(rows: Sequence[Any]) -> dict[tuple[str, int, str], list[Any]]:
     return groups
 
 
-def verdict(runs: Sequence[Any]) -> str:
-    """Say in a few words what the runs of one configuration showed."""
+def verdict(runs: Sequence[Any], words: Catalog | None = None) -> str:
+    """Say in a few words what the runs of one configuration showed (in ``words``' language)."""
+    words = load_catalog() if words is None else words
     n = len(runs)
+
+    def of(k: int) -> str:  # " (2/3 seeds)" when the seeds disagree
+        return words.get("summary.of_seeds", k=k, n=n) if n > 1 else ""
+
     diverged = [r for r in runs if r.diverged]
     if diverged:
         steps = sorted(r.first_nonfinite_step for r in diverged)
-        where = f"at step {steps[0]}" if len(set(steps)) == 1 else f"at steps {steps}"
-        return f"diverged {where}" + (f" ({len(diverged)}/{n} seeds)" if n > 1 else "")
+        if len(set(steps)) == 1:
+            return words.get("summary.diverged_at", step=steps[0]) + of(len(diverged))
+        return words.get("summary.diverged_at_steps", steps=steps) + of(len(diverged))
     solved = [r for r in runs if r.steps_to_success is not None]
     beats = [r for r in runs if r.beats_baseline]
-    tail = f" ({{k}}/{n} seeds)" if n > 1 else ""
     if runs[0].experiment != "divergence" and solved:
-        return "solved" + tail.format(k=len(solved))
+        return words["summary.solved"] + of(len(solved))
     if beats:
-        return "finite; beats baseline" + tail.format(k=len(beats))
-    return "finite; no better than baseline"
+        return words["summary.beats"] + of(len(beats))
+    return words["summary.no_better"]
 
 
 def _median(values: list[float]) -> float:
@@ -51,11 +57,17 @@ def _median(values: list[float]) -> float:
     return statistics.median(finite) if finite else math.nan
 
 
-def format_summary(rows: Sequence[Any]) -> str:
+def format_summary(rows: Sequence[Any], lang: str = "en") -> str:
     """Render summary rows as Markdown tables, one per experiment and ``T``.
 
     Values over seeds are medians (``[min–max]`` added when seeds differ).
+
+    Args:
+      rows: the runs' :class:`~gradguard.experiments.RunSummary` rows.
+      lang: the language of the headings and the verdicts (``"en"`` or ``"bn"``); the
+        experiment, configuration, model and init names stay as they are.
     """
+    words = load_catalog(lang)
     out: list[str] = []
     groups = group_rows(rows)
     current: tuple[str, int] | None = None
@@ -69,27 +81,30 @@ def format_summary(rows: Sequence[Any]) -> str:
             if out:
                 out.append("")
             if experiment == "divergence":
-                out.append(
-                    f"### divergence — linear RNN, W orthogonal × ρ = {_g(first.rho_init)}, "
-                    f"adding T = {T}, plain SGD (seeds {seeds})"
+                heading = words.get(
+                    "summary.divergence_heading",
+                    experiment=experiment,
+                    init="orthogonal",
+                    rho=_g(first.rho_init),
+                    task="adding",
+                    T=T,
+                    seeds=seeds,
                 )
-                out.append("")
-                out.append(
-                    "| config | model | init | η | clip | first non-finite step | "
-                    "max ‖g‖ | final loss | test MSE | verdict |"
-                )
+                columns = words.get("summary.divergence_columns", metric=TASK_METRICS["adding"])
+                out += [heading, "", columns]
                 out.append("|---|---|---|---|---|---|---|---|---|---|")
             else:
                 metric = TASK_METRICS[experiment]
-                out.append(
-                    f"### {experiment} — T = {T}, baseline {metric} {_g(first.baseline)}, "
-                    f"Adam (seeds {seeds})"
+                heading = words.get(
+                    "summary.task_heading",
+                    experiment=experiment,
+                    T=T,
+                    metric=metric,
+                    baseline=_g(first.baseline),
+                    optimizer="Adam",
+                    seeds=seeds,
                 )
-                out.append("")
-                out.append(
-                    f"| config | model | init | η | clip | test {metric} | beats baseline | "
-                    "steps to success | max ‖g‖ | wall s | verdict |"
-                )
+                out += [heading, "", words.get("summary.task_columns", metric=metric)]
                 out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         r0 = runs[0]
         clip = "–" if r0.clip is None else f"{r0.clip} {_g(r0.threshold)}"
@@ -101,11 +116,11 @@ def format_summary(rows: Sequence[Any]) -> str:
         gmax = _g(max(r.max_grad_norm for r in runs))
         if experiment == "divergence":
             bad = [r.first_nonfinite_step for r in runs if r.first_nonfinite_step is not None]
-            bad_s = "none" if not bad else ", ".join(str(b) for b in bad)
+            bad_s = words["summary.none"] if not bad else ", ".join(str(b) for b in bad)
             final = _g(_median([r.final_loss for r in runs]))
             out.append(
                 f"| {config} | {r0.model} | {init} | {_g(r0.lr)} | {clip} | {bad_s} | {gmax} | "
-                f"{final} | {test_s} | {verdict(runs)} |"
+                f"{final} | {test_s} | {verdict(runs, words)} |"
             )
         else:
             beats = sum(r.beats_baseline for r in runs)
@@ -114,6 +129,6 @@ def format_summary(rows: Sequence[Any]) -> str:
             wall = _g(statistics.median(r.wall_s for r in runs))
             out.append(
                 f"| {config} | {r0.model} | {init} | {_g(r0.lr)} | {clip} | {test_s} | "
-                f"{beats}/{n} | {succ_s} | {gmax} | {wall} | {verdict(runs)} |"
+                f"{beats}/{n} | {succ_s} | {gmax} | {wall} | {verdict(runs, words)} |"
             )
     return "\n".join(out)

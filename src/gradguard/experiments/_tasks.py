@@ -57,7 +57,7 @@ class Batch:
 
 def _check_batch(batch: object) -> int:
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise InputError("batch", batch, "a whole number ≥ 1")
+        raise InputError("batch", batch, "whole", min=1)
     return batch
 
 

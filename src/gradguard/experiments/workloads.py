@@ -409,29 +409,6 @@ class _Loop:
     run: Run
 
 
-def _advance(
-    loop: _Loop,
-    start: int,
-    end: int,
-    fault: str | None,
-    bad: set[int],
-    carry: str,
-    max_norm: float,
-    clip: bool,
-) -> None:
-    s, g = loop.setup, loop.guard
-    params = list(s.model.parameters())
-    hook = None
-    if g is not None and carry == "hook":
-        hook = _CarryHook(loop)
-        g.hooks.append(hook)
-    try:
-        _batches(loop, params, start, end, fault, bad, carry, max_norm, clip, hook)
-    finally:
-        if hook is not None:
-            g.hooks.remove(hook)
-
-
 class _CarryHook:
     """The documented pattern as a guard hook (``carry="hook"``), for loops that never see
     ``guard.step``'s return value (a trainer's callback, ``sync=False``)."""
@@ -447,9 +424,8 @@ class _CarryHook:
             self.loop.state = self.loop.setup.init_state()
 
 
-def _batches(
+def _advance(
     loop: _Loop,
-    params: list[nn.Parameter],
     start: int,
     end: int,
     fault: str | None,
@@ -457,49 +433,56 @@ def _batches(
     carry: str,
     max_norm: float,
     clip: bool,
-    hook: _CarryHook | None,
 ) -> None:
     s, g, run = loop.setup, loop.guard, loop.run
-    for i in range(start, end):
-        if g is not None and g.skip_batch():
-            run.losses.append(math.nan)
-            run.norms.append(math.nan)
-            run.actions.append("skipped-batch")
-            continue
-        s.optimizer.zero_grad(set_to_none=True)
-        kind = fault if i in bad else None
-        before = loop.state
-        if hook is not None:
-            hook.before = before
-        loss, loop.state = s.forward(s.model, s.batch(i), loop.state, kind in ("nan", "nan3"))
-        if kind == "loss1e4":
-            loss = loss * 1e4
-        loss.backward()
-        if kind == "inf":
-            params[0].grad.view(-1)[0] = math.inf  # type: ignore[union-attr]
-        elif kind == "grad1e6":
-            params[len(params) // 2].grad.mul_(1e6)  # type: ignore[union-attr]
-        if g is None:
-            grads = [p.grad for p in params if p.grad is not None]
-            if clip:
-                norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    params = list(s.model.parameters())
+    hook = _CarryHook(loop) if g is not None and carry == "hook" else None
+    if hook is not None:
+        g.hooks.append(hook)
+    try:
+        for i in range(start, end):
+            if g is not None and g.skip_batch():
+                run.losses.append(math.nan)
+                run.norms.append(math.nan)
+                run.actions.append("skipped-batch")
+                continue
+            s.optimizer.zero_grad(set_to_none=True)
+            kind = fault if i in bad else None
+            before = loop.state
+            if hook is not None:
+                hook.before = before
+            loss, loop.state = s.forward(s.model, s.batch(i), loop.state, kind in ("nan", "nan3"))
+            if kind == "loss1e4":
+                loss = loss * 1e4
+            loss.backward()
+            if kind == "inf":
+                params[0].grad.view(-1)[0] = math.inf  # type: ignore[union-attr]
+            elif kind == "grad1e6":
+                params[len(params) // 2].grad.mul_(1e6)  # type: ignore[union-attr]
+            if g is None:
+                grads = [p.grad for p in params if p.grad is not None]
+                if clip:
+                    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+                else:
+                    norm = torch.nn.utils.get_total_norm(grads)
+                s.optimizer.step()
+                run.norms.append(float(norm))
+                run.actions.append("step")
             else:
-                norm = torch.nn.utils.get_total_norm(grads)
-            s.optimizer.step()
-            run.norms.append(float(norm))
-            run.actions.append("step")
-        else:
-            record = g.step(loss)
-            run.records.append(record)
-            run.norms.append(record.grad_norm)
-            run.actions.append(record.action)
-            if carry == "restore" and record.action == "skip":
-                loop.state = before
-            elif carry == "restore" and record.action == "rollback":
-                loop.state = s.init_state()
-        run.losses.append(float(loss.detach()))
-        if s.scheduler is not None:
-            s.scheduler.step()
+                record = g.step(loss)
+                run.records.append(record)
+                run.norms.append(record.grad_norm)
+                run.actions.append(record.action)
+                if carry == "restore" and record.action == "skip":
+                    loop.state = before
+                elif carry == "restore" and record.action == "rollback":
+                    loop.state = s.init_state()
+            run.losses.append(float(loss.detach()))
+            if s.scheduler is not None:
+                s.scheduler.step()
+    finally:
+        if hook is not None:
+            g.hooks.remove(hook)
 
 
 def _finish(
