@@ -207,6 +207,7 @@ FILE_PROBLEMS: dict[str, str] = {
     "not_json": "not valid JSON ({reason} column {column}).",
     "not_record": "not a gradguard record (no 'v' key).",
     "version": "record format version {found!r}; this gradguard reads version {version}.",
+    "no_steps": "no step records (a guard writes one line per training step; this log has none).",
     "no_step_key": "bad step record (a step record needs the key 'step').",
     "bad_step": "bad step record ({reason}).",
     "record_type": "unknown record type {found!r}.",

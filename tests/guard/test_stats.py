@@ -254,3 +254,42 @@ def test_step_record_rejects_a_non_scalar_loss():
     backward(model)
     with pytest.raises(ValueError, match=r"loss must be one number .*shape \(7,\)"):
         step_record(0, grad_stats(model), loss=torch.ones(7))
+
+
+def test_default_guard_step_reads_no_max_abs_and_a_nonfinite_step_reads_it_once(monkeypatch):
+    # With the defaults, max |g| (torch.aminmax: a second pass over the gradients) is read
+    # only every layer_norms_every steps and on a step whose norm is not finite.
+    from gradguard.torch import SpikeGuard
+
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    guard = SpikeGuard(model, opt, clipper=1e-3)  # clipping acts
+    backward(model, seed=0)
+    guard.step(torch.tensor(1.0))  # step 0: with the layer norms, max |g| too
+    passes = []
+    original = torch.aminmax
+    monkeypatch.setattr(torch, "aminmax", lambda *a, **k: passes.append(1) or original(*a, **k))
+    backward(model, seed=1)
+    counter = _SyncCounter(monkeypatch)
+    record = guard.step(torch.tensor(1.0))
+    assert record.action == "step" and record.clipped and record.max_abs is None
+    assert passes == [] and counter.calls == ["tolist"]
+    backward(model, seed=2)
+    next(model.parameters()).grad.view(-1)[0] = math.nan
+    counter.calls.clear()
+    record = guard.step(torch.tensor(1.0))
+    assert record.action == "skip" and record.kind == "nonfinite" and math.isnan(record.max_abs)
+    assert passes and counter.calls == ["tolist", "tolist"]  # the norm, then max |g|
+
+
+@pytest.mark.parametrize("clipper", ["norm", "value"])
+def test_a_clipper_on_its_own_syncs_once(monkeypatch, clipper):
+    from gradguard.torch import NormClipper, ValueClipper
+
+    model = make_model()
+    backward(model)
+    clip = NormClipper(1e-3) if clipper == "norm" else ValueClipper(1e9)  # value: idle
+    counter = _SyncCounter(monkeypatch)
+    result = clip.clip_(model)
+    assert counter.calls == ["tolist"]
+    assert result.clipped == (clipper == "norm")

@@ -240,6 +240,9 @@ BAD_INPUTS = {
                 "this gradguard reads version 1."),
     "bad_step": ({"x.jsonl": '{"v":1,"type":"step","step":0,"action":"fly"}\n'},
                  "bad step record (action must be one of step, skip, rollback, got 'fly')."),
+    "no_steps": ({"x.jsonl": '{"v":1,"type":"run"}\n'},
+                 "no step records (a guard writes one line per training step; "
+                 "this log has none)."),
     "no_step_key": ({"x.jsonl": '{"v":1,"type":"step"}\n'},
                     "bad step record (a step record needs the key 'step')."),
     "record_type": ({"x.jsonl": '{"v":1,"type":"zz"}\n'}, "unknown record type 'zz'."),

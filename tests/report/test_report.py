@@ -118,6 +118,10 @@ def test_report_from_guard_log_leads_with_the_run(guard_log):
         (21, "rollback", "nonfinite"),
     ]
     assert text.index('id="run"') < text.index('id="forward"')
+    # titled by the run, not by the lesson (whose lead promises remedies this page lacks)
+    assert "<h1>gradguard report: train.jsonl</h1>" in text
+    assert "<title>gradguard report: train.jsonl</title>" in text
+    assert "the remedies as measured" not in text
 
 
 def test_report_no_lesson_and_rule_threshold_in_the_table(tmp_path):
@@ -137,6 +141,7 @@ def test_report_no_lesson_and_rule_threshold_in_the_table(tmp_path):
     write_log(path, recs)
     text = build_report(path, lesson=False)
     assert _check(text).sections == ["run"]
+    assert "<h1>gradguard report: one.jsonl</h1>" in text and "lesson" not in text
     assert (
         "<td>5</td><td>skip</td><td>spike</td><td>spike-mad</td><td>1e+06</td><td>10</td>" in text
     )

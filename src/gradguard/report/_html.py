@@ -685,18 +685,26 @@ def _build(
             )
         )
     p = d["params"]
-    lead = t(
-        lang,
-        "report_lead",
-        w=fmt(p["w"]),
-        h0=fmt(p["h0"]),
-        T=p["T"],
-        eta=fmt(p["eta"]),
-        c=fmt(p["c"]),
-    )
-    title = _esc(t(lang, "report_title"))
+    if is_log and src is not None:
+        # A report of the user's run is titled by it; the lesson's lead (which promises
+        # the remedies) would describe a page this is not.
+        title = _esc(t(lang, "report_title_run", name=src.path.name))
+        lead = ""
+    else:
+        title = _esc(t(lang, "report_title"))
+        lead = _p(
+            t(
+                lang,
+                "report_lead",
+                w=fmt(p["w"]),
+                h0=fmt(p["h0"]),
+                T=p["T"],
+                eta=fmt(p["eta"]),
+                c=fmt(p["c"]),
+            )
+        )
     body = (
-        f"<h1>{title}</h1>\n{_p(lead)}\n"
+        f"<h1>{title}</h1>\n{lead}\n"
         + "\n".join(parts)
         + f"\n<footer>{_p(t(lang, 'report_generated', version=__version__), 'note')}</footer>\n"
     )

@@ -69,7 +69,10 @@ def load_source(path: str | Path) -> Source:
     if p.is_file() and p.suffix.lower() == ".csv":  # a summary, whatever its name
         summary_path, p = p, p.parent
     if p.is_file():
-        return Source(path=p, kind="log", log=_read(p))
+        log = _read(p)
+        if not log.steps:  # a report of no steps would say the guard took every one
+            raise InputFileError(p, "no_steps")
+        return Source(path=p, kind="log", log=log)
     flow_path = p / "flow.json"
     if not summary_path.is_file():
         # A tour folder holds flow.json and the results one level down (remedies/).

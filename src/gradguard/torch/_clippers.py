@@ -98,7 +98,9 @@ class Clipper:
           host: ``stats`` already copied to the host (saves the sync when the caller
             has it, as :class:`~gradguard.torch.SpikeGuard` does).
         """
-        parameters, stats, host = measured(parameters, stats, host, self.norm_type)
+        parameters, stats, host = measured(
+            parameters, stats, host, self.norm_type, max_abs=self.reads_max_abs
+        )
         return self._clip(parameters, stats, host)
 
     def _clip(self, parameters: Any, stats: GradStats | None, host: HostGradStats) -> ClipResult:
@@ -148,22 +150,30 @@ class Clipper:
 
 
 def measured(
-    parameters: Any, stats: GradStats | None, host: HostGradStats | None, p: float
+    parameters: Any,
+    stats: GradStats | None,
+    host: HostGradStats | None,
+    p: float,
+    max_abs: bool = False,
 ) -> tuple[Any, GradStats | None, HostGradStats]:
     """Return ``parameters`` (readable twice) with this step's statistics on the host.
 
     What the caller passed is used as it is; what it did not is measured here: the
-    statistics with :func:`grad_stats` (order ``p``), then their one host sync.
+    statistics with :func:`grad_stats` (order ``p``), then their one host sync — two
+    when the total norm is not finite and max |g| was not read (``max_abs=True`` reads
+    it on every step), since only max |g| tells NaN/inf entries from an overflow.
     """
     parameters = _reiterable(parameters)
-    if host is None:
-        if stats is None:
-            # Grouped: a clipper scales them without regrouping, as torch does; max |g|
-            # only where the norm alone cannot tell an overflow from NaN/inf.
-            stats = grad_stats(parameters, p, per_layer=False, keep_groups=True, max_abs=False)
-            host, _ = stats.host()
-            if not math.isfinite(host.total_norm):
-                stats = grad_stats(parameters, p, per_layer=False, keep_groups=True)
+    if host is not None:
+        return parameters, stats, host
+    if stats is not None:
+        host, _ = stats.host()
+        return parameters, stats, host
+    # Grouped: a clipper scales them without regrouping, as torch does.
+    stats = grad_stats(parameters, p, per_layer=False, keep_groups=True, max_abs=max_abs)
+    host, _ = stats.host()
+    if host.max_abs is None and not math.isfinite(host.total_norm):
+        stats = grad_stats(parameters, p, per_layer=False, keep_groups=True)
         host, _ = stats.host()
     return parameters, stats, host
 

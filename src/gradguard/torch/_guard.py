@@ -833,8 +833,9 @@ class Monitor(SpikeGuard):
     """Record every step and always take it: the guard's measurements without its policies.
 
     One :class:`~gradguard.records.StepRecord` per optimizer step — loss, learning rate,
-    pre- and post-clip total norm, per-layer norms every ``layer_norms_every`` steps,
-    max |g|, non-finite count, update-to-weight ratio, the AMP scale and whether the
+    pre- and post-clip total norm, per-layer norms and max |g| every
+    ``layer_norms_every`` steps (max |g| also on a step whose norm is not finite),
+    non-finite count, update-to-weight ratio, the AMP scale and whether the
     scaler skipped, and the kind ``ok | clipped | nonfinite | spike | amp_skip``.
     Like the guard it calls ``scaler.unscale_`` before measuring or clipping.
 
