@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 import sys
 import threading
@@ -505,3 +506,32 @@ def test_serve_line_in_bengali():
     assert url and _BENGALI.search(line) and url[0].endswith("/?lang=bn"), line
     assert latin_words(line.replace(url[0], "")) == set(), line
     assert proc.returncode == 0 and err.strip() == "থেমে গেছে", err
+
+
+def test_replay_in_bengali(tmp_path, capsys, monkeypatch):
+    from gradguard.records import StepRecord, write_log
+
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    log = tmp_path / "run.jsonl"
+    norms = [1.0 + 0.01 * (i % 7) for i in range(60)]
+    norms[30], norms[40] = 50.0, math.inf
+    records = [
+        StepRecord(step=i, grad_norm=x, run="a" if i < 50 else "b") for i, x in enumerate(norms)
+    ]
+    records[40].action, records[40].kind = "skip", "nonfinite"
+    write_log(log, records)
+    assert main(["replay", str(log), "--json"]) == 0
+    rules = json.loads(capsys.readouterr().out)["runs"][0]["policies"]
+    # the rules' names and parameters are shown as the rules spell them (as --json does)
+    names = frozenset(w for p in rules for w in _WORD.findall(p["description"]))
+    for argv in (["--run", "a"], ["--run", "b"], ["--skip-list", "--run", "a"]):
+        assert main(["replay", str(log), "--lang", "bn", *argv]) == 0
+        out = capsys.readouterr().out.replace(str(log), "")
+        assert _BENGALI.search(out) and latin_words(out, names) == set(), out
+    for argv in (["--run", "zz"], ["--skip-list"], ["--window", "1"], ["--max-norm", "0"]):
+        bn = _error_line(capsys, ["replay", str(log), "--lang", "bn", *argv])
+        assert latin_words(bn.replace(str(log), "")) == set(), bn
+    # English reads as it did
+    assert main(["replay", str(log), "--run", "a"]) == 0
+    en = capsys.readouterr().out
+    assert "where (first steps)" in en and "recorded: 50 steps: 0 clipped" in en

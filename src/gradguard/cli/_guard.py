@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from gradguard.cli._app import UsageFailure, app, usage
+from gradguard.cli._app import UsageFailure, app, command_lang, lang_option, usage
 from gradguard.errors import InputError
 
 _SHOW = 12  # step indices shown per rule in the text table
@@ -31,6 +31,7 @@ def _build_rules(
     warmup: int,
     window: int,
     k: float,
+    lang: str = "en",
 ) -> dict[str, Any]:
     from gradguard.rules import (
         AdaGCRule,
@@ -52,7 +53,7 @@ def _build_rules(
             "adagc": AdaGCRule(max_norm),
         }
     except InputError as e:
-        raise usage(e) from None
+        raise usage(e, lang) from None
 
 
 @app.command("replay")
@@ -86,6 +87,7 @@ def replay(
         help="Print the steps and batches a restart should skip (those the run skipped, "
         "flagged as spikes or rolled back), for SpikeGuard(skip_steps=...).",
     ),
+    lang: str | None = lang_option(),
 ) -> None:
     """Replay a recorded gradient-norm trace through each clipping and spike rule.
 
@@ -95,16 +97,20 @@ def replay(
     steps each would have clipped or skipped, and where. Offline: nothing is retrained, and
     a rule's own effect on later norms is not simulated.
     """
+    from gradguard.explain import load_catalog
     from gradguard.records import RecordError, read_log
 
+    lang = command_lang(lang)
+    words = load_catalog(lang)
     # Check the options before reading a possibly large log.
-    _build_rules(max_norm or 1.0, percentile, history, alpha, z_thresh, warmup, window, k)
+    c = 1.0 if max_norm is None else max_norm
+    _build_rules(c, percentile, history, alpha, z_thresh, warmup, window, k, lang)
     try:
         data = read_log(log)
     except RecordError as e:
-        raise UsageFailure(str(e)) from None
+        raise UsageFailure(e.message(lang), lang) from None
     if skip_list:
-        _print_skip_list(log, data.steps, run, as_json)
+        _print_skip_list(log, data.steps, run, as_json, lang)
         return
     # One entry per run of the log (Log.runs: a guard's header, or a restarting step
     # index, opens a new one), so a log appended to by a second run replays as two.
@@ -114,57 +120,60 @@ def replay(
         if records:
             label = segment.name
             if label is None and len(data.runs) > 1:
-                label = f"{i + 1} of {len(data.runs)}"
+                label = words.get("replay.nth_run", i=i + 1, n=len(data.runs))
             runs.append((label, segment, records))
     if run is not None:
         chosen = [x for x in runs if x[1].name == run]
         if not chosen:
-            known = ", ".join(repr(x[1].name) for x in runs if x[1].name is not None) or "none"
-            raise UsageFailure(f"--run must name a run in {log}, got {run!r} (runs: {known}).")
+            known = ", ".join(repr(x[1].name) for x in runs if x[1].name is not None)
+            line = words.get("replay.no_such_run", log=log, run=run, known=known or "–")
+            raise UsageFailure(line, lang)
         runs = chosen
     if not runs:
-        raise UsageFailure(
-            f"{log}: no step records with a grad_norm to replay "
-            f"({len(data.steps)} step records read)."
-        )
+        raise UsageFailure(words.get("replay.no_norms", log=log, n=len(data.steps)), lang)
     options = (percentile, history, alpha, z_thresh, warmup, window, k)
     total = sum(len(r) for _, _, r in runs) * 6  # six rules
     with _progress(total) as advance:
         results = [
-            _replay_run(name, records, max_norm, options, advance, segment)
+            _replay_run(name, records, max_norm, options, advance, segment, lang)
             for name, segment, records in runs
         ]
     if as_json:
         payload = {"log": str(log), "truncated_tail": data.truncated_tail, "runs": results}
         print(json.dumps(payload, indent=2, allow_nan=False))
         return
-    _print_tables(log, results, data.truncated_tail)
+    _print_tables(log, results, data.truncated_tail, lang)
 
 
-def _print_skip_list(log: Path, steps: list[Any], run: str | None, as_json: bool) -> None:
+def _print_skip_list(
+    log: Path, steps: list[Any], run: str | None, as_json: bool, lang: str = "en"
+) -> None:
     """``--skip-list``: one run's steps and batches to skip, as ranges (or JSON)."""
+    from gradguard.explain import load_catalog
     from gradguard.skiplist import skip_list
 
+    words = load_catalog(lang)
     names = {r.run for r in steps}
     if run is not None:
         if run not in names:
-            known = ", ".join(repr(k) for k in names if k is not None) or "none"
-            raise UsageFailure(f"--run must name a run in {log}, got {run!r} (runs: {known}).")
+            known = ", ".join(repr(k) for k in names if k is not None)
+            line = words.get("replay.no_such_run", log=log, run=run, known=known or "–")
+            raise UsageFailure(line, lang)
         steps = [r for r in steps if r.run == run]
     elif len(names) > 1:
         known = ", ".join(repr(k) for k in names if k is not None)
-        raise UsageFailure(f"--skip-list needs --run: {log} holds several runs ({known}).")
+        raise UsageFailure(words.get("replay.needs_run", log=log, known=known), lang)
     result = skip_list(steps)
     if as_json:
         print(json.dumps(result.to_json(), allow_nan=False))
         return
     if not result.ranges:
-        print(f"{log}: nothing to skip ({len(steps)} steps).")
+        print(words.get("replay.nothing_to_skip", log=log, n=len(steps)))
         return
     shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in result.ranges)
-    print(f"steps to skip ({len(result)}): {shown}")
+    print(words.get("replay.to_skip", n=len(result), steps=shown))
     if result.batches:
-        print("batches: " + ", ".join(json.dumps(b) for b in result.batches))
+        print(words.get("replay.batches", batches=", ".join(json.dumps(b) for b in result.batches)))
     sys.stdout.flush()
 
 
@@ -175,6 +184,7 @@ def _replay_run(
     options: tuple[float, int, float, float, int, int, float],
     advance: Callable[[int], None] | None,
     segment: Any = None,
+    lang: str = "en",
 ) -> dict[str, Any]:
     """Replay one run's norm trace through the six rules; return its JSON-ready result."""
     from gradguard.rules import replay_trace
@@ -184,7 +194,7 @@ def _replay_run(
         # Default c: the run's own threshold, when it was clipped at one fixed value.
         recorded = {r.threshold for r in records if r.threshold is not None}
         c = recorded.pop() if len(recorded) == 1 else 1.0
-    rules = _build_rules(c, *options)
+    rules = _build_rules(c, *options, lang)
     trace = replay_trace(
         [r.step for r in records], [float(r.grad_norm) for r in records], rules, advance
     )
@@ -211,15 +221,25 @@ def _replay_run(
     }
 
 
-def _own_line(own: dict[str, Any] | None) -> str:
+def _own_line(own: dict[str, Any] | None, words: Any) -> str:
     if not own:
         return ""
     if "error" in own:
-        return f"; the run's own policy could not be replayed: {own['error']}"
-    line = f"; the run's own policy, replayed: {own['reproduced']} of {own['steps']} decisions"
+        return words.get("replay.own_failed", error=own["error"])
+    line = words.get("replay.own", reproduced=own["reproduced"], steps=own["steps"])
     if own["mismatches"]:
-        first = own["mismatches"][0]
-        line += f" (first difference at step {first['step']})"
+        line += words.get("replay.own_differs", step=own["mismatches"][0]["step"])
+    return line
+
+
+def _recorded_line(rec: dict[str, Any], steps: int, words: Any) -> str:
+    """What the run did, in the table's language (English: records.StepCounts.describe)."""
+    if words.lang == "en":
+        return str(rec["summary"])
+    fields = {k: rec[k] for k in ("clipped", "skipped", "rollbacks", "nonfinite", "spikes")}
+    line = words.get("replay.recorded", steps=steps, **fields)
+    if rec["amp_skipped"]:
+        line += words.get("replay.recorded_amp", n=rec["amp_skipped"])
     return line
 
 
@@ -277,38 +297,42 @@ def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
         yield lambda n: bar.advance(task, n)
 
 
-def _print_tables(log: Path, results: list[dict[str, Any]], truncated: bool) -> None:
+def _print_tables(
+    log: Path, results: list[dict[str, Any]], truncated: bool, lang: str = "en"
+) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    from gradguard.explain import load_catalog
+
+    words = load_catalog(lang)
     console = Console()
     if truncated:
-        Console(stderr=True).print(
-            f"[yellow]note:[/] {log} ends in a partial line (a crash mid-write?); it was skipped."
-        )
+        note = escape(words.get("replay.partial", log=log))
+        Console(stderr=True).print(f"[yellow]{escape(words['tour.note'])}:[/] {note}")
     for res in results:
-        title = f"{log}" + (f" — run {res['run']}" if res["run"] else "")
+        title = f"{log}" + (words.get("replay.run", run=res["run"]) if res["run"] else "")
         rec = res["recorded"]
-        table = Table(
-            title=title,
-            caption=(
-                f"{res['steps']} steps; non-finite: {len(res['nonfinite_steps'])} "
-                f"(every guard skips them; no clipper rescues them); recorded: "
-                f"{rec['summary']}" + _own_line(res.get("own_policy"))
-            ),
+        caption = words.get(
+            "replay.caption",
+            steps=res["steps"],
+            nonfinite=len(res["nonfinite_steps"]),
+            recorded=_recorded_line(rec, res["steps"], words),
         )
-        table.add_column("rule")
-        table.add_column("would", justify="center")
-        table.add_column("steps", justify="right")
-        table.add_column("share", justify="right")
-        table.add_column("where (first steps)")
+        table = Table(title=title, caption=caption + _own_line(res.get("own_policy"), words))
+        table.add_column(words["replay.col_rule"])
+        table.add_column(words["replay.col_would"], justify="center")
+        table.add_column(words["replay.col_steps"], justify="right")
+        table.add_column(words["replay.col_share"], justify="right")
+        table.add_column(words["replay.col_where"])
         for p in res["policies"]:
             where = ", ".join(str(s) for s in p["steps"][:_SHOW])
             if p["count"] > _SHOW:
                 where += f", … (+{p['count'] - _SHOW})"
             table.add_row(
                 p["description"],
-                p["action"],
+                words[f"replay.{p['action']}"],
                 str(p["count"]),
                 f"{100 * p['fraction']:.1f}%",
                 where or "—",
@@ -316,5 +340,5 @@ def _print_tables(log: Path, results: list[dict[str, Any]], truncated: bool) -> 
         console.print(table)
         if res["nonfinite_steps"]:
             shown = ", ".join(str(s) for s in res["nonfinite_steps"][:_SHOW])
-            console.print(f"non-finite steps: {shown}")
+            console.print(words.get("replay.nonfinite_steps", steps=shown))
     sys.stdout.flush()

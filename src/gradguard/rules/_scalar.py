@@ -77,7 +77,7 @@ def _finite(x: float) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
-def _check_positive(name: str, value: object, rule: str = "a finite number > 0") -> float:
+def _check_positive(name: str, value: object, rule: str = "positive_finite") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(name, value, rule)
     if not math.isfinite(value) or value <= 0:
@@ -87,7 +87,7 @@ def _check_positive(name: str, value: object, rule: str = "a finite number > 0")
 
 def _check_count(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputError(name, value, f"a whole number ≥ {minimum}")
+        raise InputError(name, value, "whole", min=minimum)
     return value
 
 
@@ -157,9 +157,9 @@ class PercentileRule(Rule):
     name = "autoclip"
 
     def __init__(self, percentile: float = 10.0, history_size: int = 1000) -> None:
-        p = _check_positive("percentile", percentile, "a number in (0, 100]")
+        p = _check_positive("percentile", percentile, "percent")
         if p > 100:
-            raise InputError("percentile", percentile, "a number in (0, 100]")
+            raise InputError("percentile", percentile, "percent")
         self.percentile = p
         self.history_size = _check_count("history_size", history_size, 1)
         self._fifo: deque[float] = deque()
@@ -234,9 +234,9 @@ class EmaZScoreRule(Rule):
         warmup_steps: int = 25,
         eps: float = 1e-6,
     ) -> None:
-        a = _check_positive("alpha", alpha, "a number in (0, 1)")
+        a = _check_positive("alpha", alpha, "open_unit")
         if a >= 1:
-            raise InputError("alpha", alpha, "a number in (0, 1)")
+            raise InputError("alpha", alpha, "open_unit")
         self.alpha = a
         self.z_thresh = _check_positive("z_thresh", z_thresh)
         self.warmup_steps = _check_count("warmup_steps", warmup_steps, 1)
@@ -376,7 +376,7 @@ class MedianMadRule(_WindowRule):
             or not math.isfinite(min_ratio)
             or min_ratio < 0
         ):
-            raise InputError("min_ratio", min_ratio, "a finite number ≥ 0")
+            raise InputError("min_ratio", min_ratio, "nonnegative_finite")
         self.min_ratio = float(min_ratio)
         self._sorted: list[float] = []
 
@@ -461,7 +461,7 @@ class AdaGCRule(Rule):
         self.max_norm = _check_positive("max_norm", max_norm)
         self.ratio = _check_positive("ratio", ratio)
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < 1:
-            raise InputError("beta", beta, "a number in [0, 1)")
+            raise InputError("beta", beta, "half_open_unit")
         self.beta = float(beta)
         self.warmup_steps = _check_count("warmup_steps", warmup_steps, 0)
         self.steps = 0
