@@ -176,8 +176,8 @@ def test_a_bengali_font_override_that_names_no_file_is_a_clear_error(tmp_path, m
             plots.plot_explosion(lang="bn")
         out = tmp_path / "r.html"
         assert main(["report", "--lang", "bn", "--out", str(out)]) == 1
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and f"got '{missing}' (no such file)" in err
+        err = capsys.readouterr().err  # said in the report's language
+        assert err.count("\n") == 1 and f"'{missing}' (এমন কোনো ফাইল নেই)" in err, err
         assert not out.exists()
         plots.plot_explosion(lang="en")  # English needs no extra font
     finally:

@@ -120,7 +120,7 @@ def report(
     except OSError as e:
         raise cannot_write(out, e, lang) from None
     except FontMissing as e:
-        raise RuntimeFailure(str(e)) from None
+        raise RuntimeFailure(e.message(lang), lang) from None
     from gradguard.explain import load_catalog
 
     seconds = f"{time.perf_counter() - t0:.1f}"
@@ -315,7 +315,7 @@ def tour(
         try:
             require_bengali()
         except FontMissing as e:
-            raise RuntimeFailure(str(e)) from None
+            raise RuntimeFailure(e.message(lang), lang) from None
     t0 = time.perf_counter()
     with Progress(
         TextColumn("{task.description}"),

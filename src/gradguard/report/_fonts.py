@@ -35,7 +35,24 @@ _BENGALI = range(0x0980, 0x0A00)
 
 
 class FontMissing(RuntimeError):
-    """The Bengali font cannot be used: Bengali labels would be empty boxes."""
+    """The Bengali font cannot be used: Bengali labels would be empty boxes.
+
+    Args:
+      problem: ``"override_missing"`` (``GRADGUARD_BENGALI_FONT`` names no file) or
+        ``"packaged_missing"`` (a broken installation), a key of the catalogs' ``fonts``.
+      **fields: the message's ``{path}``.
+    """
+
+    def __init__(self, problem: str, **fields: object) -> None:
+        self.problem = problem
+        self.fields = fields
+        super().__init__(self.message())
+
+    def message(self, lang: str = "en") -> str:
+        """Return the one-line message in ``lang`` (what is missing and how to fix it)."""
+        from gradguard.explain._catalog import load_catalog
+
+        return load_catalog(lang).get(f"fonts.{self.problem}", **self.fields)
 
 
 def packaged_font() -> Path:
@@ -54,18 +71,11 @@ def bengali_font() -> Path:
     override = os.environ.get("GRADGUARD_BENGALI_FONT")
     if override:
         if not Path(override).is_file():
-            raise FontMissing(
-                f"GRADGUARD_BENGALI_FONT must be the path of a font file with Bengali glyphs, "
-                f"got '{override}' (no such file). Unset it to use the font gradguard ships."
-            )
+            raise FontMissing("override_missing", path=override)
         return Path(override)
     path = packaged_font()
     if not path.is_file():
-        raise FontMissing(
-            f"the Bengali font gradguard ships is missing ({path}): reinstall gradguard "
-            "(pip install --force-reinstall gradguard) or set GRADGUARD_BENGALI_FONT to a "
-            "font file with Bengali glyphs."
-        )
+        raise FontMissing("packaged_missing", path=path)
     return path
 
 
