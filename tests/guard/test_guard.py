@@ -566,7 +566,7 @@ while True:
     try:
         assert proc.stdout.readline().strip() == "ready"
         deadline = time.time() + 30
-        while (not log.exists() or log.stat().st_size < 20_000) and time.time() < deadline:
+        while (not log.exists() or log.stat().st_size < 40_000) and time.time() < deadline:
             time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGKILL)
