@@ -19,7 +19,9 @@ NaN batches in a row; at 70% of the run). Reported, per workload and configurati
   (``clip_grad_norm_`` + ``optimizer.step()``) — only meaningful for the fixed clip;
 - Δ loss: the held-out loss after the run minus the recipe's, mean over seeds (clean);
 - per fault: ``caught/seeds`` (every injected batch was skipped or rolled back) and the
-  mean Δ loss against the clean recipe (``nan``: the run's model was destroyed).
+  mean Δ loss against the clean recipe (``nan``: the run's model was destroyed);
+- under each table, how far the recipe's clean norms stray from their rolling median,
+  and where median + 6·MAD (the spike rule without its 10× floor) sits.
 
 The training loop is the documented one (carried state dropped on a skip, reset on a
 rollback: docs/guard/carried-state.md).
@@ -118,6 +120,33 @@ def _fmt_delta(values: list[float]) -> str:
     return f"{statistics.mean(values):+.3f}"
 
 
+def _spread(runs: list[Run], window: int = 128, min_history: int = 16) -> str:
+    """How far clean norms stray from their rolling median, and where plain MAD sits.
+
+    Over the recipe's clean runs: the largest ``norm / median`` of the previous
+    ``window`` norms, and the median over steps of ``(median + 6·1.4826·MAD) / median``
+    (``MedianMadRule(min_ratio=0)``'s threshold, in multiples of the median).
+    """
+    ratios, bands = [], []
+    for run in runs:
+        rule = MedianMadRule(window=window, min_history=min_history, min_ratio=0.0)
+        for i, x in enumerate(run.norms):
+            past = run.norms[max(0, i - window) : i]
+            threshold = rule.observe(x).threshold
+            if threshold is not None and len(past) >= min_history:
+                med = statistics.median(past)
+                ratios.append(x / med)
+                bands.append(threshold / med)
+    if not ratios:
+        return "too few steps"
+    return (
+        f"clean norms reach {max(ratios):.2f}× their rolling median (99th percentile "
+        f"{statistics.quantiles(ratios, n=100)[-1]:.2f}×); median + 6·MAD sits at "
+        f"{statistics.median(bands):.2f}× the median (median over steps; "
+        f"{min(bands):.2f}–{max(bands):.2f}×)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds × 60 steps")
@@ -182,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 errors = sum(r.error is not None for r in faulty.values())
                 cells.append(f"{caught} {_fmt_delta(d)}" + (f" E{errors}" if errors else ""))
             print("| " + " | ".join(cells) + " |", flush=True)
+        print(f"\n{w.name}, the recipe's clean runs: {_spread([r[None] for r in base.values()])}")
     print(f"\n# {time.perf_counter() - t0:.0f} s")
     print(
         "# cells: caught/seeds, mean Δ held-out loss vs the clean recipe; E: GuardError ended runs"

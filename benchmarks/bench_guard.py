@@ -171,7 +171,7 @@ def bench_workload(name, make, repeats, train_repeats):
     tiny = [torch.ones(1) for _ in grads]
     n0 = float(grad_stats(params, per_layer=False).total_norm)
 
-    def make_guard(max_norm):
+    def make_guard(max_norm, layer_norms_every=50):
         return SpikeGuard(
             model,
             NullOptimizer(params),
@@ -179,6 +179,7 @@ def bench_workload(name, make, repeats, train_repeats):
             spike_rule=MedianMadRule(),
             rollback_after=None,
             snapshot_every=10**9,
+            layer_norms_every=layer_norms_every,
         )
 
     # Two guarded steps: one whose clipping stays idle (the norm is below c, as in
@@ -187,6 +188,10 @@ def bench_workload(name, make, repeats, train_repeats):
     # ≈ 1 − 1e-5 each time (a real multiply that leaves them usable for the repeats).
     idle, acting = make_guard(1e30), make_guard(n0)
     acting.clipper = JustUnder()
+    # The default layer_norms_every=50 reads per-layer norms and max |g| on one step in
+    # 50 (the repeats' min and median are the other 49): that step, timed on its own.
+    acting_every = make_guard(n0, layer_norms_every=1)
+    acting_every.clipper = JustUnder()
     null_opt = NullOptimizer(params)
 
     ops = {
@@ -199,6 +204,7 @@ def bench_workload(name, make, repeats, train_repeats):
         "null optimizer.step": null_opt.step,
         "guard.step, clip idle": lambda: idle.step(1.0),
         "guard.step, clip acting": lambda: acting.step(1.0),
+        "guard.step, acting + layers, max|g|": lambda: acting_every.step(1.0),
         "naive .item() loop": lambda: naive_watcher(params),
     }
     res = measure(ops, repeats)
@@ -216,16 +222,20 @@ def bench_workload(name, make, repeats, train_repeats):
     null = res["null optimizer.step"][0]
     g_idle = res["guard.step, clip idle"][0] - null
     g = res["guard.step, clip acting"][0] - null
+    g_every = res["guard.step, acting + layers, max|g|"][0] - null
+    g_mean = (49 * g + g_every) / 50  # one step in 50 reads the layers and max |g|
     print(f"{'guard extra work, clip idle':34s} {1e3 * g_idle:9.3f}")
     print(f"{'guard extra work, clip acting':34s} {1e3 * g:9.3f}")
+    print(f"{'  averaged over 50 steps':34s} {1e3 * g_mean:9.3f}")
     summary = {
         "grad_stats / clip (target ≤ 1.2)": res["grad_stats + host sync"][0] / clip[0],
         "L2 alone / floor (target ≤ 1.5)": res["foreach_norm (L2 alone)"][0] / floor[0],
         "L2 alone: per-tensor overhead share": (
             res["foreach_norm, 1-float tensors"][0] / res["foreach_norm (L2 alone)"][0]
         ),
-        "guard extra work (acting) / clip (target ≤ 1.5)": g / clip[0],
-        "guard extra work (idle) / clip": g_idle / clip[0],
+        "guard extra work (acting) / clip (target ≤ 1.2)": g / clip[0],
+        "  averaged over 50 steps / clip (target ≤ 1.2)": g_mean / clip[0],
+        "guard extra work (idle) / clip (target ≤ 1.05)": g_idle / clip[0],
         "naive loop / grad_stats": res["naive .item() loop"][0] / res["grad_stats + host sync"][0],
         "guard extra work (acting), µs/tensor (target ≤ 3)": 1e6 * g / len(grads),
     }

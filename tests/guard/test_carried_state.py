@@ -121,3 +121,63 @@ def test_a_hand_written_update_is_refused_with_the_way_out():
     model = torch.nn.Linear(2, 1)
     with pytest.raises(ValueError, match=r"optimizer must be a torch\.optim\.Optimizer.*SGD"):
         SpikeGuard(model, None)  # type: ignore[arg-type]
+
+
+def _doc_blocks() -> list[str]:
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "guard" / "carried-state.md"
+    return re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+
+
+def _doc_batches(ns: dict, n: int, nan_at: tuple[int, ...]):
+    """Token chunks ``(bptt, batch)`` in order; NaN in the forward pass of ``nan_at``."""
+    g = torch.Generator().manual_seed(1)
+    stream = torch.randint(0, 128, (n * 10 + 1, ns["batch_size"]), generator=g)
+    handle = None
+    for i in range(n):
+        if i == nan_at[0]:  # the model exists by now: poison the encoder's output
+            handle = ns["model"].encoder.register_forward_hook(lambda m, a, out: out * math.nan)
+        if handle is not None and i == nan_at[-1] + 1:
+            handle.remove()
+        yield stream[i * 10 : (i + 1) * 10], stream[i * 10 + 1 : (i + 1) * 10 + 1]
+
+
+def _run_doc_example(tmp_path, monkeypatch, by_hook: bool, nan_at: tuple[int, ...]):
+    loop, hook = _doc_blocks()[:2]
+    ns: dict = {"batch_size": 4, "batches": ()}
+    tmp_path.mkdir()
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    if by_hook:
+        exec(compile(loop, "carried-state.md", "exec"), ns)  # the model; no batches yet
+        ns["batches"] = _doc_batches(ns, 24, nan_at)
+        exec(compile(hook, "carried-state.md", "exec"), ns)
+    else:
+        ns["batches"] = _doc_batches(ns, 24, nan_at)
+        exec(compile(loop, "carried-state.md", "exec"), ns)
+    return ns
+
+
+@pytest.mark.parametrize(
+    ("nan_at", "acted"),
+    [((5,), ["skip"]), ((5, 6, 7), ["skip", "skip", "rollback"])],
+    ids=["one-nan", "three-nan"],
+)
+def test_the_documented_lstm_examples_run_and_agree(tmp_path, monkeypatch, nan_at, acted):
+    # The page's two examples as written (the loop's `if record.action` lines, and the
+    # hook), on NaN batches that reach the hidden state: a skip must restore the state
+    # from before the batch, a rollback must start it afresh.
+    from gradguard.records import read_log
+
+    by_loop = _run_doc_example(tmp_path / "loop", monkeypatch, False, nan_at)
+    by_hook = _run_doc_example(tmp_path / "hook", monkeypatch, True, nan_at)
+    logs = [read_log(tmp_path / d / "lm.jsonl").steps for d in ("loop", "hook")]
+    actions = [[r.action for r in log] for log in logs]
+    assert actions[0] == ["step"] * 5 + acted + ["step"] * (19 - len(acted))
+    assert actions[1] == actions[0]
+    after = 5 + len(acted)
+    assert all(math.isfinite(r.loss) for log in logs for r in log[after:])  # state recovered
+    pairs = zip(by_loop["model"].parameters(), by_hook["model"].parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)

@@ -101,3 +101,36 @@ def test_default_guard_catches_gross_faults(fault):
     assert record.flagged_by == expected
     if expected == "spike-mad":
         assert record.grad_norm > record.spike_threshold
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.float16])
+def test_guarded_clipping_equals_torch_in_every_float_dtype(dtype):
+    # A model held in half precision too: torch computes the coefficient in the norm's
+    # dtype and multiplies by it; so does the guard.
+    def make():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(
+            torch.nn.Linear(16, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4)
+        ).to(dtype)
+
+    models = [make(), make()]
+    opts = [torch.optim.SGD(m.parameters(), lr=0.5) for m in models]
+    guard = SpikeGuard(models[1], opts[1], clipper=0.05)
+    g = torch.Generator().manual_seed(1)
+    clipped = 0
+    for _ in range(30):
+        x = torch.randn(8, 16, generator=g).to(dtype)
+        for i, (m, opt) in enumerate(zip(models, opts, strict=True)):
+            opt.zero_grad(set_to_none=True)
+            loss = m(x).float().square().mean() * 10
+            loss.backward()
+            if i == 0:
+                torch.nn.utils.clip_grad_norm_(m.parameters(), 0.05)
+                opt.step()
+            else:
+                record = guard.step(loss)
+                assert record.action == "step"
+                clipped += record.clipped
+    assert clipped >= 25
+    pairs = zip(models[0].parameters(), models[1].parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)

@@ -348,13 +348,14 @@ class MedianMadRule(_WindowRule):
     ``window / 2`` steps).
 
     The ratio floor is what makes the rule a *spike* rule once a clipper is in place:
-    on real training runs a norm 2–3× the recent median is ordinary — and the clipper
-    scales it down anyway — while the MAD of a steady phase is small, so that
-    ``median + 6·MAD`` alone sits near 2.5× the median and flags such norms (a skip then
-    leaves the model where it was, so the next norm is high too, and three in a row roll
-    back a healthy run). The guard's default ``min_ratio=10`` is above every norm of the
-    clean runs measured for it (at most about 3× the median) and far below the faults it
-    must catch (a 1e6× gradient, a 1e4× loss); ``min_ratio=0`` gives the plain rule.
+    on real training runs a norm a few times the recent median is ordinary — and the
+    clipper scales it down anyway — while the MAD of a steady phase is small, so that
+    ``median + 6·MAD`` alone sits within a few times the median and flags such norms (a
+    skip then leaves the model where it was, so the next norm is high too, and three in
+    a row roll back a healthy run). The guard's default ``min_ratio=10`` is above every
+    norm of the clean runs measured for it and far below the faults it must catch (a
+    1e6× gradient, a 1e4× loss): docs/guard/defaults.md has the measurements.
+    ``min_ratio=0`` gives the plain rule.
 
     Args:
       window: how many past finite values to keep (≥ 2).

@@ -42,6 +42,8 @@ __all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ValueClip
 #: Norm dtypes whose clip coefficient the host reproduces bit for bit (numpy's scalar types
 #: round like torch's CPU and CUDA kernels in these two).
 _HOST_TYPES: dict[torch.dtype, Any] = {torch.float32: np.float32, torch.float64: np.float64}
+#: Norm dtypes whose clip coefficient is computed as torch computes it (on the device).
+_DEVICE_TYPES = (*_HOST_TYPES, torch.float16, torch.bfloat16)
 
 
 @dataclass
@@ -114,21 +116,26 @@ class Clipper:
         device_norm = None
         if stats is not None and host is as_measured and stats.grouped is not None:
             device_norm = stats.total_norm
-        if device_norm is not None and device_norm.dtype in _HOST_TYPES:
+        if device_norm is not None and device_norm.dtype in _DEVICE_TYPES:
             # torch's clip_grad_norm_, operation for operation: the coefficient
             # clamp(c / (‖g‖ + 1e-6), max=1) computed on the device in the norm's dtype,
             # then one _foreach_mul_ per (device, dtype) group. The host computes the same
-            # number the same way (clip_coef on a numpy scalar of that dtype), bit for bit,
-            # so it knows without a sync whether the multiply would change anything.
-            coef = float(clip_coef(_HOST_TYPES[device_norm.dtype](norm), clip_to))
+            # number the same way (clip_coef on a numpy scalar of that dtype; numpy has no
+            # bfloat16, so for half types on a 0-d CPU tensor of it), bit for bit, so it
+            # knows without a sync whether the multiply would change anything.
+            dtype = device_norm.dtype
+            if dtype in _HOST_TYPES:
+                coef = float(clip_coef(_HOST_TYPES[dtype](norm), clip_to))
+            else:
+                coef = float(clip_coef(torch.tensor(norm, dtype=dtype), clip_to))
             if coef < 1.0:
                 coef_t = clip_coef(device_norm, clip_to)
                 assert stats is not None and stats.grouped is not None
                 for device, group, _ in stats.grouped:
                     torch._foreach_mul_(group, coef_t.to(device))
             return ClipResult(norm, norm * coef, threshold, coef, coef < 1.0)
-        # No device norm to reuse (clip_ called on bare parameters, a norm re-measured in
-        # float64 after a float32 overflow, half-precision norms): the host coefficient.
+        # No device norm to reuse (statistics without their gradient groups, a norm
+        # re-measured in float64 after a float32 overflow): the host coefficient.
         # A threshold of 0 (an all-zero gradient history) gives 0: clip to zero.
         coef = clip_coef(float(norm), clip_to)
         if coef < 1.0:
