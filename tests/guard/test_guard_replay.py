@@ -78,3 +78,30 @@ def test_a_log_appended_to_by_a_second_run_is_read_as_two(tmp_path, capsys):
     assert main(["replay", str(path), "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert [r["steps"] for r in payload["runs"]] == [12, 9]
+
+
+def test_replay_of_a_rollback_through_a_restore_function_keeps_the_rules(tmp_path):
+    # With restore= the guard loads the run's own checkpoint and keeps its rules as they
+    # are (it has no snapshot of them): the replay must not reset them either.
+    path = tmp_path / "own.jsonl"
+    w = WORKLOADS["lstm-lm"]
+    box: dict = {}
+
+    def make(model, opt, sched):
+        box["model"], box["opt"] = model, opt
+        box["ckpt"] = ({k: v.clone() for k, v in model.state_dict().items()}, opt.state_dict())
+
+        def restore():
+            model.load_state_dict(box["ckpt"][0])
+            opt.load_state_dict(box["ckpt"][1])
+            return 0
+
+        return SpikeGuard(model, opt, scheduler=sched, clipper=0.25, log=path, restore=restore)
+
+    train(w, seed=0, steps=60, guard=make, fault="nan3", fault_at=35)
+    (run,) = read_log(path).runs
+    assert run.meta["guard"]["rollback_restores"] == "function"
+    assert [r.action for r in run.steps].count("rollback") == 1
+    result = replay_guard(run)
+    assert result.mismatches == []
+    assert result.thresholds == [r.spike_threshold for r in run.steps]

@@ -158,8 +158,9 @@ def replay_guard(run: RunLog) -> GuardReplay:
     with their starting state and the guard's policies; each step record gives the
     numbers the guard judged. The replay feeds them to fresh copies of those rules, asks
     the guard's own :func:`decide` what to do, and — like the guard — takes a snapshot
-    of the rules every ``snapshot_every`` healthy steps and restores it at a rollback.
-    So it reproduces the run's decisions exactly, rollbacks included.
+    of the rules every ``snapshot_every`` healthy steps and restores it at a rollback
+    (unless the guard rolled back through its ``restore=`` function, which leaves the
+    rules as they were). So it reproduces the run's decisions exactly, rollbacks included.
 
     Args:
       run: one run of a log (:attr:`gradguard.records.Log.runs`).
@@ -182,6 +183,8 @@ def replay_guard(run: RunLog) -> GuardReplay:
     rollback_after = cfg.get("rollback_after", 3)
     max_rollbacks = int(cfg.get("max_rollbacks", 10))
     snapshot_every = int(cfg.get("snapshot_every", 100))
+    # A guard with a restore= function keeps its rules through a rollback (no snapshot).
+    restores_rules = cfg.get("rollback_restores", "snapshot") == "snapshot"
 
     def rules_state() -> tuple[Any, Any]:
         return (
@@ -226,7 +229,7 @@ def replay_guard(run: RunLog) -> GuardReplay:
         if decision.outcome == "rollback":
             rollbacks += 1
             for rule, state in zip((spike_rule, loss_rule), snapshot, strict=True):
-                if rule is not None and state is not None:
+                if restores_rules and rule is not None and state is not None:
                     rule.load_state_dict(copy.deepcopy(state))
         if decision.outcome == "step" and decision.healthy:
             healthy += 1

@@ -334,6 +334,9 @@ class SpikeGuard:
             "snapshot_every": self.snapshot_every,
             "skip_batches": self.skip_batches,
             "norm_type": self.norm_type,
+            # What a rollback restores the rules from: the guard's snapshot, or nothing
+            # (a restore= function loads the run's own checkpoint; the rules go on).
+            "rollback_restores": "snapshot" if self.restore is None else "function",
         }
 
     def take_snapshot(self) -> None:
