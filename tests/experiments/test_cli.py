@@ -40,6 +40,8 @@ def assert_usage_error(code, err, *fragments):
         (["flow", "-T", "ten"], ["-T"]),
         (["remedies", "--experiments", "parity"], ["--experiments", "'parity'"]),
         (["remedies", "--configs", "adamw"], ["--configs", "'adamw'"]),
+        (["remedies", "--configs", ","], ["--configs", "one of none, clip-norm", "got ','"]),
+        (["remedies", "--experiments", ""], ["--experiments", "one of divergence", "got ''"]),
         (["remedies", "-T", "0"], ["-T", "≥ 2", "got 0"]),
         (["remedies", "-T", "50,x"], ["-T", "'x'"]),
         (["remedies", "--lr", "-0.01"], ["--lr", "> 0", "-0.01"]),

@@ -325,16 +325,25 @@ def remedies(
     RNN ± clipping, IRNN, LSTM, GRU against the memoryless baseline. Ctrl-C
     stops cleanly; finished runs stay in summary.csv.
     """
-    from gradguard.experiments._names import EXPERIMENTS
+    from gradguard.experiments._names import DIVERGENCE_CONFIGS, EXPERIMENTS, LONG_RANGE_CONFIGS
 
     lang = command_lang(lang)
     exps = _split(experiments)
     if exps is not None:
+        if not exps:  # --experiments "": say so, do not run the preset's
+            error = InputError(
+                "--experiments", experiments, "choice", choices=", ".join(EXPERIMENTS)
+            )
+            raise usage(error, lang)
         for e in exps:
             try:
                 check_choice(e, "experiment", EXPERIMENTS)
             except InputError as error:
                 raise _usage(error, lang) from None
+    if configs is not None and not _split(configs):  # --configs "": not "every configuration"
+        names = dict.fromkeys(DIVERGENCE_CONFIGS + LONG_RANGE_CONFIGS)
+        empty = InputError("--configs", configs, "choice", choices=", ".join(names))
+        raise usage(empty, lang)
     seed_list = _ints(seeds, "--seeds", 0, lang)
     if seed_list is not None:
         from gradguard.experiments._names import check_seed
