@@ -137,3 +137,17 @@ def test_new_fields_round_trip_and_old_readers_keep_them(tmp_path):
     assert data["spike_threshold"] == 4.5 and data["flagged_by"] == "spike-mad"
     assert "loss_threshold" not in data  # absent means "not measured"
     assert StepRecord.from_dict(data) == rec
+
+
+def test_the_record_format_page_lists_every_field():
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from gradguard.records import StepRecord
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "records.md").read_text("utf-8")
+    first_cells = re.findall(r"^\|([^|]*)\|", page, re.M)
+    documented = {name for cell in first_cells for name in re.findall(r"`(\w+)`", cell)}
+    fields = {f.name for f in dataclasses.fields(StepRecord)} - {"extra"}
+    assert fields - documented == set()
