@@ -417,3 +417,19 @@ def test_skip_list_from_replay_makes_a_resumed_run_skip_those_batches_only(tmp_p
             continue
         guard.step(_forward_backward(model, opt, batch), batch=batch)
     assert skipped == listed
+
+
+def test_giving_up_names_what_it_saw_and_carried_state_as_the_synced_step_does():
+    from gradguard.torch import GuardError
+
+    torch.manual_seed(0)
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, fused=True)
+    guard = SpikeGuard(model, opt, clipper=1.0, sync=False, rollback_after=1, max_rollbacks=1)
+    with pytest.raises(GuardError) as err:
+        for step in range(10):
+            _forward_backward(model, opt, step, fault="nan" if step >= 3 else None)
+            guard.step(1.0)
+    message = str(err.value)
+    assert "after 1 rollbacks to step" in message and "step 4 nonfinite (grad_norm=nan" in message
+    assert "state your loop carries across batches" in message

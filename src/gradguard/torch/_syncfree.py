@@ -369,6 +369,8 @@ class SyncFreeStep:
             max_rollbacks=g.max_rollbacks,
         )
         g.consecutive_bad = decision.consecutive_bad
+        if kind in ("nonfinite", "spike") and action != "step":
+            g._recent_bad.append(record)  # for the GuardError's account of what it saw
         expected = {"amp_skip": "skip", "give_up": "rollback"}.get(decision.outcome)
         if (expected or decision.outcome) != action:
             raise RuntimeError(
@@ -379,13 +381,9 @@ class SyncFreeStep:
             g._emit(record, meta["batch"])
             from gradguard.torch._guard import GuardError
 
-            raise GuardError(
-                f"step {step}: {g.consecutive_bad} bad steps in a row after "
-                f"{g.rollbacks} rollbacks (max_rollbacks={g.max_rollbacks}): rolling back "
-                "is not helping. Look at the log, lower the learning rate, or raise "
-                "max_rollbacks.",
-                record,
-            )
+            # The same account as the synced step's: what it saw, and the likely causes
+            # (carried state first).
+            raise GuardError(g._give_up_message(step), record)
         if decision.outcome == "rollback":
             record.action = "rollback"
             record.extra["restored_step"] = g.rollback()
