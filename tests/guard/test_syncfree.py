@@ -121,7 +121,9 @@ def test_same_decisions_as_the_default_mode_on_an_injected_fault_trace(clipper):
     if not isinstance(clipper, ZClip):  # (ZClip's EMA stays above this falling trace)
         assert sum(k == "clipped" for _, _, k in actions) > 0  # clipping acted, too
     for a, b in zip(host, device, strict=True):
-        for key in ("grad_norm", "grad_norm_clipped", "clip_coef", "threshold", "loss"):
+        assert a.flagged_by == b.flagged_by, a.step
+        keys = ("grad_norm", "grad_norm_clipped", "clip_coef", "threshold", "loss")
+        for key in (*keys, "spike_threshold", "loss_threshold"):
             x, y = getattr(a, key), getattr(b, key)
             assert (x is None) == (y is None), key
             if x is not None and not (math.isnan(x) and math.isnan(y)):
