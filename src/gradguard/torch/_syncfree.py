@@ -270,9 +270,15 @@ class SyncFreeStep:
         # (1 / (‖g‖ + ε)) · c — what torch computes for c / (‖g‖ + ε) — capped at 1
         # (0 for a target of 0).
         native = stats.total_norm
-        if native.dtype not in (torch.float32, torch.float64):
-            native = total
-        ratio = (native + EPS).reciprocal() * clip_to.to(native.dtype)
+        if native.dtype in (torch.float16, torch.bfloat16):
+            # torch multiplies a half tensor by its Python threshold in float32 and rounds
+            # once to the half type: the threshold itself is not rounded to it first.
+            inverse = (native + EPS).reciprocal()
+            ratio = (inverse.float() * clip_to.float()).to(native.dtype)
+        else:
+            if native.dtype not in (torch.float32, torch.float64):
+                native = total
+            ratio = (native + EPS).reciprocal() * clip_to.to(native.dtype)
         coef = torch.where(ratio >= 1.0, 1.0, ratio)
         valid = take & ~torch.isnan(clip_to) & torch.isfinite(total) & grad_finite
         coef = torch.where(valid, coef, 1.0)
