@@ -510,17 +510,24 @@ class SpikeGuard:
             )
         return self._step(loss, apply=False)
 
+    def _write_header(self) -> None:
+        """Open this run in the log with the guard's header, once, at its first step.
+
+        At the first step, not at construction: a checkpoint loaded in between
+        (``load_state_dict``) is the rules' real starting state.
+        """
+        if self._header_written:
+            return
+        self._header_written = True
+        if self.log is not None:
+            meta: dict[str, Any] = {"guard": self.header(), "first_step": self.step_count}
+            if self.run is not None:
+                meta["run"] = self.run
+            self.log.write_meta(meta)
+
     def _step(self, loss: Tensor | float | None, apply: bool, batch: Any = None) -> StepRecord:
         step = self.step_count
-        if not self._header_written:
-            # At the first step, not at construction: a checkpoint loaded in between
-            # (load_state_dict) is the rules' real starting state.
-            self._header_written = True
-            if self.log is not None:
-                meta: dict[str, Any] = {"guard": self.header(), "first_step": step}
-                if self.run is not None:
-                    meta["run"] = self.run
-                self.log.write_meta(meta)
+        self._write_header()
         if self._snapshot_due:
             self.take_snapshot()
         self.step_count += 1

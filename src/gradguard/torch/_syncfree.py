@@ -153,6 +153,7 @@ class SyncFreeStep:
     def step(self, loss: Tensor | float | None, batch: Any = None) -> None:
         g = self.guard
         step = g.step_count
+        g._write_header()  # before any of this run's records, which are written later
         if g._snapshot_due:
             g.take_snapshot()  # (the device rules' state goes in through _rules_state)
         g.step_count += 1
