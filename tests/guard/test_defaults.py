@@ -103,8 +103,9 @@ def test_default_guard_catches_gross_faults(fault):
         assert record.grad_norm > record.spike_threshold
 
 
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "sync-free"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.float16])
-def test_guarded_clipping_equals_torch_in_every_float_dtype(dtype):
+def test_guarded_clipping_equals_torch_in_every_float_dtype(dtype, sync):
     # A model held in half precision too: torch computes the coefficient in the norm's
     # dtype and multiplies by it; so does the guard.
     def make():
@@ -114,10 +115,12 @@ def test_guarded_clipping_equals_torch_in_every_float_dtype(dtype):
         ).to(dtype)
 
     models = [make(), make()]
-    opts = [torch.optim.SGD(m.parameters(), lr=0.5) for m in models]
-    guard = SpikeGuard(models[1], opts[1], clipper=0.05)
+    # (fused: the sync-free guard skips through the optimizer's found_inf)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.5, fused=not sync) for m in models]
+    guard = SpikeGuard(models[1], opts[1], clipper=0.05, sync=sync)
+    records = []
+    guard.hooks.append(records.append)
     g = torch.Generator().manual_seed(1)
-    clipped = 0
     for _ in range(30):
         x = torch.randn(8, 16, generator=g).to(dtype)
         for i, (m, opt) in enumerate(zip(models, opts, strict=True)):
@@ -128,9 +131,9 @@ def test_guarded_clipping_equals_torch_in_every_float_dtype(dtype):
                 torch.nn.utils.clip_grad_norm_(m.parameters(), 0.05)
                 opt.step()
             else:
-                record = guard.step(loss)
-                assert record.action == "step"
-                clipped += record.clipped
-    assert clipped >= 25
+                guard.step(loss)
+    guard.close()
+    assert [r.action for r in records] == ["step"] * 30
+    assert sum(r.clipped for r in records) >= 25
     pairs = zip(models[0].parameters(), models[1].parameters(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)

@@ -587,3 +587,15 @@ def test_ema_zscore_as_the_spike_rule():
         actions.append(guard.step(_forward_backward(model, opt, step, fault)))
     assert [r.kind for r in actions].count("spike") == 1 and actions[14].kind == "spike"
     assert actions[14].action == "skip"
+
+
+def test_giving_up_names_the_step_a_restore_function_went_back_to():
+    model, opt, _ = _setup()
+    guard = SpikeGuard(
+        model, opt, clipper=1.0, restore=lambda: 7, rollback_after=1, max_rollbacks=1
+    )
+    with pytest.raises(GuardError, match=r"after 1 rollbacks to step 7 \(max_rollbacks=1\)"):
+        for step in range(5):
+            loss = _forward_backward(model, opt, step)
+            model.head.weight.grad[0, 0] = math.nan
+            guard.step(loss)

@@ -121,7 +121,9 @@ def test_same_decisions_as_the_default_mode_on_an_injected_fault_trace(clipper):
     if not isinstance(clipper, ZClip):  # (ZClip's EMA stays above this falling trace)
         assert sum(k == "clipped" for _, _, k in actions) > 0  # clipping acted, too
     for a, b in zip(host, device, strict=True):
-        for key in ("grad_norm", "grad_norm_clipped", "clip_coef", "threshold", "loss"):
+        assert a.flagged_by == b.flagged_by, a.step
+        keys = ("grad_norm", "grad_norm_clipped", "clip_coef", "threshold", "loss")
+        for key in (*keys, "spike_threshold", "loss_threshold"):
             x, y = getattr(a, key), getattr(b, key)
             assert (x is None) == (y is None), key
             if x is not None and not (math.isnan(x) and math.isnan(y)):
@@ -433,3 +435,21 @@ def test_giving_up_names_what_it_saw_and_carried_state_as_the_synced_step_does()
     message = str(err.value)
     assert "after 1 rollbacks to step" in message and "step 4 nonfinite (grad_norm=nan" in message
     assert "state your loop carries across batches" in message
+
+
+def test_a_sync_free_log_opens_each_run_and_replays_as_its_run(tmp_path):
+    # Like the synced guard's: a header per run (a log two runs appended to reads as
+    # two), from which replay reproduces every decision and threshold of the run.
+    from gradguard.rules import replay_guard
+
+    path = tmp_path / "sf.jsonl"
+    _run(False, 1.0, log=path)
+    _run(False, 1.0, steps=20, log=path)
+    runs = read_log(path).runs
+    assert [len(r.steps) for r in runs] == [75, 20]
+    assert all(r.meta["guard"]["spike_rule"]["name"] == "spike-mad" for r in runs)
+    (first, _) = runs
+    assert [r.action for r in first.steps].count("rollback") == 1
+    result = replay_guard(first)
+    assert result.mismatches == [] and result.actions == [r.action for r in first.steps]
+    assert result.thresholds == [r.spike_threshold for r in first.steps]

@@ -258,6 +258,7 @@ class SpikeGuard:
         self._snapshot_due = False
         self._header_written = False
         self._recent_bad: deque[StepRecord] = deque(maxlen=3)
+        self._restored_step: int | None = None  # where the last rollback went back to
         self._t0 = time.perf_counter()
         self.snapshot = Snapshot(rank_path(snapshot_path, self.rank, self._distributed))
         self.restore = restore
@@ -364,6 +365,7 @@ class SpikeGuard:
             restored = self.snapshot.step
         self.optimizer.zero_grad(set_to_none=True)
         self.rollbacks += 1
+        self._restored_step = restored
         self.consecutive_bad = 0
         self._skip_remaining = self.skip_batches
         return restored
@@ -510,17 +512,24 @@ class SpikeGuard:
             )
         return self._step(loss, apply=False)
 
+    def _write_header(self) -> None:
+        """Open this run in the log with the guard's header, once, at its first step.
+
+        At the first step, not at construction: a checkpoint loaded in between
+        (``load_state_dict``) is the rules' real starting state.
+        """
+        if self._header_written:
+            return
+        self._header_written = True
+        if self.log is not None:
+            meta: dict[str, Any] = {"guard": self.header(), "first_step": self.step_count}
+            if self.run is not None:
+                meta["run"] = self.run
+            self.log.write_meta(meta)
+
     def _step(self, loss: Tensor | float | None, apply: bool, batch: Any = None) -> StepRecord:
         step = self.step_count
-        if not self._header_written:
-            # At the first step, not at construction: a checkpoint loaded in between
-            # (load_state_dict) is the rules' real starting state.
-            self._header_written = True
-            if self.log is not None:
-                meta: dict[str, Any] = {"guard": self.header(), "first_step": step}
-                if self.run is not None:
-                    meta["run"] = self.run
-                self.log.write_meta(meta)
+        self._write_header()
         if self._snapshot_due:
             self.take_snapshot()
         self.step_count += 1
@@ -687,10 +696,12 @@ class SpikeGuard:
             else f"step {r.step} {r.kind} (grad_norm={r.grad_norm:g})"
             for r in self._recent_bad
         )
-        restored = self.snapshot.step
+        # (None: no rollback yet, or a restore= function that did not say)
+        restored = self._restored_step
+        to = "" if restored is None else f" to step {restored}"
         return (
             f"step {step}: {self.consecutive_bad} bad steps in a row after {self.rollbacks} "
-            f"rollbacks to step {restored} (max_rollbacks={self.max_rollbacks}); the last: "
+            f"rollbacks{to} (max_rollbacks={self.max_rollbacks}); the last: "
             f"{seen}. Rolling back is not helping: the restored model meets the same kind "
             "of step again. Likely causes: (1) state your loop carries across batches "
             "outside the snapshot — an RNN's hidden state in truncated BPTT, an EMA "

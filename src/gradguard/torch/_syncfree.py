@@ -54,7 +54,7 @@ __all__: list[str] = []  # internal: SpikeGuard(sync=False) runs it
 KINDS = ("ok", "clipped", "nonfinite", "spike", "amp_skip")
 ACTIONS = ("step", "skip", "rollback")
 F64 = torch.float64
-_HEAD = 10  # fixed fields of the record vector, before the layer norms
+_HEAD = 13  # fixed fields of the record vector, before the layer norms
 
 
 def fused_skip_supported(optimizer: torch.optim.Optimizer) -> bool:
@@ -153,6 +153,7 @@ class SyncFreeStep:
     def step(self, loss: Tensor | float | None, batch: Any = None) -> None:
         g = self.guard
         step = g.step_count
+        g._write_header()  # before any of this run's records, which are written later
         if g._snapshot_due:
             g.take_snapshot()  # (the device rules' state goes in through _rules_state)
         g.step_count += 1
@@ -176,10 +177,23 @@ class SyncFreeStep:
         # Still infinite: certainly a spike, though no rule can judge an infinite norm
         # (the host step first re-measures an overflowed norm in float64; rare).
         spike = judge & ~torch.isfinite(total)
+        # For the record, as the synced step writes it: the rules' thresholds in force
+        # (NaN: none) and what flagged the step (an index into _FLAGGED_BY).
+        by = torch.where(spike, 2, torch.where(loss_finite & grad_finite, 0, 1))
+        nan = torch.full((), math.nan, dtype=F64, device=device)
+        spike_threshold = loss_threshold = nan
         if self.spike is not None:
-            spike = spike | (self.spike.observe(total, judge).flagged & judge)
+            verdict = self.spike.observe(total, judge)
+            spike_threshold = torch.where(judge, verdict.threshold.to(F64), nan)
+            flagged = verdict.flagged & judge
+            by = torch.where(flagged & (by == 0), 3, by)
+            spike = spike | flagged
         if self.loss is not None and loss is not None:
-            spike = spike | (self.loss.observe(loss_t, judge).flagged & judge)
+            verdict = self.loss.observe(loss_t, judge)
+            loss_threshold = torch.where(judge, verdict.threshold.to(F64), nan)
+            flagged = verdict.flagged & judge
+            by = torch.where(flagged & (by == 0), 4, by)
+            spike = spike | flagged
         nonfinite = ~(loss_finite & grad_finite) & ~amp
         spike = spike & ~nonfinite & ~amp
         skip_bad = torch.zeros((), dtype=torch.bool, device=device)
@@ -214,6 +228,9 @@ class SyncFreeStep:
             kind.to(F64),
             action.to(F64),
             scale,
+            spike_threshold,
+            loss_threshold,
+            by.to(F64),
         ]
         parts = [t.reshape(1) for t in head]
         if stats.layer_norms is not None:
@@ -254,9 +271,15 @@ class SyncFreeStep:
         # (1 / (‖g‖ + ε)) · c — what torch computes for c / (‖g‖ + ε) — capped at 1
         # (0 for a target of 0).
         native = stats.total_norm
-        if native.dtype not in (torch.float32, torch.float64):
-            native = total
-        ratio = (native + EPS).reciprocal() * clip_to.to(native.dtype)
+        if native.dtype in (torch.float16, torch.bfloat16):
+            # torch multiplies a half tensor by its Python threshold in float32 and rounds
+            # once to the half type: the threshold itself is not rounded to it first.
+            inverse = (native + EPS).reciprocal()
+            ratio = (inverse.float() * clip_to.float()).to(native.dtype)
+        else:
+            if native.dtype not in (torch.float32, torch.float64):
+                native = total
+            ratio = (native + EPS).reciprocal() * clip_to.to(native.dtype)
         coef = torch.where(ratio >= 1.0, 1.0, ratio)
         valid = take & ~torch.isnan(clip_to) & torch.isfinite(total) & grad_finite
         coef = torch.where(valid, coef, 1.0)
@@ -334,8 +357,19 @@ class SyncFreeStep:
 
     def _write(self, step: int, v: list[float], meta: dict[str, Any]) -> None:
         g = self.guard
-        total, max_abs, count, loss, coef, post, threshold, kind_f, action_f, scale = v[:_HEAD]
+        total, max_abs, count, loss, coef, post, threshold, kind_f, action_f, scale = v[:10]
+        spike_threshold, loss_threshold, by_f = v[10:_HEAD]
         kind, action = KINDS[int(kind_f)], ACTIONS[int(action_f)]
+        flagged_by = (None, "nonfinite", "overflow", None, None)[int(by_f)]
+        if int(by_f) == 3 and g.spike_rule is not None:
+            flagged_by = g.spike_rule.name
+        elif int(by_f) == 4 and g.loss_rule is not None:
+            flagged_by = f"loss:{g.loss_rule.name}"
+        judged = {
+            "spike_threshold": None if math.isnan(spike_threshold) else spike_threshold,
+            "loss_threshold": None if math.isnan(loss_threshold) else loss_threshold,
+            "flagged_by": flagged_by,
+        }
         layers = None
         if meta["layers"] is not None:
             layers = dict(zip(meta["layers"], v[_HEAD:], strict=True))
@@ -354,6 +388,7 @@ class SyncFreeStep:
             "skip" if action == "rollback" else action,
             kind,
             device_values=(meta["lr"], None if math.isnan(scale) else scale, meta["time"]),
+            judged=judged,
         )
         record.max_abs = None  # not measured: the sync-free step reads no extremes
         # The host's bookkeeping is rules.decide's, the one definition: the device took
