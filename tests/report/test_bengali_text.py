@@ -18,6 +18,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -424,18 +425,89 @@ def test_remedies_in_bengali(capsys, tmp_path):
     pytest.importorskip("torch")
     argv = [
         "remedies", "--experiments", "divergence,adding", "--configs", "none,clip-norm,rnn",
-        "--train-steps", "5", "-T", "5", "--no-progress", "--jobs", "1",
+        "--train-steps", "5", "-T", "5", "--jobs", "1",
     ]  # fmt: skip
+    # with the progress bar: off a terminal it prints its last state when the runs end
     assert main([*argv, "--lang", "bn", "--out", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
     assert _BENGALI.search(out) and _BENGALI.search(err), (out, err)
     assert "diverge করেছে" in out and "### adding" in out
+    assert "সমাধান adding/T5/" in err and "training ধাপ" in err and "বাকি" in err, err
     err = err.replace(str(tmp_path / "runs"), "").replace(str(tmp_path / "summary.csv"), "")
-    for text in (out, err):
+    for text in (out, _run_ids(err)):
         assert latin_words(text, _NAMES) == set(), text
-    assert main([*argv, "--lang", "en"]) == 0
-    en = capsys.readouterr().out
+    assert main([*argv, "--lang", "en", "--no-progress"]) == 0
+    en, err = capsys.readouterr()
     assert "| config | model | init |" in en and "diverged at step 2" in en
+    assert "steps" not in err  # --no-progress: no bar
+
+
+def _run_ids(text: str) -> str:
+    """``text`` without the remedies' run ids (``adding/T5/rnn/seed0``: names as typed)."""
+    return re.sub(r"\b\w+/T\d+/[\w-]+/seed\d+\b", " ", text)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def _as_on_a_terminal(monkeypatch) -> None:
+    """Make rich draw its live progress bars into the captured stderr, as on a terminal."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+def test_tour_progress_in_bengali(tmp_path, capsys, monkeypatch):
+    import time
+
+    import gradguard.report as report_module
+    from gradguard.cli import _report
+    from gradguard.explain import load_catalog
+
+    _as_on_a_terminal(monkeypatch)
+    seen: list[str] = []
+
+    def remedies(out, on_progress, jobs):  # the remedies stage, reporting as the runner does
+        on_progress("adding/T50/lstm/seed0", 3, 10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the live bar has drawn the runs' line
+            seen.append(capsys.readouterr().err)
+            if "adding/T50/lstm/seed0" in _ANSI.sub("", "".join(seen)):
+                break
+            time.sleep(0.05)
+        return None
+
+    def write_report(path, *args, **kwargs):
+        path.write_text("")
+        return path
+
+    monkeypatch.setattr(_report, "_stage_flow", lambda out: None)
+    monkeypatch.setattr(_report, "_stage_remedies", remedies)
+    monkeypatch.setattr(report_module, "write_report", write_report)
+    assert main(["tour", "--lang", "bn", "--out", str(tmp_path / "t"), "--jobs", "1"]) == 0
+    seen.append(capsys.readouterr().err)
+    err = _ANSI.sub("", "".join(seen))
+    for stage in ("lesson", "remedies", "report"):  # drawn: first, while it waits, last
+        assert load_catalog("bn")[f"tour.{stage}"] in err, stage
+    assert "adding/T50/lstm/seed0 ━" in err and "None" not in err, err
+    assert latin_words(_run_ids(err)) == set(), err
+    # before the first run reports, the runs' line is named in Bengali (drawn or not)
+    line = re.search(r"([^\s━]+)[\s━]+0/\?", err)
+    assert line is None or line[1] == load_catalog("bn")["progress.runs"], err
+
+
+def test_replay_progress_in_bengali(tmp_path, capsys, monkeypatch):
+    from gradguard.cli import _guard
+    from gradguard.records import StepRecord, write_log
+
+    log = tmp_path / "run.jsonl"
+    write_log(log, [StepRecord(step=i, grad_norm=1.0 + (i % 5)) for i in range(40)])
+    _as_on_a_terminal(monkeypatch)
+    monkeypatch.setattr(_guard, "_PROGRESS_FROM", 1)  # a bar for a short log too
+    assert main(["replay", str(log), "--lang", "bn"]) == 0
+    err = _ANSI.sub("", capsys.readouterr().err)
+    assert "আবার চালানো হচ্ছে" in err and "সিদ্ধান্ত" in err, err
+    assert latin_words(err) == set(), err
 
 
 @pytest.mark.parametrize(
@@ -535,3 +607,98 @@ def test_replay_in_bengali(tmp_path, capsys, monkeypatch):
     assert main(["replay", str(log), "--run", "a"]) == 0
     en = capsys.readouterr().out
     assert "where (first steps)" in en and "recorded: 50 steps: 0 clipped" in en
+
+
+# ---- Bengali tables line up on a terminal: by display width, not by characters ----
+
+
+def _cells(line: str) -> list[str]:
+    """The characters of ``line`` by terminal cell (marks ride on the cell before them)."""
+    from rich.cells import cell_len
+
+    cells: list[str] = []
+    for ch in line:
+        width = cell_len(ch)
+        if width == 0 and cells:
+            cells[-1] += ch
+        else:
+            cells += [ch] + [""] * (width - 1)
+    return cells
+
+
+def _assert_aligned(lines: list[str]) -> None:
+    """A padded table (header, ─ rule, rows): every cell sits in its column's span.
+
+    The rows' cells are right-aligned; the header may be either.
+    """
+    rule = next(i for i, x in enumerate(lines) if x.startswith("─"))
+    spans = [m.span() for m in re.finditer("─+", lines[rule])]
+    gaps = {p for (_, end), (start, _) in pairwise(spans) for p in range(end, start)}
+    for i, line in enumerate(lines[rule - 1 :]):
+        cells = _cells(line)
+        assert len(cells) <= spans[-1][1], line  # no row runs past the last column
+        assert all(cells[p] == " " for p in gaps if p < len(cells)), line
+        for start, end in spans if i > 1 else []:  # rows: a cell ends where its column does
+            text = "".join(cells[start:end]).strip()
+            assert not text or cells[end - 1].strip(), (line, text)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sgd", "--lang", "bn", "--compare", "-n", "3"],
+        ["sgd", "--lang", "bn", "--clip", "5", "-n", "20"],
+        ["sgd", "--lang", "en", "--compare", "-n", "3"],
+        ["table", "--lang", "bn"],
+        ["table", "--lang", "bn", "--w", "0.5"],
+        ["explain", "--lang", "bn", "--table-steps", "5,10,150"],
+    ],
+)
+def test_bengali_terminal_tables_line_up(args, capsys):
+    assert main(args) == 0
+    blocks = capsys.readouterr().out.split("\n\n")
+    tables = [b.splitlines() for b in blocks if "\n─" in b]
+    assert tables
+    for block in tables:
+        start = next(i for i, x in enumerate(block) if x.startswith("─")) - 1
+        end = next((i for i, x in enumerate(block[start:]) if x.startswith("->")), None)
+        _assert_aligned(block[start : None if end is None else start + end])
+
+
+def test_replay_tables_line_up_in_bengali(tmp_path, capsys, monkeypatch):
+    from rich.cells import cell_len
+
+    from gradguard.records import StepRecord, write_log
+
+    monkeypatch.setenv("COLUMNS", "160")
+    log = tmp_path / "run.jsonl"
+    write_log(log, [StepRecord(step=i, grad_norm=1.0 + (i % 5) + 40 * (i == 7)) for i in range(40)])
+    assert main(["replay", str(log), "--lang", "bn"]) == 0
+    rows = [x for x in capsys.readouterr().out.splitlines() if x[:1] in "┏┃┡│└"]
+    assert len(rows) > 6 and any(_BENGALI.search(x) for x in rows)
+    assert len({cell_len(x) for x in rows}) == 1, rows
+    bars = {tuple(i for i, c in enumerate(_cells(x)) if c in "┃│") for x in rows if x[0] in "┃│"}
+    assert len(bars) == 1, rows
+
+
+def test_one_display_width_for_every_table():
+    # gradguard's own count (the lesson's tables start without rich) is rich's, which
+    # lays out the replay's tables, on every Bengali string gradguard prints
+    from rich.cells import cell_len
+
+    from gradguard.explain._table import cell_width
+
+    for path in sorted(CATALOGS.rglob("bn.toml")):
+        for s in _strings(tomllib.loads(path.read_text("utf-8"))):
+            assert cell_width(s) == cell_len(s), s
+
+
+def test_bengali_headings_are_underlined_to_their_width(capsys):
+    from rich.cells import cell_len
+
+    assert main(["explain", "--lang", "bn"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    pairs = [(a, b) for a, b in pairwise(lines) if b and set(b) == {"─"}]
+    assert len(pairs) > 5 and any(_BENGALI.search(a) for a, _ in pairs)
+    for text, rule in pairs:
+        assert len(rule) == min(72, max(8, cell_len(text))), text

@@ -238,8 +238,9 @@ def flow(
         print(_flow_text(results, rows, lang))
 
 
-def _progress_bar(total: int) -> tuple[Any, Callable[[str, int, int], None]]:
+def _progress_bar(total: int, lang: str = "en") -> tuple[Any, Callable[[str, int, int], None]]:
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -249,13 +250,16 @@ def _progress_bar(total: int) -> tuple[Any, Callable[[str, int, int], None]]:
         TimeRemainingColumn,
     )
 
+    from gradguard.explain import load_catalog
+
+    words = load_catalog(lang)
     bar = Progress(
-        TextColumn("[bold]remedies[/] {task.description}"),
+        TextColumn(f"[bold]{escape(words['progress.remedies'])}[/] {{task.description}}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("steps"),
+        TextColumn(escape(words["progress.train_steps"])),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
+        TextColumn(escape(words["progress.eta"])),
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=False,
@@ -380,7 +384,7 @@ def remedies(
     bar = None
     callback = None
     if progress:
-        bar, callback = _progress_bar(sum(s.steps for s in specs))
+        bar, callback = _progress_bar(sum(s.steps for s in specs), lang)
         bar.start()
     interrupted = False
     try:

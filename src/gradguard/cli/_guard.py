@@ -133,7 +133,7 @@ def replay(
         raise UsageFailure(words.get("replay.no_norms", log=log, n=len(data.steps)), lang)
     options = (percentile, history, alpha, z_thresh, warmup, window, k)
     total = sum(len(r) for _, _, r in runs) * 6  # six rules
-    with _progress(total) as advance:
+    with _progress(total, lang) as advance:
         results = [
             _replay_run(name, records, max_norm, options, advance, segment, lang)
             for name, segment, records in runs
@@ -277,18 +277,22 @@ def _own_policy(segment: Any) -> dict[str, Any] | None:
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
+def _progress(total: int, lang: str = "en") -> Iterator[Callable[[int], None] | None]:
     """A rich progress bar on stderr for long replays (none for short ones)."""
     if total < _PROGRESS_FROM:
         yield None
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from gradguard.explain import load_catalog
+
+    words = load_catalog(lang)
     with Progress(
-        TextColumn("replaying"),
+        TextColumn(escape(words["progress.replaying"])),
         BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} rule steps"),
+        TextColumn("{task.completed:,}/{task.total:,} " + escape(words["progress.rule_steps"])),
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,

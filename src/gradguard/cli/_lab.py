@@ -257,6 +257,7 @@ def sgd(
         _emit_json({name: run.to_json() for name, run in runs.items()})
         return
     from gradguard.explain import format_number, load_catalog
+    from gradguard.explain._table import render_terminal
 
     words = load_catalog(lang)
     out: list[str] = []
@@ -300,9 +301,7 @@ def sgd(
                     _num(s["w_next"], format_number),
                 ]
             )
-        widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
-        out.append("  ".join(h.rjust(wd) for h, wd in zip(head, widths, strict=True)))
-        out += ["  ".join(c.rjust(wd) for c, wd in zip(r, widths, strict=True)) for r in body]
+        out += render_terminal(head, body)  # aligned by display width, Bengali included
         status = words.get(f"sgd_run.{run.status}", k=run.first_nonfinite)
         out.append(
             words.get(

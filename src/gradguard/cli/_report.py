@@ -273,7 +273,13 @@ def tour(
     """Tell the seed's story end to end: lesson, errata, gradient flow, remedies, report."""
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     lang = command_lang(lang)
     if out.exists() and not out.is_dir():
@@ -320,12 +326,12 @@ def tour(
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        MofNCompleteColumn(),  # "3/5"; "0/?" before the remedies know their steps
         TimeElapsedColumn(),
         console=err,
         transient=False,
     ) as bar:
-        task = bar.add_task("tour", total=5)
+        task = bar.add_task(words["tour.lesson"], total=5)
         timings: list[tuple[str, float]] = []
         clock = time.perf_counter()
 
@@ -351,7 +357,7 @@ def tour(
         stage("remedies")
         results = None
         if not missing["torch"]:
-            sub = bar.add_task("  runs", total=None)
+            sub = bar.add_task("  " + words["progress.runs"], total=None)
 
             def on_progress(run_id: str, done: int, total: int) -> None:
                 bar.update(sub, completed=done, total=total, description=f"  {run_id}")

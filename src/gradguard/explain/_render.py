@@ -163,7 +163,9 @@ class _Doc:
         elif self.markup:
             self.lines += [f"[bold]{_esc(text)}[/bold]", ""]
         else:
-            self.lines += [text, "─" * min(72, max(8, len(text))), ""]
+            from gradguard.explain._table import cell_width
+
+            self.lines += [text, "─" * min(72, max(8, cell_width(text))), ""]  # under the text
 
     def para(self, text: str) -> None:
         # A catalog's "w = {w}" with an abbreviated value reads "w ≈ …", not "w = ≈ …".
