@@ -103,8 +103,9 @@ class StepRecord:
       loss_threshold: the loss rule's threshold in force (``None``: no loss rule, or
         warming up).
       flagged_by: what flagged the step, when something did: ``"nonfinite"`` (NaN/inf
-        in the loss or a gradient), ``"overflow"`` (finite entries, infinite norm), the
-        spike rule's name (``"spike-mad"``…), or ``"loss:"`` + the loss rule's name.
+        in the loss or a gradient; not on an ``amp_skip``), ``"overflow"`` (finite
+        entries, infinite norm), the spike rule's name (``"spike-mad"``…), or
+        ``"loss:"`` + the loss rule's name.
       extra: any further keys, kept verbatim (forward compatibility).
     """
 

@@ -416,6 +416,7 @@ def test_amp_unscale_before_clipping_and_amp_skip():
     before = _state(model, opt)
     rec = guard.step(_amp_step(model, opt, scaler, 1, scale_loss=1e38))
     assert rec.kind == "amp_skip" and rec.action == "skip"
+    assert rec.flagged_by is None  # the scaler's scale search, not a fault
     assert scaler.get_scale() == 2.0**9
     _assert_bitwise_equal(_state(model, opt), before)
     assert guard.consecutive_bad == 0  # AMP's own skip is not a fault

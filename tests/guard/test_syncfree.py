@@ -232,7 +232,7 @@ def test_gradscaler_found_inf_is_an_amp_skip_and_backs_off():
         guard.step(loss)
     kinds = [r.kind for r in records]
     assert kinds[3] == "amp_skip" and set(kinds[:3] + kinds[4:]) <= {"ok", "clipped"}
-    assert records[3].action == "skip"
+    assert records[3].action == "skip" and records[3].flagged_by is None  # not a fault
     assert scaler.get_scale() == 2.0**9
     assert records[3].amp_scale == 2.0**9
 

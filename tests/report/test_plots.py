@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gradguard.errors import InputError
-from gradguard.records import read_log
+from gradguard.records import StepRecord, read_log
 from gradguard.report import plots
 
 
@@ -139,6 +139,11 @@ def test_log_timeline_and_layer_heatmap(guard_log):
     assert ax.get_images()[0].get_array().shape == (3, 8)  # layers × recorded steps (0, 5, …, 35)
     with pytest.raises(InputError):
         plots.plot_layer_heatmap([s for s in steps if not s.layer_norms])
+    # a recorded NaN norm is marked on its cell (it has no colour); a missing layer is not
+    nan_step = StepRecord(step=40, layer_norms={"rnn.weight_hh": math.nan, "fc.weight": 1.0})
+    heat = plots.plot_layer_heatmap([*steps, nan_step])
+    (marks,) = heat.axes[0].collections
+    assert marks.get_offsets().tolist() == [[8.0, 0.0]]  # column 8 (step 40), row 0 (rnn.weight_hh)
 
 
 def test_bengali_labels_render_without_missing_glyphs(tmp_path):

@@ -665,6 +665,13 @@ def plot_layer_heatmap(records: Sequence[StepRecord], *, lang: str = "en") -> Fi
     fig, axes = _figure(lang, 1, 1, (9, 0.3 * len(layers) + 2.5))
     ax = axes[0][0]
     _heatmap(ax, fig, m, t(lang, "axis_grad_norm"))
+    # A NaN or inf norm has no colour on the scale: mark it, apart from a missing layer.
+    bad = [(i, j) for i, r in enumerate(rows) for j, name in enumerate(layers)
+           if name in (r.layer_norms or {}) and not math.isfinite(m[i, j])]  # fmt: skip
+    if bad:
+        xs, ys = zip(*bad, strict=True)
+        ax.scatter(xs, ys, marker="X", s=60, color="#d62728", label=t(lang, "legend_nonfinite"))
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.18), fontsize=8, frameon=False)
     ax.set_yticks(range(len(layers)), layers, fontsize=7)
     ticks = np.linspace(0, len(rows) - 1, min(8, len(rows))).round().astype(int)
     ax.set_xticks(ticks, [str(rows[i].step) for i in ticks])

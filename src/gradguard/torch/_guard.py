@@ -581,7 +581,8 @@ class SpikeGuard:
             host = without_overflow(self._named, host, self.norm_type)
         spike = False
         judged: dict[str, Any] = {}
-        flagged_by = None if grad_finite and loss_finite else "nonfinite"
+        # (The scaler's own skip is AMP's scale search, not a fault: nothing flagged it.)
+        flagged_by = None if (grad_finite and loss_finite) or amp_skip else "nonfinite"
         if grad_finite and loss_finite and not amp_skip:
             # Still infinite (under torch.distributed a local float64 norm is not used):
             # certainly a spike, though no rule can judge an infinite norm.

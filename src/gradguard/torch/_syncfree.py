@@ -179,7 +179,7 @@ class SyncFreeStep:
         spike = judge & ~torch.isfinite(total)
         # For the record, as the synced step writes it: the rules' thresholds in force
         # (NaN: none) and what flagged the step (an index into _FLAGGED_BY).
-        by = torch.where(spike, 2, torch.where(loss_finite & grad_finite, 0, 1))
+        by = torch.where(spike, 2, torch.where((loss_finite & grad_finite) | amp, 0, 1))
         nan = torch.full((), math.nan, dtype=F64, device=device)
         spike_threshold = loss_threshold = nan
         if self.spike is not None:
