@@ -303,3 +303,62 @@ def test_the_page_brings_its_bengali_font(base_url):
     with urllib.request.urlopen(base_url + FONT_URL, timeout=10) as r:
         assert r.headers["Content-Type"] == "font/ttf"
         assert r.read() == packaged_font().read_bytes()
+
+
+_NO_LAZY_IMPORT = """
+import http.server, json, sys, threading, urllib.error, urllib.request
+from gradguard.serve import make_server
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+class Quiet(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"x")
+    def log_message(self, *args):
+        pass
+
+plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)  # warm the client side
+threading.Thread(target=plain.serve_forever, daemon=True).start()
+get(f"http://127.0.0.1:{plain.server_address[1]}/")
+server = make_server(0)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+before = set(sys.modules)
+base = f"http://127.0.0.1:{server.server_address[1]}"
+statuses = set()
+for lang in ("en", "bn"):
+    for q in sys.argv[1:]:
+        statuses.add(get(f"{base}/api/lesson?lang={lang}&{q}")[0])
+    statuses.add(get(f"{base}/?lang={lang}")[0])
+statuses.add(get(f"{base}/fonts/NotoSansBengali-Regular.ttf")[0])
+print(json.dumps({"new": sorted(set(sys.modules) - before), "statuses": sorted(statuses)}))
+"""
+
+
+def test_no_request_imports_a_module_after_the_server_starts():
+    """Deterministic half of the burst test: the request path imports nothing lazily.
+
+    A module first imported while requests are answered in threads is what raced; here,
+    in a fresh process, every kind of request after ``make_server`` adds no module.
+    """
+    import subprocess
+    import sys
+
+    queries = [
+        "w=2&T=5", "w=0.9&T=300", "w=1.01&T=10000", "w=-1.5&h0=3&T=12", "w=1", "w=0",
+        "w=3/2&T=40", "w=x", "T=0", "eta=-1", "c=0", "zz=1", "w=nan", "T=10000000",
+    ]  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-c", _NO_LAZY_IMPORT, *queries],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["statuses"] == [200, 400]
+    assert result["new"] == []
