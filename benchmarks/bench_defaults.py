@@ -139,9 +139,10 @@ def _spread(runs: list[Run], window: int = 128, min_history: int = 16) -> str:
                 bands.append(threshold / med)
     if not ratios:
         return "too few steps"
+    p99 = statistics.quantiles(ratios, n=100, method="inclusive")[-1]
     return (
         f"clean norms reach {max(ratios):.2f}× their rolling median (99th percentile "
-        f"{statistics.quantiles(ratios, n=100)[-1]:.2f}×); median + 6·MAD sits at "
+        f"{p99:.2f}×); median + 6·MAD sits at "
         f"{statistics.median(bands):.2f}× the median (median over steps; "
         f"{min(bands):.2f}–{max(bands):.2f}×)"
     )

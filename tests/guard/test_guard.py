@@ -298,6 +298,9 @@ def test_log_records_and_tensorboard(tmp_path):
     assert {"gradguard/loss", "gradguard/grad_norm", "gradguard/skipped"} <= tags
     assert ("gradguard/skipped", 1.0, 3) in tb.scalars
     assert {"gradguard/layer/rnn", "gradguard/layer/head"} <= tags
+    # max |g| where it was read (with the layer norms; step 3's is NaN): no None written
+    assert [s for t, _, s in tb.scalars if t == "gradguard/max_abs"] == [0, 2, 4]
+    assert [r.max_abs is None for r in log.steps] == [False, True, False, False, False]
 
 
 def test_real_tensorboard_event_file(tmp_path):
