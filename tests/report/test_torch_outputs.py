@@ -22,7 +22,7 @@ def test_heat_map_is_what_the_runner_recorded(tmp_path):
     assert heat["heatmap_steps"] == [0, 7]
     assert heat["heatmap_label"] == "adding T = 6, rnn-clip (tanh × default)"
     html = build_report(tmp_path)
-    assert 'alt="flow heat map"' in html
+    assert '<img alt="‖∂L/∂h_t‖ over training' in html  # the figure, named by its title
 
 
 def test_report_from_a_real_remedy_run(tmp_path):
@@ -41,9 +41,11 @@ def test_report_from_a_real_remedy_run(tmp_path):
     said = f"divergence / none (T = {none.T}): diverged — the first non-finite loss or gradient"
     assert f"{said} at step {k}." in text
     assert f"divergence / clip-norm (T = {clip.T}): stayed finite" in text
-    assert f"divergence/T{none.T}/none/seed0: loss and gradient norm" not in text  # plots are PNG
+    # plots are PNG: their text is in the images and, read aloud, in their alt text only
+    title = f"divergence/T{none.T}/none/seed0: loss and gradient norm"
+    assert text.count(title) == text.count(f'<img alt="{title}') == 1 and "<svg" not in text
     # explosion, sgd; summary; one run plot per config; the clipped run's recorded flow
-    assert text.count("<img") == 2 + 1 + 2 + 1 and 'alt="flow heat map"' in text
+    assert text.count("<img") == 2 + 1 + 2 + 1 and '<img alt="‖∂L/∂h_t‖ over training' in text
 
 
 def test_report_from_a_real_guard_log(tmp_path):

@@ -492,12 +492,19 @@ class _Figures:
         self.plot_format = plot_format
         self.saved: list[Path] = []
 
-    def _emit(self, fig: Any, alt: str) -> str:
+    def _emit(self, fig: Any, name: str) -> str:
+        """Encode ``fig`` as a <figure>; ``name`` is its file's stem under ``--plots``.
+
+        The image's alt text is what the figure says of itself, in the report's
+        language: its titles (a screen reader reads them, not the file's name).
+        """
         png = self.plots.figure_bytes(fig, "png")
         if self.plots_dir is not None:
-            stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", alt).strip("-") or "figure"
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "figure"
             path = self.plots_dir / f"{stem}.{self.plot_format}"
             self.saved.append(self.plots.save_figure(fig, path))
+        titles = [fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)]
+        alt = " · ".join(dict.fromkeys(t for t in titles if t)) or name
         fig.clear()
         return _img(png, alt)
 
