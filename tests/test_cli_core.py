@@ -31,3 +31,34 @@ def test_unknown_command_and_option(capsys):
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"gradguard {__version__}"
+
+
+@pytest.mark.parametrize("command", ["tour", "remedies"])
+def test_an_unwritable_out_folder_stops_before_any_work(command, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import gradguard._atomic as atomic
+
+    if command == "remedies":
+        pytest.importorskip("torch")
+        import gradguard.experiments as experiments
+        import gradguard.experiments._runner as runner
+
+    def read_only(folder):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the folder was checked")
+
+    monkeypatch.setattr(atomic, "check_writable", read_only)
+    if command == "remedies":
+        monkeypatch.setattr(runner, "check_writable", read_only)
+        monkeypatch.setattr(experiments, "run_remedies", no_work)
+    else:
+        import gradguard.cli._report as report
+
+        monkeypatch.setattr(report, "_stage_lesson", no_work)
+    assert main([command, "--out", str(tmp_path / "o"), "--lang", "en"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
+    assert err.startswith("gradguard: error: --out ") and "Read-only file system" in err, err

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_bytes_atomic", "write_text_atomic"]
+__all__ = ["check_writable", "write_bytes_atomic", "write_text_atomic"]
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -29,3 +29,14 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def check_writable(folder: str | os.PathLike[str]) -> None:
+    """Write and remove a probe file in ``folder``: fail now, not after minutes of work.
+
+    Raises:
+      OSError: the folder cannot take a new file (no permission, read-only, full …).
+    """
+    probe = Path(folder) / f".write-test-{os.getpid()}"
+    probe.write_text("")
+    probe.unlink()

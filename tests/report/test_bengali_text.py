@@ -485,8 +485,11 @@ def test_tour_progress_in_bengali(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(_report, "_stage_remedies", remedies)
     monkeypatch.setattr(report_module, "write_report", write_report)
     assert main(["tour", "--lang", "bn", "--out", str(tmp_path / "t"), "--jobs", "1"]) == 0
-    seen.append(capsys.readouterr().err)
-    err = _ANSI.sub("", "".join(seen))
+    out, last = capsys.readouterr()
+    seen.append(last)
+    err = _ANSI.sub("", "".join(seen))  # the lesson and the table too: the live bar relays them
+    assert "টিউটোরিয়াল কোথায় ভুল" in err and "রিপোর্ট: " in out, (out, err)
+    assert latin_words(out.replace(str(tmp_path / "t" / "report.html"), "")) == set(), out
     for stage in ("lesson", "remedies", "report"):  # drawn: first, while it waits, last
         assert load_catalog("bn")[f"tour.{stage}"] in err, stage
     assert "adding/T50/lstm/seed0 ━" in err and "None" not in err, err

@@ -8,7 +8,6 @@ $ gradguard serve --port 8000
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -246,10 +245,10 @@ def _stage_remedies(out: Path, on_progress: Any, jobs: int = 1) -> Path:
 
 def _check_writable(out: Path, lang: str) -> None:
     """Fail now, not after minutes of work, if ``out`` cannot take the tour's files."""
-    probe = out / f".write-test-{os.getpid()}"
+    from gradguard._atomic import check_writable
+
     try:
-        probe.write_text("")
-        probe.unlink()
+        check_writable(out)
     except OSError as e:
         error = InputError("out", str(out), "folder_writable", "os_error", reason=e)
         raise usage(error, lang) from None

@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from gradguard._atomic import check_writable
 from gradguard.errors import InputError
 from gradguard.experiments._grid import Preset, RunSpec, build_grid
 from gradguard.experiments._summary_io import RunSummary, write_summary
@@ -90,9 +91,7 @@ def check_out_dir(out: str | os.PathLike[str]) -> Path:
     path = Path(out)
     try:
         (path / "runs").mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        check_writable(path)
     except OSError as e:
         raise InputError("out", str(path), "folder_usable", "os_error", reason=e) from None
     return path
