@@ -62,3 +62,29 @@ def test_an_unwritable_out_folder_stops_before_any_work(command, tmp_path, capsy
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1, err
     assert err.startswith("gradguard: error: --out ") and "Read-only file system" in err, err
+
+
+def test_ctrl_c_is_one_line_in_the_command_language(capsys, monkeypatch):
+    import gradguard.lab as lab
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lab, "explosion_table", interrupted)
+    assert main(["table"]) == 130
+    assert capsys.readouterr().err == "gradguard: interrupted\n"
+    assert main(["table", "--lang", "bn"]) == 130
+    assert capsys.readouterr().err == "gradguard: থামানো হয়েছে\n"
+    # remedies says what it kept, once, instead
+    pytest.importorskip("torch")
+    import gradguard.experiments as experiments
+
+    def stopped(*args, **kwargs):
+        raise experiments.RemediesInterrupted([])
+
+    monkeypatch.setattr(experiments, "run_remedies", stopped)
+    argv = ["remedies", "--no-progress", "--jobs", "1"]
+    assert main([*argv, "--lang", "en"]) == 130
+    assert capsys.readouterr().err == "gradguard: interrupted; 0 finished run(s) kept\n"
+    assert main([*argv, "--lang", "bn"]) == 130
+    assert capsys.readouterr().err.count("\n") == 1

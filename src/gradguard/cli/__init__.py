@@ -12,7 +12,15 @@ import typer
 
 # Each command module registers its commands on `app` when imported.
 from gradguard.cli import _experiments, _guard, _lab, _report  # noqa: F401
-from gradguard.cli._app import EXTRAS, RuntimeFailure, UsageFailure, app, extra_hint, usage
+from gradguard.cli._app import (
+    EXTRAS,
+    Interrupted,
+    RuntimeFailure,
+    UsageFailure,
+    app,
+    extra_hint,
+    usage,
+)
 from gradguard.cli._parse_errors import english_line, help_hint, translated_line, typed_lang
 from gradguard.errors import InputError
 
@@ -33,6 +41,14 @@ def _command_names() -> set[str]:
     return {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
 
 
+def _interrupted(args: list[str]) -> int:
+    """Say on stderr, in the command's language, that Ctrl-C stopped it; return 130."""
+    from gradguard.explain._catalog import load_catalog
+
+    print(f"gradguard: {load_catalog(typed_lang(args))['cli.interrupted']}", file=sys.stderr)
+    return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 runtime failure, 2 usage error)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -45,11 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(usage(e, lang).args[0], 2, lang)
     except RuntimeFailure as e:
         return _fail(str(e), 1, e.lang)
+    except Interrupted as e:  # a command that says what it kept
+        print(e, file=sys.stderr)
+        return 130
     except typer.Exit as e:
         return int(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        print("gradguard: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(args)
     except typer.TyperException as e:  # the parser's usage errors (exit_code 2) and others
         lang = typed_lang(args)
         line = english_line(e, args) if lang == "en" else translated_line(e, args, lang)
@@ -69,4 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = extra_hint(root, e, lang)
         line = load_catalog(lang).get("cli.command_needs", command=command, hint=hint)
         return _fail(line, 2, lang)
+    if result == 130:  # typer's answer to a Ctrl-C: the exit status, said nowhere
+        return _interrupted(args)
     return int(result) if isinstance(result, int) else 0

@@ -72,6 +72,14 @@ class UsageFailure(Exception):
         self.lang = lang
 
 
+class Interrupted(Exception):
+    """Raised by a command that Ctrl-C stopped and that says what it kept (exit 130).
+
+    Args:
+      message: the whole line (``gradguard: …``), already in the command's language.
+    """
+
+
 class RuntimeFailure(Exception):
     """Raised by commands for a failure that is not the user's input (exit 1).
 

@@ -19,6 +19,7 @@ import typer
 
 from gradguard._validate import check_choice, check_whole
 from gradguard.cli._app import (
+    Interrupted,
     RuntimeFailure,
     UsageFailure,
     app,
@@ -412,8 +413,7 @@ def remedies(
         kept = words.get("summary.interrupted", n=len(rows))
         if out is not None:
             kept += words.get("summary.kept_in", summary=out / "summary.csv")
-        print(kept, file=sys.stderr)
-        raise typer.Exit(130)
+        raise Interrupted(kept)
 
 
 def _train_steps(train_steps: int | None, steps: int | None, lang: str) -> int | None:
