@@ -98,3 +98,23 @@ def test_rollback_restores_zclip_state_consistently():
             # the clipper is as it was when the snapshot was taken, at the start of that step
             assert z.state_dict() == states[restored]
     assert guard.rollbacks == 1
+
+
+def test_a_huge_gradient_in_warmup_on_the_lstm_lm_does_not_wreck_zclip():
+    # The failure on the real workload: a 1e6× gradient at step 5, inside ZClip's
+    # warm-up and before the spike rule has a history, is taken. Capped, ZClip clips it to
+    # 1.0 and learns from the cap, and the run ends no worse than fixed clipping; uncapped
+    # (the control), the norm enters the warm-up statistics and the run is wrecked.
+    w = WORKLOADS["lstm-lm"]
+    fixed = train(w, seed=0, steps=120)
+
+    def run(clipper):
+        def guard(model, opt, sched):
+            return SpikeGuard(model, opt, clipper=clipper)
+
+        return train(w, seed=0, steps=120, fault="grad1e6", fault_at=5, guard=guard)
+
+    capped, uncapped = run(ZClip()), run(ZClip(max_grad_norm=None))
+    assert capped.actions[5] == uncapped.actions[5] == "step"  # (no rule could flag it yet)
+    assert capped.eval_loss <= fixed.eval_loss + 0.02
+    assert uncapped.eval_loss > fixed.eval_loss + 1.0
