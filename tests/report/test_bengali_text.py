@@ -706,3 +706,13 @@ def test_bengali_headings_are_underlined_to_their_width(capsys):
     assert len(pairs) > 5 and any(_BENGALI.search(a) for a, _ in pairs)
     for text, rule in pairs:
         assert len(rule) == min(72, max(8, cell_len(text))), text
+
+
+def test_explorer_bengali_page():
+    from gradguard.serve._server import render_page
+
+    page = render_page("bn").decode("utf-8")
+    text = _page_text(page)
+    assert _BENGALI.search(text)
+    # the language menu names each language in itself: "English", "বাংলা"
+    assert latin_words(text, frozenset({"English"})) == set(), latin_words(text)
