@@ -14,9 +14,8 @@ import typer
 from gradguard.cli import _experiments, _guard, _lab, _report  # noqa: F401
 from gradguard.cli._app import (
     EXTRAS,
+    Failure,
     Interrupted,
-    RuntimeFailure,
-    UsageFailure,
     app,
     extra_hint,
     usage,
@@ -54,13 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = app(args=args, prog_name="gradguard", standalone_mode=False)
-    except UsageFailure as e:
-        return _fail(str(e), 2, e.lang)
+    except Failure as e:  # UsageFailure (exit 2) or RuntimeFailure (exit 1)
+        return _fail(str(e), e.exit_code, e.lang)
     except InputError as e:
         lang = typed_lang(args)
         return _fail(usage(e, lang).args[0], 2, lang)
-    except RuntimeFailure as e:
-        return _fail(str(e), 1, e.lang)
     except Interrupted as e:  # a command that says what it kept
         print(e, file=sys.stderr)
         return 130

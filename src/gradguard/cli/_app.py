@@ -59,17 +59,29 @@ app = typer.Typer(
 )
 
 
-class UsageFailure(Exception):
-    """Raised by commands for a usage error the CLI reports in one line (exit 2).
+class Failure(Exception):
+    """A failure the CLI reports in one line, in the command's language.
 
     Args:
       message: the line, already in ``lang``.
       lang: the language the command speaks (its ``--lang``).
     """
 
+    exit_code = 1
+
     def __init__(self, message: str, lang: str = "en") -> None:
         super().__init__(message)
         self.lang = lang
+
+
+class UsageFailure(Failure):
+    """Raised by commands for a usage error (exit 2)."""
+
+    exit_code = 2
+
+
+class RuntimeFailure(Failure):
+    """Raised by commands for a failure that is not the user's input (exit 1)."""
 
 
 class Interrupted(Exception):
@@ -78,19 +90,6 @@ class Interrupted(Exception):
     Args:
       message: the whole line (``gradguard: …``), already in the command's language.
     """
-
-
-class RuntimeFailure(Exception):
-    """Raised by commands for a failure that is not the user's input (exit 1).
-
-    Args:
-      message: the line, already in ``lang``.
-      lang: the language the command speaks (its ``--lang``).
-    """
-
-    def __init__(self, message: str, lang: str = "en") -> None:
-        super().__init__(message)
-        self.lang = lang
 
 
 LANG_HELP = "Language: en or bn (default: from the LANG locale, else en)."
