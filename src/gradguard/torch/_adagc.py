@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from gradguard.errors import InputError
+from gradguard.rules import AdaGCRule
 from gradguard.torch._clippers import Clipper, ClipResult, _reiterable
 from gradguard.torch._foreach import groups, index_tensor, no_grad
 from gradguard.torch._params import named_list
@@ -61,12 +62,6 @@ class DeviceClip:
     clip_coef: Tensor
     clipped: Tensor
     threshold: Tensor
-
-
-def _check_float(name: str, value: object, rule: str, ok: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
-        raise InputError(name, value, rule)
-    return float(value)
 
 
 class AdaGC(Clipper):
@@ -97,17 +92,13 @@ class AdaGC(Clipper):
         eps: float = 1e-6,
         norm_type: float = 2.0,
     ) -> None:
-        self.max_norm = _check_float(
-            "max_norm", max_norm, "a finite number > 0 (λ_abs)", lambda x: 0 < x < math.inf
-        )
-        self.ratio = _check_float(
-            "ratio", ratio, "a finite number > 0 (λ_rel)", lambda x: 0 < x < math.inf
-        )
-        self.beta = _check_float("beta", beta, "a number in [0, 1) (β)", lambda x: 0 <= x < 1)
-        self.eps = _check_float("eps", eps, "a finite number ≥ 0", lambda x: 0 <= x < math.inf)
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise InputError("warmup_steps", warmup_steps, "a whole number ≥ 0 (T_start)")
-        self.warmup_steps = warmup_steps
+        # The parameters' one set of checks: the host rule replay uses (the same AdaGC).
+        rule = AdaGCRule(max_norm, ratio, beta, warmup_steps)
+        self.max_norm, self.ratio, self.beta = rule.max_norm, rule.ratio, rule.beta
+        self.warmup_steps = rule.warmup_steps
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < math.inf:
+            raise InputError("eps", eps, "nonnegative_finite")
+        self.eps = float(eps)
         self.norm_type = check_norm_type(norm_type)
         self.gamma: Tensor | None = None
         self.steps: Tensor | None = None
