@@ -603,3 +603,19 @@ def test_giving_up_names_the_step_a_restore_function_went_back_to():
             loss = _forward_backward(model, opt, step)
             model.head.weight.grad[0, 0] = math.nan
             guard.step(loss)
+
+
+def test_a_resumed_guard_still_names_the_step_its_last_rollback_went_back_to():
+    model, opt, _ = _setup()
+    kwargs = dict(clipper=1.0, restore=lambda: 7, rollback_after=1, max_rollbacks=1)
+    guard = SpikeGuard(model, opt, **kwargs)
+    loss = _forward_backward(model, opt, 0)
+    model.head.weight.grad[0, 0] = math.nan
+    assert guard.step(loss).action == "rollback"
+    resumed = SpikeGuard(model, opt, **kwargs)
+    resumed.load_state_dict(guard.state_dict())  # a checkpoint taken after the rollback
+    with pytest.raises(GuardError, match=r"after 1 rollbacks to step 7 \(max_rollbacks=1\)"):
+        for step in range(1, 5):
+            loss = _forward_backward(model, opt, step)
+            model.head.weight.grad[0, 0] = math.nan
+            resumed.step(loss)

@@ -812,6 +812,7 @@ class SpikeGuard:
             "step_count": self.step_count,
             "consecutive_bad": self.consecutive_bad,
             "rollbacks": self.rollbacks,
+            "restored_step": self._restored_step,
             "skip_remaining": self._skip_remaining,
             "batches_seen": self._batches_seen,
             **self._rules_state(),
@@ -832,6 +833,8 @@ class SpikeGuard:
         self.step_count = int(state["step_count"])
         self.consecutive_bad = int(state["consecutive_bad"])
         self.rollbacks = int(state["rollbacks"])
+        restored = state.get("restored_step")  # (not in checkpoints of older versions)
+        self._restored_step = None if restored is None else int(restored)
         self._skip_remaining = int(state["skip_remaining"])
         self._batches_seen = int(state.get("batches_seen", 0))
         snap = state.get("snapshot")
