@@ -617,14 +617,21 @@ def plot_log_timeline(
         la.grid(True, alpha=0.3)
     if bad:
         nf = ax_of["nf"]
-        nf.scatter(
-            steps[bad],
-            np.zeros(len(bad)),
-            color="crimson",
-            marker="X",
-            s=45,
-            label=f"{t(lang, 'legend_nonfinite')} ({len(bad)})",
-        )
+        # Each non-finite step marked by what the guard did with it, in the norm panel's
+        # marks (a skip, a rollback); one it took anyway is a plain cross.
+        nonfinite = t(lang, "legend_nonfinite")
+        for key, legend, color, marker in (("step", None, "crimson", "X"), *_ACTION_MARKS[1:]):
+            sel = [i for i in bad if records[i].action == key]
+            if sel:
+                label = nonfinite if legend is None else f"{nonfinite}, {t(lang, legend)}"
+                nf.scatter(
+                    steps[sel],
+                    np.zeros(len(sel)),
+                    color=color,
+                    marker=marker,
+                    s=45,
+                    label=f"{label} ({len(sel)})",
+                )
         nf.set_yticks([])
         nf.set_ylim(-1, 1)
         nf.set_ylabel(t(lang, "legend_nonfinite"), rotation=0, ha="right", va="center")
