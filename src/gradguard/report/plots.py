@@ -620,10 +620,10 @@ def plot_log_timeline(
         # Each non-finite step marked by what the guard did with it, in the norm panel's
         # marks (a skip, a rollback); one it took anyway is a plain cross.
         nonfinite = t(lang, "legend_nonfinite")
-        for key, legend, color, marker in (("step", None, "crimson", "X"), *_ACTION_MARKS[1:]):
+        for key, legend, color, marker in (("step", "", "crimson", "X"), *_ACTION_MARKS[1:]):
             sel = [i for i in bad if records[i].action == key]
             if sel:
-                label = nonfinite if legend is None else f"{nonfinite}, {t(lang, legend)}"
+                label = f"{nonfinite}, {t(lang, legend)}" if legend else nonfinite
                 nf.scatter(
                     steps[sel],
                     np.zeros(len(sel)),
