@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from gradguard.errors import InputError
-from gradguard.records import StepRecord
+from gradguard.records import ACTIONS, KINDS, StepRecord  # the device codes index these
 from gradguard.rules import decide
 from gradguard.torch._adagc import AdaGC
 from gradguard.torch._clip import EPS
@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []  # internal: SpikeGuard(sync=False) runs it
 
-KINDS = ("ok", "clipped", "nonfinite", "spike", "amp_skip")
-ACTIONS = ("step", "skip", "rollback")
 F64 = torch.float64
 _HEAD = 13  # fixed fields of the record vector, before the layer norms
 
