@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RANK = int(os.environ["RANK"])
@@ -182,3 +183,8 @@ if __name__ == "__main__":
         # After Lightning's run the process group is still up: accelerate reuses it.
         result.update(hf=hf_ddp(out), accelerate=accelerate_loop(out), fsdp2=fsdp2_norm(out))
     (out / f"{mode}.rank{RANK}.json").write_text(json.dumps(result))
+    # Leave together: a rank that exits while its peer still tears down gloo's connections
+    # makes the peer's gloo thread abort ("terminate called without an active exception").
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
