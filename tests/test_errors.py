@@ -121,7 +121,7 @@ def test_cli_names_its_flags_in_english(capsys, args, line):
         (["explain", "--lang", "bn", "--steps", "0"], "gradguard: ভুল: --steps-এর মান 1 বা তার বেশি"),
         (["explain", "--lang", "bn", "--clip", "-1"], "gradguard: ভুল: --clip-এর মান 0-এর চেয়ে বড়"),
         (["table", "--lang", "bn", "--mode", "half"], "gradguard: ভুল: --mode-এর মান exact, float64"),
-        (["report", "--lang", "bn", "--w", "abc"], "gradguard: ভুল: --w-এর মান একটি finite সংখ্যা"),
+        (["report", "--lang", "bn", "--w", "abc"], "gradguard: ভুল: --w-এর মান একটি সসীম সংখ্যা"),
     ],
 )
 def test_cli_errors_in_bengali_with_lang_bn(capsys, args, start):

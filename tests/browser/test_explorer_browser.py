@@ -25,7 +25,7 @@ def test_slider_updates_gradient_and_bengali(page, explorer_url, screenshot):
     page.select_option("#lang", "bn")
     page.wait_for_function("document.documentElement.lang === 'bn'", timeout=5000)
     title = page.locator("#title").inner_text()
-    assert title == "gradguard explorer: টিউটোরিয়ালের system, সরাসরি"
+    assert title == "gradguard explorer: টিউটোরিয়ালের সিস্টেম, সরাসরি হিসাব"
     assert BENGALI.search(page.locator("#grad-text").inner_text())
     assert grad.inner_text() == "5120"
     assert page.locator("#plot polyline").count() == 1

@@ -1,15 +1,15 @@
-"""Bengali text is Bengali: no Latin word outside the seed's technical terms and the math.
+"""What gradguard prints in Bengali follows the glossary: no Latin word but its terms and math.
 
 The seed's Bengali text keeps technical words in Latin script ("gradient", "weight",
-"training", "Exploding Gradient"); gradguard's Bengali does the same with the terms
-below, and nothing else. Scanned: every Bengali catalog value, `explain --lang bn` in
-every format, `table --lang bn`, the Bengali report (with a remedies folder and with a
-guard log) and the explorer's Bengali answers, its errors included.
+"training", "Exploding Gradient"); gradguard's Bengali does the same with the terms of
+``docs/glossary.md`` and nothing else, and uses none of the variants it rejects. Scanned:
+`explain --lang bn` in every format, `table --lang bn`, the Bengali report (with a remedies
+folder and with a guard log), the explorer's Bengali answers and page, errors, progress
+lines (the catalogs themselves: tests/test_glossary.py).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
@@ -28,6 +28,9 @@ from gradguard.records import ACTIONS
 from gradguard.report import build_report
 from gradguard.serve import explorer_state, make_server
 
+from ..glossary import BENGALI, WORD, page_text, rejected_variants, strings
+from ..glossary import latin_words as glossary_latin_words
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:
@@ -35,74 +38,13 @@ else:
 
 CATALOGS = Path(__file__).resolve().parents[2] / "src" / "gradguard" / "explain" / "catalogs"
 
-#: The Latin words of the seed's Bengali text (seed-bn.md), lower-cased.
-SEED = {
-    "exploding", "gradient", "problem", "backpropagation", "weight", "update", "training",
-    "unstable", "rnn", "output", "loss", "step", "forward", "pass", "explosion", "time",
-    "vanishing", "sgd", "learning", "rate", "clipping", "threshold", "initialization",
-    "xavier", "he", "lstm", "gru", "gate",
-}  # fmt: skip
-#: Technical terms gradguard's Bengali keeps in Latin script, as the seed does for its own.
-TERMS = {
-    "activation", "backward", "baseline", "bptt", "cell", "clip", "clipped", "diverge",
-    "experiment", "explode", "explorer", "exponent", "exponential", "extra", "finite",
-    "gain", "gradguard", "guard", "html", "infinity", "layer", "linear", "log", "module",
-    "network", "non-finite", "norm", "overflow", "parameter", "path", "plot", "port",
-    "recurrence", "recurrent", "relu", "rollback", "scaler", "amp", "spike", "state",
-    "system", "test", "torch", "trace", "unit", "vanish", "vector", "none",
-    "json", "jsonl", "csv", "utf",
-}  # fmt: skip
-#: Several-word terms: allowed as a whole only ("seed" alone is not).
-PHRASES = (
-    "backpropagation through time",
-    "closed form",
-    "floating point",
-    "log space",
-    "random seed",
-    "gradient descent",
-)
-#: Authors cited, the explorer's parameter names, and the math's function names.
-NAMES = {
-    "pascanu", "mikolov", "bengio", "glorot", "hochreiter", "schmidhuber", "cho",
-    "eta", "lang", "ln", "max", "sign", "inf", "nan", "dl", "dw",
-}  # fmt: skip
-ALLOWED = SEED | TERMS | NAMES
-
-#: Code and math are not words: `code`, --flags, name='x', abbreviate=N, {fields},
-#: LaTeX commands, identifiers (h_T, w_new, float64, log10, h0), quoted values, w^(T-t).
-_NOT_WORDS = re.compile(
-    r"`[^`]*`|--[a-z][\w-]*|\b\w+='[^']*'|\b\w+=[A-Z]\b|\{[^{}]*\}|\\[A-Za-z]+"
-    r"|\b[A-Za-z]+\d\w*|\b\w+_\w+|'[^'\n]*'|\b[A-Za-z](?:-[A-Za-z])+\b"
-)
-_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
-_BENGALI = re.compile(r"[\u0980-\u09FF]")
-
 
 def latin_words(text: str, identifiers: frozenset[str] = frozenset()) -> set[str]:
-    """Return the Latin words of ``text`` that are not allowed (single letters are math)."""
-    text = _NOT_WORDS.sub(" ", text)
-    for phrase in PHRASES:
-        text = re.sub(re.escape(phrase), " ", text, flags=re.IGNORECASE)
-    return {
-        w
-        for w in _WORD.findall(text)
-        if len(w) > 1 and w.lower() not in ALLOWED and w not in identifiers
-    }
+    """Return what the glossary forbids in ``text``: Latin words no glossary term, rejected forms.
 
-
-def _strings(node: object) -> list[str]:
-    if isinstance(node, dict):
-        return [s for v in node.values() for s in _strings(v)]
-    if isinstance(node, list):
-        return [s for v in node for s in _strings(v)]
-    return [node] if isinstance(node, str) else []
-
-
-def _page_text(page: str) -> str:
-    page = re.sub(r"<style>.*?</style>|<script>.*?</script>", " ", page, flags=re.S)
-    page = re.sub(r'src="[^"]*"', " ", page)
-    alts = " ".join(re.findall(r'alt="([^"]*)"', page))  # the figures' text, read aloud
-    return html.unescape(re.sub(r"<[^>]+>", " ", page) + " " + alts)
+    ``identifiers`` are names shown as typed (a run's name, a configuration): allowed.
+    """
+    return glossary_latin_words(text, identifiers) | rejected_variants(text)
 
 
 def test_the_scan_finds_english():
@@ -110,16 +52,6 @@ def test_the_scan_finds_english():
     assert latin_words("T-এর মান must be a whole number") == {"must", "be", "whole", "number"}
     assert latin_words("seed-এ লেখা") == {"seed"}
     assert latin_words("random seed, closed form, h_T, w^(T-t), `gradguard table`") == set()
-
-
-@pytest.mark.parametrize("path", sorted(CATALOGS.rglob("bn.toml")), ids=lambda p: p.parent.name)
-def test_every_bengali_catalog_value(path):
-    found = {
-        s: words
-        for s in _strings(tomllib.loads(path.read_text("utf-8")))
-        if (words := latin_words(s))
-    }
-    assert found == {}
 
 
 @pytest.mark.parametrize(
@@ -138,9 +70,9 @@ def test_bengali_command_output(args, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     if "json" in args:  # keys and ids are for programs; any prose is a Bengali string
-        out = "\n".join(s for s in _strings(json.loads(out)) if _BENGALI.search(s))
+        out = "\n".join(s for s in strings(json.loads(out)) if BENGALI.search(s))
     else:
-        assert _BENGALI.search(out)
+        assert BENGALI.search(out)
     assert latin_words(out) == set()
 
 
@@ -153,8 +85,8 @@ def test_bengali_report(results_dir, guard_log):
     names = frozenset(r[k] for r in rows for k in ("experiment", "config"))
     for source in (None, results_dir, guard_log):
         # the log's file name is the user's, shown as it is
-        text = _page_text(build_report(source, lang="bn")).replace(guard_log.name, " ")
-        assert _BENGALI.search(text)
+        text = page_text(build_report(source, lang="bn")).replace(guard_log.name, " ")
+        assert BENGALI.search(text)
         assert latin_words(text, names) == set(), source
 
 
@@ -162,7 +94,7 @@ def test_explorer_bengali_answers_and_errors():
     for q in ({}, {"w": "0.9", "T": "300"}, {"w": "1"}, {"w": "0"}, {"w": "-1.5", "T": "12"}):
         state = explorer_state({**q, "lang": "bn"})
         del state["params"]
-        text = " ".join(_strings(state))
+        text = " ".join(strings(state))
         assert latin_words(text) == set(), q
     server = make_server(0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -173,7 +105,7 @@ def test_explorer_bengali_answers_and_errors():
             with pytest.raises(urllib.error.HTTPError) as e:
                 urllib.request.urlopen(base + urllib.parse.urlencode({**q, "lang": "bn"}))
             error = json.loads(e.value.read())["error"]
-            assert e.value.code == 400 and _BENGALI.search(error), error
+            assert e.value.code == 400 and BENGALI.search(error), error
             assert latin_words(error) == set(), error
     finally:
         server.shutdown()
@@ -184,7 +116,7 @@ def test_bengali_missing_extra_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as without the [plot] extra
     assert main(["report", "--lang", "bn", "-o", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
-    assert _BENGALI.search(err) and "[plot] extra" in err, err
+    assert BENGALI.search(err) and "[plot] extra" in err, err
     assert latin_words(err) == set(), err
     assert not (tmp_path / "r.html").exists()
 
@@ -213,16 +145,16 @@ def test_explorer_bengali_answer_when_it_cannot_compute(failure, status, monkeyp
     finally:
         server.shutdown()
         server.server_close()
-    assert _BENGALI.search(answers["bn"]) and str(failure) in answers["bn"], answers
+    assert BENGALI.search(answers["bn"]) and str(failure) in answers["bn"], answers
     assert latin_words(answers["bn"]) == set(), answers["bn"]
-    assert not _BENGALI.search(answers["en"]) and str(failure) in answers["en"], answers
+    assert not BENGALI.search(answers["en"]) and str(failure) in answers["en"], answers
 
 
 def test_bengali_tour_line_for_a_folder_it_cannot_create(tmp_path, capsys):
     (tmp_path / "f").write_text("")  # a file where the folder's parent should be
     assert main(["tour", "--lang", "bn", "--out", str(tmp_path / "f" / "t")]) == 2
     err = capsys.readouterr().err.replace(str(tmp_path), "")
-    assert _BENGALI.search(err) and "--out" in err, err
+    assert BENGALI.search(err) and "--out" in err, err
     assert latin_words(err) == set(), err
 
 
@@ -294,7 +226,7 @@ def test_report_bad_input_in_bengali_and_english(kind, tmp_path, capsys, monkeyp
     bn = bn.replace(where, "")
     # the record format's own keys and values are identifiers, shown as they are
     keys = frozenset({"action", *ACTIONS})
-    assert _BENGALI.search(bn) and latin_words(bn, keys) == set(), bn
+    assert BENGALI.search(bn) and latin_words(bn, keys) == set(), bn
     assert not out.exists()
 
 
@@ -321,13 +253,13 @@ def test_file_errors_in_bengali_for_what_the_cli_cannot_make(tmp_path):
     assert str(made["unreadable"]) == "s.csv: cannot be read (Permission denied)."
     for kind, error in made.items():
         bn = error.message("bn")
-        assert bn.startswith(error.where + ": ") and _BENGALI.search(bn), kind
+        assert bn.startswith(error.where + ": ") and BENGALI.search(bn), kind
         assert latin_words(bn.replace(error.where, "")) == set(), (kind, bn)
     # every errno the catalog words, and one it does not (named by its code)
     for name in ("EACCES", "EPERM", "ENOENT", "ENOTDIR", "EROFS", "ENOSPC", "EEXIST", "EISDIR"):
         error = OSError(getattr(errno, name), "English")
         bn = os_reason(error, "bn")
-        assert _BENGALI.search(bn) and latin_words(bn) == set(), name
+        assert BENGALI.search(bn) and latin_words(bn) == set(), name
         assert os_reason(error) == "English"
     assert os_reason(OSError(errno.ELOOP, "Too many levels"), "bn").endswith(" ELOOP")
 
@@ -355,12 +287,12 @@ def test_parser_errors_in_bengali(args, english, capsys, monkeypatch):
     assert _error_line(capsys, args, "error") == "gradguard: error: " + english
     for lang in (["--lang", "bn"], ["--lang=bn"]):
         bn = _error_line(capsys, [args[0], *lang, *args[1:]])
-        assert _BENGALI.search(bn) and latin_words(bn) == set(), bn
+        assert BENGALI.search(bn) and latin_words(bn) == set(), bn
         command = "gradguard" if args[0] == "nosuch" else f"gradguard {args[0]}"
         assert bn.endswith(f"('{command} --help' দেখুন)"), bn  # where to read more
     # the locale speaks when --lang is not typed
     monkeypatch.setenv("LC_ALL", "bn_BD.UTF-8")
-    assert _BENGALI.search(_error_line(capsys, args))
+    assert BENGALI.search(_error_line(capsys, args))
 
 
 def test_bengali_plots_folder_it_cannot_create(tmp_path, capsys, monkeypatch):
@@ -373,7 +305,7 @@ def test_bengali_plots_folder_it_cannot_create(tmp_path, capsys, monkeypatch):
         assert en.endswith(f"--plots must be a folder gradguard can create, got "
                            f"'{tmp_path / plots}'. {english}"), en  # fmt: skip
         bn = _error_line(capsys, [*argv, "--lang", "bn"]).replace(str(tmp_path), "")
-        assert "--plots" in bn and _BENGALI.search(bn) and latin_words(bn) == set(), bn
+        assert "--plots" in bn and BENGALI.search(bn) and latin_words(bn) == set(), bn
     assert not (tmp_path / "r.html").exists()
 
 
@@ -412,13 +344,13 @@ def test_flow_in_bengali(capsys, tmp_path):
     assert main([*argv, "--lang", "bn", "--plot", str(plot)]) == 0
     out, err = capsys.readouterr()
     assert plot.stat().st_size > 1000
-    assert _BENGALI.search(out) and _BENGALI.search(err), (out, err)
+    assert BENGALI.search(out) and BENGALI.search(err), (out, err)
     for text in (out, err.replace(str(plot), "")):
         assert latin_words(text, _NAMES) == set(), text
     # the numbers are the same in both languages; English reads as it did
     assert main([*argv, "--lang", "en"]) == 0
     en = capsys.readouterr().out
-    assert not _BENGALI.search(en) and "each step back the gradient grows ×" in en
+    assert not BENGALI.search(en) and "each step back the gradient grows ×" in en
     assert en.splitlines()[2].split("|")[3:] == out.splitlines()[2].split("|")[3:]
 
 
@@ -431,7 +363,7 @@ def test_remedies_in_bengali(capsys, tmp_path):
     # with the progress bar: off a terminal it prints its last state when the runs end
     assert main([*argv, "--lang", "bn", "--out", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
-    assert _BENGALI.search(out) and _BENGALI.search(err), (out, err)
+    assert BENGALI.search(out) and BENGALI.search(err), (out, err)
     assert "diverge করেছে" in out and "### adding" in out
     assert "সমাধান adding/T5/" in err and "training ধাপ" in err and "বাকি" in err, err
     err = err.replace(str(tmp_path / "runs"), "").replace(str(tmp_path / "summary.csv"), "")
@@ -530,7 +462,7 @@ def test_replay_progress_in_bengali(tmp_path, capsys, monkeypatch):
 )  # fmt: skip
 def test_flow_and_remedies_bad_input_in_bengali(args, capsys):
     bn = _error_line(capsys, [args[0], "--lang", "bn", *args[1:]])
-    assert _BENGALI.search(bn) and latin_words(bn, _NAMES) == set(), bn
+    assert BENGALI.search(bn) and latin_words(bn, _NAMES) == set(), bn
 
 
 def test_remedies_unwritable_out_in_bengali(capsys, tmp_path):
@@ -556,7 +488,7 @@ def test_sgd_and_clip_in_bengali(args, capsys):
     # the runs' names and the --loss/--mode values are shown as typed
     assert latin_words(out, frozenset({"low-lr", "target", "exact"})) == set(), out
     if args[0] == "sgd" or "--g" in args:
-        assert _BENGALI.search(out), out
+        assert BENGALI.search(out), out
 
 
 def test_serve_line_in_bengali():
@@ -579,7 +511,7 @@ def test_serve_line_in_bengali():
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-    assert url and _BENGALI.search(line) and url[0].endswith("/?lang=bn"), line
+    assert url and BENGALI.search(line) and url[0].endswith("/?lang=bn"), line
     assert latin_words(line.replace(url[0], "")) == set(), line
     assert proc.returncode == 0 and err.strip() == "থেমে গেছে", err
 
@@ -599,11 +531,11 @@ def test_replay_in_bengali(tmp_path, capsys, monkeypatch):
     assert main(["replay", str(log), "--json"]) == 0
     rules = json.loads(capsys.readouterr().out)["runs"][0]["policies"]
     # the rules' names and parameters are shown as the rules spell them (as --json does)
-    names = frozenset(w for p in rules for w in _WORD.findall(p["description"]))
+    names = frozenset(w for p in rules for w in WORD.findall(p["description"]))
     for argv in (["--run", "a"], ["--run", "b"], ["--skip-list", "--run", "a"]):
         assert main(["replay", str(log), "--lang", "bn", *argv]) == 0
         out = capsys.readouterr().out.replace(str(log), "")
-        assert _BENGALI.search(out) and latin_words(out, names) == set(), out
+        assert BENGALI.search(out) and latin_words(out, names) == set(), out
     for argv in (["--run", "zz"], ["--skip-list"], ["--window", "1"], ["--max-norm", "0"]):
         bn = _error_line(capsys, ["replay", str(log), "--lang", "bn", *argv])
         assert latin_words(bn.replace(str(log), "")) == set(), bn
@@ -679,7 +611,7 @@ def test_replay_tables_line_up_in_bengali(tmp_path, capsys, monkeypatch):
     write_log(log, [StepRecord(step=i, grad_norm=1.0 + (i % 5) + 40 * (i == 7)) for i in range(40)])
     assert main(["replay", str(log), "--lang", "bn"]) == 0
     rows = [x for x in capsys.readouterr().out.splitlines() if x[:1] in "┏┃┡│└"]
-    assert len(rows) > 6 and any(_BENGALI.search(x) for x in rows)
+    assert len(rows) > 6 and any(BENGALI.search(x) for x in rows)
     assert len({cell_len(x) for x in rows}) == 1, rows
     bars = {tuple(i for i, c in enumerate(_cells(x)) if c in "┃│") for x in rows if x[0] in "┃│"}
     assert len(bars) == 1, rows
@@ -693,7 +625,7 @@ def test_one_display_width_for_every_table():
     from gradguard.explain._table import cell_width
 
     for path in sorted(CATALOGS.rglob("bn.toml")):
-        for s in _strings(tomllib.loads(path.read_text("utf-8"))):
+        for s in strings(tomllib.loads(path.read_text("utf-8"))):
             assert cell_width(s) == cell_len(s), s
 
 
@@ -703,7 +635,7 @@ def test_bengali_headings_are_underlined_to_their_width(capsys):
     assert main(["explain", "--lang", "bn"]) == 0
     lines = capsys.readouterr().out.splitlines()
     pairs = [(a, b) for a, b in pairwise(lines) if b and set(b) == {"─"}]
-    assert len(pairs) > 5 and any(_BENGALI.search(a) for a, _ in pairs)
+    assert len(pairs) > 5 and any(BENGALI.search(a) for a, _ in pairs)
     for text, rule in pairs:
         assert len(rule) == min(72, max(8, cell_len(text))), text
 
@@ -712,7 +644,7 @@ def test_explorer_bengali_page():
     from gradguard.serve._server import render_page
 
     page = render_page("bn").decode("utf-8")
-    text = _page_text(page)
-    assert _BENGALI.search(text)
+    text = page_text(page)
+    assert BENGALI.search(text)
     # the language menu names each language in itself: "English", "বাংলা"
     assert latin_words(text, frozenset({"English"})) == set(), latin_words(text)

@@ -282,7 +282,7 @@ def test_a_burst_of_first_requests_to_a_fresh_server_gets_no_500(tmp_path):
     ("lang", "title", "heading"),
     [
         ("en", "gradguard explorer: the seed's system, live", "Explosion table"),
-        ("bn", "gradguard explorer: টিউটোরিয়ালের system, সরাসরি", "Explosion টেবিল"),
+        ("bn", "gradguard explorer: টিউটোরিয়ালের সিস্টেম, সরাসরি হিসাব", "Explosion টেবিল"),
     ],
 )
 def test_page_title_and_headings_in_the_chosen_language(base_url, lang, title, heading):
