@@ -42,7 +42,7 @@ def test_report_opens_cleanly(page, tmp_path, screenshot, lang):
     ids = page.evaluate("Array.from(document.querySelectorAll('section')).map(s => s.id)")
     assert ids == ["run", "forward", "backward", "explosion", "why", "sgd", "answer"]
     if lang == "bn":
-        assert "পরীক্ষার জন্য এক লাইনের উত্তর" in page.locator("#answer h2").inner_text()
+        assert "পরীক্ষার জন্য এক লাইনের উত্তর" in page.locator("#answer h3").inner_text()
     screenshot(page, f"report-{lang}")
     assert page.errors == []
 

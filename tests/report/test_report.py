@@ -76,23 +76,38 @@ def test_report_from_results_has_every_section_and_measured_evidence(results_dir
         "lower learning rate",
     ):
         assert heading in text
-    assert "clip-norm" in text and "init-orthogonal" in text and "gru" in text
-    # measured evidence, one sentence per run
+    assert "norm clipping" in text and "orthogonal init" in text and "A GRU" in text
+    # measured evidence, one sentence per run, in words (no ids such as "divergence / none"),
+    # under the question it answers
+    nan = text.split('<section id="q-nan">')[1].split("</section>")[0]
+    learn = text.split('<section id="q-learn">')[1].split("</section>")[0]
+    assert "No remedy: diverged — the first non-finite loss or gradient at step 7." in nan
+    assert "Clipping the gradient&#x27;s norm: stayed finite; final training loss 0.05." in nan
     assert (
-        "divergence / none (T = 10): diverged — the first non-finite loss or gradient at step 7."
-        in text
+        "A GRU — the adding task over T = 10 steps: stayed finite; test loss 0.004 against the "
+        "memoryless baseline 0.1667 — beats it." in learn
     )
-    assert "divergence / clip-norm (T = 10): stayed finite; final training loss 0.05." in text
-    assert (
-        "adding / gru (T = 10): stayed finite; test loss 0.004 against the memoryless baseline "
-        "0.1667 — beats it." in text
-    )
-    assert (
-        "adding / rnn (T = 10): stayed finite; test loss 0.17" in text
-        and "does not beat it" in text
-    )
+    rnn = "A plain tanh RNN — the adding task over T = 10 steps: stayed finite; test loss 0.17"
+    assert rnn in learn
+    assert "does not beat it" in learn and "diverged" not in learn
+    assert "divergence / none" not in text and "divergence/none/seed0" not in text
+    # the divergence runs' plots answer the NaN question, the adding runs' the learning one
+    # (5 + 2), each titled in words: the remedy, then what was trained
+    assert nan.count("<img") == 5 and learn.count("<img") == 2
+    assert '<img alt="No remedy — the exploding linear RNN: loss and gradient norm"' in nan
     # summary chart + explosion plot + a run plot per config (7 configs) = at least 9 images
     assert len(c.images) >= 9
+    # a table of contents: every part and section, linked
+    toc = text.split('<nav class="toc"')[1].split("</nav>")[0]
+    assert re.findall(r'href="#([^"]+)"', toc) == [
+        "part-lesson",
+        *[s for s in SECTIONS if s not in ("run", "remedies", "q-nan", "q-learn", "flow")],
+        "part-remedies",
+        "remedies",
+        "q-nan",
+        "q-learn",
+        "flow",
+    ]
 
 
 def test_report_from_guard_log_leads_with_the_run(guard_log):
@@ -100,6 +115,9 @@ def test_report_from_guard_log_leads_with_the_run(guard_log):
     c = _check(text)
     # the run first, then the lesson; no section without content (no remedies, no flow)
     assert c.sections == ["run", "forward", "backward", "explosion", "why", "sgd", "answer"]
+    # the run and the lesson are separate parts, listed in the table of contents
+    assert text.index('<div class="part" id="part-run">') < text.index('id="part-lesson"')
+    assert '<a href="#part-run">Your run</a>' in text
     # 40 steps; clipped 18 (see test_plots); skipped: step 12 (a spike) and 20; rollback: 21
     assert (
         "40 steps from train.jsonl: 18 clipped, 2 skipped, 1 rolled back, 2 non-finite, "
@@ -167,7 +185,8 @@ def test_report_without_source_and_bengali():
     assert '<html lang="bn">' in text
     assert len(BENGALI.findall(text)) > 500
     assert "পরীক্ষার জন্য এক লাইনের উত্তর" in text
-    assert c.sections[0] == "forward" and c.sections[-1] == "answer"
+    assert c.sections[0] == "forward" and c.sections[-1] == "flow"
+    assert "<h2>সূচিপত্র</h2>" in text and "সমাধানগুলো, আসল RNN-এ মেপে দেখা" in text
 
 
 def test_report_other_parameters():
@@ -323,7 +342,7 @@ def test_cli_tour_writes_report(tmp_path, capsys, monkeypatch, results_dir):
     assert "In float32 this gradient is inf from T = 123 on" in captured.out
     text = (out / "report.html").read_text()
     _check(text)
-    assert "divergence / none (T = 10): diverged" in text
+    assert "No remedy: diverged" in text
     assert (out / "flow.json").is_file() and "linear × scaled-orthogonal (ρ = 2)" in text
     # the linear RNN with orthogonal W scaled to ρ = 2 multiplies ‖∂L/∂h_t‖ by 2 per step
     assert "ρ(W) = 2, measured per-step factor" in text and "= 2 over T = 12." in text
@@ -367,7 +386,7 @@ def test_report_flow_section_with_curves_and_heatmap():
         "heatmap_label": "tanh × xavier-normal, adding T = 20",
     }
     text = build_report(flow=flow)
-    flow_html = text[text.index('<section id="flow">') : text.index('<section id="answer">')]
+    flow_html = text[text.index('<section id="flow">') :].split("</section>")[0]
     assert flow_html.count("<img") == 2  # the curves and the heat map
     assert "measured per-step factor 2." in flow_html
     assert "Gradient flow was not measured" not in text

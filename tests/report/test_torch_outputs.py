@@ -38,11 +38,15 @@ def test_report_from_a_real_remedy_run(tmp_path):
     none, clip = rows
     assert none.diverged and not clip.diverged  # the runner's own result under fixed seeds
     k = none.first_nonfinite_step
-    said = f"divergence / none (T = {none.T}): diverged — the first non-finite loss or gradient"
+    # the runs in words, from their own settings (no ids such as divergence/T10/none/seed0)
+    said = "No remedy: diverged — the first non-finite loss or gradient"
     assert f"{said} at step {k}." in text
-    assert f"divergence / clip-norm (T = {clip.T}): stayed finite" in text
+    assert f"Clipping the gradient&#x27;s norm at c = 1: finite for all {clip.steps_run}" in text
     # plots are PNG: their text is in the images and, read aloud, in their alt text only
-    title = f"divergence/T{none.T}/none/seed0: loss and gradient norm"
+    title = (
+        f"No remedy — the exploding linear RNN (W = orthogonal × ρ, ρ = 2, T = {none.T}): "
+        "loss and gradient norm"
+    )
     assert text.count(title) == text.count(f'<img alt="{title}') == 1 and "<svg" not in text
     # explosion, sgd; summary; one run plot per config; the clipped run's recorded flow
     assert text.count("<img") == 2 + 1 + 2 + 1 and '<img alt="‖∂L/∂h_t‖ over training' in text

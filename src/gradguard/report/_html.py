@@ -30,12 +30,27 @@ from gradguard.report._fonts import font_face_css
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source, recorded_flow
 from gradguard.report._lesson import fmt, lesson_data, shown_steps, tidy
+from gradguard.report._words import config_words, run_title, short_name
 
 __all__ = ["build_report", "write_report"]
 
-#: Section ids in the order they appear: ``run`` (then ``run-2``…) first for a log, then the
-#: lesson (``remedies`` and ``flow`` left out for a log when nothing was measured).
-SECTIONS = ("run", "forward", "backward", "explosion", "why", "sgd", "remedies", "flow", "answer")
+#: Section ids in the order they appear, in three parts (each a ``<div class="part">``): your
+#: run (``run``, then ``run-2``… for a log), the lesson (``forward`` … ``answer``), the remedies
+#: (every run at a glance, one section per question the runs answer, the gradient flow). With
+#: a log, a section with nothing measured is left out, not shown empty.
+SECTIONS = (
+    "run",
+    "forward",
+    "backward",
+    "explosion",
+    "why",
+    "sgd",
+    "answer",
+    "remedies",
+    "q-nan",
+    "q-learn",
+    "flow",
+)
 
 #: The seed's four remedies → the configuration names the remedy runner uses for them.
 REMEDY_GROUPS: dict[str, tuple[str, ...]] = {
@@ -59,6 +74,20 @@ td.l,th.l{text-align:left}.errata{background:#fff4e5;border-left:4px solid #f0a0
 .answer{font-size:1.1em;background:#eef6ff;border-left:4px solid #3a7bd5;padding:.8em 1em}
 figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 .note{color:#555;font-size:.9em}
+.part>h2{font-size:1.45em;border-bottom:3px solid #3a7bd5;margin-top:2.2em}
+section>h3{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+nav.toc{background:#f7f9fc;border:1px solid #dde3ec;padding:.4em 1.2em;margin:1.2em 0}
+nav.toc h2{font-size:1.1em;border:0;margin:.5em 0}nav.toc ol{margin:.2em 0}
+nav.toc a{color:#1d4f91;text-decoration:none}nav.toc a:hover{text-decoration:underline}
+@media print{
+@page{size:A4;margin:16mm 14mm}
+body{max-width:none;margin:0;padding:0;font-size:10.5pt;color:#000}
+.part{break-before:page}nav.toc{break-after:page;background:none}
+h2,h3,h4{break-after:avoid}figure,table,pre,.errata,.answer,li{break-inside:avoid}
+figure img{border:0;max-height:125mm;width:auto}
+table{display:table;overflow:visible;font-size:9pt}
+a{color:inherit;text-decoration:none}
+}
 """
 
 
@@ -84,7 +113,28 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]], left: int = 
 
 
 def _section(sid: str, title: str, body: str) -> str:
-    return f'<section id="{sid}"><h2>{_esc(title)}</h2>\n{body}\n</section>'
+    return f'<section id="{sid}"><h3>{_esc(title)}</h3>\n{body}\n</section>'
+
+
+_SECTION = re.compile(r'<section id="([^"]+)"><h3>(.*?)</h3>')
+
+
+def _part(pid: str, title: str, sections: Sequence[str]) -> str:
+    """One part of the report (your run, the lesson, the remedies): a heading over its sections."""
+    body = "\n".join(sections)
+    return f'<div class="part" id="{pid}">\n<h2>{_esc(title)}</h2>\n{body}\n</div>'
+
+
+def _contents(parts: Sequence[tuple[str, str, Sequence[str]]], lang: str) -> str:
+    """The table of contents: each part, then its sections (their ids and titles as rendered)."""
+    items = []
+    for pid, title, sections in parts:
+        found = [m.groups() for m in map(_SECTION.match, sections) if m]
+        inner = "".join(f'<li><a href="#{sid}">{heading}</a></li>' for sid, heading in found)
+        items.append(f'<li><a href="#{pid}">{_esc(title)}</a><ol>{inner}</ol></li>')
+    heading = _esc(t(lang, "toc"))
+    listed = "".join(items)
+    return f'<nav class="toc" aria-label="{heading}"><h2>{heading}</h2><ol>{listed}</ol></nav>'
 
 
 def _p(text: str, cls: str = "") -> str:
@@ -209,8 +259,8 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
 
 #: summary.csv columns shown, in order: (column, header key, formatter kind).
 _SUMMARY_COLUMNS = (
-    ("experiment", "col_experiment", "text"),
-    ("config", "col_config", "text"),
+    ("experiment", "col_experiment", "experiment"),
+    ("config", "col_config", "config"),
     ("T", "col_T", "text"),
     ("seed", "col_seed_n", "text"),
     ("diverged", "col_diverged", "bool"),
@@ -247,34 +297,59 @@ def _summary_table(rows: Sequence[RunSummary], lang: str) -> str:
                 line.append(t(lang, "none") if v is None else t(lang, "yes" if v else "no"))
             elif kind == "num":
                 line.append(_g(v))
+            elif kind in ("experiment", "config"):  # in words: "exploding RNN", "norm clipping"
+                line.append(short_name(kind, str(v), lang))
             else:
                 line.append(t(lang, "none") if v is None or v == "" else v)
         body.append(line)
     return _table(header, body, left=2)
 
 
-def _evidence(rows: Sequence[RunSummary], lang: str) -> str:
-    """Say in one sentence per run what it measured: diverged, or finite (vs the baseline)."""
-    items = []
-    for r in rows:
-        run = f"{r.experiment} / {r.config}" + (f" (T = {r.T})" if r.T is not None else "")
-        if r.diverged:
-            k = "?" if r.first_nonfinite_step is None else r.first_nonfinite_step
-            msg = t(lang, "evidence_diverged", run=run, k=k)
-        elif _given(r.test_loss) and _given(r.baseline):
-            verdict = t(lang, "evidence_beats" if r.beats_baseline else "evidence_not")
-            msg = t(
-                lang,
-                "evidence_baseline",
-                run=run,
-                test=_g(r.test_loss),
-                base=_g(r.baseline),
-                verdict=verdict,
-            )
-        else:
-            msg = t(lang, "evidence_finite", run=run, loss=_g(r.final_loss))
-        items.append(f"<li>{_esc(msg)}</li>")
-    return f"<ul>{''.join(items)}</ul>"
+def _run_info(r: RunSummary) -> dict[str, Any]:
+    """A summary row as the settings :mod:`gradguard.report._words` reads."""
+    return {
+        "experiment": r.experiment,
+        "config": r.config,
+        "T": r.T,
+        "rho": getattr(r, "rho_init", None),
+        "lr": getattr(r, "lr", None),
+        "clip": getattr(r, "clip", None),
+        "threshold": getattr(r, "threshold", None),
+    }
+
+
+def _nan_line(r: RunSummary, lang: str) -> str:
+    """Whether one run of the exploding RNN met a NaN: where, or for how long it did not."""
+    run = config_words(_run_info(r), lang)
+    if r.diverged:
+        k = "?" if r.first_nonfinite_step is None else r.first_nonfinite_step
+        return t(lang, "evidence_diverged", run=run, k=k)
+    steps = getattr(r, "steps_run", None)
+    if _given(steps):
+        return t(lang, "evidence_finite_steps", run=run, n=steps, loss=_g(r.final_loss))
+    return t(lang, "evidence_finite", run=run, loss=_g(r.final_loss))
+
+
+def _learn_line(r: RunSummary, lang: str) -> str:
+    """Whether one finite run learned: its test loss against the memoryless baseline."""
+    verdict = t(lang, "evidence_beats" if r.beats_baseline else "evidence_not")
+    return t(
+        lang,
+        "evidence_baseline",
+        run=run_title(_run_info(r), lang),
+        test=_g(r.test_loss),
+        base=_g(r.baseline),
+        verdict=verdict,
+    )
+
+
+def _learned(r: RunSummary) -> bool:
+    """A run the learning question can judge: finite, with a test loss and a baseline."""
+    return not r.diverged and _given(r.test_loss) and _given(r.baseline)
+
+
+def _items(lines: Sequence[str]) -> str:
+    return "<ul>" + "".join(f"<li>{_esc(x)}</li>" for x in lines) + "</ul>"
 
 
 def _g(v: float | str | None) -> str:
@@ -288,28 +363,62 @@ def _g(v: float | str | None) -> str:
     return "nan" if math.isnan(x) else f"{x:.4g}"
 
 
-def _remedies(src: Source | None, lang: str, figs: Any) -> str:
-    if src is None or src.kind != "results" or not (src.summary or src.runs):
-        return _p(t(lang, "remedies_missing"), "note")
+def _by_remedy(
+    rows: Sequence[RunSummary],
+    runs: Sequence[str],
+    line: Callable[[RunSummary], str],
+    src: Source,
+    lang: str,
+    figs: Any,
+) -> str:
+    """The seed's remedies in its order: for each, one line per run and one plot per config."""
     body = ""
-    if src.summary:
-        body += figs.summary(src.summary)
-    grouped: set[str] = set()
     for key, configs in REMEDY_GROUPS.items():
-        rows = [r for r in src.summary if r.config in configs]
-        runs = [name for name, info in src.run_info.items() if info[1] in configs]
-        if not rows and not runs:
+        mine = [r for r in rows if r.config in configs]
+        plotted = [name for name in runs if src.run_info[name][1] in configs]
+        if not mine and not plotted:
             continue
-        grouped.update(configs)
-        body += f"<h3>{_esc(t(lang, key))}</h3>"
-        if rows:
-            body += _evidence(rows, lang) + _summary_table(rows, lang)
-        for name in _one_per_config(runs, src):
+        body += f"<h4>{_esc(t(lang, key))}</h4>"
+        if mine:
+            body += _items([line(r) for r in mine])
+        for name in _one_per_config(plotted, src):
             body += figs.run(name, src.runs[name])
-    rest = [r for r in src.summary if r.config not in grouped]
+    grouped = {c for configs in REMEDY_GROUPS.values() for c in configs}
+    rest = [r for r in rows if r.config not in grouped]
     if rest:
-        body += f"<h3>{_esc(t(lang, 'remedy_other'))}</h3>" + _summary_table(rest, lang)
+        body += f"<h4>{_esc(t(lang, 'remedy_other'))}</h4>" + _items([line(r) for r in rest])
     return body
+
+
+def _remedies(src: Source | None, lang: str, figs: Any) -> list[str]:
+    """The remedies part: every run at a glance, then one section per question the runs answer.
+
+    - ``q-nan`` "Does the remedy stop the NaN?" — the divergence experiment (the seed's
+      system in matrix form, plain SGD): where each run met a non-finite value, or that
+      it did not; a plot per configuration.
+    - ``q-learn`` "Does it make the net learn?" — every finite run's test loss against
+      the memoryless baseline; plots of the long-range experiments (adding, copy).
+    """
+    if src is None or src.kind != "results" or not (src.summary or src.runs):
+        missing = _p(t(lang, "remedies_missing"), "note")
+        return [_section("remedies", t(lang, "sec_remedies"), missing)]
+    glance = _p(t(lang, "glance_intro"))
+    if src.summary:
+        glance += figs.summary(src.summary) + _summary_table(src.summary, lang)
+    out = [_section("remedies", t(lang, "sec_glance"), glance)]
+    diverging = [r for r in src.summary if r.experiment == "divergence"]
+    div_runs = [n for n, info in src.run_info.items() if info[0] == "divergence"]
+    if diverging or div_runs:
+        body = _p(t(lang, "q_nan_intro"))
+        body += _by_remedy(diverging, div_runs, lambda r: _nan_line(r, lang), src, lang, figs)
+        out.append(_section("q-nan", t(lang, "q_nan"), body))
+    learning = [r for r in src.summary if _learned(r)]
+    other_runs = [n for n, info in src.run_info.items() if info[0] != "divergence"]
+    if learning or other_runs:
+        body = _p(t(lang, "q_learn_intro"))
+        body += _by_remedy(learning, other_runs, lambda r: _learn_line(r, lang), src, lang, figs)
+        out.append(_section("q-learn", t(lang, "q_learn"), body))
+    return out
 
 
 def _one_per_config(runs: Sequence[str], src: Source) -> list[str]:
@@ -504,7 +613,7 @@ class _Figures:
             path = self.plots_dir / f"{stem}.{self.plot_format}"
             self.saved.append(self.plots.save_figure(fig, path))
         titles = [fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)]
-        alt = " · ".join(dict.fromkeys(t for t in titles if t)) or name
+        alt = " · ".join(dict.fromkeys(" ".join(t.split()) for t in titles if t)) or name
         fig.clear()
         return _img(png, alt)
 
@@ -531,8 +640,12 @@ class _Figures:
             return ""
         # A value-clipping threshold bounds entries, not the norm: not drawn beside norms.
         norm_threshold = all(m.get("clip") != "value" for m in log.meta)
+        # Titled in words ("Clipping the gradient's norm at c = 1 — the exploding linear
+        # RNN …"), from the run's own settings; a log without them keeps its name.
+        info = next((m for m in log.meta if "config" in m), None)
+        title = run_title(info, self.lang) if info else name
         fig = self.plots.plot_run(
-            log.steps, title=name, lang=self.lang, show_threshold=norm_threshold
+            log.steps, title=title, lang=self.lang, show_threshold=norm_threshold
         )
         return self._emit(fig, name)
 
@@ -662,11 +775,13 @@ def _build(
     from gradguard import __version__
 
     is_log = src is not None and src.kind == "log"
-    parts = _runs(src, lang, figs) if is_log and src is not None else []
+    parts: list[tuple[str, str, list[str]]] = []
+    if is_log and src is not None:
+        parts.append(("part-run", t(lang, "part_run"), _runs(src, lang, figs)))
     if lesson or not is_log:
-        if is_log:
-            parts.append(_p(t(lang, "guard_lesson_next"), "note"))
-        parts += [
+        sgd_plot = (lambda _k: figs.sgd(sgd, "L = ½(h_T − y)²")) if sgd else None
+        answer = f'<p class="answer">{_esc(t(lang, "answer"))}</p>'
+        lesson_sections = [
             _section("forward", t(lang, "sec_forward"), _forward(d, lang)),
             _section("backward", t(lang, "sec_backward"), _backward(d, lang)),
             _section(
@@ -675,22 +790,18 @@ def _build(
                 _explosion(d, lang, lambda _k: figs.explosion(d)),
             ),
             _section("why", t(lang, "sec_why"), _why(d, lang)),
-            _section(
-                "sgd",
-                t(lang, "sec_sgd"),
-                _sgd(d, lang, (lambda _k: figs.sgd(sgd, "L = ½(h_T − y)²")) if sgd else None),
-            ),
+            _section("sgd", t(lang, "sec_sgd"), _sgd(d, lang, sgd_plot)),
+            _section("answer", t(lang, "sec_answer"), answer),
         ]
+        parts.append(("part-lesson", t(lang, "part_lesson"), lesson_sections))
         # With a log, sections with nothing measured are left out, not shown empty.
+        measured: list[str] = []
         if not is_log or (src is not None and src.kind == "results"):
-            parts.append(_section("remedies", t(lang, "sec_remedies"), _remedies(src, lang, figs)))
+            measured += _remedies(src, lang, figs)
         if not is_log or (flow and flow.get("curves")):
-            parts.append(_section("flow", t(lang, "sec_flow"), _flow(flow, lang, figs)))
-        parts.append(
-            _section(
-                "answer", t(lang, "sec_answer"), f'<p class="answer">{_esc(t(lang, "answer"))}</p>'
-            )
-        )
+            measured.append(_section("flow", t(lang, "sec_flow"), _flow(flow, lang, figs)))
+        if measured:
+            parts.append(("part-remedies", t(lang, "part_remedies"), measured))
     p = d["params"]
     if is_log and src is not None:
         # A report of the user's run is titled by it; the lesson's lead (which promises
@@ -710,9 +821,12 @@ def _build(
                 c=fmt(p["c"]),
             )
         )
+    contents = _contents(parts, lang) if sum(len(x[2]) for x in parts) > 1 else ""
+    if is_log and len(parts) > 1:
+        lead += _p(t(lang, "guard_lesson_next"), "note")
     body = (
-        f"<h1>{title}</h1>\n{lead}\n"
-        + "\n".join(parts)
+        f"<h1>{title}</h1>\n{lead}\n{contents}\n"
+        + "\n".join(_part(pid, heading, sections) for pid, heading, sections in parts)
         + f"\n<footer>{_p(t(lang, 'report_generated', version=__version__), 'note')}</footer>\n"
     )
     # The glyphs the page uses travel with it: a reader's machine may have no Bengali font.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -432,7 +433,11 @@ def plot_run(
     ax_loss.set_ylabel(t(lang, "axis_loss"))
     ax_norm.set_ylabel(t(lang, "axis_grad_norm"))
     ax_norm.set_xlabel(t(lang, "axis_step"))
-    ax_loss.set_title(t(lang, "title_run", run=title or "run"), fontsize=10)
+    # A title in words can be long ("Clipping the gradient's norm at c = 1 — the exploding
+    # linear RNN (…)"): wrapped to the figure's width, the top margin making room for it.
+    heading = textwrap.wrap(t(lang, "title_run", run=title or "run"), 95)
+    ax_loss.set_title("\n".join(heading), fontsize=10)
+    fig.subplots_adjust(top=0.93 - 0.045 * (len(heading) - 1))
     for a in (ax_loss, ax_norm):
         a.grid(True, alpha=0.3)
     ax_norm.legend(fontsize=8)
@@ -452,9 +457,14 @@ def plot_summary(rows: Sequence[RunSummary], *, lang: str = "en") -> Figure:
     """
     if not rows:
         raise InputError("rows", "[]", "a non-empty list of summary rows")
+    from gradguard.report._words import short_label
+
+    def label(r: RunSummary) -> str:  # "exploding RNN, T = 10: norm clipping", in words
+        return short_label({"experiment": r.experiment, "config": r.config, "T": r.T}, lang)
+
     labels: list[str] = []
     for r in rows:
-        name = f"{r.experiment} / {r.config}"
+        name = label(r)
         if name not in labels:
             labels.append(name)
     fig, axes = _figure(lang, 1, 2, (11, 0.45 * len(labels) + 1.8))
@@ -464,7 +474,7 @@ def plot_summary(rows: Sequence[RunSummary], *, lang: str = "en") -> Figure:
     horizon = max([s for s in steps_seen if math.isfinite(s)] + [1.0]) * 1.15
     div_done = fin_done = False
     for r in rows:
-        yy = y[f"{r.experiment} / {r.config}"]
+        yy = y[label(r)]
         s = _to_float(r.first_nonfinite_step)
         if math.isfinite(s):
             ax_nf.scatter(
