@@ -109,7 +109,7 @@ def test_summary_dot_chart(results_dir):
     assert next(t.get_text() for t in ax_nf.get_yticklabels()) == "exploding RNN, T = 10: no remedy"
     fig = plots.plot_summary(rows, lang="bn")
     first = next(t.get_text() for t in fig.axes[0].get_yticklabels())
-    assert first == "exploding RNN, T = 10: সমাধান ছাড়া"
+    assert first == "রৈখিক RNN (explode করে), T = 10: সমাধান ছাড়া"
     labels = [c.get_label() for c in ax_nf.collections]
     assert labels.count("diverged") == 1 and labels.count("never (stayed finite)") == 1
     assert ax_loss.get_xscale() == "log"
