@@ -11,31 +11,19 @@ untouched.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from gradguard.errors import InputError
 
-__all__ = ["GUARD_OPTIONS", "StepGate", "check_options", "metrics_of"]
+__all__ = ["StepGate", "check_options", "guard_options", "metrics_of"]
 
-#: The :class:`gradguard.torch.SpikeGuard` options a trainer callback takes (the model,
-#: the optimizer, the LR scheduler and the grad scaler come from the trainer).
-GUARD_OPTIONS = (
-    "norm_type",
-    "on_nonfinite",
-    "on_spike",
-    "spike_rule",
-    "loss_rule",
-    "rollback_after",
-    "snapshot_every",
-    "snapshot_path",
-    "max_rollbacks",
-    "log",
-    "tensorboard",
-    "layer_norms_every",
-    "run",
-    "state",
-)
+#: :class:`gradguard.torch.SpikeGuard` arguments a trainer callback does not take as
+#: options: the clipper is the callback's own argument, and the trainer supplies the LR
+#: scheduler, the grad scaler and the process groups (from its strategy).
+_FROM_TRAINER = ("clipper", "scheduler", "scaler", "process_group", "pipeline_group", "restore")
+
 
 # Options of SpikeGuard a trainer callback cannot honour: the values it accepts, and why.
 _REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
@@ -62,6 +50,18 @@ _REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
 }
 
 
+def guard_options() -> tuple[str, ...]:
+    """The :class:`~gradguard.torch.SpikeGuard` options a trainer callback takes, in order.
+
+    Read from ``SpikeGuard``'s own signature, so a new guard option reaches the callbacks
+    (or must be refused here, with the reason).
+    """
+    from gradguard.torch import SpikeGuard
+
+    names = inspect.signature(SpikeGuard).parameters
+    return tuple(n for n in names if n not in ("model", "optimizer", *_FROM_TRAINER, *_REFUSED))
+
+
 def check_options(trainer: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``options`` if each is a guard option the trainer callback takes.
 
@@ -74,12 +74,12 @@ def check_options(trainer: str, options: Mapping[str, Any]) -> dict[str, Any]:
             if any(value is a or (type(value) is type(a) and value == a) for a in accepted):
                 continue
             raise InputError(name, value, rule)
-        if name not in GUARD_OPTIONS:
+        known = guard_options()
+        if name not in known:
             raise InputError(
                 "option",
                 name,
-                f"one of the {trainer} SpikeGuardCallback's options: clipper, "
-                + ", ".join(GUARD_OPTIONS),
+                f"one of the {trainer} SpikeGuardCallback's options: clipper, " + ", ".join(known),
             )
     return {k: v for k, v in options.items() if k not in _REFUSED}
 

@@ -48,6 +48,7 @@ from gradguard.errors import InputError
 from gradguard.integrations._common import StepGate, check_options, metrics_of
 from gradguard.records import StepRecord
 from gradguard.torch import Clipper, SpikeGuard
+from gradguard.torch._effects import keep_scale_at_next_update
 
 try:
     import lightning.pytorch as pl
@@ -224,18 +225,9 @@ class SpikeGuardCallback(pl.Callback):
 
     def _on_withheld(self) -> None:
         self._withhold_schedulers = set(self._step_schedulers)
-        scaler = self._scaler
-        if scaler is not None:
-            # Lightning calls scaler.update() after the withheld step; with the current
-            # scale passed it leaves the scaler as it was (a plain update() would count
-            # the withheld step towards growing the scale), as SpikeGuard.step does.
-            inner = scaler.update
-
-            def update(new_scale: Any = None) -> None:
-                vars(scaler).pop("update", None)
-                inner(scaler.get_scale() if new_scale is None else new_scale)
-
-            scaler.update = update
+        # Lightning calls scaler.update() itself after the withheld step: that call keeps
+        # the scale, as SpikeGuard.step's withheld steps do.
+        keep_scale_at_next_update(self._scaler)
 
     # -- every micro-batch and every optimizer step --------------------------------
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: torch.Tensor) -> None:

@@ -50,6 +50,7 @@ from gradguard.errors import InputError
 from gradguard.integrations._common import StepGate, check_options
 from gradguard.records import StepRecord
 from gradguard.torch import Clipper, SpikeGuard
+from gradguard.torch._effects import withhold_step
 
 try:
     from transformers import TrainerCallback
@@ -158,11 +159,9 @@ class SpikeGuardCallback(TrainerCallback):
         # accelerate's flag for a step the fp16 scaler skipped: the Trainer reads it
         # (accelerator.optimizer_step_was_skipped) and leaves the LR scheduler alone.
         optimizer._is_overflow = True
-        scaler = getattr(optimizer, "scaler", None)
-        if scaler is not None and scaler.is_enabled():
-            # The gradients were unscaled (the Trainer measured its norm): update() with
-            # the current scale resets the scaler for the next step and keeps the scale.
-            scaler.update(scaler.get_scale())
+        # accelerate's optimizer.step() (withheld) calls scaler.step and update itself:
+        # the scaler is reset here instead, keeping its scale.
+        withhold_step(getattr(optimizer, "scaler", None))
 
     def _on_allowed(self) -> None:
         optimizer = self._built_gate().obj

@@ -61,6 +61,7 @@ from gradguard.records import RecordWriter, StepRecord, classify, make_record
 from gradguard.rules import Decision, MedianMadRule, Policy, Rule
 from gradguard.skiplist import SkipList
 from gradguard.torch._clippers import Clipper, ClipResult, without_overflow
+from gradguard.torch._effects import take_step, withhold_step
 from gradguard.torch._guard_args import (
     check_optimizer,
     check_options,
@@ -638,11 +639,10 @@ class SpikeGuard:
             # The scaler skips optimizer.step itself when it found inf/NaN and lowers
             # its scale: a normal AMP event, not a fault.
             if apply:
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
+                take_step(self.optimizer, self.scaler)
             return self._emit(record_of("skip"), batch)
         if outcome != "step" and apply:
-            self._finish_skip()
+            withhold_step(self.scaler)
         if outcome == "raise":
             record = self._emit(record_of("skip"), batch)
             raise GuardError(
@@ -671,13 +671,8 @@ class SpikeGuard:
         before = None
         if apply and self.update_ratio_every and step % self.update_ratio_every == 0:
             before = [p.detach().clone() for p in self.model.parameters()]
-        if not apply:
-            pass  # decide(): the caller steps
-        elif self.scaler is not None and self.scaler.is_enabled():
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+        if apply:  # (decide(): the caller steps)
+            take_step(self.optimizer, self.scaler)
         record = record_of("step", clip)
         if before is not None:
             record.update_ratio = self._update_ratio(before)
@@ -713,14 +708,6 @@ class SpikeGuard:
             "restored point cannot take: lower it. The model and optimizer are as the last "
             "step taken left them; error.record holds this step's measurements."
         )
-
-    def _finish_skip(self) -> None:
-        if self.scaler is not None and self.scaler.is_enabled():
-            # unscale_ was called: update() resets the scaler for the next step without
-            # touching the optimizer. Passing the current scale keeps the scaler as it
-            # was too: a plain update() would count the withheld step towards growing
-            # the scale (growth_interval steps without inf), as if it had been taken.
-            self.scaler.update(self.scaler._scale)
 
     @torch.no_grad()
     def _update_ratio(self, before: list[Tensor]) -> float:

@@ -44,6 +44,7 @@ from gradguard.torch._adagc import AdaGC
 from gradguard.torch._clip import EPS
 from gradguard.torch._clippers import AutoClip, ClipResult, NormClipper, ZClip
 from gradguard.torch._device_rules import DeviceRule, _EmaZScore, device_rule, supported
+from gradguard.torch._effects import fused_skip_supported, step_on_device
 from gradguard.torch._stats import HostGradStats
 
 if TYPE_CHECKING:
@@ -53,13 +54,6 @@ __all__: list[str] = []  # internal: SpikeGuard(sync=False) runs it
 
 F64 = torch.float64
 _HEAD = 13  # fixed fields of the record vector, before the layer norms
-
-
-def fused_skip_supported(optimizer: torch.optim.Optimizer) -> bool:
-    """Whether ``optimizer.step()`` honours ``optimizer.found_inf`` (torch's fused kernels)."""
-    if not getattr(optimizer, "_step_supports_amp_scaling", False):
-        return False
-    return all(group.get("fused") for group in optimizer.param_groups)
 
 
 class SyncFreeStep:
@@ -214,7 +208,7 @@ class SyncFreeStep:
         healthy = take & (kind <= 1)
         self.bad = torch.where(healthy, 0, torch.where(rollback, 0, bad))
         action = torch.where(rollback, 2, torch.where(take, 0, 1))
-        scale = self._optimizer_step(take, amp)
+        scale = step_on_device(g.optimizer, g.scaler, take, amp, self.fused)
         head = [
             total,
             stats.max_abs.to(F64),
@@ -286,39 +280,6 @@ class SyncFreeStep:
             torch._foreach_mul_(group, coef.to(device=group[0].device, dtype=group[0].dtype))
         coef = coef.to(F64)
         return coef, total * coef, threshold, coef < 1
-
-    def _optimizer_step(self, take: Tensor, amp: Tensor) -> Tensor:
-        """Step or skip through ``found_inf``; return the AMP scale (NaN without AMP)."""
-        g = self.guard
-        opt = g.optimizer
-        scaler = g.scaler
-        skip = (~take).to(torch.float32)
-        if scaler is not None and scaler.is_enabled():
-            per_opt = scaler._per_optimizer_states[id(opt)]
-            for f in per_opt["found_inf_per_device"].values():
-                f.copy_(torch.maximum(f, skip.to(device=f.device, dtype=f.dtype)))
-            scale0 = scaler._scale.clone()
-            tracker0 = scaler._growth_tracker.clone()
-            # A fused optimizer reads found_inf on the device; for the others the scaler
-            # itself reads it on the host (torch's own sync) and withholds step().
-            scaler.step(opt)
-            scaler.update()
-            # Only the guard skipped: keep the scale and its growth count as they were.
-            keep = ~take & ~amp
-            scaler._scale.copy_(torch.where(keep.to(scale0.device), scale0, scaler._scale))
-            scaler._growth_tracker.copy_(
-                torch.where(keep.to(tracker0.device), tracker0, scaler._growth_tracker)
-            )
-            return scaler._scale.to(device=take.device, dtype=F64).reshape(())
-        if self.fused:
-            opt.found_inf = skip  # type: ignore[attr-defined]
-            try:
-                opt.step()
-            finally:
-                del opt.found_inf  # type: ignore[attr-defined]
-        elif bool(take):  # the fallback's one host sync
-            opt.step()
-        return torch.full((), math.nan, dtype=F64, device=take.device)
 
     # -- records ----------------------------------------------------------------------
     def _enqueue(
