@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gradguard._atomic import write_text_atomic
+from gradguard._catalog import SOURCE, load_catalog
 from gradguard._validate import check_choice
 from gradguard.errors import FileError, InputError
 
@@ -405,18 +406,14 @@ class StepCounts:
     nonfinite: int
     spikes: int
 
-    def describe(self) -> str:
-        """Return the counts as one line: ``"220 steps: 80 clipped, 7 skipped, …"``."""
-        parts = [
-            f"{self.clipped} clipped",
-            f"{self.skipped} skipped",
-            f"{self.rollbacks} rolled back",
-            f"{self.nonfinite} non-finite",
-            f"{self.spikes} flagged as spikes",
-        ]
+    def describe(self, lang: str = SOURCE) -> str:
+        """Return the counts as one line in ``lang``: ``"220 steps: 80 clipped, 7 skipped, …"``."""
+        words = load_catalog(lang)
+        fields = {k: getattr(self, k) for k in ("clipped", "skipped", "rollbacks", "nonfinite")}
+        line = words.get("replay.recorded", steps=self.steps, spikes=self.spikes, **fields)
         if self.amp_skipped:
-            parts.append(f"{self.amp_skipped} skipped by the AMP scaler")
-        return f"{self.steps} steps: " + ", ".join(parts)
+            line += words.get("replay.recorded_amp", n=self.amp_skipped)
+        return line
 
 
 def count_steps(steps: Iterable[StepRecord]) -> StepCounts:

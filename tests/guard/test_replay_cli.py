@@ -125,7 +125,7 @@ def _assert_one_line_error(code, err, *parts):
         (["--k", "-2"], ["--k must be a finite number > 0"]),
         (["--z-thresh", "nan"], ["--z-thresh must be a finite number > 0"]),
         (["--run", "nope"], ["--run must name a run", "'nope'"]),
-        (["--history", "x"], ["Invalid value for '--history'"]),
+        (["--history", "x"], ["--history must be a whole number, got 'x'."]),
     ],
 )
 def test_bad_options(tmp_path, capsys, args, parts):

@@ -233,7 +233,7 @@ def test_report_bad_input_in_bengali_and_english(kind, tmp_path, capsys, monkeyp
 def test_file_errors_in_bengali_for_what_the_cli_cannot_make(tmp_path):
     import errno
 
-    from gradguard.errors import FILE_PROBLEMS, FileError, os_reason
+    from gradguard.errors import FileError, file_problems, os_reason
 
     # summary.csv rows the runner never writes, and a file gradguard may not read
     made = {
@@ -249,7 +249,7 @@ def test_file_errors_in_bengali_for_what_the_cli_cannot_make(tmp_path):
         "log_is_folder": FileError("runs", "log_is_folder"),  # (replay reads logs too)
         "no_log": FileError("x.jsonl", "no_log"),
     }
-    assert set(made) | set(BAD_INPUTS) >= set(FILE_PROBLEMS)
+    assert set(made) | set(BAD_INPUTS) >= file_problems()
     assert str(made["unreadable"]) == "s.csv: cannot be read (Permission denied)."
     for kind, error in made.items():
         bn = error.message("bn")
@@ -269,17 +269,19 @@ def test_file_errors_in_bengali_for_what_the_cli_cannot_make(tmp_path):
     [
         (["report", "--bogus"], "No such option: --bogus (Possible options: --out) "
          "(see 'gradguard report --help')"),
-        (["report", "--plot-format"], "Option '--plot-format' requires an argument."),
-        (["nosuch"], "No such command 'nosuch'."),
+        (["report", "--plot-format"], "Option '--plot-format' requires an argument. "
+         "(see 'gradguard report --help')"),
+        (["nosuch"], "No such command 'nosuch'. (see 'gradguard --help')"),
         (["explain", "extra"], "Got unexpected extra argument(s) (extra) "
          "(see 'gradguard explain --help')"),
-        (["serve", "--port", "99999"], "Invalid value for '--port': got '99999'; Input should "
-         "be less than or equal to 65535 (see 'gradguard serve --help')"),
-        (["tour", "--jobs", "x"], "Invalid value for '--jobs' / '-j': got 'x'; Input should be "
-         "a valid integer, unable to parse string as an integer (see 'gradguard tour --help')"),
-        (["flow", "--rho", "abc"], "Invalid value for '--rho': got 'abc'; Input should be a "
-         "valid number, unable to parse string as a number (see 'gradguard flow --help')"),
-        (["flow", "--json=3"], "Option '--json' does not take a value."),
+        (["serve", "--port", "99999"], "--port must be a number ≤ 65535, got '99999'. "
+         "(see 'gradguard serve --help')"),
+        (["tour", "--jobs", "x"], "--jobs must be a whole number, got 'x'. "
+         "(see 'gradguard tour --help')"),
+        (["flow", "--rho", "abc"], "--rho must be a number, got 'abc'. "
+         "(see 'gradguard flow --help')"),
+        (["flow", "--json=3"], "Option '--json' does not take a value. "
+         "(see 'gradguard flow --help')"),
     ],
 )  # fmt: skip
 def test_parser_errors_in_bengali(args, english, capsys, monkeypatch):
@@ -394,8 +396,8 @@ def test_tour_progress_in_bengali(tmp_path, capsys, monkeypatch):
     import time
 
     import gradguard.report as report_module
+    from gradguard._catalog import load_catalog
     from gradguard.cli import _report
-    from gradguard.explain import load_catalog
 
     _as_on_a_terminal(monkeypatch)
     seen: list[str] = []

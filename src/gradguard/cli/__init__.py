@@ -20,18 +20,16 @@ from gradguard.cli._app import (
     extra_hint,
     usage,
 )
-from gradguard.cli._parse_errors import english_line, help_hint, translated_line, typed_lang
+from gradguard.cli._parse_errors import help_hint, typed_lang, usage_line
 from gradguard.errors import InputError
 
 __all__ = ["app", "main"]
 
 
-def _fail(message: str, code: int, lang: str = "en") -> int:
-    word = "error"
-    if lang != "en":
-        from gradguard.explain._catalog import load_catalog
+def _fail(message: str, code: int, lang: str) -> int:
+    from gradguard._catalog import load_catalog
 
-        word = load_catalog(lang, "errors")["frame.error"]
+    word = load_catalog(lang, "errors")["frame.error"]
     print(f"gradguard: {word}: {message}", file=sys.stderr)
     return code
 
@@ -42,7 +40,7 @@ def _command_names() -> set[str]:
 
 def _interrupted(args: list[str]) -> int:
     """Say on stderr, in the command's language, that Ctrl-C stopped it; return 130."""
-    from gradguard.explain._catalog import load_catalog
+    from gradguard._catalog import load_catalog
 
     print(f"gradguard: {load_catalog(typed_lang(args))['cli.interrupted']}", file=sys.stderr)
     return 130
@@ -67,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _interrupted(args)
     except typer.TyperException as e:  # the parser's usage errors (exit_code 2) and others
         lang = typed_lang(args)
-        line = english_line(e, args) if lang == "en" else translated_line(e, args, lang)
+        line = usage_line(e, args, lang)
         hint = help_hint(e, args, _command_names(), lang)
         return _fail(line + hint, getattr(e, "exit_code", 1), lang)
     except BrokenPipeError:
@@ -77,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = (e.name or "").partition(".")[0]
         if root not in EXTRAS:
             raise
-        from gradguard.explain._catalog import load_catalog
+        from gradguard._catalog import load_catalog
 
         command = next((a for a in args if not a.startswith("-")), "")
         lang = typed_lang(args)

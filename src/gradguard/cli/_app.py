@@ -109,7 +109,8 @@ def command_lang(lang: str | None) -> str:
     Raises:
       UsageFailure: ``--lang`` names no catalog.
     """
-    from gradguard.explain._catalog import check_lang, default_lang
+    from gradguard._catalog import default_lang
+    from gradguard._validate import check_lang
 
     try:
         return check_lang(lang if lang is not None else default_lang())
@@ -119,8 +120,8 @@ def command_lang(lang: str | None) -> str:
 
 def cannot_write(path: object, error: OSError, lang: str = "en") -> RuntimeFailure:
     """Return the failure "cannot write PATH: REASON." in ``lang`` (the OS's reason told in it)."""
+    from gradguard._catalog import load_catalog
     from gradguard.errors import os_reason
-    from gradguard.explain._catalog import load_catalog
 
     line = load_catalog(lang).get("cli.cannot_write", path=path, reason=os_reason(error, lang))
     return RuntimeFailure(line, lang)
@@ -216,7 +217,7 @@ def extra_hint(module: str, error: BaseException | None = None, lang: str = "en"
       error: the import's error; named when it says more than "No module named …".
       lang: the language to say it in (the command's ``--lang``).
     """
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
 
     extra = EXTRAS[module]
     # "No module named 'torch'" says nothing the hint does not; a broken install's error does.
@@ -230,7 +231,7 @@ def require_extra(module: str, command: str, lang: str = "en") -> None:
     try:
         importlib.import_module(module)
     except ImportError as e:
-        from gradguard.explain import load_catalog
+        from gradguard._catalog import load_catalog
 
         hint = extra_hint(module, e, lang)
         line = load_catalog(lang).get("cli.command_needs", command=command, hint=hint)

@@ -64,7 +64,7 @@ def _plot_flow(results: list[Any], path: Path, lang: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
     from gradguard.report.plots import plot_gradient_flow, save_figure
 
     words = load_catalog(lang)
@@ -79,8 +79,8 @@ def _plot_flow(results: list[Any], path: Path, lang: str) -> None:
 
 
 def _flow_text(results: list[Any], rows: int, lang: str) -> str:
+    from gradguard._catalog import load_catalog
     from gradguard.experiments._names import LIMIT_RHO
-    from gradguard.explain import load_catalog
 
     words = load_catalog(lang)
     head = [words["flow.col_model"], words["flow.col_init"], "ρ(W)", words["flow.col_limit"]]
@@ -230,7 +230,7 @@ def flow(
             _plot_flow(results, plot, lang)
         except OSError as e:
             raise cannot_write(plot, e, lang) from None
-        from gradguard.explain import load_catalog
+        from gradguard._catalog import load_catalog
 
         print(load_catalog(lang).get("flow.plot_written", path=plot), file=sys.stderr)
     if as_json:
@@ -251,7 +251,7 @@ def _progress_bar(total: int, lang: str = "en") -> tuple[Any, Callable[[str, int
         TimeRemainingColumn,
     )
 
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
 
     words = load_catalog(lang)
     bar = Progress(
@@ -399,7 +399,7 @@ def remedies(
     finally:
         if bar is not None:
             bar.stop()
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
 
     words = load_catalog(lang)
     if as_json:
@@ -418,7 +418,7 @@ def remedies(
 
 def _train_steps(train_steps: int | None, steps: int | None, lang: str) -> int | None:
     """``--train-steps``, or the deprecated ``--steps`` with a one-line warning on stderr."""
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
 
     words = load_catalog(lang)
     if steps is None:

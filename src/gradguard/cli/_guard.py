@@ -97,7 +97,7 @@ def replay(
     steps each would have clipped or skipped, and where. Offline: nothing is retrained, and
     a rule's own effect on later norms is not simulated.
     """
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
     from gradguard.records import RecordError, read_log
 
     lang = command_lang(lang)
@@ -149,7 +149,7 @@ def _print_skip_list(
     log: Path, steps: list[Any], run: str | None, as_json: bool, lang: str = "en"
 ) -> None:
     """``--skip-list``: one run's steps and batches to skip, as ranges (or JSON)."""
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
     from gradguard.skiplist import skip_list
 
     words = load_catalog(lang)
@@ -233,9 +233,7 @@ def _own_line(own: dict[str, Any] | None, words: Any) -> str:
 
 
 def _recorded_line(rec: dict[str, Any], steps: int, words: Any) -> str:
-    """What the run did, in the table's language (English: records.StepCounts.describe)."""
-    if words.lang == "en":
-        return str(rec["summary"])
+    """What the run did, in the table's language (the counts of records.StepCounts)."""
     fields = {k: rec[k] for k in ("clipped", "skipped", "rollbacks", "nonfinite", "spikes")}
     line = words.get("replay.recorded", steps=steps, **fields)
     if rec["amp_skipped"]:
@@ -286,7 +284,7 @@ def _progress(total: int, lang: str = "en") -> Iterator[Callable[[int], None] | 
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
 
     words = load_catalog(lang)
     with Progress(
@@ -308,7 +306,7 @@ def _print_tables(
     from rich.markup import escape
     from rich.table import Table
 
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
 
     words = load_catalog(lang)
     console = Console()

@@ -158,7 +158,7 @@ def table(
 
 def table_lines(rows: list[dict[str, Any]], w: object, h0: object, lang: str) -> list[str]:
     """The lines ``gradguard table`` prints: the rows, where floats overflow, the erratum."""
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
     from gradguard.explain._render import TABLE_HEADERS
     from gradguard.explain._table import COMPACT, render_terminal, table_cells
     from gradguard.lab import overflow_horizon
@@ -256,7 +256,8 @@ def sgd(
     if as_json:
         _emit_json({name: run.to_json() for name, run in runs.items()})
         return
-    from gradguard.explain import format_number, load_catalog
+    from gradguard._catalog import load_catalog
+    from gradguard.explain import format_number
     from gradguard.explain._table import render_terminal
 
     words = load_catalog(lang)
@@ -362,8 +363,8 @@ def clip_cmd(
 
     import numpy as np
 
+    from gradguard._validate import check_threshold
     from gradguard.lab import clip_by_norm, clip_by_value, exact_to_json, to_exact
-    from gradguard.lab._clipping import check_threshold
     from gradguard.lab._numbers import float_to_json
 
     lang = command_lang(lang)
@@ -402,7 +403,7 @@ def clip_cmd(
             "clipped_norm": float_to_json(float(np.linalg.norm(arr))),
             "changed": bool(np.any(arr != vec)),
         }
-        from gradguard.explain import load_catalog
+        from gradguard._catalog import load_catalog
 
         after = f"{float(np.linalg.norm(arr)):.6g}"
         text = (

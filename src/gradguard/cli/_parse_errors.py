@@ -1,10 +1,11 @@
 """The command line's own usage errors (typer's parser), told in the user's language.
 
 When parsing fails no command has run, so the language is read from the words
-typed (``--lang bn`` / ``--lang=bn``), else the locale. English is the parser's
-own message; another language builds the line from the error's parts (the option,
-the value typed, the rule the value broke) with the ``errors`` catalog's
-``usage`` section, and the frame of :class:`gradguard.errors.InputError`.
+typed (``--lang bn`` / ``--lang=bn``), else the locale. The line is built from
+the error's parts (the option, the value typed, the rule the value broke) with
+the ``errors`` catalog's ``[usage]`` section, and a value the parser refused is
+told as an :class:`gradguard.errors.InputError` (``--port must be a number ≤
+65535, got '99999'.``).
 
 The parser's exceptions are told apart by class name (``NoSuchOption``,
 ``BadOptionUsage``…, shared by click and the copy typer vendors), so no private
@@ -34,13 +35,13 @@ _FIELD = {"ge": "min", "gt": "min", "le": "max", "lt": "max"}
 
 def typed_lang(args: list[str]) -> str:
     """Return the ``--lang`` the user typed if it names a catalog, else the locale's language."""
-    from gradguard.explain._catalog import LANGS, default_lang
+    from gradguard._catalog import default_lang, languages
 
     for i, token in enumerate(args):
         value = args[i + 1] if token == "--lang" and i + 1 < len(args) else None
         if token.startswith("--lang="):
             value = token[len("--lang=") :]
-        if value in LANGS:
+        if value in languages():
             return value
     return default_lang()
 
@@ -64,18 +65,9 @@ def _kind(error: BaseException) -> str:
     return "UsageError"
 
 
-def english_line(error: Any, args: list[str]) -> str:
-    """Return the parser's English message, naming the value typed where it did not."""
-    message = str(error.format_message()).replace("\n", " ")
-    _, value = typed_value(args, getattr(error, "param", None))
-    if value is not None and repr(value) not in message:
-        message = message.replace(": ", f": got {value!r}; ", 1)
-    return message
-
-
-def translated_line(error: Any, args: list[str], lang: str) -> str:
-    """Return the usage error's one line in ``lang`` (not English: see :func:`english_line`)."""
-    from gradguard.explain._catalog import load_catalog
+def usage_line(error: Any, args: list[str], lang: str) -> str:
+    """Return the parser's usage error as one line in ``lang``."""
+    from gradguard._catalog import load_catalog
 
     cat = load_catalog(lang, "errors")
     kind = _kind(error)
@@ -94,6 +86,8 @@ def translated_line(error: Any, args: list[str], lang: str) -> str:
             return cat.get("usage.takes_no_value", option=option)
         return cat.get("usage.bad_usage", option=option)
     if kind == "MissingParameter":
+        if getattr(param, "param_type_name", "") == "argument":
+            return cat.get("usage.missing_argument", name=getattr(param, "name", "") or "")
         name = option or str(getattr(param, "name", "") or "").upper()
         return cat.get("usage.missing", option=name)
     if kind == "BadParameter":
@@ -103,15 +97,16 @@ def translated_line(error: Any, args: list[str], lang: str) -> str:
         if rule is not None and value is not None:
             rule_id, fields = rule
             return InputError(option, value, rule_id, **fields).message(lang)
-        return cat.get("usage.bad_value", option=option)
+        # The parser's own (English) detail: another language's catalog may leave it out.
+        return cat.get("usage.bad_value", option=option, detail=message)
     found = re.match(r"No such command '(.*)'\.?$", message)
     if found:
         return cat.get("usage.no_command", command=found[1])
     extra = re.match(r"Got unexpected extra arguments? ?(?:\(s\))? ?\((.*)\)$", message)
     if extra:
         shown = ", ".join(repr(a) for a in extra[1].split())
-        return cat.get("usage.extra_args", args=shown)
-    return cat["usage.other"]
+        return cat.get("usage.extra_args", args=shown, typed=extra[1])
+    return cat.get("usage.other", detail=message)
 
 
 def _rule(error: BaseException) -> tuple[str, dict[str, Any]] | None:
@@ -135,16 +130,14 @@ def _rule(error: BaseException) -> tuple[str, dict[str, Any]] | None:
 
 
 def help_hint(error: Any, args: list[str], commands: set[str], lang: str) -> str:
-    """Return " (see 'gradguard X --help')" in ``lang`` for the error's command.
+    """Return " (see 'gradguard X --help')" in ``lang``: the error's command, else the one typed.
 
-    English names it where the parser knew the command; another language always
-    points to some help, the command's if one was typed (one of ``commands``).
+    ``commands`` are the command names (the first one of ``args`` among them is named
+    when the parser stopped before reaching it); with none, ``gradguard --help``.
     """
-    ctx = getattr(error, "ctx", None)
-    if lang == "en":
-        return f" (see 'gradguard {ctx.info_name} --help')" if ctx and ctx.parent else ""
-    from gradguard.explain._catalog import load_catalog
+    from gradguard._catalog import load_catalog
 
+    ctx = getattr(error, "ctx", None)
     name = ctx.info_name if ctx and ctx.parent else next((a for a in args if a in commands), "")
     command = f"gradguard {name}" if name else "gradguard"
     return " " + load_catalog(lang, "errors").get("usage.see_help", command=command)

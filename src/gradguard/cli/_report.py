@@ -120,7 +120,7 @@ def report(
         raise cannot_write(out, e, lang) from None
     except FontMissing as e:
         raise RuntimeFailure(e.message(lang), lang) from None
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
 
     seconds = f"{time.perf_counter() - t0:.1f}"
     written = load_catalog(lang).get("report.written", path=path.resolve(), seconds=seconds)
@@ -145,12 +145,11 @@ def serve(
         server = make_server(port)
     except OSError as e:
         raise usage(InputError("port", port, "free_port", "os_error", reason=e), lang) from None
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
 
     words = load_catalog(lang)
     real_port = server.server_address[1]
-    query = "" if lang == "en" else f"?lang={lang}"
-    url = f"http://127.0.0.1:{real_port}/{query}"
+    url = f"http://127.0.0.1:{real_port}/?lang={lang}"
     print(words.get("cli.serving", url=url), flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
@@ -180,7 +179,7 @@ def _stage_table(lang: str) -> str:
     prints), laid out by the one terminal renderer; the words come from the
     lesson's catalogs, so ``--lang bn`` reads Bengali throughout.
     """
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
     from gradguard.explain._render import TABLE_HEADERS, horizon_lines
     from gradguard.explain._table import CellStyle, render_terminal, table_cells
     from gradguard.lab import explosion_table, overflow_horizon, regime, table_to_json
@@ -286,12 +285,12 @@ def tour(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        from gradguard.explain import load_catalog
+        from gradguard._catalog import load_catalog
 
         error = InputError("out", str(out), "folder_creatable", "os_error", reason=e)
         raise usage(error, lang) from None
     err = Console(stderr=True)
-    from gradguard.explain import load_catalog
+    from gradguard._catalog import load_catalog
 
     words = load_catalog(lang)
     # Without an extra the tour runs the stages it can and names the ones it skips.
@@ -314,11 +313,11 @@ def tour(
             workers = check_jobs(available_cores() if jobs is None else jobs, "--jobs")
         except InputError as e:
             raise usage(e, lang) from None
-    if not missing["matplotlib"] and lang == "bn":
-        from gradguard.report._fonts import FontMissing, require_bengali
+    if not missing["matplotlib"]:
+        from gradguard.report._fonts import FontMissing, require_fonts
 
         try:
-            require_bengali()
+            require_fonts(lang)
         except FontMissing as e:
             raise RuntimeFailure(e.message(lang), lang) from None
     t0 = time.perf_counter()

@@ -7,8 +7,8 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from gradguard._catalog import Catalog, load_catalog
 from gradguard.experiments._names import TASK_METRICS
-from gradguard.explain._catalog import Catalog, load_catalog
 
 __all__ = ["format_summary"]
 

@@ -12,9 +12,8 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from gradguard._validate import check_whole, check_whole_list
+from gradguard._validate import check_lang, check_threshold, check_whole, check_whole_list
 from gradguard.errors import InputError
-from gradguard.explain._catalog import check_lang
 from gradguard.lab import (
     MAX_DIGITS,
     bptt,
@@ -29,7 +28,6 @@ from gradguard.lab import (
     table_to_json,
     to_exact,
 )
-from gradguard.lab._clipping import check_threshold
 from gradguard.lab._numbers import Exact, approx_powers_json, log10_abs, sci_from_log
 from gradguard.lab._recurrence import (
     MAX_TRACE_T,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from gradguard.explain._render import format_number
+from gradguard.explain._format import format_number
 
 #: Exact values with more characters than this get their scientific form beside them
 #: (``grad+sci``): 28,147,497,671,065,600 is easier to read as 2.815e+16 too.
@@ -87,7 +87,7 @@ def _value_cell(v: Any, style: CellStyle) -> str:
 
 def _sci_text(v: str) -> str:
     """``"2.815e+16"`` for an exact value's text, correctly rounded while it is short."""
-    from gradguard.explain._render import _approx_long
+    from gradguard.explain._format import _approx_long
     from gradguard.lab._numbers import sci
 
     if len(v) <= 300:

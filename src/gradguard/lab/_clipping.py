@@ -23,32 +23,19 @@ uses the seed's formula with no epsilon, exactly.
 
 from __future__ import annotations
 
-import math
 import sys
 from fractions import Fraction
-from numbers import Real
 from typing import TYPE_CHECKING, TypeVar, overload
 
 if TYPE_CHECKING:  # numpy is looked up, not imported: the lab's exact path starts without it
     import numpy as np
     import numpy.typing as npt
 
-from gradguard.errors import InputError
+from gradguard._validate import check_threshold
 
 __all__ = ["clip_by_norm", "clip_by_value", "clip_coefficient"]
 
 Scalar = TypeVar("Scalar", int, float, Fraction)
-
-
-def check_threshold(c: object, name: str = "c") -> None:
-    """Raise :class:`InputError` unless ``c`` is a finite real number > 0."""
-    # numpy registers its scalar types with `numbers`: np.floating is a Real.
-    if isinstance(c, bool) or not isinstance(c, Real):
-        raise InputError(name, c, "threshold")
-    if not isinstance(c, (int, Fraction)) and not math.isfinite(float(c)):
-        raise InputError(name, c, "threshold")
-    if c <= 0:
-        raise InputError(name, c, "threshold")
 
 
 def clip_coefficient(norm: float | Fraction, c: float | Fraction) -> float | Fraction:

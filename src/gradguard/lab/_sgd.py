@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from gradguard._validate import check_choice, check_whole
+from gradguard._validate import check_choice, check_threshold, check_whole
 from gradguard.errors import InputError
-from gradguard.lab._clipping import check_threshold, clip_by_norm
+from gradguard.lab._clipping import clip_by_norm
 from gradguard.lab._numbers import (
     Exact,
     exact_to_json,

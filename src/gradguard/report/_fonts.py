@@ -50,7 +50,7 @@ class FontMissing(RuntimeError):
 
     def message(self, lang: str = "en") -> str:
         """Return the one-line message in ``lang`` (what is missing and how to fix it)."""
-        from gradguard.explain._catalog import load_catalog
+        from gradguard._catalog import load_catalog
 
         return load_catalog(lang).get(f"fonts.{self.problem}", **self.fields)
 
@@ -106,6 +106,33 @@ def setup_fonts() -> str:
 def require_bengali() -> str:
     """Return the Bengali font family registered with matplotlib (see :func:`setup_fonts`)."""
     return setup_fonts()
+
+
+#: The font each script needs beyond matplotlib's DejaVu Sans and the browsers' own, by
+#: ISO 15924 code (a language's script is its lesson catalog's ``meta.script``).
+SCRIPT_FONTS: dict[str, str] = {"Beng": "NotoSansBengali-Regular.ttf"}
+
+
+def script_of(lang: str) -> str:
+    """Return the ISO 15924 script ``lang`` is written in (its catalog's ``meta.script``)."""
+    from gradguard._catalog import load_catalog
+
+    return load_catalog(lang)["meta.script"]
+
+
+def needs_font(lang: str) -> bool:
+    """Whether text in ``lang`` needs a font gradguard ships (:data:`SCRIPT_FONTS`)."""
+    return script_of(lang) in SCRIPT_FONTS
+
+
+def require_fonts(lang: str) -> None:
+    """Make sure the fonts ``lang``'s text needs are usable in figures (register them).
+
+    Raises:
+      FontMissing: see :func:`bengali_font`.
+    """
+    if needs_font(lang):
+        setup_fonts()
 
 
 def font_face_css(text: str) -> str:

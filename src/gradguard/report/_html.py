@@ -550,7 +550,10 @@ _MAX_EVENTS = 200
 
 
 def _word(lang: str, field: str, value: str) -> str:
-    """A record's ``action``/``kind`` in ``lang`` (the catalog's ``action_skip`` …), else as is."""
+    """A record's ``action``/``kind`` in ``lang`` (the catalog's ``action_skip`` …).
+
+    A value the record format does not define (a newer writer's) is shown as written.
+    """
     from gradguard.report._i18n import catalog
 
     return catalog(lang).get(f"{field}_{value}", value)

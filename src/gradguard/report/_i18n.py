@@ -1,34 +1,26 @@
-"""Message catalogs for the plots, the report and the explorer (English, Bengali).
+"""Message catalogs for the plots, the report and the explorer.
 
 A thin wrapper over the package's one catalog loader
-(:func:`gradguard.explain._catalog.load_catalog`, part ``"report"``): the text
-lives in ``explain/catalogs/report/<lang>.toml``, not in code. A key missing
-from a catalog falls back to English so a half-translated catalog never crashes.
+(:func:`gradguard._catalog.load_catalog`, part ``"report"``): the text lives in
+``explain/catalogs/report/<lang>.toml``, not in code. Every language has every
+key (a test checks), so a missing key is an error, not a silent English gap.
 """
 
 from __future__ import annotations
 
 import re
-from functools import cache
 
-# One list of languages, one check and one loader for the whole package: the lesson's catalogs.
-from gradguard.explain._catalog import check_lang, load_catalog
+from gradguard._catalog import load_catalog
+from gradguard._validate import check_lang
+
+__all__ = ["catalog", "check_lang", "t"]
 
 _FIELD = re.compile(r"\{([A-Za-z_0-9]+)\}")
 
 
-@cache
 def catalog(lang: str) -> dict[str, str]:
-    """Return the message catalog for ``lang`` (English keys fill any gap)."""
-    check_lang(lang)
-    base: dict[str, str] = _load("en")
-    if lang != "en":
-        base = {**base, **_load(lang)}
-    return base
-
-
-def _load(lang: str) -> dict[str, str]:
-    return load_catalog(lang, "report").section("report")
+    """Return the report's messages in ``lang`` (the catalog's ``[report]``)."""
+    return load_catalog(check_lang(lang), "report").section("report")
 
 
 def t(lang: str, key: str, **values: object) -> str:

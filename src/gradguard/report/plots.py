@@ -23,7 +23,7 @@ from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.explain._render import count
 from gradguard.records import StepRecord
-from gradguard.report._fonts import FontMissing, setup_fonts
+from gradguard.report._fonts import FontMissing, needs_font, setup_fonts
 from gradguard.report._i18n import check_lang, t
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def _figure(
     try:
         setup_fonts()
     except FontMissing:
-        if lang == "bn":  # English labels need only DejaVu Sans
+        if needs_font(lang):  # a Latin script needs only DejaVu Sans
             raise
     from matplotlib.figure import Figure
 

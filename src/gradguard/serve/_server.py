@@ -18,9 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy  # noqa: F401  # the lab imports it lazily; here it is imported once, in one thread
 
+from gradguard._catalog import SOURCE, languages, load_catalog
 from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
-from gradguard.explain._catalog import LANGS
 from gradguard.explain._render import count
 from gradguard.explain._table import CellStyle, table_cells
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
@@ -63,6 +63,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
       InputError: a missing, non-numeric or out-of-range parameter, or an
         unknown parameter name.
     """
+    from gradguard._validate import check_threshold
     from gradguard.lab import (
         explosion_table,
         gradient_log,
@@ -72,12 +73,11 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         table_to_json,
         to_exact,
     )
-    from gradguard.lab._clipping import check_threshold
     from gradguard.lab._sgd import check_lr
 
     for name in sorted(params):
         check_choice(name, "parameter", _PARAMS)
-    lang = check_lang(params.get("lang", "en"))
+    lang = check_lang(params.get("lang", SOURCE))
     T = check_whole(params.get("T", "5"), "T", 1, MAX_EXPLORER_T)
     w, h0 = to_exact(params.get("w", "2"), "w"), to_exact(params.get("h0", "1"), "h0")
     eta = check_lr(params.get("eta", "0.01"), "eta")
@@ -197,8 +197,8 @@ def _as_float(x: Any) -> float | None:
 
 def _say(params: Mapping[str, str], key: str, **values: object) -> str:
     """Return the report catalog's ``key`` in the request's ``lang`` (English if it names none)."""
-    lang = params.get("lang", "en")
-    return t(lang if lang in LANGS else "en", key, **values)
+    lang = params.get("lang", SOURCE)
+    return t(lang if lang in languages() else SOURCE, key, **values)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -228,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         pages: dict[str, bytes] = self.server.pages  # type: ignore[attr-defined]
         if url.path in ("/", "/index.html"):
-            lang = parse_qs(url.query).get("lang", ["en"])[-1]
+            lang = parse_qs(url.query).get("lang", [SOURCE])[-1]
             if lang in pages:
                 self._send(HTTPStatus.OK, pages[lang], "text/html; charset=utf-8")
             else:
@@ -244,12 +244,12 @@ class _Handler(BaseHTTPRequestHandler):
             except InputError as e:
                 # A bad value is the user's input, not a server failure: 400 with the message,
                 # in the page's language.
-                lang = params.get("lang", "en")
+                lang = params.get("lang", SOURCE)
                 self._json(
                     HTTPStatus.BAD_REQUEST,
                     {
                         "ok": False,
-                        "error": e.message(lang if lang in LANGS else "en"),
+                        "error": e.message(lang if lang in languages() else SOURCE),
                         "argument": e.argument,
                     },
                 )
@@ -273,7 +273,8 @@ def render_page(lang: str) -> bytes:
     """Return the explorer's page with its title and headings in ``lang`` (UTF-8).
 
     ``{{key}}`` in ``static/index.html`` is the report catalog's text for ``key``
-    (HTML-escaped); ``{{lang}}`` is the language code.
+    (HTML-escaped); ``{{lang}}`` is the language code and ``{{lang_options}}`` the
+    language menu's options.
 
     Raises:
       InputError: ``lang`` is not a language gradguard speaks.
@@ -282,8 +283,14 @@ def render_page(lang: str) -> bytes:
     labels = catalog(lang)
     template = resources.files("gradguard.serve").joinpath("static/index.html").read_text("utf-8")
 
+    # The language menu: every language with catalogs, named as its readers write it.
+    names = {code: html.escape(load_catalog(code)["meta.name"]) for code in languages()}
+    options = "".join(f'<option value="{code}">{name}</option>' for code, name in names.items())
+    own = {"lang": lang, "lang_options": options}
+
     def fill(m: re.Match[str]) -> str:
-        return lang if m.group(1) == "lang" else html.escape(labels[m.group(1)])
+        key = m.group(1)
+        return own[key] if key in own else html.escape(labels[key])
 
     return re.sub(r"\{\{(\w+)\}\}", fill, template).encode("utf-8")
 
@@ -295,7 +302,7 @@ def _warm_up() -> None:
     can see a half-initialised module (``numpy has no attribute 'bool_'``): the
     lab's lazy imports, the catalogs and the bounded-precision path are loaded here.
     """
-    for lang in LANGS:
+    for lang in languages():
         explorer_state({"lang": lang})
         explorer_state({"lang": lang, "w": "0.9", "T": "3000"})  # abbreviated values
         for bad in ({"T": "x"}, {"w": "nan"}, {"foo": "1"}):
@@ -314,7 +321,7 @@ def make_server(port: int = 0, *, verbose: bool = False) -> ThreadingHTTPServer:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise InputError("port", port, "port")
     _warm_up()
-    pages = {lang: render_page(lang) for lang in LANGS}
+    pages = {lang: render_page(lang) for lang in languages()}
     font = packaged_font().read_bytes()
     server = ThreadingHTTPServer((HOST, port), _Handler)
     server.daemon_threads = True

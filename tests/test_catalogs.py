@@ -1,0 +1,112 @@
+"""The message catalogs: every language tells every message, with the same placeholders.
+
+A language is its catalog files (``gradguard._catalog``); nothing in the code names one.
+"""
+
+from __future__ import annotations
+
+import ast
+import errno
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from gradguard._catalog import PARTS, SOURCE, catalog_dirs, default_lang, languages, load_catalog
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "gradguard"
+OTHERS = [lang for lang in languages() if lang != SOURCE]
+
+#: Fields the code passes that English leaves out but another language may use.
+EXTRA_FIELDS = {"frame.os_other": {"name"}, "usage.extra_args": {"args"}}
+#: Fields English uses that another language may leave out: Python's, the parser's or the
+#: operating system's own English words, and the extra arguments as typed (quoted in {args}).
+ENGLISH_ONLY = {"reason", "detail", "strerror", "typed"}
+
+
+def fields(template: str) -> set[str]:
+    return {
+        name.split(".")[0].split("[")[0]
+        for _, name, _, _ in string.Formatter().parse(template)
+        if name
+    }
+
+
+def test_languages_are_the_catalog_files():
+    stems = {p.stem for p in catalog_dirs()[-1].glob("*.toml")}
+    assert set(languages()) == stems and languages()[0] == SOURCE
+    for lang in languages():
+        meta = load_catalog(lang)
+        assert meta["meta.name"] and re.fullmatch(r"[A-Z][a-z]{3}", meta["meta.script"]), lang
+
+
+@pytest.mark.parametrize("lang", OTHERS)
+@pytest.mark.parametrize("part", PARTS)
+def test_every_language_tells_every_message_with_the_same_fields(lang, part):
+    english, other = load_catalog(SOURCE, part), load_catalog(lang, part)
+    keys = english.keys()
+    if part == "errors":
+        # A rule is told in [rules] (a phrase for the frame) or [sentences] (a whole sentence);
+        # [os] words the errno names a language chooses (English uses the system's words).
+        theirs = other.keys()
+        told = {k.replace("sentences.", "rules.", 1) for k in theirs}
+        assert len(told) == len(theirs), "a rule told twice, as a phrase and as a sentence"
+        assert {k for k in keys if not k.startswith("os.")} == {
+            k for k in told if not k.startswith("os.")
+        }
+        assert set(other.section("os")) <= set(errno.errorcode.values())
+    else:
+        assert other.keys() == keys, (sorted(keys - other.keys()), sorted(other.keys() - keys))
+    for key in keys:
+        if key.startswith("os."):
+            continue
+        theirs = key if key in other else key.replace("rules.", "sentences.", 1)
+        mine, told = fields(english[key]), fields(other[theirs])
+        if theirs.startswith("sentences."):
+            told -= {"argument", "value"}
+        assert mine - ENGLISH_ONLY <= told <= mine | EXTRA_FIELDS.get(key, set()), (key, told)
+
+
+def test_english_tells_every_rule_as_a_phrase():
+    english = load_catalog(SOURCE, "errors")
+    assert not english.section("sentences") and not english.section("os")
+
+
+def test_the_locale_picks_a_language_with_catalogs():
+    for lang in languages():
+        assert default_lang({"LANG": f"{lang}_XX.UTF-8"}) == lang
+    assert default_lang({"LC_ALL": "C.UTF-8", "LANG": OTHERS[0] if OTHERS else "x"}) == SOURCE
+    assert default_lang({"LANG": "xx_YY.UTF-8"}) == SOURCE and default_lang({}) == SOURCE
+
+
+def _lang_literals(tree: ast.AST) -> list[int]:
+    """Lines comparing something named ``lang`` with a string (``lang == "en"`` …)."""
+    hits = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            names = [node.left, *node.comparators]
+            named = any(
+                (isinstance(n, ast.Name) and "lang" in n.id)
+                or (isinstance(n, ast.Attribute) and "lang" in n.attr)
+                for n in names
+            )
+            literal = any(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in names)
+            if named and literal:
+                hits.append(node.lineno)
+    return hits
+
+
+def test_no_code_names_a_language():
+    """Languages are data: no ``lang == "en"`` branch, no language code spelled in code."""
+    found = {}
+    codes = set(languages())
+    for path in SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        lines = _lang_literals(tree)
+        for node in ast.walk(tree):  # a language's code as a string: "bn", "en"
+            if isinstance(node, ast.Constant) and node.value in codes - {SOURCE}:
+                lines.append(node.lineno)
+        if lines:
+            found[str(path.relative_to(SRC))] = sorted(lines)
+    assert found == {}

@@ -1,0 +1,154 @@
+"""gradguard._validate: one meaning per kind of value; every refusal a rule id, in any language."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradguard._catalog import languages
+from gradguard._validate import (
+    check_bool,
+    check_fraction,
+    check_number,
+    check_out_file,
+    check_out_folder,
+    check_suffix,
+    check_threshold,
+)
+from gradguard.errors import InputError, rule_ids
+
+NOT_NUMBERS = [True, False, np.bool_(True), "1.0", "2", None, [1.0], 1j, object()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.integers() | st.fractions())
+def test_a_threshold_is_a_finite_number_above_zero(x):
+    ok = not (isinstance(x, float) and not math.isfinite(x)) and x > 0
+    if ok:
+        assert check_threshold(x) == x
+    else:
+        with pytest.raises(InputError) as e:
+            check_threshold(x, "max_norm")
+        assert e.value.rule_id == "threshold" and e.value.argument == "max_norm"
+
+
+@pytest.mark.parametrize("bad", [*NOT_NUMBERS, 0, -1, 0.0, -0.0, math.nan, math.inf, -math.inf])
+def test_a_threshold_refuses(bad):
+    with pytest.raises(
+        InputError, match=r"^c must be a finite number > 0 \(the clipping threshold\)"
+    ):
+        check_threshold(bad, "c")
+
+
+def test_inf_is_a_threshold_only_where_allowed():
+    assert check_threshold(math.inf, allow_inf=True) == math.inf
+    assert (
+        check_threshold(np.float32(2.5)) == 2.5 and type(check_threshold(np.float32(2.5))) is float
+    )
+    assert check_threshold(Fraction(1, 3)) == Fraction(1, 3)  # exact stays exact (the lab)
+    assert check_threshold(10**400) == 10**400
+    with pytest.raises(InputError) as e:
+        check_threshold(-math.inf, "z_thresh", allow_inf=True)
+    assert e.value.rule_id == "threshold_or_inf"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_a_fraction_lies_strictly_between_zero_and_one(x):
+    if 0 < x < 1:
+        assert check_fraction(x, "alpha") == x
+    else:
+        with pytest.raises(InputError, match=r"^alpha must be a number in \(0, 1\), got "):
+            check_fraction(x, "alpha")
+    if 0 <= x < 1:
+        assert check_fraction(x, "p", closed_low=True) == x
+    else:
+        with pytest.raises(InputError, match=r"in \[0, 1\)"):
+            check_fraction(x, "p", closed_low=True)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "bad", "says"),
+    [
+        ({}, math.nan, "x must be a finite number, got nan."),
+        ({}, math.inf, "x must be a finite number, got inf."),
+        ({"allow_inf": True}, math.nan, "x must be a number, got nan."),
+        ({"above": 0}, 0, "x must be a finite number > 0, got 0."),
+        ({"minimum": 0}, -1, "x must be a finite number ≥ 0, got -1."),
+        ({"minimum": 0, "allow_inf": True}, -1, "x must be a number ≥ 0, got -1."),
+        ({"minimum": 1}, 0.5, "x must be a number ≥ 1, got 0.5."),
+        ({"above": 1}, 1, "x must be a number > 1, got 1."),
+        ({"maximum": 2}, 3, "x must be a number ≤ 2, got 3."),
+        ({"below": 2}, 2, "x must be a number < 2, got 2."),
+        ({"above": 0, "maximum": 100}, 0, "x must be a number in (0, 100], got 0."),
+        ({"minimum": 0.5, "below": 1}, 1, "x must be a number in [0.5, 1), got 1."),
+        ({}, "3", "x must be a finite number, got '3'."),
+        ({}, True, "x must be a finite number, got True."),
+    ],
+)
+def test_a_number_refused_says_every_bound(bounds, bad, says):
+    with pytest.raises(InputError) as e:
+        check_number(bad, "x", **bounds)
+    assert str(e.value) == says
+
+
+def test_numbers_accepted():
+    assert check_number(np.int64(3), "x") == 3.0 and check_number(Fraction(1, 4), "x") == 0.25
+    assert check_number(-math.inf, "x", allow_inf=True) == -math.inf
+    assert check_number(10**300, "x", above=0) == 1e300
+    with pytest.raises(InputError, match="within float64's range"):
+        check_number(10**400, "x")
+    with pytest.raises(TypeError):
+        check_number(1, "x", minimum=0, above=0)  # a caller's mistake
+
+
+def test_flags_are_true_or_false():
+    assert check_bool(True, "foreach") is True and check_bool(np.bool_(False), "f") is False
+    for bad in (1, 0, "yes", None):
+        with pytest.raises(InputError, match=r"^foreach must be True or False, got "):
+            check_bool(bad, "foreach")
+
+
+def test_paths(tmp_path):
+    assert check_suffix(tmp_path / "a.PNG", "plot", (".png", ".svg")).name == "a.PNG"
+    with pytest.raises(
+        InputError, match=r"plot must be a path ending in \.png, \.svg, got '.*a\.pdf'"
+    ):
+        check_suffix(tmp_path / "a.pdf", "plot", (".png", ".svg"))
+    assert check_out_file(tmp_path / "r.html") == tmp_path / "r.html"
+    with pytest.raises(InputError, match="must be a file path, not a folder"):
+        check_out_file(tmp_path)
+    with pytest.raises(InputError, match=r"must be a file in an existing folder, got .* Create '"):
+        check_out_file(tmp_path / "no" / "r.html")
+    made = check_out_folder(tmp_path / "a" / "b")
+    assert made.is_dir() and list(made.iterdir()) == []  # the probe is gone
+    (tmp_path / "f").write_text("")
+    with pytest.raises(InputError) as e:
+        check_out_folder(tmp_path / "f" / "sub")
+    assert e.value.rule_id == "folder_usable" and e.value.hint_id == "os_error"
+    with pytest.raises(InputError, match="must be an existing folder"):
+        check_out_folder(tmp_path / "nope", create=False)
+
+
+@pytest.mark.parametrize("lang", languages())
+def test_every_refusal_here_is_a_rule_id_told_in_every_language(lang, tmp_path):
+    calls = [
+        lambda: check_threshold(0),
+        lambda: check_threshold(0, allow_inf=True),
+        lambda: check_fraction(2, "alpha"),
+        lambda: check_number(-1, "x", minimum=0),
+        lambda: check_number("x", "x", allow_inf=True, minimum=0),
+        lambda: check_bool(1, "b"),
+        lambda: check_suffix("a.pdf", "p", (".png",)),
+        lambda: check_out_file(tmp_path),
+    ]
+    for call in calls:
+        with pytest.raises(InputError) as e:
+            call()
+        assert e.value.rule_id in rule_ids()
+        assert e.value.message(lang)
