@@ -13,8 +13,6 @@ import re
 from gradguard._catalog import load_catalog
 from gradguard._validate import check_lang
 
-__all__ = ["catalog", "check_lang", "t"]
-
 _FIELD = re.compile(r"\{([A-Za-z_0-9]+)\}")
 
 
