@@ -172,7 +172,9 @@ def catalog_files() -> list[Path]:
 
 
 def catalog_strings(path: Path) -> list[str]:
-    return strings(tomllib.loads(path.read_text("utf-8")))
+    data = tomllib.loads(path.read_text("utf-8"))
+    data.get("meta", {}).pop("script", None)  # an ISO 15924 code ("Beng"), not prose
+    return strings(data)
 
 
 def bengali_paragraphs(text: str) -> list[str]:
