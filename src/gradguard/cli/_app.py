@@ -28,6 +28,7 @@ COMMAND_ORDER = (
     "table",
     "sgd",
     "clip",
+    "exercises",
     "flow",
     "remedies",
     "replay",

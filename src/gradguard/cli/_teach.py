@@ -1,0 +1,71 @@
+"""Teaching material: ``exercises`` — a worksheet and its answer key, generated from the lab.
+
+$ gradguard exercises --lang bn --seed 7 --count 8 --out sheets/
+
+Writes ``worksheet-LANG-SEED.md``/``.html`` and ``answers-LANG-SEED.md``/``.html`` into the
+folder (each file atomically) and prints their paths. The same seed gives the same
+problems in every language.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gradguard.cli._app import app, cannot_write, command_lang, lang_option, usage
+from gradguard.errors import InputError
+
+
+@app.command()
+def exercises(
+    lang: str | None = lang_option(),
+    seed: str = typer.Option(
+        "1",
+        "--seed",
+        metavar="N",
+        help="The problem set's number (0 … 4294967295): the same number, the same problems.",
+    ),
+    count: str = typer.Option(
+        "8", "--count", metavar="K", help="How many problems, 1 … 40 (8: one of each kind)."
+    ),
+    out: Path = typer.Option(
+        Path("gradguard-exercises"),
+        "--out",
+        "-o",
+        help="Folder for the worksheet and the answer key (created if missing).",
+    ),
+) -> None:
+    """Write a worksheet and its answer key (Markdown and printable HTML), exact answers."""
+    from gradguard._atomic import check_writable, write_text_atomic
+    from gradguard._validate import check_whole
+    from gradguard.explain._exercises import MAX_SEED, exercises, render_sheet
+
+    language = command_lang(lang)
+    try:
+        problems = exercises(seed, count)
+    except InputError as e:
+        raise usage(e, language, count="--count") from None
+    number = check_whole(seed, "seed", 0, MAX_SEED)  # as exercises() read it
+    if out.exists() and not out.is_dir():
+        raise usage(InputError("out", str(out), "folder"), language)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        check_writable(out)
+    except OSError as e:
+        error = InputError("out", str(out), "folder_usable", "os_error", reason=e)
+        raise usage(error, language) from None
+    from gradguard.report._worksheet import render_sheet_html
+
+    written = []
+    for answers, stem in ((False, "worksheet"), (True, "answers")):
+        name = f"{stem}-{language}-{number}"
+        md = render_sheet(problems, language, seed=number, answers=answers)
+        page = render_sheet_html(problems, language, seed=number, answers=answers)
+        for path, text in ((out / f"{name}.md", md), (out / f"{name}.html", page)):
+            try:
+                written.append(write_text_atomic(path, text))
+            except OSError as e:
+                raise cannot_write(path, e, language) from None
+    for path in written:
+        print(path)

@@ -1,0 +1,70 @@
+"""KaTeX inlined into a self-contained page: formulas typeset offline, in one file.
+
+The package vendors KaTeX (``gradguard/serve/static/vendor/katex``, MIT licence, from
+npm; ``tools/vendor_katex.py``). A page gradguard writes as one file — the report, the
+worksheets — carries it inline: the stylesheet with its fonts as ``data:`` URLs, the
+script, and KaTeX's auto-render, which typesets every ``$…$`` (inline) and ``$$…$$``
+(display) in the page when it loads. Nothing is fetched; a browser without JavaScript
+shows the LaTeX source, which still reads.
+
+Only the fonts gradguard's formulas use are inlined (Main, Math italic, AMS and the
+four sizes of big operators and delimiters, about 140 kB): the others (Caligraphic,
+Fraktur, Script, SansSerif, Typewriter) serve ``\\mathcal``-style commands the pages
+never write.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from functools import cache
+from pathlib import Path
+
+__all__ = ["KATEX_DIR", "katex_head"]
+
+#: The vendored KaTeX (read from the installed package).
+KATEX_DIR = Path(__file__).resolve().parents[1] / "serve" / "static" / "vendor" / "katex"
+#: The font files inlined (the rest are left out, see the module's docstring).
+FONTS = (
+    "KaTeX_Main-Regular",
+    "KaTeX_Main-Bold",
+    "KaTeX_Main-Italic",
+    "KaTeX_Math-Italic",
+    "KaTeX_AMS-Regular",
+    "KaTeX_Size1-Regular",
+    "KaTeX_Size2-Regular",
+    "KaTeX_Size3-Regular",
+    "KaTeX_Size4-Regular",
+)
+#: auto-render's call: ``$$…$$`` display math, ``$…$`` inline; an error shows the source.
+_RENDER = (
+    "document.addEventListener('DOMContentLoaded',function(){"
+    "renderMathInElement(document.body,{delimiters:["
+    "{left:'$$',right:'$$',display:true},{left:'$',right:'$',display:false}],"
+    "ignoredTags:['script','noscript','style','textarea','pre','code'],"
+    "throwOnError:false})});"
+)
+
+
+def _font_face(rule: re.Match[str]) -> str:
+    """One ``@font-face`` rule with its WOFF2 file inlined, or ``""`` for a font left out."""
+    found = re.search(r"url\(fonts/([\w-]+)\.woff2\)", rule[0])
+    if found is None or found[1] not in FONTS:
+        return ""
+    data = base64.b64encode((KATEX_DIR / "fonts" / f"{found[1]}.woff2").read_bytes())
+    src = f'src:url(data:font/woff2;base64,{data.decode("ascii")}) format("woff2")'
+    return re.sub(r"src:[^;}]*", src, rule[0])
+
+
+@cache
+def katex_head() -> str:
+    """Return the ``<style>`` and ``<script>`` elements that typeset a page's math offline.
+
+    Put the result in the page's ``<head>``; write formulas in the body as LaTeX between
+    ``$`` (inline) or ``$$`` (display). Text inside ``<pre>`` and ``<code>`` is left alone.
+    """
+    css = (KATEX_DIR / "katex.min.css").read_text(encoding="utf-8")
+    css = re.sub(r"@font-face\{[^}]*\}", _font_face, css)
+    js = (KATEX_DIR / "katex.min.js").read_text(encoding="utf-8")
+    auto = (KATEX_DIR / "contrib" / "auto-render.min.js").read_text(encoding="utf-8")
+    return f"<style>{css}</style>\n<script>{js}</script>\n<script>{auto}\n{_RENDER}</script>"
