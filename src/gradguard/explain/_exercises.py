@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from gradguard._catalog import Catalog, load_catalog
 from gradguard._validate import check_whole
-from gradguard.explain._catalog import Catalog, load_catalog
 from gradguard.explain._render import _base, _factor, format_number
 from gradguard.lab import (
     SEED_TABLE,

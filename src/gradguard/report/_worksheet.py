@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 
-from gradguard.explain._catalog import load_catalog
+from gradguard._catalog import load_catalog
 from gradguard.explain._exercises import Problem, sheet_blocks
 from gradguard.report._fonts import BENGALI_FAMILY_CSS, font_face_css
 from gradguard.report._katex import katex_head
