@@ -8,7 +8,10 @@ Two markers, each on a line of its own in a page's Markdown:
 - ``<!-- gradguard-run: ARGS -->`` becomes a text block with ``$ gradguard ARGS`` and that
   command's output, run at build time (a non-zero exit status fails the build);
   ``<!-- gradguard-run-wrapped: ARGS -->`` does the same with long lines wrapped (for
-  prose such as the lesson; ``docs/stylesheets/extra.css``).
+  prose such as the lesson; ``docs/stylesheets/extra.css``);
+  ``<!-- gradguard-run-markdown: ARGS -->`` puts the output in the page as Markdown (for
+  ``explain --format markdown``: its LaTeX formulas are typeset like the page's own), its
+  headings two levels down so they nest under the page's.
 
 Loaded by mkdocs.yml (``hooks: [tools/mkdocs/cli_pages.py]``).
 """
@@ -25,7 +28,7 @@ from typing import Any
 import typer
 
 MARKER = "<!-- gradguard-cli-reference -->"
-RUN = re.compile(r"^<!-- gradguard-run(-wrapped)?: (.+?) -->$", re.MULTILINE)
+RUN = re.compile(r"^<!-- gradguard-run(-wrapped|-markdown)?: (.+?) -->$", re.MULTILINE)
 
 
 def _cell(text: str) -> str:
@@ -78,8 +81,8 @@ def command_reference() -> str:
     return "\n\n".join(parts)
 
 
-def run_output(args: str) -> str:
-    """Run ``gradguard ARGS`` and return a fenced block of the command and its stdout."""
+def run_stdout(args: str) -> str:
+    """Run ``gradguard ARGS`` (a non-zero exit status fails the build) and return its stdout."""
     env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LANG": "C.UTF-8", "LC_ALL": ""}
     done = subprocess.run(
         [sys.executable, "-m", "gradguard", *shlex.split(args)],
@@ -91,8 +94,18 @@ def run_output(args: str) -> str:
     )
     if done.returncode != 0:
         raise RuntimeError(f"gradguard {args} exited {done.returncode}: {done.stderr.strip()}")
-    lines = [line.rstrip() for line in done.stdout.rstrip().splitlines()]
+    return done.stdout
+
+
+def run_output(args: str) -> str:
+    """Run ``gradguard ARGS`` and return a fenced block of the command and its stdout."""
+    lines = [line.rstrip() for line in run_stdout(args).rstrip().splitlines()]
     return "```text\n$ gradguard " + args + "\n" + "\n".join(lines) + "\n```"
+
+
+def run_markdown(args: str) -> str:
+    """Run ``gradguard ARGS`` and return its Markdown output, headings two levels down."""
+    return re.sub(r"^(#{1,4}) ", r"##\1 ", run_stdout(args), flags=re.MULTILINE)
 
 
 def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
@@ -100,6 +113,8 @@ def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
         markdown = markdown.replace(MARKER, command_reference())
 
     def replace(m: re.Match[str]) -> str:
+        if m.group(1) == "-markdown":
+            return run_markdown(m.group(2))
         block = run_output(m.group(2))
         if m.group(1):
             return f'<div class="gradguard-wrapped" markdown>\n\n{block}\n\n</div>'
