@@ -248,6 +248,9 @@ def test_file_errors_in_bengali_for_what_the_cli_cannot_make(tmp_path):
         ),
         "log_is_folder": FileError("runs", "log_is_folder"),  # (replay reads logs too)
         "no_log": FileError("x.jsonl", "no_log"),
+        # the doctor's --skip file
+        "no_skip_list": FileError("skip.json", "no_skip_list"),
+        "not_skip_list": FileError("skip.json", "not_skip_list"),
     }
     assert set(made) | set(BAD_INPUTS) >= file_problems()
     assert str(made["unreadable"]) == "s.csv: cannot be read (Permission denied)."

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import typer
 
 # Each command module registers its commands on `app` when imported.
-from gradguard.cli import _experiments, _guard, _lab, _report, _teach  # noqa: F401
+from gradguard.cli import _doctor, _experiments, _guard, _lab, _report, _teach  # noqa: F401
 from gradguard.cli._app import (
     EXTRAS,
     Failure,

@@ -32,6 +32,7 @@ COMMAND_ORDER = (
     "flow",
     "remedies",
     "replay",
+    "doctor",
     "guard",
     "report",
     "serve",

@@ -30,11 +30,13 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from gradguard.doctor import Diagnosis
     from gradguard.experiments import RunSummary
 
 __all__ = [
     "FORMATS",
     "figure_bytes",
+    "plot_diagnosis",
     "plot_explosion",
     "plot_flow_heatmap",
     "plot_gradient_flow",
@@ -654,6 +656,105 @@ def plot_log_timeline(
     axes[0][0].set_title(t(lang, "title_timeline", source=source or "log"), fontsize=10)
     # Outside the axes: the marked steps (the point of this plot) sit anywhere, often at the top.
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def plot_diagnosis(diagnosis: Diagnosis, *, lang: str = "en") -> Figure:
+    """Draw what the log doctor found: the run, its bad episodes, and the layers.
+
+    Panels, sharing the step axis: the loss (when recorded); the pre-clip gradient norm
+    with the spike rule's threshold, each bad step marked by its kind (non-finite ones at
+    the top edge: a NaN has no height) and rollbacks as vertical lines; and, when the
+    log has per-layer norms, each layer's norm — the layer the doctor names (the one
+    that grew) drawn bold.
+
+    Args:
+      diagnosis: a :class:`gradguard.doctor.Diagnosis`.
+      lang: ``"en"`` or ``"bn"``.
+    """
+    records = diagnosis.steps
+    steps = np.array([r.step for r in records])
+    loss = _series(records, "loss")
+    layered = [r for r in records if r.layer_norms]
+    panels = ["loss"] if np.isfinite(loss).any() else []
+    panels += ["norm"] + (["layers"] if len(layered) >= 2 else [])
+    heights = {"loss": 2.0, "norm": 3.0, "layers": 2.4}
+    fig, axes = _figure(
+        lang,
+        len(panels),
+        1,
+        (10.5, 1.4 + sum(heights[p] for p in panels)),
+        sharex=True,
+        gridspec_kw={"height_ratios": [heights[p] for p in panels]},
+    )
+    ax_of = {p: axes[i][0] for i, p in enumerate(panels)}
+    ax = ax_of["norm"]
+    pre = _positive(_series(records, "grad_norm"))
+    ax.plot(steps, pre, color="tab:blue", lw=1.1, label=t(lang, "legend_pre_clip"))
+    spike = _series(records, "spike_threshold")
+    if np.isfinite(spike).any():
+        ax.plot(steps, spike, color="crimson", lw=0.9, ls="-.", label=t(lang, "legend_spike_rule"))
+    if np.isfinite(pre).any():
+        ax.set_yscale("log")
+        top = np.nanmax(pre)
+    else:
+        top = 1.0
+    index = {r.step: i for i, r in enumerate(records)}
+    for kind, legend, color, marker in (
+        ("spike", "legend_spike", "tab:orange", "o"),
+        ("nonfinite", "legend_nonfinite", "crimson", "X"),
+    ):
+        sel = [
+            index[s]
+            for e in diagnosis.episodes
+            for s, k in zip(e.steps, e.kinds, strict=True)
+            if k == kind
+        ]
+        if sel:
+            at = [pre[i] if np.isfinite(pre[i]) else top for i in sel]
+            ax.scatter(steps[sel], at, color=color, marker=marker, s=45, zorder=3,
+                       label=f"{t(lang, legend)} ({len(sel)})")  # fmt: skip
+    for r in records:
+        if r.action == "rollback":
+            for a in ax_of.values():
+                a.axvline(r.step, color="black", lw=0.6, alpha=0.4)
+    ax.set_ylabel(t(lang, "axis_grad_norm"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    if "loss" in ax_of:
+        la = ax_of["loss"]
+        la.plot(steps, loss, color="tab:red", lw=1.1)
+        finite = loss[np.isfinite(loss)]
+        if finite.size and finite.min() > 0 and finite.max() / finite.min() > 100:
+            la.set_yscale("log")
+        la.set_ylabel(t(lang, "axis_loss"))
+        la.grid(True, alpha=0.3)
+    if "layers" in ax_of:
+        lx = ax_of["layers"]
+        names: list[str] = []
+        for r in layered:
+            names += [n for n in r.layer_norms or {} if n not in names]
+        xs = np.array([r.step for r in layered])
+        for name, color in zip(names, _colors(len(names)), strict=True):
+            ys = _positive(np.array([(r.layer_norms or {}).get(name, np.nan) for r in layered]))
+            bold = name == diagnosis.growing_layer
+            lx.plot(xs, ys, color=color, lw=2.2 if bold else 0.9, alpha=1.0 if bold else 0.7,
+                    label=name)  # fmt: skip
+        if np.isfinite(pre).any():
+            lx.set_yscale("log")
+        lx.set_ylabel(t(lang, "axis_layer_norm"))
+        lx.grid(True, alpha=0.3)
+        lx.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    axes[-1][0].set_xlabel(t(lang, "axis_step"))
+    axes[0][0].set_title(
+        t(
+            lang,
+            "title_doctor",
+            run=diagnosis.run or "log",
+            cause=t(lang, f"cause_{diagnosis.cause}"),
+        ),
+        fontsize=10,
+    )
     return fig
 
 

@@ -1,0 +1,164 @@
+"""The diagnosis in words: each finding's sentence from the catalogs, its evidence formatted.
+
+The sentences live in the message catalogs' ``[doctor]`` section (English and Bengali);
+this module only formats the evidence (steps as ranges, numbers to 3 significant
+digits) and fills them in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from gradguard._catalog import Catalog, load_catalog
+from gradguard.doctor._diagnose import TOPICS, Diagnosis, Finding
+
+__all__ = ["render_text", "sentence", "to_json"]
+
+_SHOW_STEPS = 8  # step numbers quoted in one sentence before "… (+N)"
+
+
+def _g(x: Any) -> str:
+    """A number to 3 significant digits (``"–"`` when missing)."""
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int):
+        return f"{x:,}"
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.3g}"
+
+
+def steps_text(steps: Sequence[int]) -> str:
+    """Steps as ranges: ``[3, 4, 5, 9]`` → ``"3–5, 9"``; long lists end in ``"… (+N)"``."""
+    if not steps:
+        return "–"
+    ranges: list[list[int]] = []
+    for s in steps:
+        if ranges and s == ranges[-1][1] + 1:
+            ranges[-1][1] = s
+        else:
+            ranges.append([s, s])
+    parts = [f"{a}" if a == b else f"{a}–{b}" for a, b in ranges]
+    if len(parts) > _SHOW_STEPS:
+        return ", ".join(parts[:_SHOW_STEPS]) + f", … (+{len(parts) - _SHOW_STEPS})"
+    return ", ".join(parts)
+
+
+def _batch(b: Any) -> str:
+    return json.dumps(b, ensure_ascii=False)
+
+
+def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
+    ev = f.evidence
+    out: dict[str, str] = {}
+    for k, v in ev.items():
+        if isinstance(v, list) and all(isinstance(x, int) for x in v):
+            out[k] = steps_text(v)
+        elif isinstance(v, float) and k in ("share",):
+            out[k] = f"{100 * v:.1f}%"
+        else:
+            out[k] = _g(v) if isinstance(v, (int, float)) or v is None else str(v)
+    key = f.key
+    if key in ("episode_spike", "episode_nonfinite"):
+        out["ratio_part"] = (
+            cat.get("doctor.ratio_part", ratio=_g(ev["ratio"]), baseline=_g(ev["baseline"]))
+            if ev.get("ratio") is not None
+            else ""
+        )
+        loss = ev.get("loss")
+        out["loss_part"] = cat.get("doctor.loss_part", loss=_g(loss)) if loss is not None else ""
+        out["at"] = cat.get(
+            "doctor.at_one" if len(ev["steps"]) == 1 else "doctor.at_many", steps=out["steps"]
+        )
+        out["actions"] = ", ".join(cat[f"doctor.action_{a}"] for a in ev["actions"])
+    elif key == "layers_nonfinite":
+        out["layers"] = ", ".join(ev["layers"])
+    elif key == "layer_grows":
+        out["early_steps"] = "–".join(str(s) for s in ev["early_steps"])
+        out["late_steps"] = "–".join(str(s) for s in ev["late_steps"])
+    elif key == "batch_recurs":
+        out["batch"] = _batch(ev["batch"])
+        out["more"] = (
+            cat.get("doctor.batch_recurs_more", n=ev["batches"]) if ev["batches"] > 1 else ""
+        )
+    elif key == "skip_batches":
+        out["batches"] = ", ".join(_batch(b) for b in ev["batches"][:_SHOW_STEPS])
+        if len(ev["batches"]) > _SHOW_STEPS:
+            out["batches"] += f", … (+{len(ev['batches']) - _SHOW_STEPS})"
+    elif key == "replay_rule":
+        out["first_part"] = (
+            cat.get("doctor.first_part", first=ev["first"]) if ev["first"] is not None else ""
+        )
+        out["per_k"] = f"{ev['per_k']:.1f}"
+    return out
+
+
+def sentence(f: Finding, lang: str = "en") -> str:
+    """Return the finding as one sentence (or two) in ``lang``, its evidence filled in."""
+    cat = load_catalog(lang)
+    return cat.get(f"doctor.{f.key}", **_fields(f, cat))
+
+
+def _title(d: Diagnosis, cat: Catalog) -> str:
+    return cat.get("doctor.cause_line", cause=cat[f"doctor.cause_{d.cause}"])
+
+
+def to_json(log: str, diagnoses: Sequence[Diagnosis], lang: str = "en") -> dict[str, Any]:
+    """Return the diagnoses as JSON-ready data: each finding's evidence and its sentence."""
+    return {
+        "log": log,
+        "runs": [
+            {
+                "run": d.run,
+                "steps": len(d.steps),
+                "cause": d.cause,
+                "bad_steps": d.bad_steps,
+                "growing_layer": d.growing_layer,
+                "findings": [
+                    {
+                        "topic": f.topic,
+                        "key": f.key,
+                        "cannot_tell": f.cannot_tell,
+                        "evidence": _jsonable(f.evidence),
+                        "text": sentence(f, lang),
+                    }
+                    for f in d.findings
+                ],
+            }
+            for d in diagnoses
+        ],
+    }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def render_text(log: str, diagnoses: Sequence[Diagnosis], lang: str = "en") -> str:
+    """Return the diagnoses as plain text: per run, its cause, then the findings by topic."""
+    cat = load_catalog(lang)
+    lines: list[str] = []
+    for d in diagnoses:
+        head = log + (cat.get("replay.run", run=d.run) if d.run else "")
+        lines += [head, _title(d, cat)]
+        for topic in TOPICS:
+            found = [f for f in d.findings if f.topic == topic]
+            if not found:
+                continue
+            lines += ["", cat[f"doctor.topic_{topic}"]]
+            for f in found:
+                mark = cat["doctor.cannot_tell_mark"] if f.cannot_tell else "-"
+                lines.append(f"  {mark} {sentence(f, lang)}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

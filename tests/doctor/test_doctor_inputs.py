@@ -1,0 +1,172 @@
+"""The doctor's inputs: bad logs (the same one-line errors as ``replay``), skip lists,
+re-run records, the figure, and properties of its claims on any log."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gradguard.cli import main
+from gradguard.doctor import diagnose, read_skip_file, render_text, sentence
+from gradguard.errors import FileError
+from gradguard.records import RunLog, StepRecord, read_log, write_log
+
+from ..glossary import latin_words, rejected_variants
+
+
+def _err(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, err.strip()
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "not_json", "no_norms", "version"])
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_bad_logs_get_replays_one_line_errors(kind, lang, tmp_path, capsys):
+    path = tmp_path / "run.jsonl"
+    if kind == "folder":
+        path = tmp_path
+    elif kind == "not_json":
+        path.write_text('{"v":1,"type":"step","step":0}\nnot json\n')
+    elif kind == "no_norms":
+        path.write_text('{"v":1,"type":"run"}\n{"v":1,"type":"step","step":0,"loss":1.0}\n')
+    elif kind == "version":
+        path.write_text('{"v":7,"type":"step","step":0}\n')
+    replay = _err(["replay", str(path), "--lang", lang], capsys)
+    doctor = _err(["doctor", str(path), "--lang", lang], capsys)
+    assert doctor == replay
+    assert doctor[0] == 2 and len(doctor[1].splitlines()) == 1
+
+
+def _log(tmp_path, records, name="run.jsonl"):
+    path = tmp_path / name
+    write_log(path, records)
+    return path
+
+
+def _steps(n, bad=(), batch=None, **extra):
+    out = []
+    for i in range(n):
+        r = StepRecord(step=i, loss=1.0, grad_norm=1.0 + 0.01 * (i % 7), lr=0.1)
+        if i in bad:
+            r = StepRecord(step=i, loss=1.0, grad_norm=500.0, kind="spike", action="skip",
+                           flagged_by="spike-mad", lr=0.1)  # fmt: skip
+            if batch is not None:
+                r.extra["batch"] = batch(i)
+            r.extra.update(extra.get(i, {}) if isinstance(extra.get(i), dict) else {})
+        out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("form", ["lightning", "gradguard"])
+def test_skip_list_beside_the_log(form, tmp_path, capsys):
+    path = _log(tmp_path, _steps(60, bad=(20, 45), batch=lambda i: i))
+    skip = tmp_path / "skip.json"
+    if form == "lightning":  # SpikeDetection's file: the spiking batch and the one before
+        skip.write_text(json.dumps([19, 20]))
+    else:
+        skip.write_text(json.dumps({"steps": [[45, 45]], "batches": [20]}))
+    assert main(["doctor", str(path), "--skip", str(skip), "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)["runs"]
+    (f,) = [f for f in run["findings"] if f["key"] == "skip_file"]
+    assert f["evidence"]["by_batch"] == [20]
+    assert f["evidence"]["by_step"] == ([] if form == "lightning" else [45])
+
+
+@pytest.mark.parametrize("content", ["not json", '{"x": 1}', '["a", "b"]', "[true]", "3"])
+def test_bad_skip_file_is_one_line(content, tmp_path, capsys):
+    path = _log(tmp_path, _steps(30))
+    skip = tmp_path / "skip.json"
+    skip.write_text(content)
+    with pytest.raises(FileError, match="not a skip list"):
+        read_skip_file(skip)
+    code, err = _err(["doctor", str(path), "--skip", str(skip)], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "skip.json" in err
+    code, err = _err(["doctor", str(path), "--skip", str(tmp_path / "none.json")], capsys)
+    assert code == 2 and "no such file" in err
+
+
+def test_reruns_are_read_when_recorded(tmp_path):
+    records = _steps(80, bad=(30, 60))
+    records[30].extra["rerun"] = {"verdict": "transient", "grad_norm": 1.02}
+    records[60].extra["rerun"] = "reproducible"
+    d = diagnose(read_log(_log(tmp_path, records)).runs[0])
+    (f,) = [f for f in d.findings if f.key == "reruns"]
+    assert f.evidence["transient"] == [30] and f.evidence["reproducible"] == [60]
+    assert "no_reruns" not in d.messages()
+
+
+def test_the_figure(logs, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    for lang in ("en", "bn"):
+        out = tmp_path / f"doctor-{lang}.png"
+        assert main(["doctor", str(logs["lr_high"]), "--plot", str(out), "--lang", lang]) == 0
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    code, err = _err(["doctor", str(logs["clean"]), "--plot", str(tmp_path / "x.gif")], capsys)
+    assert code == 2 and "--plot" in err
+
+
+def test_bengali_output_is_bengali(logs, capsys):
+    for path in logs.values():
+        assert main(["doctor", str(path), "--lang", "bn"]) == 0
+        out = capsys.readouterr().out
+        # The rules' own descriptions (median+6·MAD…) and the layers' names stay as they are.
+        body = "\n".join(line for line in out.splitlines()[1:] if "window=" not in line)
+        assert latin_words(body, frozenset({"inp", "hidden", "out"})) == set()
+        assert rejected_variants(body) == set()
+
+
+# -- properties: every claim against an independent count of the records --------------
+
+_kinds = st.sampled_from(["ok", "ok", "ok", "clipped", "spike", "nonfinite"])
+
+
+@st.composite
+def runs(draw):
+    n = draw(st.integers(1, 120))
+    records = []
+    for i in range(n):
+        kind = draw(_kinds)
+        norm = draw(st.floats(0.01, 1e4)) if kind != "nonfinite" else math.nan
+        action = "step" if kind in ("ok", "clipped") else draw(st.sampled_from(["skip", "step"]))
+        r = StepRecord(step=i, loss=1.0 if kind != "nonfinite" else math.nan, grad_norm=norm,
+                       kind=kind, action=action, lr=0.1, clipped=kind == "clipped",
+                       threshold=1.0, grad_finite=kind != "nonfinite",
+                       loss_finite=kind != "nonfinite")  # fmt: skip
+        if kind in ("spike", "nonfinite") and draw(st.booleans()):
+            r.extra["batch"] = draw(st.integers(0, 5))
+        records.append(r)
+    return records
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=runs())
+def test_claims_hold_on_any_run(records):
+    d = diagnose(RunLog(None, {}, records))
+    bad = [r.step for r in records if r.kind in ("spike", "nonfinite")]
+    assert d.bad_steps == bad
+    # Episodes are maximal runs of consecutive bad records.
+    flags = [r.kind in ("spike", "nonfinite") for r in records]
+    runs_of_bad = sum(f and (i == 0 or not flags[i - 1]) for i, f in enumerate(flags))
+    assert len(d.episodes) == runs_of_bad
+    assert (d.cause in ("clean", "layer_growth")) == (not bad)
+    for f in d.findings:
+        if f.key == "guard_did":
+            skipped = sum(r.action == "skip" for r in records)
+            assert f.evidence["skipped"] == skipped and f.evidence["lost"] == skipped
+            assert f.evidence["taken_bad"] == sum(
+                r.action == "step" and r.kind in ("spike", "nonfinite") for r in records
+            )
+        if f.key == "batch_recurs":
+            ids = [r.extra["batch"] for r in records if "batch" in r.extra]
+            assert ids.count(f.evidence["batch"]) == f.evidence["n"] >= 2
+    for lang in ("en", "bn"):
+        text = render_text("log", [d], lang)
+        assert "{" not in text
+        for f in d.findings:
+            assert sentence(f, lang)
