@@ -10,13 +10,14 @@ in ``gradguard/explain/catalogs/``, one per part and language:
 * ``"lesson"`` — ``{lang}.toml``: the lesson, the CLI's messages and the tour;
 * ``"report"`` — ``report/{lang}.toml``: the plots, the HTML report, the explorer;
 * ``"errors"`` — ``errors/{lang}.toml``: input errors (:mod:`gradguard.errors`),
-  file errors, the command line's usage errors.
+  file errors, the command line's usage errors;
+* ``"cli"`` — ``cli/{lang}.toml``: the command line's ``--help`` texts.
 
 The languages are the stems of ``catalogs/*.toml`` (:func:`languages`); each
 lesson catalog's ``[meta]`` names its language (``name``, as its readers write
 it) and its script (``script``, an ISO 15924 code such as ``Latn`` or ``Beng``,
 which picks the fonts: :mod:`gradguard.report._fonts`). Adding a language is
-adding its three files (and a font if its script needs one); a test checks that
+adding its four files (and a font if its script needs one); a test checks that
 every language has every key of :data:`SOURCE` with the same ``{placeholders}``.
 
 ``GRADGUARD_CATALOGS`` (folders separated by :data:`os.pathsep`, each laid out
@@ -31,7 +32,7 @@ the renderers.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ _PART_FILES: dict[str, str] = {
     "lesson": "{lang}.toml",
     "report": "report/{lang}.toml",
     "errors": "errors/{lang}.toml",
+    "cli": "cli/{lang}.toml",
 }
 PARTS: tuple[str, ...] = tuple(_PART_FILES)
 #: The folders searched before the packaged one (see the module's docstring).
@@ -122,6 +124,9 @@ class Catalog:
         except (KeyError, TypeError):
             raise KeyError(f"catalog {self.lang!r} ({self.part}) has no message {key!r}") from None
         return str(value)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self.keys()))
 
     def __contains__(self, key: object) -> bool:
         section, _, name = str(key).partition(".")

@@ -25,8 +25,6 @@ import subprocess
 import sys
 from typing import Any
 
-import typer
-
 MARKER = "<!-- gradguard-cli-reference -->"
 RUN = re.compile(r"^<!-- gradguard-run(-wrapped|-markdown)?: (.+?) -->$", re.MULTILINE)
 
@@ -56,9 +54,9 @@ def _param_row(param: Any) -> str:
 
 def command_reference() -> str:
     """Return the Markdown reference of every ``gradguard`` command."""
-    from gradguard.cli import app
+    from gradguard.cli._help import localized_command
 
-    group: Any = typer.main.get_command(app)
+    group: Any = localized_command("en")  # the help texts of the cli catalog, in English
     ctx = group.make_context("gradguard", ["--help"], resilient_parsing=True)
     parts: list[str] = []
     for name in group.list_commands(ctx):

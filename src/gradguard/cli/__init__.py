@@ -20,6 +20,7 @@ from gradguard.cli._app import (
     extra_hint,
     usage,
 )
+from gradguard.cli._help import localized_command
 from gradguard.cli._parse_errors import help_hint, typed_lang, usage_line
 from gradguard.errors import InputError
 
@@ -50,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 runtime failure, 2 usage error)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=args, prog_name="gradguard", standalone_mode=False)
+        command = localized_command(typed_lang(args))  # --help in the command's language
+        result = command.main(args=args, prog_name="gradguard", standalone_mode=False)
     except Failure as e:  # UsageFailure (exit 2) or RuntimeFailure (exit 1)
         return _fail(str(e), e.exit_code, e.lang)
     except InputError as e:

@@ -49,11 +49,6 @@ class _StoryOrder(TyperGroup):
 app = typer.Typer(
     name="gradguard",
     cls=_StoryOrder,
-    help=(
-        "The exploding-gradient problem, exact, visible and fixable.\n\n"
-        "Start with `gradguard explain` (the seed's lesson, computed live) "
-        "or `gradguard tour` (the whole story, end to end)."
-    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -94,15 +89,13 @@ class Interrupted(Exception):
     """
 
 
-LANG_HELP = "Language: en or bn (default: from the LANG locale, else en)."
-
-
-def lang_option(help: str = LANG_HELP) -> Any:
+def lang_option() -> Any:
     """Return the ``--lang`` option, the one definition every command that speaks declares.
 
-    Its value goes through :func:`command_lang`; ``None`` means "not given".
+    Its value goes through :func:`command_lang`; ``None`` means "not given". Its help and
+    its values (the languages that have catalogs) are filled in by :mod:`gradguard.cli._help`.
     """
-    return typer.Option(None, "--lang", metavar="en|bn", help=help, show_default=False)
+    return typer.Option(None, "--lang", metavar="LANG", show_default=False)
 
 
 def command_lang(lang: str | None) -> str:
@@ -251,7 +244,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
     ),
 ) -> None:
-    """The exploding-gradient problem, exact, visible and fixable."""
+    """The root of ``gradguard``: its help is the ``cli`` catalog's ``[app]``."""

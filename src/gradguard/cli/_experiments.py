@@ -136,33 +136,58 @@ def _flow_text(results: list[Any], rows: int, lang: str) -> str:
 @app.command()
 def flow(
     model: str = typer.Option(
-        "linear", "--model", help="Cells, comma-separated: linear, tanh, relu, lstm, gru."
+        "linear",
+        "--model",
     ),
     init: str = typer.Option(
         "xavier-normal,he",
         "--init",
-        help=(
-            "Recurrent-matrix inits, comma-separated: default, xavier-uniform, xavier-normal, "
-            "he, orthogonal, identity, scaled-orthogonal (needs --rho)."
-        ),
     ),
-    T: int = typer.Option(50, "-T", "--T", help="Sequence length T (steps to backpropagate)."),
-    hidden: int = typer.Option(64, "--hidden", help="Hidden size n (W is n × n)."),
+    T: int = typer.Option(
+        50,
+        "-T",
+        "--T",
+    ),
+    hidden: int = typer.Option(
+        64,
+        "--hidden",
+    ),
     rho: float | None = typer.Option(
-        None, "--rho", help="Spectral radius ρ for scaled-orthogonal (the seed's w)."
+        None,
+        "--rho",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed for the weights and the inputs."),
-    batch: int = typer.Option(1, "--batch", help="Sequences in the batch."),
+    seed: int = typer.Option(
+        0,
+        "--seed",
+    ),
+    batch: int = typer.Option(
+        1,
+        "--batch",
+    ),
     inputs: str = typer.Option(
-        "random", "--inputs", help="random (x_t ~ N(0,1)) or zero (the seed's input-free system)."
+        "random",
+        "--inputs",
     ),
-    h0: float = typer.Option(0.0, "--h0", help="Every entry of the initial state h_0."),
-    dtype: str = typer.Option("float64", "--dtype", help="float64 or float32."),
-    rows: int = typer.Option(11, "--rows", help="Rows of the per-step table."),
+    h0: float = typer.Option(
+        0.0,
+        "--h0",
+    ),
+    dtype: str = typer.Option(
+        "float64",
+        "--dtype",
+    ),
+    rows: int = typer.Option(
+        11,
+        "--rows",
+    ),
     plot: Path | None = typer.Option(
-        None, "--plot", help="Write a log-scale plot of ‖∂L/∂h_t‖ vs t (PNG or SVG)."
+        None,
+        "--plot",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+    ),
     lang: str | None = lang_option(),
 ) -> None:
     """Measure ‖∂L/∂h_t‖ for t = T … 1 and ‖∂L/∂W‖ beside ρ(W) and σ_max(W).
@@ -278,47 +303,54 @@ def remedies(
     quick: bool = typer.Option(
         True,
         "--quick/--full",
-        help="quick: 1 seed, divergence + adding T=50 (< 2 min on 2 cores); "
-        "full: 3 seeds, adding T=50,100,200 (≤ 30 min).",
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Folder for runs/*.jsonl (step records) and summary.csv."
+        None,
+        "--out",
     ),
     experiments: str | None = typer.Option(
-        None, "--experiments", help="Comma-separated: divergence, adding, copy (default: preset's)."
+        None,
+        "--experiments",
     ),
     configs: str | None = typer.Option(
         None,
         "--configs",
-        help="Only these configurations (none, clip-norm, clip-value, low-lr, init-orthogonal, "
-        "init-xavier, lstm, gru, rnn, rnn-clip, irnn).",
     ),
-    seeds: str | None = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2."),
+    seeds: str | None = typer.Option(
+        None,
+        "--seeds",
+    ),
     T: str | None = typer.Option(
-        None, "-T", "--T", help="Comma-separated lengths for adding/copy, e.g. 50,100."
+        None,
+        "-T",
+        "--T",
     ),
     train_steps: int | None = typer.Option(
-        None, "--train-steps", help="Optimizer steps per run (override; 1 … 10^7)."
+        None,
+        "--train-steps",
     ),
     steps: int | None = typer.Option(
-        None, "--steps", hidden=True, help="Deprecated spelling of --train-steps."
+        None,
+        "--steps",
+        hidden=True,
     ),
     lr: float | None = typer.Option(
         None,
         "--lr",
-        help="SGD learning rate η of the divergence experiment (default 0.01; low-lr: η × 1e-4).",
     ),
     jobs: int | None = typer.Option(
         None,
         "--jobs",
         "-j",
-        help="Runs trained at once, each in its own single-threaded process "
-        "(default: the cores available). The results do not depend on it.",
         show_default=False,
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary rows as JSON."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+    ),
     progress: bool = typer.Option(
-        True, "--progress/--no-progress", help="Show a progress bar with ETA on stderr."
+        True,
+        "--progress/--no-progress",
     ),
     lang: str | None = lang_option(),
 ) -> None:

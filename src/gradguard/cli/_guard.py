@@ -60,32 +60,52 @@ def _build_rules(
 def replay(
     log: Path = typer.Argument(
         ...,
-        help="A JSONL step log (from SpikeGuard, Monitor or `gradguard remedies`).",
         show_default=False,
     ),
     max_norm: float | None = typer.Option(
         None,
         "--max-norm",
-        help="Fixed clipping threshold c. [default: the run's recorded threshold if it "
-        "had one fixed threshold, else 1.0]",
         show_default=False,
     ),
-    percentile: float = typer.Option(10.0, "--percentile", help="AutoClip's percentile p."),
-    history: int = typer.Option(1000, "--history", help="AutoClip's history length."),
-    alpha: float = typer.Option(0.97, "--alpha", help="ZClip's EMA smoothing α."),
-    z_thresh: float = typer.Option(2.5, "--z-thresh", help="ZClip's z-score threshold."),
-    warmup: int = typer.Option(25, "--warmup", help="ZClip's warm-up steps."),
-    window: int = typer.Option(128, "--window", help="Spike rules' rolling window (steps)."),
-    k: float = typer.Option(6.0, "--k", help="Spike rules' width: median + k·MAD, mean + k·σ."),
-    run: str | None = typer.Option(
-        None, "--run", help="Replay only this run (logs of `remedies` hold several)."
+    percentile: float = typer.Option(
+        10.0,
+        "--percentile",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    history: int = typer.Option(
+        1000,
+        "--history",
+    ),
+    alpha: float = typer.Option(
+        0.97,
+        "--alpha",
+    ),
+    z_thresh: float = typer.Option(
+        2.5,
+        "--z-thresh",
+    ),
+    warmup: int = typer.Option(
+        25,
+        "--warmup",
+    ),
+    window: int = typer.Option(
+        128,
+        "--window",
+    ),
+    k: float = typer.Option(
+        6.0,
+        "--k",
+    ),
+    run: str | None = typer.Option(
+        None,
+        "--run",
+    ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+    ),
     skip_list: bool = typer.Option(
         False,
         "--skip-list",
-        help="Print the steps and batches a restart should skip (those the run skipped, "
-        "flagged as spikes or rolled back), for SpikeGuard(skip_steps=...).",
     ),
     lang: str | None = lang_option(),
 ) -> None:

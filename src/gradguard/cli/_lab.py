@@ -53,22 +53,33 @@ def _emit_text(text: str | Callable[[bool], str]) -> None:
         sys.stdout.write(text(False) if callable(text) else text)
 
 
-W_HELP = "The recurrent weight w: an integer, decimal (0.9 is read as exactly 9/10) or p/q."
-H0_HELP = "The initial state h_0 (read exactly, like --w)."
-
-
 @app.command()
 def explain(
-    w: str = typer.Option("2", "--w", metavar="NUMBER", help=W_HELP),
-    h0: str = typer.Option("1", "--h0", metavar="NUMBER", help=H0_HELP),
+    w: str = typer.Option(
+        "2",
+        "--w",
+        metavar="NUMBER",
+    ),
+    h0: str = typer.Option(
+        "1",
+        "--h0",
+        metavar="NUMBER",
+    ),
     steps: str = typer.Option(
-        "5", "--steps", "-T", metavar="T", help="Time steps T, a whole number ≥ 1."
+        "5",
+        "--steps",
+        "-T",
+        metavar="T",
     ),
     lr: str = typer.Option(
-        "0.01", "--lr", metavar="NUMBER", help="Learning rate η of the SGD step (> 0)."
+        "0.01",
+        "--lr",
+        metavar="NUMBER",
     ),
     clip: str = typer.Option(
-        "5", "--clip", metavar="NUMBER", help="Clipping threshold c of the seed's rule (> 0)."
+        "5",
+        "--clip",
+        metavar="NUMBER",
     ),
     lang: str | None = lang_option(),
     fmt: str = typer.Option(
@@ -76,16 +87,15 @@ def explain(
         "--format",
         "-f",
         metavar="text|markdown|json",
-        help="Output: text (terminal), markdown (LaTeX math) or json.",
     ),
     table_steps: str = typer.Option(
-        "5,10,20,50", "--table-steps", help="The explosion table's T values, comma-separated."
+        "5,10,20,50",
+        "--table-steps",
     ),
     abbreviate: int | None = typer.Option(
         None,
         "--abbreviate",
         metavar="DIGITS",
-        help="JSON only: give values longer than this many digits as '≈1.268e+30'.",
     ),
 ) -> None:
     """Teach the seed's lesson, computed live: forward, BPTT, table, errata, SGD, remedies.
@@ -126,24 +136,32 @@ def explain(
 
 @app.command()
 def table(
-    w: str = typer.Option("2", "--w", metavar="NUMBER", help=W_HELP),
-    h0: str = typer.Option("1", "--h0", metavar="NUMBER", help=H0_HELP),
+    w: str = typer.Option(
+        "2",
+        "--w",
+        metavar="NUMBER",
+    ),
+    h0: str = typer.Option(
+        "1",
+        "--h0",
+        metavar="NUMBER",
+    ),
     steps: str = typer.Option(
         "5,10,20,50",
         "--steps",
         "-T",
         metavar="T,T,…",
-        help="The T values, comma-separated whole numbers ≥ 1.",
     ),
     mode: str = typer.Option(
         "exact",
         "--mode",
         metavar="exact|float64|float32|log",
-        help="exact (int/fraction), float64 / float32 (rounded to the format; inf shown) "
-        "or log (sign and log10, instant for any T).",
     ),
     lang: str | None = lang_option(),
-    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+    ),
 ) -> None:
     """Tabulate h_T and the gradient T·w^(T-1)·h_0 over T, with the seed's errata."""
     from gradguard.lab import explosion_table, table_to_json
@@ -191,49 +209,62 @@ def sgd(
         "2",
         "--w",
         metavar="NUMBER",
-        help="The starting weight w_0: an integer, decimal (0.9 is read as exactly 9/10) or p/q.",
     ),
-    h0: str = typer.Option("1", "--h0", metavar="NUMBER", help=H0_HELP),
+    h0: str = typer.Option(
+        "1",
+        "--h0",
+        metavar="NUMBER",
+    ),
     steps: str = typer.Option(
-        "5", "--steps", "-T", metavar="T", help="Time steps T of the recurrence."
+        "5",
+        "--steps",
+        "-T",
+        metavar="T",
     ),
-    lr: str = typer.Option("0.01", "--lr", metavar="NUMBER", help="Learning rate η (> 0)."),
+    lr: str = typer.Option(
+        "0.01",
+        "--lr",
+        metavar="NUMBER",
+    ),
     clip: str | None = typer.Option(
         None,
         "--clip",
         metavar="NUMBER",
-        help="Clip each gradient with the seed's rule g/max(1,|g|/c) at this c.",
     ),
     iters: str = typer.Option(
-        "20", "--iters", "-n", metavar="N", help="Number of updates (1…100,000)."
+        "20",
+        "--iters",
+        "-n",
+        metavar="N",
     ),
     loss: str = typer.Option(
         "target",
         "--loss",
         metavar="seed|target",
-        help="seed (L = h_T, as the seed) or target (L = ½(h_T − y)²).",
     ),
     target: str = typer.Option(
-        "1", "--target", metavar="NUMBER", help="The target y of --loss target."
+        "1",
+        "--target",
+        metavar="NUMBER",
     ),
     mode: str = typer.Option(
         "float64",
         "--mode",
         metavar="float64|float32|exact",
-        help="float64 or float32 (report the first non-finite step) or exact.",
     ),
     compare: bool = typer.Option(
         False,
         "--compare",
-        help="Run three ways: no remedy, clipping (--clip, default 5), lower learning rate.",
     ),
     low_lr: str | None = typer.Option(
         None,
         "--low-lr",
         metavar="NUMBER",
-        help="The --compare run's lower learning rate (default: --lr / 100).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the trajectories as JSON."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+    ),
     lang: str | None = lang_option(),
 ) -> None:
     """Run gradient descent w ← w − η·g on the seed's system; show divergence and the remedies."""
@@ -346,16 +377,21 @@ def clip_cmd(
         "100",
         "--g",
         metavar="NUMBER[,NUMBER…]",
-        help="The gradient: one number, or a vector as comma-separated numbers.",
     ),
-    c: str = typer.Option("5", "--c", metavar="NUMBER", help="The threshold c (> 0)."),
+    c: str = typer.Option(
+        "5",
+        "--c",
+        metavar="NUMBER",
+    ),
     by: str = typer.Option(
         "norm",
         "--by",
         metavar="norm|value",
-        help="norm: the seed's g/max(1,‖g‖/c); value: each entry into [-c, c].",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+    ),
     lang: str | None = lang_option(),
 ) -> None:
     """Clip a gradient with the seed's rule (100 with c = 5 becomes 5), or by value."""

@@ -29,10 +29,6 @@ from gradguard.cli._app import (
 )
 from gradguard.errors import InputError
 
-_LANG_HELP = (
-    "Language of the text and the plots: en or bn (default: from the LANG locale, else en)."
-)
-
 
 def _check_out(out: Path, lang: str = "en") -> Path:
     parent = out.parent if str(out.parent) else Path(".")
@@ -49,35 +45,47 @@ def report(
     source: Path | None = typer.Option(
         None,
         "--from",
-        help="A results folder from `gradguard remedies --out DIR` (or its summary.csv), or a "
-        "JSONL training log from the guard. Without it: the lesson and the seed's system only.",
         show_default=False,
     ),
     out: Path = typer.Option(
         Path("report.html"),
         "--out",
         "-o",
-        help="Where to write the HTML report (written atomically).",
     ),
-    lang: str | None = lang_option(_LANG_HELP),
-    w: str = typer.Option("2", "--w", help="The recurrent weight w (2, 0.9, 3/2 …)."),
-    h0: str = typer.Option("1", "--h0", help="The initial state h_0."),
-    steps: str = typer.Option("5", "--steps", "-T", help="The number of time steps T (1 … 10^6)."),
-    lr: str = typer.Option("0.01", "--lr", help="The learning rate η of the SGD step."),
-    clip: str = typer.Option("5", "--clip", help="The clipping threshold c of the seed's rule."),
+    lang: str | None = lang_option(),
+    w: str = typer.Option(
+        "2",
+        "--w",
+    ),
+    h0: str = typer.Option(
+        "1",
+        "--h0",
+    ),
+    steps: str = typer.Option(
+        "5",
+        "--steps",
+        "-T",
+    ),
+    lr: str = typer.Option(
+        "0.01",
+        "--lr",
+    ),
+    clip: str = typer.Option(
+        "5",
+        "--clip",
+    ),
     plots: Path | None = typer.Option(
         None,
         "--plots",
-        help="Also save every figure as a file in this folder (created if missing).",
         show_default=False,
     ),
     plot_format: str = typer.Option(
-        "png", "--plot-format", help="File format for --plots: png or svg."
+        "png",
+        "--plot-format",
     ),
     lesson: bool = typer.Option(
         True,
         "--lesson/--no-lesson",
-        help="With --from LOG: add the seed's lesson after your run (--no-lesson: the run only).",
     ),
 ) -> None:
     """Write one self-contained HTML report: your run first (with --from LOG), then the lesson."""
@@ -130,12 +138,8 @@ def report(
 
 @app.command()
 def serve(
-    port: int = typer.Option(
-        0, "--port", help="Port on 127.0.0.1 (0 = choose a free port).", min=0, max=65535
-    ),
-    lang: str | None = lang_option(
-        "Language the page opens in: en or bn (default: from the LANG locale, else en)."
-    ),
+    port: int = typer.Option(0, "--port", min=0, max=65535),
+    lang: str | None = lang_option(),
 ) -> None:
     """Open the interactive explorer: sliders for w, h0, T, η, c, numbers from the lab, live."""
     from gradguard.serve import make_server
@@ -256,15 +260,15 @@ def _check_writable(out: Path, lang: str) -> None:
 @app.command()
 def tour(
     out: Path = typer.Option(
-        Path("gradguard-tour"), "--out", "-o", help="Folder for the tour's results and report."
+        Path("gradguard-tour"),
+        "--out",
+        "-o",
     ),
-    lang: str | None = lang_option(_LANG_HELP),
+    lang: str | None = lang_option(),
     jobs: int | None = typer.Option(
         None,
         "--jobs",
         "-j",
-        help="Remedy runs trained at once, each in its own single-threaded process "
-        "(default: the cores available). The results do not depend on it.",
         show_default=False,
     ),
 ) -> None:
