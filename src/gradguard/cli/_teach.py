@@ -24,21 +24,21 @@ def exercises(
         "1",
         "--seed",
         metavar="N",
-        help="The problem set's number (0 … 4294967295): the same number, the same problems.",
     ),
     count: str = typer.Option(
-        "8", "--count", metavar="K", help="How many problems, 1 … 40 (8: one of each kind)."
+        "8",
+        "--count",
+        metavar="K",
     ),
     out: Path = typer.Option(
         Path("gradguard-exercises"),
         "--out",
         "-o",
-        help="Folder for the worksheet and the answer key (created if missing).",
     ),
 ) -> None:
     """Write a worksheet and its answer key (Markdown and printable HTML), exact answers."""
-    from gradguard._atomic import check_writable, write_text_atomic
-    from gradguard._validate import check_whole
+    from gradguard._atomic import write_text_atomic
+    from gradguard._validate import check_out_folder, check_whole
     from gradguard.explain._exercises import MAX_SEED, exercises, render_sheet
 
     language = command_lang(lang)
@@ -50,11 +50,9 @@ def exercises(
     if out.exists() and not out.is_dir():
         raise usage(InputError("out", str(out), "folder"), language)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        check_writable(out)
-    except OSError as e:
-        error = InputError("out", str(out), "folder_usable", "os_error", reason=e)
-        raise usage(error, language) from None
+        check_out_folder(out, "out")
+    except InputError as e:
+        raise usage(e, language) from None
     from gradguard.report._worksheet import render_sheet_html
 
     written = []
