@@ -27,26 +27,26 @@ from gradguard.errors import FileError, InputError
 def doctor(
     log: Path = typer.Argument(
         ...,
-        help="A JSONL step log (from SpikeGuard, Monitor or `gradguard remedies`).",
         show_default=False,
     ),
     skip: Path | None = typer.Option(
         None,
         "--skip",
-        help="A skip list beside the log: Lightning's skip_batches.json, or the JSON of "
-        "`gradguard replay LOG --skip-list --json`.",
         show_default=False,
     ),
     run: str | None = typer.Option(
-        None, "--run", help="Diagnose only this run (logs of `remedies` hold several)."
+        None,
+        "--run",
     ),
     plot: Path | None = typer.Option(
         None,
         "--plot",
-        help="Write the diagnosis's figure (PNG or SVG; needs the [plot] extra).",
         show_default=False,
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+    ),
     lang: str | None = lang_option(),
 ) -> None:
     """Say what went wrong in a recorded run, why it looks so, and what to change.
