@@ -173,3 +173,38 @@ def test_the_scalar_rule_is_the_clipper_on_one_tensor():
         if verdict.flagged:
             assert float(p.grad.abs()) == pytest.approx(verdict.clip_to, rel=1e-5)
     assert float(clip.gamma[0]) == pytest.approx(rule.gamma, rel=1e-6)
+
+
+def test_adagc_follows_pytorch_optimizers_adagc():
+    # pytorch-optimizer's AdaGC is Adam with AdaGC's clipping inside its step; with no
+    # weight decay and ε = 0 it is torch's Adam after gradguard's AdaGC clipper. (Its
+    # warm-up counts the step from 1 and warms while step < warmup_steps: W + 1 there is
+    # W here.)
+    pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
+    shapes = [(6,), (3, 4), (5,)]
+
+    def params():
+        g = torch.Generator().manual_seed(7)
+        return [torch.nn.Parameter(torch.randn(s, generator=g)) for s in shapes]
+
+    g = torch.Generator().manual_seed(3)
+    grads = [[torch.randn(s, generator=g) + 0.2 for s in shapes] for _ in range(14)]
+    for t, scale in ((1, 30.0), (6, 50.0), (9, 1e3), (11, 4.0)):  # spikes, in and after warm-up
+        grads[t][t % 3] = grads[t][t % 3] * scale
+    warmup, kw = 4, {"lr": 1e-2, "betas": (0.9, 0.999), "eps": 0.0}
+    ref_p = params()
+    ref = pytorch_optimizer.AdaGC(ref_p, beta=0.9, lambda_abs=1.0, lambda_rel=1.05,
+                                  warmup_steps=warmup + 1, weight_decay=0.0, **kw)  # fmt: skip
+    ours_p = params()
+    adam = torch.optim.Adam(ours_p, **kw)
+    clip = AdaGC(max_norm=1.0, ratio=1.05, beta=0.9, warmup_steps=warmup, eps=0.0)
+    acted = 0
+    for t, gs in enumerate(grads):
+        for p, q, gt in zip(ref_p, ours_p, gs, strict=True):
+            p.grad, q.grad = gt.clone(), gt.clone()
+        ref.step()
+        acted += clip.clip_(ours_p).clipped
+        adam.step()
+        for p, q in zip(ref_p, ours_p, strict=True):
+            torch.testing.assert_close(q, p, rtol=2e-5, atol=1e-6, msg=f"step {t}")
+    assert acted >= 4  # clipping acted, in the warm-up and per tensor after it

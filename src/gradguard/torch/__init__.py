@@ -10,6 +10,9 @@
   :class:`AGC`, :class:`AdaGC` — clippers behind one interface (``clip_``, ``state_dict``).
 - :class:`SpikeGuard` — step / skip / raise / roll back around ``optimizer.step()``;
   :class:`Monitor` — the same records, always stepping.
+- :class:`MomentumReset` (a guard hook), :func:`reset_moments_`,
+  :func:`spike_aware_clip_` — SPAM's remedies on the optimizer's state: reset the moments
+  after a flagged step, clip entries far above their second moment.
 - :func:`step_record` — one :class:`gradguard.records.StepRecord` per optimizer step,
   for loops that do not use the guard.
 
@@ -54,6 +57,7 @@ from gradguard.torch._clippers import (
 from gradguard.torch._guard import GuardError, Monitor, SpikeGuard
 from gradguard.torch._record import step_record
 from gradguard.torch._snapshot import Snapshot, SnapshotError
+from gradguard.torch._spam import MomentumReset, reset_moments_, spike_aware_clip_
 from gradguard.torch._stats import GradStats, HostGradStats, grad_stats
 
 __all__ = [
@@ -66,6 +70,7 @@ __all__ = [
     "GradStats",
     "GuardError",
     "HostGradStats",
+    "MomentumReset",
     "Monitor",
     "NonfiniteMode",
     "NormClipper",
@@ -81,6 +86,8 @@ __all__ = [
     "clip_grads_with_norm_",
     "get_total_norm",
     "grad_stats",
+    "reset_moments_",
+    "spike_aware_clip_",
     "step_record",
     "unitwise_norm",
 ]
