@@ -1,4 +1,4 @@
-"""Device twins of the policies: the host rules' verdicts on the same traces, no host sync."""
+"""Each rule's device form gives its host arithmetic's verdicts bit for bit, with no host sync."""
 
 from __future__ import annotations
 
@@ -7,24 +7,32 @@ import random
 
 import pytest
 import torch  # the [dev] extra installs torch: these tests always run
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gradguard.rules import (
+    RULES,
     EmaZScoreRule,
     FixedThreshold,
     MeanStdRule,
     MedianMadRule,
     PercentileRule,
 )
-from gradguard.torch._device_rules import device_rule
 
-RULES = {
+MAKE = {
     "median-mad": lambda: MedianMadRule(window=12, k=3.0, min_history=4),
     "median-mad-default": MedianMadRule,
     "mean-std": lambda: MeanStdRule(window=10, k=2.0, min_history=3),
     "percentile": lambda: PercentileRule(percentile=30, history_size=7),
     "fixed": lambda: FixedThreshold(5.0),
     "zclip": lambda: EmaZScoreRule(alpha=0.9, z_thresh=1.5, warmup_steps=5),
+    "zclip-capped": lambda: EmaZScoreRule(alpha=0.9, z_thresh=1.5, warmup_steps=5, max_norm=4.0),
 }
+
+
+def test_every_rule_with_a_device_form_is_checked_here():
+    with_form = {cls for cls in RULES.values() if cls.device is not None}
+    assert with_form == {type(make()) for make in MAKE.values()}
 
 
 def trace(seed: int, n: int = 160) -> list[float]:
@@ -47,58 +55,85 @@ def trace(seed: int, n: int = 160) -> list[float]:
     return out
 
 
-@pytest.mark.parametrize("name", sorted(RULES))
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_twin_gives_the_host_rules_verdicts(name, seed):
-    host, mirror = RULES[name](), RULES[name]()
-    twin = device_rule(mirror, torch.device("cpu"))
-    rng = random.Random(seed + 100)
+class Device:
+    """A device form with its state: judge, and learn where the step is counted."""
+
+    def __init__(self, rule):
+        self.form = rule.device(rule, torch.device("cpu"))
+        self.state = self.form.state()
+
+    def observe(self, x: float, count: bool):
+        judgement, new = self.form.judge(self.state, torch.tensor(x, dtype=torch.float64))
+        keep = torch.tensor(count)
+        self.state = {k: torch.where(keep, new[k], v) for k, v in self.state.items()}
+        return judgement
+
+
+def _same(tensor, value):
+    got = float(tensor)
+    return math.isnan(got) if value is None else got == value
+
+
+def _run(make, xs, counts):
+    host, mirror = make(), make()
+    device = Device(mirror)
     flagged = 0
-    for x in trace(seed):
-        count = rng.random() > 0.1  # some steps are not counted (skipped elsewhere)
-        t = twin.observe(torch.tensor(x, dtype=torch.float64), torch.tensor(count))
-        if not count:
-            continue  # not counted: the host rule is not asked, the twin must not learn
-        v = host.observe(x)
-        assert bool(t.flagged) == v.flagged
-        flagged += v.flagged
-        th = float(t.threshold)
-        if v.threshold is None:
-            assert math.isnan(th)
-        else:
-            assert th == pytest.approx(v.threshold, rel=1e-12)
-        ct = float(t.clip_to)
-        if v.clip_to is None:
-            assert math.isnan(ct)
-        else:
-            assert ct == pytest.approx(v.clip_to, rel=1e-12)
+    for x, count in zip(xs, counts, strict=True):
+        t = device.observe(x, count)
+        verdict = host.judge(x)
+        assert bool(t.flagged) == verdict.flagged, x
+        assert _same(t.threshold, verdict.threshold), (x, float(t.threshold), verdict.threshold)
+        assert _same(t.clip_to, verdict.clip_to), (x, float(t.clip_to), verdict.clip_to)
+        if count:  # a step not counted: the host rule does not learn it, nor may the device
+            host.learn(x, verdict)
+        flagged += verdict.flagged
+    device.form.store(device.state)
+    assert mirror.state_dict() == host.state_dict()
+    return flagged
+
+
+@pytest.mark.parametrize("name", sorted(MAKE))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_device_form_gives_the_host_verdicts_bit_for_bit(name, seed):
+    rng = random.Random(seed + 100)
+    xs = trace(seed)
+    flagged = _run(MAKE[name], xs, [rng.random() > 0.1 for _ in xs])
     if name != "fixed":
         assert flagged > 0  # the trace exercises the rule
-    twin.store()
-    got, want = mirror.state_dict(), host.state_dict()
-    assert got.keys() == want.keys()
-    for key in want:
-        if isinstance(want[key], (list, float)):
-            assert got[key] == pytest.approx(want[key], rel=1e-12)
-        else:
-            assert got[key] == want[key]
 
 
-@pytest.mark.parametrize("name", sorted(RULES))
-def test_twin_starts_from_the_host_state(name):
-    host = RULES[name]()
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.sampled_from(sorted(MAKE)),
+    xs=st.lists(
+        st.one_of(
+            st.floats(1e-3, 1e3),
+            st.sampled_from([math.nan, math.inf, 1e9, 0.0]),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    data=st.data(),
+)
+def test_device_form_agrees_on_any_trace(name, xs, data):
+    counts = data.draw(st.lists(st.booleans(), min_size=len(xs), max_size=len(xs)))
+    _run(MAKE[name], xs, counts)
+
+
+@pytest.mark.parametrize("name", sorted(MAKE))
+def test_device_form_starts_from_the_host_state(name):
+    host = MAKE[name]()
     for x in trace(5)[:40]:
         host.observe(x)
-    twin = device_rule(host, torch.device("cpu"))
-    reference = RULES[name]()
+    device = Device(host)
+    reference = MAKE[name]()
     reference.load_state_dict(host.state_dict())
     for x in trace(6)[:30]:
-        t = twin.observe(torch.tensor(x, dtype=torch.float64), torch.tensor(True))
-        assert bool(t.flagged) == reference.observe(x).flagged
+        assert bool(device.observe(x, True).flagged) == reference.observe(x).flagged
 
 
-def test_observe_issues_no_host_sync(monkeypatch):
-    twins = [device_rule(make(), torch.device("cpu")) for make in RULES.values()]
+def test_judging_issues_no_host_sync(monkeypatch):
+    devices = [Device(make()) for make in MAKE.values()]
     calls = []
     for name in ("item", "tolist", "cpu", "__bool__", "__float__", "__int__"):
         original = getattr(torch.Tensor, name)
@@ -108,8 +143,10 @@ def test_observe_issues_no_host_sync(monkeypatch):
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, spy)
-    for x in trace(3)[:40]:
-        for twin in twins:
-            twin.observe(torch.tensor(x, dtype=torch.float64), torch.tensor(True))
+    xs = [torch.tensor(x, dtype=torch.float64) for x in trace(3)[:40]]
+    for x in xs:
+        for device in devices:
+            _, new = device.form.judge(device.state, x)
+            device.state = new
     monkeypatch.undo()
     assert calls == []

@@ -33,25 +33,12 @@ def _build_rules(
     k: float,
     lang: str = "en",
 ) -> dict[str, Any]:
-    from gradguard.rules import (
-        AdaGCRule,
-        EmaZScoreRule,
-        FixedThreshold,
-        MeanStdRule,
-        MedianMadRule,
-        PercentileRule,
-    )
+    """Every replayable rule of the registry, built from the command's options."""
+    from gradguard.rules import ReplayOptions, replay_rules
 
+    options = ReplayOptions(max_norm, percentile, history, alpha, z_thresh, warmup, window, k)
     try:
-        return {
-            "fixed": FixedThreshold(max_norm),
-            "autoclip": PercentileRule(percentile, history),
-            "zclip": EmaZScoreRule(alpha, z_thresh, warmup),
-            "spike-mad": MedianMadRule(window, k, min_history=min(16, window)),
-            "spike-std": MeanStdRule(window, k, min_history=min(16, window)),
-            # AdaGC's global-level form on the total norm, warm-up at the fixed c.
-            "adagc": AdaGCRule(max_norm),
-        }
+        return replay_rules(options)
     except InputError as e:
         raise usage(e, lang) from None
 
@@ -111,11 +98,12 @@ def replay(
 ) -> None:
     """Replay a recorded gradient-norm trace through each clipping and spike rule.
 
-    For every run in the log, the pre-clip norms go through: a fixed threshold (the
-    seed's rule), AutoClip, ZClip, the guard's median/MAD spike rule, OLMo's
-    mean + kσ rule and AdaGC (its global form, on the total norm). It reports how many
-    steps each would have clipped or skipped, and where. Offline: nothing is retrained, and
-    a rule's own effect on later norms is not simulated.
+    For every run in the log, the pre-clip norms go through every rule that a norm log
+    can replay (gradguard.rules.RULES: the fixed threshold of the seed, AutoClip, ZClip,
+    the guard's median/MAD spike rule, OLMo's mean + kσ rule, AdaGC's global form…). It
+    reports how many steps each would have clipped or skipped, and where, and names the
+    rules a norm log cannot replay. Offline: nothing is retrained, and a rule's own effect
+    on later norms is not simulated.
     """
     from gradguard._catalog import load_catalog
     from gradguard.records import RecordError, read_log
@@ -152,17 +140,27 @@ def replay(
     if not runs:
         raise UsageFailure(words.get("replay.no_norms", log=log, n=len(data.steps)), lang)
     options = (percentile, history, alpha, z_thresh, warmup, window, k)
-    total = sum(len(r) for _, _, r in runs) * 6  # six rules
+    total = sum(len(r) for _, _, r in runs) * len(_build_rules(c, *options, lang))
     with _progress(total, lang) as advance:
         results = [
             _replay_run(name, records, max_norm, options, advance, segment, lang)
             for name, segment, records in runs
         ]
+    from gradguard.rules import RULES
+
+    others = [r for r in RULES.values() if r.replay_needs is not None]
     if as_json:
-        payload = {"log": str(log), "truncated_tail": data.truncated_tail, "runs": results}
+        payload = {
+            "log": str(log),
+            "truncated_tail": data.truncated_tail,
+            "runs": results,
+            "not_replayable": [{"rule": r.name, "needs": r.replay_needs} for r in others],
+        }
         print(json.dumps(payload, indent=2, allow_nan=False))
         return
     _print_tables(log, results, data.truncated_tail, lang)
+    needs = [words.get(f"replay.needs_{r.replay_needs}", rule=r.name) for r in others]
+    print(words.get("replay.not_replayable", rules="; ".join(needs)))
 
 
 def _print_skip_list(
@@ -206,7 +204,7 @@ def _replay_run(
     segment: Any = None,
     lang: str = "en",
 ) -> dict[str, Any]:
-    """Replay one run's norm trace through the six rules; return its JSON-ready result."""
+    """Replay one run's norm trace through every replayable rule; return its JSON-ready result."""
     from gradguard.rules import replay_trace
 
     c = max_norm

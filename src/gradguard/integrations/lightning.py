@@ -47,6 +47,7 @@ import torch
 from gradguard.errors import InputError
 from gradguard.integrations._common import StepGate, check_options, metrics_of
 from gradguard.records import StepRecord
+from gradguard.rules import RULES
 from gradguard.torch import Clipper, SpikeGuard
 from gradguard.torch._effects import keep_scale_at_next_update
 
@@ -133,8 +134,9 @@ class SpikeGuardCallback(pl.Callback):
                 "None or 0 when SpikeGuardCallback is used",
                 "Lightning would clip the gradients a second time after the guard; remove "
                 "gradient_clip_val and give the threshold to the callback: "
-                f"SpikeGuardCallback(clipper={trainer.gradient_clip_val}) (or NormClipper, "
-                "ZClip, AutoClip, AGC).",
+                f"SpikeGuardCallback(clipper={trainer.gradient_clip_val}) (or "
+                + ", ".join(r.clipper for r in RULES.values() if r.clipper)
+                + ").",
             )
         if _strategy_refused(trainer.strategy):
             raise InputError(

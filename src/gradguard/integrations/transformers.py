@@ -49,6 +49,7 @@ import torch
 from gradguard.errors import InputError
 from gradguard.integrations._common import StepGate, check_options
 from gradguard.records import StepRecord
+from gradguard.rules import RULES
 from gradguard.torch import Clipper, SpikeGuard
 from gradguard.torch._effects import withhold_step
 
@@ -112,7 +113,9 @@ class SpikeGuardCallback(TrainerCallback):
                 "The Trainer clips before any callback sees the gradients, so the guard "
                 "would judge clipped gradients and clip them twice; set max_grad_norm=0 and "
                 f"give the threshold to the callback: SpikeGuardCallback(clipper="
-                f"{args.max_grad_norm}) (or NormClipper, ZClip, AutoClip, AGC).",
+                f"{args.max_grad_norm}) (or "
+                + ", ".join(r.clipper for r in RULES.values() if r.clipper)
+                + ").",
             )
         for name in ("fsdp", "deepspeed"):
             value = getattr(args, name, None)

@@ -1,17 +1,20 @@
 """The guard's torch-free rules: judge one number per step, decide, replay offline.
 
-One definition of each rule, used twice: by the torch clippers and the guard
-(:mod:`gradguard.torch`) during training, and by ``gradguard replay`` offline on a
-recorded log. Nothing here imports torch.
+One definition of each rule, used three ways: by ``gradguard replay`` offline on a
+recorded log, and by the guard (:mod:`gradguard.torch`) during training — its host
+arithmetic in the default mode, its device form with ``sync=False``. Nothing here
+imports torch (a device form imports it when it is built).
 
-- The scalar rules (:class:`Rule` → :class:`Verdict`): :class:`FixedThreshold`,
-  :class:`PercentileRule` (AutoClip), :class:`EmaZScoreRule` (ZClip) clip;
-  :class:`MedianMadRule`, :class:`MeanStdRule` detect spikes — each says which in
-  :attr:`Rule.action`.
+- The rules (:class:`Rule` → :class:`Verdict`), each declared in one class and listed
+  once in :data:`RULES`: :class:`FixedThreshold`, :class:`PercentileRule` (AutoClip),
+  :class:`EmaZScoreRule` (ZClip), :class:`AdaGCRule`, :class:`ValueRule` and
+  :class:`AGCRule` clip; :class:`MedianMadRule` and :class:`MeanStdRule` detect spikes —
+  each says which in :attr:`Rule.action`.
 - The order statistics they read: :func:`percentile`, :func:`median_and_mad`.
 - The guard's decision (:func:`decide`): a classified step, the guard's policy
   (:data:`POLICIES`: ``"skip"``, ``"raise"``, ``"step"``) and its history → what to do.
-- Offline replay (:func:`replay_trace`): a recorded norm trace through every rule.
+- Offline replay (:func:`replay_trace`, :func:`replay_guard`): a recorded norm trace
+  through every rule, and a guard's own decisions recomputed from its log.
 
 ::
 
@@ -21,6 +24,8 @@ recorded log. Nothing here imports torch.
     verdict = rule.observe(grad_norm)      # Verdict(threshold, flagged, clip_to)
 """
 
+from gradguard.rules._adagc import AdaGCRule
+from gradguard.rules._autoclip import PercentileRule
 from gradguard.rules._decision import (
     OUTCOMES,
     POLICIES,
@@ -30,32 +35,29 @@ from gradguard.rules._decision import (
     check_policy,
     decide,
 )
+from gradguard.rules._fixed import FixedThreshold
 from gradguard.rules._order import median_and_mad, percentile
+from gradguard.rules._registry import RULES
 from gradguard.rules._replay import (
     GuardReplay,
+    ReplayOptions,
     RuleReplay,
     TraceReplay,
     replay_guard,
+    replay_rules,
     replay_trace,
     rule_from_header,
 )
-from gradguard.rules._scalar import (
-    RULES,
-    AdaGCRule,
-    EmaZScoreRule,
-    FixedThreshold,
-    MeanStdRule,
-    MedianMadRule,
-    PercentileRule,
-    Rule,
-    RuleAction,
-    Verdict,
-)
+from gradguard.rules._rule import Rule, RuleAction, RuleSide, Verdict
+from gradguard.rules._spike import MeanStdRule, MedianMadRule
+from gradguard.rules._unitwise import AGCRule, ValueRule
+from gradguard.rules._zclip import EmaZScoreRule
 
 __all__ = [
     "OUTCOMES",
     "POLICIES",
     "RULES",
+    "AGCRule",
     "AdaGCRule",
     "Decision",
     "EmaZScoreRule",
@@ -66,16 +68,20 @@ __all__ = [
     "Outcome",
     "PercentileRule",
     "Policy",
+    "ReplayOptions",
     "Rule",
     "RuleAction",
     "RuleReplay",
+    "RuleSide",
     "TraceReplay",
+    "ValueRule",
     "Verdict",
     "check_policy",
     "decide",
     "median_and_mad",
     "percentile",
     "replay_guard",
+    "replay_rules",
     "replay_trace",
     "rule_from_header",
 ]

@@ -14,16 +14,49 @@ from typing import Any
 
 from gradguard.records import RunLog, classify
 from gradguard.rules._decision import decide
-from gradguard.rules._scalar import RULES, Rule, RuleAction
+from gradguard.rules._registry import RULES, replayable
+from gradguard.rules._rule import Rule, RuleAction
 
 __all__ = [
     "GuardReplay",
+    "ReplayOptions",
     "RuleReplay",
     "TraceReplay",
     "replay_guard",
+    "replay_rules",
     "replay_trace",
     "rule_from_header",
 ]
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """The parameters ``gradguard replay`` builds its rules from (its command-line options).
+
+    Attributes:
+      max_norm: the fixed threshold ``c`` (and AdaGC's warm-up threshold).
+      percentile, history: AutoClip's percentile and history length.
+      alpha, z_thresh, warmup: ZClip's EMA smoothing, z-score threshold and warm-up.
+      window, k: the spike rules' window and width.
+    """
+
+    max_norm: float = 1.0
+    percentile: float = 10.0
+    history: int = 1000
+    alpha: float = 0.97
+    z_thresh: float = 2.5
+    warmup: int = 25
+    window: int = 128
+    k: float = 6.0
+
+
+def replay_rules(options: ReplayOptions) -> dict[str, Rule]:
+    """Build every replayable rule of the registry from ``options``: name → a fresh rule.
+
+    Raises:
+      InputError: an option breaks a rule's check.
+    """
+    return {rule.name: rule.for_replay(options) for rule in replayable()}
 
 
 @dataclass

@@ -30,7 +30,14 @@ import torch
 from torch import Tensor
 
 from gradguard.errors import InputError
-from gradguard.rules import EmaZScoreRule, FixedThreshold, PercentileRule, Rule
+from gradguard.rules import (
+    AGCRule,
+    EmaZScoreRule,
+    FixedThreshold,
+    PercentileRule,
+    Rule,
+    ValueRule,
+)
 from gradguard.torch._clip import clip_coef, clip_grad_value_, get_total_norm
 from gradguard.torch._foreach import groups, no_grad
 from gradguard.torch._params import named_list
@@ -279,20 +286,17 @@ class ValueClipper(_RuleClipper):
     """
 
     name = "value"
-    rule: FixedThreshold
+    rule: ValueRule
     reads_max_abs = True
 
     def __init__(self, clip_value: float) -> None:
-        try:
-            self.rule = FixedThreshold(clip_value)
-        except InputError as err:
-            raise err.renamed("clip_value") from None
+        self.rule = ValueRule(clip_value)
 
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
-        return self.rule.max_norm, None
+        return self.rule.clip_value, None
 
     def _clip(self, parameters: Any, stats: GradStats | None, host: HostGradStats) -> ClipResult:
-        c = self.rule.max_norm
+        c = self.rule.clip_value
         norm = host.total_norm
         if host.max_abs is None:  # measured without max |g|: read it now
             stats = grad_stats(parameters, self.norm_type, per_layer=False)
@@ -303,6 +307,10 @@ class ValueClipper(_RuleClipper):
         clip_grad_value_(params, c)
         post = float(get_total_norm([q.grad for q in params if q.grad is not None]))
         return ClipResult(norm, post, c, post / norm if norm > 0 else 1.0, True)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        rule = state["rule"]  # (a state saved before ValueRule: {"max_norm": c})
+        self.rule.load_state_dict({"clip_value": rule.get("clip_value", rule.get("max_norm"))})
 
 
 class ZClip(_RuleClipper):
@@ -340,39 +348,25 @@ class ZClip(_RuleClipper):
         max_grad_norm: float | None = 1.0,
         norm_type: float = 2.0,
     ) -> None:
-        self.rule = EmaZScoreRule(alpha, z_thresh, warmup_steps)
         try:
-            self.cap = None if max_grad_norm is None else FixedThreshold(max_grad_norm)
+            self.rule = EmaZScoreRule(alpha, z_thresh, warmup_steps, max_norm=max_grad_norm)
         except InputError as err:
-            raise err.renamed("max_grad_norm") from None
+            raise (err.renamed("max_grad_norm") if err.argument == "max_norm" else err) from None
         self.norm_type = check_norm_type(norm_type)
 
     @property
     def max_grad_norm(self) -> float | None:
         """The cap (``None``: none)."""
-        return None if self.cap is None else self.cap.max_norm
-
-    def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
-        norm = host.total_norm
-        if self.cap is None:
-            return super().target(host)
-        cap = self.cap.max_norm
-        warming = self.rule.mean is None
-        verdict = self.rule.observe(min(norm, cap) if warming else norm)
-        clip_to = verdict.clip_to
-        if norm > cap and (clip_to is None or cap < clip_to):
-            clip_to = cap
-        threshold = cap if verdict.threshold is None else min(verdict.threshold, cap)
-        return threshold, clip_to
+        return self.rule.max_norm
 
     def state_dict(self) -> dict[str, Any]:
         return {"rule": self.rule.state_dict(), "max_grad_norm": self.max_grad_norm}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rule.load_state_dict(state["rule"])
-        if "max_grad_norm" in state:
-            cap = state["max_grad_norm"]
-            self.cap = None if cap is None else FixedThreshold(float(cap))
+        rule = dict(state["rule"])
+        if "max_grad_norm" in state:  # (states saved before the cap moved into the rule)
+            rule["max_norm"] = state["max_grad_norm"]
+        self.rule.load_state_dict(rule)
 
 
 class AutoClip(_RuleClipper):
@@ -491,14 +485,8 @@ class AGC(Clipper):
     def __init__(
         self, clipping: float = 0.01, eps: float = 1e-3, exclude: Iterable[str] = ()
     ) -> None:
-        if not (isinstance(clipping, (int, float)) and clipping > 0 and math.isfinite(clipping)):
-            raise InputError("clipping", clipping, "a finite number > 0 (λ)")
-        if not (isinstance(eps, (int, float)) and eps > 0):
-            raise InputError("eps", eps, "a number > 0")
-        self.clipping = float(clipping)
-        self.eps = float(eps)
-        # A lone string is one name, not a sequence of one-letter names.
-        self.exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+        rule = AGCRule(clipping, eps, exclude)  # the parameters' one set of checks
+        self.clipping, self.eps, self.exclude = rule.clipping, rule.eps, rule.exclude
 
     def _excluded(self, name: str | None) -> bool:
         if name is None:

@@ -15,11 +15,17 @@ from typing import Any
 import torch
 
 from gradguard.errors import InputError
-from gradguard.rules import Rule, check_policy
+from gradguard.rules import RULES, Rule, check_policy
 from gradguard.torch._clippers import Clipper, NormClipper
 from gradguard.torch._stats import check_norm_type
 
 __all__: list[str] = []  # private: SpikeGuard's helpers
+
+
+def clipper_names(*, sync_free: bool = False) -> list[str]:
+    """The clippers of :data:`gradguard.rules.RULES`, by class name (``sync_free``: those
+    ``SpikeGuard(sync=False)`` runs), for the messages that list them."""
+    return [r.clipper for r in RULES.values() if r.clipper and (r.sync_free or not sync_free)]
 
 
 def check_optimizer(optimizer: object) -> None:
@@ -94,8 +100,7 @@ def check_options(
         raise InputError(
             "clipper",
             clipper,
-            "a Clipper (NormClipper, ZClip, AutoClip, AGC, ValueClipper), a number "
-            "(a fixed max_norm) or None",
+            "a Clipper (" + ", ".join(clipper_names()) + "), a number (a fixed max_norm) or None",
         )
     for name, rule in (("spike_rule", spike_rule), ("loss_rule", loss_rule)):
         if not (rule is None or rule == "default" or isinstance(rule, Rule)):

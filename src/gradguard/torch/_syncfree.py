@@ -39,12 +39,12 @@ from torch import Tensor
 
 from gradguard.errors import InputError
 from gradguard.records import ACTIONS, KINDS, StepRecord  # the device codes index these
-from gradguard.rules import decide
+from gradguard.rules import RULES, decide
 from gradguard.torch._adagc import AdaGC
 from gradguard.torch._clip import EPS
 from gradguard.torch._clippers import AutoClip, ClipResult, NormClipper, ZClip
-from gradguard.torch._device_rules import DeviceRule, _EmaZScore, device_rule, supported
 from gradguard.torch._effects import fused_skip_supported, step_on_device
+from gradguard.torch._guard_args import clipper_names
 from gradguard.torch._stats import HostGradStats
 
 if TYPE_CHECKING:
@@ -54,6 +54,23 @@ __all__: list[str] = []  # internal: SpikeGuard(sync=False) runs it
 
 F64 = torch.float64
 _HEAD = 13  # fixed fields of the record vector, before the layer norms
+
+
+class _Form:
+    """A rule's device form with its state: judge a value, keep what it learned where counted."""
+
+    def __init__(self, rule: Any, device: torch.device) -> None:
+        self.form = rule.device(rule, device)
+        self.state = self.form.state()
+
+    def observe(self, x: Tensor, count: Tensor) -> Any:
+        judgement, new = self.form.judge(self.state, x)
+        # (A form learns finite values only: which those are is its own arithmetic.)
+        self.state = {k: torch.where(count, new[k], v) for k, v in self.state.items()}
+        return judgement
+
+    def store(self) -> None:
+        self.form.store(self.state)
 
 
 class SyncFreeStep:
@@ -84,8 +101,8 @@ class SyncFreeStep:
             raise InputError(
                 "clipper",
                 type(clipper).__name__,
-                "None, a number, NormClipper, ZClip, AutoClip or AdaGC with sync=False",
-                "AGC and ValueClipper read their results on the host; use sync=True.",
+                "None, a number, " + ", ".join(clipper_names(sync_free=True)) + " with sync=False",
+                "The others read their results on the host; use sync=True.",
             )
         if isinstance(clipper, AutoClip) and clipper.per_parameter:
             raise InputError(
@@ -93,11 +110,13 @@ class SyncFreeStep:
             )
         for name in ("spike_rule", "loss_rule"):
             rule = getattr(guard, name)
-            if rule is not None and not supported(rule):
+            if rule is not None and rule.device is None:
                 raise InputError(
                     name,
                     type(rule).__name__,
-                    "a rule of gradguard.policies (MedianMadRule, MeanStdRule, …) with sync=False",
+                    "a rule of gradguard.rules with a device form ("
+                    + ", ".join(r.__name__ for r in RULES.values() if r.device is not None)
+                    + ") with sync=False",
                 )
         self.guard = guard
         params = [p for _, p in guard._named]
@@ -119,23 +138,20 @@ class SyncFreeStep:
         """(Re)build the device state from the guard's host rules and counters."""
         g = self.guard
         dev = self.device
-        self.spike = device_rule(g.spike_rule, dev) if g.spike_rule is not None else None
-        self.loss = device_rule(g.loss_rule, dev) if g.loss_rule is not None else None
-        self.clip_rule: DeviceRule | None = None
-        self.cap: DeviceRule | None = None
+        self.spike = _Form(g.spike_rule, dev) if g.spike_rule is not None else None
+        self.loss = _Form(g.loss_rule, dev) if g.loss_rule is not None else None
+        self.clip_rule: _Form | None = None
         c = g.clipper
         if isinstance(c, (NormClipper, ZClip, AutoClip)):
-            self.clip_rule = device_rule(c.rule, dev)
-        if isinstance(c, ZClip) and c.cap is not None:
-            self.cap = device_rule(c.cap, dev)
+            self.clip_rule = _Form(c.rule, dev)
         self.bad = torch.full((), g.consecutive_bad, dtype=torch.int64, device=dev)
 
     def store(self) -> None:
         """Write the device state into the guard's host rules (a copy; not per step)."""
         self.flush()
-        for twin in (self.spike, self.loss, self.clip_rule, self.cap):
-            if twin is not None:
-                twin.store()
+        for form in (self.spike, self.loss, self.clip_rule):
+            if form is not None:
+                form.store()
 
     def flush(self) -> None:
         """Write every pending record, waiting for their copies."""
@@ -243,21 +259,8 @@ class SyncFreeStep:
             res = c.clip_device_(self.guard._named, stats, ok=take & grad_finite)
             return res.clip_coef, res.total_norm_clipped, res.threshold, res.clipped
         assert self.clip_rule is not None
-        seen = total
-        if isinstance(c, ZClip) and c.cap is not None and isinstance(self.clip_rule, _EmaZScore):
-            # ZClip's warm-up statistics take the norm as clipped at the cap (ZClip.target).
-            cap_value = torch.full((), c.cap.max_norm, dtype=total.dtype, device=total.device)
-            seen = torch.where(
-                torch.isnan(self.clip_rule.mean), torch.minimum(total, cap_value), total
-            )
-        verdict = self.clip_rule.observe(seen, take)
+        verdict = self.clip_rule.observe(total, take)
         threshold, clip_to = verdict.threshold, verdict.clip_to
-        if self.cap is not None:
-            cap = self.cap.observe(total, take)
-            clip_to = torch.fmin(clip_to, cap.clip_to)  # fmin: NaN means "no target"
-            threshold = torch.where(
-                torch.isnan(threshold), cap.threshold, torch.minimum(threshold, cap.threshold)
-            )
         # torch's clip_grad_norm_ arithmetic, operation for operation, in the norm's own
         # dtype (float32 for float32 gradients), as the host-synced step does:
         # (1 / (‖g‖ + ε)) · c — what torch computes for c / (‖g‖ + ε) — capped at 1
