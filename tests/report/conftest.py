@@ -62,7 +62,16 @@ def _records(run: str, blowup: int | None, n: int = 20) -> list[StepRecord]:
 
 @pytest.fixture()
 def results_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "results"
+    return write_results(tmp_path / "results")
+
+
+@pytest.fixture()
+def guard_log(tmp_path: Path) -> Path:
+    return write_guard_log(tmp_path / "train.jsonl")
+
+
+def write_results(d: Path) -> Path:
+    """Write a remedies results folder (records and ``summary.csv``) at ``d``; return it."""
     d.mkdir()
     rows = []
     for experiment, config, blowup in RUNS:
@@ -107,8 +116,8 @@ def results_dir(tmp_path: Path) -> Path:
     return d
 
 
-@pytest.fixture()
-def guard_log(tmp_path: Path) -> Path:
+def write_guard_log(path: Path) -> Path:
+    """Write a guard's log (clipped, spike, skipped, rolled back, per-layer norms) at ``path``."""
     recs = []
     for s in range(40):
         norm = 1.0 + 0.1 * s
@@ -145,6 +154,5 @@ def guard_log(tmp_path: Path) -> Path:
                 "fc.weight": 0.1,
             }
         recs.append(StepRecord(step=s, **kw))
-    path = tmp_path / "train.jsonl"
     write_log(path, recs)
     return path

@@ -61,7 +61,8 @@ def test_the_packaged_font_and_its_licence_are_in_the_package():
     assert path.is_file() and path.name == "NotoSansBengali-Regular.ttf"
     licence = (path.parent / "OFL.txt").read_text()
     assert "SIL OPEN FONT LICENSE Version 1.1" in licence and "Copyright 2017 Google" in licence
-    assert _fonts.bengali_font() == path  # no override set: the packaged font, no system path
+    bengali = next(f for f in _fonts.SCRIPT_FONTS if f.script == "Bengali")
+    assert _fonts.font_file(bengali) == path  # no override set: the packaged font, no system path
 
 
 def test_the_packaged_font_covers_every_bengali_letter_the_catalogs_use():
@@ -104,7 +105,7 @@ def test_without_the_font_matplotlib_would_draw_empty_boxes(tmp_path):
         "import sys, warnings; sys.path.insert(0, sys.argv[1])\n"
         "from clean_env import hide_system_fonts; hide_system_fonts()\n"
         "from gradguard.report import _fonts, plots\n"
-        "_fonts.setup_fonts = lambda: 'DejaVu Sans'; plots.setup_fonts = _fonts.setup_fonts\n"
+        "_fonts.setup_fonts = lambda: ('DejaVu Sans',); plots.setup_fonts = _fonts.setup_fonts\n"
         "fig = plots.plot_explosion(lang='bn')\n"
         "with warnings.catch_warnings(record=True) as w:\n"
         "    warnings.simplefilter('always')\n"
@@ -137,7 +138,7 @@ def test_bengali_report_and_tour_without_system_fonts(tmp_path):
     assert len(used) > 40
     cmap = _embedded_font(page).getBestCmap()
     assert sorted(chr(c) for c in used - set(cmap)) == []
-    assert f'font-family:"{_fonts.BENGALI_FAMILY_CSS}"' in page
+    assert f'font-family:"{_fonts.SCRIPT_FONTS[0].family}"' in page
 
     tour = tmp_path / "tour"
     r = _run(
@@ -158,7 +159,7 @@ def test_bengali_report_and_tour_without_system_fonts(tmp_path):
     flow = report[report.index('<section id="flow">') :].split("</section>")[0]
     assert "<figure>" in flow  # the gradient flow was measured and drawn
     assert (tour / "remedies" / "summary.csv").is_file()
-    assert f'font-family:"{_fonts.BENGALI_FAMILY_CSS}"' in report
+    assert f'font-family:"{_fonts.SCRIPT_FONTS[0].family}"' in report
 
 
 def test_an_english_report_embeds_no_font():
@@ -171,10 +172,10 @@ def test_gradguard_bengali_font_overrides_the_packaged_font(tmp_path, monkeypatc
     own = tmp_path / "MyBengali.ttf"
     own.write_bytes(_fonts.packaged_font().read_bytes())
     monkeypatch.setenv("GRADGUARD_BENGALI_FONT", str(own))
-    assert _fonts.bengali_font() == own
+    assert _fonts.font_file(_fonts.SCRIPT_FONTS[0]) == own
     _fonts.setup_fonts.cache_clear()
     try:
-        assert _fonts.setup_fonts() == "Noto Sans Bengali"
+        assert _fonts.setup_fonts() == ("DejaVu Sans", "Noto Sans Bengali")
         from matplotlib import font_manager
 
         assert str(own) in {f.fname for f in font_manager.fontManager.ttflist}

@@ -294,15 +294,21 @@ def test_page_title_and_headings_in_the_chosen_language(base_url, lang, title, h
     assert status == 400 and error.startswith("lang must be one of en, bn, got 'de'")
 
 
-def test_the_page_brings_its_bengali_font(base_url):
-    from gradguard.report._fonts import packaged_font
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_the_page_brings_the_fonts_of_every_language_it_can_show(base_url, lang):
+    from gradguard.report._fonts import SCRIPT_FONTS, packaged_font
     from gradguard.serve._server import FONT_URL
 
-    _, page = _get(base_url + "/?lang=bn")
-    assert f"src:url({FONT_URL})" in page
-    with urllib.request.urlopen(base_url + FONT_URL, timeout=10) as r:
-        assert r.headers["Content-Type"] == "font/ttf"
-        assert r.read() == packaged_font().read_bytes()
+    _, page = _get(base_url + f"/?lang={lang}")  # the English page's switch says "বাংলা"
+    for font in SCRIPT_FONTS:
+        url = FONT_URL.format(file=font.files[0])
+        assert f'src:url("{url}")' in page and f"unicode-range:{font.unicode_range()}" in page
+        with urllib.request.urlopen(base_url + url, timeout=10) as r:
+            assert r.headers["Content-Type"] == "font/ttf"
+            assert r.read() == packaged_font(font).read_bytes()
+    # the language switch is buttons, each language named in itself
+    assert "<select " not in page and "<option" not in page
+    assert '<button type="button" data-lang="bn" lang="bn"' in page and ">বাংলা</button>" in page
 
 
 _NO_LAZY_IMPORT = """

@@ -1,7 +1,7 @@
 """The self-contained HTML report: the seed's lesson, computed, plus the measured evidence.
 
 One file, no network: CSS inline, plots inlined as base64 PNG, and the Bengali glyphs the
-page uses inlined as a font (:func:`gradguard.report._fonts.font_face_css`). For a user's
+page uses inlined as a font (:func:`gradguard.report._fonts.font_css`). For a user's
 guard log the report leads with the run — counts, loss and norm timeline, per-layer heat
 map, every step the guard acted on and why — then (unless left out) the lesson. The
 lesson follows the seed — forward, backward, explosion (with errata), why, SGD, each
@@ -26,7 +26,7 @@ from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.experiments import REQUIRED_COLUMNS, RunSummary
 from gradguard.explain._render import count
-from gradguard.report._fonts import font_face_css
+from gradguard.report._fonts import font_css
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source, recorded_flow
 from gradguard.report._lesson import fmt, lesson_data, shown_steps, tidy
@@ -62,11 +62,10 @@ REMEDY_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 _CSS = """
-body{font-family:"gradguard Bengali","DejaVu Sans","Noto Sans","Noto Sans Bengali",sans-serif;
-max-width:1100px;
+body{max-width:1100px;
 margin:2em auto;padding:0 1em;line-height:1.5;color:#1b1b1b}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-code,.math{font-family:"DejaVu Sans Mono",monospace;background:#f4f4f4;padding:0 .25em}
+code,.math{background:#f4f4f4;padding:0 .25em}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em;display:block;overflow-x:auto;
 max-width:100%}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f0f0f0}
@@ -832,8 +831,9 @@ def _build(
         + "\n".join(_part(pid, heading, sections) for pid, heading, sections in parts)
         + f"\n<footer>{_p(t(lang, 'report_generated', version=__version__), 'note')}</footer>\n"
     )
-    # The glyphs the page uses travel with it: a reader's machine may have no Bengali font.
-    fonts = font_face_css(title + body)
+    # The glyphs the page uses travel with it: a reader's machine may have no font for its
+    # script. font_css also gives pre/code and form controls the same fonts.
+    fonts = font_css(html.unescape(title + body))
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -4,7 +4,7 @@ The sheets' content is :func:`gradguard.explain._exercises.sheet_blocks` (the sa
 the Markdown is made of); this module lays them out for print — an A4 page, room to
 write under each question on the worksheet, no problem split across two pages — with
 KaTeX and the Bengali glyphs inlined (:func:`gradguard.report._katex.katex_head`,
-:func:`gradguard.report._fonts.font_face_css`), so the file opens and prints offline.
+:func:`gradguard.report._fonts.font_css`), so the file opens and prints offline.
 """
 
 from __future__ import annotations
@@ -13,23 +13,22 @@ import html
 
 from gradguard._catalog import load_catalog
 from gradguard.explain._exercises import Problem, sheet_blocks
-from gradguard.report._fonts import BENGALI_FAMILY_CSS, font_face_css
+from gradguard.report._fonts import font_css
 from gradguard.report._katex import katex_head
 
 __all__ = ["render_sheet_html"]
 
-_CSS = f"""
-body{{font-family:"{BENGALI_FAMILY_CSS}","DejaVu Sans","Noto Sans","Noto Sans Bengali",sans-serif;
-max-width:780px;margin:2em auto;padding:0 1em;line-height:1.55;color:#111}}
-h1{{font-size:1.5em;margin:.2em 0}}.meta{{color:#444;margin:.2em 0 1em}}
-.name{{font-family:inherit;white-space:pre-wrap;margin:1em 0 1.4em}}
-.problem{{break-inside:avoid;page-break-inside:avoid;margin:1.1em 0 1.3em}}
-.problem h2{{font-size:1.1em;margin:0 0 .3em}}
-.space{{height:7.5em;border:1px dashed #bbb;border-radius:4px;margin-top:.5em}}
-.answer{{background:#eef6ff;border-left:4px solid #3a7bd5;padding:.4em .8em;margin-top:.5em}}
-.answer b{{margin-right:.4em}}
-@media print{{@page{{size:A4;margin:16mm 15mm}}body{{max-width:none;margin:0;padding:0;
-font-size:11pt}}.answer{{background:none}}}}
+_CSS = """
+body{max-width:780px;margin:2em auto;padding:0 1em;line-height:1.55;color:#111}
+h1{font-size:1.5em;margin:.2em 0}.meta{color:#444;margin:.2em 0 1em}
+.name{font-family:inherit;white-space:pre-wrap;margin:1em 0 1.4em}
+.problem{break-inside:avoid;page-break-inside:avoid;margin:1.1em 0 1.3em}
+.problem h2{font-size:1.1em;margin:0 0 .3em}
+.space{height:7.5em;border:1px dashed #bbb;border-radius:4px;margin-top:.5em}
+.answer{background:#eef6ff;border-left:4px solid #3a7bd5;padding:.4em .8em;margin-top:.5em}
+.answer b{margin-right:.4em}
+@media print{@page{size:A4;margin:16mm 15mm}body{max-width:none;margin:0;padding:0;
+font-size:11pt}.answer{background:none}}
 """
 
 
@@ -77,6 +76,6 @@ def render_sheet_html(
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{title}</title>\n<style>{font_face_css(title + page)}{_CSS}</style>\n"
+        f"<title>{title}</title>\n<style>{font_css(html.unescape(title + page))}{_CSS}</style>\n"
         f"{katex_head()}\n</head>\n<body>\n{page}\n</body>\n</html>\n"
     )

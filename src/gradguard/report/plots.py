@@ -23,7 +23,7 @@ from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.explain._render import count
 from gradguard.records import StepRecord
-from gradguard.report._fonts import FontMissing, needs_font, setup_fonts
+from gradguard.report._fonts import require_fonts, setup_fonts
 from gradguard.report._i18n import check_lang, t
 
 if TYPE_CHECKING:
@@ -73,11 +73,8 @@ def _figure(
 ) -> Any:
     """A figure and its axes grid; ``layout=None`` keeps fixed margins (one draw, not two)."""
     check_lang(lang)
-    try:
-        setup_fonts()
-    except FontMissing:
-        if needs_font(lang):  # a Latin script needs only DejaVu Sans
-            raise
+    setup_fonts()
+    require_fonts(lang)  # the font of the labels' script, if it needs one
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=size, dpi=100, layout=layout)

@@ -24,7 +24,7 @@ from gradguard.errors import InputError
 from gradguard.explain._render import count
 from gradguard.explain._table import CellStyle, table_cells
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
-from gradguard.report._fonts import packaged_font
+from gradguard.report._fonts import SCRIPT_FONTS, font_css, packaged_font
 from gradguard.report._html import why_lines
 from gradguard.report._i18n import catalog, check_lang, t
 from gradguard.report._lesson import fmt, shown_steps, tidy
@@ -234,8 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 error = InputError("lang", lang, "choice", choices=", ".join(pages)).message()
                 self._send(HTTPStatus.BAD_REQUEST, error.encode(), "text/plain; charset=utf-8")
-        elif url.path == FONT_URL:
-            self._send(HTTPStatus.OK, self.server.font, "font/ttf")  # type: ignore[attr-defined]
+        elif url.path in self.server.fonts:  # type: ignore[attr-defined]
+            self._send(HTTPStatus.OK, self.server.fonts[url.path], "font/ttf")  # type: ignore[attr-defined]
         elif url.path == "/api/lesson":
             query = parse_qs(url.query, keep_blank_values=True)
             params = {k: v[-1] for k, v in query.items()}
@@ -265,16 +265,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.NOT_FOUND, {"ok": False, "error": f"no such page: {url.path}"})
 
 
-#: Where the page's ``@font-face`` fetches the Bengali font gradguard ships.
-FONT_URL = "/fonts/NotoSansBengali-Regular.ttf"
+#: Where the page's ``@font-face`` rules fetch the fonts gradguard ships (one per script).
+FONT_URL = "/fonts/{file}"
 
 
 def render_page(lang: str) -> bytes:
     """Return the explorer's page with its title and headings in ``lang`` (UTF-8).
 
     ``{{key}}`` in ``static/index.html`` is the report catalog's text for ``key``
-    (HTML-escaped); ``{{lang}}`` is the language code and ``{{lang_options}}`` the
-    language menu's options.
+    (HTML-escaped); ``{{lang}}`` is the language code, ``{{lang_buttons}}`` the language
+    switch (a button per language, named in itself) and ``{{font_css}}`` the fonts' CSS
+    (:func:`gradguard.report._fonts.font_css`) for every language's labels, since the page
+    switches language without reloading.
 
     Raises:
       InputError: ``lang`` is not a language gradguard speaks.
@@ -283,10 +285,17 @@ def render_page(lang: str) -> bytes:
     labels = catalog(lang)
     template = resources.files("gradguard.serve").joinpath("static/index.html").read_text("utf-8")
 
-    # The language menu: every language with catalogs, named as its readers write it.
-    names = {code: html.escape(load_catalog(code)["meta.name"]) for code in languages()}
-    options = "".join(f'<option value="{code}">{name}</option>' for code, name in names.items())
-    own = {"lang": lang, "lang_options": options}
+    shown = "".join(text for code in languages() for text in catalog(code).values())
+    fonts = font_css(shown, url=FONT_URL)
+    # The language switch: one button per language with catalogs, named as its readers write
+    # it ("English", "বাংলা"); not a <select>, whose popup ignores the page's fonts.
+    buttons = "".join(
+        f'<button type="button" data-lang="{code}" lang="{code}" '
+        f'aria-pressed="{str(code == lang).lower()}">'
+        f"{html.escape(load_catalog(code)['meta.name'])}</button>"
+        for code in languages()
+    )
+    own = {"lang": lang, "lang_buttons": buttons, "font_css": fonts}
 
     def fill(m: re.Match[str]) -> str:
         key = m.group(1)
@@ -322,12 +331,12 @@ def make_server(port: int = 0, *, verbose: bool = False) -> ThreadingHTTPServer:
         raise InputError("port", port, "port")
     _warm_up()
     pages = {lang: render_page(lang) for lang in languages()}
-    font = packaged_font().read_bytes()
+    fonts = {FONT_URL.format(file=f.files[0]): packaged_font(f).read_bytes() for f in SCRIPT_FONTS}
     server = ThreadingHTTPServer((HOST, port), _Handler)
     server.daemon_threads = True
     server.verbose = verbose  # type: ignore[attr-defined]
     server.pages = pages  # type: ignore[attr-defined]
-    server.font = font  # type: ignore[attr-defined]
+    server.fonts = fonts  # type: ignore[attr-defined]
     return server
 
 
