@@ -61,7 +61,7 @@ def test_the_packaged_font_and_its_licence_are_in_the_package():
     assert path.is_file() and path.name == "NotoSansBengali-Regular.ttf"
     licence = (path.parent / "OFL.txt").read_text()
     assert "SIL OPEN FONT LICENSE Version 1.1" in licence and "Copyright 2017 Google" in licence
-    bengali = next(f for f in _fonts.SCRIPT_FONTS if f.script == "Bengali")
+    bengali = next(f for f in _fonts.SCRIPT_FONTS if f.script == "Beng")
     assert _fonts.font_file(bengali) == path  # no override set: the packaged font, no system path
 
 
