@@ -39,6 +39,7 @@ from typing import Any
 
 __all__ = [
     "PARTS",
+    "PART_FILES",
     "SOURCE",
     "Catalog",
     "catalog_dirs",
@@ -50,13 +51,13 @@ __all__ = [
 #: The language the catalogs are written in first; every other one has its keys.
 SOURCE = "en"
 #: Each part's file, relative to a catalog folder.
-_PART_FILES: dict[str, str] = {
+PART_FILES: dict[str, str] = {
     "lesson": "{lang}.toml",
     "report": "report/{lang}.toml",
     "errors": "errors/{lang}.toml",
     "cli": "cli/{lang}.toml",
 }
-PARTS: tuple[str, ...] = tuple(_PART_FILES)
+PARTS: tuple[str, ...] = tuple(PART_FILES)
 #: The folders searched before the packaged one (see the module's docstring).
 ENV = "GRADGUARD_CATALOGS"
 # A plain path next to the package (package data): importing importlib.resources
@@ -160,7 +161,7 @@ def load_catalog(lang: str = SOURCE, part: str = "lesson") -> Catalog:
         :func:`gradguard._validate.check_lang` first).
       ValueError: no such part (a caller's mistake).
     """
-    if part not in _PART_FILES:
+    if part not in PART_FILES:
         raise ValueError(f"no catalog part {part!r}; the parts are {', '.join(PARTS)}")
     return _load(catalog_dirs(), lang, part)
 
@@ -169,7 +170,7 @@ def load_catalog(lang: str = SOURCE, part: str = "lesson") -> Catalog:
 def _load(dirs: tuple[Path, ...], lang: str, part: str) -> Catalog:
     if lang not in _languages(dirs):
         raise UnknownLanguage(f"no catalog for language {lang!r}")
-    name = _PART_FILES[part].format(lang=lang)
+    name = PART_FILES[part].format(lang=lang)
     for folder in dirs:
         path = folder / name
         if path.is_file():

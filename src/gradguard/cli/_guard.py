@@ -213,6 +213,7 @@ def _replay_run(
         recorded = {r.threshold for r in records if r.threshold is not None}
         c = recorded.pop() if len(recorded) == 1 else 1.0
     rules = _build_rules(c, *options, lang)
+    params = {name: _params(rule) for name, rule in rules.items()}  # before the replay
     trace = replay_trace(
         [r.step for r in records], [float(r.grad_norm) for r in records], rules, advance
     )
@@ -227,6 +228,7 @@ def _replay_run(
             {
                 "policy": p.rule,
                 "description": p.description,
+                "params": params[p.rule],
                 "action": p.action,
                 "count": p.count,
                 "fraction": p.count / len(records),
@@ -237,6 +239,27 @@ def _replay_run(
             for p in trace.rules
         ],
     }
+
+
+def _params(rule: Any) -> dict[str, float]:
+    """A fresh rule's numeric parameters (``max_norm``, ``window``, ``k`` …), by name."""
+    return {
+        k: v
+        for k, v in vars(rule).items()
+        if not k.startswith("_") and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+def _describe(policy: dict[str, Any], words: Any) -> str:
+    """A rule with its parameters, in the table's language (``replay.rule_<name>``)."""
+    key = "replay.rule_" + policy["policy"].replace("-", "_")
+    params = policy["params"]
+    text = words.get(key, **params)
+    if params.get("min_ratio"):  # the median rule's floor, when it has one
+        text += words.get(f"{key}_floor", **params)
+    if policy["policy"] == "zclip" and params.get("max_norm") is not None:  # ZClip's cap
+        text += words.get(f"{key}_cap", **params)
+    return str(text)
 
 
 def _own_line(own: dict[str, Any] | None, words: Any) -> str:
@@ -351,7 +374,7 @@ def _print_tables(
             if p["count"] > _SHOW:
                 where += f", … (+{p['count'] - _SHOW})"
             table.add_row(
-                p["description"],
+                escape(_describe(p, words)),
                 words[f"replay.{p['action']}"],
                 str(p["count"]),
                 f"{100 * p['fraction']:.1f}%",

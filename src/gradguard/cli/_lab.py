@@ -311,7 +311,7 @@ def sgd(
                 mode=p["mode"],
             )
         )
-        head = ["k", "w", "loss", "dL/dw", words["sgd_run.used"], "w_next"]
+        head = ["k", "w", words["sgd_run.col_loss"], "dL/dw", words["sgd_run.used"], "w_next"]
         body = []
         shown = js["steps"]
         idx = list(range(len(shown)))

@@ -386,7 +386,8 @@ def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
     p = d["params"]
     doc.heading(cat["sgd.heading"])
     doc.para(cat["sgd.update"])
-    doc.math("w_{new} = w - \\eta \\cdot \\text{gradient}" if md else "w_new = w − η · gradient")
+    word = cat["sgd.gradient_word"]  # the word in the formula, in the lesson's language
+    doc.math(f"w_{{new}} = w - \\eta \\cdot \\text{{{word}}}" if md else f"w_new = w − η · {word}")
     doc.para(cat.get("sgd.lr", eta=format_number(step["eta"])))
     times = " \\times " if md else " × "
     w, eta = format_number(p["w"], latex=md), format_number(step["eta"], latex=md)
