@@ -42,6 +42,9 @@ def test_the_glossary_reads_as_a_table_of_terms():
     # the variants the issue names are rejected
     for variant in ("এক্সপোনেনশিয়ালি", "unstable", "বদ্ধ সূত্র", "gate-ওয়ালা", "ও সহকর্মীরা"):
         assert variant in g.rejected, variant
+    # one row per term: an English term (its note in parentheses aside) is not listed twice
+    english = [re.sub(r"\s*\(.*?\)", "", row[0]).strip().lower() for row in g.rows]
+    assert sorted({e for e in english if english.count(e) > 1}) == []
     # a form used is never also rejected
     assert not {v.lower() for v in g.rejected} & (g.words | set(g.phrases))
 

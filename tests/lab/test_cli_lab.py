@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -279,3 +280,33 @@ def test_one_step_lesson_has_no_exaggeration(capsys):
     assert "very large" not in out and "= 1 = 1" not in out
     code, out, _ = run(capsys, "explain", "--lang", "en")  # the seed's 80 is, as it says
     assert "(even for such a small network this is very large)" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--compare", "-n", "4"],  # a run without clipping, one that clips every update, low η
+        ["--clip", "100000", "-n", "2", "--lr", "0.0001"],  # |g| ≤ c at every update
+        ["--clip", "1e12", "-n", "3"],  # clipped once |g| passes 10^12
+    ],
+)
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_sgd_says_what_clipping_did_from_the_gradients(args, lang, capsys):
+    # The oracle: each run's gradients against its c, read from --json (not the status line).
+    assert main(["sgd", *args, "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert main(["sgd", *args, "--lang", lang]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("->")]
+    assert len(lines) == len(runs)
+    for line, run in zip(lines, runs.values(), strict=True):
+        c = run["params"]["clip"]
+        acted = sum(abs(s["grad"]) > float(Fraction(c)) for s in run["steps"]) if c else None
+        n = len(run["steps"])
+        if acted is None:  # no clipping in this run: no word on it
+            assert "clipping" not in line, line
+        elif acted == 0:
+            zero = f"{n}টি update-এর কোনোটিতেই clipping লাগেনি" if lang == "bn" else "none of the"
+            assert zero in line and "0" not in line.split(";")[-1], line
+        else:
+            some = f"{n}টি update-এর মধ্যে {acted}টিতে" if lang == "bn" else f"on {acted} of {n}"
+            assert some in line, line

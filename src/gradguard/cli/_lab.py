@@ -335,9 +335,17 @@ def sgd(
             )
         out += render_terminal(head, body)  # aligned by display width, Bengali included
         status = words.get(f"sgd_run.{run.status}", k=run.first_nonfinite)
+        # what clipping did, said only of a run that clips; "none of the updates" for zero
+        result = (
+            "sgd_run.result_unclipped"
+            if p["clip"] is None
+            else "sgd_run.result"
+            if run.clipped_steps
+            else "sgd_run.result_none"
+        )
         out.append(
             words.get(
-                "sgd_run.result",
+                result,
                 status=status,
                 w=_num(js["final_w"], format_number),
                 clipped=run.clipped_steps,
