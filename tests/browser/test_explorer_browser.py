@@ -21,7 +21,8 @@ def test_slider_updates_gradient_and_bengali(page, explorer_url, screenshot):
     page.wait_for_function("document.getElementById('grad').textContent === '5120'", timeout=5000)
     assert page.locator("#T-num").input_value() == "10"
     assert "h_10 = 2 × 512 = 1024" in page.locator("#forward").inner_text()
-    assert page.locator("#sgd").inner_text().endswith("= -49.2.")  # 2 − 0.01 × 5120
+    sgd = page.locator("#sgd").inner_text()
+    assert "= -49.2." in sgd and "the step overshot" in sgd  # 2 − 0.01 × 5120: |w| 2 → 49.2
     page.click("#lang button[data-lang=bn]")
     page.wait_for_function("document.documentElement.lang === 'bn'", timeout=5000)
     title = page.locator("#title").inner_text()

@@ -250,9 +250,11 @@ def test_lab_and_explain_start_without_numpy():
 
 
 def test_explain_regimes_say_the_right_thing(capsys):
-    # |w| ≤ 1/2: no rise before vanishing (f(2)/f(1) = 2|w| ≤ 1).
+    # |w| ≤ 1/2: no rise before vanishing (f(2)/f(1) = 2|w| ≤ 1); at |w| = 1/2 a tie.
     code, out, _ = run(capsys, "explain", "--w", "-0.5", "--lang", "en")
-    assert code == 0 and "largest at T = 1" in out and "first grows" not in out
+    assert code == 0 and "equally large at T = 1 and T = 2" in out and "first grows" not in out
+    code, out, _ = run(capsys, "explain", "--w", "0.25", "--lang", "en")
+    assert code == 0 and "largest at T = 1 and shrinks" in out and "first grows" not in out
     # Not exploding to start with: nothing "no longer" or "still" explodes.
     code, out, _ = run(capsys, "explain", "--w", "0.9", "--lang", "en")
     assert code == 0 and "no longer" not in out and "still explodes" not in out

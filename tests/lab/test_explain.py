@@ -176,7 +176,7 @@ def test_abbreviated_lesson_builds_no_trace_unless_asked(monkeypatch):
 
 #: A phrase only the after-update sentence of each kind has, per language (catalog wording).
 _AFTER = {
-    "en": {"slower": "but more slowly", "same": "exactly as fast", "faster": "faster than before"},
+    "en": {"slower": "only more slowly", "same": "exactly as fast", "faster": "faster than before"},
     "bn": {"slower": "তবে আগের চেয়ে ধীরে", "same": "ঠিক আগের মতোই দ্রুত", "faster": "আগের চেয়েও দ্রুত"},
 }
 
@@ -220,6 +220,6 @@ def test_after_update_just_as_fast_or_no_longer_exploding(eta, kind):
         assert d["sgd"]["after_update"] == kind
         text = render_text(d)
         assert [k for k, p in phrases.items() if p in text] == ([kind] if kind else [])
-        if kind is None:  # |w_new| = 0.4 ≤ 1: the lesson says it no longer explodes
+        if kind is None:  # |w_new| = 0.4 < 1: the lesson says it vanishes there
             assert "after_update" not in d["errata"]
-            assert load_catalog(lang).get("sgd.settled", w_new="0.4") in text
+            assert load_catalog(lang).get("after_update.vanishing", a_new="0.4") in text

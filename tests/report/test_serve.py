@@ -30,8 +30,8 @@ def test_state_seed_defaults():
     assert s["clip"]["grad_clipped"] == "5" and s["clip"]["w_new"] == "1.95"
     assert [r["seed"] for r in s["table"]] == ["80", "≈ 1024", "≈ 10^6", "≈ 10^15"]
     assert s["errata"]
-    assert "Here w = 2: |w| > 1, so the gradient explodes" in s["why"]
-    assert "vanishes after a peak at T = 9" in explorer_state({"w": "0.9"})["why"]
+    assert "Here |w| = 2 > 1: the gradient explodes" in s["why"]
+    assert "largest at two time steps, T = 9 and T = 10" in explorer_state({"w": "0.9"})["why"]
 
 
 def test_state_T10_and_bengali():
@@ -214,7 +214,7 @@ def test_state_overflow_horizon_at_w_one_is_in_scientific_form(w):
 def test_state_peak_near_one_is_in_scientific_form():
     # |w| within 1e-308 of 1: −1/ln|w| is inf as a float, the whole peak ⌈w/(1−w)⌉ ≈ 10^310
     s = explorer_state({"w": "0." + "9" * 310, "T": "5"})
-    assert "peak at T ≈ 1.000 × 10^310" in s["why"]
+    assert "largest at two time steps, T ≈ 1.000 × 10^310" in s["why"]
     assert not re.search(r"\d{16}", s["why"] + s["overflow"])
 
 

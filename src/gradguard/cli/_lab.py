@@ -97,6 +97,12 @@ def explain(
         "--abbreviate",
         metavar="DIGITS",
     ),
+    exact: bool = typer.Option(
+        False,
+        "--exact",
+        help="Write every value exactly (6/5, 99049307841/2097152000, all digits) instead of "
+        "a rounded decimal where the exact one is long.",
+    ),
 ) -> None:
     """Teach the seed's lesson, computed live: forward, BPTT, table, errata, SGD, remedies.
 
@@ -121,17 +127,25 @@ def explain(
             table_T=table_steps,
             # People read at most 40 digits of a number (the renderers abbreviate
             # beyond); the BPTT sum is still checked term by term.
-            abbreviate=abbreviate if fmt == "json" else 40,
+            abbreviate=abbreviate if fmt == "json" else None if exact else 40,
             verify=True,
         ),
         language,
     )
+    from gradguard.explain._render import numbers_in
+
     if fmt == "json":
         _emit_json(data)
     elif fmt == "markdown":
-        sys.stdout.write(render_markdown(data))
+        with numbers_in(language, exact=exact):
+            sys.stdout.write(render_markdown(data))
     else:
-        _emit_text(lambda markup: render_text(data, markup=markup))
+
+        def text(markup: bool) -> str:
+            with numbers_in(language, exact=exact):
+                return render_text(data, markup=markup)
+
+        _emit_text(text)
 
 
 @app.command()

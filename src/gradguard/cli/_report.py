@@ -184,9 +184,10 @@ def _stage_table(lang: str) -> str:
     lesson's catalogs, so ``--lang bn`` reads Bengali throughout.
     """
     from gradguard._catalog import load_catalog
+    from gradguard.explain._claims import claims, say
     from gradguard.explain._render import TABLE_HEADERS, horizon_lines
     from gradguard.explain._table import CellStyle, render_terminal, table_cells
-    from gradguard.lab import explosion_table, overflow_horizon, regime, table_to_json
+    from gradguard.lab import explosion_table, overflow_horizon, table_to_json
 
     cat = load_catalog(lang)
     w, h0 = 2, 1  # the seed's system
@@ -195,7 +196,8 @@ def _stage_table(lang: str) -> str:
     head = [cat[f"table.{TABLE_HEADERS[c]}"] for c in columns]
     body = table_cells(rows, columns, CellStyle(max_chars=_WHOLE, lang=lang))
     lines = [cat["table.tour_heading"], "", *render_terminal(head, body, head_left=True)]
-    lines += ["", cat[f"table.{regime(w).kind}"]]
+    trend = next(c for c in claims(w, h0, 1, table_T=TABLE_STEPS) if c.topic == "trend")
+    lines += ["", say(trend, lang)]
     lines += horizon_lines({dt: overflow_horizon(w, h0, dt) for dt in ("float64", "float32")}, cat)
     lines.append("⚠ " + cat["errata.heading"] + ": " + cat["errata.table"])
     return "\n".join(lines)

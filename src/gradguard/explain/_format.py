@@ -1,7 +1,8 @@
 """Numbers as the lesson shows them: integers, decimals, fractions, ``≈`` for long values.
 
-One formatter shared by the lesson's renderers (:mod:`gradguard.explain._render`) and
-its tables (:mod:`gradguard.explain._table`), so neither imports the other for it.
+One formatter shared by the lesson's renderers (:mod:`gradguard.explain._render`), its
+tables (:mod:`gradguard.explain._table`), its claims (:mod:`gradguard.explain._claims`),
+the report and the explorer — the same number format in every medium and language.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from gradguard._catalog import SOURCE, load_catalog
 
-__all__ = ["format_number"]
+__all__ = ["exact_text", "format_number"]
 
 _MAX_SHOWN_DIGITS = 40
 #: The language of the lesson being rendered, for the words inside numbers ("46 digits").
@@ -64,25 +65,121 @@ def _decimal(x: Fraction) -> str | None:
     return f"{sign}{digits[:-places]}.{digits[-places:]}"
 
 
-def format_number(v: Any, group: bool = False, latex: bool = False, lang: str | None = None) -> str:
+#: A non-integer whose exact text is longer than this many characters — a terminating
+#: decimal (``0.000732421875``), else ``p/q`` (``1/3``) — is shown as a rounded decimal
+#: (``≈ 47.2303``); its exact value is one click away on the pages (:func:`exact_text`) and
+#: behind ``--exact`` on the command line.
+SHORT = {"decimal": 16, "fraction": 12}
+#: Significant digits of a rounded decimal (more where fewer would round to a whole number).
+_SIG = 6
+#: Powers of ten shown as plain decimals (``≈ 0.001235``, ``≈ 123500``); outside, ``× 10^k``.
+_PLAIN = range(-3, 6)
+#: Whether the numbers rendered in this context are written exactly (``--exact``).
+_EXACT: ContextVar[bool] = ContextVar("gradguard_render_exact", default=False)
+
+
+def exact_text(v: Any, latex: bool = False) -> str | None:
+    """The exact value of a lesson value as text (``"99049307841/2097152000"``), or None.
+
+    None for values given only approximately (``"≈…"``, floats). A terminating decimal is
+    written as one (``"1.753125"``), other fractions as ``p/q`` (``\\frac{p}{q}`` in LaTeX).
+    """
+    if not isinstance(v, str) or v.startswith("≈") or v in ("nan", "inf", "-inf"):
+        return None
+    _, _, den = v.partition("/")
+    if not den:
+        return v
+    if len(v) > 4000:  # too long to divide out; the fraction is its own exact text
+        return v
+    x = Fraction(v)
+    dec = _decimal(x)
+    if dec is not None:
+        return dec
+    if latex:
+        sign = "-" if x < 0 else ""
+        return f"{sign}\\frac{{{abs(x.numerator)}}}{{{x.denominator}}}"
+    return f"{x.numerator}/{x.denominator}"
+
+
+def _rounded(x: Fraction, latex: bool = False) -> str:
+    """``x`` correctly rounded to :data:`_SIG` significant digits (more if that gives a whole
+    number: a non-integer never reads as one, so it stays on its side of 0, ±1, every integer)."""
+    from decimal import Decimal, localcontext
+
+    sig = _SIG
+    while True:
+        with localcontext() as ctx:
+            ctx.prec = sig
+            d = Decimal(x.numerator) / Decimal(x.denominator)
+        if d != d.to_integral_value() or d.adjusted() >= _PLAIN.stop or sig > 60:
+            break
+        sig += 4
+    exp = d.adjusted()
+    if exp in _PLAIN:
+        text = f"{d:f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return text
+    mant = f"{d.scaleb(-exp):f}"
+    if "." in mant:
+        mant = mant.rstrip("0").rstrip(".")
+    return f"{mant} \\times 10^{{{exp}}}" if latex else f"{mant} × 10^{exp}"
+
+
+def _approx_mark(mant: str, exp: int, latex: bool) -> str:
+    """``≈ 0.1235`` for a power of ten in :data:`_PLAIN`, else ``≈ 1.235 × 10^-7``."""
+    if exp in _PLAIN and exp != 0:
+        from decimal import Decimal
+
+        text = f"{Decimal(mant).scaleb(exp):f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        mant, exp = text, 0
+    if exp == 0:
+        return f"\\approx {mant}" if latex else f"≈ {mant}"
+    if latex:
+        return f"\\approx {mant} \\times 10^{{{exp}}}"
+    return f"≈ {mant} × 10^{exp}"
+
+
+def format_number(
+    v: Any,
+    group: bool = False,
+    latex: bool = False,
+    lang: str | None = None,
+    exact: bool | None = None,
+) -> str:
     """Format a lesson value (``"80"``, ``"6/5"``, an approx dict, a float) for people.
 
-    Integers stay integers (``group=True`` adds thousands separators),
-    fractions with a terminating decimal become decimals (``6/5`` → ``1.2``),
-    others stay ``p/q`` (``\\frac{p}{q}`` in LaTeX); values over 40 digits
-    become ``≈ 1.268 × 10^30 (31 digits)`` and abbreviated values
-    ``≈ 1.268 × 10^30``. The digit count is said in ``lang`` (default: the
-    language of the lesson being rendered, else English).
+    The one number format of every medium (terminal, Markdown, JSON's texts, the report,
+    the explorer) and language. Integers stay integers (``group=True`` adds thousands
+    separators); a fraction is written exactly while that is short — as a decimal when it
+    terminates (``6/5`` → ``1.2``), else ``p/q`` (``\\frac{p}{q}`` in LaTeX) — and as a
+    rounded decimal beyond :data:`SHORT` characters (``99049307841/2097152000`` →
+    ``≈ 47.2303``; :func:`exact_text` gives the exact one). Values over 40 digits become
+    ``≈ 1.268 × 10^30 (31 digits)`` and abbreviated values ``≈ 1.268 × 10^30``; powers of
+    ten from 10^-3 to 10^5 are written out (``≈ 0.1235``). The digit count is said in
+    ``lang`` (default: the language of the lesson being rendered, else English).
+
+    Args:
+      exact: write every exact value in full (``--exact``); default: as the rendering
+        context says (:func:`numbers_in`), else False.
     """
+    if exact is None:
+        exact = _EXACT.get()
     if isinstance(v, str) and v.startswith("≈") and "e" in v:
         mant, _, exp = v[1:].partition("e")
-        if latex:
-            return f"\\approx {mant} \\times 10^{{{int(exp)}}}"
-        return f"≈ {mant} × 10^{int(exp)}"
+        return _approx_mark(mant, int(exp), latex)
     if isinstance(v, float):
         if math.isinf(v) or math.isnan(v):
             return str(v)
         return f"{v:.6g}"
+    if exact and isinstance(v, str) and not v.startswith("≈") and v[-1:].isdigit():
+        text = exact_text(v, latex)
+        if text is not None:
+            if group and "/" not in text and "." not in text:
+                return f"{int(text):,}"
+            return text
     if isinstance(v, str) and len(v) > _MAX_SHOWN_DIGITS + 2 and v[-1].isdigit():
         digits = len(v.lstrip("-")) if "/" not in v else None
         text = format_number(_approx_long(v), latex=latex)
@@ -96,10 +193,11 @@ def format_number(v: Any, group: bool = False, latex: bool = False, lang: str | 
     if x.denominator == 1:
         n = x.numerator
         return f"{n:,}" if group else str(n)
-    dec = _decimal(x)
-    if dec is not None and len(dec) <= 24:
-        return dec
-    if latex:
-        sign = "-" if x < 0 else ""
-        return f"{sign}\\frac{{{abs(x.numerator)}}}{{{x.denominator}}}"
-    return f"{x.numerator}/{x.denominator}"
+    text = exact_text(v if isinstance(v, str) else f"{x.numerator}/{x.denominator}", latex)
+    assert text is not None
+    is_decimal = "/" not in text and "frac" not in text
+    size = len(text.lstrip("-")) if is_decimal else len(f"{abs(x.numerator)}/{x.denominator}")
+    if size <= SHORT["decimal" if is_decimal else "fraction"]:
+        return text
+    mark = "\\approx " if latex else "≈ "
+    return mark + _rounded(x, latex)

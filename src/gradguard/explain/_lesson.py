@@ -14,6 +14,7 @@ from typing import Any
 
 from gradguard._validate import check_lang, check_threshold, check_whole, check_whole_list
 from gradguard.errors import InputError
+from gradguard.explain._claims import claims
 from gradguard.lab import (
     MAX_DIGITS,
     bptt,
@@ -127,8 +128,9 @@ def lesson(
     Returns:
       A dict with the keys ``version, lang, params, seed_system, states, loss,
       deltas, terms, grad, closed_form, table, horizons, regime, sgd, clip,
-      errata, steps``. Exact values are decimal strings (``"80"``) or
-      ``"p/q"`` strings (``"6/5"``).
+      errata, claims, steps``; ``claims`` lists every sentence the lesson states about
+      these parameters as ``{"id", "values"}`` (:mod:`gradguard.explain._claims`).
+      Exact values are decimal strings (``"80"``) or ``"p/q"`` strings (``"6/5"``).
 
     Raises:
       InputError: a bad argument, or values too large to hold exactly.
@@ -204,19 +206,19 @@ def lesson(
     eta_low = Fraction(ex) / 10
     w_low = sgd_step(wx, grad, eta_low)
 
-    large = reg.kind == "exploding" and hx != 0 and abs(Fraction(grad)) >= 10 * abs(Fraction(hx))
+    found = claims(wx, hx, tt, ex, cx, steps_T, abbreviate, grad=grad)
+    said = {c.topic: c.id.partition(".")[2] for c in found}
     errata = ["proportional"]
     if seed and any(T_ in (10, 20, 50) for T_ in steps_T):
         errata.insert(0, "table")
     # The seed stops at "w = 1.2" as if the update had fixed the problem. While |w_new| > 1
     # the gradient still explodes, at the per-step factor |w_new| instead of |w|: more slowly,
     # just as fast, or faster (a large step overshoots: at T = 200, w = 2 becomes ≈ −1.6·10^60).
-    # At T ≥ 2 and h0 ≠ 0 the gradient T·w^(T-1)·h0 at this T compares the same way.
-    after = None
-    if reg.kind == "exploding" and w_new_reg.kind == "exploding" and tt >= 2 and hx != 0:
-        a, a_new = abs(Fraction(wx)), abs(Fraction(w_new))
-        after = "slower" if a_new < a else "faster" if a_new > a else "same"
+    after = said.get("after_update")
+    if after in ("slower", "same", "faster"):
         errata.append("after_update")
+    else:
+        after = None
 
     def j(x: Exact) -> Any:
         return exact_to_json(x, abbreviate)
@@ -248,7 +250,7 @@ def lesson(
         {"kind": "backward", "T": tt},
         # The seed's "(even for such a small network this is very large)" — said of 80
         # from h_0 = 1; not of T = 1's gradient h_0.
-        {"kind": "substitute", "T": tt, "grad": grad_json, "large": large},
+        {"kind": "substitute", "T": tt, "grad": grad_json, "large": "large" in said},
         {"kind": "closed_form", "T": tt, "power": tt - 1, "grad": grad_json, "matches": matches},
         {"kind": "table", "regime": reg.kind, "seed_system": seed, "horizons": horizons},
         {"kind": "why", "regime": reg.to_json()},
@@ -281,5 +283,6 @@ def lesson(
         "sgd": sgd,
         "clip": clip,
         "errata": errata,
+        "claims": [c.to_json() for c in found],
         "steps": steps,
     }

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from gradguard._catalog import Catalog, load_catalog
-from gradguard.explain._format import _LANG, _frac, format_number
+from gradguard.explain._format import _EXACT, _LANG, _frac, exact_text, format_number
 
-__all__ = ["format_number", "render_markdown", "render_text"]
+__all__ = ["exact_text", "format_number", "render_markdown", "render_text"]
 
 _SHOW_ALL = 12  # traces up to this T are shown in full
 _HEAD, _TAIL = 5, 2
@@ -123,13 +123,20 @@ def render_markdown(data: dict[str, Any], catalog: Catalog | None = None) -> str
 
 
 @contextmanager
-def numbers_in(lang: str) -> Iterator[None]:
-    """Make :func:`format_number` say its words (``46 digits``) in ``lang`` inside the block."""
+def numbers_in(lang: str, exact: bool | None = None) -> Iterator[None]:
+    """Make :func:`format_number` say its words (``46 digits``) in ``lang`` inside the block.
+
+    ``exact=True`` writes every exact value in full there (``--exact``); None keeps the
+    enclosing block's choice.
+    """
     token = _LANG.set(lang)
+    etoken = _EXACT.set(exact) if exact is not None else None
     try:
         yield
     finally:
         _LANG.reset(token)
+        if etoken is not None:
+            _EXACT.reset(etoken)
 
 
 def _render(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
@@ -251,8 +258,7 @@ def _render_steps(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
                 doc.math(f"{dldw} = " + " + ".join(parts))
                 doc.math("= " + " + ".join(values) + f"{_eq(step['grad'], md)}")
             doc.para(cat.get("substitute.gradient_is", grad=t(step["grad"], group=True)))
-            if step.get("large", d["regime"]["kind"] == "exploding"):
-                doc.para(cat["substitute.remark_big"])
+            _say(d, cat, doc, "large")
         elif kind == "closed_form":
             doc.heading(cat["closed_form.heading"])
             doc.para(cat["closed_form.text"])
@@ -275,6 +281,7 @@ def _render_steps(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
             doc.heading(cat["exam.heading"])
             doc.lines.append(("> **" + cat["exam.text"] + "**") if md else cat["exam.text"])
             doc.lines.append("")
+            _say(d, cat, doc, "example")
     return doc.text()
 
 
@@ -298,7 +305,7 @@ def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> 
     else:
         doc.lines += render_terminal(head, body, head_left=True, escape=doc.markup)
     doc.lines.append("")
-    doc.para(cat[f"table.{step['regime']}"])
+    _say(d, cat, doc, "trend")
     for line in horizon_lines(step["horizons"], cat):
         doc.para(line)
     if "table" in d["errata"]:
@@ -350,7 +357,6 @@ def count(n: int | None) -> str:
 
 def _why(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:
     md = doc.md
-    reg = step["regime"]
     doc.heading(cat["why.heading"])
     doc.para(cat["why.cause"])
     if md:
@@ -360,25 +366,26 @@ def _why(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
     for key in ("exploding", "vanishing", "linear", "zero"):
         doc.bullet(cat[f"why.{key}"])
     doc.lines.append("")
-    kind = reg["kind"]
-    if kind == "vanishing" and reg["peak_T"] == 1:
-        kind = "vanishing_at_once"  # |w| ≤ 1/2: the factor T never outgrows the power
-    a = format_number(reg["factor"])
-    peak_real = reg["peak_T_real"]
-    doc.para(
-        cat.get(
-            f"why.this_{kind}",
-            a=a,
-            peak=count(reg["peak_T"]),
-            peak_real=""
-            if peak_real is None
-            else (f"{peak_real:.3g}" if isinstance(peak_real, float) else str(peak_real)),
-            grad_abs=format_number(d["grad"]).lstrip("-"),
-        )
-    )
-    if reg["alternating"]:
-        doc.para(cat["why.alternating"])
+    for topic in ("regime", "peak", "next_T", "alternating"):
+        _say(d, cat, doc, topic)
     doc.para("⚠ " + cat["errata.heading"] + ": " + cat["errata.proportional"])
+
+
+def claim_of(d: dict[str, Any], topic: str) -> dict[str, Any] | None:
+    """The lesson's claim on ``topic`` (``{"id", "values"}``), or None where it states none."""
+    for c in d.get("claims", ()):
+        if c["id"].partition(".")[0] == topic:
+            return dict(c)
+    return None
+
+
+def _say(d: dict[str, Any], cat: Catalog, doc: _Doc, topic: str, mark: str = "") -> None:
+    """Write the lesson's sentence on ``topic`` (:mod:`gradguard.explain._claims`), if any."""
+    from gradguard.explain._claims import say
+
+    c = claim_of(d, topic)
+    if c is not None:
+        doc.para(mark + say(c, cat.lang))
 
 
 def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:
@@ -394,21 +401,10 @@ def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
     lhs = "w_{new}" if md else "w_new"
     minus = " - " if md else " − "
     doc.math(f"{lhs} = {w}{minus}{eta}{times}{_factor(step['grad'], md)}{_eq(step['w_new'], md)}")
-    if "after_update" in d["errata"]:
-        doc.para(
-            "⚠ "
-            + cat.get(
-                f"errata.after_update_{step['after_update']}",
-                w_new=format_number(step["w_new"]),
-                T=p["T"],
-                grad=format_number(step["grad"], group=True),
-                grad_new=format_number(step["grad_new"], group=True),
-            )
-        )
-    elif d["regime"]["kind"] == "exploding":  # the update left the exploding regime
-        doc.para(cat.get("sgd.settled", w_new=format_number(step["w_new"]).lstrip("-")))
-    elif step["w_new_regime"] == "exploding":  # it entered it
-        doc.para(cat.get("sgd.now_explodes", w_new=format_number(step["w_new"]).lstrip("-")))
+    _say(d, cat, doc, "update")
+    # The seed stops at w = 1.2; that the gradient still explodes after it is an erratum.
+    _say(d, cat, doc, "after_update", "⚠ " if "after_update" in d["errata"] else "")
+    _say(d, cat, doc, "compare")
     doc.para(cat["sgd.but_if"])
     doc.math(
         f"{lhs} = {w} - {eta}{times}10^{{6}} = {format_number(step['w_new_big'], latex=md)}"
@@ -428,15 +424,7 @@ def _remedies(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) 
     else:
         doc.math("g_clipped = g / max(1, |g| / c)")
     doc.para(cat["remedies.clip_example"])
-    doc.para(
-        cat.get(
-            "remedies.clip_this",
-            g=format_number(step["grad"], group=True),
-            c=format_number(step["c"]),
-            gc=format_number(step["grad_clipped"]),
-            w_new=format_number(step["w_new"]),
-        )
-    )
+    _say(d, cat, doc, "clipping")
     doc.heading(cat["remedies.init_name"], 3)
     doc.para(cat["remedies.init_text"])
     doc.heading(cat["remedies.gates_name"], 3)

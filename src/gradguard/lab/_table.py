@@ -73,7 +73,8 @@ class TableRow:
       log10: ``log10 |∂L/∂w|`` (``-inf`` for 0), whatever the mode.
       sign: the gradient's sign (``-1``, ``0``, ``1``).
       ratio_log10: ``log10`` of ``|grad|`` over the previous row's (``None`` for the first).
-      ratio: that growth ratio as a float (``inf`` past float64, ``nan`` for 0/0).
+      ratio: ``grad`` over the previous row's, signed (``-15.19`` when the sign flips), as
+        a float (``±inf`` past float64, ``nan`` for 0/0).
       float64, float32: the gradient as each format holds it (``±inf`` past its range).
       seed_claim: the seed's table value for this T (seed's parameters only), else ``None``.
       seed_claim_text: the cell as the seed prints it (``"≈ 10^6"``).
@@ -160,6 +161,7 @@ def explosion_table(
     rows: list[TableRow] = []
     prev_log: float | None = None
     prev_T: int | None = None
+    prev_sign = 0
     for T in steps:
         g_log = _power_log(wx, hx, T - 1, T)
         h_log = _power_log(wx, hx, T)
@@ -183,7 +185,9 @@ def explosion_table(
             ):
                 # (T/T')·|w|^(T-T') exactly, then rounded once: 5120/80 = 64.0, not 63.99…
                 ratio = float(Fraction(T, prev_T) * abs(Fraction(wx)) ** (T - prev_T))
-        prev_log, prev_T = g_log.log10, T
+            if g_log.sign * prev_sign < 0:  # w < 0 and an odd step between the rows
+                ratio = -ratio
+        prev_log, prev_T, prev_sign = g_log.log10, T, g_log.sign
         claim = SEED_TABLE.get(T) if seed else None
         off_by = None
         if claim is not None:

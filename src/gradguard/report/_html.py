@@ -29,7 +29,7 @@ from gradguard.explain._render import count
 from gradguard.report._fonts import font_css
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source, recorded_flow
-from gradguard.report._lesson import fmt, lesson_data, shown_steps, tidy
+from gradguard.report._lesson import erratum, fmt, lesson_data, said, shown_steps, tidy
 from gradguard.report._words import config_words, run_title, short_name
 
 __all__ = ["build_report", "write_report"]
@@ -189,8 +189,9 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
     rows = table_cells(d["table"], columns, style)
     header = [t(lang, k) for k in keys]
     body = _p(t(lang, "explosion_intro")) + _table(header, rows)
+    body += "".join(_p(x) for x in said(d["claims"], ("trend",), lang))
     if "table" in d["errata"]:
-        body += f'<div class="errata">{_esc(t(lang, "errata"))}</div>'
+        body += f'<div class="errata">{_esc(erratum("table", lang))}</div>'
     hz = d["horizons"]
     w, h0 = fmt(d["params"]["w"]), fmt(d["params"]["h0"])
     if hz["float64"] is not None and hz["float32"] is not None:
@@ -201,35 +202,19 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
     return body + plot("explosion")
 
 
-def why_lines(reg: Mapping[str, Any], w: str, lang: str) -> list[str]:
-    """Say why, for this ``w``: the regimes in general, then the one ``w`` is in.
-
-    Args:
-      reg: :meth:`gradguard.lab.Regime.to_json` of ``w``.
-      w: ``w`` as shown to people.
-      lang: ``"en"`` or ``"bn"``.
-    """
-    lines = [t(lang, "why_text")]
-    kind = reg["kind"]
-    if kind == "vanishing":
-        real, peak = reg.get("peak_T_real"), reg["peak_T"]
-        # −1/ln|w| is "inf" in JSON when |w| is within 1e-308 of 1; the whole peak is exact.
-        finite = isinstance(real, (int, float)) and math.isfinite(real)
-        peak_real = f"{real:.3g}" if finite else count(peak)
-        lines.append(t(lang, "why_vanishing", w=w, peak=count(peak), peak_real=peak_real))
-    elif kind in ("exploding", "linear", "zero"):
-        lines.append(t(lang, f"why_{kind}", w=w, factor=fmt(reg["factor"])))
-    if reg.get("alternating"):
-        lines.append(t(lang, "why_alternating"))
-    return lines
+#: The lesson's claims the report's "why" section states, in order.
+WHY_TOPICS = ("regime", "peak", "next_T", "alternating")
+#: … and its SGD section: what the update did to |w|, what that means, the gradient after it.
+SGD_TOPICS = ("update", "after_update", "compare")
 
 
 def _why(d: Mapping[str, Any], lang: str) -> str:
-    return "".join(_p(x) for x in why_lines(d["regime"], fmt(d["params"]["w"]), lang))
+    body = "".join(_p(x) for x in [t(lang, "why_text"), *said(d["claims"], WHY_TOPICS, lang)])
+    return body + f'<div class="errata">{_esc(erratum("proportional", lang))}</div>'
 
 
 def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> str:
-    sgd, clip, w = d["sgd"], d["clip"], fmt(d["params"]["w"])
+    sgd, w = d["sgd"], fmt(d["params"]["w"])
     body = _p(
         t(
             lang,
@@ -240,19 +225,9 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
             w_new=fmt(sgd["w_new"]),
         )
     )
-    body += _p(
-        t(
-            lang,
-            "sgd_clip_text",
-            c=fmt(clip["c"]),
-            grad=fmt(clip["grad"]),
-            g_clip=fmt(clip["grad_clipped"]),
-            w_clip=fmt(clip["w_new"]),
-        )
-    )
+    body += "".join(_p(x) for x in said(d["claims"], SGD_TOPICS, lang))
+    body += "".join(_p(x) for x in said(d["claims"], ("clipping",), lang))
     body += _p(t(lang, "sgd_big_text", w_big=fmt(sgd["w_new_big"])))
-    if "after_update" in d["errata"]:
-        body += _p(t(lang, f"sgd_still_{sgd['after_update']}", w_new=fmt(sgd["w_new"])))
     return body + (plot("sgd") if plot else "")
 
 
@@ -783,6 +758,7 @@ def _build(
     if lesson or not is_log:
         sgd_plot = (lambda _k: figs.sgd(sgd, "L = ½(h_T − y)²")) if sgd else None
         answer = f'<p class="answer">{_esc(t(lang, "answer"))}</p>'
+        answer += "".join(_p(x) for x in said(d["claims"], ("example",), lang))
         lesson_sections = [
             _section("forward", t(lang, "sec_forward"), _forward(d, lang)),
             _section("backward", t(lang, "sec_backward"), _backward(d, lang)),

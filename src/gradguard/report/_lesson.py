@@ -67,6 +67,30 @@ def _long_gradient(w: object, h0: object, T: int) -> bool:
     return T >= 1 and estimate_digits(wx, hx, T - 1, T) > _EXACT_DIGITS
 
 
+def said(claims: list[dict[str, Any]], topics: tuple[str, ...], lang: str) -> list[str]:
+    """The lesson's sentences on ``topics``, in that order (:mod:`gradguard.explain._claims`).
+
+    The report and the explorer state exactly what the lesson states: the same claims,
+    chosen by the same conditions, in the same catalog sentences.
+    """
+    from gradguard.explain._claims import say
+
+    by_topic = {c["id"].partition(".")[0]: c for c in claims}
+    return [say(by_topic[t], lang) for t in topics if t in by_topic]
+
+
+def erratum(kind: str, lang: str) -> str:
+    """The seed's erratum ``kind`` (``"table"``, ``"proportional"``) — the lesson's own text.
+
+    One definition (the lesson catalog's ``[errata]``), shown by the lesson, the report, the
+    explorer, the notebook and the docs.
+    """
+    from gradguard.explain import load_catalog
+
+    cat = load_catalog(lang)
+    return f"{cat['errata.heading']}: {cat[f'errata.{kind}']}"
+
+
 def fmt(v: Any) -> str:
     """Format a lesson value for people: ``"6/5"`` → ``1.2``, ``"≈1.3e+30"`` → ``≈ 1.3 × 10^30``."""
     from gradguard.explain import format_number

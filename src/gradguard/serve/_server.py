@@ -25,9 +25,9 @@ from gradguard.explain._render import count
 from gradguard.explain._table import CellStyle, table_cells
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
 from gradguard.report._fonts import SCRIPT_FONTS, font_css, packaged_font
-from gradguard.report._html import why_lines
+from gradguard.report._html import SGD_TOPICS, WHY_TOPICS
 from gradguard.report._i18n import catalog, check_lang, t
-from gradguard.report._lesson import fmt, shown_steps, tidy
+from gradguard.report._lesson import erratum, fmt, said, shown_steps, tidy
 
 __all__ = ["explorer_state", "make_server", "serve"]
 
@@ -39,6 +39,8 @@ _CURVE_POINTS = 200
 _PARAMS = ("w", "h0", "T", "eta", "c", "lang")
 #: Values longer than this many digits are abbreviated on the page.
 _DIGITS = 20
+#: The explosion table's time steps (the seed's).
+TABLE_T = (5, 10, 20, 50)
 
 
 def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
@@ -56,8 +58,9 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
 
     Keys: ``params``, ``labels`` (UI text in the chosen language), ``forward``
     (lines), ``backward`` (symbolic and numeric terms), ``grad``, ``loss``,
-    ``table`` (rows T, h_T, grad, seed, off_by), ``sgd``, ``clip``, ``why``,
-    ``overflow``, ``errata``, ``curve`` (T and log10|dL/dw| for the plot).
+    ``table`` (rows T, h_T, grad, seed, off_by), ``trend`` (the line under it), ``sgd``,
+    ``clip``, ``why``, ``overflow``, ``errata``, ``curve`` (T and log10|dL/dw| for the plot).
+    The sentences are the lesson's claims (:mod:`gradguard.explain._claims`).
 
     Raises:
       InputError: a missing, non-numeric or out-of-range parameter, or an
@@ -69,7 +72,6 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         gradient_log,
         is_seed_system,
         overflow_horizon,
-        regime,
         table_to_json,
         to_exact,
     )
@@ -109,7 +111,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     term = show(power_value(w, h0, T - 1))
     values = [term if i else "…" for i in idx]
     # The explosion table's cells as every medium writes them (gradguard.explain._table).
-    rows = table_to_json(explosion_table(w, h0, (5, 10, 20, 50), mode="exact"))
+    rows = table_to_json(explosion_table(w, h0, TABLE_T, mode="exact"))
     columns = ("h_T", "grad", "seed", "off_by")
     cells = table_cells(rows, columns, CellStyle(blank="", group=False, lang=lang))
     table = [
@@ -130,6 +132,10 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         curve = [round(float(v), 6) if math.isfinite(v) else None for v in logs]
     w_new, g_clip, w_clip = _updates(w, h0, T, grad, eta, c)
     g_text, loss = show(grad), show(states[T])
+    # The sentences are the lesson's claims (gradguard.explain._claims), for these values.
+    from gradguard.explain._claims import claims
+
+    found = [x.to_json() for x in claims(w, h0, T, eta, c, TABLE_T, abbreviate=_DIGITS)]
     ui = {k: v for k, v in catalog(lang).items() if k.startswith(("ui_", "sec_", "col_"))}
     return {
         "params": {"w": ws, "h0": show(h0), "T": T, "eta": show(eta), "c": show(c), "lang": lang},
@@ -140,26 +146,29 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         "grad": g_text,
         "grad_text": tidy(t(lang, "backward_sum", grad=g_text)),
         "table": table,
-        "errata": t(lang, "errata") if is_seed_system(w, h0) else "",
-        "why": tidy(" ".join(why_lines(regime(w).to_json(), ws, lang))),
+        "errata": erratum("table", lang) if is_seed_system(w, h0) else "",
+        "trend": " ".join(said(found, ("trend",), lang)),
+        "why": tidy(
+            " ".join([t(lang, "why_text"), *said(found, WHY_TOPICS, lang)])
+            + " "
+            + erratum("proportional", lang)
+        ),
         "overflow": tidy(overflow),
         "sgd": {
             "w_new": show(w_new),
-            "text": tidy(t(lang, "sgd_text", w=ws, eta=show(eta), grad=g_text, w_new=show(w_new))),
+            "text": tidy(
+                " ".join(
+                    [
+                        t(lang, "sgd_text", w=ws, eta=show(eta), grad=g_text, w_new=show(w_new)),
+                        *said(found, SGD_TOPICS, lang),
+                    ]
+                )
+            ),
         },
         "clip": {
             "grad_clipped": show(g_clip),
             "w_new": show(w_clip),
-            "text": tidy(
-                t(
-                    lang,
-                    "sgd_clip_text",
-                    c=show(c),
-                    grad=g_text,
-                    g_clip=show(g_clip),
-                    w_clip=show(w_clip),
-                )
-            ),
+            "text": tidy(" ".join(said(found, ("clipping",), lang))),
         },
         "curve": {"T": Ts, "log10_grad": curve, "current_T": T},
     }
