@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gradguard.explain import LANGS, lesson, load_catalog, render_markdown, render_text
+from gradguard.explain import languages, lesson, load_catalog, render_markdown, render_text
 
 F = Fraction
 #: The degenerate and textbook points, drawn often.
@@ -275,13 +275,13 @@ def test_every_claim_is_true_in_every_medium_and_language(w, h0, T, eta, c, Ts):
     d = lesson(w=w, h0=h0, T=T, eta=eta, c=c, table_T=Ts, abbreviate=40)
     check_json(d["claims"], expected)
     n = len(expected)
-    for lang in LANGS:
+    for lang in languages():
         cat = load_catalog(lang)
         for text in (render_text(d, cat), render_markdown(d, cat)):
             n += len(list(check_text(text, expected, lang)))
     if T <= 10**4 and Ts == (5, 10, 20, 50):  # the explorer's table is always the seed's T
         params = {"w": str(w), "h0": str(h0), "T": str(T), "eta": str(eta), "c": str(c)}
-        for lang in LANGS:
+        for lang in languages():
             s = explorer_state({**params, "lang": lang})
             answers = "\n".join([s["why"], s["sgd"]["text"], s["clip"]["text"], s["trend"]])
             shown = {k: v for k, v in expected.items() if k in EXPLORER_TOPICS}
@@ -340,7 +340,7 @@ def test_the_seed_claim_ids_and_the_issue_examples():
     assert "1.99 ≤ 1" not in text and "|w| = 1.99 is still above 1" in text
     text = render_text(lesson(w="-1.5"))
     assert "overshot" not in text and "the cause is the gradient's sign" in text
-    for lang in LANGS:  # w = ½: never "first grows", both T named
+    for lang in languages():  # w = ½: never "first grows", both T named
         text = render_text(lesson(w="0.5", lang=lang))
         assert load_catalog(lang)["peak.tie_at_once"] in text
         assert load_catalog(lang)["regime.vanishing"].split(":")[0].replace("{a}", "0.5") in text

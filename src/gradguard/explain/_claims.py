@@ -341,8 +341,9 @@ def say(claim: Claim | Mapping[str, Any], lang: str = "en") -> str:
     Numbers are written by :func:`gradguard.explain.format_number` (the one number format of
     every medium); whole numbers of steps by :func:`gradguard.explain._render.count`.
     """
-    from gradguard.explain._catalog import load_catalog
-    from gradguard.explain._render import count, format_number
+    from gradguard._catalog import load_catalog
+    from gradguard.explain._format import format_number
+    from gradguard.explain._render import count
 
     cid, values = (
         (claim.id, claim.values) if isinstance(claim, Claim) else (claim["id"], claim["values"])
