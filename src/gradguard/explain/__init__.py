@@ -9,6 +9,7 @@
 
 from gradguard._catalog import Catalog, default_lang, languages, load_catalog
 from gradguard._validate import check_lang
+from gradguard.explain._claims import Claim, claims, say
 from gradguard.explain._format import format_number
 from gradguard.explain._lesson import LESSON_VERSION, lesson
 from gradguard.explain._render import render_markdown, render_text
@@ -16,7 +17,9 @@ from gradguard.explain._render import render_markdown, render_text
 __all__ = [
     "LESSON_VERSION",
     "Catalog",
+    "Claim",
     "check_lang",
+    "claims",
     "default_lang",
     "format_number",
     "languages",
@@ -24,4 +27,5 @@ __all__ = [
     "load_catalog",
     "render_markdown",
     "render_text",
+    "say",
 ]

@@ -124,7 +124,7 @@ from typing import Any
 
 from gradguard.lab._numbers import Exact, exact_to_json, log10_abs, to_exact
 
-__all__ = ["TOPICS", "Claim", "argmax_T", "claims", "say"]
+__all__ = ["Claim", "claims", "say"]
 
 #: The claim topics, in the order :func:`claims` lists them.
 TOPICS: tuple[str, ...] = (
