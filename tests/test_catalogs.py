@@ -110,3 +110,60 @@ def test_no_code_names_a_language():
         if lines:
             found[str(path.relative_to(SRC))] = sorted(lines)
     assert found == {}
+
+
+def _free_text_errors(tree: ast.AST) -> list[int]:
+    """Lines raising ``InputError`` with English text where a rule id (or hint id) belongs."""
+    from gradguard.errors import hint_ids, rule_ids
+
+    ids = rule_ids() | hint_ids() | {""}
+    lines = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "InputError"):
+            continue
+        told = [*node.args[2:4], *(k.value for k in node.keywords if k.arg in ("rule", "hint"))]
+        for arg in told:
+            if isinstance(arg, (ast.JoinedStr, ast.BinOp)) or (
+                isinstance(arg, ast.Constant)
+                and isinstance(arg.value, str)
+                and arg.value not in ids
+            ):
+                lines.append(node.lineno)
+    return lines
+
+
+#: Modules whose checks still raise English text instead of rule ids (the guard's own,
+#: the trainer integrations', the experiments'): each is moving onto gradguard._validate.
+#: The list can only shrink: a module here must still have such an error.
+NOT_YET_RULE_IDS = {
+    "experiments/_flow.py",
+    "experiments/_grid.py",
+    "experiments/_models.py",
+    "experiments/workloads.py",
+    "integrations/_common.py",
+    "integrations/accelerate.py",
+    "integrations/lightning.py",
+    "integrations/transformers.py",
+    "torch/_adagc.py",
+    "torch/_clip.py",
+    "torch/_clippers.py",
+    "torch/_foreach.py",
+    "torch/_guard_args.py",
+    "torch/_provenance.py",
+    "torch/_record.py",
+    "torch/_reduce.py",
+    "torch/_sinks.py",
+    "torch/_stats.py",
+    "torch/_syncfree.py",
+}
+
+
+def test_errors_are_rule_ids_told_in_every_language():
+    found = set()
+    for path in SRC.rglob("*.py"):
+        if _free_text_errors(ast.parse(path.read_text(encoding="utf-8"))):
+            found.add(str(path.relative_to(SRC)))
+    assert found - NOT_YET_RULE_IDS == set(), (
+        "raise InputError(name, value, RULE_ID): see _validate"
+    )
+    assert NOT_YET_RULE_IDS - found == set(), "moved to rule ids: remove it from NOT_YET_RULE_IDS"

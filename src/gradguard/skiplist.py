@@ -39,18 +39,16 @@ class SkipList:
         ranges: list[tuple[int, int]] = []
         for item in steps:
             if isinstance(item, bool):
-                raise InputError("skip_steps", item, "step numbers or [first, last] ranges")
+                raise InputError("skip_steps", item, "skip_items")
             if isinstance(item, int):
                 ranges.append((item, item))
                 continue
             try:
                 first, last = (int(x) for x in item)
             except (TypeError, ValueError):
-                raise InputError(
-                    "skip_steps", item, "step numbers or [first, last] ranges"
-                ) from None
+                raise InputError("skip_steps", item, "skip_items") from None
             if last < first:
-                raise InputError("skip_steps", list(item), "a range with first ≤ last")
+                raise InputError("skip_steps", list(item), "skip_range")
             ranges.append((first, last))
         self.ranges = sorted(ranges)
         self.batches = list(batches)
@@ -64,9 +62,13 @@ class SkipList:
         if isinstance(value, (str, Path)):
             try:
                 value = json.loads(Path(value).read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as e:
+            except OSError as e:
                 raise InputError(
-                    "skip_steps", str(value), "a skip-list JSON file", f"({e})"
+                    "skip_steps", str(value), "skip_file", "os_error", reason=e
+                ) from None
+            except json.JSONDecodeError as e:
+                raise InputError(
+                    "skip_steps", str(value), "skip_file", "json_error", detail=e
                 ) from None
         if isinstance(value, Mapping):
             return cls(value.get("steps", ()), value.get("batches", ()))

@@ -173,7 +173,7 @@ def test_save_png_and_svg(tmp_path):
     assert png.read_bytes().startswith(b"\x89PNG")
     assert b"<svg" in svg.read_bytes()[:500]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]  # no temp files left
-    with pytest.raises(InputError, match=r"path must be a file name ending in \.png or \.svg"):
+    with pytest.raises(InputError, match=r"path must be a path ending in \.png, \.svg"):
         plots.save_figure(fig, tmp_path / "f.jpg")
 
 

@@ -122,11 +122,11 @@ def plot_explosion(
       InputError: empty ``ws``, ``h0 = 0``, ``T_max < 2``, non-finite values.
     """
     if not ws or not all(math.isfinite(w) for w in ws):
-        raise InputError("ws", list(ws), "a non-empty list of finite numbers")
+        raise InputError("ws", list(ws), "nonempty_finite_list")
     if not math.isfinite(h0) or h0 == 0:
-        raise InputError("h0", h0, "a finite non-zero number (the plot is on a log scale)")
+        raise InputError("h0", h0, "log_scale_value")
     if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 2:
-        raise InputError("T_max", T_max, "a whole number ≥ 2")
+        raise InputError("T_max", T_max, "whole", min=2)
     from gradguard.lab import SEED_TABLE, gradient_log, overflow_horizon
 
     fig, axes = _figure(lang, 1, 2, (12, 4.8))
@@ -238,7 +238,7 @@ def plot_sgd(
       lang: ``"en"`` or ``"bn"``.
     """
     if not trajectories:
-        raise InputError("trajectories", {}, "a non-empty mapping of label to w values")
+        raise InputError("trajectories", {}, "nonempty_trajectories")
     fig, axes = _figure(lang)
     ax = axes[0][0]
     bounded: list[np.ndarray] = []
@@ -289,7 +289,7 @@ def plot_gradient_flow(curves: Mapping[str, Sequence[float]], *, lang: str = "en
       lang: ``"en"`` or ``"bn"``.
     """
     if not curves:
-        raise InputError("curves", {}, "a non-empty mapping of label to norms")
+        raise InputError("curves", {}, "nonempty_curves")
     fig, axes = _figure(lang)
     ax = axes[0][0]
     for (label, norms), color in zip(curves.items(), _colors(len(curves)), strict=True):
@@ -334,7 +334,7 @@ def plot_flow_heatmap(
     """
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim != 2 or 0 in m.shape:
-        raise InputError("matrix", f"shape {m.shape}", "a non-empty 2-D array (steps × T)")
+        raise InputError("matrix", f"shape {m.shape}", "nonempty_matrix")
     fig, axes = _figure(lang)
     ax = axes[0][0]
     _heatmap(ax, fig, m, t(lang, "axis_hgrad"))
@@ -380,7 +380,7 @@ def plot_run(
         threshold bounds entries, not the norm).
     """
     if not records:
-        raise InputError("records", "[]", "a non-empty list of step records")
+        raise InputError("records", "[]", "nonempty_records")
     # Fixed margins: a report draws one of these per configuration, and the constrained
     # layout engine costs a second draw of every figure; these two panels have the same
     # labels every time.
@@ -455,7 +455,7 @@ def plot_summary(rows: Sequence[RunSummary], *, lang: str = "en") -> Figure:
       lang: ``"en"`` or ``"bn"``.
     """
     if not rows:
-        raise InputError("rows", "[]", "a non-empty list of summary rows")
+        raise InputError("rows", "[]", "nonempty_rows")
     from gradguard.report._words import short_label
 
     def label(r: RunSummary) -> str:  # "exploding RNN, T = 10: norm clipping", in words
@@ -567,7 +567,7 @@ def plot_log_timeline(
       lang: ``"en"`` or ``"bn"``.
     """
     if not records:
-        raise InputError("records", "[]", "a non-empty list of step records")
+        raise InputError("records", "[]", "nonempty_records")
     steps = np.array([r.step for r in records])
     loss = _series(records, "loss")
     bad = [i for i, r in enumerate(records) if _nonfinite(r)]
@@ -766,7 +766,7 @@ def plot_layer_heatmap(records: Sequence[StepRecord], *, lang: str = "en") -> Fi
     """
     rows = [r for r in records if r.layer_norms]
     if not rows:
-        raise InputError("records", f"{len(records)} records", "records with 'layer_norms'")
+        raise InputError("records", f"{len(records)} records", "layer_records")
     layers: list[str] = []
     for r in rows:
         for name in r.layer_norms or {}:
@@ -822,7 +822,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     fmt = p.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
-        raise InputError("path", str(p), "a file name ending in .png or .svg")
+        raise InputError("path", str(p), "suffix", suffixes=".png, .svg")
     data = figure_bytes(fig, fmt)
     from gradguard._atomic import write_bytes_atomic
 

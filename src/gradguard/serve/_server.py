@@ -210,6 +210,11 @@ def _say(params: Mapping[str, str], key: str, **values: object) -> str:
     return t(lang if lang in languages() else SOURCE, key, **values)
 
 
+def params_of(url: Any) -> dict[str, str]:
+    """A request's query parameters, the last value of each."""
+    return {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "gradguard-explorer"
 
@@ -271,7 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == "/favicon.ico":
             self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
         else:
-            self._json(HTTPStatus.NOT_FOUND, {"ok": False, "error": f"no such page: {url.path}"})
+            error = _say(params_of(url), "api_no_page", path=url.path)
+            self._json(HTTPStatus.NOT_FOUND, {"ok": False, "error": error})
 
 
 #: Where the page's ``@font-face`` rules fetch the fonts gradguard ships (one per script).
