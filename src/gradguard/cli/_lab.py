@@ -100,8 +100,6 @@ def explain(
     exact: bool = typer.Option(
         False,
         "--exact",
-        help="Write every value exactly (6/5, 99049307841/2097152000, all digits) instead of "
-        "a rounded decimal where the exact one is long.",
     ),
 ) -> None:
     """Teach the seed's lesson, computed live: forward, BPTT, table, errata, SGD, remedies.
