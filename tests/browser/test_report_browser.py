@@ -43,6 +43,12 @@ def test_report_opens_cleanly(page, tmp_path, screenshot, lang):
     assert ids == ["run", "forward", "backward", "explosion", "why", "sgd", "answer"]
     if lang == "bn":
         assert "পরীক্ষার জন্য এক লাইনের উত্তর" in page.locator("#answer h3").inner_text()
+    # the forward and backward formulas are typeset by the inlined KaTeX, with its own fonts
+    page.evaluate("document.fonts.ready")
+    assert page.locator("#forward .katex-display").count() == 1
+    assert page.locator("#backward .katex-display").count() == 1
+    assert page.locator(".katex-error").count() == 0
+    assert page.evaluate("document.fonts.check('16px KaTeX_Main')")
     screenshot(page, f"report-{lang}")
     assert page.errors == []
 

@@ -46,6 +46,11 @@ class _Checker(html.parser.HTMLParser):
         self.stack.pop()
 
 
+def _body(page: str) -> str:
+    """The page's body: the inlined KaTeX script in its head holds "<img" and "<svg" too."""
+    return page.split("<body>", 1)[1]
+
+
 def _check(text: str) -> _Checker:
     assert text.startswith("<!DOCTYPE html>")
     c = _Checker()
@@ -61,8 +66,10 @@ def test_report_from_results_has_every_section_and_measured_evidence(results_dir
     text = build_report(results_dir)
     c = _check(text)
     assert c.sections == [s for s in SECTIONS if s != "run"]
-    # forward trace and BPTT as the seed: h_5 = 2 × 16 = 32; 16 + 16 + 16 + 16 + 16 = 80
-    assert "h_5 = 2 × 16 = 32" in text and "16 + 16 + 16 + 16 + 16" in text
+    # forward trace and BPTT as the seed, in LaTeX for KaTeX: h_5 = 2 × 16 = 32;
+    # 16 + 16 + 16 + 16 + 16 = 80
+    assert "h_{5} &amp;= 2 \\times 16 = 32" in text and "&amp;= 16 + 16 + 16 + 16 + 16" in text
+    assert "renderMathInElement" in text  # KaTeX inlined: typeset offline
     assert "dL/dw = 80;" in text
     # the table with errata: T = 50 → 28147497671065600, the seed's ≈ 10^15, off by ≈ 28.1×
     assert "28147497671065600" in text and "≈ 10^15" in text and "28.1×" in text
@@ -195,7 +202,7 @@ def test_report_other_parameters():
     text = build_report(w="0.5", h0=3, T=12)
     # 12 > 10 steps: the trace shows the first 6 and last 3; h_12 = 3·0.5^12 = 3/4096
     # = 0.000732421875 (a terminating decimal, shown as one), h_11 = 3/2048 = 0.00146484375
-    assert "h_12 = 0.5 × 0.00146484375 = 0.000732421875" in text
+    assert "h_{12} &amp;= 0.5 \\times 0.00146484375 = 0.000732421875" in text
     assert "… 3 more …" in text
     assert "never overflows" in text
     assert html.escape(erratum("table", "en")) not in text  # only for the seed's w = 2, h0 = 1
@@ -417,7 +424,7 @@ def test_cli_report_saves_plots_as_svg(tmp_path, guard_log, capsys):
     names = sorted(p.name for p in plots_dir.iterdir())
     # one file per inlined figure: explosion, sgd, guard timeline, layer heat map
     assert names == ["explosion.svg", "layers.svg", "sgd.svg", "timeline.svg"]
-    assert out.read_text().count("<img") == len(names)
+    assert _body(out.read_text()).count("<img") == len(names)
     assert all(b"<svg" in (plots_dir / n).read_bytes()[:600] for n in names)
     capsys.readouterr()
     err = _one_line_error(capsys, [*argv, "--plot-format", "jpg"])

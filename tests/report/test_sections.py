@@ -22,12 +22,12 @@ def test_sections_for_any_parameters(w, h0, T, lang):
     forward = _forward(d, lang)
     # the loss shown is h_T = w^T · h0, computed here independently with Fractions
     assert Fraction(d["loss"]) == w**T * h0
-    assert f"h_{T} = " in forward
+    assert f"h_{{{T}}} &amp;= " in forward  # LaTeX, typeset by KaTeX in the page
     backward = _backward(d, lang)
     # every BPTT term equals w^(T-1)·h0 and they sum to the closed form T·w^(T-1)·h0
     assert all(Fraction(x) == w ** (T - 1) * h0 for x in d["terms"])
     assert Fraction(d["grad"]) == T * w ** (T - 1) * h0
-    assert "dL/dw" in backward
+    assert "\\frac{\\partial L}{\\partial w}" in backward
     html = _explosion(d, lang, lambda _k: "") + _why(d, lang) + _sgd(d, lang, None)
     assert "<table>" in html and "{" not in html  # every message field was filled
 

@@ -47,6 +47,7 @@ def test_report_from_a_real_remedy_run(tmp_path):
         f"No remedy — the exploding linear RNN (W = orthogonal × ρ, ρ = 2, T = {none.T}): "
         "loss and gradient norm"
     )
+    text = text.split("<body>", 1)[1]  # the inlined KaTeX in the head holds "<img" and "<svg"
     assert text.count(title) == text.count(f'<img alt="{title}') == 1 and "<svg" not in text
     # explosion, sgd; summary; one run plot per config; the clipped run's recorded flow
     assert text.count("<img") == 2 + 1 + 2 + 1 and '<img alt="‖∂L/∂h_t‖ over training' in text

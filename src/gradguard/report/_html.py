@@ -29,6 +29,7 @@ from gradguard.explain._render import count
 from gradguard.report._fonts import font_css
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source, recorded_flow
+from gradguard.report._katex import katex_head
 from gradguard.report._lesson import erratum, fmt, lesson_data, said, shown_steps, tidy
 from gradguard.report._words import config_words, run_title, short_name
 
@@ -65,7 +66,8 @@ _CSS = """
 body{max-width:1100px;
 margin:2em auto;padding:0 1em;line-height:1.5;color:#1b1b1b}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-code,.math{background:#f4f4f4;padding:0 .25em}
+code{background:#f4f4f4;padding:0 .25em}
+div.math{overflow-x:auto;margin:.6em 0}p.more{color:#555;text-align:center;margin:.2em 0}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em;display:block;overflow-x:auto;
 max-width:100%}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f0f0f0}
@@ -140,42 +142,88 @@ def _p(text: str, cls: str = "") -> str:
     return f"<p{f' class={cls!r}' if cls else ''}>{_esc(tidy(text))}</p>"
 
 
+def _tex(v: Any) -> str:
+    r"""A lesson value in LaTeX, as the lesson's Markdown writes it.
+
+    ``6/5`` → ``1.2``; ``≈1.3e+30`` → ``\approx 1.3 \times 10^{30}``.
+    """
+    from gradguard.explain import format_number
+
+    return format_number(v, latex=True)
+
+
+def _tex_tidy(text: str) -> str:
+    r""":func:`tidy` for LaTeX: ``= \approx x`` reads ``\approx x``; an operand drops its mark."""
+    for before, after in (("= \\approx ", "\\approx "), ("\\times \\approx ", "\\times ")):
+        text = text.replace(before, after)
+    return text.replace("+ \\approx ", "+ ").replace("- \\approx ", "- ")
+
+
+def _display(rows: Sequence[str]) -> str:
+    r"""Aligned display math (``$$\begin{aligned}…\end{aligned}$$``), typeset by KaTeX.
+
+    The LaTeX source stays readable where the page is read without JavaScript.
+    """
+    body = " \\\\\n".join(_tex_tidy(r) for r in rows)
+    return f'<div class="math">$$\\begin{{aligned}}\n{_esc(body)}\n\\end{{aligned}}$$</div>'
+
+
+def _steps_shown(T: int, head: int, tail: int) -> tuple[list[int], list[int]]:
+    """The steps before and after the elided middle (``[]`` after it when none is elided)."""
+    shown = shown_steps(T, head, tail)
+    if 0 not in shown:
+        return shown, []
+    gap = shown.index(0)
+    return shown[:gap], shown[gap + 1 :]
+
+
 def _forward(d: Mapping[str, Any], lang: str) -> str:
-    w, T, states = fmt(d["params"]["w"]), d["params"]["T"], d["states"]
-    more = t(lang, "ui_more", n=T - 9)
-    lines = [
-        f"h_{i} = {w} × {fmt(states[i - 1])} = {fmt(states[i])}" if i else more
-        for i in shown_steps(T, 6, 3)
-    ]
-    body = _p(t(lang, "forward_intro"))
-    body += '<pre class="math">' + _esc(tidy("\n".join(lines))) + "</pre>"
+    w, T, states = _tex(d["params"]["w"]), d["params"]["T"], d["states"]
+
+    def row(i: int) -> str:
+        return f"h_{{{i}}} &= {_factor_tex(w)} \\times {_factor_tex(_tex(states[i - 1]))}" + (
+            f" = {_tex(states[i])}"
+        )
+
+    head, tail = _steps_shown(T, 6, 3)
+    body = _p(t(lang, "forward_intro")) + _display([row(i) for i in head])
+    if tail:  # the elided middle is said in words, between two blocks of math
+        body += _p(t(lang, "ui_more", n=T - 9), "more") + _display([row(i) for i in tail])
     return body + _p(t(lang, "forward_loss", L=fmt(d["loss"])))
 
 
+def _factor_tex(text: str) -> str:
+    """A LaTeX number as a factor: parenthesised when negative or abbreviated."""
+    if text.startswith(("-", _APPROX)):
+        return "\\left(" + text.removeprefix(_APPROX) + "\\right)"
+    return text
+
+
+_APPROX = "\\approx "
+
+
 def _backward(d: Mapping[str, Any], lang: str) -> str:
-    w, T, states, terms = fmt(d["params"]["w"]), d["params"]["T"], d["states"], d["terms"]
-    idx = shown_steps(T, 4, 2)
-    more = t(lang, "ui_more", n=T - 6)
-
-    def factor(v: str) -> str:  # an abbreviated value in a product: (1.524 × 10^-2)·w^k
-        text = fmt(v)
-        return f"({text.removeprefix('≈ ')})" if " × 10^" in text else text
-
-    symbolic = [f"{factor(states[i - 1])}·{w}^{T - i}" if i else more for i in idx]
-    values = [fmt(terms[i - 1]) if i else more for i in idx]
-    body = _p(t(lang, "backward_intro"))
-    body += (
-        '<pre class="math">'
-        + _esc(
-            tidy(
-                "dL/dw = Σ_{t=1}^{T} h_{t-1} · w^(T-t)\n      = "
-                + " + ".join(symbolic)
-                + "\n      = "
-                + " + ".join(values)
-            )
-        )
-        + "</pre>"
+    w, T, states, terms = _tex(d["params"]["w"]), d["params"]["T"], d["states"], d["terms"]
+    head, tail = _steps_shown(T, 4, 2)
+    base = (
+        w if not w.startswith("-") and "frac" not in w and "." not in w else f"\\left({w}\\right)"
     )
+
+    def symbolic(i: int) -> str:
+        return f"{_factor_tex(_tex(states[i - 1]))} \\cdot {base}^{{{T - i}}}"
+
+    def joined(part: Any) -> str:
+        first = " + ".join(part(i) for i in head)
+        return first + (" + \\cdots + " + " + ".join(part(i) for i in tail) if tail else "")
+
+    rows = [
+        "\\frac{\\partial L}{\\partial w} &= \\sum_{t=1}^{T} h_{t-1} \\cdot w^{T-t}",
+        "&= " + joined(symbolic),
+        "&= " + joined(lambda i: _factor_tex(_tex(terms[i - 1]))),
+    ]
+    body = _p(t(lang, "backward_intro")) + _display(rows)
+    if tail:
+        body += _p(t(lang, "ui_more", n=T - 6), "more")
     return body + _p(t(lang, "backward_sum", grad=fmt(d["grad"])))
 
 
@@ -813,7 +861,8 @@ def _build(
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{title}</title>\n<style>{fonts}{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{title}</title>\n<style>{fonts}{_CSS}</style>\n{katex_head()}\n</head>\n"
+        "<body>\n"
         f"{body}</body>\n</html>\n"
     )
 
