@@ -89,7 +89,7 @@ def doctor(
         from gradguard.report.plots import plot_diagnosis, save_figure
 
         try:
-            save_figure(plot_diagnosis(diagnoses[0], lang=lang), plot)
+            save_figure(plot_diagnosis(diagnoses[0], source=log.name, lang=lang), plot)
         except OSError as e:
             raise cannot_write(plot, e, lang) from None
         print(words.get("doctor.plot_written", path=plot), file=sys.stderr)

@@ -656,7 +656,7 @@ def plot_log_timeline(
     return fig
 
 
-def plot_diagnosis(diagnosis: Diagnosis, *, lang: str = "en") -> Figure:
+def plot_diagnosis(diagnosis: Diagnosis, *, source: str = "", lang: str = "en") -> Figure:
     """Draw what the log doctor found: the run, its bad episodes, and the layers.
 
     Panels, sharing the step axis: the loss (when recorded); the pre-clip gradient norm
@@ -667,6 +667,7 @@ def plot_diagnosis(diagnosis: Diagnosis, *, lang: str = "en") -> Figure:
 
     Args:
       diagnosis: a :class:`gradguard.doctor.Diagnosis`.
+      source: the log's name, shown in the title with the run's.
       lang: ``"en"`` or ``"bn"``.
     """
     records = diagnosis.steps
@@ -726,6 +727,12 @@ def plot_diagnosis(diagnosis: Diagnosis, *, lang: str = "en") -> Figure:
             la.set_yscale("log")
         la.set_ylabel(t(lang, "axis_loss"))
         la.grid(True, alpha=0.3)
+        lr = _series(records, "lr")
+        if np.isfinite(lr).any() and np.nanmax(lr) > np.nanmin(lr):
+            # A schedule (or a rollback that restored one): where the bad steps begin.
+            lra = la.twinx()
+            lra.plot(steps, lr, color="gray", lw=0.9, ls="--")
+            lra.set_ylabel(t(lang, "axis_lr"), color="gray")
     if "layers" in ax_of:
         lx = ax_of["layers"]
         names: list[str] = []
@@ -747,7 +754,7 @@ def plot_diagnosis(diagnosis: Diagnosis, *, lang: str = "en") -> Figure:
         t(
             lang,
             "title_doctor",
-            run=diagnosis.run or "log",
+            run=" ".join(x for x in (source, diagnosis.run) if x) or "log",
             cause=t(lang, f"cause_{diagnosis.cause}"),
         ),
         fontsize=10,
