@@ -99,4 +99,8 @@ def test_the_message_plumbing_is_a_leaf():
     graph = import_graph()
     assert graph["gradguard._catalog"] == set()
     assert graph["gradguard.errors"] == {"gradguard._catalog"}
-    assert graph["gradguard._validate"] == {"gradguard._catalog", "gradguard.errors"}
+    assert graph["gradguard._validate"] == {
+        "gradguard._catalog",
+        "gradguard.errors",
+        "gradguard._atomic",  # the one write probe
+    }

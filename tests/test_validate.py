@@ -130,7 +130,7 @@ def test_paths(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(InputError) as e:
         check_out_folder(tmp_path / "f" / "sub")
-    assert e.value.rule_id == "folder_usable" and e.value.hint_id == "os_error"
+    assert e.value.rule_id == "folder_creatable" and e.value.hint_id == "os_error"
     with pytest.raises(InputError, match="must be an existing folder"):
         check_out_folder(tmp_path / "nope", create=False)
 

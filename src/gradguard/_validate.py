@@ -366,20 +366,21 @@ def check_out_folder(path: object, name: str = "out", *, create: bool = True) ->
     work.
 
     Raises:
-      InputError: rule ``folder_usable`` (``existing_folder`` without ``create``),
-        with the operating system's reason in the hint ``os_error``.
+      InputError: rule ``folder_creatable`` (it cannot be made), ``folder_writable`` (a
+        file cannot be written in it) or ``existing_folder`` (missing, without
+        ``create``), with the operating system's reason in the hint ``os_error``.
     """
-    import os
+    from gradguard import _atomic
 
     p = Path(str(path))
     if not create and not p.is_dir():
         raise InputError(name, str(path), "existing_folder")
     try:
-        if create:
-            p.mkdir(parents=True, exist_ok=True)
-        probe = p / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(name, str(path), "folder_usable", "os_error", reason=e) from None
+        raise InputError(name, str(path), "folder_creatable", "os_error", reason=e) from None
+    try:
+        _atomic.check_writable(p)  # the one write probe
+    except OSError as e:
+        raise InputError(name, str(path), "folder_writable", "os_error", reason=e) from None
     return p

@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from gradguard._validate import check_out_file, check_out_folder
 from gradguard.cli._app import (
     EXTRAS,
     RuntimeFailure,
@@ -30,14 +31,11 @@ from gradguard.cli._app import (
 from gradguard.errors import InputError
 
 
-def _check_out(out: Path, lang: str = "en") -> Path:
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise usage(InputError("out", str(out), "file_path"), lang)
-    if not parent.is_dir():
-        error = InputError("out", str(out), "file_in_folder", "create_folder", folder=str(parent))
-        raise usage(error, lang)
-    return out
+def _check_out(out: Path, lang: str) -> Path:
+    try:
+        return check_out_file(out, "out")
+    except InputError as e:
+        raise usage(e, lang) from None
 
 
 @app.command()
@@ -101,10 +99,9 @@ def report(
         raise usage(InputError("plot_format", plot_format, "either", a="png", b="svg"), lang)
     if plots is not None:
         try:
-            plots.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            error = InputError("plots_dir", str(plots), "folder_creatable", "os_error", reason=e)
-            raise usage(error, lang) from None
+            check_out_folder(plots, "plots_dir")
+        except InputError as e:
+            raise usage(e, lang) from None
     t0 = time.perf_counter()
     try:
         path = write_report(
@@ -248,17 +245,6 @@ def _stage_remedies(out: Path, on_progress: Any, jobs: int = 1) -> Path:
     return results
 
 
-def _check_writable(out: Path, lang: str) -> None:
-    """Fail now, not after minutes of work, if ``out`` cannot take the tour's files."""
-    from gradguard._atomic import check_writable
-
-    try:
-        check_writable(out)
-    except OSError as e:
-        error = InputError("out", str(out), "folder_writable", "os_error", reason=e)
-        raise usage(error, lang) from None
-
-
 @app.command()
 def tour(
     out: Path = typer.Option(
@@ -288,13 +274,10 @@ def tour(
     lang = command_lang(lang)
     if out.exists() and not out.is_dir():
         raise usage(InputError("out", str(out), "folder"), lang)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        from gradguard._catalog import load_catalog
-
-        error = InputError("out", str(out), "folder_creatable", "os_error", reason=e)
-        raise usage(error, lang) from None
+    try:  # a folder it can write: fail now, not after minutes of work
+        check_out_folder(out, "out")
+    except InputError as e:
+        raise usage(e, lang) from None
     err = Console(stderr=True)
     from gradguard._catalog import load_catalog
 
@@ -309,8 +292,7 @@ def tour(
     for what in skipped:
         note = escape(words.get("tour.skips", what=what))
         err.print(f"[yellow]{escape(words['tour.note'])}:[/] {note}", soft_wrap=True)
-    # Every prerequisite before the first long stage: a writable folder, --jobs, the fonts.
-    _check_writable(out, lang)
+    # Every prerequisite before the first long stage: a writable folder (above), --jobs, the fonts.
     workers = 1
     if not missing["torch"]:
         from gradguard.experiments._runner import available_cores, check_jobs

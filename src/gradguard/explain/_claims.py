@@ -342,8 +342,7 @@ def say(claim: Claim | Mapping[str, Any], lang: str = "en") -> str:
     every medium); whole numbers of steps by :func:`gradguard.explain._render.count`.
     """
     from gradguard._catalog import load_catalog
-    from gradguard.explain._format import format_number
-    from gradguard.explain._render import count
+    from gradguard.explain._format import count, format_number
 
     cid, values = (
         (claim.id, claim.values) if isinstance(claim, Claim) else (claim["id"], claim["values"])

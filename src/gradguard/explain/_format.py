@@ -201,3 +201,19 @@ def format_number(
         return text
     mark = "\\approx " if latex else "≈ "
     return mark + _rounded(x, latex)
+
+
+def count(n: int | None) -> str:
+    """Format a whole number of steps for prose: ``1,016``; from 10^15 on ``≈ 1.798 × 10^308``.
+
+    Horizons and peaks near ``|w| = 1`` are astronomically large (``w = 1``:
+    about 1.8·10^308 steps in float64); their 309 digits say less than the
+    scientific form (correctly rounded).
+    """
+    if n is None:
+        return ""
+    if abs(n) < 10**15:
+        return f"{n:,}"
+    from gradguard.lab._numbers import sci
+
+    return format_number("≈" + sci(n))

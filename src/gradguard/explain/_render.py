@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from gradguard._catalog import Catalog, load_catalog
-from gradguard.explain._format import _EXACT, _LANG, _frac, exact_text, format_number
+from gradguard.explain._format import _EXACT, _LANG, _frac, count, exact_text, format_number
 
 __all__ = ["exact_text", "format_number", "render_markdown", "render_text"]
 
@@ -337,22 +337,6 @@ def horizon_lines(horizons: dict[str, int | None], cat: Catalog) -> list[str]:
         else cat.get("table.horizon", dtype=dt, T=count(at), max=_FLOAT_MAX[dt])
         for dt, at in horizons.items()
     ]
-
-
-def count(n: int | None) -> str:
-    """Format a whole number of steps for prose: ``1,016``; from 10^15 on ``≈ 1.798 × 10^308``.
-
-    Horizons and peaks near ``|w| = 1`` are astronomically large (``w = 1``:
-    about 1.8·10^308 steps in float64); their 309 digits say less than the
-    scientific form (correctly rounded).
-    """
-    if n is None:
-        return ""
-    if abs(n) < 10**15:
-        return f"{n:,}"
-    from gradguard.lab._numbers import sci
-
-    return format_number("≈" + sci(n))
 
 
 def _why(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:

@@ -25,7 +25,7 @@ from gradguard._atomic import write_text_atomic
 from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.experiments import REQUIRED_COLUMNS, RunSummary
-from gradguard.explain._render import count
+from gradguard.explain._format import count
 from gradguard.report._fonts import font_css
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source, recorded_flow

@@ -21,7 +21,7 @@ import numpy  # noqa: F401  # the lab imports it lazily; here it is imported onc
 from gradguard._catalog import SOURCE, languages, load_catalog
 from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
-from gradguard.explain._render import count
+from gradguard.explain._format import count
 from gradguard.explain._table import CellStyle, table_cells
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
 from gradguard.report._fonts import SCRIPT_FONTS, font_css, packaged_font
