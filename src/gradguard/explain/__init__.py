@@ -10,6 +10,7 @@
 from gradguard._catalog import Catalog, default_lang, languages, load_catalog
 from gradguard._validate import check_lang
 from gradguard.explain._claims import Claim, claims, say
+from gradguard.explain._exercises import Problem, exercises, render_sheet
 from gradguard.explain._format import format_number
 from gradguard.explain._lesson import LESSON_VERSION, lesson
 from gradguard.explain._render import render_markdown, render_text
@@ -18,14 +19,17 @@ __all__ = [
     "LESSON_VERSION",
     "Catalog",
     "Claim",
+    "Problem",
     "check_lang",
     "claims",
     "default_lang",
+    "exercises",
     "format_number",
     "languages",
     "lesson",
     "load_catalog",
     "render_markdown",
+    "render_sheet",
     "render_text",
     "say",
 ]

@@ -47,7 +47,7 @@ from gradguard.lab import (
     sgd_step,
 )
 
-__all__ = ["KINDS", "MAX_COUNT", "Problem", "exercises", "render_sheet", "sheet_blocks"]
+__all__ = ["Problem", "exercises", "render_sheet"]
 
 #: The kinds of problem, from easy to hard.
 KINDS: tuple[str, ...] = (

@@ -14,7 +14,7 @@ from typing import Any
 
 from gradguard._catalog import SOURCE, load_catalog
 
-__all__ = ["exact_text", "format_number"]
+__all__ = ["format_number"]
 
 _MAX_SHOWN_DIGITS = 40
 #: The language of the lesson being rendered, for the words inside numbers ("46 digits").

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from gradguard._catalog import Catalog, load_catalog
-from gradguard.explain._format import _EXACT, _LANG, _frac, count, exact_text, format_number
+from gradguard.explain._format import _EXACT, _LANG, _frac, count, format_number
 
-__all__ = ["exact_text", "format_number", "render_markdown", "render_text"]
+__all__ = ["render_markdown", "render_text"]
 
 _SHOW_ALL = 12  # traces up to this T are shown in full
 _HEAD, _TAIL = 5, 2

@@ -38,21 +38,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-__all__ = [
-    "SCRIPT_FONTS",
-    "FontMissing",
-    "ScriptFont",
-    "font_css",
-    "font_face_css",
-    "font_file",
-    "font_stack",
-    "fonts_for",
-    "needs_font",
-    "packaged_font",
-    "require_fonts",
-    "script_of",
-    "setup_fonts",
-]
+# Internal to the report: the package's API is build_report and write_report.
+__all__: list[str] = []
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import re
 from functools import cache
 from pathlib import Path
 
-__all__ = ["KATEX_DIR", "katex_head"]
+# Internal to the report: the package's API is build_report and write_report.
+__all__: list[str] = []
 
 #: The vendored KaTeX (read from the installed package).
 KATEX_DIR = Path(__file__).resolve().parents[1] / "serve" / "static" / "vendor" / "katex"

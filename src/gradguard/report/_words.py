@@ -15,7 +15,8 @@ from typing import Any
 
 from gradguard.report._i18n import catalog, t
 
-__all__ = ["config_words", "experiment_words", "run_title", "short_label", "short_name"]
+# Internal to the report: the package's API is build_report and write_report.
+__all__: list[str] = []
 
 
 def _num(v: object) -> str | None:

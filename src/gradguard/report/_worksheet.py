@@ -16,7 +16,8 @@ from gradguard.explain._exercises import Problem, sheet_blocks
 from gradguard.report._fonts import font_css
 from gradguard.report._katex import katex_head
 
-__all__ = ["render_sheet_html"]
+# Internal to the report: the package's API is build_report and write_report.
+__all__: list[str] = []
 
 _CSS = """
 body{max-width:780px;margin:2em auto;padding:0 1em;line-height:1.55;color:#111}
