@@ -1,8 +1,10 @@
 """Render the docs' Jupyter notebooks as pages: execute each one, write it out as Markdown.
 
-For every ``docs/**/NAME.ipynb`` this MkDocs hook runs the notebook top to bottom in a
-fresh ``python3`` kernel (nbclient; a failing cell fails the build) and adds a generated
-page ``NAME.md`` beside it: Markdown cells as they are, code cells as Python blocks, text
+For every ``docs/**/NAME.ipynb`` this MkDocs hook adds a generated page ``NAME.md`` beside
+it, from the outputs stored in the notebook (``tools/notebook_outputs.py`` stores them;
+``tests/test_notebook.py`` checks they equal a fresh run) — or, for a notebook committed
+without outputs, after running it top to bottom in a fresh ``python3`` kernel (nbclient; a
+failing cell fails the build): Markdown cells as they are, code cells as Python blocks, text
 output as text blocks and images as PNG files under ``NAME_files/``. The ``.ipynb`` itself
 is published too, so readers can download it. Nothing is fetched from the network.
 
@@ -64,13 +66,14 @@ def notebook_to_markdown(nb: Any, stem: str) -> tuple[str, dict[str, bytes]]:
 def on_files(files: Files, config: Any) -> Files:
     for nb_file in [f for f in files if f.src_uri.endswith(".ipynb")]:
         nb = nbformat.read(nb_file.abs_src_path, as_version=4)
-        NotebookClient(
-            nb,
-            timeout=CELL_TIMEOUT,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(Path(nb_file.abs_src_path).parent)}},
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-        ).execute()
+        if not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
+            NotebookClient(
+                nb,
+                timeout=CELL_TIMEOUT,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(Path(nb_file.abs_src_path).parent)}},
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            ).execute()
         stem = nb_file.src_uri[: -len(".ipynb")]
         markdown, images = notebook_to_markdown(nb, stem)
         name = posixpath.basename(nb_file.src_uri)
