@@ -101,7 +101,7 @@ def extra_work_ms(spec, folder: Path, reps: int) -> float:
             log.write(
                 StepRecord(
                     step=step, loss=0.1, grad_norm=pre, grad_norm_clipped=post,
-                    clip_coef=coef, clipped=coef < 1, threshold=spec.threshold, lr=spec.lr,
+                    clip_coef=coef, threshold=spec.threshold, lr=spec.lr,
                     max_abs=max_abs, nonfinite_count=int(bad), run=spec.run_id, time=0.0,
                 )
             )  # fmt: skip

@@ -107,10 +107,10 @@ def test_runs_split_without_headers_and_by_name(tmp_path):
 
 def test_counts_are_one_definition():
     recs = [
-        StepRecord(step=0, clipped=True, kind="clipped"),
+        StepRecord(step=0, clip_coef=0.5, kind="clipped"),
         StepRecord(step=1, action="skip", kind="spike", flagged_by="spike-mad"),
-        StepRecord(step=2, action="skip", kind="nonfinite", grad_finite=False),
-        StepRecord(step=3, action="rollback", kind="nonfinite", loss_finite=False),
+        StepRecord(step=2, action="skip", kind="nonfinite", nonfinite_count=1),
+        StepRecord(step=3, action="rollback", kind="nonfinite", loss=math.nan),
         StepRecord(step=4, action="skip", kind="amp_skip"),
         StepRecord(step=5),
     ]
@@ -151,3 +151,24 @@ def test_the_record_format_page_lists_every_field():
     documented = {name for cell in first_cells for name in re.findall(r"`(\w+)`", cell)}
     fields = {f.name for f in dataclasses.fields(StepRecord)} - {"extra"}
     assert fields - documented == set()
+
+
+def test_derived_fields_follow_the_numbers_and_keep_their_place_in_the_line():
+    from dataclasses import fields
+
+    import gradguard.records as rec
+
+    names = {f.name for f in fields(StepRecord)} - {"extra"}
+    assert set(rec._FIELD_NAMES) == names | {"clipped", "grad_finite", "loss_finite"}
+    r = StepRecord(step=0, loss=math.inf, grad_norm=2.0, clip_coef=0.5, nonfinite_count=0)
+    assert r.clipped and r.grad_finite and not r.loss_finite
+    line = json.loads(r.to_json())
+    keys = ["step", "loss", "grad_norm", "clip_coef", "clipped", "action", "kind"]
+    assert list(line)[2:9] == keys
+    assert (line["clipped"], line["grad_finite"], line["loss_finite"]) == (True, True, False)
+    # A line that contradicts itself reads as its numbers say (clip_coef 1: not clipped);
+    # one that gives only the derived keys (by hand) keeps what they say.
+    back = StepRecord.from_dict({**line, "clip_coef": 1.0, "clipped": True})
+    assert not back.clipped
+    hand = StepRecord.from_dict({"v": 1, "type": "step", "step": 3, "grad_finite": False})
+    assert not hand.grad_finite and hand.nonfinite_count == 1

@@ -81,7 +81,6 @@ class StepRecord:
       grad_norm_clipped: total norm after clipping (equals ``grad_norm`` when
         clipping did not act; ``None`` when no step was taken).
       clip_coef: the factor the gradients were multiplied by (``1.0`` = untouched).
-      clipped: whether clipping acted (``clip_coef < 1``).
       threshold: the clipping threshold in force (fixed ``max_norm`` or the
         adaptive clipper's current value); ``None`` without clipping.
       action: ``"step"``, ``"skip"`` or ``"rollback"`` (see :data:`ACTIONS`).
@@ -92,8 +91,6 @@ class StepRecord:
         guard reads it on steps with per-layer norms, on non-finite steps and for value
         clipping).
       nonfinite_count: number of parameter tensors whose gradient holds a NaN or inf.
-      loss_finite: whether the loss is finite.
-      grad_finite: whether every gradient entry is finite.
       update_ratio: ``‖Δθ‖ / ‖θ‖`` of the update taken (``None`` if not measured).
       amp_scale: the AMP grad scaler's scale, when one is used.
       layer_norms: per-layer (module) gradient norms, when recorded this step.
@@ -108,6 +105,10 @@ class StepRecord:
         entries, infinite norm), the spike rule's name (``"spike-mad"``…), or
         ``"loss:"`` + the loss rule's name.
       extra: any further keys, kept verbatim (forward compatibility).
+
+    Three fields are derived, so a record cannot contradict itself: :attr:`clipped`,
+    :attr:`grad_finite` and :attr:`loss_finite` (written into the JSON line for its
+    readers, recomputed when a line is read).
     """
 
     step: int
@@ -115,15 +116,12 @@ class StepRecord:
     grad_norm: float | None = None
     grad_norm_clipped: float | None = None
     clip_coef: float | None = None
-    clipped: bool = False
     threshold: float | None = None
     action: str = "step"
     kind: str = "ok"
     lr: float | None = None
     max_abs: float | None = None
     nonfinite_count: int = 0
-    loss_finite: bool = True
-    grad_finite: bool = True
     update_ratio: float | None = None
     amp_scale: float | None = None
     layer_norms: dict[str, float] | None = None
@@ -137,6 +135,21 @@ class StepRecord:
     def __post_init__(self) -> None:
         check_choice(self.action, "action", ACTIONS)
         check_choice(self.kind, "kind", KINDS)
+
+    @property
+    def clipped(self) -> bool:
+        """Whether clipping acted: ``clip_coef < 1``."""
+        return self.clip_coef is not None and self.clip_coef < 1.0
+
+    @property
+    def grad_finite(self) -> bool:
+        """Whether every gradient entry is finite: ``nonfinite_count == 0``."""
+        return self.nonfinite_count == 0
+
+    @property
+    def loss_finite(self) -> bool:
+        """Whether the loss is finite (or not known)."""
+        return self.loss is None or math.isfinite(self.loss)
 
     def to_json(self) -> str:
         """Return the record as one JSON line (no trailing newline)."""
@@ -152,20 +165,40 @@ class StepRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StepRecord:
-        """Build a record from a decoded JSON object (unknown keys go to ``extra``)."""
-        known = {f.name for f in fields(cls)} - {"extra"}
+        """Build a record from a decoded JSON object (unknown keys go to ``extra``).
+
+        The derived keys (``clipped``, ``grad_finite``, ``loss_finite``) are recomputed;
+        a line that has only them (written by hand) still says what they say: a
+        non-finite gradient counts one tensor, a non-finite loss is NaN.
+        """
         kwargs: dict[str, Any] = {}
         extra: dict[str, Any] = {}
+        derived: dict[str, Any] = {}
         for key, value in data.items():
             if key in ("v", "type"):
                 continue
-            (kwargs if key in known else extra)[key] = _decode(value)
+            if key in _DERIVED:
+                derived[key] = value
+                continue
+            (kwargs if key in _FIELDS else extra)[key] = _decode(value)
         if "step" not in kwargs:
             raise _NoStepKey("a step record needs the key 'step'")
+        if derived.get("grad_finite") is False and "nonfinite_count" not in kwargs:
+            kwargs["nonfinite_count"] = 1
+        if derived.get("loss_finite") is False and kwargs.get("loss") is None:
+            kwargs["loss"] = math.nan
         return cls(**kwargs, extra=extra)
 
 
-_FIELD_NAMES = tuple(f.name for f in fields(StepRecord) if f.name != "extra")
+_FIELDS = frozenset(f.name for f in fields(StepRecord)) - {"extra"}
+_DERIVED = ("clipped", "loss_finite", "grad_finite")
+#: The keys of a JSON line, in format version 1's order (the derived ones where they were).
+_FIELD_NAMES = (
+    "step", "loss", "grad_norm", "grad_norm_clipped", "clip_coef", "clipped", "threshold",
+    "action", "kind", "lr", "max_abs", "nonfinite_count", "loss_finite", "grad_finite",
+    "update_ratio", "amp_scale", "layer_norms", "run", "time", "spike_threshold",
+    "loss_threshold", "flagged_by",
+)  # fmt: skip
 
 
 def classify(
@@ -195,28 +228,17 @@ def make_record(
     loss: float | None = None,
     clip_coef: float | None = None,
     grad_norm_clipped: float | None = None,
-    clipped: bool | None = None,
     threshold: float | None = None,
     action: str = "step",
     kind: str | None = None,
-    lr: float | None = None,
-    amp_scale: float | None = None,
-    layer_norms: dict[str, float] | None = None,
-    update_ratio: float | None = None,
-    run: str | None = None,
-    time: float | None = None,
-    spike_threshold: float | None = None,
-    loss_threshold: float | None = None,
-    flagged_by: str | None = None,
-    extra: dict[str, Any] | None = None,
+    **recorded: Any,
 ) -> StepRecord:
     """Build the record of one optimizer step from its host numbers — the one constructor.
 
-    The guard, the monitor and :func:`gradguard.torch.step_record` build their records
-    here, so that the derived fields mean the same everywhere: ``grad_finite`` is
-    ``nonfinite_count == 0``, ``loss_finite`` is a finite (or unknown) loss,
-    ``grad_norm_clipped`` is ``None`` unless the step was taken, and ``kind`` is
-    :func:`classify`'s unless given.
+    The guard, the monitor, the remedy runner and :func:`gradguard.torch.step_record`
+    build their records here, so that the fields derived from others mean the same
+    everywhere: ``grad_norm_clipped`` is ``None`` unless the step was taken, and ``kind``
+    is :func:`classify`'s unless given.
 
     Args:
       step: the optimizer step index (0-based, skipped steps included).
@@ -226,25 +248,22 @@ def make_record(
       clip_coef: the factor the gradients were scaled by (``None``: no clipping in use).
       grad_norm_clipped: the measured post-clip norm, when clipping was not one
         coefficient (value or unit-wise clipping); by default ``grad_norm × clip_coef``
-        (``grad_norm`` itself without clipping).
-      clipped: whether clipping acted; by default ``clip_coef < 1`` (or a measured
-        post-clip norm below ``grad_norm``).
+        (``grad_norm`` itself without clipping). Given alone, ``clip_coef`` is its ratio
+        to ``grad_norm``.
       threshold: the clipping threshold in force; action: ``"step"``, ``"skip"`` or
         ``"rollback"``; kind: the classification (derived when ``None``).
-      lr, amp_scale, layer_norms, update_ratio, run, time, spike_threshold,
-        loss_threshold, flagged_by, extra: recorded as given.
+      **recorded: the other fields of :class:`StepRecord` (``lr``, ``amp_scale``,
+        ``layer_norms``, ``update_ratio``, ``run``, ``time``, ``spike_threshold``,
+        ``loss_threshold``, ``flagged_by``, ``extra``), as given.
 
     Returns:
       The :class:`StepRecord`.
     """
-    grad_finite = nonfinite_count == 0
-    loss_finite = loss is None or math.isfinite(loss)
-    if clipped is None:
-        clipped = clip_coef is not None and clip_coef < 1.0
-        if grad_norm_clipped is not None:
-            clipped = clipped or grad_norm_clipped < grad_norm
     if grad_norm_clipped is not None:
         post = grad_norm_clipped
+        if clip_coef is None:  # one measured post-clip norm: its ratio to the norm
+            ok = math.isfinite(grad_norm) and grad_norm > 0
+            clip_coef = post / grad_norm if ok else 1.0
     elif clip_coef is None:
         post = grad_norm
     elif math.isfinite(grad_norm) and math.isfinite(clip_coef):
@@ -252,31 +271,24 @@ def make_record(
     else:
         post = math.nan
     if kind is None:
-        kind = classify(loss_finite=loss_finite, grad_finite=grad_finite, clipped=clipped)
+        kind = classify(
+            loss_finite=loss is None or math.isfinite(loss),
+            grad_finite=nonfinite_count == 0,
+            clipped=clip_coef is not None and clip_coef < 1.0,
+        )
+    recorded["extra"] = dict(recorded.get("extra") or {})
     return StepRecord(
         step=step,
         loss=loss,
         grad_norm=grad_norm,
         grad_norm_clipped=post if action == "step" else None,
         clip_coef=clip_coef,
-        clipped=clipped,
         threshold=threshold,
         action=action,
         kind=kind,
-        lr=lr,
         max_abs=max_abs,
         nonfinite_count=nonfinite_count,
-        loss_finite=loss_finite,
-        grad_finite=grad_finite,
-        update_ratio=update_ratio,
-        amp_scale=amp_scale,
-        layer_norms=layer_norms,
-        run=run,
-        time=time,
-        spike_threshold=spike_threshold,
-        loss_threshold=loss_threshold,
-        flagged_by=flagged_by,
-        extra=dict(extra or {}),
+        **recorded,
     )
 
 

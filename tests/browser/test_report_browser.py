@@ -20,13 +20,13 @@ def test_report_opens_cleanly(page, tmp_path, screenshot, lang):
             step=s,
             loss=1.0 / (s + 1),
             grad_norm=1.0 + s,
-            clipped=s > 5,
+            clip_coef=0.5 if s > 5 else 1.0,
             layer_norms={"a": 1.0 + s, "b": 0.5} if s % 2 == 0 else None,
         )
         for s in range(12)
     ]
     recs.append(
-        StepRecord(step=12, grad_norm=math.inf, action="skip", kind="nonfinite", grad_finite=False)
+        StepRecord(step=12, grad_norm=math.inf, action="skip", kind="nonfinite", nonfinite_count=1)
     )
     write_log(log, recs)
     out = write_report(tmp_path / f"report-{lang}.html", log, lang=lang)

@@ -135,9 +135,9 @@ def runs(draw):
         norm = draw(st.floats(0.01, 1e4)) if kind != "nonfinite" else math.nan
         action = "step" if kind in ("ok", "clipped") else draw(st.sampled_from(["skip", "step"]))
         r = StepRecord(step=i, loss=1.0 if kind != "nonfinite" else math.nan, grad_norm=norm,
-                       kind=kind, action=action, lr=0.1, clipped=kind == "clipped",
-                       threshold=1.0, grad_finite=kind != "nonfinite",
-                       loss_finite=kind != "nonfinite")  # fmt: skip
+                       kind=kind, action=action, lr=0.1,
+                       clip_coef=0.5 if kind == "clipped" else 1.0, threshold=1.0,
+                       nonfinite_count=int(kind == "nonfinite"))  # fmt: skip
         if kind in ("spike", "nonfinite") and draw(st.booleans()):
             r.extra["batch"] = draw(st.integers(0, 5))
         records.append(r)

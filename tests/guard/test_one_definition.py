@@ -165,6 +165,9 @@ def test_make_record_derives_the_fields_the_same_way_for_every_caller():
     plain = records.make_record(2, grad_norm=4.0, max_abs=1.0, nonfinite_count=0, loss=math.nan)
     assert plain.grad_norm_clipped == 4.0 and not plain.loss_finite and plain.kind == "nonfinite"
     measured = records.make_record(
-        3, grad_norm=4.0, max_abs=1.0, nonfinite_count=0, clip_coef=1.0, grad_norm_clipped=3.0
+        3, grad_norm=4.0, max_abs=1.0, nonfinite_count=0, clip_coef=0.75, grad_norm_clipped=3.0
     )
     assert measured.clipped and measured.grad_norm_clipped == 3.0
+    # The derived fields cannot contradict the numbers they come from.
+    with pytest.raises(TypeError):
+        records.StepRecord(step=4, clip_coef=1.0, clipped=True)  # type: ignore[call-arg]

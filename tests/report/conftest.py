@@ -37,8 +37,7 @@ def _records(run: str, blowup: int | None, n: int = 20) -> list[StepRecord]:
                     grad_norm=math.inf,
                     kind="nonfinite",
                     action="step",
-                    loss_finite=False,
-                    grad_finite=False,
+                    nonfinite_count=1,
                     run=run,
                 )
             )
@@ -51,7 +50,7 @@ def _records(run: str, blowup: int | None, n: int = 20) -> list[StepRecord]:
                 loss=1.0 / (s + 1),
                 grad_norm=norm,
                 grad_norm_clipped=min(norm, 1.0) if clipped else norm,
-                clipped=clipped,
+                clip_coef=min(1.0, 1.0 / norm) if clipped else 1.0,
                 threshold=1.0 if "clip" in run else None,
                 kind="clipped" if clipped else "ok",
                 run=run,
@@ -125,27 +124,27 @@ def write_guard_log(path: Path) -> Path:
             "grad_norm": norm,
             "grad_norm_clipped": min(norm, 3.0),
             "threshold": 3.0,
-            "clipped": norm > 3.0,
+            "clip_coef": min(1.0, 3.0 / norm),
             "kind": "clipped" if norm > 3.0 else "ok",
             "loss": 2.0 / (s + 1),
         }
         if s == 12:
-            kw.update(grad_norm=500.0, kind="spike", action="skip", clipped=False)
+            kw.update(grad_norm=500.0, kind="spike", action="skip", clip_coef=None)
         if s == 20:
             kw.update(
                 grad_norm=math.inf,
                 kind="nonfinite",
                 action="skip",
-                grad_finite=False,
-                clipped=False,
+                nonfinite_count=1,
+                clip_coef=None,
             )
         if s == 21:
             kw.update(
                 action="rollback",
                 kind="nonfinite",
                 grad_norm=math.nan,
-                grad_finite=False,
-                clipped=False,
+                nonfinite_count=1,
+                clip_coef=None,
             )
         if s % 5 == 0:
             kw["layer_norms"] = {

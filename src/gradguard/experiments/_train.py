@@ -256,7 +256,7 @@ def train_run(
         if stopped:
             extra["stopped_early"] = True
         record = record_of(
-            clip_coef=coef, grad_norm_clipped=post, clipped=acted,
+            clip_coef=coef, grad_norm_clipped=post,
             kind="clipped" if acted else "ok", extra=extra, time=time.perf_counter() - start,
         )  # fmt: skip
         if log is not None:

@@ -747,7 +747,6 @@ class SpikeGuard:
             loss=loss,
             clip_coef=clip.clip_coef if clip else None,
             grad_norm_clipped=clip.total_norm_clipped if clip else None,
-            clipped=bool(clip and clip.clipped),
             threshold=clip.threshold if clip else None,
             action=action,
             kind=kind,
