@@ -214,7 +214,7 @@ def docs_pages() -> list[Path]:
 
 def page_text(page: str) -> str:
     """The text an HTML page shows: its body text and its images' alt texts (read aloud)."""
-    page = re.sub(r"<style>.*?</style>|<script>.*?</script>", " ", page, flags=re.S)
+    page = re.sub(r"<style[^>]*>.*?</style>|<script[^>]*>.*?</script>", " ", page, flags=re.S)
     page = re.sub(r'src="[^"]*"', " ", page)
     alts = " ".join(re.findall(r'alt="([^"]*)"', page))
     return html.unescape(re.sub(r"<[^>]+>", " ", page) + " " + alts)

@@ -1,30 +1,32 @@
-"""HTTP server and JSON endpoint of the explorer (the standard library's server over the lab)."""
+"""The explorer's local server and its Python reference.
+
+:func:`explorer_state` is what the page shows, computed by the Python lab: the
+reference that ``static/lab.js`` is held to (``tests/browser/test_explorer_parity.py``).
+:func:`make_server` serves the static page (:mod:`gradguard.serve._static`) on the
+loopback interface: ``gradguard serve`` hosts the same file the docs site publishes.
+"""
 
 from __future__ import annotations
 
-import html
 import json
 import math
-import re
 import threading
 from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy  # noqa: F401  # the lab imports it lazily; here it is imported once, in one thread
 
-from gradguard._catalog import SOURCE, languages, load_catalog
+from gradguard._catalog import SOURCE, languages
 from gradguard._validate import check_choice, check_whole
 from gradguard.errors import InputError
 from gradguard.explain._format import count
 from gradguard.explain._table import CellStyle, table_cells
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
-from gradguard.report._fonts import SCRIPT_FONTS, font_css, packaged_font
 from gradguard.report._html import SGD_TOPICS, WHY_TOPICS
 from gradguard.report._i18n import catalog, check_lang, t
 from gradguard.report._lesson import erratum, fmt, said, shown_steps, tidy
@@ -248,8 +250,6 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 error = InputError("lang", lang, "choice", choices=", ".join(pages)).message()
                 self._send(HTTPStatus.BAD_REQUEST, error.encode(), "text/plain; charset=utf-8")
-        elif url.path in self.server.fonts:  # type: ignore[attr-defined]
-            self._send(HTTPStatus.OK, self.server.fonts[url.path], "font/ttf")  # type: ignore[attr-defined]
         elif url.path == "/api/lesson":
             query = parse_qs(url.query, keep_blank_values=True)
             params = {k: v[-1] for k, v in query.items()}
@@ -280,45 +280,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.NOT_FOUND, {"ok": False, "error": error})
 
 
-#: Where the page's ``@font-face`` rules fetch the fonts gradguard ships (one per script).
-FONT_URL = "/fonts/{file}"
-
-
-def render_page(lang: str) -> bytes:
-    """Return the explorer's page with its title and headings in ``lang`` (UTF-8).
-
-    ``{{key}}`` in ``static/index.html`` is the report catalog's text for ``key``
-    (HTML-escaped); ``{{lang}}`` is the language code, ``{{lang_buttons}}`` the language
-    switch (a button per language, named in itself) and ``{{font_css}}`` the fonts' CSS
-    (:func:`gradguard.report._fonts.font_css`) for every language's labels, since the page
-    switches language without reloading.
-
-    Raises:
-      InputError: ``lang`` is not a language gradguard speaks.
-    """
-    lang = check_lang(lang)
-    labels = catalog(lang)
-    template = resources.files("gradguard.serve").joinpath("static/index.html").read_text("utf-8")
-
-    shown = "".join(text for code in languages() for text in catalog(code).values())
-    fonts = font_css(shown, url=FONT_URL)
-    # The language switch: one button per language with catalogs, named as its readers write
-    # it ("English", "বাংলা"); not a <select>, whose popup ignores the page's fonts.
-    buttons = "".join(
-        f'<button type="button" data-lang="{code}" lang="{code}" '
-        f'aria-pressed="{str(code == lang).lower()}">'
-        f"{html.escape(load_catalog(code)['meta.name'])}</button>"
-        for code in languages()
-    )
-    own = {"lang": lang, "lang_buttons": buttons, "font_css": fonts}
-
-    def fill(m: re.Match[str]) -> str:
-        key = m.group(1)
-        return own[key] if key in own else html.escape(labels[key])
-
-    return re.sub(r"\{\{(\w+)\}\}", fill, template).encode("utf-8")
-
-
 def _warm_up() -> None:
     """Run every code path a request takes once, in this thread, before serving.
 
@@ -339,19 +300,23 @@ def _warm_up() -> None:
 def make_server(port: int = 0, *, verbose: bool = False) -> ThreadingHTTPServer:
     """Create the explorer's server bound to ``127.0.0.1:port`` (``0`` = a free port).
 
-    Everything a request needs is imported and computed once before the socket
-    accepts connections, so a burst of first requests meets no lazy import.
+    It serves the static page of :func:`gradguard.serve.build_page` (built once,
+    per language, before the socket accepts connections): the page computes in the
+    browser. ``GET /api/lesson?w=…&T=…&lang=…`` answers :func:`explorer_state` as
+    JSON — the Python reference the page is checked against, not something the
+    page asks for. Everything a request needs is imported and computed once before
+    the socket accepts connections, so a burst of first requests meets no lazy import.
     """
+    from gradguard.serve._static import build_page
+
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise InputError("port", port, "port")
     _warm_up()
-    pages = {lang: render_page(lang) for lang in languages()}
-    fonts = {FONT_URL.format(file=f.files[0]): packaged_font(f).read_bytes() for f in SCRIPT_FONTS}
+    pages = {lang: build_page(lang).encode("utf-8") for lang in languages()}
     server = ThreadingHTTPServer((HOST, port), _Handler)
     server.daemon_threads = True
     server.verbose = verbose  # type: ignore[attr-defined]
     server.pages = pages  # type: ignore[attr-defined]
-    server.fonts = fonts  # type: ignore[attr-defined]
     return server
 
 

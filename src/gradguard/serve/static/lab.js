@@ -1,0 +1,537 @@
+/* gradguard explorer — the lab in the browser: exact rationals in BigInt.
+ *
+ * A port of the Python lab (gradguard.lab) and of what the explorer shows
+ * (gradguard.serve.explorer_state): h_t = w·h_{t−1}, L = h_T,
+ * dL/dw = Σ h_{t−1}·w^(T−t) = T·w^(T−1)·h_0, the explosion table, the overflow
+ * horizons, one SGD step and the seed's clipping g / max(1, |g|/c), and the
+ * sentences that say them, filled from the message catalogs (GG.DATA, generated
+ * from the catalog files when the page is built). tests/serve/test_parity.py
+ * holds every number and sentence here to the Python reference.
+ *
+ * A classic script (no ES module): a page opened from file:// cannot import
+ * modules. It defines the global GG.
+ */
+(function (root) {
+  "use strict";
+  const GG = root.GG || (root.GG = {});
+
+  // ---------------------------------------------------------------- rationals
+  /** An exact rational {n, d}: BigInt numerator and denominator, d > 0, lowest terms. */
+  function gcd(a, b) {
+    if (a < 0n) a = -a;
+    if (b < 0n) b = -b;
+    while (b) [a, b] = [b, a % b];
+    return a;
+  }
+  function Q(n, d = 1n) {
+    n = BigInt(n);
+    d = BigInt(d);
+    if (d === 0n) throw new Error("zero denominator");
+    if (d < 0n) { n = -n; d = -d; }
+    const g = gcd(n, d);
+    return g > 1n ? { n: n / g, d: d / g } : { n, d };
+  }
+  const ZERO = Q(0n), ONE = Q(1n);
+  const add = (a, b) => Q(a.n * b.d + b.n * a.d, a.d * b.d);
+  const sub = (a, b) => Q(a.n * b.d - b.n * a.d, a.d * b.d);
+  const mul = (a, b) => Q(a.n * b.n, a.d * b.d);
+  const div = (a, b) => Q(a.n * b.d, a.d * b.n);
+  const neg = (a) => ({ n: -a.n, d: a.d });
+  const absQ = (a) => (a.n < 0n ? neg(a) : a);
+  const cmp = (a, b) => { const x = a.n * b.d - b.n * a.d; return x < 0n ? -1 : x > 0n ? 1 : 0; };
+  const isInt = (a) => a.d === 1n;
+  const sign = (a) => (a.n < 0n ? -1 : a.n > 0n ? 1 : 0);
+  /** a^k for a whole k ≥ 0 (coprime n, d stay coprime: no reduction needed). */
+  function powQ(a, k) {
+    const e = BigInt(k);
+    return { n: a.n ** e, d: a.d ** e };
+  }
+  const absBig = (n) => (n < 0n ? -n : n);
+  function bitLength(n) {
+    n = absBig(n);
+    if (n === 0n) return 0;
+    return n.toString(16).length * 4 - (Math.clz32(parseInt(n.toString(16)[0], 16)) - 28);
+  }
+
+  // ------------------------------------------------------------ float helpers
+  /** The double nearest to n/d (ties to even), as Python's float(Fraction) gives it. */
+  function toDouble(q) {
+    if (q.n === 0n) return 0;
+    const s = q.n < 0n ? -1 : 1, n = absBig(q.n), d = q.d;
+    // scale so the quotient has 64+ bits; the sticky bit keeps the rounding exact
+    const shift = 66 - (bitLength(n) - bitLength(d));
+    const num = shift >= 0 ? n << BigInt(shift) : n;
+    const den = shift >= 0 ? d : d << BigInt(-shift);
+    let quo = num / den;
+    if (quo * den !== num) quo |= 1n;
+    // Number(BigInt) rounds to nearest even; 2^-shift is exact unless it leaves the range
+    const v = Number(quo);
+    if (shift > 1000 || shift < -1000) return s * v * 2 ** (-shift / 2) * 2 ** (-shift / 2);
+    return s * v * 2 ** -shift;
+  }
+  /** Python's math.log10 of a positive int of any size. */
+  function log10Int(n) {
+    n = absBig(n);
+    const bits = bitLength(n);
+    if (bits <= 1023) return Math.log10(Number(n));
+    // CPython: frexp to a 53-bit mantissa in [0.5, 1), rounded half to even, then
+    // log10(x) + log10(2)·e
+    const shift = bits - 55;
+    let top = n >> BigInt(shift);
+    if ((top << BigInt(shift)) !== n) top |= 1n;
+    let x = Number(top) / 2 ** 55, e = bits;
+    if (x === 1) { x = 0.5; e += 1; }
+    return Math.log10(x) + Math.log10(2.0) * e;
+  }
+  /** gradguard.lab._numbers.log10_abs: log1p near |x| = 1 keeps the precision. */
+  function log10Abs(q) {
+    const a = absQ(q);
+    if (!isInt(a)) {
+      if (cmp(a, Q(1n, 2n)) > 0 && cmp(a, Q(2n)) < 0) return Math.log1p(toDouble(sub(a, ONE))) / Math.LN10;
+      return log10Int(a.n) - log10Int(a.d);
+    }
+    return log10Int(a.n);
+  }
+  /** Python's f"{x:.{p}f}" of a double (correctly rounded, ties to even on exact binary ties). */
+  function fixed(x, p) {
+    let s = x.toFixed(p);
+    // toFixed breaks exact ties upward; Python's formatting breaks them to even
+    const scaled = x * 10 ** p;
+    if (Number.isFinite(scaled) && Math.abs(scaled) < 2 ** 52 && Math.abs(scaled % 1) === 0.5) {
+      const lo = Math.trunc(scaled), even = lo % 2 === 0 ? lo : lo + Math.sign(scaled);
+      s = (even / 10 ** p).toFixed(p);
+    }
+    return s;
+  }
+  /** gradguard.lab._numbers.sci_from_log: "2.815e+16" from sign and log10 (floats). */
+  function sciFromLog(sgn, lg, digits = 4) {
+    if (sgn === 0) return "0";
+    if (!Number.isFinite(lg)) return (sgn < 0 ? "-" : "") + (lg > 0 ? "inf" : "0");
+    let exponent = Math.floor(lg);
+    let mantissa = 10 ** (lg - exponent);
+    if (Number(fixed(mantissa, digits - 1)) >= 10) { exponent += 1; mantissa /= 10; }
+    return `${sgn < 0 ? "-" : ""}${fixed(mantissa, digits - 1)}e${exponent >= 0 ? "+" : "-"}${Math.abs(exponent)}`;
+  }
+  /** Python's f"{x:.3g}" for a positive finite double. */
+  function pyG(x, p = 3) {
+    if (x === 0) return "0";
+    const e = Number(x.toExponential(p - 1).split("e")[1]);
+    let s;
+    if (e < -4 || e >= p) {
+      const [m, ex] = x.toExponential(p - 1).split("e");
+      const mm = m.includes(".") ? m.replace(/\.?0+$/, "") : m;
+      const en = Number(ex);
+      s = `${mm}e${en < 0 ? "-" : "+"}${String(Math.abs(en)).padStart(2, "0")}`;
+    } else {
+      s = x.toFixed(Math.max(0, p - 1 - e));
+      if (s.includes(".")) s = s.replace(/\.?0+$/, "");
+    }
+    return s;
+  }
+
+  // ---------------------------------------------------------- exact decimals
+  /** Round |q| correctly (half to even) to `digits` significant digits: "d.ddde±E". */
+  function sciExact(q, digits = 4) {
+    if (q.n === 0n) return "0";
+    const s = q.n < 0n ? "-" : "";
+    const n = absBig(q.n), d = q.d;
+    // estimate the decimal exponent, then fix it with one exact comparison
+    let e = Math.floor((bitLength(n) - bitLength(d)) * 0.30102999566398120);
+    const ge = (k) => (k >= 0 ? n >= d * 10n ** BigInt(k) : n * 10n ** BigInt(-k) >= d); // |q| ≥ 10^k
+    while (!ge(e)) e -= 1;
+    while (ge(e + 1)) e += 1;
+    const k = digits - 1 - e; // scale so that the integer part has `digits` digits
+    const num = k >= 0 ? n * 10n ** BigInt(k) : n;
+    const den = k >= 0 ? d : d * 10n ** BigInt(-k);
+    let m = num / den;
+    const r2 = 2n * (num - m * den);
+    if (r2 > den || (r2 === den && m % 2n === 1n)) m += 1n;
+    if (m === 10n ** BigInt(digits)) { m /= 10n; e += 1; }
+    const t = m.toString();
+    return `${s}${t[0]}.${t.slice(1)}e${e >= 0 ? "+" : "-"}${Math.abs(e)}`;
+  }
+  /** gradguard.lab._numbers.digits_of: the text length's estimate from bit lengths. */
+  const intDigits = (n) => Math.max(1, Math.floor(bitLength(n) * 0.30102999566398120) + 1);
+  const digitsOf = (q) => (isInt(q) ? intDigits(q.n) : intDigits(q.n) + intDigits(q.d) + 1);
+  /** The exact JSON text: "80", "6/5". */
+  const exactText = (q) => (isInt(q) ? q.n.toString() : `${q.n}/${q.d}`);
+  /** gradguard.lab.exact_to_json(x, N): float-log abbreviation "≈1.268e+30" past N characters. */
+  function exactToJson(q, abbreviate) {
+    if (abbreviate !== undefined && digitsOf(q) > abbreviate) {
+      return "≈" + sciFromLog(sign(q), log10Abs(q));
+    }
+    return exactText(q);
+  }
+  /** "≈1.268e+30" for an approximate (bounded-precision or long) value, correctly rounded. */
+  const approxJson = (q) => (q.n === 0n ? "0" : "≈" + sciExact(q));
+
+  // ------------------------------------------------------------- formatting
+  const MAX_SHOWN_DIGITS = 40;
+  function terminatingDecimal(q) {
+    let d = q.d, twos = 0, fives = 0;
+    while (d % 2n === 0n) { d /= 2n; twos++; }
+    while (d % 5n === 0n) { d /= 5n; fives++; }
+    const places = Math.max(twos, fives);
+    if (d !== 1n || places > 20) return null;
+    const scaled = (absBig(q.n) * 10n ** BigInt(places)) / q.d;
+    const digits = scaled.toString().padStart(places + 1, "0");
+    return `${q.n < 0n ? "-" : ""}${digits.slice(0, -places)}.${digits.slice(-places)}`;
+  }
+  function groupDigits(s) {
+    const neg = s.startsWith("-"), body = neg ? s.slice(1) : s;
+    return (neg ? "-" : "") + body.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  }
+  /** gradguard.explain._render._approx_long: from the first 17 digits, in floats. */
+  function approxLong(v) {
+    const sgn = v.startsWith("-") ? -1 : 1;
+    const [num, den] = v.replace(/^-/, "").split("/");
+    const log10Of = (digits) => Math.log10(Number(digits.slice(0, 17))) + digits.length - Math.min(digits.length, 17);
+    const lg = log10Of(num) - (den ? log10Of(den) : 0.0);
+    return "≈" + sciFromLog(sgn, lg);
+  }
+  /** gradguard.explain.format_number for the explorer: "6/5" → "1.2", "≈1.3e+30" → "≈ 1.3 × 10^30". */
+  function formatNumber(v, group = false, lang = "en") {
+    if (v.startsWith("≈") && v.includes("e")) {
+      const [mant, exp] = v.slice(1).split("e");
+      return `≈ ${mant} × 10^${Number(exp)}`;
+    }
+    if (v.length > MAX_SHOWN_DIGITS + 2 && /\d$/.test(v)) {
+      const digits = v.includes("/") ? null : v.replace(/^-/, "").length;
+      const text = formatNumber(approxLong(v));
+      if (digits === null) return text;
+      return `${text} (${say(lang, "numbers_digits", { n: groupDigits(String(digits)) })})`;
+    }
+    const [p, q] = v.split("/");
+    const x = Q(BigInt(p), BigInt(q || "1"));
+    if (isInt(x)) return group ? groupDigits(x.n.toString()) : x.n.toString();
+    const dec = terminatingDecimal(x);
+    if (dec !== null && dec.length <= 24) return dec;
+    return `${x.n}/${x.d}`;
+  }
+  /** gradguard.report._lesson.tidy: "x = ≈ 1.2" → "x ≈ 1.2". */
+  function tidy(text) {
+    for (const [a, b] of [["= ≈ ", "≈ "], ["× ≈ ", "× "], ["+ ≈ ", "+ "], ["− ≈ ", "− "]]) text = text.split(a).join(b);
+    return text;
+  }
+  /** gradguard.explain._render.count: "1,016"; from 10^15 on "≈ 1.798 × 10^308". */
+  function count(n) {
+    if (n === null) return "";
+    const b = BigInt(n);
+    if (absBig(b) < 10n ** 15n) return groupDigits(b.toString());
+    return formatNumber("≈" + sciExact(Q(b)));
+  }
+
+  // ---------------------------------------------------------------- catalogs
+  /** The catalog's text for `key` in `lang`, {name} fields filled (others left as written). */
+  function say(lang, key, values = {}) {
+    const cat = GG.DATA.catalogs[lang];
+    const text = key in cat ? cat[key] : GG.DATA.catalogs.en[key];
+    if (text === undefined) throw new Error(`no catalog key ${key}`);
+    return text.replace(/\{([A-Za-z_0-9]+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
+  }
+
+  // ------------------------------------------------------------ input errors
+  class InputError extends Error {
+    constructor(argument, value, rule, fields = {}) {
+      super(`${argument}: ${rule}`);
+      this.argument = argument;
+      this.value = value;
+      this.rule = rule;
+      this.fields = fields;
+    }
+    /** The one-line message in `lang`, from the generated error templates. */
+    message_(lang) {
+      const tpl = GG.DATA.errors[lang][this.argument + ":" + this.rule];
+      return tpl.split("\u0000").join(this.shown());
+    }
+    shown() {
+      // Python's repr of a str (the page's inputs are strings), or str() of a number
+      if (typeof this.value !== "string") return String(this.value);
+      const v = this.value;
+      if (v.includes("'") && !v.includes('"')) return `"${v}"`;
+      return `'${v.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+    }
+  }
+  /** Digits of any script → Latin (Python's int() and re's \d read them all; here Bengali). */
+  function latinDigits(s) {
+    return s.replace(/[\u09E6-\u09EF]/g, (c) => String(c.charCodeAt(0) - 0x09e6));
+  }
+  const WHOLE = /^[+-]?\d+$/, RATIO = /^[+-]?\d+\s*\/\s*[+-]?\d+$/;
+  const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+  const MAX_EXPONENT = 4000;
+  /** gradguard.lab.to_exact for text: "0.9" → 9/10, "1e-3" → 1/1000, "3/7" → 3/7, exactly. */
+  function toExact(text, name) {
+    const s = latinDigits(String(text).trim()).split("_").join("");
+    if (WHOLE.test(s)) return Q(BigInt(s));
+    if (RATIO.test(s)) {
+      const [p, q] = s.split("/").map((x) => BigInt(x.trim()));
+      if (q === 0n) throw new InputError(name, text, "fraction");
+      return Q(p, q);
+    }
+    if (DECIMAL.test(s)) {
+      const m = /e([+-]?\d+)$/i.exec(s);
+      const exp = m ? Number(m[1]) : 0;
+      if (Math.abs(exp) > MAX_EXPONENT) throw new InputError(name, text, "exponent", { limit: MAX_EXPONENT });
+      const mant = m ? s.slice(0, m.index) : s;
+      const neg = mant.startsWith("-");
+      const [ip, fp = ""] = mant.replace(/^[+-]/, "").split(".");
+      let q = Q(BigInt((ip || "0") + fp) * (neg ? -1n : 1n), 10n ** BigInt(fp.length));
+      q = exp >= 0 ? mul(q, Q(10n ** BigInt(exp))) : div(q, Q(10n ** BigInt(-exp)));
+      return q;
+    }
+    throw new InputError(name, text, "number");
+  }
+  /** gradguard._validate.check_whole for text, with a range. */
+  function checkWhole(text, name, min, max) {
+    const s = latinDigits(String(text).trim()).split("_").join("");
+    if (!WHOLE.test(s)) throw new InputError(name, text, "whole_range", { min, max });
+    const v = BigInt(s);
+    if (v < BigInt(min) || v > BigInt(max)) throw new InputError(name, text, "whole_range", { min, max });
+    return Number(v);
+  }
+
+  // ---------------------------------------------------------------------- lab
+  /** h_t = w^t·h_0, exactly. */
+  const state = (w, h0, t) => (t === 0 ? h0 : mul(powQ(w, t), h0));
+  /** dL/dw = T·w^(T−1)·h_0 (the closed form of Σ h_{t−1}·w^(T−t)). */
+  const gradient = (w, h0, T) => mul(Q(BigInt(T)), state(w, h0, T - 1));
+  /** The BPTT terms h_{t−1}·w^(T−t), t = 1…T, and their running sums (exact). */
+  function bptt(w, h0, T) {
+    const terms = [], sums = [], deltas = [];
+    let sum = ZERO;
+    for (let t = T; t >= 1; t--) {
+      // the backward pass meets t = T first: δ_T = ∂L/∂h_T = 1, δ_{t−1} = w·δ_t
+      const delta = powQ(w, T - t);
+      const term = mul(state(w, h0, t - 1), delta);
+      sum = add(sum, term);
+      deltas.push({ t, value: delta });
+      terms.push({ t, value: term });
+      sums.push({ t, value: sum });
+    }
+    return { deltas, terms, sums };
+  }
+  /** gradguard.lab._recurrence.estimate_digits: an upper estimate of the text length. */
+  function estimateDigits(w, h0, power, factor = 1) {
+    let total = 2.0;
+    for (const [pw, ph] of [[w.n, h0.n], [w.d, h0.d]]) {
+      const lw = pw ? log10Int(pw) : 0.0, lh = ph ? log10Int(ph) : 0.0;
+      total += (lw === 0 ? 0.0 : power * lw) + lh + 1;
+    }
+    total += Math.log10(Math.max(1, Math.abs(factor)));
+    return Number.isFinite(total) ? Math.trunc(total) : Number.MAX_SAFE_INTEGER;
+  }
+  /** gradguard.lab.regime: exploding, vanishing (with its first peak), linear or zero. */
+  function regime(w) {
+    const a = absQ(w), alternating = sign(w) < 0;
+    if (w.n === 0n) return { kind: "zero", alternating: false, factor: ZERO };
+    if (cmp(a, ONE) > 0) return { kind: "exploding", alternating, factor: a };
+    if (cmp(a, ONE) === 0) return { kind: "linear", alternating, factor: a };
+    const ratio = div(a, sub(ONE, a));
+    const peak = Math.max(1, Number((ratio.n + ratio.d - 1n) / ratio.d)); // ⌈|w|/(1−|w|)⌉
+    const ln = log10Abs(a) * Math.log(10);
+    const real = ln !== 0 ? -1.0 / ln : Infinity;
+    return { kind: "vanishing", alternating, factor: a, peak_T: peak, peak_T_real: real };
+  }
+  const IEEE = { float64: [53, -1022, 1023], float32: [24, -126, 127] };
+  /** |x| ≥ the midpoint between the format's largest finite value and 2^(e_max+1) (→ inf). */
+  function roundsToInf(x, dt) {
+    const [bits, , emax] = IEEE[dt];
+    const half = 2n ** BigInt(emax + 1) - 2n ** BigInt(emax - bits);
+    const a = absQ(x);
+    return a.n >= half * a.d;
+  }
+  /** gradguard.lab.overflow_horizon: the first T whose gradient is ±inf in `dt`, or null. */
+  function overflowHorizon(w, h0, dt) {
+    if (h0.n === 0n) return null;
+    const lh = log10Abs(h0), lwAbs = w.n === 0n ? -Infinity : log10Abs(w);
+    const infAt = (t) => {
+      // gradguard.lab._recurrence._power_round's order: log shortcuts, exact, else via the log
+      const power = t - 1;
+      if (w.n === 0n && power > 0) return false;
+      const lg = Math.log10(t) + (power === 0 ? 0.0 : power * lwAbs) + lh;
+      if (lg > 310) return true;
+      if (lg < -330) return false;
+      if (estimateDigits(w, h0, power, t) <= 20000) return roundsToInf(gradient(w, h0, t), dt);
+      const v = 10 ** lg;
+      return dt === "float32" ? Math.fround(v) === Infinity : v === Infinity;
+    };
+    if (w.n === 0n) return infAt(1) ? 1 : null;
+    if (cmp(absQ(w), ONE) === 0) {
+      const [bits, , emax] = IEEE[dt];
+      const q = div(Q(2n ** BigInt(emax + 1) - 2n ** BigInt(emax - bits)), absQ(h0));
+      const c = (q.n + q.d - 1n) / q.d;
+      return c > 1n ? (c <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(c) : c) : 1;
+    }
+    let hi;
+    if (cmp(absQ(w), ONE) > 0) {
+      hi = 1;
+      while (!infAt(hi)) hi *= 2;
+    } else {
+      hi = regime(w).peak_T || 1;
+      if (!Number.isSafeInteger(hi) || !infAt(hi)) return null;
+    }
+    let lo = 0;
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (infAt(mid)) hi = mid;
+      else lo = mid;
+    }
+    return hi;
+  }
+  /** The seed's clipping rule g / max(1, |g|/c), exactly. */
+  function clip(g, c) {
+    const r = div(absQ(g), c);
+    return cmp(r, ONE) > 0 ? div(g, r) : g;
+  }
+  /** One SGD update w − η·g. */
+  const sgdStep = (w, g, eta) => sub(w, mul(eta, g));
+
+  // ----------------------------------------------------------- the explorer
+  const MAX_T = 10000, DIGITS = 20, EXACT_UP_TO = 400, CURVE_POINTS = 200;
+  /** A value as the page shows it: exact while short, "≈ d.ddd × 10^k" past 20 characters. */
+  function valueOf(w, h0, power, factor = 1) {
+    const q = mul(Q(BigInt(factor)), state(w, h0, power));
+    return { q, approx: estimateDigits(w, h0, power, factor) > EXACT_UP_TO };
+  }
+  function showQ(q, approx = false) {
+    if (approx) return formatNumber(approxJson(q));
+    return formatNumber(digitsOf(q) > DIGITS ? approxJson(q) : exactText(q));
+  }
+  const show = (v) => showQ(v.q, v.approx);
+  function shownSteps(T, head, tail) {
+    if (head + tail + 1 >= T) return Array.from({ length: T }, (_, i) => i + 1);
+    const out = [];
+    for (let i = 1; i <= head; i++) out.push(i);
+    out.push(0);
+    for (let i = T - tail + 1; i <= T; i++) out.push(i);
+    return out;
+  }
+  /** The parameters from their texts (as the page's inputs hold them); throws InputError. */
+  function parse(params) {
+    const lang = params.lang || "en";
+    if (!(lang in GG.DATA.catalogs)) throw new InputError("lang", lang, "choice");
+    const T = checkWhole(params.T ?? "5", "T", 1, MAX_T);
+    const w = toExact(params.w ?? "2", "w"), h0 = toExact(params.h0 ?? "1", "h0");
+    const etaText = params.eta ?? "0.01", eta = toExact(etaText, "eta");
+    if (sign(eta) <= 0) throw new InputError("eta", etaText, "positive");
+    const c = toExact(params.c ?? "5", "c");
+    if (sign(c) <= 0) throw new InputError("c", exactText(c), "threshold");
+    return { lang, T, w, h0, eta, c };
+  }
+  /**
+   * Everything the page shows for `params` (strings): the same keys and texts as
+   * gradguard.serve.explorer_state, the Python reference.
+   */
+  function explorerState(params) {
+    const { lang, T, w, h0, eta, c } = parse(params);
+    const ws = showQ(w);
+    const grad = valueOf(w, h0, T - 1, T);
+    const idx = shownSteps(T, 6, 3);
+    const st = (k) => valueOf(w, h0, k);
+    const forward = idx.map((i) => (i ? `h_${i} = ${ws} × ${show(st(i - 1))} = ${show(st(i))}` : say(lang, "ui_more", { n: T - 9 })));
+    const factor = (v) => { const t = show(v); return t.includes(" × 10^") ? `(${t.replace(/^≈ /, "")})` : t; };
+    const symbolic = idx.map((i) => (i ? `${factor(st(i - 1))}·${ws}^${T - i}` : "…"));
+    const term = show(valueOf(w, h0, T - 1));
+    const values = idx.map((i) => (i ? term : "…"));
+    const seedSystem = cmp(w, Q(2n)) === 0 && cmp(h0, ONE) === 0;
+    const table = [5, 10, 20, 50].map((t) => {
+      const row = { T: t, h_T: cell(exactText(state(w, h0, t)), lang), grad: cell(exactText(gradient(w, h0, t)), lang) };
+      const seed = seedSystem ? GG.DATA.seed_table[String(t)] : null;
+      row.seed = seed ? seed.seed : "";
+      row.off_by = seed ? seed.off_by : "";
+      return row;
+    });
+    const f64 = overflowHorizon(w, h0, "float64"), f32 = overflowHorizon(w, h0, "float32");
+    const overflow = f64 !== null && f32 !== null
+      ? say(lang, "overflow_note", { w: ws, h0: showQ(h0), f64: count(f64), f32: count(f32) })
+      : say(lang, "overflow_never", { w: ws });
+    const gText = show(grad);
+    const [wNewShown, gClipShown, wClipShown] = updates(w, grad, eta, c, gText);
+    return {
+      params: { w: ws, h0: showQ(h0), T, eta: showQ(eta), c: showQ(c), lang },
+      forward: forward.map(tidy),
+      loss: show(st(T)),
+      backward: { symbolic: symbolic.join(" + "), values: tidy(values.join(" + ")) },
+      grad: gText,
+      grad_text: tidy(say(lang, "backward_sum", { grad: gText })),
+      table,
+      errata: seedSystem ? say(lang, "errata") : "",
+      why: tidy(whyLines(regime(w), ws, lang).join(" ")),
+      overflow: tidy(overflow),
+      sgd: { w_new: wNewShown, text: tidy(say(lang, "sgd_text", { w: ws, eta: showQ(eta), grad: gText, w_new: wNewShown })) },
+      clip: {
+        grad_clipped: gClipShown,
+        w_new: wClipShown,
+        text: tidy(say(lang, "sgd_clip_text", { c: showQ(c), grad: gText, g_clip: gClipShown, w_clip: wClipShown })),
+      },
+      curve: curve(w, h0, T),
+    };
+  }
+  /**
+   * w − η·g, the clipped g and w − η·g_clipped as shown: gradguard.serve._server._updates.
+   * Python computes them at bounded precision when the gradient was (shown abbreviated),
+   * exactly when that cannot decide (w and η·g cancel, or |g| is within 10^-40 of c).
+   */
+  function updates(w, grad, eta, c, gText) {
+    const g = grad.q;
+    if (grad.approx && !cancels(w, mul(eta, g))) {
+      const margin = mul(c, Q(1n, 10n ** 40n)), a = absQ(g);
+      const side = cmp(a, add(c, margin)) > 0 ? 1 : cmp(a, sub(c, margin)) < 0 ? -1 : null;
+      if (side !== null) {
+        const wNew = showQ(sgdStep(w, g, eta), true);
+        if (side < 0) return [wNew, gText, wNew];
+        const gc = sign(g) > 0 ? c : neg(c);
+        return [wNew, showQ(gc), showQ(sgdStep(w, gc, eta))];
+      }
+    }
+    const gc = clip(g, c);
+    return [showQ(sgdStep(w, g, eta)), showQ(gc), showQ(sgdStep(w, gc, eta))];
+  }
+  /** gradguard.report._approx.sub_scaled's test: w − η·g keeps fewer than 10 of 50 digits. */
+  function cancels(a, b) {
+    const out = sub(a, b);
+    if (out.n === 0n) return true;
+    const big = cmp(absQ(a), absQ(b)) >= 0 ? absQ(a) : absQ(b);
+    return cmp(absQ(out), mul(big, Q(1n, 10n ** 40n))) < 0;
+  }
+  /** A table cell: gradguard.explain._table.table_cells (group=False). */
+  function cell(text, lang) { return formatNumber(text, false, lang); }
+  /** gradguard.report._html.why_lines. */
+  function whyLines(reg, w, lang) {
+    const lines = [say(lang, "why_text")];
+    if (reg.kind === "vanishing") {
+      const real = reg.peak_T_real;
+      const peakReal = Number.isFinite(real) ? pyG(real, 3) : count(reg.peak_T);
+      lines.push(say(lang, "why_vanishing", { w, peak: count(reg.peak_T), peak_real: peakReal }));
+    } else if (reg.kind !== "vanishing") {
+      lines.push(say(lang, `why_${reg.kind}`, { w, factor: formatNumber(exactText(reg.factor)) }));
+    }
+    if (reg.alternating) lines.push(say(lang, "why_alternating"));
+    return lines;
+  }
+  /** log10|dL/dw| over T (floats, for the plot), as explorer_state samples it. */
+  function curve(w, h0, T) {
+    const Tmax = Math.max(T, 60);
+    const step = Math.max(1, Math.floor(Tmax / CURVE_POINTS));
+    const set = new Set([1, T, Tmax]);
+    for (let t = 1; t <= Tmax; t += step) set.add(t);
+    const Ts = [...set].sort((a, b) => a - b);
+    const wf = toDouble(w), hf = toDouble(h0);
+    const ok = Number.isFinite(wf) && Number.isFinite(hf);
+    const lw = Math.log10(Math.abs(wf)), lh = Math.log10(Math.abs(hf));
+    const logs = Ts.map((t) => {
+      if (!ok) return null;
+      const v = Math.log10(t) + (t === 1 ? 0.0 : (t - 1) * lw) + lh;
+      return Number.isFinite(v) ? Math.round(v * 1e6) / 1e6 : null;
+    });
+    return { T: Ts, log10_grad: logs, current_T: T };
+  }
+
+  Object.assign(GG, {
+    Q, ZERO, ONE, add, sub, mul, div, neg, absQ, cmp, powQ, sign, isInt, toDouble, bitLength,
+    sciExact, sciFromLog, exactText, exactToJson, formatNumber, groupDigits, count, tidy, say,
+    InputError, toExact, checkWhole, latinDigits, state, gradient, bptt, regime, overflowHorizon,
+    clip, sgdStep, estimateDigits, explorerState, parse, showQ, log10Abs, MAX_T,
+  });
+  if (typeof module !== "undefined" && module.exports) module.exports = GG;
+})(typeof globalThis !== "undefined" ? globalThis : this);

@@ -1,0 +1,488 @@
+/* gradguard explorer — the page: controls, drawings and the catalog's words.
+ *
+ * Every number comes from lab.js (exact) or matrix.js (float64, matrix mode);
+ * every word from the catalogs carried in the page (GG.DATA). Nothing is fetched.
+ */
+(function () {
+  "use strict";
+  const GG = window.GG;
+  GG.DATA = JSON.parse(document.getElementById("gg-data").textContent);
+  const $ = (id) => document.getElementById(id);
+  const NS = "http://www.w3.org/2000/svg";
+  const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  const query = new URLSearchParams(location.search);
+  let lang = GG.DATA.langs.includes(query.get("lang")) ? query.get("lang") : document.documentElement.lang;
+  const S = (key, values) => GG.say(lang, key, values);
+  const names = ["w", "h0", "T", "eta", "c"];
+  let current = null; // the last good explorer state and its parsed parameters
+
+  // ------------------------------------------------------------- language
+  function setLang(next) {
+    lang = next;
+    document.documentElement.lang = lang;
+    document.title = S("ui_title");
+    for (const el of document.querySelectorAll("[data-t]")) el.textContent = S(el.dataset.t);
+    for (const b of document.querySelectorAll(".lang")) b.setAttribute("aria-pressed", String(b.dataset.lang === lang));
+    try { history.replaceState(null, "", "?lang=" + lang + location.hash); } catch (e) { /* file:// in some browsers */ }
+    updateAll();
+  }
+  for (const b of document.querySelectorAll(".lang")) b.addEventListener("click", () => setLang(b.dataset.lang));
+
+  // ---------------------------------------------------------------- math
+  function typeset() {
+    if (!window.katex) return;
+    for (const el of document.querySelectorAll("[data-tex]")) {
+      if (!el.firstChild) window.katex.render(el.dataset.tex, el, { throwOnError: false, displayMode: true });
+    }
+  }
+
+  // -------------------------------------------------------------- lesson
+  function params() {
+    const p = { lang };
+    for (const n of names) p[n] = $(n + "-num").value;
+    return p;
+  }
+  function text(id, s) { $(id).textContent = s; }
+  function showError(e) {
+    const el = $("error");
+    el.textContent = S("ui_error") + ": " + (e instanceof GG.InputError ? e.message_(lang) : String(e));
+    el.hidden = false;
+    for (const id of ["lesson", "bp", "sgd-panel"]) $(id).classList.add("stale");
+  }
+  /** Recompute everything that depends on the lesson's parameters. */
+  function updateLesson() {
+    let d, p;
+    try {
+      p = GG.parse(params());
+      d = GG.explorerState(params());
+    } catch (e) {
+      if (e instanceof GG.InputError) { showError(e); return false; }
+      throw e;
+    }
+    $("error").hidden = true;
+    for (const id of ["lesson", "bp", "sgd-panel"]) $(id).classList.remove("stale");
+    current = { d, p };
+    renderLesson(d);
+    bpReset();
+    drawSgd();
+    return true;
+  }
+  function renderLesson(d) {
+    text("grad", d.grad);
+    text("grad-text", d.grad_text);
+    text("forward", d.forward.join("\n"));
+    const v = d.backward.values, approx = v.startsWith("≈ ");
+    text("backward", "dL/dw = " + d.backward.symbolic + "\n      " + (approx ? "≈ " + v.slice(2) : "= " + v));
+    const seed = d.table.some((row) => row.seed);
+    const keys = seed ? ["T", "h_T", "grad", "seed", "off_by"] : ["T", "h_T", "grad"];
+    const cols = ["col_T", "col_hT", "col_grad", "col_seed", "col_off"].slice(0, keys.length).map((k) => S(k));
+    const tbl = document.createElement("table");
+    const hr = tbl.insertRow();
+    for (const c of cols) { const th = document.createElement("th"); th.textContent = c; hr.appendChild(th); }
+    for (const row of d.table) { const tr = tbl.insertRow(); for (const k of keys) tr.insertCell().textContent = row[k] || "—"; }
+    $("table").replaceChildren(tbl);
+    text("errata", d.errata);
+    $("errata").hidden = !d.errata;
+    text("overflow", d.overflow);
+    text("sgd", d.sgd.text);
+    text("clip", d.clip.text);
+    text("why", d.why);
+    drawCurve(d.curve);
+  }
+
+  // --------------------------------------------------------------- plots
+  /** An SVG line plot: series [{points: [[x, y]], color, dash}], marks [{x, y, label}]. */
+  function plot(svg, series, opts = {}) {
+    const W = opts.W || 640, H = opts.H || 300, m = { l: 58, r: 12, t: 10, b: 34 };
+    const all = series.flatMap((s) => s.points).concat(opts.marks ? opts.marks.map((k) => [k.x, k.y]) : []).filter((p) => Number.isFinite(p[1]));
+    let s = "";
+    if (all.length) {
+      const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
+      const x0 = Math.min(...xs), x1 = Math.max(...xs);
+      let y0 = Math.min(...ys), y1 = Math.max(...ys);
+      if (opts.ceil !== false) { y0 = Math.floor(y0); y1 = Math.ceil(y1); }
+      if (y0 === y1) { y0 -= 1; y1 += 1; }
+      const X = (x) => m.l + ((x - x0) / Math.max(1e-300, x1 - x0)) * (W - m.l - m.r);
+      const Y = (y) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
+      const raw = Math.max(opts.minStep || 1, (y1 - y0) / 6), mag = 10 ** Math.floor(Math.log10(raw));
+      const step = [1, 2, 5, 10].map((f) => f * mag).find((v) => v >= raw);
+      for (let k = Math.ceil(y0 / step) * step; k <= y1 + 1e-9; k += step) {
+        s += `<line x1="${m.l}" x2="${W - m.r}" y1="${Y(k)}" y2="${Y(k)}" stroke="#eee"/>`;
+        s += `<text x="${m.l - 5}" y="${Y(k) + 4}" text-anchor="end">${esc((opts.yTick || ((v) => "1e" + v))(k))}</text>`;
+      }
+      for (const se of series) {
+        const pts = se.points.filter((p) => Number.isFinite(p[1]));
+        if (!pts.length) continue;
+        s += `<polyline fill="none" stroke="${se.color}" stroke-width="${se.width || 2}"${se.dash ? ` stroke-dasharray="${se.dash}"` : ""} points="${pts.map((p) => X(p[0]).toFixed(1) + "," + Y(p[1]).toFixed(1)).join(" ")}"/>`;
+      }
+      for (const k of opts.marks || []) {
+        if (!Number.isFinite(k.y)) continue;
+        s += `<circle cx="${X(k.x)}" cy="${Y(k.y)}" r="5" fill="${k.color || "#b01c1c"}"/>`;
+        if (k.label) s += `<text x="${Math.min(X(k.x) + 7, W - m.r - 4)}" y="${Y(k.y) - 7}" text-anchor="${X(k.x) > W * 0.7 ? "end" : "start"}">${esc(k.label)}</text>`;
+      }
+      const xl = opts.xLabel || ((x) => "T = " + x);
+      s += `<text x="${m.l}" y="${H - 8}">${esc(xl(x0))}</text><text x="${W - m.r}" y="${H - 8}" text-anchor="end">${esc(xl(x1))}</text>`;
+    }
+    s += `<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#333"/><line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#333"/>`;
+    svg.innerHTML = s;
+  }
+  function drawCurve(curve) {
+    const pts = curve.T.map((T, i) => [T, curve.log10_grad[i]]).filter((p) => p[1] !== null);
+    const cur = pts.find((p) => p[0] === curve.current_T);
+    plot($("plot"), [{ points: pts, color: "#1f77b4" }], { marks: cur ? [{ x: cur[0], y: cur[1] }] : [] });
+  }
+
+  // ------------------------------------------------- the backward pass
+  const bp = { k: 0, timer: null, sum: null, T: 0 };
+  function bpReset() {
+    bp.k = 0;
+    bp.sum = GG.ZERO;
+    bpStop();
+    bpRender();
+  }
+  /** One step back: t = T − k; δ_t = w^(T−t), the term h_{t−1}·δ_t joins the sum. */
+  function bpStep() {
+    if (!current || bp.k >= current.p.T) return;
+    const { w, h0, T } = current.p;
+    const t = T - bp.k;
+    bp.sum = GG.add(bp.sum, GG.mul(GG.state(w, h0, t - 1), GG.powQ(w, T - t)));
+    bp.k += 1;
+    bpRender();
+  }
+  function bpStop() {
+    if (bp.timer !== null) clearInterval(bp.timer);
+    bp.timer = null;
+    $("bp-play").setAttribute("aria-pressed", "false");
+    $("bp-play").textContent = S("bp_play");
+  }
+  function bpPlay() {
+    if (bp.timer !== null) { bpStop(); return; }
+    if (current && bp.k >= current.p.T) bpReset();
+    $("bp-play").setAttribute("aria-pressed", "true");
+    $("bp-play").textContent = S("bp_pause");
+    bp.timer = setInterval(() => {
+      bpStep();
+      if (!current || bp.k >= current.p.T) bpStop();
+    }, 450);
+  }
+  $("bp-step").addEventListener("click", bpStep);
+  $("bp-play").addEventListener("click", bpPlay);
+  $("bp-reset").addEventListener("click", bpReset);
+  function setExact(id, q) {
+    const el = $(id);
+    el.textContent = q === null ? "" : GG.showQ(q);
+    el.dataset.exact = q === null ? "" : GG.exactText(q);
+  }
+  function bpRender() {
+    if (!current) return;
+    const { w, h0, T } = current.p;
+    const k = bp.k;
+    if (k === 0) {
+      text("bp-status", S("bp_status_forward", { loss: current.d.loss, step: S("bp_step") }));
+      text("bp-delta-label", ""); text("bp-term-label", "");
+      setExact("bp-delta", null); setExact("bp-term", null); setExact("bp-sum", GG.ZERO);
+    } else {
+      const t = T - k + 1;
+      const status = S("bp_status", { k: GG.groupDigits(String(k)), T: GG.groupDigits(String(T)), t });
+      text("bp-status", k === T ? status + " — " + S("bp_done", { T }) : status);
+      text("bp-delta-label", S("bp_delta", { t, p: T - t }));
+      text("bp-term-label", S("bp_term", { t1: t - 1, p: T - t }));
+      setExact("bp-delta", GG.powQ(w, T - t));
+      setExact("bp-term", GG.mul(GG.state(w, h0, t - 1), GG.powQ(w, T - t)));
+      setExact("bp-sum", bp.sum);
+    }
+    $("bp-step").disabled = k >= T;
+    drawChain();
+    drawOverlay();
+  }
+  /** Nodes h_0 … h_T; for long T the middle is folded and the count said. */
+  function chainNodes(T) {
+    if (T <= 12) return Array.from({ length: T + 1 }, (_, i) => i);
+    return [0, 1, 2, 3, 4, -1, T - 4, T - 3, T - 2, T - 1, T];
+  }
+  function drawChain() {
+    const { w, h0, T } = current.p;
+    const nodes = chainNodes(T);
+    const gap = 86, W = Math.max(560, 40 + gap * (nodes.length - 1) + 40), H = 150;
+    const svg = $("bp-chain");
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    svg.style.minWidth = Math.min(W, 1100) * 0.6 + "px";
+    const reached = T - bp.k + 1; // the smallest t the gradient has reached (T + 1: none yet)
+    let s = "";
+    nodes.forEach((t, i) => {
+      const x = 40 + i * gap, y = 70;
+      if (i > 0) {
+        const lit = t !== -1 && nodes[i - 1] !== -1 && t >= reached;
+        s += `<line x1="${x - gap + 18}" y1="${y}" x2="${x - 18}" y2="${y}" stroke="${lit ? "#b01c1c" : "#999"}" stroke-width="${lit ? 3 : 1.5}"/>`;
+        s += `<text x="${x - gap / 2}" y="${y - 6}" text-anchor="middle">×${esc(GG.showQ(w))}</text>`;
+      }
+      if (t === -1) {
+        s += `<text x="${x}" y="${y + 4}" text-anchor="middle" class="fold">${esc(S("bp_folded", { n: GG.groupDigits(String(T - 9)) }))}</text>`;
+        return;
+      }
+      const visited = t >= reached && bp.k > 0;
+      s += `<circle cx="${x}" cy="${y}" r="17" fill="${visited ? "#fde2e2" : "#e8eef7"}" stroke="${visited ? "#b01c1c" : "#1f5fa8"}" stroke-width="2"/>`;
+      s += `<text x="${x}" y="${y + 4}" text-anchor="middle">h${sub(t)}</text>`;
+      s += `<text x="${x}" y="${y + 38}" text-anchor="middle">${esc(short(GG.state(w, h0, t)))}</text>`;
+      if (visited) s += `<text x="${x}" y="${y - 28}" text-anchor="middle" fill="#b01c1c">δ=${esc(short(GG.powQ(w, T - t)))}</text>`;
+    });
+    svg.innerHTML = s;
+  }
+  const SUB = "₀₁₂₃₄₅₆₇₈₉";
+  const sub = (n) => String(n).replace(/\d/g, (c) => SUB[c]);
+  /** A short label for a node: exact while short, else 4 significant digits. */
+  function short(q) {
+    const t = GG.showQ(q);
+    return t.length <= 9 ? t : GG.formatNumber("≈" + GG.sciExact(q, 3));
+  }
+  function drawOverlay() {
+    const { w, T } = current.p;
+    const a = Math.abs(GG.toDouble(w));
+    const others = a > 1 ? [1 / a] : a < 1 && a > 0 ? [1 / a] : [2, 0.5];
+    const line = (b) => {
+      const lb = Math.log10(b);
+      const pts = [];
+      const stride = Math.max(1, Math.floor(T / 200));
+      for (let t = 1; t <= T; t += stride) pts.push([t, (T - t) * lb]);
+      pts.push([T, 0]);
+      return pts;
+    };
+    const series = [];
+    const colors = ["#b01c1c", "#555", "#1f5fa8", "#2a8a2a"];
+    const legend = [];
+    if (a > 0) { series.push({ points: line(a), color: colors[0], width: 3 }); legend.push([colors[0], S("legend_yours", { w: GG.showQ(w) })]); }
+    series.push({ points: line(1), color: colors[1], dash: "6 4" }); legend.push([colors[1], S("legend_neutral")]);
+    others.forEach((b, i) => { series.push({ points: line(b), color: colors[2 + i], dash: "2 3" }); legend.push([colors[2 + i], S("legend_other", { w: +b.toPrecision(3) })]); });
+    const t = Math.min(T, T - bp.k + 1);
+    const marks = a > 0 && bp.k > 0 ? [{ x: t, y: (T - t) * Math.log10(a) }] : [];
+    plot($("bp-overlay"), series, { H: 220, marks, xLabel: (x) => "t = " + x });
+    const svg = $("bp-overlay");
+    let s = "";
+    legend.forEach(([c, label], i) => { s += `<rect x="${70 + (i % 2) * 260}" y="${14 + Math.floor(i / 2) * 16}" width="18" height="4" fill="${c}"/><text x="${94 + (i % 2) * 260}" y="${20 + Math.floor(i / 2) * 16}">${esc(label)}</text>`; });
+    svg.insertAdjacentHTML("beforeend", s);
+  }
+
+  // ---------------------------------------------------------------- SGD
+  /** w over n updates in float64 on L = h_T: g(w) = T·w^(T−1)·h_0, with a rule for the step. */
+  function trajectory(w0, h0, T, eta, n, rule) {
+    const out = [[0, w0]];
+    let w = w0, nonfinite = null;
+    for (let k = 1; k <= n; k++) {
+      let g = T * Math.pow(w, T - 1) * h0;
+      g = rule(g);
+      w = w - eta * g;
+      if (!Number.isFinite(w)) { nonfinite = k; break; }
+      out.push([k, w]);
+    }
+    return { points: out, nonfinite, last: out[out.length - 1][1] };
+  }
+  const symlog = (v) => Math.sign(v) * Math.log10(1 + Math.abs(v));
+  function drawSgd() {
+    if (!current) return;
+    const n = Number($("sgd-n").value);
+    text("sgd-n-out", n);
+    const { w, h0, T, eta, c } = current.p;
+    const wf = GG.toDouble(w), hf = GG.toDouble(h0), ef = GG.toDouble(eta), cf = GG.toDouble(c);
+    const low = GG.div(eta, GG.Q(10n));
+    const runs = [
+      { key: "sgd_none", values: { eta: GG.showQ(eta) }, color: "#b01c1c", r: trajectory(wf, hf, T, ef, n, (g) => g) },
+      { key: "sgd_clip", values: { c: GG.showQ(c) }, color: "#2a8a2a", r: trajectory(wf, hf, T, ef, n, (g) => g / Math.max(1, Math.abs(g) / cf)) },
+      { key: "sgd_low", values: { eta: GG.showQ(low) }, color: "#1f5fa8", r: trajectory(wf, hf, T, GG.toDouble(low), n, (g) => g) },
+    ];
+    // the marked points, exact: the first update, and a gradient of 10^6
+    const first = GG.sgdStep(w, GG.gradient(w, h0, T), eta);
+    const million = GG.sgdStep(w, GG.Q(10n ** 6n), eta);
+    const marks = [
+      { x: 1, y: symlog(GG.toDouble(first)), label: `${current.d.grad} → ${GG.showQ(first)}`, color: "#b01c1c" },
+      { x: 1, y: symlog(GG.toDouble(million)), label: `10^6 → ${GG.showQ(million)}`, color: "#7a3fa0" },
+    ];
+    $("sgd-marks").innerHTML =
+      `<li id="sgd-first">${esc(S("sgd_first", { grad: current.d.grad, w: GG.showQ(w), w_new: GG.showQ(first) }))}</li>` +
+      `<li id="sgd-million">${esc(S("sgd_million", { w: GG.showQ(w), w_new: GG.showQ(million) }))}</li>`;
+    plot($("sgd-plot"), runs.map((r) => ({ points: r.r.points.map(([k, v]) => [k, symlog(v)]), color: r.color })), {
+      marks, ceil: false, minStep: 0.5, xLabel: (x) => "#" + x,
+      yTick: (v) => { const a = 10 ** Math.abs(v) - 1; return (v < 0 ? "−" : "") + (a >= 1000 ? a.toExponential(0) : +a.toPrecision(2)); },
+    });
+    $("sgd-legend").innerHTML = runs.map((r) => {
+      const tail = r.r.nonfinite !== null ? S("sgd_nonfinite", { k: r.r.nonfinite }) : S("sgd_final", { n, w: +r.r.last.toPrecision(6) });
+      return `<li><i style="background:${r.color}"></i>${esc(S(r.key, r.values))}: ${esc(tail)}</li>`;
+    }).join("");
+  }
+  $("sgd-n").addEventListener("input", drawSgd);
+
+  // --------------------------------------------------------------- quiz
+  const QUESTIONS = [["3/2", "1", 4], ["2", "1", 5], ["1/2", "1", 3], ["-1", "2", 6], ["2", "1", 10], ["0.9", "1", 2], ["-2", "1", 3], ["1", "3", 7]];
+  let quizIndex = 0;
+  function quizQuestion() {
+    const [w, h0, T] = QUESTIONS[quizIndex % QUESTIONS.length];
+    const wq = GG.toExact(w, "w"), hq = GG.toExact(h0, "h0");
+    return { w: wq, h0: hq, T, answer: GG.gradient(wq, hq, T) };
+  }
+  function quizRender() {
+    const q = quizQuestion();
+    text("quiz-prompt", S("quiz_prompt", { w: GG.showQ(q.w), h0: GG.showQ(q.h0), T: q.T }));
+  }
+  /** The answer as an exact number (integer, fraction, decimal; Latin or Bengali digits), or null. */
+  function readAnswer(s) {
+    try { return GG.toExact(s, "answer"); } catch (e) { if (e instanceof GG.InputError) return null; throw e; }
+  }
+  $("quiz-check").addEventListener("click", () => {
+    const q = quizQuestion(), given = $("quiz-answer").value;
+    const x = readAnswer(given);
+    const fb = $("quiz-feedback");
+    if (x === null) { fb.textContent = S("quiz_unreadable"); fb.dataset.result = "unreadable"; return; }
+    const right = GG.cmp(x, q.answer) === 0;
+    fb.textContent = right ? S("quiz_right", { answer: GG.showQ(q.answer) }) : S("quiz_wrong", { given: given.trim() });
+    fb.dataset.result = right ? "right" : "wrong";
+  });
+  $("quiz-answer").addEventListener("keydown", (e) => { if (e.key === "Enter") $("quiz-check").click(); });
+  $("quiz-reveal").addEventListener("click", () => {
+    const q = quizQuestion();
+    $("quiz-feedback").textContent = S("quiz_revealed", { T: q.T, w: GG.sign(q.w) < 0 ? `(${GG.showQ(q.w)})` : GG.showQ(q.w), p: q.T - 1, h0: GG.showQ(q.h0), answer: GG.showQ(q.answer) });
+    $("quiz-feedback").dataset.result = "revealed";
+  });
+  $("quiz-next").addEventListener("click", () => {
+    quizIndex += 1;
+    $("quiz-answer").value = "";
+    text("quiz-feedback", "");
+    delete $("quiz-feedback").dataset.result;
+    quizRender();
+  });
+
+  // --------------------------------------------------------- matrix mode
+  const mx = { key: null, base: null, spec: null };
+  function matrixW() {
+    const init = $("mx-init").value, n = Number($("mx-n").value), rho = Number($("mx-rho").value);
+    const seed = Math.max(0, Math.floor(Number($("mx-seed").value) || 0));
+    $("mx-rho").disabled = init !== "scaled-orthogonal";
+    $("mx-n").disabled = init === "typed";
+    $("mx-typed").disabled = init !== "typed";
+    if (init === "typed") {
+      const W = GG.matrix.parseMatrix($("mx-typed").value);
+      return W === null ? null : { W, spec: GG.matrix.spectrum(W) };
+    }
+    // ρ·Q: Q and its spectrum once per (n, seed); ρ scales both
+    const key = `${init === "scaled-orthogonal" ? "orthogonal" : init}/${n}/${seed}`;
+    if (mx.key !== key) {
+      mx.key = key;
+      mx.base = GG.matrix.makeW(init === "scaled-orthogonal" ? "orthogonal" : init, n, 1, seed);
+      mx.spec = GG.matrix.spectrum(mx.base);
+    }
+    if (init !== "scaled-orthogonal") return { W: mx.base, spec: mx.spec };
+    return {
+      W: mx.base.map((r) => r.map((x) => rho * x)),
+      spec: { rho: rho * mx.spec.rho, sigma: rho * mx.spec.sigma, values: mx.spec.values.map(([a, b]) => [rho * a, rho * b]) },
+    };
+  }
+  const fmt6 = (x) => (Number.isFinite(x) ? String(+x.toPrecision(6)) : String(x));
+  function updateMatrix() {
+    text("mx-n-out", $("mx-n").value);
+    text("mx-rho-out", $("mx-rho").value);
+    const m = matrixW();
+    $("mx-error").hidden = m !== null;
+    if (m === null) { text("mx-error", S("mx_bad_matrix")); return; }
+    const T = current ? current.p.T : 5;
+    const b = GG.matrix.backward(m.W, T);
+    const rhoEl = $("mx-rho-is"), sEl = $("mx-sigma-is"), fEl = $("mx-factor-is");
+    rhoEl.textContent = S("mx_rho_is", { rho: fmt6(m.spec.rho) }); rhoEl.dataset.value = m.spec.rho;
+    sEl.textContent = S("mx_sigma_is", { sigma: fmt6(m.spec.sigma) }); sEl.dataset.value = m.spec.sigma;
+    fEl.textContent = S("mx_factor_is", { factor: fmt6(b.factor) }); fEl.dataset.value = b.factor;
+    drawEigen(m.spec);
+    const stride = Math.max(1, Math.floor(T / 300));
+    const pts = [], rhoPts = [], sigPts = [];
+    for (let t = 1; t <= T; t += stride) {
+      pts.push([t, b.logs[t - 1]]);
+      rhoPts.push([t, (T - t) * Math.log10(m.spec.rho)]);
+      sigPts.push([t, (T - t) * Math.log10(m.spec.sigma)]);
+    }
+    pts.push([T, b.logs[T - 1]]); rhoPts.push([T, 0]); sigPts.push([T, 0]);
+    plot($("mx-norms"), [
+      { points: sigPts, color: "#999", dash: "2 3" },
+      { points: rhoPts, color: "#1f5fa8", dash: "6 4" },
+      { points: pts, color: "#b01c1c", width: 2.5 },
+    ], { xLabel: (x) => "t = " + x });
+    const svg = $("mx-norms");
+    svg.insertAdjacentHTML("beforeend",
+      `<rect x="70" y="14" width="18" height="4" fill="#b01c1c"/><text x="94" y="20">‖∂L/∂h_t‖</text>` +
+      `<rect x="220" y="14" width="18" height="4" fill="#1f5fa8"/><text x="244" y="20">ρ^(T−t)</text>` +
+      `<rect x="340" y="14" width="18" height="4" fill="#999"/><text x="364" y="20">σ_max^(T−t)</text>`);
+    drawProduct();
+  }
+  function drawEigen(spec) {
+    const svg = $("mx-eig"), C = 150;
+    const R = Math.max(1.25, spec.rho * 1.1), k = 130 / R;
+    let s = `<line x1="10" x2="290" y1="${C}" y2="${C}" stroke="#ccc"/><line y1="10" y2="290" x1="${C}" x2="${C}" stroke="#ccc"/>`;
+    s += `<circle cx="${C}" cy="${C}" r="${k}" fill="none" stroke="#333" stroke-dasharray="4 3"/>`;
+    s += `<circle cx="${C}" cy="${C}" r="${k * spec.rho}" fill="none" stroke="#1f5fa8" stroke-opacity=".5"/>`;
+    for (const [a, b] of spec.values) s += `<circle class="eig" cx="${(C + a * k).toFixed(2)}" cy="${(C - b * k).toFixed(2)}" r="3.5" fill="#b01c1c"/>`;
+    s += `<text x="${C + k + 3}" y="${C - 4}">1</text><text x="${C + 4}" y="22">Im</text><text x="272" y="${C - 6}">Re</text>`;
+    svg.innerHTML = s;
+  }
+  function drawProduct() {
+    const n = Math.min(64, Number($("mx-n").value)), s = Number($("mx-scale").value);
+    text("mx-scale-out", s);
+    const seed = Math.max(0, Math.floor(Number($("mx-seed").value) || 0));
+    const logs = GG.matrix.product(n, s, 40, seed);
+    plot($("mx-product"), [{ points: logs.map((v, i) => [i + 1, v]), color: "#7a3fa0" }], { H: 260, xLabel: (x) => "k = " + x });
+  }
+  for (const id of ["mx-init", "mx-n", "mx-rho", "mx-seed", "mx-typed"]) $(id).addEventListener("input", updateMatrix);
+  $("mx-scale").addEventListener("input", drawProduct);
+  $("mx-nonnormal").addEventListener("click", () => {
+    $("mx-init").value = "typed";
+    $("mx-typed").value = "0.9 3\n0 0.9";
+    updateMatrix();
+  });
+
+  // -------------------------------------------------------- LSTM / GRU
+  let gateCell = "lstm";
+  function updateGates() {
+    const F = GG.DATA.flow;
+    text("gate-intro", S("gate_intro", { hidden: F.hidden, T: F.T, seed: F.seed }));
+    const pts = F.cells[gateCell];
+    const i = Math.min(pts.length - 1, Number($("gate-bias").value));
+    $("gate-bias").max = String(pts.length - 1);
+    const p = pts[i];
+    text("gate-bias-out", p.bias === null ? S("gate_default") : "b = " + p.bias);
+    text("gate-mean", S("gate_mean", { gate: p.gate }));
+    text("gate-factor", S("gate_factor", { factor: p.factor }));
+    const left = p.factor ** (F.T - 1);
+    text("gate-left", S("gate_left", { T: F.T, factor: p.factor, p: F.T - 1, left: +left.toPrecision(3) }));
+    const xs = pts.filter((q) => q.bias !== null);
+    plot($("gate-plot"), [
+      { points: xs.map((q) => [q.bias, q.gate]), color: "#2a8a2a" },
+      { points: xs.map((q) => [q.bias, q.factor]), color: "#b01c1c" },
+      { points: xs.map((q) => [q.bias, 1]), color: "#555", dash: "6 4", width: 1 },
+    ], { H: 220, ceil: false, minStep: 0.1, yTick: (v) => +v.toFixed(2), xLabel: (x) => "b = " + x,
+      marks: p.bias === null ? [] : [{ x: p.bias, y: p.factor }, { x: p.bias, y: p.gate, color: "#2a8a2a" }] });
+  }
+  for (const b of document.querySelectorAll(".gate-cell")) {
+    b.addEventListener("click", () => {
+      gateCell = b.dataset.cell;
+      for (const o of document.querySelectorAll(".gate-cell")) o.setAttribute("aria-pressed", String(o === b));
+      updateGates();
+    });
+  }
+  $("gate-bias").addEventListener("input", updateGates);
+
+  // ------------------------------------------------------------- wiring
+  for (const n of names) {
+    const slider = $(n), box = $(n + "-num");
+    slider.addEventListener("input", () => { box.value = slider.value; updateLesson(); updateMatrix(); });
+    box.addEventListener("input", () => {
+      const v = Number(GG.latinDigits(box.value));
+      if (box.value.trim() !== "" && Number.isFinite(v)) slider.value = v;
+      updateLesson();
+      updateMatrix();
+    });
+  }
+  function updateAll() {
+    typeset();
+    updateLesson();
+    quizRender();
+    updateMatrix();
+    updateGates();
+    if (current) bpRender();
+  }
+  GG.page = { updateLesson, updateMatrix, bpStep, bpReset, state: () => current, bp };
+  setLang(lang);
+})();
