@@ -85,3 +85,13 @@ def explorer_url() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The explorer built as one file (``gradguard.serve.write_page``), for ``file://``."""
+    from gradguard.serve import write_page
+
+    path = tmp_path_factory.mktemp("explorer") / "explorer.html"
+    write_page(path, "en")
+    return path

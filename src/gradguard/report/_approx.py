@@ -90,13 +90,19 @@ def show_json(x: Any, digits: int) -> str:
     """JSON text of a value as :func:`gradguard.lab.exact_to_json` gives it with ``digits``.
 
     An exact value over ``digits`` characters and every :class:`Decimal` become
-    ``"≈1.268e+30"`` (four significant digits); short exact values stay whole.
+    ``"≈1.268e+30"``: four significant digits, correctly rounded (ties to even)
+    from the :data:`PREC`-digit value — the same digits the explorer's page
+    computes from the exact value in the browser. Short exact values stay whole.
     """
     from gradguard.lab import exact_to_json
+    from gradguard.lab._numbers import digits_of
 
     if isinstance(x, Decimal):
         if x == 0:
             return "0"
         with decimal.localcontext(_context()):
             return "≈" + f"{x:.3e}".replace("E", "e")
+    if digits_of(x) > digits:
+        with decimal.localcontext(_context()) as ctx:
+            return "≈" + f"{_dec(x, ctx):.3e}".replace("E", "e")
     return exact_to_json(x, digits)

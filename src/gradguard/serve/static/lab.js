@@ -32,11 +32,26 @@
     return g > 1n ? { n: n / g, d: d / g } : { n, d };
   }
   const ZERO = Q(0n), ONE = Q(1n);
-  const add = (a, b) => Q(a.n * b.d + b.n * a.d, a.d * b.d);
-  const sub = (a, b) => Q(a.n * b.d - b.n * a.d, a.d * b.d);
-  const mul = (a, b) => Q(a.n * b.n, a.d * b.d);
-  const div = (a, b) => Q(a.n * b.d, a.d * b.n);
+  // Reduced operands give reduced results with gcds of the factors only (Knuth 4.5.1):
+  // a gcd of two huge numbers (Euclid, quadratic) is avoided wherever one side is small.
+  function add(a, b) {
+    const g = gcd(a.d, b.d);
+    if (g === 1n) return { n: a.n * b.d + b.n * a.d, d: a.d * b.d };
+    const t = a.n * (b.d / g) + b.n * (a.d / g);
+    const g2 = gcd(t, g);
+    return { n: t / g2, d: (a.d / g) * (b.d / g2) };
+  }
   const neg = (a) => ({ n: -a.n, d: a.d });
+  const sub = (a, b) => add(a, neg(b));
+  function mul(a, b) {
+    const g1 = gcd(a.n, b.d), g2 = gcd(b.n, a.d);
+    if (a.n === 0n || b.n === 0n) return { n: 0n, d: 1n };
+    return { n: (a.n / g1) * (b.n / g2), d: (a.d / g2) * (b.d / g1) };
+  }
+  function div(a, b) {
+    if (b.n === 0n) throw new Error("division by zero");
+    return mul(a, b.n < 0n ? { n: -b.d, d: -b.n } : { n: b.d, d: b.n });
+  }
   const absQ = (a) => (a.n < 0n ? neg(a) : a);
   const cmp = (a, b) => { const x = a.n * b.d - b.n * a.d; return x < 0n ? -1 : x > 0n ? 1 : 0; };
   const isInt = (a) => a.d === 1n;
@@ -246,7 +261,7 @@
     }
     shown() {
       // Python's repr of a str (the page's inputs are strings), or str() of a number
-      if (typeof this.value !== "string") return String(this.value);
+      if (typeof this.value !== "string") return this.value.str ?? String(this.value);
       const v = this.value;
       if (v.includes("'") && !v.includes('"')) return `"${v}"`;
       return `'${v.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
@@ -295,21 +310,6 @@
   const state = (w, h0, t) => (t === 0 ? h0 : mul(powQ(w, t), h0));
   /** dL/dw = T·w^(T−1)·h_0 (the closed form of Σ h_{t−1}·w^(T−t)). */
   const gradient = (w, h0, T) => mul(Q(BigInt(T)), state(w, h0, T - 1));
-  /** The BPTT terms h_{t−1}·w^(T−t), t = 1…T, and their running sums (exact). */
-  function bptt(w, h0, T) {
-    const terms = [], sums = [], deltas = [];
-    let sum = ZERO;
-    for (let t = T; t >= 1; t--) {
-      // the backward pass meets t = T first: δ_T = ∂L/∂h_T = 1, δ_{t−1} = w·δ_t
-      const delta = powQ(w, T - t);
-      const term = mul(state(w, h0, t - 1), delta);
-      sum = add(sum, term);
-      deltas.push({ t, value: delta });
-      terms.push({ t, value: term });
-      sums.push({ t, value: sum });
-    }
-    return { deltas, terms, sums };
-  }
   /** gradguard.lab._recurrence.estimate_digits: an upper estimate of the text length. */
   function estimateDigits(w, h0, power, factor = 1) {
     let total = 2.0;
@@ -415,7 +415,8 @@
     const etaText = params.eta ?? "0.01", eta = toExact(etaText, "eta");
     if (sign(eta) <= 0) throw new InputError("eta", etaText, "positive");
     const c = toExact(params.c ?? "5", "c");
-    if (sign(c) <= 0) throw new InputError("c", exactText(c), "threshold");
+    // Python checks the exact value here and shows it as str(Fraction): 0, -1/2 (no quotes)
+    if (sign(c) <= 0) throw new InputError("c", { str: exactText(c) }, "threshold");
     return { lang, T, w, h0, eta, c };
   }
   /**
@@ -530,7 +531,7 @@
   Object.assign(GG, {
     Q, ZERO, ONE, add, sub, mul, div, neg, absQ, cmp, powQ, sign, isInt, toDouble, bitLength,
     sciExact, sciFromLog, exactText, exactToJson, formatNumber, groupDigits, count, tidy, say,
-    InputError, toExact, checkWhole, latinDigits, state, gradient, bptt, regime, overflowHorizon,
+    InputError, toExact, checkWhole, latinDigits, state, gradient, regime, overflowHorizon,
     clip, sgdStep, estimateDigits, explorerState, parse, showQ, log10Abs, MAX_T,
   });
   if (typeof module !== "undefined" && module.exports) module.exports = GG;
