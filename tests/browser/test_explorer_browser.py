@@ -1,73 +1,382 @@
-"""The explorer in a real browser: move a slider, read the gradient, switch to Bengali."""
+"""The explorer in a real browser: every control, phone and desktop widths, both languages.
+
+The page is the single file :func:`gradguard.serve.build_page` writes (opened over
+``file://``), the one ``gradguard serve`` hosts, and the one the docs site publishes;
+the values it shows are compared with the Python lab (``gradguard.lab``) and numpy.
+"""
 
 from __future__ import annotations
 
 import re
+import shutil
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+
+from gradguard.lab import bptt, to_exact
 
 pytestmark = pytest.mark.browser
 BENGALI = re.compile(r"[\u0980-\u09FF]")
+ROOT = Path(__file__).resolve().parents[2]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
 
 
-def test_slider_updates_gradient_and_bengali(page, explorer_url, screenshot):
-    page.goto(explorer_url)
-    grad = page.locator("#grad")
-    # w = 2, T = 5: dL/dw = 5 · 2^4 = 80 (the seed)
-    page.wait_for_function("document.getElementById('forward').textContent.includes('h_5')")
-    assert grad.inner_text() == "80"
-    page.fill("#T", "10")  # move the T slider (fires 'input')
-    # T = 10: 10 · 2^9 = 5120 (the seed claimed ≈ 1024)
-    page.wait_for_function("document.getElementById('grad').textContent === '5120'", timeout=5000)
-    assert page.locator("#T-num").input_value() == "10"
-    assert "h_10 = 2 × 512 = 1024" in page.locator("#forward").inner_text()
-    sgd = page.locator("#sgd").inner_text()
-    assert "= -49.2." in sgd and "the step overshot" in sgd  # 2 − 0.01 × 5120: |w| 2 → 49.2
-    page.click("#lang button[data-lang=bn]")
-    page.wait_for_function("document.documentElement.lang === 'bn'", timeout=5000)
-    title = page.locator("#title").inner_text()
-    assert title == "gradguard explorer: টিউটোরিয়ালের সিস্টেম, সরাসরি হিসাব"
-    assert BENGALI.search(page.locator("#grad-text").inner_text())
-    assert grad.inner_text() == "5120"
-    assert page.locator("#plot polyline").count() == 1
-    shot = screenshot(page, "explorer-bn")
-    assert shot.stat().st_size > 10_000
-    assert page.errors == []
+def _open(browser: Any, url: str, viewport: dict[str, int] = DESKTOP) -> Any:
+    ctx = browser.new_context(viewport=viewport)
+    pg = ctx.new_page()
+    pg.errors = []
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.goto(url)
+    pg.wait_for_function("window.GG && GG.page && document.getElementById('grad').textContent")
+    return pg
 
 
-def test_bad_input_shows_message_in_page(page, explorer_url, screenshot):
-    page.goto(explorer_url)
-    page.wait_for_function("document.getElementById('grad').textContent === '80'")
-    page.fill("#w-num", "abc")
-    err = page.locator("#error")
-    err.wait_for(state="visible", timeout=5000)
-    assert "w must be a finite number" in err.inner_text()
-    assert page.locator("#grad").inner_text() == "80"  # the last good result stays
-    page.fill("#w-num", "3")
-    err.wait_for(state="hidden", timeout=5000)
-    # w = 3, T = 5: 5 · 3^4 = 405
-    assert page.locator("#grad").inner_text() == "405"
-    screenshot(page, "explorer-error-cleared")
-    # the rejected request is a 400 (the browser logs it as a failed resource), never an exception
-    assert all("400" in e for e in page.errors)
+@pytest.fixture()
+def app(browser: Any, page_file: Path) -> Any:
+    pg = _open(browser, page_file.as_uri())
+    yield pg
+    assert pg.errors == []
+    pg.context.close()
 
 
-def test_bengali_page_opens_in_bengali_with_the_font_it_serves(page, explorer_url):
-    from gradguard.report._i18n import t
+def _exact(text: str) -> Fraction:
+    return Fraction(text)
 
-    page.goto(explorer_url + "?lang=bn")
-    # before any answer arrives: the title and headings the server wrote are Bengali
-    assert page.title() == t("bn", "ui_title")
-    assert page.locator("#l-table").inner_text() == t("bn", "ui_table")
-    assert page.locator("#lang [aria-pressed=true]").get_attribute("data-lang") == "bn"
-    page.wait_for_function("document.getElementById('grad').textContent === '80'")
-    page.evaluate("document.fonts.ready.then(() => true)")
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("DOM.enable")
-    cdp.send("CSS.enable")
-    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
-    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "#why"})["nodeId"]
-    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
-    # the Bengali glyphs are drawn with the font the explorer serves, not a system font
-    assert any(f["isCustomFont"] and f["glyphCount"] > 0 for f in fonts), fonts
-    assert page.errors == []
+
+def test_the_lesson_controls_recompute_everything(app: Any) -> None:
+    assert app.inner_text("#grad") == "80"  # the seed: 5 · 2^4
+    app.fill("#T", "10")  # the T slider (fires 'input')
+    assert app.input_value("#T-num") == "10" and app.inner_text("#grad") == "5120"
+    assert "h_10 = 2 × 512 = 1024" in app.inner_text("#forward")
+    assert app.inner_text("#sgd").endswith("= -49.2.")  # 2 − 0.01 × 5120
+    app.fill("#w-num", "3/2")  # typed: a fraction
+    app.fill("#T-num", "4")
+    assert app.inner_text("#grad") == "13.5"  # 4 · (3/2)^3
+    app.fill("#h0-num", "2")
+    assert app.inner_text("#grad") == "27"
+    app.fill("#h0", "-1")  # the h0 slider
+    assert app.input_value("#h0-num") == "-1" and app.inner_text("#grad") == "-13.5"
+    app.fill("#eta-num", "0.1")
+    assert "= 2.85." in app.inner_text("#sgd")  # 1.5 − 0.1·(−13.5)
+    app.fill("#eta", "0.05")  # the eta slider
+    assert app.input_value("#eta-num") == "0.05"
+    app.fill("#c-num", "2")
+    assert "becomes -2 and w_new = 1.6." in app.inner_text("#clip")  # clipped to −2
+    app.fill("#c", "50")  # the c slider
+    assert app.input_value("#c-num") == "50"
+    app.fill("#w", "-2")  # the w slider
+    assert app.input_value("#w-num") == "-2" and "alternates" in app.inner_text("#why")
+    app.fill("#w-num", "৩")  # Bengali digits are read as numbers
+    assert app.inner_text("#grad") == "-108"  # 4 · 3^3 · (−1)
+
+
+def test_bad_input_shows_the_labs_message_and_keeps_the_last_result(app: Any) -> None:
+    app.fill("#w-num", "abc")
+    assert app.is_visible("#error")
+    assert "w must be a finite number such as 2" in app.inner_text("#error")
+    assert app.inner_text("#grad") == "80"
+    assert "stale" in (app.get_attribute("#lesson", "class") or "")
+    app.fill("#w-num", "3")
+    assert not app.is_visible("#error") and app.inner_text("#grad") == "405"
+
+
+@pytest.mark.parametrize(("w", "h0", "T"), [("2", "1", 5), ("-3/2", "2", 7), ("0.9", "1", 14)])
+def test_stepping_back_shows_each_delta_and_partial_sum_of_the_lab(
+    app: Any, w: str, h0: str, T: int
+) -> None:
+    app.fill("#w-num", w)
+    app.fill("#h0-num", h0)
+    app.fill("#T-num", str(T))
+    ref = bptt(w, h0, T)  # the lab's backward pass: deltas built backward, not the closed form
+    assert app.get_attribute("#bp-sum", "data-exact") == "0"
+    partial = Fraction(0)
+    for k in range(1, T + 1):
+        app.click("#bp-step")
+        t = T - k + 1
+        partial += Fraction(ref.terms[t - 1])
+        assert _exact(app.get_attribute("#bp-delta", "data-exact")) == ref.deltas[t - 1]
+        assert _exact(app.get_attribute("#bp-term", "data-exact")) == ref.terms[t - 1]
+        assert _exact(app.get_attribute("#bp-sum", "data-exact")) == partial
+        assert f"t = {t}" in app.inner_text("#bp-status")
+    assert partial == ref.grad == Fraction(T) * to_exact(w) ** (T - 1) * to_exact(h0)
+    assert app.is_disabled("#bp-step")
+    # every node the gradient reached is lit: h_1 … h_T (h_0 is not a state it flows into)
+    lit = app.locator("#bp-chain circle[stroke='#b01c1c']").count()
+    assert lit == (T if T <= 12 else 9)  # a long chain draws h_1…h_4 and h_{T−4}…h_T
+
+
+def test_play_pause_and_reset(app: Any) -> None:
+    app.click("#bp-play")
+    assert app.get_attribute("#bp-play", "aria-pressed") == "true"
+    app.wait_for_function("GG.page.bp.k === 5", timeout=10_000)  # T = 5 steps, then it stops
+    app.wait_for_function(
+        "document.getElementById('bp-play').getAttribute('aria-pressed') === 'false'"
+    )
+    assert Fraction(app.get_attribute("#bp-sum", "data-exact")) == 80
+    app.click("#bp-reset")
+    assert app.get_attribute("#bp-sum", "data-exact") == "0"
+    assert "h_T = L = 32" in app.inner_text("#bp-status")
+
+
+def test_a_long_chain_is_folded_and_says_how_many_steps(app: Any) -> None:
+    app.fill("#T-num", "1000")
+    assert "991 steps folded" in app.text_content("#bp-chain")  # 1001 nodes, 10 drawn
+    app.click("#bp-step")
+    assert app.get_attribute("#bp-delta", "data-exact") == "1"  # δ_T = 1
+    app.click("#bp-step")
+    assert app.get_attribute("#bp-delta", "data-exact") == "2"
+
+
+def test_the_quiz_accepts_an_exact_answer_in_any_form(app: Any) -> None:
+    app.click("#quiz-next")  # the second question: w = 2, h0 = 1, T = 5
+    assert "w = 2, h₀ = 1, T = 5" in app.inner_text("#quiz-prompt")
+    for answer in ("80", "80/1", "80.0", "৮০", " 160/2 ", "8e1"):
+        app.fill("#quiz-answer", answer)
+        app.click("#quiz-check")
+        assert app.get_attribute("#quiz-feedback", "data-result") == "right", answer
+    for answer in ("79", "80.5", "-80"):
+        app.fill("#quiz-answer", answer)
+        app.press("#quiz-answer", "Enter")  # the keyboard checks too
+        assert app.get_attribute("#quiz-feedback", "data-result") == "wrong", answer
+    app.fill("#quiz-answer", "eighty")
+    app.click("#quiz-check")
+    assert app.get_attribute("#quiz-feedback", "data-result") == "unreadable"
+    app.click("#quiz-reveal")
+    assert app.inner_text("#quiz-feedback") == "dL/dw = T · w^(T−1) · h₀ = 5 · 2^4 · 1 = 80."
+    app.click("#quiz-next")
+    assert "w = 0.5, h₀ = 1, T = 3" in app.inner_text("#quiz-prompt")
+    app.fill("#quiz-answer", "3/4")  # 3 · (1/2)^2
+    app.click("#quiz-check")
+    assert app.get_attribute("#quiz-feedback", "data-result") == "right"
+
+
+def _value(app: Any, sel: str) -> float:
+    return float(app.get_attribute(sel, "data-value"))
+
+
+@pytest.mark.parametrize("rho", [0.8, 1.0, 1.2])
+def test_matrix_mode_factor_is_rho_for_rho_times_orthogonal(app: Any, rho: float) -> None:
+    app.select_option("#mx-init", "scaled-orthogonal")
+    app.fill("#mx-rho", str(rho))
+    app.fill("#T-num", "50")
+    for n in ("2", "16", "64"):
+        app.fill("#mx-n", n)
+        assert _value(app, "#mx-factor-is") == pytest.approx(rho, rel=1e-9)
+        assert _value(app, "#mx-rho-is") == pytest.approx(rho, rel=1e-9)
+        assert _value(app, "#mx-sigma-is") == pytest.approx(rho, rel=1e-9)
+        assert app.locator("#mx-eig circle.eig").count() == int(n)
+    app.fill("#mx-seed", "3")
+    assert _value(app, "#mx-factor-is") == pytest.approx(rho, rel=1e-9)
+
+
+def _page_matrix(app: Any, W: list[list[float]], T: int) -> dict[str, Any]:
+    return app.evaluate(
+        "([W, T]) => { const s = GG.matrix.spectrum(W), b = GG.matrix.backward(W, T);"
+        " return {rho: s.rho, sigma: s.sigma, values: s.values, logs: b.logs, factor: b.factor}; }",
+        [W, T],
+    )
+
+
+def _numpy_reference(W: np.ndarray, T: int) -> dict[str, Any]:
+    d = np.ones(len(W))
+    norms = [np.linalg.norm(d)]
+    for _ in range(T - 1):
+        d = W.T @ d
+        norms.append(np.linalg.norm(d))
+    norms = norms[::-1]  # t = 1 … T
+    return {
+        "rho": max(abs(np.linalg.eigvals(W))),
+        "sigma": np.linalg.svd(W, compute_uv=False)[0],
+        "eig": np.sort_complex(np.linalg.eigvals(W)),
+        "logs": np.log10(norms),
+        "factor": (norms[0] / norms[-1]) ** (1 / (T - 1)),
+    }
+
+
+def _matrices() -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(7)
+    Q, R = np.linalg.qr(rng.standard_normal((6, 6)))
+    Q = Q * np.sign(np.diag(R))
+    return [
+        ("identity", np.eye(5)),
+        ("rho-Q", 1.1 * Q),
+        ("typed", np.array([[0.5, 2.0, 0.0], [0.0, 0.5, 1.0], [0.1, 0.0, 0.9]])),
+        ("rotation", np.array([[0.0, -1.2], [1.2, 0.0]])),
+    ]
+
+
+@pytest.mark.parametrize(("name", "W"), _matrices(), ids=[m[0] for m in _matrices()])
+def test_matrix_mode_equals_numpy_for_deterministic_w(app: Any, name: str, W: np.ndarray) -> None:
+    T = 40
+    got = _page_matrix(app, W.tolist(), T)
+    ref = _numpy_reference(W, T)
+    assert got["rho"] == pytest.approx(ref["rho"], rel=1e-10)
+    assert got["sigma"] == pytest.approx(ref["sigma"], rel=1e-10)
+    assert got["factor"] == pytest.approx(ref["factor"], rel=1e-10)
+    np.testing.assert_allclose(got["logs"], ref["logs"], rtol=0, atol=1e-10)
+    eig = np.sort_complex(np.array([complex(a, b) for a, b in got["values"]]))
+    np.testing.assert_allclose(eig, ref["eig"], atol=1e-10)
+    # typed into the page: the same matrix gives the same displayed figures
+    app.fill("#T-num", str(T))
+    app.select_option("#mx-init", "typed")
+    app.fill("#mx-typed", "\n".join(" ".join(repr(float(x)) for x in row) for row in W))
+    assert _value(app, "#mx-rho-is") == pytest.approx(ref["rho"], rel=1e-10)
+    assert _value(app, "#mx-factor-is") == pytest.approx(ref["factor"], rel=1e-10)
+
+
+def test_matrix_controls_and_a_bad_matrix(app: Any) -> None:
+    for init in ("orthogonal", "identity", "xavier-normal", "xavier-uniform", "he", "default"):
+        app.select_option("#mx-init", init)
+        assert not app.is_visible("#mx-error")
+        assert app.locator("#mx-norms polyline").count() == 3
+    app.select_option("#mx-init", "identity")
+    assert _value(app, "#mx-factor-is") == 1.0 and _value(app, "#mx-rho-is") == 1.0
+    app.click("#mx-nonnormal")  # σ_max > ρ: the norm grows for a while, then decays
+    assert app.input_value("#mx-init") == "typed"
+    assert _value(app, "#mx-sigma-is") > 1 > _value(app, "#mx-rho-is") == pytest.approx(0.9)
+    app.fill("#mx-typed", "1 2\n3")
+    assert app.is_visible("#mx-error") and "square" in app.inner_text("#mx-error")
+    app.fill("#mx-typed", "1/2 0\n0 ৩/৪")  # fractions, Bengali digits
+    assert not app.is_visible("#mx-error") and _value(app, "#mx-rho-is") == 0.75
+    before = app.inner_html("#mx-product")
+    app.fill("#mx-scale", "1.5")
+    assert app.inner_text("#mx-scale-out") == "1.5"
+    app.wait_for_function("document.getElementById('mx-product').dataset.k === '40'")
+    assert app.inner_html("#mx-product") != before
+    logs = app.evaluate("[0.5, 1, 2].map((s) => GG.matrix.product(16, s, 40, 0).at(-1))")
+    assert logs[0] < -5 and logs[2] > 5  # a product of 40 matrices vanishes or explodes
+
+
+def test_the_gate_panel_shows_the_measured_factors(app: Any) -> None:
+    from gradguard.serve import page_data
+
+    flow = page_data()["flow"]
+    default = flow["cells"]["lstm"][0]
+    assert default["bias"] is None
+    assert f"{default['factor']}" in app.inner_text("#gate-factor")
+    assert f"{default['gate']}" in app.inner_text("#gate-mean")
+    app.fill("#gate-bias", "8")  # b = 5
+    assert app.inner_text("#gate-bias-out") == "b = 5"
+    assert f"{flow['cells']['lstm'][8]['factor']}" in app.inner_text("#gate-factor")
+    app.click(".gate-cell[data-cell=gru]")
+    assert app.get_attribute(".gate-cell[data-cell=gru]", "aria-pressed") == "true"
+    assert f"{flow['cells']['gru'][8]['factor']}" in app.inner_text("#gate-factor")
+
+
+def test_sgd_trajectories_and_the_seeds_marked_points(app: Any) -> None:
+    assert app.inner_text("#sgd-first") == "first update: g = 80, w: 2 → 1.2"
+    assert app.inner_text("#sgd-million") == "a gradient of 10^6: w: 2 → -9998"
+    assert app.locator("#sgd-plot polyline").count() == 3
+    app.fill("#sgd-n", "60")
+    assert app.inner_text("#sgd-n-out") == "60"
+    legend = app.inner_text("#sgd-legend").splitlines()
+    assert all("after 60 updates" in line for line in legend)  # η = 0.01: all three stay finite
+    app.fill("#eta-num", "0.1")  # 2 − 0.1·80 = −6: L = w^5 has no minimum, and w runs off
+    legend = app.inner_text("#sgd-legend").splitlines()
+    # −6, −654, −9.1·10^10, −3.5·10^43, −7.5·10^173, then w^4 overflows float64
+    assert "w is no longer finite from update 6 on" in legend[0]
+    assert "after 60 updates" in legend[1]  # clipped: no step is longer than η·c = 0.5
+    assert "after 60 updates" in legend[2]
+
+
+def test_keyboard_alone_drives_the_page(app: Any) -> None:
+    app.focus("#T")
+    app.keyboard.press("ArrowRight")  # a slider moves with the arrow keys
+    assert app.input_value("#T-num") == "6" and app.inner_text("#grad") == "192"
+    app.focus("#bp-step")
+    app.keyboard.press("Enter")
+    app.keyboard.press("Space")
+    assert "Step 2 of 6" in app.inner_text("#bp-status")
+    app.focus(".lang[data-lang=bn]")
+    app.keyboard.press("Enter")
+    assert app.evaluate("document.documentElement.lang") == "bn"
+
+
+def _shown(pg: Any) -> dict[str, str]:
+    ids = ("grad", "grad-text", "forward", "backward", "table", "overflow", "sgd", "clip", "why")
+    return {i: pg.inner_text("#" + i) for i in ids}
+
+
+def test_served_file_and_docs_site_pages_show_the_same(
+    browser: Any, page_file: Path, explorer_url: str
+) -> None:
+    site = ROOT / "site" / "explorer.html"
+    if not site.is_file():
+        pytest.skip("the docs site is not built (`make docs` builds site/, as `make test` does)")
+    pages = [
+        _open(browser, explorer_url),
+        _open(browser, page_file.as_uri()),
+        _open(browser, site.as_uri()),
+    ]
+    for pg in pages:
+        pg.fill("#w-num", "-3/2")
+        pg.fill("#T-num", "12")
+        pg.click(".lang[data-lang=bn]")
+        pg.click("#bp-step")
+    shown = [_shown(pg) for pg in pages]
+    assert shown[0] == shown[1] == shown[2]
+    assert BENGALI.search(shown[0]["why"])
+    for pg in pages:
+        assert pg.errors == []
+        pg.context.close()
+
+
+def test_the_page_fetches_nothing(browser: Any, page_file: Path) -> None:
+    ctx = browser.new_context()
+    pg = ctx.new_page()
+    requests: list[str] = []
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.goto(page_file.as_uri() + "?lang=bn")
+    pg.wait_for_function("document.getElementById('grad').textContent === '80'")
+    pg.click("#bp-play")
+    pg.select_option("#mx-init", "he")
+    pg.evaluate("document.fonts.ready")
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests
+    assert pg.evaluate("document.fonts.check('16px KaTeX_Main')")
+    assert pg.locator(".katex").count() >= 2  # the formulas are typeset
+    ctx.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_layout_in_both_languages_with_screenshots(
+    browser: Any, page_file: Path, screenshot: Any, viewport: dict[str, int], lang: str
+) -> None:
+    pg = _open(browser, page_file.as_uri() + f"?lang={lang}", viewport)
+    assert pg.evaluate("document.documentElement.lang") == lang
+    for _ in range(3):
+        pg.click("#bp-step")
+    # nothing wider than the screen but what scrolls inside its own box
+    assert pg.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    text = pg.inner_text("body")
+    if lang == "bn":
+        assert BENGALI.search(pg.inner_text("#why")) and BENGALI.search(pg.inner_text("#bp-status"))
+        assert pg.title() == "gradguard explorer: টিউটোরিয়ালের সিস্টেম, সরাসরি হিসাব"
+    else:
+        assert not BENGALI.search(text.replace("বাংলা", ""))
+    # every control is at least 24 px in each direction (a finger, WCAG 2.2 target size)
+    small = pg.evaluate(
+        """[...document.querySelectorAll('button, input, select, textarea')]
+           .filter((e) => e.offsetParent !== null)
+           .map((e) => [e.id || e.className, e.getBoundingClientRect()])
+           .filter(([, r]) => r.width < 24 || r.height < 24).map(([n]) => n)"""
+    )
+    assert small == []
+    name = f"explorer-{'phone' if viewport is PHONE else 'desktop'}-{lang}"
+    shot = screenshot(pg, name)
+    assert shot.stat().st_size > 20_000
+    if name in ("explorer-phone-bn", "explorer-desktop-en") and _update_docs():
+        shutil.copy(shot, ROOT / "docs" / "img" / f"{name}.png")
+    assert pg.errors == []
+    pg.context.close()
+
+
+def _update_docs() -> bool:
+    import os
+
+    return os.environ.get("GRADGUARD_UPDATE_SCREENSHOTS") == "1"

@@ -139,8 +139,7 @@ def _compare(ref: dict[str, Any], got: dict[str, Any], where: str) -> None:
 @pytest.mark.parametrize("lang", ["en", "bn"])
 def test_page_equals_the_lab_at_every_point(lab: Any, lang: str) -> None:
     params = [
-        {"w": w, "h0": h0, "T": T, "eta": eta, "c": c, "lang": lang}
-        for w, h0, T, eta, c in POINTS
+        {"w": w, "h0": h0, "T": T, "eta": eta, "c": c, "lang": lang} for w, h0, T, eta, c in POINTS
     ]
     got = _page_states(lab, params)
     assert len(params) >= 200 + len(DEGENERATE)

@@ -41,6 +41,20 @@
     const g2 = gcd(t, g);
     return { n: t / g2, d: (a.d / g) * (b.d / g2) };
   }
+  /**
+   * n/d in lowest terms when every prime factor of d divides `base` (a small number):
+   * gcd(n, d) is pulled out through gcd(n, base), one cheap big-by-small remainder at a
+   * time — no Euclid on two huge numbers (quadratic, ~0.3 s at 9,000 digits).
+   */
+  function reduceSmooth(n, d, base) {
+    if (n === 0n) return { n: 0n, d: 1n };
+    for (;;) {
+      const g = gcd(gcd(absBig(n) % base, base), d);
+      if (g === 1n || g === 0n) return { n, d };
+      n /= g;
+      d /= g;
+    }
+  }
   const neg = (a) => ({ n: -a.n, d: a.d });
   const sub = (a, b) => add(a, neg(b));
   function mul(a, b) {
@@ -529,7 +543,7 @@
   }
 
   Object.assign(GG, {
-    Q, ZERO, ONE, add, sub, mul, div, neg, absQ, cmp, powQ, sign, isInt, toDouble, bitLength,
+    Q, ZERO, ONE, add, sub, mul, div, neg, absQ, cmp, powQ, sign, isInt, toDouble, bitLength, reduceSmooth,
     sciExact, sciFromLog, exactText, exactToJson, formatNumber, groupDigits, count, tidy, say,
     InputError, toExact, checkWhole, latinDigits, state, gradient, regime, overflowHorizon,
     clip, sgdStep, estimateDigits, explorerState, parse, showQ, log10Abs, MAX_T,

@@ -87,7 +87,7 @@
     let d = new Float64Array(n).fill(1);
     const logs = new Float64Array(T);
     let acc = 0; // log10 of the scale taken out of d so far
-    const norm = (v) => Math.hypot(...v);
+    const norm = (v) => { let q = 0; for (let i = 0; i < v.length; i++) q += v[i] * v[i]; return Math.sqrt(q); };
     logs[T - 1] = Math.log10(norm(d));
     for (let t = T - 1; t >= 1; t--) {
       const next = new Float64Array(n);
@@ -106,12 +106,15 @@
   }
   /** log10 ‖M_1 ⋯ M_k‖_F for k = 1 … K, entries of each M_i drawn from N(0, s²/n). */
   function product(n, s, K, seed) {
+    return Array.from(productSteps(n, s, K, seed));
+  }
+  /** The same, one k at a time (a generator: the page draws it over several frames). */
+  function* productSteps(n, s, K, seed) {
     const r = rng(seed + 7919);
     const sd = s / Math.sqrt(n);
     let P = new Float64Array(n * n);
     for (let i = 0; i < n; i++) P[i * n + i] = 1;
     let acc = 0;
-    const out = [];
     const G = new Float64Array(n * n);
     for (let k = 1; k <= K; k++) {
       for (let i = 0; i < n * n; i++) G[i] = r.normal() * sd;
@@ -129,10 +132,9 @@
       f = Math.sqrt(f);
       if (f > 0) for (let i = 0; i < n * n; i++) Q[i] /= f;
       acc += f > 0 ? Math.log10(f) : -Infinity;
-      out.push(acc);
+      yield acc;
       P = Q;
     }
-    return out;
   }
-  GG.matrix = { rng, makeW, parseMatrix, spectrum, backward, product, INITS };
+  GG.matrix = { rng, makeW, parseMatrix, spectrum, backward, product, productSteps, INITS };
 })(typeof globalThis !== "undefined" ? globalThis : this);

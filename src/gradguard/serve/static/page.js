@@ -133,20 +133,38 @@
   }
 
   // ------------------------------------------------- the backward pass
-  const bp = { k: 0, timer: null, sum: null, T: 0 };
+  // The sum is kept over the common denominator D = d_w^(T−1)·d_h0 of every term
+  // h_{t−1}·w^(T−t) (exact; reduced for display by GG.reduceSmooth), so a step costs a
+  // multiplication and an addition, not a gcd of two 9,000-digit numbers.
+  const bp = { k: 0, timer: null, num: 0n, labels: new Map() };
   function bpReset() {
     bp.k = 0;
-    bp.sum = GG.ZERO;
+    bp.num = 0n;
+    bp.labels = new Map();
     bpStop();
     bpRender();
+  }
+  /** h_{t−1}·w^(T−t) as a numerator over D: the product of the two, unreduced. */
+  function bpTermNum(t) {
+    const { w, h0, T } = current.p;
+    return w.n ** BigInt(t - 1) * h0.n * w.n ** BigInt(T - t);
+  }
+  function bpDen() {
+    const { w, h0, T } = current.p;
+    return { D: w.d ** BigInt(T - 1) * h0.d, base: w.d * h0.d };
   }
   /** One step back: t = T − k; δ_t = w^(T−t), the term h_{t−1}·δ_t joins the sum. */
   function bpStep() {
     if (!current || bp.k >= current.p.T) return;
-    const { w, h0, T } = current.p;
-    const t = T - bp.k;
-    bp.sum = GG.add(bp.sum, GG.mul(GG.state(w, h0, t - 1), GG.powQ(w, T - t)));
+    const t = current.p.T - bp.k;
+    bp.num += bpTermNum(t);
     bp.k += 1;
+    bpRender();
+  }
+  /** Jump to step k (benchmarks): the sum of the first k terms, each w^(T−1)·h_0 over D. */
+  function bpJump(k) {
+    bp.k = k;
+    bp.num = BigInt(k) * bpTermNum(current.p.T);
     bpRender();
   }
   function bpStop() {
@@ -187,9 +205,10 @@
       text("bp-status", k === T ? status + " — " + S("bp_done", { T }) : status);
       text("bp-delta-label", S("bp_delta", { t, p: T - t }));
       text("bp-term-label", S("bp_term", { t1: t - 1, p: T - t }));
+      const { D, base } = bpDen();
       setExact("bp-delta", GG.powQ(w, T - t));
-      setExact("bp-term", GG.mul(GG.state(w, h0, t - 1), GG.powQ(w, T - t)));
-      setExact("bp-sum", bp.sum);
+      setExact("bp-term", GG.reduceSmooth(bpTermNum(t), D, base));
+      setExact("bp-sum", GG.reduceSmooth(bp.num, D, base));
     }
     $("bp-step").disabled = k >= T;
     drawChain();
@@ -200,8 +219,16 @@
     if (T <= 12) return Array.from({ length: T + 1 }, (_, i) => i);
     return [0, 1, 2, 3, 4, -1, T - 4, T - 3, T - 2, T - 1, T];
   }
+  /** A node's labels (its state, its δ), computed once per parameter set. */
+  function nodeLabels(t) {
+    if (!bp.labels.has(t)) {
+      const { w, h0, T } = current.p;
+      bp.labels.set(t, { h: short(GG.state(w, h0, t)), d: short(GG.powQ(w, T - t)) });
+    }
+    return bp.labels.get(t);
+  }
   function drawChain() {
-    const { w, h0, T } = current.p;
+    const { w, T } = current.p;
     const nodes = chainNodes(T);
     const gap = 86, W = Math.max(560, 40 + gap * (nodes.length - 1) + 40), H = 150;
     const svg = $("bp-chain");
@@ -223,8 +250,8 @@
       const visited = t >= reached && bp.k > 0;
       s += `<circle cx="${x}" cy="${y}" r="17" fill="${visited ? "#fde2e2" : "#e8eef7"}" stroke="${visited ? "#b01c1c" : "#1f5fa8"}" stroke-width="2"/>`;
       s += `<text x="${x}" y="${y + 4}" text-anchor="middle">h${sub(t)}</text>`;
-      s += `<text x="${x}" y="${y + 38}" text-anchor="middle">${esc(short(GG.state(w, h0, t)))}</text>`;
-      if (visited) s += `<text x="${x}" y="${y - 28}" text-anchor="middle" fill="#b01c1c">δ=${esc(short(GG.powQ(w, T - t)))}</text>`;
+      s += `<text x="${x}" y="${y + 38}" text-anchor="middle">${esc(nodeLabels(t).h)}</text>`;
+      if (visited) s += `<text x="${x}" y="${y - 28}" text-anchor="middle" fill="#b01c1c">δ=${esc(nodeLabels(t).d)}</text>`;
     });
     svg.innerHTML = s;
   }
@@ -370,9 +397,18 @@
     }
     if (init !== "scaled-orthogonal") return { W: mx.base, spec: mx.spec };
     return {
+      rho,
       W: mx.base.map((r) => r.map((x) => rho * x)),
       spec: { rho: rho * mx.spec.rho, sigma: rho * mx.spec.sigma, values: mx.spec.values.map(([a, b]) => [rho * a, rho * b]) },
     };
+  }
+  /** ‖δ_t‖ for W; for ρ·Q from Q's, cached: (ρQᵀ)^k δ = ρ^k (Qᵀ)^k δ. */
+  function backwardOf(m, T) {
+    if (!m.rho) return GG.matrix.backward(m.W, T);
+    const key = mx.key + "/" + T;
+    if (mx.bkey !== key) { mx.bkey = key; mx.back = GG.matrix.backward(mx.base, T); }
+    const lr = Math.log10(m.rho);
+    return { logs: mx.back.logs.map((v, i) => v + (T - 1 - i) * lr), factor: m.rho * mx.back.factor };
   }
   const fmt6 = (x) => (Number.isFinite(x) ? String(+x.toPrecision(6)) : String(x));
   function updateMatrix() {
@@ -382,7 +418,7 @@
     $("mx-error").hidden = m !== null;
     if (m === null) { text("mx-error", S("mx_bad_matrix")); return; }
     const T = current ? current.p.T : 5;
-    const b = GG.matrix.backward(m.W, T);
+    const b = backwardOf(m, T);
     const rhoEl = $("mx-rho-is"), sEl = $("mx-sigma-is"), fEl = $("mx-factor-is");
     rhoEl.textContent = S("mx_rho_is", { rho: fmt6(m.spec.rho) }); rhoEl.dataset.value = m.spec.rho;
     sEl.textContent = S("mx_sigma_is", { sigma: fmt6(m.spec.sigma) }); sEl.dataset.value = m.spec.sigma;
@@ -406,7 +442,6 @@
       `<rect x="70" y="14" width="18" height="4" fill="#b01c1c"/><text x="94" y="20">‖∂L/∂h_t‖</text>` +
       `<rect x="220" y="14" width="18" height="4" fill="#1f5fa8"/><text x="244" y="20">ρ^(T−t)</text>` +
       `<rect x="340" y="14" width="18" height="4" fill="#999"/><text x="364" y="20">σ_max^(T−t)</text>`);
-    drawProduct();
   }
   function drawEigen(spec) {
     const svg = $("mx-eig"), C = 150;
@@ -418,14 +453,33 @@
     s += `<text x="${C + k + 3}" y="${C - 4}">1</text><text x="${C + 4}" y="22">Im</text><text x="272" y="${C - 6}">Re</text>`;
     svg.innerHTML = s;
   }
+  /**
+   * The product's curve, computed a few matrices per frame (≤ ~4 ms of work each), so a
+   * slider move answers within one frame even at n = 64 (40 products of 64 × 64 matrices).
+   */
+  const prod = { job: 0 };
   function drawProduct() {
     const n = Math.min(64, Number($("mx-n").value)), s = Number($("mx-scale").value);
     text("mx-scale-out", s);
     const seed = Math.max(0, Math.floor(Number($("mx-seed").value) || 0));
-    const logs = GG.matrix.product(n, s, 40, seed);
-    plot($("mx-product"), [{ points: logs.map((v, i) => [i + 1, v]), color: "#7a3fa0" }], { H: 260, xLabel: (x) => "k = " + x });
+    const job = ++prod.job, steps = GG.matrix.productSteps(n, s, 40, seed), logs = [];
+    const chunk = () => {
+      if (job !== prod.job) return; // a newer setting took over
+      const t0 = performance.now();
+      let done = false;
+      while (performance.now() - t0 < 4) {
+        const r = steps.next();
+        if (r.done) { done = true; break; }
+        logs.push(r.value);
+      }
+      plot($("mx-product"), [{ points: logs.map((v, i) => [i + 1, v]), color: "#7a3fa0" }], { H: 260, xLabel: (x) => "k = " + x });
+      $("mx-product").dataset.k = String(logs.length);
+      if (!done) requestAnimationFrame(chunk);
+    };
+    chunk();
   }
   for (const id of ["mx-init", "mx-n", "mx-rho", "mx-seed", "mx-typed"]) $(id).addEventListener("input", updateMatrix);
+  for (const id of ["mx-n", "mx-seed"]) $(id).addEventListener("input", drawProduct);
   $("mx-scale").addEventListener("input", drawProduct);
   $("mx-nonnormal").addEventListener("click", () => {
     $("mx-init").value = "typed";
@@ -467,12 +521,13 @@
   // ------------------------------------------------------------- wiring
   for (const n of names) {
     const slider = $(n), box = $(n + "-num");
-    slider.addEventListener("input", () => { box.value = slider.value; updateLesson(); updateMatrix(); });
+    // matrix mode reads only T from the lesson
+    const after = () => { const T = current && current.p.T; updateLesson(); if (!current || current.p.T !== T) updateMatrix(); };
+    slider.addEventListener("input", () => { box.value = slider.value; after(); });
     box.addEventListener("input", () => {
       const v = Number(GG.latinDigits(box.value));
       if (box.value.trim() !== "" && Number.isFinite(v)) slider.value = v;
-      updateLesson();
-      updateMatrix();
+      after();
     });
   }
   function updateAll() {
@@ -480,9 +535,11 @@
     updateLesson();
     quizRender();
     updateMatrix();
+    drawProduct();
     updateGates();
     if (current) bpRender();
   }
-  GG.page = { updateLesson, updateMatrix, bpStep, bpReset, state: () => current, bp };
+  GG.page = { updateLesson, updateMatrix, bpStep, bpReset, bpJump, state: () => current, bp };
   setLang(lang);
+  if (window.performance && performance.mark) performance.mark("gg-ready"); // benchmarks/bench_explorer.py
 })();
