@@ -125,7 +125,7 @@ def main() -> int:
                 )
 
         set_inputs(pg, w="1.01", T="1000")
-        pg.select_option("#mx-init", "scaled-orthogonal")
+        pg.check("#mx-init input[value=scaled-orthogonal]")
         for n in ("2", "16", "64"):
             rows.append(
                 (
@@ -156,7 +156,7 @@ def main() -> int:
                     time_action(pg, args.repeat, ["input", "#mx-scale", "1.2"]),
                 )
             )
-        pg.select_option("#mx-init", "he")
+        pg.check("#mx-init input[value=he]")
         rows.append(
             (
                 "matrix n = 64, He: T slider (lesson and matrix, T = 1000)",

@@ -83,8 +83,14 @@ def test_the_explorer_after_a_few_interactions(page, explorer_url, start):
     page.goto(explorer_url + f"?lang={start}")
     page.wait_for_function("document.getElementById('grad').textContent === '80'")
     assert page_problems(page) == []  # the English page too: its switch says "বাংলা"
-    page.click("#lang button[data-lang=bn]")
+    page.click(".lang[data-lang=bn]")
     page.wait_for_function("document.documentElement.lang === 'bn'")
+    page.click("#bp-step")  # the backward pass's status, δ and sum in Bengali
+    page.click("#quiz-next")
+    page.fill("#quiz-answer", "৮০")  # typed in Bengali digits
+    page.click("#quiz-check")
+    page.click("#mx-nonnormal")
+    page.click(".gate-cell[data-cell=gru]")
     page.fill("#T-num", "60")  # the forward pass elides: "… আরও 51টি …"
     page.wait_for_function("document.getElementById('forward').textContent.includes('51')")
     page.fill("#w-num", "-1.5")
@@ -95,6 +101,7 @@ def test_the_explorer_after_a_few_interactions(page, explorer_url, start):
     assert (
         "আরও 51টি" in text and "।" in text and BENGALI.search(page.locator("#error").inner_text())
     )
+    assert "৮০" in text and BENGALI.search(page.locator("#quiz-feedback").inner_text())
     assert page_problems(page) == []
 
 

@@ -231,7 +231,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client left before the page (about 1 MB) was sent: nothing to answer
 
     def _json(self, status: int, data: Any) -> None:
         self._send(

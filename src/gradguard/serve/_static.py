@@ -19,6 +19,7 @@ import base64
 import html
 import json
 import re
+import unicodedata
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -27,6 +28,7 @@ from typing import Any
 from gradguard._atomic import write_text_atomic
 from gradguard._catalog import SOURCE, languages, load_catalog
 from gradguard._validate import check_lang
+from gradguard.report._fonts import font_css, fonts_for
 
 __all__ = ["build_page", "page_data", "write_page"]
 
@@ -39,6 +41,21 @@ _SCRIPTS = (
     "lab.js",
     "matrix.js",
     "page.js",
+)
+#: The lesson catalog's sections the page reads: the claims' sentences and the errata.
+_LESSON_SECTIONS = (
+    "regime",
+    "peak",
+    "next_T",
+    "alternating",
+    "large",
+    "trend",
+    "update",
+    "after_update",
+    "compare",
+    "clipping",
+    "example",
+    "errata",
 )
 #: The input errors the page can meet: (argument, rule id, rule fields).
 _ERRORS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -68,7 +85,8 @@ def page_data() -> dict[str, Any]:
     ``names`` (each language's name as its readers write it, ``meta.name``);
     ``catalogs`` (per language: the report catalog's ``report`` and ``explorer``
     sections over the source language's, plus ``numbers_digits`` from the lesson
-    catalog); ``errors`` (per
+    catalog); ``lesson`` (per language, ``"section.key"`` → the lesson catalog's
+    sentences of the claims, :mod:`gradguard.explain._claims`, and of the errata); ``errors`` (per
     language, ``"argument:rule"`` → the message with NUL where the value goes);
     ``seed_table`` (the seed's claims and how far off they are, as the lesson's
     table writes them); ``flow`` (the measured LSTM/GRU cell-path factors,
@@ -79,6 +97,7 @@ def page_data() -> dict[str, Any]:
     from gradguard.lab import explosion_table, table_to_json
 
     catalogs: dict[str, dict[str, str]] = {}
+    lesson: dict[str, dict[str, str]] = {}
     errors: dict[str, dict[str, str]] = {}
     for lang in languages():
         merged: dict[str, str] = {}
@@ -88,6 +107,12 @@ def page_data() -> dict[str, Any]:
                 merged.update(cat.section(section))
             merged["numbers_digits"] = load_catalog(code, "lesson")["numbers.digits"]
         catalogs[lang] = merged
+        cat = load_catalog(lang, "lesson")
+        lesson[lang] = {
+            f"{section}.{key}": text
+            for section in _LESSON_SECTIONS
+            for key, text in cat.section(section).items()
+        }
         errors[lang] = {
             f"{name}:{rule}": InputError(name, _Marker(), rule, **fields).message(lang)
             for name, rule, fields in _ERRORS
@@ -102,10 +127,31 @@ def page_data() -> dict[str, Any]:
         "langs": list(languages()),
         "names": {code: load_catalog(code)["meta.name"] for code in languages()},
         "catalogs": catalogs,
+        "lesson": lesson,
         "errors": errors,
         "seed_table": seed_table,
         "flow": flow,
     }
+
+
+def _shown_text(data: dict[str, Any]) -> str:
+    """Every character the page can show: its text in every language, and any digit typed.
+
+    The page switches language without reloading, so its fonts cover all of them; the
+    inputs read digits of any script the catalogs' languages write (``৮০``).
+    """
+    strings = [*data["names"].values()]
+    for part in ("catalogs", "lesson", "errors"):
+        for texts in data[part].values():
+            strings.extend(texts.values())
+    text = "".join(strings)
+    # the digits of every script the text needs a font for (an answer typed as ৮০)
+    digits = [ch for font in fonts_for(text) for ch in _DIGITS if font.covers(ch)]
+    return text + "0123456789" + "".join(digits)
+
+
+#: Every decimal digit Unicode has (category Nd), in code point order.
+_DIGITS = "".join(chr(c) for c in range(0x30, 0x20000) if unicodedata.category(chr(c)) == "Nd")
 
 
 def _data_uri(path: Traversable, mime: str) -> str:
@@ -134,13 +180,9 @@ def _script(text: str) -> str:
 
 @cache
 def _assets() -> dict[str, str]:
-    from gradguard.report._fonts import packaged_font
-
     static = _static()
-    font = packaged_font()
     return {
         "katex_css": _katex_css(),
-        "font": "data:font/ttf;base64," + base64.b64encode(font.read_bytes()).decode("ascii"),
         "scripts": "".join(_script(static.joinpath(name).read_text("utf-8")) for name in _SCRIPTS),
         "page_css": static.joinpath("page.css").read_text("utf-8"),
         "template": static.joinpath("index.html").read_text("utf-8"),
@@ -171,7 +213,7 @@ def build_page(lang: str = "en") -> str:
     parts = {
         "lang": lang,
         "lang_buttons": buttons,
-        "font_url": a["font"],
+        "font_css": font_css(_shown_text(data)),
         "katex_css": "<style>" + a["katex_css"] + "</style>",
         "page_css": "<style>" + a["page_css"] + "</style>",
         "data": '<script type="application/json" id="gg-data">'

@@ -218,11 +218,68 @@
     const lg = log10Of(num) - (den ? log10Of(den) : 0.0);
     return "≈" + sciFromLog(sgn, lg);
   }
-  /** gradguard.explain.format_number for the explorer: "6/5" → "1.2", "≈1.3e+30" → "≈ 1.3 × 10^30". */
+  /** x correctly rounded (half to even) to `sig` significant digits: {m: BigInt, e} with
+   * x ≈ m·10^(e−sig+1), m of `sig` digits (Python's Decimal division at prec = sig). */
+  function roundSig(q, sig) {
+    const n = absBig(q.n), d = q.d;
+    let e = Math.floor((bitLength(n) - bitLength(d)) * 0.30102999566398120);
+    const ge = (k) => (k >= 0 ? n >= d * 10n ** BigInt(k) : n * 10n ** BigInt(-k) >= d);
+    while (!ge(e)) e -= 1;
+    while (ge(e + 1)) e += 1;
+    const k = sig - 1 - e;
+    const num = k >= 0 ? n * 10n ** BigInt(k) : n;
+    const den = k >= 0 ? d : d * 10n ** BigInt(-k);
+    let m = num / den;
+    const r2 = 2n * (num - m * den);
+    if (r2 > den || (r2 === den && m % 2n === 1n)) m += 1n;
+    if (m === 10n ** BigInt(sig)) { m /= 10n; e += 1; }
+    return { m, e, neg: q.n < 0n };
+  }
+  /** Decimal digits m·10^(p) written out plainly ("f" format), trailing zeros and "." dropped. */
+  function plainDecimal(m, p, neg) {
+    let t = m.toString();
+    if (p >= 0) t = t + "0".repeat(p);
+    else {
+      const places = -p;
+      t = t.padStart(places + 1, "0");
+      t = t.slice(0, -places) + "." + t.slice(-places);
+      t = t.replace(/0+$/, "").replace(/\.$/, "");
+    }
+    return (neg ? "-" : "") + t;
+  }
+  /** gradguard.explain._format._rounded: 6 significant digits (more if that reads as a whole number). */
+  function rounded(q) {
+    let sig = 6, r;
+    for (;;) {
+      r = roundSig(q, sig);
+      const whole = sig - 1 - r.e <= 0 || r.m % 10n ** BigInt(sig - 1 - r.e) === 0n;
+      if (!whole || r.e >= 6 || sig > 60) break;
+      sig += 4;
+    }
+    if (r.e >= -3 && r.e <= 5) return plainDecimal(r.m, r.e - sig + 1, r.neg);
+    return `${plainDecimal(r.m, -(sig - 1), r.neg)} × 10^${r.e}`;
+  }
+  /** gradguard.explain._format._approx_mark: "≈ 0.1235" for 10^-3…10^5, else "≈ 1.235 × 10^-7". */
+  function approxMark(mant, exp) {
+    if (exp >= -3 && exp <= 5 && exp !== 0) {
+      const neg = mant.startsWith("-"), body = neg ? mant.slice(1) : mant;
+      const [ip, fp = ""] = body.split(".");
+      mant = plainDecimal(BigInt(ip + fp), exp - fp.length, neg);
+      exp = 0;
+    }
+    return exp === 0 ? `≈ ${mant}` : `≈ ${mant} × 10^${exp}`;
+  }
+  /** gradguard.explain._format.exact_text: a terminating decimal, else p/q. */
+  function exactTextOf(x) {
+    if (isInt(x)) return x.n.toString();
+    const dec = terminatingDecimal(x);
+    return dec !== null ? dec : `${x.n}/${x.d}`;
+  }
+  /** gradguard.explain.format_number: "6/5" → "1.2", long fractions "≈ 47.2303", "≈1.3e+30" → "≈ 1.3 × 10^30". */
   function formatNumber(v, group = false, lang = "en") {
     if (v.startsWith("≈") && v.includes("e")) {
       const [mant, exp] = v.slice(1).split("e");
-      return `≈ ${mant} × 10^${Number(exp)}`;
+      return approxMark(mant, Number(exp));
     }
     if (v.length > MAX_SHOWN_DIGITS + 2 && /\d$/.test(v)) {
       const digits = v.includes("/") ? null : v.replace(/^-/, "").length;
@@ -233,9 +290,11 @@
     const [p, q] = v.split("/");
     const x = Q(BigInt(p), BigInt(q || "1"));
     if (isInt(x)) return group ? groupDigits(x.n.toString()) : x.n.toString();
-    const dec = terminatingDecimal(x);
-    if (dec !== null && dec.length <= 24) return dec;
-    return `${x.n}/${x.d}`;
+    const text = exactTextOf(x);
+    const isDecimal = !text.includes("/");
+    const size = isDecimal ? text.replace(/^-/, "").length : `${absBig(x.n)}/${x.d}`.length;
+    if (size <= (isDecimal ? 16 : 12)) return text;
+    return "≈ " + rounded(x);
   }
   /** gradguard.report._lesson.tidy: "x = ≈ 1.2" → "x ≈ 1.2". */
   function tidy(text) {
@@ -258,6 +317,140 @@
     if (text === undefined) throw new Error(`no catalog key ${key}`);
     return text.replace(/\{([A-Za-z_0-9]+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
   }
+
+  /** Python's str.format with named fields ({{ and }} are literal braces). */
+  function pyFormat(tpl, fields) {
+    return tpl.replace(/\{\{|\}\}|\{([A-Za-z_0-9]+)\}/g, (m, k) => {
+      if (m === "{{") return "{";
+      if (m === "}}") return "}";
+      if (!(k in fields)) throw new Error(`no value for {${k}}`);
+      return fields[k];
+    });
+  }
+  /** The lesson catalog's message `id` ("regime.exploding") in `lang`. */
+  function lessonText(lang, id) {
+    const cat = GG.DATA.lesson[lang];
+    return id in cat ? cat[id] : GG.DATA.lesson.en[id];
+  }
+
+  // ------------------------------------------------------------------ claims
+  /** gradguard.explain._claims.argmax_T: the whole T ≥ 1 where T·a^(T−1) is largest (0 < a < 1). */
+  function argmaxT(a) {
+    const r = div(a, sub(ONE, a));
+    if (isInt(r)) return cmp(r, ONE) < 0 ? [1] : [Number(r.n), Number(r.n) + 1];
+    return [Math.max(1, Number((r.n + r.d - 1n) / r.d))];
+  }
+  /** gradguard.lab._recurrence._power_log: factor·w^power·h0 as [sign, log10] (floats). */
+  function powerLog(w, h0, power, factor) {
+    const s = h0.n === 0n || (w.n === 0n && power > 0) ? 0 : sign(h0) * (sign(w) < 0 && power % 2 === 1 ? -1 : 1);
+    if (s === 0) return [0, -Infinity];
+    const lw = power === 0 ? 0.0 : power * log10Abs(w);
+    return [s, Math.log10(factor) + lw + log10Abs(h0)];
+  }
+  /** gradguard.explain._claims._grad_json: T·w^(T−1)·h0, exact while short, else from logs. */
+  function gradJson(w, h0, T, abbreviate) {
+    const limit = abbreviate === undefined ? 60 : abbreviate;
+    if (estimateDigits(w, h0, T - 1, T) <= limit) return exactText(gradient(w, h0, T));
+    const [sg, lg] = powerLog(w, h0, T - 1, T);
+    return sg === 0 ? "0" : "≈" + sciFromLog(sg, lg);
+  }
+  /**
+   * gradguard.explain._claims.claims: which sentence is true for these parameters, decided
+   * exactly — [{id, values}] in the lesson's topic order. The conditions are the Python
+   * module's table, one for one (tests/browser/test_explorer_parity.py holds them to it).
+   */
+  function claims(w, h0, T, eta, c, tableT, abbreviate, g) {
+    const a = absQ(w);
+    const j = (x) => exactToJson(x, abbreviate);
+    const out = [];
+    let kind, vals;
+    if (h0.n === 0n) [kind, vals] = ["zero_h0", {}];
+    else if (w.n === 0n) [kind, vals] = ["zero_w", { h0: j(h0) }];
+    else if (cmp(a, ONE) > 0) [kind, vals] = ["exploding", { a: j(a) }];
+    else if (cmp(a, ONE) === 0) [kind, vals] = ["linear", { T, grad_abs: j(absQ(g)) }];
+    else [kind, vals] = ["vanishing", { a: j(a) }];
+    out.push({ id: `regime.${kind}`, values: vals });
+    let peaks = [];
+    if (kind === "vanishing") {
+      peaks = argmaxT(a);
+      const ln = log10Abs(a) * Math.log(10);
+      const real = ln !== 0 ? -1.0 / ln : peaks[0];
+      if (peaks.length === 1 && peaks[0] === 1) out.push({ id: "peak.at_once", values: { peak: 1 } });
+      else if (peaks.length === 2 && peaks[0] === 1) out.push({ id: "peak.tie_at_once", values: { peak: 1, peak2: 2 } });
+      else if (peaks.length === 1) out.push({ id: "peak.rise", values: { peak: peaks[0], peak_real: { float: real } } });
+      else out.push({ id: "peak.rise_tie", values: { peak: peaks[0], peak2: peaks[1] } });
+    }
+    const steps = { T, T_next: T + 1 };
+    if (h0.n !== 0n && w.n === 0n && T === 1) out.push({ id: "next_T.to_zero", values: { ...steps, h0: j(h0) } });
+    else if (g.n === 0n) out.push({ id: "next_T.zero", values: steps });
+    else {
+      const q = mul(Q(BigInt(T + 1), BigInt(T)), a);
+      const k = cmp(q, ONE) > 0 ? "grows" : cmp(q, ONE) === 0 ? "same" : "shrinks";
+      out.push({ id: `next_T.${k}`, values: { ...steps, q: j(q) } });
+    }
+    if (sign(w) < 0 && h0.n !== 0n) out.push({ id: "alternating.signs", values: {} });
+    if (kind === "exploding" && cmp(absQ(g), mul(Q(10n), absQ(h0))) >= 0) out.push({ id: "large.big", values: {} });
+    const rows = [...new Set(tableT)].sort((x, y) => x - y);
+    if (kind !== "vanishing") out.push({ id: `trend.${kind}`, values: {} });
+    else if (!rows.length || rows[0] >= peaks[peaks.length - 1]) out.push({ id: "trend.vanishing", values: {} });
+    else if (peaks.length === 1) out.push({ id: "trend.vanishing_peak", values: { peak: peaks[0] } });
+    else out.push({ id: "trend.vanishing_peak_tie", values: { peak: peaks[0], peak2: peaks[1] } });
+    const step = mul(eta, g), wNew = sub(w, step), aNew = absQ(wNew);
+    const moved = { a: j(a), a_new: j(aNew), step: j(step), w_new: j(wNew) };
+    if (g.n === 0n) out.push({ id: "update.none", values: { w: j(w) } });
+    else if (w.n === 0n) out.push({ id: "update.from_zero", values: { grad: j(g), w_new: j(wNew) } });
+    else if (sign(g) !== sign(w)) out.push({ id: "update.away", values: moved });
+    else {
+      const size = absQ(step), two = mul(Q(2n), a);
+      const k = cmp(size, a) < 0 ? "toward" : cmp(size, a) === 0 ? "to_zero" : cmp(size, two) < 0
+        ? "crossed_smaller" : cmp(size, two) === 0 ? "crossed_same" : "crossed_larger";
+      out.push({ id: `update.${k}`, values: moved });
+    }
+    if (h0.n !== 0n && g.n !== 0n) {
+      let k;
+      if (cmp(a, ONE) > 0 && cmp(aNew, ONE) > 0) k = cmp(aNew, a) > 0 ? "faster" : cmp(aNew, a) === 0 ? "same" : "slower";
+      else if (cmp(aNew, ONE) > 0) k = "now_explodes";
+      else if (cmp(aNew, ONE) === 0) k = "linear";
+      else if (aNew.n !== 0n) k = "vanishing";
+      else k = "zero";
+      const gradNew = gradJson(wNew, h0, T, abbreviate);
+      out.push({ id: `after_update.${k}`, values: { a: j(a), a_new: j(aNew), w_new: j(wNew), T, grad: j(g), grad_new: gradNew } });
+      if (T >= 2) out.push({ id: "compare.at_T", values: { T, grad: j(g), grad_new: gradNew } });
+    }
+    const gc = cmp(absQ(g), c) <= 0 ? g : sign(g) < 0 ? neg(c) : c;
+    const clipVals = { g: j(g), g_abs: j(absQ(g)), c: j(c), gc: j(gc), w_new: j(sub(w, mul(eta, gc))) };
+    out.push({ id: cmp(absQ(g), c) > 0 ? "clipping.acted" : "clipping.idle", values: clipVals });
+    out.push({ id: `example.${kind}`, values: "a" in vals ? { a: vals.a } : {} });
+    return out;
+  }
+  /** Python's round() of a float to an int: halves to even. */
+  function roundHalfEven(x) {
+    const f = Math.floor(x), r = x - f;
+    if (r > 0.5) return f + 1;
+    if (r < 0.5) return f;
+    return f % 2 === 0 ? f : f + 1;
+  }
+  /** gradguard.explain._claims.say: the claim's catalog sentence with its values written. */
+  function sayClaim(claim, lang) {
+    const fields = {};
+    for (const [k, v] of Object.entries(claim.values)) {
+      if (typeof v === "number") fields[k] = count(v);
+      else if (typeof v === "object") {
+        const f = v.float;
+        fields[k] = !Number.isFinite(f) ? "∞" : f < 100 ? pyG(f, 3) : count(roundHalfEven(f));
+      } else fields[k] = formatNumber(v, false, lang);
+    }
+    return pyFormat(lessonText(lang, claim.id), fields);
+  }
+  /** gradguard.report._lesson.said: the sentences on `topics`, in that order. */
+  function said(found, topics, lang) {
+    const byTopic = {};
+    for (const c of found) byTopic[c.id.split(".")[0]] = c;
+    return topics.filter((t) => t in byTopic).map((t) => sayClaim(byTopic[t], lang));
+  }
+  /** gradguard.report._lesson.erratum: the seed's erratum, the lesson's own text. */
+  const erratum = (kind, lang) => `${lessonText(lang, "errata.heading")}: ${lessonText(lang, `errata.${kind}`)}`;
+  const WHY_TOPICS = ["regime", "peak", "next_T", "alternating"], SGD_TOPICS = ["update", "after_update", "compare"];
 
   // ------------------------------------------------------------ input errors
   class InputError extends Error {
@@ -401,7 +594,7 @@
   const sgdStep = (w, g, eta) => sub(w, mul(eta, g));
 
   // ----------------------------------------------------------- the explorer
-  const MAX_T = 10000, DIGITS = 20, EXACT_UP_TO = 400, CURVE_POINTS = 200;
+  const MAX_T = 10000, DIGITS = 20, EXACT_UP_TO = 400, CURVE_POINTS = 200, TABLE_T = [5, 10, 20, 50];
   /** A value as the page shows it: exact while short, "≈ d.ddd × 10^k" past 20 characters. */
   function valueOf(w, h0, power, factor = 1) {
     const q = mul(Q(BigInt(factor)), state(w, h0, power));
@@ -449,7 +642,7 @@
     const term = show(valueOf(w, h0, T - 1));
     const values = idx.map((i) => (i ? term : "…"));
     const seedSystem = cmp(w, Q(2n)) === 0 && cmp(h0, ONE) === 0;
-    const table = [5, 10, 20, 50].map((t) => {
+    const table = TABLE_T.map((t) => {
       const row = { T: t, h_T: cell(exactText(state(w, h0, t)), lang), grad: cell(exactText(gradient(w, h0, t)), lang) };
       const seed = seedSystem ? GG.DATA.seed_table[String(t)] : null;
       row.seed = seed ? seed.seed : "";
@@ -462,6 +655,7 @@
       : say(lang, "overflow_never", { w: ws });
     const gText = show(grad);
     const [wNewShown, gClipShown, wClipShown] = updates(w, grad, eta, c, gText);
+    const found = claims(w, h0, T, eta, c, TABLE_T, DIGITS, grad.q);
     return {
       params: { w: ws, h0: showQ(h0), T, eta: showQ(eta), c: showQ(c), lang },
       forward: forward.map(tidy),
@@ -470,15 +664,15 @@
       grad: gText,
       grad_text: tidy(say(lang, "backward_sum", { grad: gText })),
       table,
-      errata: seedSystem ? say(lang, "errata") : "",
-      why: tidy(whyLines(regime(w), ws, lang).join(" ")),
+      errata: seedSystem ? erratum("table", lang) : "",
+      trend: said(found, ["trend"], lang).join(" "),
+      why: tidy([say(lang, "why_text"), ...said(found, WHY_TOPICS, lang)].join(" ") + " " + erratum("proportional", lang)),
       overflow: tidy(overflow),
-      sgd: { w_new: wNewShown, text: tidy(say(lang, "sgd_text", { w: ws, eta: showQ(eta), grad: gText, w_new: wNewShown })) },
-      clip: {
-        grad_clipped: gClipShown,
-        w_new: wClipShown,
-        text: tidy(say(lang, "sgd_clip_text", { c: showQ(c), grad: gText, g_clip: gClipShown, w_clip: wClipShown })),
+      sgd: {
+        w_new: wNewShown,
+        text: tidy([say(lang, "sgd_text", { w: ws, eta: showQ(eta), grad: gText, w_new: wNewShown }), ...said(found, SGD_TOPICS, lang)].join(" ")),
       },
+      clip: { grad_clipped: gClipShown, w_new: wClipShown, text: tidy(said(found, ["clipping"], lang).join(" ")) },
       curve: curve(w, h0, T),
     };
   }
@@ -511,19 +705,6 @@
   }
   /** A table cell: gradguard.explain._table.table_cells (group=False). */
   function cell(text, lang) { return formatNumber(text, false, lang); }
-  /** gradguard.report._html.why_lines. */
-  function whyLines(reg, w, lang) {
-    const lines = [say(lang, "why_text")];
-    if (reg.kind === "vanishing") {
-      const real = reg.peak_T_real;
-      const peakReal = Number.isFinite(real) ? pyG(real, 3) : count(reg.peak_T);
-      lines.push(say(lang, "why_vanishing", { w, peak: count(reg.peak_T), peak_real: peakReal }));
-    } else if (reg.kind !== "vanishing") {
-      lines.push(say(lang, `why_${reg.kind}`, { w, factor: formatNumber(exactText(reg.factor)) }));
-    }
-    if (reg.alternating) lines.push(say(lang, "why_alternating"));
-    return lines;
-  }
   /** log10|dL/dw| over T (floats, for the plot), as explorer_state samples it. */
   function curve(w, h0, T) {
     const Tmax = Math.max(T, 60);
@@ -546,7 +727,7 @@
     Q, ZERO, ONE, add, sub, mul, div, neg, absQ, cmp, powQ, sign, isInt, toDouble, bitLength, reduceSmooth,
     sciExact, sciFromLog, exactText, exactToJson, formatNumber, groupDigits, count, tidy, say,
     InputError, toExact, checkWhole, latinDigits, state, gradient, regime, overflowHorizon,
-    clip, sgdStep, estimateDigits, explorerState, parse, showQ, log10Abs, MAX_T,
+    clip, sgdStep, estimateDigits, explorerState, parse, showQ, log10Abs, MAX_T, claims, sayClaim,
   });
   if (typeof module !== "undefined" && module.exports) module.exports = GG;
 })(typeof globalThis !== "undefined" ? globalThis : this);

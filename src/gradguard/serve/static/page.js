@@ -81,6 +81,7 @@
     for (const c of cols) { const th = document.createElement("th"); th.textContent = c; hr.appendChild(th); }
     for (const row of d.table) { const tr = tbl.insertRow(); for (const k of keys) tr.insertCell().textContent = row[k] || "—"; }
     $("table").replaceChildren(tbl);
+    text("trend", d.trend);
     text("errata", d.errata);
     $("errata").hidden = !d.errata;
     text("overflow", d.overflow);
@@ -378,8 +379,10 @@
 
   // --------------------------------------------------------- matrix mode
   const mx = { key: null, base: null, spec: null };
+  const mxInit = () => document.querySelector("#mx-init input:checked").value;
+  function setInit(value) { document.querySelector(`#mx-init input[value="${value}"]`).checked = true; }
   function matrixW() {
-    const init = $("mx-init").value, n = Number($("mx-n").value), rho = Number($("mx-rho").value);
+    const init = mxInit(), n = Number($("mx-n").value), rho = Number($("mx-rho").value);
     const seed = Math.max(0, Math.floor(Number($("mx-seed").value) || 0));
     $("mx-rho").disabled = init !== "scaled-orthogonal";
     $("mx-n").disabled = init === "typed";
@@ -478,11 +481,12 @@
     };
     chunk();
   }
-  for (const id of ["mx-init", "mx-n", "mx-rho", "mx-seed", "mx-typed"]) $(id).addEventListener("input", updateMatrix);
+  for (const id of ["mx-n", "mx-rho", "mx-seed", "mx-typed"]) $(id).addEventListener("input", updateMatrix);
+  for (const r of document.querySelectorAll("#mx-init input")) r.addEventListener("change", updateMatrix);
   for (const id of ["mx-n", "mx-seed"]) $(id).addEventListener("input", drawProduct);
   $("mx-scale").addEventListener("input", drawProduct);
   $("mx-nonnormal").addEventListener("click", () => {
-    $("mx-init").value = "typed";
+    setInit("typed");
     $("mx-typed").value = "0.9 3\n0 0.9";
     updateMatrix();
   });
