@@ -8,6 +8,7 @@ loopback interface: ``gradguard serve`` hosts the same file the docs site publis
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -231,10 +232,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
-        try:
+        # a client that leaves before the page (about 1 MB) is sent needs no answer
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client left before the page (about 1 MB) was sent: nothing to answer
 
     def _json(self, status: int, data: Any) -> None:
         self._send(
