@@ -14,7 +14,8 @@ opened over ``file://`` in Debian's Chromium (headless, as the browser tests run
    that must fit in a frame before the paint. For ``T`` up to 1000 with exploding,
    vanishing and long-fraction ``w``, the backward step at its first, middle and last
    step, and matrix mode for ``n`` up to 64. Median and max of ``--repeat`` runs.
-   Baseline in the same run: the seed's own point (``w = 2, T = 5``), so the ratio
+   The page is used once on every path before timing (the first call of a function
+   compiles it). Baseline in the same run: the seed's own point (``w = 2, T = 5``), so the ratio
    column shows what a larger problem costs over the smallest one.
 """
 
@@ -95,6 +96,9 @@ def main() -> int:
         pg = ctx.new_page()
         pg.goto(page.as_uri())
         pg.wait_for_function("window.GG && GG.page")
+        # warm the JIT once on every path (a first call compiles; the runs below measure use)
+        for n in ("16", "64", "8"):
+            pg.evaluate(_TIME, ["input", "#mx-n", n])
         rows: list[tuple[str, list[float]]] = []
 
         def slider(label: str, w: str, T: str, h0: str = "1") -> None:
@@ -134,7 +138,12 @@ def main() -> int:
                         pg,
                         args.repeat,
                         ["input", "#mx-n", n],
-                        lambda: pg.evaluate("document.getElementById('mx-n').value = 3"),
+                        # a new seed each run: a new Q, nothing cached (the page caches by n, seed)
+                        lambda: pg.evaluate(
+                            "document.getElementById('mx-n').value = 3;"
+                            "document.getElementById('mx-seed').value ="
+                            " 1 + Math.floor(Math.random() * 9e4)"
+                        ),
                     ),
                 )
             )

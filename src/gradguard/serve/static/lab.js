@@ -548,7 +548,16 @@
     return a.n >= half * a.d;
   }
   /** gradguard.lab.overflow_horizon: the first T whose gradient is ±inf in `dt`, or null. */
+  const horizons = new Map(); // a slider on T, η or c leaves w and h0, and so the horizon
   function overflowHorizon(w, h0, dt) {
+    const key = `${exactText(w)}|${exactText(h0)}|${dt}`;
+    if (!horizons.has(key)) {
+      if (horizons.size > 256) horizons.clear();
+      horizons.set(key, overflowHorizonOf(w, h0, dt));
+    }
+    return horizons.get(key);
+  }
+  function overflowHorizonOf(w, h0, dt) {
     if (h0.n === 0n) return null;
     const lh = log10Abs(h0), lwAbs = w.n === 0n ? -Infinity : log10Abs(w);
     const infAt = (t) => {

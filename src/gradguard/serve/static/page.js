@@ -141,7 +141,9 @@
   function bpReset() {
     bp.k = 0;
     bp.num = 0n;
-    bp.labels = new Map();
+    // the nodes' labels depend on w, h0 and T only: a move of η or c keeps them
+    const key = current ? `${GG.exactText(current.p.w)}|${GG.exactText(current.p.h0)}|${current.p.T}` : "";
+    if (bp.labelsKey !== key) { bp.labels = new Map(); bp.labelsKey = key; }
     bpStop();
     bpRender();
   }
