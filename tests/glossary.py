@@ -36,10 +36,12 @@ NOTEBOOK = ROOT / "docs" / "tutorial" / "seed-lesson.ipynb"
 #: values inf and nan, dL/dw, and the explorer's parameter names (eta, lang).
 MATH = frozenset({"ln", "max", "sign", "inf", "nan", "dl", "dw", "eta", "lang"})
 
-#: Code and math are not words: `code`, --flags, [extra] names, name='x', abbreviate=N,
-#: {fields}, LaTeX commands, identifiers (h_T, w_new, float64, log10, h0), quoted values, w^(T-t).
+#: Code and math are not words: a Markdown link's target ](path.md#anchor), `code`, --flags,
+#: [extra] names, name='x', abbreviate=N, {fields}, LaTeX commands, identifiers (h_T, w_new,
+#: float64, log10, h0), quoted values, w^(T-t).
 NOT_WORDS = re.compile(
-    r"`[^`]*`|--[a-z][\w-]*|\[[a-z]+\]|\b\w+='[^']*'|\b\w+=[A-Z]\b|\{[^{}]*\}|\\[A-Za-z]+"
+    r"(?<=\])\([^)\s]*\)"
+    r"|`[^`]*`|--[a-z][\w-]*|\[[a-z]+\]|\b\w+='[^']*'|\b\w+=[A-Z]\b|\{[^{}]*\}|\\[A-Za-z]+"
     r"|\b[A-Za-z]+\d\w*|\b\w+_\w+|'[^'\n]*'|\b[A-Za-z](?:-[A-Za-z])+\b"
 )
 WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")

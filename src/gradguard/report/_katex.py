@@ -37,14 +37,24 @@ FONTS = (
     "KaTeX_Size3-Regular",
     "KaTeX_Size4-Regular",
 )
-#: auto-render's call: ``$$…$$`` display math, ``$…$`` inline; an error shows the source.
-_RENDER = (
-    "document.addEventListener('DOMContentLoaded',function(){"
-    "renderMathInElement(document.body,{delimiters:["
-    "{left:'$$',right:'$$',display:true},{left:'$',right:'$',display:false}],"
-    "ignoredTags:['script','noscript','style','textarea','pre','code'],"
-    "throwOnError:false})});"
-)
+#: The delimiters auto-render looks for: ``$…$`` and ``$$…$$`` (pages gradguard writes), or
+#: ``\\(…\\)`` and ``\\[…\\]`` (Markdown converted by ``pymdownx.arithmatex``, generic mode).
+DELIMITERS = {
+    "dollars": "{left:'$$',right:'$$',display:true},{left:'$',right:'$',display:false}",
+    "brackets": (
+        "{left:'\\\\[',right:'\\\\]',display:true},{left:'\\\\(',right:'\\\\)',display:false}"
+    ),
+}
+
+
+def _render_call(delimiters: str) -> str:
+    """auto-render's call on the whole page; an error shows the formula's source."""
+    return (
+        "document.addEventListener('DOMContentLoaded',function(){"
+        f"renderMathInElement(document.body,{{delimiters:[{DELIMITERS[delimiters]}],"
+        "ignoredTags:['script','noscript','style','textarea','pre','code'],"
+        "throwOnError:false})});"
+    )
 
 
 def _font_face(rule: re.Match[str]) -> str:
@@ -58,14 +68,16 @@ def _font_face(rule: re.Match[str]) -> str:
 
 
 @cache
-def katex_head() -> str:
+def katex_head(delimiters: str = "dollars") -> str:
     """Return the ``<style>`` and ``<script>`` elements that typeset a page's math offline.
 
     Put the result in the page's ``<head>``; write formulas in the body as LaTeX between
-    ``$`` (inline) or ``$$`` (display). Text inside ``<pre>`` and ``<code>`` is left alone.
+    ``$`` (inline) or ``$$`` (display), or with ``delimiters="brackets"`` between ``\\(``
+    and ``\\)`` or ``\\[`` and ``\\]``. Text inside ``<pre>`` and ``<code>`` is left alone.
     """
     css = (KATEX_DIR / "katex.min.css").read_text(encoding="utf-8")
     css = re.sub(r"@font-face\{[^}]*\}", _font_face, css)
     js = (KATEX_DIR / "katex.min.js").read_text(encoding="utf-8")
     auto = (KATEX_DIR / "contrib" / "auto-render.min.js").read_text(encoding="utf-8")
-    return f"<style>{css}</style>\n<script>{js}</script>\n<script>{auto}\n{_RENDER}</script>"
+    call = _render_call(delimiters)
+    return f"<style>{css}</style>\n<script>{js}</script>\n<script>{auto}\n{call}</script>"
