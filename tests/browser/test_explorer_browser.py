@@ -156,6 +156,8 @@ def test_the_quiz_accepts_an_exact_answer_in_any_form(app: Any) -> None:
 
 
 def _value(app: Any, sel: str) -> float:
+    # ρ and σ_max come from a Web Worker: wait until the page has them
+    app.wait_for_function(f"document.querySelector('{sel}').dataset.value !== undefined")
     return float(app.get_attribute(sel, "data-value"))
 
 
@@ -169,7 +171,7 @@ def test_matrix_mode_factor_is_rho_for_rho_times_orthogonal(app: Any, rho: float
         assert _value(app, "#mx-factor-is") == pytest.approx(rho, rel=1e-9)
         assert _value(app, "#mx-rho-is") == pytest.approx(rho, rel=1e-9)
         assert _value(app, "#mx-sigma-is") == pytest.approx(rho, rel=1e-9)
-        assert app.locator("#mx-eig circle.eig").count() == int(n)
+        app.wait_for_function(f"document.querySelectorAll('#mx-eig circle.eig').length === {n}")
     app.fill("#mx-seed", "3")
     assert _value(app, "#mx-factor-is") == pytest.approx(rho, rel=1e-9)
 
@@ -232,6 +234,7 @@ def test_matrix_mode_equals_numpy_for_deterministic_w(app: Any, name: str, W: np
 def test_matrix_controls_and_a_bad_matrix(app: Any) -> None:
     for init in ("orthogonal", "identity", "xavier-normal", "xavier-uniform", "he", "default"):
         app.check(f"#mx-init input[value={init}]")
+        _value(app, "#mx-rho-is")
         assert not app.is_visible("#mx-error")
         assert app.locator("#mx-norms polyline").count() == 3
     app.check("#mx-init input[value=identity]")
@@ -336,7 +339,8 @@ def test_the_page_fetches_nothing(browser: Any, page_file: Path) -> None:
     pg.click("#bp-play")
     pg.check("#mx-init input[value=he]")
     pg.evaluate("document.fonts.ready")
-    assert all(u.startswith(("file:", "data:")) for u in requests), requests
+    # file: the page; data: its fonts; blob: the worker it makes from its own scripts
+    assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
     assert pg.evaluate("document.fonts.check('16px KaTeX_Main')")
     assert pg.locator(".katex").count() >= 2  # the formulas are typeset
     ctx.close()

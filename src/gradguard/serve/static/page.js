@@ -383,6 +383,44 @@
   const mx = { key: null, base: null, spec: null };
   const mxInit = () => document.querySelector("#mx-init input:checked").value;
   function setInit(value) { document.querySelector(`#mx-init input[value="${value}"]`).checked = true; }
+  /**
+   * Eigenvalues and singular values (ml-matrix's dense decompositions: a quarter of a second
+   * for a new 64 × 64 W on a busy machine) are computed in a Web Worker made from the page's
+   * own scripts, so a control answers within a frame; the figures follow when ready. Kept
+   * per matrix. Without workers (or if one fails) they are computed here.
+   */
+  const spectra = new Map();
+  let worker = null;
+  function startWorker() {
+    try {
+      const texts = [...document.scripts].map((x) => x.textContent);
+      const ml = texts.find((t) => t.includes(".mlMatrix={}")), mat = texts.find((t) => t.includes("GG.matrix = {"));
+      if (!ml || !mat || typeof Worker === "undefined") return null;
+      const src = ml + "\nself.GG = {};\n" + mat +
+        "\nonmessage = (e) => { let spec = null; try { spec = GG.matrix.spectrum(e.data.W); } catch (err) { spec = null; }" +
+        " postMessage({ key: e.data.key, spec }); };";
+      const w = new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
+      w.onmessage = (e) => {
+        spectra.set(e.data.key, e.data.spec || GG.matrix.spectrum(pendingW.get(e.data.key)));
+        pendingW.delete(e.data.key);
+        updateMatrix();
+      };
+      w.onerror = () => { worker = false; };
+      return w;
+    } catch (e) {
+      return false;
+    }
+  }
+  const pendingW = new Map();
+  /** The spectrum of W (kept under `key`), or null while the worker computes it. */
+  function spectrumOf(key, W) {
+    if (spectra.has(key)) return spectra.get(key);
+    if (worker === null) worker = startWorker();
+    if (!worker) { spectra.set(key, GG.matrix.spectrum(W)); return spectra.get(key); }
+    if (!pendingW.has(key)) { pendingW.set(key, W); worker.postMessage({ key, W }); }
+    if (spectra.size > 64) spectra.clear();
+    return null;
+  }
   function matrixW() {
     const init = mxInit(), n = Number($("mx-n").value), rho = Number($("mx-rho").value);
     const seed = Math.max(0, Math.floor(Number($("mx-seed").value) || 0));
@@ -391,20 +429,20 @@
     $("mx-typed").disabled = init !== "typed";
     if (init === "typed") {
       const W = GG.matrix.parseMatrix($("mx-typed").value);
-      return W === null ? null : { W, spec: GG.matrix.spectrum(W) };
+      return W === null ? null : { W, spec: spectrumOf("typed/" + JSON.stringify(W), W) };
     }
     // ρ·Q: Q and its spectrum once per (n, seed); ρ scales both
     const key = `${init === "scaled-orthogonal" ? "orthogonal" : init}/${n}/${seed}`;
     if (mx.key !== key) {
       mx.key = key;
       mx.base = GG.matrix.makeW(init === "scaled-orthogonal" ? "orthogonal" : init, n, 1, seed);
-      mx.spec = GG.matrix.spectrum(mx.base);
     }
-    if (init !== "scaled-orthogonal") return { W: mx.base, spec: mx.spec };
+    const spec = spectrumOf(key, mx.base);
+    if (init !== "scaled-orthogonal") return { W: mx.base, spec };
     return {
       rho,
       W: mx.base.map((r) => r.map((x) => rho * x)),
-      spec: { rho: rho * mx.spec.rho, sigma: rho * mx.spec.sigma, values: mx.spec.values.map(([a, b]) => [rho * a, rho * b]) },
+      spec: spec && { rho: rho * spec.rho, sigma: rho * spec.sigma, values: spec.values.map(([a, b]) => [rho * a, rho * b]) },
     };
   }
   /** ‖δ_t‖ for W; for ρ·Q from Q's, cached: (ρQᵀ)^k δ = ρ^k (Qᵀ)^k δ. */
@@ -425,16 +463,19 @@
     const T = current ? current.p.T : 5;
     const b = backwardOf(m, T);
     const rhoEl = $("mx-rho-is"), sEl = $("mx-sigma-is"), fEl = $("mx-factor-is");
-    rhoEl.textContent = S("mx_rho_is", { rho: fmt6(m.spec.rho) }); rhoEl.dataset.value = m.spec.rho;
-    sEl.textContent = S("mx_sigma_is", { sigma: fmt6(m.spec.sigma) }); sEl.dataset.value = m.spec.sigma;
     fEl.textContent = S("mx_factor_is", { factor: fmt6(b.factor) }); fEl.dataset.value = b.factor;
-    drawEigen(m.spec);
+    const spec = m.spec || { rho: NaN, sigma: NaN, values: [] }; // NaN: not computed yet
+    for (const [el, key, field, v] of [[rhoEl, "mx_rho_is", "rho", spec.rho], [sEl, "mx_sigma_is", "sigma", spec.sigma]]) {
+      el.textContent = S(key, { [field]: m.spec ? fmt6(v) : "…" });
+      if (m.spec) { el.dataset.value = v; delete el.dataset.pending; } else { delete el.dataset.value; el.dataset.pending = "1"; }
+    }
+    drawEigen(spec);
     const stride = Math.max(1, Math.floor(T / 300));
     const pts = [], rhoPts = [], sigPts = [];
     for (let t = 1; t <= T; t += stride) {
       pts.push([t, b.logs[t - 1]]);
-      rhoPts.push([t, (T - t) * Math.log10(m.spec.rho)]);
-      sigPts.push([t, (T - t) * Math.log10(m.spec.sigma)]);
+      rhoPts.push([t, (T - t) * Math.log10(spec.rho)]);
+      sigPts.push([t, (T - t) * Math.log10(spec.sigma)]);
     }
     pts.push([T, b.logs[T - 1]]); rhoPts.push([T, 0]); sigPts.push([T, 0]);
     plot($("mx-norms"), [
@@ -450,10 +491,10 @@
   }
   function drawEigen(spec) {
     const svg = $("mx-eig"), C = 150;
-    const R = Math.max(1.25, spec.rho * 1.1), k = 130 / R;
+    const R = Math.max(1.25, (spec.rho || 0) * 1.1), k = 130 / R;
     let s = `<line x1="10" x2="290" y1="${C}" y2="${C}" stroke="#ccc"/><line y1="10" y2="290" x1="${C}" x2="${C}" stroke="#ccc"/>`;
     s += `<circle cx="${C}" cy="${C}" r="${k}" fill="none" stroke="#333" stroke-dasharray="4 3"/>`;
-    s += `<circle cx="${C}" cy="${C}" r="${k * spec.rho}" fill="none" stroke="#1f5fa8" stroke-opacity=".5"/>`;
+    if (Number.isFinite(spec.rho)) s += `<circle cx="${C}" cy="${C}" r="${k * spec.rho}" fill="none" stroke="#1f5fa8" stroke-opacity=".5"/>`;
     for (const [a, b] of spec.values) s += `<circle class="eig" cx="${(C + a * k).toFixed(2)}" cy="${(C - b * k).toFixed(2)}" r="3.5" fill="#b01c1c"/>`;
     s += `<text x="${C + k + 3}" y="${C - 4}">1</text><text x="${C + 4}" y="22">Im</text><text x="272" y="${C - 6}">Re</text>`;
     svg.innerHTML = s;
