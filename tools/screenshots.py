@@ -40,7 +40,7 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto(url)
         page.wait_for_function("document.getElementById('grad').textContent === '80'")
-        page.click("#lang button[data-lang=bn]")
+        page.click(".lang[data-lang=bn]")
         page.wait_for_function("document.documentElement.lang === 'bn'")
         page.fill("#T-num", "10")
         page.wait_for_function("document.getElementById('grad').textContent === '5120'")
