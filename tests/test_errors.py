@@ -27,6 +27,7 @@ from gradguard.explain import lesson
         (lambda: lesson(T=0), "T must be a whole number ≥ 1, got 0."),
         (lambda: lesson(eta="-1"), "eta must be a number > 0, got '-1'."),
         (lambda: lesson(c=0), "c must be a finite number > 0 (the clipping threshold), got 0."),
+        (lambda: lesson(abbreviate="x"), "abbreviate must be a whole number ≥ 1 or None, got 'x'."),
     ],
 )
 def test_messages_name_the_library_parameter(call, english):

@@ -114,7 +114,8 @@ def lesson(
       T: time steps, a whole number ``1 ≤ T ≤ 100,000``.
       eta: the learning rate ``η > 0`` of the SGD step.
       c: the clipping threshold ``c > 0``.
-      lang: ``"en"`` or ``"bn"`` — recorded for the renderers; the data is language-neutral.
+      lang: a language with catalogs (``gradguard.explain.languages()``), recorded for the
+        renderers; the data is language-neutral.
       table_T: the time steps of the explosion table.
       abbreviate: if set, values with more than this many digits are given as
         ``"≈1.268e+30"`` (4 significant digits) instead of exact strings — fast
@@ -149,8 +150,11 @@ def lesson(
     cx = to_exact(c, "c")
     check_threshold(cx, "c")
     steps_T = check_whole_list(table_T, "table_T")
-    if abbreviate is not None and (isinstance(abbreviate, bool) or abbreviate < 1):
-        raise InputError("abbreviate", abbreviate, "whole_or_none")
+    if abbreviate is not None:
+        try:
+            abbreviate = check_whole(abbreviate, "abbreviate")
+        except InputError:
+            raise InputError("abbreviate", abbreviate, "whole_or_none") from None
 
     grad = grad_closed_form(wx, hx, tt)  # refuses a gradient over MAX_DIGITS digits
     matches: bool | None = None

@@ -741,7 +741,7 @@ def build_report(
     Args:
       source: a remedy results folder, its ``summary.csv``, a JSONL guard log, a
         loaded :class:`Source`, or ``None`` (the lesson and the scalar system only).
-      lang: ``"en"`` or ``"bn"``.
+      lang: a language with catalogs (``gradguard.explain.languages()``).
       w, h0, T, eta, c: the lesson's parameters (the seed's by default).
       flow: gradient-flow data (``{"curves": {label: norms}, "heatmap": …}``); by
         default the source folder's ``flow.json``. Without a ``heatmap`` the heat map

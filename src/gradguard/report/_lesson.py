@@ -31,7 +31,7 @@ def lesson_data(
     Args:
       w, h0, T, eta, c: the seed's symbols (weight, initial state, time steps,
         learning rate, clipping threshold).
-      lang: ``"en"`` or ``"bn"``.
+      lang: a language with catalogs (``gradguard.explain.languages()``).
       abbreviate: digits above which values are abbreviated (``None``: exact
         up to :data:`EXACT_TRACE_T` and gradients of up to 2,000 digits,
         abbreviated to 40 digits beyond).

@@ -1,7 +1,7 @@
 """Plots of what gradguard computes and measures (matplotlib, the ``[plot]`` extra).
 
 Every function returns a :class:`matplotlib.figure.Figure` and takes
-``lang="en"|"bn"`` for its labels; :func:`save_figure` writes PNG or SVG
+``lang`` (any language with catalogs) for its labels; :func:`save_figure` writes PNG or SVG
 atomically. Figures are made with the object API (no pyplot state), so they
 are safe to build in a server or a test.
 
@@ -115,7 +115,7 @@ def plot_explosion(
       ws: the weights to draw (one line pair each).
       h0: the initial state ``h_0`` (non-zero).
       T_max: the largest T on the left panel (≥ 2).
-      lang: ``"en"`` or ``"bn"``.
+      lang: a language with catalogs (``gradguard.explain.languages()``).
       overflow_w: the weight of the right panel (``|w| > 1`` shows overflow).
 
     Raises:
@@ -235,7 +235,7 @@ def plot_sgd(
     Args:
       trajectories: label → ``[w_0, w_1, …]`` (may contain ``nan``/``inf``).
       loss: the loss being minimised, shown in the title.
-      lang: ``"en"`` or ``"bn"``.
+      lang: a language with catalogs (``gradguard.explain.languages()``).
     """
     if not trajectories:
         raise InputError("trajectories", {}, "nonempty_trajectories")
@@ -286,7 +286,7 @@ def plot_gradient_flow(curves: Mapping[str, Sequence[float]], *, lang: str = "en
 
     Args:
       curves: label (``"rnn × orthogonal ρ=2"``) → norms for ``t = 1 … T``.
-      lang: ``"en"`` or ``"bn"``.
+      lang: a language with catalogs (``gradguard.explain.languages()``).
     """
     if not curves:
         raise InputError("curves", {}, "nonempty_curves")
@@ -330,7 +330,7 @@ def plot_flow_heatmap(
       matrix: shape ``(n_steps, T)``: row i holds the norms for t = 1 … T at step i.
       steps: the training step of each row (default 0 … n_steps-1).
       label: what was trained (``"tanh × xavier-normal, adding T = 50"``), in the title.
-      lang: ``"en"`` or ``"bn"``.
+      lang: a language with catalogs (``gradguard.explain.languages()``).
     """
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim != 2 or 0 in m.shape:
@@ -375,7 +375,7 @@ def plot_run(
     Args:
       records: the run's step records (from :func:`gradguard.records.read_log`).
       title: the run's name (``"divergence/none/seed0"``).
-      lang: ``"en"`` or ``"bn"``.
+      lang: a language with catalogs (``gradguard.explain.languages()``).
       show_threshold: draw the recorded threshold (off for value clipping, whose
         threshold bounds entries, not the norm).
     """
@@ -452,7 +452,7 @@ def plot_summary(rows: Sequence[RunSummary], *, lang: str = "en") -> Figure:
 
     Args:
       rows: ``summary.csv`` rows, as :func:`gradguard.experiments.read_summary` reads them.
-      lang: ``"en"`` or ``"bn"``.
+      lang: a language with catalogs (``gradguard.explain.languages()``).
     """
     if not rows:
         raise InputError("rows", "[]", "nonempty_rows")
@@ -564,7 +564,7 @@ def plot_log_timeline(
     Args:
       records: step records of one run.
       source: the run's name, shown in the title.
-      lang: ``"en"`` or ``"bn"``.
+      lang: a language with catalogs (``gradguard.explain.languages()``).
     """
     if not records:
         raise InputError("records", "[]", "nonempty_records")
@@ -668,7 +668,7 @@ def plot_diagnosis(diagnosis: Diagnosis, *, source: str = "", lang: str = "en") 
     Args:
       diagnosis: a :class:`gradguard.doctor.Diagnosis`.
       source: the log's name, shown in the title with the run's.
-      lang: ``"en"`` or ``"bn"``.
+      lang: a language with catalogs (``gradguard.explain.languages()``).
     """
     records = diagnosis.steps
     steps = np.array([r.step for r in records])
