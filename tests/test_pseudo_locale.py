@@ -162,13 +162,19 @@ def _small_tour(monkeypatch: pytest.MonkeyPatch, log: Path) -> None:
 
 
 def test_the_explorer_speaks_the_pseudo_locale(pseudo, vocabulary):
-    from gradguard.serve._server import explorer_state, render_page
+    from gradguard.serve._server import explorer_state
+    from gradguard.serve._static import build_page, page_data
 
-    page = render_page(pseudo).decode("utf-8")
-    assert f'lang="{pseudo}"' in page and "Ƥšéûðö" in page  # the menu names it
+    page = build_page(pseudo)
+    assert f'lang="{pseudo}"' in page and "Ƥšéûðö" in page  # it opens in it; the menu names it
     assert _leaks(_visible(page), vocabulary) == set()
+    data = page_data()  # what the page's scripts show, per language
+    assert pseudo in data["langs"]
+    shown = [*data["catalogs"][pseudo].values(), *data["lesson"][pseudo].values()]
+    shown += [m.replace("\0", " ") for m in data["errors"][pseudo].values()]
+    assert _leaks(" ".join(shown), vocabulary) == set()
     for params in ({"w": "0.5", "T": "3"}, {"w": "-1.5", "h0": "0"}, {"w": "2", "T": "60"}):
-        state = explorer_state({"lang": pseudo, **params})
+        state = explorer_state({"lang": pseudo, **params})  # the server's answers
         words = [v for v in _strings(state) if isinstance(v, str)]
         assert _leaks(" ".join(words), vocabulary) == set(), state
 
