@@ -28,6 +28,7 @@ from typing import Any
 from gradguard._atomic import write_text_atomic
 from gradguard._catalog import SOURCE, languages, load_catalog
 from gradguard._validate import check_lang
+from gradguard.explain._claims import TOPICS
 from gradguard.report._fonts import font_css, fonts_for
 
 __all__ = ["build_page", "page_data", "write_page"]
@@ -43,20 +44,7 @@ _SCRIPTS = (
     "page.js",
 )
 #: The lesson catalog's sections the page reads: the claims' sentences and the errata.
-_LESSON_SECTIONS = (
-    "regime",
-    "peak",
-    "next_T",
-    "alternating",
-    "large",
-    "trend",
-    "update",
-    "after_update",
-    "compare",
-    "clipping",
-    "example",
-    "errata",
-)
+_LESSON_SECTIONS = (*TOPICS, "errata")
 #: The input errors the page can meet: (argument, rule id, rule fields).
 _ERRORS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("T", "whole_range", {"min": 1, "max": 10_000}),
