@@ -70,3 +70,28 @@ def test_bengali_report_draws_bengali_with_the_font_it_embeds(page, tmp_path):
         custom = [f for f in fonts if f["isCustomFont"]]
         assert custom and custom[0]["glyphCount"] > 0, (selector, fonts)
     assert page.errors == []
+
+
+def test_report_prints_part_by_part(page, tmp_path):
+    # Print (A4): the table of contents on its own page, each part from a new page, no
+    # figure or table cut across two pages, nothing wider than the paper.
+    from gradguard.report import write_report
+
+    out = write_report(tmp_path / "r.html", lang="en")
+    page.goto(out.resolve().as_uri())
+    page.wait_for_load_state("load")
+    page.emulate_media(media="print")
+    style = "(s, p) => getComputedStyle(document.querySelector(s))[p]"
+    assert page.evaluate(f"({style})('.part', 'breakBefore')") == "page"
+    assert page.evaluate(f"({style})('nav.toc', 'breakAfter')") == "page"
+    assert page.evaluate(f"({style})('figure', 'breakInside')") == "avoid"
+    assert page.evaluate(f"({style})('table', 'breakInside')") == "avoid"
+    pdf = page.pdf(path=str(tmp_path / "r.pdf"), prefer_css_page_size=True)
+    import io
+
+    from pypdf import PdfReader
+
+    pages = PdfReader(io.BytesIO(pdf)).pages
+    box = pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (595, 842)  # A4
+    assert len(pages) >= 3  # contents, the lesson, the remedies (its "not measured" note)
