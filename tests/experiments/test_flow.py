@@ -103,3 +103,17 @@ def test_no_gradient_reaching_h1_is_factor_zero():
     r = gradient_flow("relu", "identity", 6, hidden=4, inputs="zero")
     assert r.grad_h == [0.0] * 5 + [2.0]
     assert r.factor == 0.0
+
+
+@pytest.mark.parametrize("model", ["lstm", "gru"])
+@pytest.mark.parametrize("init", ["default", "orthogonal", "xavier-normal"])
+def test_gated_cells_decay_at_initialization_as_the_lesson_says(model, init):
+    # The lesson's gates sentence (remedies.gates_text): at initialization the gates sit
+    # near ½, so an untrained LSTM/GRU lets the gradient decay, "about ×0.6 to ×0.75 per
+    # step" in `gradguard flow` (its defaults: T = 50, 64 units); the factor near 1 is learned.
+    from gradguard._catalog import load_catalog
+
+    assert "×0.6 to ×0.75" in load_catalog("en")["remedies.gates_text"]
+    assert "×0.6 থেকে ×0.75" in load_catalog("bn")["remedies.gates_text"]
+    factor = gradient_flow(model, init).factor
+    assert 0.55 <= factor <= 0.8

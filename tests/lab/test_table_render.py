@@ -43,7 +43,7 @@ def _markdown_rows(text: str) -> list[list[str]]:
 def _html_rows(text: str) -> list[list[str]]:
     body = text[text.index("<tbody>") : text.index("</tbody>")]
     return [
-        [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        [html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
         for row in re.findall(r"<tr>(.*?)</tr>", body)
     ]
 

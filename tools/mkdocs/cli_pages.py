@@ -5,6 +5,8 @@ Two markers, each on a line of its own in a page's Markdown:
 - ``<!-- gradguard-cli-reference -->`` becomes one section per command of ``gradguard``
   (in the order ``gradguard --help`` lists them): its help text and a table of its
   arguments and options with their defaults, read from the typer application.
+- ``<!-- gradguard-erratum: KIND LANG -->`` becomes the seed's erratum ``KIND`` in ``LANG``,
+  as the lesson states it (:func:`gradguard.explain.erratum`: one text everywhere).
 - ``<!-- gradguard-run: ARGS -->`` becomes a text block with ``$ gradguard ARGS`` and that
   command's output, run at build time (a non-zero exit status fails the build);
   ``<!-- gradguard-run-wrapped: ARGS -->`` does the same with long lines wrapped (for
@@ -26,6 +28,8 @@ import sys
 from typing import Any
 
 MARKER = "<!-- gradguard-cli-reference -->"
+#: ``<!-- gradguard-erratum: KIND LANG -->``: the seed's erratum as the lesson states it.
+ERRATUM = re.compile(r"^([ \t]*)<!-- gradguard-erratum: (\w+) (\w+) -->$", re.MULTILINE)
 RUN = re.compile(r"^<!-- gradguard-run(-wrapped|-markdown)?: (.+?) -->$", re.MULTILINE)
 
 
@@ -118,4 +122,9 @@ def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
             return f'<div class="gradguard-wrapped" markdown>\n\n{block}\n\n</div>'
         return block
 
-    return RUN.sub(replace, markdown)
+    def erratum(m: re.Match[str]) -> str:
+        from gradguard.explain import erratum as text
+
+        return m.group(1) + text(m.group(2), m.group(3)).replace("*", "\\*")
+
+    return ERRATUM.sub(erratum, RUN.sub(replace, markdown))

@@ -13,7 +13,7 @@ from gradguard.explain._claims import Claim, claims, say
 from gradguard.explain._exercises import Problem, exercises, render_sheet
 from gradguard.explain._format import format_number
 from gradguard.explain._lesson import LESSON_VERSION, lesson
-from gradguard.explain._render import render_markdown, render_text
+from gradguard.explain._render import erratum, render_markdown, render_text
 
 __all__ = [
     "LESSON_VERSION",
@@ -23,6 +23,7 @@ __all__ = [
     "check_lang",
     "claims",
     "default_lang",
+    "erratum",
     "exercises",
     "format_number",
     "languages",

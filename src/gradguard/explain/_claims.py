@@ -117,7 +117,7 @@ Why these conditions (``f(T) = |g(T)| = T·a^(T−1)·|h0|``):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -335,11 +335,16 @@ def _grad_json(w: Fraction, h0: Fraction, T: int, abbreviate: int | None) -> str
     return "0" if lv.sign == 0 else "≈" + sci_from_log(lv.sign, lv.log10)
 
 
-def say(claim: Claim | Mapping[str, Any], lang: str = "en") -> str:
+def say(
+    claim: Claim | Mapping[str, Any],
+    lang: str = "en",
+    number: Callable[[Any], str] | None = None,
+) -> str:
     """Return the sentence of ``claim`` in ``lang``: its catalog message with its values filled.
 
     Numbers are written by :func:`gradguard.explain.format_number` (the one number format of
-    every medium); whole numbers of steps by :func:`gradguard.explain._render.count`.
+    every medium), or by ``number`` (a page marks rounded ones with their exact value);
+    whole numbers of steps by :func:`gradguard.explain._render.count`.
     """
     from gradguard._catalog import load_catalog
     from gradguard.explain._format import count, format_number
@@ -356,5 +361,5 @@ def say(claim: Claim | Mapping[str, Any], lang: str = "en") -> str:
         elif isinstance(v, float):  # peak_real, −1/ln a: a few digits are its point
             fields[k] = "∞" if not math.isfinite(v) else f"{v:.3g}" if v < 100 else count(round(v))
         else:
-            fields[k] = format_number(v, lang=lang)
+            fields[k] = number(v) if number is not None else format_number(v, lang=lang)
     return load_catalog(lang).get(cid, **fields)

@@ -15,7 +15,7 @@ from typing import Any
 from gradguard._catalog import Catalog, load_catalog
 from gradguard.explain._format import _EXACT, _LANG, _frac, count, format_number
 
-__all__ = ["render_markdown", "render_text"]
+__all__ = ["erratum", "render_markdown", "render_text"]
 
 _SHOW_ALL = 12  # traces up to this T are shown in full
 _HEAD, _TAIL = 5, 2
@@ -120,6 +120,25 @@ def render_text(data: dict[str, Any], catalog: Catalog | None = None, markup: bo
 def render_markdown(data: dict[str, Any], catalog: Catalog | None = None) -> str:
     """Render a :func:`~gradguard.explain.lesson` dict as Markdown with LaTeX math (as the seed)."""
     return _render(data, catalog or load_catalog(data["lang"]), _Doc(md=True))
+
+
+#: The seed's errata, by id (the lesson catalog's ``[errata]`` keys).
+ERRATA = ("table", "proportional")
+
+
+def erratum(kind: str, lang: str = "en") -> str:
+    """Return the seed's erratum ``kind`` (``"table"``, ``"proportional"``) in ``lang``.
+
+    The one definition of that text — the lesson catalog's ``[errata]`` — shown by the
+    lesson, the report, the explorer, the notebook and the docs:
+
+    >>> erratum("proportional")[:68]
+    'Where the seed is wrong: The seed writes "Gradient ∝ w^T". The sum h'
+    """
+    if kind not in ERRATA:
+        raise ValueError(f"kind must be one of {', '.join(ERRATA)}, got {kind!r}.")
+    cat = load_catalog(lang)
+    return f"{cat['errata.heading']}: {cat[f'errata.{kind}']}"
 
 
 @contextmanager

@@ -25,12 +25,24 @@ from gradguard._atomic import write_text_atomic
 from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.experiments import REQUIRED_COLUMNS, RunSummary
-from gradguard.explain._format import count
+from gradguard.explain._format import count, exact_text
+from gradguard.lab import exact_to_json as exact_json
 from gradguard.report._fonts import font_css
 from gradguard.report._i18n import check_lang, t
 from gradguard.report._inputs import Source, load_source, recorded_flow
 from gradguard.report._katex import katex_head
-from gradguard.report._lesson import erratum, fmt, lesson_data, said, shown_steps, tidy
+from gradguard.report._lesson import (
+    CLOSE,
+    OPEN,
+    SEP,
+    erratum,
+    fmt,
+    lesson_data,
+    num,
+    said,
+    shown_steps,
+    tidy,
+)
 from gradguard.report._words import config_words, run_title, short_name
 
 __all__ = ["build_report", "write_report"]
@@ -75,6 +87,7 @@ td.l,th.l{text-align:left}.errata{background:#fff4e5;border-left:4px solid #f0a0
 .answer{font-size:1.1em;background:#eef6ff;border-left:4px solid #3a7bd5;padding:.8em 1em}
 figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 .note{color:#555;font-size:.9em}
+.exact{border-bottom:1px dotted #888;cursor:help}
 .part>h2{font-size:1.45em;border-bottom:3px solid #3a7bd5;margin-top:2.2em}
 section>h3{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
 nav.toc{background:#f7f9fc;border:1px solid #dde3ec;padding:.4em 1.2em;margin:1.2em 0}
@@ -101,10 +114,20 @@ def _img(png: bytes, alt: str) -> str:
     return f'<figure><img alt="{_esc(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
+def _html(text: str) -> str:
+    """Escape ``text`` for HTML; a number marked by :func:`~gradguard.report._lesson.num`
+    becomes ``<span class="exact" title="= exact">shown</span>`` (its exact value on hover)."""
+    return re.sub(
+        f"{OPEN}(.*?){SEP}(.*?){CLOSE}",
+        r'<span class="exact" title="= \2">\1</span>',
+        _esc(text),
+    )
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]], left: int = 0) -> str:
     def cell(tag: str, i: int, v: object) -> str:
         cls = ' class="l"' if i < left else ""
-        return f"<{tag}{cls}>{_esc(v)}</{tag}>"
+        return f"<{tag}{cls}>{_html(str(v))}</{tag}>"
 
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
     body = "".join(
@@ -139,7 +162,7 @@ def _contents(parts: Sequence[tuple[str, str, Sequence[str]]], lang: str) -> str
 
 
 def _p(text: str, cls: str = "") -> str:
-    return f"<p{f' class={cls!r}' if cls else ''}>{_esc(tidy(text))}</p>"
+    return f"<p{f' class={cls!r}' if cls else ''}>{_html(tidy(text))}</p>"
 
 
 def _tex(v: Any) -> str:
@@ -189,7 +212,7 @@ def _forward(d: Mapping[str, Any], lang: str) -> str:
     body = _p(t(lang, "forward_intro")) + _display([row(i) for i in head])
     if tail:  # the elided middle is said in words, between two blocks of math
         body += _p(t(lang, "ui_more", n=T - 9), "more") + _display([row(i) for i in tail])
-    return body + _p(t(lang, "forward_loss", L=fmt(d["loss"])))
+    return body + _p(t(lang, "forward_loss", L=num(d["loss"])))
 
 
 def _factor_tex(text: str) -> str:
@@ -224,7 +247,7 @@ def _backward(d: Mapping[str, Any], lang: str) -> str:
     body = _p(t(lang, "backward_intro")) + _display(rows)
     if tail:
         body += _p(t(lang, "ui_more", n=T - 6), "more")
-    return body + _p(t(lang, "backward_sum", grad=fmt(d["grad"])))
+    return body + _p(t(lang, "backward_sum", grad=num(d["grad"])))
 
 
 def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str:
@@ -235,9 +258,14 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
     # Ungrouped digits, as the rest of the page writes exact values (28147497671065600).
     style = CellStyle(blank=t(lang, "none"), group=False, lang=lang)
     rows = table_cells(d["table"], columns, style)
+    for row, lab in zip(rows, d["table"], strict=True):  # rounded cells carry the exact value
+        for j, key in ((1, "h_T"), (2, "grad")):
+            exact = exact_text(lab[key])
+            if exact is not None and row[j].startswith("≈") and len(exact) <= 400:
+                row[j] = f"{OPEN}{row[j]}{SEP}{exact}{CLOSE}"
     header = [t(lang, k) for k in keys]
     body = _p(t(lang, "explosion_intro")) + _table(header, rows)
-    body += "".join(_p(x) for x in said(d["claims"], ("trend",), lang))
+    body += "".join(_p(x) for x in said(d["claims"], ("trend",), lang, num))
     if "table" in d["errata"]:
         body += f'<div class="errata">{_esc(erratum("table", lang))}</div>'
     hz = d["horizons"]
@@ -257,7 +285,7 @@ SGD_TOPICS = ("update", "after_update", "compare")
 
 
 def _why(d: Mapping[str, Any], lang: str) -> str:
-    body = "".join(_p(x) for x in [t(lang, "why_text"), *said(d["claims"], WHY_TOPICS, lang)])
+    body = "".join(_p(x) for x in [t(lang, "why_text"), *said(d["claims"], WHY_TOPICS, lang, num)])
     return body + f'<div class="errata">{_esc(erratum("proportional", lang))}</div>'
 
 
@@ -268,13 +296,13 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
             lang,
             "sgd_text",
             w=w,
-            eta=fmt(sgd["eta"]),
-            grad=fmt(sgd["grad"]),
-            w_new=fmt(sgd["w_new"]),
+            eta=num(sgd["eta"]),
+            grad=num(sgd["grad"]),
+            w_new=num(sgd["w_new"]),
         )
     )
-    body += "".join(_p(x) for x in said(d["claims"], SGD_TOPICS, lang))
-    body += "".join(_p(x) for x in said(d["claims"], ("clipping",), lang))
+    body += "".join(_p(x) for x in said(d["claims"], SGD_TOPICS, lang, num))
+    body += "".join(_p(x) for x in said(d["claims"], ("clipping",), lang, num))
     body += _p(t(lang, "sgd_big_text", w_big=fmt(sgd["w_new_big"])))
     return body + (plot("sgd") if plot else "")
 
@@ -600,6 +628,11 @@ def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
                 T=flow.get("T", "?"),
             )
         )
+    labels = " ".join(str(m.get("label", "")) for m in flow.get("measured", []))
+    if re.search(r"\b(lstm|gru)\b", labels):  # gated cells measured at initialization: why
+        from gradguard._catalog import load_catalog
+
+        body += _p(load_catalog(lang)["remedies.gates_text"])
     for line in flow.get("notes", []):  # free text (flow.json written by hand or by older tours)
         body += _p(str(line))
     return body
@@ -690,6 +723,31 @@ class _Figures:
         return self._emit(fig, "flow heat map")
 
 
+#: The target ``y`` of the SGD plot's loss ``L = ½(h_T − y)²``.
+SGD_TARGET = 1
+
+
+def sgd_plot_note(d: Mapping[str, Any], lang: str) -> str:
+    """Say which loss the SGD plot descends, and why its first step differs from the text's.
+
+    The lesson's step uses the seed's ``L = h_T``; the plot needs a loss with a minimum,
+    ``L = ½(h_T − y)²`` (gradient ``(h_T − y)·T·w^(T−1)·h0``), so its first update, from
+    the same ``w``, is computed here (the lab's :func:`~gradguard.lab.trajectory`, exactly).
+    """
+    from gradguard.lab import trajectory
+
+    p = d["params"]
+    first = trajectory(
+        p["w"], p["h0"], p["T"], p["eta"], iters=1, loss="target", y=SGD_TARGET, mode="exact"
+    ).steps[0]
+    assert not isinstance(first.grad, float) and not isinstance(first.w_next, float)  # exact
+    g1, w1 = exact_json(first.grad), exact_json(first.w_next)
+    key = "sgd_plot_loss_same" if w1 == d["sgd"]["w_new"] else "sgd_plot_loss"
+    return t(
+        lang, key, y=SGD_TARGET, w=num(p["w"]), g1=num(g1), w1=num(w1), w_new=num(d["sgd"]["w_new"])
+    )
+
+
 def sgd_trajectories(d: Mapping[str, Any], lang: str, iters: int = 30) -> dict[str, list[float]]:
     """Return ``w`` per update for no remedy, the seed's clipping and a lower η (from the lab).
 
@@ -702,7 +760,9 @@ def sgd_trajectories(d: Mapping[str, Any], lang: str, iters: int = 30) -> dict[s
     p = d["params"]
     if p["T"] > 1000:
         return {}
-    runs = compare_remedies(p["w"], p["h0"], p["T"], p["eta"], iters=iters, clip=p["c"])
+    runs = compare_remedies(
+        p["w"], p["h0"], p["T"], p["eta"], iters=iters, y=SGD_TARGET, clip=p["c"]
+    )
     out: dict[str, list[float]] = {}
     for key, run in runs.items():
         eta = fmt(str(run.params["eta"]))
@@ -780,6 +840,7 @@ def _build(
     lesson: bool = True,
 ) -> str:
     d = lesson_data(w, h0, T, eta, c, lang)
+    default_sgd = sgd is None
     if sgd is None:
         sgd = sgd_trajectories(d, lang)
     src = source if isinstance(source, Source) or source is None else load_source(Path(source))
@@ -804,9 +865,13 @@ def _build(
     if is_log and src is not None:
         parts.append(("part-run", t(lang, "part_run"), _runs(src, lang, figs)))
     if lesson or not is_log:
-        sgd_plot = (lambda _k: figs.sgd(sgd, "L = ½(h_T − y)²")) if sgd else None
+        sgd_plot: Callable[..., str] | None = None
+        if sgd:
+            # The lab's own run from the lesson's w: say which loss it descends.
+            note = _p(sgd_plot_note(d, lang)) if default_sgd else ""
+            sgd_plot = lambda _k: note + figs.sgd(sgd, "L = ½(h_T − y)²")  # noqa: E731
         answer = f'<p class="answer">{_esc(t(lang, "answer"))}</p>'
-        answer += "".join(_p(x) for x in said(d["claims"], ("example",), lang))
+        answer += "".join(_p(x) for x in said(d["claims"], ("example",), lang, num))
         lesson_sections = [
             _section("forward", t(lang, "sec_forward"), _forward(d, lang)),
             _section("backward", t(lang, "sec_backward"), _backward(d, lang)),

@@ -7,6 +7,7 @@ this module picks how much to abbreviate and formats values for people.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gradguard.errors import InputError
@@ -67,7 +68,31 @@ def _long_gradient(w: object, h0: object, T: int) -> bool:
     return T >= 1 and estimate_digits(wx, hx, T - 1, T) > _EXACT_DIGITS
 
 
-def said(claims: list[dict[str, Any]], topics: tuple[str, ...], lang: str) -> list[str]:
+#: Around a number shown rounded, in text on its way to HTML: shown, exact (see :func:`num`).
+OPEN, SEP, CLOSE = "\x02", "\x03", "\x04"
+
+
+def num(v: Any) -> str:
+    """A lesson value as shown (:func:`fmt`), carrying its exact value when that differs.
+
+    ``"99049307841/2097152000"`` → ``≈ 47.2304`` marked with its exact text; the page
+    writer (:func:`gradguard.report._html._html`) turns the mark into a ``title``, so the
+    exact value is one click (or hover) away. Short values come back unmarked.
+    """
+    from gradguard.explain._format import exact_text
+
+    shown, exact = fmt(v), exact_text(v)
+    if exact is None or exact == shown or exact == shown.replace(",", ""):
+        return shown
+    return f"{OPEN}{shown}{SEP}{exact}{CLOSE}"
+
+
+def said(
+    claims: list[dict[str, Any]],
+    topics: tuple[str, ...],
+    lang: str,
+    number: Callable[[Any], str] | None = None,
+) -> list[str]:
     """The lesson's sentences on ``topics``, in that order (:mod:`gradguard.explain._claims`).
 
     The report and the explorer state exactly what the lesson states: the same claims,
@@ -76,19 +101,14 @@ def said(claims: list[dict[str, Any]], topics: tuple[str, ...], lang: str) -> li
     from gradguard.explain._claims import say
 
     by_topic = {c["id"].partition(".")[0]: c for c in claims}
-    return [say(by_topic[t], lang) for t in topics if t in by_topic]
+    return [say(by_topic[t], lang, number) for t in topics if t in by_topic]
 
 
 def erratum(kind: str, lang: str) -> str:
-    """The seed's erratum ``kind`` (``"table"``, ``"proportional"``) — the lesson's own text.
+    """The seed's erratum ``kind``: :func:`gradguard.explain.erratum` (the lesson's own text)."""
+    from gradguard.explain import erratum as lesson_erratum
 
-    One definition (the lesson catalog's ``[errata]``), shown by the lesson, the report, the
-    explorer, the notebook and the docs.
-    """
-    from gradguard.explain import load_catalog
-
-    cat = load_catalog(lang)
-    return f"{cat['errata.heading']}: {cat[f'errata.{kind}']}"
+    return lesson_erratum(kind, lang)
 
 
 def fmt(v: Any) -> str:
@@ -106,6 +126,8 @@ def tidy(text: str) -> str:
     """
     for before, after in (("= ≈ ", "≈ "), ("× ≈ ", "× "), ("+ ≈ ", "+ "), ("− ≈ ", "− ")):
         text = text.replace(before, after)
+        # the same around a number marked with its exact value (num)
+        text = text.replace(before[:2] + OPEN + before[2:], after[:-2] + OPEN + after[-2:])
     return text
 
 
