@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def test_every_command_and_option_has_its_help(lang):
     # every section is a command (or the app, or typer's words): no stale help
     assert {k.partition(".")[0] for k in words} <= {"chrome", "app", *group.commands}
     for name, cmd in group.commands.items():
-        assert cmd.help == load_catalog(lang, "cli")[f"{name}._help"].strip()
+        assert _squash(cmd.help) == _squash(load_catalog(lang, "cli")[f"{name}._help"])
         for param in cmd.params:
             assert param.help, (name, param.name)
 
@@ -67,3 +68,142 @@ def test_the_root_help_in_the_locale_language(capsys, monkeypatch):
         assert main(["--help"]) == 0
         first = load_catalog(lang, "cli")["app.help"].strip().splitlines()[0]
         assert _squash(first) in _squash(capsys.readouterr().out)
+
+
+# -- wrapping: every line break is one a greedy wrap at that width would make -------------
+
+
+def _cells(out: str) -> tuple[list[list[str]], list[tuple[list[str], int]]]:
+    """Split a help screen into its prose paragraphs and its table cells' lines.
+
+    Prose: the lines before the first panel, paragraph by paragraph (the usage line
+    apart). Cells: in each panel, the help column's lines of one option, with the column's
+    width as far as the screen shows it (its widest line).
+    """
+    from rich.cells import cell_len
+
+    lines = out.splitlines()
+    first_panel = next((i for i, line in enumerate(lines) if line.startswith("╭")), len(lines))
+    prose: list[list[str]] = [[]]
+    for line in lines[:first_panel]:
+        if not line.strip():
+            prose.append([])
+        elif not prose[-1] and not any(p for p in prose[:-1]) and "[OPTIONS]" in line:
+            continue  # the usage line
+        else:
+            prose[-1].append(line.strip())
+    cells: list[tuple[list[str], int]] = []
+    rows: list[str] = []
+    for line in lines[first_panel:]:
+        if line.startswith("│"):
+            rows.append(line[2:].rstrip()[:-1].rstrip())  # the border and its padding
+        elif rows:  # a panel ended: find its help column, then its cells
+            panel = _panel_cells(rows)
+            room = max((cell_len(line) for cell in panel for line in cell), default=0)
+            cells += [(cell, room) for cell in panel]
+            rows = []
+    return [p for p in prose if p], cells
+
+
+def _by_cell(row: str) -> list[str]:
+    """``row`` as one string per terminal cell (a mark of zero width joins its letter)."""
+    from rich.cells import cell_len
+
+    out: list[str] = []
+    for ch in row:
+        n = cell_len(ch)
+        if n == 0 and out:
+            out[-1] += ch
+        else:
+            out += [ch] + [""] * (n - 1)
+    return out
+
+
+def _panel_cells(rows: list[str]) -> list[list[str]]:
+    """The help text of each option of a panel, line by line, in either of its layouts:
+    a table (names, type, help side by side) or, on a narrow screen, each option's help
+    under its names, indented by 4."""
+    import re
+
+    grid = [_by_cell(r) for r in rows]
+    if any(g[:3] == ["*", " ", " "] for g in grid):  # the column of required marks
+        grid = [g[3:] for g in grid]
+    lines = ["".join(g) for g in grid]
+    indents = [next(i for i, c in enumerate(g) if c != " ") for g in grid if g and g[0] == " "]
+    cells: list[list[str]] = []
+    if indents and min(indents) == 4:  # stacked: names, then the help indented
+        for line in lines:
+            if line.startswith("    "):
+                cells[-1].append(line.strip())
+            else:
+                cells.append([])
+        return cells
+    if indents:
+        col = min(indents)
+    else:  # one line per option: the help starts after the last gap of 2 spaces
+        width = max(len(g) for g in grid)
+        grid = [g + [" "] * (width - len(g)) for g in grid]
+        col = max(
+            c
+            for c in range(2, width)
+            if all(g[c - 2] == g[c - 1] == " " for g in grid) and any(g[c] != " " for g in grid)
+        )
+    # Option rows: names and type (a negative form's line has only a name); commands: a name.
+    heads = [re.split(r"\s{2,}", "".join(g[:col]).strip()) for g in grid]
+    segments = 2 if any(len(h) >= 2 for h in heads) else 1
+    for g, head in zip(grid, heads, strict=True):
+        tail = "".join(g[col:]).strip()
+        if (len(head) >= segments and head != [""]) or not cells:
+            cells.append([tail] if tail else [])  # names and type: a new option
+        elif tail:  # a continuation, or a negative form's line
+            cells[-1].append(tail)
+    return cells
+
+
+def _greedy_breaks(lines: list[str], room: int) -> list[tuple[str, str]]:
+    """Line pairs whose break a greedy wrap would not make: the next word fitted."""
+    from rich.cells import cell_len
+
+    bad = []
+    for a, b in itertools.pairwise(lines):
+        word = b.split()[0]
+        if word.startswith("["):
+            continue  # typer puts [default: …] and [required] in a column of their own
+        if cell_len(a) + 1 + cell_len(word) <= room:
+            bad.append((a, b))
+    return bad
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+@pytest.mark.parametrize("lang", languages())
+def test_help_wraps_cleanly(lang, width, capsys, monkeypatch):
+    """At 60, 80 and 120 columns no line breaks mid-sentence where the next word would fit,
+    and no word is cut in two."""
+
+    monkeypatch.setenv("COLUMNS", str(width))
+    group = localized_command(lang)
+    texts = [group.help, *(p.help for p in group.params)]
+    for cmd in group.commands.values():
+        texts += [cmd.help, *(p.help for p in cmd.params)]
+    words = load_catalog(lang, "cli")
+    texts += [words[k] for k in words if k.startswith("chrome.")]
+    for cmd in group.commands.values():  # what typer shows as defaults: values, flags' names
+        texts += [str(p.default) for p in cmd.params]
+        texts += [o.lstrip("-") for p in cmd.params for o in [*p.opts, *p.secondary_opts]]
+    source_words = {w for text in texts if text for w in _squash(text).split()}
+    problems = []
+    for command in ["", *sorted(group.commands)]:
+        args = [command, "--help", "--lang", lang] if command else ["--help"]
+        monkeypatch.setenv("LC_ALL", f"{lang}_XX.UTF-8" if lang != SOURCE else "C.UTF-8")
+        assert main(args) == 0
+        out = capsys.readouterr().out
+        prose, cells = _cells(out)
+        for paragraph in prose:
+            problems += [(command, "prose", a, b) for a, b in _greedy_breaks(paragraph, width - 2)]
+        for cell, room in cells:
+            problems += [(command, "cell", a, b) for a, b in _greedy_breaks(cell, room)]
+            for line in cell:
+                for w in line.split():
+                    if not {w, w.strip("[]")} & source_words and not w.strip("[]:").isalnum():
+                        problems.append((command, "cut word", w, line))
+    assert problems == [], "\n".join(map(repr, problems))

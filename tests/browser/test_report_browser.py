@@ -29,7 +29,7 @@ def test_report_opens_cleanly(page, tmp_path, screenshot, lang):
         StepRecord(step=12, grad_norm=math.inf, action="skip", kind="nonfinite", nonfinite_count=1)
     )
     write_log(log, recs)
-    out = write_report(tmp_path / f"report-{lang}.html", log, lang=lang)
+    out = write_report(tmp_path / f"report-{lang}.html", log, lang=lang, lesson=True)
     page.goto(out.resolve().as_uri())
     page.wait_for_load_state("load")
     n_images = page.locator("img").count()

@@ -37,7 +37,7 @@ def _run(capsys, *args):
 def test_json_report(tmp_path, capsys):
     path = tmp_path / "run.jsonl"
     records = _trace_log(path)
-    code, out, err = _run(capsys, path, "--max-norm", 1.05, "--json")
+    code, out, err = _run(capsys, path, "--max-norm", 1.05, "--zclip-cap", "none", "--json")
     assert code == 0 and err == ""
     data = json.loads(out)
     (res,) = data["runs"]
@@ -49,13 +49,17 @@ def test_json_report(tmp_path, capsys):
     # Fixed c: exactly the finite norms above c, by definition of the rule.
     above = [r.step for r in records if math.isfinite(r.grad_norm) and r.grad_norm > 1.05]
     assert by["fixed"]["steps"] == above and by["fixed"]["action"] == "clip"
-    # The single spike (50 among norms in [1, 1.1]) is what every adaptive rule flags.
+    # The single spike (50 among norms in [1, 1.1]) is what every adaptive rule flags
+    # (ZClip without its cap: ZClip()'s cap of 1 clips every one of these norms, below).
     assert by["zclip"]["steps"] == [100]
     assert by["spike-mad"]["steps"] == [100] and by["spike-mad"]["action"] == "skip"
     assert by["spike-std"]["steps"] == [100]
     # AutoClip at p=10 clips most steps by design (≈ 90% of norms exceed the 10th pct).
     assert 0.7 < by["autoclip"]["fraction"] < 0.95
     assert 100 in by["autoclip"]["steps"]
+    code, out, _ = _run(capsys, path, "--json")  # ZClip() as it is: capped at 1.0
+    zclip = next(p for p in json.loads(out)["runs"][0]["policies"] if p["policy"] == "zclip")
+    assert zclip["steps"] == [r.step for r in records if math.isfinite(r.grad_norm)]
 
 
 def test_text_report_and_runs(tmp_path, capsys):
@@ -126,6 +130,8 @@ def _assert_one_line_error(code, err, *parts):
         (["--z-thresh", "nan"], ["--z-thresh must be a finite number > 0"]),
         (["--run", "nope"], ["--run must name a run", "'nope'"]),
         (["--history", "x"], ["--history must be a whole number, got 'x'."]),
+        (["--zclip-cap", "0"], ["--zclip-cap must be a finite number > 0, or none", "got '0'"]),
+        (["--zclip-cap", "cap"], ["--zclip-cap must be a finite number > 0, or none"]),
     ],
 )
 def test_bad_options(tmp_path, capsys, args, parts):
@@ -172,3 +178,78 @@ def test_progress_bar_path(tmp_path, capsys, monkeypatch):
     _trace_log(path)
     code, out, _ = _run(capsys, path, "--json")
     assert code == 0 and json.loads(out)["runs"][0]["steps"] == 300
+
+
+def _zclip_run(path, clipper, scale=1.0, steps=120):
+    """Train a small MLP under ``clipper`` (no spike rule: every step is taken) into ``path``."""
+    import torch
+
+    from gradguard.torch import SpikeGuard
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    g = torch.Generator().manual_seed(1)
+    with SpikeGuard(model, opt, clipper=clipper, log=path, spike_rule=None) as guard:
+        for step in range(steps):
+            opt.zero_grad()
+            x = torch.randn(16, 8, generator=g) * (4.0 if step % 17 == 5 else 1.0)
+            loss = scale * (model(x).squeeze(-1) - x.sum(-1)).square().mean()
+            loss.backward()
+            guard.step(loss)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "args"),
+    [
+        ({}, []),  # ZClip() as it is: its cap (1.0) and its warm-up clipping included
+        ({"max_grad_norm": None}, ["--zclip-cap", "none"]),
+        ({"max_grad_norm": 12.0, "warmup_steps": 10}, ["--zclip-cap", "12", "--warmup", "10"]),
+    ],
+)
+def test_replay_reproduces_a_zclip_runs_clip_decisions(tmp_path, capsys, kwargs, args):
+    from gradguard.records import read_log
+    from gradguard.torch import ZClip
+
+    path = tmp_path / "zclip.jsonl"
+    with pytest.warns(UserWarning) if not kwargs else _no_warning():
+        _zclip_run(path, ZClip(**kwargs))
+    clipped = [r.step for r in read_log(path).steps if r.clipped]
+    assert 0 < len(clipped) < 120  # some steps clipped, not all: the test can tell rules apart
+    code, out, _ = _run(capsys, path, "--json", *args)
+    assert code == 0
+    zclip = next(p for p in json.loads(out)["runs"][0]["policies"] if p["policy"] == "zclip")
+    assert zclip["steps"] == clipped
+    cap = kwargs.get("max_grad_norm", 1.0)
+    assert zclip["params"].get("max_norm") == cap
+    assert zclip["description"].endswith(" no cap" if cap is None else f" cap={cap:g}")
+
+
+def _no_warning():
+    import warnings
+    from contextlib import contextmanager
+
+    @contextmanager
+    def ctx():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            yield
+
+    return ctx()
+
+
+def test_zclip_says_once_when_its_cap_clips_the_warm_up(tmp_path):
+    """Natural norms ~10 above ZClip()'s cap of 1: it clips every step like a fixed
+    threshold, and says so once, at the end of its warm-up; a cap above the norms: silent."""
+    from gradguard.records import read_log
+    from gradguard.torch import ZClip
+
+    with pytest.warns(UserWarning, match=r"clipped 25 of its 25 warm-up norms") as seen:
+        _zclip_run(tmp_path / "big.jsonl", ZClip(), scale=30.0, steps=60)
+    assert len([w for w in seen if "warm-up norms" in str(w.message)]) == 1
+    steps = read_log(tmp_path / "big.jsonl").steps
+    assert all(r.clipped for r in steps)  # what the note warns of
+    median = sorted(r.grad_norm for r in steps[:25])[12]
+    assert f"(their median: {median:.3g})" in str(seen[0].message)
+    with _no_warning():
+        _zclip_run(tmp_path / "small.jsonl", ZClip(max_grad_norm=100.0), steps=60)

@@ -145,6 +145,7 @@ def write_guard_log(path: Path) -> Path:
                 grad_norm=math.nan,
                 nonfinite_count=1,
                 clip_coef=None,
+                extra={"restored_step": 10},
             )
         if s % 5 == 0:
             kw["layer_norms"] = {

@@ -119,8 +119,15 @@ def test_report_from_results_has_every_section_and_measured_evidence(results_dir
     ]
 
 
-def test_report_from_guard_log_leads_with_the_run(guard_log):
+def test_report_from_a_log_shows_the_run_alone(guard_log):
+    """The user's run alone unless the lesson is asked for (`report --from LOG --lesson`)."""
     text = build_report(guard_log)
+    assert _check(text).sections == ["run"]
+    assert 'id="part-lesson"' not in text and "lesson" not in text.lower()
+
+
+def test_report_from_guard_log_leads_with_the_run(guard_log):
+    text = build_report(guard_log, lesson=True)
     c = _check(text)
     # the run first, then the lesson; no section without content (no remedies, no flow)
     assert c.sections == ["run", "forward", "backward", "explosion", "why", "sgd", "answer"]
@@ -138,12 +145,14 @@ def test_report_from_guard_log_leads_with_the_run(guard_log):
     # the event table: the skips and the rollback, not the 18 plain clipped steps, with
     # what flagged each (a log without flagged_by: derived from the kind)
     run = text.split('id="run"')[1].split("</section>")[0]
-    rows = re.findall(r"<tr><td>(\d+)</td><td>(\w+)</td><td>(\w+)</td><td>([\w:-]+)</td>", run)
+    rows = re.findall(r"<tr><td>(\d+)</td><td>([\w ]+)</td><td>(\w+)</td><td>([\w:-]+)</td>", run)
     assert [(int(s), a, by) for s, a, _, by in rows] == [
         (12, "skip", "spike"),
         (20, "skip", "nonfinite"),
-        (21, "rollback", "nonfinite"),
+        (21, "rollback to step 10", "nonfinite"),  # the step it restored, from the record
     ]
+    bn = build_report(guard_log, lang="bn")
+    assert "<td>10 নম্বর ধাপে rollback করেছে</td>" in bn
     assert text.index('id="run"') < text.index('id="forward"')
     # titled by the run, not by the lesson (whose lead promises remedies this page lacks)
     assert "<h1>gradguard report: train.jsonl</h1>" in text
@@ -420,6 +429,7 @@ def test_flow_json_in_results_folder(results_dir):
 def test_cli_report_saves_plots_as_svg(tmp_path, guard_log, capsys):
     out, plots_dir = tmp_path / "r.html", tmp_path / "figs"
     argv = ["report", "--from", str(guard_log), "-o", str(out), "--plots", str(plots_dir)]
+    argv.append("--lesson")  # the run alone has no lesson figures
     assert main([*argv, "--plot-format", "svg"]) == 0
     names = sorted(p.name for p in plots_dir.iterdir())
     # one file per inlined figure: explosion, sgd, guard timeline, layer heat map

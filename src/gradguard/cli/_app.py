@@ -173,6 +173,7 @@ FLAGS: dict[str, str] = {
     "warmup_steps": "--warmup",
     "window": "--window",
     "k": "--k",
+    "zclip_cap": "--zclip-cap",
 }
 
 

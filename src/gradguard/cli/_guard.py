@@ -31,12 +31,15 @@ def _build_rules(
     warmup: int,
     window: int,
     k: float,
+    zclip_cap: float | None,
     lang: str = "en",
 ) -> dict[str, Any]:
     """Every replayable rule of the registry, built from the command's options."""
     from gradguard.rules import ReplayOptions, replay_rules
 
-    options = ReplayOptions(max_norm, percentile, history, alpha, z_thresh, warmup, window, k)
+    options = ReplayOptions(
+        max_norm, percentile, history, alpha, z_thresh, warmup, window, k, zclip_cap
+    )
     try:
         return replay_rules(options)
     except InputError as e:
@@ -73,6 +76,10 @@ def replay(
     warmup: int = typer.Option(
         25,
         "--warmup",
+    ),
+    zclip_cap: str = typer.Option(
+        "1.0",
+        "--zclip-cap",
     ),
     window: int = typer.Option(
         128,
@@ -112,7 +119,8 @@ def replay(
     words = load_catalog(lang)
     # Check the options before reading a possibly large log.
     c = 1.0 if max_norm is None else max_norm
-    _build_rules(c, percentile, history, alpha, z_thresh, warmup, window, k, lang)
+    cap = _cap(zclip_cap, lang)
+    _build_rules(c, percentile, history, alpha, z_thresh, warmup, window, k, cap, lang)
     try:
         data = read_log(log)
     except RecordError as e:
@@ -139,7 +147,7 @@ def replay(
         runs = chosen
     if not runs:
         raise UsageFailure(words.get("replay.no_norms", log=log, n=len(data.steps)), lang)
-    options = (percentile, history, alpha, z_thresh, warmup, window, k)
+    options = (percentile, history, alpha, z_thresh, warmup, window, k, cap)
     total = sum(len(r) for _, _, r in runs) * len(_build_rules(c, *options, lang))
     with _progress(total, lang) as advance:
         results = [
@@ -161,6 +169,18 @@ def replay(
     _print_tables(log, results, data.truncated_tail, lang)
     needs = [words.get(f"replay.needs_{r.replay_needs}", rule=r.name) for r in others]
     print(words.get("replay.not_replayable", rules="; ".join(needs)))
+
+
+def _cap(text: str, lang: str) -> float | None:
+    """``--zclip-cap``: a number > 0, or ``none`` for ZClip without a cap."""
+    from gradguard._validate import check_threshold
+
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(check_threshold(float(text), "zclip_cap"))
+    except (ValueError, InputError):
+        raise usage(InputError("zclip_cap", text, "threshold_or_none"), lang) from None
 
 
 def _print_skip_list(
@@ -199,7 +219,7 @@ def _replay_run(
     name: str | None,
     records: list[Any],
     max_norm: float | None,
-    options: tuple[float, int, float, float, int, int, float],
+    options: tuple[float, int, float, float, int, int, float, float | None],
     advance: Callable[[int], None] | None,
     segment: Any = None,
     lang: str = "en",
@@ -257,8 +277,9 @@ def _describe(policy: dict[str, Any], words: Any) -> str:
     text = words.get(key, **params)
     if params.get("min_ratio"):  # the median rule's floor, when it has one
         text += words.get(f"{key}_floor", **params)
-    if policy["policy"] == "zclip" and params.get("max_norm") is not None:  # ZClip's cap
-        text += words.get(f"{key}_cap", **params)
+    if policy["policy"] == "zclip":  # ZClip's cap, or none
+        cap = params.get("max_norm")
+        text += words.get(f"{key}_cap", **params) if cap is not None else words[f"{key}_no_cap"]
     return str(text)
 
 

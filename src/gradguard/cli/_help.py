@@ -31,7 +31,19 @@ def _fill(text: str) -> str:
 
 
 def _text(words: Catalog, key: str) -> str | None:
-    return _fill(words[key]) if key in words else None
+    return _reflow(_fill(words[key])) if key in words else None
+
+
+def _reflow(text: str) -> str:
+    """Join each paragraph's lines into one, so the terminal's width decides the breaks.
+
+    The catalogs keep their paragraphs within ~90 columns for reading; typer keeps a
+    command's line breaks as they are, which would break lines mid-sentence on any other
+    width. Paragraphs are separated by a blank line; one starting with click's ``\\b``
+    keeps its lines.
+    """
+    paragraphs = text.strip().split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
 
 
 def help_keys(group: Any) -> set[str]:
@@ -91,6 +103,88 @@ def _chrome(words: Catalog) -> None:
     rich_utils.COMMANDS_PANEL_TITLE = words["chrome.commands"]
     rich_utils.DEFAULT_STRING = words["chrome.default"].replace("{value}", "{}")
     rich_utils.REQUIRED_LONG_STRING = words["chrome.required"]
+    rich_utils._print_options_panel = _options_panel
+
+
+#: Below this many cells for the help column, each option's help goes under its name.
+_NARROW = 34
+
+
+def _options_panel(
+    *, name: str, params: list[Any], ctx: Any, markup_mode: Any, console: Any
+) -> None:
+    """Print one panel of options or arguments, its help wrapped at word boundaries.
+
+    typer's own panel gives an option's names, its negative form, its short names and
+    its type a column each, and squeezes the help into what is left: at 60 columns a
+    word no longer fits and is cut ("Comma-separ…"). Here an option's names share one
+    column (the negative form on a line of its own), and where the help column would
+    be narrower than :data:`_NARROW` cells each option's help goes under its name,
+    indented, across the panel's width.
+    """
+    from rich.cells import cell_len
+    from rich.padding import Padding
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+    from typer import rich_utils as ru
+    from typer.core import TyperArgument
+
+    if not params:
+        return
+    rows = []
+    for param in params:
+        if isinstance(param, TyperArgument):
+            names = [param.display_name_raw + ("..." if param.nargs != 1 else "")]
+        else:
+            names = [" ".join(sorted(param.opts, key=lambda o: not o.startswith("--")))]
+            if param.secondary_opts:
+                names.append(" ".join(param.secondary_opts))
+        kind = Text(style=ru.STYLE_TYPES, overflow="fold")
+        shown = param.display_type_rich(ctx=ctx)
+        if shown is not None:
+            kind.append(shown)
+        number_range = param._get_number_range_help_str()
+        if number_range:
+            kind.append(" " + ru.RANGE_STRING.format(number_range))
+        required = Text(ru.REQUIRED_SHORT_STRING, style=ru.STYLE_REQUIRED_SHORT)
+        rows.append(
+            (
+                required if param.required else Text(""),
+                ru.highlighter("\n".join(names)),
+                ru.types_highlighter(kind),
+                ru._get_parameter_help(param=param, ctx=ctx, markup_mode=markup_mode),
+            )
+        )
+    marks = any(param.required for param in params)
+    name_w = max(cell_len(line) for _, n, _, _ in rows for line in n.plain.splitlines())
+    kind_w = max(cell_len(k.plain) for _, _, k, _ in rows)
+    # The panel's border and padding take 4 cells, each column gap 1.
+    help_w = console.width - 4 - name_w - kind_w - 2 - (2 if marks else 0)
+    table = Table(highlight=True, show_header=False, expand=True, box=None, padding=(0, 1))
+    table.pad_edge = False
+    if marks:
+        table.add_column(no_wrap=True, width=1)
+    if help_w >= _NARROW:
+        table.add_column(no_wrap=True, width=name_w)
+        table.add_column(no_wrap=True, width=kind_w)
+        table.add_column(ratio=1)
+        for required, names_t, kind, help_ in rows:
+            table.add_row(*([required] if marks else []), names_t, kind, help_)
+    else:
+        table.add_column(ratio=1)
+        for required, names_t, kind, help_ in rows:
+            head = Text.assemble(names_t, "  ", kind)
+            table.add_row(*([required] if marks else []), head)
+            table.add_row(*([Text("")] if marks else []), Padding(help_, (0, 0, 0, 4)))
+    console.print(
+        Panel(
+            table,
+            border_style=ru.STYLE_OPTIONS_PANEL_BORDER,
+            title=name,
+            title_align=ru.ALIGN_OPTIONS_PANEL,
+        )
+    )
 
 
 class _Shown:

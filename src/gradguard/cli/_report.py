@@ -82,11 +82,11 @@ def report(
         "--plot-format",
     ),
     lesson: bool = typer.Option(
-        True,
+        False,
         "--lesson/--no-lesson",
     ),
 ) -> None:
-    """Write one self-contained HTML report: your run first (with --from LOG), then the lesson."""
+    """Write one self-contained HTML report: the lesson, or your run alone (with --from LOG)."""
     from gradguard.report._fonts import FontMissing
     from gradguard.report._inputs import InputFileError
 

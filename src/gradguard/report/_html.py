@@ -556,7 +556,7 @@ def _run_section(run: Any, name: str, lang: str, figs: Any) -> str:
         rows.append(
             [
                 r.step,
-                _word(lang, "action", r.action),
+                _action(r, lang),
                 _word(lang, "kind", r.kind),
                 by,
                 value,
@@ -607,6 +607,14 @@ def _word(lang: str, field: str, value: str) -> str:
     from gradguard.report._i18n import catalog
 
     return catalog(lang).get(f"{field}_{value}", value)
+
+
+def _action(r: Any, lang: str) -> str:
+    """What the guard did at a step, in ``lang``; a rollback names the step it restored."""
+    restored = r.extra.get("restored_step") if r.action == "rollback" else None
+    if isinstance(restored, int) and not isinstance(restored, bool):
+        return t(lang, "action_rollback_to", step=restored)
+    return _word(lang, "action", r.action)
 
 
 def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
@@ -790,13 +798,13 @@ def build_report(
     sgd: Mapping[str, Sequence[float]] | None = None,
     plots_dir: str | os.PathLike[str] | None = None,
     plot_format: str = "png",
-    lesson: bool = True,
+    lesson: bool = False,
 ) -> str:
     """Return the report as one self-contained HTML document.
 
     With a guard log the report leads with the run (one section per run in the log):
     the counts, the loss and norm timeline, the per-layer heat map when recorded and a
-    table of every step the guard acted on; the lesson follows unless ``lesson=False``.
+    table of every step the guard acted on, and nothing else unless ``lesson=True``.
 
     Args:
       source: a remedy results folder, its ``summary.csv``, a JSONL guard log, a
@@ -812,7 +820,7 @@ def build_report(
         loss ``L = ½(h_T − y)²`` (no remedy, the seed's clipping, a lower η).
       plots_dir: also save every figure there as a file (``explosion.svg``, …).
       plot_format: ``"png"`` or ``"svg"`` for ``plots_dir``.
-      lesson: include the seed's lesson after a log's runs (always shown without a log).
+      lesson: add the seed's lesson after a log's runs (always shown without a log).
 
     Raises:
       InputError: a bad parameter or language.
@@ -837,7 +845,7 @@ def _build(
     sgd: Mapping[str, Sequence[float]] | None,
     plots_dir: str | os.PathLike[str] | None,
     plot_format: str,
-    lesson: bool = True,
+    lesson: bool = False,
 ) -> str:
     d = lesson_data(w, h0, T, eta, c, lang)
     default_sgd = sgd is None

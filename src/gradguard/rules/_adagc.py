@@ -107,7 +107,10 @@ class AdaGCRule(Rule):
         self.gamma = None if state["gamma"] is None else float(state["gamma"])
 
     def describe(self) -> str:
-        return f"adagc λ_rel={self.ratio:g} β={self.beta:g} warmup={self.warmup_steps}"
+        return (
+            f"adagc λ_rel={self.ratio:g} β={self.beta:g} warmup={self.warmup_steps} "
+            f"at c={self.max_norm:g}"
+        )
 
     @classmethod
     def for_replay(cls, options: ReplayOptions) -> AdaGCRule:

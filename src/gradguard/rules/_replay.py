@@ -33,10 +33,15 @@ __all__ = [
 class ReplayOptions:
     """The parameters ``gradguard replay`` builds its rules from (its command-line options).
 
+    The defaults are those of the rules' clippers and of the guard: replaying a run
+    trained with ``ZClip()`` replays ``ZClip()``, its cap and its warm-up clipping
+    included.
+
     Attributes:
       max_norm: the fixed threshold ``c`` (and AdaGC's warm-up threshold).
       percentile, history: AutoClip's percentile and history length.
       alpha, z_thresh, warmup: ZClip's EMA smoothing, z-score threshold and warm-up.
+      zclip_cap: ZClip's cap, its ``max_grad_norm`` (``None``: no cap).
       window, k: the spike rules' window and width.
     """
 
@@ -48,6 +53,7 @@ class ReplayOptions:
     warmup: int = 25
     window: int = 128
     k: float = 6.0
+    zclip_cap: float | None = 1.0
 
 
 def replay_rules(options: ReplayOptions) -> dict[str, Rule]:

@@ -216,7 +216,7 @@ class MedianMadRule(_WindowRule):
 
     def describe(self) -> str:
         floor = f", ≥ {self.min_ratio:g}×median" if self.min_ratio else ""
-        return f"median+{self.k:g}·MAD{floor} window={self.window}"
+        return f"median+{self.k:g}·MAD{floor} window={self.window} min_history={self.min_history}"
 
 
 class MeanStdRule(_WindowRule):
@@ -235,4 +235,4 @@ class MeanStdRule(_WindowRule):
         return mean + self.k * max(std, 1e-3 * abs(mean), 1e-12)
 
     def describe(self) -> str:
-        return f"mean+{self.k:g}σ window={self.window}"
+        return f"mean+{self.k:g}σ window={self.window} min_history={self.min_history}"

@@ -7,6 +7,8 @@ Mitigation for LLM Pre-Training", 2025 (reference implementation ``zclip`` 1.0.0
 from __future__ import annotations
 
 import math
+import statistics
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from gradguard.errors import InputError
@@ -126,6 +128,11 @@ class EmaZScoreRule(Rule):
     it: one huge finite norm in the warm-up would otherwise set the threshold for the
     rest of the run.
 
+    When the cap clips most of the warm-up's norms (more than half), the model's natural
+    norms lie above it and ZClip acts as a fixed threshold at the cap; with
+    :attr:`note_cap` set (:class:`gradguard.torch.ZClip` sets it) the rule says so once,
+    as a ``UserWarning``, when the warm-up ends.
+
     Args:
       alpha: EMA smoothing ``α`` in (0, 1).
       z_thresh: z-score threshold ``z_t`` > 0.
@@ -158,6 +165,12 @@ class EmaZScoreRule(Rule):
         self.buffer: list[float] = []
         self.mean: float | None = None
         self.var: float | None = None
+        # For the note on a cap that binds (not part of the state: a note, not a decision):
+        # how many of the warm-up's norms the cap clipped, and the norms as measured.
+        self.capped = 0
+        self._warm_norms: list[float] = []
+        #: Say once when the cap clipped most of the warm-up's norms.
+        self.note_cap = False
 
     def _z(self, x: float) -> tuple[float | None, float | None]:
         """``(threshold, clip_to)`` of the z-score test after warm-up (``None``: none)."""
@@ -184,11 +197,15 @@ class EmaZScoreRule(Rule):
             seen = x if self.max_norm is None or not x > self.max_norm else self.max_norm
             if finite(seen):
                 self.buffer.append(float(seen))
+                self.capped += seen != x
+                if self.note_cap:
+                    self._warm_norms.append(float(x))
                 if len(self.buffer) >= self.warmup_steps:
                     n = len(self.buffer)
                     self.mean = fold(self.buffer) / n
                     self.var = fold((b - self.mean) * (b - self.mean) for b in self.buffer) / n
                     self.buffer = []
+                    self._warmed_up()
             return
         if not finite(x):
             return
@@ -198,6 +215,25 @@ class EmaZScoreRule(Rule):
         self.var = self.alpha * self.var + (1 - self.alpha) * (used - self.mean) * (
             used - self.mean
         )
+
+    def _warmed_up(self) -> None:
+        """Say once if the cap clipped most of the warm-up's norms (see the class)."""
+        capped, self.capped = self.capped, 0
+        norms, self._warm_norms = self._warm_norms, []
+        if not self.note_cap or self.max_norm is None or 2 * capped <= self.warmup_steps:
+            return
+        from gradguard._catalog import default_lang, load_catalog
+
+        self.note_cap = False  # once
+        median = statistics.median(norms) if norms else math.nan
+        message = load_catalog(default_lang()).get(
+            "guard.zclip_cap_binds",
+            capped=capped,
+            warmup=self.warmup_steps,
+            cap=f"{self.max_norm:g}",
+            median=f"{median:.3g}",
+        )
+        warnings.warn(message, UserWarning, stacklevel=2)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -223,9 +259,10 @@ class EmaZScoreRule(Rule):
         self.var = None if state["var"] is None else float(state["var"])
 
     def describe(self) -> str:
-        cap = "" if self.max_norm is None else f" cap={self.max_norm:g}"
+        cap = " no cap" if self.max_norm is None else f" cap={self.max_norm:g}"
         return f"zclip α={self.alpha:g} z={self.z_thresh:g} warmup={self.warmup_steps}{cap}"
 
     @classmethod
     def for_replay(cls, options: ReplayOptions) -> EmaZScoreRule:
-        return cls(options.alpha, options.z_thresh, options.warmup)
+        # ZClip()'s own defaults: its cap (max_grad_norm=1.0) unless the options say otherwise.
+        return cls(options.alpha, options.z_thresh, options.warmup, max_norm=options.zclip_cap)

@@ -328,6 +328,12 @@ class ZClip(_RuleClipper):
     for the rest of the run. Non-finite norms, and the norms of steps the guard skipped,
     never reach the statistics.
 
+    When the cap clips more than half of the warm-up's norms, the model's natural norms
+    lie above ``max_grad_norm`` and ZClip clips every step like a fixed threshold: a
+    ``UserWarning`` says so once, at the end of the warm-up, with the warm-up's median
+    norm (raise the cap above it, or pass ``None``). With ``sync=False`` the warm-up's
+    norms stay on the device and no such note is given.
+
     Args:
       alpha: EMA smoothing α (default 0.97).
       z_thresh: z-score threshold (default 2.5).
@@ -352,6 +358,7 @@ class ZClip(_RuleClipper):
             self.rule = EmaZScoreRule(alpha, z_thresh, warmup_steps, max_norm=max_grad_norm)
         except InputError as err:
             raise (err.renamed("max_grad_norm") if err.argument == "max_norm" else err) from None
+        self.rule.note_cap = True  # a cap that clips most warm-up norms is said once
         self.norm_type = check_norm_type(norm_type)
 
     @property
