@@ -53,12 +53,24 @@ def test_smoke_every_arm(bench, capsys):
                 assert "not yet available" in cells[1]
                 continue
             nan_cell = cells[6]  # held-out loss after the injected NaN
-            if name == "none":
-                assert nan_cell == "nan×1"  # the optimizer alone: the model is lost
+            if name in ("none", "recipe"):
+                assert nan_cell == "nan×1"  # no guard: the NaN destroys the model
+                assert cells[3] == "0.0"  # (and no step is withheld)
             else:
                 assert math.isfinite(float(nan_cell)), (workload, name, nan_cell)
                 assert cells[3] == "1.0"  # one step lost: the NaN step, skipped
             assert float(cells[-1]) > 0 and re.fullmatch(r"[\d.]+", cells[-2])
+
+
+def test_none_does_not_clip_and_recipe_does(bench):
+    # A 10^4× loss: unclipped SGD takes a 10^4× step; the recipe clips it to c.
+    mlp = bench.ALL_WORKLOADS["mlp"]
+    arms = bench.arms()
+    none = bench.run_arm(mlp, arms["none"], 0, 30, ("loss1e4",))
+    recipe = bench.run_arm(mlp, arms["recipe"], 0, 30, ("loss1e4",))
+    guarded = bench.run_arm(mlp, arms["fixed"], 0, 30, ("loss1e4",))
+    assert recipe.faults["loss1e4"] == pytest.approx(guarded.faults["loss1e4"], rel=1e-6)
+    assert not none.faults["loss1e4"] < 2 * recipe.faults["loss1e4"]  # wrecked (or NaN)
 
 
 def test_loss_spikes_and_steps_lost_counting(bench):
