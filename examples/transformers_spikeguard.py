@@ -46,23 +46,44 @@ class Counting(torch.utils.data.Dataset):
 
 
 class PoisonGradients(TrainerCallback):
-    """Put a NaN into one gradient before the optimizer steps in ``at`` (``global_step``).
-
-    Listed before the guard's callback, so it runs first in ``on_pre_optimizer_step``.
+    """Put ``value`` into one entry of one gradient during the backward passes of the
+    optimizer steps in ``at`` (``global_step``): a fault where faults happen, before the
+    Trainer or the guard see the gradients.
 
     Args:
       at: the steps to poison.
-      rank: poison on this process only (after DDP's all-reduce); ``None``: every process.
+      rank: poison on this process only (before DDP's all-reduce, which then carries it
+        to every process); ``None``: every process.
+      value: what to put there (NaN, inf, or a huge finite number).
     """
 
-    def __init__(self, at: set[int], rank: int | None = None) -> None:
+    def __init__(self, at: set[int], rank: int | None = None, value: float = float("nan")):
         self.at = set(at)
         self.rank = rank
+        self.value = value
+        self.armed = False
+        self.hook = None
 
-    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        if state.global_step in self.at and self.rank in (None, args.process_index):
-            p = next(model.parameters())
-            p.grad.view(-1)[0] = float("nan")
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if self.hook is None:
+            # The first parameter's gradient, as its backward computes it (the embedding).
+            self.hook = next(model.parameters()).register_hook(self._poison)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.armed = state.global_step in self.at and self.rank in (None, args.process_index)
+
+    def _poison(self, grad: torch.Tensor) -> torch.Tensor:
+        if not self.armed:
+            return grad
+        self.armed = False  # one micro-batch's gradient per poisoned step
+        grad = grad.clone()
+        grad.view(-1)[0] = self.value
+        return grad
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.hook is not None:
+            self.hook.remove()
+            self.hook = None
 
 
 def training_args(out: Path, **overrides) -> TrainingArguments:

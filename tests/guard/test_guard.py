@@ -619,3 +619,26 @@ def test_a_resumed_guard_still_names_the_step_its_last_rollback_went_back_to():
             loss = _forward_backward(model, opt, step)
             model.head.weight.grad[0, 0] = math.nan
             resumed.step(loss)
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_a_rollback_record_keeps_the_lr_of_its_step(sync):
+    """The record of a rollback step says the LR the loop set for that step, not the one
+    the rollback restored (the snapshot's, an older point of the schedule)."""
+    torch.manual_seed(0)
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2, fused=not sync)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1 + s))  # a new LR each step
+    guard = SpikeGuard(
+        model, opt, scheduler=sched, rollback_after=2, snapshot_every=3, spike_rule=None, sync=sync
+    )
+    seen, records = [], []
+    guard.hooks.append(records.append)
+    for step in range(9):
+        seen.append(opt.param_groups[0]["lr"])
+        guard.step(_forward_backward(model, opt, step, "nan" if step in (7, 8) else None))
+        sched.step()
+    guard.close()
+    assert [r.action for r in records][7:] == ["skip", "rollback"]
+    assert [r.lr for r in records] == seen  # 1e-2 / (1 + step), the rollback's too
+    assert opt.param_groups[0]["lr"] != seen[8]  # the rollback did restore an older LR

@@ -90,21 +90,27 @@ def hf_ddp(out: Path) -> dict:
 
     norms: list[list[float]] = []
 
-    class Norm(TrainerCallback):  # runs before the guard's hook: torch's norm of the grads
+    # The guard decides in the Trainer's norm call, before on_pre_optimizer_step: there the
+    # gradients are as the guard left them (clipped), so torch's norm of them is the
+    # guard's post-clip norm.
+    class Norm(TrainerCallback):  # torch's norm of this rank's (clipped) gradients
         def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
             grads = [p.grad for p in model.parameters() if p.grad is not None]
             norms.append([float(torch.nn.utils.get_total_norm(grads))])
 
     class Watch(TrainerCallback):  # runs after the guard's hook: reads its decision
         def on_pre_optimizer_step(self, args, state, control, **kwargs):
-            actions.append(cb.last_record.action)
-            norms[-1].append(cb.last_record.grad_norm)
+            record = cb.last_record
+            actions.append(record.action)
+            clipped = record.grad_norm_clipped
+            norms[-1].append(record.grad_norm if clipped is None else clipped)
 
     model = ex.make_model()
     trainer = Trainer(
         model=model,
         args=ex.training_args(tmp, max_steps=8, ddp_backend="gloo", logging_steps=4),
         train_dataset=ex.Counting(n=256),
+        # A NaN in rank 0's backward: DDP's all-reduce carries it to every rank.
         callbacks=[ex.PoisonGradients({3}, rank=0), Norm(), cb, Watch()],
     )
     trainer.train()

@@ -68,3 +68,53 @@ def test_bad_input():
 def test_example_runs(tmp_path, capsys):
     assert ex.main(tmp_path) == 0
     assert "skipped [5, 12]" in capsys.readouterr().out
+
+
+def _scheduled_run(guarded: bool, poison=(), steps=12):
+    """A loop whose LR scheduler is built on accelerate's wrapper and prepared (as the
+    Trainer and accelerate's examples build it), stepped after every optimizer step."""
+    import warnings
+
+    accelerator = accelerate.Accelerator(cpu=True)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, ex.make_loader())
+    scheduler = accelerator.prepare(torch.optim.lr_scheduler.StepLR(optimizer, 3, gamma=0.5))
+    guard = spike_guard(accelerator, model, optimizer, clipper=1.0) if guarded else None
+    lrs = []
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")  # (accelerate hides the scheduler's warnings)
+        for step, (x, y) in zip(range(steps), loader, strict=False):
+            loss = torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
+            accelerator.backward(loss)
+            if step in poison:
+                next(model.parameters()).grad.view(-1)[0] = float("nan")
+            if guard is not None:
+                guard.step(loss)
+            else:
+                accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+            scheduler.step()  # unconditionally: a withheld step is a skipped one for it
+            lrs.append(optimizer.param_groups[0]["lr"])
+            optimizer.zero_grad()
+    return model, lrs, [str(w.message) for w in seen]
+
+
+def test_no_scheduler_order_warning_and_the_schedule_counts_taken_steps():
+    """The guard steps accelerate's wrapper: torch's "lr_scheduler.step() before
+    optimizer.step()" warning never fires in a clean guarded run (it did when only the
+    optimizer inside the wrapper was stepped), the result is the unguarded run's bit for
+    bit, and a withheld step does not advance a prepared scheduler."""
+    plain, plain_lrs, plain_warned = _scheduled_run(guarded=False)
+    guarded, lrs, warned = _scheduled_run(guarded=True)
+    assert not [w for w in warned if "lr_scheduler.step()" in w], warned
+    assert not [w for w in plain_warned if "lr_scheduler.step()" in w]
+    assert lrs == plain_lrs
+    for p, q in zip(plain.parameters(), guarded.parameters(), strict=True):
+        assert torch.equal(p, q)
+    _, faulty_lrs, warned = _scheduled_run(guarded=True, poison={1, 4})
+    assert not [w for w in warned if "lr_scheduler.step()" in w]
+    # StepLR(3, ½) over the taken steps: steps 1 and 4 withheld, so the halvings come later.
+    taken = [sum(1 for s in range(i + 1) if s not in (1, 4)) for i in range(12)]
+    assert faulty_lrs == [1e-2 * 0.5 ** (t // 3) for t in taken]

@@ -7,6 +7,7 @@ NaN gradients put in by a callback that runs just before the guard's.
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -40,10 +41,19 @@ class StateRecorder(TrainerCallback):
         self.after.append(state_of(model, optimizer.optimizer))
 
 
-def train(tmp_path, *, poison=(), guard=True, guard_options=None, callbacks=(), **overrides):
+def train(
+    tmp_path,
+    *,
+    poison=(),
+    value=float("nan"),
+    guard=True,
+    guard_options=None,
+    callbacks=(),
+    **overrides,
+):
     """Train the example's GPT-2; return (model, callback, records, recorder, trainer)."""
     rec = StateRecorder()
-    callbacks = [rec, ex.PoisonGradients(set(poison)), *callbacks]
+    callbacks = [rec, ex.PoisonGradients(set(poison), value=value), *callbacks]
     cb = None
     if guard:
         options = {"clipper": NormClipper(1.0), "spike_rule": None, "log": tmp_path / "run.jsonl"}
@@ -250,3 +260,44 @@ def test_fsdp_and_deepspeed_are_refused_at_train_start():
         setattr(args, name, value)
         with pytest.raises(InputError, match=rf"TrainingArguments\({name}=\.\.\.\) must be unset"):
             SpikeGuardCallback(clipper=1.0).on_train_begin(args, None, None)
+
+
+def _fault(record) -> dict:
+    """What a record says of a fault: the norm, max |g|, how many tensors, which layers."""
+    layers = {k for k, v in (record.layer_norms or {}).items() if not math.isfinite(v)}
+    return {  # (as text: NaN equals NaN)
+        "grad_norm": repr(record.grad_norm),
+        "max_abs": repr(record.max_abs),
+        "nonfinite_count": record.nonfinite_count,
+        "layers": layers,
+        "kind": record.kind,
+        "action": record.action,
+        "flagged_by": record.flagged_by,
+    }
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+def test_a_fault_is_recorded_as_the_plain_loop_records_it(tmp_path, value):
+    """One inf (or NaN) entry in one tensor: the HF record is the plain loop's — not the NaN
+    in every tensor that the Trainer's own norm call (``clip_grad_norm_(params, inf)``)
+    would have made of it."""
+    from gradguard.torch import SpikeGuard
+
+    options = {"layer_norms_every": 1}
+    records = train(tmp_path, poison=(3,), value=value, guard_options=options)[2]
+    hf = records[3]
+    model = ex.make_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    guard = SpikeGuard(model, opt, clipper=NormClipper(1.0), spike_rule=None, **options)
+    data = ex.Counting()
+    for step in range(4):
+        opt.zero_grad()
+        batch = torch.stack([data[8 * step + i]["input_ids"] for i in range(8)])
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        if step == 3:
+            next(model.parameters()).grad.view(-1)[0] = value
+        plain = guard.step(loss)
+    assert _fault(hf) == _fault(plain)
+    assert _fault(hf)["nonfinite_count"] == 1 and _fault(hf)["layers"] == {"transformer.wte"}
+    assert _fault(hf)["grad_norm"] == repr(value) and hf.action == "skip"

@@ -22,8 +22,13 @@ $ pip install 'gradguard[accelerate]'
 
 ``guard.step`` is the hand-written loop's :meth:`gradguard.torch.SpikeGuard.step`: it
 unscales fp16 gradients with the accelerator's scaler, measures them (reduced over all
-processes), decides, clips and steps the optimizer accelerate wraps — or withholds the
-step, leaving parameters and optimizer state bitwise unchanged.
+processes), decides, clips and steps accelerate's wrapper (``optimizer.step()``, which
+steps the optimizer inside it) — or withholds the step, leaving parameters and optimizer
+state bitwise unchanged, and marks the wrapper's step as skipped, as accelerate does for
+an fp16 overflow, so a scheduler passed through ``accelerator.prepare`` does not advance
+either. Stepping the wrapper is what an LR scheduler built on it watches (torch warns
+"Detected call of ``lr_scheduler.step()`` before ``optimizer.step()``" when only the
+optimizer inside was stepped).
 
 Under FSDP2 the gradients are ``DTensor`` shards: ``accelerator.clip_grad_norm_``
 returns a ``DTensor``, and a norm of the local shards is one rank's share. The guard's
@@ -39,7 +44,9 @@ from typing import Any
 import torch
 
 from gradguard.errors import InputError
+from gradguard.records import StepRecord
 from gradguard.torch import Clipper, SpikeGuard, grad_stats
+from gradguard.torch._effects import step_through
 
 try:
     from accelerate import Accelerator
@@ -107,7 +114,7 @@ def spike_guard(
     _check_accelerator(accelerator)
     inner = getattr(optimizer, "optimizer", optimizer)
     scaler = accelerator.scaler
-    return SpikeGuard(
+    guard = SpikeGuard(
         accelerator.unwrap_model(model),
         inner,
         scheduler=scheduler,
@@ -115,6 +122,16 @@ def spike_guard(
         clipper=clipper,
         **options,
     )
+    if inner is not optimizer:  # accelerate's AcceleratedOptimizer around it
+        step_through(inner, optimizer)
+
+        def mark(record: StepRecord) -> None:
+            # accelerate's flag for a step the fp16 scaler skipped: a prepared scheduler
+            # (AcceleratedScheduler) then leaves its step alone.
+            optimizer._is_overflow = record.action != "step"
+
+        guard.hooks.append(mark)
+    return guard
 
 
 def grad_norm(model: torch.nn.Module, norm_type: float = 2.0) -> float:

@@ -22,10 +22,18 @@ The hooks it relies on, in the ``Trainer``'s order for one optimizer step (trans
 2. the backward passes; under DDP the gradients are all-reduced on the last micro-batch.
 3. ``max_grad_norm`` clipping — which must be off (``max_grad_norm=0``): the Trainer clips
    before any callback sees the gradients, so the guard would measure clipped gradients
-   and they would be clipped twice. (With it off the Trainer still measures the norm it
-   logs, and under fp16 unscales the gradients while doing so.)
-4. ``on_pre_optimizer_step``: :meth:`gradguard.torch.SpikeGuard.decide` measures (reduced
-   over all ranks), classifies, clips and records — one decision per optimizer step.
+   and they would be clipped twice. With it off the Trainer still measures the norm it
+   logs, by ``accelerator.clip_grad_norm_(model.parameters(), inf)`` — which multiplies
+   every gradient by ``inf / inf = NaN`` when the norm is not finite, so that one inf
+   entry would reach the guard as NaN in every tensor. While the callback trains, that
+   call on the guarded model's parameters is the guard's instead: under fp16 the
+   accelerator unscales the gradients as it would have, then
+   :meth:`gradguard.torch.SpikeGuard.decide` measures the untouched gradients (reduced
+   over all ranks), classifies, clips and records — one decision per optimizer step —
+   and the Trainer logs the pre-clip norm it returns. An HF record of a fault is then
+   the plain loop's: ``inf``, one non-finite tensor, the layer it is in.
+4. ``on_pre_optimizer_step``: the decision is handed to the gate (a Trainer that never
+   measures the norm — a subclass that overrides it — is decided here).
 5. ``optimizer.step()`` on accelerate's ``AcceleratedOptimizer``: a gate lets it through
    when the decision was ``"step"`` and withholds it otherwise (parameters and optimizer
    state bitwise unchanged) and then reports the step as skipped, as accelerate does for
@@ -42,6 +50,7 @@ The hooks it relies on, in the ``Trainer``'s order for one optimizer step (trans
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -65,6 +74,45 @@ __all__ = ["STATE_KEY", "SpikeGuardCallback"]
 
 #: Where the guard's state lives in ``TrainerState.stateful_callbacks``.
 STATE_KEY = "gradguard"
+
+#: The callbacks training now, by the ``id`` of their model's first parameter: the
+#: accelerator's norm call on those parameters is the guard's (see the module's text).
+_TRAINING: dict[int, SpikeGuardCallback] = {}
+
+
+def _first_param(model: Any) -> int | None:
+    return next((id(p) for p in model.parameters()), None)
+
+
+def _install_norm_call() -> None:
+    """Put the guard in front of ``Accelerator.clip_grad_norm_`` (once per process).
+
+    The wrapper acts only on a call with ``max_norm = inf`` (the Trainer's measuring call)
+    over the parameters of a model a :class:`SpikeGuardCallback` is training; every other
+    call — another model's, a finite ``max_norm`` — is accelerate's own.
+    """
+    from accelerate import Accelerator
+
+    inner = Accelerator.clip_grad_norm_
+    if getattr(inner, "_gradguard", False):
+        return
+
+    def clip_grad_norm_(
+        self: Any, parameters: Iterable[Any], max_norm: float, norm_type: float = 2
+    ) -> Any:
+        params = list(parameters)
+        cb = _TRAINING.get(id(params[0])) if params else None
+        if cb is None or max_norm != math.inf or cb._pending is not None:
+            return inner(self, params, max_norm, norm_type)
+        self.unscale_gradients()  # under fp16, as accelerate's own call would
+        record = cb._decide()
+        cb._pending = record
+        return record.grad_norm
+
+    clip_grad_norm_._gradguard = True  # type: ignore[attr-defined]
+    clip_grad_norm_.__wrapped__ = inner  # type: ignore[attr-defined]
+    clip_grad_norm_.__doc__ = inner.__doc__
+    Accelerator.clip_grad_norm_ = clip_grad_norm_  # type: ignore[method-assign]
 
 
 class SpikeGuardCallback(TrainerCallback):
@@ -101,6 +149,9 @@ class SpikeGuardCallback(TrainerCallback):
         self._hook: Any = None
         self._losses: list[torch.Tensor] = []
         self._loss_is_share = False
+        #: This step's record, when the guard decided in the Trainer's norm call.
+        self._pending: StepRecord | None = None
+        self._key: int | None = None
 
     # -- train start: check, build, restore, gate -----------------------------------
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -148,6 +199,11 @@ class SpikeGuardCallback(TrainerCallback):
         self._remove()
         self._gate = StepGate(optimizer, on_withheld=self._on_withheld, on_allowed=self._on_allowed)
         self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
+        self._pending = None
+        self._key = _first_param(model)
+        if self._key is not None:
+            _install_norm_call()
+            _TRAINING[self._key] = self
 
     def _keep_loss(self, module: Any, args: Any, kwargs: Any, output: Any) -> None:
         loss = getattr(output, "loss", None)
@@ -177,16 +233,22 @@ class SpikeGuardCallback(TrainerCallback):
         return self._gate
 
     # -- every optimizer step --------------------------------------------------------
-    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Decide this step; the gate on the optimizer applies the decision."""
-        gate = self._built_gate()
+    def _decide(self) -> StepRecord:
+        """Measure, classify, clip and record this step (the guard's :meth:`decide`)."""
         assert self.guard is not None
         losses, self._losses = self._losses, []
         loss = None
         if losses:
             total = torch.stack(losses).sum()
             loss = total if self._loss_is_share else total / len(losses)
-        record = self.guard.decide(loss)
+        return self.guard.decide(loss)
+
+    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Hand this step's decision to the gate on the optimizer (deciding it if not yet)."""
+        gate = self._built_gate()
+        record, self._pending = self._pending, None
+        if record is None:  # the Trainer did not measure the norm: decide here
+            record = self._decide()
         self.last_record = record
         take = record.action == "step"
         gate.allow = take
@@ -226,6 +288,9 @@ class SpikeGuardCallback(TrainerCallback):
 
     # -- the end -------------------------------------------------------------------
     def _remove(self) -> None:
+        if self._key is not None and _TRAINING.get(self._key) is self:
+            del _TRAINING[self._key]
+        self._key = None
         if self._gate is not None:
             self._gate.remove()
             self._gate = None

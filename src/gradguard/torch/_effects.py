@@ -14,7 +14,9 @@ once, for the guard's two modes and for every trainer integration:
 - :func:`step_on_device` — the sync-free form of both: the verdict reaches the
   optimizer through ``found_inf``, the route ``GradScaler`` uses, so a fused optimizer
   skips on the device with no host sync;
-- :func:`scale_grads_` — multiply the gradients by a clip coefficient.
+- :func:`scale_grads_` — multiply the gradients by a clip coefficient;
+- :func:`step_through` — step an optimizer through the wrapper a library put around it
+  (accelerate's ``AcceleratedOptimizer``), so that what watches the wrapper sees the step.
 
 Why keep the scale on a withheld step: ``scaler.update()`` with no argument counts every
 step without inf towards growing the scale (``growth_interval`` of them double it), so
@@ -29,12 +31,34 @@ next to skipping and rolling back: the guard calls it with the decided step.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import torch
 from torch import Tensor
 
 __all__: list[str] = []  # internal: the guard and the trainer integrations use these
+
+#: optimizer → the wrapper whose ``step()`` steps it (:func:`step_through`).
+_OUTER: weakref.WeakKeyDictionary[torch.optim.Optimizer, Any] = weakref.WeakKeyDictionary()
+
+
+def step_through(optimizer: torch.optim.Optimizer, outer: Any) -> None:
+    """Step ``optimizer`` by calling ``outer.step()`` from now on, wherever a step is taken.
+
+    For a wrapper that steps the optimizer itself and, under AMP, calls the grad scaler's
+    ``step`` and ``update`` itself — accelerate's ``AcceleratedOptimizer``. Stepping the
+    wrapper, not the optimizer inside it, is what an LR scheduler built on the wrapper
+    watches: torch's scheduler marks the wrapper's ``step`` and warns "Detected call of
+    ``lr_scheduler.step()`` before ``optimizer.step()``" when only the inner one was
+    called. The guard still measures, skips (``found_inf``) and restores ``optimizer``.
+    """
+    _OUTER[optimizer] = outer
+
+
+def _step(optimizer: torch.optim.Optimizer) -> None:
+    """``optimizer.step()``, through its wrapper when it has one (:func:`step_through`)."""
+    _OUTER.get(optimizer, optimizer).step()
 
 
 def amp_enabled(scaler: Any) -> bool:
@@ -46,9 +70,13 @@ def take_step(optimizer: torch.optim.Optimizer, scaler: Any = None) -> None:
     """Step the optimizer (under AMP: ``scaler.step(optimizer)`` then ``scaler.update()``).
 
     Also what an ``amp_skip`` does: the scaler, having found inf/NaN, skips
-    ``optimizer.step()`` itself and lowers its scale.
+    ``optimizer.step()`` itself and lowers its scale. An optimizer with a wrapper
+    (:func:`step_through`) is stepped by the wrapper, which calls the scaler itself.
     """
-    if amp_enabled(scaler):
+    outer = _OUTER.get(optimizer)
+    if outer is not None:
+        outer.step()
+    elif amp_enabled(scaler):
         scaler.step(optimizer)
         scaler.update()
     else:
@@ -120,8 +148,7 @@ def step_on_device(
         tracker0 = scaler._growth_tracker.clone()
         # A fused optimizer reads found_inf on the device; for the others the scaler
         # itself reads it on the host (torch's own sync) and withholds step().
-        scaler.step(optimizer)
-        scaler.update()
+        take_step(optimizer, scaler)
         only_guard = ~take & ~amp
         scaler._scale.copy_(torch.where(only_guard.to(scale0.device), scale0, scaler._scale))
         scaler._growth_tracker.copy_(
@@ -131,11 +158,11 @@ def step_on_device(
     if fused:
         optimizer.found_inf = skip  # type: ignore[attr-defined]
         try:
-            optimizer.step()
+            _step(optimizer)
         finally:
             del optimizer.found_inf  # type: ignore[attr-defined]
     elif bool(take):  # the fallback's one host sync
-        optimizer.step()
+        _step(optimizer)
     return torch.full((), math.nan, dtype=torch.float64, device=take.device)
 
 

@@ -658,9 +658,8 @@ class SpikeGuard:
         if outcome == "skip":
             return self._emit(record_of("skip"), batch)
         if outcome == "rollback":
-            restored = self.rollback()
-            record = record_of("rollback")
-            record.extra["restored_step"] = restored
+            record = record_of("rollback")  # before restoring: the LR the loop set for it
+            record.extra["restored_step"] = self.rollback()
             return self._emit(record, batch)
 
         # Take the step (clean, or the "step" policy on a bad one).
