@@ -112,7 +112,7 @@ def _install_norm_call() -> None:
     clip_grad_norm_._gradguard = True  # type: ignore[attr-defined]
     clip_grad_norm_.__wrapped__ = inner  # type: ignore[attr-defined]
     clip_grad_norm_.__doc__ = inner.__doc__
-    Accelerator.clip_grad_norm_ = clip_grad_norm_  # type: ignore[method-assign]
+    Accelerator.clip_grad_norm_ = clip_grad_norm_
 
 
 class SpikeGuardCallback(TrainerCallback):
