@@ -25,8 +25,12 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
 
-def _open(browser: Any, url: str, viewport: dict[str, int] = DESKTOP) -> Any:
+def _open(
+    browser: Any, url: str, viewport: dict[str, int] = DESKTOP, init_script: str | None = None
+) -> Any:
     ctx = browser.new_context(viewport=viewport)
+    if init_script is not None:
+        ctx.add_init_script(init_script)
     pg = ctx.new_page()
     pg.errors = []
     pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
@@ -253,6 +257,49 @@ def test_matrix_controls_and_a_bad_matrix(app: Any) -> None:
     assert app.inner_html("#mx-product") != before
     logs = app.evaluate("[0.5, 1, 2].map((s) => GG.matrix.product(16, s, 40, 0).at(-1))")
     assert logs[0] < -5 and logs[2] > 5  # a product of 40 matrices vanishes or explodes
+
+
+_FIGURE_IDS = ("mx-rho-is", "mx-sigma-is", "mx-factor-is")
+
+
+def _figures(pg: Any) -> list[float]:
+    for i in _FIGURE_IDS:
+        pg.wait_for_function(f"document.getElementById('{i}').dataset.value !== undefined")
+    return [float(pg.get_attribute("#" + i, "data-value")) for i in _FIGURE_IDS]
+
+
+@pytest.mark.parametrize("init", ["scaled-orthogonal", "he"])
+def test_a_new_matrix_answers_at_once_and_its_figures_follow_from_the_worker(
+    browser: Any, page_file: Path, init: str
+) -> None:
+    # the control's own task computes no matrix: W, its spectrum and the norms are the
+    # worker's; without workers the page computes the same figures itself
+    pages = [
+        _open(browser, page_file.as_uri()),
+        _open(browser, page_file.as_uri(), init_script="delete window.Worker"),
+    ]
+    shown = []
+    for pg in pages:
+        pg.fill("#T-num", "60")
+        pg.check(f"#mx-init input[value={init}]")
+        _figures(pg)
+        pending = pg.evaluate(
+            """() => { const n = document.getElementById('mx-n');
+                 document.getElementById('mx-seed').value = 4242;
+                 n.value = 48; n.dispatchEvent(new Event('input', {bubbles: true}));
+                 return ['mx-rho-is', 'mx-sigma-is', 'mx-factor-is'].map(
+                   (i) => document.getElementById(i).dataset.pending === '1'); }"""
+        )
+        assert pending == ([True] * 3 if pg is pages[0] else [False] * 3)
+        shown.append(_figures(pg))
+        assert pg.locator("#mx-norms.stale, #mx-eig.stale").count() == 0
+        assert pg.locator("#mx-eig circle.eig").count() == 48
+    assert shown[0] == shown[1]
+    if init == "scaled-orthogonal":
+        assert shown[0] == pytest.approx([1.1, 1.1, 1.1], rel=1e-9)
+    for pg in pages:
+        assert pg.errors == []
+        pg.context.close()
 
 
 def test_the_gate_panel_shows_the_measured_factors(app: Any) -> None:

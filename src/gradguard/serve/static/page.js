@@ -380,48 +380,78 @@
   });
 
   // --------------------------------------------------------- matrix mode
-  const mx = { key: null, base: null, spec: null };
   const mxInit = () => document.querySelector("#mx-init input:checked").value;
   function setInit(value) { document.querySelector(`#mx-init input[value="${value}"]`).checked = true; }
   /**
-   * Eigenvalues and singular values (ml-matrix's dense decompositions: a quarter of a second
-   * for a new 64 × 64 W on a busy machine) are computed in a Web Worker made from the page's
-   * own scripts, so a control answers within a frame; the figures follow when ready. Kept
-   * per matrix. Without workers (or if one fails) they are computed here.
+   * A matrix's figures — W itself (a QR for an orthogonal Q), its eigenvalues and singular
+   * values (ml-matrix's dense decompositions) and the T − 1 backward steps ‖δ_t‖ — take about
+   * a tenth of a second for a new 64 × 64 W on a busy machine, six frames. So they are
+   * computed in a Web Worker made from the page's own scripts: a control answers within a
+   * frame (its value shown, the facts marked "…", the figures dimmed) and the figures follow
+   * when ready. One job runs at a time; while it runs only the newest request waits (a
+   * dragged slider does not queue every value it passed). Results are kept per matrix
+   * (spectrum) and per matrix and T (backward norms). Without workers, or if one fails,
+   * the same functions run here.
    */
-  const spectra = new Map();
-  let worker = null;
+  const mx = { spectra: new Map(), backs: new Map(), bases: new Map(), busy: null, wanted: null, worker: null };
+  /** The worker's job: W from (init, n, seed) or as typed; its spectrum; its backward norms. */
+  function mxCompute(job, bases) {
+    let W = job.W;
+    if (!W) {
+      W = bases.get(job.key);
+      if (!W) { W = GG.matrix.makeW(job.init, job.n, 1, job.seed); bases.set(job.key, W); if (bases.size > 16) bases.clear(); }
+    }
+    let spec = null;
+    if (job.spec) { try { spec = GG.matrix.spectrum(W); } catch (err) { spec = { rho: NaN, sigma: NaN, values: [] }; } }
+    return { key: job.key, T: job.T, spec, back: GG.matrix.backward(W, job.T) };
+  }
   function startWorker() {
     try {
       const texts = [...document.scripts].map((x) => x.textContent);
       const ml = texts.find((t) => t.includes(".mlMatrix={}")), mat = texts.find((t) => t.includes("GG.matrix = {"));
-      if (!ml || !mat || typeof Worker === "undefined") return null;
-      const src = ml + "\nself.GG = {};\n" + mat +
-        "\nonmessage = (e) => { let spec = null; try { spec = GG.matrix.spectrum(e.data.W); } catch (err) { spec = null; }" +
-        " postMessage({ key: e.data.key, spec }); };";
+      if (!ml || !mat || typeof Worker === "undefined") return false;
+      const src = ml + "\nself.GG = {};\n" + mat + "\nconst mxCompute = " + mxCompute.toString() +
+        ";\nconst bases = new Map();\nonmessage = (e) => postMessage(mxCompute(e.data, bases));";
       const w = new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
-      w.onmessage = (e) => {
-        spectra.set(e.data.key, e.data.spec || GG.matrix.spectrum(pendingW.get(e.data.key)));
-        pendingW.delete(e.data.key);
-        updateMatrix();
-      };
-      w.onerror = () => { worker = false; };
+      w.onmessage = (e) => { mxStore(e.data); mx.busy = null; mxNext(); updateMatrix(); };
+      w.onerror = () => { mx.worker = false; mx.busy = null; mx.wanted = null; updateMatrix(); };
       return w;
     } catch (e) {
       return false;
     }
   }
-  const pendingW = new Map();
-  /** The spectrum of W (kept under `key`), or null while the worker computes it. */
-  function spectrumOf(key, W) {
-    if (spectra.has(key)) return spectra.get(key);
-    if (worker === null) worker = startWorker();
-    if (!worker) { spectra.set(key, GG.matrix.spectrum(W)); return spectra.get(key); }
-    if (!pendingW.has(key)) { pendingW.set(key, W); worker.postMessage({ key, W }); }
-    if (spectra.size > 64) spectra.clear();
-    return null;
+  function mxStore(r) {
+    if (mx.spectra.size >= 64) mx.spectra.clear();
+    if (mx.backs.size >= 256) mx.backs.clear();
+    if (r.spec) mx.spectra.set(r.key, r.spec);
+    mx.backs.set(r.key + "/" + r.T, r.back);
   }
-  function matrixW() {
+  const mxDone = (job) => mx.backs.has(job.key + "/" + job.T) && mx.spectra.has(job.key);
+  function mxNext() {
+    const job = mx.wanted;
+    mx.wanted = null;
+    if (job && !mxDone(job)) {
+      job.spec = !mx.spectra.has(job.key);
+      mx.busy = job;
+      mx.worker.postMessage(job);
+    }
+  }
+  /** The spectrum and backward norms of the matrix `job` names, or nulls while the worker computes them. */
+  function figuresOf(job) {
+    if (!mxDone(job)) {
+      if (mx.worker === null) mx.worker = startWorker();
+      if (mx.worker) {
+        mx.wanted = job;
+        if (mx.busy === null) mxNext();
+      } else {
+        job.spec = !mx.spectra.has(job.key);
+        mxStore(mxCompute(job, mx.bases));
+      }
+    }
+    return { spec: mx.spectra.get(job.key) || null, back: mx.backs.get(job.key + "/" + job.T) || null };
+  }
+  /** The matrix the controls name, and its figures (null while computed); null for a bad typed matrix. */
+  function matrixNow(T) {
     const init = mxInit(), n = Number($("mx-n").value), rho = Number($("mx-rho").value);
     const seed = Math.max(0, Math.floor(Number($("mx-seed").value) || 0));
     $("mx-rho").disabled = init !== "scaled-orthogonal";
@@ -429,47 +459,42 @@
     $("mx-typed").disabled = init !== "typed";
     if (init === "typed") {
       const W = GG.matrix.parseMatrix($("mx-typed").value);
-      return W === null ? null : { W, spec: spectrumOf("typed/" + JSON.stringify(W), W) };
+      return W === null ? null : figuresOf({ key: "typed/" + JSON.stringify(W), W, T });
     }
-    // ρ·Q: Q and its spectrum once per (n, seed); ρ scales both
-    const key = `${init === "scaled-orthogonal" ? "orthogonal" : init}/${n}/${seed}`;
-    if (mx.key !== key) {
-      mx.key = key;
-      mx.base = GG.matrix.makeW(init === "scaled-orthogonal" ? "orthogonal" : init, n, 1, seed);
-    }
-    const spec = spectrumOf(key, mx.base);
-    if (init !== "scaled-orthogonal") return { W: mx.base, spec };
+    // ρ·Q: the figures of Q once per (n, seed, T); ρ scales them: ρ(ρQ) = ρ·ρ(Q), and
+    // (ρQᵀ)^k δ = ρ^k (Qᵀ)^k δ
+    const base = init === "scaled-orthogonal" ? "orthogonal" : init;
+    const f = figuresOf({ key: `${base}/${n}/${seed}`, init: base, n, seed, T });
+    if (init !== "scaled-orthogonal") return f;
+    const lr = Math.log10(rho);
     return {
-      rho,
-      W: mx.base.map((r) => r.map((x) => rho * x)),
-      spec: spec && { rho: rho * spec.rho, sigma: rho * spec.sigma, values: spec.values.map(([a, b]) => [rho * a, rho * b]) },
+      spec: f.spec && { rho: rho * f.spec.rho, sigma: rho * f.spec.sigma, values: f.spec.values.map(([a, b]) => [rho * a, rho * b]) },
+      back: f.back && { logs: f.back.logs.map((v, i) => v + (T - 1 - i) * lr), factor: rho * f.back.factor },
     };
   }
-  /** ‖δ_t‖ for W; for ρ·Q from Q's, cached: (ρQᵀ)^k δ = ρ^k (Qᵀ)^k δ. */
-  function backwardOf(m, T) {
-    if (!m.rho) return GG.matrix.backward(m.W, T);
-    const key = mx.key + "/" + T;
-    if (mx.bkey !== key) { mx.bkey = key; mx.back = GG.matrix.backward(mx.base, T); }
-    const lr = Math.log10(m.rho);
-    return { logs: mx.back.logs.map((v, i) => v + (T - 1 - i) * lr), factor: m.rho * mx.back.factor };
-  }
   const fmt6 = (x) => (Number.isFinite(x) ? String(+x.toPrecision(6)) : String(x));
+  /** A fact's text and its data-value, or "…" (data-pending) while its figure is computed. */
+  function fact(el, key, field, v) {
+    const ready = v !== null;
+    el.textContent = S(key, { [field]: ready ? fmt6(v) : "…" });
+    if (ready) { el.dataset.value = v; delete el.dataset.pending; } else { delete el.dataset.value; el.dataset.pending = "1"; }
+  }
   function updateMatrix() {
     text("mx-n-out", $("mx-n").value);
     text("mx-rho-out", $("mx-rho").value);
-    const m = matrixW();
+    const T = current ? current.p.T : 5;
+    const m = matrixNow(T);
     $("mx-error").hidden = m !== null;
     if (m === null) { text("mx-error", S("mx_bad_matrix")); return; }
-    const T = current ? current.p.T : 5;
-    const b = backwardOf(m, T);
-    const rhoEl = $("mx-rho-is"), sEl = $("mx-sigma-is"), fEl = $("mx-factor-is");
-    fEl.textContent = S("mx_factor_is", { factor: fmt6(b.factor) }); fEl.dataset.value = b.factor;
-    const spec = m.spec || { rho: NaN, sigma: NaN, values: [] }; // NaN: not computed yet
-    for (const [el, key, field, v] of [[rhoEl, "mx_rho_is", "rho", spec.rho], [sEl, "mx_sigma_is", "sigma", spec.sigma]]) {
-      el.textContent = S(key, { [field]: m.spec ? fmt6(v) : "…" });
-      if (m.spec) { el.dataset.value = v; delete el.dataset.pending; } else { delete el.dataset.value; el.dataset.pending = "1"; }
-    }
-    drawEigen(spec);
+    const { spec, back: b } = m;
+    fact($("mx-factor-is"), "mx_factor_is", "factor", b && b.factor);
+    fact($("mx-rho-is"), "mx_rho_is", "rho", spec && spec.rho);
+    fact($("mx-sigma-is"), "mx_sigma_is", "sigma", spec && spec.sigma);
+    // until the figures come, the last ones stay, dimmed
+    $("mx-eig").classList.toggle("stale", !spec);
+    $("mx-norms").classList.toggle("stale", !(spec && b));
+    if (spec) drawEigen(spec);
+    if (!(spec && b)) return;
     const stride = Math.max(1, Math.floor(T / 300));
     const pts = [], rhoPts = [], sigPts = [];
     for (let t = 1; t <= T; t += stride) {
