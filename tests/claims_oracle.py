@@ -34,12 +34,19 @@ FIXED_POINTS = [
     (F(0), F(1), 5, F(1, 100), F(5)),  # w = 0: gradient 0 for T > 1
     (F(2), F(1), 1, F(1, 100), F(5)),  # T = 1: |w| = 1.99 still above 1
     (F(1), F(1), 5, F(1, 100), F(5)),  # |w| = 1: linear; |g| = c exactly (not clipped)
-    (F(-1), F(1), 4, F(1, 100), F(5)),  # w = −1: alternating, pushed away from 0
+    (F(-1), F(1), 4, F(1, 100), F(5)),  # w = −1, T even: alternating, moved towards 0
+    (F(-1), F(1), 5, F(1, 100), F(5)),  # w = −1, T odd: pushed away, |w| 1 → 1.05 explodes
     (F(-3, 2), F(1), 5, F(1, 100), F(5)),  # negative w: the sign, not the step's size
     (F(1, 2), F(1), 5, F(1, 100), F(5)),  # peaks at T = 1 and 2 (a tie), never grows
     (F(9, 10), F(1), 9, F(1, 100), F(5)),  # peaks at T = 9 and 10
     (F(2), F(1), 5, F(3, 100), F(5)),  # the update changes the sign of w, |w| ≤ 1 after
     (F(2), F(1), 10, F(1, 100), F(5)),  # the update overshoots: |w| 2 → 49.2
+    (F(2), F(1), 5, F(1, 20), F(5)),  # 2 − 0.05·80 = −2: the same |w|, the sign flipped
+    (F(2), F(1), 5, F(1, 40), F(5)),  # 2 − 80/40 = 0: the update lands on w = 0
+    (F(2), F(1), 5, F(1, 80), F(5)),  # 2 − 80/80 = 1: linear growth after the update
+    (F(-3, 2), F(1), 2, F(7, 10), F(5)),  # w < 0 crosses 0: the step's size, never signed
+    (F(17, 20), F(1), 5, F(1, 100), F(5)),  # one peak, at T = 6, after the table's first row
+    (F(1, 4), F(1), 5, F(1, 100), F(5)),  # |w| < 1/2: largest at T = 1, never grows
 ]
 
 
@@ -123,7 +130,8 @@ def oracle(w: F, h0: F, T: int, eta: F, c: F, Ts: tuple[int, ...]) -> dict[str, 
         case = {-1: "crossed_smaller", 0: "crossed_same", 1: "crossed_larger"}[
             (abs(w_new) > a) - (abs(w_new) < a)
         ]
-    out["update"] = (case, {"w_new": w_new} if g else {"w": w})
+    # the step's size |η·g| (a sentence comparing it with |w| must not print a signed step)
+    out["update"] = (case, {"w_new": w_new, "step_abs": abs(eta * g)} if g else {"w": w})
     a_new = abs(w_new)
     if h0 != 0 and g != 0:
         if a > 1 and a_new > 1:

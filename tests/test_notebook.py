@@ -141,24 +141,26 @@ def test_truncated_bptt_section(executed: nbformat.NotebookNode) -> None:
 
 def test_its_sentences_at_the_edges_are_true(executed: nbformat.NotebookNode) -> None:
     # One cell prints the lesson's claims at the seed and at every edge (h0 = 0, w = 0,
-    # T = 1, |w| = 1, w < 0, a tie for the peak, a sign change, an overshoot), in English
-    # and Bengali: each block is checked against the oracle of tests/claims_oracle.py.
+    # T = 1, |w| = 1, w < 0, a tie for the peak, a sign change, an overshoot …: the fixed
+    # points of tests/claims_oracle.py, every one), in English and Bengali: each block is
+    # checked against the oracle.
     import re
     from fractions import Fraction
 
-    from .claims_oracle import check_text, oracle
+    from .claims_oracle import FIXED_POINTS, check_text, oracle
 
     (cell,) = [c for c in executed.cells if c.source.startswith("points = [")]
     out = "".join(o.text for o in cell.outputs if o.output_type == "stream")
     blocks = re.split(r"^== ", out, flags=re.MULTILINE)[1:]
-    assert len(blocks) == 12
-    checked = 0
+    checked, points = 0, []
     for block in blocks:
         head, _, body = block.partition("\n")
         m = re.fullmatch(r"w = (\S+), h_0 = (\S+), T = (\d+), η = (\S+)", head)
         assert m is not None, head
         w, h0, eta = Fraction(m[1]), Fraction(m[2]), Fraction(m[4])
+        points.append((w, h0, int(m[3]), eta, Fraction(5)))
         expected = oracle(w, h0, int(m[3]), eta, Fraction(5), (5, 10, 20, 50))
         for lang in ("en", "bn"):
             checked += len(list(check_text(body, expected, lang)))
-    assert checked >= 12 * 2 * 8
+    assert sorted(points) == sorted(FIXED_POINTS)
+    assert checked >= len(FIXED_POINTS) * 2 * 6

@@ -20,7 +20,15 @@ from hypothesis import strategies as st
 
 from gradguard.explain import languages, lesson, load_catalog, render_markdown, render_text
 
-from ..claims_oracle import EXPLORER_TOPICS, argmax, check_json, check_text, oracle
+from ..claims_oracle import (
+    EXPLORER_TOPICS,
+    FIXED_POINTS,
+    argmax,
+    cases,
+    check_json,
+    check_text,
+    oracle,
+)
 
 F = Fraction
 #: The degenerate and textbook points, drawn often.
@@ -65,6 +73,8 @@ CHECKED = {"claims": 0, "points": 0}
 @example(w=F(1), h0=F(1), T=5, eta=F(1, 100), c=F(5), Ts=(5,))  # |g| = 5 = c: not clipped
 @example(w=F(2), h0=F(1), T=5, eta=F(3, 100), c=F(5), Ts=(5,))  # 2 − 2.4 = −0.4: crossed
 @example(w=F(2), h0=F(1), T=5, eta=F(1, 10), c=F(5), Ts=(5,))  # 2 − 8 = −6: overshot
+@example(w=F(-3, 2), h0=F(1), T=2, eta=F(7, 10), c=F(5), Ts=(5,))  # −1.5 + 2.1: crossed
+@example(w=F(-3, 2), h0=F(1), T=2, eta=F(1), c=F(5), Ts=(5,))  # −1.5 + 3 = 1.5: same |w|
 def test_every_claim_is_true_in_every_medium_and_language(w, h0, T, eta, c, Ts):
     from gradguard.serve._server import explorer_state
 
@@ -91,6 +101,18 @@ def test_count_of_claims_checked():
     """Report the measure (``GRADGUARD_COUNT=1 pytest -s``): claims checked by the property."""
     if os.environ.get("GRADGUARD_COUNT"):
         print(f"\nclaims checked: {CHECKED['claims']} over {CHECKED['points']} parameter points")
+
+
+def test_the_fixed_points_reach_every_case_of_every_claim():
+    """The pages are checked at ``FIXED_POINTS``: together they state every sentence there is."""
+    reached = {
+        f"{topic}.{case}"
+        for point in FIXED_POINTS
+        for topic, (case, _) in oracle(*point, (5, 10, 20, 50)).items()
+    }
+    for lang in languages():
+        every = {f"{t}.{c}" for t, templates in cases(lang).items() for c in templates}
+        assert every - reached == set(), lang
 
 
 @pytest.mark.parametrize(
@@ -123,6 +145,9 @@ def test_the_seed_claim_ids_and_the_issue_examples():
     assert "1.99 ≤ 1" not in text and "|w| = 1.99 is still above 1" in text
     text = render_text(lesson(w="-1.5"))
     assert "overshot" not in text and "the cause is the gradient's sign" in text
+    for lang in languages():  # w < 0 crossing 0: the step compared with |w| is its size
+        text = render_text(lesson(w="-1.5", T=2, eta="0.7", lang=lang))
+        assert "|η·g| = 2.1" in text and "η·g = -2.1" not in text
     for lang in languages():  # w = ½: never "first grows", both T named
         text = render_text(lesson(w="0.5", lang=lang))
         assert load_catalog(lang)["peak.tie_at_once"] in text

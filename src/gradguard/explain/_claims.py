@@ -58,7 +58,7 @@ whole ``T ≥ 1``, see :func:`argmax_T`):
 
 **update** (one SGD step; always one; ``step = η·g``, ``w_new = w − step``,
 ``a_new = |w_new|``; ``update.none`` → ``w``, ``update.from_zero`` → ``grad = g, w_new``,
-every other case → ``a, a_new, step, w_new``):
+every other case → ``a, a_new, step, step_abs = |step|, w_new``):
 
 * ``update.none``: ``g = 0``
 * ``update.from_zero``: ``g ≠ 0`` and ``w = 0``
@@ -268,7 +268,8 @@ def claims(
     step = ef * g
     w_new = wf - step
     a_new = abs(w_new)
-    moved = {"a": j(a), "a_new": j(a_new), "step": j(step), "w_new": j(w_new)}
+    moved = {"a": j(a), "a_new": j(a_new), "step": j(step), "step_abs": j(abs(step))}
+    moved["w_new"] = j(w_new)
     if g == 0:
         out.append(Claim("update.none", {"w": j(wf)}))
     elif wf == 0:

@@ -396,7 +396,7 @@
     else if (peaks.length === 1) out.push({ id: "trend.vanishing_peak", values: { peak: peaks[0] } });
     else out.push({ id: "trend.vanishing_peak_tie", values: { peak: peaks[0], peak2: peaks[1] } });
     const step = mul(eta, g), wNew = sub(w, step), aNew = absQ(wNew);
-    const moved = { a: j(a), a_new: j(aNew), step: j(step), w_new: j(wNew) };
+    const moved = { a: j(a), a_new: j(aNew), step: j(step), step_abs: j(absQ(step)), w_new: j(wNew) };
     if (g.n === 0n) out.push({ id: "update.none", values: { w: j(w) } });
     else if (w.n === 0n) out.push({ id: "update.from_zero", values: { grad: j(g), w_new: j(wNew) } });
     else if (sign(g) !== sign(w)) out.push({ id: "update.away", values: moved });
