@@ -14,6 +14,7 @@ import pytest
 
 from gradguard.explain import format_number
 from gradguard.lab import exact_to_json
+from gradguard.report._lesson import factor
 
 from ..claims_oracle import EXPLORER_TOPICS, FIXED_POINTS, check_text, oracle
 
@@ -30,7 +31,7 @@ def test_explorer_claims_at_the_edges(page, explorer_url):
         g = T * w ** (T - 1) * h0
         # the page has caught up when its SGD line shows this point's w − η × g
         shown = " − ".join(format_number(exact_to_json(x)) for x in (w, eta))
-        needle = f"{shown} × {format_number(exact_to_json(g))} "
+        needle = f"{shown} × {factor(format_number(exact_to_json(g)))} "
         expected = oracle(w, h0, T, eta, c, (5, 10, 20, 50))
         expected = {k: v for k, v in expected.items() if k in EXPLORER_TOPICS}
         for lang in ("en", "bn"):

@@ -78,3 +78,6 @@ def test_rounded_numbers_carry_their_exact_value():
     # negative bases in parentheses: 1·(-1.5)^4, never 1·-1.5^4 (which reads −5.0625)
     assert "1 \\cdot \\left(-1.5\\right)^{4} + \\left(-1.5\\right) \\cdot" in page
     assert "-1.5^" not in page
+    # and a negative gradient as a factor of the SGD step: 0.7 × (-3), never 0.7 × -3
+    page = build_report(w="-1.5", T=2, eta="0.7", sgd={})
+    assert "= -1.5 − 0.7 × (-3) = 0.6." in page_text(page)

@@ -191,7 +191,8 @@ def test_state_agrees_with_the_lesson(w, T):
         return line[max(line.rfind(" = "), line.rfind(" ≈ ")) + 3 :]
 
     def bare(v: str) -> str:  # the page marks the result "≈", not every approximate operand
-        return v.removeprefix("≈ ")
+        v = v.removeprefix("≈ ")  # and puts a negative or × 10^k operand in parentheses
+        return v[1:-1] if v.startswith("(") and v.endswith(")") else v
 
     assert [result(ln) for ln, i in zip(s["forward"], idx, strict=True) if i] == [
         bare(fmt(d["states"][i])) for i in idx if i
@@ -376,3 +377,17 @@ def test_no_request_imports_a_module_after_the_server_starts():
     result = json.loads(r.stdout)
     assert result["statuses"] == [200, 400]
     assert result["new"] == []
+
+
+def test_negative_and_fractional_bases_and_factors_in_parentheses():
+    # 1·-1.5^4 would read −5.0625 and 1/3^2 reads 1/9 at any w: the lesson's rule, here too
+    s = explorer_state({"w": "-1.5", "T": "5"})
+    assert s["backward"]["symbolic"].startswith("1·(-1.5)^4 + (-1.5)·(-1.5)^3 + 2.25·(-1.5)^2")
+    assert s["forward"][1] == "h_2 = (-1.5) × (-1.5) = 2.25"
+    assert "-1.5^" not in s["backward"]["symbolic"]
+    s = explorer_state({"w": "2/3", "T": "3"})
+    assert s["backward"]["symbolic"] == "1·(2/3)^2 + 2/3·(2/3)^1 + 4/9·(2/3)^0"
+    s = explorer_state({"w": "-1.5", "T": "2", "eta": "0.7"})
+    assert s["backward"]["values"] == "(-1.5) + (-1.5)"
+    assert "= -1.5 − 0.7 × (-3) = 0.6." in s["sgd"]["text"]
+    assert explorer_state({"w": "2", "T": "3"})["backward"]["symbolic"] == "1·2^2 + 2·2^1 + 4·2^0"

@@ -36,6 +36,7 @@ from gradguard.report._lesson import (
     OPEN,
     SEP,
     erratum,
+    factor,
     fmt,
     lesson_data,
     num,
@@ -297,7 +298,7 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
             "sgd_text",
             w=w,
             eta=num(sgd["eta"]),
-            grad=num(sgd["grad"]),
+            grad=factor(num(sgd["grad"])),
             w_new=num(sgd["w_new"]),
         )
     )

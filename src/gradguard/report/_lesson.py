@@ -7,6 +7,7 @@ this module picks how much to abbreviate and formats values for people.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -116,6 +117,31 @@ def fmt(v: Any) -> str:
     from gradguard.explain import format_number
 
     return format_number(v)
+
+
+def factor(text: str) -> str:
+    """A shown number as a factor of a product, in parentheses when negative or ``× 10^k``.
+
+    ``0.7 × (-3)``, never ``0.7 × -3``; ``(1.524 × 10^-2)·w^k``. An approximate factor loses
+    its ``≈`` (the one before the result is the mark that matters, as in :func:`tidy`); a
+    number marked with its exact value (:func:`num`) keeps the mark, inside the parentheses.
+    """
+    mark = OPEN if text.startswith(OPEN) else ""
+    body = text.removeprefix(mark)
+    if body.removeprefix("≈ ").startswith("-") or " × 10^" in body:
+        return f"({mark}{body.removeprefix('≈ ')})"
+    return text
+
+
+def base(text: str) -> str:
+    """A shown number as the base of a power: in parentheses unless a whole number ``≥ 0``.
+
+    ``(-1.5)^4``, ``(1/3)^2``, ``(0.5)^3`` — never ``-1.5^4`` (which reads ``−(1.5^4)``) or
+    ``1/3^2`` (which reads ``1/(3^2)``): the same rule as the lesson's and the report's math.
+    """
+    if re.fullmatch(r"\d[\d,]*", text):
+        return text
+    return f"({text.removeprefix('≈ ')})"
 
 
 def tidy(text: str) -> str:

@@ -30,7 +30,7 @@ from gradguard.explain._table import CellStyle, table_cells
 from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
 from gradguard.report._html import SGD_TOPICS, WHY_TOPICS
 from gradguard.report._i18n import catalog, check_lang, t
-from gradguard.report._lesson import erratum, fmt, said, shown_steps, tidy
+from gradguard.report._lesson import base, erratum, factor, fmt, said, shown_steps, tidy
 
 __all__ = ["explorer_state", "make_server", "serve"]
 
@@ -98,20 +98,17 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     ws = show(w)
     idx = shown_steps(T, 6, 3)
     states = {k: power_value(w, h0, k) for k in {0, *idx, *(i - 1 for i in idx if i)}}
+    # negative or abbreviated factors and every base but a whole number in parentheses:
+    # h_2 = (-1.5) × (-1.5), 1·(-1.5)^4 + (-1.5)·(-1.5)^3 (never 1·-1.5^4, read −5.0625)
     forward = [
-        f"h_{i} = {ws} × {show(states[i - 1])} = {show(states[i])}"
+        f"h_{i} = {factor(ws)} × {factor(show(states[i - 1]))} = {show(states[i])}"
         if i
         else t(lang, "ui_more", n=T - 9)
         for i in idx
     ]
-
-    def factor(x: Any) -> str:  # an abbreviated value in a product: (1.524 × 10^-2)·w^k
-        text = show(x)
-        return f"({text.removeprefix('≈ ')})" if " × 10^" in text else text
-
-    symbolic = [f"{factor(states[i - 1])}·{ws}^{T - i}" if i else "…" for i in idx]
+    symbolic = [f"{factor(show(states[i - 1]))}·{base(ws)}^{T - i}" if i else "…" for i in idx]
     # term t of the BPTT sum: w^(T-t)·h_{t-1} = w^(T-1)·h_0 for every t (the closed form's reason)
-    term = show(power_value(w, h0, T - 1))
+    term = factor(show(power_value(w, h0, T - 1)))  # = (-1.5) + (-1.5), as the lesson
     values = [term if i else "…" for i in idx]
     # The explosion table's cells as every medium writes them (gradguard.explain._table).
     rows = table_to_json(explosion_table(w, h0, TABLE_T, mode="exact"))
@@ -162,7 +159,14 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
             "text": tidy(
                 " ".join(
                     [
-                        t(lang, "sgd_text", w=ws, eta=show(eta), grad=g_text, w_new=show(w_new)),
+                        t(
+                            lang,
+                            "sgd_text",
+                            w=ws,
+                            eta=show(eta),
+                            grad=factor(g_text),
+                            w_new=show(w_new),
+                        ),
                         *said(found, SGD_TOPICS, lang),
                     ]
                 )

@@ -301,6 +301,15 @@
     for (const [a, b] of [["= ≈ ", "≈ "], ["× ≈ ", "× "], ["+ ≈ ", "+ "], ["− ≈ ", "− "]]) text = text.split(a).join(b);
     return text;
   }
+  /** gradguard.report._lesson.factor: a shown factor in parentheses when negative or × 10^k. */
+  function factor(text) {
+    const bare = text.replace(/^≈ /, "");
+    return bare.startsWith("-") || text.includes(" × 10^") ? `(${bare})` : text;
+  }
+  /** gradguard.report._lesson.base: a shown base in parentheses unless a whole number ≥ 0. */
+  function base(text) {
+    return /^\d[\d,]*$/.test(text) ? text : `(${text.replace(/^≈ /, "")})`;
+  }
   /** gradguard.explain._render.count: "1,016"; from 10^15 on "≈ 1.798 × 10^308". */
   function count(n) {
     if (n === null) return "";
@@ -645,10 +654,10 @@
     const grad = valueOf(w, h0, T - 1, T);
     const idx = shownSteps(T, 6, 3);
     const st = (k) => valueOf(w, h0, k);
-    const forward = idx.map((i) => (i ? `h_${i} = ${ws} × ${show(st(i - 1))} = ${show(st(i))}` : say(lang, "ui_more", { n: T - 9 })));
-    const factor = (v) => { const t = show(v); return t.includes(" × 10^") ? `(${t.replace(/^≈ /, "")})` : t; };
-    const symbolic = idx.map((i) => (i ? `${factor(st(i - 1))}·${ws}^${T - i}` : "…"));
-    const term = show(valueOf(w, h0, T - 1));
+    // gradguard.report._lesson.factor and base: h_2 = (-1.5) × (-1.5), 1·(-1.5)^4 + (-1.5)·(-1.5)^3
+    const forward = idx.map((i) => (i ? `h_${i} = ${factor(ws)} × ${factor(show(st(i - 1)))} = ${show(st(i))}` : say(lang, "ui_more", { n: T - 9 })));
+    const symbolic = idx.map((i) => (i ? `${factor(show(st(i - 1)))}·${base(ws)}^${T - i}` : "…"));
+    const term = factor(show(valueOf(w, h0, T - 1)));
     const values = idx.map((i) => (i ? term : "…"));
     const seedSystem = cmp(w, Q(2n)) === 0 && cmp(h0, ONE) === 0;
     const table = TABLE_T.map((t) => {
@@ -679,7 +688,7 @@
       overflow: tidy(overflow),
       sgd: {
         w_new: wNewShown,
-        text: tidy([say(lang, "sgd_text", { w: ws, eta: showQ(eta), grad: gText, w_new: wNewShown }), ...said(found, SGD_TOPICS, lang)].join(" ")),
+        text: tidy([say(lang, "sgd_text", { w: ws, eta: showQ(eta), grad: factor(gText), w_new: wNewShown }), ...said(found, SGD_TOPICS, lang)].join(" ")),
       },
       clip: { grad_clipped: gClipShown, w_new: wClipShown, text: tidy(said(found, ["clipping"], lang).join(" ")) },
       curve: curve(w, h0, T),
