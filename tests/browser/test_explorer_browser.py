@@ -165,6 +165,12 @@ def _value(app: Any, sel: str) -> float:
     return float(app.get_attribute(sel, "data-value"))
 
 
+def _plotted_factor(app: Any) -> float:
+    # the slope of the plotted ‖δ_t‖ curve, once the figures are in
+    _value(app, "#mx-factor-is")
+    return float(app.get_attribute("#mx-norms", "data-factor"))
+
+
 @pytest.mark.parametrize("rho", [0.8, 1.0, 1.2])
 def test_matrix_mode_factor_is_rho_for_rho_times_orthogonal(app: Any, rho: float) -> None:
     app.check("#mx-init input[value=scaled-orthogonal]")
@@ -173,11 +179,20 @@ def test_matrix_mode_factor_is_rho_for_rho_times_orthogonal(app: Any, rho: float
     for n in ("2", "16", "64"):
         app.fill("#mx-n", n)
         assert _value(app, "#mx-factor-is") == pytest.approx(rho, rel=1e-9)
+        assert _plotted_factor(app) == pytest.approx(rho, rel=1e-9)
         assert _value(app, "#mx-rho-is") == pytest.approx(rho, rel=1e-9)
         assert _value(app, "#mx-sigma-is") == pytest.approx(rho, rel=1e-9)
         app.wait_for_function(f"document.querySelectorAll('#mx-eig circle.eig').length === {n}")
     app.fill("#mx-seed", "3")
     assert _value(app, "#mx-factor-is") == pytest.approx(rho, rel=1e-9)
+    # ρ·Q typed in as numbers: the backward pass through W itself, not Q's figures scaled
+    Q = np.array(app.evaluate("GG.matrix.makeW('orthogonal', 12, 1, 5)"))
+    np.testing.assert_allclose(Q @ Q.T, np.eye(12), atol=1e-12)
+    app.check("#mx-init input[value=typed]")
+    app.fill("#mx-typed", "\n".join(" ".join(repr(float(rho * x)) for x in row) for row in Q))
+    app.wait_for_function("document.querySelectorAll('#mx-eig circle.eig').length === 12")
+    assert _value(app, "#mx-factor-is") == pytest.approx(rho, rel=1e-9)
+    assert _plotted_factor(app) == pytest.approx(rho, rel=1e-9)
 
 
 def _page_matrix(app: Any, W: list[list[float]], T: int) -> dict[str, Any]:

@@ -51,6 +51,13 @@ DEGENERATE = [
     ("2", "1", "1016", "0.01", "5"),  # float64's overflow horizon
     ("10", "1.2345", "60", "0.01", "5"),  # a decimal tie in the shown digits
     ("1", "0.5", "10000", "2", "1/3"),
+    ("2", "1", "5", "0.025", "5"),  # η·g = w: the update lands on w = 0
+    ("2", "1", "5", "0.05", "100"),  # η·g = 2w: w = −2, |w| unchanged
+    ("5/6", "1", "5", "0.01", "5"),  # |w| = T/(T+1): the gradient the same at T + 1
+    ("5", "1", "2", "0.01", "5"),  # |g| = 10·|h0|: "very large" at its boundary
+    ("9/2", "1", "2", "0.01", "5"),  # |g| = 9 just under it
+    ("0.88", "1", "6", "0.01", "5"),  # a peak at one T (⌈22/3⌉ = 8) after the table's first row
+    ("2", "1", "5", "0.04", "5"),  # η·g = 3.2: w crosses 0 and lands nearer it (−1.2)
 ]
 
 
@@ -155,6 +162,18 @@ def test_bad_input_gives_the_same_message(lab: Any, lang: str) -> None:
         with pytest.raises(InputError) as e:
             explorer_state(p)
         assert g == {"error": e.value.message(lang), "argument": e.value.argument}, p
+
+
+def test_the_degenerate_cases_reach_every_sentence_of_the_lesson() -> None:
+    # each claim the lesson can make (every key of the claims' catalog sections) is made at
+    # one of the degenerate points at least, so the page is compared on every sentence
+    from gradguard._catalog import load_catalog
+    from gradguard.explain._claims import TOPICS, claims
+
+    lesson = load_catalog("en", "lesson")
+    every = {f"{topic}.{key}" for topic in TOPICS for key in lesson.section(topic)}
+    made = {c.id for w, h0, T, eta, c_ in DEGENERATE for c in claims(w, h0, int(T), eta, c_)}
+    assert every - made == set()
 
 
 def test_the_degenerate_cases_are_what_they_say() -> None:

@@ -175,6 +175,50 @@ def test_the_answer_key_prints_the_exact_answers():
     assert "Answer:" in key and "Answer:" not in sheet
 
 
+def _latex_value(text: str) -> Fraction:
+    """A number as the answer key prints it: ``-2.5``, ``240``, ``-\\frac{1}{3}`` (exact only)."""
+    m = re.fullmatch(r"(-?)\\frac\{(\d+)\}\{(\d+)\}", text)
+    if m:
+        return Fraction(int(m[2]), int(m[3])) * (-1 if m[1] else 1)
+    assert re.fullmatch(r"-?\d+(\.\d+)?", text), f"not an exact number: {text!r}"
+    return Fraction(text)
+
+
+def _shown_results(answer: str) -> list[Fraction]:
+    """The value after the last ``=`` of each formula in an answer, in order."""
+    return [
+        _latex_value(m.rsplit("=", 1)[1].strip()) for m in re.findall(r"\$([^$]*=[^$]*)\$", answer)
+    ]
+
+
+def _expected_results(p) -> list[Fraction]:
+    """What each kind's answer states, from the problem's checked answer (check_answer)."""
+    a, q = p.answer, p.params
+    values = {
+        "forward": lambda: [*a["states"][1:], a["states"][-1]],  # h_1 … h_T, then L = h_T
+        "bptt": lambda: [a["grad"]],
+        "closed_form": lambda: [a["grad"]],
+        "sgd": lambda: [a["grad"], a["w_new"]],
+        "clip": lambda: [a["clipped"], a["w_new"]],
+        # |w| and where a vanishing gradient peaks (w = 0: said in words, no formula)
+        "regime": lambda: [abs(Fraction(q["w"])), *a["peaks"]] if q["w"] else [],
+        "seed_table": lambda: [a["grad"], a["off_by"], a["h_T"]],
+        "horizon": lambda: [a["T"], a["T"] - 1, a["T"]],  # from T on: T − 1 is below, T above
+    }[p.kind]()
+    return [Fraction(v) for v in values]
+
+
+@pytest.mark.parametrize("lang", ["en", "bn"])
+@pytest.mark.parametrize("seed", [1, 9, 2024])
+def test_the_answer_key_shows_every_answer_exactly(lang, seed):
+    # the key a teacher hands out states the checked values, formula by formula
+    for p in exercises(seed, 24):
+        check_answer(p)
+        key = render_sheet([p], lang, seed=seed, answers=True)
+        answer = key.split("\n\n")[-1]
+        assert _shown_results(answer) == _expected_results(p), (p, answer)
+
+
 def test_cli_writes_four_files_and_prints_them(tmp_path, capsys):
     out = tmp_path / "sheets"
     assert (

@@ -503,6 +503,8 @@
       sigPts.push([t, (T - t) * Math.log10(spec.sigma)]);
     }
     pts.push([T, b.logs[T - 1]]); rhoPts.push([T, 0]); sigPts.push([T, 0]);
+    // the per-step factor the red curve shows: its slope from t = 1 to t = T
+    $("mx-norms").dataset.factor = T > 1 ? 10 ** ((pts[0][1] - pts[pts.length - 1][1]) / (T - 1)) : "";
     plot($("mx-norms"), [
       { points: sigPts, color: "#999", dash: "2 3" },
       { points: rhoPts, color: "#1f5fa8", dash: "6 4" },
