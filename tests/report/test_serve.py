@@ -183,7 +183,7 @@ def test_state_agrees_with_the_lesson(w, T):
     from gradguard.report._lesson import fmt, shown_steps
 
     s = explorer_state({"w": w, "h0": "3", "T": str(T)})
-    d = lesson(w=w, h0=3, T=T, abbreviate=20)
+    d = lesson(w=w, h0=3, T=T, abbreviate=40)  # the report's limit for long values
     assert s["grad"] == fmt(d["grad"]) and s["loss"] == fmt(d["loss"])
     idx = shown_steps(T, 6, 3)
 
@@ -391,3 +391,20 @@ def test_negative_and_fractional_bases_and_factors_in_parentheses():
     assert s["backward"]["values"] == "(-1.5) + (-1.5)"
     assert "= -1.5 − 0.7 × (-3) = 0.6." in s["sgd"]["text"]
     assert explorer_state({"w": "2", "T": "3"})["backward"]["symbolic"] == "1·2^2 + 2·2^1 + 4·2^0"
+
+
+def test_values_are_shown_as_the_lesson_and_the_report_show_them():
+    # w = 0.9, T = 9: w − η·g = 0.8612579511 (a 21-digit fraction), exact in every medium
+    from gradguard.explain import lesson, render_text
+    from gradguard.report import build_report
+
+    s = explorer_state({"w": "0.9", "T": "9"})
+    assert s["sgd"]["w_new"] == s["clip"]["w_new"] == "0.8612579511"
+    assert "|w| = 0.8612579511 < 1" in s["sgd"]["text"]
+    assert "|w| = 0.8612579511 < 1" in render_text(lesson(w="0.9", T=9))
+    page = re.sub(r"<[^>]+>", "", build_report(w="0.9", T=9, sgd={}))
+    assert "|w| = 0.8612579511 &lt; 1" in page
+    # a long fraction: the same rounded decimal as the lesson (≈ 0.30476, not ≈ 0.3048)
+    s = explorer_state({"w": "0.5", "T": "5"})
+    assert "gradient is ≈ 0.30476 at the new w" in s["sgd"]["text"]
+    assert "gradient is ≈ 0.30476 at the new w" in render_text(lesson(w="0.5"))

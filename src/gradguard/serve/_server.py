@@ -40,8 +40,10 @@ MAX_EXPLORER_T = 10**4
 #: Points of the plot's curve at most (the curve is sampled for large T).
 _CURVE_POINTS = 200
 _PARAMS = ("w", "h0", "T", "eta", "c", "lang")
-#: Values longer than this many digits are abbreviated on the page.
-_DIGITS = 20
+#: Values longer than this many digits are abbreviated on the page: the report's and the
+#: lesson's limit (``gradguard.explain.format_number`` writes shorter ones exactly, or as a
+#: rounded decimal when a fraction is long), so every medium shows a value alike.
+_DIGITS = 40
 #: The explosion table's time steps (the seed's).
 TABLE_T = (5, 10, 20, 50)
 

@@ -612,8 +612,8 @@
   const sgdStep = (w, g, eta) => sub(w, mul(eta, g));
 
   // ----------------------------------------------------------- the explorer
-  const MAX_T = 10000, DIGITS = 20, EXACT_UP_TO = 400, CURVE_POINTS = 200, TABLE_T = [5, 10, 20, 50];
-  /** A value as the page shows it: exact while short, "≈ d.ddd × 10^k" past 20 characters. */
+  const MAX_T = 10000, DIGITS = 40, EXACT_UP_TO = 400, CURVE_POINTS = 200, TABLE_T = [5, 10, 20, 50];
+  /** A value as the page shows it: as formatNumber writes it while short, "≈ d.ddd × 10^k" past 40 digits. */
   function valueOf(w, h0, power, factor = 1) {
     const q = mul(Q(BigInt(factor)), state(w, h0, power));
     return { q, approx: estimateDigits(w, h0, power, factor) > EXACT_UP_TO };
