@@ -269,6 +269,21 @@ def test_explain_regimes_say_the_right_thing(capsys):
     assert code == 0 and err == ""
 
 
+def test_sgd_says_still_explodes_from_the_exact_first_update(capsys):
+    # η = (1 − 10^-12)/2480: w_1 = 1 + 10^-12 exactly, which float64 prints as "1"; the note
+    # says |w| is still > 1 with a number that is (never "|w| = 1 is still > 1")
+    for mode in ("float64", "exact"):
+        code, out, _ = run(capsys, "sgd", "--lr", "999999999999/2480000000000000", "-n", "2",
+                           "--mode", mode, "--lang", "en")  # fmt: skip
+        assert code == 0 and "|w| = 1.000000000001 is still > 1" in out, out
+    # η = 1/2480: w_1 = 1 exactly — not above 1, so no note (float64 agrees here)
+    code, out, _ = run(capsys, "sgd", "--lr", "1/2480", "-n", "2", "--lang", "en")
+    assert code == 0 and "still" not in out
+    # the seed's clipped run: |w| = 1.95 after the first update
+    code, out, _ = run(capsys, "sgd", "--clip", "5", "-n", "2", "--lang", "en")
+    assert code == 0 and "|w| = 1.95 is still > 1" in out
+
+
 def test_abbreviated_values_read_approximately_equal(capsys):
     # 200·2^199 has 63 digits: shown abbreviated, and prose says "w ≈ …", never "w = ≈ …".
     code, out, _ = run(capsys, "explain", "--steps", "200", "--lang", "en")

@@ -299,9 +299,12 @@ def sgd(
     if as_json:
         _emit_json({name: run.to_json() for name, run in runs.items()})
         return
+    from fractions import Fraction
+
     from gradguard._catalog import load_catalog
     from gradguard.explain import format_number
     from gradguard.explain._table import render_terminal
+    from gradguard.lab import exact_to_json
 
     words = load_catalog(lang)
     out: list[str] = []
@@ -364,13 +367,30 @@ def sgd(
                 n=len(run.steps),
             )
         )
-        first = run.steps[0] if run.steps else None
-        if first is not None and 1 < abs(float(first.w_next)) < abs(float(first.w)):
-            # The seed stops at "w_new = 1.2" as if the problem were solved.
-            w1 = _num(js["steps"][0]["w_next"], format_number).lstrip("-")
-            out.append(words.get("sgd_run.still", w=w1))
+        first = _first_step_exact(run)
+        if first is not None and 1 < abs(first.w_next) < abs(first.w):
+            # The seed stops at "w_new = 1.2" as if the problem were solved. Decided and
+            # written from the exact first update: a float run's 1.000000000001 prints "1".
+            w1 = format_number(exact_to_json(abs(Fraction(first.w_next))))
+            out.append(words.get("sgd_run.still", w=w1).replace("= ≈ ", "≈ "))
         out.append("")
     _emit_text("\n".join(out))
+
+
+def _first_step_exact(run: Any) -> Any:
+    """The run's first update computed exactly (its own step in exact mode), or None.
+
+    None where there is none: no update, or exact values too long to compute (a float run at
+    a very large ``T``); a float run's own first step may round ``|w|`` onto 1.
+    """
+    from gradguard.lab import trajectory
+
+    p = run.params
+    if p["mode"] == "exact":
+        return run.steps[0] if run.steps else None
+    y = 1 if p["y"] is None else p["y"]
+    ex = trajectory(p["w0"], p["h0"], p["T"], p["eta"], 1, p["loss"], y, p["clip"], "exact")
+    return ex.steps[0] if ex.steps else None
 
 
 def _num(v: Any, fmt: Callable[..., str]) -> str:
