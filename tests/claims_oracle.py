@@ -147,8 +147,14 @@ def oracle(w: F, h0: F, T: int, eta: F, c: F, Ts: tuple[int, ...]) -> dict[str, 
                 else "zero"
             )
         out["after_update"] = (case, {"a_new": a_new, "w_new": w_new})
-        if T >= 2:
-            out["compare"] = ("at_T", {"T": T, "grad": g})
+        if T >= 2:  # "instead of" only where the gradient at the new w differs
+            # |g(T)| = T·|w|^(T−1)·|h0| rises with |w| (T ≥ 2, h0 ≠ 0): equal only at |w_new| = a
+            size = (T - 1) * (w_new.numerator.bit_length() + w_new.denominator.bit_length())
+            g_new = g_of(w_new, h0, T) if a_new == a or size < 10**5 else None
+            out["compare"] = (
+                "same" if g_new == g else "at_T",
+                {"T": T, "grad": g, **({"grad_new": g_new} if g_new is not None else {})},
+            )
     gc = g / max(1, abs(g) / c)
     out["clipping"] = ("acted" if gc != g else "idle", {"gc": gc, "w_new": w - eta * gc})
     return out

@@ -80,7 +80,11 @@ grad_new = T·w_new^(T−1)·h0``):
 * ``after_update.vanishing``: ``0 < a_new < 1``
 * ``after_update.zero``: ``a_new = 0``
 
-**compare**: ``compare.at_T``: an ``after_update`` claim and ``T ≥ 2`` → ``T, grad, grad_new``.
+**compare** (only with an ``after_update`` claim and ``T ≥ 2``; → ``T, grad, grad_new``):
+
+* ``compare.same``: ``w_new = −w`` and ``T`` odd (``w^(T−1)`` is the same at ``±w``: the
+  gradient at the new ``w`` equals the old one)
+* ``compare.at_T``: otherwise
 
 **clipping** (always one; ``gc = g / max(1, |g|/c)``; → ``g, g_abs = |g|, c, gc,
 w_new = w − η·gc``):
@@ -306,7 +310,9 @@ def claims(
         after = {"a": j(a), "a_new": j(a_new), "w_new": j(w_new), "T": T, "grad": j(g)}
         out.append(Claim(f"after_update.{case}", {**after, "grad_new": grad_new}))
         if T >= 2:
-            out.append(Claim("compare.at_T", {"T": T, "grad": j(g), "grad_new": grad_new}))
+            same = w_new == -wf and T % 2 == 1  # g(−w) = g(w) for odd T; no other w_new ≠ w
+            case = "same" if same else "at_T"
+            out.append(Claim(f"compare.{case}", {"T": T, "grad": j(g), "grad_new": grad_new}))
 
     gc = g if abs(g) <= cf else cf * _sgn(g)  # g / max(1, |g|/c), exactly
     clip = {"g": j(g), "g_abs": j(abs(g)), "c": j(cf), "gc": j(gc), "w_new": j(wf - ef * gc)}

@@ -424,7 +424,8 @@
       else k = "zero";
       const gradNew = gradJson(wNew, h0, T, abbreviate);
       out.push({ id: `after_update.${k}`, values: { a: j(a), a_new: j(aNew), w_new: j(wNew), T, grad: j(g), grad_new: gradNew } });
-      if (T >= 2) out.push({ id: "compare.at_T", values: { T, grad: j(g), grad_new: gradNew } });
+      const same = cmp(wNew, neg(w)) === 0 && T % 2 === 1; // g(−w) = g(w) for odd T
+      if (T >= 2) out.push({ id: same ? "compare.same" : "compare.at_T", values: { T, grad: j(g), grad_new: gradNew } });
     }
     const gc = cmp(absQ(g), c) <= 0 ? g : sign(g) < 0 ? neg(c) : c;
     const clipVals = { g: j(g), g_abs: j(absQ(g)), c: j(c), gc: j(gc), w_new: j(sub(w, mul(eta, gc))) };
