@@ -59,6 +59,18 @@ def test_help_screens_speak_the_language(lang, command, capsys, monkeypatch):
     if any(p.name == "lang" for p in localized_command(lang).commands[command].params):
         assert "|".join(languages()) in shown  # --lang's values: the catalogs there are
         assert f"{', '.join(languages())} " in shown
+    # every option's help whole, as written: none of its words read as rich markup and
+    # dropped (a "[plot]" or "[default: …]" in the text is a tag to rich)
+    fields = {"{languages}": ", ".join(languages()), "{source}": SOURCE}
+    for param in localized_command(lang).commands[command].params:
+        key = f"{command}.{param.name}"
+        if key in words and not getattr(param, "hidden", False):
+            text = words[key]
+            for field, value in fields.items():
+                text = text.replace(field, value)
+            assert _squash(text) in shown, (command, param.name)
+            if param.default is not None and param.show_default is not False:  # typer's own
+                assert words["chrome.default"].split("{")[0] not in text, (command, param.name)
 
 
 def test_the_root_help_in_the_locale_language(capsys, monkeypatch):

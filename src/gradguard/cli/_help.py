@@ -31,7 +31,10 @@ def _fill(text: str) -> str:
 
 
 def _text(words: Catalog, key: str) -> str | None:
-    return _reflow(_fill(words[key])) if key in words else None
+    # typer reads help as rich markup: "[plot]" or "[default: …]" would vanish as a tag.
+    from rich.markup import escape
+
+    return escape(_reflow(_fill(words[key]))) if key in words else None
 
 
 def _reflow(text: str) -> str:
