@@ -195,7 +195,8 @@ def test_regimes():
     assert r.peak_T_real == pytest.approx(-1 / math.log(0.9))
     # The integer peak is the argmax of T·0.9^(T-1), found by brute force here.
     best = max(range(1, 200), key=lambda T: T * Fraction(9, 10) ** (T - 1))
-    assert r.peak_T == best
+    assert r.peak_T == best and r.peak_T2 == best + 1  # 9·0.9^8 = 10·0.9^9: a tie
+    assert regime("0.5").peak_T2 == 2 and regime("0.6").peak_T2 is None
 
 
 @given(st.fractions(min_value=Fraction(1, 100), max_value=Fraction(99, 100), max_denominator=100))
@@ -203,6 +204,8 @@ def test_vanishing_peak_is_the_argmax(a):
     r = regime(a)
     f = [T * a ** (T - 1) for T in range(1, 600)]
     assert r.peak_T == 1 + f.index(max(f))
+    ties = [T for T, v in enumerate(f, start=1) if v == max(f)]  # w = T/(T+1): two
+    assert [r.peak_T, *([r.peak_T2] if r.peak_T2 is not None else [])] == ties
 
 
 def test_linear_and_negative_signs():
@@ -282,7 +285,7 @@ def test_horizon_and_regime_near_one():
     # |w| = 1 − 10^-400: float(|w|) is 1.0, so −1/ln|w| is not a float computation.
     r = regime(1 - Fraction(1, 10**400))
     # f(T+1)/f(T) = (T+1)/T·|w| ≤ 1 ⇔ T ≥ |w|/(1 − |w|) = 10^400 − 1.
-    assert r.kind == "vanishing" and r.peak_T == 10**400 - 1
+    assert r.kind == "vanishing" and r.peak_T == 10**400 - 1 and r.peak_T2 == 10**400
     assert r.peak_T_real == math.inf and r.to_json()["peak_T_real"] == "inf"
 
 

@@ -149,10 +149,7 @@ def _regime(rng: random.Random) -> Problem:
     if r.kind == "vanishing" and r.peak_T is not None:
         # f(T) = T·|w|^(T−1) rises while T < |w|/(1−|w|); when that bound is whole, f is
         # the same there and one step on: both T are the largest.
-        peaks = [r.peak_T]
-        a = abs(w)
-        if a / (1 - a) == r.peak_T:
-            peaks.append(r.peak_T + 1)
+        peaks = [r.peak_T] + ([r.peak_T2] if r.peak_T2 is not None else [])
     return Problem(
         "regime", {"w": w, "h0": 1}, {"kind": r.kind, "alternating": w < 0, "peaks": peaks}
     )

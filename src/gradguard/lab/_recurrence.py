@@ -504,6 +504,10 @@ class Regime:
       factor: ``|w|``, the growth per step of ``|w^(T-1)|``.
       peak_T: for ``vanishing``, the (first) whole ``T ≥ 1`` where ``|∂L/∂w|``
         is largest, ``⌈|w|/(1-|w|)⌉`` (near ``-1/ln|w|``); ``None`` otherwise.
+      peak_T2: ``peak_T + 1`` where ``|∂L/∂w|`` is just as large there (a tie: when
+        ``|w|/(1-|w|)`` is whole, i.e. ``|w| = T/(T+1)``, such as ``1/2`` at ``T = 1, 2``
+        and ``0.9`` at ``T = 9, 10``); ``None`` otherwise. A sentence naming the peak
+        names both.
       peak_T_real: ``-1/ln|w|`` itself (``vanishing`` only).
     """
 
@@ -512,6 +516,7 @@ class Regime:
     factor: Exact
     peak_T: int | None = None
     peak_T_real: float | None = None
+    peak_T2: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the regime as a JSON-ready dict."""
@@ -522,6 +527,7 @@ class Regime:
             "alternating": self.alternating,
             "factor": exact_to_json(self.factor),
             "peak_T": self.peak_T,
+            "peak_T2": self.peak_T2,
             "peak_T_real": None if self.peak_T_real is None else float_to_json(self.peak_T_real),
         }
 
@@ -537,8 +543,9 @@ def regime(w: object) -> Regime:
     "``|w| < 1`` → vanishing".
 
     Example:
-      >>> regime("0.9").peak_T, round(regime("0.9").peak_T_real, 2)
-      (9, 9.49)
+      >>> r = regime("0.9")
+      >>> r.peak_T, r.peak_T2, round(r.peak_T_real, 2)  # equal at T = 9 and 10
+      (9, 10, 9.49)
     """
     wx = to_exact(w, "w")
     a: Exact = -wx if wx < 0 else wx
@@ -555,4 +562,5 @@ def regime(w: object) -> Regime:
     peak = max(1, -(-ratio.numerator // ratio.denominator))
     ln_a = log10_abs(a) * math.log(10)  # accurate near |w| = 1 (log1p inside)
     real = -1.0 / ln_a if ln_a != 0 else math.inf  # |w| within 1e-308 of 1
-    return Regime("vanishing", alternating, a, peak_T=peak, peak_T_real=real)
+    tie = peak + 1 if ratio == peak else None  # f(r) = f(r+1) for a whole r = |w|/(1−|w|)
+    return Regime("vanishing", alternating, a, peak_T=peak, peak_T_real=real, peak_T2=tie)

@@ -547,7 +547,8 @@
     const peak = Math.max(1, Number((ratio.n + ratio.d - 1n) / ratio.d)); // ⌈|w|/(1−|w|)⌉
     const ln = log10Abs(a) * Math.log(10);
     const real = ln !== 0 ? -1.0 / ln : Infinity;
-    return { kind: "vanishing", alternating, factor: a, peak_T: peak, peak_T_real: real };
+    const tie = ratio.d === 1n && Number(ratio.n) === peak ? peak + 1 : null; // f(r) = f(r+1)
+    return { kind: "vanishing", alternating, factor: a, peak_T: peak, peak_T_real: real, peak_T2: tie };
   }
   const IEEE = { float64: [53, -1022, 1023], float32: [24, -126, 127] };
   /** |x| ≥ the midpoint between the format's largest finite value and 2^(e_max+1) (→ inf). */
