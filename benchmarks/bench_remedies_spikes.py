@@ -239,7 +239,19 @@ class Arm:
     description: str
     make: Callable[[Workload], GuardFactory] | None  # None: the unguarded loop
     clip: bool = False  # the unguarded loop clips at c
-    available: bool = True
+    available: bool = True  # gradguard has the remedy
+
+    @property
+    def runs(self) -> bool:
+        """Whether this benchmark can run the arm (the remedy exists, and the arm is written)."""
+        return self.available and (self.make is not None or self.name in ("none", "recipe"))
+
+    @property
+    def missing(self) -> str:
+        """Why the arm has no figures: the words its table row shows instead."""
+        if not self.available:
+            return "not yet available in gradguard"
+        return "not yet measured by this benchmark"
 
 
 def arms() -> dict[str, Arm]:
@@ -364,15 +376,15 @@ def timed_clean(w: Workload, arm: Arm, seed: int, steps: int) -> float:
     return (time.thread_time() - t0) / steps
 
 
-def _job(args: tuple[str, int, int, tuple[str, ...], tuple[str, ...]]) -> dict[str, Any]:
-    name, seed, steps, arm_names, faults = args
+def _job(args: tuple[str, int, int, tuple[str, ...], tuple[str, ...], int]) -> dict[str, Any]:
+    name, seed, steps, arm_names, faults, timing_steps = args
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     w = ALL_WORKLOADS[name]
     table = arms()
     cells = {a: run_arm(w, table[a], seed, steps, faults) for a in arm_names}
     # Cost per step: every arm's clean run again, back to back, beside 'none'.
-    timing = {a: timed_clean(w, table[a], seed, min(steps, 100)) for a in arm_names}
+    timing = {a: timed_clean(w, table[a], seed, timing_steps) for a in arm_names}
     return {"workload": name, "seed": seed, "cells": cells, "timing": timing}
 
 
@@ -403,8 +415,10 @@ def table(name: str, results: list[dict[str, Any]], arm_names: list[str],
     ]
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for a in table_arms:
-        if a not in arm_names or not table_arms[a].available:
-            out.append(f"| {a} | not yet available in gradguard |" + " |" * (len(header) - 2))
+        if a not in arm_names:
+            continue
+        if not table_arms[a].runs:
+            out.append(f"| {a} | {table_arms[a].missing} |" + " |" * (len(header) - 2))
             continue
         cells = [r["cells"][a] for r in rows]
         steps = sum(c.steps for c in cells)
@@ -514,6 +528,142 @@ def snapshot_study(workloads: list[str], seeds: int, length: Callable[[str], int
             )  # fmt: skip
 
 
+# -- item 3: long streaks, a corrupted model, and which defaults hold ---------------------
+
+#: (name, SpikeGuard arguments): the guard's defaults (rollback after 3 bad steps, a
+#: snapshot every 100 healthy steps), skipping only, and the alternatives.
+STREAK_CONFIGS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("skip-only (rollback_after=None)", {"rollback_after": None}),
+    ("rollback_after=3, snapshot_every=100", {"rollback_after": 3, "snapshot_every": 100}),
+    ("rollback_after=3, snapshot_every=25", {"rollback_after": 3, "snapshot_every": 25}),
+    ("rollback_after=10, snapshot_every=25", {"rollback_after": 10, "snapshot_every": 25}),
+)
+#: Faults: NaN batches in a row (a bad stretch of data), and one weight set to NaN between
+#: two steps (a corrupted model, as a silent data corruption leaves it): every later step
+#: is then bad, whatever the batch, until something restores the model.
+STREAK_FAULTS = ("nan×3", "nan×10", "nan×40", "weight-nan")
+#: Where each fault starts, as fractions of the run (two snapshot ages).
+STREAK_POSITIONS = (0.55, 0.8)
+
+
+def _with_faults(w: Workload, nan_batches: set[int], corrupt_at: int | None) -> Workload:
+    """``w`` with NaN in the forward pass of ``nan_batches`` and, before batch ``corrupt_at``,
+    its last parameter's first entry (every logit passes through it) set to NaN."""
+
+    def build(seed: int) -> Setup:
+        s = w.build(seed)
+        inner_batch, inner_forward = s.batch, s.forward
+
+        def forward(m: nn.Module, b: Any, state: Any, poison: bool) -> tuple[Tensor, Any]:
+            i, inner = b
+            if i == corrupt_at:
+                with torch.no_grad():
+                    list(m.parameters())[-1].view(-1)[0] = math.nan
+            return inner_forward(m, inner, state, poison or i in nan_batches)
+
+        s.batch = lambda i: (i, inner_batch(i))
+        s.forward = forward
+        return s
+
+    return Workload(w.name, w.description, w.max_norm, w.steps, build)
+
+
+def _streak_spot(fault: str, frac: float, steps: int) -> tuple[set[int], int | None]:
+    """The batches a fault hits when it starts at ``frac`` of a ``steps``-batch run."""
+    length = 1 if fault == "weight-nan" else int(fault.split("×")[1])
+    start = max(1, min(int(frac * steps), steps - length - 10))
+    if fault == "weight-nan":
+        return set(), start
+    return set(range(start, start + length)), None
+
+
+def relapses(run: Run, injected: set[int]) -> int:
+    """Rollbacks whose restored snapshot did not hold: the first batch after it that carries
+    no injected fault and is not skipped as a batch was again a bad step."""
+    n = 0
+    for i, action in enumerate(run.actions):
+        if action != "rollback":
+            continue
+        for j in range(i + 1, len(run.actions)):
+            if run.actions[j] == "skipped-batch" or j in injected:
+                continue
+            n += run.actions[j] in ("skip", "rollback")
+            break
+    return n
+
+
+def _streak_job(args: tuple[str, int, int]) -> dict[str, Any]:
+    name, seed, steps = args
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    w = ALL_WORKLOADS[name]
+    recipe = train(w, seed, steps).eval_loss  # the unguarded recipe, clean
+    out: dict[str, Any] = {"workload": name, "seed": seed, "recipe": recipe, "configs": {}}
+    for label, kwargs in STREAK_CONFIGS:
+        make = _guarded(_fixed, **kwargs)(w)
+        clean = train(w, seed, steps, guard=make)
+        cells: dict[str, list[dict[str, Any]]] = {}
+        for fault in STREAK_FAULTS:
+            for frac in STREAK_POSITIONS:
+                nan_batches, corrupt_at = _streak_spot(fault, frac, steps)
+                run = train(_with_faults(w, nan_batches, corrupt_at), seed, steps, guard=make)
+                cells.setdefault(fault, []).append({
+                    "delta": run.eval_loss - recipe,
+                    "lost": steps_lost(run) + steps - len(run.actions),  # (an error ends it)
+                    "rollbacks": run.actions.count("rollback"),
+                    "relapses": relapses(run, nan_batches),
+                    "error": run.error is not None,
+                })  # fmt: skip
+        out["configs"][label] = {"clean_delta": clean.eval_loss - recipe, "faults": cells}
+    return out
+
+
+def _streak_cell(runs: list[dict[str, Any]]) -> str:
+    """``Δ mean (worst); lost; rollbacks``, with ``dead×k`` / ``E×k`` where runs ended badly."""
+    deltas = [r["delta"] for r in runs]
+    finite = [d for d in deltas if math.isfinite(d)]
+    dead = len(deltas) - len(finite)
+    text = f"{statistics.mean(finite):+.3f} ({max(finite):+.3f})" if finite else "–"
+    text += f"; {statistics.mean(r['lost'] for r in runs):.0f}"
+    text += f"; {statistics.mean(r['rollbacks'] for r in runs):.1f}"
+    errors = sum(r["error"] for r in runs)
+    marks = [f"dead×{dead}"] if dead else []
+    marks += [f"E×{errors}"] if errors else []
+    return text + (f" **{' '.join(marks)}**" if marks else "")
+
+
+def streak_study(workloads: list[str], seeds: int, length: Callable[[str], int],
+                 jobs: int) -> None:  # fmt: skip
+    """The guard's rollback defaults against skip-only: NaN streaks and a corrupted weight."""
+    tasks = [(w, s, length(w)) for w in workloads for s in range(seeds)]
+    if jobs > 1:
+        with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
+            results = list(pool.map(_streak_job, tasks))
+    else:
+        results = [_streak_job(t) for t in tasks]
+    for w in workloads:
+        rows = [r for r in results if r["workload"] == w]
+        n = length(w)
+        spots = ", ".join(str(min(_streak_spot("nan×3", f, n)[0])) for f in STREAK_POSITIONS)
+        print(f"\n## {w}: faults starting near step {spots} (one run each); {n} steps\n")
+        header = ["config", "Δ held-out (clean)", *STREAK_FAULTS, "relapses"]
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join("---" for _ in header) + "|")
+        for label, _ in STREAK_CONFIGS:
+            cs = [r["configs"][label] for r in rows]
+            row = [label, f"{statistics.mean(c['clean_delta'] for c in cs):+.3f}"]
+            for fault in STREAK_FAULTS:
+                row.append(_streak_cell([x for c in cs for x in c["faults"][fault]]))
+            row.append(str(sum(x["relapses"] for c in cs for f in c["faults"].values() for x in f)))
+            print("| " + " | ".join(row) + " |")
+    print(
+        "\n# cells: Δ held-out against the unguarded recipe's clean run, mean (worst); steps "
+        "lost; rollbacks per run; dead×k: k runs ended with a NaN model; E×k: k runs ended by "
+        "GuardError (max_rollbacks). relapses: rollbacks after which the next clean batch "
+        "was bad again."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="every arm, 1 seed, 40 steps")
@@ -523,8 +673,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default=",".join(ALL_WORKLOADS))
     parser.add_argument("--arms", default=",".join(arms()))
     parser.add_argument("--faults", default=",".join(FAULTS), help="comma-separated, or none")
+    parser.add_argument(
+        "--timing-steps",
+        type=int,
+        default=None,
+        help="steps of the clean run timed per arm (default: the run's, at most 100)",
+    )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--study", choices=["remedies", "snapshots"], default="remedies")
+    parser.add_argument("--study", choices=["remedies", "snapshots", "streaks"], default="remedies")
     args = parser.parse_args(argv)
     quick = not (args.full or args.smoke)
     seeds = args.seeds or (3 if args.full else 1 if args.smoke else 2)
@@ -537,13 +693,12 @@ def main(argv: list[str] | None = None) -> int:
     for a in arm_names:
         if a not in table_arms:
             parser.error(f"--arms: unknown {a!r}; known: {', '.join(table_arms)}")
+    if args.timing_steps is not None and args.timing_steps < 1:
+        parser.error(f"--timing-steps: {args.timing_steps} is not a whole number ≥ 1")
     if "none" not in arm_names:
         arm_names.insert(0, "none")
-    runnable = tuple(
-        a
-        for a in arm_names
-        if (table_arms[a].available and table_arms[a].make) or a in ("none", "recipe")
-    )
+    runnable = tuple(a for a in arm_names if table_arms[a].runs)
+    missing = [f"{a} ({table_arms[a].missing})" for a in arm_names if not table_arms[a].runs]
     faults = () if args.faults == "none" else tuple(f for f in args.faults.split(",") if f)
     if args.smoke:
         faults = faults[:1]
@@ -566,11 +721,18 @@ def main(argv: list[str] | None = None) -> int:
         f"load average at start {load[0]:.1f}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     print("#   " + " ".join(sys.argv))
-    if args.study == "snapshots":
-        snapshot_study(workloads, seeds, length, args.jobs)
+    if args.study in ("snapshots", "streaks"):
+        study = snapshot_study if args.study == "snapshots" else streak_study
+        study(workloads, seeds, length, args.jobs)
         print(_end_line(t0))
         return 0
-    jobs = [(w, s, length(w), runnable, faults) for w in workloads for s in range(seeds)]
+    if missing:
+        print("# arms without figures: " + "; ".join(missing))
+    jobs = [
+        (w, s, length(w), runnable, faults, args.timing_steps or min(length(w), 100))
+        for w in workloads
+        for s in range(seeds)
+    ]
     results: list[dict[str, Any]] = []
     if args.jobs > 1:
         with concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
@@ -581,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         wl = ALL_WORKLOADS[w]
         n = length(w)
         print(f"\n## {w}: {wl.description}; {n} steps, faults at step {7 * n // 10}\n")
-        print(table(w, results, list(runnable), faults))
+        print(table(w, results, arm_names, faults))
     print(_end_line(t0))
     return 0
 
