@@ -26,14 +26,28 @@ def _toml(path: Path) -> dict:
 
 @pytest.mark.parametrize("lang", ["en", "bn"])
 def test_the_page_data_equals_the_catalog_files(lang: str) -> None:
-    # read the files here, not through the loader: English first, the language over it
-    expected: dict[str, str] = {}
-    for code in dict.fromkeys(("en", lang)):
-        report = _toml(CATALOGS / "report" / f"{code}.toml")
-        expected.update(report["report"])
-        expected.update(report["explorer"])
-        expected["numbers_digits"] = _toml(CATALOGS / f"{code}.toml")["numbers"]["digits"]
+    # read the files here, not through the loader: the language's own, nothing from English
+    report = _toml(CATALOGS / "report" / f"{lang}.toml")
+    expected = {**report["report"], **report["explorer"]}
+    expected["numbers_digits"] = _toml(CATALOGS / f"{lang}.toml")["numbers"]["digits"]
     assert page_data()["catalogs"][lang] == expected
+
+
+def test_a_language_missing_a_page_key_fails_not_english(tmp_path: Path, monkeypatch) -> None:
+    """A catalog without one of the page's keys is an error, never English on its page."""
+    import shutil
+
+    for part in ("{}.toml", "report/{}.toml", "errors/{}.toml", "cli/{}.toml"):
+        (tmp_path / part.format("xx")).parent.mkdir(exist_ok=True)
+        shutil.copy(CATALOGS / part.format("en"), tmp_path / part.format("xx"))
+    report = (tmp_path / "report/xx.toml").read_text("utf-8")
+    key = next(iter(_toml(CATALOGS / "report/en.toml")["explorer"]))
+    report, n = re.subn(rf"(?m)^{key} = .*$", "", report)
+    assert n == 1
+    (tmp_path / "report/xx.toml").write_text(report, "utf-8")
+    monkeypatch.setenv("GRADGUARD_CATALOGS", str(tmp_path))
+    with pytest.raises(KeyError, match=key):
+        page_data()
 
 
 def test_every_explorer_key_is_in_both_languages() -> None:

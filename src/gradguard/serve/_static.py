@@ -72,8 +72,8 @@ def page_data() -> dict[str, Any]:
     Keys: ``langs`` (every language with catalogs, :func:`gradguard._catalog.languages`);
     ``names`` (each language's name as its readers write it, ``meta.name``);
     ``catalogs`` (per language: the report catalog's ``report`` and ``explorer``
-    sections over the source language's, plus ``numbers_digits`` from the lesson
-    catalog); ``lesson`` (per language, ``"section.key"`` → the lesson catalog's
+    sections, plus ``numbers_digits`` from the lesson catalog; a key the source
+    language has and another lacks is a :class:`KeyError`, never English on its page); ``lesson`` (per language, ``"section.key"`` → the lesson catalog's
     sentences of the claims, :mod:`gradguard.explain._claims`, and of the errata); ``errors`` (per
     language, ``"argument:rule"`` → the message with NUL where the value goes);
     ``seed_table`` (the seed's claims and how far off they are, as the lesson's
@@ -88,13 +88,13 @@ def page_data() -> dict[str, Any]:
     lesson: dict[str, dict[str, str]] = {}
     errors: dict[str, dict[str, str]] = {}
     for lang in languages():
-        merged: dict[str, str] = {}
-        for code in dict.fromkeys((SOURCE, lang)):  # the source language first, this one over it
-            cat = load_catalog(code, "report")
-            for section in _SECTIONS:
-                merged.update(cat.section(section))
-            merged["numbers_digits"] = load_catalog(code, "lesson")["numbers.digits"]
-        catalogs[lang] = merged
+        cat = load_catalog(lang, "report")
+        texts = {key: text for section in _SECTIONS for key, text in cat.section(section).items()}
+        texts["numbers_digits"] = load_catalog(lang, "lesson")["numbers.digits"]
+        catalogs[lang] = texts
+        missing = catalogs[SOURCE].keys() - texts.keys()
+        if missing:  # never English in another language's page: the catalog is incomplete
+            raise KeyError(f"catalog {lang!r} (report) has no message {sorted(missing)}")
         cat = load_catalog(lang, "lesson")
         lesson[lang] = {
             f"{section}.{key}": text

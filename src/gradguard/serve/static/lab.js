@@ -321,9 +321,8 @@
   // ---------------------------------------------------------------- catalogs
   /** The catalog's text for `key` in `lang`, {name} fields filled (others left as written). */
   function say(lang, key, values = {}) {
-    const cat = GG.DATA.catalogs[lang];
-    const text = key in cat ? cat[key] : GG.DATA.catalogs.en[key];
-    if (text === undefined) throw new Error(`no catalog key ${key}`);
+    const text = GG.DATA.catalogs[lang][key]; // every language has every key (page_data)
+    if (text === undefined) throw new Error(`no catalog key ${key} in ${lang}`);
     return text.replace(/\{([A-Za-z_0-9]+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
   }
 
