@@ -73,8 +73,9 @@ def page_data() -> dict[str, Any]:
     ``names`` (each language's name as its readers write it, ``meta.name``);
     ``catalogs`` (per language: the report catalog's ``report`` and ``explorer``
     sections, plus ``numbers_digits`` from the lesson catalog; a key the source
-    language has and another lacks is a :class:`KeyError`, never English on its page); ``lesson`` (per language, ``"section.key"`` → the lesson catalog's
-    sentences of the claims, :mod:`gradguard.explain._claims`, and of the errata); ``errors`` (per
+    language has and another lacks is a :class:`KeyError`, never English on its page);
+    ``lesson`` (per language, ``"section.key"`` → the lesson catalog's sentences of the
+    claims, :mod:`gradguard.explain._claims`, and of the errata); ``errors`` (per
     language, ``"argument:rule"`` → the message with NUL where the value goes);
     ``seed_table`` (the seed's claims and how far off they are, as the lesson's
     table writes them); ``flow`` (the measured LSTM/GRU cell-path factors,
