@@ -167,3 +167,42 @@ def test_json_output(logs, capsys):
     assert run["cause"] == "recurring_batch"
     assert run["bad_steps"] == [3, 13, 23, 33, 43, 53]
     assert all(re.search(r"\S", f["text"]) for f in run["findings"])
+
+
+#: A count of zero written as a number: "0টি", "0 বার", "0 of", "0 flagged" … (not 10, 0.5).
+_ZERO = re.compile(r"(?<![\d.,–])0(?:টি| বার| (?:of|non-finite|flagged|other|bad|times|steps?))")
+
+
+@pytest.mark.parametrize("name", ["recurring", "one_off", "lr_high", "layer_grows", "clean"])
+def test_no_count_of_zero_is_written_as_a_number(logs, name, capsys):
+    """A count of none has its own words ("took no bad step", "কোনো খারাপ ধাপ নেয়নি")."""
+    for lang in LANGS:
+        out = _text(logs[name], lang, capsys)
+        assert _ZERO.search(out) is None, (lang, _ZERO.search(out))
+
+
+@pytest.mark.parametrize(
+    ("key", "evidence"),
+    [
+        ("guard_did", {"skipped": 0, "rollbacks": 0, "taken_bad": 3}),
+        ("guard_did", {"skipped": 1, "rollbacks": 1, "taken_bad": 0}),
+        ("clean", {"clipped": 0, "steps": 9, "first": 0, "last": 8}),
+        ("bad_steps", {"nonfinite": 0, "spikes": 2, "bad": 2, "episodes": 1}),
+        ("bad_steps", {"nonfinite": 2, "spikes": 0, "bad": 2, "episodes": 2}),
+        ("reruns", {"n": 2, "transient": [4, 9], "reproducible": []}),
+        ("reruns", {"n": 1, "transient": [], "reproducible": [4]}),
+        ("replay_rule_only_spikes", {"caught": 2, "spikes": 3, "others": 0, "first": 5}),
+        ("replay_rule_none", {"caught": 0, "spikes": 3, "others": 0, "first": None}),
+        ("replay_rule_missed", {"caught": 0, "spikes": 3, "others": 2, "first": 7}),
+        ("replay_rule_no_spikes", {"caught": 0, "spikes": 0, "others": 2, "first": 7}),
+    ],
+)
+def test_each_zero_has_its_sentence(key, evidence):
+    from gradguard.doctor._diagnose import Finding
+
+    ev = {"steps": 9, "first": 0, "last": 8, "lost": 1, "share": 0.1, "unknown": 0, **evidence}
+    ev |= {"rule": "median+6·MAD", "per_k": 1.5, "n_transient": 0, "n_reproducible": 0}
+    for lang in LANGS:
+        text = sentence(Finding("x", key, ev), lang)
+        assert "{" not in text and _ZERO.search(text) is None, (lang, text)
+        assert " 1 steps" not in text and "1 times" not in text, text

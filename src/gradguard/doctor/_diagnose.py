@@ -425,10 +425,18 @@ def _replay(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[
         others = sorted(hit - target)
         if not hit and not target:
             continue  # nothing to say: it would have flagged nothing, and nothing was flagged
+        # a count of 0 is its own sentence ("none of the flagged spikes"), never "0 of"
+        variant = (
+            "_no_spikes"
+            if not target
+            else ("" if others else "_only_spikes")
+            if caught
+            else ("_missed" if others else "_none")
+        )
         out.append(
             Finding(
                 "replay",
-                "replay_rule",
+                "replay_rule" + variant,
                 {
                     "rule": rr.description,
                     "caught": len(caught),

@@ -90,12 +90,43 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
         out["batches"] = ", ".join(_batch(b) for b in ev["batches"][:_SHOW_STEPS])
         if len(ev["batches"]) > _SHOW_STEPS:
             out["batches"] += f", … (+{len(ev['batches']) - _SHOW_STEPS})"
-    elif key == "replay_rule":
+    elif key == "clean":
+        out["clip_part"] = _count(cat, "clip_part", ev["clipped"])
+    elif key == "bad_steps":  # only the kinds there are: never "0 flagged as spikes"
+        kinds = [cat.get(f"doctor.kind_{k}", n=_g(ev[k])) for k in ("nonfinite", "spikes")]
+        out["kinds"] = cat["doctor.list_sep"].join(
+            p for k, p in zip(("nonfinite", "spikes"), kinds, strict=True) if ev[k]
+        )
+    elif key == "reruns":
+        parts = [
+            cat.get(f"doctor.rerun_{v}", n=_g(len(ev[v])), steps=steps_text(ev[v]))
+            for v in ("transient", "reproducible")
+            if ev[v]
+        ]
+        out["verdicts"] = cat["doctor.list_sep"].join(parts)
+    elif key in ("guard_did", "guard_did_unknown"):
+        parts = [
+            _count(cat, "did_skipped", ev["skipped"]),
+            _count(cat, "did_rollbacks", ev["rollbacks"]),
+            _count(cat, "did_took", ev["taken_bad"]),
+        ]
+        rest = cat["doctor.list_sep"].join(parts[:-1])
+        out["did"] = cat.get("doctor.and_last", rest=rest, last=parts[-1])
+    elif key.startswith("replay_rule"):
         out["first_part"] = (
             cat.get("doctor.first_part", first=ev["first"]) if ev["first"] is not None else ""
         )
         out["per_k"] = f"{ev['per_k']:.1f}"
     return out
+
+
+def _count(cat: Catalog, name: str, n: int) -> str:
+    """The catalog's phrase ``name`` for ``n`` things: its ``_none`` form for 0 (no "0 steps"),
+    its ``_one`` form for 1 where the catalog has one."""
+    if n == 0:
+        return cat[f"doctor.{name}_none"]
+    key = f"doctor.{name}_one"
+    return cat[key] if n == 1 and key in cat else cat.get(f"doctor.{name}", n=_g(n))
 
 
 def sentence(f: Finding, lang: str = "en") -> str:
