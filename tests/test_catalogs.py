@@ -152,9 +152,9 @@ NOT_YET_RULE_IDS = {
     "torch/_provenance.py",
     "torch/_record.py",
     "torch/_reduce.py",
+    "torch/_run.py",
     "torch/_sinks.py",
     "torch/_stats.py",
-    "torch/_syncfree.py",
 }
 
 

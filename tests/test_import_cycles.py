@@ -10,9 +10,9 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "gradguard"
-#: Cycles another change is removing (the guard's step written once: torch/_guard.py and
-#: torch/_syncfree.py); each entry must still be a cycle, so the list can only shrink.
-KNOWN = [{"gradguard.torch._guard", "gradguard.torch._syncfree"}]
+#: Cycles another change is removing; each entry must still be a cycle, so the list can
+#: only shrink.
+KNOWN: list[set[str]] = []
 
 
 def _module(path: Path) -> str:

@@ -642,3 +642,24 @@ def test_a_rollback_record_keeps_the_lr_of_its_step(sync):
     assert [r.action for r in records][7:] == ["skip", "rollback"]
     assert [r.lr for r in records] == seen  # 1e-2 / (1 + step), the rollback's too
     assert opt.param_groups[0]["lr"] != seen[8]  # the rollback did restore an older LR
+
+
+def test_guard_errors_are_told_in_every_language():
+    from gradguard.torch import GuardError
+
+    model, opt, _ = _setup()
+    guard = SpikeGuard(model, opt, clipper=1.0, rollback_after=1, max_rollbacks=0)
+    _forward_backward(model, opt, 0)
+    model.head.weight.grad[0, 0] = math.nan
+    with pytest.raises(GuardError) as err:
+        guard.step(1.0)
+    assert err.value.reason == "gave_up" and err.value.record.kind == "nonfinite"
+    en, bn = str(err.value), err.value.message("bn")
+    assert en.startswith("step 0: 1 bad steps in a row after 0 rollbacks")
+    assert "ধাপ 0" in bn and "max_rollbacks=0" in bn and "{" not in bn
+    guard = SpikeGuard(model, opt, clipper=1.0, on_nonfinite="raise")
+    _forward_backward(model, opt, 1)
+    model.head.weight.grad[0, 0] = math.inf
+    with pytest.raises(GuardError, match="pass on_nonfinite='skip'") as err:
+        guard.step(1.0)
+    assert "on_nonfinite='skip'" in err.value.message("bn")

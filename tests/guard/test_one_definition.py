@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradguard.records as records
-import gradguard.torch._guard as guard_mod
 import gradguard.torch._record as record_mod
+import gradguard.torch._step as step_mod
 from gradguard.lab import clip_coefficient
 from gradguard.records import RecordWriter, read_log
 from gradguard.torch import (
@@ -121,7 +121,7 @@ def test_guard_monitor_and_step_record_use_the_one_constructor(tmp_path, monkeyp
         made.append(record)
         return record
 
-    monkeypatch.setattr(guard_mod, "make_record", counting)
+    monkeypatch.setattr(step_mod, "make_record", counting)
     monkeypatch.setattr(record_mod, "make_record", counting)
 
     guard_log, monitor_log, manual_log = (tmp_path / f"{n}.jsonl" for n in "gmr")

@@ -35,6 +35,7 @@ from typing import Any
 
 from gradguard.records import classify
 from gradguard.torch._adagc import AdaGC
+from gradguard.torch._books import GuardError
 from gradguard.torch._clip import (
     NONFINITE_MODES,
     NonfiniteMode,
@@ -54,7 +55,8 @@ from gradguard.torch._clippers import (
     ZClip,
     unitwise_norm,
 )
-from gradguard.torch._guard import GuardError, Monitor, SpikeGuard
+from gradguard.torch._guard import SpikeGuard
+from gradguard.torch._monitor import Monitor
 from gradguard.torch._record import step_record
 from gradguard.torch._snapshot import Snapshot, SnapshotError
 from gradguard.torch._spam import MomentumReset, reset_moments_, spike_aware_clip_

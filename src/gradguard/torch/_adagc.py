@@ -235,6 +235,17 @@ class AdaGC(Clipper):
             bool(clipped),
         )
 
+    def device_state(self) -> dict[str, Any]:
+        """γ and the step count as they are, tensors on the device (no host sync)."""
+        return {"gamma": self.gamma, "steps": self.steps}
+
+    def load_device_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`device_state` (a snapshot's copy) onto the clipper's device."""
+        device = self.gamma.device if self.gamma is not None else None
+        for key in ("gamma", "steps"):
+            value = state[key]
+            setattr(self, key, None if value is None else value.to(device or value.device))
+
     def state_dict(self) -> dict[str, Any]:
         """Return the hyperparameters and state (γ as a list of floats, the step count)."""
         return {

@@ -96,9 +96,18 @@ def clip_coef(
       The coefficient, ``≤ 1``, of ``total_norm``'s type.
     """
     if isinstance(total_norm, Tensor):
-        # torch evaluates `c / tensor` as `tensor.reciprocal() * c`; written out, the same
-        # two roundings hold for a tensor ``c`` too (a device-side adaptive target).
-        coef = torch.clamp((total_norm + EPS).reciprocal() * max_norm, max=1.0)
+        # torch evaluates `c / tensor` as `tensor.reciprocal() * c`, the Python number c
+        # taken in the norm's compute type (float32 for half types, rounded once to the
+        # half type at the end); a tensor c (a target computed on the device) is rounded
+        # the same way, so both give what torch's clip_grad_norm_ computes.
+        inverse = (total_norm + EPS).reciprocal()
+        if not isinstance(max_norm, Tensor):
+            ratio = inverse * max_norm
+        elif total_norm.dtype in (torch.float16, torch.bfloat16):
+            ratio = (inverse.float() * max_norm.float()).to(total_norm.dtype)
+        else:
+            ratio = inverse * max_norm.to(total_norm.dtype)
+        coef = torch.clamp(ratio, max=1.0)
         if nonfinite == "skip":
             coef = torch.where(torch.isfinite(total_norm), coef, torch.ones_like(coef))
         elif nonfinite == "zero":

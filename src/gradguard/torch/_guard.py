@@ -14,86 +14,57 @@ $ python train.py   # with: record = guard.step(loss) in place of optimizer.step
         record = guard.step(loss)       # unscale (AMP) → stats → decide → clip → step
         # record.action in {"step", "skip", "rollback"}; record.grad_norm = pre-clip norm
 
-What one ``guard.step`` does, in order:
+One ``guard.step``: unscale the AMP gradients if the caller has not (before measuring or
+clipping, or the threshold would apply to ``scale × g``); measure them (:func:`grad_stats`,
+reduced over every rank under DDP/FSDP); classify the step (``amp_skip`` — the scaler's
+own inf, normal — ``nonfinite``, ``spike`` or ``ok``) and decide by policy
+(:func:`gradguard.rules.decide`: step, skip, roll back, raise); clip a step that is taken;
+step or withhold the optimizer; record the step (:class:`~gradguard.records.StepRecord`,
+to the JSONL log, TensorBoard and :attr:`SpikeGuard.hooks`). That step is written once
+(:mod:`gradguard.torch._step`) and run in two modes (:mod:`gradguard.torch._run`): on host
+numbers after one read (the default), or on the device with no read (``sync=False``).
 
-1. AMP: ``scaler.unscale_(optimizer)`` if the caller has not — gradients must be
-   unscaled *before* they are measured or clipped, or the threshold would apply to
-   ``scale × g`` (the pitfall every clipping recipe warns about).
-2. :func:`grad_stats` — one pass over the gradients; under DDP/FSDP reduced over all
-   ranks; then **one** host sync for the norm, max |g|, non-finite count, loss and the
-   AMP ``found_inf`` together.
-3. Classify: ``amp_skip`` (the scaler found inf/NaN: it skips the step itself and lowers
-   its scale — normal, not counted as a fault), ``nonfinite`` (NaN/inf in the loss or a
-   gradient), ``spike`` (the spike rule flags the norm or the loss), else ``ok``.
-4. Decide by policy (:func:`gradguard.rules.decide`, a pure function of the kind, the
-   policy and the guard's history): ``"raise"`` (:class:`GuardError`), ``"skip"``
-   (``optimizer.step()`` is withheld: parameters and optimizer state stay bitwise
-   unchanged) or ``"step"``. After ``rollback_after`` consecutive bad steps, restore
-   the last good snapshot (:class:`~gradguard.torch.Snapshot`: model, optimizer, LR
-   scheduler, grad scaler, RNG states, the guard's own rules; in memory or on disk) and
-   skip the next ``skip_batches`` batches (Chowdhery et al., "PaLM", 2022: restart ~100
-   steps before a spike and skip 200–500 batches).
-5. Clip (the clipper sees only steps that are taken) and step. After every
-   ``snapshot_every`` healthy steps a new snapshot is taken at the start of the next
-   ``guard.step`` (so it includes the caller's ``scheduler.step()``).
-6. Record one :class:`~gradguard.records.StepRecord` (built by
-   :func:`gradguard.records.make_record`; appended to the JSONL log, and to TensorBoard
-   when a writer is given).
-
-Under DDP or FSDP2 every rank computes the same reduced statistics and runs the same
-deterministic rules, so every rank takes the same decision — no rank skips alone.
+After ``rollback_after`` bad steps in a row the guard restores the last good snapshot
+(:class:`~gradguard.torch.Snapshot`: model, optimizer, LR scheduler, grad scaler, RNG
+states, its own rules; in memory or on disk) and skips the next ``skip_batches`` batches
+(Chowdhery et al., "PaLM", 2022: restart ~100 steps before a spike and skip 200–500
+batches). Under DDP or FSDP2 every rank judges the same reduced numbers with the same
+rules, so every rank takes the same decision — no rank skips alone.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from gradguard import rules
-from gradguard.records import RecordWriter, StepRecord, classify, make_record
-from gradguard.rules import Decision, MedianMadRule, Policy, Rule
+from gradguard.records import RecordWriter, StepRecord
+from gradguard.rules import MedianMadRule, Policy, Rule
 from gradguard.skiplist import SkipList
-from gradguard.torch._clippers import Clipper, ClipResult, without_overflow
-from gradguard.torch._effects import take_step, withhold_step
+from gradguard.torch import _persist as persist
+from gradguard.torch._books import GuardError
+from gradguard.torch._clippers import Clipper
 from gradguard.torch._guard_args import (
+    CHECKED,
     check_optimizer,
     check_options,
-    check_restore,
     check_state,
     guard_clipper,
+    process_group_of,
     rank_path,
 )
 from gradguard.torch._provenance import batch_id, listed
-from gradguard.torch._record import first_lr, scalar_tensor
-from gradguard.torch._sinks import emit, tensorboard_writer
-from gradguard.torch._snapshot import (
-    Snapshot,
-    capture_state,
-    plain_tree,
-    restore_state,
-    unplain_tree,
-)
-from gradguard.torch._stats import GradStats, HostGradStats, grad_stats
+from gradguard.torch._run import DeviceRun, HostRun
+from gradguard.torch._sinks import emit, open_sinks
+from gradguard.torch._snapshot import Snapshot
+from gradguard.torch._step import Plan
 
-if TYPE_CHECKING:
-    from gradguard.torch._syncfree import SyncFreeStep
-
-__all__ = ["GuardError", "Monitor", "SpikeGuard"]
-
-
-class GuardError(RuntimeError):
-    """Raised by the ``"raise"`` policy (or too many rollbacks); carries the step record."""
-
-    def __init__(self, message: str, record: StepRecord | None = None) -> None:
-        super().__init__(message)
-        self.record = record
+__all__ = ["GuardError", "SpikeGuard"]
 
 
 class SpikeGuard:
@@ -136,8 +107,8 @@ class SpikeGuard:
         every stage; ``process_group`` (default: the whole world) must span them all.
       sync: ``False`` runs each step with no host sync (statistics, rules, decision and
         skip on the device; records written a step or a few later): see
-        :mod:`gradguard.torch._syncfree`. Needs ``fused=True`` Adam/AdamW/SGD/Adagrad for
-        a sync-free skip (other optimizers: one sync per step, with a warning).
+        docs/guard/scale.md. Needs ``fused=True`` Adam/AdamW/SGD/Adagrad for a
+        sync-free skip (other optimizers: one sync per step, with a warning).
       restore: a function (no arguments) that restores the run's own last checkpoint —
         say, one that loads the last ``torch.distributed.checkpoint`` save — called on a
         rollback instead of restoring a snapshot; the guard then takes no snapshots. It
@@ -188,23 +159,7 @@ class SpikeGuard:
     ) -> None:
         check_optimizer(optimizer)
         self.state_objects = check_state(state)
-        norm_type = check_options(
-            on_nonfinite=on_nonfinite,
-            on_spike=on_spike,
-            rollback_after=rollback_after,
-            counts={
-                "skip_batches": (skip_batches, 0),
-                "snapshot_every": (snapshot_every, 1),
-                "max_rollbacks": (max_rollbacks, 0),
-                "layer_norms_every": (layer_norms_every, 0),
-                "update_ratio_every": (update_ratio_every, 0),
-            },
-            clipper=clipper,
-            spike_rule=spike_rule,
-            loss_rule=loss_rule,
-            norm_type=norm_type,
-        )
-        check_restore(restore)
+        norm_type = check_options(**{k: v for k, v in locals().items() if k in CHECKED})
         self.model = model
         # Read once: walking the module tree costs more than the statistics on small
         # models. Parameters added to the model later are not guarded.
@@ -225,95 +180,39 @@ class SpikeGuard:
         self.layer_norms_every = layer_norms_every
         self.update_ratio_every = update_ratio_every
         self.run = run
-        self.process_group = process_group
-        self.pipeline_group = pipeline_group
-        self._distributed = False
-        self.rank = 0
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            self._distributed = True
-            if self.process_group is None:
-                # Every rank must judge the same, globally reduced numbers.
-                self.process_group = torch.distributed.group.WORLD
-            self.rank = torch.distributed.get_rank(self.process_group)
-        self._owns_log = False
-        self.log: RecordWriter | None
-        if log is None or self.rank != 0:
-            self.log = None
-        elif isinstance(log, RecordWriter):
-            self.log = log
-        else:
-            self.log = RecordWriter(log)
-            self._owns_log = True
-        self.tensorboard = tensorboard_writer(tensorboard) if self.rank == 0 else None
-        # A writer the guard made from a log directory is the guard's to close.
-        self._owns_tensorboard = (
-            self.tensorboard is not None and tensorboard is not self.tensorboard
+        self.plan = Plan(
+            on_nonfinite,
+            on_spike,
+            rollback_after,
+            max_rollbacks,
+            None if self.spike_rule is None else self.spike_rule.name,
+            None if loss_rule is None else loss_rule.name,
         )
+        self.pipeline_group = pipeline_group
+        self.process_group, self.rank, self._distributed = process_group_of(process_group)
+        self.log, self.tensorboard, self._owned = open_sinks(log, tensorboard, self.rank)
         #: Functions called with every record (after the log and TensorBoard).
         self.hooks: list[Callable[[StepRecord], None]] = []
-        self.step_count = 0
-        self.consecutive_bad = 0
-        self.rollbacks = 0
-        self._skip_remaining = 0
-        self._healthy_since_snapshot = 0
-        self._snapshot_due = False
-        self._header_written = False
+        self.step_count = self.consecutive_bad = self.rollbacks = 0
+        self._skip_remaining = self._healthy_since_snapshot = self._batches_seen = 0
+        self._snapshot_due = self._header_written = False
         self._recent_bad: deque[StepRecord] = deque(maxlen=3)
         self._restored_step: int | None = None  # where the last rollback went back to
         self._t0 = time.perf_counter()
         self.snapshot = Snapshot(rank_path(snapshot_path, self.rank, self._distributed))
         self.restore = restore
         self.skip_steps = None if skip_steps is None else SkipList.coerce(skip_steps)
-        self._batches_seen = 0
         self.sync = bool(sync)
-        self._sync_free: SyncFreeStep | None = None
+        self._run: HostRun | DeviceRun = HostRun(self) if self.sync else DeviceRun(self)
         # A snapshot only when a rollback would restore it: no copy otherwise.
         if self._snapshots_on:
-            self.snapshot.save(self._state(), 0)
-        if not self.sync:
-            from gradguard.torch._syncfree import SyncFreeStep
-
-            self._sync_free = SyncFreeStep(self)
+            self.snapshot.save(persist.snapshot_state(self), 0)
 
     # -- snapshot / rollback -------------------------------------------------------
     @property
     def _snapshots_on(self) -> bool:
         """Whether the guard keeps snapshots (rollback on, no ``restore`` function)."""
         return self.rollback_after is not None and self.restore is None
-
-    def _rules_state(self) -> dict[str, Any]:
-        # What the guard has learned (spike/loss statistics, adaptive threshold): part of
-        # both a rollback snapshot and a training checkpoint.
-        if self._sync_free is not None:
-            self._sync_free.store()  # the device rules' state, into the host rules
-        return {
-            "spike_rule": self.spike_rule.state_dict() if self.spike_rule else None,
-            "loss_rule": self.loss_rule.state_dict() if self.loss_rule else None,
-            "clipper": self.clipper.state_dict() if self.clipper else None,
-        }
-
-    def _load_rules_state(self, state: dict[str, Any]) -> None:
-        for key, obj in (
-            ("spike_rule", self.spike_rule),
-            ("loss_rule", self.loss_rule),
-            ("clipper", self.clipper),
-        ):
-            if obj is not None and state[key] is not None:
-                obj.load_state_dict(state[key])
-        if self._sync_free is not None:
-            self._sync_free.load()
-
-    def _state(self) -> dict[str, Any]:
-        state = capture_state(self.model, self.optimizer, self.scheduler, self.scaler)
-        state.update(self._rules_state())
-        state["user"] = {name: obj.state_dict() for name, obj in self.state_objects.items()}
-        return state
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        restore_state(state, self.model, self.optimizer, self.scheduler, self.scaler)
-        self._load_rules_state(state)
-        for name, obj in self.state_objects.items():
-            obj.load_state_dict(state["user"][name])
 
     def header(self) -> dict[str, Any]:
         """Return what the log's ``"run"`` header says about this guard (its rules, policies).
@@ -322,28 +221,11 @@ class SpikeGuard:
         decisions (:func:`gradguard.rules.replay_guard`).
         """
 
-        def rule(r: Rule | None) -> dict[str, Any] | None:
-            return None if r is None else {"name": r.name, "state": r.state_dict()}
-
-        return {
-            "spike_rule": rule(self.spike_rule),
-            "loss_rule": rule(self.loss_rule),
-            "clipper": None if self.clipper is None else self.clipper.name,
-            "on_spike": self.on_spike,
-            "on_nonfinite": self.on_nonfinite,
-            "rollback_after": self.rollback_after,
-            "max_rollbacks": self.max_rollbacks,
-            "snapshot_every": self.snapshot_every,
-            "skip_batches": self.skip_batches,
-            "norm_type": self.norm_type,
-            # What a rollback restores the rules from: the guard's snapshot, or nothing
-            # (a restore= function loads the run's own checkpoint; the rules go on).
-            "rollback_restores": "snapshot" if self.restore is None else "function",
-        }
+        return persist.header(self)
 
     def take_snapshot(self) -> None:
         """Store the current state as the last good snapshot (done automatically)."""
-        self.snapshot.save(self._state(), self.step_count)
+        self.snapshot.save(persist.snapshot_state(self), self.step_count)
         self._healthy_since_snapshot = 0
         self._snapshot_due = False
 
@@ -356,20 +238,7 @@ class SpikeGuard:
         Raises:
           SnapshotError: the snapshot file cannot be read safely (nothing was restored).
         """
-        restored: int | None
-        if self.restore is not None:
-            value = self.restore()  # the run's own checkpoint
-            restored = value if isinstance(value, int) and not isinstance(value, bool) else None
-        else:
-            state = self.snapshot.load()  # read first: a bad file changes nothing
-            self._restore(state)
-            restored = self.snapshot.step
-        self.optimizer.zero_grad(set_to_none=True)
-        self.rollbacks += 1
-        self._restored_step = restored
-        self.consecutive_bad = 0
-        self._skip_remaining = self.skip_batches
-        return restored
+        return persist.rollback(self)
 
     def skip_batch(self, batch: Any = None) -> bool:
         """Return True if the training loop should skip this batch (and count it).
@@ -387,76 +256,6 @@ class SpikeGuard:
         return self.skip_steps is not None and listed(self.skip_steps, position, batch)
 
     # -- the step ------------------------------------------------------------------
-    def _unscale(self) -> Tensor | None:
-        """Unscale AMP gradients (once) and return the scaler's found-inf flag."""
-        if self.scaler is None or not self.scaler.is_enabled():
-            return None
-        from torch.amp.grad_scaler import OptState
-
-        per_opt = self.scaler._per_optimizer_states[id(self.optimizer)]
-        if per_opt["stage"] is OptState.STEPPED:
-            raise RuntimeError(
-                "scaler.step(optimizer) was already called for this step, so the "
-                "optimizer stepped before the guard could measure, clip or skip it. "
-                "guard.step(loss) replaces scaler.step(optimizer) and scaler.update(): "
-                "call only scaler.scale(loss).backward() (and optionally "
-                "scaler.unscale_(optimizer)) before it."
-            )
-        if per_opt["stage"] is OptState.READY:
-            self.scaler.unscale_(self.optimizer)
-        found = per_opt["found_inf_per_device"]
-        if not found:
-            return torch.zeros(())
-        # Stays on the device: it joins the step's one host sync in grad_stats' host().
-        flags = list(found.values())
-        device = flags[0].device
-        total = torch.stack([f.to(device=device, dtype=torch.float64) for f in flags]).sum()
-        return total
-
-    def _gather(
-        self, step: int, loss: Tensor | float | None, keep_groups: bool, max_abs: bool = True
-    ) -> tuple[GradStats, Tensor, Tensor | None]:
-        """Unscale (AMP), measure and reduce: ``(stats, loss, found_inf)``, on the device.
-
-        Under torch.distributed the statistics, the loss (its mean over ranks) and AMP's
-        ``found_inf`` (set if set on any rank) travel in one all-reduce; every rank's
-        scaler then gets the global ``found_inf``, so all skip (and back off) together.
-        """
-        found_inf = self._unscale()
-        layers_due = self.layer_norms_every > 0 and step % self.layer_norms_every == 0
-        device = self._named[0][1].device if self._named else torch.device("cpu")
-        loss_t = scalar_tensor(loss, device, "loss")
-        dist = self._distributed
-        stats = grad_stats(
-            self._named,
-            self.norm_type,
-            per_layer=layers_due,
-            process_group=self.process_group if dist else None,
-            keep_groups=keep_groups,
-            pipeline_group=self.pipeline_group if dist else None,
-            extra_mean=loss_t.reshape(1) if dist else None,
-            extra_any=found_inf.reshape(1) if dist and found_inf is not None else None,
-            max_abs=max_abs,
-        )
-        if dist and stats.extra_mean is not None:
-            loss_t = stats.extra_mean[0]
-            if found_inf is not None and stats.extra_any is not None:
-                found_inf = stats.extra_any[0]
-                per_opt = self.scaler._per_optimizer_states[id(self.optimizer)]
-                for f in per_opt["found_inf_per_device"].values():
-                    f.copy_((found_inf > 0).to(device=f.device, dtype=f.dtype))
-        return stats, loss_t.to(stats.total_norm.device), found_inf
-
-    def _reads_max_abs(self, step: int) -> bool:
-        """Whether this step reads max |g|: for a value clipper, or with the layer norms.
-
-        The norms alone decide every action of a norm-based guard, so max |g| (a second
-        pass over the gradients) is recorded only every ``layer_norms_every`` steps.
-        """
-        if self.clipper is not None and self.clipper.reads_max_abs:
-            return True
-        return self.layer_norms_every > 0 and step % self.layer_norms_every == 0
-
     def step(self, loss: Tensor | float | None = None, batch: Any = None) -> StepRecord | None:
         """Measure this step's gradients and step, skip or roll back; return its record.
 
@@ -478,10 +277,10 @@ class SpikeGuard:
         Raises:
           GuardError: the ``"raise"`` policy fired, or ``max_rollbacks`` was exceeded.
         """
-        if self._sync_free is not None:
-            self._sync_free.step(loss, batch)
+        if isinstance(self._run, DeviceRun):
+            self._run.step(loss, batch)
             return None
-        return self._step(loss, apply=True, batch=batch)
+        return self._run.step(loss, batch, apply=True)
 
     def decide(self, loss: Tensor | float | None = None) -> StepRecord:
         """Measure, classify, decide and clip, leaving ``optimizer.step()`` to the caller.
@@ -505,13 +304,13 @@ class SpikeGuard:
           RuntimeError: the guard runs with ``sync=False`` (its decisions stay on the
             device; the caller could not read them without a sync).
         """
-        if self._sync_free is not None:
+        if isinstance(self._run, DeviceRun):
             raise RuntimeError(
                 "SpikeGuard.decide() returns the step's record, which needs a host sync: "
                 "construct the guard with sync=True (the default) to use it, or call "
                 "guard.step(loss), which skips on the device."
             )
-        return self._step(loss, apply=False)
+        return self._run.step(loss, None, apply=False)
 
     def _write_header(self) -> None:
         """Open this run in the log with the guard's header, once, at its first step.
@@ -528,249 +327,30 @@ class SpikeGuard:
                 meta["run"] = self.run
             self.log.write_meta(meta)
 
-    def _step(self, loss: Tensor | float | None, apply: bool, batch: Any = None) -> StepRecord:
+    def _begin_step(self) -> int:
+        """Open a step: the log's header, a snapshot that is due; return the step's index."""
         step = self.step_count
-        self._write_header()
+        self._write_header()  # before any of this run's records (sync=False: written later)
         if self._snapshot_due:
-            self.take_snapshot()
+            self.take_snapshot()  # at the start of a step: after the caller's scheduler.step()
         self.step_count += 1
-        stats, host, loss_v, kind, judged = self._measure(step, loss)
-        decision = rules.decide(
-            kind,
-            self.on_spike if kind == "spike" else self.on_nonfinite,
-            self.consecutive_bad,
-            self.rollbacks,
-            rollback_after=self.rollback_after,
-            max_rollbacks=self.max_rollbacks,
-        )
-        self.consecutive_bad = decision.consecutive_bad
-        return self._carry_out(
-            step, decision, stats, host, loss_v, kind, judged, apply=apply, batch=batch
-        )
-
-    def _measure(
-        self, step: int, loss: Tensor | float | None
-    ) -> tuple[GradStats, HostGradStats, float | None, str, dict[str, Any]]:
-        """Measure and classify the step, with one host sync.
-
-        Returns ``(stats, host stats, loss, kind, judged)``: the kind taken before
-        clipping (``ok``, ``nonfinite``, ``spike`` or ``amp_skip``; the spike and loss
-        rules see the step here, once), and what the rules said for the record (their
-        thresholds in force, and what flagged the step).
-        """
-        keep = self.clipper is not None
-        stats, loss_t, found_inf = self._gather(step, loss, keep, self._reads_max_abs(step))
-        device = stats.total_norm.device
-        extras = [loss_t] + ([found_inf.to(device)] if found_inf is not None else [])
-        host, values = stats.host(*extras)  # the step's one host sync
-        if not stats.measured_max and not math.isfinite(host.total_norm):
-            # A finite total norm proves every entry finite, so max |g| is read only now:
-            # an inf norm may be NaN/inf entries or a float32 overflow of finite ones.
-            stats, loss_t, found_inf = self._gather(step, loss, keep, max_abs=True)
-            extras = [loss_t] + ([found_inf.to(device)] if found_inf is not None else [])
-            host, values = stats.host(*extras)
-        loss_v = None if loss is None else values[0]
-        loss_finite = loss_v is None or math.isfinite(loss_v)
-        # The scaler finding inf/NaN in the gradients of a *finite* loss is AMP's normal
-        # scale search; a non-finite loss is a fault whatever the scale.
-        amp_skip = found_inf is not None and values[1] > 0 and loss_finite
-        grad_finite = host.nonfinite_count == 0
-        if grad_finite and not math.isfinite(host.total_norm):
-            # Every entry finite but the norm overflowed (float32 entries > ~1.8e19, or
-            # a float16 norm > 65504): measure it in float64 (rare), so that the rules
-            # judge and the clipper clips the true norm.
-            host = without_overflow(self._named, host, self.norm_type)
-        spike = False
-        judged: dict[str, Any] = {}
-        # (The scaler's own skip is AMP's scale search, not a fault: nothing flagged it.)
-        flagged_by = None if (grad_finite and loss_finite) or amp_skip else "nonfinite"
-        if grad_finite and loss_finite and not amp_skip:
-            # Still infinite (under torch.distributed a local float64 norm is not used):
-            # certainly a spike, though no rule can judge an infinite norm.
-            spike = not math.isfinite(host.total_norm)
-            flagged_by = "overflow" if spike else None
-            if self.spike_rule is not None:
-                verdict = self.spike_rule.observe(host.total_norm)
-                judged["spike_threshold"] = verdict.threshold
-                if verdict.flagged:
-                    spike, flagged_by = True, flagged_by or self.spike_rule.name
-            if self.loss_rule is not None and loss_v is not None:
-                verdict = self.loss_rule.observe(loss_v)
-                judged["loss_threshold"] = verdict.threshold
-                if verdict.flagged:
-                    spike, flagged_by = True, flagged_by or f"loss:{self.loss_rule.name}"
-        judged["flagged_by"] = flagged_by
-        kind = classify(
-            loss_finite=loss_finite,
-            grad_finite=grad_finite,
-            clipped=False,
-            spike=spike,
-            amp_skip=amp_skip,
-        )
-        return stats, host, loss_v, kind, judged
-
-    def _carry_out(
-        self,
-        step: int,
-        decision: Decision,
-        stats: GradStats,
-        host: HostGradStats,
-        loss_v: float | None,
-        kind: str,
-        judged: dict[str, Any],
-        *,
-        apply: bool = True,
-        batch: Any = None,
-    ) -> StepRecord:
-        """Do what ``decision`` says — step, skip, roll back or raise — and record it.
-
-        With ``apply=False`` (:meth:`decide`) the optimizer and the scaler are left to the
-        caller; ``batch`` is the step's batch identifier, for the record.
-        """
-        outcome = decision.outcome
-
-        def record_of(action: str, clip: ClipResult | None = None) -> StepRecord:
-            record = self._record(step, host, loss_v, clip, action, kind, judged=judged)
-            if kind in ("nonfinite", "spike") and action != "step":
-                self._recent_bad.append(record)
-            return record
-
-        if outcome == "amp_skip":
-            # The scaler skips optimizer.step itself when it found inf/NaN and lowers
-            # its scale: a normal AMP event, not a fault.
-            if apply:
-                take_step(self.optimizer, self.scaler)
-            return self._emit(record_of("skip"), batch)
-        if outcome != "step" and apply:
-            withhold_step(self.scaler)
-        if outcome == "raise":
-            record = self._emit(record_of("skip"), batch)
-            raise GuardError(
-                f"step {step}: {kind} (grad_norm={host.total_norm:g}, loss={loss_v}); "
-                f"the guard's policy for {kind} steps is 'raise', so the optimizer did not "
-                f"step (error.record holds the measurements). To skip such steps instead, "
-                f"pass on_{'spike' if kind == 'spike' else 'nonfinite'}='skip'.",
-                record,
-            )
-        if outcome == "give_up":
-            record = self._emit(record_of("skip"), batch)
-            raise GuardError(self._give_up_message(step), record)
-        if outcome == "skip":
-            return self._emit(record_of("skip"), batch)
-        if outcome == "rollback":
-            record = record_of("rollback")  # before restoring: the LR the loop set for it
-            record.extra["restored_step"] = self.rollback()
-            return self._emit(record, batch)
-
-        # Take the step (clean, or the "step" policy on a bad one).
-        clip = self.clipper.clip_(self._named, stats, host) if self.clipper else None
-        stats.grouped = None  # hold no references to this step's gradients
-        if kind == "ok" and clip is not None and clip.clipped:
-            kind = "clipped"
-        before = None
-        if apply and self.update_ratio_every and step % self.update_ratio_every == 0:
-            before = [p.detach().clone() for p in self.model.parameters()]
-        if apply:  # (decide(): the caller steps)
-            take_step(self.optimizer, self.scaler)
-        record = record_of("step", clip)
-        if before is not None:
-            record.update_ratio = self._update_ratio(before)
-        if decision.healthy:
-            self._healthy_since_snapshot += 1
-            # Snapshot at the start of the next step, after the caller's scheduler.step()
-            # and other end-of-iteration work, so the snapshot is a consistent state.
-            self._snapshot_due = (
-                self._snapshots_on and self._healthy_since_snapshot >= self.snapshot_every
-            )
-        return self._emit(record, batch)
-
-    def _give_up_message(self, step: int) -> str:
-        seen = "; ".join(
-            f"step {r.step} {r.kind} (grad_norm={r.grad_norm:g}, loss={r.loss:g})"
-            if r.loss is not None
-            else f"step {r.step} {r.kind} (grad_norm={r.grad_norm:g})"
-            for r in self._recent_bad
-        )
-        # (None: no rollback yet, or a restore= function that did not say)
-        restored = self._restored_step
-        to = "" if restored is None else f" to step {restored}"
-        return (
-            f"step {step}: {self.consecutive_bad} bad steps in a row after {self.rollbacks} "
-            f"rollbacks{to} (max_rollbacks={self.max_rollbacks}); the last: "
-            f"{seen}. Rolling back is not helping: the restored model meets the same kind "
-            "of step again. Likely causes: (1) state your loop carries across batches "
-            "outside the snapshot — an RNN's hidden state in truncated BPTT, an EMA "
-            "teacher, a buffer — holds the NaN or the spike and brings it back after each "
-            "rollback: reset or restore it when record.action != 'step', or pass such "
-            "objects as state= (docs/guard/carried-state.md); (2) the same bad batches "
-            "after each rollback: skip_batches=N moves past them; (3) a learning rate the "
-            "restored point cannot take: lower it. The model and optimizer are as the last "
-            "step taken left them; error.record holds this step's measurements."
-        )
-
-    @torch.no_grad()
-    def _update_ratio(self, before: list[Tensor]) -> float:
-        params = list(self.model.parameters())
-        delta = torch.stack(
-            [torch.linalg.vector_norm(p.detach() - b) for p, b in zip(params, before, strict=True)]
-        )
-        base = torch.stack([torch.linalg.vector_norm(b) for b in before])
-        d, w = torch.stack([delta.norm().double(), base.norm().double()]).tolist()
-        return d / w if w > 0 else math.inf
-
-    def _record(
-        self,
-        step: int,
-        host: HostGradStats,
-        loss: float | None,
-        clip: ClipResult | None,
-        action: str,
-        kind: str,
-        device_values: tuple[float | None, float | None, float] | None = None,
-        judged: dict[str, Any] | None = None,
-    ) -> StepRecord:
-        if device_values is not None:
-            # The sync-free step copied them with the statistics: (lr, AMP scale, time).
-            lr, scale, elapsed = device_values
-        else:
-            lr = first_lr(self.optimizer)
-            scale = None
-            if self.scaler is not None and self.scaler.is_enabled():
-                scale = float(self.scaler.get_scale())
-            elapsed = time.perf_counter() - self._t0
-        return make_record(
-            step,
-            grad_norm=host.total_norm,
-            max_abs=host.max_abs,
-            nonfinite_count=host.nonfinite_count,
-            loss=loss,
-            clip_coef=clip.clip_coef if clip else None,
-            grad_norm_clipped=clip.total_norm_clipped if clip else None,
-            threshold=clip.threshold if clip else None,
-            action=action,
-            kind=kind,
-            lr=lr,
-            amp_scale=scale,
-            layer_norms=host.layer_norms,
-            run=self.run,
-            time=elapsed,
-            **(judged or {}),
-        )
+        return step
 
     def _emit(self, record: StepRecord, batch: Any = None) -> StepRecord:
         if batch is not None and (record.action != "step" or record.kind == "spike"):
             record.extra["batch"] = batch_id(batch)
         return emit(record, self.log, self.tensorboard, self.hooks)
 
+    def flush(self) -> None:
+        """Write every record still on its way (``sync=False``; waits for their copies)."""
+        self._run.flush()
+
     def close(self) -> None:
         """Write pending records; close the log and the TensorBoard writer if the guard
         opened them."""
-        if self._sync_free is not None:
-            self._sync_free.flush()
-        if self._owns_log and self.log is not None:
-            self.log.close()
-        if self._owns_tensorboard and self.tensorboard is not None:
-            self.tensorboard.close()  # flushes the events still queued
+        self.flush()
+        for sink in self._owned:  # (a TensorBoard writer flushes its queued events)
+            sink.close()
 
     def __enter__(self) -> SpikeGuard:
         return self
@@ -791,68 +371,8 @@ class SpikeGuard:
         Args:
           snapshot: include the rollback snapshot.
         """
-        if self._sync_free is not None:
-            self._sync_free.flush()  # every decision so far has reached the counters
-        state = {
-            "step_count": self.step_count,
-            "consecutive_bad": self.consecutive_bad,
-            "rollbacks": self.rollbacks,
-            "restored_step": self._restored_step,
-            "skip_remaining": self._skip_remaining,
-            "batches_seen": self._batches_seen,
-            **self._rules_state(),
-        }
-        if snapshot and self._snapshots_on:
-            in_memory = self.snapshot.path is None and self.snapshot._state is not None
-            state["snapshot"] = {
-                "step": self.snapshot.step,
-                "state": plain_tree(self.snapshot._state) if in_memory else None,
-                # When the next snapshot is due, counted from this one.
-                "healthy_since": self._healthy_since_snapshot,
-                "due": self._snapshot_due,
-            }
-        return state
+        return persist.checkpoint(self, snapshot)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output (after loading model and optimizer)."""
-        self.step_count = int(state["step_count"])
-        self.consecutive_bad = int(state["consecutive_bad"])
-        self.rollbacks = int(state["rollbacks"])
-        restored = state.get("restored_step")  # (not in checkpoints of older versions)
-        self._restored_step = None if restored is None else int(restored)
-        self._skip_remaining = int(state["skip_remaining"])
-        self._batches_seen = int(state.get("batches_seen", 0))
-        snap = state.get("snapshot")
-        if snap is not None and self._snapshots_on:
-            if snap["state"] is not None:
-                self.snapshot._state = unplain_tree(snap["state"])
-            self.snapshot.step = snap["step"]
-            self._healthy_since_snapshot = int(snap["healthy_since"])
-            self._snapshot_due = bool(snap["due"])
-        self._load_rules_state(state)
-
-
-class Monitor(SpikeGuard):
-    """Record every step and always take it: the guard's measurements without its policies.
-
-    One :class:`~gradguard.records.StepRecord` per optimizer step — loss, learning rate,
-    pre- and post-clip total norm, per-layer norms and max |g| every
-    ``layer_norms_every`` steps (max |g| also on a step whose norm is not finite),
-    non-finite count, update-to-weight ratio, the AMP scale and whether the
-    scaler skipped, and the kind ``ok | clipped | nonfinite | spike | amp_skip``.
-    Like the guard it calls ``scaler.unscale_`` before measuring or clipping.
-
-    Takes the same arguments as :class:`SpikeGuard` except the policies (always
-    ``"step"``) and rollback (never); per-layer norms and the update ratio default to
-    every 10 steps.
-    """
-
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, **kwargs: Any):
-        for key in ("on_nonfinite", "on_spike", "rollback_after"):
-            if key in kwargs:
-                raise TypeError(f"Monitor does not take {key!r}; use SpikeGuard")
-        kwargs.setdefault("layer_norms_every", 10)
-        kwargs.setdefault("update_ratio_every", 10)
-        super().__init__(
-            model, optimizer, on_nonfinite="step", on_spike="step", rollback_after=None, **kwargs
-        )
+        persist.load_checkpoint(self, state)

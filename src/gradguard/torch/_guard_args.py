@@ -64,30 +64,49 @@ def check_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(state)
 
 
+#: The arguments :func:`check_options` checks, by name.
+CHECKED = (
+    "on_nonfinite", "on_spike", "rollback_after", "skip_batches", "snapshot_every",
+    "max_rollbacks", "layer_norms_every", "update_ratio_every", "clipper", "spike_rule",
+    "loss_rule", "norm_type", "restore",
+)  # fmt: skip
+#: The whole-number arguments, with the least value each may take.
+_COUNTS = {
+    "skip_batches": 0,
+    "snapshot_every": 1,
+    "max_rollbacks": 0,
+    "layer_norms_every": 0,
+    "update_ratio_every": 0,
+}
+
+
 def check_options(
     *,
     on_nonfinite: object,
     on_spike: object,
     rollback_after: object,
-    counts: Mapping[str, tuple[object, int]],
     clipper: object,
     spike_rule: object,
     loss_rule: object,
     norm_type: object,
+    restore: object = None,
+    **counts: object,
 ) -> float:
-    """Check the guard's policies, counts, clipper and rules; return ``norm_type`` checked.
+    """Check the guard's policies, counts, clipper, rules and ``restore``; return ``norm_type``.
 
     Args:
       on_nonfinite, on_spike: the policies (``"skip"``, ``"raise"``, ``"step"``).
       rollback_after: a whole number ≥ 1 or ``None``.
-      counts: ``name → (value, least value allowed)`` for the whole-number arguments.
       clipper: a :class:`Clipper`, a number or ``None``.
       spike_rule, loss_rule: a rule, ``None`` (or ``"default"`` for the spike rule).
       norm_type: the norm's order ``p``.
+      restore: a function taking no arguments, or ``None``.
+      **counts: the whole-number arguments (``skip_batches``, ``snapshot_every``, …).
     """
     check_policy("on_nonfinite", on_nonfinite)
     check_policy("on_spike", on_spike)
-    for name, (value, lo) in counts.items():
+    for name, value in counts.items():
+        lo = _COUNTS[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
             raise InputError(name, value, f"a whole number ≥ {lo}")
     if rollback_after is not None and (
@@ -105,7 +124,18 @@ def check_options(
     for name, rule in (("spike_rule", spike_rule), ("loss_rule", loss_rule)):
         if not (rule is None or rule == "default" or isinstance(rule, Rule)):
             raise InputError(name, rule, "a gradguard.rules rule (e.g. MedianMadRule()) or None")
+    check_restore(restore)
     return check_norm_type(norm_type)
+
+
+def process_group_of(process_group: Any) -> tuple[Any, int, bool]:
+    """``(group, rank, distributed)``: under torch.distributed the group the statistics are
+    reduced over (by default the whole world: every rank must judge the same, globally
+    reduced numbers) and this rank in it."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return process_group, 0, False
+    group = torch.distributed.group.WORLD if process_group is None else process_group
+    return group, torch.distributed.get_rank(group), True
 
 
 def guard_clipper(clipper: Clipper | float | None, norm_type: float) -> Clipper | None:

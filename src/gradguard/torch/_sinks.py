@@ -33,6 +33,27 @@ def tensorboard_writer(tb: Any) -> Any:
     return SummaryWriter(str(tb))
 
 
+def open_sinks(log: Any, tensorboard: Any, rank: int) -> tuple[Any, Any, list[Any]]:
+    """The guard's log and TensorBoard writer (rank 0 only), and those it opened itself.
+
+    A path becomes a :class:`~gradguard.records.RecordWriter`, a log directory a
+    ``SummaryWriter``; what the guard opened it also closes (the third item).
+    """
+    from gradguard.records import RecordWriter
+
+    if rank != 0:
+        return None, None, []
+    owned: list[Any] = []
+    writer = log
+    if log is not None and not isinstance(log, RecordWriter):
+        writer = RecordWriter(log)
+        owned.append(writer)
+    tb = tensorboard_writer(tensorboard)
+    if tb is not None and tb is not tensorboard:
+        owned.append(tb)
+    return writer, tb, owned
+
+
 def emit(
     record: StepRecord,
     log: RecordWriter | None,

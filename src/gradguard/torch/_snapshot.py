@@ -246,8 +246,40 @@ def capture_state(
     if scheduler is not None:
         state["scheduler"] = scheduler.state_dict()
     if scaler is not None:
-        state["scaler"] = scaler.state_dict()
+        state["scaler"] = _scaler_state(scaler)
     return state
+
+
+def _scaler_state(scaler: Any) -> dict[str, Any]:
+    """The grad scaler's state, its scale and growth count as the tensors they are.
+
+    ``GradScaler.state_dict()`` reads both on the host (a sync on a GPU); a snapshot copies
+    the tensors without one.
+    """
+    if not scaler.is_enabled() or scaler._scale is None:
+        return dict(scaler.state_dict())
+    return {
+        "scale": scaler._scale,
+        "growth_factor": scaler._growth_factor,
+        "backoff_factor": scaler._backoff_factor,
+        "growth_interval": scaler._growth_interval,
+        "_growth_tracker": scaler._growth_tracker,
+    }
+
+
+def _load_scaler_state(scaler: Any, state: dict[str, Any]) -> None:
+    if not isinstance(state.get("scale"), Tensor):
+        scaler.load_state_dict(state)
+        return
+    if scaler._scale is None:  # a scaler not used yet: its own loader, with numbers
+        numbers = {"scale": float(state["scale"]), "_growth_tracker": int(state["_growth_tracker"])}
+        scaler.load_state_dict({**state, **numbers})
+        return
+    scaler._scale.copy_(state["scale"])
+    scaler._growth_tracker.copy_(state["_growth_tracker"])
+    scaler._growth_factor = state["growth_factor"]
+    scaler._backoff_factor = state["backoff_factor"]
+    scaler._growth_interval = state["growth_interval"]
 
 
 def restore_state(
@@ -263,5 +295,5 @@ def restore_state(
     if scheduler is not None and "scheduler" in state:
         scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and "scaler" in state:
-        scaler.load_state_dict(state["scaler"])
+        _load_scaler_state(scaler, state["scaler"])
     _set_rng_state(state["rng"])

@@ -1,0 +1,99 @@
+"""The guard's books: a decided step becomes its record; counters, rollback or error follow.
+
+Both modes end a step here (:func:`settle`) with its fields on the host — ``sync=True``
+at once, ``sync=False`` when the copy has arrived: the record is built, the bad steps in a
+row are counted, a rollback restores the snapshot, the ``"raise"`` policy or one rollback
+too many raises :class:`GuardError`, and healthy steps count towards the next snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gradguard._catalog import load_catalog
+from gradguard.records import StepRecord
+from gradguard.rules import OUTCOMES
+from gradguard.torch._step import record_of
+
+if TYPE_CHECKING:
+    from gradguard.torch._guard import SpikeGuard
+
+__all__ = ["GuardError"]
+
+
+class GuardError(RuntimeError):
+    """Raised by the ``"raise"`` policy (or too many rollbacks); carries the step record.
+
+    Attributes:
+      record: the step's :class:`~gradguard.records.StepRecord`.
+      reason: ``"raised"`` (the policy) or ``"gave_up"`` (``max_rollbacks`` rollbacks did
+        not help); ``fields`` and ``seen`` (the last bad records): the message's parts.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        record: StepRecord,
+        seen: tuple[StepRecord, ...] = (),
+        **fields: Any,
+    ) -> None:
+        self.reason, self.record, self.seen, self.fields = reason, record, seen, fields
+        super().__init__(self.message())
+
+    def message(self, lang: str = "en") -> str:
+        """The message in ``lang`` (the ``guard`` section of the message catalog)."""
+        words = load_catalog(lang)
+        r = self.record
+        fields = {"step": r.step, "kind": r.kind, "grad_norm": r.grad_norm, "loss": r.loss}
+        if self.reason == "raised":
+            option = "on_spike" if r.kind == "spike" else "on_nonfinite"
+            return words.get("guard.raised", option=option, **fields)
+        seen = "; ".join(
+            words.get("guard.seen_no_loss" if b.loss is None else "guard.seen", **vars(b))
+            for b in self.seen
+        )
+        restored = self.fields["restored"]  # (None: a restore= function that did not say)
+        to = "" if restored is None else words.get("guard.restored_to", step=restored)
+        return words.get("guard.gave_up", seen=seen, to=to, **{**self.fields, **fields})
+
+
+def settle(g: SpikeGuard, step: int, fields: dict[str, Any], meta: dict[str, Any]) -> StepRecord:
+    """Record a decided step and keep the books: bad steps, rollback, give up, snapshots.
+
+    Both modes end here, with the step's fields on the host: ``sync=True`` at once,
+    ``sync=False`` when its copy has arrived.
+    """
+    record = record_of(
+        step,
+        fields,
+        g.plan,
+        has_loss=meta["has_loss"],
+        clipping=g.clipper is not None,
+        layer_norms=meta["layers"],
+        lr=meta["lr"],
+        time=meta["time"],
+        run=g.run,
+    )
+    outcome = OUTCOMES[int(fields["outcome"])]
+    g.consecutive_bad = int(fields["consecutive_bad"])
+    if record.kind in ("nonfinite", "spike") and record.action != "step":
+        g._recent_bad.append(record)  # for the GuardError's account of what it saw
+    if outcome in ("raise", "give_up"):
+        g._emit(record, meta["batch"])
+        raise GuardError(
+            "raised" if outcome == "raise" else "gave_up",
+            record,
+            tuple(g._recent_bad),
+            bad=g.consecutive_bad,
+            rollbacks=g.rollbacks,
+            restored=g._restored_step,
+            max_rollbacks=g.max_rollbacks,
+        )
+    if outcome == "rollback":
+        record.extra["restored_step"] = g.rollback()
+    elif outcome == "step" and record.kind in ("ok", "clipped"):
+        g._healthy_since_snapshot += 1
+        # Snapshot at the start of the next step, after the caller's scheduler.step()
+        # and other end-of-iteration work, so the snapshot is a consistent state.
+        g._snapshot_due = g._snapshots_on and g._healthy_since_snapshot >= g.snapshot_every
+    return g._emit(record, meta["batch"])

@@ -1,0 +1,153 @@
+"""What a guard keeps: its rollback snapshot's contents, and its part of a checkpoint.
+
+A **snapshot** (taken every ``snapshot_every`` healthy steps, restored by a rollback)
+holds the model, the optimizer, the LR scheduler, the grad scaler, the RNG states, the
+objects given as ``state=`` and what the guard's rules have learned. With ``sync=False``
+the rules' part is the device's own tensors, copied like the model's — no host sync —
+and the grad scaler's scale stays a tensor too.
+
+A **checkpoint** (:meth:`SpikeGuard.state_dict`) holds plain data: the counters, the
+rules' host state (with ``sync=False`` copied from the device first) and, on request, the
+snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gradguard.rules import Rule
+from gradguard.torch._snapshot import capture_state, plain_tree, restore_state, unplain_tree
+
+if TYPE_CHECKING:
+    from gradguard.torch._guard import SpikeGuard
+
+__all__: list[str] = []  # internal: SpikeGuard's
+
+
+def _learners(g: SpikeGuard) -> tuple[tuple[str, Any], ...]:
+    return (("spike_rule", g.spike_rule), ("loss_rule", g.loss_rule), ("clipper", g.clipper))
+
+
+def rules_state(g: SpikeGuard, *, host: bool = False) -> dict[str, Any]:
+    """What the guard's rules and adaptive clipper have learned.
+
+    With ``sync=False`` the device's tensors as they are (for a snapshot); ``host=True``
+    writes them into the host rules first and returns those (for a checkpoint).
+    """
+    if not g.sync:
+        if not host:
+            return {"device": g._run.learned()}  # type: ignore[union-attr]
+        g._run.store()  # type: ignore[union-attr]
+    return {key: None if obj is None else obj.state_dict() for key, obj in _learners(g)}
+
+
+def load_rules_state(g: SpikeGuard, state: dict[str, Any]) -> None:
+    """Restore :func:`rules_state`'s output (either form)."""
+    if "device" in state:
+        g._run.load_learned(state["device"])  # type: ignore[union-attr]
+        return
+    for key, obj in _learners(g):
+        if obj is not None and state[key] is not None:
+            obj.load_state_dict(state[key])
+    g._run.load()
+
+
+def snapshot_state(g: SpikeGuard) -> dict[str, Any]:
+    """Everything a rollback restores (state dicts: the snapshot copies them)."""
+    state = capture_state(g.model, g.optimizer, g.scheduler, g.scaler)
+    state.update(rules_state(g))
+    state["user"] = {name: obj.state_dict() for name, obj in g.state_objects.items()}
+    return state
+
+
+def restore_snapshot(g: SpikeGuard, state: dict[str, Any]) -> None:
+    """Load :func:`snapshot_state`'s output back into the live objects."""
+    restore_state(state, g.model, g.optimizer, g.scheduler, g.scaler)
+    load_rules_state(g, state)
+    for name, obj in g.state_objects.items():
+        obj.load_state_dict(state["user"][name])
+
+
+def checkpoint(g: SpikeGuard, snapshot: bool) -> dict[str, Any]:
+    """:meth:`SpikeGuard.state_dict`: the counters, the rules and (if asked) the snapshot."""
+    g.flush()  # every decision so far has reached the counters
+    state = {
+        "step_count": g.step_count,
+        "consecutive_bad": g.consecutive_bad,
+        "rollbacks": g.rollbacks,
+        "restored_step": g._restored_step,
+        "skip_remaining": g._skip_remaining,
+        "batches_seen": g._batches_seen,
+        **rules_state(g, host=True),
+    }
+    if snapshot and g._snapshots_on:
+        in_memory = g.snapshot.path is None and g.snapshot._state is not None
+        state["snapshot"] = {
+            "step": g.snapshot.step,
+            "state": plain_tree(g.snapshot._state) if in_memory else None,
+            # When the next snapshot is due, counted from this one.
+            "healthy_since": g._healthy_since_snapshot,
+            "due": g._snapshot_due,
+        }
+    return state
+
+
+def load_checkpoint(g: SpikeGuard, state: dict[str, Any]) -> None:
+    """:meth:`SpikeGuard.load_state_dict`."""
+    g.step_count = int(state["step_count"])
+    g.consecutive_bad = int(state["consecutive_bad"])
+    g.rollbacks = int(state["rollbacks"])
+    restored = state.get("restored_step")  # (not in checkpoints of older versions)
+    g._restored_step = None if restored is None else int(restored)
+    g._skip_remaining = int(state["skip_remaining"])
+    g._batches_seen = int(state.get("batches_seen", 0))
+    snap = state.get("snapshot")
+    if snap is not None and g._snapshots_on:
+        if snap["state"] is not None:
+            g.snapshot._state = unplain_tree(snap["state"])
+        g.snapshot.step = snap["step"]
+        g._healthy_since_snapshot = int(snap["healthy_since"])
+        g._snapshot_due = bool(snap["due"])
+    load_rules_state(g, state)
+
+
+def header(g: SpikeGuard) -> dict[str, Any]:
+    """:meth:`SpikeGuard.header`: the guard's rules (with their state) and policies."""
+
+    def rule(r: Rule | None) -> dict[str, Any] | None:
+        return None if r is None else {"name": r.name, "state": r.state_dict()}
+
+    return {
+        "spike_rule": rule(g.spike_rule),
+        "loss_rule": rule(g.loss_rule),
+        "clipper": None if g.clipper is None else g.clipper.name,
+        "on_spike": g.on_spike,
+        "on_nonfinite": g.on_nonfinite,
+        "rollback_after": g.rollback_after,
+        "max_rollbacks": g.max_rollbacks,
+        "snapshot_every": g.snapshot_every,
+        "skip_batches": g.skip_batches,
+        "norm_type": g.norm_type,
+        # What a rollback restores the rules from: the guard's snapshot, or nothing
+        # (a restore= function loads the run's own checkpoint; the rules go on).
+        "rollback_restores": "snapshot" if g.restore is None else "function",
+    }
+
+
+def rollback(g: SpikeGuard) -> int | None:
+    """:meth:`SpikeGuard.rollback`: restore the snapshot (or call ``restore``); count it."""
+    restored: int | None
+    if g.restore is not None:
+        value = g.restore()  # the run's own checkpoint
+        restored = value if isinstance(value, int) and not isinstance(value, bool) else None
+    else:
+        state = g.snapshot.load()  # read first: a bad file changes nothing
+        restore_snapshot(g, state)
+        restored = g.snapshot.step
+    g.optimizer.zero_grad(set_to_none=True)
+    g.rollbacks += 1
+    g._restored_step = restored
+    g.consecutive_bad = 0
+    g._skip_remaining = g.skip_batches
+    g._run.counters()
+    return restored
