@@ -30,11 +30,16 @@ def _fill(text: str) -> str:
     return _FIELD.sub(lambda m: values[m[1]], text)
 
 
+#: What rich would read as a markup tag ("[plot]", "[default: …]"), as rich.markup.escape
+#: finds it (rich itself is imported only when a help screen is shown).
+_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
 def _text(words: Catalog, key: str) -> str | None:
     # typer reads help as rich markup: "[plot]" or "[default: …]" would vanish as a tag.
-    from rich.markup import escape
-
-    return escape(_reflow(_fill(words[key]))) if key in words else None
+    if key not in words:
+        return None
+    return _TAG.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", _reflow(_fill(words[key])))
 
 
 def _reflow(text: str) -> str:
