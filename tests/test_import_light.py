@@ -43,3 +43,17 @@ def test_an_integration_imports_only_its_own_trainer():
     # (Lightning itself imports transformers through torchmetrics when it is installed.)
     assert _trainers_after("import gradguard.integrations.accelerate") == ["accelerate"]
     assert "lightning" not in _trainers_after("import gradguard.integrations.transformers")
+
+
+ENGINES = ("dask", "distributed", "ray")
+
+
+def test_no_cluster_engine_is_imported_until_a_grid_asks_for_one():
+    # `import gradguard`, the CLI's start, and the remedy runner itself import neither Dask
+    # nor Ray; `remedies --executor dask://…` / `ray` imports its engine when it runs.
+    code = (
+        "import sys; import gradguard, gradguard.cli, gradguard.experiments._runner; "
+        f"print(' '.join(m for m in {ENGINES!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []

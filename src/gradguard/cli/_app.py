@@ -164,6 +164,10 @@ FLAGS: dict[str, str] = {
     "lr": "--lr",
     "dtype": "--dtype",
     "rows": "--rows",
+    "preset": "--preset",
+    "budget": "--budget",
+    "device": "--device",
+    "executor": "--executor",
     # the guard's rules (replay)
     "max_norm": "--max-norm",
     "percentile": "--percentile",
@@ -190,7 +194,7 @@ def usage(error: InputError, lang: str = "en", **flags: str) -> UsageFailure:
 
 
 #: The extra (``pip install 'gradguard[EXTRA]'``) that installs each optional module.
-EXTRAS = {"torch": "torch", "matplotlib": "plot"}
+EXTRAS = {"torch": "torch", "matplotlib": "plot", "distributed": "dask", "ray": "ray"}
 
 
 def missing_extra(module: str) -> str | None:

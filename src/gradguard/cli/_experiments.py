@@ -29,7 +29,7 @@ from gradguard.cli._app import (
     require_extra,
     usage,
 )
-from gradguard.errors import InputError, os_reason
+from gradguard.errors import FileError, InputError, os_reason
 
 
 def _usage(e: InputError, lang: str) -> UsageFailure:
@@ -264,13 +264,14 @@ def flow(
         print(_flow_text(results, rows, lang))
 
 
-def _progress_bar(total: int, lang: str = "en") -> tuple[Any, Callable[[str, int, int], None]]:
+def _progress_bar(lang: str = "en") -> tuple[Any, Callable[[Any], None]]:
+    """A bar on stderr for a grid: its share of the work, runs done / running / failed, ETA."""
     from rich.console import Console
     from rich.markup import escape
     from rich.progress import (
         BarColumn,
-        MofNCompleteColumn,
         Progress,
+        TaskProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
@@ -280,29 +281,73 @@ def _progress_bar(total: int, lang: str = "en") -> tuple[Any, Callable[[str, int
 
     words = load_catalog(lang)
     bar = Progress(
-        TextColumn(f"[bold]{escape(words['progress.remedies'])}[/] {{task.description}}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(escape(words["progress.train_steps"])),
+        TextColumn(f"[bold]{escape(words['progress.remedies'])}[/]"),
+        BarColumn(bar_width=20),
+        TaskProgressColumn(),
+        TextColumn("{task.description}"),
         TimeElapsedColumn(),
         TextColumn(escape(words["progress.eta"])),
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=False,
     )
-    task = bar.add_task("", total=total)
+    task = bar.add_task("", total=None)
 
-    def update(run_id: str, done: int, total: int) -> None:
-        bar.update(task, description=run_id, completed=done, total=total)
+    def update(p: Any) -> None:
+        counts = words.get(
+            "progress.grid", done=p.done, total=p.total, running=p.running, failed=p.failed
+        )
+        bar.update(task, description=escape(counts), completed=p.work_done, total=p.work_total)
 
     return bar, update
 
 
+def _preset_name(preset: str | None, quick: bool, full: bool, lang: str) -> str:
+    """The one preset asked for: ``--preset NAME``, ``--quick`` or ``--full`` (default quick)."""
+    from gradguard.experiments._grid import PRESETS
+
+    named = [n for n in (preset, "quick" if quick else None, "full" if full else None) if n]
+    if len(set(named)) > 1:
+        from gradguard.explain import load_catalog
+
+        line = load_catalog(lang).get("summary.one_preset", names=", ".join(named))
+        raise UsageFailure(line, lang)
+    name = named[0] if named else "quick"
+    try:
+        return check_choice(name, "preset", tuple(PRESETS))
+    except InputError as e:
+        raise usage(e, lang) from None
+
+
+def _device(device: str, here: bool, lang: str) -> str:
+    """``--device``: ``auto`` is CUDA where torch sees a GPU, else the CPU.
+
+    With ``here`` (the runs train on this machine) a CUDA device must be visible.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if here and device.startswith("cuda") and not torch.cuda.is_available():
+        from gradguard.explain import load_catalog
+
+        raise UsageFailure(load_catalog(lang).get("summary.no_cuda", device=device), lang)
+    return device
+
+
 @app.command()
 def remedies(
-    quick: bool = typer.Option(
-        True,
-        "--quick/--full",
+    preset: str | None = typer.Option(
+        None,
+        "--preset",
+        show_default=False,
+    ),
+    quick: bool = typer.Option(False, "--quick"),
+    full: bool = typer.Option(False, "--full"),
+    budget: float | None = typer.Option(
+        None,
+        "--budget",
+        show_default=False,
     ),
     out: Path | None = typer.Option(
         None,
@@ -338,16 +383,19 @@ def remedies(
         None,
         "--lr",
     ),
+    device: str = typer.Option("auto", "--device"),
     jobs: int | None = typer.Option(
         None,
         "--jobs",
         "-j",
         show_default=False,
     ),
-    as_json: bool = typer.Option(
-        False,
-        "--json",
+    executor: str | None = typer.Option(
+        None,
+        "--executor",
+        show_default=False,
     ),
+    as_json: bool = typer.Option(False, "--json"),
     progress: bool = typer.Option(
         True,
         "--progress/--no-progress",
@@ -360,11 +408,13 @@ def remedies(
     plain SGD — no remedy, norm/value clipping, a lower learning rate, an init
     with ρ ≤ 1, LSTM, GRU. adding (and copy): long-range learning with a tanh
     RNN ± clipping, IRNN, LSTM, GRU against the memoryless baseline. Ctrl-C
-    stops cleanly; finished runs stay in summary.csv.
+    stops cleanly: finished runs stay in summary.csv, and the same command
+    resumes.
     """
     from gradguard.experiments._names import DIVERGENCE_CONFIGS, EXPERIMENTS, LONG_RANGE_CONFIGS
 
     lang = command_lang(lang)
+    preset_name = _preset_name(preset, quick, full, lang)
     exps = _split(experiments)
     if exps is not None:
         if not exps:  # --experiments "": say so, do not run the preset's
@@ -394,11 +444,29 @@ def remedies(
     train_steps = _train_steps(train_steps, steps, lang)
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
         raise usage(InputError("--lr", lr, "learning_rate"), lang)
-    require_extra("torch", "remedies", lang)
-    from gradguard.experiments import RemediesInterrupted, build_grid, format_summary, run_remedies
-    from gradguard.experiments._runner import available_cores, check_jobs, check_out_dir
+    if executor is not None:
+        from gradguard.experiments._executors import parse_executor
 
-    preset = "quick" if quick else "full"
+        try:
+            engine, _ = parse_executor(executor)
+        except InputError as e:
+            raise usage(e, lang) from None
+        module = "ray" if engine == "ray" else "distributed"
+        require_extra(module, f"remedies --executor {executor}", lang)
+    require_extra("torch", "remedies", lang)
+    from gradguard.experiments import (
+        GridFailed,
+        RemediesInterrupted,
+        build_grid,
+        format_summary,
+        run_remedies,
+    )
+    from gradguard.experiments._executors import ExecutorUnavailable
+    from gradguard.experiments._results import ResultsFolder, source_hash
+    from gradguard.experiments._runner import available_cores, check_jobs, check_out_dir
+    from gradguard.explain import load_catalog
+
+    words = load_catalog(lang)
     kwargs: dict[str, Any] = dict(
         seeds=seed_list,
         experiments=exps,
@@ -406,24 +474,45 @@ def remedies(
         T=lengths,
         steps=train_steps,
         lr=lr,
+        budget=budget,
+        device=_device(device, executor is None, lang),
     )
     try:
-        specs = build_grid(preset, **kwargs)  # every check before any work
+        specs = build_grid(preset_name, **kwargs)  # every check before any work
         workers = check_jobs(available_cores() if jobs is None else jobs)
+        folder = None
         if out is not None:
-            check_out_dir(out)
+            folder = ResultsFolder(check_out_dir(out), specs, source_hash())
     except InputError as e:
         raise _usage(e, lang) from None
+    except FileError as e:
+        raise UsageFailure(e.message(lang), lang) from None
+    if folder is not None and folder.rows:
+        todo = len(specs) - len(folder.rows)
+        counts = dict(total=len(specs), summary=folder.summary)
+        if todo == 0:
+            line = words.get("summary.all_done", **counts)
+        else:
+            line = words.get("summary.resumed", done=len(folder.rows), todo=todo, **counts)
+        print(line, file=sys.stderr)
     bar = None
     callback = None
     if progress:
-        bar, callback = _progress_bar(sum(s.steps for s in specs), lang)
+        bar, callback = _progress_bar(lang)
         bar.start()
     interrupted = False
+    failures: list[tuple[str, str]] = []
     try:
-        rows = run_remedies(preset, out, progress=callback, jobs=workers, **kwargs)
+        rows = run_remedies(
+            preset_name, out, progress=callback, jobs=workers, executor=executor, **kwargs
+        )
     except RemediesInterrupted as e:
         rows, interrupted = e.rows, True
+    except GridFailed as e:
+        rows, failures = e.rows, e.failures
+    except ExecutorUnavailable as e:
+        line = words.get("summary.unreachable", engine=e.engine, address=e.address, reason=e.reason)
+        raise RuntimeFailure(line, lang) from None
     except OSError as e:  # e.g. the disk filled up mid-run; finished runs are in summary.csv
         if out is None:
             raise RuntimeFailure(os_reason(e, lang), lang) from None
@@ -431,9 +520,6 @@ def remedies(
     finally:
         if bar is not None:
             bar.stop()
-    from gradguard._catalog import load_catalog
-
-    words = load_catalog(lang)
     if as_json:
         print(json.dumps([_jsonable(r.to_row()) for r in rows], indent=2))
     else:
@@ -446,6 +532,10 @@ def remedies(
         if out is not None:
             kept += words.get("summary.kept_in", summary=out / "summary.csv")
         raise Interrupted(kept)
+    if failures:
+        for _, reason in failures:
+            print(words.get("summary.failed_run", reason=reason), file=sys.stderr)
+        raise RuntimeFailure(words.get("summary.failed", n=len(failures)), lang)
 
 
 def _train_steps(train_steps: int | None, steps: int | None, lang: str) -> int | None:

@@ -345,8 +345,13 @@ def tour(
         if not missing["torch"]:
             sub = bar.add_task("  " + words["progress.runs"], total=None)
 
-            def on_progress(run_id: str, done: int, total: int) -> None:
-                bar.update(sub, completed=done, total=total, description=f"  {run_id}")
+            def on_progress(p: Any) -> None:  # a GridProgress: the share of the work done
+                counts = words.get(
+                    "progress.grid", done=p.done, total=p.total, running=p.running,
+                    failed=p.failed,
+                )  # fmt: skip
+                done, total = p.work_done, p.work_total
+                bar.update(sub, completed=done, total=total, description=f"  {counts}")
 
             results = _stage_remedies(out, on_progress, workers)
             bar.remove_task(sub)

@@ -31,6 +31,7 @@ from gradguard.experiments._names import (
     LONG_RANGE_CONFIGS,
     TASKS,
 )
+from gradguard.experiments._papers import PAPERS, Paper, Reported, Setting
 from gradguard.experiments._summary import format_summary
 from gradguard.experiments._summary_io import (
     REQUIRED_COLUMNS,
@@ -42,15 +43,24 @@ from gradguard.experiments._summary_io import (
 )
 
 if TYPE_CHECKING:  # the torch-backed names: loaded on first use (see __getattr__)
+    from gradguard.experiments._executors import ExecutorUnavailable
     from gradguard.experiments._flow import FlowResult, gradient_flow, measure_flow
-    from gradguard.experiments._grid import PRESETS, Preset, RunSpec, build_grid
+    from gradguard.experiments._grid import PRESETS, LongConfig, Preset, RunSpec, build_grid
     from gradguard.experiments._models import (
         RecurrentNet,
         RecurrentSpectrum,
         init_recurrent_,
         recurrent_spectrum,
     )
-    from gradguard.experiments._runner import RemediesInterrupted, run_remedies
+    from gradguard.experiments._results import source_hash
+    from gradguard.experiments._runner import (
+        GridFailed,
+        GridProgress,
+        RemediesInterrupted,
+        RunResult,
+        run_remedies,
+        run_task,
+    )
     from gradguard.experiments._tasks import (
         TASK_OBJECTS,
         Batch,

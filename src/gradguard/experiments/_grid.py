@@ -19,9 +19,12 @@ Two experiments, each a grid of configurations × seeds:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from gradguard._validate import check_choice
 from gradguard.errors import InputError
@@ -38,12 +41,15 @@ from gradguard.experiments._names import (
 )
 from gradguard.experiments._tasks import TASK_OBJECTS, Task
 
-__all__ = ["PRESETS", "Preset", "RunSpec", "build_grid"]
+__all__ = ["PRESETS", "LongConfig", "Preset", "RunSpec", "build_grid"]
 
 #: Upper bounds for the runner's overrides (a typo must not start a week-long grid).
 MAX_T = 10_000
 MAX_STEPS = 10_000_000
-OPTIMIZERS = ("sgd", "adam")
+#: ``rmsprop`` is torch's RMSprop with ``alpha = 0.9`` (the decay Arjovsky et al. train with).
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+#: Devices a run may train on: the CPU, or a CUDA device (``cuda`` or ``cuda:N``).
+_DEVICE = re.compile(r"cpu|cuda(:[0-9]{1,3})?")
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class RunSpec:
       model: cell (``linear``, ``tanh``, ``relu``, ``lstm``, ``gru``).
       init: recurrent init scheme; ``rho`` its spectral radius for ``scaled-orthogonal``.
       hidden: hidden size.
-      optimizer: ``sgd`` (plain, no momentum) or ``adam``.
+      optimizer: ``sgd`` (plain, no momentum), ``adam`` or ``rmsprop`` (``alpha = 0.9``).
       lr: learning rate ``η``.
       clip: ``None``, ``"norm"`` (``max_norm = threshold``) or ``"value"``
         (``clip_value = threshold``).
@@ -74,6 +80,10 @@ class RunSpec:
       fused: train with torch's fused kernel (same weights and math as unrolled).
       stop_at_success: stop once the task's success criterion is met (checked at
         each evaluation); the summary then says ``stopped_early`` and ``stop_step``.
+      forget_bias: an LSTM's forget-gate bias at initialization (``None``: drawn like
+        every other bias); Gers, Schmidhuber & Cummins (2000) start it positive.
+      device: ``cpu``, ``cuda`` or ``cuda:N`` — where the run trains (its data and
+        weights are drawn on the CPU from the same seeds either way).
     """
 
     experiment: str
@@ -96,6 +106,8 @@ class RunSpec:
     fused: bool = False
     flow_every: int = 0
     stop_at_success: bool = False
+    forget_bias: float | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         # A spec built by hand is checked as strictly as one from the CLI.
@@ -119,6 +131,16 @@ class RunSpec:
         check_count(self.test_size, "test_size", 1_000_000)
         if self.flow_every:
             check_count(self.flow_every, "flow_every", 10**9)
+        if self.forget_bias is not None and (self.model != "lstm" or not _finite(self.forget_bias)):
+            raise InputError("forget_bias", self.forget_bias, "None, or a finite number for lstm")
+        if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
+            raise InputError("device", self.device, "choice", choices="cpu, cuda, cuda:N")
+
+    @property
+    def config_hash(self) -> str:
+        """A hash of every setting (16 hex digits): two runs with the same hash train alike."""
+        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     @property
     def run_id(self) -> str:
@@ -141,18 +163,59 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
+class LongConfig:
+    """One configuration of a long-range experiment (adding, copy).
+
+    Attributes:
+      name: the configuration's name in the output (``rnn``, ``irnn``, ``lstm`` …).
+      model: the cell; ``init`` its recurrent-matrix scheme.
+      clip, threshold: ``None``, ``"norm"`` or ``"value"`` and its ``c``.
+      hidden: hidden size (``None``: the preset's ``long_hidden``).
+      lr: learning rate (``None``: the preset's ``long_lr``).
+      forget_bias: an LSTM's initial forget-gate bias (``None``: drawn like the others).
+    """
+
+    name: str
+    model: str
+    init: str = "default"
+    clip: str | None = None
+    threshold: float | None = None
+    hidden: int | None = None
+    lr: float | None = None
+    forget_bias: float | None = None
+
+
+#: The long-range configurations of the ``quick`` and ``full`` presets.
+REMEDY_CONFIGS: tuple[LongConfig, ...] = (
+    LongConfig("rnn", "tanh"),
+    LongConfig("rnn-clip", "tanh", clip="norm", threshold=1.0),
+    # Le et al. (2015) train the IRNN with gradient clipping.
+    LongConfig("irnn", "relu", "identity", clip="norm", threshold=1.0),
+    LongConfig("lstm", "lstm"),
+    LongConfig("gru", "gru"),
+)
+
+
+@dataclass(frozen=True)
 class Preset:
     """The sizes of a preset grid.
 
     Attributes:
+      name: the preset's name (``--preset NAME``).
       seeds: seeds to run every configuration with.
       divergence_T, divergence_steps, divergence_hidden, divergence_lr, divergence_rho:
         the divergence experiment (linear RNN, SGD).
       low_lr_factor: ``low-lr`` uses ``divergence_lr × low_lr_factor``.
-      clip_norm, clip_value: thresholds ``c`` of the clipping configurations.
+      clip_norm, clip_value: thresholds ``c`` of the divergence experiment's clipping
+        configurations.
       adding_T, copy_T: lengths of the long-range experiments.
       long_steps: optimizer steps per long-range run, by ``T``.
-      long_hidden, long_lr, long_batch, eval_every: long-range training settings.
+      long_hidden, long_lr, long_batch, long_optimizer, eval_every, test_size:
+        long-range training settings (a configuration may set its own hidden size and lr).
+      long_configs: the long-range configurations.
+      stop_at_success: long-range runs stop once they meet the task's success criterion.
+      experiments: the experiments run when none are named.
+      source: the paper the preset follows (``""``: gradguard's own).
     """
 
     name: str
@@ -172,9 +235,69 @@ class Preset:
     long_hidden: int = 64
     long_lr: float = 3e-3
     long_batch: int = 64
+    long_optimizer: str = "adam"
     eval_every: int = 100
+    test_size: int = 1000
+    long_configs: tuple[LongConfig, ...] = REMEDY_CONFIGS
+    stop_at_success: bool = True
     experiments: tuple[str, ...] = ("divergence", "adding")
+    source: str = ""
 
+
+#: Le, Jaitly & Hinton, "A Simple Way to Initialize Recurrent Networks of Rectified
+#: Linear Units" (2015), the adding problem (section 4.1, Figure 2): IRNN, tanh RNN
+#: and LSTM at T = 150 … 400. What each setting rests on (read in the paper, or not
+#: verified) is listed in :data:`gradguard.experiments.PAPERS`.
+LE2015_ADDING = Preset(
+    name="le2015-adding",
+    seeds=(0,),
+    experiments=("adding",),
+    adding_T=(150, 200, 300, 400),
+    long_steps={150: 1_000_000, 200: 1_000_000, 300: 1_000_000, 400: 1_000_000},
+    long_hidden=100,
+    long_lr=0.01,
+    long_batch=16,
+    long_optimizer="sgd",
+    eval_every=1000,
+    long_configs=(
+        LongConfig("irnn", "relu", "identity", clip="norm", threshold=10.0),
+        LongConfig("rnn", "tanh", "default", clip="norm", threshold=10.0),
+        LongConfig("lstm", "lstm", "default", clip="norm", threshold=10.0, forget_bias=1.0),
+    ),
+    source="le2015",
+)
+
+#: The copying memory problem (Hochreiter & Schmidhuber 1997) as Arjovsky, Shah & Bengio,
+#: "Unitary Evolution Recurrent Neural Networks" (ICML 2016), section 4.1 and Figure 1
+#: ran it for their baselines: RMSProp η = 10⁻³ (decay 0.9), batch 20, gradients clipped
+#: elementwise at 1, Glorot-uniform matrices, the LSTM's forget-gate bias 1, the IRNN
+#: at the identity — the settings of the authors' code. See :data:`PAPERS`.
+COPY_MEMORY = Preset(
+    name="copy-memory",
+    seeds=(0,),
+    experiments=("copy",),
+    copy_T=(100, 200, 500),
+    long_steps={100: 20_000, 200: 20_000, 500: 20_000},
+    long_hidden=80,
+    long_lr=1e-3,
+    long_batch=20,
+    long_optimizer="rmsprop",
+    eval_every=50,
+    long_configs=(
+        LongConfig("rnn", "tanh", "xavier-uniform", clip="value", threshold=1.0, hidden=80),
+        LongConfig("irnn", "relu", "identity", clip="value", threshold=1.0, hidden=80),
+        LongConfig(
+            "lstm",
+            "lstm",
+            "xavier-uniform",
+            clip="value",
+            threshold=1.0,
+            hidden=40,
+            forget_bias=1.0,
+        ),
+    ),
+    source="arjovsky2016",
+)
 
 PRESETS: dict[str, Preset] = {
     "quick": Preset(name="quick", seeds=(0,)),
@@ -186,11 +309,49 @@ PRESETS: dict[str, Preset] = {
         long_steps={50: 3000, 100: 2500, 200: 1500},
         copy_T=(20,),
     ),
+    LE2015_ADDING.name: LE2015_ADDING,
+    COPY_MEMORY.name: COPY_MEMORY,
 }
 
 
+def _finite(x: object) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+
+
 def _positive(x: object) -> bool:
-    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+    return _finite(x) and x > 0  # type: ignore[operator]
+
+
+#: Largest ``budget`` factor (a typo must not ask for a thousand times the paper's steps).
+MAX_BUDGET = 1000.0
+#: A run scaled down by ``budget`` evaluates at most every this many steps.
+MIN_EVAL_INTERVAL = 10
+
+
+def scale_steps(spec: RunSpec, budget: float) -> RunSpec:
+    """Return ``spec`` with its steps and its evaluation and flow intervals × ``budget``.
+
+    Each count is rounded and kept ≥ 1. An evaluation costs the same at any budget, so a
+    scaled interval is never shorter than :data:`MIN_EVAL_INTERVAL` steps (nor longer
+    than the preset's own); it stays ≤ the steps, so the run still evaluates at its last
+    step.
+    """
+
+    def scaled(n: int) -> int:
+        return max(1, round(n * budget))
+
+    steps = min(scaled(spec.steps), MAX_STEPS)
+
+    def interval(n: int) -> int:
+        floor = min(MIN_EVAL_INTERVAL, n)
+        return min(max(scaled(n), floor), steps)
+
+    return replace(
+        spec,
+        steps=steps,
+        eval_every=interval(spec.eval_every),
+        flow_every=interval(spec.flow_every) if spec.flow_every else 0,
+    )
 
 
 def _divergence_specs(p: Preset, seed: int, lr: float | None) -> list[RunSpec]:
@@ -227,41 +388,31 @@ def _divergence_specs(p: Preset, seed: int, lr: float | None) -> list[RunSpec]:
 
 def _long_range_specs(p: Preset, task: str, T: int, seed: int) -> list[RunSpec]:
     steps = p.long_steps.get(T, max(p.long_steps.values()))
-    base = RunSpec(
-        experiment=task,
-        config="rnn",
-        seed=seed,
-        task=task,
-        T=T,
-        model="tanh",
-        init="default",
-        rho=None,
-        hidden=p.long_hidden,
-        optimizer="adam",
-        lr=p.long_lr,
-        clip=None,
-        threshold=None,
-        steps=steps,
-        batch=p.long_batch,
-        eval_every=p.eval_every,
-        flow_every=p.eval_every,
-        fused=True,
-        stop_at_success=True,
-    )
     return [
-        base,
-        replace(base, config="rnn-clip", clip="norm", threshold=p.clip_norm),
-        # Le et al. (2015) train the IRNN with gradient clipping.
-        replace(
-            base,
-            config="irnn",
-            model="relu",
-            init="identity",
-            clip="norm",
-            threshold=p.clip_norm,
-        ),
-        replace(base, config="lstm", model="lstm"),
-        replace(base, config="gru", model="gru"),
+        RunSpec(
+            experiment=task,
+            config=c.name,
+            seed=seed,
+            task=task,
+            T=T,
+            model=c.model,
+            init=c.init,
+            rho=None,
+            hidden=p.long_hidden if c.hidden is None else c.hidden,
+            optimizer=p.long_optimizer,
+            lr=p.long_lr if c.lr is None else c.lr,
+            clip=c.clip,
+            threshold=c.threshold,
+            steps=steps,
+            batch=p.long_batch,
+            eval_every=p.eval_every,
+            test_size=p.test_size,
+            flow_every=p.eval_every,
+            fused=True,
+            stop_at_success=p.stop_at_success,
+            forget_bias=c.forget_bias,
+        )
+        for c in p.long_configs
     ]
 
 
@@ -280,11 +431,14 @@ def build_grid(
     T: Sequence[int] | None = None,
     steps: int | None = None,
     lr: float | None = None,
+    budget: float | None = None,
+    device: str = "cpu",
 ) -> list[RunSpec]:
     """Return the runs of a preset, optionally narrowed or resized.
 
     Args:
-      preset: ``"quick"``, ``"full"`` or a :class:`Preset`.
+      preset: a name in :data:`PRESETS` (``quick``, ``full``, ``le2015-adding``,
+        ``copy-memory``) or a :class:`Preset`.
       seeds: override the preset's seeds (each a whole number from 0 to 2³²−1).
       experiments: subset of ``divergence``, ``adding``, ``copy`` (``copy`` runs only when named).
       configs: keep only these configuration names.
@@ -292,10 +446,13 @@ def build_grid(
       steps: override every run's number of steps (1…10⁷).
       lr: override the divergence experiment's SGD learning rate ``η``
         (``low-lr`` keeps its ratio); must be > 0.
+      budget: scale every run's steps and its evaluation interval by this factor
+        (``0.01``: a class-sized version of a paper's grid); after ``steps``.
+      device: where every run trains: ``cpu``, ``cuda`` or ``cuda:N``.
 
     Raises:
       InputError: an unknown preset, experiment or configuration name; a bad
-        seed, ``T``, ``steps`` or ``lr``.
+        seed, ``T``, ``steps``, ``lr``, ``budget`` or ``device``.
     """
     if isinstance(preset, str):
         p = PRESETS[check_choice(preset, "preset", tuple(PRESETS))]
@@ -320,6 +477,10 @@ def build_grid(
         check_count(steps, "steps", MAX_STEPS)
     if lr is not None and not _positive(lr):
         raise InputError("lr", lr, "learning_rate")
+    if budget is not None and not (_positive(budget) and budget <= MAX_BUDGET):
+        raise InputError("budget", budget, "budget", max=MAX_BUDGET)
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise InputError("device", device, "choice", choices="cpu, cuda, cuda:N")
     specs: list[RunSpec] = []
     for exp in exps:
         for seed in run_seeds:
@@ -342,6 +503,10 @@ def build_grid(
             )
             for s in specs
         ]
+    if budget is not None:
+        specs = [scale_steps(s, budget) for s in specs]
+    if device != "cpu":
+        specs = [replace(s, device=device) for s in specs]
     # Group by experiment and T, then seed: a cut-short grid still has whole comparisons.
     order = {e: i for i, e in enumerate(EXPERIMENTS)}
     specs.sort(key=lambda s: (order[s.experiment], s.T, s.seed))

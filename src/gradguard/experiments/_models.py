@@ -124,7 +124,7 @@ class RecurrentSpectrum:
 
 def recurrent_spectrum(net: RecurrentNet) -> RecurrentSpectrum:
     """Return ``ρ(W) = max |λ_i(W)|`` and ``σ_max(W) = ‖W‖₂`` of ``net``'s recurrent matrix."""
-    weight = net.weight_hh.detach().to(torch.float64)
+    weight = net.weight_hh.detach().to(device="cpu", dtype=torch.float64)
     n = weight.shape[1]
     blocks: dict[str, tuple[float, float]] = {}
     for k, gate in enumerate(GATES[net.cell]):
@@ -152,6 +152,9 @@ class RecurrentNet(nn.Module):
       rho: spectral radius for ``init="scaled-orthogonal"``.
       per_step_output: read out every step (copy task) instead of only ``h_T``.
       fused: run torch's fused kernel in :meth:`forward` (not for ``linear``).
+      forget_bias: ``lstm`` only: start the forget gate's bias at this value (Gers,
+        Schmidhuber & Cummins, "Learning to Forget", 2000): torch keeps two bias
+        vectors, so ``b_ih`` gets the value and ``b_hh`` 0 on the forget gate's block.
       generator: seeded source of randomness for every parameter.
       dtype: parameter dtype.
 
@@ -170,6 +173,7 @@ class RecurrentNet(nn.Module):
         rho: float | None = None,
         per_step_output: bool = False,
         fused: bool = False,
+        forget_bias: float | None = None,
         generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
@@ -185,6 +189,8 @@ class RecurrentNet(nn.Module):
                 raise InputError(name, value, "whole", min=1)
         if fused and cell == "linear":
             raise InputError("fused", fused, "False for the linear cell (torch has no fused one)")
+        if forget_bias is not None and cell != "lstm":
+            raise InputError("forget_bias", forget_bias, "None for a cell without a forget gate")
         self.cell = cell
         self.init = init
         self.rho = rho
@@ -216,6 +222,11 @@ class RecurrentNet(nn.Module):
             with torch.no_grad():
                 self._rnn_param("bias_ih_l0").zero_()
                 self._rnn_param("bias_hh_l0").zero_()
+        if forget_bias is not None:
+            forget = slice(hidden_size, 2 * hidden_size)  # torch's gate order i, f, g, o
+            with torch.no_grad():
+                self._rnn_param("bias_ih_l0")[forget] = forget_bias
+                self._rnn_param("bias_hh_l0")[forget] = 0.0
 
     def _rnn_param(self, name: str) -> torch.Tensor:
         assert self.rnn is not None

@@ -1,60 +1,119 @@
-"""The remedy runner: the seed's four remedies, measured on real recurrent networks.
+"""The remedy runner: a grid of runs on any executor, resumable, one pure function per run.
 
 $ gradguard remedies --quick --out runs/ --jobs 2
+$ gradguard remedies --preset le2015-adding --budget 0.01 --out runs/ --executor ray
 
-:func:`run_remedies` runs a grid (:func:`~gradguard.experiments.build_grid`)
-of independent runs (:func:`~gradguard.experiments.train_run`), one after the
-other or in ``jobs`` worker processes. Every run writes its per-step records
-(:class:`gradguard.records.StepRecord`, ``docs/records.md``) to
-``OUT/runs/<experiment>-T<T>-<config>-seed<k>.jsonl``; ``OUT/summary.csv``
-(:func:`~gradguard.experiments.write_summary`) holds one row per finished run,
-in the grid's order, and is rewritten atomically after each run, so an
-interrupted grid keeps every finished run.
+:func:`run_remedies` builds a grid (:func:`~gradguard.experiments.build_grid`)
+and submits one call of :func:`run_task` per run — a pure function of its
+:class:`~gradguard.experiments.RunSpec` that returns the run's summary row and
+its step records — to an executor (:mod:`gradguard.experiments._executors`):
+this process (``jobs=1``), a local process pool, a Dask or a Ray cluster. As
+each run finishes, the grid writes its records to
+``OUT/runs/<experiment>-T<T>-<config>-seed<k>.jsonl`` and its row to
+``OUT/summary.csv`` (:class:`~gradguard.experiments._results.ResultsFolder`),
+each atomically; calling it again with the same grid and ``out`` skips the
+finished runs and trains the rest.
 
-Determinism: each run seeds its own generators from ``seed``, and runs
-single-threaded with ``torch.use_deterministic_algorithms(True)`` — in this
-process for :func:`run_remedies`'s duration (the caller's settings restored
-afterwards), or in a worker process that does nothing else. On one machine
-and torch build the same grid gives the same numbers bit for bit, whatever
-``jobs`` is: only the wall-time fields differ.
+Determinism: each run seeds its own generators from ``seed`` and trains
+single-threaded with ``torch.use_deterministic_algorithms(True)`` (the caller's
+settings restored afterwards). On one machine and torch build the same grid
+gives the same bytes in ``summary.csv`` and the records whatever runs it —
+here, a pool of any size, Dask, Ray — only the wall-time fields differ.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
-import multiprocessing
 import os
-import queue
-import signal
-import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from gradguard._atomic import check_writable
 from gradguard.errors import InputError
+from gradguard.experiments._executors import Backend, open_backend
 from gradguard.experiments._grid import Preset, RunSpec, build_grid
-from gradguard.experiments._summary_io import RunSummary, write_summary
+from gradguard.experiments._results import ResultsFolder, source_hash
+from gradguard.experiments._summary_io import RunSummary
 from gradguard.experiments._train import train_run
 from gradguard.records import RecordWriter
 
-__all__ = ["RemediesInterrupted", "run_remedies"]
+__all__ = [
+    "GridFailed",
+    "GridProgress",
+    "RemediesInterrupted",
+    "RunResult",
+    "run_remedies",
+    "run_task",
+]
 
-ProgressCallback = Callable[[str, int, int], None]
 #: Most worker processes accepted (a typo must not fork a thousand interpreters).
 MAX_JOBS = 256
-#: Seconds between a worker's progress messages (a divergence step takes far less).
-_PROGRESS_EVERY_S = 0.1
+
+
+@dataclass(frozen=True)
+class GridProgress:
+    """Where a grid stands, as its progress callback receives it.
+
+    Attributes:
+      run_id: the run that last moved.
+      done: runs finished (in an earlier call too), of ``total``.
+      running: runs in flight now.
+      failed: runs that raised (rerun the grid to retry them).
+      total: runs in the grid.
+      work_done, work_total: how much of the grid's work is done: ``work_total``
+        is the grid's training steps, and each run counts for its steps weighted
+        by its cost per step (:func:`run_cost`), so a bar's ETA holds when runs
+        differ in length, size and cell.
+    """
+
+    run_id: str
+    done: int
+    running: int
+    failed: int
+    total: int
+    work_done: float
+    work_total: float
+
+
+ProgressCallback = Callable[[GridProgress], None]
 
 
 class RemediesInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped the grid; ``rows`` holds the runs that finished (also in summary.csv)."""
+    """Ctrl-C stopped the grid; ``rows`` holds the finished runs (also in summary.csv)."""
 
     def __init__(self, rows: list[RunSummary]) -> None:
         super().__init__(f"interrupted after {len(rows)} finished runs")
         self.rows = rows
+
+
+class GridFailed(RuntimeError):
+    """Some runs raised; ``rows`` holds the finished ones, ``failures`` ``(run_id, reason)``.
+
+    The finished runs are in ``summary.csv``; calling the grid again retries the others.
+    """
+
+    def __init__(self, rows: list[RunSummary], failures: list[tuple[str, str]]) -> None:
+        super().__init__(f"{len(failures)} run(s) failed: " + "; ".join(r for _, r in failures))
+        self.rows = rows
+        self.failures = failures
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_task` sends back: the row, the records, the code that made them.
+
+    Attributes:
+      row: the run's summary row (``config_hash`` and ``source_hash`` filled in).
+      records: its step records, JSONL compressed with ``zlib``.
+    """
+
+    row: RunSummary
+    records: bytes
 
 
 @contextlib.contextmanager
@@ -97,24 +156,54 @@ def check_out_dir(out: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _run_one(spec: RunSpec, out_dir: Path | None, advance: Callable[[int], None]) -> RunSummary:
-    """Train ``spec``; its records go to ``runs/*.jsonl.partial``, renamed when it finishes."""
-    if out_dir is None:
-        return train_run(spec, None, advance)
-    final = out_dir / "runs" / f"{spec.file_stem}.jsonl"
-    partial = final.with_name(final.name + ".partial")
-    partial.unlink(missing_ok=True)
-    with RecordWriter(partial) as writer:
-        row = train_run(spec, writer, advance)
-    os.replace(partial, final)
-    row.log = str(final.relative_to(out_dir))
-    return row
+class _MemoryLog(RecordWriter):
+    """A :class:`RecordWriter` into memory, ``zlib``-compressed: the records travel with the row."""
+
+    def __init__(self) -> None:
+        self.path = Path("<memory>")
+        self._fsync = False
+        self._fd = None
+        self._deflate = zlib.compressobj(1)
+        self._chunks: list[bytes] = []
+
+    def _write_line(self, line: str) -> None:
+        self._chunks.append(self._deflate.compress((line + "\n").encode("utf-8")))
+
+    def close(self) -> None:
+        pass
+
+    def getvalue(self) -> bytes:
+        return b"".join(self._chunks) + self._deflate.flush()
 
 
-def _cost(spec: RunSpec) -> float:
-    """A rough relative cost of a run (steps × T × n² × gate blocks), to start long runs first."""
+def run_task(spec: RunSpec, on_step: Callable[[int], None] | None = None) -> RunResult:
+    """Train one run and return its row and records — the one function every executor runs.
+
+    Pure: it reads and writes no file and shares no state; what it returns
+    depends on ``spec`` alone (and on the code and torch build, named by the
+    row's ``source_hash``). Trains single-threaded with deterministic
+    algorithms, restoring the process's settings afterwards.
+
+    Args:
+      spec: the run.
+      on_step: called with the number of steps advanced (in this process only).
+    """
+    log = _MemoryLog()
+    if spec.device.startswith("cuda"):
+        # cuBLAS needs a fixed workspace for deterministic results (read at its first use).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    with deterministic():
+        row = train_run(spec, log, on_step)
+    row.log = f"runs/{spec.file_stem}.jsonl"
+    row.config_hash = spec.config_hash
+    row.source_hash = source_hash()
+    return RunResult(row, log.getvalue())
+
+
+def run_cost(spec: RunSpec) -> float:
+    """A run's relative cost: steps × T × hidden² × gate blocks (for the order and the ETA)."""
     gates = {"lstm": 4, "gru": 3}.get(spec.model, 1)
-    return spec.steps * spec.T * spec.hidden**2 * gates
+    return float(spec.steps * spec.T * spec.hidden**2 * gates)
 
 
 def run_remedies(
@@ -127,158 +216,193 @@ def run_remedies(
     T: Sequence[int] | None = None,
     steps: int | None = None,
     lr: float | None = None,
+    budget: float | None = None,
+    device: str = "cpu",
     progress: ProgressCallback | None = None,
     jobs: int = 1,
+    executor: object = None,
 ) -> list[RunSummary]:
-    """Run a grid of remedy configurations × seeds; return one summary row per run.
+    """Run a grid of remedy configurations × lengths × seeds; return one row per run.
+
+    With ``out``, a grid resumes: the runs whose rows are in ``out/summary.csv``
+    are not trained again, and a folder holding runs of another configuration
+    or another gradguard source is refused (:class:`~gradguard.errors.FileError`).
 
     Args:
-      preset: ``"quick"`` (one seed, divergence + adding at T = 50) or ``"full"``
-        (3 seeds, adding at T = 50, 100, 200), or a :class:`Preset`.
+      preset: a name in :data:`~gradguard.experiments.PRESETS` or a :class:`Preset`.
       out: folder for ``runs/*.jsonl`` and ``summary.csv`` (``None``: nothing written).
-      seeds, experiments, configs, T, steps, lr: see :func:`build_grid`.
-      progress: called as ``progress(run_id, steps_done, steps_total)`` as the
-        grid advances (after every step with ``jobs=1``, a few times a second
-        with workers), in this process.
-      jobs: worker processes (``1``: run here, one run after the other). Each
-        worker trains one run at a time, single-threaded; the rows come back in
-        the grid's order whatever finishes first. Workers are started with
-        multiprocessing's ``spawn``: a script that calls this with ``jobs > 1``
-        needs the usual ``if __name__ == "__main__":`` guard.
+      seeds, experiments, configs, T, steps, lr, budget, device: see :func:`build_grid`.
+      progress: called with a :class:`GridProgress` as the grid advances (after
+        every step for a run trained in this process; as each run finishes or
+        fails on an executor), in this process.
+      jobs: local worker processes when ``executor`` is ``None`` (``1``: train
+        here, one run after the other). Workers are started with ``spawn``: a
+        script that calls this with ``jobs > 1`` needs the usual
+        ``if __name__ == "__main__":`` guard.
+      executor: ``None`` (the local pool), ``"dask://HOST:PORT"``, ``"ray"``,
+        ``"ray://ADDRESS"``, a ``distributed.Client`` or any
+        :class:`concurrent.futures.Executor` (see :mod:`~gradguard.experiments._executors`).
 
     Returns:
-      the :class:`RunSummary` rows, in grid order.
+      the rows of the finished runs, in grid order.
 
     Raises:
-      InputError: bad names or sizes (see :func:`build_grid`), a bad ``jobs``, or
-        an unwritable ``out``.
+      InputError: bad names or sizes (see :func:`build_grid`), a bad ``jobs`` or
+        ``executor``, or an unwritable ``out``.
+      FileError: ``out`` holds results this grid must not mix with.
       RemediesInterrupted: on Ctrl-C; finished runs are kept (in ``rows`` and
-        ``summary.csv``); an interrupted run's records stay in ``runs/*.jsonl.partial``.
+        ``summary.csv``); the runs in flight are lost.
+      GridFailed: some runs raised (a worker died, a device was missing …); the
+        others finished and are kept.
     """
     specs = build_grid(
-        preset, seeds=seeds, experiments=experiments, configs=configs, T=T, steps=steps, lr=lr
-    )
+        preset, seeds=seeds, experiments=experiments, configs=configs, T=T, steps=steps,
+        lr=lr, budget=budget, device=device,
+    )  # fmt: skip
     check_jobs(jobs)
-    out_dir = check_out_dir(out) if out is not None else None
-    total = sum(s.steps for s in specs)
-    workers = min(jobs, len(specs))
-    if workers <= 1:
-        return _run_here(specs, out_dir, progress, total)
-    return _run_in_workers(specs, out_dir, progress, total, workers)
+    folder = None
+    if out is not None:
+        folder = ResultsFolder(check_out_dir(out), specs, source_hash())
+    return _Grid(specs, folder, progress).run(executor, jobs)
 
 
-def _run_here(
-    specs: list[RunSpec], out_dir: Path | None, progress: ProgressCallback | None, total: int
-) -> list[RunSummary]:
-    done = 0
-    rows: list[RunSummary] = []
-    with deterministic():
-        for spec in specs:
+class _Grid:
+    """One call of :func:`run_remedies`: the runs left, the rows, the counts shown."""
 
-            def advance(n: int, run_id: str = spec.run_id) -> None:
+    def __init__(
+        self, specs: list[RunSpec], folder: ResultsFolder | None, progress: ProgressCallback | None
+    ) -> None:
+        self.specs = specs
+        self.folder = folder
+        self.progress = progress
+        self.rows: dict[str, RunSummary] = dict(folder.rows) if folder else {}
+        self.todo = [s for s in specs if s.run_id not in self.rows]
+        self.failures: list[tuple[str, str]] = []
+        self.running = 0
+        steps = sum(s.steps for s in specs)
+        cost = sum(run_cost(s) for s in specs)
+        self.unit = steps / cost if cost else 0.0  # cost → steps of the average run
+        self.work_total = float(steps)
+        self.work_done = sum(self.work(s) for s in specs if s.run_id in self.rows)
+
+    def work(self, spec: RunSpec) -> float:
+        return run_cost(spec) * self.unit
+
+    def tell(self, run_id: str, partial: float = 0.0) -> None:
+        if self.progress is not None:
+            self.progress(
+                GridProgress(
+                    run_id, len(self.rows), self.running, len(self.failures), len(self.specs),
+                    self.work_done + partial, self.work_total,
+                )
+            )  # fmt: skip
+
+    def finish(self, spec: RunSpec, result: RunResult) -> None:
+        row = result.row
+        if row.source_hash != source_hash():
+            reason = f"{spec.run_id}: trained by another gradguard or torch (source hash "
+            reason += f"{row.source_hash}, here {source_hash()})"
+            self.failures.append((spec.run_id, reason))
+            return
+        if self.folder is not None:
+            self.folder.commit(spec, row, result.records)
+        self.rows[spec.run_id] = row
+        self.work_done += self.work(spec)
+
+    def result(self) -> list[RunSummary]:
+        rows = [self.rows[s.run_id] for s in self.specs if s.run_id in self.rows]
+        if self.failures:
+            raise GridFailed(rows, self.failures)
+        return rows
+
+    def run(self, executor: object, jobs: int) -> list[RunSummary]:
+        if executor is None and min(jobs, len(self.todo)) <= 1:
+            return self.run_here()
+        backend = open_backend(executor, min(jobs, len(self.todo)) if executor is None else jobs)
+        try:
+            return self.run_on(backend)
+        finally:
+            backend.close()
+
+    def run_here(self) -> list[RunSummary]:
+        for spec in self.todo:
+            done = 0
+            cost = self.work(spec)
+
+            def on_step(n: int, run_id: str = spec.run_id, per: float = cost / spec.steps) -> None:
                 nonlocal done
                 done += n
-                if progress is not None:
-                    progress(run_id, done, total)
+                self.tell(run_id, per * done)
 
+            self.running = 1
             try:
-                row = _run_one(spec, out_dir, advance)
+                result = run_task(spec, on_step)
             except KeyboardInterrupt:
-                raise RemediesInterrupted(rows) from None
-            rows.append(row)
-            if out_dir is not None:
-                write_summary(out_dir / "summary.csv", rows)
-    return rows
+                raise RemediesInterrupted(self.in_order()) from None
+            except Exception as e:  # a run's own failure: the others still train
+                self.failures.append((spec.run_id, f"{spec.run_id}: {type(e).__name__}: {e}"))
+            else:
+                self.finish(spec, result)
+            self.running = 0
+            self.tell(spec.run_id)
+        return self.result()
 
+    def in_order(self) -> list[RunSummary]:
+        return [self.rows[s.run_id] for s in self.specs if s.run_id in self.rows]
 
-# ---------------------------------------------------------------------------
-# Worker processes
-
-_progress_queue: Any = None
-
-
-def _worker_init(progress_queue: Any) -> None:
-    """Set a worker up: Ctrl-C is the parent's to handle; one thread; deterministic kernels."""
-    global _progress_queue
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    _progress_queue = progress_queue
-
-
-def _worker_run(index: int, spec: RunSpec, out_dir: Path | None) -> RunSummary:
-    """Train one run in a worker; report its steps to the parent a few times a second."""
-    pending, last = 0, time.perf_counter()
-
-    def advance(n: int) -> None:
-        nonlocal pending, last
-        pending += n
-        now = time.perf_counter()
-        if now - last >= _PROGRESS_EVERY_S:
-            _progress_queue.put((index, pending))
-            pending, last = 0, now
-
-    row = _run_one(spec, out_dir, advance)
-    if pending:
-        _progress_queue.put((index, pending))
-    return row
-
-
-def _run_in_workers(
-    specs: list[RunSpec],
-    out_dir: Path | None,
-    progress: ProgressCallback | None,
-    total: int,
-    workers: int,
-) -> list[RunSummary]:
-    # spawn: a fresh interpreter per worker (forking a process that runs torch's
-    # thread pools is unsafe), the same on Linux, macOS and Windows.
-    ctx = multiprocessing.get_context("spawn")
-    messages = ctx.Queue()
-    finished: dict[int, RunSummary] = {}
-    reported = [0] * len(specs)
-    done = 0
-
-    def advance(index: int, n: int) -> None:
-        nonlocal done
-        if index in finished:
-            return  # a late message: the run's steps are counted already
-        reported[index] += n
-        done += n
-        if progress is not None:
-            progress(specs[index].run_id, done, total)
-
-    def drain(timeout: float) -> None:
+    def run_on(self, backend: Backend) -> list[RunSummary]:
+        # Longest first, so the last run to finish is a short one; no more in flight
+        # than the engine has slots, so an interruption loses at most those.
+        queue = sorted(self.todo, key=lambda s: -run_cost(s))
+        executor = backend.executor
+        flying: dict[cf.Future[RunResult], RunSpec] = {}
+        last = queue[0].run_id if queue else ""
         try:
-            advance(*messages.get(timeout=timeout))
-            while True:
-                advance(*messages.get_nowait())
-        except queue.Empty:
-            pass
+            while queue or flying:
+                while queue and len(flying) < backend.slots:
+                    try:
+                        future = executor.submit(run_task, queue[0])
+                    except cf.process.BrokenProcessPool:
+                        executor = self.restart(backend, flying)
+                        continue
+                    flying[future] = queue.pop(0)
+                self.running = len(flying)
+                self.tell(last)
+                finished: set[cf.Future[RunResult]] = set()
+                while not finished:
+                    finished, _ = cf.wait(flying, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                broken = False
+                for future in finished:
+                    spec = flying.pop(future)
+                    last = spec.run_id
+                    try:
+                        result = future.result()
+                    except cf.process.BrokenProcessPool:
+                        broken = True
+                        self.failures.append((spec.run_id, f"{spec.run_id}: a worker died"))
+                    except Exception as e:
+                        why = f"{spec.run_id}: {type(e).__name__}: {e}"
+                        self.failures.append((spec.run_id, why))
+                    else:
+                        self.finish(spec, result)
+                self.running = len(flying)
+                if broken:
+                    executor = self.restart(backend, flying)
+            self.tell(last)
+        except KeyboardInterrupt:
+            backend.cancel(list(flying))
+            raise RemediesInterrupted(self.in_order()) from None
+        except BaseException:
+            backend.cancel(list(flying))
+            raise
+        return self.result()
 
-    pool = ctx.Pool(workers, initializer=_worker_init, initargs=(messages,))
-    try:
-        # Longest first, so the last run to finish is a short one; the order of the
-        # results is the grid's whatever the order of the work.
-        order = sorted(range(len(specs)), key=lambda i: -_cost(specs[i]))
-        pending = {i: pool.apply_async(_worker_run, (i, specs[i], out_dir)) for i in order}
-        while pending:
-            drain(0.05)
-            for i in [i for i, result in pending.items() if result.ready()]:
-                row = pending.pop(i).get()  # a worker's exception is raised here
-                advance(i, specs[i].steps - reported[i])  # what its last message has not said
-                finished[i] = row
-                if out_dir is not None:
-                    write_summary(out_dir / "summary.csv", [finished[k] for k in sorted(finished)])
-    except KeyboardInterrupt:
-        pool.terminate()
-        raise RemediesInterrupted([finished[k] for k in sorted(finished)]) from None
-    except BaseException:
-        pool.terminate()
-        raise
-    else:
-        pool.close()
-    finally:
-        pool.join()
-        messages.close()
-    return [finished[i] for i in range(len(specs))]
+    def restart(self, backend: Backend, flying: dict[cf.Future[RunResult], RunSpec]) -> cf.Executor:
+        """A local worker died: the pool's runs in flight failed; a fresh pool trains the rest."""
+        if backend.restart is None:
+            raise cf.process.BrokenProcessPool("the executor's worker died")
+        for spec in flying.values():
+            self.failures.append((spec.run_id, f"{spec.run_id}: a worker died"))
+        flying.clear()
+        backend.executor = backend.restart()
+        return backend.executor

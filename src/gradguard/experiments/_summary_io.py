@@ -66,6 +66,11 @@ class RunSummary:
       stop_step: the step after which it stopped early (``None``: it did not).
       wall_s: wall-clock seconds of the run (training and evaluation).
       log: path of the run's JSONL records, relative to the output folder.
+      config_hash: a hash of every setting of the run
+        (:attr:`gradguard.experiments.RunSpec.config_hash`).
+      source_hash: a hash of the gradguard source files and the torch version
+        that trained it (:func:`gradguard.experiments.source_hash`): a resumed
+        grid mixes no rows of another configuration or another gradguard.
     """
 
     experiment: str
@@ -93,6 +98,8 @@ class RunSummary:
     stop_step: int | None = None
     wall_s: float
     log: str | None = None
+    config_hash: str | None = None
+    source_hash: str | None = None
 
     def to_row(self) -> dict[str, Any]:
         """Return the row as ``summary.csv`` writes it (``None`` → empty cell)."""

@@ -143,8 +143,24 @@ def make_model(spec: RunSpec, generator: torch.Generator) -> RecurrentNet:
     return RecurrentNet(
         spec.model, task.inputs, spec.hidden, task.outputs, init=spec.init, rho=spec.rho,
         per_step_output=task.per_step_output, fused=spec.fused and spec.model != "linear",
-        generator=generator,
+        forget_bias=spec.forget_bias, generator=generator,
     )  # fmt: skip
+
+
+def _on(batch: Batch, device: torch.device) -> Batch:
+    """``batch`` moved to ``device`` (drawn on the CPU: the same data on every device)."""
+    if device.type == "cpu":
+        return batch
+    return Batch(x=batch.x.to(device), y=batch.y.to(device))
+
+
+def make_optimizer(spec: RunSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    """The run's optimizer: plain SGD, Adam, or RMSprop with decay ``alpha = 0.9``."""
+    if spec.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=spec.lr)
+    if spec.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=spec.lr, alpha=0.9)
+    return torch.optim.Adam(params, lr=spec.lr)
 
 
 def task_flow(spec: RunSpec, net: RecurrentNet, probe: Batch) -> list[float]:
@@ -191,16 +207,13 @@ def train_run(
     gen_model = torch.Generator().manual_seed(spec.seed)
     gen_train = torch.Generator().manual_seed(10_000 + spec.seed)
     gen_test = torch.Generator().manual_seed(20_000 + spec.seed)
-    net = make_model(spec, gen_model)
+    device = torch.device(spec.device)
+    net = make_model(spec, gen_model).to(device)
     task = spec.problem
-    test = task.batch(spec.T, spec.test_size, gen_test)
+    test = _on(task.batch(spec.T, spec.test_size, gen_test), device)
     probe = Batch(x=test.x[:64], y=test.y[:64])
     params = list(net.parameters())
-    opt: torch.optim.Optimizer
-    if spec.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=spec.lr)
-    else:
-        opt = torch.optim.Adam(params, lr=spec.lr)
+    opt = make_optimizer(spec, params)
     if log is not None:
         spectrum = recurrent_spectrum(net)  # of W as initialised
         log.write_meta(
@@ -223,7 +236,7 @@ def train_run(
     stopped = False
     step = advanced = 0
     for step in range(spec.steps):
-        batch = task.batch(spec.T, spec.batch, gen_train)
+        batch = _on(task.batch(spec.T, spec.batch, gen_train), device)
         loss = task.loss(net(batch.x), batch.y)
         opt.zero_grad(set_to_none=True)
         loss.backward()

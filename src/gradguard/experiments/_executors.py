@@ -1,0 +1,243 @@
+"""Where a grid's runs train: a local process pool, or a cluster engine the user already runs.
+
+$ gradguard remedies --preset full --out runs/ --jobs 2
+$ gradguard remedies --preset le2015-adding --out runs/ --executor dask://scheduler:8786
+$ gradguard remedies --preset copy-memory --out runs/ --executor ray
+
+Every backend is a :class:`concurrent.futures.Executor`, and the grid submits
+the same pure function to each (:func:`gradguard.experiments._runner.run_task`):
+
+- ``local`` — :class:`concurrent.futures.ProcessPoolExecutor`, ``jobs`` fresh
+  interpreters (``spawn``), each training one run at a time;
+- ``dask`` — a ``dask.distributed`` cluster: ``dask://HOST:PORT`` (the
+  scheduler's address) or a ``distributed.Client`` passed from Python; its
+  :meth:`~distributed.Client.get_executor` is the executor (the ``[dask]`` extra);
+- ``ray`` — a Ray cluster: ``ray`` (a local runtime, or the cluster that
+  ``RAY_ADDRESS`` names) or ``ray://ADDRESS`` (Ray Client); each run is one Ray
+  task of one CPU, its ``ObjectRef.future()`` the future (the ``[ray]`` extra);
+- any other :class:`~concurrent.futures.Executor` passed from Python.
+
+Scheduling, placement, retrying a task whose worker died and monitoring are the
+engine's. The grid only keeps as many runs in flight as the engine has slots,
+so an interruption loses at most those. Dask and Ray are imported only when a
+grid asks for them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gradguard.errors import InputError
+
+__all__ = ["ExecutorUnavailable"]
+
+#: How long to try reaching a Dask scheduler before saying it cannot be reached.
+DASK_CONNECT_TIMEOUT = "10s"
+
+
+class ExecutorUnavailable(RuntimeError):
+    """The cluster named could not be reached; ``engine``, ``address`` and ``reason`` say which."""
+
+    def __init__(self, engine: str, address: str, reason: BaseException) -> None:
+        super().__init__(f"cannot reach the {engine} cluster at {address}: {reason}")
+        self.engine = engine
+        self.address = address
+        self.reason = reason
+
+
+def parse_executor(text: str) -> tuple[str, str | None]:
+    """Split ``--executor`` into ``(engine, address)``: ``("dask", "tcp://h:8786")``.
+
+    Raises:
+      InputError: anything but ``dask://HOST:PORT``, ``ray`` or ``ray://ADDRESS``.
+    """
+    if not isinstance(text, str):
+        raise InputError("executor", text, "executor")
+    if text == "ray":
+        return "ray", None
+    if text.startswith("ray://") and len(text) > len("ray://"):
+        return "ray", text
+    if text.startswith("dask://"):
+        host, _, port = text[len("dask://") :].rpartition(":")
+        if host and port.isdigit() and 0 < int(port) < 65536:
+            return "dask", f"tcp://{host}:{port}"
+    raise InputError("executor", text, "executor")
+
+
+@dataclass
+class Backend:
+    """An executor and what the grid needs to know about it.
+
+    Attributes:
+      name: ``local``, ``dask``, ``ray`` or ``executor`` (one passed from Python).
+      executor: where :meth:`~concurrent.futures.Executor.submit` sends a run.
+      slots: runs the engine trains at once; the grid keeps no more in flight.
+      close: release what this backend opened (never a client or runtime the
+        caller owns).
+      cancel: stop the runs in flight (on Ctrl-C).
+      restart: a fresh executor after a worker died (the local pool only: a
+        cluster engine reschedules a lost worker's task itself).
+    """
+
+    name: str
+    executor: cf.Executor
+    slots: int
+    close: Callable[[], None]
+    cancel: Callable[[list[cf.Future[Any]]], None]
+    restart: Callable[[], cf.Executor] | None = None
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches every process of the terminal's group: the grid (the parent)
+    # handles it and stops the workers; a worker must not die mid-write on its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _local(jobs: int) -> Backend:
+    # spawn: a fresh interpreter per worker (forking a process that runs torch's thread
+    # pools is unsafe), the same on Linux, macOS and Windows.
+    ctx = multiprocessing.get_context("spawn")
+    state: dict[str, cf.ProcessPoolExecutor] = {}
+
+    def new() -> cf.ProcessPoolExecutor:
+        state["pool"] = cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_ignore_sigint)
+        return state["pool"]
+
+    def kill() -> None:
+        pool = state["pool"]
+        # ProcessPoolExecutor has no public way to stop a running task before Python
+        # 3.14 (terminate_workers): end its processes so no run outlives the grid.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            if p.is_alive():
+                p.terminate()
+        for p in processes:
+            p.join(timeout=10)
+
+    def cancel(futures: list[cf.Future[Any]]) -> None:
+        for f in futures:
+            f.cancel()
+        kill()
+
+    def restart() -> cf.Executor:
+        state["pool"].shutdown(wait=False, cancel_futures=True)
+        return new()
+
+    return Backend(
+        "local",
+        new(),
+        jobs,
+        close=lambda: state["pool"].shutdown(wait=True),
+        cancel=cancel,
+        restart=restart,
+    )
+
+
+def _dask(client: Any, own: bool) -> Backend:
+    executor = client.get_executor(pure=False)
+    slots = max(1, sum(client.nthreads().values()))
+
+    def cancel(futures: list[cf.Future[Any]]) -> None:
+        executor.shutdown(wait=False)  # cancels every task this executor submitted
+
+    def close() -> None:
+        executor.shutdown(wait=False)
+        if own:
+            client.close()
+
+    return Backend("dask", executor, slots, close=close, cancel=cancel)
+
+
+class RayExecutor(cf.Executor):
+    """Submit each call as a Ray task of one CPU; its future is ``ObjectRef.future()``."""
+
+    def __init__(self, ray: Any) -> None:
+        self._ray = ray
+        self._remote: dict[Callable[..., Any], Any] = {}
+        self._refs: dict[cf.Future[Any], Any] = {}
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        if fn not in self._remote:
+            self._remote[fn] = self._ray.remote(num_cpus=1)(fn)
+        ref = self._remote[fn].remote(*args, **kwargs)
+        future: cf.Future[Any] = ref.future()
+        self._refs[future] = ref
+        future.add_done_callback(lambda f: self._refs.pop(f, None))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if cancel_futures:
+            for ref in list(self._refs.values()):
+                self._ray.cancel(ref, force=True)
+        elif wait:
+            cf.wait(list(self._refs))
+
+
+def _ray(address: str | None) -> Backend:
+    import ray
+
+    own = not ray.is_initialized()
+    if own:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    executor = RayExecutor(ray)
+    slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def close() -> None:
+        executor.shutdown(wait=False, cancel_futures=True)
+        if own:
+            ray.shutdown()
+
+    return Backend(
+        "ray",
+        executor,
+        slots,
+        close=close,
+        cancel=lambda futures: executor.shutdown(wait=False, cancel_futures=True),
+    )
+
+
+def open_backend(executor: object, jobs: int) -> Backend:
+    """Open the backend a grid runs on.
+
+    Args:
+      executor: ``None`` (the local pool of ``jobs`` processes), ``dask://HOST:PORT``,
+        ``ray``, ``ray://ADDRESS``, a ``distributed.Client``, or any
+        :class:`concurrent.futures.Executor` (its ``_max_workers`` slots, else the
+        cores here).
+      jobs: local worker processes (ignored for the other backends).
+
+    Raises:
+      InputError: ``executor`` is none of the above.
+      ExecutorUnavailable: the cluster named cannot be reached.
+      ImportError: the engine's extra is not installed.
+    """
+    if executor is None:
+        return _local(jobs)
+    if isinstance(executor, str):
+        engine, address = parse_executor(executor)
+        try:
+            if engine == "ray":
+                return _ray(address)
+            from distributed import Client
+
+            return _dask(Client(address, timeout=DASK_CONNECT_TIMEOUT), own=True)
+        except (OSError, TimeoutError, RuntimeError, ConnectionError) as e:
+            raise ExecutorUnavailable(engine, address or "RAY_ADDRESS / local", e) from None
+    if type(executor).__module__.startswith("distributed") and hasattr(executor, "get_executor"):
+        return _dask(executor, own=False)
+    if isinstance(executor, cf.Executor):
+        slots = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
+
+        def cancel(futures: list[cf.Future[Any]]) -> None:
+            for f in futures:
+                f.cancel()
+
+        return Backend("executor", executor, int(slots), close=lambda: None, cancel=cancel)
+    raise InputError("executor", repr(executor), "executor")

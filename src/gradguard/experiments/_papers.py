@@ -1,0 +1,171 @@
+"""What the papers behind the paper presets say: their settings and results, each with its source.
+
+$ gradguard remedies --preset le2015-adding --budget 0.001 --out le/
+$ gradguard report --from le/
+
+Each setting of a paper preset and each result the papers report is one row here, with
+where it was read and whether it was checked against the text (``verified``). A value
+that could not be checked is marked so; the docs and the report say "not verified"
+beside it rather than cite it as the paper's. No torch needed.
+
+Sources:
+
+- ``le2015`` — Q. V. Le, N. Jaitly, G. E. Hinton, "A Simple Way to Initialize Recurrent
+  Networks of Rectified Linear Units", arXiv:1504.00941 (2015). Read: its abstract.
+  Its section 4.1 (the adding problem, Figure 2) was not available to check.
+- ``arjovsky2016`` — M. Arjovsky, A. Shah, Y. Bengio, "Unitary Evolution Recurrent
+  Neural Networks", ICML 2016, section 4.1 and Figure 1 (the copying memory problem of
+  Hochreiter & Schmidhuber 1997). Read: the authors' code and paper draft in their
+  repository ``amarshah/complex_RNN`` (``memory_problem.py``, ``models.py``,
+  ``optimizations.py``, ``paper/uRNN/uRNN.tex``); the published text's hyperparameter
+  paragraph was not available to check.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["PAPERS", "Paper", "Reported", "Setting"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a paper preset.
+
+    Attributes:
+      name: what it sets (``T``, ``optimizer``, ``lr`` …).
+      value: the preset's value.
+      source: where the value was read, or why it is the preset's own choice.
+      verified: the value was read in the source named (``False``: not checked).
+    """
+
+    name: str
+    value: object
+    source: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class Reported:
+    """One result a paper reports, to set beside what gradguard measures.
+
+    Attributes:
+      config: the configuration it is about (``lstm``, ``rnn``, ``irnn``).
+      T: the sequence length or delay (``None``: every length the paper ran).
+      says: what the paper reports, in a few words.
+      where: the figure or passage.
+      verified: read in the source (``False``: as the paper is usually cited, not checked).
+      loss: a number the paper gives or implies (its test loss), if any.
+    """
+
+    config: str
+    T: int | None
+    says: str
+    where: str
+    verified: bool
+    loss: float | None = None
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A paper a preset follows: citation, settings, reported results."""
+
+    key: str
+    citation: str
+    preset: str
+    settings: tuple[Setting, ...]
+    reported: tuple[Reported, ...]
+
+
+_LE = "Le, Jaitly & Hinton (2015)"
+_CODE = "the authors' code (amarshah/complex_RNN"
+_DRAFT = "the authors' draft (amarshah/complex_RNN, paper/uRNN/uRNN.tex), Figure 1"
+
+
+def _copy_baseline(T: int) -> float:
+    return 10 * math.log(8) / (T + 20)
+
+
+PAPERS: dict[str, Paper] = {
+    "le2015": Paper(
+        key="le2015",
+        citation=(
+            'Q. V. Le, N. Jaitly, G. E. Hinton, "A Simple Way to Initialize Recurrent '
+            'Networks of Rectified Linear Units", arXiv:1504.00941 (2015), section 4.1, Figure 2'
+        ),
+        preset="le2015-adding",
+        settings=(
+            Setting("irnn init", "identity W, zero biases, ReLU", f"{_LE}, abstract", True),
+            Setting("T", (150, 200, 300, 400), "as the paper is usually cited (Figure 2)", False),
+            Setting("hidden", 100, "the preset's choice; the paper's not checked", False),
+            Setting("optimizer", "sgd", "the preset's choice; the paper's not checked", False),
+            Setting("batch", 16, "the preset's choice; the paper's not checked", False),
+            Setting("lr", 0.01, "the preset's choice (the paper tuned it per model)", False),
+            Setting("clip", ("norm", 10.0), "the preset's choice (the paper tuned it)", False),
+            Setting("lstm forget_bias", 1.0, "the preset's choice; the paper's not checked", False),
+            Setting("rnn init", "default", "PyTorch's U(±1/√n); the paper's not checked", False),
+            Setting("steps", 1_000_000, "the preset's choice, ~10⁶ updates", False),
+        ),
+        reported=(
+            Reported(
+                "irnn",
+                None,
+                "comparable to LSTM on the toy long-range problems",
+                f"{_LE}, abstract",
+                True,
+            ),
+            Reported(
+                "rnn",
+                None,
+                "the tanh RNN fails where IRNN and LSTM succeed",
+                "Figure 2, as usually cited",
+                False,
+            ),
+        ),
+    ),
+    "arjovsky2016": Paper(
+        key="arjovsky2016",
+        citation=(
+            'M. Arjovsky, A. Shah, Y. Bengio, "Unitary Evolution Recurrent Neural Networks", '
+            "ICML 2016, section 4.1, Figure 1 (the copying memory problem of Hochreiter & "
+            "Schmidhuber 1997)"
+        ),
+        preset="copy-memory",
+        settings=(
+            Setting("T", (100, 200, 500), f"{_DRAFT} (it also runs T = 300)", True),
+            Setting("optimizer", "rmsprop", f"{_CODE}, optimizations.py: decay 0.9)", True),
+            Setting("lr", 1e-3, f"{_CODE}, memory_problem.py default)", True),
+            Setting("batch", 20, f"{_CODE}, memory_problem.py default)", True),
+            Setting("clip", ("value", 1.0), f"{_CODE}, memory_problem.py: T.clip at 1)", True),
+            Setting("steps", 20_000, f"{_CODE}, memory_problem.py default n_iter)", True),
+            Setting("eval_every", 50, f"{_CODE}, memory_problem.py: test every 50)", True),
+            Setting("lstm forget_bias", 1.0, f"{_CODE}, models.py: b_f ones)", True),
+            Setting("irnn init", "identity", f"{_CODE}, models.py: W = I, biases 0)", True),
+            Setting("rnn init", "xavier-uniform", f"{_CODE}, models.py: Glorot uniform)", True),
+            Setting("lstm init", "xavier-uniform", f"{_CODE}, models.py: Glorot uniform)", True),
+            Setting(
+                "hidden",
+                {"rnn": 80, "irnn": 80, "lstm": 40},
+                "not in the code (a command-line argument); the paper's not checked",
+                False,
+            ),
+        ),
+        reported=tuple(
+            [
+                Reported(
+                    "lstm",
+                    100,
+                    "leaves the memoryless baseline slowly, after a while",
+                    _DRAFT,
+                    True,
+                ),
+            ]
+            + [
+                Reported(c, T, "at the memoryless baseline", _DRAFT, True, loss=_copy_baseline(T))
+                for T in (200, 500)
+                for c in ("rnn", "lstm")
+            ]
+        ),
+    ),
+}

@@ -1,0 +1,138 @@
+"""A grid's results folder: what is done, what may be mixed, each finished run committed atomically.
+
+$ gradguard remedies --preset le2015-adding --out runs/    # interrupted …
+$ gradguard remedies --preset le2015-adding --out runs/    # … resumes: skips the finished runs
+
+``OUT/summary.csv`` holds one row per finished run, in the grid's order, and
+``OUT/runs/<experiment>-T<T>-<config>-seed<k>.jsonl`` its step records. A run
+is *finished* when its row is in ``summary.csv``: its records are renamed into
+place first, then ``summary.csv`` is rewritten (each write atomic), so a crash
+at any moment leaves every finished run whole and nothing half-written in view.
+
+Every row carries two hashes: ``config_hash`` (every setting of the run,
+:attr:`RunSpec.config_hash`) and ``source_hash`` (:func:`source_hash`: the
+gradguard source files and the torch version — ``__version__`` alone does not
+change between commits). A folder whose rows disagree with the grid asked for
+is refused, not mixed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tempfile
+import zlib
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+from gradguard.errors import FileError
+from gradguard.experiments._grid import RunSpec
+from gradguard.experiments._summary_io import RunSummary, read_summary, write_summary
+
+__all__ = ["source_hash"]
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """A hash (16 hex digits) of gradguard's ``*.py`` files and the installed torch version.
+
+    Two processes with the same hash train a spec alike (on one kind of machine):
+    the same code and the same torch build. Cached for the process's life.
+    """
+    root = Path(__file__).resolve().parents[1]  # the gradguard package
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "none"
+    h.update(b"torch " + torch_version.encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def _write_compressed_atomic(path: Path, compressed: bytes) -> None:
+    """Write ``zlib``-compressed ``compressed`` to ``path`` uncompressed, via a temp file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            inflate = zlib.decompressobj()
+            view = memoryview(compressed)
+            for start in range(0, len(view), 1 << 20):  # a MiB at a time: long runs are large
+                f.write(inflate.decompress(view[start : start + (1 << 20)]))
+            f.write(inflate.flush())
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ResultsFolder:
+    """The results folder of one grid: its finished rows, and where new runs go.
+
+    Args:
+      out: the folder (``runs/`` is created in it).
+      specs: the grid, in its order.
+      source: this process's :func:`source_hash`.
+
+    Raises:
+      FileError: ``summary.csv`` is malformed, or holds a run of another
+        configuration, another source, or not in ``specs``.
+    """
+
+    def __init__(self, out: Path, specs: Sequence[RunSpec], source: str) -> None:
+        self.out = out
+        self.runs = out / "runs"
+        self.summary = out / "summary.csv"
+        self.source = source
+        self._order = {s.run_id: i for i, s in enumerate(specs)}
+        self.rows: dict[str, RunSummary] = {}
+        if self.summary.exists():
+            by_id = {s.run_id: s for s in specs}
+            for line, row in enumerate(read_summary(self.summary), start=2):
+                run = f"{row.experiment}/T{row.T}/{row.config}/seed{row.seed}"
+                where = f"{self.summary}:{line}"
+                spec = by_id.get(run)
+                if spec is None:
+                    raise FileError(where, "not_in_grid", run=run)
+                if row.source_hash != source:
+                    raise FileError(
+                        where, "other_source", run=run, found=row.source_hash, expected=source
+                    )
+                if row.config_hash != spec.config_hash:
+                    raise FileError(
+                        where,
+                        "other_config",
+                        run=run,
+                        found=row.config_hash,
+                        expected=spec.config_hash,
+                    )
+                self.rows[run] = row
+        # Temp files of a writer that was killed mid-write: never a finished run's.
+        for stale in self.runs.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    def done(self, spec: RunSpec) -> bool:
+        """Say whether ``spec`` finished before (its row is in ``summary.csv``)."""
+        return spec.run_id in self.rows
+
+    def commit(self, spec: RunSpec, row: RunSummary, records: bytes) -> None:
+        """Write a finished run: its records (``zlib``-compressed JSONL), then its row."""
+        _write_compressed_atomic(self.runs / f"{spec.file_stem}.jsonl", records)
+        self.rows[spec.run_id] = row
+        ordered = sorted(self.rows.values(), key=lambda r: self._order[_run_id(r)])
+        write_summary(self.summary, ordered)
+
+    def in_order(self) -> list[RunSummary]:
+        """The finished rows, in the grid's order."""
+        return sorted(self.rows.values(), key=lambda r: self._order[_run_id(r)])
+
+
+def _run_id(row: RunSummary) -> str:
+    return f"{row.experiment}/T{row.T}/{row.config}/seed{row.seed}"

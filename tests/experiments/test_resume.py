@@ -1,0 +1,167 @@
+"""A grid that resumes: killed mid-way (a worker SIGKILLed, the driver interrupted), run again.
+
+The final results must equal an uninterrupted run's, a run that had finished must not be
+trained again (its row keeps its own wall time, its records file is never rewritten), and a
+folder made with another configuration or another gradguard is refused, not mixed.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gradguard.errors import FileError
+from gradguard.experiments import GridFailed, build_grid, read_summary, run_remedies
+from gradguard.experiments._results import ResultsFolder, source_hash
+
+from .test_executors import without_wall_time
+
+#: Six divergence runs of a second or two each (`none` diverges at once).
+CONFIGS = "none,clip-norm,clip-value,low-lr,init-xavier,gru"
+GRID = ["--experiments", "divergence", "--configs", CONFIGS, "--train-steps", "1000"]
+KW = dict(experiments=["divergence"], configs=CONFIGS.split(","), steps=1000)
+
+
+def _finished(folder: Path) -> dict[str, tuple[str, int]]:
+    """Each finished run's summary line and its records file's inode (rewritten → new inode)."""
+    lines = (folder / "summary.csv").read_text().splitlines()
+    return {
+        row.config: (line, (folder / row.log).stat().st_ino)
+        for row, line in zip(read_summary(folder / "summary.csv"), lines[1:], strict=True)
+    }
+
+
+@pytest.mark.slow
+def test_killed_worker_and_interrupted_driver_then_resume(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "grid"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "gradguard", "remedies", *GRID, "--out", str(out),
+         "--jobs", "2", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    summary = out / "summary.csv"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if summary.exists() and len(summary.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.1)
+    workers = [p for p in psutil.Process(driver.pid).children(recursive=True) if p.is_running()]
+    trainers = [p for p in workers if "spawn_main" in " ".join(p.cmdline())]
+    assert trainers, [p.cmdline() for p in workers]
+    trainers[0].send_signal(signal.SIGKILL)  # a worker dies: its run fails, the grid goes on
+    time.sleep(1.0)
+    driver.send_signal(signal.SIGINT)  # then Ctrl-C
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode in (1, 130), err  # interrupted (or every run ended: 1 failed)
+    assert "Traceback" not in err
+    before = _finished(out)
+    assert 2 <= len(before) < 6, err
+    assert not list((out / "runs").glob(".*")), "a half-written file is in view"
+
+    # Again, to the end: only what had not finished trains.
+    rows = run_remedies("quick", out, jobs=2, **KW)
+    assert len(rows) == 6
+    after = _finished(out)
+    for config, (line, inode) in before.items():
+        assert after[config] == (line, inode), f"{config} was trained twice"
+
+    reference = tmp_path / "reference"
+    run_remedies("quick", reference, jobs=1, **KW)
+    assert without_wall_time(out) == without_wall_time(reference)
+
+
+def test_a_failed_run_is_retried_and_the_finished_ones_are_not(tmp_path, monkeypatch):
+    import gradguard.experiments._runner as runner
+
+    real = runner.train_run
+
+    def flaky(spec, *args, **kwargs):
+        if spec.config == "clip-value":
+            raise MemoryError("out of memory")  # a run's own failure
+        return real(spec, *args, **kwargs)
+
+    small = dict(experiments=["divergence"], configs=["none", "clip-norm", "clip-value"], steps=30)
+    monkeypatch.setattr(runner, "train_run", flaky)
+    with pytest.raises(GridFailed) as info:
+        run_remedies("quick", tmp_path, **small)
+    assert [r.config for r in info.value.rows] == ["none", "clip-norm"]
+    run = "divergence/T10/clip-value/seed0"
+    assert info.value.failures == [(run, f"{run}: MemoryError: out of memory")]
+    before = _finished(tmp_path)
+    monkeypatch.setattr(runner, "train_run", real)
+    trained = []
+    rows = run_remedies("quick", tmp_path, progress=lambda p: trained.append(p.run_id), **small)
+    assert [r.config for r in rows] == ["none", "clip-norm", "clip-value"]
+    assert set(trained) == {"divergence/T10/clip-value/seed0"}
+    after = _finished(tmp_path)
+    assert {k: after[k] for k in before} == before
+    reference = tmp_path.parent / "reference"
+    run_remedies("quick", reference, **small)
+    assert without_wall_time(tmp_path) == without_wall_time(reference)
+
+
+def test_another_configuration_is_refused_not_mixed(tmp_path, capsys):
+    from gradguard.cli import main
+
+    args = ["remedies", "--experiments", "divergence", "--configs", "none,clip-norm"]
+    args += ["--out", str(tmp_path), "--no-progress", "--jobs", "1"]
+    assert main([*args, "--train-steps", "20"]) == 0
+    kept = (tmp_path / "summary.csv").read_bytes()
+    capsys.readouterr()
+    # the same command again: nothing to train
+    assert main([*args, "--train-steps", "20"]) == 0
+    assert "all 2 runs are already in" in capsys.readouterr().err
+    # another step budget, another learning rate, fewer configurations: refused, one line
+    for change, problem, line in [
+        (["--train-steps", "21"], "was made with another configuration", 2),
+        (["--train-steps", "20", "--lr", "0.02"], "was made with another configuration", 2),
+        (["--train-steps", "20", "--configs", "none"], "is not in this grid", 3),
+    ]:
+        assert main([*args, *change]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and problem in err and f"summary.csv:{line}:" in err, err
+        assert (tmp_path / "summary.csv").read_bytes() == kept
+
+
+def test_another_gradguard_source_is_refused(tmp_path):
+    specs = build_grid("quick", experiments=["divergence"], configs=["none"], steps=5)
+    run_remedies("quick", tmp_path, experiments=["divergence"], configs=["none"], steps=5)
+    ResultsFolder(tmp_path, specs, source_hash())  # the same source: accepted
+    with pytest.raises(FileError, match="made by another gradguard or torch") as info:
+        ResultsFolder(tmp_path, specs, "0123456789abcdef")
+    assert "source hash " + source_hash() in str(info.value)
+    # the hash covers every source file: one changed byte is another source
+    (row,) = read_summary(tmp_path / "summary.csv")
+    assert len(row.source_hash) == 16 and row.config_hash == specs[0].config_hash
+    assert replace(specs[0], lr=0.02).config_hash != specs[0].config_hash
+
+
+def test_source_hash_changes_with_a_source_file(tmp_path, monkeypatch):
+    import shutil
+
+    import gradguard
+    from gradguard.experiments import _results
+
+    installed = source_hash()
+    copy = tmp_path / "gradguard"
+    shutil.copytree(Path(gradguard.__file__).parent, copy, ignore=shutil.ignore_patterns("*.pyc"))
+    fake = copy / "experiments" / "_results.py"
+    monkeypatch.setattr(_results, "__file__", str(fake))
+    _results.source_hash.cache_clear()
+    try:
+        first = _results.source_hash()
+        assert first == installed  # the same files as the installed package: the same hash
+        with (copy / "lab" / "__init__.py").open("a") as f:
+            f.write("\n# one more line\n")
+        _results.source_hash.cache_clear()
+        assert _results.source_hash() != first
+    finally:
+        _results.source_hash.cache_clear()
