@@ -263,28 +263,31 @@ class RecurrentNet(nn.Module):
         h = x.new_zeros(batch, self.hidden_size) if h0 is None else h0
         states: list[torch.Tensor] = []
         if self.rnn is None:
-            inputs = x @ self.linear_ih.T  # U x_t for every t in one matmul
+            # U x_t for every t in one matmul, then one view per step: unbind's backward
+            # stacks the steps' gradients once, where T slices ``inputs[:, t]`` would each
+            # add a gradient of the whole (batch, T, ·) tensor (O(T²); the same numbers).
+            inputs = (x @ self.linear_ih.T).unbind(1)
             for t in range(T):
-                h = h @ self.linear_hh.T + inputs[:, t]
+                h = h @ self.linear_hh.T + inputs[t]
                 states.append(h)
             return torch.stack(states, dim=1), states
-        inputs = x @ self._rnn_param("weight_ih_l0").T + self._rnn_param("bias_ih_l0")
+        inputs = (x @ self._rnn_param("weight_ih_l0").T + self._rnn_param("bias_ih_l0")).unbind(1)
         w_hh, b_hh = self._rnn_param("weight_hh_l0"), self._rnn_param("bias_hh_l0")
         if self.cell in ("tanh", "relu"):
             act = torch.tanh if self.cell == "tanh" else torch.relu
             for t in range(T):
-                h = act(inputs[:, t] + h @ w_hh.T + b_hh)
+                h = act(inputs[t] + h @ w_hh.T + b_hh)
                 states.append(h)
         elif self.cell == "lstm":
             c = torch.zeros_like(h)
             for t in range(T):
-                i, f, g, o = (inputs[:, t] + h @ w_hh.T + b_hh).chunk(4, dim=1)
+                i, f, g, o = (inputs[t] + h @ w_hh.T + b_hh).chunk(4, dim=1)
                 c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                 h = torch.sigmoid(o) * torch.tanh(c)
                 states.append(h)
         else:  # gru
             for t in range(T):
-                x_r, x_z, x_n = inputs[:, t].chunk(3, dim=1)
+                x_r, x_z, x_n = inputs[t].chunk(3, dim=1)
                 h_r, h_z, h_n = (h @ w_hh.T + b_hh).chunk(3, dim=1)
                 r = torch.sigmoid(x_r + h_r)
                 z = torch.sigmoid(x_z + h_z)
