@@ -33,10 +33,30 @@ def executed() -> nbformat.NotebookNode:
     return nb
 
 
+def _merged(outputs: list) -> list:
+    """A cell's outputs with consecutive chunks of one stream joined.
+
+    The kernel flushes a stream on a timer, so a busy machine can split one ``print`` into
+    two outputs ("first T with inf: float64" + " 1016 …"): the same text, differently cut.
+    """
+    merged: list = []
+    for out in outputs:
+        if (
+            out.output_type == "stream"
+            and merged
+            and merged[-1].output_type == "stream"
+            and merged[-1].name == out.name
+        ):
+            merged[-1] = nbformat.from_dict({**merged[-1], "text": merged[-1].text + out.text})
+        else:
+            merged.append(out)
+    return merged
+
+
 def _text(nb: nbformat.NotebookNode) -> str:
     parts = []
     for cell in nb.cells:
-        for out in cell.get("outputs", []):
+        for out in _merged(cell.get("outputs", [])):
             if out.output_type == "stream":
                 parts.append(out.text)
             elif "text/plain" in out.get("data", {}):
@@ -56,7 +76,7 @@ def _outputs(nb: nbformat.NotebookNode) -> list[list[tuple[str, object]]]:
         if cell.cell_type != "code":
             continue
         outs: list[tuple[str, object]] = []
-        for out in cell.get("outputs", []):
+        for out in _merged(cell.get("outputs", [])):
             if out.output_type == "stream":
                 outs.append((out.name, out.text))
             elif out.output_type == "error":
