@@ -108,7 +108,7 @@ def test_the_stored_outputs_equal_a_fresh_run(executed: nbformat.NotebookNode) -
 def test_it_runs_and_shows_the_seed_numbers(executed: nbformat.NotebookNode) -> None:
     text = _text(executed)
     assert "states: [1, 2, 4, 8, 16, 32]" in text  # forward pass, L = 32
-    assert "dL/dw = 16 + 16 + 16 + 16 + 16 = 80" in text  # the BPTT terms
+    assert "∂L/∂w = 16 + 16 + 16 + 16 + 16 = 80" in text  # the BPTT terms
     assert "True 290" in text  # BPTT = closed form on the whole grid
     assert "T = 50: 28147497671065600" in text  # 50·2^49
     assert "28,147,497,671,065,600    ≈ 10^15  28.1×" in text  # the seed's erratum

@@ -151,7 +151,7 @@ def test_the_quiz_accepts_an_exact_answer_in_any_form(app: Any) -> None:
     app.click("#quiz-check")
     assert app.get_attribute("#quiz-feedback", "data-result") == "unreadable"
     app.click("#quiz-reveal")
-    assert app.inner_text("#quiz-feedback") == "dL/dw = T · w^(T−1) · h₀ = 5 · 2^4 · 1 = 80."
+    assert app.inner_text("#quiz-feedback") == "∂L/∂w = T · w^(T−1) · h₀ = 5 · 2^4 · 1 = 80."
     app.click("#quiz-next")
     assert "w = 0.5, h₀ = 1, T = 3" in app.inner_text("#quiz-prompt")
     app.fill("#quiz-answer", "3/4")  # 3 · (1/2)^2

@@ -23,10 +23,10 @@ def test_explosion_axes_scales_lines_and_seed_overlay():
     ax, ax2 = fig.axes
     assert ax.get_yscale() == "log"
     assert ax.get_xlabel() == "time steps T" and "log scale" in ax.get_ylabel()
-    # one |dL/dw| and one |h_T| line per w
+    # one |∂L/∂w| and one |h_T| line per w
     assert len(ax.get_lines()) == 6
     grad_w2 = ax.get_lines()[0].get_ydata()
-    # exact closed form T·w^(T-1)·h0 at T = 5 (index 4): 5·2^4 = 80; at T = 10: 10·2^9 = 5120
+    # exact closed form T·w^(T−1)·h0 at T = 5 (index 4): 5·2^4 = 80; at T = 10: 10·2^9 = 5120
     assert grad_w2[4] == pytest.approx(80) and grad_w2[9] == pytest.approx(5120)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "the seed's claim" in labels and "exact" in labels
@@ -37,13 +37,13 @@ def test_explosion_axes_scales_lines_and_seed_overlay():
     right_labels = [t.get_text() for t in ax2.get_legend().get_texts()]
     assert "float32 overflows at T = 123" in right_labels
     assert "float64 overflows at T = 1,016" in right_labels
-    assert ax2.get_ylabel() == "log₁₀ |dL/dw|"
+    assert ax2.get_ylabel() == "log₁₀ |∂L/∂w|"
 
 
 def test_explosion_neutral_w_grows_linearly():
     fig = plots.plot_explosion(ws=(1.0,), h0=3.0, T_max=10)
     y = fig.axes[0].get_lines()[0].get_ydata()
-    # |w| = 1: dL/dw = T·h0 = 3T
+    # |w| = 1: ∂L/∂w = T·h0 = 3T
     assert np.allclose(y, 3 * np.arange(1, 11))
 
 
@@ -200,7 +200,7 @@ def test_a_bengali_font_override_that_names_no_file_is_a_clear_error(tmp_path, m
 @pytest.mark.parametrize(
     ("w", "f64_label"),
     [
-        # w = 1.00001: T·w^(T-1) passes 1.798e308 at T = 69,173,406 (the lab's overflow_horizon)
+        # w = 1.00001: T·w^(T−1) passes 1.798e308 at T = 69,173,406 (the lab's overflow_horizon)
         ("1.00001", "float64 overflows at T = 69,173,406"),
         # w = ±1: |grad| = T, so float64 overflows at T ≈ 1.798e308 — shown in scientific form
         ("1", "float64 overflows at T = ≈ 1.798 × 10^308"),

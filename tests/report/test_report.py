@@ -70,7 +70,7 @@ def test_report_from_results_has_every_section_and_measured_evidence(results_dir
     # 16 + 16 + 16 + 16 + 16 = 80
     assert "h_{5} &amp;= 2 \\times 16 = 32" in text and "&amp;= 16 + 16 + 16 + 16 + 16" in text
     assert "renderMathInElement" in text  # KaTeX inlined: typeset offline
-    assert "dL/dw = 80;" in text
+    assert "∂L/∂w = 80;" in text
     # the table with errata: T = 50 → 28147497671065600, the seed's ≈ 10^15, off by ≈ 28.1×
     assert "28147497671065600" in text and "≈ 10^15" in text and "28.1×" in text
     assert html.escape(erratum("table", "en")) in text

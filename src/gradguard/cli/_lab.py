@@ -175,7 +175,7 @@ def table(
         "--json",
     ),
 ) -> None:
-    """Tabulate h_T and the gradient T·w^(T-1)·h_0 over T, with the seed's errata."""
+    """Tabulate h_T and the gradient T·w^(T−1)·h_0 over T, with the seed's errata."""
     from gradguard.lab import explosion_table, table_to_json
 
     language = command_lang(lang)
@@ -326,7 +326,7 @@ def sgd(
                 mode=p["mode"],
             )
         )
-        head = ["k", "w", words["sgd_run.col_loss"], "dL/dw", words["sgd_run.used"], "w_next"]
+        head = ["k", "w", words["sgd_run.col_loss"], "∂L/∂w", words["sgd_run.used"], "w_next"]
         body = []
         shown = js["steps"]
         idx = list(range(len(shown)))

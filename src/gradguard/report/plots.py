@@ -54,7 +54,7 @@ DEFAULT_WS = (2.0, 1.5, 1.0, 0.9, 0.5)
 
 
 def _log10_curves(w: float, h0: float, Ts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """``(log10|h_T|, log10|dL/dw|)`` from the lab (log mode: no overflow at any T)."""
+    """``(log10|h_T|, log10|∂L/∂w|)`` from the lab (log mode: no overflow at any T)."""
     from gradguard.lab import explosion_table, gradient_log
 
     rows = explosion_table(str(w), str(h0), list(Ts), mode="log")
@@ -104,11 +104,11 @@ def plot_explosion(
     lang: str = "en",
     overflow_w: float = 2.0,
 ) -> Figure:
-    """Plot ``|dL/dw|`` and ``|h_T|`` against T for several w, and the float overflow horizons.
+    """Plot ``|∂L/∂w|`` and ``|h_T|`` against T for several w, and the float overflow horizons.
 
-    Left: ``|dL/dw| = |T·w^(T-1)·h_0|`` (solid) and ``|h_T| = |w^T·h_0|`` (dashed)
+    Left: ``|∂L/∂w| = |T·w^(T−1)·h_0|`` (solid) and ``|h_T| = |w^T·h_0|`` (dashed)
     on a log scale for each w in ``ws``; when ``h0 = 1`` and ``2 ∈ ws`` the seed's
-    claimed table values are overlaid on the exact ones. Right: ``log10|dL/dw|``
+    claimed table values are overlaid on the exact ones. Right: ``log10|∂L/∂w|``
     for ``w = overflow_w`` with the first T at which float32 and float64 overflow.
 
     Args:

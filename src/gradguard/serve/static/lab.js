@@ -2,7 +2,7 @@
  *
  * A port of the Python lab (gradguard.lab) and of what the explorer shows
  * (gradguard.serve.explorer_state): h_t = w·h_{t−1}, L = h_T,
- * dL/dw = Σ h_{t−1}·w^(T−t) = T·w^(T−1)·h_0, the explosion table, the overflow
+ * ∂L/∂w = Σ h_{t−1}·w^(T−t) = T·w^(T−1)·h_0, the explosion table, the overflow
  * horizons, one SGD step and the seed's clipping g / max(1, |g|/c), and the
  * sentences that say them, filled from the message catalogs (GG.DATA, generated
  * from the catalog files when the page is built). tests/serve/test_parity.py
@@ -524,7 +524,7 @@
   // ---------------------------------------------------------------------- lab
   /** h_t = w^t·h_0, exactly. */
   const state = (w, h0, t) => (t === 0 ? h0 : mul(powQ(w, t), h0));
-  /** dL/dw = T·w^(T−1)·h_0 (the closed form of Σ h_{t−1}·w^(T−t)). */
+  /** ∂L/∂w = T·w^(T−1)·h_0 (the closed form of Σ h_{t−1}·w^(T−t)). */
   const gradient = (w, h0, T) => mul(Q(BigInt(T)), state(w, h0, T - 1));
   /** gradguard.lab._recurrence.estimate_digits: an upper estimate of the text length. */
   function estimateDigits(w, h0, power, factor = 1) {
@@ -724,7 +724,7 @@
   }
   /** A table cell: gradguard.explain._table.table_cells (group=False). */
   function cell(text, lang) { return formatNumber(text, false, lang); }
-  /** log10|dL/dw| over T (floats, for the plot), as explorer_state samples it. */
+  /** log10|∂L/∂w| over T (floats, for the plot), as explorer_state samples it. */
   function curve(w, h0, T) {
     const Tmax = Math.max(T, 60);
     const step = Math.max(1, Math.floor(Tmax / CURVE_POINTS));

@@ -72,7 +72,7 @@
     text("grad-text", d.grad_text);
     text("forward", d.forward.join("\n"));
     const v = d.backward.values, approx = v.startsWith("≈ ");
-    text("backward", "dL/dw = " + d.backward.symbolic + "\n      " + (approx ? "≈ " + v.slice(2) : "= " + v));
+    text("backward", "∂L/∂w = " + d.backward.symbolic + "\n      " + (approx ? "≈ " + v.slice(2) : "= " + v));
     const seed = d.table.some((row) => row.seed);
     const keys = seed ? ["T", "h_T", "grad", "seed", "off_by"] : ["T", "h_T", "grad"];
     const cols = ["col_T", "col_hT", "col_grad", "col_seed", "col_off"].slice(0, keys.length).map((k) => S(k));
