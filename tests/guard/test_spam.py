@@ -176,3 +176,47 @@ def test_bad_threshold(bad):
         MomentumReset(opt, threshold=bad)
     with pytest.raises(InputError, match="params"):
         MomentumReset(opt, params="some")
+
+
+@pytest.mark.parametrize("which", ["all", "spiked"])
+def test_the_guard_option_is_the_hook(which):
+    # SpikeGuard(reset_moments=which) does what the hook appended by hand does.
+    states = []
+    for option in (True, False):
+        model = _model()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        kwargs = {"reset_moments": which} if option else {}
+        guard = SpikeGuard(model, opt, clipper=None, rollback_after=None, **kwargs)
+        if not option:
+            guard.hooks.append(MomentumReset(opt, params=which))
+        x, y = torch.randn(32, 4, generator=torch.Generator().manual_seed(1)), torch.ones(32, 1)
+        for t in range(45):
+            opt.zero_grad(set_to_none=True)
+            loss = (model(x) - y).square().mean()
+            loss.backward()
+            if t == 40:
+                model[2].weight.grad.mul_(1e4)
+            guard.step(loss)
+        states.append(([p.detach().clone() for p in model.parameters()], opt.state_dict()))
+        assert guard.header()["reset_moments"] == (which if option else None)
+    (p1, s1), (p2, s2) = states
+    assert all(torch.equal(a, b) for a, b in zip(p1, p2, strict=True))
+    assert s1["state"].keys() == s2["state"].keys()
+    for k in s1["state"]:
+        assert all(torch.equal(s1["state"][k][n], s2["state"][k][n]) for n in s1["state"][k])
+    if which == "spiked":  # the head restarted at step 40: 4 Adam steps since, others 44
+        assert s1["state"][2]["step"] == 4 and s1["state"][0]["step"] == 44
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"reset_moments": "some"}, "reset_moments must be one of all, spiked"),
+        ({"reset_moments": True}, "reset_moments must be one of all, spiked"),
+        ({"reset_moments": "all", "sync": False}, "reset_moments must be None when `sync=False`"),
+    ],
+)
+def test_the_guard_option_bad_values(kwargs, match):
+    model = _model()
+    with pytest.raises(InputError, match=match):
+        SpikeGuard(model, torch.optim.Adam(model.parameters()), **kwargs)

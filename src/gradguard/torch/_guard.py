@@ -62,6 +62,7 @@ from gradguard.torch._provenance import batch_id, listed
 from gradguard.torch._run import DeviceRun, HostRun
 from gradguard.torch._sinks import emit, open_sinks
 from gradguard.torch._snapshot import Snapshot
+from gradguard.torch._spam import MomentumReset
 from gradguard.torch._step import Plan
 
 __all__ = ["GuardError", "SpikeGuard"]
@@ -91,6 +92,11 @@ class SpikeGuard:
       snapshot_path: keep snapshots on disk (atomic writes) instead of in memory; under
         torch.distributed each rank writes ``NAME.rankR.EXT``.
       max_rollbacks: raise :class:`GuardError` after this many rollbacks in one run.
+      reset_moments: after a step the guard flagged (a spike or NaN/inf; not a rollback,
+        which restores the optimizer anyway), reset the optimizer's moments — of every
+        tensor (``"all"``) or of the tensors whose gradient spiked (``"spiked"``): SPAM's
+        momentum reset (Huang et al., ICLR 2025), :class:`~gradguard.torch.MomentumReset`
+        put first in :attr:`hooks`. ``None`` (the default) keeps them. Needs ``sync=True``.
       log: a JSONL path or a :class:`~gradguard.records.RecordWriter` (rank 0 writes).
       tensorboard: a ``SummaryWriter``-like object (``add_scalar``) or a log directory.
       layer_norms_every: record per-layer norms and max |g| every this many steps (0:
@@ -145,6 +151,7 @@ class SpikeGuard:
         snapshot_every: int = 100,
         snapshot_path: str | os.PathLike[str] | None = None,
         max_rollbacks: int = 10,
+        reset_moments: Literal["all", "spiked"] | None = None,
         log: str | os.PathLike[str] | RecordWriter | None = None,
         tensorboard: Any = None,
         layer_norms_every: int = 50,
@@ -193,6 +200,9 @@ class SpikeGuard:
         self.log, self.tensorboard, self._owned = open_sinks(log, tensorboard, self.rank)
         #: Functions called with every record (after the log and TensorBoard).
         self.hooks: list[Callable[[StepRecord], None]] = []
+        self.reset_moments = reset_moments
+        if reset_moments is not None:
+            self.hooks.append(MomentumReset(optimizer, params=reset_moments))
         self.step_count = self.consecutive_bad = self.rollbacks = 0
         self._skip_remaining = self._healthy_since_snapshot = self._batches_seen = 0
         self._snapshot_due = self._header_written = False

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.rules import RULES, Rule, check_policy
 from gradguard.torch._clippers import Clipper, NormClipper
@@ -68,7 +69,7 @@ def check_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
 CHECKED = (
     "on_nonfinite", "on_spike", "rollback_after", "skip_batches", "snapshot_every",
     "max_rollbacks", "layer_norms_every", "update_ratio_every", "clipper", "spike_rule",
-    "loss_rule", "norm_type", "restore",
+    "loss_rule", "norm_type", "restore", "reset_moments", "sync",
 )  # fmt: skip
 #: The whole-number arguments, with the least value each may take.
 _COUNTS = {
@@ -90,6 +91,8 @@ def check_options(
     loss_rule: object,
     norm_type: object,
     restore: object = None,
+    reset_moments: object = None,
+    sync: object = True,
     **counts: object,
 ) -> float:
     """Check the guard's policies, counts, clipper, rules and ``restore``; return ``norm_type``.
@@ -101,6 +104,9 @@ def check_options(
       spike_rule, loss_rule: a rule, ``None`` (or ``"default"`` for the spike rule).
       norm_type: the norm's order ``p``.
       restore: a function taking no arguments, or ``None``.
+      reset_moments: ``"all"``, ``"spiked"`` or ``None``; ``None`` when ``sync`` is False
+        (a reset must follow the step it answers; without a sync its record comes later).
+      sync: the guard's mode.
       **counts: the whole-number arguments (``skip_batches``, ``snapshot_every``, …).
     """
     check_policy("on_nonfinite", on_nonfinite)
@@ -125,6 +131,10 @@ def check_options(
         if not (rule is None or rule == "default" or isinstance(rule, Rule)):
             raise InputError(name, rule, "a gradguard.rules rule (e.g. MedianMadRule()) or None")
     check_restore(restore)
+    if reset_moments is not None:
+        check_choice(reset_moments, "reset_moments", ("all", "spiked"))
+        if sync is False:
+            raise InputError("reset_moments", reset_moments, "none_without_sync", "use_sync")
     return check_norm_type(norm_type)
 
 

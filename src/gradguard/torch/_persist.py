@@ -127,6 +127,7 @@ def header(g: SpikeGuard) -> dict[str, Any]:
         "max_rollbacks": g.max_rollbacks,
         "snapshot_every": g.snapshot_every,
         "skip_batches": g.skip_batches,
+        "reset_moments": g.reset_moments,
         "norm_type": g.norm_type,
         # What a rollback restores the rules from: the guard's snapshot, or nothing
         # (a restore= function loads the run's own checkpoint; the rules go on).
