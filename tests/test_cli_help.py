@@ -59,6 +59,13 @@ def test_help_screens_speak_the_language(lang, command, capsys, monkeypatch):
     if any(p.name == "lang" for p in localized_command(lang).commands[command].params):
         assert "|".join(languages()) in shown  # --lang's values: the catalogs there are
         assert f"{', '.join(languages())} " in shown
+    # the placeholders in the language's words (a flag takes no value: no "<bool>")
+    assert words["chrome.options_metavar"] in shown and "<bool>" not in shown
+    source = load_catalog(SOURCE, "cli")
+    placeholders = ("options_metavar", "value_number", "value_digits", "type_int", "type_float")
+    for key in (*placeholders, "type_str", "type_path"):
+        if words[f"chrome.{key}"] != source[f"chrome.{key}"]:
+            assert source[f"chrome.{key}"] not in shown, (command, key)
     # every option's help whole, as written: none of its words read as rich markup and
     # dropped (a "[plot]" or "[default: …]" in the text is a tag to rich)
     fields = {"{languages}": ", ".join(languages()), "{source}": SOURCE}
@@ -160,12 +167,14 @@ def _panel_cells(rows: list[str]) -> list[list[str]]:
             for c in range(2, width)
             if all(g[c - 2] == g[c - 1] == " " for g in grid) and any(g[c] != " " for g in grid)
         )
-    # Option rows: names and type (a negative form's line has only a name); commands: a name.
+    # Option rows: names and type, a flag's names alone (a negative form's line has only a
+    # name, --no-…); commands: a name.
     heads = [re.split(r"\s{2,}", "".join(g[:col]).strip()) for g in grid]
     segments = 2 if any(len(h) >= 2 for h in heads) else 1
     for g, head in zip(grid, heads, strict=True):
         tail = "".join(g[col:]).strip()
-        if (len(head) >= segments and head != [""]) or not cells:
+        flag = head[0].startswith("-") and not head[0].startswith("--no-")
+        if (head != [""] and (len(head) >= segments or flag)) or not cells:
             cells.append([tail] if tail else [])  # names and type: a new option
         elif tail:  # a continuation, or a negative form's line
             cells[-1].append(tail)

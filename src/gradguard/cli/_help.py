@@ -73,11 +73,14 @@ def localized_command(lang: str = SOURCE) -> Any:
     group: Any = typer.main.get_command(app)
     names = (app.info.context_settings or {}).get("help_option_names", ["--help"])
     group.help = _text(words, "app.help")
+    group.subcommand_metavar = words["chrome.command_metavar"]
+    group.options_metavar = words["chrome.options_metavar"]
     _params(group, "app", words)
     _help_option(group, names, words)
     for name, cmd in group.commands.items():
         cmd.help = _text(words, f"{name}._help")
         cmd.short_help = None  # the command list shows the first line of the help
+        cmd.options_metavar = words["chrome.options_metavar"]
         _params(cmd, name, words)
         _help_option(cmd, names, words)
     for cmd in (group, *group.commands.values()):
@@ -92,6 +95,13 @@ def _params(cmd: Any, section: str, words: Catalog) -> None:
             param.help = text
         if param.name == "lang":  # --lang's values: the languages that have catalogs
             param.metavar = "|".join(languages())
+        elif param.metavar is not None:  # NUMBER, NUMBER[,NUMBER…]: in the catalog's words
+            declared = param.__dict__.setdefault("_declared_metavar", param.metavar)
+            param.metavar = _VALUE.sub(lambda m: words[f"chrome.value_{m[1].lower()}"], declared)
+
+
+#: The placeholder words of the options' values (``metavar=`` in the commands).
+_VALUE = re.compile(r"\b(NUMBER|DIGITS)\b")
 
 
 def _help_option(cmd: Any, names: list[str], words: Catalog) -> None:
@@ -149,7 +159,11 @@ def _options_panel(
             if param.secondary_opts:
                 names.append(" ".join(param.secondary_opts))
         kind = Text(style=ru.STYLE_TYPES, overflow="fold")
-        shown = param.display_type_rich(ctx=ctx)
+        # a flag takes no value: no "<bool>"; a type's name in the catalog's words
+        shown = None if getattr(param, "is_flag", False) else param.display_type_rich(ctx=ctx)
+        typed = re.fullmatch(r"<(int|float|str|path)>", shown or "")
+        if typed and _Shown.words is not None:
+            shown = _Shown.words[f"chrome.type_{typed[1]}"]
         if shown is not None:
             kind.append(shown)
         number_range = param._get_number_range_help_str()
