@@ -64,7 +64,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     Keys: ``params``, ``labels`` (UI text in the chosen language), ``forward``
     (lines), ``backward`` (symbolic and numeric terms), ``grad``, ``loss``,
     ``table`` (rows T, h_T, grad, seed, off_by), ``trend`` (the line under it), ``sgd``,
-    ``clip``, ``why``, ``overflow``, ``errata``, ``curve`` (T and log10|dL/dw| for the plot).
+    ``clip``, ``why``, ``overflow``, ``errata``, ``curve`` (T and log10|∂L/∂w| for the plot).
     The sentences are the lesson's claims (:mod:`gradguard.explain._claims`).
 
     Raises:
