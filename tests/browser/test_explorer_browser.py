@@ -159,6 +159,61 @@ def test_the_quiz_accepts_an_exact_answer_in_any_form(app: Any) -> None:
     assert app.get_attribute("#quiz-feedback", "data-result") == "right"
 
 
+_SUBS_SUPS = """(sel) => [...document.querySelectorAll(sel + ' sub, ' + sel + ' sup')]
+    .map((e) => e.tagName.toLowerCase() + ':' + e.textContent)"""
+
+
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_the_catalogs_math_is_typeset_and_reads_as_the_catalog(
+    browser: Any, page_file: Path, lang: str
+) -> None:
+    from gradguard._catalog import load_catalog
+
+    cat = load_catalog(lang, "report")
+    pg = _open(browser, page_file.as_uri() + f"?lang={lang}")
+    # the sentence's text is the catalog's, marks and all (it copies and compares as such) …
+    status = cat.get("explorer.bp_status_forward", loss="32", step=cat["explorer.bp_step"])
+    assert pg.text_content("#bp-status") == pg.inner_text("#bp-status") == status
+    # … and it shows as math: h_T with T a subscript, the marks drawn at no width
+    assert pg.evaluate(_SUBS_SUPS, "#bp-status") == ["sub:T"]
+    marks = pg.evaluate(
+        "[...document.querySelectorAll('.mk')].map((e) => [e.textContent,"
+        " e.getBoundingClientRect().width])"
+    )
+    assert {m for m, _ in marks} >= {"_", "^", "^(", ")", "_{", "}"}
+    assert all(width == 0 for _, width in marks), marks
+    pg.click("#bp-step")
+    pg.click("#bp-step")
+    assert pg.text_content("#bp-delta-label") == cat.get("explorer.bp_delta", t=4, p=1)
+    assert pg.evaluate(_SUBS_SUPS, "#bp-delta-label") == ["sub:4", "sub:4", "sup:1"]
+    # a bracketed exponent shows without its brackets: w^(T−1) is w with T−1 raised
+    assert "sup:T−1" in pg.evaluate(_SUBS_SUPS, "#why")
+    assert pg.evaluate(_SUBS_SUPS, "#sgd-million") == ["sup:6"]  # the seed's 10^6
+    # the legends are lists under their plots, their labels typeset the same way
+    assert pg.locator("#bp-legend li").count() == 3
+    assert pg.evaluate(_SUBS_SUPS, "#mx-legend") == ["sub:t", "sup:T−t", "sub:max", "sup:T−t"]
+    assert pg.text_content("#mx-legend") == "‖∂L/∂h_t‖ρ^(T−t)σ_max^(T−t)"
+    assert pg.errors == []
+    pg.context.close()
+
+
+def test_the_sgd_plots_axis_is_labelled_at_round_values(app: Any) -> None:
+    def ticks() -> list[str]:
+        labels = app.evaluate(
+            "[...document.querySelectorAll('#sgd-plot text[text-anchor=end]')]"
+            ".map((e) => e.textContent)"
+        )
+        return [t for t in labels if not t.startswith("#") and "→" not in t]
+
+    round_value = re.compile(r"^(0|−?(1|2|5)(0*)|−?([25]·)?1e\d+)$")
+    for eta, lowest in (("0.01", "−1000"), ("0.1", "−1e140"), ("0.0001", "−10")):
+        app.fill("#eta-num", eta)
+        shown = ticks()
+        assert 2 <= len(shown) <= 8 and all(round_value.match(t) for t in shown), (eta, shown)
+        # the axis reaches the seed's 10^6 → 2 − η·10^6 (−9998 at η = 0.01, −98 at 0.0001)
+        assert shown[0] == lowest and shown[-1] == "1", (eta, shown)
+
+
 def _value(app: Any, sel: str) -> float:
     # ρ and σ_max come from a Web Worker: wait until the page has them
     app.wait_for_function(f"document.querySelector('{sel}').dataset.value !== undefined")

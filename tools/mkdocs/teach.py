@@ -38,6 +38,8 @@ import markdown
 
 #: The handout's Markdown per language, relative to ``docs/``.
 SOURCES = {"en": "teach/handout.md", "bn": "bn/handout.md"}
+#: The docs folder whose pages are in Bengali.
+BENGALI_SECTION = "bn/"
 CHROMIUM = os.environ.get("GRADGUARD_CHROMIUM", "/usr/bin/chromium")
 
 _HANDOUT_CSS = """
@@ -109,8 +111,12 @@ def slides_html(text: str, lang: str) -> str:
     return _page(lang, _title(text), _SLIDES_CSS, "\n".join(slides))
 
 
-def print_pdf(page: str, chromium: str = CHROMIUM) -> bytes | None:
-    """Print an HTML page to PDF with Chromium's print-to-PDF; ``None`` without Chromium."""
+def print_pdf(page: str, chromium: str | None = None) -> bytes | None:
+    """Print an HTML page to PDF with Chromium's print-to-PDF (default :data:`CHROMIUM`).
+
+    Returns ``None`` without Chromium.
+    """
+    chromium = CHROMIUM if chromium is None else chromium
     if not Path(chromium).is_file():
         return None
     with tempfile.TemporaryDirectory() as tmp:
@@ -170,20 +176,34 @@ def on_page_markdown(text: str, page: Any, **kwargs: Any) -> str:
     for lang, source in SOURCES.items():
         if page.file.src_uri == source:
             # Markdown links are relative to the page's file (MkDocs checks and rewrites them);
-            # the PDFs, which exist only where the build had Chromium, are plain HTML links,
-            # relative to the page's URL (``teach/handout/``).
+            # the PDFs are plain HTML links, relative to the page's URL (``teach/handout/``),
+            # and only where the build has Chromium to print them (else there are none).
             folder = posixpath.dirname(source)
             h, s = (posixpath.relpath(f"teach/{k}-{lang}", folder) for k in ("handout", "slides"))
+            up, printed = "../" * (source.count("/") + 1), Path(CHROMIUM).is_file()
             links = re.sub(
-                r"\(([^()\s]+)\.pdf\)",
-                lambda m, up="../" * (source.count("/") + 1): (
-                    f'(<a href="{up}teach/{posixpath.basename(m[1])}.pdf">PDF</a>)'
+                r" \(([^()\s]+)\.pdf\)",
+                lambda m, up=up, printed=printed: (
+                    f' (<a href="{up}teach/{posixpath.basename(m[1])}.pdf">PDF</a>)'
+                    if printed
+                    else ""
                 ),
                 _LINKS[lang].format(h=h, s=s),
             )
             title, _, rest = text.partition("\n")
             text = f'{title}\n\n!!! note ""\n    {links}\n{rest}'
     return text
+
+
+def on_post_page(output: str, page: Any, **kwargs: Any) -> str:
+    """The Bengali section's pages say their language: ``<html lang="bn">``.
+
+    The theme writes the site's language (``en``) on every page; a page in Bengali must say
+    ``bn`` for screen readers (which voice reads it), hyphenation and font choice.
+    """
+    if page.file.src_uri.startswith(BENGALI_SECTION):
+        output = output.replace('<html lang="en"', '<html lang="bn"', 1)
+    return output
 
 
 def on_files(files: Any, config: Any) -> Any:

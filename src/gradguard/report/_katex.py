@@ -1,7 +1,7 @@
 """KaTeX inlined into a self-contained page: formulas typeset offline, in one file.
 
 The package vendors KaTeX (``gradguard/serve/static/vendor/katex``, MIT licence, from
-npm; ``tools/vendor_katex.py``). A page gradguard writes as one file — the report, the
+npm; ``tools/vendor_js.py``). A page gradguard writes as one file — the report, the
 worksheets — carries it inline: the stylesheet with its fonts as ``data:`` URLs, the
 script, and KaTeX's auto-render, which typesets every ``$…$`` (inline) and ``$$…$$``
 (display) in the page when it loads. Nothing is fetched; a browser without JavaScript

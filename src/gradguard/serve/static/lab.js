@@ -5,7 +5,7 @@
  * ∂L/∂w = Σ h_{t−1}·w^(T−t) = T·w^(T−1)·h_0, the explosion table, the overflow
  * horizons, one SGD step and the seed's clipping g / max(1, |g|/c), and the
  * sentences that say them, filled from the message catalogs (GG.DATA, generated
- * from the catalog files when the page is built). tests/serve/test_parity.py
+ * from the catalog files when the page is built). tests/browser/test_explorer_parity.py
  * holds every number and sentence here to the Python reference.
  *
  * A classic script (no ES module): a page opened from file:// cannot import

@@ -21,7 +21,7 @@
     lang = next;
     document.documentElement.lang = lang;
     document.title = S("ui_title");
-    for (const el of document.querySelectorAll("[data-t]")) el.textContent = S(el.dataset.t);
+    for (const el of document.querySelectorAll("[data-t]")) mtext(el, S(el.dataset.t));
     for (const b of document.querySelectorAll(".lang")) b.setAttribute("aria-pressed", String(b.dataset.lang === lang));
     try { history.replaceState(null, "", "?lang=" + lang + location.hash); } catch (e) { /* file:// in some browsers */ }
     updateAll();
@@ -43,6 +43,67 @@
     return p;
   }
   function text(id, s) { $(id).textContent = s; }
+  /**
+   * The catalogs' plain-text math as math: x_t, x_{t−1}, σ_max as subscripts; w^(T−t),
+   * w^{p}, 10^6 as superscripts (the brackets not shown, as a typeset formula shows them);
+   * `backticks` as code. Returns DOM nodes. The marks (_, ^, the brackets, the backticks)
+   * stay in the text, visually hidden (class "mk"): the text reads, copies and compares
+   * exactly as the catalog's sentence (h_T = L = 32), only its look changes.
+   */
+  function mathNodes(s) {
+    const out = [];
+    let buf = "";
+    const flush = () => { if (buf) out.push(document.createTextNode(buf)); buf = ""; };
+    const mark = (m) => { const el = document.createElement("span"); el.className = "mk"; el.textContent = m; return el; };
+    const groupAt = (i) => { // a {…} or (…) group (balanced) at i: [inside, end], or null
+      const open = s[i], close = { "{": "}", "(": ")" }[open];
+      if (!close) return null;
+      for (let k = i, depth = 0; k < s.length; k++) {
+        if (s[k] === open) depth++;
+        else if (s[k] === close && --depth === 0) return [s.slice(i + 1, k), k + 1];
+      }
+      return null;
+    };
+    let i = 0;
+    while (i < s.length) {
+      const ch = s[i];
+      if (ch === "`") {
+        const end = s.indexOf("`", i + 1);
+        if (end > i) {
+          flush();
+          const code = document.createElement("code");
+          code.textContent = s.slice(i + 1, end);
+          out.push(mark("`"), code, mark("`"));
+          i = end + 1;
+          continue;
+        }
+      }
+      if ((ch === "_" || ch === "^") && i > 0 && /[\p{L}\p{N})|‖ᵀ]/u.test(s[i - 1])) {
+        let inner = null, end = i + 1;
+        const g = s[i + 1] === "{" || (ch === "^" && s[i + 1] === "(") ? groupAt(i + 1) : null;
+        if (g) [inner, end] = g;
+        else {
+          const m = (ch === "_" ? /^[\p{L}\p{N}]+/u : /^[−-]?[\p{L}\p{N}]+/u).exec(s.slice(i + 1));
+          if (m) [inner, end] = [m[0], i + 1 + m[0].length];
+        }
+        if (inner !== null) {
+          flush();
+          const el = document.createElement(ch === "_" ? "sub" : "sup");
+          el.append(...mathNodes(inner));
+          out.push(mark(g ? ch + s[i + 1] : ch), el);
+          if (g) out.push(mark(s[end - 1]));
+          i = end;
+          continue;
+        }
+      }
+      buf += ch;
+      i += 1;
+    }
+    flush();
+    return out;
+  }
+  /** Set an element's text from the catalogs, its math marks typeset (mathNodes). */
+  function mtext(id, s) { (typeof id === "string" ? $(id) : id).replaceChildren(...mathNodes(String(s))); }
   function showError(e) {
     const el = $("error");
     el.textContent = S("ui_error") + ": " + (e instanceof GG.InputError ? e.message_(lang) : String(e));
@@ -69,7 +130,7 @@
   }
   function renderLesson(d) {
     text("grad", d.grad);
-    text("grad-text", d.grad_text);
+    mtext("grad-text", d.grad_text);
     text("forward", d.forward.join("\n"));
     const v = d.backward.values, approx = v.startsWith("≈ ");
     text("backward", "∂L/∂w = " + d.backward.symbolic + "\n      " + (approx ? "≈ " + v.slice(2) : "= " + v));
@@ -78,16 +139,16 @@
     const cols = ["col_T", "col_hT", "col_grad", "col_seed", "col_off"].slice(0, keys.length).map((k) => S(k));
     const tbl = document.createElement("table");
     const hr = tbl.insertRow();
-    for (const c of cols) { const th = document.createElement("th"); th.textContent = c; hr.appendChild(th); }
-    for (const row of d.table) { const tr = tbl.insertRow(); for (const k of keys) tr.insertCell().textContent = row[k] || "—"; }
+    for (const c of cols) { const th = document.createElement("th"); mtext(th, c); hr.appendChild(th); }
+    for (const row of d.table) { const tr = tbl.insertRow(); for (const k of keys) mtext(tr.insertCell(), row[k] || "—"); }
     $("table").replaceChildren(tbl);
-    text("trend", d.trend);
-    text("errata", d.errata);
+    mtext("trend", d.trend);
+    mtext("errata", d.errata);
     $("errata").hidden = !d.errata;
-    text("overflow", d.overflow);
-    text("sgd", d.sgd.text);
-    text("clip", d.clip.text);
-    text("why", d.why);
+    mtext("overflow", d.overflow);
+    mtext("sgd", d.sgd.text);
+    mtext("clip", d.clip.text);
+    mtext("why", d.why);
     drawCurve(d.curve);
   }
 
@@ -105,11 +166,16 @@
       if (y0 === y1) { y0 -= 1; y1 += 1; }
       const X = (x) => m.l + ((x - x0) / Math.max(1e-300, x1 - x0)) * (W - m.l - m.r);
       const Y = (y) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
-      const raw = Math.max(opts.minStep || 1, (y1 - y0) / 6), mag = 10 ** Math.floor(Math.log10(raw));
-      const step = [1, 2, 5, 10].map((f) => f * mag).find((v) => v >= raw);
-      for (let k = Math.ceil(y0 / step) * step; k <= y1 + 1e-9; k += step) {
+      let ticks = opts.ticks ? opts.ticks(y0, y1) : [];
+      if (ticks.length < 2) {
+        const raw = Math.max(opts.minStep || 1, (y1 - y0) / 6), mag = 10 ** Math.floor(Math.log10(raw));
+        const step = [1, 2, 5, 10].map((f) => f * mag).find((v) => v >= raw);
+        ticks = [];
+        for (let k = Math.ceil(y0 / step) * step; k <= y1 + 1e-9; k += step) ticks.push([k, (opts.yTick || ((v) => "1e" + v))(k)]);
+      }
+      for (const [k, label] of ticks) {
         s += `<line x1="${m.l}" x2="${W - m.r}" y1="${Y(k)}" y2="${Y(k)}" stroke="#eee"/>`;
-        s += `<text x="${m.l - 5}" y="${Y(k) + 4}" text-anchor="end">${esc((opts.yTick || ((v) => "1e" + v))(k))}</text>`;
+        s += `<text x="${m.l - 5}" y="${Y(k) + 4}" text-anchor="end">${esc(label)}</text>`;
       }
       for (const se of series) {
         const pts = se.points.filter((p) => Number.isFinite(p[1]));
@@ -119,13 +185,24 @@
       for (const k of opts.marks || []) {
         if (!Number.isFinite(k.y)) continue;
         s += `<circle cx="${X(k.x)}" cy="${Y(k.y)}" r="5" fill="${k.color || "#b01c1c"}"/>`;
-        if (k.label) s += `<text x="${Math.min(X(k.x) + 7, W - m.r - 4)}" y="${Y(k.y) - 7}" text-anchor="${X(k.x) > W * 0.7 ? "end" : "start"}">${esc(k.label)}</text>`;
+        // the label above its point, or below it at the top of the plot (never cut off)
+        const ly = Y(k.y) - 7 < m.t + 12 ? Y(k.y) + 18 : Y(k.y) - 7;
+        if (k.label) s += `<text x="${Math.min(X(k.x) + 7, W - m.r - 4)}" y="${ly}" text-anchor="${X(k.x) > W * 0.7 ? "end" : "start"}">${esc(k.label)}</text>`;
       }
       const xl = opts.xLabel || ((x) => "T = " + x);
       s += `<text x="${m.l}" y="${H - 8}">${esc(xl(x0))}</text><text x="${W - m.r}" y="${H - 8}" text-anchor="end">${esc(xl(x1))}</text>`;
     }
     s += `<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#333"/><line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#333"/>`;
     svg.innerHTML = s;
+  }
+  /** A plot's legend as a list under it (it reflows on a phone): [[colour, label]]. */
+  function legendList(ul, items) {
+    ul.replaceChildren(...items.map(([color, label]) => {
+      const li = document.createElement("li"), key = document.createElement("i");
+      key.style.background = color;
+      li.append(key, ...mathNodes(label));
+      return li;
+    }));
   }
   function drawCurve(curve) {
     const pts = curve.T.map((T, i) => [T, curve.log10_grad[i]]).filter((p) => p[1] !== null);
@@ -199,15 +276,15 @@
     const { w, h0, T } = current.p;
     const k = bp.k;
     if (k === 0) {
-      text("bp-status", S("bp_status_forward", { loss: current.d.loss, step: S("bp_step") }));
+      mtext("bp-status", S("bp_status_forward", { loss: current.d.loss, step: S("bp_step") }));
       text("bp-delta-label", ""); text("bp-term-label", "");
       setExact("bp-delta", null); setExact("bp-term", null); setExact("bp-sum", GG.ZERO);
     } else {
       const t = T - k + 1;
       const status = S("bp_status", { k: GG.groupDigits(String(k)), T: GG.groupDigits(String(T)), t });
-      text("bp-status", k === T ? status + " — " + S("bp_done", { T }) : status);
-      text("bp-delta-label", S("bp_delta", { t, p: T - t }));
-      text("bp-term-label", S("bp_term", { t1: t - 1, p: T - t }));
+      mtext("bp-status", k === T ? status + " — " + S("bp_done", { T }) : status);
+      mtext("bp-delta-label", S("bp_delta", { t, p: T - t }));
+      mtext("bp-term-label", S("bp_term", { t1: t - 1, p: T - t }));
       const { D, base } = bpDen();
       setExact("bp-delta", GG.powQ(w, T - t));
       setExact("bp-term", GG.reduceSmooth(bpTermNum(t), D, base));
@@ -286,10 +363,7 @@
     const t = Math.min(T, T - bp.k + 1);
     const marks = a > 0 && bp.k > 0 ? [{ x: t, y: (T - t) * Math.log10(a) }] : [];
     plot($("bp-overlay"), series, { H: 220, marks, xLabel: (x) => "t = " + x });
-    const svg = $("bp-overlay");
-    let s = "";
-    legend.forEach(([c, label], i) => { s += `<rect x="${70 + (i % 2) * 260}" y="${14 + Math.floor(i / 2) * 16}" width="18" height="4" fill="${c}"/><text x="${94 + (i % 2) * 260}" y="${20 + Math.floor(i / 2) * 16}">${esc(label)}</text>`; });
-    svg.insertAdjacentHTML("beforeend", s);
+    legendList($("bp-legend"), legend);
   }
 
   // ---------------------------------------------------------------- SGD
@@ -307,6 +381,31 @@
     return { points: out, nonfinite, last: out[out.length - 1][1] };
   }
   const symlog = (v) => Math.sign(v) * Math.log10(1 + Math.abs(v));
+  /**
+   * Ticks of a symlog axis at round values — 0, ±1, ±10, ±100 … (with ±2 and ±5 between
+   * while there are few), at most about seven, each labelled with its value.
+   */
+  function symlogTicks(y0, y1) {
+    const top = Math.max(Math.abs(y0), Math.abs(y1));
+    const pick = (mantissas, every = 1) => {
+      const out = y0 <= 0 && 0 <= y1 ? [0] : [];
+      for (let k = 0; k <= 308 && symlog(10 ** k) <= top; k += every) {
+        for (const f of mantissas) {
+          const v = f * 10 ** k, p = symlog(v);
+          if (p <= y1) out.push(v);
+          if (-p >= y0) out.push(-v);
+        }
+      }
+      return out;
+    };
+    let vs = pick([1, 2, 5]);
+    for (let every = 1; vs.length > 7; every++) vs = pick([1], every);
+    const label = (v) => {
+      const a = Math.abs(v), e = Math.round(Math.log10(a));
+      return (v < 0 ? "−" : "") + (a < 1e4 ? String(a) : (a / 10 ** e === 1 ? "" : a / 10 ** e + "·") + "1e" + e);
+    };
+    return vs.sort((x, y) => x - y).map((v) => [symlog(v), label(v)]);
+  }
   function drawSgd() {
     if (!current) return;
     const n = Number($("sgd-n").value);
@@ -327,10 +426,11 @@
       { x: 1, y: symlog(GG.toDouble(million)), label: `10^6 → ${GG.showQ(million)}`, color: "#7a3fa0" },
     ];
     $("sgd-marks").innerHTML =
-      `<li id="sgd-first">${esc(S("sgd_first", { grad: current.d.grad, w: GG.showQ(w), w_new: GG.showQ(first) }))}</li>` +
-      `<li id="sgd-million">${esc(S("sgd_million", { w: GG.showQ(w), w_new: GG.showQ(million) }))}</li>`;
+      `<li id="sgd-first"></li><li id="sgd-million"></li>`;
+    mtext("sgd-first", S("sgd_first", { grad: current.d.grad, w: GG.showQ(w), w_new: GG.showQ(first) }));
+    mtext("sgd-million", S("sgd_million", { w: GG.showQ(w), w_new: GG.showQ(million) }));
     plot($("sgd-plot"), runs.map((r) => ({ points: r.r.points.map(([k, v]) => [k, symlog(v)]), color: r.color })), {
-      marks, ceil: false, minStep: 0.5, xLabel: (x) => "#" + x,
+      marks, ceil: false, minStep: 0.5, xLabel: (x) => "#" + x, ticks: symlogTicks,
       yTick: (v) => { const a = 10 ** Math.abs(v) - 1; return (v < 0 ? "−" : "") + (a >= 1000 ? a.toExponential(0) : +a.toPrecision(2)); },
     });
     $("sgd-legend").innerHTML = runs.map((r) => {
@@ -350,7 +450,7 @@
   }
   function quizRender() {
     const q = quizQuestion();
-    text("quiz-prompt", S("quiz_prompt", { w: GG.showQ(q.w), h0: GG.showQ(q.h0), T: q.T }));
+    mtext("quiz-prompt", S("quiz_prompt", { w: GG.showQ(q.w), h0: GG.showQ(q.h0), T: q.T }));
   }
   /** The answer as an exact number (integer, fraction, decimal; Latin or Bengali digits), or null. */
   function readAnswer(s) {
@@ -362,13 +462,13 @@
     const fb = $("quiz-feedback");
     if (x === null) { fb.textContent = S("quiz_unreadable"); fb.dataset.result = "unreadable"; return; }
     const right = GG.cmp(x, q.answer) === 0;
-    fb.textContent = right ? S("quiz_right", { answer: GG.showQ(q.answer) }) : S("quiz_wrong", { given: given.trim() });
+    mtext(fb, right ? S("quiz_right", { answer: GG.showQ(q.answer) }) : S("quiz_wrong", { given: given.trim() }));
     fb.dataset.result = right ? "right" : "wrong";
   });
   $("quiz-answer").addEventListener("keydown", (e) => { if (e.key === "Enter") $("quiz-check").click(); });
   $("quiz-reveal").addEventListener("click", () => {
     const q = quizQuestion();
-    $("quiz-feedback").textContent = S("quiz_revealed", { T: q.T, w: GG.sign(q.w) < 0 ? `(${GG.showQ(q.w)})` : GG.showQ(q.w), p: q.T - 1, h0: GG.showQ(q.h0), answer: GG.showQ(q.answer) });
+    mtext("quiz-feedback", S("quiz_revealed", { T: q.T, w: GG.sign(q.w) < 0 ? `(${GG.showQ(q.w)})` : GG.showQ(q.w), p: q.T - 1, h0: GG.showQ(q.h0), answer: GG.showQ(q.answer) }));
     $("quiz-feedback").dataset.result = "revealed";
   });
   $("quiz-next").addEventListener("click", () => {
@@ -476,7 +576,7 @@
   /** A fact's text and its data-value, or "…" (data-pending) while its figure is computed. */
   function fact(el, key, field, v) {
     const ready = v !== null;
-    el.textContent = S(key, { [field]: ready ? fmt6(v) : "…" });
+    mtext(el, S(key, { [field]: ready ? fmt6(v) : "…" }));
     if (ready) { el.dataset.value = v; delete el.dataset.pending; } else { delete el.dataset.value; el.dataset.pending = "1"; }
   }
   function updateMatrix() {
@@ -510,11 +610,7 @@
       { points: rhoPts, color: "#1f5fa8", dash: "6 4" },
       { points: pts, color: "#b01c1c", width: 2.5 },
     ], { xLabel: (x) => "t = " + x });
-    const svg = $("mx-norms");
-    svg.insertAdjacentHTML("beforeend",
-      `<rect x="70" y="14" width="18" height="4" fill="#b01c1c"/><text x="94" y="20">‖∂L/∂h_t‖</text>` +
-      `<rect x="220" y="14" width="18" height="4" fill="#1f5fa8"/><text x="244" y="20">ρ^(T−t)</text>` +
-      `<rect x="340" y="14" width="18" height="4" fill="#999"/><text x="364" y="20">σ_max^(T−t)</text>`);
+    legendList($("mx-legend"), [["#b01c1c", "‖∂L/∂h_t‖"], ["#1f5fa8", "ρ^(T−t)"], ["#999", "σ_max^(T−t)"]]);
   }
   function drawEigen(spec) {
     const svg = $("mx-eig"), C = 150;
@@ -565,22 +661,22 @@
   let gateCell = "lstm";
   function updateGates() {
     const F = GG.DATA.flow;
-    text("gate-intro", S("gate_intro", { hidden: F.hidden, T: F.T, seed: F.seed }));
+    mtext("gate-intro", S("gate_intro", { hidden: F.hidden, T: F.T, seed: F.seed }));
     const pts = F.cells[gateCell];
     const i = Math.min(pts.length - 1, Number($("gate-bias").value));
     $("gate-bias").max = String(pts.length - 1);
     const p = pts[i];
     text("gate-bias-out", p.bias === null ? S("gate_default") : "b = " + p.bias);
-    text("gate-mean", S("gate_mean", { gate: p.gate }));
-    text("gate-factor", S("gate_factor", { factor: p.factor }));
+    mtext("gate-mean", S("gate_mean", { gate: p.gate }));
+    mtext("gate-factor", S("gate_factor", { factor: p.factor }));
     const left = p.factor ** (F.T - 1);
-    text("gate-left", S("gate_left", { T: F.T, factor: p.factor, p: F.T - 1, left: +left.toPrecision(3) }));
+    mtext("gate-left", S("gate_left", { T: F.T, factor: p.factor, p: F.T - 1, left: +left.toPrecision(3) }));
     const xs = pts.filter((q) => q.bias !== null);
     plot($("gate-plot"), [
       { points: xs.map((q) => [q.bias, q.gate]), color: "#2a8a2a" },
       { points: xs.map((q) => [q.bias, q.factor]), color: "#b01c1c" },
       { points: xs.map((q) => [q.bias, 1]), color: "#555", dash: "6 4", width: 1 },
-    ], { H: 220, ceil: false, minStep: 0.1, yTick: (v) => +v.toFixed(2), xLabel: (x) => "b = " + x,
+    ], { W: 400, H: 220, ceil: false, minStep: 0.1, yTick: (v) => +v.toFixed(2), xLabel: (x) => "b = " + x,
       marks: p.bias === null ? [] : [{ x: p.bias, y: p.factor }, { x: p.bias, y: p.gate, color: "#2a8a2a" }] });
   }
   for (const b of document.querySelectorAll(".gate-cell")) {
