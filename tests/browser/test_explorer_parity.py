@@ -189,3 +189,39 @@ def test_the_degenerate_cases_are_what_they_say() -> None:
     ]
     assert any(w * new < 0 for w, new in steps)  # an update changing the sign of w
     assert any(abs(w) > 1 >= abs(new) for w, new in steps)  # an update leaving |w| ≤ 1
+
+
+def _sentences() -> list[str]:
+    """Every catalog sentence of every part in both languages, and random strings of marks."""
+    from gradguard._catalog import PARTS, load_catalog
+
+    out = {
+        load_catalog(lang, part)[k]
+        for lang in ("en", "bn")
+        for part in PARTS
+        for k in load_catalog(lang, part)
+    }
+    rng = random.Random(18)
+    pieces = [*"_^(){}`hTtw2−-1 .·|‖ᵀ<>&প্র", "max", "৩"]
+    out |= {"".join(rng.choice(pieces) for _ in range(rng.randint(1, 24))) for _ in range(400)}
+    return sorted(out)
+
+
+def test_the_page_and_the_report_typeset_math_alike(lab: Any) -> None:
+    # page.js's mathNodes and report._mathtext.math_html: one rule, the same HTML
+    from gradguard.report._mathtext import math_html
+
+    sentences = _sentences()
+    as_dom = (
+        "(h) => { const d = document.createElement('div'); d.innerHTML = h; return d.innerHTML; }"
+    )
+    page = lab.evaluate(
+        "(xs) => xs.map((s) => { const d = document.createElement('div');"
+        " d.append(...GG.page.mathNodes(s)); return d.innerHTML; })",
+        sentences,
+    )
+    python = lab.evaluate(f"(xs) => xs.map({as_dom})", [math_html(s) for s in sentences])
+    assert len(page) == len(sentences) > 500
+    for s, a, b in zip(sentences, page, python, strict=True):
+        assert a == b, s
+    assert sum("<sup>" in h or "<sub>" in h for h in page) > 50

@@ -44,6 +44,7 @@ from gradguard.report._lesson import (
     shown_steps,
     tidy,
 )
+from gradguard.report._mathtext import MARK_CSS, math_html
 from gradguard.report._words import config_words, run_title, short_name
 
 __all__ = ["build_report", "write_report"]
@@ -115,20 +116,34 @@ def _img(png: bytes, alt: str) -> str:
     return f'<figure><img alt="{_esc(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
-def _html(text: str) -> str:
-    """Escape ``text`` for HTML; a number marked by :func:`~gradguard.report._lesson.num`
-    becomes ``<span class="exact" title="= exact">shown</span>`` (its exact value on hover)."""
-    return re.sub(
-        f"{OPEN}(.*?){SEP}(.*?){CLOSE}",
-        r'<span class="exact" title="= \2">\1</span>',
-        _esc(text),
-    )
+_MARKED = re.compile(f"{OPEN}(.*?){SEP}(.*?){CLOSE}", re.DOTALL)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]], left: int = 0) -> str:
+def _html(text: str, math: bool = True) -> str:
+    """``text`` as HTML; a number marked by :func:`~gradguard.report._lesson.num` becomes
+    ``<span class="exact" title="= exact">shown</span>`` (its exact value on hover).
+
+    With ``math``, the sentence's plain-text math is typeset (:func:`math_html`: ``h_T``,
+    ``w^(T−1)``); text that carries the user's own names (a log's file name, a label)
+    is only escaped: ``my_run.jsonl`` is a name, not ``my`` with a subscript.
+    """
+    show = math_html if math else _esc
+    out, at = [], 0
+    for m in _MARKED.finditer(text):
+        out.append(show(text[at : m.start()]))
+        out.append(f'<span class="exact" title="= {_esc(m[2])}">{show(m[1])}</span>')
+        at = m.end()
+    return "".join(out) + show(text[at:])
+
+
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[object]], left: int = 0, math: bool = False
+) -> str:
+    """A table; with ``math``, its cells' math typeset (the lesson's ``h_T``, ``≈ 10^6``)."""
+
     def cell(tag: str, i: int, v: object) -> str:
         cls = ' class="l"' if i < left else ""
-        return f"<{tag}{cls}>{_html(str(v))}</{tag}>"
+        return f"<{tag}{cls}>{_html(str(v), math)}</{tag}>"
 
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
     body = "".join(
@@ -162,8 +177,8 @@ def _contents(parts: Sequence[tuple[str, str, Sequence[str]]], lang: str) -> str
     return f'<nav class="toc" aria-label="{heading}"><h2>{heading}</h2><ol>{listed}</ol></nav>'
 
 
-def _p(text: str, cls: str = "") -> str:
-    return f"<p{f' class={cls!r}' if cls else ''}>{_html(tidy(text))}</p>"
+def _p(text: str, cls: str = "", math: bool = True) -> str:
+    return f"<p{f' class={cls!r}' if cls else ''}>{_html(tidy(text), math)}</p>"
 
 
 def _tex(v: Any) -> str:
@@ -265,10 +280,10 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
             if exact is not None and row[j].startswith("≈") and len(exact) <= 400:
                 row[j] = f"{OPEN}{row[j]}{SEP}{exact}{CLOSE}"
     header = [t(lang, k) for k in keys]
-    body = _p(t(lang, "explosion_intro")) + _table(header, rows)
+    body = _p(t(lang, "explosion_intro")) + _table(header, rows, math=True)
     body += "".join(_p(x) for x in said(d["claims"], ("trend",), lang, num))
     if "table" in d["errata"]:
-        body += f'<div class="errata">{_esc(erratum("table", lang))}</div>'
+        body += f'<div class="errata">{_html(erratum("table", lang))}</div>'
     hz = d["horizons"]
     w, h0 = fmt(d["params"]["w"]), fmt(d["params"]["h0"])
     if hz["float64"] is not None and hz["float32"] is not None:
@@ -287,7 +302,7 @@ SGD_TOPICS = ("update", "after_update", "compare")
 
 def _why(d: Mapping[str, Any], lang: str) -> str:
     body = "".join(_p(x) for x in [t(lang, "why_text"), *said(d["claims"], WHY_TOPICS, lang, num)])
-    return body + f'<div class="errata">{_esc(erratum("proportional", lang))}</div>'
+    return body + f'<div class="errata">{_html(erratum("proportional", lang))}</div>'
 
 
 def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> str:
@@ -528,7 +543,8 @@ def _run_section(run: Any, name: str, lang: str, figs: Any) -> str:
             rolled=c.rollbacks,
             nonfinite=c.nonfinite,
             spikes=c.spikes,
-        )
+        ),
+        math=False,  # the log's name, as the user wrote it
     )
     finite = [(r.step, r.loss) for r in steps if r.loss is not None and math.isfinite(r.loss)]
     if finite:
@@ -635,7 +651,8 @@ def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
                 rho=_g(m.get("rho")),
                 factor=_g(m.get("factor")),
                 T=flow.get("T", "?"),
-            )
+            ),
+            math=False,  # the run's label, as recorded
         )
     labels = " ".join(str(m.get("label", "")) for m in flow.get("measured", []))
     if re.search(r"\b(lstm|gru)\b", labels):  # gated cells measured at initialization: why
@@ -643,7 +660,7 @@ def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
 
         body += _p(load_catalog(lang)["remedies.gates_text"])
     for line in flow.get("notes", []):  # free text (flow.json written by hand or by older tours)
-        body += _p(str(line))
+        body += _p(str(line), math=False)
     return body
 
 
@@ -935,7 +952,7 @@ def _build(
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{title}</title>\n<style>{fonts}{_CSS}</style>\n{katex_head()}\n</head>\n"
+        f"<title>{title}</title>\n<style>{fonts}{_CSS}{MARK_CSS}</style>\n{katex_head()}\n</head>\n"
         "<body>\n"
         f"{body}</body>\n</html>\n"
     )

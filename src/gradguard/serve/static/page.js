@@ -48,7 +48,8 @@
    * w^{p}, 10^6 as superscripts (the brackets not shown, as a typeset formula shows them);
    * `backticks` as code. Returns DOM nodes. The marks (_, ^, the brackets, the backticks)
    * stay in the text, visually hidden (class "mk"): the text reads, copies and compares
-   * exactly as the catalog's sentence (h_T = L = 32), only its look changes.
+   * exactly as the catalog's sentence (h_T = L = 32), only its look changes. The report's
+   * twin in Python: gradguard/report/_mathtext.py (test_explorer_parity holds them equal).
    */
   function mathNodes(s) {
     const out = [];
@@ -709,7 +710,7 @@
     updateGates();
     if (current) bpRender();
   }
-  GG.page = { updateLesson, updateMatrix, bpStep, bpReset, bpJump, state: () => current, bp };
+  GG.page = { updateLesson, updateMatrix, bpStep, bpReset, bpJump, state: () => current, bp, mathNodes };
   setLang(lang);
   if (window.performance && performance.mark) performance.mark("gg-ready"); // benchmarks/bench_explorer.py
 })();
