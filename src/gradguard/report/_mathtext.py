@@ -79,6 +79,7 @@ def math_html(s: str) -> str:
         if ch in "_^" and i > 0 and (_alnum(s[i - 1]) or s[i - 1] in ")|‖ᵀ"):
             nxt = s[i + 1] if i + 1 < len(s) else ""
             group = _group(s, i + 1) if nxt == "{" or (ch == "^" and nxt == "(") else None
+            inner: str | None
             if group is not None:
                 inner, end = group
             else:
