@@ -149,6 +149,8 @@ def _visible(page: str) -> str:
     page = re.sub(r"<(style|script)\b.*?</\1>", " ", page, flags=re.S)
     alts = " ".join(re.findall(r'alt="([^"]*)"', page))
     page = re.sub(r"\$\$.*?\$\$|\\\(.*?\\\)", " ", page, flags=re.S)  # formulas (LaTeX)
+    # inline elements run on in the text (w<sub>new</sub> reads w_new with its marks); others part
+    page = re.sub(r"</?(span|sub|sup|code|a|b|i|em|strong)\b[^>]*>", "", page)
     return re.sub(r"<[^>]+>", " ", page) + " " + alts
 
 
