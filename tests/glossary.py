@@ -219,4 +219,6 @@ def page_text(page: str) -> str:
     page = re.sub(r"<style[^>]*>.*?</style>|<script[^>]*>.*?</script>", " ", page, flags=re.S)
     page = re.sub(r'src="[^"]*"', " ", page)
     alts = " ".join(re.findall(r'alt="([^"]*)"', page))
+    # inline elements run on in the text (w<sub>new</sub> reads w_new with its marks); others part
+    page = re.sub(r"</?(span|sub|sup|code|a|b|i|em|strong)\b[^>]*>", "", page)
     return html.unescape(re.sub(r"<[^>]+>", " ", page) + " " + alts)
