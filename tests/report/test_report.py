@@ -15,6 +15,8 @@ from gradguard.report._html import SECTIONS
 from gradguard.report._inputs import InputFileError, load_source
 from gradguard.report._lesson import erratum
 
+from ..glossary import page_text
+
 BENGALI = re.compile(r"[\u0980-\u09FF]")
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "wbr", "source"}
 
@@ -72,8 +74,11 @@ def test_report_from_results_has_every_section_and_measured_evidence(results_dir
     assert "renderMathInElement" in text  # KaTeX inlined: typeset offline
     assert "∂L/∂w = 80;" in text
     # the table with errata: T = 50 → 28147497671065600, the seed's ≈ 10^15, off by ≈ 28.1×
-    assert "28147497671065600" in text and "≈ 10^15" in text and "28.1×" in text
-    assert html.escape(erratum("table", "en")) in text
+    # (the math typeset, 10<sup>15</sup>, its text the same)
+    shown = page_text(text)
+    assert "28147497671065600" in text and "≈ 10^15" in shown and "28.1×" in text
+    assert "<sup>15</sup>" in text
+    assert erratum("table", "en") in shown
     # SGD: 2 − 0.01 × 80 = 1.2; with 10^6: −9998; clipping 80 at c = 5 → 5, w = 2 − 0.05 = 1.95
     assert "= 1.2." in text and "-9998" in text
     assert "clipping scales the gradient 80 down to 5, and the update gives w = 1.95" in text
@@ -220,12 +225,13 @@ def test_report_other_parameters():
 def test_report_near_w_one_has_no_raw_giant_numbers():
     # w = 1: float64 overflows at T ≈ 1.798e308, float32 at ≈ 3.403e38 (|grad| = T·h0)
     text = build_report(w="1", T=5)
-    assert "T ≈ 1.798 × 10^308" in text and "T ≈ 3.403 × 10^38" in text
+    shown = page_text(text)
+    assert "T ≈ 1.798 × 10^308" in shown and "T ≈ 3.403 × 10^38" in shown
     assert not re.search(r"\d{40}", text.split("<figure>")[0] + text.split("</figure>")[-1])
     # |w| within 1e-308 of 1: −1/ln|w| is inf as a float; the peak is shown from the exact one
     why = build_report(w="0." + "9" * 310, T=5).split('id="why"')[1].split("</section>")[0]
     # a/(1−a) = 10^310 − 1 is whole: a tie between it and 10^310, both named
-    assert "largest at two time steps, T ≈ 1.000 × 10^310 and T ≈ 1.000 × 10^310" in why
+    assert "largest at two time steps, T ≈ 1.000 × 10^310 and T ≈ 1.000 × 10^310" in page_text(why)
 
 
 def test_write_is_atomic_and_keeps_old_file_on_error(tmp_path, guard_log):
