@@ -63,6 +63,9 @@ def test_subscripts_superscripts_and_code() -> None:
     assert math_html("h_{t−1}") == (
         'h<span class="mk">_{</span><sub>t−1</sub><span class="mk">}</span>'
     )
+    assert math_html("h_(t−1)") == (
+        'h<span class="mk">_(</span><sub>t−1</sub><span class="mk">)</span>'
+    )
     assert math_html("10^6") == '10<span class="mk">^</span><sup>6</sup>'
     assert math_html("2^-3") == '2<span class="mk">^</span><sup>-3</sup>'
     assert shown("σ_max^(T−t)") == ["sub", "sup"]

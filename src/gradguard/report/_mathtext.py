@@ -2,11 +2,11 @@
 
 The lesson's sentences write formulas in plain text (``h_T = L = 32``, ``w^(T−1)·h_0``,
 ``10^6``, ```gradguard flow```). :func:`math_html` shows them as math: ``x_t``, ``x_{t−1}``,
-``σ_max`` as subscripts; ``w^(T−t)``, ``w^{p}``, ``10^6`` as superscripts (the brackets not
-shown, as a typeset formula shows them); a span in backticks as code. The marks themselves
-(``_``, ``^``, the brackets, the backticks) stay in the text in ``<span class="mk">``, which
-the page's stylesheet draws at no width (:data:`MARK_CSS`): the text reads, copies and
-searches exactly as the catalog's sentence, only its look changes.
+``h_(t−1)``, ``σ_max`` as subscripts; ``w^(T−t)``, ``w^{p}``, ``10^6`` as superscripts (the
+brackets not shown, as a typeset formula shows them); a span in backticks as code. The marks
+themselves (``_``, ``^``, the brackets, the backticks) stay in the text in
+``<span class="mk">``, which the page's stylesheet draws at no width (:data:`MARK_CSS`): the
+text reads, copies and searches exactly as the catalog's sentence, only its look changes.
 
 The explorer applies the same rule in the browser (``mathNodes`` in
 ``gradguard/serve/static/page.js``); ``tests/browser/test_explorer_parity.py`` holds the two
@@ -78,7 +78,7 @@ def math_html(s: str) -> str:
                 continue
         if ch in "_^" and i > 0 and (_alnum(s[i - 1]) or s[i - 1] in ")|‖ᵀ"):
             nxt = s[i + 1] if i + 1 < len(s) else ""
-            group = _group(s, i + 1) if nxt == "{" or (ch == "^" and nxt == "(") else None
+            group = _group(s, i + 1) if nxt in ("{", "(") else None
             inner: str | None
             if group is not None:
                 inner, end = group

@@ -44,8 +44,8 @@
   }
   function text(id, s) { $(id).textContent = s; }
   /**
-   * The catalogs' plain-text math as math: x_t, x_{t−1}, σ_max as subscripts; w^(T−t),
-   * w^{p}, 10^6 as superscripts (the brackets not shown, as a typeset formula shows them);
+   * The catalogs' plain-text math as math: x_t, x_{t−1}, h_(t−1), σ_max as subscripts;
+   * w^(T−t), w^{p}, 10^6 as superscripts (the brackets not shown, as a typeset formula shows them);
    * `backticks` as code. Returns DOM nodes. The marks (_, ^, the brackets, the backticks)
    * stay in the text, visually hidden (class "mk"): the text reads, copies and compares
    * exactly as the catalog's sentence (h_T = L = 32), only its look changes. The report's
@@ -81,7 +81,7 @@
       }
       if ((ch === "_" || ch === "^") && i > 0 && /[\p{L}\p{N})|‖ᵀ]/u.test(s[i - 1])) {
         let inner = null, end = i + 1;
-        const g = s[i + 1] === "{" || (ch === "^" && s[i + 1] === "(") ? groupAt(i + 1) : null;
+        const g = s[i + 1] === "{" || s[i + 1] === "(" ? groupAt(i + 1) : null;
         if (g) [inner, end] = g;
         else {
           const m = (ch === "_" ? /^[\p{L}\p{N}]+/u : /^[−-]?[\p{L}\p{N}]+/u).exec(s.slice(i + 1));
