@@ -144,17 +144,6 @@ NOT_YET_RULE_IDS = {
     "integrations/accelerate.py",
     "integrations/lightning.py",
     "integrations/transformers.py",
-    "torch/_adagc.py",
-    "torch/_clip.py",
-    "torch/_clippers.py",
-    "torch/_foreach.py",
-    "torch/_guard_args.py",
-    "torch/_provenance.py",
-    "torch/_record.py",
-    "torch/_reduce.py",
-    "torch/_run.py",
-    "torch/_sinks.py",
-    "torch/_stats.py",
 }
 
 

@@ -23,7 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import gradguard.torch._run as run_mod
 from gradguard.rules import RULES, MeanStdRule, MedianMadRule
-from gradguard.torch import AdaGC, AutoClip, NormClipper, SpikeGuard, ZClip
+from gradguard.torch import AdaGC, AutoClip, NormClipper, SpikeGuard, UpdateClipper, ZClip
 
 FAULTS = {20: "nan", 25: "inf", 30: "spike", 35: "loss", 40: "nan", 41: "inf", 42: "nan"}
 FAULTS.update({s: "bump" for s in (10, 15, 27, 45, 50)})
@@ -37,6 +37,7 @@ CLIPPERS = {
     "AutoClip": lambda: AutoClip(50, 20),
     "ZClip": lambda: ZClip(z_thresh=1.0, warmup_steps=5),
     "AdaGC": lambda: AdaGC(warmup_steps=5),
+    "UpdateClipper": lambda: UpdateClipper(max_rms=1.0),
 }
 SPIKE_RULES = {
     "spike-mad": lambda: MedianMadRule(window=32, min_history=8),

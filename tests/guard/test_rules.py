@@ -252,6 +252,7 @@ def test_each_rule_says_whether_it_clips_or_skips():
         "adagc": "clip",
         "value": "clip",
         "agc": "clip",
+        "update": "clip",
     }
     # Replay reads the rule's own action, not its name: a spike rule under any name skips.
     trace = replay_trace([0, 1], [1.0, 2.0], {"mine": MedianMadRule(), "c": FixedThreshold(1.5)})

@@ -8,7 +8,8 @@ imports torch (a device form imports it when it is built).
 - The rules (:class:`Rule` → :class:`Verdict`), each declared in one class and listed
   once in :data:`RULES`: :class:`FixedThreshold`, :class:`PercentileRule` (AutoClip),
   :class:`EmaZScoreRule` (ZClip), :class:`AdaGCRule`, :class:`ValueRule` and
-  :class:`AGCRule` clip; :class:`MedianMadRule` and :class:`MeanStdRule` detect spikes —
+  :class:`AGCRule` clip the gradient, :class:`UpdateRMSRule` (StableAdamW) the
+  optimizer's update; :class:`MedianMadRule` and :class:`MeanStdRule` detect spikes —
   each says which in :attr:`Rule.action`.
 - The order statistics they read: :func:`percentile`, :func:`median_and_mad`.
 - The guard's decision (:func:`decide`): a classified step, the guard's policy
@@ -51,6 +52,7 @@ from gradguard.rules._replay import (
 from gradguard.rules._rule import Rule, RuleAction, RuleSide, Verdict
 from gradguard.rules._spike import MeanStdRule, MedianMadRule
 from gradguard.rules._unitwise import AGCRule, ValueRule
+from gradguard.rules._update import UpdateRMSRule
 from gradguard.rules._zclip import EmaZScoreRule
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "RuleReplay",
     "RuleSide",
     "TraceReplay",
+    "UpdateRMSRule",
     "ValueRule",
     "Verdict",
     "check_policy",

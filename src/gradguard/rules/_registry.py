@@ -14,6 +14,7 @@ from gradguard.rules._fixed import FixedThreshold
 from gradguard.rules._rule import Rule
 from gradguard.rules._spike import MeanStdRule, MedianMadRule
 from gradguard.rules._unitwise import AGCRule, ValueRule
+from gradguard.rules._update import UpdateRMSRule
 from gradguard.rules._zclip import EmaZScoreRule
 
 __all__ = ["RULES"]
@@ -30,6 +31,7 @@ RULES: dict[str, type[Rule]] = {
         AdaGCRule,
         ValueRule,
         AGCRule,
+        UpdateRMSRule,
     )
 }
 

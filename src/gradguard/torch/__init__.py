@@ -7,7 +7,8 @@
   mode (``nonfinite="skip" | "zero" | "error"``) and ``process_group=``;
   :func:`clip_coef` — the coefficient ``min(1, max_norm / (‖g‖ + 1e-6))`` they all use.
 - :class:`NormClipper`, :class:`ValueClipper`, :class:`AutoClip`, :class:`ZClip`,
-  :class:`AGC`, :class:`AdaGC` — clippers behind one interface (``clip_``, ``state_dict``).
+  :class:`AGC`, :class:`AdaGC` — clippers behind one interface (``clip_``, ``state_dict``);
+  :class:`UpdateClipper` — StableAdamW's update clipping, on the optimizer's update.
 - :class:`SpikeGuard` — step / skip / raise / roll back around ``optimizer.step()``;
   :class:`Monitor` — the same records, always stepping.
 - :class:`MomentumReset` (a guard hook), :func:`reset_moments_`,
@@ -61,6 +62,7 @@ from gradguard.torch._record import step_record
 from gradguard.torch._snapshot import Snapshot, SnapshotError
 from gradguard.torch._spam import MomentumReset, reset_moments_, spike_aware_clip_
 from gradguard.torch._stats import GradStats, HostGradStats, grad_stats
+from gradguard.torch._update import UpdateClipper, UpdateScaling
 
 __all__ = [
     "AGC",
@@ -79,6 +81,8 @@ __all__ = [
     "Snapshot",
     "SnapshotError",
     "SpikeGuard",
+    "UpdateClipper",
+    "UpdateScaling",
     "ValueClipper",
     "ZClip",
     "classify",

@@ -130,8 +130,9 @@ class AdaGC(Clipper):
             raise InputError(
                 "parameters",
                 f"{n} gradients",
-                f"the same {self.gamma.numel()} parameters on every step (AdaGC keeps one "
-                "EMA per tensor)",
+                "same_parameter_count",
+                count=self.gamma.numel(),
+                clipper="AdaGC",
             )
         gamma = self.gamma if self.gamma.device == device else self.gamma.to(device)
         steps = self.steps if self.steps.device == device else self.steps.to(device)

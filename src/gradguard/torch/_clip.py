@@ -64,9 +64,9 @@ def _check_max_norm(max_norm: object, name: str = "max_norm") -> float:
     try:
         value = float(max_norm)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InputError(name, max_norm, "a number ≥ 0") from None
+        raise InputError(name, max_norm, "nonnegative") from None
     if not value >= 0:  # also rejects NaN
-        raise InputError(name, max_norm, "a number ≥ 0")
+        raise InputError(name, max_norm, "nonnegative")
     return value
 
 

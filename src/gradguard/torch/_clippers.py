@@ -84,6 +84,9 @@ class Clipper:
 
     norm_type: float = 2.0
     name = "clipper"
+    #: What it scales: ``"gradient"`` before the step, or the optimizer's ``"update"``
+    #: after it (:class:`~gradguard.torch.UpdateClipper`).
+    side = "gradient"
     #: Whether :meth:`clip_` needs max |g| on every step (value clipping does; norm-based
     #: clippers need the norms only, so the guard skips the extra pass for them).
     reads_max_abs = False
@@ -414,7 +417,9 @@ class AutoClip(_RuleClipper):
             raise InputError(
                 "parameters",
                 f"{len(norms)} gradients",
-                f"the same {len(self._rules)} parameters on every step (per-parameter AutoClip)",
+                "same_parameter_count",
+                count=len(self._rules),
+                clipper="AutoClip(per_parameter=True)",
             )
         coefs = []
         for rule, n in zip(self._rules, norms, strict=True):
@@ -506,7 +511,7 @@ class AGC(Clipper):
             raise InputError(
                 "parameters",
                 "unnamed tensors",
-                "a module or named_parameters() pairs when AGC excludes layers",
+                "named_parameters",
             )
         clipped_units = []
         for i, q in enumerate(params):

@@ -123,7 +123,6 @@ def check_dense(grads: list[Tensor]) -> None:
             raise InputError(
                 "parameters",
                 f"a {g.layout} gradient of shape {tuple(g.shape)}",
-                "parameters with dense gradients",
-                "Sparse gradients (e.g. Embedding(sparse=True)) are not supported, as in "
-                "torch.nn.utils.clip_grad_norm_; use sparse=False.",
+                "dense_gradients",
+                "no_sparse",
             )

@@ -174,7 +174,7 @@ class SpikeGuard:
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.scaler = scaler
-        self.clipper = guard_clipper(clipper, norm_type)
+        self.clipper = guard_clipper(clipper, norm_type, optimizer)
         self.norm_type = float(norm_type)
         self.on_nonfinite = on_nonfinite
         self.on_spike = on_spike

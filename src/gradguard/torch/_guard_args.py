@@ -19,6 +19,7 @@ from gradguard.errors import InputError
 from gradguard.rules import RULES, Rule, check_policy
 from gradguard.torch._clippers import Clipper, NormClipper
 from gradguard.torch._stats import check_norm_type
+from gradguard.torch._update import UpdateClipper
 
 __all__: list[str] = []  # private: SpikeGuard's helpers
 
@@ -35,11 +36,8 @@ def check_optimizer(optimizer: object) -> None:
         raise InputError(
             "optimizer",
             type(optimizer).__name__,
-            "a torch.optim.Optimizer",
-            "The guard steps, withholds and restores the optimizer; a hand-written "
-            "update (p.data.add_(…)) gives it nothing to withhold or restore. Plain SGD "
-            "is torch.optim.SGD(model.parameters(), lr=lr); for another update, "
-            "subclass torch.optim.Optimizer and put it in step().",
+            "torch_optimizer",
+            "use_optimizer",
         )
 
 
@@ -48,7 +46,7 @@ def check_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
     if state is None:
         return {}
     if not isinstance(state, Mapping):
-        raise InputError("state", type(state).__name__, "a dict of name → object with state_dict()")
+        raise InputError("state", type(state).__name__, "state_objects")
     for name, obj in state.items():
         if not (
             callable(getattr(obj, "state_dict", None))
@@ -57,10 +55,8 @@ def check_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
             raise InputError(
                 f"state[{name!r}]",
                 type(obj).__name__,
-                "an object with state_dict() and load_state_dict() (a module, an "
-                "optimizer, your own class)",
-                "A tensor the loop rebinds every batch (a hidden state) cannot be restored "
-                "in place: follow record.action instead (docs/guard/carried-state.md).",
+                "state_object",
+                "rebound_state",
             )
     return dict(state)
 
@@ -114,22 +110,23 @@ def check_options(
     for name, value in counts.items():
         lo = _COUNTS[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise InputError(name, value, f"a whole number ≥ {lo}")
+            raise InputError(name, value, "whole", min=lo)
     if rollback_after is not None and (
         isinstance(rollback_after, bool)
         or not isinstance(rollback_after, int)
         or rollback_after < 1
     ):
-        raise InputError("rollback_after", rollback_after, "a whole number ≥ 1 or None")
+        raise InputError("rollback_after", rollback_after, "whole_or_none")
     if not (clipper is None or isinstance(clipper, (Clipper, int, float))):
         raise InputError(
             "clipper",
             clipper,
-            "a Clipper (" + ", ".join(clipper_names()) + "), a number (a fixed max_norm) or None",
+            "clipper",
+            clippers=", ".join(clipper_names()),
         )
     for name, rule in (("spike_rule", spike_rule), ("loss_rule", loss_rule)):
         if not (rule is None or rule == "default" or isinstance(rule, Rule)):
-            raise InputError(name, rule, "a gradguard.rules rule (e.g. MedianMadRule()) or None")
+            raise InputError(name, rule, "rule_or_none")
     check_restore(restore)
     if reset_moments is not None:
         check_choice(reset_moments, "reset_moments", ("all", "spiked"))
@@ -148,13 +145,18 @@ def process_group_of(process_group: Any) -> tuple[Any, int, bool]:
     return group, torch.distributed.get_rank(group), True
 
 
-def guard_clipper(clipper: Clipper | float | None, norm_type: float) -> Clipper | None:
-    """Return the guard's clipper: a number ``c`` becomes ``NormClipper(c, norm_type)``."""
+def guard_clipper(
+    clipper: Clipper | float | None, norm_type: float, optimizer: torch.optim.Optimizer
+) -> Clipper | None:
+    """Return the guard's clipper: a number ``c`` becomes ``NormClipper(c, norm_type)``; a
+    clipper of the update is attached to ``optimizer`` (it acts on every step it takes)."""
     if isinstance(clipper, (int, float)):
         try:
             return NormClipper(float(clipper), norm_type)
         except InputError as err:
             raise err.renamed("clipper") from None
+    if isinstance(clipper, UpdateClipper):
+        clipper.attach(optimizer)
     return clipper
 
 
@@ -172,4 +174,4 @@ def rank_path(
 def check_restore(restore: object) -> None:
     """Raise :class:`InputError` unless ``restore`` is a function (or ``None``)."""
     if restore is not None and not callable(restore):
-        raise InputError("restore", restore, "a function taking no arguments, or None")
+        raise InputError("restore", restore, "function_or_none")

@@ -43,7 +43,7 @@ def batch_id(batch: Any) -> Any:
     raise InputError(
         "batch",
         type(batch).__name__,
-        "an identifier of the batch: a number, a string, a list of them or a tensor",
+        "batch_id",
     )
 
 

@@ -14,8 +14,6 @@ from gradguard.torch._stats import GradStats
 
 __all__ = ["step_record"]
 
-_ONE_NUMBER = "one number (a 0-d or one-element tensor, a float or None)"
-
 
 def scalar_tensor(x: Tensor | float | None, device: torch.device, name: str) -> Tensor:
     """Return ``x`` as a 0-d float64 tensor on ``device`` (``None``: NaN), without a sync.
@@ -33,14 +31,14 @@ def scalar_tensor(x: Tensor | float | None, device: torch.device, name: str) -> 
             raise InputError(
                 name,
                 f"a tensor of shape {tuple(x.shape)}",
-                _ONE_NUMBER,
-                "Reduce it first, e.g. loss.mean().",
+                "one_number",
+                "reduce_first",
             )
         return x.detach().reshape(()).to(device=device, dtype=torch.float64)
     try:
         value = float(x)
     except (TypeError, ValueError):
-        raise InputError(name, x, _ONE_NUMBER) from None
+        raise InputError(name, x, "one_number") from None
     return torch.full((), value, dtype=torch.float64, device=device)
 
 

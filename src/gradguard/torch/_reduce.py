@@ -102,9 +102,8 @@ def shard_counts(grads: list[Any]) -> tuple[int, ...]:
                 raise InputError(
                     "parameters",
                     f"a gradient with placements {tuple(placements)}",
-                    "gradients whose placements are Shard or Replicate",
-                    "A Partial gradient holds unreduced sums, whose norm no rank can "
-                    "measure: reduce it first (e.g. grad.redistribute(placements=...)).",
+                    "shard_or_replicate",
+                    "no_partial",
                 )
             # Shard(d), and FSDP2's strided shard under TP (not a Shard subclass in torch
             # 2.13: is_shard() is False for it), split the entries; Replicate copies them.

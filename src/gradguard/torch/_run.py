@@ -56,6 +56,7 @@ from gradguard.torch._step import (
     fields_of,
     judge_step,
     learn,
+    update_clipped,
     vector_of,
 )
 
@@ -224,6 +225,8 @@ class HostRun:
                 take_step(g.optimizer, g.scaler)  # (an amp_skip: the scaler skips it itself)
             else:
                 withhold_step(g.scaler)
+            if g.clipper is not None and g.clipper.side == "update":
+                clipped = update_clipped(HostOps, g.clipper, m, outcome == "step")
         scale = float(g.scaler.get_scale()) if amp_enabled(g.scaler) else math.nan
         fields = fields_of(HostOps, m, j, clipped, scale, ratio)
         meta = {
@@ -252,15 +255,14 @@ class DeviceRun:
                 raise InputError(
                     name,
                     "raise",
-                    "'skip' or 'step' with sync=False",
-                    "Raising needs the step's numbers on the host before the next step; "
-                    "use sync=True, or read the records (they arrive a step or a few later).",
+                    "sync_free_policy",
+                    "raise_needs_sync",
                 )
         if guard.update_ratio_every:
             raise InputError(
                 "update_ratio_every",
                 guard.update_ratio_every,
-                "0 with sync=False (the ratio needs a copy of the parameters and a sync)",
+                "sync_free_ratio",
             )
         clipper = guard.clipper
         if clipper is not None and not _sync_free(clipper):
@@ -270,8 +272,9 @@ class DeviceRun:
                 "clipper",
                 type(clipper).__name__
                 + ("(per_parameter=True)" if isinstance(clipper, AutoClip) else ""),
-                "None, a number, " + ", ".join(clipper_names(sync_free=True)) + " with sync=False",
-                "The others read their results on the host; use sync=True.",
+                "sync_free_clipper",
+                "clipper_needs_sync",
+                clippers=", ".join(clipper_names(sync_free=True)),
             )
         for name in ("spike_rule", "loss_rule"):
             r = getattr(guard, name)
@@ -279,9 +282,8 @@ class DeviceRun:
                 raise InputError(
                     name,
                     type(r).__name__,
-                    "a rule of gradguard.rules with a device form ("
-                    + ", ".join(c.__name__ for c in RULES.values() if c.device is not None)
-                    + ") with sync=False",
+                    "sync_free_rule",
+                    rules=", ".join(c.__name__ for c in RULES.values() if c.device is not None),
                 )
         self.g = guard
         params = [p for _, p in guard._named]
@@ -307,7 +309,9 @@ class DeviceRun:
         self.spike = DeviceLearner(g.spike_rule, dev) if g.spike_rule is not None else None
         self.loss = DeviceLearner(g.loss_rule, dev) if g.loss_rule is not None else None
         rule = getattr(g.clipper, "rule", None)
-        self.clip = DeviceLearner(rule, dev) if g.clipper is not None and rule is not None else None
+        self.clip = None  # a clipper without a rule of one norm on the device uses its own
+        if rule is not None and rule.device is not None:
+            self.clip = DeviceLearner(rule, dev)
         self.counters()
 
     def counters(self) -> None:
@@ -384,6 +388,8 @@ class DeviceRun:
                 self.ops, g.clipper, self.clip, g._named, stats, None, m, j.take, j.grad_finite
             )
         scale = step_on_device(g.optimizer, g.scaler, j.take, j.amp, self.fused)
+        if g.clipper is not None and g.clipper.side == "update":
+            clipped = update_clipped(self.ops, g.clipper, m, j.take)
         self.bad = j.consecutive_bad
         self.rollbacks = self.rollbacks + (j.outcome == OUTCOME["rollback"]).to(torch.int64)
         fields = fields_of(self.ops, m, j, clipped, scale, NOT_MEASURED)

@@ -27,8 +27,8 @@ def tensorboard_writer(tb: Any) -> Any:
         raise InputError(
             "tensorboard",
             str(tb),
-            "a SummaryWriter or a log directory with tensorboard installed",
-            "Install it with: pip install tensorboard",
+            "tensorboard",
+            "install_tensorboard",
         ) from None
     return SummaryWriter(str(tb))
 

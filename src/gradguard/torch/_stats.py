@@ -48,9 +48,9 @@ def check_norm_type(norm_type: object) -> float:
     try:
         p = float(norm_type)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InputError("norm_type", norm_type, "a number ≥ 1 or inf") from None
+        raise InputError("norm_type", norm_type, "norm_type") from None
     if math.isnan(p) or p < 1:
-        raise InputError("norm_type", norm_type, "a number ≥ 1 or inf")
+        raise InputError("norm_type", norm_type, "norm_type")
     return p
 
 

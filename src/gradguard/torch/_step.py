@@ -29,7 +29,6 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -37,6 +36,7 @@ from gradguard.records import ACTIONS, KINDS, StepRecord, classify, make_record
 from gradguard.rules import OUTCOMES, Decision, Policy, Rule, decide
 from gradguard.torch._clip import clip_coef
 from gradguard.torch._effects import scale_grads_
+from gradguard.torch._update import scaled_update
 
 if TYPE_CHECKING:
     from gradguard.torch._clippers import Clipper
@@ -411,8 +411,11 @@ def clip_step(
     clipper's own :meth:`~gradguard.torch.Clipper.clip_`, given the step's statistics);
     on the device always, by 1 where nothing is clipped (``torch.where``, never an
     ``if``), and never by NaN. A clipper with no rule of one norm (AdaGC) clips by its
-    own device coefficients.
+    own device coefficients. A clipper of the optimizer's update leaves the gradients
+    alone: what it did is known after the step (:func:`update_clipped`).
     """
+    if clipper.side == "update":
+        return Clipped(NAN, m.grad_norm, NAN, False)
     if not ops.device:
         if not take:
             return Clipped(NAN, NAN, NAN, False)
@@ -436,13 +439,22 @@ def clip_step(
     return Clipped(coef, total * coef, threshold.to(F64), coef < 1)
 
 
-def host_coefficient(norm: float, dtype: torch.dtype, clip_to: float) -> float:
-    """:func:`clip_coef` of a host norm, rounded as torch rounds it on a norm of ``dtype``."""
-    if dtype == torch.float32:
-        return float(clip_coef(np.float32(norm), clip_to))
-    if dtype == torch.float64:
-        return float(clip_coef(float(norm), clip_to))
-    return float(clip_coef(torch.tensor(norm, dtype=dtype), clip_to))
+def update_clipped(ops: Any, clipper: Clipper, m: Measured, take: Any) -> Clipped:
+    """What a clipper of the optimizer's update did on a step just taken (or not).
+
+    Its coefficient is the step's smallest per-tensor one; the gradients' norm is as
+    measured (they were not scaled). Read on the host in the default mode — the step's
+    second read, after ``optimizer.step()`` — and left on the device with ``sync=False``.
+    """
+    coef, acted = scaled_update(clipper)  # type: ignore[arg-type]
+    threshold = clipper.rule.max_rms  # type: ignore[attr-defined]
+    if not ops.device:
+        if not take:
+            return Clipped(NAN, NAN, NAN, False)
+        value, flag = torch.stack([coef, acted.to(F64)]).tolist()
+        return Clipped(value, m.grad_norm, threshold, flag > 0)
+    device = m.grad_norm.device
+    return Clipped(coef.to(device), m.grad_norm, threshold, acted.to(device) & take)
 
 
 def fields_of(
