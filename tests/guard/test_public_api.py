@@ -40,16 +40,15 @@ def test_all_lists_exactly_the_public_names(package):
         assert not extra, f"{package}.{info.name}.__all__ publishes {sorted(extra)}"
 
 
-@pytest.mark.parametrize(
-    ("old", "new"), [("clip_coefficient", "clip_coef"), ("NONFINITE_POLICIES", "NONFINITE_MODES")]
-)
-def test_old_torch_names_still_work_with_a_deprecation_warning(old, new):
+@pytest.mark.parametrize("old", ["clip_coefficient", "NONFINITE_POLICIES"])
+def test_old_torch_names_are_gone(old):
+    # clip_coef and NONFINITE_MODES replace them (CHANGELOG.md); the lab's exact
+    # clip_coefficient is the seed's formula, without torch's 1e-6, and stays.
     import gradguard.torch as gt
 
     assert old not in gt.__all__
-    with pytest.warns(DeprecationWarning, match=f"gradguard.torch.{new}"):
-        obj = getattr(gt, old)
-    assert obj is getattr(gt, new)
+    with pytest.raises(AttributeError, match=f"no attribute '{old}'"):
+        getattr(gt, old)
 
 
 def test_unknown_torch_attribute_is_an_attribute_error():

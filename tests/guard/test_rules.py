@@ -259,17 +259,13 @@ def test_each_rule_says_whether_it_clips_or_skips():
     assert [(r.rule, r.action) for r in trace.rules] == [("mine", "skip"), ("c", "clip")]
 
 
-def test_gradguard_policies_still_imports_with_a_deprecation_warning():
+def test_the_old_names_are_gone():
+    # 0.x: removed without a period of warnings (CHANGELOG.md says what replaces each).
     import importlib
-    import sys
 
     import gradguard.rules as rules
 
-    sys.modules.pop("gradguard.policies", None)
-    with pytest.warns(DeprecationWarning, match="gradguard.rules"):
-        old = importlib.import_module("gradguard.policies")
-    assert old.MedianMadRule is rules.MedianMadRule
-    assert old.PolicyReplay is rules.RuleReplay
-    assert old.replay_trace is rules.replay_trace
-    trace = old.replay_trace([0], [1.0], {"fixed": old.FixedThreshold(0.5)})
-    assert trace.policies[0].policy == "fixed"  # the old attribute names still read
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("gradguard.policies")
+    trace = rules.replay_trace([0], [1.0], {"fixed": rules.FixedThreshold(0.5)})
+    assert not hasattr(trace, "policies") and not hasattr(trace.rules[0], "policy")

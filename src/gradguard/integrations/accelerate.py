@@ -46,7 +46,7 @@ import torch
 from gradguard.errors import InputError
 from gradguard.records import StepRecord
 from gradguard.torch import Clipper, SpikeGuard, grad_stats
-from gradguard.torch._effects import step_through
+from gradguard.torch.effects import step_through
 
 try:
     from accelerate import Accelerator

@@ -49,7 +49,7 @@ from gradguard.integrations._common import StepGate, check_options, metrics_of
 from gradguard.records import StepRecord
 from gradguard.rules import RULES
 from gradguard.torch import Clipper, SpikeGuard
-from gradguard.torch._effects import keep_scale_at_next_update
+from gradguard.torch.effects import keep_scale_at_next_update
 
 try:
     import lightning.pytorch as pl

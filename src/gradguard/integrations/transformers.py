@@ -60,7 +60,7 @@ from gradguard.integrations._common import StepGate, check_options
 from gradguard.records import StepRecord
 from gradguard.rules import RULES
 from gradguard.torch import Clipper, SpikeGuard
-from gradguard.torch._effects import withhold_step
+from gradguard.torch.effects import withhold_step
 
 try:
     from transformers import TrainerCallback

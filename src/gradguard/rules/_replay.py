@@ -90,11 +90,6 @@ class RuleReplay:
         """How many steps it would have clipped or skipped."""
         return len(self.steps)
 
-    @property
-    def policy(self) -> str:
-        """Deprecated: the old name of :attr:`rule`."""
-        return self.rule
-
 
 @dataclass
 class TraceReplay:
@@ -104,11 +99,6 @@ class TraceReplay:
     norms: list[float]
     nonfinite_steps: list[int]
     rules: list[RuleReplay]
-
-    @property
-    def policies(self) -> list[RuleReplay]:
-        """Deprecated: the old name of :attr:`rules`."""
-        return self.rules
 
 
 def replay_trace(

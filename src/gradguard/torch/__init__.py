@@ -31,10 +31,6 @@ A recorded training step without the guard::
     log.write(record)                              # a gradguard.records.RecordWriter
 """
 
-import warnings
-from typing import Any
-
-from gradguard.records import classify
 from gradguard.torch._adagc import AdaGC
 from gradguard.torch._books import GuardError
 from gradguard.torch._clip import (
@@ -62,7 +58,7 @@ from gradguard.torch._record import step_record
 from gradguard.torch._snapshot import Snapshot, SnapshotError
 from gradguard.torch._spam import MomentumReset, reset_moments_, spike_aware_clip_
 from gradguard.torch._stats import GradStats, HostGradStats, grad_stats
-from gradguard.torch._update import UpdateClipper, UpdateScaling
+from gradguard.torch._update import UpdateClipper
 
 __all__ = [
     "AGC",
@@ -82,10 +78,8 @@ __all__ = [
     "SnapshotError",
     "SpikeGuard",
     "UpdateClipper",
-    "UpdateScaling",
     "ValueClipper",
     "ZClip",
-    "classify",
     "clip_coef",
     "clip_grad_norm_",
     "clip_grad_value_",
@@ -97,21 +91,3 @@ __all__ = [
     "step_record",
     "unitwise_norm",
 ]
-
-#: Old names, kept for one release: each warns once, then gives the new object.
-_DEPRECATED = {
-    "clip_coefficient": ("clip_coef", clip_coef),
-    "NONFINITE_POLICIES": ("NONFINITE_MODES", NONFINITE_MODES),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _DEPRECATED:
-        new, obj = _DEPRECATED[name]
-        warnings.warn(
-            f"gradguard.torch.{name} is deprecated: use gradguard.torch.{new}.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return obj
-    raise AttributeError(f"module 'gradguard.torch' has no attribute {name!r}")

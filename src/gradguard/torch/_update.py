@@ -38,7 +38,7 @@ from gradguard.torch._clip import clip_coef
 from gradguard.torch._clippers import Clipper, ClipResult, measured
 from gradguard.torch._stats import GradStats, HostGradStats
 
-__all__ = ["UpdateClipper", "UpdateScaling"]
+__all__ = ["UpdateClipper"]  # (UpdateScaling: the type of UpdateClipper.last)
 
 #: The optimizers whose update is Adam's ``m̂ / (√v̂ + ε)`` with ``v`` in ``exp_avg_sq``.
 ADAM_LIKE = (torch.optim.Adam, torch.optim.AdamW)
