@@ -132,3 +132,37 @@ def test_budget_scales_steps_and_the_evaluation_interval():
         build_grid("quick", budget=0)
     with pytest.raises(InputError, match="budget must be"):
         build_grid("quick", budget=float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("preset", "name"), [("copy-memory", "RMSprop"), ("le2015-adding", "SGD"), ("full", "Adam")]
+)
+def test_the_summary_names_the_optimizer_the_runs_used(preset, name):
+    from gradguard.experiments import RunSummary, format_summary
+
+    rows = [
+        RunSummary(
+            experiment=s.experiment,
+            config=s.config,
+            seed=s.seed,
+            T=s.T,
+            model=s.model,
+            init=s.init,
+            optimizer=s.optimizer,
+            lr=s.lr,
+            clip=s.clip,
+            threshold=s.threshold,
+            diverged=False,
+            first_nonfinite_step=None,
+            max_grad_norm=1.0,
+            final_loss=0.5,
+            test_loss=0.1,
+            baseline=s.baseline,
+            beats_baseline=False,
+            steps_to_success=None,
+            wall_s=1.0,
+        )
+        for s in build_grid(preset, experiments=["copy" if preset == "copy-memory" else "adding"])
+    ]
+    headings = [line for line in format_summary(rows).splitlines() if line.startswith("### ")]
+    assert headings and all(f", {name} (" in h for h in headings)

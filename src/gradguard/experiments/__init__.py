@@ -31,7 +31,7 @@ from gradguard.experiments._names import (
     LONG_RANGE_CONFIGS,
     TASKS,
 )
-from gradguard.experiments._papers import PAPERS, Paper, Reported, Setting
+from gradguard.experiments._papers import PAPERS, Paper, Reported, Setting, paper_of
 from gradguard.experiments._summary import format_summary
 from gradguard.experiments._summary_io import (
     REQUIRED_COLUMNS,

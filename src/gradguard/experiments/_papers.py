@@ -24,9 +24,11 @@ Sources:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["PAPERS", "Paper", "Reported", "Setting"]
+__all__ = ["PAPERS", "Paper", "Reported", "Setting", "paper_of"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Reported:
       where: the figure or passage.
       verified: read in the source (``False``: as the paper is usually cited, not checked).
       loss: a number the paper gives or implies (its test loss), if any.
+      claim: what it says, as a key of the report's catalogs (``lit_says_<claim>``): the
+        report says it in its reader's language.
     """
 
     config: str
@@ -65,17 +69,42 @@ class Reported:
     where: str
     verified: bool
     loss: float | None = None
+    claim: str = ""
 
 
 @dataclass(frozen=True)
 class Paper:
-    """A paper a preset follows: citation, settings, reported results."""
+    """A paper a preset follows: citation, settings, reported results.
+
+    Attributes:
+      key: the paper's key (``le2015``); the report's catalogs say what was read of it
+        (``lit_read_<key>``).
+      citation: authors, title, venue, the section and figure the preset follows.
+      preset: the preset's name (``--preset NAME``).
+      task: the experiment its runs are (``adding``, ``copy``).
+      configs: the preset's configurations (``irnn``, ``rnn``, ``lstm``).
+      settings: the preset's settings, each with its source.
+      reported: what the paper reports, to set beside what gradguard measures.
+    """
 
     key: str
     citation: str
     preset: str
+    task: str
+    configs: tuple[str, ...]
     settings: tuple[Setting, ...]
     reported: tuple[Reported, ...]
+
+    def setting(self, name: str) -> object:
+        """The value of the setting ``name`` (``KeyError`` if the preset has none)."""
+        return next(s.value for s in self.settings if s.name == name)
+
+    def said(self, config: str, T: int | None) -> Reported | None:
+        """What the paper reports of ``config`` at ``T`` (or at every length), if anything."""
+        for r in sorted(self.reported, key=lambda r: r.T is None):  # its own T first
+            if r.config == config and r.T in (T, None):
+                return r
+        return None
 
 
 _LE = "Le, Jaitly & Hinton (2015)"
@@ -95,6 +124,8 @@ PAPERS: dict[str, Paper] = {
             'Networks of Rectified Linear Units", arXiv:1504.00941 (2015), section 4.1, Figure 2'
         ),
         preset="le2015-adding",
+        task="adding",
+        configs=("irnn", "rnn", "lstm"),
         settings=(
             Setting("irnn init", "identity W, zero biases, ReLU", f"{_LE}, abstract", True),
             Setting("T", (150, 200, 300, 400), "as the paper is usually cited (Figure 2)", False),
@@ -114,6 +145,7 @@ PAPERS: dict[str, Paper] = {
                 "comparable to LSTM on the toy long-range problems",
                 f"{_LE}, abstract",
                 True,
+                claim="comparable_to_lstm",
             ),
             Reported(
                 "rnn",
@@ -121,6 +153,7 @@ PAPERS: dict[str, Paper] = {
                 "the tanh RNN fails where IRNN and LSTM succeed",
                 "Figure 2, as usually cited",
                 False,
+                claim="tanh_fails",
             ),
         ),
     ),
@@ -132,6 +165,8 @@ PAPERS: dict[str, Paper] = {
             "Schmidhuber 1997)"
         ),
         preset="copy-memory",
+        task="copy",
+        configs=("rnn", "irnn", "lstm"),
         settings=(
             Setting("T", (100, 200, 500), f"{_DRAFT} (it also runs T = 300)", True),
             Setting("optimizer", "rmsprop", f"{_CODE}, optimizations.py: decay 0.9)", True),
@@ -159,13 +194,45 @@ PAPERS: dict[str, Paper] = {
                     "leaves the memoryless baseline slowly, after a while",
                     _DRAFT,
                     True,
+                    claim="leaves_baseline_slowly",
                 ),
             ]
             + [
-                Reported(c, T, "at the memoryless baseline", _DRAFT, True, loss=_copy_baseline(T))
+                Reported(
+                    c,
+                    T,
+                    "at the memoryless baseline",
+                    _DRAFT,
+                    True,
+                    loss=_copy_baseline(T),
+                    claim="at_baseline",
+                )
                 for T in (200, 500)
                 for c in ("rnn", "lstm")
             ]
         ),
     ),
 }
+
+
+def paper_of(rows: Sequence[Any]) -> Paper | None:
+    """The paper whose preset trained ``rows`` (summary rows), or ``None``.
+
+    Rows are a paper preset's when every one is of its task and has its optimizer,
+    learning rate and clipping (``--budget`` scales only the steps; ``-T``, ``--configs``
+    and ``--seeds`` narrow the grid): what the report needs to set them beside the paper.
+    """
+    if not rows:
+        return None
+    for paper in PAPERS.values():
+        clip: tuple[str, float] = paper.setting("clip")  # type: ignore[assignment]
+        if all(
+            r.experiment == paper.task
+            and r.config in paper.configs
+            and r.optimizer == paper.setting("optimizer")
+            and r.lr == paper.setting("lr")
+            and (r.clip, r.threshold) == clip
+            for r in rows
+        ):
+            return paper
+    return None

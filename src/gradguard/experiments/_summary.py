@@ -52,6 +52,10 @@ def verdict(runs: Sequence[Any], words: Catalog | None = None) -> str:
     return words["summary.no_better"]
 
 
+#: The optimizers' names as their papers and torch write them (a row says ``adam``).
+_OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
+
+
 def _median(values: list[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return statistics.median(finite) if finite else math.nan
@@ -101,7 +105,18 @@ def format_summary(rows: Sequence[Any], lang: str = "en") -> str:
                     T=T,
                     metric=metric,
                     baseline=_g(first.baseline),
-                    optimizer="Adam",
+                    optimizer=", ".join(
+                        sorted(
+                            {
+                                _OPTIMIZERS.get(r.optimizer, r.optimizer)
+                                for (e, t, _), rs in groups.items()
+                                if (e, t) == current
+                                for r in rs
+                                if r.optimizer
+                            }
+                        )
+                    )
+                    or "–",
                     seeds=seeds,
                 )
                 out += [heading, "", words.get("summary.task_columns", metric=metric)]

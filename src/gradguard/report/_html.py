@@ -24,7 +24,7 @@ from typing import Any
 from gradguard._atomic import write_text_atomic
 from gradguard._validate import check_choice
 from gradguard.errors import InputError
-from gradguard.experiments import REQUIRED_COLUMNS, RunSummary
+from gradguard.experiments import REQUIRED_COLUMNS, Paper, RunSummary, paper_of
 from gradguard.explain._format import count, exact_text
 from gradguard.lab import exact_to_json as exact_json
 from gradguard.report._fonts import font_css
@@ -51,8 +51,9 @@ __all__ = ["build_report", "write_report"]
 
 #: Section ids in the order they appear, in three parts (each a ``<div class="part">``): your
 #: run (``run``, then ``run-2``… for a log), the lesson (``forward`` … ``answer``), the remedies
-#: (every run at a glance, one section per question the runs answer, the gradient flow). With
-#: a log, a section with nothing measured is left out, not shown empty.
+#: (every run at a glance, one section per question the runs answer, a paper preset's runs
+#: beside the paper, the gradient flow). With a log, or results of no paper preset, a section
+#: with nothing measured is left out, not shown empty.
 SECTIONS = (
     "run",
     "forward",
@@ -64,6 +65,7 @@ SECTIONS = (
     "remedies",
     "q-nan",
     "q-learn",
+    "literature",
     "flow",
 )
 
@@ -484,7 +486,80 @@ def _remedies(src: Source | None, lang: str, figs: Any) -> list[str]:
         body = _p(t(lang, "q_learn_intro"))
         body += _by_remedy(learning, other_runs, lambda r: _learn_line(r, lang), src, lang, figs)
         out.append(_section("q-learn", t(lang, "q_learn"), body))
+    paper = paper_of(src.summary)
+    if paper is not None:
+        out.append(
+            _section("literature", t(lang, "sec_literature"), _literature(paper, src, lang, figs))
+        )
     return out
+
+
+def _test_curve(log: Any) -> tuple[list[int], list[float]]:
+    """A run's test loss at its evaluations, from its records (``test_loss`` on those steps)."""
+    evaluated = [r for r in log.steps if isinstance(r.extra.get("test_loss"), (int, float))]
+    return [r.step for r in evaluated], [float(r.extra["test_loss"]) for r in evaluated]
+
+
+def _literature(paper: Paper, src: Source, lang: str, figs: Any) -> str:
+    """A paper preset's runs beside the paper: what it reports, what these runs measured, budget.
+
+    One row per run: the paper's claim about that configuration at that length (or at
+    every length), marked verified or not (:data:`gradguard.experiments.PAPERS`); the run's
+    test loss against the task's memoryless baseline; its steps against the paper's. A plot
+    per length shows each run's test loss over training beside the paper's numbers.
+    """
+    paper_steps = int(paper.setting("steps"))  # type: ignore[call-overload]
+    body = _p(t(lang, "lit_intro", preset=paper.preset, citation=paper.citation, steps=paper_steps))
+    body += _p(t(lang, f"lit_read_{paper.key}"), "note")
+    rows: list[list[object]] = []
+    curves: dict[int, dict[str, tuple[list[int], list[float]]]] = {}
+    lines: dict[int, dict[str, float]] = {}
+    for r in src.summary:
+        said = paper.said(r.config, r.T)
+        if said is None:
+            paper_text = t(lang, "lit_none")
+        else:
+            paper_text = t(lang, f"lit_says_{said.claim}")
+            if said.loss is not None:
+                paper_text = t(lang, "lit_loss", says=paper_text, loss=_g(said.loss))
+            paper_text += " — " + t(lang, "lit_verified" if said.verified else "lit_unverified")
+        if r.diverged:
+            k = "?" if r.first_nonfinite_step is None else r.first_nonfinite_step
+            ours = t(lang, "lit_ours_diverged", k=k)
+        else:
+            verdict = t(lang, "evidence_beats" if r.beats_baseline else "evidence_not")
+            ours = t(lang, "lit_ours", test=_g(r.test_loss), base=_g(r.baseline), verdict=verdict)
+        steps = t(lang, "none") if r.steps_run is None else r.steps_run
+        rows.append(
+            [short_name("config", r.config, lang), r.T, r.seed, paper_text, ours,
+             t(lang, "lit_steps", ours=steps, paper=paper_steps)]
+        )  # fmt: skip
+        if r.T is None:
+            continue
+        T = int(r.T)
+        if _given(r.baseline):
+            lines.setdefault(T, {})[t(lang, "legend_baseline", base=_g(r.baseline))] = r.baseline
+        if said is not None and said.loss is not None:
+            lines.setdefault(T, {})[t(lang, "legend_paper", loss=_g(said.loss))] = said.loss
+        log = src.runs.get(f"{r.experiment}/T{r.T}/{r.config}/seed{r.seed}")  # its run_id
+        if log is not None:
+            steps_at, losses = _test_curve(log)
+            if steps_at:
+                label = t(
+                    lang,
+                    "legend_run_seed",
+                    config=short_name("config", r.config, lang),
+                    seed=r.seed,
+                )
+                curves.setdefault(T, {})[label] = (steps_at, losses)
+    header = [
+        t(lang, "col_config"), t(lang, "col_T"), t(lang, "col_seed_n"), t(lang, "lit_col_paper"),
+        t(lang, "lit_col_ours"), t(lang, "lit_col_steps"),
+    ]  # fmt: skip
+    body += _table(header, rows, left=6)
+    if curves:
+        body += figs.beside_paper(curves, lines)
+    return body
 
 
 def _one_per_config(runs: Sequence[str], src: Source) -> list[str]:
@@ -718,6 +793,9 @@ class _Figures:
 
     def summary(self, rows: Sequence[RunSummary]) -> str:
         return self._emit(self.plots.plot_summary(rows, lang=self.lang), "summary")
+
+    def beside_paper(self, curves: Any, lines: Any) -> str:
+        return self._emit(self.plots.plot_beside_paper(curves, lines, lang=self.lang), "paper")
 
     def run(self, name: str, log: Any) -> str:
         if not log.steps:

@@ -443,6 +443,48 @@ def plot_run(
     return fig
 
 
+def plot_beside_paper(
+    curves: Mapping[int, Mapping[str, tuple[Sequence[int], Sequence[float]]]],
+    lines: Mapping[int, Mapping[str, float]],
+    *,
+    lang: str = "en",
+) -> Figure:
+    """Plot the test loss over training of a paper preset's runs, with the paper's values.
+
+    One panel per length ``T``: each run's test loss at its evaluations (solid), and the
+    values the paper reports or the task implies at that ``T`` (dashed, horizontal).
+
+    Args:
+      curves: ``T`` → run label → (steps, test losses).
+      lines: ``T`` → label → value (the paper's reported loss; the memoryless baseline).
+      lang: a language with catalogs (``gradguard.explain.languages()``).
+    """
+    Ts = sorted(set(curves) | set(lines))
+    if not Ts:
+        raise InputError("curves", "{}", "nonempty_records")
+    fig, axes = _figure(lang, 1, len(Ts), (4.2 * len(Ts) + 0.6, 3.6))
+    positive = True
+    for ax, T in zip(axes[0], Ts, strict=True):
+        mine = curves.get(T, {})
+        colors = _colors(max(len(mine), 1))
+        for color, (label, (steps, loss)) in zip(colors, sorted(mine.items()), strict=False):
+            y = np.array(loss, dtype=float)
+            few = {"marker": "o", "ms": 3} if len(y) <= 30 else {}
+            ax.plot(steps, np.where(np.isfinite(y), y, np.nan), color=color, label=label, **few)
+            positive = positive and bool(np.all(y[np.isfinite(y)] > 0))
+        for i, (label, value) in enumerate(sorted(lines.get(T, {}).items())):
+            ax.axhline(value, color="black", lw=0.9, ls=("--", ":")[i % 2], label=label)
+        ax.set_title(t(lang, "title_beside_paper", T=T), fontsize=10)
+        ax.set_xlabel(t(lang, "axis_step"))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel(t(lang, "axis_test_loss"))
+    if positive:
+        for ax in axes[0]:
+            ax.set_yscale("log")
+    return fig
+
+
 def plot_summary(rows: Sequence[RunSummary], *, lang: str = "en") -> Figure:
     """Draw the remedy summary as a dot chart: one row per experiment × config.
 
