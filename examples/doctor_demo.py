@@ -39,7 +39,13 @@ def main(log: str) -> None:
     steps = 400
     warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 2.0 * min(1.0, (i + 1) / steps))
     guard = SpikeGuard(
-        model, optimizer, scheduler=warmup, log=log, layer_norms_every=5, snapshot_every=50
+        model,
+        optimizer,
+        scheduler=warmup,
+        log=log,
+        layer_norms_every=5,
+        rollback_after=3,
+        snapshot_every=50,
     )
     try:
         for i in range(steps):

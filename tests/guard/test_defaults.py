@@ -137,3 +137,58 @@ def test_guarded_clipping_equals_torch_in_every_float_dtype(dtype, sync):
     assert sum(r.clipped for r in records) >= 25
     pairs = zip(models[0].parameters(), models[1].parameters(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)
+
+
+def _defaults_run(fault):
+    """60 steps of a small regression under SpikeGuard's defaults; ``fault(step, model, x)``
+    may corrupt the model or the batch before the forward pass. Returns the records."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    guard = SpikeGuard(model, opt, clipper=1.0)
+    records = []
+    for step in range(60):
+        g = torch.Generator().manual_seed(step)
+        x, y = torch.randn(16, 4, generator=g), torch.randn(16, 1, generator=g)
+        x = fault(step, model, x)
+        opt.zero_grad(set_to_none=True)
+        loss = (model(x) - y).square().mean()
+        loss.backward()
+        records.append(guard.step(loss))
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    return records
+
+
+def test_the_defaults_skip_a_short_burst_and_roll_back_a_model_gone_bad():
+    # The defaults as measured (docs/guard/remedies-benchmark.md, "the defaults"): a burst
+    # of NaN batches shorter than rollback_after=10 is skipped, nothing rolled back ...
+    def nan_batches(step, model, x):
+        return torch.full_like(x, float("nan")) if 40 <= step < 43 else x
+
+    actions = [r.action for r in _defaults_run(nan_batches)]
+    assert actions[40:43] == ["skip"] * 3 and "rollback" not in actions
+
+    # ... and a weight gone NaN (every later step bad, whatever the batch) is rolled back at
+    # the 10th bad step to the snapshot of healthy step 25 (one every 25 healthy steps).
+    def corrupt(step, model, x):
+        if step == 40:
+            with torch.no_grad():
+                model[2].weight[0, 0] = float("nan")
+        return x
+
+    records = _defaults_run(corrupt)
+    actions = [r.action for r in records]
+    assert actions[40:50] == ["skip"] * 9 + ["rollback"] and actions[50:] == ["step"] * 10
+    assert records[49].extra["restored_step"] == 25
+
+
+def test_the_contract_page_states_the_signature_defaults():
+    import inspect
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "guard" / "contract.md"
+    table = dict(re.findall(r"^\| `(\w+)` \| (\d+) \|", page.read_text(), re.MULTILINE))
+    signature = inspect.signature(SpikeGuard).parameters
+    names = ("rollback_after", "snapshot_every", "skip_batches", "max_rollbacks")
+    assert {n: int(table[n]) for n in names} == {n: signature[n].default for n in names}

@@ -41,7 +41,8 @@ def test_replaying_the_runs_own_policy_reproduces_every_decision(faulty_log):
 def test_replay_restores_rule_state_on_rollback(tmp_path):
     path = tmp_path / "nan3.jsonl"
     w = WORKLOADS["lstm-lm"]
-    train(w, seed=0, steps=60, guard=_logged(path, snapshot_every=10), fault="nan3", fault_at=35)
+    guard = _logged(path, rollback_after=3, snapshot_every=10)
+    train(w, seed=0, steps=60, guard=guard, fault="nan3", fault_at=35)
     (run,) = read_log(path).runs
     assert [r.action for r in run.steps].count("rollback") == 1
     result = replay_guard(run)
@@ -96,7 +97,9 @@ def test_replay_of_a_rollback_through_a_restore_function_keeps_the_rules(tmp_pat
             opt.load_state_dict(box["ckpt"][1])
             return 0
 
-        return SpikeGuard(model, opt, scheduler=sched, clipper=0.25, log=path, restore=restore)
+        return SpikeGuard(
+            model, opt, scheduler=sched, clipper=0.25, log=path, restore=restore, rollback_after=3
+        )
 
     train(w, seed=0, steps=60, guard=make, fault="nan3", fault_at=35)
     (run,) = read_log(path).runs

@@ -91,6 +91,7 @@ def _run(sync, clipper, spike_rule):
         clipper=clipper,
         spike_rule=spike_rule,
         loss_rule=MedianMadRule(window=32, min_history=8),
+        rollback_after=3,
         snapshot_every=5,
         layer_norms_every=LAYERS,
         sync=sync,
@@ -215,7 +216,14 @@ def test_a_resumed_sync_free_snapshot_restores_the_device_rules(tmp_path):
         torch.manual_seed(0)
         model = Net()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
-        guard = SpikeGuard(model, opt, clipper=ZClip(warmup_steps=3), snapshot_every=4, sync=False)
+        guard = SpikeGuard(
+            model,
+            opt,
+            clipper=ZClip(warmup_steps=3),
+            rollback_after=3,
+            snapshot_every=4,
+            sync=False,
+        )
         start = 0
         if checkpoint is not None:
             model.load_state_dict(checkpoint["model"])

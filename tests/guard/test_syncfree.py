@@ -78,6 +78,7 @@ def _setup(optim="adamw", device="cpu"):
 def _guard(model, opt, sync, clipper=1.0, **kwargs):
     kwargs.setdefault("spike_rule", MedianMadRule(window=32, min_history=8))
     kwargs.setdefault("snapshot_every", 10)
+    kwargs.setdefault("rollback_after", 3)  # (the fault trace rolls back on its third bad step)
     return SpikeGuard(model, opt, clipper=clipper, sync=sync, **kwargs)
 
 

@@ -86,9 +86,12 @@ class SpikeGuard:
         gross outliers only: the clipper tames the rest); ``None`` disables it.
       loss_rule: judges the loss the same way (default ``None``: off).
       rollback_after: roll back after this many consecutive bad (skipped or raised)
-        steps; ``None`` never rolls back.
+        steps; ``None`` never rolls back. The default 10 lets a short burst of bad
+        batches be skipped (a rollback costs what its snapshot's age costs) and still
+        recovers a model gone bad (docs/guard/remedies-benchmark.md, the defaults).
       skip_batches: after a rollback, :meth:`skip_batch` returns True this many times.
-      snapshot_every: take a new good snapshot every this many healthy steps.
+      snapshot_every: take a new good snapshot every this many healthy steps (default
+        25: a rollback goes back at most 25 healthy steps).
       snapshot_path: keep snapshots on disk (atomic writes) instead of in memory; under
         torch.distributed each rank writes ``NAME.rankR.EXT``.
       max_rollbacks: raise :class:`GuardError` after this many rollbacks in one run.
@@ -146,9 +149,9 @@ class SpikeGuard:
         on_spike: Policy = "skip",
         spike_rule: Rule | Literal["default"] | None = "default",
         loss_rule: Rule | None = None,
-        rollback_after: int | None = 3,
+        rollback_after: int | None = 10,
         skip_batches: int = 0,
-        snapshot_every: int = 100,
+        snapshot_every: int = 25,
         snapshot_path: str | os.PathLike[str] | None = None,
         max_rollbacks: int = 10,
         reset_moments: Literal["all", "spiked"] | None = None,
