@@ -83,7 +83,7 @@ def _lr_high(path: Path) -> Path:
     steps = 400
     warmup = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 2.0 * min(1.0, (i + 1) / steps))
     guard = SpikeGuard(model, opt, scheduler=warmup, log=path, layer_norms_every=5,
-                       snapshot_every=50)  # fmt: skip
+                       rollback_after=3, snapshot_every=50)  # fmt: skip
     try:
         for i in range(steps):
             if guard.skip_batch():
