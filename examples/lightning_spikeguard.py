@@ -61,14 +61,23 @@ class PoisonGradients(pl.Callback):
     Args:
       at: the steps to poison (every micro-batch of them, under accumulation).
       rank: poison on this rank only (after DDP's all-reduce); ``None``: every rank.
+      once: poison a step's first backward only (a fault of the moment: a re-run of the
+        step is clean); ``False``: every backward of the step, a re-run's too (a fault the
+        step's batch carries).
     """
 
-    def __init__(self, at: set[int], rank: int | None = None) -> None:
+    def __init__(self, at: set[int], rank: int | None = None, once: bool = False) -> None:
         self.at = set(at)
         self.rank = rank
+        self.once = once
+        self.done: set[int] = set()
 
     def on_after_backward(self, trainer, pl_module):
-        if trainer.global_step in self.at and self.rank in (None, trainer.global_rank):
+        step = trainer.global_step
+        if step in self.at and self.rank in (None, trainer.global_rank):
+            if self.once and step in self.done:
+                return
+            self.done.add(step)
             p = next(pl_module.parameters())
             p.grad.view(-1)[0] = float("nan")
 

@@ -55,12 +55,18 @@ class PoisonGradients(TrainerCallback):
       rank: poison on this process only (before DDP's all-reduce, which then carries it
         to every process); ``None``: every process.
       value: what to put there (NaN, inf, or a huge finite number).
+      once: the step's first backward only (a fault of the moment: a re-run of the step is
+        clean); ``False``: every backward of the step, a re-run's too (a fault the step's
+        batch carries).
     """
 
-    def __init__(self, at: set[int], rank: int | None = None, value: float = float("nan")):
+    def __init__(
+        self, at: set[int], rank: int | None = None, value: float = float("nan"), once=True
+    ):
         self.at = set(at)
         self.rank = rank
         self.value = value
+        self.once = once
         self.armed = False
         self.hook = None
 
@@ -75,7 +81,7 @@ class PoisonGradients(TrainerCallback):
     def _poison(self, grad: torch.Tensor) -> torch.Tensor:
         if not self.armed:
             return grad
-        self.armed = False  # one micro-batch's gradient per poisoned step
+        self.armed = not self.once  # once: one micro-batch's gradient per poisoned step
         grad = grad.clone()
         grad.view(-1)[0] = self.value
         return grad

@@ -111,7 +111,9 @@ def skip_list(records: Iterable[StepRecord]) -> SkipList:
     """Return the steps (and their batches) that were skipped, spiking or rolled back.
 
     A rollback also lists the steps it undid (from the restored snapshot's step to the
-    rollback), since their updates were thrown away with it.
+    rollback), since their updates were thrown away with it. A bad step whose re-run was
+    healthy (``rerun.verdict == "transient"``: a fault of the moment, not of its batch) is
+    not listed; one whose re-run was bad again (``"reproducible"``) is.
     """
     steps: list[int] = []
     batches: list[Any] = []
@@ -122,6 +124,9 @@ def skip_list(records: Iterable[StepRecord]) -> SkipList:
         bad = r.action != "step" or r.kind == "spike"
         if r.kind == "amp_skip":
             bad = False  # AMP's scale search, not a bad batch
+        again = r.extra.get("rerun")
+        if isinstance(again, Mapping) and again.get("verdict") == "transient":
+            bad = False  # healthy when re-run on the same batch: the batch is not to blame
         if not bad:
             continue
         undone = [r.step]

@@ -149,7 +149,7 @@ def test_each_cannot_tell_names_what_to_record(logs):
     hints = {
         "no_batch_ids": "batch=",
         "layers_unknown": "layer_norms_every=1",
-        "no_reruns": "re-run",
+        "no_reruns": "closure=",
     }
     seen = set()
     for name in logs:

@@ -127,6 +127,55 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
     out["params_identical_across_ranks"] = same_on_all_ranks(flat_params(model.module))
     out["snapshot_file"] = os.path.basename(str(guard.snapshot.path))
 
+    # --- re-run under DDP: a fault on one rank, every rank re-runs and agrees ---------
+    def rerun_run(faults):
+        """``faults``: step → (rank, "once" | "batch"); a batch fault recurs in epoch 2."""
+        model = DDP(net())
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        rguard = SpikeGuard(model.module, opt, clipper=5.0, spike_rule=None, rollback_after=None)
+        state = {"step": None, "fired": set()}
+
+        def hook(grad):
+            where, how = faults.get(state["step"] % 6, (None, None))
+            if where != rank or (how == "once" and state["step"] in state["fired"]):
+                return grad
+            if how == "once" and state["step"] >= 6:
+                return grad
+            state["fired"].add(state["step"])
+            grad = grad.clone()
+            grad.view(-1)[0] = math.inf
+            return grad
+
+        next(model.module.parameters()).register_hook(hook)
+        calls = [0]
+        records = []
+        for step in range(12):
+            b = step % 6
+            if rguard.skip_batch(b):
+                records.append(None)
+                continue
+            state["step"] = step
+            x, y = batch(300 + b)
+
+            def closure(x=x, y=y):
+                calls[0] += 1
+                opt.zero_grad(set_to_none=True)
+                loss = loss_of(model, shard(x), shard(y))
+                loss.backward()
+                return loss
+
+            record = rguard.step(batch=b, closure=closure)
+            records.append([record.action, (record.extra.get("rerun") or {}).get("verdict")])
+        return records, calls[0], rguard.rerun_skips, flat_params(model.module)
+
+    clean, clean_calls, _, _clean_params = rerun_run({})
+    faulty, calls, skips, faulty_params = rerun_run({2: (1, "once"), 4: (0, "batch")})
+    out["rerun_clean"] = clean
+    out["rerun_records"] = faulty
+    out["rerun_calls"] = [clean_calls, calls]
+    out["rerun_skips"] = skips
+    out["rerun_same_params"] = same_on_all_ranks(faulty_params)
+
     # --- DDP + AMP: the scaler finds inf on one rank only; every rank skips ----------
     model = DDP(net())
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -214,6 +263,27 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
         torch.equal(a, p.detach().to_local())
         for a, p in zip(snap, sharded.parameters(), strict=True)
     )
+    # Re-run under FSDP2: an inf in rank 1's shard on the step's first backward only
+    # (transient), then on every backward of the step (reproducible).
+    qguard = SpikeGuard(sharded, opt, spike_rule=None, rollback_after=None)
+    hits = {"mode": "", "fired": 0}
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_of(sharded, shard(x), shard(y))
+        loss.backward()
+        if rank == 1 and (hits["mode"] == "batch" or hits["fired"] == 0):
+            hits["fired"] += 1
+            next(sharded.parameters()).grad.to_local().fill_(math.inf)
+        return loss
+
+    verdicts = []
+    for mode in ("once", "batch"):
+        hits["mode"], hits["fired"] = mode, 0
+        r = qguard.step(batch=mode, closure=closure)
+        verdicts.append([r.action, (r.extra.get("rerun") or {}).get("verdict"), r.grad_norm])
+    out["fsdp_rerun"] = verdicts
+    out["fsdp_rerun_skips"] = qguard.rerun_skips
 
     dist.barrier()
     dist.destroy_process_group()

@@ -83,3 +83,35 @@ def test_fsdp2_fault_in_one_shard_skips_on_every_rank(ranks):
         assert r["fsdp_clean_action"] == "step"
         assert r["fsdp_rollback_action"] == "rollback"
         assert r["fsdp_rollback_restored"]
+
+
+def test_a_re_run_under_ddp_every_rank_re_runs_and_agrees(ranks):
+    """A fault on one rank only: every rank re-runs (the closures' backward all-reduce
+    together, no deadlock) and takes the same verdict: a one-off inf on rank 1 at step 2
+    is transient (taken), an inf tied to batch 4 on rank 0 is reproducible (skipped, and
+    skipped again in the next epoch)."""
+    r0, r1 = ranks
+    assert r0["rerun_records"] == r1["rerun_records"]
+    records = r0["rerun_records"]
+    assert records[2] == ["step", "transient"]
+    assert records[4] == ["skip", "reproducible"]
+    assert records[10] is None  # batch 4 again: on the skip list of both ranks
+    others = [r for i, r in enumerate(records) if i not in (2, 4, 10)]
+    assert others == [["step", None]] * 9
+    assert r0["rerun_skips"] == r1["rerun_skips"] == [4]
+    # The guard calls each step's closure for its first run, and once more for a bad one.
+    assert r0["rerun_calls"] == r1["rerun_calls"] == [12, 11 + 2]
+    assert r0["rerun_same_params"] and r1["rerun_same_params"]
+    assert r0["rerun_clean"] == [["step", None]] * 12
+
+
+def test_a_re_run_under_fsdp2_every_rank_agrees(ranks):
+    """FSDP2, an inf in rank 1's shard only: both ranks re-run the step together and take
+    the same verdict — transient (taken) for a one-off fault, reproducible (skipped, its
+    batch on both ranks' skip lists) for one that comes back on the re-run."""
+    r0, r1 = ranks
+    assert r0["fsdp_rerun"] == r1["fsdp_rerun"]
+    (once_action, once_verdict, once_norm), (bad_action, bad_verdict, _) = r0["fsdp_rerun"]
+    assert (once_action, once_verdict) == ("step", "transient") and once_norm == float("inf")
+    assert (bad_action, bad_verdict) == ("skip", "reproducible")
+    assert r0["fsdp_rerun_skips"] == r1["fsdp_rerun_skips"] == ["batch"]

@@ -77,6 +77,73 @@ def lightning_ddp(out: Path) -> dict:
     }
 
 
+def lightning_rerun(out: Path) -> dict:
+    """rerun=True under DDP: a one-off NaN on rank 0 (transient), one that recurs (reproducible)."""
+    import lightning.pytorch as pl
+
+    from gradguard.integrations.lightning import SpikeGuardCallback
+
+    ex = load_example("lightning_spikeguard")
+    seen: dict[str, list] = {}
+    for name, once in (("transient", True), ("reproducible", False)):
+        torch.manual_seed(0)
+        model = ex.SequenceSum()
+        cb = SpikeGuardCallback(clipper=1.0, spike_rule=None, rerun=True)
+        verdicts: list = []
+
+        class Watch(pl.Callback):  # runs after the guard's hook: reads its decision
+            def __init__(self, cb, verdicts):
+                self.cb, self.verdicts = cb, verdicts
+
+            def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+                r = self.cb.last_record
+                self.verdicts.append([r.action, (r.extra.get("rerun") or {}).get("verdict")])
+
+        trainer = pl.Trainer(
+            max_steps=8,
+            callbacks=[ex.PoisonGradients({4}, rank=0, once=once), cb, Watch(cb, verdicts)],
+            **ex.trainer_kwargs(strategy="ddp", devices=2),
+        )
+        trainer.fit(model, ex.make_loader(n=384))
+        seen[name] = verdicts
+        seen[name + "_checksum"] = checksum(model)
+    return seen
+
+
+def hf_rerun(out: Path) -> dict:
+    """rerun=True under DDP: NaN in rank 0's backward once (transient) or each time
+    (reproducible); DDP's all-reduce carries it to both ranks."""
+    from transformers import Trainer, TrainerCallback
+
+    from gradguard.integrations.transformers import SpikeGuardCallback
+
+    ex = load_example("transformers_spikeguard")
+    seen: dict[str, list] = {}
+    for name, once in (("transient", True), ("reproducible", False)):
+        cb = SpikeGuardCallback(clipper=1.0, spike_rule=None, rerun=True)
+        verdicts: list = []
+
+        class Watch(TrainerCallback):  # runs after the guard's decision
+            def __init__(self, cb, verdicts):
+                self.cb, self.verdicts = cb, verdicts
+
+            def on_pre_optimizer_step(self, args, state, control, **kwargs):
+                r = self.cb.last_record
+                self.verdicts.append([r.action, (r.extra.get("rerun") or {}).get("verdict")])
+
+        model = ex.make_model()
+        trainer = Trainer(
+            model=model,
+            args=ex.training_args(Path(tempfile.mkdtemp()), max_steps=6, ddp_backend="gloo"),
+            train_dataset=ex.Counting(n=256),
+            callbacks=[ex.PoisonGradients({3}, rank=0, once=once), cb, Watch(cb, verdicts)],
+        )
+        trainer.train()
+        seen[name] = verdicts
+        seen[name + "_checksum"] = checksum(model)
+    return seen
+
+
 def hf_ddp(out: Path) -> dict:
     from transformers import Trainer, TrainerCallback
 
@@ -185,9 +252,11 @@ if __name__ == "__main__":
     result = {}
     if mode in ("lightning", "all"):
         result["lightning"] = lightning_ddp(out)
+        result["lightning_rerun"] = lightning_rerun(out)
     if mode in ("hf", "all"):
         # After Lightning's run the process group is still up: accelerate reuses it.
         result.update(hf=hf_ddp(out), accelerate=accelerate_loop(out), fsdp2=fsdp2_norm(out))
+        result["hf_rerun"] = hf_rerun(out)
     (out / f"{mode}.rank{RANK}.json").write_text(json.dumps(result))
     # Leave together: a rank that exits while its peer still tears down gloo's connections
     # makes the peer's gloo thread abort ("terminate called without an active exception").

@@ -118,3 +118,65 @@ def test_no_scheduler_order_warning_and_the_schedule_counts_taken_steps():
     # StepLR(3, ½) over the taken steps: steps 1 and 4 withheld, so the halvings come later.
     taken = [sum(1 for s in range(i + 1) if s not in (1, 4)) for i in range(12)]
     assert faulty_lrs == [1e-2 * 0.5 ** (t // 3) for t in taken]
+
+
+def _rerun_loop(fault_steps=(), once=True, accumulate=1, steps=8):
+    """A guarded Accelerate loop passing a closure; ``fault_steps``: inf in the first layer's
+    gradient (once: on the step's first backward only; else on every one, a re-run's too)."""
+    accelerator = accelerate.Accelerator(cpu=True, gradient_accumulation_steps=accumulate)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Dropout(0.2), torch.nn.Linear(16, 1)
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, ex.make_loader())
+    guard = spike_guard(accelerator, model, optimizer, clipper=1.0, spike_rule=None)
+    state = {"step": -1, "hit": set()}
+
+    def poison(grad):
+        s = state["step"]
+        if s in fault_steps and not (once and s in state["hit"]):
+            state["hit"].add(s)
+            grad = grad.clone()
+            grad.view(-1)[0] = float("inf")
+        return grad
+
+    accelerator.unwrap_model(model)[0].weight.register_hook(poison)
+    records = []
+    for _i, (x, y) in zip(range(steps * accumulate), loader, strict=False):
+        state["step"] = len(records)
+
+        def closure(x=x, y=y):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
+            accelerator.backward(loss)
+            return loss
+
+        with accelerator.accumulate(model):
+            loss = torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                records.append(guard.step(loss, batch=len(records), closure=closure))
+            optimizer.zero_grad()
+    guard.close()
+    return model, records
+
+
+def test_rerun_in_an_accelerate_loop():
+    clean, records = _rerun_loop()
+    model, records = _rerun_loop(fault_steps={3})
+    assert [r.action for r in records] == ["step"] * 8
+    assert records[3].extra["rerun"]["verdict"] == "transient"
+    for p, q in zip(clean.parameters(), model.parameters(), strict=True):
+        assert torch.equal(p, q)  # dropout drew the same masks: nothing lost
+    _, records = _rerun_loop(fault_steps={3}, once=False)
+    assert records[3].action == "skip" and records[3].extra["rerun"]["verdict"] == "reproducible"
+
+
+def test_rerun_under_accumulation_is_refused_once():
+    with pytest.warns(
+        UserWarning, match=r"Accelerate: bad steps are not re-run — it accumulates 2"
+    ) as seen:
+        _, records = _rerun_loop(fault_steps={2}, accumulate=2, steps=4)
+    assert len([w for w in seen if "re-run" in str(w.message)]) == 1
+    assert records[2].action == "skip" and "rerun" not in records[2].extra

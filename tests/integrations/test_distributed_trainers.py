@@ -130,3 +130,17 @@ def test_fsdp2_norm_is_the_global_float(ranks):
 
 def test_torch_distributed_available():
     assert torch.distributed.is_available()
+
+
+@pytest.mark.parametrize("trainer", ["lightning_rerun", "hf_rerun"])
+def test_rerun_under_ddp_fault_on_one_rank(ranks, trainer):
+    """rerun=True under DDP, the fault on rank 0 only: every rank re-runs the step together
+    and both take the same verdict — transient (taken) for a one-off fault, reproducible
+    (skipped) for one that comes back on the re-run — and the replicas stay equal."""
+    a, b = ranks[0][trainer], ranks[1][trainer]
+    bad = 4 if trainer == "lightning_rerun" else 3
+    for name, action in (("transient", "step"), ("reproducible", "skip")):
+        assert a[name] == b[name]
+        assert a[name][bad] == [action, name]
+        assert all(v == ["step", None] for i, v in enumerate(a[name]) if i != bad)
+        assert a[name + "_checksum"] == b[name + "_checksum"]

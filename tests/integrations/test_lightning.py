@@ -41,12 +41,22 @@ class StateRecorder(pl.Callback):
         self.after.append(state_of(pl_module, trainer.optimizers[0]))
 
 
-def fit(tmp_path, *, poison=(), steps=STEPS, guard=True, module=None, callbacks=(), **kwargs):
+def fit(
+    tmp_path,
+    *,
+    poison=(),
+    once=False,
+    steps=STEPS,
+    guard=True,
+    module=None,
+    callbacks=(),
+    **kwargs,
+):
     """Train the example's model; return (module, guard callback, records, recorder)."""
     torch.manual_seed(0)
     model = module() if module else ex.SequenceSum()
     rec = StateRecorder()
-    callbacks = [rec, ex.PoisonGradients(set(poison)), *callbacks]
+    callbacks = [rec, ex.PoisonGradients(set(poison), once=once), *callbacks]
     cb = None
     if guard:
         options = {"clipper": NormClipper(1.0), "spike_rule": None, "log": tmp_path / "run.jsonl"}
@@ -436,3 +446,70 @@ def test_lbfgs_and_several_schedulers_are_refused_at_fit_start(tmp_path):
         tmp_path, steps=2, module=TwoSchedulers, guard_options={"rollback_after": None}
     )
     assert len(records) == 2 and cb.guard.scheduler is None
+
+
+class DropoutSum(ex.SequenceSum):
+    """The example's model with dropout before its head: a re-run must draw the same mask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = torch.nn.Dropout(0.3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x.transpose(0, 1))
+        return self.head(self.drop(out[-1])).squeeze(-1)
+
+
+def test_rerun_transient_and_reproducible(tmp_path):
+    """rerun=True: Lightning's closure re-runs the step. A NaN on the step's first backward
+    only (transient) is taken with the re-run's gradients — the run is the clean one bit
+    for bit, dropout's masks included; a NaN on every backward of the step (reproducible)
+    is skipped, as without."""
+    options, steps = {"rerun": True}, 30
+
+    class Draw(pl.Callback):  # a draw between steps (say, a random augmentation)
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            torch.rand(1)
+
+    for name in ("c", "t", "r"):
+        (tmp_path / name).mkdir()
+    clean, _, clean_records, _ = fit(
+        tmp_path / "c", steps=steps, module=DropoutSum, callbacks=[Draw()]
+    )
+    model, _, records, rec = fit(
+        tmp_path / "t",
+        poison={10, 25},
+        once=True,
+        steps=steps,
+        guard_options=options,
+        module=DropoutSum,
+        callbacks=[Draw()],
+    )
+    assert [r.action for r in records] == ["step"] * steps
+    for s in (10, 25):
+        assert records[s].kind == "nonfinite"
+        assert records[s].extra["rerun"]["verdict"] == "transient"
+        assert records[s].extra["rerun"]["grad_norm"] == clean_records[s].grad_norm
+    for p, q in zip(clean.parameters(), model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    _, _cb, records, rec = fit(tmp_path / "r", poison={10, 25}, steps=steps, guard_options=options)
+    assert [r.step for r in records if r.action != "step"] == [10, 25]
+    for s in (10, 25):
+        assert records[s].extra["rerun"]["verdict"] == "reproducible"
+        assert_same_state(rec.before[s], rec.after[s])  # bitwise: nothing moved
+
+
+def test_rerun_is_refused_once_where_a_step_cannot_be_re_run_whole(tmp_path):
+    with pytest.warns(
+        UserWarning, match=r"Lightning: bad steps are not re-run — it accumulates 2 micro-batches"
+    ) as seen:
+        _, _cb, records, _ = fit(
+            tmp_path,
+            poison={3},
+            once=True,
+            steps=6,
+            accumulate_grad_batches=2,
+            guard_options={"rerun": True},
+        )
+    assert len([w for w in seen if "re-run" in str(w.message)]) == 1
+    assert records[3].action == "skip" and "rerun" not in records[3].extra

@@ -46,6 +46,7 @@ def train(
     *,
     poison=(),
     value=float("nan"),
+    once=True,
     guard=True,
     guard_options=None,
     callbacks=(),
@@ -53,7 +54,7 @@ def train(
 ):
     """Train the example's GPT-2; return (model, callback, records, recorder, trainer)."""
     rec = StateRecorder()
-    callbacks = [rec, ex.PoisonGradients(set(poison), value=value), *callbacks]
+    callbacks = [rec, ex.PoisonGradients(set(poison), value=value, once=once), *callbacks]
     cb = None
     if guard:
         options = {"clipper": NormClipper(1.0), "spike_rule": None, "log": tmp_path / "run.jsonl"}
@@ -301,3 +302,76 @@ def test_a_fault_is_recorded_as_the_plain_loop_records_it(tmp_path, value):
     assert _fault(hf) == _fault(plain)
     assert _fault(hf)["nonfinite_count"] == 1 and _fault(hf)["layers"] == {"transformer.wte"}
     assert _fault(hf)["grad_norm"] == repr(value) and hf.action == "skip"
+
+
+def test_rerun_transient_and_reproducible(tmp_path):
+    """rerun=True: the Trainer's own training_step re-runs a bad step. A NaN in the step's
+    first backward only (transient) is taken with the re-run's gradients — the run is the
+    clean one bit for bit; one in every backward of the step (reproducible) is skipped."""
+    steps = 12
+
+    class Draw(TrainerCallback):  # a draw between steps (say, a random augmentation)
+        def on_step_begin(self, args, state, control, **kwargs):
+            torch.rand(1)
+
+    for name in ("c", "t", "r"):
+        (tmp_path / name).mkdir()
+    options = {"rerun": True}
+    clean, _, clean_records, *_ = train(tmp_path / "c", max_steps=steps, callbacks=[Draw()])
+    model, _, records, *_ = train(
+        tmp_path / "t", poison=(3, 8), guard_options=options, max_steps=steps, callbacks=[Draw()]
+    )
+    assert [r.action for r in records] == ["step"] * steps
+    for s in (3, 8):
+        assert records[s].extra["rerun"]["verdict"] == "transient"
+        assert records[s].extra["rerun"]["grad_norm"] == clean_records[s].grad_norm
+        assert records[s].extra["rerun"]["loss"] == pytest.approx(clean_records[s].loss)
+    for p, q in zip(clean.parameters(), model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    _, _, records, rec, _ = train(
+        tmp_path / "r", poison=(3, 8), once=False, guard_options=options, max_steps=steps
+    )
+    assert [r.step for r in records if r.action != "step"] == [3, 8]
+    for s in (3, 8):
+        assert records[s].extra["rerun"]["verdict"] == "reproducible"
+        assert_same_state(rec.before[s], rec.after[s])
+
+
+def test_rerun_is_refused_once_under_accumulation(tmp_path):
+    with pytest.warns(
+        UserWarning, match=r"Hugging Face Trainer: bad steps are not re-run — it accumulates 2"
+    ) as seen:
+        _, _, records, *_ = train(
+            tmp_path,
+            poison=(2,),
+            guard_options={"rerun": True},
+            max_steps=4,
+            gradient_accumulation_steps=2,
+        )
+    assert len([w for w in seen if "re-run" in str(w.message)]) == 1
+    assert records[2].action == "skip" and "rerun" not in records[2].extra
+
+
+def test_rerun_is_refused_once_when_training_step_is_bypassed(tmp_path):
+    """A Trainer subclass with a training_step of its own that does not call the Trainer's:
+    the callback never sees the step to run again, says so once, and skips as before."""
+
+    class OwnStep(Trainer):
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            model.train()
+            loss = model(**inputs).loss
+            self.accelerator.backward(loss)
+            return loss.detach()
+
+    cb = SpikeGuardCallback(clipper=1.0, spike_rule=None, rerun=True, log=tmp_path / "run.jsonl")
+    with pytest.warns(UserWarning, match=r"did not go through `Trainer.training_step`") as seen:
+        OwnStep(
+            model=ex.make_model(),
+            args=ex.training_args(tmp_path / "out", max_steps=4),
+            train_dataset=ex.Counting(),
+            callbacks=[ex.PoisonGradients({2}), cb],
+        ).train()
+    assert len([w for w in seen if "re-run" in str(w.message)]) == 1
+    records = read_log(tmp_path / "run.jsonl").steps
+    assert [r.action for r in records] == ["step", "step", "skip", "step"]
+    assert all("rerun" not in r.extra for r in records)

@@ -336,6 +336,11 @@ def _rerun(r: StepRecord) -> tuple[str, float | None] | None:
     return None
 
 
+def _transient(r: StepRecord) -> bool:
+    again = _rerun(r)
+    return again is not None and again[0] == "transient"
+
+
 def _guard_cost(run: RunLog, records: Sequence[StepRecord]) -> list[Finding]:
     counts = count_steps(records)
     out: list[Finding] = []
@@ -352,7 +357,8 @@ def _guard_cost(run: RunLog, records: Sequence[StepRecord]) -> list[Finding]:
             undone.append((r.step, restored, len(alive) - len(kept)))
             alive = kept
     lost_rollback = sum(u[2] for u in undone)
-    taken_bad = [r.step for r in records if _bad(r) and r.action == "step"]
+    # (A bad step re-run as transient was taken with its healthy re-run's gradients.)
+    taken_bad = [r.step for r in records if _bad(r) and r.action == "step" and not _transient(r)]
     lost = counts.steps - len(alive) if undone else counts.skipped + counts.rollbacks
     unknown = counts.rollbacks - len(undone)
     out.append(

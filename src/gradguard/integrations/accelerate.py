@@ -43,6 +43,7 @@ from typing import Any
 
 import torch
 
+from gradguard._catalog import default_lang, load_catalog
 from gradguard.errors import InputError
 from gradguard.records import StepRecord
 from gradguard.torch import Clipper, SpikeGuard, grad_stats
@@ -106,7 +107,10 @@ def spike_guard(
 
     Returns:
       The guard; call ``guard.step(loss)`` after ``accelerator.backward(loss)`` on the
-      step's last micro-batch, in place of ``optimizer.step()``.
+      step's last micro-batch, in place of ``optimizer.step()``. ``guard.step(loss,
+      closure=...)`` re-runs a bad step (docs/guard/rerun.md); with the accelerator's
+      ``gradient_accumulation_steps > 1`` a closure could re-run only the last
+      micro-batch, so the guard says so once, at the first step given one, and skips.
 
     Raises:
       InputError: not an ``Accelerator``; DeepSpeed or FSDP1; an invalid option.
@@ -122,6 +126,11 @@ def spike_guard(
         clipper=clipper,
         **options,
     )
+    n = int(accelerator.gradient_accumulation_steps)
+    if n > 1:  # a closure would re-run only the last micro-batch: said at the first one
+        words = load_catalog(default_lang())
+        reason = words.get("guard.rerun_accumulation", trainer="Accelerate", n=n)
+        guard.rerun_unavailable(reason, now=False)
     if inner is not optimizer:  # accelerate's AcceleratedOptimizer around it
         step_through(inner, optimizer)
 

@@ -44,6 +44,8 @@ from typing import Any
 
 import torch
 
+from gradguard._catalog import default_lang, load_catalog
+from gradguard._validate import check_bool
 from gradguard.errors import InputError
 from gradguard.integrations._common import StepGate, check_options, metrics_of
 from gradguard.records import StepRecord
@@ -89,6 +91,12 @@ class SpikeGuardCallback(pl.Callback):
       log_metrics: also send ``grad_norm``, ``grad_norm_clipped``, ``skipped`` and
         ``skipped_total`` to the trainer's loggers (rank 0, every ``log_every_n_steps``
         optimizer steps, at ``step=trainer.global_step``).
+      rerun: re-run a bad step on its batch before skipping it (one more forward and
+        backward, on bad steps only): Lightning's own optimizer closure runs the training
+        step again from the same RNG states, and the guard keeps a transient step (with
+        the re-run's gradients) and skips a reproducible one (docs/guard/rerun.md). Under
+        ``accumulate_grad_batches > 1`` or manual optimization a step cannot be re-run
+        whole: the callback says so once, at fit start, and skips as without it.
       **options: further :class:`~gradguard.torch.SpikeGuard` options (``log``,
         ``on_nonfinite``, ``on_spike``, ``spike_rule``, ``loss_rule``,
         ``rollback_after``, ``snapshot_every``, ``snapshot_path``, ``max_rollbacks``,
@@ -107,10 +115,14 @@ class SpikeGuardCallback(pl.Callback):
         clipper: Clipper | float | None = None,
         *,
         log_metrics: bool = True,
+        rerun: bool = False,
         **options: Any,
     ) -> None:
         self.clipper = clipper
         self.log_metrics = bool(log_metrics)
+        self.rerun = check_bool(rerun, "rerun")
+        self._closure: Any = None  # this optimizer step's Lightning closure (rerun=True)
+        self._rerunning = False
         self.options = check_options("Lightning", options)
         self.guard: SpikeGuard | None = None
         self.last_record: StepRecord | None = None
@@ -216,6 +228,42 @@ class SpikeGuardCallback(pl.Callback):
 
             pl_module.lr_scheduler_step = lr_scheduler_step
             self._module = pl_module
+        if self.rerun:
+            self._set_up_reruns(trainer, pl_module, guard)
+
+    def _set_up_reruns(self, trainer: Any, pl_module: Any, guard: SpikeGuard) -> None:
+        """Keep each optimizer step's closure (the whole step, re-runnable), or say why not."""
+        words = load_catalog(default_lang())
+        if not pl_module.automatic_optimization:
+            guard.rerun_unavailable(words["guard.rerun_manual"])
+            return
+        n = int(trainer.accumulate_grad_batches)
+        if n > 1:
+            reason = words.get("guard.rerun_accumulation", trainer="Lightning", n=n)
+            guard.rerun_unavailable(reason)
+            return
+        # LightningModule.optimizer_step receives the step's closure (training_step,
+        # zero_grad, backward) before anything runs it: kept here, with the RNG states
+        # the step starts from, it is the re-run.
+        inner = pl_module.optimizer_step
+
+        def optimizer_step(
+            epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None
+        ) -> Any:
+            self._closure = optimizer_closure
+            guard.note_step_start()
+            return inner(epoch, batch_idx, optimizer, optimizer_closure)
+
+        pl_module.optimizer_step = optimizer_step
+        self._module = pl_module
+
+    def _run_again(self, closure: Any) -> Any:
+        """Run this step's closure again (training_step, zero_grad, backward): its loss."""
+        self._rerunning = True
+        try:
+            return closure()
+        finally:
+            self._rerunning = False
 
     def _built(self) -> SpikeGuard:
         if self.guard is None:
@@ -234,6 +282,8 @@ class SpikeGuardCallback(pl.Callback):
     # -- every micro-batch and every optimizer step --------------------------------
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: torch.Tensor) -> None:
         """Add this micro-batch's loss to the step's loss."""
+        if self._rerunning:
+            return  # a re-run's loss is what its closure returns
         value = loss.detach().float()
         self._loss = value if self._loss is None else self._loss + value
         self._backward_seen = True
@@ -249,7 +299,9 @@ class SpikeGuardCallback(pl.Callback):
         loss, self._loss, self._backward_seen = self._loss, None, False
         if loss is not None and self._scaler is not None:
             loss = loss / self._scaler.get_scale()  # the scale the loss was multiplied by
-        record = guard.decide(loss)
+        closure, self._closure = self._closure, None
+        again = None if closure is None else (lambda: self._run_again(closure))
+        record = guard.decide(loss, closure=again)
         self.last_record = record
         take = record.action == "step"
         self._gate.allow = take
@@ -284,6 +336,7 @@ class SpikeGuardCallback(pl.Callback):
             self._gate = None
         if self._module is not None:
             vars(self._module).pop("lr_scheduler_step", None)
+            vars(self._module).pop("optimizer_step", None)
             self._module = None
         self._withhold_schedulers = set()
 

@@ -55,6 +55,8 @@ from typing import Any
 
 import torch
 
+from gradguard._catalog import default_lang, load_catalog
+from gradguard._validate import check_bool
 from gradguard.errors import InputError
 from gradguard.integrations._common import StepGate, check_options
 from gradguard.records import StepRecord
@@ -63,7 +65,7 @@ from gradguard.torch import Clipper, SpikeGuard
 from gradguard.torch.effects import withhold_step
 
 try:
-    from transformers import TrainerCallback
+    from transformers import Trainer, TrainerCallback
 except ImportError:
     raise ImportError(
         "gradguard.integrations.transformers needs transformers: "
@@ -115,6 +117,31 @@ def _install_norm_call() -> None:
     Accelerator.clip_grad_norm_ = clip_grad_norm_
 
 
+def _install_step_watch() -> None:
+    """Let ``Trainer.training_step`` tell a re-running callback what it runs (once per process).
+
+    The wrapper notes, for a :class:`SpikeGuardCallback` with ``rerun=True`` training the
+    model, the call's arguments and the RNG states before it: the step's whole forward
+    and backward, which the callback calls again to re-run a bad step. Other models'
+    steps, and a re-run's own call, pass straight through.
+    """
+    inner = Trainer.training_step
+    if getattr(inner, "_gradguard", False):
+        return
+
+    def training_step(self: Any, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        cb = _TRAINING.get(_first_param(model) or 0)
+        if cb is not None and cb._rerun_on and not cb._rerunning and cb.guard is not None:
+            cb._step_call = (self, model, inputs, args, kwargs)
+            cb.guard.note_step_start()
+        return inner(self, model, inputs, *args, **kwargs)
+
+    training_step._gradguard = True  # type: ignore[attr-defined]
+    training_step.__wrapped__ = inner  # type: ignore[attr-defined]
+    training_step.__doc__ = inner.__doc__
+    Trainer.training_step = training_step  # type: ignore[method-assign]
+
+
 class SpikeGuardCallback(TrainerCallback):
     """Measure, clip and step / skip / roll back every optimizer step of a ``Trainer``.
 
@@ -126,6 +153,12 @@ class SpikeGuardCallback(TrainerCallback):
     Args:
       clipper: a :class:`~gradguard.torch.Clipper`, a number (a fixed ``max_norm``), or
         ``None`` (measure and skip, no clipping).
+      rerun: re-run a bad step on its batch before skipping it (one more forward and
+        backward, on bad steps only): the Trainer's own ``training_step`` runs again from
+        the same RNG states, and the guard keeps a transient step (with the re-run's
+        gradients) and skips a reproducible one (docs/guard/rerun.md). With
+        ``gradient_accumulation_steps > 1`` a step cannot be re-run whole: the callback
+        says so once, at train start, and skips as without it.
       **options: further :class:`~gradguard.torch.SpikeGuard` options (``log``,
         ``on_nonfinite``, ``on_spike``, ``spike_rule``, ``loss_rule``,
         ``rollback_after``, ``snapshot_every``, ``snapshot_path``, ``max_rollbacks``,
@@ -138,9 +171,15 @@ class SpikeGuardCallback(TrainerCallback):
         DeepSpeed, or an invalid guard option.
     """
 
-    def __init__(self, clipper: Clipper | float | None = None, **options: Any) -> None:
+    def __init__(
+        self, clipper: Clipper | float | None = None, *, rerun: bool = False, **options: Any
+    ) -> None:
         self.clipper = clipper
+        self.rerun = check_bool(rerun, "rerun")
         self.options = check_options("transformers", options)
+        self._rerun_on = False  # re-runs set up (rerun=True and a step that can be re-run)
+        self._rerunning = False
+        self._step_call: tuple[Any, ...] | None = None  # this step's training_step call
         self.guard: SpikeGuard | None = None
         self.last_record: StepRecord | None = None
         self.skipped = 0
@@ -204,6 +243,16 @@ class SpikeGuardCallback(TrainerCallback):
         if self._key is not None:
             _install_norm_call()
             _TRAINING[self._key] = self
+        self._rerun_on, self._step_call = False, None
+        if self.rerun:
+            n = int(args.gradient_accumulation_steps)
+            if n > 1:
+                words = load_catalog(default_lang())
+                reason = words.get("guard.rerun_accumulation", trainer="Hugging Face Trainer", n=n)
+                self.guard.rerun_unavailable(reason)
+            else:
+                _install_step_watch()
+                self._rerun_on = True
 
     def _keep_loss(self, module: Any, args: Any, kwargs: Any, output: Any) -> None:
         loss = getattr(output, "loss", None)
@@ -233,15 +282,36 @@ class SpikeGuardCallback(TrainerCallback):
         return self._gate
 
     # -- every optimizer step --------------------------------------------------------
+    def _step_loss(self) -> torch.Tensor | None:
+        """The step's loss from the forward passes seen since the last call."""
+        losses, self._losses = self._losses, []
+        if not losses:
+            return None
+        total = torch.stack(losses).sum()
+        return total if self._loss_is_share else total / len(losses)
+
     def _decide(self) -> StepRecord:
         """Measure, classify, clip and record this step (the guard's :meth:`decide`)."""
         assert self.guard is not None
-        losses, self._losses = self._losses, []
-        loss = None
-        if losses:
-            total = torch.stack(losses).sum()
-            loss = total if self._loss_is_share else total / len(losses)
-        return self.guard.decide(loss)
+        loss = self._step_loss()
+        call, self._step_call = self._step_call, None
+        if call is None and self._rerun_on:  # a training_step that bypasses the Trainer's
+            self._rerun_on = False
+            words = load_catalog(default_lang())
+            reason = words.get("guard.rerun_no_step", trainer="Hugging Face Trainer")
+            self.guard.rerun_unavailable(reason)
+        again = None if call is None else (lambda: self._run_again(call))
+        return self.guard.decide(loss, closure=again)
+
+    def _run_again(self, call: tuple[Any, ...]) -> torch.Tensor | None:
+        """Call the step's ``training_step`` again (forward and backward): its loss."""
+        trainer, model, inputs, args, kwargs = call
+        self._rerunning = True
+        try:
+            trainer.training_step(model, inputs, *args, **kwargs)
+        finally:
+            self._rerunning = False
+        return self._step_loss()
 
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Hand this step's decision to the gate on the optimizer (deciding it if not yet)."""

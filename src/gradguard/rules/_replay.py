@@ -185,7 +185,8 @@ def replay_guard(run: RunLog) -> GuardReplay:
 
     The log's ``"run"`` header (every guard writes one) names the spike and loss rules
     with their starting state and the guard's policies; each step record gives the
-    numbers the guard judged. The replay feeds them to fresh copies of those rules, asks
+    numbers the guard judged (for a step re-run as transient, the re-run's: the step it
+    took). The replay feeds them to fresh copies of those rules, asks
     the guard's own :func:`decide` what to do, and — like the guard — takes a snapshot
     of the rules every ``snapshot_every`` healthy steps and restores it at a rollback
     (unless the guard rolled back through its ``restore=`` function, which leaves the
@@ -230,18 +231,27 @@ def replay_guard(run: RunLog) -> GuardReplay:
             snapshot, healthy, due = rules_state(), 0, False
         norm = math.nan if r.grad_norm is None else float(r.grad_norm)
         amp = r.kind == "amp_skip"
+        grad_finite, loss_finite, loss = r.grad_finite, r.loss_finite, r.loss
+        again = r.extra.get("rerun")
+        if isinstance(again, Mapping) and again.get("verdict") == "transient":
+            # The step was taken with its re-run's gradients, which the rules judged (and
+            # learned from) in place of the first run's.
+            norm = float(again["grad_norm"])
+            loss = None if again.get("loss") is None else float(again["loss"])
+            grad_finite = int(again.get("nonfinite_count", 0)) == 0
+            loss_finite = loss is None or math.isfinite(loss)
         spike, threshold = False, None
-        if r.grad_finite and r.loss_finite and not amp:
+        if grad_finite and loss_finite and not amp:
             spike = not math.isfinite(norm)
             if spike_rule is not None:
                 verdict = spike_rule.observe(norm)
                 spike |= verdict.flagged
                 threshold = verdict.threshold
-            if loss_rule is not None and r.loss is not None:
-                spike |= loss_rule.observe(float(r.loss)).flagged
+            if loss_rule is not None and loss is not None:
+                spike |= loss_rule.observe(float(loss)).flagged
         kind = classify(
-            loss_finite=r.loss_finite,
-            grad_finite=r.grad_finite,
+            loss_finite=loss_finite,
+            grad_finite=grad_finite,
             clipped=False,
             spike=spike,
             amp_skip=amp,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gradguard._catalog import load_catalog
 from gradguard.records import StepRecord
 from gradguard.rules import OUTCOMES
+from gradguard.torch._provenance import batch_id
 from gradguard.torch._step import record_of
 
 if TYPE_CHECKING:
@@ -74,6 +75,11 @@ def settle(g: SpikeGuard, step: int, fields: dict[str, Any], meta: dict[str, Any
         time=meta["time"],
         run=g.run,
     )
+    again = meta.get("rerun")  # a bad step run again on its batch (gradguard.torch._rerun)
+    if again is not None:
+        record.extra["rerun"] = again.to_json()
+        if again.verdict == "reproducible" and meta["batch"] is not None:
+            g.rerun_skips.append(batch_id(meta["batch"]))  # bad twice: the guard's skip list
     outcome = OUTCOMES[int(fields["outcome"])]
     g.consecutive_bad = int(fields["consecutive_bad"])
     if record.kind in ("nonfinite", "spike") and record.action != "step":

@@ -43,10 +43,13 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from gradguard._validate import check_number
+from gradguard.errors import InputError
 from gradguard.records import RecordWriter, StepRecord
 from gradguard.rules import MedianMadRule, Policy, Rule
 from gradguard.skiplist import SkipList
 from gradguard.torch import _persist as persist
+from gradguard.torch import _rerun as rerun
 from gradguard.torch._books import GuardError
 from gradguard.torch._clippers import Clipper
 from gradguard.torch._guard_args import (
@@ -130,6 +133,10 @@ class SpikeGuard:
         ``load_state_dict()``. They are saved with every snapshot and restored by every
         rollback. State the loop rebinds each batch (a TBPTT hidden state) follows the
         step's ``record.action`` instead: see docs/guard/carried-state.md.
+      rerun_rtol: when a bad step is re-run (``guard.step(..., closure=...)``), a re-run
+        whose gradient norm and loss lie within this relative tolerance of the first
+        run's is the same step again — reproducible — even if the rules pass it: room for
+        kernels that are not bitwise deterministic (docs/guard/rerun.md).
 
     Raises:
       InputError: a bad argument (``optimizer`` not a ``torch.optim.Optimizer``, a
@@ -166,10 +173,20 @@ class SpikeGuard:
         restore: Callable[[], Any] | None = None,
         skip_steps: Any = None,
         state: Mapping[str, Any] | None = None,
+        rerun_rtol: float = 1e-4,
     ) -> None:
         check_optimizer(optimizer)
         self.state_objects = check_state(state)
         norm_type = check_options(**{k: v for k, v in locals().items() if k in CHECKED})
+        #: A re-run within this relative tolerance of a bad first run is the same step again.
+        self.rerun_rtol = check_number(rerun_rtol, "rerun_rtol", minimum=0)
+        #: Batches whose re-run was bad again (``batch=`` ids): :meth:`skip_batch` skips them.
+        self.rerun_skips: list[Any] = []
+        self._rerun_off: str | None = None  # why re-runs are off, if they are
+        self._rerun_said = False
+        # The RNG states a re-run starts from; whether the guard made the first run.
+        self._rng_start: dict[str, Any] | None = rerun.capture_rng()
+        self._rng_by_guard = False
         self.model = model
         # Read once: walking the module tree costs more than the statistics on small
         # models. Parameters added to the model later are not guarded.
@@ -256,20 +273,28 @@ class SpikeGuard:
     def skip_batch(self, batch: Any = None) -> bool:
         """Return True if the training loop should skip this batch (and count it).
 
-        True for ``skip_batches`` batches after a rollback, and for the batches of
-        ``skip_steps``: the listed batch identifiers when ``batch`` is given (the same
-        kind of identifier as ``guard.step(loss, batch=...)`` records), else the listed
-        steps, counting this method's calls as the positions in the data.
+        True for ``skip_batches`` batches after a rollback, for a batch in
+        :attr:`rerun_skips` (its step was bad, and bad again when re-run), and for the
+        batches of ``skip_steps``: the listed batch identifiers when ``batch`` is given
+        (the same kind of identifier as ``guard.step(loss, batch=...)`` records), else the
+        listed steps, counting this method's calls as the positions in the data.
         """
         position = self._batches_seen
         self._batches_seen += 1
         if self._skip_remaining > 0:
             self._skip_remaining -= 1
             return True
+        if batch is not None and self.rerun_skips and batch_id(batch) in self.rerun_skips:
+            return True  # a batch whose bad step was bad again when re-run
         return self.skip_steps is not None and listed(self.skip_steps, position, batch)
 
     # -- the step ------------------------------------------------------------------
-    def step(self, loss: Tensor | float | None = None, batch: Any = None) -> StepRecord | None:
+    def step(
+        self,
+        loss: Tensor | float | None = None,
+        batch: Any = None,
+        closure: Callable[[], Any] | None = None,
+    ) -> StepRecord | None:
         """Measure this step's gradients and step, skip or roll back; return its record.
 
         Call after ``loss.backward()`` in place of ``optimizer.step()`` (and in place of
@@ -277,9 +302,20 @@ class SpikeGuard:
 
         Args:
           loss: this step's loss (tensor or float), for the record and the loss rule.
+            ``None`` with a ``closure``: the guard calls the closure for the first run
+            too, as torch's ``optimizer.step(closure)`` does.
           batch: an identifier of this step's batch (its index, ids, or a tensor: short
             ones are recorded as lists, long ones as a SHA-256), written into the record
-            of a skipped, spiking or rolled-back step (``gradguard replay --skip-list``).
+            of a skipped, spiking, rolled-back or re-run step (``gradguard replay
+            --skip-list``); a reproducible step's batch joins :attr:`rerun_skips`.
+          closure: torch's optimizer closure — zero the gradients, recompute the loss on
+            this step's batch, backward, return the loss. Called only on a bad step the
+            guard would not take, to re-run it (docs/guard/rerun.md): transient, the step
+            is taken with the re-run's gradients; reproducible, it is skipped as before.
+            The re-run starts from the RNG states of the step's start: with
+            ``loss=None`` those the guard saw before calling the closure; with a
+            ``loss``, those the previous ``guard.step`` left (draws your loop makes in
+            between — a data loader's random transforms — move them).
 
         Returns:
           The step's :class:`~gradguard.records.StepRecord`; ``record.action`` is
@@ -291,11 +327,15 @@ class SpikeGuard:
           GuardError: the ``"raise"`` policy fired, or ``max_rollbacks`` was exceeded.
         """
         if isinstance(self._run, DeviceRun):
+            if closure is not None:
+                raise InputError("closure", type(closure).__name__, "rerun_needs_sync")
             self._run.step(loss, batch)
             return None
-        return self._run.step(loss, batch, apply=True)
+        return self._run.step(loss, batch, apply=True, closure=closure)
 
-    def decide(self, loss: Tensor | float | None = None) -> StepRecord:
+    def decide(
+        self, loss: Tensor | float | None = None, closure: Callable[[], Any] | None = None
+    ) -> StepRecord:
         """Measure, classify, decide and clip, leaving ``optimizer.step()`` to the caller.
 
         For training loops that step the optimizer themselves (Lightning, the Hugging Face
@@ -307,6 +347,8 @@ class SpikeGuard:
 
         Args:
           loss: this step's loss (tensor or float), for the record and the loss rule.
+          closure: re-runs the step, as for :meth:`step` (the trainer integrations pass
+            one that re-runs the trainer's own training step).
 
         Returns:
           The step's :class:`~gradguard.records.StepRecord`; the gradients are clipped
@@ -323,7 +365,28 @@ class SpikeGuard:
                 "construct the guard with sync=True (the default) to use it, or call "
                 "guard.step(loss), which skips on the device."
             )
-        return self._run.step(loss, None, apply=False)
+        return self._run.step(loss, None, apply=False, closure=closure)
+
+    def note_step_start(self) -> None:
+        """Keep the random states a re-run of this step starts from: call it right before
+        the step's forward (a trainer integration, whose closure re-runs a step the
+        trainer started; :meth:`step` with ``loss=None`` and a closure does it itself)."""
+        self._rng_start = rerun.capture_rng()
+
+    def rerun_unavailable(self, reason: str, *, now: bool = True) -> None:
+        """Turn re-runs off, saying ``reason`` once (a trainer that cannot re-run a step).
+
+        Closures passed afterwards are not called; bad steps are skipped as without one.
+        A trainer integration calls this at set-up, where it knows (accumulation over
+        several micro-batches, say).
+
+        Args:
+          reason: the one line to say (a sentence from the message catalog).
+          now: say it now; ``False``: at the first step that passes a closure.
+        """
+        self._rerun_off = reason
+        if now:
+            rerun.say_off(self)
 
     def _write_header(self) -> None:
         """Open this run in the log with the guard's header, once, at its first step.
@@ -350,7 +413,8 @@ class SpikeGuard:
         return step
 
     def _emit(self, record: StepRecord, batch: Any = None) -> StepRecord:
-        if batch is not None and (record.action != "step" or record.kind == "spike"):
+        rerun_step = "rerun" in record.extra
+        if batch is not None and (record.action != "step" or record.kind == "spike" or rerun_step):
             record.extra["batch"] = batch_id(batch)
         return emit(record, self.log, self.tensorboard, self.hooks)
 

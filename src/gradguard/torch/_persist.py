@@ -78,6 +78,7 @@ def checkpoint(g: SpikeGuard, snapshot: bool) -> dict[str, Any]:
         "restored_step": g._restored_step,
         "skip_remaining": g._skip_remaining,
         "batches_seen": g._batches_seen,
+        "rerun_skips": list(g.rerun_skips),
         **rules_state(g, host=True),
     }
     if snapshot and g._snapshots_on:
@@ -101,6 +102,7 @@ def load_checkpoint(g: SpikeGuard, state: dict[str, Any]) -> None:
     g._restored_step = None if restored is None else int(restored)
     g._skip_remaining = int(state["skip_remaining"])
     g._batches_seen = int(state.get("batches_seen", 0))
+    g.rerun_skips = list(state.get("rerun_skips", []))  # (not in older checkpoints)
     snap = state.get("snapshot")
     if snap is not None and g._snapshots_on:
         if snap["state"] is not None:

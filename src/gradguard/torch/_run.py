@@ -15,9 +15,11 @@ and hand the step's fields to the guard, which records them and keeps its books
 
 What ``sync=False`` does not do, and why (each needs a number on the host before the
 next step): the ``"raise"`` policies; ``ValueClipper``, ``AGC`` and per-parameter
-``AutoClip``, which read their results on the host; ``update_ratio_every``; and telling a
-float32 norm that overflowed with finite entries from NaN/inf entries (that needs max |g|
-on every step, a pass over every gradient): such a step is skipped as non-finite.
+``AutoClip``, which read their results on the host; ``update_ratio_every``; re-running a
+bad step (``closure=``, :mod:`gradguard.torch._rerun`: the verdict comes first); and
+telling a float32 norm that overflowed with finite entries from NaN/inf entries (that
+needs max |g| on every step, a pass over every gradient): such a step is skipped as
+non-finite.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import math
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -33,6 +36,7 @@ from torch import Tensor
 
 from gradguard.errors import InputError
 from gradguard.rules import OUTCOMES, RULES
+from gradguard.torch import _rerun as rerun
 from gradguard.torch._books import settle
 from gradguard.torch._clippers import AutoClip, without_overflow
 from gradguard.torch._effects import (
@@ -199,18 +203,30 @@ class HostRun:
         )
         return stats, host, m
 
-    def step(self, loss: Tensor | float | None, batch: Any, apply: bool) -> Any:
+    def step(
+        self,
+        loss: Tensor | float | None,
+        batch: Any,
+        apply: bool,
+        closure: Callable[[], Any] | None = None,
+    ) -> Any:
         g = self.g
         step = g._begin_step()
+        closure, loss = rerun.first_run(g, closure, loss)
         stats, host, m = self.measure(step, loss)
         j = judge_step(
             HostOps, g.plan, m, g.spike_rule, g.loss_rule, g.consecutive_bad, g.rollbacks
         )
+        again = None
+        if closure is not None:  # a bad step is run again on its batch before it is decided
+            stats, host_taken, j, again = rerun.rerun_step(self, step, closure, stats, host, m, j)
+        else:
+            host_taken = host
         learn(HostOps, j)
         clipped = None
         if g.clipper is not None:
             clipped = clip_step(
-                HostOps, g.clipper, None, g._named, stats, host, m, j.take, j.grad_finite
+                HostOps, g.clipper, None, g._named, stats, host_taken, m, j.take, j.grad_finite
             )
         stats.grouped = None  # hold no references to this step's gradients
         ratio = None
@@ -235,8 +251,11 @@ class HostRun:
             "lr": first_lr(g.optimizer),
             "time": time.perf_counter() - g._t0,
             "batch": batch,
+            "rerun": again,
         }
-        return settle(g, step, fields, meta)
+        record = settle(g, step, fields, meta)
+        rerun.end_step(g, closure)
+        return record
 
     def flush(self) -> None:
         """Nothing is pending: each record is written at its step."""
