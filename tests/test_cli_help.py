@@ -80,6 +80,24 @@ def test_help_screens_speak_the_language(lang, command, capsys, monkeypatch):
                 assert words["chrome.default"].split("{")[0] not in text, (command, param.name)
 
 
+@pytest.mark.parametrize("lang", languages())
+@pytest.mark.parametrize("command", sorted(localized_command().commands))
+def test_every_option_help_is_shown_whole(lang, command, capsys, monkeypatch):
+    """A help text is plain text: nothing in brackets ([plot], [default: …]) is read as markup."""
+    monkeypatch.setenv("COLUMNS", "400")
+    assert main([command, "--help", "--lang", lang]) == 0
+    shown = _squash(capsys.readouterr().out)
+    words = load_catalog(lang, "cli")
+    fields = {"{languages}": ", ".join(languages()), "{source}": SOURCE}
+    for param in localized_command(lang).commands[command].params:
+        key = f"{command}.{param.name}"
+        if key in words and not getattr(param, "hidden", False):
+            text = words[key]
+            for field, value in fields.items():
+                text = text.replace(field, value)
+            assert _squash(text) in shown, key
+
+
 def test_the_root_help_in_the_locale_language(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")
     for lang in languages():

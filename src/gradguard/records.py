@@ -418,14 +418,20 @@ class StepCounts:
     nonfinite: int
     spikes: int
 
-    def describe(self, lang: str = SOURCE) -> str:
-        """Return the counts as one line in ``lang``: ``"220 steps: 80 clipped, 7 skipped, …"``."""
+    def counts_text(self, lang: str = SOURCE) -> str:
+        """Return what happened in ``lang``, one phrase per kind of step that occurred:
+        ``"80 clipped, 7 skipped"`` (a kind no step had is not named; ``""`` if none occurred)."""
         words = load_catalog(lang)
-        fields = {k: getattr(self, k) for k in ("clipped", "skipped", "rollbacks", "nonfinite")}
-        line = words.get("replay.recorded", steps=self.steps, spikes=self.spikes, **fields)
-        if self.amp_skipped:
-            line += words.get("replay.recorded_amp", n=self.amp_skipped)
-        return line
+        kinds = ("clipped", "skipped", "rollbacks", "nonfinite", "spikes", "amp_skipped")
+        return ", ".join(
+            words.get(f"replay.recorded_{k}", n=getattr(self, k)) for k in kinds if getattr(self, k)
+        )
+
+    def describe(self, lang: str = SOURCE) -> str:
+        """Return the counts as one line in ``lang``: ``"220 steps: 80 clipped, 7 skipped"``."""
+        counts = self.counts_text(lang)
+        key = "replay.recorded" if counts else "replay.recorded_none"
+        return load_catalog(lang).get(key, steps=self.steps, counts=counts)
 
 
 def count_steps(steps: Iterable[StepRecord]) -> StepCounts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -169,4 +170,43 @@ def test_claims_hold_on_any_run(records):
         text = render_text("log", [d], lang)
         assert "{" not in text
         for f in d.findings:
-            assert sentence(f, lang)
+            said = sentence(f, lang)
+            assert said and not ZERO_COUNT[lang].search(said), said
+
+
+#: A count of zero said as a count ("0 non-finite", "0টি সসীম নয়"): it gets its own sentence.
+ZERO_COUNT = {
+    "en": re.compile(r"(?<![\d.,])0 (?:steps?|non-finite|flagged|bad|other|times|episodes?)\b"),
+    "bn": re.compile(r"(?<![\d.,])0(?:টি| বার)"),
+}
+
+
+def _said(d, key, lang):
+    return next(sentence(f, lang) for f in d.findings if f.key == key)
+
+
+def test_counts_of_zero_get_their_own_sentences():
+    # every bad step non-finite, and taken: nothing skipped, nothing rolled back, nothing lost
+    records = _steps(40)
+    records[20] = StepRecord(step=20, loss=math.nan, grad_norm=math.nan, kind="nonfinite",
+                             action="step", lr=0.1, nonfinite_count=1)  # fmt: skip
+    d = diagnose(RunLog(None, {}, records))
+    assert _said(d, "guard_did", "bn") == (
+        "guard কোনো ধাপ বাদ দেয়নি, একবারও rollback করেনি এবং 1টি খারাপ ধাপ নিয়েছে; "
+        "training 40টি ধাপের একটিও হারায়নি।"
+    )
+    assert _said(d, "guard_did", "en") == (
+        "The guard skipped no step, never rolled back and took 1 bad step; "
+        "training lost none of its 40 steps."
+    )
+    # the one episode is the run's last step: nothing followed it ("0 steps followed" is not said)
+    records = _steps(40)
+    records[39] = StepRecord(step=39, loss=math.nan, grad_norm=math.nan, kind="nonfinite",
+                             action="skip", lr=0.1, nonfinite_count=1)  # fmt: skip
+    d = diagnose(RunLog(None, {}, records))
+    assert "রানের একেবারে শেষে" in _said(d, "one_off", "bn")
+    # a list of nine step ranges is said whole, not "eight, … 1 more"
+    from gradguard.doctor._render import steps_text
+
+    assert steps_text(list(range(0, 18, 2))) == "0, 2, 4, 6, 8, 10, 12, 14, 16"
+    assert steps_text(list(range(0, 20, 2))).endswith("14, … (+2)")

@@ -180,7 +180,7 @@ def test_the_erratum_says_w_to_the_T_has_one_power_of_w_too_many(monkeypatch):
     assert sympy.simplify((w**T * h0) / exact - w / T) == 0  # one w more, no T
     en, bn = erratum("proportional", "en"), erratum("proportional", "bn")
     assert "off by the factor T/w" in en and "one power of w too many" in en
-    assert "T/w গুণ" in bn and "w-এর ঘাত একটা বেশি" in bn
+    assert "T/w গুণ" in bn and "w-এর ঘাত একটি বেশি" in bn
     # one definition: the lesson, the report, the explorer and the docs show this very text
     assert en in render_text(lesson()) and bn in render_text(lesson(lang="bn"))
     # (the report typesets its math: w^T with T raised, the text the same)

@@ -216,6 +216,14 @@ def test_large_T_text_abbreviates_and_json_needs_abbreviate(capsys):
     assert code == 0 and json.loads(out)["loss"] == "≈3.980e+6020"
 
 
+def test_table_counts_digits_in_its_language(capsys):
+    # a value past 40 digits is abbreviated with its digit count, in the table's language
+    code, out, _ = run(capsys, "table", "--steps", "20000", "--lang", "bn")
+    assert code == 0 and "(6,025 অঙ্ক)" in out and "digits" not in out
+    code, out, _ = run(capsys, "table", "--steps", "20000")
+    assert code == 0 and "(6,025 digits)" in out
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     w=st.fractions(min_value=-4, max_value=4, max_denominator=20),

@@ -283,6 +283,8 @@ def test_file_errors_in_bengali_for_what_the_cli_cannot_make(tmp_path):
         (["report", "--plot-format"], "Option '--plot-format' requires an argument. "
          "(see 'gradguard report --help')"),
         (["nosuch"], "No such command 'nosuch'. (see 'gradguard --help')"),
+        (["explian"], "No such command 'explian'. Did you mean 'explain' or 'replay'? "
+         "(see 'gradguard --help')"),
         (["explain", "extra"], "Got unexpected extra argument(s) (extra) "
          "(see 'gradguard explain --help')"),
         (["serve", "--port", "99999"], "--port must be a number ≤ 65535, got '99999'. "
@@ -301,11 +303,27 @@ def test_parser_errors_in_bengali(args, english, capsys, monkeypatch):
     for lang in (["--lang", "bn"], ["--lang=bn"]):
         bn = _error_line(capsys, [args[0], *lang, *args[1:]])
         assert BENGALI.search(bn) and latin_words(bn) == set(), bn
-        command = "gradguard" if args[0] == "nosuch" else f"gradguard {args[0]}"
+        command = "gradguard" if args[0] in ("nosuch", "explian") else f"gradguard {args[0]}"
         assert bn.endswith(f"('{command} --help' দেখুন)"), bn  # where to read more
     # the locale speaks when --lang is not typed
     monkeypatch.setenv("LC_ALL", "bn_BD.UTF-8")
     assert BENGALI.search(_error_line(capsys, args))
+
+
+def test_a_command_typed_wrong_is_named_with_its_suggestions_in_bengali(capsys, monkeypatch):
+    monkeypatch.setenv("LC_ALL", "bn_BD.UTF-8")
+    bn = _error_line(capsys, ["explian"])
+    assert "'explian'" in bn and "'explain' অথবা 'replay'" in bn, bn
+
+
+def test_a_language_without_catalogs_is_refused_in_the_locales_language(capsys, monkeypatch):
+    monkeypatch.setenv("LC_ALL", "bn_BD.UTF-8")
+    bn = _error_line(capsys, ["explain", "--lang", "fr"])
+    assert "--lang" in bn and "'fr'" in bn, bn
+    assert latin_words(bn, identifiers=frozenset({"en", "bn"})) == set(), bn
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    en = _error_line(capsys, ["explain", "--lang", "fr"], "error")
+    assert en == "gradguard: error: --lang must be one of en, bn, got 'fr'."
 
 
 def test_bengali_plots_folder_it_cannot_create(tmp_path, capsys, monkeypatch):
@@ -561,7 +579,13 @@ def test_replay_in_bengali(tmp_path, capsys, monkeypatch):
     # English reads as it did
     assert main(["replay", str(log), "--run", "a"]) == 0
     en = capsys.readouterr().out
-    assert "where (first steps)" in en and "recorded: 50 steps: 0 clipped" in en
+    assert "where (first steps)" in en and "recorded: 50 steps: 1 skipped, 1 non-finite" in en
+    # a kind of step that never occurred is not counted: no "0 clipped", no "0টি clip করা"
+    assert main(["replay", str(log), "--run", "a", "--lang", "bn"]) == 0
+    bn = capsys.readouterr().out
+    assert "0 clipped" not in en and "50টি ধাপের মধ্যে 1টি বাদ দেওয়া, 1টি সসীম নয়" in bn
+    assert main(["replay", str(log), "--run", "b", "--lang", "bn"]) == 0
+    assert "10টি training ধাপ, সবগুলোর মান সসীম" in capsys.readouterr().out
 
 
 # ---- Bengali tables line up on a terminal: by display width, not by characters ----

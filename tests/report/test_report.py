@@ -68,6 +68,7 @@ def test_report_from_results_has_every_section_and_measured_evidence(results_dir
     text = build_report(results_dir)
     c = _check(text)
     assert c.sections == [s for s in SECTIONS if s not in ("run", "literature")]  # no paper
+    assert "and the remedies as measured." in text  # the lead: this report has them
     # forward trace and BPTT as the seed, in LaTeX for KaTeX: h_5 = 2 × 16 = 32;
     # 16 + 16 + 16 + 16 + 16 = 80
     assert "h_{5} &amp;= 2 \\times 16 = 32" in text and "&amp;= 16 + 16 + 16 + 16 + 16" in text
@@ -214,6 +215,9 @@ def test_report_without_source_and_bengali():
     assert "পরীক্ষার জন্য এক লাইনের উত্তর" in text
     assert c.sections[0] == "forward" and c.sections[-1] == "flow"
     assert "<h2>সূচিপত্র</h2>" in text and "সমাধানগুলো, আসল RNN-এ মেপে দেখা" in text
+    # no remedy runs: the lead does not say the remedies were measured
+    assert "মেপে দেখা কোনো সমাধান নেই" in text and "সমাধানগুলো মেপে দেখা হয়েছে" not in text
+    assert "remedies as measured" not in build_report()
 
 
 def test_report_other_parameters():

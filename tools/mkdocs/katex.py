@@ -19,6 +19,9 @@ from mkdocs.structure.files import File, Files
 
 SOURCE = "static/vendor/katex"
 TARGET = "assets/katex"
+#: gradguard's own script run after KaTeX: a short formula and the word that ends it
+#: ($T$-এর) stay on one line (``assets/katex-glue.js``, as the report and worksheets inline it).
+GLUE = "static/katex-glue.js"
 
 
 def _walk(node: Any, prefix: str) -> list[tuple[str, bytes]]:
@@ -36,4 +39,6 @@ def on_files(files: Files, config: Any) -> Files:
     vendored = resources.files("gradguard.serve").joinpath(SOURCE)
     for name, data in _walk(vendored, TARGET):
         files.append(File.generated(config, name, content=data))
+    glue = resources.files("gradguard.serve").joinpath(GLUE).read_bytes()
+    files.append(File.generated(config, "assets/katex-glue.js", content=glue))
     return files

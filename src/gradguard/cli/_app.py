@@ -99,7 +99,8 @@ def lang_option() -> Any:
 
 
 def command_lang(lang: str | None) -> str:
-    """Return the command's language: ``--lang``, else the locale's (a bad one is told in English).
+    """Return the command's language: ``--lang``, else the locale's (a bad one is told in the
+    locale's).
 
     Raises:
       UsageFailure: ``--lang`` names no catalog.
@@ -110,7 +111,7 @@ def command_lang(lang: str | None) -> str:
     try:
         return check_lang(lang if lang is not None else default_lang())
     except InputError as e:
-        raise usage(e) from None
+        raise usage(e, default_lang()) from None
 
 
 def cannot_write(path: object, error: OSError, lang: str = "en") -> RuntimeFailure:

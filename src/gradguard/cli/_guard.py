@@ -295,12 +295,11 @@ def _own_line(own: dict[str, Any] | None, words: Any) -> str:
 
 
 def _recorded_line(rec: dict[str, Any], steps: int, words: Any) -> str:
-    """What the run did, in the table's language (the counts of records.StepCounts)."""
-    fields = {k: rec[k] for k in ("clipped", "skipped", "rollbacks", "nonfinite", "spikes")}
-    line = words.get("replay.recorded", steps=steps, **fields)
-    if rec["amp_skipped"]:
-        line += words.get("replay.recorded_amp", n=rec["amp_skipped"])
-    return line
+    """What the run did, in the table's language (records.StepCounts.describe)."""
+    from gradguard.records import StepCounts
+
+    kinds = ("clipped", "skipped", "rollbacks", "amp_skipped", "nonfinite", "spikes")
+    return StepCounts(steps=steps, taken=0, **{k: rec[k] for k in kinds}).describe(words.lang)
 
 
 def _recorded(steps: list[Any]) -> dict[str, Any]:
@@ -379,7 +378,7 @@ def _print_tables(
         title = f"{log}" + (words.get("replay.run", run=res["run"]) if res["run"] else "")
         rec = res["recorded"]
         caption = words.get(
-            "replay.caption",
+            "replay.caption" if res["nonfinite_steps"] else "replay.caption_finite",
             steps=res["steps"],
             nonfinite=len(res["nonfinite_steps"]),
             recorded=_recorded_line(rec, res["steps"], words),
@@ -393,7 +392,7 @@ def _print_tables(
         for p in res["policies"]:
             where = ", ".join(str(s) for s in p["steps"][:_SHOW])
             if p["count"] > _SHOW:
-                where += f", … (+{p['count'] - _SHOW})"
+                where += ", " + words.get("numbers.more", n=p["count"] - _SHOW)
             table.add_row(
                 escape(_describe(p, words)),
                 words[f"replay.{p['action']}"],

@@ -11,6 +11,7 @@ one line on stderr and exit status 2.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -200,7 +201,8 @@ def table_lines(rows: list[dict[str, Any]], w: object, h0: object, lang: str) ->
     if seed:
         columns += ["seed", "off_by"]
     head = [cat[f"table_compact.{TABLE_HEADERS[c]}"] for c in columns]
-    lines = render_terminal(head, table_cells(rows, columns, COMPACT))
+    style = dataclasses.replace(COMPACT, lang=lang)  # "(6,021 অঙ্ক)" in the table's language
+    lines = render_terminal(head, table_cells(rows, columns, style))
     lines.append("")
     for dt in ("float64", "float32"):
         at = overflow_horizon(w, h0, dt)  # w and h0 were checked by the table: no error here

@@ -99,7 +99,13 @@ def usage_line(error: Any, args: list[str], lang: str) -> str:
             return InputError(option, value, rule_id, **fields).message(lang)
         # The parser's own (English) detail: another language's catalog may leave it out.
         return cat.get("usage.bad_value", option=option, detail=message)
-    found = re.match(r"No such command '(.*)'\.?$", message)
+    found = re.match(r"No such command '(.*?)'\.?(?: Did you mean (.*)\?)?$", message)
+    if found and found[2]:  # typer's suggestions: "Did you mean 'explain', 'replay'?"
+        names = re.findall(r"'[^']*'", found[2]) or [found[2]]
+        close = names[0]
+        if len(names) > 1:
+            close = cat.get("rules.either", a=", ".join(names[:-1]), b=names[-1])
+        return cat.get("usage.no_command_close", command=found[1], close=close)
     if found:
         return cat.get("usage.no_command", command=found[1])
     extra = re.match(r"Got unexpected extra arguments? ?(?:\(s\))? ?\((.*)\)$", message)

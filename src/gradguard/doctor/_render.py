@@ -33,8 +33,16 @@ def _g(x: Any) -> str:
     return f"{x:.3g}"
 
 
-def steps_text(steps: Sequence[int]) -> str:
-    """Steps as ranges: ``[3, 4, 5, 9]`` → ``"3–5, 9"``; long lists end in ``"… (+N)"``."""
+def steps_text(steps: Sequence[int], cat: Catalog | None = None) -> str:
+    """Steps as ranges: ``[3, 4, 5, 9]`` → ``"3–5, 9"``; a list of more than nine ranges shows
+    eight and ends in ``"… N more"`` (in ``cat``'s language; ``"… (+N)"`` without a catalog).
+
+    Example:
+      >>> steps_text(list(range(0, 18, 2)))
+      '0, 2, 4, 6, 8, 10, 12, 14, 16'
+      >>> steps_text(list(range(0, 20, 2)))
+      '0, 2, 4, 6, 8, 10, 12, 14, … (+2)'
+    """
     if not steps:
         return "–"
     ranges: list[list[int]] = []
@@ -44,9 +52,24 @@ def steps_text(steps: Sequence[int]) -> str:
         else:
             ranges.append([s, s])
     parts = [f"{a}" if a == b else f"{a}–{b}" for a, b in ranges]
-    if len(parts) > _SHOW_STEPS:
-        return ", ".join(parts[:_SHOW_STEPS]) + f", … (+{len(parts) - _SHOW_STEPS})"
+    if len(parts) > _SHOW_STEPS + 1:  # "… 1 more" would be no shorter than the one
+        return ", ".join(parts[:_SHOW_STEPS]) + _more(len(parts) - _SHOW_STEPS, cat)
     return ", ".join(parts)
+
+
+def _more(n: int, cat: Catalog | None) -> str:
+    return f", {cat.get('numbers.more', n=n)}" if cat is not None else f", … (+{n})"
+
+
+def _key(f: Finding) -> str:
+    """The catalog key of the finding's sentence: a count of zero gets a sentence of its own."""
+    if f.key == "one_off" and not f.evidence["after"]:
+        return "one_off_at_end"
+    if f.key == "layers_unknown" and not f.evidence["recorded"]:
+        return "layers_unknown_none"
+    if f.key == "guard_did" and not f.evidence["lost"]:
+        return "guard_did_none_lost"
+    return f.key
 
 
 def _batch(b: Any) -> str:
@@ -58,7 +81,7 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in ev.items():
         if isinstance(v, list) and all(isinstance(x, int) for x in v):
-            out[k] = steps_text(v)
+            out[k] = steps_text(v, cat)
         elif isinstance(v, float) and k in ("share",):
             out[k] = f"{100 * v:.1f}%"
         else:
@@ -89,7 +112,7 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
     elif key == "skip_batches":
         out["batches"] = ", ".join(_batch(b) for b in ev["batches"][:_SHOW_STEPS])
         if len(ev["batches"]) > _SHOW_STEPS:
-            out["batches"] += f", … (+{len(ev['batches']) - _SHOW_STEPS})"
+            out["batches"] += _more(len(ev["batches"]) - _SHOW_STEPS, cat)
     elif key == "clean":
         out["clip_part"] = _count(cat, "clip_part", ev["clipped"])
     elif key == "bad_steps":  # only the kinds there are: never "0 flagged as spikes"
@@ -99,7 +122,7 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
         )
     elif key == "reruns":
         parts = [
-            cat.get(f"doctor.rerun_{v}", n=_g(len(ev[v])), steps=steps_text(ev[v]))
+            cat.get(f"doctor.rerun_{v}", n=_g(len(ev[v])), steps=steps_text(ev[v], cat))
             for v in ("transient", "reproducible")
             if ev[v]
         ]
@@ -132,7 +155,7 @@ def _count(cat: Catalog, name: str, n: int) -> str:
 def sentence(f: Finding, lang: str = "en") -> str:
     """Return the finding as one sentence (or two) in ``lang``, its evidence filled in."""
     cat = load_catalog(lang)
-    return cat.get(f"doctor.{f.key}", **_fields(f, cat))
+    return cat.get(f"doctor.{_key(f)}", **_fields(f, cat))
 
 
 def _title(d: Diagnosis, cat: Catalog) -> str:

@@ -79,8 +79,11 @@ def format_summary(rows: Sequence[Any], lang: str = "en") -> str:
         if (experiment, T) != current:
             current = (experiment, T)
             first = runs[0]
-            seeds = sorted(
-                {r.seed for (e, t, _), rs in groups.items() if (e, t) == current for r in rs}
+            seeds = ", ".join(
+                str(s)
+                for s in sorted(
+                    {r.seed for (e, t, _), rs in groups.items() if (e, t) == current for r in rs}
+                )
             )
             if out:
                 out.append("")

@@ -292,7 +292,7 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
         f64, f32 = count(hz["float64"]), count(hz["float32"])
         body += _p(t(lang, "overflow_note", w=w, h0=h0, f64=f64, f32=f32))
     else:
-        body += _p(t(lang, "overflow_never", w=w))
+        body += _p(t(lang, "overflow_never", w=w, h0=h0))
     return body + plot("explosion")
 
 
@@ -607,17 +607,14 @@ def _run_section(run: Any, name: str, lang: str, figs: Any) -> str:
 
     steps = run.steps
     c = count_steps(steps)
+    counts = c.counts_text(lang)  # a kind of step that never occurred is not named
     body = _p(
         t(
             lang,
-            "guard_intro",
+            "guard_intro" if counts else "guard_intro_none",
             n=c.steps,
             source=name,
-            clipped=c.clipped,
-            skipped=c.skipped,
-            rolled=c.rollbacks,
-            nonfinite=c.nonfinite,
-            spikes=c.spikes,
+            counts=counts,
         ),
         math=False,  # the log's name, as the user wrote it
     )
@@ -1005,10 +1002,12 @@ def _build(
         lead = ""
     else:
         title = _esc(t(lang, "report_title"))
+        # the lead promises measured remedies only where the page shows some
+        ran = src is not None and src.kind == "results" and bool(src.summary or src.runs)
         lead = _p(
             t(
                 lang,
-                "report_lead",
+                "report_lead" if ran else "report_lead_unmeasured",
                 w=fmt(p["w"]),
                 h0=fmt(p["h0"]),
                 T=p["T"],

@@ -4,8 +4,10 @@ The package vendors KaTeX (``gradguard/serve/static/vendor/katex``, MIT licence,
 npm; ``tools/vendor_js.py``). A page gradguard writes as one file — the report, the
 worksheets — carries it inline: the stylesheet with its fonts as ``data:`` URLs, the
 script, and KaTeX's auto-render, which typesets every ``$…$`` (inline) and ``$$…$$``
-(display) in the page when it loads. Nothing is fetched; a browser without JavaScript
-shows the LaTeX source, which still reads.
+(display) in the page when it loads, through gradguard's one typesetting script
+(``serve/static/katex-glue.js``, shared with the explorer and the docs site): it also keeps
+a short formula and the word that ends it (``$T$-এর``, ``= 80।``) on one line. Nothing is
+fetched; a browser without JavaScript shows the LaTeX source, which still reads.
 
 Only the fonts gradguard's formulas use are inlined (Main, Math italic, AMS and the
 four sizes of big operators and delimiters, about 140 kB): the others (Caligraphic,
@@ -19,6 +21,7 @@ import base64
 import re
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 # Internal to the report: the package's API is build_report and write_report.
 __all__: list[str] = []
@@ -37,23 +40,20 @@ FONTS = (
     "KaTeX_Size3-Regular",
     "KaTeX_Size4-Regular",
 )
-#: The delimiters auto-render looks for: ``$…$`` and ``$$…$$`` (pages gradguard writes), or
-#: ``\\(…\\)`` and ``\\[…\\]`` (Markdown converted by ``pymdownx.arithmatex``, generic mode).
-DELIMITERS = {
-    "dollars": "{left:'$$',right:'$$',display:true},{left:'$',right:'$',display:false}",
-    "brackets": (
-        "{left:'\\\\[',right:'\\\\]',display:true},{left:'\\\\(',right:'\\\\)',display:false}"
-    ),
-}
+#: gradguard's one typesetting script: auto-render's call with the page's delimiters, then a
+#: short formula and the word that ends it ($T$-এর, = 80।) kept on one line.
+GLUE_JS = KATEX_DIR.parent.parent / "katex-glue.js"
+#: The delimiters ``gradguardMath.typeset`` knows: ``$…$`` and ``$$…$$`` (pages gradguard
+#: writes), or ``\\(…\\)`` and ``\\[…\\]`` (Markdown converted by ``pymdownx.arithmatex``).
+Delimiters = Literal["dollars", "brackets"]
 
 
-def _render_call(delimiters: str) -> str:
-    """auto-render's call on the whole page; an error shows the formula's source."""
+def _render_call(delimiters: Delimiters) -> str:
+    """The page's call, when it has loaded: typeset the whole body (an error shows the
+    formula's source), glued."""
     return (
         "document.addEventListener('DOMContentLoaded',function(){"
-        f"renderMathInElement(document.body,{{delimiters:[{DELIMITERS[delimiters]}],"
-        "ignoredTags:['script','noscript','style','textarea','pre','code'],"
-        "throwOnError:false})});"
+        f"gradguardMath.typeset(document.body,'{delimiters}')}});"
     )
 
 
@@ -68,7 +68,7 @@ def _font_face(rule: re.Match[str]) -> str:
 
 
 @cache
-def katex_head(delimiters: str = "dollars") -> str:
+def katex_head(delimiters: Delimiters = "dollars") -> str:
     """Return the ``<style>`` and ``<script>`` elements that typeset a page's math offline.
 
     Put the result in the page's ``<head>``; write formulas in the body as LaTeX between
@@ -79,5 +79,6 @@ def katex_head(delimiters: str = "dollars") -> str:
     css = re.sub(r"@font-face\{[^}]*\}", _font_face, css)
     js = (KATEX_DIR / "katex.min.js").read_text(encoding="utf-8")
     auto = (KATEX_DIR / "contrib" / "auto-render.min.js").read_text(encoding="utf-8")
+    glue = GLUE_JS.read_text(encoding="utf-8")
     call = _render_call(delimiters)
-    return f"<style>{css}</style>\n<script>{js}</script>\n<script>{auto}\n{call}</script>"
+    return f"<style>{css}</style>\n<script>{js}</script>\n<script>{auto}\n{glue}\n{call}</script>"

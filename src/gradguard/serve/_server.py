@@ -124,7 +124,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     if f64 is not None and f32 is not None:
         overflow = t(lang, "overflow_note", w=ws, h0=show(h0), f64=count(f64), f32=count(f32))
     else:
-        overflow = t(lang, "overflow_never", w=ws)
+        overflow = t(lang, "overflow_never", w=ws, h0=show(h0))
     Tmax = max(T, 60)
     Ts = sorted({1, *range(1, Tmax + 1, max(1, Tmax // _CURVE_POINTS)), T, Tmax})
     wf, hf = _as_float(w), _as_float(h0)

@@ -35,9 +35,11 @@ __all__ = ["build_page", "page_data", "write_page"]
 
 #: The catalog sections the page reads (from ``catalogs/report/<lang>.toml``).
 _SECTIONS = ("report", "explorer")
-#: The page's scripts in load order (``static/``): libraries, the lab, matrix mode, the page.
+#: The page's scripts in load order (``static/``): libraries and gradguard's typesetting
+#: (shared with the report and the docs), the lab, matrix mode, the page.
 _SCRIPTS = (
     "vendor/katex/katex.min.js",
+    "katex-glue.js",
     "vendor/ml-matrix/matrix.umd.js",
     "lab.js",
     "matrix.js",

@@ -671,7 +671,7 @@
     const f64 = overflowHorizon(w, h0, "float64"), f32 = overflowHorizon(w, h0, "float32");
     const overflow = f64 !== null && f32 !== null
       ? say(lang, "overflow_note", { w: ws, h0: showQ(h0), f64: count(f64), f32: count(f32) })
-      : say(lang, "overflow_never", { w: ws });
+      : say(lang, "overflow_never", { w: ws, h0: showQ(h0) });
     const gText = show(grad);
     const [wNewShown, gClipShown, wClipShown] = updates(w, grad, eta, c, gText);
     const found = claims(w, h0, T, eta, c, TABLE_T, DIGITS, grad.q);

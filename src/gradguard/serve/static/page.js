@@ -29,12 +29,7 @@
   for (const b of document.querySelectorAll(".lang")) b.addEventListener("click", () => setLang(b.dataset.lang));
 
   // ---------------------------------------------------------------- math
-  function typeset() {
-    if (!window.katex) return;
-    for (const el of document.querySelectorAll("[data-tex]")) {
-      if (!el.firstChild) window.katex.render(el.dataset.tex, el, { throwOnError: false, displayMode: true });
-    }
-  }
+  function typeset() { window.gradguardMath.typeset(document); } // katex-glue.js
 
   // -------------------------------------------------------------- lesson
   function params() {
