@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import tempfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 
+from gradguard._atomic import write_chunks_atomic
 from gradguard.errors import FileError
 from gradguard.experiments._grid import RunSpec
 from gradguard.experiments._summary_io import RunSummary, read_summary, write_summary
@@ -55,22 +54,16 @@ def source_hash() -> str:
 
 
 def _write_compressed_atomic(path: Path, compressed: bytes) -> None:
-    """Write ``zlib``-compressed ``compressed`` to ``path`` uncompressed, via a temp file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            inflate = zlib.decompressobj()
-            view = memoryview(compressed)
-            for start in range(0, len(view), 1 << 20):  # a MiB at a time: long runs are large
-                f.write(inflate.decompress(view[start : start + (1 << 20)]))
-            f.write(inflate.flush())
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``zlib``-compressed ``compressed`` to ``path`` uncompressed, atomically."""
+
+    def inflated() -> Iterator[bytes]:
+        inflate = zlib.decompressobj()
+        view = memoryview(compressed)
+        for start in range(0, len(view), 1 << 20):  # a MiB at a time: long runs are large
+            yield inflate.decompress(view[start : start + (1 << 20)])
+        yield inflate.flush()
+
+    write_chunks_atomic(path, inflated())
 
 
 class ResultsFolder:
