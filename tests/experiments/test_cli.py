@@ -167,12 +167,12 @@ def test_flow_reports_float32_overflow(capsys):
 
 def test_write_failure_mid_run_is_one_line_exit_1(capsys, tmp_path, monkeypatch):
     # A full disk (or a yanked drive) while records are written: exit 1, one line.
-    import gradguard.experiments._results as results
+    import gradguard._atomic as atomic
 
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(results.tempfile, "mkstemp", no_space)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", no_space)
     code, _, err = run(
         capsys, "remedies", "--experiments", "divergence", "--configs", "none",
         "--train-steps", "3", "--out", str(tmp_path), "--no-progress",
