@@ -30,13 +30,20 @@ clipper can rescue them):
   (Huang et al., ICLR 2025);
 - ``skip`` — clipping at ``c`` and the guard's default spike rule, skipping (OLMo-core
   style), never rolling back;
-- ``rollback`` — the same, rolling back after 3 bad steps in a row to the last snapshot
-  (every 100 healthy steps) and skipping the next 10 batches (PaLM);
-- ``rerun`` — re-running a bad step to tell a transient fault from a bad batch
-  (Megatron-LM), where gradguard has it.
+- ``rollback`` — the same with the guard's rollback defaults (``SpikeGuard``'s
+  ``rollback_after`` and ``snapshot_every``, read from its signature), skipping the next
+  10 batches after a rollback (PaLM);
+- ``rerun`` — clipping at ``c`` and the spike rule, a bad step re-run on its batch
+  (``guard.step(loss, batch=i, closure=…)``: Megatron-LM's re-run): taken with the
+  re-run's gradients when the fault does not strike again (transient), skipped and its
+  batch put on the skip list when it does (reproducible); never rolling back.
 
 Faults, at 70% of the run: ``nan`` (NaN in the forward pass), ``grad1e6`` (one tensor's
-gradient ×1e6), ``loss1e4`` (the loss ×1e4), ``nan3`` (three NaN batches in a row).
+gradient ×1e6), ``loss1e4`` (the loss ×1e4), ``nan3`` (three NaN batches in a row). The
+NaN faults are tied to their batch (its data carries the NaN: a re-run finds them
+reproducible); ``grad1e6`` and ``loss1e4`` fire once, as a hardware fault does (a re-run
+of the batch is clean: transient) — :data:`~gradguard.experiments.workloads.BATCH_FAULTS`.
+Only the ``rerun`` arm runs a batch twice, so only it can tell the two kinds apart.
 
 Reported per workload and arm, mean over seeds:
 
@@ -236,8 +243,13 @@ def _update_clip(w: Workload) -> GuardFactory:
 
 
 def _has_rerun() -> bool:
-    """Whether ``SpikeGuard.step`` re-runs a bad step (``closure=``; issue 19)."""
+    """Whether ``SpikeGuard.step`` re-runs a bad step (``closure=``)."""
     return "closure" in inspect.signature(SpikeGuard.step).parameters
+
+
+def guard_default(name: str) -> Any:
+    """``SpikeGuard``'s default for the argument ``name`` (the arms follow the guard's)."""
+    return inspect.signature(SpikeGuard).parameters[name].default
 
 
 @dataclass(frozen=True)
@@ -247,6 +259,7 @@ class Arm:
     make: Callable[[Workload], GuardFactory] | None  # None: the unguarded loop
     clip: bool = False  # the unguarded loop clips at c
     available: bool = True  # gradguard has the remedy
+    rerun: bool = False  # the loop gives the guard a closure that re-runs the batch
 
     @property
     def runs(self) -> bool:
@@ -276,10 +289,17 @@ def arms() -> dict[str, Arm]:
         Arm("skip", "clip c + spike rule, skip", _guarded(_fixed, rollback_after=None)),
         Arm(
             "rollback",
-            "clip c + spike rule, roll back after 3, skip 10 batches",
-            _guarded(_fixed, rollback_after=3, snapshot_every=100, skip_batches=10),
+            f"clip c + spike rule, roll back after {guard_default('rollback_after')} "
+            f"(snapshot every {guard_default('snapshot_every')}), skip 10 batches",
+            _guarded(_fixed, skip_batches=10),  # the guard's own rollback defaults
         ),
-        Arm("rerun", "re-run a bad step (Megatron-LM)", None, available=_has_rerun()),
+        Arm(
+            "rerun",
+            "clip c + spike rule, re-run a bad step, skip it if reproducible (Megatron-LM)",
+            _guarded(_fixed, rollback_after=None) if _has_rerun() else None,
+            available=_has_rerun(),
+            rerun=True,
+        ),
     ]
     return {a.name: a for a in out}
 
@@ -345,9 +365,9 @@ def run_arm(w: Workload, arm: Arm, seed: int, steps: int, faults: tuple[str, ...
         runs: dict[str | None, Run] = {None: train(w, seed, steps, clip=arm.clip)}
         runs.update({f: train(w, seed, steps, clip=arm.clip, fault=f) for f in faults})
     elif faults:
-        runs = train_with_faults(w, seed, steps, guard=factory, faults=faults)
+        runs = train_with_faults(w, seed, steps, guard=factory, faults=faults, rerun=arm.rerun)
     else:
-        runs = {None: train(w, seed, steps, guard=factory)}
+        runs = {None: train(w, seed, steps, guard=factory, rerun=arm.rerun)}
     seconds = time.perf_counter() - t0
     clean = runs[None]
     cell = Cell(
@@ -373,7 +393,7 @@ def timed_clean(w: Workload, arm: Arm, seed: int, steps: int) -> float:
     """
     factory = None if arm.make is None else arm.make(w)
     t0 = time.thread_time()
-    train(w, seed, steps, guard=factory, clip=arm.clip)
+    train(w, seed, steps, guard=factory, clip=arm.clip, rerun=arm.rerun)
     return (time.thread_time() - t0) / steps
 
 

@@ -2,9 +2,10 @@
 
 One seed, 16 steps, a NaN injected at step 11, on the MLP and the high-learning-rate GPT
 (the benchmark's own workload, and an Adam one), 4 steps timed per arm (about 6 CPU-seconds
-in all). What must hold whatever the speed: every arm gets a row
-(those gradguard lacks say so), the unguarded optimizer loses its model to the NaN while
-every guarded arm keeps a finite one, and the steps lost are counted from the records.
+in all); the re-run arm on a fault that fires once and one tied to its batch. What must
+hold whatever the speed: every arm gets a row (those gradguard lacks say so), the
+unguarded optimizer loses its model to the NaN while every guarded arm keeps a finite one,
+and the steps lost are counted from the records.
 """
 
 from __future__ import annotations
@@ -62,6 +63,49 @@ def test_smoke_every_arm(bench, capsys):
                 assert math.isfinite(float(nan_cell)), (workload, name, nan_cell)
                 assert cells[3] == "1.0"  # one step lost: the NaN step, skipped
             assert float(cells[-1]) > 0 and re.fullmatch(r"[\d.]+", cells[-2])
+
+
+def test_rerun_arm_takes_a_transient_fault_and_skips_a_reproducible_one(bench):
+    # grad1e6 fires once (a re-run of its batch is clean), nan is tied to its batch (the
+    # re-run is bad again): the rerun arm loses no step to the first and one to the second,
+    # and its batch joins the skip list; the skip arm loses one step to each.
+    mlp = bench.ALL_WORKLOADS["mlp"]
+    arms = bench.arms()
+    assert arms["rerun"].runs and arms["rerun"].rerun
+    faults = ("grad1e6", "nan")
+    runs = bench.train_with_faults(mlp, 0, 24, guard=arms["rerun"].make(mlp), faults=faults,
+                                   rerun=True)  # fmt: skip
+    at = 7 * 24 // 10
+    expected = (("grad1e6", "transient", "step"), ("nan", "reproducible", "skip"))
+    for fault, verdict, action in expected:
+        record = runs[fault].records[at]
+        assert record.extra["rerun"]["verdict"] == verdict and record.action == action
+    assert bench.steps_lost(runs["grad1e6"]) == 0 and bench.steps_lost(runs["nan"]) == 1
+    # the transient fault's step was taken with the re-run's gradients: the clean run, bit
+    # for bit
+    assert runs["grad1e6"].eval_loss == runs[None].eval_loss
+    skip = bench.run_arm(mlp, arms["skip"], 0, 24, faults)
+    rerun = bench.run_arm(mlp, arms["rerun"], 0, 24, faults)
+    assert skip.lost == [1, 1] and rerun.lost == [0, 1]
+
+
+def test_rollback_arm_follows_the_guards_defaults(bench):
+    import inspect
+
+    defaults = inspect.signature(bench.SpikeGuard).parameters
+    arm = bench.arms()["rollback"]
+    guard = arm.make(bench.ALL_WORKLOADS["mlp"])(*_mlp_parts())
+    for name in ("rollback_after", "snapshot_every"):
+        assert getattr(guard, name) == defaults[name].default
+        assert str(defaults[name].default) in arm.description
+    assert guard.skip_batches == 10
+
+
+def _mlp_parts():
+    import torch
+
+    model = torch.nn.Linear(2, 2)
+    return model, torch.optim.SGD(model.parameters(), lr=0.1), None
 
 
 def test_none_does_not_clip_and_recipe_does(bench):

@@ -44,7 +44,9 @@ from torch import Tensor, nn
 from gradguard.errors import InputError
 
 __all__ = [
+    "BATCH_FAULTS",
     "FAULTS",
+    "TRANSIENT_FAULTS",
     "WORKLOADS",
     "Run",
     "Setup",
@@ -60,6 +62,13 @@ __all__ = [
 #: clipped step's direction towards that layer), ``loss1e4`` (the loss ×1e4 before
 #: ``backward``), ``nan3`` (``nan`` on three batches in a row).
 FAULTS = ("nan", "inf", "grad1e6", "loss1e4", "nan3")
+#: The faults tied to their batch — the batch's data carries the NaN — which strike again
+#: when the step is re-run on it (``rerun=True``): a re-run finds them *reproducible*. The
+#: others (:data:`TRANSIENT_FAULTS`) fire once, as a hardware fault does: the re-run of the
+#: same batch is clean, and finds them *transient*.
+BATCH_FAULTS = ("nan", "nan3")
+#: The faults that fire once: not again when the step is re-run on its batch.
+TRANSIENT_FAULTS = ("inf", "grad1e6", "loss1e4")
 
 
 @functools.lru_cache(maxsize=8)
@@ -424,6 +433,21 @@ class _CarryHook:
             self.loop.state = self.loop.setup.init_state()
 
 
+def _compute(s: Setup, i: int, state: Any, kind: str | None) -> tuple[Tensor, Any]:
+    """Batch ``i``'s forward and backward from ``state``, with the fault ``kind`` injected;
+    return the loss and the new carried state."""
+    params = list(s.model.parameters())
+    loss, state = s.forward(s.model, s.batch(i), state, kind in ("nan", "nan3"))
+    if kind == "loss1e4":
+        loss = loss * 1e4
+    loss.backward()
+    if kind == "inf":
+        params[0].grad.view(-1)[0] = math.inf  # type: ignore[union-attr]
+    elif kind == "grad1e6":
+        params[len(params) // 2].grad.mul_(1e6)  # type: ignore[union-attr]
+    return loss, state
+
+
 def _advance(
     loop: _Loop,
     start: int,
@@ -433,6 +457,7 @@ def _advance(
     carry: str,
     max_norm: float,
     clip: bool,
+    rerun: bool = False,
 ) -> None:
     s, g, run = loop.setup, loop.guard, loop.run
     params = list(s.model.parameters())
@@ -441,7 +466,7 @@ def _advance(
         g.hooks.append(hook)
     try:
         for i in range(start, end):
-            if g is not None and g.skip_batch():
+            if g is not None and g.skip_batch(i if rerun else None):
                 run.losses.append(math.nan)
                 run.norms.append(math.nan)
                 run.actions.append("skipped-batch")
@@ -451,14 +476,7 @@ def _advance(
             before = loop.state
             if hook is not None:
                 hook.before = before
-            loss, loop.state = s.forward(s.model, s.batch(i), loop.state, kind in ("nan", "nan3"))
-            if kind == "loss1e4":
-                loss = loss * 1e4
-            loss.backward()
-            if kind == "inf":
-                params[0].grad.view(-1)[0] = math.inf  # type: ignore[union-attr]
-            elif kind == "grad1e6":
-                params[len(params) // 2].grad.mul_(1e6)  # type: ignore[union-attr]
+            loss, loop.state = _compute(s, i, before, kind)
             if g is None:
                 grads = [p.grad for p in params if p.grad is not None]
                 if clip:
@@ -469,7 +487,13 @@ def _advance(
                 run.norms.append(float(norm))
                 run.actions.append("step")
             else:
-                record = g.step(loss)
+                if rerun:
+                    record = g.step(loss, batch=i, closure=_closure(loop, i, before, kind))
+                    again = record.extra.get("rerun")
+                    if again is not None and again["verdict"] == "transient":
+                        loss = torch.tensor(again["loss"])  # the step taken: the re-run's
+                else:
+                    record = g.step(loss)
                 run.records.append(record)
                 run.norms.append(record.grad_norm)
                 run.actions.append(record.action)
@@ -485,6 +509,22 @@ def _advance(
             g.hooks.remove(hook)
 
 
+def _closure(loop: _Loop, i: int, before: Any, kind: str | None) -> Callable[[], Tensor]:
+    """The optimizer closure that re-runs batch ``i`` from the carried state ``before``.
+
+    A fault of :data:`BATCH_FAULTS` strikes the re-run again; one of
+    :data:`TRANSIENT_FAULTS` does not. The re-run's carried state replaces the first run's.
+    """
+
+    def closure() -> Tensor:
+        loop.setup.optimizer.zero_grad(set_to_none=True)
+        again = kind if kind in BATCH_FAULTS else None
+        loss, loop.state = _compute(loop.setup, i, before, again)
+        return loss
+
+    return closure
+
+
 def _finish(
     loop: _Loop,
     start: int,
@@ -494,11 +534,12 @@ def _finish(
     carry: str,
     max_norm: float,
     clip: bool,
+    rerun: bool = False,
 ) -> Run:
     from gradguard.torch import GuardError
 
     try:
-        _advance(loop, start, end, fault, bad, carry, max_norm, clip)
+        _advance(loop, start, end, fault, bad, carry, max_norm, clip, rerun)
     except GuardError as err:
         loop.run.error = str(err)
     finally:
@@ -528,6 +569,7 @@ def train(
     fault: str | None = None,
     fault_at: int | None = None,
     carry: str = "restore",
+    rerun: bool = False,
 ) -> Run:
     """Train ``workload`` for ``steps`` batches and return what happened.
 
@@ -550,6 +592,10 @@ def train(
       fault: an injected fault from :data:`FAULTS`, or ``None``.
       fault_at: the batch it hits (default: 70% of the way).
       carry: ``"restore"``, ``"hook"`` or ``"ignore"`` (see above).
+      rerun: give the guard a closure that re-runs the batch (``guard.step(loss,
+        batch=i, closure=...)``, docs/guard/rerun.md) and ask ``guard.skip_batch(i)``:
+        a fault of :data:`BATCH_FAULTS` strikes the re-run again (reproducible), one of
+        :data:`TRANSIENT_FAULTS` does not (transient).
 
     Returns:
       A :class:`Run`.
@@ -560,7 +606,7 @@ def train(
     s = workload.build(seed)
     g = guard(s.model, s.optimizer, s.scheduler) if guard is not None else None
     loop = _Loop(s, g, s.init_state(), Run(fault_steps=sorted(bad)))
-    return _finish(loop, 0, n, fault, bad, carry, workload.max_norm, clip)
+    return _finish(loop, 0, n, fault, bad, carry, workload.max_norm, clip, rerun)
 
 
 def train_with_faults(
@@ -572,6 +618,7 @@ def train_with_faults(
     faults: tuple[str, ...] = FAULTS,
     fault_at: int | None = None,
     carry: str = "restore",
+    rerun: bool = False,
 ) -> dict[str | None, Run]:
     """Return the clean run (key ``None``) and one run per fault, as :func:`train` would.
 
@@ -589,7 +636,7 @@ def train_with_faults(
     g = guard(s.model, s.optimizer, s.scheduler) if guard is not None else None
     loop = _Loop(s, g, s.init_state(), Run())
     try:
-        _advance(loop, 0, min(at, n), None, set(), carry, workload.max_norm, True)
+        _advance(loop, 0, min(at, n), None, set(), carry, workload.max_norm, True, rerun)
     except BaseException:
         if g is not None:
             g.close()
@@ -599,6 +646,6 @@ def train_with_faults(
         fork = copy.deepcopy(loop)
         bad = set(_fault_steps(f, at))
         fork.run.fault_steps = sorted(bad)
-        out[f] = _finish(fork, at, n, f, bad, carry, workload.max_norm, True)
-    out[None] = _finish(loop, at, n, None, set(), carry, workload.max_norm, True)
+        out[f] = _finish(fork, at, n, f, bad, carry, workload.max_norm, True, rerun)
+    out[None] = _finish(loop, at, n, None, set(), carry, workload.max_norm, True, rerun)
     return out
