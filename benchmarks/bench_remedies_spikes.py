@@ -91,12 +91,11 @@ from gradguard.experiments.workloads import (
 from gradguard.torch import (
     AdaGC,
     AutoClip,
-    MomentumReset,
     SpikeGuard,
     UpdateClipper,
     ZClip,
-    spike_aware_clip_,
 )
+from gradguard.torch.spam import MomentumReset, spike_aware_clip_
 
 FAULTS = ("nan", "grad1e6", "loss1e4", "nan3")
 

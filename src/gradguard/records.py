@@ -235,7 +235,7 @@ def make_record(
 ) -> StepRecord:
     """Build the record of one optimizer step from its host numbers — the one constructor.
 
-    The guard, the monitor, the remedy runner and :func:`gradguard.torch.step_record`
+    The guard, the monitor, the remedy runner and :func:`gradguard.torch.stats.step_record`
     build their records here, so that the fields derived from others mean the same
     everywhere: ``grad_norm_clipped`` is ``None`` unless the step was taken, and ``kind``
     is :func:`classify`'s unless given.

@@ -24,9 +24,9 @@ from gradguard.torch import (
     clip_coef,
     clip_grads_with_norm_,
     grad_stats,
-    step_record,
 )
 from gradguard.torch._clip import EPS
+from gradguard.torch.stats import step_record
 
 norms = st.floats(0.0, 1e12, allow_nan=False, allow_infinity=False)
 thresholds = st.floats(1e-6, 1e6, allow_nan=False, allow_infinity=False)

@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from gradguard.errors import InputError
-from gradguard.torch import MomentumReset, SpikeGuard, reset_moments_, spike_aware_clip_
+from gradguard.torch import SpikeGuard
 from gradguard.torch._spam import spiked_params
+from gradguard.torch.spam import MomentumReset, reset_moments_, spike_aware_clip_
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
 

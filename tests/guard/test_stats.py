@@ -8,7 +8,8 @@ import pytest
 import torch  # the [dev] extra installs torch: these tests always run
 
 from gradguard.records import StepRecord
-from gradguard.torch import grad_stats, step_record
+from gradguard.torch import grad_stats
+from gradguard.torch.stats import step_record
 
 from .conftest import backward, make_model
 

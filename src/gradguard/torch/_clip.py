@@ -45,9 +45,10 @@ __all__ = [
     "get_total_norm",
 ]
 
-#: What clipping does when the total norm is NaN or inf (the ``nonfinite=`` argument).
 NonfiniteMode = Literal["propagate", "skip", "zero", "error"]
+"""What clipping does when the total norm is NaN or inf (the ``nonfinite=`` argument)."""
 NONFINITE_MODES: tuple[str, ...] = ("propagate", "skip", "zero", "error")
+"""The values :data:`NonfiniteMode` allows, in order."""
 #: PyTorch's epsilon in ``max_norm / (total_norm + 1e-6)``.
 EPS = 1e-6
 

@@ -25,7 +25,7 @@ to the JSONL log, TensorBoard and :attr:`SpikeGuard.hooks`). That step is writte
 numbers after one read (the default), or on the device with no read (``sync=False``).
 
 After ``rollback_after`` bad steps in a row the guard restores the last good snapshot
-(:class:`~gradguard.torch.Snapshot`: model, optimizer, LR scheduler, grad scaler, RNG
+(:class:`~gradguard.torch.snapshots.Snapshot`: model, optimizer, LR scheduler, grad scaler, RNG
 states, its own rules; in memory or on disk) and skips the next ``skip_batches`` batches
 (Chowdhery et al., "PaLM", 2022: restart ~100 steps before a spike and skip 200–500
 batches). Under DDP or FSDP2 every rank judges the same reduced numbers with the same
@@ -101,7 +101,7 @@ class SpikeGuard:
       reset_moments: after a step the guard flagged (a spike or NaN/inf; not a rollback,
         which restores the optimizer anyway), reset the optimizer's moments — of every
         tensor (``"all"``) or of the tensors whose gradient spiked (``"spiked"``): SPAM's
-        momentum reset (Huang et al., ICLR 2025), :class:`~gradguard.torch.MomentumReset`
+        momentum reset (Huang et al., ICLR 2025), :class:`~gradguard.torch.spam.MomentumReset`
         put first in :attr:`hooks`. ``None`` (the default) keeps them. Needs ``sync=True``.
       log: a JSONL path or a :class:`~gradguard.records.RecordWriter` (rank 0 writes).
       tensorboard: a ``SummaryWriter``-like object (``add_scalar``) or a log directory.
