@@ -47,6 +47,8 @@ FIXED_POINTS = [
     (F(-3, 2), F(1), 2, F(7, 10), F(5)),  # w < 0 crosses 0: the step's size, never signed
     (F(17, 20), F(1), 5, F(1, 100), F(5)),  # one peak, at T = 6, after the table's first row
     (F(1, 4), F(1), 5, F(1, 100), F(5)),  # |w| < 1/2: largest at T = 1, never grows
+    (F(10**6), F(1), 5, F(1, 100), F(5)),  # a gradient of 10^6 moves w = 10^6 by 1 % only
+    (F(2), F(1), 5, F(1, 10**7), F(5)),  # η = 10^-7: that gradient moves w only to 1.9
 ]
 
 
@@ -61,6 +63,25 @@ def argmax(a: F) -> list[int]:
     assert vals[-1] < vals[-2]  # past the top: falling (the bound above is right)
     top = max(vals)
     return [t for t, v in zip(range(1, n + 2), vals, strict=True) if v == top]
+
+
+def big_gradient(w: F, h0: F, T: int) -> tuple[F | None, bool]:
+    """``g(T)`` at ``w`` (None where too long to write out) and whether ``|g(T)| > 10^6``.
+
+    Exact where the number is small enough; else ``log10|g|`` with mpmath at 60 digits (its
+    error is far below the 10^-30 a value that large could be from 10^6 — checked).
+    """
+    size = (T - 1) * (w.numerator.bit_length() + w.denominator.bit_length())
+    if size < 10**5:
+        g = g_of(w, h0, T)
+        return g, abs(g) > 10**6
+    import mpmath
+
+    with mpmath.workdps(60):
+        lg = mpmath.log10(T) + (T - 1) * mpmath.log10(abs(mpmath.mpf(w.numerator) / w.denominator))
+        lg += mpmath.log10(abs(mpmath.mpf(h0.numerator) / h0.denominator)) if h0 else -mpmath.inf
+        assert h0 == 0 or abs(lg - 6) > mpmath.mpf(10) ** -30
+        return None, bool(lg > 6)
 
 
 def oracle(w: F, h0: F, T: int, eta: F, c: F, Ts: tuple[int, ...]) -> dict[str, tuple]:
@@ -155,6 +176,16 @@ def oracle(w: F, h0: F, T: int, eta: F, c: F, Ts: tuple[int, ...]) -> dict[str, 
                 "same" if g_new == g else "at_T",
                 {"T": T, "grad": g, **({"grad_new": g_new} if g_new is not None else {})},
             )
+    # the seed's "but if the gradient is 10^6": how far that update moves w, compared with |w|,
+    # and the gradient where it lands, compared with 10^6 (the next step against this one)
+    w_big = w - eta * 10**6
+    moved = abs(w_big - w)
+    g_big, above = big_gradient(w_big, h0, T)
+    case = {(True, True): "breaks", (True, False): "jump", (False, True): "runaway"}.get(
+        (moved > a, above), "small"
+    )
+    vals = {"w": w, "a": a, "step": moved, "w_new": w_big, "T": T}
+    out["big_grad"] = (case, {**vals, **({"grad_abs": abs(g_big)} if g_big is not None else {})})
     gc = g / max(1, abs(g) / c)
     out["clipping"] = ("acted" if gc != g else "idle", {"gc": gc, "w_new": w - eta * gc})
     return out
@@ -224,7 +255,7 @@ def cases(lang: str) -> dict[str, dict[str, str]]:
     """topic → case → catalog template, for every claim topic."""
     cat = load_catalog(lang)
     topics = ("regime", "peak", "next_T", "alternating", "large", "trend", "update")
-    topics += ("after_update", "compare", "clipping", "example")
+    topics += ("after_update", "compare", "big_grad", "clipping", "example")
     return {t: cat.section(t) for t in topics}
 
 

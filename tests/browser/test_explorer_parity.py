@@ -58,6 +58,8 @@ DEGENERATE = [
     ("9/2", "1", "2", "0.01", "5"),  # |g| = 9 just under it
     ("0.88", "1", "6", "0.01", "5"),  # a peak at one T (⌈22/3⌉ = 8) after the table's first row
     ("2", "1", "5", "0.04", "5"),  # η·g = 3.2: w crosses 0 and lands nearer it (−1.2)
+    ("1000000", "1", "5", "0.01", "5"),  # a gradient of 10^6 moves w by 1 %
+    ("2", "1", "5", "1/10000000", "5"),  # η = 10^-7: that gradient moves w to 1.9 only
 ]
 
 

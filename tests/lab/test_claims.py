@@ -76,6 +76,10 @@ CHECKED = {"claims": 0, "points": 0}
 @example(w=F(2), h0=F(1), T=5, eta=F(1, 10), c=F(5), Ts=(5,))  # 2 − 8 = −6: overshot
 @example(w=F(-3, 2), h0=F(1), T=2, eta=F(7, 10), c=F(5), Ts=(5,))  # −1.5 + 2.1: crossed
 @example(w=F(-3, 2), h0=F(1), T=2, eta=F(1), c=F(5), Ts=(5,))  # −1.5 + 3 = 1.5: same |w|
+@example(w=F(10**6), h0=F(1), T=5, eta=F(1, 100), c=F(5), Ts=(5,))  # 10^6 moves w by 1 %
+@example(w=F(1, 2), h0=F(1), T=2, eta=F(1, 10**6), c=F(5), Ts=(5,))  # a step of 1 > |w|
+@example(w=F(3), h0=F(1), T=2, eta=F(3, 10**6), c=F(5), Ts=(5,))  # a step of |w|: w lands on 0
+@example(w=F(0), h0=F(1, 2), T=2, eta=F(1), c=F(5), Ts=(5,))  # g there is -10^6 exactly
 def test_every_claim_is_true_in_every_medium_and_language(w, h0, T, eta, c, Ts):
     from gradguard.serve._server import explorer_state
 
@@ -136,6 +140,7 @@ def test_the_seed_claim_ids_and_the_issue_examples():
         "update.toward",
         "after_update.slower",
         "compare.at_T",
+        "big_grad.breaks",
         "clipping.acted",
         "example.exploding",
     ]
@@ -153,6 +158,14 @@ def test_the_seed_claim_ids_and_the_issue_examples():
         text = render_text(lesson(w="0.5", lang=lang))
         assert load_catalog(lang)["peak.tie_at_once"] in text
         assert load_catalog(lang)["regime.vanishing"].split(":")[0].replace("{a}", "0.5") in text
+    # "Training breaks down completely" under the seed's 2 − 0.01·10^6 = −9998 only: at
+    # w = 10^6 the same gradient moves w by 1 % (to 990,000)
+    for lang in languages():
+        breaks = load_catalog(lang)["big_grad.breaks"].partition(":")[0]
+        assert breaks in render_text(lesson(lang=lang))
+        assert breaks not in render_text(lesson(w=10**6, lang=lang))
+    text = render_text(lesson(w=10**6))
+    assert "💥" not in text and "w only goes from 1000000 to 990000" in text
     for w in ("0.5", "1"):  # the exam's "in this example" follows the regime
         exam = render_text(lesson(w=w)).split("exam")[-1]
         assert "grows exponentially" not in exam and "does not explode" in exam

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from gradguard.explain import languages
+from gradguard.explain import languages, load_catalog
 from gradguard.report import _html as report_html
 from gradguard.report import build_report
 
@@ -30,6 +30,7 @@ REPORT_TOPICS = (
     "update",
     "after_update",
     "compare",
+    "big_grad",
     "clipping",
     "example",
 )
@@ -81,3 +82,14 @@ def test_rounded_numbers_carry_their_exact_value():
     # and a negative gradient as a factor of the SGD step: 0.7 × (-3), never 0.7 × -3
     page = build_report(w="-1.5", T=2, eta="0.7", sgd={})
     assert "= -1.5 − 0.7 × (-3) = 0.6." in page_text(page)
+
+
+@pytest.mark.usefixtures("no_figures")
+def test_the_seed_breakdown_only_where_the_update_breaks_training():
+    # 2 − 0.01·10^6 = −9998 breaks training; at w = 10^6 the same gradient moves w by 1 %
+    for lang in languages():
+        breaks = load_catalog(lang)["big_grad.breaks"].partition(":")[0]
+        assert breaks in page_text(build_report(lang=lang))
+        page = page_text(build_report(lang=lang, w="1000000"))
+        assert breaks not in page and "💥" not in page
+        assert ("breaks" if lang == "en" else "ভেঙে") not in page

@@ -86,6 +86,17 @@ grad_new = T·w_new^(T−1)·h0``):
   gradient at the new ``w`` equals the old one)
 * ``compare.at_T``: otherwise
 
+**big_grad** (the seed's "but if the gradient is 10^6": one update with ``G = 10^6``;
+always one; ``s = η·G``, ``w_big = w − s``, ``g_big = T·w_big^(T−1)·h0``, the gradient
+there at the lesson's ``T`` and ``h0``; → ``w, a, step = s, w_new = w_big, T,
+grad_abs = |g_big|``):
+
+* ``big_grad.breaks``: ``s > a`` and ``|g_big| > G`` (the seed's "training breaks down
+  completely": the step is larger than ``|w|`` itself, and the next one is larger still)
+* ``big_grad.jump``: ``s > a`` and ``|g_big| ≤ G``
+* ``big_grad.runaway``: ``s ≤ a`` and ``|g_big| > G``
+* ``big_grad.small``: ``s ≤ a`` and ``|g_big| ≤ G``
+
 **clipping** (always one; ``gc = g / max(1, |g|/c)``; → ``g, g_abs = |g|, c, gc,
 w_new = w − η·gc``):
 
@@ -106,6 +117,12 @@ Why these conditions (``f(T) = |g(T)| = T·a^(T−1)·|h0|``):
   ``T < r = a/(1−a)``, is level from ``T = r`` to ``r+1`` when ``r`` is whole, and falls
   after: the argmax over whole ``T ≥ 1`` is ``{⌈r⌉}``, or ``{r, r+1}`` for a whole ``r``
   (``w = T/(T+1)``: both maxima are named); ``a < 1/2`` never rises.
+* The seed's "training breaks down completely" under ``w = 2 − 0.01·10^6 = −9998`` is
+  true of that step, not of every ``w``: at ``w = 10^6`` the same gradient changes ``w`` by
+  1 %. The next SGD step is ``η·|g_big|``; where that is larger than this one (``|g_big| >
+  G``) each step outgrows the last, and where this step is also larger than ``|w|`` (the
+  sign of ``w`` flips, or ``|w|`` more than doubles) the update has thrown ``w`` away from
+  where it was: both together are the breakdown the seed describes.
 * An SGD step subtracts ``η·g``: it moves ``w`` towards 0 when ``g`` has ``w``'s sign and
   away from 0 when it has the opposite sign — for every ``η > 0``, so the sign, not the
   step's size, is the cause there (the seed's example never shows it: ``w, h0 > 0``).
@@ -141,9 +158,13 @@ TOPICS: tuple[str, ...] = (
     "update",
     "after_update",
     "compare",
+    "big_grad",
     "clipping",
     "example",
 )
+
+#: The seed's "but if the gradient is 10^6" (the ``big_grad`` claim's gradient).
+BIG_GRAD = 10**6
 
 
 @dataclass(frozen=True)
@@ -314,6 +335,15 @@ def claims(
             case = "same" if same else "at_T"
             out.append(Claim(f"compare.{case}", {"T": T, "grad": j(g), "grad_new": grad_new}))
 
+    # big_grad: the seed's gradient of 10^6, one update, and the gradient where it lands.
+    s_big = ef * BIG_GRAD
+    w_big = wf - s_big
+    jump, runaway = s_big > a, _abs_grad_exceeds(w_big, hf, T, BIG_GRAD)
+    case = ("breaks" if runaway else "jump") if jump else ("runaway" if runaway else "small")
+    big = {"w": j(wf), "a": j(a), "step": j(s_big), "w_new": j(w_big), "T": T}
+    big["grad_abs"] = _grad_json(abs(w_big), abs(hf), T, abbreviate)
+    out.append(Claim(f"big_grad.{case}", big))
+
     gc = g if abs(g) <= cf else cf * _sgn(g)  # g / max(1, |g|/c), exactly
     clip = {"g": j(g), "g_abs": j(abs(g)), "c": j(cf), "gc": j(gc), "w_new": j(wf - ef * gc)}
     out.append(Claim("clipping.acted" if abs(g) > cf else "clipping.idle", clip))
@@ -327,6 +357,21 @@ def _exact(x: Fraction | int) -> Exact:
     if isinstance(x, Fraction) and x.denominator == 1:
         return x.numerator
     return x
+
+
+def _abs_grad_exceeds(w: Fraction, h0: Fraction, T: int, bound: int) -> bool:
+    """Whether ``|T·w^(T−1)·h0| > bound``, exactly: by logs where they are clear, else exact."""
+    from gradguard.lab._recurrence import _power_exact, _power_log
+
+    wx, hx = _exact(w), _exact(h0)
+    lv = _power_log(wx, hx, T - 1, T)
+    if lv.sign == 0:
+        return False
+    # log10 of the value is good to ~1e-7 even at T = 10^6: decide by it away from the bound
+    margin = lv.log10 - math.log10(bound)
+    if abs(margin) > 0.01:
+        return margin > 0
+    return abs(Fraction(_power_exact(wx, hx, T - 1, T))) > bound
 
 
 def _grad_json(w: Fraction, h0: Fraction, T: int, abbreviate: int | None) -> str:

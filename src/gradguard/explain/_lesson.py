@@ -14,7 +14,7 @@ from typing import Any
 
 from gradguard._validate import check_lang, check_threshold, check_whole, check_whole_list
 from gradguard.errors import InputError
-from gradguard.explain._claims import claims
+from gradguard.explain._claims import BIG_GRAD, claims
 from gradguard.lab import (
     MAX_DIGITS,
     bptt,
@@ -41,7 +41,6 @@ from gradguard.lab._sgd import check_lr
 __all__ = ["LESSON_VERSION", "lesson"]
 
 LESSON_VERSION = 1
-_SEED_BIG_GRAD = 10**6  # the seed's "but if the gradient is 10^6"
 
 
 def _value(w: Exact, h0: Exact, power: int, factor: int, abbreviate: int | None) -> str:
@@ -204,7 +203,7 @@ def lesson(
     w_new = sgd_step(wx, grad, ex)
     w_new_reg = regime(w_new)
     grad_new = _value(w_new, hx, tt - 1, tt, abbreviate or 60)
-    w_big = sgd_step(wx, _SEED_BIG_GRAD, ex)
+    w_big = sgd_step(wx, BIG_GRAD, ex)
     g_clip: Exact = clip_by_norm(Fraction(grad), Fraction(cx))
     w_clip = sgd_step(wx, g_clip, ex)
     eta_low = Fraction(ex) / 10
@@ -234,7 +233,7 @@ def lesson(
         "w_new_regime": w_new_reg.kind,
         "grad_new": grad_new,
         "after_update": after,
-        "big_grad": str(_SEED_BIG_GRAD),
+        "big_grad": str(BIG_GRAD),
         "w_new_big": j(w_big),
     }
     clip = {
