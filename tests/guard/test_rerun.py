@@ -243,6 +243,32 @@ def test_re_runs_can_be_turned_off_with_one_note(tmp_path):
     assert calls == [] and len(seen) == 1
 
 
+def test_with_re_runs_off_a_closure_without_a_loss_still_makes_the_first_run():
+    """``guard.step(closure=c)`` (no loss) asks the guard to run the step: with re-runs
+    off it still does, once, and judges it — only the re-run is left out."""
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    guard = SpikeGuard(model, opt, spike_rule=None)
+    with pytest.warns(UserWarning, match="the reason"):
+        guard.rerun_unavailable("the reason")
+    calls = []
+
+    def closure(bad):
+        calls.append(bad)
+        opt.zero_grad()
+        loss = model(torch.ones(1, 2)).sum()
+        loss.backward()
+        if bad:
+            model.weight.grad[0, 0] = math.nan
+        return loss
+
+    ok = guard.step(closure=lambda: closure(False))
+    assert ok.action == "step" and ok.loss is not None  # the closure's loss, measured
+    bad = guard.step(closure=lambda: closure(True))
+    assert bad.action == "skip" and "rerun" not in bad.extra
+    assert calls == [False, True]  # each step run once: no re-run
+
+
 def test_a_re_run_under_amp_unscales_its_own_gradients(tmp_path):
     """Under a GradScaler the re-run's gradients are scaled again; the guard makes the
     scaler ready to unscale them once more (its scale untouched), so a transient spike's

@@ -10,6 +10,7 @@ checksum of its parameters, norms.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -217,6 +218,65 @@ def accelerate_loop(out: Path) -> dict:
     return {"actions": actions, "norms": norms, "checksum": checksum(model)}
 
 
+def accelerate_rerun(out: Path) -> dict:
+    """guard.step(batch=b, closure=...) through Accelerate under DDP, an inf put into rank
+    0's gradients after the all-reduce (rank 1's stay clean): once (transient), on every
+    run of batch 3 (reproducible), or never (clean). Two epochs of 6 batches; each rank
+    draws its own data."""
+    seen: dict[str, object] = {}
+    for name in ("clean", "transient", "reproducible"):
+        seen.update(_accelerate_rerun_run(name))
+    return seen
+
+
+def _accelerate_rerun_run(name: str) -> dict:
+    from accelerate import Accelerator
+
+    from gradguard.integrations.accelerate import spike_guard
+
+    accelerator = Accelerator(cpu=True)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Dropout(0.2), torch.nn.Linear(16, 1)
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    guard = spike_guard(accelerator, model, optimizer, clipper=1.0, spike_rule=None, rerun=True)
+    fired: list[int] = []
+
+    def closure(x: torch.Tensor, y: torch.Tensor, b: int) -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
+        accelerator.backward(loss)  # DDP all-reduces the gradients here
+        fault = name == "reproducible" and b == 3
+        fault = fault or (name == "transient" and b == 3 and not fired)
+        if fault and RANK == 0:
+            fired.append(b)
+            next(model.parameters()).grad.view(-1)[0] = float("inf")
+        return loss
+
+    steps: list = []
+    for epoch in range(2):
+        for b in range(6):
+            if guard.skip_batch(b):  # bad, and bad again when re-run
+                steps.append([epoch, b, "skipped by skip_batch", None])
+                continue
+            g = torch.Generator().manual_seed(100 * RANK + b)  # batch b of this rank
+            x = torch.randn(16, 8, generator=g)
+            y = torch.sin(x).sum(-1)
+            record = guard.step(batch=b, closure=functools.partial(closure, x, y, b))
+            verdict = (record.extra.get("rerun") or {}).get("verdict")
+            steps.append([epoch, b, record.action, verdict])
+            optimizer.zero_grad()
+    guard.close()
+    return {
+        name: steps,
+        name + "_params": [p.detach().reshape(-1).tolist() for p in model.parameters()],
+        name + "_skips": list(guard.rerun_skips),
+        "world": accelerator.num_processes,
+    }
+
+
 def fsdp2_norm(out: Path) -> dict:
     """FSDP2 (``fully_shard``, what accelerate applies for fsdp_version=2) on gloo/CPU."""
     from torch.distributed.fsdp import fully_shard
@@ -257,6 +317,7 @@ if __name__ == "__main__":
         # After Lightning's run the process group is still up: accelerate reuses it.
         result.update(hf=hf_ddp(out), accelerate=accelerate_loop(out), fsdp2=fsdp2_norm(out))
         result["hf_rerun"] = hf_rerun(out)
+        result["accelerate_rerun"] = accelerate_rerun(out)
     (out / f"{mode}.rank{RANK}.json").write_text(json.dumps(result))
     # Leave together: a rank that exits while its peer still tears down gloo's connections
     # makes the peer's gloo thread abort ("terminate called without an active exception").

@@ -120,9 +120,13 @@ def test_no_scheduler_order_warning_and_the_schedule_counts_taken_steps():
     assert faulty_lrs == [1e-2 * 0.5 ** (t // 3) for t in taken]
 
 
-def _rerun_loop(fault_steps=(), once=True, accumulate=1, steps=8):
+def _rerun_loop(fault_steps=(), once=True, accumulate=1, steps=8, rerun=False, said=None):
     """A guarded Accelerate loop passing a closure; ``fault_steps``: inf in the first layer's
-    gradient (once: on the step's first backward only; else on every one, a re-run's too)."""
+    gradient (once: on the step's first backward only; else on every one, a re-run's too).
+    ``said``: a list that gets, at each point (set-up, then each step), the warnings
+    about re-runs said by then."""
+    import warnings
+
     accelerator = accelerate.Accelerator(cpu=True, gradient_accumulation_steps=accumulate)
     torch.manual_seed(0)
     model = torch.nn.Sequential(
@@ -130,7 +134,17 @@ def _rerun_loop(fault_steps=(), once=True, accumulate=1, steps=8):
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     model, optimizer, loader = accelerator.prepare(model, optimizer, ex.make_loader())
-    guard = spike_guard(accelerator, model, optimizer, clipper=1.0, spike_rule=None)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        guard = spike_guard(
+            accelerator, model, optimizer, clipper=1.0, spike_rule=None, rerun=rerun
+        )
+    notes = [str(w.message) for w in seen if "re-run" in str(w.message)]
+    if said is not None:
+        said.append(("set-up", notes))
+    else:
+        for w in seen:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     state = {"step": -1, "hit": set()}
 
     def poison(grad):
@@ -156,7 +170,15 @@ def _rerun_loop(fault_steps=(), once=True, accumulate=1, steps=8):
             loss = torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
             accelerator.backward(loss)
             if accelerator.sync_gradients:
-                records.append(guard.step(loss, batch=len(records), closure=closure))
+                with warnings.catch_warnings(record=True) as seen:
+                    warnings.simplefilter("always")
+                    records.append(guard.step(loss, batch=len(records), closure=closure))
+                notes = [str(w.message) for w in seen if "re-run" in str(w.message)]
+                if said is not None:
+                    said.append((len(records) - 1, notes))
+                else:
+                    for w in seen:
+                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             optimizer.zero_grad()
     guard.close()
     return model, records
@@ -180,3 +202,29 @@ def test_rerun_under_accumulation_is_refused_once():
         _, records = _rerun_loop(fault_steps={2}, accumulate=2, steps=4)
     assert len([w for w in seen if "re-run" in str(w.message)]) == 1
     assert records[2].action == "skip" and "rerun" not in records[2].extra
+
+
+def test_rerun_under_accumulation_is_said_at_set_up():
+    """spike_guard(..., rerun=True) with the accelerator's gradient_accumulation_steps > 1:
+    the one line naming the reason comes at set-up, before any step, and never again;
+    with one micro-batch per step nothing is said and the re-run happens."""
+    said: list = []
+    _, records = _rerun_loop(fault_steps={2}, accumulate=2, steps=4, rerun=True, said=said)
+    when = [(at, notes) for at, notes in said if notes]
+    assert [at for at, _ in when] == ["set-up"]
+    assert len(when[0][1]) == 1
+    assert when[0][1][0].startswith(
+        "Accelerate: bad steps are not re-run — it accumulates 2 micro-batches"
+    )
+    assert records[2].action == "skip" and "rerun" not in records[2].extra
+    said = []
+    _, records = _rerun_loop(fault_steps={2}, steps=4, rerun=True, said=said)
+    assert all(not notes for _, notes in said)
+    assert records[2].action == "step" and records[2].extra["rerun"]["verdict"] == "transient"
+    with pytest.raises(InputError, match="rerun must be True or False"):
+        spike_guard(
+            accelerate.Accelerator(cpu=True),
+            torch.nn.Linear(2, 1),
+            torch.optim.SGD(torch.nn.Linear(2, 1).parameters()),
+            rerun="yes",
+        )

@@ -144,3 +144,26 @@ def test_rerun_under_ddp_fault_on_one_rank(ranks, trainer):
         assert a[name][bad] == [action, name]
         assert all(v == ["step", None] for i, v in enumerate(a[name]) if i != bad)
         assert a[name + "_checksum"] == b[name + "_checksum"]
+
+
+def test_accelerate_rerun_under_ddp_fault_on_one_rank(ranks):
+    """guard.step(batch=b, closure=...) in an Accelerate loop under DDP, the inf on rank 0
+    only: both ranks re-run the step together and take the same verdict. Transient: taken
+    with the re-run's gradients, and both ranks end bitwise equal to the clean run.
+    Reproducible: skipped, batch 3 on every rank's skip list, and skipped by skip_batch
+    on both ranks when it comes back in the next epoch."""
+    a, b = ranks[0]["accelerate_rerun"], ranks[1]["accelerate_rerun"]
+    assert a["world"] == 2
+    for key in a:
+        assert a[key] == b[key], key  # every rank: the same decisions, the same weights
+    clean, transient, reproducible = a["clean"], a["transient"], a["reproducible"]
+    assert all(s[2:] == ["step", None] for s in clean)
+    assert transient[3] == [0, 3, "step", "transient"]
+    assert all(s[2:] == ["step", None] for i, s in enumerate(transient) if i != 3)
+    assert a["transient_params"] == a["clean_params"]  # bitwise: nothing lost
+    assert a["transient_skips"] == []
+    assert reproducible[3] == [0, 3, "skip", "reproducible"]
+    assert reproducible[9] == [1, 3, "skipped by skip_batch", None]
+    assert all(s[2:] == ["step", None] for i, s in enumerate(reproducible) if i not in (3, 9))
+    assert a["reproducible_skips"] == b["reproducible_skips"] == [3]
+    assert a["reproducible_params"] != a["clean_params"]

@@ -44,6 +44,7 @@ from typing import Any
 import torch
 
 from gradguard._catalog import default_lang, load_catalog
+from gradguard._validate import check_bool
 from gradguard.errors import InputError
 from gradguard.records import StepRecord
 from gradguard.torch import Clipper, SpikeGuard, grad_stats
@@ -90,6 +91,7 @@ def spike_guard(
     *,
     clipper: Clipper | float | None = None,
     scheduler: Any = None,
+    rerun: bool = False,
     **options: Any,
 ) -> SpikeGuard:
     """Return a :class:`~gradguard.torch.SpikeGuard` for a loop prepared by ``accelerator``.
@@ -102,20 +104,24 @@ def spike_guard(
       clipper: a :class:`~gradguard.torch.Clipper`, a number (a fixed ``max_norm``), or
         ``None``.
       scheduler: the LR scheduler, restored by a rollback (you still step it).
+      rerun: you will pass ``guard.step`` a closure to re-run bad steps
+        (docs/guard/rerun.md). With the accelerator's ``gradient_accumulation_steps > 1``
+        a closure could re-run only the last micro-batch: the guard then says so once,
+        here, at set-up (without ``rerun=True``, at the first step given a closure), and
+        skips bad steps without a re-run.
       **options: further :class:`~gradguard.torch.SpikeGuard` options (all of them: the
         loop is yours, so ``skip_batches`` and ``update_ratio_every`` work too).
 
     Returns:
       The guard; call ``guard.step(loss)`` after ``accelerator.backward(loss)`` on the
       step's last micro-batch, in place of ``optimizer.step()``. ``guard.step(loss,
-      closure=...)`` re-runs a bad step (docs/guard/rerun.md); with the accelerator's
-      ``gradient_accumulation_steps > 1`` a closure could re-run only the last
-      micro-batch, so the guard says so once, at the first step given one, and skips.
+      closure=...)`` re-runs a bad step (see ``rerun``).
 
     Raises:
       InputError: not an ``Accelerator``; DeepSpeed or FSDP1; an invalid option.
     """
     _check_accelerator(accelerator)
+    rerun = check_bool(rerun, "rerun")
     inner = getattr(optimizer, "optimizer", optimizer)
     scaler = accelerator.scaler
     guard = SpikeGuard(
@@ -127,10 +133,12 @@ def spike_guard(
         **options,
     )
     n = int(accelerator.gradient_accumulation_steps)
-    if n > 1:  # a closure would re-run only the last micro-batch: said at the first one
+    if n > 1:  # a closure would re-run only the last micro-batch
         words = load_catalog(default_lang())
         reason = words.get("guard.rerun_accumulation", trainer="Accelerate", n=n)
-        guard.rerun_unavailable(reason, now=False)
+        # Said here when re-runs were asked for; otherwise at the first step given a
+        # closure (a loop that never passes one is told nothing).
+        guard.rerun_unavailable(reason, now=rerun)
     if inner is not optimizer:  # accelerate's AcceleratedOptimizer around it
         step_through(inner, optimizer)
 

@@ -180,20 +180,20 @@ def as_loss(value: Any) -> Tensor | float | None:
 def first_run(g: SpikeGuard, closure: Callable[[], Any] | None, loss: Any) -> tuple[Any, Any]:
     """The step's closure as the guard will use it, and its loss: ``(closure, loss)``.
 
-    A closure is dropped (with the one note of :meth:`SpikeGuard.rerun_unavailable`) where
-    re-runs are off. Given without a loss, the guard makes the first run itself, from the
-    RNG states it keeps for the re-run.
+    Given without a loss, the guard makes the first run itself, from the RNG states it
+    keeps for the re-run. Where re-runs are off the closure is not kept for a re-run (with
+    the one note of :meth:`SpikeGuard.rerun_unavailable`); it still makes a first run.
     """
-    if closure is not None and g._rerun_off is not None:
+    off = closure is not None and g._rerun_off is not None
+    if off:
         say_off(g)
-        closure = None
-    if closure is not None and loss is None:
+    if closure is not None and loss is None:  # the first run, re-runs or not
         g._rng_start = capture_rng()
         loss = as_loss(call_closure(closure))
         g._rng_by_guard = True
     else:
         g._rng_by_guard = False
-    return closure, loss
+    return (None if off else closure), loss
 
 
 def say_off(g: SpikeGuard) -> None:
