@@ -95,21 +95,47 @@ def test_the_papers_table_says_what_the_preset_does_and_how_sure(key):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("preset", "budget"), [("le2015-adding", 0.00001), ("copy-memory", 0.0005)]
+    ("preset", "budget", "T"),
+    [
+        # every configuration at the shortest length: 3 runs of 10 steps, ~5 s of CPU with
+        # the report (all four lengths: ~16 s; each evaluation is 1000 sequences of T ≤ 400)
+        ("le2015-adding", 0.00001, [150]),
+        ("copy-memory", 0.0005, None),  # every run: 9 runs of 10 steps, ~11 s of CPU
+    ],
 )
-def test_paper_preset_end_to_end_small(preset, budget, tmp_path):
-    # A class-sized version: every run of the preset at a small budget, written and read back.
-    from gradguard.experiments import read_summary
+def test_paper_preset_end_to_end_small(preset, budget, T, tmp_path):
+    # A class-sized version: train → summary.csv → the report's "Beside the literature".
+    from gradguard.experiments import paper_of, read_summary
+    from gradguard.report import build_report
+    from gradguard.report._i18n import t
 
     start = time.perf_counter()
-    rows = run_remedies(preset, tmp_path, budget=budget, jobs=1)
-    took = time.perf_counter() - start
-    grid = build_grid(preset, budget=budget)
+    rows = run_remedies(preset, tmp_path, budget=budget, T=T, jobs=1)
+    trained = time.perf_counter() - start
+    grid = build_grid(preset, budget=budget, T=T)
+    assert {s.config for s in grid} == set(PAPERS[_paper_key(preset)].configs)
     assert [r.config for r in rows] == [s.config for s in grid]
-    assert len(read_summary(tmp_path / "summary.csv")) == len(grid)
+    summary = read_summary(tmp_path / "summary.csv")
+    assert len(summary) == len(grid)
     assert all(r.steps_run <= s.steps for r, s in zip(rows, grid, strict=True))
     assert all(math.isfinite(r.final_loss) or r.diverged for r in rows)
-    print(f"{preset} at budget {budget}: {len(rows)} runs in {took:.1f} s")
+    assert paper_of(summary) is PAPERS[_paper_key(preset)]
+    page = build_report(tmp_path)
+    section = page.split('<section id="literature"', 1)[1].split("</section>", 1)[0]
+    body = section.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert body.count("<tr>") == len(grid)  # one row per run
+    assert section.count("<img") == 1  # the runs' test loss over training, one panel a length
+    alt = section.split('alt="', 1)[1].split('"', 1)[0]
+    assert alt == " · ".join(
+        t("en", "title_beside_paper", T=length) for length in sorted({s.T for s in grid})
+    )
+    took = time.perf_counter() - start
+    print(f"{preset} at budget {budget}: {len(rows)} runs trained in {trained:.1f} s, "
+          f"reported in {took - trained:.1f} s")  # fmt: skip
+
+
+def _paper_key(preset: str) -> str:
+    return next(k for k, p in PAPERS.items() if p.preset == preset)
 
 
 def test_budget_scales_steps_and_the_evaluation_interval():

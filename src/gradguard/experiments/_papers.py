@@ -11,8 +11,13 @@ beside it rather than cite it as the paper's. No torch needed.
 Sources:
 
 - ``le2015`` — Q. V. Le, N. Jaitly, G. E. Hinton, "A Simple Way to Initialize Recurrent
-  Networks of Rectified Linear Units", arXiv:1504.00941 (2015). Read: its abstract.
-  Its section 4.1 (the adding problem, Figure 2) was not available to check.
+  Networks of Rectified Linear Units", arXiv:1504.00941 (2015). Read: its abstract and
+  introduction (arXiv, ar5iv). Its section 4.1 (the adding problem, Figure 2) was searched
+  for and not found, so every setting but the IRNN's init is the preset's own, not
+  verified. A third-party reimplementation, Knet.jl's adding example
+  (``denizyuret/Knet.jl``, ``examples/deprecated/adding.jl``), trains with minibatches of
+  16 and notes 100 hidden units, η = 0.01 and a forget-gate bias of 1 as its full-size
+  settings: it agrees with the preset there, but it is not the paper and verifies nothing.
 - ``arjovsky2016`` — M. Arjovsky, A. Shah, Y. Bengio, "Unitary Evolution Recurrent
   Neural Networks", ICML 2016, section 4.1 and Figure 1 (the copying memory problem of
   Hochreiter & Schmidhuber 1997). Read: the authors' code and paper draft in their
@@ -108,6 +113,8 @@ class Paper:
 
 
 _LE = "Le, Jaitly & Hinton (2015)"
+#: A reimplementation that agrees with some of the le2015 preset's settings (not the paper).
+_KNET = "in a reimplementation (Knet.jl's adding example)"
 _CODE = "the authors' code (amarshah/complex_RNN"
 _DRAFT = "the authors' draft (amarshah/complex_RNN, paper/uRNN/uRNN.tex), Figure 1"
 
@@ -129,12 +136,21 @@ PAPERS: dict[str, Paper] = {
         settings=(
             Setting("irnn init", "identity W, zero biases, ReLU", f"{_LE}, abstract", True),
             Setting("T", (150, 200, 300, 400), "as the paper is usually cited (Figure 2)", False),
-            Setting("hidden", 100, "the preset's choice; the paper's not checked", False),
+            Setting(
+                "hidden", 100, f"the preset's choice; as {_KNET}; the paper's not checked", False
+            ),
             Setting("optimizer", "sgd", "the preset's choice; the paper's not checked", False),
-            Setting("batch", 16, "the preset's choice; the paper's not checked", False),
-            Setting("lr", 0.01, "the preset's choice (the paper tuned it per model)", False),
-            Setting("clip", ("norm", 10.0), "the preset's choice (the paper tuned it)", False),
-            Setting("lstm forget_bias", 1.0, "the preset's choice; the paper's not checked", False),
+            Setting(
+                "batch", 16, f"the preset's choice; as {_KNET}; the paper's not checked", False
+            ),
+            Setting("lr", 0.01, f"the preset's choice; as {_KNET}; the paper's not checked", False),
+            Setting("clip", ("norm", 10.0), "the preset's choice; the paper's not checked", False),
+            Setting(
+                "lstm forget_bias",
+                1.0,
+                f"the preset's choice; as {_KNET}; the paper's not checked",
+                False,
+            ),
             Setting("rnn init", "default", "PyTorch's U(±1/√n); the paper's not checked", False),
             Setting("steps", 1_000_000, "the preset's choice, ~10⁶ updates", False),
         ),
