@@ -13,6 +13,8 @@ from gradguard._catalog import SOURCE, languages, load_catalog
 from gradguard.cli import main
 from gradguard.cli._help import help_keys, localized_command
 
+from .terminal import glibc_char_width, glibc_width
+
 CLI = Path(__file__).resolve().parents[1] / "src" / "gradguard" / "cli"
 
 
@@ -117,8 +119,6 @@ def _cells(out: str) -> tuple[list[list[str]], list[tuple[list[str], int]]]:
     apart). Cells: in each panel, the help column's lines of one option, with the column's
     width as far as the screen shows it (its widest line).
     """
-    from rich.cells import cell_len
-
     lines = out.splitlines()
     first_panel = next((i for i, line in enumerate(lines) if line.startswith("╭")), len(lines))
     prose: list[list[str]] = [[]]
@@ -136,7 +136,7 @@ def _cells(out: str) -> tuple[list[list[str]], list[tuple[list[str], int]]]:
             rows.append(line[2:].rstrip()[:-1].rstrip())  # the border and its padding
         elif rows:  # a panel ended: find its help column, then its cells
             panel = _panel_cells(rows)
-            room = max((cell_len(line) for cell in panel for line in cell), default=0)
+            room = max((glibc_width(line) for cell in panel for line in cell), default=0)
             cells += [(cell, room) for cell in panel]
             rows = []
     return [p for p in prose if p], cells
@@ -144,11 +144,9 @@ def _cells(out: str) -> tuple[list[list[str]], list[tuple[list[str], int]]]:
 
 def _by_cell(row: str) -> list[str]:
     """``row`` as one string per terminal cell (a mark of zero width joins its letter)."""
-    from rich.cells import cell_len
-
     out: list[str] = []
     for ch in row:
-        n = cell_len(ch)
+        n = max(0, glibc_char_width(ch))
         if n == 0 and out:
             out[-1] += ch
         else:
@@ -201,14 +199,12 @@ def _panel_cells(rows: list[str]) -> list[list[str]]:
 
 def _greedy_breaks(lines: list[str], room: int) -> list[tuple[str, str]]:
     """Line pairs whose break a greedy wrap would not make: the next word fitted."""
-    from rich.cells import cell_len
-
     bad = []
     for a, b in itertools.pairwise(lines):
         word = b.split()[0]
         if word.startswith("["):
             continue  # typer puts [default: …] and [required] in a column of their own
-        if cell_len(a) + 1 + cell_len(word) <= room:
+        if glibc_width(a) + 1 + glibc_width(word) <= room:
             bad.append((a, b))
     return bad
 

@@ -30,6 +30,7 @@ from gradguard.serve import explorer_state, make_server
 
 from ..glossary import BENGALI, WORD, page_text, rejected_variants, strings
 from ..glossary import latin_words as glossary_latin_words
+from ..terminal import glibc_char_width, glibc_width
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -592,12 +593,10 @@ def test_replay_in_bengali(tmp_path, capsys, monkeypatch):
 
 
 def _cells(line: str) -> list[str]:
-    """The characters of ``line`` by terminal cell (marks ride on the cell before them)."""
-    from rich.cells import cell_len
-
+    """The characters of ``line`` by glibc terminal cell (marks ride on the cell before them)."""
     cells: list[str] = []
     for ch in line:
-        width = cell_len(ch)
+        width = max(0, glibc_char_width(ch))
         if width == 0 and cells:
             cells[-1] += ch
         else:
@@ -645,8 +644,6 @@ def test_bengali_terminal_tables_line_up(args, capsys):
 
 
 def test_replay_tables_line_up_in_bengali(tmp_path, capsys, monkeypatch):
-    from rich.cells import cell_len
-
     from gradguard.records import StepRecord, write_log
 
     monkeypatch.setenv("COLUMNS", "160")
@@ -655,33 +652,30 @@ def test_replay_tables_line_up_in_bengali(tmp_path, capsys, monkeypatch):
     assert main(["replay", str(log), "--lang", "bn"]) == 0
     rows = [x for x in capsys.readouterr().out.splitlines() if x[:1] in "┏┃┡│└"]
     assert len(rows) > 6 and any(BENGALI.search(x) for x in rows)
-    assert len({cell_len(x) for x in rows}) == 1, rows
+    assert len({glibc_width(x) for x in rows}) == 1, rows
     bars = {tuple(i for i, c in enumerate(_cells(x)) if c in "┃│") for x in rows if x[0] in "┃│"}
     assert len(bars) == 1, rows
 
 
 def test_one_display_width_for_every_table():
-    # gradguard's own count (the lesson's tables start without rich) is rich's, which
-    # lays out the replay's tables, on every Bengali string gradguard prints
-    from rich.cells import cell_len
-
-    from gradguard.explain._table import cell_width
+    # gradguard's own count (the lesson's tables start without rich; rich lays out the
+    # replay's tables and the help screens by it) is a glibc terminal's, on every Bengali
+    # string gradguard prints
+    from gradguard._cells import cell_width
 
     for path in sorted(CATALOGS.rglob("bn.toml")):
         for s in strings(tomllib.loads(path.read_text("utf-8"))):
             for line in s.splitlines():  # a help text's paragraphs: a table cell is one line
-                assert cell_width(line) == cell_len(line), line
+                assert cell_width(line) == glibc_width(line), line
 
 
 def test_bengali_headings_are_underlined_to_their_width(capsys):
-    from rich.cells import cell_len
-
     assert main(["explain", "--lang", "bn"]) == 0
     lines = capsys.readouterr().out.splitlines()
     pairs = [(a, b) for a, b in pairwise(lines) if b and set(b) == {"─"}]
     assert len(pairs) > 5 and any(BENGALI.search(a) for a, _ in pairs)
     for text, rule in pairs:
-        assert len(rule) == min(72, max(8, cell_len(text))), text
+        assert len(rule) == min(72, max(8, glibc_width(text))), text
 
 
 def test_explorer_bengali_page():

@@ -17,6 +17,7 @@ from typing import Any
 
 import typer
 
+from gradguard._cells import rich_counts_cells
 from gradguard._validate import check_choice, check_whole
 from gradguard.cli._app import (
     Interrupted,
@@ -276,6 +277,8 @@ def _progress_bar(lang: str = "en") -> tuple[Any, Callable[[Any], None]]:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+
+    rich_counts_cells()
 
     from gradguard._catalog import load_catalog
 

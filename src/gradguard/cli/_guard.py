@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from gradguard._cells import rich_counts_cells
 from gradguard.cli._app import UsageFailure, app, command_lang, lang_option, usage
 from gradguard.errors import InputError
 
@@ -345,6 +346,8 @@ def _progress(total: int, lang: str = "en") -> Iterator[Callable[[int], None] | 
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    rich_counts_cells()
+
     from gradguard._catalog import load_catalog
 
     words = load_catalog(lang)
@@ -366,6 +369,8 @@ def _print_tables(
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
+    rich_counts_cells()
 
     from gradguard._catalog import load_catalog
 

@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from gradguard._catalog import SOURCE, Catalog, languages, load_catalog
+from gradguard._cells import cell_width, rich_counts_cells
 from gradguard.cli._app import app
 
 __all__ = ["help_keys", "localized_command"]
@@ -116,6 +117,7 @@ def _chrome(words: Catalog) -> None:
     only a help screen needs it)."""
     from typer import rich_utils
 
+    rich_counts_cells()  # a Bengali vowel sign takes a cell: the panels' borders line up
     rich_utils.ARGUMENTS_PANEL_TITLE = words["chrome.arguments"]
     rich_utils.OPTIONS_PANEL_TITLE = words["chrome.options"]
     rich_utils.COMMANDS_PANEL_TITLE = words["chrome.commands"]
@@ -140,7 +142,6 @@ def _options_panel(
     be narrower than :data:`_NARROW` cells each option's help goes under its name,
     indented, across the panel's width.
     """
-    from rich.cells import cell_len
     from rich.padding import Padding
     from rich.panel import Panel
     from rich.table import Table
@@ -179,8 +180,8 @@ def _options_panel(
             )
         )
     marks = any(param.required for param in params)
-    name_w = max(cell_len(line) for _, n, _, _ in rows for line in n.plain.splitlines())
-    kind_w = max(cell_len(k.plain) for _, _, k, _ in rows)
+    name_w = max(cell_width(line) for _, n, _, _ in rows for line in n.plain.splitlines())
+    kind_w = max(cell_width(k.plain) for _, _, k, _ in rows)
     # The panel's border and padding take 4 cells, each column gap 1.
     help_w = console.width - 4 - name_w - kind_w - 2 - (2 if marks else 0)
     table = Table(highlight=True, show_header=False, expand=True, box=None, padding=(0, 1))

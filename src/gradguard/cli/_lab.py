@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import typer
 
+from gradguard._cells import rich_counts_cells
 from gradguard._validate import check_choice, check_whole
 from gradguard.cli._app import app, command_lang, lang_option, usage
 from gradguard.errors import InputError
@@ -49,6 +50,7 @@ def _emit_text(text: str | Callable[[bool], str]) -> None:
     if callable(text) and sys.stdout.isatty():
         from rich.console import Console  # only for a terminal: piped output stays plain and fast
 
+        rich_counts_cells()
         Console(soft_wrap=True, highlight=False).print(text(True))
     else:
         sys.stdout.write(text(False) if callable(text) else text)

@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from gradguard._cells import rich_counts_cells
 from gradguard._validate import check_out_file, check_out_folder
 from gradguard.cli._app import (
     EXTRAS,
@@ -270,6 +271,8 @@ def tour(
         TextColumn,
         TimeElapsedColumn,
     )
+
+    rich_counts_cells()
 
     lang = command_lang(lang)
     if out.exists() and not out.is_dir():

@@ -73,7 +73,7 @@ class _Doc:
         elif self.markup:
             self.lines += [f"[bold]{_esc(text)}[/bold]", ""]
         else:
-            from gradguard.explain._table import cell_width
+            from gradguard._cells import cell_width
 
             self.lines += [text, "─" * min(72, max(8, cell_width(text))), ""]  # under the text
 

@@ -16,12 +16,12 @@ values), ``sci``, ``ratio``, ``float32``, ``seed`` and ``off_by``.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from gradguard._cells import cell_width
 from gradguard.explain._format import format_number
 
 #: Exact values with more characters than this get their scientific form beside them
@@ -139,24 +139,6 @@ def table_cells(
                 raise ValueError(f"no explosion-table column {col!r}")
         out.append(cells)
     return out
-
-
-def cell_width(text: str) -> int:
-    """Return how many terminal cells ``text`` takes: Bengali's vowel signs and virama take none.
-
-    Marks (Unicode categories Mn, Mc, Me) and format characters take no cell, wide
-    East Asian characters two, everything else one — as :func:`rich.cells.cell_len`
-    counts them, without importing rich (``gradguard explain`` starts without it).
-    """
-    width = 0
-    for ch in text:
-        if unicodedata.category(ch) in _NO_CELL:
-            continue
-        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return width
-
-
-_NO_CELL = frozenset({"Mn", "Mc", "Me", "Cf"})
 
 
 def render_terminal(
