@@ -583,7 +583,7 @@ def test_replay_in_bengali(tmp_path, capsys, monkeypatch):
     assert "where (first steps)" in en and "recorded: 50 steps: 1 skipped, 1 non-finite" in en
     # a kind of step that never occurred is not counted: no "0 clipped", no "0টি clip করা"
     assert main(["replay", str(log), "--run", "a", "--lang", "bn"]) == 0
-    bn = capsys.readouterr().out
+    bn = " ".join(capsys.readouterr().out.split())  # the caption as one line, however wrapped
     assert "0 clipped" not in en and "50টি ধাপের মধ্যে 1টি বাদ দেওয়া, 1টি সসীম নয়" in bn
     assert main(["replay", str(log), "--run", "b", "--lang", "bn"]) == 0
     assert "10টি training ধাপ, সবগুলোর মান সসীম" in capsys.readouterr().out
