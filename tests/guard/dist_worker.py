@@ -256,6 +256,10 @@ def main(rank: int, world: int, port: int, out_dir: str) -> None:
     opt.zero_grad(set_to_none=True)
     loss = loss_of(sharded, shard(x), shard(y))
     loss.backward()
+    rguard.step(loss)  # a good step too: the snapshot staged as it started is kept
+    opt.zero_grad(set_to_none=True)
+    loss = loss_of(sharded, shard(x), shard(y))
+    loss.backward()
     if rank == 1:
         next(sharded.parameters()).grad.to_local().fill_(math.inf)
     out["fsdp_rollback_action"] = rguard.step(loss).action

@@ -179,12 +179,13 @@ def test_streak_faults_a_corrupted_weight_needs_a_rollback(bench):
     run = bench.train(corrupted, 0, 40, guard=rollback)
     assert run.actions[20:24] == ["skip", "skip", "rollback", "step"]
     assert math.isfinite(run.eval_loss) and bench.relapses(run, set()) == 0
-    # A snapshot due at the very step the weight went bad saves it bad (the guard takes
-    # it at the start of guard.step, before judging the step): every rollback relapses.
+    # A snapshot due at the very step the weight went bad is staged, not kept: that step is
+    # bad, so the rollback restores the one before it (step 15), and the run recovers.
     due_then = bench._guarded(bench._fixed, rollback_after=3, snapshot_every=5)(mlp)
     run = bench.train(corrupted, 0, 40, guard=due_then)
-    assert run.actions[20:] == ["skip", "skip", "rollback"] * 6 + ["skip", "skip"]
-    assert bench.relapses(run, set()) == 6 and math.isnan(run.eval_loss)
+    assert run.actions[20:] == ["skip", "skip", "rollback"] + ["step"] * 17
+    assert run.records[22].extra["restored_step"] == 15
+    assert bench.relapses(run, set()) == 0 and math.isfinite(run.eval_loss)
     # a NaN streak longer than rollback_after: the rollback is followed by injected batches
     streak = bench._with_faults(mlp, set(range(20, 30)), None)
     run = bench.train(streak, 0, 40, guard=rollback)

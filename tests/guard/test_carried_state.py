@@ -24,10 +24,12 @@ def test_three_nan_batches_in_a_row_recover_with_the_documented_pattern():
     # NaN in the forward pass: the loss, the gradients and the carried hidden state.
     w = WORKLOADS["lstm-lm"]
     clean = train(w, seed=0, steps=120)
-    run = train(w, seed=0, steps=120, guard=_guard(), fault="nan3", fault_at=80)
+    # (at 81: the snapshot staged at step 80 is kept, step 80 being healthy)
+    run = train(w, seed=0, steps=120, guard=_guard(), fault="nan3", fault_at=81)
     assert run.error is None
-    assert run.actions[80:83] == ["skip", "skip", "rollback"]
-    assert run.actions[83:] == ["step"] * 37
+    assert run.actions[81:84] == ["skip", "skip", "rollback"]
+    assert run.records[83].extra["restored_step"] == 80
+    assert run.actions[84:] == ["step"] * 36
     assert abs(run.eval_loss - clean.eval_loss) < 0.05
 
 
@@ -99,7 +101,7 @@ def test_state_argument_joins_the_snapshot():
         if step in (5, 6):
             loss = loss * float("nan")
         loss.backward()
-        if step == 5:
+        if step == 4:
             kept = [e.clone() for e in teacher.params]
         record = guard.step(loss)
         if record.action == "step":
@@ -107,9 +109,10 @@ def test_state_argument_joins_the_snapshot():
         if step == 5:
             teacher.update(model)  # a loop that moves the teacher on a skip, by mistake
         if record.action == "rollback":
-            # snapshot at the start of step 5: the teacher as it was then
+            # the snapshot staged as step 5 started was dropped (step 5 was bad): the one
+            # of step 4's start is restored, the teacher as it was then
             assert all(torch.equal(e, k) for e, k in zip(teacher.params, kept, strict=True))
-    assert guard.rollbacks == 1
+    assert guard.rollbacks == 1 and guard.snapshot.step == 4
 
 
 def test_state_argument_is_checked():

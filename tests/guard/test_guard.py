@@ -207,9 +207,13 @@ def test_rollback_from_disk_snapshot(tmp_path):
     )
     for step in range(2):
         guard.step(_forward_backward(model, opt, step))
-    snap = _state(model, opt)
+    snap = _state(model, opt)  # staged at the start of step 2, kept as step 2 is healthy
+    for step in range(2, 4):
+        guard.step(_forward_backward(model, opt, step))
+    assert guard.snapshot.step == 2
     assert path.is_file() and not list(path.parent.glob(".*tmp*"))
-    guard.step(_forward_backward(model, opt, 2, "nan"))
+    assert not path.with_name(path.name + ".pending").exists()
+    guard.step(_forward_backward(model, opt, 4, "nan"))
     _assert_bitwise_equal(_state(model, opt), snap)
 
 
@@ -465,9 +469,12 @@ def test_rollback_under_amp_restores_the_scaler():
     # One overflow: the scaler halves its scale itself (amp_skip, not a fault) ...
     guard.step(_amp_step(model, opt, scaler, 3, scale_loss=1e38))
     assert scaler.get_scale() == 2.0**10
+    assert guard.snapshot.pending_step == 3  # (staged at step 3: the next step judges it)
+    guard.step(_amp_step(model, opt, scaler, 4))  # healthy: the snapshot of step 3 is kept
+    assert (guard.snapshot.step, guard.snapshot.pending_step) == (3, None)
     # ... then two non-finite losses in a row: rollback to the snapshot of step 3.
-    guard.step(_amp_step(model, opt, scaler, 4) * math.nan)
-    record = guard.step(_amp_step(model, opt, scaler, 5) * math.nan)
+    guard.step(_amp_step(model, opt, scaler, 5) * math.nan)
+    record = guard.step(_amp_step(model, opt, scaler, 6) * math.nan)
     assert record.action == "rollback" and record.extra["restored_step"] == 3
     assert scaler.state_dict() == snap_scaler
     _assert_bitwise_equal(_state(model, opt, sched), snap)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 import pickle
 import random
@@ -111,3 +113,104 @@ def test_a_corrupted_file_is_a_clear_error(tmp_path):
     path.unlink()
     with pytest.raises(SnapshotError, match="is missing"):
         Snapshot(path).load()
+
+
+# -- a snapshot is kept only once its step is judged healthy ---------------------------
+
+
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_staged_snapshot_is_committed_or_dropped(where, tmp_path):
+    snap = Snapshot(None if where == "memory" else tmp_path / "snap.pt")
+    state = _state()
+    snap.save(state, 0)
+    good = state["model"]["weight"].clone()
+    state["model"]["weight"].add_(1.0)
+    snap.stage(state, 5)
+    assert snap.step == 0 and snap.pending_step == 5
+    torch.testing.assert_close(snap.load()["model"]["weight"], good)  # the older one
+    snap.drop()
+    assert snap.pending_step is None and snap.step == 0
+    torch.testing.assert_close(snap.load()["model"]["weight"], good)
+    snap.stage(state, 7)
+    snap.commit()
+    assert (snap.step, snap.pending_step) == (7, None)
+    torch.testing.assert_close(snap.load()["model"]["weight"], state["model"]["weight"])
+    if where == "disk":
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["snap.pt"]  # no .pending left
+    else:  # two sets of buffers, written in turn: no new allocation per snapshot
+        first = {t.data_ptr() for t in _tensors(snap._state)}
+        snap.stage(state, 9)
+        snap.commit()
+        snap.stage(state, 11)
+        snap.commit()
+        assert {t.data_ptr() for t in _tensors(snap._state)} == first
+
+
+def _corrupted_run(sync, snapshot_path=None, *, resume_at=None, steps=40):
+    """Train a small model; before step 20, when the guard's snapshot falls due (every 5
+    healthy steps from step 0), set one weight to NaN, as a silent data corruption does."""
+    from gradguard.torch import SpikeGuard
+
+    def make():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, fused=True)
+        guard = SpikeGuard(model, opt, clipper=1.0, sync=sync, rollback_after=3,
+                           snapshot_every=5, snapshot_path=snapshot_path)  # fmt: skip
+        return model, opt, guard
+
+    model, opt, guard = make()
+    records, weights = [], {}
+    guard.hooks.append(records.append)
+    g = torch.Generator().manual_seed(1)
+    data = [(torch.randn(16, 4, generator=g), torch.randn(16, 1, generator=g))
+            for _ in range(steps)]  # fmt: skip
+    for step, (x, y) in enumerate(data):
+        weights[step] = [p.detach().clone() for p in model.parameters()]
+        if step == 20:
+            with torch.no_grad():
+                model[0].weight[0, 0] = math.nan
+        if step == resume_at:  # a checkpoint, and a new process resuming from it
+            checkpoint = copy.deepcopy({"model": model.state_dict(), "opt": opt.state_dict(),
+                                        "guard": guard.state_dict(snapshot=True)})  # fmt: skip
+            guard.close()
+            model, opt, guard = make()
+            model.load_state_dict(checkpoint["model"])
+            opt.load_state_dict(checkpoint["opt"])
+            guard.load_state_dict(checkpoint["guard"])
+            guard.hooks.append(records.append)
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        guard.step(loss)
+    guard.close()
+    return records, weights, model
+
+
+@pytest.mark.parametrize("sync", [True, False])
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_weights_corrupted_when_a_snapshot_falls_due_are_never_restored(sync, where, tmp_path):
+    path = None if where == "memory" else tmp_path / "snap.pt"
+    records, weights, model = _corrupted_run(sync, path)
+    actions = [r.action for r in records]
+    assert actions[:20] == ["step"] * 20
+    # Steps 20–22 start from the NaN weight: bad; the third rolls back — to the snapshot
+    # of step 15, the last one whose step was healthy, not to the corrupted state of 20.
+    assert actions[20:23] == ["skip", "skip", "rollback"]
+    assert records[22].extra["restored_step"] == 15
+    assert all(torch.equal(a, b) for a, b in zip(weights[23], weights[15], strict=True))
+    assert actions[23:] == ["step"] * 17  # recovered: the model is sound again
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    if where == "disk":
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["snap.pt"]
+
+
+def test_a_resumed_run_keeps_the_older_snapshot_too():
+    # A checkpoint taken after the bad step that dropped the staged snapshot: the resumed
+    # guard's rollback restores step 15's snapshot as well.
+    records, weights, model = _corrupted_run(True, resume_at=21)
+    assert [r.action for r in records[20:23]] == ["skip", "skip", "rollback"]
+    assert records[22].extra["restored_step"] == 15
+    assert all(torch.equal(a, b) for a, b in zip(weights[23], weights[15], strict=True))
+    assert [r.action for r in records[23:]] == ["step"] * 17
+    assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -175,6 +175,42 @@ def test_a_guarded_step_reads_nothing_on_the_host(monkeypatch):
     assert ops.calls == []
 
 
+def test_staged_snapshots_read_nothing_on_the_host(monkeypatch):
+    # A snapshot after every healthy step: staged at the start of a step, committed by a
+    # healthy verdict, dropped by a bad one (steps 8 and 12–14), restored by a rollback
+    # (step 14) — all without a host read.
+    from gradguard.torch._snapshot import Snapshot
+
+    model, opt = _setup()
+    guard = _guard(model, opt, False, 1.0, rollback_after=3, snapshot_every=1)
+    for step in range(3):
+        guard.step(_forward_backward(model, opt, step))
+    seen = []
+    for name in ("stage", "commit", "drop"):
+        original = getattr(Snapshot, name)
+
+        def spy(self, *args, _name=name, _original=original):
+            if self.pending_step is not None or _name == "stage":
+                seen.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(Snapshot, name, spy)
+    calls = []
+    _spy(monkeypatch, calls)
+    ops = _SyncOps()
+    records = []
+    guard.hooks.append(records.append)
+    faults = {8: "nan", 12: "nan", 13: "inf", 14: "nan"}
+    for step in range(3, 20):
+        loss = _forward_backward(model, opt, step, faults.get(step))
+        with ops:
+            guard.step(loss)
+    monkeypatch.undo()
+    assert calls == [] and ops.calls == []
+    assert {"stage", "commit", "drop"} <= set(seen)
+    assert [r.action for r in records if r.step in faults] == ["skip", "skip", "skip", "rollback"]
+
+
 def test_same_decisions_on_the_device_without_rollback(device):
     # On a GPU the records (and so a rollback) arrive a step or a few late: without
     # rollback the two modes decide the same on every step there too.

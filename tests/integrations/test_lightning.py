@@ -367,6 +367,35 @@ def test_rollback_restores_the_last_snapshot(tmp_path):
     assert counting.seen[13] == 14
 
 
+class CorruptWeights(pl.Callback):
+    """Set one weight to NaN before batch ``at`` (a silent data corruption between steps)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == self.at:
+            with torch.no_grad():
+                next(pl_module.parameters()).view(-1)[0] = math.nan
+
+
+@pytest.mark.slow
+def test_weights_corrupted_as_a_snapshot_falls_due_are_not_restored(tmp_path):
+    # Snapshots every 5 healthy steps: one staged as step 10 starts, from weights corrupted
+    # just before. Step 10 is bad, so it is dropped: the rollback restores step 5's.
+    _, cb, records, rec = fit(
+        tmp_path,
+        steps=20,
+        guard_options={"rollback_after": 3, "snapshot_every": 5},
+        callbacks=[CorruptWeights(10)],
+    )
+    assert [r.action for r in records[10:13]] == ["skip", "skip", "rollback"]
+    assert records[12].extra["restored_step"] == 5
+    assert_same_state(rec.after[12], rec.before[5])
+    assert [r.action for r in records[13:]] == ["step"] * 7  # recovered
+    assert cb.guard.rollbacks == 1
+
+
 class ManualSum(ex.SequenceSum):
     """The example's model with manual optimization: ``opt.step()`` in training_step."""
 

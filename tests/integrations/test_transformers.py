@@ -253,6 +253,34 @@ def test_rollback_restores_model_optimizer_and_schedule(tmp_path):
     assert counting.seen[8] == 9
 
 
+class CorruptWeights(TrainerCallback):
+    """Set one weight to NaN as step ``at`` begins (a silent data corruption between steps)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        if state.global_step == self.at:
+            with torch.no_grad():
+                next(model.parameters()).view(-1)[0] = math.nan
+
+
+def test_weights_corrupted_as_a_snapshot_falls_due_are_not_restored(tmp_path):
+    # Snapshots every 3 healthy steps: one staged as step 6 starts, from weights corrupted
+    # just before. Step 6 is bad, so it is dropped: the rollback restores step 3's.
+    _, cb, records, rec, _ = train(
+        tmp_path,
+        max_steps=12,
+        guard_options={"rollback_after": 3, "snapshot_every": 3},
+        callbacks=[CorruptWeights(6)],
+    )
+    assert [r.action for r in records[6:9]] == ["skip", "skip", "rollback"]
+    assert records[8].extra["restored_step"] == 3
+    assert_same_state(rec.after[8], rec.before[3])
+    assert [r.action for r in records[9:]] == ["step"] * 3  # recovered
+    assert cb.guard.rollbacks == 1
+
+
 def test_fsdp_and_deepspeed_are_refused_at_train_start():
     from types import SimpleNamespace
 

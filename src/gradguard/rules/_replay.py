@@ -188,9 +188,11 @@ def replay_guard(run: RunLog) -> GuardReplay:
     numbers the guard judged (for a step re-run as transient, the re-run's: the step it
     took). The replay feeds them to fresh copies of those rules, asks
     the guard's own :func:`decide` what to do, and — like the guard — takes a snapshot
-    of the rules every ``snapshot_every`` healthy steps and restores it at a rollback
-    (unless the guard rolled back through its ``restore=`` function, which leaves the
-    rules as they were). So it reproduces the run's decisions exactly, rollbacks included.
+    of the rules every ``snapshot_every`` healthy steps, keeps it only if the step it
+    was taken at the start of (or the first after it that is not an AMP overflow skip)
+    is healthy, and restores it at a rollback (unless the
+    guard rolled back through its ``restore=`` function, which leaves the rules as they
+    were). So it reproduces the run's decisions exactly, rollbacks included.
 
     Args:
       run: one run of a log (:attr:`gradguard.records.Log.runs`).
@@ -223,12 +225,13 @@ def replay_guard(run: RunLog) -> GuardReplay:
         )
 
     snapshot = rules_state()
+    staged: tuple[Any, Any] | None = None  # taken at this step's start, kept if it is healthy
     healthy = consecutive = rollbacks = 0
     due = False
     out = GuardReplay([], [], [], [])
     for r in run.steps:
         if due:
-            snapshot, healthy, due = rules_state(), 0, False
+            staged, healthy, due = rules_state(), 0, False
         norm = math.nan if r.grad_norm is None else float(r.grad_norm)
         amp = r.kind == "amp_skip"
         grad_finite, loss_finite, loss = r.grad_finite, r.loss_finite, r.loss
@@ -265,12 +268,19 @@ def replay_guard(run: RunLog) -> GuardReplay:
             max_rollbacks=max_rollbacks,
         )
         consecutive = decision.consecutive_bad
+        good = decision.outcome == "step" and decision.healthy
+        if staged is not None and not amp:  # the guard's staged snapshot: kept or dropped
+            if good:
+                snapshot = staged
+            else:
+                healthy = max(healthy, snapshot_every - 1)  # the next healthy step: a new one
+            staged = None
         if decision.outcome == "rollback":
             rollbacks += 1
             for rule, state in zip((spike_rule, loss_rule), snapshot, strict=True):
                 if restores_rules and rule is not None and state is not None:
                     rule.load_state_dict(copy.deepcopy(state))
-        if decision.outcome == "step" and decision.healthy:
+        if good:
             healthy += 1
             due = healthy >= snapshot_every
         out.actions.append(decision.action)

@@ -81,6 +81,9 @@ def settle(g: SpikeGuard, step: int, fields: dict[str, Any], meta: dict[str, Any
         if again.verdict == "reproducible" and meta["batch"] is not None:
             g.rerun_skips.append(batch_id(meta["batch"]))  # bad twice: the guard's skip list
     outcome = OUTCOMES[int(fields["outcome"])]
+    healthy = outcome == "step" and record.kind in ("ok", "clipped")
+    if record.kind != "amp_skip":  # (the scaler's own overflow: the next step judges it)
+        _judge_staged(g, step, healthy)
     g.consecutive_bad = int(fields["consecutive_bad"])
     if record.kind in ("nonfinite", "spike") and record.action != "step":
         g._recent_bad.append(record)  # for the GuardError's account of what it saw
@@ -97,9 +100,25 @@ def settle(g: SpikeGuard, step: int, fields: dict[str, Any], meta: dict[str, Any
         )
     if outcome == "rollback":
         record.extra["restored_step"] = g.rollback()
-    elif outcome == "step" and record.kind in ("ok", "clipped"):
+    elif healthy:
         g._healthy_since_snapshot += 1
         # Snapshot at the start of the next step, after the caller's scheduler.step()
         # and other end-of-iteration work, so the snapshot is a consistent state.
         g._snapshot_due = g._snapshots_on and g._healthy_since_snapshot >= g.snapshot_every
     return g._emit(record, meta["batch"])
+
+
+def _judge_staged(g: SpikeGuard, step: int, healthy: bool) -> None:
+    """Commit the snapshot staged at the start of a step if ``step`` — that step, or the
+    first after it that is not an AMP overflow skip — was healthy; else drop it (the state
+    it holds made a bad step: weights corrupted between two steps, say; the snapshot
+    before it stays) and make the next healthy step call for a new one.
+    """
+    staged = g.snapshot.pending_step
+    if staged is None or staged > step:  # (sync=False: an earlier step's record)
+        return
+    if healthy:
+        g.snapshot.commit()
+        return
+    g.snapshot.drop()
+    g._healthy_since_snapshot = max(g._healthy_since_snapshot, g.snapshot_every - 1)

@@ -254,7 +254,12 @@ class SpikeGuard:
         return persist.header(self)
 
     def take_snapshot(self) -> None:
-        """Store the current state as the last good snapshot (done automatically)."""
+        """Store the current state as the last good snapshot now.
+
+        The guard's own snapshots, every ``snapshot_every`` healthy steps, are staged at
+        the start of a step instead and become the snapshot only once that step is judged
+        healthy: weights corrupted between two steps are never saved as good.
+        """
         self.snapshot.save(persist.snapshot_state(self), self.step_count)
         self._healthy_since_snapshot = 0
         self._snapshot_due = False
@@ -408,7 +413,11 @@ class SpikeGuard:
         step = self.step_count
         self._write_header()  # before any of this run's records (sync=False: written later)
         if self._snapshot_due:
-            self.take_snapshot()  # at the start of a step: after the caller's scheduler.step()
+            # At the start of a step (after the caller's scheduler.step()), staged: the
+            # step's verdict commits it (healthy) or drops it (_books.settle).
+            self.snapshot.stage(persist.snapshot_state(self), step)
+            self._healthy_since_snapshot = 0
+            self._snapshot_due = False
         self.step_count += 1
         return step
 

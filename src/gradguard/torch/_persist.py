@@ -104,6 +104,7 @@ def load_checkpoint(g: SpikeGuard, state: dict[str, Any]) -> None:
     g._batches_seen = int(state.get("batches_seen", 0))
     g.rerun_skips = list(state.get("rerun_skips", []))  # (not in older checkpoints)
     snap = state.get("snapshot")
+    g.snapshot.drop()  # (a staged snapshot belongs to the run before the checkpoint)
     if snap is not None and g._snapshots_on:
         if snap["state"] is not None:
             g.snapshot._state = unplain_tree(snap["state"])
@@ -147,6 +148,7 @@ def rollback(g: SpikeGuard) -> int | None:
         state = g.snapshot.load()  # read first: a bad file changes nothing
         restore_snapshot(g, state)
         restored = g.snapshot.step
+        g.snapshot.drop()  # a snapshot staged since: later than the state restored
     g.optimizer.zero_grad(set_to_none=True)
     g.rollbacks += 1
     g._restored_step = restored

@@ -15,11 +15,21 @@ rules. Where its tensors live:
   replaced by a pickle that would run code) raises :class:`SnapshotError` and the
   run's state is left as it was.
 
+A new snapshot is *staged* before it replaces the last good one (:meth:`Snapshot.stage`):
+the guard takes it at the start of a step, and the state at that moment is good only if
+that step proves it — weights corrupted between two steps (a silent data corruption, a bad
+in-place op) make the step bad. A healthy verdict commits it (:meth:`Snapshot.commit`); a
+bad one drops it (:meth:`Snapshot.drop`), and a rollback restores the older, good one.
+
 The cost per parameter is its bytes once more (4 for float32) per copy of the model
-and of each optimizer state tensor (Adam: 3 × 4 bytes per float32 parameter), in host
-memory or on disk; nothing on the accelerator. Taking none at all: the guard snapshots
-only when rollback is on, and a ``restore`` function (say, one that loads the run's last
-``torch.distributed.checkpoint`` save) replaces snapshots altogether.
+and of each optimizer state tensor (Adam: 3 × 4 bytes per float32 parameter); nothing on
+the accelerator. In memory the store holds **two** copies: the last good snapshot and the
+staged one (its buffers kept between snapshots and written again, so no new host memory
+is allocated per snapshot). On disk it holds one file, and a second (``NAME.pending``)
+from the start of the step that stages a snapshot to that step's verdict. Taking none at
+all: the guard snapshots only when rollback is on, and a ``restore`` function (say, one
+that loads the run's last ``torch.distributed.checkpoint`` save) replaces snapshots
+altogether.
 """
 
 from __future__ import annotations
@@ -167,30 +177,83 @@ class Snapshot:
         self._state: dict[str, Any] | None = None
         self._events: list[Any] = []
         self.step: int | None = None
+        #: The step of the staged snapshot waiting for its step's verdict (``None``: none).
+        self.pending_step: int | None = None
+        self._pending: dict[str, Any] | None = None  # its state (in memory)
+        self._pending_events: list[Any] = []
+        self._spare: dict[str, Any] | None = None  # buffers the next staged copy reuses
 
     @property
     def where(self) -> str:
         """``"memory"`` or ``"disk"``."""
         return "memory" if self.path is None else "disk"
 
-    def save(self, state: dict[str, Any], step: int) -> None:
-        """Store ``state`` (taken at optimizer step ``step``)."""
+    @property
+    def _pending_path(self) -> Path:
+        assert self.path is not None
+        return self.path.with_name(self.path.name + ".pending")
+
+    def _write(self, state: dict[str, Any], step: int, path: Path) -> None:
         events: list[Any] = []
+        cpu = host_copy(state, None, events)
+        for e in events:
+            e.synchronize()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            torch.save({"gradguard_snapshot": 1, "step": step, "state": plain_tree(cpu)}, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def save(self, state: dict[str, Any], step: int) -> None:
+        """Store ``state`` (taken at optimizer step ``step``) as the snapshot, now."""
+        self.drop()  # (a staged snapshot is older than this one)
         if self.path is None:
+            events: list[Any] = []
             self._state = host_copy(state, self._state, events)
             self._events = events
         else:
-            cpu = host_copy(state, None, events)
-            for e in events:
-                e.synchronize()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-            try:
-                torch.save({"gradguard_snapshot": 1, "step": step, "state": plain_tree(cpu)}, tmp)
-                os.replace(tmp, self.path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            self._write(state, step, self.path)
         self.step = step
+
+    def stage(self, state: dict[str, Any], step: int) -> None:
+        """Copy ``state`` (taken at the start of step ``step``) aside, keeping the snapshot.
+
+        :meth:`commit` makes it the snapshot once step ``step`` is judged healthy;
+        :meth:`drop` forgets it. A snapshot staged earlier and not yet judged is dropped.
+        """
+        self.drop()
+        if self.path is None:
+            events: list[Any] = []
+            self._pending = host_copy(state, self._spare, events)
+            self._spare = None
+            self._pending_events = events
+        else:
+            self._write(state, step, self._pending_path)
+        self.pending_step = step
+
+    def commit(self) -> None:
+        """Make the staged snapshot the snapshot (its step was healthy); the older one goes."""
+        if self.pending_step is None:
+            return
+        if self.path is None:
+            self._spare, self._state = self._state, self._pending
+            self._events, self._pending = self._pending_events, None
+            self._pending_events = []
+        else:
+            os.replace(self._pending_path, self.path)
+        self.step, self.pending_step = self.pending_step, None
+
+    def drop(self) -> None:
+        """Forget the staged snapshot, if any (its step was bad, or a rollback came first)."""
+        if self.pending_step is None:
+            return
+        if self.path is None:
+            self._spare, self._pending, self._pending_events = self._pending, None, []
+        else:
+            self._pending_path.unlink(missing_ok=True)
+        self.pending_step = None
 
     def load(self) -> dict[str, Any]:
         """Return a fresh copy of the stored state (safe to load into live objects).
