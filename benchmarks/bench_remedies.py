@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from gradguard.experiments import RecurrentNet, adding_problem, build_grid, train_run
-from gradguard.experiments._train import clip_and_measure, make_model
+from gradguard.experiments._train import clip_and_measure, make_model, run_clipper
 from gradguard.records import RecordWriter, StepRecord
 
 
@@ -92,12 +92,11 @@ def extra_work_ms(spec, folder: Path, reps: int) -> float:
     loss = spec.problem.loss(net(b.x), b.y)
     loss.backward()
     path = folder / "extra.jsonl"
+    clipper = run_clipper(spec.clip, spec.threshold)
     with RecordWriter(path) as log:
         start = time.process_time()
         for step in range(reps):
-            pre, post, coef, max_abs, bad, _ = clip_and_measure(
-                params, spec.clip, spec.threshold, loss
-            )
+            pre, post, coef, max_abs, bad, _, _ = clip_and_measure(params, clipper, loss)
             log.write(
                 StepRecord(
                     step=step, loss=0.1, grad_norm=pre, grad_norm_clipped=post,

@@ -162,3 +162,22 @@ def test_size_rules_read_as_whole_sentences_in_bengali(capsys):
 def test_a_rule_without_its_fields_is_a_programming_error():
     with pytest.raises(TypeError, match="needs the field 'min'"):
         InputError("T", 0, "whole")
+
+
+def test_trainer_callback_settings_are_told_in_bengali():
+    # The integrations' refusals are rule ids: told in Bengali with the argument and value,
+    # no English phrase left (the rule's own words, the options listed as code).
+    from gradguard.integrations._common import check_options
+
+    with pytest.raises(InputError) as sync:
+        check_options("Lightning", {"sync": False})
+    assert sync.value.rule_id == "callback_sync"
+    assert str(sync.value).startswith("sync must be True (the callback reads")
+    bn = sync.value.message("bn")
+    assert bn.startswith("sync-এর মান True হতে হবে, কিন্তু পাওয়া গেছে False") and "callback" in bn
+    with pytest.raises(InputError) as unknown:
+        check_options("Lightning", {"max_norm": 1.0})
+    english, bengali = str(unknown.value), unknown.value.message("bn")
+    assert english.startswith("option must be one of the Lightning SpikeGuardCallback's options: ")
+    assert "spike_rule" in english and "spike_rule" in bengali and "বিকল্পগুলোর" in bengali
+    assert "must be" not in bengali and "'max_norm'" in bengali

@@ -17,7 +17,7 @@ from gradguard.experiments import (
     run_remedies,
     train_run,
 )
-from gradguard.experiments._train import clip_and_measure
+from gradguard.experiments._train import clip_and_measure, run_clipper
 from gradguard.records import RecordWriter, read_log
 
 SMALL = dict(experiments=["divergence"], configs=["none", "clip-norm"], steps=40)
@@ -160,7 +160,8 @@ def test_clip_and_measure_matches_torch():
     ref = [torch.nn.Parameter(p.detach().clone()) for p in params]
     for p, q in zip(params, ref, strict=True):
         q.grad = p.grad.clone()
-    pre, post, coef, max_abs, bad, _ = clip_and_measure(params, "norm", 1.0)
+    pre, post, coef, max_abs, bad, _, clipped = clip_and_measure(params, run_clipper("norm", 1.0))
+    assert clipped and coef < 1
     ref_norm = torch.nn.utils.clip_grad_norm_(ref, 1.0)
     assert pre == float(ref_norm)
     for p, q in zip(params, ref, strict=True):
@@ -170,7 +171,8 @@ def test_clip_and_measure_matches_torch():
     for p in params:
         p.grad = torch.randn_like(p)
     grads = [p.grad.clone() for p in params]
-    pre, post, coef, _, _, _ = clip_and_measure(params, "value", 0.5)
+    pre, post, coef, _, _, _, clipped = clip_and_measure(params, run_clipper("value", 0.5))
+    assert clipped
     for p, g in zip(params, grads, strict=True):
         torch.testing.assert_close(p.grad, g.clamp(-0.5, 0.5))
     assert post == pytest.approx(float(torch.cat([p.grad.flatten() for p in params]).norm()))
@@ -178,16 +180,16 @@ def test_clip_and_measure_matches_torch():
     # Below the threshold nothing changes and clipping does not act.
     small = [p.grad.clone() for p in params]
     for clip, c in (("norm", 1e6), ("value", 10.0)):
-        pre, post, coef, _, _, _ = clip_and_measure(params, clip, c)
-        assert (post, coef) == (pre, 1.0)
+        pre, post, coef, _, _, _, clipped = clip_and_measure(params, run_clipper(clip, c))
+        assert (post, coef, clipped) == (pre, 1.0, False)
         assert all(torch.equal(p.grad, g) for p, g in zip(params, small, strict=True))
     # The loss rides along in the same host read.
-    assert clip_and_measure(params, None, None, torch.tensor(0.25)).loss == 0.25
+    assert clip_and_measure(params, None, torch.tensor(0.25)).loss == 0.25
     params[1].grad[0, 0] = float("nan")
-    assert clip_and_measure(params, None, None).nonfinite == 1
+    assert clip_and_measure(params, None).nonfinite == 1
     # A non-finite step is left alone: the runner skips it.
     before = [p.grad.clone() for p in params]
-    assert clip_and_measure(params, "norm", 1.0).coef == 1.0
+    assert clip_and_measure(params, run_clipper("norm", 1.0)).coef == 1.0
     for p, g in zip(params, before, strict=True):
         torch.testing.assert_close(p.grad, g, equal_nan=True, rtol=0, atol=0)
 
@@ -251,7 +253,7 @@ def test_run_spec_checks_itself():
     spec = build_grid("quick", experiments=["divergence"], configs=["clip-norm"])[0]
     for change, match in [
         ({"optimizer": "lbfgs"}, "optimizer must be one of sgd, adam, rmsprop"),
-        ({"forget_bias": 1.0}, "forget_bias must be None, or a finite number for lstm"),
+        ({"forget_bias": 1.0}, "forget_bias must be None, or a finite number with the lstm cell"),
         ({"device": "tpu"}, "device must be one of cpu, cuda, cuda:N"),
         ({"lr": -1.0}, "lr must be a finite number > 0"),
         ({"lr": float("nan")}, "lr must be"),
@@ -270,7 +272,7 @@ def test_run_spec_checks_itself():
 
 @pytest.mark.parametrize("config", ["clip-norm", "lstm", "gru"])
 def test_step_statistics_are_grad_stats(config):
-    # The runner's short path must give exactly what the guard's grad_stats gives.
+    # The runner reads the guard's grad_stats, the loss in the same host read.
     from gradguard.experiments._tasks import adding_problem
     from gradguard.experiments._train import make_model
     from gradguard.torch import grad_stats
@@ -282,21 +284,21 @@ def test_step_statistics_are_grad_stats(config):
     loss.backward()
     params = list(net.parameters())
     ref, _ = grad_stats(params, per_layer=False).host()
-    got = clip_and_measure(params, None, None, loss)
+    got = clip_and_measure(params, None, loss)
     assert (got.pre, got.max_abs, got.nonfinite) == (ref.total_norm, ref.max_abs, 0)
     assert got.loss == float(loss.detach()) and (got.post, got.coef) == (got.pre, 1.0)
     # Finite entries whose norm overflows float32: a finite gradient with ‖g‖ = inf
     # (grad_stats' exact count, not "non-finite").
     params[1].grad.fill_(3e38)
     ref, _ = grad_stats(params, per_layer=False).host()
-    got = clip_and_measure(params, "norm", 1.0)
+    got = clip_and_measure(params, run_clipper("norm", 1.0))
     assert got.pre == math.inf and got.nonfinite == 0 == ref.nonfinite_count
     assert got.max_abs == ref.max_abs == pytest.approx(3e38)
     params[1].grad.fill_(1.0)
     params[0].grad.view(-1)[0] = float("inf")
     params[2].grad.view(-1)[0] = float("nan")
     ref, _ = grad_stats(params, per_layer=False).host()
-    assert clip_and_measure(params, None, None).nonfinite == ref.nonfinite_count == 2
+    assert clip_and_measure(params, None).nonfinite == ref.nonfinite_count == 2
 
 
 def _without_wall_time(folder):

@@ -161,7 +161,7 @@ def gradient_flow(
     if not math.isfinite(h0):
         raise InputError("h0", h0, "finite")
     if dtype not in (torch.float32, torch.float64):
-        raise InputError("dtype", dtype, "torch.float32 or torch.float64")
+        raise InputError("dtype", dtype, "either", a="torch.float32", b="torch.float64")
     # rho belongs to scaled-orthogonal only (a CLI list of inits shares one --rho).
     rho = rho if init == "scaled-orthogonal" else None
     gen = torch.Generator().manual_seed(seed)

@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
-from gradguard._validate import check_choice
+from gradguard._validate import check_choice, check_threshold
 from gradguard.errors import InputError
 from gradguard.experiments._names import (
     DIVERGENCE_CONFIGS,
@@ -121,9 +121,9 @@ class RunSpec:
         if not _positive(self.lr):
             raise InputError("lr", self.lr, "learning_rate")
         if self.clip not in (None, "norm", "value"):
-            raise InputError("clip", self.clip, "None, 'norm' or 'value'")
-        if self.clip is not None and not _positive(self.threshold):
-            raise InputError("threshold", self.threshold, "a finite number > 0 when clipping")
+            raise InputError("clip", self.clip, "choice", choices="None, 'norm', 'value'")
+        if self.clip is not None:
+            check_threshold(self.threshold, "threshold")
         check_count(self.hidden, "hidden", 4096)
         check_count(self.steps, "steps", MAX_STEPS)
         check_count(self.batch, "batch", 1_000_000)
@@ -132,7 +132,7 @@ class RunSpec:
         if self.flow_every:
             check_count(self.flow_every, "flow_every", 10**9)
         if self.forget_bias is not None and (self.model != "lstm" or not _finite(self.forget_bias)):
-            raise InputError("forget_bias", self.forget_bias, "None, or a finite number for lstm")
+            raise InputError("forget_bias", self.forget_bias, "forget_bias")
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
             raise InputError("device", self.device, "choice", choices="cpu, cuda, cuda:N")
 

@@ -85,7 +85,7 @@ def init_recurrent_(
     check_init(scheme, rho)
     n = weight.shape[1]
     if weight.dim() != 2 or weight.shape[0] % n:
-        raise InputError("weight", tuple(weight.shape), "a stack of square (n, n) blocks")
+        raise InputError("weight", tuple(weight.shape), "square_blocks")
     init = nn.init
     with torch.no_grad():
         for k in range(weight.shape[0] // n):
@@ -188,9 +188,9 @@ class RecurrentNet(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(name, value, "whole", min=1)
         if fused and cell == "linear":
-            raise InputError("fused", fused, "False for the linear cell (torch has no fused one)")
+            raise InputError("fused", fused, "unfused_linear")
         if forget_bias is not None and cell != "lstm":
-            raise InputError("forget_bias", forget_bias, "None for a cell without a forget gate")
+            raise InputError("forget_bias", forget_bias, "forget_bias")
         self.cell = cell
         self.init = init
         self.rho = rho

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -29,7 +28,7 @@ from gradguard.experiments._models import RecurrentNet, recurrent_spectrum
 from gradguard.experiments._summary_io import RunSummary
 from gradguard.experiments._tasks import Batch
 from gradguard.records import RecordWriter, make_record
-from gradguard.torch import clip_coef, clip_grad_value_, get_total_norm, grad_stats
+from gradguard.torch import Clipper, NormClipper, ValueClipper, grad_stats
 
 __all__ = ["train_run"]
 
@@ -48,93 +47,52 @@ class StepStats(NamedTuple):
     max_abs: float  #: max |g| before clipping
     nonfinite: int  #: non-finite gradient tensors
     loss: float  #: the step's loss (``nan`` when none was given)
+    clipped: bool = False  #: whether the clipper scaled any gradient down
+
+
+def run_clipper(clip: str | None, threshold: float | None) -> Clipper | None:
+    """The clipper of a run's ``clip`` setting: ``"norm"`` → :class:`NormClipper`\\ (c),
+    ``"value"`` → :class:`ValueClipper`\\ (c), ``None`` → no clipping."""
+    if clip is None:
+        return None
+    assert threshold is not None  # RunSpec checks it
+    return NormClipper(threshold) if clip == "norm" else ValueClipper(threshold)
 
 
 def clip_and_measure(
     parameters: list[nn.Parameter],
-    clip: str | None,
-    threshold: float | None,
+    clipper: Clipper | None,
     loss: torch.Tensor | None = None,
 ) -> StepStats:
-    """Clip the gradients of ``parameters`` in place; return their statistics.
+    """Clip the gradients of ``parameters`` in place by ``clipper``; return their statistics.
 
-    The statistics are those of the guard's :func:`gradguard.torch.grad_stats`
-    (a test compares): for the runner's models — every gradient dense, on one
-    device, one dtype — a short path computes them with six small kernels (the
-    total norm as torch's ``get_total_norm`` computes it, one ``aminmax`` over
-    all entries, one stack for the host read: fewer kernels per step than
-    ``grad_stats`` (``benchmarks/bench_remedies.py``); a step with any
-    non-finite value, or other gradients, goes through ``grad_stats`` itself,
-    whose non-finite bookkeeping is exact. The clipping is the seed's
-    ``g / max(1, ‖g‖/c)`` with torch's ``1e-6`` added to the norm — bit for bit
-    what ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_`` do (a test
-    compares). Gradients with a non-finite entry
-    are left alone (the runner stops at that step without applying it).
+    The statistics are the guard's :func:`gradguard.torch.grad_stats` (total norm,
+    max |g|, non-finite count), read on the host in one transfer together with
+    ``loss``; the clipping is the clipper's own :meth:`~gradguard.torch.Clipper.clip_`
+    given those statistics — the seed's ``g / max(1, ‖g‖/c)`` through
+    :func:`gradguard.torch.clip_coef`, bit for bit what ``torch.nn.utils.clip_grad_norm_``
+    / ``clip_grad_value_`` do (a test compares), with a multiply only when clipping
+    acts. Gradients with a non-finite entry are left alone (the runner stops at that
+    step without applying it).
 
-    The runner must read the statistics on the host every step anyway (to stop at
-    the first non-finite step), so unlike torch's clipper this one decides on the
-    host: one read for the statistics and ``loss``, then a multiply only when
-    clipping acts. At the divergence experiment's sizes a step is a handful of tiny
-    kernels, so each one saved is a visible share of the step.
+    The runner must read the statistics on the host every step anyway (to stop at the
+    first non-finite step), so the clipper decides on the host, as the guard's default
+    mode does.
 
     Args:
       parameters: the model's parameters, ``.grad`` filled.
-      clip: ``None``, ``"norm"`` (``max_norm = threshold``) or ``"value"``.
-      threshold: the clipping threshold ``c``.
+      clipper: the run's clipper (:func:`run_clipper`), or ``None``.
       loss: the step's loss (0-d tensor), read in the same host read.
     """
-    grads = [q.grad for q in parameters if q.grad is not None]
-    stats = _fast_stats(grads, loss)
-    if stats is None:
-        gs = grad_stats(parameters, per_layer=False)
-        host, extra = gs.host(*([] if loss is None else [loss.detach()]))
-        stats = (
-            host.total_norm,
-            math.nan if host.max_abs is None else host.max_abs,  # measured: max_abs=True
-            host.nonfinite_count,
-            extra[0] if extra else math.nan,
-        )
-    pre, max_abs, bad, loss_v = stats
-    post, coef = pre, 1.0
-    if clip is not None and bad == 0 and math.isfinite(pre):
-        assert threshold is not None
-        if clip == "norm":
-            # The one clip coefficient, on the float32 norm: bit for bit what torch's
-            # clip_grad_norm_ computes on the device, so the same clipped gradients.
-            c32 = clip_coef(np.float32(pre), threshold)
-            if c32 < 1:
-                coef = float(c32)
-                torch._foreach_mul_(grads, coef)
-                post = float(np.float32(pre) * c32)
-        elif max_abs > threshold:  # clip == "value"; clamping acts only above c
-            clip_grad_value_(parameters, threshold)
-            post = float(get_total_norm(grads))
-            coef = float(np.float32(post) / np.float32(pre)) if pre > 0 else 1.0
-    return StepStats(pre, post, coef, max_abs, int(bad), loss_v)
-
-
-def _fast_stats(
-    grads: list[torch.Tensor], loss: torch.Tensor | None
-) -> tuple[float, float, int, float] | None:
-    """``(‖g‖, max |g|, 0, loss)`` when every value is finite; ``None``: use grad_stats."""
-    if not grads:
-        return None
-    first = grads[0]
-    for g in grads:
-        if type(g) is not torch.Tensor or g.dtype != first.dtype or g.device != first.device:
-            return None
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    lo, hi = torch.aminmax(torch.cat([g.reshape(-1) for g in grads]))
-    head = [total, lo, hi]
-    with_loss = loss is not None and loss.dtype == first.dtype
-    if loss is not None and with_loss:
-        head.append(loss.detach().reshape(()))
-    values = torch.stack(head).tolist()  # the one host read
-    pre, lo_v, hi_v = values[:3]
-    if not (math.isfinite(pre) and math.isfinite(lo_v) and math.isfinite(hi_v)):
-        return None  # the rare bad step: grad_stats counts the non-finite tensors
-    loss_v = values[3] if with_loss else math.nan if loss is None else float(loss.detach())
-    return pre, max(-lo_v, hi_v), 0, loss_v
+    stats = grad_stats(parameters, per_layer=False, keep_groups=clipper is not None)
+    host, extra = stats.host(*([] if loss is None else [loss.detach()]))
+    pre, bad = host.total_norm, host.nonfinite_count
+    max_abs = math.nan if host.max_abs is None else host.max_abs  # measured: max_abs=True
+    loss_v = extra[0] if extra else math.nan
+    if clipper is None or bad:
+        return StepStats(pre, pre, 1.0, max_abs, bad, loss_v)
+    res = clipper.clip_(parameters, stats, host)
+    return StepStats(pre, res.total_norm_clipped, res.clip_coef, max_abs, 0, loss_v, res.clipped)
 
 
 def make_model(spec: RunSpec, generator: torch.Generator) -> RecurrentNet:
@@ -235,13 +193,14 @@ def train_run(
     success: int | None = None
     stopped = False
     step = advanced = 0
+    clipper = run_clipper(spec.clip, spec.threshold)
     for step in range(spec.steps):
         batch = _on(task.batch(spec.T, spec.batch, gen_train), device)
         loss = task.loss(net(batch.x), batch.y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        pre, post, coef, max_abs, nonfinite, loss_value = clip_and_measure(
-            params, spec.clip, spec.threshold, loss
+        pre, post, coef, max_abs, nonfinite, loss_value, acted = clip_and_measure(
+            params, clipper, loss
         )
         record_of = functools.partial(
             make_record, step, grad_norm=pre, max_abs=max_abs, nonfinite_count=int(nonfinite),
@@ -255,7 +214,6 @@ def train_run(
             break
         opt.step()
         max_norm = max(max_norm, pre)
-        acted = spec.clip is not None and coef < 1.0
         clipped += acted
         extra: dict[str, object] = {}
         if (step + 1) % spec.eval_every == 0 or step + 1 == spec.steps:

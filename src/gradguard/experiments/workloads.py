@@ -105,7 +105,7 @@ def markov_corpus(n_tokens: int = 60_000, vocab: int = 128, seed: int = 1234) ->
     """
     for name, value, lo in (("n_tokens", n_tokens, 3), ("vocab", vocab, 2)):
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise InputError(name, value, f"a whole number ≥ {lo}")
+            raise InputError(name, value, "whole", min=lo)
     return _corpus(n_tokens, vocab, seed)
 
 
@@ -404,7 +404,7 @@ def _fault_steps(fault: str | None, at: int) -> list[int]:
     if fault is None:
         return []
     if fault not in FAULTS:
-        raise InputError("fault", fault, f"one of {', '.join(FAULTS)} or None")
+        raise InputError("fault", fault, "choice", choices=", ".join((*FAULTS, "None")))
     return [at, at + 1, at + 2] if fault == "nan3" else [at]
 
 
@@ -553,9 +553,9 @@ def _finish(
 def _check_args(workload: Workload, steps: int | None, carry: str) -> int:
     n = workload.steps if steps is None else steps
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InputError("steps", steps, "a whole number ≥ 1")
+        raise InputError("steps", steps, "whole", min=1)
     if carry not in ("restore", "hook", "ignore"):
-        raise InputError("carry", carry, "'restore', 'hook' or 'ignore'")
+        raise InputError("carry", carry, "choice", choices="restore, hook, ignore")
     return n
 
 

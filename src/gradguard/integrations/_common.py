@@ -25,28 +25,13 @@ __all__ = ["StepGate", "check_options", "guard_options", "metrics_of"]
 _FROM_TRAINER = ("clipper", "scheduler", "scaler", "process_group", "pipeline_group", "restore")
 
 
-# Options of SpikeGuard a trainer callback cannot honour: the values it accepts, and why.
+# Options of SpikeGuard a trainer callback cannot honour: the values it accepts, and the
+# rule id (errors catalog) that says why.
 _REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
-    "skip_batches": (
-        (0, None),
-        "0 (a trainer callback cannot drop batches from the trainer's data loader; after a "
-        "rollback training continues with the next batch)",
-    ),
-    "update_ratio_every": (
-        (0, None),
-        "0 (the trainer steps the optimizer after the callback's hook, so the update is not "
-        "seen; use gradguard.torch.SpikeGuard in a hand-written loop to measure it)",
-    ),
-    "skip_steps": (
-        (None,),
-        "None (a trainer callback cannot drop batches from the trainer's data loader; use "
-        "gradguard.torch.SpikeGuard and guard.skip_batch() in a hand-written loop)",
-    ),
-    "sync": (
-        (True,),
-        "True (the callback reads each step's decision on the host to withhold the "
-        "trainer's optimizer.step(); sync=False needs guard.step() in a hand-written loop)",
-    ),
+    "skip_batches": ((0, None), "callback_skip_batches"),
+    "update_ratio_every": ((0, None), "callback_update_ratio"),
+    "skip_steps": ((None,), "callback_skip_steps"),
+    "sync": ((True,), "callback_sync"),
 }
 
 
@@ -79,7 +64,9 @@ def check_options(trainer: str, options: Mapping[str, Any]) -> dict[str, Any]:
             raise InputError(
                 "option",
                 name,
-                f"one of the {trainer} SpikeGuardCallback's options: clipper, " + ", ".join(known),
+                "callback_option",
+                trainer=trainer,
+                options=", ".join(("clipper", *known)),
             )
     return {k: v for k, v in options.items() if k not in _REFUSED}
 

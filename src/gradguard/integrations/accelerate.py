@@ -64,23 +64,21 @@ __all__ = ["grad_norm", "spike_guard"]
 
 def _check_accelerator(accelerator: Any) -> None:
     if not isinstance(accelerator, Accelerator):
-        raise InputError("accelerator", type(accelerator).__name__, "an accelerate.Accelerator")
+        raise InputError("accelerator", type(accelerator).__name__, "accelerator")
     kind = accelerator.distributed_type
     if kind == DistributedType.DEEPSPEED:
         raise InputError(
             "Accelerator(distributed_type=...)",
             str(kind),
-            "not DeepSpeed when guarding with gradguard",
-            "DeepSpeed owns the gradients and the optimizer step; use DDP or FSDP2.",
+            "accelerate_not_deepspeed",
+            "deepspeed_owns_step",
         )
     if kind == DistributedType.FSDP and not accelerator.is_fsdp2:
         raise InputError(
             "FullyShardedDataParallelPlugin(fsdp_version=...)",
             1,
-            "2 when guarding with gradguard",
-            "FSDP1 flattens and shards parameters into plain tensors, whose norms cannot "
-            "be told apart from replicated ones; FSDP2's DTensor gradients can be reduced "
-            "exactly. Set fsdp_version=2.",
+            "accelerate_fsdp2",
+            "fsdp1_flat",
         )
 
 

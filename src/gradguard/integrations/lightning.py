@@ -143,36 +143,32 @@ class SpikeGuardCallback(pl.Callback):
             raise InputError(
                 "Trainer(gradient_clip_val=...)",
                 trainer.gradient_clip_val,
-                "None or 0 when SpikeGuardCallback is used",
-                "Lightning would clip the gradients a second time after the guard; remove "
-                "gradient_clip_val and give the threshold to the callback: "
-                f"SpikeGuardCallback(clipper={trainer.gradient_clip_val}) (or "
-                + ", ".join(r.clipper for r in RULES.values() if r.clipper)
-                + ").",
+                "callback_no_clip",
+                "lightning_clips_twice",
+                given=trainer.gradient_clip_val,
+                clippers=", ".join(r.clipper for r in RULES.values() if r.clipper),
             )
         if _strategy_refused(trainer.strategy):
             raise InputError(
                 "Trainer(strategy=...)",
                 type(trainer.strategy).__name__,
-                "a single-device or DDP strategy when SpikeGuardCallback is used",
-                "FSDP and DeepSpeed shard or own the gradients and the optimizer step, so "
-                "the guard cannot measure the global norm or withhold the step there; use "
-                "strategy='ddp', or gradguard.torch.SpikeGuard in your own FSDP2 loop.",
+                "callback_strategy",
+                "strategy_owns_step",
             )
         optimizers = trainer.optimizers
         if len(optimizers) != 1:
             raise InputError(
                 "configure_optimizers()",
                 f"{len(optimizers)} optimizers",
-                "exactly one optimizer when SpikeGuardCallback is used",
+                "callback_one_optimizer",
             )
         optimizer = optimizers[0]
         if isinstance(optimizer, torch.optim.LBFGS):
             raise InputError(
                 "configure_optimizers()",
                 "LBFGS",
-                "an optimizer that evaluates its closure once per step (SGD, Adam, …)",
-                "LBFGS re-evaluates the closure inside step(), after the guard's decision.",
+                "callback_closure_once",
+                "lbfgs_closure",
             )
         precision = trainer.precision_plugin
         scaler = getattr(precision, "scaler", None)
@@ -184,8 +180,8 @@ class SpikeGuardCallback(pl.Callback):
             raise InputError(
                 "rollback_after",
                 rollback_after,
-                "None when configure_optimizers() returns several LR schedulers",
-                "A rollback restores one scheduler; pass rollback_after=None to only skip.",
+                "callback_one_scheduler",
+                "one_scheduler_rollback",
             )
         if self.guard is not None:  # a second fit with the same callback
             self.guard.close()

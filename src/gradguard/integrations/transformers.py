@@ -199,13 +199,10 @@ class SpikeGuardCallback(TrainerCallback):
             raise InputError(
                 "TrainingArguments(max_grad_norm=...)",
                 args.max_grad_norm,
-                "0 when SpikeGuardCallback is used",
-                "The Trainer clips before any callback sees the gradients, so the guard "
-                "would judge clipped gradients and clip them twice; set max_grad_norm=0 and "
-                f"give the threshold to the callback: SpikeGuardCallback(clipper="
-                f"{args.max_grad_norm}) (or "
-                + ", ".join(r.clipper for r in RULES.values() if r.clipper)
-                + ").",
+                "callback_max_grad_norm",
+                "hf_clips_first",
+                given=args.max_grad_norm,
+                clippers=", ".join(r.clipper for r in RULES.values() if r.clipper),
             )
         for name in ("fsdp", "deepspeed"):
             value = getattr(args, name, None)
@@ -213,10 +210,8 @@ class SpikeGuardCallback(TrainerCallback):
                 raise InputError(
                     f"TrainingArguments({name}=...)",
                     str(value),
-                    "unset when SpikeGuardCallback is used",
-                    "FSDP and DeepSpeed shard or own the gradients and the optimizer step, "
-                    "so the guard cannot withhold the step there; use DDP, or guard an "
-                    "Accelerate loop with gradguard.integrations.accelerate.",
+                    "callback_unset",
+                    "hf_shards_step",
                 )
         model, optimizer = kwargs["model"], kwargs["optimizer"]
         inner = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper

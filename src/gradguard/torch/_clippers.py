@@ -127,22 +127,23 @@ class Clipper:
         if stats is not None and host is as_measured and stats.grouped is not None:
             device_norm = stats.total_norm
         if device_norm is not None and device_norm.dtype in _DEVICE_TYPES:
-            # torch's clip_grad_norm_, operation for operation: the coefficient
-            # clamp(c / (‖g‖ + 1e-6), max=1) computed on the device in the norm's dtype,
-            # then one _foreach_mul_ per (device, dtype) group. The host computes the same
-            # number the same way (clip_coef on a numpy scalar of that dtype; numpy has no
-            # bfloat16, so for half types on a 0-d CPU tensor of it), bit for bit, so it
-            # knows without a sync whether the multiply would change anything.
+            # torch's clip_grad_norm_, bit for bit: the coefficient
+            # clamp(c / (‖g‖ + 1e-6), max=1) in the norm's dtype, then one _foreach_mul_
+            # per (device, dtype) group. The host computes it as torch computes it on the
+            # device (clip_coef on a numpy scalar of that dtype; numpy has no bfloat16, so
+            # for half types on a 0-d CPU tensor of it), the same number, so it knows
+            # without a sync whether the multiply would change anything, and multiplies
+            # by that number: the same product as by torch's 0-d tensor, without the four
+            # kernels that would compute it again on the device.
             dtype = device_norm.dtype
             if dtype in _HOST_TYPES:
                 coef = float(clip_coef(_HOST_TYPES[dtype](norm), clip_to))
             else:
                 coef = float(clip_coef(torch.tensor(norm, dtype=dtype), clip_to))
             if coef < 1.0:
-                coef_t = clip_coef(device_norm, clip_to)
                 assert stats is not None and stats.grouped is not None
-                for device, group, _ in stats.grouped:
-                    torch._foreach_mul_(group, coef_t.to(device))
+                for _, group, _ in stats.grouped:
+                    _mul_(group, coef)
             return ClipResult(norm, norm * coef, threshold, coef, coef < 1.0)
         # No device norm to reuse (statistics without their gradient groups, a norm
         # re-measured in float64 after a float32 overflow): the host coefficient.
