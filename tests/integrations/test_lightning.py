@@ -7,15 +7,18 @@ gradients put in by a callback after chosen backward passes.
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import lightning.pytorch as pl  # the [dev] extra installs lightning: these tests always run
 import pytest
 import torch
 
+from gradguard.cli import main
 from gradguard.errors import InputError
 from gradguard.integrations.lightning import SpikeGuardCallback
 from gradguard.records import read_log
+from gradguard.skiplist import SkipList
 from gradguard.torch import NormClipper, ZClip
 
 from .conftest import assert_same_state, load_example, state_of
@@ -489,7 +492,7 @@ class DropoutSum(ex.SequenceSum):
         return self.head(self.drop(out[-1])).squeeze(-1)
 
 
-def test_rerun_transient_and_reproducible(tmp_path):
+def test_rerun_transient_and_reproducible(tmp_path, capsys):
     """rerun=True: Lightning's closure re-runs the step. A NaN on the step's first backward
     only (transient) is taken with the re-run's gradients — the run is the clean one bit
     for bit, dropout's masks included; a NaN on every backward of the step (reproducible)
@@ -526,6 +529,17 @@ def test_rerun_transient_and_reproducible(tmp_path):
     for s in (10, 25):
         assert records[s].extra["rerun"]["verdict"] == "reproducible"
         assert_same_state(rec.before[s], rec.after[s])  # bitwise: nothing moved
+    # The batch is named [epoch, batch_idx]: 640 samples in batches of 32 make 20 batches
+    # an epoch, so step 25 is epoch 1's batch 5; the skip list names the batches, and the
+    # transient steps are not on it.
+    assert records[10].extra["batch"] == [0, 10] and records[25].extra["batch"] == [1, 5]
+    capsys.readouterr()  # (what the trainer printed)
+    assert main(["replay", str(tmp_path / "r" / "run.jsonl"), "--skip-list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed == {"steps": [[10, 10], [25, 25]], "batches": [[0, 10], [1, 5]]}
+    assert main(["replay", str(tmp_path / "t" / "run.jsonl"), "--skip-list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"steps": [], "batches": []}
+    assert SkipList.coerce(listed).has_batch([1, 5])  # what SpikeGuard(skip_steps=...) reads
 
 
 def test_rerun_is_refused_once_where_a_step_cannot_be_re_run_whole(tmp_path):
@@ -542,3 +556,70 @@ def test_rerun_is_refused_once_where_a_step_cannot_be_re_run_whole(tmp_path):
         )
     assert len([w for w in seen if "re-run" in str(w.message)]) == 1
     assert records[3].action == "skip" and "rerun" not in records[3].extra
+
+
+class SpikeOnce(pl.Callback):
+    """Multiply every gradient by ``factor`` on the first backward of step ``at`` only: a
+    spike of the moment (under a grad scaler a NaN would be the scaler's own found-inf)."""
+
+    def __init__(self, at: int, factor: float = 1e4) -> None:
+        self.at, self.factor, self.fired = at, factor, False
+
+    def on_after_backward(self, trainer, pl_module):
+        if trainer.global_step == self.at and not self.fired:
+            self.fired = True
+            for p in pl_module.parameters():
+                if p.grad is not None:
+                    p.grad.mul_(self.factor)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+def test_rerun_under_mixed_precision(tmp_path, precision):
+    """rerun=True under mixed precision: a transient fault is re-run and taken, and the run
+    ends bitwise equal to the clean one. bf16-mixed: a NaN once, no scaler. 16-mixed: a
+    CPU GradScaler run for real (float16 autocast) and a ×10⁴ spike once — the re-run's
+    gradients are scaled again and unscaled once more with the step's scale, and the
+    scaler ends where the clean run's does."""
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    from gradguard.rules import FixedThreshold
+
+    def run(path, fault):
+        path.mkdir()
+        scalers = []
+        if precision == "16-mixed":
+            scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=3)
+            scalers.append(scaler)
+            kwargs = {"plugins": [MixedPrecision("16-mixed", "cpu", scaler=scaler)]}
+            callbacks = [SpikeOnce(6)] if fault else []
+            poison: set[int] = set()
+        else:
+            kwargs = {"precision": "bf16-mixed"}
+            callbacks, poison = [], ({6} if fault else set())
+        model, _cb, records, _ = fit(
+            path,
+            poison=poison,
+            once=True,
+            steps=12,
+            module=MLPSum,
+            callbacks=callbacks,
+            guard_options={"rerun": True, "spike_rule": FixedThreshold(100.0)},
+            **kwargs,
+        )
+        state = [(s.get_scale(), int(s._growth_tracker)) for s in scalers]
+        return model, records, state
+
+    clean, clean_records, clean_scaler = run(tmp_path / "clean", fault=False)
+    model, records, scaler = run(tmp_path / "fault", fault=True)
+    assert all("rerun" not in r.extra for r in clean_records)
+    assert [r.action for r in records] == ["step"] * 12
+    bad = records[6]
+    assert bad.kind == ("spike" if precision == "16-mixed" else "nonfinite")
+    assert bad.extra["rerun"]["verdict"] == "transient"
+    assert bad.extra["rerun"]["grad_norm"] == clean_records[6].grad_norm
+    for p, q in zip(clean.parameters(), model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert scaler == clean_scaler  # (16-mixed) the same scale and growth count
+    if precision == "16-mixed":
+        assert records[6].amp_scale == clean_records[6].amp_scale > 2.0**10  # it grew

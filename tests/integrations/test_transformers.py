@@ -14,6 +14,7 @@ import torch
 import transformers  # the [dev] extra installs transformers: these tests always run
 from transformers import Trainer, TrainerCallback
 
+from gradguard.cli import main
 from gradguard.errors import InputError
 from gradguard.integrations.transformers import STATE_KEY, SpikeGuardCallback
 from gradguard.records import read_log
@@ -50,6 +51,7 @@ def train(
     guard=True,
     guard_options=None,
     callbacks=(),
+    data=None,
     **overrides,
 ):
     """Train the example's GPT-2; return (model, callback, records, recorder, trainer)."""
@@ -66,7 +68,7 @@ def train(
     trainer = Trainer(
         model=model,
         args=ex.training_args(tmp_path / "out", **overrides),
-        train_dataset=ex.Counting(),
+        train_dataset=ex.Counting() if data is None else data,
         callbacks=callbacks,
     )
     trainer.train(resume_from_checkpoint=overrides.pop("resume", None))
@@ -192,6 +194,8 @@ def test_resume_from_checkpoint(tmp_path):
         assert b.grad_norm == pytest.approx(a.grad_norm, rel=1e-5, nan_ok=True)
     assert resumed_cb.guard.state_dict() == full_cb.guard.state_dict()
     assert resumed_cb.skipped == full_cb.skipped == 2
+    # The skipped step's batch keeps its name across the resume: epoch 0, batch 15.
+    assert full[15].extra["batch"] == resumed[5].extra["batch"] == [0, 15]
 
 
 @pytest.mark.slow
@@ -332,7 +336,7 @@ def test_a_fault_is_recorded_as_the_plain_loop_records_it(tmp_path, value):
     assert _fault(hf)["grad_norm"] == repr(value) and hf.action == "skip"
 
 
-def test_rerun_transient_and_reproducible(tmp_path):
+def test_rerun_transient_and_reproducible(tmp_path, capsys):
     """rerun=True: the Trainer's own training_step re-runs a bad step. A NaN in the step's
     first backward only (transient) is taken with the re-run's gradients — the run is the
     clean one bit for bit; one in every backward of the step (reproducible) is skipped."""
@@ -357,12 +361,26 @@ def test_rerun_transient_and_reproducible(tmp_path):
     for p, q in zip(clean.parameters(), model.parameters(), strict=True):
         assert torch.equal(p, q)
     _, _, records, rec, _ = train(
-        tmp_path / "r", poison=(3, 8), once=False, guard_options=options, max_steps=steps
+        tmp_path / "r",
+        poison=(3, 8),
+        once=False,
+        guard_options=options,
+        max_steps=steps,
+        data=ex.Counting(n=48),  # 6 batches of 8 an epoch: 12 steps are 2 epochs
     )
     assert [r.step for r in records if r.action != "step"] == [3, 8]
     for s in (3, 8):
         assert records[s].extra["rerun"]["verdict"] == "reproducible"
         assert_same_state(rec.before[s], rec.after[s])
+    # The batch is named [epoch, index in the epoch]: step 8 is epoch 1's batch 8 − 6 = 2.
+    # The skip list names the batches; the transient steps are not on it.
+    assert records[3].extra["batch"] == [0, 3] and records[8].extra["batch"] == [1, 2]
+    capsys.readouterr()  # (what the trainer printed)
+    assert main(["replay", str(tmp_path / "r" / "run.jsonl"), "--skip-list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed == {"steps": [[3, 3], [8, 8]], "batches": [[0, 3], [1, 2]]}
+    assert main(["replay", str(tmp_path / "t" / "run.jsonl"), "--skip-list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"steps": [], "batches": []}
 
 
 def test_rerun_is_refused_once_under_accumulation(tmp_path):

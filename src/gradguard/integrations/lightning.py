@@ -134,6 +134,7 @@ class SpikeGuardCallback(pl.Callback):
         self._withhold_schedulers: set[int] = set()
         self._loss: torch.Tensor | None = None
         self._backward_seen = False
+        self._batch: list[int] | None = None  # this step's batch: [epoch, batch_idx]
         self._scaler: Any = None
 
     # -- fit start: check the settings, build the guard ------------------------------
@@ -276,6 +277,13 @@ class SpikeGuardCallback(pl.Callback):
         keep_scale_at_next_update(self._scaler)
 
     # -- every micro-batch and every optimizer step --------------------------------
+    def on_train_batch_start(
+        self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """Name the step's batch: ``[epoch, batch_idx]`` of its first micro-batch."""
+        if self._batch is None:
+            self._batch = [int(trainer.current_epoch), int(batch_idx)]
+
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: torch.Tensor) -> None:
         """Add this micro-batch's loss to the step's loss."""
         if self._rerunning:
@@ -290,6 +298,7 @@ class SpikeGuardCallback(pl.Callback):
         if self._gate is None:
             return
         self._gate.allow = None
+        batch, self._batch = self._batch, None
         if not self._backward_seen:
             return  # training_step returned None: Lightning ran no backward, nothing to judge
         loss, self._loss, self._backward_seen = self._loss, None, False
@@ -297,7 +306,7 @@ class SpikeGuardCallback(pl.Callback):
             loss = loss / self._scaler.get_scale()  # the scale the loss was multiplied by
         closure, self._closure = self._closure, None
         again = None if closure is None else (lambda: self._run_again(closure))
-        record = guard.decide(loss, closure=again)
+        record = guard.decide(loss, closure=again, batch=batch)
         self.last_record = record
         take = record.action == "step"
         self._gate.allow = take

@@ -191,6 +191,7 @@ class SpikeGuardCallback(TrainerCallback):
         #: This step's record, when the guard decided in the Trainer's norm call.
         self._pending: StepRecord | None = None
         self._key: int | None = None
+        self._batch: list[int] | None = None  # this step's batch: [epoch, index in the epoch]
 
     # -- train start: check, build, restore, gate -----------------------------------
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -277,6 +278,25 @@ class SpikeGuardCallback(TrainerCallback):
         return self._gate
 
     # -- every optimizer step --------------------------------------------------------
+    def on_step_begin(
+        self, args: Any, state: Any, control: Any, train_dataloader: Any = None, **kwargs: Any
+    ) -> None:
+        """Name the step's batch: the epoch and the index of its first batch in the epoch.
+
+        The Trainer sets ``state.epoch = epoch + batches_done / batches_in_epoch`` after
+        each optimizer step (a checkpoint keeps it), so before a step its fraction times
+        the loader's length is the index of the step's first batch. A loader without a
+        length (an iterable dataset) names none.
+        """
+        epoch = float(state.epoch or 0.0)
+        try:
+            n = len(train_dataloader)
+        except TypeError:
+            self._batch = None
+            return
+        whole = math.floor(epoch)
+        self._batch = [int(whole), round((epoch - whole) * n)]
+
     def _step_loss(self) -> torch.Tensor | None:
         """The step's loss from the forward passes seen since the last call."""
         losses, self._losses = self._losses, []
@@ -296,7 +316,8 @@ class SpikeGuardCallback(TrainerCallback):
             reason = words.get("guard.rerun_no_step", trainer="Hugging Face Trainer")
             self.guard.rerun_unavailable(reason)
         again = None if call is None else (lambda: self._run_again(call))
-        return self.guard.decide(loss, closure=again)
+        batch, self._batch = self._batch, None
+        return self.guard.decide(loss, closure=again, batch=batch)
 
     def _run_again(self, call: tuple[Any, ...]) -> torch.Tensor | None:
         """Call the step's ``training_step`` again (forward and backward): its loss."""

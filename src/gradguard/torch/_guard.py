@@ -339,7 +339,10 @@ class SpikeGuard:
         return self._run.step(loss, batch, apply=True, closure=closure)
 
     def decide(
-        self, loss: Tensor | float | None = None, closure: Callable[[], Any] | None = None
+        self,
+        loss: Tensor | float | None = None,
+        closure: Callable[[], Any] | None = None,
+        batch: Any = None,
     ) -> StepRecord:
         """Measure, classify, decide and clip, leaving ``optimizer.step()`` to the caller.
 
@@ -354,6 +357,8 @@ class SpikeGuard:
           loss: this step's loss (tensor or float), for the record and the loss rule.
           closure: re-runs the step, as for :meth:`step` (the trainer integrations pass
             one that re-runs the trainer's own training step).
+          batch: an identifier of this step's batch, as for :meth:`step` (the trainer
+            integrations pass the epoch and the index of the step's first batch in it).
 
         Returns:
           The step's :class:`~gradguard.records.StepRecord`; the gradients are clipped
@@ -370,7 +375,7 @@ class SpikeGuard:
                 "construct the guard with sync=True (the default) to use it, or call "
                 "guard.step(loss), which skips on the device."
             )
-        return self._run.step(loss, None, apply=False, closure=closure)
+        return self._run.step(loss, batch, apply=False, closure=closure)
 
     def note_step_start(self) -> None:
         """Keep the random states a re-run of this step starts from: call it right before
