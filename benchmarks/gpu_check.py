@@ -3,7 +3,7 @@
 $ python benchmarks/gpu_check.py                  # one GPU, under 5 minutes
 $ python benchmarks/gpu_check.py --device cpu --tiny   # a seconds-long smoke run
 
-Three parts, printed as one short table:
+Four parts, printed as one short table:
 
 1. the guard's CUDA tests (``pytest tests/guard -m cuda``: the tests that take the
    ``device`` fixture, run on ``cuda``);
@@ -14,7 +14,11 @@ Three parts, printed as one short table:
 3. time per training step of a GPT-2-small-sized model (12 layers, d = 768, 12 heads,
    vocabulary 50,257, context 1,024: ≈124M parameters; random init, generated tokens,
    bf16 autocast, fused AdamW): the baseline ``clip_grad_norm_(1.0)`` + ``step()``
-   against each guard, as interleaved repeats timed with CUDA events (min and median).
+   against each guard, as interleaved repeats timed with CUDA events (min and median);
+4. how far a re-run of the same step moves on this GPU: the largest relative difference
+   of the gradient norm and of the loss between a step and the same step run again from
+   the same RNG states (the token embedding's backward adds with atomics). A guard's
+   ``rerun_rtol`` (default 1e-4) should lie above it (docs/guard/rerun.md).
 
 Without CUDA (and without ``--device cpu``) it prints that it needs a GPU and exits 0.
 """
@@ -196,6 +200,32 @@ def time_steps(
     return {k: (min(v), statistics.median(v)) for k, v in times.items()}
 
 
+def rerun_spread(config: GPTConfig, batch: int, device: str, pairs: int) -> tuple[float, float]:
+    """The largest relative difference, over ``pairs`` tries, between a step's gradient
+    norm (and loss) and those of the same step run again from the same RNG states."""
+    model, _, forward_backward = make_run(config, batch, device)
+
+    def run() -> tuple[float, float]:
+        loss = forward_backward()
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        return float(torch.nn.utils.get_total_norm(grads)), float(loss)
+
+    def rel(a: float, b: float) -> float:
+        return abs(a - b) / max(abs(a), abs(b), 1e-30)
+
+    worst = [0.0, 0.0]
+    for _ in range(pairs):
+        cpu = torch.get_rng_state()
+        gpu = torch.cuda.get_rng_state_all() if device == "cuda" else None
+        first = run()
+        torch.set_rng_state(cpu)
+        if gpu is not None:
+            torch.cuda.set_rng_state_all(gpu)
+        again = run()
+        worst = [max(w, rel(a, b)) for w, a, b in zip(worst, first, again, strict=True)]
+    return worst[0], worst[1]
+
+
 def run_cuda_tests() -> str:
     """Run the guard's CUDA tests; return pytest's summary line."""
     proc = subprocess.run(
@@ -256,6 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, (lo, med) in times.items():
         ratio = med / base if base > 0 else math.nan
         rows.append((f"step ms (min / median): {name}", f"{lo:.2f} / {med:.2f}  ({ratio:.3f}×)"))
+    norm_spread, loss_spread = rerun_spread(config, batch, device, pairs=5)
+    rows.append(
+        (
+            "re-run spread, max of 5 (grad norm / loss)",
+            f"{norm_spread:.1e} / {loss_spread:.1e}  (rerun_rtol default 1e-4)",
+        )
+    )
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
