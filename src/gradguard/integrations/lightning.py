@@ -83,7 +83,9 @@ class SpikeGuardCallback(pl.Callback):
     Takes the options of :class:`gradguard.torch.SpikeGuard` that make sense in a
     trainer; the model, the optimizer, the LR scheduler and the grad scaler come from
     the trainer. The guard itself is :attr:`guard` (built at fit start), its last record
-    :attr:`last_record`.
+    :attr:`last_record`. A record names its step's batch ``[epoch, batch_idx]`` (under
+    accumulation, the step's first micro-batch), so ``gradguard replay LOG --skip-list``
+    lists batches by those ids.
 
     Args:
       clipper: a :class:`~gradguard.torch.Clipper`, a number (a fixed ``max_norm``), or

@@ -148,7 +148,9 @@ class SpikeGuardCallback(TrainerCallback):
     Takes the options of :class:`gradguard.torch.SpikeGuard` that make sense in a
     trainer; the model, the optimizer, the LR scheduler and the grad scaler come from
     the ``Trainer``. The guard is :attr:`guard` (built at train start), its last record
-    :attr:`last_record`.
+    :attr:`last_record`. A record names its step's batch ``[epoch, index]``, the epoch and
+    the position in it of the step's first batch (see :meth:`on_step_begin`), so
+    ``gradguard replay LOG --skip-list`` lists batches by those ids.
 
     Args:
       clipper: a :class:`~gradguard.torch.Clipper`, a number (a fixed ``max_norm``), or
