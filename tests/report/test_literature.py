@@ -116,7 +116,7 @@ def test_the_table_says_what_the_paper_and_the_runs_say(preset, lang, tmp_path):
             assert _g(r.test_loss) in cell[4] and _g(r.baseline) in cell[4]
             beats = t(lang, "evidence_beats" if r.beats_baseline else "evidence_not")
             assert beats in cell[4]
-        assert cell[5] == t(lang, "lit_steps", ours=r.steps_run, paper=steps)
+        assert cell[5] == t(lang, "lit_steps", ours=f"{r.steps_run:,}", paper=f"{steps:,}")
     assert "<img" not in section  # no records: no curve to draw
 
 
@@ -141,4 +141,4 @@ def test_a_small_copy_memory_run_beside_the_paper(tmp_path):
         assert f'alt="{t(lang, "title_beside_paper", T=100)}"' in section
         for r, cell in zip(rows, _cells(section), strict=True):
             assert math.isfinite(r.test_loss) and _g(r.test_loss) in cell[4]
-            assert cell[5] == t(lang, "lit_steps", ours=r.steps_run, paper=20_000)
+            assert cell[5] == t(lang, "lit_steps", ours=f"{r.steps_run:,}", paper="20,000")

@@ -335,10 +335,10 @@ def tour(
             bar.update(task, description=words[f"tour.{name}"])
 
         stage("lesson")
-        print(_stage_lesson(lang), "\n")
+        print(_stage_lesson(lang) + "\n")
         stage_done("lesson")
         stage("table")
-        print(_stage_table(lang), "\n")
+        print(_stage_table(lang) + "\n")
         stage_done("table")
         stage("flow")
         flow = None if missing["torch"] else _stage_flow(out)

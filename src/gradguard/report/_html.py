@@ -509,7 +509,7 @@ def _literature(paper: Paper, src: Source, lang: str, figs: Any) -> str:
     test loss against the task's memoryless baseline; its steps against the paper's. A plot
     per length shows each run's test loss over training beside the paper's numbers.
     """
-    paper_steps = int(paper.setting("steps"))  # type: ignore[call-overload]
+    paper_steps = f"{int(paper.setting('steps')):,}"  # type: ignore[call-overload]
     body = _p(t(lang, "lit_intro", preset=paper.preset, citation=paper.citation, steps=paper_steps))
     body += _p(t(lang, f"lit_read_{paper.key}"), "note")
     rows: list[list[object]] = []
@@ -530,7 +530,7 @@ def _literature(paper: Paper, src: Source, lang: str, figs: Any) -> str:
         else:
             verdict = t(lang, "evidence_beats" if r.beats_baseline else "evidence_not")
             ours = t(lang, "lit_ours", test=_g(r.test_loss), base=_g(r.baseline), verdict=verdict)
-        steps = t(lang, "none") if r.steps_run is None else r.steps_run
+        steps = t(lang, "none") if r.steps_run is None else f"{r.steps_run:,}"
         rows.append(
             [short_name("config", r.config, lang), r.T, r.seed, paper_text, ours,
              t(lang, "lit_steps", ours=steps, paper=paper_steps)]
