@@ -4,7 +4,7 @@ $ python benchmarks/bench_defaults.py            # 3 workloads × 3 seeds × 300
 $ python benchmarks/bench_defaults.py --quick    # 2 seeds × 60 steps (~1 min)
 $ python benchmarks/bench_defaults.py --workloads lstm-lm --configs guard-default,zclip
 
-Workloads (:mod:`gradguard.experiments.workloads`, data generated in-process): an LSTM
+Workloads (`benchmarks/workloads.py`, data generated in-process): an LSTM
 word LM trained by truncated BPTT with its hidden state carried from batch to batch (SGD
 lr 20, clip 0.25), a small causal transformer LM (AdamW, warm-up + cosine, clip 1.0) and
 an MLP classifier (SGD + momentum, clip 1.0). One CPU thread.
@@ -40,8 +40,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from workloads import FAULTS, WORKLOADS, Run, Workload, train_with_faults
 
-from gradguard.experiments.workloads import FAULTS, WORKLOADS, Run, Workload, train_with_faults
 from gradguard.rules import EmaZScoreRule, MeanStdRule, MedianMadRule, Rule
 from gradguard.torch import AGC, AutoClip, SpikeGuard, ZClip
 

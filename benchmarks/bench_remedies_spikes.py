@@ -5,7 +5,7 @@ $ python benchmarks/bench_remedies_spikes.py             # 2 seeds, short (< 10 
 $ python benchmarks/bench_remedies_spikes.py --full      # 3 seeds, full length (< 2 h, 2 cores)
 $ python benchmarks/bench_remedies_spikes.py --study snapshots --full   # what a rollback costs
 
-Workloads: the guard's three (:mod:`gradguard.experiments.workloads`: an LSTM LM by
+Workloads: the guard's three (`benchmarks/workloads.py`: an LSTM LM by
 truncated BPTT, SGD lr 20; a small transformer LM, AdamW; an MLP, SGD + momentum) and a
 small GPT (pre-norm, no QK-layernorm, AdamW β₂ = 0.95, no weight decay) trained at a
 learning rate high enough for real loss spikes, as small models reproduce the
@@ -42,7 +42,7 @@ Faults, at 70% of the run: ``nan`` (NaN in the forward pass), ``grad1e6`` (one t
 gradient ×1e6), ``loss1e4`` (the loss ×1e4), ``nan3`` (three NaN batches in a row). The
 NaN faults are tied to their batch (its data carries the NaN: a re-run finds them
 reproducible); ``grad1e6`` and ``loss1e4`` fire once, as a hardware fault does (a re-run
-of the batch is clean: transient) — :data:`~gradguard.experiments.workloads.BATCH_FAULTS`.
+of the batch is clean: transient) — `workloads.BATCH_FAULTS`.
 Only the ``rerun`` arm runs a batch twice, so only it can tell the two kinds apart.
 
 Reported per workload and arm, mean over seeds:
@@ -78,8 +78,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-
-from gradguard.experiments.workloads import (
+from workloads import (
     WORKLOADS,
     Run,
     Setup,
@@ -88,6 +87,7 @@ from gradguard.experiments.workloads import (
     train,
     train_with_faults,
 )
+
 from gradguard.torch import (
     AdaGC,
     AutoClip,

@@ -145,7 +145,6 @@ def public_modules() -> list[str]:
 NOT_ON_AN_API_PAGE = {
     "gradguard": "its names are shortcuts to gradguard.lab's and gradguard.explain's",
     "gradguard.cli": "the command line: docs/cli.md, generated from its --help",
-    "gradguard.experiments.workloads": "the benchmarks' harness, leaving for benchmarks/",
 }
 
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
+from workloads import WORKLOADS, train
 
-from gradguard.experiments.workloads import WORKLOADS, train
 from gradguard.torch import SpikeGuard
 
 

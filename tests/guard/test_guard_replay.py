@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from workloads import WORKLOADS, train
 
 from gradguard.cli import main
-from gradguard.experiments.workloads import WORKLOADS, train
 from gradguard.records import count_steps, read_log
 from gradguard.rules import replay_guard
 from gradguard.torch import SpikeGuard

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
+from workloads import WORKLOADS, train
 
-from gradguard.experiments.workloads import WORKLOADS, train
 from gradguard.rules import EmaZScoreRule
 from gradguard.torch import SpikeGuard, ZClip
 

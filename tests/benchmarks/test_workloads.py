@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from gradguard.errors import InputError
-from gradguard.experiments.workloads import (
+from workloads import (
     FAULTS,
     WORKLOADS,
     markov_corpus,
     train,
     train_with_faults,
 )
+
+from gradguard.errors import InputError
 from gradguard.torch import SpikeGuard
 
 

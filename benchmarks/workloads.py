@@ -2,6 +2,10 @@
 
 $ python benchmarks/bench_defaults.py --quick     # the guard's defaults, measured on these
 
+The benchmarks' harness, not part of the installed package: the benchmarks import it from
+their own folder (``python benchmarks/bench_defaults.py`` puts it on ``sys.path``), the
+tests through pytest's ``pythonpath``.
+
 Each workload trains a small randomly initialised model on data generated here from a
 seed (nothing is downloaded), one CPU thread, a few milliseconds per step:
 
@@ -20,7 +24,7 @@ a model can learn (its entropy rate is far below ``log(vocab)``).
 :func:`train` runs one workload with or without a guard and with an optional injected
 fault (:data:`FAULTS`), using the loop a user would write::
 
-    from gradguard.experiments.workloads import WORKLOADS, train
+    from workloads import WORKLOADS, train
     from gradguard.torch import SpikeGuard
 
     clean = train(WORKLOADS["lstm-lm"], seed=0, steps=200)              # torch's clipping
