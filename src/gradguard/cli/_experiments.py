@@ -81,7 +81,7 @@ def _plot_flow(results: list[Any], path: Path, lang: str) -> None:
 
 def _flow_text(results: list[Any], rows: int, lang: str) -> str:
     from gradguard._catalog import load_catalog
-    from gradguard.experiments._names import LIMIT_RHO
+    from gradguard.experiments.options import LIMIT_RHO
 
     words = load_catalog(lang)
     head = [words["flow.col_model"], words["flow.col_init"], "ρ(W)", words["flow.col_limit"]]
@@ -215,7 +215,7 @@ def flow(
     if plot is not None and not plot.parent.resolve().is_dir():
         raise usage(InputError("--plot", str(plot), "path_in_folder"), lang)
     # Check the names before importing torch: a typo fails fast.
-    from gradguard.experiments._names import check_cell, check_init
+    from gradguard.experiments.options import check_cell, check_init
 
     try:
         for m in models:
@@ -307,7 +307,7 @@ def _progress_bar(lang: str = "en") -> tuple[Any, Callable[[Any], None]]:
 
 def _preset_name(preset: str | None, quick: bool, full: bool, lang: str) -> str:
     """The one preset asked for: ``--preset NAME``, ``--quick`` or ``--full`` (default quick)."""
-    from gradguard.experiments._grid import PRESETS
+    from gradguard.experiments import PRESETS
 
     named = [n for n in (preset, "quick" if quick else None, "full" if full else None) if n]
     if len(set(named)) > 1:
@@ -414,7 +414,7 @@ def remedies(
     stops cleanly: finished runs stay in summary.csv, and the same command
     resumes.
     """
-    from gradguard.experiments._names import DIVERGENCE_CONFIGS, EXPERIMENTS, LONG_RANGE_CONFIGS
+    from gradguard.experiments import DIVERGENCE_CONFIGS, EXPERIMENTS, LONG_RANGE_CONFIGS
 
     lang = command_lang(lang)
     preset_name = _preset_name(preset, quick, full, lang)
@@ -436,7 +436,7 @@ def remedies(
         raise usage(empty, lang)
     seed_list = _ints(seeds, "--seeds", 0, lang)
     if seed_list is not None:
-        from gradguard.experiments._names import check_seed
+        from gradguard.experiments.options import check_seed
 
         try:
             for s in seed_list:
@@ -448,7 +448,7 @@ def remedies(
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
         raise usage(InputError("--lr", lr, "learning_rate"), lang)
     if executor is not None:
-        from gradguard.experiments._executors import parse_executor
+        from gradguard.experiments.options import parse_executor
 
         try:
             engine, _ = parse_executor(executor)
@@ -458,15 +458,16 @@ def remedies(
         require_extra(module, f"remedies --executor {executor}", lang)
     require_extra("torch", "remedies", lang)
     from gradguard.experiments import (
+        ExecutorUnavailable,
         GridFailed,
         RemediesInterrupted,
+        ResultsFolder,
         build_grid,
         format_summary,
         run_remedies,
+        source_hash,
     )
-    from gradguard.experiments._executors import ExecutorUnavailable
-    from gradguard.experiments._results import ResultsFolder, source_hash
-    from gradguard.experiments._runner import available_cores, check_jobs, check_out_dir
+    from gradguard.experiments.options import available_cores, check_jobs, check_out_dir
     from gradguard.explain import load_catalog
 
     words = load_catalog(lang)

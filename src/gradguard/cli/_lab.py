@@ -133,7 +133,7 @@ def explain(
         ),
         language,
     )
-    from gradguard.explain._render import numbers_in
+    from gradguard.explain.text import numbers_in
 
     if fmt == "json":
         _emit_json(data)
@@ -192,10 +192,9 @@ def table(
 def table_lines(rows: list[dict[str, Any]], w: object, h0: object, lang: str) -> list[str]:
     """The lines ``gradguard table`` prints: the rows, where floats overflow, the erratum."""
     from gradguard._catalog import load_catalog
-    from gradguard.explain._render import TABLE_HEADERS
-    from gradguard.explain._table import COMPACT, render_terminal, table_cells
+    from gradguard.explain.table import COMPACT, TABLE_HEADERS, render_terminal, table_cells
     from gradguard.lab import overflow_horizon
-    from gradguard.lab._numbers import sci
+    from gradguard.lab.numbers import sci
 
     cat = load_catalog(lang)
     columns = ["T", "h_T", "grad", "sci", "ratio", "float32"]
@@ -307,7 +306,7 @@ def sgd(
 
     from gradguard._catalog import load_catalog
     from gradguard.explain import format_number
-    from gradguard.explain._table import render_terminal
+    from gradguard.explain.table import render_terminal
     from gradguard.lab import exact_to_json
 
     words = load_catalog(lang)
@@ -445,7 +444,7 @@ def clip_cmd(
 
     from gradguard._validate import check_threshold
     from gradguard.lab import clip_by_norm, clip_by_value, exact_to_json, to_exact
-    from gradguard.lab._numbers import float_to_json
+    from gradguard.lab.numbers import float_to_json
 
     lang = command_lang(lang)
     _guarded(lambda: check_choice(by, "by", ("norm", "value")), lang)

@@ -88,8 +88,8 @@ def report(
     ),
 ) -> None:
     """Write one self-contained HTML report: the lesson, or your run alone (with --from LOG)."""
-    from gradguard.report._fonts import FontMissing
-    from gradguard.report._inputs import InputFileError
+    from gradguard.report import InputFileError
+    from gradguard.report.fonts import FontMissing
 
     lang = command_lang(lang)
     _check_out(out, lang)
@@ -182,9 +182,14 @@ def _stage_table(lang: str) -> str:
     lesson's catalogs, so ``--lang bn`` reads Bengali throughout.
     """
     from gradguard._catalog import load_catalog
-    from gradguard.explain._claims import claims, say
-    from gradguard.explain._render import TABLE_HEADERS, horizon_lines
-    from gradguard.explain._table import CellStyle, render_terminal, table_cells
+    from gradguard.explain import claims, say
+    from gradguard.explain.table import (
+        TABLE_HEADERS,
+        CellStyle,
+        horizon_lines,
+        render_terminal,
+        table_cells,
+    )
     from gradguard.lab import explosion_table, overflow_horizon, table_to_json
 
     cat = load_catalog(lang)
@@ -298,14 +303,14 @@ def tour(
     # Every prerequisite before the first long stage: a writable folder (above), --jobs, the fonts.
     workers = 1
     if not missing["torch"]:
-        from gradguard.experiments._runner import available_cores, check_jobs
+        from gradguard.experiments.options import available_cores, check_jobs
 
         try:
             workers = check_jobs(available_cores() if jobs is None else jobs, "--jobs")
         except InputError as e:
             raise usage(e, lang) from None
     if not missing["matplotlib"]:
-        from gradguard.report._fonts import FontMissing, require_fonts
+        from gradguard.report.fonts import FontMissing, require_fonts
 
         try:
             require_fonts(lang)

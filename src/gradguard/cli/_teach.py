@@ -39,7 +39,8 @@ def exercises(
     """Write a worksheet and its answer key (Markdown and printable HTML), exact answers."""
     from gradguard._atomic import write_text_atomic
     from gradguard._validate import check_out_folder, check_whole
-    from gradguard.explain._exercises import MAX_SEED, exercises, render_sheet
+    from gradguard.explain import exercises, render_sheet
+    from gradguard.explain.text import MAX_SEED
 
     language = command_lang(lang)
     try:
@@ -53,7 +54,7 @@ def exercises(
         check_out_folder(out, "out")
     except InputError as e:
         raise usage(e, language) from None
-    from gradguard.report._worksheet import render_sheet_html
+    from gradguard.report import render_sheet_html
 
     written = []
     for answers, stem in ((False, "worksheet"), (True, "answers")):

@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # the torch-backed names: loaded on first use (see __getattr_
         init_recurrent_,
         recurrent_spectrum,
     )
-    from gradguard.experiments._results import source_hash
+    from gradguard.experiments._results import ResultsFolder, source_hash
     from gradguard.experiments._runner import (
         GridFailed,
         GridProgress,

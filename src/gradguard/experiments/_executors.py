@@ -31,8 +31,10 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from gradguard._atomic import check_writable
 from gradguard.errors import InputError
 
 __all__ = ["ExecutorUnavailable"]
@@ -241,3 +243,33 @@ def open_backend(executor: object, jobs: int) -> Backend:
 
         return Backend("executor", executor, int(slots), close=lambda: None, cancel=cancel)
     raise InputError("executor", repr(executor), "executor")
+
+
+#: Most worker processes accepted (a typo must not fork a thousand interpreters).
+MAX_JOBS = 256
+
+
+def available_cores() -> int:
+    """Return the CPU cores this process may run on (its affinity mask where known)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def check_jobs(jobs: object, name: str = "jobs") -> int:
+    """Return ``jobs`` if it is a whole number from 1 to :data:`MAX_JOBS`, else raise."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise InputError(name, jobs, "workers", max=MAX_JOBS)
+    return jobs
+
+
+def check_out_dir(out: str | os.PathLike[str]) -> Path:
+    """Create ``out`` (and ``out/runs``) if needed; raise :class:`InputError` if unwritable."""
+    path = Path(out)
+    try:
+        (path / "runs").mkdir(parents=True, exist_ok=True)
+        check_writable(path)
+    except OSError as e:
+        raise InputError("out", str(path), "folder_usable", "os_error", reason=e) from None
+    return path

@@ -33,9 +33,7 @@ from pathlib import Path
 
 import torch
 
-from gradguard._atomic import check_writable
-from gradguard.errors import InputError
-from gradguard.experiments._executors import Backend, open_backend
+from gradguard.experiments._executors import Backend, check_jobs, check_out_dir, open_backend
 from gradguard.experiments._grid import Preset, RunSpec, build_grid
 from gradguard.experiments._results import ResultsFolder, source_hash
 from gradguard.experiments._summary_io import RunSummary
@@ -50,9 +48,6 @@ __all__ = [
     "run_remedies",
     "run_task",
 ]
-
-#: Most worker processes accepted (a typo must not fork a thousand interpreters).
-MAX_JOBS = 256
 
 
 @dataclass(frozen=True)
@@ -128,32 +123,6 @@ def deterministic() -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(was)
         torch.set_num_threads(threads)
-
-
-def available_cores() -> int:
-    """Return the CPU cores this process may run on (its affinity mask where known)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
-def check_jobs(jobs: object, name: str = "jobs") -> int:
-    """Return ``jobs`` if it is a whole number from 1 to :data:`MAX_JOBS`, else raise."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
-        raise InputError(name, jobs, "workers", max=MAX_JOBS)
-    return jobs
-
-
-def check_out_dir(out: str | os.PathLike[str]) -> Path:
-    """Create ``out`` (and ``out/runs``) if needed; raise :class:`InputError` if unwritable."""
-    path = Path(out)
-    try:
-        (path / "runs").mkdir(parents=True, exist_ok=True)
-        check_writable(path)
-    except OSError as e:
-        raise InputError("out", str(path), "folder_usable", "os_error", reason=e) from None
-    return path
 
 
 class _MemoryLog(RecordWriter):

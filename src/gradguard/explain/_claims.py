@@ -143,7 +143,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from gradguard.lab._numbers import Exact, exact_to_json, log10_abs, to_exact
+from gradguard.lab import Exact, exact_to_json, to_exact
+from gradguard.lab.numbers import log10_abs
 
 __all__ = ["Claim", "claims", "say"]
 
@@ -223,11 +224,11 @@ def claims(
     Returns:
       The claims, one per topic that applies, in :data:`TOPICS` order.
     """
-    from gradguard.lab._recurrence import _power_exact
+    from gradguard.lab.numbers import power_exact
 
     wf, hf = Fraction(to_exact(w, "w")), Fraction(to_exact(h0, "h0"))
     ef, cf = Fraction(to_exact(eta, "eta")), Fraction(to_exact(c, "c"))
-    g = Fraction(grad if grad is not None else _power_exact(wf, hf, T - 1, T))
+    g = Fraction(grad if grad is not None else power_exact(wf, hf, T - 1, T))
     a = abs(wf)
 
     def j(x: Fraction | int) -> str:
@@ -361,29 +362,28 @@ def _exact(x: Fraction | int) -> Exact:
 
 def _abs_grad_exceeds(w: Fraction, h0: Fraction, T: int, bound: int) -> bool:
     """Whether ``|T·w^(T−1)·h0| > bound``, exactly: by logs where they are clear, else exact."""
-    from gradguard.lab._recurrence import _power_exact, _power_log
+    from gradguard.lab.numbers import power_exact, power_log
 
     wx, hx = _exact(w), _exact(h0)
-    lv = _power_log(wx, hx, T - 1, T)
+    lv = power_log(wx, hx, T - 1, T)
     if lv.sign == 0:
         return False
     # log10 of the value is good to ~1e-7 even at T = 10^6: decide by it away from the bound
     margin = lv.log10 - math.log10(bound)
     if abs(margin) > 0.01:
         return margin > 0
-    return abs(Fraction(_power_exact(wx, hx, T - 1, T))) > bound
+    return abs(Fraction(power_exact(wx, hx, T - 1, T))) > bound
 
 
 def _grad_json(w: Fraction, h0: Fraction, T: int, abbreviate: int | None) -> str:
     """``T·w^(T−1)·h0`` as JSON: exact while short, ``"≈…"`` from logs when long."""
-    from gradguard.lab._numbers import sci_from_log
-    from gradguard.lab._recurrence import _power_exact, _power_log, estimate_digits
+    from gradguard.lab.numbers import estimate_digits, power_exact, power_log, sci_from_log
 
     limit = 60 if abbreviate is None else abbreviate
     wx, hx = _exact(w), _exact(h0)
     if estimate_digits(wx, hx, T - 1, T) <= limit:
-        return exact_to_json(_power_exact(wx, hx, T - 1, T))
-    lv = _power_log(wx, hx, T - 1, T)
+        return exact_to_json(power_exact(wx, hx, T - 1, T))
+    lv = power_log(wx, hx, T - 1, T)
     return "0" if lv.sign == 0 else "≈" + sci_from_log(lv.sign, lv.log10)
 
 

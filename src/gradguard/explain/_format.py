@@ -35,7 +35,7 @@ def _frac(v: Any) -> Fraction | None:
 
 def _approx_long(v: str) -> str:
     """``"≈1.268e+30"`` for a long ``"digits"`` or ``"p/q"`` string, without parsing it to int."""
-    from gradguard.lab._numbers import sci_from_log
+    from gradguard.lab.numbers import sci_from_log
 
     sign = -1 if v.startswith("-") else 1
     num, _, den = v.lstrip("-").partition("/")
@@ -214,6 +214,6 @@ def count(n: int | None) -> str:
         return ""
     if abs(n) < 10**15:
         return f"{n:,}"
-    from gradguard.lab._numbers import sci
+    from gradguard.lab.numbers import sci
 
     return format_number("≈" + sci(n))

@@ -17,6 +17,8 @@ from gradguard.errors import InputError
 from gradguard.explain._claims import BIG_GRAD, claims
 from gradguard.lab import (
     MAX_DIGITS,
+    MAX_TRACE_T,
+    Exact,
     bptt,
     clip_by_norm,
     exact_to_json,
@@ -29,14 +31,15 @@ from gradguard.lab import (
     table_to_json,
     to_exact,
 )
-from gradguard.lab._numbers import Exact, approx_powers_json, log10_abs, sci_from_log
-from gradguard.lab._recurrence import (
-    MAX_TRACE_T,
-    _power_exact,
-    _power_log,
+from gradguard.lab.numbers import (
+    approx_powers_json,
+    check_lr,
     estimate_digits,
+    log10_abs,
+    power_exact,
+    power_log,
+    sci_from_log,
 )
-from gradguard.lab._sgd import check_lr
 
 __all__ = ["LESSON_VERSION", "lesson"]
 
@@ -47,8 +50,8 @@ def _value(w: Exact, h0: Exact, power: int, factor: int, abbreviate: int | None)
     """JSON of ``factor·w^power·h0``: exact when it fits, else ``"≈…"`` from logs."""
     limit = abbreviate if abbreviate is not None else MAX_DIGITS
     if estimate_digits(w, h0, power, factor) <= limit:
-        return exact_to_json(_power_exact(w, h0, power, factor), abbreviate)
-    lv = _power_log(w, h0, power, factor)
+        return exact_to_json(power_exact(w, h0, power, factor), abbreviate)
+    lv = power_log(w, h0, power, factor)
     if lv.sign == 0:  # an exact zero is short whatever its factors' sizes
         return "0"
     return "≈" + sci_from_log(lv.sign, lv.log10)
@@ -75,7 +78,7 @@ def _series(w: Exact, h0: Exact, powers: range, abbreviate: int) -> list[str]:
             b = mid
     cut = a
     exact: dict[int, str] = {}
-    x = _power_exact(w, h0, lo) if lo < cut else 0
+    x = power_exact(w, h0, lo) if lo < cut else 0
     for p in range(lo, cut):
         exact[p] = exact_to_json(x)
         x = _normal(x * w)

@@ -76,7 +76,7 @@ def _ratio_cell(ratio: Any, style: CellStyle) -> str:
 
 def _value_cell(v: Any, style: CellStyle) -> str:
     if isinstance(v, dict):  # log mode: sign and log10
-        from gradguard.lab._numbers import sci_from_log
+        from gradguard.lab.numbers import sci_from_log
 
         return sci_from_log(v["sign"], float(v["log10"]))
     text = format_number(v, group=style.group, lang=style.lang)
@@ -88,7 +88,7 @@ def _value_cell(v: Any, style: CellStyle) -> str:
 def _sci_text(v: str) -> str:
     """``"2.815e+16"`` for an exact value's text, correctly rounded while it is short."""
     from gradguard.explain._format import _approx_long
-    from gradguard.lab._numbers import sci
+    from gradguard.lab.numbers import sci
 
     if len(v) <= 300:
         return sci(Fraction(v))

@@ -119,7 +119,7 @@ def state(w: object, h0: object, t: object) -> Exact:
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
     tt = check_whole(t, "t")
     _check_exact_size(wx, hx, tt, "exact_state", power=tt)
-    return _power_exact(wx, hx, tt)
+    return power_exact(wx, hx, tt)
 
 
 def _normal(x: Fraction | int) -> Exact:
@@ -227,7 +227,7 @@ def grad_closed_form(w: object, h0: object, T: object) -> Exact:
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
     tt = check_whole(T, "T")
     _check_exact_size(wx, hx, tt, "exact_gradient")
-    return _power_exact(wx, hx, tt - 1, tt)
+    return power_exact(wx, hx, tt - 1, tt)
 
 
 def _power_sign(w: Exact, h0: Exact, power: int) -> int:
@@ -240,7 +240,7 @@ def _power_sign(w: Exact, h0: Exact, power: int) -> int:
     return s
 
 
-def _power_log(w: Exact, h0: Exact, power: int, factor: int = 1) -> LogValue:
+def power_log(w: Exact, h0: Exact, power: int, factor: int = 1) -> LogValue:
     """``factor·w^power·h0`` in log space, O(1) (``factor ≥ 1``)."""
     s = _power_sign(w, h0, power)
     if s == 0:
@@ -262,7 +262,8 @@ def _times(n: int, x: float) -> float:
             return math.copysign(math.inf, x)
 
 
-def _power_exact(w: Exact, h0: Exact, power: int, factor: int = 1) -> Exact:
+def power_exact(w: Exact, h0: Exact, power: int, factor: int = 1) -> Exact:
+    """``factor·w^power·h0``, exactly (an ``int`` when every input is one)."""
     if isinstance(w, Fraction) or isinstance(h0, Fraction):
         return _normal(factor * Fraction(w) ** power * h0)
     return factor * w**power * h0
@@ -270,7 +271,7 @@ def _power_exact(w: Exact, h0: Exact, power: int, factor: int = 1) -> Exact:
 
 def _power_round(dtype: str, w: Exact, h0: Exact, power: int, factor: int = 1) -> float:
     """``factor·w^power·h0`` rounded to ``dtype`` (±inf past the largest finite value)."""
-    lv = _power_log(w, h0, power, factor)
+    lv = power_log(w, h0, power, factor)
     if lv.sign == 0:
         return 0.0
     if lv.log10 > 310:
@@ -278,7 +279,7 @@ def _power_round(dtype: str, w: Exact, h0: Exact, power: int, factor: int = 1) -
     if lv.log10 < -330:
         return 0.0 * lv.sign
     if estimate_digits(w, h0, power, factor) <= 20_000:
-        return round_to_format(Fraction(_power_exact(w, h0, power, factor)), dtype)
+        return round_to_format(Fraction(power_exact(w, h0, power, factor)), dtype)
     # Huge numerator and denominator but a moderate value: go through the log
     # (relative error ~1e-15, so not always the correctly rounded neighbour).
     value = lv.to_float()
@@ -329,7 +330,7 @@ def round_to_format(x: Fraction | int, dtype: str = "float64") -> float:
 
 
 def _grad_log(w: Exact, h0: Exact, T: int) -> LogValue:
-    return _power_log(w, h0, T - 1, T)
+    return power_log(w, h0, T - 1, T)
 
 
 def _round_to(dtype: str, w: Exact, h0: Exact, T: int) -> float:

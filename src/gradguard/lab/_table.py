@@ -34,10 +34,10 @@ from gradguard.lab._numbers import (
 )
 from gradguard.lab._recurrence import (
     _check_exact_size,
-    _power_exact,
-    _power_log,
     _power_round,
     check_mode,
+    power_exact,
+    power_log,
 )
 
 __all__ = [
@@ -163,12 +163,12 @@ def explosion_table(
     prev_T: int | None = None
     prev_sign = 0
     for T in steps:
-        g_log = _power_log(wx, hx, T - 1, T)
-        h_log = _power_log(wx, hx, T)
+        g_log = power_log(wx, hx, T - 1, T)
+        h_log = power_log(wx, hx, T)
         h_T: Exact | float | LogValue
         grad: Exact | float | LogValue
         if m == "exact":
-            h_T, grad = _power_exact(wx, hx, T), _power_exact(wx, hx, T - 1, T)
+            h_T, grad = power_exact(wx, hx, T), power_exact(wx, hx, T - 1, T)
         elif m == "log":
             h_T, grad = h_log, g_log
         else:

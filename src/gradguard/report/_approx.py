@@ -49,7 +49,7 @@ def power_value(w: Any, h0: Any, power: int, factor: int = 1) -> Any:
       factor: a whole-number factor (``T`` for the gradient).
     """
     from gradguard.lab import state
-    from gradguard.lab._recurrence import estimate_digits
+    from gradguard.lab.numbers import estimate_digits
 
     if estimate_digits(w, h0, power, factor) <= EXACT_UP_TO:
         return factor * (state(w, h0, power) if power else h0)
@@ -95,7 +95,7 @@ def show_json(x: Any, digits: int) -> str:
     computes from the exact value in the browser. Short exact values stay whole.
     """
     from gradguard.lab import exact_to_json
-    from gradguard.lab._numbers import digits_of
+    from gradguard.lab.numbers import digits_of
 
     if isinstance(x, Decimal):
         if x == 0:

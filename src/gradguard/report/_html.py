@@ -25,7 +25,7 @@ from gradguard._atomic import write_text_atomic
 from gradguard._validate import check_choice
 from gradguard.errors import InputError
 from gradguard.experiments import REQUIRED_COLUMNS, Paper, RunSummary, paper_of
-from gradguard.explain._format import count, exact_text
+from gradguard.explain.text import count, exact_text
 from gradguard.lab import exact_to_json as exact_json
 from gradguard.report._fonts import font_css
 from gradguard.report._i18n import check_lang, t
@@ -269,7 +269,7 @@ def _backward(d: Mapping[str, Any], lang: str) -> str:
 
 
 def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str:
-    from gradguard.explain._table import CellStyle, table_cells
+    from gradguard.explain.table import CellStyle, table_cells
 
     columns = ("T", "h_T", "grad", "seed", "off_by", "ratio")
     keys = ("col_T", "col_hT", "col_grad", "col_seed", "col_off", "col_ratio")
@@ -921,7 +921,7 @@ def build_report(
       InputFileError: a missing or malformed input (naming the file and line).
     """
     check_lang(lang)
-    from gradguard.explain._render import numbers_in
+    from gradguard.explain.text import numbers_in
 
     with numbers_in(lang):  # "(46 digits)" in the report's language
         return _build(source, lang, w, h0, T, eta, c, flow, sgd, plots_dir, plot_format, lesson)

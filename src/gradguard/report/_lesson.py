@@ -60,7 +60,7 @@ _EXACT_DIGITS = 2000
 
 def _long_gradient(w: object, h0: object, T: int) -> bool:
     from gradguard.lab import to_exact
-    from gradguard.lab._recurrence import estimate_digits
+    from gradguard.lab.numbers import estimate_digits
 
     try:
         wx, hx = to_exact(w, "w"), to_exact(h0, "h0")
@@ -80,7 +80,7 @@ def num(v: Any) -> str:
     writer (:func:`gradguard.report._html._html`) turns the mark into a ``title``, so the
     exact value is one click (or hover) away. Short values come back unmarked.
     """
-    from gradguard.explain._format import exact_text
+    from gradguard.explain.text import exact_text
 
     shown, exact = fmt(v), exact_text(v)
     if exact is None or exact == shown or exact == shown.replace(",", ""):
@@ -99,7 +99,7 @@ def said(
     The report and the explorer state exactly what the lesson states: the same claims,
     chosen by the same conditions, in the same catalog sentences.
     """
-    from gradguard.explain._claims import say
+    from gradguard.explain import say
 
     by_topic = {c["id"].partition(".")[0]: c for c in claims}
     return [say(by_topic[t], lang, number) for t in topics if t in by_topic]

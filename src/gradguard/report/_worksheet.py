@@ -12,7 +12,8 @@ from __future__ import annotations
 import html
 
 from gradguard._catalog import load_catalog
-from gradguard.explain._exercises import Problem, sheet_blocks
+from gradguard.explain import Problem
+from gradguard.explain.text import sheet_blocks
 from gradguard.report._fonts import font_css
 from gradguard.report._katex import katex_head
 

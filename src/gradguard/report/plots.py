@@ -21,7 +21,7 @@ import numpy as np
 
 from gradguard._validate import check_choice
 from gradguard.errors import InputError
-from gradguard.explain._format import count
+from gradguard.explain.text import count
 from gradguard.records import StepRecord
 from gradguard.report._fonts import require_fonts, setup_fonts
 from gradguard.report._i18n import check_lang, t

@@ -38,8 +38,7 @@ def gate_point(cell: str, bias: float | None) -> dict[str, Any]:
     """Measure ``gate`` and ``factor`` (see the module docstring) for one cell and bias."""
     import torch
 
-    from gradguard.experiments import measure_flow
-    from gradguard.experiments._models import RecurrentNet
+    from gradguard.experiments import RecurrentNet, measure_flow
 
     dtype = torch.float64
     gen = torch.Generator().manual_seed(SEED)

@@ -23,14 +23,27 @@ from urllib.parse import parse_qs, urlsplit
 import numpy  # noqa: F401  # the lab imports it lazily; here it is imported once, in one thread
 
 from gradguard._catalog import SOURCE, languages
-from gradguard._validate import check_choice, check_whole
+from gradguard._validate import check_choice, check_lang, check_whole
 from gradguard.errors import InputError
-from gradguard.explain._format import count
-from gradguard.explain._table import CellStyle, table_cells
-from gradguard.report._approx import compare_abs, power_value, show_json, sub_scaled
-from gradguard.report._html import SGD_TOPICS, WHY_TOPICS
-from gradguard.report._i18n import catalog, check_lang, t
-from gradguard.report._lesson import base, erratum, factor, fmt, said, shown_steps, tidy
+from gradguard.explain import erratum
+from gradguard.explain.table import CellStyle, table_cells
+from gradguard.explain.text import count
+from gradguard.report.lesson import (
+    SGD_TOPICS,
+    WHY_TOPICS,
+    base,
+    catalog,
+    compare_abs,
+    factor,
+    fmt,
+    power_value,
+    said,
+    show_json,
+    shown_steps,
+    sub_scaled,
+    t,
+    tidy,
+)
 
 __all__ = ["explorer_state", "make_server", "serve"]
 
@@ -80,7 +93,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         table_to_json,
         to_exact,
     )
-    from gradguard.lab._sgd import check_lr
+    from gradguard.lab.numbers import check_lr
 
     for name in sorted(params):
         check_choice(name, "parameter", _PARAMS)
@@ -135,7 +148,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     w_new, g_clip, w_clip = _updates(w, h0, T, grad, eta, c)
     g_text, loss = show(grad), show(states[T])
     # The sentences are the lesson's claims (gradguard.explain._claims), for these values.
-    from gradguard.explain._claims import claims
+    from gradguard.explain import claims
 
     found = [x.to_json() for x in claims(w, h0, T, eta, c, TABLE_T, abbreviate=_DIGITS)]
     ui = {k: v for k, v in catalog(lang).items() if k.startswith(("ui_", "sec_", "col_"))}

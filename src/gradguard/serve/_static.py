@@ -28,8 +28,8 @@ from typing import Any
 from gradguard._atomic import write_text_atomic
 from gradguard._catalog import SOURCE, languages, load_catalog
 from gradguard._validate import check_lang
-from gradguard.explain._claims import TOPICS
-from gradguard.report._fonts import font_css, fonts_for
+from gradguard.explain.text import TOPICS
+from gradguard.report.fonts import font_css, fonts_for
 
 __all__ = ["build_page", "page_data", "write_page"]
 
@@ -84,7 +84,7 @@ def page_data() -> dict[str, Any]:
     ``static/flow.json``).
     """
     from gradguard.errors import InputError
-    from gradguard.explain._table import CellStyle, table_cells
+    from gradguard.explain.table import CellStyle, table_cells
     from gradguard.lab import explosion_table, table_to_json
 
     catalogs: dict[str, dict[str, str]] = {}

@@ -348,7 +348,7 @@
     if (isInt(r)) return cmp(r, ONE) < 0 ? [1] : [Number(r.n), Number(r.n) + 1];
     return [Math.max(1, Number((r.n + r.d - 1n) / r.d))];
   }
-  /** gradguard.lab._recurrence._power_log: factor·w^power·h0 as [sign, log10] (floats). */
+  /** gradguard.lab.numbers.power_log: factor·w^power·h0 as [sign, log10] (floats). */
   function powerLog(w, h0, power, factor) {
     const s = h0.n === 0n || (w.n === 0n && power > 0) ? 0 : sign(h0) * (sign(w) < 0 && power % 2 === 1 ? -1 : 1);
     if (s === 0) return [0, -Infinity];
