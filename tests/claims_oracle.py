@@ -1,6 +1,6 @@
 """The oracle of the lesson's claims, and how to read a claim back from rendered text.
 
-Shared by the claim tests (``tests/lab/test_claims.py``: every medium, hypothesis) and
+Shared by the claim tests (``tests/explain/test_claims.py``: every medium, hypothesis) and
 the fixed-point checks of the pages (the HTML report, the explorer in Chromium, the
 notebook). The oracle recomputes, from the definition ``g(T) = T·w^(T−1)·h0`` in exact
 fractions, what each claim should say — by brute force where it can (the argmax of the

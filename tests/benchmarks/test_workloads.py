@@ -16,14 +16,6 @@ from gradguard.errors import InputError
 from gradguard.torch import SpikeGuard
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_corpus_is_generated_from_its_seed_and_has_structure():
     a, b = markov_corpus(5000, 32, seed=1), markov_corpus(5000, 32, seed=1)
     assert torch.equal(a, b) and not torch.equal(a, markov_corpus(5000, 32, seed=2))

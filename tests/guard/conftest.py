@@ -23,15 +23,6 @@ def device(request):
     return torch.device(request.param)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Four helpers share two cores; one thread also makes float results repeatable.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def make_model(seed: int = 0, dtype=torch.float32):
     """A small named model with an LSTM, a linear head and a bias-free layer."""
     torch.manual_seed(seed)

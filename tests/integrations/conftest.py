@@ -1,4 +1,4 @@
-"""Shared helpers for the trainer integrations' tests: the examples' models, one thread."""
+"""Shared helpers for the trainer integrations' tests: the examples' models, their state."""
 
 from __future__ import annotations
 
@@ -6,19 +6,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Several engineers share two cores; one thread also makes float results repeatable.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def load_example(name: str):
