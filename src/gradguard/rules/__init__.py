@@ -41,7 +41,6 @@ from gradguard.rules._order import median_and_mad, percentile
 from gradguard.rules._registry import RULES
 from gradguard.rules._replay import (
     GuardReplay,
-    ReplayOptions,
     RuleReplay,
     TraceReplay,
     replay_guard,
@@ -49,7 +48,7 @@ from gradguard.rules._replay import (
     replay_trace,
     rule_from_header,
 )
-from gradguard.rules._rule import Rule, RuleAction, RuleSide, Verdict
+from gradguard.rules._rule import ReplayOptions, Rule, RuleAction, RuleSide, Verdict
 from gradguard.rules._spike import MeanStdRule, MedianMadRule
 from gradguard.rules._unitwise import AGCRule, ValueRule
 from gradguard.rules._update import UpdateRMSRule

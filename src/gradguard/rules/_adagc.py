@@ -13,7 +13,7 @@ from gradguard.errors import InputError
 from gradguard.rules._rule import Rule, Verdict, check_count, check_positive, finite
 
 if TYPE_CHECKING:
-    from gradguard.rules._replay import ReplayOptions
+    from gradguard.rules._rule import ReplayOptions
 
 __all__ = ["AdaGCRule"]
 

@@ -24,7 +24,7 @@ from gradguard.rules._rule import (
 )
 
 if TYPE_CHECKING:
-    from gradguard.rules._replay import ReplayOptions
+    from gradguard.rules._rule import ReplayOptions
 
 __all__ = ["PercentileRule"]
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from gradguard.rules._rule import DeviceForm, Judgement, Rule, Verdict, check_positive, finite
 
 if TYPE_CHECKING:
-    from gradguard.rules._replay import ReplayOptions
+    from gradguard.rules._rule import ReplayOptions
 
 __all__ = ["FixedThreshold"]
 

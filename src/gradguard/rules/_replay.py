@@ -15,11 +15,10 @@ from typing import Any
 from gradguard.records import RunLog, classify
 from gradguard.rules._decision import decide
 from gradguard.rules._registry import RULES, replayable
-from gradguard.rules._rule import Rule, RuleAction
+from gradguard.rules._rule import ReplayOptions, Rule, RuleAction
 
 __all__ = [
     "GuardReplay",
-    "ReplayOptions",
     "RuleReplay",
     "TraceReplay",
     "replay_guard",
@@ -27,33 +26,6 @@ __all__ = [
     "replay_trace",
     "rule_from_header",
 ]
-
-
-@dataclass(frozen=True)
-class ReplayOptions:
-    """The parameters ``gradguard replay`` builds its rules from (its command-line options).
-
-    The defaults are those of the rules' clippers and of the guard: replaying a run
-    trained with ``ZClip()`` replays ``ZClip()``, its cap and its warm-up clipping
-    included.
-
-    Attributes:
-      max_norm: the fixed threshold ``c`` (and AdaGC's warm-up threshold).
-      percentile, history: AutoClip's percentile and history length.
-      alpha, z_thresh, warmup: ZClip's EMA smoothing, z-score threshold and warm-up.
-      zclip_cap: ZClip's cap, its ``max_grad_norm`` (``None``: no cap).
-      window, k: the spike rules' window and width.
-    """
-
-    max_norm: float = 1.0
-    percentile: float = 10.0
-    history: int = 1000
-    alpha: float = 0.97
-    z_thresh: float = 2.5
-    warmup: int = 25
-    window: int = 128
-    k: float = 6.0
-    zclip_cap: float | None = 1.0
 
 
 def replay_rules(options: ReplayOptions) -> dict[str, Rule]:

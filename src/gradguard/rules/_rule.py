@@ -26,19 +26,49 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from gradguard.errors import InputError
 
-if TYPE_CHECKING:
-    from gradguard.rules._replay import ReplayOptions
-
-__all__ = ["Rule", "RuleAction", "RuleSide", "Verdict"]  # (DeviceForm, Judgement: for rule files)
+__all__ = [
+    "ReplayOptions",
+    "Rule",
+    "RuleAction",
+    "RuleSide",
+    "Verdict",
+]  # (DeviceForm, Judgement: for rule files)
 
 #: What acting on a flagged value means: scale the step down, or withhold it.
 RuleAction = Literal["clip", "skip"]
 #: What a rule acts on: the gradients, or the optimizer's update (learning rate).
 RuleSide = Literal["gradient", "update"]
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """The parameters ``gradguard replay`` builds its rules from (its command-line options).
+
+    The defaults are those of the rules' clippers and of the guard: replaying a run
+    trained with ``ZClip()`` replays ``ZClip()``, its cap and its warm-up clipping
+    included.
+
+    Attributes:
+      max_norm: the fixed threshold ``c`` (and AdaGC's warm-up threshold).
+      percentile, history: AutoClip's percentile and history length.
+      alpha, z_thresh, warmup: ZClip's EMA smoothing, z-score threshold and warm-up.
+      zclip_cap: ZClip's cap, its ``max_grad_norm`` (``None``: no cap).
+      window, k: the spike rules' window and width.
+    """
+
+    max_norm: float = 1.0
+    percentile: float = 10.0
+    history: int = 1000
+    alpha: float = 0.97
+    z_thresh: float = 2.5
+    warmup: int = 25
+    window: int = 128
+    k: float = 6.0
+    zclip_cap: float | None = 1.0
 
 
 @dataclass(frozen=True)
