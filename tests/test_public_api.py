@@ -179,3 +179,11 @@ def test_the_top_level_names_are_the_lab_s_and_the_lesson_s():
 
     shared = set(gradguard.lab.__all__) | set(gradguard.explain.__all__)
     assert set(gradguard.__all__) - {"__version__"} <= shared
+
+
+def test_the_experiments_all_is_its_lazy_exports():
+    # gradguard.experiments loads its torch-backed names on first use (_EXPORTS, read from
+    # its imports); its literal __all__, which the API page renders, must name the same.
+    import gradguard.experiments as ex
+
+    assert sorted(ex.__all__) == sorted(ex._EXPORTS)
