@@ -42,7 +42,7 @@ def test_an_unwritable_out_folder_stops_before_any_work(command, tmp_path, capsy
     if command == "remedies":
         pytest.importorskip("torch")
         import gradguard.experiments as experiments
-        import gradguard.experiments._runner as runner
+        import gradguard.experiments._executors as executors  # check_out_dir's home
 
     def read_only(folder):
         raise OSError(errno.EROFS, "Read-only file system")
@@ -52,7 +52,7 @@ def test_an_unwritable_out_folder_stops_before_any_work(command, tmp_path, capsy
 
     monkeypatch.setattr(atomic, "check_writable", read_only)
     if command == "remedies":
-        monkeypatch.setattr(runner, "check_writable", read_only)
+        monkeypatch.setattr(executors, "check_writable", read_only)
         monkeypatch.setattr(experiments, "run_remedies", no_work)
     else:
         import gradguard.cli._report as report
