@@ -365,7 +365,7 @@ _NAMES = frozenset(
     {"linear", "tanh", "relu", "lstm", "gru", "default", "xavier-uniform", "xavier-normal"}
     | {"he", "orthogonal", "identity", "scaled-orthogonal", "divergence", "adding", "copy"}
     | {"none", "clip-norm", "clip-value", "low-lr", "init-orthogonal", "init-xavier", "rnn"}
-    | {"rnn-clip", "irnn", "norm", "value", "adam", "mse", "ce", "MSE", "CE", "Adam"}
+    | {"rnn-clip", "irnn", "norm", "adam", "mse", "ce", "MSE", "CE", "Adam"}
 )
 
 
@@ -389,7 +389,8 @@ def test_flow_in_bengali(capsys, tmp_path):
 def test_remedies_in_bengali(capsys, tmp_path):
     pytest.importorskip("torch")
     argv = [
-        "remedies", "--experiments", "divergence,adding", "--configs", "none,clip-norm,rnn",
+        "remedies", "--experiments", "divergence,adding",
+        "--configs", "none,clip-norm,clip-value,rnn",
         "--train-steps", "5", "-T", "5", "--jobs", "1",
     ]  # fmt: skip
     # with the progress bar: off a terminal it prints its last state when the runs end
@@ -397,14 +398,16 @@ def test_remedies_in_bengali(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert BENGALI.search(out) and BENGALI.search(err), (out, err)
     assert "diverge করেছে" in out and "### adding" in out
+    assert "| প্রতিটি মান ±" in out  # how clip-value clipped: in words, not "value 0.1"
     assert "সমাধান" in err, err
-    assert "3টির মধ্যে 3টি রান শেষ · 0টি চলছে · 0টি ব্যর্থ" in err and "বাকি" in err, err
+    assert "4টির মধ্যে 4টি রান শেষ · 0টি চলছে · 0টি ব্যর্থ" in err and "বাকি" in err, err
     err = err.replace(str(tmp_path / "runs"), "").replace(str(tmp_path / "summary.csv"), "")
     for text in (out, _run_ids(err)):
         assert latin_words(text, _NAMES) == set(), text
     assert main([*argv, "--lang", "en", "--no-progress"]) == 0
     en, err = capsys.readouterr()
     assert "| config | model | init |" in en and "diverged at step 2" in en
+    assert "| value 0.1 |" in en
     assert "steps" not in err  # --no-progress: no bar
 
 

@@ -61,6 +61,14 @@ def _median(values: list[float]) -> float:
     return statistics.median(finite) if finite else math.nan
 
 
+def _clip_cell(kind: str, threshold: float, words: Catalog) -> str:
+    """The clip column: ``norm 1``, ``value 0.1`` — in the catalog's words where it has them."""
+    key = f"summary.clip_{kind}"
+    if key in words:
+        return words.get(key, c=_g(threshold))
+    return f"{kind} {_g(threshold)}"
+
+
 def format_summary(rows: Sequence[Any], lang: str = "en") -> str:
     """Render summary rows as Markdown tables, one per experiment and ``T``.
 
@@ -125,7 +133,7 @@ def format_summary(rows: Sequence[Any], lang: str = "en") -> str:
                 out += [heading, "", words.get("summary.task_columns", metric=metric)]
                 out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         r0 = runs[0]
-        clip = "–" if r0.clip is None else f"{r0.clip} {_g(r0.threshold)}"
+        clip = "–" if r0.clip is None else _clip_cell(r0.clip, r0.threshold, words)
         init = r0.init + (f" ρ={_g(r0.rho_init)}" if r0.rho_init is not None else "")
         n = len(runs)
         test = _median([r.test_loss for r in runs])
