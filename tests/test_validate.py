@@ -27,34 +27,45 @@ NOT_NUMBERS = [True, False, np.bool_(True), "1.0", "2", None, [1.0], 1j, object(
 
 @settings(max_examples=200, deadline=None)
 @given(st.floats(allow_nan=True, allow_infinity=True) | st.integers() | st.fractions())
-def test_a_threshold_is_a_finite_number_above_zero(x):
-    ok = not (isinstance(x, float) and not math.isfinite(x)) and x > 0
+def test_a_threshold_is_a_number_above_zero(x):
+    ok = not (isinstance(x, float) and math.isnan(x)) and x > 0  # inf: never clip
     if ok:
         assert check_threshold(x) == x
     else:
         with pytest.raises(InputError) as e:
             check_threshold(x, "max_norm")
-        assert e.value.rule_id == "threshold" and e.value.argument == "max_norm"
+        assert e.value.rule_id == "threshold_or_inf" and e.value.argument == "max_norm"
+    finite = ok and not (isinstance(x, float) and math.isinf(x))
+    if finite:
+        assert check_threshold(x, finite=True) == x
+    else:
+        with pytest.raises(InputError) as e:
+            check_threshold(x, "c", finite=True)
+        assert e.value.rule_id == "threshold"
 
 
-@pytest.mark.parametrize("bad", [*NOT_NUMBERS, 0, -1, 0.0, -0.0, math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("bad", [*NOT_NUMBERS, 0, -1, 0.0, -0.0, math.nan, -math.inf])
 def test_a_threshold_refuses(bad):
+    with pytest.raises(
+        InputError,
+        match=r"^max_norm must be a number > 0 \(the clipping threshold; inf: never clip\)",
+    ):
+        check_threshold(bad, "max_norm")
     with pytest.raises(
         InputError, match=r"^c must be a finite number > 0 \(the clipping threshold\)"
     ):
-        check_threshold(bad, "c")
+        check_threshold(bad, "c", finite=True)
 
 
-def test_inf_is_a_threshold_only_where_allowed():
-    assert check_threshold(math.inf, allow_inf=True) == math.inf
+def test_inf_is_a_threshold_that_never_clips_except_in_the_lesson():
+    assert check_threshold(math.inf) == math.inf
+    with pytest.raises(InputError, match=r"^c must be a finite number > 0"):
+        check_threshold(math.inf, "c", finite=True)
     assert (
         check_threshold(np.float32(2.5)) == 2.5 and type(check_threshold(np.float32(2.5))) is float
     )
     assert check_threshold(Fraction(1, 3)) == Fraction(1, 3)  # exact stays exact (the lab)
     assert check_threshold(10**400) == 10**400
-    with pytest.raises(InputError) as e:
-        check_threshold(-math.inf, "z_thresh", allow_inf=True)
-    assert e.value.rule_id == "threshold_or_inf"
 
 
 @settings(max_examples=200, deadline=None)
@@ -139,7 +150,7 @@ def test_paths(tmp_path):
 def test_every_refusal_here_is_a_rule_id_told_in_every_language(lang, tmp_path):
     calls = [
         lambda: check_threshold(0),
-        lambda: check_threshold(0, allow_inf=True),
+        lambda: check_threshold(0, finite=True),
         lambda: check_fraction(2, "alpha"),
         lambda: check_number(-1, "x", minimum=0),
         lambda: check_number("x", "x", allow_inf=True, minimum=0),
@@ -152,3 +163,109 @@ def test_every_refusal_here_is_a_rule_id_told_in_every_language(lang, tmp_path):
             call()
         assert e.value.rule_id in rule_ids()
         assert e.value.message(lang)
+
+
+# -- one meaning of "threshold" -------------------------------------------------------
+
+#: Values a user might pass as a clipping threshold: numbers of every kind, the edges
+#: (0, negatives, NaN, ±inf) and what is not a number (True, "1.0", None).
+_THRESHOLD_VALUES = st.one_of(
+    st.integers(-3, 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.fractions(max_denominator=50),
+    st.floats(width=32, allow_nan=True, allow_infinity=True).map(np.float32),
+    st.integers(-3, 3).map(np.int64),
+    st.sampled_from([True, False, np.bool_(True), "1.0", "inf", "0", None, 0, 0.0, -0.0]),
+)
+
+
+def _is_threshold(value: object) -> bool:
+    """The rule, written from its words, not from check_threshold: a real number > 0
+    (inf included: it never clips); never a bool, a string or None."""
+    if value is None or isinstance(value, (bool, np.bool_, str)):
+        return False
+    x = float(value)  # type: ignore[arg-type]
+    return not math.isnan(x) and x > 0
+
+
+def _threshold_entry_points() -> dict[str, object]:
+    """Every place a user hands gradguard a clipping threshold, as ``value → call``."""
+    from dataclasses import replace
+
+    import torch
+
+    from gradguard.experiments import build_grid
+    from gradguard.integrations._common import check_clipper
+    from gradguard.lab import clip_by_norm, clip_by_value, clip_coefficient
+    from gradguard.rules import (
+        AdaGCRule,
+        AGCRule,
+        EmaZScoreRule,
+        FixedThreshold,
+        UpdateRMSRule,
+        ValueRule,
+    )
+    from gradguard.torch import (
+        AGC,
+        NormClipper,
+        SpikeGuard,
+        UpdateClipper,
+        ValueClipper,
+        ZClip,
+        clip_grad_norm_,
+        clip_grad_value_,
+        clip_grads_with_norm_,
+    )
+    from gradguard.torch.spam import MomentumReset
+
+    spec = build_grid("quick", experiments=["divergence"], configs=["clip-norm"])[0]
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    p = torch.nn.Parameter(torch.ones(3))
+    p.grad = torch.ones(3)
+    return {
+        "lab.clip_by_norm": lambda v: clip_by_norm(1.0, v),
+        "lab.clip_by_value": lambda v: clip_by_value(1.0, v),
+        "lab.clip_coefficient": lambda v: clip_coefficient(1.0, v),
+        "rules.FixedThreshold": FixedThreshold,
+        "rules.ValueRule": ValueRule,
+        "rules.AGCRule": lambda v: AGCRule(clipping=v),
+        "rules.EmaZScoreRule": lambda v: EmaZScoreRule(max_norm=v),
+        "rules.AdaGCRule": lambda v: AdaGCRule(max_norm=v),
+        "rules.UpdateRMSRule": UpdateRMSRule,
+        "torch.clip_grad_norm_": lambda v: clip_grad_norm_([p], v),
+        "torch.clip_grads_with_norm_": lambda v: clip_grads_with_norm_([p], v, torch.tensor(1.0)),
+        "torch.clip_grad_value_": lambda v: clip_grad_value_([p], v),
+        "torch.NormClipper": NormClipper,
+        "torch.ValueClipper": ValueClipper,
+        "torch.ZClip": lambda v: ZClip(max_grad_norm=v),
+        "torch.AGC": lambda v: AGC(clipping=v),
+        "torch.UpdateClipper": UpdateClipper,
+        "torch.spam.MomentumReset": lambda v: MomentumReset(opt, "spiked", threshold=v),
+        "torch.SpikeGuard": lambda v: SpikeGuard(model, opt, clipper=v).close(),
+        "experiments.RunSpec": lambda v: replace(spec, threshold=v),
+        "integrations.callback": check_clipper,
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=_THRESHOLD_VALUES)
+def test_every_entry_point_reads_a_threshold_the_same_way(value):
+    pytest.importorskip("torch")
+    for where, call in _threshold_entry_points().items():
+        if value is None and where in (
+            "rules.EmaZScoreRule",
+            "torch.ZClip",
+            "integrations.callback",
+            "torch.SpikeGuard",
+        ):
+            continue  # None there means "no cap" / "no clipper", not a threshold
+        try:
+            call(value)
+            accepted = True
+        except InputError as e:
+            accepted = False
+            # a number out of range breaks the threshold rule; a non-number given as a
+            # guard's clipper is told what a clipper may be
+            assert e.rule_id in ("threshold_or_inf", "clipper"), (where, value, e)
+        assert accepted == _is_threshold(value), (where, value)

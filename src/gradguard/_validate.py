@@ -16,9 +16,12 @@ whole number           an ``int`` (a numpy integer too); never ``True``/``False`
 number                 a real number (``int``, ``float``, ``Fraction``, numpy
                        scalars); never a ``bool``, never a string, never NaN;
                        finite unless ``allow_inf`` (:func:`check_number`)
-threshold              a number > 0, finite — a clipping threshold, a norm
-                       limit, a z-score or a width; ``inf`` only where the
-                       callee documents it as "no limit" (:func:`check_threshold`)
+threshold              a clipping threshold — ``c``, ``max_norm``, ``clip_value``,
+                       a cap, AGC's λ, ``max_rms`` — in the lab, the rules, the
+                       torch layer, the CLI, the experiments and the trainer
+                       integrations alike: a number > 0; ``inf`` clips nothing
+                       (torch's ``clip_grad_norm_(…, inf)``); ``0``, ``True``
+                       and ``"1.0"`` are refused (:func:`check_threshold`)
 fraction               a number in (0, 1): a probability, a smoothing factor
                        (:func:`check_fraction`; ``[0, 1)`` with ``closed_low``)
 choice                 one of a few strings (:func:`check_choice`)
@@ -49,10 +52,10 @@ Adding a rule (a new kind of check, or a new wording):
 
 >>> check_whole("50", "T")
 50
->>> check_threshold(0, "max_norm")
+>>> check_threshold(0, "c", finite=True)
 Traceback (most recent call last):
 ...
-gradguard.errors.InputError: max_norm must be a finite number > 0 (the clipping threshold), got 0.
+gradguard.errors.InputError: c must be a finite number > 0 (the clipping threshold), got 0.
 >>> check_fraction(0.97, "alpha")
 0.97
 >>> check_whole_list("5,10,20", "table_T")
@@ -85,6 +88,7 @@ __all__ = [
     "check_threshold",
     "check_whole",
     "check_whole_list",
+    "is_number",
 ]
 
 _WHOLE = re.compile(r"^[+-]?\d+$")
@@ -238,21 +242,43 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def check_threshold(value: object, name: str = "max_norm", *, allow_inf: bool = False) -> Any:
-    """Return a threshold — a number > 0, finite unless ``allow_inf`` — checked.
+def is_number(value: object) -> bool:
+    """Whether ``value`` is a real number (``int``, ``float``, ``Fraction``, a numpy
+    scalar) and not a ``bool`` — what :func:`check_number` and :func:`check_threshold`
+    take; whether it is in range is theirs to say."""
+    return isinstance(value, Real) and not _is_bool(value)
 
-    One meaning of *threshold* everywhere: the seed's clipping threshold ``c``,
-    ``max_norm``, a z-score or a rule's width ``k``. ``0`` is never one (it would
-    zero every gradient); ``inf`` is accepted only where the callee documents it as
-    "no limit". An exact ``int`` or ``Fraction`` comes back unchanged (the lab keeps
-    it exact), any other number as a ``float``.
+
+def check_threshold(value: object, name: str = "max_norm", *, finite: bool = False) -> Any:
+    """Return a clipping threshold — a number > 0, ``inf`` meaning "never clip" — checked.
+
+    One meaning of *threshold* wherever a gradient (or an update) is clipped: the
+    seed's ``c`` in the lab, ``max_norm`` / ``clip_value`` / a cap / AGC's λ /
+    ``max_rms`` in the rules and the torch layer, the CLI's and the runner's
+    thresholds, a number given to a trainer callback as its clipper. A threshold is
+    a real number (``int``, ``float``, ``Fraction``, a numpy scalar) > 0:
+
+    - ``inf`` is one, and clips nothing — ``min(1, inf / ‖g‖) = 1``, as torch's
+      ``clip_grad_norm_(parameters, inf)`` measures the norm without clipping;
+    - ``0`` is not (it would zero every gradient; torch accepts it), nor is NaN;
+    - ``True`` is not ``1.0`` and ``"1.0"`` is not a number: a command line parses
+      its text first.
+
+    An exact ``int`` or ``Fraction`` comes back unchanged (the lab keeps it exact),
+    any other number as a ``float``.
+
+    Args:
+      value: what the user passed.
+      name: the parameter's name, for the message.
+      finite: refuse ``inf`` too — for the lesson and the explorer, whose worked
+        example clips the seed's gradient to ``c`` and needs a finite one.
 
     Raises:
-      InputError: rule ``threshold`` (``threshold_or_inf`` with ``allow_inf``).
+      InputError: rule ``threshold_or_inf`` (``threshold`` with ``finite``).
     """
-    rule = "threshold_or_inf" if allow_inf else "threshold"
+    rule = "threshold" if finite else "threshold_or_inf"
     try:
-        x = _real(value, name, above=0, allow_inf=allow_inf)
+        x = _real(value, name, above=0, allow_inf=not finite)
     except InputError:
         raise InputError(name, value, rule) from None
     return x if isinstance(x, (int, Fraction)) else float(x)

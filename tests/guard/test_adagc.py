@@ -138,7 +138,7 @@ def test_device_path_issues_no_host_sync(monkeypatch):
     [
         ({"ratio": 0}, "ratio"),
         ({"beta": 1.0}, "beta"),
-        ({"max_norm": math.inf}, "max_norm"),
+        ({"max_norm": 0.0}, "max_norm"),
         ({"warmup_steps": -1}, "warmup_steps"),
         ({"eps": -1.0}, "eps"),
     ],

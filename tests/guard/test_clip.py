@@ -145,8 +145,8 @@ def test_empty_and_gradless_parameters():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"max_norm": -1.0}, "max_norm must be a number ≥ 0, got -1.0"),
-        ({"max_norm": math.nan}, "max_norm must be a number ≥ 0"),
+        ({"max_norm": -1.0}, "max_norm must be a number > 0 .*, got -1.0"),
+        ({"max_norm": math.nan}, "max_norm must be a number > 0"),
         ({"max_norm": 1.0, "norm_type": 0.5}, "norm_type must be a number ≥ 1 or inf"),
         ({"max_norm": 1.0, "nonfinite": "ignore"}, "nonfinite must be one of"),
     ],

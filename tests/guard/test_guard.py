@@ -240,7 +240,10 @@ def test_bad_guard_arguments():
         SpikeGuard(model, opt, snapshot_every=0)
     with pytest.raises(ValueError, match=r"norm_type must be a number ≥ 1 or inf, got 0.5"):
         SpikeGuard(model, opt, norm_type=0.5)
-    with pytest.raises(ValueError, match=r"clipper must be a finite number > 0, got -1"):
+    with pytest.raises(
+        ValueError,
+        match=r"clipper must be a number > 0 \(the clipping threshold; inf: never clip\), got -1",
+    ):
         SpikeGuard(model, opt, clipper=-1)
     with pytest.raises(ValueError, match=r"clipper must be a Clipper .*, got '1.0'"):
         SpikeGuard(model, opt, clipper="1.0")

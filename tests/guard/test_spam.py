@@ -168,7 +168,20 @@ def test_spiked_params_judges_against_the_moment_before_the_step():
     assert id(model[0].bias) in ids(spiked_params(opt, stepped=True))
 
 
-@pytest.mark.parametrize("bad", [0, -1.0, math.inf, True, "5"])
+def test_infinite_threshold_clips_nothing():
+    # θ = inf is a threshold (gradguard._validate's one meaning): g² > inf · v never holds.
+    model = _model()
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.ones(2, 4)).sum().backward()
+    opt.step()
+    for p in model.parameters():
+        p.grad.mul_(1e6)
+    before = [p.grad.clone() for p in model.parameters()]
+    assert int(spike_aware_clip_(opt, math.inf)) == 0
+    assert all(torch.equal(p.grad, b) for p, b in zip(model.parameters(), before, strict=True))
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, -math.inf, math.nan, True, "5"])
 def test_bad_threshold(bad):
     opt = torch.optim.Adam(_model().parameters())
     with pytest.raises(InputError, match="threshold"):

@@ -1,5 +1,6 @@
 """The seed's clipping rule g / max(1, ‖g‖/c): exact examples and hypothesis properties."""
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -60,10 +61,20 @@ def test_value_clipping_bounds(g, c):
     np.testing.assert_array_equal(clip_by_value(out, c), out)
 
 
-@pytest.mark.parametrize("c", [0, -1, float("nan"), float("inf"), "5", True])
+@pytest.mark.parametrize("c", [0, -1, float("nan"), -float("inf"), "5", True])
 def test_bad_threshold(c):
-    with pytest.raises(InputError, match="must be a finite number > 0"):
+    with pytest.raises(InputError, match="must be a number > 0"):
         clip_by_norm(1.0, c)
+
+
+def test_infinite_threshold_never_clips():
+    # c = inf: g / max(1, |g| / inf) = g / 1, exact stays exact (torch: clip_grad_norm_(…, inf)).
+    assert clip_by_norm(100, float("inf")) == 100 and type(clip_by_norm(100, math.inf)) is int
+    assert clip_by_norm(Fraction(7, 2), math.inf) == Fraction(7, 2)
+    assert clip_coefficient(10**30, math.inf) == 1 and clip_coefficient(3.5, math.inf) == 1.0
+    g = np.array([3e38, -1.0], dtype=np.float32)
+    np.testing.assert_array_equal(clip_by_norm(g, math.inf), g)
+    assert clip_by_value(-7, math.inf) == -7
 
 
 @pytest.mark.parametrize("dt", [np.float16, np.float32, np.float64])

@@ -196,7 +196,7 @@ def test_state_dict_round_trip_through_json(name):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: FixedThreshold(0), "max_norm must be a finite number > 0, got 0"),
+        (lambda: FixedThreshold(0), "max_norm must be a number > 0 .*, got 0"),
         (lambda: PercentileRule(percentile=150), "percentile must be a number in"),
         (lambda: PercentileRule(history_size=0), "history_size must be a whole number ≥ 1"),
         (lambda: EmaZScoreRule(alpha=1.0), "alpha must be a number in \\(0, 1\\)"),

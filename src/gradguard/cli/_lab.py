@@ -451,7 +451,7 @@ def clip_cmd(
     parts = [s for s in g.split(",")]
     values = [_guarded(lambda s=s: to_exact(s, "g"), lang) for s in parts]  # type: ignore[misc]
     cx = _guarded(lambda: to_exact(c, "c"), lang, c="--c")
-    _guarded(lambda: check_threshold(cx, "c"), lang, c="--c")
+    _guarded(lambda: check_threshold(cx, "c", finite=True), lang, c="--c")
     result: dict[str, Any]
     if len(values) == 1:
         x, cf = Fraction(values[0]), Fraction(cx)

@@ -150,7 +150,7 @@ def lesson(
         raise InputError("T", T, "lesson_T", "lesson_use_table", max=MAX_TRACE_T)
     ex = check_lr(eta, "eta")
     cx = to_exact(c, "c")
-    check_threshold(cx, "c")
+    check_threshold(cx, "c", finite=True)
     steps_T = check_whole_list(table_T, "table_T")
     if abbreviate is not None:
         try:

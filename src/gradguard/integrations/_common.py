@@ -15,6 +15,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from gradguard._validate import check_threshold, is_number
 from gradguard.errors import InputError
 
 __all__ = ["StepGate", "check_options", "guard_options", "metrics_of"]
@@ -45,6 +46,21 @@ def guard_options() -> tuple[str, ...]:
 
     names = inspect.signature(SpikeGuard).parameters
     return tuple(n for n in names if n not in ("model", "optimizer", *_FROM_TRAINER, *_REFUSED))
+
+
+def check_clipper(clipper: Any) -> Any:
+    """Return a callback's ``clipper`` if it is ``None``, a clipper or a threshold
+    (:func:`gradguard._validate.check_threshold`) — refused when the callback is made,
+    as SpikeGuard refuses it, not minutes later at fit start."""
+    from gradguard.rules import RULES
+    from gradguard.torch import Clipper
+
+    if is_number(clipper):
+        check_threshold(clipper, "clipper")
+    elif not (clipper is None or isinstance(clipper, Clipper)):
+        clippers = ", ".join(r.clipper for r in RULES.values() if r.clipper)
+        raise InputError("clipper", clipper, "clipper", clippers=clippers)
+    return clipper
 
 
 def check_options(trainer: str, options: Mapping[str, Any]) -> dict[str, Any]:

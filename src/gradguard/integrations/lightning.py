@@ -47,7 +47,7 @@ import torch
 from gradguard._catalog import default_lang, load_catalog
 from gradguard._validate import check_bool
 from gradguard.errors import InputError
-from gradguard.integrations._common import StepGate, check_options, metrics_of
+from gradguard.integrations._common import StepGate, check_clipper, check_options, metrics_of
 from gradguard.records import StepRecord
 from gradguard.rules import RULES
 from gradguard.torch import Clipper, SpikeGuard
@@ -120,7 +120,7 @@ class SpikeGuardCallback(pl.Callback):
         rerun: bool = False,
         **options: Any,
     ) -> None:
-        self.clipper = clipper
+        self.clipper = check_clipper(clipper)
         self.log_metrics = bool(log_metrics)
         self.rerun = check_bool(rerun, "rerun")
         self._closure: Any = None  # this optimizer step's Lightning closure (rerun=True)

@@ -58,7 +58,7 @@ import torch
 from gradguard._catalog import default_lang, load_catalog
 from gradguard._validate import check_bool
 from gradguard.errors import InputError
-from gradguard.integrations._common import StepGate, check_options
+from gradguard.integrations._common import StepGate, check_clipper, check_options
 from gradguard.records import StepRecord
 from gradguard.rules import RULES
 from gradguard.torch import Clipper, SpikeGuard
@@ -176,7 +176,7 @@ class SpikeGuardCallback(TrainerCallback):
     def __init__(
         self, clipper: Clipper | float | None = None, *, rerun: bool = False, **options: Any
     ) -> None:
-        self.clipper = clipper
+        self.clipper = check_clipper(clipper)
         self.rerun = check_bool(rerun, "rerun")
         self.options = check_options("transformers", options)
         self._rerun_on = False  # re-runs set up (rerun=True and a step that can be re-run)

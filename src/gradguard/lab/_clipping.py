@@ -23,6 +23,7 @@ uses the seed's formula with no epsilon, exactly.
 
 from __future__ import annotations
 
+import math
 import sys
 from fractions import Fraction
 from typing import TYPE_CHECKING, TypeVar, overload
@@ -45,9 +46,11 @@ def clip_coefficient(norm: float | Fraction, c: float | Fraction) -> float | Fra
 
     Args:
       norm: ``‖g‖ ≥ 0`` (for a scalar, ``|g|``).
-      c: the threshold, ``> 0``.
+      c: the threshold, ``> 0`` (``inf``: never clip, the coefficient is 1).
     """
     check_threshold(c)
+    if _exact(norm) and math.isinf(c):
+        return 1
     if _exact(norm, c):
         return 1 / _divisor(Fraction(norm), c)
     return 1.0 / _divisor(float(norm), c)
@@ -95,7 +98,7 @@ def clip_by_norm(g, c):
       g: a number (``int``, ``Fraction``, ``float``, a numpy scalar; its norm is
         ``|g|``) or a numpy array (its norm is the L2 norm over all entries, as one
         vector).
-      c: the threshold, a finite number ``> 0``.
+      c: the threshold, a number ``> 0`` (``inf``: never clip, ``g`` comes back as it is).
 
     Returns:
       ``g`` unchanged if ``‖g‖ ≤ c``; otherwise ``g`` scaled to norm ``c``,
@@ -105,7 +108,7 @@ def clip_by_norm(g, c):
       gradient — see the guard for what can).
 
     Raises:
-      InputError: ``c`` is not a finite number > 0.
+      InputError: ``c`` is not a number > 0.
 
     Example:
       >>> clip_by_norm(100, 5)   # the seed's example: 100 / max(1, 100/5)
@@ -123,6 +126,8 @@ def clip_by_norm(g, c):
         return (g / _divisor(norm, c)).astype(g.dtype, copy=False)
     if _is_numpy_float(g):
         return g / _divisor(abs(g), c)
+    if _exact(g) and math.isinf(c):
+        return g
     if _exact(g, c):
         out = Fraction(g) / _divisor(abs(Fraction(g)), c)
         return int(out) if out.denominator == 1 else out

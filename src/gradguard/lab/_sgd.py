@@ -206,7 +206,7 @@ def trajectory(
     cx = None
     if clip is not None:
         cx = to_exact(clip, "clip")
-        check_threshold(cx, "clip")
+        check_threshold(cx, "clip", finite=True)
     params: dict[str, Any] = {
         "w0": wx,
         "h0": hx,

@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gradguard.errors import InputError
-from gradguard.rules._rule import Rule, Verdict, check_count, check_positive, finite
+from gradguard.rules._rule import (
+    Rule,
+    Verdict,
+    check_clip_threshold,
+    check_count,
+    check_positive,
+    finite,
+)
 
 if TYPE_CHECKING:
     from gradguard.rules._rule import ReplayOptions
@@ -52,7 +59,7 @@ class AdaGCRule(Rule):
         beta: float = 0.99,
         warmup_steps: int = 100,
     ) -> None:
-        self.max_norm = check_positive("max_norm", max_norm)
+        self.max_norm = check_clip_threshold("max_norm", max_norm)
         self.ratio = check_positive("ratio", ratio)
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < 1:
             raise InputError("beta", beta, "half_open_unit")

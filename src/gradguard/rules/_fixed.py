@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradguard.rules._rule import DeviceForm, Judgement, Rule, Verdict, check_positive, finite
+from gradguard.rules._rule import (
+    DeviceForm,
+    Judgement,
+    Rule,
+    Verdict,
+    check_clip_threshold,
+    finite,
+)
 
 if TYPE_CHECKING:
     from gradguard.rules._rule import ReplayOptions
@@ -37,7 +44,7 @@ class FixedThreshold(Rule):
     """The seed's rule: clip to a fixed threshold ``c`` (``max_norm``).
 
     Args:
-      max_norm: the threshold ``c``, a finite number > 0.
+      max_norm: the threshold ``c``, a number > 0 (``inf``: never clip).
     """
 
     name = "fixed"
@@ -46,7 +53,7 @@ class FixedThreshold(Rule):
     sync_free = True
 
     def __init__(self, max_norm: float) -> None:
-        self.max_norm = check_positive("max_norm", max_norm)
+        self.max_norm = check_clip_threshold("max_norm", max_norm)
 
     def judge(self, x: float) -> Verdict:
         flagged = finite(x) and x > self.max_norm

@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
+from gradguard._validate import check_threshold
 from gradguard.errors import InputError
 
 __all__ = [
@@ -99,6 +100,12 @@ def check_positive(name: str, value: object, rule: str = "positive_finite") -> f
     if not math.isfinite(value) or value <= 0:
         raise InputError(name, value, rule)
     return float(value)
+
+
+def check_clip_threshold(name: str, value: object) -> float:
+    """Return a clipping threshold as a ``float``: :func:`gradguard._validate.check_threshold`'s
+    one meaning (a number > 0; ``inf``: never clip), for ``max_norm``, ``clip_value``, λ…"""
+    return float(check_threshold(value, name))
 
 
 def check_count(name: str, value: object, minimum: int) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gradguard.errors import InputError
-from gradguard.rules._rule import Rule, check_positive
+from gradguard.rules._rule import Rule, check_clip_threshold
 
 __all__ = ["AGCRule", "ValueRule"]
 
@@ -24,7 +24,7 @@ class ValueRule(Rule):
     ``replay`` does not run it. Applied by :class:`gradguard.torch.ValueClipper`.
 
     Args:
-      clip_value: the bound ``c``, a finite number > 0.
+      clip_value: the bound ``c``, a number > 0 (``inf``: never clip).
     """
 
     name = "value"
@@ -32,7 +32,7 @@ class ValueRule(Rule):
     replay_needs = "max_abs"
 
     def __init__(self, clip_value: float) -> None:
-        self.clip_value = check_positive("clip_value", clip_value)
+        self.clip_value = check_clip_threshold("clip_value", clip_value)
 
     def state_dict(self) -> dict[str, Any]:
         return {"clip_value": self.clip_value}
@@ -52,7 +52,7 @@ class AGCRule(Rule):
     :class:`gradguard.torch.AGC`.
 
     Args:
-      clipping: λ, a finite number > 0.
+      clipping: λ, a number > 0 (``inf``: never clip).
       eps: ε > 0, the floor on ``‖W_i‖``.
       exclude: names (or name prefixes) of parameters not to clip; a lone string is one name.
     """
@@ -64,7 +64,7 @@ class AGCRule(Rule):
     def __init__(
         self, clipping: float = 0.01, eps: float = 1e-3, exclude: Iterable[str] | str = ()
     ) -> None:
-        self.clipping = check_positive("clipping", clipping)
+        self.clipping = check_clip_threshold("clipping", clipping)
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
             raise InputError("eps", eps, "positive")
         if math.isnan(eps):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradguard.rules._rule import Rule, Verdict, check_positive, finite
+from gradguard.rules._rule import Rule, Verdict, check_clip_threshold, finite
 
 __all__ = ["UpdateRMSRule"]
 
@@ -33,8 +33,9 @@ class UpdateRMSRule(Rule):
     """StableAdamW's update clipping (Wortsman et al. 2023): bound each tensor's ``RMS_t``.
 
     Args:
-      max_rms: the bound on ``RMS_t`` (the paper's is 1), a finite number > 0; a tensor
-        whose ``RMS_t`` exceeds it has its update scaled by ``max_rms / RMS_t``.
+      max_rms: the bound on ``RMS_t`` (the paper's is 1), a number > 0 (``inf``: never
+        clip); a tensor whose ``RMS_t`` exceeds it has its update scaled by
+        ``max_rms / RMS_t``.
     """
 
     name = "update"
@@ -44,7 +45,7 @@ class UpdateRMSRule(Rule):
     sync_free = True  # its clipper works on device tensors and reads nothing
 
     def __init__(self, max_rms: float = 1.0) -> None:
-        self.max_rms = check_positive("max_rms", max_rms)
+        self.max_rms = check_clip_threshold("max_rms", max_rms)
 
     def judge(self, x: float) -> Verdict:
         """Judge one tensor's ``RMS_t``: above ``max_rms``, its update is scaled down."""

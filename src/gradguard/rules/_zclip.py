@@ -18,6 +18,7 @@ from gradguard.rules._rule import (
     Judgement,
     Rule,
     Verdict,
+    check_clip_threshold,
     check_count,
     check_positive,
     finite,
@@ -161,7 +162,7 @@ class EmaZScoreRule(Rule):
         self.z_thresh = check_positive("z_thresh", z_thresh)
         self.warmup_steps = check_count("warmup_steps", warmup_steps, 1)
         self.eps = float(eps)
-        self.max_norm = None if max_norm is None else check_positive("max_norm", max_norm)
+        self.max_norm = None if max_norm is None else check_clip_threshold("max_norm", max_norm)
         self.buffer: list[float] = []
         self.mean: float | None = None
         self.var: float | None = None

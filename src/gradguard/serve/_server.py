@@ -102,7 +102,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     w, h0 = to_exact(params.get("w", "2"), "w"), to_exact(params.get("h0", "1"), "h0")
     eta = check_lr(params.get("eta", "0.01"), "eta")
     c = to_exact(params.get("c", "5"), "c")
-    check_threshold(c, "c")
+    check_threshold(c, "c", finite=True)
 
     def show(x: Any) -> str:
         return fmt(show_json(x, _DIGITS))

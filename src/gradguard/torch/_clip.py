@@ -28,8 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gradguard._validate import check_choice
-from gradguard.errors import InputError
+from gradguard._validate import check_choice, check_threshold
 from gradguard.torch._foreach import check_dense, groups, use_foreach
 from gradguard.torch._params import named_list
 from gradguard.torch._reduce import local_grad
@@ -62,13 +61,9 @@ _NONFINITE_MESSAGE = (
 
 
 def _check_max_norm(max_norm: object, name: str = "max_norm") -> float:
-    try:
-        value = float(max_norm)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(name, max_norm, "nonnegative") from None
-    if not value >= 0:  # also rejects NaN
-        raise InputError(name, max_norm, "nonnegative")
-    return value
+    """``max_norm`` as a float once it is a threshold (:func:`gradguard._validate.check_threshold`:
+    a number > 0; ``inf`` clips nothing, as in torch)."""
+    return float(check_threshold(max_norm, name))
 
 
 def clip_coef(
@@ -179,7 +174,7 @@ def clip_grads_with_norm_(
 
     Args:
       parameters: a tensor, an iterable of tensors, a module or named pairs.
-      max_norm: the threshold ``c ≥ 0``.
+      max_norm: the threshold ``c > 0`` (``inf``: nothing is clipped, as in torch).
       total_norm: the pre-clip total norm (0-d tensor), e.g. from :func:`grad_stats`.
       foreach: use the foreach kernels (``None``: where supported).
       nonfinite: ``"propagate"`` (torch), ``"skip"``, ``"zero"`` or ``"error"``; see
@@ -246,7 +241,7 @@ def clip_grad_norm_(
 
     Args:
       parameters: a tensor, an iterable of tensors, a module or named pairs.
-      max_norm: the threshold ``c ≥ 0``.
+      max_norm: the threshold ``c > 0`` (``inf``: nothing is clipped, as in torch).
       norm_type: the order ``p``: a number ≥ 1 or ``inf``.
       error_if_nonfinite: raise (torch's ``RuntimeError``) if the total norm is NaN or inf.
       foreach: use the foreach kernels (``None``: where supported).
@@ -298,17 +293,21 @@ def clip_grad_value_(
 
     Args:
       parameters: a tensor, an iterable of tensors, a module or named pairs.
-      clip_value: the bound ``c ≥ 0``.
+      clip_value: the bound ``c > 0`` (``inf``: nothing is clipped).
       foreach: use the foreach kernels (``None``: where supported).
 
     Raises:
-      InputError: ``clip_value`` is negative or not a number.
+      InputError: ``clip_value`` is not a number > 0.
     """
-    c = _check_max_norm(clip_value, "clip_value")
+    threshold = _check_max_norm(clip_value, "clip_value")
     params, _ = named_list(parameters)
     grads = [local_grad(q.grad) for q in params if q.grad is not None]
     check_dense(grads)  # before any gradient is changed
     for device, group_t, _ in groups(grads):
+        # A bound past the dtype's largest value clamps as inf does (only ±inf lie beyond
+        # it, and c rounds to inf there); torch cannot take it as a scalar of that dtype.
+        big = threshold > torch.finfo(group_t[0].dtype).max
+        c = math.inf if big else threshold
         if use_foreach(group_t, device, foreach):
             torch._foreach_clamp_min_(group_t, -c)
             torch._foreach_clamp_max_(group_t, c)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from gradguard._validate import check_choice
+from gradguard._validate import check_choice, check_threshold, is_number
 from gradguard.errors import InputError
 from gradguard.rules import RULES, Rule, check_policy
 from gradguard.torch._clippers import Clipper, NormClipper
@@ -117,7 +117,9 @@ def check_options(
         or rollback_after < 1
     ):
         raise InputError("rollback_after", rollback_after, "whole_or_none")
-    if not (clipper is None or isinstance(clipper, (Clipper, int, float))):
+    if is_number(clipper):
+        check_threshold(clipper, "clipper")
+    elif not (clipper is None or isinstance(clipper, Clipper)):
         raise InputError(
             "clipper",
             clipper,
@@ -150,14 +152,14 @@ def guard_clipper(
 ) -> Clipper | None:
     """Return the guard's clipper: a number ``c`` becomes ``NormClipper(c, norm_type)``; a
     clipper of the update is attached to ``optimizer`` (it acts on every step it takes)."""
-    if isinstance(clipper, (int, float)):
-        try:
-            return NormClipper(float(clipper), norm_type)
-        except InputError as err:
-            raise err.renamed("clipper") from None
-    if isinstance(clipper, UpdateClipper):
-        clipper.attach(optimizer)
-    return clipper
+    if clipper is None or isinstance(clipper, Clipper):
+        if isinstance(clipper, UpdateClipper):
+            clipper.attach(optimizer)
+        return clipper
+    try:  # a number: check_options checked it is a threshold
+        return NormClipper(clipper, norm_type)
+    except InputError as err:
+        raise err.renamed("clipper") from None
 
 
 def rank_path(

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from gradguard._validate import check_threshold
 from gradguard.errors import InputError
 from gradguard.records import StepRecord
 
@@ -147,14 +148,10 @@ def spike_aware_clip_(optimizer: torch.optim.Optimizer, threshold: float = 5000.
       A 0-d tensor: how many entries were clipped (no host sync).
 
     Raises:
-      InputError: ``threshold`` is not a finite number > 0.
+      InputError: ``threshold`` is not a clipping threshold (a number > 0; ``inf``: never
+        clip — :func:`gradguard._validate.check_threshold`).
     """
-    if (
-        isinstance(threshold, bool)
-        or not isinstance(threshold, (int, float))
-        or not (0 < threshold < float("inf"))
-    ):
-        raise InputError("threshold", threshold, "positive_finite")
+    threshold = float(check_threshold(threshold, "threshold"))
     count: Tensor | None = None
     for p in _params(optimizer, None):
         g, v = p.grad, _second_moment(optimizer, p)
@@ -204,15 +201,9 @@ class MomentumReset:
     ) -> None:
         if params not in ("all", "spiked"):
             raise InputError("params", params, "choice", choices="'all' or 'spiked'")
-        if (
-            isinstance(threshold, bool)
-            or not isinstance(threshold, (int, float))
-            or not (0 < threshold < float("inf"))
-        ):
-            raise InputError("threshold", threshold, "positive_finite")
         self.optimizer = optimizer
         self.params = params
-        self.threshold = float(threshold)
+        self.threshold = float(check_threshold(threshold, "threshold"))
         self.restart = bool(restart)
         self.resets: list[tuple[int, int]] = []
 

@@ -97,7 +97,7 @@ class UpdateClipper(Clipper):
     norm log holds no ``v̂``.
 
     Args:
-      max_rms: the bound on ``RMS_t``, a finite number > 0 (the paper's: 1).
+      max_rms: the bound on ``RMS_t``, a number > 0 (the paper's: 1; ``inf``: never clip).
 
     Attributes:
       last: the last step's :class:`UpdateScaling` (``None`` before the first).
