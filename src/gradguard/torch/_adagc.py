@@ -38,6 +38,7 @@ from torch import Tensor
 
 from gradguard.errors import InputError
 from gradguard.rules import AdaGCRule
+from gradguard.torch._clip import clip_coef
 from gradguard.torch._clippers import Clipper, ClipResult, _reiterable
 from gradguard.torch._foreach import groups, index_tensor, no_grad
 from gradguard.torch._params import named_list
@@ -140,7 +141,7 @@ class AdaGC(Clipper):
         warm = steps < self.warmup_steps
         total = total_norm.to(device=device, dtype=torch.float32)
         # Warm-up: GlobalGC, h = min(1, λ_abs / (‖g‖ + ε)); γ = the smallest clipped norm.
-        h_global = torch.clamp(self.max_norm / (total + self.eps), max=1.0)
+        h_global = clip_coef(total, self.max_norm, eps=self.eps)
         gamma_warm = torch.minimum(gamma, norms * h_global)
         # After: a tensor seen for the first time starts its EMA at its own norm (as the
         # authors' code does), so it is not clipped on that step.

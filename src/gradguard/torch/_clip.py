@@ -67,7 +67,11 @@ def _check_max_norm(max_norm: object, name: str = "max_norm") -> float:
 
 
 def clip_coef(
-    total_norm: Norm, max_norm: float | Tensor, nonfinite: NonfiniteMode = "propagate"
+    total_norm: Norm,
+    max_norm: float | Tensor,
+    nonfinite: NonfiniteMode = "propagate",
+    *,
+    eps: float = EPS,
 ) -> Norm:
     """Return the clip coefficient ``min(1, max_norm / (total_norm + 1e-6))``.
 
@@ -87,6 +91,8 @@ def clip_coef(
       nonfinite: what the coefficient is when ``‖g‖`` is NaN or inf: ``"propagate"``
         (torch: ``c / inf = 0``, ``c / nan = nan``), ``"skip"`` (1: leave ``g`` alone)
         or ``"zero"`` (0). ``"error"`` behaves like ``"propagate"`` here.
+      eps: the number added to the norm: torch's ``1e-6``; a rule that names its own
+        (AdaGC's ``ε``) passes it here rather than writing the coefficient again.
 
     Returns:
       The coefficient, ``≤ 1``, of ``total_norm``'s type.
@@ -96,7 +102,7 @@ def clip_coef(
         # taken in the norm's compute type (float32 for half types, rounded once to the
         # half type at the end); a tensor c (a target computed on the device) is rounded
         # the same way, so both give what torch's clip_grad_norm_ computes.
-        inverse = (total_norm + EPS).reciprocal()
+        inverse = (total_norm + eps).reciprocal()
         if not isinstance(max_norm, Tensor):
             ratio = inverse * max_norm
         elif total_norm.dtype in (torch.float16, torch.bfloat16):
@@ -113,7 +119,7 @@ def clip_coef(
     one = num(1)
     if nonfinite in ("skip", "zero") and not math.isfinite(total_norm):
         return one if nonfinite == "skip" else num(0)
-    ratio = (one / (total_norm + num(EPS))) * num(max_norm)  # the tensor path's roundings
+    ratio = (one / (total_norm + num(eps))) * num(max_norm)  # the tensor path's roundings
     # `>=` is false for NaN, so a NaN norm gives a NaN coefficient, as torch.clamp does.
     return one if ratio >= one else ratio
 
