@@ -13,9 +13,11 @@ Tilix, …) and tmux follow, is one cell per character except:
 - and **one cell for a spacing mark** (category Mc) — the Bengali vowel signs া ি ী ে ৈ ো ৌ,
   the anusvara ং and the visarga ঃ.
 
-The last rule is where Python's rich (``rich.cells.cell_len``) and the ``wcwidth`` package
-count differently: they give a spacing mark no cell, so "আগের সারির কত গুণ" is 13 cells to
-them and 16 on the screen, and a box drawn around it by their count is three cells short.
+The last rule is where Python's rich (``rich.cells.cell_len``) counts differently: it gives
+a spacing mark no cell (as the ``wcwidth`` package's ``wcwidth()`` does, character by
+character), so "আগের সারির কত গুণ" is 13 cells to it and 16 on the screen, and a box drawn
+around it by its count is three cells short. (That package's ``wcswidth()`` measures whole
+grapheme clusters instead: "স্ত্রী" is 2 cells to it and 4 to glibc.)
 :func:`cell_width` counts as glibc does (``tests/test_cells.py`` holds it to glibc's own
 ``wcwidth`` over the Bengali block and every Bengali string gradguard prints), and
 :func:`rich_counts_cells` makes rich lay out gradguard's help screens, tables and progress
