@@ -144,6 +144,16 @@ def test_bad_options(tmp_path, capsys, args, parts):
     _assert_one_line_error(code, err, *parts)
 
 
+def test_infinite_threshold_clips_nothing(tmp_path, capsys):
+    # --max-norm inf and --zclip-cap inf are thresholds (one meaning: inf never clips).
+    path = tmp_path / "run.jsonl"
+    _trace_log(path)
+    code, out, err = _run(capsys, path, "--max-norm", "inf", "--zclip-cap", "inf", "--json")
+    assert code == 0 and err == ""
+    by = {p["policy"]: p for p in json.loads(out)["runs"][0]["policies"]}
+    assert by["fixed"]["steps"] == [] and by["zclip"]["steps"] == [100]  # no cap, the spike
+
+
 def test_bad_logs(tmp_path, capsys):
     code, _, err = _run(capsys, tmp_path / "missing.jsonl")
     _assert_one_line_error(code, err, "missing.jsonl: no such log file")

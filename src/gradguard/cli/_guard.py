@@ -165,7 +165,7 @@ def replay(
             "runs": results,
             "not_replayable": [{"rule": r.name, "needs": r.replay_needs} for r in others],
         }
-        print(json.dumps(payload, indent=2, allow_nan=False))
+        print(json.dumps(_json_numbers(payload), indent=2, allow_nan=False))
         return
     _print_tables(log, results, data.truncated_tail, lang)
     needs = [words.get(f"replay.needs_{r.replay_needs}", rule=r.name) for r in others]
@@ -214,6 +214,20 @@ def _print_skip_list(
     if result.batches:
         print(words.get("replay.batches", batches=", ".join(json.dumps(b) for b in result.batches)))
     sys.stdout.flush()
+
+
+def _json_numbers(value: Any) -> Any:
+    """``value`` with each non-finite float as records write it (``"inf"``: a threshold of
+    ``--max-norm inf``), so that the output stays plain JSON."""
+    from gradguard.lab.numbers import float_to_json
+
+    if isinstance(value, float):
+        return float_to_json(value)
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_numbers(v) for v in value]
+    return value
 
 
 def _replay_run(
