@@ -29,7 +29,8 @@ _ACCENT = str.maketrans(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
     "àƀçðéƒĝĥîĵķĺɱñöþǫŕšţûṽŵẋýžÀƁÇÐÉƑĜĤÎĴĶĹṀÑÖÞǪŔŠŢÛṼŴẊÝŽ",
 )
-#: What a translator leaves as it is: {fields} (with their format), `code`, --flags,
+#: What a translator leaves as it is: {fields} (with their format; the words of a count's
+#: forms, {n:one|other}, are translated), `code`, --flags,
 #: identifiers with digits or underscores, acronyms, and single letters (math).
 _KEEP = re.compile(
     r"\{[^{}]*\}|`[^`]*`|(?<![\w-])--?[A-Za-z][\w-]*|\b\w*[\d_]\w*\b|\b[A-Z]{2,}s?\b"
@@ -42,7 +43,11 @@ def accent(text: str) -> str:
     out, last = [], 0
     for m in _KEEP.finditer(text):
         out.append(text[last : m.start()].translate(_ACCENT))
-        out.append(m.group())
+        field, colon, spec = m.group().partition(":")
+        if field.startswith("{") and "|" in spec:  # {n:one|other}: the words are the message's
+            out.append(field + colon + spec.translate(_ACCENT))
+        else:
+            out.append(m.group())
         last = m.end()
     out.append(text[last:].translate(_ACCENT))
     return "".join(out)

@@ -140,3 +140,58 @@ def test_errors_are_rule_ids_told_in_every_language():
         if _free_text_errors(ast.parse(path.read_text(encoding="utf-8"))):
             found.add(str(path.relative_to(SRC)))
     assert found == set(), "raise InputError(name, value, RULE_ID): see _validate"
+
+
+class _One:
+    """A field value that writes itself "1" in any format ({n}, {x:g}, {y:,})."""
+
+    def __format__(self, spec: str) -> str:
+        return "1"
+
+    def __str__(self) -> str:
+        return "1"
+
+
+#: Nouns an English count can stand before ("3 steps"); "1 steps" is the bug.
+_PLURALS = (
+    "steps|batches|episodes|layers|rollbacks|times|spikes|ranges|tensors|runs|updates"
+    "|records|rules|seeds|epochs|parameters|norms"
+)
+_ONE_PLURAL = re.compile(rf"(?<![\d.,/^×x])\b1 ((?:[a-z-]+ ){{0,2}}?)({_PLURALS})\b")
+#: Messages whose count is never 1 where they are said (why), or whose "1" is no count.
+_NEVER_ONE = {
+    "doctor.layer_grows": "{early} is a median gradient norm, not a count: 'median 1 over steps'",
+    "doctor.scattered": "scattered: at least 2 episodes; '1 to 5 steps apart' is a range",
+    "doctor.batch_recurs": "a batch recurs: it went bad 2 or more times",
+    "forward.elided": "the lesson elides steps only when more than one is left out",
+    "summary.all_done": "'all 1 runs' — said only of a grid, several runs",
+    "doctor.replay_quiet": "{rules}: the number of skip rules replayed (2)",
+    "doctor.tensors_nonfinite": "1 tensor has its own message, tensors_nonfinite_one",
+    "guard.raised": "{kind} steps: {kind} is a record kind (a word), not a count",
+    "replay.needs_run": "{log} is a file name, not a count",
+}
+
+
+def test_english_counts_of_one_take_the_singular():
+    # "and 1 other steps" (doctor): a count's noun follows it, {n} step{n:|s} (Catalog.get)
+    wrong = []
+    for part in PARTS:
+        cat = load_catalog(SOURCE, part)
+        for key in cat:
+            if key in _NEVER_ONE or (part == "report" and key.startswith("explorer.")):
+                continue
+            one = {name: _One() for name in fields(cat[key])}
+            wrong += [f"{part} {key}: {m[0]}" for m in _ONE_PLURAL.finditer(cat.get(key, **one))]
+    assert wrong == []
+
+
+def test_a_count_chooses_its_form_in_every_filling():
+    from gradguard._catalog import fill
+    from gradguard.report._i18n import t
+
+    assert [fill("{n} step{n:|s}", n=n) for n in (0, 1, "1", 2, "1,000")] == [
+        "0 steps", "1 step", "1 step", "2 steps", "1,000 steps"
+    ]  # fmt: skip
+    assert fill("{x:.2f} of {n} batch{n:|es}", x=0.5, n=1) == "0.50 of 1 batch"
+    assert t("en", "guard_intro", n=1, source="log", counts="ok 1").startswith("1 step from")
+    assert t("en", "guard_intro", n=3, source="log", counts="ok 3").startswith("3 steps from")

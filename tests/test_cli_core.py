@@ -88,3 +88,46 @@ def test_ctrl_c_is_one_line_in_the_command_language(capsys, monkeypatch):
     assert capsys.readouterr().err == "gradguard: interrupted; 0 finished run(s) kept\n"
     assert main([*argv, "--lang", "bn"]) == 130
     assert capsys.readouterr().err.count("\n") == 1
+
+
+#: Every option with two spellings that takes a value, and a value it refuses (fast: each
+#: is refused before any work; `remedies`/`tour` check --jobs and T before training).
+TWO_SPELLINGS = [
+    ("explain", ("--steps", "-T"), "0"),
+    ("explain", ("--format", "-f"), "xml"),
+    ("table", ("--steps", "-T"), "0"),
+    ("sgd", ("--steps", "-T"), "0"),
+    ("sgd", ("--iters", "-n"), "0"),
+    ("report", ("--steps", "-T"), "0"),
+    ("flow", ("--T", "-T"), "0"),
+    ("remedies", ("--T", "-T"), "0"),
+    ("remedies", ("--jobs", "-j"), "0"),
+    ("tour", ("--jobs", "-j"), "0"),
+]
+
+
+@pytest.mark.parametrize(("command", "spellings", "bad"), TWO_SPELLINGS)
+def test_an_error_names_the_option_as_the_user_typed_it(capsys, command, spellings, bad):
+    # `explain -T 0` said "--steps must be …": the user never typed --steps
+    for typed in spellings:
+        for args in ([typed, bad], [f"{typed}={bad}"] if typed.startswith("--") else [typed + bad]):
+            assert main([command, *args, "--lang", "en"]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f"gradguard: error: {typed} must be "), (args, err)
+
+
+def test_every_option_with_two_spellings_is_checked():
+    import typer
+
+    from gradguard.cli import app
+
+    group = typer.main.get_command(app)
+    two = {
+        (name, frozenset(o for o in (*p.opts, *p.secondary_opts) if o.startswith("-")))
+        for name, cmd in group.commands.items()
+        for p in cmd.params
+        if len(p.opts) + len(p.secondary_opts) > 1 and not getattr(p, "is_flag", False)
+    }
+    # --out/-o: its errors are about the path typed (checked in the commands' own tests)
+    two = {(n, s) for n, s in two if "--out" not in s}
+    assert two == {(c, frozenset(s)) for c, s, _ in TWO_SPELLINGS}

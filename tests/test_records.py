@@ -126,7 +126,7 @@ def test_counts_are_one_definition():
     )
     assert (c.nonfinite, c.spikes) == (2, 1)
     assert c.describe() == (
-        "6 steps: 1 clipped, 2 skipped, 1 rolled back, 2 non-finite, 1 flagged as spikes, "
+        "6 steps: 1 clipped, 2 skipped, 1 rolled back, 2 non-finite, 1 flagged as spike, "
         "1 skipped by the AMP scaler"
     )
 

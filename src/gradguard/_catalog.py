@@ -32,6 +32,7 @@ the renderers.
 from __future__ import annotations
 
 import os
+import string
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -134,8 +135,12 @@ class Catalog:
         return name in self._data.get(section, {})
 
     def get(self, key: str, **fields: object) -> str:
-        """Return the message ``key`` with ``{placeholders}`` filled from ``fields``."""
-        return self[key].format(**fields)
+        """Return the message ``key`` with ``{placeholders}`` filled from ``fields``.
+
+        ``{n:one|other}`` chooses a count's form (:func:`fill`): ``"{n} step{n:|s}"``; a
+        language without such endings writes ``{n}`` alone.
+        """
+        return fill(self[key], **fields)
 
     def keys(self) -> set[str]:
         """Every ``section.name`` key in the catalog."""
@@ -144,6 +149,34 @@ class Catalog:
     def section(self, name: str) -> dict[str, str]:
         """Return the messages of section ``name`` in file order (empty if it is absent)."""
         return {k: str(v) for k, v in self._data.get(name, {}).items()}
+
+
+def fill(template: str, **fields: object) -> str:
+    """Fill a catalog message's ``{placeholders}``: ``str.format``, and ``{n:one|other}``.
+
+    The format ``one|other`` (no standard format has a ``|``) writes ``one`` where the field
+    counts 1 — the int, or its text ``"1"`` — and ``other`` else: ``"{n} step{n:|s}"`` is
+    "1 step", "2 steps", "1,000 steps".
+    """
+    if "|" not in template:
+        return template.format(**fields)
+    return _PLURAL.vformat(template, (), fields)
+
+
+def count_form(value: object, forms: str) -> str:
+    """Pick ``one`` of ``forms = "one|other"`` where ``value`` counts 1, else ``other``."""
+    one, _, other = forms.partition("|")
+    return one if str(value).strip() == "1" else other
+
+
+class _PluralFormatter(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if "|" in format_spec:
+            return count_form(value, format_spec)
+        return str(format(value, format_spec))
+
+
+_PLURAL = _PluralFormatter()
 
 
 def load_catalog(lang: str = SOURCE, part: str = "lesson") -> Catalog:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from gradguard._catalog import SOURCE, Catalog, load_catalog
+from gradguard._catalog import SOURCE, Catalog, fill, load_catalog
 
 __all__ = ["FileError", "InputError", "file_problems", "hint_ids", "os_reason", "rule_ids"]
 
@@ -108,7 +108,7 @@ class InputError(ValueError):
         fields = _told(self.fields, cat.lang)
         sentence = cat.section("sentences").get(self.rule_id or "")
         if sentence is not None:  # a rule that reads best as a sentence of its own
-            text = sentence.format(argument=name, value=shown, **fields)
+            text = fill(sentence, argument=name, value=shown, **fields)
         else:
             rule = cat.get(f"rules.{self.rule_id}", **fields) if self.rule_id else self.rule
             text = cat.get("frame.message", argument=name, rule=rule, value=shown)

@@ -127,6 +127,16 @@ def test_play_pause_and_reset(app: Any) -> None:
     assert "h_T = L = 32" in app.inner_text("#bp-status")
 
 
+def test_the_chain_writes_a_negative_factor_in_parentheses(app: Any) -> None:
+    # "×-1.5" reads as a subtraction: the chain writes ×(−1.5), as the lab's h_2 = (-1.5) × …
+    app.fill("#w-num", "-1.5")
+    app.wait_for_function("document.getElementById('bp-chain').textContent.includes('(−1.5)')")
+    chain = app.text_content("#bp-chain")
+    assert "×(−1.5)" in chain and "×-1.5" not in chain
+    app.fill("#w-num", "2")
+    app.wait_for_function("document.getElementById('bp-chain').textContent.includes('×2')")
+
+
 def test_a_long_chain_is_folded_and_says_how_many_steps(app: Any) -> None:
     app.fill("#T-num", "1000")
     assert "991 steps folded" in app.text_content("#bp-chain")  # 1001 nodes, 10 drawn

@@ -608,7 +608,7 @@ def test_giving_up_names_the_step_a_restore_function_went_back_to():
     guard = SpikeGuard(
         model, opt, clipper=1.0, restore=lambda: 7, rollback_after=1, max_rollbacks=1
     )
-    with pytest.raises(GuardError, match=r"after 1 rollbacks to step 7 \(max_rollbacks=1\)"):
+    with pytest.raises(GuardError, match=r"after 1 rollback to step 7 \(max_rollbacks=1\)"):
         for step in range(5):
             loss = _forward_backward(model, opt, step)
             model.head.weight.grad[0, 0] = math.nan
@@ -624,7 +624,7 @@ def test_a_resumed_guard_still_names_the_step_its_last_rollback_went_back_to():
     assert guard.step(loss).action == "rollback"
     resumed = SpikeGuard(model, opt, **kwargs)
     resumed.load_state_dict(guard.state_dict())  # a checkpoint taken after the rollback
-    with pytest.raises(GuardError, match=r"after 1 rollbacks to step 7 \(max_rollbacks=1\)"):
+    with pytest.raises(GuardError, match=r"after 1 rollback to step 7 \(max_rollbacks=1\)"):
         for step in range(1, 5):
             loss = _forward_backward(model, opt, step)
             model.head.weight.grad[0, 0] = math.nan
@@ -665,7 +665,7 @@ def test_guard_errors_are_told_in_every_language():
         guard.step(1.0)
     assert err.value.reason == "gave_up" and err.value.record.kind == "nonfinite"
     en, bn = str(err.value), err.value.message("bn")
-    assert en.startswith("step 0: 1 bad steps in a row after 0 rollbacks")
+    assert en.startswith("step 0: 1 bad step in a row after 0 rollbacks")
     assert "ধাপ 0" in bn and "max_rollbacks=0" in bn and "{" not in bn
     guard = SpikeGuard(model, opt, clipper=1.0, on_nonfinite="raise")
     _forward_backward(model, opt, 1)

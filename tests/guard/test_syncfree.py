@@ -470,7 +470,7 @@ def test_giving_up_names_what_it_saw_and_carried_state_as_the_synced_step_does()
             _forward_backward(model, opt, step, fault="nan" if step >= 3 else None)
             guard.step(1.0)
     message = str(err.value)
-    assert "after 1 rollbacks to step" in message and "step 4 nonfinite (grad_norm=nan" in message
+    assert "after 1 rollback to step" in message and "step 4 nonfinite (grad_norm=nan" in message
     assert "state your loop carries across batches" in message
 
 

@@ -74,10 +74,14 @@ def test_report_from_results_has_every_section_and_measured_evidence(results_dir
     assert "h_{5} &amp;= 2 \\times 16 = 32" in text and "&amp;= 16 + 16 + 16 + 16 + 16" in text
     assert "renderMathInElement" in text  # KaTeX inlined: typeset offline
     assert "∂L/∂w = 80;" in text
-    # the table with errata: T = 50 → 28147497671065600, the seed's ≈ 10^15, off by ≈ 28.1×
+    # the table with errata: T = 50 → 28,147,497,671,065,600, the seed's ≈ 10^15, off by ≈ 28.1×
     # (the math typeset, 10<sup>15</sup>, its text the same)
     shown = page_text(text)
-    assert "28147497671065600" in text and "≈ 10^15" in shown and "28.1×" in text
+    assert "≈ 10^15" in shown and "28.1×" in text
+    # its cells grouped as the erratum under it (28,147,497,671,065,600), never bare digits
+    table = re.search(r"<table.*?</table>", text, re.S)
+    assert table is not None and "<td>28,147,497,671,065,600</td>" in table[0]
+    assert "<td>1,125,899,906,842,624</td>" in table[0] and "<td>1125899906842624<" not in text
     assert "<sup>15</sup>" in text
     assert erratum("table", "en") in shown
     # SGD: 2 − 0.01 × 80 = 1.2; with 10^6: −9998; clipping 80 at c = 5 → 5, w = 2 − 0.05 = 1.95
@@ -147,7 +151,7 @@ def test_report_from_guard_log_leads_with_the_run(guard_log):
     # 40 steps; clipped 18 (see test_plots); skipped: step 12 (a spike) and 20; rollback: 21
     assert (
         "40 steps from train.jsonl: 18 clipped, 2 skipped, 1 rolled back, 2 non-finite, "
-        "1 flagged as spikes." in text
+        "1 flagged as spike." in text
     )
     # loss 2/(s+1): 2 at step 0, 2/40 = 0.05 at step 39
     assert "Loss 2 at step 0, 0.05 at step 39; lowest 0.05." in text

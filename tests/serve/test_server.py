@@ -29,6 +29,9 @@ def test_state_seed_defaults():
     # clipping 80 at c = 5: 80 / max(1, 80/5) = 5; w = 2 − 0.01·5 = 1.95
     assert s["clip"]["grad_clipped"] == "5" and s["clip"]["w_new"] == "1.95"
     assert [r["seed"] for r in s["table"]] == ["80", "≈ 1024", "≈ 10^6", "≈ 10^15"]
+    # the cells grouped as the erratum beside them writes them: 2^50, 50·2^49
+    assert s["table"][3]["h_T"] == "1,125,899,906,842,624"
+    assert s["table"][3]["grad"] == "28,147,497,671,065,600"
     assert s["errata"]
     assert "Here |w| = 2 > 1: the gradient explodes" in s["why"]
     assert "largest at two time steps, T = 9 and T = 10" in explorer_state({"w": "0.9"})["why"]

@@ -14,6 +14,7 @@ import typer
 from gradguard.cli import _doctor, _experiments, _guard, _lab, _report, _teach  # noqa: F401
 from gradguard.cli._app import (
     EXTRAS,
+    TYPED_ARGS,
     Failure,
     Interrupted,
     app,
@@ -50,6 +51,14 @@ def _interrupted(args: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 runtime failure, 2 usage error)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    typed = TYPED_ARGS.set(tuple(args))  # an error names an option as the user spelled it
+    try:
+        return _main(args)
+    finally:
+        TYPED_ARGS.reset(typed)
+
+
+def _main(args: list[str]) -> int:
     try:
         command = localized_command(typed_lang(args))  # --help in the command's language
         result = command.main(args=args, prog_name="gradguard", standalone_mode=False)

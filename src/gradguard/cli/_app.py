@@ -14,6 +14,7 @@ Conventions (every command follows them):
 from __future__ import annotations
 
 import importlib
+from contextvars import ContextVar
 from typing import Any
 
 import typer
@@ -182,6 +183,11 @@ FLAGS: dict[str, str] = {
 }
 
 
+#: The command line as typed (:func:`gradguard.cli.main` sets it): an error names an option
+#: by the spelling the user typed (``-T``, not ``--steps``).
+TYPED_ARGS: ContextVar[tuple[str, ...]] = ContextVar("gradguard_typed_args", default=())
+
+
 def usage(error: InputError, lang: str = "en", **flags: str) -> UsageFailure:
     """Turn a library :class:`InputError` into a CLI usage failure naming the user's flag.
 
@@ -191,7 +197,44 @@ def usage(error: InputError, lang: str = "en", **flags: str) -> UsageFailure:
       **flags: this command's flags where they differ from :data:`FLAGS` (``c="--c"``).
     """
     flag = flags.get(error.argument) or FLAGS.get(error.argument, error.argument)
-    return UsageFailure(error.message(lang, flag), lang)
+    return UsageFailure(error.message(lang, typed_flag(flag)), lang)
+
+
+def typed_flag(flag: str, args: tuple[str, ...] | None = None) -> str:
+    """Return ``flag`` as the user typed it: ``-T`` where ``-T 0`` stood for ``--steps``.
+
+    Args:
+      flag: the option's long name (``--steps``), or any name that is not an option.
+      args: the command line (default: :data:`TYPED_ARGS`); the option's spellings are
+        those of the command named first in it. The last spelling typed wins, as click
+        keeps the last value.
+    """
+    args = TYPED_ARGS.get() if args is None else args
+    if not flag.startswith("-") or not args:
+        return flag
+    spellings = _spellings(flag, args)
+    typed = flag
+    for arg in args:
+        if arg == "--":
+            break
+        for name in spellings:
+            long_form = name.startswith("--") and arg.startswith(name + "=")
+            short_form = len(name) == 2 and arg.startswith(name) and not arg.startswith("--")
+            if arg == name or long_form or short_form:
+                typed = name
+    return typed
+
+
+def _spellings(flag: str, args: tuple[str, ...]) -> tuple[str, ...]:
+    """Every spelling of the option ``flag`` in the command ``args`` names (``-T, --steps``)."""
+    group: Any = typer.main.get_command(app)
+    name = next((a for a in args if not a.startswith("-")), None)
+    command = getattr(group, "commands", {}).get(name)
+    for param in getattr(command, "params", ()):
+        opts = (*param.opts, *param.secondary_opts)
+        if flag in opts:
+            return tuple(o for o in opts if o.startswith("-"))
+    return (flag,)
 
 
 #: The extra (``pip install 'gradguard[EXTRA]'``) that installs each optional module.

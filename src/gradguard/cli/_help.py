@@ -94,6 +94,11 @@ def _params(cmd: Any, section: str, words: Catalog) -> None:
         text = _text(words, f"{section}.{param.name}")
         if text is not None:
             param.help = text
+        usage_name = f"chrome.argument_{param.name}"
+        if param.param_type_name == "argument" and usage_name in words:
+            # typer writes a required argument "{log}" in the usage line: a template's slot
+            shown = words[usage_name] + ("..." if param.nargs != 1 else "")
+            param._usage_display_name = lambda shown=shown: shown
         if param.name == "lang":  # --lang's values: the languages that have catalogs
             param.metavar = "|".join(languages())
         elif param.metavar is not None:  # NUMBER, NUMBER[,NUMBER…]: in the catalog's words

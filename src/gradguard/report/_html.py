@@ -273,8 +273,9 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
 
     columns = ("T", "h_T", "grad", "seed", "off_by", "ratio")
     keys = ("col_T", "col_hT", "col_grad", "col_seed", "col_off", "col_ratio")
-    # Ungrouped digits, as the rest of the page writes exact values (28147497671065600).
-    style = CellStyle(blank=t(lang, "none"), group=False, lang=lang)
+    # Digits grouped, as the erratum under it writes them (28,147,497,671,065,600): a long
+    # column of ungrouped digits beside grouped prose reads as two different numbers.
+    style = CellStyle(blank=t(lang, "none"), group=True, lang=lang)
     rows = table_cells(d["table"], columns, style)
     for row, lab in zip(rows, d["table"], strict=True):  # rounded cells carry the exact value
         for j, key in ((1, "h_T"), (2, "grad")):

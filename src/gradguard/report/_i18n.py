@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 
-from gradguard._catalog import load_catalog
+from gradguard._catalog import count_form, load_catalog
 from gradguard._validate import check_lang
 
-_FIELD = re.compile(r"\{([A-Za-z_0-9]+)\}")
+#: ``{name}``, or ``{name:one|other}`` (a count's form, :func:`gradguard._catalog.fill`).
+_FIELD = re.compile(r"\{([A-Za-z_0-9]+)(?::([^{}|]*\|[^{}]*))?\}")
 
 
 def catalog(lang: str) -> dict[str, str]:
@@ -23,5 +24,11 @@ def catalog(lang: str) -> dict[str, str]:
 
 def t(lang: str, key: str, **values: object) -> str:
     """Return the message ``key`` in ``lang`` with ``{name}`` fields filled from ``values``."""
+
     # Only the named fields are filled, so formulas such as ``h_{t-1}`` stay as written.
-    return _FIELD.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], catalog(lang)[key])
+    def one(m: re.Match[str]) -> str:
+        if m[1] not in values:
+            return m[0]
+        return count_form(values[m[1]], m[2]) if m[2] is not None else str(values[m[1]])
+
+    return _FIELD.sub(one, catalog(lang)[key])

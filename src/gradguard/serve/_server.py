@@ -128,7 +128,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     # The explosion table's cells as every medium writes them (gradguard.explain._table).
     rows = table_to_json(explosion_table(w, h0, TABLE_T, mode="exact"))
     columns = ("h_T", "grad", "seed", "off_by")
-    cells = table_cells(rows, columns, CellStyle(blank="", group=False, lang=lang))
+    cells = table_cells(rows, columns, CellStyle(blank="", group=True, lang=lang))  # 5,120
     table = [
         {"T": r["T"], **dict(zip(columns, row, strict=True))}
         for r, row in zip(rows, cells, strict=True)

@@ -723,7 +723,7 @@
     return cmp(absQ(out), mul(big, Q(1n, 10n ** 40n))) < 0;
   }
   /** A table cell: gradguard.explain._table.table_cells (group=False). */
-  function cell(text, lang) { return formatNumber(text, false, lang); }
+  function cell(text, lang) { return formatNumber(text, true, lang); } // 5,120: as the prose groups
   /** log10|∂L/∂w| over T (floats, for the plot), as explorer_state samples it. */
   function curve(w, h0, T) {
     const Tmax = Math.max(T, 60);
@@ -747,6 +747,7 @@
     sciExact, sciFromLog, exactText, exactToJson, formatNumber, groupDigits, count, tidy, say,
     InputError, toExact, checkWhole, latinDigits, state, gradient, regime, overflowHorizon,
     clip, sgdStep, estimateDigits, explorerState, parse, showQ, log10Abs, MAX_T, claims, sayClaim,
+    factor,
   });
   if (typeof module !== "undefined" && module.exports) module.exports = GG;
 })(typeof globalThis !== "undefined" ? globalThis : this);

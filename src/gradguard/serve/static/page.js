@@ -317,7 +317,9 @@
       if (i > 0) {
         const lit = t !== -1 && nodes[i - 1] !== -1 && t >= reached;
         s += `<line x1="${x - gap + 18}" y1="${y}" x2="${x - 18}" y2="${y}" stroke="${lit ? "#b01c1c" : "#999"}" stroke-width="${lit ? 3 : 1.5}"/>`;
-        s += `<text x="${x - gap / 2}" y="${y - 6}" text-anchor="middle">×${esc(GG.showQ(w))}</text>`;
+        // a factor as the lab writes one, (−1.5) in parentheses — never ×-1.5 — with a real minus
+        const times = GG.factor(GG.showQ(w)).replace("(-", "(−");
+        s += `<text x="${x - gap / 2}" y="${y - 6}" text-anchor="middle">×${esc(times)}</text>`;
       }
       if (t === -1) {
         s += `<text x="${x}" y="${y + 4}" text-anchor="middle" class="fold">${esc(S("bp_folded", { n: GG.groupDigits(String(T - 9)) }))}</text>`;
