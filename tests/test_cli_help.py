@@ -63,8 +63,9 @@ def test_help_screens_speak_the_language(lang, command, capsys, monkeypatch):
         assert f"{', '.join(languages())} " in shown
     # the placeholders in the language's words (a flag takes no value: no "<bool>")
     assert words["chrome.options_metavar"] in shown and "<bool>" not in shown
-    # no slot of a template ("{log}") nor a Python type's name ("<str>") in the screen
-    assert re.findall(r"\{\w+\}|<(?:str|int|float|bool)>", shown) == [], command
+    # no slot of a template ("{log}"), no Python type's name ("<str>") and no LaTeX braces
+    # (h_{t-1}: the terminal writes h_(t−1)) in the screen
+    assert re.findall(r"\{\w+\}|<(?:str|int|float|bool)>|_\{", shown) == [], command
     source = load_catalog(SOURCE, "cli")
     placeholders = ("options_metavar", "value_number", "value_digits", "type_int", "type_float")
     for key in (*placeholders, "type_str", "type_path"):

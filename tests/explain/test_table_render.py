@@ -49,8 +49,8 @@ def _html_rows(text: str) -> list[list[str]]:
 
 
 def _plain(cell: str) -> str:
-    """A cell's number without grouping, the ratio's ×, or the scientific form beside it."""
-    return cell.split("  (")[0].replace(",", "").removeprefix("×")
+    """A cell's number without grouping, the ratio's × and parentheses, or its scientific form."""
+    return cell.split("  (")[0].replace(",", "").removeprefix("×").strip("()")
 
 
 numbers = st.fractions(min_value=-3, max_value=3, max_denominator=12)
@@ -75,7 +75,7 @@ def test_terminal_markdown_and_html_tables_hold_the_same_numbers(w, h0, Ts):
     seed = d["seed_system"]
     for T, lab_row, cells, row in zip(Ts, d["table"], terminal, html_rows, strict=True):
         assert cells[0] == row[0] == str(T)
-        assert _plain(cells[1]) == row[1] and _plain(cells[2]) == row[2]
+        assert _plain(cells[1]) == _plain(row[1]) and _plain(cells[2]) == _plain(row[2])
         assert _plain(cells[3]) == _plain(row[5])
         if seed:
             assert cells[4:] == row[3:5]
@@ -93,6 +93,15 @@ def test_terminal_markdown_and_html_tables_hold_the_same_numbers(w, h0, Ts):
     compact = table_cells(table_to_json(explosion_table(w, h0, Ts)), columns, COMPACT)
     prose = table_cells(d["table"], columns, PROSE)
     assert [[_plain(c) for c in r] for r in compact] == [[_plain(c) for c in r] for r in prose]
+
+
+def test_a_negative_ratio_is_written_in_parentheses():
+    # w = −1.5: the gradient changes sign from row to row; "×-15.19" reads as a subtraction
+    d = lesson(w="-1.5", T=3, table_T=[5, 10])
+    cells = table_cells(d["table"], ["ratio"], PROSE)
+    assert cells[1] == ["×(-15.19)"]
+    assert table_cells(d["table"], ["ratio"], COMPACT)[1] == ["-15.19"]  # under "× prev"
+    assert "×(-15.19)" in render_text(d) and "×-15.19" not in render_text(d)
 
 
 def test_off_by_is_written_in_one_place():

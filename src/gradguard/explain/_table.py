@@ -71,7 +71,10 @@ def _ratio_cell(ratio: Any, style: CellStyle) -> str:
     if isinstance(ratio, str):  # "inf": the gradient left float64's range
         return f"{style.ratio_mark}{ratio}"
     comma = "," if style.ratio_mark else ""
-    return f"{style.ratio_mark}{ratio:{comma}.4g}"
+    text = f"{ratio:{comma}.4g}"
+    if style.ratio_mark and ratio < 0:  # ×(-15.19), never ×-15.19: a factor, as the lab's
+        text = f"({text})"
+    return f"{style.ratio_mark}{text}"
 
 
 def _value_cell(v: Any, style: CellStyle) -> str:
