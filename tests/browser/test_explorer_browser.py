@@ -137,6 +137,18 @@ def test_the_chain_writes_a_negative_factor_in_parentheses(app: Any) -> None:
     app.wait_for_function("document.getElementById('bp-chain').textContent.includes('×2')")
 
 
+def test_one_term_is_one_term(app: Any) -> None:
+    # T = 1: the sum has one term — "All 1 term added", never "All 1 terms"
+    app.fill("#T-num", "1")
+    app.wait_for_function("document.getElementById('grad').textContent === '1'")
+    app.click("#bp-step")
+    status = app.inner_text("#bp-status")
+    assert "All 1 term added" in status and "1 terms" not in status
+    app.fill("#T-num", "5")
+    app.wait_for_function("document.getElementById('grad').textContent === '80'")
+    app.click("#bp-reset")
+
+
 def test_a_long_chain_is_folded_and_says_how_many_steps(app: Any) -> None:
     app.fill("#T-num", "1000")
     assert "991 steps folded" in app.text_content("#bp-chain")  # 1001 nodes, 10 drawn

@@ -323,15 +323,26 @@
   function say(lang, key, values = {}) {
     const text = GG.DATA.catalogs[lang][key]; // every language has every key (page_data)
     if (text === undefined) throw new Error(`no catalog key ${key} in ${lang}`);
-    return text.replace(/\{([A-Za-z_0-9]+)\}/g, (m, k) => (k in values ? String(values[k]) : m));
+    // as gradguard.report._i18n.t: named fields only, and {n:one|other} a count's form
+    return text.replace(/\{([A-Za-z_0-9]+)(?::([^{}|]*\|[^{}]*))?\}/g, (m, k, forms) => {
+      if (!(k in values)) return m;
+      if (forms === undefined) return String(values[k]);
+      const [one, other] = forms.split("|");
+      return String(values[k]).trim() === "1" ? one : other;
+    });
   }
 
   /** Python's str.format with named fields ({{ and }} are literal braces). */
   function pyFormat(tpl, fields) {
-    return tpl.replace(/\{\{|\}\}|\{([A-Za-z_0-9]+)\}/g, (m, k) => {
+    // {n:one|other}: a count's form, as gradguard._catalog.fill ("{T} term{T:|s}")
+    return tpl.replace(/\{\{|\}\}|\{([A-Za-z_0-9]+)(?::([^{}|]*\|[^{}]*))?\}/g, (m, k, forms) => {
       if (m === "{{") return "{";
       if (m === "}}") return "}";
       if (!(k in fields)) throw new Error(`no value for {${k}}`);
+      if (forms !== undefined) {
+        const [one, other] = forms.split("|");
+        return String(fields[k]).trim() === "1" ? one : other;
+      }
       return fields[k];
     });
   }
