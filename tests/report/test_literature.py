@@ -142,3 +142,25 @@ def test_a_small_copy_memory_run_beside_the_paper(tmp_path):
         for r, cell in zip(rows, _cells(section), strict=True):
             assert math.isfinite(r.test_loss) and _g(r.test_loss) in cell[4]
             assert cell[5] == t(lang, "lit_steps", ours=f"{r.steps_run:,}", paper="20,000")
+
+
+@pytest.mark.parametrize("preset", ["le2015-adding", "copy-memory", "quick"])
+def test_each_run_is_filed_under_the_remedy_it_used(preset, tmp_path):
+    # The papers train their tanh RNN with clipping: it is not "without a remedy".
+    from gradguard.report._html import _by_remedy
+
+    rows = _rows(preset)
+    write_summary(tmp_path / "summary.csv", rows)
+    src = load_source(tmp_path)
+    page = _by_remedy(rows, [], lambda r: f"@{r.config}@", src, "en", _Figures("en"))
+    headings = {t("en", k): k for k in ("remedy_none", "remedy_clip", "remedy_init",
+                                         "remedy_gates", "remedy_lr", "remedy_other")}  # fmt: skip
+    filed = {}
+    for part in page.split("<h4>")[1:]:
+        heading, items = part.split("</h4>", 1)
+        for config in re.findall(r"@([\w-]+)@", items):
+            filed[config] = headings[html.unescape(heading)]
+    clipped = {r.config for r in rows if r.clip not in (None, "", "none")}
+    for config, key in filed.items():
+        assert (key == "remedy_none") == (config not in clipped and config in ("none", "rnn"))
+    assert set(filed) == {r.config for r in rows}

@@ -443,9 +443,17 @@ def _by_remedy(
 ) -> str:
     """The seed's remedies in its order: for each, one line per run and one plot per config."""
     body = ""
-    for key, configs in REMEDY_GROUPS.items():
-        mine = [r for r in rows if r.config in configs]
-        plotted = [name for name in runs if src.run_info[name][1] in configs]
+    # A configuration named for no remedy that clips (the papers' tanh RNN, clipped as
+    # they trained it) is filed under clipping: its heading must say what it did.
+    clipped = {r.config for r in rows if r.clip not in (None, "", "none")}
+
+    def group(config: str) -> str:
+        key = next((k for k, cs in REMEDY_GROUPS.items() if config in cs), "")
+        return "remedy_clip" if key == "remedy_none" and config in clipped else key
+
+    for key in REMEDY_GROUPS:
+        mine = [r for r in rows if group(r.config) == key]
+        plotted = [name for name in runs if group(src.run_info[name][1]) == key]
         if not mine and not plotted:
             continue
         body += f"<h4>{_esc(t(lang, key))}</h4>"
