@@ -24,7 +24,9 @@ second time to tell NaN/inf from an overflow) and ``(rerun − skip) / fwd+bwd``
 skipping the same bad step: the re-run's forward, backward and measurement, and the step
 it takes).
 Workloads: an MLP (4 layers of 1,024, batch 256), an LSTM language model (Embedding
-10k×256, 2-layer LSTM 512, Linear to 10k; batch 16 × 35), and a single ``Linear(8, 1)``,
+10k×256, 2-layer LSTM 512, Linear to 10k; batch 16 × 35), a CNN with BatchNorm (6 blocks
+of a 3×3 convolution with 32 channels, BatchNorm2d and ReLU; batch 16 × 3×32×32: buffers
+the forward changes, which the guard keeps at each step's start), and a single ``Linear(8, 1)``,
 where the guard's own work is nearly all of an iteration and the closure's fixed cost
 (keeping the RNG states) shows.
 """
@@ -75,6 +77,29 @@ def workloads() -> dict[str, tuple[torch.nn.Module, Callable[[torch.nn.Module], 
             out.reshape(-1, out.shape[-1]), tokens[1:].reshape(-1)
         )
 
+    # BatchNorm: buffers its forward updates (running mean and variance, a counter),
+    # which the guard copies at each step's start for a re-run to start from.
+    cnn = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 32, 3, padding=1),
+        *[
+            m
+            for _ in range(6)
+            for m in (
+                torch.nn.Conv2d(32, 32, 3, padding=1),
+                torch.nn.BatchNorm2d(32),
+                torch.nn.ReLU(),
+            )
+        ],
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32, 10),
+    )
+    images = torch.randn(16, 3, 32, 32, generator=g)
+    labels = torch.randint(0, 10, (16,), generator=g)
+
+    def cnn_loss(m: torch.nn.Module) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(m(images), labels)
+
     tiny = torch.nn.Linear(8, 1)
     xs, ys = torch.randn(4, 8, generator=g), torch.randn(4, 1, generator=g)
 
@@ -84,6 +109,7 @@ def workloads() -> dict[str, tuple[torch.nn.Module, Callable[[torch.nn.Module], 
     return {
         "MLP 4×1024, batch 256": (mlp, mlp_loss),
         "LSTM LM, batch 16×35": (lm, lm_loss),
+        "CNN 6×(conv 32, BatchNorm), batch 16×32×32": (cnn, cnn_loss),
         # Where the guard's own work is all there is: the closure's fixed cost shows.
         "Linear 8→1, batch 4": (tiny, tiny_loss),
     }
@@ -154,6 +180,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--wall", action="store_true", help="wall-clock time, not CPU time")
     parser.add_argument("--reps", type=int, default=None, help="repeats per variant")
+    parser.add_argument("--only", default=None, help="the workloads whose name contains this")
     args = parser.parse_args()
     torch.set_num_threads(1)
     reps = args.reps or (5 if args.quick else 25)
@@ -162,6 +189,8 @@ def main() -> None:
     print(f"re-run to attribute — {unit} ms per iteration, min (median) of {reps} repeats")
     print("(the Linear 8→1 workload: 40 times as many)")
     for name, (model, loss_of) in workloads().items():
+        if args.only is not None and args.only not in name:
+            continue
         # A tiny model's iteration is short and noisy: time it many more times.
         r = bench(name, model, loss_of, reps * (40 if "Linear" in name else 1), clock)
         ms = {k: (a * 1e3, m * 1e3) for k, (a, m) in r.items()}

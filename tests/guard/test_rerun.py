@@ -58,13 +58,18 @@ def batches():
     return out
 
 
-def train(tmp_path, *, steps=12, form="loss", fault=None, closure=True, **options):
-    """Two epochs of a small MLP with dropout under the guard; return (model, guard, records,
-    closure calls)."""
+def train(tmp_path, *, steps=12, form="loss", fault=None, closure=True, batchnorm=False, **options):
+    """Two epochs of a small MLP with dropout (and BatchNorm: ``batchnorm``) under the guard;
+    return (model, guard, records, closure calls)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
+    norm = [torch.nn.BatchNorm1d(32)] if batchnorm else []
     model = torch.nn.Sequential(
-        torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Dropout(0.3), torch.nn.Linear(32, 1)
+        torch.nn.Linear(8, 32),
+        *norm,
+        torch.nn.Tanh(),
+        torch.nn.Dropout(0.3),
+        torch.nn.Linear(32, 1),
     )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     injector = Fault(model, **fault) if fault else None
@@ -102,12 +107,13 @@ def params(model):
     return [p.detach().clone() for p in model.parameters()]
 
 
+@pytest.mark.parametrize("batchnorm", [False, True])
 @pytest.mark.parametrize("form", ["loss", "closure"])
-def test_a_transient_fault_is_re_run_and_nothing_is_lost(tmp_path, form):
-    clean, _, clean_records, calls = train(tmp_path / "clean", form=form)
+def test_a_transient_fault_is_re_run_and_nothing_is_lost(tmp_path, form, batchnorm):
+    clean, _, clean_records, calls = train(tmp_path / "clean", form=form, batchnorm=batchnorm)
     assert calls == (12 if form == "closure" else 0)  # no bad step: the closure never re-runs
     model, guard, records, _ = train(
-        tmp_path / "faulty", form=form, fault={"once_at": 4, "value": math.inf}
+        tmp_path / "faulty", form=form, fault={"once_at": 4, "value": math.inf}, batchnorm=batchnorm
     )
     assert [r.action for r in records] == ["step"] * 12
     r = records[4]
@@ -120,6 +126,11 @@ def test_a_transient_fault_is_re_run_and_nothing_is_lost(tmp_path, form):
     # The step taken is the re-run's, clipped as any: the run is the clean one, bit for bit.
     for p, q in zip(params(clean), params(model), strict=True):
         assert torch.equal(p, q)
+    # Buffers too: BatchNorm's running statistics were updated once, by the re-run.
+    clean_state, state = clean.state_dict(), model.state_dict()
+    assert clean_state.keys() == state.keys()
+    for k in state:
+        assert torch.equal(clean_state[k], state[k]), k
     assert guard.rerun_skips == [] and guard.consecutive_bad == 0
 
 

@@ -481,15 +481,17 @@ def test_lbfgs_and_several_schedulers_are_refused_at_fit_start(tmp_path):
 
 
 class DropoutSum(ex.SequenceSum):
-    """The example's model with dropout before its head: a re-run must draw the same mask."""
+    """The example's model with BatchNorm and dropout before its head: a re-run must draw
+    the same mask and update BatchNorm's running statistics once."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.norm = torch.nn.BatchNorm1d(self.head.in_features)
         self.drop = torch.nn.Dropout(0.3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(x.transpose(0, 1))
-        return self.head(self.drop(out[-1])).squeeze(-1)
+        return self.head(self.drop(self.norm(out[-1]))).squeeze(-1)
 
 
 def test_rerun_transient_and_reproducible(tmp_path, capsys):
@@ -522,8 +524,10 @@ def test_rerun_transient_and_reproducible(tmp_path, capsys):
         assert records[s].kind == "nonfinite"
         assert records[s].extra["rerun"]["verdict"] == "transient"
         assert records[s].extra["rerun"]["grad_norm"] == clean_records[s].grad_norm
-    for p, q in zip(clean.parameters(), model.parameters(), strict=True):
-        assert torch.equal(p, q)
+    clean_state, state = clean.state_dict(), model.state_dict()  # buffers included
+    assert clean_state.keys() == state.keys() and "norm.running_mean" in state
+    for k in state:
+        assert torch.equal(clean_state[k], state[k]), k
     _, _cb, records, rec = fit(tmp_path / "r", poison={10, 25}, steps=steps, guard_options=options)
     assert [r.step for r in records if r.action != "step"] == [10, 25]
     for s in (10, 25):

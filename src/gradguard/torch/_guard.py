@@ -187,6 +187,9 @@ class SpikeGuard:
         # The RNG states a re-run starts from; whether the guard made the first run.
         self._rng_start: dict[str, Any] | None = rerun.capture_rng()
         self._rng_by_guard = False
+        # The model's buffers at the step's start, kept with the RNG states.
+        self._buffers_start = rerun.Buffers(model)
+        self._buffers_start.keep()
         self.model = model
         # Read once: walking the module tree costs more than the statistics on small
         # models. Parameters added to the model later are not guarded.
@@ -380,8 +383,11 @@ class SpikeGuard:
     def note_step_start(self) -> None:
         """Keep the random states a re-run of this step starts from: call it right before
         the step's forward (a trainer integration, whose closure re-runs a step the
-        trainer started; :meth:`step` with ``loss=None`` and a closure does it itself)."""
+        trainer started; :meth:`step` with ``loss=None`` and a closure does it itself).
+        The model's buffers are kept too (BatchNorm's running statistics), for a re-run
+        to update them once."""
         self._rng_start = rerun.capture_rng()
+        self._buffers_start.keep()
 
     def rerun_unavailable(self, reason: str, *, now: bool = True) -> None:
         """Turn re-runs off, saying ``reason`` once (a trainer that cannot re-run a step).

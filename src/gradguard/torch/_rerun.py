@@ -4,7 +4,8 @@
 gradients, recompute the loss on the same batch, backward, return the loss). The closure
 is called only on a step the guard would not take — non-finite or spiking — and then
 once: the guard restores the state the step started from (the gradients cleared, torch's
-RNG states as they were, so dropout draws the same masks; AMP's scaler ready to unscale
+RNG states as they were, so dropout draws the same masks; the model's buffers as they
+were, so BatchNorm's running statistics are updated once; AMP's scaler ready to unscale
 again), calls the closure, measures the new gradients and judges them by the same rules
 *with their state as it was before the step*. The verdict:
 
@@ -80,6 +81,57 @@ def _restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class Buffers:
+    """The model's buffers as a step starts: a re-run starts from them again.
+
+    A forward pass in training mode updates buffers the model keeps — BatchNorm's
+    ``running_mean``, ``running_var`` and ``num_batches_tracked`` — so by the time the
+    guard sees a bad step they hold the first run's update, and a re-run from there would
+    apply it twice. :meth:`keep` copies every buffer (into the same copies from one step
+    to the next: one ``torch._foreach_copy_``; buffers are small beside the parameters —
+    BatchNorm keeps two numbers per channel), :meth:`restore` copies them back.
+
+    The buffers are found once, by module and name (as the guard reads its parameters
+    once): one a module replaces (``model.to(device)``) is read anew; one registered
+    after the guard was built is not kept.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self._slots = [(m, name) for m in model.modules() for name in m._buffers]
+        self._live: list[Tensor] = []
+        self._saved: list[Tensor] = []
+        #: Whether the copies hold a step's start (``False``: nothing to restore).
+        self.kept = False
+
+    def keep(self) -> None:
+        """Copy the buffers as they are now."""
+        if not self._slots:
+            self.kept = True
+            return
+        live = [t for m, n in self._slots if (t := m._buffers.get(n)) is not None]
+        same = len(live) == len(self._live) and all(
+            a is b and a.shape == c.shape
+            for a, b, c in zip(live, self._live, self._saved, strict=True)
+        )
+        with torch.no_grad():
+            if same:
+                torch._foreach_copy_(self._saved, live)
+            else:
+                self._live, self._saved = live, [t.detach().clone() for t in live]
+        self.kept = True
+
+    def restore(self) -> None:
+        """Copy the kept buffers back into the model (each where it was kept from)."""
+        if not self.kept or not self._live:
+            return
+        with torch.no_grad():
+            torch._foreach_copy_(self._live, self._saved)
+
+    def drop(self) -> None:
+        """Forget the copies' contents (a step without a closure: nothing to re-run)."""
+        self.kept = False
+
+
 def call_closure(closure: Callable[[], Any]) -> Any:
     """Call ``closure`` with gradients enabled (as torch's optimizers do); return its loss."""
     with torch.enable_grad():
@@ -91,16 +143,19 @@ def run_again(
     optimizer: torch.optim.Optimizer,
     scaler: Any,
     rng: dict[str, Any] | None,
+    buffers: Buffers,
 ) -> Any:
     """Restore the step's starting point and call ``closure`` again; return its loss.
 
     The gradients are cleared (``set_to_none``), torch's RNG states set back to ``rng``
-    (the step's start: :func:`capture_rng`), and AMP's scaler made ready to unscale this
-    step's gradients again (its scale is unchanged: no ``update()`` ran).
+    (the step's start: :func:`capture_rng`), the model's buffers to ``buffers`` (kept at
+    the same moment), and AMP's scaler made ready to unscale this step's gradients again
+    (its scale is unchanged: no ``update()`` ran).
     """
     optimizer.zero_grad(set_to_none=True)
     if rng is not None:
         _restore_rng(rng)
+    buffers.restore()
     if scaler is not None and scaler.is_enabled():
         from torch.amp.grad_scaler import _refresh_per_optimizer_state
 
@@ -189,6 +244,8 @@ def first_run(g: SpikeGuard, closure: Callable[[], Any] | None, loss: Any) -> tu
         say_off(g)
     if closure is not None and loss is None:  # the first run, re-runs or not
         g._rng_start = capture_rng()
+        if not off:
+            g._buffers_start.keep()
         loss = as_loss(call_closure(closure))
         g._rng_by_guard = True
     else:
@@ -206,10 +263,16 @@ def say_off(g: SpikeGuard) -> None:
 def end_step(g: SpikeGuard, closure: Callable[[], Any] | None) -> None:
     """Keep where the next step's first run starts, when the loop makes that run.
 
-    The RNG states this step leaves; none after a step without a closure (nothing to
-    start a re-run from), and none needed when the guard makes the first run itself.
+    The RNG states and the model's buffers this step leaves; none after a step without a
+    closure (nothing to start a re-run from), and none needed when the guard makes the
+    first run itself.
     """
-    g._rng_start = capture_rng() if closure is not None and not g._rng_by_guard else None
+    keep = closure is not None and not g._rng_by_guard
+    g._rng_start = capture_rng() if keep else None
+    if keep:
+        g._buffers_start.keep()
+    else:
+        g._buffers_start.drop()
 
 
 def rerun_step(
@@ -236,7 +299,7 @@ def rerun_step(
     if j.kind not in BAD or policy == "step":
         return stats, host, j, None
     stats.grouped = None  # hold no references to the first run's gradients
-    loss2 = as_loss(run_again(closure, g.optimizer, g.scaler, g._rng_start))
+    loss2 = as_loss(run_again(closure, g.optimizer, g.scaler, g._rng_start, g._buffers_start))
     stats2, host2, m2 = run.measure(step, loss2)
     j2 = judge_step(HostOps, g.plan, m2, g.spike_rule, g.loss_rule, g.consecutive_bad, g.rollbacks)
     loss1 = m.loss if m.has_loss else None
