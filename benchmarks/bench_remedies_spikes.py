@@ -78,6 +78,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from workloads import FAULTS as WORKLOAD_FAULTS
 from workloads import (
     WORKLOADS,
     Run,
@@ -704,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", choices=["remedies", "snapshots", "streaks"], default="remedies")
     args = parser.parse_args(argv)
     quick = not (args.full or args.smoke)
-    seeds = args.seeds or (3 if args.full else 1 if args.smoke else 2)
+    seeds = args.seeds if args.seeds is not None else 3 if args.full else 1 if args.smoke else 2
     workloads = [w for w in args.workloads.split(",") if w]
     for w in workloads:
         if w not in ALL_WORKLOADS:
@@ -714,18 +715,23 @@ def main(argv: list[str] | None = None) -> int:
     for a in arm_names:
         if a not in table_arms:
             parser.error(f"--arms: unknown {a!r}; known: {', '.join(table_arms)}")
-    if args.timing_steps is not None and args.timing_steps < 1:
-        parser.error(f"--timing-steps: {args.timing_steps} is not a whole number ≥ 1")
+    for flag, value in (("--timing-steps", args.timing_steps), ("--steps", args.steps),
+                        ("--seeds", args.seeds), ("--jobs", args.jobs)):  # fmt: skip
+        if value is not None and value < 1:  # 0 would read as "not given": say so instead
+            parser.error(f"{flag}: {value} is not a whole number ≥ 1")
     if "none" not in arm_names:
         arm_names.insert(0, "none")
     runnable = tuple(a for a in arm_names if table_arms[a].runs)
     missing = [f"{a} ({table_arms[a].missing})" for a in arm_names if not table_arms[a].runs]
     faults = () if args.faults == "none" else tuple(f for f in args.faults.split(",") if f)
+    for f in faults:
+        if f not in WORKLOAD_FAULTS:
+            parser.error(f"--faults: unknown {f!r}; known: {', '.join(WORKLOAD_FAULTS)}, none")
     if args.smoke:
         faults = faults[:1]
 
     def length(w: str) -> int:
-        if args.steps:
+        if args.steps is not None:
             return args.steps
         if args.smoke:
             return 40

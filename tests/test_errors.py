@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gradguard._validate import check_choice, check_whole, check_whole_list
+from gradguard._validate import check_choice, check_threshold, check_whole, check_whole_list
 from gradguard.cli import main
 from gradguard.cli._app import FLAGS, app
-from gradguard.errors import InputError
+from gradguard.errors import FileError, InputError
+from gradguard.experiments._executors import ExecutorUnavailable
+from gradguard.experiments._runner import GridFailed, RemediesInterrupted
+from gradguard.experiments._summary_io import SummaryError
 from gradguard.explain import lesson
+from gradguard.records import RecordError
+from gradguard.report._inputs import InputFileError
 
 
 @pytest.mark.parametrize(
@@ -181,3 +189,53 @@ def test_trainer_callback_settings_are_told_in_bengali():
     assert english.startswith("option must be one of the Lightning SpikeGuardCallback's options: ")
     assert "spike_rule" in english and "spike_rule" in bengali and "বিকল্পগুলোর" in bengali
     assert "must be" not in bengali and "'max_norm'" in bengali
+
+
+def _caught(call):
+    try:
+        call()
+    except InputError as e:
+        return e
+    return None
+
+
+_values = st.one_of(
+    st.integers(-(10**40), 10**40), st.floats(allow_nan=True), st.text(max_size=12), st.none()
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=_values, name=st.text(min_size=1, max_size=8), lo=st.integers(-5, 5))
+def test_errors_survive_pickle_as_a_process_pool_sends_them(value, name, lo):
+    """A worker's error comes back whole: same class, parts and words in every language."""
+    errors = [
+        _caught(lambda: check_whole(value, name, lo)),
+        _caught(lambda: check_choice(value, name, ("text", "json"))),
+        _caught(lambda: check_threshold(value, name)),
+        InputError(name, value, "free text, not a rule id", "and a free hint"),
+    ]
+    for error in [e for e in errors if e is not None]:
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is InputError
+        assert (back.argument, back.rule_id, back.hint_id, back.fields) == (
+            error.argument, error.rule_id, error.hint_id, error.fields
+        )  # fmt: skip
+        assert repr(back.value) == repr(error.value)  # (nan != nan)
+        for lang in ("en", "bn"):
+            assert back.message(lang) == error.message(lang)
+        assert str(back) == str(error)
+        for cls in (FileError, RecordError, SummaryError, InputFileError):
+            wrapped = cls(f"{name}:3", "bad_step", error)
+            again = pickle.loads(pickle.dumps(wrapped))
+            assert type(again) is cls and again.where == wrapped.where
+            assert again.message("bn") == wrapped.message("bn") and str(again) == str(wrapped)
+
+
+def test_the_grids_errors_survive_pickle():
+    unreachable = ExecutorUnavailable("dask", "tcp://h:1", OSError(111, "refused"))
+    back = pickle.loads(pickle.dumps(unreachable))
+    assert (back.engine, back.address, str(back)) == ("dask", "tcp://h:1", str(unreachable))
+    failed = pickle.loads(pickle.dumps(GridFailed([], [("run0", "boom")])))
+    assert failed.failures == [("run0", "boom")] and str(failed) == "1 run(s) failed: boom"
+    stopped = pickle.loads(pickle.dumps(RemediesInterrupted([])))
+    assert stopped.rows == [] and str(stopped) == "interrupted after 0 finished runs"

@@ -93,6 +93,11 @@ class InputError(ValueError):
             raise TypeError(f"InputError({rule!r}, {hint!r}) needs the field {e}") from None
         super().__init__(self.message())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the parts (a process pool sends the error back whole, not a TypeError)."""
+        args = (self.argument, self.value, self.rule_id or self.rule, self.hint_id or self.hint)
+        return (_rebuild, (type(self), args, self.fields), self.__dict__)
+
     def message(self, lang: str = SOURCE, argument: str | None = None) -> str:
         """Return the one-line message in ``lang``, naming ``argument`` (default: the parameter).
 
@@ -151,6 +156,11 @@ class FileError(ValueError):
         self.fields = fields
         super().__init__(self.message())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the parts, as :meth:`InputError.__reduce__` (subclasses too)."""
+        args = (self.where, self.problem, self.cause)
+        return (_rebuild, (type(self), args, self.fields), self.__dict__)
+
     def message(self, lang: str = SOURCE) -> str:
         """Return the one-line message in ``lang``: ``"{where}: {problem}"``."""
         fields = _told(self.fields, lang)
@@ -159,6 +169,11 @@ class FileError(ValueError):
         cat = load_catalog(lang, _ERRORS)
         problem = cat.get(f"files.{self.problem}", **fields)
         return cat.get("frame.file", where=self.where, problem=problem)
+
+
+def _rebuild(cls: type[Exception], args: tuple[Any, ...], fields: dict[str, Any]) -> Exception:
+    """``cls(*args, **fields)``: how a pickled :class:`InputError` or :class:`FileError` returns."""
+    return cls(*args, **fields)
 
 
 def os_reason(error: OSError, lang: str = SOURCE) -> str:

@@ -167,6 +167,26 @@ def test_bad_arms_and_timing_steps_are_usage_errors(bench, capsys):
         assert ("'nope'" in err) or ("--timing-steps: 0" in err)
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--faults", "nan,bogus"], "--faults: unknown 'bogus'"),
+        (["--steps", "-3"], "--steps: -3 is not a whole number ≥ 1"),
+        (["--steps", "0"], "--steps: 0 is not"),  # not the default length, silently
+        (["--seeds", "0"], "--seeds: 0 is not"),
+        (["--jobs", "0"], "--jobs: 0 is not"),
+    ],
+)
+def test_bad_numbers_and_faults_are_one_line_usage_errors(bench, capsys, argv, says):
+    """Refused before any worker starts (a worker's error once came back as BrokenProcessPool)."""
+    with pytest.raises(SystemExit) as exc:
+        bench.main([*argv, "--jobs", "2"] if "--jobs" not in argv else argv)
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert says in err and "Traceback" not in err and out == ""
+    assert [line for line in err.splitlines() if "error:" in line] == [err.splitlines()[-1]]
+
+
 def test_streak_faults_a_corrupted_weight_needs_a_rollback(bench):
     mlp = bench.ALL_WORKLOADS["mlp"]
     assert bench._streak_spot("nan×10", 0.8, 40) == (set(range(20, 30)), None)  # fits the run

@@ -52,6 +52,10 @@ class ExecutorUnavailable(RuntimeError):
         self.address = address
         self.reason = reason
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (``args`` holds only the message)."""
+        return (type(self), (self.engine, self.address, self.reason), self.__dict__)
+
 
 def parse_executor(text: str) -> tuple[str, str | None]:
     """Split ``--executor`` into ``(engine, address)``: ``("dask", "tcp://h:8786")``.

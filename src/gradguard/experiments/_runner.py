@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -85,6 +86,10 @@ class RemediesInterrupted(KeyboardInterrupt):
         super().__init__(f"interrupted after {len(rows)} finished runs")
         self.rows = rows
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's argument (``args`` holds only the message)."""
+        return (type(self), (self.rows,), self.__dict__)
+
 
 class GridFailed(RuntimeError):
     """Some runs raised; ``rows`` holds the finished ones, ``failures`` ``(run_id, reason)``.
@@ -96,6 +101,10 @@ class GridFailed(RuntimeError):
         super().__init__(f"{len(failures)} run(s) failed: " + "; ".join(r for _, r in failures))
         self.rows = rows
         self.failures = failures
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (``args`` holds only the message)."""
+        return (type(self), (self.rows, self.failures), self.__dict__)
 
 
 @dataclass
