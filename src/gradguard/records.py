@@ -147,6 +147,15 @@ class StepRecord:
         return self.nonfinite_count == 0
 
     @property
+    def rerun_verdict(self) -> str | None:
+        """A re-run step's verdict, ``"transient"`` (healthy again: taken with the re-run's
+        gradients) or ``"reproducible"`` (bad again); ``None`` for a step not re-run."""
+        value = self.extra.get("rerun")
+        if isinstance(value, Mapping):
+            value = value.get("verdict")
+        return value if value in ("transient", "reproducible") else None
+
+    @property
     def loss_finite(self) -> bool:
         """Whether the loss is finite (or not known)."""
         return self.loss is None or math.isfinite(self.loss)

@@ -7,6 +7,8 @@ import math
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gradguard.cli import main
 from gradguard.records import RecordWriter, StepRecord, write_log
@@ -266,3 +268,60 @@ def test_zclip_says_once_when_its_cap_clips_the_warm_up(tmp_path):
     assert f"(their median: {median:.3g})" in str(seen[0].message)
     with _no_warning():
         _zclip_run(tmp_path / "small.jsonl", ZClip(max_grad_norm=100.0), steps=60)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kinds=st.lists(
+        st.sampled_from(["ok", "skip", "transient", "reproducible"]), min_size=1, max_size=24
+    )
+)
+def test_non_finite_steps_re_run_and_taken_are_counted_apart(tmp_path_factory, capsys, kinds):
+    """replay's caption and the doctor's sentence are true for every log: a non-finite step
+    re-run healthy and taken (transient) is not among those "every guard skips"."""
+    path = tmp_path_factory.mktemp("rerun") / "run.jsonl"
+    records = []
+    for i, k in enumerate(kinds):
+        r = StepRecord(step=i, grad_norm=1.0 + 0.01 * (i % 5))
+        if k != "ok":
+            r.grad_norm, r.kind, r.nonfinite_count = math.inf, "nonfinite", 1
+            r.action = "step" if k == "transient" else "skip"
+        if k in ("transient", "reproducible"):
+            again = 1.0 if k == "transient" else math.inf
+            r.extra["rerun"] = {
+                "verdict": k,
+                "grad_norm": again,
+                "loss": None,
+                "nonfinite_count": 0 if k == "transient" else 1,
+                "kind": "ok" if k == "transient" else "nonfinite",
+            }
+        records.append(r)
+    write_log(path, records)
+    taken = [i for i, k in enumerate(kinds) if k == "transient"]
+    bad = [i for i, k in enumerate(kinds) if k != "ok"]
+    others = len(bad) - len(taken)
+    code, out, _ = _run(capsys, path, "--json")
+    assert code == 0
+    res = json.loads(out)["runs"][0] if kinds else None
+    if res is not None:
+        assert res["nonfinite_steps"] == bad and res["transient_steps"] == taken
+    for lang in ("en", "bn"):
+        code, out, _ = _run(capsys, path, "--lang", lang)
+        code2 = main(["doctor", str(path), "--lang", lang])
+        doctor = capsys.readouterr().out
+        text = " ".join((out + doctor).split())
+        assert code == 0 and code2 == 0 and "{" not in text
+        if lang != "en" or not bad:
+            continue
+        skips_all = "every guard skips them" in text or "Every guard skips the" in text
+        assert skips_all == (bool(bad) and not taken)
+        if taken:
+            assert f"non-finite: {len(bad)}" in text and "(transient)" in text
+        if taken and others:
+            assert f"{len(taken)} re-run healthy and taken" in text
+            assert f"every guard skips the other {others}" in text
+            assert f"Of the {len(bad)} non-finite steps" in text
+        if taken and not others:
+            assert "every guard skips" not in text.lower()

@@ -230,6 +230,16 @@ def _json_numbers(value: Any) -> Any:
     return value
 
 
+def _transient_steps(records: list[Any], nonfinite: list[int]) -> list[int]:
+    """Those of the ``nonfinite`` steps the guard re-ran healthy and took (transient)."""
+    bad = set(nonfinite)
+    return [
+        r.step
+        for r in records
+        if r.step in bad and r.rerun_verdict == "transient" and r.action == "step"
+    ]
+
+
 def _replay_run(
     name: str | None,
     records: list[Any],
@@ -256,6 +266,8 @@ def _replay_run(
         "run": name,
         "steps": len(records),
         "nonfinite_steps": trace.nonfinite_steps,
+        # Non-finite steps the run took all the same: re-run healthy (transient).
+        "transient_steps": _transient_steps(records, trace.nonfinite_steps),
         "recorded": _recorded(segment.steps if segment is not None else records),
         "own_policy": _own_policy(segment),
         "max_grad_norm": max((x for x in trace.norms if math.isfinite(x)), default=None),
@@ -396,10 +408,22 @@ def _print_tables(
     for res in results:
         title = f"{log}" + (words.get("replay.run", run=res["run"]) if res["run"] else "")
         rec = res["recorded"]
+        nonfinite, transient = len(res["nonfinite_steps"]), len(res["transient_steps"])
+        key = (
+            "replay.caption_finite"
+            if not nonfinite
+            else "replay.caption"
+            if not transient
+            else "replay.caption_all_transient"
+            if transient == nonfinite
+            else "replay.caption_transient"
+        )
         caption = words.get(
-            "replay.caption" if res["nonfinite_steps"] else "replay.caption_finite",
+            key,
             steps=res["steps"],
-            nonfinite=len(res["nonfinite_steps"]),
+            nonfinite=nonfinite,
+            transient=transient,
+            others=nonfinite - transient,
             recorded=_recorded_line(rec, res["steps"], words),
         )
         table = Table(title=title, caption=caption + _own_line(res.get("own_policy"), words))

@@ -337,8 +337,7 @@ def _rerun(r: StepRecord) -> tuple[str, float | None] | None:
 
 
 def _transient(r: StepRecord) -> bool:
-    again = _rerun(r)
-    return again is not None and again[0] == "transient"
+    return r.rerun_verdict == "transient"
 
 
 def _guard_cost(run: RunLog, records: Sequence[StepRecord]) -> list[Finding]:
@@ -456,13 +455,21 @@ def _replay(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[
     if not out:
         out.append(Finding("replay", "replay_quiet", {"rules": len(result.rules)}))
     if result.nonfinite_steps:
-        out.append(
-            Finding(
-                "replay",
-                "replay_nonfinite",
-                {"n": len(result.nonfinite_steps), "steps": result.nonfinite_steps},
+        bad = set(result.nonfinite_steps)
+        # Non-finite steps the run took all the same: re-run healthy (transient).
+        taken = [r.step for r in traced if r.step in bad and _transient(r) and r.action == "step"]
+        others = [s for s in result.nonfinite_steps if s not in set(taken)]
+        n = len(result.nonfinite_steps)
+        if not taken:
+            out.append(Finding("replay", "replay_nonfinite", {"n": n, "steps": others}))
+        elif not others:
+            out.append(
+                Finding("replay", "replay_nonfinite_all_transient", {"n": n, "steps": taken})
             )
-        )
+        else:
+            fields = {"n": n, "steps": result.nonfinite_steps, "transient": len(taken)}
+            fields |= {"transient_steps": taken, "others": len(others), "others_steps": others}
+            out.append(Finding("replay", "replay_nonfinite_transient", fields))
     return out
 
 
