@@ -446,6 +446,14 @@ class SpikeGuard:
         """Write pending records; close the log and the TensorBoard writer if the guard
         opened them."""
         self.flush()
+        if self.snapshot.pending_step is not None or self.snapshot.path is not None:
+            # A snapshot still staged after the flush belongs to a step that never finished
+            # (it raised): its NAME.pending file goes; the next healthy step stages anew.
+            if self.snapshot.pending_step is not None:
+                self._healthy_since_snapshot = max(
+                    self._healthy_since_snapshot, self.snapshot_every - 1
+                )
+            self.snapshot.drop()
         for sink in self._owned:  # (a TensorBoard writer flushes its queued events)
             sink.close()
 

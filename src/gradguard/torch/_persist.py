@@ -83,12 +83,17 @@ def checkpoint(g: SpikeGuard, snapshot: bool) -> dict[str, Any]:
     }
     if snapshot and g._snapshots_on:
         in_memory = g.snapshot.path is None and g.snapshot._state is not None
+        staged = g.snapshot.staged_state()
         state["snapshot"] = {
             "step": g.snapshot.step,
             "state": plain_tree(g.snapshot._state) if in_memory else None,
             # When the next snapshot is due, counted from this one.
             "healthy_since": g._healthy_since_snapshot,
             "due": g._snapshot_due,
+            # A snapshot staged and not yet judged (an AMP overflow step waits for the next
+            # step's verdict; a step that raised): the resumed run judges it as this one would.
+            "pending_step": g.snapshot.pending_step,
+            "pending": None if staged is None else plain_tree(staged),
         }
     return state
 
@@ -104,13 +109,20 @@ def load_checkpoint(g: SpikeGuard, state: dict[str, Any]) -> None:
     g._batches_seen = int(state.get("batches_seen", 0))
     g.rerun_skips = list(state.get("rerun_skips", []))  # (not in older checkpoints)
     snap = state.get("snapshot")
-    g.snapshot.drop()  # (a staged snapshot belongs to the run before the checkpoint)
+    if snap is None or not g._snapshots_on or snap.get("pending_step") is None:
+        g.snapshot.drop()  # (a staged snapshot, or its file, is of a run after the checkpoint)
     if snap is not None and g._snapshots_on:
         if snap["state"] is not None:
             g.snapshot._state = unplain_tree(snap["state"])
         g.snapshot.step = snap["step"]
         g._healthy_since_snapshot = int(snap["healthy_since"])
         g._snapshot_due = bool(snap["due"])
+        pending = snap.get("pending_step")  # (not in checkpoints of older versions)
+        if pending is not None:
+            staged = snap.get("pending")
+            if not g.snapshot.restage(None if staged is None else unplain_tree(staged), pending):
+                # lost: the next healthy step calls for a new one, as after a bad verdict
+                g._healthy_since_snapshot = max(g._healthy_since_snapshot, g.snapshot_every - 1)
     load_rules_state(g, state)
 
 

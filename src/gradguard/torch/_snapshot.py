@@ -208,7 +208,8 @@ class Snapshot:
 
     def save(self, state: dict[str, Any], step: int) -> None:
         """Store ``state`` (taken at optimizer step ``step``) as the snapshot, now."""
-        self.drop()  # (a staged snapshot is older than this one)
+        if self.pending_step is not None:
+            self.drop()  # (a staged snapshot is older than this one)
         if self.path is None:
             events: list[Any] = []
             self._state = host_copy(state, self._state, events)
@@ -246,14 +247,46 @@ class Snapshot:
         self.step, self.pending_step = self.pending_step, None
 
     def drop(self) -> None:
-        """Forget the staged snapshot, if any (its step was bad, or a rollback came first)."""
-        if self.pending_step is None:
-            return
-        if self.path is None:
-            self._spare, self._pending, self._pending_events = self._pending, None, []
-        else:
+        """Forget the staged snapshot, if any (its step was bad, or a rollback came first).
+
+        On disk, a ``NAME.pending`` file is removed even when this object staged none: it
+        is left by a run that stopped mid-step, and no checkpoint refers to it.
+        """
+        if self.path is not None:
             self._pending_path.unlink(missing_ok=True)
+        elif self.pending_step is not None:
+            self._spare, self._pending, self._pending_events = self._pending, None, []
         self.pending_step = None
+
+    def staged_state(self) -> dict[str, Any] | None:
+        """The staged snapshot's state in host memory (``None``: none, or it is on disk)."""
+        if self.path is not None or self._pending is None:
+            return None
+        for e in self._pending_events:
+            e.synchronize()
+        return self._pending
+
+    def restage(self, state: dict[str, Any] | None, step: int) -> bool:
+        """Take back a staged snapshot from a checkpoint: ``state`` (in memory), or on disk
+        the ``NAME.pending`` file a checkpoint refers to by its step. Return whether it was
+        there (a file removed since, or another step's, is not)."""
+        if self.path is None:
+            if state is None:
+                return False
+            self._pending, self._pending_events = state, []
+        else:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    data = torch.load(self._pending_path, weights_only=True, map_location="cpu")
+            except Exception:  # missing, unreadable or foreign: nothing to take back
+                self.drop()
+                return False
+            if not (isinstance(data, dict) and data.get("step") == step):
+                self.drop()
+                return False
+        self.pending_step = step
+        return True
 
     def load(self) -> dict[str, Any]:
         """Return a fresh copy of the stored state (safe to load into live objects).
