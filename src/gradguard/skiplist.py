@@ -124,8 +124,7 @@ def skip_list(records: Iterable[StepRecord]) -> SkipList:
         bad = r.action != "step" or r.kind == "spike"
         if r.kind == "amp_skip":
             bad = False  # AMP's scale search, not a bad batch
-        again = r.extra.get("rerun")
-        if isinstance(again, Mapping) and again.get("verdict") == "transient":
+        if r.rerun_verdict == "transient":
             bad = False  # healthy when re-run on the same batch: the batch is not to blame
         if not bad:
             continue

@@ -325,3 +325,32 @@ def test_non_finite_steps_re_run_and_taken_are_counted_apart(tmp_path_factory, c
             assert f"Of the {len(bad)} non-finite steps" in text
         if taken and not others:
             assert "every guard skips" not in text.lower()
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", ("skipped", "spikes", "rollback", "reproducible", "transient", "left off")),
+        ("bn", ("বাদ", "spike", "rollback", "পুনরাবৃত্তিযোগ্য", "ক্ষণস্থায়ী", "তালিকায় থাকে না")),
+    ],
+)
+def test_the_skip_list_help_says_what_it_lists(tmp_path, capsys, lang, words):
+    """--skip-list's help names each kind of step the list holds, and the one it leaves off
+    (a step re-run healthy: transient); the list itself holds exactly those."""
+    from gradguard._catalog import load_catalog
+
+    text = load_catalog(lang, part="cli")["replay.skip_list"]
+    assert all(w in text for w in words), text
+    path = tmp_path / "run.jsonl"
+    records = [StepRecord(step=i, grad_norm=1.0, extra={"batch": i}) for i in range(8)]
+    records[1].action, records[1].kind = "skip", "nonfinite"  # skipped
+    records[2].kind = "spike"  # flagged as a spike, taken
+    records[5].action, records[5].extra["restored_step"] = "rollback", 4  # undoes 4 and 5
+    for i, verdict in ((6, "transient"), (7, "reproducible")):
+        records[i].kind, records[i].grad_norm = "nonfinite", math.inf
+        records[i].action = "step" if verdict == "transient" else "skip"
+        records[i].extra["rerun"] = {"verdict": verdict, "grad_norm": 1.0}
+    write_log(path, records)
+    code, out, _ = _run(capsys, path, "--skip-list", "--json")
+    assert code == 0
+    assert json.loads(out) == {"steps": [[1, 2], [4, 5], [7, 7]], "batches": [1, 2, 4, 5, 7]}
