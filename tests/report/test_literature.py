@@ -118,6 +118,33 @@ def test_the_table_says_what_the_paper_and_the_runs_say(preset, lang, tmp_path):
             assert beats in cell[4]
         assert cell[5] == t(lang, "lit_steps", ours=f"{r.steps_run:,}", paper=f"{steps:,}")
     assert "<img" not in section  # no records: no curve to draw
+    assert {p.verified("steps") for p in PAPERS.values()} == {True, False}  # both kinds here
+
+
+def _header(section: str) -> list[str]:
+    head = section.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    cells = re.findall(r"<th[^>]*>(.*?)</th>", head)
+    return [html.unescape(re.sub(r"<[^>]+>", "", c)) for c in cells]
+
+
+@pytest.mark.parametrize("lang", ["en", "bn"])
+@pytest.mark.parametrize("key", sorted(PAPERS))
+def test_the_steps_are_the_papers_only_where_papers_marks_them_verified(key, lang, tmp_path):
+    # le2015's 10^6 steps are the preset's own choice (not verified): never "the paper's"
+    paper = PAPERS[key]
+    rows = _rows(paper.preset, budget=0.01)
+    write_summary(tmp_path / "summary.csv", rows)
+    section = html.unescape(_literature(paper, load_source(tmp_path), lang, _Figures(lang)))
+    setting = next(s for s in paper.settings if s.name == "steps")
+    steps = f"{setting.value:,}"
+    papers = [t(lang, "lit_budget_paper", steps=steps), t(lang, "lit_col_steps_paper")]
+    presets = [t(lang, "lit_budget_preset", steps=steps), t(lang, "lit_col_steps_preset")]
+    said, unsaid = (papers, presets) if setting.verified else (presets, papers)
+    assert all(s in section for s in said)
+    assert not any(s in section for s in unsaid)
+    assert _header(section)[5] == said[1]
+    if not setting.verified:
+        assert t(lang, "lit_unverified") in said[0] and t(lang, "lit_unverified") in said[1]
 
 
 @pytest.mark.slow

@@ -104,6 +104,10 @@ class Paper:
         """The value of the setting ``name`` (``KeyError`` if the preset has none)."""
         return next(s.value for s in self.settings if s.name == name)
 
+    def verified(self, name: str) -> bool:
+        """Whether the setting ``name`` was read in its source (``KeyError`` if none)."""
+        return {s.name: s.verified for s in self.settings}[name]
+
     def said(self, config: str, T: int | None) -> Reported | None:
         """What the paper reports of ``config`` at ``T`` (or at every length), if anything."""
         for r in sorted(self.reported, key=lambda r: r.T is None):  # its own T first

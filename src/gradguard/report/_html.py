@@ -515,11 +515,19 @@ def _literature(paper: Paper, src: Source, lang: str, figs: Any) -> str:
 
     One row per run: the paper's claim about that configuration at that length (or at
     every length), marked verified or not (:data:`gradguard.experiments.PAPERS`); the run's
-    test loss against the task's memoryless baseline; its steps against the paper's. A plot
-    per length shows each run's test loss over training beside the paper's numbers.
+    test loss against the task's memoryless baseline; its steps against the paper's when
+    ``PAPERS`` marks that figure verified, else against the preset's full budget (said to be
+    not verified). A plot per length shows each run's test loss over training beside the
+    paper's numbers.
     """
     paper_steps = f"{int(paper.setting('steps')):,}"  # type: ignore[call-overload]
-    body = _p(t(lang, "lit_intro", preset=paper.preset, citation=paper.citation, steps=paper_steps))
+    # "the paper's" only for a figure PAPERS marks verified; else the preset's own budget
+    whose = "paper" if paper.verified("steps") else "preset"
+    body = _p(
+        t(lang, "lit_intro", preset=paper.preset, citation=paper.citation)
+        + " "
+        + t(lang, f"lit_budget_{whose}", steps=paper_steps)
+    )
     body += _p(t(lang, f"lit_read_{paper.key}"), "note")
     rows: list[list[object]] = []
     curves: dict[int, dict[str, tuple[list[int], list[float]]]] = {}
@@ -550,7 +558,8 @@ def _literature(paper: Paper, src: Source, lang: str, figs: Any) -> str:
         if _given(r.baseline):
             lines.setdefault(T, {})[t(lang, "legend_baseline", base=_g(r.baseline))] = r.baseline
         if said is not None and said.loss is not None:
-            lines.setdefault(T, {})[t(lang, "legend_paper", loss=_g(said.loss))] = said.loss
+            legend = "legend_paper" if said.verified else "legend_paper_unverified"
+            lines.setdefault(T, {})[t(lang, legend, loss=_g(said.loss))] = said.loss
         log = src.runs.get(f"{r.experiment}/T{r.T}/{r.config}/seed{r.seed}")  # its run_id
         if log is not None:
             steps_at, losses = _test_curve(log)
@@ -564,7 +573,7 @@ def _literature(paper: Paper, src: Source, lang: str, figs: Any) -> str:
                 curves.setdefault(T, {})[label] = (steps_at, losses)
     header = [
         t(lang, "col_config"), t(lang, "col_T"), t(lang, "col_seed_n"), t(lang, "lit_col_paper"),
-        t(lang, "lit_col_ours"), t(lang, "lit_col_steps"),
+        t(lang, "lit_col_ours"), t(lang, f"lit_col_steps_{whose}"),
     ]  # fmt: skip
     body += _table(header, rows, left=6)
     if curves:
