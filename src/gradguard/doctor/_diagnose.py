@@ -70,6 +70,7 @@ TOPICS = ("what", "layers", "pattern", "rerun", "guard", "replay", "change")
 CAUSES = (
     "clean",
     "recurring_batch",
+    "recurring_index",
     "periodic",
     "lr_too_high",
     "one_off",
@@ -214,6 +215,33 @@ def _episodes(records: Sequence[StepRecord]) -> list[Episode]:
 
 def _key(batch: Any) -> Any:
     return tuple(_key(b) for b in batch) if isinstance(batch, list) else batch
+
+
+def epoch_index(batch: Any) -> tuple[int, int] | None:
+    """``(epoch, index)`` of a trainer's batch id ``[epoch, index]`` (the Lightning and
+    Hugging Face callbacks record them so), else ``None``."""
+    if (
+        isinstance(batch, (list, tuple))
+        and len(batch) == 2
+        and all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in batch)
+    ):
+        return int(batch[0]), int(batch[1])
+    return None
+
+
+def _index_recurs(records: Sequence[StepRecord]) -> dict[int, tuple[list[int], list[int]]]:
+    """Batch index → (its epochs, its bad steps), for the indices of ``[epoch, index]`` ids
+    that went bad in two epochs or more. The same index in two epochs is the same data
+    only if the loader does not shuffle: the log cannot tell which."""
+    by_index: dict[int, tuple[list[int], list[int]]] = {}
+    for r in records:
+        ei = epoch_index(r.extra.get("batch")) if _bad(r) else None
+        if ei is not None:
+            epochs, steps = by_index.setdefault(ei[1], ([], []))
+            if ei[0] not in epochs:
+                epochs.append(ei[0])
+            steps.append(r.step)
+    return {i: v for i, v in by_index.items() if len(v[0]) >= 2}
 
 
 def _period(onsets: Sequence[int]) -> int | None:
@@ -511,6 +539,7 @@ def _pattern(
             k = _key(r.extra["batch"])
             by_batch.setdefault(k, (r.extra["batch"], []))[1].append(r.step)
     recurring = {k: v for k, v in by_batch.items() if len(v[1]) >= 2}
+    index_recurs = {} if recurring else _index_recurs(records)
     with_ids = sum(len(v[1]) for v in by_batch.values())
     onsets = [e.first for e in episodes]
     pattern: list[Finding] = []
@@ -538,6 +567,27 @@ def _pattern(
             )
         )
         cause = "recurring_batch"
+    elif index_recurs:
+        index, (epochs, steps) = max(index_recurs.items(), key=lambda v: len(v[1][0]))
+        pattern.append(
+            Finding(
+                "pattern",
+                "index_recurs",
+                {
+                    "index": index,
+                    "epochs": epochs,
+                    "steps": steps,
+                    "n": len(epochs),
+                    "indices": len(index_recurs),
+                },
+            )
+        )
+        change.append(
+            Finding(
+                "change", "check_shuffle", {"indices": sorted(index_recurs), "n": len(index_recurs)}
+            )
+        )
+        cause = "recurring_index"
     elif lr_high:
         lrs = [e.lr for e in ramped if e.lr is not None]
         pattern.append(
@@ -602,7 +652,7 @@ def _pattern(
             )
         )
         cause = "scattered"
-    if not recurring and with_ids >= 2:
+    if not recurring and not index_recurs and with_ids >= 2:
         pattern.append(Finding("pattern", "batches_differ", {"n": with_ids, "ids": len(by_batch)}))
     if not by_batch:
         pattern.append(Finding("pattern", "no_batch_ids", {"n": len(onsets)}, cannot_tell=True))
@@ -612,11 +662,18 @@ def _pattern(
 def _skip_file(skip: SkipList, records: Sequence[StepRecord]) -> list[Finding]:
     """The skip list given beside the log: which of the log's bad batches it names."""
     bad = [r for r in records if _bad(r)]
-    listed_batches = [
-        r.step for r in bad if "batch" in r.extra and skip.has_batch(r.extra["batch"])
-    ]
+    listed_batches = []
+    by_index = []  # matched by a plain index (Lightning's skip list) in every epoch
+    for r in bad:
+        if "batch" not in r.extra:
+            continue
+        if skip.has_batch(r.extra["batch"]):
+            listed_batches.append(r.step)
+        elif (ei := epoch_index(r.extra["batch"])) is not None and skip.has_batch(ei[1]):
+            listed_batches.append(r.step)
+            by_index.append(r.step)
     listed_steps = [r.step for r in bad if skip.has_step(r.step)]
-    return [
+    out = [
         Finding(
             "pattern",
             "skip_file",
@@ -629,6 +686,9 @@ def _skip_file(skip: SkipList, records: Sequence[StepRecord]) -> list[Finding]:
             },
         )
     ]
+    if by_index:
+        out.append(Finding("pattern", "skip_file_index", {"steps": by_index}))
+    return out
 
 
 def diagnose(run: RunLog, skip: SkipList | None = None) -> Diagnosis:

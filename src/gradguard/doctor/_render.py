@@ -109,6 +109,10 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
         out["more"] = (
             cat.get("doctor.batch_recurs_more", n=ev["batches"]) if ev["batches"] > 1 else ""
         )
+    elif key == "index_recurs":
+        out["more"] = (
+            cat.get("doctor.index_recurs_more", n=ev["indices"]) if ev["indices"] > 1 else ""
+        )
     elif key == "skip_batches":
         out["batches"] = ", ".join(_batch(b) for b in ev["batches"][:_SHOW_STEPS])
         if len(ev["batches"]) > _SHOW_STEPS:
