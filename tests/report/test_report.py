@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html.parser
+import math
 import re
 from pathlib import Path
 
@@ -482,3 +483,28 @@ def test_cli_tour_checks_its_prerequisites_before_any_stage(tmp_path, capsys):
     assert captured.out == "" and "Traceback" not in captured.err
     assert captured.err.count("\n") == 1 and "--jobs must be a whole number" in captured.err
     assert not (tmp_path / "t" / "remedies").exists()
+
+
+@pytest.mark.parametrize(
+    ("lang", "transient", "reproducible"),
+    [
+        ("en", "step — re-run on its batch: transient", "skip — re-run on its batch: reproducible"),
+        ("bn", "update করেছে — একই ব্যাচে আবার চালানো হয়েছে: ক্ষণস্থায়ী", "পুনরাবৃত্তিযোগ্য"),
+    ],
+)
+def test_the_event_table_shows_a_re_run_and_its_verdict(tmp_path, lang, transient, reproducible):
+    """A re-run step's row says it was re-run and the verdict: a transient step was taken
+    (re-run healthy), not the plain 'step' of a non-finite one."""
+    records = [StepRecord(step=i, grad_norm=1.0, loss=1.0) for i in range(8)]
+    for i, verdict in ((3, "reproducible"), (6, "transient")):
+        r = records[i]
+        r.kind, r.grad_norm, r.nonfinite_count = "nonfinite", math.inf, 1
+        r.action = "step" if verdict == "transient" else "skip"
+        r.extra["rerun"] = {"verdict": verdict, "grad_norm": 1.0, "loss": 1.0}
+    write_log(tmp_path / "run.jsonl", records)
+    text = build_report(tmp_path / "run.jsonl", lang=lang)
+    run = text.split('id="run"')[1].split("</section>")[0]
+    row3 = run.split("<tr><td>3</td>")[1].split("</tr>")[0]
+    row6 = run.split("<tr><td>6</td>")[1].split("</tr>")[0]
+    assert reproducible in row3 and transient not in row3
+    assert transient in row6

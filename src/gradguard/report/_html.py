@@ -718,11 +718,17 @@ def _word(lang: str, field: str, value: str) -> str:
 
 
 def _action(r: Any, lang: str) -> str:
-    """What the guard did at a step, in ``lang``; a rollback names the step it restored."""
+    """What the guard did at a step, in ``lang``; a rollback names the step it restored, a
+    re-run step its verdict (transient: taken with the re-run's gradients; reproducible)."""
     restored = r.extra.get("restored_step") if r.action == "rollback" else None
     if isinstance(restored, int) and not isinstance(restored, bool):
-        return t(lang, "action_rollback_to", step=restored)
-    return _word(lang, "action", r.action)
+        action = t(lang, "action_rollback_to", step=restored)
+    else:
+        action = _word(lang, "action", r.action)
+    verdict = r.rerun_verdict
+    if verdict is not None:
+        return t(lang, f"action_rerun_{verdict}", action=action)
+    return action
 
 
 def _flow(flow: Mapping[str, Any] | None, lang: str, figs: Any) -> str:
