@@ -131,6 +131,25 @@ def test_another_configuration_is_refused_not_mixed(tmp_path, capsys):
         assert (tmp_path / "summary.csv").read_bytes() == kept
 
 
+def test_a_run_whose_records_are_gone_trains_again(tmp_path, capsys):
+    from gradguard.cli import main
+
+    args = ["remedies", "--experiments", "divergence", "--configs", "none,clip-norm"]
+    args += ["--out", str(tmp_path), "--no-progress", "--jobs", "1", "--train-steps", "20"]
+    assert main(args) == 0
+    before, whole = _finished(tmp_path), without_wall_time(tmp_path)
+    gone = tmp_path / read_summary(tmp_path / "summary.csv")[1].log
+    gone.unlink()
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "1 of 2 runs is already in" in err and "all 2" not in err, err
+    assert gone.is_file()  # trained again, its records back
+    after = _finished(tmp_path)
+    assert after["none"] == before["none"]  # the other run, with its records, untouched
+    assert without_wall_time(tmp_path) == whole  # the same row and records as before
+
+
 def test_another_gradguard_source_is_refused(tmp_path):
     specs = build_grid("quick", experiments=["divergence"], configs=["none"], steps=5)
     run_remedies("quick", tmp_path, experiments=["divergence"], configs=["none"], steps=5)

@@ -5,9 +5,11 @@ $ gradguard remedies --preset le2015-adding --out runs/    # … resumes: skips 
 
 ``OUT/summary.csv`` holds one row per finished run, in the grid's order, and
 ``OUT/runs/<experiment>-T<T>-<config>-seed<k>.jsonl`` its step records. A run
-is *finished* when its row is in ``summary.csv``: its records are renamed into
-place first, then ``summary.csv`` is rewritten (each write atomic), so a crash
-at any moment leaves every finished run whole and nothing half-written in view.
+is *finished* when its row is in ``summary.csv`` and its records file is in
+``runs/`` (a row whose records were deleted trains again): its records are
+renamed into place first, then ``summary.csv`` is rewritten (each write atomic),
+so a crash at any moment leaves every finished run whole and nothing
+half-written in view.
 
 Every row carries two hashes: ``config_hash`` (every setting of the run,
 :attr:`RunSpec.config_hash`) and ``source_hash`` (:func:`source_hash`: the
@@ -106,13 +108,15 @@ class ResultsFolder:
                         found=row.config_hash,
                         expected=spec.config_hash,
                     )
-                self.rows[run] = row
+                # a row whose records are gone is no finished run: it trains again
+                if (self.runs / f"{spec.file_stem}.jsonl").is_file():
+                    self.rows[run] = row
         # Temp files of a writer that was killed mid-write: never a finished run's.
         for stale in self.runs.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
 
     def done(self, spec: RunSpec) -> bool:
-        """Say whether ``spec`` finished before (its row is in ``summary.csv``)."""
+        """Say whether ``spec`` finished before (its row in ``summary.csv``, its records there)."""
         return spec.run_id in self.rows
 
     def commit(self, spec: RunSpec, row: RunSummary, records: bytes) -> None:
