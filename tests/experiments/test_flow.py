@@ -105,15 +105,29 @@ def test_no_gradient_reaching_h1_is_factor_zero():
     assert r.factor == 0.0
 
 
-@pytest.mark.parametrize("model", ["lstm", "gru"])
-@pytest.mark.parametrize("init", ["default", "orthogonal", "xavier-normal"])
-def test_gated_cells_decay_at_initialization_as_the_lesson_says(model, init):
+def test_gated_cells_decay_at_initialization_as_the_lesson_says():
     # The lesson's gates sentence (remedies.gates_text): at initialization the gates sit
-    # near ½, so an untrained LSTM/GRU lets the gradient decay, "about ×0.6 to ×0.75 per
-    # step" in `gradguard flow` (its defaults: T = 50, 64 units); the factor near 1 is learned.
-    from gradguard._catalog import load_catalog
+    # near ½, so an untrained LSTM/GRU lets the gradient decay: the per-step factor that
+    # `gradguard flow --model lstm,gru` measures (its default inits, T, units) is below 1.
+    # The sentence names the command and gives no figure of its own: check both.
+    import inspect
+    import re
 
-    assert "×0.6 to ×0.75" in load_catalog("en")["remedies.gates_text"]
-    assert "×0.6 থেকে ×0.75" in load_catalog("bn")["remedies.gates_text"]
-    factor = gradient_flow(model, init).factor
-    assert 0.55 <= factor <= 0.8
+    from gradguard._catalog import load_catalog
+    from gradguard.cli._experiments import flow
+
+    en = load_catalog("en")["remedies.gates_text"]
+    bn = load_catalog("bn")["remedies.gates_text"]
+    for text in (en, bn):
+        assert "`gradguard flow --model lstm,gru`" in text
+        assert not re.search(r"×\s*\d", text), text  # no measured figure to go stale
+    assert "below 1 at initialization" in en
+    assert "গুণক 1-এর কম" in bn
+    params = inspect.signature(flow).parameters
+    inits = params["init"].default.default.split(",")
+    T = params["T"].default.default
+    hidden = params["hidden"].default.default
+    for model in ("lstm", "gru"):
+        for init in inits:
+            factor = gradient_flow(model, init, T, hidden=hidden).factor
+            assert 0 < factor < 1, (model, init, factor)
