@@ -3,6 +3,7 @@ re-run records, the figure, and properties of its claims on any log."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -166,6 +167,22 @@ def test_claims_hold_on_any_run(records):
         if f.key == "batch_recurs":
             ids = [r.extra["batch"] for r in records if "batch" in r.extra]
             assert ids.count(f.evidence["batch"]) == f.evidence["n"] >= 2
+        if f.key.startswith("scattered"):  # "no common period" only when checked and true
+            onsets = f.evidence["steps"]
+            gaps = [b - a for a, b in itertools.pairwise(onsets)]
+            common = min(gaps) >= 2 and all(g % min(gaps) == 0 for g in gaps)
+            want = (
+                "scattered_two"
+                if len(onsets) < 3
+                else "scattered_period"
+                if common
+                else "scattered"
+            )
+            assert f.key == want, (f.key, onsets)
+        if f.key.startswith("replay_rule") and f.evidence["first"] is not None:
+            spikes = {r.step for r in records if r.kind == "spike"}  # (flagged spikes)
+            after_spikes = f.key in ("replay_rule", "replay_rule_only_spikes")
+            assert (f.evidence["first"] in spikes) == after_spikes, f  # where the sentence puts it
     for lang in ("en", "bn"):
         text = render_text("log", [d], lang)
         assert "{" not in text
@@ -210,3 +227,24 @@ def test_counts_of_zero_get_their_own_sentences():
 
     assert steps_text(list(range(0, 18, 2))) == "0, 2, 4, 6, 8, 10, 12, 14, 16"
     assert steps_text(list(range(0, 20, 2))).endswith("14, … (+2)")
+
+
+def test_a_period_with_batch_ids_is_checked_not_denied():
+    # three episodes 10 steps apart, each on another batch: a period, said as one
+    d = diagnose(RunLog(None, {}, _steps(60, bad=(20, 30, 40), batch=lambda i: i)))
+    (f,) = [f for f in d.findings if f.key.startswith("scattered")]
+    assert f.key == "scattered_period" and f.evidence["period"] == 10
+    for lang in ("en", "bn"):
+        assert "no common period" not in render_text("log", [d], lang)
+    d = diagnose(RunLog(None, {}, _steps(60, bad=(20, 31), batch=lambda i: i)))
+    assert [f.key for f in d.findings if f.key.startswith("scattered")] == ["scattered_two"]
+
+
+def test_replays_first_skip_is_one_the_sentence_counts():
+    # an unflagged outlier (taken) before the flagged spike: the rule skips both
+    records = _steps(60, bad=(40,))
+    records[30].grad_norm = 400.0
+    d = diagnose(RunLog(None, {}, records))
+    (f,) = [f for f in d.findings if f.key == "replay_rule" and "median" in f.evidence["rule"]]
+    assert f.evidence["caught"] == 1 and f.evidence["others"] >= 1
+    assert f.evidence["first"] == 40  # the flagged spike it skipped, not step 30

@@ -474,7 +474,9 @@ def _replay(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[
                     "rule": rr.description,
                     "caught": len(caught),
                     "spikes": len(target),
-                    "first": rr.steps[0] if rr.steps else None,
+                    # the first of the steps the sentence puts it after: the flagged
+                    # spikes it skipped, or (none of those) the other steps
+                    "first": (caught or others or [None])[0],
                     "others": len(others),
                     "per_k": 1000 * len(others) / len(traced),
                 },
@@ -638,16 +640,22 @@ def _pattern(
         cause = "one_off"
     else:
         gaps = [b - a for a, b in pairwise(onsets)]
+        period = _period(onsets)  # (checked here too: with batch ids it was not above)
         pattern.append(
             Finding(
                 "pattern",
-                "scattered",
+                "scattered_period"
+                if period
+                else "scattered"
+                if len(onsets) >= 3
+                else "scattered_two",
                 {
                     "n": len(episodes),
                     "steps": onsets,
                     "lo": min(gaps),
                     "hi": max(gaps),
                     "distinct": len(by_batch),
+                    "period": period,
                 },
             )
         )
