@@ -476,7 +476,7 @@ def _replay(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[
                     "spikes": len(target),
                     # the first of the steps the sentence puts it after: the flagged
                     # spikes it skipped, or (none of those) the other steps
-                    "first": (caught or others or [None])[0],
+                    "first": (caught or others)[0] if hit else None,
                     "others": len(others),
                     "per_k": 1000 * len(others) / len(traced),
                 },
