@@ -168,7 +168,7 @@ def test_bad_logs(tmp_path, capsys):
         w.write_meta({"model": "x"})
         w.write(StepRecord(step=0, loss=1.0))
     code, _, err = _run(capsys, empty)
-    _assert_one_line_error(code, err, "no step records with a grad_norm", "1 step records read")
+    _assert_one_line_error(code, err, "no step records with a grad_norm", "1 step record read")
     binary = tmp_path / "bin.jsonl"
     binary.write_bytes(b"\xff\xfe\x00garbage")
     code, _, err = _run(capsys, binary)
