@@ -300,3 +300,18 @@ EXPLORER_TOPICS = (
     "compare",
     "clipping",
 )
+
+
+#: The why text's formula for |w| = 1: "T · h₀" or "T · |h₀|" (the report's and explorer's).
+_LINEAR_FORMULA = re.compile(r"T · (\|?)h₀(\|?)")
+
+
+def linear_formula_holds(text: str, h0: F) -> None:
+    """Every ``T · h₀`` / ``T · |h₀|`` in ``text`` is |∂L/∂w| at |w| = 1, for T = 1 … 6."""
+    found = _LINEAR_FORMULA.findall(text)
+    assert found, text
+    for left, right in found:
+        for T in range(1, 7):
+            value = T * (abs(h0) if left and right else h0)
+            for w in (F(1), F(-1)):
+                assert value == abs(g_of(w, h0, T)), (f"T · {left}h₀{right}", h0, w, T, text)

@@ -27,6 +27,7 @@ from ..claims_oracle import (
     cases,
     check_json,
     check_text,
+    linear_formula_holds,
     oracle,
 )
 from ..glossary import page_text
@@ -218,3 +219,17 @@ def test_the_erratum_says_w_to_the_T_has_one_power_of_w_too_many(monkeypatch):
     texts.append("\n".join(c.source for c in notebook.cells))
     wrong = re.compile(r"one power of w fewer|drops the factor T and one power of w(?! too)")
     assert [m[0] for t in texts for m in wrong.finditer(t)] == []
+
+
+@pytest.mark.parametrize("h0", [F(-2), F(-1, 2), F(0), F(3)])
+def test_the_why_text_gives_the_linear_growth_at_every_h0(h0):
+    """The report's and explorer's "why": at |w| = 1 the gradient grows as T·|h₀| (h₀ < 0 too)."""
+    from gradguard.report._html import _why
+    from gradguard.serve._server import explorer_state
+
+    for w in (F(1), F(-1)):
+        d = lesson(w=w, h0=h0, T=5, eta=F(1, 100), c=F(5))
+        params = {"w": str(w), "h0": str(h0), "T": "5", "eta": "0.01", "c": "5"}
+        for lang in languages():
+            linear_formula_holds(_why(d, lang), h0)
+            linear_formula_holds(explorer_state({**params, "lang": lang})["why"], h0)
