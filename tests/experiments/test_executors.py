@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,31 @@ def test_unreachable_dask_scheduler_is_one_line_exit_1(capsys, monkeypatch, tmp_
     assert err[0].startswith(
         f"gradguard: error: cannot reach the dask cluster at tcp://127.0.0.1:{port}"
     )
+
+
+def test_unreachable_ray_cluster_is_one_line_exit_1(tmp_path):
+    # Ray's own INFO line and its multi-line UserWarning are not printed before gradguard's.
+    # A process of its own: this module's Ray runtime would otherwise serve the grid.
+    pytest.importorskip("ray", reason="needs the [ray] extra")
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # a port on this machine that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # 1 s per try (Ray's default: 5, 10, 15 s), so the test takes seconds
+    env = dict(os.environ, RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S="1")
+    env["RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-m", "gradguard", "remedies", "--experiments", "divergence",
+         "--configs", "none", "--no-progress", "--out", str(tmp_path),
+         "--executor", f"ray://127.0.0.1:{port}"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(err) == 1, err
+    assert err[0].startswith(
+        f"gradguard: error: cannot reach the ray cluster at ray://127.0.0.1:{port}"
+    )
+    assert done.stdout == ""

@@ -26,10 +26,13 @@ grid asks for them.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,12 +189,34 @@ class RayExecutor(cf.Executor):
             cf.wait(list(self._refs))
 
 
+@contextlib.contextmanager
+def _quiet_ray() -> Iterator[None]:
+    """Ray's INFO lines and warnings muted while it connects (its errors still raise and log).
+
+    A failed ``ray://`` connection otherwise prints Ray's kwargs note and a multi-line
+    ``UserWarning`` before gradguard's one-line error.
+    """
+    # ray.init may set its loggers' levels itself: each one that speaks here, by name
+    logs = [logging.getLogger(n) for n in ("ray", "ray.client_builder", "ray.util.client")]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for log, level in zip(logs, levels, strict=True):
+            log.setLevel(level)
+
+
 def _ray(address: str | None) -> Backend:
     import ray
 
     own = not ray.is_initialized()
     if own:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        with _quiet_ray():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
     executor = RayExecutor(ray)
     slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
