@@ -10,6 +10,7 @@ the doctor must say "cannot tell".
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -206,3 +207,61 @@ def test_each_zero_has_its_sentence(key, evidence):
         text = sentence(Finding("x", key, ev), lang)
         assert "{" not in text and _ZERO.search(text) is None, (lang, text)
         assert " 1 steps" not in text and "1 times" not in text, text
+
+
+def _rerun_log(path, bad):
+    """10 steps; ``bad``: step → verdict of its re-run (a non-finite first run)."""
+    from gradguard.records import StepRecord, write_log
+
+    records = [StepRecord(step=i, grad_norm=1.0, loss=1.0, extra={"batch": i}) for i in range(10)]
+    for s, verdict in bad.items():
+        r = records[s]
+        r.kind, r.grad_norm, r.nonfinite_count = "nonfinite", math.inf, 1
+        r.action = "step" if verdict == "transient" else "skip"
+        r.extra["rerun"] = {
+            "verdict": verdict,
+            "grad_norm": 1.0 if verdict == "transient" else math.inf,
+        }
+    write_log(path, records)
+    return path
+
+
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_the_re_run_sentences_are_true_of_the_log(tmp_path, capsys, lang):
+    """One step is "step 6", not "steps 6"; two episodes make no "3 to 3 steps apart"; an
+    episode whose re-runs were all bad again is not called a transient fault."""
+    from gradguard.cli import main
+
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "doctor",
+                str(_rerun_log(tmp_path / "a.jsonl", {3: "reproducible", 6: "transient"})),
+                "--lang",
+                lang,
+            ]
+        )
+        == 0
+    )
+    two = " ".join(capsys.readouterr().out.split())
+    assert (
+        main(
+            [
+                "doctor",
+                str(_rerun_log(tmp_path / "b.jsonl", {5: "reproducible", 6: "reproducible"})),
+                "--lang",
+                lang,
+            ]
+        )
+        == 0
+    )
+    one = " ".join(capsys.readouterr().out.split())
+    if lang == "en":
+        assert "(healthy when re-run: step 6)" in two and "(bad again: step 3)" in two
+        assert "3 to 3 steps apart" not in two and "3 steps apart" in two
+        assert "a transient fault, or a bad batch seen once" not in one
+        assert "each was bad again (reproducible)" in one
+    else:
+        assert "3 থেকে 3 ধাপ" not in two and "একটি থেকে আরেকটি 3 ধাপ দূরে" in two
+        assert "ক্ষণস্থায়ী কোনো ত্রুটি, অথবা" not in one and "আবারও খারাপ ছিল" in one

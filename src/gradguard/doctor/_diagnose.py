@@ -630,6 +630,10 @@ def _pattern(
                     "n": len(e.steps),
                     "after": records[-1].step - e.steps[-1],
                     "ramp": e.ramp,
+                    # Every bad step of it re-run, and bad again: not a fault of the moment.
+                    "reproducible": all(
+                        r.rerun_verdict == "reproducible" for r in records if r.step in e.steps
+                    ),
                 },
             )
         )

@@ -65,6 +65,8 @@ def _key(f: Finding) -> str:
     """The catalog key of the finding's sentence: a count of zero gets a sentence of its own."""
     if f.key == "one_off" and not f.evidence["after"]:
         return "one_off_at_end"
+    if f.key == "one_off" and f.evidence.get("reproducible"):
+        return "one_off_reproducible"
     if f.key == "layers_unknown" and not f.evidence["recorded"]:
         return "layers_unknown_none"
     if f.key == "guard_did" and not f.evidence["lost"]:
