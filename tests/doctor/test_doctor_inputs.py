@@ -248,3 +248,20 @@ def test_replays_first_skip_is_one_the_sentence_counts():
     (f,) = [f for f in d.findings if f.key == "replay_rule" and "median" in f.evidence["rule"]]
     assert f.evidence["caught"] == 1 and f.evidence["others"] >= 1
     assert f.evidence["first"] == 40  # the flagged spike it skipped, not step 30
+
+
+@pytest.mark.parametrize(
+    "verdicts", [("transient",) * 3, ("transient", "reproducible", "reproducible")]
+)
+def test_reproducible_reruns_are_not_called_transient(verdicts):
+    records = _steps(80, bad=(15, 41, 70), batch=lambda i: i)
+    for r, v in zip([r for r in records if r.kind == "spike"], verdicts, strict=True):
+        r.extra["rerun"] = v
+    d = diagnose(RunLog(None, {}, records))
+    again = [r.step for r in records if r.extra.get("rerun") == "reproducible"]
+    (f,) = [f for f in d.findings if f.key.startswith("batches_differ")]
+    assert (f.key == "batches_differ_reproducible") == bool(again)
+    text = render_text("log", [d], "en")
+    assert ("transient (hardware)" in text) == (not again)
+    if again:
+        assert f.evidence["steps"] == again

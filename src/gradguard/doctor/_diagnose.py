@@ -665,7 +665,15 @@ def _pattern(
         )
         cause = "scattered"
     if not recurring and not index_recurs and with_ids >= 2:
-        pattern.append(Finding("pattern", "batches_differ", {"n": with_ids, "ids": len(by_batch)}))
+        # a bad step bad again when re-run on its batch is not a transient fault
+        again = [r.step for r in records if _bad(r) and (v := _rerun(r)) and v[0] == "reproducible"]
+        pattern.append(
+            Finding(
+                "pattern",
+                "batches_differ_reproducible" if again else "batches_differ",
+                {"n": with_ids, "ids": len(by_batch), "steps": again, "again": len(again)},
+            )
+        )
     if not by_batch:
         pattern.append(Finding("pattern", "no_batch_ids", {"n": len(onsets)}, cannot_tell=True))
     return cause, pattern, change
