@@ -315,3 +315,11 @@ def linear_formula_holds(text: str, h0: F) -> None:
             value = T * (abs(h0) if left and right else h0)
             for w in (F(1), F(-1)):
                 assert value == abs(g_of(w, h0, T)), (f"T · {left}h₀{right}", h0, w, T, text)
+
+
+def overflow_value(w: F, h0: F, T: int) -> str:
+    """What the gradient overflows to from ``T`` on: the signs of the exact g(T), g(T + 1)."""
+    signs = {(g_of(w, h0, t) > 0) - (g_of(w, h0, t) < 0) for t in (T, T + 1)}
+    if signs == {1}:
+        return "inf"
+    return "−inf" if signs == {-1} else "±inf"

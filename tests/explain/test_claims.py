@@ -29,6 +29,7 @@ from ..claims_oracle import (
     check_text,
     linear_formula_holds,
     oracle,
+    overflow_value,
 )
 from ..glossary import page_text
 
@@ -233,3 +234,41 @@ def test_the_why_text_gives_the_linear_growth_at_every_h0(h0):
         for lang in languages():
             linear_formula_holds(_why(d, lang), h0)
             linear_formula_holds(explorer_state({**params, "lang": lang})["why"], h0)
+
+
+@pytest.mark.parametrize(
+    ("w", "h0"),
+    [(F(3, 2), F(1)), (F(-3, 2), F(1)), (F(2), F(-1)), (F(-2), F(-1, 2)), (F(2), F(1))],
+)
+def test_the_overflow_sentences_give_the_sign_the_gradient_overflows_to(w, h0):
+    """``inf`` for a positive gradient, ``−inf`` for a negative one, ``±inf`` when it alternates.
+
+    The lesson (text and Markdown), ``gradguard lab table``'s lines, the report's and the
+    explorer's overflow note: every ``inf`` they print is what the exact gradient's sign at the
+    float64 horizon and one step after says (``overflow_value``).
+    """
+    import re
+
+    from gradguard.explain.table import horizon_lines, overflow_inf
+    from gradguard.lab import overflow_horizon
+    from gradguard.report._html import _explosion
+    from gradguard.serve._server import explorer_state
+
+    at = overflow_horizon(w, h0, "float64")
+    assert at is not None
+    want = overflow_value(w, h0, at)
+    token = re.compile(r"(?<!\w)[±−-]?inf\b")
+    d = lesson(w=w, h0=h0, T=5)
+    params = {"w": str(w), "h0": str(h0), "T": "5", "eta": "0.01", "c": "5"}
+    for lang in languages():
+        cat = load_catalog(lang)
+        hz = {"float64": at, "float32": overflow_horizon(w, h0, "float32")}
+        texts = [
+            render_text(d, cat),
+            render_markdown(d, cat),
+            "\n".join(horizon_lines(hz, cat, overflow_inf(w, h0))),
+            explorer_state({**params, "lang": lang})["overflow"],
+            _explosion(d, lang, lambda *a, **k: ""),
+        ]
+        for text in texts:
+            assert set(token.findall(text)) == {want}, (lang, want, text[-1500:])

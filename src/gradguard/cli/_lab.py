@@ -192,7 +192,13 @@ def table(
 def table_lines(rows: list[dict[str, Any]], w: object, h0: object, lang: str) -> list[str]:
     """The lines ``gradguard table`` prints: the rows, where floats overflow, the erratum."""
     from gradguard._catalog import load_catalog
-    from gradguard.explain.table import COMPACT, TABLE_HEADERS, render_terminal, table_cells
+    from gradguard.explain.table import (
+        COMPACT,
+        TABLE_HEADERS,
+        overflow_inf,
+        render_terminal,
+        table_cells,
+    )
     from gradguard.lab import overflow_horizon
     from gradguard.lab.numbers import sci
 
@@ -205,14 +211,15 @@ def table_lines(rows: list[dict[str, Any]], w: object, h0: object, lang: str) ->
     style = dataclasses.replace(COMPACT, lang=lang)  # "(6,021 অঙ্ক)" in the table's language
     lines = render_terminal(head, table_cells(rows, columns, style))
     lines.append("")
+    inf = overflow_inf(w, h0)
     for dt in ("float64", "float32"):
         at = overflow_horizon(w, h0, dt)  # w and h0 were checked by the table: no error here
         if at is None:
             lines.append(cat.get("table_compact.no_horizon", dtype=dt))
         elif at < 10**15:
-            lines.append(cat.get("table_compact.horizon", dtype=dt, T=f"{at:,}"))
+            lines.append(cat.get("table_compact.horizon", dtype=dt, T=f"{at:,}", inf=inf))
         else:  # w near ±1: a huge T
-            lines.append(cat.get("table_compact.horizon_approx", dtype=dt, T=sci(at)))
+            lines.append(cat.get("table_compact.horizon_approx", dtype=dt, T=sci(at), inf=inf))
     if seed:
         lines.append(cat["table_compact.erratum"])
     return lines

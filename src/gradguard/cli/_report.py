@@ -187,6 +187,7 @@ def _stage_table(lang: str) -> str:
         TABLE_HEADERS,
         CellStyle,
         horizon_lines,
+        overflow_inf,
         render_terminal,
         table_cells,
     )
@@ -201,7 +202,8 @@ def _stage_table(lang: str) -> str:
     lines = [cat["table.tour_heading"], "", *render_terminal(head, body, head_left=True)]
     trend = next(c for c in claims(w, h0, 1, table_T=TABLE_STEPS) if c.topic == "trend")
     lines += ["", say(trend, lang)]
-    lines += horizon_lines({dt: overflow_horizon(w, h0, dt) for dt in ("float64", "float32")}, cat)
+    horizons = {dt: overflow_horizon(w, h0, dt) for dt in ("float64", "float32")}
+    lines += horizon_lines(horizons, cat, overflow_inf(w, h0))
     lines.append("⚠ " + cat["errata.heading"] + ": " + cat["errata.table"])
     return "\n".join(lines)
 

@@ -15,6 +15,7 @@ from typing import Any
 from gradguard._validate import check_lang, check_threshold, check_whole, check_whole_list
 from gradguard.errors import InputError
 from gradguard.explain._claims import BIG_GRAD, claims
+from gradguard.explain._render import overflow_inf
 from gradguard.lab import (
     MAX_DIGITS,
     MAX_TRACE_T,
@@ -258,7 +259,13 @@ def lesson(
         # from h_0 = 1; not of T = 1's gradient h_0.
         {"kind": "substitute", "T": tt, "grad": grad_json, "large": "large" in said},
         {"kind": "closed_form", "T": tt, "power": tt - 1, "grad": grad_json, "matches": matches},
-        {"kind": "table", "regime": reg.kind, "seed_system": seed, "horizons": horizons},
+        {
+            "kind": "table",
+            "regime": reg.kind,
+            "seed_system": seed,
+            "horizons": horizons,
+            "inf": overflow_inf(wx, hx),
+        },
         {"kind": "why", "regime": reg.to_json()},
         {"kind": "sgd", **sgd},
         {"kind": "remedies", "items": ["clipping", "init", "gates", "lr"], **clip},

@@ -325,7 +325,7 @@ def _table(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> 
         doc.lines += render_terminal(head, body, head_left=True, escape=doc.markup)
     doc.lines.append("")
     _say(d, cat, doc, "trend")
-    for line in horizon_lines(step["horizons"], cat):
+    for line in horizon_lines(step["horizons"], cat, step["inf"]):
         doc.para(line)
     if "table" in d["errata"]:
         doc.para("⚠ " + cat["errata.heading"] + ": " + cat["errata.table"])
@@ -348,12 +348,29 @@ TABLE_HEADERS = {
 _FLOAT_MAX = {"float64": "1.798e+308", "float32": "3.403e+38"}
 
 
-def horizon_lines(horizons: dict[str, int | None], cat: Catalog) -> list[str]:
-    """Say, per float format, from which T the gradient is inf (``table.horizon``)."""
+def overflow_inf(w: object, h0: object) -> str:
+    """What ``g(T) = T·w^(T−1)·h₀`` overflows to: ``inf``, ``−inf``, or ``±inf`` for ``w < 0``.
+
+    For ``w < 0`` the sign of ``w^(T−1)`` alternates with ``T``, so the overflowed gradient is
+    ``+inf`` at every other ``T`` and ``−inf`` between; otherwise its sign is ``h₀``'s.
+    """
+    from fractions import Fraction
+
+    wx, hx = Fraction(str(w)), Fraction(str(h0))
+    if wx < 0:
+        return "±inf"
+    return "−inf" if hx < 0 else "inf"
+
+
+def horizon_lines(horizons: dict[str, int | None], cat: Catalog, inf: str = "inf") -> list[str]:
+    """Say, per float format, from which T the gradient is ``inf`` (``table.horizon``).
+
+    ``inf`` is what it overflows to (:func:`overflow_inf`): ``inf``, ``−inf`` or ``±inf``.
+    """
     return [
         cat.get("table.no_horizon", dtype=dt)
         if at is None
-        else cat.get("table.horizon", dtype=dt, T=count(at), max=_FLOAT_MAX[dt])
+        else cat.get("table.horizon", dtype=dt, T=count(at), max=_FLOAT_MAX[dt], inf=inf)
         for dt, at in horizons.items()
     ]
 

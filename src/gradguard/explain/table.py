@@ -4,13 +4,14 @@
   (:data:`COMPACT` for a terminal);
 - :func:`render_terminal` — the cells as a terminal table;
 - :data:`TABLE_HEADERS` — each column's catalog key; :func:`horizon_lines` — the lines under
-  the table that say from which ``T`` each float format overflows.
+  the table that say from which ``T`` each float format overflows, and to what
+  (:func:`overflow_inf`).
 
 The lesson's renderers, the report, the explorer and ``gradguard lab table`` all write the
 table through these.
 """
 
-from gradguard.explain._render import TABLE_HEADERS, horizon_lines
+from gradguard.explain._render import TABLE_HEADERS, horizon_lines, overflow_inf
 from gradguard.explain._table import COMPACT, CellStyle, render_terminal, table_cells
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "TABLE_HEADERS",
     "CellStyle",
     "horizon_lines",
+    "overflow_inf",
     "render_terminal",
     "table_cells",
 ]

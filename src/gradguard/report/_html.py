@@ -287,11 +287,14 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
     body += "".join(_p(x) for x in said(d["claims"], ("trend",), lang, num))
     if "table" in d["errata"]:
         body += f'<div class="errata">{_html(erratum("table", lang))}</div>'
+    from gradguard.explain.table import overflow_inf
+
     hz = d["horizons"]
     w, h0 = fmt(d["params"]["w"]), fmt(d["params"]["h0"])
     if hz["float64"] is not None and hz["float32"] is not None:
         f64, f32 = count(hz["float64"]), count(hz["float32"])
-        body += _p(t(lang, "overflow_note", w=w, h0=h0, f64=f64, f32=f32))
+        inf = overflow_inf(d["params"]["w"], d["params"]["h0"])
+        body += _p(t(lang, "overflow_note", w=w, h0=h0, f64=f64, f32=f32, inf=inf))
     else:
         body += _p(t(lang, "overflow_never", w=w, h0=h0))
     return body + plot("explosion")

@@ -85,6 +85,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
         unknown parameter name.
     """
     from gradguard._validate import check_threshold
+    from gradguard.explain.table import overflow_inf
     from gradguard.lab import (
         explosion_table,
         gradient_log,
@@ -135,7 +136,10 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     ]
     f64, f32 = (overflow_horizon(w, h0, dt) for dt in ("float64", "float32"))
     if f64 is not None and f32 is not None:
-        overflow = t(lang, "overflow_note", w=ws, h0=show(h0), f64=count(f64), f32=count(f32))
+        inf = overflow_inf(w, h0)
+        overflow = t(
+            lang, "overflow_note", w=ws, h0=show(h0), f64=count(f64), f32=count(f32), inf=inf
+        )
     else:
         overflow = t(lang, "overflow_never", w=ws, h0=show(h0))
     Tmax = max(T, 60)

@@ -680,8 +680,10 @@
       return row;
     });
     const f64 = overflowHorizon(w, h0, "float64"), f32 = overflowHorizon(w, h0, "float32");
+    // gradguard.explain._render.overflow_inf: ±inf for w < 0 (the sign alternates), else h0's sign
+    const inf = sign(w) < 0 ? "±inf" : sign(h0) < 0 ? "−inf" : "inf";
     const overflow = f64 !== null && f32 !== null
-      ? say(lang, "overflow_note", { w: ws, h0: showQ(h0), f64: count(f64), f32: count(f32) })
+      ? say(lang, "overflow_note", { w: ws, h0: showQ(h0), f64: count(f64), f32: count(f32), inf })
       : say(lang, "overflow_never", { w: ws, h0: showQ(h0) });
     const gText = show(grad);
     const [wNewShown, gClipShown, wClipShown] = updates(w, grad, eta, c, gText);
