@@ -123,6 +123,21 @@ def test_bad_executor_is_one_line_exit_2(text, capsys):
     assert err.count("\n") == 0 and "--executor must be dask://HOST:PORT" in err
 
 
+@pytest.mark.parametrize("lang", ["en", "bn"])
+@pytest.mark.parametrize("executor", ["ray", "dask://127.0.0.1:8786"])
+def test_jobs_with_an_executor_is_refused_one_line_exit_2(executor, lang, capsys, tmp_path):
+    from gradguard.cli import main
+    from gradguard.errors import InputError
+
+    # refused before any cluster is reached or anything is written
+    args = ["remedies", "--out", str(tmp_path / "out"), "--no-progress", "--lang", lang]
+    assert main([*args, "--executor", executor, "--jobs", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    expected = InputError("--jobs", 2, "executor_jobs").message(lang)
+    assert err.count("\n") == 0 and expected in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_unreachable_dask_scheduler_is_one_line_exit_1(capsys, monkeypatch, tmp_path):
     pytest.importorskip("distributed", reason="needs the [dask] extra")
     import socket

@@ -454,6 +454,8 @@ def remedies(
             engine, _ = parse_executor(executor)
         except InputError as e:
             raise usage(e, lang) from None
+        if jobs is not None:  # the cluster sets how many runs go at once: not ignored silently
+            raise usage(InputError("--jobs", jobs, "executor_jobs"), lang)
         module = "ray" if engine == "ray" else "distributed"
         require_extra(module, f"remedies --executor {executor}", lang)
     require_extra("torch", "remedies", lang)
