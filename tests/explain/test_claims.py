@@ -272,3 +272,25 @@ def test_the_overflow_sentences_give_the_sign_the_gradient_overflows_to(w, h0):
         ]
         for text in texts:
             assert set(token.findall(text)) == {want}, (lang, want, text[-1500:])
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_a_long_negative_factor_is_in_parentheses(exact):
+    """``explain --h0 -2 -T 200 [--exact]``: ``2 × (-8034…)``, ``0.01 × (-3213…)``, never ``× -``.
+
+    Long values are shown from their digits (every digit, or rounded with their digit count);
+    as a factor of a product, a negative one is in parentheses as a short one is.
+    """
+    import re
+
+    from gradguard.explain.text import numbers_in
+
+    bare = re.compile(r"(?:[+×·]|\\times|\\cdot) (?:≈ |\\approx )?-\d")
+    d = lesson(w=F(2), h0=F(-2), T=200)
+    for lang in languages():
+        cat = load_catalog(lang)
+        with numbers_in(lang, exact=exact):
+            for text in (render_text(d, cat), render_markdown(d, cat)):
+                assert "(-2)·2^199" in text or r"\left(-2\right) \cdot 2^{199}" in text
+                found = bare.search(text)
+                assert found is None, text[max(0, found.start() - 80) : found.end() + 40]

@@ -40,11 +40,22 @@ def _base(v: Any, latex: bool = False) -> str:
     return f"\\left({s}\\right)" if latex else f"({s})"
 
 
-def _factor(v: Any, latex: bool = False) -> str:
-    """A number as a factor: parenthesised when negative or abbreviated."""
-    s = format_number(v, latex=latex)
+def _negative(v: Any) -> bool:
+    """Whether a lesson value is negative — a long one (shown from its digits) by its sign."""
     x = _frac(v)
-    if (x is not None and x < 0) or (isinstance(v, str) and v.startswith("≈")):
+    if x is not None:
+        return x < 0
+    return isinstance(v, str) and v.removeprefix("≈").lstrip().startswith("-")
+
+
+def _factor(v: Any, latex: bool = False) -> str:
+    """A number as a factor: parenthesised when negative or abbreviated.
+
+    ``2 × (-8034…)``, ``+ (≈ -8.035 × 10^59 (60 digits))·2^1`` — never ``× -8034…``: a long
+    value (every digit, or rounded with its digit count) is as negative as a short one.
+    """
+    s = format_number(v, latex=latex)
+    if _negative(v) or (isinstance(v, str) and v.startswith("≈")):
         return f"\\left({s}\\right)" if latex else f"({s})"
     return s
 
