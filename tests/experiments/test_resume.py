@@ -150,6 +150,29 @@ def test_a_run_whose_records_are_gone_trains_again(tmp_path, capsys):
     assert without_wall_time(tmp_path) == whole  # the same row and records as before
 
 
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_a_second_grid_on_one_folder_is_refused(tmp_path, capsys, lang):
+    from gradguard.cli import main
+
+    specs = build_grid("quick", experiments=["divergence"], configs=["none"], steps=5)
+    first = ResultsFolder(tmp_path, specs, source_hash())  # a grid writing here
+    live = tmp_path / "runs" / ".x.jsonl.tmp"  # its temp file, being written
+    live.parent.mkdir(exist_ok=True)
+    live.write_text("{}")
+    args = ["remedies", "--experiments", "divergence", "--configs", "none", "--lang", lang]
+    args += ["--out", str(tmp_path), "--no-progress", "--jobs", "1", "--train-steps", "5"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    expected = FileError(tmp_path, "grid_running").message(lang)
+    assert err.count("\n") == 0 and expected in err, err
+    assert live.exists() and not (tmp_path / "summary.csv").exists()
+    with pytest.raises(FileError, match="another `gradguard remedies` grid"):
+        run_remedies("quick", tmp_path, experiments=["divergence"], configs=["none"], steps=5)
+    first.close()  # the first grid ended: the folder is free
+    assert main(args) == 0
+    assert len(read_summary(tmp_path / "summary.csv")) == 1
+
+
 def test_another_gradguard_source_is_refused(tmp_path):
     specs = build_grid("quick", experiments=["divergence"], configs=["none"], steps=5)
     run_remedies("quick", tmp_path, experiments=["divergence"], configs=["none"], steps=5)

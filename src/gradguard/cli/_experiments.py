@@ -501,6 +501,8 @@ def remedies(
         else:
             line = words.get("summary.resumed", done=len(folder.rows), todo=todo, **counts)
         print(line, file=sys.stderr)
+    if folder is not None:
+        folder.close()  # run_remedies takes the folder's lock itself
     bar = None
     callback = None
     if progress:
@@ -516,6 +518,8 @@ def remedies(
         rows, interrupted = e.rows, True
     except GridFailed as e:
         rows, failures = e.rows, e.failures
+    except FileError as e:  # another grid took the folder since the check above
+        raise RuntimeFailure(e.message(lang), lang) from None
     except ExecutorUnavailable as e:
         line = words.get("summary.unreachable", engine=e.engine, address=e.address, reason=e.reason)
         raise RuntimeFailure(line, lang) from None

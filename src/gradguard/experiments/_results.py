@@ -15,17 +15,20 @@ Every row carries two hashes: ``config_hash`` (every setting of the run,
 :attr:`RunSpec.config_hash`) and ``source_hash`` (:func:`source_hash`: the
 gradguard source files and the torch version — ``__version__`` alone does not
 change between commits). A folder whose rows disagree with the grid asked for
-is refused, not mixed.
+is refused, not mixed. One grid at a time writes a folder: it holds an exclusive
+``flock`` on ``OUT/.gradguard.lock`` while it runs, and a second is refused.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import zlib
 from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import IO
 
 from gradguard._atomic import write_chunks_atomic
 from gradguard.errors import FileError
@@ -78,13 +81,36 @@ class ResultsFolder:
 
     Raises:
       FileError: ``summary.csv`` is malformed, or holds a run of another
-        configuration, another source, or not in ``specs``.
+        configuration, another source, or not in ``specs``; or another grid holds the
+        folder's lock (call :meth:`close` to release this one's).
     """
 
     def __init__(self, out: Path, specs: Sequence[RunSpec], source: str) -> None:
         self.out = out
         self.runs = out / "runs"
         self.summary = out / "summary.csv"
+        # One grid at a time: another's temp files and summary.csv are not this one's to touch.
+        out.mkdir(parents=True, exist_ok=True)
+        # a file object: a folder dropped without close() releases the lock when collected
+        self._lock: IO[bytes] | None = open(out / ".gradguard.lock", "ab")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.close()
+            raise FileError(out, "grid_running") from None
+        try:
+            self._read(specs, source)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Let another grid use the folder (closing the lock file releases its lock)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _read(self, specs: Sequence[RunSpec], source: str) -> None:
         self.source = source
         self._order = {s.run_id: i for i, s in enumerate(specs)}
         self.rows: dict[str, RunSummary] = {}

@@ -241,7 +241,11 @@ def run_remedies(
     folder = None
     if out is not None:
         folder = ResultsFolder(check_out_dir(out), specs, source_hash())
-    return _Grid(specs, folder, progress).run(executor, jobs)
+    try:
+        return _Grid(specs, folder, progress).run(executor, jobs)
+    finally:
+        if folder is not None:
+            folder.close()
 
 
 class _Grid:
