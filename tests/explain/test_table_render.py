@@ -17,8 +17,8 @@ from gradguard.explain._table import COMPACT, PROSE, off_by_cell, table_cells
 from gradguard.lab import explosion_table, table_to_json
 from gradguard.report._html import _explosion
 
-#: `gradguard table` on the seed's parameters, as the README showed it before the table's
-#: four renderers became one: the English output must not change.
+#: `gradguard table` on the seed's parameters, in English: its output must not change
+#: unawares (its ratio and float32 cells group thousands, 2,048, as the lesson does).
 SEED_TABLE_OUTPUT = Path(__file__).with_name("seed_table.txt")
 
 
@@ -152,3 +152,22 @@ def test_bengali_report_counts_digits_in_bengali():
     # at T = 150 the states h_t = 2^t run past 40 digits: written ≈ 1.427 × 10^45 (46 অঙ্ক)
     page = build_report(lang="bn", T=150, sgd={})
     assert "অঙ্ক)" in page and "digits" not in page
+
+
+def test_gradguard_table_groups_digits_as_explain_does():
+    """``gradguard table``'s ratio and float32 cells group thousands as the lesson does (2,048).
+
+    The ratio cell is the lesson's without its × mark; no cell has four ungrouped digits
+    before its point (a float's exponent aside), in English or Bengali.
+    """
+    import dataclasses
+
+    rows = table_to_json(explosion_table(2, 1, (5, 10, 20, 50, 12, 13), mode="exact"))
+    for lang in ("en", "bn"):
+        compact = table_cells(rows, ["ratio", "float32"], dataclasses.replace(COMPACT, lang=lang))
+        prose = table_cells(rows, ["ratio"], dataclasses.replace(PROSE, lang=lang))
+        for (ratio, f32), (lesson_ratio,) in zip(compact, prose, strict=True):
+            assert ratio == lesson_ratio.removeprefix(PROSE.ratio_mark), (ratio, lesson_ratio)
+            for cell in (ratio, f32):
+                assert not re.search(r"(?<![\d.e+-])\d{4,}", cell), cell
+    assert ["2,048", "1.049e+07"] in compact
