@@ -260,6 +260,8 @@ def test_file_errors_in_bengali_for_what_the_cli_cannot_make(tmp_path):
             "s.csv:2", "other_source", run="adding/T50/gru/seed0", found="ab12", expected="cd34"
         ),
         "not_in_grid": FileError("s.csv:2", "not_in_grid", run="adding/T50/gru/seed0"),
+        # a second grid started on a results folder another grid is writing to
+        "grid_running": FileError("out", "grid_running"),
     }
     assert set(made) | set(BAD_INPUTS) >= file_problems()
     assert str(made["unreadable"]) == "s.csv: cannot be read (Permission denied)."
