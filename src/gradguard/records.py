@@ -50,6 +50,7 @@ __all__ = [
     "count_steps",
     "make_record",
     "read_log",
+    "step_fields",
     "write_log",
 ]
 
@@ -58,6 +59,19 @@ VERSION = 1
 ACTIONS = ("step", "skip", "rollback")
 #: Why: the step's classification.
 KINDS = ("ok", "clipped", "nonfinite", "spike", "amp_skip")
+
+
+#: A :class:`StepRecord` field's metadata marking the step's context (its index, learning
+#: rate, per-layer norms, run, time, extra keys), as opposed to the numbers judged from
+#: its gradients and loss — one each: see :func:`step_fields`.
+_CONTEXT = {"context": True}
+
+
+def step_fields() -> tuple[str, ...]:
+    """The :class:`StepRecord` fields a step's judging computes, one number each
+    (``kind``, ``action`` and ``flagged_by`` as codes), in the record's order: every field
+    not marked as context. The guard's device step carries them in one vector."""
+    return tuple(f.name for f in fields(StepRecord) if not f.metadata.get("context"))
 
 
 class RecordError(FileError):
@@ -111,7 +125,10 @@ class StepRecord:
     readers, recomputed when a line is read).
     """
 
-    step: int
+    # The step's numbers, judged from its gradients and loss, are plain fields; the
+    # context the caller knows (``_CONTEXT``) is marked, so that the guard's device
+    # vector — one number per unmarked field — is derived from this list.
+    step: int = field(metadata=_CONTEXT)
     loss: float | None = None
     grad_norm: float | None = None
     grad_norm_clipped: float | None = None
@@ -119,18 +136,18 @@ class StepRecord:
     threshold: float | None = None
     action: str = "step"
     kind: str = "ok"
-    lr: float | None = None
+    lr: float | None = field(default=None, metadata=_CONTEXT)
     max_abs: float | None = None
     nonfinite_count: int = 0
     update_ratio: float | None = None
     amp_scale: float | None = None
-    layer_norms: dict[str, float] | None = None
-    run: str | None = None
-    time: float | None = None
+    layer_norms: dict[str, float] | None = field(default=None, metadata=_CONTEXT)
+    run: str | None = field(default=None, metadata=_CONTEXT)
+    time: float | None = field(default=None, metadata=_CONTEXT)
     spike_threshold: float | None = None
     loss_threshold: float | None = None
     flagged_by: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, metadata=_CONTEXT)
 
     def __post_init__(self) -> None:
         check_choice(self.action, "action", ACTIONS)

@@ -14,6 +14,7 @@ measures that norm again in float64 and judges it).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 
@@ -22,8 +23,10 @@ import torch  # the [dev] extra installs torch: these tests always run
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import gradguard.torch._run as run_mod
+from gradguard.records import StepRecord
 from gradguard.rules import RULES, MeanStdRule, MedianMadRule
 from gradguard.torch import AdaGC, AutoClip, NormClipper, SpikeGuard, UpdateClipper, ZClip
+from gradguard.torch._step import FIELDS
 
 FAULTS = {20: "nan", 25: "inf", 30: "spike", 35: "loss", 40: "nan", 41: "inf", 42: "nan"}
 FAULTS.update({s: "bump" for s in (10, 15, 27, 45, 50)})
@@ -148,6 +151,30 @@ def test_both_modes_give_the_same_records_and_weights(clipper, spike, monkeypatc
         assert torch.equal(p, q)
         for key, value in host_opt.state[p].items():
             assert torch.equal(value, device_opt.state[q][key]), key
+
+
+def test_the_step_fields_are_read_off_the_records_schema(monkeypatch):
+    # The device vector's layout is StepRecord's schema: every field not marked as the
+    # step's context, then the guard's bookkeeping; both modes fill exactly those.
+    context = {"step", "lr", "layer_norms", "run", "time", "extra"}
+    judged = [f.name for f in dataclasses.fields(StepRecord) if f.name not in context]
+    assert (*judged, "outcome", "consecutive_bad") == FIELDS
+    seen = []
+    settle = run_mod.settle
+
+    def spy(g, step, fields, meta):
+        seen.append(tuple(fields))
+        return settle(g, step, fields, meta)
+
+    monkeypatch.setattr(run_mod, "settle", spy)
+    for sync in (True, False):
+        torch.manual_seed(0)
+        model = Net()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
+        guard = SpikeGuard(model, opt, clipper=1.0, sync=sync)
+        guard.step(_step(model, opt, 0, None))
+        guard.close()
+    assert [set(f) for f in seen] == [set(FIELDS)] * 2
 
 
 #: The ops that read a device tensor on the host inside torch (``Tensor.item`` and the

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from gradguard.records import ACTIONS, KINDS, StepRecord, classify, make_record
+from gradguard.records import ACTIONS, KINDS, StepRecord, classify, make_record, step_fields
 from gradguard.rules import OUTCOMES, Decision, Policy, Rule, decide
 from gradguard.torch._clip import clip_coef
 from gradguard.torch._effects import scale_grads_
@@ -54,26 +54,11 @@ NOT_MEASURED = -1.0
 KIND = {k: i for i, k in enumerate(KINDS)}
 OUTCOME = {o: i for i, o in enumerate(OUTCOMES)}
 ACTION = {a: i for i, a in enumerate(ACTIONS)}
-#: The fields of one step, in the order ``sync=False`` stacks them: StepRecord's numeric
-#: fields (kind, action and flagged_by as codes), then the guard's bookkeeping.
-RECORD_FIELDS = (
-    "grad_norm",
-    "max_abs",
-    "nonfinite_count",
-    "loss",
-    "clip_coef",
-    "grad_norm_clipped",
-    "threshold",
-    "kind",
-    "action",
-    "amp_scale",
-    "spike_threshold",
-    "loss_threshold",
-    "flagged_by",
-    "update_ratio",
-)
+#: The fields of one step, in the order ``sync=False`` stacks them: StepRecord's fields
+#: judged from the step (:func:`gradguard.records.step_fields`: kind, action and
+#: flagged_by as codes), then the guard's bookkeeping.
+RECORD_FIELDS = step_fields()
 FIELDS = (*RECORD_FIELDS, "outcome", "consecutive_bad")
-assert set(RECORD_FIELDS) <= set(StepRecord.__dataclass_fields__)  # (a schema typo fails here)
 
 
 @dataclass
