@@ -2,6 +2,7 @@
 
 $ python benchmarks/bench_guard.py            # ~1–2 min on one CPU thread
 $ python benchmarks/bench_guard.py --quick    # fewer repeats
+$ python benchmarks/bench_guard.py --device-read   # + the step on device tensors, read once
 
 Every figure is measured in this run, side by side, with ``torch.set_num_threads(1)``,
 as the min and median of interleaved repeats (each repeat times every operation once,
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -153,6 +155,7 @@ def measure(ops: dict[str, Callable[[], object]], repeats: int) -> dict[str, tup
 
 
 WALL = False
+DEVICE_READ = False
 
 
 def bench_workload(name, make, repeats, train_repeats):
@@ -171,7 +174,7 @@ def bench_workload(name, make, repeats, train_repeats):
     tiny = [torch.ones(1) for _ in grads]
     n0 = float(grad_stats(params, per_layer=False).total_norm)
 
-    def make_guard(max_norm, layer_norms_every=50):
+    def make_guard(max_norm, layer_norms_every=50, sync=True):
         return SpikeGuard(
             model,
             NullOptimizer(params),
@@ -180,6 +183,7 @@ def bench_workload(name, make, repeats, train_repeats):
             rollback_after=None,
             snapshot_every=10**9,
             layer_norms_every=layer_norms_every,
+            sync=sync,
         )
 
     # Two guarded steps: one whose clipping stays idle (the norm is below c, as in
@@ -207,6 +211,20 @@ def bench_workload(name, make, repeats, train_repeats):
         "guard.step, acting + layers, max|g|": lambda: acting_every.step(1.0),
         "naive .item() loop": lambda: naive_watcher(params),
     }
+    if DEVICE_READ:
+        # sync=True's two ways: the step on host numbers after one read of the statistics
+        # (HostOps), or on 0-d device tensors with one read of its record vector afterwards
+        # (DeviceOps; the NullOptimizer has no fused found_inf route, so whether to step is
+        # that one read). Both with a fixed threshold just under the norm, acting.
+        just_under = n0 * (1 - 1e-9)
+        host_fixed = make_guard(just_under)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the non-fused optimizer's one read, said)
+            dev_idle = make_guard(1e30, sync=False)
+            dev_fixed = make_guard(just_under, sync=False)
+        ops["host ops, fixed c just under"] = lambda: host_fixed.step(1.0)
+        ops["device ops + read, clip idle"] = lambda: (dev_idle.step(1.0), dev_idle.flush())
+        ops["device ops + read, fixed c under"] = lambda: (dev_fixed.step(1.0), dev_fixed.flush())
     res = measure(ops, repeats)
     clip = res["torch clip_grad_norm_"]
     floor = res["floor (flat sum of squares)"]
@@ -239,6 +257,21 @@ def bench_workload(name, make, repeats, train_repeats):
         "naive loop / grad_stats": res["naive .item() loop"][0] / res["grad_stats + host sync"][0],
         "guard extra work (acting), µs/tensor (target ≤ 3)": 1e6 * g / len(grads),
     }
+    if DEVICE_READ:
+        for label, host_op, dev_op in (
+            (
+                "device/host step, clip idle",
+                "guard.step, clip idle",
+                "device ops + read, clip idle",
+            ),
+            (
+                "device/host step, fixed c under",
+                "host ops, fixed c just under",
+                "device ops + read, fixed c under",
+            ),
+        ):
+            summary[label + " (min)"] = res[dev_op][0] / res[host_op][0]
+            summary[label + " (median)"] = res[dev_op][1] / res[host_op][1]
     if train is not None:
         print(f"train step (fwd+bwd+SGD): min {1e3 * train[0]:.1f} ms, med {1e3 * train[1]:.1f} ms")
         summary["guard extra (acting) / train step % (target ≤ 1)"] = 100 * g / train[0]
@@ -251,9 +284,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
     ap.add_argument("--wall", action="store_true", help="wall-clock instead of CPU time")
+    ap.add_argument(
+        "--device-read",
+        action="store_true",
+        help="also time sync=True's step on device tensors read once (DeviceOps) against HostOps",
+    )
     args = ap.parse_args()
-    global WALL
-    WALL = args.wall
+    global WALL, DEVICE_READ
+    WALL, DEVICE_READ = args.wall, args.device_read
     torch.set_num_threads(1)
     repeats = 7 if args.quick else 25
     train_repeats = 2 if args.quick else 5

@@ -2,6 +2,7 @@
 
 $ python benchmarks/bench_scale.py            # ~1 min on one CPU thread
 $ python benchmarks/bench_scale.py --quick    # fewer repeats
+$ python benchmarks/bench_scale.py --device-read --step-only   # + the device step read at once
 
 1. The guarded step after ``loss.backward()`` on the guard benchmark's LSTM language
    model (Embedding 10k×256, 2-layer LSTM 512, Linear to 10k; gradients of batch
@@ -58,7 +59,7 @@ def lstm_with_grads(seed: int = 0) -> torch.nn.Module:
     return model
 
 
-def bench_step(repeats: int) -> None:
+def bench_step(repeats: int, device_read: bool = False) -> None:
     variants: dict[str, Callable[[], object]] = {}
     # Each variant its own model, gradients and fused AdamW: the same work, no sharing.
     model = lstm_with_grads()
@@ -78,6 +79,14 @@ def bench_step(repeats: int) -> None:
         o = torch.optim.AdamW(m.parameters(), lr=1e-6, fused=True)
         guard = SpikeGuard(m, o, clipper=1.0, rollback_after=None, sync=sync)
         variants[label] = lambda guard=guard: guard.step(4.0)
+    if device_read:
+        # The device step read back at once: the default mode's one read, but of the device
+        # step's record vector instead of the statistics (the step on 0-d tensors, then
+        # ``flush``: on the CPU the record is settled within ``step`` already).
+        m = lstm_with_grads()
+        o = torch.optim.AdamW(m.parameters(), lr=1e-6, fused=True)
+        guard = SpikeGuard(m, o, clipper=1.0, rollback_after=None, sync=False)
+        variants["guard.step on the device + one read"] = lambda: (guard.step(4.0), guard.flush())
     n_params = sum(p.numel() for p in params)
     result = measure(variants, repeats)
     base = result["fused AdamW step + clip_grad_norm_"][1]
@@ -137,10 +146,17 @@ def bench_snapshots(repeats: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    ap.add_argument(
+        "--device-read",
+        action="store_true",
+        help="also time the device step read back at once (DeviceOps + one read)",
+    )
+    ap.add_argument("--step-only", action="store_true", help="skip the snapshot costs")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    bench_step(5 if args.quick else 30)
-    bench_snapshots(2 if args.quick else 5)
+    bench_step(5 if args.quick else 30, args.device_read)
+    if not args.step_only:
+        bench_snapshots(2 if args.quick else 5)
 
 
 if __name__ == "__main__":
