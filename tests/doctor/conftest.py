@@ -13,7 +13,10 @@ well under a second each):
   and it comes back at the same learning rate each time;
 - ``layer_grows``: four raw input features whose scale drifts up over training (never
   normalised): the first layer's gradient grows, the others' do not;
-- ``clean``: the same classifier on clean data.
+- ``all_layers_grow``: the same network on targets whose scale drifts up: the loss's
+  gradient grows, and with it every layer's (none first);
+- ``clean``: the same classifier on clean data, and ``clean_layers`` with per-layer norms
+  every 5 steps (none grows).
 """
 
 from __future__ import annotations
@@ -101,7 +104,9 @@ def _lr_high(path: Path) -> Path:
     return path
 
 
-def _layer_grows(path: Path) -> Path:
+def _layer_grows(path: Path, *, targets: bool = False) -> Path:
+    """``targets=False``: four raw input features drift up (the first layer's gradient
+    grows); ``True``: the targets drift up instead (every layer's gradient grows)."""
     torch.manual_seed(0)
     x_all = torch.randn(2048, 16)
     y_all = torch.tanh(x_all @ torch.randn(16, 1)) + 0.1 * torch.randn(2048, 1)
@@ -110,10 +115,13 @@ def _layer_grows(path: Path) -> Path:
     with SpikeGuard(model, opt, clipper=1.0, log=path, layer_norms_every=5) as guard:
         for i in range(300):
             idx = torch.randint(0, 2048, (64,), generator=torch.Generator().manual_seed(i))
-            x = x_all[idx].clone()
-            x[:, :4] *= 1 + i / 10  # raw features whose scale drifts up, never normalised
+            x, y = x_all[idx].clone(), y_all[idx]
+            if targets:
+                y = y * (1 + i / 2)  # targets whose scale drifts up: the loss's gradient
+            else:
+                x[:, :4] *= 1 + i / 10  # raw features whose scale drifts up, never normalised
             opt.zero_grad(set_to_none=True)
-            loss = (model(x) - y_all[idx]).square().mean()
+            loss = (model(x) - y).square().mean()
             loss.backward()
             guard.step(loss)
     return path
@@ -133,7 +141,9 @@ def logs(tmp_path_factory) -> dict[str, Path]:
             "one_off_default": _classify(d / "one_off_default.jsonl", 80, inf_at=37),
             "lr_high": _lr_high(d / "lr_high.jsonl"),
             "layer_grows": _layer_grows(d / "layer_grows.jsonl"),
+            "all_layers_grow": _layer_grows(d / "all_layers_grow.jsonl", targets=True),
             "clean": _classify(d / "clean.jsonl", 120),
+            "clean_layers": _classify(d / "clean_layers.jsonl", 120, layer_norms_every=5),
         }
     finally:
         torch.set_num_threads(old)

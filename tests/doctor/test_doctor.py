@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
 
 import pytest
 
@@ -125,6 +126,46 @@ def test_one_layer_grows(logs, capsys):
         assert sentence(grows, lang) in out and "'inp'" in out
 
 
+def test_every_layer_grows(logs, capsys):
+    """Every layer's gradient grows (the targets' scale drifts up): not "one layer", not
+    "nothing": the whole network, the fastest layer named with its figures."""
+    d = _diagnosis(logs["all_layers_grow"])
+    assert d.cause == "all_layers_growth"
+    assert d.growing_layer is None  # no one layer to blame
+    grows = _finding(d, "layers_all_grow")
+    assert "layer_grows" not in d.messages() and "layer_advice" not in d.messages()
+    # its figures are the medians of the log's per-layer norms, first and last third
+    rows = [r for r in read_log(logs["all_layers_grow"]).steps if r.layer_norms]
+    third = len(rows) // 3
+    factors = {
+        name: statistics.median(r.layer_norms[name] for r in rows[-third:])
+        / statistics.median(r.layer_norms[name] for r in rows[:third])
+        for name in rows[0].layer_norms
+    }
+    fastest = max(factors, key=factors.get)
+    assert grows.evidence["layer"] == fastest
+    assert grows.evidence["factor"] == pytest.approx(factors[fastest])
+    others = [f for k, f in factors.items() if k != fastest]
+    assert grows.evidence["others_lo"] == pytest.approx(min(others)) and min(others) >= 4.0
+    advice = _finding(d, "all_layers_advice")
+    for lang in LANGS:
+        out = _text(logs["all_layers_grow"], lang, capsys)
+        assert sentence(grows, lang) in out and sentence(advice, lang) in out
+        assert f"'{fastest}'" in out and f"{factors[fastest]:.3g}" in out
+        assert "learning rate" in sentence(advice, lang)
+
+
+def test_no_layer_grows(logs, capsys):
+    """Per-layer norms on every 5th step of a clean run: no growth found, nothing to change."""
+    d = _diagnosis(logs["clean_layers"])
+    assert sum(bool(r.layer_norms) for r in d.steps) >= 20
+    assert d.cause == "clean" and d.growing_layer is None
+    assert d.messages() == ["clean", "nothing_clean"]
+    for lang in LANGS:
+        out = _text(logs["clean_layers"], lang, capsys)
+        assert sentence(d.findings[-1], lang) in out
+
+
 def test_clean_run(logs, capsys):
     d = _diagnosis(logs["clean"])
     assert d.cause == "clean"
@@ -135,7 +176,9 @@ def test_clean_run(logs, capsys):
         assert sentence(d.findings[-1], lang) in out
 
 
-@pytest.mark.parametrize("name", ["recurring", "one_off", "lr_high", "layer_grows", "clean"])
+@pytest.mark.parametrize(
+    "name", ["recurring", "one_off", "lr_high", "layer_grows", "all_layers_grow", "clean"]
+)
 def test_every_sentence_filled_and_each_cause_distinct(logs, name):
     d = _diagnosis(logs[name])
     for lang in LANGS:
@@ -174,7 +217,9 @@ def test_json_output(logs, capsys):
 _ZERO = re.compile(r"(?<![\d.,–])0(?:টি| বার| (?:of|non-finite|flagged|other|bad|times|steps?))")
 
 
-@pytest.mark.parametrize("name", ["recurring", "one_off", "lr_high", "layer_grows", "clean"])
+@pytest.mark.parametrize(
+    "name", ["recurring", "one_off", "lr_high", "layer_grows", "all_layers_grow", "clean"]
+)
 def test_no_count_of_zero_is_written_as_a_number(logs, name, capsys):
     """A count of none has its own words ("took no bad step", "কোনো খারাপ ধাপ নেয়নি")."""
     for lang in LANGS:

@@ -23,6 +23,9 @@ The conclusions and the evidence each rests on:
 - **One layer growing**: on the steps with per-layer norms, one layer's median norm over
   the last third of them is :data:`LAYER_GROWTH`× its median over the first third, and
   :data:`LAYER_APART`× the next layer's growth.
+- **Every layer growing**: every layer's median grew :data:`LAYER_GROWTH`× or more, none
+  :data:`LAYER_APART`× ahead of the next: the whole network's gradients grow (the learning
+  rate or its warm-up, or the loss's scale), and the finding names the fastest.
 - **Re-runs** (records that carry ``rerun``: ``"transient"`` or ``"reproducible"``, or
   ``{"verdict": …, "grad_norm": …}``): their verdicts, quoted.
 """
@@ -76,6 +79,7 @@ CAUSES = (
     "one_off",
     "scattered",
     "layer_growth",
+    "all_layers_growth",
 )
 
 
@@ -137,7 +141,8 @@ class Diagnosis:
       episodes: its bad steps, grouped.
       cause: the diagnosed cause (:data:`CAUSES`).
       findings: the conclusions, in :data:`TOPICS` order.
-      growing_layer: the layer whose gradient grew (``None``: none found).
+      growing_layer: the one layer whose gradient grew (``None``: none found, or every
+        layer grew: the finding ``layers_all_grow``).
     """
 
     run: str | None
@@ -276,27 +281,28 @@ def _layer_growth(records: Sequence[StepRecord]) -> tuple[Finding | None, str | 
         return None, None
     ranked = sorted(growth.items(), key=lambda kv: kv[1][0], reverse=True)
     (name, (g, m_a, m_b)), (_, (g2, _, _)) = ranked[0], ranked[1]
-    if g < LAYER_GROWTH or g < LAYER_APART * max(g2, 1.0):
+    if g < LAYER_GROWTH:
         return None, None
     others = [v[0] for k, v in growth.items() if k != name]
-    return (
-        Finding(
-            "layers",
-            "layer_grows",
-            {
-                "layer": name,
-                "factor": g,
-                "early": m_a,
-                "late": m_b,
-                "early_steps": [early[0].step, early[-1].step],
-                "late_steps": [late[0].step, late[-1].step],
-                "others": len(others),
-                "others_lo": min(others),
-                "others_hi": max(others),
-            },
-        ),
-        name,
-    )
+    evidence = {
+        "layer": name,
+        "factor": g,
+        "early": m_a,
+        "late": m_b,
+        "early_steps": [early[0].step, early[-1].step],
+        "late_steps": [late[0].step, late[-1].step],
+        "others": len(others),
+        "others_lo": min(others),
+        "others_hi": max(others),
+    }
+    if g >= LAYER_APART * max(g2, 1.0):
+        return Finding("layers", "layer_grows", evidence), name
+    if min(others) >= LAYER_GROWTH:
+        # Every layer grows, none LAYER_APART× ahead: what grows is common to the whole
+        # network (the step size: learning rate, warm-up; or the loss's scale), not one
+        # layer's inputs. (Some growing and some not: no conclusion.)
+        return Finding("layers", "layers_all_grow", evidence), None
+    return None, None
 
 
 def _first_layers(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[Finding]:
@@ -735,7 +741,7 @@ def diagnose(run: RunLog, skip: SkipList | None = None) -> Diagnosis:
         findings.append(Finding("what", "clean", {**span, "clipped": clipped}))
         if growth is not None:
             findings.append(growth)
-            findings.append(Finding("change", "layer_advice", {"layer": growing}))
+            findings.append(_growth_advice(growth))
         elif not any(r.layer_norms for r in records):
             findings.append(Finding("layers", "no_layer_norms", {}, cannot_tell=True))
         advice = _clip_advice(records)
@@ -743,7 +749,13 @@ def diagnose(run: RunLog, skip: SkipList | None = None) -> Diagnosis:
             findings.append(advice)
         if growth is None and advice is None:
             findings.append(Finding("change", "nothing_clean", {}))
-        cause = "layer_growth" if growth is not None else "clean"
+        cause = (
+            "clean"
+            if growth is None
+            else "layer_growth"
+            if growth.key == "layer_grows"
+            else "all_layers_growth"
+        )
         return Diagnosis(run.name, records, episodes, cause, _ordered(findings), growing)
 
     findings.append(
@@ -793,7 +805,7 @@ def diagnose(run: RunLog, skip: SkipList | None = None) -> Diagnosis:
     findings.extend(_replay(records, episodes))
     findings.extend(change)
     if growth is not None:
-        findings.append(Finding("change", "layer_advice", {"layer": growing}))
+        findings.append(_growth_advice(growth))
     undone = [f for f in findings if f.key == "rollbacks_undid"]
     if undone and cause != "lr_too_high":
         most = undone[0].evidence["most"]
@@ -805,6 +817,12 @@ def diagnose(run: RunLog, skip: SkipList | None = None) -> Diagnosis:
 
 
 _SHOW_EPISODES = 5
+
+
+def _growth_advice(growth: Finding) -> Finding:
+    if growth.key == "layer_grows":
+        return Finding("change", "layer_advice", {"layer": growth.evidence["layer"]})
+    return Finding("change", "all_layers_advice", {"layer": growth.evidence["layer"]})
 
 
 def _episode_finding(e: Episode, records: Sequence[StepRecord]) -> Finding:

@@ -103,7 +103,7 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
         out["actions"] = ", ".join(cat[f"doctor.action_{a}"] for a in ev["actions"])
     elif key == "layers_nonfinite":
         out["layers"] = ", ".join(ev["layers"])
-    elif key == "layer_grows":
+    elif key in ("layer_grows", "layers_all_grow"):
         out["early_steps"] = "–".join(str(s) for s in ev["early_steps"])
         out["late_steps"] = "–".join(str(s) for s in ev["late_steps"])
     elif key == "batch_recurs":
