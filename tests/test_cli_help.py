@@ -247,3 +247,49 @@ def test_help_wraps_cleanly(lang, width, capsys, monkeypatch):
                     if not {w, w.strip("[]")} & source_words and not w.strip("[]:").isalnum():
                         problems.append((command, "cut word", w, line))
     assert problems == [], "\n".join(map(repr, problems))
+
+
+# -- placeholders: one word per kind of value, the same for an option in every command ------
+
+
+def _placeholders(lang: str) -> dict[str, dict[str, str]]:
+    """``{option: {command: placeholder shown}}`` from every command's help screen."""
+    import contextlib
+    import io
+
+    shown: dict[str, dict[str, str]] = {}
+    for command, cmd in sorted(localized_command(lang).commands.items()):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main([command, "--help", "--lang", lang]) == 0
+        screen = out.getvalue()
+        for param in cmd.params:
+            if param.param_type_name != "option" or param.is_flag or param.hidden:
+                continue
+            long = next(o for o in param.opts if o.startswith("--"))
+            m = re.search(rf"│\s+{re.escape(long)}(?: -\w)?\s+(\S+)\s", screen)
+            assert m, (command, long)
+            shown.setdefault(long, {})[command] = m[1]
+    return shown
+
+
+@pytest.mark.parametrize("lang", languages())
+def test_an_option_has_one_placeholder_in_every_command(lang, monkeypatch):
+    """``--w`` reads ``<number>`` in ``explain`` and in ``report``; no ``<int range>``."""
+    monkeypatch.setenv("COLUMNS", "400")
+    words = load_catalog(lang, "cli")
+    shown = _placeholders(lang)
+    number = words["chrome.value_number"]
+    assert number == words["chrome.type_float"]  # NUMBER in code is a float's word on screen
+    # the lesson's parameters are numbers wherever they are options (read exactly, as text)
+    for option in ("--w", "--h0", "--lr", "--clip"):
+        assert set(shown[option].values()) == {number}, (option, shown[option])
+    assert shown["--port"] == {"serve": words["chrome.type_int"]}
+    for option, by_command in shown.items():
+        # flow's --h0 is a float option and explain's a NUMBER: the same word on screen (a
+        # list of them, table's --steps T,T,…, is written with that word; a choice lists its
+        # own values)
+        kinds = {p.split(",")[0] for p in by_command.values() if "|" not in p}
+        assert len(kinds) <= 1, (option, by_command)
+    every = {p for by_command in shown.values() for p in by_command.values()}
+    assert [p for p in every if "range" in p or p in ("<int>", "<float>", "<str>")] == []

@@ -148,6 +148,7 @@ def flow(
         50,
         "-T",
         "--T",
+        metavar="T",
     ),
     hidden: int = typer.Option(
         64,
@@ -372,6 +373,7 @@ def remedies(
         None,
         "-T",
         "--T",
+        metavar="T,T,…",
     ),
     train_steps: int | None = typer.Option(
         None,

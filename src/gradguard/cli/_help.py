@@ -103,11 +103,14 @@ def _params(cmd: Any, section: str, words: Catalog) -> None:
             param.metavar = "|".join(languages())
         elif param.metavar is not None:  # NUMBER, NUMBER[,NUMBER…]: in the catalog's words
             declared = param.__dict__.setdefault("_declared_metavar", param.metavar)
-            param.metavar = _VALUE.sub(lambda m: words[f"chrome.value_{m[1].lower()}"], declared)
+            param.metavar = _VALUE.sub(lambda m: words[_VALUE_KEY[m[1]]], declared)
 
 
-#: The placeholder words of the options' values (``metavar=`` in the commands).
-_VALUE = re.compile(r"\b(NUMBER|DIGITS)\b")
+#: The placeholder words of the options' values (``metavar=`` in the commands): the same
+#: words as typer's types (``NUMBER`` is shown as ``<number>``, as a float option's value).
+_VALUE = re.compile(r"\b(NUMBER|DIGITS|INTEGER)\b")
+_VALUE_KEY = {"NUMBER": "chrome.value_number", "DIGITS": "chrome.value_digits"}
+_VALUE_KEY["INTEGER"] = "chrome.type_int"
 
 
 def _help_option(cmd: Any, names: list[str], words: Catalog) -> None:
@@ -167,14 +170,12 @@ def _options_panel(
         kind = Text(style=ru.STYLE_TYPES, overflow="fold")
         # a flag takes no value: no "<bool>"; a type's name in the catalog's words
         shown = None if getattr(param, "is_flag", False) else param.display_type_rich(ctx=ctx)
-        typed = re.fullmatch(r"<(int|float|str|path)>", shown or "")
+        # "<int range>" is an <integer> too: its bounds are in the option's help, in words
+        typed = re.fullmatch(r"<(int|float|str|path)(?: range)?>", shown or "")
         if typed and _Shown.words is not None:
             shown = _Shown.words[f"chrome.type_{typed[1]}"]
         if shown is not None:
             kind.append(shown)
-        number_range = param._get_number_range_help_str()
-        if number_range:
-            kind.append(" " + ru.RANGE_STRING.format(number_range))
         required = Text(ru.REQUIRED_SHORT_STRING, style=ru.STYLE_REQUIRED_SHORT)
         rows.append(
             (

@@ -94,6 +94,7 @@ def explain(
     table_steps: str = typer.Option(
         "5,10,20,50",
         "--table-steps",
+        metavar="T,T,…",
     ),
     abbreviate: int | None = typer.Option(
         None,

@@ -55,23 +55,28 @@ def report(
     w: str = typer.Option(
         "2",
         "--w",
+        metavar="NUMBER",
     ),
     h0: str = typer.Option(
         "1",
         "--h0",
+        metavar="NUMBER",
     ),
     steps: str = typer.Option(
         "5",
         "--steps",
         "-T",
+        metavar="T",
     ),
     lr: str = typer.Option(
         "0.01",
         "--lr",
+        metavar="NUMBER",
     ),
     clip: str = typer.Option(
         "5",
         "--clip",
+        metavar="NUMBER",
     ),
     plots: Path | None = typer.Option(
         None,
@@ -81,6 +86,7 @@ def report(
     plot_format: str = typer.Option(
         "png",
         "--plot-format",
+        metavar="png|svg",
     ),
     lesson: bool = typer.Option(
         False,

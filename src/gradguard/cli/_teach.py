@@ -23,7 +23,7 @@ def exercises(
     seed: str = typer.Option(
         "1",
         "--seed",
-        metavar="N",
+        metavar="INTEGER",
     ),
     count: str = typer.Option(
         "8",
