@@ -310,3 +310,80 @@ def test_the_re_run_sentences_are_true_of_the_log(tmp_path, capsys, lang):
     else:
         assert "3 থেকে 3 ধাপ" not in two and "একটি থেকে আরেকটি 3 ধাপ দূরে" in two
         assert "ক্ষণস্থায়ী কোনো ত্রুটি, অথবা" not in one and "আবারও খারাপ ছিল" in one
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "key"),
+    [
+        ({6: "transient"}, "nothing_transient"),
+        ({6: "reproducible"}, "nothing_reproducible"),
+        ({}, "nothing"),
+    ],
+)
+def test_one_off_advice_follows_the_re_runs(tmp_path, capsys, verdicts, key):
+    """A one-off whose step was re-run is never told "re-run them": the advice follows the
+    verdict (transient: nothing to change; reproducible: look at the batch)."""
+    from gradguard.records import StepRecord, write_log
+
+    records = [StepRecord(step=i, grad_norm=1.0, loss=1.0, extra={"batch": i}) for i in range(10)]
+    r = records[6]
+    r.kind, r.grad_norm, r.nonfinite_count = "nonfinite", math.inf, 1
+    r.action = "step" if verdicts.get(6) == "transient" else "skip"
+    if verdicts:
+        r.extra["rerun"] = {"verdict": verdicts[6], "grad_norm": 1.0}
+    path = tmp_path / "one.jsonl"
+    write_log(path, records)
+    d = _diagnosis(path)
+    assert d.cause == "one_off"
+    advice = [f for f in d.findings if f.topic == "change"]
+    assert [f.key for f in advice] == [key]
+    for lang in LANGS:
+        out = _text(path, lang, capsys)
+        assert sentence(advice[0], lang) in out
+        if lang == "en":
+            assert ("re-run them" in out) == (not verdicts)  # only where none was re-run
+            assert ("was taken" in out) is False  # a transient step taken is no fault
+
+
+@pytest.mark.parametrize("how", ["header", "steps_go_back"])
+def test_a_log_of_two_runs_is_diagnosed_per_run(tmp_path, capsys, how):
+    """A run resumed into the same file: a new header (a guard writes one each start), or
+    the step index going back. Each run is diagnosed on its own, and its heading says
+    which run of the log it is and its steps, so that every finding reads as of its run."""
+    from gradguard.records import RecordWriter, StepRecord
+
+    path = tmp_path / "two.jsonl"
+    with RecordWriter(path) as log:
+        log.write_meta({"guard": {"rollback_after": 10}})
+        for i in range(30):
+            r = StepRecord(step=i, grad_norm=1.0, loss=1.0)
+            if i == 12:
+                r.kind, r.grad_norm, r.action, r.nonfinite_count = "nonfinite", math.inf, "skip", 1
+            log.write(r)
+        if how == "header":
+            log.write_meta({"guard": {"rollback_after": 10}})  # the resumed run's guard
+        first = 20 if how == "header" else 0  # resumed from step 20, or restarted at 0
+        for i in range(first, first + 40):
+            log.write(StepRecord(step=i, grad_norm=1.0, loss=1.0))
+    runs = read_log(path).runs
+    assert len(runs) == 2
+    one, two = (diagnose(r) for r in runs)
+    assert one.cause == "one_off" and one.bad_steps == [12]
+    assert two.cause == "clean"
+    for lang in LANGS:
+        out = _text(path, lang, capsys)
+        first_part, second_part = out.split(_title_of(2, lang))
+        assert _title_of(1, lang) in first_part
+        assert "12" in first_part and sentence(_finding(one, "one_off"), lang) in first_part
+        assert sentence(_finding(two, "clean"), lang) in second_part
+        assert f"{first}–{first + 39}" in second_part.splitlines()[0]
+    assert main(["doctor", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(r["index"], r["first_step"], r["cause"]) for r in data["runs"]] == [
+        (1, 0, "one_off"),
+        (2, first, "clean"),
+    ]
+
+
+def _title_of(i, lang):
+    return {"en": f"run {i} of 2 in this log", "bn": f"2টি রানের {i} নম্বরটি"}[lang]

@@ -643,10 +643,7 @@ def _pattern(
                 },
             )
         )
-        taken = "step" in e.actions
-        change.append(
-            Finding("change", "nothing_taken" if taken else "nothing", {"steps": e.steps})
-        )
+        change.append(_one_off_advice(e, records))
         cause = "one_off"
     else:
         gaps = [b - a for a, b in pairwise(onsets)]
@@ -683,6 +680,22 @@ def _pattern(
     if not by_batch:
         pattern.append(Finding("pattern", "no_batch_ids", {"n": len(onsets)}, cannot_tell=True))
     return cause, pattern, change
+
+
+def _one_off_advice(e: Episode, records: Sequence[StepRecord]) -> Finding:
+    """What to change for a one-off episode: from its re-runs' verdicts where it has them
+    (never "re-run them" for steps that were re-run)."""
+    mine = [r for r in records if r.step in set(e.steps)]
+    verdicts = {r.step: r.rerun_verdict for r in mine if r.rerun_verdict is not None}
+    again = [s for s, v in verdicts.items() if v == "reproducible"]
+    if again:
+        return Finding("change", "nothing_reproducible", {"steps": again, "n": len(again)})
+    if len(verdicts) == len(mine):  # every bad step re-run, healthy, and taken
+        return Finding("change", "nothing_transient", {"steps": e.steps, "n": len(e.steps)})
+    taken = [r.step for r in mine if r.action == "step" and not _transient(r)]
+    if taken:
+        return Finding("change", "nothing_taken", {"steps": taken})
+    return Finding("change", "nothing", {"steps": e.steps})
 
 
 def _skip_file(skip: SkipList, records: Sequence[StepRecord]) -> list[Finding]:

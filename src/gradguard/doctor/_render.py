@@ -175,6 +175,11 @@ def to_json(log: str, diagnoses: Sequence[Diagnosis], lang: str = "en") -> dict[
         "runs": [
             {
                 "run": d.run,
+                # its place in the log (1, 2, …): a log a resumed or restarted run was
+                # appended to holds several, told apart by a new header or steps going back
+                "index": i,
+                "first_step": d.steps[0].step,
+                "last_step": d.steps[-1].step,
                 "steps": len(d.steps),
                 "cause": d.cause,
                 "bad_steps": d.bad_steps,
@@ -190,7 +195,7 @@ def to_json(log: str, diagnoses: Sequence[Diagnosis], lang: str = "en") -> dict[
                     for f in d.findings
                 ],
             }
-            for d in diagnoses
+            for i, d in enumerate(diagnoses, 1)
         ],
     }
 
@@ -206,11 +211,20 @@ def _jsonable(v: Any) -> Any:
 
 
 def render_text(log: str, diagnoses: Sequence[Diagnosis], lang: str = "en") -> str:
-    """Return the diagnoses as plain text: per run, its cause, then the findings by topic."""
+    """Return the diagnoses as plain text: per run, its cause, then the findings by topic.
+
+    A log holding several runs (a run resumed or restarted into the same file: a new
+    ``"run"`` header, or the step index going back — :func:`gradguard.records.read_log`)
+    gets each run's heading with its place and its steps ("run 2 of 2, steps 40–79"), so
+    every finding is read as of its run."""
     cat = load_catalog(lang)
     lines: list[str] = []
-    for d in diagnoses:
+    for i, d in enumerate(diagnoses, 1):
         head = log + (cat.get("replay.run", run=d.run) if d.run else "")
+        if len(diagnoses) > 1:  # say which run each finding is of (a log appended to)
+            head += cat.get(
+                "doctor.run_of", i=i, n=len(diagnoses), first=d.steps[0].step, last=d.steps[-1].step
+            )
         lines += [head, _title(d, cat)]
         for topic in TOPICS:
             found = [f for f in d.findings if f.topic == topic]
