@@ -166,7 +166,7 @@ _NEVER_ONE = {
     "doctor.batch_recurs": "a batch recurs: it went bad 2 or more times",
     "forward.elided": "the lesson elides steps only when more than one is left out",
     "summary.all_done": "'all 1 runs' — said only of a grid, several runs",
-    "doctor.replay_quiet": "{rules}: the number of skip rules replayed (2)",
+    "doctor.replay_quiet": "{rules}: the number of skip rules replayed (2 in RULES)",
     "doctor.tensors_nonfinite": "1 tensor has its own message, tensors_nonfinite_one",
     "guard.raised": "{kind} steps: {kind} is a record kind (a word), not a count",
     "replay.needs_run": "{log} is a file name, not a count",

@@ -11,7 +11,7 @@ import pytest
 
 from gradguard._catalog import SOURCE, languages, load_catalog
 from gradguard.cli import main
-from gradguard.cli._help import help_keys, localized_command
+from gradguard.cli._help import fill_fields, help_keys, localized_command
 
 from .terminal import glibc_char_width, glibc_width
 
@@ -37,7 +37,7 @@ def test_every_command_and_option_has_its_help(lang):
     # every section is a command (or the app, or typer's words): no stale help
     assert {k.partition(".")[0] for k in words} <= {"chrome", "app", *group.commands}
     for name, cmd in group.commands.items():
-        assert _squash(cmd.help) == _squash(load_catalog(lang, "cli")[f"{name}._help"])
+        assert _squash(cmd.help) == _squash(fill_fields(words[f"{name}._help"]))
         for param in cmd.params:
             assert param.help, (name, param.name)
 

@@ -120,3 +120,102 @@ def test_a_rule_without_a_device_form_is_refused_by_the_sync_free_guard():
     with pytest.raises(InputError, match="spike_rule") as err:
         gt.SpikeGuard(model, opt, spike_rule=Mine(1.0), sync=False)
     assert "MedianMadRule" in str(err.value)
+
+
+def test_rules_sharing_a_replay_option_declare_it_alike():
+    seen: dict[str, rules.ReplayParam] = {}
+    for rule in RULES.values():
+        for param in rule.replay_params:
+            assert seen.setdefault(param.name, param) == param, (rule.name, param)
+
+
+def test_every_replay_option_reaches_a_rule_and_is_on_the_command_line(capsys):
+    # Each option changes the rule built from it: for_replay passes it on (none is dropped).
+    base = {n: r.state_dict() for n, r in rules.replay_rules(rules.ReplayOptions()).items()}
+    params = rules.replay_params()
+    assert list(params) == list(
+        dict.fromkeys(
+            p.name for r in RULES.values() if r.replay_needs is None for p in r.replay_params
+        )
+    )
+    for name, param in params.items():
+        other = param.default + 1 if param.type is int else param.default / 2
+        built = rules.replay_rules(rules.ReplayOptions(**{name: other}))
+        changed = [n for n, r in built.items() if r.state_dict() != base[n]]
+        assert changed, name
+    assert main(["replay", "--help"]) == 0
+    shown = capsys.readouterr().out
+    for name in params:
+        assert "--" + name.replace("_", "-") in shown, name
+    with pytest.raises(InputError, match="toy_level"):
+        rules.ReplayOptions(toy_level=1.0)  # no rule declares it: refused, naming it
+
+
+class _ToySkip(rules.Rule):
+    """A skip rule registered by the test alone: flags a norm above ``toy_level``."""
+
+    name = "toy-skip"
+    action = "skip"
+    replay_params = (rules.ReplayParam("toy_level", 3.0),)
+
+    def __init__(self, toy_level: float = 3.0) -> None:
+        self.toy_level = float(toy_level)
+
+    def judge(self, x: float) -> rules.Verdict:
+        return rules.Verdict(self.toy_level, x == x and x > self.toy_level, None)
+
+    def state_dict(self) -> dict:
+        return {"toy_level": self.toy_level}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.toy_level = float(state["toy_level"])
+
+    def describe(self) -> str:
+        return f"toy > {self.toy_level:g}"
+
+
+class _ToyClip(rules.FixedThreshold):
+    """A clipping rule a norm log cannot replay, applied by a clipper named ``ToyClipper``."""
+
+    name = "toy-clip"
+    clipper = "ToyClipper"
+    replay_needs = "weights"
+    device = None
+    sync_free = False
+
+
+def test_a_rule_registered_once_is_everywhere_rules_are_listed(tmp_path, monkeypatch, capsys):
+    """One line in the registry is all: replay's options, runs and --help, the doctor's
+    skip rules and the guard's errors take a new rule with nothing else edited."""
+    from gradguard.doctor import diagnose
+    from gradguard.records import read_log
+
+    monkeypatch.setitem(RULES, _ToySkip.name, _ToySkip)
+    monkeypatch.setitem(RULES, _ToyClip.name, _ToyClip)
+    log = tmp_path / "run.jsonl"
+    norms = [1.0 + 0.01 * s + (s in (30, 35)) * 1e3 + (s == 20) * 4.0 for s in range(40)]
+    with RecordWriter(log) as w:
+        for step, norm in enumerate(norms):
+            spike = norm > 100  # the guard skipped the two spikes: the doctor's episodes
+            kind, action = ("spike", "skip") if spike else ("ok", "step")
+            w.write(StepRecord(step=step, grad_norm=norm, kind=kind, action=action))
+    # replay: its option, its list in --help, its run, and the rule it cannot replay
+    for lang in ("en", "bn"):
+        assert main(["replay", "--help", "--lang", lang]) == 0
+        shown = " ".join(capsys.readouterr().out.split())
+        assert "--toy-level" in shown and "spike-std, adagc, toy-skip" in shown, lang
+        assert "agc, update, toy-clip" in shown, lang
+    assert main(["replay", str(log), "--json", "--toy-level", "4.5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    toy = {p["policy"]: p for p in out["runs"][0]["policies"]}["toy-skip"]
+    assert toy["steps"] == [20, 30, 35] and toy["action"] == "skip"  # step 20: 1.2 + 4 > 4.5
+    assert {"rule": "toy-clip", "needs": "weights"} in out["not_replayable"]
+    # the doctor replays every skip rule a norm log can replay
+    findings = diagnose(read_log(log).runs[0]).findings
+    said = [f.evidence.get("rule") for f in findings if f.topic == "replay"]
+    assert _ToySkip().describe() in said, said
+    # the guard's error names its clipper among the others
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, fused=True)
+    with pytest.raises(InputError, match="ToyClipper"):
+        gt.SpikeGuard(model, opt, clipper="fixed")

@@ -5,10 +5,11 @@ $ gradguard replay run.jsonl --max-norm 1.0 --json
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,75 +22,87 @@ from gradguard.errors import InputError
 
 _SHOW = 12  # step indices shown per rule in the text table
 _PROGRESS_FROM = 100_000  # rule steps (records × rules) before a progress bar shows
+KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 
 
-def _build_rules(
-    max_norm: float,
-    percentile: float,
-    history: int,
-    alpha: float,
-    z_thresh: float,
-    warmup: int,
-    window: int,
-    k: float,
-    zclip_cap: float | None,
-    lang: str = "en",
-) -> dict[str, Any]:
+def _rule_options() -> list[inspect.Parameter]:
+    """``replay``'s options for the rules: one per :func:`gradguard.rules.replay_params`,
+    read from the registry each time the command line is built."""
+    from gradguard.rules import replay_params
+
+    out = []
+    for p in replay_params().values():
+        flag = "--" + p.name.replace("_", "-")
+        if p.recorded:  # not given: the run's recorded threshold (the catalog's help says so)
+            kind: Any = float | None
+            option = typer.Option(None, flag, show_default=False)
+        elif p.none:  # "none" is a value: read as text, then checked (_threshold_or_none)
+            kind, option = str, typer.Option(f"{p.default}", flag)
+        else:
+            kind, option = p.type, typer.Option(p.default, flag)
+        out.append(inspect.Parameter(p.name, KEYWORD_ONLY, default=option, annotation=kind))
+    return out
+
+
+def _options(given: Mapping[str, Any], lang: str, recorded: float | None = None) -> Any:
+    """The :class:`gradguard.rules.ReplayOptions` of the command line's values: ``none``
+    read where a rule allows it, and a ``recorded`` option not given taken from the run."""
+    from gradguard.rules import ReplayOptions, replay_params
+
+    values = {}
+    for name, p in replay_params().items():
+        value = given[name]
+        if p.none:
+            value = _threshold_or_none(value, name, lang)
+        if p.recorded and value is None:
+            value = p.default if recorded is None else recorded
+        values[name] = value
+    return ReplayOptions(**values)
+
+
+def _build_rules(options: Any, lang: str = "en") -> dict[str, Any]:
     """Every replayable rule of the registry, built from the command's options."""
-    from gradguard.rules import ReplayOptions, replay_rules
+    from gradguard.rules import replay_rules
 
-    options = ReplayOptions(
-        max_norm, percentile, history, alpha, z_thresh, warmup, window, k, zclip_cap
-    )
     try:
         return replay_rules(options)
     except InputError as e:
         raise usage(e, lang) from None
 
 
-@app.command("replay")
-def replay(
+class _Replay:
+    """``gradguard replay``'s callback: its own options around the rules' options.
+
+    typer builds a command from its callback's signature; this one's is read from the
+    registry when the command line is built (:func:`_rule_options` between ``LOG`` and
+    ``--run``), so a rule's options need no line here.
+    """
+
+    __name__ = "replay"
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        own = [
+            p.replace(kind=KEYWORD_ONLY)
+            for p in inspect.signature(_replay, eval_str=True).parameters.values()
+        ]
+        return inspect.Signature([own[0], *_rule_options(), *own[2:]])
+
+    @property
+    def __annotations__(self) -> dict[str, Any]:  # type: ignore[override]
+        return {p.name: p.annotation for p in self.__signature__.parameters.values()}
+
+    def __call__(self, log: Path, **values: Any) -> None:
+        own = {k: values.pop(k) for k in ("run", "as_json", "skip_list", "lang")}
+        _replay(log, values, **own)
+
+
+def _replay(
     log: Path = typer.Argument(
         ...,
         show_default=False,
     ),
-    max_norm: float | None = typer.Option(
-        None,
-        "--max-norm",
-        show_default=False,
-    ),
-    percentile: float = typer.Option(
-        10.0,
-        "--percentile",
-    ),
-    history: int = typer.Option(
-        1000,
-        "--history",
-    ),
-    alpha: float = typer.Option(
-        0.97,
-        "--alpha",
-    ),
-    z_thresh: float = typer.Option(
-        2.5,
-        "--z-thresh",
-    ),
-    warmup: int = typer.Option(
-        25,
-        "--warmup",
-    ),
-    zclip_cap: str = typer.Option(
-        "1.0",
-        "--zclip-cap",
-    ),
-    window: int = typer.Option(
-        128,
-        "--window",
-    ),
-    k: float = typer.Option(
-        6.0,
-        "--k",
-    ),
+    options: Mapping[str, Any] | None = None,
     run: str | None = typer.Option(
         None,
         "--run",
@@ -107,21 +120,20 @@ def replay(
     """Replay a recorded gradient-norm trace through each clipping and spike rule.
 
     For every run in the log, the pre-clip norms go through every rule that a norm log
-    can replay (gradguard.rules.RULES: the fixed threshold of the seed, AutoClip, ZClip,
-    the guard's median/MAD spike rule, OLMo's mean + kσ rule, AdaGC's global form…). It
-    reports how many steps each would have clipped or skipped, and where, and names the
-    rules a norm log cannot replay. Offline: nothing is retrained, and a rule's own effect
-    on later norms is not simulated.
+    can replay (gradguard.rules.RULES), each built from ``options`` (the rules' options,
+    :func:`gradguard.rules.replay_params`). It reports how many steps each would have
+    clipped or skipped, and where, and names the rules a norm log cannot replay.
+    Offline: nothing is retrained, and a rule's own effect on later norms is not
+    simulated.
     """
     from gradguard._catalog import load_catalog
     from gradguard.records import RecordError, read_log
 
     lang = command_lang(lang)
     words = load_catalog(lang)
+    given = dict(options or {})
     # Check the options before reading a possibly large log.
-    c = 1.0 if max_norm is None else max_norm
-    cap = _cap(zclip_cap, lang)
-    _build_rules(c, percentile, history, alpha, z_thresh, warmup, window, k, cap, lang)
+    _build_rules(_options(given, lang), lang)
     try:
         data = read_log(log)
     except RecordError as e:
@@ -148,11 +160,10 @@ def replay(
         runs = chosen
     if not runs:
         raise UsageFailure(words.get("replay.no_norms", log=log, n=len(data.steps)), lang)
-    options = (percentile, history, alpha, z_thresh, warmup, window, k, cap)
-    total = sum(len(r) for _, _, r in runs) * len(_build_rules(c, *options, lang))
+    total = sum(len(r) for _, _, r in runs) * len(_build_rules(_options(given, lang), lang))
     with _progress(total, lang) as advance:
         results = [
-            _replay_run(name, records, max_norm, options, advance, segment, lang)
+            _replay_run(name, records, given, advance, segment, lang)
             for name, segment, records in runs
         ]
     from gradguard.rules import RULES
@@ -172,16 +183,19 @@ def replay(
     print(words.get("replay.not_replayable", rules="; ".join(needs)))
 
 
-def _cap(text: str, lang: str) -> float | None:
-    """``--zclip-cap``: a number > 0, or ``none`` for ZClip without a cap."""
+app.command("replay")(_Replay())
+
+
+def _threshold_or_none(text: str, name: str, lang: str) -> float | None:
+    """An option that takes ``none`` (``--zclip-cap``): a number > 0, or ``none``."""
     from gradguard._validate import check_threshold
 
     if text.strip().lower() == "none":
         return None
     try:
-        return float(check_threshold(float(text), "zclip_cap"))
+        return float(check_threshold(float(text), name))
     except (ValueError, InputError):
-        raise usage(InputError("zclip_cap", text, "threshold_or_none"), lang) from None
+        raise usage(InputError(name, text, "threshold_or_none"), lang) from None
 
 
 def _print_skip_list(
@@ -243,8 +257,7 @@ def _transient_steps(records: list[Any], nonfinite: list[int]) -> list[int]:
 def _replay_run(
     name: str | None,
     records: list[Any],
-    max_norm: float | None,
-    options: tuple[float, int, float, float, int, int, float, float | None],
+    given: Mapping[str, Any],
     advance: Callable[[int], None] | None,
     segment: Any = None,
     lang: str = "en",
@@ -252,12 +265,11 @@ def _replay_run(
     """Replay one run's norm trace through every replayable rule; return its JSON-ready result."""
     from gradguard.rules import replay_trace
 
-    c = max_norm
-    if c is None:
-        # Default c: the run's own threshold, when it was clipped at one fixed value.
-        recorded = {r.threshold for r in records if r.threshold is not None}
-        c = recorded.pop() if len(recorded) == 1 else 1.0
-    rules = _build_rules(c, *options, lang)
+    # An option not given that says so (--max-norm): the run's own threshold, when it
+    # was clipped at one fixed value.
+    recorded = {r.threshold for r in records if r.threshold is not None}
+    own = recorded.pop() if len(recorded) == 1 else None
+    rules = _build_rules(_options(given, lang, own), lang)
     params = {name: _params(rule) for name, rule in rules.items()}  # before the replay
     trace = replay_trace(
         [r.step for r in records], [float(r.grad_norm) for r in records], rules, advance

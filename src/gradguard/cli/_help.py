@@ -20,14 +20,24 @@ from gradguard._catalog import SOURCE, Catalog, languages, load_catalog
 from gradguard._cells import cell_width, rich_counts_cells
 from gradguard.cli._app import app
 
-__all__ = ["help_keys", "localized_command"]
+__all__ = ["fill_fields", "help_keys", "localized_command"]
 
-_FIELD = re.compile(r"\{(languages|source)\}")
+_FIELD = re.compile(r"\{(languages|source|replayable|not_replayable)\}")
 
 
-def _fill(text: str) -> str:
+def fill_fields(text: str) -> str:
+    """Fill the lists a help text names from where they are kept: ``{languages}`` (the
+    catalogs), ``{replayable}`` and ``{not_replayable}`` (the rules of
+    :data:`gradguard.rules.RULES` that ``replay`` runs, and the others)."""
     # Only the named fields: help texts hold formulas with braces (h_{t-1}, {5, 10, 20, 50}).
+    found = set(_FIELD.findall(text))
     values = {"languages": ", ".join(languages()), "source": SOURCE}
+    if found & {"replayable", "not_replayable"}:
+        from gradguard.rules import RULES
+
+        for key, wanted in (("replayable", True), ("not_replayable", False)):
+            names = [n for n, r in RULES.items() if (r.replay_needs is None) == wanted]
+            values[key] = ", ".join(names)
     return _FIELD.sub(lambda m: values[m[1]], text)
 
 
@@ -40,7 +50,7 @@ def _text(words: Catalog, key: str) -> str | None:
     # typer reads help as rich markup: "[plot]" or "[default: …]" would vanish as a tag.
     if key not in words:
         return None
-    return _TAG.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", _reflow(_fill(words[key])))
+    return _TAG.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", _reflow(fill_fields(words[key])))
 
 
 def _reflow(text: str) -> str:

@@ -446,8 +446,9 @@ def _guard_cost(run: RunLog, records: Sequence[StepRecord]) -> list[Finding]:
 
 
 def _replay(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[Finding]:
-    """What the skip rules would have done on this norm trace (``gradguard replay``)."""
-    from gradguard.rules import MeanStdRule, MedianMadRule, Rule, replay_trace
+    """What the skip rules would have done on this norm trace (``gradguard replay``): every
+    replayable rule of :data:`gradguard.rules.RULES` that skips, at replay's defaults."""
+    from gradguard.rules import RULES, ReplayOptions, Rule, replay_trace
 
     traced = [r for r in records if r.grad_norm is not None]
     if not traced:
@@ -455,7 +456,12 @@ def _replay(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[
     steps = [r.step for r in traced]
     norms = [float(r.grad_norm) for r in traced]  # type: ignore[arg-type]
     target = {s for e in episodes for s, k in zip(e.steps, e.kinds, strict=True) if k == "spike"}
-    rules: dict[str, Rule] = {"spike-mad": MedianMadRule(), "spike-std": MeanStdRule()}
+    options = ReplayOptions()
+    rules: dict[str, Rule] = {
+        name: rule.for_replay(options)
+        for name, rule in RULES.items()
+        if rule.action == "skip" and rule.replay_needs is None
+    }
     result = replay_trace(steps, norms, rules)
     out = []
     for rr in result.rules:
@@ -489,7 +495,8 @@ def _replay(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[
             )
         )
     if not out:
-        out.append(Finding("replay", "replay_quiet", {"rules": len(result.rules)}))
+        names = "`, `".join(rules)  # the catalog puts the first and last backquote
+        out.append(Finding("replay", "replay_quiet", {"rules": len(rules), "names": names}))
     if result.nonfinite_steps:
         bad = set(result.nonfinite_steps)
         # Non-finite steps the run took all the same: re-run healthy (transient).

@@ -38,7 +38,7 @@ from gradguard.rules._decision import (
 )
 from gradguard.rules._fixed import FixedThreshold
 from gradguard.rules._order import median_and_mad, percentile
-from gradguard.rules._registry import RULES
+from gradguard.rules._registry import RULES, ReplayOptions, replay_params
 from gradguard.rules._replay import (
     GuardReplay,
     RuleReplay,
@@ -48,7 +48,7 @@ from gradguard.rules._replay import (
     replay_trace,
     rule_from_header,
 )
-from gradguard.rules._rule import ReplayOptions, Rule, RuleAction, RuleSide, Verdict
+from gradguard.rules._rule import ReplayParam, Rule, RuleAction, RuleSide, Verdict
 from gradguard.rules._spike import MeanStdRule, MedianMadRule
 from gradguard.rules._unitwise import AGCRule, ValueRule
 from gradguard.rules._update import UpdateRMSRule
@@ -70,6 +70,7 @@ __all__ = [
     "PercentileRule",
     "Policy",
     "ReplayOptions",
+    "ReplayParam",
     "Rule",
     "RuleAction",
     "RuleReplay",
@@ -83,6 +84,7 @@ __all__ = [
     "median_and_mad",
     "percentile",
     "replay_guard",
+    "replay_params",
     "replay_rules",
     "replay_trace",
     "rule_from_header",

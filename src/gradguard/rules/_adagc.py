@@ -7,10 +7,11 @@ Clipping", ICML 2026, arXiv:2502.11034.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gradguard.errors import InputError
 from gradguard.rules._rule import (
+    ReplayParam,
     Rule,
     Verdict,
     check_clip_threshold,
@@ -18,9 +19,6 @@ from gradguard.rules._rule import (
     check_positive,
     finite,
 )
-
-if TYPE_CHECKING:
-    from gradguard.rules._rule import ReplayOptions
 
 __all__ = ["AdaGCRule"]
 
@@ -51,6 +49,8 @@ class AdaGCRule(Rule):
     name = "adagc"
     clipper = "AdaGC"
     sync_free = True
+    # Replayed in its global-level form on the total norm, its warm-up at the fixed c.
+    replay_params = (ReplayParam("max_norm", 1.0, recorded=True),)
 
     def __init__(
         self,
@@ -118,8 +118,3 @@ class AdaGCRule(Rule):
             f"adagc λ_rel={self.ratio:g} β={self.beta:g} warmup={self.warmup_steps} "
             f"at c={self.max_norm:g}"
         )
-
-    @classmethod
-    def for_replay(cls, options: ReplayOptions) -> AdaGCRule:
-        # The global-level form on the total norm, its warm-up at the fixed c.
-        return cls(options.max_norm)

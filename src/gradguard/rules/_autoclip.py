@@ -9,22 +9,20 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gradguard.errors import InputError
 from gradguard.rules._order import device_percentile, percentile, ring, ring_push, ring_values
 from gradguard.rules._rule import (
     DeviceForm,
     Judgement,
+    ReplayParam,
     Rule,
     Verdict,
     check_count,
     check_positive,
     finite,
 )
-
-if TYPE_CHECKING:
-    from gradguard.rules._rule import ReplayOptions
 
 __all__ = ["PercentileRule"]
 
@@ -68,6 +66,10 @@ class PercentileRule(Rule):
     clipper = "AutoClip"
     device = PercentileDevice
     sync_free = True
+    replay_params = (
+        ReplayParam("percentile", 10.0),
+        ReplayParam("history", 1000, int, arg="history_size"),
+    )
 
     def __init__(self, percentile: float = 10.0, history_size: int = 1000) -> None:
         p = check_positive("percentile", percentile, "percent")
@@ -123,7 +125,3 @@ class PercentileRule(Rule):
 
     def describe(self) -> str:
         return f"autoclip p={self.percentile:g} history={self.history_size}"
-
-    @classmethod
-    def for_replay(cls, options: ReplayOptions) -> PercentileRule:
-        return cls(options.percentile, options.history)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gradguard.rules._rule import (
     DeviceForm,
     Judgement,
+    ReplayParam,
     Rule,
     Verdict,
     check_clip_threshold,
     finite,
 )
-
-if TYPE_CHECKING:
-    from gradguard.rules._rule import ReplayOptions
 
 __all__ = ["FixedThreshold"]
 
@@ -51,6 +49,7 @@ class FixedThreshold(Rule):
     clipper = "NormClipper"
     device = FixedDevice
     sync_free = True
+    replay_params = (ReplayParam("max_norm", 1.0, recorded=True),)
 
     def __init__(self, max_norm: float) -> None:
         self.max_norm = check_clip_threshold("max_norm", max_norm)
@@ -67,7 +66,3 @@ class FixedThreshold(Rule):
 
     def describe(self) -> str:
         return f"fixed c={self.max_norm:g}"
-
-    @classmethod
-    def for_replay(cls, options: ReplayOptions) -> FixedThreshold:
-        return cls(options.max_norm)

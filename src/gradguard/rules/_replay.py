@@ -14,8 +14,8 @@ from typing import Any
 
 from gradguard.records import RunLog, classify
 from gradguard.rules._decision import decide
-from gradguard.rules._registry import RULES, replayable
-from gradguard.rules._rule import ReplayOptions, Rule, RuleAction
+from gradguard.rules._registry import RULES, ReplayOptions, replayable
+from gradguard.rules._rule import Rule, RuleAction
 
 __all__ = [
     "GuardReplay",

@@ -25,6 +25,7 @@ current state and leaves the state as it was. (One NaN poisons a plain EMA forev
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -32,7 +33,7 @@ from gradguard._validate import check_threshold
 from gradguard.errors import InputError
 
 __all__ = [
-    "ReplayOptions",
+    "ReplayParam",
     "Rule",
     "RuleAction",
     "RuleSide",
@@ -46,30 +47,33 @@ RuleSide = Literal["gradient", "update"]
 
 
 @dataclass(frozen=True)
-class ReplayOptions:
-    """The parameters ``gradguard replay`` builds its rules from (its command-line options).
+class ReplayParam:
+    """One option of ``gradguard replay`` that a rule is built from (``--max-norm`` …).
 
-    The defaults are those of the rules' clippers and of the guard: replaying a run
-    trained with ``ZClip()`` replays ``ZClip()``, its cap and its warm-up clipping
-    included.
+    A rule lists its own in :attr:`Rule.replay_params`; the command's options, and the
+    values :meth:`Rule.for_replay` reads (:class:`gradguard.rules.ReplayOptions`), are
+    the registry's rules' parameters, each name once. Rules sharing a name (the spike
+    rules' ``window``) declare it alike. Its help text is the ``cli`` catalog's
+    ``replay.<name>``.
 
     Attributes:
-      max_norm: the fixed threshold ``c`` (and AdaGC's warm-up threshold).
-      percentile, history: AutoClip's percentile and history length.
-      alpha, z_thresh, warmup: ZClip's EMA smoothing, z-score threshold and warm-up.
-      zclip_cap: ZClip's cap, its ``max_grad_norm`` (``None``: no cap).
-      window, k: the spike rules' window and width.
+      name: the option's Python name (``max_norm``: ``--max-norm``), its key in the
+        options.
+      default: its value when the command line does not give one — the rule's class's
+        own default, so that a replay of ``ZClip()`` replays ``ZClip()``.
+      type: ``float`` or ``int``.
+      arg: the rule's ``__init__`` argument it is (``None``: the same name).
+      none: ``none`` on the command line is a value (``None``: ZClip without a cap).
+      recorded: when not given, it is the run's recorded threshold if the run was
+        clipped at one fixed value (else :attr:`default`).
     """
 
-    max_norm: float = 1.0
-    percentile: float = 10.0
-    history: int = 1000
-    alpha: float = 0.97
-    z_thresh: float = 2.5
-    warmup: int = 25
-    window: int = 128
-    k: float = 6.0
-    zclip_cap: float | None = 1.0
+    name: str
+    default: float | int | None
+    type: type[float] | type[int] = float
+    arg: str | None = None
+    none: bool = False
+    recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,8 @@ class Rule:
       replay_needs: ``None`` when ``gradguard replay`` can run the rule on a log's
         pre-clip norms; otherwise what it needs that a norm log lacks (an id of the
         ``replay.needs_*`` messages).
+      replay_params: the options ``gradguard replay`` builds it from
+        (:class:`ReplayParam`; :meth:`for_replay` passes each to ``__init__``).
       device: the rule's :class:`DeviceForm` (``None``: it has none on its own, see
         :attr:`sync_free`).
       sync_free: ``SpikeGuard(sync=False)`` runs it with no host sync (through
@@ -140,6 +146,7 @@ class Rule:
     side: ClassVar[RuleSide] = "gradient"
     clipper: ClassVar[str | None] = None
     replay_needs: ClassVar[str | None] = None
+    replay_params: ClassVar[tuple[ReplayParam, ...]] = ()
     device: ClassVar[type[DeviceForm] | None] = None
     sync_free: ClassVar[bool] = False
 
@@ -169,9 +176,16 @@ class Rule:
         return self.name
 
     @classmethod
-    def for_replay(cls, options: ReplayOptions) -> Rule:
-        """Return the rule ``gradguard replay`` runs, built from its options."""
-        raise NotImplementedError(f"{cls.name} is not replayable from a norm log")
+    def for_replay(cls, options: Mapping[str, Any]) -> Rule:
+        """Return the rule ``gradguard replay`` runs, built from its options.
+
+        ``options`` maps every :class:`ReplayParam`'s name to its value; by default each
+        of :attr:`replay_params` goes to ``__init__`` as its :attr:`ReplayParam.arg`.
+
+        Raises:
+          InputError: a value breaks the rule's check.
+        """
+        return cls(**{p.arg or p.name: options[p.name] for p in cls.replay_params})
 
 
 class Judgement(NamedTuple):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from gradguard.errors import InputError
 from gradguard.rules._order import (
@@ -26,6 +27,7 @@ from gradguard.rules._order import (
 from gradguard.rules._rule import (
     DeviceForm,
     Judgement,
+    ReplayParam,
     Rule,
     RuleAction,
     Verdict,
@@ -33,9 +35,6 @@ from gradguard.rules._rule import (
     check_positive,
     finite,
 )
-
-if TYPE_CHECKING:
-    from gradguard.rules._rule import ReplayOptions
 
 __all__ = ["MeanStdRule", "MedianMadRule"]
 
@@ -107,6 +106,7 @@ class _WindowRule(Rule):
 
     action: ClassVar[RuleAction] = "skip"
     sync_free = True
+    replay_params = (ReplayParam("window", 128, int), ReplayParam("k", 6.0))
 
     def __init__(self, window: int, k: float, min_history: int) -> None:
         self.window = check_count("window", window, 2)
@@ -144,8 +144,9 @@ class _WindowRule(Rule):
         self.values = deque((float(v) for v in state["values"] if finite(v)), maxlen=self.window)
 
     @classmethod
-    def for_replay(cls, options: ReplayOptions) -> Rule:
-        return cls(options.window, options.k, min_history=min(16, options.window))
+    def for_replay(cls, options: Mapping[str, Any]) -> Rule:
+        window = options["window"]
+        return cls(window, options["k"], min_history=min(16, window))
 
 
 class MedianMadRule(_WindowRule):

@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gradguard.errors import InputError
 from gradguard.rules._order import fold, fold_sum, sqrt
 from gradguard.rules._rule import (
     DeviceForm,
     Judgement,
+    ReplayParam,
     Rule,
     Verdict,
     check_clip_threshold,
@@ -23,9 +24,6 @@ from gradguard.rules._rule import (
     check_positive,
     finite,
 )
-
-if TYPE_CHECKING:
-    from gradguard.rules._rule import ReplayOptions
 
 __all__ = ["EmaZScoreRule"]
 
@@ -146,6 +144,13 @@ class EmaZScoreRule(Rule):
     clipper = "ZClip"
     device = EmaZScoreDevice
     sync_free = True
+    # ZClip()'s own defaults: its cap (max_grad_norm=1.0) unless the options say otherwise.
+    replay_params = (
+        ReplayParam("alpha", 0.97),
+        ReplayParam("z_thresh", 2.5),
+        ReplayParam("warmup", 25, int, arg="warmup_steps"),
+        ReplayParam("zclip_cap", 1.0, arg="max_norm", none=True),
+    )
 
     def __init__(
         self,
@@ -262,8 +267,3 @@ class EmaZScoreRule(Rule):
     def describe(self) -> str:
         cap = " no cap" if self.max_norm is None else f" cap={self.max_norm:g}"
         return f"zclip α={self.alpha:g} z={self.z_thresh:g} warmup={self.warmup_steps}{cap}"
-
-    @classmethod
-    def for_replay(cls, options: ReplayOptions) -> EmaZScoreRule:
-        # ZClip()'s own defaults: its cap (max_grad_norm=1.0) unless the options say otherwise.
-        return cls(options.alpha, options.z_thresh, options.warmup, max_norm=options.zclip_cap)
