@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,20 @@ def test_every_rule_and_clipper_is_in_the_api_docs():
     guide = (ROOT / "docs/guard/index.md").read_text()
     missing = [name for name in CLIPPERS if f"`{name}(" not in guide]
     assert not missing, f"docs/guard/index.md's table of clippers lacks {missing}"
+    # the table's gradguard.rules row names every rule class, and no class that is gone
+    (row,) = [line for line in guide.splitlines() if line.startswith("| `gradguard.rules` |")]
+    named = set(re.findall(r"`([A-Z]\w*(?:Rule|Threshold))`", row))
+    assert named == {rule.__name__ for rule in RULES.values()}, named
+
+
+def test_the_guides_replay_section_names_every_rule_as_replay_does():
+    guide = (ROOT / "docs/guard/index.md").read_text()
+    section = guide.split("## Replay a log", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`([a-z][a-z-]*)`", section)
+    # each rule by its CLI name, in RULES' order: the replayable ones, then the others
+    order = [n for n, r in RULES.items() if r.replay_needs is None]
+    order += [n for n, r in RULES.items() if r.replay_needs is not None]
+    assert [n for n in named if n in RULES] == order, named
 
 
 def test_the_guards_error_messages_list_every_clipper():
