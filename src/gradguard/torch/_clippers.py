@@ -95,6 +95,17 @@ class Clipper:
         """Return ``(threshold, clip_to)`` for this step's norm (``clip_to=None``: leave it)."""
         raise NotImplementedError
 
+    def attach(self, optimizer: torch.optim.Optimizer) -> Clipper:
+        """Act on every later ``optimizer.step()``: what a clipper of the update does when
+        the guard is given it (a clipper of the gradient acts through :meth:`clip_` and
+        needs nothing). Return the clipper."""
+        return self
+
+    def scaled_update(self) -> tuple[Tensor, Tensor, float]:
+        """A clipper of the update: the last step's ``(clip_coef, clipped, threshold)``, the
+        first two 0-d float64 / bool tensors (no host sync), for the step's record."""
+        raise NotImplementedError
+
     @no_grad
     def clip_(
         self,

@@ -19,7 +19,6 @@ from gradguard.errors import InputError
 from gradguard.rules import RULES, Rule, check_policy
 from gradguard.torch._clippers import Clipper, NormClipper
 from gradguard.torch._stats import check_norm_type
-from gradguard.torch._update import UpdateClipper
 
 __all__: list[str] = []  # private: SpikeGuard's helpers
 
@@ -153,9 +152,7 @@ def guard_clipper(
     """Return the guard's clipper: a number ``c`` becomes ``NormClipper(c, norm_type)``; a
     clipper of the update is attached to ``optimizer`` (it acts on every step it takes)."""
     if clipper is None or isinstance(clipper, Clipper):
-        if isinstance(clipper, UpdateClipper):
-            clipper.attach(optimizer)
-        return clipper
+        return None if clipper is None else clipper.attach(optimizer)
     try:  # a number: check_options checked it is a threshold
         return NormClipper(clipper, norm_type)
     except InputError as err:

@@ -36,7 +36,6 @@ from gradguard.records import ACTIONS, KINDS, StepRecord, classify, make_record,
 from gradguard.rules import OUTCOMES, Decision, Policy, Rule, decide
 from gradguard.torch._clip import clip_coef
 from gradguard.torch._effects import scale_grads_
-from gradguard.torch._update import scaled_update
 
 if TYPE_CHECKING:
     from gradguard.torch._clippers import Clipper
@@ -431,8 +430,7 @@ def update_clipped(ops: Any, clipper: Clipper, m: Measured, take: Any) -> Clippe
     measured (they were not scaled). Read on the host in the default mode — the step's
     second read, after ``optimizer.step()`` — and left on the device with ``sync=False``.
     """
-    coef, acted = scaled_update(clipper)  # type: ignore[arg-type]
-    threshold = clipper.rule.max_rms  # type: ignore[attr-defined]
+    coef, acted, threshold = clipper.scaled_update()
     if not ops.device:
         if not take:
             return Clipped(NAN, NAN, NAN, False)

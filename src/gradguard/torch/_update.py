@@ -200,16 +200,17 @@ class UpdateClipper(Clipper):
     def load_device_state(self, state: dict[str, Any]) -> None:
         """Nothing to restore (see :meth:`device_state`)."""
 
+    def scaled_update(self) -> tuple[Tensor, Tensor, float]:
+        """The last step's ``(clip_coef, clipped, max_rms)``: its smallest per-tensor
+        coefficient and whether any tensor was clipped, 0-d float64/bool tensors."""
+        last = self.last
+        if last is None:
+            one, no = torch.ones((), dtype=torch.float64), torch.zeros((), dtype=torch.bool)
+            return one, no, self.max_rms
+        return last.clip_coef.to(torch.float64), last.clipped, self.max_rms
+
     def state_dict(self) -> dict[str, Any]:
         return {"rule": self.rule.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rule.load_state_dict(state["rule"])
-
-
-def scaled_update(clipper: UpdateClipper) -> tuple[Tensor, Tensor]:
-    """The last step's ``(clip_coef, clipped)`` as 0-d float64/bool tensors, for the record."""
-    last = clipper.last
-    if last is None:
-        return torch.ones((), dtype=torch.float64), torch.zeros((), dtype=torch.bool)
-    return last.clip_coef.to(torch.float64), last.clipped
