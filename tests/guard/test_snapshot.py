@@ -214,3 +214,44 @@ def test_a_resumed_run_keeps_the_older_snapshot_too():
     assert all(torch.equal(a, b) for a, b in zip(weights[23], weights[15], strict=True))
     assert [r.action for r in records[23:]] == ["step"] * 17
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_a_run_resumed_from_a_snapshot_on_disk_restores_that_snapshot(sync, tmp_path):
+    """The resumed guard is built on the same snapshot_path: building it must not overwrite
+    the file the checkpoint refers to (before, it wrote the resumed — here corrupted —
+    state there, and the rollback restored it under the old snapshot's step)."""
+    path = tmp_path / "snap.pt"
+    records, weights, model = _corrupted_run(sync, path, resume_at=21)
+    assert [r.action for r in records[20:23]] == ["skip", "skip", "rollback"]
+    assert records[22].extra["restored_step"] == 15
+    assert all(torch.equal(a, b) for a, b in zip(weights[23], weights[15], strict=True))
+    assert [r.action for r in records[23:]] == ["step"] * 17
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_new_guard_keeps_a_snapshot_file_it_finds_until_its_first_step(tmp_path):
+    """A guard built on an existing snapshot file leaves it as it is (a resumed run's
+    load_state_dict refers to it); a run that does not resume replaces it at its first
+    step with its own, and says so, naming the path."""
+    from gradguard.torch import SpikeGuard
+
+    path = tmp_path / "snap.pt"
+    old = torch.nn.Linear(3, 1)
+    SpikeGuard(old, torch.optim.SGD(old.parameters(), lr=0.1), snapshot_path=path).close()
+    before = path.read_bytes()
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    guard = SpikeGuard(model, opt, snapshot_path=path)
+    assert path.read_bytes() == before  # construction: the user's file untouched
+    start = model.weight.detach().clone()
+    model(torch.randn(4, 3)).sum().backward()
+    with pytest.warns(UserWarning, match="snapshot") as seen:
+        guard.step()
+    assert str(path) in str(seen[0].message)
+    # now this run's own snapshot: the new model's weights as its first step started
+    state = guard.snapshot.load()
+    assert guard.snapshot.step == 0
+    assert torch.equal(state["model"]["weight"], start)
+    assert not torch.equal(state["model"]["weight"], old.weight.detach())
+    guard.close()

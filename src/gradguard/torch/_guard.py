@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -237,8 +238,12 @@ class SpikeGuard:
         self.skip_steps = None if skip_steps is None else SkipList.coerce(skip_steps)
         self.sync = bool(sync)
         self._run: HostRun | DeviceRun = HostRun(self) if self.sync else DeviceRun(self)
-        # A snapshot only when a rollback would restore it: no copy otherwise.
-        if self._snapshots_on:
+        # A snapshot only when a rollback would restore it: no copy otherwise. A snapshot
+        # file already at snapshot_path is kept until this guard's first step: it is the
+        # rollback snapshot of the checkpoint a resumed run loads (load_state_dict); a run
+        # that does not resume replaces it then, and says so.
+        self._found_snapshot = self.snapshot.path is not None and self.snapshot.path.exists()
+        if self._snapshots_on and not self._found_snapshot:
             self.snapshot.save(persist.snapshot_state(self), 0)
 
     # -- snapshot / rollback -------------------------------------------------------
@@ -266,6 +271,7 @@ class SpikeGuard:
         self.snapshot.save(persist.snapshot_state(self), self.step_count)
         self._healthy_since_snapshot = 0
         self._snapshot_due = False
+        self._found_snapshot = False
 
     def rollback(self) -> int | None:
         """Restore the last good state now and start skipping ``skip_batches`` batches.
@@ -423,6 +429,10 @@ class SpikeGuard:
         """Open a step: the log's header, a snapshot that is due; return the step's index."""
         step = self.step_count
         self._write_header()  # before any of this run's records (sync=False: written later)
+        if self._found_snapshot:  # not resumed from it: this run's own first snapshot
+            self._found_snapshot = False
+            if self._snapshots_on:
+                self._replace_found_snapshot()
         if self._snapshot_due:
             # At the start of a step (after the caller's scheduler.step()), staged: the
             # step's verdict commits it (healthy) or drops it (_books.settle).
@@ -431,6 +441,17 @@ class SpikeGuard:
             self._snapshot_due = False
         self.step_count += 1
         return step
+
+    def _replace_found_snapshot(self) -> None:
+        """Take the first snapshot over a file this guard found at ``snapshot_path`` and
+        did not resume from (:meth:`load_state_dict`), saying so once."""
+        from gradguard._catalog import default_lang, load_catalog
+
+        path = self.snapshot.path
+        message = load_catalog(default_lang()).get("guard.snapshot_replaced", path=path)
+        warnings.warn(message, UserWarning, stacklevel=4)
+        self.snapshot.save(persist.snapshot_state(self), self.step_count)
+        self._healthy_since_snapshot = 0
 
     def _emit(self, record: StepRecord, batch: Any = None) -> StepRecord:
         rerun_step = "rerun" in record.extra

@@ -109,6 +109,8 @@ def load_checkpoint(g: SpikeGuard, state: dict[str, Any]) -> None:
     g._batches_seen = int(state.get("batches_seen", 0))
     g.rerun_skips = list(state.get("rerun_skips", []))  # (not in older checkpoints)
     snap = state.get("snapshot")
+    if snap is not None and g._snapshots_on:
+        g._found_snapshot = False  # a snapshot file found at snapshot_path: this one's
     if snap is None or not g._snapshots_on or snap.get("pending_step") is None:
         g.snapshot.drop()  # (a staged snapshot, or its file, is of a run after the checkpoint)
     if snap is not None and g._snapshots_on:
