@@ -7,7 +7,10 @@ The tables below are transcribed from the sources, independently of the presets'
   ``memory_problem.py`` — RMSProp, ``learning_rate`` 0.001, ``n_batch`` 20, ``n_iter`` 20000,
   ``T.clip(g, -1, 1)`` for LSTM, IRNN and tanh RNN, a test every 50 iterations;
   ``optimizations.py`` — decay 0.9; ``models.py`` — LSTM forget bias ones, IRNN ``W = I``
-  and zero biases, Glorot-uniform matrices).
+  and zero biases, Glorot-uniform matrices), and as their draft's text says it
+  (``paper/uRNN/uRNN.tex``, section 4: RMSProp, learning rate 10⁻³, decay 0.9, gradients
+  clipped at 1 for the LSTM and the tanh RNN; section 4.1: hidden layers of 80, 80 and 40
+  for the tanh RNN, the IRNN and the LSTM).
 - Le, Jaitly & Hinton, "A Simple Way to Initialize Recurrent Networks of Rectified Linear
   Units" (2015), abstract: the IRNN is a ReLU RNN whose recurrent matrix starts at the
   identity (biases zero). The rest of its section 4.1 could not be checked; the preset's
@@ -36,6 +39,9 @@ ARJOVSKY_CODE = {
 }
 ARJOVSKY_INITS = {"rnn": ("tanh", "xavier-uniform"), "irnn": ("relu", "identity"),
                   "lstm": ("lstm", "xavier-uniform")}  # fmt: skip
+#: Hidden sizes, the draft's section 4.1 ("hidden layers of size 80, 80, 40 and 128": tanh
+#: RNN, IRNN, LSTM, uRNN).
+ARJOVSKY_HIDDEN = {"rnn": 80, "irnn": 80, "lstm": 40}
 
 
 def test_copy_memory_preset_is_the_papers_setup():
@@ -49,6 +55,7 @@ def test_copy_memory_preset_is_the_papers_setup():
         assert s.eval_every == ARJOVSKY_CODE["eval_every"]
         assert (s.clip, s.threshold) == ARJOVSKY_CODE["clip"]
         assert (s.model, s.init) == ARJOVSKY_INITS[s.config]
+        assert s.hidden == ARJOVSKY_HIDDEN[s.config]
         assert s.forget_bias == (1.0 if s.model == "lstm" else None)
         # the memoryless baseline of the draft's equation: 10 log 8 / (T + 20)
         assert s.baseline == pytest.approx(10 * math.log(8) / (s.T + 20))
@@ -90,7 +97,16 @@ def test_the_papers_table_says_what_the_preset_does_and_how_sure(key):
     if key == "le2015":
         assert verified == {"irnn init"}
     else:
-        assert "hidden" not in verified and set(ARJOVSKY_CODE) <= verified
+        assert set(ARJOVSKY_CODE) | {"hidden"} <= verified
+
+
+def test_an_unknown_setting_is_a_key_error_naming_the_known_ones():
+    paper = PAPERS["le2015"]
+    with pytest.raises(KeyError, match=r"le2015 has no setting 'momentum'; its settings: .*lr"):
+        paper.setting("momentum")
+    with pytest.raises(KeyError, match="no setting 'momentum'"):
+        paper.verified("momentum")
+    assert paper.setting("lr") == 0.01 and paper.verified("irnn init")
 
 
 @pytest.mark.slow

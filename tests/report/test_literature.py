@@ -108,6 +108,11 @@ def test_the_table_says_what_the_paper_and_the_runs_say(preset, lang, tmp_path):
             assert t(lang, "lit_verified" if p.verified else "lit_unverified") in cell[3]
             if p.loss is not None:
                 assert _g(p.loss) in cell[3]
+            if p.approx:  # read off a plot: the figure, the sequences seen, "≈"
+                says = t(lang, f"lit_says_{p.claim}")
+                read = t(lang, "lit_loss_read", says=says, loss=_g(p.loss), figure=p.figure,
+                         after=f"{p.after:,}")  # fmt: skip
+                assert cell[3].startswith(read), cell[3]
         else:
             assert cell[3] == t(lang, "lit_none")
         if r.diverged:

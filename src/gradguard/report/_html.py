@@ -541,7 +541,13 @@ def _literature(paper: Paper, src: Source, lang: str, figs: Any) -> str:
             paper_text = t(lang, "lit_none")
         else:
             paper_text = t(lang, f"lit_says_{said.claim}")
-            if said.loss is not None:
+            if said.loss is not None and said.approx:  # read off a plot: where, when, approx.
+                after = t(lang, "none") if said.after is None else f"{said.after:,}"
+                paper_text = t(
+                    lang, "lit_loss_read", says=paper_text, loss=_g(said.loss),
+                    figure=said.figure, after=after,
+                )  # fmt: skip
+            elif said.loss is not None:
                 paper_text = t(lang, "lit_loss", says=paper_text, loss=_g(said.loss))
             paper_text += " — " + t(lang, "lit_verified" if said.verified else "lit_unverified")
         if r.diverged:
