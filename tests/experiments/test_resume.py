@@ -7,6 +7,8 @@ folder made with another configuration or another gradguard is refused, not mixe
 
 from __future__ import annotations
 
+import hashlib
+import json
 import signal
 import subprocess
 import sys
@@ -207,3 +209,53 @@ def test_source_hash_changes_with_a_source_file(tmp_path, monkeypatch):
         assert _results.source_hash() != first
     finally:
         _results.source_hash.cache_clear()
+
+
+def test_a_run_whose_records_are_cut_short_or_changed_trains_again(tmp_path):
+    small = dict(experiments=["divergence"], configs=["none", "clip-norm", "clip-value"], steps=30)
+    run_remedies("quick", tmp_path, **small)
+    manifest = json.loads((tmp_path / "records.json").read_text())["runs"]
+    rows = read_summary(tmp_path / "summary.csv")
+    for row in rows:  # each records file's size and hash, as written
+        data = (tmp_path / row.log).read_bytes()
+        assert manifest[row.log] == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    before, whole = _finished(tmp_path), without_wall_time(tmp_path)
+    cut = tmp_path / rows[1].log  # a crash or a full disk cut it short: half its bytes
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    changed = tmp_path / rows[2].log  # as long as before, one byte changed
+    data = bytearray(changed.read_bytes())
+    data[-2] = ord("0") if data[-2] != ord("0") else ord("1")
+    changed.write_bytes(bytes(data))
+    trained: list[str] = []
+    run_remedies("quick", tmp_path, progress=lambda p: trained.append(p.run_id), **small)
+    assert {t.split("/")[2] for t in trained} == {"clip-norm", "clip-value"}  # only those two
+    after = _finished(tmp_path)
+    assert after["none"] == before["none"]  # the whole one untouched: not trained again
+    assert without_wall_time(tmp_path) == whole  # the same rows and records as before
+
+
+def test_the_lock_file_goes_when_the_grid_ends(tmp_path):
+    from gradguard.cli import main
+
+    lock = tmp_path / ".gradguard.lock"
+    run_remedies("quick", tmp_path, experiments=["divergence"], configs=["none"], steps=5)
+    assert not lock.exists()
+    # a grid killed with SIGKILL leaves its file behind: nobody holds it, the next grid runs
+    lock.write_bytes(b"")
+    args = ["remedies", "--experiments", "divergence", "--configs", "none,clip-norm"]
+    args += ["--out", str(tmp_path / "cli"), "--no-progress", "--jobs", "1", "--train-steps", "5"]
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "cli" / ".gradguard.lock").write_bytes(b"")
+    assert main(args) == 0
+    assert not (tmp_path / "cli" / ".gradguard.lock").exists()
+    # refused (another configuration): the refusing grid leaves no lock file either
+    assert main([*args[:-1], "6"]) == 2
+    assert not (tmp_path / "cli" / ".gradguard.lock").exists()
+    # while one grid holds the folder, a second is refused and the holder's file stays
+    specs = build_grid("quick", experiments=["divergence"], configs=["none"], steps=5)
+    first = ResultsFolder(tmp_path, specs, source_hash())
+    with pytest.raises(FileError, match="another `gradguard remedies` grid"):
+        ResultsFolder(tmp_path, specs, source_hash())
+    assert lock.exists()
+    first.close()
+    assert not lock.exists()
