@@ -234,3 +234,51 @@ def test_a_rule_registered_once_is_everywhere_rules_are_listed(tmp_path, monkeyp
     opt = torch.optim.SGD(model.parameters(), lr=0.1, fused=True)
     with pytest.raises(InputError, match="ToyClipper"):
         gt.SpikeGuard(model, opt, clipper="fixed")
+
+
+def _train(clipper, sync: bool, steps: int = 30):
+    """A small guarded run with two loss spikes: its clip coefficients and parameters."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
+    guard = gt.SpikeGuard(model, opt, clipper=clipper, sync=sync)
+    coefs: list[float] = []
+    guard.hooks.append(lambda r: coefs.append(r.clip_coef))
+    x, y = torch.randn(32, 4), torch.randn(32, 1)
+    for step in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss = (model(x) - y).pow(2).mean() * (30.0 if step in (12, 20) else 1.0)
+        loss.backward()
+        guard.step(loss)
+    guard.close()
+    return coefs, [p.detach().clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_rule_clipper_applies_a_rule_as_its_own_clipper_does(sync):
+    # ZClip is RuleClipper with a rule built from torch-style arguments: bit for bit the same.
+    own = _train(gt.ZClip(z_thresh=1.0, warmup_steps=5), sync)
+    shared = _train(gt.RuleClipper(rules.EmaZScoreRule(0.97, 1.0, 5, max_norm=1.0)), sync)
+    assert any(c < 1 for c in own[0] if c is not None), own[0]  # it clipped
+    assert [str(c) for c in shared[0]] == [str(c) for c in own[0]]  # (NaN == NaN as text)
+    assert all(torch.equal(p, q) for p, q in zip(own[1], shared[1], strict=True))
+
+
+class _ToyNorm(rules.FixedThreshold):
+    """A total-norm clipping rule with no torch class: RuleClipper applies it."""
+
+    name = "toy-norm"
+    clipper = "RuleClipper"
+
+
+def test_a_registered_total_norm_rule_needs_no_clipper_class(monkeypatch):
+    monkeypatch.setitem(RULES, _ToyNorm.name, _ToyNorm)
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, fused=True)
+    with pytest.raises(InputError, match="RuleClipper"):
+        gt.SpikeGuard(model, opt, clipper="fixed")
+    for sync in (True, False):  # its device form (FixedThreshold's) runs it sync-free
+        coefs, _ = _train(gt.RuleClipper(_ToyNorm(0.05)), sync, steps=3)
+        assert all(0 < c < 1 for c in coefs), coefs
+    with pytest.raises(InputError, match="clips the total gradient norm"):
+        gt.RuleClipper(rules.ValueRule(1.0))  # a rule of each entry, not of the norm

@@ -5,8 +5,9 @@
   ``"raise"`` policy raises.
 - :class:`NormClipper`, :class:`ValueClipper`, :class:`AutoClip`, :class:`ZClip`,
   :class:`AGC`, :class:`AdaGC` — clippers behind one interface (:class:`Clipper`:
-  ``clip_``, ``state_dict``); :class:`UpdateClipper` — StableAdamW's update clipping, on
-  the optimizer's update.
+  ``clip_``, ``state_dict``); :class:`RuleClipper` — any total-norm rule of
+  :mod:`gradguard.rules` as a clipper; :class:`UpdateClipper` — StableAdamW's update
+  clipping, on the optimizer's update.
 - :func:`grad_stats` — total / per-parameter / per-layer norms, max |g| and the number of
   non-finite gradient tensors, without per-tensor syncs.
 - :func:`clip_grad_norm_`, :func:`clip_grad_value_`, :func:`get_total_norm`,
@@ -47,7 +48,15 @@ from gradguard.torch._clip import (
     clip_grads_with_norm_,
     get_total_norm,
 )
-from gradguard.torch._clippers import AGC, AutoClip, Clipper, NormClipper, ValueClipper, ZClip
+from gradguard.torch._clippers import (
+    AGC,
+    AutoClip,
+    Clipper,
+    NormClipper,
+    RuleClipper,
+    ValueClipper,
+    ZClip,
+)
 from gradguard.torch._guard import SpikeGuard
 from gradguard.torch._monitor import Monitor
 from gradguard.torch._stats import grad_stats
@@ -61,6 +70,7 @@ __all__ = [
     "GuardError",
     "Monitor",
     "NormClipper",
+    "RuleClipper",
     "SpikeGuard",
     "UpdateClipper",
     "ValueClipper",

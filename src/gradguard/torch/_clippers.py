@@ -44,7 +44,16 @@ from gradguard.torch._params import named_list
 from gradguard.torch._reduce import local_grad
 from gradguard.torch._stats import GradStats, HostGradStats, check_norm_type, grad_stats
 
-__all__ = ["AGC", "AutoClip", "ClipResult", "Clipper", "NormClipper", "ValueClipper", "ZClip"]
+__all__ = [
+    "AGC",
+    "AutoClip",
+    "ClipResult",
+    "Clipper",
+    "NormClipper",
+    "RuleClipper",
+    "ValueClipper",
+    "ZClip",
+]
 
 #: Norm dtypes whose clip coefficient the host reproduces bit for bit (numpy's scalar types
 #: round like torch's CPU and CUDA kernels in these two).
@@ -260,8 +269,44 @@ def _scale(grads: Iterable[Tensor | None], coef: float | list[float]) -> None:
             g.mul_(c)
 
 
-class _RuleClipper(Clipper):
+class RuleClipper(Clipper):
+    """Clip the total norm by a rule of :mod:`gradguard.rules`: the one clipper every
+    total-norm rule shares.
+
+    Each step the rule judges the total gradient norm (:meth:`Rule.observe
+    <gradguard.rules.Rule.observe>`) and the gradients are scaled to its
+    :attr:`~gradguard.rules.Verdict.clip_to` with the one coefficient
+    :func:`~gradguard.torch.clip_coef` — in ``SpikeGuard(sync=False)`` too, through the
+    rule's device form where it declares one. So a new total-norm rule needs no class of
+    its own here::
+
+        guard = SpikeGuard(model, optimizer, clipper=RuleClipper(EmaZScoreRule(alpha=0.9)))
+
+    :class:`NormClipper`, :class:`ZClip` and :class:`AutoClip` are this clipper with a
+    rule built from torch-style arguments.
+
+    Args:
+      rule: a rule that clips the total gradient norm: ``action == "clip"``,
+        ``side == "gradient"`` and replayable from a norm log (``replay_needs is None``).
+      norm_type: the norm's order ``p``.
+
+    Raises:
+      InputError: ``rule`` is not such a rule.
+    """
+
     rule: Rule
+
+    def __init__(self, rule: Rule, norm_type: float = 2.0) -> None:
+        if not (
+            isinstance(rule, Rule)
+            and rule.action == "clip"
+            and rule.side == "gradient"
+            and rule.replay_needs is None
+        ):
+            raise InputError("rule", rule, "norm_clip_rule")
+        self.rule = rule
+        self.name = rule.name
+        self.norm_type = check_norm_type(norm_type)
 
     def target(self, host: HostGradStats) -> tuple[float | None, float | None]:
         verdict = self.rule.observe(host.total_norm)
@@ -274,7 +319,7 @@ class _RuleClipper(Clipper):
         self.rule.load_state_dict(state["rule"])
 
 
-class NormClipper(_RuleClipper):
+class NormClipper(RuleClipper):
     """Clip the total norm to a fixed ``max_norm`` — the seed's rule (Pascanu et al. 2013).
 
     Args:
@@ -289,7 +334,7 @@ class NormClipper(_RuleClipper):
         self.norm_type = check_norm_type(norm_type)
 
 
-class ValueClipper(_RuleClipper):
+class ValueClipper(RuleClipper):
     """Clip every gradient entry into ``[-clip_value, clip_value]`` (value clipping).
 
     Does not keep the gradient's direction (norm clipping does). NaN entries stay NaN
@@ -328,7 +373,7 @@ class ValueClipper(_RuleClipper):
         self.rule.load_state_dict({"clip_value": rule.get("clip_value", rule.get("max_norm"))})
 
 
-class ZClip(_RuleClipper):
+class ZClip(RuleClipper):
     """ZClip (Kumar, Owen, Chowdhury & Güra, "ZClip: Adaptive Spike Mitigation for LLM
     Pre-Training", 2025): clip norms whose EMA z-score exceeds ``z_thresh``, under a cap.
 
@@ -391,7 +436,7 @@ class ZClip(_RuleClipper):
         self.rule.load_state_dict(rule)
 
 
-class AutoClip(_RuleClipper):
+class AutoClip(RuleClipper):
     """AutoClip (Seetharaman et al. 2020): clip to the ``p``-th percentile of past norms.
 
     Args:

@@ -38,7 +38,7 @@ from gradguard.errors import InputError
 from gradguard.rules import OUTCOMES, RULES
 from gradguard.torch import _rerun as rerun
 from gradguard.torch._books import settle
-from gradguard.torch._clippers import AutoClip, without_overflow
+from gradguard.torch._clippers import AutoClip, RuleClipper, without_overflow
 from gradguard.torch._effects import (
     amp_enabled,
     fused_skip_supported,
@@ -158,6 +158,8 @@ def _sync_free(clipper: Any) -> bool:
     """Whether ``SpikeGuard(sync=False)`` runs ``clipper``: its rule is declared sync-free."""
     if getattr(clipper, "per_parameter", False):
         return False
+    if type(clipper) is RuleClipper:  # the shared clipper: its rule's own device form
+        return clipper.rule.device is not None
     names = {c.__name__ for c in type(clipper).__mro__}
     return any(r.clipper in names and r.sync_free for r in RULES.values())
 
