@@ -114,6 +114,42 @@ def test_restart_is_a_fresh_adam():
             assert torch.equal(x, y)
 
 
+def test_restart_follows_stable_spam():
+    """Stable-SPAM's reset (``pytorch-optimizer``'s ``StableSPAM``: before every
+    ``update_proj_gap``-th step it zeroes both moments and restarts the step count at 1)
+    against torch's Adam with ``reset_moments_(restart=True)`` before the same step, on a
+    gradient sequence with a 1000× spike just before the reset.
+
+    StableSPAM is more than the reset: AdaClip (entries above a running max of ``|g|``,
+    ``theta``) and a per-tensor norm scaling (``gamma1``, ``gamma2``) are optimizer
+    features, not the guard's remedy. Set to ``theta=0`` the clip never acts (its running
+    max is the current max), and at ``gamma1=gamma2=0`` the scaling divides each gradient
+    by ``‖g‖ + eps`` — applied to the sequence our Adam is fed, so that only the reset
+    differs from plain Adam in either."""
+    gap, eps = 6, 1e-8
+    grads = _grads(11, spikes={4: 1e3})
+    ref_params = _params()
+    stable = pytorch_optimizer.StableSPAM(ref_params, lr=1e-2, betas=(0.9, 0.999), eps=eps,
+                                          gamma1=0.0, gamma2=0.0, theta=0.0,
+                                          update_proj_gap=gap)  # fmt: skip
+    ref = _run(ref_params, stable, grads)
+    scaled = [[g / (g.norm() + eps) for g in gs] for gs in grads]
+
+    def ours(**reset):
+        params = _params()
+        adam = torch.optim.Adam(params, lr=1e-2, betas=(0.9, 0.999), eps=eps)
+        return _run(params, adam, scaled, lambda t: t + 1 == gap and reset_moments_(adam, **reset))
+
+    for t, (a, b) in enumerate(zip(ours(), ref, strict=True)):
+        for x, y in zip(a, b, strict=True):
+            torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-14, msg=f"step {t}")
+    # …and the restart is what matches: SPAM's reset (step count kept) or none leave
+    # StableSPAM's path at the reset step, and not before.
+    for other in (ours(restart=False), ours(params=[])):
+        assert torch.allclose(other[gap - 2][0], ref[gap - 2][0], rtol=1e-12)
+        assert not torch.allclose(other[gap - 1][0], ref[gap - 1][0], rtol=1e-6)
+
+
 def _model():
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))

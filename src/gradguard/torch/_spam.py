@@ -22,8 +22,14 @@ step count instead, so that Adam's bias correction treats the reset tensors as n
 :func:`reset_moments_` does either (``restart=True``, the default, is Stable-SPAM's:
 gradguard cannot warm up a learning rate that the user's scheduler owns).
 
-Checked against ``pytorch-optimizer``'s ``SPAM`` on fixed gradient sequences
-(``tests/guard/test_spam.py``).
+Checked against ``pytorch-optimizer``'s ``SPAM`` (``restart=False``, spike-aware
+clipping) and ``StableSPAM`` (``restart=True``: both moments zeroed and the step count
+restarted at 1, exactly as its reset does) on fixed gradient sequences with a spike
+(``tests/guard/test_spam.py``). What gradguard deliberately does not take from
+Stable-SPAM: its AdaClip (entries above a running maximum of ``|g|``) and its per-tensor
+scaling of the gradient by a running norm — optimizer features, not a remedy the guard
+applies to the user's optimizer — and its reset every ``ΔT`` steps: gradguard resets
+after a step the guard flagged.
 """
 
 from __future__ import annotations
