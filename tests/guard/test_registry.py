@@ -282,3 +282,22 @@ def test_a_registered_total_norm_rule_needs_no_clipper_class(monkeypatch):
         assert all(0 < c < 1 for c in coefs), coefs
     with pytest.raises(InputError, match="clips the total gradient norm"):
         gt.RuleClipper(rules.ValueRule(1.0))  # a rule of each entry, not of the norm
+
+
+def test_every_rule_has_its_words_in_every_language():
+    # What a rule adds besides its file: replay's row for it, or what it needs, in each
+    # language (its options' help is checked by tests/test_cli_help.py, from the registry).
+    from gradguard._catalog import languages, load_catalog
+
+    for lang in languages():
+        words = load_catalog(lang)
+        for name, rule in RULES.items():
+            if rule.replay_needs is None:
+                key = "replay.rule_" + name.replace("-", "_")
+                options = rules.ReplayOptions()
+                params = {
+                    k: v for k, v in vars(rule.for_replay(options)).items() if not k.startswith("_")
+                }
+                assert key in words and words.get(key, **params), (lang, key)
+            else:
+                assert f"replay.needs_{rule.replay_needs}" in words, (lang, name)
