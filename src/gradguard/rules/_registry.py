@@ -9,7 +9,10 @@ errors naming the clippers, the doctor's skip rules; tests hold the API docs and
 guide's tables to it.
 
 Adding a rule is a new file declaring its class, its line in :data:`RULES` (with its
-import), and its tests; ``docs/development.md`` ("Adding a rule") walks through one.
+import), its name in ``gradguard.rules.__all__``, its words in each language's catalog
+and its tests — no other list to extend; a rule of the total gradient norm needs no torch
+code (:class:`gradguard.torch.RuleClipper` applies it). ``docs/development.md``
+("Adding a rule") walks through one.
 """
 
 from __future__ import annotations
