@@ -4,6 +4,7 @@ Both modes end a step here (:func:`settle`) with its fields on the host — ``sy
 at once, ``sync=False`` when the copy has arrived: the record is built, the bad steps in a
 row are counted, a rollback restores the snapshot, the ``"raise"`` policy or one rollback
 too many raises :class:`GuardError`, and healthy steps count towards the next snapshot.
+A step opens here too (:func:`begin_step`: the log's header, a snapshot that is due).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 from gradguard._catalog import load_catalog
 from gradguard.records import StepRecord
 from gradguard.rules import OUTCOMES
-from gradguard.torch._provenance import batch_id
+from gradguard.torch import _persist as persist
+from gradguard.torch._provenance import batch_id, listed
+from gradguard.torch._sinks import emit
 from gradguard.torch._step import record_of
 
 if TYPE_CHECKING:
-    from gradguard.torch._guard import SpikeGuard
+    from gradguard.torch._persist import Guard
 
 __all__ = ["GuardError"]
 
@@ -58,7 +61,7 @@ class GuardError(RuntimeError):
         return words.get("guard.gave_up", seen=seen, to=to, **{**self.fields, **fields})
 
 
-def settle(g: SpikeGuard, step: int, fields: dict[str, Any], meta: dict[str, Any]) -> StepRecord:
+def settle(g: Guard, step: int, fields: dict[str, Any], meta: dict[str, Any]) -> StepRecord:
     """Record a decided step and keep the books: bad steps, rollback, give up, snapshots.
 
     Both modes end here, with the step's fields on the host: ``sync=True`` at once,
@@ -88,7 +91,7 @@ def settle(g: SpikeGuard, step: int, fields: dict[str, Any], meta: dict[str, Any
     if record.kind in ("nonfinite", "spike") and record.action != "step":
         g._recent_bad.append(record)  # for the GuardError's account of what it saw
     if outcome in ("raise", "give_up"):
-        g._emit(record, meta["batch"])
+        record_step(g, record, meta["batch"])
         raise GuardError(
             "raised" if outcome == "raise" else "gave_up",
             record,
@@ -104,11 +107,11 @@ def settle(g: SpikeGuard, step: int, fields: dict[str, Any], meta: dict[str, Any
         g._healthy_since_snapshot += 1
         # Snapshot at the start of the next step, after the caller's scheduler.step()
         # and other end-of-iteration work, so the snapshot is a consistent state.
-        g._snapshot_due = g._snapshots_on and g._healthy_since_snapshot >= g.snapshot_every
-    return g._emit(record, meta["batch"])
+        g._snapshot_due = persist.snapshots_on(g) and g._healthy_since_snapshot >= g.snapshot_every
+    return record_step(g, record, meta["batch"])
 
 
-def _judge_staged(g: SpikeGuard, step: int, healthy: bool) -> None:
+def _judge_staged(g: Guard, step: int, healthy: bool) -> None:
     """Commit the snapshot staged at the start of a step if ``step`` — that step, or the
     first after it that is not an AMP overflow skip — was healthy; else drop it (the state
     it holds made a bad step: weights corrupted between two steps, say; the snapshot
@@ -122,3 +125,58 @@ def _judge_staged(g: SpikeGuard, step: int, healthy: bool) -> None:
         return
     g.snapshot.drop()
     g._healthy_since_snapshot = max(g._healthy_since_snapshot, g.snapshot_every - 1)
+
+
+def begin_step(g: Guard) -> int:
+    """Open a step: the log's header, a snapshot that is due; return the step's index."""
+    step = g.step_count
+    _write_header(g)  # before any of this run's records (sync=False: written later)
+    if g._found_snapshot:  # not resumed from it: this run's own first snapshot
+        g._found_snapshot = False
+        if persist.snapshots_on(g):
+            persist.replace_found_snapshot(g)
+    if g._snapshot_due:
+        # At the start of a step (after the caller's scheduler.step()), staged: the
+        # step's verdict commits it (healthy) or drops it (settle).
+        g.snapshot.stage(persist.snapshot_state(g), step)
+        g._healthy_since_snapshot = 0
+        g._snapshot_due = False
+    g.step_count += 1
+    return step
+
+
+def _write_header(g: Guard) -> None:
+    """Open this run in the log with the guard's header, once, at its first step.
+
+    At the first step, not at construction: a checkpoint loaded in between
+    (``load_state_dict``) is the rules' real starting state.
+    """
+    if g._header_written:
+        return
+    g._header_written = True
+    if g.log is not None:
+        meta: dict[str, Any] = {"guard": g.header(), "first_step": g.step_count}
+        if g.run is not None:
+            meta["run"] = g.run
+        g.log.write_meta(meta)
+
+
+def record_step(g: Guard, record: StepRecord, batch: Any = None) -> StepRecord:
+    """Send ``record`` to the log, TensorBoard and the hooks, with its batch where it tells
+    something (a step not taken, a spike, a re-run)."""
+    rerun_step = "rerun" in record.extra
+    if batch is not None and (record.action != "step" or record.kind == "spike" or rerun_step):
+        record.extra["batch"] = batch_id(batch)
+    return emit(record, g.log, g.tensorboard, g.hooks)
+
+
+def skip_batch(g: Guard, batch: Any) -> bool:
+    """:meth:`SpikeGuard.skip_batch`: count the batch; whether the loop should skip it."""
+    position = g._batches_seen
+    g._batches_seen += 1
+    if g._skip_remaining > 0:
+        g._skip_remaining -= 1
+        return True
+    if batch is not None and g.rerun_skips and batch_id(batch) in g.rerun_skips:
+        return True  # a batch whose bad step was bad again when re-run
+    return g.skip_steps is not None and listed(g.skip_steps, position, batch)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -45,27 +44,18 @@ import torch
 from torch import Tensor
 
 from gradguard._validate import check_number
-from gradguard.errors import InputError
 from gradguard.records import RecordWriter, StepRecord
 from gradguard.rules import MedianMadRule, Policy, Rule
 from gradguard.skiplist import SkipList
+from gradguard.torch import _books as books
+from gradguard.torch import _guard_args as args
 from gradguard.torch import _persist as persist
-from gradguard.torch import _rerun as rerun
 from gradguard.torch._books import GuardError
 from gradguard.torch._clippers import Clipper
-from gradguard.torch._guard_args import (
-    CHECKED,
-    check_optimizer,
-    check_options,
-    check_state,
-    guard_clipper,
-    process_group_of,
-    rank_path,
-)
-from gradguard.torch._provenance import batch_id, listed
+from gradguard.torch._rerun import say_off
 from gradguard.torch._run import DeviceRun, HostRun
-from gradguard.torch._sinks import emit, open_sinks
-from gradguard.torch._snapshot import Snapshot
+from gradguard.torch._sinks import open_sinks
+from gradguard.torch._snapshot import Snapshot, StepStart
 from gradguard.torch._spam import MomentumReset
 from gradguard.torch._step import Plan
 
@@ -176,21 +166,16 @@ class SpikeGuard:
         state: Mapping[str, Any] | None = None,
         rerun_rtol: float = 1e-4,
     ) -> None:
-        check_optimizer(optimizer)
-        self.state_objects = check_state(state)
-        norm_type = check_options(**{k: v for k, v in locals().items() if k in CHECKED})
+        args.check_optimizer(optimizer)
+        self.state_objects = args.check_state(state)
+        norm_type = args.check_options(**{k: v for k, v in locals().items() if k in args.CHECKED})
         #: A re-run within this relative tolerance of a bad first run is the same step again.
         self.rerun_rtol = check_number(rerun_rtol, "rerun_rtol", minimum=0)
         #: Batches whose re-run was bad again (``batch=`` ids): :meth:`skip_batch` skips them.
         self.rerun_skips: list[Any] = []
         self._rerun_off: str | None = None  # why re-runs are off, if they are
         self._rerun_said = False
-        # The RNG states a re-run starts from; whether the guard made the first run.
-        self._rng_start: dict[str, Any] | None = rerun.capture_rng()
-        self._rng_by_guard = False
-        # The model's buffers at the step's start, kept with the RNG states.
-        self._buffers_start = rerun.Buffers(model)
-        self._buffers_start.keep()
+        self._start = StepStart(model)  # where a re-run starts
         self.model = model
         # Read once: walking the module tree costs more than the statistics on small
         # models. Parameters added to the model later are not guarded.
@@ -198,7 +183,7 @@ class SpikeGuard:
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.scaler = scaler
-        self.clipper = guard_clipper(clipper, norm_type, optimizer)
+        self.clipper = args.guard_clipper(clipper, norm_type, optimizer)
         self.norm_type = float(norm_type)
         self.on_nonfinite = on_nonfinite
         self.on_spike = on_spike
@@ -211,16 +196,10 @@ class SpikeGuard:
         self.layer_norms_every = layer_norms_every
         self.update_ratio_every = update_ratio_every
         self.run = run
-        self.plan = Plan(
-            on_nonfinite,
-            on_spike,
-            rollback_after,
-            max_rollbacks,
-            None if self.spike_rule is None else self.spike_rule.name,
-            None if loss_rule is None else loss_rule.name,
-        )
+        spike, loss = (None if r is None else r.name for r in (self.spike_rule, loss_rule))
+        self.plan = Plan(on_nonfinite, on_spike, rollback_after, max_rollbacks, spike, loss)
         self.pipeline_group = pipeline_group
-        self.process_group, self.rank, self._distributed = process_group_of(process_group)
+        self.process_group, self.rank, self._distributed = args.process_group_of(process_group)
         self.log, self.tensorboard, self._owned = open_sinks(log, tensorboard, self.rank)
         #: Functions called with every record (after the log and TensorBoard).
         self.hooks: list[Callable[[StepRecord], None]] = []
@@ -233,7 +212,7 @@ class SpikeGuard:
         self._recent_bad: deque[StepRecord] = deque(maxlen=3)
         self._restored_step: int | None = None  # where the last rollback went back to
         self._t0 = time.perf_counter()
-        self.snapshot = Snapshot(rank_path(snapshot_path, self.rank, self._distributed))
+        self.snapshot = Snapshot(args.rank_path(snapshot_path, self.rank, self._distributed))
         self.restore = restore
         self.skip_steps = None if skip_steps is None else SkipList.coerce(skip_steps)
         self.sync = bool(sync)
@@ -243,15 +222,10 @@ class SpikeGuard:
         # rollback snapshot of the checkpoint a resumed run loads (load_state_dict); a run
         # that does not resume replaces it then, and says so.
         self._found_snapshot = self.snapshot.path is not None and self.snapshot.path.exists()
-        if self._snapshots_on and not self._found_snapshot:
+        if persist.snapshots_on(self) and not self._found_snapshot:
             self.snapshot.save(persist.snapshot_state(self), 0)
 
     # -- snapshot / rollback -------------------------------------------------------
-    @property
-    def _snapshots_on(self) -> bool:
-        """Whether the guard keeps snapshots (rollback on, no ``restore`` function)."""
-        return self.rollback_after is not None and self.restore is None
-
     def header(self) -> dict[str, Any]:
         """Return what the log's ``"run"`` header says about this guard (its rules, policies).
 
@@ -268,10 +242,7 @@ class SpikeGuard:
         the start of a step instead and become the snapshot only once that step is judged
         healthy: weights corrupted between two steps are never saved as good.
         """
-        self.snapshot.save(persist.snapshot_state(self), self.step_count)
-        self._healthy_since_snapshot = 0
-        self._snapshot_due = False
-        self._found_snapshot = False
+        persist.take_snapshot(self)
 
     def rollback(self) -> int | None:
         """Restore the last good state now and start skipping ``skip_batches`` batches.
@@ -293,14 +264,7 @@ class SpikeGuard:
         (the same kind of identifier as ``guard.step(loss, batch=...)`` records), else the
         listed steps, counting this method's calls as the positions in the data.
         """
-        position = self._batches_seen
-        self._batches_seen += 1
-        if self._skip_remaining > 0:
-            self._skip_remaining -= 1
-            return True
-        if batch is not None and self.rerun_skips and batch_id(batch) in self.rerun_skips:
-            return True  # a batch whose bad step was bad again when re-run
-        return self.skip_steps is not None and listed(self.skip_steps, position, batch)
+        return books.skip_batch(self, batch)
 
     # -- the step ------------------------------------------------------------------
     def step(
@@ -340,11 +304,6 @@ class SpikeGuard:
         Raises:
           GuardError: the ``"raise"`` policy fired, or ``max_rollbacks`` was exceeded.
         """
-        if isinstance(self._run, DeviceRun):
-            if closure is not None:
-                raise InputError("closure", type(closure).__name__, "rerun_needs_sync")
-            self._run.step(loss, batch)
-            return None
         return self._run.step(loss, batch, apply=True, closure=closure)
 
     def decide(
@@ -392,8 +351,7 @@ class SpikeGuard:
         trainer started; :meth:`step` with ``loss=None`` and a closure does it itself).
         The model's buffers are kept too (BatchNorm's running statistics), for a re-run
         to update them once."""
-        self._rng_start = rerun.capture_rng()
-        self._buffers_start.keep()
+        self._start.keep()
 
     def rerun_unavailable(self, reason: str, *, now: bool = True) -> None:
         """Turn re-runs off, saying ``reason`` once (a trainer that cannot re-run a step).
@@ -408,56 +366,7 @@ class SpikeGuard:
         """
         self._rerun_off = reason
         if now:
-            rerun.say_off(self)
-
-    def _write_header(self) -> None:
-        """Open this run in the log with the guard's header, once, at its first step.
-
-        At the first step, not at construction: a checkpoint loaded in between
-        (``load_state_dict``) is the rules' real starting state.
-        """
-        if self._header_written:
-            return
-        self._header_written = True
-        if self.log is not None:
-            meta: dict[str, Any] = {"guard": self.header(), "first_step": self.step_count}
-            if self.run is not None:
-                meta["run"] = self.run
-            self.log.write_meta(meta)
-
-    def _begin_step(self) -> int:
-        """Open a step: the log's header, a snapshot that is due; return the step's index."""
-        step = self.step_count
-        self._write_header()  # before any of this run's records (sync=False: written later)
-        if self._found_snapshot:  # not resumed from it: this run's own first snapshot
-            self._found_snapshot = False
-            if self._snapshots_on:
-                self._replace_found_snapshot()
-        if self._snapshot_due:
-            # At the start of a step (after the caller's scheduler.step()), staged: the
-            # step's verdict commits it (healthy) or drops it (_books.settle).
-            self.snapshot.stage(persist.snapshot_state(self), step)
-            self._healthy_since_snapshot = 0
-            self._snapshot_due = False
-        self.step_count += 1
-        return step
-
-    def _replace_found_snapshot(self) -> None:
-        """Take the first snapshot over a file this guard found at ``snapshot_path`` and
-        did not resume from (:meth:`load_state_dict`), saying so once."""
-        from gradguard._catalog import default_lang, load_catalog
-
-        path = self.snapshot.path
-        message = load_catalog(default_lang()).get("guard.snapshot_replaced", path=path)
-        warnings.warn(message, UserWarning, stacklevel=4)
-        self.snapshot.save(persist.snapshot_state(self), self.step_count)
-        self._healthy_since_snapshot = 0
-
-    def _emit(self, record: StepRecord, batch: Any = None) -> StepRecord:
-        rerun_step = "rerun" in record.extra
-        if batch is not None and (record.action != "step" or record.kind == "spike" or rerun_step):
-            record.extra["batch"] = batch_id(batch)
-        return emit(record, self.log, self.tensorboard, self.hooks)
+            say_off(self)
 
     def flush(self) -> None:
         """Write every record still on its way (``sync=False``; waits for their copies)."""
@@ -467,14 +376,7 @@ class SpikeGuard:
         """Write pending records; close the log and the TensorBoard writer if the guard
         opened them."""
         self.flush()
-        if self.snapshot.pending_step is not None or self.snapshot.path is not None:
-            # A snapshot still staged after the flush belongs to a step that never finished
-            # (it raised): its NAME.pending file goes; the next healthy step stages anew.
-            if self.snapshot.pending_step is not None:
-                self._healthy_since_snapshot = max(
-                    self._healthy_since_snapshot, self.snapshot_every - 1
-                )
-            self.snapshot.drop()
+        persist.drop_unfinished(self)
         for sink in self._owned:  # (a TensorBoard writer flushes its queued events)
             sink.close()
 

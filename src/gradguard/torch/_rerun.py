@@ -43,11 +43,11 @@ import torch
 from torch import Tensor
 
 from gradguard.records import KINDS
+from gradguard.torch._snapshot import Buffers, capture_rng, restore_rng
 from gradguard.torch._step import KIND, HostOps, Judged, judge_step
 
 if TYPE_CHECKING:
-    from gradguard.torch._guard import SpikeGuard
-    from gradguard.torch._run import HostRun
+    from gradguard.torch._persist import Guard
     from gradguard.torch._stats import GradStats, HostGradStats
     from gradguard.torch._step import Measured
 
@@ -58,78 +58,6 @@ BAD = (KIND["nonfinite"], KIND["spike"])
 
 #: A re-run's verdicts, as records hold them (``record.extra["rerun"]["verdict"]``).
 VERDICTS = ("transient", "reproducible")
-
-
-def capture_rng() -> dict[str, Any]:
-    """The RNG states a re-run starts from: torch's CPU and CUDA generators.
-
-    Those draw dropout's masks and every other random op of a forward pass. Python's and
-    numpy's generators, which a forward pass seldom draws from and data pipelines do, are
-    left alone: reading numpy's state costs ~50 µs, on every step a closure is given (a
-    snapshot's RNG states include them). A model that draws from them can restore them
-    in its closure.
-    """
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _restore_rng(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class Buffers:
-    """The model's buffers as a step starts: a re-run starts from them again.
-
-    A forward pass in training mode updates buffers the model keeps — BatchNorm's
-    ``running_mean``, ``running_var`` and ``num_batches_tracked`` — so by the time the
-    guard sees a bad step they hold the first run's update, and a re-run from there would
-    apply it twice. :meth:`keep` copies every buffer (into the same copies from one step
-    to the next: one ``torch._foreach_copy_``; buffers are small beside the parameters —
-    BatchNorm keeps two numbers per channel), :meth:`restore` copies them back.
-
-    The buffers are found once, by module and name (as the guard reads its parameters
-    once): one a module replaces (``model.to(device)``) is read anew; one registered
-    after the guard was built is not kept.
-    """
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self._slots = [(m, name) for m in model.modules() for name in m._buffers]
-        self._live: list[Tensor] = []
-        self._saved: list[Tensor] = []
-        #: Whether the copies hold a step's start (``False``: nothing to restore).
-        self.kept = False
-
-    def keep(self) -> None:
-        """Copy the buffers as they are now."""
-        if not self._slots:
-            self.kept = True
-            return
-        live = [t for m, n in self._slots if (t := m._buffers.get(n)) is not None]
-        same = len(live) == len(self._live) and all(
-            a is b and a.shape == c.shape
-            for a, b, c in zip(live, self._live, self._saved, strict=True)
-        )
-        with torch.no_grad():
-            if same:
-                torch._foreach_copy_(self._saved, live)
-            else:
-                self._live, self._saved = live, [t.detach().clone() for t in live]
-        self.kept = True
-
-    def restore(self) -> None:
-        """Copy the kept buffers back into the model (each where it was kept from)."""
-        if not self.kept or not self._live:
-            return
-        with torch.no_grad():
-            torch._foreach_copy_(self._live, self._saved)
-
-    def drop(self) -> None:
-        """Forget the copies' contents (a step without a closure: nothing to re-run)."""
-        self.kept = False
 
 
 def call_closure(closure: Callable[[], Any]) -> Any:
@@ -154,7 +82,7 @@ def run_again(
     """
     optimizer.zero_grad(set_to_none=True)
     if rng is not None:
-        _restore_rng(rng)
+        restore_rng(rng)
     buffers.restore()
     if scaler is not None and scaler.is_enabled():
         from torch.amp.grad_scaler import _refresh_per_optimizer_state
@@ -232,7 +160,7 @@ def as_loss(value: Any) -> Tensor | float | None:
     return loss if isinstance(loss, (Tensor, float, int)) else None
 
 
-def first_run(g: SpikeGuard, closure: Callable[[], Any] | None, loss: Any) -> tuple[Any, Any]:
+def first_run(g: Guard, closure: Callable[[], Any] | None, loss: Any) -> tuple[Any, Any]:
     """The step's closure as the guard will use it, and its loss: ``(closure, loss)``.
 
     Given without a loss, the guard makes the first run itself, from the RNG states it
@@ -243,40 +171,40 @@ def first_run(g: SpikeGuard, closure: Callable[[], Any] | None, loss: Any) -> tu
     if off:
         say_off(g)
     if closure is not None and loss is None:  # the first run, re-runs or not
-        g._rng_start = capture_rng()
+        g._start.rng = capture_rng()
         if not off:
-            g._buffers_start.keep()
+            g._start.buffers.keep()
         loss = as_loss(call_closure(closure))
-        g._rng_by_guard = True
+        g._start.by_guard = True
     else:
-        g._rng_by_guard = False
+        g._start.by_guard = False
     return (None if off else closure), loss
 
 
-def say_off(g: SpikeGuard) -> None:
+def say_off(g: Guard) -> None:
     """Say once why closures are not used for re-runs (:meth:`SpikeGuard.rerun_unavailable`)."""
     if not g._rerun_said:
         g._rerun_said = True
         warnings.warn(g._rerun_off or "", UserWarning, stacklevel=5)
 
 
-def end_step(g: SpikeGuard, closure: Callable[[], Any] | None) -> None:
+def end_step(g: Guard, closure: Callable[[], Any] | None) -> None:
     """Keep where the next step's first run starts, when the loop makes that run.
 
     The RNG states and the model's buffers this step leaves; none after a step without a
     closure (nothing to start a re-run from), and none needed when the guard makes the
     first run itself.
     """
-    keep = closure is not None and not g._rng_by_guard
-    g._rng_start = capture_rng() if keep else None
-    if keep:
-        g._buffers_start.keep()
+    if closure is not None and not g._start.by_guard:
+        g._start.keep()
     else:
-        g._buffers_start.drop()
+        g._start.rng = None
+        g._start.buffers.drop()
 
 
 def rerun_step(
-    run: HostRun,
+    g: Guard,
+    measure: Callable[[int, Any], tuple[GradStats, HostGradStats, Measured]],
     step: int,
     closure: Callable[[], Any],
     stats: GradStats,
@@ -294,13 +222,12 @@ def rerun_step(
     rules' state from before the step (:func:`~gradguard.torch._step.judge_step` learns
     nothing).
     """
-    g = run.g
     policy = g.on_spike if j.kind == KIND["spike"] else g.on_nonfinite
     if j.kind not in BAD or policy == "step":
         return stats, host, j, None
     stats.grouped = None  # hold no references to the first run's gradients
-    loss2 = as_loss(run_again(closure, g.optimizer, g.scaler, g._rng_start, g._buffers_start))
-    stats2, host2, m2 = run.measure(step, loss2)
+    loss2 = as_loss(run_again(closure, g.optimizer, g.scaler, g._start.rng, g._start.buffers))
+    stats2, host2, m2 = measure(step, loss2)
     j2 = judge_step(HostOps, g.plan, m2, g.spike_rule, g.loss_rule, g.consecutive_bad, g.rollbacks)
     loss1 = m.loss if m.has_loss else None
     loss2_v = m2.loss if m2.has_loss else None

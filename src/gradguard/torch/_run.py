@@ -3,7 +3,7 @@
 Both measure the same way (:func:`gather`), judge and clip with the one step function
 (:mod:`gradguard.torch._step`), carry the decision out through :mod:`gradguard.torch._effects`
 and hand the step's fields to the guard, which records them and keeps its books
-(:meth:`SpikeGuard._settle`). They differ in when the fields reach the host:
+(:func:`gradguard.torch._books.settle`). They differ in when the fields reach the host:
 
 - :class:`HostRun` reads the statistics, the loss and AMP's ``found_inf`` in one host
   sync, then judges on host numbers and multiplies the gradients only when the clip
@@ -37,7 +37,7 @@ from torch import Tensor
 from gradguard.errors import InputError
 from gradguard.rules import OUTCOMES, RULES
 from gradguard.torch import _rerun as rerun
-from gradguard.torch._books import settle
+from gradguard.torch._books import begin_step, settle
 from gradguard.torch._clippers import AutoClip, RuleClipper, without_overflow
 from gradguard.torch._effects import (
     amp_enabled,
@@ -65,14 +65,14 @@ from gradguard.torch._step import (
 )
 
 if TYPE_CHECKING:
-    from gradguard.torch._guard import SpikeGuard
+    from gradguard.torch._persist import Guard
 
 __all__: list[str] = []  # internal: SpikeGuard runs them
 
 F64 = torch.float64
 
 
-def _unscale(g: SpikeGuard) -> Tensor | None:
+def _unscale(g: Guard) -> Tensor | None:
     """Unscale AMP gradients (once) and return the scaler's found-inf flag (on the device)."""
     if not amp_enabled(g.scaler):
         return None
@@ -98,7 +98,7 @@ def _unscale(g: SpikeGuard) -> Tensor | None:
 
 
 def gather(
-    g: SpikeGuard, step: int, loss: Tensor | float | None, max_abs: bool
+    g: Guard, step: int, loss: Tensor | float | None, max_abs: bool
 ) -> tuple[GradStats, Tensor, Tensor | None]:
     """Unscale (AMP), measure and reduce: ``(stats, loss, found_inf)``, on the device.
 
@@ -132,7 +132,7 @@ def gather(
     return stats, loss_t.to(stats.total_norm.device), found_inf
 
 
-def reads_max_abs(g: SpikeGuard, step: int) -> bool:
+def reads_max_abs(g: Guard, step: int) -> bool:
     """Whether this step reads max |g|: for a value clipper, or with the layer norms.
 
     The norms alone decide every action of a norm-based guard, so max |g| (a second
@@ -167,7 +167,7 @@ def _sync_free(clipper: Any) -> bool:
 class HostRun:
     """``sync=True``: one read of the step's numbers, then the step on host numbers."""
 
-    def __init__(self, guard: SpikeGuard) -> None:
+    def __init__(self, guard: Guard) -> None:
         self.g = guard
 
     def load(self) -> None:
@@ -175,6 +175,15 @@ class HostRun:
 
     def counters(self) -> None:
         """Nothing to copy: the guard's counters are the host step's."""
+
+    def learned(self) -> None:
+        """Nothing apart: what the rules learned is in the guard's own host rules."""
+
+    def store(self) -> None:
+        """Nothing to write back: the host rules are the guard's own."""
+
+    def load_learned(self, state: dict[str, Any]) -> None:
+        """Never called: this mode's snapshots hold the host rules' state dicts."""
 
     def measure(
         self, step: int, loss: Tensor | float | None
@@ -213,7 +222,7 @@ class HostRun:
         closure: Callable[[], Any] | None = None,
     ) -> Any:
         g = self.g
-        step = g._begin_step()
+        step = begin_step(g)
         closure, loss = rerun.first_run(g, closure, loss)
         stats, host, m = self.measure(step, loss)
         j = judge_step(
@@ -221,7 +230,9 @@ class HostRun:
         )
         again = None
         if closure is not None:  # a bad step is run again on its batch before it is decided
-            stats, host_taken, j, again = rerun.rerun_step(self, step, closure, stats, host, m, j)
+            stats, host_taken, j, again = rerun.rerun_step(
+                g, self.measure, step, closure, stats, host, m, j
+            )
         else:
             host_taken = host
         learn(HostOps, j)
@@ -270,7 +281,7 @@ class DeviceRun:
       InputError: a setting the device step cannot honour without a host sync.
     """
 
-    def __init__(self, guard: SpikeGuard) -> None:
+    def __init__(self, guard: Guard) -> None:
         for name in ("on_nonfinite", "on_spike"):
             if getattr(guard, name) == "raise":
                 raise InputError(
@@ -397,9 +408,17 @@ class DeviceRun:
         )
         return stats, m
 
-    def step(self, loss: Tensor | float | None, batch: Any, apply: bool = True) -> None:
+    def step(
+        self,
+        loss: Tensor | float | None,
+        batch: Any,
+        apply: bool = True,
+        closure: Callable[[], Any] | None = None,
+    ) -> None:
+        if closure is not None:
+            raise InputError("closure", type(closure).__name__, "rerun_needs_sync")
         g = self.g
-        step = g._begin_step()
+        step = begin_step(g)
         stats, m = self.measure(step, loss)
         j = judge_step(self.ops, g.plan, m, self.spike, self.loss, self.bad, self.rollbacks)
         learn(self.ops, j)

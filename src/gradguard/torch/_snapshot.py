@@ -30,6 +30,10 @@ from the start of the step that stages a snapshot to that step's verdict. Taking
 all: the guard snapshots only when rollback is on, and a ``restore`` function (say, one
 that loads the run's last ``torch.distributed.checkpoint`` save) replaces snapshots
 altogether.
+
+A re-run of a bad step starts from a lighter capture, taken at every step's start:
+torch's generators (:func:`capture_rng`) and the model's buffers (:class:`Buffers`), kept
+together by :class:`StepStart`.
 """
 
 from __future__ import annotations
@@ -70,6 +74,95 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         np.random.set_state(state["numpy"])
     if "cuda" in state:
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def capture_rng() -> dict[str, Any]:
+    """The RNG states a re-run starts from: torch's CPU and CUDA generators.
+
+    Those draw dropout's masks and every other random op of a forward pass. Python's and
+    numpy's generators, which a forward pass seldom draws from and data pipelines do, are
+    left alone: reading numpy's state costs ~50 µs, on every step a closure is given (a
+    snapshot's RNG states include them). A model that draws from them can restore them
+    in its closure.
+    """
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Set torch's generators back to :func:`capture_rng`'s ``state``."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Buffers:
+    """The model's buffers as a step starts: a re-run starts from them again.
+
+    A forward pass in training mode updates buffers the model keeps — BatchNorm's
+    ``running_mean``, ``running_var`` and ``num_batches_tracked`` — so by the time the
+    guard sees a bad step they hold the first run's update, and a re-run from there would
+    apply it twice. :meth:`keep` copies every buffer (into the same copies from one step
+    to the next: one ``torch._foreach_copy_``; buffers are small beside the parameters —
+    BatchNorm keeps two numbers per channel), :meth:`restore` copies them back.
+
+    The buffers are found once, by module and name (as the guard reads its parameters
+    once): one a module replaces (``model.to(device)``) is read anew; one registered
+    after the guard was built is not kept.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self._slots = [(m, name) for m in model.modules() for name in m._buffers]
+        self._live: list[Tensor] = []
+        self._saved: list[Tensor] = []
+        #: Whether the copies hold a step's start (``False``: nothing to restore).
+        self.kept = False
+
+    def keep(self) -> None:
+        """Copy the buffers as they are now."""
+        if not self._slots:
+            self.kept = True
+            return
+        live = [t for m, n in self._slots if (t := m._buffers.get(n)) is not None]
+        same = len(live) == len(self._live) and all(
+            a is b and a.shape == c.shape
+            for a, b, c in zip(live, self._live, self._saved, strict=True)
+        )
+        with torch.no_grad():
+            if same:
+                torch._foreach_copy_(self._saved, live)
+            else:
+                self._live, self._saved = live, [t.detach().clone() for t in live]
+        self.kept = True
+
+    def restore(self) -> None:
+        """Copy the kept buffers back into the model (each where it was kept from)."""
+        if not self.kept or not self._live:
+            return
+        with torch.no_grad():
+            torch._foreach_copy_(self._live, self._saved)
+
+    def drop(self) -> None:
+        """Forget the copies' contents (a step without a closure: nothing to re-run)."""
+        self.kept = False
+
+
+class StepStart:
+    """Where a re-run of a step starts: torch's RNG states and the model's buffers as they
+    were at the step's start (:meth:`keep`), and whether the guard made the first run."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.buffers = Buffers(model)
+        self.rng: dict[str, Any] | None = None  # (None: nothing to start a re-run from)
+        self.by_guard = False
+        self.keep()
+
+    def keep(self) -> None:
+        """Take the RNG states and the buffers as they are now."""
+        self.rng = capture_rng()
+        self.buffers.keep()
 
 
 class SnapshotError(RuntimeError):
