@@ -13,18 +13,7 @@ from gradguard.records import read_log
 from gradguard.rules import MedianMadRule
 from gradguard.torch import GuardError, Monitor, NormClipper, SpikeGuard, ValueClipper, ZClip
 
-
-class Net(torch.nn.Module):
-    """A small LSTM regressor: predict the mean of a length-10 sequence."""
-
-    def __init__(self, hidden: int = 16) -> None:
-        super().__init__()
-        self.rnn = torch.nn.LSTM(1, hidden, batch_first=True)
-        self.head = torch.nn.Linear(hidden, 1)
-
-    def forward(self, x):
-        out, _ = self.rnn(x)
-        return self.head(out[:, -1]).squeeze(-1)
+from .conftest import Net
 
 
 def _batch(step: int, n: int = 16):

@@ -20,13 +20,14 @@ import math
 
 import pytest
 import torch  # the [dev] extra installs torch: these tests always run
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import gradguard.torch._run as run_mod
 from gradguard.records import StepRecord
 from gradguard.rules import RULES, MeanStdRule, MedianMadRule
 from gradguard.torch import AdaGC, AutoClip, NormClipper, SpikeGuard, UpdateClipper, ZClip
 from gradguard.torch._step import FIELDS
+
+from .conftest import HostSyncs, Net
 
 FAULTS = {20: "nan", 25: "inf", 30: "spike", 35: "loss", 40: "nan", 41: "inf", 42: "nan"}
 FAULTS.update({s: "bump" for s in (10, 15, 27, 45, 50)})
@@ -53,17 +54,6 @@ def test_the_trace_covers_every_rule_both_modes_accept():
     assert both == set(CLIPPERS)
     spike = {n for n, r in RULES.items() if r.action == "skip" and r.device is not None}
     assert spike == set(SPIKE_RULES)
-
-
-class Net(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.rnn = torch.nn.LSTM(1, 16, batch_first=True)
-        self.head = torch.nn.Linear(16, 1)
-
-    def forward(self, x):
-        out, _ = self.rnn(x)
-        return self.head(out[:, -1]).squeeze(-1)
 
 
 def _step(model, opt, step, fault, scaler=None):
@@ -177,29 +167,6 @@ def test_the_step_fields_are_read_off_the_records_schema(monkeypatch):
     assert [set(f) for f in seen] == [set(FIELDS)] * 2
 
 
-#: The ops that read a device tensor on the host inside torch (``Tensor.item`` and the
-#: conversions dispatch to ``_local_scalar_dense``; the others size their output by data).
-SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique2"}
-
-
-class SyncOps(TorchDispatchMode):
-    """Record every op that needs a device tensor's values on the host."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        masks = name in ("index", "index_put_", "index_put") and any(
-            isinstance(i, torch.Tensor) and i.dtype == torch.bool
-            for i in (args[1] if len(args) > 1 else ())
-        )
-        if name in SYNC_OPS or masks:  # (indexing by a bool mask runs nonzero)
-            self.calls.append(name)
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize("amp", [False, True], ids=["plain", "gradscaler"])
 def test_a_sync_free_step_and_its_snapshots_read_nothing_on_the_host(amp):
     torch.manual_seed(0)
@@ -221,7 +188,7 @@ def test_a_sync_free_step_and_its_snapshots_read_nothing_on_the_host(amp):
     guard.hooks.append(records.append)
     for step in range(3):  # the optimizer's and the rules' state allocated
         guard.step(_step(model, opt, step, None, scaler))
-    ops = SyncOps()
+    ops = HostSyncs()
     # (With a grad scaler NaN/inf gradients are its own found-inf: AMP skips, not faults.)
     faults = {12: "spike", 24: "spike", 25: "spike", 26: "spike", 30: "loss"}
     if not amp:

@@ -19,18 +19,7 @@ from gradguard.rules import MedianMadRule
 from gradguard.torch import AutoClip, SpikeGuard, ZClip
 from gradguard.torch._adagc import AdaGC
 
-SYNCS = ("item", "tolist", "cpu", "__bool__", "__float__", "__int__")
-
-
-class Net(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.rnn = torch.nn.LSTM(1, 16, batch_first=True)
-        self.head = torch.nn.Linear(16, 1)
-
-    def forward(self, x):
-        out, _ = self.rnn(x)
-        return self.head(out[:, -1]).squeeze(-1)
+from .conftest import HostSyncs, Net
 
 
 def _batch(step, device="cpu"):
@@ -94,17 +83,6 @@ def _run(sync, clipper, steps=75, log=None, optim="adamw", device="cpu", **kwarg
     return records, model
 
 
-def _spy(monkeypatch, calls):
-    for name in SYNCS:
-        original = getattr(torch.Tensor, name)
-
-        def spy(self, *args, _name=name, _original=original, **kwargs):
-            calls.append(_name)
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, spy)
-
-
 @pytest.mark.parametrize(
     "clipper",
     [1.0, ZClip(z_thresh=1.0, warmup_steps=5), AutoClip(50, 20), AdaGC(warmup_steps=5)],
@@ -135,44 +113,50 @@ def test_same_decisions_as_the_default_mode_on_an_injected_fault_trace(clipper):
         assert torch.equal(p, q)
 
 
-#: The ops that read a device tensor on the host inside torch (``Tensor.item`` and the
-#: conversions dispatch to ``_local_scalar_dense``; the others size their output by data).
-SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique2"}
-
-
-class _SyncOps(TorchDispatchMode):
-    """Record every op that needs a device tensor's values on the host."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        masks = name in ("index", "index_put_", "index_put") and any(
-            isinstance(i, torch.Tensor) and i.dtype == torch.bool
-            for i in (args[1] if len(args) > 1 else ())
-        )
-        if name in SYNC_OPS or masks:  # (indexing by a bool mask runs nonzero)
-            self.calls.append(name)
-        return func(*args, **(kwargs or {}))
-
-
-def test_a_guarded_step_reads_nothing_on_the_host(monkeypatch):
+def test_a_guarded_step_reads_nothing_on_the_host():
     model, opt = _setup()
     guard = _guard(model, opt, False, ZClip(warmup_steps=3), rollback_after=None)
     for step in range(3):  # optimizer state and rule state allocated
         guard.step(_forward_backward(model, opt, step), batch=step)
-    calls = []
-    _spy(monkeypatch, calls)
-    ops = _SyncOps()
+    syncs = HostSyncs()
     for step in range(3, 20):
         loss = _forward_backward(model, opt, step, FAULTS.get(step + 27))
-        with ops:  # also the reads made inside torch, which no Python patch sees
+        with syncs:  # also the reads made inside torch, which no Python patch sees
             guard.step(loss)
-    monkeypatch.undo()
-    assert calls == []
-    assert ops.calls == []
+    assert syncs.calls == []
+
+
+#: A read of one of the step's own tensors on the host, and what the counter calls it.
+READ_BACK = {
+    "tolist": (lambda t: t.tolist(), ["tolist"]),  # (on the CPU: no op dispatched)
+    "numpy": (lambda t: t.numpy(), ["numpy"]),  # (on the CPU: only a detach)
+    "item": (lambda t: t.item(), ["item", "_local_scalar_dense"]),
+    "bool": (lambda t: bool(t > 0), ["__bool__", "_local_scalar_dense"]),
+    "cpu": (lambda t: t.cpu(), ["cpu"]),
+}
+
+
+@pytest.mark.parametrize("read", sorted(READ_BACK))
+def test_the_sync_counter_sees_a_step_that_reads_on_the_host(read, monkeypatch):
+    # The counter is not blind: a sync-free step made to read one of its own tensors on
+    # the host — the bad-step count, as it is learned — is caught, however it reads.
+    import gradguard.torch._run as run_mod
+
+    model, opt = _setup()
+    guard = _guard(model, opt, False, ZClip(warmup_steps=3), rollback_after=None)
+    for step in range(3):
+        guard.step(_forward_backward(model, opt, step))
+    learn, (reads, expected) = run_mod.learn, READ_BACK[read]
+
+    def learn_and_read(ops, judged):
+        reads(judged.consecutive_bad)
+        return learn(ops, judged)
+
+    monkeypatch.setattr(run_mod, "learn", learn_and_read)
+    loss = _forward_backward(model, opt, 3)
+    with HostSyncs() as syncs:
+        guard.step(loss)
+    assert syncs.calls == expected
 
 
 def test_staged_snapshots_read_nothing_on_the_host(monkeypatch):
@@ -195,18 +179,16 @@ def test_staged_snapshots_read_nothing_on_the_host(monkeypatch):
             return _original(self, *args)
 
         monkeypatch.setattr(Snapshot, name, spy)
-    calls = []
-    _spy(monkeypatch, calls)
-    ops = _SyncOps()
+    syncs = HostSyncs()
     records = []
     guard.hooks.append(records.append)
     faults = {8: "nan", 12: "nan", 13: "inf", 14: "nan"}
     for step in range(3, 20):
         loss = _forward_backward(model, opt, step, faults.get(step))
-        with ops:
+        with syncs:
             guard.step(loss)
     monkeypatch.undo()
-    assert calls == [] and ops.calls == []
+    assert syncs.calls == []
     assert {"stage", "commit", "drop"} <= set(seen)
     assert [r.action for r in records if r.step in faults] == ["skip", "skip", "skip", "rollback"]
 
