@@ -28,6 +28,8 @@ import pytest
 from gradguard.errors import InputError
 from gradguard.experiments import PAPERS, build_grid, run_remedies
 
+from ..made_up_runs import preset_rows
+
 #: (setting, the source's value) — Arjovsky et al. (2016) as their code runs it.
 ARJOVSKY_CODE = {
     "optimizer": "rmsprop",  # rms_prop(), decay 0.9
@@ -180,31 +182,8 @@ def test_budget_scales_steps_and_the_evaluation_interval():
     ("preset", "name"), [("copy-memory", "RMSprop"), ("le2015-adding", "SGD"), ("full", "Adam")]
 )
 def test_the_summary_names_the_optimizer_the_runs_used(preset, name):
-    from gradguard.experiments import RunSummary, format_summary
+    from gradguard.experiments import format_summary
 
-    rows = [
-        RunSummary(
-            experiment=s.experiment,
-            config=s.config,
-            seed=s.seed,
-            T=s.T,
-            model=s.model,
-            init=s.init,
-            optimizer=s.optimizer,
-            lr=s.lr,
-            clip=s.clip,
-            threshold=s.threshold,
-            diverged=False,
-            first_nonfinite_step=None,
-            max_grad_norm=1.0,
-            final_loss=0.5,
-            test_loss=0.1,
-            baseline=s.baseline,
-            beats_baseline=False,
-            steps_to_success=None,
-            wall_s=1.0,
-        )
-        for s in build_grid(preset, experiments=["copy" if preset == "copy-memory" else "adding"])
-    ]
+    rows = preset_rows(preset, experiments=["copy" if preset == "copy-memory" else "adding"])
     headings = [line for line in format_summary(rows).splitlines() if line.startswith("### ")]
     assert headings and all(f", {name} (" in h for h in headings)

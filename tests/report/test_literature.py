@@ -13,58 +13,31 @@ from dataclasses import replace
 
 import pytest
 
-from gradguard.experiments import PAPERS, RunSummary, build_grid, paper_of, write_summary
+from gradguard.experiments import PAPERS, build_grid, paper_of, write_summary
 from gradguard.report import build_report
 from gradguard.report._html import _Figures, _literature
 from gradguard.report._i18n import t
 from gradguard.report._inputs import load_source
 
-
-def _rows(preset: str, budget: float = 1.0) -> list[RunSummary]:
-    """One made-up row per run of ``preset`` with the run's settings (nothing trained)."""
-    return [
-        RunSummary(
-            experiment=s.experiment,
-            config=s.config,
-            seed=s.seed,
-            T=s.T,
-            model=s.model,
-            init=s.init,
-            optimizer=s.optimizer,
-            lr=s.lr,
-            clip=s.clip,
-            threshold=s.threshold,
-            diverged=s.config == "irnn",
-            first_nonfinite_step=7 if s.config == "irnn" else None,
-            max_grad_norm=1.0,
-            final_loss=0.5,
-            test_loss=0.03 * (i + 1),
-            baseline=s.baseline,
-            beats_baseline=0.03 * (i + 1) < 0.9 * s.baseline,
-            steps_to_success=None,
-            steps_run=s.steps,
-            wall_s=1.0,
-        )
-        for i, s in enumerate(build_grid(preset, budget=budget))
-    ]
+from ..made_up_runs import preset_rows
 
 
-def test_paper_of_knows_a_paper_preset_by_its_rows():
+def test_paper_of_knows_a_paper_preset_by_itspreset_rows():
     for paper in PAPERS.values():
         assert set(paper.configs) == {s.config for s in build_grid(paper.preset)}
         assert {paper.task} == {s.experiment for s in build_grid(paper.preset)}
-    assert paper_of(_rows("copy-memory")) is PAPERS["arjovsky2016"]
-    assert paper_of(_rows("le2015-adding")) is PAPERS["le2015"]
+    assert paper_of(preset_rows("copy-memory")) is PAPERS["arjovsky2016"]
+    assert paper_of(preset_rows("le2015-adding")) is PAPERS["le2015"]
     # --budget scales steps only; a narrowed grid is still the paper's
-    assert paper_of(_rows("copy-memory", budget=0.001)) is PAPERS["arjovsky2016"]
-    assert paper_of(_rows("le2015-adding")[:2]) is PAPERS["le2015"]
+    assert paper_of(preset_rows("copy-memory", budget=0.001)) is PAPERS["arjovsky2016"]
+    assert paper_of(preset_rows("le2015-adding")[:2]) is PAPERS["le2015"]
     # gradguard's own presets, another learning rate or clipping, nothing: no paper
-    assert paper_of(_rows("quick")) is None
-    assert paper_of(_rows("full")) is None
-    assert paper_of([replace(r, lr=0.01) for r in _rows("copy-memory")]) is None
-    assert paper_of([replace(r, threshold=5.0) for r in _rows("copy-memory")]) is None
-    assert paper_of([replace(r, optimizer="adam") for r in _rows("copy-memory")]) is None
-    mixed = _rows("copy-memory") + _rows("le2015-adding")
+    assert paper_of(preset_rows("quick")) is None
+    assert paper_of(preset_rows("full")) is None
+    assert paper_of([replace(r, lr=0.01) for r in preset_rows("copy-memory")]) is None
+    assert paper_of([replace(r, threshold=5.0) for r in preset_rows("copy-memory")]) is None
+    assert paper_of([replace(r, optimizer="adam") for r in preset_rows("copy-memory")]) is None
+    mixed = preset_rows("copy-memory") + preset_rows("le2015-adding")
     assert paper_of(mixed) is None
     assert paper_of([]) is None
 
@@ -88,7 +61,7 @@ def _g(x: float) -> str:
 @pytest.mark.parametrize("lang", ["en", "bn"])
 @pytest.mark.parametrize("preset", ["copy-memory", "le2015-adding"])
 def test_the_table_says_what_the_paper_and_the_runs_say(preset, lang, tmp_path):
-    rows = _rows(preset, budget=0.01)
+    rows = preset_rows(preset, budget=0.01)
     write_summary(tmp_path / "summary.csv", rows)
     paper = paper_of(rows)
     assert paper is not None
@@ -137,7 +110,7 @@ def _header(section: str) -> list[str]:
 def test_the_steps_are_the_papers_only_where_papers_marks_them_verified(key, lang, tmp_path):
     # le2015's 10^6 steps are the preset's own choice (not verified): never "the paper's"
     paper = PAPERS[key]
-    rows = _rows(paper.preset, budget=0.01)
+    rows = preset_rows(paper.preset, budget=0.01)
     write_summary(tmp_path / "summary.csv", rows)
     section = html.unescape(_literature(paper, load_source(tmp_path), lang, _Figures(lang)))
     setting = next(s for s in paper.settings if s.name == "steps")
@@ -181,7 +154,7 @@ def test_each_run_is_filed_under_the_remedy_it_used(preset, tmp_path):
     # The papers train their tanh RNN with clipping: it is not "without a remedy".
     from gradguard.report._html import _by_remedy
 
-    rows = _rows(preset)
+    rows = preset_rows(preset)
     write_summary(tmp_path / "summary.csv", rows)
     src = load_source(tmp_path)
     page = _by_remedy(rows, [], lambda r: f"@{r.config}@", src, "en", _Figures("en"))
