@@ -18,6 +18,15 @@ codes) and the guard's own bookkeeping (the outcome, the bad steps in a row).
 ``sync=False`` stacks them into one float64 vector in that order, reads it when the copy
 has arrived, and both modes turn the fields into the record with :func:`record_of`.
 
+Why ``sync=True`` keeps host numbers rather than running :class:`DeviceOps` and reading
+the record vector once: on the CPU the device step costs more than the host step, well
+beyond the 3 % the default mode may lose — it always multiplies the gradients (by 1 when
+nothing is clipped) and runs the rules and the decision as small tensor operations.
+``python benchmarks/bench_scale.py --device-read --step-only`` and
+``python benchmarks/bench_guard.py --device-read`` time both in one run (figures, machine
+and load: docs/benchmarks.md, "The guard at scale"). So each rule keeps a host form (also
+what ``replay`` runs) beside its device form, held equal by tests.
+
 The learning is split from the judging — :func:`judge_step` returns what each rule would
 learn, :func:`learn` keeps it — so a step judged twice (a re-run of a bad step) is learned
 once.
