@@ -19,6 +19,8 @@ from gradguard.rules import (
     PercentileRule,
 )
 
+from .conftest import HostSyncs
+
 MAKE = {
     "median-mad": lambda: MedianMadRule(window=12, k=3.0, min_history=4),
     "median-mad-default": MedianMadRule,
@@ -132,21 +134,12 @@ def test_device_form_starts_from_the_host_state(name):
         assert bool(device.observe(x, True).flagged) == reference.observe(x).flagged
 
 
-def test_judging_issues_no_host_sync(monkeypatch):
+def test_judging_issues_no_host_sync():
     devices = [Device(make()) for make in MAKE.values()]
-    calls = []
-    for name in ("item", "tolist", "cpu", "__bool__", "__float__", "__int__"):
-        original = getattr(torch.Tensor, name)
-
-        def spy(self, *args, _name=name, _original=original, **kwargs):
-            calls.append(_name)
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, spy)
     xs = [torch.tensor(x, dtype=torch.float64) for x in trace(3)[:40]]
-    for x in xs:
-        for device in devices:
-            _, new = device.form.judge(device.state, x)
-            device.state = new
-    monkeypatch.undo()
-    assert calls == []
+    with HostSyncs() as syncs:
+        for x in xs:
+            for device in devices:
+                _, new = device.form.judge(device.state, x)
+                device.state = new
+    assert syncs.calls == []

@@ -11,7 +11,7 @@ from gradguard.records import StepRecord
 from gradguard.torch import grad_stats
 from gradguard.torch.stats import step_record
 
-from .conftest import backward, make_model
+from .conftest import HostSyncs, backward, make_model
 
 INF = math.inf
 
@@ -105,34 +105,18 @@ def test_mixed_dtypes_keep_parameter_order():
     assert host.total_norm == pytest.approx(math.sqrt(78))
 
 
-class _SyncCounter:
-    """Count every way a tensor's value can reach the host."""
-
-    NAMES = ("item", "tolist", "__bool__", "__float__", "__int__", "numpy", "cpu")
-
-    def __init__(self, monkeypatch):
-        self.calls: list[str] = []
-        for name in self.NAMES:
-            original = getattr(torch.Tensor, name)
-
-            def wrapper(self_, *a, _o=original, _n=name, **k):
-                self.calls.append(_n)
-                return _o(self_, *a, **k)
-
-            monkeypatch.setattr(torch.Tensor, name, wrapper)
-
-
-def test_one_host_sync_per_step(monkeypatch):
+def test_one_host_sync_per_step():
     model = make_model()
     backward(model)
     loss = torch.tensor(0.25)
-    counter = _SyncCounter(monkeypatch)
-    stats = grad_stats(model)
-    assert counter.calls == []  # nothing leaves the device while computing
-    record = step_record(
-        3, stats, loss=loss, clip_coef=torch.tensor(0.5), threshold=1.0, layer_norms=True
-    )
-    assert counter.calls == ["tolist"]
+    with HostSyncs() as syncs:
+        stats = grad_stats(model)
+    assert syncs.calls == []  # nothing leaves the device while computing
+    with HostSyncs() as syncs:
+        record = step_record(
+            3, stats, loss=loss, clip_coef=torch.tensor(0.5), threshold=1.0, layer_norms=True
+        )
+    assert syncs.calls == ["tolist"]
     assert isinstance(record, StepRecord)
 
 
@@ -226,7 +210,7 @@ def test_step_record_with_value_clipping_post_norm():
     assert rec.clipped and rec.kind == "clipped" and rec.grad_norm > rec.grad_norm_clipped
 
 
-def test_guard_step_has_one_host_sync(monkeypatch):
+def test_guard_step_has_one_host_sync():
     from gradguard.rules import MedianMadRule
     from gradguard.torch import SpikeGuard, ZClip
 
@@ -244,10 +228,10 @@ def test_guard_step_has_one_host_sync(monkeypatch):
         guard.step(torch.tensor(1.0))
     backward(model, seed=9)
     loss = torch.tensor(0.5)
-    counter = _SyncCounter(monkeypatch)
-    record = guard.step(loss)
+    with HostSyncs() as syncs:
+        record = guard.step(loss)
     assert record.action == "step" and record.threshold is not None
-    assert counter.calls == ["tolist"]
+    assert syncs.calls == ["tolist"]
 
 
 def test_step_record_rejects_a_non_scalar_loss():
@@ -271,26 +255,27 @@ def test_default_guard_step_reads_no_max_abs_and_a_nonfinite_step_reads_it_once(
     original = torch.aminmax
     monkeypatch.setattr(torch, "aminmax", lambda *a, **k: passes.append(1) or original(*a, **k))
     backward(model, seed=1)
-    counter = _SyncCounter(monkeypatch)
-    record = guard.step(torch.tensor(1.0))
+    loss = torch.tensor(1.0)
+    with HostSyncs() as syncs:
+        record = guard.step(loss)
     assert record.action == "step" and record.clipped and record.max_abs is None
-    assert passes == [] and counter.calls == ["tolist"]
+    assert passes == [] and syncs.calls == ["tolist"]
     backward(model, seed=2)
     next(model.parameters()).grad.view(-1)[0] = math.nan
-    counter.calls.clear()
-    record = guard.step(torch.tensor(1.0))
+    with HostSyncs() as syncs:
+        record = guard.step(loss)
     assert record.action == "skip" and record.kind == "nonfinite" and math.isnan(record.max_abs)
-    assert passes and counter.calls == ["tolist", "tolist"]  # the norm, then max |g|
+    assert passes and syncs.calls == ["tolist", "tolist"]  # the norm, then max |g|
 
 
 @pytest.mark.parametrize("clipper", ["norm", "value"])
-def test_a_clipper_on_its_own_syncs_once(monkeypatch, clipper):
+def test_a_clipper_on_its_own_syncs_once(clipper):
     from gradguard.torch import NormClipper, ValueClipper
 
     model = make_model()
     backward(model)
     clip = NormClipper(1e-3) if clipper == "norm" else ValueClipper(1e9)  # value: idle
-    counter = _SyncCounter(monkeypatch)
-    result = clip.clip_(model)
-    assert counter.calls == ["tolist"]
+    with HostSyncs() as syncs:
+        result = clip.clip_(model)
+    assert syncs.calls == ["tolist"]
     assert result.clipped == (clipper == "norm")
