@@ -301,3 +301,25 @@ def test_every_rule_has_its_words_in_every_language():
                 assert key in words and words.get(key, **params), (lang, key)
             else:
                 assert f"replay.needs_{rule.replay_needs}" in words, (lang, name)
+
+
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_replays_rows_say_a_rules_parts_for_the_values_it_has(tmp_path, capsys, monkeypatch, lang):
+    # replay.rule_<name>_<param> where the parameter is set, _no_<param> where it is None:
+    # read from the catalog, with no rule named in the code.
+    from gradguard._catalog import load_catalog
+
+    monkeypatch.setenv("COLUMNS", "400")
+    words = load_catalog(lang)
+    log = tmp_path / "run.jsonl"
+    with RecordWriter(log) as w:
+        for step in range(40):
+            w.write(StepRecord(step=step, grad_norm=1.0 + 0.01 * step))
+    cap = words.get("replay.rule_zclip_max_norm", max_norm=1.0)
+    floor = words.get("replay.rule_spike_mad_min_ratio", min_ratio=10.0)
+    assert main(["replay", str(log), "--lang", lang]) == 0
+    shown = capsys.readouterr().out
+    assert cap in shown and floor in shown and words["replay.rule_zclip_no_max_norm"] not in shown
+    assert main(["replay", str(log), "--lang", lang, "--zclip-cap", "none"]) == 0
+    shown = capsys.readouterr().out
+    assert cap not in shown and words["replay.rule_zclip_no_max_norm"] in shown

@@ -310,15 +310,22 @@ def _params(rule: Any) -> dict[str, float]:
 
 
 def _describe(policy: dict[str, Any], words: Any) -> str:
-    """A rule with its parameters, in the table's language (``replay.rule_<name>``)."""
-    key = "replay.rule_" + policy["policy"].replace("-", "_")
+    """A rule with its parameters, in the table's language: ``replay.rule_<name>``, then
+    each part said only for some values — ``replay.rule_<name>_<param>`` where the
+    parameter is set (not 0: the median rule's floor), ``replay.rule_<name>_no_<param>``
+    where it is ``None`` (ZClip without a cap)."""
+    name = "rule_" + policy["policy"].replace("-", "_")
     params = policy["params"]
-    text = words.get(key, **params)
-    if params.get("min_ratio"):  # the median rule's floor, when it has one
-        text += words.get(f"{key}_floor", **params)
-    if policy["policy"] == "zclip":  # ZClip's cap, or none
-        cap = params.get("max_norm")
-        text += words.get(f"{key}_cap", **params) if cap is not None else words[f"{key}_no_cap"]
+    text = words.get(f"replay.{name}", **params)
+    for part in words.section("replay"):
+        param = part.removeprefix(name + "_")
+        if param == part:
+            continue
+        if param.startswith("no_"):
+            if params.get(param[3:]) is None:
+                text += words[f"replay.{part}"]
+        elif params.get(param):
+            text += words.get(f"replay.{part}", **params)
     return str(text)
 
 
