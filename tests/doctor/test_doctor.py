@@ -387,3 +387,37 @@ def test_a_log_of_two_runs_is_diagnosed_per_run(tmp_path, capsys, how):
 
 def _title_of(i, lang):
     return {"en": f"run {i} of 2 in this log", "bn": f"2টি রানের {i} নম্বরটি"}[lang]
+
+
+def test_a_spike_names_what_the_rule_compared(logs, capsys):
+    """The doctor's ratio is to its own median (of the healthy steps just before, counted);
+    beside it, each spike episode quotes what the guard's rule compared the norm with: its
+    threshold on that step, as recorded, and the rule and window the log's header names."""
+    from gradguard.rules import MedianMadRule
+
+    d = _diagnosis(logs["lr_high"])
+    records = {r.step: r for r in read_log(logs["lr_high"]).steps}
+    episodes = [f for f in d.findings if f.key == "episode_spike"]
+    assert episodes
+    rule = MedianMadRule()  # the guard's default, which this log's guard used
+    for f in episodes:
+        first = records[f.evidence["steps"][0]]
+        assert f.evidence["threshold"] == first.spike_threshold > 0
+        assert first.grad_norm > f.evidence["threshold"]  # what flagged it
+        assert f.evidence["rule"] == rule.describe() and f.evidence["window"] == rule.window
+        healthy = [
+            r.grad_norm
+            for s, r in records.items()
+            if s < first.step and r.action == "step" and r.kind in ("ok", "clipped")
+        ]
+        assert 8 <= f.evidence["baseline_n"] <= 20 and len(healthy) >= f.evidence["baseline_n"]
+    for lang in LANGS:
+        out = _text(logs["lr_high"], lang, capsys)
+        for f in episodes:
+            assert sentence(f, lang) in out
+        f = episodes[0]
+        assert f"{f.evidence['threshold']:.3g}" in out and rule.describe() in out
+        head = "the median of the {} healthy steps just before it"
+        if lang == "en":
+            assert head.format(f.evidence["baseline_n"]) in out
+            assert "computed from up to 128 past finite norms" in out

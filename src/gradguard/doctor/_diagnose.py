@@ -115,6 +115,8 @@ class Episode:
         (``None``: those steps were not both healthy and taken).
       lr: the learning rate at its first step.
       batches: the batch identifiers its records carry.
+      baseline_n: how many healthy steps ``baseline`` is the median of (up to
+        :data:`BASELINE`: the doctor's own figure, not the spike rule's window).
     """
 
     steps: list[int]
@@ -125,6 +127,7 @@ class Episode:
     ramp: float | None
     lr: float | None
     batches: list[Any]
+    baseline_n: int = 0
 
     @property
     def first(self) -> int:
@@ -195,6 +198,7 @@ def _episodes(records: Sequence[StepRecord]) -> list[Episode]:
         window = records[max(0, i - BASELINE - 2) : i]
         before = [float(r.grad_norm) for r in window if _healthy(r) and r.grad_norm is not None]
         baseline = statistics.median(before[:-2]) if len(before) >= 8 else None
+        baseline_n = len(before[:-2]) if baseline is not None else 0
         ramp = None
         last_two = records[max(0, i - 2) : i]
         if baseline and len(last_two) == 2 and all(_healthy(r) for r in last_two):
@@ -212,6 +216,7 @@ def _episodes(records: Sequence[StepRecord]) -> list[Episode]:
                 ramp=ramp,
                 lr=records[i].lr,
                 batches=[r.extra["batch"] for r in group if "batch" in r.extra],
+                baseline_n=baseline_n,
             )
         )
         i = j + 1
@@ -792,7 +797,7 @@ def diagnose(run: RunLog, skip: SkipList | None = None) -> Diagnosis:
         )
     )
     for e in episodes[:_SHOW_EPISODES]:
-        findings.append(_episode_finding(e, records))
+        findings.append(_episode_finding(e, records, _spike_rule(run)))
     if len(episodes) > _SHOW_EPISODES:
         findings.append(Finding("what", "more_episodes", {"n": len(episodes) - _SHOW_EPISODES}))
     findings.extend(_first_layers(records, episodes))
@@ -845,12 +850,28 @@ def _growth_advice(growth: Finding) -> Finding:
     return Finding("change", "all_layers_advice", {"layer": growth.evidence["layer"]})
 
 
-def _episode_finding(e: Episode, records: Sequence[StepRecord]) -> Finding:
+def _spike_rule(run: RunLog) -> Any:
+    """The guard's spike rule as the log's header records it (``None``: none recorded)."""
+    from gradguard.rules import rule_from_header
+
+    header = run.meta.get("guard")
+    spec = header.get("spike_rule") if isinstance(header, Mapping) else None
+    try:
+        return rule_from_header(spec) if isinstance(spec, Mapping) else None
+    except (ValueError, KeyError, TypeError):
+        return None  # a rule this version does not know: nothing to quote
+
+
+def _episode_finding(e: Episode, records: Sequence[StepRecord], rule: Any = None) -> Finding:
     first = next(r for r in records if r.step == e.first)
     key = "episode_nonfinite" if first.kind == "nonfinite" else "episode_spike"
     ratio = None
     if e.baseline and first.grad_norm is not None and math.isfinite(first.grad_norm):
         ratio = first.grad_norm / e.baseline
+    # What the spike rule itself compared the norm with: its threshold on that step (the
+    # record's), computed over its own window — not the doctor's median above.
+    threshold = _num(first.spike_threshold) if key == "episode_spike" else None
+    by_rule = rule is not None and first.flagged_by == getattr(rule, "name", None)
     return Finding(
         "what",
         key,
@@ -860,6 +881,10 @@ def _episode_finding(e: Episode, records: Sequence[StepRecord]) -> Finding:
             "norm": _num(first.grad_norm),
             "ratio": ratio,
             "baseline": e.baseline,
+            "baseline_n": e.baseline_n,
+            "threshold": threshold,
+            "rule": rule.describe() if by_rule and threshold is not None else None,
+            "window": getattr(rule, "window", None) if by_rule else None,
             "loss": first.loss,
             "flagged_by": first.flagged_by or first.kind,
             "actions": list(dict.fromkeys(e.actions)),

@@ -91,10 +91,16 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
     key = f.key
     if key in ("episode_spike", "episode_nonfinite"):
         out["ratio_part"] = (
-            cat.get("doctor.ratio_part", ratio=_g(ev["ratio"]), baseline=_g(ev["baseline"]))
+            cat.get(
+                "doctor.ratio_part",
+                ratio=_g(ev["ratio"]),
+                baseline=_g(ev["baseline"]),
+                baseline_n=ev.get("baseline_n", 0),
+            )
             if ev.get("ratio") is not None
             else ""
         )
+        out["rule_part"] = _rule_part(ev, cat)
         loss = ev.get("loss")
         out["loss_part"] = cat.get("doctor.loss_part", loss=_g(loss)) if loss is not None else ""
         out["at"] = cat.get(
@@ -147,6 +153,16 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
         )
         out["per_k"] = f"{ev['per_k']:.1f}"
     return out
+
+
+def _rule_part(ev: dict[str, Any], cat: Catalog) -> str:
+    """What the guard's spike rule compared a spike with: its threshold, and how it is made."""
+    if ev.get("threshold") is None:
+        return ""
+    if ev.get("rule") is None:
+        return cat.get("doctor.threshold_part", threshold=_g(ev["threshold"]))
+    key = "doctor.rule_part" if ev.get("window") else "doctor.rule_part_no_window"
+    return cat.get(key, rule=ev["rule"], threshold=_g(ev["threshold"]), window=ev.get("window"))
 
 
 def _count(cat: Catalog, name: str, n: int) -> str:
