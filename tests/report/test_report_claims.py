@@ -31,6 +31,7 @@ REPORT_TOPICS = (
     "after_update",
     "compare",
     "big_grad",
+    "big_fate",
     "clipping",
     "example",
 )
@@ -88,7 +89,7 @@ def test_rounded_numbers_carry_their_exact_value():
 def test_the_seed_breakdown_only_where_the_update_breaks_training():
     # 2 − 0.01·10^6 = −9998 breaks training; at w = 10^6 the same gradient moves w by 1 %
     for lang in languages():
-        breaks = load_catalog(lang)["big_grad.breaks"].partition(":")[0]
+        breaks = load_catalog(lang)["big_fate.breaks"].partition(":")[0]
         assert breaks in page_text(build_report(lang=lang))
         page = page_text(build_report(lang=lang, w="1000000"))
         assert breaks not in page and "💥" not in page

@@ -87,15 +87,28 @@ grad_new = T·w_new^(T−1)·h0``):
 * ``compare.at_T``: otherwise
 
 **big_grad** (the seed's "but if the gradient is 10^6": one update with ``G = 10^6``;
-always one; ``s = η·G``, ``w_big = w − s``, ``g_big = T·w_big^(T−1)·h0``, the gradient
-there at the lesson's ``T`` and ``h0``; → ``w, a, step = s, w_new = w_big, T,
-grad_abs = |g_big|``):
+always one; ``s = η·G``, ``w_big = w − s``; how large that step is *relative to* ``w``;
+→ ``w, a, step = s, w_new = w_big``):
 
-* ``big_grad.breaks``: ``s > a`` and ``|g_big| > G`` (the seed's "training breaks down
-  completely": the step is larger than ``|w|`` itself, and the next one is larger still)
-* ``big_grad.jump``: ``s > a`` and ``|g_big| ≤ G``
-* ``big_grad.runaway``: ``s ≤ a`` and ``|g_big| > G``
-* ``big_grad.small``: ``s ≤ a`` and ``|g_big| ≤ G``
+* ``big_grad.from_zero``: ``w = 0`` (no step is small next to ``w = 0``)
+* ``big_grad.thrown``: ``s > a`` (more than 100 % of ``|w|``)
+* ``big_grad.large``: ``a/10 < s ≤ a``
+* ``big_grad.small``: ``s ≤ a/10`` (the only case that says "only")
+
+**big_fate** (always one: what exact SGD on ``L = h_T`` does *after* that step, from
+``w_big`` on; see :func:`sgd_fate`; ``u = η·T·h0·w_big^(T−2)``, so that the next step maps
+``w_big`` to ``w_big·(1 − u)``; → ``T, w_new = w_big, grad_abs = |g(w_big)|, next =
+η·|g(w_big)|``, and ``w_neg = −w_big`` (``cycles``), ``move = −η·h0`` (``drifts``)):
+
+* ``big_fate.stays``: ``g(w_big) = 0`` (``h0 = 0``, or ``w_big = 0`` with ``T ≥ 2``)
+* ``big_fate.drifts``: ``T = 1``, ``h0 ≠ 0`` (the gradient ``h0`` does not depend on ``w``)
+* ``big_fate.breaks``: the iteration diverges and ``big_grad`` is ``thrown`` or
+  ``from_zero`` (the seed's "training breaks down completely")
+* ``big_fate.runaway``: it diverges and the step was at most ``|w|``
+* ``big_fate.settles``: it converges to 0, every step smaller than the one before
+* ``big_fate.lands_zero``: ``u = 1``: the next step lands on 0, where the gradient is 0
+* ``big_fate.cycles``: ``u = 2``, ``T`` even: ``w`` swings between ``±w_big`` for ever
+* ``big_fate.unknown``: not decided within :data:`FATE_BITS` (the next step, no verdict)
 
 **clipping** (always one; ``gc = g / max(1, |g|/c)``; → ``g, g_abs = |g|, c, gc,
 w_new = w − η·gc``):
@@ -118,11 +131,10 @@ Why these conditions (``f(T) = |g(T)| = T·a^(T−1)·|h0|``):
   after: the argmax over whole ``T ≥ 1`` is ``{⌈r⌉}``, or ``{r, r+1}`` for a whole ``r``
   (``w = T/(T+1)``: both maxima are named); ``a < 1/2`` never rises.
 * The seed's "training breaks down completely" under ``w = 2 − 0.01·10^6 = −9998`` is
-  true of that step, not of every ``w``: at ``w = 10^6`` the same gradient changes ``w`` by
-  1 %. The next SGD step is ``η·|g_big|``; where that is larger than this one (``|g_big| >
-  G``) each step outgrows the last, and where this step is also larger than ``|w|`` (the
-  sign of ``w`` flips, or ``|w|`` more than doubles) the update has thrown ``w`` away from
-  where it was: both together are the breakdown the seed describes.
+  true of that run, not of every one: whether the steps after it run away is the fate of
+  the iteration ``w ← w·(1 − u(w))`` (:func:`sgd_fate`), decided exactly; at ``T = 2``,
+  ``η = 0.6``, ``h0 = 1`` it shrinks ×(−0.2) a step and settles, whatever the jump was. A
+  step of 10 % of ``|w|`` or less is "only" a small change; at ``w = 0`` none is.
 * An SGD step subtracts ``η·g``: it moves ``w`` towards 0 when ``g`` has ``w``'s sign and
   away from 0 when it has the opposite sign — for every ``η > 0``, so the sign, not the
   step's size, is the cause there (the seed's example never shows it: ``w, h0 > 0``).
@@ -160,12 +172,15 @@ TOPICS: tuple[str, ...] = (
     "after_update",
     "compare",
     "big_grad",
+    "big_fate",
     "clipping",
     "example",
 )
 
 #: The seed's "but if the gradient is 10^6" (the ``big_grad`` claim's gradient).
 BIG_GRAD = 10**6
+#: The most bits an exact power may take in :func:`sgd_fate` (where logs cannot decide).
+FATE_BITS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -336,14 +351,27 @@ def claims(
             case = "same" if same else "at_T"
             out.append(Claim(f"compare.{case}", {"T": T, "grad": j(g), "grad_new": grad_new}))
 
-    # big_grad: the seed's gradient of 10^6, one update, and the gradient where it lands.
+    # big_grad: the seed's gradient of 10^6, one update, measured against |w| itself;
+    # big_fate: what exact SGD does from where it lands.
     s_big = ef * BIG_GRAD
     w_big = wf - s_big
-    jump, runaway = s_big > a, _abs_grad_exceeds(w_big, hf, T, BIG_GRAD)
-    case = ("breaks" if runaway else "jump") if jump else ("runaway" if runaway else "small")
-    big = {"w": j(wf), "a": j(a), "step": j(s_big), "w_new": j(w_big), "T": T}
-    big["grad_abs"] = _grad_json(abs(w_big), abs(hf), T, abbreviate)
-    out.append(Claim(f"big_grad.{case}", big))
+    move = (
+        "from_zero" if a == 0 else "thrown" if s_big > a else "large" if 10 * s_big > a else "small"
+    )
+    out.append(
+        Claim(f"big_grad.{move}", {"w": j(wf), "a": j(a), "step": j(s_big), "w_new": j(w_big)})
+    )
+    fate = sgd_fate(w_big, hf, T, ef)
+    if fate == "diverges":
+        fate = "breaks" if move in ("thrown", "from_zero") else "runaway"
+    after: dict[str, Any] = {"T": T, "w_new": j(w_big)}
+    after["grad_abs"] = _grad_json(abs(w_big), abs(hf), T, abbreviate)
+    after["next"] = _grad_json(abs(w_big), ef * abs(hf), T, abbreviate)
+    if fate == "cycles":
+        after["w_neg"] = j(-w_big)
+    elif fate == "drifts":
+        after["move"] = j(-ef * hf)
+    out.append(Claim(f"big_fate.{fate}", after))
 
     gc = g if abs(g) <= cf else cf * _sgn(g)  # g / max(1, |g|/c), exactly
     clip = {"g": j(g), "g_abs": j(abs(g)), "c": j(cf), "gc": j(gc), "w_new": j(wf - ef * gc)}
@@ -360,19 +388,62 @@ def _exact(x: Fraction | int) -> Exact:
     return x
 
 
-def _abs_grad_exceeds(w: Fraction, h0: Fraction, T: int, bound: int) -> bool:
-    """Whether ``|T·w^(T−1)·h0| > bound``, exactly: by logs where they are clear, else exact."""
-    from gradguard.lab.numbers import power_exact, power_log
+def sgd_fate(w: Fraction, h0: Fraction, T: int, eta: Fraction) -> str:
+    """What exact SGD on ``L = h_T`` does from ``w`` on: ``w ← w − η·T·h0·w^(T−1)``.
 
-    wx, hx = _exact(w), _exact(h0)
-    lv = power_log(wx, hx, T - 1, T)
-    if lv.sign == 0:
-        return False
-    # log10 of the value is good to ~1e-7 even at T = 10^6: decide by it away from the bound
-    margin = lv.log10 - math.log10(bound)
+    Returns ``"stays"`` (the gradient at ``w`` is 0), ``"drifts"`` (``T = 1``: the same
+    step ``η·h0`` for ever), ``"diverges"`` (``|w| → ∞``, the steps too), ``"settles"``
+    (``w → 0``, each step smaller than the one before), ``"lands_zero"`` (the next step is
+    ``w`` itself), ``"cycles"`` (``w, −w, w, …``) or ``"unknown"`` (the comparisons below
+    needed an exact power of more than :data:`FATE_BITS` bits).
+
+    With ``n = T − 2`` and ``u(w) = η·T·h0·w^n`` one step is ``w ↦ w·(1 − u)``, and
+    ``u(w·(1 − u)) = u·(1 − u)^n``. So, exactly, from ``u = u(w)`` alone:
+
+    * ``u < 0``: ``|w|`` grows by ``1 + |u|`` and ``u`` keeps its sign and grows: diverges.
+    * ``|u| > 2``: ``|w|`` grows by ``|1 − u| ≥ |u| − 1 > 1`` and ``|u|`` grows: diverges.
+    * ``0 < u < 1``: ``w`` keeps its sign, ``|w|`` and ``u`` fall, the limit has
+      ``u = 0``: settles. ``u = 1``: ``w ↦ 0``, a fixed point (``T ≥ 2``).
+    * ``1 < u ≤ 2``: ``w`` changes sign and ``u' = u·(1 − u)^n``: for odd ``n`` that is
+      ``< 0`` — diverges; for even ``n`` it is ``0 < u' < u``: settles (``u < 2``), or
+      ``u' = u = 2`` and ``w ↦ −w ↦ w``: cycles.
+
+    The step's size is ``|w|·|u|``: it grows with ``|w|`` and ``|u|`` where they diverge,
+    and falls where they settle.
+    """
+    if h0 == 0 or (T >= 2 and w == 0):
+        return "stays"
+    if T == 1:
+        return "drifts"
+    n = T - 2
+    k = eta * T * h0  # u = k·w^n
+    if _sgn(k) * (_sgn(w) if n % 2 else 1) < 0:
+        return "diverges"
+    vs1, vs2 = _compare_power(k, w, n, 1), _compare_power(k, w, n, 2)
+    if vs1 is None or vs2 is None:
+        return "unknown"
+    if vs2 > 0:
+        return "diverges"
+    if vs1 <= 0:
+        return "settles" if vs1 < 0 else "lands_zero"
+    if n % 2:
+        return "diverges"
+    return "settles" if vs2 < 0 else "cycles"
+
+
+def _compare_power(k: Fraction, w: Fraction, n: int, bound: int) -> int | None:
+    """The sign of ``|k·w^n| − bound`` (``w ≠ 0``): by logs where clear, else exactly.
+
+    None where the exact power would take more than :data:`FATE_BITS` bits.
+    """
+    lv = log10_abs(_exact(k)) + (n * log10_abs(_exact(w)) if n else 0.0)
+    margin = lv - math.log10(bound)
     if abs(margin) > 0.01:
-        return margin > 0
-    return abs(Fraction(power_exact(wx, hx, T - 1, T))) > bound
+        return 1 if margin > 0 else -1
+    if n * (w.numerator.bit_length() + w.denominator.bit_length()) > FATE_BITS:
+        return None
+    value = abs(k * w**n)
+    return (value > bound) - (value < bound)
 
 
 def _grad_json(w: Fraction, h0: Fraction, T: int, abbreviate: int | None) -> str:

@@ -442,8 +442,9 @@ def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
         if md
         else f"w_new = {w} − {eta} × 10^6{_eq(step['w_new_big'])}"
     )
-    big = claim_of(d, "big_grad")
-    _say(d, cat, doc, "big_grad", "💥 " if big and big["id"] == "big_grad.breaks" else "")
+    _say(d, cat, doc, "big_grad")
+    fate = claim_of(d, "big_fate")
+    _say(d, cat, doc, "big_fate", "💥 " if fate and fate["id"] == "big_fate.breaks" else "")
 
 
 def _remedies(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> None:

@@ -326,7 +326,7 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
     body += "".join(_p(x) for x in said(d["claims"], SGD_TOPICS, lang, num))
     body += "".join(_p(x) for x in said(d["claims"], ("clipping",), lang, num))
     body += _p(t(lang, "sgd_big_text", w_big=fmt(sgd["w_new_big"])))
-    body += "".join(_p(x) for x in said(d["claims"], ("big_grad",), lang, num))
+    body += "".join(_p(x) for x in said(d["claims"], ("big_grad", "big_fate"), lang, num))
     return body + (plot("sgd") if plot else "")
 
 
