@@ -267,3 +267,51 @@ def test_cli_help(capsys):
     assert main(["exercises", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--seed" in out and "--count" in out and "--out" in out
+
+
+_LARGEST = {
+    "float32": (2 - Fraction(1, 2**23)) * 2**127,
+    "float64": (2 - Fraction(1, 2**52)) * 2**1023,
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    w=st.one_of(
+        st.sampled_from([Fraction(-2), Fraction(2), Fraction(-3, 2), Fraction(3), Fraction(-10)]),
+        st.fractions(min_value=-5, max_value=5, max_denominator=8).filter(lambda x: abs(x) > 1.2),
+    ),
+    h0=st.sampled_from([Fraction(1), Fraction(-1), Fraction(1, 2), Fraction(-1, 2), Fraction(-3)]),
+    dtype=st.sampled_from(["float32", "float64"]),
+)
+def test_the_horizon_question_and_answer_at_negative_w_and_h0(w, h0, dtype):
+    """The overflow exercise at any |w| > 1, h₀ ≠ 0 (negative ones too), in en and bn.
+
+    The question names what the gradient becomes — ``inf``, ``−inf`` (h₀ < 0) or ``±inf``
+    (w < 0: the sign alternates with T) — as the exact gradient's signs at the answer's T and
+    T + 1 say (the claims oracle's ``overflow_value``); the answer's T is the first at which
+    the exact gradient rounds to inf (checked by CPython's rounding, ``_overflows``), and its
+    log₁₀ values put the largest float between T − 1 and T.
+    """
+    from hypothesis import assume
+
+    from gradguard.explain._exercises import Problem, _answer, _statement
+    from gradguard.explain import load_catalog
+    from gradguard.lab import overflow_horizon
+
+    from ..claims_oracle import overflow_value
+
+    T = overflow_horizon(w, h0, dtype)
+    assert T is not None and T >= 2
+    before, at = _grad(w, h0, T - 1), _grad(w, h0, T)
+    assert _overflows(at, dtype) and not _overflows(before, dtype)
+    assume(abs(before) <= _LARGEST[dtype])  # not in the half unit past the largest float
+    problem = Problem("horizon", {"w": w, "h0": h0, "dtype": dtype}, {"T": T})
+    token = re.compile(r"(?<!\w)[±−-]?inf\b")
+    for lang in ("en", "bn"):
+        cat = load_catalog(lang)
+        question, answer = _statement(problem, cat), _answer(problem, cat)
+        assert token.findall(question) == [overflow_value(w, h0, T)], (lang, question)
+        assert f"$T = {T}$" in answer and f"$T = {T - 1}$" in answer
+        logs = [float(x) for x in re.findall(r"\\approx (-?[\d.]+)", answer)]
+        assert len(logs) == 3 and logs[0] < logs[2] < logs[1], answer  # before, at, largest

@@ -364,14 +364,14 @@ def claims(
     fate = sgd_fate(w_big, hf, T, ef)
     if fate == "diverges":
         fate = "breaks" if move in ("thrown", "from_zero") else "runaway"
-    after: dict[str, Any] = {"T": T, "w_new": j(w_big)}
-    after["grad_abs"] = _grad_json(abs(w_big), abs(hf), T, abbreviate)
-    after["next"] = _grad_json(abs(w_big), ef * abs(hf), T, abbreviate)
+    landed: dict[str, Any] = {"T": T, "w_new": j(w_big)}
+    landed["grad_abs"] = _grad_json(abs(w_big), abs(hf), T, abbreviate)
+    landed["next"] = _grad_json(abs(w_big), ef * abs(hf), T, abbreviate)  # η·|g(w_big)|
     if fate == "cycles":
-        after["w_neg"] = j(-w_big)
+        landed["w_neg"] = j(-w_big)
     elif fate == "drifts":
-        after["move"] = j(-ef * hf)
-    out.append(Claim(f"big_fate.{fate}", after))
+        landed["move"] = j(-ef * hf)
+    out.append(Claim(f"big_fate.{fate}", landed))
 
     gc = g if abs(g) <= cf else cf * _sgn(g)  # g / max(1, |g|/c), exactly
     clip = {"g": j(g), "g_abs": j(abs(g)), "c": j(cf), "gc": j(gc), "w_new": j(wf - ef * gc)}

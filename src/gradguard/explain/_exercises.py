@@ -31,7 +31,7 @@ from typing import Any
 
 from gradguard._catalog import Catalog, load_catalog
 from gradguard._validate import check_whole
-from gradguard.explain._render import _base, _factor, format_number
+from gradguard.explain._render import _base, _factor, format_number, overflow_inf
 from gradguard.lab import (
     SEED_TABLE,
     Exact,
@@ -313,6 +313,7 @@ def _statement(pr: Problem, cat: Catalog) -> str:
         max=_m(biggest),
         params=_params(p, ("w", "h0")),
         grad=_m(f"{_GRAD} = T \\cdot w^{{T-1}} \\cdot h_0"),
+        inf=overflow_inf(p["w"], p["h0"]),  # ±inf where w < 0: the sign alternates with T
     )
 
 
