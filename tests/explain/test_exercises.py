@@ -295,8 +295,8 @@ def test_the_horizon_question_and_answer_at_negative_w_and_h0(w, h0, dtype):
     """
     from hypothesis import assume
 
-    from gradguard.explain._exercises import Problem, _answer, _statement
     from gradguard.explain import load_catalog
+    from gradguard.explain._exercises import Problem, _answer, _statement
     from gradguard.lab import overflow_horizon
 
     from ..claims_oracle import overflow_value
