@@ -217,13 +217,7 @@ class SpikeGuard:
         self.skip_steps = None if skip_steps is None else SkipList.coerce(skip_steps)
         self.sync = bool(sync)
         self._run: HostRun | DeviceRun = HostRun(self) if self.sync else DeviceRun(self)
-        # A snapshot only when a rollback would restore it: no copy otherwise. A snapshot
-        # file already at snapshot_path is kept until this guard's first step: it is the
-        # rollback snapshot of the checkpoint a resumed run loads (load_state_dict); a run
-        # that does not resume replaces it then, and says so.
-        self._found_snapshot = self.snapshot.path is not None and self.snapshot.path.exists()
-        if persist.snapshots_on(self) and not self._found_snapshot:
-            self.snapshot.save(persist.snapshot_state(self), 0)
+        self._found_snapshot = persist.first_snapshot(self)
 
     # -- snapshot / rollback -------------------------------------------------------
     def header(self) -> dict[str, Any]:

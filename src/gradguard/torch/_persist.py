@@ -165,6 +165,21 @@ def restore_snapshot(g: Guard, state: dict[str, Any]) -> None:
         obj.load_state_dict(state["user"][name])
 
 
+def first_snapshot(g: Guard) -> bool:
+    """Take the guard's first snapshot, at its construction; return whether a snapshot
+    file was found at ``snapshot_path`` instead.
+
+    A snapshot only when a rollback would restore it: no copy otherwise. A file already
+    at ``snapshot_path`` is kept until the guard's first step: it is the rollback snapshot
+    of the checkpoint a resumed run loads (:meth:`SpikeGuard.load_state_dict`); a run that
+    does not resume replaces it then, and says so (:func:`replace_found_snapshot`).
+    """
+    found = g.snapshot.path is not None and g.snapshot.path.exists()
+    if snapshots_on(g) and not found:
+        g.snapshot.save(snapshot_state(g), 0)
+    return found
+
+
 def take_snapshot(g: Guard) -> None:
     """:meth:`SpikeGuard.take_snapshot`: the current state becomes the last good one now."""
     g.snapshot.save(snapshot_state(g), g.step_count)
