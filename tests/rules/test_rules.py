@@ -269,3 +269,40 @@ def test_the_old_names_are_gone():
         importlib.import_module("gradguard.policies")
     trace = rules.replay_trace([0], [1.0], {"fixed": rules.FixedThreshold(0.5)})
     assert not hasattr(trace, "policies") and not hasattr(trace.rules[0], "policy")
+
+
+def _transient_spike_log(path):
+    """40 steps at norm ≈ 1; step 30 a 50× spike, re-run healthy (norm 1.1) and taken."""
+    from gradguard.records import StepRecord, write_log
+
+    records = [StepRecord(step=i, grad_norm=1.0 + 0.01 * (i % 5), loss=1.0) for i in range(40)]
+    r = records[30]
+    r.grad_norm, r.kind, r.flagged_by = 50.0, "spike", "spike-mad"
+    r.extra["rerun"] = {"verdict": "transient", "grad_norm": 1.1}
+    write_log(path, records)
+    return path
+
+
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_replay_says_which_norm_a_re_run_step_was_judged_by(tmp_path, capsys, lang):
+    """A finite spike re-run and found transient: the rows judge the first run's norm (a
+    guard sees it before it re-runs the step), and the output says so, with both norms."""
+    from gradguard.cli import main
+    from gradguard.doctor import diagnose, sentence
+    from gradguard.records import read_log
+
+    path = _transient_spike_log(tmp_path / "t.jsonl")
+    assert main(["replay", str(path), "--json", "--lang", lang]) == 0
+    (run,) = json.loads(capsys.readouterr().out)["runs"]
+    assert run["rerun_norms"] == [{"step": 30, "first": 50.0, "rerun": 1.1}]
+    mad = next(p for p in run["policies"] if p["policy"] == "spike-mad")
+    assert mad["steps"] == [30]  # judged by 50, the first run's norm (1.1 is no spike)
+    assert main(["replay", str(path), "--lang", lang]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    word = {"en": "step 30: 50 (re-run: 1.1)", "bn": "ধাপ 30: 50 (আবার চালানো: 1.1)"}[lang]
+    assert word in out
+    (log_run,) = read_log(path).runs
+    d = diagnose(log_run)
+    (f,) = [f for f in d.findings if f.key == "replay_rerun_norms"]
+    assert f.evidence["pairs"] == [(30, 50.0, 1.1)]
+    assert word in sentence(f, lang)

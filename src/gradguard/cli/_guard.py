@@ -254,6 +254,22 @@ def _transient_steps(records: list[Any], nonfinite: list[int]) -> list[int]:
     ]
 
 
+def _rerun_norms(records: list[Any]) -> list[dict[str, Any]]:
+    """The steps with a finite first-run norm that the guard re-ran and found transient:
+    the rules replay judges them by that first norm (what a guard sees before it re-runs a
+    step); the run took them with the re-run's gradients, whose norm is given beside it."""
+    out = []
+    for r in records:
+        again = r.extra.get("rerun")
+        if r.rerun_verdict != "transient" or r.grad_norm is None:
+            continue
+        first = float(r.grad_norm)
+        rerun = again.get("grad_norm") if isinstance(again, Mapping) else None
+        if math.isfinite(first):
+            out.append({"step": r.step, "first": first, "rerun": rerun})
+    return out
+
+
 def _replay_run(
     name: str | None,
     records: list[Any],
@@ -280,6 +296,8 @@ def _replay_run(
         "nonfinite_steps": trace.nonfinite_steps,
         # Non-finite steps the run took all the same: re-run healthy (transient).
         "transient_steps": _transient_steps(records, trace.nonfinite_steps),
+        # Finite steps re-run healthy: the rows judged them by their first run's norm.
+        "rerun_norms": _rerun_norms(records),
         "recorded": _recorded(segment.steps if segment is not None else records),
         "own_policy": _own_policy(segment),
         "max_grad_norm": max((x for x in trace.norms if math.isfinite(x)), default=None),
@@ -466,4 +484,19 @@ def _print_tables(
         if res["nonfinite_steps"]:
             shown = ", ".join(str(s) for s in res["nonfinite_steps"][:_SHOW])
             console.print(words.get("replay.nonfinite_steps", steps=shown))
+        if res["rerun_norms"]:
+            reran = res["rerun_norms"]
+            pairs = [
+                words.get(
+                    "replay.rerun_pair",
+                    step=x["step"],
+                    first=f"{x['first']:.3g}",
+                    rerun="–" if x["rerun"] is None else f"{x['rerun']:.3g}",
+                )
+                for x in reran[:_SHOW]
+            ]
+            if len(reran) > _SHOW:
+                pairs.append(words.get("numbers.more", n=len(reran) - _SHOW))
+            line = words.get("replay.rerun_norms", n=len(reran), pairs=", ".join(pairs))
+            console.print(escape(line))
     sys.stdout.flush()

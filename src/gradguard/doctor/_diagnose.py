@@ -502,6 +502,21 @@ def _replay(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[
     if not out:
         names = "`, `".join(rules)  # the catalog puts the first and last backquote
         out.append(Finding("replay", "replay_quiet", {"rules": len(rules), "names": names}))
+    # Finite steps re-run and found transient: the rules above judged their first run's
+    # norm (as a guard sees a step before it re-runs it); the run took the re-run's.
+    reran = [
+        (r.step, float(r.grad_norm), v[1])  # type: ignore[arg-type]
+        for r in traced
+        if (v := _rerun(r)) is not None and v[0] == "transient" and math.isfinite(r.grad_norm)  # type: ignore[arg-type]
+    ]
+    if reran:
+        out.append(
+            Finding(
+                "replay",
+                "replay_rerun_norms",
+                {"steps": [s for s, _, _ in reran], "n": len(reran), "pairs": reran},
+            )
+        )
     if result.nonfinite_steps:
         bad = set(result.nonfinite_steps)
         # Non-finite steps the run took all the same: re-run healthy (transient).

@@ -147,6 +147,14 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
         ]
         rest = cat["doctor.list_sep"].join(parts[:-1])
         out["did"] = cat.get("doctor.and_last", rest=rest, last=parts[-1])
+    elif key == "replay_rerun_norms":
+        pairs = [
+            cat.get("replay.rerun_pair", step=step, first=_g(first), rerun=_g(rerun))
+            for step, first, rerun in ev["pairs"][:_SHOW_STEPS]
+        ]
+        if len(ev["pairs"]) > _SHOW_STEPS:
+            pairs.append(cat.get("numbers.more", n=len(ev["pairs"]) - _SHOW_STEPS))
+        out["pairs"] = ", ".join(pairs)
     elif key.startswith("replay_rule"):
         out["first_part"] = (
             cat.get("doctor.first_part", first=ev["first"]) if ev["first"] is not None else ""
