@@ -45,4 +45,43 @@ def test_device_cuda_without_a_gpu_is_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "torch sees no CUDA device here" in err
     assert main(["remedies", "--device", "tpu", "--no-progress"]) == 2
-    assert "--device must be one of cpu, cuda, cuda:N, got 'tpu'" in capsys.readouterr().err
+    assert "--device must be one of auto, cpu, cuda, cuda:N, got 'tpu'" in capsys.readouterr().err
+
+
+def test_auto_is_decided_by_the_worker_that_trains_not_by_the_driver(tmp_path, monkeypatch):
+    import concurrent.futures as cf
+
+    import gradguard.experiments._runner as runner
+    from gradguard.cli._experiments import _device
+    from gradguard.experiments import read_summary, run_remedies
+
+    tiny = dict(experiments=["divergence"], configs=["none", "clip-norm"], steps=5)
+    # a driver that sees a GPU: on a cluster it keeps `auto` for the workers to decide
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert _device("auto", False, "en") == "auto"
+    assert _device("auto", True, "en") == "cuda"  # the runs train here: decided here
+    # a worker that sees a GPU trains on it; the row says so and keeps the grid's hash
+    (spec,) = build_grid("quick", device="auto", **{**tiny, "configs": ["none"]})
+    seen = []
+
+    def fake_train(s, log, on_step=None):
+        seen.append(s.device)
+        return real_train(replace(s, device="cpu"), log, on_step)
+
+    real_train = runner.train_run
+    monkeypatch.setattr(runner, "train_run", fake_train)
+    result = runner.run_task(spec)
+    assert seen == ["cuda"] and result.row.device == "cuda"
+    assert result.row.config_hash == spec.config_hash
+    monkeypatch.undo()
+    # workers that see no GPU (this machine): every row says cpu, whatever the driver saw
+    with cf.ThreadPoolExecutor(2) as pool:
+        rows = run_remedies("quick", tmp_path, device="auto", executor=pool, **tiny)
+    assert (
+        [r.device for r in rows]
+        == ["cpu", "cpu"]
+        == [r.device for r in read_summary(tmp_path / "summary.csv")]
+    )
+    assert {r.config_hash for r in rows} == {
+        s.config_hash for s in build_grid("quick", device="auto", **tiny)
+    }

@@ -184,3 +184,20 @@ def test_unreachable_ray_cluster_is_one_line_exit_1(tmp_path):
         f"gradguard: error: cannot reach the ray cluster at ray://127.0.0.1:{port}"
     )
     assert done.stdout == ""
+
+
+def test_ray_address_while_another_runtime_runs_is_refused(ray_runtime, tmp_path):
+    # ray.init() already ran in this process (the fixture): a ray:// address elsewhere would
+    # be skipped silently and the runs sent to this runtime instead — refused, naming both
+    running = ray_runtime.get_runtime_context().gcs_address
+    asked = "ray://127.0.0.1:1"
+    with pytest.raises(InputError) as info:
+        run_remedies("quick", tmp_path, executor=asked, **TINY)
+    for lang in ("en", "bn"):
+        line = info.value.message(lang)
+        assert line.count("\n") == 0 and running in line and repr(asked) in line, line
+    assert "ray.shutdown()" in info.value.message("en")
+    assert not (tmp_path / "summary.csv").exists()
+    assert ray_runtime.is_initialized()  # the caller's runtime is left alone
+    # the address of the runtime that runs here is that runtime: accepted
+    run_remedies("quick", tmp_path, executor="ray", **TINY)

@@ -254,7 +254,7 @@ def test_run_spec_checks_itself():
     for change, match in [
         ({"optimizer": "lbfgs"}, "optimizer must be one of sgd, adam, rmsprop"),
         ({"forget_bias": 1.0}, "forget_bias must be None, or a finite number with the lstm cell"),
-        ({"device": "tpu"}, "device must be one of cpu, cuda, cuda:N"),
+        ({"device": "tpu"}, "device must be one of auto, cpu, cuda, cuda:N"),
         ({"lr": -1.0}, "lr must be a finite number > 0"),
         ({"lr": float("nan")}, "lr must be"),
         ({"clip": "global"}, "clip must be"),

@@ -326,11 +326,15 @@ def _preset_name(preset: str | None, quick: bool, full: bool, lang: str) -> str:
 def _device(device: str, here: bool, lang: str) -> str:
     """``--device``: ``auto`` is CUDA where torch sees a GPU, else the CPU.
 
-    With ``here`` (the runs train on this machine) a CUDA device must be visible.
+    With ``here`` (the runs train on this machine) ``auto`` is decided here and a CUDA
+    device must be visible. On a cluster (``--executor``) ``auto`` stays ``auto``: each
+    worker decides for the runs it trains (a CPU driver may have GPU workers).
     """
     import torch
 
     if device == "auto":
+        if not here:
+            return "auto"
         return "cuda" if torch.cuda.is_available() else "cpu"
     if here and device.startswith("cuda") and not torch.cuda.is_available():
         from gradguard.explain import load_catalog

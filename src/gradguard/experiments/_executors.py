@@ -210,10 +210,26 @@ def _quiet_ray() -> Iterator[None]:
             log.setLevel(level)
 
 
+def _ray_running(ray: Any) -> str:
+    """Where this process's Ray runtime is: ``ray://HOST:PORT`` (Ray Client) or its GCS address."""
+    from ray.util.client import ray as client
+
+    if client.is_connected():
+        where = getattr(client.client_worker, "_conn_str", "")  # Ray keeps no public name
+        return f"ray://{where}" if where else "ray:// (Ray Client)"
+    return str(ray.get_runtime_context().gcs_address)
+
+
 def _ray(address: str | None) -> Backend:
     import ray
 
     own = not ray.is_initialized()
+    if not own and address is not None:
+        # ray.init() would be skipped: the runs would go to the runtime already here, not
+        # to the cluster asked for
+        running = _ray_running(ray)
+        if running != address:
+            raise InputError("executor", address, "ray_other_runtime", running=running)
     if own:
         with _quiet_ray():
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
@@ -245,7 +261,8 @@ def open_backend(executor: object, jobs: int) -> Backend:
       jobs: local worker processes (ignored for the other backends).
 
     Raises:
-      InputError: ``executor`` is none of the above.
+      InputError: ``executor`` is none of the above, or is ``ray://ADDRESS`` while this
+        process already runs a Ray runtime elsewhere (``ray.init()`` was called).
       ExecutorUnavailable: the cluster named cannot be reached.
       ImportError: the engine's extra is not installed.
     """

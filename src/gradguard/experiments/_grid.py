@@ -48,8 +48,10 @@ MAX_T = 10_000
 MAX_STEPS = 10_000_000
 #: ``rmsprop`` is torch's RMSprop with ``alpha = 0.9`` (the decay Arjovsky et al. train with).
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
-#: Devices a run may train on: the CPU, or a CUDA device (``cuda`` or ``cuda:N``).
-_DEVICE = re.compile(r"cpu|cuda(:[0-9]{1,3})?")
+#: Devices a run may train on: the CPU, a CUDA device (``cuda`` or ``cuda:N``), or ``auto``
+#: (decided by the process that trains the run: CUDA where it sees a GPU, else its CPU).
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]{1,3})?")
+_DEVICES = "auto, cpu, cuda, cuda:N"
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ class RunSpec:
       forget_bias: an LSTM's forget-gate bias at initialization (``None``: drawn like
         every other bias); Gers, Schmidhuber & Cummins (2000) start it positive.
       device: ``cpu``, ``cuda`` or ``cuda:N`` — where the run trains (its data and
-        weights are drawn on the CPU from the same seeds either way).
+        weights are drawn on the CPU from the same seeds either way); ``auto``: the
+        worker that trains it decides (``cuda`` where it sees a GPU, else ``cpu``), and
+        the summary row's ``device`` says which.
     """
 
     experiment: str
@@ -134,7 +138,7 @@ class RunSpec:
         if self.forget_bias is not None and (self.model != "lstm" or not _finite(self.forget_bias)):
             raise InputError("forget_bias", self.forget_bias, "forget_bias")
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
-            raise InputError("device", self.device, "choice", choices="cpu, cuda, cuda:N")
+            raise InputError("device", self.device, "choice", choices=_DEVICES)
 
     @property
     def config_hash(self) -> str:
@@ -448,7 +452,8 @@ def build_grid(
         (``low-lr`` keeps its ratio); must be > 0.
       budget: scale every run's steps and its evaluation interval by this factor
         (``0.01``: a class-sized version of a paper's grid); after ``steps``.
-      device: where every run trains: ``cpu``, ``cuda`` or ``cuda:N``.
+      device: where every run trains: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (each
+        run's worker decides).
 
     Raises:
       InputError: an unknown preset, experiment or configuration name; a bad
@@ -480,7 +485,7 @@ def build_grid(
     if budget is not None and not (_positive(budget) and budget <= MAX_BUDGET):
         raise InputError("budget", budget, "budget", max=MAX_BUDGET)
     if not isinstance(device, str) or not _DEVICE.fullmatch(device):
-        raise InputError("device", device, "choice", choices="cpu, cuda, cuda:N")
+        raise InputError("device", device, "choice", choices=_DEVICES)
     specs: list[RunSpec] = []
     for exp in exps:
         for seed in run_seeds:

@@ -28,7 +28,7 @@ import contextlib
 import os
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,13 +167,17 @@ def run_task(spec: RunSpec, on_step: Callable[[int], None] | None = None) -> Run
       on_step: called with the number of steps advanced (in this process only).
     """
     log = _MemoryLog()
+    asked = spec
+    if spec.device == "auto":  # decided here, by the worker that trains it, not by the driver
+        spec = replace(spec, device="cuda" if torch.cuda.is_available() else "cpu")
     if spec.device.startswith("cuda"):
         # cuBLAS needs a fixed workspace for deterministic results (read at its first use).
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     with deterministic():
         row = train_run(spec, log, on_step)
     row.log = f"runs/{spec.file_stem}.jsonl"
-    row.config_hash = spec.config_hash
+    row.config_hash = asked.config_hash  # the grid's spec (``auto`` stays ``auto``)
+    row.device = spec.device
     row.source_hash = source_hash()
     return RunResult(row, log.getvalue())
 

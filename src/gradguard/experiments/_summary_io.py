@@ -71,6 +71,8 @@ class RunSummary:
       source_hash: a hash of the gradguard source files and the torch version
         that trained it (:func:`gradguard.experiments.source_hash`): a resumed
         grid mixes no rows of another configuration or another gradguard.
+      device: where the run trained (``cpu``, ``cuda``, ``cuda:N``): with ``--device auto``
+        the worker that trained it decided.
     """
 
     experiment: str
@@ -100,6 +102,7 @@ class RunSummary:
     log: str | None = None
     config_hash: str | None = None
     source_hash: str | None = None
+    device: str | None = None
 
     def to_row(self) -> dict[str, Any]:
         """Return the row as ``summary.csv`` writes it (``None`` → empty cell)."""
