@@ -131,27 +131,36 @@ def run_sgd(w: F, h0: F, T: int, eta: F, steps: int = 400) -> tuple[set[str], F 
             return {"lands_zero"}, first
         if w1 == -w and step(w1) == w:
             return {"cycles"}, first
-        start = _mp(w1)
+        start: Any = w1  # to 60 digits below (a 15-digit start blurs steps 1e-7 apart)
     else:
         with mpmath.workdps(60):
             x = _mp(w)
             first = Approx(abs(eta * T * x ** (T - 1) * _mp(h0)), rel=1e-40)
             start = x - _mp(eta) * T * x ** (T - 1) * _mp(h0)
     with mpmath.workdps(60):
-        x, k, scale = start, _mp(eta) * T * _mp(h0), max(1, abs(_mp(w)))
-        sizes = [abs(x)]
+        x = _mp(start) if isinstance(start, F) else start
+        k, scale = _mp(eta) * T * _mp(h0), max(1, abs(_mp(w)))
+        sizes, moves = [abs(x)], [first.value if isinstance(first, Approx) else _mp(first)]
+
+        def settled() -> set[str]:
+            # "each step after it is smaller than the one before": seen, or no such fate
+            falling = all(p > q for p, q in itertools.pairwise(moves))
+            return {"settles"} if falling else {"settles, with a step larger than the last"}
+
         for _ in range(steps):
-            x = x - k * x ** (T - 1)
+            move = k * x ** (T - 1)  # the step η·g itself: a difference of w's would blur it
+            x = x - move
             sizes.append(abs(x))
+            moves.append(abs(move))
             if sizes[-1] > scale * mpmath.mpf(10) ** 60:
                 return {"diverges"}, first
             if sizes[-1] < abs(_mp(w)) * mpmath.mpf(10) ** -60:
-                return {"settles"}, first
+                return settled(), first
         tail = sizes[-100:]
         if all(p < q for p, q in itertools.pairwise(tail)):
             return {"diverges"}, first
         if all(p > q for p, q in itertools.pairwise(tail)):
-            return {"settles"}, first
+            return settled(), first
     return every, first
 
 
