@@ -42,7 +42,7 @@ class RuleReplay:
     """What one rule would have done over a recorded norm trace.
 
     Attributes:
-      rule: the rule's name (``fixed``, ``autoclip``, ``zclip``, ``spike-mad``, ``spike-std``).
+      rule: the rule's name, its key in :data:`~gradguard.rules.RULES` (``zclip``, ``spike-mad`` …).
       description: the rule with its parameters.
       action: ``"clip"`` (a clipper scales the step down) or ``"skip"`` (a guard withholds
         it): the rule's own :attr:`~gradguard.rules.Rule.action`.
