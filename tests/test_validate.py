@@ -212,6 +212,7 @@ def _threshold_entry_points() -> dict[str, object]:
         UpdateClipper,
         ValueClipper,
         ZClip,
+        clip_coef,
         clip_grad_norm_,
         clip_grad_value_,
         clip_grads_with_norm_,
@@ -236,6 +237,8 @@ def _threshold_entry_points() -> dict[str, object]:
         "torch.clip_grad_norm_": lambda v: clip_grad_norm_([p], v),
         "torch.clip_grads_with_norm_": lambda v: clip_grads_with_norm_([p], v, torch.tensor(1.0)),
         "torch.clip_grad_value_": lambda v: clip_grad_value_([p], v),
+        "torch.clip_coef": lambda v: clip_coef(1.0, v),
+        "torch.clip_coef(tensor)": lambda v: clip_coef(torch.tensor([1.0, 3.0]), v),
         "torch.NormClipper": NormClipper,
         "torch.ValueClipper": ValueClipper,
         "torch.ZClip": lambda v: ZClip(max_grad_norm=v),
@@ -269,3 +272,57 @@ def test_every_entry_point_reads_a_threshold_the_same_way(value):
             # guard's clipper is told what a clipper may be
             assert e.rule_id in ("threshold_or_inf", "clipper"), (where, value, e)
         assert accepted == _is_threshold(value), (where, value)
+
+
+# -- one meaning of "eps" --------------------------------------------------------------
+
+
+def _eps_entry_points() -> dict[str, tuple[object, bool]]:
+    """Every place a user hands gradguard an ε, as ``value → call`` with whether 0 is
+    allowed: a floor (AGC's on ‖W_i‖) or a divisor's guard (ZClip's on σ) must be > 0;
+    a number added to a norm (AdaGC's, clip_coef's) may be 0."""
+    from gradguard.rules import AGCRule, EmaZScoreRule
+    from gradguard.torch import AGC, AdaGC, clip_coef
+
+    return {
+        "rules.AGCRule": (lambda v: AGCRule(eps=v), False),
+        "rules.EmaZScoreRule": (lambda v: EmaZScoreRule(eps=v), False),
+        "torch.AGC": (lambda v: AGC(eps=v), False),
+        "torch.AdaGC": (lambda v: AdaGC(eps=v), True),
+        "torch.clip_coef": (lambda v: clip_coef(2.0, 1.0, eps=v), True),
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=_THRESHOLD_VALUES)
+def test_every_eps_is_a_finite_number(value):
+    pytest.importorskip("torch")
+    for where, (call, zero_ok) in _eps_entry_points().items():
+        try:
+            call(value)
+            accepted = True
+        except InputError as e:
+            accepted = False
+            assert e.argument == "eps", (where, value, e)
+            want = "nonnegative_finite" if zero_ok else "positive_finite"
+            assert e.rule_id == want, (where, value, e)
+        # The rule from its words: a real number, finite, > 0 (≥ 0 where 0 is allowed);
+        # never a bool, a string or None.
+        ok = value is not None and not isinstance(value, (bool, np.bool_, str))
+        if ok:
+            x = float(value)  # type: ignore[arg-type]
+            ok = math.isfinite(x) and (x >= 0 if zero_ok else x > 0)
+        assert accepted == ok, (where, value)
+
+
+@pytest.mark.parametrize("bad", [True, "2", "inf", 0.5, math.nan, None])
+def test_norm_type_is_a_number_at_least_one_or_inf(bad):
+    pytest.importorskip("torch")
+    from gradguard.torch import NormClipper, clip_grad_norm_
+
+    assert NormClipper(1.0, norm_type=math.inf).norm_type == math.inf
+    with pytest.raises(InputError, match=r"^norm_type must be a number ≥ 1 or inf, got "):
+        NormClipper(1.0, norm_type=bad)
+    with pytest.raises(InputError) as e:
+        clip_grad_norm_([], 1.0, norm_type=bad)
+    assert e.value.rule_id == "norm_type"

@@ -157,6 +157,7 @@ def check_number(
     maximum: float | None = None,
     below: float | None = None,
     allow_inf: bool = False,
+    rule: str | None = None,
 ) -> float:
     """Return ``value`` as a ``float`` if it is a real number within the bounds given.
 
@@ -170,14 +171,21 @@ def check_number(
       minimum, above: ``value ≥ minimum`` / ``value > above`` (give at most one).
       maximum, below: ``value ≤ maximum`` / ``value < below`` (give at most one).
       allow_inf: accept ±inf (within the bounds).
+      rule: a rule id that says the same bounds in words of its own, raised instead
+        (``open_unit`` for ``above=0, below=1``; ``norm_type``); it takes no fields.
 
     Raises:
       InputError: with the rule that states every bound at once: ``finite``,
         ``real``, ``positive_finite``, ``positive``, ``nonnegative_finite``,
         ``nonnegative``, ``at_least``, ``above``, ``at_most``, ``below`` or
-        ``interval`` (``{interval}`` such as ``(0, 1]``).
+        ``interval`` (``{interval}`` such as ``(0, 1]``); or ``rule`` when given.
     """
-    x = _real(value, name, minimum, above, maximum, below, allow_inf)
+    try:
+        x = _real(value, name, minimum, above, maximum, below, allow_inf)
+    except InputError:
+        if rule is None:
+            raise
+        raise InputError(name, value, rule) from None
     try:
         return float(x)
     except OverflowError:  # an int or Fraction beyond float's range

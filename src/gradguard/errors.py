@@ -16,7 +16,10 @@ it as an ordinary ``ValueError``.
 
 A file the user gave that gradguard cannot read (a guard log, a ``summary.csv``,
 a results folder) raises a :class:`FileError` the same way: where (the path, or
-``path:line``), a problem id (the catalog's ``[files]``) and its fields.
+``path:line``), a problem id (the catalog's ``[files]``) and its fields. A call made
+at a moment it cannot be carried out — a trainer callback used before it was set up,
+a closed log written to, a scaler that stepped before the guard — raises a
+:class:`CallError` (a ``RuntimeError``): a problem id of the catalog's ``[calls]``.
 
 The checks themselves (a whole number, a threshold, a fraction, one of a few
 choices…) live in :mod:`gradguard._validate`, whose docstring says how to add a
@@ -30,7 +33,16 @@ from typing import Any
 
 from gradguard._catalog import SOURCE, Catalog, fill, load_catalog
 
-__all__ = ["FileError", "InputError", "file_problems", "hint_ids", "os_reason", "rule_ids"]
+__all__ = [
+    "CallError",
+    "FileError",
+    "InputError",
+    "call_problems",
+    "file_problems",
+    "hint_ids",
+    "os_reason",
+    "rule_ids",
+]
 
 _ERRORS = "errors"
 
@@ -53,6 +65,11 @@ def hint_ids() -> set[str]:
 def file_problems() -> set[str]:
     """Every problem id of :class:`FileError` (the errors catalog's ``[files]``)."""
     return set(_english().section("files"))
+
+
+def call_problems() -> set[str]:
+    """Every problem id of :class:`CallError` (the errors catalog's ``[calls]``)."""
+    return set(_english().section("calls"))
 
 
 class InputError(ValueError):
@@ -169,6 +186,46 @@ class FileError(ValueError):
         cat = load_catalog(lang, _ERRORS)
         problem = cat.get(f"files.{self.problem}", **fields)
         return cat.get("frame.file", where=self.where, problem=problem)
+
+
+class CallError(RuntimeError):
+    """A call gradguard cannot carry out now: not a bad value, the wrong moment or state.
+
+    A trainer callback used before the trainer set it up, a closed log written to, an
+    AMP scaler that stepped before the guard measured, a non-finite norm the caller
+    asked to be stopped at. ``str(error)`` is English; :meth:`message` tells it in any
+    language with a catalog.
+
+    Args:
+      problem: a problem id of the errors catalog's ``[calls]`` (:func:`call_problems`).
+      **fields: the values the problem's ``{placeholders}`` take.
+
+    Attributes:
+      problem, fields: the parts above.
+
+    Raises:
+      TypeError: an unknown problem id or a missing field (a caller's mistake).
+    """
+
+    def __init__(self, problem: str, **fields: Any) -> None:
+        if problem not in call_problems():  # a caller's mistake, not the user's
+            raise TypeError(f"CallError: unknown problem {problem!r}")
+        self.problem = problem
+        self.fields = fields
+        try:
+            text = self.message()
+        except KeyError as e:
+            raise TypeError(f"CallError({problem!r}) needs the field {e}") from None
+        super().__init__(text)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the parts, as :meth:`InputError.__reduce__` (subclasses too)."""
+        return (_rebuild, (type(self), (self.problem,), self.fields), self.__dict__)
+
+    def message(self, lang: str = SOURCE) -> str:
+        """Return the message in ``lang``."""
+        cat = load_catalog(lang, _ERRORS)
+        return cat.get(f"calls.{self.problem}", **_told(self.fields, lang))
 
 
 def _rebuild(cls: type[Exception], args: tuple[Any, ...], fields: dict[str, Any]) -> Exception:

@@ -34,7 +34,7 @@ from typing import Any
 from gradguard._atomic import write_text_atomic
 from gradguard._catalog import SOURCE, load_catalog
 from gradguard._validate import check_choice
-from gradguard.errors import FileError, InputError
+from gradguard.errors import CallError, FileError, InputError
 
 __all__ = [
     "ACTIONS",
@@ -361,7 +361,7 @@ class RecordWriter:
 
     def _write_line(self, line: str) -> None:
         if self._fd is None:
-            raise ValueError(f"the log {self.path} is closed")
+            raise CallError("log_closed", path=self.path)
         os.write(self._fd, (line + "\n").encode("utf-8"))
         if self._fsync:
             os.fsync(self._fd)

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch  # the [dev] extra installs torch: these tests always run
 
+from gradguard.errors import InputError
 from gradguard.rules import EmaZScoreRule, PercentileRule
 from gradguard.torch import AGC, AutoClip, NormClipper, ValueClipper, ZClip, grad_stats
 
@@ -225,7 +226,7 @@ def test_value_clipper_matches_torch_and_reports():
 
 
 @pytest.mark.parametrize(
-    ("norm", "c"), [(100.0, 5.0), (3.0, 5.0), (5.0, 5.0), (1e-9, 1e-3), (7.0, 0.0)]
+    ("norm", "c"), [(100.0, 5.0), (3.0, 5.0), (5.0, 5.0), (1e-9, 1e-3), (7.0, math.inf)]
 )
 def test_clipper_coefficient_is_the_seeds_rule_with_torchs_epsilon(norm, c):
     from gradguard.torch import clip_coef
@@ -234,6 +235,22 @@ def test_clipper_coefficient_is_the_seeds_rule_with_torchs_epsilon(norm, c):
     # the seed's example: ‖g‖ = 100, c = 5 → 5 / 100.000001 ≈ 0.05.
     want = min(1.0, c / (norm + 1e-6))
     assert clip_coef(norm, c) == pytest.approx(want, rel=1e-15)
+
+
+@pytest.mark.parametrize("c", [0, 0.0, -1.0, math.nan, True, "1.0"])
+def test_clip_coef_takes_a_threshold_as_every_clipper_does(c):
+    from gradguard.torch import clip_coef
+    from gradguard.torch._clip import coefficient
+
+    # A user's max_norm is a threshold (> 0; inf clips nothing), as for clip_grad_norm_;
+    # 0 would zero every gradient.
+    with pytest.raises(InputError) as e:
+        clip_coef(7.0, c)
+    assert e.value.rule_id == "threshold_or_inf" and e.value.argument == "max_norm"
+    with pytest.raises(InputError, match=r"^max_norm must be a number > 0"):
+        clip_coef(torch.tensor(7.0), c)
+    # A threshold a rule learned (AutoClip over an all-zero history) may be 0: clip to 0.
+    assert coefficient(7.0, 0.0) == 0.0
 
 
 def test_float32_overflowing_norm_is_clipped_not_left_alone():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch  # the [dev] extra installs torch: these tests always run
 
+from gradguard.errors import InputError
 from gradguard.records import read_log
 from gradguard.rules import MedianMadRule
 from gradguard.torch import GuardError, Monitor, NormClipper, SpikeGuard, ValueClipper, ZClip
@@ -386,7 +387,11 @@ def test_monitor_always_steps_and_classifies():
     assert kinds[12].kind == "spike"
     assert kinds[0].layer_norms is not None and kinds[10].layer_norms is not None
     assert kinds[0].update_ratio > 0 and kinds[1].update_ratio is None
-    with pytest.raises(TypeError, match="Monitor does not take 'on_spike'"):
+    with pytest.raises(
+        InputError,
+        match=r"^on_spike must be left out: Monitor always steps and never rolls back .*"
+        r"got 'skip'\.$",
+    ):
         Monitor(model, opt, on_spike="skip")
 
 

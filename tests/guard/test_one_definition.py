@@ -84,6 +84,48 @@ def test_clip_grads_with_norm_returns_clip_coef():
     assert torch.equal(coef, clip_coef(total, 1.0))
 
 
+def test_per_unit_and_per_tensor_clippers_take_the_one_coefficient(monkeypatch):
+    # AGC (per unit) and AdaGC (per tensor) scale by clip_coef's formula taken
+    # elementwise, not by a coefficient of their own: every scale they apply is a value
+    # the one function returned (or exactly 1, for a part at or below its threshold).
+    import gradguard.torch._adagc as adagc_mod
+    import gradguard.torch._clippers as clippers_mod
+    from gradguard.torch import AGC, AdaGC
+    from gradguard.torch._clip import coefficient
+
+    returned: list[torch.Tensor] = []
+
+    def spy(*args, **kwargs):
+        out = coefficient(*args, **kwargs)
+        returned.append(out.clone())
+        return out
+
+    monkeypatch.setattr(clippers_mod, "coefficient", spy)
+    monkeypatch.setattr(adagc_mod, "coefficient", spy)
+    w = torch.nn.Parameter(torch.ones(3, 4))  # ‖W_i‖ = 2: λ‖W_i‖ = 0.2 with λ = 0.1
+    w.grad = torch.tensor([[10.0, 0, 0, 0], [0, 0.05, 0, 0], [0, 3.0, 4.0, 0]])
+    before = w.grad.clone()
+    AGC(clipping=0.1).clip_([w])
+    unit = torch.linalg.vector_norm(before, dim=1)
+    assert len(returned) == 1
+    # Each clipped unit's scale is the one coefficient, with nothing added to ‖G_i‖.
+    want = coefficient(unit, torch.full((3,), 0.2), eps=0.0)
+    assert torch.equal(returned[0].flatten(), want)  # unit norms keep their dims
+    scale = torch.where(unit > 0.2, want, 1.0)
+    assert torch.equal(w.grad, before * scale[:, None])
+    returned.clear()
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    clip = AdaGC(max_norm=1.0, ratio=2.0, warmup_steps=1, eps=1e-6)
+    for g1, g2 in ((0.3, 0.4), (5.0, 0.1)):  # a warm-up step, then per tensor
+        a.grad, b.grad = torch.tensor([g1, 0.0]), torch.tensor([g2, 0.0])
+        clip.clip_([a, b])
+    # the warm-up's global coefficient, then (step 2) the global and per-tensor ones
+    assert len(returned) == 4 and returned[3].shape == (2,)
+    # (float32: the gradient times the coefficient, rounded once; b is below 2γ: untouched)
+    assert torch.equal(a.grad[0], torch.tensor(5.0) * returned[3][0])
+    assert torch.equal(b.grad[0], torch.tensor(0.1)) and float(returned[3][1]) == 1.0
+
+
 class _Net(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()

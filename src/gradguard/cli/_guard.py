@@ -299,7 +299,7 @@ def _replay_run(
         # Finite steps re-run healthy: the rows judged them by their first run's norm.
         "rerun_norms": _rerun_norms(records),
         "recorded": _recorded(segment.steps if segment is not None else records),
-        "own_policy": _own_policy(segment),
+        "own_policy": _own_policy(segment, lang),
         "max_grad_norm": max((x for x in trace.norms if math.isfinite(x)), default=None),
         "policies": [
             {
@@ -382,7 +382,7 @@ def _recorded(steps: list[Any]) -> dict[str, Any]:
     }
 
 
-def _own_policy(segment: Any) -> dict[str, Any] | None:
+def _own_policy(segment: Any, lang: str = "en") -> dict[str, Any] | None:
     """The run's own guard replayed from its header (``None``: not a guard's log)."""
     from gradguard.rules import replay_guard
 
@@ -390,6 +390,8 @@ def _own_policy(segment: Any) -> dict[str, Any] | None:
         return None
     try:
         result = replay_guard(segment)
+    except InputError as e:  # a header naming a rule this gradguard does not have
+        return {"error": e.message(lang)}
     except (ValueError, KeyError, TypeError) as e:
         return {"error": str(e)}
     return {

@@ -46,7 +46,7 @@ import torch
 
 from gradguard._catalog import default_lang, load_catalog
 from gradguard._validate import check_bool
-from gradguard.errors import InputError
+from gradguard.errors import CallError, InputError
 from gradguard.integrations._common import StepGate, check_clipper, check_options, metrics_of
 from gradguard.records import StepRecord
 from gradguard.rules import RULES
@@ -266,10 +266,7 @@ class SpikeGuardCallback(pl.Callback):
 
     def _built(self) -> SpikeGuard:
         if self.guard is None:
-            raise RuntimeError(
-                "SpikeGuardCallback was not set up: it builds its guard at fit start "
-                "(Trainer.fit); it does not guard validate/test/predict."
-            )
+            raise CallError("callback_not_set_up", start="Trainer.fit")
         return self.guard
 
     def _on_withheld(self) -> None:

@@ -57,7 +57,7 @@ import torch
 
 from gradguard._catalog import default_lang, load_catalog
 from gradguard._validate import check_bool
-from gradguard.errors import InputError
+from gradguard.errors import CallError, InputError
 from gradguard.integrations._common import StepGate, check_clipper, check_options
 from gradguard.records import StepRecord
 from gradguard.rules import RULES
@@ -276,7 +276,7 @@ class SpikeGuardCallback(TrainerCallback):
 
     def _built_gate(self) -> StepGate:
         if self._gate is None:
-            raise RuntimeError("SpikeGuardCallback is not set up (on_train_begin did not run)")
+            raise CallError("callback_not_set_up", start="Trainer.train, on_train_begin")
         return self._gate
 
     # -- every optimizer step --------------------------------------------------------

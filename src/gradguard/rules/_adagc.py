@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradguard.errors import InputError
+from gradguard._validate import check_number
 from gradguard.rules._rule import (
     ReplayParam,
     Rule,
@@ -61,9 +61,7 @@ class AdaGCRule(Rule):
     ) -> None:
         self.max_norm = check_clip_threshold("max_norm", max_norm)
         self.ratio = check_positive("ratio", ratio)
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < 1:
-            raise InputError("beta", beta, "half_open_unit")
-        self.beta = float(beta)
+        self.beta = check_number(beta, "beta", minimum=0, below=1, rule="half_open_unit")
         self.warmup_steps = check_count("warmup_steps", warmup_steps, 0)
         self.steps = 0
         self.gamma: float | None = None

@@ -11,7 +11,7 @@ import math
 from collections import deque
 from typing import Any
 
-from gradguard.errors import InputError
+from gradguard._validate import check_number
 from gradguard.rules._order import device_percentile, percentile, ring, ring_push, ring_values
 from gradguard.rules._rule import (
     DeviceForm,
@@ -20,7 +20,6 @@ from gradguard.rules._rule import (
     Rule,
     Verdict,
     check_count,
-    check_positive,
     finite,
 )
 
@@ -72,10 +71,9 @@ class PercentileRule(Rule):
     )
 
     def __init__(self, percentile: float = 10.0, history_size: int = 1000) -> None:
-        p = check_positive("percentile", percentile, "percent")
-        if p > 100:
-            raise InputError("percentile", percentile, "percent")
-        self.percentile = p
+        self.percentile = check_number(
+            percentile, "percentile", above=0, maximum=100, rule="percent"
+        )
         self.history_size = check_count("history_size", history_size, 1)
         self._fifo: deque[float] = deque()
         self._sorted: list[float] = []

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gradguard._validate import check_choice
+from gradguard.errors import InputError
 from gradguard.records import RunLog, classify
 from gradguard.rules._decision import decide
 from gradguard.rules._registry import RULES, ReplayOptions, replayable
@@ -144,9 +146,7 @@ def rule_from_header(spec: Mapping[str, Any] | None) -> Rule | None:
     """Rebuild a rule from a guard log header's ``{"name": …, "state": …}`` (or ``None``)."""
     if not spec:
         return None
-    cls = RULES.get(str(spec.get("name")))
-    if cls is None:
-        raise ValueError(f"unknown rule {spec.get('name')!r} in the log's header")
+    cls = RULES[check_choice(spec.get("name"), "rule", sorted(RULES))]
     rule = cls.__new__(cls)
     rule.load_state_dict(dict(spec["state"]))
     return rule
@@ -177,10 +177,7 @@ def replay_guard(run: RunLog) -> GuardReplay:
     """
     cfg = run.meta.get("guard")
     if not isinstance(cfg, Mapping):
-        raise ValueError(
-            "the run has no guard header: replaying the guard's own policy needs a log "
-            "written by SpikeGuard (it opens each run with a 'run' line holding its rules)"
-        )
+        raise InputError("run", run.name, "guard_run")
     spike_rule = rule_from_header(cfg.get("spike_rule"))
     loss_rule = rule_from_header(cfg.get("loss_rule"))
     policies = {"spike": cfg.get("on_spike", "skip"), "nonfinite": cfg.get("on_nonfinite", "skip")}

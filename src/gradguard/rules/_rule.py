@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
-from gradguard._validate import check_threshold
+from gradguard._validate import check_number, check_threshold, check_whole
 from gradguard.errors import InputError
 
 __all__ = [
@@ -97,13 +97,10 @@ def finite(x: object) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
-def check_positive(name: str, value: object, rule: str = "positive_finite") -> float:
-    """Return ``value`` as a float if it is a finite number > 0, else raise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(name, value, rule)
-    if not math.isfinite(value) or value <= 0:
-        raise InputError(name, value, rule)
-    return float(value)
+def check_positive(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number > 0
+    (:func:`gradguard._validate.check_number`), else raise (rule ``positive_finite``)."""
+    return check_number(value, name, above=0)
 
 
 def check_clip_threshold(name: str, value: object) -> float:
@@ -113,10 +110,12 @@ def check_clip_threshold(name: str, value: object) -> float:
 
 
 def check_count(name: str, value: object, minimum: int) -> int:
-    """Return ``value`` if it is a whole number ≥ ``minimum``, else raise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """Return ``value`` if it is a whole number ≥ ``minimum``
+    (:func:`gradguard._validate.check_whole`; a string of digits is a command line's
+    to parse, not a number here), else raise (rule ``whole``)."""
+    if isinstance(value, str):
         raise InputError(name, value, "whole", min=minimum)
-    return value
+    return check_whole(value, name, minimum)
 
 
 class Rule:

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from gradguard.errors import InputError
+from gradguard._validate import check_number
 from gradguard.rules._order import (
     fold,
     fold_sum,
@@ -182,14 +182,7 @@ class MedianMadRule(_WindowRule):
         self, window: int = 128, k: float = 6.0, min_history: int = 16, min_ratio: float = 10.0
     ) -> None:
         super().__init__(window, k, min_history)
-        if (
-            isinstance(min_ratio, bool)
-            or not isinstance(min_ratio, (int, float))
-            or not math.isfinite(min_ratio)
-            or min_ratio < 0
-        ):
-            raise InputError("min_ratio", min_ratio, "nonnegative_finite")
-        self.min_ratio = float(min_ratio)
+        self.min_ratio = check_number(min_ratio, "min_ratio", minimum=0)
         self._sorted: list[float] = []
 
     def _push(self, x: float) -> None:

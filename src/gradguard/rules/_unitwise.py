@@ -7,11 +7,10 @@ applied by their :mod:`gradguard.torch` clippers.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
-from gradguard.errors import InputError
+from gradguard._validate import check_number
 from gradguard.rules._rule import Rule, check_clip_threshold
 
 __all__ = ["AGCRule", "ValueRule"]
@@ -53,7 +52,7 @@ class AGCRule(Rule):
 
     Args:
       clipping: λ, a number > 0 (``inf``: never clip).
-      eps: ε > 0, the floor on ``‖W_i‖``.
+      eps: ε, the floor on ``‖W_i‖``: a finite number > 0.
       exclude: names (or name prefixes) of parameters not to clip; a lone string is one name.
     """
 
@@ -65,11 +64,7 @@ class AGCRule(Rule):
         self, clipping: float = 0.01, eps: float = 1e-3, exclude: Iterable[str] | str = ()
     ) -> None:
         self.clipping = check_clip_threshold("clipping", clipping)
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-            raise InputError("eps", eps, "positive")
-        if math.isnan(eps):
-            raise InputError("eps", eps, "positive")
-        self.eps = float(eps)
+        self.eps = check_number(eps, "eps", above=0)
         self.exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
 
     def state_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import statistics
 import warnings
 from typing import Any
 
-from gradguard.errors import InputError
+from gradguard._validate import check_number
 from gradguard.rules._order import fold, fold_sum, sqrt
 from gradguard.rules._rule import (
     DeviceForm,
@@ -136,7 +136,7 @@ class EmaZScoreRule(Rule):
       alpha: EMA smoothing ``α`` in (0, 1).
       z_thresh: z-score threshold ``z_t`` > 0.
       warmup_steps: finite norms collected before the rule acts (≥ 1).
-      eps: ``ε`` added to ``σ``.
+      eps: ``ε`` added to ``σ``, a finite number > 0.
       max_norm: the cap (``None``: none).
     """
 
@@ -160,13 +160,10 @@ class EmaZScoreRule(Rule):
         eps: float = 1e-6,
         max_norm: float | None = None,
     ) -> None:
-        a = check_positive("alpha", alpha, "open_unit")
-        if a >= 1:
-            raise InputError("alpha", alpha, "open_unit")
-        self.alpha = a
+        self.alpha = check_number(alpha, "alpha", above=0, below=1, rule="open_unit")
         self.z_thresh = check_positive("z_thresh", z_thresh)
         self.warmup_steps = check_count("warmup_steps", warmup_steps, 1)
-        self.eps = float(eps)
+        self.eps = check_number(eps, "eps", above=0)
         self.max_norm = None if max_norm is None else check_clip_threshold("max_norm", max_norm)
         self.buffer: list[float] = []
         self.mean: float | None = None

@@ -36,9 +36,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gradguard._validate import check_number
 from gradguard.errors import InputError
 from gradguard.rules import AdaGCRule
-from gradguard.torch._clip import clip_coef
+from gradguard.torch._clip import coefficient
 from gradguard.torch._clippers import Clipper, ClipResult, _reiterable
 from gradguard.torch._foreach import groups, index_tensor, no_grad
 from gradguard.torch._params import named_list
@@ -75,7 +76,8 @@ class AdaGC(Clipper):
       ratio: λ_rel > 0, the allowed growth over a tensor's EMA (default 1.04).
       beta: β in [0, 1), the EMA's smoothing (default 0.99).
       warmup_steps: T_start, counted steps of global clipping first (default 100).
-      eps: added to norms in the coefficients, as the authors' code does (1e-6).
+      eps: a finite number ≥ 0 added to the norms in the coefficients, as the authors'
+        code does (1e-6).
       norm_type: the norm's order ``p``.
 
     State: ``gamma`` (one float32 per tensor, on the gradients' device; ``inf`` until a
@@ -97,9 +99,7 @@ class AdaGC(Clipper):
         rule = AdaGCRule(max_norm, ratio, beta, warmup_steps)
         self.max_norm, self.ratio, self.beta = rule.max_norm, rule.ratio, rule.beta
         self.warmup_steps = rule.warmup_steps
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < math.inf:
-            raise InputError("eps", eps, "nonnegative_finite")
-        self.eps = float(eps)
+        self.eps = check_number(eps, "eps", minimum=0)
         self.norm_type = check_norm_type(norm_type)
         self.gamma: Tensor | None = None
         self.steps: Tensor | None = None
@@ -141,14 +141,16 @@ class AdaGC(Clipper):
         warm = steps < self.warmup_steps
         total = total_norm.to(device=device, dtype=torch.float32)
         # Warm-up: GlobalGC, h = min(1, λ_abs / (‖g‖ + ε)); γ = the smallest clipped norm.
-        h_global = clip_coef(total, self.max_norm, eps=self.eps)
+        h_global = coefficient(total, self.max_norm, eps=self.eps)
         gamma_warm = torch.minimum(gamma, norms * h_global)
         # After: a tensor seen for the first time starts its EMA at its own norm (as the
         # authors' code does), so it is not clipped on that step.
         prev = torch.where(torch.isinf(gamma), norms, gamma)
         threshold = self.ratio * prev
         over = norms > threshold
-        h_local = torch.where(over, threshold / (norms + self.eps), 1.0)
+        # Only a tensor over its threshold is scaled: one a hair below it keeps h = 1
+        # (clip_coef alone would give threshold / (‖g_i‖ + ε), a hair below 1, there).
+        h_local = torch.where(over, coefficient(norms, threshold, eps=self.eps), 1.0)
         post = torch.where(over, threshold, norms)
         gamma_local = self.beta * prev + (1.0 - self.beta) * post
         h = torch.where(warm, h_global.expand(n), h_local)

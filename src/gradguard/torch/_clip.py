@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gradguard._validate import check_choice, check_threshold
+from gradguard._validate import check_choice, check_number, check_threshold
+from gradguard.errors import CallError
 from gradguard.torch._foreach import check_dense, groups, use_foreach
 from gradguard.torch._params import named_list
 from gradguard.torch._reduce import local_grad
@@ -78,25 +79,54 @@ def clip_coef(
     The seed's coefficient ``1 / max(1, ‖g‖ / c)`` (:func:`gradguard.lab.clip_coefficient`,
     Pascanu et al. 2013), written ``min(1, c / ‖g‖)`` as torch writes it, with torch's
     ``1e-6`` added to the norm — the one place gradguard adds it. A tensor norm gives a
-    0-d tensor, computed on the device (no host sync: ``torch.clamp``, not ``if``); a
+    tensor, computed on the device (no host sync: ``torch.clamp``, not ``if``); a
     host number (a float, or a numpy scalar such as ``np.float32``) gives a number of
     the same type, computed in that type the way torch computes ``c / tensor`` (the
     reciprocal, times ``c``), so that a float or ``np.float32`` norm gives what torch
     computes on a float64 or float32 tensor, bit for bit (tested on CPU).
 
+    The same coefficient serves every clipper that clips parts on their own: given a
+    1-d tensor of norms (one per tensor, one per unit) and a threshold (or a tensor of
+    thresholds, one per norm) it is taken elementwise — AdaGC's per-tensor ``h_i``
+    (with its own ``ε``), AGC's per-unit ``λ max(‖W_i‖, ε) / ‖G_i‖`` (with ``eps=0``:
+    the paper adds nothing to ``‖G_i‖``) and update clipping's per-tensor factor are
+    this function, each leaving a part at or below its threshold at exactly 1.
+
     Args:
-      total_norm: the pre-clip total norm ``‖g‖`` (a 0-d tensor or a host number).
-      max_norm: the threshold ``c ≥ 0`` (``c = 0`` gives 0: clip to zero); a 0-d tensor
-        with a tensor norm (NaN there gives a NaN coefficient: no target).
+      total_norm: the pre-clip norm ``‖g‖`` (a 0-d tensor or a host number), or a
+        tensor of norms.
+      max_norm: the threshold ``c``: a number > 0 (a threshold's one meaning,
+        :func:`gradguard._validate.check_threshold`; ``inf`` gives 1, clipping nothing);
+        ``0``, a negative number, NaN, ``True`` and ``"1.0"`` are refused. Or a tensor
+        of thresholds computed on the device (with a tensor norm), taken as it is —
+        checking it would cost a host sync; a NaN there gives a NaN coefficient.
       nonfinite: what the coefficient is when ``‖g‖`` is NaN or inf: ``"propagate"``
         (torch: ``c / inf = 0``, ``c / nan = nan``), ``"skip"`` (1: leave ``g`` alone)
         or ``"zero"`` (0). ``"error"`` behaves like ``"propagate"`` here.
-      eps: the number added to the norm: torch's ``1e-6``; a rule that names its own
-        (AdaGC's ``ε``) passes it here rather than writing the coefficient again.
+      eps: the number added to the norm, a finite number ≥ 0: torch's ``1e-6``; a rule
+        that names its own (AdaGC's ``ε``) passes it here rather than writing the
+        coefficient again.
 
     Returns:
-      The coefficient, ``≤ 1``, of ``total_norm``'s type.
+      The coefficient, ``≤ 1``, of ``total_norm``'s type (and shape).
+
+    Raises:
+      InputError: a number ``max_norm`` that is not a threshold, a bad ``nonfinite``
+        or ``eps``.
     """
+    if not isinstance(max_norm, Tensor):
+        max_norm = float(check_threshold(max_norm, "max_norm"))
+    check_choice(nonfinite, "nonfinite", NONFINITE_MODES)
+    if eps != EPS:
+        eps = check_number(eps, "eps", minimum=0)
+    return coefficient(total_norm, max_norm, nonfinite, eps)
+
+
+def coefficient(
+    total_norm: Norm, max_norm: float | Tensor, nonfinite: str = "propagate", eps: float = EPS
+) -> Norm:
+    """:func:`clip_coef` without its checks, for a threshold a rule learned (AutoClip's
+    percentile of an all-zero history is 0: the coefficient is then 0, clip to zero)."""
     if isinstance(total_norm, Tensor):
         # torch evaluates `c / tensor` as `tensor.reciprocal() * c`, the Python number c
         # taken in the norm's compute type (float32 for half types, rounded once to the
@@ -198,14 +228,10 @@ def clip_grads_with_norm_(
     check_choice(nonfinite, "nonfinite", NONFINITE_MODES)
     params, _ = named_list(parameters)
     grads = [local_grad(q.grad) for q in params if q.grad is not None]
-    coef = clip_coef(total_norm, c, nonfinite)
+    coef = coefficient(total_norm, c, nonfinite)
     if nonfinite == "error" and not bool(torch.isfinite(total_norm)):
         # A host sync, paid only by callers who asked to be stopped.
-        raise RuntimeError(
-            f"total_norm is {float(total_norm)}, so the gradients cannot be clipped (they "
-            "were left untouched). Pass nonfinite='skip' to leave them for a guard to "
-            "judge, 'zero' to zero them, or 'propagate' for torch's behaviour."
-        )
+        raise CallError("nonfinite_norm", norm=float(total_norm))
     if not grads:
         return coef
     if nonfinite == "zero" and not bool(torch.isfinite(total_norm)):

@@ -38,7 +38,7 @@ from gradguard.rules import (
     Rule,
     ValueRule,
 )
-from gradguard.torch._clip import clip_coef, clip_grad_value_, get_total_norm
+from gradguard.torch._clip import clip_grad_value_, coefficient, get_total_norm
 from gradguard.torch._foreach import groups, no_grad
 from gradguard.torch._params import named_list
 from gradguard.torch._reduce import local_grad
@@ -157,9 +157,9 @@ class Clipper:
             # kernels that would compute it again on the device.
             dtype = device_norm.dtype
             if dtype in _HOST_TYPES:
-                coef = float(clip_coef(_HOST_TYPES[dtype](norm), clip_to))
+                coef = float(coefficient(_HOST_TYPES[dtype](norm), clip_to))
             else:
-                coef = float(clip_coef(torch.tensor(norm, dtype=dtype), clip_to))
+                coef = float(coefficient(torch.tensor(norm, dtype=dtype), clip_to))
             if coef < 1.0:
                 assert stats is not None and stats.grouped is not None
                 for _, group, _ in stats.grouped:
@@ -168,7 +168,7 @@ class Clipper:
         # No device norm to reuse (statistics without their gradient groups, a norm
         # re-measured in float64 after a float32 overflow): the host coefficient.
         # A threshold of 0 (an all-zero gradient history) gives 0: clip to zero.
-        coef = clip_coef(float(norm), clip_to)
+        coef = coefficient(float(norm), clip_to)
         if coef < 1.0:
             if stats is not None and stats.grouped is not None:
                 # The gradients as grad_stats grouped them: no second grouping pass.
@@ -484,7 +484,7 @@ class AutoClip(RuleClipper):
             if v.clip_to is None or not math.isfinite(n):
                 coefs.append(1.0)
             else:
-                coefs.append(clip_coef(float(n), v.clip_to))
+                coefs.append(coefficient(float(n), v.clip_to))
         total = host.total_norm
         if host.nonfinite_count or not math.isfinite(total):
             return ClipResult(total, total, None, 1.0, False)
@@ -583,7 +583,9 @@ class AGC(Clipper):
             # A non-finite unit norm (NaN/inf entries, or float32 overflow) is left alone:
             # the scale max_norm / inf = 0 would turn inf entries into NaN (0 · inf).
             trigger = (g_norm > max_norm) & torch.isfinite(g_norm)
-            scale = torch.where(trigger, max_norm / g_norm.clamp(min=1e-6), 1.0)
+            # The one clip coefficient, per unit, with nothing added to ‖G_i‖ (the paper's
+            # λ max(‖W_i‖, ε) / ‖G_i‖; ‖G_i‖ > λε > 0 wherever it is used).
+            scale = torch.where(trigger, coefficient(g_norm, max_norm, eps=0.0), 1.0)
             g.mul_(scale.to(g.dtype))
             clipped_units.append(trigger.sum())
         post = grad_stats(params, 2.0, per_layer=False).total_norm

@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 
 from gradguard._validate import check_number
+from gradguard.errors import CallError
 from gradguard.records import RecordWriter, StepRecord
 from gradguard.rules import MedianMadRule, Policy, Rule
 from gradguard.skiplist import SkipList
@@ -332,11 +333,7 @@ class SpikeGuard:
             device; the caller could not read them without a sync).
         """
         if isinstance(self._run, DeviceRun):
-            raise RuntimeError(
-                "SpikeGuard.decide() returns the step's record, which needs a host sync: "
-                "construct the guard with sync=True (the default) to use it, or call "
-                "guard.step(loss), which skips on the device."
-            )
+            raise CallError("decide_needs_sync")
         return self._run.step(loss, batch, apply=False, closure=closure)
 
     def note_step_start(self) -> None:

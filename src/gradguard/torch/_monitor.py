@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from gradguard.errors import InputError
 from gradguard.torch._guard import SpikeGuard
 
 __all__ = ["Monitor"]
@@ -29,7 +30,7 @@ class Monitor(SpikeGuard):
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, **kwargs: Any):
         for key in ("on_nonfinite", "on_spike", "rollback_after"):
             if key in kwargs:
-                raise TypeError(f"Monitor does not take {key!r}; use SpikeGuard")
+                raise InputError(key, kwargs[key], "monitor_policy")
         kwargs.setdefault("layer_norms_every", 10)
         kwargs.setdefault("update_ratio_every", 10)
         super().__init__(

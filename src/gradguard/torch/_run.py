@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from gradguard.errors import InputError
+from gradguard.errors import CallError, InputError
 from gradguard.rules import OUTCOMES, RULES
 from gradguard.torch import _rerun as rerun
 from gradguard.torch._books import begin_step, settle
@@ -80,13 +80,7 @@ def _unscale(g: Guard) -> Tensor | None:
 
     per_opt = g.scaler._per_optimizer_states[id(g.optimizer)]
     if per_opt["stage"] is OptState.STEPPED:
-        raise RuntimeError(
-            "scaler.step(optimizer) was already called for this step, so the "
-            "optimizer stepped before the guard could measure, clip or skip it. "
-            "guard.step(loss) replaces scaler.step(optimizer) and scaler.update(): "
-            "call only scaler.scale(loss).backward() (and optionally "
-            "scaler.unscale_(optimizer)) before it."
-        )
+        raise CallError("scaler_stepped")
     if per_opt["stage"] is OptState.READY:
         g.scaler.unscale_(g.optimizer)
     found = per_opt["found_inf_per_device"]

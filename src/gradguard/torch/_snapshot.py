@@ -49,6 +49,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gradguard.errors import CallError
+
 __all__ = ["Snapshot", "SnapshotError"]
 
 
@@ -165,8 +167,9 @@ class StepStart:
         self.buffers.keep()
 
 
-class SnapshotError(RuntimeError):
-    """A snapshot file could not be read safely; nothing was restored."""
+class SnapshotError(CallError):
+    """A snapshot file could not be read safely; nothing was restored (a :class:`CallError`
+    with the problem ``snapshot_missing``, ``snapshot_invalid`` or ``snapshot_foreign``)."""
 
 
 def plain_tree(obj: Any) -> Any:
@@ -392,18 +395,13 @@ class Snapshot:
         if self.path is not None:
             return self._load_file(self.path)
         if self._state is None:
-            raise RuntimeError("no snapshot has been taken")
+            raise CallError("no_snapshot")
         for e in self._events:
             e.synchronize()  # the non-blocking copies are complete
         return _clone(self._state)
 
     @staticmethod
     def _load_file(path: Path) -> dict[str, Any]:
-        how = (
-            "Rolling back was refused and the model and optimizer were left as they are; "
-            "delete the file (a new snapshot is written at the next healthy stretch) or "
-            "restore from your own checkpoint."
-        )
         try:
             # weights_only: tensors, dicts, lists, tuples, numbers, strings, None — the
             # types a snapshot holds (numpy's RNG state is stored as plain lists).
@@ -411,15 +409,12 @@ class Snapshot:
                 warnings.simplefilter("ignore")  # torch's notes on foreign pickle protocols
                 data = torch.load(path, weights_only=True, map_location="cpu")
         except FileNotFoundError:
-            raise SnapshotError(f"snapshot file {path} is missing. {how}") from None
+            raise SnapshotError("snapshot_missing", path=path) from None
         except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise SnapshotError(
-                f"snapshot file {path} is not a valid gradguard snapshot (corrupted, or "
-                f"replaced by something else; it was not executed): {first}. {how}"
-            ) from None
+            raise SnapshotError("snapshot_invalid", path=path, reason=first) from None
         if not (isinstance(data, dict) and data.get("gradguard_snapshot") == 1):
-            raise SnapshotError(f"snapshot file {path} is not a gradguard snapshot. {how}")
+            raise SnapshotError("snapshot_foreign", path=path)
         return unplain_tree(data["state"])
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradguard.errors import InputError
+from gradguard._validate import check_number
 from gradguard.torch._foreach import (
     check_dense,
     flat,
@@ -45,13 +45,7 @@ __all__ = ["GradStats", "HostGradStats", "grad_stats"]
 
 def check_norm_type(norm_type: object) -> float:
     """Return ``norm_type`` as a float, or raise :class:`InputError` unless it is ≥ 1 or inf."""
-    try:
-        p = float(norm_type)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError("norm_type", norm_type, "norm_type") from None
-    if math.isnan(p) or p < 1:
-        raise InputError("norm_type", norm_type, "norm_type")
-    return p
+    return check_number(norm_type, "norm_type", minimum=1, allow_inf=True, rule="norm_type")
 
 
 def _pnorm(norms: Tensor, p: float) -> Tensor:
