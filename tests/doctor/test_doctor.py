@@ -245,11 +245,15 @@ def test_no_count_of_zero_is_written_as_a_number(logs, name, capsys):
 )
 def test_each_zero_has_its_sentence(key, evidence):
     from gradguard.doctor._diagnose import Finding
+    from gradguard.rules import describe_rule
 
     ev = {"steps": 9, "first": 0, "last": 8, "lost": 1, "share": 0.1, "unknown": 0, **evidence}
     ev |= {"rule": "median+6·MAD", "per_k": 1.5, "n_transient": 0, "n_reproducible": 0}
+    ev |= {"rule_name": "spike-mad", "rule_params": {"k": 6, "window": 128, "min_history": 16}}
     for lang in LANGS:
         text = sentence(Finding("x", key, ev), lang)
+        if key.startswith("replay_rule"):  # the rule in the reader's language
+            assert text.startswith(describe_rule("spike-mad", ev["rule_params"], lang)), text
         assert "{" not in text and _ZERO.search(text) is None, (lang, text)
         assert " 1 steps" not in text and "1 times" not in text, text
 

@@ -306,3 +306,38 @@ def test_replay_says_which_norm_a_re_run_step_was_judged_by(tmp_path, capsys, la
     (f,) = [f for f in d.findings if f.key == "replay_rerun_norms"]
     assert f.evidence["pairs"] == [(30, 50.0, 1.1)]
     assert word in sentence(f, lang)
+
+
+# -- a rule said in the reader's language ----------------------------------------------
+
+
+#: Arguments a rule needs to be built (the others have defaults).
+_NEEDS = {"fixed": {"max_norm": 1.5}, "value": {"clip_value": 2.5}}
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_every_rule_describes_itself_in_every_language(name):
+    from gradguard._catalog import languages
+    from gradguard.rules import UpdateRMSRule, describe_rule
+
+    rule = RULES[name](**_NEEDS.get(name, {}))
+    for lang in languages():
+        text = rule.describe(lang)
+        # its numbers are in it, the text is one line, and it is the catalog's wording
+        assert "\n" not in text and "{" not in text, (name, lang, text)
+        assert text == describe_rule(name, rule.parameters(), lang)
+    # Bengali says the words around the rule in Bengali (beyond the code and numbers)
+    assert rule.describe("bn") != rule.describe() or name in ("fixed", "value", "agc")
+    assert UpdateRMSRule(3.0).describe() == "update RMS ≤ 3"
+
+
+def test_a_rule_description_names_its_parameters():
+    from gradguard.rules import EmaZScoreRule, FixedThreshold, MedianMadRule
+
+    assert FixedThreshold(0.5).describe() == "fixed c=0.5"
+    assert MedianMadRule(window=64, k=5, min_ratio=0).describe() == (
+        "median+5·MAD window=64 min_history=16"
+    )
+    assert MedianMadRule().describe().endswith(", ≥ 10×median")
+    assert EmaZScoreRule(max_norm=None).describe().endswith(" no cap")
+    assert "শেষ 64টি ধাপে" in MedianMadRule(window=64).describe("bn")

@@ -286,7 +286,7 @@ def _replay_run(
     recorded = {r.threshold for r in records if r.threshold is not None}
     own = recorded.pop() if len(recorded) == 1 else None
     rules = _build_rules(_options(given, lang, own), lang)
-    params = {name: _params(rule) for name, rule in rules.items()}  # before the replay
+    params = {name: rule.parameters() for name, rule in rules.items()}  # before the replay
     trace = replay_trace(
         [r.step for r in records], [float(r.grad_norm) for r in records], rules, advance
     )
@@ -318,33 +318,12 @@ def _replay_run(
     }
 
 
-def _params(rule: Any) -> dict[str, float]:
-    """A fresh rule's numeric parameters (``max_norm``, ``window``, ``k`` …), by name."""
-    return {
-        k: v
-        for k, v in vars(rule).items()
-        if not k.startswith("_") and isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
-
-
 def _describe(policy: dict[str, Any], words: Any) -> str:
-    """A rule with its parameters, in the table's language: ``replay.rule_<name>``, then
-    each part said only for some values — ``replay.rule_<name>_<param>`` where the
-    parameter is set (not 0: the median rule's floor), ``replay.rule_<name>_no_<param>``
-    where it is ``None`` (ZClip without a cap)."""
-    name = "rule_" + policy["policy"].replace("-", "_")
-    params = policy["params"]
-    text = words.get(f"replay.{name}", **params)
-    for part in words.section("replay"):
-        param = part.removeprefix(name + "_")
-        if param == part:
-            continue
-        if param.startswith("no_"):
-            if params.get(param[3:]) is None:
-                text += words[f"replay.{part}"]
-        elif params.get(param):
-            text += words.get(f"replay.{part}", **params)
-    return str(text)
+    """A rule with its parameters, in the table's language (``replay.rule_<name>`` and its
+    parts: :func:`gradguard.rules.describe_rule`)."""
+    from gradguard.rules import describe_rule
+
+    return describe_rule(policy["policy"], policy["params"], words.lang)
 
 
 def _own_line(own: dict[str, Any] | None, words: Any) -> str:

@@ -467,6 +467,7 @@ def _replay(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[
         for name, rule in RULES.items()
         if rule.action == "skip" and rule.replay_needs is None
     }
+    params = {name: rule.parameters() for name, rule in rules.items()}  # before the replay
     result = replay_trace(steps, norms, rules)
     out = []
     for rr in result.rules:
@@ -489,6 +490,9 @@ def _replay(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[
                 "replay_rule" + variant,
                 {
                     "rule": rr.description,
+                    # the rule told in the reader's language (gradguard.rules.describe_rule)
+                    "rule_name": rr.rule,
+                    "rule_params": params[rr.rule],
                     "caught": len(caught),
                     "spikes": len(target),
                     # the first of the steps the sentence puts it after: the flagged

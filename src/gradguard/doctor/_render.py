@@ -14,6 +14,7 @@ from typing import Any
 
 from gradguard._catalog import Catalog, load_catalog
 from gradguard.doctor._diagnose import TOPICS, Diagnosis, Finding
+from gradguard.rules import describe_rule
 
 __all__ = ["render_text", "sentence", "to_json"]
 
@@ -156,6 +157,7 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
             pairs.append(cat.get("numbers.more", n=len(ev["pairs"]) - _SHOW_STEPS))
         out["pairs"] = ", ".join(pairs)
     elif key.startswith("replay_rule"):
+        out["rule"] = describe_rule(ev["rule_name"], ev["rule_params"], cat.lang)
         out["first_part"] = (
             cat.get("doctor.first_part", first=ev["first"]) if ev["first"] is not None else ""
         )

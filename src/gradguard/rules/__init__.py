@@ -48,7 +48,7 @@ from gradguard.rules._replay import (
     replay_trace,
     rule_from_header,
 )
-from gradguard.rules._rule import ReplayParam, Rule, RuleAction, RuleSide, Verdict
+from gradguard.rules._rule import ReplayParam, Rule, RuleAction, RuleSide, Verdict, describe_rule
 from gradguard.rules._spike import MeanStdRule, MedianMadRule
 from gradguard.rules._unitwise import AGCRule, ValueRule
 from gradguard.rules._update import UpdateRMSRule
@@ -81,6 +81,7 @@ __all__ = [
     "Verdict",
     "check_policy",
     "decide",
+    "describe_rule",
     "median_and_mad",
     "percentile",
     "replay_guard",

@@ -110,9 +110,3 @@ class AdaGCRule(Rule):
         self.warmup_steps = int(state["warmup_steps"])
         self.steps = int(state["steps"])
         self.gamma = None if state["gamma"] is None else float(state["gamma"])
-
-    def describe(self) -> str:
-        return (
-            f"adagc λ_rel={self.ratio:g} β={self.beta:g} warmup={self.warmup_steps} "
-            f"at c={self.max_norm:g}"
-        )

@@ -120,6 +120,3 @@ class PercentileRule(Rule):
         for x in state["history"]:
             if finite(x):
                 self._add(float(x))
-
-    def describe(self) -> str:
-        return f"autoclip p={self.percentile:g} history={self.history_size}"

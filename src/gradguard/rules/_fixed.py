@@ -63,6 +63,3 @@ class FixedThreshold(Rule):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.max_norm = float(state["max_norm"])
-
-    def describe(self) -> str:
-        return f"fixed c={self.max_norm:g}"

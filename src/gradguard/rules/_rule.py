@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
+from gradguard._catalog import SOURCE, load_catalog
 from gradguard._validate import check_number, check_threshold, check_whole
 from gradguard.errors import InputError
 
@@ -118,6 +119,29 @@ def check_count(name: str, value: object, minimum: int) -> int:
     return check_whole(value, name, minimum)
 
 
+def describe_rule(name: str, params: Mapping[str, Any], lang: str = SOURCE) -> str:
+    """A rule named ``name`` with its ``params`` on one line, in ``lang`` (``fixed c=1``).
+
+    The lesson catalog's ``replay.rule_<name>``, then each part said only for some
+    values: ``replay.rule_<name>_<param>`` where the parameter is set (not 0: the median
+    rule's floor), ``replay.rule_<name>_no_<param>`` where it is ``None`` or absent
+    (ZClip without a cap).
+    """
+    words = load_catalog(lang)
+    key = "rule_" + name.replace("-", "_")
+    text = str(words.get(f"replay.{key}", **params))
+    for part in words.section("replay"):
+        param = part.removeprefix(key + "_")
+        if param == part:
+            continue
+        if param.startswith("no_"):
+            if params.get(param[3:]) is None:
+                text += words[f"replay.{part}"]
+        elif params.get(param):
+            text += words.get(f"replay.{part}", **params)
+    return text
+
+
 class Rule:
     """A stateful rule on one float per step; checkpointable with ``state_dict``.
 
@@ -170,9 +194,22 @@ class Rule:
         """Restore a state returned by :meth:`state_dict`."""
         raise NotImplementedError
 
-    def describe(self) -> str:
-        """Return a one-line description with the parameters."""
-        return self.name
+    def describe(self, lang: str = SOURCE) -> str:
+        """Return the rule with its parameters on one line, in ``lang`` (``fixed c=1``).
+
+        The words are the lesson catalog's ``replay.rule_<name>`` (:func:`describe_rule`),
+        as ``gradguard replay`` and ``gradguard doctor`` say them.
+        """
+        return describe_rule(self.name, self.parameters(), lang)
+
+    def parameters(self) -> dict[str, float]:
+        """The rule's numbers by name (``max_norm``, ``window``, ``k`` …), as
+        :meth:`describe` and ``gradguard replay --json`` show them."""
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if not k.startswith("_") and isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
 
     @classmethod
     def for_replay(cls, options: Mapping[str, Any]) -> Rule:

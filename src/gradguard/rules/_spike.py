@@ -208,10 +208,6 @@ class MedianMadRule(_WindowRule):
         self.min_ratio = float(state.get("min_ratio", 0.0))
         self._sorted = sorted(self.values)
 
-    def describe(self) -> str:
-        floor = f", ≥ {self.min_ratio:g}×median" if self.min_ratio else ""
-        return f"median+{self.k:g}·MAD{floor} window={self.window} min_history={self.min_history}"
-
 
 class MeanStdRule(_WindowRule):
     """OLMo-core's spike rule: flag ``x > mean + k·σ`` over a rolling window (k=6, 128)."""
@@ -227,6 +223,3 @@ class MeanStdRule(_WindowRule):
         mean = fold(self.values) / n
         std = math.sqrt(fold((v - mean) * (v - mean) for v in self.values) / n)
         return mean + self.k * max(std, 1e-3 * abs(mean), 1e-12)
-
-    def describe(self) -> str:
-        return f"mean+{self.k:g}σ window={self.window} min_history={self.min_history}"

@@ -39,9 +39,6 @@ class ValueRule(Rule):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.clip_value = float(state["clip_value"])
 
-    def describe(self) -> str:
-        return f"value c={self.clip_value:g}"
-
 
 class AGCRule(Rule):
     """Adaptive gradient clipping, unit-wise (Brock, De, Smith & Simonyan, ICML 2021).
@@ -74,6 +71,3 @@ class AGCRule(Rule):
         self.clipping = float(state["clipping"])
         self.eps = float(state["eps"])
         self.exclude = tuple(state["exclude"])
-
-    def describe(self) -> str:
-        return f"agc λ={self.clipping:g}"

@@ -57,6 +57,3 @@ class UpdateRMSRule(Rule):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.max_rms = float(state["max_rms"])
-
-    def describe(self) -> str:
-        return f"update RMS ≤ {self.max_rms:g}"

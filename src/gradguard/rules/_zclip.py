@@ -260,7 +260,3 @@ class EmaZScoreRule(Rule):
         self.buffer = [float(b) for b in state["buffer"] if finite(b)]
         self.mean = None if state["mean"] is None else float(state["mean"])
         self.var = None if state["var"] is None else float(state["var"])
-
-    def describe(self) -> str:
-        cap = " no cap" if self.max_norm is None else f" cap={self.max_norm:g}"
-        return f"zclip α={self.alpha:g} z={self.z_thresh:g} warmup={self.warmup_steps}{cap}"
