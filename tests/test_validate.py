@@ -19,6 +19,7 @@ from gradguard._validate import (
     check_out_folder,
     check_suffix,
     check_threshold,
+    check_whole,
 )
 from gradguard.errors import InputError, rule_ids
 
@@ -326,3 +327,15 @@ def test_norm_type_is_a_number_at_least_one_or_inf(bad):
     with pytest.raises(InputError) as e:
         clip_grad_norm_([], 1.0, norm_type=bad)
     assert e.value.rule_id == "norm_type"
+
+
+def test_a_library_count_is_a_whole_number_not_its_text():
+    from gradguard.rules import MedianMadRule
+
+    assert check_whole("5", "T") == 5  # a command line's text
+    assert check_whole(np.int64(5), "window", 2, text=False) == 5
+    for bad in ("5", True, 2.0):
+        with pytest.raises(InputError, match=r"^window must be a whole number ≥ 2, got "):
+            check_whole(bad, "window", 2, text=False)
+        with pytest.raises(InputError, match=r"^window must be a whole number ≥ 2, got "):
+            MedianMadRule(window=bad)

@@ -102,7 +102,12 @@ def _is_bool(value: object) -> bool:
 
 
 def check_whole(
-    value: object, name: str = "T", minimum: int = 1, maximum: int | None = None
+    value: object,
+    name: str = "T",
+    minimum: int = 1,
+    maximum: int | None = None,
+    *,
+    text: bool = True,
 ) -> int:
     """Return ``value`` as an ``int`` if it is a whole number ``minimum ≤ value ≤ maximum``.
 
@@ -116,6 +121,8 @@ def check_whole(
       minimum: the smallest value allowed.
       maximum: the largest value allowed (``None``: no limit). When set, every
         refusal states the whole range.
+      text: accept a string of digits (what a command line or a form passes); ``False``
+        for a library argument, where ``"5"`` is not a number.
 
     Returns:
       The value as an ``int``.
@@ -131,6 +138,8 @@ def check_whole(
         rule, fields = "whole_range", {"min": minimum, "max": maximum}
     np = sys.modules.get("numpy")
     if _is_bool(value):
+        raise InputError(name, value, rule, **fields)
+    if isinstance(value, str) and not text:
         raise InputError(name, value, rule, **fields)
     if isinstance(value, str):
         s = value.strip().replace("_", "")

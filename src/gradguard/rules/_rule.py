@@ -31,7 +31,6 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from gradguard._catalog import SOURCE, load_catalog
 from gradguard._validate import check_number, check_threshold, check_whole
-from gradguard.errors import InputError
 
 __all__ = [
     "ReplayParam",
@@ -114,9 +113,7 @@ def check_count(name: str, value: object, minimum: int) -> int:
     """Return ``value`` if it is a whole number ≥ ``minimum``
     (:func:`gradguard._validate.check_whole`; a string of digits is a command line's
     to parse, not a number here), else raise (rule ``whole``)."""
-    if isinstance(value, str):
-        raise InputError(name, value, "whole", min=minimum)
-    return check_whole(value, name, minimum)
+    return check_whole(value, name, minimum, text=False)
 
 
 def describe_rule(name: str, params: Mapping[str, Any], lang: str = SOURCE) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from gradguard._validate import check_choice, check_threshold, is_number
+from gradguard._validate import check_choice, check_threshold, check_whole, is_number
 from gradguard.errors import InputError
 from gradguard.rules import RULES, Rule, check_policy
 from gradguard.torch._clippers import Clipper, NormClipper
@@ -108,14 +108,12 @@ def check_options(
     check_policy("on_spike", on_spike)
     for name, value in counts.items():
         lo = _COUNTS[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise InputError(name, value, "whole", min=lo)
-    if rollback_after is not None and (
-        isinstance(rollback_after, bool)
-        or not isinstance(rollback_after, int)
-        or rollback_after < 1
-    ):
-        raise InputError("rollback_after", rollback_after, "whole_or_none")
+        check_whole(value, name, lo, text=False)
+    if rollback_after is not None:
+        try:
+            check_whole(rollback_after, "rollback_after", 1, text=False)
+        except InputError:
+            raise InputError("rollback_after", rollback_after, "whole_or_none") from None
     if is_number(clipper):
         check_threshold(clipper, "clipper")
     elif not (clipper is None or isinstance(clipper, Clipper)):
