@@ -34,7 +34,7 @@ from torch import Tensor
 
 from gradguard.errors import InputError
 from gradguard.rules import UpdateRMSRule
-from gradguard.torch._clip import clip_coef
+from gradguard.torch._clip import coefficient
 from gradguard.torch._clippers import Clipper, ClipResult, measured
 from gradguard.torch._stats import GradStats, HostGradStats
 
@@ -175,7 +175,7 @@ class UpdateClipper(Clipper):
         # with NaN gradients) included.
         bound = self.rule.max_rms
         flagged = torch.isfinite(rms_t) & (rms_t > bound)
-        coefs = torch.where(flagged, clip_coef(rms_t, bound), torch.ones_like(rms_t))
+        coefs = torch.where(flagged, coefficient(rms_t, bound), torch.ones_like(rms_t))
         for (p, prev), c in zip(before, coefs.unbind(), strict=True):
             p.copy_(torch.lerp(prev, p, c.to(device=p.device, dtype=p.dtype)))
         self.last = UpdateScaling(rms_t, coefs)
