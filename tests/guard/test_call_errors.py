@@ -142,3 +142,18 @@ def test_replaying_a_log_without_a_guard_header_names_the_rule():
     assert e.value.rule_id == "choice" and "got 'nosuch'" in str(e.value)
     for lang in languages():
         assert "\n" not in e.value.message(lang)
+
+
+def test_a_run_without_steps_and_an_unknown_erratum_are_rule_ids():
+    from gradguard.doctor import diagnose
+    from gradguard.explain import erratum
+
+    with pytest.raises(InputError) as e:
+        diagnose(RunLog(name=None, meta={}, steps=[]))
+    assert e.value.rule_id == "run_with_steps"
+    assert str(e.value) == (
+        "run must be a run with step records (a guard writes one per training step), got None."
+    )
+    assert BENGALI.search(e.value.message("bn"))
+    with pytest.raises(InputError, match=r"^kind must be one of .*table.*, got 'nope'\.$"):
+        erratum("nope")

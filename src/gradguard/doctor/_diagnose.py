@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+from gradguard.errors import InputError
 from gradguard.records import RunLog, StepRecord, count_steps
 from gradguard.skiplist import SkipList
 
@@ -771,10 +772,13 @@ def diagnose(run: RunLog, skip: SkipList | None = None) -> Diagnosis:
 
     Returns:
       The :class:`Diagnosis`: its cause and its findings with their evidence.
+
+    Raises:
+      InputError: the run has no step records (rule ``run_with_steps``).
     """
     records = list(run.steps)
     if not records:
-        raise ValueError("a run with no step records")
+        raise InputError("run", run.name, "run_with_steps")
     episodes = _episodes(records)
     counts = count_steps(records)
     clipped = sum(bool(r.clipped) for r in records if r.action == "step")

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from gradguard._catalog import Catalog, load_catalog
+from gradguard._validate import check_choice
 from gradguard.explain._format import _EXACT, _LANG, _frac, count, format_number
 
 __all__ = ["erratum", "render_markdown", "render_text"]
@@ -146,8 +147,7 @@ def erratum(kind: str, lang: str = "en") -> str:
     >>> erratum("proportional")[:68]
     'Where the seed is wrong: The seed writes "Gradient ∝ w^T". The sum h'
     """
-    if kind not in ERRATA:
-        raise ValueError(f"kind must be one of {', '.join(ERRATA)}, got {kind!r}.")
+    check_choice(kind, "kind", tuple(ERRATA))
     cat = load_catalog(lang)
     return f"{cat['errata.heading']}: {cat[f'errata.{kind}']}"
 
