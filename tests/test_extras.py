@@ -115,3 +115,27 @@ def test_report_in_bengali_names_the_missing_extra_in_bengali(tmp_path):
     assert r.stderr.strip() == line
     assert "needs" not in line and "extra:" not in line  # no English sentence around it
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "mpl") == []
+
+
+@pytest.mark.parametrize(
+    ("module", "trainer", "extra"),
+    [
+        ("lightning", ("lightning", "lightning.pytorch", "pytorch_lightning"), "lightning"),
+        ("transformers", ("transformers",), "transformers"),
+        ("accelerate", ("accelerate", "accelerate.utils"), "accelerate"),
+    ],
+)
+def test_an_integration_without_its_trainer_names_its_extra(monkeypatch, module, trainer, extra):
+    # The trainer's import fails as it does when the extra is not installed.
+    pytest.importorskip("torch")
+    name = f"gradguard.integrations.{module}"
+    for lang, needle in (("C.UTF-8", "needs the"), ("bn_BD.UTF-8", "extra লাগে")):
+        monkeypatch.setenv("LC_ALL", lang)
+        for m in trainer:
+            monkeypatch.setitem(sys.modules, m, None)  # `import m` raises ImportError
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        with pytest.raises(ImportError) as e:
+            __import__(name)
+        line = str(e.value)
+        assert line.startswith(f"{name}: ") and needle in line, line
+        assert f"pip install 'gradguard[{extra}]'" in line and "\n" not in line

@@ -15,10 +15,21 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from gradguard._catalog import default_lang, load_catalog
 from gradguard._validate import check_threshold, is_number
 from gradguard.errors import InputError
 
-__all__ = ["StepGate", "check_options", "guard_options", "metrics_of"]
+__all__ = ["StepGate", "check_options", "guard_options", "metrics_of", "needs_extra"]
+
+
+def needs_extra(module: str, extra: str, requirement: str) -> str:
+    """The line an integration raises when its trainer is not installed, in the locale's
+    language (the catalog's ``cli.needs_extra``, as the command line says it):
+    ``gradguard.integrations.lightning: needs the [lightning] extra (lightning>=2.6):
+    pip install 'gradguard[lightning]'``."""
+    words = load_catalog(default_lang())
+    return f"{module}: " + words.get("cli.needs_extra", extra=extra, why=f" ({requirement})")
+
 
 #: :class:`gradguard.torch.SpikeGuard` arguments a trainer callback does not take as
 #: options: the clipper is the callback's own argument, and the trainer supplies the LR

@@ -46,6 +46,7 @@ import torch
 from gradguard._catalog import default_lang, load_catalog
 from gradguard._validate import check_bool
 from gradguard.errors import InputError
+from gradguard.integrations._common import needs_extra
 from gradguard.records import StepRecord
 from gradguard.torch import Clipper, SpikeGuard, grad_stats
 from gradguard.torch.effects import step_through
@@ -54,10 +55,7 @@ try:
     from accelerate import Accelerator
     from accelerate.utils import DistributedType
 except ImportError:
-    raise ImportError(
-        "gradguard.integrations.accelerate needs accelerate: "
-        "pip install 'gradguard[accelerate]' (accelerate>=1.15)"
-    ) from None
+    raise ImportError(needs_extra(__name__, "accelerate", "accelerate>=1.15")) from None
 
 __all__ = ["grad_norm", "spike_guard"]
 

@@ -47,7 +47,13 @@ import torch
 from gradguard._catalog import default_lang, load_catalog
 from gradguard._validate import check_bool
 from gradguard.errors import CallError, InputError
-from gradguard.integrations._common import StepGate, check_clipper, check_options, metrics_of
+from gradguard.integrations._common import (
+    StepGate,
+    check_clipper,
+    check_options,
+    metrics_of,
+    needs_extra,
+)
 from gradguard.records import StepRecord
 from gradguard.rules import RULES
 from gradguard.torch import Clipper, SpikeGuard
@@ -59,10 +65,7 @@ except ImportError:  # the standalone package of the same version
     try:
         import pytorch_lightning as pl  # type: ignore[no-redef]
     except ImportError:
-        raise ImportError(
-            "gradguard.integrations.lightning needs Lightning: "
-            "pip install 'gradguard[lightning]' (lightning>=2.6)"
-        ) from None
+        raise ImportError(needs_extra(__name__, "lightning", "lightning>=2.6")) from None
 
 __all__ = ["SpikeGuardCallback"]
 

@@ -58,7 +58,12 @@ import torch
 from gradguard._catalog import default_lang, load_catalog
 from gradguard._validate import check_bool
 from gradguard.errors import CallError, InputError
-from gradguard.integrations._common import StepGate, check_clipper, check_options
+from gradguard.integrations._common import (
+    StepGate,
+    check_clipper,
+    check_options,
+    needs_extra,
+)
 from gradguard.records import StepRecord
 from gradguard.rules import RULES
 from gradguard.torch import Clipper, SpikeGuard
@@ -67,10 +72,7 @@ from gradguard.torch.effects import withhold_step
 try:
     from transformers import Trainer, TrainerCallback
 except ImportError:
-    raise ImportError(
-        "gradguard.integrations.transformers needs transformers: "
-        "pip install 'gradguard[transformers]' (transformers>=5)"
-    ) from None
+    raise ImportError(needs_extra(__name__, "transformers", "transformers>=5")) from None
 
 __all__ = ["STATE_KEY", "SpikeGuardCallback"]
 
