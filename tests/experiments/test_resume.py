@@ -24,10 +24,11 @@ from gradguard.experiments._results import ResultsFolder, source_hash
 
 from .test_executors import without_wall_time
 
-#: Six divergence runs of a second or two each (`none` diverges at once).
+#: Six divergence runs of a fraction of a second each (`none` diverges at once): long enough
+#: that a worker is caught mid-run, short enough that the three grids below take seconds.
 CONFIGS = "none,clip-norm,clip-value,low-lr,init-xavier,gru"
-GRID = ["--experiments", "divergence", "--configs", CONFIGS, "--train-steps", "1000"]
-KW = dict(experiments=["divergence"], configs=CONFIGS.split(","), steps=1000)
+GRID = ["--experiments", "divergence", "--configs", CONFIGS, "--train-steps", "300"]
+KW = dict(experiments=["divergence"], configs=CONFIGS.split(","), steps=300)
 
 
 def _finished(folder: Path) -> dict[str, tuple[str, int]]:
@@ -68,9 +69,12 @@ def test_killed_worker_and_interrupted_driver_then_resume(tmp_path):
     assert 2 <= len(before) < 6, err
     assert not list((out / "runs").glob(".*")), "a half-written file is in view"
 
-    # Again, to the end: only what had not finished trains.
-    rows = run_remedies("quick", out, jobs=2, **KW)
+    # Again, to the end (here, in this process: no workers to start): only what had not
+    # finished trains.
+    trained: list[str] = []
+    rows = run_remedies("quick", out, jobs=1, progress=lambda p: trained.append(p.run_id), **KW)
     assert len(rows) == 6
+    assert not {t.split("/")[2] for t in trained} & set(before)  # none trained twice
     after = _finished(out)
     for config, (line, inode) in before.items():
         assert after[config] == (line, inode), f"{config} was trained twice"
