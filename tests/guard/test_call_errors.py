@@ -18,7 +18,7 @@ from gradguard.torch._snapshot import Snapshot, SnapshotError
 
 BENGALI = re.compile("[\u0980-\u09ff]")
 # (sync=False with plain SGD warns that each step costs a sync: not what these test)
-pytestmark = pytest.mark.filterwarnings(r"ignore:SpikeGuard\(sync=False\)")
+pytestmark = pytest.mark.filterwarnings(r"ignore:`SpikeGuard\(sync=False\)`")
 
 
 def _guard(sync: bool = True) -> SpikeGuard:
@@ -157,3 +157,12 @@ def test_a_run_without_steps_and_an_unknown_erratum_are_rule_ids():
     assert BENGALI.search(e.value.message("bn"))
     with pytest.raises(InputError, match=r"^kind must be one of .*table.*, got 'nope'\.$"):
         erratum("nope")
+
+
+@pytest.mark.parametrize(("locale", "lang"), [("C.UTF-8", "en"), ("bn_BD.UTF-8", "bn")])
+def test_a_sync_free_guard_without_fused_warns_in_the_locale_language(monkeypatch, locale, lang):
+    monkeypatch.setenv("LC_ALL", locale)
+    with pytest.warns(UserWarning, match=r"^`SpikeGuard\(sync=False\)`: ") as w:
+        _guard(sync=False)
+    (text,) = [str(x.message) for x in w if "sync=False" in str(x.message)]
+    assert "SGD" in text and bool(BENGALI.search(text)) == (lang == "bn"), text

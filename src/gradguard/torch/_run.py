@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from gradguard._catalog import default_lang, load_catalog
 from gradguard.errors import CallError, InputError
 from gradguard.rules import OUTCOMES, RULES
 from gradguard.torch import _rerun as rerun
@@ -318,13 +319,9 @@ class DeviceRun:
         guard.plan.build_tables(self.device)
         self.fused = fused_skip_supported(guard.optimizer)
         if not self.fused:
-            warnings.warn(
-                f"SpikeGuard(sync=False): {type(guard.optimizer).__name__} without fused=True "
-                "has no found_inf route to skip a step on the device, so each step costs one "
-                "host sync to decide whether to call optimizer.step(). Use fused=True "
-                "(Adam, AdamW, SGD, Adagrad) for a step with no host sync.",
-                stacklevel=4,
-            )
+            words = load_catalog(default_lang())
+            optimizer = type(guard.optimizer).__name__
+            warnings.warn(words.get("guard.sync_free_unfused", optimizer=optimizer), stacklevel=4)
         self.pending: deque[tuple[int, Tensor, Any, dict[str, Any]]] = deque()
         self.load()
 
