@@ -345,3 +345,10 @@ def test_a_rule_description_names_its_parameters():
     assert MedianMadRule().describe().endswith(", ≥ 10×median")
     assert EmaZScoreRule(max_norm=None).describe().endswith(" no cap")
     assert "শেষ 64টি ধাপে" in MedianMadRule(window=64).describe("bn")
+
+
+def test_the_percentile_of_nothing_is_a_rule_id():
+    with pytest.raises(InputError) as e:
+        percentile([], 50)
+    assert e.value.rule_id == "nonempty_finite_list"
+    assert str(e.value) == "sorted_values must be a non-empty list of finite numbers, got []."

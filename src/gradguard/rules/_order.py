@@ -10,6 +10,8 @@ import bisect
 import math
 from typing import Any
 
+from gradguard.errors import InputError
+
 __all__ = ["median_and_mad", "percentile"]  # (the ring helpers: for device forms)
 
 
@@ -20,7 +22,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
     ``(n - 1)·p / 100`` between order statistics.
     """
     if not sorted_values:
-        raise ValueError("percentile of an empty history")
+        raise InputError("sorted_values", sorted_values, "nonempty_finite_list")
     pos = (len(sorted_values) - 1) * p / 100.0
     lo = math.floor(pos)
     hi = min(lo + 1, len(sorted_values) - 1)
