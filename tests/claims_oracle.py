@@ -469,4 +469,4 @@ def overflow_value(w: F, h0: F, T: int) -> str:
     signs = {(g_of(w, h0, t) > 0) - (g_of(w, h0, t) < 0) for t in (T, T + 1)}
     if signs == {1}:
         return "inf"
-    return "−inf" if signs == {-1} else "±inf"
+    return "-inf" if signs == {-1} else "±inf"

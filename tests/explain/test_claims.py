@@ -482,10 +482,10 @@ def test_the_seed_claim_ids_and_the_issue_examples():
         text = render_text(lesson(w=0, T=2, eta="0.6", lang=lang))
         assert breaks not in text and load_catalog(lang)["big_fate.settles"][:20] in text
     text = render_text(lesson(w=10**6))
-    assert "💥" not in text and "w only goes from 1000000 to 990000" in text
+    assert "💥" not in text and "w only goes from 1,000,000 to 990,000" in text
     # w = 10000 → 0 is a change of 100 %: not "only"
     text = render_text(lesson(w=10**4, T=2))
-    assert "w goes from 10000 to 0" in text and "only goes" not in text
+    assert "w goes from 10,000 to 0" in text and "only goes" not in text
     for w in ("0.5", "1"):  # the exam's "in this example" follows the regime
         exam = render_text(lesson(w=w)).split("exam")[-1]
         assert "grows exponentially" not in exam and "does not explode" in exam
@@ -559,7 +559,7 @@ def test_the_why_text_gives_the_linear_growth_at_every_h0(h0):
     [(F(3, 2), F(1)), (F(-3, 2), F(1)), (F(2), F(-1)), (F(-2), F(-1, 2)), (F(2), F(1))],
 )
 def test_the_overflow_sentences_give_the_sign_the_gradient_overflows_to(w, h0):
-    """``inf`` for a positive gradient, ``−inf`` for a negative one, ``±inf`` when it alternates.
+    """``inf`` for a positive gradient, ``-inf`` for a negative one, ``±inf`` when it alternates.
 
     The lesson (text and Markdown), ``gradguard lab table``'s lines, the report's and the
     explorer's overflow note: every ``inf`` they print is what the exact gradient's sign at the

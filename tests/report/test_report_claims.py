@@ -75,8 +75,8 @@ def test_rounded_numbers_carry_their_exact_value():
     # w = −1.5, T = 5: the gradient at the updated w is 99049307841/2097152000 ≈ 47.2304
     page = build_report(w="-1.5", T=5, sgd={})
     assert '<span class="exact" title="= 99049307841/2097152000">≈ 47.2304</span>' in page
-    # h_20 = 1.5^20 = 3486784401/1048576 in the table: ≈ 3325.26, exact on hover
-    assert 'title="= 3325.25673007965087890625">≈ 3325.26</span>' in page
+    # h_20 = 1.5^20 = 3486784401/1048576 in the table: ≈ 3,325.26 (grouped), exact on hover
+    assert 'title="= 3325.25673007965087890625">≈ 3,325.26</span>' in page
     # negative bases in parentheses: 1·(-1.5)^4, never 1·-1.5^4 (which reads −5.0625)
     assert "1 \\cdot \\left(-1.5\\right)^{4} + \\left(-1.5\\right) \\cdot" in page
     assert "-1.5^" not in page

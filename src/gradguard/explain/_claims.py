@@ -484,5 +484,5 @@ def say(
         elif isinstance(v, float):  # peak_real, −1/ln a: a few digits are its point
             fields[k] = "∞" if not math.isfinite(v) else f"{v:.3g}" if v < 100 else count(round(v))
         else:
-            fields[k] = number(v) if number is not None else format_number(v, lang=lang)
+            fields[k] = number(v) if number is not None else format_number(v, True, lang=lang)
     return load_catalog(lang).get(cid, **fields)

@@ -8,6 +8,7 @@ the report and the explorer — the same number format in every medium and langu
 from __future__ import annotations
 
 import math
+import re
 from contextvars import ContextVar
 from fractions import Fraction
 from typing import Any
@@ -142,6 +143,21 @@ def _approx_mark(mant: str, exp: int, latex: bool) -> str:
     return f"≈ {mant} × 10^{exp}"
 
 
+#: A run of 4+ digits that is an integer part: not after a ``.`` (decimals), ``^`` (an
+#: exponent), ``/`` (a denominator), a digit or a ``,`` (already grouped).
+_INTEGER_PART = re.compile(r"(?<![\d.,^/])\d{4,}")
+
+
+def _grouped(text: str) -> str:
+    """Thousands separators in the integer parts of a shown number: ``≈ -44,336.8``, ``1,024``.
+
+    A fraction ``p/q`` is left as written (its numerator and denominator are read together).
+    """
+    if "/" in text or "frac" in text:
+        return text
+    return _INTEGER_PART.sub(lambda m: f"{int(m[0]):,}", text)
+
+
 def format_number(
     v: Any,
     group: bool = False,
@@ -152,10 +168,11 @@ def format_number(
     """Format a lesson value (``"80"``, ``"6/5"``, an approx dict, a float) for people.
 
     The one number format of every medium (terminal, Markdown, JSON's texts, the report,
-    the explorer) and language. Integers stay integers (``group=True`` adds thousands
-    separators); a fraction is written exactly while that is short — as a decimal when it
-    terminates (``6/5`` → ``1.2``), else ``p/q`` (``\\frac{p}{q}`` in LaTeX) — and as a
-    rounded decimal beyond :data:`SHORT` characters (``99049307841/2097152000`` →
+    the explorer) and language. Integers stay integers; ``group=True`` adds thousands
+    separators to them and to a decimal's integer part (``1,024``, ``≈ -44,336.8``: prose
+    and tables; not in LaTeX); a fraction is written exactly while that is short — as a
+    decimal when it terminates (``6/5`` → ``1.2``), else ``p/q`` (``\\frac{p}{q}`` in
+    LaTeX) — and as a rounded decimal beyond :data:`SHORT` characters (``99049307841/2097152000`` →
     ``≈ 47.2303``; :func:`exact_text` gives the exact one). Values over 40 digits become
     ``≈ 1.268 × 10^30 (31 digits)`` and abbreviated values ``≈ 1.268 × 10^30``; powers of
     ten from 10^-3 to 10^5 are written out (``≈ 0.1235``). The digit count is said in
@@ -177,9 +194,7 @@ def format_number(
     if exact and isinstance(v, str) and not v.startswith("≈") and v[-1:].isdigit():
         text = exact_text(v, latex)
         if text is not None:
-            if group and "/" not in text and "." not in text:
-                return f"{int(text):,}"
-            return text
+            return _grouped(text) if group and not latex else text
     if isinstance(v, str) and len(v) > _MAX_SHOWN_DIGITS + 2 and v[-1].isdigit():
         digits = len(v.lstrip("-")) if "/" not in v else None
         text = format_number(_approx_long(v), latex=latex)
@@ -193,6 +208,12 @@ def format_number(
     if x.denominator == 1:
         n = x.numerator
         return f"{n:,}" if group else str(n)
+    text = _fraction_text(v, x, latex)
+    return _grouped(text) if group and not latex else text
+
+
+def _fraction_text(v: Any, x: Fraction, latex: bool) -> str:
+    """A non-integer exactly while short, else rounded (:func:`format_number`)."""
     text = exact_text(v if isinstance(v, str) else f"{x.numerator}/{x.denominator}", latex)
     assert text is not None
     is_decimal = "/" not in text and "frac" not in text

@@ -355,33 +355,38 @@ TABLE_HEADERS = {
     "off_by": "col_off",
 }
 
-#: The largest finite value of each float format, as the horizon notes print it.
-_FLOAT_MAX = {"float64": "1.798e+308", "float32": "3.403e+38"}
+#: The largest finite value of each float format, as the horizon notes print it (written by
+#: :func:`format_number`: ``≈ 1.798 × 10^308``, as every rounded number in the lesson).
+_FLOAT_MAX = {"float64": "≈1.798e+308", "float32": "≈3.403e+38"}
 
 
 def overflow_inf(w: object, h0: object) -> str:
-    """What ``g(T) = T·w^(T−1)·h₀`` overflows to: ``inf``, ``−inf``, or ``±inf`` for ``w < 0``.
+    """What ``g(T) = T·w^(T−1)·h₀`` overflows to: ``inf``, ``-inf``, or ``±inf`` for ``w < 0``.
 
     For ``w < 0`` the sign of ``w^(T−1)`` alternates with ``T``, so the overflowed gradient is
-    ``+inf`` at every other ``T`` and ``−inf`` between; otherwise its sign is ``h₀``'s.
+    ``+inf`` at every other ``T`` and ``-inf`` between; otherwise its sign is ``h₀``'s. A
+    value's sign is the ASCII ``-`` the lesson writes every number with (``-9998``,
+    ``(-1.5)``), and records and JSON write ``"-inf"``; ``−`` is the operator in formulas.
     """
     from fractions import Fraction
 
     wx, hx = Fraction(str(w)), Fraction(str(h0))
     if wx < 0:
         return "±inf"
-    return "−inf" if hx < 0 else "inf"
+    return "-inf" if hx < 0 else "inf"
 
 
 def horizon_lines(horizons: dict[str, int | None], cat: Catalog, inf: str = "inf") -> list[str]:
     """Say, per float format, from which T the gradient is ``inf`` (``table.horizon``).
 
-    ``inf`` is what it overflows to (:func:`overflow_inf`): ``inf``, ``−inf`` or ``±inf``.
+    ``inf`` is what it overflows to (:func:`overflow_inf`): ``inf``, ``-inf`` or ``±inf``.
     """
     return [
         cat.get("table.no_horizon", dtype=dt)
         if at is None
-        else cat.get("table.horizon", dtype=dt, T=count(at), max=_FLOAT_MAX[dt], inf=inf)
+        else cat.get(
+            "table.horizon", dtype=dt, T=count(at), max=format_number(_FLOAT_MAX[dt]), inf=inf
+        )
         for dt, at in horizons.items()
     ]
 

@@ -16,6 +16,7 @@ values), ``sci``, ``ratio``, ``float32``, ``seed`` and ``off_by``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,8 +25,8 @@ from typing import Any
 from gradguard._cells import cell_width
 from gradguard.explain._format import format_number
 
-#: Exact values with more characters than this get their scientific form beside them
-#: (``grad+sci``): 28,147,497,671,065,600 is easier to read as 2.815e+16 too.
+#: Exact values with more characters than this get their rounded form beside them
+#: (``grad+sci``): 28,147,497,671,065,600 is easier to read as ≈ 2.815 × 10^16 too.
 _SCI_BESIDE = 8
 
 
@@ -70,17 +71,35 @@ def _ratio_cell(ratio: Any, style: CellStyle) -> str:
         return "—"
     if isinstance(ratio, str):  # "inf": the gradient left float64's range
         return f"{style.ratio_mark}{ratio}"
-    text = f"{ratio:,.4g}"  # ×2,048 in the lesson, 2,048 in `gradguard table`: one grouping
-    if style.ratio_mark and ratio < 0:  # ×(-15.19), never ×-15.19: a factor, as the lab's
+    text = _rounded_cell(ratio)  # ×2,048 in the lesson, 2,048 in `gradguard table`
+    # ×(-15.19), never ×-15.19, and ×(2.684 × 10^9): a factor, as the lesson writes one
+    if style.ratio_mark and (ratio < 0 or " × " in text):
         text = f"({text})"
     return f"{style.ratio_mark}{text}"
+
+
+def _sci_cell(text: str, mark: bool = False) -> str:
+    """``"2.815e+16"`` written as every medium writes a rounded number: ``2.815 × 10^16``
+    (``≈ …`` with ``mark``); ``25.31``, ``12,350`` from 10^-3 to 10^5, as
+    :func:`~gradguard.explain.format_number` does."""
+    from gradguard.explain._format import _grouped
+
+    shown = _grouped(format_number("≈" + text))
+    return shown if mark else shown.removeprefix("≈ ")
+
+
+def _rounded_cell(x: float) -> str:
+    """A float to 4 significant digits: ``2,048``, ``-15.19``, ``2.684 × 10^9``."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    return _sci_cell(f"{x:.3e}")
 
 
 def _value_cell(v: Any, style: CellStyle) -> str:
     if isinstance(v, dict):  # log mode: sign and log10
         from gradguard.lab.numbers import sci_from_log
 
-        return sci_from_log(v["sign"], float(v["log10"]))
+        return _sci_cell(sci_from_log(v["sign"], float(v["log10"])))
     text = format_number(v, group=style.group, lang=style.lang)
     if style.max_chars is not None and len(text) > style.max_chars and isinstance(v, str):
         return format_number("≈" + _sci_text(v))
@@ -98,7 +117,7 @@ def _sci_text(v: str) -> str:
 
 
 def _float_cell(v: Any) -> str:
-    return v if isinstance(v, str) else f"{v:,.4g}"  # 5,120 as the exact columns group it
+    return v if isinstance(v, str) else _rounded_cell(v)  # 5,120 as the exact columns group it
 
 
 def table_cells(
@@ -126,9 +145,13 @@ def table_cells(
                 g = r["grad"]
                 text = _value_cell(g, style)
                 long = isinstance(g, str) and len(g) > _SCI_BESIDE and not g.startswith("≈")
-                cells.append(f"{text}  ({r['sci']})" if col == "grad+sci" and long else text)
+                # beside a long exact value its size (≈ 2.815 × 10^16); never beside a
+                # rounded one, nor where it would repeat the digits (≈ 384.4)
+                sci = _sci_cell(r["sci"], mark=True)
+                long = long and " × 10^" in sci and not text.startswith("≈")
+                cells.append(f"{text}  ({sci})" if col == "grad+sci" and long else text)
             elif col == "sci":
-                cells.append(str(r["sci"]))
+                cells.append(_sci_cell(r["sci"]) if "e" in str(r["sci"]) else str(r["sci"]))
             elif col == "ratio":
                 cells.append(_ratio_cell(r["ratio"], style))
             elif col == "float32":

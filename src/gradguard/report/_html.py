@@ -40,6 +40,7 @@ from gradguard.report._lesson import (
     fmt,
     lesson_data,
     num,
+    prose_num,
     said,
     shown_steps,
     tidy,
@@ -284,7 +285,7 @@ def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str
                 row[j] = f"{OPEN}{row[j]}{SEP}{exact}{CLOSE}"
     header = [t(lang, k) for k in keys]
     body = _p(t(lang, "explosion_intro")) + _table(header, rows, math=True)
-    body += "".join(_p(x) for x in said(d["claims"], ("trend",), lang, num))
+    body += "".join(_p(x) for x in said(d["claims"], ("trend",), lang, prose_num))
     if "table" in d["errata"]:
         body += f'<div class="errata">{_html(erratum("table", lang))}</div>'
     from gradguard.explain.table import overflow_inf
@@ -307,7 +308,9 @@ SGD_TOPICS = ("update", "after_update", "compare")
 
 
 def _why(d: Mapping[str, Any], lang: str) -> str:
-    body = "".join(_p(x) for x in [t(lang, "why_text"), *said(d["claims"], WHY_TOPICS, lang, num)])
+    body = "".join(
+        _p(x) for x in [t(lang, "why_text"), *said(d["claims"], WHY_TOPICS, lang, prose_num)]
+    )
     return body + f'<div class="errata">{_html(erratum("proportional", lang))}</div>'
 
 
@@ -323,10 +326,10 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
             w_new=num(sgd["w_new"]),
         )
     )
-    body += "".join(_p(x) for x in said(d["claims"], SGD_TOPICS, lang, num))
-    body += "".join(_p(x) for x in said(d["claims"], ("clipping",), lang, num))
+    body += "".join(_p(x) for x in said(d["claims"], SGD_TOPICS, lang, prose_num))
+    body += "".join(_p(x) for x in said(d["claims"], ("clipping",), lang, prose_num))
     body += _p(t(lang, "sgd_big_text", w_big=fmt(sgd["w_new_big"])))
-    body += "".join(_p(x) for x in said(d["claims"], ("big_grad", "big_fate"), lang, num))
+    body += "".join(_p(x) for x in said(d["claims"], ("big_grad", "big_fate"), lang, prose_num))
     return body + (plot("sgd") if plot else "")
 
 
@@ -1006,7 +1009,7 @@ def _build(
             note = _p(sgd_plot_note(d, lang)) if default_sgd else ""
             sgd_plot = lambda _k: note + figs.sgd(sgd, "L = ½(h_T − y)²")  # noqa: E731
         answer = f'<p class="answer">{_esc(t(lang, "answer"))}</p>'
-        answer += "".join(_p(x) for x in said(d["claims"], ("example",), lang, num))
+        answer += "".join(_p(x) for x in said(d["claims"], ("example",), lang, prose_num))
         lesson_sections = [
             _section("forward", t(lang, "sec_forward"), _forward(d, lang)),
             _section("backward", t(lang, "sec_backward"), _backward(d, lang)),

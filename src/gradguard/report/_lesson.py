@@ -73,19 +73,26 @@ def _long_gradient(w: object, h0: object, T: int) -> bool:
 OPEN, SEP, CLOSE = "\x02", "\x03", "\x04"
 
 
-def num(v: Any) -> str:
+def num(v: Any, group: bool = False) -> str:
     """A lesson value as shown (:func:`fmt`), carrying its exact value when that differs.
 
     ``"99049307841/2097152000"`` → ``≈ 47.2304`` marked with its exact text; the page
     writer (:func:`gradguard.report._html._html`) turns the mark into a ``title``, so the
-    exact value is one click (or hover) away. Short values come back unmarked.
+    exact value is one click (or hover) away. Short values come back unmarked. ``group``:
+    thousands grouped, as the lesson's sentences write them (:func:`prose_num`).
     """
+    from gradguard.explain import format_number
     from gradguard.explain.text import exact_text
 
-    shown, exact = fmt(v), exact_text(v)
+    shown, exact = format_number(v, group=group), exact_text(v)
     if exact is None or exact == shown or exact == shown.replace(",", ""):
         return shown
     return f"{OPEN}{shown}{SEP}{exact}{CLOSE}"
+
+
+def prose_num(v: Any) -> str:
+    """:func:`num` for a sentence of the lesson: ``49,960,011,998,400,080`` (as :func:`say`)."""
+    return num(v, group=True)
 
 
 def said(

@@ -293,8 +293,13 @@
     const text = exactTextOf(x);
     const isDecimal = !text.includes("/");
     const size = isDecimal ? text.replace(/^-/, "").length : `${absBig(x.n)}/${x.d}`.length;
-    if (size <= (isDecimal ? 16 : 12)) return text;
-    return "≈ " + rounded(x);
+    const shown = size <= (isDecimal ? 16 : 12) ? text : "≈ " + rounded(x);
+    return group ? grouped(shown) : shown;
+  }
+  /** gradguard.explain._format._grouped: a decimal's integer part grouped (≈ -44,336.8), not p/q. */
+  function grouped(text) {
+    if (text.includes("/")) return text;
+    return text.replace(/(?<![\d.,^/])\d{4,}/g, (m) => groupDigits(m));
   }
   /** gradguard.report._lesson.tidy: "x = ≈ 1.2" → "x ≈ 1.2". */
   function tidy(text) {
@@ -458,7 +463,7 @@
       else if (typeof v === "object") {
         const f = v.float;
         fields[k] = !Number.isFinite(f) ? "∞" : f < 100 ? pyG(f, 3) : count(roundHalfEven(f));
-      } else fields[k] = formatNumber(v, false, lang);
+      } else fields[k] = formatNumber(v, true, lang); // 1,024: prose groups as tables do
     }
     return pyFormat(lessonText(lang, claim.id), fields);
   }
@@ -681,7 +686,7 @@
     });
     const f64 = overflowHorizon(w, h0, "float64"), f32 = overflowHorizon(w, h0, "float32");
     // gradguard.explain._render.overflow_inf: ±inf for w < 0 (the sign alternates), else h0's sign
-    const inf = sign(w) < 0 ? "±inf" : sign(h0) < 0 ? "−inf" : "inf";
+    const inf = sign(w) < 0 ? "±inf" : sign(h0) < 0 ? "-inf" : "inf";
     const overflow = f64 !== null && f32 !== null
       ? say(lang, "overflow_note", { w: ws, h0: showQ(h0), f64: count(f64), f32: count(f32), inf })
       : say(lang, "overflow_never", { w: ws, h0: showQ(h0) });
