@@ -1,12 +1,17 @@
 """Take the docs' screenshots of gradguard's Bengali pages: the explorer and the report.
 
-    $ .venv/bin/python tools/screenshots.py        # writes docs/img/explorer-bn.png, report-bn.png
+    $ .venv/bin/python tools/screenshots.py    # writes docs/img/explorer-bn.png,
+                                               # explorer-phone-bn.png, report-bn.png
 
 Drives Debian's Chromium (``/usr/bin/chromium``, or ``GRADGUARD_CHROMIUM``) with Playwright,
-as the browser tests do. The explorer is shown at w = 2, T = 10 (gradient 5120) after
-switching it to Bengali; the report is the Bengali lesson's first screen (``gradguard report
---lang bn``). Each picture is checked for glyph coverage first (``tests/glyphs.py``): a
-screenshot with an empty box is not written.
+as the browser tests do. The explorer on a desktop is shown at w = 2, T = 10 (gradient 5,120)
+after switching it to Bengali with its language buttons (its first screen; the glyph check
+covers the whole page); on a phone it opens in Bengali
+(``?lang=bn``) and the backward pass is stepped three times, as the layout test does; the
+report is the Bengali lesson's first screen (``gradguard report --lang bn``). Each picture
+is checked for glyph coverage first (``tests/glyphs.py``): a screenshot with an empty box is
+not written. ``docs/img/explorer-desktop-en.png`` (English) is the browser layout test's
+(``GRADGUARD_UPDATE_SCREENSHOTS=1``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 IMG = ROOT / "docs" / "img"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+#: The viewports of the browser tests (tests/browser/test_explorer_browser.py).
+PHONE = {"width": 390, "height": 844}
 
 
 def main() -> None:
@@ -45,7 +52,15 @@ def main() -> None:
         page.fill("#T-num", "10")
         page.wait_for_function("document.getElementById('grad').textContent === '5120'")
         page.evaluate("document.activeElement.blur()")
-        shoot(page, page_problems, IMG / "explorer-bn.png", full_page=True)
+        shoot(page, page_problems, IMG / "explorer-bn.png", clip=(0, 0, 1200, 1300))
+
+        phone = browser.new_page(viewport=PHONE)
+        phone.goto(url + "?lang=bn")
+        phone.wait_for_function("document.getElementById('grad').textContent === '80'")
+        for _ in range(3):
+            phone.click("#bp-step")
+        phone.evaluate("document.activeElement.blur()")
+        shoot(phone, page_problems, IMG / "explorer-phone-bn.png", full_page=True)
 
         report = write_report(Path(tmp) / "report-bn.html", None, lang="bn")
         page.goto(report.as_uri())
