@@ -47,8 +47,8 @@ def _problems(sentence: str) -> list[str]:
     found = [f"ungrouped {m}" for m in _ungrouped(sentence)]
     found += [f"e-notation {m}" for m in re.findall(r"\d\.?\d*e[+-]\d+", sentence)]
     # a value's sign is ASCII: "−" (the operator) never stands for a number's sign; the
-    # symbol (−1)^(T−1) is a formula's
-    minus = r"(?:^|[\s(=])−(?:\d[\d,.]*|inf)(?!\)\^)"
+    # symbols (−1)^(T−1) and −1/ln|w| are formulas'
+    minus = r"(?:^|[\s(=])−(?:\d[\d,.]*|inf)(?![\d,.]*(?:\)\^|/))"
     found += [f"minus sign {m}" for m in re.findall(minus, sentence)]
     return found
 

@@ -94,6 +94,8 @@ def test_table_text_and_json(capsys):
 def test_sgd(capsys):
     code, out, _ = run(capsys, "sgd", "--compare")
     assert code == 0 and "NON-FINITE at update k = 3" in out and "(clipped)" in out
+    # numbers as the lesson's tables write them: 2,480 grouped, 1.8981 × 10^13, never 1.8981e+13
+    assert "2,480" in out and "1.8981 × 10^13" in out and not re.search(r"\de[+-]\d", out)
     code, out, _ = run(capsys, "sgd", "--loss", "seed", "--iters", "1", "--mode", "exact", "--json")
     assert code == 0
     run_ = json.loads(out)["none"]

@@ -405,12 +405,18 @@ def _first_step_exact(run: Any) -> Any:
 
 
 def _num(v: Any, fmt: Callable[..., str]) -> str:
+    """A value of the SGD table, written as the lesson's tables write one: ``2,480``,
+    ``-22.8``, ``1.8981 × 10^13`` (6 significant digits for a float)."""
+    from gradguard.explain.table import rounded_cell
+
     if isinstance(v, float):
-        return f"{v + 0.0:.6g}"  # + 0.0 shows -0.0 as 0
+        return rounded_cell(v + 0.0, 6)  # + 0.0 shows -0.0 as 0
     if isinstance(v, str) and v in ("nan", "inf", "-inf"):
         return v
-    text = fmt(v)
-    return text if len(text) <= 24 else f"{float(_frac(v)):.6g}" if "/" in v else text
+    text = fmt(v, group=True)
+    if len(text) <= 24 or "/" not in v:
+        return text
+    return rounded_cell(float(_frac(v)), 6)
 
 
 def _frac(v: str) -> Any:

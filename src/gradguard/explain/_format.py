@@ -186,7 +186,8 @@ def format_number(
         exact = _EXACT.get()
     if isinstance(v, str) and v.startswith("≈") and "e" in v:
         mant, _, exp = v[1:].partition("e")
-        return _approx_mark(mant, int(exp), latex)
+        text = _approx_mark(mant, int(exp), latex)
+        return _grouped(text) if group and not latex else text  # ≈ -1,000 (10^3 written out)
     if isinstance(v, float):
         if math.isinf(v) or math.isnan(v):
             return str(v)
@@ -197,7 +198,7 @@ def format_number(
             return _grouped(text) if group and not latex else text
     if isinstance(v, str) and len(v) > _MAX_SHOWN_DIGITS + 2 and v[-1].isdigit():
         digits = len(v.lstrip("-")) if "/" not in v else None
-        text = format_number(_approx_long(v), latex=latex)
+        text = format_number(_approx_long(v), group, latex)
         if digits is None or latex:
             return text
         words = load_catalog(lang or _LANG.get()).get("numbers.digits", n=f"{digits:,}")

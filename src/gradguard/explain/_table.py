@@ -71,7 +71,7 @@ def _ratio_cell(ratio: Any, style: CellStyle) -> str:
         return "—"
     if isinstance(ratio, str):  # "inf": the gradient left float64's range
         return f"{style.ratio_mark}{ratio}"
-    text = _rounded_cell(ratio)  # ×2,048 in the lesson, 2,048 in `gradguard table`
+    text = rounded_cell(ratio)  # ×2,048 in the lesson, 2,048 in `gradguard table`
     # ×(-15.19), never ×-15.19, and ×(2.684 × 10^9): a factor, as the lesson writes one
     if style.ratio_mark and (ratio < 0 or " × " in text):
         text = f"({text})"
@@ -88,11 +88,22 @@ def _sci_cell(text: str, mark: bool = False) -> str:
     return shown if mark else shown.removeprefix("≈ ")
 
 
-def _rounded_cell(x: float) -> str:
-    """A float to 4 significant digits: ``2,048``, ``-15.19``, ``2.684 × 10^9``."""
+def rounded_cell(x: float, digits: int = 4) -> str:
+    """Write a float to ``digits`` significant digits as the lesson's tables write a rounded
+    number: ``2,048``, ``-15.19``, ``2.684 × 10^9`` (never ``2.684e+09``).
+
+    Example:
+      >>> rounded_cell(2048.0), rounded_cell(-15.1875), rounded_cell(2.684e9)
+      ('2,048', '-15.19', '2.684 × 10^9')
+      >>> rounded_cell(1.8981e13, 6)
+      '1.8981 × 10^13'
+    """
+    from gradguard.explain._format import _grouped
+
     if x == 0 or not math.isfinite(x):
         return f"{x:g}"
-    return _sci_cell(f"{x:.3e}")
+    text = f"{x:.{digits}g}"
+    return _sci_cell(text) if "e" in text else _grouped(text)
 
 
 def _value_cell(v: Any, style: CellStyle) -> str:
@@ -117,7 +128,7 @@ def _sci_text(v: str) -> str:
 
 
 def _float_cell(v: Any) -> str:
-    return v if isinstance(v, str) else _rounded_cell(v)  # 5,120 as the exact columns group it
+    return v if isinstance(v, str) else rounded_cell(v)  # 5,120 as the exact columns group it
 
 
 def table_cells(

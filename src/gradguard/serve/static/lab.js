@@ -279,11 +279,12 @@
   function formatNumber(v, group = false, lang = "en") {
     if (v.startsWith("≈") && v.includes("e")) {
       const [mant, exp] = v.slice(1).split("e");
-      return approxMark(mant, Number(exp));
+      const text = approxMark(mant, Number(exp));
+      return group ? grouped(text) : text; // ≈ -1,000 (10^3 written out)
     }
     if (v.length > MAX_SHOWN_DIGITS + 2 && /\d$/.test(v)) {
       const digits = v.includes("/") ? null : v.replace(/^-/, "").length;
-      const text = formatNumber(approxLong(v));
+      const text = formatNumber(approxLong(v), group);
       if (digits === null) return text;
       return `${text} (${say(lang, "numbers_digits", { n: groupDigits(String(digits)) })})`;
     }
