@@ -148,7 +148,7 @@ MEANING: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "update.from_zero": {"en": (("moves w off 0",), ()), "bn": (("0 থেকে সরিয়ে",), ())},
     "update.toward": {
         "en": (("has the sign of w", "towards 0"), ("away",)),
-        "bn": (("চিহ্নের মতোই", "0-এর দিকে"), ("দূরে", "মাত্রা ছাড়িয়ে")),
+        "bn": (("চিহ্নের মতোই", "0-এর দিকে"), ("দূরে", "দরকারের চেয়ে অনেক বড়")),
     },
     "update.to_zero": {
         "en": (("has the sign of w", "exactly on w = 0"), ("away",)),
@@ -156,19 +156,19 @@ MEANING: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     },
     "update.crossed_smaller": {
         "en": (("passes 0", "changes sign", "larger than |w|"), ("overshot", "away")),
-        "bn": (("0 পেরিয়ে", "চিহ্ন বদলায়", "চেয়ে বড়"), ("মাত্রা ছাড়িয়ে", "দূরে")),
+        "bn": (("0 পেরিয়ে", "চিহ্ন বদলায়", "চেয়ে বড়"), ("দরকারের চেয়ে অনেক বড়", "দূরে")),
     },
     "update.crossed_same": {
         "en": (("passes 0", "exactly 2·|w|", "opposite sign"), ("overshot",)),
-        "bn": (("0 পেরিয়ে", "ঠিক 2·|w|", "উল্টে"), ("মাত্রা ছাড়িয়ে",)),
+        "bn": (("0 পেরিয়ে", "ঠিক 2·|w|", "উল্টে"), ("দরকারের চেয়ে অনেক বড়",)),
     },
     "update.crossed_larger": {
         "en": (("passes 0", "more than 2·|w|", "overshot"), ()),
-        "bn": (("0 পেরিয়ে", "2·|w|-এর চেয়েও বড়", "মাত্রা ছাড়িয়ে"), ()),
+        "bn": (("0 পেরিয়ে", "2·|w|-এর চেয়েও বড়", "দরকারের চেয়ে অনেক বড়"), ()),
     },
     "update.away": {
         "en": (("opposite", "away from 0", "sign, not the step's size"), ("overshot", "towards")),
-        "bn": (("উল্টো", "দূরে", "ধাপের আকার নয়"), ("মাত্রা ছাড়িয়ে", "0-এর দিকে")),
+        "bn": (("উল্টো", "দূরে", "ধাপের আকার নয়"), ("দরকারের চেয়ে অনেক বড়", "0-এর দিকে")),
     },
     "after_update.faster": {
         "en": (("> 1", "explodes faster"), ("slowly", "vanish")),

@@ -193,9 +193,9 @@ def format_number(
             return str(v)
         return f"{v:.6g}"
     if exact and isinstance(v, str) and not v.startswith("≈") and v[-1:].isdigit():
-        text = exact_text(v, latex)
-        if text is not None:
-            return _grouped(text) if group and not latex else text
+        exact_v = exact_text(v, latex)
+        if exact_v is not None:
+            return _grouped(exact_v) if group and not latex else exact_v
     if isinstance(v, str) and len(v) > _MAX_SHOWN_DIGITS + 2 and v[-1].isdigit():
         digits = len(v.lstrip("-")) if "/" not in v else None
         text = format_number(_approx_long(v), group, latex)
