@@ -36,6 +36,8 @@ POINTS = [
 #: A whole part of 4+ digits written without separators: not a year (Pascanu 2013), not
 #: after a point, an exponent's ``^`` / ``^-``, a ``/`` or a separator.
 UNGROUPED = re.compile(r"(?<![\d.,^/\w])(?<!\^-)(?<!\^\{)-?\d{4,}(?![\d/])")
+#: An exponent written with separators (10^-1,003): grouping is for whole parts only.
+GROUPED_EXPONENT = re.compile(r"\^-?\d{1,3},\d")
 YEAR = re.compile(r"^(19|20)\d\d$")
 
 
@@ -45,6 +47,7 @@ def _ungrouped(text: str) -> list[str]:
 
 def _problems(sentence: str) -> list[str]:
     found = [f"ungrouped {m}" for m in _ungrouped(sentence)]
+    found += [f"grouped exponent {m}" for m in GROUPED_EXPONENT.findall(sentence)]
     found += [f"e-notation {m}" for m in re.findall(r"\d\.?\d*e[+-]\d+", sentence)]
     # a value's sign is ASCII: "−" (the operator) never stands for a number's sign; the
     # symbols (−1)^(T−1) and −1/ln|w| are formulas'
@@ -100,6 +103,16 @@ def _flat(text: str) -> str:
     text = re.sub(r"\x03[^\x04]*\x04", "", text)  # a rounded number's exact value (a title)
     text = re.sub(r"[\x02*`$]", "", tidy(text))
     return re.sub(r"\s+", " ", text)
+
+
+def test_grouping_leaves_exponents_decimals_and_fractions_alone():
+    from gradguard.explain import format_number
+
+    assert format_number("≈-7.908e-1003", True) == "≈ -7.908 × 10^-1003"
+    assert format_number("≈1.5e+1234", True) == "≈ 1.5 × 10^1234"
+    assert format_number("-123456789/1000", True) == "-123,456.789"
+    assert format_number("12345/7", True) == "12345/7"
+    assert format_number("-12345.6789", True) == "-12,345.6789"
 
 
 @pytest.mark.parametrize("lang", LANGS)

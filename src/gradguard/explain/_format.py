@@ -143,9 +143,9 @@ def _approx_mark(mant: str, exp: int, latex: bool) -> str:
     return f"≈ {mant} × 10^{exp}"
 
 
-#: A run of 4+ digits that is an integer part: not after a ``.`` (decimals), ``^`` (an
-#: exponent), ``/`` (a denominator), a digit or a ``,`` (already grouped).
-_INTEGER_PART = re.compile(r"(?<![\d.,^/])\d{4,}")
+#: A run of 4+ digits that is an integer part: not after a ``.`` (decimals), ``^`` or ``^-``
+#: (an exponent: ``10^-1003``), ``/`` (a denominator), a digit or a ``,`` (already grouped).
+_INTEGER_PART = re.compile(r"(?<![\d.,^/])(?<!\^-)\d{4,}")
 
 
 def _grouped(text: str) -> str:

@@ -300,7 +300,7 @@
   /** gradguard.explain._format._grouped: a decimal's integer part grouped (≈ -44,336.8), not p/q. */
   function grouped(text) {
     if (text.includes("/")) return text;
-    return text.replace(/(?<![\d.,^/])\d{4,}/g, (m) => groupDigits(m));
+    return text.replace(/(?<![\d.,^/])(?<!\^-)\d{4,}/g, (m) => groupDigits(m)); // not 10^-1003
   }
   /** gradguard.report._lesson.tidy: "x = ≈ 1.2" → "x ≈ 1.2". */
   function tidy(text) {
