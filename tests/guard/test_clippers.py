@@ -9,7 +9,7 @@ import pytest
 import torch  # the [dev] extra installs torch: these tests always run
 
 from gradguard.errors import InputError
-from gradguard.rules import EmaZScoreRule, PercentileRule
+from gradguard.rules import AGCRule, EmaZScoreRule, PercentileRule
 from gradguard.torch import AGC, AutoClip, NormClipper, ValueClipper, ZClip, grad_stats
 
 from .conftest import backward, make_model
@@ -204,6 +204,18 @@ def test_state_dict_resumes_identically(make):
     a = _scaled_steps(first, scales[10:], seed=1)
     b = _scaled_steps(second, scales[10:], seed=1)
     assert a == b
+
+
+def test_agc_keeps_its_parameters_in_its_rule_only():
+    # AGC's λ, ε and exclusions are its AGCRule's (declared, checked and saved once there);
+    # a state saved with the fields flat, before AGC held its rule, still loads.
+    clipper = AGC(0.02, eps=1e-2, exclude="head")
+    assert isinstance(clipper.rule, AGCRule)
+    assert (clipper.clipping, clipper.eps, clipper.exclude) == (0.02, 1e-2, ("head",))
+    assert clipper.state_dict() == {"rule": clipper.rule.state_dict()}
+    clipper.load_state_dict({"clipping": 0.5, "eps": 0.25, "exclude": ["fc"]})
+    assert (clipper.rule.clipping, clipper.rule.eps, clipper.rule.exclude) == (0.5, 0.25, ("fc",))
+    assert (clipper.clipping, clipper.eps, clipper.exclude) == (0.5, 0.25, ("fc",))
 
 
 def test_value_clipper_matches_torch_and_reports():

@@ -550,12 +550,27 @@ class AGC(Clipper):
     """
 
     name = "agc"
+    rule: AGCRule
 
     def __init__(
         self, clipping: float = 0.01, eps: float = 1e-3, exclude: Iterable[str] = ()
     ) -> None:
-        rule = AGCRule(clipping, eps, exclude)  # the parameters' one set of checks
-        self.clipping, self.eps, self.exclude = rule.clipping, rule.eps, rule.exclude
+        self.rule = AGCRule(clipping, eps, exclude)  # its parameters, checks and state
+
+    @property
+    def clipping(self) -> float:
+        """λ, the largest allowed ``‖G_i‖ / max(‖W_i‖, ε)`` (the rule's)."""
+        return self.rule.clipping
+
+    @property
+    def eps(self) -> float:
+        """ε, the floor on ``‖W_i‖`` (the rule's)."""
+        return self.rule.eps
+
+    @property
+    def exclude(self) -> tuple[str, ...]:
+        """The names (or name prefixes) of the parameters not clipped (the rule's)."""
+        return self.rule.exclude
 
     def _excluded(self, name: str | None) -> bool:
         if name is None:
@@ -596,9 +611,8 @@ class AGC(Clipper):
         return ClipResult(pre, post_f, self.clipping, coef, n_f > 0)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"clipping": self.clipping, "eps": self.eps, "exclude": list(self.exclude)}
+        return {"rule": self.rule.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.clipping = float(state["clipping"])
-        self.eps = float(state["eps"])
-        self.exclude = tuple(state["exclude"])
+        # (a state saved before AGC kept its rule: the rule's fields, flat)
+        self.rule.load_state_dict(state.get("rule", state))
