@@ -306,7 +306,14 @@ def test_the_re_run_sentences_are_true_of_the_log(tmp_path, capsys, lang):
         == 0
     )
     one = " ".join(capsys.readouterr().out.split())
+    # the step re-run and found transient was taken with the re-run's gradients, and the
+    # sentence on it says so (not "took it", beside "took no bad step")
+    took = {"en": "took it with its re-run's gradients (transient)",
+            "bn": "আবার চালানোর gradient দিয়ে ধাপটি নিয়েছে (ক্ষণস্থায়ী)"}[lang]  # fmt: skip
+    assert two.count(took) == 1 and took not in one
     if lang == "en":
+        step6 = "Step 6: non-finite (NaN/inf), loss 1; flagged by: `nonfinite`; the guard "
+        assert step6 + took in two
         assert "(healthy when re-run: step 6)" in two and "(bad again: step 3)" in two
         assert "3 to 3 steps apart" not in two and "3 steps apart" in two
         assert "a transient fault, or a bad batch seen once" not in one

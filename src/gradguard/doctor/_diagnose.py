@@ -894,6 +894,12 @@ def _episode_finding(e: Episode, records: Sequence[StepRecord], rule: Any = None
     # What the spike rule itself compared the norm with: its threshold on that step (the
     # record's), computed over its own window — not the doctor's median above.
     threshold = _num(first.spike_threshold) if key == "episode_spike" else None
+    # A step re-run and found transient was taken with its re-run's gradients, not its own.
+    mine = {r.step: r for r in records if r.step in set(e.steps)}
+    actions = [
+        "rerun" if a == "step" and s in mine and _transient(mine[s]) else a
+        for s, a in zip(e.steps, e.actions, strict=True)
+    ]
     by_rule = rule is not None and first.flagged_by == getattr(rule, "name", None)
     return Finding(
         "what",
@@ -910,7 +916,7 @@ def _episode_finding(e: Episode, records: Sequence[StepRecord], rule: Any = None
             "window": getattr(rule, "window", None) if by_rule else None,
             "loss": first.loss,
             "flagged_by": first.flagged_by or first.kind,
-            "actions": list(dict.fromkeys(e.actions)),
+            "actions": list(dict.fromkeys(actions)),
         },
     )
 
