@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 import torch  # the [dev] extra installs torch: these tests always run
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
+
+import gradguard
 
 
 @pytest.fixture(
@@ -126,16 +129,24 @@ class _Called(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+#: gradguard's own source files start with this (frames elsewhere are torch's or a test's).
+_SRC = str(Path(gradguard.__file__).resolve().parent)
+
+
 def _reading_a_record() -> bool:
     """Whether the sync-free mode is reading a step's record after its copy has arrived
     (``DeviceRun._drain``): on a GPU a pinned host copy whose event has fired, on the CPU
-    the vector itself (there is no device to wait for) — not a sync."""
+    the vector itself (there is no device to wait for) — not a sync.
+
+    Only ``_drain``'s own read: the nearest gradguard frame must be ``_drain`` itself, so a
+    read made by what it calls (the books, a rollback, the hooks) is still counted.
+    """
     from gradguard.torch._run import DeviceRun
 
     frame = sys._getframe(2)
     while frame is not None:
-        if frame.f_code is DeviceRun._drain.__code__:
-            return True
+        if frame.f_code.co_filename.startswith(_SRC):
+            return frame.f_code is DeviceRun._drain.__code__
         frame = frame.f_back
     return False
 
