@@ -75,7 +75,8 @@ def test_auto_is_decided_by_the_worker_that_trains_not_by_the_driver(tmp_path, m
     assert result.row.config_hash == spec.config_hash
     monkeypatch.undo()
     # workers that see no GPU (this machine): every row says cpu, whatever the driver saw
-    with cf.ThreadPoolExecutor(2) as pool:
+    # one thread: run_task sets torch's process-wide settings for its run and restores them
+    with cf.ThreadPoolExecutor(1) as pool:
         rows = run_remedies("quick", tmp_path, device="auto", executor=pool, **tiny)
     assert (
         [r.device for r in rows]
