@@ -265,3 +265,38 @@ def test_reproducible_reruns_are_not_called_transient(verdicts):
     assert ("transient (hardware)" in text) == (not again)
     if again:
         assert f.evidence["steps"] == again
+
+
+def _warming(bad, n=300):
+    """``_steps`` with a learning rate warming up linearly, 0.001 per step."""
+    records = _steps(n, bad=bad, batch=lambda i: i)
+    for r in records:
+        r.lr = 0.001 * (r.step + 1)
+    return records
+
+
+def test_episodes_only_at_the_higher_learning_rates_say_so():
+    # five sudden episodes (no build-up, no common period), all once the warm-up passed 0.152
+    bad = (151, 183, 214, 250, 281)
+    d = diagnose(RunLog(None, {}, _warming(bad)))
+    assert d.cause == "scattered" and "builds_up" not in d.messages()
+    (f,) = [f for f in d.findings if f.key == "only_at_high_lr"]
+    records = _warming(bad)
+    lo = min(r.lr for r in records if r.step in bad)
+    low = [r for r in records if r.lr < lo]  # independently: the steps below the lowest onset
+    assert not any(r.kind == "spike" for r in low)
+    want = (len(records) - len(low)) / len(records)
+    assert f.evidence["lo"] == lo and f.evidence["low"] == len(low) == 151
+    assert f.evidence["high"] == 149 and f.evidence["n"] == 5
+    assert f.evidence["chance"] == pytest.approx(want**5) and want**5 <= 0.05
+    assert [g.evidence for g in d.findings if g.key == "lower_lr"] == [{"lr": lo}]
+    assert "the 151 steps run at lower rates were healthy" in _said(d, "only_at_high_lr", "en")
+    assert "151টি ধাপই সুস্থ ছিল" in _said(d, "only_at_high_lr", "bn")
+    # a bad step at a low learning rate, or a constant one: not said
+    d = diagnose(RunLog(None, {}, _warming((40, *bad))))
+    assert "only_at_high_lr" not in d.messages() and "lower_lr" not in d.messages()
+    d = diagnose(RunLog(None, {}, _steps(300, bad=bad, batch=lambda i: i)))
+    assert "only_at_high_lr" not in d.messages()
+    # two such episodes are too likely by chance: (149/300)² > 0.05
+    d = diagnose(RunLog(None, {}, _warming((151, 183))))
+    assert "only_at_high_lr" not in d.messages()

@@ -65,6 +65,8 @@ LAYER_APART = 3.0
 BASELINE = 20
 #: Per-layer records needed to judge a trend.
 MIN_LAYER_RECORDS = 6
+#: At most this chance that random episodes all begin above the healthy learning rates.
+CHANCE = 0.05
 #: Clipping acting on more than this share of taken steps reads as a smaller learning rate.
 CLIP_SHARE = 0.5
 
@@ -698,6 +700,10 @@ def _pattern(
                 },
             )
         )
+        high_lr = _only_at_high_lr(episodes, records)
+        if high_lr is not None:
+            pattern.append(high_lr)
+            change.append(Finding("change", "lower_lr", {"lr": high_lr.evidence["lo"]}))
         cause = "scattered"
     if not recurring and not index_recurs and with_ids >= 2:
         # a bad step bad again when re-run on its batch is not a transient fault
@@ -712,6 +718,40 @@ def _pattern(
     if not by_batch:
         pattern.append(Finding("pattern", "no_batch_ids", {"n": len(onsets)}, cannot_tell=True))
     return cause, pattern, change
+
+
+def _only_at_high_lr(episodes: Sequence[Episode], records: Sequence[StepRecord]) -> Finding | None:
+    """Episodes that began only once the learning rate was high (a warm-up too steep, a
+    peak too high), though none built up: every step at a learning rate below the lowest
+    one at which an episode began was healthy, and episodes striking at random would all
+    have begun among the other steps with a chance of at most :data:`CHANCE`
+    (``(high / total) ** episodes``). ``None`` where that does not hold or the log lacks
+    the learning rate."""
+    lrs = [r.lr for r in records]
+    if len(episodes) < 2 or any(x is None or not math.isfinite(x) for x in lrs):
+        return None
+    onset = [float(e.lr) for e in episodes if e.lr is not None]
+    lo = min(onset)
+    low = [r for r in records if r.lr is not None and r.lr < lo]
+    if not low or any(_bad(r) for r in low):
+        return None
+    high = len(records) - len(low)
+    chance = (high / len(records)) ** len(episodes)
+    if chance > CHANCE:
+        return None
+    return Finding(
+        "pattern",
+        "only_at_high_lr",
+        {
+            "lo": lo,
+            "hi": max(onset),
+            "max": max(x for x in lrs if x is not None),
+            "low": len(low),
+            "high": high,
+            "n": len(episodes),
+            "chance": chance,
+        },
+    )
 
 
 def _one_off_advice(e: Episode, records: Sequence[StepRecord]) -> Finding:
