@@ -383,6 +383,7 @@ CHECKED = {"claims": 0, "points": 0, "meanings": 0, "fates": 0}
 @example(w=F(-1), h0=F(1), T=4, eta=F(1, 100), c=F(5), Ts=(5, 10, 20, 50))
 @example(w=F(2), h0=F(1), T=5, eta=F(5, 100), c=F(5), Ts=(5,))  # 2 − 0.05·80 = −2
 @example(w=F(2), h0=F(1), T=5, eta=F(1, 40), c=F(5), Ts=(5,))  # 2 − 80/40 = 0
+@example(w=F(2), h0=F(1), T=5, eta=F(1, 80), c=F(5), Ts=(5,))  # 2 − 80/80 = 1: linear after
 @example(w=F(1), h0=F(1), T=5, eta=F(1, 100), c=F(5), Ts=(5,))  # |g| = 5 = c: not clipped
 @example(w=F(2), h0=F(1), T=5, eta=F(3, 100), c=F(5), Ts=(5,))  # 2 − 2.4 = −0.4: crossed
 @example(w=F(2), h0=F(1), T=5, eta=F(1, 10), c=F(5), Ts=(5,))  # 2 − 8 = −6: overshot
@@ -700,6 +701,16 @@ def test_the_meaning_table_covers_every_claim_and_every_fixed_point_meets_it():
             for lang in ("en", "bn"):
                 meaning_holds(claim, lang)
                 numbers_hold(claim, lang, expected[claim["id"].partition(".")[0]][1])
+
+
+def test_said_sentences_read_an_approximation_as_math():
+    # say() is what the notebook prints: "x ≈ 4.996 × 10^14", never "x = ≈ 4.996 × 10^14"
+    from gradguard.explain import claims, say
+
+    for w, h0, T, eta, _c in FIXED_POINTS:
+        for claim in claims(w, h0, T, eta):
+            for lang in languages():
+                assert "= ≈" not in say(claim, lang), (claim.id, lang, say(claim, lang))
 
 
 def test_count_of_claims_checked():

@@ -485,4 +485,5 @@ def say(
             fields[k] = "∞" if not math.isfinite(v) else f"{v:.3g}" if v < 100 else count(round(v))
         else:
             fields[k] = number(v) if number is not None else format_number(v, True, lang=lang)
-    return load_catalog(lang).get(cid, **fields)
+    # A catalog's "x = {x}" with a rounded value reads "x ≈ …", not "x = ≈ …" (as rendered).
+    return load_catalog(lang).get(cid, **fields).replace("= ≈ ", "≈ ")
