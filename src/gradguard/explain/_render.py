@@ -68,6 +68,24 @@ def _elide(n: int, show_all: int = _SHOW_ALL) -> list[int | None]:
     return [*range(_HEAD), None, *range(n - _TAIL, n)]
 
 
+#: An approximation read as math: ``x = ≈ 1.2`` → ``x ≈ 1.2``, and an operand loses its mark
+#: (``1.5 × ≈ 2216.84`` → ``1.5 × 2216.84``): the ``≈`` that matters is the one before the
+#: result — as the report's pages print it (:func:`gradguard.report._lesson.tidy`).
+_TIDY = (("= ≈ ", "≈ "), ("× ≈ ", "× "), ("+ ≈ ", "+ "), ("− ≈ ", "− "))
+_TIDY_TEX = (
+    ("= \\approx ", "\\approx "),
+    ("\\times \\approx ", "\\times "),
+    ("+ \\approx ", "+ "),
+    ("- \\approx ", "- "),
+)
+
+
+def _tidy(text: str, tex: bool = False) -> str:
+    for before, after in _TIDY_TEX if tex else _TIDY:
+        text = text.replace(before, after)
+    return text
+
+
 class _Doc:
     """Collects lines for one renderer (text or markdown)."""
 
@@ -91,12 +109,13 @@ class _Doc:
 
     def para(self, text: str) -> None:
         # A catalog's "w = {w}" with an abbreviated value reads "w ≈ …", not "w = ≈ …".
-        text = text.replace("= ≈ ", "≈ ")
+        text = _tidy(text)
         self.lines.append(_esc(text) if self.markup else text)
         self.lines.append("")
 
     def math(self, *rows: str) -> None:
         """Display math: ``$$`` LaTeX in Markdown, indented Unicode in text."""
+        rows = tuple(_tidy(r, tex=self.md) for r in rows)
         if self.md:
             self.lines += ["$$", *rows, "$$", ""]
         else:
