@@ -223,3 +223,17 @@ def test_after_update_just_as_fast_or_no_longer_exploding(eta, kind):
         if kind is None:  # |w_new| = 0.4 < 1: the lesson says it vanishes there
             assert "after_update" not in d["errata"]
             assert load_catalog(lang).get("after_update.vanishing", a_new="0.4") in text
+
+
+def test_display_rows_read_an_approximation_as_math():
+    # h_20 = 1.5^20: rounded states and terms are operands; only the result carries ≈
+    from gradguard.explain import lesson, load_catalog, render_markdown, render_text
+
+    for lang in ("en", "bn"):
+        d, cat = lesson(w="1.5", T=20, lang=lang), load_catalog(lang)
+        text, md = render_text(d, cat), render_markdown(d, cat)
+        assert "1.5 × 1477.89 ≈ 2216.84" in text
+        for bad in ("= ≈", "× ≈", "+ ≈", "− ≈"):
+            assert bad not in text, bad
+        for bad in ("= \\approx", "\\times \\approx", "+ \\approx", "- \\approx"):
+            assert bad not in md, bad
