@@ -330,7 +330,7 @@ LABELS: dict[str, dict[str, Any]] = {
     "example.linear": {"|w|": 1},
     "example.vanishing": {"|w|": "a"},
 }
-_LABELLED = re.compile(rf"(\S+) (?:=|≈) ({NUMBER})")
+_LABELLED = re.compile(rf"(\S+) (=|≈) ({NUMBER})")
 
 
 def numbers_hold(claim: dict, lang: str, values: dict[str, Any]) -> None:
@@ -339,7 +339,9 @@ def numbers_hold(claim: dict, lang: str, values: dict[str, Any]) -> None:
 
     sentence, seen = say(claim, lang), set()
     labels = LABELS.get(claim["id"], {})
-    for label, shown in _LABELLED.findall(sentence):
+    for label, sign, shown in _LABELLED.findall(sentence):
+        if sign == "≈" and not shown.startswith("≈"):
+            shown = "≈ " + shown  # "|η·g| ≈ 16.867": rounded, as "|η·g| = ≈ 16.867" was
         if label.count("(") > label.count(")"):
             label = label[1:]  # "(T = 1)": the label is T
         if label not in labels:
