@@ -162,6 +162,7 @@ _ONE_PLURAL = re.compile(rf"(?<![\d.,/^×x])\b1 ((?:[a-z-]+ ){{0,2}}?)({_PLURALS
 _NEVER_ONE = {
     "doctor.layer_grows": "{early} is a median gradient norm, not a count: 'median 1 over steps'",
     "doctor.layers_all_grow": "{early}, {late} are median gradient norms, not counts",
+    "doctor.layers_some_grow": "{early}, {late} are median gradient norms, not counts",
     "doctor.scattered": "scattered: at least 2 episodes; '1 to 5 steps apart' is a range",
     "doctor.batch_recurs": "a batch recurs: it went bad 2 or more times",
     "forward.elided": "the lesson elides steps only when more than one is left out",

@@ -156,7 +156,9 @@ def test_claims_hold_on_any_run(records):
     flags = [r.kind in ("spike", "nonfinite") for r in records]
     runs_of_bad = sum(f and (i == 0 or not flags[i - 1]) for i, f in enumerate(flags))
     assert len(d.episodes) == runs_of_bad
-    assert (d.cause in ("clean", "layer_growth", "all_layers_growth")) == (not bad)
+    assert (d.cause in ("clean", "layer_growth", "all_layers_growth", "some_layers_growth")) == (
+        not bad
+    )
     for f in d.findings:
         if f.key == "guard_did":
             skipped = sum(r.action == "skip" for r in records)
@@ -300,3 +302,46 @@ def test_episodes_only_at_the_higher_learning_rates_say_so():
     # two such episodes are too likely by chance: (149/300)² > 0.05
     d = diagnose(RunLog(None, {}, _warming((151, 183))))
     assert "only_at_high_lr" not in d.messages()
+
+
+def _layers_growing(factors, n=30):
+    """``n`` healthy steps with per-layer norms, each layer's growing geometrically to ×factor."""
+    records = _steps(n)
+    for r in records:
+        t = r.step / (n - 1)
+        r.layer_norms = {k: f**t for k, f in factors.items()}
+    return records
+
+
+def _growth(records, name):
+    """Independently: the median over the last third of the rows / over the first third."""
+    import statistics
+
+    third = len(records) // 3
+    a = statistics.median(r.layer_norms[name] for r in records[:third])
+    return statistics.median(r.layer_norms[name] for r in records[-third:]) / a
+
+
+def test_some_layers_growing_are_named():
+    records = _layers_growing({"enc": 40.0, "emb": 20.0, "mid": 1.0, "head": 1.5})
+    d = diagnose(RunLog(None, {}, records))
+    assert d.cause == "some_layers_growth" and d.growing_layer is None
+    (f,) = [f for f in d.findings if f.key == "layers_some_grow"]
+    grown = [k for k in ("enc", "emb", "mid", "head") if _growth(records, k) >= 4]
+    assert f.evidence["layers"] == grown == ["enc", "emb"] and f.evidence["n"] == 2
+    assert f.evidence["of"] == 4 and f.evidence["rest"] == 2
+    assert f.evidence["factor"] == pytest.approx(_growth(records, "enc"))
+    assert f.evidence["rest_hi"] == pytest.approx(_growth(records, "head"))
+    assert f.evidence["rest_lo"] == pytest.approx(1.0)
+    said = _said(d, "layers_some_grow", "en")
+    assert "The gradients of 2 of the 4 layers grew ×4 or more, the others' did not: " in said
+    assert "did not: 'enc', 'emb'; the fastest, 'enc', ×" in said
+    assert "4টি layer-এর মধ্যে 2টির gradient 4 গুণ বা তার বেশি" in _said(d, "layers_some_grow", "bn")
+    assert "('enc', 'emb')" in _said(d, "some_layers_advice", "en")
+    # one layer grew ×4 or more, the next not (though less than 3× apart): that one layer
+    d = diagnose(RunLog(None, {}, _layers_growing({"enc": 20.0, "mid": 6.0, "head": 1.0})))
+    assert d.cause == "layer_growth" and d.growing_layer == "enc"
+    assert "layers_some_grow" not in d.messages()
+    # every layer grew: the whole network, as before
+    d = diagnose(RunLog(None, {}, _layers_growing({"enc": 20.0, "mid": 15.0, "head": 10.0})))
+    assert d.cause == "all_layers_growth"

@@ -22,10 +22,13 @@ The conclusions and the evidence each rests on:
 - **Scattered**: several sudden episodes, no batch in two of them, no period.
 - **One layer growing**: on the steps with per-layer norms, one layer's median norm over
   the last third of them is :data:`LAYER_GROWTH`× its median over the first third, and
-  :data:`LAYER_APART`× the next layer's growth.
+  :data:`LAYER_APART`× the next layer's growth — or it is the only layer that grew
+  :data:`LAYER_GROWTH`×.
 - **Every layer growing**: every layer's median grew :data:`LAYER_GROWTH`× or more, none
   :data:`LAYER_APART`× ahead of the next: the whole network's gradients grow (the learning
   rate or its warm-up, or the loss's scale), and the finding names the fastest.
+- **Some layers growing**: some layers' medians grew :data:`LAYER_GROWTH`× or more and the
+  others' did not, none :data:`LAYER_APART`× ahead of the next: those layers, by name.
 - **Re-runs** (records that carry ``rerun``: ``"transient"`` or ``"reproducible"``, or
   ``{"verdict": …, "grad_norm": …}``): their verdicts, quoted.
 """
@@ -83,6 +86,7 @@ CAUSES = (
     "scattered",
     "layer_growth",
     "all_layers_growth",
+    "some_layers_growth",
 )
 
 
@@ -308,9 +312,24 @@ def _layer_growth(records: Sequence[StepRecord]) -> tuple[Finding | None, str | 
     if min(others) >= LAYER_GROWTH:
         # Every layer grows, none LAYER_APART× ahead: what grows is common to the whole
         # network (the step size: learning rate, warm-up; or the loss's scale), not one
-        # layer's inputs. (Some growing and some not: no conclusion.)
+        # layer's inputs.
         return Finding("layers", "layers_all_grow", evidence), None
-    return None, None
+    # Some layers grew LAYER_GROWTH× or more and the others did not, none LAYER_APART× ahead
+    # of the next: those layers, by name.
+    grown = [k for k, v in ranked if v[0] >= LAYER_GROWTH]
+    rest = [v[0] for _, v in ranked if v[0] < LAYER_GROWTH]
+    if len(grown) == 1:  # the only layer that grew LAYER_GROWTH×: one layer grows
+        return Finding("layers", "layer_grows", evidence), name
+    evidence.update(
+        layers=grown,
+        n=len(grown),
+        of=len(growth),
+        growth=LAYER_GROWTH,
+        rest=len(rest),
+        rest_lo=min(rest),
+        rest_hi=max(rest),
+    )
+    return Finding("layers", "layers_some_grow", evidence), None
 
 
 def _first_layers(records: Sequence[StepRecord], episodes: Sequence[Episode]) -> list[Finding]:
@@ -837,13 +856,7 @@ def diagnose(run: RunLog, skip: SkipList | None = None) -> Diagnosis:
             findings.append(advice)
         if growth is None and advice is None:
             findings.append(Finding("change", "nothing_clean", {}))
-        cause = (
-            "clean"
-            if growth is None
-            else "layer_growth"
-            if growth.key == "layer_grows"
-            else "all_layers_growth"
-        )
+        cause = "clean" if growth is None else _GROWTH_CAUSE[growth.key]
         return Diagnosis(run.name, records, episodes, cause, _ordered(findings), growing)
 
     findings.append(
@@ -907,9 +920,18 @@ def diagnose(run: RunLog, skip: SkipList | None = None) -> Diagnosis:
 _SHOW_EPISODES = 5
 
 
+_GROWTH_CAUSE = {
+    "layer_grows": "layer_growth",
+    "layers_all_grow": "all_layers_growth",
+    "layers_some_grow": "some_layers_growth",
+}
+
+
 def _growth_advice(growth: Finding) -> Finding:
     if growth.key == "layer_grows":
         return Finding("change", "layer_advice", {"layer": growth.evidence["layer"]})
+    if growth.key == "layers_some_grow":
+        return Finding("change", "some_layers_advice", {"layers": growth.evidence["layers"]})
     return Finding("change", "all_layers_advice", {"layer": growth.evidence["layer"]})
 
 

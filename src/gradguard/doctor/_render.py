@@ -110,9 +110,13 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
         out["actions"] = ", ".join(cat[f"doctor.action_{a}"] for a in ev["actions"])
     elif key == "layers_nonfinite":
         out["layers"] = ", ".join(ev["layers"])
-    elif key in ("layer_grows", "layers_all_grow"):
+    elif key in ("layer_grows", "layers_all_grow", "layers_some_grow"):
         out["early_steps"] = "–".join(str(s) for s in ev["early_steps"])
         out["late_steps"] = "–".join(str(s) for s in ev["late_steps"])
+        if key == "layers_some_grow":
+            out["layers"] = ", ".join(f"'{x}'" for x in ev["layers"])
+    elif key == "some_layers_advice":
+        out["layers"] = ", ".join(f"'{x}'" for x in ev["layers"])
     elif key == "batch_recurs":
         out["batch"] = _batch(ev["batch"])
         out["more"] = (
