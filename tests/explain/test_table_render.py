@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradguard.cli import main
+from gradguard.errors import InputError
 from gradguard.explain import lesson, render_markdown, render_text
 from gradguard.explain._table import COMPACT, PROSE, off_by_cell, table_cells
 from gradguard.lab import explosion_table, table_to_json
@@ -174,3 +175,15 @@ def test_gradguard_table_groups_digits_as_explain_does():
                 assert not re.search(r"(?<![\d.e+-])\d{4,}", cell), cell
     assert ["2,048", "1.049 × 10^7"] in compact  # rounded numbers: one notation everywhere
     assert ["2.684 × 10^9", "2.815 × 10^16"] in compact and not any("e+" in c for c in prose[-1])
+
+
+@pytest.mark.parametrize("rows", [[], "table"], ids=["no rows", "rows"])
+def test_an_unknown_column_is_an_input_error_in_every_language(rows):
+    # Checked before any row is written (so an empty table is checked too), as a rule id
+    # the catalogs tell, not English in code.
+    rows = [] if rows == [] else table_to_json(explosion_table(2, 1, [1, 2]))
+    with pytest.raises(InputError) as err:
+        table_cells(rows, ["T", "nope"])
+    assert err.value.rule_id == "choice" and err.value.value == "nope"
+    assert str(err.value).startswith("columns must be one of T, h_T, grad, grad+sci,")
+    assert "nope" in err.value.message("bn") and err.value.message("bn") != str(err.value)

@@ -23,8 +23,11 @@ from fractions import Fraction
 from typing import Any
 
 from gradguard._cells import cell_width
+from gradguard._validate import check_choice
 from gradguard.explain._format import format_number
 
+#: The columns :func:`table_cells` writes, in the module docstring's order.
+_COLUMNS = ("T", "h_T", "grad", "grad+sci", "sci", "ratio", "float32", "seed", "off_by")
 #: Exact values with more characters than this get their rounded form beside them
 #: (``grad+sci``): 28,147,497,671,065,600 is easier to read as ≈ 2.815 × 10^16 too.
 _SCI_BESIDE = 8
@@ -143,7 +146,12 @@ def table_cells(
 
     Returns:
       One list of strings per row.
+
+    Raises:
+      InputError: a column that is not one of those above.
     """
+    for col in columns:
+        check_choice(col, "columns", _COLUMNS)
     out = []
     for r in rows:
         cells = []
@@ -169,10 +177,8 @@ def table_cells(
                 cells.append(_float_cell(r["float32"]))
             elif col == "seed":
                 cells.append(r["seed_claim_text"] or style.blank)
-            elif col == "off_by":
+            else:  # off_by (every column was checked above)
                 cells.append(off_by_cell(r["off_by"], style.blank))
-            else:
-                raise ValueError(f"no explosion-table column {col!r}")
         out.append(cells)
     return out
 
