@@ -345,3 +345,18 @@ def test_some_layers_growing_are_named():
     # every layer grew: the whole network, as before
     d = diagnose(RunLog(None, {}, _layers_growing({"enc": 20.0, "mid": 15.0, "head": 10.0})))
     assert d.cause == "all_layers_growth"
+
+
+def test_the_figure_of_each_run_of_a_log(tmp_path, capsys):
+    # a log of two runs (the step index going back): one figure per run, each announced
+    pytest.importorskip("matplotlib")
+    log = _log(tmp_path, _steps(40) + _steps(30, bad=(20,)))
+    assert len(read_log(log).runs) == 2
+    out = tmp_path / "fig.png"
+    capsys.readouterr()
+    assert main(["doctor", str(log), "--plot", str(out)]) == 0
+    second = tmp_path / "fig-run2.png"
+    assert out.stat().st_size > 0 and second.stat().st_size > 0
+    err = capsys.readouterr().err
+    assert f"figure written to {out}" in err and f"figure written to {second}" in err
+    assert not (tmp_path / "fig-run3.png").exists()

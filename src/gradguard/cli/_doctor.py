@@ -88,11 +88,19 @@ def doctor(
     if plot is not None:
         from gradguard.report.plots import plot_diagnosis, save_figure
 
-        try:
-            save_figure(plot_diagnosis(diagnoses[0], source=log.name, lang=lang), plot)
-        except OSError as e:
-            raise cannot_write(plot, e, lang) from None
-        print(words.get("doctor.plot_written", path=plot), file=sys.stderr)
+        n = len(diagnoses)
+        for i, d in enumerate(diagnoses, 1):
+            # one figure per run: the first at PATH, run i of several at STEM-run{i}.SUFFIX
+            path = plot if i == 1 else plot.with_name(f"{plot.stem}-run{i}{plot.suffix}")
+            source = log.name
+            if n > 1:
+                first, last = d.steps[0].step, d.steps[-1].step
+                source += words.get("doctor.run_of", i=i, n=n, first=first, last=last)
+            try:
+                save_figure(plot_diagnosis(d, source=source, lang=lang), path)
+            except OSError as e:
+                raise cannot_write(path, e, lang) from None
+            print(words.get("doctor.plot_written", path=path), file=sys.stderr)
     if as_json:
         payload = to_json(str(log), diagnoses, lang)
         payload["truncated_tail"] = data.truncated_tail
