@@ -281,7 +281,7 @@ def test_episodes_only_at_the_higher_learning_rates_say_so():
     # five sudden episodes (no build-up, no common period), all once the warm-up passed 0.152
     bad = (151, 183, 214, 250, 281)
     d = diagnose(RunLog(None, {}, _warming(bad)))
-    assert d.cause == "scattered" and "builds_up" not in d.messages()
+    assert d.cause == "lr_onset" and "builds_up" not in d.messages()
     (f,) = [f for f in d.findings if f.key == "only_at_high_lr"]
     records = _warming(bad)
     lo = min(r.lr for r in records if r.step in bad)
@@ -297,6 +297,7 @@ def test_episodes_only_at_the_higher_learning_rates_say_so():
     # a bad step at a low learning rate, or a constant one: not said
     d = diagnose(RunLog(None, {}, _warming((40, *bad))))
     assert "only_at_high_lr" not in d.messages() and "lower_lr" not in d.messages()
+    assert d.cause == "scattered"
     d = diagnose(RunLog(None, {}, _steps(300, bad=bad, batch=lambda i: i)))
     assert "only_at_high_lr" not in d.messages()
     # two such episodes are too likely by chance: (149/300)² > 0.05

@@ -17,6 +17,9 @@ The conclusions and the evidence each rests on:
   episode the norm already stands :data:`RAMP`× above its median — in at least two
   episodes (or in the one episode that ends the run). A bad batch or a hardware fault
   jumps from a normal step in one step.
+- **Only at the higher learning rates**: several sudden episodes, none while the learning
+  rate was below the lowest at which one began (every such step healthy), and random
+  episodes unlikely (:data:`CHANCE`) to fall so: consistent with a learning rate too high.
 - **A one-off**: one short episode from a normal step; transient or a bad batch seen
   once — re-runs tell which.
 - **Scattered**: several sudden episodes, no batch in two of them, no period.
@@ -82,6 +85,7 @@ CAUSES = (
     "recurring_index",
     "periodic",
     "lr_too_high",
+    "lr_onset",
     "one_off",
     "scattered",
     "layer_growth",
@@ -723,7 +727,7 @@ def _pattern(
         if high_lr is not None:
             pattern.append(high_lr)
             change.append(Finding("change", "lower_lr", {"lr": high_lr.evidence["lo"]}))
-        cause = "scattered"
+        cause = "scattered" if high_lr is None else "lr_onset"
     if not recurring and not index_recurs and with_ids >= 2:
         # a bad step bad again when re-run on its batch is not a transient fault
         again = [r.step for r in records if _bad(r) and (v := _rerun(r)) and v[0] == "reproducible"]
@@ -908,7 +912,7 @@ def diagnose(run: RunLog, skip: SkipList | None = None) -> Diagnosis:
     if growth is not None:
         findings.append(_growth_advice(growth))
     undone = [f for f in findings if f.key == "rollbacks_undid"]
-    if undone and cause != "lr_too_high":
+    if undone and cause not in ("lr_too_high", "lr_onset"):  # rollbacks only postpone
         most = undone[0].evidence["most"]
         findings.append(Finding("change", "rollback_cost", {"most": most}))
     advice = _clip_advice(records)
