@@ -173,6 +173,16 @@ def test_every_public_module_has_an_api_page_and_every_page_a_module():
         assert f"api/{page}" in nav, f"docs/api/{page} is not in mkdocs.yml's nav"
 
 
+def test_the_layout_table_names_every_inner_module_of_the_guard():
+    # docs/development.md's Layout row for gradguard.torch says what each private module
+    # holds ("inside: ..."): a module added, renamed or gone is named there too.
+    text = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    (row,) = [line for line in text.splitlines() if line.startswith("| [`gradguard.torch`]")]
+    named = set(re.findall(r"`(_[a-z_]+)`", row))
+    inner = {p.stem for p in (ROOT / "src/gradguard/torch").glob("_*.py")} - {"__init__"}
+    assert named == inner, f"unnamed: {sorted(inner - named)}; gone: {sorted(named - inner)}"
+
+
 def test_the_top_level_names_are_the_lab_s_and_the_lesson_s():
     import gradguard.explain
     import gradguard.lab
