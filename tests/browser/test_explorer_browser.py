@@ -55,9 +55,9 @@ def _exact(text: str) -> Fraction:
 def test_the_lesson_controls_recompute_everything(app: Any) -> None:
     assert app.inner_text("#grad") == "80"  # the seed: 5 · 2^4
     app.fill("#T", "10")  # the T slider (fires 'input')
-    assert app.input_value("#T-num") == "10" and app.inner_text("#grad") == "5120"
-    assert "h_10 = 2 × 512 = 1024" in app.inner_text("#forward")
-    assert "= 2 − 0.01 × 5120 = -49.2." in app.inner_text("#sgd")
+    assert app.input_value("#T-num") == "10" and app.inner_text("#grad") == "5,120"
+    assert "h_10 = 2 × 512 = 1,024" in app.inner_text("#forward")  # grouped as the sentences
+    assert "= 2 − 0.01 × 5,120 = -49.2." in app.inner_text("#sgd")
     app.fill("#w-num", "3/2")  # typed: a fraction
     app.fill("#T-num", "4")
     assert app.inner_text("#grad") == "13.5"  # 4 · (3/2)^3
@@ -412,7 +412,7 @@ def test_the_gate_panel_shows_the_measured_factors(app: Any) -> None:
 
 def test_sgd_trajectories_and_the_seeds_marked_points(app: Any) -> None:
     assert app.inner_text("#sgd-first") == "first update: g = 80, w: 2 → 1.2"
-    assert app.inner_text("#sgd-million") == "a gradient of 10^6: w: 2 → -9998"
+    assert app.inner_text("#sgd-million") == "a gradient of 10^6: w: 2 → -9,998"
     assert app.locator("#sgd-plot polyline").count() == 3
     app.fill("#sgd-n", "60")
     assert app.inner_text("#sgd-n-out") == "60"

@@ -30,8 +30,9 @@ def test_explorer_claims_at_the_edges(page, explorer_url):
             page.fill(f"#{name}-num", str(value))
         g = T * w ** (T - 1) * h0
         # the page has caught up when its SGD line shows this point's w − η × g
-        shown = " − ".join(format_number(exact_to_json(x)) for x in (w, eta))
-        needle = f"{shown} × {factor(format_number(exact_to_json(g)))} "
+        # (grouped, as every number the lesson shows: 2 − 0.01 × 5,120)
+        shown = " − ".join(format_number(exact_to_json(x), group=True) for x in (w, eta))
+        needle = f"{shown} × {factor(format_number(exact_to_json(g), group=True))} "
         expected = oracle(w, h0, T, eta, c, (5, 10, 20, 50))
         expected = {k: v for k, v in expected.items() if k in EXPLORER_TOPICS}
         for lang in ("en", "bn"):

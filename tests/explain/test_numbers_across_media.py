@@ -140,3 +140,159 @@ def _exact_q(draw_num: int, draw_den: int) -> str:
 def test_no_sentence_writes_a_number_another_way(w, h0, T, lang):
     for sentence in _sentences(w, h0, T, lang):
         assert _problems(sentence) == [], sentence
+
+
+# ------------------------------------------------------------------ formulas
+#: (w, h0, T): the seed (a gradient of 10^6 throws w to -9,998: the formula and the sentence
+#: beside it) and T = 50 (h_50 = 1,125,899,906,842,624; a 20-digit gradient in every formula).
+FORMULA_POINTS = [("2", "1", 5), ("2", "1", 50)]
+#: A comma between digits in LaTeX math: KaTeX and MathJax space it as punctuation (``{,}``).
+LATEX_BARE_COMMA = re.compile(r"\d,\d")
+#: LaTeX display math (``$$…$$``) in Markdown and in the report's HTML.
+LATEX_BLOCK = re.compile(r"\$\$(.*?)\$\$", re.S)
+
+
+def _formula_problems(formula: str, latex: bool) -> list[str]:
+    """Numbers in a formula written otherwise than the sentences write them."""
+    found = [f"LaTeX comma {m}" for m in LATEX_BARE_COMMA.findall(formula)] if latex else []
+    text = formula.replace("{,}", ",")
+    found += [f"ungrouped {m}" for m in _ungrouped(text)]
+    found += [f"grouped exponent {m}" for m in GROUPED_EXPONENT.findall(text)]
+    return found
+
+
+def _expected(w: str, h0: str, T: int) -> list[str]:
+    """The numbers that a formula and a sentence both state at (w, h0, T), grouped, from the lab
+    (Python's own ``{:,}``, not the formatter under test)."""
+    from gradguard.lab import grad_closed_form, sgd_step, state
+
+    if T == 5:  # the seed: 2 − 0.01 × 10^6
+        return [f"{int(sgd_step(w, 10**6, '0.01')):,}"]
+    return [f"{int(state(w, h0, T)):,}", f"{int(grad_closed_form(w, h0, T)):,}"]
+
+
+def _lesson_formulas(w: str, h0: str, T: int, lang: str) -> tuple[list[str], list[str], str]:
+    """The terminal lesson's formulas (its indented lines), Markdown's ``$$`` blocks, and the
+    terminal lesson's sentences (every other line)."""
+    d = lesson(w=w, h0=h0, T=T, lang=lang)
+    text = render_text(d)
+    # display math is indented by 4 (the table's rows, further: its "seed says" column
+    # quotes the seed's "≈ 1024")
+    terminal = [line for line in text.splitlines() if re.match(r"    \S", line)]
+    sentences = "\n".join(line for line in text.splitlines() if not line.startswith(" "))
+    return terminal, LATEX_BLOCK.findall(render_markdown(d)), sentences
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(("w", "h0", "T"), FORMULA_POINTS)
+def test_a_formula_writes_its_numbers_as_the_sentence_beside_it(w, h0, T, lang):
+    """Terminal and Markdown: ``w_new = 2 − 0.01 × 10^6 = -9,998`` (``-9{,}998`` in LaTeX)
+    beside "w is thrown from 2 to -9,998"; ``L = 1,125,899,906,842,624`` at T = 50."""
+    terminal, latex, sentences = _lesson_formulas(w, h0, T, lang)
+    for formula in terminal:
+        assert _formula_problems(formula, latex=False) == [], formula
+    for formula in latex:
+        assert _formula_problems(formula, latex=True) == [], formula
+    plain = "\n".join(terminal)
+    tex = "\n".join(latex).replace("{,}", ",")
+    for number in _expected(w, h0, T):
+        assert f"= {number}" in plain, number
+        assert f"= {number}" in tex, number
+    # the sentence that states it: "w is thrown from 2 to -9,998", "Gradient = 28,147,…"
+    assert _expected(w, h0, T)[-1] in sentences
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(("w", "h0", "T"), FORMULA_POINTS)
+def test_the_reports_formulas_write_numbers_as_its_sentences(w, h0, T, lang):
+    """The report: its LaTeX (``h_{50} = … = 1{,}125{,}899{,}906{,}842{,}624``), its formula
+    sentences (``L = h_T = 1,125,899,906,842,624``, ``w_new = -9,998``) and its claims alike."""
+    from gradguard.report import build_report
+
+    report = build_report(lang=lang, w=w, h0=h0, T=T, sgd={})
+    # the lesson's sections (not the page's scripts, styles and figures)
+    page = "".join(
+        re.findall(
+            r'<section id="(?:forward|backward|explosion|why|sgd)">.*?</section>', report, re.S
+        )
+    )
+    latex = [html.unescape(m) for m in LATEX_BLOCK.findall(page)]
+    for formula in latex:
+        assert _formula_problems(formula, latex=True) == [], formula
+    page = re.sub(r"<svg.*?</svg>|<img[^>]*>", "", page, flags=re.S)  # figures
+    page = LATEX_BLOCK.sub("", page)
+    prose = _flat(html.unescape(re.sub(r"<[^>]+>", "", page)))
+    cells = html.unescape(re.sub(r"<[^>]+>", " ", page))  # a table's cells apart
+    assert _ungrouped(cells.replace("≈ 1024", "")) == []  # but the seed's words, quoted
+    for number in _expected(w, h0, T):
+        assert number in prose, number
+    if T != 5:  # h_T typeset (forward) and said (L = h_T = …), the gradient said (∂L/∂w = …)
+        h_T, grad = _expected(w, h0, T)
+        assert any(f"= {h_T}" in f.replace("{,}", ",") for f in latex), h_T
+        assert f"L = h_T = {h_T}" in prose and f"∂L/∂w = {grad}" in prose
+    else:  # the seed's w_new is said beside the lesson's sentence on it
+        big = claim_said(w, h0, T, lang, "big_grad")
+        assert _expected(w, h0, T)[0] in big and _flat(big) in prose
+
+
+def claim_said(w: str, h0: str, T: int, lang: str, topic: str) -> str:
+    """The lesson's sentence on ``topic`` at (w, h0, T)."""
+    d = lesson(w=w, h0=h0, T=T, lang=lang)
+    (c,) = [c for c in d["claims"] if c["id"].partition(".")[0] == topic]
+    return say(c, lang)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("w", "h0", "T"), FORMULA_POINTS)
+def test_the_explorers_formulas_write_numbers_as_the_lesson(w, h0, T, tmp_path):
+    """The explorer in Chromium (its JavaScript, not the Python reference): the forward and
+    backward lines, the gradient, the SGD formulas, in both languages, as the lesson writes
+    them — ``2 → -9,998`` beside the lesson's "w is thrown from 2 to -9,998"."""
+    import shutil
+
+    chromium = "/usr/bin/chromium"
+    if not shutil.which(chromium):
+        pytest.skip(f"Chromium not found at {chromium}")
+    from playwright.sync_api import sync_playwright
+
+    from gradguard.serve import write_page
+
+    path = tmp_path / "explorer.html"
+    write_page(path, "en")
+    ids = ("forward", "backward", "grad", "sgd", "sgd-first", "sgd-million")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            pg = browser.new_page()
+            errors: list[str] = []
+            pg.on("pageerror", lambda e: errors.append(str(e)))
+            for lang in LANGS:
+                pg.goto(path.as_uri() + f"?lang={lang}")
+                pg.wait_for_function("window.GG && GG.page && GG.page.state()")
+                for name, value in (("w", w), ("h0", h0), ("T", str(T))):
+                    pg.fill(f"#{name}-num", value)
+                shown = {i: pg.inner_text(f"#{i}") for i in ids}
+                for i, text in shown.items():
+                    assert _formula_problems(text, latex=False) == [], (lang, i, text)
+                formulas = " ".join(shown.values())
+                sentences = render_text(lesson(w=w, h0=h0, T=T, lang=lang))
+                for number in _expected(w, h0, T):
+                    assert number in formulas and number in sentences, (lang, number)
+                if T == 5:
+                    assert shown["sgd-million"].endswith(f"2 → {_expected(w, h0, T)[0]}")
+                    assert _expected(w, h0, T)[0] in claim_said(w, h0, T, lang, "big_grad")
+                else:
+                    h_T, grad = _expected(w, h0, T)
+                    assert shown["grad"] == grad
+                    assert (
+                        f"h_{T} = 2 × {int(state_of(w, h0, T - 1)):,} = {h_T}" in shown["forward"]
+                    )
+        finally:
+            browser.close()
+    assert errors == []
+
+
+def state_of(w: str, h0: str, t: int) -> object:
+    from gradguard.lab import state
+
+    return state(w, h0, t)

@@ -86,7 +86,7 @@ def test_report_from_results_has_every_section_and_measured_evidence(results_dir
     assert "<sup>15</sup>" in text
     assert erratum("table", "en") in shown
     # SGD: 2 − 0.01 × 80 = 1.2; with 10^6: −9998; clipping 80 at c = 5 → 5, w = 2 − 0.05 = 1.95
-    assert "= 1.2." in text and "-9998" in text
+    assert "= 1.2." in text and "-9,998" in text
     assert "clipping scales the gradient 80 down to 5, and the update gives w = 1.95" in text
     # each remedy with its rows from summary.csv
     for heading in (

@@ -39,7 +39,7 @@ def test_state_seed_defaults():
 
 def test_state_T10_and_bengali():
     s = explorer_state({"w": "2", "T": "10", "lang": "bn"})
-    assert s["grad"] == "5120"  # 10 · 2^9
+    assert s["grad"] == "5,120"  # 10 · 2^9, as the page shows it
     assert s["labels"]["ui_forward"] == "Forward Pass" and s["labels"]["ui_lang"] == "ভাষা"
     assert "closed form" in s["grad_text"]
 
@@ -101,7 +101,7 @@ def test_http_page_and_api(base_url):
     status, page = _get(base_url + "/")
     assert status == 200 and "<script>" in page and 'id="grad"' in page
     status, data = _get(base_url + "/api/lesson?w=2&T=10")
-    assert status == 200 and data["ok"] and data["grad"] == "5120"
+    assert status == 200 and data["ok"] and data["grad"] == "5,120"
     status, data = _get(base_url + "/api/lesson?w=2&T=0")
     assert status == 400 and not data["ok"]
     assert data["error"] == "T must be a whole number from 1 to 10,000, got '0'."

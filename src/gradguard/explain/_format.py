@@ -144,18 +144,31 @@ def _approx_mark(mant: str, exp: int, latex: bool) -> str:
 
 
 #: A run of 4+ digits that is an integer part: not after a ``.`` (decimals), ``^`` or ``^-``
-#: (an exponent: ``10^-1003``), ``/`` (a denominator), a digit or a ``,`` (already grouped).
-_INTEGER_PART = re.compile(r"(?<![\d.,^/])(?<!\^-)\d{4,}")
+#: (an exponent: ``10^-1003``, ``10^{-1003}`` in LaTeX), ``/`` (a denominator), a digit or a
+#: ``,`` (already grouped).
+_INTEGER_PART = re.compile(r"(?<![\d.,^/{])(?<!\^-)(?<!\^\{-)\d{4,}")
 
 
-def _grouped(text: str) -> str:
+def group_digits(n: int, latex: bool = False) -> str:
+    """A whole number's digits in groups of three: ``-9,998``; ``-9{,}998`` in LaTeX math.
+
+    The one grouping rule of the lesson — every whole part of 4+ digits, in prose, tables
+    and formulas, in every language. ``{,}`` keeps KaTeX and MathJax from spacing the comma
+    as punctuation.
+    """
+    text = f"{n:,}"
+    return text.replace(",", "{,}") if latex else text
+
+
+def _grouped(text: str, latex: bool = False) -> str:
     """Thousands separators in the integer parts of a shown number: ``≈ -44,336.8``, ``1,024``.
 
-    A fraction ``p/q`` is left as written (its numerator and denominator are read together).
+    A fraction ``p/q`` is left as written (its numerator and denominator are read together),
+    and an exponent too (``10^-1003``).
     """
     if "/" in text or "frac" in text:
         return text
-    return _INTEGER_PART.sub(lambda m: f"{int(m[0]):,}", text)
+    return _INTEGER_PART.sub(lambda m: group_digits(int(m[0]), latex), text)
 
 
 def format_number(
@@ -169,14 +182,15 @@ def format_number(
 
     The one number format of every medium (terminal, Markdown, JSON's texts, the report,
     the explorer) and language. Integers stay integers; ``group=True`` adds thousands
-    separators to them and to a decimal's integer part (``1,024``, ``≈ -44,336.8``: prose
-    and tables; not in LaTeX); a fraction is written exactly while that is short — as a
-    decimal when it terminates (``6/5`` → ``1.2``), else ``p/q`` (``\\frac{p}{q}`` in
-    LaTeX) — and as a rounded decimal beyond :data:`SHORT` characters (``99049307841/2097152000`` →
-    ``≈ 47.2303``; :func:`exact_text` gives the exact one). Values over 40 digits become
-    ``≈ 1.268 × 10^30 (31 digits)`` and abbreviated values ``≈ 1.268 × 10^30``; powers of
-    ten from 10^-3 to 10^5 are written out (``≈ 0.1235``). The digit count is said in
-    ``lang`` (default: the language of the lesson being rendered, else English).
+    separators to them and to a decimal's integer part (``1,024``, ``≈ -44,336.8``: prose,
+    tables and formulas; ``1{,}024`` in LaTeX: :func:`group_digits`); a fraction is written
+    exactly while that is short — as a decimal when it terminates (``6/5`` → ``1.2``), else
+    ``p/q`` (``\\frac{p}{q}`` in LaTeX) — and as a rounded decimal beyond :data:`SHORT`
+    characters (``99049307841/2097152000`` → ``≈ 47.2303``; :func:`exact_text` gives the
+    exact one). Values over 40 digits become ``≈ 1.268 × 10^30 (31 digits)`` and abbreviated
+    values ``≈ 1.268 × 10^30``; powers of ten from 10^-3 to 10^5 are written out
+    (``≈ 0.1235``). The digit count is said in ``lang`` (default: the language of the lesson
+    being rendered, else English).
 
     Args:
       exact: write every exact value in full (``--exact``); default: as the rendering
@@ -187,7 +201,7 @@ def format_number(
     if isinstance(v, str) and v.startswith("≈") and "e" in v:
         mant, _, exp = v[1:].partition("e")
         text = _approx_mark(mant, int(exp), latex)
-        return _grouped(text) if group and not latex else text  # ≈ -1,000 (10^3 written out)
+        return _grouped(text, latex) if group else text  # ≈ -1,000 (10^3 written out)
     if isinstance(v, float):
         if math.isinf(v) or math.isnan(v):
             return str(v)
@@ -195,7 +209,7 @@ def format_number(
     if exact and isinstance(v, str) and not v.startswith("≈") and v[-1:].isdigit():
         exact_v = exact_text(v, latex)
         if exact_v is not None:
-            return _grouped(exact_v) if group and not latex else exact_v
+            return _grouped(exact_v, latex) if group else exact_v
     if isinstance(v, str) and len(v) > _MAX_SHOWN_DIGITS + 2 and v[-1].isdigit():
         digits = len(v.lstrip("-")) if "/" not in v else None
         text = format_number(_approx_long(v), group, latex)
@@ -208,9 +222,9 @@ def format_number(
         return str(v)
     if x.denominator == 1:
         n = x.numerator
-        return f"{n:,}" if group else str(n)
+        return group_digits(n, latex) if group else str(n)
     text = _fraction_text(v, x, latex)
-    return _grouped(text) if group and not latex else text
+    return _grouped(text, latex) if group else text
 
 
 def _fraction_text(v: Any, x: Fraction, latex: bool) -> str:
@@ -235,7 +249,7 @@ def count(n: int | None) -> str:
     if n is None:
         return ""
     if abs(n) < 10**15:
-        return f"{n:,}"
+        return group_digits(n)
     from gradguard.lab.numbers import sci
 
     return format_number("≈" + sci(n))

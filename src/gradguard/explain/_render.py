@@ -24,8 +24,8 @@ _TERMS_ALL = 8
 
 
 def _eq(v: Any, latex: bool = False) -> str:
-    """`` = value``, or `` ≈ value`` when the value is shown abbreviated."""
-    s = format_number(v, latex=latex)
+    """`` = value``, or `` ≈ value`` when the value is shown abbreviated (grouped: ``-9,998``)."""
+    s = format_number(v, group=True, latex=latex)
     for mark in ("≈ ", "\\approx "):
         if s.startswith(mark):
             return f" {mark}{s[len(mark) :]}"
@@ -34,7 +34,7 @@ def _eq(v: Any, latex: bool = False) -> str:
 
 def _base(v: Any, latex: bool = False) -> str:
     """A number as the base of a power: parenthesised unless a non-negative integer."""
-    s = format_number(v, latex=latex)
+    s = format_number(v, group=True, latex=latex)
     x = _frac(v)
     if x is not None and x.denominator == 1 and x >= 0:
         return s
@@ -55,7 +55,7 @@ def _factor(v: Any, latex: bool = False) -> str:
     ``2 × (-8034…)``, ``+ (≈ -8.035 × 10^59 (60 digits))·2^1`` — never ``× -8034…``: a long
     value (every digit, or rounded with its digit count) is as negative as a short one.
     """
-    s = format_number(v, latex=latex)
+    s = format_number(v, group=True, latex=latex)
     if _negative(v) or (isinstance(v, str) and v.startswith("≈")):
         return f"\\left({s}\\right)" if latex else f"({s})"
     return s
@@ -198,11 +198,8 @@ def _render_steps(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
     p = d["params"]
     T = p["T"]
 
-    def n(v: Any, group: bool = False) -> str:
-        return format_number(v, group=group, latex=md)
-
-    def t(v: Any, group: bool = False) -> str:  # numbers inside prose: never LaTeX
-        return format_number(v, group=group)
+    def t(v: Any) -> str:  # numbers inside prose: never LaTeX; grouped as formulas are
+        return format_number(v, group=True)
 
     times = " \\times " if md else " × "
     cdot = " \\cdot " if md else "·"
@@ -227,7 +224,9 @@ def _render_steps(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
     else:
         doc.heading(title)
     doc.para(
-        cat.get("meta.params_line", w=t(p["w"]), h0=t(p["h0"]), T=T, eta=t(p["eta"]), c=t(p["c"]))
+        cat.get(
+            "meta.params_line", w=t(p["w"]), h0=t(p["h0"]), T=count(T), eta=t(p["eta"]), c=t(p["c"])
+        )
     )
 
     for step in d["steps"]:
@@ -246,7 +245,7 @@ def _render_steps(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
             doc.para(cat["forward.let"])
             doc.bullet(f"{cat['forward.initial_state']}: h_0 = {t(p['h0'])}")
             doc.bullet(f"{cat['forward.weight']}: w = {t(p['w'])}")
-            doc.bullet(f"{cat['forward.time_steps']}: T = {T}")
+            doc.bullet(f"{cat['forward.time_steps']}: T = {count(T)}")
             doc.lines.append("")
             doc.para(cat["forward.compute"])
             states = d["states"]
@@ -257,11 +256,11 @@ def _render_steps(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
                     rows.append(
                         (
                             "\\vdots & \\quad \\text{"
-                            + cat.get("forward.elided", n=T - _HEAD - _TAIL)
+                            + cat.get("forward.elided", n=count(T - _HEAD - _TAIL))
                             + "}"
                         )
                         if md
-                        else "⋮   " + cat.get("forward.elided", n=T - _HEAD - _TAIL)
+                        else "⋮   " + cat.get("forward.elided", n=count(T - _HEAD - _TAIL))
                     )
                     continue
                 k = i + 1
@@ -306,7 +305,7 @@ def _render_steps(d: dict[str, Any], cat: Catalog, doc: _Doc) -> str:
             else:
                 doc.math(f"{dldw} = " + " + ".join(parts))
                 doc.math("= " + " + ".join(values) + f"{_eq(step['grad'], md)}")
-            doc.para(cat.get("substitute.gradient_is", grad=t(step["grad"], group=True)))
+            doc.para(cat.get("substitute.gradient_is", grad=t(step["grad"])))
             _say(d, cat, doc, "large")
         elif kind == "closed_form":
             doc.heading(cat["closed_form.heading"])
@@ -450,9 +449,10 @@ def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
     doc.para(cat["sgd.update"])
     word = cat["sgd.gradient_word"]  # the word in the formula, in the lesson's language
     doc.math(f"w_{{new}} = w - \\eta \\cdot \\text{{{word}}}" if md else f"w_new = w − η · {word}")
-    doc.para(cat.get("sgd.lr", eta=format_number(step["eta"])))
+    doc.para(cat.get("sgd.lr", eta=format_number(step["eta"], group=True)))
     times = " \\times " if md else " × "
-    w, eta = format_number(p["w"], latex=md), format_number(step["eta"], latex=md)
+    w = format_number(p["w"], group=True, latex=md)
+    eta = format_number(step["eta"], group=True, latex=md)
     lhs = "w_{new}" if md else "w_new"
     minus = " - " if md else " − "
     doc.math(f"{lhs} = {w}{minus}{eta}{times}{_factor(step['grad'], md)}{_eq(step['w_new'], md)}")
@@ -462,7 +462,7 @@ def _sgd(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) -> No
     _say(d, cat, doc, "compare")
     doc.para(cat["sgd.but_if"])
     doc.math(
-        f"{lhs} = {w} - {eta}{times}10^{{6}} = {format_number(step['w_new_big'], latex=md)}"
+        f"{lhs} = {w} - {eta}{times}10^{{6}}{_eq(step['w_new_big'], md)}"
         if md
         else f"w_new = {w} − {eta} × 10^6{_eq(step['w_new_big'])}"
     )
@@ -490,8 +490,8 @@ def _remedies(d: dict[str, Any], step: dict[str, Any], cat: Catalog, doc: _Doc) 
     doc.para(
         cat.get(
             "remedies.lr_text",
-            eta_low=format_number(step["eta_low"]),
-            w_low=format_number(step["w_new_low_lr"]),
+            eta_low=format_number(step["eta_low"], group=True),
+            w_low=format_number(step["w_new_low_lr"], group=True),
         )
     )
     doc.para(cat["remedies.measured"])

@@ -187,11 +187,12 @@ def _p(text: str, cls: str = "", math: bool = True) -> str:
 def _tex(v: Any) -> str:
     r"""A lesson value in LaTeX, as the lesson's Markdown writes it.
 
-    ``6/5`` → ``1.2``; ``≈1.3e+30`` → ``\approx 1.3 \times 10^{30}``.
+    ``6/5`` → ``1.2``; ``≈1.3e+30`` → ``\approx 1.3 \times 10^{30}``; ``-9998`` →
+    ``-9{,}998`` (grouped as the sentences beside it write ``-9,998``).
     """
     from gradguard.explain import format_number
 
-    return format_number(v, latex=True)
+    return format_number(v, group=True, latex=True)
 
 
 def _tex_tidy(text: str) -> str:
@@ -230,8 +231,8 @@ def _forward(d: Mapping[str, Any], lang: str) -> str:
     head, tail = _steps_shown(T, 6, 3)
     body = _p(t(lang, "forward_intro")) + _display([row(i) for i in head])
     if tail:  # the elided middle is said in words, between two blocks of math
-        body += _p(t(lang, "ui_more", n=T - 9), "more") + _display([row(i) for i in tail])
-    return body + _p(t(lang, "forward_loss", L=num(d["loss"])))
+        body += _p(t(lang, "ui_more", n=count(T - 9)), "more") + _display([row(i) for i in tail])
+    return body + _p(t(lang, "forward_loss", L=prose_num(d["loss"])))
 
 
 def _factor_tex(text: str) -> str:
@@ -265,8 +266,8 @@ def _backward(d: Mapping[str, Any], lang: str) -> str:
     ]
     body = _p(t(lang, "backward_intro")) + _display(rows)
     if tail:
-        body += _p(t(lang, "ui_more", n=T - 6), "more")
-    return body + _p(t(lang, "backward_sum", grad=num(d["grad"])))
+        body += _p(t(lang, "ui_more", n=count(T - 6)), "more")
+    return body + _p(t(lang, "backward_sum", grad=prose_num(d["grad"])))
 
 
 def _explosion(d: Mapping[str, Any], lang: str, plot: Callable[..., str]) -> str:
@@ -321,9 +322,9 @@ def _sgd(d: Mapping[str, Any], lang: str, plot: Callable[..., str] | None) -> st
             lang,
             "sgd_text",
             w=w,
-            eta=num(sgd["eta"]),
-            grad=factor(num(sgd["grad"])),
-            w_new=num(sgd["w_new"]),
+            eta=prose_num(sgd["eta"]),
+            grad=factor(prose_num(sgd["grad"])),
+            w_new=prose_num(sgd["w_new"]),
         )
     )
     body += "".join(_p(x) for x in said(d["claims"], SGD_TOPICS, lang, prose_num))

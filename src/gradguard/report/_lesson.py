@@ -120,10 +120,11 @@ def erratum(kind: str, lang: str) -> str:
 
 
 def fmt(v: Any) -> str:
-    """Format a lesson value for people: ``"6/5"`` → ``1.2``, ``"≈1.3e+30"`` → ``≈ 1.3 × 10^30``."""
+    """Format a lesson value for people: ``"6/5"`` → ``1.2``, ``"≈1.3e+30"`` → ``≈ 1.3 × 10^30``,
+    ``"-9998"`` → ``-9,998`` (grouped, as every sentence, table and formula writes it)."""
     from gradguard.explain import format_number
 
-    return format_number(v)
+    return format_number(v, group=True)
 
 
 def factor(text: str) -> str:

@@ -105,7 +105,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     c = to_exact(params.get("c", "5"), "c")
     check_threshold(c, "c", finite=True)
 
-    def show(x: Any) -> str:
+    def show(x: Any) -> str:  # grouped, as the sentences beside it: -9,998
         return fmt(show_json(x, _DIGITS))
 
     # Values the page abbreviates come from bounded-precision arithmetic (report._approx):
@@ -119,7 +119,7 @@ def explorer_state(params: Mapping[str, str]) -> dict[str, Any]:
     forward = [
         f"h_{i} = {factor(ws)} × {factor(show(states[i - 1]))} = {show(states[i])}"
         if i
-        else t(lang, "ui_more", n=T - 9)
+        else t(lang, "ui_more", n=count(T - 9))
         for i in idx
     ]
     symbolic = [f"{factor(show(states[i - 1]))}·{base(ws)}^{T - i}" if i else "…" for i in idx]

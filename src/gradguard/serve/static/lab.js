@@ -636,9 +636,10 @@
     const q = mul(Q(BigInt(factor)), state(w, h0, power));
     return { q, approx: estimateDigits(w, h0, power, factor) > EXACT_UP_TO };
   }
+  /** gradguard.report._lesson.fmt: grouped as every sentence, table and formula (-9,998). */
   function showQ(q, approx = false) {
-    if (approx) return formatNumber(approxJson(q));
-    return formatNumber(digitsOf(q) > DIGITS ? approxJson(q) : exactText(q));
+    if (approx) return formatNumber(approxJson(q), true);
+    return formatNumber(digitsOf(q) > DIGITS ? approxJson(q) : exactText(q), true);
   }
   const show = (v) => showQ(v.q, v.approx);
   function shownSteps(T, head, tail) {
@@ -673,7 +674,7 @@
     const idx = shownSteps(T, 6, 3);
     const st = (k) => valueOf(w, h0, k);
     // gradguard.report._lesson.factor and base: h_2 = (-1.5) × (-1.5), 1·(-1.5)^4 + (-1.5)·(-1.5)^3
-    const forward = idx.map((i) => (i ? `h_${i} = ${factor(ws)} × ${factor(show(st(i - 1)))} = ${show(st(i))}` : say(lang, "ui_more", { n: T - 9 })));
+    const forward = idx.map((i) => (i ? `h_${i} = ${factor(ws)} × ${factor(show(st(i - 1)))} = ${show(st(i))}` : say(lang, "ui_more", { n: count(T - 9) })));
     const symbolic = idx.map((i) => (i ? `${factor(show(st(i - 1)))}·${base(ws)}^${T - i}` : "…"));
     const term = factor(show(valueOf(w, h0, T - 1)));
     const values = idx.map((i) => (i ? term : "…"));
