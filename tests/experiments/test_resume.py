@@ -12,6 +12,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -82,6 +83,49 @@ def test_killed_worker_and_interrupted_driver_then_resume(tmp_path):
     reference = tmp_path / "reference"
     run_remedies("quick", reference, jobs=1, **KW)
     assert without_wall_time(out) == without_wall_time(reference)
+
+
+def _blocked_signals() -> set[int]:
+    return set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_a_worker_starts_deaf_to_ctrl_c():
+    # A worker imports torch for seconds before the pool's initializer ignores SIGINT: a
+    # Ctrl-C to the terminal's group then printed its KeyboardInterrupt traceback. It is
+    # started with SIGINT blocked (inherited from the thread that starts it) instead.
+    from gradguard.experiments._executors import open_backend
+
+    before = _blocked_signals()
+    backend = open_backend(None, 1)
+    try:
+        assert signal.SIGINT in backend.executor.submit(_blocked_signals).result(timeout=300)
+    finally:
+        backend.close()
+    assert _blocked_signals() == before  # the driver's own mask is as it was
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_a_ctrl_c_while_workers_start_is_raised_once_they_have():
+    # Raised between a worker's start and the pipe write that feeds it, a KeyboardInterrupt
+    # left the worker reading an empty pipe (its EOFError traceback on the driver's stderr)
+    from gradguard.experiments._executors import _ctrl_c_held
+
+    handler = signal.getsignal(signal.SIGINT)
+    reached = []
+    # A Ctrl-C goes to the process: a thread that does not block it (as the pool's own) takes
+    # it. raise_signal in a thread returns once its handler has run there.
+    go = threading.Event()
+    other = threading.Thread(target=lambda: go.wait(60) and signal.raise_signal(signal.SIGINT))
+    other.start()
+    with pytest.raises(KeyboardInterrupt), _ctrl_c_held():
+        go.set()  # the Ctrl-C comes here…
+        other.join()
+        reached.extend(range(3))  # …and this still runs
+    assert reached == [0, 1, 2]
+    assert signal.getsignal(signal.SIGINT) is handler
+    with _ctrl_c_held():  # none came: nothing raised
+        pass
 
 
 def test_a_failed_run_is_retried_and_the_finished_ones_are_not(tmp_path, monkeypatch):

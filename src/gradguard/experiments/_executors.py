@@ -31,6 +31,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -108,6 +109,52 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Start worker processes deaf to Ctrl-C, and hold this process's own until they have started.
+
+    A spawned worker imports gradguard and torch for seconds before the pool's initializer
+    (:func:`_ignore_sigint`) runs: a Ctrl-C to the terminal's process group in that time
+    printed the worker's ``KeyboardInterrupt`` traceback. A process inherits the signal
+    mask of the thread that starts it, so SIGINT is blocked here while workers start (it
+    stays blocked in them: the grid stops them itself). And a ``KeyboardInterrupt`` raised
+    in this process between a worker's start and the pipe write that feeds it left that
+    worker reading an empty pipe (``EOFError`` traceback): a Ctrl-C arriving meanwhile is
+    held, and raised once the start is done. Without ``pthread_sigmask`` (Windows), nothing
+    is held.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held: list[int] = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not None:  # None: a handler set outside Python, left alone
+            signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if previous is not None:
+            # signal.signal first runs the handler of a Ctrl-C that came meanwhile (held)
+            signal.signal(signal.SIGINT, previous)
+            if held:
+                signal.raise_signal(signal.SIGINT)  # as if it came now
+
+
+class _Pool(cf.ProcessPoolExecutor):
+    """A process pool whose workers start deaf to Ctrl-C (:func:`_ctrl_c_held`).
+
+    Workers start in :meth:`submit` (on demand, with ``spawn``).
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        with _ctrl_c_held():
+            return super().submit(fn, *args, **kwargs)
+
+
 def _local(jobs: int) -> Backend:
     # spawn: a fresh interpreter per worker (forking a process that runs torch's thread
     # pools is unsafe), the same on Linux, macOS and Windows.
@@ -115,7 +162,7 @@ def _local(jobs: int) -> Backend:
     state: dict[str, cf.ProcessPoolExecutor] = {}
 
     def new() -> cf.ProcessPoolExecutor:
-        state["pool"] = cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_ignore_sigint)
+        state["pool"] = _Pool(jobs, mp_context=ctx, initializer=_ignore_sigint)
         return state["pool"]
 
     def kill() -> None:
