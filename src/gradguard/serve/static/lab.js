@@ -277,6 +277,29 @@
   }
   /** gradguard.explain.format_number: "6/5" → "1.2", long fractions "≈ 47.2303", "≈1.3e+30" → "≈ 1.3 × 10^30". */
   function formatNumber(v, group = false, lang = "en") {
+    const out = formatNumberOnly(v, group, lang);
+    if (out.startsWith("≈") && /^-?\d+(\/\d+)?$/.test(v)) {
+      const [p, q] = v.split("/");
+      noteExact(out, Q(BigInt(p), BigInt(q || "1")));
+    }
+    return out;
+  }
+  /**
+   * The exact value behind each rounded number shown ("≈ 47.2304" → "99049307841/2097152000"),
+   * for the page to put one hover or focus away (page.js: exactSpans), as the HTML report's
+   * title does (gradguard.report._lesson.num). A shown text two different values round to
+   * carries none rather than a wrong one; a value whose exact text is past EXACT_TITLE
+   * characters carries none.
+   */
+  const EXACTS = new Map(), EXACT_TITLE = 1000;
+  function noteExact(shown, q) {
+    const text = exactTextOf(q);
+    if (text.length > EXACT_TITLE) return;
+    const key = shown.replace(/ \(.*\)$/, ""); // "≈ 1.2 × 10^50 (51 digits)": the number only
+    if (EXACTS.has(key) && EXACTS.get(key) !== text) EXACTS.set(key, null);
+    else EXACTS.set(key, text);
+  }
+  function formatNumberOnly(v, group, lang) {
     if (v.startsWith("≈") && v.includes("e")) {
       const [mant, exp] = v.slice(1).split("e");
       const text = approxMark(mant, Number(exp));
@@ -373,6 +396,13 @@
     return [s, Math.log10(factor) + lw + log10Abs(h0)];
   }
   /** gradguard.explain._claims._grad_json: T·w^(T−1)·h0, exact while short, else from logs. */
+  /** ``v`` (a claim's JSON value); an abbreviated one's exact value (``exact()``) noted for the page. */
+  function noted(v, exact, digits) {
+    if (v.startsWith("≈") && (digits === undefined ? digitsOf(exact()) : digits) <= EXACT_TITLE) {
+      noteExact(formatNumber(v, true), exact());
+    }
+    return v;
+  }
   function gradJson(w, h0, T, abbreviate) {
     const limit = abbreviate === undefined ? 60 : abbreviate;
     if (estimateDigits(w, h0, T - 1, T) <= limit) return exactText(gradient(w, h0, T));
@@ -386,7 +416,7 @@
    */
   function claims(w, h0, T, eta, c, tableT, abbreviate, g) {
     const a = absQ(w);
-    const j = (x) => exactToJson(x, abbreviate);
+    const j = (x) => noted(exactToJson(x, abbreviate), () => x);
     const out = [];
     let kind, vals;
     if (h0.n === 0n) [kind, vals] = ["zero_h0", {}];
@@ -438,7 +468,7 @@
       else if (cmp(aNew, ONE) === 0) k = "linear";
       else if (aNew.n !== 0n) k = "vanishing";
       else k = "zero";
-      const gradNew = gradJson(wNew, h0, T, abbreviate);
+      const gradNew = noted(gradJson(wNew, h0, T, abbreviate), () => gradient(wNew, h0, T), estimateDigits(wNew, h0, T - 1, T));
       out.push({ id: `after_update.${k}`, values: { a: j(a), a_new: j(aNew), w_new: j(wNew), T, grad: j(g), grad_new: gradNew } });
       const same = cmp(wNew, neg(w)) === 0 && T % 2 === 1; // g(−w) = g(w) for odd T
       if (T >= 2) out.push({ id: same ? "compare.same" : "compare.at_T", values: { T, grad: j(g), grad_new: gradNew } });
@@ -638,8 +668,12 @@
   }
   /** gradguard.report._lesson.fmt: grouped as every sentence, table and formula (-9,998). */
   function showQ(q, approx = false) {
-    if (approx) return formatNumber(approxJson(q), true);
-    return formatNumber(digitsOf(q) > DIGITS ? approxJson(q) : exactText(q), true);
+    if (approx || digitsOf(q) > DIGITS) {
+      const out = formatNumber(approxJson(q), true);
+      if (out.startsWith("≈") && digitsOf(q) <= EXACT_TITLE) noteExact(out, q);
+      return out;
+    }
+    return formatNumber(exactText(q), true);
   }
   const show = (v) => showQ(v.q, v.approx);
   function shownSteps(T, head, tail) {
@@ -668,6 +702,7 @@
    * gradguard.serve.explorer_state, the Python reference.
    */
   function explorerState(params) {
+    EXACTS.clear(); // the values of this state only
     const { lang, T, w, h0, eta, c } = parse(params);
     const ws = showQ(w);
     const grad = valueOf(w, h0, T - 1, T);
@@ -763,6 +798,7 @@
   }
 
   Object.assign(GG, {
+    EXACTS,
     Q, ZERO, ONE, add, sub, mul, div, neg, absQ, cmp, powQ, sign, isInt, toDouble, bitLength, reduceSmooth,
     sciExact, sciFromLog, exactText, exactToJson, formatNumber, groupDigits, count, tidy, say,
     InputError, toExact, checkWhole, latinDigits, state, gradient, regime, overflowHorizon,

@@ -37,7 +37,35 @@
     for (const n of names) p[n] = $(n + "-num").value;
     return p;
   }
-  function text(id, s) { $(id).textContent = s; }
+  function text(id, s) { $(id).replaceChildren(...exactNodes(String(s), (x) => [document.createTextNode(x)])); }
+  /**
+   * ``s`` as nodes, each rounded number in it ("≈ 47.2304", "≈ 3,325.26") a focusable
+   * <span class="exact" title="= 99049307841/2097152000">: its exact value one hover (or
+   * Tab) away, as in the HTML report (gradguard.report._html._html). The exact values are
+   * those lab.js noted as it formatted them (GG.EXACTS); ``inner`` renders the rest.
+   */
+  function exactNodes(s, inner) {
+    const keys = [...GG.EXACTS.keys()].filter((k) => GG.EXACTS.get(k) !== null && s.includes(k));
+    if (!keys.length) return inner(s);
+    keys.sort((a, b) => b.length - a.length);
+    const reEsc = (k) => k.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    // a key ends where the number does: "≈ 1.2" is not the start of "≈ 1.25"
+    const re = new RegExp("(" + keys.map(reEsc).join("|") + ")(?![\\d.,]\\d|\\d)", "g");
+    const out = [];
+    let at = 0;
+    for (const m of s.matchAll(re)) {
+      out.push(...inner(s.slice(at, m.index)));
+      const el = document.createElement("span");
+      el.className = "exact";
+      el.tabIndex = 0;
+      el.title = "= " + GG.EXACTS.get(m[1]);
+      el.append(...inner(m[1]));
+      out.push(el);
+      at = m.index + m[1].length;
+    }
+    out.push(...inner(s.slice(at)));
+    return out;
+  }
   /**
    * The catalogs' plain-text math as math: x_t, x_{t−1}, h_(t−1), σ_max as subscripts;
    * w^(T−t), w^{p}, 10^6 as superscripts (the brackets not shown, as a typeset formula shows them);
@@ -99,7 +127,7 @@
     return out;
   }
   /** Set an element's text from the catalogs, its math marks typeset (mathNodes). */
-  function mtext(id, s) { (typeof id === "string" ? $(id) : id).replaceChildren(...mathNodes(String(s))); }
+  function mtext(id, s) { (typeof id === "string" ? $(id) : id).replaceChildren(...exactNodes(String(s), mathNodes)); }
   function showError(e) {
     const el = $("error");
     el.textContent = S("ui_error") + ": " + (e instanceof GG.InputError ? e.message_(lang) : String(e));
