@@ -721,3 +721,28 @@ def test_count_of_claims_checked():
         print(f"\nclaims checked: {CHECKED['claims']} over {CHECKED['points']} parameter points")
         print(f"claim sentences checked for meaning and labelled numbers: {CHECKED['meanings']}")
         print(f"SGD fates checked against a run of SGD: {CHECKED['fates']}")
+
+
+@pytest.mark.parametrize("lang", ["en", "bn"])
+def test_exact_writes_every_computed_number_in_full(capsys, lang):
+    """``explain --w 1.5 -T 20 --exact``: the gradient at the updated w (52 digits before the
+    point, a 172-digit numerator) and the breakdown's |∂L/∂w| in full, as the lab computes
+    them; no "≈" but the float formats' largest finite values (constants, not our rounding)
+    and the table's "(≈ 2.125 × 10^10)" beside its exact p/q.
+    """
+    from gradguard.cli import main
+    from gradguard.lab import grad_closed_form, sgd_step
+    from gradguard.lab import state as h
+
+    assert main(["explain", "--w", "1.5", "-T", "20", "--exact", "--lang", lang]) == 0
+    out = capsys.readouterr().out
+    g = F(grad_closed_form(F("1.5"), 1, 20))
+    g_new = F(grad_closed_form(F(sgd_step(F("1.5"), g, F("0.01"))), 1, 20))
+    assert f"{g_new.numerator}/{g_new.denominator}" in out
+    w_big = F("1.5") - F("0.01") * 10**6
+    g_big = abs(20 * F(h(w_big, 1, 19)))  # |∂L/∂w| = 20·|w_big|^19 where training breaks
+    assert f"{int(g_big):,}".replace(",", "") in out.replace(",", "")
+    rounded = [line for line in out.splitlines() if "≈" in line and "10^308" not in line]
+    rounded = [line for line in rounded if "10^38" not in line and "|w| ≈ 1" not in line]
+    rounded = [line for line in rounded if "(≈" not in line]  # a reading aid beside p/q
+    assert rounded == [], rounded

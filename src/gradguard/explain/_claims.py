@@ -447,10 +447,12 @@ def _compare_power(k: Fraction, w: Fraction, n: int, bound: int) -> int | None:
 
 
 def _grad_json(w: Fraction, h0: Fraction, T: int, abbreviate: int | None) -> str:
-    """``T·w^(T−1)·h0`` as JSON: exact while short, ``"≈…"`` from logs when long."""
+    """``T·w^(T−1)·h0`` as JSON: exact up to ``abbreviate`` digits (unabbreviated, as
+    ``--exact`` asks: up to :data:`gradguard.lab.MAX_DIGITS`), ``"≈…"`` from logs beyond."""
+    from gradguard.lab import MAX_DIGITS
     from gradguard.lab.numbers import estimate_digits, power_exact, power_log, sci_from_log
 
-    limit = 60 if abbreviate is None else abbreviate
+    limit = MAX_DIGITS if abbreviate is None else abbreviate
     wx, hx = _exact(w), _exact(h0)
     if estimate_digits(wx, hx, T - 1, T) <= limit:
         return exact_to_json(power_exact(wx, hx, T - 1, T))

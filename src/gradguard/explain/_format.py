@@ -168,7 +168,14 @@ def _grouped(text: str, latex: bool = False) -> str:
     """
     if "/" in text or "frac" in text:
         return text
-    return _INTEGER_PART.sub(lambda m: group_digits(int(m[0]), latex), text)
+    return _INTEGER_PART.sub(lambda m: _group_text(m[0], latex), text)
+
+
+def _group_text(digits: str, latex: bool = False) -> str:
+    """:func:`group_digits` of a digit string, however long (``int()`` refuses past 4300)."""
+    head = len(digits) % 3 or 3
+    parts = [digits[:head], *(digits[i : i + 3] for i in range(head, len(digits), 3))]
+    return ("{,}" if latex else ",").join(parts)
 
 
 def format_number(

@@ -206,7 +206,7 @@ def lesson(
 
     w_new = sgd_step(wx, grad, ex)
     w_new_reg = regime(w_new)
-    grad_new = _value(w_new, hx, tt - 1, tt, abbreviate or 60)
+    grad_new = _value(w_new, hx, tt - 1, tt, abbreviate)  # None: exact (--exact)
     w_big = sgd_step(wx, BIG_GRAD, ex)
     g_clip: Exact = clip_by_norm(Fraction(grad), Fraction(cx))
     w_clip = sgd_step(wx, g_clip, ex)
