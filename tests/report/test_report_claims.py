@@ -94,3 +94,14 @@ def test_the_seed_breakdown_only_where_the_update_breaks_training():
         page = page_text(build_report(lang=lang, w="1000000"))
         assert breaks not in page and "💥" not in page
         assert ("breaks" if lang == "en" else "ভেঙে") not in page
+
+
+@pytest.mark.usefixtures("no_figures")
+def test_powers_of_ten_in_one_notation():
+    # the lesson's text writes 10^6; the page typesets every such power as 10<sup>…</sup>,
+    # never a Unicode superscript (10⁶) beside it
+    sup = re.compile("10[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+")
+    for lang in languages():
+        page = build_report(lang=lang, sgd={})
+        assert sup.search(page) is None, sup.search(page)
+        assert "10<sup>6</sup>" in page.replace('<span class="mk">^</span>', "")
