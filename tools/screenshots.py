@@ -50,7 +50,7 @@ def main() -> None:
         page.click(".lang[data-lang=bn]")
         page.wait_for_function("document.documentElement.lang === 'bn'")
         page.fill("#T-num", "10")
-        page.wait_for_function("document.getElementById('grad').textContent === '5120'")
+        page.wait_for_function("document.getElementById('grad').textContent === '5,120'")
         page.evaluate("document.activeElement.blur()")
         shoot(page, page_problems, IMG / "explorer-bn.png", clip=(0, 0, 1200, 1300))
 
