@@ -156,7 +156,7 @@ def test_the_explorer_from_the_wheel(installed):
         assert "<title>gradguard explorer" in page and '<html lang="bn">' in page
         with urllib.request.urlopen(base + "/api/lesson?w=2&T=10&lang=bn", timeout=60) as resp:
             data = json.loads(resp.read())
-        assert data["ok"] and data["grad"] == "5120"  # 10·2^9
+        assert data["ok"] and data["grad"] == "5,120"  # 10·2^9
         # the page carries its scripts, KaTeX and the Bengali font inline: the font subset
         # as WOFF where fontTools is installed (matplotlib brings it), else the whole TTF
         assert re.search(r"data:font/(woff|ttf);base64,", page), "no inline Bengali font"

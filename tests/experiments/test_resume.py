@@ -109,6 +109,16 @@ def test_a_worker_starts_deaf_to_ctrl_c():
 def test_a_ctrl_c_while_workers_start_is_raised_once_they_have():
     # Raised between a worker's start and the pipe write that feeds it, a KeyboardInterrupt
     # left the worker reading an empty pipe (its EOFError traceback on the driver's stderr)
+    # Python's own Ctrl-C handler, as a command has it: a test before this one in the session
+    # may have left another (an event loop's), which would swallow the Ctrl-C this test sends.
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _held_then_raised()
+    finally:
+        signal.signal(signal.SIGINT, handler)
+
+
+def _held_then_raised():
     from gradguard.experiments._executors import _ctrl_c_held
 
     handler = signal.getsignal(signal.SIGINT)

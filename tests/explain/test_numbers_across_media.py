@@ -10,6 +10,7 @@ reach negatives, long values and overflow, and as a property over exact paramete
 
 from __future__ import annotations
 
+import concurrent.futures
 import html
 import re
 from fractions import Fraction
@@ -253,12 +254,21 @@ def test_the_explorers_formulas_write_numbers_as_the_lesson(w, h0, T, tmp_path):
     chromium = "/usr/bin/chromium"
     if not shutil.which(chromium):
         pytest.skip(f"Chromium not found at {chromium}")
-    from playwright.sync_api import sync_playwright
-
     from gradguard.serve import write_page
 
     path = tmp_path / "explorer.html"
     write_page(path, "en")
+    # In a thread of its own: tests/browser's session-wide Playwright may still run its event
+    # loop in this one, where a second sync_playwright() refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        errors = pool.submit(_explorer_formulas, path, w, h0, T).result()
+    assert errors == []
+
+
+def _explorer_formulas(path, w, h0, T):
+    from playwright.sync_api import sync_playwright
+
+    chromium = "/usr/bin/chromium"
     ids = ("forward", "backward", "grad", "sgd", "sgd-first", "sgd-million")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
@@ -289,7 +299,7 @@ def test_the_explorers_formulas_write_numbers_as_the_lesson(w, h0, T, tmp_path):
                     )
         finally:
             browser.close()
-    assert errors == []
+    return errors
 
 
 def state_of(w: str, h0: str, t: int) -> object:
