@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import pytest
 
@@ -94,6 +95,44 @@ def test_the_seed_breakdown_only_where_the_update_breaks_training():
         page = page_text(build_report(lang=lang, w="1000000"))
         assert breaks not in page and "💥" not in page
         assert ("breaks" if lang == "en" else "ভেঙে") not in page
+
+
+#: A power of ten in the other notations: a Unicode superscript (10⁶, 10⁻³) or a dot
+#: product (3·10^-3) where the lesson writes ``10^6`` and ``3 × 10^-3``.
+OTHER_POWERS = re.compile("10[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+|\\d ?[·⋅] ?10\\^")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def reader_texts() -> dict[str, str]:
+    """Every text a reader sees outside the product's output: the docs pages (README,
+    CHANGELOG, docs/**/*.md, the notebook), the catalogs, and the package's sources (their
+    docstrings are the API pages). Inline code and fenced blocks are quoted as typed."""
+    paths = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "docs/tutorial/seed-lesson.ipynb"]
+    paths += sorted((ROOT / "docs").rglob("*.md"))
+    src = ROOT / "src/gradguard"
+    paths += sorted(src.rglob("*.toml")) + sorted(src.rglob("*.py"))
+    paths += [p for p in sorted((src / "serve/static").glob("*.*")) if p.suffix in (".js", ".html")]
+    out = {}
+    for path in paths:
+        text = path.read_text("utf-8")
+        if path.suffix == ".md":
+            code = re.compile(r"```.*?```|`[^`\n]*`", re.S)
+            text = code.sub(lambda m: "\n" * m[0].count("\n"), text)
+        out[str(path.relative_to(ROOT))] = text
+    return out
+
+
+def test_powers_of_ten_in_one_notation_on_every_page():
+    # the lesson writes 10^6 and ≈ 1.049 × 10^7 (10^{6} in LaTeX): so do the docs pages,
+    # their tables included, the catalogs and the docstrings the API pages show
+    texts = reader_texts()
+    assert len(texts) > 100 and "docs/remedies.md" in texts and "docs/benchmarks.md" in texts
+    found = [
+        f"{name}:{text.count(chr(10), 0, m.start()) + 1}: {m.group()}"
+        for name, text in texts.items()
+        for m in OTHER_POWERS.finditer(text)
+    ]
+    assert found == []
 
 
 @pytest.mark.usefixtures("no_figures")

@@ -273,7 +273,7 @@ LE2015_ADDING = Preset(
 
 #: The copying memory problem (Hochreiter & Schmidhuber 1997) as Arjovsky, Shah & Bengio,
 #: "Unitary Evolution Recurrent Neural Networks" (ICML 2016), section 4.1 and Figure 1
-#: ran it for their baselines: RMSProp η = 10⁻³ (decay 0.9), batch 20, gradients clipped
+#: ran it for their baselines: RMSProp η = 10^-3 (decay 0.9), batch 20, gradients clipped
 #: elementwise at 1, Glorot-uniform matrices, the LSTM's forget-gate bias 1, the IRNN
 #: at the identity — the settings of the authors' code. See :data:`PAPERS`.
 COPY_MEMORY = Preset(
@@ -447,7 +447,7 @@ def build_grid(
       experiments: subset of ``divergence``, ``adding``, ``copy`` (``copy`` runs only when named).
       configs: keep only these configuration names.
       T: lengths for the long-range experiments (``adding``/``copy``), each 2…10 000.
-      steps: override every run's number of steps (1…10⁷).
+      steps: override every run's number of steps (1…10^7).
       lr: override the divergence experiment's SGD learning rate ``η``
         (``low-lr`` keeps its ratio); must be > 0.
       budget: scale every run's steps and its evaluation interval by this factor

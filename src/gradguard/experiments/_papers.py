@@ -26,10 +26,10 @@ Sources:
   Neural Networks", ICML 2016, section 4.1 and Figure 1 (the copying memory problem of
   Hochreiter & Schmidhuber 1997). Read: the authors' code and paper draft in their
   repository ``amarshah/complex_RNN`` (``memory_problem.py``, ``models.py``,
-  ``optimizations.py``; ``paper/uRNN/uRNN.tex``, whose section 4 gives RMSProp at 10⁻³
+  ``optimizations.py``; ``paper/uRNN/uRNN.tex``, whose section 4 gives RMSProp at 10^-3
   with decay 0.9, gradients clipped at 1 for the LSTM and the tanh RNN, hidden sizes 80,
   80 and 40; and its Figure 1's plots ``figures/memory_{100,200,300,500}.jpeg``, test
-  cross-entropy against training sequences up to 10⁶). Values read off those plots are
+  cross-entropy against training sequences up to 10^6). Values read off those plots are
   approximate (``approx``); the published text was not available to compare with the draft.
 """
 
@@ -194,7 +194,7 @@ PAPERS: dict[str, Paper] = {
                 False,
             ),
             Setting("rnn init", "default", "PyTorch's U(±1/√n); the paper's not checked", False),
-            Setting("steps", 1_000_000, "the preset's choice, ~10⁶ updates", False),
+            Setting("steps", 1_000_000, "the preset's choice, ~10^6 updates", False),
         ),
         reported=(
             Reported(
@@ -265,7 +265,7 @@ PAPERS: dict[str, Paper] = {
         reported=tuple(
             [
                 # read off the draft's memory_100.jpeg at 400,000 sequences: 0.163-0.166
-                # (0.14-0.15 at its right edge, 10⁶ sequences); the baseline is 0.173
+                # (0.14-0.15 at its right edge, 10^6 sequences); the baseline is 0.173
                 Reported(
                     "lstm",
                     100,

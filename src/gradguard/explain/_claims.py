@@ -130,7 +130,7 @@ Why these conditions (``f(T) = |g(T)| = T·a^(T−1)·|h0|``):
   ``T < r = a/(1−a)``, is level from ``T = r`` to ``r+1`` when ``r`` is whole, and falls
   after: the argmax over whole ``T ≥ 1`` is ``{⌈r⌉}``, or ``{r, r+1}`` for a whole ``r``
   (``w = T/(T+1)``: both maxima are named); ``a < 1/2`` never rises.
-* The seed's "training breaks down completely" under ``w = 2 − 0.01·10^6 = −9998`` is
+* The seed's "training breaks down completely" under ``w = 2 − 0.01 × 10^6 = −9998`` is
   true of that run, not of every one: whether the steps after it run away is the fate of
   the iteration ``w ← w·(1 − u(w))`` (:func:`sgd_fate`), decided exactly; at ``T = 2``,
   ``η = 0.6``, ``h0 = 1`` it shrinks ×(−0.2) a step and settles, whatever the jump was. A

@@ -250,7 +250,7 @@ def count(n: int | None) -> str:
     """Format a whole number of steps for prose: ``1,016``; from 10^15 on ``≈ 1.798 × 10^308``.
 
     Horizons and peaks near ``|w| = 1`` are astronomically large (``w = 1``:
-    about 1.8·10^308 steps in float64); their 309 digits say less than the
+    about 1.8 × 10^308 steps in float64); their 309 digits say less than the
     scientific form (correctly rounded).
     """
     if n is None:

@@ -220,7 +220,7 @@ def lesson(
         errata.insert(0, "table")
     # The seed stops at "w = 1.2" as if the update had fixed the problem. While |w_new| > 1
     # the gradient still explodes, at the per-step factor |w_new| instead of |w|: more slowly,
-    # just as fast, or faster (a large step overshoots: at T = 200, w = 2 becomes ≈ −1.6·10^60).
+    # just as fast, or faster (a large step overshoots: at T = 200, w = 2 becomes ≈ −1.6 × 10^60).
     after = said.get("after_update")
     if after in ("slower", "same", "faster"):
         errata.append("after_update")

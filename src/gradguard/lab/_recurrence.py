@@ -141,7 +141,7 @@ def forward(w: object, h0: object, T: object) -> list[Exact]:
 
     Raises:
       InputError: a bad argument, or a trace too large to hold (T > 100,000 or
-        more than 5·10^7 digits in all).
+        more than 5 × 10^7 digits in all).
 
     Example:
       >>> forward(2, 1, 5)
@@ -452,7 +452,7 @@ def overflow_horizon(w: object, h0: object, dtype: str = "float64") -> int | Non
       The first overflowing ``T``, or ``None`` if it never overflows (only
       possible for ``|w| < 1``, ``w = 0`` or ``h_0 = 0``: with ``|w| ≥ 1`` the
       gradient grows at least like ``T·|h_0|``). For ``w`` near 1 it can be
-      huge (``w = 1 + 10^-30``: about ``6.4·10^32``).
+      huge (``w = 1 + 10^-30``: about ``6.4 × 10^32``).
     """
     dt = check_mode(dtype, "dtype", ("float64", "float32"))
     wx, hx = to_exact(w, "w"), to_exact(h0, "h0")

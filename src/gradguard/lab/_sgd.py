@@ -2,7 +2,7 @@
 
 One update is the seed's ``w_new = w − η·g``: ``2 − 0.01·80 = 1.2`` (still
 ``> 1``, so the gradient still explodes, only more slowly), and with
-``g = 10^6``: ``2 − 0.01·10^6 = −9998``.
+``g = 10^6``: ``2 − 0.01 × 10^6 = −9998``.
 
 :func:`trajectory` repeats the update on one of two losses:
 

@@ -170,7 +170,7 @@ def plot_explosion(
     f64 = overflow_horizon(str(overflow_w), str(h0), "float64")
     last = max(f64 or 0, f32 or 0, T_max)
     right = last + last // 10 + 1  # 10 % past the last horizon (whole numbers: w = ±1 is ~1e308)
-    # Near w = ±1 the horizons reach 10^7 … 1.8·10^308 steps: then x is log10 T (a
+    # Near w = ±1 the horizons reach 10^7 … 1.8 × 10^308 steps: then x is log10 T (a
     # matplotlib log axis overflows at float's edge), sampled on a grid (no arange).
     log_x = right > _LINEAR_T
     Ts2 = _T_grid(right)
@@ -211,7 +211,7 @@ _GRID_POINTS = 2_000
 def _T_grid(right: int) -> np.ndarray:
     """Return the T values to draw up to ``right``: all of them, or a log-spaced sample.
 
-    ``w = 1.00001`` overflows float64 near T = 7·10^7 and ``w = 1`` near 1.8·10^308,
+    ``w = 1.00001`` overflows float64 near T = 7 × 10^7 and ``w = 1`` near 1.8 × 10^308,
     so ``arange`` would not fit in memory (or in int64); whole floats do.
     """
     if right <= _LINEAR_T:
