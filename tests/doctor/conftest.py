@@ -16,12 +16,18 @@ well under a second each):
 - ``all_layers_grow``: the same network on targets whose scale drifts up: the loss's
   gradient grows, and with it every layer's (none first);
 - ``clean``: the same classifier on clean data, and ``clean_layers`` with per-layer norms
-  every 5 steps (none grows).
+  every 5 steps (none grows);
+- at the classifier's constant learning rate, gradients scaled from outside: ``jumps``,
+  ×1000 on four isolated steps (from a normal step, in one step); ``build_up``, the same
+  spikes with the two steps before each scaled ×2.5 and ×4 first; ``noise``, every
+  step's gradients scaled by a log-normal factor (σ = 2), so that some of the spikes the
+  guard flags follow large steps and some do not.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import OrderedDict
 from pathlib import Path
 
@@ -77,6 +83,44 @@ def _classify(path: Path, steps: int, *, corrupt: int | None = None, ids: bool =
     return path
 
 
+#: The isolated steps ``jumps`` and ``build_up`` scale ×1000 (no common period).
+JUMPS = (47, 83, 131, 178)
+
+
+def _scaled(path: Path, scale: list[float], *, ids: bool = True) -> Path:
+    """The classifier at its constant learning rate, 200 steps, each step's gradients
+    multiplied by ``scale[i]`` before the guard sees them; batch ids ``i % 10``, or the
+    step itself (``ids=False``: no batch comes back)."""
+    torch.manual_seed(0)
+    model = _mlp(16, 4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    data = _classifier_data()
+    with SpikeGuard(model, opt, clipper=1.0, log=path) as guard:
+        for i in range(len(scale)):
+            x, y = data[i % len(data)]
+            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            for p in model.parameters():
+                p.grad *= scale[i]
+            guard.step(loss, batch=i % len(data) if ids else i)
+    return path
+
+
+def _jumps(path: Path, *, build_up: bool = False) -> Path:
+    scale = [1.0] * 200
+    for s in JUMPS:
+        scale[s] = 1000.0
+        if build_up:  # the norm climbs over two steps first
+            scale[s - 2], scale[s - 1] = 2.5, 4.0
+    return _scaled(path, scale)
+
+
+def _noise(path: Path) -> Path:
+    g = torch.Generator().manual_seed(2)
+    return _scaled(path, torch.exp(2.0 * torch.randn(200, generator=g)).tolist(), ids=False)
+
+
 def _lr_high(path: Path) -> Path:
     torch.manual_seed(0)
     x_all = torch.randn(2048, 16)
@@ -127,6 +171,34 @@ def _layer_grows(path: Path, *, targets: bool = False) -> Path:
     return path
 
 
+def episode_ramps(records) -> dict[int, float | None]:
+    """Each episode's first step → the norm just before it in multiples of its median,
+    counted from the records alone: the geometric mean of the two norms just before the
+    episode over the median of the healthy norms among the 20 steps before those two
+    (``None``: those two steps not both healthy and taken, or fewer than 8 healthy norms).
+    An episode is a run of bad records (a rollback ends one)."""
+
+    def bad(r):
+        return r.kind in ("nonfinite", "spike")
+
+    def healthy(r):
+        ok = r.action == "step" and r.kind in ("ok", "clipped")
+        return ok and r.grad_norm is not None and math.isfinite(r.grad_norm)
+
+    out: dict[int, float | None] = {}
+    for i, r in enumerate(records):
+        if not bad(r) or (i and bad(records[i - 1]) and records[i - 1].action != "rollback"):
+            continue  # not the first step of an episode
+        two = records[max(0, i - 2) : i]
+        earlier = [q.grad_norm for q in records[max(0, i - 22) : i - 2] if healthy(q)]
+        median = statistics.median(earlier) if earlier else 0.0
+        if len(two) == 2 and all(healthy(q) for q in two) and len(earlier) >= 6 and median > 0:
+            out[r.step] = math.sqrt(two[0].grad_norm * two[1].grad_norm) / median
+        else:
+            out[r.step] = None
+    return out
+
+
 @pytest.fixture(scope="session")
 def logs(tmp_path_factory) -> dict[str, Path]:
     """Every scenario's log, made once per test session."""
@@ -144,6 +216,9 @@ def logs(tmp_path_factory) -> dict[str, Path]:
             "all_layers_grow": _layer_grows(d / "all_layers_grow.jsonl", targets=True),
             "clean": _classify(d / "clean.jsonl", 120),
             "clean_layers": _classify(d / "clean_layers.jsonl", 120, layer_norms_every=5),
+            "jumps": _jumps(d / "jumps.jsonl"),
+            "build_up": _jumps(d / "build_up.jsonl", build_up=True),
+            "noise": _noise(d / "noise.jsonl"),
         }
     finally:
         torch.set_num_threads(old)

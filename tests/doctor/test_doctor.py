@@ -20,6 +20,8 @@ from gradguard.cli import main
 from gradguard.doctor import diagnose, render_text, sentence, to_json
 from gradguard.records import read_log
 
+from .conftest import JUMPS, episode_ramps
+
 LANGS = ("en", "bn")
 
 
@@ -112,6 +114,48 @@ def test_learning_rate_too_high(logs, capsys):
         out = _text(logs["lr_high"], lang, capsys)
         assert sentence(advice, lang) in out
         assert f"{onset.evidence['lo']:.3g}" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "cause"), [("jumps", "sudden"), ("build_up", "lr_too_high"), ("noise", "scattered")]
+)
+def test_sudden_jumps_are_told_from_a_build_up_and_from_noise(logs, capsys, name, cause):
+    """At a constant learning rate: spikes that jump from a normal step in one step are
+    sudden jumps (not "scattered"); the same spikes after two growing steps, a build-up;
+    spikes among noisy norms, some after a large step and some not, scattered. What the
+    norms before each episode were is counted here from the records, not by the doctor."""
+    records = read_log(logs[name]).steps
+    assert len({r.lr for r in records}) == 1  # one learning rate throughout
+    ramps = episode_ramps(records)
+    measured = [x for x in ramps.values() if x is not None]
+    if name == "noise":  # the log is what it is meant to be: some built up, some did not
+        assert any(x >= 2.0 for x in measured) and any(x < 2.0 for x in measured)
+    else:
+        assert d_steps(records) == list(JUMPS) and len(measured) == len(JUMPS)
+        assert all((x >= 2.0) == (name == "build_up") for x in measured), measured
+    d = _diagnosis(logs[name])
+    assert d.cause == cause
+    assert ("jumps" in d.messages()) == (name == "jumps")
+    assert ("builds_up" in d.messages()) == (name == "build_up")
+    for lang in LANGS:
+        out = " ".join(_text(logs[name], lang, capsys).split())
+        said = {"en": "sudden jumps", "bn": "আকস্মিক লাফ"}[lang]
+        assert (said in out) == (name == "jumps"), (lang, out)
+    if name != "jumps":
+        return
+    jumps = _finding(d, "jumps")
+    assert jumps.evidence["steps"] == list(JUMPS) and jumps.evidence["n"] == len(JUMPS)
+    assert jumps.evidence["lo"] == pytest.approx(min(measured))
+    assert jumps.evidence["hi"] == pytest.approx(max(measured))
+    assert "batches_differ" in d.messages()  # batches 7, 3, 1, 8: none came back
+    for lang in LANGS:
+        out = " ".join(_text(logs[name], lang, capsys).split())
+        assert sentence(jumps, lang) in out
+        assert f"{max(measured):.3g}" in out
+
+
+def d_steps(records):
+    return [r.step for r in records if r.kind in ("spike", "nonfinite")]
 
 
 def test_one_layer_grows(logs, capsys):

@@ -18,6 +18,7 @@ from gradguard.errors import FileError
 from gradguard.records import RunLog, StepRecord, read_log, write_log
 
 from ..glossary import latin_words, rejected_variants
+from .conftest import episode_ramps
 
 
 def _err(argv, capsys):
@@ -159,6 +160,14 @@ def test_claims_hold_on_any_run(records):
     assert (d.cause in ("clean", "layer_growth", "all_layers_growth", "some_layers_growth")) == (
         not bad
     )
+    # Independently: the norm before each episode, and whether the episodes jumped from
+    # normal steps (every one that can be measured, enough of them) or built up.
+    ramps = episode_ramps(records)
+    measured = [x for x in ramps.values() if x is not None]
+    jumped = len(measured) >= 2 and max(measured) < 2.0 and 3 * len(measured) >= 2 * len(ramps)
+    assert ("jumps" in d.messages()) == (d.cause == "sudden")
+    if d.cause == "scattered":  # what jumped at once is said so, not "scattered"
+        assert not jumped, ramps
     for f in d.findings:
         if f.key == "guard_did":
             skipped = sum(r.action == "skip" for r in records)
@@ -181,6 +190,10 @@ def test_claims_hold_on_any_run(records):
                 else "scattered"
             )
             assert f.key == want, (f.key, onsets)
+        if f.key == "jumps":  # "nothing built up" only where the norms before say so
+            said = {s: ramps[s] for s in f.evidence["steps"]}
+            assert None not in said.values() and max(said.values()) < 2.0, said
+            assert f.evidence["n"] == len(measured) >= 2 and 3 * len(measured) >= 2 * len(ramps)
         if f.key.startswith("replay_rule") and f.evidence["first"] is not None:
             spikes = {r.step for r in records if r.kind == "spike"}  # (flagged spikes)
             after_spikes = f.key in ("replay_rule", "replay_rule_only_spikes")
@@ -191,6 +204,60 @@ def test_claims_hold_on_any_run(records):
         for f in d.findings:
             said = sentence(f, lang)
             assert said and not ZERO_COUNT[lang].search(said), said
+
+
+@st.composite
+def spiky_runs(draw):
+    """2–5 isolated episodes at one learning rate among healthy norms near 1, the two
+    steps before each at ×1 (a jump from a normal step), ×1.5, ×3 or ×6 (a build-up)."""
+    records: list[StepRecord] = []
+    for _ in range(draw(st.integers(2, 5))):
+        gap, before = draw(st.integers(12, 30)), draw(st.sampled_from([1.0, 1.5, 3.0, 6.0]))
+        for k in range(gap):
+            norm = draw(st.floats(0.8, 1.25)) * (before if k >= gap - 2 else 1.0)
+            records.append(StepRecord(step=len(records), loss=1.0, grad_norm=norm, lr=0.1))
+        bad = draw(st.sampled_from(["spike", "nonfinite"]))
+        records.append(StepRecord(step=len(records), loss=1.0, lr=0.1, kind=bad, action="skip",
+                                  grad_norm=500.0 if bad == "spike" else math.inf,
+                                  nonfinite_count=int(bad == "nonfinite")))  # fmt: skip
+    records += [
+        StepRecord(step=len(records) + i, loss=1.0, grad_norm=1.0, lr=0.1) for i in range(5)
+    ]
+    return records
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=spiky_runs())
+def test_sudden_jumps_a_build_up_or_scattered(records):
+    """At one learning rate, with no batch ids: the episodes built up (two thirds of them,
+    at least two, stood ≥ 2× their median in the two steps before), came at a common
+    period, jumped from normal steps (every one measured below 2×), or none of these —
+    scattered; the norms before each counted here, not by the doctor."""
+    ramps = episode_ramps(records)
+    measured = [x for x in ramps.values() if x is not None]
+    assert len(measured) == len(ramps)  # every episode here has 12+ healthy steps before it
+    ramped = [x for x in measured if x >= 2.0]
+    onsets = sorted(ramps)
+    gaps = [b - a for a, b in itertools.pairwise(onsets)]
+    common = len(onsets) >= 3 and min(gaps) >= 2 and all(g % min(gaps) == 0 for g in gaps)
+    want = (
+        "lr_too_high"
+        if len(ramped) >= 2 and 3 * len(ramped) >= 2 * len(measured)
+        else "periodic"
+        if common
+        else "sudden"
+        if not ramped
+        else "scattered"
+    )
+    d = diagnose(RunLog(None, {}, records))
+    assert d.cause == want, (d.cause, ramps)
+    if want == "sudden":
+        (f,) = [f for f in d.findings if f.key == "jumps"]
+        assert f.evidence["steps"] == onsets and f.evidence["hi"] == pytest.approx(max(measured))
+        for lang in ("en", "bn"):
+            assert sentence(f, lang) in render_text("log", [d], lang)
+    else:
+        assert "jumps" not in d.messages()
 
 
 #: A count of zero said as a count ("0 non-finite", "0টি সসীম নয়"): it gets its own sentence.
@@ -297,7 +364,7 @@ def test_episodes_only_at_the_higher_learning_rates_say_so():
     # a bad step at a low learning rate, or a constant one: not said
     d = diagnose(RunLog(None, {}, _warming((40, *bad))))
     assert "only_at_high_lr" not in d.messages() and "lower_lr" not in d.messages()
-    assert d.cause == "scattered"
+    assert d.cause == "sudden"  # norms of 1.0–1.06, then 500 in one step: nothing built up
     d = diagnose(RunLog(None, {}, _steps(300, bad=bad, batch=lambda i: i)))
     assert "only_at_high_lr" not in d.messages()
     # two such episodes are too likely by chance: (149/300)² > 0.05

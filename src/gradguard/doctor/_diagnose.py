@@ -22,7 +22,14 @@ The conclusions and the evidence each rests on:
   episodes unlikely (:data:`CHANCE`) to fall so: consistent with a learning rate too high.
 - **A one-off**: one short episode from a normal step; transient or a bad batch seen
   once — re-runs tell which.
-- **Scattered**: several sudden episodes, no batch in two of them, no period.
+- **Sudden jumps**: several episodes, no batch in two of them, no period, none at the
+  higher learning rates only; in the two steps before each episode whose build-up can be
+  measured (at least two, and two thirds of the episodes) the norm stood below
+  :data:`RAMP`× its median: each went bad at once from a normal step — a bad batch's or a
+  transient fault's signature, not a learning rate's.
+- **Scattered**: several episodes, no batch in two of them, no period, and neither a
+  build-up nor sudden jumps throughout (some built up, some did not, or too few could be
+  measured).
 - **One layer growing**: on the steps with per-layer norms, one layer's median norm over
   the last third of them is :data:`LAYER_GROWTH`× its median over the first third, and
   :data:`LAYER_APART`× the next layer's growth — or it is the only layer that grew
@@ -87,6 +94,7 @@ CAUSES = (
     "lr_too_high",
     "lr_onset",
     "one_off",
+    "sudden",
     "scattered",
     "layer_growth",
     "all_layers_growth",
@@ -614,6 +622,8 @@ def _pattern(
     last_ends_run = bool(episodes) and episodes[-1].steps[-1] == records[-1].step
     lr_high = len(ramped) >= 2 and len(ramped) * 3 >= 2 * len(ramps)
     lr_high = lr_high or (len(episodes) == 1 and len(ramped) == 1 and last_ends_run)
+    # Sudden: no episode whose build-up can be measured built up, and enough of them can.
+    jumped = len(ramps) >= 2 and not ramped and len(ramps) * 3 >= 2 * len(episodes)
 
     if recurring:
         batch, steps = max(recurring.values(), key=lambda v: len(v[1]))
@@ -727,7 +737,25 @@ def _pattern(
         if high_lr is not None:
             pattern.append(high_lr)
             change.append(Finding("change", "lower_lr", {"lr": high_lr.evidence["lo"]}))
-        cause = "scattered" if high_lr is None else "lr_onset"
+            cause = "lr_onset"
+        elif jumped:
+            pattern.append(
+                Finding(
+                    "pattern",
+                    "jumps",
+                    {
+                        "n": len(ramps),
+                        "of": len(episodes),
+                        "steps": [e.first for e in ramps],
+                        "lo": min(e.ramp for e in ramps if e.ramp is not None),
+                        "hi": max(e.ramp for e in ramps if e.ramp is not None),
+                        "ramp": RAMP,
+                    },
+                )
+            )
+            cause = "sudden"
+        else:
+            cause = "scattered"
     if not recurring and not index_recurs and with_ids >= 2:
         # a bad step bad again when re-run on its batch is not a transient fault
         again = [r.step for r in records if _bad(r) and (v := _rerun(r)) and v[0] == "reproducible"]
