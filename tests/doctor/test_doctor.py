@@ -400,6 +400,38 @@ def test_one_off_advice_follows_the_re_runs(tmp_path, capsys, verdicts, key):
             assert ("was taken" in out) is False  # a transient step taken is no fault
 
 
+@pytest.mark.parametrize("rerun_at", [6, 7])
+def test_an_episode_partly_re_run_is_not_told_to_re_run(tmp_path, capsys, rerun_at):
+    """Steps 6–7, one re-run (healthy, taken with the re-run's gradients), the other
+    skipped without a re-run: the advice names the step withheld and the step re-run, and
+    never says "re-run them" of an episode the guard re-ran."""
+    from gradguard.records import StepRecord, write_log
+
+    records = [StepRecord(step=i, grad_norm=1.0, loss=1.0, extra={"batch": i}) for i in range(12)]
+    for s in (6, 7):
+        r = records[s]
+        r.kind, r.grad_norm, r.nonfinite_count = "nonfinite", math.inf, 1
+        r.action = "skip"
+    records[rerun_at].action = "step"
+    records[rerun_at].extra["rerun"] = {"verdict": "transient", "grad_norm": 1.0}
+    withheld = 13 - rerun_at  # the other one
+    path = tmp_path / "partly.jsonl"
+    write_log(path, records)
+    d = _diagnosis(path)
+    assert d.cause == "one_off" and d.bad_steps == [6, 7]
+    (advice,) = [f for f in d.findings if f.topic == "change"]
+    assert advice.evidence["steps"] == [withheld]
+    assert advice.evidence["transient"] == [rerun_at]
+    for lang in LANGS:
+        out = " ".join(_text(path, lang, capsys).split())
+        assert sentence(advice, lang) in out
+        rerun_them = {"en": "re-run them", "bn": "আবার চালিয়ে দেখুন"}[lang]
+        assert rerun_them not in out
+        if lang == "en":
+            assert f"the guard withheld step {withheld} and" in out
+            assert f"step {rerun_at} was healthy (a transient fault)" in out
+
+
 @pytest.mark.parametrize("how", ["header", "steps_go_back"])
 def test_a_log_of_two_runs_is_diagnosed_per_run(tmp_path, capsys, how):
     """A run resumed into the same file: a new header (a guard writes one each start), or

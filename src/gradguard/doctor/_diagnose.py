@@ -818,6 +818,11 @@ def _one_off_advice(e: Episode, records: Sequence[StepRecord]) -> Finding:
     taken = [r.step for r in mine if r.action == "step" and not _transient(r)]
     if taken:
         return Finding("change", "nothing_taken", {"steps": taken})
+    transient = [s for s, v in verdicts.items() if v == "transient"]
+    if transient:  # some re-run (healthy, taken), the others withheld: no "re-run them"
+        withheld = [r.step for r in mine if r.action != "step"]
+        fields = {"steps": withheld, "transient": transient, "n": len(transient)}
+        return Finding("change", "nothing_some_transient", fields)
     return Finding("change", "nothing", {"steps": e.steps})
 
 
