@@ -164,7 +164,6 @@ _NEVER_ONE = {
     "doctor.layers_all_grow": "{early}, {late} are median gradient norms, not counts",
     "doctor.layers_some_grow": "{early}, {late} are median gradient norms, not counts",
     "doctor.scattered": "scattered: at least 2 episodes; '1 to 5 steps apart' is a range",
-    "doctor.batch_recurs": "a batch recurs: it went bad 2 or more times",
     "forward.elided": "the lesson elides steps only when more than one is left out",
     "summary.all_done": "'all 1 runs' — said only of a grid, several runs",
     "doctor.replay_quiet": "{rules}: the number of skip rules replayed (2 in RULES)",

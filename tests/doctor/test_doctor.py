@@ -46,6 +46,10 @@ def test_recurring_batch_is_data(logs, capsys):
     recurs = _finding(d, "batch_recurs")
     assert recurs.evidence["batch"] == 3
     assert recurs.evidence["steps"] == [3, 13, 23, 33, 43, 53]
+    # a guard names a step's batch only when it flags the step: no step is known to have
+    # seen batch 3 and passed, and the sentence counts the steps that flagged it
+    assert recurs.evidence["seen"] == 6 and recurs.evidence["passed"] == []
+    assert sentence(recurs, "en").startswith("Batch 3 was flagged on 6 steps (steps 3, 13,")
     assert _finding(d, "skip_batches").evidence["batches"] == [3]
     assert "no_batch_ids" not in d.messages()
     for lang in LANGS:
@@ -398,6 +402,34 @@ def test_one_off_advice_follows_the_re_runs(tmp_path, capsys, verdicts, key):
         if lang == "en":
             assert ("re-run them" in out) == (not verdicts)  # only where none was re-run
             assert ("was taken" in out) is False  # a transient step taken is no fault
+
+
+def test_a_recurring_batch_is_counted_from_every_step_that_names_it(tmp_path, capsys):
+    """A log that names every step's batch (six batches, in turn): batch 3 is NaN on 2 of
+    the 5 steps it came on. The sentence says flagged on 2 of the 5, and which passed."""
+    from gradguard.records import StepRecord, write_log
+
+    records = [
+        StepRecord(step=i, grad_norm=1.0, loss=1.0, extra={"batch": i % 6}) for i in range(30)
+    ]
+    for s in (3, 15):
+        r = records[s]
+        r.kind, r.grad_norm, r.nonfinite_count, r.action = "nonfinite", math.inf, 1, "skip"
+    path = tmp_path / "named.jsonl"
+    write_log(path, records)
+    d = _diagnosis(path)
+    assert d.cause == "recurring_batch"
+    recurs = _finding(d, "batch_recurs")
+    assert recurs.evidence["steps"] == [3, 15] and recurs.evidence["n"] == 2
+    assert recurs.evidence["seen"] == 5 and recurs.evidence["passed"] == [9, 21, 27]
+    for lang in LANGS:
+        out = " ".join(_text(path, lang, capsys).split())
+        assert sentence(recurs, lang) in out
+    assert sentence(recurs, "en").startswith(
+        "Batch 3 was flagged on 2 of the 5 steps that name it (steps 3, 15), "
+        "and not on the other 3 (steps 9, 21, 27)"
+    )
+    assert "নাম যে 5টি ধাপে আছে, তার 2টিতে" in sentence(recurs, "bn")
 
 
 @pytest.mark.parametrize("rerun_at", [6, 7])

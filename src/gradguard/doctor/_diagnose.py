@@ -11,7 +11,9 @@ The conclusions and the evidence each rests on:
 - **Bad steps**: records of kind ``nonfinite`` or ``spike``, grouped into *episodes*
   (bad records one after another, a rollback included).
 - **A recurring batch (data)**: one batch identifier (``guard.step(loss, batch=…)``) on
-  two or more bad steps. Without identifiers, episodes at a common period (≥ 3 of them,
+  two or more bad steps, counted as flagged on those steps; where the log names the batch
+  on steps that were not flagged too (the guard names it on flagged steps only), out of
+  every step that names it. Without identifiers, episodes at a common period (≥ 3 of them,
   every gap a multiple of the shortest) are *consistent with* the same batch each epoch.
 - **A learning rate too high**: the instability builds up — in the two steps before an
   episode the norm already stands :data:`RAMP`× above its median — in at least two
@@ -612,6 +614,12 @@ def _pattern(
             k = _key(r.extra["batch"])
             by_batch.setdefault(k, (r.extra["batch"], []))[1].append(r.step)
     recurring = {k: v for k, v in by_batch.items() if len(v[1]) >= 2}
+    # Every step that names a batch (a guard names it on flagged steps only; another
+    # tool's log may name it on every step): how often a recurring batch came at all.
+    named: dict[Any, list[int]] = {}
+    for r in records:
+        if "batch" in r.extra:
+            named.setdefault(_key(r.extra["batch"]), []).append(r.step)
     index_recurs = {} if recurring else _index_recurs(records)
     with_ids = sum(len(v[1]) for v in by_batch.values())
     onsets = [e.first for e in episodes]
@@ -626,12 +634,21 @@ def _pattern(
     jumped = len(ramps) >= 2 and not ramped and len(ramps) * 3 >= 2 * len(episodes)
 
     if recurring:
-        batch, steps = max(recurring.values(), key=lambda v: len(v[1]))
+        k, (batch, steps) = max(recurring.items(), key=lambda kv: len(kv[1][1]))
+        passed = [s for s in named[k] if s not in set(steps)]  # named, not flagged
         pattern.append(
             Finding(
                 "pattern",
                 "batch_recurs",
-                {"batch": batch, "n": len(steps), "steps": steps, "batches": len(recurring)},
+                {
+                    "batch": batch,
+                    "n": len(steps),
+                    "steps": steps,
+                    "batches": len(recurring),
+                    "seen": len(named[k]),
+                    "passed": passed,
+                    "passed_n": len(passed),
+                },
             )
         )
         change.append(

@@ -70,6 +70,8 @@ def _key(f: Finding) -> str:
         return "one_off_reproducible"
     if f.key == "layers_unknown" and not f.evidence["recorded"]:
         return "layers_unknown_none"
+    if f.key == "batch_recurs" and f.evidence.get("passed"):
+        return "batch_recurs_passed"
     if f.key == "guard_did" and not f.evidence["lost"]:
         return "guard_did_none_lost"
     return f.key
