@@ -198,8 +198,9 @@
   const MAX_SHOWN_DIGITS = 40;
   function terminatingDecimal(q) {
     let d = q.d, twos = 0, fives = 0;
-    while (d % 2n === 0n) { d /= 2n; twos++; }
-    while (d % 5n === 0n) { d /= 5n; fives++; }
+    // past 20 places the text is p/q whatever the count: stop there, not after 10,000 divisions
+    while (d % 2n === 0n && twos <= 20) { d /= 2n; twos++; }
+    while (d % 5n === 0n && fives <= 20) { d /= 5n; fives++; }
     const places = Math.max(twos, fives);
     if (d !== 1n || places > 20) return null;
     const scaled = (absBig(q.n) * 10n ** BigInt(places)) / q.d;
@@ -286,18 +287,39 @@
   }
   /**
    * The exact value behind each rounded number shown ("≈ 47.2304" → "99049307841/2097152000"),
-   * for the page to put one hover or focus away (page.js: exactSpans), as the HTML report's
+   * for the page to put one hover or focus away (page.js: carryExact), as the HTML report's
    * title does (gradguard.report._lesson.num). A shown text two different values round to
-   * carries none rather than a wrong one; a value whose exact text is past EXACT_TITLE
-   * characters carries none.
+   * carries none rather than a wrong one. Each is an entry {get, digits}: ``get()`` the
+   * exact value, ``digits`` its text's length estimated from bit lengths (never below it);
+   * the text is written only when asked for (exactShort, exactFull), as a 9,000-digit
+   * value's text takes milliseconds.
    */
-  const EXACTS = new Map(), EXACT_TITLE = 1000;
-  function noteExact(shown, q) {
-    const text = exactTextOf(q);
-    if (text.length > EXACT_TITLE) return;
+  const EXACTS = new Map();
+  /** Exact texts up to this many characters go in a title; longer ones open in full on a click. */
+  const EXACT_TITLE = 1000;
+  /** Past this many digits (estimated) the page does not write the exact value (gradguard.lab.MAX_DIGITS is 10^6). */
+  const EXACT_PAGE_MAX = 100000;
+  const exactEntry = (q) => ({ get: () => q, q, digits: digitsOf(q) });
+  const lazyEntry = (get, digits) => ({ get, digits });
+  function noteExact(shown, q) { noteEntry(shown, exactEntry(q)); }
+  function noteEntry(shown, entry) {
     const key = shown.replace(/ \(.*\)$/, ""); // "≈ 1.2 × 10^50 (51 digits)": the number only
-    if (EXACTS.has(key) && EXACTS.get(key) !== text) EXACTS.set(key, null);
-    else EXACTS.set(key, text);
+    if (!EXACTS.has(key)) { EXACTS.set(key, entry); return; }
+    const had = EXACTS.get(key);
+    // two values behind one text: none, unless both are at hand and equal (a lazy one is not computed here)
+    if (had !== null && !(had.q !== undefined && entry.q !== undefined && cmp(had.q, entry.q) === 0)) EXACTS.set(key, null);
+  }
+  /** The exact text of an entry while it fits a title (EXACT_TITLE characters), else null. */
+  function exactShort(entry) {
+    if (entry.digits > EXACT_TITLE + 2) return null;
+    if (entry.text === undefined) entry.text = exactTextOf(entry.get());
+    return entry.text.length <= EXACT_TITLE ? entry.text : null;
+  }
+  /** The exact text of an entry in full, or null past EXACT_PAGE_MAX digits (too long to compute here). */
+  function exactFull(entry) {
+    if (entry.digits > EXACT_PAGE_MAX) return null;
+    if (entry.text === undefined) entry.text = exactTextOf(entry.get());
+    return entry.text;
   }
   function formatNumberOnly(v, group, lang) {
     if (v.startsWith("≈") && v.includes("e")) {
@@ -344,7 +366,9 @@
     if (n === null) return "";
     const b = BigInt(n);
     if (absBig(b) < 10n ** 15n) return groupDigits(b.toString());
-    return formatNumber("≈" + sciExact(Q(b)));
+    const out = formatNumber("≈" + sciExact(Q(b)));
+    noteExact(out, Q(b));
+    return out;
   }
 
   // ---------------------------------------------------------------- catalogs
@@ -398,8 +422,8 @@
   /** gradguard.explain._claims._grad_json: T·w^(T−1)·h0, exact while short, else from logs. */
   /** ``v`` (a claim's JSON value); an abbreviated one's exact value (``exact()``) noted for the page. */
   function noted(v, exact, digits) {
-    if (v.startsWith("≈") && (digits === undefined ? digitsOf(exact()) : digits) <= EXACT_TITLE) {
-      noteExact(formatNumber(v, true), exact());
+    if (v.startsWith("≈")) {
+      noteEntry(formatNumber(v, true), digits === undefined ? exactEntry(exact()) : lazyEntry(exact, digits));
     }
     return v;
   }
@@ -417,13 +441,24 @@
   function claims(w, h0, T, eta, c, tableT, abbreviate, g) {
     const a = absQ(w);
     const j = (x) => noted(exactToJson(x, abbreviate), () => x);
+    // a claim's values from exact ones: each Q written as the claim writes it (j), its exact
+    // value kept beside (FIELD_EXACTS) for the page to tell two values that round alike apart
+    const V = (fields) => {
+      const values = {}, exact = {};
+      for (const [k, x] of Object.entries(fields)) {
+        if (x !== null && typeof x === "object" && typeof x.n === "bigint") { values[k] = j(x); exact[k] = exactEntry(x); }
+        else values[k] = x;
+      }
+      FIELD_EXACTS.set(values, exact);
+      return values;
+    };
     const out = [];
     let kind, vals;
     if (h0.n === 0n) [kind, vals] = ["zero_h0", {}];
-    else if (w.n === 0n) [kind, vals] = ["zero_w", { h0: j(h0) }];
-    else if (cmp(a, ONE) > 0) [kind, vals] = ["exploding", { a: j(a) }];
-    else if (cmp(a, ONE) === 0) [kind, vals] = ["linear", { T, grad_abs: j(absQ(g)) }];
-    else [kind, vals] = ["vanishing", { a: j(a) }];
+    else if (w.n === 0n) [kind, vals] = ["zero_w", V({ h0 })];
+    else if (cmp(a, ONE) > 0) [kind, vals] = ["exploding", V({ a })];
+    else if (cmp(a, ONE) === 0) [kind, vals] = ["linear", V({ T, grad_abs: absQ(g) })];
+    else [kind, vals] = ["vanishing", V({ a })];
     out.push({ id: `regime.${kind}`, values: vals });
     let peaks = [];
     if (kind === "vanishing") {
@@ -436,12 +471,12 @@
       else out.push({ id: "peak.rise_tie", values: { peak: peaks[0], peak2: peaks[1] } });
     }
     const steps = { T, T_next: T + 1 };
-    if (h0.n !== 0n && w.n === 0n && T === 1) out.push({ id: "next_T.to_zero", values: { ...steps, h0: j(h0) } });
+    if (h0.n !== 0n && w.n === 0n && T === 1) out.push({ id: "next_T.to_zero", values: V({ ...steps, h0 }) });
     else if (g.n === 0n) out.push({ id: "next_T.zero", values: steps });
     else {
       const q = mul(Q(BigInt(T + 1), BigInt(T)), a);
       const k = cmp(q, ONE) > 0 ? "grows" : cmp(q, ONE) === 0 ? "same" : "shrinks";
-      out.push({ id: `next_T.${k}`, values: { ...steps, q: j(q) } });
+      out.push({ id: `next_T.${k}`, values: V({ ...steps, q }) });
     }
     if (sign(w) < 0 && h0.n !== 0n) out.push({ id: "alternating.signs", values: {} });
     if (kind === "exploding" && cmp(absQ(g), mul(Q(10n), absQ(h0))) >= 0) out.push({ id: "large.big", values: {} });
@@ -451,9 +486,9 @@
     else if (peaks.length === 1) out.push({ id: "trend.vanishing_peak", values: { peak: peaks[0] } });
     else out.push({ id: "trend.vanishing_peak_tie", values: { peak: peaks[0], peak2: peaks[1] } });
     const step = mul(eta, g), wNew = sub(w, step), aNew = absQ(wNew);
-    const moved = { a: j(a), a_new: j(aNew), step: j(step), step_abs: j(absQ(step)), w_new: j(wNew) };
-    if (g.n === 0n) out.push({ id: "update.none", values: { w: j(w) } });
-    else if (w.n === 0n) out.push({ id: "update.from_zero", values: { grad: j(g), w_new: j(wNew) } });
+    const moved = V({ a, a_new: aNew, step, step_abs: absQ(step), w_new: wNew });
+    if (g.n === 0n) out.push({ id: "update.none", values: V({ w }) });
+    else if (w.n === 0n) out.push({ id: "update.from_zero", values: V({ grad: g, w_new: wNew }) });
     else if (sign(g) !== sign(w)) out.push({ id: "update.away", values: moved });
     else {
       const size = absQ(step), two = mul(Q(2n), a);
@@ -469,14 +504,21 @@
       else if (aNew.n !== 0n) k = "vanishing";
       else k = "zero";
       const gradNew = noted(gradJson(wNew, h0, T, abbreviate), () => gradient(wNew, h0, T), estimateDigits(wNew, h0, T - 1, T));
-      out.push({ id: `after_update.${k}`, values: { a: j(a), a_new: j(aNew), w_new: j(wNew), T, grad: j(g), grad_new: gradNew } });
+      const newEntry = lazyEntry(() => gradient(wNew, h0, T), estimateDigits(wNew, h0, T - 1, T));
+      const after = V({ a, a_new: aNew, w_new: wNew, T, grad: g });
+      after.grad_new = gradNew;
+      FIELD_EXACTS.get(after).grad_new = newEntry;
+      out.push({ id: `after_update.${k}`, values: after });
       const same = cmp(wNew, neg(w)) === 0 && T % 2 === 1; // g(−w) = g(w) for odd T
-      if (T >= 2) out.push({ id: same ? "compare.same" : "compare.at_T", values: { T, grad: j(g), grad_new: gradNew } });
+      const compared = V({ T, grad: g });
+      compared.grad_new = gradNew;
+      FIELD_EXACTS.get(compared).grad_new = newEntry;
+      if (T >= 2) out.push({ id: same ? "compare.same" : "compare.at_T", values: compared });
     }
     const gc = cmp(absQ(g), c) <= 0 ? g : sign(g) < 0 ? neg(c) : c;
-    const clipVals = { g: j(g), g_abs: j(absQ(g)), c: j(c), gc: j(gc), w_new: j(sub(w, mul(eta, gc))) };
+    const clipVals = V({ g, g_abs: absQ(g), c, gc, w_new: sub(w, mul(eta, gc)) });
     out.push({ id: cmp(absQ(g), c) > 0 ? "clipping.acted" : "clipping.idle", values: clipVals });
-    out.push({ id: `example.${kind}`, values: "a" in vals ? { a: vals.a } : {} });
+    out.push({ id: `example.${kind}`, values: "a" in vals ? V({ a }) : {} });
     return out;
   }
   /** Python's round() of a float to an int: halves to even. */
@@ -488,7 +530,7 @@
   }
   /** gradguard.explain._claims.say: the claim's catalog sentence with its values written. */
   function sayClaim(claim, lang) {
-    const fields = {};
+    const fields = {}, exact = FIELD_EXACTS.get(claim.values) || {};
     for (const [k, v] of Object.entries(claim.values)) {
       if (typeof v === "number") fields[k] = count(v);
       else if (typeof v === "object") {
@@ -496,8 +538,22 @@
         fields[k] = !Number.isFinite(f) ? "∞" : f < 100 ? pyG(f, 3) : count(roundHalfEven(f));
       } else fields[k] = formatNumber(v, true, lang); // 1,024: prose groups as tables do
     }
-    return pyFormat(lessonText(lang, claim.id), fields);
+    const tpl = lessonText(lang, claim.id), text = pyFormat(tpl, fields);
+    // the sentence's rounded numbers and their exact values, in the order the sentence has them
+    const rounded = [];
+    for (const m of tpl.matchAll(/\{\{|\}\}|\{([A-Za-z_0-9]+)(?::[^{}|]*\|[^{}]*)?\}/g)) {
+      const k = m[1];
+      if (k && exact[k] && typeof fields[k] === "string" && fields[k].startsWith("≈")) rounded.push([fields[k], exact[k]]);
+    }
+    if (rounded.length) SAID.set(text, rounded);
+    return text;
   }
+  /**
+   * What claims' values are, exactly: values object → {field: entry}; and each sentence said
+   * → its rounded numbers [[shown, entry]] in order — so that two values the page shows alike
+   * ("|η·g| ≈ 2.030 × 10^352", "|w_new| ≈ 2.030 × 10^352") each carry their own (page.js: exactNodes).
+   */
+  const FIELD_EXACTS = new WeakMap(), SAID = new Map();
   /** gradguard.report._lesson.said: the sentences on `topics`, in that order. */
   function said(found, topics, lang) {
     const byTopic = {};
@@ -670,7 +726,7 @@
   function showQ(q, approx = false) {
     if (approx || digitsOf(q) > DIGITS) {
       const out = formatNumber(approxJson(q), true);
-      if (out.startsWith("≈") && digitsOf(q) <= EXACT_TITLE) noteExact(out, q);
+      if (out.startsWith("≈")) noteExact(out, q);
       return out;
     }
     return formatNumber(exactText(q), true);
@@ -703,6 +759,7 @@
    */
   function explorerState(params) {
     EXACTS.clear(); // the values of this state only
+    SAID.clear();
     const { lang, T, w, h0, eta, c } = parse(params);
     const ws = showQ(w);
     const grad = valueOf(w, h0, T - 1, T);
@@ -798,7 +855,7 @@
   }
 
   Object.assign(GG, {
-    EXACTS,
+    EXACTS, SAID, EXACT_TITLE, exactEntry, lazyEntry, exactShort, exactFull, exactTextOf, digitsOf,
     Q, ZERO, ONE, add, sub, mul, div, neg, absQ, cmp, powQ, sign, isInt, toDouble, bitLength, reduceSmooth,
     sciExact, sciFromLog, exactText, exactToJson, formatNumber, groupDigits, count, tidy, say,
     InputError, toExact, checkWhole, latinDigits, state, gradient, regime, overflowHorizon,

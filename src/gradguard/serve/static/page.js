@@ -45,8 +45,23 @@
    * those lab.js noted as it formatted them (GG.EXACTS); ``inner`` renders the rest.
    */
   function exactNodes(s, inner) {
-    const keys = [...GG.EXACTS.keys()].filter((k) => GG.EXACTS.get(k) !== null && s.includes(k));
+    const keys = [...GG.EXACTS.keys()].filter((k) => s.includes(k));
     if (!keys.length) return inner(s);
+    // in the lesson's sentences each number's own exact value, by place (GG.SAID): two values
+    // that round alike ("≈ 2.030 × 10^352" twice) are told apart where the text alone cannot
+    const placed = new Map();
+    for (const [said, rounded] of GG.SAID) {
+      const sentence = GG.tidy(said);
+      for (let at = s.indexOf(sentence); at >= 0; at = s.indexOf(sentence, at + 1)) {
+        let pos = at;
+        for (const [shown, entry] of rounded) {
+          const i = s.indexOf(shown, pos);
+          if (i < 0 || i >= at + sentence.length) break;
+          placed.set(i, entry);
+          pos = i + shown.length;
+        }
+      }
+    }
     keys.sort((a, b) => b.length - a.length);
     const reEsc = (k) => k.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     // a key ends where the number does: "≈ 1.2" is not the start of "≈ 1.25"
@@ -55,17 +70,105 @@
     let at = 0;
     for (const m of s.matchAll(re)) {
       out.push(...inner(s.slice(at, m.index)));
+      const entry = placed.get(m.index) || GG.EXACTS.get(m[1]);
+      if (!entry) { out.push(...inner(m[1])); at = m.index + m[1].length; continue; } // two values, no place: none
       const el = document.createElement("span");
-      el.className = "exact";
-      el.tabIndex = 0;
-      el.title = "= " + GG.EXACTS.get(m[1]);
       el.append(...inner(m[1]));
+      carryExact(el, entry);
       out.push(el);
       at = m.index + m[1].length;
     }
     out.push(...inner(s.slice(at)));
     return out;
   }
+  /**
+   * Make ``el`` (a rounded number: an HTML span, an SVG text or tspan) carry the exact value
+   * of ``entry`` (lab.js: exactEntry, lazyEntry): focusable, titled "= 99049307841/2097152000"
+   * — an SVG element by a <title> child, as SVG gives its tooltips and accessible names.
+   * An exact text past GG.EXACT_TITLE characters is no tooltip anyone reads: the title says
+   * so, and a click (Enter, Space) opens the value in full to read and copy (openExact).
+   */
+  function carryExact(el, entry) {
+    const short = GG.exactShort(entry);
+    const title = short !== null ? "= " + short : S("exact_long");
+    el.classList.add("exact");
+    el.setAttribute("tabindex", "0");
+    if (el instanceof SVGElement) {
+      const t = document.createElementNS(NS, "title");
+      t.textContent = title;
+      el.prepend(t);
+    } else el.title = title;
+    if (short === null) {
+      el.exactEntry = entry;
+      el.setAttribute("role", "button");
+      el.setAttribute("aria-haspopup", "dialog");
+    }
+    return el;
+  }
+  /** A shown number as nodes: a rounded one ("≈ …", or ``rounded``) carries ``entry`` (carryExact). */
+  function numberNodes(shown, entry, rounded = shown.startsWith("≈")) {
+    if (!rounded) return [document.createTextNode(shown)];
+    const el = document.createElement("span");
+    el.textContent = shown;
+    return [carryExact(el, entry)];
+  }
+  /**
+   * Drawings are written as SVG text; a rounded number in them is ``svgNum(shown, entry)``, a
+   * <tspan> that bindExacts gives its exact value once the SVG is in the page.
+   */
+  const pending = new Map();
+  let pendingId = 0;
+  function svgNum(shown, entry, rounded = shown.startsWith("≈")) {
+    if (!rounded) return esc(shown);
+    pending.set(String(++pendingId), entry);
+    return `<tspan data-xid="${pendingId}">${esc(shown)}</tspan>`;
+  }
+  function bindExacts(svg) {
+    for (const el of svg.querySelectorAll("[data-xid]")) {
+      carryExact(el, pending.get(el.dataset.xid));
+      el.removeAttribute("data-xid");
+    }
+    pending.clear();
+  }
+  /** The exact value of a long number in full (a dialog: its digits, a copy button), or why not. */
+  function openExact(entry) {
+    const dlg = $("exact-dialog");
+    const full = GG.exactFull(entry);
+    const area = $("exact-text");
+    if (full === null) {
+      mtext("exact-head", S("exact_too_long", { n: GG.groupDigits(String(entry.digits)) }));
+      area.value = "";
+      area.hidden = true;
+      $("exact-copy").hidden = true;
+    } else {
+      const n = (full.match(/\d/g) || []).length;
+      mtext("exact-head", S("exact_head", { n: GG.groupDigits(String(n)) }));
+      area.value = full;
+      area.hidden = false;
+      $("exact-copy").hidden = false;
+    }
+    $("exact-status").textContent = "";
+    if (!dlg.open) dlg.showModal();
+    (full === null ? $("exact-close") : area).focus();
+    if (full !== null) area.setSelectionRange(0, 0);
+  }
+  function exactTarget(e) {
+    const el = e.target instanceof Element ? e.target.closest(".exact") : null;
+    return el && el.exactEntry ? el : null;
+  }
+  document.addEventListener("click", (e) => { const el = exactTarget(e); if (el) openExact(el.exactEntry); });
+  document.addEventListener("keydown", (e) => {
+    const el = exactTarget(e);
+    if (el && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); openExact(el.exactEntry); }
+  });
+  $("exact-close").addEventListener("click", () => $("exact-dialog").close());
+  $("exact-copy").addEventListener("click", () => {
+    const area = $("exact-text");
+    const said = () => { $("exact-status").textContent = S("exact_copied"); };
+    area.select();
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(area.value).then(said, () => { if (document.execCommand("copy")) said(); });
+    else if (document.execCommand("copy")) said();
+  });
   /**
    * The catalogs' plain-text math as math: x_t, x_{t−1}, h_(t−1), σ_max as subscripts;
    * w^(T−t), w^{p}, 10^6 as superscripts (the brackets not shown, as a typeset formula shows them);
@@ -177,7 +280,7 @@
   }
 
   // --------------------------------------------------------------- plots
-  /** An SVG line plot: series [{points: [[x, y]], color, dash}], marks [{x, y, label}]. */
+  /** An SVG line plot: series [{points: [[x, y]], color, dash}], marks [{x, y, label}] (label: SVG text, svgNum). */
   function plot(svg, series, opts = {}) {
     const W = opts.W || 640, H = opts.H || 300, m = { l: 58, r: 12, t: 10, b: 34 };
     const all = series.flatMap((s) => s.points).concat(opts.marks ? opts.marks.map((k) => [k.x, k.y]) : []).filter((p) => Number.isFinite(p[1]));
@@ -211,20 +314,21 @@
         s += `<circle cx="${X(k.x)}" cy="${Y(k.y)}" r="5" fill="${k.color || "#b01c1c"}"/>`;
         // the label above its point, or below it at the top of the plot (never cut off)
         const ly = Y(k.y) - 7 < m.t + 12 ? Y(k.y) + 18 : Y(k.y) - 7;
-        if (k.label) s += `<text x="${Math.min(X(k.x) + 7, W - m.r - 4)}" y="${ly}" text-anchor="${X(k.x) > W * 0.7 ? "end" : "start"}">${esc(k.label)}</text>`;
+        if (k.label) s += `<text x="${Math.min(X(k.x) + 7, W - m.r - 4)}" y="${ly}" text-anchor="${X(k.x) > W * 0.7 ? "end" : "start"}">${k.label}</text>`;
       }
       const xl = opts.xLabel || ((x) => "T = " + x);
       s += `<text x="${m.l}" y="${H - 8}">${esc(xl(x0))}</text><text x="${W - m.r}" y="${H - 8}" text-anchor="end">${esc(xl(x1))}</text>`;
     }
     s += `<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#333"/><line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#333"/>`;
     svg.innerHTML = s;
+    bindExacts(svg);
   }
   /** A plot's legend as a list under it (it reflows on a phone): [[colour, label]]. */
   function legendList(ul, items) {
     ul.replaceChildren(...items.map(([color, label]) => {
       const li = document.createElement("li"), key = document.createElement("i");
       key.style.background = color;
-      li.append(key, ...mathNodes(label));
+      li.append(key, ...exactNodes(label, mathNodes));
       return li;
     }));
   }
@@ -292,7 +396,7 @@
   $("bp-reset").addEventListener("click", bpReset);
   function setExact(id, q) {
     const el = $(id);
-    el.textContent = q === null ? "" : GG.showQ(q);
+    el.replaceChildren(...(q === null ? [] : numberNodes(GG.showQ(q), GG.exactEntry(q))));
     el.dataset.exact = q === null ? "" : GG.exactText(q);
   }
   function bpRender() {
@@ -327,7 +431,8 @@
   function nodeLabels(t) {
     if (!bp.labels.has(t)) {
       const { w, h0, T } = current.p;
-      bp.labels.set(t, { h: short(GG.state(w, h0, t)), d: short(GG.powQ(w, T - t)) });
+      const h = GG.state(w, h0, t), d = GG.powQ(w, T - t);
+      bp.labels.set(t, { h: short(h), hq: h, d: short(d), dq: d });
     }
     return bp.labels.get(t);
   }
@@ -346,8 +451,8 @@
         const lit = t !== -1 && nodes[i - 1] !== -1 && t >= reached;
         s += `<line x1="${x - gap + 18}" y1="${y}" x2="${x - 18}" y2="${y}" stroke="${lit ? "#b01c1c" : "#999"}" stroke-width="${lit ? 3 : 1.5}"/>`;
         // a factor as the lab writes one, (−1.5) in parentheses — never ×-1.5 — with a real minus
-        const times = GG.factor(GG.showQ(w)).replace("(-", "(−");
-        s += `<text x="${x - gap / 2}" y="${y - 6}" text-anchor="middle">×${esc(times)}</text>`;
+        const shown = GG.showQ(w), times = GG.factor(shown).replace("(-", "(−");
+        s += `<text x="${x - gap / 2}" y="${y - 6}" text-anchor="middle">×${svgNum(times, GG.exactEntry(w), shown.startsWith("≈"))}</text>`;
       }
       if (t === -1) {
         s += `<text x="${x}" y="${y + 4}" text-anchor="middle" class="fold">${esc(S("bp_folded", { n: GG.groupDigits(String(T - 9)) }))}</text>`;
@@ -356,10 +461,12 @@
       const visited = t >= reached && bp.k > 0;
       s += `<circle cx="${x}" cy="${y}" r="17" fill="${visited ? "#fde2e2" : "#e8eef7"}" stroke="${visited ? "#b01c1c" : "#1f5fa8"}" stroke-width="2"/>`;
       s += `<text x="${x}" y="${y + 4}" text-anchor="middle">h${sub(t)}</text>`;
-      s += `<text x="${x}" y="${y + 38}" text-anchor="middle">${esc(nodeLabels(t).h)}</text>`;
-      if (visited) s += `<text x="${x}" y="${y - 28}" text-anchor="middle" fill="#b01c1c">δ=${esc(nodeLabels(t).d)}</text>`;
+      const lb = nodeLabels(t);
+      s += `<text x="${x}" y="${y + 38}" text-anchor="middle">${svgNum(lb.h, GG.exactEntry(lb.hq))}</text>`;
+      if (visited) s += `<text x="${x}" y="${y - 28}" text-anchor="middle" fill="#b01c1c">δ=${svgNum(lb.d, GG.exactEntry(lb.dq))}</text>`;
     });
     svg.innerHTML = s;
+    bindExacts(svg);
   }
   const SUB = "₀₁₂₃₄₅₆₇₈₉";
   const sub = (n) => String(n).replace(/\d/g, (c) => SUB[c]);
@@ -371,7 +478,9 @@
   function drawOverlay() {
     const { w, T } = current.p;
     const a = Math.abs(GG.toDouble(w));
-    const others = a > 1 ? [1 / a] : a < 1 && a > 0 ? [1 / a] : [2, 0.5];
+    // the reciprocal 1/|w| (exact, as the legend shows it), or 2 and ½ beside |w| = 1
+    const aq = GG.absQ(w);
+    const others = a !== 1 && a > 0 ? [GG.div(GG.ONE, aq)] : [GG.Q(2n), GG.Q(1n, 2n)];
     const line = (b) => {
       const lb = Math.log10(b);
       const pts = [];
@@ -383,9 +492,9 @@
     const series = [];
     const colors = ["#b01c1c", "#555", "#1f5fa8", "#2a8a2a"];
     const legend = [];
-    if (a > 0) { series.push({ points: line(a), color: colors[0], width: 3 }); legend.push([colors[0], S("legend_yours", { w: GG.showQ(w) })]); }
+    if (a > 0) { series.push({ points: line(a), color: colors[0], width: 3 }); legend.push([colors[0], GG.tidy(S("legend_yours", { w: GG.showQ(w) }))]); }
     series.push({ points: line(1), color: colors[1], dash: "6 4" }); legend.push([colors[1], S("legend_neutral")]);
-    others.forEach((b, i) => { series.push({ points: line(b), color: colors[2 + i], dash: "2 3" }); legend.push([colors[2 + i], S("legend_other", { w: +b.toPrecision(3) })]); });
+    others.forEach((b, i) => { series.push({ points: line(GG.toDouble(b)), color: colors[2 + i], dash: "2 3" }); legend.push([colors[2 + i], GG.tidy(S("legend_other", { w: GG.showQ(b) }))]); });
     const t = Math.min(T, T - bp.k + 1);
     const marks = a > 0 && bp.k > 0 ? [{ x: t, y: (T - t) * Math.log10(a) }] : [];
     plot($("bp-overlay"), series, { H: 220, marks, xLabel: (x) => "t = " + x });
@@ -445,11 +554,13 @@
       { key: "sgd_low", values: { eta: GG.showQ(low) }, color: "#1f5fa8", r: trajectory(wf, hf, T, GG.toDouble(low), n, (g) => g) },
     ];
     // the marked points, exact: the first update, and a gradient of 10^6
-    const first = GG.sgdStep(w, GG.gradient(w, h0, T), eta);
+    const g = GG.gradient(w, h0, T);
+    const first = GG.sgdStep(w, g, eta);
     const million = GG.sgdStep(w, GG.Q(10n ** 6n), eta);
+    const num = (q, shown = GG.showQ(q)) => svgNum(shown, GG.exactEntry(q));
     const marks = [
-      { x: 1, y: symlog(GG.toDouble(first)), label: `${current.d.grad} → ${GG.showQ(first)}`, color: "#b01c1c" },
-      { x: 1, y: symlog(GG.toDouble(million)), label: `10^6 → ${GG.showQ(million)}`, color: "#7a3fa0" },
+      { x: 1, y: symlog(GG.toDouble(first)), label: `${num(g, current.d.grad)} → ${num(first)}`, color: "#b01c1c" },
+      { x: 1, y: symlog(GG.toDouble(million)), label: `10^6 → ${num(million)}`, color: "#7a3fa0" },
     ];
     $("sgd-marks").innerHTML =
       `<li id="sgd-first"></li><li id="sgd-million"></li>`;
