@@ -92,6 +92,33 @@ def test_the_guards_error_messages_list_every_clipper():
             assert all(n in str(err.value) for n in sync_free), str(err.value)
 
 
+def test_the_sync_free_refusal_names_what_is_in_use():
+    """``sync=False`` refuses a clipper by what is in use: ``per_parameter=True`` on any
+    clipper (not on AutoClip alone), with its own hint; a ``RuleClipper`` by the rule it
+    applies — in English and Bengali."""
+
+    class PerTensor(gt.NormClipper):  # any clipper that keeps a history per tensor
+        per_parameter = True
+
+    class HostOnly(rules.FixedThreshold):  # a total-norm rule with no device form
+        device = None
+
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, fused=True)
+    with pytest.raises(InputError) as err:
+        gt.SpikeGuard(model, opt, clipper=PerTensor(1.0), sync=False)
+    assert err.value.value == "PerTensor(per_parameter=True)"
+    assert err.value.hint_id == "per_parameter_needs_sync"
+    for lang in ("en", "bn"):
+        assert "per_parameter=False" in err.value.message(lang)
+    with pytest.raises(InputError) as err:
+        gt.SpikeGuard(model, opt, clipper=gt.RuleClipper(HostOnly(1.0)), sync=False)
+    assert err.value.value == "RuleClipper(HostOnly)"
+    assert err.value.hint_id == "clipper_needs_sync"
+    for lang in ("en", "bn"):
+        assert "'RuleClipper(HostOnly)'" in err.value.message(lang)
+
+
 def _a(rule: type[rules.Rule]) -> gt.Clipper:
     """The clipper of ``rule``, built with its defaults."""
     if rule.clipper == "RuleClipper":  # the shared one: it applies the rule itself

@@ -39,7 +39,7 @@ from gradguard.errors import CallError, InputError
 from gradguard.rules import OUTCOMES, RULES
 from gradguard.torch import _rerun as rerun
 from gradguard.torch._books import begin_step, settle
-from gradguard.torch._clippers import AutoClip, RuleClipper, without_overflow
+from gradguard.torch._clippers import RuleClipper, without_overflow
 from gradguard.torch._effects import (
     amp_enabled,
     fused_skip_supported,
@@ -157,6 +157,14 @@ def _sync_free(clipper: Any) -> bool:
         return clipper.rule.device is not None
     names = {c.__name__ for c in type(clipper).__mro__}
     return any(r.clipper in names and r.sync_free for r in RULES.values())
+
+
+def _named(clipper: Any) -> str:
+    """The clipper as an error names it: its class, and the rule a ``RuleClipper`` applies
+    (``RuleClipper(MyRule)``) — the rule in use, whatever the clipper."""
+    if type(clipper) is RuleClipper:
+        return f"RuleClipper({type(clipper.rule).__name__})"
+    return type(clipper).__name__
 
 
 class HostRun:
@@ -295,12 +303,12 @@ class DeviceRun:
         if clipper is not None and not _sync_free(clipper):
             from gradguard.torch._guard_args import clipper_names
 
+            per_parameter = bool(getattr(clipper, "per_parameter", False))
             raise InputError(
                 "clipper",
-                type(clipper).__name__
-                + ("(per_parameter=True)" if isinstance(clipper, AutoClip) else ""),
+                _named(clipper) + ("(per_parameter=True)" if per_parameter else ""),
                 "sync_free_clipper",
-                "clipper_needs_sync",
+                "per_parameter_needs_sync" if per_parameter else "clipper_needs_sync",
                 clippers=", ".join(clipper_names(sync_free=True)),
             )
         for name in ("spike_rule", "loss_rule"):
