@@ -36,6 +36,38 @@ def _run(capsys, *args):
     return code, out, err
 
 
+@pytest.mark.parametrize("header", ["none", "guard", "unknown_rule"])
+def test_json_is_the_same_in_every_language(tmp_path, capsys, header):
+    """--json is for machines: one output whatever --lang (docs/cli.md) — the rules'
+    descriptions and the recorded summary in the catalogs' source language, an error from
+    a header naming a rule this gradguard lacks included; the table speaks --lang."""
+    path = tmp_path / "run.jsonl"
+    records = _trace_log(path, runs=(None, None))  # two unnamed runs: "1 of 2", "2 of 2"
+    if header != "none":
+        rule = {"name": "no-such-rule" if header == "unknown_rule" else "spike-mad"}
+        path = tmp_path / "guard.jsonl"
+        with RecordWriter(path) as log:
+            log.write_meta({"guard": {"spike_rule": rule, "on_spike": "skip"}})
+            for r in records[:300]:
+                log.write(r)
+    outs = {}
+    for lang in ("en", "bn"):
+        code, outs[lang], err = _run(capsys, path, "--json", "--lang", lang)
+        assert code == 0 and err == ""
+    assert outs["en"] == outs["bn"]
+    runs = json.loads(outs["en"])["runs"]
+    if header == "none":
+        assert [r["run"] for r in runs] == ["1 of 2", "2 of 2"]
+    res = runs[0]
+    by = {p["policy"]: p for p in res["policies"]}
+    assert by["fixed"]["description"] == "fixed c=1"
+    if header == "unknown_rule":
+        assert "'no-such-rule'" in res["own_policy"]["error"]
+        assert set(res["own_policy"]) == {"error"}
+        code, table, _ = _run(capsys, path, "--lang", "bn")
+        assert code == 0 and "পাওয়া গেছে" in table  # the table says the error in Bengali
+
+
 def test_json_report(tmp_path, capsys):
     path = tmp_path / "run.jsonl"
     records = _trace_log(path)

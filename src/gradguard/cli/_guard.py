@@ -148,8 +148,9 @@ def _replay(
         records = [r for r in segment.steps if r.grad_norm is not None]
         if records:
             label = segment.name
-            if label is None and len(data.runs) > 1:
-                label = words.get("replay.nth_run", i=i + 1, n=len(data.runs))
+            if label is None and len(data.runs) > 1:  # (JSON's: one in every language)
+                said = load_catalog("en") if as_json else words
+                label = said.get("replay.nth_run", i=i + 1, n=len(data.runs))
             runs.append((label, segment, records))
     if run is not None:
         chosen = [x for x in runs if x[1].name == run]
@@ -170,6 +171,9 @@ def _replay(
 
     others = [r for r in RULES.values() if r.replay_needs is not None]
     if as_json:
+        for res in results:
+            if res["own_policy"]:
+                res["own_policy"].pop("_said", None)
         payload = {
             "log": str(log),
             "truncated_tail": data.truncated_tail,
@@ -330,7 +334,7 @@ def _own_line(own: dict[str, Any] | None, words: Any) -> str:
     if not own:
         return ""
     if "error" in own:
-        return words.get("replay.own_failed", error=own["error"])
+        return words.get("replay.own_failed", error=own.get("_said", own["error"]))
     line = words.get("replay.own", reproduced=own["reproduced"], steps=own["steps"])
     if own["mismatches"]:
         line += words.get("replay.own_differs", step=own["mismatches"][0]["step"])
@@ -370,7 +374,9 @@ def _own_policy(segment: Any, lang: str = "en") -> dict[str, Any] | None:
     try:
         result = replay_guard(segment)
     except InputError as e:  # a header naming a rule this gradguard does not have
-        return {"error": e.message(lang)}
+        # JSON's "error" is the same in every language (docs/cli.md); the table says it
+        # in its own ("_said", left out of the JSON)
+        return {"error": e.message("en"), "_said": e.message(lang)}
     except (ValueError, KeyError, TypeError) as e:
         return {"error": str(e)}
     return {
