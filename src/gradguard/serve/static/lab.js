@@ -306,8 +306,12 @@
     const key = shown.replace(/ \(.*\)$/, ""); // "≈ 1.2 × 10^50 (51 digits)": the number only
     if (!EXACTS.has(key)) { EXACTS.set(key, entry); return; }
     const had = EXACTS.get(key);
-    // two values behind one text: none, unless both are at hand and equal (a lazy one is not computed here)
-    if (had !== null && !(had.q !== undefined && entry.q !== undefined && cmp(had.q, entry.q) === 0)) EXACTS.set(key, null);
+    // two values behind one text: none, unless both are at hand and equal (a lazy one is not
+    // computed here); Q keeps fractions reduced, so equal values have equal parts — compared
+    // in linear time, not by cross-multiplying two 9,000-digit fractions
+    const same = had !== null && had.q !== undefined && entry.q !== undefined
+      && (had.q === entry.q || (had.q.n === entry.q.n && had.q.d === entry.q.d));
+    if (had !== null && !same) EXACTS.set(key, null);
   }
   /** The exact text of an entry while it fits a title (EXACT_TITLE characters), else null. */
   function exactShort(entry) {

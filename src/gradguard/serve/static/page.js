@@ -432,7 +432,8 @@
     if (!bp.labels.has(t)) {
       const { w, h0, T } = current.p;
       const h = GG.state(w, h0, t), d = GG.powQ(w, T - t);
-      bp.labels.set(t, { h: short(h), hq: h, d: short(d), dq: d });
+      // the entries kept with the labels: an exact text is written once, not at every step
+      bp.labels.set(t, { h: short(h), hx: GG.exactEntry(h), d: short(d), dx: GG.exactEntry(d) });
     }
     return bp.labels.get(t);
   }
@@ -462,8 +463,8 @@
       s += `<circle cx="${x}" cy="${y}" r="17" fill="${visited ? "#fde2e2" : "#e8eef7"}" stroke="${visited ? "#b01c1c" : "#1f5fa8"}" stroke-width="2"/>`;
       s += `<text x="${x}" y="${y + 4}" text-anchor="middle">h${sub(t)}</text>`;
       const lb = nodeLabels(t);
-      s += `<text x="${x}" y="${y + 38}" text-anchor="middle">${svgNum(lb.h, GG.exactEntry(lb.hq))}</text>`;
-      if (visited) s += `<text x="${x}" y="${y - 28}" text-anchor="middle" fill="#b01c1c">δ=${svgNum(lb.d, GG.exactEntry(lb.dq))}</text>`;
+      s += `<text x="${x}" y="${y + 38}" text-anchor="middle">${svgNum(lb.h, lb.hx)}</text>`;
+      if (visited) s += `<text x="${x}" y="${y - 28}" text-anchor="middle" fill="#b01c1c">δ=${svgNum(lb.d, lb.dx)}</text>`;
     });
     svg.innerHTML = s;
     bindExacts(svg);
