@@ -148,7 +148,7 @@
       $("exact-copy").hidden = false;
     }
     $("exact-status").textContent = "";
-    if (!dlg.open) dlg.showModal();
+    if (!dlg.open) dlg.showModal(); // closed (Close, Esc), it gives the focus back to the number
     (full === null ? $("exact-close") : area).focus();
     if (full !== null) area.setSelectionRange(0, 0);
   }
