@@ -14,6 +14,7 @@ the page writes out, says about how many digits it has.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction as F
 from itertools import product
 
@@ -94,6 +95,8 @@ def test_rounded_numbers_carry_the_labs_exact_value(page, explorer_url):
             bare = [b for b in bare if b.split(":")[0] not in ("table", "errata")]
         assert bare == [], (w, T, lang, bare)
         labs = lab_values(w, T)
+        # (the SGD legend's last w is a float64 run's: test_the_sgd_legends_last_w_…)
+        spans = [sp for sp in spans if sp[3] != "sgd-legend"]
         for shown, title, tab, where in spans:
             assert title.startswith("= ") and tab == 0, (shown, title, where)
             exact = F(title.removeprefix("= "))
@@ -170,6 +173,8 @@ def test_the_drawings_labels_carry_the_labs_exact_value(page, explorer_url, w, T
     values = drawing_values(w, T)
     where = set()
     for shown, title, tab, at, _svg in spans:
+        if at == "sgd-legend":  # a float64 run's w: test_the_sgd_legends_last_w_…
+            continue
         assert title.startswith("= ") and tab == 0, (shown, title, at)
         exact = F(title.removeprefix("= "))
         assert exact in values, (shown, title, at)
@@ -227,7 +232,7 @@ def test_an_exact_value_too_long_for_a_title_opens_in_full(page, explorer_url, l
     for handle, (shown, title, tab, at, svg) in zip(handles, spans, strict=True):
         assert tab == 0, (shown, at)
         if title.startswith("= "):
-            assert F(title[2:]) in values or at == "sgd", (shown, title, at)
+            assert F(title[2:]) in values or at == "sgd-legend", (shown, title, at)
             continue
         assert title == explorer["exact_long"], (shown, title, at)
         assert handle.get_attribute("role") == "button"
@@ -276,4 +281,53 @@ def test_an_exact_value_too_long_for_a_title_opens_in_full(page, explorer_url, l
     )
     assert page.evaluate("navigator.clipboard.readText()") == want
     assert F(want) == g
+    assert page.errors == []
+
+
+def float_run(w: float, T: int, eta: float, n: int, c: float | None = None) -> float | None:
+    """The SGD legend's run in float64, as training computes: n updates of w − η·g on
+    L = h_T (h0 = 1), g clipped to c when given; None once w is not finite."""
+    for _ in range(n):
+        g = T * w ** (T - 1) * 1.0
+        if c is not None:
+            g = g / max(1.0, abs(g) / c)
+        w = w - eta * g
+        if not math.isfinite(w):
+            return None
+    return w
+
+
+@pytest.mark.parametrize(("eta", "n"), [("0.01", 10), ("0.1", 4), ("0.03", 7)])
+def test_the_sgd_legends_last_w_carries_its_exact_float64_value(page, explorer_url, eta, n):
+    # each run's last w is a float64: shown as the lab writes a number ("≈ 0.785335",
+    # "≈ -3.500 × 10^43", never 3.5e+43) and titled with that double's exact value
+    page.goto(explorer_url + "?lang=en")
+    page.wait_for_function("document.getElementById('grad').textContent === '80'")
+    page.fill("#eta-num", eta)
+    page.fill("#sgd-n", str(n))
+    lines = page.inner_text("#sgd-legend").splitlines()
+    assert len(lines) == 3 and not any("e+" in line or "e-" in line for line in lines), lines
+    runs = [float_run(2.0, 5, float(eta), n), float_run(2.0, 5, float(eta), n, 5.0)]
+    runs.append(float_run(2.0, 5, float(eta) / 10, n))
+    spans = page.eval_on_selector_all(
+        "#sgd-legend li",
+        "lis => lis.map(li => [...li.querySelectorAll('.exact')]"
+        ".map(s => [s.textContent, s.title, s.tabIndex]).at(-1) || null)",
+    )
+    rounded = 0
+    for want, span, line in zip(runs, spans, lines, strict=True):
+        if want is None:
+            assert "no longer finite" in line and span is None, line
+            continue
+        if span is None:  # shown exactly: the double itself
+            assert F(line.rsplit("= ", 1)[1].replace(",", "")) == F(want), line
+            continue
+        shown, title, tab = span
+        exact = F(title.removeprefix("= "))
+        assert tab == 0 and F(float(exact)) == exact, (line, title)  # a float64's exact value
+        # Python's pow and the page's Math.pow may differ in the last bit: within a few ulps
+        assert abs(float(exact) - want) <= 4 * math.ulp(want), (line, want)
+        assert rounds_to(shown_value(shown), exact), (shown, title)
+        rounded += 1
+    assert rounded >= 1
     assert page.errors == []

@@ -84,6 +84,18 @@
 
   // ------------------------------------------------------------ float helpers
   /** The double nearest to n/d (ties to even), as Python's float(Fraction) gives it. */
+  /** A float64's exact value: sign · mantissa · 2^exponent, read off its bits (NaN, ±inf: null). */
+  function fromDouble(x) {
+    if (!Number.isFinite(x)) return null;
+    const view = new DataView(new ArrayBuffer(8));
+    view.setFloat64(0, x);
+    const hi = view.getUint32(0), lo = view.getUint32(4), biased = (hi >>> 20) & 0x7ff;
+    let m = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
+    if (biased) m |= 1n << 52n; // a normal number's hidden bit
+    const e = (biased || 1) - 1075;
+    if (hi >>> 31) m = -m;
+    return e >= 0 ? Q(m << BigInt(e)) : Q(m, 1n << BigInt(-e));
+  }
   function toDouble(q) {
     if (q.n === 0n) return 0;
     const s = q.n < 0n ? -1 : 1, n = absBig(q.n), d = q.d;
@@ -860,7 +872,7 @@
 
   Object.assign(GG, {
     EXACTS, SAID, EXACT_TITLE, exactEntry, lazyEntry, exactShort, exactFull, exactTextOf, digitsOf,
-    Q, ZERO, ONE, add, sub, mul, div, neg, absQ, cmp, powQ, sign, isInt, toDouble, bitLength, reduceSmooth,
+    Q, ZERO, ONE, add, sub, mul, div, neg, absQ, cmp, powQ, sign, isInt, toDouble, fromDouble, bitLength, reduceSmooth,
     sciExact, sciFromLog, exactText, exactToJson, formatNumber, groupDigits, count, tidy, say,
     InputError, toExact, checkWhole, latinDigits, state, gradient, regime, overflowHorizon,
     clip, sgdStep, estimateDigits, explorerState, parse, showQ, log10Abs, MAX_T, claims, sayClaim,

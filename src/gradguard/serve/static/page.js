@@ -109,7 +109,7 @@
   function numberNodes(shown, entry, rounded = shown.startsWith("≈")) {
     if (!rounded) return [document.createTextNode(shown)];
     const el = document.createElement("span");
-    el.textContent = shown;
+    el.append(...mathNodes(shown));
     return [carryExact(el, entry)];
   }
   /**
@@ -571,10 +571,20 @@
       marks, ceil: false, minStep: 0.5, xLabel: (x) => "#" + x, ticks: symlogTicks,
       yTick: (v) => { const a = 10 ** Math.abs(v) - 1; return (v < 0 ? "−" : "") + (a >= 1000 ? a.toExponential(0) : +a.toPrecision(2)); },
     });
-    $("sgd-legend").innerHTML = runs.map((r) => {
-      const tail = r.r.nonfinite !== null ? S("sgd_nonfinite", { k: r.r.nonfinite }) : S("sgd_final", { n, w: +r.r.last.toPrecision(6) });
-      return `<li><i style="background:${r.color}"></i>${esc(S(r.key, r.values))}: ${esc(tail)}</li>`;
-    }).join("");
+    // each run's last w: the float64 the run holds, written as the lab writes a number (a long
+    // one rounded, "≈ 1.2", "≈ -3.516 × 10^43") and carrying its exact binary value
+    $("sgd-legend").replaceChildren(...runs.map((r) => {
+      const li = document.createElement("li"), key = document.createElement("i");
+      key.style.background = r.color;
+      li.append(key, ...exactNodes(S(r.key, r.values), mathNodes), ": ");
+      if (r.r.nonfinite !== null) li.append(...mathNodes(S("sgd_nonfinite", { k: r.r.nonfinite })));
+      else {
+        const q = GG.fromDouble(r.r.last), shown = GG.showQ(q);
+        const tail = GG.tidy(S("sgd_final", { n, w: shown })), at = tail.lastIndexOf(shown);
+        li.append(...mathNodes(tail.slice(0, at)), ...numberNodes(shown, GG.exactEntry(q)), ...mathNodes(tail.slice(at + shown.length)));
+      }
+      return li;
+    }));
   }
   $("sgd-n").addEventListener("input", drawSgd);
 
