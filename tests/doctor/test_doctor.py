@@ -432,6 +432,52 @@ def test_a_recurring_batch_is_counted_from_every_step_that_names_it(tmp_path, ca
     assert "নাম যে 5টি ধাপে আছে, তার 2টিতে" in sentence(recurs, "bn")
 
 
+@pytest.mark.parametrize(
+    ("verdicts", "cause"),
+    [
+        ({10: "transient", 30: "transient"}, "sudden"),
+        ({10: "transient", 30: None, 50: "reproducible"}, "recurring_batch"),
+    ],
+)
+def test_a_batch_healthy_when_re_run_is_not_counted_against_it(tmp_path, capsys, verdicts, cause):
+    """Batch 3 flagged on each step below; a step re-run on it and healthy (transient) is
+    not counted against it — as the skip list leaves it out: twice transient, no bad batch
+    and nothing to skip; once transient beside two others, it recurs on those two."""
+    from gradguard.records import StepRecord, write_log
+    from gradguard.skiplist import skip_list
+
+    records = [StepRecord(step=i, grad_norm=1.0, loss=1.0) for i in range(60)]
+    for s, v in verdicts.items():
+        r = records[s]
+        r.kind, r.grad_norm, r.nonfinite_count = "nonfinite", math.inf, 1
+        r.action, r.extra["batch"] = ("step" if v == "transient" else "skip"), 3
+        if v is not None:
+            r.extra["rerun"] = v
+    path = tmp_path / "cleared.jsonl"
+    write_log(path, records)
+    d = _diagnosis(path)
+    assert d.cause == cause
+    listed = skip_list(records).batches  # what `replay --skip-list` lists
+    if cause == "sudden":
+        assert listed == [] and "skip_batches" not in d.messages()
+        found = _finding(d, "batch_cleared")
+        assert found.evidence["cleared"] == [10, 30]
+    else:
+        assert listed == [3] and _finding(d, "skip_batches").evidence["batches"] == [3]
+        found = _finding(d, "batch_recurs")
+        assert found.evidence["steps"] == [30, 50] and found.evidence["cleared"] == [10]
+    for lang in LANGS:
+        out = " ".join(_text(path, lang, capsys).split())
+        assert sentence(found, lang) in out
+        bad_batch = {"en": "a bad batch, not a random fault", "bn": "এটি একটি খারাপ ব্যাচ"}[lang]
+        assert (bad_batch in out) == (cause == "recurring_batch")
+        assert "1× to 1×" not in out and "1 থেকে 1 গুণ" not in out  # one figure, said once
+    if cause == "sudden":  # both jumped from norms of exactly 1
+        assert "stood at 1× its median (below 2×)" in sentence(_finding(d, "jumps"), "en")
+    if cause == "recurring_batch":
+        assert "It was flagged on step 10 too, but was healthy when re-run" in sentence(found, "en")
+
+
 @pytest.mark.parametrize("rerun_at", [6, 7])
 def test_an_episode_partly_re_run_is_not_told_to_re_run(tmp_path, capsys, rerun_at):
     """Steps 6–7, one re-run (healthy, taken with the re-run's gradients), the other

@@ -145,6 +145,9 @@ def runs(draw):
         named = draw(st.booleans()) if kind in ("spike", "nonfinite") else False
         if named or draw(st.integers(0, 3)) == 0:
             r.extra["batch"] = draw(st.integers(0, 5))
+        if kind in ("spike", "nonfinite") and draw(st.integers(0, 2)) == 0:  # re-run
+            r.extra["rerun"] = draw(st.sampled_from(["transient", "reproducible"]))
+            r.action = "step" if r.extra["rerun"] == "transient" else "skip"
         records.append(r)
     return records
 
@@ -155,6 +158,12 @@ def test_claims_hold_on_any_run(records):
     d = diagnose(RunLog(None, {}, records))
     bad = [r.step for r in records if r.kind in ("spike", "nonfinite")]
     assert d.bad_steps == bad
+    # healthy when re-run on its batch: not counted against the batch (as the skip list)
+    cleared = {s for s in bad if records[s].extra.get("rerun") == "transient"}
+    for f in d.findings:  # a batch to skip came back: flagged twice, re-runs aside
+        for b in f.evidence["batches"] if f.key == "skip_batches" else []:
+            again = [s for s in bad if records[s].extra.get("batch", -1) == b]
+            assert len([s for s in again if s not in cleared]) >= 2, (b, again, cleared)
     # Episodes are maximal runs of consecutive bad records.
     flags = [r.kind in ("spike", "nonfinite") for r in records]
     runs_of_bad = sum(f and (i == 0 or not flags[i - 1]) for i, f in enumerate(flags))
@@ -175,18 +184,31 @@ def test_claims_hold_on_any_run(records):
             skipped = sum(r.action == "skip" for r in records)
             assert f.evidence["skipped"] == skipped and f.evidence["lost"] == skipped
             assert f.evidence["taken_bad"] == sum(
-                r.action == "step" and r.kind in ("spike", "nonfinite") for r in records
+                r.action == "step" and r.kind in ("spike", "nonfinite") and s not in cleared
+                for s, r in enumerate(records)
             )
-        if f.key == "batch_recurs":  # flagged on n steps, named on seen
+        if f.key == "batch_recurs":  # flagged on n steps (not cleared by a re-run), named on seen
             batch = f.evidence["batch"]
             named = [r.step for r in records if r.extra.get("batch", -1) == batch]
-            flagged = [s for s in named if s in bad]
+            flagged = [s for s in named if s in bad and s not in cleared]
             assert f.evidence["steps"] == flagged and f.evidence["n"] == len(flagged) >= 2
-            assert f.evidence["seen"] == len(named)
+            assert f.evidence["cleared"] == [s for s in named if s in cleared]
+            assert f.evidence["seen"] == len(named) - len(f.evidence["cleared"])
             assert f.evidence["passed"] == [s for s in named if s not in bad]
             said = sentence(f, "en")
             assert f"flagged on {len(flagged)} " in said
-            assert (f"of the {len(named)} steps that name it" in said) == (named != flagged)
+            shown = f"of the {f.evidence['seen']} steps that name it" in said
+            assert shown == bool(f.evidence["passed"])
+            assert ("healthy when re-run" in said) == bool(f.evidence["cleared"])
+        if f.key == "batch_cleared":  # twice or more, but at most once not cleared
+            named = [s for s in bad if records[s].extra.get("batch", -1) == f.evidence["batch"]]
+            assert f.evidence["steps"] == named and len(named) >= 2
+            assert f.evidence["cleared"] == [s for s in named if s in cleared]
+            assert len(named) - len(f.evidence["cleared"]) <= 1
+            assert "batch_recurs" not in d.messages()
+        if f.key.startswith("batches_differ"):  # "none of them twice": true of the ids
+            ids = [records[s].extra["batch"] for s in bad if "batch" in records[s].extra]
+            assert len(ids) == len(set(ids)) == f.evidence["ids"]
         if f.key.startswith("scattered"):  # "no common period" only when checked and true
             onsets = f.evidence["steps"]
             gaps = [b - a for a, b in itertools.pairwise(onsets)]

@@ -613,7 +613,12 @@ def _pattern(
         if _bad(r) and "batch" in r.extra:
             k = _key(r.extra["batch"])
             by_batch.setdefault(k, (r.extra["batch"], []))[1].append(r.step)
-    recurring = {k: v for k, v in by_batch.items() if len(v[1]) >= 2}
+    # A step re-run on its batch and healthy there (transient) does not count against the
+    # batch, as the skip list does not list it (gradguard.skiplist): a batch recurs on its
+    # other flagged steps.
+    cleared = {r.step for r in records if _bad(r) and _transient(r)}
+    blamed = {k: [s for s in v[1] if s not in cleared] for k, v in by_batch.items()}
+    recurring = {k: (v[0], blamed[k]) for k, v in by_batch.items() if len(blamed[k]) >= 2}
     # Every step that names a batch (a guard names it on flagged steps only; another
     # tool's log may name it on every step): how often a recurring batch came at all.
     named: dict[Any, list[int]] = {}
@@ -635,7 +640,8 @@ def _pattern(
 
     if recurring:
         k, (batch, steps) = max(recurring.items(), key=lambda kv: len(kv[1][1]))
-        passed = [s for s in named[k] if s not in set(steps)]  # named, not flagged
+        passed = [s for s in named[k] if s not in set(by_batch[k][1])]  # named, not flagged
+        mine_cleared = [s for s in by_batch[k][1] if s in cleared]
         pattern.append(
             Finding(
                 "pattern",
@@ -645,9 +651,10 @@ def _pattern(
                     "n": len(steps),
                     "steps": steps,
                     "batches": len(recurring),
-                    "seen": len(named[k]),
+                    "seen": len(named[k]) - len(mine_cleared),
                     "passed": passed,
                     "passed_n": len(passed),
+                    "cleared": mine_cleared,
                 },
             )
         )
@@ -773,7 +780,13 @@ def _pattern(
             cause = "sudden"
         else:
             cause = "scattered"
-    if not recurring and not index_recurs and with_ids >= 2:
+    twice = {k: v for k, v in by_batch.items() if len(v[1]) >= 2}  # (each one cleared)
+    if not recurring and not index_recurs and twice:
+        k, (batch, steps) = max(twice.items(), key=lambda kv: len(kv[1][1]))
+        gone = [s for s in steps if s in cleared]
+        evidence = {"batch": batch, "n": len(steps), "steps": steps, "cleared": gone}
+        pattern.append(Finding("pattern", "batch_cleared", evidence | {"cleared_n": len(gone)}))
+    elif not recurring and not index_recurs and with_ids >= 2:
         # a bad step bad again when re-run on its batch is not a transient fault
         again = [r.step for r in records if _bad(r) and (v := _rerun(r)) and v[0] == "reproducible"]
         pattern.append(

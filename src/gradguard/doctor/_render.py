@@ -70,6 +70,8 @@ def _key(f: Finding) -> str:
         return "one_off_reproducible"
     if f.key == "layers_unknown" and not f.evidence["recorded"]:
         return "layers_unknown_none"
+    if f.key in ("jumps", "builds_up") and _g(f.evidence["lo"]) == _g(f.evidence["hi"]):
+        return f.key + "_same"  # one figure, not "1× to 1×"
     if f.key == "batch_recurs" and f.evidence.get("passed"):
         return "batch_recurs_passed"
     if f.key == "guard_did" and not f.evidence["lost"]:
@@ -124,6 +126,14 @@ def _fields(f: Finding, cat: Catalog) -> dict[str, str]:
         out["more"] = (
             cat.get("doctor.batch_recurs_more", n=ev["batches"]) if ev["batches"] > 1 else ""
         )
+        cleared = ev.get("cleared") or []
+        out["cleared_part"] = (
+            cat.get("doctor.batch_recurs_cleared", n=len(cleared), steps=steps_text(cleared, cat))
+            if cleared
+            else ""
+        )
+    elif key == "batch_cleared":
+        out["batch"] = _batch(ev["batch"])
     elif key == "index_recurs":
         out["more"] = (
             cat.get("doctor.index_recurs_more", n=ev["indices"]) if ev["indices"] > 1 else ""
