@@ -225,7 +225,17 @@ def test_clean_run(logs, capsys):
 
 
 @pytest.mark.parametrize(
-    "name", ["recurring", "one_off", "lr_high", "layer_grows", "all_layers_grow", "clean"]
+    "name",
+    [
+        "recurring",
+        "one_off",
+        "lr_high",
+        "layer_grows",
+        "all_layers_grow",
+        "clean",
+        "jumps",
+        "noise",
+    ],
 )
 def test_every_sentence_filled_and_each_cause_distinct(logs, name):
     d = _diagnosis(logs[name])
@@ -266,7 +276,17 @@ _ZERO = re.compile(r"(?<![\d.,–])0(?:টি| বার| (?:of|non-finite|flagg
 
 
 @pytest.mark.parametrize(
-    "name", ["recurring", "one_off", "lr_high", "layer_grows", "all_layers_grow", "clean"]
+    "name",
+    [
+        "recurring",
+        "one_off",
+        "lr_high",
+        "layer_grows",
+        "all_layers_grow",
+        "clean",
+        "jumps",
+        "noise",
+    ],
 )
 def test_no_count_of_zero_is_written_as_a_number(logs, name, capsys):
     """A count of none has its own words ("took no bad step", "কোনো খারাপ ধাপ নেয়নি")."""
