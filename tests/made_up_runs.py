@@ -22,6 +22,7 @@ def preset_rows(
             model=s.model,
             init=s.init,
             optimizer=s.optimizer,
+            momentum=s.momentum or None,
             lr=s.lr,
             clip=s.clip,
             threshold=s.threshold,

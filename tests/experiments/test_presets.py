@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import pytest
+import torch
 
 from gradguard.errors import InputError
 from gradguard.experiments import PAPERS, build_grid, run_remedies
@@ -104,10 +106,10 @@ def test_the_papers_table_says_what_the_preset_does_and_how_sure(key):
 
 def test_an_unknown_setting_is_a_key_error_naming_the_known_ones():
     paper = PAPERS["le2015"]
-    with pytest.raises(KeyError, match=r"le2015 has no setting 'momentum'; its settings: .*lr"):
-        paper.setting("momentum")
-    with pytest.raises(KeyError, match="no setting 'momentum'"):
-        paper.verified("momentum")
+    with pytest.raises(KeyError, match=r"le2015 has no setting 'dropout'; its settings: .*lr"):
+        paper.setting("dropout")
+    with pytest.raises(KeyError, match="no setting 'dropout'"):
+        paper.verified("dropout")
     assert paper.setting("lr") == 0.01 and paper.verified("irnn init")
 
 
@@ -179,11 +181,69 @@ def test_budget_scales_steps_and_the_evaluation_interval():
 
 
 @pytest.mark.parametrize(
-    ("preset", "name"), [("copy-memory", "RMSprop"), ("le2015-adding", "SGD"), ("full", "Adam")]
+    ("preset", "name", "bn"),
+    [
+        ("copy-memory", "RMSprop", "RMSprop"),
+        ("le2015-adding", "SGD, momentum 0.9", "momentum 0.9-সহ SGD"),
+        ("full", "Adam", "Adam"),
+    ],
 )
-def test_the_summary_names_the_optimizer_the_runs_used(preset, name):
+def test_the_summary_names_the_optimizer_the_runs_used(preset, name, bn):
     from gradguard.experiments import format_summary
 
     rows = preset_rows(preset, experiments=["copy" if preset == "copy-memory" else "adding"])
-    headings = [line for line in format_summary(rows).splitlines() if line.startswith("### ")]
-    assert headings and all(f", {name} (" in h for h in headings)
+    for lang, words in (("en", name), ("bn", bn)):
+        text = format_summary(rows, lang=lang)
+        headings = [line for line in text.splitlines() if line.startswith("### ")]
+        assert headings and all(f", {words} (" in h for h in headings), (lang, headings)
+
+
+#: The SGD momentum each preset's runs train with: Le et al. (2015) trained with SGD with
+#: momentum (Arjovsky et al.'s draft, section 4.2); μ = 0.9 is the preset's own choice.
+MOMENTUM = {"le2015-adding": 0.9}
+
+
+@pytest.mark.parametrize("preset", ["quick", "full", "le2015-adding", "copy-memory"])
+def test_the_optimizer_has_the_presets_momentum(preset):
+    from torch import nn
+
+    from gradguard.experiments._train import make_optimizer
+
+    grid = build_grid(preset, experiments=["divergence", "adding", "copy"])
+    params = list(nn.Linear(2, 1).parameters())
+    for spec in grid:
+        opt = make_optimizer(spec, params)
+        want = MOMENTUM.get(preset, 0.0) if spec.experiment != "divergence" else 0.0
+        assert opt.param_groups[0].get("momentum", 0.0) == want, spec.run_id
+        assert isinstance(opt, torch.optim.SGD) == (spec.optimizer == "sgd")
+    if preset == "le2015-adding":
+        assert {type(make_optimizer(s, params)) for s in grid if s.experiment != "divergence"} == {
+            torch.optim.SGD
+        }
+
+
+def test_plain_sgd_rows_are_not_the_le2015_presets():
+    from gradguard.experiments import paper_of
+
+    rows = preset_rows("le2015-adding")
+    assert paper_of(rows) is PAPERS["le2015"]
+    assert paper_of([replace(r, momentum=None) for r in rows]) is None  # before momentum
+    assert paper_of([replace(r, momentum=0.5) for r in rows]) is None
+
+
+def test_le2015_runs_train_with_momentum(tmp_path):
+    # The runner steps with that optimizer: torch's momentum buffer starts at the first
+    # gradient, so the first update is plain SGD's (the losses of steps 0 and 1 agree)
+    # and the second is not (v = 0.9 g₀ + g₁ against g₁: step 2's loss differs).
+    from gradguard.experiments._train import train_run
+    from gradguard.records import RecordWriter, read_log
+
+    spec = replace(build_grid("le2015-adding", T=[150], configs=["rnn"], steps=3)[0], test_size=8)
+    losses = {}
+    for momentum in (0.9, 0.0):
+        path = tmp_path / f"momentum-{momentum}.jsonl"
+        with RecordWriter(path) as log:
+            train_run(replace(spec, momentum=momentum), log)
+        losses[momentum] = [r.loss for r in read_log(path).steps]
+    assert losses[0.9][:2] == losses[0.0][:2]
+    assert losses[0.9][2] != losses[0.0][2]

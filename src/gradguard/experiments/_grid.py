@@ -67,7 +67,8 @@ class RunSpec:
       model: cell (``linear``, ``tanh``, ``relu``, ``lstm``, ``gru``).
       init: recurrent init scheme; ``rho`` its spectral radius for ``scaled-orthogonal``.
       hidden: hidden size.
-      optimizer: ``sgd`` (plain, no momentum), ``adam`` or ``rmsprop`` (``alpha = 0.9``).
+      optimizer: ``sgd`` (torch's SGD, with ``momentum``), ``adam`` or ``rmsprop``
+        (``alpha = 0.9``).
       lr: learning rate ``η``.
       clip: ``None``, ``"norm"`` (``max_norm = threshold``) or ``"value"``
         (``clip_value = threshold``).
@@ -88,6 +89,8 @@ class RunSpec:
         weights are drawn on the CPU from the same seeds either way); ``auto``: the
         worker that trains it decides (``cuda`` where it sees a GPU, else ``cpu``), and
         the summary row's ``device`` says which.
+      momentum: SGD's momentum ``μ`` (torch's ``momentum``: ``v ← μ v + g``, ``θ ← θ − η v``;
+        Sutskever et al. 2013); 0: plain SGD. Only with ``optimizer="sgd"``, 0 ≤ μ < 1.
     """
 
     experiment: str
@@ -112,6 +115,7 @@ class RunSpec:
     stop_at_success: bool = False
     forget_bias: float | None = None
     device: str = "cpu"
+    momentum: float = 0.0
 
     def __post_init__(self) -> None:
         # A spec built by hand is checked as strictly as one from the CLI.
@@ -139,11 +143,23 @@ class RunSpec:
             raise InputError("forget_bias", self.forget_bias, "forget_bias")
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
             raise InputError("device", self.device, "choice", choices=_DEVICES)
+        check_momentum(self.momentum, self.optimizer)
+
+    def settings(self) -> dict[str, object]:
+        """Every setting by name, as the records' meta line and :attr:`config_hash` hold them.
+
+        ``momentum`` is left out at 0 (plain SGD): it came after grids had been run, and a
+        run without it keeps the hash and the records it had.
+        """
+        settings = asdict(self)
+        if not self.momentum:
+            del settings["momentum"]
+        return settings
 
     @property
     def config_hash(self) -> str:
         """A hash of every setting (16 hex digits): two runs with the same hash train alike."""
-        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self.settings(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     @property
@@ -216,6 +232,7 @@ class Preset:
       long_steps: optimizer steps per long-range run, by ``T``.
       long_hidden, long_lr, long_batch, long_optimizer, eval_every, test_size:
         long-range training settings (a configuration may set its own hidden size and lr).
+      long_momentum: the long-range runs' SGD momentum ``μ`` (0: plain SGD).
       long_configs: the long-range configurations.
       stop_at_success: long-range runs stop once they meet the task's success criterion.
       experiments: the experiments run when none are named.
@@ -240,6 +257,7 @@ class Preset:
     long_lr: float = 3e-3
     long_batch: int = 64
     long_optimizer: str = "adam"
+    long_momentum: float = 0.0
     eval_every: int = 100
     test_size: int = 1000
     long_configs: tuple[LongConfig, ...] = REMEDY_CONFIGS
@@ -250,8 +268,9 @@ class Preset:
 
 #: Le, Jaitly & Hinton, "A Simple Way to Initialize Recurrent Networks of Rectified
 #: Linear Units" (2015), the adding problem (section 4.1, Figure 2): IRNN, tanh RNN
-#: and LSTM at T = 150 … 400. What each setting rests on (read in the paper, or not
-#: verified) is listed in :data:`gradguard.experiments.PAPERS`.
+#: and LSTM at T = 150 … 400, trained with SGD with momentum (as Arjovsky et al.'s draft,
+#: section 4.2, reports it; μ = 0.9 is the preset's own). What each setting rests on (read
+#: in the paper, or not verified) is listed in :data:`gradguard.experiments.PAPERS`.
 LE2015_ADDING = Preset(
     name="le2015-adding",
     seeds=(0,),
@@ -262,6 +281,7 @@ LE2015_ADDING = Preset(
     long_lr=0.01,
     long_batch=16,
     long_optimizer="sgd",
+    long_momentum=0.9,
     eval_every=1000,
     long_configs=(
         LongConfig("irnn", "relu", "identity", clip="norm", threshold=10.0),
@@ -324,6 +344,18 @@ def _finite(x: object) -> bool:
 
 def _positive(x: object) -> bool:
     return _finite(x) and x > 0  # type: ignore[operator]
+
+
+def check_momentum(momentum: object, optimizer: str) -> float:
+    """Return SGD's ``momentum`` checked: a number, 0 ≤ μ < 1, and > 0 only with ``sgd``.
+
+    μ ≥ 1 never forgets a gradient (the velocity grows without bound on a constant one);
+    Adam and RMSprop are built without it, so a momentum there would be silently unused.
+    """
+    ok = _finite(momentum) and 0 <= momentum < 1  # type: ignore[operator]
+    if not ok or (momentum and optimizer != "sgd"):
+        raise InputError("momentum", momentum, "momentum")
+    return float(momentum)  # type: ignore[arg-type]
 
 
 #: Largest ``budget`` factor (a typo must not ask for a thousand times the paper's steps).
@@ -415,6 +447,7 @@ def _long_range_specs(p: Preset, task: str, T: int, seed: int) -> list[RunSpec]:
             fused=True,
             stop_at_success=p.stop_at_success,
             forget_bias=c.forget_bias,
+            momentum=p.long_momentum,
         )
         for c in p.long_configs
     ]

@@ -16,8 +16,12 @@ Sources:
   for and not found, so every setting but the IRNN's init is the preset's own, not
   verified. What it reports there is known here only second-hand, from Arjovsky et al.'s
   draft (below, section 4.2): "their RNN solve the problem for T = 150 and the IRNN for
-  T = 300, but they require over a million iterations before they start learning", trained
-  with "SGD with momentum" — marked not verified. A third-party reimplementation, Knet.jl's
+  T = 300, but they require over a million iterations before they start learning", and
+  "our use of RMSprop instead of SGD with momentum as in" Le et al. — marked not verified;
+  the preset follows it (SGD with momentum), with a momentum of its own choosing (0.9: the
+  draft gives no value). Le et al.'s introduction (read) says SGD with momentum had been
+  found to match Hessian-free optimization "provided the weights were initialized
+  carefully". A third-party reimplementation, Knet.jl's
   adding example (``denizyuret/Knet.jl``, ``examples/deprecated/adding.jl``), trains with
   minibatches of 16 and notes 100 hidden units, η = 0.01 and a forget-gate bias of 1 as its
   full-size settings: it agrees with the preset there, but it is not the paper and
@@ -178,8 +182,16 @@ PAPERS: dict[str, Paper] = {
             Setting(
                 "optimizer",
                 "sgd",
-                "the preset's choice (plain SGD); Arjovsky et al.'s draft says Le et al. "
-                "trained with SGD with momentum — the paper's not checked",
+                "SGD with momentum, second-hand: Arjovsky et al. (2016), the authors' draft "
+                "(amarshah/complex_RNN, paper/uRNN/uRNN.tex), section 4.2, says Le et al. "
+                'trained with "SGD with momentum"; Le et al.\'s own text not read',
+                False,
+            ),
+            Setting(
+                "momentum",
+                0.9,
+                "the preset's choice: neither Arjovsky et al.'s draft nor what was read of "
+                "Le et al. gives the value; the paper's not checked",
                 False,
             ),
             Setting(
@@ -313,18 +325,21 @@ PAPERS: dict[str, Paper] = {
 def paper_of(rows: Sequence[Any]) -> Paper | None:
     """The paper whose preset trained ``rows`` (summary rows), or ``None``.
 
-    Rows are a paper preset's when every one is of its task and has its optimizer,
-    learning rate and clipping (``--budget`` scales only the steps; ``-T``, ``--configs``
-    and ``--seeds`` narrow the grid): what the report needs to set them beside the paper.
+    Rows are a paper preset's when every one is of its task and has its optimizer (and
+    momentum: none where the paper lists none), learning rate and clipping (``--budget``
+    scales only the steps; ``-T``, ``--configs`` and ``--seeds`` narrow the grid): what the
+    report needs to set them beside the paper.
     """
     if not rows:
         return None
     for paper in PAPERS.values():
         clip: tuple[str, float] = paper.setting("clip")  # type: ignore[assignment]
+        momentum = next((s.value for s in paper.settings if s.name == "momentum"), None)
         if all(
             r.experiment == paper.task
             and r.config in paper.configs
             and r.optimizer == paper.setting("optimizer")
+            and (getattr(r, "momentum", None) or None) == momentum
             and r.lr == paper.setting("lr")
             and (r.clip, r.threshold) == clip
             for r in rows

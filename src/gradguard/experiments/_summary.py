@@ -56,6 +56,15 @@ def verdict(runs: Sequence[Any], words: Catalog | None = None) -> str:
 _OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
 
 
+def optimizer_words(row: Any, words: Catalog) -> str:
+    """A row's optimizer as its paper and torch write it: ``Adam``, ``SGD, momentum 0.9``."""
+    name = _OPTIMIZERS.get(row.optimizer, row.optimizer)
+    momentum = getattr(row, "momentum", None)
+    if momentum:
+        return words.get("summary.with_momentum", optimizer=name, momentum=f"{momentum:g}")
+    return name
+
+
 def _median(values: list[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return statistics.median(finite) if finite else math.nan
@@ -116,10 +125,10 @@ def format_summary(rows: Sequence[Any], lang: str = "en") -> str:
                     T=T,
                     metric=metric,
                     baseline=_g(first.baseline),
-                    optimizer=", ".join(
+                    optimizer="; ".join(
                         sorted(
                             {
-                                _OPTIMIZERS.get(r.optimizer, r.optimizer)
+                                optimizer_words(r, words)
                                 for (e, t, _), rs in groups.items()
                                 if (e, t) == current
                                 for r in rs

@@ -4,10 +4,11 @@ $ gradguard remedies --out runs/    # writes runs/summary.csv
 $ gradguard report --from runs/     # reads it back through read_summary
 
 One row per finished run (:class:`RunSummary`), columns in the order of
-:data:`SUMMARY_COLUMNS`. An empty cell is ``None``; booleans are ``True`` /
-``False``; floats are Python's ``repr`` (``nan``, ``inf`` included). The runner,
-the report and the benchmarks write and read the file only through
-:func:`write_summary` and :func:`read_summary`. No torch needed.
+:data:`SUMMARY_COLUMNS` — those of :data:`SPARSE_COLUMNS` only where a row has one (a
+grid that does not use them keeps the bytes it had before they existed). An empty cell
+is ``None``; booleans are ``True`` / ``False``; floats are Python's ``repr`` (``nan``,
+``inf`` included). The runner, the report and the benchmarks write and read the file
+only through :func:`write_summary` and :func:`read_summary`. No torch needed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 
+#: Columns written only when a row has a value (added after grids had been run).
+SPARSE_COLUMNS: tuple[str, ...] = ("momentum",)
+
+
 @dataclass(kw_only=True)
 class RunSummary:
     """What one run measured (one row of ``summary.csv``).
@@ -49,6 +54,7 @@ class RunSummary:
       T: sequence length (adding) or delay (copy).
       model, init, rho_init, optimizer, lr, clip, threshold: the run's settings
         (:class:`gradguard.experiments.RunSpec`).
+      momentum: SGD's momentum ``μ`` (``None``: none — plain SGD, Adam, RMSprop).
       diverged: a loss or gradient became non-finite.
       first_nonfinite_step: the step at which it first did (``None``: never).
       max_grad_norm: the largest pre-clip gradient norm over the steps taken (``inf`` when
@@ -83,6 +89,7 @@ class RunSummary:
     init: str | None = None
     rho_init: float | None = None
     optimizer: str | None = None
+    momentum: float | None = None
     lr: float | None = None
     clip: str | None = None
     threshold: float | None = None
@@ -105,8 +112,13 @@ class RunSummary:
     device: str | None = None
 
     def to_row(self) -> dict[str, Any]:
-        """Return the row as ``summary.csv`` writes it (``None`` → empty cell)."""
-        return {k: ("" if v is None else v) for k, v in asdict(self).items()}
+        """Return the row as ``summary.csv`` writes it (``None`` → empty cell; a column of
+        :data:`SPARSE_COLUMNS` with no value is left out, as ``--json`` prints it)."""
+        return {
+            k: ("" if v is None else v)
+            for k, v in asdict(self).items()
+            if v is not None or k not in SPARSE_COLUMNS
+        }
 
 
 #: Columns of ``summary.csv``, in order.
@@ -122,9 +134,14 @@ class SummaryError(FileError):
 
 
 def write_summary(path: str | os.PathLike[str], rows: typing.Sequence[RunSummary]) -> None:
-    """Write ``rows`` to ``path`` as CSV atomically (temp file + rename)."""
+    """Write ``rows`` to ``path`` as CSV atomically (temp file + rename).
+
+    The columns are :data:`SUMMARY_COLUMNS`, less those of :data:`SPARSE_COLUMNS` that no
+    row has a value in.
+    """
+    unused = {c for c in SPARSE_COLUMNS if all(getattr(r, c) is None for r in rows)}
     buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS))
+    writer = csv.DictWriter(buf, fieldnames=[c for c in SUMMARY_COLUMNS if c not in unused])
     writer.writeheader()
     for row in rows:
         writer.writerow(row.to_row())

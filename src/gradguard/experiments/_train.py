@@ -17,7 +17,6 @@ import functools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import NamedTuple
 
 import torch
@@ -113,9 +112,10 @@ def _on(batch: Batch, device: torch.device) -> Batch:
 
 
 def make_optimizer(spec: RunSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    """The run's optimizer: plain SGD, Adam, or RMSprop with decay ``alpha = 0.9``."""
+    """The run's optimizer: SGD with ``spec.momentum`` (0: plain), Adam, or RMSprop with
+    decay ``alpha = 0.9``."""
     if spec.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=spec.lr)
+        return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum)
     if spec.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=spec.lr, alpha=0.9)
     return torch.optim.Adam(params, lr=spec.lr)
@@ -178,7 +178,7 @@ def train_run(
             {
                 "run": spec.run_id,
                 "baseline": spec.baseline,
-                **asdict(spec),
+                **spec.settings(),
                 "W_spectral_radius": spectrum.rho,
                 "W_sigma_max": spectrum.sigma_max,
             }
@@ -252,6 +252,7 @@ def train_run(
         init=spec.init,
         rho_init=spec.rho,
         optimizer=spec.optimizer,
+        momentum=spec.momentum or None,
         lr=spec.lr,
         clip=spec.clip,
         threshold=spec.threshold,
