@@ -1,5 +1,5 @@
-"""The copy-memory full-budget results the docs quote are the committed run's, and that run
-is the preset's as it stands.
+"""The paper presets' results the docs quote are the committed runs', and those runs are the
+presets' as they stand (copy-memory at its full budget; both presets at a small budget).
 
 The run itself takes over an hour (docs/remedies.md, "copy-memory at the full budget"), so
 the suite does not repeat it: it checks that the committed ``summary.csv`` rows are exactly
@@ -119,3 +119,67 @@ def test_the_pages_sentences_are_the_curves():
     )
     assert overflowed == [100, 500]
     assert "norm overflowed at T = 100 and 500" in text
+
+
+def _sci(x: float) -> str:
+    """``m × 10^k`` with one decimal, as the page writes a large norm."""
+    k = int(f"{x:e}".split("e")[1])
+    return f"{x / 10**k:.1f} × 10^{k}"
+
+
+def _small_budget_rows(name: str, preset: str, budget: float):
+    rows = {(r.T, r.config): r for r in read_summary(RESULTS / name)}
+    specs = {(s.T, s.config): s for s in build_grid(preset, budget=budget)}
+    assert set(rows) == set(specs)
+    for key, row in rows.items():
+        assert row.config_hash == specs[key].config_hash, key  # the preset as it stands
+        assert row.steps_run == specs[key].steps == 1000, key
+    return rows
+
+
+def _paper_rows_text() -> str:
+    text = PAGE.read_text(encoding="utf-8")
+    start = text.index("### Paper says / we measured / budget")
+    return " ".join(text[start : text.index("\n### ", start + 10)].split())
+
+
+def test_the_le2015_small_budget_figures_are_the_committed_run():
+    rows = _small_budget_rows("le2015-adding-budget-0.001-summary.csv", "le2015-adding", 0.001)
+    text = _paper_rows_text()
+    Ts = (150, 200, 300, 400)
+
+    def losses(config: str) -> str:
+        return ", ".join(f"{rows[T, config].test_loss:.4f}" for T in Ts)
+
+    assert not any(r.beats_baseline or r.diverged for r in rows.values())
+    assert f"the IRNN beats the baseline 0.1667 at no T: {losses('irnn')} at T = 150" in text
+    assert f"tanh RNN {losses('rnn')} and LSTM {losses('lstm')} at T = 150, 200, 300, 400" in text
+    finite = [T for T in Ts if rows[T, "irnn"].max_grad_norm != float("inf")]
+    assert finite == [150, 200, 400]
+    norms = ", ".join(_sci(rows[T, "irnn"].max_grad_norm) for T in finite[:-1])
+    assert f"{norms} and {_sci(rows[400, 'irnn'].max_grad_norm)} at T = 150, 200 and 400" in text
+    clipped = sorted(rows[T, "irnn"].clipped_steps for T in Ts)
+    assert f"clipping acted on {clipped[0]}–{clipped[-1]} of the 1,000 steps" in text
+
+
+def test_the_copy_memory_small_budget_figures_are_the_committed_run():
+    rows = _small_budget_rows("copy-memory-budget-0.05-summary.csv", "copy-memory", 0.05)
+    text = _paper_rows_text()
+
+    def loss(T: int, config: str) -> str:
+        return f"{rows[T, config].test_loss:.3g}"
+
+    assert (
+        f"T = 200: tanh RNN {loss(200, 'rnn')}, LSTM {loss(200, 'lstm')}; "
+        f"T = 500: tanh RNN {loss(500, 'rnn')}, LSTM {loss(500, 'lstm')}"
+    ) in text
+    assert f"T = 100: LSTM {loss(100, 'lstm')} against the baseline 0.173" in text
+    assert f"(tanh RNN {loss(100, 'rnn')}, IRNN {loss(100, 'irnn')})" in text
+    assert all(rows[T, "irnn"].test_loss > rows[T, "irnn"].baseline for T in (100, 200, 500))
+    irnn = [f"{rows[T, 'irnn'].test_loss:#.3g}" for T in (100, 200, 500)]
+    base = [f"{rows[T, 'irnn'].baseline:#.3g}" for T in (100, 200, 500)]
+    assert (
+        f"{irnn[0]}, {irnn[1]} and {irnn[2]} against {base[0]}, {base[1]} and {base[2]} "
+        "at T = 100, 200 and 500"
+    ) in text
+    assert rows[500, "irnn"].max_grad_norm == float("inf")

@@ -522,13 +522,13 @@ def _literature(paper: Paper, src: Source, lang: str, figs: Any) -> str:
 
     One row per run: the paper's claim about that configuration at that length (or at
     every length), marked verified or not (:data:`gradguard.experiments.PAPERS`); the run's
-    test loss against the task's memoryless baseline; its steps against the paper's when
-    ``PAPERS`` marks that figure verified, else against the preset's full budget (said to be
-    not verified). A plot per length shows each run's test loss over training beside the
-    paper's numbers.
+    test loss against the task's memoryless baseline; its steps against the full budget —
+    the authors' code's, read there, when ``PAPERS`` marks the steps verified, else the
+    preset's own choice (said to be not verified). A plot per length shows each run's test
+    loss over training beside the paper's numbers.
     """
     paper_steps = f"{int(paper.setting('steps')):,}"  # type: ignore[call-overload]
-    # "the paper's" only for a figure PAPERS marks verified; else the preset's own budget
+    # the authors' budget only where PAPERS marks it verified; else the preset's own choice
     whose = "paper" if paper.verified("steps") else "preset"
     body = _p(
         t(lang, "lit_intro", preset=paper.preset, citation=paper.citation)
