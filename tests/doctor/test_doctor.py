@@ -224,19 +224,20 @@ def test_clean_run(logs, capsys):
         assert sentence(d.findings[-1], lang) in out
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "recurring",
-        "one_off",
-        "lr_high",
-        "layer_grows",
-        "all_layers_grow",
-        "clean",
-        "jumps",
-        "noise",
-    ],
+#: Every hand-made log of the ``logs`` fixture, one per diagnosis.
+_LOG_NAMES = (
+    "recurring",
+    "one_off",
+    "lr_high",
+    "layer_grows",
+    "all_layers_grow",
+    "clean",
+    "jumps",
+    "noise",
 )
+
+
+@pytest.mark.parametrize("name", _LOG_NAMES)
 def test_every_sentence_filled_and_each_cause_distinct(logs, name):
     d = _diagnosis(logs[name])
     for lang in LANGS:
@@ -275,19 +276,7 @@ def test_json_output(logs, capsys):
 _ZERO = re.compile(r"(?<![\d.,–])0(?:টি| বার| (?:of|non-finite|flagged|other|bad|times|steps?))")
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "recurring",
-        "one_off",
-        "lr_high",
-        "layer_grows",
-        "all_layers_grow",
-        "clean",
-        "jumps",
-        "noise",
-    ],
-)
+@pytest.mark.parametrize("name", _LOG_NAMES)
 def test_no_count_of_zero_is_written_as_a_number(logs, name, capsys):
     """A count of none has its own words ("took no bad step", "কোনো খারাপ ধাপ নেয়নি")."""
     for lang in LANGS:
